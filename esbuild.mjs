@@ -1,0 +1,38 @@
+// Bundles the extension and the mlc CLI. Both share src/core; neither ships node_modules.
+import * as esbuild from 'esbuild';
+
+const production = process.argv.includes('--production');
+const watch = process.argv.includes('--watch');
+
+/** @type {import('esbuild').BuildOptions} */
+const common = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: production ? false : 'linked',
+  minify: production,
+  // ssh2 ships optional native addons (cpu-features, sshcrypto.node); it falls back to pure JS without them.
+  external: ['vscode', 'cpu-features', './crypto/build/Release/sshcrypto.node'],
+  logLevel: 'info',
+  legalComments: 'none',
+};
+
+const targets = [
+  { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js' },
+  {
+    ...common,
+    entryPoints: ['src/cli/main.ts'],
+    outfile: 'dist/cli.js',
+    banner: { js: '#!/usr/bin/env node' },
+  },
+];
+
+if (watch) {
+  for (const t of targets) {
+    const ctx = await esbuild.context(t);
+    await ctx.watch();
+  }
+} else {
+  await Promise.all(targets.map((t) => esbuild.build(t)));
+}

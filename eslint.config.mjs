@@ -1,0 +1,38 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'out/', 'node_modules/', '.vscode-test/', 'test-results/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@typescript-eslint/consistent-type-imports': ['error', { prefer: 'type-imports', fixStyle: 'separate-type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' }],
+    },
+  },
+  {
+    // The core and the CLI run without VS Code (mlc, unit tests): the boundary is enforced here, not by convention.
+    files: ['src/core/**/*.ts', 'src/cli/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        paths: [{ name: 'vscode', message: 'src/core and src/cli must not depend on VS Code; put VS Code code in src/vscode.' }],
+        patterns: [{ group: ['**/vscode/**', '../vscode/*', '../../vscode/*'], message: 'The core must not import the VS Code shell.' }],
+      }],
+    },
+  },
+  {
+    // One file talks to dockerode, so the engine is behind an interface we own.
+    files: ['src/**/*.ts'],
+    ignores: ['src/core/docker/engine.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [{ name: 'dockerode', message: 'Only src/core/docker/engine.ts imports dockerode.' }] }],
+    },
+  },
+  {
+    files: ['**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+);

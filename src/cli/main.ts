@@ -1,0 +1,70 @@
+import { EndpointError } from '../core/docker/endpoint';
+import { EngineError } from '../core/docker/errors';
+import { doctor, doctorHelp } from './doctor';
+import type { CliIO, Subcommand } from './io';
+import { UsageError } from './io';
+
+const subcommands: Record<string, { run: Subcommand; help: string; summary: string }> = {
+  doctor: { run: doctor, help: doctorHelp, summary: 'check the Docker engine, BuildKit and GPU runtimes' },
+};
+
+const usage = (): string =>
+  [
+    'mlc — ML Containers on the command line (the same core as the VS Code extension)',
+    '',
+    'Usage: mlc <command> [options]',
+    '',
+    ...Object.entries(subcommands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`),
+    '',
+    'Run `mlc <command> --help` for a command\'s options.',
+  ].join('\n');
+
+/** Runs one mlc invocation and returns its exit code: 0 ok, 1 failure, 2 usage error. */
+export async function runCli(argv: string[], io: CliIO, signal: AbortSignal): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.out(usage());
+    return name ? 0 : 2;
+  }
+  const command = subcommands[name];
+  if (!command) {
+    io.err(`mlc: unknown command "${name}". Run \`mlc --help\` for the list.`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(command.help);
+    return 0;
+  }
+  try {
+    return await command.run(rest, io, signal);
+  } catch (e) {
+    if (e instanceof UsageError || isParseArgsError(e)) {
+      io.err(`mlc ${name}: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof EngineError || e instanceof EndpointError) {
+      io.err(`mlc ${name}: ${e.message}`);
+      return 1;
+    }
+    io.err(`mlc ${name}: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+}
+
+// Bundled entry point: dist/cli.js.
+if (require.main === module) {
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  const io: CliIO = {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    env: process.env,
+  };
+  void runCli(process.argv.slice(2), io, controller.signal).then((code) => {
+    process.exitCode = code;
+  });
+}
+
+function isParseArgsError(e: unknown): e is Error {
+  return e instanceof Error && String((e as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
+}

@@ -1,0 +1,97 @@
+import type { DockerEndpoint } from './endpoint';
+
+export type EngineErrorReason =
+  | 'notRunning'
+  | 'permissionDenied'
+  | 'unreachable'
+  | 'tls'
+  | 'timeout'
+  | 'notFound'
+  | 'conflict'
+  | 'api'
+  | 'cancelled';
+
+/** An engine failure with one sentence that says what to do next. */
+export class EngineError extends Error {
+  constructor(message: string, readonly reason: EngineErrorReason, readonly statusCode?: number) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}
+
+interface NodeLikeError {
+  code?: unknown;
+  statusCode?: unknown;
+  reason?: unknown;
+  json?: unknown;
+  message?: unknown;
+  name?: unknown;
+  level?: unknown;
+}
+
+/** Hints that need a look at the machine (e.g. a Podman socket nearby); computed by the caller. */
+export interface ErrorHints {
+  podmanSocket?: string;
+}
+
+/** Maps a raw dockerode / Node error into an EngineError that names the endpoint and the fix. */
+export function toEngineError(raw: unknown, endpoint: DockerEndpoint, hints: ErrorHints = {}): EngineError {
+  if (raw instanceof EngineError) {
+    return raw;
+  }
+  const err = (typeof raw === 'object' && raw !== null ? raw : { message: String(raw) }) as NodeLikeError;
+  const code = typeof err.code === 'string' ? err.code : undefined;
+  const where = endpoint.host;
+  if (err.name === 'AbortError' || code === 'ABORT_ERR') {
+    return new EngineError('Cancelled.', 'cancelled');
+  }
+  if (typeof err.statusCode === 'number') {
+    const message = engineMessage(err) ?? `HTTP ${err.statusCode}`;
+    const reason: EngineErrorReason = err.statusCode === 404 ? 'notFound' : err.statusCode === 409 ? 'conflict' : 'api';
+    return new EngineError(`Docker engine at ${where} answered: ${message}`, reason, err.statusCode);
+  }
+  const podman = hints.podmanSocket
+    ? ` A Podman socket exists at ${hints.podmanSocket}: set mlContainers.dockerHost (or DOCKER_HOST) to unix://${hints.podmanSocket} to use Podman instead.`
+    : '';
+  if (endpoint.protocol === 'unix' || endpoint.protocol === 'npipe') {
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+      return new EngineError(
+        `Docker engine is not running at ${where}: start Docker (Docker Desktop, or \`sudo systemctl start docker\`), or point DOCKER_HOST or the mlContainers.dockerHost setting at a running engine.${podman}`,
+        'notRunning',
+      );
+    }
+    if (code === 'EACCES' || code === 'EPERM') {
+      return new EngineError(
+        `Permission denied on ${endpoint.socketPath ?? where}: add your user to the docker group (\`sudo usermod -aG docker $USER\`, then log in again) or use rootless Docker (DOCKER_HOST=unix://$XDG_RUNTIME_DIR/docker.sock).`,
+        'permissionDenied',
+      );
+    }
+  }
+  if (code && /^(ERR_TLS|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|ERR_SSL|EPROTO)/.test(code)) {
+    return new EngineError(
+      `TLS handshake with ${where} failed (${code}): check DOCKER_CERT_PATH holds the engine's ca.pem, cert.pem and key.pem, or the context's TLS files.`,
+      'tls',
+    );
+  }
+  if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' || /timeout/i.test(String(err.message ?? ''))) {
+    return new EngineError(`Docker host ${where} did not answer in time: check the host is up and reachable from here, or unset DOCKER_HOST.`, 'timeout');
+  }
+  if (code && ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET'].includes(code)) {
+    return new EngineError(`Docker host ${where} is unreachable (${code}): check the host is up and its engine listens there, or unset DOCKER_HOST.`, 'unreachable');
+  }
+  if (endpoint.protocol === 'ssh' && (err.level === 'client-authentication' || /authentication|handshake|ssh/i.test(String(err.message ?? '')))) {
+    return new EngineError(`SSH to ${where} failed (${String(err.message)}): check that \`ssh ${endpoint.username ? `${endpoint.username}@` : ''}${endpoint.hostname ?? ''}\` works with your agent (SSH_AUTH_SOCK).`, 'unreachable');
+  }
+  return new EngineError(`Docker engine at ${where} failed: ${String(err.message ?? raw)}`, 'api');
+}
+
+function engineMessage(err: NodeLikeError): string | undefined {
+  const json = err.json;
+  if (typeof json === 'object' && json !== null && typeof (json as { message?: unknown }).message === 'string') {
+    return (json as { message: string }).message.trim();
+  }
+  if (typeof json === 'string' && json.trim()) {
+    return json.trim();
+  }
+  return typeof err.reason === 'string' ? err.reason : undefined;
+}

@@ -1,0 +1,33 @@
+import * as vscode from 'vscode';
+import { createLogger } from './core/log';
+import { registerCommands } from './vscode/commands/table';
+import { EngineProvider } from './vscode/engineProvider';
+import { createLogChannel } from './vscode/log';
+import { ImagesModel } from './vscode/tree/model';
+import { ImagesTreeProvider } from './vscode/tree/provider';
+
+/** Wires services and registers contributions. No Docker or git call happens here: they wait for a command or view. */
+export function activate(context: vscode.ExtensionContext): void {
+  const { channel, sink } = createLogChannel();
+  const log = createLogger(sink, 'extension');
+  const engines = new EngineProvider(log.child('engine'));
+  const images = new ImagesModel(engines, log.child('images'));
+  const provider = new ImagesTreeProvider(images);
+  const view = vscode.window.createTreeView('mlContainers.images', { treeDataProvider: provider, showCollapseAll: false });
+
+  context.subscriptions.push(
+    channel,
+    engines,
+    images,
+    provider,
+    view,
+    engines.onDidChangeEngine(() => images.refresh()),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => images.refresh()),
+    ...registerCommands({ log, logChannel: channel, engines, images }),
+  );
+  log.info(`activated (VS Code ${vscode.version})`);
+}
+
+export function deactivate(): void {
+  // Everything is disposed through context.subscriptions.
+}

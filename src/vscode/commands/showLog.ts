@@ -1,0 +1,5 @@
+import type { Services } from './table';
+
+export function showLogCommand(services: Services): void {
+  services.logChannel.show();
+}

@@ -1,0 +1,58 @@
+import * as vscode from 'vscode';
+import { EngineError } from '../../core/docker/errors';
+import { EndpointError } from '../../core/docker/endpoint';
+import type { Logger } from '../../core/log';
+import type { EngineProvider } from '../engineProvider';
+import type { ImagesModel } from '../tree/model';
+import { doctorCommand } from './doctor';
+import { refreshImagesCommand } from './refreshImages';
+import { showLogCommand } from './showLog';
+
+/** What command handlers may use; built once in extension.ts. */
+export interface Services {
+  readonly log: Logger;
+  readonly logChannel: vscode.LogOutputChannel;
+  readonly engines: EngineProvider;
+  readonly images: ImagesModel;
+}
+
+export type CommandHandler = (services: Services, ...args: unknown[]) => unknown;
+
+/** The one command table: every contributed command id and its handler. */
+export const commandTable: Record<string, CommandHandler> = {
+  'mlContainers.engine.doctor': doctorCommand,
+  'mlContainers.images.refresh': refreshImagesCommand,
+  'mlContainers.log.show': showLogCommand,
+};
+
+export function registerCommands(services: Services): vscode.Disposable[] {
+  return Object.entries(commandTable).map(([id, handler]) =>
+    vscode.commands.registerCommand(id, (...args: unknown[]) => runWrapped(id, handler, services, args)),
+  );
+}
+
+/** Every handler runs through here once: logged, silent on user cancel, a short message with "Show Logs" on error. */
+async function runWrapped(id: string, handler: CommandHandler, services: Services, args: unknown[]): Promise<unknown> {
+  const log = services.log.child('command');
+  log.debug(`${id}`);
+  try {
+    return await handler(services, ...args);
+  } catch (e) {
+    if (e instanceof vscode.CancellationError || (e instanceof EngineError && e.reason === 'cancelled')) {
+      log.info(`${id}: cancelled`);
+      return undefined;
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    log.error(`${id}: ${message}`);
+    if (!(e instanceof EngineError || e instanceof EndpointError) && e instanceof Error && e.stack) {
+      log.debug(e.stack);
+    }
+    const showLogs = vscode.l10n.t('Show Logs');
+    void vscode.window.showErrorMessage(message, showLogs).then((choice) => {
+      if (choice === showLogs) {
+        services.logChannel.show();
+      }
+    });
+    return undefined;
+  }
+}

@@ -1,0 +1,42 @@
+import * as vscode from 'vscode';
+import type { Engine } from '../core/docker/engine';
+import { createEngine } from '../core/docker/engine';
+import { describeEndpoint, resolveEndpoint } from '../core/docker/endpoint';
+import { machineEndpointInputs, machineErrorHints } from '../core/docker/machine';
+import type { Logger } from '../core/log';
+
+/**
+ * Hands out the Engine for the current settings, created on first use (never during activation) and recreated when
+ * mlContainers.dockerHost changes. In Restricted Mode VS Code itself withholds the workspace's value of that setting
+ * (it is listed in restrictedConfigurations), so an untrusted folder cannot point us at another engine.
+ */
+export class EngineProvider implements vscode.Disposable {
+  private engine: Engine | undefined;
+  private readonly emitter = new vscode.EventEmitter<void>();
+  readonly onDidChangeEngine = this.emitter.event;
+  private readonly subscription: vscode.Disposable;
+
+  constructor(private readonly log: Logger) {
+    this.subscription = vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('mlContainers.dockerHost')) {
+        this.engine = undefined;
+        this.emitter.fire();
+      }
+    });
+  }
+
+  get(): Engine {
+    if (!this.engine) {
+      const setting = vscode.workspace.getConfiguration('mlContainers').get<string>('dockerHost', '');
+      const endpoint = resolveEndpoint(machineEndpointInputs(setting));
+      this.log.info(`using ${describeEndpoint(endpoint)}`);
+      this.engine = createEngine(endpoint, { timeoutMs: 15_000, hints: machineErrorHints });
+    }
+    return this.engine;
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+    this.emitter.dispose();
+  }
+}
