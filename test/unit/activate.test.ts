@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type * as Extension from '../../src/extension';
 import { createFakeVscode, installFakeVscode } from './fakes/vscode';
 
 // The CommonJS module object itself (not an import namespace), so replacing its functions is seen by every caller.
@@ -51,7 +52,7 @@ describe('activate()', () => {
   it('registers its commands and view but makes no Docker or git call', async () => {
     const { module, record } = createFakeVscode();
     uninstall = installFakeVscode(module);
-    const extension = (await import('../../src/extension')) as typeof import('../../src/extension');
+    const extension = createRequire(__filename)('../../src/extension') as typeof Extension;
     const context = { subscriptions: [] as { dispose(): void }[] };
     extension.activate(context as never);
     await new Promise((resolve) => setTimeout(resolve, 200));

@@ -68,6 +68,9 @@ export interface BuildRequest {
   noCache?: boolean;
 }
 
+/** A tar stream of the build context: a Node stream, or a streamx one as tar-fs 3 returns. */
+export type TarStream = NodeJS.ReadableStream | { pipe(destination: NodeJS.WritableStream): unknown };
+
 /** One raw line of the engine's build stream; decoding BuildKit traces is the caller's business. */
 export type BuildEvent = Record<string, unknown>;
 
@@ -89,7 +92,7 @@ export interface Engine {
   inspectImage(ref: string, signal?: AbortSignal): Promise<ImageDetails | undefined>;
   removeImage(ref: string, options?: { force?: boolean }, signal?: AbortSignal): Promise<void>;
   /** Builds from a tar stream; resolves with the new image id. */
-  build(context: NodeJS.ReadableStream, request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<string>;
+  build(context: TarStream, request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<string>;
 }
 
 export interface EngineOptions {
@@ -199,9 +202,9 @@ class DockerodeEngine implements Engine {
     await this.call((d) => d.getImage(ref).remove({ force: options.force ?? false, abortSignal: signal }));
   }
 
-  async build(context: NodeJS.ReadableStream, request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<string> {
+  async build(context: TarStream, request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<string> {
     const stream = await this.call((d) =>
-      d.buildImage(context, {
+      d.buildImage(context as NodeJS.ReadableStream, {
         // The engine takes `t` once per tag; docker-modem repeats array values in the query string.
         t: request.tags as unknown as string,
         ...(request.labels ? { labels: request.labels } : {}),

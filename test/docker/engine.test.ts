@@ -1,0 +1,117 @@
+import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pack } from 'tar-fs';
+import type { BuildEvent, Engine } from '../../src/core/docker/engine';
+import { BuildError } from '../../src/core/docker/engine';
+import { runDoctor } from '../../src/core/doctor';
+import { MANAGED_LABEL } from '../../src/core/labels';
+import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
+
+function contextDir(dockerfile: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-ctx-'));
+  fs.writeFileSync(path.join(dir, 'Dockerfile'), dockerfile);
+  return dir;
+}
+
+describe('Docker engine (real dockerd)', function () {
+  let engine: Engine;
+  const created: string[] = [];
+
+  before(async function () {
+    engine = await requireEngine(this);
+    await requireImage(this, engine, STANDIN_DEBIAN);
+  });
+
+  after(async () => {
+    for (const ref of created) {
+      await engine.removeImage(ref, { force: true }).catch(() => undefined);
+    }
+  });
+
+  it('reports the engine version, storage driver and BuildKit through doctor', async () => {
+    const report = await runDoctor(engine);
+    assert.match(report.engine.version, /^\d+\.\d+/);
+    assert.match(report.engine.apiVersion, /^1\.\d+$/);
+    assert.ok(report.info.storageDriver, 'no storage driver reported');
+    assert.equal(report.buildKit.available, true);
+    assert.ok(report.info.runtimes.includes('runc'));
+  });
+
+  it('builds a labelled image with BuildKit, finds it by label, inspects it and removes it', async () => {
+    const tag = `mlc-test/engine-${randomBytes(4).toString('hex')}:t1`;
+    const dir = contextDir(`ARG BASE_IMAGE=${STANDIN_DEBIAN}\nFROM \${BASE_IMAGE}\nRUN --mount=type=cache,target=/var/cache/mlc echo cached > /var/cache/mlc/x && echo built > /built.txt\n`);
+    const events: BuildEvent[] = [];
+    const id = await engine.build(
+      pack(dir),
+      { tags: [tag, `${tag}-alias`], labels: { [MANAGED_LABEL]: 'true', 'org.mlcontainers.test': 'engine' }, buildKit: true },
+      (e) => events.push(e),
+    );
+    created.push(tag, `${tag}-alias`);
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    assert.ok(events.some((e) => e.id === 'moby.buildkit.trace'), 'no BuildKit trace: the classic builder ran');
+
+    const details = await engine.inspectImage(tag);
+    assert.ok(details);
+    assert.equal(details.id, id);
+    assert.equal(details.labels['org.mlcontainers.test'], 'engine');
+    assert.deepEqual([...details.repoTags].sort(), [tag, `${tag}-alias`].sort());
+
+    const listed = await engine.listImages({ labels: ['org.mlcontainers.test=engine'] });
+    assert.ok(listed.some((i) => i.id === id && i.repoTags.includes(tag)));
+
+    await engine.removeImage(`${tag}-alias`);
+    await engine.removeImage(tag);
+    assert.equal(await engine.inspectImage(tag), undefined);
+    assert.ok(!(await engine.listImages({ labels: ['org.mlcontainers.test=engine'] })).some((i) => i.id === id));
+  });
+
+  it('fails a broken build with the failing step\'s message', async () => {
+    const dir = contextDir(`FROM ${STANDIN_DEBIAN}\nRUN echo about to fail && exit 3\n`);
+    await assert.rejects(
+      engine.build(pack(dir), { tags: ['mlc-test/broken:t'], buildKit: true }),
+      (e: unknown) => e instanceof BuildError && /exit code: 3|returned a non-zero code: 3/.test(e.message),
+    );
+    assert.equal(await engine.inspectImage('mlc-test/broken:t'), undefined);
+  });
+
+  it('says a missing image is missing instead of throwing', async () => {
+    assert.equal(await engine.inspectImage('mlc-test/does-not-exist:never'), undefined);
+  });
+});
+
+describe('mlc doctor (built CLI against the real engine)', function () {
+  const cli = path.resolve(__dirname, '../../dist/cli.js');
+  const run = (env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      execFile(process.execPath, [cli, 'doctor'], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+      });
+    });
+
+  before(async function () {
+    await requireEngine(this);
+    assert.ok(fs.existsSync(cli), 'dist/cli.js is missing: run `npm run build` first');
+  });
+
+  it('prints the endpoint, engine version and "BuildKit: yes", and exits 0', async () => {
+    const { code, stdout } = await run({});
+    assert.equal(code, 0);
+    assert.match(stdout, /^Endpoint:\s+\S+/m);
+    assert.match(stdout, /^Engine:\s+.*\d+\.\d+\.\d+ \(API 1\.\d+/m);
+    assert.match(stdout, /^BuildKit:\s+yes/m);
+    assert.match(stdout, /^Storage driver:\s+\w+/m);
+    assert.match(stdout, /^GPU runtimes:/m);
+  });
+
+  it('exits non-zero with one line saying what to do when DOCKER_HOST points nowhere', async () => {
+    const { code, stdout, stderr } = await run({ DOCKER_HOST: 'unix:///nonexistent.sock' });
+    assert.equal(code, 1);
+    assert.equal(stdout, '');
+    assert.equal(stderr.trim().split('\n').length, 1);
+    assert.match(stderr, /not running at unix:\/\/\/nonexistent\.sock: start Docker/);
+  });
+});
