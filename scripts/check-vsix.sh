@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Checks what the .vsix ships: the bundle, manifest, media, templates and README; no sources or tests; under 1 MB.
+set -euo pipefail
+vsix=${1:-dist/ml-containers.vsix}
+size=$(stat -c %s "$vsix")
+listing=$(unzip -Z1 "$vsix" 2>/dev/null || python3 -c 'import sys,zipfile; print("\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))' "$vsix")
+fail=0
+for want in extension/package.json extension/dist/extension.js extension/README.md; do
+  grep -qx "$want" <<<"$listing" || { echo "vsix: missing $want"; fail=1; }
+done
+for dir in extension/media/ extension/templates/; do
+  grep -q "^$dir" <<<"$listing" || { echo "vsix: nothing under $dir"; fail=1; }
+done
+if grep -E '^extension/(src|test|node_modules|bench|scripts)/|\.map$|\.ts$' <<<"$listing"; then
+  echo "vsix: ships files it should not (above)"; fail=1
+fi
+if [ "$size" -ge 1048576 ]; then
+  echo "vsix: $size bytes, over the 1 MB budget"; fail=1
+fi
+echo "vsix: $vsix, $size bytes, $(wc -l <<<"$listing") entries"
+exit $fail
