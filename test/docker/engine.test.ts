@@ -101,7 +101,7 @@ describe('mlc doctor (built CLI against the real engine)', function () {
     const { code, stdout } = await run({});
     assert.equal(code, 0);
     assert.match(stdout, /^Endpoint:\s+\S+/m);
-    assert.match(stdout, /^Engine:\s+.*\d+\.\d+\.\d+ \(API 1\.\d+/m);
+    assert.match(stdout, /^Engine:\s+.*\d+\.\d+\.\d+\S* \(API 1\.\d+/m);
     assert.match(stdout, /^BuildKit:\s+yes/m);
     assert.match(stdout, /^Storage driver:\s+\w+/m);
     assert.match(stdout, /^GPU runtimes:/m);
