@@ -16,6 +16,8 @@ const common = {
   external: ['vscode', 'cpu-features', './crypto/build/Release/sshcrypto.node'],
   logLevel: 'info',
   legalComments: 'none',
+  // jsonc-parser's UMD entry hides its requires from the bundler; its ESM build bundles cleanly.
+  mainFields: ['module', 'main'],
 };
 
 const targets = [

@@ -1,11 +1,13 @@
 import { EndpointError } from '../core/docker/endpoint';
 import { EngineError } from '../core/docker/errors';
 import { doctor, doctorHelp } from './doctor';
+import { init, initHelp } from './init';
 import type { CliIO, Subcommand } from './io';
 import { UsageError } from './io';
 
 const subcommands: Record<string, { run: Subcommand; help: string; summary: string }> = {
   doctor: { run: doctor, help: doctorHelp, summary: 'check the Docker engine, BuildKit and GPU runtimes' },
+  init: { run: init, help: initHelp, summary: 'scaffold a devcontainer + Dockerfile for an ML preset' },
 };
 
 const usage = (): string =>
@@ -42,7 +44,7 @@ export async function runCli(argv: string[], io: CliIO, signal: AbortSignal): Pr
       io.err(`mlc ${name}: ${e.message}`);
       return 2;
     }
-    if (e instanceof EngineError || e instanceof EndpointError) {
+    if (e instanceof EngineError || e instanceof EndpointError || isExpected(e)) {
       io.err(`mlc ${name}: ${e.message}`);
       return 1;
     }
@@ -55,6 +57,11 @@ export async function runCli(argv: string[], io: CliIO, signal: AbortSignal): Pr
 if (require.main === module) {
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
+  // `mlc doctor | head` closes stdout early: that is not an error worth a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   const io: CliIO = {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
@@ -67,4 +74,9 @@ if (require.main === module) {
 
 function isParseArgsError(e: unknown): e is Error {
   return e instanceof Error && String((e as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
+}
+
+/** Errors whose message is already the whole story for the user (no stack, no prefix). */
+function isExpected(e: unknown): e is Error {
+  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError'].includes(e.name);
 }

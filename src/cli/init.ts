@@ -1,0 +1,92 @@
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { applyPlan } from '../core/scaffold/plan';
+import { prepareScaffold } from '../core/scaffold/prepare';
+import type { CliIO } from './io';
+import { UsageError } from './io';
+
+export const initHelp = `mlc init --preset ID [options]
+
+Writes .devcontainer/devcontainer.json and Dockerfile for an ML preset, plus requirements.txt and
+configs/experiment.yaml when absent, and the ignore rules .dockerignore needs. Presets: pytorch,
+tensorflow, atlas (ATLAS AnalysisBase), scikit-hep.
+
+  --preset ID          preset to scaffold (required)
+  --variant gpu|cpu    GPU (CUDA base, hostRequirements.gpu optional) or CPU; default: the preset's first
+  --framework-version V  framework version from the catalog; default: the newest
+  --python 3.X         Python version for slim-Python bases (CPU variants)
+  --jupyter-port N     container port Jupyter listens on (default 8888)
+  --pip PKG            extra pip package, repeatable (e.g. --pip einops --pip pandas==2.2.3)
+  --base-image REF     override the base image (e.g. a local or mirrored copy)
+  --name NAME          devcontainer.json name (default: folder and preset)
+  --subfolder          write .devcontainer/<preset>/ instead, beside an existing configuration
+  --dir DIR            project folder (default: .)
+  --yes                allow changes to existing files: merge into devcontainer.json (comments kept),
+                       append to .dockerignore. Without it, existing files are never touched.`;
+
+export async function init(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      preset: { type: 'string' },
+      variant: { type: 'string' },
+      'framework-version': { type: 'string' },
+      python: { type: 'string' },
+      'jupyter-port': { type: 'string' },
+      pip: { type: 'string', multiple: true },
+      'base-image': { type: 'string' },
+      name: { type: 'string' },
+      subfolder: { type: 'boolean', default: false },
+      dir: { type: 'string', default: '.' },
+      yes: { type: 'boolean', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (!values.preset) {
+    throw new UsageError('--preset is required (pytorch, tensorflow, atlas, scikit-hep).');
+  }
+  if (values.variant !== undefined && values.variant !== 'gpu' && values.variant !== 'cpu') {
+    throw new UsageError(`--variant must be gpu or cpu, not "${values.variant}".`);
+  }
+  const port = values['jupyter-port'] === undefined ? undefined : Number(values['jupyter-port']);
+  const root = path.resolve(values.dir);
+  const prepared = await prepareScaffold(
+    root,
+    templatesDir(),
+    {
+      preset: values.preset,
+      ...(values.variant ? { variant: values.variant } : {}),
+      ...(values['framework-version'] ? { version: values['framework-version'] } : {}),
+      ...(values.python ? { python: values.python } : {}),
+      ...(port !== undefined ? { jupyterPort: port } : {}),
+      ...(values.pip ? { extraPip: values.pip } : {}),
+      ...(values['base-image'] ? { baseImage: values['base-image'] } : {}),
+      ...(values.name ? { name: values.name } : {}),
+      layout: values.subfolder ? 'subfolder' : 'default',
+    },
+    values.yes,
+  ).catch((e: unknown) => {
+    if (e instanceof Error && e.name === 'ScaffoldConflictError') {
+      throw new UsageError(`${e.message} Re-run with --yes to merge into it (comments kept), or --subfolder to write .devcontainer/${values.preset}/ beside it.`);
+    }
+    throw e;
+  });
+  const touched = prepared.plan.filter((p) => p.action === 'modify');
+  if (touched.length && !values.yes) {
+    throw new UsageError(`would change existing ${touched.map((p) => `${p.path} (${p.note})`).join(', ')}; re-run with --yes to allow it. Nothing was written.`);
+  }
+  const written = await applyPlan(root, prepared.plan);
+  const o = prepared.options;
+  io.out(`${o.preset.label} ${o.version} (${o.variant}) on ${o.baseImage}${o.cuda ? `, CUDA ${o.cuda}` : ''}`);
+  for (const p of prepared.plan) {
+    io.out(`  ${p.action.padEnd(6)} ${p.path}  (${p.note})`);
+  }
+  io.out(written.length ? `Wrote ${written.length} file(s) in ${root}.` : 'Nothing to write: the project already has this scaffold.');
+  return 0;
+}
+
+/** templates/ sits beside dist/ in the package; in tests (tsx) beside src/. */
+export function templatesDir(): string {
+  return process.env.MLC_TEMPLATES_DIR ?? path.resolve(__dirname, '..', __dirname.endsWith(path.join('src', 'cli')) ? '..' : '', 'templates');
+}

@@ -1,0 +1,132 @@
+import { parse as parseYaml } from 'yaml';
+
+export type Variant = 'gpu' | 'cpu';
+
+export interface BaseChoice {
+  /** May contain `{python}`, filled with the chosen Python version. */
+  image: string;
+  /** The CUDA version the image needs from the host driver (GPU bases only). */
+  cuda?: string;
+  /** Framework wheels to install when the base lacks the framework (slim Python bases). */
+  pip?: string;
+  indexUrl?: string;
+}
+
+export interface PresetVersion {
+  version: string;
+  gpu?: BaseChoice;
+  cpu?: BaseChoice;
+}
+
+export interface Preset {
+  id: string;
+  label: string;
+  description: string;
+  /** The Python module whose import proves the framework is there. */
+  module: string;
+  versions: PresetVersion[];
+  pythonVersions: string[];
+  user?: string;
+  setupScript?: string;
+  alternativeBases: { image: string; label: string }[];
+}
+
+export interface Catalog {
+  presets: Preset[];
+}
+
+export class CatalogError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CatalogError';
+  }
+}
+
+/** Parses templates/catalog.yaml, checking every field it relies on. */
+export function parseCatalog(text: string): Catalog {
+  const raw: unknown = parseYaml(text);
+  const presets = field(raw, 'presets', 'catalog');
+  if (!isObject(presets)) {
+    throw new CatalogError('catalog: `presets` must be a map of preset ids');
+  }
+  return {
+    presets: Object.entries(presets).map(([id, p]) => {
+      const where = `catalog: preset ${id}`;
+      const versions = field(p, 'versions', where);
+      if (!Array.isArray(versions) || versions.length === 0) {
+        throw new CatalogError(`${where}: needs at least one version`);
+      }
+      const alternatives = isObject(p) && Array.isArray(p.alternativeBases) ? p.alternativeBases : [];
+      return {
+        id,
+        label: text_(field(p, 'label', where), `${where}.label`),
+        description: text_(field(p, 'description', where), `${where}.description`),
+        module: text_(field(p, 'module', where), `${where}.module`),
+        versions: versions.map((v, i) => parseVersion(v, `${where}.versions[${i}]`)),
+        pythonVersions: isObject(p) && Array.isArray(p.pythonVersions) ? p.pythonVersions.map((x) => text_(x, `${where}.pythonVersions`)) : [],
+        ...(isObject(p) && typeof p.user === 'string' ? { user: p.user } : {}),
+        ...(isObject(p) && typeof p.setupScript === 'string' ? { setupScript: p.setupScript } : {}),
+        alternativeBases: alternatives.map((a, i) => ({
+          image: text_(field(a, 'image', `${where}.alternativeBases[${i}]`), 'image'),
+          label: text_(field(a, 'label', `${where}.alternativeBases[${i}]`), 'label'),
+        })),
+      };
+    }),
+  };
+}
+
+function parseVersion(raw: unknown, where: string): PresetVersion {
+  const version = text_(field(raw, 'version', where), `${where}.version`);
+  const out: PresetVersion = { version };
+  for (const variant of ['gpu', 'cpu'] as const) {
+    const base = isObject(raw) ? raw[variant] : undefined;
+    if (base === undefined) {
+      continue;
+    }
+    const w = `${where}.${variant}`;
+    out[variant] = {
+      image: text_(field(base, 'image', w), `${w}.image`),
+      ...(isObject(base) && base.cuda !== undefined ? { cuda: text_(base.cuda, `${w}.cuda`) } : {}),
+      ...(isObject(base) && base.pip !== undefined ? { pip: text_(base.pip, `${w}.pip`) } : {}),
+      ...(isObject(base) && base.indexUrl !== undefined ? { indexUrl: text_(base.indexUrl, `${w}.indexUrl`) } : {}),
+    };
+  }
+  if (!out.gpu && !out.cpu) {
+    throw new CatalogError(`${where}: needs a gpu or a cpu base`);
+  }
+  if (out.gpu && !out.gpu.cuda) {
+    throw new CatalogError(`${where}.gpu: names no CUDA version (the GPU preflight needs it)`);
+  }
+  return out;
+}
+
+export function findPreset(catalog: Catalog, id: string): Preset {
+  const preset = catalog.presets.find((p) => p.id === id);
+  if (!preset) {
+    throw new CatalogError(`Unknown preset "${id}"; choose one of: ${catalog.presets.map((p) => p.id).join(', ')}.`);
+  }
+  return preset;
+}
+
+export function variantsOf(preset: Preset): Variant[] {
+  const first = preset.versions[0];
+  return (['gpu', 'cpu'] as const).filter((v) => first?.[v] !== undefined);
+}
+
+function field(obj: unknown, key: string, where: string): unknown {
+  if (!isObject(obj) || !(key in obj)) {
+    throw new CatalogError(`${where}: missing \`${key}\``);
+  }
+  return obj[key];
+}
+
+function text_(value: unknown, where: string): string {
+  if (typeof value !== 'string' || !value) {
+    throw new CatalogError(`${where}: must be a non-empty string`);
+  }
+  return value;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

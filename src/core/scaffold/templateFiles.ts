@@ -1,0 +1,28 @@
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Catalog } from './catalog';
+import { parseCatalog } from './catalog';
+import type { Templates } from './render';
+
+/** Reads templates/ (shipped in the .vsix and beside dist/cli.js). */
+export async function loadTemplates(dir: string): Promise<{ catalog: Catalog; templates: Templates }> {
+  const read = (...parts: string[]): Promise<string> => fs.readFile(path.join(dir, ...parts), 'utf8');
+  const catalog = parseCatalog(await read('catalog.yaml'));
+  const [devcontainer, dockerfile, requirements, dockerignore, ...experiments] = await Promise.all([
+    read('common', 'devcontainer.json.mustache'),
+    read('common', 'Dockerfile.mustache'),
+    read('common', 'requirements.txt'),
+    read('common', 'dockerignore'),
+    ...catalog.presets.map((p) => read(p.id, 'experiment.yaml')),
+  ]);
+  return {
+    catalog,
+    templates: {
+      devcontainer,
+      dockerfile,
+      requirements,
+      dockerignore,
+      experiment: Object.fromEntries(catalog.presets.map((p, i) => [p.id, experiments[i] ?? ''])),
+    },
+  };
+}
