@@ -2,12 +2,12 @@
 # Makes sure a Docker engine answers and that the stand-in base images the Docker tier builds FROM exist.
 # Fresh Debian machine: installs docker.io, starts dockerd in the background, debootstraps a base image and builds
 # the stand-ins from Debian packages (no registry is reachable). Second run: seconds, everything is cached.
-#   MLC_STANDINS=debian,jupyter   build only these (default: debian,jupyter,pytorch,hep)
+#   MLC_STANDINS=debian,jupyter   build only these (default: debian,jupyter,pytorch,hep,atlas)
 #   MLC_CACHE_DIR                 where the debootstrap rootfs tarball is kept (default ~/.cache/ml-containers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STANDINS=${MLC_STANDINS:-debian,jupyter,pytorch,hep}
+STANDINS=${MLC_STANDINS:-debian,jupyter,pytorch,hep,atlas}
 CACHE=${MLC_CACHE_DIR:-$HOME/.cache/ml-containers}
 MIRROR=${MLC_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 LOG=${TMPDIR:-/tmp}/mlc-dockerd.log
@@ -85,6 +85,7 @@ wanted debian && build_debian
 wanted jupyter && build_standin jupyter
 wanted pytorch && build_standin pytorch
 wanted hep && build_standin hep
+wanted atlas && build_standin atlas
 
 log "engine $("$DOCKER" version --format '{{.Server.Version}} (API {{.Server.APIVersion}})')"
 "$DOCKER" images --filter label=org.mlcontainers.standin=true --format '[test-engine]   {{.Repository}}:{{.Tag}}  {{.Size}}'
