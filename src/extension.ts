@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { createLogger } from './core/log';
 import { registerCommands } from './vscode/commands/table';
@@ -7,7 +8,7 @@ import { ImagesModel } from './vscode/tree/model';
 import { ImagesTreeProvider } from './vscode/tree/provider';
 
 /** Wires services and registers contributions. No Docker or git call happens here: they wait for a command or view. */
-export function activate(context: vscode.ExtensionContext): void {
+export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' | 'extensionPath'>): void {
   const { channel, sink } = createLogChannel();
   const log = createLogger(sink, 'extension');
   const engines = new EngineProvider(log.child('engine'));
@@ -23,7 +24,7 @@ export function activate(context: vscode.ExtensionContext): void {
     view,
     engines.onDidChangeEngine(() => images.refresh()),
     vscode.workspace.onDidGrantWorkspaceTrust(() => images.refresh()),
-    ...registerCommands({ log, logChannel: channel, engines, images }),
+    ...registerCommands({ log, logChannel: channel, engines, images, templatesDir: path.join(context.extensionPath, 'templates') }),
   );
   log.info(`activated (VS Code ${vscode.version})`);
 }

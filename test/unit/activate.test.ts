@@ -53,11 +53,12 @@ describe('activate()', () => {
     const { module, record } = createFakeVscode();
     uninstall = installFakeVscode(module);
     const extension = createRequire(__filename)('../../src/extension') as typeof Extension;
-    const context = { subscriptions: [] as { dispose(): void }[] };
+    const context = { subscriptions: [] as { dispose(): void }[], extensionPath: path.resolve(__dirname, '../..') };
     extension.activate(context as never);
     await new Promise((resolve) => setTimeout(resolve, 200));
 
     assert.ok(record.commands.has('mlContainers.engine.doctor'));
+    assert.ok(record.commands.has('mlContainers.scaffold.new'));
     assert.ok(record.treeViews.has('mlContainers.images'));
     assert.equal(connections, 0, 'activate() connected to the Docker engine');
     assert.deepEqual(spawned, [], 'activate() started a process (git?)');

@@ -5,6 +5,7 @@ import type { Logger } from '../../core/log';
 import type { EngineProvider } from '../engineProvider';
 import type { ImagesModel } from '../tree/model';
 import { doctorCommand } from './doctor';
+import { newEnvironmentCommand } from './newEnvironment';
 import { refreshImagesCommand } from './refreshImages';
 import { showLogCommand } from './showLog';
 
@@ -14,6 +15,8 @@ export interface Services {
   readonly logChannel: vscode.LogOutputChannel;
   readonly engines: EngineProvider;
   readonly images: ImagesModel;
+  /** templates/ inside the installed extension. */
+  readonly templatesDir: string;
 }
 
 export type CommandHandler = (services: Services, ...args: unknown[]) => unknown;
@@ -21,6 +24,7 @@ export type CommandHandler = (services: Services, ...args: unknown[]) => unknown
 /** The one command table: every contributed command id and its handler. */
 export const commandTable: Record<string, CommandHandler> = {
   'mlContainers.engine.doctor': doctorCommand,
+  'mlContainers.scaffold.new': newEnvironmentCommand,
   'mlContainers.images.refresh': refreshImagesCommand,
   'mlContainers.log.show': showLogCommand,
 };

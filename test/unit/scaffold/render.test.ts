@@ -89,7 +89,7 @@ describe('preset rendering', () => {
         const copyReq = idx((i) => i.op === 'COPY' && i.args.includes('requirements.txt'));
         const pipReq = idx((i) => i.op === 'RUN' && i.args.includes('-r /tmp/mlc/requirements.txt'));
         const copyCode = idx((i) => i.op === 'COPY' && /\. \/workspace$/.test(i.args));
-        const user = idx((i) => i.op === 'USER');
+        const user = ops.map((o) => o.op).lastIndexOf('USER');
         assert.ok(framework > 1 && framework < jupyter && jupyter < copyReq && copyReq < pipReq && pipReq < copyCode, ops.map((o) => o.op).join(','));
         assert.ok(user > copyCode);
         assert.notEqual(ops[user]?.args, 'root');

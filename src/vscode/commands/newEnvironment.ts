@@ -1,0 +1,209 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { Catalog, Preset, Variant } from '../../core/scaffold/catalog';
+import { variantsOf } from '../../core/scaffold/catalog';
+import { applyPlan, ScaffoldConflictError } from '../../core/scaffold/plan';
+import { prepareScaffold } from '../../core/scaffold/prepare';
+import type { ScaffoldOptions } from '../../core/scaffold/render';
+import { ScaffoldError, resolveOptions } from '../../core/scaffold/render';
+import { loadTemplates } from '../../core/scaffold/templateFiles';
+import type { InputStep, PickStep } from '../multiStep';
+import { BACK, showStep } from '../multiStep';
+import type { Services } from './table';
+
+interface Choices {
+  preset?: Preset;
+  variant?: Variant;
+  version?: string;
+  python?: string;
+  jupyterPort?: number;
+  extraPip?: string[];
+  baseImage?: string;
+}
+
+type Step = (c: Choices) => PickStep<unknown> | InputStep | undefined;
+
+/** "ML Containers: New ML Environment…": the same options as `mlc init`, one QuickPick step each, with Back. */
+export async function newEnvironmentCommand(services: Services): Promise<void> {
+  const folder = await pickFolder();
+  if (!folder) {
+    return;
+  }
+  const { catalog } = await loadTemplates(services.templatesDir);
+  const choices = await askChoices(catalog, folder.name);
+  if (!choices?.preset) {
+    return;
+  }
+  const options: ScaffoldOptions = {
+    preset: choices.preset.id,
+    ...(choices.variant ? { variant: choices.variant } : {}),
+    ...(choices.version ? { version: choices.version } : {}),
+    ...(choices.python ? { python: choices.python } : {}),
+    ...(choices.jupyterPort ? { jupyterPort: choices.jupyterPort } : {}),
+    ...(choices.extraPip?.length ? { extraPip: choices.extraPip } : {}),
+    ...(choices.baseImage ? { baseImage: choices.baseImage } : {}),
+  };
+  const root = folder.uri.fsPath;
+  let prepared;
+  try {
+    prepared = await prepareScaffold(root, services.templatesDir, options, false);
+  } catch (e) {
+    if (!(e instanceof ScaffoldConflictError)) {
+      throw e;
+    }
+    const merge = vscode.l10n.t('Merge into It');
+    const subfolder = vscode.l10n.t('Write .devcontainer/{0}/', choices.preset.id);
+    const answer = await vscode.window.showWarningMessage(
+      vscode.l10n.t('{0} Merge the {1} settings into it (your comments and keys are kept), or add a second configuration beside it?', e.message, choices.preset.label),
+      { modal: true },
+      merge,
+      subfolder,
+    );
+    if (!answer) {
+      return;
+    }
+    prepared = answer === merge
+      ? await prepareScaffold(root, services.templatesDir, options, true)
+      : await prepareScaffold(root, services.templatesDir, { ...options, layout: 'subfolder' }, false);
+  }
+  const modified = prepared.plan.filter((p) => p.action === 'modify');
+  if (modified.length) {
+    const go = vscode.l10n.t('Continue');
+    const answer = await vscode.window.showInformationMessage(
+      vscode.l10n.t('This changes existing files: {0}.', modified.map((p) => `${p.path} (${p.note})`).join(', ')),
+      { modal: true },
+      go,
+    );
+    if (answer !== go) {
+      return;
+    }
+  }
+  const written = await applyPlan(root, prepared.plan);
+  const log = services.log.child('scaffold');
+  for (const p of prepared.plan) {
+    log.info(`${p.action} ${p.path} (${p.note})`);
+  }
+  const config = prepared.plan.find((p) => p.path.endsWith('devcontainer.json'));
+  const open = vscode.l10n.t('Open devcontainer.json');
+  const answer = await vscode.window.showInformationMessage(
+    vscode.l10n.t('{0} {1} ({2}) environment: {3} file(s) written.', prepared.options.preset.label, prepared.options.version, prepared.options.variant, String(written.length)),
+    open,
+  );
+  if (answer === open && config) {
+    await vscode.window.showTextDocument(vscode.Uri.file(path.join(root, ...config.path.split('/'))));
+  }
+}
+
+async function pickFolder(): Promise<vscode.WorkspaceFolder | undefined> {
+  const folders = vscode.workspace.workspaceFolders ?? [];
+  if (folders.length === 0) {
+    void vscode.window.showInformationMessage(vscode.l10n.t('Open the folder of your ML project first, then run New ML Environment again.'));
+    return undefined;
+  }
+  return folders.length === 1 ? folders[0] : vscode.window.showWorkspaceFolderPick({ placeHolder: vscode.l10n.t('Folder to add the ML environment to') });
+}
+
+async function askChoices(catalog: Catalog, folderName: string): Promise<Choices | undefined> {
+  const title = vscode.l10n.t('New ML Environment');
+  const steps: Step[] = [
+    () => ({
+      kind: 'pick', title, placeholder: vscode.l10n.t('Preset'),
+      items: catalog.presets.map((p) => ({ label: p.label, description: p.versions[0]?.version, detail: p.description, value: p })),
+    }),
+    (c) => {
+      const variants = c.preset ? variantsOf(c.preset) : [];
+      return variants.length < 2 ? undefined : {
+        kind: 'pick', title, placeholder: vscode.l10n.t('GPU or CPU'),
+        items: variants.map((v) => ({
+          label: v === 'gpu' ? vscode.l10n.t('$(rocket) GPU') : vscode.l10n.t('$(server) CPU'),
+          description: c.preset?.versions[0]?.[v]?.image,
+          detail: v === 'gpu' ? vscode.l10n.t('CUDA base; uses the host GPUs when present, still starts without') : vscode.l10n.t('No CUDA; smaller image'),
+          value: v,
+        })),
+      };
+    },
+    (c) => c.preset && c.preset.versions.length > 1 ? {
+      kind: 'pick', title, placeholder: vscode.l10n.t('{0} version', c.preset.label),
+      items: c.preset.versions.map((v) => {
+        const base = v[c.variant ?? variantsOf(c.preset!)[0] ?? 'cpu'];
+        return { label: v.version, description: base?.cuda ? `CUDA ${base.cuda}` : '', value: v.version };
+      }),
+    } : undefined,
+    (c) => {
+      const variant = c.variant ?? (c.preset ? variantsOf(c.preset)[0] : undefined);
+      const entry = c.preset?.versions.find((v) => v.version === c.version) ?? c.preset?.versions[0];
+      const needsPython = variant && entry?.[variant]?.image.includes('{python}');
+      return needsPython && c.preset ? {
+        kind: 'pick', title, placeholder: vscode.l10n.t('Python version'),
+        items: c.preset.pythonVersions.map((v) => ({ label: `Python ${v}`, value: v })),
+      } : undefined;
+    },
+    () => ({
+      kind: 'input', title, prompt: vscode.l10n.t('Port Jupyter listens on inside the container'), value: '8888',
+      validate: (v) => (/^\d+$/.test(v) && Number(v) > 0 && Number(v) < 65536 ? undefined : vscode.l10n.t('A port number, 1–65535')),
+    }),
+    (c) => ({
+      kind: 'input', title, prompt: vscode.l10n.t('Extra pip packages, space-separated (optional), e.g. einops pandas==2.2.3'), value: c.extraPip?.join(' ') ?? '',
+      validate: (v) => validateWith(catalog, { preset: c.preset?.id ?? '', extraPip: [v] }, folderName),
+    }),
+    (c) => {
+      const variant = c.variant ?? (c.preset ? variantsOf(c.preset)[0] : undefined);
+      const entry = c.preset?.versions.find((v) => v.version === c.version) ?? c.preset?.versions[0];
+      const catalogBase = variant && entry?.[variant]?.image.replace('{python}', c.python ?? c.preset?.pythonVersions[0] ?? '3.11');
+      return {
+        kind: 'pick', title, placeholder: vscode.l10n.t('Base image'),
+        items: [
+          { label: catalogBase ?? '', description: vscode.l10n.t('catalog default'), value: '' },
+          ...(c.preset?.alternativeBases ?? []).map((a) => ({ label: a.image, description: a.label, value: a.image })),
+          { label: vscode.l10n.t('$(edit) Other image…'), value: '?' },
+        ],
+      };
+    },
+  ];
+  const assign: ((c: Choices, v: unknown) => void)[] = [
+    (c, v) => (c.preset = v as Preset),
+    (c, v) => (c.variant = v as Variant),
+    (c, v) => (c.version = v as string),
+    (c, v) => (c.python = v as string),
+    (c, v) => (c.jupyterPort = Number(v)),
+    (c, v) => (c.extraPip = String(v).split(/\s+/).filter(Boolean)),
+    (c, v) => (c.baseImage = (v as string) || undefined),
+  ];
+  const choices: Choices = {};
+  const history: number[] = [];
+  let i = 0;
+  while (i < steps.length) {
+    const step = steps[i]?.(choices);
+    if (!step) {
+      i++;
+      continue;
+    }
+    let result = await showStep(step, history.length, history.length + 1 + steps.slice(i + 1).filter((s) => s(choices)).length);
+    if (result === '?') {
+      result = await vscode.window.showInputBox({
+        title, prompt: vscode.l10n.t('Base image reference, e.g. registry.example.org/ml/pytorch:2.5.1'),
+        validateInput: (v) => validateWith(catalog, { preset: choices.preset?.id ?? '', baseImage: v }, folderName),
+      });
+    }
+    if (result === undefined) {
+      return undefined;
+    }
+    if (result === BACK) {
+      i = history.pop() ?? 0;
+      continue;
+    }
+    assign[i]?.(choices, result);
+    history.push(i);
+    i++;
+  }
+  return choices;
+}
+
+function validateWith(catalog: Catalog, options: ScaffoldOptions, folderName: string): string | undefined {
+  try {
+    resolveOptions(catalog, options, folderName);
+    return undefined;
+  } catch (e) {
+    return e instanceof ScaffoldError ? e.message : undefined;
+  }
+}
