@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Checks what the .vsix ships: the bundle, manifest, media, templates and README; no sources or tests; under 1 MB.
+# Checks what the .vsix ships: the bundle, manifest, media, templates and README (vsce stores it as readme.md);
+# no sources, tests or source maps; under 1 MB.
 set -euo pipefail
 vsix=${1:-dist/ml-containers.vsix}
 size=$(stat -c %s "$vsix")
 listing=$(unzip -Z1 "$vsix" 2>/dev/null || python3 -c 'import sys,zipfile; print("\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))' "$vsix")
 fail=0
 for want in extension/package.json extension/dist/extension.js extension/README.md; do
-  grep -qx "$want" <<<"$listing" || { echo "vsix: missing $want"; fail=1; }
+  grep -qix "$want" <<<"$listing" || { echo "vsix: missing $want"; fail=1; }
 done
 for dir in extension/media/ extension/templates/; do
   grep -q "^$dir" <<<"$listing" || { echo "vsix: nothing under $dir"; fail=1; }
