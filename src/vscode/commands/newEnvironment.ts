@@ -11,15 +11,8 @@ import type { InputStep, PickStep } from '../multiStep';
 import { BACK, showStep } from '../multiStep';
 import type { Services } from './table';
 
-interface Choices {
-  preset?: Preset;
-  variant?: Variant;
-  version?: string;
-  python?: string;
-  jupyterPort?: number;
-  extraPip?: string[];
-  baseImage?: string;
-}
+/** The QuickPick's answers: mlc init's options, with the chosen preset itself rather than its id. */
+type Choices = Omit<ScaffoldOptions, 'preset' | 'name' | 'layout' | 'shmSize'> & { preset?: Preset };
 
 type Step = (c: Choices) => PickStep<unknown> | InputStep | undefined;
 
@@ -34,15 +27,7 @@ export async function newEnvironmentCommand(services: Services): Promise<void> {
   if (!choices?.preset) {
     return;
   }
-  const options: ScaffoldOptions = {
-    preset: choices.preset.id,
-    ...(choices.variant ? { variant: choices.variant } : {}),
-    ...(choices.version ? { version: choices.version } : {}),
-    ...(choices.python ? { python: choices.python } : {}),
-    ...(choices.jupyterPort ? { jupyterPort: choices.jupyterPort } : {}),
-    ...(choices.extraPip?.length ? { extraPip: choices.extraPip } : {}),
-    ...(choices.baseImage ? { baseImage: choices.baseImage } : {}),
-  };
+  const options: ScaffoldOptions = { ...choices, preset: choices.preset.id };
   const root = folder.uri.fsPath;
   let prepared;
   try {
