@@ -4,8 +4,7 @@ import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type * as Extension from '../../src/extension';
-import { createFakeVscode, installFakeVscode } from './fakes/vscode';
+import { createFakeVscode, installFakeVscode, loadExtension } from './fakes/vscode';
 
 // The CommonJS module object itself (not an import namespace), so replacing its functions is seen by every caller.
 const childProcess = createRequire(__filename)('node:child_process') as Record<string, unknown>;
@@ -52,7 +51,7 @@ describe('activate()', () => {
   it('registers its commands and view but makes no Docker or git call', async () => {
     const { module, record } = createFakeVscode();
     uninstall = installFakeVscode(module);
-    const extension = createRequire(__filename)('../../src/extension') as typeof Extension;
+    const extension = loadExtension();
     const context = { subscriptions: [] as { dispose(): void }[], extensionPath: path.resolve(__dirname, '../..') };
     extension.activate(context as never);
     await new Promise((resolve) => setTimeout(resolve, 200));

@@ -145,6 +145,9 @@ async function askChoices(catalog: Catalog, folderName: string): Promise<Choices
       };
     },
   ];
+  // The choice each step sets, in step order: going back clears it and every later one, since later steps
+  // depend on earlier answers (a preset without a GPU variant must not inherit "gpu").
+  const keys = ['preset', 'variant', 'version', 'python', 'jupyterPort', 'extraPip', 'baseImage'] as const;
   const assign: ((c: Choices, v: unknown) => void)[] = [
     (c, v) => (c.preset = v as Preset),
     (c, v) => (c.variant = v as Variant),
@@ -175,6 +178,7 @@ async function askChoices(catalog: Catalog, folderName: string): Promise<Choices
     }
     if (result === BACK) {
       i = history.pop() ?? 0;
+      for (const key of keys.slice(i)) delete choices[key];
       continue;
     }
     assign[i]?.(choices, result);

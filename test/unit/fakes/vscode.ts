@@ -1,8 +1,24 @@
 // A recording stand-in for the parts of the `vscode` module our shell touches, for tests that load
 // src/extension.ts in plain Node. It records calls; it implements no editor behaviour.
-import Module from 'node:module';
+import Module, { createRequire } from 'node:module';
+import type * as Extension from '../../../src/extension';
+
+/** What a test does when the command shows its next QuickPick or InputBox. */
+export type QuickInputAction = { pick: string } | { type: string } | { back: true };
+
+export interface FakeQuickInput {
+  title?: string;
+  step?: number;
+  totalSteps?: number;
+  placeholder?: string;
+  prompt?: string;
+  items?: { label: string }[];
+}
 
 export interface FakeVscodeRecord {
+  /** Scripted answers, consumed in order as quick inputs are shown. */
+  quickInputScript: QuickInputAction[];
+  quickInputsShown: FakeQuickInput[];
   commands: Map<string, (...args: unknown[]) => unknown>;
   executed: string[];
   treeViews: Map<string, { treeDataProvider: unknown }>;
@@ -29,6 +45,7 @@ class EventEmitter<T> {
 
 export function createFakeVscode(): { module: Record<string, unknown>; record: FakeVscodeRecord } {
   const record: FakeVscodeRecord = {
+    quickInputScript: [], quickInputsShown: [],
     commands: new Map(), executed: [], treeViews: new Map(), messages: [], logLines: [], gitApiRequests: 0, config: {}, trusted: true,
   };
   const noop = { dispose: () => undefined };
@@ -45,8 +62,46 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
   class ThemeIcon {
     constructor(public id: string) {}
   }
+  const back = { iconPath: 'back' };
+  const createQuickInput = (kind: 'pick' | 'input') => {
+    const accept = new EventEmitter<void>();
+    const button = new EventEmitter<unknown>();
+    const hide = new EventEmitter<void>();
+    const change = new EventEmitter<string>();
+    const input: Record<string, unknown> & FakeQuickInput = {
+      items: [], selectedItems: [], value: '', buttons: [],
+      onDidAccept: accept.event, onDidTriggerButton: button.event, onDidHide: hide.event, onDidChangeValue: change.event,
+      hide: () => hide.fire(),
+      dispose: () => undefined,
+      show: () => {
+        record.quickInputsShown.push({ ...input });
+        const action = record.quickInputScript.shift();
+        setImmediate(() => {
+          if (!action) {
+            hide.fire();
+          } else if ('back' in action) {
+            button.fire(back);
+          } else if ('pick' in action && kind === 'pick') {
+            const item = (input.items ?? []).find((i) => i.label.includes(action.pick));
+            if (!item) throw new Error(`no item "${action.pick}" in ${JSON.stringify(input.items?.map((i) => i.label))}`);
+            input.selectedItems = [item];
+            accept.fire();
+          } else if ('type' in action && kind === 'input') {
+            input.value = action.type;
+            change.fire(action.type);
+            accept.fire();
+          } else {
+            throw new Error(`script wants ${JSON.stringify(action)} but a ${kind} is shown: ${input.title} ${input.placeholder ?? input.prompt}`);
+          }
+        });
+      },
+    };
+    return input;
+  };
   const module = {
     version: '1.100.3-fake',
+    QuickInputButtons: { Back: back },
+    Uri: { file: (fsPath: string) => ({ fsPath, scheme: 'file' }) },
     EventEmitter,
     CancellationError,
     TreeItem,
@@ -66,6 +121,8 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
         record.treeViews.set(id, { treeDataProvider });
         return noop;
       },
+      createQuickPick: () => createQuickInput('pick'),
+      createInputBox: () => createQuickInput('input'),
       showInformationMessage: message('info'),
       showWarningMessage: message('warn'),
       showErrorMessage: message('error'),
@@ -86,7 +143,7 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
       get isTrusted() {
         return record.trusted;
       },
-      workspaceFolders: [],
+      workspaceFolders: [] as { uri: { fsPath: string }; name: string; index: number }[],
       getConfiguration: (section: string) => ({
         get: <T>(key: string, fallback?: T) => (record.config[`${section}.${key}`] as T | undefined) ?? fallback,
       }),
@@ -113,4 +170,14 @@ export function installFakeVscode(fake: Record<string, unknown>): () => void {
   return () => {
     mod._load = original;
   };
+}
+
+/** Loads src/extension.ts afresh, so its modules bind to the fake installed now rather than an earlier test's. */
+export function loadExtension(): typeof Extension {
+  const load = createRequire(__filename);
+  const src = load.resolve('../../../src/extension').replace(/extension\.ts$/, '');
+  for (const key of Object.keys(load.cache)) {
+    if (key.startsWith(src)) delete load.cache[key];
+  }
+  return load('../../../src/extension') as typeof Extension;
 }

@@ -1,0 +1,75 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseJsonc } from '../../src/core/scaffold/mergeDevcontainer';
+import type { FakeVscodeRecord } from './fakes/vscode';
+import { createFakeVscode, installFakeVscode, loadExtension } from './fakes/vscode';
+
+describe('New ML Environment command (QuickPick steps)', () => {
+  let record: FakeVscodeRecord;
+  let workspace: Record<string, unknown>;
+  let uninstall: () => void;
+  let dir: string;
+  const subscriptions: { dispose(): void }[] = [];
+
+  before(() => {
+    const fake = createFakeVscode();
+    record = fake.record;
+    workspace = fake.module.workspace as Record<string, unknown>;
+    uninstall = installFakeVscode(fake.module);
+    const extension = loadExtension();
+    extension.activate({ subscriptions, extensionPath: path.resolve(__dirname, '../..') } as never);
+  });
+
+  after(() => {
+    subscriptions.forEach((d) => d.dispose());
+    uninstall();
+  });
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-newenv-'));
+    workspace.workspaceFolders = [{ uri: { fsPath: dir }, name: 'dimuon', index: 0 }];
+    record.quickInputsShown.length = 0;
+    record.messages.length = 0;
+  });
+
+  const run = (): Promise<unknown> => (record.commands.get('mlContainers.scaffold.new') as () => Promise<unknown>)();
+
+  it('goes back through the steps, then writes the preset the user finally chose', async () => {
+    record.quickInputScript.push(
+      { pick: 'PyTorch' }, { pick: 'GPU' }, { back: true }, { back: true },
+      { pick: 'scikit-hep' }, { pick: 'Python 3.12' }, { type: '9999' }, { type: 'einops' }, { pick: 'python:3.12-slim' },
+    );
+    await run();
+    assert.equal(record.quickInputScript.length, 0, 'not every scripted step was shown');
+    const shown = record.quickInputsShown.map((q) => `${q.step}/${q.totalSteps} ${q.placeholder ?? q.prompt}`);
+    assert.match(shown[0] ?? '', /^1\/\d+ Preset$/);
+    assert.match(shown[1] ?? '', /^2\/\d+ GPU or CPU$/);
+    assert.equal(shown[4], shown[0], 'Back from the second step did not return to the first');
+    const config = parseJsonc(fs.readFileSync(path.join(dir, '.devcontainer/devcontainer.json'), 'utf8'), 'devcontainer.json');
+    const args = (config.build as { args: Record<string, string> }).args;
+    assert.equal((config.containerEnv as Record<string, string>).MLC_PRESET, 'scikit-hep');
+    assert.equal(args.BASE_IMAGE, 'python:3.12-slim');
+    assert.equal(args.EXTRA_PIP_PACKAGES, 'einops');
+    assert.deepEqual(config.forwardPorts, [9999]);
+    assert.ok(record.messages.some((m) => m.level === 'info' && /scikit-hep .* file\(s\) written/.test(m.text)));
+  });
+
+  it('writes nothing when the user dismisses a step', async () => {
+    record.quickInputScript.push({ pick: 'TensorFlow' }, { pick: 'CPU' });
+    await run();
+    assert.deepEqual(fs.readdirSync(dir), []);
+  });
+
+  it('asks before merging into an existing devcontainer.json and writes nothing when declined', async () => {
+    fs.mkdirSync(path.join(dir, '.devcontainer'));
+    const mine = '// mine\n{ "image": "python:3.11" }\n';
+    fs.writeFileSync(path.join(dir, '.devcontainer/devcontainer.json'), mine);
+    record.quickInputScript.push({ pick: 'ATLAS' }, { pick: '25.2.30' }, { type: '8888' }, { type: '' }, { pick: 'atlas/analysisbase:25.2.30' });
+    await run();
+    assert.ok(record.messages.some((m) => m.level === 'warn' && /already exists\. Merge/.test(m.text)));
+    assert.equal(fs.readFileSync(path.join(dir, '.devcontainer/devcontainer.json'), 'utf8'), mine);
+    assert.deepEqual(fs.readdirSync(dir), ['.devcontainer']);
+  });
+});
