@@ -248,9 +248,8 @@ class DockerodeEngine implements Engine {
           if (events.length > 2000) {
             events.splice(0, events.length - 1000);
           }
-          if (event.id === 'moby.image.id' && isRecord(event.aux) && typeof event.aux.ID === 'string') {
-            imageId = event.aux.ID;
-          } else if (isRecord(event.aux) && typeof event.aux.ID === 'string') {
+          // BuildKit sends {id: 'moby.image.id', aux: {ID}}, the classic builder {aux: {ID}}.
+          if (isRecord(event.aux) && typeof event.aux.ID === 'string') {
             imageId = event.aux.ID;
           }
           onEvent?.(event);
