@@ -1,0 +1,154 @@
+import ignore from '@balena/dockerignore';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pack } from 'tar-stream';
+import type { Readable } from 'node:stream';
+
+export interface ContextEntry {
+  /** Relative to the context root, forward slashes. */
+  path: string;
+  type: 'file' | 'directory' | 'symlink';
+  size: number;
+  mode: number;
+  mtime: Date;
+  linkname?: string;
+}
+
+export interface ContextScan {
+  root: string;
+  entries: ContextEntry[];
+  /** Bytes of file content that will be sent. */
+  totalBytes: number;
+  /** Ignored directories that were not walked at all. */
+  skippedDirs: string[];
+}
+
+export class BuildContextError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BuildContextError';
+  }
+}
+
+/**
+ * Lists what the docker CLI would send as the build context: .dockerignore rules with moby's semantics (via
+ * @balena/dockerignore), the Dockerfile and .dockerignore always included, symlinks sent as links and never
+ * followed. An ignored directory is not even opened unless a `!` rule could re-include something inside it.
+ */
+export async function scanContext(root: string, dockerfile: string): Promise<ContextScan> {
+  const absRoot = path.resolve(root);
+  const relDockerfile = toSlash(path.relative(absRoot, path.resolve(absRoot, dockerfile)));
+  if (relDockerfile.startsWith('../') || path.isAbsolute(relDockerfile)) {
+    throw new BuildContextError(`The Dockerfile ${dockerfile} is outside the build context ${absRoot}; set build.context in devcontainer.json to a folder that contains it.`);
+  }
+  const patterns = await readDockerignore(absRoot);
+  const matcher = ignore({ ignorecase: false }).add(patterns);
+  const alwaysSent = new Set([relDockerfile, '.dockerignore']);
+  // The docker CLI appends `!Dockerfile` and `!.dockerignore` exceptions, so a walk must reach them too.
+  const negations = [
+    ...patterns.map((p) => p.trim()).filter((p) => p.startsWith('!')).map((p) => toSlash(path.posix.normalize(p.slice(1).trim().replace(/^\/+/, '')))),
+    ...alwaysSent,
+  ];
+  const entries: ContextEntry[] = [];
+  const skippedDirs: string[] = [];
+  let totalBytes = 0;
+
+  const walk = async (relDir: string): Promise<void> => {
+    const dirents = await fs.promises.readdir(path.join(absRoot, relDir), { withFileTypes: true });
+    dirents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const d of dirents) {
+      const rel = relDir ? `${relDir}/${d.name}` : d.name;
+      const ignored = matcher.ignores(rel) && !alwaysSent.has(rel);
+      if (d.isDirectory()) {
+        if (ignored && !couldReinclude(rel, negations)) {
+          skippedDirs.push(rel);
+          continue;
+        }
+        const stat = await fs.promises.lstat(path.join(absRoot, rel));
+        if (!ignored) {
+          entries.push({ path: rel, type: 'directory', size: 0, mode: stat.mode & 0o7777, mtime: stat.mtime });
+        }
+        await walk(rel);
+        continue;
+      }
+      if (ignored) {
+        continue;
+      }
+      const stat = await fs.promises.lstat(path.join(absRoot, rel));
+      if (stat.isSymbolicLink()) {
+        entries.push({ path: rel, type: 'symlink', size: 0, mode: stat.mode & 0o7777, mtime: stat.mtime, linkname: await fs.promises.readlink(path.join(absRoot, rel)) });
+      } else if (stat.isFile()) {
+        entries.push({ path: rel, type: 'file', size: stat.size, mode: stat.mode & 0o7777, mtime: stat.mtime });
+        totalBytes += stat.size;
+      }
+      // Sockets, FIFOs and devices are skipped, as the docker CLI does for a build context.
+    }
+  };
+  await walk('');
+  if (!entries.some((e) => e.path === relDockerfile)) {
+    throw new BuildContextError(`The Dockerfile ${relDockerfile} was not found in ${absRoot}.`);
+  }
+  return { root: absRoot, entries, totalBytes, skippedDirs };
+}
+
+/** Streams the scanned entries as a tar, one file open at a time: memory stays flat whatever the context size. */
+export function packContext(scan: ContextScan): Readable {
+  const tar = pack();
+  void (async () => {
+    try {
+      for (const e of scan.entries) {
+        // As the docker CLI does for build contexts: owned by root inside the archive.
+        const header = { name: e.path, mode: e.mode, mtime: e.mtime, uid: 0, gid: 0 };
+        if (e.type === 'directory') {
+          tar.entry({ ...header, type: 'directory' });
+        } else if (e.type === 'symlink') {
+          tar.entry({ ...header, type: 'symlink', linkname: e.linkname ?? '' });
+        } else {
+          await new Promise<void>((resolve, reject) => {
+            const entry = tar.entry({ ...header, type: 'file', size: e.size }, (err) => (err ? reject(err) : resolve()));
+            const source = fs.createReadStream(path.join(scan.root, e.path));
+            source.on('error', reject);
+            source.pipe(entry);
+          });
+        }
+      }
+      tar.finalize();
+    } catch (err) {
+      tar.destroy(err instanceof Error ? err : new Error(String(err)));
+    }
+  })();
+  return tar as unknown as Readable;
+}
+
+/** The largest files and folders of a scan, for the "context is big" warning. */
+export function biggestOffenders(scan: ContextScan, count = 5): { path: string; bytes: number }[] {
+  const byTop = new Map<string, number>();
+  for (const e of scan.entries) {
+    if (e.type !== 'file') continue;
+    const parts = e.path.split('/');
+    const key = parts.length > 1 ? `${parts[0]}/` : e.path;
+    byTop.set(key, (byTop.get(key) ?? 0) + e.size);
+  }
+  return [...byTop.entries()].map(([p, bytes]) => ({ path: p, bytes })).sort((a, b) => b.bytes - a.bytes).slice(0, count);
+}
+
+async function readDockerignore(root: string): Promise<string[]> {
+  try {
+    return (await fs.promises.readFile(path.join(root, '.dockerignore'), 'utf8')).split(/\r?\n/);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+/** Whether a `!` rule could match something under `dir`, so the walk must go in (moby does the same check). */
+function couldReinclude(dir: string, negations: string[]): boolean {
+  return negations.some((n) => {
+    const literal = n.split(/[*?[\\]/)[0] ?? '';
+    return literal === '' || literal.startsWith(`${dir}/`) || `${dir}/`.startsWith(literal) || literal === dir;
+  });
+}
+
+function toSlash(p: string): string {
+  return p.split(path.sep).join('/');
+}

@@ -1,0 +1,42 @@
+import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Engine } from '../../src/core/docker/engine';
+import { packContext, scanContext } from '../../src/core/docker/buildContext';
+import { CONTEXT_CASES, writeFixture } from '../fixtures/contextCases';
+import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
+
+const DOCKER = fs.existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
+const PROBE = `FROM ${STANDIN_DEBIAN}\nCOPY . /ctx\nRUN cd /ctx && echo MLC-BEGIN && find . -mindepth 1 ! -type d | sed 's#^\\./##' | LC_ALL=C sort && echo MLC-END\n`;
+
+function between(output: string): string[] {
+  const lines = output.split('\n').map((l) => l.trim());
+  return lines.slice(lines.indexOf('MLC-BEGIN') + 1, lines.indexOf('MLC-END')).filter(Boolean);
+}
+
+describe('build context agrees with the docker CLI (real dockerd)', function () {
+  let engine: Engine;
+  before(async function () {
+    engine = await requireEngine(this);
+    await requireImage(this, engine, STANDIN_DEBIAN);
+  });
+
+  for (const c of CONTEXT_CASES) {
+    it(`${c.name}: a build sees the same files from the CLI and from ML Containers`, async () => {
+      const dockerfile = c.dockerfile ?? 'Dockerfile';
+      const root = writeFixture({ ...c, files: { ...c.files, [dockerfile]: PROBE } });
+      const cli = await new Promise<string>((resolve, reject) =>
+        execFile(DOCKER, ['build', '--no-cache', '--rm', '--force-rm', '-q=false', '-f', path.join(root, dockerfile), root], { env: { ...process.env, DOCKER_BUILDKIT: '0' } }, (e, out, err) => (e ? reject(new Error(err)) : resolve(out))),
+      );
+      const expected = [...(c.visibleInBuild ?? c.expected)].sort();
+      assert.deepEqual(between(cli), expected, 'the fixture table disagrees with the docker CLI');
+
+      let ours = '';
+      await engine.build(packContext(await scanContext(root, dockerfile)), { tags: [], dockerfile, buildKit: false, noCache: true }, (e) => {
+        if (typeof e.stream === 'string') ours += e.stream;
+      });
+      assert.deepEqual(between(ours), expected);
+    });
+  }
+});

@@ -1,0 +1,63 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { extract } from 'tar-stream';
+import { BuildContextError, biggestOffenders, packContext, scanContext } from '../../src/core/docker/buildContext';
+import { CONTEXT_CASES, writeFixture } from '../fixtures/contextCases';
+
+describe('build context', () => {
+  for (const c of CONTEXT_CASES) {
+    it(`sends what .dockerignore allows: ${c.name}`, async () => {
+      const root = writeFixture(c);
+      const scan = await scanContext(root, c.dockerfile ?? 'Dockerfile');
+      const sent = scan.entries.filter((e) => e.type !== 'directory').map((e) => e.path).sort();
+      assert.deepEqual(sent, [...c.expected].sort());
+    });
+  }
+
+  it('never opens an ignored folder that no ! rule reaches into', async () => {
+    const root = writeFixture({ name: 'x', files: { Dockerfile: 'FROM x\n', '.dockerignore': 'data/\n', 'train.py': 'print(1)\n' }, expected: [] });
+    fs.mkdirSync(path.join(root, 'data'));
+    // 2 GB that takes no disk: a sparse file. If the scan stat'ed or read it, totalBytes would show it.
+    const big = fs.openSync(path.join(root, 'data', 'events.h5'), 'w');
+    fs.ftruncateSync(big, 2 * 1024 ** 3);
+    fs.closeSync(big);
+    const scan = await scanContext(root, 'Dockerfile');
+    assert.deepEqual(scan.skippedDirs, ['data']);
+    assert.equal(scan.totalBytes, 'FROM x\n'.length + 'data/\n'.length + 'print(1)\n'.length);
+  });
+
+  it('sends symlinks as links and never follows them out of the context', async () => {
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-outside-'));
+    fs.writeFileSync(path.join(outside, 'secret.txt'), 'do not send');
+    const root = writeFixture({ name: 'x', files: { Dockerfile: 'FROM x\n' }, expected: [] });
+    fs.symlinkSync(outside, path.join(root, 'escape'));
+    const scan = await scanContext(root, 'Dockerfile');
+    assert.deepEqual(scan.entries.map((e) => `${e.type} ${e.path}`), ['file Dockerfile', 'symlink escape']);
+    const names: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const x = extract();
+      x.on('entry', (header, stream, next) => {
+        names.push(`${header.type} ${header.name} ${header.uid}:${header.gid}${header.linkname ? ` -> ${header.linkname}` : ''}`);
+        stream.on('end', next);
+        stream.resume();
+      });
+      x.on('finish', resolve);
+      x.on('error', reject);
+      packContext(scan).pipe(x);
+    });
+    assert.deepEqual(names, ['file Dockerfile 0:0', `symlink escape 0:0 -> ${outside}`]);
+  });
+
+  it('refuses a Dockerfile outside the context with a way out', async () => {
+    const root = writeFixture({ name: 'x', files: { 'sub/Dockerfile': 'FROM x\n' }, expected: [] });
+    await assert.rejects(scanContext(path.join(root, 'sub', 'empty-does-not-matter', '..'), '../Dockerfile'), BuildContextError);
+  });
+
+  it('names the biggest folders and files first', async () => {
+    const root = writeFixture({ name: 'x', files: { Dockerfile: 'FROM x\n', 'models/a.bin': 'x'.repeat(5000), 'models/b.bin': 'x'.repeat(5000), 'notes.md': 'x'.repeat(100) }, expected: [] });
+    const top = biggestOffenders(await scanContext(root, 'Dockerfile'), 2);
+    assert.deepEqual(top, [{ path: 'models/', bytes: 10000 }, { path: 'notes.md', bytes: 100 }]);
+  });
+});
