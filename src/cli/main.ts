@@ -1,5 +1,6 @@
 import { EndpointError } from '../core/docker/endpoint';
 import { EngineError } from '../core/docker/errors';
+import { build, buildHelp } from './build';
 import { doctor, doctorHelp } from './doctor';
 import { init, initHelp } from './init';
 import type { CliIO, Subcommand } from './io';
@@ -8,6 +9,7 @@ import { UsageError } from './io';
 const subcommands: Record<string, { run: Subcommand; help: string; summary: string }> = {
   doctor: { run: doctor, help: doctorHelp, summary: 'check the Docker engine, BuildKit and GPU runtimes' },
   init: { run: init, help: initHelp, summary: 'scaffold a devcontainer + Dockerfile for an ML preset' },
+  build: { run: build, help: buildHelp, summary: 'build the experiment image, tagged and labelled with its git commit' },
 };
 
 const usage = (): string =>
@@ -78,5 +80,5 @@ function isParseArgsError(e: unknown): e is Error {
 
 /** Errors whose message is already the whole story for the user (no stack, no prefix). */
 function isExpected(e: unknown): e is Error {
-  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError'].includes(e.name);
+  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError', 'BuildFailedError', 'BuildContextError'].includes(e.name);
 }

@@ -1,0 +1,44 @@
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildExperiment } from '../core/build/buildExperiment';
+import { createEngine } from '../core/docker/engine';
+import { resolveEndpoint } from '../core/docker/endpoint';
+import { machineEndpointInputs, machineErrorHints } from '../core/docker/machine';
+import { createLogger } from '../core/log';
+import { GitCli } from '../core/provenance/git';
+import type { CliIO } from './io';
+
+export const buildHelp = `mlc build [--dir DIR] [--config FILE] [--devcontainer FILE] [--host URL]
+
+Builds the project's devcontainer Dockerfile with BuildKit into an experiment image tagged
+<name>:<sha7>[-dirty] and <name>:latest, labelled with the commit, branch, remote, Dockerfile hash
+and (with --config) the hyper-parameter file's path and hash. Progress goes to stderr; the image id
+and tags to stdout.
+
+  --dir DIR            project folder (default: .)
+  --config FILE        hyper-parameter YAML to record in the labels (e.g. configs/experiment.yaml)
+  --devcontainer FILE  devcontainer.json to build (default: .devcontainer/devcontainer.json)
+  --host URL           Docker host instead of DOCKER_HOST / the docker context`;
+
+export async function build(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { dir: { type: 'string', default: '.' }, config: { type: 'string' }, devcontainer: { type: 'string' }, host: { type: 'string' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  const engine = createEngine(resolveEndpoint({ ...machineEndpointInputs(values.host), env: io.env }), { hints: machineErrorHints });
+  const log = createLogger({ write: (level, line) => io.err(level === 'info' ? line : `${level}: ${line}`) }, 'build');
+  const result = await buildExperiment({
+    folder: path.resolve(values.dir),
+    ...(values.config ? { hyperparameters: values.config } : {}),
+    ...(values.devcontainer ? { devcontainer: values.devcontainer } : {}),
+    engine,
+    git: new GitCli(),
+    log,
+    signal,
+  });
+  io.out(result.imageId);
+  for (const tag of result.tags) io.out(tag);
+  return 0;
+}

@@ -1,0 +1,163 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { ContextScan } from '../docker/buildContext';
+import { biggestOffenders, packContext, scanContext } from '../docker/buildContext';
+import { BuildProgress } from '../docker/buildProgress';
+import { buildKitSupport } from '../docker/capabilities';
+import type { Engine } from '../docker/engine';
+import { BuildError } from '../docker/engine';
+import type { Logger } from '../log';
+import type { GitInfo, GitProvider } from '../provenance/git';
+import { imageName, imageTags, provenanceLabels } from '../provenance/labels';
+import { parseJsonc } from '../scaffold/mergeDevcontainer';
+
+export interface BuildExperimentOptions {
+  folder: string;
+  /** devcontainer.json, relative to folder; default .devcontainer/devcontainer.json. */
+  devcontainer?: string;
+  /** A hyper-parameter YAML whose path and hash go into the labels. */
+  hyperparameters?: string;
+  engine: Engine;
+  git: GitProvider;
+  log: Logger;
+  onStep?: (step: string) => void;
+  signal?: AbortSignal;
+  now?: () => Date;
+  /** Warn when the context is bigger than this; default 500 MB. */
+  contextWarnBytes?: number;
+}
+
+export interface BuildExperimentResult {
+  imageId: string;
+  tags: string[];
+  labels: Record<string, string>;
+  git: GitInfo | undefined;
+  context: ContextScan;
+  builder: 'buildkit' | 'classic';
+  cachedSteps: string[];
+}
+
+export class BuildFailedError extends Error {
+  constructor(message: string, readonly step: string, readonly logTail: string[]) {
+    super(message);
+    this.name = 'BuildFailedError';
+  }
+}
+
+/** Builds the workspace's devcontainer Dockerfile into an experiment image tagged and labelled with its commit. */
+export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildExperimentResult> {
+  const log = o.log;
+  const folder = path.resolve(o.folder);
+  const configPath = path.join(folder, o.devcontainer ?? path.join('.devcontainer', 'devcontainer.json'));
+  const configText = await fs.readFile(configPath, 'utf8').catch(() => {
+    throw new BuildFailedError(`${path.relative(folder, configPath)} not found: run "New ML Environment" (mlc init) first.`, '', []);
+  });
+  const config = parseJsonc(configText, path.relative(folder, configPath));
+  const build = isMap(config.build) ? config.build : undefined;
+  const dockerfileRel = typeof build?.dockerfile === 'string' ? build.dockerfile : typeof config.dockerFile === 'string' ? config.dockerFile : undefined;
+  if (!dockerfileRel) {
+    throw new BuildFailedError(`${path.relative(folder, configPath)} names no build.dockerfile (it uses an image), so there is nothing to build.`, '', []);
+  }
+  const configDir = path.dirname(configPath);
+  const contextDir = path.resolve(configDir, typeof build?.context === 'string' ? build.context : '.');
+  const dockerfile = path.resolve(configDir, dockerfileRel);
+  const buildArgs = isMap(build?.args) ? Object.fromEntries(Object.entries(build.args).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
+  const env = isMap(config.containerEnv) ? config.containerEnv : {};
+
+  const [git, version, info, dockerfileText] = await Promise.all([
+    o.git.info(folder, o.signal),
+    o.engine.version(o.signal),
+    o.engine.info(o.signal),
+    fs.readFile(dockerfile, 'utf8'),
+  ]);
+  if (!git) {
+    log.warn(`${folder} is not a git repository (or has no commit yet): tags use a timestamp and the image records no revision.`);
+  }
+  const support = buildKitSupport(version, info);
+  if (!support.available && /--mount=/.test(dockerfileText)) {
+    throw new BuildFailedError(`Cannot build here: ${support.reason}. The Dockerfile uses RUN --mount, which needs BuildKit.`, '', []);
+  }
+  if (!support.available) {
+    log.warn(`classic builder: ${support.reason}`);
+  }
+
+  let hyper: { path: string; sha256: string } | undefined;
+  if (o.hyperparameters) {
+    const file = path.resolve(folder, o.hyperparameters);
+    const text = await fs.readFile(file).catch(() => {
+      throw new BuildFailedError(`Hyper-parameter file ${o.hyperparameters} not found.`, '', []);
+    });
+    hyper = { path: path.relative(folder, file).split(path.sep).join('/'), sha256: sha256(text) };
+  }
+
+  const now = (o.now ?? (() => new Date()))();
+  const name = imageName(typeof config.name === 'string' ? config.name : path.basename(folder));
+  const tags = imageTags(name, git, now);
+  const labels = provenanceLabels({
+    git,
+    created: now,
+    title: typeof config.name === 'string' ? config.name : path.basename(folder),
+    ...(typeof env.MLC_PRESET === 'string' ? { preset: env.MLC_PRESET } : {}),
+    ...(typeof env.MLC_VARIANT === 'string' ? { variant: env.MLC_VARIANT } : {}),
+    dockerfileSha256: sha256(dockerfileText),
+    ...(hyper ? { config: hyper } : {}),
+  });
+
+  const context = await scanContext(contextDir, path.relative(contextDir, dockerfile));
+  log.info(`context ${contextDir}: ${context.entries.length} entries, ${formatBytes(context.totalBytes)}${context.skippedDirs.length ? `; not read (ignored): ${context.skippedDirs.join(', ')}` : ''}`);
+  if (context.totalBytes > (o.contextWarnBytes ?? 500 * 1024 ** 2)) {
+    log.warn(`the build context is ${formatBytes(context.totalBytes)}; biggest: ${biggestOffenders(context).map((b) => `${b.path} ${formatBytes(b.bytes)}`).join(', ')}. Add them to .dockerignore if the image does not need them.`);
+  }
+
+  const progress = new BuildProgress();
+  log.info(`building ${tags.join(', ')} with ${support.available ? 'BuildKit' : 'the classic builder'}`);
+  let imageId: string;
+  try {
+    imageId = await o.engine.build(
+      packContext(context),
+      {
+        tags,
+        labels,
+        buildArgs,
+        dockerfile: path.relative(contextDir, dockerfile).split(path.sep).join('/'),
+        ...(typeof build?.target === 'string' ? { target: build.target } : {}),
+        buildKit: support.available,
+      },
+      (event) => {
+        const before = progress.current;
+        for (const line of progress.push(event)) log.info(line);
+        if (progress.current !== before) o.onStep?.(progress.current);
+      },
+      o.signal,
+    );
+  } catch (e) {
+    if (e instanceof BuildError) {
+      const failure = progress.failure(e.message);
+      for (const line of failure.logTail) log.error(`  ${line}`);
+      throw new BuildFailedError(`The build failed at "${failure.step}": ${failure.error}`, failure.step, failure.logTail);
+    }
+    throw e;
+  }
+  log.info(`built ${imageId} as ${tags.join(', ')}`);
+  return { imageId, tags, labels, git, context, builder: support.available ? 'buildkit' : 'classic', cachedSteps: progress.cachedSteps() };
+}
+
+function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}

@@ -1,0 +1,120 @@
+import * as protobuf from 'protobufjs';
+import type { BuildEvent } from './engine';
+
+// The part of BuildKit's moby.buildkit.v1.StatusResponse (api/services/control/control.proto) that progress
+// needs, as a JSON descriptor so nothing is read from disk at run time (the bundle has no .proto files).
+const root = protobuf.Root.fromJSON({
+  nested: {
+    StatusResponse: { fields: { vertexes: { rule: 'repeated', type: 'Vertex', id: 1 }, statuses: { rule: 'repeated', type: 'VertexStatus', id: 2 }, logs: { rule: 'repeated', type: 'VertexLog', id: 3 } } },
+    Vertex: { fields: { digest: { type: 'string', id: 1 }, name: { type: 'string', id: 3 }, cached: { type: 'bool', id: 4 }, started: { type: 'Timestamp', id: 5 }, completed: { type: 'Timestamp', id: 6 }, error: { type: 'string', id: 7 } } },
+    VertexStatus: { fields: { ID: { type: 'string', id: 1 }, vertex: { type: 'string', id: 2 }, name: { type: 'string', id: 3 }, current: { type: 'int64', id: 4 }, total: { type: 'int64', id: 5 } } },
+    VertexLog: { fields: { vertex: { type: 'string', id: 1 }, stream: { type: 'int64', id: 3 }, msg: { type: 'bytes', id: 4 } } },
+    Timestamp: { fields: { seconds: { type: 'int64', id: 1 }, nanos: { type: 'int32', id: 2 } } },
+  },
+});
+const StatusResponse = root.lookupType('StatusResponse');
+
+interface Vertex {
+  digest: string;
+  name: string;
+  cached: boolean;
+  started: boolean;
+  completed: boolean;
+  error: string;
+  logTail: string[];
+}
+
+export interface BuildFailure {
+  step: string;
+  error: string;
+  logTail: string[];
+}
+
+/**
+ * Turns the engine's build stream (BuildKit traces or the classic builder's lines) into readable step lines,
+ * the current step for a progress notification, and on failure the failing step with its last log lines.
+ */
+export class BuildProgress {
+  private readonly vertexes = new Map<string, Vertex>();
+  private readonly classicTail: string[] = [];
+  private classicStep = '';
+  current = '';
+
+  /** Feeds one event; returns the lines worth logging. */
+  push(event: BuildEvent): string[] {
+    if (event.id === 'moby.buildkit.trace' && typeof event.aux === 'string') {
+      return this.pushTrace(event.aux);
+    }
+    if (typeof event.stream === 'string') {
+      return this.pushClassic(event.stream);
+    }
+    return [];
+  }
+
+  failure(message: string): BuildFailure {
+    const failed = [...this.vertexes.values()].find((v) => v.error);
+    if (failed) {
+      return { step: failed.name, error: failed.error, logTail: failed.logTail.slice(-20) };
+    }
+    return { step: this.classicStep || this.current, error: message, logTail: this.classicTail.slice(-20) };
+  }
+
+  /** Steps BuildKit answered from its cache, for "rebuild reused the dependency layer". */
+  cachedSteps(): string[] {
+    return [...this.vertexes.values()].filter((v) => v.cached).map((v) => v.name);
+  }
+
+  private pushTrace(aux: string): string[] {
+    const decoded = StatusResponse.toObject(StatusResponse.decode(Buffer.from(aux, 'base64')), { longs: Number, bytes: Buffer, defaults: true }) as {
+      vertexes: { digest: string; name: string; cached: boolean; started?: unknown; completed?: unknown; error: string }[];
+      logs: { vertex: string; msg: Buffer }[];
+    };
+    const lines: string[] = [];
+    for (const v of decoded.vertexes) {
+      const known = this.vertexes.get(v.digest) ?? { digest: v.digest, name: v.name, cached: false, started: false, completed: false, error: '', logTail: [] };
+      this.vertexes.set(v.digest, known);
+      known.name = v.name || known.name;
+      if (v.started && !known.started) {
+        known.started = true;
+        this.current = known.name;
+        lines.push(known.name);
+      }
+      if (v.cached && !known.cached) {
+        known.cached = true;
+        lines.push(`CACHED ${known.name}`);
+      }
+      if (v.error && !known.error) {
+        known.error = v.error;
+        lines.push(`ERROR ${known.name}: ${v.error}`);
+      }
+      if (v.completed && !known.completed) {
+        known.completed = true;
+      }
+    }
+    for (const log of decoded.logs) {
+      const vertex = this.vertexes.get(log.vertex);
+      for (const line of log.msg.toString('utf8').split(/\r?\n/)) {
+        if (!line.trim()) continue;
+        vertex?.logTail.push(line);
+        if (vertex && vertex.logTail.length > 50) vertex.logTail.shift();
+        lines.push(`  ${line}`);
+      }
+    }
+    return lines;
+  }
+
+  private pushClassic(text: string): string[] {
+    const lines = text.split(/\r?\n/).filter((l) => l.trim());
+    for (const line of lines) {
+      if (/^Step \d+\/\d+ : /.test(line)) {
+        this.classicStep = line.replace(/^Step \d+\/\d+ : /, '');
+        this.current = this.classicStep;
+        this.classicTail.length = 0;
+      } else {
+        this.classicTail.push(line);
+        if (this.classicTail.length > 50) this.classicTail.shift();
+      }
+    }
+    return lines;
+  }
+}

@@ -1,0 +1,144 @@
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { BuildFailedError, buildExperiment } from '../../src/core/build/buildExperiment';
+import type { Engine } from '../../src/core/docker/engine';
+import { EngineError } from '../../src/core/docker/errors';
+import type { Logger } from '../../src/core/log';
+import { createLogger } from '../../src/core/log';
+import { GitCli } from '../../src/core/provenance/git';
+import { applyPlan } from '../../src/core/scaffold/plan';
+import { prepareScaffold } from '../../src/core/scaffold/prepare';
+import { requireEngine, requireImage } from './harness';
+
+const TEMPLATES = path.resolve(__dirname, '../../templates');
+const BASE = 'mlc-test/jupyter:bookworm';
+
+function git(dir: string, ...args: string[]): string {
+  return execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', ...args], { cwd: dir, encoding: 'utf8' }).trim();
+}
+
+function recordingLogger(lines: string[]): Logger {
+  return createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'build');
+}
+
+/** A scaffolded TensorFlow (CPU) project on the Jupyter stand-in, committed, with a credentialed remote. */
+async function fixtureRepo(name: string): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mlc-build-${name}-`));
+  const { plan } = await prepareScaffold(dir, TEMPLATES, { preset: 'tensorflow', variant: 'cpu', baseImage: BASE, name: `mlc test ${name}` }, false);
+  await applyPlan(dir, plan);
+  fs.writeFileSync(path.join(dir, 'train.py'), 'print("train")\n');
+  git(dir, 'init', '-q', '-b', 'main');
+  git(dir, 'remote', 'add', 'origin', 'https://ada:ghp_SECRET123@example.org/lab/dimuon.git');
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-q', '-m', 'first');
+  return dir;
+}
+
+describe('experiment image builds (real dockerd, BuildKit)', function () {
+  let engine: Engine;
+  const images: string[] = [];
+
+  before(async function () {
+    engine = await requireEngine(this);
+    await requireImage(this, engine, BASE);
+  });
+
+  after(async () => {
+    for (const ref of images) await engine.removeImage(ref, { force: true }).catch(() => undefined);
+  });
+
+  it('tags <name>:<sha7> and :latest and labels the image with its commit; an edit makes it -dirty', async () => {
+    const dir = await fixtureRepo('labels');
+    const sha = git(dir, 'rev-parse', 'HEAD');
+    const lines: string[] = [];
+    const result = await buildExperiment({ folder: dir, hyperparameters: 'configs/experiment.yaml', engine, git: new GitCli(), log: recordingLogger(lines) });
+    images.push(...result.tags);
+    assert.deepEqual(result.tags, [`mlc-test-labels:${sha.slice(0, 7)}`, 'mlc-test-labels:latest']);
+    assert.equal(result.builder, 'buildkit');
+    const image = await engine.inspectImage(result.tags[0]!);
+    assert.ok(image);
+    assert.equal(image.id, result.imageId);
+    assert.equal((await engine.listImages({ reference: 'mlc-test-labels' })).length, 1, 'the reference filter the cancel test relies on finds nothing');
+    const l = image.labels;
+    assert.equal(l['org.opencontainers.image.revision'], sha);
+    assert.equal(l['org.opencontainers.image.source'], 'https://example.org/lab/dimuon.git');
+    assert.match(l['org.opencontainers.image.created'] ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    assert.equal(l['org.opencontainers.image.title'], 'mlc test labels');
+    assert.equal(l['org.opencontainers.image.version'], sha.slice(0, 7));
+    assert.equal(l['org.mlcontainers.managed'], 'true');
+    assert.equal(l['org.mlcontainers.dirty'], 'false');
+    assert.equal(l['org.mlcontainers.branch'], 'main');
+    assert.equal(l['org.mlcontainers.preset'], 'tensorflow');
+    assert.equal(l['org.mlcontainers.variant'], 'cpu');
+    assert.match(l['org.mlcontainers.dockerfile.sha256'] ?? '', /^[0-9a-f]{64}$/);
+    assert.equal(l['org.mlcontainers.config.path'], 'configs/experiment.yaml');
+    assert.match(l['org.mlcontainers.config.sha256'] ?? '', /^[0-9a-f]{64}$/);
+    assert.doesNotMatch(JSON.stringify(l) + lines.join('\n'), /SECRET123/, 'a credential leaked into a label or log line');
+
+    fs.appendFileSync(path.join(dir, 'train.py'), 'print("edited")\n');
+    const dirty = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
+    images.push(...dirty.tags);
+    assert.equal(dirty.tags[0], `mlc-test-labels:${sha.slice(0, 7)}-dirty`);
+    assert.equal((await engine.inspectImage(dirty.tags[0]!))?.labels['org.mlcontainers.dirty'], 'true');
+    // A source-only change reuses the dependency layers: BuildKit reports them CACHED.
+    assert.ok(dirty.cachedSteps.some((s) => s.includes('-r /tmp/mlc/requirements.txt')), `not cached: ${dirty.cachedSteps.join(' | ')}`);
+  });
+
+  it('never reads 2 GB of ignored data, and memory stays flat', async () => {
+    const dir = await fixtureRepo('bigdata');
+    fs.mkdirSync(path.join(dir, 'data'));
+    const fd = fs.openSync(path.join(dir, 'data', 'events.h5'), 'w');
+    fs.ftruncateSync(fd, 2 * 1024 ** 3);
+    fs.closeSync(fd);
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    try {
+      const result = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
+      images.push(...result.tags);
+      assert.ok(result.context.skippedDirs.includes('data'));
+      assert.ok(result.context.totalBytes < 64 * 1024, `sent ${result.context.totalBytes} bytes`);
+    } finally {
+      clearInterval(timer);
+    }
+    assert.ok(peak - before < 64 * 1024 ** 2, `RSS grew by ${Math.round((peak - before) / 1024 ** 2)} MB`);
+  });
+
+  it('cancels a long RUN step within seconds and leaves no tag', async () => {
+    const dir = await fixtureRepo('cancel');
+    fs.appendFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), '\nRUN echo long-step && sleep 120\n');
+    git(dir, 'commit', '-qam', 'slow');
+    const controller = new AbortController();
+    const started = Date.now();
+    let abortedAt = 0;
+    await assert.rejects(
+      buildExperiment({
+        folder: dir, engine, git: new GitCli(), log: recordingLogger([]), signal: controller.signal,
+        onStep: (step) => {
+          if (step.includes('sleep 120') && !abortedAt) {
+            abortedAt = Date.now();
+            setTimeout(() => controller.abort(), 500);
+          }
+        },
+      }),
+      (e: unknown) => e instanceof EngineError && e.reason === 'cancelled',
+    );
+    assert.ok(abortedAt > 0, 'the sleep step never started');
+    assert.ok(Date.now() - abortedAt < 10_000, `cancel took ${Date.now() - abortedAt} ms`);
+    assert.ok(Date.now() - started < 100_000);
+    assert.equal((await engine.listImages({ reference: 'mlc-test-cancel' })).length, 0, 'a tag appeared after cancel');
+  });
+
+  it('reports the failing step and its last log lines', async () => {
+    const dir = await fixtureRepo('fails');
+    fs.appendFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), '\nRUN echo "loading weights" && echo "CUDA error: no kernel image" >&2 && exit 7\n');
+    git(dir, 'commit', '-qam', 'broken');
+    await assert.rejects(
+      buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) }),
+      (e: unknown) => e instanceof BuildFailedError && /exit 7/.test(e.step) && e.logTail.some((l) => l.includes('CUDA error: no kernel image')) && /exit code: 7/.test(e.message),
+    );
+  });
+});

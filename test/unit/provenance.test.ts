@@ -1,0 +1,78 @@
+import * as assert from 'node:assert/strict';
+import * as protobuf from 'protobufjs';
+import { BuildProgress } from '../../src/core/docker/buildProgress';
+import { stripCredentials } from '../../src/core/provenance/git';
+import { imageName, imageTags, provenanceLabels } from '../../src/core/provenance/labels';
+
+const SHA = '0123456789abcdef0123456789abcdef01234567';
+const NOW = new Date('2026-11-22T10:20:30.456Z');
+
+describe('provenance', () => {
+  it('tags <name>:<sha7>, <name>:<sha7>-dirty, and a timestamp without git', () => {
+    assert.deepEqual(imageTags('dimuon', { sha: SHA, dirty: false }, NOW), ['dimuon:0123456', 'dimuon:latest']);
+    assert.deepEqual(imageTags('dimuon', { sha: SHA, dirty: true }, NOW), ['dimuon:0123456-dirty', 'dimuon:latest']);
+    assert.deepEqual(imageTags('dimuon', undefined, NOW), ['dimuon:20261122-102030', 'dimuon:latest']);
+  });
+
+  it('sanitizes names into valid image references', () => {
+    assert.equal(imageName('My Analysis (PyTorch)'), 'my-analysis-pytorch');
+    assert.equal(imageName('__--weird..Name--__'), 'weird-name');
+    assert.equal(imageName('ÄÖÜ'), 'ml-experiment');
+    assert.equal(imageName('x'.repeat(300)).length, 128);
+  });
+
+  it('strips credentials from remote URLs and leaves scp-style ones alone', () => {
+    assert.equal(stripCredentials('https://ada:ghp_x@github.com/lab/repo.git'), 'https://github.com/lab/repo.git');
+    assert.equal(stripCredentials('https://token@gitlab.cern.ch/atlas/x.git'), 'https://gitlab.cern.ch/atlas/x.git');
+    assert.equal(stripCredentials('git@github.com:lab/repo.git'), 'git@github.com:lab/repo.git');
+  });
+
+  it('writes the OCI keys and ours, with no revision keys when there is no git', () => {
+    const labels = provenanceLabels({ git: { sha: SHA, dirty: true, branch: 'main', remoteUrl: 'https://x/y.git', describe: 'v1.2-3-g0123456' }, created: NOW, title: 't', preset: 'pytorch', variant: 'gpu', dockerfileSha256: 'f'.repeat(64), config: { path: 'configs/a.yaml', sha256: 'c'.repeat(64) } });
+    assert.equal(labels['org.opencontainers.image.revision'], SHA);
+    assert.equal(labels['org.opencontainers.image.version'], 'v1.2-3-g0123456');
+    assert.equal(labels['org.opencontainers.image.created'], '2026-11-22T10:20:30.456Z');
+    assert.equal(labels['org.mlcontainers.dirty'], 'true');
+    assert.equal(labels['org.mlcontainers.config.path'], 'configs/a.yaml');
+    const bare = provenanceLabels({ git: undefined, created: NOW, title: 't', dockerfileSha256: 'f'.repeat(64) });
+    assert.equal(bare['org.opencontainers.image.revision'], undefined);
+    assert.equal(bare['org.mlcontainers.dirty'], undefined);
+  });
+});
+
+describe('BuildKit progress', () => {
+  // Encodes a StatusResponse the way BuildKit does, from the same field numbers as control.proto.
+  const root = protobuf.Root.fromJSON({
+    nested: {
+      S: { fields: { vertexes: { rule: 'repeated', type: 'V', id: 1 }, logs: { rule: 'repeated', type: 'L', id: 3 } } },
+      V: { fields: { digest: { type: 'string', id: 1 }, name: { type: 'string', id: 3 }, cached: { type: 'bool', id: 4 }, started: { type: 'T', id: 5 }, completed: { type: 'T', id: 6 }, error: { type: 'string', id: 7 } } },
+      L: { fields: { vertex: { type: 'string', id: 1 }, msg: { type: 'bytes', id: 4 } } },
+      T: { fields: { seconds: { type: 'int64', id: 1 } } },
+    },
+  });
+  const S = root.lookupType('S');
+  const trace = (payload: object): { id: string; aux: string } => ({ id: 'moby.buildkit.trace', aux: Buffer.from(S.encode(S.fromObject(payload)).finish()).toString('base64') });
+
+  it('turns traces into step lines, CACHED marks, logs, and the failing step with its last lines', () => {
+    const p = new BuildProgress();
+    const lines = [
+      ...p.push(trace({ vertexes: [{ digest: 'a', name: '[1/3] FROM base', started: { seconds: 1 }, cached: true, completed: { seconds: 1 } }] })),
+      ...p.push(trace({ vertexes: [{ digest: 'b', name: '[2/3] RUN pip install -r req.txt', started: { seconds: 2 } }] })),
+      ...p.push(trace({ logs: [{ vertex: 'b', msg: Buffer.from('Collecting numpy\nInstalling\n') }] })),
+      ...p.push(trace({ vertexes: [{ digest: 'b', name: '[2/3] RUN pip install -r req.txt', error: 'exit code: 1' }] })),
+    ];
+    assert.deepEqual(lines, ['[1/3] FROM base', 'CACHED [1/3] FROM base', '[2/3] RUN pip install -r req.txt', '  Collecting numpy', '  Installing', 'ERROR [2/3] RUN pip install -r req.txt: exit code: 1']);
+    assert.equal(p.current, '[2/3] RUN pip install -r req.txt');
+    assert.deepEqual(p.cachedSteps(), ['[1/3] FROM base']);
+    assert.deepEqual(p.failure('build failed'), { step: '[2/3] RUN pip install -r req.txt', error: 'exit code: 1', logTail: ['Collecting numpy', 'Installing'] });
+  });
+
+  it('follows the classic builder\'s Step lines', () => {
+    const p = new BuildProgress();
+    p.push({ stream: 'Step 1/2 : FROM base\n' });
+    p.push({ stream: 'Step 2/2 : RUN make\n' });
+    p.push({ stream: 'make: *** [all] Error 2\n' });
+    assert.equal(p.current, 'RUN make');
+    assert.deepEqual(p.failure('returned a non-zero code: 2'), { step: 'RUN make', error: 'returned a non-zero code: 2', logTail: ['make: *** [all] Error 2'] });
+  });
+});
