@@ -1,6 +1,7 @@
 import { EndpointError } from '../core/docker/endpoint';
 import { EngineError } from '../core/docker/errors';
 import { build, buildHelp } from './build';
+import { diff, diffHelp } from './diff';
 import { doctor, doctorHelp } from './doctor';
 import { init, initHelp } from './init';
 import type { CliIO, Subcommand } from './io';
@@ -9,6 +10,7 @@ import { UsageError } from './io';
 const subcommands: Record<string, { run: Subcommand; help: string; summary: string }> = {
   doctor: { run: doctor, help: doctorHelp, summary: 'check the Docker engine, BuildKit and GPU runtimes' },
   init: { run: init, help: initHelp, summary: 'scaffold a devcontainer + Dockerfile for an ML preset' },
+  diff: { run: diff, help: diffHelp, summary: 'show the packages that differ between two images' },
   build: { run: build, help: buildHelp, summary: 'build the experiment image, tagged and labelled with its git commit' },
 };
 

@@ -78,6 +78,10 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     assert.match(l['org.mlcontainers.config.sha256'] ?? '', /^[0-9a-f]{64}$/);
     assert.doesNotMatch(JSON.stringify(l) + lines.join('\n'), /SECRET123/, 'a credential leaked into a label or log line');
 
+    assert.ok(fs.existsSync(path.join(dir, '.mlcontainers', 'locks', `${result.imageId.replace('sha256:', '')}.txt`)), 'no environment lock');
+    const again = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
+    assert.equal(again.tags[0], result.tags[0], 'our own lock file made the next build dirty');
+
     fs.appendFileSync(path.join(dir, 'train.py'), 'print("edited")\n');
     const dirty = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
     images.push(...dirty.tags);
@@ -85,6 +89,21 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     assert.equal((await engine.inspectImage(dirty.tags[0]!))?.labels['org.mlcontainers.dirty'], 'true');
     // A source-only change reuses the dependency layers: BuildKit reports them CACHED.
     assert.ok(dirty.cachedSteps.some((s) => s.includes('-r /tmp/mlc/requirements.txt')), `not cached: ${dirty.cachedSteps.join(' | ')}`);
+  });
+
+  it('mlc diff shows a package added between two builds', async () => {
+    const dir = await fixtureRepo('diff');
+    const first = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
+    images.push(...first.tags);
+    // No PyPI here: Debian's python3-tabulate is a package pip freeze lists all the same.
+    fs.appendFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), '\nUSER root\nRUN apt-get update && apt-get install -y --no-install-recommends python3-tabulate && rm -rf /var/lib/apt/lists/*\nUSER mlc\n');
+    git(dir, 'commit', '-qam', 'add tabulate');
+    const second = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
+    images.push(...second.tags);
+    const cli = path.resolve(__dirname, '../../dist/cli.js');
+    const out = execFileSync(process.execPath, [cli, 'diff', first.tags[0]!, second.tags[0]!, '--dir', dir], { encoding: 'utf8' });
+    assert.match(out, /^\+ tabulate==[\d.]+$/m);
+    assert.doesNotMatch(out, /^- /m);
   });
 
   it('never reads 2 GB of ignored data, and memory stays flat', async () => {

@@ -3,6 +3,7 @@ import * as protobuf from 'protobufjs';
 import { BuildProgress } from '../../src/core/docker/buildProgress';
 import { stripCredentials } from '../../src/core/provenance/git';
 import { imageName, imageTags, provenanceLabels } from '../../src/core/provenance/labels';
+import { diffLocks, formatDiff, parseLock } from '../../src/core/provenance/lock';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 const NOW = new Date('2026-11-22T10:20:30.456Z');
@@ -74,5 +75,14 @@ describe('BuildKit progress', () => {
     p.push({ stream: 'make: *** [all] Error 2\n' });
     assert.equal(p.current, 'RUN make');
     assert.deepEqual(p.failure('returned a non-zero code: 2'), { step: 'RUN make', error: 'returned a non-zero code: 2', logTail: ['make: *** [all] Error 2'] });
+  });
+});
+
+describe('environment locks', () => {
+  it('parses pip freeze and conda export lines and diffs them', () => {
+    const a = parseLock('# image sha256:a\nnumpy==1.26.4\nTorch==2.5.1\nmypkg @ file:///src/mypkg\n-e git+https://x#egg=y\n# conda\ncudatoolkit=11.8.0=h6a678d5_0\n');
+    const b = parseLock('numpy==2.1.0\ntorch==2.5.1\neinops==0.8.0\n# conda\n');
+    assert.deepEqual([...a.keys()], ['numpy', 'torch', 'mypkg', 'conda:cudatoolkit']);
+    assert.deepEqual(formatDiff(diffLocks(a, b)), ['+ einops==0.8.0', '- conda:cudatoolkit==11.8.0', '- mypkg==file:///src/mypkg', '~ numpy 1.26.4 -> 2.1.0']);
   });
 });

@@ -10,6 +10,7 @@ import { BuildError } from '../docker/engine';
 import type { Logger } from '../log';
 import type { GitInfo, GitProvider } from '../provenance/git';
 import { imageName, imageTags, provenanceLabels } from '../provenance/labels';
+import { captureLock, writeLock } from '../provenance/lock';
 import { parseJsonc } from '../scaffold/mergeDevcontainer';
 
 export interface BuildExperimentOptions {
@@ -24,6 +25,8 @@ export interface BuildExperimentOptions {
   onStep?: (step: string) => void;
   signal?: AbortSignal;
   now?: () => Date;
+  /** Capture `pip freeze` into .mlcontainers/locks/ after the build (default true). */
+  lock?: boolean;
   /** Warn when the context is bigger than this; default 500 MB. */
   contextWarnBytes?: number;
 }
@@ -140,6 +143,14 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     throw e;
   }
   log.info(`built ${imageId} as ${tags.join(', ')}`);
+  if (o.lock !== false) {
+    try {
+      const file = await writeLock(folder, imageId, tags, await captureLock(o.engine, imageId, o.signal));
+      log.info(`environment lock: ${path.relative(folder, file)} (consider adding .mlcontainers/ to .gitignore)`);
+    } catch (e) {
+      log.warn(`no environment lock: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   return { imageId, tags, labels, git, context, builder: support.available ? 'buildkit' : 'classic', cachedSteps: progress.cachedSteps() };
 }
 

@@ -1,6 +1,7 @@
 // The only file that imports dockerode: everything else talks to the `Engine` interface below.
 import Dockerode from 'dockerode';
 import * as fs from 'node:fs';
+import { Writable } from 'node:stream';
 import type { DockerEndpoint } from './endpoint';
 import { isRecord } from './endpoint';
 import type { ErrorHints } from './errors';
@@ -91,6 +92,11 @@ export interface Engine {
   /** undefined when no such image exists. */
   inspectImage(ref: string, signal?: AbortSignal): Promise<ImageDetails | undefined>;
   removeImage(ref: string, options?: { force?: boolean }, signal?: AbortSignal): Promise<void>;
+  /**
+   * Runs a command in a throw-away container (no network, removed afterwards) and captures its output.
+   * For short inspections such as `pip freeze`, not for user workloads.
+   */
+  runCapture(image: string, command: string[], signal?: AbortSignal): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** Builds from a tar stream; resolves with the new image id. */
   build(context: TarStream, request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<string>;
 }
@@ -200,6 +206,21 @@ class DockerodeEngine implements Engine {
 
   async removeImage(ref: string, options: { force?: boolean } = {}, signal?: AbortSignal): Promise<void> {
     await this.call((d) => d.getImage(ref).remove({ force: options.force ?? false, abortSignal: signal }));
+  }
+
+  async runCapture(image: string, command: string[], signal?: AbortSignal): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    const chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+    const sink = (into: Buffer[]): Writable => new Writable({ write: (chunk: Buffer, _enc, done) => (into.push(chunk), done()) });
+    const [result, container] = (await this.call((d) =>
+      d.run(image, command, [sink(chunks.stdout), sink(chunks.stderr)], {
+        Entrypoint: [],
+        Tty: false,
+        HostConfig: { NetworkMode: 'none' },
+        abortSignal: signal,
+      }),
+    )) as [{ StatusCode?: number }, Dockerode.Container];
+    await container.remove({ force: true }).catch(() => undefined);
+    return { exitCode: result.StatusCode ?? -1, stdout: Buffer.concat(chunks.stdout).toString('utf8'), stderr: Buffer.concat(chunks.stderr).toString('utf8') };
   }
 
   async build(context: TarStream, request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<string> {

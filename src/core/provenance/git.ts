@@ -27,8 +27,9 @@ export class GitCli implements GitProvider {
       return undefined;
     }
     const [status, branch, remote, describe] = await Promise.all([
-      // Untracked files count: they are in the build context, so the image is not the commit.
-      this.git(folder, ['status', '--porcelain=v1', '--untracked-files=normal'], signal),
+      // Untracked files count: they are in the build context, so the image is not the commit. Our own
+      // .mlcontainers/ (locks, run records) does not, or every build after the first would be "dirty".
+      this.git(folder, ['status', '--porcelain=v1', '--untracked-files=normal', '--', '.', ':(exclude).mlcontainers'], signal),
       this.git(folder, ['symbolic-ref', '--quiet', '--short', 'HEAD'], signal),
       this.git(folder, ['remote', 'get-url', 'origin'], signal),
       this.git(folder, ['describe', '--tags', '--always'], signal),
