@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { createLogger } from './core/log';
 import { registerCommands } from './vscode/commands/table';
 import { EngineProvider } from './vscode/engineProvider';
+import { VscodeGit } from './vscode/gitApi';
 import { createLogChannel } from './vscode/log';
 import { ImagesModel } from './vscode/tree/model';
 import { ImagesTreeProvider } from './vscode/tree/provider';
@@ -24,7 +25,7 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
     view,
     engines.onDidChangeEngine(() => images.refresh()),
     vscode.workspace.onDidGrantWorkspaceTrust(() => images.refresh()),
-    ...registerCommands({ log, logChannel: channel, engines, images, templatesDir: path.join(context.extensionPath, 'templates') }),
+    ...registerCommands({ log, logChannel: channel, engines, images, git: new VscodeGit(), templatesDir: path.join(context.extensionPath, 'templates') }),
   );
   log.info(`activated (VS Code ${vscode.version})`);
 }

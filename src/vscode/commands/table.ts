@@ -2,8 +2,11 @@ import * as vscode from 'vscode';
 import { EngineError } from '../../core/docker/errors';
 import { EndpointError } from '../../core/docker/endpoint';
 import type { Logger } from '../../core/log';
+import type { GitProvider } from '../../core/provenance/git';
 import type { EngineProvider } from '../engineProvider';
 import type { ImagesModel } from '../tree/model';
+import { buildImageCommand } from './buildImage';
+import { compareImagesCommand } from './compareImages';
 import { doctorCommand } from './doctor';
 import { newEnvironmentCommand } from './newEnvironment';
 import { refreshImagesCommand } from './refreshImages';
@@ -15,6 +18,7 @@ export interface Services {
   readonly logChannel: vscode.LogOutputChannel;
   readonly engines: EngineProvider;
   readonly images: ImagesModel;
+  readonly git: GitProvider;
   /** templates/ inside the installed extension. */
   readonly templatesDir: string;
 }
@@ -25,6 +29,8 @@ export type CommandHandler = (services: Services, ...args: unknown[]) => unknown
 export const commandTable: Record<string, CommandHandler> = {
   'mlContainers.engine.doctor': doctorCommand,
   'mlContainers.scaffold.new': newEnvironmentCommand,
+  'mlContainers.images.build': buildImageCommand,
+  'mlContainers.images.compare': compareImagesCommand,
   'mlContainers.images.refresh': refreshImagesCommand,
   'mlContainers.log.show': showLogCommand,
 };

@@ -1,0 +1,44 @@
+import * as vscode from 'vscode';
+import { buildExperiment } from '../../core/build/buildExperiment';
+import { toAbortSignal } from '../cancellation';
+import type { Services } from './table';
+
+/** "ML Containers: Build Experiment Image": the workspace's devcontainer Dockerfile, tagged with its commit. */
+export async function buildImageCommand(services: Services): Promise<void> {
+  if (!vscode.workspace.isTrusted) {
+    throw new Error(vscode.l10n.t('ML Containers builds nothing in Restricted Mode: trust this folder first (Manage Workspace Trust).'));
+  }
+  const folders = vscode.workspace.workspaceFolders ?? [];
+  const folder = folders.length > 1 ? await vscode.window.showWorkspaceFolderPick({ placeHolder: vscode.l10n.t('Folder to build') }) : folders[0];
+  if (!folder) {
+    return;
+  }
+  const log = services.log.child('build');
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Building experiment image'), cancellable: true },
+    async (progress, token) => {
+      const abort = toAbortSignal(token);
+      try {
+        return await buildExperiment({
+          folder: folder.uri.fsPath,
+          engine: services.engines.get(),
+          git: services.git,
+          log,
+          signal: abort.signal,
+          onStep: (step) => progress.report({ message: step }),
+        });
+      } finally {
+        abort.dispose();
+      }
+    },
+  );
+  services.images.refresh();
+  const showLogs = vscode.l10n.t('Show Logs');
+  const answer = await vscode.window.showInformationMessage(
+    vscode.l10n.t('Built {0}{1}.', result.tags[0] ?? result.imageId, result.git ? '' : vscode.l10n.t(' (no git commit: tagged with a timestamp)')),
+    showLogs,
+  );
+  if (answer === showLogs) {
+    services.logChannel.show();
+  }
+}

@@ -1,0 +1,24 @@
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { createFakeVscode, installFakeVscode, loadExtension } from './fakes/vscode';
+
+describe('Build Experiment Image command', () => {
+  it('refuses in Restricted Mode with the reason, and asks nothing of the engine or git', async () => {
+    const { module, record } = createFakeVscode();
+    const uninstall = installFakeVscode(module);
+    const subscriptions: { dispose(): void }[] = [];
+    try {
+      loadExtension().activate({ subscriptions, extensionPath: path.resolve(__dirname, '../..') } as never);
+      record.trusted = false;
+      (module.workspace as Record<string, unknown>).workspaceFolders = [{ uri: { fsPath: '/tmp/nowhere' }, name: 'x', index: 0 }];
+      await (record.commands.get('mlContainers.images.build') as () => Promise<unknown>)();
+      assert.deepEqual(record.messages.map((m) => m.level), ['error']);
+      assert.match(record.messages[0]?.text ?? '', /builds nothing in Restricted Mode/);
+      assert.equal(record.gitApiRequests, 0);
+      assert.ok(!record.logLines.some((l) => l.includes('[extension/engine] using')), 'an engine was created');
+    } finally {
+      subscriptions.forEach((d) => d.dispose());
+      uninstall();
+    }
+  });
+});
