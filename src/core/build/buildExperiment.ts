@@ -7,6 +7,7 @@ import { BuildProgress } from '../docker/buildProgress';
 import { buildKitSupport } from '../docker/capabilities';
 import type { Engine } from '../docker/engine';
 import { BuildError } from '../docker/engine';
+import { formatBytes } from '../format';
 import type { Logger } from '../log';
 import type { GitInfo, GitProvider } from '../provenance/git';
 import { imageName, imageTags, provenanceLabels } from '../provenance/labels';
@@ -160,15 +161,4 @@ function sha256(data: string | Buffer): string {
 
 function isMap(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import type { ImageSummary } from '../../core/docker/engine';
+import { formatBytes } from '../../core/format';
 import type { ImagesModel } from './model';
 
 /** Maps the model's images to tree items; the empty, down and untrusted states are viewsWelcome content. */
@@ -24,7 +25,7 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<ImageSummary>
     const label = image.repoTags[0] ?? image.id.replace(/^sha256:/, '').slice(0, 12);
     const item = new vscode.TreeItem(label, vscode.TreeItemCollapsibleState.None);
     item.id = image.id;
-    item.description = `${formatSize(image.size)} · ${formatAge(image.created)}`;
+    item.description = `${formatBytes(image.size)} · ${formatAge(image.created)}`;
     item.iconPath = new vscode.ThemeIcon('package');
     item.contextValue = 'image;';
     return item;
@@ -34,17 +35,6 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<ImageSummary>
     this.subscription.dispose();
     this.emitter.dispose();
   }
-}
-
-function formatSize(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 && unit > 0 ? 1 : 0)} ${units[unit]}`;
 }
 
 function formatAge(createdSeconds: number): string {
