@@ -55,7 +55,7 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     const sha = git(dir, 'rev-parse', 'HEAD');
     const lines: string[] = [];
     const result = await buildExperiment({ folder: dir, hyperparameters: 'configs/experiment.yaml', engine, git: new GitCli(), log: recordingLogger(lines) });
-    images.push(...result.tags);
+    images.push(...result.tags, result.imageId);
     assert.deepEqual(result.tags, [`mlc-test-labels:${sha.slice(0, 7)}`, 'mlc-test-labels:latest']);
     assert.equal(result.builder, 'buildkit');
     const image = await engine.inspectImage(result.tags[0]!);
@@ -80,11 +80,12 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
 
     assert.ok(fs.existsSync(path.join(dir, '.mlcontainers', 'locks', `${result.imageId.replace('sha256:', '')}.txt`)), 'no environment lock');
     const again = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
+    images.push(again.imageId);
     assert.equal(again.tags[0], result.tags[0], 'our own lock file made the next build dirty');
 
     fs.appendFileSync(path.join(dir, 'train.py'), 'print("edited")\n');
     const dirty = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
-    images.push(...dirty.tags);
+    images.push(...dirty.tags, dirty.imageId);
     assert.equal(dirty.tags[0], `mlc-test-labels:${sha.slice(0, 7)}-dirty`);
     assert.equal((await engine.inspectImage(dirty.tags[0]!))?.labels['org.mlcontainers.dirty'], 'true');
     // A source-only change reuses the dependency layers: BuildKit reports them CACHED.
@@ -94,12 +95,12 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
   it('mlc diff shows a package added between two builds', async () => {
     const dir = await fixtureRepo('diff');
     const first = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
-    images.push(...first.tags);
+    images.push(...first.tags, first.imageId);
     // No PyPI here: Debian's python3-tabulate is a package pip freeze lists all the same.
     fs.appendFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), '\nUSER root\nRUN apt-get update && apt-get install -y --no-install-recommends python3-tabulate && rm -rf /var/lib/apt/lists/*\nUSER mlc\n');
     git(dir, 'commit', '-qam', 'add tabulate');
     const second = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
-    images.push(...second.tags);
+    images.push(...second.tags, second.imageId);
     const cli = path.resolve(__dirname, '../../dist/cli.js');
     const out = execFileSync(process.execPath, [cli, 'diff', first.tags[0]!, second.tags[0]!, '--dir', dir], { encoding: 'utf8' });
     assert.match(out, /^\+ tabulate==[\d.]+$/m);
@@ -117,7 +118,7 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
     try {
       const result = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
-      images.push(...result.tags);
+      images.push(...result.tags, result.imageId);
       assert.ok(result.context.skippedDirs.includes('data'));
       assert.ok(result.context.totalBytes < 64 * 1024, `sent ${result.context.totalBytes} bytes`);
     } finally {
