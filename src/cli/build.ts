@@ -1,9 +1,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildExperiment } from '../core/build/buildExperiment';
-import { createEngine } from '../core/docker/engine';
-import { resolveEndpoint } from '../core/docker/endpoint';
-import { machineEndpointInputs, machineErrorHints } from '../core/docker/machine';
+import { machineEngine } from '../core/docker/machine';
 import { createLogger } from '../core/log';
 import { GitCli } from '../core/provenance/git';
 import type { CliIO } from './io';
@@ -27,7 +25,7 @@ export async function build(args: string[], io: CliIO, signal: AbortSignal): Pro
     strict: true,
     allowPositionals: false,
   });
-  const engine = createEngine(resolveEndpoint({ ...machineEndpointInputs(values.host), env: io.env }), { hints: machineErrorHints });
+  const engine = machineEngine(values.host, {}, io.env);
   const log = createLogger({ write: (level, line) => io.err(level === 'info' ? line : `${level}: ${line}`) }, 'build');
   const result = await buildExperiment({
     folder: path.resolve(values.dir),

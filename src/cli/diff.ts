@@ -1,13 +1,11 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createEngine } from '../core/docker/engine';
-import { resolveEndpoint } from '../core/docker/endpoint';
-import { machineEndpointInputs, machineErrorHints } from '../core/docker/machine';
+import { machineEngine } from '../core/docker/machine';
 import { diffLocks, formatDiff, lockFor, parseLock } from '../core/provenance/lock';
 import type { CliIO } from './io';
 import { UsageError } from './io';
 
-export const diffHelp = `mlc diff IMAGE_A IMAGE_B [--dir DIR]
+export const diffHelp = `mlc diff IMAGE_A IMAGE_B [--dir DIR] [--host URL]
 
 Shows the Python (and conda) packages that differ between two images: + added in B, - removed, ~ changed.
 Uses the locks kept under .mlcontainers/locks/ by mlc build, capturing one (pip freeze in a throw-away
@@ -18,7 +16,7 @@ export async function diff(args: string[], io: CliIO, signal: AbortSignal): Prom
   if (positionals.length !== 2) {
     throw new UsageError('name two images, e.g. `mlc diff dimuon:0123456 dimuon:latest`.');
   }
-  const engine = createEngine(resolveEndpoint({ ...machineEndpointInputs(values.host), env: io.env }), { hints: machineErrorHints });
+  const engine = machineEngine(values.host, {}, io.env);
   const folder = path.resolve(values.dir);
   const [a, b] = await Promise.all(positionals.map((ref) => lockFor(engine, folder, ref, signal)));
   const lines = formatDiff(diffLocks(parseLock(a!.text), parseLock(b!.text)));

@@ -1,7 +1,5 @@
 import { parseArgs } from 'node:util';
-import { createEngine } from '../core/docker/engine';
-import { resolveEndpoint } from '../core/docker/endpoint';
-import { machineEndpointInputs, machineErrorHints } from '../core/docker/machine';
+import { machineEngine } from '../core/docker/machine';
 import { formatDoctorReport, runDoctor } from '../core/doctor';
 import type { CliIO } from './io';
 
@@ -20,8 +18,7 @@ export async function doctor(args: string[], io: CliIO, signal: AbortSignal): Pr
     strict: true,
     allowPositionals: false,
   });
-  const endpoint = resolveEndpoint({ ...machineEndpointInputs(values.host), env: io.env });
-  const engine = createEngine(endpoint, { timeoutMs: 15_000, hints: machineErrorHints });
+  const engine = machineEngine(values.host, { timeoutMs: 15_000 }, io.env);
   const report = await runDoctor(engine, signal);
   if (values.json) {
     io.out(JSON.stringify(report, null, 2));

@@ -1,8 +1,7 @@
 import * as vscode from 'vscode';
 import type { Engine } from '../core/docker/engine';
-import { createEngine } from '../core/docker/engine';
-import { describeEndpoint, resolveEndpoint } from '../core/docker/endpoint';
-import { machineEndpointInputs, machineErrorHints } from '../core/docker/machine';
+import { describeEndpoint } from '../core/docker/endpoint';
+import { machineEngine } from '../core/docker/machine';
 import type { Logger } from '../core/log';
 
 /**
@@ -28,9 +27,8 @@ export class EngineProvider implements vscode.Disposable {
   get(): Engine {
     if (!this.engine) {
       const setting = vscode.workspace.getConfiguration('mlContainers').get<string>('dockerHost', '');
-      const endpoint = resolveEndpoint(machineEndpointInputs(setting));
-      this.log.info(`using ${describeEndpoint(endpoint)}`);
-      this.engine = createEngine(endpoint, { timeoutMs: 15_000, hints: machineErrorHints });
+      this.engine = machineEngine(setting, { timeoutMs: 15_000 });
+      this.log.info(`using ${describeEndpoint(this.engine.endpoint)}`);
     }
     return this.engine;
   }

@@ -1,7 +1,5 @@
 import type { Engine } from '../../src/core/docker/engine';
-import { createEngine } from '../../src/core/docker/engine';
-import { resolveEndpoint } from '../../src/core/docker/endpoint';
-import { machineEndpointInputs } from '../../src/core/docker/machine';
+import { machineEngine } from '../../src/core/docker/machine';
 
 /** Stand-in base images built by scripts/test-engine.sh; no registry is reachable in CI. */
 export const STANDIN_DEBIAN = 'mlc-test/debian:bookworm';
@@ -9,7 +7,7 @@ export const STANDIN_DEBIAN = 'mlc-test/debian:bookworm';
 let cached: Promise<Engine | string> | undefined;
 
 async function connect(): Promise<Engine | string> {
-  const engine = createEngine(resolveEndpoint(machineEndpointInputs()), { timeoutMs: 10_000 });
+  const engine = machineEngine(undefined, { timeoutMs: 10_000 });
   try {
     await engine.ping();
     return engine;

@@ -8,6 +8,7 @@ import { buildKitSupport } from '../docker/capabilities';
 import type { Engine } from '../docker/engine';
 import { BuildError } from '../docker/engine';
 import { formatBytes } from '../format';
+import { isRecord } from '../json';
 import type { Logger } from '../log';
 import type { GitInfo, GitProvider } from '../provenance/git';
 import { imageName, imageTags, provenanceLabels } from '../provenance/labels';
@@ -58,7 +59,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     throw new BuildFailedError(`${path.relative(folder, configPath)} not found: run "New ML Environment" (mlc init) first.`, '', []);
   });
   const config = parseJsonc(configText, path.relative(folder, configPath));
-  const build = isMap(config.build) ? config.build : undefined;
+  const build = isRecord(config.build) ? config.build : undefined;
   const dockerfileRel = typeof build?.dockerfile === 'string' ? build.dockerfile : typeof config.dockerFile === 'string' ? config.dockerFile : undefined;
   if (!dockerfileRel) {
     throw new BuildFailedError(`${path.relative(folder, configPath)} names no build.dockerfile (it uses an image), so there is nothing to build.`, '', []);
@@ -66,8 +67,8 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   const configDir = path.dirname(configPath);
   const contextDir = path.resolve(configDir, typeof build?.context === 'string' ? build.context : '.');
   const dockerfile = path.resolve(configDir, dockerfileRel);
-  const buildArgs = isMap(build?.args) ? Object.fromEntries(Object.entries(build.args).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
-  const env = isMap(config.containerEnv) ? config.containerEnv : {};
+  const buildArgs = isRecord(build?.args) ? Object.fromEntries(Object.entries(build.args).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
+  const env = isRecord(config.containerEnv) ? config.containerEnv : {};
 
   const [git, version, info, dockerfileText] = await Promise.all([
     o.git.info(folder, o.signal),
@@ -157,8 +158,4 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
 
 function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-function isMap(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
+import { isRecord } from '../json';
 
 export type EndpointSource = 'setting' | 'DOCKER_HOST' | 'DOCKER_CONTEXT' | 'context' | 'default';
 
@@ -203,8 +204,4 @@ export function describeEndpoint(endpoint: DockerEndpoint): string {
         ? `${endpoint.source === 'DOCKER_CONTEXT' ? 'DOCKER_CONTEXT' : 'docker context'} "${endpoint.contextName}"`
         : endpoint.source;
   return `${endpoint.host}${endpoint.tls ? ' (TLS)' : ''} via ${via}`;
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

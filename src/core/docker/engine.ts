@@ -3,7 +3,7 @@ import Dockerode from 'dockerode';
 import * as fs from 'node:fs';
 import { Writable } from 'node:stream';
 import type { DockerEndpoint } from './endpoint';
-import { isRecord } from './endpoint';
+import { isRecord } from '../json';
 import type { ErrorHints } from './errors';
 import { EngineError, toEngineError } from './errors';
 

@@ -1,7 +1,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Engine, EngineOptions } from './engine';
+import { createEngine } from './engine';
 import type { EndpointInputs } from './endpoint';
+import { resolveEndpoint } from './endpoint';
 import type { ErrorHints } from './errors';
 
 /** Endpoint inputs read from this process and machine (the CLI, and the extension host). */
@@ -29,4 +32,13 @@ export function machineErrorHints(): ErrorHints {
   ];
   const podmanSocket = candidates.find((c): c is string => c !== undefined && fs.existsSync(c));
   return podmanSocket ? { podmanSocket } : {};
+}
+
+/**
+ * The engine this machine points at, resolved like the docker CLI; `setting` (mlContainers.dockerHost or
+ * --host) wins. `env` replaces process.env where a caller injects its own (the CLI's tests).
+ */
+export function machineEngine(setting: string | undefined, options: EngineOptions = {}, env?: EndpointInputs['env']): Engine {
+  const inputs = machineEndpointInputs(setting);
+  return createEngine(resolveEndpoint(env ? { ...inputs, env } : inputs), { hints: machineErrorHints, ...options });
 }

@@ -1,4 +1,5 @@
 import { parse as parseYaml } from 'yaml';
+import { isRecord } from '../json';
 
 export type Variant = 'gpu' | 'cpu';
 
@@ -46,7 +47,7 @@ export class CatalogError extends Error {
 export function parseCatalog(text: string): Catalog {
   const raw: unknown = parseYaml(text);
   const presets = field(raw, 'presets', 'catalog');
-  if (!isObject(presets)) {
+  if (!isRecord(presets)) {
     throw new CatalogError('catalog: `presets` must be a map of preset ids');
   }
   return {
@@ -56,16 +57,16 @@ export function parseCatalog(text: string): Catalog {
       if (!Array.isArray(versions) || versions.length === 0) {
         throw new CatalogError(`${where}: needs at least one version`);
       }
-      const alternatives = isObject(p) && Array.isArray(p.alternativeBases) ? p.alternativeBases : [];
+      const alternatives = isRecord(p) && Array.isArray(p.alternativeBases) ? p.alternativeBases : [];
       return {
         id,
         label: text_(field(p, 'label', where), `${where}.label`),
         description: text_(field(p, 'description', where), `${where}.description`),
         module: text_(field(p, 'module', where), `${where}.module`),
         versions: versions.map((v, i) => parseVersion(v, `${where}.versions[${i}]`)),
-        pythonVersions: isObject(p) && Array.isArray(p.pythonVersions) ? p.pythonVersions.map((x) => text_(x, `${where}.pythonVersions`)) : [],
-        ...(isObject(p) && typeof p.user === 'string' ? { user: p.user } : {}),
-        ...(isObject(p) && typeof p.setupScript === 'string' ? { setupScript: p.setupScript } : {}),
+        pythonVersions: isRecord(p) && Array.isArray(p.pythonVersions) ? p.pythonVersions.map((x) => text_(x, `${where}.pythonVersions`)) : [],
+        ...(isRecord(p) && typeof p.user === 'string' ? { user: p.user } : {}),
+        ...(isRecord(p) && typeof p.setupScript === 'string' ? { setupScript: p.setupScript } : {}),
         alternativeBases: alternatives.map((a, i) => ({
           image: text_(field(a, 'image', `${where}.alternativeBases[${i}]`), 'image'),
           label: text_(field(a, 'label', `${where}.alternativeBases[${i}]`), 'label'),
@@ -79,16 +80,16 @@ function parseVersion(raw: unknown, where: string): PresetVersion {
   const version = text_(field(raw, 'version', where), `${where}.version`);
   const out: PresetVersion = { version };
   for (const variant of ['gpu', 'cpu'] as const) {
-    const base = isObject(raw) ? raw[variant] : undefined;
+    const base = isRecord(raw) ? raw[variant] : undefined;
     if (base === undefined) {
       continue;
     }
     const w = `${where}.${variant}`;
     out[variant] = {
       image: text_(field(base, 'image', w), `${w}.image`),
-      ...(isObject(base) && base.cuda !== undefined ? { cuda: text_(base.cuda, `${w}.cuda`) } : {}),
-      ...(isObject(base) && base.pip !== undefined ? { pip: text_(base.pip, `${w}.pip`) } : {}),
-      ...(isObject(base) && base.indexUrl !== undefined ? { indexUrl: text_(base.indexUrl, `${w}.indexUrl`) } : {}),
+      ...(isRecord(base) && base.cuda !== undefined ? { cuda: text_(base.cuda, `${w}.cuda`) } : {}),
+      ...(isRecord(base) && base.pip !== undefined ? { pip: text_(base.pip, `${w}.pip`) } : {}),
+      ...(isRecord(base) && base.indexUrl !== undefined ? { indexUrl: text_(base.indexUrl, `${w}.indexUrl`) } : {}),
     };
   }
   if (!out.gpu && !out.cpu) {
@@ -114,7 +115,7 @@ export function variantsOf(preset: Preset): Variant[] {
 }
 
 function field(obj: unknown, key: string, where: string): unknown {
-  if (!isObject(obj) || !(key in obj)) {
+  if (!isRecord(obj) || !(key in obj)) {
     throw new CatalogError(`${where}: missing \`${key}\``);
   }
   return obj[key];
@@ -125,8 +126,4 @@ function text_(value: unknown, where: string): string {
     throw new CatalogError(`${where}: must be a non-empty string`);
   }
   return value;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

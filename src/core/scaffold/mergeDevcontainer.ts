@@ -1,4 +1,5 @@
 import type { FormattingOptions, ParseError } from 'jsonc-parser';
+import { isRecord } from '../json';
 import { applyEdits, findNodeAtLocation, modify, parse, parseTree, printParseErrorCode } from 'jsonc-parser';
 
 export class InvalidJsoncError extends Error {
@@ -43,21 +44,21 @@ export function mergeDevcontainer(existingText: string, ours: Record<string, unk
   }
   for (const [key, value] of Object.entries(ours)) {
     const current = theirs[key];
-    if (key === 'build' && isMap(value) && isMap(current)) {
+    if (key === 'build' && isRecord(value) && isRecord(current)) {
       for (const [k, v] of Object.entries(value)) {
-        if (k === 'args' && isMap(v) && isMap(current.args)) {
+        if (k === 'args' && isRecord(v) && isRecord(current.args)) {
           for (const [arg, argValue] of Object.entries(v)) set(['build', 'args', arg], argValue);
         } else {
           set(['build', k], v);
         }
       }
-    } else if ((key === 'containerEnv' || key === 'portsAttributes') && isMap(value) && isMap(current)) {
+    } else if ((key === 'containerEnv' || key === 'portsAttributes') && isRecord(value) && isRecord(current)) {
       for (const [k, v] of Object.entries(value)) set([key, k], v);
     } else if ((key === 'forwardPorts' || key === 'runArgs') && Array.isArray(value) && Array.isArray(current)) {
       set([key], key === 'runArgs' ? mergeRunArgs(current, value) : union(current, value));
-    } else if (key === 'customizations' && isMap(value) && isMap(current)) {
-      const ourExt = isMap(value.vscode) && Array.isArray(value.vscode.extensions) ? value.vscode.extensions : [];
-      const theirVscode = isMap(current.vscode) ? current.vscode : undefined;
+    } else if (key === 'customizations' && isRecord(value) && isRecord(current)) {
+      const ourExt = isRecord(value.vscode) && Array.isArray(value.vscode.extensions) ? value.vscode.extensions : [];
+      const theirVscode = isRecord(current.vscode) ? current.vscode : undefined;
       if (theirVscode && Array.isArray(theirVscode.extensions)) {
         set(['customizations', 'vscode', 'extensions'], union(theirVscode.extensions, ourExt));
       } else {
@@ -120,10 +121,6 @@ function union(a: unknown[], b: unknown[]): unknown[] {
   const out = [...a];
   for (const v of b) if (!out.some((x) => JSON.stringify(x) === JSON.stringify(v))) out.push(v);
   return out;
-}
-
-function isMap(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function detectFormatting(text: string): FormattingOptions {
