@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { buildExperiment } from '../../core/build/buildExperiment';
 import { toAbortSignal } from '../cancellation';
+import { pickWorkspaceFolder } from '../workspaceFolder';
 import type { Services } from './table';
 
 /** "ML Containers: Build Experiment Image": the workspace's devcontainer Dockerfile, tagged with its commit. */
@@ -8,8 +9,7 @@ export async function buildImageCommand(services: Services): Promise<void> {
   if (!vscode.workspace.isTrusted) {
     throw new Error(vscode.l10n.t('ML Containers builds nothing in Restricted Mode: trust this folder first (Manage Workspace Trust).'));
   }
-  const folders = vscode.workspace.workspaceFolders ?? [];
-  const folder = folders.length > 1 ? await vscode.window.showWorkspaceFolderPick({ placeHolder: vscode.l10n.t('Folder to build') }) : folders[0];
+  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to build'));
   if (!folder) {
     return;
   }

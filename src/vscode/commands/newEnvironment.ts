@@ -4,11 +4,12 @@ import type { Catalog, Preset, Variant } from '../../core/scaffold/catalog';
 import { variantsOf } from '../../core/scaffold/catalog';
 import { applyPlan, ScaffoldConflictError } from '../../core/scaffold/plan';
 import { prepareScaffold } from '../../core/scaffold/prepare';
-import type { ScaffoldOptions } from '../../core/scaffold/render';
+import type { ResolvedOptions, ScaffoldOptions } from '../../core/scaffold/render';
 import { ScaffoldError, resolveOptions } from '../../core/scaffold/render';
 import { loadTemplates } from '../../core/scaffold/templateFiles';
 import type { InputStep, PickStep } from '../multiStep';
 import { BACK, showStep } from '../multiStep';
+import { pickWorkspaceFolder } from '../workspaceFolder';
 import type { Services } from './table';
 
 /** The QuickPick's answers: mlc init's options, with the chosen preset itself rather than its id. */
@@ -18,7 +19,7 @@ type Step = (c: Choices) => PickStep<unknown> | InputStep | undefined;
 
 /** "ML Containers: New ML Environment…": the same options as `mlc init`, one QuickPick step each, with Back. */
 export async function newEnvironmentCommand(services: Services): Promise<void> {
-  const folder = await pickFolder();
+  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to add the ML environment to'));
   if (!folder) {
     return;
   }
@@ -79,17 +80,10 @@ export async function newEnvironmentCommand(services: Services): Promise<void> {
   }
 }
 
-async function pickFolder(): Promise<vscode.WorkspaceFolder | undefined> {
-  const folders = vscode.workspace.workspaceFolders ?? [];
-  if (folders.length === 0) {
-    void vscode.window.showInformationMessage(vscode.l10n.t('Open the folder of your ML project first, then run New ML Environment again.'));
-    return undefined;
-  }
-  return folders.length === 1 ? folders[0] : vscode.window.showWorkspaceFolderPick({ placeHolder: vscode.l10n.t('Folder to add the ML environment to') });
-}
-
 async function askChoices(catalog: Catalog, folderName: string): Promise<Choices | undefined> {
   const title = vscode.l10n.t('New ML Environment');
+  // What the answers so far amount to, by the same rules as mlc init: one place decides defaults.
+  const resolved = (c: Choices): ResolvedOptions | undefined => (c.preset ? resolveOptions(catalog, { ...c, preset: c.preset.id }, folderName) : undefined);
   const steps: Step[] = [
     () => ({
       kind: 'pick', title, placeholder: vscode.l10n.t('Preset'),
@@ -110,14 +104,13 @@ async function askChoices(catalog: Catalog, folderName: string): Promise<Choices
     (c) => c.preset && c.preset.versions.length > 1 ? {
       kind: 'pick', title, placeholder: vscode.l10n.t('{0} version', c.preset.label),
       items: c.preset.versions.map((v) => {
-        const base = v[c.variant ?? variantsOf(c.preset!)[0] ?? 'cpu'];
-        return { label: v.version, description: base?.cuda ? `CUDA ${base.cuda}` : '', value: v.version };
+        const cuda = resolved({ ...c, version: v.version })?.cuda;
+        return { label: v.version, description: cuda ? `CUDA ${cuda}` : '', value: v.version };
       }),
     } : undefined,
     (c) => {
-      const variant = c.variant ?? (c.preset ? variantsOf(c.preset)[0] : undefined);
-      const entry = c.preset?.versions.find((v) => v.version === c.version) ?? c.preset?.versions[0];
-      const needsPython = variant && entry?.[variant]?.image.includes('{python}');
+      // resolveOptions settles a Python version only for bases that take one (slim Python images).
+      const needsPython = resolved(c)?.python !== undefined;
       return needsPython && c.preset ? {
         kind: 'pick', title, placeholder: vscode.l10n.t('Python version'),
         items: c.preset.pythonVersions.map((v) => ({ label: `Python ${v}`, value: v })),
@@ -132,9 +125,7 @@ async function askChoices(catalog: Catalog, folderName: string): Promise<Choices
       validate: (v) => validateWith(catalog, { preset: c.preset?.id ?? '', extraPip: [v] }, folderName),
     }),
     (c) => {
-      const variant = c.variant ?? (c.preset ? variantsOf(c.preset)[0] : undefined);
-      const entry = c.preset?.versions.find((v) => v.version === c.version) ?? c.preset?.versions[0];
-      const catalogBase = variant && entry?.[variant]?.image.replace('{python}', c.python ?? c.preset?.pythonVersions[0] ?? '3.11');
+      const catalogBase = resolved(c)?.baseImage;
       return {
         kind: 'pick', title, placeholder: vscode.l10n.t('Base image'),
         items: [
