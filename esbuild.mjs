@@ -1,5 +1,6 @@
 // Bundles the extension and the mlc CLI. Both share src/core; neither ships node_modules.
 import * as esbuild from 'esbuild';
+import * as fs from 'node:fs';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
@@ -29,6 +30,11 @@ const targets = [
     banner: { js: '#!/usr/bin/env node' },
   },
 ];
+
+// dockerode opens its BuildKit session's auth.proto at run time from `${__dirname}/proto`; in the bundles
+// __dirname is dist/, so the file travels beside them (found when `mlc build` from dist/ failed with ENOENT).
+fs.mkdirSync('dist/proto', { recursive: true });
+fs.copyFileSync('node_modules/dockerode/lib/proto/auth.proto', 'dist/proto/auth.proto');
 
 if (watch) {
   for (const t of targets) {
