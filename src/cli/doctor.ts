@@ -1,24 +1,60 @@
 import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
 import { formatDoctorReport, runDoctor } from '../core/doctor';
+import { checkGpu, formatPreflight } from '../core/gpu/preflight';
+import { parseGpuSetting } from '../core/run/gpuOptions';
+import { loadTemplates } from '../core/scaffold/templateFiles';
+import { templatesDir } from './init';
 import type { CliIO } from './io';
+import { UsageError } from './io';
 
-export const doctorHelp = `mlc doctor [--host URL] [--json]
+export const doctorHelp = `mlc doctor [--host URL] [--json] [--gpu [--image REF] [--devices 0,1]]
 
 Shows the Docker endpoint in use, the engine and API version, BuildKit availability, the storage
 driver, and GPU runtimes / CDI devices. Exits 0 when the engine answers.
 
-  --host URL   Docker host to use instead of DOCKER_HOST / the docker context (unix://, tcp://, ssh://)
-  --json       Print the report as JSON`;
+With --gpu, runs the GPU preflight instead: the engine's GPU access (nvidia runtime or CDI), the host's
+GPUs and driver (nvidia-smi), the CUDA the image needs, and whether the driver can run it. Every problem
+is one sentence that says what to do. Exits 1 when GPU containers would not work.
+
+  --host URL      Docker host to use instead of DOCKER_HOST / the docker context (unix://, tcp://, ssh://)
+  --json          Print the report as JSON
+  --gpu           GPU preflight
+  --image REF     with --gpu: check the driver against this image's CUDA
+  --devices IDS   with --gpu: check these device indexes or UUIDs exist`;
 
 export async function doctor(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { host: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: {
+      host: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      gpu: { type: 'boolean', default: false },
+      image: { type: 'string' },
+      devices: { type: 'string' },
+    },
     strict: true,
     allowPositionals: false,
   });
+  if (!values.gpu && (values.image || values.devices)) throw new UsageError('--image and --devices go with --gpu');
   const engine = machineEngine(values.host, { timeoutMs: 15_000 }, io.env);
+  if (values.gpu) {
+    const devices = values.devices ? parseGpuSetting(values.devices) : undefined;
+    if (devices !== undefined && !Array.isArray(devices)) throw new UsageError('--devices wants device indexes or UUIDs such as 0,1');
+    const details = values.image ? await engine.inspectImage(values.image, signal) : undefined;
+    if (values.image && !details) throw new UsageError(`image ${values.image} not found`);
+    const catalog = await loadTemplates(templatesDir()).then((t) => t.catalog, () => undefined);
+    const preflight = await checkGpu({
+      engine,
+      ...(values.image && details ? { image: { ref: values.image, details } } : {}),
+      ...(catalog ? { catalog } : {}),
+      ...(devices ? { devices } : {}),
+      signal,
+    });
+    if (values.json) io.out(JSON.stringify(preflight, null, 2));
+    else for (const line of formatPreflight(preflight)) io.out(line);
+    return preflight.ok ? 0 : 1;
+  }
   const report = await runDoctor(engine, signal);
   if (values.json) {
     io.out(JSON.stringify(report, null, 2));

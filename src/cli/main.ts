@@ -4,14 +4,17 @@ import { build, buildHelp } from './build';
 import { diff, diffHelp } from './diff';
 import { doctor, doctorHelp } from './doctor';
 import { init, initHelp } from './init';
+import { down, downHelp, up, upHelp } from './up';
 import type { CliIO, Subcommand } from './io';
 import { UsageError } from './io';
 
 const subcommands: Record<string, { run: Subcommand; help: string; summary: string }> = {
-  doctor: { run: doctor, help: doctorHelp, summary: 'check the Docker engine, BuildKit and GPU runtimes' },
+  doctor: { run: doctor, help: doctorHelp, summary: 'check the Docker engine, BuildKit and GPU runtimes (--gpu: the GPU preflight)' },
   init: { run: init, help: initHelp, summary: 'scaffold a devcontainer + Dockerfile for an ML preset' },
   diff: { run: diff, help: diffHelp, summary: 'show the packages that differ between two images' },
   build: { run: build, help: buildHelp, summary: 'build the experiment image, tagged and labelled with its git commit' },
+  up: { run: up, help: upHelp, summary: 'start Jupyter in the experiment image (127.0.0.1 only, random token) and print its URL' },
+  down: { run: down, help: downHelp, summary: "stop and remove the project's Jupyter containers" },
 };
 
 const usage = (): string =>
@@ -82,5 +85,5 @@ function isParseArgsError(e: unknown): e is Error {
 
 /** Errors whose message is already the whole story for the user (no stack, no prefix). */
 function isExpected(e: unknown): e is Error {
-  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError', 'BuildFailedError', 'BuildContextError'].includes(e.name);
+  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError', 'BuildFailedError', 'BuildContextError', 'JupyterStartError', 'GpuUnavailableError'].includes(e.name);
 }

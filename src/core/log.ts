@@ -1,3 +1,5 @@
+import { maskSecrets } from './secrets';
+
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
 /** Where log lines go: VS Code's LogOutputChannel in the extension, stderr in the CLI. */
@@ -5,7 +7,7 @@ export interface LogSink {
   write(level: LogLevel, line: string): void;
 }
 
-/** A logger whose lines name the component that wrote them, e.g. `[engine] connected`. */
+/** A logger whose lines name the component that wrote them, e.g. `[engine] connected`; tokens are masked. */
 export interface Logger {
   trace(message: string): void;
   debug(message: string): void;
@@ -16,7 +18,7 @@ export interface Logger {
 }
 
 export function createLogger(sink: LogSink, component: string): Logger {
-  const emit = (level: LogLevel, message: string): void => sink.write(level, `[${component}] ${message}`);
+  const emit = (level: LogLevel, message: string): void => sink.write(level, maskSecrets(`[${component}] ${message}`));
   return {
     trace: (m) => emit('trace', m),
     debug: (m) => emit('debug', m),

@@ -11,7 +11,8 @@ import { formatBytes } from '../format';
 import { isRecord } from '../json';
 import type { Logger } from '../log';
 import type { GitInfo, GitProvider } from '../provenance/git';
-import { imageName, imageTags, provenanceLabels } from '../provenance/labels';
+import { DEFAULT_DEVCONTAINER, projectImageName } from '../project';
+import { imageTags, provenanceLabels } from '../provenance/labels';
 import { captureLock, writeLock } from '../provenance/lock';
 import { parseJsonc } from '../scaffold/mergeDevcontainer';
 
@@ -54,7 +55,7 @@ export class BuildFailedError extends Error {
 export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildExperimentResult> {
   const log = o.log;
   const folder = path.resolve(o.folder);
-  const configPath = path.join(folder, o.devcontainer ?? path.join('.devcontainer', 'devcontainer.json'));
+  const configPath = path.join(folder, o.devcontainer ?? DEFAULT_DEVCONTAINER);
   const configText = await fs.readFile(configPath, 'utf8').catch(() => {
     throw new BuildFailedError(`${path.relative(folder, configPath)} not found: run "New ML Environment" (mlc init) first.`, '', []);
   });
@@ -97,7 +98,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   }
 
   const now = (o.now ?? (() => new Date()))();
-  const name = imageName(typeof config.name === 'string' ? config.name : path.basename(folder));
+  const name = projectImageName(config, folder);
   const tags = imageTags(name, git, now);
   const labels = provenanceLabels({
     git,
@@ -105,6 +106,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     title: typeof config.name === 'string' ? config.name : path.basename(folder),
     ...(typeof env.MLC_PRESET === 'string' ? { preset: env.MLC_PRESET } : {}),
     ...(typeof env.MLC_VARIANT === 'string' ? { variant: env.MLC_VARIANT } : {}),
+    ...(buildArgs.BASE_IMAGE ? { baseImage: buildArgs.BASE_IMAGE } : {}),
     dockerfileSha256: sha256(dockerfileText),
     ...(hyper ? { config: hyper } : {}),
   });

@@ -69,6 +69,63 @@ export interface BuildRequest {
   noCache?: boolean;
 }
 
+/** Docker Engine API HostConfig fields ML Containers sets (PascalCase, as the API takes them). */
+export interface ContainerHostConfig {
+  Binds?: string[];
+  PortBindings?: Record<string, { HostIp: string; HostPort: string }[]>;
+  DeviceRequests?: { Driver: string; Count?: number; DeviceIDs?: string[]; Capabilities?: string[][] }[];
+  Devices?: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[];
+  ShmSize?: number;
+  Ulimits?: { Name: string; Soft: number; Hard: number }[];
+  Init?: boolean;
+}
+
+/** POST /containers/create, as the API takes it. */
+export interface ContainerCreateRequest {
+  name?: string;
+  Image: string;
+  Cmd?: string[];
+  Entrypoint?: string[];
+  Env?: string[];
+  Labels?: Record<string, string>;
+  WorkingDir?: string;
+  User?: string;
+  ExposedPorts?: Record<string, Record<string, never>>;
+  HostConfig?: ContainerHostConfig;
+}
+
+export interface ContainerSummary {
+  id: string;
+  names: string[];
+  image: string;
+  imageId: string;
+  labels: Record<string, string>;
+  /** running, exited, created, … */
+  state: string;
+  status: string;
+  created: number;
+}
+
+export interface PortBinding {
+  hostIp: string;
+  hostPort: string;
+}
+
+export interface ContainerDetails {
+  id: string;
+  name: string;
+  imageId: string;
+  labels: Record<string, string>;
+  env: string[];
+  running: boolean;
+  status: string;
+  exitCode: number;
+  startedAt: string;
+  /** "8888/tcp" → where it is published. */
+  ports: Record<string, PortBinding[]>;
+  deviceRequests: number;
+}
+
 /** A tar stream of the build context: a Node stream, or a streamx one as tar-fs 3 returns. */
 export type TarStream = NodeJS.ReadableStream | { pipe(destination: NodeJS.WritableStream): unknown };
 
@@ -99,6 +156,17 @@ export interface Engine {
   runCapture(image: string, command: string[], signal?: AbortSignal): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** Builds from a tar stream; resolves with the new image id. */
   build(context: TarStream, request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<string>;
+  createContainer(request: ContainerCreateRequest, signal?: AbortSignal): Promise<string>;
+  startContainer(id: string, signal?: AbortSignal): Promise<void>;
+  restartContainer(id: string, signal?: AbortSignal): Promise<void>;
+  /** Stops with SIGTERM, then SIGKILL after timeoutSeconds; a stopped container is fine. */
+  stopContainer(id: string, timeoutSeconds?: number, signal?: AbortSignal): Promise<void>;
+  removeContainer(id: string, options?: { force?: boolean }, signal?: AbortSignal): Promise<void>;
+  /** undefined when no such container exists. */
+  inspectContainer(id: string, signal?: AbortSignal): Promise<ContainerDetails | undefined>;
+  listContainers(filter: { labels?: string[]; all?: boolean }, signal?: AbortSignal): Promise<ContainerSummary[]>;
+  /** The last `tail` lines of stdout and stderr, interleaved. */
+  containerLogs(id: string, tail: number, signal?: AbortSignal): Promise<string>;
 }
 
 export interface EngineOptions {
@@ -288,6 +356,92 @@ class DockerodeEngine implements Engine {
     return imageId;
   }
 
+  async createContainer(request: ContainerCreateRequest, signal?: AbortSignal): Promise<string> {
+    const container = await this.call((d) => d.createContainer({ ...request, abortSignal: signal } as Dockerode.ContainerCreateOptions));
+    return container.id;
+  }
+
+  async startContainer(id: string, signal?: AbortSignal): Promise<void> {
+    await this.call((d) => d.getContainer(id).start({ abortSignal: signal }));
+  }
+
+  async restartContainer(id: string, signal?: AbortSignal): Promise<void> {
+    await this.call((d) => d.getContainer(id).restart({ abortSignal: signal }));
+  }
+
+  async stopContainer(id: string, timeoutSeconds = 10, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.call((d) => d.getContainer(id).stop({ t: timeoutSeconds, abortSignal: signal }));
+    } catch (e) {
+      // 304: already stopped.
+      if (!(e instanceof EngineError && e.statusCode === 304)) throw e;
+    }
+  }
+
+  async removeContainer(id: string, options: { force?: boolean } = {}, signal?: AbortSignal): Promise<void> {
+    await this.call((d) => d.getContainer(id).remove({ force: options.force ?? false, v: true, abortSignal: signal }));
+  }
+
+  async inspectContainer(id: string, signal?: AbortSignal): Promise<ContainerDetails | undefined> {
+    try {
+      const raw: unknown = await this.call((d) => d.getContainer(id).inspect({ abortSignal: signal } as Dockerode.ContainerInspectOptions));
+      const c = record(raw, 'container');
+      const config = isRecord(c.Config) ? c.Config : {};
+      const state = isRecord(c.State) ? c.State : {};
+      const network = isRecord(c.NetworkSettings) ? c.NetworkSettings : {};
+      const hostConfig = isRecord(c.HostConfig) ? c.HostConfig : {};
+      const ports: Record<string, PortBinding[]> = {};
+      if (isRecord(network.Ports)) {
+        for (const [port, bindings] of Object.entries(network.Ports)) {
+          ports[port] = Array.isArray(bindings) ? bindings.filter(isRecord).map((b) => ({ hostIp: str(b.HostIp), hostPort: str(b.HostPort) })) : [];
+        }
+      }
+      return {
+        id: str(c.Id),
+        name: str(c.Name).replace(/^\//, ''),
+        imageId: str(c.Image),
+        labels: stringMap(config.Labels),
+        env: Array.isArray(config.Env) ? config.Env.map(str) : [],
+        running: state.Running === true,
+        status: str(state.Status),
+        exitCode: num(state.ExitCode),
+        startedAt: str(state.StartedAt),
+        ports,
+        deviceRequests: Array.isArray(hostConfig.DeviceRequests) ? hostConfig.DeviceRequests.length : 0,
+      };
+    } catch (e) {
+      if (e instanceof EngineError && e.reason === 'notFound') return undefined;
+      throw e;
+    }
+  }
+
+  async listContainers(filter: { labels?: string[]; all?: boolean }, signal?: AbortSignal): Promise<ContainerSummary[]> {
+    const filters: Record<string, string[]> = {};
+    if (filter.labels?.length) filters.label = filter.labels;
+    const raw: unknown = await this.call((d) => d.listContainers({ all: filter.all ?? false, filters, abortSignal: signal } as Dockerode.ContainerListOptions));
+    if (!Array.isArray(raw)) {
+      throw new EngineError(`Docker engine at ${this.endpoint.host} sent an unexpected container list.`, 'api');
+    }
+    return raw.filter(isRecord).map((c) => ({
+      id: str(c.Id),
+      names: Array.isArray(c.Names) ? c.Names.map((n) => str(n).replace(/^\//, '')) : [],
+      image: str(c.Image),
+      imageId: str(c.ImageID),
+      labels: stringMap(c.Labels),
+      state: str(c.State),
+      status: str(c.Status),
+      created: num(c.Created),
+    }));
+  }
+
+  async containerLogs(id: string, tail: number, signal?: AbortSignal): Promise<string> {
+    const raw: unknown = await this.call((d) =>
+      d.getContainer(id).logs({ stdout: true, stderr: true, follow: false, tail, abortSignal: signal } as Dockerode.ContainerLogsOptions & { follow: false }),
+    );
+    const buffer = Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw));
+    return demuxLogs(buffer);
+  }
+
   private dockerode(): Dockerode {
     this.client ??= new Dockerode(dockerodeOptions(this.endpoint, this.options.timeoutMs));
     return this.client;
@@ -359,6 +513,25 @@ function dockerodeOptions(endpoint: DockerEndpoint, timeoutMs: number | undefine
       return options;
     }
   }
+}
+
+/**
+ * A container without a TTY sends logs multiplexed: 8-byte frames (stream, 0, 0, 0, big-endian length) before each
+ * chunk. Anything that does not parse as frames is returned as text (TTY containers send it raw).
+ */
+export function demuxLogs(buffer: Buffer): string {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset + 8 <= buffer.length) {
+    const stream = buffer[offset];
+    const size = buffer.readUInt32BE(offset + 4);
+    if ((stream !== 0 && stream !== 1 && stream !== 2) || buffer[offset + 1] !== 0 || offset + 8 + size > buffer.length) {
+      return buffer.toString('utf8');
+    }
+    parts.push(buffer.subarray(offset + 8, offset + 8 + size));
+    offset += 8 + size;
+  }
+  return offset === buffer.length ? Buffer.concat(parts).toString('utf8') : buffer.toString('utf8');
 }
 
 /** dockerode accepts `{abortSignal}` on these calls at run time; @types/dockerode does not declare it. */

@@ -7,6 +7,8 @@ export interface ProvenanceInput {
   title: string;
   preset?: string;
   variant?: string;
+  /** The BASE_IMAGE build argument, when the Dockerfile takes one. */
+  baseImage?: string;
   dockerfileSha256: string;
   config?: { path: string; sha256: string };
 }
@@ -28,6 +30,7 @@ export function provenanceLabels(p: ProvenanceInput): Record<string, string> {
   }
   if (p.preset) labels[`${LABEL_PREFIX}.preset`] = p.preset;
   if (p.variant) labels[`${LABEL_PREFIX}.variant`] = p.variant;
+  if (p.baseImage) labels[`${LABEL_PREFIX}.base`] = p.baseImage;
   if (p.config) {
     labels[`${LABEL_PREFIX}.config.path`] = p.config.path;
     labels[`${LABEL_PREFIX}.config.sha256`] = p.config.sha256;

@@ -1,0 +1,362 @@
+import * as http from 'node:http';
+import type { ContainerCreateRequest, ContainerDetails, Engine, ImageDetails } from '../docker/engine';
+import { EngineError } from '../docker/errors';
+import type { GpuPreflight } from '../gpu/preflight';
+import { checkGpu, explainGpuRefusal, isLocalEndpoint } from '../gpu/preflight';
+import type { HostGpuProbe } from '../gpu/nvidiaSmi';
+import { LABEL_PREFIX, MANAGED_LABEL } from '../labels';
+import type { Logger } from '../log';
+import { imageName } from '../provenance/labels';
+import type { GpuDecision, GpuSetting } from '../run/gpuOptions';
+import { GpuUnavailableError, cpuFallback, decideGpu, runHostConfig } from '../run/gpuOptions';
+import type { Catalog } from '../scaffold/catalog';
+import { maskSecrets, newToken, rememberSecret } from '../secrets';
+
+export const ROLE_LABEL = `${LABEL_PREFIX}.role`;
+export const WORKSPACE_LABEL = `${LABEL_PREFIX}.workspace`;
+export const IMAGE_ID_LABEL = `${LABEL_PREFIX}.image.id`;
+export const IMAGE_REF_LABEL = `${LABEL_PREFIX}.image.ref`;
+export const GPU_LABEL = `${LABEL_PREFIX}.gpu`;
+export const REVISION_LABEL = 'org.opencontainers.image.revision';
+const TITLE_LABEL = 'org.opencontainers.image.title';
+const CONTAINER_PORT = '8888/tcp';
+const WORKSPACE_IN_CONTAINER = '/workspace';
+
+/** A Jupyter server in an experiment container, as VS Code and the CLI need it. */
+export interface JupyterServer {
+  containerId: string;
+  name: string;
+  imageRef: string;
+  imageId: string;
+  revision: string | undefined;
+  title: string;
+  workspace: string;
+  running: boolean;
+  /** undefined while the container is not running. */
+  port: number | undefined;
+  baseUrl: string | undefined;
+  /** Read back from the container's environment; never in labels or logs. */
+  token: string | undefined;
+  gpu: string;
+}
+
+/** "dimuon @ 3f2a1bc": how servers are listed in the kernel picker and the CLI. */
+export function serverLabel(s: Pick<JupyterServer, 'title' | 'revision' | 'imageId'>): string {
+  return `${s.title} @ ${shortId(s.revision, s.imageId)}`;
+}
+
+/** The commit's sha7, or the image id's first 7 hex digits for images without git provenance. */
+function shortId(revision: string | undefined, imageId: string): string {
+  return revision ? revision.slice(0, 7) : imageId.replace(/^sha256:/, '').slice(0, 7);
+}
+
+/** The browser URL, token included: for the user's own eyes (stdout, "Open in Browser"), never for a log. */
+export function browserUrl(s: Pick<JupyterServer, 'baseUrl' | 'token'>): string | undefined {
+  return s.baseUrl && s.token ? `${s.baseUrl}/?token=${s.token}` : undefined;
+}
+
+export class JupyterStartError extends Error {
+  constructor(message: string, readonly logTail: string[] = []) {
+    super(message);
+    this.name = 'JupyterStartError';
+  }
+}
+
+/**
+ * Jupyter Lab where installed, else Jupyter Server, else the classic notebook — all from jupyter_server >= 1.
+ * The token comes from JUPYTER_TOKEN (environment, not argv: argv shows up in `ps` on the host for every user).
+ * Inside the container it listens on all interfaces; the engine publishes it on the host's 127.0.0.1 only, and
+ * allow_remote_access=False makes the server refuse requests whose Host header is not local.
+ */
+export function jupyterEntrypoint(loginShell: boolean): { Entrypoint: string[]; Cmd: string[] } {
+  const script = [
+    'if command -v jupyter-lab >/dev/null 2>&1; then exec jupyter lab "$@"; fi',
+    'if command -v jupyter-server >/dev/null 2>&1; then exec jupyter server "$@"; fi',
+    'exec jupyter notebook "$@"',
+  ].join('\n');
+  return {
+    Entrypoint: loginShell ? ['/bin/bash', '-lc', script, 'mlc-jupyter'] : ['/bin/sh', '-c', script, 'mlc-jupyter'],
+    Cmd: [
+      '--ip=0.0.0.0',
+      '--port=8888',
+      '--no-browser',
+      '--allow-root',
+      '--ServerApp.allow_remote_access=False',
+      `--ServerApp.root_dir=${WORKSPACE_IN_CONTAINER}`,
+    ],
+  };
+}
+
+export interface JupyterContainerInput {
+  image: { ref: string; details: ImageDetails };
+  workspace: string;
+  token: string;
+  name: string;
+  decision: GpuDecision;
+  shmSizeBytes: number;
+  /** AnalysisBase images set up their release in login shells. */
+  loginShell: boolean;
+  /** The engine refused memlock=-1 (rootless): keep its default. */
+  dropMemlock?: boolean;
+}
+
+/** The create request, built without side effects so tests can read every field. */
+export function jupyterContainerRequest(i: JupyterContainerInput): ContainerCreateRequest {
+  const labels = i.image.details.labels;
+  const hostConfig = runHostConfig(i.decision, i.shmSizeBytes);
+  if (i.dropMemlock && hostConfig.Ulimits) hostConfig.Ulimits = hostConfig.Ulimits.filter((u) => u.Name !== 'memlock');
+  return {
+    name: i.name,
+    Image: i.image.details.id,
+    ...jupyterEntrypoint(i.loginShell),
+    Env: [`JUPYTER_TOKEN=${i.token}`, 'PYTHONUNBUFFERED=1'],
+    WorkingDir: WORKSPACE_IN_CONTAINER,
+    Labels: {
+      [MANAGED_LABEL]: 'true',
+      [ROLE_LABEL]: 'jupyter',
+      [WORKSPACE_LABEL]: i.workspace,
+      [IMAGE_ID_LABEL]: i.image.details.id,
+      [IMAGE_REF_LABEL]: i.image.ref,
+      [GPU_LABEL]: gpuLabel(i.decision),
+      ...(labels[REVISION_LABEL] ? { [REVISION_LABEL]: labels[REVISION_LABEL] } : {}),
+      ...(labels[TITLE_LABEL] ? { [TITLE_LABEL]: labels[TITLE_LABEL] } : {}),
+    },
+    ExposedPorts: { [CONTAINER_PORT]: {} },
+    HostConfig: {
+      Binds: [`${i.workspace}:${WORKSPACE_IN_CONTAINER}`],
+      // HostPort "" lets the engine pick a free port: no race with other processes, and right for any engine.
+      PortBindings: { [CONTAINER_PORT]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
+      Init: true,
+      ...hostConfig,
+    },
+  };
+}
+
+function gpuLabel(decision: GpuDecision): string {
+  return decision.mode === 'cpu' ? 'none' : decision.devices === 'all' ? 'all' : decision.devices.join(',');
+}
+
+export interface StartJupyterOptions {
+  engine: Engine;
+  /** Image reference or id. */
+  image: string;
+  /** Host folder bind-mounted at /workspace. */
+  workspace: string;
+  gpu: GpuSetting;
+  shmSizeBytes: number;
+  readyTimeoutMs: number;
+  log: Logger;
+  catalog?: Catalog;
+  probe?: () => Promise<HostGpuProbe>;
+  signal?: AbortSignal;
+}
+
+export interface StartJupyterResult {
+  server: JupyterServer;
+  decision: GpuDecision;
+  /** One line for the user when the GPU setting could not be honoured (auto → CPU). */
+  note: string | undefined;
+  reused: boolean;
+  preflight: GpuPreflight | undefined;
+}
+
+/**
+ * Starts (or finds running) the Jupyter container for this workspace and image, and resolves once /api/status
+ * answers with the token. A container that exits while starting is removed and its last log lines reported.
+ */
+export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyterResult> {
+  const { engine, log } = o;
+  if (!isLocalEndpoint(engine.endpoint)) {
+    throw new JupyterStartError(
+      `Jupyter is published on the engine host's 127.0.0.1 only, and ${engine.endpoint.host} is another machine: use a local engine, or run \`mlc up\` on that host and forward the port with \`ssh -L\`.`,
+    );
+  }
+  const details = await engine.inspectImage(o.image, o.signal);
+  if (!details) {
+    throw new JupyterStartError(`Image ${o.image} not found: build it first ("Build Experiment Image" or \`mlc build\`).`);
+  }
+  const image = { ref: o.image, details };
+  const preflight = o.gpu === 'none'
+    ? undefined
+    : await checkGpu({ engine, image, ...(o.catalog ? { catalog: o.catalog } : {}), ...(Array.isArray(o.gpu) ? { devices: o.gpu } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+  let decision = decideGpu(o.gpu, preflight);
+  let note = decision.mode === 'cpu' ? decision.note : undefined;
+  for (const warning of decision.mode === 'gpu' ? decision.warnings : []) log.warn(warning);
+
+  const existing = await findJupyterServers(engine, { workspace: o.workspace, imageId: details.id, all: true }, o.signal);
+  for (const server of existing) {
+    // `auto` keeps whatever runs (its kernels hold the user's state); an explicit GPU choice must match.
+    if (server.running && (o.gpu === 'auto' || server.gpu === gpuLabel(decision)) && server.baseUrl && server.token) {
+      log.info(`Jupyter already runs in ${server.name} (${serverLabel(server)})`);
+      await waitForJupyter(engine, server, o.readyTimeoutMs, log, o.signal);
+      return { server, decision, note, reused: true, preflight };
+    }
+    log.info(`removing ${server.running ? 'running' : 'stopped'} ${server.name} (GPU ${server.gpu}) before starting a new one`);
+    await engine.removeContainer(server.containerId, { force: true }, o.signal);
+  }
+
+  const token = newToken();
+  const title = details.labels[TITLE_LABEL] ?? o.image.split(':')[0]?.split('/').pop() ?? 'experiment';
+  const input: JupyterContainerInput = {
+    image,
+    workspace: o.workspace,
+    token,
+    name: `${imageName(title)}-${shortId(details.labels[REVISION_LABEL], details.id)}-jupyter`,
+    decision,
+    shmSizeBytes: o.shmSizeBytes,
+    loginShell: details.labels[`${LABEL_PREFIX}.preset`] === 'atlas',
+  };
+
+  let id: string;
+  for (let attempt = 1; ; attempt++) {
+    id = await create(engine, input, o.signal);
+    try {
+      await engine.startContainer(id, o.signal);
+      break;
+    } catch (e) {
+      await engine.removeContainer(id, { force: true }).catch(() => undefined);
+      const raw = e instanceof Error ? e.message : String(e);
+      const explained = preflight && input.decision.mode === 'gpu' ? explainGpuRefusal(raw, preflight) : undefined;
+      if (explained) {
+        if (o.gpu !== 'auto') throw new GpuUnavailableError(explained);
+        input.decision = cpuFallback(explained);
+        note = input.decision.note;
+      } else if (/rlimit type 8/.test(raw) && input.decision.mode === 'gpu' && !input.dropMemlock) {
+        // Rootless and sandboxed engines cannot lift memlock: run with the engine's limit rather than not at all.
+        log.warn('this engine cannot raise the locked-memory limit (memlock=-1); starting with its default limit, so pinned-memory transfers may be slower.');
+        input.dropMemlock = true;
+      } else {
+        throw e;
+      }
+      if (attempt >= 3) throw e;
+    }
+  }
+  decision = input.decision;
+  const server = await readServer(engine, id, o.signal);
+  if (!server) throw new JupyterStartError(`Container ${input.name} vanished right after it started.`);
+  log.info(`started ${server.name} from ${o.image} (GPU: ${server.gpu}); Jupyter on 127.0.0.1:${String(server.port)}`);
+  try {
+    await waitForJupyter(engine, server, o.readyTimeoutMs, log, o.signal);
+  } catch (e) {
+    await engine.removeContainer(server.containerId, { force: true }).catch(() => undefined);
+    throw e;
+  }
+  return { server, decision, note, reused: false, preflight };
+}
+
+async function create(engine: Engine, input: JupyterContainerInput, signal?: AbortSignal): Promise<string> {
+  const request = jupyterContainerRequest(input);
+  try {
+    return await engine.createContainer(request, signal);
+  } catch (e) {
+    // The name is taken by a container we did not make for this workspace and image: add a random suffix.
+    if (e instanceof EngineError && e.reason === 'conflict') {
+      return engine.createContainer({ ...request, name: `${input.name}-${newToken().slice(0, 6)}` }, signal);
+    }
+    throw e;
+  }
+}
+
+/** Polls GET /api/status with the token until 200; fails early, with the last log lines, if the container exits. */
+export async function waitForJupyter(engine: Engine, server: JupyterServer, timeoutMs: number, log: Logger, signal?: AbortSignal, intervalMs = 100): Promise<void> {
+  if (!server.baseUrl || !server.token) throw new JupyterStartError(`${server.name} publishes no port for Jupyter.`);
+  const deadline = Date.now() + timeoutMs;
+  let lastInspect = 0;
+  for (;;) {
+    if (signal?.aborted) throw new EngineError('Cancelled.', 'cancelled');
+    const status = await httpStatus(`${server.baseUrl}/api/status`, { Authorization: `token ${server.token}` }, 1000);
+    if (status === 200) {
+      log.debug(`${server.name}: /api/status answered 200`);
+      return;
+    }
+    if (Date.now() - lastInspect > 1000) {
+      lastInspect = Date.now();
+      const state = await engine.inspectContainer(server.containerId, signal);
+      if (!state?.running) {
+        const tail = await lastLogLines(engine, server.containerId, 20);
+        throw new JupyterStartError(
+          `Jupyter's container ${server.name} exited (code ${String(state?.exitCode ?? '?')}) before Jupyter answered${tail.length ? `; its last lines:\n${tail.join('\n')}` : '.'}`,
+          tail,
+        );
+      }
+    }
+    if (Date.now() > deadline) {
+      const tail = await lastLogLines(engine, server.containerId, 20);
+      throw new JupyterStartError(
+        `Jupyter in ${server.name} did not answer within ${Math.round(timeoutMs / 1000)} s (mlContainers.jupyter.readyTimeout)${tail.length ? `; its last lines:\n${tail.join('\n')}` : '.'}`,
+        tail,
+      );
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/**
+ * GET → status code, 0 on any failure. node:http rather than fetch: before Jupyter listens, the engine's port proxy
+ * accepts the connection and holds it, and Node 20's fetch then waits on an unreferenced socket and timer — a CLI
+ * process simply exits mid-wait.
+ */
+export function httpStatus(url: string, headers: Record<string, string>, timeoutMs: number): Promise<number> {
+  return new Promise((resolve) => {
+    const request = http.get(url, { headers, timeout: timeoutMs }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on('timeout', () => request.destroy());
+    request.on('error', () => resolve(0));
+  });
+}
+
+/** The container's last log lines, tokens masked. */
+export async function lastLogLines(engine: Engine, id: string, count: number): Promise<string[]> {
+  const text = await engine.containerLogs(id, count).catch(() => '');
+  return maskSecrets(text).split(/\r?\n/).filter((l) => l.trim()).slice(-count);
+}
+
+/** Jupyter containers we started, optionally for one workspace and image; ports and tokens read back by inspect. */
+export async function findJupyterServers(
+  engine: Engine,
+  filter: { workspace?: string; imageId?: string; all?: boolean },
+  signal?: AbortSignal,
+): Promise<JupyterServer[]> {
+  const labels = [`${MANAGED_LABEL}=true`, `${ROLE_LABEL}=jupyter`];
+  if (filter.workspace) labels.push(`${WORKSPACE_LABEL}=${filter.workspace}`);
+  if (filter.imageId) labels.push(`${IMAGE_ID_LABEL}=${filter.imageId}`);
+  const summaries = await engine.listContainers({ labels, all: filter.all ?? false }, signal);
+  const servers = await Promise.all(summaries.map((c) => readServer(engine, c.id, signal)));
+  return servers.filter((s): s is JupyterServer => s !== undefined);
+}
+
+async function readServer(engine: Engine, id: string, signal?: AbortSignal): Promise<JupyterServer | undefined> {
+  const c = await engine.inspectContainer(id, signal);
+  return c ? toServer(c) : undefined;
+}
+
+export function toServer(c: ContainerDetails): JupyterServer {
+  const binding = c.ports[CONTAINER_PORT]?.find((b) => b.hostIp === '127.0.0.1' && b.hostPort);
+  const port = binding ? Number(binding.hostPort) : undefined;
+  const token = c.env.find((e) => e.startsWith('JUPYTER_TOKEN='))?.slice('JUPYTER_TOKEN='.length);
+  if (token) rememberSecret(token);
+  return {
+    containerId: c.id,
+    name: c.name,
+    imageRef: c.labels[IMAGE_REF_LABEL] ?? c.imageId,
+    imageId: c.labels[IMAGE_ID_LABEL] ?? c.imageId,
+    revision: c.labels[REVISION_LABEL],
+    title: c.labels[TITLE_LABEL] ?? c.name,
+    workspace: c.labels[WORKSPACE_LABEL] ?? '',
+    running: c.running,
+    port: c.running ? port : undefined,
+    baseUrl: c.running && port ? `http://127.0.0.1:${port}` : undefined,
+    token,
+    gpu: c.labels[GPU_LABEL] ?? 'none',
+  };
+}
+
+/** Stops and removes Jupyter containers (the token dies with them; a new start makes a new one). */
+export async function stopJupyter(engine: Engine, servers: readonly JupyterServer[], signal?: AbortSignal): Promise<void> {
+  for (const s of servers) {
+    await engine.stopContainer(s.containerId, 10, signal);
+    await engine.removeContainer(s.containerId, { force: true }, signal);
+  }
+}

@@ -1,0 +1,225 @@
+import * as assert from 'node:assert/strict';
+import type { EngineInfo, EngineVersion } from '../../src/core/docker/engine';
+import { compareDriverVersions, cudaFromImageEnv, driverVerdict, newestSupportedCuda } from '../../src/core/gpu/cuda';
+import { imageGpuFacts } from '../../src/core/gpu/imageCuda';
+import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
+import { NVIDIA_SMI_ARGS, interpretNvidiaSmi, parseNvidiaSmiCsv, probeHostGpus } from '../../src/core/gpu/nvidiaSmi';
+import type { PreflightInput } from '../../src/core/gpu/preflight';
+import { explainGpuRefusal, formatPreflight, gpuPreflight } from '../../src/core/gpu/preflight';
+import { parseCatalog } from '../../src/core/scaffold/catalog';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+// Outputs in nvidia-smi's own format (`--format=csv,noheader`), as printed by drivers 470–575.
+const H100 = '0, NVIDIA H100 80GB HBM3, GPU-5b9c4e0e-4f4e-9a3b-6d8b-2f1e7c0a9d11, 550.90.07, 81559 MiB\n';
+const EIGHT_A100 = Array.from({ length: 8 }, (_, i) => `${i}, NVIDIA A100-SXM4-80GB, GPU-0000000${i}-aaaa-bbbb-cccc-dddddddddddd, 535.104.05, 81920 MiB`).join('\n') + '\n';
+const NO_DEVICES = 'No devices were found\n';
+const NOT_LOADED = "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n\n";
+
+const version: EngineVersion = { version: '20.10.24', apiVersion: '1.41', os: 'linux', arch: 'amd64', components: ['Engine'], isPodman: false };
+const info: EngineInfo = {
+  name: 'host', serverVersion: '20.10.24', storageDriver: 'overlay2', operatingSystem: 'Debian GNU/Linux 12', osType: 'linux',
+  architecture: 'x86_64', cpus: 2, memTotal: 2 ** 34, runtimes: ['io.containerd.runc.v2', 'runc'], cdiSpecDirs: [], discoveredDevices: [], rootless: false,
+};
+const withRuntime: EngineInfo = { ...info, runtimes: ['nvidia', 'runc'] };
+const gpus = (csv: string): HostGpuProbe => interpretNvidiaSmi({ code: 0, stdout: csv, stderr: '' });
+
+function preflight(overrides: Partial<PreflightInput>) {
+  return gpuPreflight({ info: withRuntime, version, host: gpus(H100), ...overrides });
+}
+
+describe('nvidia-smi parsing', () => {
+  it('reads one GPU: index, name, uuid, driver and memory', () => {
+    assert.deepEqual(parseNvidiaSmiCsv(H100), [
+      { index: '0', name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-5b9c4e0e-4f4e-9a3b-6d8b-2f1e7c0a9d11', driverVersion: '550.90.07', memoryMiB: 81559 },
+    ]);
+  });
+
+  it('reads eight GPUs and takes the driver from them', () => {
+    const probe = gpus(EIGHT_A100);
+    assert.equal(probe.kind, 'gpus');
+    if (probe.kind !== 'gpus') return;
+    assert.equal(probe.gpus.length, 8);
+    assert.deepEqual(probe.gpus.map((g) => g.index), ['0', '1', '2', '3', '4', '5', '6', '7']);
+    assert.equal(probe.driverVersion, '535.104.05');
+  });
+
+  it('keeps commas inside a name, [N/A] memory, CRLF line ends and memory without units', () => {
+    const [g] = parseNvidiaSmiCsv('0, Quadro RTX 4000, with Max-Q Design, GPU-abc, 470.82.01, [N/A]\r\n');
+    assert.equal(g?.name, 'Quadro RTX 4000, with Max-Q Design');
+    assert.equal(g?.memoryMiB, undefined);
+    assert.equal(parseNvidiaSmiCsv('1, Tesla T4, GPU-1, 525.60.13, 15360\n')[0]?.memoryMiB, 15360);
+  });
+
+  it('"No devices were found" (exit 6) is no devices, not a parse error', () => {
+    assert.deepEqual(interpretNvidiaSmi({ code: 6, stdout: NO_DEVICES, stderr: '' }), { kind: 'noDevices' });
+  });
+
+  it('a driver that is not loaded (exit 9) is reported with nvidia-smi\'s words', () => {
+    const probe = interpretNvidiaSmi({ code: 9, stdout: NOT_LOADED, stderr: '' });
+    assert.equal(probe.kind, 'driverNotLoaded');
+    assert.match(probe.kind === 'driverNotLoaded' ? probe.detail : '', /couldn't communicate with the NVIDIA driver/);
+  });
+
+  it('a missing nvidia-smi is "not installed"; garbage is a failure with the line', async () => {
+    const enoent = Object.assign(new Error('spawn nvidia-smi ENOENT'), { code: 'ENOENT' });
+    assert.deepEqual(await probeHostGpus(() => Promise.reject(enoent)), { kind: 'notInstalled' });
+    const probe = interpretNvidiaSmi({ code: 0, stdout: 'Segmentation fault\n', stderr: '' });
+    assert.equal(probe.kind, 'failed');
+  });
+
+  it('asks nvidia-smi for exactly the fields it parses', async () => {
+    let asked: string[] = [];
+    await probeHostGpus((file, args) => ((asked = [file, ...args]), Promise.resolve({ code: 0, stdout: H100, stderr: '' })));
+    assert.deepEqual(asked, ['nvidia-smi', ...NVIDIA_SMI_ARGS]);
+    assert.deepEqual(NVIDIA_SMI_ARGS, ['--query-gpu=index,name,uuid,driver_version,memory.total', '--format=csv,noheader']);
+  });
+});
+
+describe('driver ↔ CUDA verdicts', () => {
+  const cases: [driver: string, cuda: string, kind: string][] = [
+    ['550.54.14', '12.4', 'ok'], // exactly the toolkit's driver
+    ['550.54.13', '12.4', 'minorCompat'], // one patch below: minor-version compatibility
+    ['525.60.13', '12.4', 'minorCompat'], // the 12.x floor
+    ['525.60.12', '12.4', 'tooOld'],
+    ['520.61.05', '12.1', 'tooOld'], // an 11.x driver cannot run 12.x
+    ['470.82.01', '11.8', 'minorCompat'],
+    ['450.80.02', '11.8', 'minorCompat'], // the 11.x floor
+    ['450.80.01', '11.8', 'tooOld'],
+    ['520.61.05', '11.8', 'ok'],
+    ['575.57.08', '13.0', 'tooOld'], // CUDA 13 needs the R580 branch
+    ['580.65.06', '13.0', 'ok'],
+    ['440.33', '10.2', 'ok'],
+    ['440.32', '10.2', 'tooOld'], // no minor-version compatibility before CUDA 11
+    ['560.35.03', '12.6', 'ok'],
+    ['545.23.06', '12.6', 'minorCompat'],
+  ];
+  for (const [driver, cuda, kind] of cases) {
+    it(`driver ${driver} with CUDA ${cuda}: ${kind}`, () => {
+      assert.equal(driverVerdict(driver, cuda).kind, kind);
+    });
+  }
+
+  it('judges a CUDA version newer than the table by its major family alone', () => {
+    assert.deepEqual(driverVerdict('590.10', '13.2'), { kind: 'unknownCuda', cuda: '13.2', compatMinimum: '580', ok: true });
+    assert.equal((driverVerdict('570.26', '13.2') as { ok: boolean }).ok, false);
+    assert.equal(driverVerdict('550.54.14', '12.4.1').kind, 'ok');
+  });
+
+  it('compares driver versions numerically, not as text', () => {
+    assert.ok(compareDriverVersions('535.104.05', '535.54.03') > 0);
+    assert.ok(compareDriverVersions('570.26', '570.124.06') < 0);
+    assert.equal(compareDriverVersions('580', '580.0.0'), 0);
+  });
+
+  it('picks the newest CUDA a driver fully supports', () => {
+    assert.equal(newestSupportedCuda('535.104.05', ['12.4', '12.1', '11.8']), '12.1');
+    assert.equal(newestSupportedCuda('470.82.01', ['12.4', '12.1', '11.8']), '11.8'); // through minor-version compatibility
+    assert.equal(newestSupportedCuda('470.82.01', ['12.4', '12.1']), undefined);
+  });
+
+  it('reads the CUDA an image needs from NVIDIA_REQUIRE_CUDA, then CUDA_VERSION', () => {
+    const nvidiaCuda = ['PATH=/usr/bin', 'CUDA_VERSION=12.4.1', 'NVIDIA_REQUIRE_CUDA=cuda>=12.4 brand=tesla,driver>=470,driver<471 brand=unknown,driver>=470,driver<471'];
+    assert.deepEqual(cudaFromImageEnv(nvidiaCuda), { version: '12.4', source: 'NVIDIA_REQUIRE_CUDA' });
+    assert.deepEqual(cudaFromImageEnv(['CUDA_VERSION=11.8.0']), { version: '11.8', source: 'CUDA_VERSION' });
+    assert.equal(cudaFromImageEnv(['PATH=/usr/bin', 'PYTORCH_VERSION=2.5.1']), undefined);
+  });
+
+  it('falls back to the preset catalog, then to a cudaX.Y in the base tag', () => {
+    const catalog = parseCatalog(fs.readFileSync(path.resolve(__dirname, '../../templates/catalog.yaml'), 'utf8'));
+    const labels = { 'org.mlcontainers.preset': 'pytorch', 'org.mlcontainers.base': 'pytorch/pytorch:2.4.1-cuda12.1-cudnn9-runtime' };
+    const facts = imageGpuFacts({ env: [], labels }, catalog);
+    assert.deepEqual(facts.cuda, { version: '12.1', source: 'catalog' });
+    assert.deepEqual(facts.alternatives.map((a) => a.cuda), ['12.4', '12.1', '11.8']);
+    const custom = imageGpuFacts({ env: [], labels: { ...labels, 'org.mlcontainers.base': 'lab/torch:nightly-cuda12.6' } }, catalog);
+    assert.deepEqual(custom.cuda, { version: '12.6', source: 'base tag' });
+    assert.equal(imageGpuFacts({ env: [], labels: {} }, catalog).cuda, undefined);
+  });
+});
+
+describe('GPU preflight', () => {
+  it('passes with the nvidia runtime, a GPU and a new enough driver', () => {
+    const p = preflight({ cuda: { version: '12.4', source: 'catalog' } });
+    assert.equal(p.access, 'nvidia-runtime');
+    assert.equal(p.ok, true);
+    assert.deepEqual(p.problems, []);
+    assert.match(formatPreflight(p).join('\n'), /GPU 0: NVIDIA H100 80GB HBM3, 80 GiB[\s\S]*driver ok[\s\S]*should work/);
+  });
+
+  it('a driver too old for the image names the catalog image it can run and the update', () => {
+    const p = preflight({
+      host: gpus('0, Tesla T4, GPU-1, 470.82.01, 15360 MiB'),
+      image: 'dimuon:3f2a1bc',
+      cuda: { version: '12.4', source: 'catalog' },
+      alternatives: [{ image: 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime', cuda: '12.4' }, { image: 'pytorch/pytorch:2.1.2-cuda11.8-cudnn8-runtime', cuda: '11.8' }],
+    });
+    assert.equal(p.ok, false);
+    const problem = p.problems.find((x) => x.code === 'driverTooOld');
+    assert.equal(problem?.message, 'Driver 470.82.01 is too old for CUDA 12.4 in dimuon:3f2a1bc (needs ≥ 525.60.13): pick pytorch/pytorch:2.1.2-cuda11.8-cudnn8-runtime or update the driver.');
+  });
+
+  it('minor-version compatibility is a warning, not a failure', () => {
+    const p = preflight({ host: gpus('0, NVIDIA A10, GPU-1, 535.104.05, 23028 MiB'), cuda: { version: '12.4', source: 'NVIDIA_REQUIRE_CUDA' } });
+    assert.equal(p.ok, true);
+    assert.deepEqual(p.problems.map((x) => [x.code, x.severity]), [['minorCompat', 'warning']]);
+  });
+
+  it('no runtime and no nvidia-smi: one error that says to install the driver', () => {
+    const p = gpuPreflight({ info, version, host: { kind: 'notInstalled' } });
+    assert.equal(p.access, 'unverified');
+    assert.equal(p.ok, false);
+    assert.deepEqual(p.problems.map((x) => x.code), ['noDriver']);
+  });
+
+  it('GPUs on the host but no runtime listed: a warning with the toolkit command, since the hook may still work', () => {
+    const p = gpuPreflight({ info, version, host: gpus(H100) });
+    assert.equal(p.ok, true);
+    assert.match(p.problems[0]?.message ?? '', /nvidia-ctk runtime configure --runtime=docker/);
+    const cdi = gpuPreflight({ info: { ...info, cdiSpecDirs: ['/etc/cdi', '/var/run/cdi'] }, version, host: gpus(H100) });
+    assert.match(cdi.problems[0]?.message ?? '', /nvidia-ctk cdi generate/);
+  });
+
+  it('uses CDI when the engine discovered NVIDIA CDI devices (Engine >= 28.3), and always on Podman', () => {
+    const p = gpuPreflight({ info: { ...info, discoveredDevices: [{ source: 'cdi', id: 'nvidia.com/gpu=0' }, { source: 'cdi', id: 'nvidia.com/gpu=all' }] }, version, host: gpus(H100) });
+    assert.equal(p.access, 'cdi');
+    assert.deepEqual(p.cdiDevices, ['nvidia.com/gpu=0', 'nvidia.com/gpu=all']);
+    assert.equal(gpuPreflight({ info, version: { ...version, isPodman: true }, host: gpus(H100) }).access, 'cdi');
+  });
+
+  it('no devices, a driver that is not loaded, and unknown device ids are errors with what to do', () => {
+    assert.match(gpuPreflight({ info: withRuntime, version, host: { kind: 'noDevices' } }).problems[0]?.message ?? '', /lspci/);
+    assert.match(gpuPreflight({ info: withRuntime, version, host: interpretNvidiaSmi({ code: 9, stdout: NOT_LOADED, stderr: '' }) }).problems[0]?.message ?? '', /reboot/);
+    const p = preflight({ host: gpus(EIGHT_A100), devices: ['3', '9', 'GPU-00000001-aaaa-bbbb-cccc-dddddddddddd'] });
+    assert.equal(p.ok, false);
+    assert.match(p.problems[0]?.message ?? '', /^GPU 9 is not on this machine \(it has 0, 1, 2, 3, 4, 5, 6, 7\)/);
+  });
+
+  it('a remote engine is not judged by this machine\'s GPUs', () => {
+    const p = gpuPreflight({ info: withRuntime, version, host: { kind: 'remote', host: 'ssh://gpu-node' } });
+    assert.equal(p.ok, true);
+    assert.match(p.problems[0]?.message ?? '', /runs on ssh:\/\/gpu-node/);
+  });
+});
+
+describe('engine refusals mapped to one sentence', () => {
+  const none = gpuPreflight({ info, version, host: { kind: 'notInstalled' } });
+
+  it("Docker's \"could not select device driver\" becomes the toolkit instruction, never the raw text", () => {
+    const raw = '(HTTP code 500) server error - could not select device driver "" with capabilities: [[gpu]]';
+    const sentence = explainGpuRefusal(raw, none) ?? '';
+    assert.match(sentence, /^This engine cannot give containers a GPU \(no NVIDIA runtime\) and no NVIDIA driver found on this machine: install the NVIDIA driver, then install nvidia-container-toolkit/);
+    assert.doesNotMatch(sentence, /could not select/);
+  });
+
+  it("nvidia-container-cli's CUDA requirement error names the driver and the CUDA", () => {
+    const raw = 'failed to create task for container: OCI runtime create failed: runc create failed: unable to start container process: error during container init: error running hook #0: error running hook: exit status 1, stdout: , stderr: Auto-detected mode as \'legacy\'\nnvidia-container-cli: requirement error: unsatisfied condition: cuda>=12.4, please update your driver to a newer version, or use an earlier cuda container: unknown';
+    const p = preflight({ host: gpus('0, Tesla T4, GPU-1, 470.82.01, 15360 MiB') });
+    assert.equal(explainGpuRefusal(raw, p), 'Driver 470.82.01 is too old for CUDA 12.4 in this image: update the driver, or pick an image built for an older CUDA.');
+  });
+
+  it('unknown CDI devices point at nvidia-ctk cdi generate; other errors are not GPU errors', () => {
+    const cdi = explainGpuRefusal('could not start: CDI device injection failed: unresolvable CDI devices nvidia.com/gpu=all', none);
+    assert.equal(cdi, 'The engine has no CDI spec for nvidia.com/gpu=all: generate CDI specs with `sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`, then restart the engine.');
+    assert.equal(explainGpuRefusal('No such image: foo:latest', none), undefined);
+  });
+});
