@@ -259,7 +259,19 @@ async function create(engine: Engine, input: JupyterContainerInput, signal?: Abo
 
 /** Polls GET /api/status with the token until 200; fails early, with the last log lines, if the container exits. */
 export async function waitForJupyter(engine: Engine, server: JupyterServer, timeoutMs: number, log: Logger, signal?: AbortSignal, intervalMs = 100): Promise<void> {
-  if (!server.baseUrl || !server.token) throw new JupyterStartError(`${server.name} publishes no port for Jupyter.`);
+  const exited = async (): Promise<JupyterStartError | undefined> => {
+    const state = await engine.inspectContainer(server.containerId, signal);
+    if (state?.running) return undefined;
+    const tail = await lastLogLines(engine, server.containerId, 20);
+    return new JupyterStartError(
+      `Jupyter's container ${server.name} exited (code ${String(state?.exitCode ?? '?')}) before Jupyter answered${tail.length ? `; its last lines:\n${tail.join('\n')}` : '.'}`,
+      tail,
+    );
+  };
+  if (!server.baseUrl || !server.token) {
+    // A container that already exited has no published port either: say why it exited.
+    throw (await exited()) ?? new JupyterStartError(`${server.name} publishes no port for Jupyter on 127.0.0.1.`);
+  }
   const deadline = Date.now() + timeoutMs;
   let lastInspect = 0;
   for (;;) {
@@ -271,14 +283,8 @@ export async function waitForJupyter(engine: Engine, server: JupyterServer, time
     }
     if (Date.now() - lastInspect > 1000) {
       lastInspect = Date.now();
-      const state = await engine.inspectContainer(server.containerId, signal);
-      if (!state?.running) {
-        const tail = await lastLogLines(engine, server.containerId, 20);
-        throw new JupyterStartError(
-          `Jupyter's container ${server.name} exited (code ${String(state?.exitCode ?? '?')}) before Jupyter answered${tail.length ? `; its last lines:\n${tail.join('\n')}` : '.'}`,
-          tail,
-        );
-      }
+      const error = await exited();
+      if (error) throw error;
     }
     if (Date.now() > deadline) {
       const tail = await lastLogLines(engine, server.containerId, 20);
