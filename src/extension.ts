@@ -5,6 +5,7 @@ import { registerCommands } from './vscode/commands/table';
 import { EngineProvider } from './vscode/engineProvider';
 import { VscodeGit } from './vscode/gitApi';
 import { createLogChannel } from './vscode/log';
+import { ExperimentServerProvider, JupyterBridge } from './vscode/jupyter/collection';
 import { ImagesModel } from './vscode/tree/model';
 import { ImagesTreeProvider } from './vscode/tree/provider';
 
@@ -16,6 +17,10 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
   const images = new ImagesModel(engines, log.child('images'));
   const provider = new ImagesTreeProvider(images);
   const view = vscode.window.createTreeView('mlContainers.images', { treeDataProvider: provider, showCollapseAll: false });
+  const servers = new ExperimentServerProvider(engines, log.child('jupyter'), () => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath));
+  const jupyter = new JupyterBridge(servers, log.child('jupyter'));
+  // The kernel picker matters once a notebook is open; registering then never activates the Jupyter extension early.
+  const registerForNotebooks = (): void => void jupyter.ensureRegistered();
 
   context.subscriptions.push(
     channel,
@@ -23,10 +28,17 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
     images,
     provider,
     view,
+    servers,
+    jupyter,
+    vscode.workspace.onDidOpenNotebookDocument(registerForNotebooks),
     engines.onDidChangeEngine(() => images.refresh()),
+    engines.onDidChangeEngine(() => servers.refresh()),
     vscode.workspace.onDidGrantWorkspaceTrust(() => images.refresh()),
-    ...registerCommands({ log, logChannel: channel, engines, images, git: new VscodeGit(), templatesDir: path.join(context.extensionPath, 'templates') }),
+    ...registerCommands({ log, logChannel: channel, engines, images, git: new VscodeGit(), jupyter, templatesDir: path.join(context.extensionPath, 'templates') }),
   );
+  if (vscode.workspace.notebookDocuments.some((d) => d.notebookType === 'jupyter-notebook')) {
+    setTimeout(registerForNotebooks, 0);
+  }
   log.info(`activated (VS Code ${vscode.version})`);
 }
 

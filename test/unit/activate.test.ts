@@ -62,6 +62,7 @@ describe('activate()', () => {
     assert.equal(connections, 0, 'activate() connected to the Docker engine');
     assert.deepEqual(spawned, [], 'activate() started a process (git?)');
     assert.equal(record.gitApiRequests, 0, 'activate() asked for the git extension');
+    assert.deepEqual(record.extensionLookups, [], 'activate() looked up another extension (Jupyter?)');
 
     // The same observation does see Docker traffic once a view asks for images: the probe is live.
     const provider = record.treeViews.get('mlContainers.images')?.treeDataProvider as { getChildren(): Promise<unknown[]> };

@@ -1,13 +1,17 @@
 import * as vscode from 'vscode';
 import { EngineError } from '../../core/docker/errors';
 import { EndpointError } from '../../core/docker/endpoint';
+import type { HostGpuProbe } from '../../core/gpu/nvidiaSmi';
 import type { Logger } from '../../core/log';
 import type { GitProvider } from '../../core/provenance/git';
 import type { EngineProvider } from '../engineProvider';
+import type { JupyterBridge } from '../jupyter/collection';
 import type { ImagesModel } from '../tree/model';
 import { buildImageCommand } from './buildImage';
+import { checkGpuCommand } from './checkGpu';
 import { compareImagesCommand } from './compareImages';
 import { doctorCommand } from './doctor';
+import { openJupyterInBrowserCommand, restartJupyterCommand, showJupyterLogsCommand, startJupyterCommand, stopJupyterCommand } from './jupyter';
 import { newEnvironmentCommand } from './newEnvironment';
 import { refreshImagesCommand } from './refreshImages';
 import { showLogCommand } from './showLog';
@@ -19,6 +23,10 @@ export interface Services {
   readonly engines: EngineProvider;
   readonly images: ImagesModel;
   readonly git: GitProvider;
+  /** The notebook kernel picker's list of experiment Jupyter servers. */
+  readonly jupyter: JupyterBridge;
+  /** nvidia-smi on this machine; unit tests pass a fake of this probe. */
+  readonly gpuProbe?: () => Promise<HostGpuProbe>;
   /** templates/ inside the installed extension. */
   readonly templatesDir: string;
 }
@@ -33,6 +41,12 @@ export const commandTable: Record<string, CommandHandler> = {
   'mlContainers.images.compare': compareImagesCommand,
   'mlContainers.images.refresh': refreshImagesCommand,
   'mlContainers.log.show': showLogCommand,
+  'mlContainers.gpu.check': checkGpuCommand,
+  'mlContainers.jupyter.start': startJupyterCommand,
+  'mlContainers.jupyter.stop': stopJupyterCommand,
+  'mlContainers.jupyter.restart': restartJupyterCommand,
+  'mlContainers.jupyter.logs': showJupyterLogsCommand,
+  'mlContainers.jupyter.openBrowser': openJupyterInBrowserCommand,
 };
 
 export function registerCommands(services: Services): vscode.Disposable[] {

@@ -24,9 +24,19 @@ export interface FakeVscodeRecord {
   treeViews: Map<string, { treeDataProvider: unknown }>;
   messages: { level: 'info' | 'warn' | 'error'; text: string }[];
   logLines: string[];
+  /** Lookups of the git extension (vscode.git). */
   gitApiRequests: number;
+  /** Every vscode.extensions.getExtension id asked for, in order. */
+  extensionLookups: string[];
+  /** Installed extensions by id, as getExtension returns them. */
+  extensions: Record<string, unknown>;
+  /** Documents opened with workspace.openTextDocument and URIs handed to env.openExternal. */
+  openedDocuments: { content: string; language?: string }[];
+  openedExternal: string[];
   config: Record<string, unknown>;
   trusted: boolean;
+  /** Button titles (substrings) the next messages answer with. */
+  answers: string[];
 }
 
 class EventEmitter<T> {
@@ -46,14 +56,16 @@ class EventEmitter<T> {
 export function createFakeVscode(): { module: Record<string, unknown>; record: FakeVscodeRecord } {
   const record: FakeVscodeRecord = {
     quickInputScript: [], quickInputsShown: [],
-    commands: new Map(), executed: [], treeViews: new Map(), messages: [], logLines: [], gitApiRequests: 0, config: {}, trusted: true,
+    commands: new Map(), executed: [], treeViews: new Map(), messages: [], logLines: [], gitApiRequests: 0, extensionLookups: [], extensions: {}, openedDocuments: [], openedExternal: [], config: {}, trusted: true, answers: [],
   };
   const noop = { dispose: () => undefined };
   const log = (level: string) => (line: string) => record.logLines.push(`${level} ${line}`);
   const channel = { trace: log('trace'), debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), show: () => undefined, dispose: () => undefined, appendLine: log('line') };
-  const message = (level: 'info' | 'warn' | 'error') => async (text: string) => {
+  /** Messages resolve with the first button whose title matches record.answers (then undefined). */
+  const message = (level: 'info' | 'warn' | 'error') => async (text: string, ...items: unknown[]) => {
     record.messages.push({ level, text });
-    return undefined;
+    const wanted = record.answers.shift();
+    return items.find((i) => typeof i === 'string' && wanted !== undefined && i.includes(wanted));
   };
   class CancellationError extends Error {}
   class TreeItem {
@@ -101,7 +113,10 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
   const module = {
     version: '1.100.3-fake',
     QuickInputButtons: { Back: back },
-    Uri: { file: (fsPath: string) => ({ fsPath, scheme: 'file' }) },
+    Uri: {
+      file: (fsPath: string) => ({ fsPath, scheme: 'file' }),
+      parse: (value: string) => ({ scheme: value.split(':')[0], toString: () => value }),
+    },
     EventEmitter,
     CancellationError,
     TreeItem,
@@ -110,7 +125,10 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
     ProgressLocation: { SourceControl: 1, Window: 10, Notification: 15 },
     Disposable: { from: () => noop },
     l10n: { t: (s: string, ...args: unknown[]) => s.replace(/\{(\d+)\}/g, (_m, i: string) => String(args[Number(i)])) },
-    env: { remoteName: undefined },
+    env: {
+      remoteName: undefined,
+      openExternal: async (uri: { toString(): string }) => (record.openedExternal.push(uri.toString()), true),
+    },
     window: {
       createOutputChannel: () => channel,
       createTreeView: (id: string, options: { treeDataProvider: unknown }) => {
@@ -126,6 +144,8 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
       showInformationMessage: message('info'),
       showWarningMessage: message('warn'),
       showErrorMessage: message('error'),
+      showTextDocument: async () => undefined,
+      showQuickPick: async <T extends { label: string }>(items: T[]) => items.find((i) => record.answers[0] !== undefined && i.label.includes(record.answers.shift() ?? '')),
       withProgress: async (_o: unknown, task: (p: unknown, t: unknown) => Promise<unknown>) =>
         task({ report: () => undefined }, { isCancellationRequested: false, onCancellationRequested: () => noop }),
     },
@@ -148,12 +168,16 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
         get: <T>(key: string, fallback?: T) => (record.config[`${section}.${key}`] as T | undefined) ?? fallback,
       }),
       onDidChangeConfiguration: () => noop,
+      onDidOpenNotebookDocument: () => noop,
+      notebookDocuments: [] as { notebookType: string }[],
+      openTextDocument: async (options: { content: string; language?: string }) => (record.openedDocuments.push(options), options),
       onDidGrantWorkspaceTrust: () => noop,
     },
     extensions: {
-      getExtension: () => {
-        record.gitApiRequests++;
-        return undefined;
+      getExtension: (id: string) => {
+        record.extensionLookups.push(id);
+        if (id === 'vscode.git') record.gitApiRequests++;
+        return record.extensions[id];
       },
     },
   };
@@ -180,4 +204,14 @@ export function loadExtension(): typeof Extension {
     if (key.startsWith(src)) delete load.cache[key];
   }
   return load('../../../src/extension') as typeof Extension;
+}
+
+/** Loads one module of src/ afresh (e.g. 'src/vscode/commands/jupyter'), bound to the fake vscode installed now. */
+export function loadFresh<T>(srcRelative: string): T {
+  const load = createRequire(__filename);
+  const src = load.resolve('../../../src/extension').replace(/extension\.ts$/, '');
+  for (const key of Object.keys(load.cache)) {
+    if (key.startsWith(src)) delete load.cache[key];
+  }
+  return load(`../../../${srcRelative}`) as T;
 }

@@ -1,0 +1,42 @@
+import * as vscode from 'vscode';
+import { checkGpu, formatPreflight } from '../../core/gpu/preflight';
+import { latestProjectImage } from '../../core/project';
+import { loadTemplates } from '../../core/scaffold/templateFiles';
+import { toAbortSignal } from '../cancellation';
+import type { Services } from './table';
+
+/** "ML Containers: Check GPU Setup": the preflight against the workspace's latest image when there is one. */
+export async function checkGpuCommand(services: Services): Promise<void> {
+  const engine = services.engines.get();
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  const preflight = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Checking GPU setup…'), cancellable: true },
+    async (_progress, token) => {
+      const abort = toAbortSignal(token);
+      try {
+        const ref = folder && vscode.workspace.isTrusted ? await latestProjectImage(folder.uri.fsPath).catch(() => undefined) : undefined;
+        const details = ref ? await engine.inspectImage(ref, abort.signal) : undefined;
+        const catalog = await loadTemplates(services.templatesDir).then((t) => t.catalog, () => undefined);
+        return await checkGpu({
+          engine,
+          ...(ref && details ? { image: { ref, details } } : {}),
+          ...(catalog ? { catalog } : {}),
+          ...(services.gpuProbe ? { probe: services.gpuProbe } : {}),
+          signal: abort.signal,
+        });
+      } finally {
+        abort.dispose();
+      }
+    },
+  );
+  const log = services.log.child('gpu');
+  for (const line of formatPreflight(preflight)) log.info(line);
+  const showLogs = vscode.l10n.t('Show Logs');
+  const first = preflight.problems.find((p) => p.severity === 'error') ?? preflight.problems[0];
+  const gpus = preflight.host.kind === 'gpus' ? vscode.l10n.t('{0} GPU(s), driver {1}', preflight.host.gpus.length, preflight.host.driverVersion) : '';
+  const verdict = gpus ? vscode.l10n.t('GPU containers should work ({0}).', gpus) : vscode.l10n.t('GPU containers should work.');
+  const choice = preflight.ok
+    ? await vscode.window.showInformationMessage(first ? `${verdict} ${first.message}` : verdict, showLogs)
+    : await vscode.window.showWarningMessage(first?.message ?? vscode.l10n.t('GPU containers will not work here.'), showLogs);
+  if (choice === showLogs) services.logChannel.show();
+}

@@ -1,0 +1,78 @@
+// A fake of our own Engine interface (src/core/docker/engine.ts) for unit tests of the VS Code shell: containers live
+// in a map, every call is recorded. The Docker tier tests the real engine.
+import type { ContainerCreateRequest, ContainerDetails, ContainerSummary, Engine, EngineInfo, EngineVersion, ImageDetails } from '../../../src/core/docker/engine';
+
+export interface FakeContainer extends ContainerDetails {
+  created: number;
+}
+
+export class FakeEngine implements Engine {
+  readonly endpoint = { host: 'unix:///fake.sock', protocol: 'unix', socketPath: '/fake.sock', source: 'default' } as unknown as Engine['endpoint'];
+  readonly calls: string[] = [];
+  readonly containers = new Map<string, FakeContainer>();
+  readonly images = new Map<string, ImageDetails>();
+  /** Port the next started container publishes on 127.0.0.1. */
+  nextPort = 0;
+  /** Thrown by the next startContainer, once. */
+  startError: Error | undefined;
+  info_: EngineInfo = {
+    name: 'fake', serverVersion: '27.3.1', storageDriver: 'overlay2', operatingSystem: 'Fake', osType: 'linux', architecture: 'x86_64',
+    cpus: 2, memTotal: 2 ** 33, runtimes: ['runc'], cdiSpecDirs: [], discoveredDevices: [], rootless: false,
+  };
+
+  private record(name: string): void {
+    this.calls.push(name);
+  }
+
+  async ping(): Promise<void> { this.record('ping'); }
+  async version(): Promise<EngineVersion> {
+    this.record('version');
+    return { version: '27.3.1', apiVersion: '1.47', os: 'linux', arch: 'amd64', components: ['Engine'], isPodman: false };
+  }
+  async info(): Promise<EngineInfo> { this.record('info'); return this.info_; }
+  async listImages(): Promise<never[]> { this.record('listImages'); return []; }
+  async inspectImage(ref: string): Promise<ImageDetails | undefined> { this.record(`inspectImage ${ref}`); return this.images.get(ref); }
+  async removeImage(): Promise<void> { this.record('removeImage'); }
+  async runCapture(): Promise<never> { throw new Error('not faked'); }
+  async build(): Promise<never> { throw new Error('not faked'); }
+
+  async createContainer(request: ContainerCreateRequest): Promise<string> {
+    this.record('createContainer');
+    const id = `c${this.containers.size + 1}-${Date.now()}`;
+    this.containers.set(id, {
+      id, name: request.name ?? id, imageId: request.Image, labels: request.Labels ?? {}, env: request.Env ?? [], running: false, status: 'created',
+      exitCode: 0, startedAt: '', ports: {}, deviceRequests: request.HostConfig?.DeviceRequests?.length ?? 0, created: Date.now(),
+    });
+    return id;
+  }
+  async startContainer(id: string): Promise<void> {
+    this.record('startContainer');
+    if (this.startError) {
+      const e = this.startError;
+      this.startError = undefined;
+      throw e;
+    }
+    const c = this.must(id);
+    Object.assign(c, { running: true, status: 'running', ports: { '8888/tcp': [{ hostIp: '127.0.0.1', hostPort: String(this.nextPort) }] } });
+  }
+  async restartContainer(id: string): Promise<void> { this.record('restartContainer'); this.must(id).running = true; }
+  async stopContainer(id: string): Promise<void> { this.record('stopContainer'); Object.assign(this.must(id), { running: false, status: 'exited', ports: {} }); }
+  async removeContainer(id: string): Promise<void> { this.record('removeContainer'); this.containers.delete(id); }
+  async inspectContainer(id: string): Promise<ContainerDetails | undefined> { this.record('inspectContainer'); return this.containers.get(id); }
+  async listContainers(filter: { labels?: string[]; all?: boolean }): Promise<ContainerSummary[]> {
+    this.record('listContainers');
+    return [...this.containers.values()]
+      .filter((c) => (filter.all || c.running) && (filter.labels ?? []).every((l) => {
+        const [k, v] = l.split('=');
+        return v === undefined ? k! in c.labels : c.labels[k!] === v;
+      }))
+      .map((c) => ({ id: c.id, names: [c.name], image: c.imageId, imageId: c.imageId, labels: c.labels, state: c.status, status: c.status, created: c.created }));
+  }
+  async containerLogs(id: string): Promise<string> { this.record('containerLogs'); return `log of ${id}\n`; }
+
+  private must(id: string): FakeContainer {
+    const c = this.containers.get(id);
+    if (!c) throw new Error(`no container ${id}`);
+    return c;
+  }
+}

@@ -1,0 +1,185 @@
+import * as assert from 'node:assert/strict';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ImageDetails } from '../../src/core/docker/engine';
+import { createLogger } from '../../src/core/log';
+import type * as Collection from '../../src/vscode/jupyter/collection';
+import type * as CheckGpu from '../../src/vscode/commands/checkGpu';
+import type * as JupyterCommands from '../../src/vscode/commands/jupyter';
+import type { Services } from '../../src/vscode/commands/table';
+import { FakeEngine } from './fakes/engine';
+import type { FakeVscodeRecord } from './fakes/vscode';
+import { createFakeVscode, installFakeVscode, loadFresh } from './fakes/vscode';
+
+const IMAGE: ImageDetails = {
+  id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54',
+  repoTags: ['dimuon:3f2a1bc', 'dimuon:latest'],
+  labels: { 'org.opencontainers.image.revision': '3f2a1bc9d0e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4', 'org.opencontainers.image.title': 'dimuon' },
+  env: [],
+  created: '2026-11-23T00:00:00Z',
+  size: 1,
+};
+
+/** What the Jupyter extension's API records: one createJupyterServerCollection call per registration. */
+function fakeJupyterExtension() {
+  const collections: { id: string; label: string; provider: Collection.ExperimentServerProvider; disposed: boolean }[] = [];
+  let activations = 0;
+  const api = {
+    kernels: {},
+    createJupyterServerCollection: (id: string, label: string, provider: Collection.ExperimentServerProvider) => {
+      const c = { id, label, provider, disposed: false };
+      collections.push(c);
+      return { id, label, dispose: () => (c.disposed = true) };
+    },
+  };
+  const extension = { isActive: false, exports: undefined as unknown, activate: async () => (activations++, (extension.isActive = true), (extension.exports = api), api) };
+  return { extension, collections, activations: () => activations };
+}
+
+describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)', () => {
+  let uninstall: () => void;
+  let record: FakeVscodeRecord;
+  let module: Record<string, unknown>;
+  let engine: FakeEngine;
+  let jupyterStatus: http.Server;
+  let commands: typeof JupyterCommands;
+  let collection: typeof Collection;
+  let services: Services;
+  const lines: string[] = [];
+
+  beforeEach(async () => {
+    ({ module, record } = createFakeVscode());
+    uninstall = installFakeVscode(module);
+    (module.workspace as Record<string, unknown>).workspaceFolders = [{ uri: { fsPath: '/home/ada/dimuon' }, name: 'dimuon', index: 0 }];
+    commands = loadFresh('src/vscode/commands/jupyter');
+    collection = loadFresh('src/vscode/jupyter/collection');
+    engine = new FakeEngine();
+    engine.images.set('dimuon:latest', IMAGE);
+    engine.images.set('dimuon:3f2a1bc', IMAGE);
+    // Stands in for Jupyter's /api/status inside the container: 200 with the container's token only.
+    jupyterStatus = http.createServer((req, res) => {
+      const container = [...engine.containers.values()].find((c) => c.running);
+      const token = container?.env.find((e) => e.startsWith('JUPYTER_TOKEN='))?.slice(14);
+      res.statusCode = req.headers.authorization === `token ${token}` ? 200 : 403;
+      res.end('{}');
+    });
+    await new Promise<void>((r) => jupyterStatus.listen(0, '127.0.0.1', r));
+    engine.nextPort = (jupyterStatus.address() as AddressInfo).port;
+    lines.length = 0;
+    const log = createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'test');
+    const engines = { get: () => engine } as unknown as Services['engines'];
+    const provider = new collection.ExperimentServerProvider(engines, log, () => ['/home/ada/dimuon']);
+    services = {
+      log,
+      logChannel: { show: () => undefined } as unknown as Services['logChannel'],
+      engines,
+      images: {} as Services['images'],
+      git: {} as Services['git'],
+      jupyter: new collection.JupyterBridge(provider, log),
+      templatesDir: `${__dirname}/../../templates`,
+      // This machine's nvidia-smi must not decide the outcome: a fake of our probe says there is none.
+      gpuProbe: () => Promise.resolve({ kind: 'notInstalled' }),
+    };
+  });
+
+  afterEach(async () => {
+    services.jupyter.dispose();
+    await new Promise((r) => jupyterStatus.close(r));
+    uninstall();
+  });
+
+  it('refuses to start anything in Restricted Mode', async () => {
+    record.trusted = false;
+    await assert.rejects(commands.startJupyterCommand(services), /runs nothing in Restricted Mode/);
+    assert.deepEqual(engine.calls, []);
+  });
+
+  it('without the Jupyter extension: offers to install it or open the browser with the token URL', async () => {
+    record.config['mlContainers.gpu'] = 'none';
+    record.answers.push('Open in Browser');
+    await commands.startJupyterCommand(services);
+    const [container] = engine.containers.values();
+    assert.ok(container?.running);
+    const token = container.env.find((e) => e.startsWith('JUPYTER_TOKEN='))?.slice(14) ?? '';
+    assert.match(record.messages.at(-1)?.text ?? '', /Install the Jupyter extension/);
+    assert.deepEqual(record.openedExternal, [`http://127.0.0.1:${engine.nextPort}/?token=${token}`]);
+    assert.ok(record.extensionLookups.includes('ms-toolsai.jupyter'));
+    assert.ok(!lines.some((l) => l.includes(token)), 'the token is in a log line');
+    assert.ok(!record.messages.some((m) => m.text.includes(token)), 'the token is in a notification');
+  });
+
+  it('with the Jupyter extension: registers one server collection, lists "<title> @ <sha7>", resolves port and token', async () => {
+    const jupyter = fakeJupyterExtension();
+    record.extensions['ms-toolsai.jupyter'] = jupyter.extension;
+    record.config['mlContainers.gpu'] = 'none';
+    await Promise.all([services.jupyter.ensureRegistered(), services.jupyter.ensureRegistered()]);
+    await commands.startJupyterCommand(services);
+    assert.equal(jupyter.collections.length, 1, 'registered more than once');
+    assert.equal(jupyter.activations(), 1);
+    assert.equal(jupyter.collections[0]?.id, 'mlContainers.experimentServers');
+    assert.match(record.messages.at(-1)?.text ?? '', /pick "dimuon @ 3f2a1bc" under ML Containers/);
+
+    const provider = jupyter.collections[0]!.provider;
+    const listed = await provider.provideJupyterServers();
+    assert.deepEqual(listed.map((s) => s.label), ['dimuon @ 3f2a1bc']);
+    const resolved = await provider.resolveJupyterServer(listed[0]!);
+    const [container] = engine.containers.values();
+    assert.equal(resolved?.connectionInformation?.baseUrl.toString(), `http://127.0.0.1:${engine.nextPort}`);
+    assert.equal(resolved?.connectionInformation?.token, container?.env.find((e) => e.startsWith('JUPYTER_TOKEN='))?.slice(14));
+  });
+
+  it('an entry goes away when its container stops and comes back, same id, when it is recreated', async () => {
+    const jupyter = fakeJupyterExtension();
+    record.extensions['ms-toolsai.jupyter'] = jupyter.extension;
+    record.config['mlContainers.gpu'] = 'none';
+    await commands.startJupyterCommand(services);
+    const provider = jupyter.collections[0]!.provider;
+    let changes = 0;
+    provider.onDidChangeServers(() => changes++);
+    const [first] = await provider.provideJupyterServers();
+
+    await commands.stopJupyterCommand(services);
+    assert.deepEqual(await provider.provideJupyterServers(), []);
+    assert.equal(await provider.resolveJupyterServer(first!), undefined);
+
+    await commands.startJupyterCommand(services);
+    const [again] = await provider.provideJupyterServers();
+    assert.equal(again?.id, first?.id);
+    assert.ok(changes >= 2, 'the kernel picker was not told about the changes');
+    const [container] = engine.containers.values();
+    const resolved = await provider.resolveJupyterServer(again!);
+    assert.equal(resolved?.connectionInformation?.token, container?.env.find((e) => e.startsWith('JUPYTER_TOKEN='))?.slice(14), 'resolved to the old token');
+  });
+
+  it('lists only the open workspace\'s containers', async () => {
+    engine.containers.set('other', {
+      id: 'other', name: 'other-jupyter', imageId: IMAGE.id, env: ['JUPYTER_TOKEN=0123456789abcdef'], running: true, status: 'running', exitCode: 0, startedAt: '', deviceRequests: 0, created: 0,
+      labels: { 'org.mlcontainers.managed': 'true', 'org.mlcontainers.role': 'jupyter', 'org.mlcontainers.workspace': '/home/ada/other', 'org.mlcontainers.image.id': IMAGE.id },
+      ports: { '8888/tcp': [{ hostIp: '127.0.0.1', hostPort: '1' }] },
+    });
+    assert.deepEqual(await services.jupyter.provider.provideJupyterServers(), []);
+  });
+
+  it('the GPU setting is validated with the setting\'s name', async () => {
+    record.config['mlContainers.gpu'] = 'everything';
+    await assert.rejects(commands.startJupyterCommand(services), /Setting mlContainers.gpu: "everything" is not a GPU/);
+  });
+
+  it('auto on a host without NVIDIA driver runs on CPU and says so in one line', async () => {
+    await commands.startJupyterCommand(services);
+    assert.equal(record.messages.find((m) => m.level === 'warn')?.text, 'GPU: off (no NVIDIA driver found); running on CPU. `mlc doctor --gpu` or "ML Containers: Check GPU Setup" explains.');
+    assert.equal([...engine.containers.values()][0]?.deviceRequests, 0);
+  });
+
+  it('Check GPU Setup reports GPUs and driver when the preflight passes, and the one-sentence problem when not', async () => {
+    const { checkGpuCommand } = loadFresh<typeof CheckGpu>('src/vscode/commands/checkGpu');
+    engine.info_ = { ...engine.info_, runtimes: ['nvidia', 'runc'] };
+    const h100 = { index: '0', name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-1', driverVersion: '550.90.07', memoryMiB: 81559 };
+    await checkGpuCommand({ ...services, gpuProbe: () => Promise.resolve({ kind: 'gpus', driverVersion: '550.90.07', gpus: [h100] }) });
+    assert.deepEqual(record.messages.at(-1), { level: 'info', text: 'GPU containers should work (1 GPU(s), driver 550.90.07).' });
+    assert.ok(lines.some((l) => l.includes('GPU 0: NVIDIA H100 80GB HBM3, 80 GiB, GPU-1')));
+    await checkGpuCommand({ ...services, gpuProbe: () => Promise.resolve({ kind: 'noDevices' }) });
+    assert.equal(record.messages.at(-1)?.level, 'warn');
+    assert.match(record.messages.at(-1)?.text ?? '', /^nvidia-smi finds no GPU: check the card is visible/);
+  });
+});
