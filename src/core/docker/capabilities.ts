@@ -46,7 +46,11 @@ export function gpuRuntimeSupport(info: EngineInfo, version: EngineVersion): Gpu
   };
 }
 
-export function compareApiVersions(a: string, b: string): number {
+/** Engine API versions compare as dotted numbers: 1.41 > 1.9. */
+export const compareApiVersions = compareDottedVersions;
+
+/** Compares "1.41" / "535.104.05"-style versions field by field as numbers; missing fields count as 0. */
+export function compareDottedVersions(a: string, b: string): number {
   const pa = a.split('.').map((n) => Number.parseInt(n, 10) || 0);
   const pb = b.split('.').map((n) => Number.parseInt(n, 10) || 0);
   for (let i = 0; i < Math.max(pa.length, pb.length); i++) {

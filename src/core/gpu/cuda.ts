@@ -1,3 +1,5 @@
+import { compareDottedVersions } from '../docker/capabilities';
+
 /**
  * Which NVIDIA driver a CUDA version needs, from NVIDIA's CUDA Toolkit release notes (Linux x86_64, GA releases)
  * and the minor-version compatibility rules (docs.nvidia.com/deploy/cuda-compatibility): from CUDA 11 on, an
@@ -54,15 +56,8 @@ export function cudaFromImageEnv(env: readonly string[]): CudaRequirement | unde
   return version?.[1] ? { version: version[1], source: 'CUDA_VERSION' } : undefined;
 }
 
-export function compareDriverVersions(a: string, b: string): number {
-  const pa = a.split('.').map((n) => Number.parseInt(n, 10) || 0);
-  const pb = b.split('.').map((n) => Number.parseInt(n, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
+/** Driver versions compare as dotted numbers: 535.104.05 > 535.54.03. */
+export const compareDriverVersions = compareDottedVersions;
 
 export type DriverVerdict =
   /** The driver is at least the one the toolkit shipped with. */
