@@ -1,41 +1,77 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { ExperimentImagesModel } from './core/images/model';
+import { repoOf } from './core/images/tree';
 import { createLogger } from './core/log';
+import { latestProjectImage } from './core/project';
 import { registerCommands } from './vscode/commands/table';
 import { EngineProvider } from './vscode/engineProvider';
 import { VscodeGit } from './vscode/gitApi';
-import { createLogChannel } from './vscode/log';
 import { ExperimentServerProvider, JupyterBridge } from './vscode/jupyter/collection';
-import { ImagesModel } from './vscode/tree/model';
+import { createLogChannel } from './vscode/log';
 import { ImagesTreeProvider } from './vscode/tree/provider';
+import { registerGitShowProvider } from './vscode/gitShow';
 
 /** Wires services and registers contributions. No Docker or git call happens here: they wait for a command or view. */
 export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' | 'extensionPath'>): void {
   const { channel, sink } = createLogChannel();
   const log = createLogger(sink, 'extension');
   const engines = new EngineProvider(log.child('engine'));
-  const images = new ImagesModel(engines, log.child('images'));
-  const provider = new ImagesTreeProvider(images);
-  const view = vscode.window.createTreeView('mlContainers.images', { treeDataProvider: provider, showCollapseAll: false });
+  const git = new VscodeGit();
+  const folder = (): string | undefined => vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  const images = new ExperimentImagesModel({
+    engine: () => engines.get(),
+    git,
+    folder,
+    trusted: () => vscode.workspace.isTrusted,
+    projectRepo: async (dir) => repoOf(await latestProjectImage(dir)),
+    log: log.child('images'),
+  });
+  const provider = new ImagesTreeProvider(images, folder);
+  const view = vscode.window.createTreeView('mlContainers.images', { treeDataProvider: provider, showCollapseAll: true });
   const servers = new ExperimentServerProvider(engines, log.child('jupyter'), () => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath));
   const jupyter = new JupyterBridge(servers, log.child('jupyter'));
   // The kernel picker matters once a notebook is open; registering then never activates the Jupyter extension early.
   const registerForNotebooks = (): void => void jupyter.ensureRegistered();
 
+  // Live updates only while the view is visible: the engine's /events, and HEAD moves from the git extension.
+  let watching: { dispose(): void } | undefined;
+  let headWatch: Promise<vscode.Disposable | undefined> | undefined;
+  const followVisibility = (visible: boolean): void => {
+    if (visible && !watching) {
+      watching = images.watch();
+      const dir = folder();
+      if (dir && !headWatch) headWatch = git.onHeadChange(dir, () => images.scheduleRefresh()).catch(() => undefined);
+    } else if (!visible && watching) {
+      watching.dispose();
+      watching = undefined;
+    }
+  };
+
   context.subscriptions.push(
     channel,
     engines,
-    images,
+    { dispose: () => images.dispose() },
     provider,
     view,
+    view.onDidChangeVisibility((e) => followVisibility(e.visible)),
+    { dispose: () => (watching?.dispose(), void headWatch?.then((d) => d?.dispose())) },
     servers,
     jupyter,
     vscode.workspace.onDidOpenNotebookDocument(registerForNotebooks),
-    engines.onDidChangeEngine(() => images.refresh()),
-    engines.onDidChangeEngine(() => servers.refresh()),
+    engines.onDidChangeEngine(() => {
+      images.refresh();
+      servers.refresh();
+      if (watching) {
+        watching.dispose();
+        watching = images.watch();
+      }
+    }),
     vscode.workspace.onDidGrantWorkspaceTrust(() => images.refresh()),
-    ...registerCommands({ log, logChannel: channel, engines, images, git: new VscodeGit(), jupyter, templatesDir: path.join(context.extensionPath, 'templates') }),
+    registerGitShowProvider(git),
+    ...registerCommands({ log, logChannel: channel, engines, images, git, jupyter, templatesDir: path.join(context.extensionPath, 'templates') }),
   );
+  if (view.visible) setTimeout(() => followVisibility(view.visible), 0);
   if (vscode.workspace.notebookDocuments.some((d) => d.notebookType === 'jupyter-notebook')) {
     setTimeout(registerForNotebooks, 0);
   }

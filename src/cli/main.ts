@@ -4,6 +4,7 @@ import { build, buildHelp } from './build';
 import { diff, diffHelp } from './diff';
 import { doctor, doctorHelp } from './doctor';
 import { init, initHelp } from './init';
+import { ls, lsHelp } from './ls';
 import { down, downHelp, up, upHelp } from './up';
 import type { CliIO, Subcommand } from './io';
 import { UsageError } from './io';
@@ -13,6 +14,7 @@ const subcommands: Record<string, { run: Subcommand; help: string; summary: stri
   init: { run: init, help: initHelp, summary: 'scaffold a devcontainer + Dockerfile for an ML preset' },
   diff: { run: diff, help: diffHelp, summary: 'show the packages that differ between two images' },
   build: { run: build, help: buildHelp, summary: 'build the experiment image, tagged and labelled with its git commit' },
+  ls: { run: ls, help: lsHelp, summary: 'list the experiment images under the git commits they came from' },
   up: { run: up, help: upHelp, summary: 'start Jupyter in the experiment image (127.0.0.1 only, random token) and print its URL' },
   down: { run: down, help: downHelp, summary: "stop and remove the project's Jupyter containers" },
 };

@@ -51,6 +51,7 @@ describe('activate()', () => {
   it('registers its commands and view but makes no Docker or git call', async () => {
     const { module, record } = createFakeVscode();
     uninstall = installFakeVscode(module);
+    (module.workspace as Record<string, unknown>).workspaceFolders = [{ uri: { fsPath: dir }, name: 'project', index: 0 }];
     const extension = loadExtension();
     const context = { subscriptions: [] as { dispose(): void }[], extensionPath: path.resolve(__dirname, '../..') };
     extension.activate(context as never);

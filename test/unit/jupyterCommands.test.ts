@@ -73,7 +73,7 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
       log,
       logChannel: { show: () => undefined } as unknown as Services['logChannel'],
       engines,
-      images: {} as Services['images'],
+      images: { refresh: () => undefined, scheduleRefresh: () => undefined } as unknown as Services['images'],
       git: {} as Services['git'],
       jupyter: new collection.JupyterBridge(provider, log),
       templatesDir: `${__dirname}/../../templates`,

@@ -108,6 +108,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     ...(typeof env.MLC_VARIANT === 'string' ? { variant: env.MLC_VARIANT } : {}),
     ...(buildArgs.BASE_IMAGE ? { baseImage: buildArgs.BASE_IMAGE } : {}),
     dockerfileSha256: sha256(dockerfileText),
+    dockerfilePath: path.relative(folder, dockerfile).split(path.sep).join('/'),
     ...(hyper ? { config: hyper } : {}),
   });
 

@@ -104,6 +104,19 @@ export interface ContainerSummary {
   state: string;
   status: string;
   created: number;
+  /** Published ports, as /containers/json lists them (no inspect needed). */
+  ports: { privatePort: number; publicPort?: number; ip?: string; type: string }[];
+}
+
+/** One line of GET /events. */
+export interface EngineEvent {
+  type: string;
+  action: string;
+  /** Image or container id (images: often the reference). */
+  id: string;
+  /** Seconds since the epoch. */
+  time: number;
+  attributes: Record<string, string>;
 }
 
 export interface PortBinding {
@@ -167,6 +180,12 @@ export interface Engine {
   listContainers(filter: { labels?: string[]; all?: boolean }, signal?: AbortSignal): Promise<ContainerSummary[]>;
   /** The last `tail` lines of stdout and stderr, interleaved. */
   containerLogs(id: string, tail: number, signal?: AbortSignal): Promise<string>;
+  tagImage(ref: string, repo: string, tag: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Streams /events (from `since`, in seconds, when given) until the signal aborts — then it resolves — or the
+   * connection drops — then it rejects, so the caller can reconnect with `since`.
+   */
+  events(filter: { since?: number; types?: string[] }, onEvent: (event: EngineEvent) => void, signal?: AbortSignal): Promise<void>;
 }
 
 export interface EngineOptions {
@@ -431,7 +450,66 @@ class DockerodeEngine implements Engine {
       state: str(c.State),
       status: str(c.Status),
       created: num(c.Created),
+      ports: Array.isArray(c.Ports)
+        ? c.Ports.filter(isRecord).map((p) => ({
+            privatePort: num(p.PrivatePort),
+            ...(typeof p.PublicPort === 'number' ? { publicPort: p.PublicPort } : {}),
+            ...(typeof p.IP === 'string' ? { ip: p.IP } : {}),
+            type: str(p.Type),
+          }))
+        : [],
     }));
+  }
+
+  async tagImage(ref: string, repo: string, tag: string, signal?: AbortSignal): Promise<void> {
+    await this.call((d) => d.getImage(ref).tag({ repo, tag, abortSignal: signal } as Dockerode.ImageTagOptions));
+  }
+
+  async events(filter: { since?: number; types?: string[] }, onEvent: (event: EngineEvent) => void, signal?: AbortSignal): Promise<void> {
+    const filters: Record<string, string[]> = filter.types?.length ? { type: filter.types } : {};
+    const stream = (await this.call((d) =>
+      d.getEvents({ ...(filter.since !== undefined ? { since: filter.since } : {}), filters, abortSignal: signal } as Dockerode.GetEventsOptions),
+    )) as NodeJS.ReadableStream;
+    await new Promise<void>((resolve, reject) => {
+      let buffered = '';
+      const onAbort = (): void => {
+        (stream as unknown as { destroy?: () => void }).destroy?.();
+        resolve();
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      stream.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('utf8');
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) >= 0) {
+          const line = buffered.slice(0, newline).trim();
+          buffered = buffered.slice(newline + 1);
+          if (!line) continue;
+          try {
+            const raw: unknown = JSON.parse(line);
+            if (!isRecord(raw)) continue;
+            const actor = isRecord(raw.Actor) ? raw.Actor : {};
+            onEvent({
+              type: str(raw.Type),
+              action: str(raw.Action),
+              id: str(actor.ID ?? raw.id),
+              time: num(raw.time),
+              attributes: stringMap(actor.Attributes),
+            });
+          } catch {
+            // A malformed line is skipped; the next refresh lists the truth anyway.
+          }
+        }
+      });
+      const ended = (error?: Error): void => {
+        signal?.removeEventListener('abort', onAbort);
+        if (signal?.aborted) return resolve();
+        reject(error ? toEngineError(error, this.endpoint) : new EngineError(`The event stream from ${this.endpoint.host} ended.`, 'unreachable'));
+      };
+      stream.on('error', ended);
+      stream.on('end', () => ended());
+      stream.on('close', () => ended());
+    });
   }
 
   async containerLogs(id: string, tail: number, signal?: AbortSignal): Promise<string> {

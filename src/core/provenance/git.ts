@@ -18,7 +18,32 @@ export interface GitProvider {
   info(folder: string, signal?: AbortSignal): Promise<GitInfo | undefined>;
 }
 
-export class GitCli implements GitProvider {
+export interface CommitMeta {
+  sha: string;
+  subject: string;
+  author: string;
+  /** Author date, ISO 8601. */
+  date: string;
+}
+
+export interface GitHistory {
+  head: string | undefined;
+  /** The current branch's commits, newest first (`git rev-list HEAD`, bounded). */
+  branchOrder: string[];
+  /** Subject, author and date of HEAD and of every asked-for sha that exists in the repository. */
+  commits: Map<string, CommitMeta>;
+}
+
+/** What the Experiment Images view needs from git: two calls however many images there are. */
+export interface GitHistoryProvider {
+  /** undefined when folder is not in a git repository. */
+  history(folder: string, shas: readonly string[], signal?: AbortSignal): Promise<GitHistory | undefined>;
+}
+
+/** How many commits of the branch order the view considers; older images are listed after them. */
+export const BRANCH_ORDER_LIMIT = 5000;
+
+export class GitCli implements GitProvider, GitHistoryProvider {
   constructor(private readonly gitPath = 'git') {}
 
   async info(folder: string, signal?: AbortSignal): Promise<GitInfo | undefined> {
@@ -43,14 +68,54 @@ export class GitCli implements GitProvider {
     };
   }
 
-  /** stdout trimmed, or undefined when git fails (not a repository, no remote, no HEAD). */
-  private git(cwd: string, args: string[], signal?: AbortSignal): Promise<string | undefined> {
-    return new Promise((resolve) => {
-      execFile(this.gitPath, args, { cwd, signal, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' } }, (error, stdout) => {
-        resolve(error ? undefined : stdout.trim());
+  async history(folder: string, shas: readonly string[], signal?: AbortSignal): Promise<GitHistory | undefined> {
+    const order = await this.git(folder, ['rev-list', `--max-count=${BRANCH_ORDER_LIMIT}`, 'HEAD', '--'], signal);
+    if (order === undefined) {
+      // No HEAD yet (a fresh `git init`) is still a repository; anything else is not one.
+      return (await this.git(folder, ['rev-parse', '--git-dir'], signal)) === undefined ? undefined : { head: undefined, branchOrder: [], commits: new Map() };
+    }
+    const branchOrder = order.split('\n').filter(Boolean);
+    const wanted = [...new Set([...(branchOrder[0] ? [branchOrder[0]] : []), ...shas.filter((s) => /^[0-9a-f]{7,64}$/.test(s))])];
+    const commits = new Map<string, CommitMeta>();
+    if (wanted.length) {
+      // One call for all of them, shas on stdin; --ignore-missing skips commits from other repositories.
+      const log = await this.git(folder, ['log', '--no-walk=unsorted', '--ignore-missing', '--stdin', '--format=%H%x1f%an%x1f%aI%x1f%s%x1e'], signal, wanted.join('\n') + '\n');
+      for (const record of (log ?? '').split('\x1e')) {
+        const [sha, author, date, subject] = record.trim().split('\x1f');
+        if (sha && author !== undefined && date !== undefined) commits.set(sha, { sha, author, date, subject: subject ?? '' });
+      }
+    }
+    return { head: branchOrder[0], branchOrder, commits };
+  }
+
+  /** A file's text at a commit (`git show sha:path`), or undefined when it did not exist there. */
+  show(folder: string, sha: string, file: string, signal?: AbortSignal): Promise<string | undefined> {
+    return this.git(folder, ['show', `${sha}:${file}`], signal, undefined, false);
+  }
+
+  /** Checks out a commit (detached); rejects with git's own message when it refuses. */
+  async checkout(folder: string, sha: string, signal?: AbortSignal): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      execFile(this.gitPath, ['switch', '--detach', sha], { cwd: folder, signal, env: gitEnv() }, (error, _stdout, stderr) => {
+        if (error) reject(new Error(stderr.trim() || error.message));
+        else resolve();
       });
     });
   }
+
+  /** stdout trimmed, or undefined when git fails (not a repository, no remote, no HEAD). */
+  private git(cwd: string, args: string[], signal?: AbortSignal, input?: string, trim = true): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      const child = execFile(this.gitPath, args, { cwd, signal, env: gitEnv(), maxBuffer: 64 * 1024 * 1024 }, (error, stdout) => {
+        resolve(error ? undefined : trim ? stdout.trim() : stdout);
+      });
+      if (input !== undefined) child.stdin?.end(input);
+    });
+  }
+}
+
+function gitEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C' };
 }
 
 /** https://user:token@host/x.git → https://host/x.git; scp-style git@host:x stays (no secret in it). */

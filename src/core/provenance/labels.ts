@@ -10,6 +10,8 @@ export interface ProvenanceInput {
   /** The BASE_IMAGE build argument, when the Dockerfile takes one. */
   baseImage?: string;
   dockerfileSha256: string;
+  /** The Dockerfile's path relative to the project folder, with forward slashes. */
+  dockerfilePath?: string;
   config?: { path: string; sha256: string };
 }
 
@@ -21,6 +23,7 @@ export function provenanceLabels(p: ProvenanceInput): Record<string, string> {
     'org.opencontainers.image.title': p.title,
     [`${LABEL_PREFIX}.dockerfile.sha256`]: p.dockerfileSha256,
   };
+  if (p.dockerfilePath) labels[`${LABEL_PREFIX}.dockerfile.path`] = p.dockerfilePath;
   if (p.git) {
     labels['org.opencontainers.image.revision'] = p.git.sha;
     labels[`${LABEL_PREFIX}.dirty`] = String(p.git.dirty);

@@ -7,6 +7,7 @@ import { loadTemplates } from '../../core/scaffold/templateFiles';
 import { toAbortSignal } from '../cancellation';
 import { JUPYTER_EXTENSION_ID } from '../jupyter/collection';
 import { runSettings } from '../settings';
+import type { TreeNode } from '../tree/provider';
 import { pickWorkspaceFolder } from '../workspaceFolder';
 import type { Services } from './table';
 
@@ -16,9 +17,11 @@ function requireTrust(): void {
   }
 }
 
-/** An image chosen in the sidebar (its first tag, else its id) or passed by reference. */
+/** An image chosen in the sidebar (its tag, else its id) or passed by reference. */
 function imageArgument(arg: unknown): string | undefined {
   if (typeof arg === 'string') return arg;
+  const node = arg as TreeNode | undefined;
+  if (node?.kind === 'image') return node.node.image.repoTags.length ? node.node.name : node.node.image.id;
   const image = arg as Partial<ImageSummary> | undefined;
   return image?.repoTags?.[0] ?? image?.id;
 }
@@ -66,6 +69,7 @@ export async function startJupyterCommand(services: Services, arg?: unknown): Pr
     void vscode.window.showWarningMessage(result.note);
   }
   services.jupyter.provider.refresh();
+  services.images.scheduleRefresh();
   await announce(services, result.server);
 }
 
@@ -99,8 +103,14 @@ async function openBrowser(server: JupyterServer): Promise<void> {
 }
 
 /** The workspace's running Jupyter servers; one is picked when there are several. */
-async function pickServer(services: Services, placeHolder: string, includeStopped = false): Promise<JupyterServer | undefined> {
+async function pickServer(services: Services, placeHolder: string, includeStopped = false, arg?: unknown): Promise<JupyterServer | undefined> {
   requireTrust();
+  const node = arg as TreeNode | undefined;
+  if (node?.kind === 'container') {
+    // Chosen in the sidebar: that container, whatever workspace it serves.
+    const all = await findJupyterServers(services.engines.get(), { all: true });
+    return all.find((s) => s.containerId === node.node.id);
+  }
   const folder = await pickWorkspaceFolder(placeHolder);
   if (!folder) return undefined;
   const servers = await findJupyterServers(services.engines.get(), { workspace: folder.uri.fsPath, all: includeStopped });
@@ -116,17 +126,18 @@ async function pickServer(services: Services, placeHolder: string, includeStoppe
   return pick?.server;
 }
 
-export async function stopJupyterCommand(services: Services): Promise<void> {
-  const server = await pickServer(services, vscode.l10n.t('Jupyter server to stop'), true);
+export async function stopJupyterCommand(services: Services, arg?: unknown): Promise<void> {
+  const server = await pickServer(services, vscode.l10n.t('Jupyter server to stop'), true, arg);
   if (!server) return;
   await stopJupyter(services.engines.get(), [server]);
   services.log.child('jupyter').info(`stopped and removed ${server.name}`);
   services.jupyter.provider.refresh();
+  services.images.scheduleRefresh();
   void vscode.window.showInformationMessage(vscode.l10n.t('Stopped Jupyter in {0}.', server.name));
 }
 
-export async function restartJupyterCommand(services: Services): Promise<void> {
-  const server = await pickServer(services, vscode.l10n.t('Jupyter server to restart'), true);
+export async function restartJupyterCommand(services: Services, arg?: unknown): Promise<void> {
+  const server = await pickServer(services, vscode.l10n.t('Jupyter server to restart'), true, arg);
   if (!server) return;
   const engine = services.engines.get();
   const { readyTimeoutMs } = runSettings();
@@ -142,15 +153,15 @@ export async function restartJupyterCommand(services: Services): Promise<void> {
 }
 
 /** The container's log (tokens masked) in a read-only editor. */
-export async function showJupyterLogsCommand(services: Services): Promise<void> {
-  const server = await pickServer(services, vscode.l10n.t('Jupyter server whose log to show'), true);
+export async function showJupyterLogsCommand(services: Services, arg?: unknown): Promise<void> {
+  const server = await pickServer(services, vscode.l10n.t('Jupyter server whose log to show'), true, arg);
   if (!server) return;
   const lines = await lastLogLines(services.engines.get(), server.containerId, 1000);
   const document = await vscode.workspace.openTextDocument({ content: lines.join('\n') + '\n', language: 'log' });
   await vscode.window.showTextDocument(document, { preview: true });
 }
 
-export async function openJupyterInBrowserCommand(services: Services): Promise<void> {
-  const server = await pickServer(services, vscode.l10n.t('Jupyter server to open'));
+export async function openJupyterInBrowserCommand(services: Services, arg?: unknown): Promise<void> {
+  const server = await pickServer(services, vscode.l10n.t('Jupyter server to open'), false, arg);
   if (server) await openBrowser(server);
 }

@@ -3,14 +3,15 @@ import { EngineError } from '../../core/docker/errors';
 import { EndpointError } from '../../core/docker/endpoint';
 import type { HostGpuProbe } from '../../core/gpu/nvidiaSmi';
 import type { Logger } from '../../core/log';
-import type { GitProvider } from '../../core/provenance/git';
 import type { EngineProvider } from '../engineProvider';
 import type { JupyterBridge } from '../jupyter/collection';
-import type { ImagesModel } from '../tree/model';
+import type { ExperimentImagesModel } from '../../core/images/model';
+import type { WorkspaceGit } from '../gitApi';
 import { buildImageCommand } from './buildImage';
 import { checkGpuCommand } from './checkGpu';
 import { compareImagesCommand } from './compareImages';
 import { doctorCommand } from './doctor';
+import { checkoutCommand, compareWithCommand, copyReferenceCommand, copyRunCommand, deleteImageCommand, openShellCommand, rebuildCommand, showDockerfileCommand, tagImageCommand } from './imageActions';
 import { openJupyterInBrowserCommand, restartJupyterCommand, showJupyterLogsCommand, startJupyterCommand, stopJupyterCommand } from './jupyter';
 import { newEnvironmentCommand } from './newEnvironment';
 import { refreshImagesCommand } from './refreshImages';
@@ -21,8 +22,8 @@ export interface Services {
   readonly log: Logger;
   readonly logChannel: vscode.LogOutputChannel;
   readonly engines: EngineProvider;
-  readonly images: ImagesModel;
-  readonly git: GitProvider;
+  readonly images: ExperimentImagesModel;
+  readonly git: WorkspaceGit;
   /** The notebook kernel picker's list of experiment Jupyter servers. */
   readonly jupyter: JupyterBridge;
   /** nvidia-smi on this machine; unit tests pass a fake of this probe. */
@@ -47,6 +48,15 @@ export const commandTable: Record<string, CommandHandler> = {
   'mlContainers.jupyter.restart': restartJupyterCommand,
   'mlContainers.jupyter.logs': showJupyterLogsCommand,
   'mlContainers.jupyter.openBrowser': openJupyterInBrowserCommand,
+  'mlContainers.images.openShell': openShellCommand,
+  'mlContainers.images.rebuild': rebuildCommand,
+  'mlContainers.images.checkout': checkoutCommand,
+  'mlContainers.images.compareWith': compareWithCommand,
+  'mlContainers.images.copyRunCommand': copyRunCommand,
+  'mlContainers.images.copyReference': copyReferenceCommand,
+  'mlContainers.images.tag': tagImageCommand,
+  'mlContainers.images.delete': deleteImageCommand,
+  'mlContainers.images.showDockerfile': showDockerfileCommand,
 };
 
 export function registerCommands(services: Services): vscode.Disposable[] {

@@ -1,6 +1,7 @@
 // A fake of our own Engine interface (src/core/docker/engine.ts) for unit tests of the VS Code shell: containers live
 // in a map, every call is recorded. The Docker tier tests the real engine.
-import type { ContainerCreateRequest, ContainerDetails, ContainerSummary, Engine, EngineInfo, EngineVersion, ImageDetails } from '../../../src/core/docker/engine';
+import type { ContainerCreateRequest, ContainerDetails, ContainerSummary, Engine, EngineEvent, EngineInfo, EngineVersion, ImageDetails, ImageSummary } from '../../../src/core/docker/engine';
+import { EngineError } from '../../../src/core/docker/errors';
 
 export interface FakeContainer extends ContainerDetails {
   created: number;
@@ -11,6 +12,9 @@ export class FakeEngine implements Engine {
   readonly calls: string[] = [];
   readonly containers = new Map<string, FakeContainer>();
   readonly images = new Map<string, ImageDetails>();
+  /** What listImages returns. */
+  imageList: ImageSummary[] = [];
+  private readonly streams: { onEvent: (e: EngineEvent) => void; reject: (e: Error) => void }[] = [];
   /** Port the next started container publishes on 127.0.0.1. */
   nextPort = 0;
   /** Thrown by the next startContainer, once. */
@@ -30,7 +34,7 @@ export class FakeEngine implements Engine {
     return { version: '27.3.1', apiVersion: '1.47', os: 'linux', arch: 'amd64', components: ['Engine'], isPodman: false };
   }
   async info(): Promise<EngineInfo> { this.record('info'); return this.info_; }
-  async listImages(): Promise<never[]> { this.record('listImages'); return []; }
+  async listImages(): Promise<ImageSummary[]> { this.record('listImages'); return this.imageList; }
   async inspectImage(ref: string): Promise<ImageDetails | undefined> { this.record(`inspectImage ${ref}`); return this.images.get(ref); }
   async removeImage(): Promise<void> { this.record('removeImage'); }
   async runCapture(): Promise<never> { throw new Error('not faked'); }
@@ -66,9 +70,40 @@ export class FakeEngine implements Engine {
         const [k, v] = l.split('=');
         return v === undefined ? k! in c.labels : c.labels[k!] === v;
       }))
-      .map((c) => ({ id: c.id, names: [c.name], image: c.imageId, imageId: c.imageId, labels: c.labels, state: c.status, status: c.status, created: c.created }));
+      .map((c) => ({
+        id: c.id, names: [c.name], image: c.imageId, imageId: c.imageId, labels: c.labels, state: c.status, status: c.status, created: c.created,
+        ports: Object.entries(c.ports).flatMap(([p, bs]) => bs.map((b) => ({ privatePort: Number.parseInt(p, 10), publicPort: Number(b.hostPort), ip: b.hostIp, type: 'tcp' }))),
+      }));
   }
   async containerLogs(id: string): Promise<string> { this.record('containerLogs'); return `log of ${id}\n`; }
+
+  async tagImage(ref: string, repo: string, tag: string): Promise<void> { this.record(`tagImage ${ref} ${repo}:${tag}`); }
+
+  async events(filter: { since?: number; types?: string[] }, onEvent: (event: EngineEvent) => void, signal?: AbortSignal): Promise<void> {
+    this.record(`events${filter.since !== undefined ? ` since=${filter.since}` : ''}`);
+    return new Promise((resolve, reject) => {
+      const stream = { onEvent, reject };
+      this.streams.push(stream);
+      signal?.addEventListener('abort', () => {
+        this.streams.splice(this.streams.indexOf(stream), 1);
+        resolve();
+      }, { once: true });
+    });
+  }
+
+  /** Sends an event to every open /events stream. */
+  emit(event: EngineEvent): void {
+    for (const s of this.streams) s.onEvent(event);
+  }
+
+  /** Drops every open /events stream, as a restarting engine does. */
+  dropStreams(): void {
+    for (const s of this.streams.splice(0)) s.reject(new EngineError('The event stream ended.', 'unreachable'));
+  }
+
+  get openStreams(): number {
+    return this.streams.length;
+  }
 
   private must(id: string): FakeContainer {
     const c = this.containers.get(id);

@@ -72,7 +72,13 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
     constructor(public label: string, public collapsibleState?: number) {}
   }
   class ThemeIcon {
+    constructor(public id: string, public color?: unknown) {}
+  }
+  class ThemeColor {
     constructor(public id: string) {}
+  }
+  class MarkdownString {
+    constructor(public value = '') {}
   }
   const back = { iconPath: 'back' };
   const createQuickInput = (kind: 'pick' | 'input') => {
@@ -121,6 +127,8 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
     CancellationError,
     TreeItem,
     ThemeIcon,
+    ThemeColor,
+    MarkdownString,
     TreeItemCollapsibleState: { None: 0, Collapsed: 1, Expanded: 2 },
     ProgressLocation: { SourceControl: 1, Window: 10, Notification: 15 },
     Disposable: { from: () => noop },
@@ -169,6 +177,7 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
       }),
       onDidChangeConfiguration: () => noop,
       onDidOpenNotebookDocument: () => noop,
+      registerTextDocumentContentProvider: () => noop,
       notebookDocuments: [] as { notebookType: string }[],
       openTextDocument: async (options: { content: string; language?: string }) => (record.openedDocuments.push(options), options),
       onDidGrantWorkspaceTrust: () => noop,

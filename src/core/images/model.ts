@@ -1,0 +1,208 @@
+import type { Engine, EngineEvent } from '../docker/engine';
+import { EngineError } from '../docker/errors';
+import { MANAGED_LABEL } from '../labels';
+import type { Logger } from '../log';
+import type { GitHistoryProvider } from '../provenance/git';
+import type { ExperimentTree } from './tree';
+import { groupImages, REVISION } from './tree';
+
+export type ExperimentViewState =
+  | { kind: 'idle' }
+  | { kind: 'untrusted' }
+  | { kind: 'noFolder' }
+  | { kind: 'down'; message: string }
+  | { kind: 'ready'; tree: ExperimentTree };
+
+/** setTimeout and a clock, injectable so tests can drive the debounce and reconnect without waiting. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  now(): number;
+}
+
+export const realTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  now: () => Date.now(),
+};
+
+export interface ExperimentModelDeps {
+  engine: () => Engine;
+  git: GitHistoryProvider;
+  /** The workspace folder the view shows; undefined when none is open. */
+  folder: () => string | undefined;
+  trusted: () => boolean;
+  /** The project's image repository (from its devcontainer.json name or folder). */
+  projectRepo: (folder: string) => Promise<string>;
+  log: Logger;
+  timers?: Timers;
+  /** Quiet time after an event before the list is reloaded. */
+  debounceMs?: number;
+}
+
+const IMAGE_ACTIONS = new Set(['tag', 'untag', 'delete', 'import', 'load', 'pull']);
+const CONTAINER_ACTIONS = new Set(['create', 'start', 'die', 'stop', 'destroy', 'rename']);
+
+/** One image list, one container list (both by our label) and one git history: the whole tree, for the view and `mlc ls`. */
+export async function loadExperimentTree(engine: Engine, git: GitHistoryProvider, folder: string, projectRepo: string, signal?: AbortSignal): Promise<ExperimentTree> {
+  const [images, containers] = await Promise.all([
+    engine.listImages({ labels: [MANAGED_LABEL] }, signal),
+    engine.listContainers({ labels: [`${MANAGED_LABEL}=true`], all: true }, signal),
+  ]);
+  const shas = [...new Set(images.map((i) => i.labels[REVISION]).filter((s): s is string => Boolean(s)))];
+  const history = await git.history(folder, shas, signal);
+  return groupImages(images, containers, history, projectRepo);
+}
+
+/** Whether an engine event can change what the view shows. */
+export function isRelevantEvent(e: EngineEvent): boolean {
+  if (e.type === 'image') return IMAGE_ACTIONS.has(e.action);
+  if (e.type === 'container') return CONTAINER_ACTIONS.has(e.action) && e.attributes[MANAGED_LABEL] === 'true';
+  return false;
+}
+
+/**
+ * The Experiment Images view's cache. One /images/json and one /containers/json call (both filtered by our label)
+ * and one git history lookup per load; loads only when asked (the view is open) after a change. Changes come from
+ * the engine's /events stream while watched, debounced, and from whoever calls scheduleRefresh (git HEAD moves).
+ */
+export class ExperimentImagesModel {
+  private state: ExperimentViewState = { kind: 'idle' };
+  private loading: Promise<ExperimentViewState> | undefined;
+  private readonly listeners = new Set<() => void>();
+  private readonly timers: Timers;
+  private pending: unknown;
+  private watchers = 0;
+  private stopWatching: (() => void) | undefined;
+  /** Loads so far; tests and the benchmark read it. */
+  loads = 0;
+
+  constructor(private readonly deps: ExperimentModelDeps) {
+    this.timers = deps.timers ?? realTimers;
+  }
+
+  onDidChange(listener: () => void): { dispose(): void } {
+    this.listeners.add(listener);
+    return { dispose: () => this.listeners.delete(listener) };
+  }
+
+  getState(): Promise<ExperimentViewState> {
+    if (this.state.kind !== 'idle') return Promise.resolve(this.state);
+    this.loading ??= this.load().finally(() => (this.loading = undefined));
+    return this.loading;
+  }
+
+  /** Forgets the cache now and tells the view, which asks again. */
+  refresh(): void {
+    if (this.pending !== undefined) {
+      this.timers.clearTimeout(this.pending);
+      this.pending = undefined;
+    }
+    this.state = { kind: 'idle' };
+    for (const l of [...this.listeners]) l();
+  }
+
+  /** A refresh after debounceMs; further calls meanwhile join it, so a burst costs one reload. */
+  scheduleRefresh(): void {
+    if (this.pending !== undefined) return;
+    this.pending = this.timers.setTimeout(() => {
+      this.pending = undefined;
+      this.refresh();
+    }, this.deps.debounceMs ?? 250);
+  }
+
+  /**
+   * Follows the engine's /events while at least one watcher holds it (the view is visible). A dropped stream is
+   * reopened with `since` = the last event seen, after 1 s, doubling to 30 s, and the view reloads once it is back.
+   */
+  watch(): { dispose(): void } {
+    this.watchers++;
+    if (this.watchers === 1) this.stopWatching = this.follow();
+    let disposed = false;
+    return {
+      dispose: () => {
+        if (disposed) return;
+        disposed = true;
+        if (--this.watchers === 0) {
+          this.stopWatching?.();
+          this.stopWatching = undefined;
+        }
+      },
+    };
+  }
+
+  private follow(): () => void {
+    const controller = new AbortController();
+    const log = this.deps.log;
+    let since: number | undefined;
+    let backoff = 1000;
+    let timer: unknown;
+    const connect = (): void => {
+      if (controller.signal.aborted || !this.deps.trusted()) return;
+      const openedAt = Math.floor(this.timers.now() / 1000);
+      let engine: Engine;
+      try {
+        engine = this.deps.engine();
+      } catch (e) {
+        log.warn(`no engine to follow: ${e instanceof Error ? e.message : String(e)}`);
+        return;
+      }
+      engine
+        .events(
+          { ...(since !== undefined ? { since } : {}), types: ['image', 'container'] },
+          (event) => {
+            since = event.time || since;
+            backoff = 1000;
+            if (isRelevantEvent(event)) this.scheduleRefresh();
+          },
+          controller.signal,
+        )
+        .then(
+          () => undefined,
+          (e: unknown) => {
+            if (controller.signal.aborted) return;
+            since ??= openedAt;
+            log.warn(`engine event stream dropped (${e instanceof Error ? e.message : String(e)}); reconnecting in ${backoff / 1000} s`);
+            timer = this.timers.setTimeout(() => {
+              timer = undefined;
+              connect();
+              this.scheduleRefresh();
+            }, backoff);
+            backoff = Math.min(backoff * 2, 30_000);
+          },
+        );
+    };
+    connect();
+    return () => {
+      controller.abort();
+      if (timer !== undefined) this.timers.clearTimeout(timer);
+    };
+  }
+
+  private async load(): Promise<ExperimentViewState> {
+    this.loads++;
+    if (!this.deps.trusted()) return this.set({ kind: 'untrusted' });
+    const folder = this.deps.folder();
+    if (!folder) return this.set({ kind: 'noFolder' });
+    try {
+      const repo = await this.deps.projectRepo(folder).catch(() => '');
+      return this.set({ kind: 'ready', tree: await loadExperimentTree(this.deps.engine(), this.deps.git, folder, repo) });
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      if (e instanceof EngineError) this.deps.log.warn(message);
+      else this.deps.log.error(message);
+      return this.set({ kind: 'down', message });
+    }
+  }
+
+  private set(state: ExperimentViewState): ExperimentViewState {
+    this.state = state;
+    return state;
+  }
+
+  dispose(): void {
+    this.stopWatching?.();
+    this.listeners.clear();
+    if (this.pending !== undefined) this.timers.clearTimeout(this.pending);
+  }
+}

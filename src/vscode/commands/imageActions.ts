@@ -1,0 +1,200 @@
+import * as vscode from 'vscode';
+import { checkGpu } from '../../core/gpu/preflight';
+import type { ImageNode } from '../../core/images/tree';
+import { decideGpu, gpuCliFlags, GpuUnavailableError } from '../../core/run/gpuOptions';
+import { loadTemplates } from '../../core/scaffold/templateFiles';
+import { LABEL_PREFIX } from '../../core/labels';
+import { lockFor, lockPath } from '../../core/provenance/lock';
+import { gitShowUri } from '../gitShow';
+import { runSettings } from '../settings';
+import type { TreeNode } from '../tree/provider';
+import type { Services } from './table';
+
+function requireTrust(): void {
+  if (!vscode.workspace.isTrusted) {
+    throw new Error(vscode.l10n.t('ML Containers runs nothing in Restricted Mode: trust this folder first (Manage Workspace Trust).'));
+  }
+}
+
+function workspaceFolder(): string {
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  if (!folder) throw new Error(vscode.l10n.t('Open the folder of your ML project first.'));
+  return folder;
+}
+
+/** The image node a context-menu command was invoked on (menus pass the tree element). */
+function imageOf(arg: unknown): ImageNode {
+  const node = arg as TreeNode | undefined;
+  if (node?.kind === 'image') return node.node;
+  if (node?.kind === 'container') return node.image;
+  throw new Error(vscode.l10n.t('Run this from an image in the Experiment Images view.'));
+}
+
+function shaOf(arg: unknown): string {
+  const node = arg as TreeNode | undefined;
+  const sha = node?.kind === 'commit' ? node.group.sha : node?.kind === 'image' ? node.node.sha : node?.kind === 'head' ? node.sha : undefined;
+  if (!sha) throw new Error(vscode.l10n.t('This image records no git commit.'));
+  return sha;
+}
+
+function quote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A terminal that runs the docker CLI against the engine ML Containers uses. */
+function dockerTerminal(services: Services, name: string, args: string[]): void {
+  const endpoint = services.engines.get().endpoint;
+  const env: Record<string, string> = endpoint.source === 'setting' ? { DOCKER_HOST: endpoint.host } : {};
+  const terminal = vscode.window.createTerminal({ name, shellPath: 'docker', shellArgs: args, env });
+  terminal.show();
+}
+
+/** "Open Shell in Container": `docker exec` into a running container of the image, else a throw-away one. */
+export function openShellCommand(services: Services, arg: unknown): void {
+  requireTrust();
+  const node = arg as TreeNode | undefined;
+  const running = node?.kind === 'container' ? (node.node.state === 'running' ? node.node : undefined) : imageOf(arg).containers.find((c) => c.state === 'running');
+  const shell = ['sh', '-c', 'command -v bash >/dev/null && exec bash -l || exec sh'];
+  if (running) {
+    dockerTerminal(services, running.name, ['exec', '-it', running.id, ...shell]);
+    return;
+  }
+  const image = imageOf(arg);
+  dockerTerminal(services, image.name, ['run', '--rm', '-it', '-v', `${workspaceFolder()}:/workspace`, '-w', '/workspace', image.image.id, ...shell]);
+}
+
+/** "Copy docker run Command": with the GPU flags the preflight chose for this image. */
+export async function copyRunCommand(services: Services, arg: unknown): Promise<void> {
+  const image = imageOf(arg);
+  const settings = runSettings();
+  const engine = services.engines.get();
+  const details = await engine.inspectImage(image.image.id);
+  let flags: string[] = [];
+  let note = '';
+  if (settings.gpu !== 'none' && details) {
+    const catalog = await loadTemplates(services.templatesDir).then((t) => t.catalog, () => undefined);
+    const preflight = await checkGpu({ engine, image: { ref: image.name, details }, ...(catalog ? { catalog } : {}), ...(services.gpuProbe ? { probe: services.gpuProbe } : {}), ...(Array.isArray(settings.gpu) ? { devices: settings.gpu } : {}) });
+    try {
+      const decision = decideGpu(settings.gpu, preflight);
+      flags = gpuCliFlags(decision);
+      if (decision.mode === 'cpu' && decision.note) note = decision.note;
+    } catch (e) {
+      if (!(e instanceof GpuUnavailableError)) throw e;
+      note = e.message;
+    }
+  }
+  const command = ['docker', 'run', '--rm', '-it', ...flags, `--shm-size=${settings.shmSizeBytes}`, '-v', `${workspaceFolder()}:/workspace`, '-w', '/workspace', image.name].map(quote).join(' ');
+  await vscode.env.clipboard.writeText(command);
+  void vscode.window.showInformationMessage(note ? vscode.l10n.t('Copied: {0} ({1})', command, note) : vscode.l10n.t('Copied: {0}', command));
+}
+
+export async function copyReferenceCommand(_services: Services, arg: unknown): Promise<void> {
+  const image = imageOf(arg);
+  await vscode.env.clipboard.writeText(image.name);
+  void vscode.window.setStatusBarMessage(vscode.l10n.t('Copied {0}', image.name), 3000);
+}
+
+const REFERENCE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?$/;
+
+export async function tagImageCommand(services: Services, arg: unknown): Promise<void> {
+  requireTrust();
+  const image = imageOf(arg);
+  const value = await vscode.window.showInputBox({
+    title: vscode.l10n.t('Tag {0}', image.name),
+    prompt: vscode.l10n.t('New reference, e.g. dimuon:paper-v1'),
+    validateInput: (v) => (REFERENCE.test(v.trim()) ? undefined : vscode.l10n.t('Lowercase name[:tag], e.g. dimuon:paper-v1')),
+  });
+  if (!value) return;
+  const ref = value.trim();
+  const colon = ref.lastIndexOf(':');
+  const [repo, tag] = colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
+  await services.engines.get().tagImage(image.image.id, repo, tag);
+  services.images.refresh();
+}
+
+/** Deletes after confirmation; refuses while a container (ours) still uses the image. */
+export async function deleteImageCommand(services: Services, arg: unknown): Promise<void> {
+  requireTrust();
+  const image = imageOf(arg);
+  if (image.containers.length) {
+    throw new Error(vscode.l10n.t('{0} is used by {1}: stop and remove it first (Stop Jupyter).', image.name, image.containers.map((c) => c.name).join(', ')));
+  }
+  const tags = [image.name, ...image.otherTags];
+  const remove = vscode.l10n.t('Delete');
+  const answer = await vscode.window.showWarningMessage(vscode.l10n.t('Delete {0}?', tags.join(', ')), { modal: true, detail: vscode.l10n.t('Its environment lock stays in .mlcontainers/locks/.') }, remove);
+  if (answer !== remove) return;
+  // force: an image with several tags cannot be removed by id otherwise; the engine still refuses while any container runs it.
+  await services.engines.get().removeImage(image.image.id, { force: true });
+  services.images.refresh();
+}
+
+/** "Rebuild": builds HEAD again; for another commit, says to check it out first. */
+export async function rebuildCommand(_services: Services, arg: unknown): Promise<void> {
+  const node = arg as TreeNode | undefined;
+  const isHead = node?.kind === 'image' ? node.group.isHead : node?.kind === 'commit' ? node.group.isHead : true;
+  if (!isHead) {
+    const checkout = vscode.l10n.t('Check Out this Commit');
+    const answer = await vscode.window.showInformationMessage(vscode.l10n.t('Builds use the working tree: check out {0} first, then rebuild.', shaOf(arg).slice(0, 7)), checkout);
+    if (answer === checkout) await vscode.commands.executeCommand('mlContainers.images.checkout', arg);
+    return;
+  }
+  await vscode.commands.executeCommand('mlContainers.images.build');
+}
+
+/** "Check Out this Commit": detached; asks first when the working tree has changes. */
+export async function checkoutCommand(services: Services, arg: unknown): Promise<void> {
+  requireTrust();
+  const sha = shaOf(arg);
+  const folder = workspaceFolder();
+  const info = await services.git.info(folder);
+  if (info?.dirty) {
+    const go = vscode.l10n.t('Check Out Anyway');
+    const answer = await vscode.window.showWarningMessage(
+      vscode.l10n.t('The working tree has uncommitted changes.'),
+      { modal: true, detail: vscode.l10n.t('git keeps changes that do not conflict and refuses otherwise; commit or stash first to be safe.') },
+      go,
+    );
+    if (answer !== go) return;
+  }
+  await services.git.checkout(folder, sha);
+  services.images.scheduleRefresh();
+  void vscode.window.showInformationMessage(vscode.l10n.t('Checked out {0} (detached HEAD).', sha.slice(0, 7)));
+}
+
+/** "Show Dockerfile at this Commit": `git show <sha>:<path>` in a read-only editor. */
+export async function showDockerfileCommand(_services: Services, arg: unknown): Promise<void> {
+  const sha = shaOf(arg);
+  const node = arg as TreeNode | undefined;
+  const labels = node?.kind === 'image' ? node.node.image.labels : node?.kind === 'commit' ? node.group.images[0]?.image.labels ?? {} : {};
+  const file = labels[`${LABEL_PREFIX}.dockerfile.path`] ?? '.devcontainer/Dockerfile';
+  const document = await vscode.workspace.openTextDocument(gitShowUri(workspaceFolder(), sha, file));
+  await vscode.languages.setTextDocumentLanguage(document, 'dockerfile');
+  await vscode.window.showTextDocument(document, { preview: true });
+}
+
+/** "Compare Environments with…": this image's lock against another image's, in a diff editor. */
+export async function compareWithCommand(services: Services, arg: unknown): Promise<void> {
+  const image = imageOf(arg);
+  const state = await services.images.getState();
+  const others = state.kind === 'ready' ? state.tree.groups.flatMap((g) => g.images).filter((n) => n.image.id !== image.image.id) : [];
+  if (!others.length) {
+    void vscode.window.showInformationMessage(vscode.l10n.t('Build another experiment image to compare with.'));
+    return;
+  }
+  const pick = await vscode.window.showQuickPick(
+    others.map((n) => ({ label: n.name, description: n.sha?.slice(0, 7) ?? '', node: n })),
+    { title: vscode.l10n.t('Compare {0} with…', image.name) },
+  );
+  if (!pick) return;
+  const folder = workspaceFolder();
+  const engine = services.engines.get();
+  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Reading package lists…') }, () =>
+    Promise.all([lockFor(engine, folder, image.image.id), lockFor(engine, folder, pick.node.image.id)]),
+  );
+  await vscode.commands.executeCommand(
+    'vscode.diff',
+    vscode.Uri.file(lockPath(folder, pick.node.image.id)),
+    vscode.Uri.file(lockPath(folder, image.image.id)),
+    `${pick.node.name} ↔ ${image.name}`,
+  );
+}
