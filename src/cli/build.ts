@@ -1,12 +1,13 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseBuildArgList } from '../core/build/buildArgs';
 import { buildExperiment } from '../core/build/buildExperiment';
 import { machineEngine } from '../core/docker/machine';
 import { createLogger } from '../core/log';
 import { GitCli } from '../core/provenance/git';
 import type { CliIO } from './io';
 
-export const buildHelp = `mlc build [--dir DIR] [--config FILE] [--devcontainer FILE] [--host URL]
+export const buildHelp = `mlc build [--dir DIR] [--config FILE] [--devcontainer FILE] [--build-arg NAME=VALUE]… [--host URL]
 
 Builds the project's devcontainer Dockerfile with BuildKit into an experiment image tagged
 <name>:<sha7>[-dirty] and <name>:latest, labelled with the commit, branch, remote, Dockerfile hash
@@ -16,21 +17,24 @@ and tags to stdout.
   --dir DIR            project folder (default: .)
   --config FILE        hyper-parameter YAML to record in the labels (e.g. configs/experiment.yaml)
   --devcontainer FILE  devcontainer.json to build (default: .devcontainer/devcontainer.json)
+  --build-arg N=V      overrides devcontainer.json's build.args (repeatable), e.g. BASE_IMAGE=<your mirror>
   --host URL           Docker host instead of DOCKER_HOST / the docker context`;
 
 export async function build(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { dir: { type: 'string', default: '.' }, config: { type: 'string' }, devcontainer: { type: 'string' }, host: { type: 'string' } },
+    options: { dir: { type: 'string', default: '.' }, config: { type: 'string' }, devcontainer: { type: 'string' }, 'build-arg': { type: 'string', multiple: true }, host: { type: 'string' } },
     strict: true,
     allowPositionals: false,
   });
+  const buildArgs = parseBuildArgList(values['build-arg'] ?? []);
   const engine = machineEngine(values.host, {}, io.env);
   const log = createLogger({ write: (level, line) => io.err(level === 'info' ? line : `${level}: ${line}`) }, 'build');
   const result = await buildExperiment({
     folder: path.resolve(values.dir),
     ...(values.config ? { hyperparameters: values.config } : {}),
     ...(values.devcontainer ? { devcontainer: values.devcontainer } : {}),
+    buildArgs,
     engine,
     git: new GitCli(),
     log,

@@ -32,6 +32,8 @@ export interface BuildExperimentOptions {
   lock?: boolean;
   /** Warn when the context is bigger than this; default 500 MB. */
   contextWarnBytes?: number;
+  /** Build args that win over devcontainer.json's build.args, e.g. BASE_IMAGE pointing at a site mirror. */
+  buildArgs?: Readonly<Record<string, string>>;
 }
 
 export interface BuildExperimentResult {
@@ -68,7 +70,10 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   const configDir = path.dirname(configPath);
   const contextDir = path.resolve(configDir, typeof build?.context === 'string' ? build.context : '.');
   const dockerfile = path.resolve(configDir, dockerfileRel);
-  const buildArgs = isRecord(build?.args) ? Object.fromEntries(Object.entries(build.args).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
+  const buildArgs = {
+    ...(isRecord(build?.args) ? Object.fromEntries(Object.entries(build.args).filter((e): e is [string, string] => typeof e[1] === 'string')) : {}),
+    ...o.buildArgs,
+  };
   const env = isRecord(config.containerEnv) ? config.containerEnv : {};
 
   const [git, version, info, dockerfileText] = await Promise.all([
