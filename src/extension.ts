@@ -11,6 +11,8 @@ import { ExperimentServerProvider, JupyterBridge } from './vscode/jupyter/collec
 import { createLogChannel } from './vscode/log';
 import { ImagesTreeProvider } from './vscode/tree/provider';
 import { registerGitShowProvider } from './vscode/gitShow';
+import { isContainerRemote } from './core/run/attach';
+import { MlStatusBar } from './vscode/statusBar';
 
 /** Wires services and registers contributions. No Docker or git call happens here: they wait for a command or view. */
 export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' | 'extensionPath'>): void {
@@ -19,11 +21,15 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
   const engines = new EngineProvider(log.child('engine'));
   const git = new VscodeGit();
   const folder = (): string | undefined => vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  // Inside a dev container the extension host runs in the container, where the host's engine is not: host-only
+  // views and commands hide (package.json `when` clauses) and the model never calls an engine.
+  const inContainer = isContainerRemote(vscode.env.remoteName);
+  void vscode.commands.executeCommand('setContext', 'mlContainers.inContainer', inContainer);
   const images = new ExperimentImagesModel({
     engine: () => engines.get(),
     git,
     folder,
-    trusted: () => vscode.workspace.isTrusted,
+    trusted: () => vscode.workspace.isTrusted && !inContainer,
     projectRepo: async (dir) => repoOf(await latestProjectImage(dir)),
     log: log.child('images'),
   });
@@ -33,6 +39,9 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
   const jupyter = new JupyterBridge(servers, log.child('jupyter'));
   // The kernel picker matters once a notebook is open; registering then never activates the Jupyter extension early.
   const registerForNotebooks = (): void => void jupyter.ensureRegistered();
+  const statusBar = new MlStatusBar(engines, folder, log.child('status'));
+  const updateStatus = (): void => void statusBar.update();
+  const devcontainerWatcher = vscode.workspace.createFileSystemWatcher('**/.devcontainer/devcontainer.json');
 
   // Live updates only while the view is visible: the engine's /events, and HEAD moves from the git extension.
   let watching: { dispose(): void } | undefined;
@@ -67,11 +76,19 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
         watching = images.watch();
       }
     }),
-    vscode.workspace.onDidGrantWorkspaceTrust(() => images.refresh()),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => (images.refresh(), updateStatus())),
+    statusBar,
+    images.onDidChange(updateStatus),
+    engines.onDidChangeEngine(updateStatus),
+    devcontainerWatcher,
+    devcontainerWatcher.onDidCreate(updateStatus),
+    devcontainerWatcher.onDidChange(updateStatus),
+    devcontainerWatcher.onDidDelete(updateStatus),
     registerGitShowProvider(git),
     ...registerCommands({ log, logChannel: channel, engines, images, git, jupyter, templatesDir: path.join(context.extensionPath, 'templates') }),
   );
   if (view.visible) setTimeout(() => followVisibility(view.visible), 0);
+  setTimeout(updateStatus, 0);
   if (vscode.workspace.notebookDocuments.some((d) => d.notebookType === 'jupyter-notebook')) {
     setTimeout(registerForNotebooks, 0);
   }

@@ -1,5 +1,8 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import type { ImageDetails } from './docker/engine';
+import { isRecord } from './json';
+import { LABEL_PREFIX } from './labels';
 import { imageName } from './provenance/labels';
 import { parseJsonc } from './scaffold/mergeDevcontainer';
 
@@ -12,8 +15,45 @@ export function projectImageName(config: Record<string, unknown> | undefined, fo
 
 /** `<name>:latest` for the project in folder, the tag every build moves. A malformed devcontainer.json throws. */
 export async function latestProjectImage(folder: string, devcontainer = DEFAULT_DEVCONTAINER): Promise<string> {
+  return `${projectImageName(await readDevcontainer(folder, devcontainer), folder)}:latest`;
+}
+
+/** The folder's devcontainer.json, parsed; undefined when there is none; a malformed one throws. */
+async function readDevcontainer(folder: string, devcontainer: string): Promise<Record<string, unknown> | undefined> {
   const file = path.join(folder, devcontainer);
   const text = await fs.readFile(file, 'utf8').catch(() => undefined);
-  const config = text === undefined ? undefined : parseJsonc(text, path.relative(folder, file));
-  return `${projectImageName(config, folder)}:latest`;
+  return text === undefined ? undefined : parseJsonc(text, path.relative(folder, file));
+}
+
+export interface ProjectStatus {
+  /** devcontainer.json exists (and parses). */
+  configured: boolean;
+  /** containerEnv.MLC_PRESET / MLC_VARIANT, which the scaffold writes. */
+  preset?: string;
+  variant?: string;
+  /** `<name>:latest`. */
+  imageRef: string;
+  /** The image behind imageRef, when the engine was asked and has it. */
+  image?: { id: string; revision?: string; dirty: boolean };
+}
+
+/** What the status bar shows for a folder: its preset from devcontainer.json and, given an engine, its latest image. */
+export async function projectStatus(folder: string, inspect?: (ref: string) => Promise<ImageDetails | undefined>): Promise<ProjectStatus> {
+  const config = await readDevcontainer(folder, DEFAULT_DEVCONTAINER);
+  const env = isRecord(config?.containerEnv) ? config.containerEnv : {};
+  const imageRef = `${projectImageName(config, folder)}:latest`;
+  const details = config && inspect ? await inspect(imageRef) : undefined;
+  return {
+    configured: config !== undefined,
+    ...(typeof env.MLC_PRESET === 'string' ? { preset: env.MLC_PRESET } : {}),
+    ...(typeof env.MLC_VARIANT === 'string' ? { variant: env.MLC_VARIANT } : {}),
+    imageRef,
+    ...(details ? {
+      image: {
+        id: details.id,
+        ...(details.labels['org.opencontainers.image.revision'] ? { revision: details.labels['org.opencontainers.image.revision'] } : {}),
+        dirty: details.labels[`${LABEL_PREFIX}.dirty`] === 'true',
+      },
+    } : {}),
+  };
 }

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { checkBuildArgs } from '../core/build/buildArgs';
 import type { GpuSetting } from '../core/run/gpuOptions';
 import { parseGpuSetting, parseSize } from '../core/run/gpuOptions';
 
@@ -8,16 +9,28 @@ export interface RunSettings {
   readyTimeoutMs: number;
 }
 
-/** The run settings, validated; a bad value is an error that names the setting and what it accepts. */
+/** A setting parsed where it enters; a bad value is an error that names the setting and what it accepts. */
+function named<T>(key: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw new Error(vscode.l10n.t('Setting mlContainers.{0}: {1}', key, e instanceof Error ? e.message : String(e)), { cause: e });
+  }
+}
+
+export interface BuildSettings {
+  /** Win over devcontainer.json's build.args (a base-image mirror, a proxy). */
+  buildArgs: Record<string, string>;
+}
+
+export function buildSettings(): BuildSettings {
+  const config = vscode.workspace.getConfiguration('mlContainers');
+  return { buildArgs: named('build.args', () => checkBuildArgs(config.get<unknown>('build.args', {}))) };
+}
+
+/** The run settings, validated. */
 export function runSettings(): RunSettings {
   const config = vscode.workspace.getConfiguration('mlContainers');
-  const named = <T>(key: string, parse: () => T): T => {
-    try {
-      return parse();
-    } catch (e) {
-      throw new Error(vscode.l10n.t('Setting mlContainers.{0}: {1}', key, e instanceof Error ? e.message : String(e)), { cause: e });
-    }
-  };
   const timeout = config.get<number>('jupyter.readyTimeout', 120);
   return {
     gpu: named('gpu', () => parseGpuSetting(config.get<unknown>('gpu', 'auto'))),

@@ -1,4 +1,7 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ImageDetails } from '../../src/core/docker/engine';
@@ -6,6 +9,7 @@ import { createLogger } from '../../src/core/log';
 import type * as Collection from '../../src/vscode/jupyter/collection';
 import type * as CheckGpu from '../../src/vscode/commands/checkGpu';
 import type * as JupyterCommands from '../../src/vscode/commands/jupyter';
+import type * as Reopen from '../../src/vscode/commands/reopen';
 import type { Services } from '../../src/vscode/commands/table';
 import { FakeEngine } from './fakes/engine';
 import type { FakeVscodeRecord } from './fakes/vscode';
@@ -176,10 +180,84 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
     engine.info_ = { ...engine.info_, runtimes: ['nvidia', 'runc'] };
     const h100 = { index: '0', name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-1', driverVersion: '550.90.07', memoryMiB: 81559 };
     await checkGpuCommand({ ...services, gpuProbe: () => Promise.resolve({ kind: 'gpus', driverVersion: '550.90.07', gpus: [h100] }) });
-    assert.deepEqual(record.messages.at(-1), { level: 'info', text: 'GPU containers should work (1 GPU(s), driver 550.90.07).' });
+    assert.deepEqual(record.messages.at(-1), { level: 'info', text: 'GPU containers should work (1 GPU(s), driver 550.90.07).', buttons: ['Show Logs'] });
     assert.ok(lines.some((l) => l.includes('GPU 0: NVIDIA H100 80GB HBM3, 80 GiB, GPU-1')));
     await checkGpuCommand({ ...services, gpuProbe: () => Promise.resolve({ kind: 'noDevices' }) });
     assert.equal(record.messages.at(-1)?.level, 'warn');
     assert.match(record.messages.at(-1)?.text ?? '', /^nvidia-smi finds no GPU: check the card is visible/);
+  });
+
+  describe('Reopen in ML Container', () => {
+    let reopen: typeof Reopen;
+    let dir: string;
+    const useFolder = (withConfig: boolean): void => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-reopen-'));
+      if (withConfig) {
+        fs.mkdirSync(path.join(dir, '.devcontainer'));
+        fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), '// pytorch\n{ "name": "dimuon", "build": { "dockerfile": "Dockerfile" } }\n');
+      }
+      (module.workspace as Record<string, unknown>).workspaceFolders = [{ uri: { fsPath: dir }, name: 'dimuon', index: 0 }];
+    };
+    beforeEach(() => {
+      reopen = loadFresh('src/vscode/commands/reopen');
+      record.config['mlContainers.gpu'] = 'none';
+    });
+    afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it('with no devcontainer.json offers to scaffold first, and runs New ML Environment when asked', async () => {
+      useFolder(false);
+      record.answers.push('New ML Environment');
+      await reopen.reopenCommand(services);
+      assert.match(record.messages[0]?.text ?? '', /has no \.devcontainer\/devcontainer\.json yet: scaffold/);
+      assert.deepEqual(record.executed, ['mlContainers.scaffold.new']);
+    });
+
+    it('hands the folder to Dev Containers when it is installed', async () => {
+      useFolder(true);
+      record.extensions[reopen.DEV_CONTAINERS_ID] = { id: reopen.DEV_CONTAINERS_ID };
+      await reopen.reopenCommand(services);
+      assert.deepEqual(record.executed, ['remote-containers.reopenInContainer']);
+      assert.deepEqual(engine.calls, [], 'Dev Containers builds and starts the container itself');
+    });
+
+    it('without Dev Containers offers to install it', async () => {
+      useFolder(true);
+      record.answers.push('Install Dev Containers');
+      await reopen.reopenCommand(services);
+      assert.deepEqual(record.messages[0]?.buttons, ['Install Dev Containers', 'Start Jupyter and a Terminal']);
+      assert.deepEqual(record.executedWith, [{ id: 'workbench.extensions.installExtension', args: ['ms-vscode-remote.remote-containers'] }]);
+    });
+
+    it('without Dev Containers, the standalone path: Jupyter in the image and a docker exec terminal in that container', async () => {
+      useFolder(true);
+      record.answers.push('Start Jupyter and a Terminal');
+      await reopen.reopenCommand(services);
+      const container = [...engine.containers.values()].find((c) => c.running);
+      assert.ok(container, 'no Jupyter container was started');
+      assert.equal(record.terminals.length, 1);
+      assert.deepEqual(record.terminals[0]?.shellArgs?.slice(0, 5), ['exec', '-it', '-w', '/workspace', container.id]);
+    });
+
+    it('Reopen Workspace in this Image attaches Dev Containers to that image\'s Jupyter container at /workspace', async () => {
+      useFolder(true);
+      record.extensions[reopen.DEV_CONTAINERS_ID] = { id: reopen.DEV_CONTAINERS_ID };
+      await reopen.reopenInImageCommand(services, 'dimuon:3f2a1bc');
+      const container = [...engine.containers.values()].find((c) => c.running);
+      assert.ok(container);
+      const open = record.executedWith.find((c) => c.id === 'vscode.openFolder');
+      const uri = String(open?.args[0]);
+      const match = /^vscode-remote:\/\/attached-container\+([0-9a-f]+)\/workspace$/.exec(uri);
+      assert.ok(match, uri);
+      assert.deepEqual(JSON.parse(Buffer.from(match[1] ?? '', 'hex').toString('utf8')), { containerName: `/${container.name}` });
+    });
+
+    it('inside a dev container says so and starts nothing', async () => {
+      useFolder(true);
+      record.remoteName = 'dev-container';
+      await reopen.reopenCommand(services);
+      assert.match(record.messages[0]?.text ?? '', /already inside a container/);
+      assert.deepEqual(record.executed, []);
+      assert.deepEqual(engine.calls, []);
+    });
   });
 });

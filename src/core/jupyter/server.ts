@@ -20,7 +20,8 @@ export const GPU_LABEL = `${LABEL_PREFIX}.gpu`;
 export const REVISION_LABEL = 'org.opencontainers.image.revision';
 const TITLE_LABEL = 'org.opencontainers.image.title';
 const CONTAINER_PORT = '8888/tcp';
-const WORKSPACE_IN_CONTAINER = '/workspace';
+/** Where the workspace folder is mounted in experiment containers. */
+export const WORKSPACE_IN_CONTAINER = '/workspace';
 
 /** A Jupyter server in an experiment container, as VS Code and the CLI need it. */
 export interface JupyterServer {

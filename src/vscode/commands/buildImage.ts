@@ -1,19 +1,20 @@
 import * as vscode from 'vscode';
 import { buildExperiment } from '../../core/build/buildExperiment';
 import { toAbortSignal } from '../cancellation';
+import { buildSettings } from '../settings';
+import { requireTrust } from '../trust';
 import { pickWorkspaceFolder } from '../workspaceFolder';
 import type { Services } from './table';
 
 /** "ML Containers: Build Experiment Image": the workspace's devcontainer Dockerfile, tagged with its commit. */
 export async function buildImageCommand(services: Services): Promise<void> {
-  if (!vscode.workspace.isTrusted) {
-    throw new Error(vscode.l10n.t('ML Containers builds nothing in Restricted Mode: trust this folder first (Manage Workspace Trust).'));
-  }
+  requireTrust('build');
   const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to build'));
   if (!folder) {
     return;
   }
   const log = services.log.child('build');
+  const { buildArgs } = buildSettings();
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Building experiment image'), cancellable: true },
     async (progress, token) => {
@@ -23,6 +24,7 @@ export async function buildImageCommand(services: Services): Promise<void> {
           folder: folder.uri.fsPath,
           engine: services.engines.get(),
           git: services.git,
+          buildArgs,
           log,
           signal: abort.signal,
           onStep: (step) => progress.report({ message: step }),

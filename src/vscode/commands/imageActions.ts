@@ -7,14 +7,10 @@ import { LABEL_PREFIX } from '../../core/labels';
 import { lockFor, lockPath } from '../../core/provenance/lock';
 import { gitShowUri } from '../gitShow';
 import { runSettings } from '../settings';
+import { dockerTerminal, LOGIN_SHELL } from '../terminal';
+import { requireTrust } from '../trust';
 import type { TreeNode } from '../tree/provider';
 import type { Services } from './table';
-
-function requireTrust(): void {
-  if (!vscode.workspace.isTrusted) {
-    throw new Error(vscode.l10n.t('ML Containers runs nothing in Restricted Mode: trust this folder first (Manage Workspace Trust).'));
-  }
-}
 
 function workspaceFolder(): string {
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
@@ -42,25 +38,17 @@ function quote(arg: string): string {
 }
 
 /** A terminal that runs the docker CLI against the engine ML Containers uses. */
-function dockerTerminal(services: Services, name: string, args: string[]): void {
-  const endpoint = services.engines.get().endpoint;
-  const env: Record<string, string> = endpoint.source === 'setting' ? { DOCKER_HOST: endpoint.host } : {};
-  const terminal = vscode.window.createTerminal({ name, shellPath: 'docker', shellArgs: args, env });
-  terminal.show();
-}
-
 /** "Open Shell in Container": `docker exec` into a running container of the image, else a throw-away one. */
 export function openShellCommand(services: Services, arg: unknown): void {
-  requireTrust();
+  requireTrust('run');
   const node = arg as TreeNode | undefined;
   const running = node?.kind === 'container' ? (node.node.state === 'running' ? node.node : undefined) : imageOf(arg).containers.find((c) => c.state === 'running');
-  const shell = ['sh', '-c', 'command -v bash >/dev/null && exec bash -l || exec sh'];
   if (running) {
-    dockerTerminal(services, running.name, ['exec', '-it', running.id, ...shell]);
+    dockerTerminal(services.engines, running.name, ['exec', '-it', running.id, ...LOGIN_SHELL]);
     return;
   }
   const image = imageOf(arg);
-  dockerTerminal(services, image.name, ['run', '--rm', '-it', '-v', `${workspaceFolder()}:/workspace`, '-w', '/workspace', image.image.id, ...shell]);
+  dockerTerminal(services.engines, image.name, ['run', '--rm', '-it', '-v', `${workspaceFolder()}:/workspace`, '-w', '/workspace', image.image.id, ...LOGIN_SHELL]);
 }
 
 /** "Copy docker run Command": with the GPU flags the preflight chose for this image. */
@@ -97,7 +85,7 @@ export async function copyReferenceCommand(_services: Services, arg: unknown): P
 const REFERENCE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?$/;
 
 export async function tagImageCommand(services: Services, arg: unknown): Promise<void> {
-  requireTrust();
+  requireTrust('run');
   const image = imageOf(arg);
   const value = await vscode.window.showInputBox({
     title: vscode.l10n.t('Tag {0}', image.name),
@@ -114,7 +102,7 @@ export async function tagImageCommand(services: Services, arg: unknown): Promise
 
 /** Deletes after confirmation; refuses while a container (ours) still uses the image. */
 export async function deleteImageCommand(services: Services, arg: unknown): Promise<void> {
-  requireTrust();
+  requireTrust('run');
   const image = imageOf(arg);
   if (image.containers.length) {
     throw new Error(vscode.l10n.t('{0} is used by {1}: stop and remove it first (Stop Jupyter).', image.name, image.containers.map((c) => c.name).join(', ')));
@@ -143,7 +131,7 @@ export async function rebuildCommand(_services: Services, arg: unknown): Promise
 
 /** "Check Out this Commit": detached; asks first when the working tree has changes. */
 export async function checkoutCommand(services: Services, arg: unknown): Promise<void> {
-  requireTrust();
+  requireTrust('run');
   const sha = shaOf(arg);
   const folder = workspaceFolder();
   const info = await services.git.info(folder);

@@ -8,17 +8,13 @@ import { toAbortSignal } from '../cancellation';
 import { JUPYTER_EXTENSION_ID } from '../jupyter/collection';
 import { runSettings } from '../settings';
 import type { TreeNode } from '../tree/provider';
+import { requireTrust } from '../trust';
 import { pickWorkspaceFolder } from '../workspaceFolder';
 import type { Services } from './table';
 
-function requireTrust(): void {
-  if (!vscode.workspace.isTrusted) {
-    throw new Error(vscode.l10n.t('ML Containers runs nothing in Restricted Mode: trust this folder first (Manage Workspace Trust).'));
-  }
-}
 
 /** An image chosen in the sidebar (its tag, else its id) or passed by reference. */
-function imageArgument(arg: unknown): string | undefined {
+export function imageArgument(arg: unknown): string | undefined {
   if (typeof arg === 'string') return arg;
   const node = arg as TreeNode | undefined;
   if (node?.kind === 'image') return node.node.image.repoTags.length ? node.node.name : node.node.image.id;
@@ -28,17 +24,27 @@ function imageArgument(arg: unknown): string | undefined {
 
 /** "ML Containers: Start Jupyter": the workspace's latest experiment image (or the one chosen), attached to VS Code. */
 export async function startJupyterCommand(services: Services, arg?: unknown): Promise<void> {
-  requireTrust();
+  requireTrust('run');
   const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to start Jupyter for'));
   if (!folder) return;
+  const server = await startJupyterIn(services, folder.uri.fsPath, imageArgument(arg));
+  if (server) await announce(services, server);
+}
+
+/**
+ * Starts (or reuses) the Jupyter container of an image for a workspace folder, with progress and cancel; the image
+ * defaults to the project's latest. No image yet: offers to build it and returns undefined.
+ */
+export async function startJupyterIn(services: Services, workspace: string, imageRef?: string): Promise<JupyterServer | undefined> {
+  requireTrust('run');
   const settings = runSettings();
-  const image = imageArgument(arg) ?? (await latestProjectImage(folder.uri.fsPath));
+  const image = imageRef ?? (await latestProjectImage(workspace));
   const engine = services.engines.get();
   if (!(await engine.inspectImage(image))) {
     const build = vscode.l10n.t('Build Experiment Image');
     const choice = await vscode.window.showWarningMessage(vscode.l10n.t('No image {0} yet: build it first.', image), build);
     if (choice === build) await vscode.commands.executeCommand('mlContainers.images.build');
-    return;
+    return undefined;
   }
   const catalog = await loadTemplates(services.templatesDir).then((t) => t.catalog, () => undefined);
   const log = services.log.child('jupyter');
@@ -50,7 +56,7 @@ export async function startJupyterCommand(services: Services, arg?: unknown): Pr
         return await startJupyter({
           engine,
           image,
-          workspace: folder.uri.fsPath,
+          workspace,
           gpu: settings.gpu,
           shmSizeBytes: settings.shmSizeBytes,
           readyTimeoutMs: settings.readyTimeoutMs,
@@ -70,11 +76,11 @@ export async function startJupyterCommand(services: Services, arg?: unknown): Pr
   }
   services.jupyter.provider.refresh();
   services.images.scheduleRefresh();
-  await announce(services, result.server);
+  return result.server;
 }
 
 /** Points the user at the kernel picker, or — without the Jupyter extension — at installing it or the browser. */
-async function announce(services: Services, server: JupyterServer): Promise<void> {
+export async function announce(services: Services, server: JupyterServer): Promise<void> {
   const openInBrowser = vscode.l10n.t('Open in Browser');
   if (await services.jupyter.ensureRegistered()) {
     const newNotebook = vscode.l10n.t('New Notebook');
@@ -104,7 +110,7 @@ async function openBrowser(server: JupyterServer): Promise<void> {
 
 /** The workspace's running Jupyter servers; one is picked when there are several. */
 async function pickServer(services: Services, placeHolder: string, includeStopped = false, arg?: unknown): Promise<JupyterServer | undefined> {
-  requireTrust();
+  requireTrust('run');
   const node = arg as TreeNode | undefined;
   if (node?.kind === 'container') {
     // Chosen in the sidebar: that container, whatever workspace it serves.

@@ -3,6 +3,7 @@ import { EngineError } from '../../core/docker/errors';
 import { EndpointError } from '../../core/docker/endpoint';
 import type { HostGpuProbe } from '../../core/gpu/nvidiaSmi';
 import type { Logger } from '../../core/log';
+import { RestrictedModeError } from '../trust';
 import type { EngineProvider } from '../engineProvider';
 import type { JupyterBridge } from '../jupyter/collection';
 import type { ExperimentImagesModel } from '../../core/images/model';
@@ -15,6 +16,8 @@ import { checkoutCommand, compareWithCommand, copyReferenceCommand, copyRunComma
 import { openJupyterInBrowserCommand, restartJupyterCommand, showJupyterLogsCommand, startJupyterCommand, stopJupyterCommand } from './jupyter';
 import { newEnvironmentCommand } from './newEnvironment';
 import { refreshImagesCommand } from './refreshImages';
+import { reopenCommand, reopenInImageCommand } from './reopen';
+import { statusBarActionsCommand } from './statusBarActions';
 import { showLogCommand } from './showLog';
 
 /** What command handlers may use; built once in extension.ts. */
@@ -57,6 +60,9 @@ export const commandTable: Record<string, CommandHandler> = {
   'mlContainers.images.tag': tagImageCommand,
   'mlContainers.images.delete': deleteImageCommand,
   'mlContainers.images.showDockerfile': showDockerfileCommand,
+  'mlContainers.images.reopenInImage': reopenInImageCommand,
+  'mlContainers.reopen': reopenCommand,
+  'mlContainers.statusBar.actions': statusBarActionsCommand,
 };
 
 export function registerCommands(services: Services): vscode.Disposable[] {
@@ -82,10 +88,11 @@ async function runWrapped(id: string, handler: CommandHandler, services: Service
       log.debug(e.stack);
     }
     const showLogs = vscode.l10n.t('Show Logs');
-    void vscode.window.showErrorMessage(message, showLogs).then((choice) => {
-      if (choice === showLogs) {
-        services.logChannel.show();
-      }
+    const manageTrust = vscode.l10n.t('Manage Workspace Trust');
+    const actions = e instanceof RestrictedModeError ? [manageTrust, showLogs] : [showLogs];
+    void vscode.window.showErrorMessage(message, ...actions).then((choice) => {
+      if (choice === showLogs) services.logChannel.show();
+      if (choice === manageTrust) void vscode.commands.executeCommand('workbench.trust.manage');
     });
     return undefined;
   }

@@ -21,8 +21,10 @@ export interface FakeVscodeRecord {
   quickInputsShown: FakeQuickInput[];
   commands: Map<string, (...args: unknown[]) => unknown>;
   executed: string[];
+  /** The same commands with their arguments. */
+  executedWith: { id: string; args: unknown[] }[];
   treeViews: Map<string, { treeDataProvider: unknown }>;
-  messages: { level: 'info' | 'warn' | 'error'; text: string }[];
+  messages: { level: 'info' | 'warn' | 'error'; text: string; buttons: string[] }[];
   logLines: string[];
   /** Lookups of the git extension (vscode.git). */
   gitApiRequests: number;
@@ -37,6 +39,11 @@ export interface FakeVscodeRecord {
   trusted: boolean;
   /** Button titles (substrings) the next messages answer with. */
   answers: string[];
+  /** vscode.env.remoteName: 'dev-container' inside a dev container. */
+  remoteName: string | undefined;
+  statusBarItems: { id: string; text: string; tooltip: unknown; command?: string; visible: boolean }[];
+  /** Terminals created, with the command line they run. */
+  terminals: { name: string; shellPath?: string; shellArgs?: string[] }[];
 }
 
 class EventEmitter<T> {
@@ -56,14 +63,14 @@ class EventEmitter<T> {
 export function createFakeVscode(): { module: Record<string, unknown>; record: FakeVscodeRecord } {
   const record: FakeVscodeRecord = {
     quickInputScript: [], quickInputsShown: [],
-    commands: new Map(), executed: [], treeViews: new Map(), messages: [], logLines: [], gitApiRequests: 0, extensionLookups: [], extensions: {}, openedDocuments: [], openedExternal: [], config: {}, trusted: true, answers: [],
+    commands: new Map(), executed: [], executedWith: [], treeViews: new Map(), messages: [], logLines: [], gitApiRequests: 0, extensionLookups: [], extensions: {}, openedDocuments: [], openedExternal: [], config: {}, trusted: true, answers: [], remoteName: undefined, statusBarItems: [], terminals: [],
   };
   const noop = { dispose: () => undefined };
   const log = (level: string) => (line: string) => record.logLines.push(`${level} ${line}`);
   const channel = { trace: log('trace'), debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), show: () => undefined, dispose: () => undefined, appendLine: log('line') };
   /** Messages resolve with the first button whose title matches record.answers (then undefined). */
   const message = (level: 'info' | 'warn' | 'error') => async (text: string, ...items: unknown[]) => {
-    record.messages.push({ level, text });
+    record.messages.push({ level, text, buttons: items.filter((i): i is string => typeof i === 'string') });
     const wanted = record.answers.shift();
     return items.find((i) => typeof i === 'string' && wanted !== undefined && i.includes(wanted));
   };
@@ -79,6 +86,10 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
   }
   class MarkdownString {
     constructor(public value = '') {}
+    appendMarkdown(text: string): this {
+      this.value += text;
+      return this;
+    }
   }
   const back = { iconPath: 'back' };
   const createQuickInput = (kind: 'pick' | 'input') => {
@@ -131,14 +142,26 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
     MarkdownString,
     TreeItemCollapsibleState: { None: 0, Collapsed: 1, Expanded: 2 },
     ProgressLocation: { SourceControl: 1, Window: 10, Notification: 15 },
+    StatusBarAlignment: { Left: 1, Right: 2 },
     Disposable: { from: () => noop },
     l10n: { t: (s: string, ...args: unknown[]) => s.replace(/\{(\d+)\}/g, (_m, i: string) => String(args[Number(i)])) },
     env: {
-      remoteName: undefined,
+      get remoteName() {
+        return record.remoteName;
+      },
       openExternal: async (uri: { toString(): string }) => (record.openedExternal.push(uri.toString()), true),
     },
     window: {
       createOutputChannel: () => channel,
+      createStatusBarItem: (id: string) => {
+        const item = { id, text: '', tooltip: undefined as unknown, visible: false, show: () => (item.visible = true), hide: () => (item.visible = false), dispose: () => (item.visible = false) };
+        record.statusBarItems.push(item);
+        return item;
+      },
+      createTerminal: (options: { name: string; shellPath?: string; shellArgs?: string[] }) => {
+        record.terminals.push(options);
+        return { show: () => undefined, dispose: () => undefined };
+      },
       createTreeView: (id: string, options: { treeDataProvider: unknown }) => {
         record.treeViews.set(id, options);
         return { dispose: () => undefined, visible: false, onDidChangeVisibility: () => noop };
@@ -164,6 +187,7 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
       },
       executeCommand: async (id: string, ...args: unknown[]) => {
         record.executed.push(id);
+        record.executedWith.push({ id, args });
         return record.commands.get(id)?.(...args);
       },
     },
@@ -181,6 +205,7 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
       notebookDocuments: [] as { notebookType: string }[],
       openTextDocument: async (options: { content: string; language?: string }) => (record.openedDocuments.push(options), options),
       onDidGrantWorkspaceTrust: () => noop,
+      createFileSystemWatcher: () => ({ onDidCreate: () => noop, onDidChange: () => noop, onDidDelete: () => noop, dispose: () => undefined }),
     },
     extensions: {
       getExtension: (id: string) => {
