@@ -5,6 +5,8 @@ import { GitCli, stripCredentials } from '../core/provenance/git';
 // The few members of the built-in git extension's API (extensions/git/src/api/git.d.ts, version 1) used here.
 interface GitExtensionApi {
   getRepository(uri: vscode.Uri): {
+    /** Re-reads `git status`; state is otherwise refreshed only when the extension's file watcher fires. */
+    status(): Promise<void>;
     state: {
       HEAD?: { name?: string; commit?: string };
       remotes: { name: string; fetchUrl?: string }[];
@@ -60,6 +62,9 @@ export class VscodeGit implements WorkspaceGit {
   async info(folder: string, signal?: AbortSignal): Promise<GitInfo | undefined> {
     const api = await this.api();
     const repo = api?.getRepository(vscode.Uri.file(folder));
+    // A commit made in a terminal a moment ago is not in state until the watcher fires: provenance must not be
+    // stale (the end-to-end test caught a build labelled with the previous commit and "dirty"), so refresh first.
+    await repo?.status();
     const sha = repo?.state.HEAD?.commit;
     if (!repo || !sha) {
       return this.cli.info(folder, signal);
