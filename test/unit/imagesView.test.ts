@@ -67,6 +67,18 @@ describe('Experiment Images view (fake vscode over the real model)', () => {
     assert.ok(record.executed.includes('setContext'));
   });
 
+  it('opens an image row once a container runs in it (a new id, since VS Code keeps collapsed state by id)', async () => {
+    const [, commit] = await provider.getChildren();
+    const [first] = await provider.getChildren(commit);
+    assert.ok(first?.kind === 'image');
+    const idle = provider.getTreeItem(first);
+    assert.equal(idle.collapsibleState, 0);
+    const container = { id: 'c1', name: 'mlc-jupyter-1', role: 'jupyter', state: 'running', status: 'Up 1 second', jupyterUrl: 'http://127.0.0.1:49153' };
+    const running = provider.getTreeItem({ ...first, node: { ...first.node, containers: [container as never] } });
+    assert.equal(running.collapsibleState, 2);
+    assert.notEqual(running.id, idle.id);
+  });
+
   it('builds the Markdown tooltip on hover: preset, commit, labels', async () => {
     const [, commit] = await provider.getChildren();
     const [first] = await provider.getChildren(commit);

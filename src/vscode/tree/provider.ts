@@ -77,7 +77,9 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       case 'image': {
         const { node } = element;
         const item = new vscode.TreeItem(node.name, node.containers.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
-        item.id = `image:${node.image.id}`;
+        // VS Code keeps an item's collapsed state by id, and an image that had no container (no children) would stay
+        // collapsed when Jupyter starts in it: a new id for "has containers" lets the row open to show them.
+        item.id = `image:${node.image.id}${node.containers.length ? ':with-containers' : ''}`;
         item.description = [node.dirty ? vscode.l10n.t('dirty') : '', ...node.otherTags.map((t) => t.slice(t.lastIndexOf(':') + 1)), formatBytes(node.image.size), formatAge(node.image.created)]
           .filter(Boolean)
           .join(' · ');
