@@ -9,10 +9,10 @@ fail=0
 for want in extension/package.json extension/dist/extension.js extension/dist/cli.js extension/dist/proto/auth.proto extension/README.md; do
   grep -qix "$want" <<<"$listing" || { echo "vsix: missing $want"; fail=1; }
 done
-for dir in extension/media/ extension/templates/; do
+for dir in extension/media/walkthrough/ extension/templates/; do
   grep -q "^$dir" <<<"$listing" || { echo "vsix: nothing under $dir"; fail=1; }
 done
-if grep -E '^extension/(src|test|node_modules|bench|scripts)/|\.map$|\.ts$' <<<"$listing"; then
+if grep -E '^extension/(src|test|node_modules|bench|scripts|media/screenshots)/|\.map$|\.ts$' <<<"$listing"; then
   echo "vsix: ships files it should not (above)"; fail=1
 fi
 if [ "$size" -ge 1048576 ]; then

@@ -12,11 +12,20 @@ export function registerExtensionTests(): void {
       assert.equal(extension.isActive, true);
     });
 
-    it('registers every contributed command', async () => {
-      const commands = await vscode.commands.getCommands(true);
-      for (const id of ['mlContainers.engine.doctor', 'mlContainers.images.refresh', 'mlContainers.log.show']) {
-        assert.ok(commands.includes(id), `${id} is not registered`);
-      }
+    it('registers every command its package.json contributes', async () => {
+      const extension = vscode.extensions.getExtension(EXTENSION_ID);
+      await extension?.activate();
+      const contributed = ((extension?.packageJSON as { contributes?: { commands?: { command: string }[] } }).contributes?.commands ?? []).map((c) => c.command);
+      assert.ok(contributed.length > 10, 'package.json contributes no commands');
+      const registered = new Set(await vscode.commands.getCommands(true));
+      assert.deepEqual(contributed.filter((id) => !registered.has(id)), []);
+    });
+
+    it('contributes the getting-started walkthrough and the Experiment Images view', () => {
+      const pkg = vscode.extensions.getExtension(EXTENSION_ID)?.packageJSON as { contributes: { walkthroughs: { id: string; steps: unknown[] }[]; views: Record<string, { id: string }[]> } };
+      assert.equal(pkg.contributes.walkthroughs[0]?.id, 'mlContainers.gettingStarted');
+      assert.equal(pkg.contributes.walkthroughs[0]?.steps.length, 5);
+      assert.ok(Object.values(pkg.contributes.views).flat().some((v) => v.id === 'mlContainers.images'));
     });
   });
 }

@@ -1,0 +1,192 @@
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Engine } from '../../src/core/docker/engine';
+import { findJupyterServers } from '../../src/core/jupyter/server';
+import { latestProjectImage } from '../../src/core/project';
+import { requireEngine, requireImage } from '../docker/harness';
+import type { Workbench } from './codeServer';
+import { CodeServer } from './codeServer';
+
+const ROOT = path.resolve(__dirname, '../..');
+const VSIX = path.join(ROOT, 'dist', 'ml-containers.vsix');
+const PYTORCH_STANDIN = 'mlc-test/pytorch:bookworm';
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', ['-c', 'user.name=Ada Physicist', '-c', 'user.email=ada@example.org', ...args], { cwd, encoding: 'utf8' }).trim();
+}
+
+/** A small analysis repository, as a researcher would have before adding an environment. */
+function fixtureRepo(parent: string, name: string): string {
+  const dir = path.join(parent, name);
+  fs.mkdirSync(path.join(dir, 'src'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'README.md'), '# Dimuon mass fit\n');
+  fs.writeFileSync(path.join(dir, 'src', 'train.py'), 'import torch\n\nprint(torch.__version__)\n');
+  git(dir, 'init', '-q', '-b', 'main');
+  git(dir, 'add', '-A');
+  git(dir, 'commit', '-qm', 'Dimuon mass fit: first model');
+  return dir;
+}
+
+function status(url: string, token: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(new URL('/api/status', url), { headers: token ? { Authorization: `token ${token}` } : {} }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+  });
+}
+
+describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', function () {
+  let engine: Engine;
+  let home: string;
+  let server: CodeServer;
+  let repo: string;
+  /** Image repositories this suite built, removed afterwards. */
+  const imageNames: string[] = [];
+
+  before(async function () {
+    engine = await requireEngine(this);
+    await requireImage(this, engine, PYTORCH_STANDIN);
+    assert.ok(fs.existsSync(VSIX), `${VSIX} is missing: npm run test:e2e packages it first`);
+    home = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-e2e-'));
+    repo = fixtureRepo(home, 'dimuon-e2e');
+    server = await CodeServer.start({
+      home,
+      vsix: VSIX,
+      settings: {
+        'workbench.colorTheme': 'Default Dark Modern',
+        'workbench.startupEditor': 'none',
+        'workbench.tips.enabled': false,
+        'extensions.ignoreRecommendations': true,
+        'git.openRepositoryInParentFolders': 'never',
+        'telemetry.telemetryLevel': 'off',
+        'chat.disableAIFeatures': true,
+        // No registry here: every build starts from the local stand-in, through the setting users point at a mirror.
+        'mlContainers.build.args': { BASE_IMAGE: PYTORCH_STANDIN },
+      },
+    });
+  });
+
+  after(async () => {
+    await server?.close();
+    if (engine && home) {
+      for (const s of await findJupyterServers(engine, { all: true })) {
+        if (s.workspace.startsWith(home)) await engine.removeContainer(s.containerId, { force: true }).catch(() => undefined);
+      }
+      for (const name of imageNames) {
+        for (const image of await engine.listImages({ reference: name })) {
+          await engine.removeImage(image.id, { force: true }).catch(() => undefined);
+        }
+      }
+    }
+    if (home) fs.rmSync(home, { recursive: true, force: true });
+  });
+
+  describe('a trusted folder: scaffold → build → sidebar → Jupyter', () => {
+    let vscode: Workbench;
+    let sha7: string;
+    let name: string;
+
+    before(async () => {
+      vscode = await server.openFolder(repo, true);
+      await vscode.widenSideBar(560);
+    });
+
+    afterEach(async function () {
+      // What the window showed when a step failed: the first thing to look at in test-results/e2e/.
+      if (this.currentTest?.state === 'failed') await vscode.screenshot(`failed-${this.currentTest.title.slice(0, 40).replace(/\W+/g, '-')}`);
+    });
+
+    it('scaffolds PyTorch (GPU) from the command palette, and the files appear', async () => {
+      await vscode.runCommand('ML Containers: New ML Environment…');
+      await vscode.answerQuickInput(/Preset/, 'PyTorch');
+      await vscode.answerQuickInput(/GPU or CPU/, 'GPU');
+      await vscode.answerQuickInput(/PyTorch version/);
+      await vscode.answerQuickInput(/Port Jupyter listens on/);
+      await vscode.answerQuickInput(/Extra pip packages/);
+      await vscode.answerQuickInput(/Base image/);
+      const written = await vscode.waitForNotification(/PyTorch 2\.5\.1 \(gpu\) environment: \d+ file\(s\) written/);
+      await written.getByRole('button', { name: 'Open devcontainer.json' }).click();
+      await vscode.page.locator('.tab', { hasText: 'devcontainer.json' }).waitFor({ timeout: 30_000 });
+      await vscode.page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'Dockerfile' }).first().waitFor({ timeout: 30_000 });
+      for (const file of ['.devcontainer/devcontainer.json', '.devcontainer/Dockerfile', '.dockerignore', 'requirements.txt']) {
+        assert.ok(fs.existsSync(path.join(repo, file)), `${file} was not written`);
+      }
+      assert.match(fs.readFileSync(path.join(repo, '.devcontainer/devcontainer.json'), 'utf8'), /"MLC_PRESET": "pytorch"/);
+      name = (await latestProjectImage(repo)).replace(/:latest$/, '');
+      imageNames.push(name);
+      const folderRow = vscode.page.locator('.explorer-folders-view .monaco-list-row', { hasText: '.devcontainer' }).first();
+      if ((await folderRow.getAttribute('aria-expanded')) !== 'true') await folderRow.click();
+      await vscode.clearNotifications();
+      await vscode.screenshot('scaffold');
+    });
+
+    it('builds the committed environment and shows the image under its commit in Experiment Images', async () => {
+      git(repo, 'add', '-A');
+      git(repo, 'commit', '-qm', 'Add a PyTorch environment');
+      sha7 = git(repo, 'rev-parse', '--short=7', 'HEAD');
+      assert.equal(git(repo, 'status', '--porcelain'), '', 'the fixture repo should be clean before the build');
+      await vscode.runCommand('ML Containers: Build Experiment Image');
+      await vscode.waitForNotification(new RegExp(`Built ${name}:${sha7}`), 480_000);
+      const image = await engine.inspectImage(`${name}:${sha7}`);
+      assert.ok(image, `${name}:${sha7} is not in the engine`);
+      assert.equal(image.labels['org.opencontainers.image.revision']?.slice(0, 7), sha7);
+      assert.equal(image.labels['org.mlcontainers.base'], PYTORCH_STANDIN, 'mlContainers.build.args did not reach the build');
+
+      const view = await vscode.showExperimentImages();
+      const commitRow = view.locator('.monaco-list-row', { hasText: 'Add a PyTorch environment' }).first();
+      await commitRow.waitFor({ timeout: 30_000 });
+      await view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first().waitFor({ timeout: 30_000 });
+      await vscode.clearNotifications();
+      await vscode.screenshot('sidebar');
+    });
+
+    it('starts Jupyter in the image: token, 127.0.0.1 only, listed under the image with the status bar naming it', async () => {
+      await vscode.runCommand('ML Containers: Start Jupyter');
+      await vscode.waitForNotification(/Jupyter is running/, 180_000);
+      const [jupyter] = (await findJupyterServers(engine, { workspace: repo })).filter((s) => s.running);
+      assert.ok(jupyter?.baseUrl && jupyter.token, 'no running Jupyter container for the workspace');
+      assert.match(jupyter.baseUrl, /^http:\/\/127\.0\.0\.1:\d+\/?$/);
+      assert.equal(await status(jupyter.baseUrl, jupyter.token), 200);
+      assert.equal(await status(jupyter.baseUrl, undefined), 403);
+
+      const view = await vscode.showExperimentImages();
+      const imageRow = view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first();
+      if ((await imageRow.getAttribute('aria-expanded')) !== 'true') await imageRow.click();
+      // The container's row: "Jupyter" and its loopback address (the token is never shown).
+      const jupyterRow = view.locator('.monaco-list-row', { hasText: jupyter.baseUrl.replace(/\/$/, '') }).first();
+      await jupyterRow.waitFor({ timeout: 30_000 });
+      assert.match((await jupyterRow.textContent()) ?? '', /^Jupyter/);
+      assert.doesNotMatch((await jupyterRow.textContent()) ?? '', new RegExp(jupyter.token));
+      await vscode.statusBarItem(`pytorch · gpu · ${(await engine.inspectImage(`${name}:${sha7}`))?.id.slice(7, 19) ?? '?'}`).waitFor({ timeout: 30_000 });
+      await vscode.clearNotifications();
+      await vscode.screenshot('jupyter');
+    });
+  });
+
+  describe('an untrusted folder (Restricted Mode)', () => {
+    it('Build Experiment Image refuses with the reason and offers Manage Workspace Trust; nothing is built', async () => {
+      const untrusted = fixtureRepo(home, 'untrusted-e2e');
+      fs.cpSync(path.join(repo, '.devcontainer'), path.join(untrusted, '.devcontainer'), { recursive: true });
+      // Its own name, so that its image name is not the trusted workspace's (which this suite did build).
+      const config = path.join(untrusted, '.devcontainer', 'devcontainer.json');
+      fs.writeFileSync(config, fs.readFileSync(config, 'utf8').replace('"dimuon-e2e (PyTorch)"', '"untrusted-e2e (PyTorch)"'));
+      const vscode = await server.openFolder(untrusted, false);
+      await vscode.runCommand('ML Containers: Build Experiment Image');
+      const toast = await vscode.waitForNotification(/builds nothing in Restricted Mode/);
+      await toast.getByRole('button', { name: 'Manage Workspace Trust' }).waitFor();
+      const view = await vscode.showExperimentImages();
+      await view.getByText(/builds and runs nothing in Restricted Mode/).waitFor();
+      await vscode.screenshot('restricted');
+      const untrustedImage = (await latestProjectImage(untrusted)).replace(/:latest$/, '');
+      assert.notEqual(untrustedImage, imageNames[0]);
+      assert.deepEqual(await engine.listImages({ reference: untrustedImage }), []);
+      await vscode.page.close();
+    });
+  });
+});
