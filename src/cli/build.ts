@@ -7,7 +7,7 @@ import { createLogger } from '../core/log';
 import { GitCli } from '../core/provenance/git';
 import type { CliIO } from './io';
 
-export const buildHelp = `mlc build [--dir DIR] [--config FILE] [--devcontainer FILE] [--build-arg NAME=VALUE]… [--host URL]
+export const buildHelp = `mlc build [--dir DIR] [--config FILE] [--devcontainer FILE] [--build-arg NAME=VALUE]… [--no-lock] [--host URL]
 
 Builds the project's devcontainer Dockerfile with BuildKit into an experiment image tagged
 <name>:<sha7>[-dirty] and <name>:latest, labelled with the commit, branch, remote, Dockerfile hash
@@ -18,12 +18,13 @@ and tags to stdout.
   --config FILE        hyper-parameter YAML to record in the labels (e.g. configs/experiment.yaml)
   --devcontainer FILE  devcontainer.json to build (default: .devcontainer/devcontainer.json)
   --build-arg N=V      overrides devcontainer.json's build.args (repeatable), e.g. BASE_IMAGE=<your mirror>
+  --no-lock            skip the environment lock (pip freeze in a throw-away container) after the build
   --host URL           Docker host instead of DOCKER_HOST / the docker context`;
 
 export async function build(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { dir: { type: 'string', default: '.' }, config: { type: 'string' }, devcontainer: { type: 'string' }, 'build-arg': { type: 'string', multiple: true }, host: { type: 'string' } },
+    options: { dir: { type: 'string', default: '.' }, config: { type: 'string' }, devcontainer: { type: 'string' }, 'build-arg': { type: 'string', multiple: true }, 'no-lock': { type: 'boolean', default: false }, host: { type: 'string' } },
     strict: true,
     allowPositionals: false,
   });
@@ -35,6 +36,7 @@ export async function build(args: string[], io: CliIO, signal: AbortSignal): Pro
     ...(values.config ? { hyperparameters: values.config } : {}),
     ...(values.devcontainer ? { devcontainer: values.devcontainer } : {}),
     buildArgs,
+    lock: !values['no-lock'],
     engine,
     git: new GitCli(),
     log,

@@ -96,8 +96,10 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
     git(dir, 'add', '-A');
     git(dir, 'commit', '-q', '-m', 'first');
     // Through the bundled CLI, as users run it: this is what found the missing dist/proto/auth.proto.
-    const built = mlc(dir, 'build');
+    const built = mlc(dir, 'build', '--no-lock');
     assert.equal(built.code, 0, built.stderr);
+    assert.match(built.stderr, /build context sent: [\d.]+ KB/);
+    assert.ok(!fs.existsSync(path.join(dir, '.mlcontainers', 'locks')), '--no-lock still captured an environment lock');
     imageId = built.stdout.split('\n')[0] ?? '';
   });
 

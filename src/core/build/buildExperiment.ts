@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { Transform } from 'node:stream';
 import type { ContextScan } from '../docker/buildContext';
 import { biggestOffenders, packContext, scanContext } from '../docker/buildContext';
 import { BuildProgress } from '../docker/buildProgress';
@@ -42,6 +43,8 @@ export interface BuildExperimentResult {
   labels: Record<string, string>;
   git: GitInfo | undefined;
   context: ContextScan;
+  /** Bytes of tar stream sent to the engine. */
+  contextBytesSent: number;
   builder: 'buildkit' | 'classic';
   cachedSteps: string[];
 }
@@ -126,9 +129,20 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   const progress = new BuildProgress();
   log.info(`building ${tags.join(', ')} with ${support.available ? 'BuildKit' : 'the classic builder'}`);
   let imageId: string;
+  // What actually goes over the wire (tar headers and padding included), as the docker CLI reports it.
+  let contextBytesSent = 0;
+  const tar = packContext(context);
+  const counted = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      contextBytesSent += chunk.length;
+      done(null, chunk);
+    },
+  });
+  tar.on('error', (e) => counted.destroy(e));
+  tar.pipe(counted);
   try {
     imageId = await o.engine.build(
-      packContext(context),
+      counted,
       {
         tags,
         labels,
@@ -152,7 +166,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     }
     throw e;
   }
-  log.info(`built ${imageId} as ${tags.join(', ')}`);
+  log.info(`built ${imageId} as ${tags.join(', ')}; build context sent: ${formatBytes(contextBytesSent)}`);
   if (o.lock !== false) {
     try {
       const file = await writeLock(folder, imageId, tags, await captureLock(o.engine, imageId, o.signal));
@@ -161,7 +175,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
       log.warn(`no environment lock: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  return { imageId, tags, labels, git, context, builder: support.available ? 'buildkit' : 'classic', cachedSteps: progress.cachedSteps() };
+  return { imageId, tags, labels, git, context, contextBytesSent, builder: support.available ? 'buildkit' : 'classic', cachedSteps: progress.cachedSteps() };
 }
 
 function sha256(data: string | Buffer): string {
