@@ -1,7 +1,7 @@
 import ignore from '@balena/dockerignore';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pack } from 'tar-stream';
+import type * as TarStream from 'tar-stream';
 import type { Readable } from 'node:stream';
 
 export interface ContextEntry {
@@ -93,7 +93,9 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
 
 /** Streams the scanned entries as a tar, one file open at a time: memory stays flat whatever the context size. */
 export function packContext(scan: ContextScan): Readable {
-  const tar = pack();
+  // tar-stream is loaded with the first build, not at import (activation time).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tar = (require('tar-stream') as typeof TarStream).pack();
   void (async () => {
     try {
       for (const e of scan.entries) {

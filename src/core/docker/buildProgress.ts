@@ -1,18 +1,26 @@
-import * as protobuf from 'protobufjs';
+import type * as Protobuf from 'protobufjs';
 import type { BuildEvent } from './engine';
 
 // The part of BuildKit's moby.buildkit.v1.StatusResponse (api/services/control/control.proto) that progress
 // needs, as a JSON descriptor so nothing is read from disk at run time (the bundle has no .proto files).
-const root = protobuf.Root.fromJSON({
-  nested: {
-    StatusResponse: { fields: { vertexes: { rule: 'repeated', type: 'Vertex', id: 1 }, statuses: { rule: 'repeated', type: 'VertexStatus', id: 2 }, logs: { rule: 'repeated', type: 'VertexLog', id: 3 } } },
-    Vertex: { fields: { digest: { type: 'string', id: 1 }, name: { type: 'string', id: 3 }, cached: { type: 'bool', id: 4 }, started: { type: 'Timestamp', id: 5 }, completed: { type: 'Timestamp', id: 6 }, error: { type: 'string', id: 7 } } },
-    VertexStatus: { fields: { ID: { type: 'string', id: 1 }, vertex: { type: 'string', id: 2 }, name: { type: 'string', id: 3 }, current: { type: 'int64', id: 4 }, total: { type: 'int64', id: 5 } } },
-    VertexLog: { fields: { vertex: { type: 'string', id: 1 }, stream: { type: 'int64', id: 3 }, msg: { type: 'bytes', id: 4 } } },
-    Timestamp: { fields: { seconds: { type: 'int64', id: 1 }, nanos: { type: 'int32', id: 2 } } },
-  },
-});
-const StatusResponse = root.lookupType('StatusResponse');
+// protobufjs is loaded with the first trace, not at import: it is ~20 ms of the extension's activation otherwise.
+let statusResponse: Protobuf.Type | undefined;
+function statusResponseType(): Protobuf.Type {
+  if (statusResponse) return statusResponse;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const protobuf = require('protobufjs') as typeof Protobuf;
+  const root = protobuf.Root.fromJSON({
+    nested: {
+      StatusResponse: { fields: { vertexes: { rule: 'repeated', type: 'Vertex', id: 1 }, statuses: { rule: 'repeated', type: 'VertexStatus', id: 2 }, logs: { rule: 'repeated', type: 'VertexLog', id: 3 } } },
+      Vertex: { fields: { digest: { type: 'string', id: 1 }, name: { type: 'string', id: 3 }, cached: { type: 'bool', id: 4 }, started: { type: 'Timestamp', id: 5 }, completed: { type: 'Timestamp', id: 6 }, error: { type: 'string', id: 7 } } },
+      VertexStatus: { fields: { ID: { type: 'string', id: 1 }, vertex: { type: 'string', id: 2 }, name: { type: 'string', id: 3 }, current: { type: 'int64', id: 4 }, total: { type: 'int64', id: 5 } } },
+      VertexLog: { fields: { vertex: { type: 'string', id: 1 }, stream: { type: 'int64', id: 3 }, msg: { type: 'bytes', id: 4 } } },
+      Timestamp: { fields: { seconds: { type: 'int64', id: 1 }, nanos: { type: 'int32', id: 2 } } },
+    },
+  });
+  statusResponse = root.lookupType('StatusResponse');
+  return statusResponse;
+}
 
 interface Vertex {
   digest: string;
@@ -65,7 +73,8 @@ export class BuildProgress {
   }
 
   private pushTrace(aux: string): string[] {
-    const decoded = StatusResponse.toObject(StatusResponse.decode(Buffer.from(aux, 'base64')), { longs: Number, bytes: Buffer, defaults: true }) as {
+    const type = statusResponseType();
+    const decoded = type.toObject(type.decode(Buffer.from(aux, 'base64')), { longs: Number, bytes: Buffer, defaults: true }) as {
       vertexes: { digest: string; name: string; cached: boolean; started?: unknown; completed?: unknown; error: string }[];
       logs: { vertex: string; msg: Buffer }[];
     };

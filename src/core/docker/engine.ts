@@ -1,5 +1,5 @@
 // The only file that imports dockerode: everything else talks to the `Engine` interface below.
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import * as fs from 'node:fs';
 import { Writable } from 'node:stream';
 import type { DockerEndpoint } from './endpoint';
@@ -521,7 +521,7 @@ class DockerodeEngine implements Engine {
   }
 
   private dockerode(): Dockerode {
-    this.client ??= new Dockerode(dockerodeOptions(this.endpoint, this.options.timeoutMs));
+    this.client ??= new (loadDockerode())(dockerodeOptions(this.endpoint, this.options.timeoutMs));
     return this.client;
   }
 
@@ -538,6 +538,16 @@ class DockerodeEngine implements Engine {
  * Every connection key is set explicitly: docker-modem merges its own DOCKER_HOST defaults under ours, and a
  * missing key would let the environment win over the endpoint we resolved.
  */
+/**
+ * dockerode is required on first use, not at import: with its BuildKit session code (gRPC, protobufjs) it takes
+ * ~120 ms to load, which was most of the extension's activation (bench/: activation). esbuild keeps a require
+ * inside a function lazy in the bundle.
+ */
+function loadDockerode(): typeof Dockerode {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('dockerode') as typeof Dockerode;
+}
+
 function dockerodeOptions(endpoint: DockerEndpoint, timeoutMs: number | undefined): Dockerode.DockerOptions {
   const base: Dockerode.DockerOptions = {
     host: undefined,
