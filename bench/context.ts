@@ -1,0 +1,108 @@
+// 2. Context packing on an ML-shaped repository: `mlc build` (our streamed tar, BuildKit through the Engine API)
+//    against `docker build` through the CLI, classic and BuildKit, on the same Dockerfile and .dockerignore.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Options, ProcessResult, Row } from './lib';
+import { contextBytesFromLog, dockerCli, git, measure, median, ok, ROOT, round, sparseFile } from './lib';
+
+const BASE = 'mlc-test/debian:bookworm';
+const TAG = 'mlc-bench-context';
+
+/**
+ * src/ with `files` small Python modules, notebooks and configs; data/ and checkpoints/ with `ignoredBytes` of
+ * sparse HDF5 files and checkpoints (ignored, as the scaffold's .dockerignore has it); committed to git.
+ */
+export async function mlRepo(dir: string, files: number, ignoredBytes: number): Promise<void> {
+  fs.mkdirSync(path.join(dir, '.devcontainer'), { recursive: true });
+  const perPackage = 100;
+  for (let i = 0; i < files; i++) {
+    const pkg = path.join(dir, 'src', `analysis${String(Math.floor(i / perPackage)).padStart(3, '0')}`);
+    if (i % perPackage === 0) fs.mkdirSync(pkg, { recursive: true });
+    const body = `"""Module ${i}."""\nimport numpy as np\n\n\ndef feature_${i}(x):\n    return np.tanh(x * ${i % 97} + ${i % 13})\n`.repeat(1 + (i % 8));
+    fs.writeFileSync(path.join(pkg, i % 50 === 0 ? `notebook_${i}.ipynb` : `mod_${i}.py`), body);
+  }
+  fs.mkdirSync(path.join(dir, 'configs'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'configs', 'experiment.yaml'), 'lr: 0.001\nbatch_size: 256\n');
+  // Ignored weight: runs of events and checkpoints, 100 MB each (sparse: no disk, no time).
+  const chunk = 100 * 1024 ** 2;
+  const count = Math.max(1, Math.round(ignoredBytes / chunk));
+  for (let i = 0; i < count; i++) {
+    sparseFile(path.join(dir, i % 2 ? 'checkpoints' : 'data', `run${String(i).padStart(4, '0')}`, i % 2 ? 'model.pt' : 'events.h5'), chunk);
+  }
+  fs.writeFileSync(path.join(dir, '.dockerignore'), 'data/\ncheckpoints/\n.git\n**/__pycache__\n');
+  fs.writeFileSync(path.join(dir, '.gitignore'), 'data/\ncheckpoints/\n.mlcontainers/\n');
+  fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `ARG BASE_IMAGE=${BASE}\nFROM \${BASE_IMAGE}\nWORKDIR /workspace\nCOPY . /workspace\n`);
+  fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), JSON.stringify({ name: TAG, build: { dockerfile: 'Dockerfile', context: '..' } }, null, 2));
+  await git(dir, 'init', '-q', '-b', 'main');
+  await git(dir, 'add', '-A');
+  await git(dir, 'commit', '-qm', 'analysis');
+}
+
+/** The three ways to build the same thing; each leaves its image tagged so that the next run hits the cache. */
+export function builders(dir: string): Record<'ours' | 'classic' | 'buildkit', () => Promise<ProcessResult>> {
+  const docker = dockerCli();
+  const cli = (buildkit: '0' | '1', tag: string) => () =>
+    measure(docker, ['build', ...(buildkit === '1' ? ['--progress=plain'] : []), '-f', '.devcontainer/Dockerfile', '-t', `${TAG}:${tag}`, '.'], {
+      cwd: dir,
+      env: { ...process.env, DOCKER_BUILDKIT: buildkit },
+    }).then((r) => ok(r, `DOCKER_BUILDKIT=${buildkit} docker build`));
+  return {
+    ours: () => measure(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'build', '--dir', dir, '--no-lock'], { cwd: dir }).then((r) => ok(r, 'mlc build')),
+    classic: cli('0', 'classic'),
+    buildkit: cli('1', 'buildkit'),
+  };
+}
+
+export async function removeBenchImages(repo: string): Promise<void> {
+  const ids = (await measure(dockerCli(), ['images', '-q', repo])).stdout.split('\n').filter(Boolean);
+  if (ids.length) await measure(dockerCli(), ['rmi', '-f', ...new Set(ids)]);
+}
+
+export async function contextPacking(o: Options): Promise<Row[]> {
+  const files = o.quick ? 5_000 : 20_000;
+  const runs = o.quick ? 3 : 5;
+  const ignored = 2 * 1024 ** 3;
+  const dir = path.join(o.scratch, 'context-repo');
+  await mlRepo(dir, files, ignored);
+  o.log(`context: ${files} source files, ${ignored / 1024 ** 3} GB ignored (sparse), ${runs} runs each`);
+  const build = builders(dir);
+  const samples: Record<keyof typeof build, ProcessResult[]> = { ours: [], classic: [], buildkit: [] };
+  try {
+    // A first build of each fills its cache (the COPY layer); then runs alternate so drift hits all three alike.
+    for (const b of Object.values(build)) await b();
+    for (let i = 0; i < runs; i++) {
+      for (const key of (i % 2 ? ['buildkit', 'classic', 'ours'] : ['ours', 'classic', 'buildkit']) as (keyof typeof build)[]) {
+        samples[key].push(await build[key]());
+      }
+    }
+    // The same repository with ten times the ignored data: our memory must not notice it.
+    const bigger = path.join(o.scratch, 'context-repo-10x');
+    await mlRepo(bigger, files, ignored * 10);
+    const big = builders(bigger).ours;
+    await big();
+    const bigRss = median(await Promise.all([big(), big()].map((p) => p.then((r) => r.maxRssKb))));
+
+    const wall = (k: keyof typeof build): number => median(samples[k].map((s) => s.ms));
+    const rss = (k: keyof typeof build): number => median(samples[k].map((s) => s.maxRssKb)) / 1024;
+    const sent = (k: keyof typeof build): number => contextBytesFromLog(samples[k][0]!.stderr + samples[k][0]!.stdout) / 1e6;
+    const row = (anchor: 'classic' | 'buildkit'): Row => {
+      const ratio = wall('ours') / wall(anchor);
+      return {
+        benchmark: `context packing (${files} files + ${ignored / 1024 ** 3} GB ignored): mlc build vs docker build, ${anchor === 'buildkit' ? 'BuildKit' : 'classic builder'}`,
+        unit: 'ms', ours: round(wall('ours'), 0), anchor: round(wall(anchor), 0), anchorName: `docker CLI (${anchor})`, ratio: round(ratio, 2), goal: '≤ 1.2×', pass: ratio <= 1.2,
+        detail: `peak RSS ${round(rss('ours'), 0)} MB vs ${round(rss(anchor), 0)} MB; sent ${round(sent('ours'), 1)} MB vs ${round(sent(anchor), 1)} MB`,
+      };
+    };
+    const flat = bigRss / 1024 / rss('ours');
+    return [
+      row('buildkit'),
+      row('classic'),
+      {
+        benchmark: 'context packing: peak RSS of mlc build with 10× the ignored data (20 GB vs 2 GB)',
+        unit: 'MB', ours: round(bigRss / 1024, 0), anchor: round(rss('ours'), 0), anchorName: 'mlc build at 1×', ratio: round(flat, 2), goal: '≤ 1.1× (flat)', pass: flat <= 1.1,
+      },
+    ];
+  } finally {
+    await removeBenchImages(TAG);
+  }
+}
