@@ -3,6 +3,7 @@ import { EngineError } from '../core/docker/errors';
 import { build, buildHelp } from './build';
 import { diff, diffHelp } from './diff';
 import { doctor, doctorHelp } from './doctor';
+import { exportCommand, exportHelp } from './exportCmd';
 import { init, initHelp } from './init';
 import { ls, lsHelp } from './ls';
 import { down, downHelp, up, upHelp } from './up';
@@ -17,6 +18,7 @@ const subcommands: Record<string, { run: Subcommand; help: string; summary: stri
   ls: { run: ls, help: lsHelp, summary: 'list the experiment images under the git commits they came from' },
   up: { run: up, help: upHelp, summary: 'start Jupyter in the experiment image (127.0.0.1 only, random token) and print its URL' },
   down: { run: down, help: downHelp, summary: "stop and remove the project's Jupyter containers" },
+  export: { run: exportCommand, help: exportHelp, summary: 'write an Apptainer/Singularity definition for an experiment image (HPC, GRID)' },
 };
 
 const usage = (): string =>

@@ -111,6 +111,31 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
     if (imageId) await engine.removeImage(imageId, { force: true }).catch(() => undefined);
   });
 
+  it('`mlc export apptainer` writes a definition from this engine\'s image with its commit; never overwrites an edited one', () => {
+    const tag = 'mlc-test-jupyter:latest';
+    const out = path.join(dir, 'hpc');
+    const first = mlc(dir, 'export', 'apptainer', tag, '--out', out);
+    assert.equal(first.code, 0, first.stderr);
+    const file = first.stdout.trim();
+    assert.equal(file, path.join(out, 'mlc-test-jupyter_latest.def'));
+    const def = fs.readFileSync(file, 'utf8');
+    assert.match(def, /^Bootstrap: docker-daemon\nFrom: mlc-test-jupyter:latest\n/);
+    assert.ok(def.includes(`    org.opencontainers.image.revision ${git(dir, 'rev-parse', 'HEAD')}`), def);
+    assert.ok(def.includes('    org.mlcontainers.preset pytorch'));
+    // The same content again is fine; a file the user edited is left alone.
+    assert.equal(mlc(dir, 'export', 'apptainer', tag, '--out', out).code, 0);
+    fs.appendFileSync(file, '%post\n    echo mine\n');
+    const again = mlc(dir, 'export', 'apptainer', tag, '--out', out);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /exists and differs: nothing written \(pass --force/);
+    assert.match(fs.readFileSync(file, 'utf8'), /echo mine/);
+    // Apptainer cannot be installed on these machines: --build says what to run where it is.
+    const build = mlc(dir, 'export', 'apptainer', tag, '--out', out, '--force', '--build');
+    assert.equal(build.code, 1);
+    assert.match(build.stderr, /apptainer is not installed here: on a machine with Apptainer, run `apptainer build mlc-test-jupyter_latest\.sif mlc-test-jupyter_latest\.def`/);
+    assert.equal(mlc(dir, 'export', 'apptainer', 'no-such-image:1').code, 1);
+  });
+
   it('`mlc up --gpu all` on this GPU-less engine fails with the mapped sentence and leaves no container', async () => {
     const r = mlc(dir, 'up', '--gpu', 'all');
     assert.equal(r.code, 1, r.stderr);
