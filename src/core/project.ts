@@ -2,7 +2,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ImageDetails } from './docker/engine';
 import { isRecord } from './json';
-import { LABEL_PREFIX } from './labels';
+import { DIRTY_LABEL, REVISION_LABEL } from './labels';
 import { imageName } from './provenance/labels';
 import { parseJsonc } from './scaffold/mergeDevcontainer';
 
@@ -51,8 +51,8 @@ export async function projectStatus(folder: string, inspect?: (ref: string) => P
     ...(details ? {
       image: {
         id: details.id,
-        ...(details.labels['org.opencontainers.image.revision'] ? { revision: details.labels['org.opencontainers.image.revision'] } : {}),
-        dirty: details.labels[`${LABEL_PREFIX}.dirty`] === 'true',
+        ...(details.labels[REVISION_LABEL] ? { revision: details.labels[REVISION_LABEL] } : {}),
+        dirty: details.labels[DIRTY_LABEL] === 'true',
       },
     } : {}),
   };

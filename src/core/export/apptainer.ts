@@ -1,5 +1,5 @@
 // Apptainer/Singularity definition files for an experiment image, for HPC and GRID sites where Docker does not run.
-import { LABEL_PREFIX } from '../labels';
+import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../labels';
 
 export interface ApptainerInput {
   /** The image as Docker names it (a tag, or an id for docker-daemon). */
@@ -35,8 +35,8 @@ function shellQuote(s: string): string {
  */
 export function apptainerDefinition(i: ApptainerInput): string {
   const from = i.source.kind === 'docker-daemon' ? i.imageRef : i.source.archive;
-  const revision = i.labels['org.opencontainers.image.revision'];
-  const dirty = i.labels[`${LABEL_PREFIX}.dirty`] === 'true';
+  const revision = i.labels[REVISION_LABEL];
+  const dirty = i.labels[DIRTY_LABEL] === 'true';
   const lines = [`Bootstrap: ${i.source.kind}`, `From: ${from}`, ''];
   const labels = carried(i.labels);
   if (labels.length) {

@@ -1,10 +1,10 @@
 import type { Engine, EngineEvent } from '../docker/engine';
 import { EngineError } from '../docker/errors';
-import { MANAGED_LABEL } from '../labels';
+import { MANAGED_LABEL, REVISION_LABEL } from '../labels';
 import type { Logger } from '../log';
 import type { GitHistoryProvider } from '../provenance/git';
 import type { ExperimentTree } from './tree';
-import { groupImages, REVISION } from './tree';
+import { groupImages } from './tree';
 
 export type ExperimentViewState =
   | { kind: 'idle' }
@@ -49,7 +49,7 @@ export async function loadExperimentTree(engine: Engine, git: GitHistoryProvider
     engine.listImages({ labels: [MANAGED_LABEL] }, signal),
     engine.listContainers({ labels: [`${MANAGED_LABEL}=true`], all: true }, signal),
   ]);
-  const shas = [...new Set(images.map((i) => i.labels[REVISION]).filter((s): s is string => Boolean(s)))];
+  const shas = [...new Set(images.map((i) => i.labels[REVISION_LABEL]).filter((s): s is string => Boolean(s)))];
   const history = await git.history(folder, shas, signal);
   return groupImages(images, containers, history, projectRepo);
 }

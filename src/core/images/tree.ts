@@ -1,9 +1,7 @@
 import type { ContainerSummary, ImageSummary } from '../docker/engine';
-import { LABEL_PREFIX } from '../labels';
+import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../labels';
 import type { CommitMeta, GitHistory } from '../provenance/git';
 
-export const REVISION = 'org.opencontainers.image.revision';
-const DIRTY = `${LABEL_PREFIX}.dirty`;
 const ROLE = `${LABEL_PREFIX}.role`;
 const IMAGE_ID = `${LABEL_PREFIX}.image.id`;
 
@@ -61,7 +59,7 @@ export function groupImages(images: readonly ImageSummary[], containers: readonl
 
   const groups = new Map<string, CommitGroup>();
   for (const image of images) {
-    const sha = image.labels[REVISION] || undefined;
+    const sha = image.labels[REVISION_LABEL] || undefined;
     const ours = image.repoTags.some((t) => repoOf(t) === projectRepo) || (sha !== undefined && (history?.commits.has(sha) || branchIndex.has(sha)));
     if (!ours) continue;
     const key = sha ?? '';
@@ -98,7 +96,7 @@ function imageNode(image: ImageSummary, sha: string | undefined, containers: Con
     name: primary ?? image.id.replace(/^sha256:/, '').slice(0, 12),
     otherTags: image.repoTags.filter((t) => t !== primary),
     sha,
-    dirty: image.labels[DIRTY] === 'true',
+    dirty: image.labels[DIRTY_LABEL] === 'true',
     containers,
   };
 }

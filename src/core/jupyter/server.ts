@@ -4,7 +4,7 @@ import { EngineError } from '../docker/errors';
 import type { GpuPreflight } from '../gpu/preflight';
 import { checkGpu, explainGpuRefusal, isLocalEndpoint } from '../gpu/preflight';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
-import { LABEL_PREFIX, MANAGED_LABEL } from '../labels';
+import { LABEL_PREFIX, MANAGED_LABEL, REVISION_LABEL } from '../labels';
 import type { Logger } from '../log';
 import { imageName } from '../provenance/labels';
 import type { GpuDecision, GpuSetting } from '../run/gpuOptions';
@@ -17,7 +17,6 @@ export const WORKSPACE_LABEL = `${LABEL_PREFIX}.workspace`;
 export const IMAGE_ID_LABEL = `${LABEL_PREFIX}.image.id`;
 export const IMAGE_REF_LABEL = `${LABEL_PREFIX}.image.ref`;
 export const GPU_LABEL = `${LABEL_PREFIX}.gpu`;
-export const REVISION_LABEL = 'org.opencontainers.image.revision';
 const TITLE_LABEL = 'org.opencontainers.image.title';
 const CONTAINER_PORT = '8888/tcp';
 /** Where the workspace folder is mounted in experiment containers. */

@@ -1,4 +1,4 @@
-import { LABEL_PREFIX, MANAGED_LABEL } from '../labels';
+import { DIRTY_LABEL, LABEL_PREFIX, MANAGED_LABEL, REVISION_LABEL } from '../labels';
 import type { GitInfo } from './git';
 
 export interface ProvenanceInput {
@@ -25,8 +25,8 @@ export function provenanceLabels(p: ProvenanceInput): Record<string, string> {
   };
   if (p.dockerfilePath) labels[`${LABEL_PREFIX}.dockerfile.path`] = p.dockerfilePath;
   if (p.git) {
-    labels['org.opencontainers.image.revision'] = p.git.sha;
-    labels[`${LABEL_PREFIX}.dirty`] = String(p.git.dirty);
+    labels[REVISION_LABEL] = p.git.sha;
+    labels[DIRTY_LABEL] = String(p.git.dirty);
     if (p.git.remoteUrl) labels['org.opencontainers.image.source'] = p.git.remoteUrl;
     if (p.git.describe) labels['org.opencontainers.image.version'] = p.git.describe;
     if (p.git.branch) labels[`${LABEL_PREFIX}.branch`] = p.git.branch;

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { MANAGED_LABEL } from '../../core/labels';
+import { MANAGED_LABEL, REVISION_LABEL } from '../../core/labels';
 import { lockFor, lockPath } from '../../core/provenance/lock';
 import type { Services } from './table';
 
@@ -15,7 +15,7 @@ export async function compareImagesCommand(services: Services): Promise<void> {
     void vscode.window.showInformationMessage(vscode.l10n.t('Build at least two experiment images to compare their environments.'));
     return;
   }
-  const items = images.map((i) => ({ label: i.repoTags[0] ?? i.id, description: i.labels['org.opencontainers.image.revision']?.slice(0, 7) ?? '', id: i.id }));
+  const items = images.map((i) => ({ label: i.repoTags[0] ?? i.id, description: i.labels[REVISION_LABEL]?.slice(0, 7) ?? '', id: i.id }));
   const first = await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Compare Environments'), placeHolder: vscode.l10n.t('Older image') });
   const second = first && (await vscode.window.showQuickPick(items.filter((i) => i.id !== first.id), { title: vscode.l10n.t('Compare Environments'), placeHolder: vscode.l10n.t('Newer image') }));
   if (!first || !second) {
