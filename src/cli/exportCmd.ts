@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { writeFileAtomic } from '../core/atomicWrite';
 import { machineEngine } from '../core/docker/machine';
 import { apptainerBuildCommand, apptainerDefinition } from '../core/export/apptainer';
 import { LABEL_PREFIX } from '../core/labels';
@@ -62,10 +63,7 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
     io.err(`${file} exists and differs: nothing written (pass --force to replace it).`);
     return 1;
   }
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, def);
-  await fs.rename(tmp, file);
+  await writeFileAtomic(file, def);
   io.out(file);
   if (archive && !(await fs.stat(archive).catch(() => undefined))) {
     io.err(`Next: docker save ${imageRef} -o ${archive}  (the .def reads the image from that file)`);
@@ -77,7 +75,8 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
     io.err(`apptainer is not installed here: on a machine with Apptainer, run \`${apptainerBuildCommand('apptainer', path.basename(file), path.basename(sif)).join(' ')}\`.`);
     return 1;
   }
-  const r = spawnSync(apptainerBuildCommand(tool, file, sif)[0]!, apptainerBuildCommand(tool, file, sif).slice(1), { stdio: ['ignore', 'inherit', 'inherit'] });
+  const [command, ...commandArgs] = apptainerBuildCommand(tool, file, sif);
+  const r = spawnSync(command!, commandArgs, { stdio: ['ignore', 'inherit', 'inherit'] });
   if (r.status !== 0) {
     io.err(`${tool} build failed (exit ${String(r.status)}).`);
     return 1;

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { writeFileAtomic } from '../atomicWrite';
 import type { Engine } from '../docker/engine';
 
 /** Where environment locks live in a project: one file per image id. */
@@ -31,10 +32,7 @@ export function lockPath(folder: string, imageId: string): string {
 /** Writes the lock atomically, with a header naming the image. */
 export async function writeLock(folder: string, imageId: string, tags: string[], packages: string): Promise<string> {
   const file = lockPath(folder, imageId);
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, `# image ${imageId}\n# tags ${tags.join(' ')}\n${packages.endsWith('\n') ? packages : `${packages}\n`}`);
-  await fs.rename(tmp, file);
+  await writeFileAtomic(file, `# image ${imageId}\n# tags ${tags.join(' ')}\n${packages.endsWith('\n') ? packages : `${packages}\n`}`);
   return file;
 }
 
