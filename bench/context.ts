@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Options, ProcessResult, Row } from './lib';
-import { contextBytesFromLog, dockerCli, git, measure, median, ok, ROOT, round, sparseFile } from './lib';
+import { contextBytesFromLog, dockerCli, git, measure, median, ok, removeImages, ROOT, round, sparseFile } from './lib';
 
 const BASE = 'mlc-test/debian:bookworm';
 const TAG = 'mlc-bench-context';
@@ -53,11 +53,6 @@ export function builders(dir: string): Record<'ours' | 'classic' | 'buildkit', (
   };
 }
 
-export async function removeBenchImages(repo: string): Promise<void> {
-  const ids = (await measure(dockerCli(), ['images', '-q', repo])).stdout.split('\n').filter(Boolean);
-  if (ids.length) await measure(dockerCli(), ['rmi', '-f', ...new Set(ids)]);
-}
-
 export async function contextPacking(o: Options): Promise<Row[]> {
   const files = o.quick ? 5_000 : 20_000;
   const runs = o.quick ? 3 : 5;
@@ -103,6 +98,6 @@ export async function contextPacking(o: Options): Promise<Row[]> {
       },
     ];
   } finally {
-    await removeBenchImages(TAG);
+    await removeImages(TAG);
   }
 }

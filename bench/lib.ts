@@ -120,6 +120,12 @@ export function git(cwd: string, ...args: string[]): Promise<ProcessResult> {
   return measure('git', ['-c', 'user.name=Bench', '-c', 'user.email=bench@example.org', '-c', 'commit.gpgsign=false', ...args], { cwd }).then((r) => ok(r, `git ${args[0]}`));
 }
 
+/** Removes the images `docker images -q SELECTOR…` lists (a repository, or `--filter label=…`), whatever their tags. */
+export async function removeImages(...selector: string[]): Promise<void> {
+  const ids = (await measure(dockerCli(), ['images', '-q', ...selector])).stdout.split('\n').filter(Boolean);
+  if (ids.length) await measure(dockerCli(), ['rmi', '-f', ...new Set(ids)]);
+}
+
 /** A sparse file: gigabytes of "data" that cost no disk and no time to create. */
 export function sparseFile(file: string, bytes: number): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -9,9 +9,8 @@ import { createLogger } from '../src/core/log';
 import { GitCli } from '../src/core/provenance/git';
 import { applyPlan } from '../src/core/scaffold/plan';
 import { prepareScaffold } from '../src/core/scaffold/prepare';
-import { removeBenchImages } from './context';
 import type { Options, ProcessResult, Row } from './lib';
-import { dockerCli, git, measure, median, ok, ROOT, round, timeIt } from './lib';
+import { dockerCli, git, measure, median, ok, removeImages, ROOT, round, timeIt } from './lib';
 
 const BASE = 'mlc-test/pytorch:bookworm';
 const NAME = 'mlc-bench-rebuild';
@@ -59,7 +58,7 @@ export async function rebuild(o: Options): Promise<Row[]> {
       }
     }
   } finally {
-    await removeBenchImages(NAME);
+    await removeImages(NAME);
   }
   const row = (key: 'extension' | 'mlc', what: string): Row => {
     const ratio = median(samples[key]) / median(samples.cli);

@@ -9,7 +9,7 @@ import { loadExperimentTree } from '../src/core/images/model';
 import { MANAGED_LABEL } from '../src/core/labels';
 import { GitCli } from '../src/core/provenance/git';
 import type { Options, Row } from './lib';
-import { dockerCli, git, measure, median, ok, round, timeIt } from './lib';
+import { dockerCli, git, measure, median, ok, removeImages, round, timeIt } from './lib';
 
 const REPO = 'mlc-bench-sidebar';
 const BENCH_LABEL = 'org.mlcontainers.bench';
@@ -94,10 +94,7 @@ async function loadImages(scratch: string, shas: readonly string[]): Promise<voi
   ok(await measure(dockerCli(), ['load', '-q', '-i', file]), 'docker load');
 }
 
-export async function removeSidebarImages(): Promise<void> {
-  const ids = (await measure(dockerCli(), ['images', '-q', '--filter', `label=${BENCH_LABEL}=sidebar`])).stdout.split('\n').filter(Boolean);
-  if (ids.length) await measure(dockerCli(), ['rmi', '-f', ...new Set(ids)]);
-}
+const removeSidebarImages = (): Promise<void> => removeImages('--filter', `label=${BENCH_LABEL}=sidebar`);
 
 export async function sidebar(o: Options): Promise<Row[]> {
   const count = 1000;

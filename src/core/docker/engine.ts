@@ -535,19 +535,19 @@ class DockerodeEngine implements Engine {
 }
 
 /**
- * Every connection key is set explicitly: docker-modem merges its own DOCKER_HOST defaults under ours, and a
- * missing key would let the environment win over the endpoint we resolved.
- */
-/**
- * dockerode is required on first use, not at import: with its BuildKit session code (gRPC, protobufjs) it takes
- * ~120 ms to load, which was most of the extension's activation (bench/: activation). esbuild keeps a require
- * inside a function lazy in the bundle.
+ * dockerode is required on first use, not at import: with its BuildKit session code (gRPC, ssh2, protobufjs) it
+ * took ~120 ms to load, most of the extension's activation (bench/: activation). The bundles get it from
+ * dist/dockerode.js (esbuild.mjs), which is compiled only then.
  */
 function loadDockerode(): typeof Dockerode {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('dockerode') as typeof Dockerode;
 }
 
+/**
+ * Every connection key is set explicitly: docker-modem merges its own DOCKER_HOST defaults under ours, and a
+ * missing key would let the environment win over the endpoint we resolved.
+ */
 function dockerodeOptions(endpoint: DockerEndpoint, timeoutMs: number | undefined): Dockerode.DockerOptions {
   const base: Dockerode.DockerOptions = {
     host: undefined,

@@ -1,6 +1,7 @@
 import * as vscode from 'vscode';
 import { checkGpu } from '../../core/gpu/preflight';
 import type { ImageNode } from '../../core/images/tree';
+import { WORKSPACE_IN_CONTAINER } from '../../core/jupyter/server';
 import { decideGpu, gpuCliFlags, GpuUnavailableError } from '../../core/run/gpuOptions';
 import { loadTemplates } from '../../core/scaffold/templateFiles';
 import { LABEL_PREFIX } from '../../core/labels';
@@ -48,7 +49,7 @@ export function openShellCommand(services: Services, arg: unknown): void {
     return;
   }
   const image = imageOf(arg);
-  dockerTerminal(services.engines, image.name, ['run', '--rm', '-it', '-v', `${workspaceFolder()}:/workspace`, '-w', '/workspace', image.image.id, ...LOGIN_SHELL]);
+  dockerTerminal(services.engines, image.name, ['run', '--rm', '-it', '-v', `${workspaceFolder()}:${WORKSPACE_IN_CONTAINER}`, '-w', WORKSPACE_IN_CONTAINER, image.image.id, ...LOGIN_SHELL]);
 }
 
 /** "Copy docker run Command": with the GPU flags the preflight chose for this image. */
@@ -71,7 +72,7 @@ export async function copyRunCommand(services: Services, arg: unknown): Promise<
       note = e.message;
     }
   }
-  const command = ['docker', 'run', '--rm', '-it', ...flags, `--shm-size=${settings.shmSizeBytes}`, '-v', `${workspaceFolder()}:/workspace`, '-w', '/workspace', image.name].map(quote).join(' ');
+  const command = ['docker', 'run', '--rm', '-it', ...flags, `--shm-size=${settings.shmSizeBytes}`, '-v', `${workspaceFolder()}:${WORKSPACE_IN_CONTAINER}`, '-w', WORKSPACE_IN_CONTAINER, image.name].map(quote).join(' ');
   await vscode.env.clipboard.writeText(command);
   void vscode.window.showInformationMessage(note ? vscode.l10n.t('Copied: {0} ({1})', command, note) : vscode.l10n.t('Copied: {0}', command));
 }
