@@ -9,3 +9,11 @@ export const REVISION_LABEL = 'org.opencontainers.image.revision';
 
 /** "true" when the image was built from uncommitted changes. */
 export const DIRTY_LABEL = `${LABEL_PREFIX}.dirty`;
+
+/** On containers: what they are for ("jupyter", "run"), the workspace folder, and the image they run. */
+export const ROLE_LABEL = `${LABEL_PREFIX}.role`;
+export const WORKSPACE_LABEL = `${LABEL_PREFIX}.workspace`;
+export const IMAGE_ID_LABEL = `${LABEL_PREFIX}.image.id`;
+export const IMAGE_REF_LABEL = `${LABEL_PREFIX}.image.ref`;
+/** The GPUs a container was given: "none", "all" or device ids ("0,1"). */
+export const GPU_LABEL = `${LABEL_PREFIX}.gpu`;

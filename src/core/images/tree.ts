@@ -1,9 +1,7 @@
 import type { ContainerSummary, ImageSummary } from '../docker/engine';
-import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../labels';
+import { DIRTY_LABEL, IMAGE_ID_LABEL, REVISION_LABEL, ROLE_LABEL } from '../labels';
 import type { CommitMeta, GitHistory } from '../provenance/git';
 
-const ROLE = `${LABEL_PREFIX}.role`;
-const IMAGE_ID = `${LABEL_PREFIX}.image.id`;
 
 export interface ContainerNode {
   id: string;
@@ -51,7 +49,7 @@ export function groupImages(images: readonly ImageSummary[], containers: readonl
   const branchIndex = new Map((history?.branchOrder ?? []).map((sha, i) => [sha, i]));
   const byImage = new Map<string, ContainerNode[]>();
   for (const c of containers) {
-    const imageId = c.labels[IMAGE_ID] ?? c.imageId;
+    const imageId = c.labels[IMAGE_ID_LABEL] ?? c.imageId;
     const list = byImage.get(imageId) ?? [];
     list.push(containerNode(c));
     byImage.set(imageId, list);
@@ -103,7 +101,7 @@ function imageNode(image: ImageSummary, sha: string | undefined, containers: Con
 
 function containerNode(c: ContainerSummary): ContainerNode {
   const published = c.ports.find((p) => p.privatePort === 8888 && p.publicPort && p.ip === '127.0.0.1');
-  const role = c.labels[ROLE];
+  const role = c.labels[ROLE_LABEL];
   return {
     id: c.id,
     name: c.names[0] ?? c.id.slice(0, 12),

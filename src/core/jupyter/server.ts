@@ -2,21 +2,17 @@ import * as http from 'node:http';
 import type { ContainerCreateRequest, ContainerDetails, Engine, ImageDetails } from '../docker/engine';
 import { EngineError } from '../docker/errors';
 import type { GpuPreflight } from '../gpu/preflight';
-import { checkGpu, explainGpuRefusal, isLocalEndpoint } from '../gpu/preflight';
+import { isLocalEndpoint } from '../gpu/preflight';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
-import { LABEL_PREFIX, MANAGED_LABEL, REVISION_LABEL } from '../labels';
+import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, LABEL_PREFIX, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, WORKSPACE_LABEL } from '../labels';
 import type { Logger } from '../log';
 import { imageName } from '../provenance/labels';
 import type { GpuDecision, GpuSetting } from '../run/gpuOptions';
-import { GpuUnavailableError, cpuFallback, decideGpu, runHostConfig } from '../run/gpuOptions';
+import { runHostConfig } from '../run/gpuOptions';
+import { chooseGpu, createNamed, gpuLabel, startWithFallbacks } from '../run/launch';
 import type { Catalog } from '../scaffold/catalog';
 import { maskSecrets, newToken, rememberSecret } from '../secrets';
 
-export const ROLE_LABEL = `${LABEL_PREFIX}.role`;
-export const WORKSPACE_LABEL = `${LABEL_PREFIX}.workspace`;
-export const IMAGE_ID_LABEL = `${LABEL_PREFIX}.image.id`;
-export const IMAGE_REF_LABEL = `${LABEL_PREFIX}.image.ref`;
-export const GPU_LABEL = `${LABEL_PREFIX}.gpu`;
 const TITLE_LABEL = 'org.opencontainers.image.title';
 const CONTAINER_PORT = '8888/tcp';
 /** Where the workspace folder is mounted in experiment containers. */
@@ -132,10 +128,6 @@ export function jupyterContainerRequest(i: JupyterContainerInput): ContainerCrea
   };
 }
 
-function gpuLabel(decision: GpuDecision): string {
-  return decision.mode === 'cpu' ? 'none' : decision.devices === 'all' ? 'all' : decision.devices.join(',');
-}
-
 export interface StartJupyterOptions {
   engine: Engine;
   /** Image reference or id. */
@@ -176,12 +168,7 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
     throw new JupyterStartError(`Image ${o.image} not found: build it first ("Build Experiment Image" or \`mlc build\`).`);
   }
   const image = { ref: o.image, details };
-  const preflight = o.gpu === 'none'
-    ? undefined
-    : await checkGpu({ engine, image, ...(o.catalog ? { catalog: o.catalog } : {}), ...(Array.isArray(o.gpu) ? { devices: o.gpu } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) });
-  let decision = decideGpu(o.gpu, preflight);
-  let note = decision.mode === 'cpu' ? decision.note : undefined;
-  for (const warning of decision.mode === 'gpu' ? decision.warnings : []) log.warn(warning);
+  const { decision, preflight, ...choice } = await chooseGpu({ engine, image, gpu: o.gpu, log, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) });
 
   const existing = await findJupyterServers(engine, { workspace: o.workspace, imageId: details.id, all: true }, o.signal);
   for (const server of existing) {
@@ -189,7 +176,7 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
     if (server.running && (o.gpu === 'auto' || server.gpu === gpuLabel(decision)) && server.baseUrl && server.token) {
       log.info(`Jupyter already runs in ${server.name} (${serverLabel(server)})`);
       await waitForJupyter(engine, server, o.readyTimeoutMs, log, o.signal);
-      return { server, decision, note, reused: true, preflight };
+      return { server, decision, note: choice.note, reused: true, preflight };
     }
     log.info(`removing ${server.running ? 'running' : 'stopped'} ${server.name} (GPU ${server.gpu}) before starting a new one`);
     await engine.removeContainer(server.containerId, { force: true }, o.signal);
@@ -207,31 +194,9 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
     loginShell: details.labels[`${LABEL_PREFIX}.preset`] === 'atlas',
   };
 
-  let id: string;
-  for (let attempt = 1; ; attempt++) {
-    id = await create(engine, input, o.signal);
-    try {
-      await engine.startContainer(id, o.signal);
-      break;
-    } catch (e) {
-      await engine.removeContainer(id, { force: true }).catch(() => undefined);
-      const raw = e instanceof Error ? e.message : String(e);
-      const explained = preflight && input.decision.mode === 'gpu' ? explainGpuRefusal(raw, preflight) : undefined;
-      if (explained) {
-        if (o.gpu !== 'auto') throw new GpuUnavailableError(explained);
-        input.decision = cpuFallback(explained);
-        note = input.decision.note;
-      } else if (/rlimit type 8/.test(raw) && input.decision.mode === 'gpu' && !input.dropMemlock) {
-        // Rootless and sandboxed engines cannot lift memlock: run with the engine's limit rather than not at all.
-        log.warn('this engine cannot raise the locked-memory limit (memlock=-1); starting with its default limit, so pinned-memory transfers may be slower.');
-        input.dropMemlock = true;
-      } else {
-        throw e;
-      }
-      if (attempt >= 3) throw e;
-    }
-  }
-  decision = input.decision;
+  const started = await startWithFallbacks(engine, input, () => createNamed(engine, jupyterContainerRequest(input), o.signal), { gpu: o.gpu, preflight, log, ...(o.signal ? { signal: o.signal } : {}) });
+  const id = started.id;
+  const note = started.note ?? choice.note;
   const server = await readServer(engine, id, o.signal);
   if (!server) throw new JupyterStartError(`Container ${input.name} vanished right after it started.`);
   log.info(`started ${server.name} from ${o.image} (GPU: ${server.gpu}); Jupyter on 127.0.0.1:${String(server.port)}`);
@@ -241,20 +206,7 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
     await engine.removeContainer(server.containerId, { force: true }).catch(() => undefined);
     throw e;
   }
-  return { server, decision, note, reused: false, preflight };
-}
-
-async function create(engine: Engine, input: JupyterContainerInput, signal?: AbortSignal): Promise<string> {
-  const request = jupyterContainerRequest(input);
-  try {
-    return await engine.createContainer(request, signal);
-  } catch (e) {
-    // The name is taken by a container we did not make for this workspace and image: add a random suffix.
-    if (e instanceof EngineError && e.reason === 'conflict') {
-      return engine.createContainer({ ...request, name: `${input.name}-${newToken().slice(0, 6)}` }, signal);
-    }
-    throw e;
-  }
+  return { server, decision: input.decision, note, reused: false, preflight };
 }
 
 /** Polls GET /api/status with the token until 200; fails early, with the last log lines, if the container exits. */
