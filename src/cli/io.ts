@@ -13,3 +13,12 @@ export class UsageError extends Error {
 }
 
 export type Subcommand = (args: string[], io: CliIO, signal: AbortSignal) => Promise<number>;
+
+/** Runs a parser of option values, turning its error into a usage error (exit code 2). */
+export function asUsage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+}

@@ -6,6 +6,7 @@ import { doctor, doctorHelp } from './doctor';
 import { exportCommand, exportHelp } from './exportCmd';
 import { init, initHelp } from './init';
 import { ls, lsHelp } from './ls';
+import { run, runHelp, runs, runsHelp } from './run';
 import { down, downHelp, up, upHelp } from './up';
 import type { CliIO, Subcommand } from './io';
 import { UsageError } from './io';
@@ -18,6 +19,8 @@ const subcommands: Record<string, { run: Subcommand; help: string; summary: stri
   ls: { run: ls, help: lsHelp, summary: 'list the experiment images under the git commits they came from' },
   up: { run: up, help: upHelp, summary: 'start Jupyter in the experiment image (127.0.0.1 only, random token) and print its URL' },
   down: { run: down, help: downHelp, summary: "stop and remove the project's Jupyter containers" },
+  run: { run, help: runHelp, summary: 'run a command with a hyper-parameter YAML in the experiment image (lists in the YAML: a sweep)' },
+  runs: { run: runs, help: runsHelp, summary: 'list the recorded runs: image, commit, config hash, exit code' },
   export: { run: exportCommand, help: exportHelp, summary: 'write an Apptainer/Singularity definition for an experiment image (HPC, GRID)' },
 };
 
@@ -89,5 +92,5 @@ function isParseArgsError(e: unknown): e is Error {
 
 /** Errors whose message is already the whole story for the user (no stack, no prefix). */
 function isExpected(e: unknown): e is Error {
-  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError', 'BuildFailedError', 'BuildContextError', 'JupyterStartError', 'GpuUnavailableError'].includes(e.name);
+  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError', 'BuildFailedError', 'BuildContextError', 'JupyterStartError', 'GpuUnavailableError', 'ConfigError', 'RunError'].includes(e.name);
 }

@@ -8,7 +8,7 @@ import { parseGpuSetting, parseSize } from '../core/run/gpuOptions';
 import { loadTemplates } from '../core/scaffold/templateFiles';
 import { templatesDir } from './init';
 import type { CliIO } from './io';
-import { UsageError } from './io';
+import { UsageError, asUsage } from './io';
 
 export const upHelp = `mlc up [--dir DIR] [--image REF] [--gpu auto|all|none|0,1] [--shm-size SIZE] [--timeout SECONDS] [--host URL]
 
@@ -43,8 +43,8 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
     allowPositionals: false,
   });
   const folder = path.resolve(values.dir);
-  const gpu = usage(() => parseGpuSetting(values.gpu));
-  const shm = usage(() => parseSize(values['shm-size']));
+  const gpu = asUsage(() => parseGpuSetting(values.gpu));
+  const shm = asUsage(() => parseSize(values['shm-size']));
   const timeout = Number(values.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout wants seconds, not "${values.timeout}"`);
   const engine = machineEngine(values.host, {}, io.env);
@@ -81,12 +81,4 @@ export async function down(args: string[], io: CliIO, signal: AbortSignal): Prom
   for (const s of servers) io.out(`removed ${s.name} (${serverLabel(s)})`);
   if (!servers.length) io.err('No Jupyter container to stop.');
   return 0;
-}
-
-function usage<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
 }

@@ -19,3 +19,14 @@ export function formatAge(createdSeconds: number, nowMs = Date.now()): string {
   }
   return 'just now';
 }
+
+/** "1h 02m", "3m 05s", "12s", "0.4s": how long something took, from two ISO times or milliseconds. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '?';
+  if (ms < 10_000) return `${(ms / 1000).toFixed(1)}s`;
+  const s = Math.round(ms / 1000);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`;
+  return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`;
+}

@@ -180,6 +180,13 @@ export interface Engine {
   listContainers(filter: { labels?: string[]; all?: boolean }, signal?: AbortSignal): Promise<ContainerSummary[]>;
   /** The last `tail` lines of stdout and stderr, interleaved. */
   containerLogs(id: string, tail: number, signal?: AbortSignal): Promise<string>;
+  /**
+   * Streams a (non-TTY) container's output from its start until it exits — then it resolves — or the signal aborts.
+   * Call it after start: the engine replays what was written before the call.
+   */
+  followLogs(id: string, onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void, signal?: AbortSignal): Promise<void>;
+  /** Waits until the container exits and resolves with its exit code. */
+  waitContainer(id: string, signal?: AbortSignal): Promise<number>;
   tagImage(ref: string, repo: string, tag: string, signal?: AbortSignal): Promise<void>;
   /**
    * Streams /events (from `since`, in seconds, when given) until the signal aborts — then it resolves — or the
@@ -518,6 +525,39 @@ class DockerodeEngine implements Engine {
     );
     const buffer = Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw));
     return demuxLogs(buffer);
+  }
+
+  async followLogs(id: string, onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void, signal?: AbortSignal): Promise<void> {
+    const stream = (await this.call((d) =>
+      d.getContainer(id).logs({ stdout: true, stderr: true, follow: true, abortSignal: signal } as Dockerode.ContainerLogsOptions & { follow: true }),
+    )) as NodeJS.ReadableStream;
+    const sink = (name: 'stdout' | 'stderr'): Writable => new Writable({ write: (chunk: Buffer, _enc, done) => (onOutput(chunk, name), done()) });
+    this.dockerode().modem.demuxStream(stream, sink('stdout'), sink('stderr'));
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        (stream as unknown as { destroy?: () => void }).destroy?.();
+        resolve();
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const done = (error?: Error): void => {
+        signal?.removeEventListener('abort', onAbort);
+        if (error && !signal?.aborted) reject(toEngineError(error, this.endpoint));
+        else resolve();
+      };
+      stream.on('end', () => done());
+      stream.on('close', () => done());
+      stream.on('error', done);
+    });
+  }
+
+  async waitContainer(id: string, signal?: AbortSignal): Promise<number> {
+    const raw: unknown = await this.call((d) => d.getContainer(id).wait({ abortSignal: signal } as Dockerode.ContainerWaitOptions));
+    const result = record(raw, 'wait');
+    if (isRecord(result.Error) && result.Error.Message) {
+      throw new EngineError(`Waiting for container ${id.slice(0, 12)} failed: ${str(result.Error.Message)}`, 'api');
+    }
+    return num(result.StatusCode);
   }
 
   private dockerode(): Dockerode {

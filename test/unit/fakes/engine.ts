@@ -12,6 +12,9 @@ export class FakeEngine implements Engine {
   readonly calls: string[] = [];
   readonly containers = new Map<string, FakeContainer>();
   readonly images = new Map<string, ImageDetails>();
+  /** Every create request by container id, for tests to read. */
+  readonly requests = new Map<string, ContainerCreateRequest>();
+  private created = 0;
   /** What listImages returns. */
   imageList: ImageSummary[] = [];
   private readonly streams: { onEvent: (e: EngineEvent) => void; reject: (e: Error) => void }[] = [];
@@ -42,11 +45,13 @@ export class FakeEngine implements Engine {
 
   async createContainer(request: ContainerCreateRequest): Promise<string> {
     this.record('createContainer');
-    const id = `c${this.containers.size + 1}-${Date.now()}`;
+    const id = `c${++this.created}`;
     this.containers.set(id, {
       id, name: request.name ?? id, imageId: request.Image, labels: request.Labels ?? {}, env: request.Env ?? [], running: false, status: 'created',
       exitCode: 0, startedAt: '', ports: {}, deviceRequests: request.HostConfig?.DeviceRequests?.length ?? 0, created: Date.now(),
     });
+    this.requests.set(id, request);
+    if (request.Cmd) this.commands.set(id, request.Cmd);
     return id;
   }
   async startContainer(id: string): Promise<void> {
@@ -76,6 +81,20 @@ export class FakeEngine implements Engine {
       }));
   }
   async containerLogs(id: string): Promise<string> { this.record('containerLogs'); return `log of ${id}\n`; }
+  /** What each run container prints and its exit code, by the first word of its command; set by tests. */
+  runScript: (command: string[]) => { output: string; exitCode: number } = () => ({ output: '', exitCode: 0 });
+  private readonly commands = new Map<string, string[]>();
+  async followLogs(id: string, onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void): Promise<void> {
+    this.record('followLogs');
+    const { output } = this.runScript(this.commands.get(id) ?? []);
+    if (output) onOutput(Buffer.from(output), 'stdout');
+  }
+  async waitContainer(id: string): Promise<number> {
+    this.record('waitContainer');
+    const c = this.must(id);
+    Object.assign(c, { running: false, status: 'exited', exitCode: this.runScript(this.commands.get(id) ?? []).exitCode });
+    return c.exitCode;
+  }
 
   async tagImage(ref: string, repo: string, tag: string): Promise<void> { this.record(`tagImage ${ref} ${repo}:${tag}`); }
 

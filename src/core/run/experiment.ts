@@ -1,0 +1,346 @@
+// Experiment runs: a command in the experiment image with a hyper-parameter file, recorded in .mlcontainers/runs.jsonl.
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { ContainerCreateRequest, Engine, ImageDetails } from '../docker/engine';
+import type { HostGpuProbe } from '../gpu/nvidiaSmi';
+import { WORKSPACE_IN_CONTAINER } from '../jupyter/server';
+import { isRecord } from '../json';
+import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, LABEL_PREFIX, MANAGED_LABEL, REVISION_LABEL, DIRTY_LABEL, ROLE_LABEL, WORKSPACE_LABEL } from '../labels';
+import type { Logger } from '../log';
+import type { GitProvider } from '../provenance/git';
+import { imageName } from '../provenance/labels';
+import type { Catalog } from '../scaffold/catalog';
+import { writeFileAtomic } from '../atomicWrite';
+import type { GpuDecision, GpuSetting } from './gpuOptions';
+import { runHostConfig } from './gpuOptions';
+import type { LaunchState } from './launch';
+import { chooseGpu, createNamed, gpuLabel, startWithFallbacks } from './launch';
+import type { SweepPoint } from './sweep';
+import { ConfigError, expandConfig, formatParams } from './sweep';
+
+export const RUN_ROLE = 'run';
+export const RUN_ID_LABEL = `${LABEL_PREFIX}.run.id`;
+/** The environment variable that holds the config's path inside the container. */
+export const CONFIG_ENV = 'MLC_CONFIG';
+/** Where the config is mounted, read-only, under its own file name. */
+export const CONFIG_DIR_IN_CONTAINER = '/etc/mlc/config';
+export const RUNS_FILE = path.join('.mlcontainers', 'runs.jsonl');
+const RUNS_DIR = path.join('.mlcontainers', 'runs');
+
+/** One line of .mlcontainers/runs.jsonl: everything needed to say what ran, on what, with which values. */
+export interface RunRecord {
+  id: string;
+  status: 'succeeded' | 'failed' | 'cancelled';
+  /** null when the run was cancelled before the container reported one. */
+  exitCode: number | null;
+  /** The image the command ran in, and the commit it was built from. */
+  image: { id: string; ref: string; tags: string[]; revision: string | null; dirty: boolean };
+  /** The workspace's commit when the run started: its code is mounted at /workspace, so this is the code that ran. */
+  commit: string | null;
+  dirty: boolean;
+  /** The config the container saw (for a sweep point: the generated one), its sha256 and where it came from. */
+  config: { path: string; sha256: string; content: string };
+  /** The sweep's values at this point; empty for a plain run. */
+  params: Record<string, unknown>;
+  sweep: { id: string; index: number; size: number } | null;
+  command: string[];
+  /** ISO 8601. */
+  start: string;
+  end: string;
+  /** "none", "all" or device ids ("0,1"). */
+  gpus: string;
+  container: string;
+  /** The run's output, relative to the workspace. */
+  log: string;
+}
+
+export class RunError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunError';
+  }
+}
+
+export interface RunContainerInput {
+  runId: string;
+  name: string;
+  image: { ref: string; details: ImageDetails };
+  workspace: string;
+  /** Host path of the run's copy of the config, and the file name it is mounted under. */
+  configFile: string;
+  configName: string;
+  command: string[];
+  decision: GpuDecision;
+  shmSizeBytes: number;
+  /** AnalysisBase images set up their release in login shells. */
+  loginShell: boolean;
+  dropMemlock?: boolean;
+}
+
+/** The create request, built without side effects so tests can read every field. */
+export function runContainerRequest(i: RunContainerInput): ContainerCreateRequest {
+  const hostConfig = runHostConfig(i.decision, i.shmSizeBytes);
+  if (i.dropMemlock && hostConfig.Ulimits) hostConfig.Ulimits = hostConfig.Ulimits.filter((u) => u.Name !== 'memlock');
+  const revision = i.image.details.labels[REVISION_LABEL];
+  return {
+    name: i.name,
+    Image: i.image.details.id,
+    // The image's own ENTRYPOINT stays, as with `docker run IMAGE CMD`; AnalysisBase needs a login shell around it.
+    ...(i.loginShell ? { Entrypoint: ['/bin/bash', '-lc', 'exec "$@"', 'mlc-run'] } : {}),
+    Cmd: i.command,
+    Env: [
+      `${CONFIG_ENV}=${CONFIG_DIR_IN_CONTAINER}/${i.configName}`,
+      `MLC_RUN_ID=${i.runId}`,
+      `MLC_RUN_DIR=${WORKSPACE_IN_CONTAINER}/${RUNS_DIR.split(path.sep).join('/')}/${i.runId}`,
+      'PYTHONUNBUFFERED=1',
+    ],
+    WorkingDir: WORKSPACE_IN_CONTAINER,
+    Labels: {
+      [MANAGED_LABEL]: 'true',
+      [ROLE_LABEL]: RUN_ROLE,
+      [RUN_ID_LABEL]: i.runId,
+      [WORKSPACE_LABEL]: i.workspace,
+      [IMAGE_ID_LABEL]: i.image.details.id,
+      [IMAGE_REF_LABEL]: i.image.ref,
+      [GPU_LABEL]: gpuLabel(i.decision),
+      ...(revision ? { [REVISION_LABEL]: revision } : {}),
+    },
+    HostConfig: {
+      Binds: [`${i.workspace}:${WORKSPACE_IN_CONTAINER}`, `${i.configFile}:${CONFIG_DIR_IN_CONTAINER}/${i.configName}:ro`],
+      // Ctrl-C and stop reach the command through an init process, so training code can save and exit.
+      Init: true,
+      ...hostConfig,
+    },
+  };
+}
+
+/**
+ * How the sweep's runs share the GPUs: one slot per concurrent run, each with its own devices. The default is one
+ * run per GPU (one on CPU); never more slots than runs, so a single run gets every GPU chosen.
+ */
+export function gpuSlots(decision: GpuDecision, host: HostGpuProbe | undefined, parallel: number | undefined, runs: number): GpuDecision[] {
+  const ids = decision.mode === 'cpu' ? undefined : decision.devices === 'all' ? (host?.kind === 'gpus' ? host.gpus.map((g) => g.index) : undefined) : decision.devices;
+  const n = Math.max(1, Math.min(parallel ?? ids?.length ?? 1, runs));
+  if (decision.mode === 'cpu' || !ids?.length || n === 1) return Array.from({ length: n }, () => decision);
+  return Array.from({ length: n }, (_, i) => ({
+    ...decision,
+    // More runs than GPUs: they share GPUs round-robin (small models); otherwise each takes every n-th GPU.
+    devices: n <= ids.length ? ids.filter((_, j) => j % n === i) : [ids[i % ids.length]!],
+  }));
+}
+
+export interface RunExperimentOptions {
+  engine: Engine;
+  workspace: string;
+  /** The hyper-parameter YAML, absolute or relative to the workspace. */
+  config: string;
+  image: string;
+  command: string[];
+  gpu: GpuSetting;
+  /** Runs at once (default: one per GPU, one on CPU). */
+  parallel?: number;
+  shmSizeBytes: number;
+  git: GitProvider;
+  log: Logger;
+  catalog?: Catalog;
+  probe?: () => Promise<HostGpuProbe>;
+  /** Each output line of each run, as it comes. */
+  onLine?: (run: PlannedRun, line: string, stream: 'stdout' | 'stderr') => void;
+  onStart?: (run: PlannedRun) => void;
+  onRecord?: (record: RunRecord) => void;
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+export interface PlannedRun {
+  id: string;
+  point: SweepPoint;
+  /** Points in the whole sweep (1 for a plain run). */
+  size: number;
+}
+
+export interface ExperimentResult {
+  records: RunRecord[];
+  /** Sweep points never started (cancelled, or a start failed). */
+  notStarted: number;
+  /** The GPU setting could not be honoured (auto → CPU). */
+  note: string | undefined;
+  warnings: string[];
+}
+
+/**
+ * Runs the command once per sweep point (once without a sweep), at most `parallel` at a time, and appends a record
+ * for each run to .mlcontainers/runs.jsonl as it ends. Cancelling stops the running containers (SIGTERM, then
+ * SIGKILL after 10 s), records them as cancelled and starts nothing more.
+ */
+export async function runExperiment(o: RunExperimentOptions): Promise<ExperimentResult> {
+  const { engine, log } = o;
+  const now = o.now ?? ((): Date => new Date());
+  if (!o.command.length) throw new RunError('No command to run: give it after `--`, e.g. `mlc run --config configs/experiment.yaml -- python train.py`.');
+  const configPath = path.resolve(o.workspace, o.config);
+  const configText = await fs.readFile(configPath, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw new ConfigError(e.code === 'ENOENT' ? `${o.config} not found: pass the hyper-parameter YAML with --config (e.g. configs/experiment.yaml).` : `${o.config}: ${e.message}`);
+  });
+  const configRel = path.relative(o.workspace, configPath).split(path.sep).join('/');
+  const expanded = expandConfig(configText, configRel);
+  for (const w of expanded.warnings) log.warn(w);
+
+  const details = await engine.inspectImage(o.image, o.signal);
+  if (!details) throw new RunError(`Image ${o.image} not found: build it first ("Build Experiment Image" or \`mlc build\`).`);
+  const image = { ref: o.image, details };
+  const [git, choice] = await Promise.all([
+    o.git.info(o.workspace, o.signal),
+    chooseGpu({ engine, image, gpu: o.gpu, log, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) }),
+  ]);
+  if (!git) log.warn(`${o.workspace} is not a git repository: run records carry no commit.`);
+  if (choice.note) log.warn(choice.note);
+
+  const size = expanded.points.length;
+  const stamp = now().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  const baseId = `${stamp}-${randomBytes(2).toString('hex')}`;
+  const sweepId = size > 1 ? baseId : undefined;
+  const runs: PlannedRun[] = expanded.points.map((point) => ({ id: sweepId ? `${sweepId}-${point.index + 1}` : baseId, point, size }));
+  const slots = gpuSlots(choice.decision, choice.preflight?.host, o.parallel, size);
+  const title = details.labels['org.opencontainers.image.title'] ?? o.image.split(':')[0]?.split('/').pop() ?? 'experiment';
+  if (size > 1) log.info(`sweep ${sweepId}: ${size} runs of ${configRel}, ${slots.length} at a time (GPU ${slots.map(gpuLabel).join(' | ')})`);
+
+  const records: RunRecord[] = [];
+  let next = 0;
+  let failure: unknown;
+  let note = choice.note;
+  const worker = async (slot: GpuDecision): Promise<void> => {
+    while (next < runs.length && !o.signal?.aborted && failure === undefined) {
+      const run = runs[next++]!;
+      try {
+        const { record, note: fallback } = await runOne(run, slot);
+        if (fallback && !note) log.warn((note = fallback));
+        records.push(record);
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+  };
+
+  const runOne = async (run: PlannedRun, slot: GpuDecision): Promise<{ record: RunRecord; note: string | undefined }> => {
+    const dir = path.join(o.workspace, RUNS_DIR, run.id);
+    const configName = path.basename(configPath);
+    const configFile = path.join(dir, configName);
+    await writeFileAtomic(configFile, run.point.text);
+    const logRel = path.join(RUNS_DIR, run.id, 'output.log');
+    const logFile = await fs.open(path.join(o.workspace, logRel), 'a');
+    const state: LaunchState & RunContainerInput = {
+      runId: run.id,
+      name: `${imageName(title)}-run-${run.id}`,
+      image,
+      workspace: o.workspace,
+      configFile,
+      configName,
+      command: o.command,
+      decision: slot,
+      shmSizeBytes: o.shmSizeBytes,
+      loginShell: details.labels[`${LABEL_PREFIX}.preset`] === 'atlas',
+    };
+    const start = now();
+    try {
+      const started = await startWithFallbacks(engine, state, () => createNamed(engine, runContainerRequest(state), o.signal), {
+        gpu: o.gpu,
+        preflight: choice.preflight,
+        log,
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+      o.onStart?.(run);
+      log.info(`run ${run.id} started in ${state.name} (GPU: ${gpuLabel(state.decision)})${size > 1 ? `: ${formatParams(run.point.params)}` : ''}`);
+      const lines = { stdout: '', stderr: '' };
+      const emit = (stream: 'stdout' | 'stderr', flush: boolean): void => {
+        const parts = lines[stream].split(/\r?\n/);
+        lines[stream] = flush ? '' : (parts.pop() ?? '');
+        for (const line of flush ? parts.filter((l, i) => i < parts.length - 1 || l) : parts) o.onLine?.(run, line, stream);
+      };
+      let writes = Promise.resolve();
+      await engine.followLogs(started.id, (chunk, stream) => {
+        writes = writes.then(() => logFile.write(chunk).then(() => undefined));
+        lines[stream] += chunk.toString('utf8');
+        emit(stream, false);
+      }, o.signal);
+      emit('stdout', true);
+      emit('stderr', true);
+      await writes;
+      let exitCode: number | null;
+      if (o.signal?.aborted) {
+        await engine.stopContainer(started.id, 10).catch(() => undefined);
+        exitCode = (await engine.inspectContainer(started.id).catch(() => undefined))?.exitCode ?? null;
+      } else {
+        exitCode = await engine.waitContainer(started.id);
+      }
+      await engine.removeContainer(started.id, { force: true }).catch(() => undefined);
+      const record: RunRecord = {
+        id: run.id,
+        status: o.signal?.aborted ? 'cancelled' : exitCode === 0 ? 'succeeded' : 'failed',
+        exitCode,
+        image: { id: details.id, ref: o.image, tags: details.repoTags, revision: details.labels[REVISION_LABEL] ?? null, dirty: details.labels[DIRTY_LABEL] === 'true' },
+        commit: git?.sha ?? null,
+        dirty: git?.dirty ?? false,
+        config: { path: configRel, sha256: createHash('sha256').update(run.point.text).digest('hex'), content: run.point.text },
+        params: run.point.params,
+        sweep: sweepId ? { id: sweepId, index: run.point.index, size } : null,
+        command: o.command,
+        start: start.toISOString(),
+        end: now().toISOString(),
+        gpus: gpuLabel(state.decision),
+        container: state.name,
+        log: logRel.split(path.sep).join('/'),
+      };
+      await appendRun(o.workspace, record);
+      log.info(`run ${run.id} ${record.status}${exitCode !== null ? ` (exit ${exitCode})` : ''}`);
+      o.onRecord?.(record);
+      return { record, note: started.note };
+    } finally {
+      await logFile.close();
+    }
+  };
+
+  await Promise.all(slots.map(worker));
+  if (failure !== undefined) throw failure;
+  return { records, notStarted: runs.length - next, note, warnings: expanded.warnings };
+}
+
+/** Appends one record as one line (a single write, so parallel runs' lines never interleave). */
+export async function appendRun(workspace: string, record: RunRecord): Promise<void> {
+  const file = path.join(workspace, RUNS_FILE);
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.appendFile(file, `${JSON.stringify(record)}\n`);
+}
+
+/** The workspace's run records, oldest first; lines that are not records (hand edits, a torn write) are counted and skipped. */
+export async function readRuns(workspace: string): Promise<{ runs: RunRecord[]; skipped: number }> {
+  const text = await fs.readFile(path.join(workspace, RUNS_FILE), 'utf8').catch(() => '');
+  const runs: RunRecord[] = [];
+  let skipped = 0;
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const raw: unknown = JSON.parse(line);
+      if (isRunRecord(raw)) runs.push(raw);
+      else skipped++;
+    } catch {
+      skipped++;
+    }
+  }
+  return { runs, skipped };
+}
+
+function isRunRecord(raw: unknown): raw is RunRecord {
+  return (
+    isRecord(raw) &&
+    typeof raw.id === 'string' &&
+    typeof raw.status === 'string' &&
+    isRecord(raw.image) &&
+    typeof raw.image.id === 'string' &&
+    isRecord(raw.config) &&
+    typeof raw.config.sha256 === 'string' &&
+    Array.isArray(raw.command) &&
+    typeof raw.start === 'string' &&
+    typeof raw.end === 'string'
+  );
+}

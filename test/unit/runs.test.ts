@@ -1,0 +1,247 @@
+import * as assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { CliIO } from '../../src/cli/io';
+import { runCli } from '../../src/cli/main';
+import { formatRuns } from '../../src/cli/run';
+import type { ContainerCreateRequest, ImageDetails } from '../../src/core/docker/engine';
+import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
+import { createLogger } from '../../src/core/log';
+import type { GitProvider } from '../../src/core/provenance/git';
+import type { RunRecord } from '../../src/core/run/experiment';
+import { RUNS_FILE, gpuSlots, readRuns, runContainerRequest, runExperiment } from '../../src/core/run/experiment';
+import type { GpuDecision } from '../../src/core/run/gpuOptions';
+import { ConfigError, MAX_SWEEP_POINTS, expandConfig } from '../../src/core/run/sweep';
+import { FakeEngine } from './fakes/engine';
+
+const SHA = '3f2a1bc9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3';
+const IMAGE: ImageDetails = {
+  id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54',
+  repoTags: ['dimuon:3f2a1bc', 'dimuon:latest'],
+  labels: { 'org.opencontainers.image.title': 'dimuon', 'org.opencontainers.image.revision': SHA, 'org.mlcontainers.dirty': 'false' },
+  env: [],
+  created: '2026-11-23T00:00:00Z',
+  size: 1,
+};
+
+const SWEEP = `# learning-rate study
+seed: 42
+optimizer:
+  name: adamw
+  lr: [0.1, 0.01]   # two rates
+data:
+  batch_size:
+    - 32
+    - 64
+layers: [[64, 64]]
+`;
+
+describe('sweeps: list-valued keys expand to a grid', () => {
+  it('expands two lists of two into four configs, last key fastest, comments and other keys kept', () => {
+    const { axes, points } = expandConfig(SWEEP, 'exp.yaml');
+    assert.deepEqual(axes.map((a) => [a.key, a.size]), [['optimizer.lr', 2], ['data.batch_size', 2], ['layers', 1]]);
+    assert.deepEqual(points.map((p) => p.params), [
+      { 'optimizer.lr': 0.1, 'data.batch_size': 32 },
+      { 'optimizer.lr': 0.1, 'data.batch_size': 64 },
+      { 'optimizer.lr': 0.01, 'data.batch_size': 32 },
+      { 'optimizer.lr': 0.01, 'data.batch_size': 64 },
+    ]);
+    const last = points[3]!.text;
+    assert.match(last, /^# learning-rate study\nseed: 42\n/);
+    assert.match(last, /\n {2}lr: 0\.01\n/);
+    assert.match(last, /\n {2}batch_size: 64\n/);
+    assert.match(last, /\nlayers: \[ 64, 64 \]\n/, 'a one-element list of a list is that list, as one value');
+    assert.equal(new Set(points.map((p) => p.text)).size, 4);
+  });
+
+  it('leaves a file without lists byte for byte, so the run hashes the file itself', () => {
+    const text = 'seed: 1   # fixed\nmodel: {name: resnet18}\n';
+    const { points, axes } = expandConfig(text, 'exp.yaml');
+    assert.equal(axes.length, 0);
+    assert.equal(points.length, 1);
+    assert.equal(points[0]!.text, text);
+  });
+
+  it('refuses what cannot be run, naming the file and the key', () => {
+    assert.throws(() => expandConfig('lr: []\n', 'configs/exp.yaml'), (e: Error) => e instanceof ConfigError && /configs\/exp\.yaml: lr is an empty list/.test(e.message));
+    assert.throws(() => expandConfig('- 1\n- 2\n', 'a.yaml'), /a\.yaml must be a mapping of hyper-parameters/);
+    assert.throws(() => expandConfig('lr: [0.1\n', 'b.yaml'), /b\.yaml is not valid YAML/);
+    assert.throws(() => expandConfig('', 'c.yaml'), /must be a mapping/);
+    const big = `a: [${Array.from({ length: 40 }, (_, i) => i).join(', ')}]\nb: [${Array.from({ length: 40 }, (_, i) => i).join(', ')}]\n`;
+    assert.throws(() => expandConfig(big, 'd.yaml'), new RegExp(`1600 runs \\(a: 40 × b: 40\\), more than ${MAX_SWEEP_POINTS}`));
+  });
+
+  it('warns when a list repeats a value (a list meant as one value)', () => {
+    const { warnings, points } = expandConfig('layers: [64, 64]\n', 'e.yaml');
+    assert.equal(points.length, 2);
+    assert.match(warnings[0] ?? '', /layers lists 64 more than once.*wrap it: \[\[64, 64\]\]/);
+  });
+});
+
+describe('GPU slots: one run per GPU by default', () => {
+  const gpu = (devices: 'all' | string[]): GpuDecision => ({ mode: 'gpu', devices, via: 'device-requests', podman: false, warnings: [] });
+  const host = (n: number): HostGpuProbe => ({ kind: 'gpus', driverVersion: '550', gpus: Array.from({ length: n }, (_, i) => ({ index: String(i), name: 'H100', uuid: `GPU-${i}`, driverVersion: '550', memoryMiB: 80000 })) });
+  const devices = (slots: GpuDecision[]): unknown[] => slots.map((s) => (s.mode === 'gpu' ? s.devices : 'cpu'));
+
+  it('gives each of four runs its own GPU on a four-GPU machine', () => {
+    assert.deepEqual(devices(gpuSlots(gpu('all'), host(4), undefined, 8)), [['0'], ['1'], ['2'], ['3']]);
+  });
+  it('gives a single run every GPU', () => {
+    assert.deepEqual(devices(gpuSlots(gpu('all'), host(4), undefined, 1)), ['all']);
+  });
+  it('splits GPUs between fewer slots, and shares them round-robin between more', () => {
+    assert.deepEqual(devices(gpuSlots(gpu(['0', '1', '2', '3']), undefined, 2, 4)), [['0', '2'], ['1', '3']]);
+    assert.deepEqual(devices(gpuSlots(gpu(['0', '1']), undefined, 3, 6)), [['0'], ['1'], ['0']]);
+  });
+  it('runs one at a time on CPU unless told otherwise', () => {
+    assert.deepEqual(devices(gpuSlots({ mode: 'cpu' }, undefined, undefined, 4)), ['cpu']);
+    assert.deepEqual(devices(gpuSlots({ mode: 'cpu' }, undefined, 3, 4)), ['cpu', 'cpu', 'cpu']);
+  });
+  it('cannot split GPUs it cannot count (remote engine): every slot asks for all', () => {
+    assert.deepEqual(devices(gpuSlots(gpu('all'), { kind: 'remote', host: 'ssh://gpu1' }, 2, 4)), ['all', 'all']);
+  });
+});
+
+describe('the run container', () => {
+  const request = (over: Partial<Parameters<typeof runContainerRequest>[0]> = {}): ContainerCreateRequest =>
+    runContainerRequest({
+      runId: 'r1', name: 'dimuon-run-r1', image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/home/u/dimuon', configFile: '/home/u/dimuon/.mlcontainers/runs/r1/exp.yaml', configName: 'exp.yaml',
+      command: ['python', 'train.py'], decision: { mode: 'cpu' }, shmSizeBytes: 2 ** 33, loginShell: false, ...over,
+    });
+
+  it('mounts the config read-only, names it in MLC_CONFIG, and runs the command in /workspace', () => {
+    const r = request();
+    assert.deepEqual(r.HostConfig?.Binds, ['/home/u/dimuon:/workspace', '/home/u/dimuon/.mlcontainers/runs/r1/exp.yaml:/etc/mlc/config/exp.yaml:ro']);
+    assert.ok(r.Env?.includes('MLC_CONFIG=/etc/mlc/config/exp.yaml'));
+    assert.ok(r.Env?.includes('MLC_RUN_DIR=/workspace/.mlcontainers/runs/r1'));
+    assert.deepEqual(r.Cmd, ['python', 'train.py']);
+    assert.equal(r.Entrypoint, undefined, "the image's own entrypoint stays");
+    assert.equal(r.WorkingDir, '/workspace');
+    assert.equal(r.Image, IMAGE.id, 'pinned to the id, so a rebuild meanwhile cannot change what runs');
+    assert.equal(r.Labels?.['org.mlcontainers.role'], 'run');
+    assert.equal(r.Labels?.['org.mlcontainers.image.id'], IMAGE.id);
+    assert.equal(r.HostConfig?.DeviceRequests, undefined);
+  });
+
+  it('asks for the slot GPUs, and wraps AnalysisBase commands in a login shell', () => {
+    const r = request({ decision: { mode: 'gpu', devices: ['1'], via: 'device-requests', podman: false, warnings: [] }, loginShell: true });
+    assert.deepEqual(r.HostConfig?.DeviceRequests, [{ Driver: '', DeviceIDs: ['1'], Capabilities: [['gpu']] }]);
+    assert.equal(r.Labels?.['org.mlcontainers.gpu'], '1');
+    assert.deepEqual(r.Entrypoint, ['/bin/bash', '-lc', 'exec "$@"', 'mlc-run']);
+  });
+});
+
+describe('runExperiment against a fake engine', () => {
+  let dir: string;
+  let engine: FakeEngine;
+  const lines: string[] = [];
+  const log = createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'run');
+  const git: GitProvider = { info: () => Promise.resolve({ sha: 'c0ffee0000000000000000000000000000000000', dirty: true }) };
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-runs-'));
+    fs.mkdirSync(path.join(dir, 'configs'));
+    fs.writeFileSync(path.join(dir, 'configs', 'exp.yaml'), SWEEP);
+    engine = new FakeEngine();
+    engine.images.set('dimuon:latest', IMAGE);
+    lines.length = 0;
+  });
+
+  const start = (over: Partial<Parameters<typeof runExperiment>[0]> = {}) =>
+    runExperiment({ engine, workspace: dir, config: 'configs/exp.yaml', image: 'dimuon:latest', command: ['python', 'train.py'], gpu: 'none', shmSizeBytes: 1, git, log, ...over });
+
+  it('records one run per sweep point, each with its own config, hash, image and commit', async () => {
+    engine.runScript = (cmd) => ({ output: `ran ${cmd.join(' ')}\n`, exitCode: 0 });
+    const seen: string[] = [];
+    const result = await start({ onLine: (r, line) => seen.push(`${r.point.index}:${line}`) });
+    assert.equal(result.records.length, 4);
+    assert.equal(engine.calls.filter((c) => c === 'createContainer').length, 4);
+    assert.equal(engine.containers.size, 0, 'containers are removed after their run');
+    const { runs } = await readRuns(dir);
+    assert.equal(runs.length, 4);
+    assert.equal(new Set(runs.map((r) => r.config.sha256)).size, 4);
+    for (const r of runs) {
+      assert.equal(r.image.id, IMAGE.id);
+      assert.equal(r.image.revision, SHA);
+      assert.equal(r.commit, 'c0ffee0000000000000000000000000000000000');
+      assert.equal(r.dirty, true);
+      assert.equal(r.status, 'succeeded');
+      assert.equal(r.exitCode, 0);
+      assert.equal(r.sweep?.size, 4);
+      assert.equal(r.config.sha256, createHash('sha256').update(r.config.content).digest('hex'));
+      // The file the container got is the one recorded.
+      assert.equal(fs.readFileSync(path.join(dir, '.mlcontainers', 'runs', r.id, 'exp.yaml'), 'utf8'), r.config.content);
+      assert.equal(fs.readFileSync(path.join(dir, r.log), 'utf8'), 'ran python train.py\n');
+    }
+    assert.equal(seen.length, 4);
+    const mounted = [...engine.requests.values()].map((r) => r.HostConfig?.Binds?.[1]);
+    assert.equal(new Set(mounted).size, 4, 'each run mounts its own config');
+  });
+
+  it('records a failing run with its exit code', async () => {
+    fs.writeFileSync(path.join(dir, 'configs', 'exp.yaml'), 'lr: 0.1\n');
+    engine.runScript = () => ({ output: 'Traceback: boom\n', exitCode: 3 });
+    const result = await start();
+    assert.equal(result.records[0]?.status, 'failed');
+    assert.equal(result.records[0]?.exitCode, 3);
+    assert.equal(result.records[0]?.sweep, null);
+    assert.equal(result.records[0]?.config.content, 'lr: 0.1\n');
+    const { runs } = await readRuns(dir);
+    assert.equal(runs[0]?.exitCode, 3);
+  });
+
+  it('runs on CPU with a note when the preflight finds no GPU (auto)', async () => {
+    const result = await start({ gpu: 'auto', probe: () => Promise.resolve({ kind: 'notInstalled' }) });
+    assert.equal(result.records.every((r) => r.gpus === 'none'), true);
+    assert.match(result.note ?? '', /GPU: off/);
+  });
+
+  it('says what to do for a missing config, image or command, and starts nothing', async () => {
+    await assert.rejects(start({ config: 'configs/nope.yaml' }), /configs\/nope\.yaml not found: pass the hyper-parameter YAML with --config/);
+    await assert.rejects(start({ image: 'other:latest' }), /Image other:latest not found: build it first/);
+    await assert.rejects(start({ command: [] }), /No command to run/);
+    assert.equal(engine.calls.includes('createContainer'), false);
+  });
+
+  it('skips lines of runs.jsonl that are not records', async () => {
+    await start();
+    fs.appendFileSync(path.join(dir, RUNS_FILE), '{"torn": \nnot json\n');
+    const { runs, skipped } = await readRuns(dir);
+    assert.equal(runs.length, 4);
+    assert.equal(skipped, 2);
+  });
+});
+
+describe('mlc run / mlc runs', () => {
+  const io = (): CliIO & { out_: string[]; err_: string[] } => {
+    const out_: string[] = [];
+    const err_: string[] = [];
+    return { out_, err_, out: (l) => out_.push(l), err: (l) => err_.push(l), env: {} };
+  };
+
+  it('wants a config and a command (usage errors, exit 2)', async () => {
+    const a = io();
+    assert.equal(await runCli(['run', '--', 'python', 'train.py'], a, new AbortController().signal), 2);
+    assert.match(a.err_.join('\n'), /--config FILE is required/);
+    const b = io();
+    assert.equal(await runCli(['run', '--config', 'c.yaml'], b, new AbortController().signal), 2);
+    assert.match(b.err_.join('\n'), /give the command after `--`/);
+    const c = io();
+    assert.equal(await runCli(['run', '--config', 'c.yaml', '--parallel', '0', '--', 'x'], c, new AbortController().signal), 2);
+  });
+
+  it('lists runs with status, image commit tag, commit, config hash and sweep values', () => {
+    const record: RunRecord = {
+      id: '20261123-101500-ab12-2', status: 'failed', exitCode: 137,
+      image: { id: IMAGE.id, ref: 'dimuon:latest', tags: IMAGE.repoTags, revision: SHA, dirty: false },
+      commit: SHA, dirty: true, config: { path: 'configs/exp.yaml', sha256: 'deadbeef'.repeat(8), content: '' },
+      params: { 'optimizer.lr': 0.01, 'data.batch_size': 64 }, sweep: { id: '20261123-101500-ab12', index: 1, size: 4 }, command: ['python', 'train.py'],
+      start: '2026-11-23T10:15:00.000Z', end: '2026-11-23T10:17:05.000Z', gpus: '1', container: 'c', log: 'l',
+    };
+    const [header, row] = formatRuns([record], Date.parse('2026-11-23T12:15:00Z'));
+    assert.match(header ?? '', /^RUN\s+STATUS\s+IMAGE\s+COMMIT\s+CONFIG/);
+    assert.match(row ?? '', /20261123-101500-ab12-2\s+exit 137\s+dimuon:3f2a1bc\s+3f2a1bc\+dirty\s+configs\/exp\.yaml@deadbeef\s+2m 05s\s+2h ago\s+gpu:1\s+optimizer\.lr=0\.01 data\.batch_size=64$/);
+  });
+});
