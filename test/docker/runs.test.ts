@@ -1,0 +1,131 @@
+import * as assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { buildExperiment } from '../../src/core/build/buildExperiment';
+import type { Engine, EngineEvent } from '../../src/core/docker/engine';
+import { createLogger } from '../../src/core/log';
+import { GitCli } from '../../src/core/provenance/git';
+import { readRuns } from '../../src/core/run/experiment';
+import { requireEngine, requireImage } from './harness';
+
+const BASE = 'mlc-test/jupyter:bookworm';
+const CLI = path.resolve(__dirname, '../../dist/cli.js');
+
+function git(dir: string, ...args: string[]): string {
+  return execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', ...args], { cwd: dir, encoding: 'utf8' }).trim();
+}
+
+function mlc(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { cwd }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+// Prints its config, proves it cannot write it, leaves a file in its run directory, and exits with `exit_code`.
+const TRAIN = `import os, socket, sys
+path = os.environ["MLC_CONFIG"]
+text = open(path).read()
+print("host", socket.gethostname())
+print("config", path)
+print(text, end="")
+try:
+    open(path, "a").write("tampered")
+    print("config writable")
+except OSError:
+    print("config read-only")
+os.makedirs(os.environ["MLC_RUN_DIR"], exist_ok=True)
+open(os.path.join(os.environ["MLC_RUN_DIR"], "metrics.txt"), "w").write("loss 0.1\\n")
+code = [l.split(":")[1].strip() for l in text.splitlines() if l.startswith("exit_code:")]
+sys.exit(int(code[0]) if code else 0)
+`;
+
+describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', function () {
+  let engine: Engine;
+  let dir: string;
+  let imageId: string;
+  let sha: string;
+  const images: string[] = [];
+
+  before(async function () {
+    engine = await requireEngine(this);
+    await requireImage(this, engine, BASE);
+    assert.ok(fs.existsSync(CLI), 'dist/cli.js is missing: run `npm run build` first');
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-runs-'));
+    fs.mkdirSync(path.join(dir, '.devcontainer'));
+    fs.mkdirSync(path.join(dir, 'configs'));
+    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), '{ "name": "mlc test runs", "build": { "dockerfile": "Dockerfile" } }\n');
+    fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `FROM ${BASE}\n`);
+    fs.writeFileSync(path.join(dir, 'train.py'), TRAIN);
+    fs.writeFileSync(path.join(dir, 'configs', 'sweep.yaml'), '# two by two\nseed: 7\nlr: [0.1, 0.01]\nbatch_size: [32, 64]\n');
+    fs.writeFileSync(path.join(dir, 'configs', 'fail.yaml'), 'exit_code: 3\n');
+    git(dir, 'init', '-q', '-b', 'main');
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', 'sweep');
+    sha = git(dir, 'rev-parse', 'HEAD');
+    const built = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: createLogger({ write: () => undefined }, 'build'), captureLock: false });
+    images.push(...built.tags);
+    imageId = built.imageId;
+  });
+
+  after(async () => {
+    for (const ref of images) await engine.removeImage(ref, { force: true }).catch(() => undefined);
+  });
+
+  it('runs a 2×2 sweep as four containers and records four runs with distinct configs, the image and the commit', async () => {
+    const created: EngineEvent[] = [];
+    const watching = new AbortController();
+    const events = engine.events({ since: Math.floor(Date.now() / 1000) - 1, types: ['container'] }, (e) => e.action === 'create' && created.push(e), watching.signal);
+    const r = await mlc(['run', '--config', 'configs/sweep.yaml', '--gpu', 'none', '--parallel', '2', '--', 'python3', 'train.py'], dir);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    watching.abort();
+    await events;
+    assert.equal(r.code, 0, r.stderr);
+
+    const { runs } = await readRuns(dir);
+    assert.equal(runs.length, 4);
+    assert.equal(new Set(runs.map((x) => x.config.sha256)).size, 4, 'each sweep point has its own config');
+    assert.deepEqual(runs.map((x) => `${String(x.params.lr)}/${String(x.params.batch_size)}`).sort(), ['0.01/32', '0.01/64', '0.1/32', '0.1/64']);
+    const ours = created.filter((e) => e.attributes['org.mlcontainers.role'] === 'run' && e.attributes['org.mlcontainers.workspace'] === dir);
+    assert.equal(ours.length, 4, 'four containers were created');
+    for (const run of runs) {
+      assert.equal(run.image.id, imageId);
+      assert.equal(run.image.revision, sha);
+      assert.ok(run.image.tags.includes(`mlc-test-runs:${sha.slice(0, 7)}`));
+      assert.equal(run.commit, sha);
+      assert.equal(run.dirty, false, 'the run directories under .mlcontainers/ do not make the tree dirty');
+      assert.equal(run.status, 'succeeded');
+      assert.equal(run.exitCode, 0);
+      assert.equal(run.gpus, 'none');
+      assert.equal(run.config.sha256, createHash('sha256').update(run.config.content).digest('hex'));
+      assert.match(run.config.content, /^# two by two\nseed: 7\nlr: 0\.0?1\nbatch_size: (32|64)\n$/);
+      const output = fs.readFileSync(path.join(dir, run.log), 'utf8');
+      assert.ok(output.includes(run.config.content), 'the container saw the recorded config');
+      assert.match(output, /config \/etc\/mlc\/config\/sweep\.yaml\n/);
+      assert.match(output, /config read-only/);
+      assert.equal(fs.readFileSync(path.join(dir, '.mlcontainers', 'runs', run.id, 'metrics.txt'), 'utf8'), 'loss 0.1\n');
+    }
+    assert.equal(new Set(runs.map((x) => /host (\S+)/.exec(fs.readFileSync(path.join(dir, x.log), 'utf8'))?.[1])).size, 4, 'four different containers ran');
+    assert.equal((await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`], all: true })).length, 0, 'run containers are removed');
+    assert.match(r.stdout, /^\[[1-4]\/4\] config \/etc\/mlc\/config\/sweep\.yaml$/m, 'output streams with the run number');
+    assert.equal(git(dir, 'status', '--porcelain', '--', '.', ':(exclude).mlcontainers'), '');
+  });
+
+  it('records a failing run with its exit code, and mlc exits with it', async () => {
+    const r = await mlc(['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'python3', 'train.py'], dir);
+    assert.equal(r.code, 3, r.stderr);
+    const { runs } = await readRuns(dir);
+    const last = runs.at(-1);
+    assert.equal(last?.status, 'failed');
+    assert.equal(last?.exitCode, 3);
+    assert.equal(last?.config.content, 'exit_code: 3\n');
+    assert.equal(last?.sweep, null);
+    const listed = await mlc(['runs', '--last', '1'], dir);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`${last?.id ?? '?'}\\s+exit 3\\s+mlc-test-runs:${sha.slice(0, 7)}\\s+${sha.slice(0, 7)}\\s+configs/fail\\.yaml@`));
+  });
+});
