@@ -67,7 +67,7 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
     git(dir, 'add', '-A');
     git(dir, 'commit', '-q', '-m', 'sweep');
     sha = git(dir, 'rev-parse', 'HEAD');
-    const built = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: createLogger({ write: () => undefined }, 'build'), captureLock: false });
+    const built = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: createLogger({ write: () => undefined }, 'build'), lock: false });
     images.push(...built.tags);
     imageId = built.imageId;
   });
