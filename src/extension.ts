@@ -42,6 +42,9 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
   const statusBar = new MlStatusBar(engines, folder, log.child('status'));
   const updateStatus = (): void => void statusBar.update();
   const devcontainerWatcher = vscode.workspace.createFileSystemWatcher('**/.devcontainer/devcontainer.json');
+  // Runs end in another process too (`mlc run` in a terminal): their records reach the view through the file.
+  const runsWatcher = vscode.workspace.createFileSystemWatcher('**/.mlcontainers/runs.jsonl');
+  const runsChanged = (): void => images.scheduleRefresh();
 
   // Live updates only while the view is visible: the engine's /events, and HEAD moves from the git extension.
   let watching: { dispose(): void } | undefined;
@@ -84,6 +87,9 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
     devcontainerWatcher.onDidCreate(updateStatus),
     devcontainerWatcher.onDidChange(updateStatus),
     devcontainerWatcher.onDidDelete(updateStatus),
+    runsWatcher,
+    runsWatcher.onDidCreate(runsChanged),
+    runsWatcher.onDidChange(runsChanged),
     registerGitShowProvider(git),
     ...registerCommands({ log, logChannel: channel, engines, images, git, jupyter, templatesDir: path.join(context.extensionPath, 'templates') }),
   );

@@ -47,7 +47,9 @@ export async function runCli(argv: string[], io: CliIO, signal: AbortSignal): Pr
     io.err(`mlc: unknown command "${name}". Run \`mlc --help\` for the list.`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  // After `--` the words are the user's command (`mlc run … -- python train.py --help`), not ours.
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (own.includes('--help') || own.includes('-h')) {
     io.out(command.help);
     return 0;
   }

@@ -1,9 +1,13 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { ImageSummary } from '../../src/core/docker/engine';
 import { ExperimentImagesModel } from '../../src/core/images/model';
 import { createLogger } from '../../src/core/log';
 import type { GitHistory } from '../../src/core/provenance/git';
 import type * as ImageActions from '../../src/vscode/commands/imageActions';
+import type * as Runs from '../../src/vscode/commands/runs';
 import type { Services } from '../../src/vscode/commands/table';
 import type * as Provider from '../../src/vscode/tree/provider';
 import { FakeEngine } from './fakes/engine';
@@ -109,5 +113,88 @@ describe('Experiment Images view (fake vscode over the real model)', () => {
     record.answers.push('Delete');
     await actions.deleteImageCommand(services, node);
     assert.ok(engine.calls.includes('removeImage'));
+  });
+});
+
+describe('runs in the Experiment Images view and "Run Experiment…" (fake vscode, fake engine)', () => {
+  let uninstall: () => void;
+  let record: FakeVscodeRecord;
+  let engine: FakeEngine;
+  let dir: string;
+  const IMAGE_ID = `sha256:${'a'.repeat(64)}`;
+
+  beforeEach(() => {
+    const fake = createFakeVscode();
+    record = fake.record;
+    uninstall = installFakeVscode(fake.module);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-view-runs-'));
+    fs.mkdirSync(path.join(dir, 'configs'));
+    fs.writeFileSync(path.join(dir, 'configs', 'exp.yaml'), 'lr: [0.1, 0.01]\nepochs: 1\n');
+    (fake.module.workspace as { workspaceFolders: unknown[] }).workspaceFolders = [{ uri: { fsPath: dir }, name: 'dimuon', index: 0 }];
+    engine = new FakeEngine();
+    engine.imageList = [{ ...image('a', 'dimuon:1111111', C1), id: IMAGE_ID }];
+    engine.images.set('dimuon:1111111', { id: IMAGE_ID, repoTags: ['dimuon:1111111'], labels: engine.imageList[0]!.labels, env: [], created: '', size: 1 });
+  });
+
+  afterEach(() => uninstall());
+
+  const services = (model: ExperimentImagesModel): Services =>
+    ({ engines: { get: () => engine }, images: model, git: { info: async () => ({ sha: C1, dirty: false }) }, log: createLogger({ write: () => undefined }, 'x'), templatesDir: '/nonexistent' }) as unknown as Services;
+
+  it('runs a sweep from the palette: config and command asked, output in a terminal, runs listed under the image', async () => {
+    const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
+    const runsCommands = loadFresh<typeof Runs>('src/vscode/commands/runs');
+    const model = new ExperimentImagesModel({
+      engine: () => engine, git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) }, folder: () => dir, trusted: () => true, projectRepo: async () => 'dimuon', log: createLogger({ write: () => undefined }, 'x'),
+    });
+    const provider = new ImagesTreeProvider(model, () => dir);
+    record.files = [path.join(dir, 'configs', 'exp.yaml'), path.join(dir, 'data', 'other.yaml')];
+    record.answers.push('configs/exp.yaml');
+    record.quickInputScript.push({ type: 'python train.py --epochs "1 2"' });
+    engine.runScript = (cmd) => ({ output: `epoch ${cmd.at(-1) ?? ''}\n`, exitCode: 0 });
+    await runsCommands.runExperimentCommand(services(model), { kind: 'image', node: { name: 'dimuon:1111111', image: { repoTags: ['dimuon:1111111'], id: IMAGE_ID } } });
+
+    assert.equal(record.quickInputsShown.at(-1)?.value, 'python train.py', 'the first run suggests python train.py');
+    assert.deepEqual([...engine.requests.values()].map((r) => r.Cmd), [['python', 'train.py', '--epochs', '1 2'], ['python', 'train.py', '--epochs', '1 2']]);
+    const out = record.ptyOutput.join('');
+    assert.match(out, /\[1\/2\] epoch 1 2\r\n/);
+    assert.match(out, /\[2\/2\] run \S+: succeeded \(exit 0\)/);
+    assert.match(record.messages.at(-1)?.text ?? '', /Sweep: 2 of 2 runs succeeded/);
+
+    const [commit] = await provider.getChildren();
+    const [imageNode] = await provider.getChildren(commit);
+    const imageItem = provider.getTreeItem(imageNode!);
+    assert.match(String(imageItem.description), /2 runs/);
+    assert.match(String(imageItem.contextValue), /hasRuns;/);
+    const runs = await provider.getChildren(imageNode);
+    assert.deepEqual(runs.map((n) => n.kind), ['run', 'run']);
+    const items = runs.map((n) => provider.getTreeItem(n));
+    assert.deepEqual(items.map((i) => i.label).sort(), ['lr=0.01', 'lr=0.1']);
+    assert.match(String(items[0]?.description), /^ok · /);
+    assert.equal(items[0]?.contextValue, 'run;succeeded;sweep;');
+    assert.match((items[0]?.tooltip as { value: string }).value, /python train\.py --epochs 1 2/);
+    const opened = items[0]?.command?.arguments?.[0] as { fsPath: string };
+    assert.ok(fs.existsSync(opened.fsPath), 'a click opens the run output');
+
+    // A second run of the same config suggests the command it ran last, quoted back.
+    record.answers.push('configs/exp.yaml');
+    await runsCommands.runExperimentCommand(services(model));
+    assert.equal(record.quickInputsShown.at(-1)?.value, `python train.py --epochs '1 2'`);
+    provider.dispose();
+    model.dispose();
+  });
+
+  it('refuses to run in Restricted Mode, before asking anything', async () => {
+    const runsCommands = loadFresh<typeof Runs>('src/vscode/commands/runs');
+    record.trusted = false;
+    await assert.rejects(runsCommands.runExperimentCommand({} as Services), /runs nothing in Restricted Mode/);
+    assert.equal(record.quickInputsShown.length, 0);
+    assert.equal(engine.calls.length, 0);
+  });
+
+  it('splits a command like a shell, and refuses pipes and redirections (no shell runs it)', () => {
+    const runsCommands = loadFresh<typeof Runs>('src/vscode/commands/runs');
+    assert.deepEqual(runsCommands.splitCommand(`python train.py --name 'a b' $HOME`), ['python', 'train.py', '--name', 'a b', '$HOME']);
+    assert.throws(() => runsCommands.splitCommand('python train.py > out.txt'), /without a shell, so ">" means nothing to it: wrap it as sh -c/);
   });
 });

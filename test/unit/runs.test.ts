@@ -230,6 +230,11 @@ describe('mlc run / mlc runs', () => {
     assert.match(b.err_.join('\n'), /give the command after `--`/);
     const c = io();
     assert.equal(await runCli(['run', '--config', 'c.yaml', '--parallel', '0', '--', 'x'], c, new AbortController().signal), 2);
+    const d = io();
+    // --help after -- belongs to the user's command: mlc goes on to run (and here fails to find c.yaml).
+    assert.equal(await runCli(['run', '--config', 'c.yaml', '--dir', os.tmpdir(), '--', 'python', 'train.py', '--help'], d, new AbortController().signal), 1);
+    assert.doesNotMatch(d.out_.join('\n'), /^mlc run --config FILE/);
+    assert.match(d.err_.join('\n'), /not found: pass the hyper-parameter YAML/);
   });
 
   it('lists runs with status, image commit tag, commit, config hash and sweep values', () => {

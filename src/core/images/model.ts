@@ -3,6 +3,7 @@ import { EngineError } from '../docker/errors';
 import { MANAGED_LABEL, REVISION_LABEL } from '../labels';
 import type { Logger } from '../log';
 import type { GitHistoryProvider } from '../provenance/git';
+import { readRuns } from '../run/experiment';
 import type { ExperimentTree } from './tree';
 import { groupImages } from './tree';
 
@@ -43,15 +44,19 @@ export interface ExperimentModelDeps {
 const IMAGE_ACTIONS = new Set(['tag', 'untag', 'delete', 'import', 'load', 'pull']);
 const CONTAINER_ACTIONS = new Set(['create', 'start', 'die', 'stop', 'destroy', 'rename']);
 
-/** One image list, one container list (both by our label) and one git history: the whole tree, for the view and `mlc ls`. */
+/**
+ * One image list, one container list (both by our label), one git history and the workspace's run records: the whole
+ * tree, for the view and `mlc ls`.
+ */
 export async function loadExperimentTree(engine: Engine, git: GitHistoryProvider, folder: string, projectRepo: string, signal?: AbortSignal): Promise<ExperimentTree> {
-  const [images, containers] = await Promise.all([
+  const [images, containers, { runs }] = await Promise.all([
     engine.listImages({ labels: [MANAGED_LABEL] }, signal),
     engine.listContainers({ labels: [`${MANAGED_LABEL}=true`], all: true }, signal),
+    readRuns(folder),
   ]);
   const shas = [...new Set(images.map((i) => i.labels[REVISION_LABEL]).filter((s): s is string => Boolean(s)))];
   const history = await git.history(folder, shas, signal);
-  return groupImages(images, containers, history, projectRepo);
+  return groupImages(images, containers, history, projectRepo, runs);
 }
 
 /** Whether an engine event can change what the view shows. */

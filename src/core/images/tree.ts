@@ -1,6 +1,7 @@
 import type { ContainerSummary, ImageSummary } from '../docker/engine';
 import { DIRTY_LABEL, IMAGE_ID_LABEL, REVISION_LABEL, ROLE_LABEL } from '../labels';
 import type { CommitMeta, GitHistory } from '../provenance/git';
+import type { RunRecord } from '../run/experiment';
 
 
 export interface ContainerNode {
@@ -22,6 +23,8 @@ export interface ImageNode {
   sha: string | undefined;
   dirty: boolean;
   containers: ContainerNode[];
+  /** Recorded runs in this image, newest first. */
+  runs: RunRecord[];
 }
 
 export interface CommitGroup {
@@ -45,7 +48,13 @@ export interface ExperimentTree {
  * commit. An image belongs to the project when its repository is the project's or its commit is in this repository.
  * Pure: one image list, one container list and one history in; no calls out.
  */
-export function groupImages(images: readonly ImageSummary[], containers: readonly ContainerSummary[], history: GitHistory | undefined, projectRepo: string): ExperimentTree {
+export function groupImages(
+  images: readonly ImageSummary[],
+  containers: readonly ContainerSummary[],
+  history: GitHistory | undefined,
+  projectRepo: string,
+  runs: readonly RunRecord[] = [],
+): ExperimentTree {
   const branchIndex = new Map((history?.branchOrder ?? []).map((sha, i) => [sha, i]));
   const byImage = new Map<string, ContainerNode[]>();
   for (const c of containers) {
@@ -53,6 +62,13 @@ export function groupImages(images: readonly ImageSummary[], containers: readonl
     const list = byImage.get(imageId) ?? [];
     list.push(containerNode(c));
     byImage.set(imageId, list);
+  }
+
+  const runsByImage = new Map<string, RunRecord[]>();
+  for (const r of runs) {
+    const list = runsByImage.get(r.image.id) ?? [];
+    list.push(r);
+    runsByImage.set(r.image.id, list);
   }
 
   const groups = new Map<string, CommitGroup>();
@@ -66,7 +82,8 @@ export function groupImages(images: readonly ImageSummary[], containers: readonl
       group = { sha, meta: sha ? history?.commits.get(sha) : undefined, onBranch: sha !== undefined && branchIndex.has(sha), isHead: sha !== undefined && sha === history?.head, images: [] };
       groups.set(key, group);
     }
-    group.images.push(imageNode(image, sha, byImage.get(image.id) ?? []));
+    const imageRuns = (runsByImage.get(image.id) ?? []).slice().sort((a, b) => b.start.localeCompare(a.start) || b.id.localeCompare(a.id));
+    group.images.push(imageNode(image, sha, byImage.get(image.id) ?? [], imageRuns));
   }
 
   const newest = (g: CommitGroup): number => Math.max(...g.images.map((i) => i.image.created));
@@ -86,7 +103,7 @@ export function groupImages(images: readonly ImageSummary[], containers: readonl
   };
 }
 
-function imageNode(image: ImageSummary, sha: string | undefined, containers: ContainerNode[]): ImageNode {
+function imageNode(image: ImageSummary, sha: string | undefined, containers: ContainerNode[], runs: RunRecord[]): ImageNode {
   const short = sha?.slice(0, 7);
   const primary = image.repoTags.find((t) => short && tagOf(t).startsWith(short)) ?? image.repoTags.find((t) => tagOf(t) !== 'latest') ?? image.repoTags[0];
   return {
@@ -96,6 +113,7 @@ function imageNode(image: ImageSummary, sha: string | undefined, containers: Con
     sha,
     dirty: image.labels[DIRTY_LABEL] === 'true',
     containers,
+    runs,
   };
 }
 
@@ -131,6 +149,7 @@ export function imageContextValue(node: ImageNode, group: CommitGroup): string {
     node.containers.some((c) => c.state === 'running') ? 'running;' : '',
     node.containers.some((c) => c.jupyterUrl) ? 'jupyter;' : '',
     node.containers.length ? 'inUse;' : '',
+    node.runs.length ? 'hasRuns;' : '',
     node.sha ? 'commit;' : '',
     group.isHead ? 'head;' : '',
   ].join('');
@@ -138,6 +157,10 @@ export function imageContextValue(node: ImageNode, group: CommitGroup): string {
 
 export function commitContextValue(group: CommitGroup): string {
   return ['commitGroup;', group.isHead ? 'head;' : '', group.onBranch ? 'onBranch;' : '', group.sha ? 'commit;' : ''].join('');
+}
+
+export function runContextValue(run: RunRecord): string {
+  return ['run;', `${run.status};`, run.sweep ? 'sweep;' : ''].join('');
 }
 
 export function containerContextValue(node: ContainerNode): string {

@@ -26,7 +26,8 @@ export const CONFIG_ENV = 'MLC_CONFIG';
 /** Where the config is mounted, read-only, under its own file name. */
 export const CONFIG_DIR_IN_CONTAINER = '/etc/mlc/config';
 export const RUNS_FILE = path.join('.mlcontainers', 'runs.jsonl');
-const RUNS_DIR = path.join('.mlcontainers', 'runs');
+/** Each run's config copy and output.log, under its id. */
+export const RUN_DIR = path.join('.mlcontainers', 'runs');
 
 /** One line of .mlcontainers/runs.jsonl: everything needed to say what ran, on what, with which values. */
 export interface RunRecord {
@@ -92,7 +93,7 @@ export function runContainerRequest(i: RunContainerInput): ContainerCreateReques
     Env: [
       `${CONFIG_ENV}=${CONFIG_DIR_IN_CONTAINER}/${i.configName}`,
       `MLC_RUN_ID=${i.runId}`,
-      `MLC_RUN_DIR=${WORKSPACE_IN_CONTAINER}/${RUNS_DIR.split(path.sep).join('/')}/${i.runId}`,
+      `MLC_RUN_DIR=${WORKSPACE_IN_CONTAINER}/${RUN_DIR.split(path.sep).join('/')}/${i.runId}`,
       'PYTHONUNBUFFERED=1',
     ],
     WorkingDir: WORKSPACE_IN_CONTAINER,
@@ -223,11 +224,11 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
   };
 
   const runOne = async (run: PlannedRun, slot: GpuDecision): Promise<{ record: RunRecord; note: string | undefined }> => {
-    const dir = path.join(o.workspace, RUNS_DIR, run.id);
+    const dir = path.join(o.workspace, RUN_DIR, run.id);
     const configName = path.basename(configPath);
     const configFile = path.join(dir, configName);
     await writeFileAtomic(configFile, run.point.text);
-    const logRel = path.join(RUNS_DIR, run.id, 'output.log');
+    const logRel = path.join(RUN_DIR, run.id, 'output.log');
     const logFile = await fs.open(path.join(o.workspace, logRel), 'a');
     const state: LaunchState & RunContainerInput = {
       runId: run.id,

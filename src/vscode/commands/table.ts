@@ -16,6 +16,7 @@ import { checkoutCommand, compareWithCommand, copyReferenceCommand, copyRunComma
 import { openJupyterInBrowserCommand, restartJupyterCommand, showJupyterLogsCommand, startJupyterCommand, stopJupyterCommand } from './jupyter';
 import { newEnvironmentCommand } from './newEnvironment';
 import { refreshImagesCommand } from './refreshImages';
+import { openRunConfigCommand, runExperimentCommand } from './runs';
 import { reopenCommand, reopenInImageCommand } from './reopen';
 import { statusBarActionsCommand } from './statusBarActions';
 import { showLogCommand } from './showLog';
@@ -51,6 +52,8 @@ export const commandTable: Record<string, CommandHandler> = {
   'mlContainers.jupyter.restart': restartJupyterCommand,
   'mlContainers.jupyter.logs': showJupyterLogsCommand,
   'mlContainers.jupyter.openBrowser': openJupyterInBrowserCommand,
+  'mlContainers.runs.start': runExperimentCommand,
+  'mlContainers.runs.openConfig': openRunConfigCommand,
   'mlContainers.images.openShell': openShellCommand,
   'mlContainers.images.rebuild': rebuildCommand,
   'mlContainers.images.checkout': checkoutCommand,

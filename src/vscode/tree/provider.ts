@@ -1,19 +1,27 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as vscode from 'vscode';
-import { formatAge, formatBytes } from '../../core/format';
+import * as path from 'node:path';
+import { formatAge, formatBytes, formatDuration } from '../../core/format';
 import type { ExperimentImagesModel, ExperimentViewState } from '../../core/images/model';
 import type { CommitGroup, ContainerNode, ImageNode } from '../../core/images/tree';
-import { commitContextValue, containerContextValue, imageContextValue } from '../../core/images/tree';
+import { commitContextValue, containerContextValue, imageContextValue, runContextValue } from '../../core/images/tree';
 import { LABEL_PREFIX } from '../../core/labels';
 import { lockPath } from '../../core/provenance/lock';
+import type { RunRecord } from '../../core/run/experiment';
+import { formatParams } from '../../core/run/sweep';
 
 /** What the Experiment Images view shows, and what its commands receive as their argument. */
 export type TreeNode =
   | { kind: 'head'; sha: string; subject: string }
   | { kind: 'commit'; group: CommitGroup }
   | { kind: 'image'; node: ImageNode; group: CommitGroup }
-  | { kind: 'container'; node: ContainerNode; image: ImageNode };
+  | { kind: 'container'; node: ContainerNode; image: ImageNode }
+  | { kind: 'run'; run: RunRecord; image: ImageNode }
+  | { kind: 'moreRuns'; count: number; image: ImageNode };
+
+/** Runs listed under an image; `mlc runs` lists them all. */
+const RUNS_SHOWN = 20;
 
 /** Commits shown expanded; older ones start collapsed. */
 const EXPANDED_COMMITS = 3;
@@ -34,7 +42,12 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
 
   async getChildren(element?: TreeNode): Promise<TreeNode[]> {
     if (element?.kind === 'commit') return element.group.images.map((node) => ({ kind: 'image', node, group: element.group }));
-    if (element?.kind === 'image') return element.node.containers.map((node) => ({ kind: 'container', node, image: element.node }));
+    if (element?.kind === 'image') {
+      const image = element.node;
+      const runs: TreeNode[] = image.runs.slice(0, RUNS_SHOWN).map((run) => ({ kind: 'run', run, image }));
+      if (image.runs.length > RUNS_SHOWN) runs.push({ kind: 'moreRuns', count: image.runs.length - RUNS_SHOWN, image });
+      return [...image.containers.map((node): TreeNode => ({ kind: 'container', node, image })), ...runs];
+    }
     if (element) return [];
     const state = await this.model.getState();
     this.publish(state);
@@ -76,11 +89,14 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       }
       case 'image': {
         const { node } = element;
-        const item = new vscode.TreeItem(node.name, node.containers.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+        const state = node.containers.length ? vscode.TreeItemCollapsibleState.Expanded : node.runs.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None;
+        const item = new vscode.TreeItem(node.name, state);
         // VS Code keeps an item's collapsed state by id, and an image that had no container (no children) would stay
         // collapsed when Jupyter starts in it: a new id for "has containers" lets the row open to show them.
-        item.id = `image:${node.image.id}${node.containers.length ? ':with-containers' : ''}`;
-        item.description = [node.dirty ? vscode.l10n.t('dirty') : '', ...node.otherTags.map((t) => t.slice(t.lastIndexOf(':') + 1)), formatBytes(node.image.size), formatAge(node.image.created)]
+        item.id = `image:${node.image.id}${node.containers.length ? ':with-containers' : node.runs.length ? ':with-runs' : ''}`;
+        const failed = node.runs.filter((r) => r.status === 'failed').length;
+        const runs = node.runs.length ? vscode.l10n.t('{0} runs', node.runs.length) + (failed ? vscode.l10n.t(' ({0} failed)', failed) : '') : '';
+        item.description = [node.dirty ? vscode.l10n.t('dirty') : '', ...node.otherTags.map((t) => t.slice(t.lastIndexOf(':') + 1)), runs, formatBytes(node.image.size), formatAge(node.image.created)]
           .filter(Boolean)
           .join(' · ');
         item.iconPath = new vscode.ThemeIcon('package', node.dirty ? new vscode.ThemeColor('list.warningForeground') : undefined);
@@ -97,7 +113,41 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         item.contextValue = containerContextValue(node);
         return item;
       }
+      case 'run':
+        return this.runItem(element.run);
+      case 'moreRuns': {
+        const item = new vscode.TreeItem(vscode.l10n.t('{0} older runs — `mlc runs --last 0` lists them all', element.count), vscode.TreeItemCollapsibleState.None);
+        item.id = `moreRuns:${element.image.image.id}`;
+        item.iconPath = new vscode.ThemeIcon('ellipsis');
+        return item;
+      }
     }
+  }
+
+  /** A recorded run: its sweep values (else its config), exit status, duration and age; a click opens its output. */
+  private runItem(run: RunRecord): vscode.TreeItem {
+    const params = formatParams(run.params);
+    const item = new vscode.TreeItem(params || run.config.path, vscode.TreeItemCollapsibleState.None);
+    item.id = `run:${run.id}`;
+    const status = run.status === 'succeeded' ? vscode.l10n.t('ok') : run.status === 'failed' ? vscode.l10n.t('exit {0}', String(run.exitCode)) : vscode.l10n.t('cancelled');
+    item.description = [status, formatDuration(Date.parse(run.end) - Date.parse(run.start)), formatAge(Date.parse(run.start) / 1000)].join(' · ');
+    item.iconPath = new vscode.ThemeIcon(
+      run.status === 'succeeded' ? 'pass' : run.status === 'failed' ? 'error' : 'circle-slash',
+      new vscode.ThemeColor(run.status === 'succeeded' ? 'testing.iconPassed' : run.status === 'failed' ? 'testing.iconFailed' : 'disabledForeground'),
+    );
+    item.contextValue = runContextValue(run);
+    item.tooltip = new vscode.MarkdownString(
+      [
+        `**${vscode.l10n.t('Run')} ${escape(run.id)}** — ${escape(status)}`,
+        ['```sh', run.command.join(' ').replace(/`{3,}/g, '` ` `'), '```'].join('\n'),
+        `${vscode.l10n.t('Config')}: ${escape(run.config.path)} \`sha256:${run.config.sha256.slice(0, 16)}…\`${params ? ` — ${escape(params)}` : ''}`,
+        `${vscode.l10n.t('Code')}: ${run.commit ? `\`${run.commit.slice(0, 12)}\`${run.dirty ? ` ${vscode.l10n.t('with uncommitted changes')}` : ''}` : vscode.l10n.t('no git commit')}`,
+        `GPU: ${escape(run.gpus)} · ${escape(run.start)}`,
+      ].join('\n\n'),
+    );
+    const folder = this.folder();
+    if (folder) item.command = { command: 'vscode.open', title: vscode.l10n.t('Open Run Output'), arguments: [vscode.Uri.file(path.join(folder, run.log))] };
+    return item;
   }
 
   /** The Markdown tooltip is built on hover: labels, preset, commit, and the environment lock's hash. */

@@ -13,6 +13,8 @@ export interface FakeQuickInput {
   placeholder?: string;
   prompt?: string;
   items?: { label: string }[];
+  /** An InputBox's prefilled value. */
+  value?: string;
 }
 
 export interface FakeVscodeRecord {
@@ -44,6 +46,12 @@ export interface FakeVscodeRecord {
   statusBarItems: { id: string; text: string; tooltip: unknown; command?: string; visible: boolean }[];
   /** Terminals created, with the command line they run. */
   terminals: { name: string; shellPath?: string; shellArgs?: string[] }[];
+  /** What pseudo-terminals (extension-driven terminals) wrote, in order. */
+  ptyOutput: string[];
+  /** Closes the last pseudo-terminal, as the user's click on its trash icon does. */
+  closeTerminal: () => void;
+  /** Paths workspace.findFiles answers with. */
+  files: string[];
 }
 
 class EventEmitter<T> {
@@ -63,7 +71,7 @@ class EventEmitter<T> {
 export function createFakeVscode(): { module: Record<string, unknown>; record: FakeVscodeRecord } {
   const record: FakeVscodeRecord = {
     quickInputScript: [], quickInputsShown: [],
-    commands: new Map(), executed: [], executedWith: [], treeViews: new Map(), messages: [], logLines: [], gitApiRequests: 0, extensionLookups: [], extensions: {}, openedDocuments: [], openedExternal: [], config: {}, trusted: true, answers: [], remoteName: undefined, statusBarItems: [], terminals: [],
+    commands: new Map(), executed: [], executedWith: [], treeViews: new Map(), messages: [], logLines: [], gitApiRequests: 0, extensionLookups: [], extensions: {}, openedDocuments: [], openedExternal: [], config: {}, trusted: true, answers: [], remoteName: undefined, statusBarItems: [], terminals: [], ptyOutput: [], closeTerminal: () => undefined, files: [],
   };
   const noop = { dispose: () => undefined };
   const log = (level: string) => (line: string) => record.logLines.push(`${level} ${line}`);
@@ -141,6 +149,9 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
     ThemeColor,
     MarkdownString,
     TreeItemCollapsibleState: { None: 0, Collapsed: 1, Expanded: 2 },
+    RelativePattern: class {
+      constructor(public base: unknown, public pattern: string) {}
+    },
     ProgressLocation: { SourceControl: 1, Window: 10, Notification: 15 },
     StatusBarAlignment: { Left: 1, Right: 2 },
     Disposable: { from: () => noop },
@@ -158,8 +169,14 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
         record.statusBarItems.push(item);
         return item;
       },
-      createTerminal: (options: { name: string; shellPath?: string; shellArgs?: string[] }) => {
+      createTerminal: (options: { name: string; shellPath?: string; shellArgs?: string[]; pty?: { onDidWrite: (l: (t: string) => void) => unknown; open: () => void; close: () => void } }) => {
         record.terminals.push(options);
+        const pty = options.pty;
+        if (pty) {
+          pty.onDidWrite((text) => record.ptyOutput.push(text));
+          record.closeTerminal = () => pty.close();
+          setImmediate(() => pty.open());
+        }
         return { show: () => undefined, dispose: () => undefined };
       },
       createTreeView: (id: string, options: { treeDataProvider: unknown }) => {
@@ -176,6 +193,14 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
       showWarningMessage: message('warn'),
       showErrorMessage: message('error'),
       showTextDocument: async () => undefined,
+      showInputBox: async (o: { title?: string; prompt?: string; value?: string; validateInput?: (v: string) => string | undefined }) => {
+        record.quickInputsShown.push({ ...(o.title ? { title: o.title } : {}), ...(o.prompt ? { prompt: o.prompt } : {}), ...(o.value !== undefined ? { value: o.value } : {}) });
+        const action = record.quickInputScript.shift();
+        if (!action || !('type' in action)) return undefined;
+        const invalid = o.validateInput?.(action.type);
+        if (invalid) throw new Error(`InputBox refused "${action.type}": ${invalid}`);
+        return action.type;
+      },
       showQuickPick: async <T extends { label: string }>(items: T[]) => items.find((i) => record.answers[0] !== undefined && i.label.includes(record.answers.shift() ?? '')),
       withProgress: async (_o: unknown, task: (p: unknown, t: unknown) => Promise<unknown>) =>
         task({ report: () => undefined }, { isCancellationRequested: false, onCancellationRequested: () => noop }),
@@ -205,6 +230,7 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
       notebookDocuments: [] as { notebookType: string }[],
       openTextDocument: async (options: { content: string; language?: string }) => (record.openedDocuments.push(options), options),
       onDidGrantWorkspaceTrust: () => noop,
+      findFiles: async () => record.files.map((fsPath) => ({ fsPath, scheme: 'file' })),
       createFileSystemWatcher: () => ({ onDidCreate: () => noop, onDidChange: () => noop, onDidDelete: () => noop, dispose: () => undefined }),
     },
     extensions: {
