@@ -6,6 +6,7 @@ import { doctor, doctorHelp } from './doctor';
 import { exportCommand, exportHelp } from './exportCmd';
 import { init, initHelp } from './init';
 import { ls, lsHelp } from './ls';
+import { push, pushHelp } from './push';
 import { down, downHelp, up, upHelp } from './up';
 import type { CliIO, Subcommand } from './io';
 import { UsageError } from './io';
@@ -19,6 +20,7 @@ const subcommands: Record<string, { run: Subcommand; help: string; summary: stri
   up: { run: up, help: upHelp, summary: 'start Jupyter in the experiment image (127.0.0.1 only, random token) and print its URL' },
   down: { run: down, help: downHelp, summary: "stop and remove the project's Jupyter containers" },
   export: { run: exportCommand, help: exportHelp, summary: 'write an Apptainer/Singularity definition for an experiment image (HPC, GRID)' },
+  push: { run: push, help: pushHelp, summary: 'push an experiment image to a registry under its commit tag, with your docker credentials' },
 };
 
 const usage = (): string =>
@@ -89,5 +91,5 @@ function isParseArgsError(e: unknown): e is Error {
 
 /** Errors whose message is already the whole story for the user (no stack, no prefix). */
 function isExpected(e: unknown): e is Error {
-  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError', 'BuildFailedError', 'BuildContextError', 'JupyterStartError', 'GpuUnavailableError'].includes(e.name);
+  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError', 'BuildFailedError', 'BuildContextError', 'JupyterStartError', 'GpuUnavailableError', 'PushError', 'RegistryAuthError'].includes(e.name);
 }
