@@ -45,7 +45,7 @@ export async function push(args: string[], io: CliIO, signal: AbortSignal): Prom
     registry,
     latest: values.latest,
     allowDirty: values['allow-dirty'],
-    credentials: (host) => loadRegistryAuth(host, io.env, os.homedir(), signal),
+    credentials: (host) => loadRegistryAuth(host, io.env, io.env.HOME || os.homedir(), signal),
     onNote: (line) => io.err(line),
     onProgress: (event) => {
       // One line per layer when it settles (Pushed, Layer already exists, Mounted from …), not per progress tick.
