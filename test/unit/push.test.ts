@@ -115,7 +115,7 @@ describe('mlc push', () => {
     it('turns an anonymous push the registry refused into "run docker login <host>"', async () => {
       const engine = new FakeEngine();
       engine.images.set('myproj:latest', clean);
-      engine.pushError = new EngineError('The registry refused the push of 127.0.0.1:5000/team/myproj:0123456: no basic auth credentials', 'unauthorized');
+      engine.pushError = new EngineError('Pushing 127.0.0.1:5000/team/myproj:0123456 failed: no basic auth credentials', 'unauthorized');
       await assert.rejects(pushExperimentImage(input(engine)), (e: unknown) =>
         e instanceof PushError && e.message === '127.0.0.1:5000 wants credentials to push 127.0.0.1:5000/team/myproj ("no basic auth credentials"): run `docker login 127.0.0.1:5000`, then push again.');
     });
@@ -123,7 +123,7 @@ describe('mlc push', () => {
     it('names where refused credentials came from, without the credentials', async () => {
       const engine = new FakeEngine();
       engine.images.set('myproj:latest', clean);
-      engine.pushError = new EngineError('The registry refused the push of 127.0.0.1:5000/team/myproj:0123456: unauthorized: authentication required', 'unauthorized');
+      engine.pushError = new EngineError('Pushing 127.0.0.1:5000/team/myproj:0123456 failed: unauthorized: authentication required', 'unauthorized');
       const credentials = async (): Promise<{ auth: { username: string; password: string }; source: string }> => ({ auth: { username: 'ada', password: SECRET }, source: 'credsStore docker-credential-pass' });
       await assert.rejects(pushExperimentImage(input(engine, { credentials })), (e: unknown) => {
         assert.ok(e instanceof PushError);

@@ -526,7 +526,7 @@ class DockerodeEngine implements Engine {
     });
     if (failure) {
       const unauthorized = /unauthori[sz]ed|authentication required|no basic auth credentials|denied|insufficient_scope|incorrect username or password/i.test(failure);
-      throw new EngineError(`The registry refused the push of ${ref}: ${failure}`, unauthorized ? 'unauthorized' : 'api');
+      throw new EngineError(`Pushing ${ref} failed: ${failure}`, unauthorized ? 'unauthorized' : 'api');
     }
     if (!/^sha256:[0-9a-f]{64}$/.test(digest)) {
       throw new EngineError(`Docker engine at ${this.endpoint.host} finished pushing ${ref} without reporting the manifest digest.`, 'api');

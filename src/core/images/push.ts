@@ -144,7 +144,7 @@ export async function pushExperimentImage(input: PushInput): Promise<PushedRefer
       digest = await engine.pushImage(target, auth, input.onProgress, signal);
     } catch (e) {
       if (e instanceof EngineError && e.reason === 'unauthorized') {
-        const said = e.message.replace(`The registry refused the push of ${target}: `, '');
+        const said = e.message.replace(`Pushing ${target} failed: `, '');
         throw new PushError(
           auth
             ? `${registry.host} refused the credentials from ${source} for ${plan.repository} ("${said}"): run \`${loginCommand(registry.host)}\` with an account that may push there, then push again.`
