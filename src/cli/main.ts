@@ -6,6 +6,7 @@ import { doctor, doctorHelp } from './doctor';
 import { exportCommand, exportHelp } from './exportCmd';
 import { init, initHelp } from './init';
 import { ls, lsHelp } from './ls';
+import { push, pushHelp } from './push';
 import { run, runHelp, runs, runsHelp } from './run';
 import { down, downHelp, up, upHelp } from './up';
 import type { CliIO, Subcommand } from './io';
@@ -22,6 +23,7 @@ const subcommands: Record<string, { run: Subcommand; help: string; summary: stri
   run: { run, help: runHelp, summary: 'run a command with a hyper-parameter YAML in the experiment image (lists in the YAML: a sweep)' },
   runs: { run: runs, help: runsHelp, summary: 'list the recorded runs: image, commit, config hash, exit code' },
   export: { run: exportCommand, help: exportHelp, summary: 'write an Apptainer/Singularity definition for an experiment image (HPC, GRID)' },
+  push: { run: push, help: pushHelp, summary: 'push an experiment image to a registry under its commit tag, with your docker credentials' },
 };
 
 const usage = (): string =>
@@ -94,5 +96,5 @@ function isParseArgsError(e: unknown): e is Error {
 
 /** Errors whose message is already the whole story for the user (no stack, no prefix). */
 function isExpected(e: unknown): e is Error {
-  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError', 'BuildFailedError', 'BuildContextError', 'JupyterStartError', 'GpuUnavailableError', 'ConfigError', 'RunError'].includes(e.name);
+  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError', 'BuildFailedError', 'BuildContextError', 'JupyterStartError', 'GpuUnavailableError', 'ConfigError', 'RunError', 'PushError', 'RegistryAuthError'].includes(e.name);
 }

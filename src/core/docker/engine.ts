@@ -145,6 +145,21 @@ export type TarStream = NodeJS.ReadableStream | { pipe(destination: NodeJS.Writa
 /** One raw line of the engine's build stream; decoding BuildKit traces is the caller's business. */
 export type BuildEvent = Record<string, unknown>;
 
+/** One raw line of the engine's push stream. */
+export type PushEvent = Record<string, unknown>;
+
+/**
+ * The X-Registry-Auth body, as the engine takes it. `{}` pushes anonymously. Holds secrets: never log it or put it
+ * in a message.
+ */
+export interface RegistryAuth {
+  username?: string;
+  password?: string;
+  /** An OAuth refresh token (a credential helper's `<token>` user, or `identitytoken` in config.json). */
+  identitytoken?: string;
+  serveraddress?: string;
+}
+
 export class BuildError extends Error {
   constructor(message: string, readonly events: BuildEvent[]) {
     super(message);
@@ -188,6 +203,12 @@ export interface Engine {
   /** Waits until the container exits and resolves with its exit code. */
   waitContainer(id: string, signal?: AbortSignal): Promise<number>;
   tagImage(ref: string, repo: string, tag: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Pushes one tag (`host/name:tag`; an untagged reference is refused, since the engine would push every tag of the
+   * repository) and resolves with the manifest digest the registry stored. Registry failures arrive inside the
+   * stream and reject with an EngineError (reason `unauthorized` when the registry wants other credentials).
+   */
+  pushImage(ref: string, auth: RegistryAuth | undefined, onProgress?: (event: PushEvent) => void, signal?: AbortSignal): Promise<string>;
   /**
    * Streams /events (from `since`, in seconds, when given) until the signal aborts — then it resolves — or the
    * connection drops — then it rejects, so the caller can reconnect with `since`.
@@ -472,6 +493,54 @@ class DockerodeEngine implements Engine {
     await this.call((d) => d.getImage(ref).tag({ repo, tag, abortSignal: signal } as Dockerode.ImageTagOptions));
   }
 
+  async pushImage(ref: string, auth: RegistryAuth | undefined, onProgress?: (event: PushEvent) => void, signal?: AbortSignal): Promise<string> {
+    const { repository, tag } = splitTaggedReference(ref);
+    // The engine answers 400 "missing X-Registry-Auth" without the header: an anonymous push sends `{}`.
+    const stream = (await this.call((d) =>
+      d.getImage(repository).push({ tag, authconfig: auth ?? {}, abortSignal: signal } as Dockerode.ImagePushOptions),
+    )) as NodeJS.ReadableStream;
+    const client = this.dockerode();
+    let digest = '';
+    let failure = '';
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        (stream as unknown as { destroy?: () => void }).destroy?.();
+        reject(new EngineError('Push cancelled.', 'cancelled'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      client.modem.followProgress(
+        stream,
+        (err: Error | null) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (signal?.aborted) return;
+          if (err) return reject(toEngineError(err, this.endpoint));
+          resolve();
+        },
+        (event: unknown) => {
+          if (!isRecord(event)) return;
+          if (event.error !== undefined || event.errorDetail !== undefined) {
+            failure ||= (isRecord(event.errorDetail) ? str(event.errorDetail.message) : '') || str(event.error) || 'the push failed';
+          }
+          if (isRecord(event.aux) && typeof event.aux.Digest === 'string') {
+            digest = event.aux.Digest;
+          }
+          // Engines without the aux line still print "<tag>: digest: sha256:… size: N".
+          const status = /\bdigest: (sha256:[0-9a-f]{64})\b/.exec(str(event.status));
+          if (!digest && status) digest = status[1]!;
+          onProgress?.(event);
+        },
+      );
+    });
+    if (failure) {
+      const unauthorized = /unauthori[sz]ed|authentication required|no basic auth credentials|denied|insufficient_scope|incorrect username or password/i.test(failure);
+      throw new EngineError(`Pushing ${ref} failed: ${failure}`, unauthorized ? 'unauthorized' : 'api');
+    }
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) {
+      throw new EngineError(`Docker engine at ${this.endpoint.host} finished pushing ${ref} without reporting the manifest digest.`, 'api');
+    }
+    return digest;
+  }
+
   async events(filter: { since?: number; types?: string[] }, onEvent: (event: EngineEvent) => void, signal?: AbortSignal): Promise<void> {
     const filters: Record<string, string[]> = filter.types?.length ? { type: filter.types } : {};
     const stream = (await this.call((d) =>
@@ -660,6 +729,16 @@ export function demuxLogs(buffer: Buffer): string {
     offset += 8 + size;
   }
   return offset === buffer.length ? Buffer.concat(parts).toString('utf8') : buffer.toString('utf8');
+}
+
+/** `host/name:tag` → its repository and tag; a digest or no tag is refused (see Engine.pushImage). */
+export function splitTaggedReference(ref: string): { repository: string; tag: string } {
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  if (ref.includes('@') || colon <= slash || colon === ref.length - 1) {
+    throw new EngineError(`Cannot push ${ref}: name one tag (host/name:tag), or the engine pushes every tag of the repository.`, 'api');
+  }
+  return { repository: ref.slice(0, colon), tag: ref.slice(colon + 1) };
 }
 
 /** dockerode accepts `{abortSignal}` on these calls at run time; @types/dockerode does not declare it. */

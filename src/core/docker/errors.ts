@@ -9,7 +9,9 @@ export type EngineErrorReason =
   | 'notFound'
   | 'conflict'
   | 'api'
-  | 'cancelled';
+  | 'cancelled'
+  /** A registry refused or wanted credentials (the engine reports this inside a 200 push stream). */
+  | 'unauthorized';
 
 /** An engine failure with one sentence that says what to do next. */
 export class EngineError extends Error {

@@ -1,6 +1,7 @@
 // A fake of our own Engine interface (src/core/docker/engine.ts) for unit tests of the VS Code shell: containers live
 // in a map, every call is recorded. The Docker tier tests the real engine.
-import type { ContainerCreateRequest, ContainerDetails, ContainerSummary, Engine, EngineEvent, EngineInfo, EngineVersion, ImageDetails, ImageSummary } from '../../../src/core/docker/engine';
+import type { ContainerCreateRequest, ContainerDetails, ContainerSummary, Engine, EngineEvent, EngineInfo, EngineVersion, ImageDetails, ImageSummary, PushEvent, RegistryAuth } from '../../../src/core/docker/engine';
+import { splitTaggedReference } from '../../../src/core/docker/engine';
 import { EngineError } from '../../../src/core/docker/errors';
 
 export interface FakeContainer extends ContainerDetails {
@@ -20,6 +21,10 @@ export class FakeEngine implements Engine {
   private readonly streams: { onEvent: (e: EngineEvent) => void; reject: (e: Error) => void }[] = [];
   /** Port the next started container publishes on 127.0.0.1. */
   nextPort = 0;
+  /** Every pushImage call, with the auth it was given (tests assert on it; never printed). */
+  readonly pushes: { ref: string; auth: RegistryAuth | undefined }[] = [];
+  /** Thrown by every pushImage while set, as the engine rejects a push the registry refused. */
+  pushError: Error | undefined;
   /** Thrown by the next startContainer, once. */
   startError: Error | undefined;
   info_: EngineInfo = {
@@ -97,6 +102,17 @@ export class FakeEngine implements Engine {
   }
 
   async tagImage(ref: string, repo: string, tag: string): Promise<void> { this.record(`tagImage ${ref} ${repo}:${tag}`); }
+
+  async pushImage(ref: string, auth: RegistryAuth | undefined, onProgress?: (event: PushEvent) => void): Promise<string> {
+    this.record(`pushImage ${ref}`);
+    splitTaggedReference(ref);
+    this.pushes.push({ ref, auth });
+    if (this.pushError) throw this.pushError;
+    onProgress?.({ status: 'Pushed', progressDetail: {}, id: 'abc123def456' });
+    // One digest per image, as a registry gives every tag of the same manifest the same digest.
+    const image = ref.replace(/^.*\//, '').replace(/:[^:]*$/, '');
+    return `sha256:${Buffer.from(image.padEnd(32, '0').slice(0, 32)).toString('hex')}`;
+  }
 
   async events(filter: { since?: number; types?: string[] }, onEvent: (event: EngineEvent) => void, signal?: AbortSignal): Promise<void> {
     this.record(`events${filter.since !== undefined ? ` since=${filter.since}` : ''}`);

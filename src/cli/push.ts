@@ -1,0 +1,62 @@
+import * as os from 'node:os';
+import { parseArgs } from 'node:util';
+import { machineEngine } from '../core/docker/machine';
+import { loadRegistryAuth } from '../core/docker/registryAuth';
+import type { RegistryTarget } from '../core/images/push';
+import { PushError, parseRegistryTarget, pushExperimentImage } from '../core/images/push';
+import type { CliIO } from './io';
+import { UsageError } from './io';
+
+export const pushHelp = `mlc push IMAGE --registry HOST[:PORT][/NAMESPACE] [--latest] [--allow-dirty] [--host URL]
+
+Pushes an experiment image under its commit tag: IMAGE (e.g. myproj:latest) is tagged
+HOST/NAMESPACE/myproj:<sha7> from its org.opencontainers.image.revision label and that tag is pushed.
+Credentials come from your docker config ($DOCKER_CONFIG/config.json, default ~/.docker/config.json):
+its credHelpers / credsStore credential helpers, else its auths; none means an anonymous push.
+Prints the pushed reference, pinned by digest: HOST/NAMESPACE/myproj:<sha7>@sha256:…
+
+  --registry R   where to push: ghcr.io/alice, registry.example.org:5000/team, docker.io/alice (Docker Hub)
+  --latest       also push the :latest tag (not by default: it moves under whoever pulls it)
+  --allow-dirty  push an image built from uncommitted changes (as <sha7>-dirty); refused otherwise
+  --host URL     Docker host instead of DOCKER_HOST / the docker context`;
+
+export async function push(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { registry: { type: 'string' }, latest: { type: 'boolean', default: false }, 'allow-dirty': { type: 'boolean', default: false }, host: { type: 'string' } },
+    strict: true,
+    allowPositionals: true,
+  });
+  const [imageRef, ...rest] = positionals;
+  if (!imageRef || rest.length || !values.registry) {
+    throw new UsageError('usage: mlc push IMAGE --registry HOST[:PORT][/NAMESPACE] [--latest] [--allow-dirty]');
+  }
+  let registry: RegistryTarget;
+  try {
+    registry = parseRegistryTarget(values.registry);
+  } catch (e) {
+    throw e instanceof PushError ? new UsageError(e.message) : e;
+  }
+  const engine = machineEngine(values.host, {}, io.env);
+  const layers = new Map<string, string>();
+  const pushed = await pushExperimentImage({
+    engine,
+    ref: imageRef,
+    registry,
+    latest: values.latest,
+    allowDirty: values['allow-dirty'],
+    credentials: (host) => loadRegistryAuth(host, io.env, io.env.HOME || os.homedir(), signal),
+    onNote: (line) => io.err(line),
+    onProgress: (event) => {
+      // One line per layer when it settles (Pushed, Layer already exists, Mounted from …), not per progress tick.
+      const id = typeof event.id === 'string' ? event.id : '';
+      const status = typeof event.status === 'string' ? event.status : '';
+      if (!id || !status || /^(Preparing|Waiting|Pushing)$/.test(status) || layers.get(id) === status) return;
+      layers.set(id, status);
+      io.err(`  ${id}: ${status}`);
+    },
+    signal,
+  });
+  for (const p of pushed) io.out(p.reference);
+  return 0;
+}

@@ -1,0 +1,160 @@
+import type { Engine, ImageDetails, PushEvent } from '../docker/engine';
+import { EngineError } from '../docker/errors';
+import type { ResolvedAuth } from '../docker/registryAuth';
+import { loginCommand } from '../docker/registryAuth';
+import { DIRTY_LABEL, REVISION_LABEL } from '../labels';
+
+export type PushErrorReason = 'registry' | 'notFound' | 'noName' | 'dirty' | 'revision' | 'unauthorized';
+
+/** A push refused before or by the registry; the message says what to do next. */
+export class PushError extends Error {
+  constructor(message: string, readonly reason: PushErrorReason) {
+    super(message);
+    this.name = 'PushError';
+  }
+}
+
+/** `--registry host[:port][/namespace]`. */
+export interface RegistryTarget {
+  host: string;
+  namespace?: string;
+}
+
+const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+const HOST = /^(?:localhost|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?$/;
+
+/**
+ * Parses `host[:port][/namespace]`. The host must look like one (a `.`, a port or `localhost`), as docker decides:
+ * `--registry alice` would otherwise push to Docker Hub's `alice/…` without saying so.
+ */
+export function parseRegistryTarget(raw: string): RegistryTarget {
+  const value = raw.trim().replace(/\/+$/, '');
+  if (/^[a-z]+:\/\//i.test(value)) {
+    throw new PushError(`--registry takes host[:port][/namespace], without a scheme: e.g. ${value.replace(/^[a-z]+:\/\//i, '')}.`, 'registry');
+  }
+  const [host = '', ...path] = value.split('/');
+  if (!HOST.test(host) || (!host.includes('.') && !host.includes(':') && host !== 'localhost')) {
+    throw new PushError(
+      `--registry ${JSON.stringify(raw)} does not start with a registry host: write host[:port][/namespace], e.g. ghcr.io/alice, registry.example.org:5000/team or docker.io/alice for Docker Hub.`,
+      'registry',
+    );
+  }
+  const bad = path.find((c) => !PATH_COMPONENT.test(c));
+  if (bad !== undefined) {
+    throw new PushError(`--registry namespace component ${JSON.stringify(bad)} is not valid: lowercase letters, digits and single . _ - separators.`, 'registry');
+  }
+  return { host: host === 'index.docker.io' ? 'docker.io' : host, ...(path.length ? { namespace: path.join('/') } : {}) };
+}
+
+export interface PushPlan {
+  /** The local image id the tags point at. */
+  imageId: string;
+  /** `host[/namespace]/name`. */
+  repository: string;
+  /** The commit tag first, then `latest` when asked. */
+  tags: string[];
+  /** Things the user should know (no revision, a dirty image pushed on purpose). */
+  notes: string[];
+}
+
+/** The repository (without any registry host) and tag of a local reference; undefined parts when it is an id. */
+function splitLocal(ref: string): { name?: string; tag?: string } {
+  if (/^(sha256:)?[0-9a-f]{12,64}$/.test(ref)) return {};
+  const at = ref.indexOf('@');
+  const named = at >= 0 ? ref.slice(0, at) : ref;
+  const slash = named.lastIndexOf('/');
+  const colon = named.lastIndexOf(':');
+  const repository = colon > slash ? named.slice(0, colon) : named;
+  const tag = colon > slash ? named.slice(colon + 1) : at >= 0 ? undefined : 'latest';
+  const first = repository.split('/')[0]!;
+  const hasHost = repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+  return { name: hasHost ? repository.slice(first.length + 1) : repository, ...(tag ? { tag } : {}) };
+}
+
+/**
+ * What to push for an image: `<registry>/<name>:<sha7>[-dirty]` from its revision label (the tag the build gave
+ * it), or the given tag when it has none; `latest` only when asked, since it moves under whoever pulls it.
+ */
+export function planPush(input: { ref: string; image: ImageDetails; registry: RegistryTarget; latest: boolean; allowDirty: boolean }): PushPlan {
+  const { ref, image, registry } = input;
+  let { name, tag } = splitLocal(ref);
+  if (!name) {
+    const named = image.repoTags.map(splitLocal).find((r) => r.name);
+    if (!named?.name) throw new PushError(`Image ${ref} has no name to push it under: tag it first (docker tag ${ref} NAME:TAG), or name it by a tag.`, 'noName');
+    ({ name, tag } = named);
+  }
+  const notes: string[] = [];
+  const revision = image.labels[REVISION_LABEL];
+  const dirty = image.labels[DIRTY_LABEL] === 'true';
+  let commitTag: string;
+  if (revision) {
+    if (!/^[0-9a-f]{7,64}$/.test(revision)) {
+      throw new PushError(`Image ${ref} has a ${REVISION_LABEL} label that is not a git commit: rebuild it with \`mlc build\`.`, 'revision');
+    }
+    commitTag = `${revision.slice(0, 7)}${dirty ? '-dirty' : ''}`;
+    if (dirty && !input.allowDirty) {
+      throw new PushError(
+        `Image ${ref} was built from uncommitted changes (${commitTag}), so nobody could trace it to a commit: commit your changes, rebuild with \`mlc build\` and push the new ${name}:${revision.slice(0, 7)} — or pass --allow-dirty to push it as ${commitTag} anyway.`,
+        'dirty',
+      );
+    }
+    if (dirty) notes.push(`pushing ${name}:${commitTag}, built from uncommitted changes on top of ${revision.slice(0, 7)} (--allow-dirty)`);
+  } else {
+    commitTag = tag ?? 'latest';
+    notes.push(`${ref} has no ${REVISION_LABEL} label (not built by \`mlc build\` in a git repository): pushing it as ${name}:${commitTag}, which names no commit`);
+  }
+  const tags = input.latest && commitTag !== 'latest' ? [commitTag, 'latest'] : [commitTag];
+  return { imageId: image.id, repository: [registry.host, registry.namespace, name].filter(Boolean).join('/'), tags, notes };
+}
+
+export interface PushedReference {
+  /** `host/name:tag@sha256:…` */
+  reference: string;
+  digest: string;
+}
+
+export interface PushInput {
+  engine: Engine;
+  ref: string;
+  registry: RegistryTarget;
+  latest: boolean;
+  allowDirty: boolean;
+  /** Credentials for the registry host (registryAuth.ts's loadRegistryAuth on a real machine). */
+  credentials: (host: string) => Promise<ResolvedAuth>;
+  onNote?: (line: string) => void;
+  onProgress?: (event: PushEvent) => void;
+  signal?: AbortSignal;
+}
+
+/** Tags the experiment image for the registry and pushes each tag; resolves with the pushed references. */
+export async function pushExperimentImage(input: PushInput): Promise<PushedReference[]> {
+  const { engine, ref, registry, signal } = input;
+  const image = await engine.inspectImage(ref, signal);
+  if (!image) throw new PushError(`No image ${ref} in this engine: build it first (mlc build), or name one from mlc ls.`, 'notFound');
+  const plan = planPush({ ref, image, registry, latest: input.latest, allowDirty: input.allowDirty });
+  for (const note of plan.notes) input.onNote?.(note);
+  const { auth, source } = await input.credentials(registry.host);
+  input.onNote?.(`credentials for ${registry.host}: ${source}`);
+  const pushed: PushedReference[] = [];
+  for (const tag of plan.tags) {
+    await engine.tagImage(plan.imageId, plan.repository, tag, signal);
+    const target = `${plan.repository}:${tag}`;
+    let digest: string;
+    try {
+      digest = await engine.pushImage(target, auth, input.onProgress, signal);
+    } catch (e) {
+      if (e instanceof EngineError && e.reason === 'unauthorized') {
+        const said = e.message.replace(`Pushing ${target} failed: `, '');
+        throw new PushError(
+          auth
+            ? `${registry.host} refused the credentials from ${source} for ${plan.repository} ("${said}"): run \`${loginCommand(registry.host)}\` with an account that may push there, then push again.`
+            : `${registry.host} wants credentials to push ${plan.repository} ("${said}"): run \`${loginCommand(registry.host)}\`, then push again.`,
+          'unauthorized',
+        );
+      }
+      throw e;
+    }
+    pushed.push({ reference: `${target}@${digest}`, digest });
+  }
+  return pushed;
+}
