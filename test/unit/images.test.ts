@@ -152,6 +152,8 @@ describe('Experiment Images: the model', () => {
       log: createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'images'),
       timers,
       debounceMs: 250,
+      // The fake timers drive every step: no file read may race them.
+      runs: async () => [],
     });
   });
 

@@ -3,6 +3,7 @@ import { EngineError } from '../docker/errors';
 import { MANAGED_LABEL, REVISION_LABEL } from '../labels';
 import type { Logger } from '../log';
 import type { GitHistoryProvider } from '../provenance/git';
+import type { RunRecord } from '../run/experiment';
 import { readRuns } from '../run/experiment';
 import type { ExperimentTree } from './tree';
 import { groupImages } from './tree';
@@ -39,6 +40,8 @@ export interface ExperimentModelDeps {
   timers?: Timers;
   /** Quiet time after an event before the list is reloaded. */
   debounceMs?: number;
+  /** The workspace's run records (default: .mlcontainers/runs.jsonl); tests that drive timers pass their own. */
+  runs?: (folder: string) => Promise<RunRecord[]>;
 }
 
 const IMAGE_ACTIONS = new Set(['tag', 'untag', 'delete', 'import', 'load', 'pull']);
@@ -48,11 +51,18 @@ const CONTAINER_ACTIONS = new Set(['create', 'start', 'die', 'stop', 'destroy', 
  * One image list, one container list (both by our label), one git history and the workspace's run records: the whole
  * tree, for the view and `mlc ls`.
  */
-export async function loadExperimentTree(engine: Engine, git: GitHistoryProvider, folder: string, projectRepo: string, signal?: AbortSignal): Promise<ExperimentTree> {
-  const [images, containers, { runs }] = await Promise.all([
+export async function loadExperimentTree(
+  engine: Engine,
+  git: GitHistoryProvider,
+  folder: string,
+  projectRepo: string,
+  signal?: AbortSignal,
+  runRecords: (folder: string) => Promise<RunRecord[]> = async (dir) => (await readRuns(dir)).runs,
+): Promise<ExperimentTree> {
+  const [images, containers, runs] = await Promise.all([
     engine.listImages({ labels: [MANAGED_LABEL] }, signal),
     engine.listContainers({ labels: [`${MANAGED_LABEL}=true`], all: true }, signal),
-    readRuns(folder),
+    runRecords(folder),
   ]);
   const shas = [...new Set(images.map((i) => i.labels[REVISION_LABEL]).filter((s): s is string => Boolean(s)))];
   const history = await git.history(folder, shas, signal);
@@ -191,7 +201,7 @@ export class ExperimentImagesModel {
     if (!folder) return this.set({ kind: 'noFolder' });
     try {
       const repo = await this.deps.projectRepo(folder).catch(() => '');
-      return this.set({ kind: 'ready', tree: await loadExperimentTree(this.deps.engine(), this.deps.git, folder, repo) });
+      return this.set({ kind: 'ready', tree: await loadExperimentTree(this.deps.engine(), this.deps.git, folder, repo, undefined, this.deps.runs) });
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       if (e instanceof EngineError) this.deps.log.warn(message);
