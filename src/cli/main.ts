@@ -18,7 +18,7 @@ const subcommands: Record<string, { run: Subcommand; help: string; summary: stri
   ls: { run: ls, help: lsHelp, summary: 'list the experiment images under the git commits they came from' },
   up: { run: up, help: upHelp, summary: 'start Jupyter in the experiment image (127.0.0.1 only, random token) and print its URL' },
   down: { run: down, help: downHelp, summary: "stop and remove the project's Jupyter containers" },
-  export: { run: exportCommand, help: exportHelp, summary: 'write an Apptainer/Singularity definition for an experiment image (HPC, GRID)' },
+  export: { run: exportCommand, help: exportHelp, summary: 'write an Apptainer definition (HPC, GRID) or a Kubernetes Job / PyTorchJob for an experiment image' },
 };
 
 const usage = (): string =>
@@ -89,5 +89,5 @@ function isParseArgsError(e: unknown): e is Error {
 
 /** Errors whose message is already the whole story for the user (no stack, no prefix). */
 function isExpected(e: unknown): e is Error {
-  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError', 'BuildFailedError', 'BuildContextError', 'JupyterStartError', 'GpuUnavailableError'].includes(e.name);
+  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError', 'BuildFailedError', 'BuildContextError', 'JupyterStartError', 'GpuUnavailableError', 'K8sExportError'].includes(e.name);
 }

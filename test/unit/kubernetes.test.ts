@@ -151,6 +151,7 @@ describe('Kubernetes manifests (mlc export k8s)', () => {
     const text = toYaml(k8sManifests(input({ config: undefined, labels: { ...labels, 'org.mlcontainers.preset': 'on', 'org.opencontainers.image.revision': '1234567000' } })).objects);
     const [job] = roundTrip(input({ config: undefined, labels: { ...labels, 'org.mlcontainers.preset': 'on', 'org.opencontainers.image.revision': '1234567000' } }));
     assert.match(text, /mlcontainers\.org\/preset: "on"/);
+    assert.doesNotMatch(toYaml(k8sManifests(input({ kubeflow: { workers: 2 } })).objects), /[&*]a\d/, 'no YAML anchors for the labels and volumes objects share');
     assert.equal(job!.metadata.labels['mlcontainers.org/preset'], 'on');
     assert.equal(job!.metadata.labels['mlcontainers.org/revision'], '1234567000');
     validateAll([job!]);

@@ -255,11 +255,12 @@ export function manifestFileName(e: K8sExport): string {
 
 /**
  * Multi-document YAML. Written as YAML 1.1 so strings such as "on" or "yes" are quoted: kubectl's reader
- * (sigs.k8s.io/yaml) would otherwise take them for booleans. No folding of long values.
+ * (sigs.k8s.io/yaml) would otherwise take them for booleans. No folding of long values, and no anchors for the
+ * labels and volumes the objects share: the file is read by people too.
  */
 export function toYaml(objects: readonly K8sObject[]): string {
   // yaml is loaded on use, not at import, as everywhere in the core (dist/yaml.js beside the bundles).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const yaml = require('yaml') as typeof Yaml;
-  return objects.map((o) => yaml.stringify(o, { version: '1.1', lineWidth: 0 })).join('---\n');
+  return objects.map((o) => yaml.stringify(o, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
 }
