@@ -7,11 +7,12 @@ import { machineEngine } from '../core/docker/machine';
 import { apptainerBuildCommand, apptainerDefinition } from '../core/export/apptainer';
 import { LABEL_PREFIX } from '../core/labels';
 import { loadTemplates } from '../core/scaffold/templateFiles';
+import { exportK8s, exportK8sHelp } from './exportK8s';
 import { templatesDir } from './init';
 import type { CliIO } from './io';
 import { UsageError } from './io';
 
-export const exportHelp = `mlc export apptainer IMAGE [--out DIR] [--archive FILE] [--build] [--force] [--host URL]
+const apptainerHelp = `mlc export apptainer IMAGE [--out DIR] [--archive FILE] [--build] [--force] [--host URL]
 
 Writes an Apptainer/Singularity definition file for an experiment image, for HPC and GRID sites that run
 Apptainer instead of Docker: the image's provenance labels carried over, and for HEP presets the release
@@ -24,11 +25,14 @@ setup sourced in %environment. Run it with GPUs as \`apptainer exec --nv IMAGE.s
   --force         replace an existing .def that differs
   --host URL      Docker host instead of DOCKER_HOST / the docker context`;
 
+export const exportHelp = `${apptainerHelp}\n\n${exportK8sHelp}`;
+
 function onPath(tool: string): boolean {
   return spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
 export async function exportCommand(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
+  if (args[0] === 'k8s') return exportK8s(args.slice(1), io, signal);
   const { values, positionals } = parseArgs({
     args,
     options: { out: { type: 'string', default: '.' }, archive: { type: 'string' }, build: { type: 'boolean', default: false }, force: { type: 'boolean', default: false }, host: { type: 'string' } },
@@ -37,7 +41,7 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
   });
   const [format, imageRef, ...rest] = positionals;
   if (format !== 'apptainer' || !imageRef || rest.length) {
-    throw new UsageError('usage: mlc export apptainer IMAGE [--out DIR] [--archive FILE] [--build]');
+    throw new UsageError('usage: mlc export apptainer IMAGE [--out DIR] [--archive FILE] [--build], or mlc export k8s IMAGE … (see --help)');
   }
   const engine = machineEngine(values.host, {}, io.env);
   const image = await engine.inspectImage(imageRef, signal);

@@ -22,7 +22,7 @@ const subcommands: Record<string, { run: Subcommand; help: string; summary: stri
   down: { run: down, help: downHelp, summary: "stop and remove the project's Jupyter containers" },
   run: { run, help: runHelp, summary: 'run a command with a hyper-parameter YAML in the experiment image (lists in the YAML: a sweep)' },
   runs: { run: runs, help: runsHelp, summary: 'list the recorded runs: image, commit, config hash, exit code' },
-  export: { run: exportCommand, help: exportHelp, summary: 'write an Apptainer/Singularity definition for an experiment image (HPC, GRID)' },
+  export: { run: exportCommand, help: exportHelp, summary: 'write an Apptainer definition (HPC, GRID) or a Kubernetes Job / PyTorchJob for an experiment image' },
   push: { run: push, help: pushHelp, summary: 'push an experiment image to a registry under its commit tag, with your docker credentials' },
 };
 
@@ -96,5 +96,5 @@ function isParseArgsError(e: unknown): e is Error {
 
 /** Errors whose message is already the whole story for the user (no stack, no prefix). */
 function isExpected(e: unknown): e is Error {
-  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError', 'BuildFailedError', 'BuildContextError', 'JupyterStartError', 'GpuUnavailableError', 'ConfigError', 'RunError', 'PushError', 'RegistryAuthError'].includes(e.name);
+  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError', 'BuildFailedError', 'BuildContextError', 'JupyterStartError', 'GpuUnavailableError', 'ConfigError', 'RunError', 'PushError', 'RegistryAuthError', 'K8sExportError'].includes(e.name);
 }

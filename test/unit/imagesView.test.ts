@@ -133,7 +133,7 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     (fake.module.workspace as { workspaceFolders: unknown[] }).workspaceFolders = [{ uri: { fsPath: dir }, name: 'dimuon', index: 0 }];
     engine = new FakeEngine();
     engine.imageList = [{ ...image('a', 'dimuon:1111111', C1), id: IMAGE_ID }];
-    engine.images.set('dimuon:1111111', { id: IMAGE_ID, repoTags: ['dimuon:1111111'], labels: engine.imageList[0]!.labels, env: [], created: '', size: 1 });
+    engine.images.set('dimuon:1111111', { id: IMAGE_ID, repoTags: ['dimuon:1111111'], labels: engine.imageList[0]!.labels, env: [], created: '', size: 1, repoDigests: [] });
   });
 
   afterEach(() => uninstall());

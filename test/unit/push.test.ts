@@ -12,7 +12,7 @@ const SHA = '0123456789abcdef0123456789abcdef01234567';
 const SECRET = 'hunter2-Sekr3t';
 
 function image(labels: Record<string, string>, repoTags = ['myproj:latest', 'myproj:0123456']): ImageDetails {
-  return { id: 'sha256:feedface', repoTags, labels, env: [], created: '2026-11-22T00:00:00Z', size: 1 };
+  return { id: 'sha256:feedface', repoTags, repoDigests: [], labels, env: [], created: '2026-11-22T00:00:00Z', size: 1 };
 }
 const clean = image({ [REVISION_LABEL]: SHA, [DIRTY_LABEL]: 'false' });
 const dirty = image({ [REVISION_LABEL]: SHA, [DIRTY_LABEL]: 'true' }, ['myproj:latest', 'myproj:0123456-dirty']);

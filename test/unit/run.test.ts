@@ -98,6 +98,7 @@ describe('Jupyter tokens and the container request', () => {
   const image: ImageDetails = {
     id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54',
     repoTags: ['dimuon:3f2a1bc'],
+    repoDigests: [],
     labels: { 'org.opencontainers.image.revision': '3f2a1bc9d0e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4', 'org.opencontainers.image.title': 'dimuon' },
     env: [],
     created: '2026-11-23T00:00:00Z',

@@ -20,6 +20,7 @@ const SHA = '3f2a1bc9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3';
 const IMAGE: ImageDetails = {
   id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54',
   repoTags: ['dimuon:3f2a1bc', 'dimuon:latest'],
+  repoDigests: [],
   labels: { 'org.opencontainers.image.title': 'dimuon', 'org.opencontainers.image.revision': SHA, 'org.mlcontainers.dirty': 'false' },
   env: [],
   created: '2026-11-23T00:00:00Z',

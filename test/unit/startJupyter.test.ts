@@ -12,6 +12,7 @@ import { FakeEngine } from './fakes/engine';
 const IMAGE: ImageDetails = {
   id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54',
   repoTags: ['dimuon:latest'],
+  repoDigests: [],
   labels: { 'org.opencontainers.image.title': 'dimuon', 'org.mlcontainers.preset': 'pytorch', 'org.mlcontainers.base': 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime' },
   env: [],
   created: '2026-11-23T00:00:00Z',

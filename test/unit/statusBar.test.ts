@@ -49,7 +49,7 @@ describe('"ML Container" status bar item', () => {
   it('shows the preset and the latest image\'s id, with its commit in the tooltip', async () => {
     scaffold();
     engine.images.set('dimuon:latest', {
-      id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54', repoTags: ['dimuon:latest'], env: [], created: '', size: 1,
+      id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54', repoTags: ['dimuon:latest'], repoDigests: [], env: [], created: '', size: 1,
       labels: { 'org.opencontainers.image.revision': '3f2a1bc9d0e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4', 'org.mlcontainers.dirty': 'true' },
     });
     await bar.update();

@@ -52,6 +52,8 @@ export interface ImageSummary {
 export interface ImageDetails {
   id: string;
   repoTags: string[];
+  /** `repo@sha256:…` per registry the image was pushed to or pulled from; empty for an image built here only. */
+  repoDigests: string[];
   labels: Record<string, string>;
   env: string[];
   created: string;
@@ -306,6 +308,7 @@ class DockerodeEngine implements Engine {
       return {
         id: str(img.Id),
         repoTags: Array.isArray(img.RepoTags) ? img.RepoTags.map(str) : [],
+        repoDigests: Array.isArray(img.RepoDigests) ? img.RepoDigests.map(str).filter((d) => /@sha256:[0-9a-f]{64}$/.test(d)) : [],
         labels: stringMap(config.Labels),
         env: Array.isArray(config.Env) ? config.Env.map(str) : [],
         created: str(img.Created),

@@ -1,0 +1,147 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { writeFileAtomic } from '../core/atomicWrite';
+import type { Engine } from '../core/docker/engine';
+import { machineEngine } from '../core/docker/machine';
+import { k8sManifests, manifestFileName, pinnedReference, toYaml } from '../core/export/kubernetes';
+import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../core/labels';
+import type { CliIO } from './io';
+import { UsageError } from './io';
+
+export const exportK8sHelp = `mlc export k8s IMAGE [--config FILE] [--gpus N] [--kubeflow [--workers N]] [--registry REG] [--allow-dirty]
+                     [--out DIR] [--force] [--apply] [--host URL] [-- ARG…]
+
+Writes Kubernetes manifests for an experiment image to <name>-<sha7>.k8s.yaml: a batch/v1 Job (with --kubeflow,
+a Kubeflow PyTorchJob) running the image pinned by its registry digest, requesting nvidia.com/gpu and labelled
+with the image's commit, and the hyper-parameter file as a ConfigMap mounted at /etc/mlc/config/<file> with its
+path in MLC_CONFIG. Arguments after -- replace the image's CMD (its ENTRYPOINT still runs).
+
+  --config FILE   hyper-parameter file for the job, as a ConfigMap (at most 1 MiB)
+  --gpus N        nvidia.com/gpu per pod (default: 1; 0 runs on CPU nodes)
+  --kubeflow      a kubeflow.org/v1 PyTorchJob: one Master and --workers Workers (needs the training operator);
+                  one process per pod: for several GPUs per pod, run torchrun --nproc-per-node N after --
+  --workers N     Worker replicas of the PyTorchJob (default: 1)
+  --registry REG  the registry whose digest to pin, when the image was pushed to several
+  --allow-dirty   export an image built from uncommitted changes (refused otherwise: its commit is not its code)
+  --out DIR       where to write the manifest (default: .)
+  --force         replace an existing manifest that differs
+  --apply         then run \`kubectl apply -f\` on it (kubectl's current context and namespace)
+  --host URL      Docker host instead of DOCKER_HOST / the docker context
+
+The cluster pulls the image from its registry: push it first (mlc push IMAGE --registry REG). Names are fixed
+per commit, so \`kubectl apply\` of the same export again changes nothing: delete the finished job to rerun it.`;
+
+/** What the command reaches outside itself; the unit tests pass fakes. */
+export interface ExportK8sDeps {
+  engine(host: string | undefined): Engine;
+  /** Runs kubectl with the terminal's output; undefined when kubectl is not on PATH. */
+  kubectl(args: string[]): { status: number | null } | undefined;
+}
+
+function machineDeps(io: CliIO): ExportK8sDeps {
+  return {
+    engine: (host) => machineEngine(host, {}, io.env),
+    kubectl: (args) => {
+      const r = spawnSync('kubectl', args, { stdio: ['ignore', 'inherit', 'inherit'] });
+      return (r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' ? undefined : { status: r.status };
+    },
+  };
+}
+
+function count(flag: string, raw: string | undefined, min: number): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) {
+    throw new UsageError(`${flag} takes a whole number${min ? ` from ${min}` : ''}, not "${raw}".`);
+  }
+  return Number(raw);
+}
+
+export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, fakes: Partial<ExportK8sDeps> = {}): Promise<number> {
+  const deps = { ...machineDeps(io), ...fakes };
+  const dashes = args.indexOf('--');
+  const { values, positionals } = parseArgs({
+    args: dashes < 0 ? args : args.slice(0, dashes),
+    options: {
+      config: { type: 'string' },
+      gpus: { type: 'string' },
+      kubeflow: { type: 'boolean', default: false },
+      workers: { type: 'string' },
+      registry: { type: 'string' },
+      'allow-dirty': { type: 'boolean', default: false },
+      out: { type: 'string', default: '.' },
+      force: { type: 'boolean', default: false },
+      apply: { type: 'boolean', default: false },
+      host: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  const command = dashes < 0 ? [] : args.slice(dashes + 1);
+  const [imageRef, ...rest] = positionals;
+  if (!imageRef || rest.length) {
+    throw new UsageError('usage: mlc export k8s IMAGE [--config FILE] [--gpus N] [--kubeflow [--workers N]] [--apply] [-- ARG…]');
+  }
+  const gpus = count('--gpus', values.gpus, 0);
+  const workers = count('--workers', values.workers, 1);
+  if (workers !== undefined && !values.kubeflow) {
+    throw new UsageError('--workers is for --kubeflow (a PyTorchJob); a batch Job runs one pod.');
+  }
+
+  let config: { fileName: string; content: string } | undefined;
+  if (values.config) {
+    const content = await fs.readFile(values.config, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      throw new UsageError(`cannot read --config ${values.config}: ${e.code ?? e.message}.`);
+    });
+    config = { fileName: path.basename(values.config), content };
+  }
+
+  const image = await deps.engine(values.host).inspectImage(imageRef, signal);
+  if (!image) {
+    io.err(`No image ${imageRef} in this engine: build it first (mlc build), or name one from mlc ls.`);
+    return 1;
+  }
+  if (image.labels[DIRTY_LABEL] === 'true' && !values['allow-dirty']) {
+    const sha = image.labels[REVISION_LABEL]?.slice(0, 7) ?? '';
+    io.err(`${imageRef} was built from uncommitted changes, so its commit ${sha} does not say what code the cluster would run: commit, rebuild (mlc build) and push, or pass --allow-dirty.`);
+    return 1;
+  }
+  const builtWith = image.labels[`${LABEL_PREFIX}.config.sha256`];
+  if (config && builtWith && builtWith !== createHash('sha256').update(config.content).digest('hex')) {
+    io.err(`note: ${values.config} is not the config ${imageRef} was built with (${image.labels[`${LABEL_PREFIX}.config.path`] ?? 'see its labels'}); the job gets ${values.config}.`);
+  }
+
+  const manifests = k8sManifests({
+    imageRef,
+    pinnedRef: pinnedReference(imageRef, image.repoDigests, values.registry),
+    labels: image.labels,
+    args: command,
+    ...(config ? { config } : {}),
+    ...(gpus !== undefined ? { gpus } : {}),
+    ...(values.kubeflow ? { kubeflow: { workers: workers ?? 1 } } : {}),
+  });
+  const text = toYaml(manifests.objects);
+  const file = path.resolve(values.out, manifestFileName(manifests));
+  const existing = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (existing !== undefined && existing !== text && !values.force) {
+    io.err(`${file} exists and differs: nothing written (pass --force to replace it).`);
+    return 1;
+  }
+  await writeFileAtomic(file, text);
+  io.out(file);
+  if (!values.apply) return 0;
+
+  const applied = deps.kubectl(['apply', '-f', file]);
+  if (!applied) {
+    io.err(`kubectl is not installed here: apply the manifest where it is, with \`kubectl apply -f ${path.basename(file)}\`.`);
+    return 1;
+  }
+  if (applied.status !== 0) {
+    const operator = values.kubeflow ? '; a PyTorchJob needs the Kubeflow training operator installed in the cluster' : '';
+    io.err(`kubectl apply failed (exit ${String(applied.status)}, its message above): check \`kubectl config current-context\`${operator}. The manifest stays at ${file}.`);
+    return 1;
+  }
+  return 0;
+}
