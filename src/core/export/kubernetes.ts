@@ -1,11 +1,8 @@
 // Kubernetes manifests for an experiment image: a batch/v1 Job, or a Kubeflow PyTorchJob for distributed runs, with
 // the hyper-parameter file as a ConfigMap. Pure: the CLI reads the image and the file, this builds the objects.
-import type * as Yaml from 'yaml';
+import { loadYaml } from '../yaml';
+import { CONFIG_DIR_IN_CONTAINER, CONFIG_ENV } from '../run/experiment';
 import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../labels';
-
-/** Where the experiment finds its hyper-parameter file, in the container as under `mlc run`. */
-export const CONFIG_ENV = 'MLC_CONFIG';
-export const CONFIG_DIR = '/etc/mlc/config';
 
 /** Our label prefix as Kubernetes spells prefixes (a DNS name): org.mlcontainers → mlcontainers.org. */
 export const K8S_PREFIX = LABEL_PREFIX.split('.').reverse().join('.');
@@ -173,8 +170,8 @@ export function k8sManifests(i: K8sExportInput): K8sExport {
     }
     objects.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${name}-config`, labels, annotations }, data: { [key]: i.config.content } });
     volumes.push({ name: 'config', configMap: { name: `${name}-config` } });
-    mounts.push({ name: 'config', mountPath: CONFIG_DIR, readOnly: true });
-    env.push({ name: CONFIG_ENV, value: `${CONFIG_DIR}/${key}` });
+    mounts.push({ name: 'config', mountPath: CONFIG_DIR_IN_CONTAINER, readOnly: true });
+    env.push({ name: CONFIG_ENV, value: `${CONFIG_DIR_IN_CONTAINER}/${key}` });
   }
   const container = (containerName: string): Record<string, unknown> => ({
     name: containerName,
@@ -259,8 +256,6 @@ export function manifestFileName(e: K8sExport): string {
  * labels and volumes the objects share: the file is read by people too.
  */
 export function toYaml(objects: readonly K8sObject[]): string {
-  // yaml is loaded on use, not at import, as everywhere in the core (dist/yaml.js beside the bundles).
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const yaml = require('yaml') as typeof Yaml;
+  const yaml = loadYaml();
   return objects.map((o) => yaml.stringify(o, { version: '1.1', lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
 }

@@ -1,5 +1,6 @@
 // Hyper-parameter YAML → the configs of a sweep: every list-valued key is an axis, the grid is their product.
 import type * as Yaml from 'yaml';
+import { loadYaml } from '../yaml';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -109,10 +110,4 @@ export function formatParams(params: Readonly<Record<string, unknown>>): string 
   return Object.entries(params)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
-}
-
-function loadYaml(): typeof Yaml {
-  // yaml is loaded when a config is read, not at import (it is kept out of the extension's activation).
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('yaml') as typeof Yaml;
 }

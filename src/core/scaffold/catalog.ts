@@ -1,5 +1,5 @@
-import type * as Yaml from 'yaml';
 import { isRecord } from '../json';
+import { loadYaml } from '../yaml';
 
 export type Variant = 'gpu' | 'cpu';
 
@@ -45,9 +45,7 @@ export class CatalogError extends Error {
 
 /** Parses templates/catalog.yaml, checking every field it relies on. */
 export function parseCatalog(text: string): Catalog {
-  // yaml is loaded when a catalog is read, not at import (~30 ms of activation otherwise).
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const raw: unknown = (require('yaml') as typeof Yaml).parse(text);
+  const raw: unknown = loadYaml().parse(text);
   const presets = field(raw, 'presets', 'catalog');
   if (!isRecord(presets)) {
     throw new CatalogError('catalog: `presets` must be a map of preset ids');
