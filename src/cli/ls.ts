@@ -7,13 +7,15 @@ import type { ExperimentTree } from '../core/images/tree';
 import { repoOf } from '../core/images/tree';
 import { latestProjectImage } from '../core/project';
 import { GitCli } from '../core/provenance/git';
+import type { RunRecord } from '../core/run/experiment';
 import type { CliIO } from './io';
 
 export const lsHelp = `mlc ls [--dir DIR] [--json] [--host URL]
 
 Lists the project's experiment images under the git commits they came from — the current branch newest
-first, then commits not on it, then images built outside git — with size, age, dirty state and running
-containers (Jupyter at its 127.0.0.1 address). The HEAD commit is marked, and says so when it has no image yet.
+first, then commits not on it, then images built outside git — with size, age, dirty state, running
+containers (Jupyter at its 127.0.0.1 address) and recorded runs. The HEAD commit is marked, and says so when
+it has no image yet.
 
   --dir DIR   project folder (default: .)
   --json      print the tree as JSON
@@ -50,6 +52,7 @@ export function formatTree(tree: ExperimentTree, now: number): string[] {
         node.dirty ? 'dirty' : '',
         node.otherTags.length ? `also ${node.otherTags.join(', ')}` : '',
         ...node.containers.map((c) => `${c.name} ${c.state}${c.jupyterUrl ? ` ${c.jupyterUrl}` : ''}`),
+        node.runs.length ? `${node.runs.length} run${node.runs.length > 1 ? 's' : ''}${failedRuns(node.runs)} (mlc runs)` : '',
       ].filter(Boolean).join('; ');
       const commit = group.sha ? `${group.sha.slice(0, 7)}${group.isHead ? ' HEAD' : group.onBranch ? '' : ' (off branch)'}` : '(no commit)';
       rows.push([
@@ -65,6 +68,11 @@ export function formatTree(tree: ExperimentTree, now: number): string[] {
   if (rows.length === 1) return [tree.repository ? 'No experiment images for this project yet: run `mlc build`.' : 'No experiment images, and this folder is not a git repository.'];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] ?? 0))).join('  ').trimEnd());
+}
+
+function failedRuns(runs: readonly RunRecord[]): string {
+  const failed = runs.filter((r) => r.status === 'failed').length;
+  return failed ? `, ${failed} failed` : '';
 }
 
 function clip(text: string): string {

@@ -127,5 +127,7 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
     const listed = await mlc(['runs', '--last', '1'], dir);
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, new RegExp(`${last?.id ?? '?'}\\s+exit 3\\s+mlc-test-runs:${sha.slice(0, 7)}\\s+${sha.slice(0, 7)}\\s+configs/fail\\.yaml@`));
+    const ls = await mlc(['ls'], dir);
+    assert.match(ls.stdout, new RegExp(`mlc-test-runs:${sha.slice(0, 7)} .*5 runs, 1 failed \\(mlc runs\\)`), 'mlc ls counts the runs under their image');
   });
 });
