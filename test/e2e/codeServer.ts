@@ -117,6 +117,15 @@ export class Workbench {
     await this.page.keyboard.press('Enter');
   }
 
+  /** Types into the InputBox now showing, once its prompt contains `question`, and accepts. */
+  async answerInputBox(question: RegExp, text: string): Promise<void> {
+    const widget = this.page.locator('.quick-input-widget');
+    await widget.waitFor({ state: 'visible', timeout: 60_000 });
+    await widget.locator('.quick-input-message', { hasText: question }).waitFor({ timeout: 30_000 });
+    await widget.locator('.quick-input-box input').fill(text);
+    await this.page.keyboard.press('Enter');
+  }
+
   /** A notification toast whose message matches. */
   notification(text: RegExp): Locator {
     return this.page.locator('.notification-toast', { has: this.page.locator('.notification-list-item-message', { hasText: text }) }).first();

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type { Engine } from '../../src/core/docker/engine';
 import { findJupyterServers } from '../../src/core/jupyter/server';
 import { latestProjectImage } from '../../src/core/project';
+import { readRuns } from '../../src/core/run/experiment';
 import { requireEngine, requireImage } from '../docker/harness';
 import type { Workbench } from './codeServer';
 import { CodeServer } from './codeServer';
@@ -166,6 +167,35 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       await vscode.statusBarItem(`pytorch · gpu · ${(await engine.inspectImage(`${name}:${sha7}`))?.id.slice(7, 19) ?? '?'}`).waitFor({ timeout: 30_000 });
       await vscode.clearNotifications();
       await vscode.screenshot('jupyter');
+    });
+
+    it('runs a two-point sweep from the palette: both runs recorded with their output, and listed under the image', async () => {
+      fs.writeFileSync(path.join(repo, 'configs', 'sweep.yaml'), '# learning-rate sweep\nlr: [0.1, 0.01]\nepochs: 1\n');
+      git(repo, 'add', '-A');
+      git(repo, 'commit', '-qm', 'Sweep the learning rate');
+      const head = git(repo, 'rev-parse', 'HEAD');
+      await vscode.runCommand('ML Containers: Run Experiment…');
+      await vscode.answerQuickInput(/Lists in the file become a sweep/, 'configs/sweep.yaml');
+      await vscode.answerInputBox(/MLC_CONFIG/, `python3 -c "import os; print('seen', open(os.environ['MLC_CONFIG']).read().split()[4])"`);
+      await vscode.waitForNotification(/Sweep: 2 of 2 runs succeeded/, 180_000);
+      const { runs } = await readRuns(repo);
+      assert.equal(runs.length, 2);
+      const image = await engine.inspectImage(`${name}:${sha7}`);
+      for (const run of runs) {
+        assert.equal(run.image.id, image?.id, 'the run did not use the image built at its commit');
+        assert.equal(run.commit, head);
+        assert.equal(run.dirty, false);
+        assert.equal(run.status, 'succeeded');
+        assert.equal(fs.readFileSync(path.join(repo, run.log), 'utf8'), `seen ${String(run.params.lr)}\n`);
+      }
+
+      const view = await vscode.showExperimentImages();
+      const imageRow = view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first();
+      await imageRow.waitFor({ timeout: 30_000 });
+      if ((await imageRow.getAttribute('aria-expanded')) !== 'true') await imageRow.click();
+      for (const lr of ['lr=0.1', 'lr=0.01']) await view.locator('.monaco-list-row', { hasText: lr }).first().waitFor({ timeout: 30_000 });
+      await vscode.clearNotifications();
+      await vscode.screenshot('runs');
     });
   });
 
