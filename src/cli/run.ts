@@ -91,7 +91,8 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   const single = result.records.length === 1 && !result.records[0]?.sweep ? result.records[0] : undefined;
   if (single) {
     io.err(`log: ${single.log}`);
-    return single.exitCode === null ? 130 : Math.min(single.exitCode, 255);
+    // Cancelled (Ctrl-C): 130, as a shell reports an interrupted command.
+    return single.status === 'cancelled' || single.exitCode === null ? 130 : Math.min(single.exitCode, 255);
   }
   const ok = result.records.filter((r) => r.status === 'succeeded').length;
   const failed = result.records.filter((r) => r.status !== 'succeeded').map((r) => `${(r.sweep?.index ?? 0) + 1}: ${r.status === 'failed' ? `exit ${String(r.exitCode)}` : r.status}`);

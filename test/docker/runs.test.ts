@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,6 +17,10 @@ const CLI = path.resolve(__dirname, '../../dist/cli.js');
 
 function git(dir: string, ...args: string[]): string {
   return execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', ...args], { cwd: dir, encoding: 'utf8' }).trim();
+}
+
+function mlcProcess(args: string[], cwd: string): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 function mlc(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -129,5 +134,23 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
     assert.match(listed.stdout, new RegExp(`${last?.id ?? '?'}\\s+exit 3\\s+mlc-test-runs:${sha.slice(0, 7)}\\s+${sha.slice(0, 7)}\\s+configs/fail\\.yaml@`));
     const ls = await mlc(['ls'], dir);
     assert.match(ls.stdout, new RegExp(`mlc-test-runs:${sha.slice(0, 7)} .*5 runs, 1 failed \\(mlc runs\\)`), 'mlc ls counts the runs under their image');
+  });
+
+  it("Ctrl-C stops the run's container, records the run as cancelled, and exits 130", async () => {
+    const child = mlcProcess(['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'sh', '-c', 'echo started; sleep 60'], dir);
+    let stdout = '';
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+    const deadline = Date.now() + 30_000;
+    while (!stdout.includes('started') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(stdout.includes('started'), 'the run did not start');
+    const before = Date.now();
+    child.kill('SIGINT');
+    assert.equal(await exited, 130);
+    assert.ok(Date.now() - before < 15_000, 'the container was not stopped promptly');
+    const last = (await readRuns(dir)).runs.at(-1);
+    assert.equal(last?.status, 'cancelled');
+    assert.deepEqual(last?.command, ['sh', '-c', 'echo started; sleep 60']);
+    assert.equal((await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`], all: true })).length, 0, 'the container is gone');
   });
 });
