@@ -8,8 +8,8 @@ import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 
 const CLI = path.resolve(__dirname, '../../dist/cli.js');
 
-// No registry is reachable here, so no image on this engine has a registry digest: what the real engine and the
-// built CLI can show is the refusal. Pinning and the manifests themselves are unit-tested (test/unit/kubernetes.test.ts).
+// An image built here has no registry digest until it is pushed: the refusal. Pinning to the digest of a real push
+// is in push.test.ts (a local docker-registry); the manifests themselves are unit-tested (test/unit/kubernetes.test.ts).
 describe('mlc export k8s (built CLI against the real engine)', function () {
   let engine: Engine;
 

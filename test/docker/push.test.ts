@@ -91,6 +91,21 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
       assert.match(r.stderr, new RegExp(`credentials for ${registry.host}: none \\(no docker config\\.json\\)`));
     });
 
+    it('then `mlc export k8s` pins the Job to the digest the push reported', async () => {
+      const pushed = await mlc([`${name}:${sha7}`, '--registry', `${registry.host}/lab`], { DOCKER_CONFIG: dockerConfig() });
+      assert.equal(pushed.code, 0, pushed.stderr);
+      const out = tempDir('mlc-push-k8s-');
+      const exported = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, [CLI, 'export', 'k8s', `${name}:${sha7}`, '--registry', `${registry.host}/lab`, '--out', out], (error, stdout, stderr) => {
+          resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+        });
+      });
+      assert.equal(exported.code, 0, exported.stderr);
+      const manifest = fs.readFileSync(exported.stdout.trim(), 'utf8');
+      assert.ok(manifest.includes(`image: ${pushed.stdout.trim().replace(`:${sha7}@`, '@')}\n`), `the Job does not pin ${pushed.stdout.trim()}:\n${manifest}`);
+      assert.match(manifest, new RegExp(`revision: ${sha}`));
+    });
+
     it('--latest also pushes latest, the same manifest', async () => {
       const r = await mlc([`${name}:${sha7}`, '--registry', `${registry.host}/lab`, '--latest'], { DOCKER_CONFIG: dockerConfig() });
       assert.equal(r.code, 0, r.stderr);
