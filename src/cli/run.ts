@@ -26,6 +26,9 @@ batch_size: [32, 64] is 4 runs, each with its own config). To pass a list as one
 
   --config FILE     hyper-parameter YAML (e.g. configs/experiment.yaml)
   --image REF       image to run in (default: <project>:latest, the last \`mlc build\`)
+  --code WHICH      workspace: the project folder mounted at /workspace (default); image: the code built
+                    into the image (COPY . /workspace), to rerun an image exactly as built — only the run's
+                    folder is mounted then, and the record's commit is the image's
   --gpu MODE        auto (GPU when the preflight passes, else CPU with a note), all, none, or device ids
                     (default: auto)
   --parallel N      runs at a time in a sweep (default: one per GPU, one on CPU); the GPUs are shared out
@@ -50,6 +53,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
     options: {
       config: { type: 'string' },
       image: { type: 'string' },
+      code: { type: 'string', default: 'workspace' },
       gpu: { type: 'string', default: 'auto' },
       parallel: { type: 'string' },
       'shm-size': { type: 'string', default: '8g' },
@@ -63,6 +67,8 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   if (!positionals.length) throw new UsageError('give the command after `--`, e.g. mlc run --config configs/experiment.yaml -- python train.py');
   const parallel = values.parallel === undefined ? undefined : Number(values.parallel);
   if (parallel !== undefined && !(Number.isInteger(parallel) && parallel >= 1)) throw new UsageError(`--parallel wants a whole number of runs, not "${values.parallel}"`);
+  const code = values.code;
+  if (code !== 'workspace' && code !== 'image') throw new UsageError(`--code is workspace or image, not "${code}"`);
   const folder = path.resolve(values.dir);
   const gpu = asUsage(() => parseGpuSetting(values.gpu));
   const shm = asUsage(() => parseSize(values['shm-size']));
@@ -75,6 +81,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
     config: path.resolve(values.config),
     image: values.image ?? (await latestProjectImage(folder)),
     command: positionals,
+    code,
     gpu,
     ...(parallel !== undefined ? { parallel } : {}),
     shmSizeBytes: shm,

@@ -33,6 +33,7 @@ function mlc(args: string[], cwd: string): Promise<{ code: number; stdout: strin
 
 // Prints its config, proves it cannot write it, leaves a file in its run directory, and exits with `exit_code`.
 const TRAIN = `import os, socket, sys
+print("code committed")
 path = os.environ["MLC_CONFIG"]
 text = open(path).read()
 print("host", socket.gethostname())
@@ -63,8 +64,8 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-runs-'));
     fs.mkdirSync(path.join(dir, '.devcontainer'));
     fs.mkdirSync(path.join(dir, 'configs'));
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), '{ "name": "mlc test runs", "build": { "dockerfile": "Dockerfile" } }\n');
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `FROM ${BASE}\n`);
+    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), '{ "name": "mlc test runs", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n');
+    fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `FROM ${BASE}\nCOPY . /workspace\n`);
     fs.writeFileSync(path.join(dir, 'train.py'), TRAIN);
     fs.writeFileSync(path.join(dir, 'configs', 'sweep.yaml'), '# two by two\nseed: 7\nlr: [0.1, 0.01]\nbatch_size: [32, 64]\n');
     fs.writeFileSync(path.join(dir, 'configs', 'fail.yaml'), 'exit_code: 3\n');
@@ -152,5 +153,24 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
     assert.equal(last?.status, 'cancelled');
     assert.deepEqual(last?.command, ['sh', '-c', 'echo started; sleep 60']);
     assert.equal((await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`], all: true })).length, 0, 'the container is gone');
+  });
+
+  it('--code image runs the code built into the image, not the edited workspace, and records the image commit', async () => {
+    fs.writeFileSync(path.join(dir, 'train.py'), TRAIN.replace('code committed', 'code edited'));
+    try {
+      const fromImage = await mlc(['run', '--config', 'configs/fail.yaml', '--code', 'image', '--gpu', 'none', '--', 'python3', 'train.py'], dir);
+      assert.equal(fromImage.code, 3, fromImage.stderr);
+      assert.match(fromImage.stdout, /^code committed$/m);
+      const imageRun = (await readRuns(dir)).runs.at(-1);
+      assert.deepEqual([imageRun?.code, imageRun?.commit, imageRun?.dirty], ['image', sha, false]);
+      assert.equal(fs.readFileSync(path.join(dir, '.mlcontainers', 'runs', imageRun?.id ?? '?', 'metrics.txt'), 'utf8'), 'loss 0.1\n', 'outputs reach the project');
+
+      const fromWorkspace = await mlc(['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'python3', 'train.py'], dir);
+      assert.match(fromWorkspace.stdout, /^code edited$/m);
+      const workspaceRun = (await readRuns(dir)).runs.at(-1);
+      assert.deepEqual([workspaceRun?.code, workspaceRun?.commit, workspaceRun?.dirty], ['workspace', sha, true]);
+    } finally {
+      fs.writeFileSync(path.join(dir, 'train.py'), TRAIN);
+    }
   });
 });

@@ -108,7 +108,7 @@ describe('GPU slots: one run per GPU by default', () => {
 describe('the run container', () => {
   const request = (over: Partial<Parameters<typeof runContainerRequest>[0]> = {}): ContainerCreateRequest =>
     runContainerRequest({
-      runId: 'r1', name: 'dimuon-run-r1', image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/home/u/dimuon', configFile: '/home/u/dimuon/.mlcontainers/runs/r1/exp.yaml', configName: 'exp.yaml',
+      runId: 'r1', name: 'dimuon-run-r1', image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/home/u/dimuon', code: 'workspace', runDir: '/home/u/dimuon/.mlcontainers/runs/r1', configFile: '/home/u/dimuon/.mlcontainers/runs/r1/exp.yaml', configName: 'exp.yaml',
       command: ['python', 'train.py'], decision: { mode: 'cpu' }, shmSizeBytes: 2 ** 33, loginShell: false, ...over,
     });
 
@@ -124,6 +124,12 @@ describe('the run container', () => {
     assert.equal(r.Labels?.['org.mlcontainers.role'], 'run');
     assert.equal(r.Labels?.['org.mlcontainers.image.id'], IMAGE.id);
     assert.equal(r.HostConfig?.DeviceRequests, undefined);
+  });
+
+  it("with the image's code, mounts only the run's folder (outputs still reach the project)", () => {
+    const r = request({ code: 'image' });
+    assert.deepEqual(r.HostConfig?.Binds, ['/home/u/dimuon/.mlcontainers/runs/r1:/workspace/.mlcontainers/runs/r1', '/home/u/dimuon/.mlcontainers/runs/r1/exp.yaml:/etc/mlc/config/exp.yaml:ro']);
+    assert.ok(r.Env?.includes('MLC_RUN_DIR=/workspace/.mlcontainers/runs/r1'));
   });
 
   it('asks for the slot GPUs, and wraps AnalysisBase commands in a login shell', () => {
@@ -168,6 +174,7 @@ describe('runExperiment against a fake engine', () => {
       assert.equal(r.image.revision, SHA);
       assert.equal(r.commit, 'c0ffee0000000000000000000000000000000000');
       assert.equal(r.dirty, true);
+      assert.equal(r.code, 'workspace');
       assert.equal(r.status, 'succeeded');
       assert.equal(r.exitCode, 0);
       assert.equal(r.sweep?.size, 4);
@@ -191,6 +198,12 @@ describe('runExperiment against a fake engine', () => {
     assert.equal(result.records[0]?.config.content, 'lr: 0.1\n');
     const { runs } = await readRuns(dir);
     assert.equal(runs[0]?.exitCode, 3);
+  });
+
+  it("--code image records the image's commit, not the workspace's", async () => {
+    const result = await start({ code: 'image' });
+    assert.deepEqual(result.records.map((r) => [r.code, r.commit, r.dirty]), Array(4).fill(['image', SHA, false]));
+    assert.ok([...engine.requests.values()].every((r) => !r.HostConfig?.Binds?.some((b) => b.startsWith(`${dir}:`))), 'the project was mounted');
   });
 
   it('runs on CPU with a note when the preflight finds no GPU (auto)', async () => {
@@ -242,7 +255,7 @@ describe('mlc run / mlc runs', () => {
     const record: RunRecord = {
       id: '20261123-101500-ab12-2', status: 'failed', exitCode: 137,
       image: { id: IMAGE.id, ref: 'dimuon:latest', tags: IMAGE.repoTags, revision: SHA, dirty: false },
-      commit: SHA, dirty: true, config: { path: 'configs/exp.yaml', sha256: 'deadbeef'.repeat(8), content: '' },
+      commit: SHA, dirty: true, code: 'workspace', config: { path: 'configs/exp.yaml', sha256: 'deadbeef'.repeat(8), content: '' },
       params: { 'optimizer.lr': 0.01, 'data.batch_size': 64 }, sweep: { id: '20261123-101500-ab12', index: 1, size: 4 }, command: ['python', 'train.py'],
       start: '2026-11-23T10:15:00.000Z', end: '2026-11-23T10:17:05.000Z', gpus: '1', container: 'c', log: 'l',
     };

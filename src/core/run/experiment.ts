@@ -37,9 +37,13 @@ export interface RunRecord {
   exitCode: number | null;
   /** The image the command ran in, and the commit it was built from. */
   image: { id: string; ref: string; tags: string[]; revision: string | null; dirty: boolean };
-  /** The workspace's commit when the run started: its code is mounted at /workspace, so this is the code that ran. */
+  /**
+   * The commit of the code that ran: the workspace's when it was mounted at /workspace (code "workspace"), the
+   * image's when the code built into the image ran (code "image").
+   */
   commit: string | null;
   dirty: boolean;
+  code: RunCode;
   /** The config the container saw (for a sweep point: the generated one), its sha256 and where it came from. */
   config: { path: string; sha256: string; content: string };
   /** The sweep's values at this point; empty for a plain run. */
@@ -56,6 +60,12 @@ export interface RunRecord {
   log: string;
 }
 
+/**
+ * Which code a run uses: the project folder mounted at /workspace (edit and rerun, the default), or the copy built
+ * into the image (`COPY . /workspace`), to rerun an old image exactly as it was built.
+ */
+export type RunCode = 'workspace' | 'image';
+
 export class RunError extends Error {
   constructor(message: string) {
     super(message);
@@ -68,6 +78,9 @@ export interface RunContainerInput {
   name: string;
   image: { ref: string; details: ImageDetails };
   workspace: string;
+  code: RunCode;
+  /** Host path of the run's folder (config copy, outputs), mounted at $MLC_RUN_DIR. */
+  runDir: string;
   /** Host path of the run's copy of the config, and the file name it is mounted under. */
   configFile: string;
   configName: string;
@@ -93,7 +106,7 @@ export function runContainerRequest(i: RunContainerInput): ContainerCreateReques
     Env: [
       `${CONFIG_ENV}=${CONFIG_DIR_IN_CONTAINER}/${i.configName}`,
       `MLC_RUN_ID=${i.runId}`,
-      `MLC_RUN_DIR=${WORKSPACE_IN_CONTAINER}/${RUN_DIR.split(path.sep).join('/')}/${i.runId}`,
+      `MLC_RUN_DIR=${runDirInContainer(i.runId)}`,
       'PYTHONUNBUFFERED=1',
     ],
     WorkingDir: WORKSPACE_IN_CONTAINER,
@@ -108,12 +121,20 @@ export function runContainerRequest(i: RunContainerInput): ContainerCreateReques
       ...(revision ? { [REVISION_LABEL]: revision } : {}),
     },
     HostConfig: {
-      Binds: [`${i.workspace}:${WORKSPACE_IN_CONTAINER}`, `${i.configFile}:${CONFIG_DIR_IN_CONTAINER}/${i.configName}:ro`],
+      // With the image's code, only the run's folder is mounted, so its outputs still reach the project.
+      Binds: [
+        i.code === 'workspace' ? `${i.workspace}:${WORKSPACE_IN_CONTAINER}` : `${i.runDir}:${runDirInContainer(i.runId)}`,
+        `${i.configFile}:${CONFIG_DIR_IN_CONTAINER}/${i.configName}:ro`,
+      ],
       // Ctrl-C and stop reach the command through an init process, so training code can save and exit.
       Init: true,
       ...hostConfig,
     },
   };
+}
+
+function runDirInContainer(runId: string): string {
+  return `${WORKSPACE_IN_CONTAINER}/${RUN_DIR.split(path.sep).join('/')}/${runId}`;
 }
 
 /**
@@ -138,6 +159,8 @@ export interface RunExperimentOptions {
   config: string;
   image: string;
   command: string[];
+  /** Default "workspace". */
+  code?: RunCode;
   gpu: GpuSetting;
   /** Runs at once (default: one per GPU, one on CPU). */
   parallel?: number;
@@ -190,11 +213,14 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
   const details = await engine.inspectImage(o.image, o.signal);
   if (!details) throw new RunError(`Image ${o.image} not found: build it first ("Build Experiment Image" or \`mlc build\`).`);
   const image = { ref: o.image, details };
+  const code = o.code ?? 'workspace';
+  const imageRevision = details.labels[REVISION_LABEL];
+  if (code === 'image' && !imageRevision) log.warn(`${o.image} records no commit (built outside git): its runs carry none.`);
   const [git, choice] = await Promise.all([
-    o.git.info(o.workspace, o.signal),
+    code === 'workspace' ? o.git.info(o.workspace, o.signal) : Promise.resolve(imageRevision ? { sha: imageRevision, dirty: details.labels[DIRTY_LABEL] === 'true' } : undefined),
     chooseGpu({ engine, image, gpu: o.gpu, log, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) }),
   ]);
-  if (!git) log.warn(`${o.workspace} is not a git repository: run records carry no commit.`);
+  if (!git && code === 'workspace') log.warn(`${o.workspace} is not a git repository: run records carry no commit.`);
   if (choice.note) log.warn(choice.note);
 
   const size = expanded.points.length;
@@ -235,6 +261,8 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
       name: `${imageName(title)}-run-${run.id}`,
       image,
       workspace: o.workspace,
+      code,
+      runDir: dir,
       configFile,
       configName,
       command: o.command,
@@ -282,6 +310,7 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
         image: { id: details.id, ref: o.image, tags: details.repoTags, revision: details.labels[REVISION_LABEL] ?? null, dirty: details.labels[DIRTY_LABEL] === 'true' },
         commit: git?.sha ?? null,
         dirty: git?.dirty ?? false,
+        code,
         config: { path: configRel, sha256: createHash('sha256').update(run.point.text).digest('hex'), content: run.point.text },
         params: run.point.params,
         sweep: sweepId ? { id: sweepId, index: run.point.index, size } : null,

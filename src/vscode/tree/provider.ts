@@ -141,7 +141,7 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         `**${vscode.l10n.t('Run')} ${escape(run.id)}** — ${escape(status)}`,
         ['```sh', run.command.join(' ').replace(/`{3,}/g, '` ` `'), '```'].join('\n'),
         `${vscode.l10n.t('Config')}: ${escape(run.config.path)} \`sha256:${run.config.sha256.slice(0, 16)}…\`${params ? ` — ${escape(params)}` : ''}`,
-        `${vscode.l10n.t('Code')}: ${run.commit ? `\`${run.commit.slice(0, 12)}\`${run.dirty ? ` ${vscode.l10n.t('with uncommitted changes')}` : ''}` : vscode.l10n.t('no git commit')}`,
+        `${vscode.l10n.t('Code')}: ${run.commit ? `\`${run.commit.slice(0, 12)}\`${run.dirty ? ` ${vscode.l10n.t('with uncommitted changes')}` : ''}` : vscode.l10n.t('no git commit')}${run.code === 'image' ? ` (${vscode.l10n.t('built into the image')})` : ''}`,
         `GPU: ${escape(run.gpus)} · ${escape(run.start)}`,
       ].join('\n\n'),
     );
