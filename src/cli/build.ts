@@ -1,8 +1,10 @@
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseBuildArgList } from '../core/build/buildArgs';
 import { buildExperiment } from '../core/build/buildExperiment';
 import { machineEngine } from '../core/docker/machine';
+import { loadRegistryAuth } from '../core/docker/registryAuth';
 import { createLogger } from '../core/log';
 import { GitCli } from '../core/provenance/git';
 import type { CliIO } from './io';
@@ -30,7 +32,7 @@ export async function build(args: string[], io: CliIO, signal: AbortSignal): Pro
   });
   const buildArgs = parseBuildArgList(values['build-arg'] ?? []);
   const engine = machineEngine(values.host, {}, io.env);
-  const log = createLogger({ write: (level, line) => io.err(level === 'info' ? line : `${level}: ${line}`) }, 'build');
+  const log = createLogger({ write: (level, line) => (level === 'debug' || level === 'trace') && !io.env.MLC_DEBUG ? undefined : io.err(level === 'info' ? line : `${level}: ${line}`) }, 'build');
   const result = await buildExperiment({
     folder: path.resolve(values.dir),
     ...(values.config ? { hyperparameters: values.config } : {}),
@@ -39,6 +41,7 @@ export async function build(args: string[], io: CliIO, signal: AbortSignal): Pro
     lock: !values['no-lock'],
     engine,
     git: new GitCli(),
+    registryAuth: (host, s) => loadRegistryAuth(host, io.env, io.env.HOME || os.homedir(), s),
     log,
     signal,
   });

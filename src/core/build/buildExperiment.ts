@@ -6,8 +6,10 @@ import type { ContextScan } from '../docker/buildContext';
 import { biggestOffenders, packContext, scanContext } from '../docker/buildContext';
 import { BuildProgress } from '../docker/buildProgress';
 import { buildKitSupport } from '../docker/capabilities';
-import type { Engine } from '../docker/engine';
+import type { BuildRequest, Engine } from '../docker/engine';
 import { BuildError } from '../docker/engine';
+import type { ResolvedAuth } from '../docker/registryAuth';
+import { loginCommand } from '../docker/registryAuth';
 import { formatBytes } from '../format';
 import { isRecord } from '../json';
 import type { Logger } from '../log';
@@ -15,6 +17,7 @@ import type { GitInfo, GitProvider } from '../provenance/git';
 import { DEFAULT_DEVCONTAINER, projectImageName } from '../project';
 import { imageTags, provenanceLabels } from '../provenance/labels';
 import { captureLock, writeLock } from '../provenance/lock';
+import { credentialHost, pulledImages } from './pulledImages';
 import { parseJsonc } from '../scaffold/mergeDevcontainer';
 
 export interface BuildExperimentOptions {
@@ -35,6 +38,11 @@ export interface BuildExperimentOptions {
   contextWarnBytes?: number;
   /** Build args that win over devcontainer.json's build.args, e.g. BASE_IMAGE pointing at a site mirror. */
   buildArgs?: Readonly<Record<string, string>>;
+  /**
+   * The user's credentials for a registry (the docker CLI's: config.json, credential helpers), for base images
+   * in private registries. Without it, images are pulled anonymously.
+   */
+  registryAuth?: (host: string, signal?: AbortSignal) => Promise<ResolvedAuth>;
 }
 
 export interface BuildExperimentResult {
@@ -126,6 +134,9 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     log.warn(`the build context is ${formatBytes(context.totalBytes)}; biggest: ${biggestOffenders(context).map((b) => `${b.path} ${formatBytes(b.bytes)}`).join(', ')}. Add them to .dockerignore if the image does not need them.`);
   }
 
+  const pulled = pulledImages(dockerfileText, buildArgs);
+  const registryAuth = o.registryAuth ? await buildCredentials(pulled, support.available, o.registryAuth, log, o.signal) : [];
+
   const progress = new BuildProgress();
   log.info(`building ${tags.join(', ')} with ${support.available ? 'BuildKit' : 'the classic builder'}`);
   let imageId: string;
@@ -150,6 +161,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
         dockerfile: path.relative(contextDir, dockerfile).split(path.sep).join('/'),
         ...(typeof build?.target === 'string' ? { target: build.target } : {}),
         buildKit: support.available,
+        ...(registryAuth.length ? { registryAuth } : {}),
       },
       (event) => {
         const before = progress.current;
@@ -162,7 +174,10 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     if (e instanceof BuildError) {
       const failure = progress.failure(e.message);
       for (const line of failure.logTail) log.error(`  ${line}`);
-      throw new BuildFailedError(`The build failed at "${failure.step}": ${failure.error}`, failure.step, failure.logTail);
+      const login = /\b401\b|unauthorized|authentication required|denied: requested access/i.test(failure.error)
+        ? `; if ${pulled.length ? pulled.join(', ') : 'the base image'} is private, run \`${loginCommand(/from host (\S+?) failed/.exec(failure.error)?.[1] ?? credentialHostOf(pulled))}\` (builds use the docker CLI's credentials)`
+        : '';
+      throw new BuildFailedError(`The build failed at "${failure.step}": ${failure.error}${login}`, failure.step, failure.logTail);
     }
     throw e;
   }
@@ -180,4 +195,49 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
 
 function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** The registry of the first pulled image (docker.io when there is none to go by). */
+function credentialHostOf(images: readonly string[]): string {
+  const target = credentialHost(images);
+  return target && 'host' in target ? target.host : target?.hosts[0] ?? 'docker.io';
+}
+
+/**
+ * Credentials for the registries the Dockerfile pulls from, as `docker build` finds them. A BuildKit session gives
+ * every registry the same answer, so with images from several registries none are passed (and the user is told);
+ * a broken helper is a warning, not a failed build: public images still pull.
+ */
+async function buildCredentials(
+  images: readonly string[],
+  buildKit: boolean,
+  resolve: NonNullable<BuildExperimentOptions['registryAuth']>,
+  log: Logger,
+  signal?: AbortSignal,
+): Promise<NonNullable<BuildRequest['registryAuth']>> {
+  const target = credentialHost(images);
+  if (!target) return [];
+  const hosts = 'host' in target ? [target.host] : target.hosts;
+  const found = await Promise.all(
+    hosts.map(async (host) => {
+      try {
+        const { auth, source } = await resolve(host, signal);
+        log.debug(`credentials for ${host}: ${source}`);
+        return auth ? { host, auth, source } : undefined;
+      } catch (e) {
+        log.warn(`credentials for ${host} not read (${e instanceof Error ? e.message : String(e)}); pulling from it anonymously.`);
+        return undefined;
+      }
+    }),
+  );
+  const withAuth = found.filter((f): f is NonNullable<typeof f> => f !== undefined);
+  if (buildKit && withAuth.length && hosts.length > 1) {
+    log.warn(
+      `not passing your credentials for ${withAuth.map((f) => f.host).join(', ')}: this Dockerfile pulls from ${hosts.join(', ')}, and a BuildKit build would offer them to every one of those registries. ` +
+        `Pull the private images first (docker pull …): the build then uses the local copies.`,
+    );
+    return [];
+  }
+  for (const f of withAuth) log.info(`pulling from ${f.host} with your credentials (${f.source})`);
+  return withAuth.map(({ host, auth }) => ({ host, auth }));
 }

@@ -69,6 +69,11 @@ export interface BuildRequest {
   /** BuildKit (Engine API `version=2`) rather than the classic builder. */
   buildKit: boolean;
   noCache?: boolean;
+  /**
+   * Credentials for the registries the build pulls from, by host. BuildKit takes at most one: its session answers
+   * every registry with the same credentials (see core/build/pulledImages.ts).
+   */
+  registryAuth?: { host: string; auth: RegistryAuth }[];
 }
 
 /** Docker Engine API HostConfig fields ML Containers sets (PascalCase, as the API takes them). */
@@ -352,6 +357,7 @@ class DockerodeEngine implements Engine {
         ...(request.target ? { target: request.target } : {}),
         ...(request.noCache ? { nocache: true } : {}),
         ...(request.buildKit ? { version: '2' as const } : {}),
+        ...buildAuthOptions(request),
         rm: true,
         forcerm: true,
         abortSignal: signal,
@@ -742,6 +748,23 @@ export function splitTaggedReference(ref: string): { repository: string; tag: st
     throw new EngineError(`Cannot push ${ref}: name one tag (host/name:tag), or the engine pushes every tag of the repository.`, 'api');
   }
   return { repository: ref.slice(0, colon), tag: ref.slice(colon + 1) };
+}
+
+/**
+ * Registry credentials as dockerode sends them: for BuildKit, the one `authconfig` its session answers with (an
+ * identity token goes as the secret with no username, as the docker CLI's session does); for the classic builder,
+ * X-Registry-Config, keyed by registry.
+ */
+function buildAuthOptions(request: BuildRequest): Pick<Dockerode.ImageBuildOptions, 'authconfig' | 'registryconfig'> {
+  const entries = request.registryAuth ?? [];
+  if (!entries.length) return {};
+  if (request.buildKit) {
+    if (entries.length > 1) throw new Error('BuildKit builds take credentials for one registry only');
+    const { auth } = entries[0]!;
+    return { authconfig: auth.identitytoken ? { username: '', password: auth.identitytoken } : { username: auth.username ?? '', password: auth.password ?? '' } };
+  }
+  // The engine also takes identitytoken here; @types/dockerode declares only username and password.
+  return { registryconfig: Object.fromEntries(entries.map((e) => [e.auth.serveraddress ?? e.host, e.auth])) as Dockerode.RegistryConfig };
 }
 
 /** dockerode accepts `{abortSignal}` on these calls at run time; @types/dockerode does not declare it. */

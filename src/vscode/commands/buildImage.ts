@@ -1,5 +1,7 @@
+import * as os from 'node:os';
 import * as vscode from 'vscode';
 import { buildExperiment } from '../../core/build/buildExperiment';
+import { loadRegistryAuth } from '../../core/docker/registryAuth';
 import { toAbortSignal } from '../cancellation';
 import { buildSettings } from '../settings';
 import { requireTrust } from '../trust';
@@ -25,6 +27,7 @@ export async function buildImageCommand(services: Services): Promise<void> {
           engine: services.engines.get(),
           git: services.git,
           buildArgs,
+          registryAuth: (host, signal) => loadRegistryAuth(host, process.env, os.homedir(), signal),
           log,
           signal: abort.signal,
           onStep: (step) => progress.report({ message: step }),
