@@ -363,48 +363,22 @@ class DockerodeEngine implements Engine {
         abortSignal: signal,
       }),
     );
-    const client = this.dockerode();
     const events: BuildEvent[] = [];
     let imageId = '';
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        (stream as unknown as { destroy?: () => void }).destroy?.();
-        reject(new EngineError('Build cancelled.', 'cancelled'));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      client.modem.followProgress(
-        stream,
-        (err: Error | null) => {
-          signal?.removeEventListener('abort', onAbort);
-          if (signal?.aborted) {
-            return;
-          }
-          if (err) {
-            reject(toEngineError(err, this.endpoint));
-            return;
-          }
-          resolve();
-        },
-        (event: unknown) => {
-          if (!isRecord(event)) {
-            return;
-          }
-          events.push(event);
-          if (events.length > 2000) {
-            events.splice(0, events.length - 1000);
-          }
-          // BuildKit sends {id: 'moby.image.id', aux: {ID}}, the classic builder {aux: {ID}}.
-          if (isRecord(event.aux) && typeof event.aux.ID === 'string') {
-            imageId = event.aux.ID;
-          }
-          onEvent?.(event);
-        },
-      );
-    });
-    const failure = events.find((e) => e.error !== undefined || e.errorDetail !== undefined);
-    if (failure) {
-      const detail = isRecord(failure.errorDetail) ? str(failure.errorDetail.message) : '';
-      throw new BuildError(detail || str(failure.error) || 'The build failed.', events);
+    await this.follow(stream as NodeJS.ReadableStream, 'Build', (event) => {
+      events.push(event);
+      if (events.length > 2000) {
+        events.splice(0, events.length - 1000);
+      }
+      // BuildKit sends {id: 'moby.image.id', aux: {ID}}, the classic builder {aux: {ID}}.
+      if (isRecord(event.aux) && typeof event.aux.ID === 'string') {
+        imageId = event.aux.ID;
+      }
+      onEvent?.(event);
+    }, signal);
+    const failure = events.map(streamError).find((e) => e !== undefined);
+    if (failure !== undefined) {
+      throw new BuildError(failure || 'The build failed.', events);
     }
     if (!imageId) {
       throw new BuildError('The engine finished the build without reporting an image id.', events);
@@ -508,38 +482,19 @@ class DockerodeEngine implements Engine {
     const stream = (await this.call((d) =>
       d.getImage(repository).push({ tag, authconfig: auth ?? {}, abortSignal: signal } as Dockerode.ImagePushOptions),
     )) as NodeJS.ReadableStream;
-    const client = this.dockerode();
     let digest = '';
     let failure = '';
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        (stream as unknown as { destroy?: () => void }).destroy?.();
-        reject(new EngineError('Push cancelled.', 'cancelled'));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      client.modem.followProgress(
-        stream,
-        (err: Error | null) => {
-          signal?.removeEventListener('abort', onAbort);
-          if (signal?.aborted) return;
-          if (err) return reject(toEngineError(err, this.endpoint));
-          resolve();
-        },
-        (event: unknown) => {
-          if (!isRecord(event)) return;
-          if (event.error !== undefined || event.errorDetail !== undefined) {
-            failure ||= (isRecord(event.errorDetail) ? str(event.errorDetail.message) : '') || str(event.error) || 'the push failed';
-          }
-          if (isRecord(event.aux) && typeof event.aux.Digest === 'string') {
-            digest = event.aux.Digest;
-          }
-          // Engines without the aux line still print "<tag>: digest: sha256:… size: N".
-          const status = /\bdigest: (sha256:[0-9a-f]{64})\b/.exec(str(event.status));
-          if (!digest && status) digest = status[1]!;
-          onProgress?.(event);
-        },
-      );
-    });
+    await this.follow(stream, 'Push', (event) => {
+      const error = streamError(event);
+      if (error !== undefined) failure ||= error || 'the push failed';
+      if (isRecord(event.aux) && typeof event.aux.Digest === 'string') {
+        digest = event.aux.Digest;
+      }
+      // Engines without the aux line still print "<tag>: digest: sha256:… size: N".
+      const status = /\bdigest: (sha256:[0-9a-f]{64})\b/.exec(str(event.status));
+      if (!digest && status) digest = status[1]!;
+      onProgress?.(event);
+    }, signal);
     if (failure) {
       const unauthorized = /unauthori[sz]ed|authentication required|no basic auth credentials|denied|insufficient_scope|incorrect username or password/i.test(failure);
       throw new EngineError(`Pushing ${ref} failed: ${failure}`, unauthorized ? 'unauthorized' : 'api');
@@ -636,6 +591,30 @@ class DockerodeEngine implements Engine {
       throw new EngineError(`Waiting for container ${id.slice(0, 12)} failed: ${str(result.Error.Message)}`, 'api');
     }
     return num(result.StatusCode);
+  }
+
+  /** Follows a JSON progress stream (build, push) to its end; an abort destroys it and rejects as cancelled. */
+  private follow(stream: NodeJS.ReadableStream, what: string, onEvent: (event: Record<string, unknown>) => void, signal?: AbortSignal): Promise<void> {
+    const client = this.dockerode();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        (stream as unknown as { destroy?: () => void }).destroy?.();
+        reject(new EngineError(`${what} cancelled.`, 'cancelled'));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      client.modem.followProgress(
+        stream,
+        (err: Error | null) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (signal?.aborted) return;
+          if (err) return reject(toEngineError(err, this.endpoint));
+          resolve();
+        },
+        (event: unknown) => {
+          if (isRecord(event)) onEvent(event);
+        },
+      );
+    });
   }
 
   private dockerode(): Dockerode {
@@ -765,6 +744,12 @@ function buildAuthOptions(request: BuildRequest): Pick<Dockerode.ImageBuildOptio
   }
   // The engine also takes identitytoken here; @types/dockerode declares only username and password.
   return { registryconfig: Object.fromEntries(entries.map((e) => [e.auth.serveraddress ?? e.host, e.auth])) as Dockerode.RegistryConfig };
+}
+
+/** A progress line's error message ('' when it has one without text); undefined when the line is no error. */
+function streamError(event: Record<string, unknown>): string | undefined {
+  if (event.error === undefined && event.errorDetail === undefined) return undefined;
+  return (isRecord(event.errorDetail) ? str(event.errorDetail.message) : '') || str(event.error);
 }
 
 /** dockerode accepts `{abortSignal}` on these calls at run time; @types/dockerode does not declare it. */
