@@ -3,7 +3,7 @@ import { machineEngine } from '../core/docker/machine';
 import { formatDoctorReport, runDoctor } from '../core/doctor';
 import { checkGpu, formatPreflight } from '../core/gpu/preflight';
 import { parseGpuSetting } from '../core/run/gpuOptions';
-import { loadTemplates } from '../core/scaffold/templateFiles';
+import { optionalCatalog } from '../core/scaffold/templateFiles';
 import { templatesDir } from './init';
 import type { CliIO } from './io';
 import { UsageError } from './io';
@@ -43,7 +43,7 @@ export async function doctor(args: string[], io: CliIO, signal: AbortSignal): Pr
     if (devices !== undefined && !Array.isArray(devices)) throw new UsageError('--devices wants device indexes or UUIDs such as 0,1');
     const details = values.image ? await engine.inspectImage(values.image, signal) : undefined;
     if (values.image && !details) throw new UsageError(`image ${values.image} not found`);
-    const catalog = await loadTemplates(templatesDir()).then((t) => t.catalog, () => undefined);
+    const catalog = await optionalCatalog(templatesDir());
     const preflight = await checkGpu({
       engine,
       ...(values.image && details ? { image: { ref: values.image, details } } : {}),

@@ -2,15 +2,14 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeFileAtomic } from '../core/atomicWrite';
 import { machineEngine } from '../core/docker/machine';
 import { apptainerBuildCommand, apptainerDefinition } from '../core/export/apptainer';
 import { LABEL_PREFIX } from '../core/labels';
-import { loadTemplates } from '../core/scaffold/templateFiles';
+import { optionalCatalog } from '../core/scaffold/templateFiles';
 import { exportK8s, exportK8sHelp } from './exportK8s';
 import { templatesDir } from './init';
 import type { CliIO } from './io';
-import { UsageError } from './io';
+import { UsageError, writeGenerated } from './io';
 
 const apptainerHelp = `mlc export apptainer IMAGE [--out DIR] [--archive FILE] [--build] [--force] [--host URL]
 
@@ -50,7 +49,7 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
     return 1;
   }
   const preset = image.labels[`${LABEL_PREFIX}.preset`];
-  const catalog = preset ? await loadTemplates(templatesDir()).then((t) => t.catalog, () => undefined) : undefined;
+  const catalog = preset ? await optionalCatalog(templatesDir()) : undefined;
   const setupScript = catalog?.presets.find((p) => p.id === preset)?.setupScript;
   const archive = values.archive ? path.resolve(values.archive) : undefined;
   const def = apptainerDefinition({
@@ -62,13 +61,7 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
 
   const base = imageRef.replace(/^.*\//, '').replace(/[:@]/g, '_').replace(/[^\w.-]/g, '-');
   const file = path.resolve(values.out, `${base}.def`);
-  const existing = await fs.readFile(file, 'utf8').catch(() => undefined);
-  if (existing !== undefined && existing !== def && !values.force) {
-    io.err(`${file} exists and differs: nothing written (pass --force to replace it).`);
-    return 1;
-  }
-  await writeFileAtomic(file, def);
-  io.out(file);
+  if (!(await writeGenerated(file, def, values.force, io))) return 1;
   if (archive && !(await fs.stat(archive).catch(() => undefined))) {
     io.err(`Next: docker save ${imageRef} -o ${archive}  (the .def reads the image from that file)`);
   }

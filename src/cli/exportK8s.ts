@@ -3,13 +3,12 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeFileAtomic } from '../core/atomicWrite';
 import type { Engine } from '../core/docker/engine';
 import { machineEngine } from '../core/docker/machine';
 import { k8sManifests, manifestFileName, pinnedReference, toYaml } from '../core/export/kubernetes';
 import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../core/labels';
 import type { CliIO } from './io';
-import { UsageError } from './io';
+import { UsageError, writeGenerated } from './io';
 
 export const exportK8sHelp = `mlc export k8s IMAGE [--config FILE] [--gpus N] [--kubeflow [--workers N]] [--registry REG] [--allow-dirty]
                      [--out DIR] [--force] [--apply] [--host URL] [-- ARG…]
@@ -124,13 +123,7 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
   });
   const text = toYaml(manifests.objects);
   const file = path.resolve(values.out, manifestFileName(manifests));
-  const existing = await fs.readFile(file, 'utf8').catch(() => undefined);
-  if (existing !== undefined && existing !== text && !values.force) {
-    io.err(`${file} exists and differs: nothing written (pass --force to replace it).`);
-    return 1;
-  }
-  await writeFileAtomic(file, text);
-  io.out(file);
+  if (!(await writeGenerated(file, text, values.force, io))) return 1;
   if (!values.apply) return 0;
 
   const applied = deps.kubectl(['apply', '-f', file]);

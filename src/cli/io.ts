@@ -1,3 +1,6 @@
+import * as fs from 'node:fs/promises';
+import { writeFileAtomic } from '../core/atomicWrite';
+
 /** The CLI's streams, injected so subcommands can be tested without a terminal. */
 export interface CliIO {
   out(line: string): void;
@@ -21,4 +24,19 @@ export function asUsage<T>(fn: () => T): T {
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
+}
+
+/**
+ * Writes a generated file (a .def, a manifest) and prints its path; an existing file that differs — the user may
+ * have edited it — is kept unless `force`, with a message. Returns whether the file holds `text` now.
+ */
+export async function writeGenerated(file: string, text: string, force: boolean, io: CliIO): Promise<boolean> {
+  const existing = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (existing !== undefined && existing !== text && !force) {
+    io.err(`${file} exists and differs: nothing written (pass --force to replace it).`);
+    return false;
+  }
+  await writeFileAtomic(file, text);
+  io.out(file);
+  return true;
 }

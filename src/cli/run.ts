@@ -4,12 +4,13 @@ import { machineEngine } from '../core/docker/machine';
 import { formatAge, formatDuration } from '../core/format';
 import { createLogger } from '../core/log';
 import { latestProjectImage } from '../core/project';
+import { commitTag } from '../core/images/tree';
 import { GitCli } from '../core/provenance/git';
 import type { RunRecord } from '../core/run/experiment';
 import { RUNS_FILE, readRuns, runExperiment } from '../core/run/experiment';
 import { parseGpuSetting, parseSize } from '../core/run/gpuOptions';
 import { formatParams } from '../core/run/sweep';
-import { loadTemplates } from '../core/scaffold/templateFiles';
+import { optionalCatalog } from '../core/scaffold/templateFiles';
 import { templatesDir } from './init';
 import type { CliIO } from './io';
 import { UsageError, asUsage } from './io';
@@ -74,7 +75,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   const shm = asUsage(() => parseSize(values['shm-size']));
   const engine = machineEngine(values.host, {}, io.env);
   const log = createLogger({ write: (level, line) => (level === 'debug' || level === 'trace') && !io.env.MLC_DEBUG ? undefined : io.err(level === 'info' ? line : `${level}: ${line}`) }, 'run');
-  const catalog = await loadTemplates(templatesDir()).then((t) => t.catalog, () => undefined);
+  const catalog = await optionalCatalog(templatesDir());
   const result = await runExperiment({
     engine,
     workspace: folder,
@@ -153,6 +154,5 @@ export function formatRuns(records: readonly RunRecord[], nowMs: number): string
 
 /** The image's commit tag when it has one, else the reference the run named. */
 function primaryTag(r: RunRecord): string {
-  const short = r.image.revision?.slice(0, 7);
-  return (short && r.image.tags.find((t) => t.slice(t.lastIndexOf(':') + 1).startsWith(short))) || r.image.ref;
+  return commitTag(r.image.tags, r.image.revision ?? undefined) ?? r.image.ref;
 }

@@ -5,7 +5,7 @@ import { browserUrl, findJupyterServers, serverLabel, startJupyter, stopJupyter 
 import { createLogger } from '../core/log';
 import { latestProjectImage } from '../core/project';
 import { parseGpuSetting, parseSize } from '../core/run/gpuOptions';
-import { loadTemplates } from '../core/scaffold/templateFiles';
+import { optionalCatalog } from '../core/scaffold/templateFiles';
 import { templatesDir } from './init';
 import type { CliIO } from './io';
 import { UsageError, asUsage } from './io';
@@ -50,7 +50,7 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
   const engine = machineEngine(values.host, {}, io.env);
   const log = createLogger({ write: (level, line) => (level === 'debug' || level === 'trace') && !io.env.MLC_DEBUG ? undefined : io.err(level === 'info' ? line : `${level}: ${line}`) }, 'up');
   const image = values.image ?? (await latestProjectImage(folder));
-  const catalog = await loadTemplates(templatesDir()).then((t) => t.catalog, () => undefined);
+  const catalog = await optionalCatalog(templatesDir());
   const result = await startJupyter({
     engine,
     image,

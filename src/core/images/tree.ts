@@ -103,9 +103,14 @@ export function groupImages(
   };
 }
 
-function imageNode(image: ImageSummary, sha: string | undefined, containers: ContainerNode[], runs: RunRecord[]): ImageNode {
+/** The tag `mlc build` gave the image for its commit (`<name>:<sha7>[-dirty]`), when it still has it. */
+export function commitTag(repoTags: readonly string[], sha: string | undefined): string | undefined {
   const short = sha?.slice(0, 7);
-  const primary = image.repoTags.find((t) => short && tagOf(t).startsWith(short)) ?? image.repoTags.find((t) => tagOf(t) !== 'latest') ?? image.repoTags[0];
+  return short ? repoTags.find((t) => tagOf(t).startsWith(short)) : undefined;
+}
+
+function imageNode(image: ImageSummary, sha: string | undefined, containers: ContainerNode[], runs: RunRecord[]): ImageNode {
+  const primary = commitTag(image.repoTags, sha) ?? image.repoTags.find((t) => tagOf(t) !== 'latest') ?? image.repoTags[0];
   return {
     image,
     name: primary ?? image.id.replace(/^sha256:/, '').slice(0, 12),

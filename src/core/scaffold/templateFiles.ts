@@ -26,3 +26,11 @@ export async function loadTemplates(dir: string): Promise<{ catalog: Catalog; te
     },
   };
 }
+
+/**
+ * The preset catalog where only hints come from it (the CUDA an image needs, a preset's setup script): undefined
+ * when the templates cannot be read, and the caller goes on without it.
+ */
+export function optionalCatalog(dir: string): Promise<Catalog | undefined> {
+  return loadTemplates(dir).then((t) => t.catalog, () => undefined);
+}

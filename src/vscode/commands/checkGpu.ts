@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { checkGpu, formatPreflight } from '../../core/gpu/preflight';
 import { latestProjectImage } from '../../core/project';
-import { loadTemplates } from '../../core/scaffold/templateFiles';
+import { optionalCatalog } from '../../core/scaffold/templateFiles';
 import { toAbortSignal } from '../cancellation';
 import type { Services } from './table';
 
@@ -16,7 +16,7 @@ export async function checkGpuCommand(services: Services): Promise<void> {
       try {
         const ref = folder && vscode.workspace.isTrusted ? await latestProjectImage(folder.uri.fsPath).catch(() => undefined) : undefined;
         const details = ref ? await engine.inspectImage(ref, abort.signal) : undefined;
-        const catalog = await loadTemplates(services.templatesDir).then((t) => t.catalog, () => undefined);
+        const catalog = await optionalCatalog(services.templatesDir);
         return await checkGpu({
           engine,
           ...(ref && details ? { image: { ref, details } } : {}),

@@ -3,7 +3,7 @@ import { checkGpu } from '../../core/gpu/preflight';
 import type { ImageNode } from '../../core/images/tree';
 import { WORKSPACE_IN_CONTAINER } from '../../core/jupyter/server';
 import { decideGpu, gpuCliFlags, GpuUnavailableError } from '../../core/run/gpuOptions';
-import { loadTemplates } from '../../core/scaffold/templateFiles';
+import { optionalCatalog } from '../../core/scaffold/templateFiles';
 import { LABEL_PREFIX } from '../../core/labels';
 import { lockFor, lockPath } from '../../core/provenance/lock';
 import { gitShowUri } from '../gitShow';
@@ -61,7 +61,7 @@ export async function copyRunCommand(services: Services, arg: unknown): Promise<
   let flags: string[] = [];
   let note = '';
   if (settings.gpu !== 'none' && details) {
-    const catalog = await loadTemplates(services.templatesDir).then((t) => t.catalog, () => undefined);
+    const catalog = await optionalCatalog(services.templatesDir);
     const preflight = await checkGpu({ engine, image: { ref: image.name, details }, ...(catalog ? { catalog } : {}), ...(services.gpuProbe ? { probe: services.gpuProbe } : {}), ...(Array.isArray(settings.gpu) ? { devices: settings.gpu } : {}) });
     try {
       const decision = decideGpu(settings.gpu, preflight);

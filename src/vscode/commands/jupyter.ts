@@ -3,7 +3,7 @@ import type { ImageSummary } from '../../core/docker/engine';
 import type { JupyterServer } from '../../core/jupyter/server';
 import { browserUrl, findJupyterServers, lastLogLines, serverLabel, startJupyter, stopJupyter, waitForJupyter } from '../../core/jupyter/server';
 import { latestProjectImage } from '../../core/project';
-import { loadTemplates } from '../../core/scaffold/templateFiles';
+import { optionalCatalog } from '../../core/scaffold/templateFiles';
 import { toAbortSignal } from '../cancellation';
 import { JUPYTER_EXTENSION_ID } from '../jupyter/collection';
 import { runSettings } from '../settings';
@@ -46,7 +46,7 @@ export async function startJupyterIn(services: Services, workspace: string, imag
     if (choice === build) await vscode.commands.executeCommand('mlContainers.images.build');
     return undefined;
   }
-  const catalog = await loadTemplates(services.templatesDir).then((t) => t.catalog, () => undefined);
+  const catalog = await optionalCatalog(services.templatesDir);
   const log = services.log.child('jupyter');
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Starting Jupyter in {0}…', image), cancellable: true },

@@ -5,7 +5,7 @@ import { latestProjectImage } from '../../core/project';
 import type { ExperimentResult, PlannedRun } from '../../core/run/experiment';
 import { RUN_DIR, readRuns, runExperiment } from '../../core/run/experiment';
 import { formatParams } from '../../core/run/sweep';
-import { loadTemplates } from '../../core/scaffold/templateFiles';
+import { optionalCatalog } from '../../core/scaffold/templateFiles';
 import { runSettings } from '../settings';
 import type { TreeNode } from '../tree/provider';
 import { requireTrust } from '../trust';
@@ -72,7 +72,7 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
   const command = splitCommand(commandText);
   const image = imageArgument(arg) ?? (await latestProjectImage(workspace));
   const settings = runSettings();
-  const catalog = await loadTemplates(services.templatesDir).then((t) => t.catalog, () => undefined);
+  const catalog = await optionalCatalog(services.templatesDir);
   const log = services.log.child('run');
 
   const controller = new AbortController();
