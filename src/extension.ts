@@ -11,7 +11,7 @@ import { ExperimentServerProvider, JupyterBridge } from './vscode/jupyter/collec
 import { createLogChannel } from './vscode/log';
 import { ImagesTreeProvider } from './vscode/tree/provider';
 import { registerGitShowProvider } from './vscode/gitShow';
-import { isContainerRemote } from './core/run/attach';
+import { isContainerRemote } from './core/container/attach';
 import { MlStatusBar } from './vscode/statusBar';
 
 /** Wires services and registers contributions. No Docker or git call happens here: they wait for a command or view. */

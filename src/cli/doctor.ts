@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
 import { formatDoctorReport, runDoctor } from '../core/doctor';
 import { checkGpu, formatPreflight } from '../core/gpu/preflight';
-import { parseGpuSetting } from '../core/run/gpuOptions';
+import { parseGpuSetting } from '../core/container/gpu';
 import { optionalCatalog } from '../core/scaffold/templateFiles';
 import { templatesDir } from './init';
 import type { CliIO } from './io';

@@ -1,7 +1,8 @@
 import * as vscode from 'vscode';
 import { checkBuildArgs } from '../core/build/buildArgs';
-import type { GpuSetting } from '../core/run/gpuOptions';
-import { parseGpuSetting, parseSize } from '../core/run/gpuOptions';
+import type { GpuSetting } from '../core/container/gpu';
+import { parseGpuSetting } from '../core/container/gpu';
+import { parseSize } from '../core/container/request';
 
 export interface RunSettings {
   gpu: GpuSetting;

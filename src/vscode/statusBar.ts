@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import type { ProjectStatus } from '../core/project';
 import { projectStatus } from '../core/project';
-import { isContainerRemote } from '../core/run/attach';
+import { isContainerRemote } from '../core/container/attach';
 import type { Logger } from '../core/log';
 import type { EngineProvider } from './engineProvider';
 

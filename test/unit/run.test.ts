@@ -3,19 +3,11 @@ import type { EngineInfo, EngineVersion, ImageDetails } from '../../src/core/doc
 import { demuxLogs } from '../../src/core/docker/engine';
 import { interpretNvidiaSmi } from '../../src/core/gpu/nvidiaSmi';
 import { gpuPreflight } from '../../src/core/gpu/preflight';
-import { jupyterContainerRequest, jupyterEntrypoint, serverLabel, toServer } from '../../src/core/jupyter/server';
+import { jupyterContainerRequest, serverLabel, toServer } from '../../src/core/jupyter/server';
 import { createLogger } from '../../src/core/log';
-import type { GpuDecision } from '../../src/core/run/gpuOptions';
-import {
-  GpuUnavailableError,
-  cdiHostConfig,
-  decideGpu,
-  deviceRequests,
-  gpuCliFlags,
-  parseGpuSetting,
-  parseSize,
-  runHostConfig,
-} from '../../src/core/run/gpuOptions';
+import type { GpuDecision } from '../../src/core/container/gpu';
+import { GpuUnavailableError, cdiHostConfig, decideGpu, deviceRequests, gpuHostConfig, parseGpuSetting } from '../../src/core/container/gpu';
+import { parseSize } from '../../src/core/container/request';
 import { maskSecrets, newToken } from '../../src/core/secrets';
 
 const version: EngineVersion = { version: '27.3.1', apiVersion: '1.47', os: 'linux', arch: 'amd64', components: ['Engine'], isPodman: false };
@@ -44,14 +36,13 @@ describe('GPU run options', () => {
 
   it('GPU runs get memlock=-1 and a 64 MB stack; CPU runs only the shared-memory size', () => {
     const gpu: GpuDecision = { mode: 'gpu', devices: 'all', via: 'device-requests', podman: false, warnings: [] };
-    assert.deepEqual(runHostConfig(gpu, 8 * GIB), {
+    assert.deepEqual(gpuHostConfig(gpu, 8 * GIB), {
       ShmSize: 8 * GIB,
       DeviceRequests: [{ Driver: '', Count: -1, Capabilities: [['gpu']] }],
       Ulimits: [{ Name: 'memlock', Soft: -1, Hard: -1 }, { Name: 'stack', Soft: 67108864, Hard: 67108864 }],
     });
-    assert.deepEqual(runHostConfig({ mode: 'cpu' }, 2 * GIB), { ShmSize: 2 * GIB });
-    assert.deepEqual(gpuCliFlags({ ...gpu, devices: ['0', '1'] }), ['--gpus', '"device=0,1"', '--ulimit', 'memlock=-1', '--ulimit', 'stack=67108864']);
-    assert.deepEqual(gpuCliFlags({ ...gpu, via: 'cdi' }), ['--device', 'nvidia.com/gpu=all', '--ulimit', 'memlock=-1', '--ulimit', 'stack=67108864']);
+    assert.deepEqual(gpuHostConfig({ mode: 'cpu' }, 2 * GIB), { ShmSize: 2 * GIB });
+    assert.deepEqual(gpuHostConfig(gpu, 8 * GIB, true).Ulimits, [{ Name: 'stack', Soft: 67108864, Hard: 67108864 }], 'dropMemlock keeps the engine\'s memlock');
   });
 
   it('parses the gpu setting and sizes, refusing what docker would refuse', () => {
@@ -130,7 +121,6 @@ describe('Jupyter tokens and the container request', () => {
       name: 'dimuon-3f2a1bc-jupyter',
       decision: { mode: 'cpu' },
       shmSizeBytes: 8 * GIB,
-      loginShell: false,
     });
     assert.deepEqual(request.HostConfig?.PortBindings, { '8888/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
     assert.deepEqual(request.HostConfig?.Binds, ['/home/ada/dimuon:/workspace']);
@@ -146,8 +136,10 @@ describe('Jupyter tokens and the container request', () => {
   });
 
   it('AnalysisBase images start Jupyter from a login shell so the release is set up', () => {
-    assert.deepEqual(jupyterEntrypoint(true).Entrypoint.slice(0, 2), ['/bin/bash', '-lc']);
-    assert.deepEqual(jupyterEntrypoint(false).Entrypoint.slice(0, 2), ['/bin/sh', '-c']);
+    const entrypoint = (labels: Record<string, string>): string[] | undefined =>
+      jupyterContainerRequest({ image: { ref: 'x', details: { ...image, labels } }, workspace: '/w', token: 't', name: 'x', decision: { mode: 'cpu' }, shmSizeBytes: GIB }).Entrypoint;
+    assert.deepEqual(entrypoint({ 'org.mlcontainers.preset': 'atlas' })?.slice(0, 2), ['/bin/bash', '-lc']);
+    assert.deepEqual(entrypoint({})?.slice(0, 2), ['/bin/sh', '-c']);
   });
 
   it('reads port and token back from inspect, and labels a server "<title> @ <sha7>"', () => {

@@ -12,7 +12,7 @@ import { createLogger } from '../../src/core/log';
 import type { GitProvider } from '../../src/core/provenance/git';
 import type { RunRecord } from '../../src/core/run/experiment';
 import { RUNS_FILE, gpuSlots, readRuns, runContainerRequest, runExperiment } from '../../src/core/run/experiment';
-import type { GpuDecision } from '../../src/core/run/gpuOptions';
+import type { GpuDecision } from '../../src/core/container/gpu';
 import { ConfigError, MAX_SWEEP_POINTS, expandConfig } from '../../src/core/run/sweep';
 import { FakeEngine } from './fakes/engine';
 
@@ -109,7 +109,7 @@ describe('the run container', () => {
   const request = (over: Partial<Parameters<typeof runContainerRequest>[0]> = {}): ContainerCreateRequest =>
     runContainerRequest({
       runId: 'r1', name: 'dimuon-run-r1', image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/home/u/dimuon', code: 'workspace', runDir: '/home/u/dimuon/.mlcontainers/runs/r1', configFile: '/home/u/dimuon/.mlcontainers/runs/r1/exp.yaml', configName: 'exp.yaml',
-      command: ['python', 'train.py'], decision: { mode: 'cpu' }, shmSizeBytes: 2 ** 33, loginShell: false, ...over,
+      command: ['python', 'train.py'], decision: { mode: 'cpu' }, shmSizeBytes: 2 ** 33, ...over,
     });
 
   it('mounts the config read-only, names it in MLC_CONFIG, and runs the command in /workspace', () => {
@@ -133,7 +133,8 @@ describe('the run container', () => {
   });
 
   it('asks for the slot GPUs, and wraps AnalysisBase commands in a login shell', () => {
-    const r = request({ decision: { mode: 'gpu', devices: ['1'], via: 'device-requests', podman: false, warnings: [] }, loginShell: true });
+    const atlas = { ...IMAGE, labels: { ...IMAGE.labels, 'org.mlcontainers.preset': 'atlas' } };
+    const r = request({ decision: { mode: 'gpu', devices: ['1'], via: 'device-requests', podman: false, warnings: [] }, image: { ref: 'dimuon:latest', details: atlas } });
     assert.deepEqual(r.HostConfig?.DeviceRequests, [{ Driver: '', DeviceIDs: ['1'], Capabilities: [['gpu']] }]);
     assert.equal(r.Labels?.['org.mlcontainers.gpu'], '1');
     assert.deepEqual(r.Entrypoint, ['/bin/bash', '-lc', 'exec "$@"', 'mlc-run']);

@@ -6,7 +6,7 @@ import { EngineError } from '../../src/core/docker/errors';
 import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
 import { startJupyter } from '../../src/core/jupyter/server';
 import { createLogger } from '../../src/core/log';
-import { GpuUnavailableError } from '../../src/core/run/gpuOptions';
+import { GpuUnavailableError } from '../../src/core/container/gpu';
 import { FakeEngine } from './fakes/engine';
 
 const IMAGE: ImageDetails = {

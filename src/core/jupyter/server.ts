@@ -1,22 +1,22 @@
 import * as http from 'node:http';
 import type { ContainerCreateRequest, ContainerDetails, Engine, ImageDetails } from '../docker/engine';
 import { EngineError } from '../docker/errors';
+import type { GpuDecision, GpuSetting } from '../container/gpu';
+import { chooseGpu, gpuLabel } from '../container/gpu';
+import { launchContainer } from '../container/launch';
+import type { ContainerSpec } from '../container/request';
+import { WORKSPACE_IN_CONTAINER, containerRequest, imageTitle } from '../container/request';
 import type { GpuPreflight } from '../gpu/preflight';
 import { isLocalEndpoint } from '../gpu/preflight';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
-import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, LABEL_PREFIX, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, WORKSPACE_LABEL } from '../labels';
+import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, WORKSPACE_LABEL } from '../labels';
 import type { Logger } from '../log';
 import { imageName } from '../provenance/labels';
-import type { GpuDecision, GpuSetting } from '../run/gpuOptions';
-import { runHostConfig } from '../run/gpuOptions';
-import { chooseGpu, createNamed, gpuLabel, startWithFallbacks } from '../run/launch';
 import type { Catalog } from '../scaffold/catalog';
 import { maskSecrets, newToken, rememberSecret } from '../secrets';
 
 const TITLE_LABEL = 'org.opencontainers.image.title';
 const CONTAINER_PORT = '8888/tcp';
-/** Where the workspace folder is mounted in experiment containers. */
-export const WORKSPACE_IN_CONTAINER = '/workspace';
 
 /** A Jupyter server in an experiment container, as VS Code and the CLI need it. */
 export interface JupyterServer {
@@ -64,24 +64,20 @@ export class JupyterStartError extends Error {
  * Inside the container it listens on all interfaces; the engine publishes it on the host's 127.0.0.1 only, and
  * allow_remote_access=False makes the server refuse requests whose Host header is not local.
  */
-export function jupyterEntrypoint(loginShell: boolean): { Entrypoint: string[]; Cmd: string[] } {
-  const script = [
-    'if command -v jupyter-lab >/dev/null 2>&1; then exec jupyter lab "$@"; fi',
-    'if command -v jupyter-server >/dev/null 2>&1; then exec jupyter server "$@"; fi',
-    'exec jupyter notebook "$@"',
-  ].join('\n');
-  return {
-    Entrypoint: loginShell ? ['/bin/bash', '-lc', script, 'mlc-jupyter'] : ['/bin/sh', '-c', script, 'mlc-jupyter'],
-    Cmd: [
-      '--ip=0.0.0.0',
-      '--port=8888',
-      '--no-browser',
-      '--allow-root',
-      '--ServerApp.allow_remote_access=False',
-      `--ServerApp.root_dir=${WORKSPACE_IN_CONTAINER}`,
-    ],
-  };
-}
+export const JUPYTER_SCRIPT = [
+  'if command -v jupyter-lab >/dev/null 2>&1; then exec jupyter lab "$@"; fi',
+  'if command -v jupyter-server >/dev/null 2>&1; then exec jupyter server "$@"; fi',
+  'exec jupyter notebook "$@"',
+].join('\n');
+
+export const JUPYTER_ARGS = [
+  '--ip=0.0.0.0',
+  '--port=8888',
+  '--no-browser',
+  '--allow-root',
+  '--ServerApp.allow_remote_access=False',
+  `--ServerApp.root_dir=${WORKSPACE_IN_CONTAINER}`,
+];
 
 export interface JupyterContainerInput {
   image: { ref: string; details: ImageDetails };
@@ -90,42 +86,27 @@ export interface JupyterContainerInput {
   name: string;
   decision: GpuDecision;
   shmSizeBytes: number;
-  /** AnalysisBase images set up their release in login shells. */
-  loginShell: boolean;
-  /** The engine refused memlock=-1 (rootless): keep its default. */
-  dropMemlock?: boolean;
+}
+
+/** What Jupyter adds to the container for its image and workspace: its server, token and loopback port. */
+export function jupyterContainerSpec(i: JupyterContainerInput): ContainerSpec {
+  return {
+    role: 'jupyter',
+    name: i.name,
+    image: i.image,
+    workspace: i.workspace,
+    decision: i.decision,
+    shmSizeBytes: i.shmSizeBytes,
+    script: JUPYTER_SCRIPT,
+    args: JUPYTER_ARGS,
+    env: [`JUPYTER_TOKEN=${i.token}`],
+    publish: [CONTAINER_PORT],
+  };
 }
 
 /** The create request, built without side effects so tests can read every field. */
 export function jupyterContainerRequest(i: JupyterContainerInput): ContainerCreateRequest {
-  const labels = i.image.details.labels;
-  const hostConfig = runHostConfig(i.decision, i.shmSizeBytes);
-  if (i.dropMemlock && hostConfig.Ulimits) hostConfig.Ulimits = hostConfig.Ulimits.filter((u) => u.Name !== 'memlock');
-  return {
-    name: i.name,
-    Image: i.image.details.id,
-    ...jupyterEntrypoint(i.loginShell),
-    Env: [`JUPYTER_TOKEN=${i.token}`, 'PYTHONUNBUFFERED=1'],
-    WorkingDir: WORKSPACE_IN_CONTAINER,
-    Labels: {
-      [MANAGED_LABEL]: 'true',
-      [ROLE_LABEL]: 'jupyter',
-      [WORKSPACE_LABEL]: i.workspace,
-      [IMAGE_ID_LABEL]: i.image.details.id,
-      [IMAGE_REF_LABEL]: i.image.ref,
-      [GPU_LABEL]: gpuLabel(i.decision),
-      ...(labels[REVISION_LABEL] ? { [REVISION_LABEL]: labels[REVISION_LABEL] } : {}),
-      ...(labels[TITLE_LABEL] ? { [TITLE_LABEL]: labels[TITLE_LABEL] } : {}),
-    },
-    ExposedPorts: { [CONTAINER_PORT]: {} },
-    HostConfig: {
-      Binds: [`${i.workspace}:${WORKSPACE_IN_CONTAINER}`],
-      // HostPort "" lets the engine pick a free port: no race with other processes, and right for any engine.
-      PortBindings: { [CONTAINER_PORT]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
-      Init: true,
-      ...hostConfig,
-    },
-  };
+  return containerRequest(jupyterContainerSpec(i));
 }
 
 export interface StartJupyterOptions {
@@ -183,7 +164,7 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
   }
 
   const token = newToken();
-  const title = details.labels[TITLE_LABEL] ?? o.image.split(':')[0]?.split('/').pop() ?? 'experiment';
+  const title = imageTitle(o.image, details);
   const input: JupyterContainerInput = {
     image,
     workspace: o.workspace,
@@ -191,10 +172,9 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
     name: `${imageName(title)}-${shortId(details.labels[REVISION_LABEL], details.id)}-jupyter`,
     decision,
     shmSizeBytes: o.shmSizeBytes,
-    loginShell: details.labels[`${LABEL_PREFIX}.preset`] === 'atlas',
   };
 
-  const started = await startWithFallbacks(engine, input, () => createNamed(engine, jupyterContainerRequest(input), o.signal), { gpu: o.gpu, preflight, log, ...(o.signal ? { signal: o.signal } : {}) });
+  const started = await launchContainer(engine, jupyterContainerSpec(input), { gpu: o.gpu, preflight, log, ...(o.signal ? { signal: o.signal } : {}) });
   const id = started.id;
   const note = started.note ?? choice.note;
   const server = await readServer(engine, id, o.signal);
@@ -206,7 +186,7 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
     await engine.removeContainer(server.containerId, { force: true }).catch(() => undefined);
     throw e;
   }
-  return { server, decision: input.decision, note, reused: false, preflight };
+  return { server, decision: started.decision, note, reused: false, preflight };
 }
 
 /** Polls GET /api/status with the token until 200; fails early, with the last log lines, if the container exits. */

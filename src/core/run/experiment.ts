@@ -3,23 +3,23 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ContainerCreateRequest, Engine, ImageDetails } from '../docker/engine';
+import type { GpuDecision, GpuSetting } from '../container/gpu';
+import { chooseGpu, gpuLabel } from '../container/gpu';
+import { launchContainer } from '../container/launch';
+import type { ContainerSpec } from '../container/request';
+import { WORKSPACE_IN_CONTAINER, containerRequest, imageTitle } from '../container/request';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
-import { WORKSPACE_IN_CONTAINER } from '../jupyter/server';
 import { isRecord } from '../json';
-import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, LABEL_PREFIX, MANAGED_LABEL, REVISION_LABEL, DIRTY_LABEL, ROLE_LABEL, WORKSPACE_LABEL } from '../labels';
+import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../labels';
 import type { Logger } from '../log';
 import type { GitProvider } from '../provenance/git';
 import { imageName } from '../provenance/labels';
 import type { Catalog } from '../scaffold/catalog';
 import { writeFileAtomic } from '../atomicWrite';
-import type { GpuDecision, GpuSetting } from './gpuOptions';
-import { runHostConfig } from './gpuOptions';
-import type { LaunchState } from './launch';
-import { chooseGpu, createNamed, gpuLabel, startWithFallbacks } from './launch';
 import type { SweepPoint } from './sweep';
 import { ConfigError, expandConfig, formatParams } from './sweep';
 
-export const RUN_ROLE = 'run';
+export const RUN_ROLE = 'run' as const;
 export const RUN_ID_LABEL = `${LABEL_PREFIX}.run.id`;
 /** The environment variable that holds the config's path inside the container. */
 export const CONFIG_ENV = 'MLC_CONFIG';
@@ -87,50 +87,29 @@ export interface RunContainerInput {
   command: string[];
   decision: GpuDecision;
   shmSizeBytes: number;
-  /** AnalysisBase images set up their release in login shells. */
-  loginShell: boolean;
-  dropMemlock?: boolean;
+}
+
+/** What a run adds to the container for its image and workspace: its command, config, run folder and id. */
+export function runContainerSpec(i: RunContainerInput): ContainerSpec {
+  return {
+    role: RUN_ROLE,
+    name: i.name,
+    image: i.image,
+    workspace: i.workspace,
+    // With the image's code, only the run's folder is mounted, so its outputs still reach the project.
+    mountWorkspace: i.code === 'workspace',
+    decision: i.decision,
+    shmSizeBytes: i.shmSizeBytes,
+    args: i.command,
+    env: [`${CONFIG_ENV}=${CONFIG_DIR_IN_CONTAINER}/${i.configName}`, `MLC_RUN_ID=${i.runId}`, `MLC_RUN_DIR=${runDirInContainer(i.runId)}`],
+    labels: { [RUN_ID_LABEL]: i.runId },
+    binds: [...(i.code === 'image' ? [`${i.runDir}:${runDirInContainer(i.runId)}`] : []), `${i.configFile}:${CONFIG_DIR_IN_CONTAINER}/${i.configName}:ro`],
+  };
 }
 
 /** The create request, built without side effects so tests can read every field. */
 export function runContainerRequest(i: RunContainerInput): ContainerCreateRequest {
-  const hostConfig = runHostConfig(i.decision, i.shmSizeBytes);
-  if (i.dropMemlock && hostConfig.Ulimits) hostConfig.Ulimits = hostConfig.Ulimits.filter((u) => u.Name !== 'memlock');
-  const revision = i.image.details.labels[REVISION_LABEL];
-  return {
-    name: i.name,
-    Image: i.image.details.id,
-    // The image's own ENTRYPOINT stays, as with `docker run IMAGE CMD`; AnalysisBase needs a login shell around it.
-    ...(i.loginShell ? { Entrypoint: ['/bin/bash', '-lc', 'exec "$@"', 'mlc-run'] } : {}),
-    Cmd: i.command,
-    Env: [
-      `${CONFIG_ENV}=${CONFIG_DIR_IN_CONTAINER}/${i.configName}`,
-      `MLC_RUN_ID=${i.runId}`,
-      `MLC_RUN_DIR=${runDirInContainer(i.runId)}`,
-      'PYTHONUNBUFFERED=1',
-    ],
-    WorkingDir: WORKSPACE_IN_CONTAINER,
-    Labels: {
-      [MANAGED_LABEL]: 'true',
-      [ROLE_LABEL]: RUN_ROLE,
-      [RUN_ID_LABEL]: i.runId,
-      [WORKSPACE_LABEL]: i.workspace,
-      [IMAGE_ID_LABEL]: i.image.details.id,
-      [IMAGE_REF_LABEL]: i.image.ref,
-      [GPU_LABEL]: gpuLabel(i.decision),
-      ...(revision ? { [REVISION_LABEL]: revision } : {}),
-    },
-    HostConfig: {
-      // With the image's code, only the run's folder is mounted, so its outputs still reach the project.
-      Binds: [
-        i.code === 'workspace' ? `${i.workspace}:${WORKSPACE_IN_CONTAINER}` : `${i.runDir}:${runDirInContainer(i.runId)}`,
-        `${i.configFile}:${CONFIG_DIR_IN_CONTAINER}/${i.configName}:ro`,
-      ],
-      // Ctrl-C and stop reach the command through an init process, so training code can save and exit.
-      Init: true,
-      ...hostConfig,
-    },
-  };
+  return containerRequest(runContainerSpec(i));
 }
 
 function runDirInContainer(runId: string): string {
@@ -229,7 +208,7 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
   const sweepId = size > 1 ? baseId : undefined;
   const runs: PlannedRun[] = expanded.points.map((point) => ({ id: sweepId ? `${sweepId}-${point.index + 1}` : baseId, point, size }));
   const slots = gpuSlots(choice.decision, choice.preflight?.host, o.parallel, size);
-  const title = details.labels['org.opencontainers.image.title'] ?? o.image.split(':')[0]?.split('/').pop() ?? 'experiment';
+  const title = imageTitle(o.image, details);
   if (size > 1) log.info(`sweep ${sweepId}: ${size} runs of ${configRel}, ${slots.length} at a time (GPU ${slots.map(gpuLabel).join(' | ')})`);
 
   const records: RunRecord[] = [];
@@ -256,7 +235,7 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
     await writeFileAtomic(configFile, run.point.text);
     const logRel = path.join(RUN_DIR, run.id, 'output.log');
     const logFile = await fs.open(path.join(o.workspace, logRel), 'a');
-    const state: LaunchState & RunContainerInput = {
+    const input: RunContainerInput = {
       runId: run.id,
       name: `${imageName(title)}-run-${run.id}`,
       image,
@@ -268,18 +247,17 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
       command: o.command,
       decision: slot,
       shmSizeBytes: o.shmSizeBytes,
-      loginShell: details.labels[`${LABEL_PREFIX}.preset`] === 'atlas',
     };
     const start = now();
     try {
-      const started = await startWithFallbacks(engine, state, () => createNamed(engine, runContainerRequest(state), o.signal), {
+      const started = await launchContainer(engine, runContainerSpec(input), {
         gpu: o.gpu,
         preflight: choice.preflight,
         log,
         ...(o.signal ? { signal: o.signal } : {}),
       });
       o.onStart?.(run);
-      log.info(`run ${run.id} started in ${state.name} (GPU: ${gpuLabel(state.decision)})${size > 1 ? `: ${formatParams(run.point.params)}` : ''}`);
+      log.info(`run ${run.id} started in ${started.request.name ?? input.name} (GPU: ${gpuLabel(started.decision)})${size > 1 ? `: ${formatParams(run.point.params)}` : ''}`);
       const lines = { stdout: '', stderr: '' };
       const emit = (stream: 'stdout' | 'stderr', flush: boolean): void => {
         const parts = lines[stream].split(/\r?\n/);
@@ -317,8 +295,8 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
         command: o.command,
         start: start.toISOString(),
         end: now().toISOString(),
-        gpus: gpuLabel(state.decision),
-        container: state.name,
+        gpus: gpuLabel(started.decision),
+        container: started.request.name ?? input.name,
         log: logRel.split(path.sep).join('/'),
       };
       await appendRun(o.workspace, record);

@@ -1,8 +1,6 @@
 import * as vscode from 'vscode';
-import { checkGpu } from '../../core/gpu/preflight';
+import { interactiveRunCommand, shellLine } from '../../core/container/dockerRun';
 import type { ImageNode } from '../../core/images/tree';
-import { WORKSPACE_IN_CONTAINER } from '../../core/jupyter/server';
-import { decideGpu, gpuCliFlags, GpuUnavailableError } from '../../core/run/gpuOptions';
 import { optionalCatalog } from '../../core/scaffold/templateFiles';
 import { LABEL_PREFIX } from '../../core/labels';
 import { lockFor, lockPath } from '../../core/provenance/lock';
@@ -34,13 +32,8 @@ function shaOf(arg: unknown): string {
   return sha;
 }
 
-function quote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
-/** A terminal that runs the docker CLI against the engine ML Containers uses. */
 /** "Open Shell in Container": `docker exec` into a running container of the image, else a throw-away one. */
-export function openShellCommand(services: Services, arg: unknown): void {
+export async function openShellCommand(services: Services, arg: unknown): Promise<void> {
   requireTrust('run');
   const node = arg as TreeNode | undefined;
   const running = node?.kind === 'container' ? (node.node.state === 'running' ? node.node : undefined) : imageOf(arg).containers.find((c) => c.state === 'running');
@@ -49,32 +42,37 @@ export function openShellCommand(services: Services, arg: unknown): void {
     return;
   }
   const image = imageOf(arg);
-  dockerTerminal(services.engines, image.name, ['run', '--rm', '-it', '-v', `${workspaceFolder()}:${WORKSPACE_IN_CONTAINER}`, '-w', WORKSPACE_IN_CONTAINER, image.image.id, ...LOGIN_SHELL]);
+  const { args, note } = await interactiveRun(services, image, LOGIN_SHELL);
+  if (note) services.log.warn(note);
+  dockerTerminal(services.engines, image.name, args.slice(1));
 }
 
-/** "Copy docker run Command": with the GPU flags the preflight chose for this image. */
-export async function copyRunCommand(services: Services, arg: unknown): Promise<void> {
-  const image = imageOf(arg);
+/** `docker run` for the container Start Jupyter would make for this image, less Jupyter. */
+async function interactiveRun(services: Services, image: ImageNode, command?: string[]): Promise<{ args: string[]; note: string | undefined }> {
   const settings = runSettings();
   const engine = services.engines.get();
   const details = await engine.inspectImage(image.image.id);
-  let flags: string[] = [];
-  let note = '';
-  if (settings.gpu !== 'none' && details) {
-    const catalog = await optionalCatalog(services.templatesDir);
-    const preflight = await checkGpu({ engine, image: { ref: image.name, details }, ...(catalog ? { catalog } : {}), ...(services.gpuProbe ? { probe: services.gpuProbe } : {}), ...(Array.isArray(settings.gpu) ? { devices: settings.gpu } : {}) });
-    try {
-      const decision = decideGpu(settings.gpu, preflight);
-      flags = gpuCliFlags(decision);
-      if (decision.mode === 'cpu' && decision.note) note = decision.note;
-    } catch (e) {
-      if (!(e instanceof GpuUnavailableError)) throw e;
-      note = e.message;
-    }
-  }
-  const command = ['docker', 'run', '--rm', '-it', ...flags, `--shm-size=${settings.shmSizeBytes}`, '-v', `${workspaceFolder()}:${WORKSPACE_IN_CONTAINER}`, '-w', WORKSPACE_IN_CONTAINER, image.name].map(quote).join(' ');
-  await vscode.env.clipboard.writeText(command);
-  void vscode.window.showInformationMessage(note ? vscode.l10n.t('Copied: {0} ({1})', command, note) : vscode.l10n.t('Copied: {0}', command));
+  if (!details) throw new Error(vscode.l10n.t('{0} is no longer on the engine: refresh the view.', image.name));
+  const catalog = await optionalCatalog(services.templatesDir);
+  return interactiveRunCommand({
+    engine,
+    image: { ref: image.name, details },
+    workspace: workspaceFolder(),
+    gpu: settings.gpu,
+    shmSizeBytes: settings.shmSizeBytes,
+    log: services.log.child('gpu'),
+    ...(command ? { command } : {}),
+    ...(catalog ? { catalog } : {}),
+    ...(services.gpuProbe ? { probe: services.gpuProbe } : {}),
+  });
+}
+
+/** "Copy docker run Command": the same container as `docker run` flags. */
+export async function copyRunCommand(services: Services, arg: unknown): Promise<void> {
+  const { args, note } = await interactiveRun(services, imageOf(arg));
+  const line = shellLine(args);
+  await vscode.env.clipboard.writeText(line);
+  void vscode.window.showInformationMessage(note ? vscode.l10n.t('Copied: {0} ({1})', line, note) : vscode.l10n.t('Copied: {0}', line));
 }
 
 export async function copyReferenceCommand(_services: Services, arg: unknown): Promise<void> {

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { isContainerRemote } from '../../core/run/attach';
+import { isContainerRemote } from '../../core/container/attach';
 import type { Services } from './table';
 
 interface Action extends vscode.QuickPickItem {

@@ -1,5 +1,10 @@
-import type { ContainerHostConfig } from '../docker/engine';
+// The GPU half of a container: the setting, the decision the preflight allows, and the HostConfig it becomes.
+import type { ContainerHostConfig, Engine, ImageDetails } from '../docker/engine';
+import type { HostGpuProbe } from '../gpu/nvidiaSmi';
 import type { GpuPreflight } from '../gpu/preflight';
+import { checkGpu } from '../gpu/preflight';
+import type { Logger } from '../log';
+import type { Catalog } from '../scaffold/catalog';
 
 /** The mlContainers.gpu setting / `--gpu` flag. */
 export type GpuSetting = 'auto' | 'all' | 'none' | string[];
@@ -62,11 +67,11 @@ export function cpuFallback(reason: string): Extract<GpuDecision, { mode: 'cpu' 
   return { mode: 'cpu', note: `GPU: off (${reason}); running on CPU. \`mlc doctor --gpu\` or "ML Containers: Check GPU Setup" explains.` };
 }
 
-/** The HostConfig fields a run's GPU choice and limits set. */
-export type RunHostConfig = Pick<ContainerHostConfig, 'DeviceRequests' | 'Devices' | 'ShmSize' | 'Ulimits'>;
+/** The HostConfig fields a container's GPU choice and limits set. */
+export type GpuHostConfig = Pick<ContainerHostConfig, 'DeviceRequests' | 'Devices' | 'ShmSize' | 'Ulimits'>;
 
 /** `--gpus all` / `--gpus device=0,1` as the docker CLI sends them (Driver "" lets the engine pick nvidia). */
-export function deviceRequests(devices: 'all' | string[]): NonNullable<RunHostConfig['DeviceRequests']> {
+export function deviceRequests(devices: 'all' | string[]): NonNullable<GpuHostConfig['DeviceRequests']> {
   return devices === 'all'
     ? [{ Driver: '', Count: -1, Capabilities: [['gpu']] }]
     : [{ Driver: '', DeviceIDs: devices, Capabilities: [['gpu']] }];
@@ -78,7 +83,7 @@ export function cdiNames(devices: 'all' | string[]): string[] {
 }
 
 /** Docker (>= 25) takes CDI names as DeviceRequests with the "cdi" driver; Podman as Devices. */
-export function cdiHostConfig(devices: 'all' | string[], podman: boolean): RunHostConfig {
+export function cdiHostConfig(devices: 'all' | string[], podman: boolean): GpuHostConfig {
   const names = cdiNames(devices);
   return podman
     ? { Devices: names.map((n) => ({ PathOnHost: n, PathInContainer: '', CgroupPermissions: '' })) }
@@ -86,29 +91,39 @@ export function cdiHostConfig(devices: 'all' | string[], podman: boolean): RunHo
 }
 
 /** Pinned host memory (CUDA, NCCL) needs an unlimited memlock; NVIDIA's containers ask for a 64 MB stack. */
-export const GPU_ULIMITS: NonNullable<RunHostConfig['Ulimits']> = [
+export const GPU_ULIMITS: NonNullable<GpuHostConfig['Ulimits']> = [
   { Name: 'memlock', Soft: -1, Hard: -1 },
   { Name: 'stack', Soft: 67108864, Hard: 67108864 },
 ];
 
-export function runHostConfig(decision: GpuDecision, shmSizeBytes: number): RunHostConfig {
-  const base: RunHostConfig = { ShmSize: shmSizeBytes };
+/** The decision's devices and limits; `dropMemlock` keeps the engine's memlock when it refused to lift it. */
+export function gpuHostConfig(decision: GpuDecision, shmSizeBytes: number, dropMemlock = false): GpuHostConfig {
+  const base: GpuHostConfig = { ShmSize: shmSizeBytes };
   if (decision.mode === 'cpu') return base;
   const devices = decision.via === 'cdi' ? cdiHostConfig(decision.devices, decision.podman) : { DeviceRequests: deviceRequests(decision.devices) };
-  return { ...base, ...devices, Ulimits: GPU_ULIMITS };
+  return { ...base, ...devices, Ulimits: dropMemlock ? GPU_ULIMITS.filter((u) => u.Name !== 'memlock') : GPU_ULIMITS };
 }
 
-/** The same choice as docker CLI flags, for "Copy docker run Command". */
-export function gpuCliFlags(decision: GpuDecision): string[] {
-  if (decision.mode === 'cpu') return [];
-  const devices = decision.via === 'cdi' ? cdiNames(decision.devices).flatMap((n) => ['--device', n]) : ['--gpus', decision.devices === 'all' ? 'all' : `"device=${decision.devices.join(',')}"`];
-  return [...devices, '--ulimit', 'memlock=-1', '--ulimit', 'stack=67108864'];
+export interface GpuChoice {
+  decision: GpuDecision;
+  /** One line for the user when the GPU setting could not be honoured (auto → CPU). */
+  note: string | undefined;
+  preflight: GpuPreflight | undefined;
 }
 
-/** "8g", "512m", "1024" (bytes) → bytes, as `docker run --shm-size` reads them. */
-export function parseSize(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([bkmg]?)b?\s*$/i.exec(text);
-  if (!m) throw new Error(`"${text}" is not a size such as 8g or 512m.`);
-  const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').toLowerCase()] ?? 1;
-  return Math.round(Number(m[1]) * unit);
+/** Runs the preflight (unless the setting is "none") and decides; the preflight's warnings go to the log. */
+export async function chooseGpu(
+  o: { engine: Engine; image: { ref: string; details: ImageDetails }; gpu: GpuSetting; catalog?: Catalog; probe?: () => Promise<HostGpuProbe>; log: Logger; signal?: AbortSignal },
+): Promise<GpuChoice> {
+  const preflight = o.gpu === 'none'
+    ? undefined
+    : await checkGpu({ engine: o.engine, image: o.image, ...(o.catalog ? { catalog: o.catalog } : {}), ...(Array.isArray(o.gpu) ? { devices: o.gpu } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+  const decision = decideGpu(o.gpu, preflight);
+  for (const warning of decision.mode === 'gpu' ? decision.warnings : []) o.log.warn(warning);
+  return { decision, note: decision.mode === 'cpu' ? decision.note : undefined, preflight };
+}
+
+/** "none", "all" or "0,1": how a container's GPUs are labelled and recorded. */
+export function gpuLabel(decision: GpuDecision): string {
+  return decision.mode === 'cpu' ? 'none' : decision.devices === 'all' ? 'all' : decision.devices.join(',');
 }

@@ -1,0 +1,81 @@
+// The create request as `docker run` flags: what "Copy docker run Command" hands the user, rendered from the same
+// request Jupyter and runs create, so the two cannot drift.
+import { quote } from 'shell-quote';
+import type { ContainerCreateRequest, Engine, ImageDetails } from '../docker/engine';
+import type { HostGpuProbe } from '../gpu/nvidiaSmi';
+import type { Logger } from '../log';
+import type { Catalog } from '../scaffold/catalog';
+import type { GpuDecision, GpuSetting } from './gpu';
+import { GpuUnavailableError, chooseGpu } from './gpu';
+import { containerRequest } from './request';
+
+/**
+ * `docker run` with every field of the request that decides what runs and what it sees. Labels are ML Containers'
+ * bookkeeping and stay out, so a container the user starts by hand is not taken for one of ours. The first word of
+ * the entrypoint goes to `--entrypoint`, the rest after the image, as the CLI splits them.
+ */
+export function toDockerRunArgs(request: ContainerCreateRequest, o: { remove?: boolean; interactive?: boolean } = {}): string[] {
+  const host = request.HostConfig ?? {};
+  const [entrypoint, ...entrypointArgs] = request.Entrypoint ?? [];
+  return [
+    'docker', 'run',
+    ...(o.remove ? ['--rm'] : []),
+    ...(o.interactive ? ['-it'] : []),
+    ...(request.name ? ['--name', request.name] : []),
+    ...(host.Init ? ['--init'] : []),
+    ...(host.DeviceRequests ?? []).flatMap((r) =>
+      r.Driver === 'cdi' ? (r.DeviceIDs ?? []).flatMap((d) => ['--device', d]) : ['--gpus', r.DeviceIDs ? `"device=${r.DeviceIDs.join(',')}"` : 'all'],
+    ),
+    ...(host.Devices ?? []).flatMap((d) => ['--device', d.PathInContainer ? `${d.PathOnHost}:${d.PathInContainer}` : d.PathOnHost]),
+    ...(host.Ulimits ?? []).flatMap((u) => ['--ulimit', `${u.Name}=${u.Soft === u.Hard ? u.Soft : `${u.Soft}:${u.Hard}`}`]),
+    ...(host.ShmSize !== undefined ? [`--shm-size=${host.ShmSize}`] : []),
+    ...(host.Binds ?? []).flatMap((b) => ['-v', b]),
+    ...Object.entries(host.PortBindings ?? {}).flatMap(([port, bindings]) => bindings.flatMap((b) => ['-p', `${b.HostIp ? `${b.HostIp}:` : ''}${b.HostPort}:${port}`])),
+    ...(request.Env ?? []).flatMap((e) => ['-e', e]),
+    ...(request.WorkingDir ? ['-w', request.WorkingDir] : []),
+    ...(request.User ? ['-u', request.User] : []),
+    ...(entrypoint !== undefined ? ['--entrypoint', entrypoint] : []),
+    request.Image,
+    ...entrypointArgs,
+    ...(request.Cmd ?? []),
+  ];
+}
+
+/** The words as one line a POSIX shell reads back into the same words. */
+export function shellLine(args: readonly string[]): string {
+  return quote([...args]);
+}
+
+/**
+ * `docker run` for an interactive container of this image and workspace, with the GPUs the preflight
+ * allows: the request Start Jupyter would make, less Jupyter. A GPU choice that cannot be honoured becomes a note
+ * and the line runs on CPU.
+ */
+export async function interactiveRunCommand(o: {
+  engine: Engine;
+  image: { ref: string; details: ImageDetails };
+  workspace: string;
+  gpu: GpuSetting;
+  shmSizeBytes: number;
+  /** The command; none keeps the image's. */
+  command?: string[];
+  catalog?: Catalog;
+  probe?: () => Promise<HostGpuProbe>;
+  log: Logger;
+  signal?: AbortSignal;
+}): Promise<{ args: string[]; note: string | undefined }> {
+  let decision: GpuDecision = { mode: 'cpu' };
+  let note: string | undefined;
+  try {
+    const choice = await chooseGpu(o);
+    decision = choice.decision;
+    note = choice.note;
+  } catch (e) {
+    if (!(e instanceof GpuUnavailableError)) throw e;
+    note = e.message;
+  }
+  // Start Jupyter and runs retry without memlock=-1 when the engine refuses it; a rootless engine always does.
+  const dropMemlock = decision.mode === 'gpu' && (await o.engine.info(o.signal)).rootless;
+  const request = containerRequest({ role: 'shell', image: o.image, workspace: o.workspace, decision, shmSizeBytes: o.shmSizeBytes, args: o.command ?? [], dropMemlock });
+  return { args: toDockerRunArgs(request, { remove: true, interactive: true }), note };
+}

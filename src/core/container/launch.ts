@@ -1,0 +1,72 @@
+// Starting a container: create, start, and the fall-backs the engine's answer calls for.
+import type { ContainerCreateRequest, Engine } from '../docker/engine';
+import { EngineError } from '../docker/errors';
+import type { GpuPreflight } from '../gpu/preflight';
+import { explainGpuRefusal } from '../gpu/preflight';
+import type { Logger } from '../log';
+import { newToken } from '../secrets';
+import type { GpuDecision, GpuSetting } from './gpu';
+import { GpuUnavailableError, cpuFallback } from './gpu';
+import type { ContainerSpec } from './request';
+import { containerRequest } from './request';
+
+export interface LaunchedContainer {
+  id: string;
+  /** The request the running container was created from, after any fall-back. */
+  request: ContainerCreateRequest;
+  /** The GPU decision it runs with (CPU after an `auto` fall-back). */
+  decision: GpuDecision;
+  /** One line for the user when the GPU setting could not be honoured. */
+  note: string | undefined;
+}
+
+/**
+ * Creates and starts the container `spec` describes. When the engine refuses the GPU and the setting was `auto`, it
+ * runs on CPU instead with a note (an explicit GPU choice fails with the reason); when it cannot lift memlock, it
+ * starts with the engine's limit. A container that failed to start is removed.
+ */
+export async function launchContainer(
+  engine: Engine,
+  spec: ContainerSpec,
+  o: { gpu: GpuSetting; preflight: GpuPreflight | undefined; log: Logger; signal?: AbortSignal },
+): Promise<LaunchedContainer> {
+  let current = spec;
+  let note: string | undefined;
+  for (let attempt = 1; ; attempt++) {
+    const { id, created } = await createNamed(engine, containerRequest(current), o.signal);
+    try {
+      await engine.startContainer(id, o.signal);
+      return { id, request: created, decision: current.decision, note };
+    } catch (e) {
+      await engine.removeContainer(id, { force: true }).catch(() => undefined);
+      const raw = e instanceof Error ? e.message : String(e);
+      const explained = o.preflight && current.decision.mode === 'gpu' ? explainGpuRefusal(raw, o.preflight) : undefined;
+      if (explained) {
+        if (o.gpu !== 'auto') throw new GpuUnavailableError(explained);
+        const decision = cpuFallback(explained);
+        note = decision.note;
+        current = { ...current, decision };
+      } else if (/rlimit type 8/.test(raw) && current.decision.mode === 'gpu' && !current.dropMemlock) {
+        // Rootless and sandboxed engines cannot lift memlock: run with the engine's limit rather than not at all.
+        o.log.warn('this engine cannot raise the locked-memory limit (memlock=-1); starting with its default limit, so pinned-memory transfers may be slower.');
+        current = { ...current, dropMemlock: true };
+      } else {
+        throw e;
+      }
+      if (attempt >= 3) throw e;
+    }
+  }
+}
+
+/** Creates a container; when its name is taken by one we did not make, with a random suffix instead. */
+async function createNamed(engine: Engine, request: ContainerCreateRequest, signal?: AbortSignal): Promise<{ id: string; created: ContainerCreateRequest }> {
+  try {
+    return { id: await engine.createContainer(request, signal), created: request };
+  } catch (e) {
+    if (e instanceof EngineError && e.reason === 'conflict' && request.name) {
+      const created = { ...request, name: `${request.name}-${newToken().slice(0, 6)}` };
+      return { id: await engine.createContainer(created, signal), created };
+    }
+    throw e;
+  }
+}

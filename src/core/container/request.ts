@@ -1,0 +1,99 @@
+// A container for this image and this workspace: the one place its create request is built. Jupyter and runs add
+// only their own command, env, mounts and ports; every other form (the copied `docker run` command) is rendered
+// from the request this returns.
+import type { ContainerCreateRequest, ImageDetails } from '../docker/engine';
+import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, LABEL_PREFIX, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, WORKSPACE_LABEL } from '../labels';
+import type { GpuDecision } from './gpu';
+import { gpuHostConfig, gpuLabel } from './gpu';
+
+/** Where the workspace folder is mounted in experiment containers. */
+export const WORKSPACE_IN_CONTAINER = '/workspace';
+const TITLE_LABEL = 'org.opencontainers.image.title';
+
+/** What one container is for, as its role label says: Jupyter, an experiment run, or a user's shell. */
+export type ContainerRole = 'jupyter' | 'run' | 'shell';
+
+/** Everything a container is made from; `containerRequest` turns it into the engine's create request. */
+export interface ContainerSpec {
+  role: ContainerRole;
+  /** The container's name; none lets the engine pick one. */
+  name?: string;
+  /** The image as the user named it, and what the engine says of it (the container is pinned to its id). */
+  image: { ref: string; details: ImageDetails };
+  /** Host folder of the project: labelled, and mounted at /workspace unless `mountWorkspace` is false. */
+  workspace: string;
+  mountWorkspace?: boolean;
+  decision: GpuDecision;
+  shmSizeBytes: number;
+  /**
+   * The words after the image. With `script`, they are the script's arguments ("$@"); without, the command itself,
+   * run by the image's own ENTRYPOINT as `docker run IMAGE CMD` would (an empty list keeps the image's CMD too).
+   */
+  args: string[];
+  /** A shell script to run instead of the image's ENTRYPOINT (login shell for AnalysisBase images). */
+  script?: string;
+  /** The role's own environment, before the variables every container gets. */
+  env?: string[];
+  /** The role's own labels, beside the base labels. */
+  labels?: Record<string, string>;
+  /** The role's own bind mounts, after the workspace's. */
+  binds?: string[];
+  /** Container ports ("8888/tcp") to publish on the host's 127.0.0.1, on a port the engine picks. */
+  publish?: string[];
+  /** The engine refused memlock=-1 (rootless, sandboxes): keep its default. */
+  dropMemlock?: boolean;
+}
+
+/** AnalysisBase images set up their release in login shells: commands there run inside one. */
+export function needsLoginShell(details: ImageDetails): boolean {
+  return details.labels[`${LABEL_PREFIX}.preset`] === 'atlas';
+}
+
+/** The image's title label, else its repository's last path component: what containers are named after. */
+export function imageTitle(ref: string, details: ImageDetails): string {
+  return details.labels[TITLE_LABEL] ?? ref.split(':')[0]?.split('/').pop() ?? 'experiment';
+}
+
+/** The create request, built without side effects so tests can read every field. */
+export function containerRequest(spec: ContainerSpec): ContainerCreateRequest {
+  const { details } = spec.image;
+  const loginShell = needsLoginShell(details);
+  const script = spec.script ?? (loginShell ? 'exec "$@"' : undefined);
+  const ports = spec.publish ?? [];
+  return {
+    ...(spec.name ? { name: spec.name } : {}),
+    Image: details.id,
+    ...(script ? { Entrypoint: [...(loginShell ? ['/bin/bash', '-lc'] : ['/bin/sh', '-c']), script, `mlc-${spec.role}`] } : {}),
+    Cmd: spec.args,
+    Env: [...(spec.env ?? []), 'PYTHONUNBUFFERED=1'],
+    WorkingDir: WORKSPACE_IN_CONTAINER,
+    Labels: {
+      [MANAGED_LABEL]: 'true',
+      [ROLE_LABEL]: spec.role,
+      [WORKSPACE_LABEL]: spec.workspace,
+      [IMAGE_ID_LABEL]: details.id,
+      [IMAGE_REF_LABEL]: spec.image.ref,
+      [GPU_LABEL]: gpuLabel(spec.decision),
+      ...(details.labels[REVISION_LABEL] ? { [REVISION_LABEL]: details.labels[REVISION_LABEL] } : {}),
+      ...(details.labels[TITLE_LABEL] ? { [TITLE_LABEL]: details.labels[TITLE_LABEL] } : {}),
+      ...spec.labels,
+    },
+    ...(ports.length ? { ExposedPorts: Object.fromEntries(ports.map((p) => [p, {}])) } : {}),
+    HostConfig: {
+      Binds: [...(spec.mountWorkspace === false ? [] : [`${spec.workspace}:${WORKSPACE_IN_CONTAINER}`]), ...(spec.binds ?? [])],
+      // HostPort "" lets the engine pick a free port: no race with other processes, and right for any engine.
+      ...(ports.length ? { PortBindings: Object.fromEntries(ports.map((p) => [p, [{ HostIp: '127.0.0.1', HostPort: '' }]])) } : {}),
+      // Ctrl-C and stop reach the command through an init process, so training code can save and exit.
+      Init: true,
+      ...gpuHostConfig(spec.decision, spec.shmSizeBytes, spec.dropMemlock),
+    },
+  };
+}
+
+/** "8g", "512m", "1024" (bytes) → bytes, as `docker run --shm-size` reads them. */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([bkmg]?)b?\s*$/i.exec(text);
+  if (!m) throw new Error(`"${text}" is not a size such as 8g or 512m.`);
+  const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').toLowerCase()] ?? 1;
+  return Math.round(Number(m[1]) * unit);
+}

@@ -1,0 +1,163 @@
+import * as assert from 'node:assert/strict';
+import { parse } from 'shell-quote';
+import type { ContainerCreateRequest, ImageDetails } from '../../src/core/docker/engine';
+import { interactiveRunCommand, shellLine, toDockerRunArgs } from '../../src/core/container/dockerRun';
+import type { GpuDecision } from '../../src/core/container/gpu';
+import type { ContainerSpec } from '../../src/core/container/request';
+import { containerRequest } from '../../src/core/container/request';
+import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
+import { jupyterContainerRequest } from '../../src/core/jupyter/server';
+import { createLogger } from '../../src/core/log';
+import { runContainerRequest } from '../../src/core/run/experiment';
+import { FakeEngine } from './fakes/engine';
+
+const IMAGE: ImageDetails = {
+  id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54',
+  repoTags: ['dimuon:latest'],
+  repoDigests: [],
+  labels: { 'org.opencontainers.image.title': 'dimuon', 'org.opencontainers.image.revision': '3f2a1bc9d0e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4', 'org.mlcontainers.preset': 'pytorch', 'org.mlcontainers.base': 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime' },
+  env: [],
+  created: '2026-11-23T00:00:00Z',
+  size: 1,
+};
+const ATLAS: ImageDetails = { ...IMAGE, labels: { ...IMAGE.labels, 'org.mlcontainers.preset': 'atlas' } };
+const GPU_ALL: GpuDecision = { mode: 'gpu', devices: 'all', via: 'device-requests', podman: false, warnings: [] };
+const L4: HostGpuProbe = { kind: 'gpus', driverVersion: '550.54.15', gpus: [{ index: '0', name: 'NVIDIA L4', uuid: 'GPU-1', driverVersion: '550.54.15', memoryMiB: 23034 }] };
+const log = createLogger({ write: () => undefined }, 'test');
+
+/**
+ * Reads `docker run` words back into a create request the way the docker CLI maps each flag (docker/cli's
+ * opts/parse.go): written here from the CLI's documentation, independently of toDockerRunArgs.
+ */
+function parseDockerRun(words: string[]): ContainerCreateRequest {
+  assert.deepEqual(words.slice(0, 2), ['docker', 'run']);
+  const r: ContainerCreateRequest & { HostConfig: NonNullable<ContainerCreateRequest['HostConfig']> } = { Image: '', HostConfig: {} };
+  const h = r.HostConfig;
+  let i = 2;
+  const value = (): string => words[++i] ?? assert.fail(`${words[i - 1]} needs a value`);
+  for (; i < words.length; i++) {
+    const w = words[i]!;
+    if (!w.startsWith('-')) break;
+    if (w === '--rm' || w === '-it') continue;
+    if (w === '--name') r.name = value();
+    else if (w === '--init') h.Init = true;
+    else if (w === '--gpus') {
+      const v = value();
+      const ids = /^"?device=([^"]+)"?$/.exec(v)?.[1];
+      (h.DeviceRequests ??= []).push(v === 'all' ? { Driver: '', Count: -1, Capabilities: [['gpu']] } : { Driver: '', DeviceIDs: ids!.split(','), Capabilities: [['gpu']] });
+    } else if (w === '--device') {
+      const v = value();
+      // Docker (>= 25) turns CDI names (vendor/class=name) into one DeviceRequest with the cdi driver.
+      const cdi = (h.DeviceRequests ??= []).find((d) => d.Driver === 'cdi');
+      if (cdi) cdi.DeviceIDs?.push(v);
+      else h.DeviceRequests.push({ Driver: 'cdi', DeviceIDs: [v] });
+    } else if (w === '--ulimit') {
+      const [name, limits] = value().split('=');
+      const [soft, hard] = limits!.split(':').map(Number);
+      (h.Ulimits ??= []).push({ Name: name!, Soft: soft!, Hard: hard ?? soft! });
+    } else if (w.startsWith('--shm-size=')) h.ShmSize = Number(w.slice('--shm-size='.length));
+    else if (w === '-v') (h.Binds ??= []).push(value());
+    else if (w === '-p') {
+      const m = /^(?:([\d.]+):)?(\d*):(\d+\/\w+)$/.exec(value())!;
+      (h.PortBindings ??= {})[m[3]!] = [{ HostIp: m[1] ?? '', HostPort: m[2]! }];
+      (r.ExposedPorts ??= {})[m[3]!] = {};
+    } else if (w === '-e') (r.Env ??= []).push(value());
+    else if (w === '-w') r.WorkingDir = value();
+    else if (w === '-u') r.User = value();
+    else if (w === '--entrypoint') r.Entrypoint = [value()];
+    else assert.fail(`toDockerRunArgs wrote a flag this reader does not know: ${w}`);
+  }
+  r.Image = words[i]!;
+  const rest = words.slice(i + 1);
+  // `--entrypoint a IMAGE b c` runs a b c: the CLI's Cmd holds b c, the API request may hold [a, b] + [c].
+  if (r.Entrypoint) r.Entrypoint = [...r.Entrypoint, ...rest];
+  else r.Cmd = rest;
+  return r;
+}
+
+/** The request as the process sees it: argv joined, labels (bookkeeping, not passed on the command line) dropped. */
+function effective(r: ContainerCreateRequest): unknown {
+  const { Cmd, Entrypoint, ...rest } = r;
+  delete rest.Labels;
+  return { ...rest, argv: [...(Entrypoint ?? []), ...(Cmd ?? [])], entrypointReplaced: Entrypoint !== undefined, HostConfig: { ...rest.HostConfig } };
+}
+
+describe('one container request, rendered as docker run flags', () => {
+  const cases: [string, ContainerCreateRequest][] = [
+    ['Jupyter on every GPU, published on loopback', jupyterContainerRequest({ image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/home/ada/dimuon', token: 'f'.repeat(48), name: 'dimuon-3f2a1bc-jupyter', decision: GPU_ALL, shmSizeBytes: 2 ** 33 })],
+    ['an AnalysisBase run on two GPUs, config mounted read-only', runContainerRequest({
+      runId: 'r1', name: 'dimuon-run-r1', image: { ref: 'dimuon:latest', details: ATLAS }, workspace: '/home/u/my project', code: 'workspace', runDir: '/home/u/my project/.mlcontainers/runs/r1',
+      configFile: '/home/u/my project/.mlcontainers/runs/r1/exp.yaml', configName: 'exp.yaml', command: ['python', 'train.py', '--lr', '1e-3'], decision: { ...GPU_ALL, devices: ['0', '1'] }, shmSizeBytes: 2 ** 30,
+    })],
+    ['a run with the image\'s code on CPU', runContainerRequest({
+      runId: 'r2', name: 'dimuon-run-r2', image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/w', code: 'image', runDir: '/w/.mlcontainers/runs/r2',
+      configFile: '/w/.mlcontainers/runs/r2/exp.yaml', configName: 'exp.yaml', command: ['python', '-c', 'print("it\'s $HOME")'], decision: { mode: 'cpu' }, shmSizeBytes: 2 ** 30,
+    })],
+    ['a CDI shell without memlock', containerRequest({ role: 'shell', image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/w', decision: { ...GPU_ALL, via: 'cdi' }, shmSizeBytes: 2 ** 30, args: [], dropMemlock: true })],
+  ];
+
+  for (const [name, request] of cases) {
+    it(`agrees field by field with the created request: ${name}`, () => {
+      const words = toDockerRunArgs(request);
+      assert.deepEqual(effective(parseDockerRun(words)), effective(request));
+      // And through a shell: the copied line reads back into the same words.
+      assert.deepEqual(parse(shellLine(words)), words);
+    });
+  }
+
+  it('Podman takes CDI devices as --device too', () => {
+    const request = containerRequest({ role: 'shell', image: { ref: 'x', details: IMAGE }, workspace: '/w', decision: { ...GPU_ALL, via: 'cdi', podman: true }, shmSizeBytes: 1, args: [] } satisfies ContainerSpec);
+    const words = toDockerRunArgs(request);
+    assert.deepEqual(words.filter((_, i) => words[i - 1] === '--device'), ['nvidia.com/gpu=all']);
+  });
+
+  it('keeps labels off the command line, so a container started by hand is not taken for ours', () => {
+    const words = toDockerRunArgs(cases[0]![1]);
+    assert.ok(!words.some((w) => w.includes('org.mlcontainers')));
+    assert.ok(!words.includes('--label'));
+  });
+});
+
+describe('the copied docker run command', () => {
+  const make = (rootless = false): FakeEngine => {
+    const engine = new FakeEngine();
+    engine.info_ = { ...engine.info_, runtimes: ['nvidia', 'runc'], rootless };
+    return engine;
+  };
+  const copy = (engine: FakeEngine, gpu: 'auto' | 'all' | 'none') =>
+    interactiveRunCommand({ engine, image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/home/ada/dimuon', gpu, shmSizeBytes: 2 ** 33, log, probe: () => Promise.resolve(L4) });
+
+  it('is the container Start Jupyter makes, less Jupyter: init, GPUs, limits, the workspace', async () => {
+    const { args, note } = await copy(make(), 'auto');
+    assert.equal(note, undefined);
+    const jupyter = jupyterContainerRequest({ image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/home/ada/dimuon', token: 't', name: 'n', decision: GPU_ALL, shmSizeBytes: 2 ** 33 });
+    const parsed = parseDockerRun(args);
+    assert.deepEqual(parsed.HostConfig?.DeviceRequests, jupyter.HostConfig?.DeviceRequests);
+    assert.deepEqual(parsed.HostConfig?.Ulimits, jupyter.HostConfig?.Ulimits);
+    assert.equal(parsed.HostConfig?.Init, true);
+    assert.deepEqual(parsed.HostConfig?.Binds, jupyter.HostConfig?.Binds);
+    assert.equal(parsed.WorkingDir, jupyter.WorkingDir);
+    assert.equal(parsed.Image, IMAGE.id, 'pinned to the id the view shows');
+    assert.deepEqual(args.slice(0, 4), ['docker', 'run', '--rm', '-it']);
+  });
+
+  it('leaves memlock to a rootless engine, as Start Jupyter does after its refusal', async () => {
+    const parsed = parseDockerRun((await copy(make(true), 'all')).args);
+    assert.deepEqual(parsed.HostConfig?.Ulimits?.map((u) => u.Name), ['stack']);
+  });
+
+  it('runs on CPU with the reason as a note when the GPU setting cannot be honoured', async () => {
+    const engine = make();
+    engine.info_ = { ...engine.info_, runtimes: ['runc'] };
+    const { args, note } = await interactiveRunCommand({ engine, image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/w', gpu: 'auto', shmSizeBytes: 1, log, probe: () => Promise.resolve({ kind: 'notInstalled' }) });
+    assert.ok(!args.includes('--gpus'));
+    assert.match(note ?? '', /^GPU: off \(.+\); running on CPU/);
+  });
+
+  it('asks for no GPU and runs no preflight with gpu none', async () => {
+    const engine = make();
+    const { args } = await copy(engine, 'none');
+    assert.ok(!args.includes('--gpus') && !args.includes('--ulimit'));
+    assert.ok(!engine.calls.includes('info'));
+  });
+});
