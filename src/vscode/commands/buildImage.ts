@@ -6,7 +6,7 @@ import { toAbortSignal } from '../cancellation';
 import { buildSettings } from '../settings';
 import { requireTrust } from '../trust';
 import { pickWorkspaceFolder } from '../workspaceFolder';
-import type { Services } from './table';
+import type { Services } from '../services';
 
 /** "ML Containers: Build Experiment Image": the workspace's devcontainer Dockerfile, tagged with its commit. */
 export async function buildImageCommand(services: Services): Promise<void> {

@@ -3,7 +3,7 @@ import { checkGpu, formatPreflight } from '../../core/gpu/preflight';
 import { latestProjectImage } from '../../core/project';
 import { optionalCatalog } from '../../core/scaffold/templateFiles';
 import { toAbortSignal } from '../cancellation';
-import type { Services } from './table';
+import type { Services } from '../services';
 
 /** "ML Containers: Check GPU Setup": the preflight against the workspace's latest image when there is one. */
 export async function checkGpuCommand(services: Services): Promise<void> {

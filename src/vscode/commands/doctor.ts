@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { formatDoctorReport, runDoctor } from '../../core/doctor';
 import { toAbortSignal } from '../cancellation';
-import type { Services } from './table';
+import type { Services } from '../services';
 
 export async function doctorCommand(services: Services): Promise<void> {
   const report = await vscode.window.withProgress(
