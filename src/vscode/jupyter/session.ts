@@ -3,7 +3,7 @@ import type { JupyterServer } from '../../core/jupyter/server';
 import { browserUrl, serverLabel, startJupyter } from '../../core/jupyter/server';
 import { latestProjectImage } from '../../core/project';
 import { optionalCatalog } from '../../core/scaffold/templateFiles';
-import { toAbortSignal } from '../cancellation';
+import { withCancellableProgress } from '../progress';
 import type { Services } from '../services';
 import { runSettings } from '../settings';
 import { requireTrust } from '../trust';
@@ -26,27 +26,19 @@ export async function startJupyterIn(services: Services, workspace: string, imag
   }
   const catalog = await optionalCatalog(services.templatesDir);
   const log = services.log.child('jupyter');
-  const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Starting Jupyter in {0}…', image), cancellable: true },
-    async (_progress, token) => {
-      const abort = toAbortSignal(token);
-      try {
-        return await startJupyter({
-          engine,
-          image,
-          workspace,
-          gpu: settings.gpu,
-          shmSizeBytes: settings.shmSizeBytes,
-          readyTimeoutMs: settings.readyTimeoutMs,
-          log,
-          ...(catalog ? { catalog } : {}),
-          ...(services.gpuProbe ? { probe: services.gpuProbe } : {}),
-          signal: abort.signal,
-        });
-      } finally {
-        abort.dispose();
-      }
-    },
+  const result = await withCancellableProgress(vscode.l10n.t('Starting Jupyter in {0}…', image), (signal) =>
+    startJupyter({
+      engine,
+      image,
+      workspace,
+      gpu: settings.gpu,
+      shmSizeBytes: settings.shmSizeBytes,
+      readyTimeoutMs: settings.readyTimeoutMs,
+      log,
+      ...(catalog ? { catalog } : {}),
+      ...(services.gpuProbe ? { probe: services.gpuProbe } : {}),
+      signal,
+    }),
   );
   if (result.note) {
     log.warn(result.note);
