@@ -8,7 +8,7 @@ import { createLogger } from '../../src/core/log';
 import type { GitHistory } from '../../src/core/provenance/git';
 import type * as ImageActions from '../../src/vscode/commands/imageActions';
 import type * as Runs from '../../src/vscode/commands/runs';
-import type { Services } from '../../src/vscode/commands/table';
+import type { Services } from '../../src/vscode/services';
 import type * as Provider from '../../src/vscode/tree/provider';
 import { FakeEngine } from './fakes/engine';
 import type { FakeVscodeRecord } from './fakes/vscode';

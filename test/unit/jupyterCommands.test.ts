@@ -10,7 +10,7 @@ import type * as Collection from '../../src/vscode/jupyter/collection';
 import type * as CheckGpu from '../../src/vscode/commands/checkGpu';
 import type * as JupyterCommands from '../../src/vscode/commands/jupyter';
 import type * as Reopen from '../../src/vscode/commands/reopen';
-import type { Services } from '../../src/vscode/commands/table';
+import type { Services } from '../../src/vscode/services';
 import { FakeEngine } from './fakes/engine';
 import type { FakeVscodeRecord } from './fakes/vscode';
 import { createFakeVscode, installFakeVscode, loadFresh } from './fakes/vscode';

@@ -2,11 +2,11 @@ import * as os from 'node:os';
 import * as vscode from 'vscode';
 import { buildExperiment } from '../../core/build/buildExperiment';
 import { loadRegistryAuth } from '../../core/docker/registryAuth';
-import { toAbortSignal } from '../cancellation';
+import { withCancellableProgress } from '../progress';
 import { buildSettings } from '../settings';
 import { requireTrust } from '../trust';
 import { pickWorkspaceFolder } from '../workspaceFolder';
-import type { Services } from './table';
+import type { Services } from '../services';
 
 /** "ML Containers: Build Experiment Image": the workspace's devcontainer Dockerfile, tagged with its commit. */
 export async function buildImageCommand(services: Services): Promise<void> {
@@ -17,25 +17,17 @@ export async function buildImageCommand(services: Services): Promise<void> {
   }
   const log = services.log.child('build');
   const { buildArgs } = buildSettings();
-  const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Building experiment image'), cancellable: true },
-    async (progress, token) => {
-      const abort = toAbortSignal(token);
-      try {
-        return await buildExperiment({
-          folder: folder.uri.fsPath,
-          engine: services.engines.get(),
-          git: services.git,
-          buildArgs,
-          registryAuth: (host, signal) => loadRegistryAuth(host, process.env, os.homedir(), signal),
-          log,
-          signal: abort.signal,
-          onStep: (step) => progress.report({ message: step }),
-        });
-      } finally {
-        abort.dispose();
-      }
-    },
+  const result = await withCancellableProgress(vscode.l10n.t('Building experiment image'), (signal, progress) =>
+    buildExperiment({
+      folder: folder.uri.fsPath,
+      engine: services.engines.get(),
+      git: services.git,
+      buildArgs,
+      registryAuth: (host, authSignal) => loadRegistryAuth(host, process.env, os.homedir(), authSignal),
+      log,
+      signal,
+      onStep: (step) => progress.report({ message: step }),
+    }),
   );
   services.images.refresh();
   const showLogs = vscode.l10n.t('Show Logs');

@@ -2,33 +2,25 @@ import * as vscode from 'vscode';
 import { checkGpu, formatPreflight } from '../../core/gpu/preflight';
 import { latestProjectImage } from '../../core/project';
 import { optionalCatalog } from '../../core/scaffold/templateFiles';
-import { toAbortSignal } from '../cancellation';
-import type { Services } from './table';
+import { withCancellableProgress } from '../progress';
+import type { Services } from '../services';
 
 /** "ML Containers: Check GPU Setup": the preflight against the workspace's latest image when there is one. */
 export async function checkGpuCommand(services: Services): Promise<void> {
   const engine = services.engines.get();
   const folder = vscode.workspace.workspaceFolders?.[0];
-  const preflight = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Checking GPU setup…'), cancellable: true },
-    async (_progress, token) => {
-      const abort = toAbortSignal(token);
-      try {
-        const ref = folder && vscode.workspace.isTrusted ? await latestProjectImage(folder.uri.fsPath).catch(() => undefined) : undefined;
-        const details = ref ? await engine.inspectImage(ref, abort.signal) : undefined;
-        const catalog = await optionalCatalog(services.templatesDir);
-        return await checkGpu({
-          engine,
-          ...(ref && details ? { image: { ref, details } } : {}),
-          ...(catalog ? { catalog } : {}),
-          ...(services.gpuProbe ? { probe: services.gpuProbe } : {}),
-          signal: abort.signal,
-        });
-      } finally {
-        abort.dispose();
-      }
-    },
-  );
+  const preflight = await withCancellableProgress(vscode.l10n.t('Checking GPU setup…'), async (signal) => {
+    const ref = folder && vscode.workspace.isTrusted ? await latestProjectImage(folder.uri.fsPath).catch(() => undefined) : undefined;
+    const details = ref ? await engine.inspectImage(ref, signal) : undefined;
+    const catalog = await optionalCatalog(services.templatesDir);
+    return await checkGpu({
+      engine,
+      ...(ref && details ? { image: { ref, details } } : {}),
+      ...(catalog ? { catalog } : {}),
+      ...(services.gpuProbe ? { probe: services.gpuProbe } : {}),
+      signal,
+    });
+  });
   const log = services.log.child('gpu');
   for (const line of formatPreflight(preflight)) log.info(line);
   const showLogs = vscode.l10n.t('Show Logs');

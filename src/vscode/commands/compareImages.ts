@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import { MANAGED_LABEL, REVISION_LABEL } from '../../core/labels';
 import { lockFor, lockPath } from '../../core/provenance/lock';
-import type { Services } from './table';
+import type { Services } from '../services';
 
 /** "Compare Environments…": the pip/conda locks of two experiment images, side by side in a diff editor. */
 export async function compareImagesCommand(services: Services): Promise<void> {

@@ -1,20 +1,10 @@
 import * as vscode from 'vscode';
 import { formatDoctorReport, runDoctor } from '../../core/doctor';
-import { toAbortSignal } from '../cancellation';
-import type { Services } from './table';
+import { withCancellableProgress } from '../progress';
+import type { Services } from '../services';
 
 export async function doctorCommand(services: Services): Promise<void> {
-  const report = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Checking the Docker engine…'), cancellable: true },
-    async (_progress, token) => {
-      const abort = toAbortSignal(token);
-      try {
-        return await runDoctor(services.engines.get(), abort.signal);
-      } finally {
-        abort.dispose();
-      }
-    },
-  );
+  const report = await withCancellableProgress(vscode.l10n.t('Checking the Docker engine…'), (signal) => runDoctor(services.engines.get(), signal));
   const log = services.log.child('doctor');
   for (const line of formatDoctorReport(report)) {
     log.info(line);

@@ -9,7 +9,7 @@ import { runSettings } from '../settings';
 import { dockerTerminal, LOGIN_SHELL } from '../terminal';
 import { requireTrust } from '../trust';
 import type { TreeNode } from '../tree/provider';
-import type { Services } from './table';
+import type { Services } from '../services';
 
 function workspaceFolder(): string {
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;

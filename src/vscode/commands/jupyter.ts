@@ -1,26 +1,14 @@
 import * as vscode from 'vscode';
-import type { ImageSummary } from '../../core/docker/engine';
 import type { JupyterServer } from '../../core/jupyter/server';
-import { browserUrl, findJupyterServers, lastLogLines, serverLabel, startJupyter, stopJupyter, waitForJupyter } from '../../core/jupyter/server';
-import { latestProjectImage } from '../../core/project';
-import { optionalCatalog } from '../../core/scaffold/templateFiles';
-import { toAbortSignal } from '../cancellation';
-import { JUPYTER_EXTENSION_ID } from '../jupyter/collection';
+import { findJupyterServers, lastLogLines, serverLabel, stopJupyter, waitForJupyter } from '../../core/jupyter/server';
+import { imageArgument } from '../imageArgument';
+import { announce, openBrowser, startJupyterIn } from '../jupyter/session';
 import { runSettings } from '../settings';
 import type { TreeNode } from '../tree/provider';
 import { requireTrust } from '../trust';
 import { pickWorkspaceFolder } from '../workspaceFolder';
-import type { Services } from './table';
+import type { Services } from '../services';
 
-
-/** An image chosen in the sidebar (its tag, else its id) or passed by reference. */
-export function imageArgument(arg: unknown): string | undefined {
-  if (typeof arg === 'string') return arg;
-  const node = arg as TreeNode | undefined;
-  if (node?.kind === 'image') return node.node.image.repoTags.length ? node.node.name : node.node.image.id;
-  const image = arg as Partial<ImageSummary> | undefined;
-  return image?.repoTags?.[0] ?? image?.id;
-}
 
 /** "ML Containers: Start Jupyter": the workspace's latest experiment image (or the one chosen), attached to VS Code. */
 export async function startJupyterCommand(services: Services, arg?: unknown): Promise<void> {
@@ -29,83 +17,6 @@ export async function startJupyterCommand(services: Services, arg?: unknown): Pr
   if (!folder) return;
   const server = await startJupyterIn(services, folder.uri.fsPath, imageArgument(arg));
   if (server) await announce(services, server);
-}
-
-/**
- * Starts (or reuses) the Jupyter container of an image for a workspace folder, with progress and cancel; the image
- * defaults to the project's latest. No image yet: offers to build it and returns undefined.
- */
-export async function startJupyterIn(services: Services, workspace: string, imageRef?: string): Promise<JupyterServer | undefined> {
-  requireTrust('run');
-  const settings = runSettings();
-  const image = imageRef ?? (await latestProjectImage(workspace));
-  const engine = services.engines.get();
-  if (!(await engine.inspectImage(image))) {
-    const build = vscode.l10n.t('Build Experiment Image');
-    const choice = await vscode.window.showWarningMessage(vscode.l10n.t('No image {0} yet: build it first.', image), build);
-    if (choice === build) await vscode.commands.executeCommand('mlContainers.images.build');
-    return undefined;
-  }
-  const catalog = await optionalCatalog(services.templatesDir);
-  const log = services.log.child('jupyter');
-  const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Starting Jupyter in {0}…', image), cancellable: true },
-    async (_progress, token) => {
-      const abort = toAbortSignal(token);
-      try {
-        return await startJupyter({
-          engine,
-          image,
-          workspace,
-          gpu: settings.gpu,
-          shmSizeBytes: settings.shmSizeBytes,
-          readyTimeoutMs: settings.readyTimeoutMs,
-          log,
-          ...(catalog ? { catalog } : {}),
-          ...(services.gpuProbe ? { probe: services.gpuProbe } : {}),
-          signal: abort.signal,
-        });
-      } finally {
-        abort.dispose();
-      }
-    },
-  );
-  if (result.note) {
-    log.warn(result.note);
-    void vscode.window.showWarningMessage(result.note);
-  }
-  services.jupyter.provider.refresh();
-  services.images.scheduleRefresh();
-  return result.server;
-}
-
-/** Points the user at the kernel picker, or — without the Jupyter extension — at installing it or the browser. */
-export async function announce(services: Services, server: JupyterServer): Promise<void> {
-  const openInBrowser = vscode.l10n.t('Open in Browser');
-  if (await services.jupyter.ensureRegistered()) {
-    const newNotebook = vscode.l10n.t('New Notebook');
-    const choice = await vscode.window.showInformationMessage(
-      vscode.l10n.t('Jupyter is running: pick "{0}" under ML Containers in a notebook\'s kernel picker (Select Another Kernel…).', serverLabel(server)),
-      newNotebook,
-      openInBrowser,
-    );
-    if (choice === newNotebook) await vscode.commands.executeCommand('ipynb.newUntitledIpynb');
-    if (choice === openInBrowser) await openBrowser(server);
-    return;
-  }
-  const install = vscode.l10n.t('Install Jupyter Extension');
-  const choice = await vscode.window.showInformationMessage(
-    vscode.l10n.t('Jupyter is running ({0}). Install the Jupyter extension to use it from VS Code notebooks, or open it in the browser.', serverLabel(server)),
-    install,
-    openInBrowser,
-  );
-  if (choice === install) await vscode.commands.executeCommand('workbench.extensions.installExtension', JUPYTER_EXTENSION_ID);
-  if (choice === openInBrowser) await openBrowser(server);
-}
-
-async function openBrowser(server: JupyterServer): Promise<void> {
-  const url = browserUrl(server);
-  if (url) await vscode.env.openExternal(vscode.Uri.parse(url));
 }
 
 /** The workspace's running Jupyter servers; one is picked when there are several. */

@@ -10,7 +10,7 @@ import { loadTemplates } from '../../core/scaffold/templateFiles';
 import type { InputStep, PickStep } from '../multiStep';
 import { BACK, showStep } from '../multiStep';
 import { pickWorkspaceFolder } from '../workspaceFolder';
-import type { Services } from './table';
+import type { Services } from '../services';
 
 /** The QuickPick's answers: mlc init's options, with the chosen preset itself rather than its id. */
 type Choices = Omit<ScaffoldOptions, 'preset' | 'name' | 'layout' | 'shmSize'> & { preset?: Preset };

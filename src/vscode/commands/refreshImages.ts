@@ -1,4 +1,4 @@
-import type { Services } from './table';
+import type { Services } from '../services';
 
 export function refreshImagesCommand(services: Services): void {
   services.images.refresh();

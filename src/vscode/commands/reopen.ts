@@ -5,11 +5,12 @@ import type { JupyterServer } from '../../core/jupyter/server';
 import { WORKSPACE_IN_CONTAINER } from '../../core/container/request';
 import { DEFAULT_DEVCONTAINER } from '../../core/project';
 import { attachedContainerFolderUri, isContainerRemote } from '../../core/container/attach';
+import { imageArgument } from '../imageArgument';
+import { announce, startJupyterIn } from '../jupyter/session';
 import { dockerTerminal, LOGIN_SHELL } from '../terminal';
 import { requireTrust } from '../trust';
 import { pickWorkspaceFolder } from '../workspaceFolder';
-import { announce, imageArgument, startJupyterIn } from './jupyter';
-import type { Services } from './table';
+import type { Services } from '../services';
 
 /** Microsoft's Dev Containers extension, which owns "reopen this folder in its container". */
 export const DEV_CONTAINERS_ID = 'ms-vscode-remote.remote-containers';

@@ -6,12 +6,12 @@ import type { ExperimentResult, PlannedRun } from '../../core/run/experiment';
 import { RUN_DIR, readRuns, runExperiment } from '../../core/run/experiment';
 import { formatParams } from '../../core/run/sweep';
 import { optionalCatalog } from '../../core/scaffold/templateFiles';
+import { imageArgument } from '../imageArgument';
 import { runSettings } from '../settings';
 import type { TreeNode } from '../tree/provider';
 import { requireTrust } from '../trust';
 import { pickWorkspaceFolder } from '../workspaceFolder';
-import { imageArgument } from './jupyter';
-import type { Services } from './table';
+import type { Services } from '../services';
 
 const DEFAULT_COMMAND = 'python train.py';
 

@@ -1,4 +1,4 @@
-import type { Services } from './table';
+import type { Services } from '../services';
 
 export function showLogCommand(services: Services): void {
   services.logChannel.show();

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { isContainerRemote } from '../../core/container/attach';
-import type { Services } from './table';
+import type { Services } from '../services';
 
 interface Action extends vscode.QuickPickItem {
   command: string;

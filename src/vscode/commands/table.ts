@@ -1,13 +1,8 @@
 import * as vscode from 'vscode';
 import { EngineError } from '../../core/docker/errors';
 import { EndpointError } from '../../core/docker/endpoint';
-import type { HostGpuProbe } from '../../core/gpu/nvidiaSmi';
-import type { Logger } from '../../core/log';
+import type { Services } from '../services';
 import { RestrictedModeError } from '../trust';
-import type { EngineProvider } from '../engineProvider';
-import type { JupyterBridge } from '../jupyter/collection';
-import type { ExperimentImagesModel } from '../../core/images/model';
-import type { WorkspaceGit } from '../gitApi';
 import { buildImageCommand } from './buildImage';
 import { checkGpuCommand } from './checkGpu';
 import { compareImagesCommand } from './compareImages';
@@ -20,21 +15,6 @@ import { openRunConfigCommand, runExperimentCommand } from './runs';
 import { reopenCommand, reopenInImageCommand } from './reopen';
 import { statusBarActionsCommand } from './statusBarActions';
 import { showLogCommand } from './showLog';
-
-/** What command handlers may use; built once in extension.ts. */
-export interface Services {
-  readonly log: Logger;
-  readonly logChannel: vscode.LogOutputChannel;
-  readonly engines: EngineProvider;
-  readonly images: ExperimentImagesModel;
-  readonly git: WorkspaceGit;
-  /** The notebook kernel picker's list of experiment Jupyter servers. */
-  readonly jupyter: JupyterBridge;
-  /** nvidia-smi on this machine; unit tests pass a fake of this probe. */
-  readonly gpuProbe?: () => Promise<HostGpuProbe>;
-  /** templates/ inside the installed extension. */
-  readonly templatesDir: string;
-}
 
 export type CommandHandler = (services: Services, ...args: unknown[]) => unknown;
 

@@ -1,0 +1,22 @@
+import type * as vscode from 'vscode';
+import type { HostGpuProbe } from '../core/gpu/nvidiaSmi';
+import type { ExperimentImagesModel } from '../core/images/model';
+import type { Logger } from '../core/log';
+import type { EngineProvider } from './engineProvider';
+import type { WorkspaceGit } from './gitApi';
+import type { JupyterBridge } from './jupyter/collection';
+
+/** What command handlers may use; built once in extension.ts. */
+export interface Services {
+  readonly log: Logger;
+  readonly logChannel: vscode.LogOutputChannel;
+  readonly engines: EngineProvider;
+  readonly images: ExperimentImagesModel;
+  readonly git: WorkspaceGit;
+  /** The notebook kernel picker's list of experiment Jupyter servers. */
+  readonly jupyter: JupyterBridge;
+  /** nvidia-smi on this machine; unit tests pass a fake of this probe. */
+  readonly gpuProbe?: () => Promise<HostGpuProbe>;
+  /** templates/ inside the installed extension. */
+  readonly templatesDir: string;
+}
