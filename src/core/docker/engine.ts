@@ -1,11 +1,13 @@
 // The only file that imports dockerode: everything else talks to the `Engine` interface below.
 import type Dockerode from 'dockerode';
-import * as fs from 'node:fs';
 import { Writable } from 'node:stream';
+import { buildAuthOptions } from './buildAuth';
 import type { DockerEndpoint } from './endpoint';
+import { endpointOptions } from './endpointOptions';
 import { isRecord } from '../json';
 import type { ErrorHints } from './errors';
 import { EngineError, toEngineError } from './errors';
+import { awaitStream } from './stream';
 
 export interface EngineVersion {
   version: string;
@@ -510,14 +512,10 @@ class DockerodeEngine implements Engine {
     const stream = (await this.call((d) =>
       d.getEvents({ ...(filter.since !== undefined ? { since: filter.since } : {}), filters, abortSignal: signal } as Dockerode.GetEventsOptions),
     )) as NodeJS.ReadableStream;
-    await new Promise<void>((resolve, reject) => {
+    const done = awaitStream(stream, signal);
+    // An abort before this point has destroyed the stream: its buffered lines are not read.
+    if (!signal?.aborted) {
       let buffered = '';
-      const onAbort = (): void => {
-        (stream as unknown as { destroy?: () => void }).destroy?.();
-        resolve();
-      };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
       stream.on('data', (chunk: Buffer) => {
         buffered += chunk.toString('utf8');
         let newline: number;
@@ -541,15 +539,11 @@ class DockerodeEngine implements Engine {
           }
         }
       });
-      const ended = (error?: Error): void => {
-        signal?.removeEventListener('abort', onAbort);
-        if (signal?.aborted) return resolve();
-        reject(error ? toEngineError(error, this.endpoint) : new EngineError(`The event stream from ${this.endpoint.host} ended.`, 'unreachable'));
-      };
-      stream.on('error', ended);
-      stream.on('end', () => ended());
-      stream.on('close', () => ended());
+    }
+    const outcome = await done.catch((e: unknown) => {
+      throw toEngineError(e, this.endpoint);
     });
+    if (outcome === 'ended') throw new EngineError(`The event stream from ${this.endpoint.host} ended.`, 'unreachable');
   }
 
   async containerLogs(id: string, tail: number, signal?: AbortSignal): Promise<string> {
@@ -566,21 +560,8 @@ class DockerodeEngine implements Engine {
     )) as NodeJS.ReadableStream;
     const sink = (name: 'stdout' | 'stderr'): Writable => new Writable({ write: (chunk: Buffer, _enc, done) => (onOutput(chunk, name), done()) });
     this.dockerode().modem.demuxStream(stream, sink('stdout'), sink('stderr'));
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        (stream as unknown as { destroy?: () => void }).destroy?.();
-        resolve();
-      };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const done = (error?: Error): void => {
-        signal?.removeEventListener('abort', onAbort);
-        if (error && !signal?.aborted) reject(toEngineError(error, this.endpoint));
-        else resolve();
-      };
-      stream.on('end', () => done());
-      stream.on('close', () => done());
-      stream.on('error', done);
+    await awaitStream(stream, signal).catch((e: unknown) => {
+      throw toEngineError(e, this.endpoint);
     });
   }
 
@@ -594,31 +575,19 @@ class DockerodeEngine implements Engine {
   }
 
   /** Follows a JSON progress stream (build, push) to its end; an abort destroys it and rejects as cancelled. */
-  private follow(stream: NodeJS.ReadableStream, what: string, onEvent: (event: Record<string, unknown>) => void, signal?: AbortSignal): Promise<void> {
-    const client = this.dockerode();
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        (stream as unknown as { destroy?: () => void }).destroy?.();
-        reject(new EngineError(`${what} cancelled.`, 'cancelled'));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      client.modem.followProgress(
-        stream,
-        (err: Error | null) => {
-          signal?.removeEventListener('abort', onAbort);
-          if (signal?.aborted) return;
-          if (err) return reject(toEngineError(err, this.endpoint));
-          resolve();
-        },
-        (event: unknown) => {
-          if (isRecord(event)) onEvent(event);
-        },
-      );
+  private async follow(stream: NodeJS.ReadableStream, what: string, onEvent: (event: Record<string, unknown>) => void, signal?: AbortSignal): Promise<void> {
+    // docker-modem only parses the lines here; awaitStream decides when the stream is done.
+    this.dockerode().modem.followProgress(stream, () => undefined, (event: unknown) => {
+      if (isRecord(event)) onEvent(event);
     });
+    const outcome = await awaitStream(stream, signal).catch((e: unknown) => {
+      throw toEngineError(e, this.endpoint);
+    });
+    if (outcome === 'aborted') throw new EngineError(`${what} cancelled.`, 'cancelled');
   }
 
   private dockerode(): Dockerode {
-    this.client ??= new (loadDockerode())(dockerodeOptions(this.endpoint, this.options.timeoutMs));
+    this.client ??= new (loadDockerode())(endpointOptions(this.endpoint, this.options.timeoutMs));
     return this.client;
   }
 
@@ -639,65 +608,6 @@ class DockerodeEngine implements Engine {
 function loadDockerode(): typeof Dockerode {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require('dockerode') as typeof Dockerode;
-}
-
-/**
- * Every connection key is set explicitly: docker-modem merges its own DOCKER_HOST defaults under ours, and a
- * missing key would let the environment win over the endpoint we resolved.
- */
-function dockerodeOptions(endpoint: DockerEndpoint, timeoutMs: number | undefined): Dockerode.DockerOptions {
-  const base: Dockerode.DockerOptions = {
-    host: undefined,
-    port: undefined,
-    socketPath: undefined,
-    protocol: undefined,
-    ca: undefined,
-    cert: undefined,
-    key: undefined,
-    ...(timeoutMs ? { timeout: timeoutMs } : {}),
-  };
-  switch (endpoint.protocol) {
-    case 'unix':
-    case 'npipe':
-      return { ...base, socketPath: endpoint.socketPath };
-    case 'ssh':
-      return {
-        ...base,
-        protocol: 'ssh',
-        host: endpoint.hostname,
-        port: endpoint.port,
-        username: endpoint.username,
-        sshOptions: { agent: process.env.SSH_AUTH_SOCK },
-      };
-    case 'tcp': {
-      if (!endpoint.tls) {
-        return { ...base, protocol: 'http', host: endpoint.hostname, port: endpoint.port };
-      }
-      const read = (file: string | undefined): Buffer | undefined => {
-        if (!file) {
-          return undefined;
-        }
-        try {
-          return fs.readFileSync(file);
-        } catch {
-          throw new EngineError(`TLS file ${file} is missing or unreadable: set DOCKER_CERT_PATH to the folder holding ca.pem, cert.pem and key.pem.`, 'tls');
-        }
-      };
-      const options: Dockerode.DockerOptions & { checkServerIdentity?: () => undefined } = {
-        ...base,
-        protocol: 'https',
-        host: endpoint.hostname,
-        port: endpoint.port,
-        ca: read(endpoint.tls.caFile),
-        cert: read(endpoint.tls.certFile),
-        key: read(endpoint.tls.keyFile),
-      };
-      if (!endpoint.tls.verify) {
-        options.checkServerIdentity = () => undefined;
-      }
-      return options;
-    }
-  }
 }
 
 /**
@@ -727,23 +637,6 @@ export function splitTaggedReference(ref: string): { repository: string; tag: st
     throw new EngineError(`Cannot push ${ref}: name one tag (host/name:tag), or the engine pushes every tag of the repository.`, 'api');
   }
   return { repository: ref.slice(0, colon), tag: ref.slice(colon + 1) };
-}
-
-/**
- * Registry credentials as dockerode sends them: for BuildKit, the one `authconfig` its session answers with (an
- * identity token goes as the secret with no username, as the docker CLI's session does); for the classic builder,
- * X-Registry-Config, keyed by registry.
- */
-function buildAuthOptions(request: BuildRequest): Pick<Dockerode.ImageBuildOptions, 'authconfig' | 'registryconfig'> {
-  const entries = request.registryAuth ?? [];
-  if (!entries.length) return {};
-  if (request.buildKit) {
-    if (entries.length > 1) throw new Error('BuildKit builds take credentials for one registry only');
-    const { auth } = entries[0]!;
-    return { authconfig: auth.identitytoken ? { username: '', password: auth.identitytoken } : { username: auth.username ?? '', password: auth.password ?? '' } };
-  }
-  // The engine also takes identitytoken here; @types/dockerode declares only username and password.
-  return { registryconfig: Object.fromEntries(entries.map((e) => [e.auth.serveraddress ?? e.host, e.auth])) as Dockerode.RegistryConfig };
 }
 
 /** A progress line's error message ('' when it has one without text); undefined when the line is no error. */
