@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import type { EngineInfo, EngineVersion, ImageDetails } from '../../src/core/docker/engine';
-import { demuxLogs } from '../../src/core/docker/engine';
+import { demuxLogs } from '../../src/core/docker/dockerode/logs';
 import { interpretNvidiaSmi } from '../../src/core/gpu/nvidiaSmi';
 import { gpuPreflight } from '../../src/core/gpu/preflight';
 import { jupyterContainerRequest, serverLabel, toServer } from '../../src/core/jupyter/server';

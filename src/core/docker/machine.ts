@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Engine, EngineOptions } from './engine';
-import { createEngine } from './engine';
+import type { EngineOptions } from './dockerode/client';
+import { createEngine } from './dockerode/createEngine';
+import type { Engine } from './engine';
 import type { EndpointInputs } from './endpoint';
 import { resolveEndpoint } from './endpoint';
 import type { ErrorHints } from './errors';

@@ -1,7 +1,7 @@
 // A fake of our own Engine interface (src/core/docker/engine.ts) for unit tests of the VS Code shell: containers live
 // in a map, every call is recorded. The Docker tier tests the real engine.
 import type { ContainerCreateRequest, ContainerDetails, ContainerSummary, Engine, EngineEvent, EngineInfo, EngineVersion, ImageDetails, ImageSummary, PushEvent, RegistryAuth } from '../../../src/core/docker/engine';
-import { splitTaggedReference } from '../../../src/core/docker/engine';
+import { splitTaggedReference } from '../../../src/core/docker/dockerode/push';
 import { EngineError } from '../../../src/core/docker/errors';
 
 export interface FakeContainer extends ContainerDetails {

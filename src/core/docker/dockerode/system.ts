@@ -1,0 +1,51 @@
+import { isRecord } from '../../json';
+import type { EngineInfo, EngineVersion } from '../engine';
+import type { DockerConnection } from './client';
+import { withSignal } from './client';
+import { num, record, str } from './parse';
+
+export async function ping(conn: DockerConnection, signal?: AbortSignal): Promise<void> {
+  await conn.call((d) => withSignal(d.ping.bind(d), signal));
+}
+
+export async function version(conn: DockerConnection, signal?: AbortSignal): Promise<EngineVersion> {
+  const raw: unknown = await conn.call((d) => withSignal(d.version.bind(d), signal));
+  const v = record(raw, 'version');
+  const components = Array.isArray(v.Components) ? v.Components.filter(isRecord).map((c) => str(c.Name)) : [];
+  const platformName = isRecord(v.Platform) ? str(v.Platform.Name) : '';
+  return {
+    version: str(v.Version),
+    apiVersion: str(v.ApiVersion),
+    ...(v.MinAPIVersion ? { minApiVersion: str(v.MinAPIVersion) } : {}),
+    os: str(v.Os),
+    arch: str(v.Arch),
+    ...(v.KernelVersion ? { kernelVersion: str(v.KernelVersion) } : {}),
+    ...(platformName ? { platformName } : {}),
+    components,
+    isPodman: components.some((c) => /podman/i.test(c)) || /podman/i.test(platformName),
+  };
+}
+
+export async function info(conn: DockerConnection, signal?: AbortSignal): Promise<EngineInfo> {
+  const raw: unknown = await conn.call((d) => withSignal(d.info.bind(d), signal));
+  const i = record(raw, 'info');
+  const securityOptions = Array.isArray(i.SecurityOptions) ? i.SecurityOptions.map(str) : [];
+  return {
+    name: str(i.Name),
+    serverVersion: str(i.ServerVersion),
+    storageDriver: str(i.Driver),
+    operatingSystem: str(i.OperatingSystem),
+    osType: str(i.OSType),
+    architecture: str(i.Architecture),
+    cpus: num(i.NCPU),
+    memTotal: num(i.MemTotal),
+    ...(i.CgroupVersion ? { cgroupVersion: str(i.CgroupVersion) } : {}),
+    ...(i.DefaultRuntime ? { defaultRuntime: str(i.DefaultRuntime) } : {}),
+    runtimes: isRecord(i.Runtimes) ? Object.keys(i.Runtimes).sort() : [],
+    cdiSpecDirs: Array.isArray(i.CDISpecDirs) ? i.CDISpecDirs.map(str) : [],
+    discoveredDevices: Array.isArray(i.DiscoveredDevices)
+      ? i.DiscoveredDevices.filter(isRecord).map((d) => ({ source: str(d.Source), id: str(d.ID) }))
+      : [],
+    rootless: securityOptions.some((o) => o.includes('rootless')),
+  };
+}
