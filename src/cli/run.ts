@@ -2,7 +2,6 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
 import { formatAge, formatDuration } from '../core/format';
-import { createLogger } from '../core/log';
 import { latestProjectImage } from '../core/project';
 import { commitTag } from '../core/images/tree';
 import { GitCli } from '../core/provenance/git';
@@ -13,7 +12,7 @@ import { formatParams } from '../core/run/sweep';
 import { optionalCatalog } from '../core/scaffold/templateFiles';
 import { templatesDir } from './init';
 import type { CliIO } from './io';
-import { UsageError, asUsage } from './io';
+import { UsageError, asUsage, cliLogger } from './io';
 
 export const runHelp = `mlc run --config FILE [--image REF] [--gpu auto|all|none|0,1] [--parallel N] [--dir DIR] -- COMMAND…
 
@@ -74,7 +73,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   const gpu = asUsage(() => parseGpuSetting(values.gpu));
   const shm = asUsage(() => parseSize(values['shm-size']));
   const engine = machineEngine(values.host, {}, io.env);
-  const log = createLogger({ write: (level, line) => (level === 'debug' || level === 'trace') && !io.env.MLC_DEBUG ? undefined : io.err(level === 'info' ? line : `${level}: ${line}`) }, 'run');
+  const log = cliLogger(io, 'run');
   const catalog = await optionalCatalog(templatesDir());
   const result = await runExperiment({
     engine,

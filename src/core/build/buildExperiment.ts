@@ -10,6 +10,7 @@ import type { BuildRequest, Engine } from '../docker/engine';
 import { BuildError } from '../docker/engine';
 import type { ResolvedAuth } from '../docker/registryAuth';
 import { loginCommand } from '../docker/registryAuth';
+import { UserError } from '../errors';
 import { formatBytes } from '../format';
 import { isRecord } from '../json';
 import type { Logger } from '../log';
@@ -57,7 +58,7 @@ export interface BuildExperimentResult {
   cachedSteps: string[];
 }
 
-export class BuildFailedError extends Error {
+export class BuildFailedError extends UserError {
   constructor(message: string, readonly step: string, readonly logTail: string[]) {
     super(message);
     this.name = 'BuildFailedError';

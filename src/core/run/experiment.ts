@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ContainerCreateRequest, Engine, ImageDetails } from '../docker/engine';
+import { UserError } from '../errors';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
 import { WORKSPACE_IN_CONTAINER } from '../jupyter/server';
 import { isRecord } from '../json';
@@ -66,7 +67,7 @@ export interface RunRecord {
  */
 export type RunCode = 'workspace' | 'image';
 
-export class RunError extends Error {
+export class RunError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'RunError';

@@ -1,4 +1,5 @@
 import type { ContainerHostConfig } from '../docker/engine';
+import { UserError } from '../errors';
 import type { GpuPreflight } from '../gpu/preflight';
 
 /** The mlContainers.gpu setting / `--gpu` flag. */
@@ -26,7 +27,7 @@ function checkId(id: string): void {
   }
 }
 
-export class GpuUnavailableError extends Error {
+export class GpuUnavailableError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'GpuUnavailableError';
