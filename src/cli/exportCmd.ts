@@ -5,9 +5,8 @@ import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
 import { apptainerBuildCommand, apptainerDefinition } from '../core/export/apptainer';
 import { LABEL_PREFIX } from '../core/labels';
-import { optionalCatalog } from '../core/scaffold/templateFiles';
+import { optionalCatalog, templatesDir } from '../core/scaffold/templateFiles';
 import { exportK8s, exportK8sHelp } from './exportK8s';
-import { templatesDir } from './init';
 import type { CliIO } from './io';
 import { UsageError, writeGenerated } from './io';
 

@@ -2,15 +2,14 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
 import { formatAge, formatDuration } from '../core/format';
-import { latestProjectImage } from '../core/project';
+import { openProject } from '../core/project';
 import { commitTag } from '../core/images/tree';
 import { GitCli } from '../core/provenance/git';
 import type { RunRecord } from '../core/run/experiment';
 import { RUNS_FILE, readRuns, runExperiment } from '../core/run/experiment';
 import { parseGpuSetting, parseSize } from '../core/run/gpuOptions';
 import { formatParams } from '../core/run/sweep';
-import { optionalCatalog } from '../core/scaffold/templateFiles';
-import { templatesDir } from './init';
+import { templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
 import { UsageError, asUsage, cliLogger } from './io';
 
@@ -74,12 +73,13 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   const shm = asUsage(() => parseSize(values['shm-size']));
   const engine = machineEngine(values.host, {}, io.env);
   const log = cliLogger(io, 'run');
-  const catalog = await optionalCatalog(templatesDir());
+  const project = await openProject(folder, { templatesDir: templatesDir() });
+  const catalog = project.catalog;
   const result = await runExperiment({
     engine,
     workspace: folder,
     config: path.resolve(values.config),
-    image: values.image ?? (await latestProjectImage(folder)),
+    image: values.image ?? project.imageRef,
     command: positionals,
     code,
     gpu,

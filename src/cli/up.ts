@@ -2,10 +2,9 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
 import { browserUrl, findJupyterServers, serverLabel, startJupyter, stopJupyter } from '../core/jupyter/server';
-import { latestProjectImage } from '../core/project';
+import { openProject } from '../core/project';
 import { parseGpuSetting, parseSize } from '../core/run/gpuOptions';
-import { optionalCatalog } from '../core/scaffold/templateFiles';
-import { templatesDir } from './init';
+import { templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
 import { UsageError, asUsage, cliLogger } from './io';
 
@@ -48,8 +47,9 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout wants seconds, not "${values.timeout}"`);
   const engine = machineEngine(values.host, {}, io.env);
   const log = cliLogger(io, 'up');
-  const image = values.image ?? (await latestProjectImage(folder));
-  const catalog = await optionalCatalog(templatesDir());
+  const project = await openProject(folder, { templatesDir: templatesDir() });
+  const image = values.image ?? project.imageRef;
+  const catalog = project.catalog;
   const result = await startJupyter({
     engine,
     image,

@@ -15,11 +15,10 @@ import { formatBytes } from '../format';
 import { isRecord } from '../json';
 import type { Logger } from '../log';
 import type { GitInfo, GitProvider } from '../provenance/git';
-import { DEFAULT_DEVCONTAINER, projectImageName } from '../project';
+import { openProject } from '../project';
 import { imageTags, provenanceLabels } from '../provenance/labels';
 import { captureLock, writeLock } from '../provenance/lock';
 import { credentialHost, pulledImages } from './pulledImages';
-import { parseJsonc } from '../scaffold/mergeDevcontainer';
 
 export interface BuildExperimentOptions {
   folder: string;
@@ -68,12 +67,13 @@ export class BuildFailedError extends UserError {
 /** Builds the workspace's devcontainer Dockerfile into an experiment image tagged and labelled with its commit. */
 export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildExperimentResult> {
   const log = o.log;
-  const folder = path.resolve(o.folder);
-  const configPath = path.join(folder, o.devcontainer ?? DEFAULT_DEVCONTAINER);
-  const configText = await fs.readFile(configPath, 'utf8').catch(() => {
+  const project = await openProject(o.folder, { devcontainer: o.devcontainer });
+  const folder = project.folder;
+  const configPath = project.devcontainerPath;
+  const config = project.config;
+  if (!config) {
     throw new BuildFailedError(`${path.relative(folder, configPath)} not found: run "New ML Environment" (mlc init) first.`, '', []);
-  });
-  const config = parseJsonc(configText, path.relative(folder, configPath));
+  }
   const build = isRecord(config.build) ? config.build : undefined;
   const dockerfileRel = typeof build?.dockerfile === 'string' ? build.dockerfile : typeof config.dockerFile === 'string' ? config.dockerFile : undefined;
   if (!dockerfileRel) {
@@ -115,7 +115,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   }
 
   const now = (o.now ?? (() => new Date()))();
-  const name = projectImageName(config, folder);
+  const name = project.imageName;
   const tags = imageTags(name, git, now);
   const labels = provenanceLabels({
     git,

@@ -2,8 +2,7 @@ import * as vscode from 'vscode';
 import type { ImageSummary } from '../../core/docker/engine';
 import type { JupyterServer } from '../../core/jupyter/server';
 import { browserUrl, findJupyterServers, lastLogLines, serverLabel, startJupyter, stopJupyter, waitForJupyter } from '../../core/jupyter/server';
-import { latestProjectImage } from '../../core/project';
-import { optionalCatalog } from '../../core/scaffold/templateFiles';
+import { openProject } from '../../core/project';
 import { toAbortSignal } from '../cancellation';
 import { JUPYTER_EXTENSION_ID } from '../jupyter/collection';
 import { runSettings } from '../settings';
@@ -38,7 +37,8 @@ export async function startJupyterCommand(services: Services, arg?: unknown): Pr
 export async function startJupyterIn(services: Services, workspace: string, imageRef?: string): Promise<JupyterServer | undefined> {
   requireTrust('run');
   const settings = runSettings();
-  const image = imageRef ?? (await latestProjectImage(workspace));
+  const project = await openProject(workspace, { templatesDir: services.templatesDir });
+  const image = imageRef ?? project.imageRef;
   const engine = services.engines.get();
   if (!(await engine.inspectImage(image))) {
     const build = vscode.l10n.t('Build Experiment Image');
@@ -46,7 +46,7 @@ export async function startJupyterIn(services: Services, workspace: string, imag
     if (choice === build) await vscode.commands.executeCommand('mlContainers.images.build');
     return undefined;
   }
-  const catalog = await optionalCatalog(services.templatesDir);
+  const catalog = project.catalog;
   const log = services.log.child('jupyter');
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Starting Jupyter in {0}…', image), cancellable: true },
