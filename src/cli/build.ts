@@ -5,9 +5,9 @@ import { parseBuildArgList } from '../core/build/buildArgs';
 import { buildExperiment } from '../core/build/buildExperiment';
 import { machineEngine } from '../core/docker/machine';
 import { loadRegistryAuth } from '../core/docker/registryAuth';
-import { createLogger } from '../core/log';
 import { GitCli } from '../core/provenance/git';
 import type { CliIO } from './io';
+import { cliLogger } from './io';
 
 export const buildHelp = `mlc build [--dir DIR] [--config FILE] [--devcontainer FILE] [--build-arg NAME=VALUE]… [--no-lock] [--host URL]
 
@@ -32,7 +32,7 @@ export async function build(args: string[], io: CliIO, signal: AbortSignal): Pro
   });
   const buildArgs = parseBuildArgList(values['build-arg'] ?? []);
   const engine = machineEngine(values.host, {}, io.env);
-  const log = createLogger({ write: (level, line) => (level === 'debug' || level === 'trace') && !io.env.MLC_DEBUG ? undefined : io.err(level === 'info' ? line : `${level}: ${line}`) }, 'build');
+  const log = cliLogger(io, 'build');
   const result = await buildExperiment({
     folder: path.resolve(values.dir),
     ...(values.config ? { hyperparameters: values.config } : {}),

@@ -3,8 +3,7 @@ import { machineEngine } from '../core/docker/machine';
 import { formatDoctorReport, runDoctor } from '../core/doctor';
 import { checkGpu, formatPreflight } from '../core/gpu/preflight';
 import { parseGpuSetting } from '../core/container/gpu';
-import { optionalCatalog } from '../core/scaffold/templateFiles';
-import { templatesDir } from './init';
+import { optionalCatalog, templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
 import { UsageError } from './io';
 

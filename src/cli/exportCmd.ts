@@ -4,10 +4,9 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
 import { apptainerBuildCommand, apptainerDefinition } from '../core/export/apptainer';
-import { LABEL_PREFIX } from '../core/labels';
-import { optionalCatalog } from '../core/scaffold/templateFiles';
+import { apptainerDefFileName, presetSetupScript } from '../core/export/rules';
+import { optionalCatalog, templatesDir } from '../core/scaffold/templateFiles';
 import { exportK8s, exportK8sHelp } from './exportK8s';
-import { templatesDir } from './init';
 import type { CliIO } from './io';
 import { UsageError, writeGenerated } from './io';
 
@@ -48,9 +47,7 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
     io.err(`No image ${imageRef} in this engine: build it first (mlc build), or name one from mlc ls.`);
     return 1;
   }
-  const preset = image.labels[`${LABEL_PREFIX}.preset`];
-  const catalog = preset ? await optionalCatalog(templatesDir()) : undefined;
-  const setupScript = catalog?.presets.find((p) => p.id === preset)?.setupScript;
+  const setupScript = presetSetupScript(image.labels, await optionalCatalog(templatesDir()));
   const archive = values.archive ? path.resolve(values.archive) : undefined;
   const def = apptainerDefinition({
     imageRef,
@@ -59,8 +56,7 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
     ...(setupScript ? { setupScript } : {}),
   });
 
-  const base = imageRef.replace(/^.*\//, '').replace(/[:@]/g, '_').replace(/[^\w.-]/g, '-');
-  const file = path.resolve(values.out, `${base}.def`);
+  const file = path.resolve(values.out, apptainerDefFileName(imageRef));
   if (!(await writeGenerated(file, def, values.force, io))) return 1;
   if (archive && !(await fs.stat(archive).catch(() => undefined))) {
     io.err(`Next: docker save ${imageRef} -o ${archive}  (the .def reads the image from that file)`);

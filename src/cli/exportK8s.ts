@@ -1,12 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Engine } from '../core/docker/engine';
 import { machineEngine } from '../core/docker/machine';
 import { k8sManifests, manifestFileName, pinnedReference, toYaml } from '../core/export/kubernetes';
-import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../core/labels';
+import { UncommittedImageError, assertCommitted, configMismatchNote } from '../core/export/rules';
 import type { CliIO } from './io';
 import { UsageError, writeGenerated } from './io';
 
@@ -102,15 +101,16 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
     io.err(`No image ${imageRef} in this engine: build it first (mlc build), or name one from mlc ls.`);
     return 1;
   }
-  if (image.labels[DIRTY_LABEL] === 'true' && !values['allow-dirty']) {
-    const sha = image.labels[REVISION_LABEL]?.slice(0, 7) ?? '';
-    io.err(`${imageRef} was built from uncommitted changes, so its commit ${sha} does not say what code the cluster would run: commit, rebuild (mlc build) and push, or pass --allow-dirty.`);
+  try {
+    assertCommitted(imageRef, image.labels, values['allow-dirty']);
+  } catch (e) {
+    // Said as a refusal of this export, without the command prefix of an unexpected failure.
+    if (!(e instanceof UncommittedImageError)) throw e;
+    io.err(e.message);
     return 1;
   }
-  const builtWith = image.labels[`${LABEL_PREFIX}.config.sha256`];
-  if (config && builtWith && builtWith !== createHash('sha256').update(config.content).digest('hex')) {
-    io.err(`note: ${values.config} is not the config ${imageRef} was built with (${image.labels[`${LABEL_PREFIX}.config.path`] ?? 'see its labels'}); the job gets ${values.config}.`);
-  }
+  const note = config && values.config ? configMismatchNote(imageRef, values.config, config.content, image.labels) : undefined;
+  if (note) io.err(note);
 
   const manifests = k8sManifests({
     imageRef,

@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { applyPlan } from '../core/scaffold/plan';
 import { prepareScaffold } from '../core/scaffold/prepare';
+import { templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
 import { UsageError } from './io';
 
@@ -84,9 +85,4 @@ export async function init(args: string[], io: CliIO): Promise<number> {
   }
   io.out(written.length ? `Wrote ${written.length} file(s) in ${root}.` : 'Nothing to write: the project already has this scaffold.');
   return 0;
-}
-
-/** templates/ sits beside dist/ in the package; in tests (tsx) beside src/. */
-export function templatesDir(): string {
-  return process.env.MLC_TEMPLATES_DIR ?? path.resolve(__dirname, '..', __dirname.endsWith(path.join('src', 'cli')) ? '..' : '', 'templates');
 }

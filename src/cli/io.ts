@@ -1,5 +1,7 @@
 import * as fs from 'node:fs/promises';
 import { writeFileAtomic } from '../core/atomicWrite';
+import type { Logger } from '../core/log';
+import { createLogger } from '../core/log';
 
 /** The CLI's streams, injected so subcommands can be tested without a terminal. */
 export interface CliIO {
@@ -13,6 +15,11 @@ export class UsageError extends Error {
     super(message);
     this.name = 'UsageError';
   }
+}
+
+/** The CLI's log on stderr: info lines bare, other levels prefixed with theirs, debug and trace only with MLC_DEBUG set. */
+export function cliLogger(io: CliIO, component: string): Logger {
+  return createLogger({ write: (level, line) => (level === 'debug' || level === 'trace') && !io.env.MLC_DEBUG ? undefined : io.err(level === 'info' ? line : `${level}: ${line}`) }, component);
 }
 
 export type Subcommand = (args: string[], io: CliIO, signal: AbortSignal) => Promise<number>;

@@ -1,5 +1,6 @@
 import { EndpointError } from '../core/docker/endpoint';
 import { EngineError } from '../core/docker/errors';
+import { UserError } from '../core/errors';
 import { build, buildHelp } from './build';
 import { diff, diffHelp } from './diff';
 import { doctor, doctorHelp } from './doctor';
@@ -62,7 +63,7 @@ export async function runCli(argv: string[], io: CliIO, signal: AbortSignal): Pr
       io.err(`mlc ${name}: ${e.message}`);
       return 2;
     }
-    if (e instanceof EngineError || e instanceof EndpointError || isExpected(e)) {
+    if (e instanceof EngineError || e instanceof EndpointError || e instanceof UserError) {
       io.err(`mlc ${name}: ${e.message}`);
       return 1;
     }
@@ -92,9 +93,4 @@ if (require.main === module) {
 
 function isParseArgsError(e: unknown): e is Error {
   return e instanceof Error && String((e as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
-}
-
-/** Errors whose message is already the whole story for the user (no stack, no prefix). */
-function isExpected(e: unknown): e is Error {
-  return e instanceof Error && ['ScaffoldError', 'CatalogError', 'InvalidJsoncError', 'BuildFailedError', 'BuildContextError', 'JupyterStartError', 'GpuUnavailableError', 'ConfigError', 'RunError', 'PushError', 'RegistryAuthError', 'K8sExportError'].includes(e.name);
 }

@@ -2,8 +2,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
 import { formatAge, formatDuration } from '../core/format';
-import { createLogger } from '../core/log';
-import { latestProjectImage } from '../core/project';
+import { openProject } from '../core/project';
 import { commitTag } from '../core/images/tree';
 import { GitCli } from '../core/provenance/git';
 import type { RunRecord } from '../core/run/experiment';
@@ -11,10 +10,9 @@ import { RUNS_FILE, readRuns, runExperiment } from '../core/run/experiment';
 import { parseGpuSetting } from '../core/container/gpu';
 import { parseSize } from '../core/container/request';
 import { formatParams } from '../core/run/sweep';
-import { optionalCatalog } from '../core/scaffold/templateFiles';
-import { templatesDir } from './init';
+import { templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
-import { UsageError, asUsage } from './io';
+import { UsageError, asUsage, cliLogger } from './io';
 
 export const runHelp = `mlc run --config FILE [--image REF] [--gpu auto|all|none|0,1] [--parallel N] [--dir DIR] -- COMMAND…
 
@@ -75,13 +73,14 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   const gpu = asUsage(() => parseGpuSetting(values.gpu));
   const shm = asUsage(() => parseSize(values['shm-size']));
   const engine = machineEngine(values.host, {}, io.env);
-  const log = createLogger({ write: (level, line) => (level === 'debug' || level === 'trace') && !io.env.MLC_DEBUG ? undefined : io.err(level === 'info' ? line : `${level}: ${line}`) }, 'run');
-  const catalog = await optionalCatalog(templatesDir());
+  const log = cliLogger(io, 'run');
+  const project = await openProject(folder, { templatesDir: templatesDir() });
+  const catalog = project.catalog;
   const result = await runExperiment({
     engine,
     workspace: folder,
     config: path.resolve(values.config),
-    image: values.image ?? (await latestProjectImage(folder)),
+    image: values.image ?? project.imageRef,
     command: positionals,
     code,
     gpu,

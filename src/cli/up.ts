@@ -2,14 +2,12 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
 import { browserUrl, findJupyterServers, serverLabel, startJupyter, stopJupyter } from '../core/jupyter/server';
-import { createLogger } from '../core/log';
-import { latestProjectImage } from '../core/project';
+import { openProject } from '../core/project';
 import { parseGpuSetting } from '../core/container/gpu';
 import { parseSize } from '../core/container/request';
-import { optionalCatalog } from '../core/scaffold/templateFiles';
-import { templatesDir } from './init';
+import { templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
-import { UsageError, asUsage } from './io';
+import { UsageError, asUsage, cliLogger } from './io';
 
 export const upHelp = `mlc up [--dir DIR] [--image REF] [--gpu auto|all|none|0,1] [--shm-size SIZE] [--timeout SECONDS] [--host URL]
 
@@ -49,9 +47,10 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
   const timeout = Number(values.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout wants seconds, not "${values.timeout}"`);
   const engine = machineEngine(values.host, {}, io.env);
-  const log = createLogger({ write: (level, line) => (level === 'debug' || level === 'trace') && !io.env.MLC_DEBUG ? undefined : io.err(level === 'info' ? line : `${level}: ${line}`) }, 'up');
-  const image = values.image ?? (await latestProjectImage(folder));
-  const catalog = await optionalCatalog(templatesDir());
+  const log = cliLogger(io, 'up');
+  const project = await openProject(folder, { templatesDir: templatesDir() });
+  const image = values.image ?? project.imageRef;
+  const catalog = project.catalog;
   const result = await startJupyter({
     engine,
     image,

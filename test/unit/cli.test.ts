@@ -28,6 +28,18 @@ describe('mlc', () => {
     assert.match(unknown.err, /unknown command "frobnicate"/);
   });
 
+  it('a UserError (here a build with no devcontainer.json) exits 1 with its message alone, no stack', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-usererror-'));
+    try {
+      const r = await run(['build', '--dir', dir]);
+      assert.equal(r.code, 1);
+      assert.equal(r.err, `mlc build: ${path.join('.devcontainer', 'devcontainer.json')} not found: run "New ML Environment" (mlc init) first.`);
+      assert.equal(r.out, '');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   describe('init', () => {
     let dir: string;
     beforeEach(() => {

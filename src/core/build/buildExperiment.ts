@@ -10,15 +10,15 @@ import type { BuildRequest, Engine } from '../docker/engine';
 import { BuildError } from '../docker/engine';
 import type { ResolvedAuth } from '../docker/registryAuth';
 import { loginCommand } from '../docker/registryAuth';
+import { UserError } from '../errors';
 import { formatBytes } from '../format';
 import { isRecord } from '../json';
 import type { Logger } from '../log';
 import type { GitInfo, GitProvider } from '../provenance/git';
-import { DEFAULT_DEVCONTAINER, projectImageName } from '../project';
+import { openProject } from '../project';
 import { imageTags, provenanceLabels } from '../provenance/labels';
 import { captureLock, writeLock } from '../provenance/lock';
 import { credentialHost, pulledImages } from './pulledImages';
-import { parseJsonc } from '../scaffold/mergeDevcontainer';
 
 export interface BuildExperimentOptions {
   folder: string;
@@ -57,7 +57,7 @@ export interface BuildExperimentResult {
   cachedSteps: string[];
 }
 
-export class BuildFailedError extends Error {
+export class BuildFailedError extends UserError {
   constructor(message: string, readonly step: string, readonly logTail: string[]) {
     super(message);
     this.name = 'BuildFailedError';
@@ -67,12 +67,13 @@ export class BuildFailedError extends Error {
 /** Builds the workspace's devcontainer Dockerfile into an experiment image tagged and labelled with its commit. */
 export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildExperimentResult> {
   const log = o.log;
-  const folder = path.resolve(o.folder);
-  const configPath = path.join(folder, o.devcontainer ?? DEFAULT_DEVCONTAINER);
-  const configText = await fs.readFile(configPath, 'utf8').catch(() => {
+  const project = await openProject(o.folder, { devcontainer: o.devcontainer });
+  const folder = project.folder;
+  const configPath = project.devcontainerPath;
+  const config = project.config;
+  if (!config) {
     throw new BuildFailedError(`${path.relative(folder, configPath)} not found: run "New ML Environment" (mlc init) first.`, '', []);
-  });
-  const config = parseJsonc(configText, path.relative(folder, configPath));
+  }
   const build = isRecord(config.build) ? config.build : undefined;
   const dockerfileRel = typeof build?.dockerfile === 'string' ? build.dockerfile : typeof config.dockerFile === 'string' ? config.dockerFile : undefined;
   if (!dockerfileRel) {
@@ -114,7 +115,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   }
 
   const now = (o.now ?? (() => new Date()))();
-  const name = projectImageName(config, folder);
+  const name = project.imageName;
   const tags = imageTags(name, git, now);
   const labels = provenanceLabels({
     git,

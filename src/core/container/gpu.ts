@@ -1,5 +1,6 @@
 // The GPU half of a container: the setting, the decision the preflight allows, and the HostConfig it becomes.
 import type { ContainerHostConfig, Engine, ImageDetails } from '../docker/engine';
+import { UserError } from '../errors';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
 import type { GpuPreflight } from '../gpu/preflight';
 import { checkGpu } from '../gpu/preflight';
@@ -31,7 +32,7 @@ function checkId(id: string): void {
   }
 }
 
-export class GpuUnavailableError extends Error {
+export class GpuUnavailableError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'GpuUnavailableError';

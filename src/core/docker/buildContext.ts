@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as TarStream from 'tar-stream';
 import type { Readable } from 'node:stream';
+import { UserError } from '../errors';
 
 export interface ContextEntry {
   /** Relative to the context root, forward slashes. */
@@ -23,7 +24,7 @@ export interface ContextScan {
   skippedDirs: string[];
 }
 
-export class BuildContextError extends Error {
+export class BuildContextError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'BuildContextError';

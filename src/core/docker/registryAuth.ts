@@ -4,13 +4,14 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { UserError } from '../errors';
 import { isRecord } from '../json';
 import type { RegistryAuth } from './engine';
 
 /** Docker Hub's key in config.json and for credential helpers (docker's IndexServer). */
 export const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
 
-export class RegistryAuthError extends Error {
+export class RegistryAuthError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'RegistryAuthError';

@@ -1,5 +1,6 @@
 // Kubernetes manifests for an experiment image: a batch/v1 Job, or a Kubeflow PyTorchJob for distributed runs, with
 // the hyper-parameter file as a ConfigMap. Pure: the CLI reads the image and the file, this builds the objects.
+import { UserError } from '../errors';
 import { loadYaml } from '../yaml';
 import { CONFIG_DIR_IN_CONTAINER, CONFIG_ENV } from '../run/experiment';
 import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../labels';
@@ -26,7 +27,7 @@ const JOB_BACKOFF_LIMIT = 0;
  */
 const PYTORCHJOB_BACKOFF_LIMIT = 3;
 
-export class K8sExportError extends Error {
+export class K8sExportError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'K8sExportError';

@@ -2,12 +2,13 @@ import type { Engine, ImageDetails, PushEvent } from '../docker/engine';
 import { EngineError } from '../docker/errors';
 import type { ResolvedAuth } from '../docker/registryAuth';
 import { loginCommand } from '../docker/registryAuth';
+import { UserError } from '../errors';
 import { DIRTY_LABEL, REVISION_LABEL } from '../labels';
 
 export type PushErrorReason = 'registry' | 'notFound' | 'noName' | 'dirty' | 'revision' | 'unauthorized';
 
 /** A push refused before or by the registry; the message says what to do next. */
-export class PushError extends Error {
+export class PushError extends UserError {
   constructor(message: string, readonly reason: PushErrorReason) {
     super(message);
     this.name = 'PushError';

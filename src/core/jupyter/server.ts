@@ -6,6 +6,7 @@ import { chooseGpu, gpuLabel } from '../container/gpu';
 import { launchContainer } from '../container/launch';
 import type { ContainerSpec } from '../container/request';
 import { WORKSPACE_IN_CONTAINER, containerRequest, imageTitle } from '../container/request';
+import { UserError } from '../errors';
 import type { GpuPreflight } from '../gpu/preflight';
 import { isLocalEndpoint } from '../gpu/preflight';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
@@ -51,7 +52,7 @@ export function browserUrl(s: Pick<JupyterServer, 'baseUrl' | 'token'>): string 
   return s.baseUrl && s.token ? `${s.baseUrl}/?token=${s.token}` : undefined;
 }
 
-export class JupyterStartError extends Error {
+export class JupyterStartError extends UserError {
   constructor(message: string, readonly logTail: string[] = []) {
     super(message);
     this.name = 'JupyterStartError';

@@ -8,6 +8,7 @@ import { chooseGpu, gpuLabel } from '../container/gpu';
 import { launchContainer } from '../container/launch';
 import type { ContainerSpec } from '../container/request';
 import { WORKSPACE_IN_CONTAINER, containerRequest, imageTitle } from '../container/request';
+import { UserError } from '../errors';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
 import { isRecord } from '../json';
 import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../labels';
@@ -66,7 +67,7 @@ export interface RunRecord {
  */
 export type RunCode = 'workspace' | 'image';
 
-export class RunError extends Error {
+export class RunError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'RunError';

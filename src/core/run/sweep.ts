@@ -1,8 +1,9 @@
 // Hyper-parameter YAML → the configs of a sweep: every list-valued key is an axis, the grid is their product.
 import type * as Yaml from 'yaml';
+import { UserError } from '../errors';
 import { loadYaml } from '../yaml';
 
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'ConfigError';

@@ -1,3 +1,4 @@
+import { UserError } from '../errors';
 import { isRecord } from '../json';
 import { loadYaml } from '../yaml';
 
@@ -36,7 +37,7 @@ export interface Catalog {
   presets: Preset[];
 }
 
-export class CatalogError extends Error {
+export class CatalogError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'CatalogError';

@@ -1,8 +1,9 @@
 import type { FormattingOptions, ParseError } from 'jsonc-parser';
+import { UserError } from '../errors';
 import { isRecord } from '../json';
 import { applyEdits, findNodeAtLocation, modify, parse, parseTree, printParseErrorCode } from 'jsonc-parser';
 
-export class InvalidJsoncError extends Error {
+export class InvalidJsoncError extends UserError {
   constructor(readonly file: string, readonly line: number, readonly column: number, detail: string) {
     super(`${file}:${line}:${column}: ${detail}. Fix the file (or move it aside) and try again; nothing was written.`);
     this.name = 'InvalidJsoncError';

@@ -1,6 +1,7 @@
 import Mustache from 'mustache';
 import type { Catalog, Preset, Variant } from './catalog';
 import { findPreset, variantsOf } from './catalog';
+import { UserError } from '../errors';
 
 /** What the user chose (QuickPick steps or `mlc init` flags); everything but the preset has a default. */
 export interface ScaffoldOptions {
@@ -55,7 +56,7 @@ export type FileKind =
 
 export type RenderedFile = { path: string; content: string } & FileKind;
 
-export class ScaffoldError extends Error {
+export class ScaffoldError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'ScaffoldError';

@@ -4,6 +4,15 @@ import type { Catalog } from './catalog';
 import { parseCatalog } from './catalog';
 import type { Templates } from './render';
 
+/**
+ * templates/ where the CLI runs from: beside dist/ in the package (the bundle's __dirname), beside src/ under tsx
+ * (tests); MLC_TEMPLATES_DIR wins. The extension gets its folder from the extension path instead.
+ */
+export function templatesDir(): string {
+  const inSource = __dirname.endsWith(path.join('src', 'core', 'scaffold'));
+  return process.env.MLC_TEMPLATES_DIR ?? path.resolve(__dirname, ...(inSource ? ['..', '..', '..'] : ['..']), 'templates');
+}
+
 /** Reads templates/ (shipped in the .vsix and beside dist/cli.js). */
 export async function loadTemplates(dir: string): Promise<{ catalog: Catalog; templates: Templates }> {
   const read = (...parts: string[]): Promise<string> => fs.readFile(path.join(dir, ...parts), 'utf8');

@@ -1,11 +1,10 @@
 import * as path from 'node:path';
 import { parse as parseShell } from 'shell-quote';
 import * as vscode from 'vscode';
-import { latestProjectImage } from '../../core/project';
+import { openProject } from '../../core/project';
 import type { ExperimentResult, PlannedRun } from '../../core/run/experiment';
 import { RUN_DIR, readRuns, runExperiment } from '../../core/run/experiment';
 import { formatParams } from '../../core/run/sweep';
-import { optionalCatalog } from '../../core/scaffold/templateFiles';
 import { imageArgument } from '../imageArgument';
 import { runSettings } from '../settings';
 import type { TreeNode } from '../tree/provider';
@@ -70,9 +69,10 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
   });
   if (commandText === undefined) return;
   const command = splitCommand(commandText);
-  const image = imageArgument(arg) ?? (await latestProjectImage(workspace));
+  const project = await openProject(workspace, { templatesDir: services.templatesDir });
+  const image = imageArgument(arg) ?? project.imageRef;
   const settings = runSettings();
-  const catalog = await optionalCatalog(services.templatesDir);
+  const catalog = project.catalog;
   const log = services.log.child('run');
 
   const controller = new AbortController();

@@ -1,8 +1,7 @@
 import * as vscode from 'vscode';
 import type { JupyterServer } from '../../core/jupyter/server';
 import { browserUrl, serverLabel, startJupyter } from '../../core/jupyter/server';
-import { latestProjectImage } from '../../core/project';
-import { optionalCatalog } from '../../core/scaffold/templateFiles';
+import { openProject } from '../../core/project';
 import { withCancellableProgress } from '../progress';
 import type { Services } from '../services';
 import { runSettings } from '../settings';
@@ -16,7 +15,8 @@ import { JUPYTER_EXTENSION_ID } from './collection';
 export async function startJupyterIn(services: Services, workspace: string, imageRef?: string): Promise<JupyterServer | undefined> {
   requireTrust('run');
   const settings = runSettings();
-  const image = imageRef ?? (await latestProjectImage(workspace));
+  const project = await openProject(workspace, { templatesDir: services.templatesDir });
+  const image = imageRef ?? project.imageRef;
   const engine = services.engines.get();
   if (!(await engine.inspectImage(image))) {
     const build = vscode.l10n.t('Build Experiment Image');
@@ -24,7 +24,7 @@ export async function startJupyterIn(services: Services, workspace: string, imag
     if (choice === build) await vscode.commands.executeCommand('mlContainers.images.build');
     return undefined;
   }
-  const catalog = await optionalCatalog(services.templatesDir);
+  const catalog = project.catalog;
   const log = services.log.child('jupyter');
   const result = await withCancellableProgress(vscode.l10n.t('Starting Jupyter in {0}…', image), (signal) =>
     startJupyter({
