@@ -11,14 +11,11 @@ import { createLogger } from '../../src/core/log';
 import { GitCli } from '../../src/core/provenance/git';
 import { applyPlan } from '../../src/core/scaffold/plan';
 import { prepareScaffold } from '../../src/core/scaffold/prepare';
+import { git } from '../helpers/git';
 import { requireEngine, requireImage } from './harness';
 
 const TEMPLATES = path.resolve(__dirname, '../../templates');
 const BASE = 'mlc-test/jupyter:bookworm';
-
-function git(dir: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', ...args], { cwd: dir, encoding: 'utf8' }).trim();
-}
 
 function recordingLogger(lines: string[]): Logger {
   return createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'build');

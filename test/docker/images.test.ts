@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,14 +8,11 @@ import type { Engine } from '../../src/core/docker/engine';
 import { ExperimentImagesModel } from '../../src/core/images/model';
 import { createLogger } from '../../src/core/log';
 import { GitCli } from '../../src/core/provenance/git';
+import { git } from '../helpers/git';
 import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 
 const CLI = path.resolve(__dirname, '../../dist/cli.js');
 const silent = createLogger({ write: () => undefined }, 'test');
-
-function git(dir: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', ...args], { cwd: dir, encoding: 'utf8' }).trim();
-}
 
 describe('Experiment Images model against real builds at three commits (real dockerd, git)', function () {
   this.timeout(300_000);

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,16 +11,13 @@ import type { Logger } from '../../src/core/log';
 import { createLogger } from '../../src/core/log';
 import { applyPlan } from '../../src/core/scaffold/plan';
 import { prepareScaffold } from '../../src/core/scaffold/prepare';
+import { git } from '../helpers/git';
 import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 
 const TEMPLATES = path.resolve(__dirname, '../../templates');
 const CLI = path.resolve(__dirname, '../../dist/cli.js');
 const BASE = 'mlc-test/pytorch:bookworm';
 const GIB = 1024 ** 3;
-
-function git(dir: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', ...args], { cwd: dir, encoding: 'utf8' }).trim();
-}
 
 function mlc(dir: string, ...args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8', timeout: 240_000 });

@@ -1,10 +1,11 @@
 import * as assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Engine } from '../../src/core/docker/engine';
+import { git } from '../helpers/git';
 import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 import type { TestRegistry } from './registry';
 import { requireRegistryTools, startRegistry } from './registry';
@@ -45,10 +46,10 @@ describe('a base image in a private registry (real dockerd, docker-registry with
     fs.mkdirSync(path.join(dir, '.devcontainer'));
     fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), `{ "name": "${name}", "build": { "dockerfile": "Dockerfile", "args": { "BASE_IMAGE": "${base}" } } }\n`);
     fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), 'ARG BASE_IMAGE=debian:bookworm\nFROM ${BASE_IMAGE}\nRUN echo built > /built.txt\n');
-    execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: dir });
-    execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', 'commit', '-q', '--allow-empty', '-m', 'x'], { cwd: dir });
-    execFileSync('git', ['add', '-A'], { cwd: dir });
-    execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', 'commit', '-q', '-m', 'private base'], { cwd: dir });
+    git(dir, 'init', '-q', '-b', 'main');
+    git(dir, 'commit', '-q', '--allow-empty', '-m', 'x');
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', 'private base');
   });
 
   after(async () => {

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -10,14 +10,11 @@ import type { Engine, EngineEvent } from '../../src/core/docker/engine';
 import { createLogger } from '../../src/core/log';
 import { GitCli } from '../../src/core/provenance/git';
 import { readRuns } from '../../src/core/run/experiment';
+import { git } from '../helpers/git';
 import { requireEngine, requireImage } from './harness';
 
 const BASE = 'mlc-test/jupyter:bookworm';
 const CLI = path.resolve(__dirname, '../../dist/cli.js');
-
-function git(dir: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', ...args], { cwd: dir, encoding: 'utf8' }).trim();
-}
 
 function mlcProcess(args: string[], cwd: string): ChildProcess {
   return spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
