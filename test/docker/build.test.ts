@@ -1,5 +1,4 @@
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +11,7 @@ import { GitCli } from '../../src/core/provenance/git';
 import { applyPlan } from '../../src/core/scaffold/plan';
 import { prepareScaffold } from '../../src/core/scaffold/prepare';
 import { git } from '../helpers/git';
+import { mlc } from '../helpers/mlc';
 import { requireEngine, requireImage } from './harness';
 
 const TEMPLATES = path.resolve(__dirname, '../../templates');
@@ -98,8 +98,9 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     git(dir, 'commit', '-qam', 'add tabulate');
     const second = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
     images.push(...second.tags, second.imageId);
-    const cli = path.resolve(__dirname, '../../dist/cli.js');
-    const out = execFileSync(process.execPath, [cli, 'diff', first.tags[0]!, second.tags[0]!, '--dir', dir], { encoding: 'utf8' });
+    const diff = await mlc(['diff', first.tags[0]!, second.tags[0]!, '--dir', dir]);
+    assert.equal(diff.code, 0, diff.stderr);
+    const out = diff.stdout;
     assert.match(out, /^\+ tabulate==[\d.]+$/m);
     assert.doesNotMatch(out, /^- /m);
   });

@@ -1,5 +1,4 @@
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -9,9 +8,9 @@ import { ExperimentImagesModel } from '../../src/core/images/model';
 import { createLogger } from '../../src/core/log';
 import { GitCli } from '../../src/core/provenance/git';
 import { git } from '../helpers/git';
+import { mlc } from '../helpers/mlc';
 import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 
-const CLI = path.resolve(__dirname, '../../dist/cli.js');
 const silent = createLogger({ write: () => undefined }, 'test');
 
 describe('Experiment Images model against real builds at three commits (real dockerd, git)', function () {
@@ -78,9 +77,9 @@ describe('Experiment Images model against real builds at three commits (real doc
     assert.equal(state.tree.groups[0]?.isHead, false);
   });
 
-  it('`mlc ls` (built CLI) prints the same grouping', () => {
-    const r = spawnSync(process.execPath, [CLI, 'ls', '--dir', dir], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
+  it('`mlc ls` (built CLI) prints the same grouping', async () => {
+    const r = await mlc(['ls', '--dir', dir]);
+    assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.match(lines[1] ?? '', /HEAD\s+step four\s+\(no image yet: mlc build\)/);
     assert.match(lines[2] ?? '', new RegExp(`^${shas[2]!.slice(0, 7)}\\s+step three\\s+mlc-test-history:${shas[2]!.slice(0, 7)}-dirty .*dirty`));
