@@ -5,13 +5,13 @@ import * as path from 'node:path';
 import { buildExperiment } from '../../src/core/build/buildExperiment';
 import type { Engine } from '../../src/core/docker/engine';
 import { ExperimentImagesModel } from '../../src/core/images/model';
-import { createLogger } from '../../src/core/log';
 import { GitCli } from '../../src/core/provenance/git';
 import { git } from '../helpers/git';
+import { silentLogger } from '../helpers/logger';
 import { mlc } from '../helpers/mlc';
 import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 
-const silent = createLogger({ write: () => undefined }, 'test');
+const silent = silentLogger('test');
 
 describe('Experiment Images model against real builds at three commits (real dockerd, git)', function () {
   this.timeout(300_000);

@@ -6,11 +6,10 @@ import * as path from 'node:path';
 import { WebSocket } from 'ws';
 import type { Engine } from '../../src/core/docker/engine';
 import { JupyterStartError, findJupyterServers, startJupyter, stopJupyter } from '../../src/core/jupyter/server';
-import type { Logger } from '../../src/core/log';
-import { createLogger } from '../../src/core/log';
 import { applyPlan } from '../../src/core/scaffold/plan';
 import { prepareScaffold } from '../../src/core/scaffold/prepare';
 import { git } from '../helpers/git';
+import { recordingLogger, silentLogger } from '../helpers/logger';
 import { assertBuiltCli, mlc } from '../helpers/mlc';
 import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 
@@ -62,10 +61,6 @@ async function runInKernel(baseUrl: string, token: string, code: string): Promis
   } finally {
     await fetch(`${baseUrl}/api/kernels/${kernel.id}`, { method: 'DELETE', headers });
   }
-}
-
-function recordingLogger(lines: string[]): Logger {
-  return createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'jupyter');
 }
 
 describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', function () {
@@ -189,7 +184,7 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
       gpu: 'auto',
       shmSizeBytes: GIB,
       readyTimeoutMs: 120_000,
-      log: recordingLogger(lines),
+      log: recordingLogger(lines, 'jupyter'),
       // A fake of our own probe: this machine has no GPU, the engine is real and refuses.
       probe: () => Promise.resolve({ kind: 'gpus', driverVersion: '550.54.15', gpus: [{ index: '0', name: 'NVIDIA L4', uuid: 'GPU-1', driverVersion: '550.54.15', memoryMiB: 23034 }] }),
     });
@@ -205,7 +200,7 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
     const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-jupyter-exit-'));
     extraWorkspaces.push(workspace);
     await assert.rejects(
-      startJupyter({ engine, image: STANDIN_DEBIAN, workspace, gpu: 'none', shmSizeBytes: GIB, readyTimeoutMs: 60_000, log: recordingLogger([]) }),
+      startJupyter({ engine, image: STANDIN_DEBIAN, workspace, gpu: 'none', shmSizeBytes: GIB, readyTimeoutMs: 60_000, log: silentLogger('jupyter') }),
       (e: unknown) => {
         assert.ok(e instanceof JupyterStartError, String(e));
         assert.match(e.message, /exited \(code 127\) before Jupyter answered; its last lines:\n.*jupyter: not found/);

@@ -5,10 +5,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildExperiment } from '../../src/core/build/buildExperiment';
 import type { Engine, EngineEvent } from '../../src/core/docker/engine';
-import { createLogger } from '../../src/core/log';
 import { GitCli } from '../../src/core/provenance/git';
 import { readRuns } from '../../src/core/run/experiment';
 import { git } from '../helpers/git';
+import { silentLogger } from '../helpers/logger';
 import { assertBuiltCli, mlc, mlcProcess } from '../helpers/mlc';
 import { requireEngine, requireImage } from './harness';
 
@@ -56,7 +56,7 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
     git(dir, 'add', '-A');
     git(dir, 'commit', '-q', '-m', 'sweep');
     sha = git(dir, 'rev-parse', 'HEAD');
-    const built = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: createLogger({ write: () => undefined }, 'build'), lock: false });
+    const built = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build'), lock: false });
     images.push(...built.tags);
     imageId = built.imageId;
   });

@@ -4,12 +4,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ImageSummary } from '../../src/core/docker/engine';
 import { ExperimentImagesModel } from '../../src/core/images/model';
-import { createLogger } from '../../src/core/log';
 import type { GitHistory } from '../../src/core/provenance/git';
 import type * as ImageActions from '../../src/vscode/commands/imageActions';
 import type * as Runs from '../../src/vscode/commands/runs';
 import type { Services } from '../../src/vscode/commands/table';
 import type * as Provider from '../../src/vscode/tree/provider';
+import { silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
 import type { FakeVscodeRecord } from './fakes/vscode';
 import { createFakeVscode, installFakeVscode, loadFresh } from './fakes/vscode';
@@ -43,7 +43,7 @@ describe('Experiment Images view (fake vscode over the real model)', () => {
       commits: new Map([[C2, { sha: C2, subject: 'tune lr', author: 'Ada', date: new Date().toISOString() }], [C1, { sha: C1, subject: 'first', author: 'Ada', date: new Date().toISOString() }]]),
     });
     model = new ExperimentImagesModel({
-      engine: () => engine, git: { history: async () => history() }, folder: () => '/w', trusted: () => record.trusted, projectRepo: async () => 'dimuon', log: createLogger({ write: () => undefined }, 'x'),
+      engine: () => engine, git: { history: async () => history() }, folder: () => '/w', trusted: () => record.trusted, projectRepo: async () => 'dimuon', log: silentLogger('x'),
     });
     provider = new ImagesTreeProvider(model, () => '/w');
   });
@@ -139,13 +139,13 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
   afterEach(() => uninstall());
 
   const services = (model: ExperimentImagesModel): Services =>
-    ({ engines: { get: () => engine }, images: model, git: { info: async () => ({ sha: C1, dirty: false }) }, log: createLogger({ write: () => undefined }, 'x'), templatesDir: '/nonexistent' }) as unknown as Services;
+    ({ engines: { get: () => engine }, images: model, git: { info: async () => ({ sha: C1, dirty: false }) }, log: silentLogger('x'), templatesDir: '/nonexistent' }) as unknown as Services;
 
   it('runs a sweep from the palette: config and command asked, output in a terminal, runs listed under the image', async () => {
     const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
     const runsCommands = loadFresh<typeof Runs>('src/vscode/commands/runs');
     const model = new ExperimentImagesModel({
-      engine: () => engine, git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) }, folder: () => dir, trusted: () => true, projectRepo: async () => 'dimuon', log: createLogger({ write: () => undefined }, 'x'),
+      engine: () => engine, git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) }, folder: () => dir, trusted: () => true, projectRepo: async () => 'dimuon', log: silentLogger('x'),
     });
     const provider = new ImagesTreeProvider(model, () => dir);
     record.files = [path.join(dir, 'configs', 'exp.yaml'), path.join(dir, 'data', 'other.yaml')];

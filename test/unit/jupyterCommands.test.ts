@@ -5,12 +5,12 @@ import * as path from 'node:path';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ImageDetails } from '../../src/core/docker/engine';
-import { createLogger } from '../../src/core/log';
 import type * as Collection from '../../src/vscode/jupyter/collection';
 import type * as CheckGpu from '../../src/vscode/commands/checkGpu';
 import type * as JupyterCommands from '../../src/vscode/commands/jupyter';
 import type * as Reopen from '../../src/vscode/commands/reopen';
 import type { Services } from '../../src/vscode/commands/table';
+import { recordingLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
 import type { FakeVscodeRecord } from './fakes/vscode';
 import { createFakeVscode, installFakeVscode, loadFresh } from './fakes/vscode';
@@ -71,7 +71,7 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
     await new Promise<void>((r) => jupyterStatus.listen(0, '127.0.0.1', r));
     engine.nextPort = (jupyterStatus.address() as AddressInfo).port;
     lines.length = 0;
-    const log = createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'test');
+    const log = recordingLogger(lines, 'test');
     const engines = { get: () => engine } as unknown as Services['engines'];
     const provider = new collection.ExperimentServerProvider(engines, log, () => ['/home/ada/dimuon']);
     services = {

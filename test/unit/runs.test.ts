@@ -8,12 +8,12 @@ import { runCli } from '../../src/cli/main';
 import { formatRuns } from '../../src/cli/run';
 import type { ContainerCreateRequest, ImageDetails } from '../../src/core/docker/engine';
 import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
-import { createLogger } from '../../src/core/log';
 import type { GitProvider } from '../../src/core/provenance/git';
 import type { RunRecord } from '../../src/core/run/experiment';
 import { RUNS_FILE, gpuSlots, readRuns, runContainerRequest, runExperiment } from '../../src/core/run/experiment';
 import type { GpuDecision } from '../../src/core/run/gpuOptions';
 import { ConfigError, MAX_SWEEP_POINTS, expandConfig } from '../../src/core/run/sweep';
+import { recordingLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
 
 const SHA = '3f2a1bc9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3';
@@ -144,7 +144,7 @@ describe('runExperiment against a fake engine', () => {
   let dir: string;
   let engine: FakeEngine;
   const lines: string[] = [];
-  const log = createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'run');
+  const log = recordingLogger(lines, 'run');
   const git: GitProvider = { info: () => Promise.resolve({ sha: 'c0ffee0000000000000000000000000000000000', dirty: true }) };
 
   beforeEach(() => {

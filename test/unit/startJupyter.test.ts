@@ -5,8 +5,8 @@ import type { ImageDetails } from '../../src/core/docker/engine';
 import { EngineError } from '../../src/core/docker/errors';
 import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
 import { startJupyter } from '../../src/core/jupyter/server';
-import { createLogger } from '../../src/core/log';
 import { GpuUnavailableError } from '../../src/core/run/gpuOptions';
+import { recordingLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
 
 const IMAGE: ImageDetails = {
@@ -24,7 +24,7 @@ describe('startJupyter against a fake engine (GPU paths this machine cannot show
   let engine: FakeEngine;
   let server: http.Server;
   const lines: string[] = [];
-  const log = createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'jupyter');
+  const log = recordingLogger(lines, 'jupyter');
   const creates: unknown[] = [];
 
   beforeEach(async () => {

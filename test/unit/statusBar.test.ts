@@ -2,9 +2,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createLogger } from '../../src/core/log';
 import type * as StatusBar from '../../src/vscode/statusBar';
 import type { EngineProvider } from '../../src/vscode/engineProvider';
+import { silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
 import type { FakeVscodeRecord } from './fakes/vscode';
 import { createFakeVscode, installFakeVscode, loadFresh } from './fakes/vscode';
@@ -23,7 +23,7 @@ describe('"ML Container" status bar item', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-status-'));
     engine = new FakeEngine();
     const { MlStatusBar } = loadFresh<typeof StatusBar>('src/vscode/statusBar');
-    bar = new MlStatusBar({ get: () => engine } as unknown as EngineProvider, () => dir, createLogger({ write: () => undefined }, 'test'));
+    bar = new MlStatusBar({ get: () => engine } as unknown as EngineProvider, () => dir, silentLogger('test'));
   });
 
   afterEach(() => {
