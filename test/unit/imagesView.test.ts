@@ -9,6 +9,7 @@ import type * as ImageActions from '../../src/vscode/commands/imageActions';
 import type * as Runs from '../../src/vscode/commands/runs';
 import type { Services } from '../../src/vscode/commands/table';
 import type * as Provider from '../../src/vscode/tree/provider';
+import { imageDetails } from '../helpers/images';
 import { silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
 import type { FakeVscodeRecord } from './fakes/vscode';
@@ -133,7 +134,7 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     (fake.module.workspace as { workspaceFolders: unknown[] }).workspaceFolders = [{ uri: { fsPath: dir }, name: 'dimuon', index: 0 }];
     engine = new FakeEngine();
     engine.imageList = [{ ...image('a', 'dimuon:1111111', C1), id: IMAGE_ID }];
-    engine.images.set('dimuon:1111111', { id: IMAGE_ID, repoTags: ['dimuon:1111111'], labels: engine.imageList[0]!.labels, env: [], created: '', size: 1, repoDigests: [] });
+    engine.images.set('dimuon:1111111', imageDetails({ id: IMAGE_ID, repoTags: ['dimuon:1111111'], labels: engine.imageList[0]!.labels, created: '' }));
   });
 
   afterEach(() => uninstall());

@@ -4,26 +4,21 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ImageDetails } from '../../src/core/docker/engine';
 import type * as Collection from '../../src/vscode/jupyter/collection';
 import type * as CheckGpu from '../../src/vscode/commands/checkGpu';
 import type * as JupyterCommands from '../../src/vscode/commands/jupyter';
 import type * as Reopen from '../../src/vscode/commands/reopen';
 import type { Services } from '../../src/vscode/commands/table';
+import { imageDetails } from '../helpers/images';
 import { recordingLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
 import type { FakeVscodeRecord } from './fakes/vscode';
 import { createFakeVscode, installFakeVscode, loadFresh } from './fakes/vscode';
 
-const IMAGE: ImageDetails = {
-  id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54',
+const IMAGE = imageDetails({
   repoTags: ['dimuon:3f2a1bc', 'dimuon:latest'],
-  repoDigests: [],
   labels: { 'org.opencontainers.image.revision': '3f2a1bc9d0e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4', 'org.opencontainers.image.title': 'dimuon' },
-  env: [],
-  created: '2026-11-23T00:00:00Z',
-  size: 1,
-};
+});
 
 /** What the Jupyter extension's API records: one createJupyterServerCollection call per registration. */
 function fakeJupyterExtension() {

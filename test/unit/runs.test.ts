@@ -6,26 +6,22 @@ import * as path from 'node:path';
 import type { CliIO } from '../../src/cli/io';
 import { runCli } from '../../src/cli/main';
 import { formatRuns } from '../../src/cli/run';
-import type { ContainerCreateRequest, ImageDetails } from '../../src/core/docker/engine';
+import type { ContainerCreateRequest } from '../../src/core/docker/engine';
 import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
 import type { GitProvider } from '../../src/core/provenance/git';
 import type { RunRecord } from '../../src/core/run/experiment';
 import { RUNS_FILE, gpuSlots, readRuns, runContainerRequest, runExperiment } from '../../src/core/run/experiment';
 import type { GpuDecision } from '../../src/core/run/gpuOptions';
 import { ConfigError, MAX_SWEEP_POINTS, expandConfig } from '../../src/core/run/sweep';
+import { imageDetails } from '../helpers/images';
 import { recordingLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
 
 const SHA = '3f2a1bc9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3';
-const IMAGE: ImageDetails = {
-  id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54',
+const IMAGE = imageDetails({
   repoTags: ['dimuon:3f2a1bc', 'dimuon:latest'],
-  repoDigests: [],
   labels: { 'org.opencontainers.image.title': 'dimuon', 'org.opencontainers.image.revision': SHA, 'org.mlcontainers.dirty': 'false' },
-  env: [],
-  created: '2026-11-23T00:00:00Z',
-  size: 1,
-};
+});
 
 const SWEEP = `# learning-rate study
 seed: 42
