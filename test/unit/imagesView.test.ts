@@ -9,11 +9,11 @@ import type * as ImageActions from '../../src/vscode/commands/imageActions';
 import type * as Runs from '../../src/vscode/commands/runs';
 import type { Services } from '../../src/vscode/commands/table';
 import type * as Provider from '../../src/vscode/tree/provider';
+import type { FakeVscodeRecord } from '../helpers/fakeVscode';
+import { installFakeVscode, loadFresh } from '../helpers/fakeVscode';
 import { imageDetails } from '../helpers/images';
 import { silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
-import type { FakeVscodeRecord } from './fakes/vscode';
-import { createFakeVscode, installFakeVscode, loadFresh } from './fakes/vscode';
 
 const C1 = '1'.repeat(40);
 const C2 = '2'.repeat(40);
@@ -31,9 +31,9 @@ describe('Experiment Images view (fake vscode over the real model)', () => {
   let head = C2;
 
   beforeEach(() => {
-    const fake = createFakeVscode();
+    const fake = installFakeVscode();
     record = fake.record;
-    uninstall = installFakeVscode(fake.module);
+    uninstall = fake.uninstall;
     const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
     engine = new FakeEngine();
     engine.imageList = [image('a', 'dimuon:1111111', C1), image('b', 'dimuon:1111111-dirty', C1, true)];
@@ -125,9 +125,9 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
   const IMAGE_ID = `sha256:${'a'.repeat(64)}`;
 
   beforeEach(() => {
-    const fake = createFakeVscode();
+    const fake = installFakeVscode();
     record = fake.record;
-    uninstall = installFakeVscode(fake.module);
+    uninstall = fake.uninstall;
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-view-runs-'));
     fs.mkdirSync(path.join(dir, 'configs'));
     fs.writeFileSync(path.join(dir, 'configs', 'exp.yaml'), 'lr: [0.1, 0.01]\nepochs: 1\n');

@@ -9,11 +9,11 @@ import type * as CheckGpu from '../../src/vscode/commands/checkGpu';
 import type * as JupyterCommands from '../../src/vscode/commands/jupyter';
 import type * as Reopen from '../../src/vscode/commands/reopen';
 import type { Services } from '../../src/vscode/commands/table';
+import type { FakeVscodeRecord } from '../helpers/fakeVscode';
+import { installFakeVscode, loadFresh } from '../helpers/fakeVscode';
 import { imageDetails } from '../helpers/images';
 import { recordingLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
-import type { FakeVscodeRecord } from './fakes/vscode';
-import { createFakeVscode, installFakeVscode, loadFresh } from './fakes/vscode';
 
 const IMAGE = imageDetails({
   repoTags: ['dimuon:3f2a1bc', 'dimuon:latest'],
@@ -48,8 +48,7 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
   const lines: string[] = [];
 
   beforeEach(async () => {
-    ({ module, record } = createFakeVscode());
-    uninstall = installFakeVscode(module);
+    ({ module, record, uninstall } = installFakeVscode());
     (module.workspace as Record<string, unknown>).workspaceFolders = [{ uri: { fsPath: '/home/ada/dimuon' }, name: 'dimuon', index: 0 }];
     commands = loadFresh('src/vscode/commands/jupyter');
     collection = loadFresh('src/vscode/jupyter/collection');

@@ -4,11 +4,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as StatusBar from '../../src/vscode/statusBar';
 import type { EngineProvider } from '../../src/vscode/engineProvider';
+import type { FakeVscodeRecord } from '../helpers/fakeVscode';
+import { installFakeVscode, loadFresh } from '../helpers/fakeVscode';
 import { imageDetails } from '../helpers/images';
 import { silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
-import type { FakeVscodeRecord } from './fakes/vscode';
-import { createFakeVscode, installFakeVscode, loadFresh } from './fakes/vscode';
 
 describe('"ML Container" status bar item', () => {
   let uninstall: () => void;
@@ -18,9 +18,7 @@ describe('"ML Container" status bar item', () => {
   let bar: StatusBar.MlStatusBar;
 
   beforeEach(() => {
-    let module: Record<string, unknown>;
-    ({ module, record } = createFakeVscode());
-    uninstall = installFakeVscode(module);
+    ({ record, uninstall } = installFakeVscode());
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-status-'));
     engine = new FakeEngine();
     const { MlStatusBar } = loadFresh<typeof StatusBar>('src/vscode/statusBar');
