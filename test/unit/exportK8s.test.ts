@@ -10,6 +10,7 @@ import type { CliIO } from '../../src/cli/io';
 import { UsageError } from '../../src/cli/io';
 import { runCli } from '../../src/cli/main';
 import type { ImageDetails } from '../../src/core/docker/engine';
+import { recordingIO } from '../helpers/cli';
 import { imageDetails } from '../helpers/images';
 import { FakeEngine } from './fakes/engine';
 
@@ -45,9 +46,7 @@ describe('mlc export k8s (fake engine, fake kubectl)', () => {
     engine.images.set('dimuon:3f2a1bc', image());
     kubectlCalls = [];
     kubectl = () => ({ status: 0 });
-    const stdout: string[] = [];
-    const stderr: string[] = [];
-    streams = { stdout, stderr, out: (l) => stdout.push(l), err: (l) => stderr.push(l), env: {} };
+    streams = recordingIO();
   });
 
   it('writes <name>-<sha7>.k8s.yaml with the pinned image, the config and the command after --, and prints its path', async () => {

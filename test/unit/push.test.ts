@@ -1,11 +1,11 @@
 import * as assert from 'node:assert/strict';
-import type { CliIO } from '../../src/cli/io';
 import { runCli } from '../../src/cli/main';
 import type { ImageDetails } from '../../src/core/docker/engine';
 import { EngineError } from '../../src/core/docker/errors';
 import type { PushInput } from '../../src/core/images/push';
 import { PushError, parseRegistryTarget, planPush, pushExperimentImage } from '../../src/core/images/push';
 import { DIRTY_LABEL, REVISION_LABEL } from '../../src/core/labels';
+import { mlcInProcess as run } from '../helpers/cli';
 import { imageDetails } from '../helpers/images';
 import { FakeEngine } from './fakes/engine';
 
@@ -136,12 +136,6 @@ describe('mlc push', () => {
   });
 
   describe('command line', () => {
-    async function run(args: string[]): Promise<{ code: number; err: string }> {
-      const err: string[] = [];
-      const io: CliIO = { out: () => undefined, err: (l) => err.push(l), env: {} };
-      return { code: await runCli(args, io, new AbortController().signal), err: err.join('\n') };
-    }
-
     it('is listed, with help', async () => {
       const help = await run(['push', '--help']);
       assert.equal(help.code, 0);

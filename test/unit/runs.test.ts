@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { CliIO } from '../../src/cli/io';
 import { runCli } from '../../src/cli/main';
 import { formatRuns } from '../../src/cli/run';
 import type { ContainerCreateRequest } from '../../src/core/docker/engine';
@@ -13,6 +12,7 @@ import type { RunRecord } from '../../src/core/run/experiment';
 import { RUNS_FILE, gpuSlots, readRuns, runContainerRequest, runExperiment } from '../../src/core/run/experiment';
 import type { GpuDecision } from '../../src/core/run/gpuOptions';
 import { ConfigError, MAX_SWEEP_POINTS, expandConfig } from '../../src/core/run/sweep';
+import { recordingIO } from '../helpers/cli';
 import { imageDetails } from '../helpers/images';
 import { recordingLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
@@ -225,26 +225,20 @@ describe('runExperiment against a fake engine', () => {
 });
 
 describe('mlc run / mlc runs', () => {
-  const io = (): CliIO & { out_: string[]; err_: string[] } => {
-    const out_: string[] = [];
-    const err_: string[] = [];
-    return { out_, err_, out: (l) => out_.push(l), err: (l) => err_.push(l), env: {} };
-  };
-
   it('wants a config and a command (usage errors, exit 2)', async () => {
-    const a = io();
+    const a = recordingIO();
     assert.equal(await runCli(['run', '--', 'python', 'train.py'], a, new AbortController().signal), 2);
-    assert.match(a.err_.join('\n'), /--config FILE is required/);
-    const b = io();
+    assert.match(a.stderr.join('\n'), /--config FILE is required/);
+    const b = recordingIO();
     assert.equal(await runCli(['run', '--config', 'c.yaml'], b, new AbortController().signal), 2);
-    assert.match(b.err_.join('\n'), /give the command after `--`/);
-    const c = io();
+    assert.match(b.stderr.join('\n'), /give the command after `--`/);
+    const c = recordingIO();
     assert.equal(await runCli(['run', '--config', 'c.yaml', '--parallel', '0', '--', 'x'], c, new AbortController().signal), 2);
-    const d = io();
+    const d = recordingIO();
     // --help after -- belongs to the user's command: mlc goes on to run (and here fails to find c.yaml).
     assert.equal(await runCli(['run', '--config', 'c.yaml', '--dir', os.tmpdir(), '--', 'python', 'train.py', '--help'], d, new AbortController().signal), 1);
-    assert.doesNotMatch(d.out_.join('\n'), /^mlc run --config FILE/);
-    assert.match(d.err_.join('\n'), /not found: pass the hyper-parameter YAML/);
+    assert.doesNotMatch(d.stdout.join('\n'), /^mlc run --config FILE/);
+    assert.match(d.stderr.join('\n'), /not found: pass the hyper-parameter YAML/);
   });
 
   it('lists runs with status, image commit tag, commit, config hash and sweep values', () => {
