@@ -13,7 +13,7 @@ export async function activation(o: Options): Promise<Row[]> {
   }
   // The unit tests' fake `vscode`, bundled to plain CommonJS so that the child measures node alone (no tsx hooks).
   const fake = path.join(o.scratch, 'fakeVscode.cjs');
-  await esbuild.build({ entryPoints: [path.join(ROOT, 'test/unit/fakes/vscode.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: fake, logLevel: 'warning' });
+  await esbuild.build({ entryPoints: [path.join(ROOT, 'test/helpers/fakeVscode.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: fake, logLevel: 'warning' });
 
   const runs = o.quick ? 10 : 20;
   const totals: number[] = [];

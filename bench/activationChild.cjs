@@ -4,9 +4,8 @@
 const { performance } = require('node:perf_hooks');
 
 const [fakePath, extensionPath, root] = process.argv.slice(2);
-const { createFakeVscode, installFakeVscode } = require(fakePath);
-const fake = createFakeVscode().module;
-installFakeVscode(fake);
+const { installFakeVscode } = require(fakePath);
+installFakeVscode();
 
 const t0 = performance.now();
 const extension = require(extensionPath);

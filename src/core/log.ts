@@ -28,5 +28,3 @@ export function createLogger(sink: LogSink, component: string): Logger {
     child: (sub) => createLogger(sink, `${component}/${sub}`),
   };
 }
-
-export const silentSink: LogSink = { write: () => undefined };

@@ -1,28 +1,20 @@
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BuildFailedError, buildExperiment } from '../../src/core/build/buildExperiment';
 import type { Engine } from '../../src/core/docker/engine';
 import { EngineError } from '../../src/core/docker/errors';
-import type { Logger } from '../../src/core/log';
-import { createLogger } from '../../src/core/log';
 import { GitCli } from '../../src/core/provenance/git';
 import { applyPlan } from '../../src/core/scaffold/plan';
 import { prepareScaffold } from '../../src/core/scaffold/prepare';
+import { git } from '../helpers/git';
+import { recordingLogger, silentLogger } from '../helpers/logger';
+import { mlc } from '../helpers/mlc';
 import { requireEngine, requireImage } from './harness';
 
 const TEMPLATES = path.resolve(__dirname, '../../templates');
 const BASE = 'mlc-test/jupyter:bookworm';
-
-function git(dir: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', ...args], { cwd: dir, encoding: 'utf8' }).trim();
-}
-
-function recordingLogger(lines: string[]): Logger {
-  return createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'build');
-}
 
 /** A scaffolded TensorFlow (CPU) project on the Jupyter stand-in, committed, with a credentialed remote. */
 async function fixtureRepo(name: string): Promise<string> {
@@ -54,7 +46,7 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     const dir = await fixtureRepo('labels');
     const sha = git(dir, 'rev-parse', 'HEAD');
     const lines: string[] = [];
-    const result = await buildExperiment({ folder: dir, hyperparameters: 'configs/experiment.yaml', engine, git: new GitCli(), log: recordingLogger(lines) });
+    const result = await buildExperiment({ folder: dir, hyperparameters: 'configs/experiment.yaml', engine, git: new GitCli(), log: recordingLogger(lines, 'build') });
     images.push(...result.tags, result.imageId);
     assert.deepEqual(result.tags, [`mlc-test-labels:${sha.slice(0, 7)}`, 'mlc-test-labels:latest']);
     assert.equal(result.builder, 'buildkit');
@@ -79,12 +71,12 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     assert.doesNotMatch(JSON.stringify(l) + lines.join('\n'), /SECRET123/, 'a credential leaked into a label or log line');
 
     assert.ok(fs.existsSync(path.join(dir, '.mlcontainers', 'locks', `${result.imageId.replace('sha256:', '')}.txt`)), 'no environment lock');
-    const again = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
+    const again = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') });
     images.push(again.imageId);
     assert.equal(again.tags[0], result.tags[0], 'our own lock file made the next build dirty');
 
     fs.appendFileSync(path.join(dir, 'train.py'), 'print("edited")\n');
-    const dirty = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
+    const dirty = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') });
     images.push(...dirty.tags, dirty.imageId);
     assert.equal(dirty.tags[0], `mlc-test-labels:${sha.slice(0, 7)}-dirty`);
     assert.equal((await engine.inspectImage(dirty.tags[0]!))?.labels['org.mlcontainers.dirty'], 'true');
@@ -94,15 +86,16 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
 
   it('mlc diff shows a package added between two builds', async () => {
     const dir = await fixtureRepo('diff');
-    const first = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
+    const first = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') });
     images.push(...first.tags, first.imageId);
     // No PyPI here: Debian's python3-tabulate is a package pip freeze lists all the same.
     fs.appendFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), '\nUSER root\nRUN apt-get update && apt-get install -y --no-install-recommends python3-tabulate && rm -rf /var/lib/apt/lists/*\nUSER mlc\n');
     git(dir, 'commit', '-qam', 'add tabulate');
-    const second = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
+    const second = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') });
     images.push(...second.tags, second.imageId);
-    const cli = path.resolve(__dirname, '../../dist/cli.js');
-    const out = execFileSync(process.execPath, [cli, 'diff', first.tags[0]!, second.tags[0]!, '--dir', dir], { encoding: 'utf8' });
+    const diff = await mlc(['diff', first.tags[0]!, second.tags[0]!, '--dir', dir]);
+    assert.equal(diff.code, 0, diff.stderr);
+    const out = diff.stdout;
     assert.match(out, /^\+ tabulate==[\d.]+$/m);
     assert.doesNotMatch(out, /^- /m);
   });
@@ -117,7 +110,7 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     let peak = before;
     const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
     try {
-      const result = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) });
+      const result = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') });
       images.push(...result.tags, result.imageId);
       assert.ok(result.context.skippedDirs.includes('data'));
       assert.ok(result.context.totalBytes < 64 * 1024, `packed ${result.context.totalBytes} bytes of files`);
@@ -139,7 +132,7 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     let abortedAt = 0;
     await assert.rejects(
       buildExperiment({
-        folder: dir, engine, git: new GitCli(), log: recordingLogger([]), signal: controller.signal,
+        folder: dir, engine, git: new GitCli(), log: silentLogger('build'), signal: controller.signal,
         onStep: (step) => {
           if (step.includes('sleep 120') && !abortedAt) {
             abortedAt = Date.now();
@@ -160,7 +153,7 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     fs.appendFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), '\nRUN echo "loading weights" && echo "CUDA error: no kernel image" >&2 && exit 7\n');
     git(dir, 'commit', '-qam', 'broken');
     await assert.rejects(
-      buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger([]) }),
+      buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') }),
       (e: unknown) => e instanceof BuildFailedError && /exit 7/.test(e.step) && e.logTail.some((l) => l.includes('CUDA error: no kernel image')) && /exit code: 7/.test(e.message),
     );
   });

@@ -1,5 +1,4 @@
 import * as assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,6 +8,7 @@ import type { BuildEvent, Engine } from '../../src/core/docker/engine';
 import { BuildError } from '../../src/core/docker/engine';
 import { runDoctor } from '../../src/core/doctor';
 import { MANAGED_LABEL } from '../../src/core/labels';
+import { assertBuiltCli, mlc } from '../helpers/mlc';
 import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 
 function contextDir(dockerfile: string): string {
@@ -84,21 +84,13 @@ describe('Docker engine (real dockerd)', function () {
 });
 
 describe('mlc doctor (built CLI against the real engine)', function () {
-  const cli = path.resolve(__dirname, '../../dist/cli.js');
-  const run = (env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> =>
-    new Promise((resolve) => {
-      execFile(process.execPath, [cli, 'doctor'], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-      });
-    });
-
   before(async function () {
     await requireEngine(this);
-    assert.ok(fs.existsSync(cli), 'dist/cli.js is missing: run `npm run build` first');
+    assertBuiltCli();
   });
 
   it('prints the endpoint, engine version and "BuildKit: yes", and exits 0', async () => {
-    const { code, stdout } = await run({});
+    const { code, stdout } = await mlc(['doctor']);
     assert.equal(code, 0);
     assert.match(stdout, /^Endpoint:\s+\S+/m);
     assert.match(stdout, /^Engine:\s+.*\d+\.\d+\.\d+\S* \(API 1\.\d+/m);
@@ -108,7 +100,7 @@ describe('mlc doctor (built CLI against the real engine)', function () {
   });
 
   it('exits non-zero with one line saying what to do when DOCKER_HOST points nowhere', async () => {
-    const { code, stdout, stderr } = await run({ DOCKER_HOST: 'unix:///nonexistent.sock' });
+    const { code, stdout, stderr } = await mlc(['doctor'], { env: { DOCKER_HOST: 'unix:///nonexistent.sock' } });
     assert.equal(code, 1);
     assert.equal(stdout, '');
     assert.equal(stderr.trim().split('\n').length, 1);

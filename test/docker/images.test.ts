@@ -1,21 +1,17 @@
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildExperiment } from '../../src/core/build/buildExperiment';
 import type { Engine } from '../../src/core/docker/engine';
 import { ExperimentImagesModel } from '../../src/core/images/model';
-import { createLogger } from '../../src/core/log';
 import { GitCli } from '../../src/core/provenance/git';
+import { git } from '../helpers/git';
+import { silentLogger } from '../helpers/logger';
+import { mlc } from '../helpers/mlc';
 import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 
-const CLI = path.resolve(__dirname, '../../dist/cli.js');
-const silent = createLogger({ write: () => undefined }, 'test');
-
-function git(dir: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', ...args], { cwd: dir, encoding: 'utf8' }).trim();
-}
+const silent = silentLogger('test');
 
 describe('Experiment Images model against real builds at three commits (real dockerd, git)', function () {
   this.timeout(300_000);
@@ -81,9 +77,9 @@ describe('Experiment Images model against real builds at three commits (real doc
     assert.equal(state.tree.groups[0]?.isHead, false);
   });
 
-  it('`mlc ls` (built CLI) prints the same grouping', () => {
-    const r = spawnSync(process.execPath, [CLI, 'ls', '--dir', dir], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
+  it('`mlc ls` (built CLI) prints the same grouping', async () => {
+    const r = await mlc(['ls', '--dir', dir]);
+    assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.match(lines[1] ?? '', /HEAD\s+step four\s+\(no image yet: mlc build\)/);
     assert.match(lines[2] ?? '', new RegExp(`^${shas[2]!.slice(0, 7)}\\s+step three\\s+mlc-test-history:${shas[2]!.slice(0, 7)}-dirty .*dirty`));

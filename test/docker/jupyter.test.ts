@@ -1,5 +1,4 @@
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -7,25 +6,16 @@ import * as path from 'node:path';
 import { WebSocket } from 'ws';
 import type { Engine } from '../../src/core/docker/engine';
 import { JupyterStartError, findJupyterServers, startJupyter, stopJupyter } from '../../src/core/jupyter/server';
-import type { Logger } from '../../src/core/log';
-import { createLogger } from '../../src/core/log';
 import { applyPlan } from '../../src/core/scaffold/plan';
 import { prepareScaffold } from '../../src/core/scaffold/prepare';
+import { git } from '../helpers/git';
+import { recordingLogger, silentLogger } from '../helpers/logger';
+import { assertBuiltCli, mlc } from '../helpers/mlc';
 import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 
 const TEMPLATES = path.resolve(__dirname, '../../templates');
-const CLI = path.resolve(__dirname, '../../dist/cli.js');
 const BASE = 'mlc-test/pytorch:bookworm';
 const GIB = 1024 ** 3;
-
-function git(dir: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', ...args], { cwd: dir, encoding: 'utf8' }).trim();
-}
-
-function mlc(dir: string, ...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: dir, encoding: 'utf8', timeout: 240_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 async function status(url: string, token?: string): Promise<number> {
   const r = await fetch(url, token ? { headers: { Authorization: `token ${token}` } } : {});
@@ -73,10 +63,6 @@ async function runInKernel(baseUrl: string, token: string, code: string): Promis
   }
 }
 
-function recordingLogger(lines: string[]): Logger {
-  return createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'jupyter');
-}
-
 describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', function () {
   this.timeout(300_000);
   let engine: Engine;
@@ -87,7 +73,7 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
   before(async function () {
     engine = await requireEngine(this);
     await requireImage(this, engine, BASE);
-    assert.ok(fs.existsSync(CLI), 'dist/cli.js is missing: run `npm run build` first');
+    assertBuiltCli();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-jupyter-'));
     const { plan } = await prepareScaffold(dir, TEMPLATES, { preset: 'pytorch', variant: 'gpu', baseImage: BASE, name: 'mlc test jupyter' }, false);
     await applyPlan(dir, plan);
@@ -96,7 +82,7 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
     git(dir, 'add', '-A');
     git(dir, 'commit', '-q', '-m', 'first');
     // Through the bundled CLI, as users run it: this is what found the missing dist/proto/auth.proto.
-    const built = mlc(dir, 'build', '--no-lock');
+    const built = await mlc(['build', '--no-lock'], { cwd: dir, timeoutMs: 240_000 });
     assert.equal(built.code, 0, built.stderr);
     assert.match(built.stderr, /build context sent: [\d.]+ KB/);
     assert.ok(!fs.existsSync(path.join(dir, '.mlcontainers', 'locks')), '--no-lock still captured an environment lock');
@@ -111,10 +97,10 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
     if (imageId) await engine.removeImage(imageId, { force: true }).catch(() => undefined);
   });
 
-  it('`mlc export apptainer` writes a definition from this engine\'s image with its commit; never overwrites an edited one', () => {
+  it('`mlc export apptainer` writes a definition from this engine\'s image with its commit; never overwrites an edited one', async () => {
     const tag = 'mlc-test-jupyter:latest';
     const out = path.join(dir, 'hpc');
-    const first = mlc(dir, 'export', 'apptainer', tag, '--out', out);
+    const first = await mlc(['export', 'apptainer', tag, '--out', out], { cwd: dir, timeoutMs: 240_000 });
     assert.equal(first.code, 0, first.stderr);
     const file = first.stdout.trim();
     assert.equal(file, path.join(out, 'mlc-test-jupyter_latest.def'));
@@ -123,21 +109,21 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
     assert.ok(def.includes(`    org.opencontainers.image.revision ${git(dir, 'rev-parse', 'HEAD')}`), def);
     assert.ok(def.includes('    org.mlcontainers.preset pytorch'));
     // The same content again is fine; a file the user edited is left alone.
-    assert.equal(mlc(dir, 'export', 'apptainer', tag, '--out', out).code, 0);
+    assert.equal((await mlc(['export', 'apptainer', tag, '--out', out], { cwd: dir, timeoutMs: 240_000 })).code, 0);
     fs.appendFileSync(file, '%post\n    echo mine\n');
-    const again = mlc(dir, 'export', 'apptainer', tag, '--out', out);
+    const again = await mlc(['export', 'apptainer', tag, '--out', out], { cwd: dir, timeoutMs: 240_000 });
     assert.equal(again.code, 1);
     assert.match(again.stderr, /exists and differs: nothing written \(pass --force/);
     assert.match(fs.readFileSync(file, 'utf8'), /echo mine/);
     // Apptainer cannot be installed on these machines: --build says what to run where it is.
-    const build = mlc(dir, 'export', 'apptainer', tag, '--out', out, '--force', '--build');
+    const build = await mlc(['export', 'apptainer', tag, '--out', out, '--force', '--build'], { cwd: dir, timeoutMs: 240_000 });
     assert.equal(build.code, 1);
     assert.match(build.stderr, /apptainer is not installed here: on a machine with Apptainer, run `apptainer build mlc-test-jupyter_latest\.sif mlc-test-jupyter_latest\.def`/);
-    assert.equal(mlc(dir, 'export', 'apptainer', 'no-such-image:1').code, 1);
+    assert.equal((await mlc(['export', 'apptainer', 'no-such-image:1'], { cwd: dir, timeoutMs: 240_000 })).code, 1);
   });
 
   it('`mlc up --gpu all` on this GPU-less engine fails with the mapped sentence and leaves no container', async () => {
-    const r = mlc(dir, 'up', '--gpu', 'all');
+    const r = await mlc(['up', '--gpu', 'all'], { cwd: dir, timeoutMs: 240_000 });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /This engine cannot give containers a GPU \(no NVIDIA runtime\).*nvidia-container-toolkit.*nvidia-ctk runtime configure/);
     assert.doesNotMatch(r.stderr, /could not select device driver/);
@@ -146,7 +132,7 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
   });
 
   it('`mlc up` (gpu auto) runs on CPU with a note and prints a URL; the token opens /api/status, nothing else does', async () => {
-    const r = mlc(dir, 'up');
+    const r = await mlc(['up'], { cwd: dir, timeoutMs: 240_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /^GPU: off \(no NVIDIA driver found\); running on CPU\./m);
     const url = new URL(r.stdout.trim());
@@ -179,7 +165,7 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
 
   it('`mlc up` again reuses the running server: same container, same URL', async () => {
     const [before] = await findJupyterServers(engine, { workspace: dir });
-    const r = mlc(dir, 'up');
+    const r = await mlc(['up'], { cwd: dir, timeoutMs: 240_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /Jupyter already running/);
     const [after] = await findJupyterServers(engine, { workspace: dir });
@@ -198,7 +184,7 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
       gpu: 'auto',
       shmSizeBytes: GIB,
       readyTimeoutMs: 120_000,
-      log: recordingLogger(lines),
+      log: recordingLogger(lines, 'jupyter'),
       // A fake of our own probe: this machine has no GPU, the engine is real and refuses.
       probe: () => Promise.resolve({ kind: 'gpus', driverVersion: '550.54.15', gpus: [{ index: '0', name: 'NVIDIA L4', uuid: 'GPU-1', driverVersion: '550.54.15', memoryMiB: 23034 }] }),
     });
@@ -214,7 +200,7 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
     const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-jupyter-exit-'));
     extraWorkspaces.push(workspace);
     await assert.rejects(
-      startJupyter({ engine, image: STANDIN_DEBIAN, workspace, gpu: 'none', shmSizeBytes: GIB, readyTimeoutMs: 60_000, log: recordingLogger([]) }),
+      startJupyter({ engine, image: STANDIN_DEBIAN, workspace, gpu: 'none', shmSizeBytes: GIB, readyTimeoutMs: 60_000, log: silentLogger('jupyter') }),
       (e: unknown) => {
         assert.ok(e instanceof JupyterStartError, String(e));
         assert.match(e.message, /exited \(code 127\) before Jupyter answered; its last lines:\n.*jupyter: not found/);
@@ -225,7 +211,7 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
   });
 
   it('`mlc down` stops and removes the project\'s Jupyter containers', async () => {
-    const r = mlc(dir, 'down');
+    const r = await mlc(['down'], { cwd: dir, timeoutMs: 240_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^removed mlc-test-jupyter-[0-9a-f]{7}-jupyter \(mlc test jupyter @ [0-9a-f]{7}\)$/m);
     assert.deepEqual(await findJupyterServers(engine, { workspace: dir, all: true }), []);

@@ -1,25 +1,17 @@
 import * as assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Engine } from '../../src/core/docker/engine';
+import { git } from '../helpers/git';
+import { assertBuiltCli, mlc } from '../helpers/mlc';
 import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 import type { TestRegistry } from './registry';
 import { requireRegistryTools, startRegistry } from './registry';
 
-const CLI = path.resolve(__dirname, '../../dist/cli.js');
 const USER = 'ada';
 const PASSWORD = `pw-${randomBytes(8).toString('hex')}`;
-
-function mlc(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 describe('a base image in a private registry (real dockerd, docker-registry with htpasswd)', function () {
   this.timeout(300_000);
@@ -34,7 +26,7 @@ describe('a base image in a private registry (real dockerd, docker-registry with
     engine = await requireEngine(this);
     await requireImage(this, engine, STANDIN_DEBIAN);
     const tools = requireRegistryTools(this);
-    assert.ok(fs.existsSync(CLI), 'dist/cli.js is missing: run `npm run build` first');
+    assertBuiltCli();
     registry = await startRegistry(tools, { name: USER, password: PASSWORD });
     // The base lives only in the registry: pushed with the password, then its local tag removed.
     base = `${registry.host}/lab/base:1`;
@@ -45,10 +37,10 @@ describe('a base image in a private registry (real dockerd, docker-registry with
     fs.mkdirSync(path.join(dir, '.devcontainer'));
     fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), `{ "name": "${name}", "build": { "dockerfile": "Dockerfile", "args": { "BASE_IMAGE": "${base}" } } }\n`);
     fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), 'ARG BASE_IMAGE=debian:bookworm\nFROM ${BASE_IMAGE}\nRUN echo built > /built.txt\n');
-    execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: dir });
-    execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', 'commit', '-q', '--allow-empty', '-m', 'x'], { cwd: dir });
-    execFileSync('git', ['add', '-A'], { cwd: dir });
-    execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', 'commit', '-q', '-m', 'private base'], { cwd: dir });
+    git(dir, 'init', '-q', '-b', 'main');
+    git(dir, 'commit', '-q', '--allow-empty', '-m', 'x');
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', 'private base');
   });
 
   after(async () => {
@@ -58,7 +50,7 @@ describe('a base image in a private registry (real dockerd, docker-registry with
 
   it('without credentials: the build fails and says to docker login to that registry', async () => {
     const config = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-docker-config-'));
-    const r = await mlc(['build', '--no-lock'], dir, { DOCKER_CONFIG: config });
+    const r = await mlc(['build', '--no-lock'], { cwd: dir, env: { DOCKER_CONFIG: config } });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, new RegExp(`401 Unauthorized.*run \`docker login ${registry.host.replace(/\./g, '\\.')}\``));
   });
@@ -66,7 +58,7 @@ describe('a base image in a private registry (real dockerd, docker-registry with
   it('with the credentials `docker login` stored: pulls the base and builds, and the password is nowhere', async () => {
     const config = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-docker-config-'));
     fs.writeFileSync(path.join(config, 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } }));
-    const r = await mlc(['build', '--no-lock'], dir, { DOCKER_CONFIG: config });
+    const r = await mlc(['build', '--no-lock'], { cwd: dir, env: { DOCKER_CONFIG: config } });
     assert.equal(r.code, 0, r.stderr);
     const [imageId, ...tags] = r.stdout.trim().split('\n');
     images.push(...tags);

@@ -1,5 +1,4 @@
 import * as assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -8,11 +7,11 @@ import { pack } from 'tar-fs';
 import type { Engine } from '../../src/core/docker/engine';
 import { EngineError } from '../../src/core/docker/errors';
 import { DIRTY_LABEL, REVISION_LABEL } from '../../src/core/labels';
+import { assertBuiltCli, mlc } from '../helpers/mlc';
 import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 import type { TestRegistry } from './registry';
 import { manifestDigest, requireRegistryTools, startRegistry, tagsList } from './registry';
 
-const CLI = path.resolve(__dirname, '../../dist/cli.js');
 const PASSWORD = `pw-${randomBytes(8).toString('hex')}`;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
@@ -40,13 +39,6 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
     return dir;
   };
 
-  const mlc = (args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> =>
-    new Promise((resolve) => {
-      execFile(process.execPath, [CLI, 'push', ...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
-        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-      });
-    });
-
   const build = async (dirty: boolean, tags: string[]): Promise<void> => {
     const dir = tempDir('mlc-push-ctx-');
     fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${STANDIN_DEBIAN}\nLABEL org.mlcontainers.test=push\n`);
@@ -58,7 +50,7 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
     engine = await requireEngine(this);
     await requireImage(this, engine, STANDIN_DEBIAN);
     tools = requireRegistryTools(this);
-    assert.ok(fs.existsSync(CLI), 'dist/cli.js is missing: run `npm run build` first');
+    assertBuiltCli();
     // What `mlc build` makes: <name>:<sha7> and :latest from a clean tree; <name>:<sha7>-dirty from an edited one.
     await build(false, [`${name}:${sha7}`, `${name}:latest`]);
     await build(true, [`${name}:${sha7}-dirty`]);
@@ -79,7 +71,7 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
     });
 
     it('pushes only the commit tag and prints host/name:<sha7>@<the digest the registry holds>', async () => {
-      const r = await mlc([`${name}:latest`, '--registry', `${registry.host}/lab`], { DOCKER_CONFIG: dockerConfig() });
+      const r = await mlc(['push', `${name}:latest`, '--registry', `${registry.host}/lab`], { env: { DOCKER_CONFIG: dockerConfig() } });
       assert.equal(r.code, 0, r.stderr);
       const [line, ...more] = r.stdout.trim().split('\n');
       assert.deepEqual(more, []);
@@ -92,14 +84,10 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
     });
 
     it('then `mlc export k8s` pins the Job to the digest the push reported', async () => {
-      const pushed = await mlc([`${name}:${sha7}`, '--registry', `${registry.host}/lab`], { DOCKER_CONFIG: dockerConfig() });
+      const pushed = await mlc(['push', `${name}:${sha7}`, '--registry', `${registry.host}/lab`], { env: { DOCKER_CONFIG: dockerConfig() } });
       assert.equal(pushed.code, 0, pushed.stderr);
       const out = tempDir('mlc-push-k8s-');
-      const exported = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(process.execPath, [CLI, 'export', 'k8s', `${name}:${sha7}`, '--registry', `${registry.host}/lab`, '--out', out], (error, stdout, stderr) => {
-          resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-        });
-      });
+      const exported = await mlc(['export', 'k8s', `${name}:${sha7}`, '--registry', `${registry.host}/lab`, '--out', out]);
       assert.equal(exported.code, 0, exported.stderr);
       const manifest = fs.readFileSync(exported.stdout.trim(), 'utf8');
       assert.ok(manifest.includes(`image: ${pushed.stdout.trim().replace(`:${sha7}@`, '@')}\n`), `the Job does not pin ${pushed.stdout.trim()}:\n${manifest}`);
@@ -107,7 +95,7 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
     });
 
     it('--latest also pushes latest, the same manifest', async () => {
-      const r = await mlc([`${name}:${sha7}`, '--registry', `${registry.host}/lab`, '--latest'], { DOCKER_CONFIG: dockerConfig() });
+      const r = await mlc(['push', `${name}:${sha7}`, '--registry', `${registry.host}/lab`, '--latest'], { env: { DOCKER_CONFIG: dockerConfig() } });
       assert.equal(r.code, 0, r.stderr);
       const lines = r.stdout.trim().split('\n');
       assert.deepEqual(lines.map((l) => l.split('@')[0]), [`${registry.host}/lab/${name}:${sha7}`, `${registry.host}/lab/${name}:latest`]);
@@ -117,12 +105,12 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
     });
 
     it('refuses an image built from uncommitted changes, and pushes it as <sha7>-dirty with --allow-dirty', async () => {
-      const refused = await mlc([`${name}:${sha7}-dirty`, '--registry', registry.host], { DOCKER_CONFIG: dockerConfig() });
+      const refused = await mlc(['push', `${name}:${sha7}-dirty`, '--registry', registry.host], { env: { DOCKER_CONFIG: dockerConfig() } });
       assert.equal(refused.code, 1);
       assert.match(refused.stderr, /built from uncommitted changes .*--allow-dirty/);
       assert.deepEqual(await tagsList(registry, name), []);
 
-      const r = await mlc([`${name}:${sha7}-dirty`, '--registry', registry.host, '--allow-dirty'], { DOCKER_CONFIG: dockerConfig() });
+      const r = await mlc(['push', `${name}:${sha7}-dirty`, '--registry', registry.host, '--allow-dirty'], { env: { DOCKER_CONFIG: dockerConfig() } });
       assert.equal(r.code, 0, r.stderr);
       const digest = r.stdout.trim().split('@')[1];
       assert.deepEqual(await tagsList(registry, name), [`${sha7}-dirty`]);
@@ -142,7 +130,7 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
     });
 
     it('without credentials: exit 1, "run `docker login <host>`", nothing pushed', async () => {
-      const r = await mlc([`${name}:latest`, '--registry', registry.host], { DOCKER_CONFIG: dockerConfig({ auths: {} }) });
+      const r = await mlc(['push', `${name}:latest`, '--registry', registry.host], { env: { DOCKER_CONFIG: dockerConfig({ auths: {} }) } });
       assert.equal(r.code, 1);
       assert.equal(r.stdout, '');
       assert.match(r.stderr, new RegExp(`wants credentials to push ${registry.host}/${name} \\("no basic auth credentials"\\): run \`docker login ${registry.host}\`, then push again`));
@@ -157,14 +145,14 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
     it('with a wrong password in config.json: names the file, never the password', async () => {
       const wrong = `wrong-${PASSWORD}`;
       const config = dockerConfig({ auths: { [registry.host]: { auth: Buffer.from(`ada:${wrong}`).toString('base64') } } });
-      const r = await mlc([`${name}:latest`, '--registry', registry.host], { DOCKER_CONFIG: config });
+      const r = await mlc(['push', `${name}:latest`, '--registry', registry.host], { env: { DOCKER_CONFIG: config } });
       assert.equal(r.code, 1);
       assert.match(r.stderr, new RegExp(`refused the credentials from ${config}/config\\.json .*run \`docker login ${registry.host}\``));
       assert.ok(!(r.stdout + r.stderr).includes(wrong), 'the password was printed');
     });
 
     it('with auths from `docker login` in DOCKER_CONFIG: pushes, and prints no secret', async () => {
-      const r = await mlc([`${name}:latest`, '--registry', registry.host], { DOCKER_CONFIG: dockerConfig({ auths: { [registry.host]: { auth: Buffer.from(`ada:${PASSWORD}`).toString('base64') } } }) });
+      const r = await mlc(['push', `${name}:latest`, '--registry', registry.host], { env: { DOCKER_CONFIG: dockerConfig({ auths: { [registry.host]: { auth: Buffer.from(`ada:${PASSWORD}`).toString('base64') } } }) } });
       assert.equal(r.code, 0, r.stderr);
       const digest = r.stdout.trim().split('@')[1];
       assert.equal(await manifestDigest(registry, name, sha7), digest);
@@ -178,9 +166,11 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
         `#!/bin/sh\nread -r url\n[ "$url" = "${registry.host}" ] || { echo 'credentials not found in native keychain'; exit 1; }\nprintf '{"ServerURL":"%s","Username":"ada","Secret":"${PASSWORD}"}\\n' "$url"\n`,
         { mode: 0o755 },
       );
-      const r = await mlc([`${name}:latest`, '--registry', `${registry.host}/team`], {
-        DOCKER_CONFIG: dockerConfig({ credsStore: 'mlctest', auths: { [registry.host]: {} } }),
-        PATH: `${bin}:${process.env.PATH ?? ''}`,
+      const r = await mlc(['push', `${name}:latest`, '--registry', `${registry.host}/team`], {
+        env: {
+          DOCKER_CONFIG: dockerConfig({ credsStore: 'mlctest', auths: { [registry.host]: {} } }),
+          PATH: `${bin}:${process.env.PATH ?? ''}`,
+        },
       });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, /credentials for .*: credsStore docker-credential-mlctest/);

@@ -1,35 +1,18 @@
 import * as assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildExperiment } from '../../src/core/build/buildExperiment';
 import type { Engine, EngineEvent } from '../../src/core/docker/engine';
-import { createLogger } from '../../src/core/log';
 import { GitCli } from '../../src/core/provenance/git';
 import { readRuns } from '../../src/core/run/experiment';
+import { git } from '../helpers/git';
+import { silentLogger } from '../helpers/logger';
+import { assertBuiltCli, mlc, mlcProcess } from '../helpers/mlc';
 import { requireEngine, requireImage } from './harness';
 
 const BASE = 'mlc-test/jupyter:bookworm';
-const CLI = path.resolve(__dirname, '../../dist/cli.js');
-
-function git(dir: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=Ada', '-c', 'user.email=ada@example.org', ...args], { cwd: dir, encoding: 'utf8' }).trim();
-}
-
-function mlcProcess(args: string[], cwd: string): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function mlc(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 // Prints its config, proves it cannot write it, leaves a file in its run directory, and exits with `exit_code`.
 const TRAIN = `import os, socket, sys
@@ -60,7 +43,7 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
   before(async function () {
     engine = await requireEngine(this);
     await requireImage(this, engine, BASE);
-    assert.ok(fs.existsSync(CLI), 'dist/cli.js is missing: run `npm run build` first');
+    assertBuiltCli();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-runs-'));
     fs.mkdirSync(path.join(dir, '.devcontainer'));
     fs.mkdirSync(path.join(dir, 'configs'));
@@ -73,7 +56,7 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
     git(dir, 'add', '-A');
     git(dir, 'commit', '-q', '-m', 'sweep');
     sha = git(dir, 'rev-parse', 'HEAD');
-    const built = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: createLogger({ write: () => undefined }, 'build'), lock: false });
+    const built = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build'), lock: false });
     images.push(...built.tags);
     imageId = built.imageId;
   });
@@ -86,7 +69,7 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
     const created: EngineEvent[] = [];
     const watching = new AbortController();
     const events = engine.events({ since: Math.floor(Date.now() / 1000) - 1, types: ['container'] }, (e) => e.action === 'create' && created.push(e), watching.signal);
-    const r = await mlc(['run', '--config', 'configs/sweep.yaml', '--gpu', 'none', '--parallel', '2', '--', 'python3', 'train.py'], dir);
+    const r = await mlc(['run', '--config', 'configs/sweep.yaml', '--gpu', 'none', '--parallel', '2', '--', 'python3', 'train.py'], { cwd: dir });
     await new Promise((resolve) => setTimeout(resolve, 500));
     watching.abort();
     await events;
@@ -122,7 +105,7 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
   });
 
   it('records a failing run with its exit code, and mlc exits with it', async () => {
-    const r = await mlc(['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'python3', 'train.py'], dir);
+    const r = await mlc(['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'python3', 'train.py'], { cwd: dir });
     assert.equal(r.code, 3, r.stderr);
     const { runs } = await readRuns(dir);
     const last = runs.at(-1);
@@ -130,15 +113,15 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
     assert.equal(last?.exitCode, 3);
     assert.equal(last?.config.content, 'exit_code: 3\n');
     assert.equal(last?.sweep, null);
-    const listed = await mlc(['runs', '--last', '1'], dir);
+    const listed = await mlc(['runs', '--last', '1'], { cwd: dir });
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, new RegExp(`${last?.id ?? '?'}\\s+exit 3\\s+mlc-test-runs:${sha.slice(0, 7)}\\s+${sha.slice(0, 7)}\\s+configs/fail\\.yaml@`));
-    const ls = await mlc(['ls'], dir);
+    const ls = await mlc(['ls'], { cwd: dir });
     assert.match(ls.stdout, new RegExp(`mlc-test-runs:${sha.slice(0, 7)} .*5 runs, 1 failed \\(mlc runs\\)`), 'mlc ls counts the runs under their image');
   });
 
   it("Ctrl-C stops the run's container, records the run as cancelled, and exits 130", async () => {
-    const child = mlcProcess(['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'sh', '-c', 'echo started; sleep 60'], dir);
+    const child = mlcProcess(['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'sh', '-c', 'echo started; sleep 60'], { cwd: dir });
     let stdout = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
@@ -158,14 +141,14 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
   it('--code image runs the code built into the image, not the edited workspace, and records the image commit', async () => {
     fs.writeFileSync(path.join(dir, 'train.py'), TRAIN.replace('code committed', 'code edited'));
     try {
-      const fromImage = await mlc(['run', '--config', 'configs/fail.yaml', '--code', 'image', '--gpu', 'none', '--', 'python3', 'train.py'], dir);
+      const fromImage = await mlc(['run', '--config', 'configs/fail.yaml', '--code', 'image', '--gpu', 'none', '--', 'python3', 'train.py'], { cwd: dir });
       assert.equal(fromImage.code, 3, fromImage.stderr);
       assert.match(fromImage.stdout, /^code committed$/m);
       const imageRun = (await readRuns(dir)).runs.at(-1);
       assert.deepEqual([imageRun?.code, imageRun?.commit, imageRun?.dirty], ['image', sha, false]);
       assert.equal(fs.readFileSync(path.join(dir, '.mlcontainers', 'runs', imageRun?.id ?? '?', 'metrics.txt'), 'utf8'), 'loss 0.1\n', 'outputs reach the project');
 
-      const fromWorkspace = await mlc(['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'python3', 'train.py'], dir);
+      const fromWorkspace = await mlc(['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'python3', 'train.py'], { cwd: dir });
       assert.match(fromWorkspace.stdout, /^code edited$/m);
       const workspaceRun = (await readRuns(dir)).runs.at(-1);
       assert.deepEqual([workspaceRun?.code, workspaceRun?.commit, workspaceRun?.dirty], ['workspace', sha, true]);

@@ -9,7 +9,7 @@ import type { Browser, Locator, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 
 const ROOT = path.resolve(__dirname, '../..');
-export const RESULTS_DIR = path.join(ROOT, 'test-results', 'e2e');
+const RESULTS_DIR = path.join(ROOT, 'test-results', 'e2e');
 const CHROMIUM = process.env.MLC_CHROMIUM ?? '/usr/bin/chromium';
 
 async function freePort(): Promise<number> {

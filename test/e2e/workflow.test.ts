@@ -1,5 +1,4 @@
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -9,16 +8,15 @@ import { findJupyterServers } from '../../src/core/jupyter/server';
 import { latestProjectImage } from '../../src/core/project';
 import { readRuns } from '../../src/core/run/experiment';
 import { requireEngine, requireImage } from '../docker/harness';
+import { gitAs } from '../helpers/git';
 import type { Workbench } from './codeServer';
 import { CodeServer } from './codeServer';
 
 const ROOT = path.resolve(__dirname, '../..');
 const VSIX = path.join(ROOT, 'dist', 'ml-containers.vsix');
 const PYTORCH_STANDIN = 'mlc-test/pytorch:bookworm';
-
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=Ada Physicist', '-c', 'user.email=ada@example.org', ...args], { cwd, encoding: 'utf8' }).trim();
-}
+// The author the Images view shows beside each commit, in the screenshots too.
+const git = gitAs('Ada Physicist');
 
 /** A small analysis repository, as a researcher would have before adding an environment. */
 function fixtureRepo(parent: string, name: string): string {

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createFakeVscode, installFakeVscode, loadExtension } from './fakes/vscode';
+import { installFakeVscode, loadExtension } from '../helpers/fakeVscode';
 
 // The CommonJS module object itself (not an import namespace), so replacing its functions is seen by every caller.
 const childProcess = createRequire(__filename)('node:child_process') as Record<string, unknown>;
@@ -49,8 +49,9 @@ describe('activate()', () => {
   });
 
   it('registers its commands and view but makes no Docker or git call', async () => {
-    const { module, record } = createFakeVscode();
-    uninstall = installFakeVscode(module);
+    const fake = installFakeVscode();
+    const { module, record } = fake;
+    uninstall = fake.uninstall;
     (module.workspace as Record<string, unknown>).workspaceFolders = [{ uri: { fsPath: dir }, name: 'project', index: 0 }];
     const extension = loadExtension();
     const context = { subscriptions: [] as { dispose(): void }[], extensionPath: path.resolve(__dirname, '../..') };

@@ -1,11 +1,10 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { createFakeVscode, installFakeVscode, loadExtension } from './fakes/vscode';
+import { installFakeVscode, loadExtension } from '../helpers/fakeVscode';
 
 describe('Build Experiment Image command', () => {
   it('refuses in Restricted Mode with the reason, and asks nothing of the engine or git', async () => {
-    const { module, record } = createFakeVscode();
-    const uninstall = installFakeVscode(module);
+    const { module, record, uninstall } = installFakeVscode();
     const subscriptions: { dispose(): void }[] = [];
     try {
       loadExtension().activate({ subscriptions, extensionPath: path.resolve(__dirname, '../..') } as never);

@@ -2,19 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { CliIO } from '../../src/cli/io';
-import { runCli } from '../../src/cli/main';
-
-function io(): CliIO & { stdout: string[]; stderr: string[] } {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  return { stdout, stderr, out: (l) => stdout.push(l), err: (l) => stderr.push(l), env: {} };
-}
-
-function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const streams = io();
-  return runCli(args, streams, new AbortController().signal).then((code) => ({ code, out: streams.stdout.join('\n'), err: streams.stderr.join('\n') }));
-}
+import { mlcInProcess as run } from '../helpers/cli';
 
 function listFiles(dir: string): string[] {
   return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();

@@ -1,29 +1,24 @@
 import * as assert from 'node:assert/strict';
 import { parse } from 'shell-quote';
-import type { ContainerCreateRequest, ImageDetails } from '../../src/core/docker/engine';
+import type { ContainerCreateRequest } from '../../src/core/docker/engine';
 import { interactiveRunCommand, shellLine, toDockerRunArgs } from '../../src/core/container/dockerRun';
 import type { GpuDecision } from '../../src/core/container/gpu';
 import type { ContainerSpec } from '../../src/core/container/request';
 import { containerRequest } from '../../src/core/container/request';
 import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
 import { jupyterContainerRequest } from '../../src/core/jupyter/server';
-import { createLogger } from '../../src/core/log';
 import { runContainerRequest } from '../../src/core/run/experiment';
+import { imageDetails } from '../helpers/images';
+import { silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
 
-const IMAGE: ImageDetails = {
-  id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54',
-  repoTags: ['dimuon:latest'],
-  repoDigests: [],
+const IMAGE = imageDetails({
   labels: { 'org.opencontainers.image.title': 'dimuon', 'org.opencontainers.image.revision': '3f2a1bc9d0e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4', 'org.mlcontainers.preset': 'pytorch', 'org.mlcontainers.base': 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime' },
-  env: [],
-  created: '2026-11-23T00:00:00Z',
-  size: 1,
-};
-const ATLAS: ImageDetails = { ...IMAGE, labels: { ...IMAGE.labels, 'org.mlcontainers.preset': 'atlas' } };
+});
+const ATLAS = { ...IMAGE, labels: { ...IMAGE.labels, 'org.mlcontainers.preset': 'atlas' } };
 const GPU_ALL: GpuDecision = { mode: 'gpu', devices: 'all', via: 'device-requests', podman: false, warnings: [] };
 const L4: HostGpuProbe = { kind: 'gpus', driverVersion: '550.54.15', gpus: [{ index: '0', name: 'NVIDIA L4', uuid: 'GPU-1', driverVersion: '550.54.15', memoryMiB: 23034 }] };
-const log = createLogger({ write: () => undefined }, 'test');
+const log = silentLogger('test');
 
 /**
  * Reads `docker run` words back into a create request the way the docker CLI maps each flag (docker/cli's

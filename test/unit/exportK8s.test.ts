@@ -10,6 +10,8 @@ import type { CliIO } from '../../src/cli/io';
 import { UsageError } from '../../src/cli/io';
 import { runCli } from '../../src/cli/main';
 import type { ImageDetails } from '../../src/core/docker/engine';
+import { recordingIO } from '../helpers/cli';
+import { imageDetails } from '../helpers/images';
 import { FakeEngine } from './fakes/engine';
 
 const SHA = '3f2a1bc9d0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8';
@@ -17,14 +19,14 @@ const PINNED = `ghcr.io/lab/dimuon@sha256:${'ab12'.repeat(16)}`;
 const CONFIG = 'lr: 0.001\n';
 
 function image(over: Partial<ImageDetails> = {}): ImageDetails {
-  return {
-    id: `sha256:${'27f5'.repeat(16)}`, repoTags: ['dimuon:3f2a1bc'], repoDigests: [PINNED], env: [], created: '', size: 1,
+  return imageDetails({
+    id: `sha256:${'27f5'.repeat(16)}`, repoTags: ['dimuon:3f2a1bc'], repoDigests: [PINNED], created: '',
     labels: {
       'org.opencontainers.image.revision': SHA, 'org.mlcontainers.dirty': 'false',
       'org.mlcontainers.config.path': 'configs/experiment.yaml', 'org.mlcontainers.config.sha256': createHash('sha256').update(CONFIG).digest('hex'),
     },
     ...over,
-  };
+  });
 }
 
 describe('mlc export k8s (fake engine, fake kubectl)', () => {
@@ -44,9 +46,7 @@ describe('mlc export k8s (fake engine, fake kubectl)', () => {
     engine.images.set('dimuon:3f2a1bc', image());
     kubectlCalls = [];
     kubectl = () => ({ status: 0 });
-    const stdout: string[] = [];
-    const stderr: string[] = [];
-    streams = { stdout, stderr, out: (l) => stdout.push(l), err: (l) => stderr.push(l), env: {} };
+    streams = recordingIO();
   });
 
   it('writes <name>-<sha7>.k8s.yaml with the pinned image, the config and the command after --, and prints its path', async () => {

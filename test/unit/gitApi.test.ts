@@ -1,11 +1,10 @@
 import * as assert from 'node:assert/strict';
 import type * as GitApi from '../../src/vscode/gitApi';
-import { createFakeVscode, installFakeVscode, loadFresh } from './fakes/vscode';
+import { installFakeVscode, loadFresh } from '../helpers/fakeVscode';
 
 describe('VscodeGit (the built-in git extension behind our GitProvider)', () => {
   it('refreshes the repository before reading HEAD and dirty state, so a commit made in a terminal counts', async () => {
-    const { module, record } = createFakeVscode();
-    const uninstall = installFakeVscode(module);
+    const { record, uninstall } = installFakeVscode();
     try {
       // The git extension's state as its file watcher last saw it: the old HEAD and an uncommitted file.
       const state = { HEAD: { name: 'main', commit: 'a'.repeat(40) }, remotes: [], workingTreeChanges: [{ uri: { fsPath: '/repo/train.py' } }], indexChanges: [], untrackedChanges: [] };

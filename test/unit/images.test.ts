@@ -6,8 +6,8 @@ import type { Timers } from '../../src/core/images/model';
 import { ExperimentImagesModel, isRelevantEvent } from '../../src/core/images/model';
 import type { ExperimentTree } from '../../src/core/images/tree';
 import { commitContextValue, containerContextValue, groupImages, imageContextValue, repoOf } from '../../src/core/images/tree';
-import { createLogger } from '../../src/core/log';
 import type { GitHistory, GitHistoryProvider } from '../../src/core/provenance/git';
+import { recordingLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
 
 const sha = (n: number): string => n.toString(16).padStart(40, 'c');
@@ -149,7 +149,7 @@ describe('Experiment Images: the model', () => {
       folder: () => '/home/ada/dimuon',
       trusted: () => true,
       projectRepo: async () => 'dimuon',
-      log: createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'images'),
+      log: recordingLogger(lines, 'images'),
       timers,
       debounceMs: 250,
       // The fake timers drive every step: no file read may race them.

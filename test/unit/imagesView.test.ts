@@ -4,15 +4,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ImageSummary } from '../../src/core/docker/engine';
 import { ExperimentImagesModel } from '../../src/core/images/model';
-import { createLogger } from '../../src/core/log';
 import type { GitHistory } from '../../src/core/provenance/git';
 import type * as ImageActions from '../../src/vscode/commands/imageActions';
 import type * as Runs from '../../src/vscode/commands/runs';
 import type { Services } from '../../src/vscode/services';
 import type * as Provider from '../../src/vscode/tree/provider';
+import type { FakeVscodeRecord } from '../helpers/fakeVscode';
+import { installFakeVscode, loadFresh } from '../helpers/fakeVscode';
+import { imageDetails } from '../helpers/images';
+import { silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
-import type { FakeVscodeRecord } from './fakes/vscode';
-import { createFakeVscode, installFakeVscode, loadFresh } from './fakes/vscode';
 
 const C1 = '1'.repeat(40);
 const C2 = '2'.repeat(40);
@@ -30,9 +31,9 @@ describe('Experiment Images view (fake vscode over the real model)', () => {
   let head = C2;
 
   beforeEach(() => {
-    const fake = createFakeVscode();
+    const fake = installFakeVscode();
     record = fake.record;
-    uninstall = installFakeVscode(fake.module);
+    uninstall = fake.uninstall;
     const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
     engine = new FakeEngine();
     engine.imageList = [image('a', 'dimuon:1111111', C1), image('b', 'dimuon:1111111-dirty', C1, true)];
@@ -43,7 +44,7 @@ describe('Experiment Images view (fake vscode over the real model)', () => {
       commits: new Map([[C2, { sha: C2, subject: 'tune lr', author: 'Ada', date: new Date().toISOString() }], [C1, { sha: C1, subject: 'first', author: 'Ada', date: new Date().toISOString() }]]),
     });
     model = new ExperimentImagesModel({
-      engine: () => engine, git: { history: async () => history() }, folder: () => '/w', trusted: () => record.trusted, projectRepo: async () => 'dimuon', log: createLogger({ write: () => undefined }, 'x'),
+      engine: () => engine, git: { history: async () => history() }, folder: () => '/w', trusted: () => record.trusted, projectRepo: async () => 'dimuon', log: silentLogger('x'),
     });
     provider = new ImagesTreeProvider(model, () => '/w');
   });
@@ -124,28 +125,28 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
   const IMAGE_ID = `sha256:${'a'.repeat(64)}`;
 
   beforeEach(() => {
-    const fake = createFakeVscode();
+    const fake = installFakeVscode();
     record = fake.record;
-    uninstall = installFakeVscode(fake.module);
+    uninstall = fake.uninstall;
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-view-runs-'));
     fs.mkdirSync(path.join(dir, 'configs'));
     fs.writeFileSync(path.join(dir, 'configs', 'exp.yaml'), 'lr: [0.1, 0.01]\nepochs: 1\n');
     (fake.module.workspace as { workspaceFolders: unknown[] }).workspaceFolders = [{ uri: { fsPath: dir }, name: 'dimuon', index: 0 }];
     engine = new FakeEngine();
     engine.imageList = [{ ...image('a', 'dimuon:1111111', C1), id: IMAGE_ID }];
-    engine.images.set('dimuon:1111111', { id: IMAGE_ID, repoTags: ['dimuon:1111111'], labels: engine.imageList[0]!.labels, env: [], created: '', size: 1, repoDigests: [] });
+    engine.images.set('dimuon:1111111', imageDetails({ id: IMAGE_ID, repoTags: ['dimuon:1111111'], labels: engine.imageList[0]!.labels, created: '' }));
   });
 
   afterEach(() => uninstall());
 
   const services = (model: ExperimentImagesModel): Services =>
-    ({ engines: { get: () => engine }, images: model, git: { info: async () => ({ sha: C1, dirty: false }) }, log: createLogger({ write: () => undefined }, 'x'), templatesDir: '/nonexistent' }) as unknown as Services;
+    ({ engines: { get: () => engine }, images: model, git: { info: async () => ({ sha: C1, dirty: false }) }, log: silentLogger('x'), templatesDir: '/nonexistent' }) as unknown as Services;
 
   it('runs a sweep from the palette: config and command asked, output in a terminal, runs listed under the image', async () => {
     const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
     const runsCommands = loadFresh<typeof Runs>('src/vscode/commands/runs');
     const model = new ExperimentImagesModel({
-      engine: () => engine, git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) }, folder: () => dir, trusted: () => true, projectRepo: async () => 'dimuon', log: createLogger({ write: () => undefined }, 'x'),
+      engine: () => engine, git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) }, folder: () => dir, trusted: () => true, projectRepo: async () => 'dimuon', log: silentLogger('x'),
     });
     const provider = new ImagesTreeProvider(model, () => dir);
     record.files = [path.join(dir, 'configs', 'exp.yaml'), path.join(dir, 'data', 'other.yaml')];

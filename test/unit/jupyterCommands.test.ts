@@ -4,26 +4,21 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ImageDetails } from '../../src/core/docker/engine';
-import { createLogger } from '../../src/core/log';
 import type * as Collection from '../../src/vscode/jupyter/collection';
 import type * as CheckGpu from '../../src/vscode/commands/checkGpu';
 import type * as JupyterCommands from '../../src/vscode/commands/jupyter';
 import type * as Reopen from '../../src/vscode/commands/reopen';
 import type { Services } from '../../src/vscode/services';
+import type { FakeVscodeRecord } from '../helpers/fakeVscode';
+import { installFakeVscode, loadFresh } from '../helpers/fakeVscode';
+import { imageDetails } from '../helpers/images';
+import { recordingLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
-import type { FakeVscodeRecord } from './fakes/vscode';
-import { createFakeVscode, installFakeVscode, loadFresh } from './fakes/vscode';
 
-const IMAGE: ImageDetails = {
-  id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54',
+const IMAGE = imageDetails({
   repoTags: ['dimuon:3f2a1bc', 'dimuon:latest'],
-  repoDigests: [],
   labels: { 'org.opencontainers.image.revision': '3f2a1bc9d0e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4', 'org.opencontainers.image.title': 'dimuon' },
-  env: [],
-  created: '2026-11-23T00:00:00Z',
-  size: 1,
-};
+});
 
 /** What the Jupyter extension's API records: one createJupyterServerCollection call per registration. */
 function fakeJupyterExtension() {
@@ -53,8 +48,7 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
   const lines: string[] = [];
 
   beforeEach(async () => {
-    ({ module, record } = createFakeVscode());
-    uninstall = installFakeVscode(module);
+    ({ module, record, uninstall } = installFakeVscode());
     (module.workspace as Record<string, unknown>).workspaceFolders = [{ uri: { fsPath: '/home/ada/dimuon' }, name: 'dimuon', index: 0 }];
     commands = loadFresh('src/vscode/commands/jupyter');
     collection = loadFresh('src/vscode/jupyter/collection');
@@ -71,7 +65,7 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
     await new Promise<void>((r) => jupyterStatus.listen(0, '127.0.0.1', r));
     engine.nextPort = (jupyterStatus.address() as AddressInfo).port;
     lines.length = 0;
-    const log = createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'test');
+    const log = recordingLogger(lines, 'test');
     const engines = { get: () => engine } as unknown as Services['engines'];
     const provider = new collection.ExperimentServerProvider(engines, log, () => ['/home/ada/dimuon']);
     services = {

@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseJsonc } from '../../src/core/scaffold/mergeDevcontainer';
-import type { FakeVscodeRecord } from './fakes/vscode';
-import { createFakeVscode, installFakeVscode, loadExtension } from './fakes/vscode';
+import type { FakeVscodeRecord } from '../helpers/fakeVscode';
+import { installFakeVscode, loadExtension } from '../helpers/fakeVscode';
 
 describe('New ML Environment command (QuickPick steps)', () => {
   let record: FakeVscodeRecord;
@@ -14,10 +14,10 @@ describe('New ML Environment command (QuickPick steps)', () => {
   const subscriptions: { dispose(): void }[] = [];
 
   before(() => {
-    const fake = createFakeVscode();
+    const fake = installFakeVscode();
     record = fake.record;
     workspace = fake.module.workspace as Record<string, unknown>;
-    uninstall = installFakeVscode(fake.module);
+    uninstall = fake.uninstall;
     const extension = loadExtension();
     extension.activate({ subscriptions, extensionPath: path.resolve(__dirname, '../..') } as never);
   });

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import type * as Progress from '../../src/vscode/progress';
-import { createFakeVscode, installFakeVscode, loadFresh } from './fakes/vscode';
+import { installFakeVscode, loadFresh } from '../helpers/fakeVscode';
 
 describe('withCancellableProgress (fake vscode)', () => {
   let uninstall: () => void;
@@ -10,7 +10,8 @@ describe('withCancellableProgress (fake vscode)', () => {
   let progress: typeof Progress;
 
   beforeEach(() => {
-    const { module } = createFakeVscode();
+    const fake = installFakeVscode();
+    const { module } = fake;
     shown = [];
     listeners = 0;
     // A token whose Cancel button the test presses, counting live listeners.
@@ -24,7 +25,7 @@ describe('withCancellableProgress (fake vscode)', () => {
       cancel = () => ((token.isCancellationRequested = true), handlers.forEach((h) => h()));
       return task({ report: () => undefined }, token);
     };
-    uninstall = installFakeVscode(module);
+    uninstall = fake.uninstall;
     progress = loadFresh('src/vscode/progress');
   });
 

@@ -1,18 +1,19 @@
 import * as assert from 'node:assert/strict';
-import type { CliIO } from '../../src/cli/io';
 import { runCli } from '../../src/cli/main';
 import type { ImageDetails } from '../../src/core/docker/engine';
 import { EngineError } from '../../src/core/docker/errors';
 import type { PushInput } from '../../src/core/images/push';
 import { PushError, parseRegistryTarget, planPush, pushExperimentImage } from '../../src/core/images/push';
 import { DIRTY_LABEL, REVISION_LABEL } from '../../src/core/labels';
+import { mlcInProcess as run } from '../helpers/cli';
+import { imageDetails } from '../helpers/images';
 import { FakeEngine } from './fakes/engine';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 const SECRET = 'hunter2-Sekr3t';
 
 function image(labels: Record<string, string>, repoTags = ['myproj:latest', 'myproj:0123456']): ImageDetails {
-  return { id: 'sha256:feedface', repoTags, repoDigests: [], labels, env: [], created: '2026-11-22T00:00:00Z', size: 1 };
+  return imageDetails({ id: 'sha256:feedface', repoTags, labels, created: '2026-11-22T00:00:00Z' });
 }
 const clean = image({ [REVISION_LABEL]: SHA, [DIRTY_LABEL]: 'false' });
 const dirty = image({ [REVISION_LABEL]: SHA, [DIRTY_LABEL]: 'true' }, ['myproj:latest', 'myproj:0123456-dirty']);
@@ -135,12 +136,6 @@ describe('mlc push', () => {
   });
 
   describe('command line', () => {
-    async function run(args: string[]): Promise<{ code: number; err: string }> {
-      const err: string[] = [];
-      const io: CliIO = { out: () => undefined, err: (l) => err.push(l), env: {} };
-      return { code: await runCli(args, io, new AbortController().signal), err: err.join('\n') };
-    }
-
     it('is listed, with help', async () => {
       const help = await run(['push', '--help']);
       assert.equal(help.code, 0);

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import type { EngineInfo, EngineVersion, ImageDetails } from '../../src/core/docker/engine';
+import type { EngineInfo, EngineVersion } from '../../src/core/docker/engine';
 import { demuxLogs } from '../../src/core/docker/dockerode/logs';
 import { interpretNvidiaSmi } from '../../src/core/gpu/nvidiaSmi';
 import { gpuPreflight } from '../../src/core/gpu/preflight';
@@ -9,6 +9,7 @@ import type { GpuDecision } from '../../src/core/container/gpu';
 import { GpuUnavailableError, cdiHostConfig, decideGpu, deviceRequests, gpuHostConfig, parseGpuSetting } from '../../src/core/container/gpu';
 import { parseSize } from '../../src/core/container/request';
 import { maskSecrets, newToken } from '../../src/core/secrets';
+import { imageDetails } from '../helpers/images';
 
 const version: EngineVersion = { version: '27.3.1', apiVersion: '1.47', os: 'linux', arch: 'amd64', components: ['Engine'], isPodman: false };
 const info: EngineInfo = {
@@ -86,15 +87,10 @@ describe('GPU decision', () => {
 });
 
 describe('Jupyter tokens and the container request', () => {
-  const image: ImageDetails = {
-    id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54',
+  const image = imageDetails({
     repoTags: ['dimuon:3f2a1bc'],
-    repoDigests: [],
     labels: { 'org.opencontainers.image.revision': '3f2a1bc9d0e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4', 'org.opencontainers.image.title': 'dimuon' },
-    env: [],
-    created: '2026-11-23T00:00:00Z',
-    size: 1,
-  };
+  });
 
   it('makes 48-hex tokens that never repeat', () => {
     const tokens = new Set(Array.from({ length: 100 }, () => newToken()));

@@ -3,29 +3,25 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { CliIO } from '../../src/cli/io';
 import { runCli } from '../../src/cli/main';
 import { formatRuns } from '../../src/cli/run';
-import type { ContainerCreateRequest, ImageDetails } from '../../src/core/docker/engine';
+import type { ContainerCreateRequest } from '../../src/core/docker/engine';
 import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
-import { createLogger } from '../../src/core/log';
 import type { GitProvider } from '../../src/core/provenance/git';
 import type { RunRecord } from '../../src/core/run/experiment';
 import { RUNS_FILE, gpuSlots, readRuns, runContainerRequest, runExperiment } from '../../src/core/run/experiment';
 import type { GpuDecision } from '../../src/core/container/gpu';
 import { ConfigError, MAX_SWEEP_POINTS, expandConfig } from '../../src/core/run/sweep';
+import { recordingIO } from '../helpers/cli';
+import { imageDetails } from '../helpers/images';
+import { recordingLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
 
 const SHA = '3f2a1bc9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3';
-const IMAGE: ImageDetails = {
-  id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54',
+const IMAGE = imageDetails({
   repoTags: ['dimuon:3f2a1bc', 'dimuon:latest'],
-  repoDigests: [],
   labels: { 'org.opencontainers.image.title': 'dimuon', 'org.opencontainers.image.revision': SHA, 'org.mlcontainers.dirty': 'false' },
-  env: [],
-  created: '2026-11-23T00:00:00Z',
-  size: 1,
-};
+});
 
 const SWEEP = `# learning-rate study
 seed: 42
@@ -145,7 +141,7 @@ describe('runExperiment against a fake engine', () => {
   let dir: string;
   let engine: FakeEngine;
   const lines: string[] = [];
-  const log = createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'run');
+  const log = recordingLogger(lines, 'run');
   const git: GitProvider = { info: () => Promise.resolve({ sha: 'c0ffee0000000000000000000000000000000000', dirty: true }) };
 
   beforeEach(() => {
@@ -230,26 +226,20 @@ describe('runExperiment against a fake engine', () => {
 });
 
 describe('mlc run / mlc runs', () => {
-  const io = (): CliIO & { out_: string[]; err_: string[] } => {
-    const out_: string[] = [];
-    const err_: string[] = [];
-    return { out_, err_, out: (l) => out_.push(l), err: (l) => err_.push(l), env: {} };
-  };
-
   it('wants a config and a command (usage errors, exit 2)', async () => {
-    const a = io();
+    const a = recordingIO();
     assert.equal(await runCli(['run', '--', 'python', 'train.py'], a, new AbortController().signal), 2);
-    assert.match(a.err_.join('\n'), /--config FILE is required/);
-    const b = io();
+    assert.match(a.stderr.join('\n'), /--config FILE is required/);
+    const b = recordingIO();
     assert.equal(await runCli(['run', '--config', 'c.yaml'], b, new AbortController().signal), 2);
-    assert.match(b.err_.join('\n'), /give the command after `--`/);
-    const c = io();
+    assert.match(b.stderr.join('\n'), /give the command after `--`/);
+    const c = recordingIO();
     assert.equal(await runCli(['run', '--config', 'c.yaml', '--parallel', '0', '--', 'x'], c, new AbortController().signal), 2);
-    const d = io();
+    const d = recordingIO();
     // --help after -- belongs to the user's command: mlc goes on to run (and here fails to find c.yaml).
     assert.equal(await runCli(['run', '--config', 'c.yaml', '--dir', os.tmpdir(), '--', 'python', 'train.py', '--help'], d, new AbortController().signal), 1);
-    assert.doesNotMatch(d.out_.join('\n'), /^mlc run --config FILE/);
-    assert.match(d.err_.join('\n'), /not found: pass the hyper-parameter YAML/);
+    assert.doesNotMatch(d.stdout.join('\n'), /^mlc run --config FILE/);
+    assert.match(d.stderr.join('\n'), /not found: pass the hyper-parameter YAML/);
   });
 
   it('lists runs with status, image commit tag, commit, config hash and sweep values', () => {

@@ -1,30 +1,24 @@
 import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ImageDetails } from '../../src/core/docker/engine';
 import { EngineError } from '../../src/core/docker/errors';
 import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
 import { startJupyter } from '../../src/core/jupyter/server';
-import { createLogger } from '../../src/core/log';
 import { GpuUnavailableError } from '../../src/core/container/gpu';
+import { imageDetails } from '../helpers/images';
+import { recordingLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
 
-const IMAGE: ImageDetails = {
-  id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54',
-  repoTags: ['dimuon:latest'],
-  repoDigests: [],
+const IMAGE = imageDetails({
   labels: { 'org.opencontainers.image.title': 'dimuon', 'org.mlcontainers.preset': 'pytorch', 'org.mlcontainers.base': 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime' },
-  env: [],
-  created: '2026-11-23T00:00:00Z',
-  size: 1,
-};
+});
 const L4: HostGpuProbe = { kind: 'gpus', driverVersion: '550.54.15', gpus: [{ index: '0', name: 'NVIDIA L4', uuid: 'GPU-1', driverVersion: '550.54.15', memoryMiB: 23034 }] };
 
 describe('startJupyter against a fake engine (GPU paths this machine cannot show)', () => {
   let engine: FakeEngine;
   let server: http.Server;
   const lines: string[] = [];
-  const log = createLogger({ write: (level, line) => lines.push(`${level} ${line}`) }, 'jupyter');
+  const log = recordingLogger(lines, 'jupyter');
   const creates: unknown[] = [];
 
   beforeEach(async () => {

@@ -2,12 +2,13 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createLogger } from '../../src/core/log';
 import type * as StatusBar from '../../src/vscode/statusBar';
 import type { EngineProvider } from '../../src/vscode/engineProvider';
+import type { FakeVscodeRecord } from '../helpers/fakeVscode';
+import { installFakeVscode, loadFresh } from '../helpers/fakeVscode';
+import { imageDetails } from '../helpers/images';
+import { silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
-import type { FakeVscodeRecord } from './fakes/vscode';
-import { createFakeVscode, installFakeVscode, loadFresh } from './fakes/vscode';
 
 describe('"ML Container" status bar item', () => {
   let uninstall: () => void;
@@ -17,13 +18,11 @@ describe('"ML Container" status bar item', () => {
   let bar: StatusBar.MlStatusBar;
 
   beforeEach(() => {
-    let module: Record<string, unknown>;
-    ({ module, record } = createFakeVscode());
-    uninstall = installFakeVscode(module);
+    ({ record, uninstall } = installFakeVscode());
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-status-'));
     engine = new FakeEngine();
     const { MlStatusBar } = loadFresh<typeof StatusBar>('src/vscode/statusBar');
-    bar = new MlStatusBar({ get: () => engine } as unknown as EngineProvider, () => dir, createLogger({ write: () => undefined }, 'test'));
+    bar = new MlStatusBar({ get: () => engine } as unknown as EngineProvider, () => dir, silentLogger('test'));
   });
 
   afterEach(() => {
@@ -48,10 +47,10 @@ describe('"ML Container" status bar item', () => {
 
   it('shows the preset and the latest image\'s id, with its commit in the tooltip', async () => {
     scaffold();
-    engine.images.set('dimuon:latest', {
-      id: 'sha256:27f51f9ea9f76acc482806093ca1b6beaf2e6178b657abe96a23a068ebe00b54', repoTags: ['dimuon:latest'], repoDigests: [], env: [], created: '', size: 1,
+    engine.images.set('dimuon:latest', imageDetails({
+      created: '',
       labels: { 'org.opencontainers.image.revision': '3f2a1bc9d0e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4', 'org.mlcontainers.dirty': 'true' },
-    });
+    }));
     await bar.update();
     assert.equal(item()?.text, '$(vm) pytorch · gpu · 27f51f9ea9f7');
     const tooltip = (item()?.tooltip as { value: string }).value;

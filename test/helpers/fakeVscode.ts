@@ -1,7 +1,7 @@
 // A recording stand-in for the parts of the `vscode` module our shell touches, for tests that load
 // src/extension.ts in plain Node. It records calls; it implements no editor behaviour.
 import Module, { createRequire } from 'node:module';
-import type * as Extension from '../../../src/extension';
+import type * as Extension from '../../src/extension';
 
 /** What a test does when the command shows its next QuickPick or InputBox. */
 export type QuickInputAction = { pick: string } | { type: string } | { back: true };
@@ -68,7 +68,7 @@ class EventEmitter<T> {
   }
 }
 
-export function createFakeVscode(): { module: Record<string, unknown>; record: FakeVscodeRecord } {
+function createFakeVscode(): { module: Record<string, unknown>; record: FakeVscodeRecord } {
   const record: FakeVscodeRecord = {
     quickInputScript: [], quickInputsShown: [],
     commands: new Map(), executed: [], executedWith: [], treeViews: new Map(), messages: [], logLines: [], gitApiRequests: 0, extensionLookups: [], extensions: {}, openedDocuments: [], openedExternal: [], config: {}, trusted: true, answers: [], remoteName: undefined, statusBarItems: [], terminals: [], ptyOutput: [], closeTerminal: () => undefined, files: [],
@@ -244,34 +244,34 @@ export function createFakeVscode(): { module: Record<string, unknown>; record: F
   return { module, record };
 }
 
-/** Makes `require('vscode')` return the fake until the returned function is called. */
-export function installFakeVscode(fake: Record<string, unknown>): () => void {
+/** A fresh fake, installed: `require('vscode')` returns `module` until `uninstall` is called. */
+export function installFakeVscode(): { module: Record<string, unknown>; record: FakeVscodeRecord; uninstall: () => void } {
+  const { module, record } = createFakeVscode();
   const mod = Module as unknown as { _load: (request: string, ...rest: unknown[]) => unknown };
   const original = mod._load;
   mod._load = function (request: string, ...rest: unknown[]) {
-    return request === 'vscode' ? fake : original.call(this, request, ...rest);
+    return request === 'vscode' ? module : original.call(this, request, ...rest);
   };
-  return () => {
-    mod._load = original;
+  return {
+    module,
+    record,
+    uninstall: () => {
+      mod._load = original;
+    },
   };
 }
 
 /** Loads src/extension.ts afresh, so its modules bind to the fake installed now rather than an earlier test's. */
 export function loadExtension(): typeof Extension {
-  const load = createRequire(__filename);
-  const src = load.resolve('../../../src/extension').replace(/extension\.ts$/, '');
-  for (const key of Object.keys(load.cache)) {
-    if (key.startsWith(src)) delete load.cache[key];
-  }
-  return load('../../../src/extension') as typeof Extension;
+  return loadFresh<typeof Extension>('src/extension');
 }
 
 /** Loads one module of src/ afresh (e.g. 'src/vscode/commands/jupyter'), bound to the fake vscode installed now. */
 export function loadFresh<T>(srcRelative: string): T {
   const load = createRequire(__filename);
-  const src = load.resolve('../../../src/extension').replace(/extension\.ts$/, '');
+  const src = load.resolve('../../src/extension').replace(/extension\.ts$/, '');
   for (const key of Object.keys(load.cache)) {
     if (key.startsWith(src)) delete load.cache[key];
   }
-  return load(`../../../${srcRelative}`) as T;
+  return load(`../../${srcRelative}`) as T;
 }
