@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
 import { apptainerBuildCommand, apptainerDefinition } from '../core/export/apptainer';
-import { LABEL_PREFIX } from '../core/labels';
+import { readProvenance } from '../core/labels';
 import { optionalCatalog } from '../core/scaffold/templateFiles';
 import { exportK8s, exportK8sHelp } from './exportK8s';
 import { templatesDir } from './init';
@@ -48,7 +48,7 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
     io.err(`No image ${imageRef} in this engine: build it first (mlc build), or name one from mlc ls.`);
     return 1;
   }
-  const preset = image.labels[`${LABEL_PREFIX}.preset`];
+  const { preset } = readProvenance(image.labels);
   const catalog = preset ? await optionalCatalog(templatesDir()) : undefined;
   const setupScript = catalog?.presets.find((p) => p.id === preset)?.setupScript;
   const archive = values.archive ? path.resolve(values.archive) : undefined;

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import type { Engine } from '../core/docker/engine';
 import { machineEngine } from '../core/docker/machine';
 import { k8sManifests, manifestFileName, pinnedReference, toYaml } from '../core/export/kubernetes';
-import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../core/labels';
+import { readProvenance } from '../core/labels';
 import type { CliIO } from './io';
 import { UsageError, writeGenerated } from './io';
 
@@ -102,14 +102,15 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
     io.err(`No image ${imageRef} in this engine: build it first (mlc build), or name one from mlc ls.`);
     return 1;
   }
-  if (image.labels[DIRTY_LABEL] === 'true' && !values['allow-dirty']) {
-    const sha = image.labels[REVISION_LABEL]?.slice(0, 7) ?? '';
+  const provenance = readProvenance(image.labels);
+  if (provenance.dirty && !values['allow-dirty']) {
+    const sha = provenance.revision?.slice(0, 7) ?? '';
     io.err(`${imageRef} was built from uncommitted changes, so its commit ${sha} does not say what code the cluster would run: commit, rebuild (mlc build) and push, or pass --allow-dirty.`);
     return 1;
   }
-  const builtWith = image.labels[`${LABEL_PREFIX}.config.sha256`];
+  const builtWith = provenance.configSha256;
   if (config && builtWith && builtWith !== createHash('sha256').update(config.content).digest('hex')) {
-    io.err(`note: ${values.config} is not the config ${imageRef} was built with (${image.labels[`${LABEL_PREFIX}.config.path`] ?? 'see its labels'}); the job gets ${values.config}.`);
+    io.err(`note: ${values.config} is not the config ${imageRef} was built with (${provenance.configPath ?? 'see its labels'}); the job gets ${values.config}.`);
   }
 
   const manifests = k8sManifests({

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { ImageDetails } from './docker/engine';
 import { isRecord } from './json';
 import { DIRTY_LABEL, REVISION_LABEL } from './labels';
-import { imageName } from './provenance/labels';
+import { imageName } from './reference';
 import { parseJsonc } from './scaffold/mergeDevcontainer';
 
 export const DEFAULT_DEVCONTAINER = path.join('.devcontainer', 'devcontainer.json');

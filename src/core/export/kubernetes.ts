@@ -2,7 +2,7 @@
 // the hyper-parameter file as a ConfigMap. Pure: the CLI reads the image and the file, this builds the objects.
 import { loadYaml } from '../yaml';
 import { CONFIG_DIR_IN_CONTAINER, CONFIG_ENV } from '../run/experiment';
-import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../labels';
+import { DIRTY_LABEL, LABEL_PREFIX, PRESET_LABEL, REVISION_LABEL, isProvenanceLabel, readProvenance } from '../labels';
 
 /** Our label prefix as Kubernetes spells prefixes (a DNS name): org.mlcontainers → mlcontainers.org. */
 export const K8S_PREFIX = LABEL_PREFIX.split('.').reverse().join('.');
@@ -136,9 +136,9 @@ function imageName(pinnedRef: string): string {
  * Without a commit, the digest's first 7 hex digits stand in for the sha.
  */
 export function resourceName(pinnedRef: string, labels: Readonly<Record<string, string>>, max = 63): string {
-  const revision = labels[REVISION_LABEL];
+  const { revision, dirty } = readProvenance(labels);
   const id = revision && /^[0-9a-f]{7,}$/.test(revision) ? revision.slice(0, 7) : (pinnedRef.split('@sha256:')[1] ?? '').slice(0, 7);
-  const suffix = `${id}${labels[DIRTY_LABEL] === 'true' ? '-dirty' : ''}`;
+  const suffix = `${id}${dirty ? '-dirty' : ''}`;
   const base = imageName(pinnedRef).slice(0, Math.max(1, max - suffix.length - 1)).replace(/-+$/, '');
   return suffix ? `${base}-${suffix}` : base;
 }
@@ -220,7 +220,7 @@ function k8sLabels(name: string, imageLabels: Readonly<Record<string, string>>):
   const entries: [string, string | undefined][] = [
     ['revision', imageLabels[REVISION_LABEL]],
     ['dirty', imageLabels[DIRTY_LABEL]],
-    ['preset', imageLabels[`${LABEL_PREFIX}.preset`]],
+    ['preset', imageLabels[PRESET_LABEL]],
   ];
   for (const [key, value] of entries) {
     const v = labelValue(value);
@@ -233,7 +233,7 @@ function k8sLabels(name: string, imageLabels: Readonly<Record<string, string>>):
 function k8sAnnotations(i: K8sExportInput): Record<string, string> {
   const annotations: Record<string, string> = {};
   for (const [k, v] of Object.entries(i.labels).sort(([a], [b]) => a.localeCompare(b))) {
-    if ((k.startsWith(`${LABEL_PREFIX}.`) || k.startsWith('org.opencontainers.image.')) && annotationKey(k)) annotations[k] = v;
+    if (isProvenanceLabel(k) && annotationKey(k)) annotations[k] = v;
   }
   annotations[`${K8S_PREFIX}/image`] = i.imageRef;
   return annotations;

@@ -2,7 +2,7 @@ import type { Engine, ImageDetails, PushEvent } from '../docker/engine';
 import { EngineError } from '../docker/errors';
 import type { ResolvedAuth } from '../docker/registryAuth';
 import { loginCommand } from '../docker/registryAuth';
-import { DIRTY_LABEL, REVISION_LABEL } from '../labels';
+import { REVISION_LABEL, readProvenance } from '../labels';
 
 export type PushErrorReason = 'registry' | 'notFound' | 'noName' | 'dirty' | 'revision' | 'unauthorized';
 
@@ -84,8 +84,7 @@ export function planPush(input: { ref: string; image: ImageDetails; registry: Re
     ({ name, tag } = named);
   }
   const notes: string[] = [];
-  const revision = image.labels[REVISION_LABEL];
-  const dirty = image.labels[DIRTY_LABEL] === 'true';
+  const { revision, dirty } = readProvenance(image.labels);
   let commitTag: string;
   if (revision) {
     if (!/^[0-9a-f]{7,64}$/.test(revision)) {

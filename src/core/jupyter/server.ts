@@ -4,16 +4,15 @@ import { EngineError } from '../docker/errors';
 import type { GpuPreflight } from '../gpu/preflight';
 import { isLocalEndpoint } from '../gpu/preflight';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
-import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, LABEL_PREFIX, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, WORKSPACE_LABEL } from '../labels';
+import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, TITLE_LABEL, WORKSPACE_LABEL, readProvenance } from '../labels';
 import type { Logger } from '../log';
-import { imageName } from '../provenance/labels';
+import { imageName } from '../reference';
 import type { GpuDecision, GpuSetting } from '../run/gpuOptions';
 import { runHostConfig } from '../run/gpuOptions';
 import { chooseGpu, createNamed, gpuLabel, startWithFallbacks } from '../run/launch';
 import type { Catalog } from '../scaffold/catalog';
 import { maskSecrets, newToken, rememberSecret } from '../secrets';
 
-const TITLE_LABEL = 'org.opencontainers.image.title';
 const CONTAINER_PORT = '8888/tcp';
 /** Where the workspace folder is mounted in experiment containers. */
 export const WORKSPACE_IN_CONTAINER = '/workspace';
@@ -183,7 +182,7 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
   }
 
   const token = newToken();
-  const title = details.labels[TITLE_LABEL] ?? o.image.split(':')[0]?.split('/').pop() ?? 'experiment';
+  const title = readProvenance(details.labels).title ?? o.image.split(':')[0]?.split('/').pop() ?? 'experiment';
   const input: JupyterContainerInput = {
     image,
     workspace: o.workspace,
@@ -191,7 +190,7 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
     name: `${imageName(title)}-${shortId(details.labels[REVISION_LABEL], details.id)}-jupyter`,
     decision,
     shmSizeBytes: o.shmSizeBytes,
-    loginShell: details.labels[`${LABEL_PREFIX}.preset`] === 'atlas',
+    loginShell: readProvenance(details.labels).preset === 'atlas',
   };
 
   const started = await startWithFallbacks(engine, input, () => createNamed(engine, jupyterContainerRequest(input), o.signal), { gpu: o.gpu, preflight, log, ...(o.signal ? { signal: o.signal } : {}) });

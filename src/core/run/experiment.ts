@@ -6,10 +6,10 @@ import type { ContainerCreateRequest, Engine, ImageDetails } from '../docker/eng
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
 import { WORKSPACE_IN_CONTAINER } from '../jupyter/server';
 import { isRecord } from '../json';
-import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, LABEL_PREFIX, MANAGED_LABEL, REVISION_LABEL, DIRTY_LABEL, ROLE_LABEL, WORKSPACE_LABEL } from '../labels';
+import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, REVISION_LABEL, DIRTY_LABEL, ROLE_LABEL, RUN_ID_LABEL, WORKSPACE_LABEL, readProvenance } from '../labels';
 import type { Logger } from '../log';
 import type { GitProvider } from '../provenance/git';
-import { imageName } from '../provenance/labels';
+import { imageName } from '../reference';
 import type { Catalog } from '../scaffold/catalog';
 import { writeFileAtomic } from '../atomicWrite';
 import type { GpuDecision, GpuSetting } from './gpuOptions';
@@ -20,7 +20,6 @@ import type { SweepPoint } from './sweep';
 import { ConfigError, expandConfig, formatParams } from './sweep';
 
 export const RUN_ROLE = 'run';
-export const RUN_ID_LABEL = `${LABEL_PREFIX}.run.id`;
 /** The environment variable that holds the config's path inside the container. */
 export const CONFIG_ENV = 'MLC_CONFIG';
 /** Where the config is mounted, read-only, under its own file name. */
@@ -229,7 +228,7 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
   const sweepId = size > 1 ? baseId : undefined;
   const runs: PlannedRun[] = expanded.points.map((point) => ({ id: sweepId ? `${sweepId}-${point.index + 1}` : baseId, point, size }));
   const slots = gpuSlots(choice.decision, choice.preflight?.host, o.parallel, size);
-  const title = details.labels['org.opencontainers.image.title'] ?? o.image.split(':')[0]?.split('/').pop() ?? 'experiment';
+  const title = readProvenance(details.labels).title ?? o.image.split(':')[0]?.split('/').pop() ?? 'experiment';
   if (size > 1) log.info(`sweep ${sweepId}: ${size} runs of ${configRel}, ${slots.length} at a time (GPU ${slots.map(gpuLabel).join(' | ')})`);
 
   const records: RunRecord[] = [];
@@ -268,7 +267,7 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
       command: o.command,
       decision: slot,
       shmSizeBytes: o.shmSizeBytes,
-      loginShell: details.labels[`${LABEL_PREFIX}.preset`] === 'atlas',
+      loginShell: readProvenance(details.labels).preset === 'atlas',
     };
     const start = now();
     try {

@@ -4,7 +4,7 @@ import type { ImageNode } from '../../core/images/tree';
 import { WORKSPACE_IN_CONTAINER } from '../../core/jupyter/server';
 import { decideGpu, gpuCliFlags, GpuUnavailableError } from '../../core/run/gpuOptions';
 import { optionalCatalog } from '../../core/scaffold/templateFiles';
-import { LABEL_PREFIX } from '../../core/labels';
+import { readProvenance } from '../../core/labels';
 import { lockFor, lockPath } from '../../core/provenance/lock';
 import { gitShowUri } from '../gitShow';
 import { runSettings } from '../settings';
@@ -155,7 +155,7 @@ export async function showDockerfileCommand(_services: Services, arg: unknown): 
   const sha = shaOf(arg);
   const node = arg as TreeNode | undefined;
   const labels = node?.kind === 'image' ? node.node.image.labels : node?.kind === 'commit' ? node.group.images[0]?.image.labels ?? {} : {};
-  const file = labels[`${LABEL_PREFIX}.dockerfile.path`] ?? '.devcontainer/Dockerfile';
+  const file = readProvenance(labels).dockerfilePath ?? '.devcontainer/Dockerfile';
   const document = await vscode.workspace.openTextDocument(gitShowUri(workspaceFolder(), sha, file));
   await vscode.languages.setTextDocumentLanguage(document, 'dockerfile');
   await vscode.window.showTextDocument(document, { preview: true });

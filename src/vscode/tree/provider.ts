@@ -6,7 +6,7 @@ import { formatAge, formatBytes, formatDuration } from '../../core/format';
 import type { ExperimentImagesModel, ExperimentViewState } from '../../core/images/model';
 import type { CommitGroup, ContainerNode, ImageNode } from '../../core/images/tree';
 import { commitContextValue, containerContextValue, imageContextValue, runContextValue } from '../../core/images/tree';
-import { LABEL_PREFIX } from '../../core/labels';
+import { isProvenanceLabel, readProvenance } from '../../core/labels';
 import { lockPath } from '../../core/provenance/lock';
 import type { RunRecord } from '../../core/run/experiment';
 import { formatParams } from '../../core/run/sweep';
@@ -155,17 +155,18 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     if (element.kind !== 'image') return item;
     const { node, group } = element;
     const labels = node.image.labels;
+    const { preset, variant } = readProvenance(labels);
     const folder = this.folder();
     const lock = folder ? await fs.readFile(lockPath(folder, node.image.id)).catch(() => undefined) : undefined;
     const rows = Object.entries(labels)
-      .filter(([k]) => k.startsWith(LABEL_PREFIX) || k.startsWith('org.opencontainers.'))
+      .filter(([k]) => isProvenanceLabel(k))
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([k, v]) => `| \`${k}\` | ${escape(v)} |`);
     const md = new vscode.MarkdownString(
       [
         `**${escape(node.name)}**${node.dirty ? ` — ${vscode.l10n.t('built from uncommitted changes')}` : ''}`,
         '',
-        labels[`${LABEL_PREFIX}.preset`] ? `${vscode.l10n.t('Preset')}: ${escape(labels[`${LABEL_PREFIX}.preset`] ?? '')} (${escape(labels[`${LABEL_PREFIX}.variant`] ?? '')})` : '',
+        preset ? `${vscode.l10n.t('Preset')}: ${escape(preset)} (${escape(variant ?? '')})` : '',
         group.meta ? `${vscode.l10n.t('Commit')}: ${escape(group.meta.subject)} — ${escape(group.meta.author)}` : '',
         lock ? `${vscode.l10n.t('Environment lock')}: \`sha256:${createHash('sha256').update(lock).digest('hex').slice(0, 16)}…\`` : vscode.l10n.t('No environment lock recorded.'),
         '',
