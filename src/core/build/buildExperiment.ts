@@ -16,7 +16,7 @@ import type { Logger } from '../log';
 import type { GitInfo, GitProvider } from '../provenance/git';
 import { DEFAULT_DEVCONTAINER, projectImageName } from '../project';
 import { provenanceLabels } from '../labels';
-import { imageTags } from '../reference';
+import { DOCKER_HUB, imageTags } from '../reference';
 import { captureLock, writeLock } from '../provenance/lock';
 import { credentialHost, pulledImages } from './pulledImages';
 import { parseJsonc } from '../scaffold/mergeDevcontainer';
@@ -201,7 +201,7 @@ function sha256(data: string | Buffer): string {
 /** The registry of the first pulled image (docker.io when there is none to go by). */
 function credentialHostOf(images: readonly string[]): string {
   const target = credentialHost(images);
-  return target && 'host' in target ? target.host : target?.hosts[0] ?? 'docker.io';
+  return target && 'host' in target ? target.host : target?.hosts[0] ?? DOCKER_HUB;
 }
 
 /**

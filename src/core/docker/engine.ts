@@ -6,6 +6,7 @@ import type { DockerEndpoint } from './endpoint';
 import { isRecord } from '../json';
 import type { ErrorHints } from './errors';
 import { EngineError, toEngineError } from './errors';
+import { familiarName, tryParseReference } from '../reference';
 
 export interface EngineVersion {
   version: string;
@@ -721,12 +722,11 @@ export function demuxLogs(buffer: Buffer): string {
 
 /** `host/name:tag` → its repository and tag; a digest or no tag is refused (see Engine.pushImage). */
 export function splitTaggedReference(ref: string): { repository: string; tag: string } {
-  const slash = ref.lastIndexOf('/');
-  const colon = ref.lastIndexOf(':');
-  if (ref.includes('@') || colon <= slash || colon === ref.length - 1) {
+  const parsed = tryParseReference(ref);
+  if (!parsed?.tag || parsed.digest) {
     throw new EngineError(`Cannot push ${ref}: name one tag (host/name:tag), or the engine pushes every tag of the repository.`, 'api');
   }
-  return { repository: ref.slice(0, colon), tag: ref.slice(colon + 1) };
+  return { repository: familiarName(parsed), tag: parsed.tag };
 }
 
 /**

@@ -3,6 +3,7 @@
 import { loadYaml } from '../yaml';
 import { CONFIG_DIR_IN_CONTAINER, CONFIG_ENV } from '../run/experiment';
 import { DIRTY_LABEL, LABEL_PREFIX, PRESET_LABEL, REVISION_LABEL, isProvenanceLabel, readProvenance } from '../labels';
+import { imageBaseName, repositoryName, splitRegistry, tryParseReference } from '../reference';
 
 /** Our label prefix as Kubernetes spells prefixes (a DNS name): org.mlcontainers → mlcontainers.org. */
 export const K8S_PREFIX = LABEL_PREFIX.split('.').reverse().join('.');
@@ -78,20 +79,10 @@ function annotationKey(key: string): boolean {
   return QUALIFIED_NAME.test(key) && name.length <= 63 && key.length - name.length <= 254;
 }
 
-/** `host/path/name` without tag or digest. */
-function repository(ref: string): string {
-  const noDigest = ref.replace(/@.*$/, '');
-  const slash = noDigest.lastIndexOf('/');
-  const colon = noDigest.lastIndexOf(':');
-  return colon > slash ? noDigest.slice(0, colon) : noDigest;
-}
-
-/** docker.io/library/python for python, as the engine and the kubelet both resolve it. */
-function normalizeRepository(repo: string): string {
-  const [first, ...rest] = repo.split('/');
-  const hasHost = rest.length > 0 && (first!.includes('.') || first!.includes(':') || first === 'localhost');
-  if (hasHost) return repo;
-  return rest.length ? `docker.io/${repo}` : `docker.io/library/${repo}`;
+/** docker.io/library/python for python, as the engine and the kubelet both resolve it; undefined for an image id. */
+function normalizedRepository(ref: string): string | undefined {
+  const parsed = tryParseReference(ref);
+  return parsed && repositoryName(parsed);
 }
 
 /**
@@ -109,15 +100,17 @@ export function pinnedReference(imageRef: string, repoDigests: readonly string[]
   }
   if (registry) {
     // "ghcr.io/lab", "localhost:5000" or a Docker Hub namespace: compared as the leading part of the repository.
-    const prefix = normalizeRepository(`${registry.replace(/^[a-z]+:\/\//, '').replace(/\/+$/, '')}/_`).slice(0, -1);
-    const match = digests.find((d) => normalizeRepository(repository(d)).startsWith(prefix));
+    // Two placeholder components, so that a bare Docker Hub registry does not get library/ put before them.
+    const target = splitRegistry(`${registry.replace(/^[a-z]+:\/\//, '').replace(/\/+$/, '')}/_/_`);
+    const prefix = `${target.registry}/${target.path.slice(0, -'_/_'.length)}`;
+    const match = digests.find((d) => normalizedRepository(d)?.startsWith(prefix));
     if (!match) {
       throw new K8sExportError(`${imageRef} has no digest from ${registry} (it has ${digests.join(', ')}). Push it there first: ${push}.`);
     }
     return match;
   }
-  const named = normalizeRepository(repository(imageRef));
-  const match = digests.find((d) => normalizeRepository(repository(d)) === named) ?? (digests.length === 1 ? digests[0] : undefined);
+  const named = normalizedRepository(imageRef);
+  const match = (named !== undefined ? digests.find((d) => normalizedRepository(d) === named) : undefined) ?? (digests.length === 1 ? digests[0] : undefined);
   if (!match) {
     throw new K8sExportError(`${imageRef} is in several registries (${digests.join(', ')}): pick one with --registry.`);
   }
@@ -126,7 +119,7 @@ export function pinnedReference(imageRef: string, repoDigests: readonly string[]
 
 /** The image's name (the repository's last part) as a DNS-1035 label: lowercase, '-', starting with a letter. */
 function imageName(pinnedRef: string): string {
-  const name = repository(pinnedRef).replace(/^.*\//, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  const name = imageBaseName(pinnedRef).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
   return (/^[a-z]/.test(name) ? name : `mlc-${name}`.replace(/-+$/, '')).slice(0, 63).replace(/-+$/, '');
 }
 

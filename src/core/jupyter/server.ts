@@ -6,7 +6,7 @@ import { isLocalEndpoint } from '../gpu/preflight';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
 import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, TITLE_LABEL, WORKSPACE_LABEL, readProvenance } from '../labels';
 import type { Logger } from '../log';
-import { imageName } from '../reference';
+import { imageBaseName, imageName } from '../reference';
 import type { GpuDecision, GpuSetting } from '../run/gpuOptions';
 import { runHostConfig } from '../run/gpuOptions';
 import { chooseGpu, createNamed, gpuLabel, startWithFallbacks } from '../run/launch';
@@ -182,7 +182,7 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
   }
 
   const token = newToken();
-  const title = readProvenance(details.labels).title ?? o.image.split(':')[0]?.split('/').pop() ?? 'experiment';
+  const title = readProvenance(details.labels).title ?? imageBaseName(o.image);
   const input: JupyterContainerInput = {
     image,
     workspace: o.workspace,

@@ -9,7 +9,7 @@ import { isRecord } from '../json';
 import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, REVISION_LABEL, DIRTY_LABEL, ROLE_LABEL, RUN_ID_LABEL, WORKSPACE_LABEL, readProvenance } from '../labels';
 import type { Logger } from '../log';
 import type { GitProvider } from '../provenance/git';
-import { imageName } from '../reference';
+import { imageBaseName, imageName } from '../reference';
 import type { Catalog } from '../scaffold/catalog';
 import { writeFileAtomic } from '../atomicWrite';
 import type { GpuDecision, GpuSetting } from './gpuOptions';
@@ -228,7 +228,7 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
   const sweepId = size > 1 ? baseId : undefined;
   const runs: PlannedRun[] = expanded.points.map((point) => ({ id: sweepId ? `${sweepId}-${point.index + 1}` : baseId, point, size }));
   const slots = gpuSlots(choice.decision, choice.preflight?.host, o.parallel, size);
-  const title = readProvenance(details.labels).title ?? o.image.split(':')[0]?.split('/').pop() ?? 'experiment';
+  const title = readProvenance(details.labels).title ?? imageBaseName(o.image);
   if (size > 1) log.info(`sweep ${sweepId}: ${size} runs of ${configRel}, ${slots.length} at a time (GPU ${slots.map(gpuLabel).join(' | ')})`);
 
   const records: RunRecord[] = [];

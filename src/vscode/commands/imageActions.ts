@@ -5,6 +5,8 @@ import { WORKSPACE_IN_CONTAINER } from '../../core/jupyter/server';
 import { decideGpu, gpuCliFlags, GpuUnavailableError } from '../../core/run/gpuOptions';
 import { optionalCatalog } from '../../core/scaffold/templateFiles';
 import { readProvenance } from '../../core/labels';
+import type { ImageReference } from '../../core/reference';
+import { familiarName, tryParseReference } from '../../core/reference';
 import { lockFor, lockPath } from '../../core/provenance/lock';
 import { gitShowUri } from '../gitShow';
 import { runSettings } from '../settings';
@@ -83,7 +85,11 @@ export async function copyReferenceCommand(_services: Services, arg: unknown): P
   void vscode.window.setStatusBarMessage(vscode.l10n.t('Copied {0}', image.name), 3000);
 }
 
-const REFERENCE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?$/;
+/** What `docker tag` takes: a name with an optional tag (latest), no digest. */
+function tagTarget(value: string): ImageReference | undefined {
+  const ref = tryParseReference(value.trim());
+  return ref && !ref.digest ? ref : undefined;
+}
 
 export async function tagImageCommand(services: Services, arg: unknown): Promise<void> {
   requireTrust('run');
@@ -91,13 +97,12 @@ export async function tagImageCommand(services: Services, arg: unknown): Promise
   const value = await vscode.window.showInputBox({
     title: vscode.l10n.t('Tag {0}', image.name),
     prompt: vscode.l10n.t('New reference, e.g. dimuon:paper-v1'),
-    validateInput: (v) => (REFERENCE.test(v.trim()) ? undefined : vscode.l10n.t('Lowercase name[:tag], e.g. dimuon:paper-v1')),
+    validateInput: (v) => (tagTarget(v) ? undefined : vscode.l10n.t('Lowercase name[:tag], e.g. dimuon:paper-v1')),
   });
   if (!value) return;
-  const ref = value.trim();
-  const colon = ref.lastIndexOf(':');
-  const [repo, tag] = colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
-  await services.engines.get().tagImage(image.image.id, repo, tag);
+  const ref = tagTarget(value);
+  if (!ref) return;
+  await services.engines.get().tagImage(image.image.id, familiarName(ref), ref.tag ?? 'latest');
   services.images.refresh();
 }
 

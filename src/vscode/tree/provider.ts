@@ -8,6 +8,7 @@ import type { CommitGroup, ContainerNode, ImageNode } from '../../core/images/tr
 import { commitContextValue, containerContextValue, imageContextValue, runContextValue } from '../../core/images/tree';
 import { isProvenanceLabel, readProvenance } from '../../core/labels';
 import { lockPath } from '../../core/provenance/lock';
+import { tryParseReference } from '../../core/reference';
 import type { RunRecord } from '../../core/run/experiment';
 import { formatParams } from '../../core/run/sweep';
 
@@ -96,7 +97,7 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         item.id = `image:${node.image.id}${node.containers.length ? ':with-containers' : node.runs.length ? ':with-runs' : ''}`;
         const failed = node.runs.filter((r) => r.status === 'failed').length;
         const runs = node.runs.length ? vscode.l10n.t('{0} runs', node.runs.length) + (failed ? vscode.l10n.t(' ({0} failed)', failed) : '') : '';
-        item.description = [node.dirty ? vscode.l10n.t('dirty') : '', ...node.otherTags.map((t) => t.slice(t.lastIndexOf(':') + 1)), runs, formatBytes(node.image.size), formatAge(node.image.created)]
+        item.description = [node.dirty ? vscode.l10n.t('dirty') : '', ...node.otherTags.map((t) => tryParseReference(t)?.tag ?? t), runs, formatBytes(node.image.size), formatAge(node.image.created)]
           .filter(Boolean)
           .join(' · ');
         item.iconPath = new vscode.ThemeIcon('package', node.dirty ? new vscode.ThemeColor('list.warningForeground') : undefined);
