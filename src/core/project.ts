@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { ImageDetails } from './docker/engine';
 import { isRecord } from './json';
 import { DIRTY_LABEL, REVISION_LABEL } from './labels';
-import { imageName } from './provenance/labels';
+import { imageName } from './reference';
 import type { Catalog } from './scaffold/catalog';
 import { parseJsonc } from './scaffold/mergeDevcontainer';
 import { optionalCatalog } from './scaffold/templateFiles';

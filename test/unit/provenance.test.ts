@@ -2,7 +2,8 @@ import * as assert from 'node:assert/strict';
 import * as protobuf from 'protobufjs';
 import { BuildProgress } from '../../src/core/docker/buildProgress';
 import { stripCredentials } from '../../src/core/provenance/git';
-import { imageName, imageTags, provenanceLabels } from '../../src/core/provenance/labels';
+import { provenanceLabels } from '../../src/core/labels';
+import { imageName, imageTags } from '../../src/core/reference';
 import { diffLocks, formatDiff, parseLock } from '../../src/core/provenance/lock';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';

@@ -16,7 +16,8 @@ import { isRecord } from '../json';
 import type { Logger } from '../log';
 import type { GitInfo, GitProvider } from '../provenance/git';
 import { openProject } from '../project';
-import { imageTags, provenanceLabels } from '../provenance/labels';
+import { provenanceLabels } from '../labels';
+import { DOCKER_HUB, imageTags } from '../reference';
 import { captureLock, writeLock } from '../provenance/lock';
 import { credentialHost, pulledImages } from './pulledImages';
 
@@ -201,7 +202,7 @@ function sha256(data: string | Buffer): string {
 /** The registry of the first pulled image (docker.io when there is none to go by). */
 function credentialHostOf(images: readonly string[]): string {
   const target = credentialHost(images);
-  return target && 'host' in target ? target.host : target?.hosts[0] ?? 'docker.io';
+  return target && 'host' in target ? target.host : target?.hosts[0] ?? DOCKER_HUB;
 }
 
 /**

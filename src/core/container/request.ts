@@ -2,13 +2,13 @@
 // only their own command, env, mounts and ports; every other form (the copied `docker run` command) is rendered
 // from the request this returns.
 import type { ContainerCreateRequest, ImageDetails } from '../docker/engine';
-import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, LABEL_PREFIX, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, WORKSPACE_LABEL } from '../labels';
+import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, TITLE_LABEL, WORKSPACE_LABEL, readProvenance } from '../labels';
+import { imageBaseName } from '../reference';
 import type { GpuDecision } from './gpu';
 import { gpuHostConfig, gpuLabel } from './gpu';
 
 /** Where the workspace folder is mounted in experiment containers. */
 export const WORKSPACE_IN_CONTAINER = '/workspace';
-const TITLE_LABEL = 'org.opencontainers.image.title';
 
 /** What one container is for, as its role label says: Jupyter, an experiment run, or a user's shell. */
 export type ContainerRole = 'jupyter' | 'run' | 'shell';
@@ -46,12 +46,12 @@ export interface ContainerSpec {
 
 /** AnalysisBase images set up their release in login shells: commands there run inside one. */
 export function needsLoginShell(details: ImageDetails): boolean {
-  return details.labels[`${LABEL_PREFIX}.preset`] === 'atlas';
+  return readProvenance(details.labels).preset === 'atlas';
 }
 
-/** The image's title label, else its repository's last path component: what containers are named after. */
+/** The image's title label, else its repository's last path component (`p` for `localhost:5000/p:t`). */
 export function imageTitle(ref: string, details: ImageDetails): string {
-  return details.labels[TITLE_LABEL] ?? ref.split(':')[0]?.split('/').pop() ?? 'experiment';
+  return readProvenance(details.labels).title ?? imageBaseName(ref);
 }
 
 /** The create request, built without side effects so tests can read every field. */

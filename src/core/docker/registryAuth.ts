@@ -6,6 +6,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import { isRecord } from '../json';
+import { splitRegistry } from '../reference';
 import type { RegistryAuth } from './engine';
 
 /** Docker Hub's key in config.json and for credential helpers (docker's IndexServer). */
@@ -45,10 +46,7 @@ export interface ResolvedAuth {
  * `:` or is `localhost`, else Docker Hub.
  */
 export function registryHost(reference: string): string {
-  const slash = reference.indexOf('/');
-  const first = slash < 0 ? '' : reference.slice(0, slash);
-  if (!first || (!first.includes('.') && !first.includes(':') && first !== 'localhost')) return 'docker.io';
-  return first === 'index.docker.io' ? 'docker.io' : first;
+  return splitRegistry(reference).registry;
 }
 
 /** The key docker files a registry's credentials under: Docker Hub's legacy URL, else host[:port]. */

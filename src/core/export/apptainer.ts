@@ -1,5 +1,5 @@
 // Apptainer/Singularity definition files for an experiment image, for HPC and GRID sites where Docker does not run.
-import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../labels';
+import { isProvenanceLabel, readProvenance } from '../labels';
 
 export interface ApptainerInput {
   /** The image as Docker names it (a tag, or an id for docker-daemon). */
@@ -18,7 +18,7 @@ export interface ApptainerInput {
 /** Label keys carried into the SIF: ours and the OCI ones (revision, source, created, title, version). */
 function carried(labels: Readonly<Record<string, string>>): [string, string][] {
   return Object.entries(labels)
-    .filter(([k]) => k.startsWith(`${LABEL_PREFIX}.`) || k.startsWith('org.opencontainers.image.'))
+    .filter(([k]) => isProvenanceLabel(k))
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([k, v]) => [k, v.replace(/[\r\n]+/g, ' ').trim()]);
 }
@@ -35,8 +35,7 @@ function shellQuote(s: string): string {
  */
 export function apptainerDefinition(i: ApptainerInput): string {
   const from = i.source.kind === 'docker-daemon' ? i.imageRef : i.source.archive;
-  const revision = i.labels[REVISION_LABEL];
-  const dirty = i.labels[DIRTY_LABEL] === 'true';
+  const { revision, dirty } = readProvenance(i.labels);
   const lines = [`Bootstrap: ${i.source.kind}`, `From: ${from}`, ''];
   const labels = carried(i.labels);
   if (labels.length) {

@@ -3,7 +3,8 @@
 import { UserError } from '../errors';
 import { loadYaml } from '../yaml';
 import { CONFIG_DIR_IN_CONTAINER, CONFIG_ENV } from '../run/experiment';
-import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../labels';
+import { DIRTY_LABEL, LABEL_PREFIX, PRESET_LABEL, REVISION_LABEL, isProvenanceLabel, readProvenance } from '../labels';
+import { imageBaseName, repositoryName, splitRegistry, tryParseReference } from '../reference';
 
 /** Our label prefix as Kubernetes spells prefixes (a DNS name): org.mlcontainers → mlcontainers.org. */
 export const K8S_PREFIX = LABEL_PREFIX.split('.').reverse().join('.');
@@ -79,20 +80,10 @@ function annotationKey(key: string): boolean {
   return QUALIFIED_NAME.test(key) && name.length <= 63 && key.length - name.length <= 254;
 }
 
-/** `host/path/name` without tag or digest. */
-function repository(ref: string): string {
-  const noDigest = ref.replace(/@.*$/, '');
-  const slash = noDigest.lastIndexOf('/');
-  const colon = noDigest.lastIndexOf(':');
-  return colon > slash ? noDigest.slice(0, colon) : noDigest;
-}
-
-/** docker.io/library/python for python, as the engine and the kubelet both resolve it. */
-function normalizeRepository(repo: string): string {
-  const [first, ...rest] = repo.split('/');
-  const hasHost = rest.length > 0 && (first!.includes('.') || first!.includes(':') || first === 'localhost');
-  if (hasHost) return repo;
-  return rest.length ? `docker.io/${repo}` : `docker.io/library/${repo}`;
+/** docker.io/library/python for python, as the engine and the kubelet both resolve it; undefined for an image id. */
+function normalizedRepository(ref: string): string | undefined {
+  const parsed = tryParseReference(ref);
+  return parsed && repositoryName(parsed);
 }
 
 /**
@@ -110,15 +101,17 @@ export function pinnedReference(imageRef: string, repoDigests: readonly string[]
   }
   if (registry) {
     // "ghcr.io/lab", "localhost:5000" or a Docker Hub namespace: compared as the leading part of the repository.
-    const prefix = normalizeRepository(`${registry.replace(/^[a-z]+:\/\//, '').replace(/\/+$/, '')}/_`).slice(0, -1);
-    const match = digests.find((d) => normalizeRepository(repository(d)).startsWith(prefix));
+    // Two placeholder components, so that a bare Docker Hub registry does not get library/ put before them.
+    const target = splitRegistry(`${registry.replace(/^[a-z]+:\/\//, '').replace(/\/+$/, '')}/_/_`);
+    const prefix = `${target.registry}/${target.path.slice(0, -'_/_'.length)}`;
+    const match = digests.find((d) => normalizedRepository(d)?.startsWith(prefix));
     if (!match) {
       throw new K8sExportError(`${imageRef} has no digest from ${registry} (it has ${digests.join(', ')}). Push it there first: ${push}.`);
     }
     return match;
   }
-  const named = normalizeRepository(repository(imageRef));
-  const match = digests.find((d) => normalizeRepository(repository(d)) === named) ?? (digests.length === 1 ? digests[0] : undefined);
+  const named = normalizedRepository(imageRef);
+  const match = (named !== undefined ? digests.find((d) => normalizedRepository(d) === named) : undefined) ?? (digests.length === 1 ? digests[0] : undefined);
   if (!match) {
     throw new K8sExportError(`${imageRef} is in several registries (${digests.join(', ')}): pick one with --registry.`);
   }
@@ -127,7 +120,7 @@ export function pinnedReference(imageRef: string, repoDigests: readonly string[]
 
 /** The image's name (the repository's last part) as a DNS-1035 label: lowercase, '-', starting with a letter. */
 function imageName(pinnedRef: string): string {
-  const name = repository(pinnedRef).replace(/^.*\//, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  const name = imageBaseName(pinnedRef).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
   return (/^[a-z]/.test(name) ? name : `mlc-${name}`.replace(/-+$/, '')).slice(0, 63).replace(/-+$/, '');
 }
 
@@ -137,9 +130,9 @@ function imageName(pinnedRef: string): string {
  * Without a commit, the digest's first 7 hex digits stand in for the sha.
  */
 export function resourceName(pinnedRef: string, labels: Readonly<Record<string, string>>, max = 63): string {
-  const revision = labels[REVISION_LABEL];
+  const { revision, dirty } = readProvenance(labels);
   const id = revision && /^[0-9a-f]{7,}$/.test(revision) ? revision.slice(0, 7) : (pinnedRef.split('@sha256:')[1] ?? '').slice(0, 7);
-  const suffix = `${id}${labels[DIRTY_LABEL] === 'true' ? '-dirty' : ''}`;
+  const suffix = `${id}${dirty ? '-dirty' : ''}`;
   const base = imageName(pinnedRef).slice(0, Math.max(1, max - suffix.length - 1)).replace(/-+$/, '');
   return suffix ? `${base}-${suffix}` : base;
 }
@@ -221,7 +214,7 @@ function k8sLabels(name: string, imageLabels: Readonly<Record<string, string>>):
   const entries: [string, string | undefined][] = [
     ['revision', imageLabels[REVISION_LABEL]],
     ['dirty', imageLabels[DIRTY_LABEL]],
-    ['preset', imageLabels[`${LABEL_PREFIX}.preset`]],
+    ['preset', imageLabels[PRESET_LABEL]],
   ];
   for (const [key, value] of entries) {
     const v = labelValue(value);
@@ -234,7 +227,7 @@ function k8sLabels(name: string, imageLabels: Readonly<Record<string, string>>):
 function k8sAnnotations(i: K8sExportInput): Record<string, string> {
   const annotations: Record<string, string> = {};
   for (const [k, v] of Object.entries(i.labels).sort(([a], [b]) => a.localeCompare(b))) {
-    if ((k.startsWith(`${LABEL_PREFIX}.`) || k.startsWith('org.opencontainers.image.')) && annotationKey(k)) annotations[k] = v;
+    if (isProvenanceLabel(k) && annotationKey(k)) annotations[k] = v;
   }
   annotations[`${K8S_PREFIX}/image`] = i.imageRef;
   return annotations;

@@ -2,7 +2,7 @@
 // can ask the same and show the same answer.
 import { createHash } from 'node:crypto';
 import { UserError } from '../errors';
-import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../labels';
+import { readProvenance } from '../labels';
 import type { Catalog } from '../scaffold/catalog';
 
 type Labels = Readonly<Record<string, string>>;
@@ -16,7 +16,8 @@ export class UncommittedImageError extends UserError {
 
 /** Refuses an image built from uncommitted changes unless allowDirty: its commit does not name the code in it. */
 export function assertCommitted(imageRef: string, labels: Labels, allowDirty: boolean): void {
-  if (labels[DIRTY_LABEL] === 'true' && !allowDirty) throw new UncommittedImageError(imageRef, labels[REVISION_LABEL]);
+  const provenance = readProvenance(labels);
+  if (provenance.dirty && !allowDirty) throw new UncommittedImageError(imageRef, provenance.revision);
 }
 
 /**
@@ -24,14 +25,14 @@ export function assertCommitted(imageRef: string, labels: Labels, allowDirty: bo
  * recorded at build time; undefined when it is, or when the image recorded none.
  */
 export function configMismatchNote(imageRef: string, name: string, content: string, labels: Labels): string | undefined {
-  const builtWith = labels[`${LABEL_PREFIX}.config.sha256`];
-  if (!builtWith || builtWith === createHash('sha256').update(content).digest('hex')) return undefined;
-  return `note: ${name} is not the config ${imageRef} was built with (${labels[`${LABEL_PREFIX}.config.path`] ?? 'see its labels'}); the job gets ${name}.`;
+  const { configSha256, configPath } = readProvenance(labels);
+  if (!configSha256 || configSha256 === createHash('sha256').update(content).digest('hex')) return undefined;
+  return `note: ${name} is not the config ${imageRef} was built with (${configPath ?? 'see its labels'}); the job gets ${name}.`;
 }
 
 /** The release setup script of the image's preset (ATLAS AnalysisBase's), which the .def sources in every shell. */
 export function presetSetupScript(labels: Labels, catalog: Catalog | undefined): string | undefined {
-  const preset = labels[`${LABEL_PREFIX}.preset`];
+  const { preset } = readProvenance(labels);
   return preset ? catalog?.presets.find((p) => p.id === preset)?.setupScript : undefined;
 }
 

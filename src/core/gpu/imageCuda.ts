@@ -1,5 +1,5 @@
 import type { ImageDetails } from '../docker/engine';
-import { LABEL_PREFIX } from '../labels';
+import { readProvenance } from '../labels';
 import type { Catalog } from '../scaffold/catalog';
 import type { CudaRequirement } from './cuda';
 import { cudaFromImageEnv } from './cuda';
@@ -15,11 +15,11 @@ export interface ImageGpuFacts {
  * catalog's entry for the base it was built from (pytorch/pytorch sets neither), else a `cudaX.Y` in the base's tag.
  */
 export function imageGpuFacts(image: Pick<ImageDetails, 'env' | 'labels'>, catalog: Catalog | undefined): ImageGpuFacts {
-  const preset = catalog?.presets.find((p) => p.id === image.labels[`${LABEL_PREFIX}.preset`]);
+  const { preset: presetId, base } = readProvenance(image.labels);
+  const preset = catalog?.presets.find((p) => p.id === presetId);
   const alternatives = (preset?.versions ?? []).flatMap((v) => (v.gpu?.cuda ? [{ image: v.gpu.image, cuda: v.gpu.cuda }] : []));
   const fromEnv = cudaFromImageEnv(image.env);
   if (fromEnv) return { cuda: fromEnv, alternatives };
-  const base = image.labels[`${LABEL_PREFIX}.base`];
   const fromCatalog = alternatives.find((a) => a.image === base)?.cuda;
   if (fromCatalog) return { cuda: { version: fromCatalog, source: 'catalog' }, alternatives };
   const fromTag = base ? /cuda[-_]?(\d+\.\d+)/i.exec(base)?.[1] : undefined;

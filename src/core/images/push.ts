@@ -3,7 +3,8 @@ import { EngineError } from '../docker/errors';
 import type { ResolvedAuth } from '../docker/registryAuth';
 import { loginCommand } from '../docker/registryAuth';
 import { UserError } from '../errors';
-import { DIRTY_LABEL, REVISION_LABEL } from '../labels';
+import { REVISION_LABEL, readProvenance } from '../labels';
+import { DOCKER_HUB, familiarPath, isPathComponent, isRegistryHost, parseReference } from '../reference';
 
 export type PushErrorReason = 'registry' | 'notFound' | 'noName' | 'dirty' | 'revision' | 'unauthorized';
 
@@ -21,7 +22,6 @@ export interface RegistryTarget {
   namespace?: string;
 }
 
-const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const HOST = /^(?:localhost|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?$/;
 
 /**
@@ -34,17 +34,17 @@ export function parseRegistryTarget(raw: string): RegistryTarget {
     throw new PushError(`--registry takes host[:port][/namespace], without a scheme: e.g. ${value.replace(/^[a-z]+:\/\//i, '')}.`, 'registry');
   }
   const [host = '', ...path] = value.split('/');
-  if (!HOST.test(host) || (!host.includes('.') && !host.includes(':') && host !== 'localhost')) {
+  if (!HOST.test(host) || !isRegistryHost(host)) {
     throw new PushError(
       `--registry ${JSON.stringify(raw)} does not start with a registry host: write host[:port][/namespace], e.g. ghcr.io/alice, registry.example.org:5000/team or docker.io/alice for Docker Hub.`,
       'registry',
     );
   }
-  const bad = path.find((c) => !PATH_COMPONENT.test(c));
+  const bad = path.find((c) => !isPathComponent(c));
   if (bad !== undefined) {
     throw new PushError(`--registry namespace component ${JSON.stringify(bad)} is not valid: lowercase letters, digits and single . _ - separators.`, 'registry');
   }
-  return { host: host === 'index.docker.io' ? 'docker.io' : host, ...(path.length ? { namespace: path.join('/') } : {}) };
+  return { host: host === 'index.docker.io' ? DOCKER_HUB : host, ...(path.length ? { namespace: path.join('/') } : {}) };
 }
 
 export interface PushPlan {
@@ -61,15 +61,9 @@ export interface PushPlan {
 /** The repository (without any registry host) and tag of a local reference; undefined parts when it is an id. */
 function splitLocal(ref: string): { name?: string; tag?: string } {
   if (/^(sha256:)?[0-9a-f]{12,64}$/.test(ref)) return {};
-  const at = ref.indexOf('@');
-  const named = at >= 0 ? ref.slice(0, at) : ref;
-  const slash = named.lastIndexOf('/');
-  const colon = named.lastIndexOf(':');
-  const repository = colon > slash ? named.slice(0, colon) : named;
-  const tag = colon > slash ? named.slice(colon + 1) : at >= 0 ? undefined : 'latest';
-  const first = repository.split('/')[0]!;
-  const hasHost = repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
-  return { name: hasHost ? repository.slice(first.length + 1) : repository, ...(tag ? { tag } : {}) };
+  const parsed = parseReference(ref);
+  const tag = parsed.tag ?? (parsed.digest ? undefined : 'latest');
+  return { name: familiarPath(parsed), ...(tag ? { tag } : {}) };
 }
 
 /**
@@ -85,8 +79,7 @@ export function planPush(input: { ref: string; image: ImageDetails; registry: Re
     ({ name, tag } = named);
   }
   const notes: string[] = [];
-  const revision = image.labels[REVISION_LABEL];
-  const dirty = image.labels[DIRTY_LABEL] === 'true';
+  const { revision, dirty } = readProvenance(image.labels);
   let commitTag: string;
   if (revision) {
     if (!/^[0-9a-f]{7,64}$/.test(revision)) {

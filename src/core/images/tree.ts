@@ -1,6 +1,7 @@
 import type { ContainerSummary, ImageSummary } from '../docker/engine';
 import { DIRTY_LABEL, IMAGE_ID_LABEL, REVISION_LABEL, ROLE_LABEL } from '../labels';
 import type { CommitMeta, GitHistory } from '../provenance/git';
+import { familiarName, tryParseReference } from '../reference';
 import type { RunRecord } from '../run/experiment';
 
 
@@ -137,13 +138,12 @@ function containerNode(c: ContainerSummary): ContainerNode {
 
 /** "registry:5000/lab/dimuon:3f2a1bc" → "registry:5000/lab/dimuon". */
 export function repoOf(tag: string): string {
-  const colon = tag.lastIndexOf(':');
-  return colon > tag.lastIndexOf('/') ? tag.slice(0, colon) : tag;
+  const ref = tryParseReference(tag);
+  return ref ? familiarName(ref) : tag;
 }
 
 function tagOf(tag: string): string {
-  const colon = tag.lastIndexOf(':');
-  return colon > tag.lastIndexOf('/') ? tag.slice(colon + 1) : 'latest';
+  return tryParseReference(tag)?.tag ?? 'latest';
 }
 
 /** The tokens a tree item's contextValue carries, for `viewItem =~ /\bimage;/`-style menu conditions. */

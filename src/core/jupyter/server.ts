@@ -10,13 +10,12 @@ import { UserError } from '../errors';
 import type { GpuPreflight } from '../gpu/preflight';
 import { isLocalEndpoint } from '../gpu/preflight';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
-import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, WORKSPACE_LABEL } from '../labels';
+import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, TITLE_LABEL, WORKSPACE_LABEL } from '../labels';
 import type { Logger } from '../log';
-import { imageName } from '../provenance/labels';
+import { imageName } from '../reference';
 import type { Catalog } from '../scaffold/catalog';
 import { maskSecrets, newToken, rememberSecret } from '../secrets';
 
-const TITLE_LABEL = 'org.opencontainers.image.title';
 const CONTAINER_PORT = '8888/tcp';
 
 /** A Jupyter server in an experiment container, as VS Code and the CLI need it. */

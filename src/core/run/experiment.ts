@@ -11,17 +11,16 @@ import { WORKSPACE_IN_CONTAINER, containerRequest, imageTitle } from '../contain
 import { UserError } from '../errors';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
 import { isRecord } from '../json';
-import { DIRTY_LABEL, LABEL_PREFIX, REVISION_LABEL } from '../labels';
+import { DIRTY_LABEL, REVISION_LABEL, RUN_ID_LABEL } from '../labels';
 import type { Logger } from '../log';
 import type { GitProvider } from '../provenance/git';
-import { imageName } from '../provenance/labels';
+import { imageName } from '../reference';
 import type { Catalog } from '../scaffold/catalog';
 import { writeFileAtomic } from '../atomicWrite';
 import type { SweepPoint } from './sweep';
 import { ConfigError, expandConfig, formatParams } from './sweep';
 
 export const RUN_ROLE = 'run' as const;
-export const RUN_ID_LABEL = `${LABEL_PREFIX}.run.id`;
 /** The environment variable that holds the config's path inside the container. */
 export const CONFIG_ENV = 'MLC_CONFIG';
 /** Where the config is mounted, read-only, under its own file name. */

@@ -2,7 +2,9 @@ import * as vscode from 'vscode';
 import { interactiveRunCommand, shellLine } from '../../core/container/dockerRun';
 import type { ImageNode } from '../../core/images/tree';
 import { optionalCatalog } from '../../core/scaffold/templateFiles';
-import { LABEL_PREFIX } from '../../core/labels';
+import { readProvenance } from '../../core/labels';
+import type { ImageReference } from '../../core/reference';
+import { familiarName, tryParseReference } from '../../core/reference';
 import { lockFor, lockPath } from '../../core/provenance/lock';
 import { gitShowUri } from '../gitShow';
 import { runSettings } from '../settings';
@@ -81,7 +83,11 @@ export async function copyReferenceCommand(_services: Services, arg: unknown): P
   void vscode.window.setStatusBarMessage(vscode.l10n.t('Copied {0}', image.name), 3000);
 }
 
-const REFERENCE = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?$/;
+/** What `docker tag` takes: a name with an optional tag (latest), no digest. */
+function tagTarget(value: string): ImageReference | undefined {
+  const ref = tryParseReference(value.trim());
+  return ref && !ref.digest ? ref : undefined;
+}
 
 export async function tagImageCommand(services: Services, arg: unknown): Promise<void> {
   requireTrust('run');
@@ -89,13 +95,12 @@ export async function tagImageCommand(services: Services, arg: unknown): Promise
   const value = await vscode.window.showInputBox({
     title: vscode.l10n.t('Tag {0}', image.name),
     prompt: vscode.l10n.t('New reference, e.g. dimuon:paper-v1'),
-    validateInput: (v) => (REFERENCE.test(v.trim()) ? undefined : vscode.l10n.t('Lowercase name[:tag], e.g. dimuon:paper-v1')),
+    validateInput: (v) => (tagTarget(v) ? undefined : vscode.l10n.t('Lowercase name[:tag], e.g. dimuon:paper-v1')),
   });
   if (!value) return;
-  const ref = value.trim();
-  const colon = ref.lastIndexOf(':');
-  const [repo, tag] = colon > ref.lastIndexOf('/') ? [ref.slice(0, colon), ref.slice(colon + 1)] : [ref, 'latest'];
-  await services.engines.get().tagImage(image.image.id, repo, tag);
+  const ref = tagTarget(value);
+  if (!ref) return;
+  await services.engines.get().tagImage(image.image.id, familiarName(ref), ref.tag ?? 'latest');
   services.images.refresh();
 }
 
@@ -153,7 +158,7 @@ export async function showDockerfileCommand(_services: Services, arg: unknown): 
   const sha = shaOf(arg);
   const node = arg as TreeNode | undefined;
   const labels = node?.kind === 'image' ? node.node.image.labels : node?.kind === 'commit' ? node.group.images[0]?.image.labels ?? {} : {};
-  const file = labels[`${LABEL_PREFIX}.dockerfile.path`] ?? '.devcontainer/Dockerfile';
+  const file = readProvenance(labels).dockerfilePath ?? '.devcontainer/Dockerfile';
   const document = await vscode.workspace.openTextDocument(gitShowUri(workspaceFolder(), sha, file));
   await vscode.languages.setTextDocumentLanguage(document, 'dockerfile');
   await vscode.window.showTextDocument(document, { preview: true });

@@ -6,8 +6,9 @@ import { formatAge, formatBytes, formatDuration } from '../../core/format';
 import type { ExperimentImagesModel, ExperimentViewState } from '../../core/images/model';
 import type { CommitGroup, ContainerNode, ImageNode } from '../../core/images/tree';
 import { commitContextValue, containerContextValue, imageContextValue, runContextValue } from '../../core/images/tree';
-import { LABEL_PREFIX } from '../../core/labels';
+import { isProvenanceLabel, readProvenance } from '../../core/labels';
 import { lockPath } from '../../core/provenance/lock';
+import { tryParseReference } from '../../core/reference';
 import type { RunRecord } from '../../core/run/experiment';
 import { formatParams } from '../../core/run/sweep';
 
@@ -96,7 +97,7 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         item.id = `image:${node.image.id}${node.containers.length ? ':with-containers' : node.runs.length ? ':with-runs' : ''}`;
         const failed = node.runs.filter((r) => r.status === 'failed').length;
         const runs = node.runs.length ? vscode.l10n.t('{0} runs', node.runs.length) + (failed ? vscode.l10n.t(' ({0} failed)', failed) : '') : '';
-        item.description = [node.dirty ? vscode.l10n.t('dirty') : '', ...node.otherTags.map((t) => t.slice(t.lastIndexOf(':') + 1)), runs, formatBytes(node.image.size), formatAge(node.image.created)]
+        item.description = [node.dirty ? vscode.l10n.t('dirty') : '', ...node.otherTags.map((t) => tryParseReference(t)?.tag ?? t), runs, formatBytes(node.image.size), formatAge(node.image.created)]
           .filter(Boolean)
           .join(' · ');
         item.iconPath = new vscode.ThemeIcon('package', node.dirty ? new vscode.ThemeColor('list.warningForeground') : undefined);
@@ -155,17 +156,18 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     if (element.kind !== 'image') return item;
     const { node, group } = element;
     const labels = node.image.labels;
+    const { preset, variant } = readProvenance(labels);
     const folder = this.folder();
     const lock = folder ? await fs.readFile(lockPath(folder, node.image.id)).catch(() => undefined) : undefined;
     const rows = Object.entries(labels)
-      .filter(([k]) => k.startsWith(LABEL_PREFIX) || k.startsWith('org.opencontainers.'))
+      .filter(([k]) => isProvenanceLabel(k))
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([k, v]) => `| \`${k}\` | ${escape(v)} |`);
     const md = new vscode.MarkdownString(
       [
         `**${escape(node.name)}**${node.dirty ? ` — ${vscode.l10n.t('built from uncommitted changes')}` : ''}`,
         '',
-        labels[`${LABEL_PREFIX}.preset`] ? `${vscode.l10n.t('Preset')}: ${escape(labels[`${LABEL_PREFIX}.preset`] ?? '')} (${escape(labels[`${LABEL_PREFIX}.variant`] ?? '')})` : '',
+        preset ? `${vscode.l10n.t('Preset')}: ${escape(preset)} (${escape(variant ?? '')})` : '',
         group.meta ? `${vscode.l10n.t('Commit')}: ${escape(group.meta.subject)} — ${escape(group.meta.author)}` : '',
         lock ? `${vscode.l10n.t('Environment lock')}: \`sha256:${createHash('sha256').update(lock).digest('hex').slice(0, 16)}…\`` : vscode.l10n.t('No environment lock recorded.'),
         '',

@@ -1,6 +1,7 @@
 import { isRecord } from '../../json';
 import type { PushEvent, RegistryAuth } from '../engine';
 import { EngineError } from '../errors';
+import { familiarName, tryParseReference } from '../../reference';
 import type { DockerConnection } from './client';
 import { str } from './parse';
 import { followProgress, streamError } from './progress';
@@ -36,10 +37,9 @@ export async function pushImage(conn: DockerConnection, ref: string, auth: Regis
 
 /** `host/name:tag` → its repository and tag; a digest or no tag is refused (see Engine.pushImage). */
 export function splitTaggedReference(ref: string): { repository: string; tag: string } {
-  const slash = ref.lastIndexOf('/');
-  const colon = ref.lastIndexOf(':');
-  if (ref.includes('@') || colon <= slash || colon === ref.length - 1) {
+  const parsed = tryParseReference(ref);
+  if (!parsed?.tag || parsed.digest) {
     throw new EngineError(`Cannot push ${ref}: name one tag (host/name:tag), or the engine pushes every tag of the repository.`, 'api');
   }
-  return { repository: ref.slice(0, colon), tag: ref.slice(colon + 1) };
+  return { repository: familiarName(parsed), tag: parsed.tag };
 }
