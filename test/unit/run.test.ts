@@ -6,8 +6,8 @@ import { gpuPreflight } from '../../src/core/gpu/preflight';
 import { jupyterContainerRequest, serverLabel, toServer } from '../../src/core/jupyter/server';
 import { createLogger } from '../../src/core/log';
 import type { GpuDecision } from '../../src/core/container/gpu';
-import { GpuUnavailableError, cdiHostConfig, decideGpu, deviceRequests, gpuHostConfig, parseGpuSetting } from '../../src/core/container/gpu';
-import { parseSize } from '../../src/core/container/request';
+import { GpuUnavailableError, decideGpu, parseGpuSetting } from '../../src/core/container/gpu';
+import { cdiHostConfig, deviceRequests, gpuHostConfig, parseSize } from '../../src/core/container/request';
 import { maskSecrets, newToken } from '../../src/core/secrets';
 import { imageDetails } from '../helpers/images';
 

@@ -1,5 +1,5 @@
-// The GPU half of a container: the setting, the decision the preflight allows, and the HostConfig it becomes.
-import type { ContainerHostConfig, Engine, ImageDetails } from '../docker/engine';
+// The GPU setting and the decision the preflight allows; container/request.ts renders the decision.
+import type { Engine, ImageDetails } from '../docker/engine';
 import { UserError } from '../errors';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
 import type { GpuPreflight } from '../gpu/preflight';
@@ -68,43 +68,6 @@ export function cpuFallback(reason: string): Extract<GpuDecision, { mode: 'cpu' 
   return { mode: 'cpu', note: `GPU: off (${reason}); running on CPU. \`mlc doctor --gpu\` or "ML Containers: Check GPU Setup" explains.` };
 }
 
-/** The HostConfig fields a container's GPU choice and limits set. */
-export type GpuHostConfig = Pick<ContainerHostConfig, 'DeviceRequests' | 'Devices' | 'ShmSize' | 'Ulimits'>;
-
-/** `--gpus all` / `--gpus device=0,1` as the docker CLI sends them (Driver "" lets the engine pick nvidia). */
-export function deviceRequests(devices: 'all' | string[]): NonNullable<GpuHostConfig['DeviceRequests']> {
-  return devices === 'all'
-    ? [{ Driver: '', Count: -1, Capabilities: [['gpu']] }]
-    : [{ Driver: '', DeviceIDs: devices, Capabilities: [['gpu']] }];
-}
-
-/** CDI names: nvidia.com/gpu=all, nvidia.com/gpu=0, nvidia.com/gpu=GPU-… */
-export function cdiNames(devices: 'all' | string[]): string[] {
-  return (devices === 'all' ? ['all'] : devices).map((d) => `nvidia.com/gpu=${d}`);
-}
-
-/** Docker (>= 25) takes CDI names as DeviceRequests with the "cdi" driver; Podman as Devices. */
-export function cdiHostConfig(devices: 'all' | string[], podman: boolean): GpuHostConfig {
-  const names = cdiNames(devices);
-  return podman
-    ? { Devices: names.map((n) => ({ PathOnHost: n, PathInContainer: '', CgroupPermissions: '' })) }
-    : { DeviceRequests: [{ Driver: 'cdi', DeviceIDs: names }] };
-}
-
-/** Pinned host memory (CUDA, NCCL) needs an unlimited memlock; NVIDIA's containers ask for a 64 MB stack. */
-export const GPU_ULIMITS: NonNullable<GpuHostConfig['Ulimits']> = [
-  { Name: 'memlock', Soft: -1, Hard: -1 },
-  { Name: 'stack', Soft: 67108864, Hard: 67108864 },
-];
-
-/** The decision's devices and limits; `dropMemlock` keeps the engine's memlock when it refused to lift it. */
-export function gpuHostConfig(decision: GpuDecision, shmSizeBytes: number, dropMemlock = false): GpuHostConfig {
-  const base: GpuHostConfig = { ShmSize: shmSizeBytes };
-  if (decision.mode === 'cpu') return base;
-  const devices = decision.via === 'cdi' ? cdiHostConfig(decision.devices, decision.podman) : { DeviceRequests: deviceRequests(decision.devices) };
-  return { ...base, ...devices, Ulimits: dropMemlock ? GPU_ULIMITS.filter((u) => u.Name !== 'memlock') : GPU_ULIMITS };
-}
-
 export interface GpuChoice {
   decision: GpuDecision;
   /** One line for the user when the GPU setting could not be honoured (auto → CPU). */
@@ -122,9 +85,4 @@ export async function chooseGpu(
   const decision = decideGpu(o.gpu, preflight);
   for (const warning of decision.mode === 'gpu' ? decision.warnings : []) o.log.warn(warning);
   return { decision, note: decision.mode === 'cpu' ? decision.note : undefined, preflight };
-}
-
-/** "none", "all" or "0,1": how a container's GPUs are labelled and recorded. */
-export function gpuLabel(decision: GpuDecision): string {
-  return decision.mode === 'cpu' ? 'none' : decision.devices === 'all' ? 'all' : decision.devices.join(',');
 }

@@ -1,11 +1,10 @@
 // A container for this image and this workspace: the one place its create request is built. Jupyter and runs add
 // only their own command, env, mounts and ports; every other form (the copied `docker run` command) is rendered
 // from the request this returns.
-import type { ContainerCreateRequest, ImageDetails } from '../docker/engine';
+import type { ContainerCreateRequest, ContainerHostConfig, ImageDetails } from '../docker/engine';
 import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, TITLE_LABEL, WORKSPACE_LABEL, readProvenance } from '../labels';
 import { imageBaseName } from '../reference';
 import type { GpuDecision } from './gpu';
-import { gpuHostConfig, gpuLabel } from './gpu';
 
 /** Where the workspace folder is mounted in experiment containers. */
 export const WORKSPACE_IN_CONTAINER = '/workspace';
@@ -88,6 +87,48 @@ export function containerRequest(spec: ContainerSpec): ContainerCreateRequest {
       ...gpuHostConfig(spec.decision, spec.shmSizeBytes, spec.dropMemlock),
     },
   };
+}
+
+/** The HostConfig fields a container's GPU choice and limits set. */
+export type GpuHostConfig = Pick<ContainerHostConfig, 'DeviceRequests' | 'Devices' | 'ShmSize' | 'Ulimits'>;
+
+/** `--gpus all` / `--gpus device=0,1` as the docker CLI sends them (Driver "" lets the engine pick nvidia). */
+export function deviceRequests(devices: 'all' | string[]): NonNullable<GpuHostConfig['DeviceRequests']> {
+  return devices === 'all'
+    ? [{ Driver: '', Count: -1, Capabilities: [['gpu']] }]
+    : [{ Driver: '', DeviceIDs: devices, Capabilities: [['gpu']] }];
+}
+
+/** CDI names: nvidia.com/gpu=all, nvidia.com/gpu=0, nvidia.com/gpu=GPU-… */
+export function cdiNames(devices: 'all' | string[]): string[] {
+  return (devices === 'all' ? ['all'] : devices).map((d) => `nvidia.com/gpu=${d}`);
+}
+
+/** Docker (>= 25) takes CDI names as DeviceRequests with the "cdi" driver; Podman as Devices. */
+export function cdiHostConfig(devices: 'all' | string[], podman: boolean): GpuHostConfig {
+  const names = cdiNames(devices);
+  return podman
+    ? { Devices: names.map((n) => ({ PathOnHost: n, PathInContainer: '', CgroupPermissions: '' })) }
+    : { DeviceRequests: [{ Driver: 'cdi', DeviceIDs: names }] };
+}
+
+/** Pinned host memory (CUDA, NCCL) needs an unlimited memlock; NVIDIA's containers ask for a 64 MB stack. */
+export const GPU_ULIMITS: NonNullable<GpuHostConfig['Ulimits']> = [
+  { Name: 'memlock', Soft: -1, Hard: -1 },
+  { Name: 'stack', Soft: 67108864, Hard: 67108864 },
+];
+
+/** The decision's devices and limits; `dropMemlock` keeps the engine's memlock when it refused to lift it. */
+export function gpuHostConfig(decision: GpuDecision, shmSizeBytes: number, dropMemlock = false): GpuHostConfig {
+  const base: GpuHostConfig = { ShmSize: shmSizeBytes };
+  if (decision.mode === 'cpu') return base;
+  const devices = decision.via === 'cdi' ? cdiHostConfig(decision.devices, decision.podman) : { DeviceRequests: deviceRequests(decision.devices) };
+  return { ...base, ...devices, Ulimits: dropMemlock ? GPU_ULIMITS.filter((u) => u.Name !== 'memlock') : GPU_ULIMITS };
+}
+
+/** "none", "all" or "0,1": how a container's GPUs are labelled and recorded. */
+export function gpuLabel(decision: GpuDecision): string {
+  return decision.mode === 'cpu' ? 'none' : decision.devices === 'all' ? 'all' : decision.devices.join(',');
 }
 
 /** "8g", "512m", "1024" (bytes) → bytes, as `docker run --shm-size` reads them. */
