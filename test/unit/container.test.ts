@@ -106,6 +106,19 @@ describe('one container request, rendered as docker run flags', () => {
     assert.deepEqual(words.filter((_, i) => words[i - 1] === '--device'), ['nvidia.com/gpu=all']);
   });
 
+  it('CPU means CPU in every container: NVIDIA_VISIBLE_DEVICES=void, which an image\'s own value cannot undo', () => {
+    const cpu = { mode: 'cpu' } as const;
+    const env = (decision: GpuDecision): string[][] => [
+      jupyterContainerRequest({ image: { ref: 'x', details: IMAGE }, workspace: '/w', token: 't', name: 'j', decision, shmSizeBytes: 1 }),
+      runContainerRequest({ runId: 'r', name: 'r', image: { ref: 'x', details: IMAGE }, workspace: '/w', code: 'workspace', runDir: '/w/r', configFile: '/w/r/c.yaml', configName: 'c.yaml', command: ['true'], decision, shmSizeBytes: 1 }),
+      containerRequest({ role: 'shell', image: { ref: 'x', details: IMAGE }, workspace: '/w', decision, shmSizeBytes: 1, args: [] }),
+    ].map((r) => (r.Env ?? []).filter((e) => e.startsWith('NVIDIA_')));
+    assert.deepEqual(env(cpu), [['NVIDIA_VISIBLE_DEVICES=void'], ['NVIDIA_VISIBLE_DEVICES=void'], ['NVIDIA_VISIBLE_DEVICES=void']]);
+    assert.deepEqual(env(GPU_ALL), [[], [], []], 'GPU containers get their devices from the DeviceRequest');
+    const words = toDockerRunArgs(containerRequest({ role: 'shell', image: { ref: 'x', details: IMAGE }, workspace: '/w', decision: cpu, shmSizeBytes: 1, args: [] }));
+    assert.ok(words.join(' ').includes('-e NVIDIA_VISIBLE_DEVICES=void'), 'the copied command too');
+  });
+
   it('keeps labels off the command line, so a container started by hand is not taken for ours', () => {
     const words = toDockerRunArgs(cases[0]![1]);
     assert.ok(!words.some((w) => w.includes('org.mlcontainers')));

@@ -111,10 +111,12 @@ describe('Kubernetes manifests (mlc export k8s)', () => {
   it('--gpus 0 asks for no nvidia.com/gpu (CPU nodes); --gpus 4 for four; the command after -- replaces CMD, not ENTRYPOINT', () => {
     const cpu = only(roundTrip(input({ gpus: 0 })), 'Job');
     assert.ok(!('resources' in cpu.spec.template.spec.containers[0]));
+    assert.deepEqual(cpu.spec.template.spec.containers[0].env?.filter((e) => e.name.startsWith('NVIDIA')), [{ name: 'NVIDIA_VISIBLE_DEVICES', value: 'void' }], 'CPU means CPU, whatever the image sets');
     validateAll([cpu]);
     const four = only(roundTrip(input({ gpus: 4, args: ['python', 'train.py', '--lr', '0.01'] })), 'Job');
     const c = four.spec.template.spec.containers[0];
     assert.deepEqual(c.resources?.limits, { 'nvidia.com/gpu': 4 });
+    assert.ok(!c.env?.some((e) => e.name.startsWith('NVIDIA')), 'the device plugin sets NVIDIA_VISIBLE_DEVICES for GPU pods');
     assert.deepEqual(c.args, ['python', 'train.py', '--lr', '0.01']);
     assert.ok(!('command' in c), 'the ENTRYPOINT (a release setup, say) still runs');
   });

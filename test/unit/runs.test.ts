@@ -203,6 +203,20 @@ describe('runExperiment against a fake engine', () => {
     assert.ok([...engine.requests.values()].every((r) => !r.HostConfig?.Binds?.some((b) => b.startsWith(`${dir}:`))), 'the project was mounted');
   });
 
+  it('records the GPUs nvidia-smi saw inside the container, and null where it cannot say', async () => {
+    fs.writeFileSync(path.join(dir, 'configs', 'exp.yaml'), 'lr: 0.1\n');
+    assert.equal((await start()).records[0]?.seenGpus, null, 'no nvidia-smi in a CPU container');
+    engine.execScript = (command) =>
+      command[0] === 'nvidia-smi'
+        ? { exitCode: 0, stdout: '0, NVIDIA H100 80GB HBM3, GPU-5b9c4e0e-4f4e, 580.159.04, 81559 MiB\n', stderr: '' }
+        : { exitCode: 127, stdout: '', stderr: 'not found' };
+    assert.deepEqual((await start()).records[0]?.seenGpus, [{ index: '0', name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-5b9c4e0e-4f4e' }]);
+    engine.execScript = () => ({ exitCode: 6, stdout: 'No devices were found\n', stderr: '' });
+    assert.deepEqual((await start()).records[0]?.seenGpus, [], 'nvidia-smi ran and saw none');
+    const { runs } = await readRuns(dir);
+    assert.deepEqual(runs.map((r) => r.seenGpus?.length ?? null), [null, 1, 0]);
+  });
+
   it('runs on CPU with a note when the preflight finds no GPU (auto)', async () => {
     const result = await start({ gpu: 'auto', probe: () => Promise.resolve({ kind: 'notInstalled' }) });
     assert.equal(result.records.every((r) => r.gpus === 'none'), true);

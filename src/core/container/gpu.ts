@@ -2,6 +2,7 @@
 import type { Engine, ImageDetails } from '../docker/engine';
 import { UserError } from '../errors';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
+import { NVIDIA_SMI_ARGS, interpretNvidiaSmi } from '../gpu/nvidiaSmi';
 import type { GpuPreflight } from '../gpu/preflight';
 import { checkGpu } from '../gpu/preflight';
 import type { Logger } from '../log';
@@ -85,4 +86,24 @@ export async function chooseGpu(
   const decision = decideGpu(o.gpu, preflight);
   for (const warning of decision.mode === 'gpu' ? decision.warnings : []) o.log.warn(warning);
   return { decision, note: decision.mode === 'cpu' ? decision.note : undefined, preflight };
+}
+
+/** A GPU as nvidia-smi inside a container listed it. */
+export interface SeenGpu {
+  index: string;
+  name: string;
+  uuid: string;
+}
+
+/**
+ * The GPUs a running container can use, by nvidia-smi inside it: what a record can trust later, whatever was asked
+ * for. [] when nvidia-smi ran and found none; undefined when it could not say (not in the image — the NVIDIA toolkit
+ * mounts it only into GPU containers —, the container already gone, a driver error).
+ */
+export async function seenGpus(engine: Engine, containerId: string, signal?: AbortSignal): Promise<SeenGpu[] | undefined> {
+  const result = await engine.execCapture(containerId, ['nvidia-smi', ...NVIDIA_SMI_ARGS], signal).catch(() => undefined);
+  if (!result) return undefined;
+  const probe = interpretNvidiaSmi({ code: result.exitCode, stdout: result.stdout, stderr: result.stderr });
+  if (probe.kind === 'noDevices') return [];
+  return probe.kind === 'gpus' ? probe.gpus.map((g) => ({ index: g.index, name: g.name, uuid: g.uuid })) : undefined;
 }

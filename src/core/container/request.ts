@@ -9,6 +9,13 @@ import type { GpuDecision } from './gpu';
 /** Where the workspace folder is mounted in experiment containers. */
 export const WORKSPACE_IN_CONTAINER = '/workspace';
 
+/**
+ * CPU means CPU: an image may set NVIDIA_VISIBLE_DEVICES=all (pytorch/pytorch does) and an engine may run the
+ * nvidia runtime by default, which then hands out every GPU without a DeviceRequest. `void` makes the toolkit give
+ * none, whatever the image says.
+ */
+export const NO_GPU_ENV = { name: 'NVIDIA_VISIBLE_DEVICES', value: 'void' } as const;
+
 /** What one container is for, as its role label says: Jupyter, an experiment run, or a user's shell. */
 export type ContainerRole = 'jupyter' | 'run' | 'shell';
 
@@ -64,7 +71,7 @@ export function containerRequest(spec: ContainerSpec): ContainerCreateRequest {
     Image: details.id,
     ...(script ? { Entrypoint: [...(loginShell ? ['/bin/bash', '-lc'] : ['/bin/sh', '-c']), script, `mlc-${spec.role}`] } : {}),
     Cmd: spec.args,
-    Env: [...(spec.env ?? []), 'PYTHONUNBUFFERED=1'],
+    Env: [...(spec.env ?? []), ...(spec.decision.mode === 'cpu' ? [`${NO_GPU_ENV.name}=${NO_GPU_ENV.value}`] : []), 'PYTHONUNBUFFERED=1'],
     WorkingDir: WORKSPACE_IN_CONTAINER,
     Labels: {
       [MANAGED_LABEL]: 'true',

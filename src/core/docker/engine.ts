@@ -204,6 +204,8 @@ export interface Engine {
   followLogs(id: string, onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void, signal?: AbortSignal): Promise<void>;
   /** Waits until the container exits and resolves with its exit code. */
   waitContainer(id: string, signal?: AbortSignal): Promise<number>;
+  /** Runs a command in a running container (`docker exec`, no TTY) and resolves with its exit code and output. */
+  execCapture(id: string, command: string[], signal?: AbortSignal): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   tagImage(ref: string, repo: string, tag: string, signal?: AbortSignal): Promise<void>;
   /**
    * Pushes one tag (`host/name:tag`; an untagged reference is refused, since the engine would push every tag of the

@@ -2,6 +2,7 @@
 // the hyper-parameter file as a ConfigMap. Pure: the CLI reads the image and the file, this builds the objects.
 import { UserError } from '../errors';
 import { loadYaml } from '../yaml';
+import { NO_GPU_ENV } from '../container/request';
 import { CONFIG_DIR_IN_CONTAINER, CONFIG_ENV } from '../run/experiment';
 import { DIRTY_LABEL, LABEL_PREFIX, PRESET_LABEL, REVISION_LABEL, isProvenanceLabel, readProvenance } from '../labels';
 import { imageBaseName, repositoryName, splitRegistry, tryParseReference } from '../reference';
@@ -167,6 +168,8 @@ export function k8sManifests(i: K8sExportInput): K8sExport {
     mounts.push({ name: 'config', mountPath: CONFIG_DIR_IN_CONTAINER, readOnly: true });
     env.push({ name: CONFIG_ENV, value: `${CONFIG_DIR_IN_CONTAINER}/${key}` });
   }
+  // A CPU pod on a GPU node whose default runtime is nvidia would otherwise see every GPU the image asks for.
+  if (gpus === 0) env.push({ ...NO_GPU_ENV });
   const container = (containerName: string): Record<string, unknown> => ({
     name: containerName,
     image: i.pinnedRef,

@@ -3,8 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ContainerCreateRequest, Engine, ImageDetails } from '../docker/engine';
-import type { GpuDecision, GpuSetting } from '../container/gpu';
-import { chooseGpu } from '../container/gpu';
+import type { GpuDecision, GpuSetting, SeenGpu } from '../container/gpu';
+import { chooseGpu, seenGpus } from '../container/gpu';
 import { launchContainer } from '../container/launch';
 import type { ContainerSpec } from '../container/request';
 import { WORKSPACE_IN_CONTAINER, containerRequest, gpuLabel, imageTitle } from '../container/request';
@@ -53,8 +53,13 @@ export interface RunRecord {
   /** ISO 8601. */
   start: string;
   end: string;
-  /** "none", "all" or device ids ("0,1"). */
+  /** What the container was given: "none", "all" or device ids ("0,1"). */
   gpus: string;
+  /**
+   * The GPUs nvidia-smi inside the container listed while it ran; null when it could not say (no nvidia-smi there,
+   * which is what a CPU run normally looks like, or the run ended first). Absent in records older than this field.
+   */
+  seenGpus?: SeenGpu[] | null;
   container: string;
   /** The run's output, relative to the workspace. */
   log: string;
@@ -257,6 +262,8 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
         ...(o.signal ? { signal: o.signal } : {}),
       });
       o.onStart?.(run);
+      // Asked while the run goes on, so a record says what the container really had, not only what was asked.
+      const seen = seenGpus(engine, started.id, o.signal);
       log.info(`run ${run.id} started in ${started.request.name ?? input.name} (GPU: ${gpuLabel(started.decision)})${size > 1 ? `: ${formatParams(run.point.params)}` : ''}`);
       const lines = { stdout: '', stderr: '' };
       const emit = (stream: 'stdout' | 'stderr', flush: boolean): void => {
@@ -296,6 +303,7 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
         start: start.toISOString(),
         end: now().toISOString(),
         gpus: gpuLabel(started.decision),
+        seenGpus: (await seen) ?? null,
         container: started.request.name ?? input.name,
         log: logRel.split(path.sep).join('/'),
       };

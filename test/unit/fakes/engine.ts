@@ -101,6 +101,14 @@ export class FakeEngine implements Engine {
     return c.exitCode;
   }
 
+  /** What `docker exec` answers in any container, by command; by default the command is not in the image. */
+  execScript: (command: string[]) => { exitCode: number; stdout: string; stderr: string } = (command) => ({ exitCode: 127, stdout: '', stderr: `exec: "${command[0] ?? ''}": executable file not found in $PATH` });
+  async execCapture(id: string, command: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    this.record(`execCapture ${command[0] ?? ''}`);
+    this.must(id);
+    return this.execScript(command);
+  }
+
   async tagImage(ref: string, repo: string, tag: string): Promise<void> { this.record(`tagImage ${ref} ${repo}:${tag}`); }
 
   async pushImage(ref: string, auth: RegistryAuth | undefined, onProgress?: (event: PushEvent) => void): Promise<string> {

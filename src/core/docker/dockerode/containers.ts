@@ -1,7 +1,8 @@
 import { Writable } from 'node:stream';
 import { isRecord } from '../../json';
 import type { ContainerCreateRequest, ContainerDetails, ContainerSummary, PortBinding } from '../engine';
-import { EngineError } from '../errors';
+import { EngineError, toEngineError } from '../errors';
+import { awaitStream } from '../stream';
 import type { DockerConnection, DockerContainer } from './client';
 import { num, record, str, stringMap } from './parse';
 
@@ -113,4 +114,18 @@ export async function runCapture(conn: DockerConnection, image: string, command:
   )) as [{ StatusCode?: number }, DockerContainer];
   await container.remove({ force: true }).catch(() => undefined);
   return { exitCode: result.StatusCode ?? -1, stdout: Buffer.concat(chunks.stdout).toString('utf8'), stderr: Buffer.concat(chunks.stderr).toString('utf8') };
+}
+
+/** `docker exec` without a TTY: the command's exit code and output, or the engine's refusal (e.g. not running). */
+export async function execCapture(conn: DockerConnection, id: string, command: string[], signal?: AbortSignal): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const exec = await conn.call((d) => d.getContainer(id).exec({ Cmd: command, AttachStdout: true, AttachStderr: true, abortSignal: signal }));
+  const stream = (await conn.call(() => exec.start({ hijack: true, stdin: false, abortSignal: signal }))) as NodeJS.ReadableStream;
+  const chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+  const sink = (into: Buffer[]): Writable => new Writable({ write: (chunk: Buffer, _enc, done) => (into.push(chunk), done()) });
+  conn.dockerode().modem.demuxStream(stream, sink(chunks.stdout), sink(chunks.stderr));
+  if ((await awaitStream(stream, signal).catch((e: unknown) => { throw toEngineError(e, conn.endpoint); })) === 'aborted') {
+    throw new EngineError('Cancelled.', 'cancelled');
+  }
+  const state = record(await conn.call(() => exec.inspect({ abortSignal: signal })), 'exec');
+  return { exitCode: typeof state.ExitCode === 'number' ? state.ExitCode : -1, stdout: Buffer.concat(chunks.stdout).toString('utf8'), stderr: Buffer.concat(chunks.stderr).toString('utf8') };
 }

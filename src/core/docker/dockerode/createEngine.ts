@@ -4,7 +4,7 @@ import type { Engine } from '../engine';
 import { build } from './build';
 import type { EngineOptions } from './client';
 import { DockerConnection } from './client';
-import { createContainer, inspectContainer, listContainers, removeContainer, restartContainer, runCapture, startContainer, stopContainer, waitContainer } from './containers';
+import { createContainer, execCapture, inspectContainer, listContainers, removeContainer, restartContainer, runCapture, startContainer, stopContainer, waitContainer } from './containers';
 import { events } from './events';
 import { inspectImage, listImages, removeImage, tagImage } from './images';
 import { containerLogs, followLogs } from './logs';
@@ -36,6 +36,7 @@ export function createEngine(endpoint: DockerEndpoint, options: EngineOptions = 
     containerLogs: (id, tail, signal) => containerLogs(conn, id, tail, signal),
     followLogs: (id, onOutput, signal) => followLogs(conn, id, onOutput, signal),
     waitContainer: (id, signal) => waitContainer(conn, id, signal),
+    execCapture: (id, command, signal) => execCapture(conn, id, command, signal),
     events: (filter, onEvent, signal) => events(conn, filter, onEvent, signal),
   };
 }
