@@ -1,7 +1,10 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { machineEngine } from '../core/docker/machine';
+import { localImageCuda } from '../core/gpu/imageCuda';
 import { applyPlan } from '../core/scaffold/plan';
 import { prepareScaffold } from '../core/scaffold/prepare';
+import { describeBase } from '../core/scaffold/render';
 import { templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
 import { UsageError } from './io';
@@ -18,14 +21,16 @@ tensorflow, atlas (ATLAS AnalysisBase), scikit-hep.
   --python 3.X         Python version for slim-Python bases (CPU variants)
   --jupyter-port N     container port Jupyter listens on (default 8888)
   --pip PKG            extra pip package, repeatable (e.g. --pip einops --pip pandas==2.2.3)
-  --base-image REF     override the base image (e.g. a local or mirrored copy)
+  --base-image REF     override the base image (e.g. a local or mirrored copy); its CUDA is read from the
+                       image when the Docker engine has it, else checked at the first GPU run
   --name NAME          devcontainer.json name (default: folder and preset)
   --subfolder          write .devcontainer/<preset>/ instead, beside an existing configuration
   --dir DIR            project folder (default: .)
+  --host URL           Docker host to read --base-image from instead of DOCKER_HOST / the docker context
   --yes                allow changes to existing files: merge into devcontainer.json (comments kept),
                        append to .dockerignore. Without it, existing files are never touched.`;
 
-export async function init(args: string[], io: CliIO): Promise<number> {
+export async function init(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
@@ -39,6 +44,7 @@ export async function init(args: string[], io: CliIO): Promise<number> {
       name: { type: 'string' },
       subfolder: { type: 'boolean', default: false },
       dir: { type: 'string', default: '.' },
+      host: { type: 'string' },
       yes: { type: 'boolean', default: false },
     },
     strict: true,
@@ -67,6 +73,8 @@ export async function init(args: string[], io: CliIO): Promise<number> {
       layout: values.subfolder ? 'subfolder' : 'default',
     },
     values.yes,
+    // Asked only for a base other than the catalog's; an engine that is down or slow leaves its CUDA unknown.
+    localImageCuda((ref, s) => machineEngine(values.host, { timeoutMs: 5_000 }, io.env).inspectImage(ref, s), signal),
   ).catch((e: unknown) => {
     if (e instanceof Error && e.name === 'ScaffoldConflictError') {
       throw new UsageError(`${e.message} Re-run with --yes to merge into it (comments kept), or --subfolder to write .devcontainer/${values.preset}/ beside it.`);
@@ -78,8 +86,7 @@ export async function init(args: string[], io: CliIO): Promise<number> {
     throw new UsageError(`would change existing ${touched.map((p) => `${p.path} (${p.note})`).join(', ')}; re-run with --yes to allow it. Nothing was written.`);
   }
   const written = await applyPlan(root, prepared.plan);
-  const o = prepared.options;
-  io.out(`${o.preset.label} ${o.version} (${o.variant}) on ${o.baseImage}${o.cuda ? `, CUDA ${o.cuda}` : ''}`);
+  io.out(describeBase(prepared.options));
   for (const p of prepared.plan) {
     io.out(`  ${p.action.padEnd(6)} ${p.path}  (${p.note})`);
   }

@@ -156,5 +156,13 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
       buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') }),
       (e: unknown) => e instanceof BuildFailedError && /exit 7/.test(e.step) && e.logTail.some((l) => l.includes('CUDA error: no kernel image')) && /exit code: 7/.test(e.message),
     );
+    // mlc build prints the step's lines once, as they stream, and ends with the one-sentence error.
+    const r = await mlc(['build', '--dir', dir, '--no-lock']);
+    assert.equal(r.code, 1, r.stderr);
+    const lines = r.stderr.trimEnd().split('\n');
+    // (The step's name quotes the same text: only output lines end with it.)
+    assert.equal(lines.filter((l) => l.endsWith('CUDA error: no kernel image')).length, 1, r.stderr);
+    assert.equal(lines.filter((l) => l.endsWith('loading weights')).length, 1, r.stderr);
+    assert.match(lines.at(-1) ?? '', /^mlc build: The build failed at ".*exit 7": .*exit code: 7$/);
   });
 });

@@ -71,6 +71,17 @@ describe('mlc', () => {
       assert.deepEqual(listFiles(dir), ['.devcontainer/devcontainer.json']);
     });
 
+    it("describes an overridden base by the image, not the catalog's CUDA, and still writes when the engine is down", async () => {
+      const mirror = 'registry.example.org/ml/pytorch:2.5.1';
+      const r = await run(['init', '--preset', 'pytorch', '--variant', 'gpu', '--base-image', mirror, '--host', `unix://${path.join(dir, 'no-docker.sock')}`, '--dir', dir]);
+      assert.equal(r.code, 0, r.err);
+      const first = r.out.split('\n')[0];
+      assert.equal(first, `PyTorch (gpu) on ${mirror} instead of the catalog's pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime; framework: the image's own; CUDA: unknown — checked at first GPU run`);
+      const config = fs.readFileSync(path.join(dir, '.devcontainer/devcontainer.json'), 'utf8');
+      assert.match(config, /\/\/ Chosen instead of the catalog's \S+; CUDA: unknown — checked at first GPU run\.\n\s*"BASE_IMAGE": "registry\.example\.org\/ml\/pytorch:2\.5\.1"/);
+      assert.doesNotMatch(`${r.out}\n${config}`, /CUDA 12\.4/);
+    });
+
     it('rejects an invalid variant as a usage error', async () => {
       const r = await run(['init', '--preset', 'pytorch', '--variant', 'tpu', '--dir', dir]);
       assert.equal(r.code, 2);

@@ -56,6 +56,22 @@ describe('New ML Environment command (QuickPick steps)', () => {
     assert.ok(record.messages.some((m) => m.level === 'info' && /scikit-hep .* file\(s\) written/.test(m.text)));
   });
 
+  it("describes another base by the image, not the catalog's CUDA, when the engine cannot tell", async () => {
+    const mirror = 'registry.example.org/ml/pytorch:2.5.1';
+    record.config['mlContainers.dockerHost'] = `unix://${path.join(dir, 'no-docker.sock')}`;
+    try {
+      record.quickInputScript.push({ pick: 'PyTorch' }, { pick: 'GPU' }, { pick: '2.5.1' }, { type: '8888' }, { type: '' }, { pick: 'Other image' }, { type: mirror });
+      await run();
+      const info = record.messages.find((m) => m.level === 'info')?.text ?? '';
+      assert.match(info, /^PyTorch \(gpu\) on registry\.example\.org\/ml\/pytorch:2\.5\.1 instead of the catalog's .*; CUDA: unknown — checked at first GPU run\. \d+ file\(s\) written\.$/);
+      const config = fs.readFileSync(path.join(dir, '.devcontainer/devcontainer.json'), 'utf8');
+      assert.match(config, /\/\/ Chosen instead of the catalog's \S+; CUDA: unknown — checked at first GPU run\./);
+      assert.doesNotMatch(`${info}\n${config}`, /CUDA 12\.4/);
+    } finally {
+      delete record.config['mlContainers.dockerHost'];
+    }
+  });
+
   it('writes nothing when the user dismisses a step', async () => {
     record.quickInputScript.push({ pick: 'TensorFlow' }, { pick: 'CPU' });
     await run();

@@ -174,8 +174,8 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     );
   } catch (e) {
     if (e instanceof BuildError) {
+      // The step's log lines went to the log as they streamed; the error names the step once, without them again.
       const failure = progress.failure(e.message);
-      for (const line of failure.logTail) log.error(`  ${line}`);
       const login = /\b401\b|unauthorized|authentication required|denied: requested access/i.test(failure.error)
         ? `; if ${pulled.length ? pulled.join(', ') : 'the base image'} is private, run \`${loginCommand(/from host (\S+?) failed/.exec(failure.error)?.[1] ?? credentialHostOf(pulled))}\` (builds use the docker CLI's credentials)`
         : '';

@@ -1,6 +1,7 @@
 import type { ImageDetails } from '../docker/engine';
 import { readProvenance } from '../labels';
 import type { Catalog } from '../scaffold/catalog';
+import type { BaseCudaLookup } from '../scaffold/prepare';
 import type { CudaRequirement } from './cuda';
 import { cudaFromImageEnv } from './cuda';
 
@@ -24,4 +25,21 @@ export function imageGpuFacts(image: Pick<ImageDetails, 'env' | 'labels'>, catal
   if (fromCatalog) return { cuda: { version: fromCatalog, source: 'catalog' }, alternatives };
   const fromTag = base ? /cuda[-_]?(\d+\.\d+)/i.exec(base)?.[1] : undefined;
   return { cuda: fromTag ? { version: fromTag, source: 'base tag' } : undefined, alternatives };
+}
+
+/**
+ * What `mlc init` and New ML Environment say about a base the user chose: the CUDA in the image's own environment
+ * when the engine has the image. Not pulled yet, no CUDA named, or an engine that cannot be asked: undefined, and
+ * the scaffold says CUDA is unknown (the preflight checks at the first GPU run); choosing a base never fails on it.
+ */
+export function localImageCuda(inspect: (ref: string, signal?: AbortSignal) => Promise<Pick<ImageDetails, 'env'> | undefined>, signal?: AbortSignal): BaseCudaLookup {
+  return async (image) => {
+    try {
+      const details = await inspect(image, signal);
+      return details ? cudaFromImageEnv(details.env) : undefined;
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      return undefined;
+    }
+  };
 }

@@ -27,7 +27,15 @@ export interface ResolvedOptions {
   jupyterPort: number;
   extraPip: string[];
   baseImage: string;
+  /** The catalog's base for this preset, version and variant; `baseImage` differs when the user chose another. */
+  catalogBaseImage: string;
+  /**
+   * The CUDA the base needs from the host driver: the catalog's for the catalog's base; for another base, what the
+   * image itself says when the engine has it (prepareScaffold asks), else undefined: unknown until a GPU run.
+   */
   cuda: string | undefined;
+  /** Where `cuda` comes from: `catalog`, or the image's environment variable that names it. */
+  cudaSource: 'catalog' | 'CUDA_VERSION' | 'NVIDIA_REQUIRE_CUDA' | undefined;
   frameworkPip: string;
   frameworkIndexUrl: string;
   name: string;
@@ -87,7 +95,8 @@ export function resolveOptions(catalog: Catalog, options: ScaffoldOptions, folde
   if (python !== undefined && !/^3\.\d{1,2}$/.test(python)) {
     throw new ScaffoldError(`Python version "${python}" is not of the form 3.X (e.g. 3.11).`);
   }
-  const baseImage = options.baseImage?.trim() || base.image.replace('{python}', python ?? '');
+  const catalogBaseImage = base.image.replace('{python}', python ?? '');
+  const baseImage = options.baseImage?.trim() || catalogBaseImage;
   if (!IMAGE_REF.test(baseImage)) {
     throw new ScaffoldError(`"${baseImage}" is not a valid image reference; use e.g. pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime.`);
   }
@@ -112,8 +121,9 @@ export function resolveOptions(catalog: Catalog, options: ScaffoldOptions, folde
     jupyterPort,
     extraPip,
     baseImage,
-    // An overridden base may need another CUDA: the preflight reads the image's own CUDA_VERSION first.
-    cuda: base.cuda,
+    catalogBaseImage,
+    // Another base may need another CUDA: the catalog's would be a guess (prepareScaffold asks the image).
+    ...(baseImage === catalogBaseImage && base.cuda ? { cuda: base.cuda, cudaSource: 'catalog' as const } : { cuda: undefined, cudaSource: undefined }),
     frameworkPip: base.pip ?? '',
     frameworkIndexUrl: base.indexUrl ?? '',
     name: options.name?.trim() || `${folderName} (${preset.label})`,
@@ -131,7 +141,7 @@ export function renderScaffold(templates: Templates, o: ResolvedOptions): Render
     preset: o.preset.id,
     variant: o.variant,
     gpu: o.variant === 'gpu',
-    cuda: o.cuda,
+    baseComment: baseComment(o),
     name: o.name,
     baseImage: o.baseImage,
     frameworkPip: o.frameworkPip,
@@ -162,6 +172,34 @@ export function renderScaffold(templates: Templates, o: ResolvedOptions): Render
       content: templates.dockerignore,
     },
   ];
+}
+
+const CUDA_UNKNOWN = 'CUDA: unknown — checked at first GPU run';
+
+/**
+ * One line on what the scaffold builds on, for `mlc init` and New ML Environment: the catalog's framework version
+ * and CUDA for the catalog's base; for another base, only what the image itself says (it decides both).
+ */
+export function describeBase(o: ResolvedOptions): string {
+  if (o.baseImage === o.catalogBaseImage) {
+    return `${o.preset.label} ${o.version} (${o.variant}) on ${o.baseImage}${o.cuda ? `, CUDA ${o.cuda}` : ''}`;
+  }
+  const framework = o.frameworkPip ? `the image's own, else pip install ${o.frameworkPip}` : "the image's own";
+  return `${o.preset.label} (${o.variant}) on ${o.baseImage} instead of the catalog's ${o.catalogBaseImage}; framework: ${framework}${cudaNote(o, '; ')}`;
+}
+
+/** The CUDA of a base the user chose, with where it was read; the unknown wording only where a GPU is wanted. */
+function cudaNote(o: ResolvedOptions, separator: string): string {
+  if (o.cuda) return `${separator}needs CUDA ${o.cuda} on the host driver (the image's ${o.cudaSource})`;
+  return o.variant === 'gpu' ? `${separator}${CUDA_UNKNOWN}` : '';
+}
+
+/** devcontainer.json's comment above BASE_IMAGE. */
+function baseComment(o: ResolvedOptions): string {
+  if (o.baseImage === o.catalogBaseImage) {
+    return `Override to try another base; the catalog pins the tag${o.cuda ? ` (needs CUDA ${o.cuda} on the host driver)` : ''}.`;
+  }
+  return `Chosen instead of the catalog's ${o.catalogBaseImage}${cudaNote(o, '; ')}.`;
 }
 
 function render(template: string, view: object, escape: (value: string) => string): string {

@@ -1,11 +1,12 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { localImageCuda } from '../../core/gpu/imageCuda';
 import type { Catalog, Preset, Variant } from '../../core/scaffold/catalog';
 import { variantsOf } from '../../core/scaffold/catalog';
 import { applyPlan, ScaffoldConflictError } from '../../core/scaffold/plan';
 import { prepareScaffold } from '../../core/scaffold/prepare';
 import type { ResolvedOptions, ScaffoldOptions } from '../../core/scaffold/render';
-import { ScaffoldError, resolveOptions } from '../../core/scaffold/render';
+import { ScaffoldError, describeBase, resolveOptions } from '../../core/scaffold/render';
 import { loadTemplates } from '../../core/scaffold/templateFiles';
 import type { InputStep, PickStep } from '../multiStep';
 import { BACK, showStep } from '../multiStep';
@@ -30,9 +31,11 @@ export async function newEnvironmentCommand(services: Services): Promise<void> {
   }
   const options: ScaffoldOptions = { ...choices, preset: choices.preset.id };
   const root = folder.uri.fsPath;
+  // A base other than the catalog's is described from the image when the engine has it (mlc init does the same).
+  const lookup = localImageCuda((ref, signal) => services.engines.get().inspectImage(ref, signal));
   let prepared;
   try {
-    prepared = await prepareScaffold(root, services.templatesDir, options, false);
+    prepared = await prepareScaffold(root, services.templatesDir, options, false, lookup);
   } catch (e) {
     if (!(e instanceof ScaffoldConflictError)) {
       throw e;
@@ -49,8 +52,8 @@ export async function newEnvironmentCommand(services: Services): Promise<void> {
       return;
     }
     prepared = answer === merge
-      ? await prepareScaffold(root, services.templatesDir, options, true)
-      : await prepareScaffold(root, services.templatesDir, { ...options, layout: 'subfolder' }, false);
+      ? await prepareScaffold(root, services.templatesDir, options, true, lookup)
+      : await prepareScaffold(root, services.templatesDir, { ...options, layout: 'subfolder' }, false, lookup);
   }
   const modified = prepared.plan.filter((p) => p.action === 'modify');
   if (modified.length) {
@@ -72,7 +75,7 @@ export async function newEnvironmentCommand(services: Services): Promise<void> {
   const config = prepared.plan.find((p) => p.path.endsWith('devcontainer.json'));
   const open = vscode.l10n.t('Open devcontainer.json');
   const answer = await vscode.window.showInformationMessage(
-    vscode.l10n.t('{0} {1} ({2}) environment: {3} file(s) written.', prepared.options.preset.label, prepared.options.version, prepared.options.variant, String(written.length)),
+    vscode.l10n.t('{0}. {1} file(s) written.', describeBase(prepared.options), String(written.length)),
     open,
   );
   if (answer === open && config) {

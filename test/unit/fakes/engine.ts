@@ -46,7 +46,7 @@ export class FakeEngine implements Engine {
   async inspectImage(ref: string): Promise<ImageDetails | undefined> { this.record(`inspectImage ${ref}`); return this.images.get(ref); }
   async removeImage(): Promise<void> { this.record('removeImage'); }
   async runCapture(): Promise<never> { throw new Error('not faked'); }
-  async build(): Promise<never> { throw new Error('not faked'); }
+  async build(..._args: Parameters<Engine['build']>): Promise<string> { throw new Error('not faked'); }
 
   async createContainer(request: ContainerCreateRequest): Promise<string> {
     this.record('createContainer');
