@@ -48,7 +48,8 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
     fs.mkdirSync(path.join(dir, '.devcontainer'));
     fs.mkdirSync(path.join(dir, 'configs'));
     fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), '{ "name": "mlc test runs", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n');
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `FROM ${BASE}\nCOPY . /workspace\n`);
+    // As pytorch/pytorch's Dockerfile does: on an engine whose default runtime is nvidia, this alone hands out GPUs.
+    fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `FROM ${BASE}\nENV NVIDIA_VISIBLE_DEVICES=all\nCOPY . /workspace\n`);
     fs.writeFileSync(path.join(dir, 'train.py'), TRAIN);
     fs.writeFileSync(path.join(dir, 'configs', 'sweep.yaml'), '# two by two\nseed: 7\nlr: [0.1, 0.01]\nbatch_size: [32, 64]\n');
     fs.writeFileSync(path.join(dir, 'configs', 'fail.yaml'), 'exit_code: 3\n');
@@ -155,5 +156,23 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
     } finally {
       fs.writeFileSync(path.join(dir, 'train.py'), TRAIN);
     }
+  });
+
+  it('--gpu none on an image that sets NVIDIA_VISIBLE_DEVICES=all: the container is created with void, and the run sees void', async () => {
+    // The container is inspected while it runs: a run's container is removed once the run is recorded.
+    const child = mlcProcess(['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'sh', '-c', 'echo "visible=$NVIDIA_VISIBLE_DEVICES"; sleep 3'], { cwd: dir });
+    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+    let running: string | undefined;
+    for (const deadline = Date.now() + 30_000; !running && Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+      running = (await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`, 'org.mlcontainers.role=run'] }))[0]?.id;
+    }
+    const inspected = running ? await engine.inspectContainer(running) : undefined;
+    assert.equal(await exited, 0);
+    assert.ok(inspected?.env.includes('NVIDIA_VISIBLE_DEVICES=void'), `the created container's env: ${JSON.stringify(inspected?.env)}`);
+    assert.equal(inspected?.deviceRequests, 0);
+    const last = (await readRuns(dir)).runs.at(-1);
+    assert.equal(fs.readFileSync(path.join(dir, last?.log ?? '?'), 'utf8'), 'visible=void\n');
+    assert.equal(last?.gpus, 'none');
+    assert.equal(last?.seenGpus, null, 'no nvidia-smi in a container without GPUs');
   });
 });
