@@ -14,7 +14,11 @@ driver, and GPU runtimes / CDI devices. Exits 0 when the engine answers.
 
 With --gpu, runs the GPU preflight instead: the engine's GPU access (nvidia runtime or CDI), the host's
 GPUs and driver (nvidia-smi), the CUDA the image needs, and whether the driver can run it. Every problem
-is one sentence that says what to do. Exits 1 when GPU containers would not work.
+is one sentence that says what to do. The last line is the verdict, one of three:
+"will work", "will not work: <what is missing, and the fix>" or "can't tell: <what could not be checked>"
+(a remote engine, nvidia-smi missing here). Exits 0 when they will work, 1 when they will not, and 0 when it
+can't tell (with --json, the verdict also goes to stderr as a warning; scripts that need certainty read
+verdict.kind: works, blocked or unknown).
 
   --host URL      Docker host to use instead of DOCKER_HOST / the docker context (unix://, tcp://, ssh://)
   --json          Print the report as JSON
@@ -50,9 +54,13 @@ export async function doctor(args: string[], io: CliIO, signal: AbortSignal): Pr
       ...(devices ? { devices } : {}),
       signal,
     });
-    if (values.json) io.out(JSON.stringify(preflight, null, 2));
-    else for (const line of formatPreflight(preflight)) io.out(line);
-    return preflight.ok ? 0 : 1;
+    if (values.json) {
+      io.out(JSON.stringify(preflight, null, 2));
+      if (preflight.verdict.kind === 'unknown') io.err(`warning: ${preflight.verdict.sentence}`);
+    } else {
+      for (const line of formatPreflight(preflight)) io.out(line);
+    }
+    return preflight.verdict.kind === 'blocked' ? 1 : 0;
   }
   const report = await runDoctor(engine, signal);
   if (values.json) {

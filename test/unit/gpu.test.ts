@@ -5,9 +5,11 @@ import { imageGpuFacts } from '../../src/core/gpu/imageCuda';
 import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
 import { NVIDIA_SMI_ARGS, interpretNvidiaSmi, parseNvidiaSmiCsv, probeHostGpus } from '../../src/core/gpu/nvidiaSmi';
 import type { PreflightInput } from '../../src/core/gpu/preflight';
-import { explainGpuRefusal, formatPreflight, gpuPreflight } from '../../src/core/gpu/preflight';
+import { explainGpuRefusal, formatPreflight, gpuPreflight, gpuVerdict } from '../../src/core/gpu/preflight';
+import { noToolkit, nvidiaGpuDevices, probeToolkit } from '../../src/core/gpu/toolkit';
 import { parseCatalog } from '../../src/core/scaffold/catalog';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 // Outputs in nvidia-smi's own format (`--format=csv,noheader`), as printed by drivers 470–575.
@@ -141,9 +143,9 @@ describe('GPU preflight', () => {
   it('passes with the nvidia runtime, a GPU and a new enough driver', () => {
     const p = preflight({ cuda: { version: '12.4', source: 'catalog' } });
     assert.equal(p.access, 'nvidia-runtime');
-    assert.equal(p.ok, true);
+    assert.equal(p.verdict.kind, 'works');
     assert.deepEqual(p.problems, []);
-    assert.match(formatPreflight(p).join('\n'), /GPU 0: NVIDIA H100 80GB HBM3, 80 GiB[\s\S]*driver ok[\s\S]*should work/);
+    assert.match(formatPreflight(p).join('\n'), /GPU 0: NVIDIA H100 80GB HBM3, 80 GiB[\s\S]*driver ok[\s\S]*Verdict: GPU containers will work/);
   });
 
   it('a driver too old for the image names the catalog image it can run and the update', () => {
@@ -153,29 +155,30 @@ describe('GPU preflight', () => {
       cuda: { version: '12.4', source: 'catalog' },
       alternatives: [{ image: 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime', cuda: '12.4' }, { image: 'pytorch/pytorch:2.1.2-cuda11.8-cudnn8-runtime', cuda: '11.8' }],
     });
-    assert.equal(p.ok, false);
+    assert.equal(p.verdict.kind, 'blocked');
     const problem = p.problems.find((x) => x.code === 'driverTooOld');
     assert.equal(problem?.message, 'Driver 470.82.01 is too old for CUDA 12.4 in dimuon:3f2a1bc (needs ≥ 525.60.13): pick pytorch/pytorch:2.1.2-cuda11.8-cudnn8-runtime or update the driver.');
   });
 
   it('minor-version compatibility is a warning, not a failure', () => {
     const p = preflight({ host: gpus('0, NVIDIA A10, GPU-1, 535.104.05, 23028 MiB'), cuda: { version: '12.4', source: 'NVIDIA_REQUIRE_CUDA' } });
-    assert.equal(p.ok, true);
+    assert.equal(p.verdict.kind, 'works');
     assert.deepEqual(p.problems.map((x) => [x.code, x.severity]), [['minorCompat', 'warning']]);
   });
 
-  it('no runtime and no nvidia-smi: one error that says to install the driver', () => {
-    const p = gpuPreflight({ info, version, host: { kind: 'notInstalled' } });
+  it('no runtime and no nvidia-smi here: one error that says to install the driver, then the toolkit', () => {
+    const p = gpuPreflight({ info, version, host: { kind: 'notInstalled' }, toolkit: noToolkit() });
     assert.equal(p.access, 'unverified');
-    assert.equal(p.ok, false);
+    assert.equal(p.verdict.kind, 'blocked');
     assert.deepEqual(p.problems.map((x) => x.code), ['noDriver']);
+    assert.match(p.problems[0]?.message ?? '', /install the NVIDIA driver, then install nvidia-container-toolkit/);
   });
 
-  it('GPUs on the host but no runtime listed: a warning with the toolkit command, since the hook may still work', () => {
-    const p = gpuPreflight({ info, version, host: gpus(H100) });
-    assert.equal(p.ok, true);
+  it('GPUs but no runtime listed: the toolkit\'s hook here decides; without it the fix names the toolkit (and CDI where enabled)', () => {
+    assert.equal(gpuPreflight({ info, version, host: gpus(H100), toolkit: { ...noToolkit(), hook: '/usr/bin/nvidia-container-runtime-hook' } }).verdict.kind, 'works');
+    const p = gpuPreflight({ info, version, host: gpus(H100), toolkit: noToolkit() });
     assert.match(p.problems[0]?.message ?? '', /nvidia-ctk runtime configure --runtime=docker/);
-    const cdi = gpuPreflight({ info: { ...info, cdiSpecDirs: ['/etc/cdi', '/var/run/cdi'] }, version, host: gpus(H100) });
+    const cdi = gpuPreflight({ info: { ...info, cdiSpecDirs: ['/etc/cdi', '/var/run/cdi'] }, version, host: gpus(H100), toolkit: noToolkit() });
     assert.match(cdi.problems[0]?.message ?? '', /nvidia-ctk cdi generate/);
   });
 
@@ -190,14 +193,188 @@ describe('GPU preflight', () => {
     assert.match(gpuPreflight({ info: withRuntime, version, host: { kind: 'noDevices' } }).problems[0]?.message ?? '', /lspci/);
     assert.match(gpuPreflight({ info: withRuntime, version, host: interpretNvidiaSmi({ code: 9, stdout: NOT_LOADED, stderr: '' }) }).problems[0]?.message ?? '', /reboot/);
     const p = preflight({ host: gpus(EIGHT_A100), devices: ['3', '9', 'GPU-00000001-aaaa-bbbb-cccc-dddddddddddd'] });
-    assert.equal(p.ok, false);
+    assert.equal(p.verdict.kind, 'blocked');
     assert.match(p.problems[0]?.message ?? '', /^GPU 9 is not on this machine \(it has 0, 1, 2, 3, 4, 5, 6, 7\)/);
   });
 
-  it('a remote engine is not judged by this machine\'s GPUs', () => {
-    const p = gpuPreflight({ info: withRuntime, version, host: { kind: 'remote', host: 'ssh://gpu-node' } });
-    assert.equal(p.ok, true);
+  it('a remote engine is not judged by this machine\'s GPUs or files', () => {
+    const p = gpuPreflight({ info: withRuntime, version, host: { kind: 'remote', host: 'ssh://gpu-node' }, toolkit: noToolkit() });
+    assert.equal(p.verdict.kind, 'unknown');
+    assert.equal(p.toolkit, undefined);
     assert.match(p.problems[0]?.message ?? '', /runs on ssh:\/\/gpu-node/);
+  });
+});
+
+describe('GPU verdict: will work, will not work, or can\'t tell', () => {
+  const here = noToolkit();
+  const podman: EngineVersion = { ...version, isPodman: true };
+  const specs = { ...here, cdiDevices: ['nvidia.com/gpu=0', 'nvidia.com/gpu=all'] };
+  const cuda124 = { version: '12.4', source: 'CUDA_VERSION' as const };
+  const T4_470 = gpus('0, Tesla T4, GPU-1, 470.82.01, 15360 MiB');
+  const cases: { name: string; input: PreflightInput; kind: 'works' | 'blocked' | 'unknown'; sentence: RegExp }[] = [
+    {
+      name: 'Docker with the nvidia runtime, a GPU and a driver that meets the image\'s CUDA',
+      input: { info: withRuntime, version, host: gpus(H100), toolkit: here, image: 'dimuon:3f2a1bc', cuda: cuda124 },
+      kind: 'works',
+      sentence: /^GPU containers will work: the nvidia runtime hands out 1 GPU, driver 550\.90\.07, which meets CUDA 12\.4 of dimuon:3f2a1bc\.$/,
+    },
+    {
+      name: 'Docker without nvidia runtime, CDI devices or the toolkit\'s hook',
+      input: { info, version, host: gpus(H100), toolkit: here },
+      kind: 'blocked',
+      sentence: /^GPU containers will not work: no NVIDIA runtime on the engine \(.*\): install nvidia-container-toolkit, run `sudo nvidia-ctk runtime configure --runtime=docker` and restart the engine/,
+    },
+    {
+      name: 'Docker without any NVIDIA runtime and without a driver',
+      input: { info, version, host: { kind: 'notInstalled' }, toolkit: here },
+      kind: 'blocked',
+      sentence: /^GPU containers will not work: no NVIDIA driver on this machine \(nvidia-smi is not on PATH\) and no NVIDIA runtime on the engine .*: install the NVIDIA driver, then install nvidia-container-toolkit/,
+    },
+    {
+      name: 'Docker with no runtime listed but the toolkit\'s hook installed (DeviceRequests work through it)',
+      input: { info, version, host: gpus(H100), toolkit: { ...here, hook: '/usr/bin/nvidia-container-runtime-hook' } },
+      kind: 'works',
+      sentence: /^GPU containers will work: nvidia-container-runtime-hook hands out 1 GPU, driver 550\.90\.07; no image was given/,
+    },
+    {
+      name: 'Docker 28.3 with discovered CDI devices',
+      input: { info: { ...info, discoveredDevices: [{ source: 'cdi', id: 'nvidia.com/gpu=all' }] }, version, host: gpus(EIGHT_A100), toolkit: here },
+      kind: 'works',
+      sentence: /^GPU containers will work: CDI \(nvidia\.com\/gpu=all\) hands out 8 GPUs, driver 535\.104\.05/,
+    },
+    {
+      name: 'Podman without CDI specs, driver present',
+      input: { info, version: podman, host: gpus(H100), toolkit: here },
+      kind: 'blocked',
+      sentence: /^GPU containers will not work: no NVIDIA CDI spec in \/etc\/cdi, \/var\/run\/cdi \(Podman hands out GPUs by CDI name only\): generate CDI specs with `sudo nvidia-ctk cdi generate/,
+    },
+    {
+      name: 'Podman without CDI specs and without a driver',
+      input: { info, version: podman, host: { kind: 'notInstalled' }, toolkit: here },
+      kind: 'blocked',
+      sentence: /^GPU containers will not work: no NVIDIA driver on this machine .* and no NVIDIA CDI spec in .*: install the NVIDIA driver, then generate CDI specs/,
+    },
+    {
+      name: 'Podman with an NVIDIA CDI spec',
+      input: { info, version: podman, host: gpus(H100), toolkit: specs, image: 'dimuon:3f2a1bc' },
+      kind: 'works',
+      sentence: /^GPU containers will work: CDI \(nvidia\.com\/gpu=0, nvidia\.com\/gpu=all\) hands out 1 GPU, driver 550\.90\.07; dimuon:3f2a1bc names no CUDA version, so none is asked of the driver\.$/,
+    },
+    {
+      name: 'a driver too old for the image\'s CUDA',
+      input: { info: withRuntime, version, host: T4_470, toolkit: here, image: 'dimuon:3f2a1bc', cuda: cuda124 },
+      kind: 'blocked',
+      sentence: /^GPU containers will not work: driver 470\.82\.01 is too old for CUDA 12\.4 in dimuon:3f2a1bc \(needs ≥ 525\.60\.13\): update the driver\.$/,
+    },
+    {
+      name: 'a driver that runs the image\'s CUDA through minor-version compatibility',
+      input: { info: withRuntime, version, host: gpus('0, NVIDIA A10, GPU-1, 535.104.05, 23028 MiB'), toolkit: here, cuda: cuda124 },
+      kind: 'works',
+      sentence: /which runs CUDA 12\.4 of the image through minor-version compatibility\.$/,
+    },
+    {
+      name: 'nvidia-smi missing here, but the engine has the nvidia runtime',
+      input: { info: withRuntime, version, host: { kind: 'notInstalled' }, toolkit: here, cuda: cuda124 },
+      kind: 'unknown',
+      sentence: /^Can't tell whether GPU containers will work: nvidia-smi is not on PATH here, so the GPUs and the driver could not be checked/,
+    },
+    {
+      name: 'nvidia-smi failed',
+      input: { info: withRuntime, version, host: { kind: 'failed', detail: 'Segmentation fault' }, toolkit: here },
+      kind: 'unknown',
+      sentence: /^Can't tell whether GPU containers will work: nvidia-smi failed \(Segmentation fault\)/,
+    },
+    {
+      name: 'a remote engine with the nvidia runtime',
+      input: { info: withRuntime, version, host: { kind: 'remote', host: 'ssh://gpu-node' } },
+      kind: 'unknown',
+      sentence: /^Can't tell whether GPU containers will work: the engine runs on ssh:\/\/gpu-node: its GPUs and driver cannot be checked from here/,
+    },
+    {
+      name: 'a remote engine that lists no NVIDIA runtime (the hook there cannot be looked for)',
+      input: { info, version, host: { kind: 'remote', host: 'ssh://gpu-node' } },
+      kind: 'unknown',
+      sentence: /cannot be checked from here;[\s\S]*whether nvidia-container-runtime-hook is on ssh:\/\/gpu-node cannot be checked/,
+    },
+    {
+      name: 'a remote Podman (its CDI specs cannot be read)',
+      input: { info, version: podman, host: { kind: 'remote', host: 'ssh://gpu-node' } },
+      kind: 'unknown',
+      sentence: /the CDI specs on ssh:\/\/gpu-node cannot be checked from here/,
+    },
+    {
+      name: 'Docker Desktop, whose engine runs in a VM this machine\'s files say nothing about',
+      input: { info: { ...info, operatingSystem: 'Docker Desktop' }, version, host: gpus(H100), toolkit: here },
+      kind: 'unknown',
+      sentence: /hook is on Docker Desktop's VM cannot be checked from here/,
+    },
+    {
+      name: 'no GPU on the host',
+      input: { info: withRuntime, version, host: { kind: 'noDevices' }, toolkit: here },
+      kind: 'blocked',
+      sentence: /^GPU containers will not work: nvidia-smi finds no GPU: check the card is visible/,
+    },
+    {
+      name: 'a driver that is not loaded',
+      input: { info: withRuntime, version, host: interpretNvidiaSmi({ code: 9, stdout: NOT_LOADED, stderr: '' }), toolkit: here },
+      kind: 'blocked',
+      sentence: /^GPU containers will not work: the NVIDIA driver is installed but not loaded/,
+    },
+    {
+      name: 'a device id the host does not have',
+      input: { info: withRuntime, version, host: gpus(H100), toolkit: here, devices: ['1'] },
+      kind: 'blocked',
+      sentence: /^GPU containers will not work: GPU 1 is not on this machine \(it has 0\)/,
+    },
+    {
+      name: 'no GPU on the host and no runtime: the host comes first, the count of the rest follows',
+      input: { info, version, host: { kind: 'noDevices' }, toolkit: here },
+      kind: 'blocked',
+      sentence: /^GPU containers will not work: nvidia-smi finds no GPU: .* \(and 1 more problem above\)$/,
+    },
+  ];
+  for (const c of cases) {
+    it(`${c.name}: ${c.kind}`, () => {
+      const p = gpuPreflight(c.input);
+      assert.equal(p.verdict.kind, c.kind, p.verdict.sentence);
+      assert.match(p.verdict.sentence, c.sentence);
+      assert.equal(formatPreflight(p).at(-1), `Verdict: ${p.verdict.sentence}`);
+    });
+  }
+
+  it('is a pure function of the preflight: the same facts give the same verdict', () => {
+    const p = gpuPreflight(cases[0]!.input);
+    const { verdict, ...facts } = p;
+    assert.deepEqual(gpuVerdict(facts), verdict);
+  });
+});
+
+describe('NVIDIA Container Toolkit files', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-toolkit-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('reads nvidia.com/gpu devices from YAML and JSON CDI specs, and nothing from other kinds or broken files', async () => {
+    const cdi = path.join(dir, 'cdi');
+    fs.mkdirSync(cdi);
+    fs.writeFileSync(path.join(cdi, 'nvidia.yaml'), 'cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices:\n- name: "0"\n  containerEdits: {}\n- name: all\n  containerEdits: {}\n');
+    fs.writeFileSync(path.join(cdi, 'mig.json'), JSON.stringify({ cdiVersion: '0.6.0', kind: 'nvidia.com/gpu', devices: [{ name: 'GPU-abc' }] }));
+    fs.writeFileSync(path.join(cdi, 'other.yaml'), 'kind: vendor.com/fpga\ndevices:\n- name: x\n');
+    fs.writeFileSync(path.join(cdi, 'broken.yaml'), 'kind: [nvidia.com/gpu\n');
+    const probe = await probeToolkit([cdi, path.join(dir, 'missing')], '');
+    assert.deepEqual(probe.cdiDevices, ['nvidia.com/gpu=0', 'nvidia.com/gpu=GPU-abc', 'nvidia.com/gpu=all']);
+    assert.deepEqual(nvidiaGpuDevices('not: [yaml'), []);
+  });
+
+  it('finds nvidia-container-runtime-hook on PATH only when it is executable', async () => {
+    const hook = path.join(dir, 'nvidia-container-runtime-hook');
+    fs.writeFileSync(hook, '#!/bin/sh\n', { mode: 0o644 });
+    const withoutX = await probeToolkit([], dir);
+    assert.notEqual(withoutX.hook, hook);
+    fs.chmodSync(hook, 0o755);
+    assert.equal((await probeToolkit([], dir)).hook, hook);
   });
 });
 

@@ -170,16 +170,20 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
     assert.equal([...engine.containers.values()][0]?.deviceRequests, 0);
   });
 
-  it('Check GPU Setup reports GPUs and driver when the preflight passes, and the one-sentence problem when not', async () => {
+  it('Check GPU Setup shows the verdict: will work, will not work with the fix, or can\'t tell with what was not checked', async () => {
     const { checkGpuCommand } = loadFresh<typeof CheckGpu>('src/vscode/commands/checkGpu');
     engine.info_ = { ...engine.info_, runtimes: ['nvidia', 'runc'] };
     const h100 = { index: '0', name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-1', driverVersion: '550.90.07', memoryMiB: 81559 };
     await checkGpuCommand({ ...services, gpuProbe: () => Promise.resolve({ kind: 'gpus', driverVersion: '550.90.07', gpus: [h100] }) });
-    assert.deepEqual(record.messages.at(-1), { level: 'info', text: 'GPU containers should work (1 GPU(s), driver 550.90.07).', buttons: ['Show Logs'] });
+    assert.deepEqual(record.messages.at(-1), { level: 'info', text: 'GPU containers will work: the nvidia runtime hands out 1 GPU, driver 550.90.07; dimuon:latest names no CUDA version, so none is asked of the driver.', buttons: ['Show Logs'] });
     assert.ok(lines.some((l) => l.includes('GPU 0: NVIDIA H100 80GB HBM3, 80 GiB, GPU-1')));
     await checkGpuCommand({ ...services, gpuProbe: () => Promise.resolve({ kind: 'noDevices' }) });
     assert.equal(record.messages.at(-1)?.level, 'warn');
-    assert.match(record.messages.at(-1)?.text ?? '', /^nvidia-smi finds no GPU: check the card is visible/);
+    assert.match(record.messages.at(-1)?.text ?? '', /^GPU containers will not work: nvidia-smi finds no GPU: check the card is visible/);
+    await checkGpuCommand({ ...services, gpuProbe: () => Promise.resolve({ kind: 'notInstalled' }) });
+    assert.equal(record.messages.at(-1)?.level, 'warn');
+    assert.match(record.messages.at(-1)?.text ?? '', /^Can't tell whether GPU containers will work: nvidia-smi is not on PATH here/);
+    assert.ok(lines.some((l) => l.includes("Verdict: Can't tell whether GPU containers will work")));
   });
 
   describe('Reopen in ML Container', () => {

@@ -3,6 +3,7 @@ import type { EngineInfo, EngineVersion } from '../../src/core/docker/engine';
 import { demuxLogs } from '../../src/core/docker/dockerode/logs';
 import { interpretNvidiaSmi } from '../../src/core/gpu/nvidiaSmi';
 import { gpuPreflight } from '../../src/core/gpu/preflight';
+import { noToolkit } from '../../src/core/gpu/toolkit';
 import { jupyterContainerRequest, serverLabel, toServer } from '../../src/core/jupyter/server';
 import { createLogger } from '../../src/core/log';
 import type { GpuDecision } from '../../src/core/container/gpu';
@@ -61,7 +62,9 @@ describe('GPU run options', () => {
 
 describe('GPU decision', () => {
   const ok = gpuPreflight({ info, version, host: TWO_GPUS });
-  const noDriver = gpuPreflight({ info: { ...info, runtimes: ['runc'] }, version, host: { kind: 'notInstalled' } });
+  const noDriver = gpuPreflight({ info: { ...info, runtimes: ['runc'] }, version, host: { kind: 'notInstalled' }, toolkit: noToolkit() });
+  const noSmi = gpuPreflight({ info, version, host: { kind: 'notInstalled' }, toolkit: noToolkit() });
+  const remote = gpuPreflight({ info: { ...info, runtimes: ['runc'] }, version, host: { kind: 'remote', host: 'ssh://gpu-node' } });
   const tooOld = gpuPreflight({ info, version, host: TWO_GPUS, cuda: { version: '13.0', source: 'CUDA_VERSION' } });
 
   it('auto uses every GPU when the preflight passes', () => {
@@ -79,10 +82,22 @@ describe('GPU decision', () => {
     assert.throws(() => decideGpu(['5'], gpuPreflight({ info, version, host: TWO_GPUS, devices: ['5'] })), /GPU 5 is not on this machine/);
   });
 
-  it('an explicit choice still asks the engine when only nvidia-smi is missing (PATH, WSL)', () => {
-    assert.equal(decideGpu('all', noDriver).mode, 'gpu');
+  it('"will not work" (no driver, no runtime, no hook here): auto runs on CPU, an explicit choice fails with the sentence', () => {
+    assert.equal(noDriver.verdict.kind, 'blocked');
     assert.equal(decideGpu('auto', noDriver).mode, 'cpu');
+    assert.throws(() => decideGpu('all', noDriver), (e: unknown) => e instanceof GpuUnavailableError && /^No NVIDIA driver on this machine/.test(e.message));
     assert.deepEqual(decideGpu('none', undefined), { mode: 'cpu' });
+  });
+
+  it('"can\'t tell" (nvidia-smi missing under PATH or WSL, a remote engine) asks the engine, with the doubt as a warning', () => {
+    for (const p of [noSmi, remote]) {
+      assert.equal(p.verdict.kind, 'unknown');
+      for (const setting of ['auto', 'all'] as const) {
+        const d = decideGpu(setting, p);
+        assert.equal(d.mode, 'gpu');
+        assert.deepEqual(d.mode === 'gpu' ? d.warnings : [], p.problems.map((x) => x.message));
+      }
+    }
   });
 });
 

@@ -45,24 +45,20 @@ export type GpuDecision =
   | { mode: 'cpu'; note?: string };
 
 /**
- * Turns the setting and the preflight into what the container gets. `auto` runs on CPU with a one-line note when the
- * preflight finds a problem; an explicit choice fails with the problem's sentence instead — except when the only
- * doubt is a missing nvidia-smi (PATH, WSL) or an unlisted runtime: then the engine's answer decides.
+ * Turns the setting and the preflight's verdict into what the container gets. When the verdict is "will not work",
+ * `auto` runs on CPU with a one-line note and an explicit choice fails with the problem's sentence; when it is
+ * "can't tell" (a remote engine, nvidia-smi not on PATH), both ask for the GPU and the engine's answer decides.
  */
 export function decideGpu(setting: GpuSetting, preflight: GpuPreflight | undefined): GpuDecision {
   if (setting === 'none') return { mode: 'cpu' };
   if (!preflight) throw new Error('GPU preflight missing');
-  const errors = preflight.problems.filter((p) => p.severity === 'error');
-  const warnings = preflight.problems.filter((p) => p.severity === 'warning').map((p) => p.message);
-  const devices = setting === 'auto' ? 'all' : setting;
-  const gpu: GpuDecision = { mode: 'gpu', devices, via: preflight.access === 'cdi' ? 'cdi' : 'device-requests', podman: preflight.isPodman, warnings };
-  if (setting === 'auto') {
-    const first = errors[0];
-    return first ? cpuFallback(first.short) : gpu;
+  const blocking = preflight.verdict.kind === 'blocked' ? preflight.problems.find((p) => p.severity === 'error') : undefined;
+  if (blocking) {
+    if (setting === 'auto') return cpuFallback(blocking.short);
+    throw new GpuUnavailableError(blocking.message);
   }
-  const blocking = errors.find((p) => p.code !== 'noDriver');
-  if (blocking) throw new GpuUnavailableError(blocking.message);
-  return gpu;
+  const warnings = preflight.problems.filter((p) => p.severity !== 'error').map((p) => p.message);
+  return { mode: 'gpu', devices: setting === 'auto' ? 'all' : setting, via: preflight.access === 'cdi' ? 'cdi' : 'device-requests', podman: preflight.isPodman, warnings };
 }
 
 export function cpuFallback(reason: string): Extract<GpuDecision, { mode: 'cpu' }> {

@@ -6,6 +6,8 @@ import { driverVerdict, newestSupportedCuda } from './cuda';
 import { imageGpuFacts } from './imageCuda';
 import type { HostGpuProbe } from './nvidiaSmi';
 import { probeHostGpus } from './nvidiaSmi';
+import type { ToolkitProbe } from './toolkit';
+import { DEFAULT_CDI_SPEC_DIRS, noToolkit, probeToolkit } from './toolkit';
 
 /** How this engine hands GPUs to containers. */
 export type GpuAccess =
@@ -30,11 +32,18 @@ export type GpuProblemCode =
 
 export interface GpuProblem {
   code: GpuProblemCode;
-  severity: 'error' | 'warning';
+  /** error: GPU containers cannot work until it is fixed; unknown: a fact the verdict needs could not be checked; warning: they work, with a caveat. */
+  severity: 'error' | 'unknown' | 'warning';
   /** One sentence: what is wrong and what to do. */
   message: string;
   /** A few words for "GPU: off (…)". */
   short: string;
+}
+
+/** The preflight's answer, one of three, in one sentence: what works, what is missing and the fix, or what could not be checked. */
+export interface GpuVerdict {
+  kind: 'works' | 'blocked' | 'unknown';
+  sentence: string;
 }
 
 export interface GpuPreflight {
@@ -42,17 +51,21 @@ export interface GpuPreflight {
   cdiDevices: string[];
   isPodman: boolean;
   host: HostGpuProbe;
+  /** The toolkit's files on the engine's machine; undefined when they could not be looked at (remote engine, Docker Desktop's VM). */
+  toolkit: ToolkitProbe | undefined;
+  image: string | undefined;
   cuda: CudaRequirement | undefined;
-  verdict: DriverVerdict | undefined;
+  driver: DriverVerdict | undefined;
   problems: GpuProblem[];
-  /** No error-severity problem. */
-  ok: boolean;
+  verdict: GpuVerdict;
 }
 
 export interface PreflightInput {
   info: EngineInfo;
   version: EngineVersion;
   host: HostGpuProbe;
+  /** The toolkit's hook and CDI specs, when the engine runs on this machine; without it they count as not checked. */
+  toolkit?: ToolkitProbe;
   /** The image to run and the CUDA it needs (from its Env, else the preset catalog). */
   image?: string;
   cuda?: CudaRequirement;
@@ -65,19 +78,55 @@ export interface PreflightInput {
 const TOOLKIT = 'install nvidia-container-toolkit, run `sudo nvidia-ctk runtime configure --runtime=docker` and restart the engine (`sudo systemctl restart docker`)';
 const CDI_GENERATE = 'generate CDI specs with `sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`';
 
+/** Whether the engine can hand a container a GPU, from /info and, where the engine runs here, the toolkit's files. */
+type EngineGpus =
+  | { kind: 'yes' }
+  | { kind: 'no'; code: GpuProblemCode; short: string; missing: string; fix: string }
+  | { kind: 'unknown'; code: GpuProblemCode; short: string; why: string; fix: string };
+
+function engineGpus(access: GpuAccess, isPodman: boolean, info: EngineInfo, host: HostGpuProbe, files: ToolkitProbe | undefined): EngineGpus {
+  if (access === 'nvidia-runtime') return { kind: 'yes' };
+  const where = host.kind === 'remote' ? host.host : /docker desktop/i.test(info.operatingSystem) ? "Docker Desktop's VM" : "the engine's machine";
+  if (isPodman) {
+    if (files?.cdiDevices.length) return { kind: 'yes' };
+    const about = 'Podman hands out GPUs by CDI name only';
+    return files
+      ? { kind: 'no', code: 'cdiEmpty', short: 'no NVIDIA CDI spec', missing: `no NVIDIA CDI spec in ${files.specDirs.join(', ')} (${about})`, fix: CDI_GENERATE }
+      : { kind: 'unknown', code: 'cdiEmpty', short: 'CDI specs not checked', why: `${about}, and the CDI specs on ${where} cannot be checked from here`, fix: CDI_GENERATE };
+  }
+  if (access === 'cdi') return { kind: 'yes' };
+  const cdi = info.cdiSpecDirs.length ? `, or ${CDI_GENERATE}` : '';
+  if (files?.hook) return { kind: 'yes' };
+  return files
+    ? { kind: 'no', code: 'noRuntime', short: 'no NVIDIA runtime on the engine', missing: 'no NVIDIA runtime on the engine (no nvidia runtime or CDI GPU devices in its /info, no nvidia-container-runtime-hook)', fix: `${TOOLKIT}${cdi}` }
+    : { kind: 'unknown', code: 'noRuntime', short: 'no NVIDIA runtime listed', why: `the engine lists no nvidia runtime or CDI GPU devices, and whether nvidia-container-runtime-hook is on ${where} cannot be checked from here`, fix: `${TOOLKIT}${cdi}` };
+}
+
 export function gpuPreflight(input: PreflightInput): GpuPreflight {
   const { info, version, host } = input;
-  const cdiDevices = info.discoveredDevices.filter((d) => d.source === 'cdi' && d.id.startsWith('nvidia.com/gpu')).map((d) => d.id);
-  const access: GpuAccess = version.isPodman || cdiDevices.length ? 'cdi' : info.runtimes.includes('nvidia') ? 'nvidia-runtime' : 'unverified';
+  // The toolkit's files here describe the engine only when it runs here, not in a VM of its own.
+  const files = host.kind !== 'remote' && !/docker desktop/i.test(info.operatingSystem) ? input.toolkit : undefined;
+  const discovered = info.discoveredDevices.filter((d) => d.source === 'cdi' && d.id.startsWith('nvidia.com/gpu')).map((d) => d.id);
+  // Podman resolves CDI names from the spec files, so the ones found here are its devices.
+  const cdiDevices = discovered.length ? discovered : version.isPodman ? files?.cdiDevices ?? [] : [];
+  const access: GpuAccess = version.isPodman || discovered.length ? 'cdi' : info.runtimes.includes('nvidia') ? 'nvidia-runtime' : 'unverified';
+  const engine = engineGpus(access, version.isPodman, info, host, files);
   const problems: GpuProblem[] = [];
   const add = (code: GpuProblemCode, severity: GpuProblem['severity'], short: string, message: string): void => {
     problems.push({ code, severity, short, message });
   };
 
+  let engineReported = false;
   switch (host.kind) {
     case 'notInstalled':
-      add('noDriver', access === 'unverified' ? 'error' : 'warning', 'no NVIDIA driver found',
-        'No NVIDIA driver on this machine (nvidia-smi is not on PATH): install the NVIDIA driver, or run on CPU (mlContainers.gpu: none).');
+      if (engine.kind === 'no') {
+        engineReported = true;
+        add('noDriver', 'error', 'no NVIDIA driver found',
+          `No NVIDIA driver on this machine (nvidia-smi is not on PATH) and ${engine.missing}: install the NVIDIA driver, then ${engine.fix}; or run on CPU (mlContainers.gpu: none).`);
+      } else {
+        add('noDriver', 'unknown', 'no NVIDIA driver found',
+          'nvidia-smi is not on PATH here, so the GPUs and the driver could not be checked: install the NVIDIA driver if there is none (on WSL, nvidia-smi is in /usr/lib/wsl/lib).');
+      }
       break;
     case 'noDevices':
       add('noDevices', 'error', 'nvidia-smi finds no GPU',
@@ -88,37 +137,34 @@ export function gpuPreflight(input: PreflightInput): GpuPreflight {
         `The NVIDIA driver is installed but not loaded (${host.detail}): reboot after a driver update, or check \`dmesg | grep -i nvidia\` (Secure Boot can block the module).`);
       break;
     case 'failed':
-      add('smiFailed', 'warning', 'nvidia-smi failed', `nvidia-smi failed (${host.detail}), so the driver could not be checked: the engine's answer at start decides.`);
+      add('smiFailed', 'unknown', 'nvidia-smi failed', `nvidia-smi failed (${host.detail}), so the GPUs and the driver could not be checked.`);
       break;
     case 'remote':
-      add('remote', 'warning', 'remote engine',
-        `The engine runs on ${host.host}: its GPUs and driver cannot be checked from here; run \`nvidia-smi\` there if GPU containers fail.`);
+      add('remote', 'unknown', 'remote engine',
+        `The engine runs on ${host.host}: its GPUs and driver cannot be checked from here; run \`nvidia-smi\` there.`);
       break;
     case 'gpus':
       break;
   }
 
-  if (access === 'unverified' && (host.kind === 'gpus' || host.kind === 'remote')) {
-    add(info.cdiSpecDirs.length ? 'cdiEmpty' : 'noRuntime', 'warning', 'no NVIDIA runtime on the engine',
-      `The engine lists no nvidia runtime${info.cdiSpecDirs.length ? ' and no CDI GPU devices' : ''}; if GPU containers fail, ${TOOLKIT}${info.cdiSpecDirs.length ? `, or ${CDI_GENERATE}` : ''}.`);
-  }
-  if (version.isPodman && !cdiDevices.length && host.kind === 'gpus') {
-    add('cdiEmpty', 'warning', 'no CDI specs checked',
-      `Podman takes GPUs by CDI name only (nvidia.com/gpu=all): if the container gets no GPU, ${CDI_GENERATE}.`);
+  if (engine.kind === 'no' && !engineReported) {
+    add(engine.code, 'error', engine.short, `${capitalize(engine.missing)}: ${engine.fix}.`);
+  } else if (engine.kind === 'unknown') {
+    add(engine.code, 'unknown', engine.short, `${capitalize(engine.why)}; if GPU containers fail, ${engine.fix}.`);
   }
 
-  let verdict: DriverVerdict | undefined;
+  let driver: DriverVerdict | undefined;
   if (host.kind === 'gpus' && input.cuda) {
-    verdict = driverVerdict(host.driverVersion, input.cuda.version);
+    driver = driverVerdict(host.driverVersion, input.cuda.version);
     const image = input.image ? ` in ${input.image}` : '';
     const alternative = suggestion(host.driverVersion, input.alternatives ?? []);
-    if (verdict.kind === 'tooOld' || (verdict.kind === 'unknownCuda' && !verdict.ok)) {
-      const needs = verdict.kind === 'tooOld' ? verdict.required : verdict.compatMinimum ?? 'a newer driver';
-      add('driverTooOld', 'error', `driver ${host.driverVersion} is too old for CUDA ${verdict.cuda}`,
-        `Driver ${host.driverVersion} is too old for CUDA ${verdict.cuda}${image} (needs ≥ ${needs}): ${alternative ? `pick ${alternative} or ` : ''}update the driver.`);
-    } else if (verdict.kind === 'minorCompat') {
-      add('minorCompat', 'warning', `driver ${host.driverVersion} is older than CUDA ${verdict.cuda}'s`,
-        `Driver ${host.driverVersion} predates CUDA ${verdict.cuda}'s own (${verdict.required}); it runs through CUDA minor-version compatibility, but code that needs PTX JIT may fail: update the driver${alternative ? ` or pick ${alternative}` : ''}.`);
+    if (driver.kind === 'tooOld' || (driver.kind === 'unknownCuda' && !driver.ok)) {
+      const needs = driver.kind === 'tooOld' ? driver.required : driver.compatMinimum ?? 'a newer driver';
+      add('driverTooOld', 'error', `driver ${host.driverVersion} is too old for CUDA ${driver.cuda}`,
+        `Driver ${host.driverVersion} is too old for CUDA ${driver.cuda}${image} (needs ≥ ${needs}): ${alternative ? `pick ${alternative} or ` : ''}update the driver.`);
+    } else if (driver.kind === 'minorCompat') {
+      add('minorCompat', 'warning', `driver ${host.driverVersion} is older than CUDA ${driver.cuda}'s`,
+        `Driver ${host.driverVersion} predates CUDA ${driver.cuda}'s own (${driver.required}); it runs through CUDA minor-version compatibility, but code that needs PTX JIT may fail: update the driver${alternative ? ` or pick ${alternative}` : ''}.`);
     }
   }
 
@@ -131,16 +177,42 @@ export function gpuPreflight(input: PreflightInput): GpuPreflight {
     }
   }
 
-  return {
-    access,
-    cdiDevices,
-    isPodman: version.isPodman,
-    host,
-    cuda: input.cuda,
-    verdict,
-    problems,
-    ok: !problems.some((p) => p.severity === 'error'),
-  };
+  const preflight = { access, cdiDevices, isPodman: version.isPodman, host, toolkit: files, image: input.image, cuda: input.cuda, driver, problems };
+  return { ...preflight, verdict: gpuVerdict(preflight) };
+}
+
+/**
+ * The one verdict both shells print and runs decide by: "will not work" when any problem blocks, "can't tell" when
+ * the engine's GPU access, the host's GPUs or its driver could not be checked, "will work" only when all three were.
+ */
+export function gpuVerdict(p: Omit<GpuPreflight, 'verdict'>): GpuVerdict {
+  const blocking = p.problems.find((x) => x.severity === 'error');
+  if (blocking) {
+    const more = p.problems.filter((x) => x.severity === 'error').length - 1;
+    return { kind: 'blocked', sentence: `GPU containers will not work: ${uncapitalize(blocking.message)}${more ? ` (and ${more} more problem${more > 1 ? 's' : ''} above)` : ''}` };
+  }
+  const unchecked = p.problems.filter((x) => x.severity === 'unknown');
+  if (unchecked.length || p.host.kind !== 'gpus') {
+    const what = unchecked.map((x) => x.message).join(' ') || 'the host\'s GPUs were not checked.';
+    return { kind: 'unknown', sentence: `Can't tell whether GPU containers will work: ${uncapitalize(what)}` };
+  }
+  const via = { 'nvidia-runtime': 'the nvidia runtime', cdi: `CDI (${p.cdiDevices.join(', ')})`, unverified: 'nvidia-container-runtime-hook' }[p.access];
+  const count = p.host.gpus.length;
+  const image = p.image ?? 'the image';
+  const cuda = !p.cuda
+    ? p.image ? `; ${p.image} names no CUDA version, so none is asked of the driver` : '; no image was given to check the driver against its CUDA'
+    : p.driver?.kind === 'minorCompat' ? `, which runs CUDA ${p.cuda.version} of ${image} through minor-version compatibility`
+    : `, which meets CUDA ${p.cuda.version} of ${image}`;
+  return { kind: 'works', sentence: `GPU containers will work: ${via} hands out ${count} GPU${count === 1 ? '' : 's'}, driver ${p.host.driverVersion}${cuda}.` };
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** "Driver 470 …" → "driver 470 …" after a colon; "GPU 9 …" and "nvidia-smi …" stay as they are. */
+function uncapitalize(text: string): string {
+  return /^[A-Z][a-z]+\b/.test(text) ? text.charAt(0).toLowerCase() + text.slice(1) : text;
 }
 
 function suggestion(driver: string, alternatives: { image: string; cuda: string }[]): string | undefined {
@@ -174,7 +246,8 @@ export function explainGpuRefusal(raw: string, preflight: GpuPreflight): string 
 
 export function formatPreflight(p: GpuPreflight): string[] {
   const lines: string[] = [];
-  const access = { 'nvidia-runtime': 'nvidia runtime (DeviceRequests)', cdi: `CDI${p.cdiDevices.length ? `: ${p.cdiDevices.join(', ')}` : ' names (Podman)'}`, unverified: 'no nvidia runtime or CDI devices listed' }[p.access];
+  const unlisted = p.toolkit?.hook ? `no nvidia runtime listed; ${p.toolkit.hook} (DeviceRequests)` : 'no nvidia runtime or CDI devices listed';
+  const access = { 'nvidia-runtime': 'nvidia runtime (DeviceRequests)', cdi: `CDI${p.cdiDevices.length ? `: ${p.cdiDevices.join(', ')}` : ' names (Podman)'}`, unverified: unlisted }[p.access];
   lines.push(`Engine GPU access: ${access}`);
   if (p.host.kind === 'gpus') {
     lines.push(`Driver: ${p.host.driverVersion}`);
@@ -185,12 +258,12 @@ export function formatPreflight(p: GpuPreflight): string[] {
     lines.push(`Host GPUs: ${{ noDevices: 'none found', driverNotLoaded: 'driver not loaded', notInstalled: 'nvidia-smi not installed', remote: `not checked (remote engine ${p.host.kind === 'remote' ? p.host.host : ''})`, failed: 'nvidia-smi failed' }[p.host.kind]}`);
   }
   if (p.cuda) {
-    lines.push(`Image needs CUDA ${p.cuda.version} (${p.cuda.source})${p.verdict ? `: ${verdictText(p.verdict)}` : ''}`);
+    lines.push(`Image needs CUDA ${p.cuda.version} (${p.cuda.source})${p.driver ? `: ${verdictText(p.driver)}` : ''}`);
   }
   for (const problem of p.problems) {
-    lines.push(`${problem.severity === 'error' ? 'Problem' : 'Warning'}: ${problem.message}`);
+    lines.push(`${{ error: 'Problem', unknown: 'Not checked', warning: 'Warning' }[problem.severity]}: ${problem.message}`);
   }
-  lines.push(p.ok ? 'Verdict: GPU containers should work.' : 'Verdict: GPU containers will not work until the problem above is fixed.');
+  lines.push(`Verdict: ${p.verdict.sentence}`);
   return lines;
 }
 
@@ -215,10 +288,12 @@ export interface CheckGpuOptions {
   devices?: string[];
   /** nvidia-smi on this machine; tests pass a fake of our own probe. */
   probe?: () => Promise<HostGpuProbe>;
+  /** The toolkit's hook and CDI specs on this machine; with a fake `probe` and no fake here, none are found. */
+  toolkit?: (specDirs: string[]) => Promise<ToolkitProbe>;
   signal?: AbortSignal;
 }
 
-/** The whole preflight: /info and /version, nvidia-smi where the engine is local, the image's CUDA. */
+/** The whole preflight: /info and /version, nvidia-smi and the toolkit's files where the engine is local, the image's CUDA. */
 export async function checkGpu(o: CheckGpuOptions): Promise<GpuPreflight> {
   const local = isLocalEndpoint(o.engine.endpoint);
   const [info, version, host] = await Promise.all([
@@ -226,11 +301,15 @@ export async function checkGpu(o: CheckGpuOptions): Promise<GpuPreflight> {
     o.engine.version(o.signal),
     local ? (o.probe ?? (() => probeHostGpus(undefined, o.signal)))() : Promise.resolve<HostGpuProbe>({ kind: 'remote', host: o.engine.endpoint.host }),
   ]);
+  // A fake machine (tests) must not be mixed with this machine's real toolkit files.
+  const toolkitProbe = o.toolkit ?? (o.probe ? (dirs: string[]) => Promise.resolve(noToolkit(dirs)) : (dirs: string[]) => probeToolkit(dirs));
+  const toolkit = local ? await toolkitProbe(info.cdiSpecDirs.length ? info.cdiSpecDirs : DEFAULT_CDI_SPEC_DIRS) : undefined;
   const facts = o.image ? imageGpuFacts(o.image.details, o.catalog) : undefined;
   return gpuPreflight({
     info,
     version,
     host,
+    ...(toolkit ? { toolkit } : {}),
     ...(o.image ? { image: o.image.ref } : {}),
     ...(facts?.cuda ? { cuda: facts.cuda } : {}),
     ...(facts ? { alternatives: facts.alternatives } : {}),

@@ -24,11 +24,9 @@ export async function checkGpuCommand(services: Services): Promise<void> {
   const log = services.log.child('gpu');
   for (const line of formatPreflight(preflight)) log.info(line);
   const showLogs = vscode.l10n.t('Show Logs');
-  const first = preflight.problems.find((p) => p.severity === 'error') ?? preflight.problems[0];
-  const gpus = preflight.host.kind === 'gpus' ? vscode.l10n.t('{0} GPU(s), driver {1}', preflight.host.gpus.length, preflight.host.driverVersion) : '';
-  const verdict = gpus ? vscode.l10n.t('GPU containers should work ({0}).', gpus) : vscode.l10n.t('GPU containers should work.');
-  const choice = preflight.ok
-    ? await vscode.window.showInformationMessage(first ? `${verdict} ${first.message}` : verdict, showLogs)
-    : await vscode.window.showWarningMessage(first?.message ?? vscode.l10n.t('GPU containers will not work here.'), showLogs);
+  const { kind, sentence } = preflight.verdict;
+  const choice = kind === 'works'
+    ? await vscode.window.showInformationMessage(sentence, showLogs)
+    : await vscode.window.showWarningMessage(sentence, showLogs);
   if (choice === showLogs) services.logChannel.show();
 }
