@@ -122,10 +122,10 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
     assert.equal((await mlc(['export', 'apptainer', 'no-such-image:1'], { cwd: dir, timeoutMs: 240_000 })).code, 1);
   });
 
-  it('`mlc up --gpu all` on this GPU-less engine fails with the mapped sentence and leaves no container', async () => {
+  it('`mlc up --gpu all` on this GPU-less engine fails with the preflight\'s sentence and leaves no container', async () => {
     const r = await mlc(['up', '--gpu', 'all'], { cwd: dir, timeoutMs: 240_000 });
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /This engine cannot give containers a GPU \(no NVIDIA runtime\).*nvidia-container-toolkit.*nvidia-ctk runtime configure/);
+    assert.match(r.stderr, /no NVIDIA runtime on the engine.*nvidia-container-toolkit.*nvidia-ctk runtime configure/);
     assert.doesNotMatch(r.stderr, /could not select device driver/);
     assert.equal(r.stdout, '');
     assert.deepEqual(await findJupyterServers(engine, { workspace: dir, all: true }), []);
@@ -185,8 +185,9 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
       shmSizeBytes: GIB,
       readyTimeoutMs: 120_000,
       log: recordingLogger(lines, 'jupyter'),
-      // A fake of our own probe: this machine has no GPU, the engine is real and refuses.
+      // Fakes of our own probes: this machine has no GPU and no toolkit; the engine is real and refuses.
       probe: () => Promise.resolve({ kind: 'gpus', driverVersion: '550.54.15', gpus: [{ index: '0', name: 'NVIDIA L4', uuid: 'GPU-1', driverVersion: '550.54.15', memoryMiB: 23034 }] }),
+      toolkit: (specDirs) => Promise.resolve({ hook: '/usr/bin/nvidia-container-runtime-hook', cdiDevices: [], specDirs }),
     });
     assert.equal(result.decision.mode, 'cpu');
     assert.match(result.note ?? '', /^GPU: off \(This engine cannot give containers a GPU \(no NVIDIA runtime\)/);

@@ -4,6 +4,7 @@ import { UserError } from '../errors';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
 import { NVIDIA_SMI_ARGS, interpretNvidiaSmi } from '../gpu/nvidiaSmi';
 import type { GpuPreflight } from '../gpu/preflight';
+import type { ToolkitProbe } from '../gpu/toolkit';
 import { checkGpu } from '../gpu/preflight';
 import type { Logger } from '../log';
 import type { Catalog } from '../scaffold/catalog';
@@ -74,11 +75,20 @@ export interface GpuChoice {
 
 /** Runs the preflight (unless the setting is "none") and decides; the preflight's warnings go to the log. */
 export async function chooseGpu(
-  o: { engine: Engine; image: { ref: string; details: ImageDetails }; gpu: GpuSetting; catalog?: Catalog; probe?: () => Promise<HostGpuProbe>; log: Logger; signal?: AbortSignal },
+  o: {
+    engine: Engine;
+    image: { ref: string; details: ImageDetails };
+    gpu: GpuSetting;
+    catalog?: Catalog;
+    probe?: () => Promise<HostGpuProbe>;
+    toolkit?: (specDirs: string[]) => Promise<ToolkitProbe>;
+    log: Logger;
+    signal?: AbortSignal;
+  },
 ): Promise<GpuChoice> {
   const preflight = o.gpu === 'none'
     ? undefined
-    : await checkGpu({ engine: o.engine, image: o.image, ...(o.catalog ? { catalog: o.catalog } : {}), ...(Array.isArray(o.gpu) ? { devices: o.gpu } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+    : await checkGpu({ engine: o.engine, image: o.image, ...(o.catalog ? { catalog: o.catalog } : {}), ...(Array.isArray(o.gpu) ? { devices: o.gpu } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.toolkit ? { toolkit: o.toolkit } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   const decision = decideGpu(o.gpu, preflight);
   for (const warning of decision.mode === 'gpu' ? decision.warnings : []) o.log.warn(warning);
   return { decision, note: decision.mode === 'cpu' ? decision.note : undefined, preflight };

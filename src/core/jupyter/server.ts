@@ -10,6 +10,7 @@ import { UserError } from '../errors';
 import type { GpuPreflight } from '../gpu/preflight';
 import { isLocalEndpoint } from '../gpu/preflight';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
+import type { ToolkitProbe } from '../gpu/toolkit';
 import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, TITLE_LABEL, WORKSPACE_LABEL } from '../labels';
 import type { Logger } from '../log';
 import { imageName } from '../reference';
@@ -121,6 +122,8 @@ export interface StartJupyterOptions {
   log: Logger;
   catalog?: Catalog;
   probe?: () => Promise<HostGpuProbe>;
+  /** The NVIDIA toolkit's files on this machine; tests pass a fake of our own probe. */
+  toolkit?: (specDirs: string[]) => Promise<ToolkitProbe>;
   signal?: AbortSignal;
 }
 
@@ -149,7 +152,7 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
     throw new JupyterStartError(`Image ${o.image} not found: build it first ("Build Experiment Image" or \`mlc build\`).`);
   }
   const image = { ref: o.image, details };
-  const { decision, preflight, ...choice } = await chooseGpu({ engine, image, gpu: o.gpu, log, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+  const { decision, preflight, ...choice } = await chooseGpu({ engine, image, gpu: o.gpu, log, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.toolkit ? { toolkit: o.toolkit } : {}), ...(o.signal ? { signal: o.signal } : {}) });
 
   const existing = await findJupyterServers(engine, { workspace: o.workspace, imageId: details.id, all: true }, o.signal);
   for (const server of existing) {
