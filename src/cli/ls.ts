@@ -7,7 +7,7 @@ import type { ExperimentTree } from '../core/images/tree';
 import { repoOf } from '../core/images/tree';
 import { latestProjectImage } from '../core/project';
 import { GitCli } from '../core/provenance/git';
-import type { RunRecord } from '../core/run/experiment';
+import type { RunRecord } from '../core/run/records';
 import type { CliIO } from './io';
 
 export const lsHelp = `mlc ls [--dir DIR] [--json] [--host URL]

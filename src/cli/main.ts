@@ -8,7 +8,7 @@ import { exportCommand, exportHelp } from './exportCmd';
 import { init, initHelp } from './init';
 import { ls, lsHelp } from './ls';
 import { push, pushHelp } from './push';
-import { run, runHelp, runs, runsHelp } from './run';
+import { logs, logsHelp, run, runHelp, runs, runsHelp, stop, stopHelp } from './run';
 import { down, downHelp, up, upHelp } from './up';
 import type { CliIO, Subcommand } from './io';
 import { UsageError } from './io';
@@ -22,7 +22,9 @@ const subcommands: Record<string, { run: Subcommand; help: string; summary: stri
   up: { run: up, help: upHelp, summary: 'start Jupyter in the experiment image (127.0.0.1 only, random token) and print its URL' },
   down: { run: down, help: downHelp, summary: "stop and remove the project's Jupyter containers" },
   run: { run, help: runHelp, summary: 'run a command with a hyper-parameter YAML in the experiment image (lists in the YAML: a sweep)' },
-  runs: { run: runs, help: runsHelp, summary: 'list the recorded runs: image, commit, config hash, exit code' },
+  runs: { run: runs, help: runsHelp, summary: 'list the runs, running and finished: image, commit, config hash, exit code' },
+  logs: { run: logs, help: logsHelp, summary: "print (or follow with -f) a run's output, while it runs or after" },
+  stop: { run: stop, help: stopHelp, summary: 'stop a run, or a whole sweep; they are recorded as cancelled' },
   export: { run: exportCommand, help: exportHelp, summary: 'write an Apptainer definition (HPC, GRID) or a Kubernetes Job / PyTorchJob for an experiment image' },
   push: { run: push, help: pushHelp, summary: 'push an experiment image to a registry under its commit tag, with your docker credentials' },
 };

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
@@ -5,8 +7,12 @@ import { formatAge, formatDuration } from '../core/format';
 import { openProject } from '../core/project';
 import { commitTag } from '../core/images/tree';
 import { GitCli } from '../core/provenance/git';
-import type { RunRecord } from '../core/run/experiment';
-import { RUNS_FILE, readRuns, runExperiment } from '../core/run/experiment';
+import type { RunRecord } from '../core/run/records';
+import { executePlan } from '../core/run/experiment';
+import { RUNS_FILE, readRuns } from '../core/run/records';
+import { findRunContainers, finishRun, reconcileRuns, stopRuns } from '../core/run/lifecycle';
+import type { ExperimentPlan, PlannedPoint } from '../core/run/plan';
+import { PLANS_DIR, markSweepStopped, pendingPoints, planExperiment, readPlan } from '../core/run/plan';
 import { parseGpuSetting } from '../core/container/gpu';
 import { parseSize } from '../core/container/request';
 import { formatParams } from '../core/run/sweep';
@@ -14,15 +20,20 @@ import { templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
 import { UsageError, asUsage, cliLogger } from './io';
 
-export const runHelp = `mlc run --config FILE [--image REF] [--gpu auto|all|none|0,1] [--parallel N] [--dir DIR] -- COMMAND…
+export const runHelp = `mlc run --config FILE [--image REF] [--gpu auto|all|none|0,1] [--parallel N] [--detach] [--dir DIR] -- COMMAND…
+mlc run --resume SWEEP [--detach] [--dir DIR]
 
 Runs COMMAND in the experiment image with the project mounted at /workspace (the working directory) and the
-hyper-parameter YAML mounted read-only at /etc/mlc/config/<name>; its path is in $MLC_CONFIG. Output streams
-here and is kept in .mlcontainers/runs/<id>/output.log; a record of the run (image, commit, config hash and
-content, command, times, exit code, GPUs) is appended to .mlcontainers/runs.jsonl (see \`mlc runs\`).
+hyper-parameter YAML mounted read-only at /etc/mlc/config/<name>; its path is in $MLC_CONFIG, and $MLC_RUN_DIR is
+the run's own folder for outputs. Output streams here and is kept in .mlcontainers/runs/<id>/output.log; a record
+of the run (image, commit, config hash and content, command, times, exit code, GPUs) is in
+.mlcontainers/runs.jsonl (see \`mlc runs\`). A run outlives this command: killed, the container runs on, and
+\`mlc runs\` (or \`mlc logs\`, or the VS Code view) records it when it ends.
 
 A sweep: every list in the YAML is an axis and the runs cover the grid (lr: [0.1, 0.01] with
 batch_size: [32, 64] is 4 runs, each with its own config). To pass a list as one value, wrap it: [[64, 64]].
+The sweep's plan is kept in .mlcontainers/sweeps/<id>.json; if this command dies before every point started,
+\`mlc run --resume <id>\` starts only the points that never started.
 
   --config FILE     hyper-parameter YAML (e.g. configs/experiment.yaml)
   --image REF       image to run in (default: <project>:latest, the last \`mlc build\`)
@@ -33,19 +44,37 @@ batch_size: [32, 64] is 4 runs, each with its own config). To pass a list as one
                     (default: auto)
   --parallel N      runs at a time in a sweep (default: one per GPU, one on CPU); the GPUs are shared out
   --shm-size SIZE   /dev/shm size for data loaders (default: 8g)
+  --detach          start in the background, print the run ids and return (\`mlc logs\`, \`mlc stop\`, \`mlc runs\`)
+  --resume SWEEP    start the points of SWEEP that never started
+  --json            with --detach: print {"sweep", "runs"} as JSON
   --dir DIR         project folder (default: .)
   --host URL        Docker host instead of DOCKER_HOST / the docker context
 
-Exit code: a single run's own; for a sweep, 0 when every run succeeded, else 1.`;
+Exit code: a single run's own (130 when stopped); for a sweep, 0 when every run succeeded, else 1; with
+--detach, 0 once the runs are submitted.`;
 
 export const runsHelp = `mlc runs [--dir DIR] [--image REF] [--last N] [--json]
 
-Lists the project's experiment runs from .mlcontainers/runs.jsonl, newest last: status and exit code, the
-image tag and the commit the code came from, the config and its hash, sweep values, duration and GPUs.
+Lists the project's experiment runs, running ones (with their time so far) beside finished ones: status and exit
+code, the image tag and the commit the code came from, the config and its hash, sweep values, duration and GPUs.
+Runs whose container ended while no client followed it are recorded first.
 
   --image REF  only runs in this image (a tag, or an id prefix)
   --last N     only the last N runs (default: 20; 0 for all)
-  --json       print the records as JSON lines, as stored`;
+  --json       print the records as JSON lines
+  --host URL   Docker host instead of DOCKER_HOST / the docker context`;
+
+export const logsHelp = `mlc logs RUN [-f] [--dir DIR]
+
+Prints a run's output: from its container while it exists, else from .mlcontainers/runs/RUN/output.log.
+  -f, --follow  keep printing until the run ends (then it is recorded, and its container removed)
+  --host URL    Docker host instead of DOCKER_HOST / the docker context`;
+
+export const stopHelp = `mlc stop RUN|SWEEP [--dir DIR]
+
+Stops a run, or every running point of a sweep and the points not started yet (SIGTERM, SIGKILL after 10 s); they
+are recorded as cancelled.
+  --host URL  Docker host instead of DOCKER_HOST / the docker context`;
 
 export async function run(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -57,36 +86,64 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       gpu: { type: 'string', default: 'auto' },
       parallel: { type: 'string' },
       'shm-size': { type: 'string', default: '8g' },
+      detach: { type: 'boolean', default: false },
+      resume: { type: 'string' },
+      json: { type: 'boolean', default: false },
       dir: { type: 'string', default: '.' },
       host: { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
   });
-  if (!values.config) throw new UsageError('--config FILE is required (the hyper-parameter YAML, e.g. configs/experiment.yaml)');
-  if (!positionals.length) throw new UsageError('give the command after `--`, e.g. mlc run --config configs/experiment.yaml -- python train.py');
-  const parallel = values.parallel === undefined ? undefined : Number(values.parallel);
-  if (parallel !== undefined && !(Number.isInteger(parallel) && parallel >= 1)) throw new UsageError(`--parallel wants a whole number of runs, not "${values.parallel}"`);
-  const code = values.code;
-  if (code !== 'workspace' && code !== 'image') throw new UsageError(`--code is workspace or image, not "${code}"`);
   const folder = path.resolve(values.dir);
-  const gpu = asUsage(() => parseGpuSetting(values.gpu));
-  const shm = asUsage(() => parseSize(values['shm-size']));
   const engine = machineEngine(values.host, {}, io.env);
   const log = cliLogger(io, 'run');
   const project = await openProject(folder, { templatesDir: templatesDir() });
   const catalog = project.catalog;
-  const result = await runExperiment({
+
+  let plan: ExperimentPlan;
+  let points: PlannedPoint[] | undefined;
+  if (values.resume) {
+    if (values.config || positionals.length) throw new UsageError('--resume takes the sweep id only: its config and command are in its plan');
+    plan = await readPlan(folder, values.resume);
+    await reconcileRuns({ engine, workspace: folder, log, signal });
+    points = pendingPoints(plan, (await readRuns(folder)).runs);
+    if (!points.length) {
+      io.err(`sweep ${plan.id}: every point has started; \`mlc runs\` shows them.`);
+      return 0;
+    }
+    io.err(`sweep ${plan.id}: resuming ${points.length} of ${plan.points.length} points that never started.`);
+  } else {
+    if (!values.config) throw new UsageError('--config FILE is required (the hyper-parameter YAML, e.g. configs/experiment.yaml)');
+    if (!positionals.length) throw new UsageError('give the command after `--`, e.g. mlc run --config configs/experiment.yaml -- python train.py');
+    const parallel = values.parallel === undefined ? undefined : Number(values.parallel);
+    if (parallel !== undefined && !(Number.isInteger(parallel) && parallel >= 1)) throw new UsageError(`--parallel wants a whole number of runs, not "${values.parallel}"`);
+    const code = values.code;
+    if (code !== 'workspace' && code !== 'image') throw new UsageError(`--code is workspace or image, not "${code}"`);
+    const gpu = asUsage(() => parseGpuSetting(values.gpu));
+    const shm = asUsage(() => parseSize(values['shm-size']));
+    plan = await planExperiment({
+      engine,
+      workspace: folder,
+      config: path.resolve(values.config),
+      image: values.image ?? project.imageRef,
+      command: positionals,
+      code,
+      gpu,
+      ...(parallel !== undefined ? { parallel } : {}),
+      shmSizeBytes: shm,
+      git: new GitCli(),
+      log,
+      signal,
+    });
+  }
+
+  if (values.detach) return detach(plan, points ?? plan.points, { folder, host: values.host, json: values.json }, io, signal);
+
+  const result = await executePlan({
     engine,
-    workspace: folder,
-    config: path.resolve(values.config),
-    image: values.image ?? project.imageRef,
-    command: positionals,
-    code,
-    gpu,
-    ...(parallel !== undefined ? { parallel } : {}),
-    shmSizeBytes: shm,
-    git: new GitCli(),
+    plan,
+    ...(points ? { points } : {}),
     log,
     ...(catalog ? { catalog } : {}),
     onLine: (r, line, stream) => {
@@ -104,20 +161,58 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   }
   const ok = result.records.filter((r) => r.status === 'succeeded').length;
   const failed = result.records.filter((r) => r.status !== 'succeeded').map((r) => `${(r.sweep?.index ?? 0) + 1}: ${r.status === 'failed' ? `exit ${String(r.exitCode)}` : r.status}`);
-  io.err(`sweep: ${ok} of ${result.records.length + result.notStarted} runs succeeded${failed.length ? ` (${failed.join(', ')})` : ''}${result.notStarted ? `, ${result.notStarted} not started` : ''}; \`mlc runs\` lists them, logs in .mlcontainers/runs/.`);
+  io.err(`sweep ${plan.id}: ${ok} of ${result.records.length + result.notStarted} runs succeeded${failed.length ? ` (${failed.join(', ')})` : ''}${result.notStarted ? `, ${result.notStarted} not started (\`mlc run --resume ${plan.id}\`)` : ''}; \`mlc runs\` lists them, logs in .mlcontainers/runs/.`);
   return ok === result.records.length && !result.notStarted ? 0 : 1;
 }
 
-export async function runs(args: string[], io: CliIO): Promise<number> {
+/**
+ * Hands the plan to a background `mlc run --resume`, detached from this terminal (its own session, output to
+ * .mlcontainers/sweeps/<id>.log), and returns once the first run has started or the scheduler has failed.
+ */
+async function detach(plan: ExperimentPlan, points: readonly PlannedPoint[], o: { folder: string; host: string | undefined; json: boolean }, io: CliIO, signal: AbortSignal): Promise<number> {
+  const logFile = path.join(o.folder, PLANS_DIR, `${plan.id}.log`);
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn(process.execPath, [cliPath(), 'run', '--resume', plan.id, '--dir', o.folder, ...(o.host ? ['--host', o.host] : [])], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: { ...io.env } as NodeJS.ProcessEnv,
+  });
+  fs.closeSync(out);
+  let exited: number | null | undefined;
+  child.on('exit', (code) => (exited = code));
+  child.unref();
+  const first = points[0]?.runId;
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline && exited === undefined && !signal.aborted; await new Promise((r) => setTimeout(r, 200))) {
+    if ((await readRuns(o.folder)).runs.some((r) => r.id === first)) break;
+  }
+  if (exited !== undefined && exited !== 0 && !(await readRuns(o.folder)).runs.some((r) => r.id === first)) {
+    const tail = fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n');
+    io.err(tail);
+    return 1;
+  }
+  const ids = points.map((p) => p.runId);
+  if (o.json) io.out(JSON.stringify({ sweep: plan.sweep ? plan.id : null, runs: ids }));
+  else for (const id of ids) io.out(id);
+  io.err(`${plan.sweep ? `sweep ${plan.id}: ${ids.length} runs` : `run ${plan.id}`} in the background: \`mlc logs ${ids[0] ?? plan.id} -f\`, \`mlc stop ${plan.id}\`, \`mlc runs\`; scheduler log ${path.relative(o.folder, logFile)}.`);
+  return 0;
+}
+
+/** This CLI's own script, to start it again in the background. */
+function cliPath(): string {
+  return process.argv[1] ?? path.join(__dirname, 'cli.js');
+}
+
+export async function runs(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { dir: { type: 'string', default: '.' }, image: { type: 'string' }, last: { type: 'string', default: '20' }, json: { type: 'boolean', default: false } },
+    options: { dir: { type: 'string', default: '.' }, image: { type: 'string' }, last: { type: 'string', default: '20' }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
     strict: true,
     allowPositionals: false,
   });
   const last = Number(values.last);
   if (!(Number.isInteger(last) && last >= 0)) throw new UsageError(`--last wants a whole number, not "${values.last}"`);
   const folder = path.resolve(values.dir);
+  await reconcileIfEngine(folder, values.host, io, signal);
   const { runs: all, skipped } = await readRuns(folder);
   if (skipped) io.err(`${skipped} line(s) of ${RUNS_FILE} are not run records and were skipped.`);
   const image = values.image;
@@ -134,15 +229,93 @@ export async function runs(args: string[], io: CliIO): Promise<number> {
   return 0;
 }
 
+/** Records the runs that ended while no client followed them; without an engine, lists what is on record. */
+async function reconcileIfEngine(folder: string, host: string | undefined, io: CliIO, signal: AbortSignal): Promise<void> {
+  if (!fs.existsSync(path.join(folder, RUNS_FILE))) return;
+  const engine = machineEngine(host, { timeoutMs: 5_000 }, io.env);
+  try {
+    await reconcileRuns({ engine, workspace: folder, log: cliLogger(io, 'runs'), signal });
+  } catch (e) {
+    io.err(`note: the engine did not answer (${e instanceof Error ? e.message : String(e)}); running runs are listed as last recorded.`);
+  }
+}
+
+export async function logs(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { follow: { type: 'boolean', short: 'f', default: false }, dir: { type: 'string', default: '.' }, host: { type: 'string' } },
+    strict: true,
+    allowPositionals: true,
+  });
+  const [id, ...extra] = positionals;
+  if (!id || extra.length) throw new UsageError('give one run id, e.g. mlc logs 20261125-101500-ab12 (mlc runs lists them)');
+  const folder = path.resolve(values.dir);
+  const engine = machineEngine(values.host, {}, io.env);
+  const log = cliLogger(io, 'logs');
+  const container = (await findRunContainers(engine, folder, signal)).find((c) => c.runId === id);
+  if (!container) {
+    const record = (await readRuns(folder)).runs.find((r) => r.id === id);
+    if (!record) throw new UsageError(`no run ${id} in this project: \`mlc runs\` lists them`);
+    const text = fs.existsSync(path.join(folder, record.log)) ? fs.readFileSync(path.join(folder, record.log), 'utf8') : '';
+    if (text) io.out(text.replace(/\n$/, ''));
+    return 0;
+  }
+  if (!values.follow) {
+    const text = await engine.containerLogs(container.containerId, 'all', signal);
+    if (text) io.out(text.replace(/\n$/, ''));
+    if (!container.running) await finishRun({ engine, workspace: folder, containerId: container.containerId, log });
+    return 0;
+  }
+  let pending = '';
+  await engine.followLogs(container.containerId, (chunk) => {
+    const parts = (pending + chunk.toString('utf8')).split('\n');
+    pending = parts.pop() ?? '';
+    for (const line of parts) io.out(line);
+  }, signal);
+  if (pending) io.out(pending);
+  if (signal.aborted) return 130;
+  await engine.waitContainer(container.containerId, signal).catch(() => undefined);
+  const record = await finishRun({ engine, workspace: folder, containerId: container.containerId, log });
+  if (record) io.err(`run ${id} ${record.status}${record.exitCode !== null ? ` (exit ${record.exitCode})` : ''}`);
+  return 0;
+}
+
+export async function stop(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { dir: { type: 'string', default: '.' }, host: { type: 'string' } },
+    strict: true,
+    allowPositionals: true,
+  });
+  const [target, ...extra] = positionals;
+  if (!target || extra.length) throw new UsageError('give one run or sweep id, e.g. mlc stop 20261125-101500-ab12 (mlc runs lists them)');
+  const folder = path.resolve(values.dir);
+  const engine = machineEngine(values.host, {}, io.env);
+  const log = cliLogger(io, 'stop');
+  const isSweep = fs.existsSync(path.join(folder, PLANS_DIR, `${target}.json`)) && (await readPlan(folder, target)).sweep;
+  // A sweep's scheduler, wherever it runs, starts nothing more; then its running points stop.
+  if (isSweep) await markSweepStopped(folder, target);
+  const stopped = await stopRuns({ engine, workspace: folder, target, log, signal });
+  if (!stopped.length && !isSweep) {
+    const record = (await readRuns(folder)).runs.find((r) => r.id === target);
+    if (!record) throw new UsageError(`no run or sweep ${target} in this project: \`mlc runs\` lists them`);
+    io.err(`run ${target} is not running (${record.status}).`);
+    return 0;
+  }
+  for (const id of stopped) io.out(id);
+  io.err(`${stopped.length} run(s) stopped${isSweep ? `; sweep ${target} starts no further point (\`mlc run --resume ${target}\` would)` : ''}.`);
+  return 0;
+}
+
 /** One row per run, columns aligned. */
 export function formatRuns(records: readonly RunRecord[], nowMs: number): string[] {
   const rows = records.map((r) => [
     r.id,
-    r.status === 'succeeded' ? 'ok' : r.status === 'failed' ? `exit ${String(r.exitCode)}` : 'cancelled',
+    r.status === 'running' ? 'running' : r.status === 'succeeded' ? 'ok' : r.status === 'failed' ? (r.exitCode === null ? 'not started' : `exit ${String(r.exitCode)}`) : 'cancelled',
     primaryTag(r),
     r.commit ? `${r.commit.slice(0, 7)}${r.dirty ? '+dirty' : ''}` : '-',
     `${r.config.path}@${r.config.sha256.slice(0, 8)}`,
-    formatDuration(Date.parse(r.end) - Date.parse(r.start)),
+    formatDuration((r.end ? Date.parse(r.end) : nowMs) - Date.parse(r.start)),
     formatAge(Date.parse(r.start) / 1000, nowMs),
     `gpu:${r.gpus}`,
     formatParams(r.params),

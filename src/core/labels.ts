@@ -41,6 +41,8 @@ export const IMAGE_REF_LABEL = `${LABEL_PREFIX}.image.ref`;
 export const GPU_LABEL = `${LABEL_PREFIX}.gpu`;
 /** On run containers: the run's id in runs.jsonl. */
 export const RUN_ID_LABEL = `${LABEL_PREFIX}.run.id`;
+/** On run containers: the sweep ("<id>" on every point's container), so a whole sweep can be found and stopped. */
+export const RUN_SWEEP_LABEL = `${LABEL_PREFIX}.run.sweep`;
 
 /** Ours or an OCI image key: the labels worth showing, exporting or carrying into another format. */
 export function isProvenanceLabel(key: string): boolean {

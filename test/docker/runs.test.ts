@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { buildExperiment } from '../../src/core/build/buildExperiment';
 import type { Engine, EngineEvent } from '../../src/core/docker/engine';
 import { GitCli } from '../../src/core/provenance/git';
-import { readRuns } from '../../src/core/run/experiment';
+import { readRuns } from '../../src/core/run/records';
 import { git } from '../helpers/git';
 import { silentLogger } from '../helpers/logger';
 import { assertBuiltCli, mlc, mlcProcess } from '../helpers/mlc';

@@ -8,8 +8,8 @@ import type { Engine } from '../../src/core/docker/engine';
 import { machineEngine } from '../../src/core/docker/machine';
 import { probeHostGpus } from '../../src/core/gpu/nvidiaSmi';
 import { checkGpu } from '../../src/core/gpu/preflight';
-import type { RunRecord } from '../../src/core/run/experiment';
-import { readRuns } from '../../src/core/run/experiment';
+import type { RunRecord } from '../../src/core/run/records';
+import { readRuns } from '../../src/core/run/records';
 import { git } from '../helpers/git';
 import { assertBuiltCli, mlc } from '../helpers/mlc';
 

@@ -8,8 +8,11 @@ import { formatRuns } from '../../src/cli/run';
 import type { ContainerCreateRequest } from '../../src/core/docker/engine';
 import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
 import type { GitProvider } from '../../src/core/provenance/git';
-import type { RunRecord } from '../../src/core/run/experiment';
-import { RUNS_FILE, gpuSlots, readRuns, runContainerRequest, runExperiment } from '../../src/core/run/experiment';
+import type { RunRecord } from '../../src/core/run/records';
+import { gpuSlots, runContainerRequest, runExperiment } from '../../src/core/run/experiment';
+import { RUNS_FILE, appendFinal, appendRun, markStopRequested, readRuns } from '../../src/core/run/records';
+import { finishRun } from '../../src/core/run/lifecycle';
+import { silentLogger } from '../helpers/logger';
 import type { GpuDecision } from '../../src/core/container/gpu';
 import { ConfigError, MAX_SWEEP_POINTS, expandConfig } from '../../src/core/run/sweep';
 import { recordingIO } from '../helpers/cli';
@@ -236,6 +239,72 @@ describe('runExperiment against a fake engine', () => {
     const { runs, skipped } = await readRuns(dir);
     assert.equal(runs.length, 4);
     assert.equal(skipped, 2);
+  });
+});
+
+describe('run records: a start line, one final line, merged by id', () => {
+  let dir: string;
+  let engine: FakeEngine;
+  const started = (id: string, over: Partial<RunRecord> = {}): RunRecord => ({
+    id, status: 'running', exitCode: null, image: { id: IMAGE.id, ref: 'dimuon:latest', tags: [], revision: SHA, dirty: false }, commit: SHA, dirty: false, code: 'workspace',
+    config: { path: 'configs/exp.yaml', sha256: 'a'.repeat(64), content: 'lr: 0.1\n' }, params: {}, sweep: null, command: ['python', 'train.py'], start: new Date().toISOString(), end: null,
+    gpus: 'none', container: `dimuon-run-${id}`, log: `.mlcontainers/runs/${id}/output.log`, ...over,
+  });
+  /** A run container that exited with `exitCode` after printing `output`, as a client killed mid-run leaves it. */
+  const exited = async (id: string, exitCode: number, output: string): Promise<string> => {
+    engine.runScript = () => ({ output, exitCode });
+    const containerId = await engine.createContainer({ Image: IMAGE.id, Cmd: ['python', 'train.py'], Labels: { 'org.mlcontainers.run.id': id, 'org.mlcontainers.role': 'run', 'org.mlcontainers.workspace': dir } });
+    await engine.startContainer(containerId);
+    await engine.waitContainer(containerId);
+    return containerId;
+  };
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-records-'));
+    engine = new FakeEngine();
+  });
+
+  it('reads the latest line of each run, in the order runs started; a late start line never hides an end', async () => {
+    await appendRun(dir, started('r1'));
+    await appendRun(dir, started('r2'));
+    await appendRun(dir, { ...started('r1'), status: 'succeeded', exitCode: 0, end: new Date().toISOString() });
+    await appendRun(dir, started('r1'));
+    const { runs } = await readRuns(dir);
+    assert.deepEqual(runs.map((r) => [r.id, r.status]), [['r1', 'succeeded'], ['r2', 'running']]);
+  });
+
+  it('writes a run\'s final line once, whoever asks first', async () => {
+    await appendRun(dir, started('r1'));
+    const final = { ...started('r1'), status: 'failed' as const, exitCode: 3, end: new Date().toISOString() };
+    assert.deepEqual(await Promise.all([appendFinal(dir, final), appendFinal(dir, final), appendFinal(dir, final)]).then((w) => w.filter(Boolean).length), 1);
+    const lines = fs.readFileSync(path.join(dir, RUNS_FILE), 'utf8').trim().split('\n');
+    assert.equal(lines.length, 2);
+  });
+
+  it('finishes an ended run from its container: exit code, the engine\'s whole output, then the container removed', async () => {
+    await appendRun(dir, started('r1'));
+    fs.mkdirSync(path.join(dir, '.mlcontainers', 'runs', 'r1'), { recursive: true });
+    fs.writeFileSync(path.join(dir, '.mlcontainers', 'runs', 'r1', 'output.log'), 'epoch 1\n');
+    const containerId = await exited('r1', 2, 'epoch 1\nepoch 2\nboom\n');
+    const [first, second] = await Promise.all([0, 1].map(() => finishRun({ engine, workspace: dir, containerId, log: silentLogger('run') })));
+    assert.equal(first?.status, 'failed');
+    assert.equal(first?.exitCode, 2);
+    assert.equal(second?.id, 'r1');
+    assert.equal(fs.readFileSync(path.join(dir, '.mlcontainers', 'runs', 'r1', 'output.log'), 'utf8'), 'epoch 1\nepoch 2\nboom\n', 'the output a dead client left half-written');
+    assert.equal(engine.containers.size, 0);
+    assert.equal(fs.readFileSync(path.join(dir, RUNS_FILE), 'utf8').trim().split('\n').length, 2, 'finished twice');
+  });
+
+  it('a run asked to stop ends as cancelled; a running one is left alone', async () => {
+    await appendRun(dir, started('r1'));
+    const containerId = await exited('r1', 143, '');
+    await markStopRequested(dir, 'r1');
+    assert.equal((await finishRun({ engine, workspace: dir, containerId, log: silentLogger('run') }))?.status, 'cancelled');
+    await appendRun(dir, started('r2'));
+    const running = await engine.createContainer({ Image: IMAGE.id, Labels: { 'org.mlcontainers.run.id': 'r2' } });
+    await engine.startContainer(running);
+    assert.equal(await finishRun({ engine, workspace: dir, containerId: running, log: silentLogger('run') }), undefined);
+    assert.ok(engine.containers.has(running));
   });
 });
 

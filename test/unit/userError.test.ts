@@ -7,7 +7,7 @@ import { K8sExportError } from '../../src/core/export/kubernetes';
 import { UncommittedImageError } from '../../src/core/export/rules';
 import { PushError } from '../../src/core/images/push';
 import { JupyterStartError } from '../../src/core/jupyter/server';
-import { RunError } from '../../src/core/run/experiment';
+import { RunError } from '../../src/core/run/plan';
 import { GpuUnavailableError } from '../../src/core/container/gpu';
 import { ConfigError } from '../../src/core/run/sweep';
 import { CatalogError } from '../../src/core/scaffold/catalog';

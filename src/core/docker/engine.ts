@@ -136,6 +136,8 @@ export interface ContainerDetails {
   status: string;
   exitCode: number;
   startedAt: string;
+  /** When it last exited (ISO 8601); absent while it has never exited. */
+  finishedAt?: string;
   /** "8888/tcp" → where it is published. */
   ports: Record<string, PortBinding[]>;
   deviceRequests: number;
@@ -196,7 +198,7 @@ export interface Engine {
   inspectContainer(id: string, signal?: AbortSignal): Promise<ContainerDetails | undefined>;
   listContainers(filter: { labels?: string[]; all?: boolean }, signal?: AbortSignal): Promise<ContainerSummary[]>;
   /** The last `tail` lines of stdout and stderr, interleaved. */
-  containerLogs(id: string, tail: number, signal?: AbortSignal): Promise<string>;
+  containerLogs(id: string, tail: number | 'all', signal?: AbortSignal): Promise<string>;
   /**
    * Streams a (non-TTY) container's output from its start until it exits — then it resolves — or the signal aborts.
    * Call it after start: the engine replays what was written before the call.

@@ -3,8 +3,8 @@ import { EngineError } from '../docker/errors';
 import { MANAGED_LABEL, REVISION_LABEL } from '../labels';
 import type { Logger } from '../log';
 import type { GitHistoryProvider } from '../provenance/git';
-import type { RunRecord } from '../run/experiment';
-import { readRuns } from '../run/experiment';
+import type { RunRecord } from '../run/records';
+import { readRuns } from '../run/records';
 import type { ExperimentTree } from './tree';
 import { groupImages } from './tree';
 

@@ -2,7 +2,7 @@ import type { ContainerSummary, ImageSummary } from '../docker/engine';
 import { DIRTY_LABEL, IMAGE_ID_LABEL, REVISION_LABEL, ROLE_LABEL } from '../labels';
 import type { CommitMeta, GitHistory } from '../provenance/git';
 import { familiarName, tryParseReference } from '../reference';
-import type { RunRecord } from '../run/experiment';
+import type { RunRecord } from '../run/records';
 
 
 export interface ContainerNode {

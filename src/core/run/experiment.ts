@@ -1,82 +1,31 @@
-// Experiment runs: a command in the experiment image with a hyper-parameter file, recorded in .mlcontainers/runs.jsonl.
-import { createHash, randomBytes } from 'node:crypto';
+// Experiment runs: a command in the experiment image with a hyper-parameter file, once per sweep point, each
+// recorded in .mlcontainers/runs.jsonl (core/run/records.ts) and finished by core/run/lifecycle.ts.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ContainerCreateRequest, Engine, ImageDetails } from '../docker/engine';
-import type { GpuDecision, GpuSetting, SeenGpu } from '../container/gpu';
+import type { GpuDecision } from '../container/gpu';
 import { chooseGpu, seenGpus } from '../container/gpu';
 import { launchContainer } from '../container/launch';
 import type { ContainerSpec } from '../container/request';
 import { WORKSPACE_IN_CONTAINER, containerRequest, gpuLabel, imageTitle } from '../container/request';
-import { UserError } from '../errors';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
-import { isRecord } from '../json';
-import { DIRTY_LABEL, REVISION_LABEL, RUN_ID_LABEL } from '../labels';
+import { RUN_ID_LABEL, RUN_SWEEP_LABEL } from '../labels';
 import type { Logger } from '../log';
-import type { GitProvider } from '../provenance/git';
 import { imageName } from '../reference';
 import type { Catalog } from '../scaffold/catalog';
 import { writeFileAtomic } from '../atomicWrite';
-import type { SweepPoint } from './sweep';
-import { ConfigError, expandConfig, formatParams } from './sweep';
+import { finishRun, writeSeenGpus } from './lifecycle';
+import type { ExperimentPlan, PlanOptions, PlannedPoint } from './plan';
+import { RunError, planExperiment, sweepStopped } from './plan';
+import type { RunCode, RunRecord } from './records';
+import { RUN_DIR, appendFinal, appendRun, markStopRequested, runFolder } from './records';
+import { formatParams } from './sweep';
 
 export const RUN_ROLE = 'run' as const;
 /** The environment variable that holds the config's path inside the container. */
 export const CONFIG_ENV = 'MLC_CONFIG';
 /** Where the config is mounted, read-only, under its own file name. */
 export const CONFIG_DIR_IN_CONTAINER = '/etc/mlc/config';
-export const RUNS_FILE = path.join('.mlcontainers', 'runs.jsonl');
-/** Each run's config copy and output.log, under its id. */
-export const RUN_DIR = path.join('.mlcontainers', 'runs');
-
-/** One line of .mlcontainers/runs.jsonl: everything needed to say what ran, on what, with which values. */
-export interface RunRecord {
-  id: string;
-  status: 'succeeded' | 'failed' | 'cancelled';
-  /** null when the run was cancelled before the container reported one. */
-  exitCode: number | null;
-  /** The image the command ran in, and the commit it was built from. */
-  image: { id: string; ref: string; tags: string[]; revision: string | null; dirty: boolean };
-  /**
-   * The commit of the code that ran: the workspace's when it was mounted at /workspace (code "workspace"), the
-   * image's when the code built into the image ran (code "image").
-   */
-  commit: string | null;
-  dirty: boolean;
-  code: RunCode;
-  /** The config the container saw (for a sweep point: the generated one), its sha256 and where it came from. */
-  config: { path: string; sha256: string; content: string };
-  /** The sweep's values at this point; empty for a plain run. */
-  params: Record<string, unknown>;
-  sweep: { id: string; index: number; size: number } | null;
-  command: string[];
-  /** ISO 8601. */
-  start: string;
-  end: string;
-  /** What the container was given: "none", "all" or device ids ("0,1"). */
-  gpus: string;
-  /**
-   * The GPUs nvidia-smi inside the container listed while it ran; null when it could not say (no nvidia-smi there,
-   * which is what a CPU run normally looks like, or the run ended first). Absent in records older than this field.
-   */
-  seenGpus?: SeenGpu[] | null;
-  container: string;
-  /** The run's output, relative to the workspace. */
-  log: string;
-}
-
-/**
- * Which code a run uses: the project folder mounted at /workspace (edit and rerun, the default), or the copy built
- * into the image (`COPY . /workspace`), to rerun an old image exactly as it was built.
- */
-export type RunCode = 'workspace' | 'image';
-
-export class RunError extends UserError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'RunError';
-  }
-}
 
 export interface RunContainerInput {
   runId: string;
@@ -92,6 +41,8 @@ export interface RunContainerInput {
   command: string[];
   decision: GpuDecision;
   shmSizeBytes: number;
+  /** The sweep the run belongs to, so the whole sweep can be found and stopped. */
+  sweepId?: string;
 }
 
 /** What a run adds to the container for its image and workspace: its command, config, run folder and id. */
@@ -107,7 +58,7 @@ export function runContainerSpec(i: RunContainerInput): ContainerSpec {
     shmSizeBytes: i.shmSizeBytes,
     args: i.command,
     env: [`${CONFIG_ENV}=${CONFIG_DIR_IN_CONTAINER}/${i.configName}`, `MLC_RUN_ID=${i.runId}`, `MLC_RUN_DIR=${runDirInContainer(i.runId)}`],
-    labels: { [RUN_ID_LABEL]: i.runId },
+    labels: { [RUN_ID_LABEL]: i.runId, ...(i.sweepId ? { [RUN_SWEEP_LABEL]: i.sweepId } : {}) },
     binds: [...(i.code === 'image' ? [`${i.runDir}:${runDirInContainer(i.runId)}`] : []), `${i.configFile}:${CONFIG_DIR_IN_CONTAINER}/${i.configName}:ro`],
   };
 }
@@ -136,20 +87,11 @@ export function gpuSlots(decision: GpuDecision, host: HostGpuProbe | undefined, 
   }));
 }
 
-export interface RunExperimentOptions {
+export interface ExecuteOptions {
   engine: Engine;
-  workspace: string;
-  /** The hyper-parameter YAML, absolute or relative to the workspace. */
-  config: string;
-  image: string;
-  command: string[];
-  /** Default "workspace". */
-  code?: RunCode;
-  gpu: GpuSetting;
-  /** Runs at once (default: one per GPU, one on CPU). */
-  parallel?: number;
-  shmSizeBytes: number;
-  git: GitProvider;
+  plan: ExperimentPlan;
+  /** The points to run (default: all of them). */
+  points?: readonly PlannedPoint[];
   log: Logger;
   catalog?: Catalog;
   probe?: () => Promise<HostGpuProbe>;
@@ -157,114 +99,134 @@ export interface RunExperimentOptions {
   onLine?: (run: PlannedRun, line: string, stream: 'stdout' | 'stderr') => void;
   onStart?: (run: PlannedRun) => void;
   onRecord?: (record: RunRecord) => void;
+  /** Adds what the run left behind (its metrics) to the final record. */
+  enrich?: (record: RunRecord) => Promise<RunRecord>;
   signal?: AbortSignal;
   now?: () => Date;
 }
 
+export type RunExperimentOptions = PlanOptions & Omit<ExecuteOptions, 'plan' | 'points'>;
+
 export interface PlannedRun {
   id: string;
-  point: SweepPoint;
+  point: PlannedPoint;
   /** Points in the whole sweep (1 for a plain run). */
   size: number;
 }
 
 export interface ExperimentResult {
+  plan: ExperimentPlan;
   records: RunRecord[];
-  /** Sweep points never started (cancelled, or a start failed). */
+  /** Sweep points never started (cancelled, stopped, or a start failed). */
   notStarted: number;
   /** The GPU setting could not be honoured (auto → CPU). */
   note: string | undefined;
   warnings: string[];
 }
 
-/**
- * Runs the command once per sweep point (once without a sweep), at most `parallel` at a time, and appends a record
- * for each run to .mlcontainers/runs.jsonl as it ends. Cancelling stops the running containers (SIGTERM, then
- * SIGKILL after 10 s), records them as cancelled and starts nothing more.
- */
+/** Plans the experiment and runs every point, following their output: `mlc run` and Run Experiment. */
 export async function runExperiment(o: RunExperimentOptions): Promise<ExperimentResult> {
-  const { engine, log } = o;
-  const now = o.now ?? ((): Date => new Date());
-  if (!o.command.length) throw new RunError('No command to run: give it after `--`, e.g. `mlc run --config configs/experiment.yaml -- python train.py`.');
-  const configPath = path.resolve(o.workspace, o.config);
-  const configText = await fs.readFile(configPath, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    throw new ConfigError(e.code === 'ENOENT' ? `${o.config} not found: pass the hyper-parameter YAML with --config (e.g. configs/experiment.yaml).` : `${o.config}: ${e.message}`);
-  });
-  const configRel = path.relative(o.workspace, configPath).split(path.sep).join('/');
-  const expanded = expandConfig(configText, configRel);
-  for (const w of expanded.warnings) log.warn(w);
+  const plan = await planExperiment(o);
+  return executePlan({ ...o, plan });
+}
 
-  const details = await engine.inspectImage(o.image, o.signal);
-  if (!details) throw new RunError(`Image ${o.image} not found: build it first ("Build Experiment Image" or \`mlc build\`).`);
-  const image = { ref: o.image, details };
-  const code = o.code ?? 'workspace';
-  const imageRevision = details.labels[REVISION_LABEL];
-  if (code === 'image' && !imageRevision) log.warn(`${o.image} records no commit (built outside git): its runs carry none.`);
-  const [git, choice] = await Promise.all([
-    code === 'workspace' ? o.git.info(o.workspace, o.signal) : Promise.resolve(imageRevision ? { sha: imageRevision, dirty: details.labels[DIRTY_LABEL] === 'true' } : undefined),
-    chooseGpu({ engine, image, gpu: o.gpu, log, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) }),
-  ]);
-  if (!git && code === 'workspace') log.warn(`${o.workspace} is not a git repository: run records carry no commit.`);
+/**
+ * Runs the plan's points, at most `parallel` at a time, one GPU slot each. Each run's record is started before its
+ * container, and finished (exit code, whole output, then the container removed) when it ends. Cancelling stops the
+ * running containers (SIGTERM, then SIGKILL after 10 s), finishes them as cancelled and starts nothing more; so does
+ * `mlc stop SWEEP` from anywhere. A client killed outright leaves its containers running: `mlc runs` finishes them.
+ */
+export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> {
+  const { engine, log, plan } = o;
+  const now = o.now ?? ((): Date => new Date());
+  const details = await engine.inspectImage(plan.image.id, o.signal);
+  if (!details) throw new RunError(`Image ${plan.image.ref} (${plan.image.id.slice(7, 19)}) is no longer on this engine: rebuild it, or run the sweep again with another --image.`);
+  const image = { ref: plan.image.ref, details };
+  const choice = await chooseGpu({ engine, image, gpu: plan.gpu, log, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   if (choice.note) log.warn(choice.note);
 
-  const size = expanded.points.length;
-  const stamp = now().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
-  const baseId = `${stamp}-${randomBytes(2).toString('hex')}`;
-  const sweepId = size > 1 ? baseId : undefined;
-  const runs: PlannedRun[] = expanded.points.map((point) => ({ id: sweepId ? `${sweepId}-${point.index + 1}` : baseId, point, size }));
-  const slots = gpuSlots(choice.decision, choice.preflight?.host, o.parallel, size);
-  const title = imageTitle(o.image, details);
-  if (size > 1) log.info(`sweep ${sweepId}: ${size} runs of ${configRel}, ${slots.length} at a time (GPU ${slots.map(gpuLabel).join(' | ')})`);
+  const size = plan.points.length;
+  const runs: PlannedRun[] = (o.points ?? plan.points).map((point) => ({ id: point.runId, point, size }));
+  const slots = gpuSlots(choice.decision, choice.preflight?.host, plan.parallel, runs.length);
+  const title = imageTitle(plan.image.ref, details);
+  if (plan.sweep) log.info(`sweep ${plan.id}: ${runs.length} of ${size} runs of ${plan.config.path}, ${slots.length} at a time (GPU ${slots.map(gpuLabel).join(' | ')})`);
 
   const records: RunRecord[] = [];
   let next = 0;
   let failure: unknown;
   let note = choice.note;
   const worker = async (slot: GpuDecision): Promise<void> => {
-    while (next < runs.length && !o.signal?.aborted && failure === undefined) {
+    while (next < runs.length && !o.signal?.aborted && failure === undefined && !(plan.sweep && (await sweepStopped(plan.workspace, plan.id)))) {
       const run = runs[next++]!;
       try {
         const { record, note: fallback } = await runOne(run, slot);
         if (fallback && !note) log.warn((note = fallback));
-        records.push(record);
+        if (record) records.push(record);
       } catch (e) {
         failure ??= e;
       }
     }
   };
 
-  const runOne = async (run: PlannedRun, slot: GpuDecision): Promise<{ record: RunRecord; note: string | undefined }> => {
-    const dir = path.join(o.workspace, RUN_DIR, run.id);
-    const configName = path.basename(configPath);
-    const configFile = path.join(dir, configName);
+  const runOne = async (run: PlannedRun, slot: GpuDecision): Promise<{ record: RunRecord | undefined; note: string | undefined }> => {
+    const dir = runFolder(plan.workspace, run.id);
+    await fs.mkdir(dir, { recursive: true });
+    // The image's user may be any uid (1001 on some CUDA bases, while the host user is root): it must be able to
+    // write its outputs to $MLC_RUN_DIR.
+    await fs.chmod(dir, 0o777);
+    const configFile = path.join(dir, plan.config.name);
     await writeFileAtomic(configFile, run.point.text);
     const logRel = path.join(RUN_DIR, run.id, 'output.log');
-    const logFile = await fs.open(path.join(o.workspace, logRel), 'a');
     const input: RunContainerInput = {
       runId: run.id,
       name: `${imageName(title)}-run-${run.id}`,
       image,
-      workspace: o.workspace,
-      code,
+      workspace: plan.workspace,
+      code: plan.code,
       runDir: dir,
       configFile,
-      configName,
-      command: o.command,
+      configName: plan.config.name,
+      command: plan.command,
       decision: slot,
-      shmSizeBytes: o.shmSizeBytes,
+      shmSizeBytes: plan.shmSizeBytes,
+      ...(plan.sweep ? { sweepId: plan.id } : {}),
     };
-    const start = now();
+    const started: RunRecord = {
+      id: run.id,
+      status: 'running',
+      exitCode: null,
+      image: plan.image,
+      commit: plan.commit,
+      dirty: plan.dirty,
+      code: plan.code,
+      config: { path: plan.config.path, sha256: run.point.sha256, content: run.point.text },
+      params: run.point.params,
+      sweep: plan.sweep ? { id: plan.id, index: run.point.index, size } : null,
+      command: plan.command,
+      start: now().toISOString(),
+      end: null,
+      gpus: gpuLabel(slot),
+      container: input.name,
+      log: logRel.split(path.sep).join('/'),
+    };
+    // The start is on record before the container exists: a client killed from here on leaves a trace.
+    await appendRun(plan.workspace, started);
+    let launched;
     try {
-      const started = await launchContainer(engine, runContainerSpec(input), {
-        gpu: o.gpu,
-        preflight: choice.preflight,
-        log,
-        ...(o.signal ? { signal: o.signal } : {}),
-      });
-      o.onStart?.(run);
-      // Asked while the run goes on, so a record says what the container really had, not only what was asked.
-      const seen = seenGpus(engine, started.id, o.signal);
-      log.info(`run ${run.id} started in ${started.request.name ?? input.name} (GPU: ${gpuLabel(started.decision)})${size > 1 ? `: ${formatParams(run.point.params)}` : ''}`);
+      launched = await launchContainer(engine, runContainerSpec(input), { gpu: plan.gpu, preflight: choice.preflight, log, ...(o.signal ? { signal: o.signal } : {}) });
+    } catch (e) {
+      await appendFinal(plan.workspace, { ...started, status: 'failed', end: now().toISOString(), error: e instanceof Error ? e.message : String(e) });
+      throw e;
+    }
+    if (launched.request.name !== input.name || gpuLabel(launched.decision) !== started.gpus) {
+      await appendRun(plan.workspace, { ...started, container: launched.request.name ?? input.name, gpus: gpuLabel(launched.decision) });
+    }
+    o.onStart?.(run);
+    // Asked while the run goes on, so a record says what the container really had, not only what was asked.
+    const seen = seenGpus(engine, launched.id, o.signal).then((gpus) => writeSeenGpus(plan.workspace, run.id, gpus ?? null)).catch(() => undefined);
+    log.info(`run ${run.id} started in ${launched.request.name ?? input.name} (GPU: ${gpuLabel(launched.decision)})${plan.sweep ? `: ${formatParams(run.point.params)}` : ''}`);
+    const logFile = await fs.open(path.join(plan.workspace, logRel), 'a');
+    try {
       const lines = { stdout: '', stderr: '' };
       const emit = (stream: 'stdout' | 'stderr', flush: boolean): void => {
         const parts = lines[stream].split(/\r?\n/);
@@ -272,7 +234,7 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
         for (const line of flush ? parts.filter((l, i) => i < parts.length - 1 || l) : parts) o.onLine?.(run, line, stream);
       };
       let writes = Promise.resolve();
-      await engine.followLogs(started.id, (chunk, stream) => {
+      await engine.followLogs(launched.id, (chunk, stream) => {
         writes = writes.then(() => logFile.write(chunk).then(() => undefined));
         lines[stream] += chunk.toString('utf8');
         emit(stream, false);
@@ -280,83 +242,22 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
       emit('stdout', true);
       emit('stderr', true);
       await writes;
-      let exitCode: number | null;
-      if (o.signal?.aborted) {
-        await engine.stopContainer(started.id, 10).catch(() => undefined);
-        exitCode = (await engine.inspectContainer(started.id).catch(() => undefined))?.exitCode ?? null;
-      } else {
-        exitCode = await engine.waitContainer(started.id);
-      }
-      await engine.removeContainer(started.id, { force: true }).catch(() => undefined);
-      const record: RunRecord = {
-        id: run.id,
-        status: o.signal?.aborted ? 'cancelled' : exitCode === 0 ? 'succeeded' : 'failed',
-        exitCode,
-        image: { id: details.id, ref: o.image, tags: details.repoTags, revision: details.labels[REVISION_LABEL] ?? null, dirty: details.labels[DIRTY_LABEL] === 'true' },
-        commit: git?.sha ?? null,
-        dirty: git?.dirty ?? false,
-        code,
-        config: { path: configRel, sha256: createHash('sha256').update(run.point.text).digest('hex'), content: run.point.text },
-        params: run.point.params,
-        sweep: sweepId ? { id: sweepId, index: run.point.index, size } : null,
-        command: o.command,
-        start: start.toISOString(),
-        end: now().toISOString(),
-        gpus: gpuLabel(started.decision),
-        seenGpus: (await seen) ?? null,
-        container: started.request.name ?? input.name,
-        log: logRel.split(path.sep).join('/'),
-      };
-      await appendRun(o.workspace, record);
-      log.info(`run ${run.id} ${record.status}${exitCode !== null ? ` (exit ${exitCode})` : ''}`);
-      o.onRecord?.(record);
-      return { record, note: started.note };
     } finally {
       await logFile.close();
     }
+    if (o.signal?.aborted) {
+      await markStopRequested(plan.workspace, run.id);
+      await engine.stopContainer(launched.id, 10).catch(() => undefined);
+    } else {
+      await engine.waitContainer(launched.id).catch(() => undefined);
+    }
+    await seen;
+    const record = await finishRun({ engine, workspace: plan.workspace, containerId: launched.id, log, ...(o.enrich ? { enrich: o.enrich } : {}) });
+    if (record) o.onRecord?.(record);
+    return { record, note: launched.note };
   };
 
   await Promise.all(slots.map(worker));
   if (failure !== undefined) throw failure;
-  return { records, notStarted: runs.length - next, note, warnings: expanded.warnings };
-}
-
-/** Appends one record as one line (a single write, so parallel runs' lines never interleave). */
-export async function appendRun(workspace: string, record: RunRecord): Promise<void> {
-  const file = path.join(workspace, RUNS_FILE);
-  await fs.mkdir(path.dirname(file), { recursive: true });
-  await fs.appendFile(file, `${JSON.stringify(record)}\n`);
-}
-
-/** The workspace's run records, oldest first; lines that are not records (hand edits, a torn write) are counted and skipped. */
-export async function readRuns(workspace: string): Promise<{ runs: RunRecord[]; skipped: number }> {
-  const text = await fs.readFile(path.join(workspace, RUNS_FILE), 'utf8').catch(() => '');
-  const runs: RunRecord[] = [];
-  let skipped = 0;
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const raw: unknown = JSON.parse(line);
-      if (isRunRecord(raw)) runs.push(raw);
-      else skipped++;
-    } catch {
-      skipped++;
-    }
-  }
-  return { runs, skipped };
-}
-
-function isRunRecord(raw: unknown): raw is RunRecord {
-  return (
-    isRecord(raw) &&
-    typeof raw.id === 'string' &&
-    typeof raw.status === 'string' &&
-    isRecord(raw.image) &&
-    typeof raw.image.id === 'string' &&
-    isRecord(raw.config) &&
-    typeof raw.config.sha256 === 'string' &&
-    Array.isArray(raw.command) &&
-    typeof raw.start === 'string' &&
-    typeof raw.end === 'string'
-  );
+  return { plan, records, notStarted: runs.length - next, note, warnings: plan.warnings };
 }

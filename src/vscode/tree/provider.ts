@@ -9,7 +9,7 @@ import { commitContextValue, containerContextValue, imageContextValue, runContex
 import { isProvenanceLabel, readProvenance } from '../../core/labels';
 import { lockPath } from '../../core/provenance/lock';
 import { tryParseReference } from '../../core/reference';
-import type { RunRecord } from '../../core/run/experiment';
+import type { RunRecord } from '../../core/run/records';
 import { formatParams } from '../../core/run/sweep';
 
 /** What the Experiment Images view shows, and what its commands receive as their argument. */
@@ -130,11 +130,11 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     const params = formatParams(run.params);
     const item = new vscode.TreeItem(params || run.config.path, vscode.TreeItemCollapsibleState.None);
     item.id = `run:${run.id}`;
-    const status = run.status === 'succeeded' ? vscode.l10n.t('ok') : run.status === 'failed' ? vscode.l10n.t('exit {0}', String(run.exitCode)) : vscode.l10n.t('cancelled');
-    item.description = [status, formatDuration(Date.parse(run.end) - Date.parse(run.start)), formatAge(Date.parse(run.start) / 1000)].join(' · ');
+    const status = run.status === 'running' ? vscode.l10n.t('running') : run.status === 'succeeded' ? vscode.l10n.t('ok') : run.status === 'failed' ? vscode.l10n.t('exit {0}', String(run.exitCode)) : vscode.l10n.t('cancelled');
+    item.description = [status, formatDuration((run.end ? Date.parse(run.end) : Date.now()) - Date.parse(run.start)), formatAge(Date.parse(run.start) / 1000)].join(' · ');
     item.iconPath = new vscode.ThemeIcon(
-      run.status === 'succeeded' ? 'pass' : run.status === 'failed' ? 'error' : 'circle-slash',
-      new vscode.ThemeColor(run.status === 'succeeded' ? 'testing.iconPassed' : run.status === 'failed' ? 'testing.iconFailed' : 'disabledForeground'),
+      run.status === 'running' ? 'sync~spin' : run.status === 'succeeded' ? 'pass' : run.status === 'failed' ? 'error' : 'circle-slash',
+      new vscode.ThemeColor(run.status === 'running' ? 'testing.iconQueued' : run.status === 'succeeded' ? 'testing.iconPassed' : run.status === 'failed' ? 'testing.iconFailed' : 'disabledForeground'),
     );
     item.contextValue = runContextValue(run);
     item.tooltip = new vscode.MarkdownString(

@@ -43,7 +43,11 @@ export class FakeEngine implements Engine {
   }
   async info(): Promise<EngineInfo> { this.record('info'); return this.info_; }
   async listImages(): Promise<ImageSummary[]> { this.record('listImages'); return this.imageList; }
-  async inspectImage(ref: string): Promise<ImageDetails | undefined> { this.record(`inspectImage ${ref}`); return this.images.get(ref); }
+  async inspectImage(ref: string): Promise<ImageDetails | undefined> {
+    this.record(`inspectImage ${ref}`);
+    // As the engine does, by reference or by id.
+    return this.images.get(ref) ?? [...this.images.values()].find((i) => i.id === ref);
+  }
   async removeImage(): Promise<void> { this.record('removeImage'); }
   async runCapture(): Promise<never> { throw new Error('not faked'); }
   async build(..._args: Parameters<Engine['build']>): Promise<string> { throw new Error('not faked'); }
@@ -85,7 +89,12 @@ export class FakeEngine implements Engine {
         ports: Object.entries(c.ports).flatMap(([p, bs]) => bs.map((b) => ({ privatePort: Number.parseInt(p, 10), publicPort: Number(b.hostPort), ip: b.hostIp, type: 'tcp' }))),
       }));
   }
-  async containerLogs(id: string): Promise<string> { this.record('containerLogs'); return `log of ${id}\n`; }
+  async containerLogs(id: string): Promise<string> {
+    this.record('containerLogs');
+    // What the container printed, as the engine keeps it.
+    const command = this.commands.get(id);
+    return command ? this.runScript(command).output : `log of ${id}\n`;
+  }
   /** What each run container prints and its exit code, by the first word of its command; set by tests. */
   runScript: (command: string[]) => { output: string; exitCode: number } = () => ({ output: '', exitCode: 0 });
   private readonly commands = new Map<string, string[]>();

@@ -56,6 +56,8 @@ export async function inspectContainer(conn: DockerConnection, id: string, signa
       status: str(state.Status),
       exitCode: num(state.ExitCode),
       startedAt: str(state.StartedAt),
+      // The engine reports 0001-01-01T00:00:00Z for a container that has not exited.
+      ...(str(state.FinishedAt) && !str(state.FinishedAt).startsWith('0001-') ? { finishedAt: str(state.FinishedAt) } : {}),
       ports,
       deviceRequests: Array.isArray(hostConfig.DeviceRequests) ? hostConfig.DeviceRequests.length : 0,
     };

@@ -3,8 +3,8 @@ import { toEngineError } from '../errors';
 import { awaitStream } from '../stream';
 import type { DockerConnection } from './client';
 
-export async function containerLogs(conn: DockerConnection, id: string, tail: number, signal?: AbortSignal): Promise<string> {
-  const raw: unknown = await conn.call((d) => d.getContainer(id).logs({ stdout: true, stderr: true, follow: false, tail, abortSignal: signal }));
+export async function containerLogs(conn: DockerConnection, id: string, tail: number | 'all', signal?: AbortSignal): Promise<string> {
+  const raw: unknown = await conn.call((d) => d.getContainer(id).logs({ stdout: true, stderr: true, follow: false, ...(tail === 'all' ? {} : { tail }), abortSignal: signal }));
   const buffer = Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw));
   return demuxLogs(buffer);
 }

@@ -1,0 +1,115 @@
+// A run outlives the client that started it: its container is its truth while it runs, and whichever client sees
+// it end first (`mlc run`, `mlc runs`, `mlc logs`, `mlc stop`, the VS Code view) writes its final record, keeps its
+// whole output, and only then removes the container.
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../atomicWrite';
+import type { ContainerSummary, Engine } from '../docker/engine';
+import { MANAGED_LABEL, ROLE_LABEL, RUN_ID_LABEL, RUN_SWEEP_LABEL, WORKSPACE_LABEL } from '../labels';
+import type { Logger } from '../log';
+import type { RunRecord, RunStatus } from './records';
+import { appendFinal, markStopRequested, readRuns, runFolder, stopRequested } from './records';
+
+/** A run container of this workspace, as the engine lists it. */
+export interface RunContainer {
+  containerId: string;
+  runId: string;
+  sweepId: string | undefined;
+  running: boolean;
+}
+
+/** The workspace's run containers (running or ended, not yet finished by any client). */
+export async function findRunContainers(engine: Engine, workspace: string, signal?: AbortSignal): Promise<RunContainer[]> {
+  const labels = [`${MANAGED_LABEL}=true`, `${ROLE_LABEL}=run`, `${WORKSPACE_LABEL}=${workspace}`];
+  const listed = await engine.listContainers({ labels, all: true }, signal);
+  return listed.filter((c) => c.labels[RUN_ID_LABEL]).map(toRunContainer);
+}
+
+function toRunContainer(c: ContainerSummary): RunContainer {
+  return { containerId: c.id, runId: c.labels[RUN_ID_LABEL] ?? '', sweepId: c.labels[RUN_SWEEP_LABEL], running: c.state === 'running' || c.state === 'restarting' };
+}
+
+/**
+ * Writes the final record of an ended run from its container (exit code, end time, whole output) and removes the
+ * container. Safe to call from several clients at once: the record is written once, the output file is replaced
+ * atomically with the same content, and removing a container that is already gone is not an error. Returns the
+ * final record, or undefined when the container still runs or no record of the run exists.
+ */
+export async function finishRun(
+  o: { engine: Engine; workspace: string; containerId: string; log: Logger; signal?: AbortSignal; enrich?: (record: RunRecord) => Promise<RunRecord> },
+): Promise<RunRecord | undefined> {
+  const details = await o.engine.inspectContainer(o.containerId, o.signal);
+  if (!details || details.running) return undefined;
+  const runId = details.labels[RUN_ID_LABEL];
+  if (!runId) return undefined;
+  const started = (await readRuns(o.workspace)).runs.find((r) => r.id === runId);
+  if (!started) {
+    o.log.warn(`run container ${details.name} has no record in .mlcontainers/runs.jsonl: left as it is.`);
+    return undefined;
+  }
+  if (started.status === 'running') {
+    // The engine keeps the whole output; a client that followed it may have died halfway through writing it.
+    const output = await o.engine.containerLogs(o.containerId, 'all', o.signal).catch(() => undefined);
+    if (output !== undefined) await writeFileAtomic(path.join(o.workspace, started.log), output);
+    const cancelled = await stopRequested(o.workspace, runId);
+    const status: RunStatus = cancelled ? 'cancelled' : details.exitCode === 0 ? 'succeeded' : 'failed';
+    const seen = await readSeenGpus(o.workspace, runId);
+    let record: RunRecord = {
+      ...started,
+      status,
+      exitCode: details.exitCode,
+      end: details.finishedAt ?? new Date().toISOString(),
+      ...(seen !== undefined ? { seenGpus: seen } : {}),
+    };
+    if (o.enrich) record = await o.enrich(record);
+    if (await appendFinal(o.workspace, record)) o.log.info(`run ${runId} ${record.status} (exit ${String(record.exitCode)})`);
+  }
+  await o.engine.removeContainer(o.containerId, { force: true }, o.signal).catch(() => undefined);
+  return (await readRuns(o.workspace)).runs.find((r) => r.id === runId);
+}
+
+/**
+ * Finishes every ended run container of the workspace, and closes the records of runs whose container is gone
+ * without a final line (a client killed between writing the start and creating the container): what `mlc runs`
+ * and the view do before they list.
+ */
+export async function reconcileRuns(o: { engine: Engine; workspace: string; log: Logger; signal?: AbortSignal; enrich?: (record: RunRecord) => Promise<RunRecord> }): Promise<void> {
+  const containers = await findRunContainers(o.engine, o.workspace, o.signal);
+  for (const c of containers.filter((x) => !x.running)) {
+    await finishRun({ ...o, containerId: c.containerId });
+  }
+  const live = new Set(containers.map((c) => c.runId));
+  const { runs } = await readRuns(o.workspace);
+  for (const r of runs.filter((x) => x.status === 'running' && !live.has(x.id))) {
+    // Its container may be being created right now by the client that wrote the start: give that client a minute.
+    if (Date.now() - Date.parse(r.start) < 60_000) continue;
+    await appendFinal(o.workspace, { ...r, status: 'failed', end: new Date().toISOString(), error: r.error ?? 'the run has no container: the client that started it stopped before the container did, or the container was removed by hand' });
+  }
+}
+
+/**
+ * Stops the runs with this run id or sweep id (SIGTERM, SIGKILL after `timeoutSeconds`) and finishes them as
+ * cancelled. Returns the run ids it stopped.
+ */
+export async function stopRuns(o: { engine: Engine; workspace: string; target: string; log: Logger; timeoutSeconds?: number; signal?: AbortSignal }): Promise<string[]> {
+  const containers = (await findRunContainers(o.engine, o.workspace, o.signal)).filter((c) => c.runId === o.target || c.sweepId === o.target);
+  for (const c of containers) await markStopRequested(o.workspace, c.runId);
+  await Promise.all(containers.filter((c) => c.running).map((c) => o.engine.stopContainer(c.containerId, o.timeoutSeconds ?? 10, o.signal)));
+  for (const c of containers) await finishRun({ ...o, containerId: c.containerId });
+  return containers.map((c) => c.runId);
+}
+
+/** What nvidia-smi in the container listed, kept by the client that asked while the run went on. */
+async function readSeenGpus(workspace: string, runId: string): Promise<RunRecord['seenGpus'] | undefined> {
+  const text = await fs.readFile(path.join(runFolder(workspace, runId), '.gpus.json'), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as RunRecord['seenGpus'];
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeSeenGpus(workspace: string, runId: string, seen: RunRecord['seenGpus']): Promise<void> {
+  await writeFileAtomic(path.join(runFolder(workspace, runId), '.gpus.json'), JSON.stringify(seen ?? null));
+}

@@ -1,0 +1,138 @@
+// Run records: .mlcontainers/runs.jsonl, one line when a run starts and one when it ends, merged by run id.
+// Appends are single writes of one line, so concurrent writers (two `mlc run`s, the view) never tear a line, and a
+// run's final line is written once: by whichever client first claims the run's `.final` marker.
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { SeenGpu } from '../container/gpu';
+import { isRecord } from '../json';
+
+export const RUNS_FILE = path.join('.mlcontainers', 'runs.jsonl');
+/** Each run's config copy, outputs and output.log, under its id. */
+export const RUN_DIR = path.join('.mlcontainers', 'runs');
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/**
+ * Which code a run uses: the project folder mounted at /workspace (edit and rerun, the default), or the copy built
+ * into the image (`COPY . /workspace`), to rerun an old image exactly as it was built.
+ */
+export type RunCode = 'workspace' | 'image';
+
+/** One line of .mlcontainers/runs.jsonl: everything needed to say what ran, on what, with which values. */
+export interface RunRecord {
+  id: string;
+  /** "running" on the line written before the container starts; the final line says how it ended. */
+  status: RunStatus;
+  /** null while running, and when the run was cancelled or never started before the container reported one. */
+  exitCode: number | null;
+  /** The image the command ran in, and the commit it was built from. */
+  image: { id: string; ref: string; tags: string[]; revision: string | null; dirty: boolean };
+  /**
+   * The commit of the code that ran: the workspace's when it was mounted at /workspace (code "workspace"), the
+   * image's when the code built into the image ran (code "image").
+   */
+  commit: string | null;
+  dirty: boolean;
+  code: RunCode;
+  /** The config the container saw (for a sweep point: the generated one), its sha256 and where it came from. */
+  config: { path: string; sha256: string; content: string };
+  /** The sweep's values at this point; empty for a plain run. */
+  params: Record<string, unknown>;
+  sweep: { id: string; index: number; size: number } | null;
+  command: string[];
+  /** ISO 8601. */
+  start: string;
+  /** ISO 8601; null while running. */
+  end: string | null;
+  /** What the container was given: "none", "all" or device ids ("0,1"). */
+  gpus: string;
+  /**
+   * The GPUs nvidia-smi inside the container listed while it ran; null when it could not say (no nvidia-smi there,
+   * which is what a CPU run normally looks like, or the run ended first). Absent in records older than this field.
+   */
+  seenGpus?: SeenGpu[] | null;
+  container: string;
+  /** The run's output, relative to the workspace. */
+  log: string;
+  /** Why a run that never ran failed (its container could not be created or started). */
+  error?: string;
+  /** Per metric, what the run's metric files say at the end (see core/run/metrics.ts). */
+  metrics?: Record<string, unknown>;
+}
+
+/** The run's folder on the host: its config copy, its outputs ($MLC_RUN_DIR) and output.log. */
+export function runFolder(workspace: string, runId: string): string {
+  return path.join(workspace, RUN_DIR, runId);
+}
+
+/** Appends one record as one line (a single write, so parallel writers' lines never interleave). */
+export async function appendRun(workspace: string, record: RunRecord): Promise<void> {
+  const file = path.join(workspace, RUNS_FILE);
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await fs.appendFile(file, `${JSON.stringify(record)}\n`);
+}
+
+/**
+ * Appends the run's final line unless another client already has: the first to create the run's `.final` marker
+ * (O_EXCL) writes it. Returns whether this call wrote it.
+ */
+export async function appendFinal(workspace: string, record: RunRecord): Promise<boolean> {
+  const marker = path.join(runFolder(workspace, record.id), '.final');
+  await fs.mkdir(path.dirname(marker), { recursive: true });
+  try {
+    await fs.writeFile(marker, `${record.status}\n`, { flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
+  await appendRun(workspace, record);
+  return true;
+}
+
+/** Whether a client asked this run to stop (Ctrl-C, `mlc stop`, Stop Run): it then ends as cancelled. */
+export async function markStopRequested(workspace: string, runId: string): Promise<void> {
+  const marker = path.join(runFolder(workspace, runId), '.stop');
+  await fs.mkdir(path.dirname(marker), { recursive: true });
+  await fs.writeFile(marker, '');
+}
+
+export async function stopRequested(workspace: string, runId: string): Promise<boolean> {
+  return fs.access(path.join(runFolder(workspace, runId), '.stop')).then(() => true, () => false);
+}
+
+/**
+ * The workspace's runs, in the order they started, each as its latest line says (a final line supersedes the
+ * start line). Lines that are not records (hand edits, a torn write) are counted and skipped.
+ */
+export async function readRuns(workspace: string): Promise<{ runs: RunRecord[]; skipped: number }> {
+  const text = await fs.readFile(path.join(workspace, RUNS_FILE), 'utf8').catch(() => '');
+  const byId = new Map<string, RunRecord>();
+  let skipped = 0;
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const raw: unknown = JSON.parse(line);
+      if (!isRunRecord(raw)) skipped++;
+      // A late start line (a resumed client) never hides a final one.
+      else if (!(raw.status === 'running' && byId.get(raw.id) && byId.get(raw.id)?.status !== 'running')) byId.set(raw.id, raw);
+    } catch {
+      skipped++;
+    }
+  }
+  return { runs: [...byId.values()], skipped };
+}
+
+function isRunRecord(raw: unknown): raw is RunRecord {
+  return (
+    isRecord(raw) &&
+    typeof raw.id === 'string' &&
+    typeof raw.status === 'string' &&
+    isRecord(raw.image) &&
+    typeof raw.image.id === 'string' &&
+    isRecord(raw.config) &&
+    typeof raw.config.sha256 === 'string' &&
+    Array.isArray(raw.command) &&
+    typeof raw.start === 'string' &&
+    (typeof raw.end === 'string' || raw.end === null)
+  );
+}
