@@ -1,0 +1,154 @@
+import * as fs from 'node:fs';
+
+/** Where each reader puts what it reads: one call per value, and one per malformed line, row or record. */
+export interface PointSink {
+  point(name: string, step: number, value: number): void;
+  skip(): void;
+  has(name: string): boolean;
+}
+
+// Python writes float('nan') as `NaN` in json.dumps and as `nan` in csv and str(); both sides spell infinity two ways.
+const SPECIAL: Record<string, number> = {
+  nan: NaN,
+  inf: Infinity,
+  '+inf': Infinity,
+  '-inf': -Infinity,
+  infinity: Infinity,
+  '+infinity': Infinity,
+  '-infinity': -Infinity,
+};
+
+/** A CSV/TSV cell or a JSON string as a number: decimal, or NaN/Infinity spelled as Python or JavaScript do. */
+export function parseNumberText(text: string): number | undefined {
+  const t = text.trim();
+  if (t === '') return undefined;
+  const special = SPECIAL[t.toLowerCase()];
+  if (special !== undefined) return special;
+  // Number('') and Number('0x10') are numbers; a metric cell is only ever a decimal.
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) return undefined;
+  return Number(t);
+}
+
+/**
+ * A JSON value as a metric value: a number, or the strings "NaN", "Infinity", "-Infinity" (the form run records use,
+ * and what `parseJsonLoose` makes of Python's bare tokens). Anything else is not a metric.
+ */
+export function jsonValueNumber(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' && /^[+-]?(nan|inf|infinity)$/i.test(value)) return parseNumberText(value);
+  return undefined;
+}
+
+/**
+ * JSON.parse, falling back to reading Python's `json.dumps` output, which writes NaN, Infinity and -Infinity as bare
+ * tokens; they become the strings "NaN", "Infinity", "-Infinity". Undefined when the text is not JSON either way.
+ */
+export function parseJsonLoose(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    if (!/NaN|Infinity/.test(text)) return undefined;
+  }
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (inString) {
+      out += c;
+      if (c === '\\') out += text[++i] ?? '';
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    const token = /^(-?Infinity|NaN)/.exec(text.slice(i, i + 9))?.[1];
+    if (token) {
+      out += `"${token}"`;
+      i += token.length - 1;
+    } else {
+      out += c;
+    }
+  }
+  try {
+    return JSON.parse(out);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The numbers of a JSON object, nested objects flattened with `/` (`{"train": {"loss": 1}}` gives `train/loss`),
+ * as DVCLive names them. Arrays, strings and booleans are not metrics and are passed over.
+ */
+export function flattenNumbers(value: Record<string, unknown>, onNumber: (name: string, n: number) => void, skipTopLevel?: string, prefix = '', depth = 0): void {
+  for (const [key, v] of Object.entries(value)) {
+    if (!prefix && key === skipTopLevel) continue;
+    const name = prefix + key;
+    const n = jsonValueNumber(v);
+    if (n !== undefined) onNumber(name, n);
+    else if (isPlainObject(v) && depth < 16) flattenNumbers(v, onNumber, undefined, `${name}/`, depth + 1);
+  }
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The shortest decimal that is the same float32: TensorBoard stores scalars as float32, and 0.3 read back as a
+ * double is 0.30000001192092896; numpy shows it as 0.3, and so do we. The value itself does not change.
+ */
+export function shortestFloat32(v: number): number {
+  if (!Number.isFinite(v)) return v;
+  for (let p = 1; p < 9; p++) {
+    const candidate = Number(v.toPrecision(p));
+    if (Math.fround(candidate) === v) return candidate;
+  }
+  return v;
+}
+
+const MAX_LINE_BYTES = 1 << 20;
+
+/**
+ * Calls onLine for each line of a file, read in chunks so that memory stays flat whatever the file's size. A line
+ * longer than 1 MiB is not held: onTooLong is called once for it instead. A trailing '\r' is removed.
+ */
+export async function forEachLine(file: string, onLine: (line: string) => void, onTooLong: () => void): Promise<void> {
+  let carry: Buffer[] = [];
+  let carryBytes = 0;
+  let dropping = false;
+  const emit = (buf: Buffer, start: number, end: number): void => {
+    if (end > start && buf[end - 1] === 13) end--;
+    onLine(buf.toString('utf8', start, end));
+  };
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    let start = 0;
+    for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
+      if (dropping) {
+        dropping = false;
+      } else if (carryBytes > 0) {
+        carry.push(chunk.subarray(start, nl));
+        const line = Buffer.concat(carry);
+        emit(line, 0, line.length);
+      } else {
+        emit(chunk, start, nl);
+      }
+      carry = [];
+      carryBytes = 0;
+      start = nl + 1;
+    }
+    if (dropping || start === chunk.length) continue;
+    carryBytes += chunk.length - start;
+    if (carryBytes > MAX_LINE_BYTES) {
+      dropping = true;
+      carry = [];
+      carryBytes = 0;
+      onTooLong();
+    } else {
+      carry.push(chunk.subarray(start));
+    }
+  }
+  if (carryBytes > 0) {
+    const line = Buffer.concat(carry);
+    emit(line, 0, line.length);
+  }
+}
