@@ -11,6 +11,8 @@ import type { RunRecord } from '../core/run/records';
 import { executePlan } from '../core/run/experiment';
 import { RUNS_FILE, readRuns } from '../core/run/records';
 import { findRunContainers, finishRun, reconcileRuns, stopRuns } from '../core/run/lifecycle';
+import type { RunComparison } from '../core/run/compare';
+import { compareRuns, imageLocks, selectRuns } from '../core/run/compare';
 import type { ExperimentPlan, PlannedPoint } from '../core/run/plan';
 import { PLANS_DIR, markSweepStopped, pendingPoints, planExperiment, readPlan } from '../core/run/plan';
 import { parseGpuSetting } from '../core/container/gpu';
@@ -54,6 +56,7 @@ Exit code: a single run's own (130 when stopped); for a sweep, 0 when every run 
 --detach, 0 once the runs are submitted.`;
 
 export const runsHelp = `mlc runs [--dir DIR] [--image REF] [--last N] [--json]
+mlc runs --compare RUN RUN… | --sweep ID [--json]
 
 Lists the project's experiment runs, running ones (with their time so far) beside finished ones: status and exit
 code, the image tag and the commit the code came from, the config and its hash, sweep values, duration and GPUs.
@@ -61,7 +64,11 @@ Runs whose container ended while no client followed it are recorded first.
 
   --image REF  only runs in this image (a tag, or an id prefix)
   --last N     only the last N runs (default: 20; 0 for all)
-  --json       print the records as JSON lines
+  --json       print the records as JSON lines (with --compare: the comparison as one JSON object)
+  --compare    lay the named runs side by side: their sweep values, each metric's last value (* the best:
+               lowest for loss/error-like names, else highest), image and commit, the config keys that
+               differ, and the packages that differ between their images (as \`mlc diff\`)
+  --sweep ID   compare every run of a sweep
   --host URL   Docker host instead of DOCKER_HOST / the docker context`;
 
 export const logsHelp = `mlc logs RUN [-f] [--dir DIR]
@@ -203,12 +210,22 @@ function cliPath(): string {
 }
 
 export async function runs(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args,
-    options: { dir: { type: 'string', default: '.' }, image: { type: 'string' }, last: { type: 'string', default: '20' }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
+    options: {
+      dir: { type: 'string', default: '.' },
+      image: { type: 'string' },
+      last: { type: 'string', default: '20' },
+      json: { type: 'boolean', default: false },
+      compare: { type: 'boolean', default: false },
+      sweep: { type: 'string' },
+      host: { type: 'string' },
+    },
     strict: true,
-    allowPositionals: false,
+    allowPositionals: true,
   });
+  if (values.compare || values.sweep) return compare(values.sweep ? { sweep: values.sweep } : { ids: positionals }, { dir: values.dir, host: values.host, json: values.json }, io, signal);
+  if (positionals.length) throw new UsageError(`unexpected ${positionals.join(' ')}: to compare runs, pass --compare RUN RUN…`);
   const last = Number(values.last);
   if (!(Number.isInteger(last) && last >= 0)) throw new UsageError(`--last wants a whole number, not "${values.last}"`);
   const folder = path.resolve(values.dir);
@@ -227,6 +244,42 @@ export async function runs(args: string[], io: CliIO, signal: AbortSignal): Prom
   }
   for (const line of formatRuns([...chosen].sort((a, b) => a.start.localeCompare(b.start) || a.id.localeCompare(b.id)), Date.now())) io.out(line);
   return 0;
+}
+
+async function compare(which: { ids?: string[]; sweep?: string }, o: { dir: string; host: string | undefined; json: boolean }, io: CliIO, signal: AbortSignal): Promise<number> {
+  if (which.ids && which.ids.length < 2) throw new UsageError('name two or more runs to compare (mlc runs --compare RUN RUN…), or a sweep with --sweep ID');
+  const folder = path.resolve(o.dir);
+  await reconcileIfEngine(folder, o.host, io, signal);
+  const chosen = selectRuns((await readRuns(folder)).runs, which);
+  const engine = machineEngine(o.host, {}, io.env);
+  const comparison = await compareRuns(chosen, imageLocks(engine, folder, signal));
+  if (o.json) {
+    io.out(JSON.stringify(comparison));
+    return 0;
+  }
+  for (const line of formatComparison(comparison)) io.out(line);
+  return 0;
+}
+
+/** The comparison as a table (varying sweep values, then metrics; * marks the best), then what differs. */
+export function formatComparison(c: RunComparison): string[] {
+  const paramKeys = [...new Set(c.runs.flatMap((r) => Object.keys(r.params)))].filter((k) => new Set(c.runs.map((r) => JSON.stringify(r.params[k]))).size > 1);
+  const header = ['RUN', 'STATUS', 'IMAGE', 'COMMIT', ...paramKeys, ...c.metricNames];
+  const rows = c.runs.map((r) => [
+    r.id,
+    r.status === 'failed' ? `exit ${String(r.exitCode)}` : r.status === 'succeeded' ? 'ok' : r.status,
+    r.image.ref,
+    r.commit ? `${r.commit.slice(0, 7)}${r.dirty ? '+dirty' : ''}` : '-',
+    ...paramKeys.map((k) => (typeof r.params[k] === 'string' ? (r.params[k] as string) : JSON.stringify(r.params[k]) ?? '-')),
+    ...c.metricNames.map((m) => (r.metrics[m] === undefined ? '-' : `${String(r.metrics[m])}${c.best[m]?.run === r.id ? '*' : ''}`)),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const lines = [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+  if (c.metricNames.length) lines.push('', `* best: ${c.metricNames.map((m) => `${m} ${c.best[m]?.lowerIsBetter ? 'lowest' : 'highest'}`).join(', ')}`);
+  else lines.push('', 'No metrics recorded: write $MLC_RUN_DIR/metrics.jsonl (one {"step": N, "loss": …} per line), a Lightning CSVLogger, DVCLive or TensorBoard files.');
+  lines.push(`config keys that differ: ${c.configKeys.length ? c.configKeys.join(', ') : 'none'}`);
+  for (const p of c.packages) lines.push(`packages ${p.from.slice(7, 19)} → ${p.to.slice(7, 19)}: ${p.lines.length ? '' : 'no differences'}`, ...p.lines.map((l) => `  ${l}`));
+  return lines;
 }
 
 /** Records the runs that ended while no client followed them; without an engine, lists what is on record. */

@@ -146,4 +146,28 @@ describe('runs that outlive their client (real dockerd, mlc from dist/cli.js)', 
     assert.equal(runs.filter((r) => !before.has(r.id) && r.status === 'succeeded').length, 100);
     assert.deepEqual(await runContainers(), []);
   });
+
+  it('metrics.jsonl, a Lightning CSVLogger file and DVCLive files: their summaries in `mlc runs --compare --json`', async () => {
+    const writers = [
+      `printf '{"step": 1, "loss": 0.9}\\n{"step": 2, "loss": 0.5}\\n' > "$MLC_RUN_DIR/metrics.jsonl"`,
+      `mkdir -p "$MLC_RUN_DIR/lightning_logs/version_0" && printf 'epoch,step,train_loss,val_acc\\n0,10,0.8,\\n0,10,,0.7\\n1,20,0.4,\\n1,20,,0.85\\n' > "$MLC_RUN_DIR/lightning_logs/version_0/metrics.csv"`,
+      `mkdir -p "$MLC_RUN_DIR/dvclive/plots/metrics/train" && printf '{"train": {"loss": 0.3}}' > "$MLC_RUN_DIR/dvclive/metrics.json" && printf 'step\\tloss\\n0\\t0.6\\n1\\t0.3\\n' > "$MLC_RUN_DIR/dvclive/plots/metrics/train/loss.tsv"`,
+    ];
+    const ids: string[] = [];
+    for (const script of writers) {
+      const r = await mlc(['run', '--config', 'configs/one.yaml', '--gpu', 'none', '--', 'sh', '-c', script], { cwd: dir, timeoutMs: 120_000 });
+      assert.equal(r.code, 0, r.stderr);
+      ids.push((await readRuns(dir)).runs.at(-1)!.id);
+    }
+    const compared = await mlc(['runs', '--compare', ...ids, '--json'], { cwd: dir, timeoutMs: 120_000 });
+    assert.equal(compared.code, 0, compared.stderr);
+    const c = JSON.parse(compared.stdout) as { runs: { id: string; metrics: Record<string, unknown> }[]; best: Record<string, { run: string }> };
+    assert.deepEqual(c.runs.map((r) => r.metrics), [{ loss: 0.5 }, { epoch: 1, train_loss: 0.4, val_acc: 0.85 }, { 'train/loss': 0.3 }]);
+    const records = (await readRuns(dir)).runs.filter((r) => ids.includes(r.id));
+    assert.deepEqual(records[0]?.metrics?.metrics.loss, { source: 'metrics.jsonl', last: 0.5, lastStep: 2, min: 0.5, max: 0.9, steps: 2, nans: 0 });
+    assert.equal(records[1]?.metrics?.metrics.val_acc?.source, 'lightning');
+    assert.equal(records[2]?.metrics?.metrics['train/loss']?.source, 'dvclive');
+    const table = await mlc(['runs', '--compare', ...ids], { cwd: dir, timeoutMs: 120_000 });
+    assert.match(table.stdout, /^RUN\s+STATUS\s+IMAGE\s+COMMIT\s+loss\s+epoch\s+train_loss\s+val_acc\s+train\/loss$/m);
+  });
 });

@@ -99,8 +99,6 @@ export interface ExecuteOptions {
   onLine?: (run: PlannedRun, line: string, stream: 'stdout' | 'stderr') => void;
   onStart?: (run: PlannedRun) => void;
   onRecord?: (record: RunRecord) => void;
-  /** Adds what the run left behind (its metrics) to the final record. */
-  enrich?: (record: RunRecord) => Promise<RunRecord>;
   signal?: AbortSignal;
   now?: () => Date;
 }
@@ -252,7 +250,7 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
       await engine.waitContainer(launched.id).catch(() => undefined);
     }
     await seen;
-    const record = await finishRun({ engine, workspace: plan.workspace, containerId: launched.id, log, ...(o.enrich ? { enrich: o.enrich } : {}) });
+    const record = await finishRun({ engine, workspace: plan.workspace, containerId: launched.id, log });
     if (record) o.onRecord?.(record);
     return { record, note: launched.note };
   };

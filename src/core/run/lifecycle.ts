@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../atomicWrite';
 import type { ContainerSummary, Engine } from '../docker/engine';
 import { MANAGED_LABEL, ROLE_LABEL, RUN_ID_LABEL, RUN_SWEEP_LABEL, WORKSPACE_LABEL } from '../labels';
 import type { Logger } from '../log';
+import { metricsToJson, readRunMetrics } from '../metrics/metrics';
 import type { RunRecord, RunStatus } from './records';
 import { appendFinal, markStopRequested, readRuns, runFolder, stopRequested } from './records';
 
@@ -36,7 +37,7 @@ function toRunContainer(c: ContainerSummary): RunContainer {
  * final record, or undefined when the container still runs or no record of the run exists.
  */
 export async function finishRun(
-  o: { engine: Engine; workspace: string; containerId: string; log: Logger; signal?: AbortSignal; enrich?: (record: RunRecord) => Promise<RunRecord> },
+  o: { engine: Engine; workspace: string; containerId: string; log: Logger; signal?: AbortSignal },
 ): Promise<RunRecord | undefined> {
   const details = await o.engine.inspectContainer(o.containerId, o.signal);
   if (!details || details.running) return undefined;
@@ -47,6 +48,7 @@ export async function finishRun(
     o.log.warn(`run container ${details.name} has no record in .mlcontainers/runs.jsonl: left as it is.`);
     return undefined;
   }
+  let finished = started;
   if (started.status === 'running') {
     // The engine keeps the whole output; a client that followed it may have died halfway through writing it.
     const output = await o.engine.containerLogs(o.containerId, 'all', o.signal).catch(() => undefined);
@@ -54,18 +56,21 @@ export async function finishRun(
     const cancelled = await stopRequested(o.workspace, runId);
     const status: RunStatus = cancelled ? 'cancelled' : details.exitCode === 0 ? 'succeeded' : 'failed';
     const seen = await readSeenGpus(o.workspace, runId);
-    let record: RunRecord = {
+    const metrics = await readRunMetrics(runFolder(o.workspace, runId));
+    const record: RunRecord = {
       ...started,
       status,
       exitCode: details.exitCode,
       end: details.finishedAt ?? new Date().toISOString(),
       ...(seen !== undefined ? { seenGpus: seen } : {}),
+      ...(Object.keys(metrics.metrics).length || metrics.skipped ? { metrics: metricsToJson(metrics) } : {}),
     };
-    if (o.enrich) record = await o.enrich(record);
     if (await appendFinal(o.workspace, record)) o.log.info(`run ${runId} ${record.status} (exit ${String(record.exitCode)})`);
+    // Another client may have written the same final line a moment earlier: it read the same container.
+    finished = record;
   }
   await o.engine.removeContainer(o.containerId, { force: true }, o.signal).catch(() => undefined);
-  return (await readRuns(o.workspace)).runs.find((r) => r.id === runId);
+  return finished;
 }
 
 /**
@@ -73,7 +78,7 @@ export async function finishRun(
  * without a final line (a client killed between writing the start and creating the container): what `mlc runs`
  * and the view do before they list.
  */
-export async function reconcileRuns(o: { engine: Engine; workspace: string; log: Logger; signal?: AbortSignal; enrich?: (record: RunRecord) => Promise<RunRecord> }): Promise<void> {
+export async function reconcileRuns(o: { engine: Engine; workspace: string; log: Logger; signal?: AbortSignal }): Promise<void> {
   const containers = await findRunContainers(o.engine, o.workspace, o.signal);
   for (const c of containers.filter((x) => !x.running)) {
     await finishRun({ ...o, containerId: c.containerId });

@@ -5,6 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { SeenGpu } from '../container/gpu';
 import { isRecord } from '../json';
+import type { RunMetricsJson } from '../metrics/metrics';
 
 export const RUNS_FILE = path.join('.mlcontainers', 'runs.jsonl');
 /** Each run's config copy, outputs and output.log, under its id. */
@@ -56,8 +57,8 @@ export interface RunRecord {
   log: string;
   /** Why a run that never ran failed (its container could not be created or started). */
   error?: string;
-  /** Per metric, what the run's metric files say at the end (see core/run/metrics.ts). */
-  metrics?: Record<string, unknown>;
+  /** Per metric, what the run's metric files said when it ended (core/metrics/: metrics.jsonl, Lightning, DVCLive, TensorBoard). */
+  metrics?: RunMetricsJson;
 }
 
 /** The run's folder on the host: its config copy, its outputs ($MLC_RUN_DIR) and output.log. */

@@ -1,0 +1,105 @@
+// Which config, image and commit gave the best result: runs side by side, with what differs between them.
+import type { Engine } from '../docker/engine';
+import type { JsonNumber } from '../metrics/metrics';
+import { diffLocks, formatDiff, lockFor, parseLock } from '../provenance/lock';
+import { loadYaml } from '../yaml';
+import type { RunRecord } from './records';
+import { UserError } from '../errors';
+
+/** Metrics whose name says lower is better; every other metric is better higher (accuracy, F1, AUC, reward). */
+const LOWER_IS_BETTER = /loss|err|mse|mae|rmse|perplex|\bwer\b|\bcer\b|time|latency/i;
+
+export interface ComparedRun {
+  id: string;
+  status: RunRecord['status'];
+  exitCode: number | null;
+  image: { id: string; ref: string };
+  commit: string | null;
+  dirty: boolean;
+  params: Record<string, unknown>;
+  /** Each metric's last value. */
+  metrics: Record<string, JsonNumber>;
+}
+
+export interface RunComparison {
+  runs: ComparedRun[];
+  /** Every metric any of the runs wrote, in first-seen order. */
+  metricNames: string[];
+  /** Per metric, the run with the best last value, and whether lower counts as better. */
+  best: Record<string, { run: string; lowerIsBetter: boolean }>;
+  /** Config keys (dotted) whose values differ between the runs. */
+  configKeys: string[];
+  /** Package changes from the first run's image to each other image (`mlc diff`'s lines). */
+  packages: { from: string; to: string; lines: string[] }[];
+}
+
+/** The runs to compare: the given ids, or every point of a sweep, in start order. */
+export function selectRuns(all: readonly RunRecord[], o: { ids?: readonly string[]; sweep?: string }): RunRecord[] {
+  if (o.sweep) {
+    const points = all.filter((r) => r.sweep?.id === o.sweep);
+    if (!points.length) throw new UserError(`No runs of sweep ${o.sweep}: \`mlc runs\` lists the runs and their sweeps.`);
+    return points;
+  }
+  const ids = o.ids ?? [];
+  const missing = ids.filter((id) => !all.some((r) => r.id === id));
+  if (missing.length) throw new UserError(`No run ${missing.join(', ')} in this project: \`mlc runs\` lists them.`);
+  return ids.map((id) => all.find((r) => r.id === id)!);
+}
+
+/** Lays the runs side by side; `locks` gives each image's environment lock when packages should be compared. */
+export async function compareRuns(runs: readonly RunRecord[], locks?: (imageId: string) => Promise<string>): Promise<RunComparison> {
+  const metricNames = [...new Set(runs.flatMap((r) => Object.keys(r.metrics?.metrics ?? {})))];
+  const compared = runs.map((r): ComparedRun => ({
+    id: r.id,
+    status: r.status,
+    exitCode: r.exitCode,
+    image: { id: r.image.id, ref: r.image.ref },
+    commit: r.commit,
+    dirty: r.dirty,
+    params: r.params,
+    metrics: Object.fromEntries(Object.entries(r.metrics?.metrics ?? {}).map(([name, s]) => [name, s.last])),
+  }));
+  const best: RunComparison['best'] = {};
+  for (const name of metricNames) {
+    const lowerIsBetter = LOWER_IS_BETTER.test(name);
+    const scored = compared.map((c) => ({ run: c.id, value: c.metrics[name] })).filter((x): x is { run: string; value: number } => typeof x.value === 'number');
+    const top = scored.sort((a, b) => (lowerIsBetter ? a.value - b.value : b.value - a.value))[0];
+    if (top && scored.length > 1) best[name] = { run: top.run, lowerIsBetter };
+  }
+  const packages: RunComparison['packages'] = [];
+  const images = [...new Set(runs.map((r) => r.image.id))];
+  if (locks && images.length > 1) {
+    const base = parseLock(await locks(images[0]!));
+    for (const other of images.slice(1)) {
+      packages.push({ from: images[0]!, to: other, lines: formatDiff(diffLocks(base, parseLock(await locks(other)))) });
+    }
+  }
+  return { runs: compared, metricNames, best, configKeys: differingKeys(runs.map((r) => flatten(parseConfig(r.config.content)))), packages };
+}
+
+/** The environment locks of the runs' images, as `mlc diff` reads them (captured when missing). */
+export function imageLocks(engine: Engine, workspace: string, signal?: AbortSignal): (imageId: string) => Promise<string> {
+  return async (imageId) => (await lockFor(engine, workspace, imageId, signal)).text;
+}
+
+function parseConfig(text: string): unknown {
+  try {
+    return loadYaml().parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function flatten(value: unknown, prefix = '', out: Record<string, string> = {}): Record<string, string> {
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [k, v] of Object.entries(value)) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else if (prefix) {
+    out[prefix] = JSON.stringify(value);
+  }
+  return out;
+}
+
+function differingKeys(configs: readonly Record<string, string>[]): string[] {
+  const keys = [...new Set(configs.flatMap((c) => Object.keys(c)))];
+  return keys.filter((k) => new Set(configs.map((c) => c[k] ?? '<absent>')).size > 1);
+}
