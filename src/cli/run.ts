@@ -229,8 +229,9 @@ export async function runs(args: string[], io: CliIO, signal: AbortSignal): Prom
   const last = Number(values.last);
   if (!(Number.isInteger(last) && last >= 0)) throw new UsageError(`--last wants a whole number, not "${values.last}"`);
   const folder = path.resolve(values.dir);
-  await reconcileIfEngine(folder, values.host, io, signal);
-  const { runs: all, skipped } = await readRuns(folder);
+  let read = await readRuns(folder);
+  if (await reconcileIfEngine(folder, values.host, io, signal, read.runs)) read = await readRuns(folder);
+  const { runs: all, skipped } = read;
   if (skipped) io.err(`${skipped} line(s) of ${RUNS_FILE} are not run records and were skipped.`);
   const image = values.image;
   const chosen = (image ? all.filter((r) => r.image.ref === image || r.image.tags.includes(image) || r.image.id.replace(/^sha256:/, '').startsWith(image.replace(/^sha256:/, ''))) : all).slice(last ? -last : 0);
@@ -283,13 +284,14 @@ export function formatComparison(c: RunComparison): string[] {
 }
 
 /** Records the runs that ended while no client followed them; without an engine, lists what is on record. */
-async function reconcileIfEngine(folder: string, host: string | undefined, io: CliIO, signal: AbortSignal): Promise<void> {
-  if (!fs.existsSync(path.join(folder, RUNS_FILE))) return;
+async function reconcileIfEngine(folder: string, host: string | undefined, io: CliIO, signal: AbortSignal, records?: readonly RunRecord[]): Promise<boolean> {
+  if (!fs.existsSync(path.join(folder, RUNS_FILE))) return false;
   const engine = machineEngine(host, { timeoutMs: 5_000 }, io.env);
   try {
-    await reconcileRuns({ engine, workspace: folder, log: cliLogger(io, 'runs'), signal });
+    return await reconcileRuns({ engine, workspace: folder, log: cliLogger(io, 'runs'), signal, ...(records ? { records } : {}) });
   } catch (e) {
     io.err(`note: the engine did not answer (${e instanceof Error ? e.message : String(e)}); running runs are listed as last recorded.`);
+    return false;
   }
 }
 

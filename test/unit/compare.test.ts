@@ -1,6 +1,11 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { formatComparison } from '../../src/cli/run';
+import { readRunSeries } from '../../src/core/metrics/metrics';
 import { compareRuns, selectRuns } from '../../src/core/run/compare';
+import { loadRunSeries, writeSeriesCache } from '../../src/core/run/series';
 import type { RunRecord } from '../../src/core/run/records';
 
 const run = (id: string, over: Partial<RunRecord> & { last?: Record<string, number | 'NaN'> } = {}): RunRecord => {
@@ -45,5 +50,26 @@ describe('comparing runs', () => {
     assert.deepEqual(selectRuns(all, { ids: ['x', 's-1'] }).map((r) => r.id), ['x', 's-1']);
     assert.throws(() => selectRuns(all, { ids: ['nope'] }), /No run nope in this project: `mlc runs` lists them/);
     assert.throws(() => selectRuns(all, { sweep: 'q' }), /No runs of sweep q/);
+  });
+});
+
+describe('metric series kept with a finished run', () => {
+  it('thins every metric to the chart budget in one pass, keeping the first and the last point', async () => {
+    const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-series-'));
+    const dir = path.join(workspace, '.mlcontainers', 'runs', 'r1');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'metrics.jsonl'), `${Array.from({ length: 10_001 }, (_, s) => JSON.stringify({ step: s, loss: 1 / (1 + s), acc: s === 5000 ? 'NaN' : s / 10_000 })).join('\n')}\n`);
+    const { metrics, series } = await readRunSeries(dir, 100);
+    assert.equal(metrics.metrics.loss?.steps, 10_001, 'the summary still counts every point');
+    for (const name of ['loss', 'acc']) {
+      const s = series[name]!;
+      assert.ok(s.steps.length <= 101 && s.steps.length >= 50, `${name}: ${s.steps.length} points`);
+      assert.deepEqual([s.steps[0], s.steps.at(-1)], [0, 10_000]);
+      assert.ok(s.steps.every((step, i) => i === 0 || step > s.steps[i - 1]!), 'steps stay in order');
+    }
+    await writeSeriesCache(workspace, 'r1', series);
+    fs.rmSync(path.join(dir, 'metrics.jsonl'));
+    const cached = await loadRunSeries(workspace, 'r1', 'loss');
+    assert.deepEqual(cached?.values, series.loss?.values, 'read back from the cache, not the (now gone) file');
   });
 });

@@ -55,7 +55,10 @@ export interface MetricSeries {
 
 /** Reads every metric file in a run folder. Never throws for bad content; a missing folder has no metrics. */
 export async function readRunMetrics(runDir: string): Promise<RunMetrics> {
-  const collectors = await readAll(runDir);
+  return summarize(await readAll(runDir));
+}
+
+function summarize(collectors: readonly Collector[]): RunMetrics {
   const metrics = new Map<string, MetricSummary>();
   for (const c of collectors) {
     for (const [name, summary] of c.summaries) if (!metrics.has(name)) metrics.set(name, summary);
@@ -69,16 +72,50 @@ export async function readMetricSeries(runDir: string, name: string): Promise<Me
   return owner?.series && { name, source: owner.source, steps: owner.series.steps, values: owner.series.values };
 }
 
+/**
+ * Every metric's series in one pass, thinned to at most `maxPoints` each (every 2nd, 4th, … point kept, and always
+ * the last), so memory stays bounded whatever the file's size: what charts need, kept with a finished run.
+ */
+export async function readRunSeries(runDir: string, maxPoints = 2000): Promise<{ metrics: RunMetrics; series: Record<string, MetricSeries> }> {
+  const collectors = await readAll(runDir, undefined, maxPoints);
+  const out: Record<string, MetricSeries> = {};
+  for (const c of collectors) {
+    for (const [name, thinned] of c.thinned ?? []) {
+      if (out[name]) continue;
+      const steps = [...thinned.steps];
+      const values = [...thinned.values];
+      const summary = c.summaries.get(name)!;
+      if (steps.at(-1) !== summary.lastStep) {
+        steps.push(summary.lastStep);
+        values.push(summary.last);
+      }
+      out[name] = { name, source: c.source, steps, values };
+    }
+  }
+  return { metrics: summarize(collectors), series: out };
+}
+
+/** One metric's points, every `stride`-th kept; the stride doubles whenever the kept points reach the limit. */
+interface Thinned {
+  steps: number[];
+  values: number[];
+  stride: number;
+  seen: number;
+}
+
 class Collector implements PointSink {
   readonly summaries = new Map<string, MetricSummary>();
   skipped = 0;
   readonly series: { steps: number[]; values: number[] } | undefined;
+  readonly thinned: Map<string, Thinned> | undefined;
 
   constructor(
     readonly source: MetricSource,
     private readonly wanted?: string,
+    private readonly maxPoints?: number,
   ) {
     if (wanted !== undefined) this.series = { steps: [], values: [] };
+    if (maxPoints !== undefined) this.thinned = new Map();
   }
 
   point(name: string, step: number, value: number): void {
@@ -99,6 +136,20 @@ class Collector implements PointSink {
       this.series!.steps.push(step);
       this.series!.values.push(value);
     }
+    if (this.thinned) this.thin(name, step, value);
+  }
+
+  private thin(name: string, step: number, value: number): void {
+    let t = this.thinned!.get(name);
+    if (!t) this.thinned!.set(name, (t = { steps: [], values: [], stride: 1, seen: 0 }));
+    if (t.seen++ % t.stride) return;
+    t.steps.push(step);
+    t.values.push(value);
+    if (t.steps.length >= this.maxPoints!) {
+      t.steps = t.steps.filter((_, i) => i % 2 === 0);
+      t.values = t.values.filter((_, i) => i % 2 === 0);
+      t.stride *= 2;
+    }
   }
 
   skip(): void {
@@ -110,9 +161,9 @@ class Collector implements PointSink {
   }
 }
 
-async function readAll(runDir: string, wanted?: string): Promise<Collector[]> {
+async function readAll(runDir: string, wanted?: string, maxPoints?: number): Promise<Collector[]> {
   const found = await findMetricFiles(runDir);
-  const collectors = SOURCES.map((source) => new Collector(source, wanted));
+  const collectors = SOURCES.map((source) => new Collector(source, wanted, maxPoints));
   const [jsonl, lightning, dvclive, tensorboard] = collectors as [Collector, Collector, Collector, Collector];
   // An unreadable file (permissions, a folder removed while reading) counts as one skipped, like a bad line.
   const guarded = async (sink: Collector, read: () => Promise<void>): Promise<void> => read().catch(() => sink.skip());

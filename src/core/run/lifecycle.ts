@@ -7,9 +7,10 @@ import { writeFileAtomic } from '../atomicWrite';
 import type { ContainerSummary, Engine } from '../docker/engine';
 import { MANAGED_LABEL, ROLE_LABEL, RUN_ID_LABEL, RUN_SWEEP_LABEL, WORKSPACE_LABEL } from '../labels';
 import type { Logger } from '../log';
-import { metricsToJson, readRunMetrics } from '../metrics/metrics';
+import { metricsToJson, readRunSeries } from '../metrics/metrics';
 import type { RunRecord, RunStatus } from './records';
 import { appendFinal, markStopRequested, readRuns, runFolder, stopRequested } from './records';
+import { writeSeriesCache } from './series';
 
 /** A run container of this workspace, as the engine lists it. */
 export interface RunContainer {
@@ -56,7 +57,8 @@ export async function finishRun(
     const cancelled = await stopRequested(o.workspace, runId);
     const status: RunStatus = cancelled ? 'cancelled' : details.exitCode === 0 ? 'succeeded' : 'failed';
     const seen = await readSeenGpus(o.workspace, runId);
-    const metrics = await readRunMetrics(runFolder(o.workspace, runId));
+    const { metrics, series } = await readRunSeries(runFolder(o.workspace, runId));
+    await writeSeriesCache(o.workspace, runId, series);
     const record: RunRecord = {
       ...started,
       status,
@@ -78,18 +80,18 @@ export async function finishRun(
  * without a final line (a client killed between writing the start and creating the container): what `mlc runs`
  * and the view do before they list.
  */
-export async function reconcileRuns(o: { engine: Engine; workspace: string; log: Logger; signal?: AbortSignal }): Promise<void> {
+export async function reconcileRuns(o: { engine: Engine; workspace: string; log: Logger; signal?: AbortSignal; records?: readonly RunRecord[] }): Promise<boolean> {
   const containers = await findRunContainers(o.engine, o.workspace, o.signal);
-  for (const c of containers.filter((x) => !x.running)) {
-    await finishRun({ ...o, containerId: c.containerId });
-  }
+  const ended = containers.filter((x) => !x.running);
+  for (const c of ended) await finishRun({ ...o, containerId: c.containerId });
   const live = new Set(containers.map((c) => c.runId));
-  const { runs } = await readRuns(o.workspace);
-  for (const r of runs.filter((x) => x.status === 'running' && !live.has(x.id))) {
-    // Its container may be being created right now by the client that wrote the start: give that client a minute.
-    if (Date.now() - Date.parse(r.start) < 60_000) continue;
+  const records = ended.length || !o.records ? (await readRuns(o.workspace)).runs : o.records;
+  // Its container may be being created right now by the client that wrote the start: give that client a minute.
+  const orphans = records.filter((r) => r.status === 'running' && !live.has(r.id) && Date.now() - Date.parse(r.start) >= 60_000);
+  for (const r of orphans) {
     await appendFinal(o.workspace, { ...r, status: 'failed', end: new Date().toISOString(), error: r.error ?? 'the run has no container: the client that started it stopped before the container did, or the container was removed by hand' });
   }
+  return ended.length + orphans.length > 0;
 }
 
 /**

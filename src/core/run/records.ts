@@ -107,20 +107,46 @@ export async function stopRequested(workspace: string, runId: string): Promise<b
  */
 export async function readRuns(workspace: string): Promise<{ runs: RunRecord[]; skipped: number }> {
   const text = await fs.readFile(path.join(workspace, RUNS_FILE), 'utf8').catch(() => '');
-  const byId = new Map<string, RunRecord>();
+  const lines = text.split('\n');
+  // Read from the end: a run's latest line is the one that counts, so its earlier lines need no parsing (every
+  // line we write starts with its id). Only a run whose latest line is a start needs its earlier lines looked at,
+  // because a late start line (a resumed client) never hides a final one.
+  const latest = new Map<string, RunRecord>();
+  const order = new Map<string, number>();
   let skipped = 0;
-  for (const line of text.split('\n')) {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!;
     if (!line.trim()) continue;
-    try {
-      const raw: unknown = JSON.parse(line);
-      if (!isRunRecord(raw)) skipped++;
-      // A late start line (a resumed client) never hides a final one.
-      else if (!(raw.status === 'running' && byId.get(raw.id) && byId.get(raw.id)?.status !== 'running')) byId.set(raw.id, raw);
-    } catch {
-      skipped++;
+    const id = ID_PREFIX.exec(line)?.[1];
+    const known = id === undefined ? undefined : latest.get(id);
+    if (id !== undefined) order.set(id, i);
+    if (known && known.status !== 'running') continue;
+    if (known && !line.includes('"status":"running"', id!.length)) {
+      const raw = parse(line);
+      if (raw && raw.status !== 'running') latest.set(id!, raw);
+      continue;
+    }
+    if (known) continue;
+    const raw = parse(line);
+    if (!raw) skipped++;
+    else {
+      latest.set(raw.id, raw);
+      order.set(raw.id, i);
     }
   }
-  return { runs: [...byId.values()], skipped };
+  const runs = [...latest.values()].sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  return { runs, skipped };
+}
+
+const ID_PREFIX = /^\{"id":"((?:[^"\\]|\\.)*)"/;
+
+function parse(line: string): RunRecord | undefined {
+  try {
+    const raw: unknown = JSON.parse(line);
+    return isRunRecord(raw) ? raw : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function isRunRecord(raw: unknown): raw is RunRecord {
