@@ -95,6 +95,11 @@ describe('driver ↔ CUDA verdicts', () => {
     ['440.32', '10.2', 'tooOld'], // no minor-version compatibility before CUDA 11
     ['560.35.03', '12.6', 'ok'],
     ['545.23.06', '12.6', 'minorCompat'],
+    ['570.26', '12.8', 'ok'], // the first driver that runs Blackwell builds
+    ['580.65.06', '13.0', 'ok'],
+    ['575.51.03', '13.0', 'tooOld'], // CUDA 13 needs the 580 family even through minor-version compatibility
+    ['590.44.01', '13.2', 'minorCompat'],
+    ['595.45.04', '13.2', 'ok'],
   ];
   for (const [driver, cuda, kind] of cases) {
     it(`driver ${driver} with CUDA ${cuda}: ${kind}`, () => {
@@ -103,8 +108,8 @@ describe('driver ↔ CUDA verdicts', () => {
   }
 
   it('judges a CUDA version newer than the table by its major family alone', () => {
-    assert.deepEqual(driverVerdict('590.10', '13.2'), { kind: 'unknownCuda', cuda: '13.2', compatMinimum: '580', ok: true });
-    assert.equal((driverVerdict('570.26', '13.2') as { ok: boolean }).ok, false);
+    assert.deepEqual(driverVerdict('590.10', '13.9'), { kind: 'unknownCuda', cuda: '13.9', compatMinimum: '580', ok: true });
+    assert.equal((driverVerdict('570.26', '13.9') as { ok: boolean }).ok, false);
     assert.equal(driverVerdict('550.54.14', '12.4.1').kind, 'ok');
   });
 
@@ -132,7 +137,7 @@ describe('driver ↔ CUDA verdicts', () => {
     const labels = { 'org.mlcontainers.preset': 'pytorch', 'org.mlcontainers.base': 'pytorch/pytorch:2.4.1-cuda12.1-cudnn9-runtime' };
     const facts = imageGpuFacts({ env: [], labels }, catalog);
     assert.deepEqual(facts.cuda, { version: '12.1', source: 'catalog' });
-    assert.deepEqual(facts.alternatives.map((a) => a.cuda), ['12.4', '12.1', '11.8']);
+    assert.deepEqual(facts.alternatives.map((a) => a.cuda), ['13.0', '12.8', '12.4', '12.1', '11.8']);
     const custom = imageGpuFacts({ env: [], labels: { ...labels, 'org.mlcontainers.base': 'lab/torch:nightly-cuda12.6' } }, catalog);
     assert.deepEqual(custom.cuda, { version: '12.6', source: 'base tag' });
     assert.equal(imageGpuFacts({ env: [], labels: {} }, catalog).cuda, undefined);
