@@ -3,7 +3,7 @@ import type { EngineInfo, EngineVersion } from '../../src/core/docker/engine';
 import { compareDriverVersions, cudaFromImageEnv, driverVerdict, newestSupportedCuda } from '../../src/core/gpu/cuda';
 import { imageGpuFacts } from '../../src/core/gpu/imageCuda';
 import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
-import { NVIDIA_SMI_ARGS, interpretNvidiaSmi, parseNvidiaSmiCsv, probeHostGpus } from '../../src/core/gpu/nvidiaSmi';
+import { NVIDIA_SMI_ARGS, NVIDIA_SMI_ARGS_CC, interpretNvidiaSmi, parseNvidiaSmiCsv, probeHostGpus } from '../../src/core/gpu/nvidiaSmi';
 import type { PreflightInput } from '../../src/core/gpu/preflight';
 import { explainGpuRefusal, formatPreflight, gpuPreflight, gpuVerdict } from '../../src/core/gpu/preflight';
 import { noToolkit, nvidiaGpuDevices, probeToolkit } from '../../src/core/gpu/toolkit';
@@ -70,11 +70,25 @@ describe('nvidia-smi parsing', () => {
     assert.equal(probe.kind, 'failed');
   });
 
-  it('asks nvidia-smi for exactly the fields it parses', async () => {
-    let asked: string[] = [];
-    await probeHostGpus((file, args) => ((asked = [file, ...args]), Promise.resolve({ code: 0, stdout: H100, stderr: '' })));
-    assert.deepEqual(asked, ['nvidia-smi', ...NVIDIA_SMI_ARGS]);
-    assert.deepEqual(NVIDIA_SMI_ARGS, ['--query-gpu=index,name,uuid,driver_version,memory.total', '--format=csv,noheader']);
+  it('asks nvidia-smi for exactly the fields it parses, compute capability last', async () => {
+    const asked: string[][] = [];
+    const probe = await probeHostGpus((file, args) => (asked.push([file, ...args]), Promise.resolve({ code: 0, stdout: `${H100.trimEnd()}, 9.0\n`, stderr: '' })));
+    assert.deepEqual(asked, [['nvidia-smi', ...NVIDIA_SMI_ARGS_CC]]);
+    assert.deepEqual(NVIDIA_SMI_ARGS_CC, ['--query-gpu=index,name,uuid,driver_version,memory.total,compute_cap', '--format=csv,noheader']);
+    assert.equal(probe.kind === 'gpus' ? probe.gpus[0]?.computeCap : undefined, '9.0');
+    assert.equal(probe.kind === 'gpus' ? probe.gpus[0]?.name : undefined, 'NVIDIA H100 80GB HBM3');
+  });
+
+  it('a driver whose nvidia-smi lacks compute_cap (before 510) is asked again without it', async () => {
+    const asked: string[][] = [];
+    const probe = await probeHostGpus((file, args) => {
+      asked.push([file, ...args]);
+      return Promise.resolve(args[0]?.includes('compute_cap')
+        ? { code: 2, stdout: 'Field "compute_cap" is not a valid field to query.\n\n', stderr: '' }
+        : { code: 0, stdout: '0, Tesla T4, GPU-1, 470.82.01, 15360 MiB\n', stderr: '' });
+    });
+    assert.deepEqual(asked, [['nvidia-smi', ...NVIDIA_SMI_ARGS_CC], ['nvidia-smi', ...NVIDIA_SMI_ARGS]]);
+    assert.deepEqual(probe, { kind: 'gpus', driverVersion: '470.82.01', gpus: [{ index: '0', name: 'Tesla T4', uuid: 'GPU-1', driverVersion: '470.82.01', memoryMiB: 15360 }] });
   });
 });
 
