@@ -83,14 +83,14 @@ describe('New ML Environment command (QuickPick steps)', () => {
     }
   });
 
-  it('offers the newest tag of the catalog base found online above the pinned one, and writes it with the catalog CUDA', async () => {
+  it('offers the newest tag of the catalog base found online beside the pinned one, and writes it with the catalog CUDA', async () => {
     record.quickInputScript.push({ pick: 'PyTorch' }, { pick: 'GPU' }, { pick: '2.14.1' }, { type: '8888' }, { type: '' }, { pick: '2.15.0' });
     await run();
     const base = record.quickInputsShown.find((q) => q.placeholder === 'Base image');
     const items = (base?.items ?? []) as { label: string; description?: string }[];
     assert.deepEqual(items.slice(0, 2).map((i) => `${i.label} | ${i.description ?? ''}`), [
-      `pytorch/pytorch:2.15.0-cuda13.0-cudnn9-runtime | newest on ${registry.host}`,
       'pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime | catalog default (pinned)',
+      `pytorch/pytorch:2.15.0-cuda13.0-cudnn9-runtime | newest on ${registry.host}`,
     ]);
     const config = parseJsonc(fs.readFileSync(path.join(dir, '.devcontainer/devcontainer.json'), 'utf8'), 'devcontainer.json');
     assert.equal((config.build as { args: Record<string, string> }).args.BASE_IMAGE, 'pytorch/pytorch:2.15.0-cuda13.0-cudnn9-runtime');

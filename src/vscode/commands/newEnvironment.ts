@@ -147,14 +147,15 @@ async function askChoices(catalog: Catalog, folderName: string): Promise<Choices
         : [];
       return {
         kind: 'pick', title, placeholder: vscode.l10n.t('Base image'),
+        // The pin first: Enter keeps the tag the catalog was checked with; the newer one is a deliberate pick.
         items: [
-          ...newer,
           {
             label: catalogBase ?? '',
             description: latest?.kind === 'current' ? vscode.l10n.t('catalog default, newest on {0}', latest.source) : vscode.l10n.t('catalog default (pinned)'),
             ...(latest?.kind === 'pinned' ? { detail: describeLatestTag(latest) } : {}),
             value: '',
           },
+          ...newer,
           ...(c.preset?.alternativeBases ?? []).map((a) => ({ label: a.image, description: a.label, value: a.image })),
           { label: vscode.l10n.t('$(edit) Other image…'), value: '?' },
         ],
