@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
 import { formatDoctorReport, runDoctor } from '../core/doctor';
@@ -50,6 +51,8 @@ export async function doctor(args: string[], io: CliIO, signal: AbortSignal): Pr
     const preflight = await checkGpu({
       engine,
       ...(values.image && details ? { image: { ref: values.image, details } } : {}),
+      // Run in the project: its lock of the image says which GPUs the image's PyTorch has kernels for.
+      folder: path.resolve('.'),
       ...(catalog ? { catalog } : {}),
       ...(devices ? { devices } : {}),
       signal,

@@ -2,10 +2,12 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
 import { localImageCuda } from '../core/gpu/imageCuda';
+import { REGISTRY_MIRROR_ENV, describeLatestTag, latestCatalogBase } from '../core/scaffold/latestTags';
 import { applyPlan } from '../core/scaffold/plan';
 import { prepareScaffold } from '../core/scaffold/prepare';
+import type { ScaffoldOptions } from '../core/scaffold/render';
 import { describeBase } from '../core/scaffold/render';
-import { templatesDir } from '../core/scaffold/templateFiles';
+import { loadTemplates, templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
 import { UsageError } from './io';
 
@@ -18,6 +20,10 @@ tensorflow, atlas (ATLAS AnalysisBase), scikit-hep.
   --preset ID          preset to scaffold (required)
   --variant gpu|cpu    GPU (CUDA base, hostRequirements.gpu optional) or CPU; default: the preset's first
   --framework-version V  framework version from the catalog; default: the newest
+  --latest             look up the newest tag like the catalog's on its registry (same CUDA and flavour,
+                       newer framework version) and use it; when the registry cannot be reached within
+                       5 s or has nothing newer, the catalog's pinned tag. ${REGISTRY_MIRROR_ENV}=URL
+                       asks a Docker Hub mirror (pull-through cache) instead of registry-1.docker.io
   --python 3.X         Python version for slim-Python bases (CPU variants)
   --jupyter-port N     container port Jupyter listens on (default 8888)
   --pip PKG            extra pip package, repeatable (e.g. --pip einops --pip pandas==2.2.3)
@@ -37,6 +43,7 @@ export async function init(args: string[], io: CliIO, signal: AbortSignal): Prom
       preset: { type: 'string' },
       variant: { type: 'string' },
       'framework-version': { type: 'string' },
+      latest: { type: 'boolean', default: false },
       python: { type: 'string' },
       'jupyter-port': { type: 'string' },
       pip: { type: 'string', multiple: true },
@@ -58,20 +65,28 @@ export async function init(args: string[], io: CliIO, signal: AbortSignal): Prom
   }
   const port = values['jupyter-port'] === undefined ? undefined : Number(values['jupyter-port']);
   const root = path.resolve(values.dir);
+  const options: ScaffoldOptions = {
+    preset: values.preset,
+    ...(values.variant ? { variant: values.variant } : {}),
+    ...(values['framework-version'] ? { version: values['framework-version'] } : {}),
+    ...(values.python ? { python: values.python } : {}),
+    ...(port !== undefined ? { jupyterPort: port } : {}),
+    ...(values.pip ? { extraPip: values.pip } : {}),
+    ...(values['base-image'] ? { baseImage: values['base-image'] } : {}),
+    ...(values.name ? { name: values.name } : {}),
+    layout: values.subfolder ? 'subfolder' : 'default',
+  };
+  let tagLine: string | undefined;
+  if (values.latest) {
+    const { catalog } = await loadTemplates(templatesDir());
+    const latest = await latestCatalogBase(catalog, options, path.basename(root), { env: io.env, signal });
+    if (latest?.kind === 'newer') options.newerTag = { image: latest.image, version: latest.version };
+    tagLine = latest && describeLatestTag(latest);
+  }
   const prepared = await prepareScaffold(
     root,
     templatesDir(),
-    {
-      preset: values.preset,
-      ...(values.variant ? { variant: values.variant } : {}),
-      ...(values['framework-version'] ? { version: values['framework-version'] } : {}),
-      ...(values.python ? { python: values.python } : {}),
-      ...(port !== undefined ? { jupyterPort: port } : {}),
-      ...(values.pip ? { extraPip: values.pip } : {}),
-      ...(values['base-image'] ? { baseImage: values['base-image'] } : {}),
-      ...(values.name ? { name: values.name } : {}),
-      layout: values.subfolder ? 'subfolder' : 'default',
-    },
+    options,
     values.yes,
     // Asked only for a base other than the catalog's; an engine that is down or slow leaves its CUDA unknown.
     localImageCuda((ref, s) => machineEngine(values.host, { timeoutMs: 5_000 }, io.env).inspectImage(ref, s), signal),
@@ -87,6 +102,11 @@ export async function init(args: string[], io: CliIO, signal: AbortSignal): Prom
   }
   const written = await applyPlan(root, prepared.plan);
   io.out(describeBase(prepared.options));
+  if (tagLine) {
+    io.out(tagLine);
+  } else if (prepared.options.baseImage === prepared.options.catalogBaseImage) {
+    io.out(`Using the catalog's pinned ${prepared.options.baseImage}; --latest looks for a newer tag online.`);
+  }
   for (const p of prepared.plan) {
     io.out(`  ${p.action.padEnd(6)} ${p.path}  (${p.note})`);
   }

@@ -6,6 +6,7 @@ import { BuildFailedError, buildExperiment } from '../../src/core/build/buildExp
 import type { Engine } from '../../src/core/docker/engine';
 import { EngineError } from '../../src/core/docker/errors';
 import { GitCli } from '../../src/core/provenance/git';
+import { lockArchs, lockPath } from '../../src/core/provenance/lock';
 import { applyPlan } from '../../src/core/scaffold/plan';
 import { prepareScaffold } from '../../src/core/scaffold/prepare';
 import { git } from '../helpers/git';
@@ -166,3 +167,36 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     assert.match(lines.at(-1) ?? '', /^mlc build: The build failed at ".*exit 7": .*exit code: 7$/);
   });
 });
+
+describe('the environment lock of a PyTorch image (real dockerd, the PyTorch stand-in)', function () {
+  const PYTORCH = 'mlc-test/pytorch:bookworm';
+  let engine: Engine;
+  const images: string[] = [];
+  let dir: string;
+
+  before(async function () {
+    engine = await requireEngine(this);
+    await requireImage(this, engine, PYTORCH);
+  });
+
+  after(async () => {
+    for (const ref of images) await engine.removeImage(ref, { force: true }).catch(() => undefined);
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("records the GPU architectures of the image's PyTorch: none for Debian's CPU-only torch", async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-build-archs-'));
+    const { plan } = await prepareScaffold(dir, TEMPLATES, { preset: 'pytorch', variant: 'gpu', baseImage: PYTORCH, name: 'mlc test archs' }, false);
+    await applyPlan(dir, plan);
+    git(dir, 'init', '-q', '-b', 'main');
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', 'first');
+    const result = await buildExperiment({ folder: dir, hyperparameters: 'configs/experiment.yaml', engine, git: new GitCli(), log: silentLogger('build') });
+    images.push(...result.tags, result.imageId);
+    const lock = fs.readFileSync(lockPath(dir, result.imageId), 'utf8');
+    assert.match(lock, /^torch==1\.13/m, 'the stand-in is not the torch this test expects');
+    assert.match(lock, /^# torch cuda archs: none$/m);
+    assert.deepEqual(lockArchs(lock), []);
+  });
+});
+

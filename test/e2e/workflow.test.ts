@@ -109,7 +109,7 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       await vscode.answerQuickInput(/Port Jupyter listens on/);
       await vscode.answerQuickInput(/Extra pip packages/);
       await vscode.answerQuickInput(/Base image/);
-      const written = await vscode.waitForNotification(/PyTorch 2\.5\.1 \(gpu\) on pytorch\/pytorch:\S+, CUDA 12\.4\. \d+ file\(s\) written/);
+      const written = await vscode.waitForNotification(/PyTorch 2\.14\.1 \(gpu\) on pytorch\/pytorch:\S+, CUDA 13\.0\. \d+ file\(s\) written/);
       await written.getByRole('button', { name: 'Open devcontainer.json' }).click();
       await vscode.page.locator('.tab', { hasText: 'devcontainer.json' }).waitFor({ timeout: 30_000 });
       await vscode.page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'Dockerfile' }).first().waitFor({ timeout: 30_000 });

@@ -38,7 +38,7 @@ describe('mlc', () => {
       const r = await run(['init', '--preset', 'pytorch', '--variant', 'cpu', '--python', '3.12', '--pip', 'einops', '--dir', dir]);
       assert.equal(r.code, 0, r.err);
       assert.deepEqual(listFiles(dir), ['.devcontainer/Dockerfile', '.devcontainer/devcontainer.json', '.dockerignore', 'configs/experiment.yaml', 'requirements.txt']);
-      assert.match(r.out, /PyTorch 2\.5\.1 \(cpu\) on python:3\.12-slim/);
+      assert.match(r.out, /PyTorch 2\.14\.1 \(cpu\) on python:3\.12-slim/);
       assert.match(fs.readFileSync(path.join(dir, '.devcontainer/devcontainer.json'), 'utf8'), /"EXTRA_PIP_PACKAGES": "einops"/);
     });
 
@@ -76,7 +76,7 @@ describe('mlc', () => {
       const r = await run(['init', '--preset', 'pytorch', '--variant', 'gpu', '--base-image', mirror, '--host', `unix://${path.join(dir, 'no-docker.sock')}`, '--dir', dir]);
       assert.equal(r.code, 0, r.err);
       const first = r.out.split('\n')[0];
-      assert.equal(first, `PyTorch (gpu) on ${mirror} instead of the catalog's pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime; framework: the image's own; CUDA: unknown — checked at first GPU run`);
+      assert.equal(first, `PyTorch (gpu) on ${mirror} instead of the catalog's pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime; framework: the image's own; CUDA: unknown — checked at first GPU run`);
       const config = fs.readFileSync(path.join(dir, '.devcontainer/devcontainer.json'), 'utf8');
       assert.match(config, /\/\/ Chosen instead of the catalog's \S+; CUDA: unknown — checked at first GPU run\.\n\s*"BASE_IMAGE": "registry\.example\.org\/ml\/pytorch:2\.5\.1"/);
       assert.doesNotMatch(`${r.out}\n${config}`, /CUDA 12\.4/);

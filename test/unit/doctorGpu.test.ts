@@ -32,8 +32,10 @@ describe('mlc doctor --gpu', () => {
     return `tcp://${host}:${(server.address() as AddressInfo).port}`;
   };
 
+  /** An nvidia-smi from before driver 510, which refuses the compute_cap field (the probe then asks without it). */
   const fakeSmi = (csv: string): void => {
-    fs.writeFileSync(path.join(bin, 'nvidia-smi'), `#!/bin/sh\nprintf '%s\\n' '${csv}'\n`, { mode: 0o755 });
+    const old = `case "$1" in *compute_cap*) echo 'Field "compute_cap" is not a valid field to query.'; exit 2;; esac\n`;
+    fs.writeFileSync(path.join(bin, 'nvidia-smi'), `#!/bin/sh\n${old}printf '%s\\n' '${csv}'\n`, { mode: 0o755 });
   };
 
   beforeEach(() => {

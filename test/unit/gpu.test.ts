@@ -1,16 +1,19 @@
 import * as assert from 'node:assert/strict';
 import type { EngineInfo, EngineVersion } from '../../src/core/docker/engine';
 import { compareDriverVersions, cudaFromImageEnv, driverVerdict, newestSupportedCuda } from '../../src/core/gpu/cuda';
+import { archsCover, pytorchArchsForCuda } from '../../src/core/gpu/cudaArchs';
 import { imageGpuFacts } from '../../src/core/gpu/imageCuda';
 import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
-import { NVIDIA_SMI_ARGS, interpretNvidiaSmi, parseNvidiaSmiCsv, probeHostGpus } from '../../src/core/gpu/nvidiaSmi';
-import type { PreflightInput } from '../../src/core/gpu/preflight';
-import { explainGpuRefusal, formatPreflight, gpuPreflight, gpuVerdict } from '../../src/core/gpu/preflight';
+import { NVIDIA_SMI_ARGS, NVIDIA_SMI_ARGS_CC, interpretNvidiaSmi, parseNvidiaSmiCsv, probeHostGpus } from '../../src/core/gpu/nvidiaSmi';
+import type { ImageArchs, PreflightInput } from '../../src/core/gpu/preflight';
+import { checkGpu, explainGpuRefusal, formatPreflight, gpuPreflight, gpuVerdict } from '../../src/core/gpu/preflight';
 import { noToolkit, nvidiaGpuDevices, probeToolkit } from '../../src/core/gpu/toolkit';
+import { lockArchs, writeLock } from '../../src/core/provenance/lock';
 import { parseCatalog } from '../../src/core/scaffold/catalog';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { FakeEngine } from './fakes/engine';
 
 // Outputs in nvidia-smi's own format (`--format=csv,noheader`), as printed by drivers 470–575.
 const H100 = '0, NVIDIA H100 80GB HBM3, GPU-5b9c4e0e-4f4e-9a3b-6d8b-2f1e7c0a9d11, 550.90.07, 81559 MiB\n';
@@ -70,11 +73,25 @@ describe('nvidia-smi parsing', () => {
     assert.equal(probe.kind, 'failed');
   });
 
-  it('asks nvidia-smi for exactly the fields it parses', async () => {
-    let asked: string[] = [];
-    await probeHostGpus((file, args) => ((asked = [file, ...args]), Promise.resolve({ code: 0, stdout: H100, stderr: '' })));
-    assert.deepEqual(asked, ['nvidia-smi', ...NVIDIA_SMI_ARGS]);
-    assert.deepEqual(NVIDIA_SMI_ARGS, ['--query-gpu=index,name,uuid,driver_version,memory.total', '--format=csv,noheader']);
+  it('asks nvidia-smi for exactly the fields it parses, compute capability last', async () => {
+    const asked: string[][] = [];
+    const probe = await probeHostGpus((file, args) => (asked.push([file, ...args]), Promise.resolve({ code: 0, stdout: `${H100.trimEnd()}, 9.0\n`, stderr: '' })));
+    assert.deepEqual(asked, [['nvidia-smi', ...NVIDIA_SMI_ARGS_CC]]);
+    assert.deepEqual(NVIDIA_SMI_ARGS_CC, ['--query-gpu=index,name,uuid,driver_version,memory.total,compute_cap', '--format=csv,noheader']);
+    assert.equal(probe.kind === 'gpus' ? probe.gpus[0]?.computeCap : undefined, '9.0');
+    assert.equal(probe.kind === 'gpus' ? probe.gpus[0]?.name : undefined, 'NVIDIA H100 80GB HBM3');
+  });
+
+  it('a driver whose nvidia-smi lacks compute_cap (before 510) is asked again without it', async () => {
+    const asked: string[][] = [];
+    const probe = await probeHostGpus((file, args) => {
+      asked.push([file, ...args]);
+      return Promise.resolve(args[0]?.includes('compute_cap')
+        ? { code: 2, stdout: 'Field "compute_cap" is not a valid field to query.\n\n', stderr: '' }
+        : { code: 0, stdout: '0, Tesla T4, GPU-1, 470.82.01, 15360 MiB\n', stderr: '' });
+    });
+    assert.deepEqual(asked, [['nvidia-smi', ...NVIDIA_SMI_ARGS_CC], ['nvidia-smi', ...NVIDIA_SMI_ARGS]]);
+    assert.deepEqual(probe, { kind: 'gpus', driverVersion: '470.82.01', gpus: [{ index: '0', name: 'Tesla T4', uuid: 'GPU-1', driverVersion: '470.82.01', memoryMiB: 15360 }] });
   });
 });
 
@@ -95,6 +112,11 @@ describe('driver ↔ CUDA verdicts', () => {
     ['440.32', '10.2', 'tooOld'], // no minor-version compatibility before CUDA 11
     ['560.35.03', '12.6', 'ok'],
     ['545.23.06', '12.6', 'minorCompat'],
+    ['570.26', '12.8', 'ok'], // the first driver that runs Blackwell builds
+    ['580.65.06', '13.0', 'ok'],
+    ['575.51.03', '13.0', 'tooOld'], // CUDA 13 needs the 580 family even through minor-version compatibility
+    ['590.44.01', '13.2', 'minorCompat'],
+    ['595.45.04', '13.2', 'ok'],
   ];
   for (const [driver, cuda, kind] of cases) {
     it(`driver ${driver} with CUDA ${cuda}: ${kind}`, () => {
@@ -103,8 +125,8 @@ describe('driver ↔ CUDA verdicts', () => {
   }
 
   it('judges a CUDA version newer than the table by its major family alone', () => {
-    assert.deepEqual(driverVerdict('590.10', '13.2'), { kind: 'unknownCuda', cuda: '13.2', compatMinimum: '580', ok: true });
-    assert.equal((driverVerdict('570.26', '13.2') as { ok: boolean }).ok, false);
+    assert.deepEqual(driverVerdict('590.10', '13.9'), { kind: 'unknownCuda', cuda: '13.9', compatMinimum: '580', ok: true });
+    assert.equal((driverVerdict('570.26', '13.9') as { ok: boolean }).ok, false);
     assert.equal(driverVerdict('550.54.14', '12.4.1').kind, 'ok');
   });
 
@@ -132,7 +154,7 @@ describe('driver ↔ CUDA verdicts', () => {
     const labels = { 'org.mlcontainers.preset': 'pytorch', 'org.mlcontainers.base': 'pytorch/pytorch:2.4.1-cuda12.1-cudnn9-runtime' };
     const facts = imageGpuFacts({ env: [], labels }, catalog);
     assert.deepEqual(facts.cuda, { version: '12.1', source: 'catalog' });
-    assert.deepEqual(facts.alternatives.map((a) => a.cuda), ['12.4', '12.1', '11.8']);
+    assert.deepEqual(facts.alternatives.map((a) => a.cuda), ['13.0', '12.8', '12.4', '12.1', '11.8']);
     const custom = imageGpuFacts({ env: [], labels: { ...labels, 'org.mlcontainers.base': 'lab/torch:nightly-cuda12.6' } }, catalog);
     assert.deepEqual(custom.cuda, { version: '12.6', source: 'base tag' });
     assert.equal(imageGpuFacts({ env: [], labels: {} }, catalog).cuda, undefined);
@@ -398,5 +420,88 @@ describe('engine refusals mapped to one sentence', () => {
     const cdi = explainGpuRefusal('could not start: CDI device injection failed: unresolvable CDI devices nvidia.com/gpu=all', none);
     assert.equal(cdi, 'The engine has no CDI spec for nvidia.com/gpu=all: generate CDI specs with `sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`, then restart the engine.');
     assert.equal(explainGpuRefusal('No such image: foo:latest', none), undefined);
+  });
+});
+
+describe('GPU architecture × the architectures of the image\'s PyTorch', () => {
+  const smi = (name: string, cap: string, driver = '580.65.06'): HostGpuProbe => interpretNvidiaSmi({ code: 0, stdout: `0, ${name}, GPU-1, ${driver}, 32607 MiB, ${cap}\n`, stderr: '' }, true);
+  const catalog = parseCatalog(fs.readFileSync(path.resolve(__dirname, '../../templates/catalog.yaml'), 'utf8'));
+  const alternatives = catalog.presets.find((p) => p.id === 'pytorch')!.versions.flatMap((v) => (v.gpu?.cuda ? [{ image: v.gpu.image, cuda: v.gpu.cuda }] : []));
+  const known = (cuda: string): ImageArchs => ({ list: pytorchArchsForCuda(cuda) ?? [], source: `PyTorch's CUDA ${cuda} builds` });
+
+  // compute capability, the build's archs, covered?
+  const table: [string, ImageArchs, boolean][] = [
+    ['12.0', known('12.4'), false], // Blackwell RTX 50xx vs a cu124 build: sm_90 at most
+    ['12.0', known('12.8'), true],
+    ['10.0', known('12.6'), false], // B200
+    ['10.0', known('13.0'), true],
+    ['9.0', known('13.0'), true], // H100
+    ['9.0', known('12.4'), true],
+    ['8.9', known('12.4'), true], // Ada runs sm_86 kernels (same major, lower minor)
+    ['7.0', known('13.0'), false], // V100: CUDA 13 builds start at sm_75
+    ['6.1', known('11.8'), true], // Pascal on sm_60
+    ['12.0', { list: ['sm_80', 'compute_90'], source: 'its environment lock' }, true], // PTX: the driver compiles it
+    ['8.0', { list: ['sm_90a'], source: 'its environment lock' }, false], // arch-specific kernels run only there
+    ['9.0', { list: [], source: 'its environment lock' }, false], // CPU-only build
+  ];
+  for (const [cap, archs, covered] of table) {
+    it(`compute capability ${cap} vs ${archs.list.join(' ') || 'no CUDA archs'}: ${covered ? 'covered' : 'not covered'}`, () => {
+      assert.equal(archsCover(archs.list, cap), covered);
+      const p = preflight({ host: smi('GPU', cap), image: 'dimuon:3f2a1bc', cuda: { version: '12.4', source: 'catalog' }, archs, alternatives });
+      assert.equal(p.problems.some((x) => x.code === 'archUncovered'), !covered);
+    });
+  }
+
+  it('says in the verdict that an RTX 5090 has no kernels in a cu124 build, and names the catalog image that covers it', () => {
+    const p = preflight({ host: smi('NVIDIA GeForce RTX 5090', '12.0'), image: 'dimuon:3f2a1bc', cuda: { version: '12.4', source: 'catalog' }, archs: known('12.4'), alternatives });
+    assert.equal(p.verdict.kind, 'blocked');
+    assert.equal(p.verdict.sentence,
+      'GPU containers will not work: PyTorch in dimuon:3f2a1bc has no kernels for GPU 0 (NVIDIA GeForce RTX 5090, sm_120): it was built for sm_50 sm_60 sm_70 sm_75 sm_80 sm_86 sm_90 (PyTorch\'s CUDA 12.4 builds); pick pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime, which covers sm_120.');
+  });
+
+  it('with a 570 driver names the CUDA 12.8 entry, which that driver runs, rather than the CUDA 13.0 default', () => {
+    const p = preflight({ host: smi('NVIDIA GeForce RTX 5090', '12.0', '570.124.06'), image: 'dimuon:3f2a1bc', cuda: { version: '12.4', source: 'catalog' }, archs: known('12.4'), alternatives });
+    assert.match(p.verdict.sentence, /; pick pytorch\/pytorch:2\.11\.0-cuda12\.8-cudnn9-runtime, which covers sm_120\.$/);
+  });
+
+  it('says a CPU-only PyTorch cannot use the GPU, from the lock, in one sentence', () => {
+    const p = preflight({ host: smi('NVIDIA H100 80GB HBM3', '9.0'), image: 'dimuon:3f2a1bc', archs: { list: [], source: 'its environment lock' }, alternatives });
+    assert.equal(p.verdict.sentence, 'GPU containers will not work: PyTorch in dimuon:3f2a1bc was built without CUDA (no CUDA archs in its environment lock), so it cannot use GPU 0 (NVIDIA H100 80GB HBM3, sm_90): pick pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime, which covers sm_90.');
+  });
+
+  it('a covered GPU: the verdict says so; a driver without compute_cap: no architecture check at all', () => {
+    const works = preflight({ host: smi('NVIDIA H100 80GB HBM3', '9.0'), image: 'dimuon:3f2a1bc', cuda: { version: '13.0', source: 'catalog' }, archs: known('13.0') });
+    assert.equal(works.verdict.kind, 'works');
+    assert.match(works.verdict.sentence, /; its PyTorch has kernels for sm_90\.$/);
+    const old = preflight({ host: gpus('0, Tesla T4, GPU-1, 580.65.06, 15360 MiB\n'), image: 'dimuon:3f2a1bc', archs: { list: [], source: 'its environment lock' } });
+    assert.ok(!old.problems.some((x) => x.code === 'archUncovered'));
+  });
+});
+
+describe('the architectures from the environment lock', () => {
+  it('reads the recorded list, none for a CPU-only build, nothing from a lock that predates the record', () => {
+    assert.deepEqual(lockArchs('# image sha256:1\ntorch==2.14.1\n# torch cuda archs: sm_75 sm_80 sm_86 sm_90 sm_100 sm_120\n'), ['sm_75', 'sm_80', 'sm_86', 'sm_90', 'sm_100', 'sm_120']);
+    assert.deepEqual(lockArchs('torch==1.13.1\n# torch cuda archs: none\n'), []);
+    assert.equal(lockArchs('numpy==2.1.0\n'), undefined);
+  });
+
+  it("checkGpu judges the GPUs by the project's lock of the image before the CUDA version's known set", async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-lockarchs-'));
+    try {
+      const engine = new FakeEngine();
+      engine.info_ = { ...engine.info_, runtimes: ['runc', 'nvidia'] };
+      const image = { ref: 'dimuon:3f2a1bc', details: { id: 'sha256:abc', env: ['CUDA_VERSION=12.4.1'], labels: { 'org.mlcontainers.preset': 'pytorch' } } };
+      const probe = (): Promise<HostGpuProbe> => Promise.resolve(interpretNvidiaSmi({ code: 0, stdout: '0, NVIDIA H100 80GB HBM3, GPU-1, 580.65.06, 81559 MiB, 9.0\n', stderr: '' }, true));
+      const known = await checkGpu({ engine, image, folder, probe });
+      assert.deepEqual(known.archs, { list: pytorchArchsForCuda('12.4'), source: "PyTorch's CUDA 12.4 builds" });
+      assert.equal(known.verdict.kind, 'works');
+      await writeLock(folder, 'sha256:abc', ['dimuon:3f2a1bc'], 'torch==1.13.1\n# torch cuda archs: none\n');
+      const locked = await checkGpu({ engine, image, folder, probe });
+      assert.deepEqual(locked.archs, { list: [], source: 'its environment lock' });
+      assert.equal(locked.verdict.kind, 'blocked');
+      assert.match(locked.verdict.sentence, /was built without CUDA \(no CUDA archs in its environment lock\)/);
+    } finally {
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
   });
 });

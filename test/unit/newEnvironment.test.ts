@@ -2,7 +2,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { REGISTRY_MIRROR_ENV } from '../../src/core/scaffold/latestTags';
 import { parseJsonc } from '../../src/core/scaffold/mergeDevcontainer';
+import type { FakeRegistry } from '../helpers/fakeRegistry';
+import { fakeRegistry } from '../helpers/fakeRegistry';
 import type { FakeVscodeRecord } from '../helpers/fakeVscode';
 import { installFakeVscode, loadExtension } from '../helpers/fakeVscode';
 
@@ -11,9 +14,14 @@ describe('New ML Environment command (QuickPick steps)', () => {
   let workspace: Record<string, unknown>;
   let uninstall: () => void;
   let dir: string;
+  let registry: FakeRegistry;
+  const mirrorBefore = process.env[REGISTRY_MIRROR_ENV];
   const subscriptions: { dispose(): void }[] = [];
 
-  before(() => {
+  before(async () => {
+    // The base step looks for newer tags online: here on a registry on 127.0.0.1 standing in for Docker Hub.
+    registry = await fakeRegistry(['2.14.1-cuda13.0-cudnn9-runtime', '2.15.0-cuda13.0-cudnn9-runtime', '2.16.0-cuda13.2-cudnn9-runtime']);
+    process.env[REGISTRY_MIRROR_ENV] = registry.host;
     const fake = installFakeVscode();
     record = fake.record;
     workspace = fake.module.workspace as Record<string, unknown>;
@@ -22,9 +30,12 @@ describe('New ML Environment command (QuickPick steps)', () => {
     extension.activate({ subscriptions, extensionPath: path.resolve(__dirname, '../..') } as never);
   });
 
-  after(() => {
+  after(async () => {
     subscriptions.forEach((d) => d.dispose());
     uninstall();
+    if (mirrorBefore === undefined) delete process.env[REGISTRY_MIRROR_ENV];
+    else process.env[REGISTRY_MIRROR_ENV] = mirrorBefore;
+    await registry.close();
   });
 
   beforeEach(() => {
@@ -70,6 +81,21 @@ describe('New ML Environment command (QuickPick steps)', () => {
     } finally {
       delete record.config['mlContainers.dockerHost'];
     }
+  });
+
+  it('offers the newest tag of the catalog base found online beside the pinned one, and writes it with the catalog CUDA', async () => {
+    record.quickInputScript.push({ pick: 'PyTorch' }, { pick: 'GPU' }, { pick: '2.14.1' }, { type: '8888' }, { type: '' }, { pick: '2.15.0' });
+    await run();
+    const base = record.quickInputsShown.find((q) => q.placeholder === 'Base image');
+    const items = (base?.items ?? []) as { label: string; description?: string }[];
+    assert.deepEqual(items.slice(0, 2).map((i) => `${i.label} | ${i.description ?? ''}`), [
+      'pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime | catalog default (pinned)',
+      `pytorch/pytorch:2.15.0-cuda13.0-cudnn9-runtime | newest on ${registry.host}`,
+    ]);
+    const config = parseJsonc(fs.readFileSync(path.join(dir, '.devcontainer/devcontainer.json'), 'utf8'), 'devcontainer.json');
+    assert.equal((config.build as { args: Record<string, string> }).args.BASE_IMAGE, 'pytorch/pytorch:2.15.0-cuda13.0-cudnn9-runtime');
+    const info = record.messages.find((m) => m.level === 'info')?.text ?? '';
+    assert.match(info, /^PyTorch 2\.15\.0 \(gpu\) on pytorch\/pytorch:2\.15\.0-cuda13\.0-cudnn9-runtime, CUDA 13\.0\. \d+ file\(s\) written\.$/);
   });
 
   it('writes nothing when the user dismisses a step', async () => {

@@ -29,6 +29,9 @@ const TOOLKIT_DRIVER: Record<string, string> = {
   '12.8': '570.26',
   '12.9': '575.51.03',
   '13.0': '580.65.06',
+  // CUDA 13.2 release notes, table 3 (checked 2026-11-25): 12.8 GA >= 570.26, 13.0 GA >= 580.65.06 as above.
+  '13.1': '590.44.01',
+  '13.2': '595.45.04',
 };
 
 /** The minimum driver for minor-version compatibility per CUDA major; none before CUDA 11. */

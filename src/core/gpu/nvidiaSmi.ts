@@ -8,6 +8,8 @@ export interface HostGpu {
   driverVersion: string;
   /** MiB; undefined when nvidia-smi says [N/A] (e.g. MIG or some laptop parts). */
   memoryMiB: number | undefined;
+  /** The compute capability, "12.0"; absent where the driver's nvidia-smi has no compute_cap field (before 510). */
+  computeCap?: string;
 }
 
 /** What the machine running the engine says about its NVIDIA GPUs. */
@@ -21,26 +23,32 @@ export type HostGpuProbe =
   | { kind: 'failed'; detail: string };
 
 export const NVIDIA_SMI_ARGS = ['--query-gpu=index,name,uuid,driver_version,memory.total', '--format=csv,noheader'];
+/** The same with each GPU's compute capability last; drivers before 510 refuse the field and get NVIDIA_SMI_ARGS. */
+export const NVIDIA_SMI_ARGS_CC = ['--query-gpu=index,name,uuid,driver_version,memory.total,compute_cap', '--format=csv,noheader'];
 
 /**
  * Parses the CSV. GPU names may contain commas ("NVIDIA A100-SXM4-80GB" does not, some OEM names do), so the
  * fixed fields are taken from both ends: index first; uuid, driver and memory last.
  */
-export function parseNvidiaSmiCsv(stdout: string): HostGpu[] {
+export function parseNvidiaSmiCsv(stdout: string, withComputeCap = false): HostGpu[] {
   const gpus: HostGpu[] = [];
   for (const raw of stdout.split(/\r?\n/)) {
     const line = raw.trim();
     if (!line) continue;
     const fields = line.split(',').map((f) => f.trim());
-    if (fields.length < 5 || !/^\d+$/.test(fields[0] ?? '')) {
+    if (fields.length < (withComputeCap ? 6 : 5) || !/^\d+$/.test(fields[0] ?? '')) {
       throw new Error(`unexpected nvidia-smi line: ${line}`);
     }
     const [index, ...rest] = fields;
+    const cap = withComputeCap ? rest.pop() ?? '' : '';
     const memory = rest.pop() ?? '';
     const driverVersion = rest.pop() ?? '';
     const uuid = rest.pop() ?? '';
     const mib = /^(\d+)(\s*MiB)?$/i.exec(memory);
-    gpus.push({ index: index ?? '', name: rest.join(', '), uuid, driverVersion, memoryMiB: mib ? Number(mib[1]) : undefined });
+    gpus.push({
+      index: index ?? '', name: rest.join(', '), uuid, driverVersion, memoryMiB: mib ? Number(mib[1]) : undefined,
+      ...(/^\d+\.\d+$/.test(cap) ? { computeCap: cap } : {}),
+    });
   }
   return gpus;
 }
@@ -67,7 +75,7 @@ export const execProcess: Exec = (file, args, signal) =>
   });
 
 /** Maps an nvidia-smi run (or its failure to start) to a probe result. Exit 6 is "No devices were found", 9 "driver not loaded". */
-export function interpretNvidiaSmi(result: ProcessResult | NodeJS.ErrnoException): HostGpuProbe {
+export function interpretNvidiaSmi(result: ProcessResult | NodeJS.ErrnoException, withComputeCap = false): HostGpuProbe {
   if (result instanceof Error) {
     return result.code === 'ENOENT' ? { kind: 'notInstalled' } : { kind: 'failed', detail: result.message };
   }
@@ -83,7 +91,7 @@ export function interpretNvidiaSmi(result: ProcessResult | NodeJS.ErrnoException
     return { kind: 'failed', detail: firstLine(text) || `exit code ${String(r.code)}` };
   }
   try {
-    const gpus = parseNvidiaSmiCsv(r.stdout);
+    const gpus = parseNvidiaSmiCsv(r.stdout, withComputeCap);
     if (!gpus.length) return { kind: 'noDevices' };
     return { kind: 'gpus', gpus, driverVersion: gpus[0]?.driverVersion ?? '' };
   } catch (e) {
@@ -93,6 +101,10 @@ export function interpretNvidiaSmi(result: ProcessResult | NodeJS.ErrnoException
 
 export async function probeHostGpus(exec: Exec = execProcess, signal?: AbortSignal): Promise<HostGpuProbe> {
   try {
+    const withCap = await exec('nvidia-smi', NVIDIA_SMI_ARGS_CC, signal);
+    if (withCap.code === 0 || !/not a valid field/i.test(`${withCap.stdout}\n${withCap.stderr}`)) {
+      return interpretNvidiaSmi(withCap, true);
+    }
     return interpretNvidiaSmi(await exec('nvidia-smi', NVIDIA_SMI_ARGS, signal));
   } catch (e) {
     return interpretNvidiaSmi(e as NodeJS.ErrnoException);

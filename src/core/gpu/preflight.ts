@@ -1,10 +1,14 @@
+import * as fs from 'node:fs/promises';
 import type { DockerEndpoint } from '../docker/endpoint';
 import type { Engine, EngineInfo, EngineVersion, ImageDetails } from '../docker/engine';
+import { readProvenance } from '../labels';
+import { lockArchs, lockPath } from '../provenance/lock';
 import type { Catalog } from '../scaffold/catalog';
 import type { CudaRequirement, DriverVerdict } from './cuda';
 import { driverVerdict, newestSupportedCuda } from './cuda';
+import { archsCover, pytorchArchsForCuda, smName } from './cudaArchs';
 import { imageGpuFacts } from './imageCuda';
-import type { HostGpuProbe } from './nvidiaSmi';
+import type { HostGpu, HostGpuProbe } from './nvidiaSmi';
 import { probeHostGpus } from './nvidiaSmi';
 import type { ToolkitProbe } from './toolkit';
 import { DEFAULT_CDI_SPEC_DIRS, noToolkit, probeToolkit } from './toolkit';
@@ -28,6 +32,7 @@ export type GpuProblemCode =
   | 'driverTooOld'
   | 'minorCompat'
   | 'deviceMissing'
+  | 'archUncovered'
   | 'remote';
 
 export interface GpuProblem {
@@ -56,8 +61,17 @@ export interface GpuPreflight {
   image: string | undefined;
   cuda: CudaRequirement | undefined;
   driver: DriverVerdict | undefined;
+  /** The GPU architectures the image's framework was built for, when known (see PreflightInput.archs). */
+  archs?: ImageArchs;
   problems: GpuProblem[];
   verdict: GpuVerdict;
+}
+
+/** The GPU architectures an image's framework has kernels for: ["sm_80", "sm_90"]; empty for a CPU-only build. */
+export interface ImageArchs {
+  list: string[];
+  /** Where the list came from, for messages: "its environment lock", "PyTorch's CUDA 12.4 builds". */
+  source: string;
 }
 
 export interface PreflightInput {
@@ -73,6 +87,8 @@ export interface PreflightInput {
   alternatives?: { image: string; cuda: string }[];
   /** Device ids or UUIDs the user asked for. */
   devices?: string[];
+  /** What the image's PyTorch was built for: from its environment lock, else its CUDA version's known set. */
+  archs?: ImageArchs;
 }
 
 const TOOLKIT = 'install nvidia-container-toolkit, run `sudo nvidia-ctk runtime configure --runtime=docker` and restart the engine (`sudo systemctl restart docker`)';
@@ -168,6 +184,11 @@ export function gpuPreflight(input: PreflightInput): GpuPreflight {
     }
   }
 
+  if (host.kind === 'gpus' && input.archs) {
+    const problem = archProblem(host.gpus, input.archs, input.image, host.driverVersion, input.alternatives ?? []);
+    if (problem) add('archUncovered', 'error', problem.short, problem.message);
+  }
+
   if (host.kind === 'gpus' && input.devices?.length) {
     const known = new Set(host.gpus.flatMap((g) => [g.index, g.uuid]));
     const missing = input.devices.filter((d) => !known.has(d));
@@ -177,7 +198,7 @@ export function gpuPreflight(input: PreflightInput): GpuPreflight {
     }
   }
 
-  const preflight = { access, cdiDevices, isPodman: version.isPodman, host, toolkit: files, image: input.image, cuda: input.cuda, driver, problems };
+  const preflight = { access, cdiDevices, isPodman: version.isPodman, host, toolkit: files, image: input.image, cuda: input.cuda, driver, ...(input.archs ? { archs: input.archs } : {}), problems };
   return { ...preflight, verdict: gpuVerdict(preflight) };
 }
 
@@ -203,7 +224,9 @@ export function gpuVerdict(p: Omit<GpuPreflight, 'verdict'>): GpuVerdict {
     ? p.image ? `; ${p.image} names no CUDA version, so none is asked of the driver` : '; no image was given to check the driver against its CUDA'
     : p.driver?.kind === 'minorCompat' ? `, which runs CUDA ${p.cuda.version} of ${image} through minor-version compatibility`
     : `, which meets CUDA ${p.cuda.version} of ${image}`;
-  return { kind: 'works', sentence: `GPU containers will work: ${via} hands out ${count} GPU${count === 1 ? '' : 's'}, driver ${p.host.driverVersion}${cuda}.` };
+  const caps = [...new Set(p.host.gpus.flatMap((g) => (g.computeCap ? [smName(g.computeCap)] : [])))];
+  const kernels = p.archs?.list.length && caps.length ? `; its PyTorch has kernels for ${caps.join(', ')}` : '';
+  return { kind: 'works', sentence: `GPU containers will work: ${via} hands out ${count} GPU${count === 1 ? '' : 's'}, driver ${p.host.driverVersion}${cuda}${kernels}.` };
 }
 
 function capitalize(text: string): string {
@@ -213,6 +236,32 @@ function capitalize(text: string): string {
 /** "Driver 470 …" → "driver 470 …" after a colon; "GPU 9 …" and "nvidia-smi …" stay as they are. */
 function uncapitalize(text: string): string {
   return /^[A-Z][a-z]+\b/.test(text) ? text.charAt(0).toLowerCase() + text.slice(1) : text;
+}
+
+/**
+ * The first GPU whose architecture the image's PyTorch has no kernels for, in one sentence with a catalog image that
+ * covers every such GPU (one the driver runs, when there is one); undefined when all are covered or none says its
+ * compute capability (drivers before 510).
+ */
+function archProblem(gpus: HostGpu[], archs: ImageArchs, image: string | undefined, driver: string, alternatives: { image: string; cuda: string }[]): { short: string; message: string } | undefined {
+  const uncovered = gpus.filter((g) => g.computeCap !== undefined && !archsCover(archs.list, g.computeCap));
+  const first = uncovered[0];
+  if (!first?.computeCap) return undefined;
+  const caps = [...new Set(uncovered.map((g) => g.computeCap!))];
+  const covering = alternatives.filter((a) => caps.every((c) => archsCover(pytorchArchsForCuda(a.cuda) ?? [], c)));
+  const driverRuns = (cuda: string): boolean => {
+    const v = driverVerdict(driver, cuda);
+    return v.kind === 'unknownCuda' ? v.ok : v.kind !== 'tooOld';
+  };
+  const runs = covering.find((a) => driverRuns(a.cuda));
+  const pick = runs ?? covering[0];
+  const sm = caps.map(smName).join(', ');
+  const fix = pick ? `pick ${pick.image}, which covers ${sm}${runs ? '' : ' (with a newer driver)'}` : `pick an image whose PyTorch is built for ${sm}`;
+  const what = image ? `PyTorch in ${image}` : "The image's PyTorch";
+  const gpu = `GPU ${first.index} (${first.name}, ${smName(first.computeCap)})${uncovered.length > 1 ? ` and ${uncovered.length - 1} more` : ''}`;
+  return archs.list.length === 0
+    ? { short: 'PyTorch without CUDA', message: `${what} was built without CUDA (no CUDA archs in ${archs.source}), so it cannot use ${gpu}: ${fix}.` }
+    : { short: `no kernels for ${smName(first.computeCap)}`, message: `${what} has no kernels for ${gpu}: it was built for ${archs.list.join(' ')} (${archs.source}); ${fix}.` };
 }
 
 function suggestion(driver: string, alternatives: { image: string; cuda: string }[]): string | undefined {
@@ -252,13 +301,16 @@ export function formatPreflight(p: GpuPreflight): string[] {
   if (p.host.kind === 'gpus') {
     lines.push(`Driver: ${p.host.driverVersion}`);
     for (const g of p.host.gpus) {
-      lines.push(`GPU ${g.index}: ${g.name}, ${g.memoryMiB !== undefined ? `${(g.memoryMiB / 1024).toFixed(0)} GiB` : 'memory n/a'}, ${g.uuid}`);
+      lines.push(`GPU ${g.index}: ${g.name}, ${g.memoryMiB !== undefined ? `${(g.memoryMiB / 1024).toFixed(0)} GiB` : 'memory n/a'}${g.computeCap ? `, ${smName(g.computeCap)}` : ''}, ${g.uuid}`);
     }
   } else {
     lines.push(`Host GPUs: ${{ noDevices: 'none found', driverNotLoaded: 'driver not loaded', notInstalled: 'nvidia-smi not installed', remote: `not checked (remote engine ${p.host.kind === 'remote' ? p.host.host : ''})`, failed: 'nvidia-smi failed' }[p.host.kind]}`);
   }
   if (p.cuda) {
     lines.push(`Image needs CUDA ${p.cuda.version} (${p.cuda.source})${p.driver ? `: ${verdictText(p.driver)}` : ''}`);
+  }
+  if (p.archs) {
+    lines.push(`Image's PyTorch built for: ${p.archs.list.join(' ') || 'no CUDA archs'} (${p.archs.source})`);
   }
   for (const problem of p.problems) {
     lines.push(`${{ error: 'Problem', unknown: 'Not checked', warning: 'Warning' }[problem.severity]}: ${problem.message}`);
@@ -283,9 +335,16 @@ function verdictText(v: DriverVerdict): string {
 export interface CheckGpuOptions {
   engine: Engine;
   /** The image to be run; its CUDA needs come from its Env or the catalog. */
-  image?: { ref: string; details: Pick<ImageDetails, 'env' | 'labels'> };
+  image?: { ref: string; details: Pick<ImageDetails, 'env' | 'labels'> & Partial<Pick<ImageDetails, 'id'>> };
+  /** The project folder, whose .mlcontainers/locks/ may hold the image's lock with its PyTorch's architectures. */
+  folder?: string;
   catalog?: Catalog;
   devices?: string[];
+  /**
+   * The architectures the image's PyTorch was built for, from its environment lock (lockArchs in
+   * provenance/lock.ts); without it, a PyTorch preset image is judged by its CUDA version's known set.
+   */
+  archs?: ImageArchs;
   /** nvidia-smi on this machine; tests pass a fake of our own probe. */
   probe?: () => Promise<HostGpuProbe>;
   /** The toolkit's hook and CDI specs on this machine; with a fake `probe` and no fake here, none are found. */
@@ -305,6 +364,13 @@ export async function checkGpu(o: CheckGpuOptions): Promise<GpuPreflight> {
   const toolkitProbe = o.toolkit ?? (o.probe ? (dirs: string[]) => Promise.resolve(noToolkit(dirs)) : (dirs: string[]) => probeToolkit(dirs));
   const toolkit = local ? await toolkitProbe(info.cdiSpecDirs.length ? info.cdiSpecDirs : DEFAULT_CDI_SPEC_DIRS) : undefined;
   const facts = o.image ? imageGpuFacts(o.image.details, o.catalog) : undefined;
+  const known = o.image && readProvenance(o.image.details.labels).preset === 'pytorch' && facts?.cuda ? pytorchArchsForCuda(facts.cuda.version) : undefined;
+  const id = o.image?.details.id;
+  const lock = o.folder && id ? await fs.readFile(lockPath(o.folder, id), 'utf8').catch(() => undefined) : undefined;
+  const recorded = lock !== undefined ? lockArchs(lock) : undefined;
+  const archs = o.archs
+    ?? (recorded ? { list: recorded, source: 'its environment lock' } : undefined)
+    ?? (known && facts?.cuda ? { list: known, source: `PyTorch's CUDA ${facts.cuda.version} builds` } : undefined);
   return gpuPreflight({
     info,
     version,
@@ -314,6 +380,7 @@ export async function checkGpu(o: CheckGpuOptions): Promise<GpuPreflight> {
     ...(facts?.cuda ? { cuda: facts.cuda } : {}),
     ...(facts ? { alternatives: facts.alternatives } : {}),
     ...(o.devices ? { devices: o.devices } : {}),
+    ...(archs ? { archs } : {}),
   });
 }
 

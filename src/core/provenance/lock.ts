@@ -12,17 +12,37 @@ export interface PackageDiff {
   changed: { name: string; from: string; to: string }[];
 }
 
+/** The lock's line for the GPU architectures of the image's PyTorch; `none` for a build without CUDA. */
+const ARCHS_LINE = '# torch cuda archs: ';
+
 /**
- * Captures what is installed in an image: `pip freeze`, plus `conda list --export` where conda exists. Runs in a
- * throw-away container without network.
+ * The compiled-in architectures, asked without a GPU: torch.cuda.get_arch_list() answers [] whenever no device is
+ * visible, as in a build, so the flags are read directly; torch.version.cuda is None for CPU-only builds.
+ */
+const ARCHS_SCRIPT = `python3 -c "import torch; f = getattr(torch._C, '_cuda_getArchFlags', None); a = (f() or '').split() if f and torch.version.cuda else []; print('${ARCHS_LINE}' + (' '.join(a) or 'none'))" 2>/dev/null || true`;
+
+/**
+ * Captures what is installed in an image: `pip freeze`, plus `conda list --export` where conda exists, plus the GPU
+ * architectures of its PyTorch where it has one. Runs in a throw-away container without network.
  */
 export async function captureLock(engine: Engine, image: string, signal?: AbortSignal): Promise<string> {
-  const script = 'python3 -m pip freeze --all 2>/dev/null || pip freeze --all; if command -v conda >/dev/null 2>&1; then echo "# conda"; conda list --export; fi';
+  const script = `python3 -m pip freeze --all 2>/dev/null || pip freeze --all; if command -v conda >/dev/null 2>&1; then echo "# conda"; conda list --export; fi; ${ARCHS_SCRIPT}`;
   const { exitCode, stdout, stderr } = await engine.runCapture(image, ['sh', '-c', script], signal);
   if (exitCode !== 0 && !stdout.trim()) {
     throw new Error(`Could not list the packages in ${image} (exit ${exitCode}): ${stderr.trim().split('\n').pop() ?? ''}`);
   }
   return stdout;
+}
+
+/**
+ * The GPU architectures the lock recorded for the image's PyTorch: ["sm_80", "sm_90"], [] for a CPU-only build,
+ * undefined when the image has no PyTorch or the lock predates the record.
+ */
+export function lockArchs(text: string): string[] | undefined {
+  const line = text.split(/\r?\n/).find((l) => l.startsWith(ARCHS_LINE));
+  if (line === undefined) return undefined;
+  const list = line.slice(ARCHS_LINE.length).trim();
+  return list === 'none' ? [] : list.split(/\s+/).filter(Boolean);
 }
 
 export function lockPath(folder: string, imageId: string): string {

@@ -12,6 +12,11 @@ export interface ScaffoldOptions {
   jupyterPort?: number;
   extraPip?: string[];
   baseImage?: string;
+  /**
+   * A newer tag of the catalog's base in the same pattern (same CUDA and flavour), found online by latestTags.ts: it
+   * replaces the catalog's pin and version, and keeps the catalog's CUDA.
+   */
+  newerTag?: { image: string; version: string };
   /** devcontainer.json `name`; defaults to the folder name. */
   name?: string;
   /** `default`: .devcontainer/; `subfolder`: .devcontainer/<preset>/ (the spec allows several configs). */
@@ -27,8 +32,13 @@ export interface ResolvedOptions {
   jupyterPort: number;
   extraPip: string[];
   baseImage: string;
-  /** The catalog's base for this preset, version and variant; `baseImage` differs when the user chose another. */
+  /**
+   * The catalog's base for this preset, version and variant (or its newer tag, see `pinnedBaseImage`); `baseImage`
+   * differs when the user chose another.
+   */
   catalogBaseImage: string;
+  /** The catalog's own pin when a newer tag of it replaced it (ScaffoldOptions.newerTag). */
+  pinnedBaseImage?: string;
   /**
    * The CUDA the base needs from the host driver: the catalog's for the catalog's base; for another base, what the
    * image itself says when the engine has it (prepareScaffold asks), else undefined: unknown until a GPU run.
@@ -95,7 +105,8 @@ export function resolveOptions(catalog: Catalog, options: ScaffoldOptions, folde
   if (python !== undefined && !/^3\.\d{1,2}$/.test(python)) {
     throw new ScaffoldError(`Python version "${python}" is not of the form 3.X (e.g. 3.11).`);
   }
-  const catalogBaseImage = base.image.replace('{python}', python ?? '');
+  const pinned = base.image.replace('{python}', python ?? '');
+  const catalogBaseImage = options.newerTag?.image ?? pinned;
   const baseImage = options.baseImage?.trim() || catalogBaseImage;
   if (!IMAGE_REF.test(baseImage)) {
     throw new ScaffoldError(`"${baseImage}" is not a valid image reference; use e.g. pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime.`);
@@ -116,7 +127,8 @@ export function resolveOptions(catalog: Catalog, options: ScaffoldOptions, folde
   return {
     preset,
     variant,
-    version: entry.version,
+    version: options.newerTag?.version ?? entry.version,
+    ...(options.newerTag ? { pinnedBaseImage: pinned } : {}),
     python,
     jupyterPort,
     extraPip,
@@ -197,7 +209,10 @@ function cudaNote(o: ResolvedOptions, separator: string): string {
 /** devcontainer.json's comment above BASE_IMAGE. */
 function baseComment(o: ResolvedOptions): string {
   if (o.baseImage === o.catalogBaseImage) {
-    return `Override to try another base; the catalog pins the tag${o.cuda ? ` (needs CUDA ${o.cuda} on the host driver)` : ''}.`;
+    const needs = o.cuda ? ` (needs CUDA ${o.cuda} on the host driver)` : '';
+    return o.pinnedBaseImage
+      ? `Override to try another base; the newest tag like the catalog's ${o.pinnedBaseImage} when this was written${needs}.`
+      : `Override to try another base; the catalog pins the tag${needs}.`;
   }
   return `Chosen instead of the catalog's ${o.catalogBaseImage}${cudaNote(o, '; ')}.`;
 }

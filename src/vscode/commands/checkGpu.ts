@@ -15,7 +15,8 @@ export async function checkGpuCommand(services: Services): Promise<void> {
     const catalog = await optionalCatalog(services.templatesDir);
     return await checkGpu({
       engine,
-      ...(ref && details ? { image: { ref, details } } : {}),
+      // The project's lock of the image, when there is one, says which GPUs its PyTorch has kernels for.
+      ...(ref && details && folder ? { image: { ref, details }, folder: folder.uri.fsPath } : {}),
       ...(catalog ? { catalog } : {}),
       ...(services.gpuProbe ? { probe: services.gpuProbe } : {}),
       signal,

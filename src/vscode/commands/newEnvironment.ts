@@ -3,6 +3,8 @@ import * as vscode from 'vscode';
 import { localImageCuda } from '../../core/gpu/imageCuda';
 import type { Catalog, Preset, Variant } from '../../core/scaffold/catalog';
 import { variantsOf } from '../../core/scaffold/catalog';
+import type { LatestTag } from '../../core/scaffold/latestTags';
+import { describeLatestTag, latestCatalogBase } from '../../core/scaffold/latestTags';
 import { applyPlan, ScaffoldConflictError } from '../../core/scaffold/plan';
 import { prepareScaffold } from '../../core/scaffold/prepare';
 import type { ResolvedOptions, ScaffoldOptions } from '../../core/scaffold/render';
@@ -13,8 +15,14 @@ import { BACK, showStep } from '../multiStep';
 import { pickWorkspaceFolder } from '../workspaceFolder';
 import type { Services } from '../services';
 
-/** The QuickPick's answers: mlc init's options, with the chosen preset itself rather than its id. */
-type Choices = Omit<ScaffoldOptions, 'preset' | 'name' | 'layout' | 'shmSize'> & { preset?: Preset };
+/**
+ * The QuickPick's answers: mlc init's options, with the chosen preset itself rather than its id, and what the
+ * registry said about newer tags of the catalog's base (looked up once the base step is reached).
+ */
+type Choices = Omit<ScaffoldOptions, 'preset' | 'name' | 'layout' | 'shmSize'> & { preset?: Preset; latest?: LatestTag };
+
+/** The base step's value for "the newer tag found online". */
+const NEWER = '\u0000newer';
 
 type Step = (c: Choices) => PickStep<unknown> | InputStep | undefined;
 
@@ -29,7 +37,8 @@ export async function newEnvironmentCommand(services: Services): Promise<void> {
   if (!choices?.preset) {
     return;
   }
-  const options: ScaffoldOptions = { ...choices, preset: choices.preset.id };
+  const { latest, ...chosen } = choices;
+  const options: ScaffoldOptions = { ...chosen, preset: choices.preset.id };
   const root = folder.uri.fsPath;
   // A base other than the catalog's is described from the image when the engine has it (mlc init does the same).
   const lookup = localImageCuda((ref, signal) => services.engines.get().inspectImage(ref, signal));
@@ -69,6 +78,9 @@ export async function newEnvironmentCommand(services: Services): Promise<void> {
   }
   const written = await applyPlan(root, prepared.plan);
   const log = services.log.child('scaffold');
+  if (latest) {
+    log.info(describeLatestTag(latest));
+  }
   for (const p of prepared.plan) {
     log.info(`${p.action} ${p.path} (${p.note})`);
   }
@@ -129,10 +141,21 @@ async function askChoices(catalog: Catalog, folderName: string): Promise<Choices
     }),
     (c) => {
       const catalogBase = resolved(c)?.baseImage;
+      const latest = c.latest;
+      const newer = latest?.kind === 'newer'
+        ? [{ label: latest.image, description: vscode.l10n.t('newest on {0}', latest.source), detail: vscode.l10n.t('Same CUDA as the catalog\'s {0}', latest.pinned), value: NEWER }]
+        : [];
       return {
         kind: 'pick', title, placeholder: vscode.l10n.t('Base image'),
+        // The pin first: Enter keeps the tag the catalog was checked with; the newer one is a deliberate pick.
         items: [
-          { label: catalogBase ?? '', description: vscode.l10n.t('catalog default'), value: '' },
+          {
+            label: catalogBase ?? '',
+            description: latest?.kind === 'current' ? vscode.l10n.t('catalog default, newest on {0}', latest.source) : vscode.l10n.t('catalog default (pinned)'),
+            ...(latest?.kind === 'pinned' ? { detail: describeLatestTag(latest) } : {}),
+            value: '',
+          },
+          ...newer,
           ...(c.preset?.alternativeBases ?? []).map((a) => ({ label: a.image, description: a.label, value: a.image })),
           { label: vscode.l10n.t('$(edit) Other image…'), value: '?' },
         ],
@@ -149,12 +172,27 @@ async function askChoices(catalog: Catalog, folderName: string): Promise<Choices
     (c, v) => (c.python = v as string),
     (c, v) => (c.jupyterPort = Number(v)),
     (c, v) => (c.extraPip = String(v).split(/\s+/).filter(Boolean)),
-    (c, v) => (c.baseImage = (v as string) || undefined),
+    (c, v) => {
+      if (v === NEWER && c.latest?.kind === 'newer') {
+        c.newerTag = { image: c.latest.image, version: c.latest.version };
+      } else {
+        c.baseImage = (v as string) || undefined;
+      }
+    },
   ];
+  const baseStep = keys.indexOf('baseImage');
   const choices: Choices = {};
   const history: number[] = [];
   let i = 0;
   while (i < steps.length) {
+    if (i === baseStep && choices.preset && !choices.latest) {
+      // Asked once the preset, variant and version are settled; a registry that cannot be reached leaves the pin.
+      const c = choices;
+      c.latest = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: vscode.l10n.t('Looking for newer base image tags…') },
+        () => latestCatalogBase(catalog, { ...c, preset: c.preset!.id }, folderName),
+      );
+    }
     const step = steps[i]?.(choices);
     if (!step) {
       i++;
@@ -173,6 +211,8 @@ async function askChoices(catalog: Catalog, folderName: string): Promise<Choices
     if (result === BACK) {
       i = history.pop() ?? 0;
       for (const key of keys.slice(i)) delete choices[key];
+      delete choices.newerTag;
+      if (i < baseStep) delete choices.latest;
       continue;
     }
     assign[i]?.(choices, result);

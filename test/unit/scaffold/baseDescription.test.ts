@@ -13,7 +13,7 @@ import { FakeEngine } from '../fakes/engine';
 
 const TEMPLATES = path.resolve(__dirname, '../../../templates');
 const MIRROR = 'registry.example.org/ml/pytorch:2.5.1';
-const CATALOG_GPU = 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime';
+const CATALOG_GPU = 'pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime';
 const UNKNOWN = 'CUDA: unknown — checked at first GPU run';
 
 describe('the base a scaffold describes (mlc init --base-image, New ML Environment)', () => {
@@ -32,8 +32,8 @@ describe('the base a scaffold describes (mlc init --base-image, New ML Environme
 
   it('keeps the catalog base described by the catalog, without asking the engine', async () => {
     const p = await prepare({ baseImage: undefined });
-    assert.equal(describeBase(p.options), `PyTorch 2.5.1 (gpu) on ${CATALOG_GPU}, CUDA 12.4`);
-    assert.equal(baseComment(p), 'Override to try another base; the catalog pins the tag (needs CUDA 12.4 on the host driver).');
+    assert.equal(describeBase(p.options), `PyTorch 2.14.1 (gpu) on ${CATALOG_GPU}, CUDA 13.0`);
+    assert.equal(baseComment(p), 'Override to try another base; the catalog pins the tag (needs CUDA 13.0 on the host driver).');
     assert.deepEqual(engine.calls, []);
   });
 
@@ -81,7 +81,7 @@ describe('the base a scaffold describes (mlc init --base-image, New ML Environme
     const p = await prepare({ variant: 'cpu', baseImage: 'registry.example.org/python:3.11-slim' });
     assert.equal(
       describeBase(p.options),
-      "PyTorch (cpu) on registry.example.org/python:3.11-slim instead of the catalog's python:3.11-slim; framework: the image's own, else pip install torch==2.5.1",
+      "PyTorch (cpu) on registry.example.org/python:3.11-slim instead of the catalog's python:3.11-slim; framework: the image's own, else pip install torch==2.14.1",
     );
     assert.equal(baseComment(p), "Chosen instead of the catalog's python:3.11-slim.");
   });

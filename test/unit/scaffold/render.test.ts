@@ -122,12 +122,12 @@ describe('preset rendering', () => {
   it('puts GPU bases from the catalog, CUDA noted, and CPU PyTorch on slim Python with CPU wheels', () => {
     const gpu = resolveOptions(catalog, { preset: 'pytorch', variant: 'gpu' }, 'x');
     assert.match(gpu.baseImage, /^pytorch\/pytorch:[\d.]+-cuda[\d.]+-cudnn\d+-runtime$/);
-    assert.equal(gpu.cuda, '12.4');
+    assert.equal(gpu.cuda, '13.0');
     const cpu = resolveOptions(catalog, { preset: 'pytorch', variant: 'cpu', python: '3.12' }, 'x');
     assert.equal(cpu.baseImage, 'python:3.12-slim');
     assert.match(cpu.frameworkIndexUrl, /whl\/cpu$/);
-    assert.equal(resolveOptions(catalog, { preset: 'tensorflow', variant: 'gpu' }, 'x').baseImage, 'tensorflow/tensorflow:2.17.0-gpu-jupyter');
-    assert.equal(resolveOptions(catalog, { preset: 'tensorflow', variant: 'cpu' }, 'x').baseImage, 'tensorflow/tensorflow:2.17.0-jupyter');
+    assert.equal(resolveOptions(catalog, { preset: 'tensorflow', variant: 'gpu' }, 'x').baseImage, 'tensorflow/tensorflow:2.21.0-gpu-jupyter');
+    assert.equal(resolveOptions(catalog, { preset: 'tensorflow', variant: 'cpu' }, 'x').baseImage, 'tensorflow/tensorflow:2.21.0-jupyter');
   });
 
   it('wires the AnalysisBase setup script into shells and the Jupyter kernel', () => {
@@ -166,7 +166,7 @@ describe('preset rendering', () => {
     assert.throws(() => resolveOptions(catalog, { preset: 'pytorch', extraPip: ['torch; rm -rf /'] }, 'x'), /not a pip requirement/);
     assert.throws(() => resolveOptions(catalog, { preset: 'pytorch', jupyterPort: 70000 }, 'x'), /not a port number/);
     assert.throws(() => resolveOptions(catalog, { preset: 'pytorch', variant: 'gpu', python: '3.12' }, 'x'), /uses the Python of its base image/);
-    assert.throws(() => resolveOptions(catalog, { preset: 'pytorch', version: '0.4' }, 'x'), /not in the catalog; choose one of: 2\.5\.1/);
+    assert.throws(() => resolveOptions(catalog, { preset: 'pytorch', version: '0.4' }, 'x'), /not in the catalog; choose one of: 2\.14\.1, 2\.11\.0, 2\.5\.1/);
   });
 
   it('offers gpu and cpu where the catalog has both', () => {
