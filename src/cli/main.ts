@@ -38,6 +38,9 @@ const usage = (): string =>
     ...Object.entries(subcommands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`),
     '',
     'Run `mlc <command> --help` for a command\'s options.',
+    '',
+    'Exit codes: 0 done; 1 failed (one line says why and what to do); 2 usage error; 130 interrupted (Ctrl-C).',
+    '`mlc run` exits with a single run\'s own code, and `mlc doctor --gpu` with 1 when GPU containers will not work.',
   ].join('\n');
 
 /** Runs one mlc invocation and returns its exit code: 0 ok, 1 failure, 2 usage error. */
