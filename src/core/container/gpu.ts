@@ -82,13 +82,15 @@ export async function chooseGpu(
     catalog?: Catalog;
     probe?: () => Promise<HostGpuProbe>;
     toolkit?: (specDirs: string[]) => Promise<ToolkitProbe>;
+    /** The project folder, whose environment lock of the image says which GPU architectures its PyTorch has. */
+    folder?: string;
     log: Logger;
     signal?: AbortSignal;
   },
 ): Promise<GpuChoice> {
   const preflight = o.gpu === 'none'
     ? undefined
-    : await checkGpu({ engine: o.engine, image: o.image, ...(o.catalog ? { catalog: o.catalog } : {}), ...(Array.isArray(o.gpu) ? { devices: o.gpu } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.toolkit ? { toolkit: o.toolkit } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+    : await checkGpu({ engine: o.engine, image: o.image, ...(o.catalog ? { catalog: o.catalog } : {}), ...(Array.isArray(o.gpu) ? { devices: o.gpu } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.toolkit ? { toolkit: o.toolkit } : {}), ...(o.folder ? { folder: o.folder } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   const decision = decideGpu(o.gpu, preflight);
   for (const warning of decision.mode === 'gpu' ? decision.warnings : []) o.log.warn(warning);
   return { decision, note: decision.mode === 'cpu' ? decision.note : undefined, preflight };

@@ -152,7 +152,7 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
     throw new JupyterStartError(`Image ${o.image} not found: build it first ("Build Experiment Image" or \`mlc build\`).`);
   }
   const image = { ref: o.image, details };
-  const { decision, preflight, ...choice } = await chooseGpu({ engine, image, gpu: o.gpu, log, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.toolkit ? { toolkit: o.toolkit } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+  const { decision, preflight, ...choice } = await chooseGpu({ engine, image, gpu: o.gpu, log, folder: o.workspace, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.toolkit ? { toolkit: o.toolkit } : {}), ...(o.signal ? { signal: o.signal } : {}) });
 
   const existing = await findJupyterServers(engine, { workspace: o.workspace, imageId: details.id, all: true }, o.signal);
   for (const server of existing) {

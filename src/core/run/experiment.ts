@@ -140,7 +140,7 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
   const details = await engine.inspectImage(plan.image.id, o.signal);
   if (!details) throw new RunError(`Image ${plan.image.ref} (${plan.image.id.slice(7, 19)}) is no longer on this engine: rebuild it, or run the sweep again with another --image.`);
   const image = { ref: plan.image.ref, details };
-  const choice = await chooseGpu({ engine, image, gpu: plan.gpu, log, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+  const choice = await chooseGpu({ engine, image, gpu: plan.gpu, log, folder: plan.workspace, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   if (choice.note) log.warn(choice.note);
 
   const size = plan.points.length;
