@@ -67,7 +67,7 @@ export async function interactiveRunCommand(o: {
   let decision: GpuDecision = { mode: 'cpu' };
   let note: string | undefined;
   try {
-    const choice = await chooseGpu(o);
+    const choice = await chooseGpu({ ...o, folder: o.workspace });
     decision = choice.decision;
     note = choice.note;
   } catch (e) {
