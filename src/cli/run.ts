@@ -75,6 +75,7 @@ export const logsHelp = `mlc logs RUN [-f] [--dir DIR]
 
 Prints a run's output: from its container while it exists, else from .mlcontainers/runs/RUN/output.log.
   -f, --follow  keep printing until the run ends (then it is recorded, and its container removed)
+  --json        print {"run": <its record>, "output": <the output so far>} as one JSON object
   --host URL    Docker host instead of DOCKER_HOST / the docker context`;
 
 export const stopHelp = `mlc stop RUN|SWEEP [--dir DIR]
@@ -298,27 +299,31 @@ async function reconcileIfEngine(folder: string, host: string | undefined, io: C
 export async function logs(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { follow: { type: 'boolean', short: 'f', default: false }, dir: { type: 'string', default: '.' }, host: { type: 'string' } },
+    options: { follow: { type: 'boolean', short: 'f', default: false }, json: { type: 'boolean', default: false }, dir: { type: 'string', default: '.' }, host: { type: 'string' } },
     strict: true,
     allowPositionals: true,
   });
   const [id, ...extra] = positionals;
   if (!id || extra.length) throw new UsageError('give one run id, e.g. mlc logs 20261125-101500-ab12 (mlc runs lists them)');
+  if (values.json && values.follow) throw new UsageError('--json prints the output so far with the record; follow with -f without --json');
   const folder = path.resolve(values.dir);
   const engine = machineEngine(values.host, {}, io.env);
   const log = cliLogger(io, 'logs');
   const container = (await findRunContainers(engine, folder, signal)).find((c) => c.runId === id);
+  const print = async (text: string): Promise<void> => {
+    if (values.json) io.out(JSON.stringify({ run: (await readRuns(folder)).runs.find((r) => r.id === id) ?? null, output: text }));
+    else if (text) io.out(text.replace(/\n$/, ''));
+  };
   if (!container) {
     const record = (await readRuns(folder)).runs.find((r) => r.id === id);
     if (!record) throw new UsageError(`no run ${id} in this project: \`mlc runs\` lists them`);
-    const text = fs.existsSync(path.join(folder, record.log)) ? fs.readFileSync(path.join(folder, record.log), 'utf8') : '';
-    if (text) io.out(text.replace(/\n$/, ''));
+    await print(fs.existsSync(path.join(folder, record.log)) ? fs.readFileSync(path.join(folder, record.log), 'utf8') : '');
     return 0;
   }
   if (!values.follow) {
     const text = await engine.containerLogs(container.containerId, 'all', signal);
-    if (text) io.out(text.replace(/\n$/, ''));
     if (!container.running) await finishRun({ engine, workspace: folder, containerId: container.containerId, log });
+    await print(text);
     return 0;
   }
   let pending = '';
