@@ -52,6 +52,11 @@ const targets = [
 fs.mkdirSync('dist/proto', { recursive: true });
 fs.copyFileSync('node_modules/dockerode/lib/proto/auth.proto', 'dist/proto/auth.proto');
 
+// The Compare Runs webview loads uPlot from media/ (its only local resource root; a webview may load nothing
+// remote): copied from the dependency at build time rather than committed, so it stays the version package.json names.
+fs.mkdirSync('media/vendor', { recursive: true });
+for (const file of ['uPlot.iife.min.js', 'uPlot.min.css']) fs.copyFileSync(`node_modules/uplot/dist/${file}`, `media/vendor/${file}`);
+
 if (watch) {
   for (const t of targets) {
     const ctx = await esbuild.context(t);

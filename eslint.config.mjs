@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'out/', 'node_modules/', '.vscode-test/', 'test-results/'] },
+  { ignores: ['dist/', 'out/', 'node_modules/', '.vscode-test/', 'test-results/', 'media/vendor/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -34,6 +34,14 @@ export default tseslint.config(
   {
     files: ['**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
+    // Webview scripts run in the page, beside uPlot's global.
+    files: ['media/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { acquireVsCodeApi: 'readonly', uPlot: 'readonly', window: 'readonly', document: 'readonly', getComputedStyle: 'readonly', requestAnimationFrame: 'readonly', cancelAnimationFrame: 'readonly', ResizeObserver: 'readonly', MutationObserver: 'readonly', CSS: 'readonly' },
+    },
   },
   {
     files: ['**/*.cjs'],

@@ -7,7 +7,8 @@ import { readRunSeries } from '../src/core/metrics/metrics';
 import { compareRuns } from '../src/core/run/compare';
 import type { RunRecord } from '../src/core/run/records';
 import { RUNS_FILE, readRuns, runFolder } from '../src/core/run/records';
-import { loadRunSeries, writeSeriesCache } from '../src/core/run/series';
+import { writeSeriesCache } from '../src/core/run/series';
+import { comparePayload, readChartSeries } from '../src/core/run/comparePayload';
 import type { Options, Row } from './lib';
 import { ROOT, measure, median, ok, round, timeIt } from './lib';
 
@@ -73,9 +74,11 @@ export async function runs(o: Options): Promise<Row[]> {
   }
   const prepare = async (): Promise<number> =>
     (await timeIt(async () => {
+      // What the Compare Runs panel posts: the comparison and the chart of one metric over every run.
       const comparison = await compareRuns(chosen);
-      const series = await Promise.all(chosen.map((r) => loadRunSeries(dir, r.id, 'loss')));
-      if (series.some((s) => !s?.values.length) || comparison.runs.length !== 20) throw new Error('compare data incomplete');
+      const series = await readChartSeries(dir, chosen.map((r) => r.id), ['loss']);
+      const payload = comparePayload(comparison, series);
+      if ([...series.values()].some((s) => !s[0]?.values.length) || payload === undefined) throw new Error('compare data incomplete');
     })).ms;
   await prepare();
   const prepared: number[] = [];

@@ -6,7 +6,7 @@ vsix=${1:-dist/ml-containers.vsix}
 size=$(stat -c %s "$vsix")
 listing=$(unzip -Z1 "$vsix" 2>/dev/null || python3 -c 'import sys,zipfile; print("\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))' "$vsix")
 fail=0
-for want in extension/package.json extension/dist/extension.js extension/dist/cli.js extension/dist/dockerode.js extension/dist/protobufjs.js extension/dist/yaml.js extension/dist/proto/auth.proto extension/README.md; do
+for want in extension/package.json extension/dist/extension.js extension/dist/cli.js extension/dist/dockerode.js extension/dist/protobufjs.js extension/dist/yaml.js extension/dist/proto/auth.proto extension/README.md extension/media/compare/compare.js extension/media/compare/compare.css extension/media/vendor/uPlot.iife.min.js extension/media/vendor/uPlot.min.css; do
   grep -qix "$want" <<<"$listing" || { echo "vsix: missing $want"; fail=1; }
 done
 for dir in extension/media/walkthrough/ extension/templates/; do

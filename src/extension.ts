@@ -34,7 +34,7 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
     log: log.child('images'),
   });
   const provider = new ImagesTreeProvider(images, folder);
-  const view = vscode.window.createTreeView('mlContainers.images', { treeDataProvider: provider, showCollapseAll: true });
+  const view = vscode.window.createTreeView('mlContainers.images', { treeDataProvider: provider, showCollapseAll: true, canSelectMany: true });
   const servers = new ExperimentServerProvider(engines, log.child('jupyter'), () => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath));
   const jupyter = new JupyterBridge(servers, log.child('jupyter'));
   // The kernel picker matters once a notebook is open; registering then never activates the Jupyter extension early.
@@ -91,7 +91,7 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
     runsWatcher.onDidCreate(runsChanged),
     runsWatcher.onDidChange(runsChanged),
     registerGitShowProvider(git),
-    ...registerCommands({ log, logChannel: channel, engines, images, git, jupyter, templatesDir: path.join(context.extensionPath, 'templates') }),
+    ...registerCommands({ log, logChannel: channel, engines, images, git, jupyter, templatesDir: path.join(context.extensionPath, 'templates'), mediaDir: path.join(context.extensionPath, 'media') }),
   );
   if (view.visible) setTimeout(() => followVisibility(view.visible), 0);
   setTimeout(updateStatus, 0);

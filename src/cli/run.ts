@@ -13,6 +13,7 @@ import { RUNS_FILE, readRuns } from '../core/run/records';
 import { findRunContainers, finishRun, reconcileRuns, stopRuns } from '../core/run/lifecycle';
 import type { RunComparison } from '../core/run/compare';
 import { compareRuns, imageLocks, selectRuns } from '../core/run/compare';
+import { varyingParamKeys } from '../core/run/comparePayload';
 import type { ExperimentPlan, PlannedPoint } from '../core/run/plan';
 import { PLANS_DIR, markSweepStopped, pendingPoints, planExperiment, readPlan } from '../core/run/plan';
 import { parseGpuSetting } from '../core/container/gpu';
@@ -265,7 +266,7 @@ async function compare(which: { ids?: string[]; sweep?: string }, o: { dir: stri
 
 /** The comparison as a table (varying sweep values, then metrics; * marks the best), then what differs. */
 export function formatComparison(c: RunComparison): string[] {
-  const paramKeys = [...new Set(c.runs.flatMap((r) => Object.keys(r.params)))].filter((k) => new Set(c.runs.map((r) => JSON.stringify(r.params[k]))).size > 1);
+  const paramKeys = varyingParamKeys(c);
   const header = ['RUN', 'STATUS', 'IMAGE', 'COMMIT', ...paramKeys, ...c.metricNames];
   const rows = c.runs.map((r) => [
     r.id,

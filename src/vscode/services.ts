@@ -19,4 +19,6 @@ export interface Services {
   readonly gpuProbe?: () => Promise<HostGpuProbe>;
   /** templates/ inside the installed extension. */
   readonly templatesDir: string;
+  /** media/ inside the installed extension: the only folder webviews may load from. */
+  readonly mediaDir: string;
 }

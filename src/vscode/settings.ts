@@ -39,3 +39,9 @@ export function runSettings(): RunSettings {
     readyTimeoutMs: (Number.isFinite(timeout) && timeout > 0 ? timeout : 120) * 1000,
   };
 }
+
+/** mlContainers.runs.headlineMetric: the metric run rows show; '' means each run's first metric. */
+export function headlineMetricSetting(): string {
+  const value = vscode.workspace.getConfiguration('mlContainers').get<unknown>('runs.headlineMetric', '');
+  return typeof value === 'string' ? value.trim() : '';
+}

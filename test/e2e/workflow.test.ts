@@ -195,6 +195,52 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       await vscode.clearNotifications();
       await vscode.screenshot('runs');
     });
+
+    it('compares a sweep that writes metrics: headline metric on its rows, Compare Runs on the selection draws the chart', async () => {
+      fs.writeFileSync(path.join(repo, 'configs', 'metrics.yaml'), 'lr: [0.1, 0.01]\nepochs: 8\n');
+      git(repo, 'add', '-A');
+      git(repo, 'commit', '-qm', 'Log the loss');
+      // A training loop in one line: eight steps of a loss that falls faster with the larger rate, to metrics.jsonl.
+      const train = [
+        'import json, os',
+        "lr = float(open(os.environ['MLC_CONFIG']).read().split('lr:')[1].split()[0])",
+        "f = open(os.path.join(os.environ['MLC_RUN_DIR'], 'metrics.jsonl'), 'w')",
+        "[f.write(json.dumps({'step': s, 'loss': 1 / (1 + 10 * lr * s), 'acc': 1 - 1 / (1 + 10 * lr * s)}) + chr(10)) for s in range(8)]",
+        'f.close()',
+      ].join('; ');
+      await vscode.runCommand('ML Containers: Run Experiment…');
+      await vscode.answerQuickInput(/Lists in the file become a sweep/, 'configs/metrics.yaml');
+      await vscode.answerInputBox(/MLC_CONFIG/, `python3 -c "${train}"`);
+      await vscode.waitForNotification(/Sweep: 2 of 2 runs succeeded/, 180_000);
+      const runs = (await readRuns(repo)).runs.filter((r) => r.config.path === 'configs/metrics.yaml');
+      assert.equal(runs.length, 2);
+      for (const run of runs) assert.equal(run.metrics?.metrics.loss?.steps, 8, `run ${run.id} recorded no loss series`);
+
+      const view = await vscode.showExperimentImages();
+      const imageRow = view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first();
+      if ((await imageRow.getAttribute('aria-expanded')) !== 'true') await imageRow.click();
+      // The headline metric (the first one written: loss) on each row: 1 / (1 + 10 · lr · 7).
+      const fast = view.locator('.monaco-list-row', { hasText: 'loss 0.125' }).first();
+      const slow = view.locator('.monaco-list-row', { hasText: 'loss 0.5882' }).first();
+      await fast.waitFor({ timeout: 30_000 });
+      await slow.waitFor({ timeout: 30_000 });
+      await fast.click();
+      await slow.click({ modifiers: ['ControlOrMeta'] });
+      await slow.click({ button: 'right' });
+      // A hovered menu item takes the focus, and Enter runs it (a synthetic click on the item was ignored).
+      await vscode.page.locator('.context-view .action-label', { hasText: /^Compare Runs$/ }).first().hover();
+      await vscode.page.keyboard.press('Enter');
+
+      const page = vscode.page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+      await page.locator('section.chart canvas').first().waitFor({ timeout: 60_000 });
+      assert.equal(await page.locator('#runs-table tbody tr').count(), 2);
+      // The best loss is the larger rate's, marked in its row.
+      assert.match((await page.locator('#runs-table td.best').first().textContent()) ?? '', /^0\.125 ★$/);
+      await vscode.clearNotifications();
+      // The runs' terminal closed, so the picture shows the whole chart with its legend.
+      await vscode.runCommand('View: Hide Panel');
+      await vscode.screenshot('compare');
+    });
   });
 
   describe('an untrusted folder (Restricted Mode)', () => {

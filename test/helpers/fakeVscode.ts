@@ -1,6 +1,7 @@
 // A recording stand-in for the parts of the `vscode` module our shell touches, for tests that load
 // src/extension.ts in plain Node. It records calls; it implements no editor behaviour.
 import Module, { createRequire } from 'node:module';
+import * as path from 'node:path';
 import type * as Extension from '../../src/extension';
 
 /** What a test does when the command shows its next QuickPick or InputBox. */
@@ -15,6 +16,24 @@ export interface FakeQuickInput {
   items?: { label: string }[];
   /** An InputBox's prefilled value. */
   value?: string;
+}
+
+/** A webview panel as createWebviewPanel made it: what the extension set and posted, and the page's side. */
+export interface FakeWebviewPanel {
+  viewType: string;
+  title: string;
+  options: { enableScripts?: boolean; localResourceRoots?: { fsPath: string }[]; retainContextWhenHidden?: boolean };
+  html: string;
+  /** Messages the extension posted to the page, in order. */
+  posted: { type?: string; [key: string]: unknown }[];
+  reveals: number;
+  disposed: boolean;
+  /** Sends a message from the page to the extension. */
+  receive(message: unknown): void;
+  /** The next message of this type the extension posts (from now on). */
+  next(type: string): Promise<{ type?: string; [key: string]: unknown }>;
+  /** Closes the panel, as the user's click on its tab's close button does. */
+  close(): void;
 }
 
 export interface FakeVscodeRecord {
@@ -52,6 +71,9 @@ export interface FakeVscodeRecord {
   closeTerminal: () => void;
   /** Paths workspace.findFiles answers with. */
   files: string[];
+  webviewPanels: FakeWebviewPanel[];
+  /** Every showQuickPick call with canPickMany: its items and options. */
+  multiPicks: { items: { label: string; description?: string; detail?: string; picked?: boolean }[]; title?: string }[];
 }
 
 class EventEmitter<T> {
@@ -71,7 +93,7 @@ class EventEmitter<T> {
 function createFakeVscode(): { module: Record<string, unknown>; record: FakeVscodeRecord } {
   const record: FakeVscodeRecord = {
     quickInputScript: [], quickInputsShown: [],
-    commands: new Map(), executed: [], executedWith: [], treeViews: new Map(), messages: [], logLines: [], gitApiRequests: 0, extensionLookups: [], extensions: {}, openedDocuments: [], openedExternal: [], config: {}, trusted: true, answers: [], remoteName: undefined, statusBarItems: [], terminals: [], ptyOutput: [], closeTerminal: () => undefined, files: [],
+    commands: new Map(), executed: [], executedWith: [], treeViews: new Map(), messages: [], logLines: [], gitApiRequests: 0, extensionLookups: [], extensions: {}, openedDocuments: [], openedExternal: [], config: {}, trusted: true, answers: [], remoteName: undefined, statusBarItems: [], terminals: [], ptyOutput: [], closeTerminal: () => undefined, files: [], webviewPanels: [], multiPicks: [],
   };
   const noop = { dispose: () => undefined };
   const log = (level: string) => (line: string) => record.logLines.push(`${level} ${line}`);
@@ -139,9 +161,14 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
     version: '1.100.3-fake',
     QuickInputButtons: { Back: back },
     Uri: {
-      file: (fsPath: string) => ({ fsPath, scheme: 'file' }),
+      file: (fsPath: string) => ({ fsPath, scheme: 'file', toString: () => `file://${fsPath}` }),
       parse: (value: string) => ({ scheme: value.split(':')[0], toString: () => value }),
+      joinPath: (base: { fsPath: string }, ...parts: string[]) => {
+        const fsPath = path.join(base.fsPath, ...parts);
+        return { fsPath, scheme: 'file', toString: () => `file://${fsPath}` };
+      },
     },
+    ViewColumn: { Active: -1, Beside: -2, One: 1 },
     EventEmitter,
     CancellationError,
     TreeItem,
@@ -187,6 +214,55 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
         record.treeViews.set(id, { treeDataProvider });
         return noop;
       },
+      createWebviewPanel: (viewType: string, title: string, _column: unknown, options: FakeWebviewPanel['options']) => {
+        const received = new EventEmitter<unknown>();
+        const disposed = new EventEmitter<void>();
+        const posted = new EventEmitter<FakeWebviewPanel['posted'][number]>();
+        const fake: FakeWebviewPanel = {
+          viewType, title, options, html: '', posted: [], reveals: 0, disposed: false,
+          receive: (message) => received.fire(message),
+          next: (type) => new Promise((resolve) => {
+            const sub = posted.event((m) => {
+              if (m.type !== type) return;
+              sub.dispose();
+              resolve(m);
+            });
+          }),
+          close: () => panel.dispose(),
+        };
+        const webview = {
+          cspSource: 'https://fake.vscode-cdn.net',
+          options,
+          get html() {
+            return fake.html;
+          },
+          set html(value: string) {
+            fake.html = value;
+          },
+          asWebviewUri: (uri: { fsPath: string }) => ({ toString: () => `https://file+.vscode-resource.fake.vscode-cdn.net${uri.fsPath}` }),
+          postMessage: async (message: FakeWebviewPanel['posted'][number]) => (fake.posted.push(message), posted.fire(message), true),
+          onDidReceiveMessage: received.event,
+        };
+        const panel = {
+          webview,
+          iconPath: undefined as unknown,
+          get title() {
+            return fake.title;
+          },
+          set title(value: string) {
+            fake.title = value;
+          },
+          reveal: () => void fake.reveals++,
+          onDidDispose: disposed.event,
+          dispose: () => {
+            if (fake.disposed) return;
+            fake.disposed = true;
+            disposed.fire();
+          },
+        };
+        record.webviewPanels.push(fake);
+        return panel;
+      },
       createQuickPick: () => createQuickInput('pick'),
       createInputBox: () => createQuickInput('input'),
       showInformationMessage: message('info'),
@@ -201,7 +277,14 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
         if (invalid) throw new Error(`InputBox refused "${action.type}": ${invalid}`);
         return action.type;
       },
-      showQuickPick: async <T extends { label: string }>(items: T[]) => items.find((i) => record.answers[0] !== undefined && i.label.includes(record.answers.shift() ?? '')),
+      // A multi-pick answers with the items picked beforehand plus those whose label or detail has the next answer.
+      showQuickPick: async <T extends { label: string; detail?: string; picked?: boolean }>(items: T[], options?: { canPickMany?: boolean; title?: string }) => {
+        if (!options?.canPickMany) return items.find((i) => record.answers[0] !== undefined && i.label.includes(record.answers.shift() ?? ''));
+        record.multiPicks.push({ items: items.map((i) => ({ ...i })), ...(options.title ? { title: options.title } : {}) });
+        const wanted = record.answers.shift();
+        if (wanted === undefined) return undefined;
+        return items.filter((i) => i.picked || (wanted !== '' && (i.label.includes(wanted) || (i.detail ?? '').includes(wanted))));
+      },
       withProgress: async (_o: unknown, task: (p: unknown, t: unknown) => Promise<unknown>) =>
         task({ report: () => undefined }, { isCancellationRequested: false, onCancellationRequested: () => noop }),
     },

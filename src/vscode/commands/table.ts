@@ -6,6 +6,7 @@ import { RestrictedModeError } from '../trust';
 import { buildImageCommand } from './buildImage';
 import { checkGpuCommand } from './checkGpu';
 import { compareImagesCommand } from './compareImages';
+import { compareRunsCommand, compareSweepCommand } from './compareRuns';
 import { doctorCommand } from './doctor';
 import { checkoutCommand, compareWithCommand, copyReferenceCommand, copyRunCommand, deleteImageCommand, openShellCommand, rebuildCommand, showDockerfileCommand, tagImageCommand } from './imageActions';
 import { openJupyterInBrowserCommand, restartJupyterCommand, showJupyterLogsCommand, startJupyterCommand, stopJupyterCommand } from './jupyter';
@@ -34,6 +35,8 @@ export const commandTable: Record<string, CommandHandler> = {
   'mlContainers.jupyter.openBrowser': openJupyterInBrowserCommand,
   'mlContainers.runs.start': runExperimentCommand,
   'mlContainers.runs.openConfig': openRunConfigCommand,
+  'mlContainers.runs.compare': compareRunsCommand,
+  'mlContainers.runs.compareSweep': compareSweepCommand,
   'mlContainers.images.openShell': openShellCommand,
   'mlContainers.images.rebuild': rebuildCommand,
   'mlContainers.images.checkout': checkoutCommand,

@@ -11,6 +11,8 @@ import { lockPath } from '../../core/provenance/lock';
 import { tryParseReference } from '../../core/reference';
 import type { RunRecord } from '../../core/run/records';
 import { formatParams } from '../../core/run/sweep';
+import { formatMetricValue, headlineMetric } from '../../core/run/comparePayload';
+import { headlineMetricSetting } from '../settings';
 
 /** What the Experiment Images view shows, and what its commands receive as their argument. */
 export type TreeNode =
@@ -35,10 +37,14 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
   private readonly emitter = new vscode.EventEmitter<TreeNode | undefined>();
   readonly onDidChangeTreeData = this.emitter.event;
   private readonly subscription: { dispose(): void };
+  private readonly settingSubscription: { dispose(): void };
   private lastKind: string | undefined;
 
   constructor(private readonly model: ExperimentImagesModel, private readonly folder: () => string | undefined) {
     this.subscription = model.onDidChange(() => this.emitter.fire(undefined));
+    this.settingSubscription = vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('mlContainers.runs.headlineMetric')) this.emitter.fire(undefined);
+    });
   }
 
   async getChildren(element?: TreeNode): Promise<TreeNode[]> {
@@ -131,7 +137,10 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     const item = new vscode.TreeItem(params || run.config.path, vscode.TreeItemCollapsibleState.None);
     item.id = `run:${run.id}`;
     const status = run.status === 'running' ? vscode.l10n.t('running') : run.status === 'succeeded' ? vscode.l10n.t('ok') : run.status === 'failed' ? vscode.l10n.t('exit {0}', String(run.exitCode)) : vscode.l10n.t('cancelled');
-    item.description = [status, formatDuration((run.end ? Date.parse(run.end) : Date.now()) - Date.parse(run.start)), formatAge(Date.parse(run.start) / 1000)].join(' · ');
+    const headline = headlineMetric(run.metrics, headlineMetricSetting());
+    item.description = [status, headline ? `${headline.name} ${headline.text}` : '', formatDuration((run.end ? Date.parse(run.end) : Date.now()) - Date.parse(run.start)), formatAge(Date.parse(run.start) / 1000)]
+      .filter(Boolean)
+      .join(' · ');
     item.iconPath = new vscode.ThemeIcon(
       run.status === 'running' ? 'sync~spin' : run.status === 'succeeded' ? 'pass' : run.status === 'failed' ? 'error' : 'circle-slash',
       new vscode.ThemeColor(run.status === 'running' ? 'testing.iconQueued' : run.status === 'succeeded' ? 'testing.iconPassed' : run.status === 'failed' ? 'testing.iconFailed' : 'disabledForeground'),
@@ -144,6 +153,7 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         `${vscode.l10n.t('Config')}: ${escape(run.config.path)} \`sha256:${run.config.sha256.slice(0, 16)}…\`${params ? ` — ${escape(params)}` : ''}`,
         `${vscode.l10n.t('Code')}: ${run.commit ? `\`${run.commit.slice(0, 12)}\`${run.dirty ? ` ${vscode.l10n.t('with uncommitted changes')}` : ''}` : vscode.l10n.t('no git commit')}${run.code === 'image' ? ` (${vscode.l10n.t('built into the image')})` : ''}`,
         `GPU: ${escape(run.gpus)} · ${escape(run.start)}`,
+        ...metricsTable(run),
       ].join('\n\n'),
     );
     const folder = this.folder();
@@ -198,8 +208,17 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
 
   dispose(): void {
     this.subscription.dispose();
+    this.settingSubscription.dispose();
     this.emitter.dispose();
   }
+}
+
+/** The run's metric summaries as a Markdown table (none: nothing). */
+function metricsTable(run: RunRecord): string[] {
+  const entries = Object.entries(run.metrics?.metrics ?? {});
+  if (!entries.length) return [];
+  const rows = entries.map(([name, s]) => `| ${escape(name)} | ${formatMetricValue(s.last)} | ${formatMetricValue(s.min)} | ${formatMetricValue(s.max)} | ${s.steps} |`);
+  return [[`| ${vscode.l10n.t('metric')} | ${vscode.l10n.t('last')} | min | max | ${vscode.l10n.t('steps')} |`, '| --- | ---: | ---: | ---: | ---: |', ...rows].join('\n')];
 }
 
 /** Markdown-escapes text from labels and commit messages (they are not ours). */

@@ -1,0 +1,148 @@
+// What the Compare Runs webview draws, prepared here so that the webview only renders: the CLI's table as cells
+// (text to show, a number to sort by) and, per metric, the runs' series aligned on one step axis as uPlot wants.
+// The webview never reads files: `readChartSeries` reads them here and the shell posts the result.
+import type { JsonNumber, MetricSeries, RunMetricsJson } from '../metrics/metrics';
+import { metricsToJson, readRunMetrics } from '../metrics/metrics';
+import type { RunComparison } from './compare';
+import type { RunRecord } from './records';
+import { runFolder } from './records';
+import { loadRunSeries } from './series';
+
+/** One cell of the table: what it shows, and what it sorts by (null sorts last). */
+export interface CompareCell {
+  text: string;
+  sort: number | string | null;
+}
+
+export interface CompareColumn {
+  key: string;
+  title: string;
+  kind: 'run' | 'status' | 'param' | 'metric' | 'image' | 'commit';
+  /** Metric columns: which way is better, as the best mark was chosen. */
+  lowerIsBetter?: boolean;
+}
+
+/** One metric's chart: `steps` is the union of every run's steps; `values[i]` is run i's value there, null when it has none (or NaN/±Infinity: a gap). */
+export interface CompareChart {
+  metric: string;
+  steps: number[];
+  values: (number | null)[][];
+}
+
+/** The message the webview renders: the table, and the charts of the metrics chosen so far. */
+export interface ComparePayload {
+  /** The runs in table order; a run's chart line has the colour of its index. */
+  runs: { id: string; label: string }[];
+  columns: CompareColumn[];
+  /** rows[i][j]: run i, column j. */
+  rows: CompareCell[][];
+  /** Per metric column key, the id of the best run (absent when fewer than two runs have a value). */
+  best: Record<string, string>;
+  metricNames: string[];
+  configKeys: string[];
+  charts: CompareChart[];
+}
+
+/** Sweep values that differ between the runs: the only ones worth a column. */
+export function varyingParamKeys(c: RunComparison): string[] {
+  return [...new Set(c.runs.flatMap((r) => Object.keys(r.params)))].filter((k) => new Set(c.runs.map((r) => JSON.stringify(r.params[k]))).size > 1);
+}
+
+/**
+ * The webview's data: the comparison as table cells, and a chart for each metric `series` has values of
+ * (`series.get(runId)` lists that run's series, read with `readMetricSeries`).
+ */
+export function comparePayload(c: RunComparison, series: ReadonlyMap<string, readonly MetricSeries[]>): ComparePayload {
+  const paramKeys = varyingParamKeys(c);
+  const columns: CompareColumn[] = [
+    { key: 'run', title: 'Run', kind: 'run' },
+    { key: 'status', title: 'Status', kind: 'status' },
+    ...paramKeys.map((k): CompareColumn => ({ key: `param:${k}`, title: k, kind: 'param' })),
+    ...c.metricNames.map((m): CompareColumn => ({ key: `metric:${m}`, title: m, kind: 'metric', ...(c.best[m] ? { lowerIsBetter: c.best[m].lowerIsBetter } : {}) })),
+    { key: 'image', title: 'Image', kind: 'image' },
+    { key: 'commit', title: 'Commit', kind: 'commit' },
+  ];
+  const rows = c.runs.map((r): CompareCell[] => [
+    { text: r.id, sort: r.id },
+    { text: r.status === 'failed' ? `exit ${String(r.exitCode)}` : r.status === 'succeeded' ? 'ok' : r.status, sort: r.status },
+    ...paramKeys.map((k): CompareCell => paramCell(r.params[k])),
+    ...c.metricNames.map((m): CompareCell => metricCell(r.metrics[m])),
+    { text: r.image.ref, sort: r.image.ref },
+    { text: r.commit ? `${r.commit.slice(0, 7)}${r.dirty ? '+dirty' : ''}` : '-', sort: r.commit },
+  ]);
+  const best = Object.fromEntries(Object.entries(c.best).map(([m, b]) => [`metric:${m}`, b.run]));
+  const chartMetrics = c.metricNames.filter((m) => [...series.values()].some((list) => list.some((s) => s.name === m)));
+  const charts = chartMetrics.map((m) => compareChart(m, c.runs.map((r) => series.get(r.id)?.find((s) => s.name === m))));
+  const runs = c.runs.map((r) => ({ id: r.id, label: paramKeys.length ? paramKeys.map((k) => `${k}=${paramCell(r.params[k]).text}`).join(' ') : r.id }));
+  return { runs, columns, rows, best, metricNames: c.metricNames, configKeys: c.configKeys, charts };
+}
+
+/**
+ * One metric of several runs on a shared step axis (uPlot's aligned data). A step a run wrote twice (a resumed
+ * run) keeps its last value; a run without the metric is all gaps.
+ */
+export function compareChart(metric: string, perRun: readonly (MetricSeries | undefined)[]): CompareChart {
+  const all = new Set<number>();
+  for (const s of perRun) for (const step of s?.steps ?? []) if (Number.isFinite(step)) all.add(step);
+  const steps = [...all].sort((a, b) => a - b);
+  const index = new Map(steps.map((step, i) => [step, i]));
+  const values = perRun.map((s) => {
+    const row: (number | null)[] = new Array<number | null>(steps.length).fill(null);
+    if (!s) return row;
+    for (let i = 0; i < s.steps.length; i++) {
+      const at = index.get(s.steps[i]!);
+      const v = s.values[i]!;
+      if (at !== undefined) row[at] = Number.isFinite(v) ? v : null;
+    }
+    return row;
+  });
+  return { metric, steps, values };
+}
+
+function paramCell(value: unknown): CompareCell {
+  if (value === undefined) return { text: '-', sort: null };
+  if (typeof value === 'number') return { text: String(value), sort: value };
+  return { text: typeof value === 'string' ? value : JSON.stringify(value), sort: typeof value === 'string' ? value : JSON.stringify(value) };
+}
+
+function metricCell(value: JsonNumber | undefined): CompareCell {
+  if (value === undefined) return { text: '-', sort: null };
+  return { text: formatMetricValue(value), sort: typeof value === 'number' ? value : null };
+}
+
+/** A metric value in a few significant digits: 0.3124, 1235, 1.235e-5, NaN. */
+export function formatMetricValue(value: JsonNumber | number): string {
+  if (typeof value === 'string' || !Number.isFinite(value)) return String(value);
+  if (Number.isInteger(value) && Math.abs(value) < 1e6) return String(value);
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs >= 1e5 || abs < 1e-3)) return value.toExponential(3).replace(/\.?0+e/, 'e');
+  return String(Number(value.toPrecision(4)));
+}
+
+/**
+ * The metric a run row shows: the one named by the setting, or (setting empty) the first the run wrote; undefined
+ * when the run has no such metric.
+ */
+export function headlineMetric(metrics: RunMetricsJson | undefined, setting: string): { name: string; text: string } | undefined {
+  const entries = Object.entries(metrics?.metrics ?? {});
+  const found = setting.trim() ? entries.find(([name]) => name === setting.trim()) : entries[0];
+  return found && { name: found[0], text: formatMetricValue(found[1].last) };
+}
+
+/**
+ * Each run's series of each metric (runs without one are left out): a finished run's from the thinned series it
+ * keeps, a running one's from its files.
+ */
+export async function readChartSeries(workspace: string, runIds: readonly string[], metrics: readonly string[]): Promise<Map<string, MetricSeries[]>> {
+  const out = new Map<string, MetricSeries[]>();
+  await Promise.all(runIds.map(async (id) => {
+    const found = await Promise.all(metrics.map((m) => loadRunSeries(workspace, id, m)));
+    out.set(id, found.filter((s): s is MetricSeries => s !== undefined));
+  }));
+  return new Map(runIds.map((id) => [id, out.get(id) ?? []]));
+}
+
+/** A running run's record has no metrics yet (they are summarized when it ends): read what its files say so far. */
+export async function withLiveMetrics(workspace: string, runs: readonly RunRecord[]): Promise<RunRecord[]> {
+  return Promise.all(runs.map(async (r) => (r.status === 'running' && !r.metrics ? { ...r, metrics: metricsToJson(await readRunMetrics(runFolder(workspace, r.id))) } : r)));
+}
