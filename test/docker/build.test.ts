@@ -85,6 +85,46 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     assert.ok(dirty.cachedSteps.some((s) => s.includes('-r /tmp/mlc/requirements.txt')), `not cached: ${dirty.cachedSteps.join(' | ')}`);
   });
 
+  it("leaves secrets, weights, logger output and caches out of the image; without the scaffold's ignore file it names .env, and --strict refuses", async () => {
+    const leaks = ['.env', 'outputs/run1/model.pt', 'lightning_logs/v0/x.ckpt', 'src/__pycache__/a.pyc'];
+    const withLeaks = (dir: string): void => {
+      for (const f of [...leaks, 'src/model.py']) {
+        fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+        fs.writeFileSync(path.join(dir, f), f === '.env' ? 'WANDB_API_KEY=not-for-the-image\n' : 'x\n');
+      }
+    };
+    const workspace = async (image: string): Promise<string[]> => {
+      const r = await engine.runCapture(image, ['sh', '-c', 'cd /workspace && find . -mindepth 1 | sed "s#^\\./##"']);
+      assert.equal(r.exitCode, 0, r.stderr);
+      return r.stdout.split('\n').filter(Boolean);
+    };
+
+    const dir = await fixtureRepo('leaks');
+    withLeaks(dir);
+    const lines: string[] = [];
+    const result = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger(lines, 'build'), lock: false });
+    images.push(...result.tags, result.imageId);
+    const files = await workspace(result.imageId);
+    assert.ok(files.includes('src/model.py') && files.includes('train.py'), `the code is missing: ${files.join(' ')}`);
+    for (const leak of leaks) assert.ok(!files.includes(leak), `${leak} is in the image: ${files.join(' ')}`);
+    assert.ok(!files.some((f) => /^(outputs|lightning_logs)\b|__pycache__/.test(f)), files.join(' '));
+    assert.deepEqual(result.contextFindings, []);
+
+    const bare = await fixtureRepo('noignore');
+    fs.rmSync(path.join(bare, '.dockerignore'));
+    withLeaks(bare);
+    const strict = await mlc(['build', '--dir', bare, '--no-lock', '--strict']);
+    assert.equal(strict.code, 1, strict.stderr);
+    assert.match(strict.stderr, /^mlc build: Not building: the build context holds \.env \(looks like a secret\)/m);
+    assert.deepEqual(await engine.listImages({ reference: 'mlc-test-noignore' }), [], '--strict built an image');
+
+    const warned = await mlc(['build', '--dir', bare, '--no-lock']);
+    assert.equal(warned.code, 0, warned.stderr);
+    images.push(...warned.stdout.trim().split('\n'));
+    assert.match(warned.stderr, /^warn: \[build\] \.env looks like a secret and goes into the image .*; add this line to \.dockerignore: \.env$/m);
+    assert.ok((await workspace(warned.stdout.trim().split('\n')[0]!)).includes('.env'), 'the unignored .env did not reach the image: this test proves nothing');
+  });
+
   it('mlc diff shows a package added between two builds', async () => {
     const dir = await fixtureRepo('diff');
     const first = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') });

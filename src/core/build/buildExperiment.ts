@@ -19,6 +19,8 @@ import { openProject } from '../project';
 import { provenanceLabels } from '../labels';
 import { DOCKER_HUB, imageTags } from '../reference';
 import { captureLock, writeLock } from '../provenance/lock';
+import type { ContextFinding } from './contextCheck';
+import { checkContext, findingWarning, LeakyContextError } from './contextCheck';
 import { credentialHost, pulledImages } from './pulledImages';
 
 export interface BuildExperimentOptions {
@@ -37,6 +39,13 @@ export interface BuildExperimentOptions {
   lock?: boolean;
   /** Warn when the context is bigger than this; default 500 MB. */
   contextWarnBytes?: number;
+  /** Refuse to build (LeakyContextError) when the context holds a secret-looking or a single huge file. */
+  strict?: boolean;
+  /**
+   * Called once, before anything is sent, with what the context should not hold (never called when it is clean);
+   * each finding is also a warning in the log, with its .dockerignore line.
+   */
+  onContextFindings?: (findings: readonly ContextFinding[], contextRoot: string) => void;
   /** Build args that win over devcontainer.json's build.args, e.g. BASE_IMAGE pointing at a site mirror. */
   buildArgs?: Readonly<Record<string, string>>;
   /**
@@ -52,6 +61,8 @@ export interface BuildExperimentResult {
   labels: Record<string, string>;
   git: GitInfo | undefined;
   context: ContextScan;
+  /** Secret-looking and huge files the context held (sent all the same: the build was not strict). */
+  contextFindings: ContextFinding[];
   /** Bytes of tar stream sent to the engine. */
   contextBytesSent: number;
   builder: 'buildkit' | 'classic';
@@ -135,6 +146,12 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   if (context.totalBytes > (o.contextWarnBytes ?? 500 * 1024 ** 2)) {
     log.warn(`the build context is ${formatBytes(context.totalBytes)}; biggest: ${biggestOffenders(context).map((b) => `${b.path} ${formatBytes(b.bytes)}`).join(', ')}. Add them to .dockerignore if the image does not need them.`);
   }
+  const contextFindings = checkContext(context);
+  if (contextFindings.length && o.strict) {
+    throw new LeakyContextError(contextFindings, context.root);
+  }
+  for (const f of contextFindings) log.warn(findingWarning(f));
+  if (contextFindings.length) o.onContextFindings?.(contextFindings, context.root);
 
   const pulled = pulledImages(dockerfileText, buildArgs);
   const registryAuth = o.registryAuth ? await buildCredentials(pulled, support.available, o.registryAuth, log, o.signal) : [];
@@ -192,7 +209,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
       log.warn(`no environment lock: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  return { imageId, tags, labels, git, context, contextBytesSent, builder: support.available ? 'buildkit' : 'classic', cachedSteps: progress.cachedSteps() };
+  return { imageId, tags, labels, git, context, contextFindings, contextBytesSent, builder: support.available ? 'buildkit' : 'classic', cachedSteps: progress.cachedSteps() };
 }
 
 function sha256(data: string | Buffer): string {

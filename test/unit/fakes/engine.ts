@@ -50,7 +50,12 @@ export class FakeEngine implements Engine {
   }
   async removeImage(): Promise<void> { this.record('removeImage'); }
   async runCapture(): Promise<never> { throw new Error('not faked'); }
-  async build(..._args: Parameters<Engine['build']>): Promise<string> { throw new Error('not faked'); }
+  /** Reads the whole context, as the engine does (no file stays open), and answers with a fixed id. */
+  async build(...[context]: Parameters<Engine['build']>): Promise<string> {
+    this.record('build');
+    await new Promise<void>((resolve, reject) => (context as NodeJS.ReadableStream).on('end', resolve).on('error', reject).resume());
+    return 'sha256:fakebuild';
+  }
 
   async createContainer(request: ContainerCreateRequest): Promise<string> {
     this.record('createContainer');
