@@ -1,11 +1,11 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as BuildImage from '../../src/vscode/commands/buildImage';
 import type { Services } from '../../src/vscode/services';
 import { installFakeVscode, loadExtension, loadFresh } from '../helpers/fakeVscode';
 import { silentLogger } from '../helpers/logger';
+import { devcontainerProject } from '../helpers/project';
 import { FakeEngine } from './fakes/engine';
 
 describe('Build Experiment Image command', () => {
@@ -42,12 +42,7 @@ describe('Build Experiment Image with a secret in the build context (fake vscode
   beforeEach(() => {
     fake = installFakeVscode();
     command = loadFresh('src/vscode/commands/buildImage');
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-buildcmd-'));
-    fs.mkdirSync(path.join(dir, '.devcontainer'));
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), '{ "build": { "dockerfile": "Dockerfile", "context": ".." } }\n');
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), 'FROM python:3.11-slim\nCOPY . /workspace\n');
-    fs.writeFileSync(path.join(dir, '.dockerignore'), '# mine\ndata/');
-    fs.writeFileSync(path.join(dir, '.env'), 'HF_TOKEN=x\n');
+    dir = devcontainerProject('FROM python:3.11-slim\nCOPY . /workspace\n', { '.dockerignore': '# mine\ndata/', '.env': 'HF_TOKEN=x\n' });
     (fake.module.workspace as Record<string, unknown>).workspaceFolders = [{ uri: { fsPath: dir }, name: 'p', index: 0 }];
     engine = new FakeEngine();
     services = {

@@ -7,6 +7,7 @@ import { scanContext } from '../../src/core/docker/buildContext';
 import { loadTemplates } from '../../src/core/scaffold/templateFiles';
 import { writeFixture } from '../fixtures/contextCases';
 import { recordingLogger } from '../helpers/logger';
+import { devcontainerProject } from '../helpers/project';
 import { FakeEngine } from './fakes/engine';
 
 const TEMPLATES = path.resolve(__dirname, '../../templates');
@@ -95,10 +96,7 @@ describe('the build context check', () => {
 describe('a build whose context holds a secret', () => {
   let dir: string;
   beforeEach(() => {
-    dir = project(['.env', 'train.py']);
-    fs.mkdirSync(path.join(dir, '.devcontainer'));
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), '{ "build": { "dockerfile": "Dockerfile", "context": ".." } }\n');
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), 'FROM python:3.11-slim\nCOPY . /workspace\n');
+    dir = devcontainerProject('FROM python:3.11-slim\nCOPY . /workspace\n', { '.env': 'x', 'train.py': 'x' });
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
