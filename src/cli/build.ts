@@ -9,24 +9,26 @@ import { GitCli } from '../core/provenance/git';
 import type { CliIO } from './io';
 import { cliLogger } from './io';
 
-export const buildHelp = `mlc build [--dir DIR] [--config FILE] [--devcontainer FILE] [--build-arg NAME=VALUE]… [--no-lock] [--host URL]
+export const buildHelp = `mlc build [--dir DIR] [--config FILE] [--devcontainer FILE] [--build-arg NAME=VALUE]… [--no-lock] [--strict] [--host URL]
 
 Builds the project's devcontainer Dockerfile with BuildKit into an experiment image tagged
 <name>:<sha7>[-dirty] and <name>:latest, labelled with the commit, branch, remote, Dockerfile hash
 and (with --config) the hyper-parameter file's path and hash. Progress goes to stderr; the image id
-and tags to stdout.
+and tags to stdout. Before sending the context, every build names the files in it that look like secrets
+(.env, *.pem, *.key, credentials.json, .aws/ …) or are over 100 MB, with the .dockerignore line to add.
 
   --dir DIR            project folder (default: .)
   --config FILE        hyper-parameter YAML to record in the labels (e.g. configs/experiment.yaml)
   --devcontainer FILE  devcontainer.json to build (default: .devcontainer/devcontainer.json)
   --build-arg N=V      overrides devcontainer.json's build.args (repeatable), e.g. BASE_IMAGE=<your mirror>
   --no-lock            skip the environment lock (pip freeze in a throw-away container) after the build
+  --strict             fail (exit 1, nothing built) instead of warning when the context holds such a file
   --host URL           Docker host instead of DOCKER_HOST / the docker context`;
 
 export async function build(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { dir: { type: 'string', default: '.' }, config: { type: 'string' }, devcontainer: { type: 'string' }, 'build-arg': { type: 'string', multiple: true }, 'no-lock': { type: 'boolean', default: false }, host: { type: 'string' } },
+    options: { dir: { type: 'string', default: '.' }, config: { type: 'string' }, devcontainer: { type: 'string' }, 'build-arg': { type: 'string', multiple: true }, 'no-lock': { type: 'boolean', default: false }, strict: { type: 'boolean', default: false }, host: { type: 'string' } },
     strict: true,
     allowPositionals: false,
   });
@@ -39,6 +41,7 @@ export async function build(args: string[], io: CliIO, signal: AbortSignal): Pro
     ...(values.devcontainer ? { devcontainer: values.devcontainer } : {}),
     buildArgs,
     lock: !values['no-lock'],
+    strict: values.strict,
     engine,
     git: new GitCli(),
     registryAuth: (host, s) => loadRegistryAuth(host, io.env, io.env.HOME || os.homedir(), s),

@@ -8,8 +8,9 @@ import { UsageError } from './io';
 export const diffHelp = `mlc diff IMAGE_A IMAGE_B [--dir DIR] [--host URL]
 
 Shows the Python (and conda) packages that differ between two images: + added in B, - removed, ~ changed.
-Uses the locks kept under .mlcontainers/locks/ by mlc build, capturing one (pip freeze in a throw-away
-container) when it is missing.`;
+Uses the locks kept under .mlcontainers/locks/ by mlc build, else the lock an image carries
+(/etc/mlc/environment.lock: a pulled image needs no project), else captures one (pip freeze in a throw-away
+container).`;
 
 export async function diff(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { dir: { type: 'string', default: '.' }, host: { type: 'string' } }, strict: true, allowPositionals: true });

@@ -6,6 +6,7 @@ import { diff, diffHelp } from './diff';
 import { doctor, doctorHelp } from './doctor';
 import { exportCommand, exportHelp } from './exportCmd';
 import { init, initHelp } from './init';
+import { inspect, inspectHelp } from './inspect';
 import { ls, lsHelp } from './ls';
 import { push, pushHelp } from './push';
 import { logs, logsHelp, run, runHelp, runs, runsHelp, stop, stopHelp } from './run';
@@ -18,6 +19,7 @@ const subcommands: Record<string, { run: Subcommand; help: string; summary: stri
   init: { run: init, help: initHelp, summary: 'scaffold a devcontainer + Dockerfile for an ML preset' },
   diff: { run: diff, help: diffHelp, summary: 'show the packages that differ between two images' },
   build: { run: build, help: buildHelp, summary: 'build the experiment image, tagged and labelled with its git commit' },
+  inspect: { run: inspect, help: inspectHelp, summary: "print an image's provenance: commit, base digest, Dockerfile, config, environment lock" },
   ls: { run: ls, help: lsHelp, summary: 'list the experiment images under the git commits they came from' },
   up: { run: up, help: upHelp, summary: 'start Jupyter in the experiment image (127.0.0.1 only, random token) and print its URL' },
   down: { run: down, help: downHelp, summary: "stop and remove the project's Jupyter containers" },

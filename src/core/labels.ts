@@ -24,8 +24,16 @@ export const DIRTY_LABEL = `${LABEL_PREFIX}.dirty`;
 export const BRANCH_LABEL = `${LABEL_PREFIX}.branch`;
 export const PRESET_LABEL = `${LABEL_PREFIX}.preset`;
 export const VARIANT_LABEL = `${LABEL_PREFIX}.variant`;
-/** The BASE_IMAGE build argument the image was built with. */
+/** The base image the build started from: the BASE_IMAGE build argument, else the Dockerfile's one pulled image. */
 export const BASE_LABEL = `${LABEL_PREFIX}.base`;
+/**
+ * The base image's digest as this build resolved it: `sha256:…` of the registry manifest the base was pulled by
+ * (its RepoDigests entry, or BuildKit's resolution while building); for a base that exists only on this engine
+ * (built or loaded here, never pulled), the local image id `sha256:…` instead, which names the same content there.
+ */
+export const BASE_DIGEST_LABEL = `${LABEL_PREFIX}.base.digest`;
+/** sha256 of the environment lock inside the image (IMAGE_LOCK_PATH in provenance/lock.ts), hex. */
+export const LOCK_SHA256_LABEL = `${LABEL_PREFIX}.lock.sha256`;
 export const DOCKERFILE_PATH_LABEL = `${LABEL_PREFIX}.dockerfile.path`;
 export const DOCKERFILE_SHA256_LABEL = `${LABEL_PREFIX}.dockerfile.sha256`;
 /** The hyper-parameter file baked into the image, relative to the project folder. */
@@ -55,8 +63,10 @@ export interface ProvenanceInput {
   title: string;
   preset?: string;
   variant?: string;
-  /** The BASE_IMAGE build argument, when the Dockerfile takes one. */
+  /** The base image reference, when one is known (see BASE_LABEL). */
   baseImage?: string;
+  /** See BASE_DIGEST_LABEL; known before the build when the base is already on the engine. */
+  baseDigest?: string;
   dockerfileSha256: string;
   /** The Dockerfile's path relative to the project folder, with forward slashes. */
   dockerfilePath?: string;
@@ -82,11 +92,17 @@ export function provenanceLabels(p: ProvenanceInput): Record<string, string> {
   if (p.preset) labels[PRESET_LABEL] = p.preset;
   if (p.variant) labels[VARIANT_LABEL] = p.variant;
   if (p.baseImage) labels[BASE_LABEL] = p.baseImage;
+  Object.assign(labels, stampLabels(p));
   if (p.config) {
     labels[CONFIG_PATH_LABEL] = p.config.path;
     labels[CONFIG_SHA256_LABEL] = p.config.sha256;
   }
   return labels;
+}
+
+/** The labels only known once the image exists: its environment lock's hash, a base digest BuildKit resolved. */
+export function stampLabels(p: { baseDigest?: string; lockSha256?: string }): Record<string, string> {
+  return { ...(p.baseDigest ? { [BASE_DIGEST_LABEL]: p.baseDigest } : {}), ...(p.lockSha256 ? { [LOCK_SHA256_LABEL]: p.lockSha256 } : {}) };
 }
 
 /** What an image's labels say about how it was built; a field is absent when its label is. */
@@ -106,10 +122,12 @@ export interface ImageProvenance {
   preset?: string;
   variant?: string;
   base?: string;
+  baseDigest?: string;
   dockerfilePath?: string;
   dockerfileSha256?: string;
   configPath?: string;
   configSha256?: string;
+  lockSha256?: string;
 }
 
 const FIELDS = {
@@ -122,10 +140,12 @@ const FIELDS = {
   preset: PRESET_LABEL,
   variant: VARIANT_LABEL,
   base: BASE_LABEL,
+  baseDigest: BASE_DIGEST_LABEL,
   dockerfilePath: DOCKERFILE_PATH_LABEL,
   dockerfileSha256: DOCKERFILE_SHA256_LABEL,
   configPath: CONFIG_PATH_LABEL,
   configSha256: CONFIG_SHA256_LABEL,
+  lockSha256: LOCK_SHA256_LABEL,
 } as const satisfies Partial<Record<keyof ImageProvenance, string>>;
 
 /** The provenance in an image's labels (the reverse of provenanceLabels); values are passed on as labelled. */

@@ -22,11 +22,13 @@ function named<T>(key: string, parse: () => T): T {
 export interface BuildSettings {
   /** Win over devcontainer.json's build.args (a base-image mirror, a proxy). */
   buildArgs: Record<string, string>;
+  /** Refuse a context holding secret-looking or huge files rather than warn. */
+  strict: boolean;
 }
 
 export function buildSettings(): BuildSettings {
   const config = vscode.workspace.getConfiguration('mlContainers');
-  return { buildArgs: named('build.args', () => checkBuildArgs(config.get<unknown>('build.args', {}))) };
+  return { buildArgs: named('build.args', () => checkBuildArgs(config.get<unknown>('build.args', {}))), strict: config.get<boolean>('build.strict', false) === true };
 }
 
 /** The run settings, validated. */

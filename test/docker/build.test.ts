@@ -1,9 +1,11 @@
 import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BuildFailedError, buildExperiment } from '../../src/core/build/buildExperiment';
 import type { Engine } from '../../src/core/docker/engine';
+import type { ProvenanceReport } from '../../src/core/images/provenance';
 import { EngineError } from '../../src/core/docker/errors';
 import { GitCli } from '../../src/core/provenance/git';
 import { lockArchs, lockPath } from '../../src/core/provenance/lock';
@@ -11,11 +13,14 @@ import { applyPlan } from '../../src/core/scaffold/plan';
 import { prepareScaffold } from '../../src/core/scaffold/prepare';
 import { git } from '../helpers/git';
 import { recordingLogger, silentLogger } from '../helpers/logger';
-import { mlc } from '../helpers/mlc';
+import { assertBuiltCli, mlc } from '../helpers/mlc';
 import { requireEngine, requireImage } from './harness';
+import type { TestRegistry } from './registry';
+import { requireRegistryTools, startRegistry } from './registry';
 
 const TEMPLATES = path.resolve(__dirname, '../../templates');
 const BASE = 'mlc-test/jupyter:bookworm';
+const DOCKER = fs.existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
 
 /** A scaffolded TensorFlow (CPU) project on the Jupyter stand-in, committed, with a credentialed remote. */
 async function fixtureRepo(name: string): Promise<string> {
@@ -83,6 +88,46 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     assert.equal((await engine.inspectImage(dirty.tags[0]!))?.labels['org.mlcontainers.dirty'], 'true');
     // A source-only change reuses the dependency layers: BuildKit reports them CACHED.
     assert.ok(dirty.cachedSteps.some((s) => s.includes('-r /tmp/mlc/requirements.txt')), `not cached: ${dirty.cachedSteps.join(' | ')}`);
+  });
+
+  it("leaves secrets, weights, logger output and caches out of the image; without the scaffold's ignore file it names .env, and --strict refuses", async () => {
+    const leaks = ['.env', 'outputs/run1/model.pt', 'lightning_logs/v0/x.ckpt', 'src/__pycache__/a.pyc'];
+    const withLeaks = (dir: string): void => {
+      for (const f of [...leaks, 'src/model.py']) {
+        fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+        fs.writeFileSync(path.join(dir, f), f === '.env' ? 'WANDB_API_KEY=not-for-the-image\n' : 'x\n');
+      }
+    };
+    const workspace = async (image: string): Promise<string[]> => {
+      const r = await engine.runCapture(image, ['sh', '-c', 'cd /workspace && find . -mindepth 1 | sed "s#^\\./##"']);
+      assert.equal(r.exitCode, 0, r.stderr);
+      return r.stdout.split('\n').filter(Boolean);
+    };
+
+    const dir = await fixtureRepo('leaks');
+    withLeaks(dir);
+    const lines: string[] = [];
+    const result = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger(lines, 'build'), lock: false });
+    images.push(...result.tags, result.imageId);
+    const files = await workspace(result.imageId);
+    assert.ok(files.includes('src/model.py') && files.includes('train.py'), `the code is missing: ${files.join(' ')}`);
+    for (const leak of leaks) assert.ok(!files.includes(leak), `${leak} is in the image: ${files.join(' ')}`);
+    assert.ok(!files.some((f) => /^(outputs|lightning_logs)\b|__pycache__/.test(f)), files.join(' '));
+    assert.deepEqual(result.contextFindings, []);
+
+    const bare = await fixtureRepo('noignore');
+    fs.rmSync(path.join(bare, '.dockerignore'));
+    withLeaks(bare);
+    const strict = await mlc(['build', '--dir', bare, '--no-lock', '--strict']);
+    assert.equal(strict.code, 1, strict.stderr);
+    assert.match(strict.stderr, /^mlc build: Not building: the build context holds \.env \(looks like a secret\)/m);
+    assert.deepEqual(await engine.listImages({ reference: 'mlc-test-noignore' }), [], '--strict built an image');
+
+    const warned = await mlc(['build', '--dir', bare, '--no-lock']);
+    assert.equal(warned.code, 0, warned.stderr);
+    images.push(...warned.stdout.trim().split('\n'));
+    assert.match(warned.stderr, /^warn: \[build\] \.env looks like a secret and goes into the image .*; add this line to \.dockerignore: \.env$/m);
+    assert.ok((await workspace(warned.stdout.trim().split('\n')[0]!)).includes('.env'), 'the unignored .env did not reach the image: this test proves nothing');
   });
 
   it('mlc diff shows a package added between two builds', async () => {
@@ -165,6 +210,80 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     assert.equal(lines.filter((l) => l.endsWith('CUDA error: no kernel image')).length, 1, r.stderr);
     assert.equal(lines.filter((l) => l.endsWith('loading weights')).length, 1, r.stderr);
     assert.match(lines.at(-1) ?? '', /^mlc build: The build failed at ".*exit 7": .*exit code: 7$/);
+  });
+});
+
+describe('provenance that travels: pushed, removed here, pulled back (real dockerd, docker-registry 2.8)', function () {
+  let engine: Engine;
+  let tools: { registry: string; htpasswd: string };
+  let registry: TestRegistry | undefined;
+  const images: string[] = [];
+  const dirs: string[] = [];
+
+  before(async function () {
+    engine = await requireEngine(this);
+    await requireImage(this, engine, BASE);
+    tools = requireRegistryTools(this);
+    assertBuiltCli();
+  });
+
+  after(async () => {
+    await registry?.stop().catch(() => undefined);
+    for (const ref of images) await engine.removeImage(ref, { force: true }).catch(() => undefined);
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('mlc inspect shows commit, base digest and lock, and mlc diff works, from the images alone', async () => {
+    const dir = await fixtureRepo('travel');
+    dirs.push(dir);
+    const first = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') });
+    images.push(first.imageId);
+    // A package pip freeze lists, without a network: a dist-info folder is all it reads.
+    fs.appendFileSync(
+      path.join(dir, '.devcontainer', 'Dockerfile'),
+      `\nUSER root\nRUN d=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && mkdir -p "$d/mlcfake-1.0.dist-info" && printf 'Metadata-Version: 2.1\\nName: mlcfake\\nVersion: 1.0\\n' > "$d/mlcfake-1.0.dist-info/METADATA"\nUSER mlc\n`,
+    );
+    git(dir, 'commit', '-qam', 'add mlcfake');
+    const second = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') });
+    images.push(second.imageId);
+    const baseId = (await engine.inspectImage(BASE))!.id;
+    assert.equal(second.labels['org.mlcontainers.base.digest'], baseId, 'the stand-in base has no registry digest: its id is the digest');
+    assert.match(second.labels['org.mlcontainers.lock.sha256'] ?? '', /^[0-9a-f]{64}$/);
+    const travel = await engine.listImages({ reference: 'mlc-test-travel' });
+    assert.deepEqual(travel.flatMap((i) => i.repoTags).filter((t) => t.includes('mlc-stamp')), [], 'the temporary tag was left behind');
+    assert.deepEqual(travel.map((i) => i.id).sort(), [first.imageId, second.imageId].sort(), 'an unstamped image was left behind');
+
+    registry = await startRegistry(tools);
+    const pushed: string[] = [];
+    for (const built of [first, second]) {
+      const r = await mlc(['push', built.tags[0]!, '--registry', `${registry.host}/lab`]);
+      assert.equal(r.code, 0, r.stderr);
+      pushed.push(r.stdout.trim().split('@')[0]!);
+    }
+    // Another machine: no image, no project, no .mlcontainers/ — only what the registry holds.
+    for (const built of [first, second]) await engine.removeImage(built.imageId, { force: true });
+    fs.rmSync(path.join(dir, '.mlcontainers'), { recursive: true, force: true });
+    for (const ref of pushed) {
+      await new Promise<void>((resolve, reject) => execFile(DOCKER, ['pull', '-q', ref], (e, _out, err) => (e ? reject(new Error(err)) : resolve())));
+    }
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-elsewhere-'));
+    dirs.push(elsewhere);
+
+    const text = await mlc(['inspect', pushed[1]!, '--dir', elsewhere]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`^commit +${git(dir, 'rev-parse', 'HEAD')}$`, 'm'));
+    assert.match(text.stdout, new RegExp(`^base +${BASE} @ ${baseId}$`, 'm'));
+    assert.match(text.stdout, new RegExp(`^lock +sha256:${second.labels['org.mlcontainers.lock.sha256']}, \\d+ packages \\(in the image at /etc/mlc/environment\\.lock\\)$`, 'm'));
+    const json = await mlc(['inspect', pushed[1]!, '--json', '--dir', elsewhere]);
+    const report = JSON.parse(json.stdout) as ProvenanceReport;
+    assert.equal(report.imageId, second.imageId, 'the pulled image is not the one built');
+    assert.equal(report.lock?.matchesLabel, true);
+    assert.ok((report.lock?.packages ?? 0) > 5, `${report.lock?.packages} packages`);
+
+    const diff = await mlc(['diff', pushed[0]!, pushed[1]!, '--dir', elsewhere]);
+    assert.equal(diff.code, 0, diff.stderr);
+    assert.equal(diff.stdout.trim(), '+ mlcfake==1.0');
+    assert.ok(!fs.existsSync(path.join(dir, '.mlcontainers')), 'the project folder was used');
   });
 });
 

@@ -1,11 +1,10 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { BuildFailedError, buildExperiment } from '../../src/core/build/buildExperiment';
 import type { BuildEvent, BuildRequest, TarStream } from '../../src/core/docker/engine';
 import { BuildError } from '../../src/core/docker/engine';
 import { recordingLogger } from '../helpers/logger';
+import { devcontainerProject } from '../helpers/project';
 import { FakeEngine } from './fakes/engine';
 
 /** An engine whose builds stream the classic builder's lines for a failing RUN step, then fail as the engine does. */
@@ -31,10 +30,7 @@ class FailingBuildEngine extends FakeEngine {
 describe('a failing build', () => {
   let dir: string;
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-buildfail-'));
-    fs.mkdirSync(path.join(dir, '.devcontainer'));
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), '{ "build": { "dockerfile": "Dockerfile", "context": ".." } }\n');
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), 'FROM python:3.11-slim\nRUN python train.py\n');
+    dir = devcontainerProject('FROM python:3.11-slim\nRUN python train.py\n');
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import type { ImageProvenance, ProvenanceInput } from '../../src/core/labels';
-import { isProvenanceLabel, provenanceLabels, readProvenance } from '../../src/core/labels';
+import { isProvenanceLabel, provenanceLabels, readProvenance, stampLabels } from '../../src/core/labels';
 
 const SHA = '0123456789abcdef0123456789abcdef01234567';
 const NOW = new Date('2026-11-22T10:20:30.456Z');
@@ -14,6 +14,7 @@ describe('image labels', () => {
       preset: 'pytorch',
       variant: 'gpu',
       baseImage: 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime',
+      baseDigest: `sha256:${'b'.repeat(64)}`,
       dockerfileSha256: 'f'.repeat(64),
       dockerfilePath: '.devcontainer/Dockerfile',
       config: { path: 'configs/a.yaml', sha256: 'c'.repeat(64) },
@@ -30,12 +31,15 @@ describe('image labels', () => {
       preset: 'pytorch',
       variant: 'gpu',
       base: 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime',
+      baseDigest: `sha256:${'b'.repeat(64)}`,
       dockerfilePath: '.devcontainer/Dockerfile',
       dockerfileSha256: 'f'.repeat(64),
       configPath: 'configs/a.yaml',
       configSha256: 'c'.repeat(64),
+      lockSha256: 'e'.repeat(64),
     };
-    assert.deepEqual(readProvenance(provenanceLabels(input)), want);
+    // The lock's hash is stamped on after the build, in a layer of its own.
+    assert.deepEqual(readProvenance({ ...provenanceLabels(input), ...stampLabels({ lockSha256: 'e'.repeat(64) }) }), want);
   });
 
   it('leaves out what was not labelled: no git, no preset, no config', () => {

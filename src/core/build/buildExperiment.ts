@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Transform } from 'node:stream';
@@ -18,8 +18,11 @@ import type { GitInfo, GitProvider } from '../provenance/git';
 import { openProject } from '../project';
 import { provenanceLabels } from '../labels';
 import { DOCKER_HUB, imageTags } from '../reference';
-import { captureLock, writeLock } from '../provenance/lock';
+import { captureLock, IMAGE_LOCK_PATH, writeLock } from '../provenance/lock';
+import type { ContextFinding } from './contextCheck';
+import { checkContext, findingWarning, LeakyContextError } from './contextCheck';
 import { credentialHost, pulledImages } from './pulledImages';
+import { localBaseDigest, resolvedDigest, stampImage } from './stamp';
 
 export interface BuildExperimentOptions {
   folder: string;
@@ -33,10 +36,20 @@ export interface BuildExperimentOptions {
   onStep?: (step: string) => void;
   signal?: AbortSignal;
   now?: () => Date;
-  /** Capture `pip freeze` into .mlcontainers/locks/ after the build (default true). */
+  /**
+   * Capture the environment lock (`pip freeze`, `conda list --export`) after the build (default true): into the
+   * image at IMAGE_LOCK_PATH, as a layer of its own, and into .mlcontainers/locks/.
+   */
   lock?: boolean;
   /** Warn when the context is bigger than this; default 500 MB. */
   contextWarnBytes?: number;
+  /** Refuse to build (LeakyContextError) when the context holds a secret-looking or a single huge file. */
+  strict?: boolean;
+  /**
+   * Called once, before anything is sent, with what the context should not hold (never called when it is clean);
+   * each finding is also a warning in the log, with its .dockerignore line.
+   */
+  onContextFindings?: (findings: readonly ContextFinding[], contextRoot: string) => void;
   /** Build args that win over devcontainer.json's build.args, e.g. BASE_IMAGE pointing at a site mirror. */
   buildArgs?: Readonly<Record<string, string>>;
   /**
@@ -52,6 +65,8 @@ export interface BuildExperimentResult {
   labels: Record<string, string>;
   git: GitInfo | undefined;
   context: ContextScan;
+  /** Secret-looking and huge files the context held (sent all the same: the build was not strict). */
+  contextFindings: ContextFinding[];
   /** Bytes of tar stream sent to the engine. */
   contextBytesSent: number;
   builder: 'buildkit' | 'classic';
@@ -115,6 +130,13 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     hyper = { path: path.relative(folder, file).split(path.sep).join('/'), sha256: sha256(text) };
   }
 
+  const pulled = pulledImages(dockerfileText, buildArgs);
+  // What the image starts from: the BASE_IMAGE argument, else the Dockerfile's one image (several: no single base).
+  const base = buildArgs.BASE_IMAGE || (pulled.length === 1 ? pulled[0] : undefined);
+  // A base already on the engine is the one the build uses (nothing pulls it again); one BuildKit pulls is
+  // resolved while building, and stamped on after.
+  const baseDigestBefore = base ? await localBaseDigest(o.engine, base, o.signal).catch(() => undefined) : undefined;
+
   const now = (o.now ?? (() => new Date()))();
   const name = project.imageName;
   const tags = imageTags(name, git, now);
@@ -124,7 +146,8 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     title: typeof config.name === 'string' ? config.name : path.basename(folder),
     ...(typeof env.MLC_PRESET === 'string' ? { preset: env.MLC_PRESET } : {}),
     ...(typeof env.MLC_VARIANT === 'string' ? { variant: env.MLC_VARIANT } : {}),
-    ...(buildArgs.BASE_IMAGE ? { baseImage: buildArgs.BASE_IMAGE } : {}),
+    ...(base ? { baseImage: base } : {}),
+    ...(baseDigestBefore ? { baseDigest: baseDigestBefore } : {}),
     dockerfileSha256: sha256(dockerfileText),
     dockerfilePath: path.relative(folder, dockerfile).split(path.sep).join('/'),
     ...(hyper ? { config: hyper } : {}),
@@ -135,12 +158,20 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   if (context.totalBytes > (o.contextWarnBytes ?? 500 * 1024 ** 2)) {
     log.warn(`the build context is ${formatBytes(context.totalBytes)}; biggest: ${biggestOffenders(context).map((b) => `${b.path} ${formatBytes(b.bytes)}`).join(', ')}. Add them to .dockerignore if the image does not need them.`);
   }
+  const contextFindings = checkContext(context);
+  if (contextFindings.length && o.strict) {
+    throw new LeakyContextError(contextFindings, context.root);
+  }
+  for (const f of contextFindings) log.warn(findingWarning(f));
+  if (contextFindings.length) o.onContextFindings?.(contextFindings, context.root);
 
-  const pulled = pulledImages(dockerfileText, buildArgs);
   const registryAuth = o.registryAuth ? await buildCredentials(pulled, support.available, o.registryAuth, log, o.signal) : [];
 
   const progress = new BuildProgress();
   log.info(`building ${tags.join(', ')} with ${support.available ? 'BuildKit' : 'the classic builder'}`);
+  // A layer may follow (the lock, a digest resolved while pulling): it builds FROM this tag, removed after.
+  const stampTag = o.lock !== false || (base && !baseDigestBefore) ? `${name}:mlc-stamp-${randomBytes(4).toString('hex')}` : undefined;
+  let baseDigestResolved: string | undefined;
   let imageId: string;
   // What actually goes over the wire (tar headers and padding included), as the docker CLI reports it.
   let contextBytesSent = 0;
@@ -157,7 +188,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     imageId = await o.engine.build(
       counted,
       {
-        tags,
+        tags: stampTag ? [...tags, stampTag] : tags,
         labels,
         buildArgs,
         dockerfile: path.relative(contextDir, dockerfile).split(path.sep).join('/'),
@@ -167,7 +198,10 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
       },
       (event) => {
         const before = progress.current;
-        for (const line of progress.push(event)) log.info(line);
+        for (const line of progress.push(event)) {
+          log.info(line);
+          if (base && !baseDigestBefore) baseDigestResolved ??= resolvedDigest(line, base);
+        }
         if (progress.current !== before) o.onStep?.(progress.current);
       },
       o.signal,
@@ -184,15 +218,54 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     throw e;
   }
   log.info(`built ${imageId} as ${tags.join(', ')}; build context sent: ${formatBytes(contextBytesSent)}`);
-  if (o.lock !== false) {
+  if (base && !baseDigestBefore && !baseDigestResolved) {
+    log.warn(`the digest of ${base} is not known (it is not on the engine, and the build did not report one): the image records no base digest.`);
+  }
+  if (stampTag) {
     try {
-      const file = await writeLock(folder, imageId, tags, await captureLock(o.engine, imageId, o.signal));
-      log.info(`environment lock: ${path.relative(folder, file)} (consider adding .mlcontainers/ to .gitignore)`);
-    } catch (e) {
-      log.warn(`no environment lock: ${e instanceof Error ? e.message : String(e)}`);
+      const stamped = await stamp(o, { from: stampTag, tags, baseDigest: baseDigestResolved, buildKit: support.available, imageId, folder });
+      imageId = stamped.imageId;
+      Object.assign(labels, stamped.labels);
+    } finally {
+      // Only the temporary tag goes: the image keeps its real tags, or (stamped) nothing refers to it any more.
+      await o.engine.removeImage(stampTag).catch((e: unknown) => log.debug(`${stampTag} not removed: ${e instanceof Error ? e.message : String(e)}`));
     }
   }
-  return { imageId, tags, labels, git, context, contextBytesSent, builder: support.available ? 'buildkit' : 'classic', cachedSteps: progress.cachedSteps() };
+  return { imageId, tags, labels, git, context, contextFindings, contextBytesSent, builder: support.available ? 'buildkit' : 'classic', cachedSteps: progress.cachedSteps() };
+}
+
+/**
+ * The environment lock captured from the built image, then a layer with it (and a base digest BuildKit resolved)
+ * on top under the real tags. Either failing is a warning: the image as built keeps its tags.
+ */
+async function stamp(
+  o: BuildExperimentOptions,
+  s: { from: string; tags: string[]; baseDigest: string | undefined; buildKit: boolean; imageId: string; folder: string },
+): Promise<{ imageId: string; labels: Record<string, string> }> {
+  let lock: string | undefined;
+  if (o.lock !== false) {
+    try {
+      lock = await captureLock(o.engine, s.imageId, o.signal);
+      if (!lock.endsWith('\n')) lock += '\n';
+    } catch (e) {
+      if (o.signal?.aborted) throw e;
+      o.log.warn(`no environment lock: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  if (lock === undefined && !s.baseDigest) return { imageId: s.imageId, labels: {} };
+  let stamped = { imageId: s.imageId, labels: {} as Record<string, string> };
+  try {
+    stamped = await stampImage(o.engine, { from: s.from, tags: s.tags, buildKit: s.buildKit, ...(lock !== undefined ? { lock } : {}), ...(s.baseDigest ? { baseDigest: s.baseDigest } : {}) }, o.signal);
+    o.log.info(`stamped ${stamped.imageId}: ${lock !== undefined ? `environment lock at ${IMAGE_LOCK_PATH}` : ''}${lock !== undefined && s.baseDigest ? ', ' : ''}${s.baseDigest ? `base digest ${s.baseDigest}` : ''}`);
+  } catch (e) {
+    if (o.signal?.aborted) throw e;
+    o.log.warn(`the environment lock and base digest are not in the image (${e instanceof Error ? e.message : String(e)}); ${s.imageId} keeps its tags.`);
+  }
+  if (lock !== undefined) {
+    const file = await writeLock(s.folder, stamped.imageId, s.tags, lock);
+    o.log.info(`environment lock: ${path.relative(s.folder, file)} (consider adding .mlcontainers/ to .gitignore)`);
+  }
+  return stamped;
 }
 
 function sha256(data: string | Buffer): string {

@@ -123,6 +123,18 @@ export function packContext(scan: ContextScan): Readable {
   return tar as unknown as Readable;
 }
 
+/**
+ * A context made in memory (a generated Dockerfile, a small file to COPY): every entry owned by root, mode 0644 and
+ * dated at the epoch, so the same content always makes the same layer.
+ */
+export function packFiles(files: readonly { path: string; content: string }[]): Readable {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const tar = (require('tar-stream') as typeof TarStream).pack();
+  for (const f of files) tar.entry({ name: f.path, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0, type: 'file' }, f.content);
+  tar.finalize();
+  return tar as unknown as Readable;
+}
+
 /** The largest files and folders of a scan, for the "context is big" warning. */
 export function biggestOffenders(scan: ContextScan, count = 5): { path: string; bytes: number }[] {
   const byTop = new Map<string, number>();

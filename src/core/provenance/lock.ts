@@ -1,10 +1,12 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../atomicWrite';
-import type { Engine } from '../docker/engine';
+import type { Engine, ImageDetails } from '../docker/engine';
 
 /** Where environment locks live in a project: one file per image id. */
 export const LOCK_DIR = path.join('.mlcontainers', 'locks');
+/** Where an experiment image carries its own lock, so it travels with the image (its sha256: LOCK_SHA256_LABEL). */
+export const IMAGE_LOCK_PATH = '/etc/mlc/environment.lock';
 
 export interface PackageDiff {
   added: { name: string; version: string }[];
@@ -31,7 +33,8 @@ export async function captureLock(engine: Engine, image: string, signal?: AbortS
   if (exitCode !== 0 && !stdout.trim()) {
     throw new Error(`Could not list the packages in ${image} (exit ${exitCode}): ${stderr.trim().split('\n').pop() ?? ''}`);
   }
-  return stdout;
+  // `pkg @ git+https://user:token@host/…` lines: the lock goes into the image and to registries, never a credential.
+  return stdout.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1');
 }
 
 /**
@@ -98,17 +101,35 @@ export function formatDiff(diff: PackageDiff): string[] {
   ];
 }
 
-/** The lock of an image: from the project's lock folder, captured (and kept) when missing. */
+/** The lock an image carries at IMAGE_LOCK_PATH; undefined for an image built without one (or before they were). */
+export async function readImageLock(engine: Engine, imageId: string, signal?: AbortSignal): Promise<string | undefined> {
+  // test -f first: a missing file is an answer, not an error, and `cat` would say so only on stderr.
+  const { exitCode, stdout } = await engine.runCapture(imageId, ['sh', '-c', `test -f ${IMAGE_LOCK_PATH} && cat ${IMAGE_LOCK_PATH}`], signal);
+  return exitCode === 0 ? stdout : undefined;
+}
+
+/**
+ * The lock of an image without capturing one: the project's copy, else the one inside the image (a pulled image on
+ * another machine), which is then kept in the project as the next answer and for editors that diff files.
+ */
+export async function findLock(engine: Engine, folder: string, image: ImageDetails, signal?: AbortSignal): Promise<{ text: string; source: 'project' | 'image' } | undefined> {
+  const local = await fs.readFile(lockPath(folder, image.id), 'utf8').catch(() => undefined);
+  if (local !== undefined) return { text: local, source: 'project' };
+  const inImage = await readImageLock(engine, image.id, signal);
+  if (inImage === undefined) return undefined;
+  await writeLock(folder, image.id, image.repoTags, inImage);
+  return { text: inImage, source: 'image' };
+}
+
+/** The lock of an image: the project's, else the image's own, else captured (and kept) from the image. */
 export async function lockFor(engine: Engine, folder: string, ref: string, signal?: AbortSignal): Promise<{ imageId: string; text: string }> {
   const image = await engine.inspectImage(ref, signal);
   if (!image) {
     throw new Error(`No image ${ref}: check the name with \`docker images\` or \`mlc ls\`.`);
   }
-  try {
-    return { imageId: image.id, text: await fs.readFile(lockPath(folder, image.id), 'utf8') };
-  } catch {
-    const text = await captureLock(engine, image.id, signal);
-    await writeLock(folder, image.id, image.repoTags, text);
-    return { imageId: image.id, text };
-  }
+  const found = await findLock(engine, folder, image, signal);
+  if (found) return { imageId: image.id, text: found.text };
+  const text = await captureLock(engine, image.id, signal);
+  await writeLock(folder, image.id, image.repoTags, text);
+  return { imageId: image.id, text };
 }

@@ -48,9 +48,14 @@ export class FakeEngine implements Engine {
     // As the engine does, by reference or by id.
     return this.images.get(ref) ?? [...this.images.values()].find((i) => i.id === ref);
   }
-  async removeImage(): Promise<void> { this.record('removeImage'); }
-  async runCapture(): Promise<never> { throw new Error('not faked'); }
-  async build(..._args: Parameters<Engine['build']>): Promise<string> { throw new Error('not faked'); }
+  async removeImage(..._args: Parameters<Engine['removeImage']>): Promise<void> { this.record('removeImage'); }
+  async runCapture(..._args: Parameters<Engine['runCapture']>): ReturnType<Engine['runCapture']> { throw new Error('not faked'); }
+  /** Reads the whole context, as the engine does (no file stays open), and answers with a fixed id. */
+  async build(...[context]: Parameters<Engine['build']>): Promise<string> {
+    this.record('build');
+    await new Promise<void>((resolve, reject) => (context as NodeJS.ReadableStream).on('end', resolve).on('error', reject).resume());
+    return 'sha256:fakebuild';
+  }
 
   async createContainer(request: ContainerCreateRequest): Promise<string> {
     this.record('createContainer');

@@ -115,7 +115,7 @@ describe('scaffold plan and writes', () => {
     const ignore = fs.readFileSync(path.join(root, '.dockerignore'), 'utf8');
     assert.ok(ignore.startsWith('# mine\ndata/\nsecrets.env\n'));
     assert.equal(ignore.split('\n').filter((l) => l === 'data/').length, 1, 'data/ was added twice');
-    assert.ok(ignore.includes('\ncheckpoints/\n'));
+    assert.ok(ignore.includes('\n**/checkpoints/\n'));
     assert.equal(fs.readFileSync(path.join(root, 'requirements.txt'), 'utf8'), 'numpy==1.26.4\n');
     assert.equal(fs.readFileSync(path.join(root, 'configs/experiment.yaml'), 'utf8'), 'lr: 1\n');
   });

@@ -9,7 +9,13 @@ import { ScaffoldError, renderScaffold, resolveOptions } from '../../../src/core
 import { loadTemplates } from '../../../src/core/scaffold/templateFiles';
 
 const TEMPLATES = path.resolve(__dirname, '../../../templates');
-const REQUIRED_IGNORES = ['data/', 'datasets/', 'checkpoints/', '*.ckpt', '*.pt', '*.h5', '*.root', 'wandb/', 'mlruns/', '.git', 'node_modules', '__pycache__'];
+// At any depth (moby matches from the context root: `*.pt` alone misses outputs/run1/model.pt).
+const REQUIRED_IGNORES = [
+  'data/', 'datasets/', '**/checkpoints/', '**/*.ckpt', '**/*.pt', '**/*.pth', '**/*.safetensors', '**/*.h5', '**/*.onnx', '**/*.root',
+  '**/__pycache__', '**/.ipynb_checkpoints', '**/.pytest_cache', '**/.venv',
+  '**/lightning_logs/', '**/outputs/', '**/runs/', '**/wandb/', '**/mlruns/', '**/dvclive/', '**/.mlcontainers/',
+  '**/.env', '**/.env.*', '**/*.pem', '**/*.key', '**/id_rsa*', '**/.netrc', '**/.kaggle/', '**/.aws/', '**/.huggingface/', '.git',
+];
 
 function file(files: RenderedFile[], suffix: string): RenderedFile {
   const f = files.find((x) => x.path.endsWith(suffix));
