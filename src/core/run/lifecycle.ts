@@ -16,6 +16,8 @@ export interface RunContainer {
   runId: string;
   sweepId: string | undefined;
   running: boolean;
+  /** The engine's word: "created" (not started yet), "running", "exited"… */
+  state: string;
 }
 
 /** The workspace's run containers (running or ended, not yet finished by any client). */
@@ -26,7 +28,7 @@ export async function findRunContainers(engine: Engine, workspace: string, signa
 }
 
 function toRunContainer(c: ContainerSummary): RunContainer {
-  return { containerId: c.id, runId: c.labels[RUN_ID_LABEL] ?? '', sweepId: c.labels[RUN_SWEEP_LABEL], running: c.state === 'running' || c.state === 'restarting' };
+  return { containerId: c.id, runId: c.labels[RUN_ID_LABEL] ?? '', sweepId: c.labels[RUN_SWEEP_LABEL], running: c.state === 'running' || c.state === 'restarting', state: c.state };
 }
 
 /**
@@ -47,6 +49,7 @@ export async function finishRun(
     o.log.warn(`run container ${details.name} has no record in .mlcontainers/runs.jsonl: left as it is.`);
     return undefined;
   }
+  let written: RunRecord | undefined;
   if (started.status === 'running') {
     // The engine keeps the whole output; a client that followed it may have died halfway through writing it.
     const output = await o.engine.containerLogs(o.containerId, 'all', o.signal).catch(() => undefined);
@@ -63,9 +66,13 @@ export async function finishRun(
     };
     if (o.enrich) record = await o.enrich(record);
     if (await appendFinal(o.workspace, record)) o.log.info(`run ${runId} ${record.status} (exit ${String(record.exitCode)})`);
+    written = record;
   }
   await o.engine.removeContainer(o.containerId, { force: true }, o.signal).catch(() => undefined);
-  return (await readRuns(o.workspace)).runs.find((r) => r.id === runId);
+  const now = (await readRuns(o.workspace)).runs.find((r) => r.id === runId);
+  // A client that lost the race to write the final line may read before the winner's line lands: the same
+  // container gave both the same end, so it answers with the one it made.
+  return now?.status === 'running' && written ? written : now;
 }
 
 /**
