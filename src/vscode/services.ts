@@ -5,6 +5,7 @@ import type { Logger } from '../core/log';
 import type { EngineProvider } from './engineProvider';
 import type { WorkspaceGit } from './gitApi';
 import type { JupyterBridge } from './jupyter/collection';
+import type { RunScheduler } from './runScheduler';
 
 /** What command handlers may use; built once in extension.ts. */
 export interface Services {
@@ -19,4 +20,6 @@ export interface Services {
   readonly gpuProbe?: () => Promise<HostGpuProbe>;
   /** templates/ inside the installed extension. */
   readonly templatesDir: string;
+  /** Starts an experiment's runs in the background (the bundled mlc), so they outlive the window. */
+  readonly scheduler: RunScheduler;
 }

@@ -76,6 +76,7 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
       git: {} as Services['git'],
       jupyter: new collection.JupyterBridge(provider, log),
       templatesDir: `${__dirname}/../../templates`,
+      scheduler: () => assert.fail('Jupyter commands start no runs'),
       // This machine's nvidia-smi must not decide the outcome: a fake of our probe says there is none.
       gpuProbe: () => Promise.resolve({ kind: 'notInstalled' }),
     };
