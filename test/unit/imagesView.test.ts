@@ -262,13 +262,19 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     return { done };
   };
 
-  it('closing the terminal of running runs asks; "Leave them running" stops nothing', async () => {
+  /** Starts the long sweep, closes its terminal, answers the question, and waits until the answer was acted on. */
+  const closeWith = async (answer: string, acted: RegExp): Promise<ExperimentImagesModel> => {
     const m = model();
     const { done } = await startLongSweep(m);
-    record.answers.push('Leave them running');
+    record.answers.push(answer);
     record.closeTerminal();
     await done;
-    await until(() => lines.some((l) => /left running in the background/.test(l)));
+    await until(() => lines.some((l) => acted.test(l)));
+    return m;
+  };
+
+  it('closing the terminal of running runs asks; "Leave them running" stops nothing', async () => {
+    const m = await closeWith('Leave them running', /left running in the background/);
     const asked = record.messages.at(-1);
     assert.match(asked?.text ?? '', /^Sweep \S+ is still running\.$/);
     assert.deepEqual(asked?.buttons, ['Leave them running', 'Stop the runs']);
@@ -281,12 +287,7 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
   });
 
   it('closing the terminal of running runs with "Stop the runs": the running one is cancelled, the sweep starts no further point', async () => {
-    const m = model();
-    const { done } = await startLongSweep(m);
-    record.answers.push('Stop the runs');
-    record.closeTerminal();
-    await done;
-    await until(() => lines.some((l) => /stopped 1 run\(s\)/.test(l)));
+    const m = await closeWith('Stop the runs', /stopped 1 run\(s\)/);
     const plan = scheduled[0]!;
     assert.ok(fs.existsSync(path.join(dir, '.mlcontainers', 'sweeps', `${plan.id}.stop`)));
     assert.equal(runningContainers(), 0);
