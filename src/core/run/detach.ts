@@ -47,7 +47,7 @@ export function startScheduler(launch: SchedulerLaunch): { exited: Promise<numbe
   fs.mkdirSync(path.dirname(launch.logFile), { recursive: true });
   const out = fs.openSync(launch.logFile, 'a');
   try {
-    const child = spawn(launch.command, launch.args, { detached: true, stdio: ['ignore', out, out], env: launch.env as NodeJS.ProcessEnv });
+    const child = spawn(launch.command, launch.args, { detached: true, windowsHide: true, stdio: ['ignore', out, out], env: launch.env as NodeJS.ProcessEnv });
     const exited = new Promise<number | null>((resolve) => {
       child.on('exit', (code) => resolve(code));
       // A binary that cannot be started at all ends the scheduler before it began.
