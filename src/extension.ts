@@ -13,6 +13,7 @@ import { ImagesTreeProvider } from './vscode/tree/provider';
 import { registerGitShowProvider } from './vscode/gitShow';
 import { isContainerRemote } from './core/container/attach';
 import { MlStatusBar } from './vscode/statusBar';
+import { detachedScheduler } from './vscode/runScheduler';
 
 /** Wires services and registers contributions. No Docker or git call happens here: they wait for a command or view. */
 export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' | 'extensionPath'>): void {
@@ -91,7 +92,7 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
     runsWatcher.onDidCreate(runsChanged),
     runsWatcher.onDidChange(runsChanged),
     registerGitShowProvider(git),
-    ...registerCommands({ log, logChannel: channel, engines, images, git, jupyter, templatesDir: path.join(context.extensionPath, 'templates'), mediaDir: path.join(context.extensionPath, 'media') }),
+    ...registerCommands({ log, logChannel: channel, engines, images, git, jupyter, templatesDir: path.join(context.extensionPath, 'templates'), mediaDir: path.join(context.extensionPath, 'media'), scheduler: detachedScheduler(context.extensionPath, engines) }),
   );
   if (view.visible) setTimeout(() => followVisibility(view.visible), 0);
   setTimeout(updateStatus, 0);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,6 +13,7 @@ import { findRunContainers, finishRun, reconcileRuns, stopRuns } from '../core/r
 import type { RunComparison } from '../core/run/compare';
 import { compareRuns, imageLocks, selectRuns } from '../core/run/compare';
 import { varyingParamKeys } from '../core/run/comparePayload';
+import { schedulerLaunch, schedulerLogTail, startScheduler } from '../core/run/detach';
 import type { ExperimentPlan, PlannedPoint } from '../core/run/plan';
 import { PLANS_DIR, markSweepStopped, pendingPoints, planExperiment, readPlan } from '../core/run/plan';
 import { parseGpuSetting } from '../core/container/gpu';
@@ -179,24 +179,16 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
  * .mlcontainers/sweeps/<id>.log), and returns once the first run has started or the scheduler has failed.
  */
 async function detach(plan: ExperimentPlan, points: readonly PlannedPoint[], o: { folder: string; host: string | undefined; json: boolean }, io: CliIO, signal: AbortSignal): Promise<number> {
-  const logFile = path.join(o.folder, PLANS_DIR, `${plan.id}.log`);
-  const out = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [cliPath(), 'run', '--resume', plan.id, '--dir', o.folder, ...(o.host ? ['--host', o.host] : [])], {
-    detached: true,
-    stdio: ['ignore', out, out],
-    env: { ...io.env } as NodeJS.ProcessEnv,
-  });
-  fs.closeSync(out);
+  const launch = schedulerLaunch({ nodePath: process.execPath, cliPath: cliPath(), planId: plan.id, workspace: o.folder, host: o.host, env: { ...io.env } });
+  const logFile = launch.logFile;
   let exited: number | null | undefined;
-  child.on('exit', (code) => (exited = code));
-  child.unref();
+  void startScheduler(launch).exited.then((code) => (exited = code));
   const first = points[0]?.runId;
   for (const deadline = Date.now() + 120_000; Date.now() < deadline && exited === undefined && !signal.aborted; await new Promise((r) => setTimeout(r, 200))) {
     if ((await readRuns(o.folder)).runs.some((r) => r.id === first)) break;
   }
   if (exited !== undefined && exited !== 0 && !(await readRuns(o.folder)).runs.some((r) => r.id === first)) {
-    const tail = fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n');
-    io.err(tail);
+    io.err(schedulerLogTail(logFile));
     return 1;
   }
   const ids = points.map((p) => p.runId);

@@ -5,6 +5,7 @@ import type { Logger } from '../core/log';
 import type { EngineProvider } from './engineProvider';
 import type { WorkspaceGit } from './gitApi';
 import type { JupyterBridge } from './jupyter/collection';
+import type { RunScheduler } from './runScheduler';
 
 /** What command handlers may use; built once in extension.ts. */
 export interface Services {
@@ -21,4 +22,6 @@ export interface Services {
   readonly templatesDir: string;
   /** media/ inside the installed extension: the only folder webviews may load from. */
   readonly mediaDir: string;
+  /** Starts an experiment's runs in the background (the bundled mlc), so they outlive the window. */
+  readonly scheduler: RunScheduler;
 }

@@ -34,7 +34,8 @@ describe('runs that outlive their client (real dockerd, mlc from dist/cli.js)', 
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-durable-'));
     fs.mkdirSync(path.join(dir, '.devcontainer'));
     fs.mkdirSync(path.join(dir, 'configs'));
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), '{ "name": "mlc durable runs", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n');
+    // Its own image name: another checkout's Docker tier on the same engine must not remove it under this one.
+    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), `{ "name": "mlc durable runs ${path.basename(dir).slice(-6).toLowerCase()}", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n`);
     fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `FROM ${STANDIN_DEBIAN}\nCOPY . /workspace\n`);
     fs.writeFileSync(path.join(dir, 'configs', 'one.yaml'), 'lr: 0.1\n');
     fs.writeFileSync(path.join(dir, 'configs', 'four.yaml'), 'seed: [1, 2, 3, 4]\n');

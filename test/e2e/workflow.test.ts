@@ -9,6 +9,7 @@ import { latestProjectImage } from '../../src/core/project';
 import { readRuns } from '../../src/core/run/records';
 import { requireEngine, requireImage } from '../docker/harness';
 import { gitAs } from '../helpers/git';
+import type { Locator } from 'playwright-core';
 import type { Workbench } from './codeServer';
 import { CodeServer } from './codeServer';
 
@@ -240,6 +241,50 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       // The runs' terminal closed, so the picture shows the whole chart with its legend.
       await vscode.runCommand('View: Hide Panel');
       await vscode.screenshot('compare');
+    });
+
+    it('runs outlive a window reload: the sweep goes on in the background, its rows come back running, then end ok', async () => {
+      fs.writeFileSync(path.join(repo, 'configs', 'slow.yaml'), 'point: [1, 2]\n');
+      git(repo, 'add', '-A');
+      git(repo, 'commit', '-qm', 'A sweep that waits');
+      const before = new Set((await readRuns(repo)).runs.map((r) => r.id));
+      const slowRuns = async (): Promise<{ status: string; params: Record<string, unknown> }[]> => (await readRuns(repo)).runs.filter((r) => !before.has(r.id));
+      // Each point runs until the test releases it (a file in the project), so no step depends on how long a reload takes.
+      const release = (point: number): void => fs.writeFileSync(path.join(repo, '.mlcontainers', `release-${point}`), '');
+      await vscode.runCommand('ML Containers: Run Experiment…');
+      await vscode.answerQuickInput(/Lists in the file become a sweep/, 'configs/slow.yaml');
+      await vscode.answerInputBox(/MLC_CONFIG/, `python3 -c "import os, time; p = open(os.environ['MLC_CONFIG']).read().split()[1]; [time.sleep(0.2) for _ in range(3000) if not os.path.exists('.mlcontainers/release-' + p)]"`);
+      try {
+        // The first point runs (one at a time on CPU); the window reloads under it.
+        const deadline = Date.now() + 120_000;
+        while (!(await slowRuns()).some((r) => r.status === 'running')) {
+          assert.ok(Date.now() < deadline, 'the sweep did not start');
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        await vscode.runCommand('Developer: Reload Window');
+        await vscode.page.waitForSelector('.monaco-workbench', { timeout: 120_000 });
+        const running = await engine.listContainers({ labels: [`org.mlcontainers.workspace=${repo}`, 'org.mlcontainers.role=run'] });
+        assert.equal(running.length, 1, 'the reload stopped the run');
+
+        const view = await vscode.showExperimentImages();
+        const imageRow = view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first();
+        await imageRow.waitFor({ timeout: 60_000 });
+        if ((await imageRow.getAttribute('aria-expanded')) !== 'true') await imageRow.click();
+        // A row's text is its label then its description, maybe with nothing between: "point=1running · 4.6s · just now".
+        const row = (point: number, status: 'running' | 'ok'): Locator => view.locator('.monaco-list-row', { hasText: new RegExp(`point=${point}\\s*${status} · `) }).first();
+        await row(1, 'running').waitFor({ timeout: 60_000 });
+        await vscode.screenshot('runs-after-reload');
+        release(1);
+        // The second point is started by the scheduler that outlived the window.
+        await row(2, 'running').waitFor({ timeout: 120_000 });
+        release(2);
+        for (const point of [1, 2]) await row(point, 'ok').waitFor({ timeout: 120_000 });
+        assert.deepEqual((await slowRuns()).map((r) => [r.params.point, r.status]), [[1, 'succeeded'], [2, 'succeeded']]);
+        assert.deepEqual(await engine.listContainers({ labels: [`org.mlcontainers.workspace=${repo}`, 'org.mlcontainers.role=run'], all: true }), [], 'a run container was left behind');
+      } finally {
+        release(1);
+        release(2);
+      }
     });
   });
 

@@ -56,6 +56,8 @@ export interface FakeVscodeRecord {
   /** Documents opened with workspace.openTextDocument and URIs handed to env.openExternal. */
   openedDocuments: { content: string; language?: string }[];
   openedExternal: string[];
+  /** Files shown in an editor with window.showTextDocument. */
+  shownDocuments: string[];
   config: Record<string, unknown>;
   trusted: boolean;
   /** Button titles (substrings) the next messages answer with. */
@@ -93,7 +95,7 @@ class EventEmitter<T> {
 function createFakeVscode(): { module: Record<string, unknown>; record: FakeVscodeRecord } {
   const record: FakeVscodeRecord = {
     quickInputScript: [], quickInputsShown: [],
-    commands: new Map(), executed: [], executedWith: [], treeViews: new Map(), messages: [], logLines: [], gitApiRequests: 0, extensionLookups: [], extensions: {}, openedDocuments: [], openedExternal: [], config: {}, trusted: true, answers: [], remoteName: undefined, statusBarItems: [], terminals: [], ptyOutput: [], closeTerminal: () => undefined, files: [], webviewPanels: [], multiPicks: [],
+    commands: new Map(), executed: [], executedWith: [], treeViews: new Map(), messages: [], logLines: [], gitApiRequests: 0, extensionLookups: [], extensions: {}, openedDocuments: [], openedExternal: [], shownDocuments: [], config: {}, trusted: true, answers: [], remoteName: undefined, statusBarItems: [], terminals: [], ptyOutput: [], closeTerminal: () => undefined, files: [], webviewPanels: [], multiPicks: [],
   };
   const noop = { dispose: () => undefined };
   const log = (level: string) => (line: string) => record.logLines.push(`${level} ${line}`);
@@ -268,7 +270,7 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
       showInformationMessage: message('info'),
       showWarningMessage: message('warn'),
       showErrorMessage: message('error'),
-      showTextDocument: async () => undefined,
+      showTextDocument: async (uri: { fsPath?: string }) => void record.shownDocuments.push(uri.fsPath ?? String(uri)),
       showInputBox: async (o: { title?: string; prompt?: string; value?: string; validateInput?: (v: string) => string | undefined }) => {
         record.quickInputsShown.push({ ...(o.title ? { title: o.title } : {}), ...(o.prompt ? { prompt: o.prompt } : {}), ...(o.value !== undefined ? { value: o.value } : {}) });
         const action = record.quickInputScript.shift();

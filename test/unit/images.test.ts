@@ -154,6 +154,7 @@ describe('Experiment Images: the model', () => {
       debounceMs: 250,
       // The fake timers drive every step: no file read may race them.
       runs: async () => [],
+      reconcile: async () => undefined,
     });
   });
 

@@ -2,23 +2,30 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ImageSummary } from '../../src/core/docker/engine';
+import type { Engine, ImageSummary } from '../../src/core/docker/engine';
+import { executePlan } from '../../src/core/run/experiment';
+import { readRuns } from '../../src/core/run/records';
+import type { ExperimentPlan } from '../../src/core/run/plan';
+import { planExperiment } from '../../src/core/run/plan';
 import { ExperimentImagesModel } from '../../src/core/images/model';
 import type { GitHistory } from '../../src/core/provenance/git';
 import type * as ImageActions from '../../src/vscode/commands/imageActions';
 import type * as Runs from '../../src/vscode/commands/runs';
+import type { RunScheduler } from '../../src/vscode/runScheduler';
 import type { Services } from '../../src/vscode/services';
 import type * as Provider from '../../src/vscode/tree/provider';
 import type { FakeVscodeRecord } from '../helpers/fakeVscode';
 import { installFakeVscode, loadFresh } from '../helpers/fakeVscode';
 import { imageDetails } from '../helpers/images';
-import { silentLogger } from '../helpers/logger';
+import { recordingLogger, silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
 
 const C1 = '1'.repeat(40);
 const C2 = '2'.repeat(40);
+// One time for every image, so that images made in the same test sort in the order they were made.
+const CREATED = Math.floor(Date.now() / 1000) - 120;
 const image = (id: string, tag: string, sha: string, dirty = false): ImageSummary => ({
-  id: `sha256:${id.repeat(64).slice(0, 64)}`, repoTags: [tag], created: Date.now() / 1000 - 120, size: 1.5e9,
+  id: `sha256:${id.repeat(64).slice(0, 64)}`, repoTags: [tag], created: CREATED, size: 1.5e9,
   labels: { 'org.mlcontainers.managed': 'true', 'org.opencontainers.image.revision': sha, 'org.mlcontainers.dirty': String(dirty), 'org.mlcontainers.preset': 'pytorch', 'org.mlcontainers.variant': 'gpu' },
 });
 
@@ -123,11 +130,15 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
   let engine: FakeEngine;
   let dir: string;
   const IMAGE_ID = `sha256:${'a'.repeat(64)}`;
+  const scheduled: ExperimentPlan[] = [];
+  const lines: string[] = [];
 
   beforeEach(() => {
     const fake = installFakeVscode();
     record = fake.record;
     uninstall = fake.uninstall;
+    scheduled.length = 0;
+    lines.length = 0;
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-view-runs-'));
     fs.mkdirSync(path.join(dir, 'configs'));
     fs.writeFileSync(path.join(dir, 'configs', 'exp.yaml'), 'lr: [0.1, 0.01]\nepochs: 1\n');
@@ -139,10 +150,48 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
 
   afterEach(() => uninstall());
 
-  const services = (model: ExperimentImagesModel): Services =>
-    ({ engines: { get: () => engine }, images: model, git: { info: async () => ({ sha: C1, dirty: false }) }, log: silentLogger('x'), templatesDir: '/nonexistent' }) as unknown as Services;
+  /** Waits, a tick at a time, until `test` holds (mocha's timeout bounds it). */
+  const until = async (test: () => boolean | Promise<boolean>): Promise<void> => {
+    while (!(await test())) await new Promise((r) => setTimeout(r, 5));
+  };
 
-  it('runs a sweep from the palette: config and command asked, output in a terminal, runs listed under the image', async () => {
+  /**
+   * Runs that go on until stopped, as a long training does: their output does not end while their container runs,
+   * for the scheduler and for any follower.
+   */
+  const longRuns = (): void => {
+    const followers = new Map<string, (() => void)[]>();
+    const fake: Engine = engine;
+    fake.followLogs = async (id, onOutput, signal) => {
+      onOutput(Buffer.from('epoch 1\n'), 'stdout');
+      if (!engine.containers.get(id)?.running) return;
+      await new Promise<void>((resolve) => {
+        followers.set(id, [...(followers.get(id) ?? []), resolve]);
+        signal?.addEventListener('abort', () => resolve(), { once: true });
+      });
+    };
+    const stop = fake.stopContainer.bind(engine);
+    fake.stopContainer = async (id, timeout) => {
+      await stop(id, timeout);
+      for (const resolve of followers.get(id) ?? []) resolve();
+    };
+  };
+  const runningContainers = (): number => [...engine.containers.values()].filter((c) => c.running).length;
+
+  /** The last in-process scheduler's end. */
+  let schedulerExit: Promise<number> = Promise.resolve(0);
+  /** What the detached `mlc run --resume` does with a plan, done in this process against the fake engine. */
+  const inProcess: RunScheduler = (plan) => {
+    schedulerExit = executePlan({ engine, plan, log: silentLogger('scheduler'), probe: () => Promise.resolve({ kind: 'notInstalled' }) }).then(() => 0, () => 1);
+    return { exited: schedulerExit, logFile: path.join(dir, '.mlcontainers', 'sweeps', `${plan.id}.log`) };
+  };
+  const services = (model: ExperimentImagesModel, scheduler: RunScheduler = inProcess): Services =>
+    ({
+      engines: { get: () => engine }, images: model, git: { info: async () => ({ sha: C1, dirty: false }) }, log: recordingLogger(lines, 'x'), templatesDir: '/nonexistent',
+      scheduler: (plan: ExperimentPlan) => (scheduled.push(plan), scheduler(plan)),
+    }) as unknown as Services;
+
+  it('runs a sweep from the palette: config and command asked, the plan handed to the scheduler, its runs followed in a terminal and listed under the image', async () => {
     const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
     const runsCommands = loadFresh<typeof Runs>('src/vscode/commands/runs');
     const model = new ExperimentImagesModel({
@@ -156,6 +205,9 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     await runsCommands.runExperimentCommand(services(model), { kind: 'image', node: { name: 'dimuon:1111111', image: { repoTags: ['dimuon:1111111'], id: IMAGE_ID } } });
 
     assert.equal(record.quickInputsShown.at(-1)?.value, 'python train.py', 'the first run suggests python train.py');
+    assert.equal(scheduled.length, 1);
+    assert.deepEqual(scheduled[0]?.points.map((p) => p.params), [{ lr: 0.1 }, { lr: 0.01 }]);
+    assert.ok(fs.existsSync(path.join(dir, '.mlcontainers', 'sweeps', `${scheduled[0]?.id ?? '?'}.json`)), 'the plan was not written for the scheduler to read');
     assert.deepEqual([...engine.requests.values()].map((r) => r.Cmd), [['python', 'train.py', '--epochs', '1 2'], ['python', 'train.py', '--epochs', '1 2']]);
     const out = record.ptyOutput.join('');
     assert.match(out, /\[1\/2\] epoch 1 2\r\n/);
@@ -191,6 +243,139 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     await assert.rejects(runsCommands.runExperimentCommand({} as Services), /runs nothing in Restricted Mode/);
     assert.equal(record.quickInputsShown.length, 0);
     assert.equal(engine.calls.length, 0);
+  });
+
+  const model = (): ExperimentImagesModel =>
+    new ExperimentImagesModel({
+      engine: () => engine, git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) }, folder: () => dir, trusted: () => true, projectRepo: async () => 'dimuon', log: silentLogger('x'),
+    });
+
+  /** Run Experiment of the two-point sweep, left following until its terminal is closed. */
+  const startLongSweep = async (m: ExperimentImagesModel): Promise<{ done: Promise<void> }> => {
+    const runsCommands = loadFresh<typeof Runs>('src/vscode/commands/runs');
+    longRuns();
+    record.files = [path.join(dir, 'configs', 'exp.yaml')];
+    record.answers.push('configs/exp.yaml');
+    record.quickInputScript.push({ type: 'python train.py' });
+    const done = runsCommands.runExperimentCommand(services(m), { kind: 'image', node: { name: 'dimuon:1111111', image: { repoTags: ['dimuon:1111111'], id: IMAGE_ID } } });
+    await until(() => runningContainers() === 1 && record.ptyOutput.join('').includes('[1/2] epoch 1'));
+    return { done };
+  };
+
+  /** Starts the long sweep, closes its terminal, answers the question, and waits until the answer was acted on. */
+  const closeWith = async (answer: string, acted: RegExp): Promise<ExperimentImagesModel> => {
+    const m = model();
+    const { done } = await startLongSweep(m);
+    record.answers.push(answer);
+    record.closeTerminal();
+    await done;
+    await until(() => lines.some((l) => acted.test(l)));
+    return m;
+  };
+
+  it('closing the terminal of running runs asks; "Leave them running" stops nothing', async () => {
+    const m = await closeWith('Leave them running', /left running in the background/);
+    const asked = record.messages.at(-1);
+    assert.match(asked?.text ?? '', /^Sweep \S+ is still running\.$/);
+    assert.deepEqual(asked?.buttons, ['Leave them running', 'Stop the runs']);
+    assert.equal(runningContainers(), 1);
+    assert.ok(!engine.calls.includes('stopContainer'));
+    const plan = scheduled[0]!;
+    assert.ok(!fs.existsSync(path.join(dir, '.mlcontainers', 'sweeps', `${plan.id}.stop`)), 'the sweep was told to stop');
+    assert.deepEqual((await readRuns(dir)).runs.map((r) => r.status), ['running']);
+    m.dispose();
+  });
+
+  it('closing the terminal of running runs with "Stop the runs": the running one is cancelled, the sweep starts no further point', async () => {
+    const m = await closeWith('Stop the runs', /stopped 1 run\(s\)/);
+    const plan = scheduled[0]!;
+    assert.ok(fs.existsSync(path.join(dir, '.mlcontainers', 'sweeps', `${plan.id}.stop`)));
+    assert.equal(runningContainers(), 0);
+    // The scheduler saw the stop: it ends without starting the second point.
+    await schedulerExit;
+    assert.deepEqual((await readRuns(dir)).runs.map((r) => [r.id, r.status]), [[plan.points[0]!.runId, 'cancelled']]);
+    m.dispose();
+  });
+
+  it('Show Output on a running run follows its container in a terminal; Stop Run stops it as cancelled', async () => {
+    const m = model();
+    const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
+    const provider = new ImagesTreeProvider(m, () => dir);
+    const { done } = await startLongSweep(m);
+    const closeSweepTerminal = record.closeTerminal;
+    const runsCommands = loadFresh<typeof Runs>('src/vscode/commands/runs');
+    const [commit] = await provider.getChildren();
+    const [imageNode] = await provider.getChildren(commit);
+    const runRow = (await provider.getChildren(imageNode)).find((n) => n.kind === 'run');
+    assert.ok(runRow?.kind === 'run');
+    assert.equal(provider.getTreeItem(runRow).contextValue, 'run;running;sweep;');
+
+    record.ptyOutput.length = 0;
+    const following = runsCommands.showRunOutputCommand(services(m), runRow);
+    await until(() => record.ptyOutput.join('').includes('epoch 1'));
+    assert.equal(record.terminals.at(-1)?.name, `ML Run: ${runRow.run.id}`);
+    await runsCommands.stopRunCommand(services(m), runRow);
+    await following;
+    assert.match(record.ptyOutput.join(''), new RegExp(`run ${runRow.run.id}: cancelled`));
+    assert.match(record.messages.at(-1)?.text ?? '', /stopped \(recorded as cancelled\)/);
+    assert.equal((await readRuns(dir)).runs.find((r) => r.id === runRow.run.id)?.status, 'cancelled');
+
+    // Its sweep goes on: the scheduler starts the second point.
+    await until(() => runningContainers() === 1 && engine.calls.filter((c) => c === 'createContainer').length === 2);
+    // Ended: Show Output opens its output.log instead.
+    const ended = (await readRuns(dir)).runs.find((r) => r.id === runRow.run.id)!;
+    await runsCommands.showRunOutputCommand(services(m), { ...runRow, run: ended });
+    assert.deepEqual(record.shownDocuments, [path.join(dir, ended.log)]);
+    record.answers.push('Stop the runs');
+    closeSweepTerminal();
+    await done;
+    await until(() => lines.some((l) => /stopped 1 run\(s\)/.test(l)));
+    provider.dispose();
+    m.dispose();
+  });
+
+  /** A run whose scheduler follows it no more (killed, or this window reloaded): its container then ends alone. */
+  const orphanRun = async (): Promise<{ containerId: string; runId: string }> => {
+    longRuns();
+    const plan = await planExperiment({ engine, workspace: dir, config: 'configs/exp.yaml', image: 'dimuon:1111111', command: ['python', 'train.py'], gpu: 'none', shmSizeBytes: 1, git: { info: async () => undefined }, log: silentLogger('x') });
+    void executePlan({ engine, plan, points: plan.points.slice(0, 1), log: silentLogger('scheduler') });
+    await until(() => runningContainers() === 1);
+    const [containerId, container] = [...engine.containers.entries()][0]!;
+    return { containerId, runId: container.labels['org.mlcontainers.run.id']! };
+  };
+  const exit = (containerId: string, exitCode: number): void => void Object.assign(engine.containers.get(containerId)!, { running: false, status: 'exited', exitCode });
+
+  it('the view finishes a run whose container died while nobody followed it (the engine\'s die event), then shows it ended', async () => {
+    const m = model();
+    const { containerId, runId } = await orphanRun();
+    await m.getState();
+    const watching = m.watch();
+    let changed = 0;
+    m.onDidChange(() => changed++);
+    exit(containerId, 3);
+    // What the engine kept of its output; its scheduler wrote only the first line before it stopped following.
+    engine.runScript = () => ({ output: 'epoch 1\nepoch 2\nboom\n', exitCode: 3 });
+    engine.emit({ type: 'container', action: 'die', id: containerId, time: 1, attributes: engine.containers.get(containerId)!.labels });
+    await until(async () => (await readRuns(dir)).runs.find((r) => r.id === runId)?.status !== 'running');
+    const finished = (await readRuns(dir)).runs.find((r) => r.id === runId);
+    assert.deepEqual([finished?.status, finished?.exitCode], ['failed', 3]);
+    assert.equal(fs.readFileSync(path.join(dir, finished!.log), 'utf8'), 'epoch 1\nepoch 2\nboom\n', 'its whole output kept from the engine');
+    await until(() => !engine.containers.has(containerId));
+    await until(() => changed > 0);
+    watching.dispose();
+    m.dispose();
+  });
+
+  it('on its first load the view finishes the runs that ended while it was not there (a reload)', async () => {
+    const { containerId, runId } = await orphanRun();
+    exit(containerId, 0);
+    const m = model();
+    const state = await m.getState();
+    assert.equal(state.kind, 'ready');
+    if (state.kind !== 'ready') return;
+    assert.deepEqual(state.tree.groups[0]?.images[0]?.runs.map((r) => [r.id, r.status]), [[runId, 'succeeded']]);
+    assert.ok(!engine.containers.has(containerId));
+    m.dispose();
   });
 
   it('splits a command like a shell, and refuses pipes and redirections (no shell runs it)', () => {

@@ -77,6 +77,7 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
       jupyter: new collection.JupyterBridge(provider, log),
       templatesDir: `${__dirname}/../../templates`,
       mediaDir: '/nonexistent',
+      scheduler: () => assert.fail('Jupyter commands start no runs'),
       // This machine's nvidia-smi must not decide the outcome: a fake of our probe says there is none.
       gpuProbe: () => Promise.resolve({ kind: 'notInstalled' }),
     };

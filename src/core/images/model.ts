@@ -1,10 +1,13 @@
 import type { Engine, EngineEvent } from '../docker/engine';
 import { EngineError } from '../docker/errors';
-import { MANAGED_LABEL, REVISION_LABEL } from '../labels';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, WORKSPACE_LABEL } from '../labels';
 import type { Logger } from '../log';
 import type { GitHistoryProvider } from '../provenance/git';
+import { finishRun, reconcileRuns } from '../run/lifecycle';
 import type { RunRecord } from '../run/records';
-import { readRuns } from '../run/records';
+import { RUNS_FILE, readRuns } from '../run/records';
 import type { ExperimentTree } from './tree';
 import { groupImages } from './tree';
 
@@ -42,6 +45,11 @@ export interface ExperimentModelDeps {
   debounceMs?: number;
   /** The workspace's run records (default: .mlcontainers/runs.jsonl); tests that drive timers pass their own. */
   runs?: (folder: string) => Promise<RunRecord[]>;
+  /**
+   * Finishes the runs that ended while no client followed them (default: core/run/lifecycle.ts, when the folder
+   * has run records); tests that drive timers pass their own.
+   */
+  reconcile?: (engine: Engine, folder: string) => Promise<void>;
 }
 
 const IMAGE_ACTIONS = new Set(['tag', 'untag', 'delete', 'import', 'load', 'pull']);
@@ -76,6 +84,17 @@ export function isRelevantEvent(e: EngineEvent): boolean {
   return false;
 }
 
+/** A run container of this folder ended: whoever sees that first records it (core/run/lifecycle.ts). */
+export function isRunEnd(e: EngineEvent, folder: string | undefined): boolean {
+  return e.type === 'container' && e.action === 'die' && e.attributes[ROLE_LABEL] === 'run' && folder !== undefined && e.attributes[WORKSPACE_LABEL] === folder;
+}
+
+/** Finishes the folder's ended runs; a folder without run records has none, and costs no engine call. */
+async function reconcileIfRuns(engine: Engine, folder: string, log: Logger): Promise<void> {
+  if (!(await fs.access(path.join(folder, RUNS_FILE)).then(() => true, () => false))) return;
+  await reconcileRuns({ engine, workspace: folder, log });
+}
+
 /**
  * The Experiment Images view's cache. One /images/json and one /containers/json call (both filtered by our label)
  * and one git history lookup per load; loads only when asked (the view is open) after a change. Changes come from
@@ -89,6 +108,8 @@ export class ExperimentImagesModel {
   private pending: unknown;
   private watchers = 0;
   private stopWatching: (() => void) | undefined;
+  /** The folder whose ended runs were last finished; reset when events may have been missed. */
+  private reconciled: string | undefined;
   /** Loads so far; tests and the benchmark read it. */
   loads = 0;
 
@@ -168,6 +189,7 @@ export class ExperimentImagesModel {
           (event) => {
             since = event.time || since;
             backoff = 1000;
+            if (isRunEnd(event, this.deps.folder())) void this.finishEnded(engine, event.id);
             if (isRelevantEvent(event)) this.scheduleRefresh();
           },
           controller.signal,
@@ -177,6 +199,8 @@ export class ExperimentImagesModel {
           (e: unknown) => {
             if (controller.signal.aborted) return;
             since ??= openedAt;
+            // A run may have ended while the stream was down: the next load finishes it.
+            this.reconciled = undefined;
             log.warn(`engine event stream dropped (${e instanceof Error ? e.message : String(e)}); reconnecting in ${backoff / 1000} s`);
             timer = this.timers.setTimeout(() => {
               timer = undefined;
@@ -201,6 +225,15 @@ export class ExperimentImagesModel {
     if (!folder) return this.set({ kind: 'noFolder' });
     try {
       const repo = await this.deps.projectRepo(folder).catch(() => '');
+      if (this.reconciled !== folder) {
+        const reconcile = this.deps.reconcile ?? ((engine: Engine, dir: string): Promise<void> => reconcileIfRuns(engine, dir, this.deps.log));
+        try {
+          await reconcile(this.deps.engine(), folder);
+          this.reconciled = folder;
+        } catch (e) {
+          this.deps.log.warn(`could not record the runs that ended: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      }
       return this.set({ kind: 'ready', tree: await loadExperimentTree(this.deps.engine(), this.deps.git, folder, repo, undefined, this.deps.runs) });
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
@@ -208,6 +241,18 @@ export class ExperimentImagesModel {
       else this.deps.log.error(message);
       return this.set({ kind: 'down', message });
     }
+  }
+
+  /** A run container of the view's folder died: its record, output and removal, then the view shows how it ended. */
+  private async finishEnded(engine: Engine, containerId: string): Promise<void> {
+    const workspace = this.deps.folder();
+    if (!workspace) return;
+    try {
+      await finishRun({ engine, workspace, containerId, log: this.deps.log });
+    } catch (e) {
+      this.deps.log.warn(`could not record the end of run container ${containerId.slice(0, 12)}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    this.scheduleRefresh();
   }
 
   private set(state: ExperimentViewState): ExperimentViewState {

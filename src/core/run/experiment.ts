@@ -18,7 +18,7 @@ import { finishRun, writeSeenGpus } from './lifecycle';
 import type { ExperimentPlan, PlanOptions, PlannedPoint } from './plan';
 import { RunError, planExperiment, sweepStopped } from './plan';
 import type { RunCode, RunRecord } from './records';
-import { RUN_DIR, appendFinal, appendRun, markStopRequested, runFolder } from './records';
+import { RUN_DIR, appendFinal, appendRun, markStopRequested, runFolder, stopRequested } from './records';
 import { formatParams } from './sweep';
 
 export const RUN_ROLE = 'run' as const;
@@ -218,6 +218,11 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
     }
     if (launched.request.name !== input.name || gpuLabel(launched.decision) !== started.gpus) {
       await appendRun(plan.workspace, { ...started, container: launched.request.name ?? input.name, gpus: gpuLabel(launched.decision) });
+    }
+    // A stop asked while this point was being launched (`mlc stop`, closing the terminal) found no running container.
+    if ((plan.sweep && (await sweepStopped(plan.workspace, plan.id))) || (await stopRequested(plan.workspace, run.id))) {
+      await markStopRequested(plan.workspace, run.id);
+      await engine.stopContainer(launched.id, 10).catch(() => undefined);
     }
     o.onStart?.(run);
     // Asked while the run goes on, so a record says what the container really had, not only what was asked.

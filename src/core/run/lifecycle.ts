@@ -18,6 +18,8 @@ export interface RunContainer {
   runId: string;
   sweepId: string | undefined;
   running: boolean;
+  /** The engine's word: "created" (not started yet), "running", "exited"… */
+  state: string;
 }
 
 /** The workspace's run containers (running or ended, not yet finished by any client). */
@@ -28,7 +30,7 @@ export async function findRunContainers(engine: Engine, workspace: string, signa
 }
 
 function toRunContainer(c: ContainerSummary): RunContainer {
-  return { containerId: c.id, runId: c.labels[RUN_ID_LABEL] ?? '', sweepId: c.labels[RUN_SWEEP_LABEL], running: c.state === 'running' || c.state === 'restarting' };
+  return { containerId: c.id, runId: c.labels[RUN_ID_LABEL] ?? '', sweepId: c.labels[RUN_SWEEP_LABEL], running: c.state === 'running' || c.state === 'restarting', state: c.state };
 }
 
 /**
@@ -41,7 +43,8 @@ export async function finishRun(
   o: { engine: Engine; workspace: string; containerId: string; log: Logger; signal?: AbortSignal },
 ): Promise<RunRecord | undefined> {
   const details = await o.engine.inspectContainer(o.containerId, o.signal);
-  if (!details || details.running) return undefined;
+  // "created": its client is about to start it (or died first: reconcileRuns deals with that).
+  if (!details || details.running || details.status === 'created') return undefined;
   const runId = details.labels[RUN_ID_LABEL];
   if (!runId) return undefined;
   const started = (await readRuns(o.workspace)).runs.find((r) => r.id === runId);
@@ -72,6 +75,8 @@ export async function finishRun(
     finished = record;
   }
   await o.engine.removeContainer(o.containerId, { force: true }, o.signal).catch(() => undefined);
+  // Another client's removal may still be under way ("removal in progress"): done is when the engine has none.
+  for (let i = 0; i < 50 && (await o.engine.inspectContainer(o.containerId).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 100));
   return finished;
 }
 
@@ -81,17 +86,22 @@ export async function finishRun(
  * and the view do before they list.
  */
 export async function reconcileRuns(o: { engine: Engine; workspace: string; log: Logger; signal?: AbortSignal; records?: readonly RunRecord[] }): Promise<boolean> {
-  const containers = await findRunContainers(o.engine, o.workspace, o.signal);
-  const ended = containers.filter((x) => !x.running);
+  const all = await findRunContainers(o.engine, o.workspace, o.signal);
+  let records = o.records ?? (await readRuns(o.workspace)).runs;
+  // A container created a minute ago and never started: its client died between create and start.
+  const stale = all.filter((c) => c.state === 'created' && Date.now() - Date.parse(records.find((r) => r.id === c.runId)?.start ?? '') >= 60_000);
+  for (const c of stale) await o.engine.removeContainer(c.containerId, { force: true }, o.signal).catch(() => undefined);
+  const containers = all.filter((c) => !stale.includes(c));
+  const ended = containers.filter((x) => !x.running && x.state !== 'created');
   for (const c of ended) await finishRun({ ...o, containerId: c.containerId });
   const live = new Set(containers.map((c) => c.runId));
-  const records = ended.length || !o.records ? (await readRuns(o.workspace)).runs : o.records;
+  if (ended.length) records = (await readRuns(o.workspace)).runs;
   // Its container may be being created right now by the client that wrote the start: give that client a minute.
   const orphans = records.filter((r) => r.status === 'running' && !live.has(r.id) && Date.now() - Date.parse(r.start) >= 60_000);
   for (const r of orphans) {
     await appendFinal(o.workspace, { ...r, status: 'failed', end: new Date().toISOString(), error: r.error ?? 'the run has no container: the client that started it stopped before the container did, or the container was removed by hand' });
   }
-  return ended.length + orphans.length > 0;
+  return ended.length + orphans.length + stale.length > 0;
 }
 
 /**

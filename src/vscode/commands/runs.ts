@@ -2,8 +2,13 @@ import * as path from 'node:path';
 import { parse as parseShell } from 'shell-quote';
 import * as vscode from 'vscode';
 import { openProject } from '../../core/project';
-import type { ExperimentResult, PlannedRun } from '../../core/run/experiment';
-import { runExperiment } from '../../core/run/experiment';
+import { schedulerLogTail } from '../../core/run/detach';
+import type { FollowResult, FollowTarget } from '../../core/run/follow';
+import { followRuns } from '../../core/run/follow';
+import { findRunContainers, stopRuns } from '../../core/run/lifecycle';
+import type { ExperimentPlan } from '../../core/run/plan';
+import { RunError, markSweepStopped, planExperiment, sweepStopped } from '../../core/run/plan';
+import type { RunRecord } from '../../core/run/records';
 import { RUN_DIR, readRuns } from '../../core/run/records';
 import { formatParams } from '../../core/run/sweep';
 import { imageArgument } from '../imageArgument';
@@ -46,7 +51,8 @@ async function pickConfig(folder: vscode.WorkspaceFolder): Promise<string | unde
 
 /**
  * "ML Containers: Run Experiment…": a config, a command, and the run (or sweep) in the project's latest image (or
- * the image chosen in the sidebar). Output streams to a terminal; closing it cancels the runs.
+ * the image chosen in the sidebar). The plan is written here and its runs start in a background process, so they
+ * outlive this window; a terminal follows them, and closing it asks whether to stop them.
  */
 export async function runExperimentCommand(services: Services, arg?: unknown): Promise<void> {
   requireTrust('run');
@@ -73,74 +79,181 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
   const project = await openProject(workspace, { templatesDir: services.templatesDir });
   const image = imageArgument(arg) ?? project.imageRef;
   const settings = runSettings();
-  const catalog = project.catalog;
   const log = services.log.child('run');
+  const engine = services.engines.get();
+
+  const plan = await planExperiment({ engine, workspace, config, image, command, gpu: settings.gpu, shmSizeBytes: settings.shmSizeBytes, git: services.git, log });
+  const scheduled = services.scheduler(plan);
+  log.info(`${plan.sweep ? `sweep ${plan.id}: ${plan.points.length} runs` : `run ${plan.id}`} started in the background; scheduler log ${scheduled.logFile}`);
+  services.images.scheduleRefresh();
+  let schedulerEnded: number | null | undefined;
+  void scheduled.exited.then((code) => (schedulerEnded = code));
 
   const controller = new AbortController();
+  let finished = false;
   const output = new vscode.EventEmitter<string>();
   const opened = new Promise<void>((resolve) => {
     const pty: vscode.Pseudoterminal = {
       onDidWrite: output.event,
       open: () => resolve(),
-      close: () => controller.abort(),
+      // Only the following ends with the terminal; the runs go on unless asked to stop.
+      close: () => {
+        controller.abort();
+        if (!finished) {
+          askToStop(services, plan).catch((e: unknown) => {
+            const message = e instanceof Error ? e.message : String(e);
+            log.error(`stopping ${plan.id}: ${message}`);
+            void vscode.window.showErrorMessage(message);
+          });
+        }
+      },
     };
     vscode.window.createTerminal({ name: vscode.l10n.t('ML Run: {0}', config), pty, iconPath: new vscode.ThemeIcon('beaker') }).show();
   });
   await opened;
   const write = (text: string): void => output.fire(text.replace(/\r?\n/g, '\r\n'));
-  const prefix = (r: PlannedRun): string => (r.size > 1 ? `[${r.point.index + 1}/${r.size}] ` : '');
+  const size = plan.points.length;
+  const targets: FollowTarget[] = plan.points.map((p) => ({ id: p.runId, prefix: size > 1 ? `[${p.index + 1}/${size}] ` : '' }));
+  const params = new Map(plan.points.map((p) => [p.runId, p.params]));
   write(`${vscode.l10n.t('Running {0} in {1} with {2}', commandText, image, config)}\n`);
+  write(`\x1b[2m${vscode.l10n.t('The runs go on in the background: closing this terminal or the window stops nothing unless you choose to.')}\x1b[0m\n`);
 
-  let result: ExperimentResult;
+  let result: FollowResult;
   try {
-    result = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Window, title: vscode.l10n.t('Running {0}', config) },
-      () =>
-        runExperiment({
-          engine: services.engines.get(),
-          workspace,
-          config,
-          image,
-          command,
-          gpu: settings.gpu,
-          shmSizeBytes: settings.shmSizeBytes,
-          git: services.git,
-          log,
-          ...(catalog ? { catalog } : {}),
-          ...(services.gpuProbe ? { probe: services.gpuProbe } : {}),
-          onStart: (r) => {
-            if (r.size > 1) write(`\x1b[1m${prefix(r)}run ${r.id}: ${formatParams(r.point.params)}\x1b[0m\n`);
-            services.images.scheduleRefresh();
-          },
-          onLine: (r, line, stream) => write(`${prefix(r)}${stream === 'stderr' ? `\x1b[33m${line}\x1b[0m` : line}\n`),
-          onRecord: (r) => write(`\x1b[1m${r.sweep ? `[${r.sweep.index + 1}/${r.sweep.size}] ` : ''}run ${r.id}: ${r.status}${r.exitCode !== null ? ` (exit ${r.exitCode})` : ''}\x1b[0m\n`),
-          signal: controller.signal,
-        }),
+    result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: vscode.l10n.t('Running {0}', config) }, () =>
+      followRuns({
+        engine,
+        workspace,
+        targets,
+        log,
+        moreToCome: async () => schedulerEnded === undefined && !(plan.sweep && (await sweepStopped(workspace, plan.id))),
+        wake: scheduled.exited,
+        onStart: (t) => {
+          if (size > 1) write(`\x1b[1m${t.prefix}run ${t.id}: ${formatParams(params.get(t.id) ?? {})}\x1b[0m\n`);
+          services.images.scheduleRefresh();
+        },
+        onLine: (t, line, stream) => write(`${t.prefix}${stream === 'stderr' ? `\x1b[33m${line}\x1b[0m` : line}\n`),
+        onEnd: (t, r) => {
+          write(`\x1b[1m${t.prefix}run ${r.id}: ${r.status}${r.exitCode !== null ? ` (exit ${r.exitCode})` : ''}\x1b[0m\n`);
+          services.images.scheduleRefresh();
+        },
+        signal: controller.signal,
+      }),
     );
-  } catch (e) {
-    write(`\x1b[31m${e instanceof Error ? e.message : String(e)}\x1b[0m\n`);
-    throw e;
   } finally {
-    output.dispose();
+    finished = true;
     services.images.scheduleRefresh();
   }
-  if (result.note) void vscode.window.showWarningMessage(result.note);
+  if (controller.signal.aborted) {
+    output.dispose();
+    return;
+  }
+  if (!result.records.length && schedulerEnded !== undefined && schedulerEnded !== 0) {
+    const tail = schedulerLogTail(scheduled.logFile);
+    write(`\x1b[31m${tail}\x1b[0m\n`);
+    output.dispose();
+    throw new RunError(vscode.l10n.t('The experiment did not start: {0}', tail.split('\n').at(-1) ?? ''));
+  }
+  output.dispose();
   const ok = result.records.filter((r) => r.status === 'succeeded').length;
-  const total = result.records.length + result.notStarted;
+  const total = result.records.length + result.notStarted.length;
+  const first = result.records[0];
   const summary = total === 1
-    ? result.records[0]?.status === 'succeeded'
-      ? vscode.l10n.t('Run {0} succeeded.', result.records[0].id)
-      : vscode.l10n.t('Run {0} {1} (exit {2}).', result.records[0]?.id ?? '', result.records[0]?.status ?? '', String(result.records[0]?.exitCode ?? '?'))
+    ? first?.status === 'succeeded'
+      ? vscode.l10n.t('Run {0} succeeded.', first.id)
+      : vscode.l10n.t('Run {0} {1} (exit {2}).', first?.id ?? plan.id, first?.status ?? 'not started', String(first?.exitCode ?? '?'))
     : vscode.l10n.t('Sweep: {0} of {1} runs succeeded.', ok, total);
   const show = ok === total ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
   void show(summary);
 }
 
+/** Closing a following terminal before its runs ended: they go on unless the user says stop (modal, default: leave). */
+async function askToStop(services: Services, plan: ExperimentPlan): Promise<void> {
+  const stop = vscode.l10n.t('Stop the runs');
+  const leave = vscode.l10n.t('Leave them running');
+  const choice = await vscode.window.showWarningMessage(
+    plan.sweep ? vscode.l10n.t('Sweep {0} is still running.', plan.id) : vscode.l10n.t('Run {0} is still running.', plan.id),
+    { modal: true, detail: vscode.l10n.t('Its runs go on in the background and show in the Experiment Images view.') },
+    leave,
+    stop,
+  );
+  const log = services.log.child('run');
+  if (choice !== stop) {
+    log.info(`${plan.id} left running in the background`);
+    return;
+  }
+  // The scheduler starts no further point; then the running ones stop and are recorded as cancelled.
+  if (plan.sweep) await markSweepStopped(plan.workspace, plan.id);
+  const stopped = await stopRuns({ engine: services.engines.get(), workspace: plan.workspace, target: plan.id, log });
+  log.info(`stopped ${stopped.length} run(s) of ${plan.id}`);
+  services.images.scheduleRefresh();
+}
+
 /** "Open Run Config" on a run in the sidebar: the exact config that run saw (for a sweep point, the generated one). */
 export async function openRunConfigCommand(_services: Services, arg?: unknown): Promise<void> {
+  const picked = runNode(arg);
+  if (!picked) return;
+  const file = path.join(picked.workspace, RUN_DIR, picked.run.id, path.basename(picked.run.config.path));
+  await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
+}
+
+/** The run row a context action was invoked on, with the folder of the view. */
+function runNode(arg: unknown): { run: RunRecord; workspace: string } | undefined {
   const node = arg as TreeNode | undefined;
   const folder = vscode.workspace.workspaceFolders?.[0];
-  if (node?.kind !== 'run' || !folder) return;
-  const file = path.join(folder.uri.fsPath, RUN_DIR, node.run.id, path.basename(node.run.config.path));
-  await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
+  return node?.kind === 'run' && folder ? { run: node.run, workspace: folder.uri.fsPath } : undefined;
+}
+
+/**
+ * "Show Output" on a run: while it runs, a terminal that follows its container's output (closing it stops only
+ * the following); once it ended, its output.log.
+ */
+export async function showRunOutputCommand(services: Services, arg?: unknown): Promise<void> {
+  const picked = runNode(arg);
+  if (!picked) return;
+  const { run, workspace } = picked;
+  const engine = run.status === 'running' ? services.engines.get() : undefined;
+  const container = engine ? (await findRunContainers(engine, workspace)).find((c) => c.runId === run.id) : undefined;
+  if (!engine || !container) {
+    await vscode.window.showTextDocument(vscode.Uri.file(path.join(workspace, run.log)), { preview: true });
+    return;
+  }
+  const controller = new AbortController();
+  const output = new vscode.EventEmitter<string>();
+  const opened = new Promise<void>((resolve) => {
+    const pty: vscode.Pseudoterminal = { onDidWrite: output.event, open: () => resolve(), close: () => controller.abort() };
+    vscode.window.createTerminal({ name: vscode.l10n.t('ML Run: {0}', run.id), pty, iconPath: new vscode.ThemeIcon('output') }).show();
+  });
+  await opened;
+  const write = (text: string): void => output.fire(text.replace(/\r?\n/g, '\r\n'));
+  try {
+    await followRuns({
+      engine,
+      workspace,
+      targets: [{ id: run.id, prefix: '' }],
+      log: services.log.child('run'),
+      // A container not started yet is still coming while its record says it runs.
+      moreToCome: async () => (await readRuns(workspace)).runs.find((r) => r.id === run.id)?.status === 'running',
+      onLine: (_t, line, stream) => write(`${stream === 'stderr' ? `\x1b[33m${line}\x1b[0m` : line}\n`),
+      onEnd: (_t, r) => write(`\x1b[1mrun ${r.id}: ${r.status}${r.exitCode !== null ? ` (exit ${r.exitCode})` : ''}\x1b[0m\n`),
+      signal: controller.signal,
+    });
+  } finally {
+    output.dispose();
+    services.images.scheduleRefresh();
+  }
+}
+
+/** "Stop Run" on a running run: SIGTERM, SIGKILL after 10 s, recorded as cancelled; its sweep's other points go on. */
+export async function stopRunCommand(services: Services, arg?: unknown): Promise<void> {
+  requireTrust('run');
+  const picked = runNode(arg);
+  if (!picked) return;
+  const { run, workspace } = picked;
+  const stopped = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Stopping run {0}…', run.id) }, () =>
+    stopRuns({ engine: services.engines.get(), workspace, target: run.id, log: services.log.child('run') }),
+  );
+  services.images.scheduleRefresh();
+  if (stopped.length) void vscode.window.showInformationMessage(vscode.l10n.t('Run {0} stopped (recorded as cancelled).', run.id));
+  else void vscode.window.showInformationMessage(vscode.l10n.t('Run {0} is no longer running.', run.id));
 }

@@ -12,7 +12,7 @@ import { checkoutCommand, compareWithCommand, copyReferenceCommand, copyRunComma
 import { openJupyterInBrowserCommand, restartJupyterCommand, showJupyterLogsCommand, startJupyterCommand, stopJupyterCommand } from './jupyter';
 import { newEnvironmentCommand } from './newEnvironment';
 import { refreshImagesCommand } from './refreshImages';
-import { openRunConfigCommand, runExperimentCommand } from './runs';
+import { openRunConfigCommand, runExperimentCommand, showRunOutputCommand, stopRunCommand } from './runs';
 import { reopenCommand, reopenInImageCommand } from './reopen';
 import { statusBarActionsCommand } from './statusBarActions';
 import { showLogCommand } from './showLog';
@@ -37,6 +37,8 @@ export const commandTable: Record<string, CommandHandler> = {
   'mlContainers.runs.openConfig': openRunConfigCommand,
   'mlContainers.runs.compare': compareRunsCommand,
   'mlContainers.runs.compareSweep': compareSweepCommand,
+  'mlContainers.runs.showOutput': showRunOutputCommand,
+  'mlContainers.runs.stop': stopRunCommand,
   'mlContainers.images.openShell': openShellCommand,
   'mlContainers.images.rebuild': rebuildCommand,
   'mlContainers.images.checkout': checkoutCommand,
