@@ -253,7 +253,8 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       const release = (point: number): void => fs.writeFileSync(path.join(repo, '.mlcontainers', `release-${point}`), '');
       await vscode.runCommand('ML Containers: Run Experiment…');
       await vscode.answerQuickInput(/Lists in the file become a sweep/, 'configs/slow.yaml');
-      await vscode.answerInputBox(/MLC_CONFIG/, `python3 -c "import os, time; p = open(os.environ['MLC_CONFIG']).read().split()[1]; [time.sleep(0.2) for _ in range(3000) if not os.path.exists('.mlcontainers/release-' + p)]"`);
+      // Each point logs a metric, then waits: its headline (loss = 1/point) must survive the reload into its row.
+      await vscode.answerInputBox(/MLC_CONFIG/, `python3 -c "import os, time; p = open(os.environ['MLC_CONFIG']).read().split()[1]; open(os.path.join(os.environ['MLC_RUN_DIR'], 'metrics.jsonl'), 'w').write('{\\"step\\": 0, \\"loss\\": %s}' % (1 / int(p)) + chr(10)); [time.sleep(0.2) for _ in range(3000) if not os.path.exists('.mlcontainers/release-' + p)]"`);
       try {
         // The first point runs (one at a time on CPU); the window reloads under it.
         const deadline = Date.now() + 120_000;
@@ -279,6 +280,9 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
         await row(2, 'running').waitFor({ timeout: 120_000 });
         release(2);
         for (const point of [1, 2]) await row(point, 'ok').waitFor({ timeout: 120_000 });
+        // Finished with their headline metric, as the view shows it after the reload.
+        await view.locator('.monaco-list-row', { hasText: /point=1\s*ok · loss 1 · / }).first().waitFor({ timeout: 30_000 });
+        await view.locator('.monaco-list-row', { hasText: /point=2\s*ok · loss 0\.5 · / }).first().waitFor({ timeout: 30_000 });
         assert.deepEqual((await slowRuns()).map((r) => [r.params.point, r.status]), [[1, 'succeeded'], [2, 'succeeded']]);
         assert.deepEqual(await engine.listContainers({ labels: [`org.mlcontainers.workspace=${repo}`, 'org.mlcontainers.role=run'], all: true }), [], 'a run container was left behind');
       } finally {
