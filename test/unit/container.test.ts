@@ -204,6 +204,17 @@ describe('launching a GPU container on Podman', () => {
     }
   }
 
+  it('never starts a container that mounts host paths on an engine on another machine', async () => {
+    const engine = new (class extends FakeEngine {
+      override readonly endpoint = parseDockerHost('ssh://ada@gpu-box', 'DOCKER_HOST', undefined);
+    })();
+    await assert.rejects(
+      launchContainer(engine, { ...spec({ mode: 'cpu' }), role: 'shell' }, { gpu: 'none', preflight: undefined, log }),
+      /^RemoteEngineError: A shell container bind-mounts \/w, which the engine at ssh:\/\/ada@gpu-box cannot see .*: run mlc on that host, or use a local engine/,
+    );
+    assert.deepEqual(engine.calls.filter((c) => c === 'createContainer'), []);
+  });
+
   it('sends no Ulimits to Podman once memlock is dropped, and keeps sending stack to Docker', () => {
     assert.equal(containerRequest({ ...spec(PODMAN_GPU), dropMemlock: true }).HostConfig?.Ulimits, undefined);
     assert.deepEqual(containerRequest({ ...spec(GPU_ALL), dropMemlock: true }).HostConfig?.Ulimits?.map((u) => u.Name), ['stack']);

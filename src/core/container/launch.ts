@@ -8,6 +8,7 @@ import { newToken } from '../secrets';
 import type { GpuDecision, GpuSetting } from './gpu';
 import { GpuUnavailableError, cpuFallback } from './gpu';
 import type { ContainerSpec } from './request';
+import { assertEngineSeesWorkspace } from './remote';
 import { containerRequest } from './request';
 
 export interface LaunchedContainer {
@@ -30,6 +31,7 @@ export async function launchContainer(
   spec: ContainerSpec,
   o: { gpu: GpuSetting; preflight: GpuPreflight | undefined; log: Logger; signal?: AbortSignal },
 ): Promise<LaunchedContainer> {
+  if (spec.mountWorkspace !== false || spec.binds?.length) assertEngineSeesWorkspace(engine.endpoint, spec.workspace, `A ${spec.role === 'jupyter' ? 'Jupyter' : spec.role} container`);
   let current = spec;
   let note: string | undefined;
   for (let attempt = 1; ; attempt++) {

@@ -6,6 +6,7 @@ import type { ContainerCreateRequest, Engine, ImageDetails } from '../docker/eng
 import type { GpuDecision } from '../container/gpu';
 import { chooseGpu, seenGpus } from '../container/gpu';
 import { launchContainer } from '../container/launch';
+import { assertEngineSeesWorkspace } from '../container/remote';
 import type { ContainerSpec } from '../container/request';
 import { WORKSPACE_IN_CONTAINER, containerRequest, gpuLabel, imageTitle } from '../container/request';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
@@ -124,6 +125,8 @@ export interface ExperimentResult {
 
 /** Plans the experiment and runs every point, following their output: `mlc run` and Run Experiment. */
 export async function runExperiment(o: RunExperimentOptions): Promise<ExperimentResult> {
+  // Before the plan is written: a run on an engine that cannot see this folder never starts.
+  assertEngineSeesWorkspace(o.engine.endpoint, o.workspace, 'A run');
   const plan = await planExperiment(o);
   return executePlan({ ...o, plan });
 }
@@ -136,6 +139,7 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
  */
 export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> {
   const { engine, log, plan } = o;
+  assertEngineSeesWorkspace(engine.endpoint, plan.workspace, 'A run');
   const now = o.now ?? ((): Date => new Date());
   const details = await engine.inspectImage(plan.image.id, o.signal);
   if (!details) throw new RunError(`Image ${plan.image.ref} (${plan.image.id.slice(7, 19)}) is no longer on this engine: rebuild it, or run the sweep again with another --image.`);
