@@ -51,8 +51,9 @@ export function toEngineError(raw: unknown, endpoint: DockerEndpoint, hints: Err
   if (typeof err.statusCode === 'number') {
     const message = engineMessage(err) ?? `HTTP ${err.statusCode}`;
     const known = explainRefusal(message);
-    // Podman answers 404 for a file missing on its host (an init binary, a CDI device): no missing image or container.
-    const reason: EngineErrorReason = known ? 'api' : err.statusCode === 404 ? 'notFound' : err.statusCode === 409 ? 'conflict' : 'api';
+    // Podman answers 404 for a file missing on its host (an init binary, a CDI device): no missing image or container;
+    // a container name in use is a 500 there.
+    const reason: EngineErrorReason = known ? 'api' : err.statusCode === 404 ? 'notFound' : err.statusCode === 409 || /name .* is already in use/.test(message) ? 'conflict' : 'api';
     return new EngineError(known ? `Docker engine at ${where} refused: ${known}` : `Docker engine at ${where} answered: ${message}`, reason, err.statusCode, message);
   }
   const podman = hints.podmanSocket
