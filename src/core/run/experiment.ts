@@ -46,6 +46,9 @@ export interface RunContainerInput {
   sweepId?: string;
 }
 
+/** How long after its container ended a run still waits for nvidia-smi inside it to answer. */
+const SEEN_GPUS_GRACE_MS = 10_000;
+
 /** What a run adds to the container for its image and workspace: its command, config, run folder and id. */
 export function runContainerSpec(i: RunContainerInput): ContainerSpec {
   return {
@@ -225,7 +228,8 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
     }
     o.onStart?.(run);
     // Asked while the run goes on, so a record says what the container really had, not only what was asked.
-    const seen = seenGpus(engine, launched.id, o.signal).then((gpus) => writeSeenGpus(plan.workspace, run.id, gpus ?? null)).catch(() => undefined);
+    const seenStop = new AbortController();
+    const seen = seenGpus(engine, launched.id, o.signal ? AbortSignal.any([o.signal, seenStop.signal]) : seenStop.signal).then((gpus) => writeSeenGpus(plan.workspace, run.id, gpus ?? null)).catch(() => undefined);
     log.info(`run ${run.id} started in ${launched.request.name ?? input.name} (GPU: ${gpuLabel(launched.decision)})${plan.sweep ? `: ${formatParams(run.point.params)}` : ''}`);
     const logFile = await fs.open(path.join(plan.workspace, logRel), 'a');
     try {
@@ -253,7 +257,11 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
     } else {
       await engine.waitContainer(launched.id).catch(() => undefined);
     }
+    // Podman 4.3 can leave an exec into a container that has just exited unanswered: once the run is over, the
+    // question gets a little longer, then the record says it could not tell (null) rather than waiting forever.
+    const giveUp = setTimeout(() => seenStop.abort(), SEEN_GPUS_GRACE_MS);
     await seen;
+    clearTimeout(giveUp);
     const record = await finishRun({ engine, workspace: plan.workspace, containerId: launched.id, log });
     if (record) o.onRecord?.(record);
     return { record, note: launched.note };
