@@ -46,8 +46,8 @@ export interface RunContainerInput {
   sweepId?: string;
 }
 
-/** How long after its container ended a run still waits for nvidia-smi inside it to answer. */
-const SEEN_GPUS_GRACE_MS = 10_000;
+/** How long after its container ended a run still waits for its log stream and for nvidia-smi inside it. */
+const AFTER_EXIT_GRACE_MS = 10_000;
 
 /** What a run adds to the container for its image and workspace: its command, config, run folder and id. */
 export function runContainerSpec(i: RunContainerInput): ContainerSpec {
@@ -240,11 +240,25 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
         for (const line of flush ? parts.filter((l, i) => i < parts.length - 1 || l) : parts) o.onLine?.(run, line, stream);
       };
       let writes = Promise.resolve();
-      await engine.followLogs(launched.id, (chunk, stream) => {
-        writes = writes.then(() => logFile.write(chunk).then(() => undefined));
-        lines[stream] += chunk.toString('utf8');
-        emit(stream, false);
-      }, o.signal);
+      // Podman 4.3 can leave a log stream that began as the container exited open for good: once the container has
+      // exited, the stream gets a little longer, then stops (finishRun writes the whole output from the engine).
+      const followStop = new AbortController();
+      let cutOff: NodeJS.Timeout | undefined;
+      void engine.waitContainer(launched.id, followStop.signal).then(() => {
+        cutOff = setTimeout(() => followStop.abort(), AFTER_EXIT_GRACE_MS);
+      }, () => undefined);
+      try {
+        await engine.followLogs(launched.id, (chunk, stream) => {
+          writes = writes.then(() => logFile.write(chunk).then(() => undefined));
+          lines[stream] += chunk.toString('utf8');
+          emit(stream, false);
+        }, o.signal ? AbortSignal.any([o.signal, followStop.signal]) : followStop.signal).catch((e: unknown) => {
+          if (!followStop.signal.aborted || o.signal?.aborted) throw e;
+        });
+      } finally {
+        clearTimeout(cutOff);
+        followStop.abort();
+      }
       emit('stdout', true);
       emit('stderr', true);
       await writes;
@@ -259,7 +273,7 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
     }
     // Podman 4.3 can leave an exec into a container that has just exited unanswered: once the run is over, the
     // question gets a little longer, then the record says it could not tell (null) rather than waiting forever.
-    const giveUp = setTimeout(() => seenStop.abort(), SEEN_GPUS_GRACE_MS);
+    const giveUp = setTimeout(() => seenStop.abort(), AFTER_EXIT_GRACE_MS);
     await seen;
     clearTimeout(giveUp);
     const record = await finishRun({ engine, workspace: plan.workspace, containerId: launched.id, log });
