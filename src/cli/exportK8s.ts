@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import * as os from 'node:os';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -6,6 +7,7 @@ import type { Engine } from '../core/docker/engine';
 import { machineEngine } from '../core/docker/machine';
 import { k8sManifests, manifestFileName, pinnedReference, toYaml } from '../core/export/kubernetes';
 import { UncommittedImageError, assertCommitted, configMismatchNote } from '../core/export/rules';
+import { pushRecordFile, recordedPushes, registryDigests } from '../core/images/pushRecord';
 import type { CliIO } from './io';
 import { UsageError, writeGenerated } from './io';
 
@@ -37,11 +39,14 @@ export interface ExportK8sDeps {
   engine(host: string | undefined): Engine;
   /** Runs kubectl with the terminal's output; undefined when kubectl is not on PATH. */
   kubectl(args: string[]): { status: number | null } | undefined;
+  /** Where `mlc push` records what registries answered (images/pushRecord.ts). */
+  pushRecord: string;
 }
 
 function machineDeps(io: CliIO): ExportK8sDeps {
   return {
     engine: (host) => machineEngine(host, {}, io.env),
+    pushRecord: pushRecordFile(io.env, io.env.HOME || os.homedir()),
     kubectl: (args) => {
       const r = spawnSync('kubectl', args, { stdio: ['ignore', 'inherit', 'inherit'] });
       return (r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' ? undefined : { status: r.status };
@@ -96,7 +101,8 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
     config = { fileName: path.basename(values.config), content };
   }
 
-  const image = await deps.engine(values.host).inspectImage(imageRef, signal);
+  const engine = deps.engine(values.host);
+  const image = await engine.inspectImage(imageRef, signal);
   if (!image) {
     io.err(`No image ${imageRef} in this engine: build it first (mlc build), or name one from mlc ls.`);
     return 1;
@@ -112,9 +118,12 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
   const note = config && values.config ? configMismatchNote(imageRef, values.config, config.content, image.labels) : undefined;
   if (note) io.err(note);
 
+  // Podman gives local images RepoDigests too: there, only the digests a registry gave `mlc push` count.
+  const podman = (await engine.version(signal)).isPodman;
+  const digests = registryDigests(image.repoDigests, podman, podman ? await recordedPushes(deps.pushRecord, image.id) : []);
   const manifests = k8sManifests({
     imageRef,
-    pinnedRef: pinnedReference(imageRef, image.repoDigests, values.registry),
+    pinnedRef: pinnedReference(imageRef, digests, values.registry),
     labels: image.labels,
     args: command,
     ...(config ? { config } : {}),

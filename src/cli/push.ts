@@ -4,6 +4,7 @@ import { machineEngine } from '../core/docker/machine';
 import { loadRegistryAuth } from '../core/docker/registryAuth';
 import type { RegistryTarget } from '../core/images/push';
 import { PushError, parseRegistryTarget, pushExperimentImage } from '../core/images/push';
+import { pushRecordFile, recordPushes } from '../core/images/pushRecord';
 import type { CliIO } from './io';
 import { UsageError } from './io';
 
@@ -57,6 +58,9 @@ export async function push(args: string[], io: CliIO, signal: AbortSignal): Prom
     },
     signal,
   });
+  // What the registry answered, for `mlc export k8s` on Podman, whose RepoDigests cannot tell a push from a build.
+  const [first] = pushed;
+  if (first) await recordPushes(pushRecordFile(io.env, io.env.HOME || os.homedir()), first.imageId, pushed.map((p) => p.reference)).catch((e: unknown) => io.err(`warning: the push was not recorded (${e instanceof Error ? e.message : String(e)}); mlc export k8s on Podman will not find its digest.`));
   for (const p of pushed) io.out(p.reference);
   return 0;
 }

@@ -1,24 +1,34 @@
 import type { Engine, EngineInfo, EngineVersion } from './docker/engine';
 import { describeEndpoint } from './docker/endpoint';
 import type { GpuRuntimeSupport, Support } from './docker/capabilities';
-import { buildKitSupport, gpuRuntimeSupport } from './docker/capabilities';
+import { buildKitSupport, cacheMountSupport, gpuRuntimeSupport } from './docker/capabilities';
+import { isLocalEndpoint } from './gpu/preflight';
+import type { ToolkitProbe } from './gpu/toolkit';
+import { DEFAULT_CDI_SPEC_DIRS, probeToolkit } from './gpu/toolkit';
 
 export interface DoctorReport {
   endpoint: string;
   engine: EngineVersion;
   info: EngineInfo;
   buildKit: Support;
+  /** RUN --mount=type=cache, which the scaffolded Dockerfiles use. */
+  cacheMounts: Support;
   gpu: GpuRuntimeSupport;
   notes: string[];
 }
 
-/** Asks the engine what it is and what it can do. Throws EngineError when it does not answer. */
-export async function runDoctor(engine: Engine, signal?: AbortSignal): Promise<DoctorReport> {
+/**
+ * Asks the engine what it is and what it can do. Throws EngineError when it does not answer. `toolkit` reads the CDI
+ * specs on this machine (tests pass a fake); they count only for a local Podman, which names GPUs from them.
+ */
+export async function runDoctor(engine: Engine, signal?: AbortSignal, toolkit: (specDirs: string[]) => Promise<ToolkitProbe> = probeToolkit): Promise<DoctorReport> {
   const [version, info] = await Promise.all([engine.version(signal), engine.info(signal)]);
+  const specDirs = info.cdiSpecDirs.length ? info.cdiSpecDirs : DEFAULT_CDI_SPEC_DIRS;
+  const cdiSpecs = version.isPodman && isLocalEndpoint(engine.endpoint) ? { devices: (await toolkit(specDirs)).cdiDevices, dirs: specDirs } : undefined;
   const notes: string[] = [];
   if (version.isPodman) {
     notes.push(
-      "This is Podman's Docker-compatible API: builds use the classic builder (no RUN --mount cache), and GPUs need CDI names (nvidia.com/gpu=all) instead of --gpus.",
+      "This is Podman's Docker-compatible API: builds use Podman's builder (buildah), and GPUs need CDI names (nvidia.com/gpu=all, from a CDI spec in /etc/cdi or /var/run/cdi) instead of --gpus.",
     );
   }
   if (info.rootless) {
@@ -29,7 +39,8 @@ export async function runDoctor(engine: Engine, signal?: AbortSignal): Promise<D
     engine: version,
     info,
     buildKit: buildKitSupport(version, info),
-    gpu: gpuRuntimeSupport(info, version),
+    cacheMounts: cacheMountSupport(version, info),
+    gpu: gpuRuntimeSupport(info, version, cdiSpecs),
     notes,
   };
 }
@@ -41,6 +52,7 @@ export function formatDoctorReport(report: DoctorReport): string[] {
     ['Endpoint', report.endpoint],
     ['Engine', `${product} ${engine.version} (API ${engine.apiVersion}, ${engine.os}/${engine.arch})`],
     ['BuildKit', `${report.buildKit.available ? 'yes' : 'no'} (${report.buildKit.reason})`],
+    ['Cache mounts', `${report.cacheMounts.available ? 'yes' : 'no'} (${report.cacheMounts.reason})`],
     ['Storage driver', info.storageDriver || 'unknown'],
     ['Cgroup', info.cgroupVersion ? `v${info.cgroupVersion}` : 'unknown'],
     ['Resources', `${info.cpus} CPUs, ${(info.memTotal / 2 ** 30).toFixed(1)} GiB`],

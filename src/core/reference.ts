@@ -141,6 +141,18 @@ export function formatReference(ref: ImageReference, options: { familiar?: boole
   return `${name}${ref.tag !== undefined ? `:${ref.tag}` : ''}${ref.digest !== undefined ? `@${ref.digest}` : ''}`;
 }
 
+/**
+ * An image name as an engine reported it, as `docker images` shows it: `docker.io/library/x:t` → `x:t`. Podman names
+ * every local-only image `localhost/<name>` and finds it by `<name>`, so with `podman` that prefix goes too. What
+ * does not parse (`<none>:<none>`, an id) stays as it is.
+ */
+export function familiarImageName(raw: string, podman: boolean): string {
+  const ref = tryParseReference(raw);
+  if (!ref) return raw;
+  if (podman && ref.registry === 'localhost') return formatReference({ ...ref, registry: DOCKER_HUB }, { familiar: true });
+  return formatReference(ref, { familiar: true });
+}
+
 /** `ubuntu` → `docker.io/library/ubuntu:latest`: fully qualified, `latest` when it names neither tag nor digest. */
 export function normalizeReference(raw: string): string {
   const ref = parseReference(raw);

@@ -14,7 +14,8 @@ import { prepareScaffold } from '../../src/core/scaffold/prepare';
 import { git } from '../helpers/git';
 import { recordingLogger, silentLogger } from '../helpers/logger';
 import { assertBuiltCli, mlc } from '../helpers/mlc';
-import { requireEngine, requireImage } from './harness';
+import type { EngineKind } from './harness';
+import { engineKind, requireEngine, requireImage } from './harness';
 import type { TestRegistry } from './registry';
 import { requireRegistryTools, startRegistry } from './registry';
 
@@ -35,13 +36,15 @@ async function fixtureRepo(name: string): Promise<string> {
   return dir;
 }
 
-describe('experiment image builds (real dockerd, BuildKit)', function () {
+describe('experiment image builds (real engine: BuildKit on Docker, buildah on Podman)', function () {
   let engine: Engine;
+  let kind: EngineKind;
   const images: string[] = [];
 
   before(async function () {
     engine = await requireEngine(this);
     await requireImage(this, engine, BASE);
+    kind = await engineKind(engine);
   });
 
   after(async () => {
@@ -55,7 +58,7 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     const result = await buildExperiment({ folder: dir, hyperparameters: 'configs/experiment.yaml', engine, git: new GitCli(), log: recordingLogger(lines, 'build') });
     images.push(...result.tags, result.imageId);
     assert.deepEqual(result.tags, [`mlc-test-labels:${sha.slice(0, 7)}`, 'mlc-test-labels:latest']);
-    assert.equal(result.builder, 'buildkit');
+    assert.equal(result.builder, kind === 'podman' ? 'classic' : 'buildkit');
     const image = await engine.inspectImage(result.tags[0]!);
     assert.ok(image);
     assert.equal(image.id, result.imageId);
@@ -86,7 +89,7 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     images.push(...dirty.tags, dirty.imageId);
     assert.equal(dirty.tags[0], `mlc-test-labels:${sha.slice(0, 7)}-dirty`);
     assert.equal((await engine.inspectImage(dirty.tags[0]!))?.labels['org.mlcontainers.dirty'], 'true');
-    // A source-only change reuses the dependency layers: BuildKit reports them CACHED.
+    // A source-only change reuses the dependency layers: BuildKit reports them CACHED, buildah "Using cache".
     assert.ok(dirty.cachedSteps.some((s) => s.includes('-r /tmp/mlc/requirements.txt')), `not cached: ${dirty.cachedSteps.join(' | ')}`);
   });
 
@@ -128,6 +131,25 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     images.push(...warned.stdout.trim().split('\n'));
     assert.match(warned.stderr, /^warn: \[build\] \.env looks like a secret and goes into the image .*; add this line to \.dockerignore: \.env$/m);
     assert.ok((await workspace(warned.stdout.trim().split('\n')[0]!)).includes('.env'), 'the unignored .env did not reach the image: this test proves nothing');
+  });
+
+  it('keeps the RUN --mount=type=cache pip cache between builds: the second build finds what the first left there', async () => {
+    const dir = await fixtureRepo('pipcache');
+    const marker = `mlc-test-${Date.now().toString(36)}-${process.pid}`;
+    // The scaffold's own cache target; the marker, unique per test run, stands in for pip's wheels.
+    fs.appendFileSync(
+      path.join(dir, '.devcontainer', 'Dockerfile'),
+      `\nUSER root\nARG BUILD_NO\nRUN --mount=type=cache,target=/root/.cache/pip echo "build $BUILD_NO" && if [ -f /root/.cache/pip/${marker} ]; then echo "pip cache reused: left by build $(cat /root/.cache/pip/${marker})"; fi && echo "$BUILD_NO" > /root/.cache/pip/${marker}\nUSER mlc\n`,
+    );
+    git(dir, 'commit', '-qam', 'cache probe');
+    const first: string[] = [];
+    const one = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger(first, 'build'), buildArgs: { BUILD_NO: '1' }, lock: false });
+    images.push(...one.tags, one.imageId);
+    assert.deepEqual(first.filter((l) => /pip cache reused: left by build \d+$/.test(l)), [], 'the first build found the marker already');
+    const second: string[] = [];
+    const two = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger(second, 'build'), buildArgs: { BUILD_NO: '2' }, lock: false });
+    images.push(two.imageId);
+    assert.ok(second.some((l) => l.endsWith('pip cache reused: left by build 1')), `no reuse in the second build:\n${second.join('\n')}`);
   });
 
   it('mlc diff shows a package added between two builds', async () => {
@@ -200,7 +222,7 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     git(dir, 'commit', '-qam', 'broken');
     await assert.rejects(
       buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') }),
-      (e: unknown) => e instanceof BuildFailedError && /exit 7/.test(e.step) && e.logTail.some((l) => l.includes('CUDA error: no kernel image')) && /exit code: 7/.test(e.message),
+      (e: unknown) => e instanceof BuildFailedError && /exit 7/.test(e.step) && e.logTail.some((l) => l.includes('CUDA error: no kernel image')) && /exit code: 7|exit status 7/.test(e.message),
     );
     // mlc build prints the step's lines once, as they stream, and ends with the one-sentence error.
     const r = await mlc(['build', '--dir', dir, '--no-lock']);
@@ -209,7 +231,7 @@ describe('experiment image builds (real dockerd, BuildKit)', function () {
     // (The step's name quotes the same text: only output lines end with it.)
     assert.equal(lines.filter((l) => l.endsWith('CUDA error: no kernel image')).length, 1, r.stderr);
     assert.equal(lines.filter((l) => l.endsWith('loading weights')).length, 1, r.stderr);
-    assert.match(lines.at(-1) ?? '', /^mlc build: The build failed at ".*exit 7": .*exit code: 7$/);
+    assert.match(lines.at(-1) ?? '', /^mlc build: The build failed at ".*exit 7": .*(exit code: 7|exit status 7)$/);
   });
 });
 

@@ -9,7 +9,7 @@ import { BuildError } from '../../src/core/docker/engine';
 import { runDoctor } from '../../src/core/doctor';
 import { MANAGED_LABEL } from '../../src/core/labels';
 import { assertBuiltCli, mlc } from '../helpers/mlc';
-import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
+import { STANDIN_DEBIAN, engineKind, requireEngine, requireImage } from './harness';
 
 function contextDir(dockerfile: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-ctx-'));
@@ -17,7 +17,7 @@ function contextDir(dockerfile: string): string {
   return dir;
 }
 
-describe('Docker engine (real dockerd)', function () {
+describe('Docker engine (real engine)', function () {
   let engine: Engine;
   const created: string[] = [];
 
@@ -32,27 +32,30 @@ describe('Docker engine (real dockerd)', function () {
     }
   });
 
-  it('reports the engine version, storage driver and BuildKit through doctor', async () => {
+  it('reports the engine version, storage driver, BuildKit and cache mounts through doctor', async () => {
     const report = await runDoctor(engine);
     assert.match(report.engine.version, /^\d+\.\d+/);
     assert.match(report.engine.apiVersion, /^1\.\d+$/);
     assert.ok(report.info.storageDriver, 'no storage driver reported');
-    assert.equal(report.buildKit.available, true);
+    assert.equal(report.buildKit.available, (await engineKind(engine)) === 'docker', 'BuildKit on Docker, not on Podman');
+    assert.equal(report.cacheMounts.available, true, report.cacheMounts.reason);
     assert.ok(report.info.runtimes.includes('runc'));
   });
 
-  it('builds a labelled image with BuildKit, finds it by label, inspects it and removes it', async () => {
+  it('builds a labelled image with cache mounts (BuildKit, or buildah on Podman), finds it by label, inspects it and removes it', async () => {
+    const podman = (await engineKind(engine)) === 'podman';
     const tag = `mlc-test/engine-${randomBytes(4).toString('hex')}:t1`;
     const dir = contextDir(`ARG BASE_IMAGE=${STANDIN_DEBIAN}\nFROM \${BASE_IMAGE}\nRUN --mount=type=cache,target=/var/cache/mlc echo cached > /var/cache/mlc/x && echo built > /built.txt\n`);
     const events: BuildEvent[] = [];
     const id = await engine.build(
       pack(dir),
-      { tags: [tag, `${tag}-alias`], labels: { [MANAGED_LABEL]: 'true', 'org.mlcontainers.test': 'engine' }, buildKit: true },
+      { tags: [tag, `${tag}-alias`], labels: { [MANAGED_LABEL]: 'true', 'org.mlcontainers.test': 'engine' }, buildKit: !podman },
       (e) => events.push(e),
     );
     created.push(tag, `${tag}-alias`);
     assert.match(id, /^sha256:[0-9a-f]{64}$/);
-    assert.ok(events.some((e) => e.id === 'moby.buildkit.trace'), 'no BuildKit trace: the classic builder ran');
+    if (podman) assert.ok(events.some((e) => typeof e.stream === 'string' && /^STEP \d+\/\d+: RUN --mount=type=cache/.test(e.stream)), 'no buildah STEP line');
+    else assert.ok(events.some((e) => e.id === 'moby.buildkit.trace'), 'no BuildKit trace: the classic builder ran');
 
     const details = await engine.inspectImage(tag);
     assert.ok(details);
@@ -72,8 +75,8 @@ describe('Docker engine (real dockerd)', function () {
   it('fails a broken build with the failing step\'s message', async () => {
     const dir = contextDir(`FROM ${STANDIN_DEBIAN}\nRUN echo about to fail && exit 3\n`);
     await assert.rejects(
-      engine.build(pack(dir), { tags: ['mlc-test/broken:t'], buildKit: true }),
-      (e: unknown) => e instanceof BuildError && /exit code: 3|returned a non-zero code: 3/.test(e.message),
+      engine.build(pack(dir), { tags: ['mlc-test/broken:t'], buildKit: (await engineKind(engine)) === 'docker' }),
+      (e: unknown) => e instanceof BuildError && /exit code: 3|returned a non-zero code: 3|exit status 3/.test(e.message),
     );
     assert.equal(await engine.inspectImage('mlc-test/broken:t'), undefined);
   });
@@ -89,12 +92,14 @@ describe('mlc doctor (built CLI against the real engine)', function () {
     assertBuiltCli();
   });
 
-  it('prints the endpoint, engine version and "BuildKit: yes", and exits 0', async () => {
+  it('prints the endpoint, engine version, "BuildKit: yes" (no on Podman) and "Cache mounts: yes", and exits 0', async function () {
+    const podman = (await engineKind(await requireEngine(this))) === 'podman';
     const { code, stdout } = await mlc(['doctor']);
     assert.equal(code, 0);
     assert.match(stdout, /^Endpoint:\s+\S+/m);
     assert.match(stdout, /^Engine:\s+.*\d+\.\d+\.\d+\S* \(API 1\.\d+/m);
-    assert.match(stdout, /^BuildKit:\s+yes/m);
+    assert.match(stdout, podman ? /^BuildKit:\s+no \(Podman's Docker-compatible API has no BuildKit; builds use Podman's own builder/m : /^BuildKit:\s+yes/m);
+    assert.match(stdout, /^Cache mounts:\s+yes/m);
     assert.match(stdout, /^Storage driver:\s+\w+/m);
     assert.match(stdout, /^GPU runtimes:/m);
   });

@@ -44,3 +44,23 @@ export async function requireImage(context: Mocha.Context, engine: Engine, ref: 
   console.log(`      skipped: ${message}`);
   context.skip();
 }
+
+/** Which engine the tier runs against (DOCKER_HOST may point at Podman's socket: scripts/test-podman.sh). */
+export type EngineKind = 'docker' | 'podman';
+
+let kind: Promise<EngineKind> | undefined;
+
+export async function engineKind(engine: Engine): Promise<EngineKind> {
+  kind ??= engine.version().then((v) => (v.isPodman ? 'podman' : 'docker'));
+  return kind;
+}
+
+/**
+ * Skips the test (or suite, from a hook) on engines that lack what it needs, printing the reason as the other skips
+ * do, so a Podman pass says what it did not test and why.
+ */
+export async function requireKind(context: Mocha.Context, engine: Engine, wanted: EngineKind, reason: string): Promise<void> {
+  if ((await engineKind(engine)) === wanted) return;
+  console.log(`      skipped: ${reason}`);
+  context.skip();
+}

@@ -11,7 +11,7 @@ import { prepareScaffold } from '../../src/core/scaffold/prepare';
 import { git } from '../helpers/git';
 import { recordingLogger, silentLogger } from '../helpers/logger';
 import { assertBuiltCli, mlc } from '../helpers/mlc';
-import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
+import { STANDIN_DEBIAN, engineKind, requireEngine, requireImage } from './harness';
 
 const TEMPLATES = path.resolve(__dirname, '../../templates');
 const BASE = 'mlc-test/pytorch:bookworm';
@@ -63,7 +63,7 @@ async function runInKernel(baseUrl: string, token: string, code: string): Promis
   }
 }
 
-describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', function () {
+describe('Jupyter in experiment containers (real engine, PyTorch stand-in)', function () {
   this.timeout(300_000);
   let engine: Engine;
   let dir: string;
@@ -125,7 +125,9 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
   it('`mlc up --gpu all` on this GPU-less engine fails with the preflight\'s sentence and leaves no container', async () => {
     const r = await mlc(['up', '--gpu', 'all'], { cwd: dir, timeoutMs: 240_000 });
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /no NVIDIA runtime on the engine.*nvidia-container-toolkit.*nvidia-ctk runtime configure/);
+    assert.match(r.stderr, (await engineKind(engine)) === 'podman'
+      ? /no NVIDIA CDI spec in \/etc\/cdi, \/var\/run\/cdi \(Podman hands out GPUs by CDI name only\).*nvidia-ctk cdi generate/
+      : /no NVIDIA runtime on the engine.*nvidia-container-toolkit.*nvidia-ctk runtime configure/);
     assert.doesNotMatch(r.stderr, /could not select device driver/);
     assert.equal(r.stdout, '');
     assert.deepEqual(await findJupyterServers(engine, { workspace: dir, all: true }), []);
@@ -177,6 +179,8 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
     const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-jupyter-gpu-'));
     extraWorkspaces.push(workspace);
     const lines: string[] = [];
+    // On Podman, a CDI spec here that names nvidia.com/gpu=all (a fake of our probe): Podman itself has none and refuses.
+    const podman = (await engineKind(engine)) === 'podman';
     const result = await startJupyter({
       engine,
       image: imageId,
@@ -187,10 +191,10 @@ describe('Jupyter in experiment containers (real dockerd, PyTorch stand-in)', fu
       log: recordingLogger(lines, 'jupyter'),
       // Fakes of our own probes: this machine has no GPU and no toolkit; the engine is real and refuses.
       probe: () => Promise.resolve({ kind: 'gpus', driverVersion: '550.54.15', gpus: [{ index: '0', name: 'NVIDIA L4', uuid: 'GPU-1', driverVersion: '550.54.15', memoryMiB: 23034 }] }),
-      toolkit: (specDirs) => Promise.resolve({ hook: '/usr/bin/nvidia-container-runtime-hook', cdiDevices: [], specDirs }),
+      toolkit: (specDirs) => Promise.resolve(podman ? { hook: undefined, cdiDevices: ['nvidia.com/gpu=all'], specDirs } : { hook: '/usr/bin/nvidia-container-runtime-hook', cdiDevices: [], specDirs }),
     });
     assert.equal(result.decision.mode, 'cpu');
-    assert.match(result.note ?? '', /^GPU: off \(This engine cannot give containers a GPU \(no NVIDIA runtime\)/);
+    assert.match(result.note ?? '', podman ? /^GPU: off \(The engine has no CDI spec for nvidia\.com\/gpu=all: generate CDI specs/ : /^GPU: off \(This engine cannot give containers a GPU \(no NVIDIA runtime\)/);
     assert.equal(result.server.gpu, 'none');
     assert.equal((await engine.inspectContainer(result.server.containerId))?.deviceRequests, 0);
     assert.equal(await status(`${result.server.baseUrl ?? ''}/api/status`, result.server.token), 200);

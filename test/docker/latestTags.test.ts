@@ -7,7 +7,7 @@ import type { Engine } from '../../src/core/docker/engine';
 import { REGISTRY_MIRROR_ENV } from '../../src/core/scaffold/latestTags';
 import { parseJsonc } from '../../src/core/scaffold/mergeDevcontainer';
 import { assertBuiltCli, mlc } from '../helpers/mlc';
-import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
+import { STANDIN_DEBIAN, requireEngine, requireImage, requireKind } from './harness';
 import type { TestRegistry } from './registry';
 import { requireRegistryTools, startRegistry, tagsList } from './registry';
 
@@ -36,6 +36,7 @@ describe('mlc init --latest against a real registry standing in for Docker Hub (
 
   before(async function () {
     engine = await requireEngine(this);
+    await requireKind(this, engine, 'docker', 'Podman pushes and pulls over HTTPS unless registries.conf lists the registry as insecure, and the test registries serve plain HTTP on random 127.0.0.1 ports (dockerd trusts 127.0.0.0/8)');
     await requireImage(this, engine, STANDIN_DEBIAN);
     tools = requireRegistryTools(this);
     assertBuiltCli();

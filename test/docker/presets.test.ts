@@ -8,7 +8,7 @@ import type { Engine } from '../../src/core/docker/engine';
 import { applyPlan } from '../../src/core/scaffold/plan';
 import { prepareScaffold } from '../../src/core/scaffold/prepare';
 import type { ScaffoldOptions } from '../../src/core/scaffold/render';
-import { requireEngine, requireImage } from './harness';
+import { requireEngine, requireImage, requireKind } from './harness';
 
 const ROOT = path.resolve(__dirname, '../..');
 const DEVCONTAINER = path.join(ROOT, 'node_modules', '.bin', 'devcontainer');
@@ -69,6 +69,7 @@ describe('presets built and started by the official devcontainer CLI', function 
 
   before(async function () {
     engine = await requireEngine(this);
+    await requireKind(this, engine, 'docker', 'BuildKit-only: the devcontainer CLI builds through BuildKit\'s /grpc session, which Podman answers 404 ("failed to dial gRPC: unable to upgrade to h2c")');
     assert.ok(fs.existsSync(DEVCONTAINER), '@devcontainers/cli is not installed (npm ci)');
     memlock = await memlockThisHostAllows();
   });

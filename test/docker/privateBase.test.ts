@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { Engine } from '../../src/core/docker/engine';
 import { git } from '../helpers/git';
 import { assertBuiltCli, mlc } from '../helpers/mlc';
-import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
+import { STANDIN_DEBIAN, requireEngine, requireImage, requireKind } from './harness';
 import type { TestRegistry } from './registry';
 import { manifestDigest, requireRegistryTools, startRegistry } from './registry';
 
@@ -24,6 +24,7 @@ describe('a base image in a private registry (real dockerd, docker-registry with
 
   before(async function () {
     engine = await requireEngine(this);
+    await requireKind(this, engine, 'docker', 'Podman pushes and pulls over HTTPS unless registries.conf lists the registry as insecure, and the test registries serve plain HTTP on random 127.0.0.1 ports (dockerd trusts 127.0.0.0/8)');
     await requireImage(this, engine, STANDIN_DEBIAN);
     const tools = requireRegistryTools(this);
     assertBuiltCli();

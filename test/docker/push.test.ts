@@ -8,7 +8,7 @@ import type { Engine } from '../../src/core/docker/engine';
 import { EngineError } from '../../src/core/docker/errors';
 import { DIRTY_LABEL, REVISION_LABEL } from '../../src/core/labels';
 import { assertBuiltCli, mlc } from '../helpers/mlc';
-import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
+import { STANDIN_DEBIAN, requireEngine, requireImage, requireKind } from './harness';
 import type { TestRegistry } from './registry';
 import { manifestDigest, requireRegistryTools, startRegistry, tagsList } from './registry';
 
@@ -48,6 +48,7 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
 
   before(async function () {
     engine = await requireEngine(this);
+    await requireKind(this, engine, 'docker', 'Podman pushes and pulls over HTTPS unless registries.conf lists the registry as insecure, and the test registries serve plain HTTP on random 127.0.0.1 ports (dockerd trusts 127.0.0.0/8)');
     await requireImage(this, engine, STANDIN_DEBIAN);
     tools = requireRegistryTools(this);
     assertBuiltCli();

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { buildKitSupport, compareApiVersions, gpuRuntimeSupport } from '../../src/core/docker/capabilities';
+import { buildKitSupport, cacheMountSupport, compareApiVersions, gpuRuntimeSupport } from '../../src/core/docker/capabilities';
 import type { EngineInfo, EngineVersion } from '../../src/core/docker/engine';
 
 const version: EngineVersion = { version: '20.10.24', apiVersion: '1.41', os: 'linux', arch: 'amd64', components: ['Engine'], isPodman: false };
@@ -14,10 +14,33 @@ describe('engine capabilities', () => {
     assert.equal(buildKitSupport({ ...version, apiVersion: '1.38' }, info).available, false);
   });
 
-  it('refuses BuildKit on Podman and says what that changes', () => {
+  it('refuses BuildKit on Podman and names the builder it uses instead', () => {
     const s = buildKitSupport({ ...version, isPodman: true }, info);
     assert.equal(s.available, false);
-    assert.match(s.reason, /classic builder.*RUN --mount=type=cache/);
+    assert.match(s.reason, /no BuildKit; builds use Podman's own builder \(buildah\)/);
+  });
+
+  it('takes RUN --mount=type=cache with BuildKit and with Podman 4 (buildah), not with the classic builder or older Podman', () => {
+    const podman = { ...version, version: '4.3.1', apiVersion: '1.41', isPodman: true };
+    assert.deepEqual(cacheMountSupport(version, info), { available: true, reason: 'BuildKit keeps the cache between builds' });
+    assert.deepEqual(cacheMountSupport(podman, info), { available: true, reason: "Podman's builder (buildah) keeps the cache between builds" });
+    const old = cacheMountSupport({ ...podman, version: '3.4.4' }, info);
+    assert.equal(old.available, false);
+    assert.match(old.reason, /^Podman 3\.4\.4's builder predates RUN --mount \(Podman 4\.0\); update Podman$/);
+    const classic = cacheMountSupport({ ...version, apiVersion: '1.38' }, info);
+    assert.equal(classic.available, false);
+    assert.match(classic.reason, /predates BuildKit .*classic builder refuses RUN --mount/);
+  });
+
+  it("on Podman, lists the GPUs its CDI spec files name, and says when there are none", () => {
+    const podman = { ...version, version: '4.3.1', isPodman: true };
+    const none = gpuRuntimeSupport(info, podman, { devices: [], dirs: ['/etc/cdi', '/var/run/cdi'] });
+    assert.deepEqual(none.cdiDevices, []);
+    assert.match(none.summary, /no NVIDIA CDI spec in \/etc\/cdi, \/var\/run\/cdi, so containers get no GPU/);
+    const some = gpuRuntimeSupport(info, podman, { devices: ['nvidia.com/gpu=0', 'nvidia.com/gpu=all'], dirs: ['/etc/cdi'] });
+    assert.deepEqual(some.cdiDevices, ['nvidia.com/gpu=0', 'nvidia.com/gpu=all']);
+    assert.doesNotMatch(some.summary, /no NVIDIA CDI spec/);
+    assert.match(gpuRuntimeSupport(info, podman).summary, /CDI specs cannot be checked from here/);
   });
 
   it('refuses BuildKit for Windows containers', () => {

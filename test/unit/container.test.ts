@@ -5,6 +5,11 @@ import { interactiveRunCommand, shellLine, toDockerRunArgs } from '../../src/cor
 import type { GpuDecision } from '../../src/core/container/gpu';
 import type { ContainerSpec } from '../../src/core/container/request';
 import { containerRequest } from '../../src/core/container/request';
+import { GpuUnavailableError } from '../../src/core/container/gpu';
+import { launchContainer } from '../../src/core/container/launch';
+import { parseDockerHost } from '../../src/core/docker/endpoint';
+import { toEngineError } from '../../src/core/docker/errors';
+import { gpuPreflight } from '../../src/core/gpu/preflight';
 import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
 import { jupyterContainerRequest } from '../../src/core/jupyter/server';
 import { runContainerRequest } from '../../src/core/run/experiment';
@@ -167,5 +172,75 @@ describe('the copied docker run command', () => {
     const { args } = await copy(engine, 'none');
     assert.ok(!args.includes('--gpus') && !args.includes('--ulimit'));
     assert.ok(!engine.calls.includes('info'));
+  });
+});
+
+describe('launching a GPU container on Podman', () => {
+  const podman = { version: '4.3.1', apiVersion: '1.41', os: 'linux', arch: 'amd64', components: ['Podman Engine'], isPodman: true };
+  const info = {
+    name: 'h', serverVersion: '4.3.1', storageDriver: 'overlay', operatingSystem: 'debian', osType: 'linux', architecture: 'amd64',
+    cpus: 2, memTotal: 2 ** 34, runtimes: ['runc'], cdiSpecDirs: [], discoveredDevices: [], rootless: false,
+  };
+  const spec = (decision: GpuDecision): ContainerSpec => ({ role: 'run', image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/w', decision, shmSizeBytes: 2 ** 30, args: [] });
+  const PODMAN_GPU: GpuDecision = { mode: 'gpu', devices: 'all', via: 'cdi', podman: true, warnings: [] };
+
+  /** Refuses what the test says, the way Podman does: an unknown CDI device at create, limits at start. */
+  class PodmanRefusing extends FakeEngine {
+    sent: ContainerCreateRequest[] = [];
+    constructor(private readonly refuse: (r: ContainerCreateRequest) => { at: 'create' | 'start'; message: string } | undefined) {
+      super();
+    }
+    pending: string | undefined;
+    override async createContainer(request: ContainerCreateRequest): Promise<string> {
+      this.sent.push(request);
+      const r = this.refuse(request);
+      if (r?.at === 'create') throw toEngineError(Object.assign(new Error(r.message), { statusCode: 500, json: { message: r.message } }), parseDockerHost('unix:///run/podman/podman.sock', 'DOCKER_HOST', undefined));
+      this.pending = r?.message;
+      return super.createContainer(request);
+    }
+    override async startContainer(id: string): Promise<void> {
+      if (this.pending) throw toEngineError(Object.assign(new Error(this.pending), { statusCode: 500, json: { message: this.pending } }), parseDockerHost('unix:///run/podman/podman.sock', 'DOCKER_HOST', undefined));
+      return super.startContainer(id);
+    }
+  }
+
+  it('never starts a container that mounts host paths on an engine on another machine', async () => {
+    const engine = new (class extends FakeEngine {
+      override readonly endpoint = parseDockerHost('ssh://ada@gpu-box', 'DOCKER_HOST', undefined);
+    })();
+    await assert.rejects(
+      launchContainer(engine, { ...spec({ mode: 'cpu' }), role: 'shell' }, { gpu: 'none', preflight: undefined, log }),
+      /^RemoteEngineError: A shell container bind-mounts \/w, which the engine at ssh:\/\/ada@gpu-box cannot see .*: run mlc on that host, or use a local engine/,
+    );
+    assert.deepEqual(engine.calls.filter((c) => c === 'createContainer'), []);
+  });
+
+  it('sends no Ulimits to Podman once memlock is dropped, and keeps sending stack to Docker', () => {
+    assert.equal(containerRequest({ ...spec(PODMAN_GPU), dropMemlock: true }).HostConfig?.Ulimits, undefined);
+    assert.deepEqual(containerRequest({ ...spec(GPU_ALL), dropMemlock: true }).HostConfig?.Ulimits?.map((u) => u.Name), ['stack']);
+    assert.equal(containerRequest(spec({ mode: 'cpu' })).HostConfig?.Ulimits, undefined, 'a CPU container gets the engine\'s own limits');
+  });
+
+  it('auto: a CDI device Podman does not know, refused at create, runs on CPU with the note', async () => {
+    const preflight = gpuPreflight({ info, version: podman, host: { kind: 'remote', host: 'ssh://gpu-node' } });
+    const engine = new PodmanRefusing((r) => (r.HostConfig?.Devices?.length ? { at: 'create', message: 'container create: stat nvidia.com/gpu=all: no such file or directory' } : undefined));
+    const launched = await launchContainer(engine, spec(PODMAN_GPU), { gpu: 'auto', preflight, log });
+    assert.equal(launched.decision.mode, 'cpu');
+    assert.match(launched.note ?? '', /^GPU: off \(The engine has no CDI spec for nvidia\.com\/gpu=all: generate CDI specs/);
+    assert.equal(engine.sent.length, 2);
+    assert.equal(engine.sent[1]!.HostConfig?.Devices, undefined);
+    await assert.rejects(
+      launchContainer(engine, spec(PODMAN_GPU), { gpu: 'all', preflight, log }),
+      (e: unknown) => e instanceof GpuUnavailableError && /no CDI spec for nvidia\.com\/gpu=all/.test(e.message),
+    );
+  });
+
+  it('limits Podman cannot apply (any rlimit, since sent Ulimits replace its defaults): a second try sends none', async () => {
+    const preflight = gpuPreflight({ info, version: podman, host: { kind: 'remote', host: 'ssh://gpu-node' } });
+    const engine = new PodmanRefusing((r) => (r.HostConfig?.Ulimits ? { at: 'start', message: 'runc create failed: error setting rlimit type 7: operation not permitted: OCI permission denied' } : undefined));
+    const launched = await launchContainer(engine, spec(PODMAN_GPU), { gpu: 'all', preflight, log });
+    assert.equal(launched.decision.mode, 'gpu');
+    assert.deepEqual(engine.sent.map((r) => r.HostConfig?.Ulimits?.map((u) => u.Name)), [['memlock', 'stack'], undefined]);
+    assert.equal(engine.sent[1]!.HostConfig?.Devices?.length, 1);
   });
 });

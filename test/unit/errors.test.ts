@@ -49,6 +49,27 @@ describe('engine error mapping', () => {
     assert.match(e.message, /No such image: nope:latest/);
   });
 
+  it("says in one sentence what to do about Podman's refusals, keeping the engine's words in raw", () => {
+    const api = (message: string, statusCode = 500): Error => Object.assign(new Error(message), { statusCode, json: { message } });
+    const cases: [string, RegExp][] = [
+      ['container create: container-init binary not found on the host: stat /usr/libexec/podman/catatonit: no such file or directory',
+        /refused: Podman has no init binary \(\/usr\/libexec\/podman\/catatonit is missing\).*install catatonit \(`sudo apt-get install catatonit`\)/],
+      ['container create: stat nvidia.com/gpu=all: no such file or directory',
+        /refused: no CDI spec names nvidia\.com\/gpu=all .*`sudo nvidia-ctk cdi generate --output=\/etc\/cdi\/nvidia\.yaml`, or run on CPU/],
+      ['runc: runc create failed: unable to start container process: error during container init: error setting rlimits for ready process: error setting rlimit type 7: operation not permitted: OCI permission denied',
+        /refused: this host does not let the engine raise the nofile limit .*default_ulimits in \/etc\/containers\/containers\.conf/],
+      ['crun: setrlimit `RLIMIT_NPROC`: Operation not permitted: OCI permission denied', /raise the nproc limit/],
+    ];
+    for (const [raw, sentence] of cases) {
+      const e = toEngineError(api(raw, 404), unix);
+      assert.match(e.message, sentence, raw);
+      assert.equal(e.raw, raw);
+      assert.notEqual(e.reason, 'notFound', 'a missing file on the engine is no missing image or container');
+      assert.doesNotMatch(e.message, /\n/);
+    }
+    assert.equal(toEngineError(api('No such image: x', 404), unix).reason, 'notFound');
+  });
+
   it('treats an aborted request as a cancellation', () => {
     const abort = Object.assign(new Error('The operation was aborted'), { name: 'AbortError' });
     assert.equal(toEngineError(abort, unix).reason, 'cancelled');

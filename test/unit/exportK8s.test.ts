@@ -12,7 +12,16 @@ import { runCli } from '../../src/cli/main';
 import type { ImageDetails } from '../../src/core/docker/engine';
 import { recordingIO } from '../helpers/cli';
 import { imageDetails } from '../helpers/images';
+import { recordPushes } from '../../src/core/images/pushRecord';
+import type { EngineVersion } from '../../src/core/docker/engine';
 import { FakeEngine } from './fakes/engine';
+
+/** Podman's Docker-compatible API: every local image has RepoDigests, pushed or not. */
+class PodmanEngine extends FakeEngine {
+  override async version(): Promise<EngineVersion> {
+    return { version: '4.3.1', apiVersion: '1.41', os: 'linux', arch: 'amd64', components: ['Podman Engine'], isPodman: true };
+  }
+}
 
 const SHA = '3f2a1bc9d0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8';
 const PINNED = `ghcr.io/lab/dimuon@sha256:${'ab12'.repeat(16)}`;
@@ -36,7 +45,7 @@ describe('mlc export k8s (fake engine, fake kubectl)', () => {
   let kubectl: ExportK8sDeps['kubectl'];
   let streams: CliIO & { stdout: string[]; stderr: string[] };
 
-  const deps = (): ExportK8sDeps => ({ engine: () => engine, kubectl: (args) => (kubectlCalls.push(args), kubectl(args)) });
+  const deps = (): ExportK8sDeps => ({ engine: () => engine, kubectl: (args) => (kubectlCalls.push(args), kubectl(args)), pushRecord: path.join(dir, 'pushed.jsonl') });
   const run = (args: string[]): Promise<number> => exportK8s(args, streams, new AbortController().signal, deps());
 
   beforeEach(() => {
@@ -47,6 +56,22 @@ describe('mlc export k8s (fake engine, fake kubectl)', () => {
     kubectlCalls = [];
     kubectl = () => ({ status: 0 });
     streams = recordingIO();
+  });
+
+  it('on Podman, refuses an image whose only digests are the ones Podman gives local images, as on Docker', async () => {
+    engine = new PodmanEngine();
+    engine.images.set('dimuon:3f2a1bc', image({ repoDigests: [`docker.io/library/dimuon@sha256:${'cd34'.repeat(16)}`, `localhost/dimuon@sha256:${'cd34'.repeat(16)}`] }));
+    await assert.rejects(run(['dimuon:3f2a1bc', '--out', dir]), /^K8sExportError: dimuon:3f2a1bc exists only on this machine \(it has no registry digest\), so a cluster cannot pull it\. Push it first \(mlc push dimuon:3f2a1bc --registry REGISTRY\)/);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.k8s.yaml')), []);
+  });
+
+  it('on Podman, pins the digest a registry gave `mlc push`', async () => {
+    engine = new PodmanEngine();
+    const local = `docker.io/library/dimuon@sha256:${'cd34'.repeat(16)}`;
+    engine.images.set('dimuon:3f2a1bc', image({ repoDigests: [local, PINNED] }));
+    await recordPushes(path.join(dir, 'pushed.jsonl'), image().id, [`${PINNED.split('@')[0]}:3f2a1bc@${PINNED.split('@')[1]}`]);
+    assert.equal(await run(['dimuon:3f2a1bc', '--out', dir]), 0, streams.stderr.join('\n'));
+    assert.match(fs.readFileSync(path.join(dir, 'dimuon-3f2a1bc.k8s.yaml'), 'utf8'), new RegExp(`image: ${PINNED}`));
   });
 
   it('writes <name>-<sha7>.k8s.yaml with the pinned image, the config and the command after --, and prints its path', async () => {

@@ -170,6 +170,17 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
         signal?.addEventListener('abort', () => resolve(), { once: true });
       });
     };
+    // Waiting for such a container returns when it is stopped, as the engine's wait does.
+    const wait = fake.waitContainer.bind(engine);
+    fake.waitContainer = async (id, signal) => {
+      if (engine.containers.get(id)?.running) {
+        await new Promise<void>((resolve) => {
+          followers.set(id, [...(followers.get(id) ?? []), resolve]);
+          signal?.addEventListener('abort', () => resolve(), { once: true });
+        });
+      }
+      return wait(id);
+    };
     const stop = fake.stopContainer.bind(engine);
     fake.stopContainer = async (id, timeout) => {
       await stop(id, timeout);

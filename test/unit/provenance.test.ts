@@ -77,6 +77,18 @@ describe('BuildKit progress', () => {
     assert.equal(p.current, 'RUN make');
     assert.deepEqual(p.failure('returned a non-zero code: 2'), { step: 'RUN make', error: 'returned a non-zero code: 2', logTail: ['make: *** [all] Error 2'] });
   });
+
+  it("follows Podman's (buildah's) STEP lines and its Using cache marks", () => {
+    const p = new BuildProgress();
+    p.push({ stream: 'STEP 1/3: FROM mlc-test/debian:bookworm\n' });
+    p.push({ stream: 'STEP 2/3: RUN pip install -r req.txt\n' });
+    p.push({ stream: '--> Using cache 5c2c96d70ecc1b2e\n' });
+    p.push({ stream: 'STEP 3/3: RUN exit 7\n' });
+    p.push({ stream: 'CUDA error: no kernel image\n' });
+    assert.equal(p.current, 'RUN exit 7');
+    assert.deepEqual(p.cachedSteps(), ['RUN pip install -r req.txt']);
+    assert.deepEqual(p.failure('while running runtime: exit status 7'), { step: 'RUN exit 7', error: 'while running runtime: exit status 7', logTail: ['CUDA error: no kernel image'] });
+  });
 });
 
 describe('environment locks', () => {

@@ -3,6 +3,7 @@ import { splitTaggedReference } from '../../src/core/docker/dockerode/push';
 import { registryHost } from '../../src/core/docker/registryAuth';
 import type { ImageReference } from '../../src/core/reference';
 import {
+  familiarImageName,
   familiarName,
   formatReference,
   ImageReferenceError,
@@ -53,6 +54,21 @@ describe('image references, as the docker CLI reads them', () => {
     ];
     for (const [written, familiar] of cases) assert.equal(formatReference(parseReference(written), { familiar: true }), familiar, written);
     assert.equal(familiarName(parseReference('localhost:5000/a/b:t')), 'localhost:5000/a/b');
+  });
+
+  it("shows the names Podman reports as Docker does: docker.io/library/ and Podman's localhost/ go", () => {
+    const cases: [string, boolean, string][] = [
+      ['docker.io/library/pd-pytorch:eb78223', true, 'pd-pytorch:eb78223'],
+      ['docker.io/library/pd-pytorch:eb78223', false, 'pd-pytorch:eb78223'],
+      ['localhost/mlc-test/debian:bookworm', true, 'mlc-test/debian:bookworm'],
+      ['localhost/pm:1', true, 'pm:1'],
+      // On Docker, localhost/ is a registry like any other: pm:1 would name Docker Hub's image.
+      ['localhost/pm:1', false, 'localhost/pm:1'],
+      ['localhost:5000/a/b:t', true, 'localhost:5000/a/b:t'],
+      ['docker.io/alice/x:1', true, 'alice/x:1'],
+      ['<none>:<none>', true, '<none>:<none>'],
+    ];
+    for (const [raw, podman, shown] of cases) assert.equal(familiarImageName(raw, podman), shown, `${raw} (podman: ${String(podman)})`);
   });
 
   it('refuses a repository with capital letters and says which name to write instead', () => {

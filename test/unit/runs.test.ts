@@ -10,6 +10,8 @@ import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
 import type { GitProvider } from '../../src/core/provenance/git';
 import type { RunRecord } from '../../src/core/run/records';
 import { gpuSlots, runContainerRequest, runExperiment } from '../../src/core/run/experiment';
+import { RemoteEngineError, assertEngineSeesWorkspace } from '../../src/core/container/remote';
+import { parseDockerHost } from '../../src/core/docker/endpoint';
 import { RUNS_FILE, appendFinal, appendRun, markStopRequested, readRuns } from '../../src/core/run/records';
 import { finishRun } from '../../src/core/run/lifecycle';
 import { silentLogger } from '../helpers/logger';
@@ -186,6 +188,21 @@ describe('runExperiment against a fake engine', () => {
     assert.equal(seen.length, 4);
     const mounted = [...engine.requests.values()].map((r) => r.HostConfig?.Binds?.[1]);
     assert.equal(new Set(mounted).size, 4, 'each run mounts its own config');
+  });
+
+  it('refuses on an engine on another machine, which cannot see this folder, before anything is written or created', async () => {
+    const remote = new (class extends FakeEngine {
+      override readonly endpoint = parseDockerHost('tcp://gpu-box:2375', 'DOCKER_HOST', undefined);
+    })();
+    remote.images.set('dimuon:latest', IMAGE);
+    await assert.rejects(
+      start({ engine: remote }),
+      (e: unknown) => e instanceof RemoteEngineError && e.message === `A run bind-mounts ${dir}, which the engine at tcp://gpu-box:2375 cannot see (it runs on another machine): run mlc on that host, or use a local engine (unset DOCKER_HOST, or point mlContainers.dockerHost at a local socket).`,
+    );
+    assert.deepEqual(remote.calls.filter((c) => c === 'createContainer'), []);
+    assert.equal(fs.existsSync(path.join(dir, '.mlcontainers')), false, 'a plan or record was written');
+    // A local tcp engine shares this machine's files: no refusal there.
+    assertEngineSeesWorkspace(parseDockerHost('tcp://127.0.0.1:2375', 'DOCKER_HOST', undefined), dir, 'A run');
   });
 
   it('records a failing run with its exit code', async () => {

@@ -5,7 +5,7 @@ import { Transform } from 'node:stream';
 import type { ContextScan } from '../docker/buildContext';
 import { biggestOffenders, packContext, scanContext } from '../docker/buildContext';
 import { BuildProgress } from '../docker/buildProgress';
-import { buildKitSupport } from '../docker/capabilities';
+import { buildKitSupport, cacheMountSupport } from '../docker/capabilities';
 import type { BuildRequest, Engine } from '../docker/engine';
 import { BuildError } from '../docker/engine';
 import type { ResolvedAuth } from '../docker/registryAuth';
@@ -114,11 +114,14 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     log.warn(`${folder} is not a git repository (or has no commit yet): tags use a timestamp and the image records no revision.`);
   }
   const support = buildKitSupport(version, info);
-  if (!support.available && /--mount=/.test(dockerfileText)) {
-    throw new BuildFailedError(`Cannot build here: ${support.reason}. The Dockerfile uses RUN --mount, which needs BuildKit.`, '', []);
+  const cacheMounts = cacheMountSupport(version, info);
+  if (!cacheMounts.available && /--mount=/.test(dockerfileText)) {
+    throw new BuildFailedError(`Cannot build here: ${cacheMounts.reason}. The Dockerfile uses RUN --mount, which needs BuildKit or Podman 4.`, '', []);
   }
   if (!support.available) {
-    log.warn(`classic builder: ${support.reason}`);
+    // Podman's builder is the engine's own, not a degraded fall-back: nothing to warn about.
+    if (version.isPodman) log.info(support.reason);
+    else log.warn(`classic builder: ${support.reason}`);
   }
 
   let hyper: { path: string; sha256: string } | undefined;
@@ -168,7 +171,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   const registryAuth = o.registryAuth ? await buildCredentials(pulled, support.available, o.registryAuth, log, o.signal) : [];
 
   const progress = new BuildProgress();
-  log.info(`building ${tags.join(', ')} with ${support.available ? 'BuildKit' : 'the classic builder'}`);
+  log.info(`building ${tags.join(', ')} with ${support.available ? 'BuildKit' : version.isPodman ? "Podman's builder" : 'the classic builder'}`);
   // A layer may follow (the lock, a digest resolved while pulling): it builds FROM this tag, removed after.
   const stampTag = o.lock !== false || (base && !baseDigestBefore) ? `${name}:mlc-stamp-${randomBytes(4).toString('hex')}` : undefined;
   let baseDigestResolved: string | undefined;

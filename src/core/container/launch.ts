@@ -8,6 +8,7 @@ import { newToken } from '../secrets';
 import type { GpuDecision, GpuSetting } from './gpu';
 import { GpuUnavailableError, cpuFallback } from './gpu';
 import type { ContainerSpec } from './request';
+import { assertEngineSeesWorkspace } from './remote';
 import { containerRequest } from './request';
 
 export interface LaunchedContainer {
@@ -30,23 +31,29 @@ export async function launchContainer(
   spec: ContainerSpec,
   o: { gpu: GpuSetting; preflight: GpuPreflight | undefined; log: Logger; signal?: AbortSignal },
 ): Promise<LaunchedContainer> {
+  if (spec.mountWorkspace !== false || spec.binds?.length) assertEngineSeesWorkspace(engine.endpoint, spec.workspace, `A ${spec.role === 'jupyter' ? 'Jupyter' : spec.role} container`);
   let current = spec;
   let note: string | undefined;
   for (let attempt = 1; ; attempt++) {
-    const { id, created } = await createNamed(engine, containerRequest(current), o.signal);
+    let id: string | undefined;
     try {
+      // Podman refuses an unknown CDI device at create, Docker at start: both go through the same fall-backs.
+      const made = await createNamed(engine, containerRequest(current), o.signal);
+      id = made.id;
       await engine.startContainer(id, o.signal);
-      return { id, request: created, decision: current.decision, note };
+      return { id, request: made.created, decision: current.decision, note };
     } catch (e) {
-      await engine.removeContainer(id, { force: true }).catch(() => undefined);
-      const raw = e instanceof Error ? e.message : String(e);
+      if (id !== undefined) await engine.removeContainer(id, { force: true }).catch(() => undefined);
+      const raw = e instanceof EngineError ? e.raw ?? e.message : e instanceof Error ? e.message : String(e);
       const explained = o.preflight && current.decision.mode === 'gpu' ? explainGpuRefusal(raw, o.preflight) : undefined;
+      // Podman replaces all its default limits with the ones sent, so any limit it cannot apply is the GPU limits' doing.
+      const limits = current.decision.mode === 'gpu' && current.decision.podman ? /rlimit type \d|setrlimit/ : /rlimit type 8/;
       if (explained) {
         if (o.gpu !== 'auto') throw new GpuUnavailableError(explained);
         const decision = cpuFallback(explained);
         note = decision.note;
         current = { ...current, decision };
-      } else if (/rlimit type 8/.test(raw) && current.decision.mode === 'gpu' && !current.dropMemlock) {
+      } else if (limits.test(raw) && current.decision.mode === 'gpu' && !current.dropMemlock) {
         // Rootless and sandboxed engines cannot lift memlock: run with the engine's limit rather than not at all.
         o.log.warn('this engine cannot raise the locked-memory limit (memlock=-1); starting with its default limit, so pinned-memory transfers may be slower.');
         current = { ...current, dropMemlock: true };

@@ -130,6 +130,8 @@ export function gpuHostConfig(decision: GpuDecision, shmSizeBytes: number, dropM
   const base: GpuHostConfig = { ShmSize: shmSizeBytes };
   if (decision.mode === 'cpu') return base;
   const devices = decision.via === 'cdi' ? cdiHostConfig(decision.devices, decision.podman) : { DeviceRequests: deviceRequests(decision.devices) };
+  // Any Ulimits replace all of Podman's defaults (default_ulimits in containers.conf), so without memlock none go there.
+  if (dropMemlock && decision.podman) return { ...base, ...devices };
   return { ...base, ...devices, Ulimits: dropMemlock ? GPU_ULIMITS.filter((u) => u.Name !== 'memlock') : GPU_ULIMITS };
 }
 

@@ -46,6 +46,7 @@ export class BuildProgress {
   private readonly vertexes = new Map<string, Vertex>();
   private readonly classicTail: string[] = [];
   private classicStep = '';
+  private readonly classicCached: string[] = [];
   current = '';
 
   /** Feeds one event; returns the lines worth logging. */
@@ -67,9 +68,9 @@ export class BuildProgress {
     return { step: this.classicStep || this.current, error: message, logTail: this.classicTail.slice(-20) };
   }
 
-  /** Steps BuildKit answered from its cache, for "rebuild reused the dependency layer". */
+  /** Steps the builder answered from its cache (BuildKit's CACHED, the classic builders' "Using cache"), for "rebuild reused the dependency layer". */
   cachedSteps(): string[] {
-    return [...this.vertexes.values()].filter((v) => v.cached).map((v) => v.name);
+    return [...[...this.vertexes.values()].filter((v) => v.cached).map((v) => v.name), ...this.classicCached];
   }
 
   private pushTrace(aux: string): string[] {
@@ -115,10 +116,14 @@ export class BuildProgress {
   private pushClassic(text: string): string[] {
     const lines = text.split(/\r?\n/).filter((l) => l.trim());
     for (const line of lines) {
-      if (/^Step \d+\/\d+ : /.test(line)) {
-        this.classicStep = line.replace(/^Step \d+\/\d+ : /, '');
+      // Docker's classic builder says "Step 2/5 : RUN …", Podman's (buildah) "STEP 2/5: RUN …".
+      const step = /^(?:Step \d+\/\d+ : |STEP \d+\/\d+: )/.exec(line);
+      if (step) {
+        this.classicStep = line.slice(step[0].length);
         this.current = this.classicStep;
         this.classicTail.length = 0;
+      } else if (/^\s*-+> Using cache\b/.test(line)) {
+        if (this.classicStep) this.classicCached.push(this.classicStep);
       } else {
         this.classicTail.push(line);
         if (this.classicTail.length > 50) this.classicTail.shift();

@@ -8,7 +8,8 @@ export interface Support {
 /** BuildKit through the Engine API (`POST /build?version=2`) needs API 1.39+, Linux containers, and not Podman. */
 export function buildKitSupport(version: EngineVersion, info: EngineInfo): Support {
   if (version.isPodman) {
-    return { available: false, reason: "Podman's Docker-compatible API has no BuildKit; builds use the classic builder, so RUN --mount=type=cache steps fail" };
+    // Podman answers version=2 with its own builder and 404s BuildKit's /session and /grpc endpoints.
+    return { available: false, reason: "Podman's Docker-compatible API has no BuildKit; builds use Podman's own builder (buildah) through the classic /build" };
   }
   if (info.osType && info.osType !== 'linux') {
     return { available: false, reason: `BuildKit builds Linux images only; this engine runs ${info.osType} containers` };
@@ -19,16 +20,39 @@ export function buildKitSupport(version: EngineVersion, info: EngineInfo): Suppo
   return { available: true, reason: 'Engine API version=2 builds' };
 }
 
+/** The Podman release whose builder (buildah 1.24) takes `RUN --mount=type=cache` through the compat /build. */
+const PODMAN_CACHE_MOUNTS = '4.0';
+
+/**
+ * Whether `RUN --mount=type=cache` works, as the scaffolded Dockerfiles use it: with BuildKit, and with Podman 4's
+ * builder (buildah keeps the cache across steps and builds; verified with Podman 4.3.1 / buildah 1.28). Docker's
+ * classic builder refuses the flag.
+ */
+export function cacheMountSupport(version: EngineVersion, info: EngineInfo): Support {
+  const buildKit = buildKitSupport(version, info);
+  if (buildKit.available) return { available: true, reason: 'BuildKit keeps the cache between builds' };
+  if (version.isPodman) {
+    return compareDottedVersions(version.version, PODMAN_CACHE_MOUNTS) >= 0
+      ? { available: true, reason: "Podman's builder (buildah) keeps the cache between builds" }
+      : { available: false, reason: `Podman ${version.version}'s builder predates RUN --mount (Podman ${PODMAN_CACHE_MOUNTS}); update Podman` };
+  }
+  return { available: false, reason: `${buildKit.reason}, and the classic builder refuses RUN --mount` };
+}
+
 export interface GpuRuntimeSupport {
   nvidiaRuntime: boolean;
   cdiDevices: string[];
   summary: string;
 }
 
-/** What /info says about GPU access; the full preflight (driver vs CUDA) builds on this. */
-export function gpuRuntimeSupport(info: EngineInfo, version: EngineVersion): GpuRuntimeSupport {
+/**
+ * What /info says about GPU access; the full preflight (driver vs CUDA) builds on this. Podman lists no CDI devices
+ * in /info: `cdiSpecs` are the NVIDIA devices its spec files declare, where they could be read (a local engine).
+ */
+export function gpuRuntimeSupport(info: EngineInfo, version: EngineVersion, cdiSpecs?: { devices: string[]; dirs: string[] }): GpuRuntimeSupport {
   const nvidiaRuntime = info.runtimes.includes('nvidia');
-  const cdiDevices = info.discoveredDevices.filter((d) => d.source === 'cdi').map((d) => d.id);
+  const discovered = info.discoveredDevices.filter((d) => d.source === 'cdi').map((d) => d.id);
+  const cdiDevices = discovered.length || !version.isPodman ? discovered : cdiSpecs?.devices ?? [];
   const parts: string[] = [];
   if (nvidiaRuntime) {
     parts.push(`nvidia runtime${info.defaultRuntime === 'nvidia' ? ' (default)' : ''}`);
@@ -37,7 +61,8 @@ export function gpuRuntimeSupport(info: EngineInfo, version: EngineVersion): Gpu
     parts.push(`CDI: ${cdiDevices.join(', ')}`);
   }
   if (version.isPodman) {
-    parts.push('Podman: GPUs are requested by CDI name (nvidia.com/gpu=all), DeviceRequests are ignored');
+    const specs = !cdiSpecs ? ' (its CDI specs cannot be checked from here)' : cdiDevices.length ? '' : `, and there is no NVIDIA CDI spec in ${cdiSpecs.dirs.join(', ')}, so containers get no GPU`;
+    parts.push(`Podman: GPUs are requested by CDI name (nvidia.com/gpu=all), DeviceRequests are ignored${specs}`);
   }
   return {
     nvidiaRuntime,

@@ -15,7 +15,8 @@ export type EngineErrorReason =
 
 /** An engine failure with one sentence that says what to do next. */
 export class EngineError extends Error {
-  constructor(message: string, readonly reason: EngineErrorReason, readonly statusCode?: number) {
+  /** `raw`: the engine's own words, when the message rephrases them (callers that match on them read this). */
+  constructor(message: string, readonly reason: EngineErrorReason, readonly statusCode?: number, readonly raw?: string) {
     super(message);
     this.name = 'EngineError';
   }
@@ -49,8 +50,11 @@ export function toEngineError(raw: unknown, endpoint: DockerEndpoint, hints: Err
   }
   if (typeof err.statusCode === 'number') {
     const message = engineMessage(err) ?? `HTTP ${err.statusCode}`;
-    const reason: EngineErrorReason = err.statusCode === 404 ? 'notFound' : err.statusCode === 409 ? 'conflict' : 'api';
-    return new EngineError(`Docker engine at ${where} answered: ${message}`, reason, err.statusCode);
+    const known = explainRefusal(message);
+    // Podman answers 404 for a file missing on its host (an init binary, a CDI device): no missing image or container;
+    // a container name in use is a 500 there.
+    const reason: EngineErrorReason = known ? 'api' : err.statusCode === 404 ? 'notFound' : err.statusCode === 409 || /name .* is already in use/.test(message) ? 'conflict' : 'api';
+    return new EngineError(known ? `Docker engine at ${where} refused: ${known}` : `Docker engine at ${where} answered: ${message}`, reason, err.statusCode, message);
   }
   const podman = hints.podmanSocket
     ? ` A Podman socket exists at ${hints.podmanSocket}: set mlContainers.dockerHost (or DOCKER_HOST) to unix://${hints.podmanSocket} to use Podman instead.`
@@ -96,4 +100,28 @@ function engineMessage(err: NodeLikeError): string | undefined {
     return json.trim();
   }
   return typeof err.reason === 'string' ? err.reason : undefined;
+}
+
+const RLIMITS: Readonly<Record<string, string>> = { '6': 'nproc', '7': 'nofile', '8': 'memlock', '3': 'stack' };
+
+/**
+ * One sentence for refusals whose raw text does not say what to do: Podman's missing init binary, a CDI device with
+ * no spec, resource limits the host cannot raise (runc's "rlimit type N", crun's "setrlimit RLIMIT_X"). The raw
+ * words that identify it stay in the sentence. undefined for anything else.
+ */
+export function explainRefusal(message: string): string | undefined {
+  const init = /container-init binary not found on the host: stat ([^\s:]+)/.exec(message);
+  if (init) {
+    return `Podman has no init binary (${init[1]} is missing), and containers here run with one so that stop and Ctrl-C reach the command: install catatonit (\`sudo apt-get install catatonit\`), or set init_path in containers.conf.`;
+  }
+  const cdi = /stat (nvidia\.com\/gpu=[\w.-]+): no such file or directory/.exec(message) ?? /unresolvable CDI devices:? (\S+)/.exec(message);
+  if (cdi) {
+    return `no CDI spec names ${cdi[1]} (the GPU Podman was asked for): generate one with \`sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml\`, or run on CPU (--gpu none, mlContainers.gpu: none).`;
+  }
+  const rlimit = /error setting rlimit type (\d+)/.exec(message) ?? /setrlimit `?RLIMIT_([A-Z]+)/.exec(message);
+  if (rlimit) {
+    const name = RLIMITS[rlimit[1]!] ?? rlimit[1]!.toLowerCase();
+    return `this host does not let the engine raise the ${name} limit (error setting rlimit ${name}: operation not permitted): on Podman set default_ulimits in /etc/containers/containers.conf to limits the host allows (\`ulimit -Hn\`, \`ulimit -Hu\`); for a GPU container, run on CPU or on a host that allows memlock=-1.`;
+  }
+  return undefined;
 }

@@ -278,7 +278,8 @@ export function explainGpuRefusal(raw: string, preflight: GpuPreflight): string 
   if (/could not select device driver .*capabilities: \[\[gpu\]\]/i.test(raw)) {
     return `This engine cannot give containers a GPU (no NVIDIA runtime)${host ? ` and ${host.short} on this machine` : ''}: ${host?.code === 'noDriver' ? 'install the NVIDIA driver, then ' : ''}${TOOLKIT}; or set mlContainers.gpu to "none" or "auto" to run on CPU.`;
   }
-  if (/unresolvable CDI devices|CDI device injection failed|unknown CDI device/i.test(raw)) {
+  // Podman: "container create: stat nvidia.com/gpu=all: no such file or directory" when no spec names the device.
+  if (/unresolvable CDI devices|CDI device injection failed|unknown CDI device|stat nvidia\.com\/gpu=\S+: no such file/i.test(raw)) {
     const name = /(nvidia\.com\/gpu=[\w.-]+)/.exec(raw)?.[1] ?? 'the requested GPU';
     return `The engine has no CDI spec for ${name}: ${CDI_GENERATE}, then restart the engine.`;
   }

@@ -105,6 +105,8 @@ export interface PushedReference {
   /** `host/name:tag@sha256:…` */
   reference: string;
   digest: string;
+  /** The local image that was pushed. */
+  imageId: string;
 }
 
 export interface PushInput {
@@ -148,7 +150,7 @@ export async function pushExperimentImage(input: PushInput): Promise<PushedRefer
       }
       throw e;
     }
-    pushed.push({ reference: `${target}@${digest}`, digest });
+    pushed.push({ reference: `${target}@${digest}`, digest, imageId: plan.imageId });
   }
   return pushed;
 }

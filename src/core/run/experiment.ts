@@ -6,6 +6,7 @@ import type { ContainerCreateRequest, Engine, ImageDetails } from '../docker/eng
 import type { GpuDecision } from '../container/gpu';
 import { chooseGpu, seenGpus } from '../container/gpu';
 import { launchContainer } from '../container/launch';
+import { assertEngineSeesWorkspace } from '../container/remote';
 import type { ContainerSpec } from '../container/request';
 import { WORKSPACE_IN_CONTAINER, containerRequest, gpuLabel, imageTitle } from '../container/request';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
@@ -44,6 +45,9 @@ export interface RunContainerInput {
   /** The sweep the run belongs to, so the whole sweep can be found and stopped. */
   sweepId?: string;
 }
+
+/** How long after its container ended a run still waits for its log stream and for nvidia-smi inside it. */
+const AFTER_EXIT_GRACE_MS = 10_000;
 
 /** What a run adds to the container for its image and workspace: its command, config, run folder and id. */
 export function runContainerSpec(i: RunContainerInput): ContainerSpec {
@@ -124,6 +128,8 @@ export interface ExperimentResult {
 
 /** Plans the experiment and runs every point, following their output: `mlc run` and Run Experiment. */
 export async function runExperiment(o: RunExperimentOptions): Promise<ExperimentResult> {
+  // Before the plan is written: a run on an engine that cannot see this folder never starts.
+  assertEngineSeesWorkspace(o.engine.endpoint, o.workspace, 'A run');
   const plan = await planExperiment(o);
   return executePlan({ ...o, plan });
 }
@@ -136,6 +142,7 @@ export async function runExperiment(o: RunExperimentOptions): Promise<Experiment
  */
 export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> {
   const { engine, log, plan } = o;
+  assertEngineSeesWorkspace(engine.endpoint, plan.workspace, 'A run');
   const now = o.now ?? ((): Date => new Date());
   const details = await engine.inspectImage(plan.image.id, o.signal);
   if (!details) throw new RunError(`Image ${plan.image.ref} (${plan.image.id.slice(7, 19)}) is no longer on this engine: rebuild it, or run the sweep again with another --image.`);
@@ -226,7 +233,8 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
     }
     o.onStart?.(run);
     // Asked while the run goes on, so a record says what the container really had, not only what was asked.
-    const seen = seenGpus(engine, launched.id, o.signal).then((gpus) => writeSeenGpus(plan.workspace, run.id, gpus ?? null)).catch(() => undefined);
+    const seenStop = new AbortController();
+    const seen = seenGpus(engine, launched.id, o.signal ? AbortSignal.any([o.signal, seenStop.signal]) : seenStop.signal).then((gpus) => writeSeenGpus(plan.workspace, run.id, gpus ?? null)).catch(() => undefined);
     log.info(`run ${run.id} started in ${launched.request.name ?? input.name} (GPU: ${gpuLabel(launched.decision)})${plan.sweep ? `: ${formatParams(run.point.params)}` : ''}`);
     const logFile = await fs.open(path.join(plan.workspace, logRel), 'a');
     try {
@@ -237,11 +245,25 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
         for (const line of flush ? parts.filter((l, i) => i < parts.length - 1 || l) : parts) o.onLine?.(run, line, stream);
       };
       let writes = Promise.resolve();
-      await engine.followLogs(launched.id, (chunk, stream) => {
-        writes = writes.then(() => logFile.write(chunk).then(() => undefined));
-        lines[stream] += chunk.toString('utf8');
-        emit(stream, false);
-      }, o.signal);
+      // Podman 4.3 can leave a log stream that began as the container exited open for good: once the container has
+      // exited, the stream gets a little longer, then stops (finishRun writes the whole output from the engine).
+      const followStop = new AbortController();
+      let cutOff: NodeJS.Timeout | undefined;
+      void engine.waitContainer(launched.id, followStop.signal).then(() => {
+        cutOff = setTimeout(() => followStop.abort(), AFTER_EXIT_GRACE_MS);
+      }, () => undefined);
+      try {
+        await engine.followLogs(launched.id, (chunk, stream) => {
+          writes = writes.then(() => logFile.write(chunk).then(() => undefined));
+          lines[stream] += chunk.toString('utf8');
+          emit(stream, false);
+        }, o.signal ? AbortSignal.any([o.signal, followStop.signal]) : followStop.signal).catch((e: unknown) => {
+          if (!followStop.signal.aborted || o.signal?.aborted) throw e;
+        });
+      } finally {
+        clearTimeout(cutOff);
+        followStop.abort();
+      }
       emit('stdout', true);
       emit('stderr', true);
       await writes;
@@ -254,7 +276,11 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
     } else {
       await engine.waitContainer(launched.id).catch(() => undefined);
     }
+    // Podman 4.3 can leave an exec into a container that has just exited unanswered: once the run is over, the
+    // question gets a little longer, then the record says it could not tell (null) rather than waiting forever.
+    const giveUp = setTimeout(() => seenStop.abort(), AFTER_EXIT_GRACE_MS);
     await seen;
+    clearTimeout(giveUp);
     const record = await finishRun({ engine, workspace: plan.workspace, containerId: launched.id, log });
     if (record) o.onRecord?.(record);
     return { record, note: launched.note };

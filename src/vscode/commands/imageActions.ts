@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { interactiveRunCommand, shellLine } from '../../core/container/dockerRun';
+import { assertEngineSeesWorkspace } from '../../core/container/remote';
 import type { ImageNode } from '../../core/images/tree';
 import { optionalCatalog } from '../../core/scaffold/templateFiles';
 import { readProvenance } from '../../core/labels';
@@ -44,6 +45,7 @@ export async function openShellCommand(services: Services, arg: unknown): Promis
     return;
   }
   const image = imageOf(arg);
+  assertEngineSeesWorkspace(services.engines.get().endpoint, workspaceFolder(), 'Open Shell');
   const { args, note } = await interactiveRun(services, image, LOGIN_SHELL);
   if (note) services.log.warn(note);
   dockerTerminal(services.engines, image.name, args.slice(1));

@@ -2,10 +2,21 @@ import { isRecord } from '../../json';
 import { buildAuthOptions } from '../buildAuth';
 import type { BuildEvent, BuildRequest, TarStream } from '../engine';
 import { BuildError } from '../engine';
+import { EngineError } from '../errors';
 import type { DockerConnection } from './client';
 import { followProgress, streamError } from './progress';
 
 export async function build(conn: DockerConnection, context: TarStream, request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<string> {
+  try {
+    return await followBuild(conn, context, request, onEvent, signal);
+  } catch (e) {
+    // Podman answers an aborted build by resetting the connection (ECONNRESET): that is the cancel, not a lost engine.
+    if (signal?.aborted && !(e instanceof BuildError)) throw new EngineError('Cancelled.', 'cancelled');
+    throw e;
+  }
+}
+
+async function followBuild(conn: DockerConnection, context: TarStream, request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<string> {
   const stream = await conn.call((d) =>
     d.buildImage(context as NodeJS.ReadableStream, {
       // The engine takes `t` once per tag; docker-modem repeats array values in the query string.

@@ -18,6 +18,8 @@ export interface EngineOptions {
 /** One endpoint's dockerode client, created on first use; every adapter call goes through `call`. */
 export class DockerConnection {
   private client: Dockerode | undefined;
+  /** Whether the engine is Podman, asked once (see system.ts isPodman). */
+  podman: Promise<boolean> | undefined;
 
   constructor(readonly endpoint: DockerEndpoint, private readonly options: EngineOptions) {}
 

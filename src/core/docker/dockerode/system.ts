@@ -49,3 +49,18 @@ export async function info(conn: DockerConnection, signal?: AbortSignal): Promis
     rootless: securityOptions.some((o) => o.includes('rootless')),
   };
 }
+
+/**
+ * Whether the engine is Podman, asked once per connection: Podman reports image names fully qualified
+ * (`docker.io/library/x:t`, `localhost/x:t`), which the image calls turn into the names Docker shows.
+ */
+export function isPodman(conn: DockerConnection, signal?: AbortSignal): Promise<boolean> {
+  conn.podman ??= version(conn, signal).then(
+    (v) => v.isPodman,
+    (e: unknown) => {
+      conn.podman = undefined;
+      throw e;
+    },
+  );
+  return conn.podman;
+}
