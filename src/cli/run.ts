@@ -224,7 +224,8 @@ export async function runs(args: string[], io: CliIO, signal: AbortSignal): Prom
   if (!(Number.isInteger(last) && last >= 0)) throw new UsageError(`--last wants a whole number, not "${values.last}"`);
   const folder = path.resolve(values.dir);
   let read = await readRuns(folder);
-  if (await reconcileIfEngine(folder, values.host, io, signal, read.runs)) read = await readRuns(folder);
+  // Only a run on record as running can have a container to finish: otherwise the engine has nothing to add.
+  if (read.runs.some((r) => r.status === 'running') && (await reconcileIfEngine(folder, values.host, io, signal, read.runs))) read = await readRuns(folder);
   const { runs: all, skipped } = read;
   if (skipped) io.err(`${skipped} line(s) of ${RUNS_FILE} are not run records and were skipped.`);
   const image = values.image;

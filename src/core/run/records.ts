@@ -117,11 +117,13 @@ export async function readRuns(workspace: string): Promise<{ runs: RunRecord[]; 
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i]!;
     if (!line.trim()) continue;
-    const id = ID_PREFIX.exec(line)?.[1];
+    const prefix = ID_PREFIX.exec(line);
+    const id = prefix?.[1];
     const known = id === undefined ? undefined : latest.get(id);
     if (id !== undefined) order.set(id, i);
     if (known && known.status !== 'running') continue;
-    if (known && !line.includes('"status":"running"', id!.length)) {
+    // The status follows the id in every line we write.
+    if (known && !line.startsWith(',"status":"running"', prefix![0].length)) {
       const raw = parse(line);
       if (raw && raw.status !== 'running') latest.set(id!, raw);
       continue;
