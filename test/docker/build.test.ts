@@ -15,9 +15,9 @@ import { git } from '../helpers/git';
 import { recordingLogger, silentLogger } from '../helpers/logger';
 import { assertBuiltCli, mlc } from '../helpers/mlc';
 import type { EngineKind } from './harness';
-import { engineKind, requireEngine, requireImage, requireKind } from './harness';
+import { engineKind, requireEngine, requireImage } from './harness';
 import type { TestRegistry } from './registry';
-import { requireRegistryTools, startRegistry } from './registry';
+import { requireTestRegistry, startRegistry } from './registry';
 
 const TEMPLATES = path.resolve(__dirname, '../../templates');
 const BASE = 'mlc-test/jupyter:bookworm';
@@ -244,9 +244,8 @@ describe('provenance that travels: pushed, removed here, pulled back (real docke
 
   before(async function () {
     engine = await requireEngine(this);
-    await requireKind(this, engine, 'docker', 'Podman pushes and pulls over HTTPS unless registries.conf lists the registry as insecure, and the test registry serves plain HTTP on a random 127.0.0.1 port (dockerd trusts 127.0.0.0/8)');
     await requireImage(this, engine, BASE);
-    tools = requireRegistryTools(this);
+    tools = await requireTestRegistry(this, engine);
     assertBuiltCli();
   });
 

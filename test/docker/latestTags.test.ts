@@ -7,9 +7,9 @@ import type { Engine } from '../../src/core/docker/engine';
 import { REGISTRY_MIRROR_ENV } from '../../src/core/scaffold/latestTags';
 import { parseJsonc } from '../../src/core/scaffold/mergeDevcontainer';
 import { assertBuiltCli, mlc } from '../helpers/mlc';
-import { STANDIN_DEBIAN, requireEngine, requireImage, requireKind } from './harness';
+import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 import type { TestRegistry } from './registry';
-import { requireRegistryTools, startRegistry, tagsList } from './registry';
+import { requireTestRegistry, startRegistry, tagsList } from './registry';
 
 const PINNED = 'pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime';
 // What the registry holds of pytorch/pytorch; the newest of the catalog's shape is 2.15.0 (2.9.0 is older by
@@ -36,9 +36,8 @@ describe('mlc init --latest against a real registry standing in for Docker Hub (
 
   before(async function () {
     engine = await requireEngine(this);
-    await requireKind(this, engine, 'docker', 'Podman pushes and pulls over HTTPS unless registries.conf lists the registry as insecure, and the test registries serve plain HTTP on random 127.0.0.1 ports (dockerd trusts 127.0.0.0/8)');
     await requireImage(this, engine, STANDIN_DEBIAN);
-    tools = requireRegistryTools(this);
+    tools = await requireTestRegistry(this, engine);
     assertBuiltCli();
   });
 

@@ -6,9 +6,9 @@ import * as path from 'node:path';
 import type { Engine } from '../../src/core/docker/engine';
 import { git } from '../helpers/git';
 import { assertBuiltCli, mlc } from '../helpers/mlc';
-import { STANDIN_DEBIAN, requireEngine, requireImage, requireKind } from './harness';
+import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 import type { TestRegistry } from './registry';
-import { manifestDigest, requireRegistryTools, startRegistry } from './registry';
+import { manifestDigest, requireTestRegistry, startRegistry } from './registry';
 
 const USER = 'ada';
 const PASSWORD = `pw-${randomBytes(8).toString('hex')}`;
@@ -24,9 +24,8 @@ describe('a base image in a private registry (real dockerd, docker-registry with
 
   before(async function () {
     engine = await requireEngine(this);
-    await requireKind(this, engine, 'docker', 'Podman pushes and pulls over HTTPS unless registries.conf lists the registry as insecure, and the test registries serve plain HTTP on random 127.0.0.1 ports (dockerd trusts 127.0.0.0/8)');
     await requireImage(this, engine, STANDIN_DEBIAN);
-    const tools = requireRegistryTools(this);
+    const tools = await requireTestRegistry(this, engine);
     assertBuiltCli();
     registry = await startRegistry(tools, { name: USER, password: PASSWORD });
     // The base lives only in the registry: pushed with the password, then its local tag removed.

@@ -8,9 +8,9 @@ import type { Engine } from '../../src/core/docker/engine';
 import { EngineError } from '../../src/core/docker/errors';
 import { DIRTY_LABEL, REVISION_LABEL } from '../../src/core/labels';
 import { assertBuiltCli, mlc } from '../helpers/mlc';
-import { STANDIN_DEBIAN, requireEngine, requireImage, requireKind } from './harness';
+import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 import type { TestRegistry } from './registry';
-import { manifestDigest, requireRegistryTools, startRegistry, tagsList } from './registry';
+import { manifestDigest, requireTestRegistry, startRegistry, tagsList } from './registry';
 
 const PASSWORD = `pw-${randomBytes(8).toString('hex')}`;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
@@ -48,9 +48,8 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
 
   before(async function () {
     engine = await requireEngine(this);
-    await requireKind(this, engine, 'docker', 'Podman pushes and pulls over HTTPS unless registries.conf lists the registry as insecure, and the test registries serve plain HTTP on random 127.0.0.1 ports (dockerd trusts 127.0.0.0/8)');
     await requireImage(this, engine, STANDIN_DEBIAN);
-    tools = requireRegistryTools(this);
+    tools = await requireTestRegistry(this, engine);
     assertBuiltCli();
     // What `mlc build` makes: <name>:<sha7> and :latest from a clean tree; <name>:<sha7>-dirty from an edited one.
     await build(false, [`${name}:${sha7}`, `${name}:latest`]);

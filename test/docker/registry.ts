@@ -6,6 +6,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Engine } from '../../src/core/docker/engine';
+import { requireKind } from './harness';
 
 const REGISTRY = ['/usr/bin/docker-registry', 'docker-registry'];
 const HTPASSWD = ['/usr/bin/htpasswd', 'htpasswd'];
@@ -15,7 +17,7 @@ function which(candidates: string[]): string | undefined {
 }
 
 /** The registry and htpasswd binaries; skips the suite (fails it on CI) when they are missing. */
-export function requireRegistryTools(context: Mocha.Context): { registry: string; htpasswd: string } {
+function requireRegistryTools(context: Mocha.Context): { registry: string; htpasswd: string } {
   const registry = which(REGISTRY);
   const htpasswd = which(HTPASSWD);
   if (registry && htpasswd) return { registry, htpasswd };
@@ -23,6 +25,15 @@ export function requireRegistryTools(context: Mocha.Context): { registry: string
   if (process.env.CI === 'true') throw new Error(`CI=true but ${message}`);
   console.log(`      skipped: ${message}`);
   context.skip();
+}
+
+/**
+ * What the registry tests need: an engine that pushes to and pulls from a plain-HTTP registry on 127.0.0.1 (Docker;
+ * Podman is skipped with the reason), and the registry's binaries.
+ */
+export async function requireTestRegistry(context: Mocha.Context, engine: Engine): Promise<{ registry: string; htpasswd: string }> {
+  await requireKind(context, engine, 'docker', 'Podman pushes and pulls over HTTPS unless registries.conf lists the registry as insecure, and the test registries serve plain HTTP on random 127.0.0.1 ports (dockerd trusts 127.0.0.0/8)');
+  return requireRegistryTools(context);
 }
 
 async function freePort(): Promise<number> {
