@@ -15,22 +15,10 @@ TMP=${TMPDIR:-/tmp}
 export DEBIAN_FRONTEND=noninteractive
 
 log() { printf '[test-code-server] %s\n' "$*" >&2; }
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-  if [ -t 0 ]; then SUDO=(sudo); else SUDO=(sudo -n); fi
-fi
-as_root() { ${SUDO[@]+"${SUDO[@]}"} "$@"; }
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 # Build headers for code-server's native modules, ripgrep for its search, Chromium to drive it.
-need=()
-for pkg in chromium ripgrep libkrb5-dev libsecret-1-dev libx11-dev libxkbfile-dev; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-  log "installing ${need[*]}"
-  as_root apt-get update -qq >&2
-  as_root apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
-fi
+apt_install chromium ripgrep libkrb5-dev libsecret-1-dev libx11-dev libxkbfile-dev
 
 if [ ! -x "$BIN" ]; then
   # code-server's bundled @vscode/ripgrep downloads rg from GitHub in its postinstall, which is unreachable here:

@@ -30,12 +30,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 log() { printf '[test-engine] %s\n' "$*"; }
 die() { printf '[test-engine] %s\n' "$*" >&2; exit 1; }
-# sudo only when not root; never prompt when there is no terminal (CI).
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-  if [ -t 0 ]; then SUDO=(sudo); else SUDO=(sudo -n); fi
-fi
-as_root() { ${SUDO[@]+"${SUDO[@]}"} "$@"; }
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 # The 20.10 client (Debian's docker.io) has BuildKit built in; the newer /usr/local/bin one lacks the buildx plugin.
 pick_client() {
@@ -44,15 +39,6 @@ pick_client() {
 }
 pick_client
 engine_up() { [ -n "$DOCKER" ] && "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
-
-apt_install() {
-  local missing=() pkg
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing ${missing[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
 
 start_engine() {
   engine_up && return 0

@@ -25,25 +25,12 @@ case ${1:-} in -h | --help) sed -n '2,13p' "$0"; exit 0 ;; '') ;; *) echo "test-
 
 log() { printf '[test-podman] %s\n' "$*"; }
 die() { printf '[test-podman] %s\n' "$*" >&2; exit 1; }
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-  if [ -t 0 ]; then SUDO=(sudo); else SUDO=(sudo -n); fi
-fi
-as_root() { ${SUDO[@]+"${SUDO[@]}"} "$@"; }
-
-apt_install() {
-  local missing=() pkg
-  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  log "installing ${missing[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  # buildah comes as podman's Recommends: the compat /build endpoint needs it.
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-}
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 # podman 4.3 looks for /usr/libexec/podman/catatonit whenever a container asks for an init (mlc run/up send
 # HostConfig.Init); Debian's tini satisfies the Recommends but is not looked for.
-apt_install podman buildah uidmap slirp4netns fuse-overlayfs crun runc catatonit
+# Recommends kept: buildah comes as podman's, and the compat /build endpoint needs it.
+apt_install --recommends podman buildah uidmap slirp4netns fuse-overlayfs crun runc catatonit
 
 # What makes podman run on a host without CAP_SYS_RESOURCE and with hybrid cgroups (no systemd); harmless elsewhere:
 # - default_ulimits: podman's root default nofile=1048576 (and nproc=1048576 once any ulimit is set) cannot be

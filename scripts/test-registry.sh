@@ -8,17 +8,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 log() { printf '[test-registry] %s\n' "$*"; }
-SUDO=()
-if [ "$(id -u)" -ne 0 ]; then
-  if [ -t 0 ]; then SUDO=(sudo); else SUDO=(sudo -n); fi
-fi
-as_root() { ${SUDO[@]+"${SUDO[@]}"} "$@"; }
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
-missing=()
-for pkg in docker-registry apache2-utils; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_install docker-registry apache2-utils
 log "$(/usr/bin/docker-registry --version), $(command -v htpasswd)"
