@@ -4,9 +4,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildExperiment } from '../../src/core/build/buildExperiment';
-import type { Engine, EngineEvent } from '../../src/core/docker/engine';
+import type { Engine } from '../../src/core/docker/engine';
 import { GitCli } from '../../src/core/provenance/git';
 import { readRuns } from '../../src/core/run/records';
+import { recordEvents } from '../helpers/events';
 import { git } from '../helpers/git';
 import { silentLogger } from '../helpers/logger';
 import { assertBuiltCli, mlc, mlcProcess } from '../helpers/mlc';
@@ -67,13 +68,9 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
   });
 
   it('runs a 2×2 sweep as four containers and records four runs with distinct configs, the image and the commit', async () => {
-    const created: EngineEvent[] = [];
-    const watching = new AbortController();
-    const events = engine.events({ since: Math.floor(Date.now() / 1000) - 1, types: ['container'] }, (e) => e.action === 'create' && created.push(e), watching.signal);
+    const events = recordEvents(engine, ['container'], (e) => e.action === 'create');
     const r = await mlc(['run', '--config', 'configs/sweep.yaml', '--gpu', 'none', '--parallel', '2', '--', 'python3', 'train.py'], { cwd: dir });
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    watching.abort();
-    await events;
+    const created = await events.stop();
     assert.equal(r.code, 0, r.stderr);
 
     const { runs } = await readRuns(dir);
