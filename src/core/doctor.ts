@@ -31,6 +31,11 @@ export async function runDoctor(engine: Engine, signal?: AbortSignal, toolkit: (
       "This is Podman's Docker-compatible API: builds use Podman's builder (buildah), and GPUs need CDI names (nvidia.com/gpu=all, from a CDI spec in /etc/cdi or /var/run/cdi) instead of --gpus.",
     );
   }
+  if (!isLocalEndpoint(engine.endpoint)) {
+    notes.push(
+      `Remote engine: ${engine.endpoint.host} runs on another machine. Builds work (the project is sent to it), but runs, Jupyter and Open Shell refuse it, since they bind-mount the project folder, which it cannot see: run mlc on that host, or use a local engine for those.`,
+    );
+  }
   if (info.rootless) {
     notes.push('Rootless engine: bind-mounted files are owned by your user inside the container as root.');
   }
