@@ -19,6 +19,7 @@ describe('a remote engine (second dockerd over tcp://, mlc from dist/cli.js)', f
   let host: string;
   let dir: string;
   let token: string;
+  let repo: string;
   let image: { id: string; tag: string } | undefined;
   /** Images on the remote engine before the tests: the builds' (tagged, and the layer under the lock) go after. */
   let before0: Set<string>;
@@ -30,15 +31,19 @@ describe('a remote engine (second dockerd over tcp://, mlc from dist/cli.js)', f
     assertBuiltCli();
     before0 = new Set((await remote.listImages({})).map((i) => i.id));
     token = randomUUID();
-    dir = devcontainerProject(`FROM ${STANDIN_DEBIAN}\nCOPY marker.txt /marker.txt\n`, { 'marker.txt': `${token}\n`, 'configs/run.yaml': 'seed: 7\n' }, 'mlc remote test');
+    repo = `mlc-remote-test-${token.slice(0, 8)}`;
+    dir = devcontainerProject(`FROM ${STANDIN_DEBIAN}\nCOPY marker.txt /marker.txt\n`, { 'marker.txt': `${token}\n`, 'configs/run.yaml': 'seed: 7\n' }, repo);
     // What makes it remote for these tests: the project folder made here does not exist there.
     const seen = await remote.runCapture(STANDIN_DEBIAN, ['test', '-e', dir]);
     assert.notEqual(seen.exitCode, 0, `the remote test engine sees ${dir}: its filesystem is this machine's`);
   });
 
   after(async () => {
+    // Ours: tagged with this run's project name, or the untagged layer under the lock (an engine refuses to remove
+    // one that another run's image still stands on).
+    const ours = (tags: string[]): boolean => tags.every((t) => t === '<none>:<none>') || tags.some((t) => t.startsWith(`${repo}:`));
     for (const made of remote ? await remote.listImages({}) : []) {
-      if (!before0.has(made.id)) await remote.removeImage(made.id, { force: true }).catch(() => undefined);
+      if (!before0.has(made.id) && ours(made.repoTags)) await remote.removeImage(made.id, { force: true }).catch(() => undefined);
     }
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
