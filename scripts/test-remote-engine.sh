@@ -5,6 +5,8 @@
 # and reached over plain tcp:// on its own bridge network. Its filesystem is the container's, not this machine's:
 # the project folders the tests make here do not exist there, as on a real remote host.
 # The address is the container's IP, never a published 127.0.0.1 port: mlc counts loopback tcp:// as this machine.
+# Its API is unauthenticated, as a test engine's may be: this machine and containers on its own network reach it,
+# containers on other networks do not (Docker isolates bridge networks from one another).
 # Second run: reuses the container (starting it when stopped) and reloads the stand-in only when it changed.
 #
 #   scripts/test-remote-engine.sh           prints the endpoint on its last line and writes it to $TMPDIR/mlc-remote-engine.host
@@ -29,7 +31,7 @@ TMP=${TMPDIR:-/tmp}
 HOSTFILE=$TMP/mlc-remote-engine.host
 REMOVE=0
 case ${1:-} in
-  -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+  -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
   --remove) REMOVE=1 ;;
   '') ;;
   *) echo "test-remote-engine: unknown argument $1 (try --help)" >&2; exit 2 ;;
