@@ -180,7 +180,7 @@ export class Workbench {
       try {
         execFileSync('pngquant', ['--quality=60-85', '--speed', '1', '--strip', '--force', '-o', path.join(media, `${name}.png`), file]);
       } catch (e) {
-        throw new Error(`pngquant could not shrink ${name}.png for the README (apt-get install pngquant): ${e instanceof Error ? e.message : String(e)}`);
+        throw new Error(`pngquant could not shrink ${name}.png for the README (apt-get install pngquant): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
       }
     }
     return file;
