@@ -7,9 +7,9 @@ import { machineEngine } from '../core/docker/machine';
 import { loadRegistryAuth } from '../core/docker/registryAuth';
 import { GitCli } from '../core/provenance/git';
 import type { CliIO } from './io';
-import { cliLogger } from './io';
+import { asUsage, cliLogger } from './io';
 
-export const buildHelp = `mlc build [--dir DIR] [--config FILE] [--devcontainer FILE] [--build-arg NAME=VALUE]… [--no-lock] [--strict] [--host URL]
+export const buildHelp = `mlc build [--dir DIR] [--config FILE] [--devcontainer FILE] [--build-arg NAME=VALUE]… [--no-lock] [--strict] [--json] [--host URL]
 
 Builds the project's devcontainer Dockerfile with BuildKit into an experiment image tagged
 <name>:<sha7>[-dirty] and <name>:latest, labelled with the commit, branch, remote, Dockerfile hash
@@ -23,16 +23,19 @@ and tags to stdout. Before sending the context, every build names the files in i
   --build-arg N=V      overrides devcontainer.json's build.args (repeatable), e.g. BASE_IMAGE=<your mirror>
   --no-lock            skip the environment lock (pip freeze in a throw-away container) after the build
   --strict             fail (exit 1, nothing built) instead of warning when the context holds such a file
+  --json               print {"imageId", "tags": [...], "commit": sha or null, "dirty", "builder": buildkit|classic,
+                       "contextBytes", "cachedSteps": [...], "contextFindings": [{"path", "kind": secret|large,
+                       "bytes", "ignoreLine"}], "labels": {...}} instead of the id and tags
   --host URL           Docker host instead of DOCKER_HOST / the docker context`;
 
 export async function build(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { dir: { type: 'string', default: '.' }, config: { type: 'string' }, devcontainer: { type: 'string' }, 'build-arg': { type: 'string', multiple: true }, 'no-lock': { type: 'boolean', default: false }, strict: { type: 'boolean', default: false }, host: { type: 'string' } },
+    options: { dir: { type: 'string', default: '.' }, config: { type: 'string' }, devcontainer: { type: 'string' }, 'build-arg': { type: 'string', multiple: true }, 'no-lock': { type: 'boolean', default: false }, strict: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
     strict: true,
     allowPositionals: false,
   });
-  const buildArgs = parseBuildArgList(values['build-arg'] ?? []);
+  const buildArgs = asUsage(() => parseBuildArgList(values['build-arg'] ?? []));
   const engine = machineEngine(values.host, {}, io.env);
   const log = cliLogger(io, 'build');
   const result = await buildExperiment({
@@ -48,6 +51,22 @@ export async function build(args: string[], io: CliIO, signal: AbortSignal): Pro
     log,
     signal,
   });
+  if (values.json) {
+    io.out(
+      JSON.stringify({
+        imageId: result.imageId,
+        tags: result.tags,
+        commit: result.git?.sha ?? null,
+        dirty: result.git?.dirty ?? false,
+        builder: result.builder,
+        contextBytes: result.contextBytesSent,
+        cachedSteps: result.cachedSteps,
+        contextFindings: result.contextFindings,
+        labels: result.labels,
+      }),
+    );
+    return 0;
+  }
   io.out(result.imageId);
   for (const tag of result.tags) io.out(tag);
   return 0;

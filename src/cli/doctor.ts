@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { describeEndpoint } from '../core/docker/endpoint';
 import { machineEngine } from '../core/docker/machine';
 import { formatDoctorReport, runDoctor } from '../core/doctor';
 import { checkGpu, formatPreflight } from '../core/gpu/preflight';
@@ -22,7 +23,10 @@ can't tell (with --json, the verdict also goes to stderr as a warning; scripts t
 verdict.kind: works, blocked or unknown).
 
   --host URL      Docker host to use instead of DOCKER_HOST / the docker context (unix://, tcp://, ssh://)
-  --json          Print the report as JSON
+  --json          Print the report as JSON: {"endpoint", "engine", "info", "buildKit", "cacheMounts", "gpu",
+                  "notes"}; when the engine does not answer, {"endpoint", "error"} with exit 1. With --gpu:
+                  {"access", "cdiDevices", "isPodman", "host", "toolkit", "image", "cuda", "driver", "problems",
+                  "verdict": {"kind": works|blocked|unknown, "sentence"}}
   --gpu           GPU preflight
   --image REF     with --gpu: check the driver against this image's CUDA
   --devices IDS   with --gpu: check these device indexes or UUIDs exist`;
@@ -65,7 +69,15 @@ export async function doctor(args: string[], io: CliIO, signal: AbortSignal): Pr
     }
     return preflight.verdict.kind === 'blocked' ? 1 : 0;
   }
-  const report = await runDoctor(engine, signal);
+  const report = await runDoctor(engine, signal).catch((e: unknown) => {
+    if (!values.json) throw e;
+    // A dead engine is a finding too: where mlc looked and what went wrong, as JSON; the exit code stays 1.
+    const error = e instanceof Error ? e.message : String(e);
+    io.err(`mlc doctor: ${error}`);
+    io.out(JSON.stringify({ endpoint: describeEndpoint(engine.endpoint), error }, null, 2));
+    return undefined;
+  });
+  if (!report) return 1;
   if (values.json) {
     io.out(JSON.stringify(report, null, 2));
   } else {

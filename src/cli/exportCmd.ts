@@ -8,9 +8,9 @@ import { apptainerDefFileName, presetSetupScript } from '../core/export/rules';
 import { optionalCatalog, templatesDir } from '../core/scaffold/templateFiles';
 import { exportK8s, exportK8sHelp } from './exportK8s';
 import type { CliIO } from './io';
-import { UsageError, writeGenerated } from './io';
+import { UsageError, refuse, writeGenerated } from './io';
 
-const apptainerHelp = `mlc export apptainer IMAGE [--out DIR] [--archive FILE] [--build] [--force] [--host URL]
+const apptainerHelp = `mlc export apptainer IMAGE [--out DIR] [--archive FILE] [--build] [--force] [--json] [--host URL]
 
 Writes an Apptainer/Singularity definition file for an experiment image, for HPC and GRID sites that run
 Apptainer instead of Docker: the image's provenance labels carried over, and for HEP presets the release
@@ -21,6 +21,7 @@ setup sourced in %environment. Run it with GPUs as \`apptainer exec --nv IMAGE.s
                   instead of this machine's Docker engine (docker-daemon)
   --build         also build the .sif with apptainer (or singularity) when it is installed
   --force         replace an existing .def that differs
+  --json          print {"file": "<the .def>", "sif": "<the .sif>" or null} (apptainer's own output goes to stderr)
   --host URL      Docker host instead of DOCKER_HOST / the docker context`;
 
 export const exportHelp = `${apptainerHelp}\n\n${exportK8sHelp}`;
@@ -33,7 +34,7 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
   if (args[0] === 'k8s') return exportK8s(args.slice(1), io, signal);
   const { values, positionals } = parseArgs({
     args,
-    options: { out: { type: 'string', default: '.' }, archive: { type: 'string' }, build: { type: 'boolean', default: false }, force: { type: 'boolean', default: false }, host: { type: 'string' } },
+    options: { out: { type: 'string', default: '.' }, archive: { type: 'string' }, build: { type: 'boolean', default: false }, force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
     strict: true,
     allowPositionals: true,
   });
@@ -43,10 +44,7 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
   }
   const engine = machineEngine(values.host, {}, io.env);
   const image = await engine.inspectImage(imageRef, signal);
-  if (!image) {
-    io.err(`No image ${imageRef} in this engine: build it first (mlc build), or name one from mlc ls.`);
-    return 1;
-  }
+  if (!image) return refuse(io, values.json, `No image ${imageRef} in this engine: build it first (mlc build), or name one from mlc ls.`);
   const setupScript = presetSetupScript(image.labels, await optionalCatalog(templatesDir()));
   const archive = values.archive ? path.resolve(values.archive) : undefined;
   const def = apptainerDefinition({
@@ -57,23 +55,25 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
   });
 
   const file = path.resolve(values.out, apptainerDefFileName(imageRef));
-  if (!(await writeGenerated(file, def, values.force, io))) return 1;
+  const refused = await writeGenerated(file, def, values.force);
+  if (refused) return refuse(io, values.json, refused);
+  if (!values.json) io.out(file);
   if (archive && !(await fs.stat(archive).catch(() => undefined))) {
     io.err(`Next: docker save ${imageRef} -o ${archive}  (the .def reads the image from that file)`);
   }
-  if (!values.build) return 0;
+  if (!values.build) {
+    if (values.json) io.out(JSON.stringify({ file, sif: null }));
+    return 0;
+  }
   const tool = (['apptainer', 'singularity'] as const).find(onPath);
   const sif = file.replace(/\.def$/, '.sif');
   if (!tool) {
-    io.err(`apptainer is not installed here: on a machine with Apptainer, run \`${apptainerBuildCommand('apptainer', path.basename(file), path.basename(sif)).join(' ')}\`.`);
-    return 1;
+    return refuse(io, values.json, `apptainer is not installed here: on a machine with Apptainer, run \`${apptainerBuildCommand('apptainer', path.basename(file), path.basename(sif)).join(' ')}\`.`);
   }
   const [command, ...commandArgs] = apptainerBuildCommand(tool, file, sif);
-  const r = spawnSync(command!, commandArgs, { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) {
-    io.err(`${tool} build failed (exit ${String(r.status)}).`);
-    return 1;
-  }
-  io.out(sif);
+  // With --json, stdout is the JSON document's alone: apptainer's own output goes to stderr.
+  const r = spawnSync(command!, commandArgs, { stdio: ['ignore', values.json ? 2 : 'inherit', 'inherit'] });
+  if (r.status !== 0) return refuse(io, values.json, `${tool} build failed (exit ${String(r.status)}).`);
+  io.out(values.json ? JSON.stringify({ file, sif }) : sif);
   return 0;
 }

@@ -9,10 +9,10 @@ import { k8sManifests, manifestFileName, pinnedReference, toYaml } from '../core
 import { UncommittedImageError, assertCommitted, configMismatchNote } from '../core/export/rules';
 import { pushRecordFile, recordedPushes, registryDigests } from '../core/images/pushRecord';
 import type { CliIO } from './io';
-import { UsageError, writeGenerated } from './io';
+import { UsageError, refuse, writeGenerated } from './io';
 
 export const exportK8sHelp = `mlc export k8s IMAGE [--config FILE] [--gpus N] [--kubeflow [--workers N]] [--registry REG] [--allow-dirty]
-                     [--out DIR] [--force] [--apply] [--host URL] [-- ARG…]
+                     [--out DIR] [--force] [--apply] [--json] [--host URL] [-- ARG…]
 
 Writes Kubernetes manifests for an experiment image to <name>-<sha7>.k8s.yaml: a batch/v1 Job (with --kubeflow,
 a Kubeflow PyTorchJob) running the image pinned by its registry digest, requesting nvidia.com/gpu and labelled
@@ -29,6 +29,8 @@ path in MLC_CONFIG. Arguments after -- replace the image's CMD (its ENTRYPOINT s
   --out DIR       where to write the manifest (default: .)
   --force         replace an existing manifest that differs
   --apply         then run \`kubectl apply -f\` on it (kubectl's current context and namespace)
+  --json          print {"file", "name": the job's, "image": the pinned reference, "kinds": [...], "applied"}
+                  (kubectl's own output goes to stderr)
   --host URL      Docker host instead of DOCKER_HOST / the docker context
 
 The cluster pulls the image from its registry: push it first (mlc push IMAGE --registry REG). Names are fixed
@@ -37,8 +39,8 @@ per commit, so \`kubectl apply\` of the same export again changes nothing: delet
 /** What the command reaches outside itself; the unit tests pass fakes. */
 export interface ExportK8sDeps {
   engine(host: string | undefined): Engine;
-  /** Runs kubectl with the terminal's output; undefined when kubectl is not on PATH. */
-  kubectl(args: string[]): { status: number | null } | undefined;
+  /** Runs kubectl with the terminal's output (stdout to stderr when `quiet`); undefined when kubectl is not on PATH. */
+  kubectl(args: string[], quiet: boolean): { status: number | null } | undefined;
   /** Where `mlc push` records what registries answered (images/pushRecord.ts). */
   pushRecord: string;
 }
@@ -47,8 +49,8 @@ function machineDeps(io: CliIO): ExportK8sDeps {
   return {
     engine: (host) => machineEngine(host, {}, io.env),
     pushRecord: pushRecordFile(io.env, io.env.HOME || os.homedir()),
-    kubectl: (args) => {
-      const r = spawnSync('kubectl', args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    kubectl: (args, quiet) => {
+      const r = spawnSync('kubectl', args, { stdio: ['ignore', quiet ? 2 : 'inherit', 'inherit'] });
       return (r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT' ? undefined : { status: r.status };
     },
   };
@@ -77,6 +79,7 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
       out: { type: 'string', default: '.' },
       force: { type: 'boolean', default: false },
       apply: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
       host: { type: 'string' },
     },
     strict: true,
@@ -103,17 +106,13 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
 
   const engine = deps.engine(values.host);
   const image = await engine.inspectImage(imageRef, signal);
-  if (!image) {
-    io.err(`No image ${imageRef} in this engine: build it first (mlc build), or name one from mlc ls.`);
-    return 1;
-  }
+  if (!image) return refuse(io, values.json, `No image ${imageRef} in this engine: build it first (mlc build), or name one from mlc ls.`);
   try {
     assertCommitted(imageRef, image.labels, values['allow-dirty']);
   } catch (e) {
     // Said as a refusal of this export, without the command prefix of an unexpected failure.
     if (!(e instanceof UncommittedImageError)) throw e;
-    io.err(e.message);
-    return 1;
+    return refuse(io, values.json, e.message);
   }
   const note = config && values.config ? configMismatchNote(imageRef, values.config, config.content, image.labels) : undefined;
   if (note) io.err(note);
@@ -121,9 +120,10 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
   // Podman gives local images RepoDigests too: there, only the digests a registry gave `mlc push` count.
   const podman = (await engine.version(signal)).isPodman;
   const digests = registryDigests(image.repoDigests, podman, podman ? await recordedPushes(deps.pushRecord, image.id) : []);
+  const pinnedRef = pinnedReference(imageRef, digests, values.registry);
   const manifests = k8sManifests({
     imageRef,
-    pinnedRef: pinnedReference(imageRef, digests, values.registry),
+    pinnedRef,
     labels: image.labels,
     args: command,
     ...(config ? { config } : {}),
@@ -132,18 +132,23 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
   });
   const text = toYaml(manifests.objects);
   const file = path.resolve(values.out, manifestFileName(manifests));
-  if (!(await writeGenerated(file, text, values.force, io))) return 1;
-  if (!values.apply) return 0;
+  const refused = await writeGenerated(file, text, values.force);
+  if (refused) return refuse(io, values.json, refused);
+  const report = (applied: boolean): string => JSON.stringify({ file, name: manifests.name, image: pinnedRef, kinds: manifests.objects.map((o) => o.kind), applied });
+  if (!values.json) io.out(file);
+  if (!values.apply) {
+    if (values.json) io.out(report(false));
+    return 0;
+  }
 
-  const applied = deps.kubectl(['apply', '-f', file]);
+  const applied = deps.kubectl(['apply', '-f', file], values.json);
   if (!applied) {
-    io.err(`kubectl is not installed here: apply the manifest where it is, with \`kubectl apply -f ${path.basename(file)}\`.`);
-    return 1;
+    return refuse(io, values.json, `kubectl is not installed here: apply the manifest where it is, with \`kubectl apply -f ${path.basename(file)}\`.`);
   }
   if (applied.status !== 0) {
     const operator = values.kubeflow ? '; a PyTorchJob needs the Kubeflow training operator installed in the cluster' : '';
-    io.err(`kubectl apply failed (exit ${String(applied.status)}, its message above): check \`kubectl config current-context\`${operator}. The manifest stays at ${file}.`);
-    return 1;
+    return refuse(io, values.json, `kubectl apply failed (exit ${String(applied.status)}, its message above): check \`kubectl config current-context\`${operator}. The manifest stays at ${file}.`);
   }
+  if (values.json) io.out(report(true));
   return 0;
 }

@@ -6,10 +6,10 @@ import { REGISTRY_MIRROR_ENV, describeLatestTag, latestCatalogBase } from '../co
 import { applyPlan } from '../core/scaffold/plan';
 import { prepareScaffold } from '../core/scaffold/prepare';
 import type { ScaffoldOptions } from '../core/scaffold/render';
-import { describeBase } from '../core/scaffold/render';
+import { describeBase, resolveOptions } from '../core/scaffold/render';
 import { loadTemplates, templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
-import { UsageError } from './io';
+import { UsageError, asUsage } from './io';
 
 export const initHelp = `mlc init --preset ID [options]
 
@@ -34,7 +34,9 @@ tensorflow, atlas (ATLAS AnalysisBase), scikit-hep.
   --dir DIR            project folder (default: .)
   --host URL           Docker host to read --base-image from instead of DOCKER_HOST / the docker context
   --yes                allow changes to existing files: merge into devcontainer.json (comments kept),
-                       append to .dockerignore. Without it, existing files are never touched.`;
+                       append to .dockerignore. Without it, existing files are never touched.
+  --json               print {"base": the sentence describing it, "baseImage", "files": [{"path", "action":
+                       create|modify|keep, "note"}], "written": N} instead of the lines`;
 
 export async function init(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
@@ -53,6 +55,7 @@ export async function init(args: string[], io: CliIO, signal: AbortSignal): Prom
       dir: { type: 'string', default: '.' },
       host: { type: 'string' },
       yes: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -64,6 +67,7 @@ export async function init(args: string[], io: CliIO, signal: AbortSignal): Prom
     throw new UsageError(`--variant must be gpu or cpu, not "${values.variant}".`);
   }
   const port = values['jupyter-port'] === undefined ? undefined : Number(values['jupyter-port']);
+  if (port !== undefined && !/^\d+$/.test(values['jupyter-port']!)) throw new UsageError(`--jupyter-port wants a port number (1–65535), not "${values['jupyter-port']}".`);
   const root = path.resolve(values.dir);
   const options: ScaffoldOptions = {
     preset: values.preset,
@@ -76,9 +80,12 @@ export async function init(args: string[], io: CliIO, signal: AbortSignal): Prom
     ...(values.name ? { name: values.name } : {}),
     layout: values.subfolder ? 'subfolder' : 'default',
   };
+  const { catalog } = await loadTemplates(templatesDir());
+  // The catalog judges the options (preset, variant, version, Python, port, pip packages, base image): a choice it
+  // does not offer is a usage error, exit 2, before anything is looked up or written.
+  asUsage(() => resolveOptions(catalog, options, path.basename(root)));
   let tagLine: string | undefined;
   if (values.latest) {
-    const { catalog } = await loadTemplates(templatesDir());
     const latest = await latestCatalogBase(catalog, options, path.basename(root), { env: io.env, signal });
     if (latest?.kind === 'newer') options.newerTag = { image: latest.image, version: latest.version };
     tagLine = latest && describeLatestTag(latest);
@@ -101,6 +108,12 @@ export async function init(args: string[], io: CliIO, signal: AbortSignal): Prom
     throw new UsageError(`would change existing ${touched.map((p) => `${p.path} (${p.note})`).join(', ')}; re-run with --yes to allow it. Nothing was written.`);
   }
   const written = await applyPlan(root, prepared.plan);
+  if (values.json) {
+    if (tagLine) io.err(tagLine);
+    const files = prepared.plan.map((p) => ({ path: p.path, action: p.action, note: p.note }));
+    io.out(JSON.stringify({ base: describeBase(prepared.options), baseImage: prepared.options.baseImage, files, written: written.length }));
+    return 0;
+  }
   io.out(describeBase(prepared.options));
   if (tagLine) {
     io.out(tagLine);

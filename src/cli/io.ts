@@ -17,6 +17,16 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * A refusal the command words in full (no `mlc <command>:` prefix): the sentence on stderr and, with --json, as
+ * {"error": …} on stdout, as runCli does for thrown errors. Returns the exit code, 1.
+ */
+export function refuse(io: CliIO, json: boolean, sentence: string): number {
+  io.err(sentence);
+  if (json) io.out(JSON.stringify({ error: sentence }));
+  return 1;
+}
+
 /** The CLI's log on stderr: info lines bare, other levels prefixed with theirs, debug and trace only with MLC_DEBUG set. */
 export function cliLogger(io: CliIO, component: string): Logger {
   return createLogger({ write: (level, line) => (level === 'debug' || level === 'trace') && !io.env.MLC_DEBUG ? undefined : io.err(level === 'info' ? line : `${level}: ${line}`) }, component);
@@ -34,16 +44,14 @@ export function asUsage<T>(fn: () => T): T {
 }
 
 /**
- * Writes a generated file (a .def, a manifest) and prints its path; an existing file that differs — the user may
- * have edited it — is kept unless `force`, with a message. Returns whether the file holds `text` now.
+ * Writes a generated file (a .def, a manifest); an existing file that differs — the user may have edited it — is
+ * kept unless `force`. Returns the sentence that says so when nothing was written.
  */
-export async function writeGenerated(file: string, text: string, force: boolean, io: CliIO): Promise<boolean> {
+export async function writeGenerated(file: string, text: string, force: boolean): Promise<string | undefined> {
   const existing = await fs.readFile(file, 'utf8').catch(() => undefined);
   if (existing !== undefined && existing !== text && !force) {
-    io.err(`${file} exists and differs: nothing written (pass --force to replace it).`);
-    return false;
+    return `${file} exists and differs: nothing written (pass --force to replace it).`;
   }
   await writeFileAtomic(file, text);
-  io.out(file);
-  return true;
+  return undefined;
 }

@@ -1,6 +1,4 @@
-import { EndpointError } from '../core/docker/endpoint';
-import { EngineError } from '../core/docker/errors';
-import { UserError } from '../core/errors';
+import { version } from '../../package.json';
 import { build, buildHelp } from './build';
 import { diff, diffHelp } from './diff';
 import { doctor, doctorHelp } from './doctor';
@@ -39,24 +37,40 @@ const usage = (): string =>
     '',
     ...Object.entries(subcommands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`),
     '',
-    'Run `mlc <command> --help` for a command\'s options.',
+    'Run `mlc help <command>` or `mlc <command> --help` for a command\'s options; `mlc --version` (-V) for the version.',
     '',
-    'Exit codes: 0 done; 1 failed (one line says why and what to do); 2 usage error; 130 interrupted (Ctrl-C).',
-    '`mlc run` exits with a single run\'s own code, and `mlc doctor --gpu` with 1 when GPU containers will not work.',
+    'Exit codes: 0 done; 1 failed (one line says why and what to do); 2 usage error (a flag, argument or option',
+    'value the command does not take); 130 interrupted (Ctrl-C). `mlc run` exits with a single run\'s own code, and',
+    '`mlc doctor --gpu` with 1 when GPU containers will not work.',
+    '',
+    'With --json, a command prints one JSON document on stdout (see its --help for the shape) and, when it fails,',
+    '{"error": "<the sentence>"} instead, with the same exit code. Progress and warnings go to stderr. mlc prints',
+    'no colour.',
   ].join('\n');
 
 /** Runs one mlc invocation and returns its exit code: 0 ok, 1 failure, 2 usage error. */
 export async function runCli(argv: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    io.out(usage());
-    return name ? 0 : 2;
+  if (name === '--version' || name === '-V') {
+    io.out(version);
+    return 0;
   }
-  const command = subcommands[name];
-  if (!command) {
-    io.err(`mlc: unknown command "${name}". Run \`mlc --help\` for the list.`);
+  if (!name) {
+    io.err(usage());
     return 2;
   }
+  if (name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    if (topic === undefined) {
+      io.out(usage());
+      return 0;
+    }
+    if (!Object.hasOwn(subcommands, topic)) return unknownCommand(topic, io);
+    io.out(subcommands[topic]!.help);
+    return 0;
+  }
+  if (!Object.hasOwn(subcommands, name)) return unknownCommand(name, io);
+  const command = subcommands[name]!;
   // After `--` the words are the user's command (`mlc run … -- python train.py --help`), not ours.
   const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
   if (own.includes('--help') || own.includes('-h')) {
@@ -66,17 +80,18 @@ export async function runCli(argv: string[], io: CliIO, signal: AbortSignal): Pr
   try {
     return await command.run(rest, io, signal);
   } catch (e) {
-    if (e instanceof UsageError || isParseArgsError(e)) {
-      io.err(`mlc ${name}: ${e.message}`);
-      return 2;
-    }
-    if (e instanceof EngineError || e instanceof EndpointError || e instanceof UserError) {
-      io.err(`mlc ${name}: ${e.message}`);
-      return 1;
-    }
-    io.err(`mlc ${name}: ${e instanceof Error ? e.message : String(e)}`);
-    return 1;
+    const usageError = e instanceof UsageError || isParseArgsError(e);
+    const message = e instanceof Error ? e.message : String(e);
+    io.err(`mlc ${name}: ${message}`);
+    // With --json, stdout still holds one JSON document for a script to read; the exit code says the same.
+    if (own.includes('--json')) io.out(JSON.stringify({ error: message }));
+    return usageError ? 2 : 1;
   }
+}
+
+function unknownCommand(name: string, io: CliIO): number {
+  io.err(`mlc: unknown command "${name}". Run \`mlc --help\` for the list.`);
+  return 2;
 }
 
 // Bundled entry point: dist/cli.js.

@@ -8,7 +8,7 @@ import { pushRecordFile, recordPushes } from '../core/images/pushRecord';
 import type { CliIO } from './io';
 import { UsageError } from './io';
 
-export const pushHelp = `mlc push IMAGE --registry HOST[:PORT][/NAMESPACE] [--latest] [--allow-dirty] [--host URL]
+export const pushHelp = `mlc push IMAGE --registry HOST[:PORT][/NAMESPACE] [--latest] [--allow-dirty] [--json] [--host URL]
 
 Pushes an experiment image under its commit tag: IMAGE (e.g. myproj:latest) is tagged
 HOST/NAMESPACE/myproj:<sha7> from its org.opencontainers.image.revision label and that tag is pushed.
@@ -19,12 +19,13 @@ Prints the pushed reference, pinned by digest: HOST/NAMESPACE/myproj:<sha7>@sha2
   --registry R   where to push: ghcr.io/alice, registry.example.org:5000/team, docker.io/alice (Docker Hub)
   --latest       also push the :latest tag (not by default: it moves under whoever pulls it)
   --allow-dirty  push an image built from uncommitted changes (as <sha7>-dirty); refused otherwise
+  --json         print {"pushed": [{"reference", "digest", "imageId"}]}, one entry per tag pushed (no credentials)
   --host URL     Docker host instead of DOCKER_HOST / the docker context`;
 
 export async function push(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { registry: { type: 'string' }, latest: { type: 'boolean', default: false }, 'allow-dirty': { type: 'boolean', default: false }, host: { type: 'string' } },
+    options: { registry: { type: 'string' }, latest: { type: 'boolean', default: false }, 'allow-dirty': { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
     strict: true,
     allowPositionals: true,
   });
@@ -61,6 +62,7 @@ export async function push(args: string[], io: CliIO, signal: AbortSignal): Prom
   // What the registry answered, for `mlc export k8s` on Podman, whose RepoDigests cannot tell a push from a build.
   const [first] = pushed;
   if (first) await recordPushes(pushRecordFile(io.env, io.env.HOME || os.homedir()), first.imageId, pushed.map((p) => p.reference)).catch((e: unknown) => io.err(`warning: the push was not recorded (${e instanceof Error ? e.message : String(e)}); mlc export k8s on Podman will not find its digest.`));
-  for (const p of pushed) io.out(p.reference);
+  if (values.json) io.out(JSON.stringify({ pushed: pushed.map((p) => ({ reference: p.reference, digest: p.digest, imageId: p.imageId })) }));
+  else for (const p of pushed) io.out(p.reference);
   return 0;
 }

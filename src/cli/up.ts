@@ -9,7 +9,7 @@ import { templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
 import { UsageError, asUsage, cliLogger } from './io';
 
-export const upHelp = `mlc up [--dir DIR] [--image REF] [--gpu auto|all|none|0,1] [--shm-size SIZE] [--timeout SECONDS] [--host URL]
+export const upHelp = `mlc up [--dir DIR] [--image REF] [--gpu auto|all|none|0,1] [--shm-size SIZE] [--timeout SECONDS] [--json] [--host URL]
 
 Starts Jupyter in a container of the experiment image with the project bind-mounted at /workspace, published
 on 127.0.0.1 only at a free port, with a fresh random token. Waits until Jupyter answers, then prints its URL
@@ -21,11 +21,14 @@ on 127.0.0.1 only at a free port, with a fresh random token. Waits until Jupyter
                     (default: auto)
   --shm-size SIZE   /dev/shm size for data loaders (default: 8g)
   --timeout SECONDS how long to wait for Jupyter to answer (default: 120)
+  --json            print {"url", "container", "image", "imageId", "port", "gpu", "reused", "note"} instead of
+                    the URL; "url" carries the token, as the plain output does: treat it as a password
   --host URL        Docker host instead of DOCKER_HOST / the docker context`;
 
-export const downHelp = `mlc down [--dir DIR] [--all] [--host URL]
+export const downHelp = `mlc down [--dir DIR] [--all] [--json] [--host URL]
 
-Stops and removes the Jupyter containers \`mlc up\` started for the project (--all: for every project).`;
+Stops and removes the Jupyter containers \`mlc up\` started for the project (--all: for every project).
+--json prints {"removed": [{"container", "image"}]}.`;
 
 export async function up(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
@@ -36,6 +39,7 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
       gpu: { type: 'string', default: 'auto' },
       'shm-size': { type: 'string', default: '8g' },
       timeout: { type: 'string', default: '120' },
+      json: { type: 'boolean', default: false },
       host: { type: 'string' },
     },
     strict: true,
@@ -64,21 +68,28 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
   });
   if (result.note) io.err(result.note);
   io.err(`${result.reused ? 'Jupyter already running' : 'Jupyter ready'}: ${serverLabel(result.server)} in container ${result.server.name}`);
-  io.out(browserUrl(result.server) ?? '');
+  const url = browserUrl(result.server) ?? '';
+  if (values.json) {
+    const s = result.server;
+    io.out(JSON.stringify({ url, container: s.name, image: s.imageRef, imageId: s.imageId, port: s.port ?? null, gpu: s.gpu, reused: result.reused, note: result.note ?? null }));
+  } else {
+    io.out(url);
+  }
   return 0;
 }
 
 export async function down(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { dir: { type: 'string', default: '.' }, all: { type: 'boolean', default: false }, host: { type: 'string' } },
+    options: { dir: { type: 'string', default: '.' }, all: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
     strict: true,
     allowPositionals: false,
   });
   const engine = machineEngine(values.host, {}, io.env);
   const servers = await findJupyterServers(engine, { ...(values.all ? {} : { workspace: path.resolve(values.dir) }), all: true }, signal);
   await stopJupyter(engine, servers, signal);
-  for (const s of servers) io.out(`removed ${s.name} (${serverLabel(s)})`);
+  if (values.json) io.out(JSON.stringify({ removed: servers.map((s) => ({ container: s.name, image: s.imageRef })) }));
+  else for (const s of servers) io.out(`removed ${s.name} (${serverLabel(s)})`);
   if (!servers.length) io.err('No Jupyter container to stop.');
   return 0;
 }

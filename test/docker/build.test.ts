@@ -133,6 +133,25 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
     assert.ok((await workspace(warned.stdout.trim().split('\n')[0]!)).includes('.env'), 'the unignored .env did not reach the image: this test proves nothing');
   });
 
+  it('mlc build --json prints one object: id, commit tags, commit, builder, context, labels without the remote\'s credentials', async () => {
+    const dir = await fixtureRepo('json');
+    const sha = git(dir, 'rev-parse', 'HEAD');
+    const r = await mlc(['build', '--dir', dir, '--no-lock', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const built = JSON.parse(r.stdout) as { imageId: string; tags: string[]; commit: string; dirty: boolean; builder: string; contextBytes: number; cachedSteps: string[]; contextFindings: unknown[]; labels: Record<string, string> };
+    images.push(...built.tags, built.imageId);
+    assert.deepEqual(built.tags, [`mlc-test-json:${sha.slice(0, 7)}`, 'mlc-test-json:latest']);
+    assert.equal((await engine.inspectImage(built.tags[0]!))?.id, built.imageId);
+    assert.equal(built.commit, sha);
+    assert.equal(built.dirty, false);
+    assert.match(built.builder, /^(buildkit|classic)$/);
+    assert.ok(built.contextBytes > 0);
+    assert.deepEqual(built.contextFindings, []);
+    assert.equal(built.labels['org.opencontainers.image.revision'], sha);
+    assert.doesNotMatch(r.stdout, /ghp_SECRET123|ada:/, 'the remote\'s credentials stay out of the report');
+    assert.notEqual(r.stderr, '', 'progress still goes to stderr');
+  });
+
   it('keeps the RUN --mount=type=cache pip cache between builds: the second build finds what the first left there', async () => {
     const dir = await fixtureRepo('pipcache');
     const marker = `mlc-test-${Date.now().toString(36)}-${process.pid}`;
@@ -166,6 +185,13 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
     const out = diff.stdout;
     assert.match(out, /^\+ tabulate==[\d.]+$/m);
     assert.doesNotMatch(out, /^- /m);
+    const json = await mlc(['diff', first.tags[0]!, second.tags[0]!, '--dir', dir, '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    const packages = JSON.parse(json.stdout) as { a: string; b: string; added: { name: string; version: string }[]; removed: unknown[]; changed: unknown[] };
+    assert.equal(packages.a, first.tags[0]);
+    assert.equal(packages.b, second.tags[0]);
+    assert.ok(packages.added.some((p) => p.name === 'tabulate' && /^[\d.]+$/.test(p.version)), json.stdout);
+    assert.deepEqual(packages.removed, []);
   });
 
   it('never reads 2 GB of ignored data, and memory stays flat', async () => {

@@ -104,6 +104,26 @@ describe('mlc doctor (built CLI against the real engine)', function () {
     assert.match(stdout, /^GPU runtimes:/m);
   });
 
+  it('--json prints the report as one JSON object with the same facts', async () => {
+    const plain = await mlc(['doctor']);
+    const { code, stdout } = await mlc(['doctor', '--json']);
+    assert.equal(code, 0);
+    const report = JSON.parse(stdout) as { endpoint: string; engine: { version: string; apiVersion: string }; buildKit: { available: boolean }; notes: string[] };
+    assert.ok(plain.stdout.split('\n').some((l) => /^Endpoint:/.test(l) && l.endsWith(` ${report.endpoint}`)), plain.stdout);
+    assert.ok(plain.stdout.includes(`${report.engine.version} (API ${report.engine.apiVersion}`), plain.stdout);
+    assert.equal(typeof report.buildKit.available, 'boolean');
+    assert.ok(Array.isArray(report.notes));
+  });
+
+  it('--json with DOCKER_HOST pointing nowhere prints {"endpoint", "error"} on stdout and still exits 1', async () => {
+    const { code, stdout, stderr } = await mlc(['doctor', '--json'], { env: { DOCKER_HOST: 'unix:///nonexistent.sock' } });
+    assert.equal(code, 1);
+    const report = JSON.parse(stdout) as { endpoint: string; error: string };
+    assert.equal(report.endpoint, 'unix:///nonexistent.sock via DOCKER_HOST');
+    assert.match(report.error, /not running at unix:\/\/\/nonexistent\.sock: start Docker/);
+    assert.equal(stderr.trim(), `mlc doctor: ${report.error}`);
+  });
+
   it('exits non-zero with one line saying what to do when DOCKER_HOST points nowhere', async () => {
     const { code, stdout, stderr } = await mlc(['doctor'], { env: { DOCKER_HOST: 'unix:///nonexistent.sock' } });
     assert.equal(code, 1);

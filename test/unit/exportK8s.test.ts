@@ -45,7 +45,7 @@ describe('mlc export k8s (fake engine, fake kubectl)', () => {
   let kubectl: ExportK8sDeps['kubectl'];
   let streams: CliIO & { stdout: string[]; stderr: string[] };
 
-  const deps = (): ExportK8sDeps => ({ engine: () => engine, kubectl: (args) => (kubectlCalls.push(args), kubectl(args)), pushRecord: path.join(dir, 'pushed.jsonl') });
+  const deps = (): ExportK8sDeps => ({ engine: () => engine, kubectl: (args, quiet) => (kubectlCalls.push(args), kubectl(args, quiet)), pushRecord: path.join(dir, 'pushed.jsonl') });
   const run = (args: string[]): Promise<number> => exportK8s(args, streams, new AbortController().signal, deps());
 
   beforeEach(() => {
@@ -120,6 +120,23 @@ describe('mlc export k8s (fake engine, fake kubectl)', () => {
     fs.writeFileSync(path.join(dir, 'other.yaml'), 'lr: 0.1\n');
     assert.equal(await run(['dimuon:3f2a1bc', '--config', path.join(dir, 'other.yaml'), '--out', dir]), 0);
     assert.match(streams.stderr.join('\n'), /is not the config dimuon:3f2a1bc was built with \(configs\/experiment\.yaml\)/);
+  });
+
+  it('--json prints one object (file, job name, pinned image, kinds, applied), kubectl\'s output kept off stdout', async () => {
+    const quiet: boolean[] = [];
+    kubectl = (_args, q) => (quiet.push(q), { status: 0 });
+    assert.equal(await run(['dimuon:3f2a1bc', '--config', path.join(dir, 'experiment.yaml'), '--out', dir, '--apply', '--json']), 0, streams.stderr.join('\n'));
+    assert.deepEqual(streams.stdout.map((l) => JSON.parse(l) as unknown), [
+      { file: path.join(dir, 'dimuon-3f2a1bc.k8s.yaml'), name: 'dimuon-3f2a1bc', image: PINNED, kinds: ['ConfigMap', 'Job'], applied: true },
+    ]);
+    assert.deepEqual(quiet, [true]);
+  });
+
+  it('--json says a refusal as {"error"} on stdout too, with exit 1', async () => {
+    assert.equal(await run(['nothere:1', '--out', dir, '--json']), 1);
+    const sentence = 'No image nothere:1 in this engine: build it first (mlc build), or name one from mlc ls.';
+    assert.deepEqual(streams.stderr, [sentence]);
+    assert.deepEqual(streams.stdout.map((l) => JSON.parse(l) as unknown), [{ error: sentence }]);
   });
 
   it('--apply runs kubectl apply -f on the file, and reports kubectl missing or failing', async () => {
