@@ -85,10 +85,10 @@ export async function interactiveRunCommand(o: {
     if (!(e instanceof GpuUnavailableError)) throw e;
     note = e.message;
   }
-  // Start Jupyter and runs retry without memlock=-1 when the engine refuses it; a rootless engine always does.
   const runtime = o.runtime ?? NO_RUNTIME;
   const user = await hostUser(o.engine, o.image.details, runtime, o.workspace, o.signal);
   const spec: ContainerSpec = { role: 'shell', image: o.image, workspace: o.workspace, decision, shmSizeBytes: o.shmSizeBytes, args: o.command ?? [], runtime, ...(user ? { hostUser: user } : {}) };
+  // Start Jupyter and runs retry without memlock=-1 when the engine refuses it; a rootless engine always does.
   const dropMemlock = asksUnlimitedMemlock(spec) && (await o.engine.info(o.signal)).rootless;
   const request = containerRequest({ ...spec, dropMemlock });
   const secrets = runtime.env.filter((v) => v.secret);
