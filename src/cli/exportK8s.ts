@@ -5,14 +5,16 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Engine } from '../core/docker/engine';
 import { machineEngine } from '../core/docker/machine';
+import { envNamesOnly, runtimeSettings } from '../core/container/runtime';
 import { k8sManifests, manifestFileName, pinnedReference, toYaml } from '../core/export/kubernetes';
+import { openProject } from '../core/project';
 import { UncommittedImageError, assertCommitted, configMismatchNote } from '../core/export/rules';
 import { pushRecordFile, recordedPushes, registryDigests } from '../core/images/pushRecord';
 import type { CliIO } from './io';
 import { UsageError, refuse, writeGenerated } from './io';
 
 export const exportK8sHelp = `mlc export k8s IMAGE [--config FILE] [--gpus N] [--kubeflow [--workers N]] [--registry REG] [--allow-dirty]
-                     [--out DIR] [--force] [--apply] [--json] [--host URL] [-- ARG…]
+                     [--env NAME]… [--env-file FILE]… [--dir DIR] [--out DIR] [--force] [--apply] [--json] [--host URL] [-- ARG…]
 
 Writes Kubernetes manifests for an experiment image to <name>-<sha7>.k8s.yaml: a batch/v1 Job (with --kubeflow,
 a Kubeflow PyTorchJob) running the image pinned by its registry digest, requesting nvidia.com/gpu and labelled
@@ -26,6 +28,11 @@ path in MLC_CONFIG. Arguments after -- replace the image's CMD (its ENTRYPOINT s
   --workers N     Worker replicas of the PyTorchJob (default: 1)
   --registry REG  the registry whose digest to pin, when the image was pushed to several
   --allow-dirty   export an image built from uncommitted changes (refused otherwise: its commit is not its code)
+  --env NAME      a variable the pods take from the Secret <name>-env (key NAME); the manifest holds no value
+  --env-file FILE its variables, the same way: create the Secret with kubectl create secret generic <name>-env
+                  --from-env-file=FILE
+  --dir DIR       the project whose devcontainer.json containerEnv, remoteEnv and runArgs (--shm-size,
+                  --cap-add, -e) apply (default: .); values from \${localEnv:…} go to the Secret too
   --out DIR       where to write the manifest (default: .)
   --force         replace an existing manifest that differs
   --apply         then run \`kubectl apply -f\` on it (kubectl's current context and namespace)
@@ -81,6 +88,9 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
       apply: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       host: { type: 'string' },
+      env: { type: 'string', multiple: true, default: [] },
+      'env-file': { type: 'string', multiple: true, default: [] },
+      dir: { type: 'string', default: '.' },
     },
     strict: true,
     allowPositionals: true,
@@ -121,7 +131,18 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
   const podman = (await engine.version(signal)).isPodman;
   const digests = registryDigests(image.repoDigests, podman, podman ? await recordedPushes(deps.pushRecord, image.id) : []);
   const pinnedRef = pinnedReference(imageRef, digests, values.registry);
+  const folder = path.resolve(values.dir);
+  const runtime = await runtimeSettings((await openProject(folder)).config, { workspace: folder, hostEnv: io.env, user: { envFiles: values['env-file'].map((f) => path.resolve(f)) } });
+  const env = [
+    ...runtime.env.map((v) => (v.secret ? { name: v.name } : { name: v.name, value: v.value })),
+    ...envNamesOnly(values.env).map((name) => ({ name })),
+  ];
+  const local = [...runtime.mounts.map((m) => m.Target), ...runtime.binds.map((b) => b.split(':')[1] ?? b), ...runtime.devices.map((d) => d.PathInContainer)];
+  if (local.length) io.err(`note: ${local.join(', ')} (devcontainer.json mounts, -v, --device) name this machine's paths and are not in the manifest: give the pods a volume of their own.`);
   const manifests = k8sManifests({
+    env: [...new Map(env.map((v) => [v.name, v])).values()],
+    ...(runtime.shmSizeBytes ? { shmSizeBytes: runtime.shmSizeBytes } : {}),
+    ...(runtime.capAdd.length ? { capAdd: runtime.capAdd } : {}),
     imageRef,
     pinnedRef,
     labels: image.labels,
@@ -134,6 +155,9 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
   const file = path.resolve(values.out, manifestFileName(manifests));
   const refused = await writeGenerated(file, text, values.force);
   if (refused) return refuse(io, values.json, refused);
+  if (manifests.secret) {
+    io.err(`The pods read ${manifests.secret.keys.join(', ')} from the Secret ${manifests.secret.name}, which is not in the manifest: create it first, e.g. kubectl create secret generic ${manifests.secret.name} ${values['env-file'].length ? values['env-file'].map((f) => `--from-env-file=${f}`).join(' ') : manifests.secret.keys.map((k) => `--from-literal=${k}=…`).join(' ')}`);
+  }
   const report = (applied: boolean): string => JSON.stringify({ file, name: manifests.name, image: pinnedRef, kinds: manifests.objects.map((o) => o.kind), applied });
   if (!values.json) io.out(file);
   if (!values.apply) {

@@ -18,13 +18,15 @@ import type { ExperimentPlan, PlannedPoint } from '../core/run/plan';
 import { PLANS_DIR, markSweepStopped, pendingPoints, planExperiment, readPlan } from '../core/run/plan';
 import { parseGpuSetting } from '../core/container/gpu';
 import { parseSize } from '../core/container/request';
+import { givenEnvValues } from '../core/container/runtime';
 import { formatParams } from '../core/run/sweep';
 import { templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
 import { UsageError, asUsage, cliLogger } from './io';
 
-export const runHelp = `mlc run --config FILE [--image REF] [--gpu auto|all|none|0,1] [--parallel N] [--detach] [--dir DIR] -- COMMAND…
-mlc run --resume SWEEP [--detach] [--dir DIR]
+export const runHelp = `mlc run --config FILE [--image REF] [--gpu auto|all|none|0,1] [--parallel N] [--env NAME[=VALUE]]…
+        [--env-file FILE]… [--mount SPEC]… [--detach] [--dir DIR] -- COMMAND…
+mlc run --resume SWEEP [--env NAME=VALUE]… [--detach] [--dir DIR]
 
 Runs COMMAND in the experiment image with the project mounted at /workspace (the working directory) and the
 hyper-parameter YAML mounted read-only at /etc/mlc/config/<name>; its path is in $MLC_CONFIG, and $MLC_RUN_DIR is
@@ -46,7 +48,16 @@ The sweep's plan is kept in .mlcontainers/sweeps/<id>.json; if this command dies
   --gpu MODE        auto (GPU when the preflight passes, else CPU with a note), all, none, or device ids
                     (default: auto)
   --parallel N      runs at a time in a sweep (default: one per GPU, one on CPU); the GPUs are shared out
-  --shm-size SIZE   /dev/shm size for data loaders (default: 8g)
+  --shm-size SIZE   /dev/shm size for data loaders (default: 8g; devcontainer.json runArgs --shm-size wins)
+  --env NAME[=VALUE]  a variable for the runs; NAME alone takes this shell's value (HF_TOKEN, WANDB_API_KEY).
+                    Values never reach a record, label, log or plan: records keep the names
+  --env-file FILE   variables from a docker env file (NAME=VALUE lines, # comments), read when each sweep starts
+  --mount SPEC      a mount, in docker's syntax: type=bind,source=/data/imagenet,target=/data,readonly
+
+devcontainer.json's containerEnv, remoteEnv, mounts, runArgs (--shm-size, --ulimit, --cap-add, --device, --ipc,
+-e, --mount, -v; other flags are refused) and remoteUser/containerUser apply too, with \${localEnv:VAR} and
+\${localWorkspaceFolder} substituted. On Linux, the runs run as the owner of the project folder when the image's
+user has another uid, so what they write is yours (updateRemoteUserUID: false turns that off).
   --detach          start in the background, print the run ids and return (\`mlc logs\`, \`mlc stop\`, \`mlc runs\`)
   --resume SWEEP    start the points of SWEEP that never started
   --json            with --detach: print {"sweep", "runs"} as JSON
@@ -100,6 +111,9 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       json: { type: 'boolean', default: false },
       dir: { type: 'string', default: '.' },
       host: { type: 'string' },
+      env: { type: 'string', multiple: true, default: [] },
+      'env-file': { type: 'string', multiple: true, default: [] },
+      mount: { type: 'string', multiple: true, default: [] },
     },
     strict: true,
     allowPositionals: true,
@@ -107,13 +121,15 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   const folder = path.resolve(values.dir);
   const engine = machineEngine(values.host, {}, io.env);
   const log = cliLogger(io, 'run');
+  // NAME=VALUE given here lives in this process and the scheduler's environment only; the plan keeps NAME.
+  const hostEnv = { ...io.env, ...givenEnvValues(values.env) };
   const project = await openProject(folder, { templatesDir: templatesDir() });
   const catalog = project.catalog;
 
   let plan: ExperimentPlan;
   let points: PlannedPoint[] | undefined;
   if (values.resume) {
-    if (values.config || positionals.length) throw new UsageError('--resume takes the sweep id only: its config and command are in its plan');
+    if (values.config || positionals.length || values['env-file'].length || values.mount.length) throw new UsageError('--resume takes the sweep id (and --env NAME=VALUE for values not kept on disk) only: its config, command and mounts are in its plan');
     plan = await readPlan(folder, values.resume);
     await reconcileRuns({ engine, workspace: folder, log, signal });
     points = pendingPoints(plan, (await readRuns(folder)).runs);
@@ -141,17 +157,20 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       gpu,
       ...(parallel !== undefined ? { parallel } : {}),
       shmSizeBytes: shm,
+      runtime: { env: values.env, envFiles: values['env-file'].map((f) => path.resolve(f)), mounts: values.mount },
+      hostEnv,
       git: new GitCli(),
       log,
       signal,
     });
   }
 
-  if (values.detach) return detach(plan, points ?? plan.points, { folder, host: values.host, json: values.json }, io, signal);
+  if (values.detach) return detach(plan, points ?? plan.points, { folder, host: values.host, json: values.json, env: hostEnv }, io, signal);
 
   const result = await executePlan({
     engine,
     plan,
+    hostEnv,
     ...(points ? { points } : {}),
     log,
     ...(catalog ? { catalog } : {}),
@@ -178,8 +197,8 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
  * Hands the plan to a background `mlc run --resume`, detached from this terminal (its own session, output to
  * .mlcontainers/sweeps/<id>.log), and returns once the first run has started or the scheduler has failed.
  */
-async function detach(plan: ExperimentPlan, points: readonly PlannedPoint[], o: { folder: string; host: string | undefined; json: boolean }, io: CliIO, signal: AbortSignal): Promise<number> {
-  const launch = schedulerLaunch({ nodePath: process.execPath, cliPath: cliPath(), planId: plan.id, workspace: o.folder, host: o.host, env: { ...io.env } });
+async function detach(plan: ExperimentPlan, points: readonly PlannedPoint[], o: { folder: string; host: string | undefined; json: boolean; env: Record<string, string | undefined> }, io: CliIO, signal: AbortSignal): Promise<number> {
+  const launch = schedulerLaunch({ nodePath: process.execPath, cliPath: cliPath(), planId: plan.id, workspace: o.folder, host: o.host, env: { ...o.env } });
   const logFile = launch.logFile;
   let exited: number | null | undefined;
   void startScheduler(launch).exited.then((code) => (exited = code));

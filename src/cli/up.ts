@@ -5,11 +5,13 @@ import { browserUrl, findJupyterServers, serverLabel, startJupyter, stopJupyter 
 import { openProject } from '../core/project';
 import { parseGpuSetting } from '../core/container/gpu';
 import { parseSize } from '../core/container/request';
+import { runtimeSettings } from '../core/container/runtime';
 import { templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
 import { UsageError, asUsage, cliLogger } from './io';
 
 export const upHelp = `mlc up [--dir DIR] [--image REF] [--gpu auto|all|none|0,1] [--shm-size SIZE] [--timeout SECONDS] [--json] [--host URL]
+      [--env NAME[=VALUE]]… [--env-file FILE]… [--mount SPEC]…
 
 Starts Jupyter in a container of the experiment image with the project bind-mounted at /workspace, published
 on 127.0.0.1 only at a free port, with a fresh random token. Waits until Jupyter answers, then prints its URL
@@ -23,6 +25,8 @@ on 127.0.0.1 only at a free port, with a fresh random token. Waits until Jupyter
   --timeout SECONDS how long to wait for Jupyter to answer (default: 120)
   --json            print {"url", "container", "image", "imageId", "port", "gpu", "reused", "note"} instead of
                     the URL; "url" carries the token, as the plain output does: treat it as a password
+  --env, --env-file, --mount  as for \`mlc run\`; devcontainer.json's containerEnv, remoteEnv, mounts, runArgs and
+                    remoteUser apply too
   --host URL        Docker host instead of DOCKER_HOST / the docker context`;
 
 export const downHelp = `mlc down [--dir DIR] [--all] [--json] [--host URL]
@@ -41,6 +45,9 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
       timeout: { type: 'string', default: '120' },
       json: { type: 'boolean', default: false },
       host: { type: 'string' },
+      env: { type: 'string', multiple: true, default: [] },
+      'env-file': { type: 'string', multiple: true, default: [] },
+      mount: { type: 'string', multiple: true, default: [] },
     },
     strict: true,
     allowPositionals: false,
@@ -55,7 +62,9 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
   const project = await openProject(folder, { templatesDir: templatesDir() });
   const image = values.image ?? project.imageRef;
   const catalog = project.catalog;
+  const runtime = await runtimeSettings(project.config, { workspace: folder, hostEnv: io.env, user: { env: values.env, envFiles: values['env-file'], mounts: values.mount } });
   const result = await startJupyter({
+    runtime,
     engine,
     image,
     workspace: folder,

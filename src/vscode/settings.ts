@@ -3,6 +3,9 @@ import { checkBuildArgs } from '../core/build/buildArgs';
 import type { GpuSetting } from '../core/container/gpu';
 import { parseGpuSetting } from '../core/container/gpu';
 import { parseSize } from '../core/container/request';
+import type { RuntimeSettings, UserRuntimeInput } from '../core/container/runtime';
+import { runtimeSettings } from '../core/container/runtime';
+import { openProject } from '../core/project';
 
 export interface RunSettings {
   gpu: GpuSetting;
@@ -46,4 +49,21 @@ export function runSettings(): RunSettings {
 export function headlineMetricSetting(): string {
   const value = vscode.workspace.getConfiguration('mlContainers').get<unknown>('runs.headlineMetric', '');
   return typeof value === 'string' ? value.trim() : '';
+}
+
+/** mlContainers.run.env, .envFile and .mounts: what the user adds to every container of the workspace. */
+export function userRuntimeSettings(): UserRuntimeInput {
+  const config = vscode.workspace.getConfiguration('mlContainers');
+  const strings = (key: string): string[] => {
+    const value = config.get<unknown>(key, []);
+    return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string' && v.trim() !== '') : [];
+  };
+  const envFile = config.get<unknown>('run.envFile', '');
+  return { env: strings('run.env'), envFiles: typeof envFile === 'string' && envFile.trim() ? [envFile.trim()] : [], mounts: strings('run.mounts') };
+}
+
+/** The workspace's runtime settings: its devcontainer.json and the settings above, values from VS Code's environment. */
+export async function workspaceRuntime(workspace: string): Promise<RuntimeSettings> {
+  const project = await openProject(workspace);
+  return runtimeSettings(project.config, { workspace, hostEnv: process.env, user: userRuntimeSettings() });
 }

@@ -5,6 +5,8 @@ import { interactiveRunCommand, shellLine, toDockerRunArgs } from '../../src/cor
 import type { GpuDecision } from '../../src/core/container/gpu';
 import type { ContainerSpec } from '../../src/core/container/request';
 import { containerRequest } from '../../src/core/container/request';
+import type { RuntimeSettings } from '../../src/core/container/runtime';
+import { NO_RUNTIME } from '../../src/core/container/runtime';
 import { GpuUnavailableError } from '../../src/core/container/gpu';
 import { launchContainer } from '../../src/core/container/launch';
 import { parseDockerHost } from '../../src/core/docker/endpoint';
@@ -29,7 +31,7 @@ const log = silentLogger('test');
  * Reads `docker run` words back into a create request the way the docker CLI maps each flag (docker/cli's
  * opts/parse.go): written here from the CLI's documentation, independently of toDockerRunArgs.
  */
-function parseDockerRun(words: string[]): ContainerCreateRequest {
+function parseDockerRun(words: string[], shellEnv: Record<string, string> = {}): ContainerCreateRequest {
   assert.deepEqual(words.slice(0, 2), ['docker', 'run']);
   const r: ContainerCreateRequest & { HostConfig: NonNullable<ContainerCreateRequest['HostConfig']> } = { Image: '', HostConfig: {} };
   const h = r.HostConfig;
@@ -45,6 +47,10 @@ function parseDockerRun(words: string[]): ContainerCreateRequest {
       const v = value();
       const ids = /^"?device=([^"]+)"?$/.exec(v)?.[1];
       (h.DeviceRequests ??= []).push(v === 'all' ? { Driver: '', Count: -1, Capabilities: [['gpu']] } : { Driver: '', DeviceIDs: ids!.split(','), Capabilities: [['gpu']] });
+    } else if (w === '--device' && words[i + 1]?.startsWith('/')) {
+      // A host device: /dev/HOST[:/dev/CONTAINER[:PERMS]], defaults the host path and rwm.
+      const [onHost, inContainer, perms] = value().split(':');
+      (h.Devices ??= []).push({ PathOnHost: onHost!, PathInContainer: inContainer || onHost!, CgroupPermissions: perms || 'rwm' });
     } else if (w === '--device') {
       const v = value();
       // Docker (>= 25) turns CDI names (vendor/class=name) into one DeviceRequest with the cdi driver.
@@ -57,11 +63,20 @@ function parseDockerRun(words: string[]): ContainerCreateRequest {
       (h.Ulimits ??= []).push({ Name: name!, Soft: soft!, Hard: hard ?? soft! });
     } else if (w.startsWith('--shm-size=')) h.ShmSize = Number(w.slice('--shm-size='.length));
     else if (w === '-v') (h.Binds ??= []).push(value());
+    else if (w === '--mount') {
+      const f = new Map(value().split(',').map((kv) => [kv.split('=')[0]!, kv.split('=')[1]] as const));
+      (h.Mounts ??= []).push({ Type: f.get('type') as 'bind', Source: f.get('source') ?? '', Target: f.get('target')!, ...(f.has('readonly') ? { ReadOnly: true } : {}) });
+    } else if (w === '--cap-add') (h.CapAdd ??= []).push(value());
+    else if (w.startsWith('--ipc=')) h.IpcMode = w.slice('--ipc='.length);
     else if (w === '-p') {
       const m = /^(?:([\d.]+):)?(\d*):(\d+\/\w+)$/.exec(value())!;
       (h.PortBindings ??= {})[m[3]!] = [{ HostIp: m[1] ?? '', HostPort: m[2]! }];
       (r.ExposedPorts ??= {})[m[3]!] = {};
-    } else if (w === '-e') (r.Env ??= []).push(value());
+    } else if (w === '-e') {
+      // -e NAME takes the value from the environment the docker CLI runs in.
+      const v = value();
+      (r.Env ??= []).push(v.includes('=') ? v : `${v}=${shellEnv[v] ?? assert.fail(`-e ${v} but the shell has no ${v}`)}`);
+    }
     else if (w === '-w') r.WorkingDir = value();
     else if (w === '-u') r.User = value();
     else if (w === '--entrypoint') r.Entrypoint = [value()];
@@ -96,10 +111,31 @@ describe('one container request, rendered as docker run flags', () => {
     ['a CDI shell without memlock', containerRequest({ role: 'shell', image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/w', decision: { ...GPU_ALL, via: 'cdi' }, shmSizeBytes: 2 ** 30, args: [], dropMemlock: true })],
   ];
 
+  const runtime: RuntimeSettings = {
+    ...NO_RUNTIME,
+    env: [{ name: 'MODE', value: 'fast run', secret: false }, { name: 'HF_TOKEN', value: 'hf_value_abcdef', secret: true }],
+    mounts: [{ Type: 'bind', Source: '/data/imagenet', Target: '/data', ReadOnly: true }, { Type: 'volume', Source: 'hf-cache', Target: '/cache' }, { Type: 'tmpfs', Source: '', Target: '/scratch' }],
+    binds: ['/opt/tools:/opt/tools:ro'],
+    shmSizeBytes: 2 ** 32,
+    ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
+    capAdd: ['SYS_PTRACE'],
+    devices: [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }],
+    ipc: 'host',
+    user: 'mlc',
+  };
+  cases.push(['a GPU run with devcontainer.json\'s env, mounts, runArgs and user, as the workspace owner', runContainerRequest({
+    runId: 'r3', name: 'dimuon-run-r3', image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/w', code: 'workspace', runDir: '/w/.mlcontainers/runs/r3',
+    configFile: '/w/.mlcontainers/runs/r3/exp.yaml', configName: 'exp.yaml', command: ['python', 'train.py'], decision: GPU_ALL, shmSizeBytes: 2 ** 30, runtime, hostUser: { user: '1234:1234', home: '/tmp/mlc-home-1234' },
+  })]);
+
   for (const [name, request] of cases) {
     it(`agrees field by field with the created request: ${name}`, () => {
       const words = toDockerRunArgs(request);
       assert.deepEqual(effective(parseDockerRun(words)), effective(request));
+      // Secrets go by name, their values from the environment the line runs in.
+      const secretWords = toDockerRunArgs(request, { secretEnv: new Set(['HF_TOKEN']) });
+      assert.ok(!secretWords.join(' ').includes('hf_value_abcdef'));
+      assert.deepEqual(effective(parseDockerRun(secretWords, { HF_TOKEN: 'hf_value_abcdef' })), effective(request));
       // And through a shell: the copied line reads back into the same words.
       assert.deepEqual(parse(shellLine(words)), words);
     });

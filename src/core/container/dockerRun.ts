@@ -7,14 +7,18 @@ import type { Logger } from '../log';
 import type { Catalog } from '../scaffold/catalog';
 import type { GpuDecision, GpuSetting } from './gpu';
 import { GpuUnavailableError, chooseGpu } from './gpu';
-import { containerRequest } from './request';
+import { hostUser } from './hostUser';
+import type { ContainerSpec } from './request';
+import { asksUnlimitedMemlock, containerRequest } from './request';
+import type { RuntimeSettings } from './runtime';
+import { NO_RUNTIME } from './runtime';
 
 /**
  * `docker run` with every field of the request that decides what runs and what it sees. Labels are ML Containers'
  * bookkeeping and stay out, so a container the user starts by hand is not taken for one of ours. The first word of
  * the entrypoint goes to `--entrypoint`, the rest after the image, as the CLI splits them.
  */
-export function toDockerRunArgs(request: ContainerCreateRequest, o: { remove?: boolean; interactive?: boolean } = {}): string[] {
+export function toDockerRunArgs(request: ContainerCreateRequest, o: { remove?: boolean; interactive?: boolean; secretEnv?: ReadonlySet<string> } = {}): string[] {
   const host = request.HostConfig ?? {};
   const [entrypoint, ...entrypointArgs] = request.Entrypoint ?? [];
   return [
@@ -26,12 +30,17 @@ export function toDockerRunArgs(request: ContainerCreateRequest, o: { remove?: b
     ...(host.DeviceRequests ?? []).flatMap((r) =>
       r.Driver === 'cdi' ? (r.DeviceIDs ?? []).flatMap((d) => ['--device', d]) : ['--gpus', r.DeviceIDs ? `"device=${r.DeviceIDs.join(',')}"` : 'all'],
     ),
-    ...(host.Devices ?? []).flatMap((d) => ['--device', d.PathInContainer ? `${d.PathOnHost}:${d.PathInContainer}` : d.PathOnHost]),
+    ...(host.Devices ?? []).flatMap((d) => ['--device', [d.PathOnHost, d.PathInContainer, d.CgroupPermissions].filter(Boolean).join(':')]),
+    ...(host.CapAdd ?? []).flatMap((c) => ['--cap-add', c]),
+    ...(host.IpcMode ? [`--ipc=${host.IpcMode}`] : []),
     ...(host.Ulimits ?? []).flatMap((u) => ['--ulimit', `${u.Name}=${u.Soft === u.Hard ? u.Soft : `${u.Soft}:${u.Hard}`}`]),
     ...(host.ShmSize !== undefined ? [`--shm-size=${host.ShmSize}`] : []),
     ...(host.Binds ?? []).flatMap((b) => ['-v', b]),
+    ...(host.Mounts ?? []).flatMap((m) => ['--mount', [`type=${m.Type}`, ...(m.Source ? [`source=${m.Source}`] : []), `target=${m.Target}`, ...(m.ReadOnly ? ['readonly'] : [])].join(',')]),
     ...Object.entries(host.PortBindings ?? {}).flatMap(([port, bindings]) => bindings.flatMap((b) => ['-p', `${b.HostIp ? `${b.HostIp}:` : ''}${b.HostPort}:${port}`])),
-    ...(request.Env ?? []).flatMap((e) => ['-e', e]),
+    // A secret goes by name: `-e NAME` takes its value from the environment the line runs in, so the copied text
+    // (and the notification showing it) holds none.
+    ...(request.Env ?? []).flatMap((e) => ['-e', o.secretEnv?.has(e.slice(0, e.indexOf('='))) ? e.slice(0, e.indexOf('=')) : e]),
     ...(request.WorkingDir ? ['-w', request.WorkingDir] : []),
     ...(request.User ? ['-u', request.User] : []),
     ...(entrypoint !== undefined ? ['--entrypoint', entrypoint] : []),
@@ -61,9 +70,11 @@ export async function interactiveRunCommand(o: {
   command?: string[];
   catalog?: Catalog;
   probe?: () => Promise<HostGpuProbe>;
+  /** The project's runtime settings (runtime.ts); its secret variables go on the line by name only. */
+  runtime?: RuntimeSettings;
   log: Logger;
   signal?: AbortSignal;
-}): Promise<{ args: string[]; note: string | undefined }> {
+}): Promise<{ args: string[]; note: string | undefined; env: Record<string, string> }> {
   let decision: GpuDecision = { mode: 'cpu' };
   let note: string | undefined;
   try {
@@ -74,8 +85,13 @@ export async function interactiveRunCommand(o: {
     if (!(e instanceof GpuUnavailableError)) throw e;
     note = e.message;
   }
+  const runtime = o.runtime ?? NO_RUNTIME;
+  const user = await hostUser(o.engine, o.image.details, runtime, o.workspace, o.signal);
+  const spec: ContainerSpec = { role: 'shell', image: o.image, workspace: o.workspace, decision, shmSizeBytes: o.shmSizeBytes, args: o.command ?? [], runtime, ...(user ? { hostUser: user } : {}) };
   // Start Jupyter and runs retry without memlock=-1 when the engine refuses it; a rootless engine always does.
-  const dropMemlock = decision.mode === 'gpu' && (await o.engine.info(o.signal)).rootless;
-  const request = containerRequest({ role: 'shell', image: o.image, workspace: o.workspace, decision, shmSizeBytes: o.shmSizeBytes, args: o.command ?? [], dropMemlock });
-  return { args: toDockerRunArgs(request, { remove: true, interactive: true }), note };
+  const dropMemlock = asksUnlimitedMemlock(spec) && (await o.engine.info(o.signal)).rootless;
+  const request = containerRequest({ ...spec, dropMemlock });
+  const secrets = runtime.env.filter((v) => v.secret);
+  // What the terminal running the line needs in its environment (Open Shell passes it; a copied line, the user's shell).
+  return { args: toDockerRunArgs(request, { remove: true, interactive: true, secretEnv: new Set(secrets.map((v) => v.name)) }), note, env: Object.fromEntries(secrets.map((v) => [v.name, v.value])) };
 }

@@ -9,7 +9,7 @@ import type { GpuDecision, GpuSetting } from './gpu';
 import { GpuUnavailableError, cpuFallback } from './gpu';
 import type { ContainerSpec } from './request';
 import { assertEngineSeesWorkspace } from './remote';
-import { containerRequest } from './request';
+import { asksUnlimitedMemlock, containerRequest } from './request';
 
 export interface LaunchedContainer {
   id: string;
@@ -53,7 +53,7 @@ export async function launchContainer(
         const decision = cpuFallback(explained);
         note = decision.note;
         current = { ...current, decision };
-      } else if (limits.test(raw) && current.decision.mode === 'gpu' && !current.dropMemlock) {
+      } else if (limits.test(raw) && asksUnlimitedMemlock(current) && !current.dropMemlock) {
         // Rootless and sandboxed engines cannot lift memlock: run with the engine's limit rather than not at all.
         o.log.warn('this engine cannot raise the locked-memory limit (memlock=-1); starting with its default limit, so pinned-memory transfers may be slower.');
         current = { ...current, dropMemlock: true };

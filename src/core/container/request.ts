@@ -5,6 +5,9 @@ import type { ContainerCreateRequest, ContainerHostConfig, ImageDetails } from '
 import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, TITLE_LABEL, WORKSPACE_LABEL, readProvenance } from '../labels';
 import { imageBaseName } from '../reference';
 import type { GpuDecision } from './gpu';
+import type { HostUser } from './hostUser';
+import type { RuntimeSettings } from './runtime';
+import { fillContainerEnv } from './runtime';
 
 /** Where the workspace folder is mounted in experiment containers. */
 export const WORKSPACE_IN_CONTAINER = '/workspace';
@@ -48,6 +51,10 @@ export interface ContainerSpec {
   publish?: string[];
   /** The engine refused memlock=-1 (rootless, sandboxes): keep its default. */
   dropMemlock?: boolean;
+  /** devcontainer.json's env, mounts, runArgs and user, and the user's own (core/container/runtime.ts). */
+  runtime?: RuntimeSettings;
+  /** Run as the workspace's owner instead of the image's user (updateRemoteUserUID, core/container/hostUser.ts). */
+  hostUser?: HostUser;
 }
 
 /** AnalysisBase images set up their release in login shells: commands there run inside one. */
@@ -66,13 +73,16 @@ export function containerRequest(spec: ContainerSpec): ContainerCreateRequest {
   const loginShell = needsLoginShell(details);
   const script = spec.script ?? (loginShell ? 'exec "$@"' : undefined);
   const ports = spec.publish ?? [];
+  const runtime = spec.runtime;
+  const user = spec.hostUser?.user ?? runtime?.user;
   return {
     ...(spec.name ? { name: spec.name } : {}),
     Image: details.id,
     ...(script ? { Entrypoint: [...(loginShell ? ['/bin/bash', '-lc'] : ['/bin/sh', '-c']), script, `mlc-${spec.role}`] } : {}),
     Cmd: spec.args,
-    Env: [...(spec.env ?? []), ...(spec.decision.mode === 'cpu' ? [`${NO_GPU_ENV.name}=${NO_GPU_ENV.value}`] : []), 'PYTHONUNBUFFERED=1'],
+    Env: containerEnv(spec),
     WorkingDir: WORKSPACE_IN_CONTAINER,
+    ...(user ? { User: user } : {}),
     Labels: {
       [MANAGED_LABEL]: 'true',
       [ROLE_LABEL]: spec.role,
@@ -86,14 +96,59 @@ export function containerRequest(spec: ContainerSpec): ContainerCreateRequest {
     },
     ...(ports.length ? { ExposedPorts: Object.fromEntries(ports.map((p) => [p, {}])) } : {}),
     HostConfig: {
-      Binds: [...(spec.mountWorkspace === false ? [] : [`${spec.workspace}:${WORKSPACE_IN_CONTAINER}`]), ...(spec.binds ?? [])],
+      Binds: [...(spec.mountWorkspace === false ? [] : [`${spec.workspace}:${WORKSPACE_IN_CONTAINER}`]), ...(spec.binds ?? []), ...(runtime?.binds ?? [])],
+      ...(runtime?.mounts.length ? { Mounts: runtime.mounts.map((m) => ({ ...m })) } : {}),
       // HostPort "" lets the engine pick a free port: no race with other processes, and right for any engine.
       ...(ports.length ? { PortBindings: Object.fromEntries(ports.map((p) => [p, [{ HostIp: '127.0.0.1', HostPort: '' }]])) } : {}),
       // Ctrl-C and stop reach the command through an init process, so training code can save and exit.
       Init: true,
-      ...gpuHostConfig(spec.decision, spec.shmSizeBytes, spec.dropMemlock),
+      ...limitsHostConfig(spec),
+      ...(runtime?.capAdd.length ? { CapAdd: [...runtime.capAdd] } : {}),
+      ...(runtime?.ipc ? { IpcMode: runtime.ipc } : {}),
     },
   };
+}
+
+/**
+ * The role's variables win over the project's (MLC_CONFIG, JUPYTER_TOKEN), and the CPU guard over both; one entry
+ * per name. ${containerEnv:VAR} in remoteEnv is filled from the image's variables and those before it.
+ */
+function containerEnv(spec: ContainerSpec): string[] {
+  const known = new Map(spec.image.details.env.map((e) => [e.slice(0, Math.max(0, e.indexOf('='))), e.slice(e.indexOf('=') + 1)] as const));
+  const vars = new Map<string, string>();
+  const set = (entry: string): void => {
+    const eq = entry.indexOf('=');
+    vars.delete(entry.slice(0, eq));
+    vars.set(entry.slice(0, eq), entry.slice(eq + 1));
+  };
+  for (const v of spec.runtime?.env ?? []) {
+    const value = fillContainerEnv(v.value, new Map([...known, ...vars]));
+    set(`${v.name}=${value}`);
+  }
+  if (spec.hostUser) set(`HOME=${spec.hostUser.home}`);
+  for (const e of spec.env ?? []) set(e);
+  if (spec.decision.mode === 'cpu') set(`${NO_GPU_ENV.name}=${NO_GPU_ENV.value}`);
+  if (!vars.has('PYTHONUNBUFFERED')) set('PYTHONUNBUFFERED=1');
+  return [...vars].map(([k, v]) => `${k}=${v}`);
+}
+
+/** Does this request ask for an unlimited memlock (the GPU limits, or runArgs --ulimit memlock=-1)? */
+export function asksUnlimitedMemlock(spec: ContainerSpec): boolean {
+  return (limitsHostConfig({ ...spec, dropMemlock: false }).Ulimits ?? []).some((u) => u.Name === 'memlock' && (u.Soft === -1 || u.Hard === -1));
+}
+
+/** GPU devices and limits, with runArgs' --ulimit (theirs win by name), --device and --shm-size beside them. */
+function limitsHostConfig(spec: ContainerSpec): GpuHostConfig {
+  const runtime = spec.runtime;
+  const gpu = gpuHostConfig(spec.decision, runtime?.shmSizeBytes ?? spec.shmSizeBytes, spec.dropMemlock);
+  const podmanDrop = spec.dropMemlock && spec.decision.mode === 'gpu' && spec.decision.podman;
+  const own = (runtime?.ulimits ?? []).filter((u) => !(spec.dropMemlock && u.Name === 'memlock'));
+  const ulimits = podmanDrop ? [] : [...(gpu.Ulimits ?? []).filter((u) => !own.some((o) => o.Name === u.Name)), ...own];
+  const devices = [...(gpu.Devices ?? []), ...(runtime?.devices ?? []).map((d) => ({ ...d }))];
+  const out: GpuHostConfig = { ...gpu };
+  delete out.Ulimits;
+  delete out.Devices;
+  return { ...out, ...(ulimits.length ? { Ulimits: ulimits } : {}), ...(devices.length ? { Devices: devices } : {}) };
 }
 
 /** The HostConfig fields a container's GPU choice and limits set. */

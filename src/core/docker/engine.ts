@@ -51,6 +51,8 @@ export interface ImageDetails {
   repoDigests: string[];
   labels: Record<string, string>;
   env: string[];
+  /** Config.User: the image's USER ('' or absent: root). */
+  user?: string;
   created: string;
   size: number;
 }
@@ -80,6 +82,9 @@ export interface ContainerHostConfig {
   ShmSize?: number;
   Ulimits?: { Name: string; Soft: number; Hard: number }[];
   Init?: boolean;
+  Mounts?: { Type: 'bind' | 'volume' | 'tmpfs'; Source: string; Target: string; ReadOnly?: boolean }[];
+  CapAdd?: string[];
+  IpcMode?: string;
 }
 
 /** POST /containers/create, as the API takes it. */

@@ -51,6 +51,15 @@ export interface K8sExportInput {
   gpus?: number;
   /** A PyTorchJob with one Master and this many Workers instead of a Job. */
   kubeflow?: { workers: number };
+  /**
+   * The project's variables (devcontainer.json, --env, env files). One without a value is secret: the pod takes it
+   * from the Kubernetes Secret <name>-env by its name, and the manifest holds no value.
+   */
+  env?: readonly { name: string; value?: string }[];
+  /** /dev/shm size (devcontainer.json runArgs --shm-size); default 8Gi. */
+  shmSizeBytes?: number;
+  /** runArgs --cap-add. */
+  capAdd?: readonly string[];
 }
 
 /** A Kubernetes object as it is serialised; the shape is checked by the unit tests against the OpenAPI schemas. */
@@ -66,6 +75,8 @@ export interface K8sExport {
   name: string;
   /** The ConfigMap (when there is a config) first, so `kubectl apply -f` creates it before the pods need it. */
   objects: K8sObject[];
+  /** The Secret the pods read their secret variables from, and those names: created by the user, never by us. */
+  secret?: { name: string; keys: string[] };
 }
 
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
@@ -155,9 +166,13 @@ export function k8sManifests(i: K8sExportInput): K8sExport {
   const annotations = k8sAnnotations(i);
   const objects: K8sObject[] = [];
 
-  const volumes: unknown[] = [{ name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: SHM_SIZE } }];
+  const volumes: unknown[] = [{ name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: i.shmSizeBytes ? `${Math.ceil(i.shmSizeBytes / 1024 ** 2)}Mi` : SHM_SIZE } }];
   const mounts: unknown[] = [{ name: 'dshm', mountPath: '/dev/shm' }];
-  const env: { name: string; value: string }[] = [];
+  const secretName = `${name}-env`;
+  const secretKeys = (i.env ?? []).filter((v) => v.value === undefined).map((v) => v.name);
+  const env: ({ name: string; value: string } | { name: string; valueFrom: unknown })[] = (i.env ?? []).map((v) =>
+    v.value === undefined ? { name: v.name, valueFrom: { secretKeyRef: { name: secretName, key: v.name } } } : { name: v.name, value: v.value },
+  );
   if (i.config) {
     const key = configKey(i.config.fileName);
     if (Buffer.byteLength(i.config.content) > CONFIG_MAX_BYTES) {
@@ -176,6 +191,7 @@ export function k8sManifests(i: K8sExportInput): K8sExport {
     ...(i.args?.length ? { args: [...i.args] } : {}),
     ...(env.length ? { env } : {}),
     ...(gpus > 0 ? { resources: { limits: { 'nvidia.com/gpu': gpus } } } : {}),
+    ...(i.capAdd?.length ? { securityContext: { capabilities: { add: [...i.capAdd] } } } : {}),
     volumeMounts: mounts,
   });
   const template = (containerName: string, restartPolicy?: string): Record<string, unknown> => ({
@@ -208,7 +224,7 @@ export function k8sManifests(i: K8sExportInput): K8sExport {
       },
     });
   }
-  return { name, objects };
+  return { name, objects, ...(secretKeys.length ? { secret: { name: secretName, keys: secretKeys } } : {}) };
 }
 
 /** Selectable labels: values must be ≤ 63 characters of [A-Za-z0-9-_.], so anything else is left to annotations. */

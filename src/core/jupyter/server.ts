@@ -3,7 +3,10 @@ import type { ContainerCreateRequest, ContainerDetails, Engine, ImageDetails } f
 import { EngineError } from '../docker/errors';
 import type { GpuDecision, GpuSetting } from '../container/gpu';
 import { chooseGpu } from '../container/gpu';
+import type { HostUser } from '../container/hostUser';
+import { hostUser } from '../container/hostUser';
 import { launchContainer } from '../container/launch';
+import type { RuntimeSettings } from '../container/runtime';
 import type { ContainerSpec } from '../container/request';
 import { WORKSPACE_IN_CONTAINER, containerRequest, gpuLabel, imageTitle } from '../container/request';
 import { UserError } from '../errors';
@@ -87,6 +90,8 @@ export interface JupyterContainerInput {
   name: string;
   decision: GpuDecision;
   shmSizeBytes: number;
+  runtime?: RuntimeSettings;
+  hostUser?: HostUser;
 }
 
 /** What Jupyter adds to the container for its image and workspace: its server, token and loopback port. */
@@ -102,6 +107,8 @@ export function jupyterContainerSpec(i: JupyterContainerInput): ContainerSpec {
     args: JUPYTER_ARGS,
     env: [`JUPYTER_TOKEN=${i.token}`],
     publish: [CONTAINER_PORT],
+    ...(i.runtime ? { runtime: i.runtime } : {}),
+    ...(i.hostUser ? { hostUser: i.hostUser } : {}),
   };
 }
 
@@ -119,6 +126,8 @@ export interface StartJupyterOptions {
   gpu: GpuSetting;
   shmSizeBytes: number;
   readyTimeoutMs: number;
+  /** devcontainer.json's env, mounts, runArgs and user, and the user's own (core/container/runtime.ts). */
+  runtime?: RuntimeSettings;
   log: Logger;
   catalog?: Catalog;
   probe?: () => Promise<HostGpuProbe>;
@@ -168,6 +177,7 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
 
   const token = newToken();
   const title = imageTitle(o.image, details);
+  const owner = o.runtime ? await hostUser(engine, details, o.runtime, o.workspace, o.signal) : undefined;
   const input: JupyterContainerInput = {
     image,
     workspace: o.workspace,
@@ -175,6 +185,8 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
     name: `${imageName(title)}-${shortId(details.labels[REVISION_LABEL], details.id)}-jupyter`,
     decision,
     shmSizeBytes: o.shmSizeBytes,
+    ...(o.runtime ? { runtime: o.runtime } : {}),
+    ...(owner ? { hostUser: owner } : {}),
   };
 
   const started = await launchContainer(engine, jupyterContainerSpec(input), { gpu: o.gpu, preflight, log, ...(o.signal ? { signal: o.signal } : {}) });

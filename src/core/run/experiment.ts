@@ -7,7 +7,11 @@ import type { GpuDecision } from '../container/gpu';
 import { chooseGpu, seenGpus } from '../container/gpu';
 import { launchContainer } from '../container/launch';
 import { assertEngineSeesWorkspace } from '../container/remote';
+import type { HostUser } from '../container/hostUser';
+import { hostUser } from '../container/hostUser';
 import type { ContainerSpec } from '../container/request';
+import type { RuntimeSettings } from '../container/runtime';
+import { envNames } from '../container/runtime';
 import { WORKSPACE_IN_CONTAINER, containerRequest, gpuLabel, imageTitle } from '../container/request';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
 import { RUN_ID_LABEL, RUN_SWEEP_LABEL } from '../labels';
@@ -15,9 +19,10 @@ import type { Logger } from '../log';
 import { imageName } from '../reference';
 import type { Catalog } from '../scaffold/catalog';
 import { writeFileAtomic } from '../atomicWrite';
+import { maskSecrets } from '../secrets';
 import { finishRun, writeSeenGpus } from './lifecycle';
 import type { ExperimentPlan, PlanOptions, PlannedPoint } from './plan';
-import { RunError, planExperiment, sweepStopped } from './plan';
+import { RunError, planExperiment, planRuntime, sweepStopped } from './plan';
 import type { RunCode, RunRecord } from './records';
 import { RUN_DIR, appendFinal, appendRun, markStopRequested, runFolder, stopRequested } from './records';
 import { formatParams } from './sweep';
@@ -44,6 +49,10 @@ export interface RunContainerInput {
   shmSizeBytes: number;
   /** The sweep the run belongs to, so the whole sweep can be found and stopped. */
   sweepId?: string;
+  /** devcontainer.json's and the user's env, mounts, runArgs and user (core/container/runtime.ts). */
+  runtime?: RuntimeSettings;
+  /** Run as the workspace's owner (updateRemoteUserUID). */
+  hostUser?: HostUser;
 }
 
 /** How long after its container ended a run still waits for its log stream and for nvidia-smi inside it. */
@@ -64,6 +73,8 @@ export function runContainerSpec(i: RunContainerInput): ContainerSpec {
     env: [`${CONFIG_ENV}=${CONFIG_DIR_IN_CONTAINER}/${i.configName}`, `MLC_RUN_ID=${i.runId}`, `MLC_RUN_DIR=${runDirInContainer(i.runId)}`],
     labels: { [RUN_ID_LABEL]: i.runId, ...(i.sweepId ? { [RUN_SWEEP_LABEL]: i.sweepId } : {}) },
     binds: [...(i.code === 'image' ? [`${i.runDir}:${runDirInContainer(i.runId)}`] : []), `${i.configFile}:${CONFIG_DIR_IN_CONTAINER}/${i.configName}:ro`],
+    ...(i.runtime ? { runtime: i.runtime } : {}),
+    ...(i.hostUser ? { hostUser: i.hostUser } : {}),
   };
 }
 
@@ -105,6 +116,8 @@ export interface ExecuteOptions {
   onRecord?: (record: RunRecord) => void;
   signal?: AbortSignal;
   now?: () => Date;
+  /** Where the plan's variables take their values (default: this process's environment). */
+  hostEnv?: Readonly<Record<string, string | undefined>>;
 }
 
 export type RunExperimentOptions = PlanOptions & Omit<ExecuteOptions, 'plan' | 'points'>;
@@ -147,6 +160,8 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
   const details = await engine.inspectImage(plan.image.id, o.signal);
   if (!details) throw new RunError(`Image ${plan.image.ref} (${plan.image.id.slice(7, 19)}) is no longer on this engine: rebuild it, or run the sweep again with another --image.`);
   const image = { ref: plan.image.ref, details };
+  const runtime = await planRuntime(plan.workspace, plan.runtime, o.hostEnv ?? process.env);
+  const owner = await hostUser(engine, details, runtime, plan.workspace, o.signal);
   const choice = await chooseGpu({ engine, image, gpu: plan.gpu, log, folder: plan.workspace, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   if (choice.note) log.warn(choice.note);
 
@@ -195,6 +210,8 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
       decision: slot,
       shmSizeBytes: plan.shmSizeBytes,
       ...(plan.sweep ? { sweepId: plan.id } : {}),
+      runtime,
+      ...(owner ? { hostUser: owner } : {}),
     };
     const started: RunRecord = {
       id: run.id,
@@ -211,6 +228,8 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
       start: now().toISOString(),
       end: null,
       gpus: gpuLabel(slot),
+      // Names only: a variable's value may be a token.
+      env: envNames(runtime),
       container: input.name,
       log: logRel.split(path.sep).join('/'),
     };
@@ -220,7 +239,7 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
     try {
       launched = await launchContainer(engine, runContainerSpec(input), { gpu: plan.gpu, preflight: choice.preflight, log, ...(o.signal ? { signal: o.signal } : {}) });
     } catch (e) {
-      await appendFinal(plan.workspace, { ...started, status: 'failed', end: now().toISOString(), error: e instanceof Error ? e.message : String(e) });
+      await appendFinal(plan.workspace, { ...started, status: 'failed', end: now().toISOString(), error: maskSecrets(e instanceof Error ? e.message : String(e)) });
       throw e;
     }
     if (launched.request.name !== input.name || gpuLabel(launched.decision) !== started.gpus) {

@@ -5,6 +5,9 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../atomicWrite';
 import type { GpuSetting } from '../container/gpu';
+import type { RuntimeSettings, UserRuntimeInput } from '../container/runtime';
+import { envNamesOnly, givenEnvValues, runtimeSettings } from '../container/runtime';
+import { openProject } from '../project';
 import type { Engine } from '../docker/engine';
 import { UserError } from '../errors';
 import { isRecord } from '../json';
@@ -49,6 +52,8 @@ export interface ExperimentPlan {
   gpu: GpuSetting;
   parallel: number | undefined;
   shmSizeBytes: number;
+  /** What the user added (--env, --env-file, --mount): env by NAME only, the values come from the environment at start. */
+  runtime?: { env: string[]; envFiles: string[]; mounts: string[] };
   points: PlannedPoint[];
   created: string;
   warnings: string[];
@@ -65,6 +70,10 @@ export interface PlanOptions {
   gpu: GpuSetting;
   parallel?: number;
   shmSizeBytes: number;
+  /** --env NAME[=VALUE], --env-file, --mount (and the settings for them). */
+  runtime?: UserRuntimeInput;
+  /** Where NAME-only variables and ${localEnv:…} come from (default: this process's environment). */
+  hostEnv?: Readonly<Record<string, string | undefined>>;
   git: GitProvider;
   log: Logger;
   signal?: AbortSignal;
@@ -83,6 +92,9 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
   const expanded = expandConfig(configText, configRel);
   for (const w of expanded.warnings) o.log.warn(w);
 
+  const runtime = { env: envNamesOnly(o.runtime?.env), envFiles: [...(o.runtime?.envFiles ?? [])].map((f) => path.resolve(o.workspace, f)), mounts: [...(o.runtime?.mounts ?? [])] };
+  // Before the plan is written: a runArgs flag we cannot pass, a missing variable or env file stops here.
+  await planRuntime(o.workspace, runtime, { ...(o.hostEnv ?? process.env), ...givenEnvValues(o.runtime?.env) });
   const details = await o.engine.inspectImage(o.image, o.signal);
   if (!details) throw new RunError(`Image ${o.image} not found: build it first ("Build Experiment Image" or \`mlc build\`).`);
   const provenance = readProvenance(details.labels);
@@ -107,6 +119,7 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
     gpu: o.gpu,
     parallel: o.parallel,
     shmSizeBytes: o.shmSizeBytes,
+    runtime,
     points: expanded.points.map((p) => ({
       runId: sweep ? `${id}-${p.index + 1}` : id,
       index: p.index,
@@ -119,6 +132,15 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
   };
   await writeFileAtomic(planFile(o.workspace, id), `${JSON.stringify(plan, null, 2)}\n`);
   return plan;
+}
+
+/**
+ * The runtime settings a plan's containers get: the project's devcontainer.json as it is now, and what the user
+ * added, their values taken from `hostEnv` (a value given on the command line travels in the scheduler's environment).
+ */
+export async function planRuntime(workspace: string, runtime: ExperimentPlan['runtime'], hostEnv: Readonly<Record<string, string | undefined>>): Promise<RuntimeSettings> {
+  const project = await openProject(workspace);
+  return runtimeSettings(project.config, { workspace, hostEnv, user: runtime ?? {} });
 }
 
 function planFile(workspace: string, id: string): string {

@@ -52,6 +52,8 @@ export interface RunRecord {
    * which is what a CPU run normally looks like, or the run ended first). Absent in records older than this field.
    */
   seenGpus?: SeenGpu[] | null;
+  /** The variables the container was given beyond the run's own (devcontainer.json, --env, env files): names, never values. */
+  env?: string[];
   container: string;
   /** The run's output, relative to the workspace. */
   log: string;

@@ -8,7 +8,7 @@ import type { ImageReference } from '../../core/reference';
 import { familiarName, tryParseReference } from '../../core/reference';
 import { lockFor, lockPath } from '../../core/provenance/lock';
 import { gitShowUri } from '../gitShow';
-import { runSettings } from '../settings';
+import { runSettings, workspaceRuntime } from '../settings';
 import { dockerTerminal, LOGIN_SHELL } from '../terminal';
 import { requireTrust } from '../trust';
 import type { TreeNode } from '../tree/provider';
@@ -46,13 +46,14 @@ export async function openShellCommand(services: Services, arg: unknown): Promis
   }
   const image = imageOf(arg);
   assertEngineSeesWorkspace(services.engines.get().endpoint, workspaceFolder(), 'Open Shell');
-  const { args, note } = await interactiveRun(services, image, LOGIN_SHELL);
+  const { args, note, env } = await interactiveRun(services, image, LOGIN_SHELL);
   if (note) services.log.warn(note);
-  dockerTerminal(services.engines, image.name, args.slice(1));
+  // Secret variables are on the line by name (-e NAME): the terminal's environment carries their values.
+  dockerTerminal(services.engines, image.name, args.slice(1), env);
 }
 
 /** `docker run` for the container Start Jupyter would make for this image, less Jupyter. */
-async function interactiveRun(services: Services, image: ImageNode, command?: string[]): Promise<{ args: string[]; note: string | undefined }> {
+async function interactiveRun(services: Services, image: ImageNode, command?: string[]): Promise<{ args: string[]; note: string | undefined; env: Record<string, string> }> {
   const settings = runSettings();
   const engine = services.engines.get();
   const details = await engine.inspectImage(image.image.id);
@@ -64,6 +65,7 @@ async function interactiveRun(services: Services, image: ImageNode, command?: st
     workspace: workspaceFolder(),
     gpu: settings.gpu,
     shmSizeBytes: settings.shmSizeBytes,
+    runtime: await workspaceRuntime(workspaceFolder()),
     log: services.log.child('gpu'),
     ...(command ? { command } : {}),
     ...(catalog ? { catalog } : {}),

@@ -12,7 +12,8 @@ import type { RunRecord } from '../../core/run/records';
 import { RUN_DIR, readRuns } from '../../core/run/records';
 import { formatParams } from '../../core/run/sweep';
 import { imageArgument } from '../imageArgument';
-import { runSettings } from '../settings';
+import { runSettings, userRuntimeSettings } from '../settings';
+import { givenEnvValues } from '../../core/container/runtime';
 import type { TreeNode } from '../tree/provider';
 import { requireTrust } from '../trust';
 import { pickWorkspaceFolder } from '../workspaceFolder';
@@ -82,8 +83,9 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
   const log = services.log.child('run');
   const engine = services.engines.get();
 
-  const plan = await planExperiment({ engine, workspace, config, image, command, gpu: settings.gpu, shmSizeBytes: settings.shmSizeBytes, git: services.git, log });
-  const scheduled = services.scheduler(plan);
+  const runtime = userRuntimeSettings();
+  const plan = await planExperiment({ engine, workspace, config, image, command, gpu: settings.gpu, shmSizeBytes: settings.shmSizeBytes, runtime, git: services.git, log });
+  const scheduled = services.scheduler(plan, givenEnvValues(runtime.env));
   log.info(`${plan.sweep ? `sweep ${plan.id}: ${plan.points.length} runs` : `run ${plan.id}`} started in the background; scheduler log ${scheduled.logFile}`);
   services.images.scheduleRefresh();
   let schedulerEnded: number | null | undefined;

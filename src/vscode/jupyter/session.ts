@@ -4,7 +4,7 @@ import { browserUrl, serverLabel, startJupyter } from '../../core/jupyter/server
 import { openProject } from '../../core/project';
 import { withCancellableProgress } from '../progress';
 import type { Services } from '../services';
-import { runSettings } from '../settings';
+import { runSettings, workspaceRuntime } from '../settings';
 import { requireTrust } from '../trust';
 import { JUPYTER_EXTENSION_ID } from './collection';
 
@@ -25,6 +25,7 @@ export async function startJupyterIn(services: Services, workspace: string, imag
     return undefined;
   }
   const catalog = project.catalog;
+  const runtime = await workspaceRuntime(workspace);
   const log = services.log.child('jupyter');
   const result = await withCancellableProgress(vscode.l10n.t('Starting Jupyter in {0}…', image), (signal) =>
     startJupyter({
@@ -34,6 +35,7 @@ export async function startJupyterIn(services: Services, workspace: string, imag
       gpu: settings.gpu,
       shmSizeBytes: settings.shmSizeBytes,
       readyTimeoutMs: settings.readyTimeoutMs,
+      runtime,
       log,
       ...(catalog ? { catalog } : {}),
       ...(services.gpuProbe ? { probe: services.gpuProbe } : {}),

@@ -39,6 +39,7 @@ export async function inspectImage(conn: DockerConnection, ref: string, signal?:
       repoDigests: Array.isArray(img.RepoDigests) ? img.RepoDigests.map(str).filter((d) => /@sha256:[0-9a-f]{64}$/.test(d)) : [],
       labels: stringMap(config.Labels),
       env: Array.isArray(config.Env) ? config.Env.map(str) : [],
+      user: typeof config.User === 'string' ? config.User : '',
       created: str(img.Created),
       size: num(img.Size),
     };
