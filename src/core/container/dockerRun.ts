@@ -11,10 +11,11 @@ import { containerRequest } from './request';
 
 /**
  * `docker run` with every field of the request that decides what runs and what it sees. Labels are ML Containers'
- * bookkeeping and stay out, so a container the user starts by hand is not taken for one of ours. The first word of
- * the entrypoint goes to `--entrypoint`, the rest after the image, as the CLI splits them.
+ * bookkeeping and stay out unless asked for (a Slurm task's container is ours), so a container the user starts by
+ * hand is not taken for one of ours. The first word of the entrypoint goes to `--entrypoint`, the rest after the
+ * image, as the CLI splits them.
  */
-export function toDockerRunArgs(request: ContainerCreateRequest, o: { remove?: boolean; interactive?: boolean } = {}): string[] {
+export function toDockerRunArgs(request: ContainerCreateRequest, o: { remove?: boolean; interactive?: boolean; labels?: boolean } = {}): string[] {
   const host = request.HostConfig ?? {};
   const [entrypoint, ...entrypointArgs] = request.Entrypoint ?? [];
   return [
@@ -32,6 +33,7 @@ export function toDockerRunArgs(request: ContainerCreateRequest, o: { remove?: b
     ...(host.Binds ?? []).flatMap((b) => ['-v', b]),
     ...Object.entries(host.PortBindings ?? {}).flatMap(([port, bindings]) => bindings.flatMap((b) => ['-p', `${b.HostIp ? `${b.HostIp}:` : ''}${b.HostPort}:${port}`])),
     ...(request.Env ?? []).flatMap((e) => ['-e', e]),
+    ...(o.labels ? Object.entries(request.Labels ?? {}).flatMap(([k, v]) => ['--label', `${k}=${v}`]) : []),
     ...(request.WorkingDir ? ['-w', request.WorkingDir] : []),
     ...(request.User ? ['-u', request.User] : []),
     ...(entrypoint !== undefined ? ['--entrypoint', entrypoint] : []),
