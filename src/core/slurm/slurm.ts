@@ -18,7 +18,7 @@ export interface SlurmTaskState {
 }
 
 export interface Slurm {
-  /** `sbatch --parsable --hold FILE` from `cwd`: the job id; its tasks wait until released. */
+  /** `sbatch --parsable --hold FILE` from `cwd` (after `--test-only`): the job id; its tasks wait until released. */
   submit(scriptFile: string, cwd: string, signal?: AbortSignal): Promise<string>;
   /** `scontrol release JOB`: the held job's tasks may start. */
   release(job: string, signal?: AbortSignal): Promise<void>;
@@ -57,7 +57,7 @@ export function slurmErrorMessage(command: string, stderr: string, o: { partitio
   }
   if (/Invalid generic resource|Invalid gres/i.test(text)) return `Slurm does not know the resource in --gres ${o.gres ?? ''}: \`sinfo -o '%P %G'\` shows the GPUs (gres) each partition has.`.replace(' :', ':');
   if (/Invalid account/i.test(text)) return 'Slurm refused the account for this partition: `sacctmgr show assoc user=$USER` lists the accounts you may use.';
-  if (/time limit/i.test(text)) return 'Slurm refused the time limit: give --time as minutes, MM:SS, HH:MM:SS or D-HH:MM:SS, within the partition\'s limit (`sinfo -o "%P %l"`).';
+  if (/time limit|--time specification/i.test(text)) return 'Slurm refused the time limit: give --time as minutes, MM:SS, HH:MM:SS or D-HH:MM:SS, within the partition\'s limit (`sinfo -o "%P %l"`).';
   if (/memory specification/i.test(text)) return 'Slurm refused the memory request: give --mem as 4G or 500M, within what a node has (`sinfo -o "%P %m"`).';
   return `${command} failed: ${raw || 'no message'}.`;
 }
@@ -115,7 +115,10 @@ export class SlurmCli implements Slurm {
   }
 
   async submit(scriptFile: string, cwd: string, signal?: AbortSignal): Promise<string> {
-    return parseSubmit((await this.run('sbatch', ['--parsable', '--hold', scriptFile], { cwd, ...(signal ? { signal } : {}) })).stdout);
+    const o = { cwd, ...(signal ? { signal } : {}) };
+    // A held job skips the checks against the nodes (an unsatisfiable --gres would wait for ever): ask them first.
+    await this.run('sbatch', ['--test-only', scriptFile], o);
+    return parseSubmit((await this.run('sbatch', ['--parsable', '--hold', scriptFile], o)).stdout);
   }
 
   async release(job: string, signal?: AbortSignal): Promise<void> {
