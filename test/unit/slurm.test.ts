@@ -97,6 +97,7 @@ describe('Slurm messages and output', () => {
     assert.match(slurmErrorMessage('sbatch', 'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)'), /^The Slurm controller does not answer .*slurmctld is up\.$/);
     assert.equal(slurmErrorMessage('sbatch', 'sbatch: error: Batch job submission failed: Invalid partition name specified', { partition: 'gpux' }), 'Slurm has no partition gpux: `sinfo -s` lists the partitions you can use.');
     assert.match(slurmErrorMessage('sbatch', 'allocation failure: Requested node configuration is not available\nsbatch: error: Batch job submission failed: Requested node configuration is not available', { gres: 'gpu:4' }), /^No node in the partition can give what was asked \(--gres gpu:4\)/);
+    assert.match(slurmErrorMessage('sbatch', 'allocation failure: Requested node configuration is not available', { mem: '999999G', cpusPerTask: 64 }), /asked \(--mem 999999G, --cpus-per-task 64\)/);
     assert.match(slurmErrorMessage('sbatch', 'sbatch: error: Invalid generic resource (gres) specification', { gres: 'tpu:1' }), /does not know the resource in --gres tpu:1/);
     assert.match(slurmErrorMessage('sbatch', 'sbatch: error: Invalid --time specification'), /^Slurm refused the time limit/);
     assert.equal(slurmErrorMessage('scancel', 'scancel: error: Kill job error on job id 9: Access/permission denied'), 'scancel failed: Kill job error on job id 9: Access/permission denied.');
@@ -117,6 +118,7 @@ describe('Slurm messages and output', () => {
   it('reads squeue and sacct lines; sacct off is undefined, a forgotten job is an empty queue', async () => {
     assert.deepEqual(parseQueue('12_3|RUNNING\n12_[4-9]|PENDING\n12_1|COMPLETED\n').map((t) => `${t.job}_${t.task} ${t.state}`), ['12_3 RUNNING', '12_1 COMPLETED']);
     assert.deepEqual(parseAccounting('12_2|CANCELLED by 0|0:15|2026-11-25T10:01:02\n12_1|FAILED|3:0|2026-11-25T10:00:59\n').map((t) => [t.task, t.state, t.exitCode, t.signal]), [[2, 'CANCELLED', 0, 15], [1, 'FAILED', 3, 0]]);
+    assert.deepEqual(parseAccounting('7_[2-4,6%2]|CANCELLED by 0|0:0|2026-12-02T06:16:44\n').map((t) => `${t.job}_${t.task} ${t.state}`), ['7_2 CANCELLED', '7_3 CANCELLED', '7_4 CANCELLED', '7_6 CANCELLED']);
     const off = new SlurmCli({ exec: () => Promise.resolve({ stdout: 'Slurm accounting storage is disabled\n', stderr: '' }) });
     assert.equal(await off.accounting(['12']), undefined);
     const gone = new SlurmCli({ exec: () => Promise.reject(Object.assign(new Error('exit 1'), { stderr: 'slurm_load_jobs error: Invalid job id specified\n' })) });

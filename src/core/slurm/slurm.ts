@@ -45,7 +45,7 @@ export function isLive(state: string): boolean {
 }
 
 /** One sentence for what sbatch, squeue, sacct or scancel printed on failure (Slurm 22.05's words). */
-export function slurmErrorMessage(command: string, stderr: string, o: { partition?: string; gres?: string } = {}): string {
+export function slurmErrorMessage(command: string, stderr: string, o: { partition?: string; gres?: string; mem?: string; cpusPerTask?: number } = {}): string {
   const text = stderr.trim();
   const raw = text.split('\n').find((l) => /error/i.test(l))?.replace(/^\w+: error: /, '') ?? text.split('\n')[0] ?? '';
   if (/Unable to contact slurm controller|Connection refused|Unable to establish Slurm connection|Socket timed out/i.test(text)) {
@@ -53,7 +53,8 @@ export function slurmErrorMessage(command: string, stderr: string, o: { partitio
   }
   if (/Invalid partition name/i.test(text)) return `Slurm has no partition ${o.partition ?? 'by that name'}: \`sinfo -s\` lists the partitions you can use.`;
   if (/Requested node configuration is not available/i.test(text)) {
-    return `No node in the partition can give what was asked${o.gres ? ` (--gres ${o.gres})` : ''}: \`sinfo -o '%P %c %m %G'\` shows each partition's CPUs, memory and GPUs; ask for less or pick another partition.`;
+    const asked = [o.gres ? `--gres ${o.gres}` : '', o.mem ? `--mem ${o.mem}` : '', o.cpusPerTask ? `--cpus-per-task ${o.cpusPerTask}` : ''].filter(Boolean).join(', ');
+    return `No node in the partition can give what was asked${asked ? ` (${asked})` : ''}: \`sinfo -o '%P %c %m %G'\` shows each partition's CPUs, memory and GPUs; ask for less or pick another partition.`;
   }
   if (/Invalid generic resource|Invalid gres/i.test(text)) return `Slurm does not know the resource in --gres ${o.gres ?? ''}: \`sinfo -o '%P %G'\` shows the GPUs (gres) each partition has.`.replace(' :', ':');
   if (/Invalid account/i.test(text)) return 'Slurm refused the account for this partition: `sacctmgr show assoc user=$USER` lists the accounts you may use.';
@@ -78,14 +79,26 @@ export function parseQueue(stdout: string): SlurmTaskState[] {
   });
 }
 
-/** `sacct -X -n -P -o JobID,State,ExitCode,End` lines, e.g. "12_3|CANCELLED by 0|0:15|2026-11-25T10:01:02". */
+/**
+ * `sacct -X -n -P -o JobID,State,ExitCode,End` lines, e.g. "12_3|CANCELLED by 0|0:15|2026-11-25T10:01:02"; tasks that
+ * never started share one line ("12_[2-4,7%2]|CANCELLED by 0|…"), read as one state per task.
+ */
 export function parseAccounting(stdout: string): SlurmTaskState[] {
   return stdout.split('\n').flatMap((line) => {
     const [id, state, exit, end] = line.trim().split('|');
-    const m = /^(\d+)_(\d+)$/.exec(id ?? '');
+    const m = /^(\d+)_(?:(\d+)|\[([\d,-]+)(?:%\d+)?\])$/.exec(id ?? '');
     if (!m || !state) return [];
+    const tasks = m[2] !== undefined ? [Number(m[2])] : taskRange(m[3]!);
     const [code, sig] = (exit ?? '').split(':').map((x) => (x === undefined || x === '' ? null : Number(x)));
-    return [{ job: m[1]!, task: Number(m[2]), state: state.split(' ')[0]!, exitCode: code ?? null, signal: sig ?? null, end: end && /^\d{4}-/.test(end) ? new Date(end).toISOString() : null }];
+    return tasks.map((task) => ({ job: m[1]!, task, state: state.split(' ')[0]!, exitCode: code ?? null, signal: sig ?? null, end: end && /^\d{4}-/.test(end) ? new Date(end).toISOString() : null }));
+  });
+}
+
+/** "1-3,7" → [1, 2, 3, 7]. */
+function taskRange(spec: string): number[] {
+  return spec.split(',').flatMap((part) => {
+    const [a, b] = part.split('-').map(Number);
+    return b === undefined ? [a!] : Array.from({ length: Math.max(0, b - a! + 1) }, (_, i) => a! + i);
   });
 }
 
@@ -101,7 +114,8 @@ const exec: Exec = (file, args, o) =>
 
 /** The Slurm client commands on PATH. */
 export class SlurmCli implements Slurm {
-  constructor(private readonly o: { partition?: string; gres?: string; exec?: Exec } = {}) {}
+  /** The request's options, named in the error sentences. */
+  constructor(private readonly o: { partition?: string; gres?: string; mem?: string; cpusPerTask?: number; exec?: Exec } = {}) {}
 
   private async run(command: string, args: string[], o: { cwd?: string; signal?: AbortSignal } = {}): Promise<{ stdout: string; stderr: string }> {
     try {
