@@ -7,12 +7,13 @@ import { init, initHelp } from './init';
 import { inspect, inspectHelp } from './inspect';
 import { ls, lsHelp } from './ls';
 import { push, pushHelp } from './push';
+import { slurmTask, slurmTaskHelp } from './slurmTask';
 import { logs, logsHelp, run, runHelp, runs, runsHelp, stop, stopHelp } from './run';
 import { down, downHelp, up, upHelp } from './up';
 import type { CliIO, Subcommand } from './io';
 import { UsageError } from './io';
 
-const subcommands: Record<string, { run: Subcommand; help: string; summary: string }> = {
+const subcommands: Record<string, { run: Subcommand; help: string; summary: string; hidden?: boolean }> = {
   doctor: { run: doctor, help: doctorHelp, summary: 'check the Docker engine, BuildKit and GPU runtimes (--gpu: the GPU preflight)' },
   init: { run: init, help: initHelp, summary: 'scaffold a devcontainer + Dockerfile for an ML preset' },
   diff: { run: diff, help: diffHelp, summary: 'show the packages that differ between two images' },
@@ -27,6 +28,8 @@ const subcommands: Record<string, { run: Subcommand; help: string; summary: stri
   stop: { run: stop, help: stopHelp, summary: 'stop a run, or a whole sweep; they are recorded as cancelled' },
   export: { run: exportCommand, help: exportHelp, summary: 'write an Apptainer definition (HPC, GRID) or a Kubernetes Job / PyTorchJob for an experiment image' },
   push: { run: push, help: pushHelp, summary: 'push an experiment image to a registry under its commit tag, with your docker credentials' },
+  // The recorder `mlc run --on slurm`'s batch script calls: not for people, so not in the usage.
+  'slurm-task': { run: slurmTask, help: slurmTaskHelp, summary: "record a Slurm array task's start or end", hidden: true },
 };
 
 const usage = (): string =>
@@ -35,7 +38,7 @@ const usage = (): string =>
     '',
     'Usage: mlc <command> [options]',
     '',
-    ...Object.entries(subcommands).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`),
+    ...Object.entries(subcommands).filter(([, c]) => !c.hidden).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`),
     '',
     'Run `mlc help <command>` or `mlc <command> --help` for a command\'s options; `mlc --version` (-V) for the version.',
     '',

@@ -23,10 +23,12 @@ import { formatParams } from '../core/run/sweep';
 import { templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
 import { UsageError, asUsage, cliLogger } from './io';
+import { followSlurmLog, reconcileSlurm, slurmOptions, slurmRunHelp, stopOnSlurm, submitPlan } from './runSlurm';
 
 export const runHelp = `mlc run --config FILE [--image REF] [--gpu auto|all|none|0,1] [--parallel N] [--env NAME[=VALUE]]…
         [--env-file FILE]… [--mount SPEC]… [--detach] [--dir DIR] -- COMMAND…
 mlc run --resume SWEEP [--env NAME=VALUE]… [--detach] [--dir DIR]
+mlc run --on slurm --config FILE [--parallel N] [--partition P] [--time T] [--gres G] [--dry-run] … -- COMMAND…
 
 Runs COMMAND in the experiment image with the project mounted at /workspace (the working directory) and the
 hyper-parameter YAML mounted read-only at /etc/mlc/config/<name>; its path is in $MLC_CONFIG, and $MLC_RUN_DIR is
@@ -65,7 +67,8 @@ user has another uid, so what they write is yours (updateRemoteUserUID: false tu
   --host URL        Docker host instead of DOCKER_HOST / the docker context
 
 Exit code: a single run's own (130 when stopped); for a sweep, 0 when every run succeeded, else 1; with
---detach, 0 once the runs are submitted.`;
+--detach or --on slurm, 0 once the runs are submitted.
+${slurmRunHelp}`;
 
 export const runsHelp = `mlc runs [--dir DIR] [--image REF] [--last N] [--json]
 mlc runs --compare RUN RUN… | --sweep ID [--json]
@@ -114,10 +117,26 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       env: { type: 'string', multiple: true, default: [] },
       'env-file': { type: 'string', multiple: true, default: [] },
       mount: { type: 'string', multiple: true, default: [] },
+      on: { type: 'string' },
+      partition: { type: 'string' },
+      time: { type: 'string' },
+      'cpus-per-task': { type: 'string' },
+      mem: { type: 'string' },
+      gres: { type: 'string' },
+      account: { type: 'string' },
+      'sbatch-arg': { type: 'string', multiple: true },
+      'dry-run': { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: true,
   });
+  const onSlurm = values.on === 'slurm';
+  if (values.on !== undefined && !onSlurm) throw new UsageError(`--on takes slurm (or nothing, to run here), not "${values.on}"`);
+  const slurmOnly = ['partition', 'time', 'cpus-per-task', 'mem', 'gres', 'account', 'sbatch-arg', 'dry-run'] as const;
+  const stray = slurmOnly.find((k) => values[k] !== undefined && values[k] !== false);
+  if (!onSlurm && stray) throw new UsageError(`--${stray} is for Slurm: add --on slurm`);
+  if (onSlurm && values.resume) throw new UsageError('--resume is for sweeps run here; a sweep on Slurm is one array job: `mlc stop` it and submit it again');
+  if (onSlurm && values.gpu !== 'auto') throw new UsageError('on Slurm the GPUs come from the allocation: ask with --gres gpu:N instead of --gpu');
   const folder = path.resolve(values.dir);
   const engine = machineEngine(values.host, {}, io.env);
   const log = cliLogger(io, 'run');
@@ -154,7 +173,8 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       image: values.image ?? project.imageRef,
       command: positionals,
       code,
-      gpu,
+      // On Slurm the batch script hands the container the GPUs of its allocation (--gres).
+      gpu: onSlurm ? 'none' : gpu,
       ...(parallel !== undefined ? { parallel } : {}),
       shmSizeBytes: shm,
       runtime: { env: values.env, envFiles: values['env-file'].map((f) => path.resolve(f)), mounts: values.mount },
@@ -162,8 +182,11 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       git: new GitCli(),
       log,
       signal,
+      ...(values['dry-run'] ? { dryRun: true } : {}),
     });
   }
+
+  if (onSlurm) return submitPlan(plan, { hostEnv, engine, options: slurmOptions(values), dryRun: values['dry-run'], json: values.json, host: values.host, cliPath: cliPath() }, io, signal);
 
   if (values.detach) return detach(plan, points ?? plan.points, { folder, host: values.host, json: values.json, env: hostEnv }, io, signal);
 
@@ -244,7 +267,8 @@ export async function runs(args: string[], io: CliIO, signal: AbortSignal): Prom
   const folder = path.resolve(values.dir);
   let read = await readRuns(folder);
   // Only a run on record as running can have a container to finish: otherwise the engine has nothing to add.
-  if (read.runs.some((r) => r.status === 'running') && (await reconcileIfEngine(folder, values.host, io, signal, read.runs))) read = await readRuns(folder);
+  if (read.runs.some((r) => r.status === 'running' && !r.slurm) && (await reconcileIfEngine(folder, values.host, io, signal, read.runs))) read = await readRuns(folder);
+  if (await reconcileSlurm(folder, io, signal, read.runs)) read = await readRuns(folder);
   const { runs: all, skipped } = read;
   if (skipped) io.err(`${skipped} line(s) of ${RUNS_FILE} are not run records and were skipped.`);
   const image = values.image;
@@ -265,6 +289,7 @@ async function compare(which: { ids?: string[]; sweep?: string }, o: { dir: stri
   if (which.ids && which.ids.length < 2) throw new UsageError('name two or more runs to compare (mlc runs --compare RUN RUN…), or a sweep with --sweep ID');
   const folder = path.resolve(o.dir);
   await reconcileIfEngine(folder, o.host, io, signal);
+  await reconcileSlurm(folder, io, signal);
   const chosen = selectRuns((await readRuns(folder)).runs, which);
   const engine = machineEngine(o.host, {}, io.env);
   const comparison = await compareRuns(chosen, imageLocks(engine, folder, signal));
@@ -330,6 +355,8 @@ export async function logs(args: string[], io: CliIO, signal: AbortSignal): Prom
   if (!container) {
     const record = (await readRuns(folder)).runs.find((r) => r.id === id);
     if (!record) throw new UsageError(`no run ${id} in this project: \`mlc runs\` lists them`);
+    // On Slurm the task's output file is the log, written as it runs.
+    if (record.slurm && record.status === 'running' && values.follow) return followSlurmLog(folder, record, io, signal);
     await print(fs.existsSync(path.join(folder, record.log)) ? fs.readFileSync(path.join(folder, record.log), 'utf8') : '');
     return 0;
   }
@@ -368,7 +395,7 @@ export async function stop(args: string[], io: CliIO, signal: AbortSignal): Prom
   const isSweep = fs.existsSync(path.join(folder, PLANS_DIR, `${target}.json`)) && (await readPlan(folder, target)).sweep;
   // A sweep's scheduler, wherever it runs, starts nothing more; then its running points stop.
   if (isSweep) await markSweepStopped(folder, target);
-  const stopped = await stopRuns({ engine, workspace: folder, target, log, signal });
+  const stopped = [...(await stopOnSlurm(folder, target, io, signal)), ...(await stopRuns({ engine, workspace: folder, target, log, signal }))];
   if (!stopped.length && !isSweep) {
     const record = (await readRuns(folder)).runs.find((r) => r.id === target);
     if (!record) throw new UsageError(`no run or sweep ${target} in this project: \`mlc runs\` lists them`);
@@ -384,7 +411,7 @@ export async function stop(args: string[], io: CliIO, signal: AbortSignal): Prom
 export function formatRuns(records: readonly RunRecord[], nowMs: number): string[] {
   const rows = records.map((r) => [
     r.id,
-    r.status === 'running' ? 'running' : r.status === 'succeeded' ? 'ok' : r.status === 'failed' ? (r.exitCode === null ? 'not started' : `exit ${String(r.exitCode)}`) : 'cancelled',
+    runStatus(r),
     primaryTag(r),
     r.commit ? `${r.commit.slice(0, 7)}${r.dirty ? '+dirty' : ''}` : '-',
     `${r.config.path}@${r.config.sha256.slice(0, 8)}`,
@@ -396,6 +423,14 @@ export function formatRuns(records: readonly RunRecord[], nowMs: number): string
   const header = ['RUN', 'STATUS', 'IMAGE', 'COMMIT', 'CONFIG', 'TOOK', 'STARTED', 'GPU', 'PARAMS'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   return [header, ...rows].map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+}
+
+/** ok, exit N, running, cancelled; on Slurm also pending, and the words for what Slurm ended (timeout, out of memory). */
+function runStatus(r: RunRecord): string {
+  const slurm = r.slurm?.state;
+  if (r.status === 'running') return slurm === 'PENDING' ? 'pending' : 'running';
+  if (r.status === 'failed' && slurm && !['FAILED', 'COMPLETED', 'UNKNOWN'].includes(slurm)) return slurm.toLowerCase().replace(/_/g, ' ');
+  return r.status === 'succeeded' ? 'ok' : r.status === 'failed' ? (r.exitCode === null ? 'not started' : `exit ${String(r.exitCode)}`) : 'cancelled';
 }
 
 /** The image's commit tag when it has one, else the reference the run named. */

@@ -15,10 +15,11 @@ import { NO_RUNTIME } from './runtime';
 
 /**
  * `docker run` with every field of the request that decides what runs and what it sees. Labels are ML Containers'
- * bookkeeping and stay out, so a container the user starts by hand is not taken for one of ours. The first word of
- * the entrypoint goes to `--entrypoint`, the rest after the image, as the CLI splits them.
+ * bookkeeping and stay out unless asked for (a Slurm task's container is ours), so a container the user starts by
+ * hand is not taken for one of ours. The first word of the entrypoint goes to `--entrypoint`, the rest after the
+ * image, as the CLI splits them.
  */
-export function toDockerRunArgs(request: ContainerCreateRequest, o: { remove?: boolean; interactive?: boolean; secretEnv?: ReadonlySet<string> } = {}): string[] {
+export function toDockerRunArgs(request: ContainerCreateRequest, o: { remove?: boolean; interactive?: boolean; labels?: boolean; secretEnv?: ReadonlySet<string> } = {}): string[] {
   const host = request.HostConfig ?? {};
   const [entrypoint, ...entrypointArgs] = request.Entrypoint ?? [];
   return [
@@ -41,6 +42,7 @@ export function toDockerRunArgs(request: ContainerCreateRequest, o: { remove?: b
     // A secret goes by name: `-e NAME` takes its value from the environment the line runs in, so the copied text
     // (and the notification showing it) holds none.
     ...(request.Env ?? []).flatMap((e) => ['-e', o.secretEnv?.has(e.slice(0, e.indexOf('='))) ? e.slice(0, e.indexOf('=')) : e]),
+    ...(o.labels ? Object.entries(request.Labels ?? {}).flatMap(([k, v]) => ['--label', `${k}=${v}`]) : []),
     ...(request.WorkingDir ? ['-w', request.WorkingDir] : []),
     ...(request.User ? ['-u', request.User] : []),
     ...(entrypoint !== undefined ? ['--entrypoint', entrypoint] : []),

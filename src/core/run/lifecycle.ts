@@ -5,7 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../atomicWrite';
 import type { ContainerSummary, Engine } from '../docker/engine';
-import { MANAGED_LABEL, ROLE_LABEL, RUN_ID_LABEL, RUN_SWEEP_LABEL, WORKSPACE_LABEL } from '../labels';
+import { MANAGED_LABEL, ROLE_LABEL, RUN_ID_LABEL, RUN_SWEEP_LABEL, SLURM_JOB_LABEL, WORKSPACE_LABEL } from '../labels';
 import type { Logger } from '../log';
 import { metricsToJson, readRunSeries } from '../metrics/metrics';
 import type { RunRecord, RunStatus } from './records';
@@ -26,7 +26,8 @@ export interface RunContainer {
 export async function findRunContainers(engine: Engine, workspace: string, signal?: AbortSignal): Promise<RunContainer[]> {
   const labels = [`${MANAGED_LABEL}=true`, `${ROLE_LABEL}=run`, `${WORKSPACE_LABEL}=${workspace}`];
   const listed = await engine.listContainers({ labels, all: true }, signal);
-  return listed.filter((c) => c.labels[RUN_ID_LABEL]).map(toRunContainer);
+  // A Slurm task's container is its task's to finish (core/slurm/): its batch script and squeue/sacct say how it ended.
+  return listed.filter((c) => c.labels[RUN_ID_LABEL] && !c.labels[SLURM_JOB_LABEL]).map(toRunContainer);
 }
 
 function toRunContainer(c: ContainerSummary): RunContainer {
@@ -59,25 +60,33 @@ export async function finishRun(
     if (output !== undefined) await writeFileAtomic(path.join(o.workspace, started.log), output);
     const cancelled = await stopRequested(o.workspace, runId);
     const status: RunStatus = cancelled ? 'cancelled' : details.exitCode === 0 ? 'succeeded' : 'failed';
-    const seen = await readSeenGpus(o.workspace, runId);
-    const { metrics, series } = await readRunSeries(runFolder(o.workspace, runId));
-    await writeSeriesCache(o.workspace, runId, series);
-    const record: RunRecord = {
-      ...started,
-      status,
-      exitCode: details.exitCode,
-      end: details.finishedAt ?? new Date().toISOString(),
-      ...(seen !== undefined ? { seenGpus: seen } : {}),
-      ...(Object.keys(metrics.metrics).length || metrics.skipped ? { metrics: metricsToJson(metrics) } : {}),
-    };
-    if (await appendFinal(o.workspace, record)) o.log.info(`run ${runId} ${record.status} (exit ${String(record.exitCode)})`);
     // Another client may have written the same final line a moment earlier: it read the same container.
-    finished = record;
+    finished = await closeRun({ workspace: o.workspace, started, log: o.log, outcome: { status, exitCode: details.exitCode, end: details.finishedAt ?? new Date().toISOString() } });
   }
   await o.engine.removeContainer(o.containerId, { force: true }, o.signal).catch(() => undefined);
   // Another client's removal may still be under way ("removal in progress"): done is when the engine has none.
   for (let i = 0; i < 50 && (await o.engine.inspectContainer(o.containerId).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 100));
   return finished;
+}
+
+/**
+ * Writes a run's final line from its start line and how it ended, with what its run folder holds by then (the GPUs
+ * seen, metric summaries and the series cache): the one way a run is closed, whatever ran it (a container here,
+ * a Slurm task). Written once however many clients call it; returns the record this call built.
+ */
+export async function closeRun(o: { workspace: string; started: RunRecord; outcome: Pick<RunRecord, 'status' | 'exitCode' | 'end'> & Partial<Pick<RunRecord, 'error' | 'slurm'>>; log: Logger }): Promise<RunRecord> {
+  const runId = o.started.id;
+  const seen = await readSeenGpus(o.workspace, runId);
+  const { metrics, series } = await readRunSeries(runFolder(o.workspace, runId));
+  await writeSeriesCache(o.workspace, runId, series);
+  const record: RunRecord = {
+    ...o.started,
+    ...o.outcome,
+    ...(seen !== undefined ? { seenGpus: seen } : {}),
+    ...(Object.keys(metrics.metrics).length || metrics.skipped ? { metrics: metricsToJson(metrics) } : {}),
+  };
+  if (await appendFinal(o.workspace, record)) o.log.info(`run ${runId} ${record.status} (exit ${String(record.exitCode)})`);
+  return record;
 }
 
 /**
@@ -97,7 +106,8 @@ export async function reconcileRuns(o: { engine: Engine; workspace: string; log:
   const live = new Set(containers.map((c) => c.runId));
   if (ended.length) records = (await readRuns(o.workspace)).runs;
   // Its container may be being created right now by the client that wrote the start: give that client a minute.
-  const orphans = records.filter((r) => r.status === 'running' && !live.has(r.id) && Date.now() - Date.parse(r.start) >= 60_000);
+  // A Slurm run has no container while it waits in the queue: squeue and sacct speak for it (core/slurm/).
+  const orphans = records.filter((r) => r.status === 'running' && !r.slurm && !live.has(r.id) && Date.now() - Date.parse(r.start) >= 60_000);
   for (const r of orphans) {
     await appendFinal(o.workspace, { ...r, status: 'failed', end: new Date().toISOString(), error: r.error ?? 'the run has no container: the client that started it stopped before the container did, or the container was removed by hand' });
   }

@@ -78,6 +78,8 @@ export interface PlanOptions {
   log: Logger;
   signal?: AbortSignal;
   now?: () => Date;
+  /** Plan only, writing nothing (`mlc run --on slurm --dry-run`). */
+  dryRun?: boolean;
 }
 
 /** Reads and expands the config, pins the image and the commit, and writes the plan; nothing starts yet. */
@@ -130,7 +132,7 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
     created: now().toISOString(),
     warnings: expanded.warnings,
   };
-  await writeFileAtomic(planFile(o.workspace, id), `${JSON.stringify(plan, null, 2)}\n`);
+  if (!o.dryRun) await writeFileAtomic(planFile(o.workspace, id), `${JSON.stringify(plan, null, 2)}\n`);
   return plan;
 }
 

@@ -61,6 +61,16 @@ export interface RunRecord {
   error?: string;
   /** Per metric, what the run's metric files said when it ended (core/metrics/: metrics.jsonl, Lightning, DVCLive, TensorBoard). */
   metrics?: RunMetricsJson;
+  /** A run submitted to Slurm (`mlc run --on slurm`): its array task and the state Slurm last gave it. */
+  slurm?: SlurmTask;
+}
+
+/** An array task: job 12, task 3 is `12_3` to squeue, sacct and scancel. */
+export interface SlurmTask {
+  job: string;
+  task: number;
+  /** PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY, … */
+  state: string;
 }
 
 /** The run's folder on the host: its config copy, its outputs ($MLC_RUN_DIR) and output.log. */

@@ -1,0 +1,128 @@
+// The batch script of a sweep on Slurm, as text: one array job, task i runs point i in `docker run --init` of the
+// image pinned by id, with the mounts, env and labels of a local run (core/run/experiment.ts renders them), and calls
+// back into `mlc slurm-task` to write its start and final record (core/run/records.ts stays the only writer).
+import { quote } from 'shell-quote';
+import { toDockerRunArgs } from '../container/dockerRun';
+import { NO_GPU_ENV, containerRequest } from '../container/request';
+import type { RunContainerInput } from '../run/experiment';
+import { runContainerSpec } from '../run/experiment';
+import { SLURM_JOB_LABEL } from '../labels';
+import { SlurmError } from './slurm';
+
+/** What `mlc run --on slurm` passes to sbatch, each as its own #SBATCH line. */
+export interface SlurmOptions {
+  partition?: string;
+  time?: string;
+  cpusPerTask?: number;
+  mem?: string;
+  gres?: string;
+  account?: string;
+  /** More #SBATCH lines, as given: "--qos=long", "--constraint=a100". */
+  extra?: string[];
+  /** Tasks at a time (`--array=…%P`); all at once when absent. */
+  parallel?: number;
+}
+
+export interface BatchScriptInput {
+  planId: string;
+  sweep: boolean;
+  workspace: string;
+  /** One per array task, in task order; task i (1-based) runs tasks[i - 1]. */
+  tasks: readonly RunContainerInput[];
+  slurm: SlurmOptions;
+  /** How the batch script calls back: node, dist/cli.js. */
+  recorder: { node: string; cli: string };
+  /** The engine the tasks' docker CLI talks to, when not the node's default. */
+  dockerHost?: string;
+}
+
+/** Whether the --gres asks for GPUs ("gpu:1", "gpu:a100:2", "gres/gpu:1"). */
+export function gresHasGpu(gres: string | undefined): boolean {
+  return !!gres && gres.split(',').some((g) => /^(gres\/)?gpu(:|$)/.test(g.trim()));
+}
+
+/**
+ * Array task ids start at 1 so that task i is point i: a sweep's run ids end in -1, -2, …, and Slurm writes task i's
+ * output straight into that run's output.log (`%a` in --output).
+ */
+export function arraySpec(size: number, parallel: number | undefined): string {
+  return `1-${size}${parallel ? `%${parallel}` : ''}`;
+}
+
+/** The whole script; pure, so `--dry-run` prints what would be submitted and tests read every line. */
+export function renderBatchScript(i: BatchScriptInput): string {
+  if (/[\s%]/.test(i.workspace)) throw new SlurmError(`Slurm's #SBATCH lines cannot hold the path ${i.workspace} (it has a space or %): move the project to a path without them.`);
+  for (const line of i.slurm.extra ?? []) {
+    if (/[\n\r]/.test(line) || !line.trim().startsWith('-')) throw new SlurmError(`--sbatch-arg takes one sbatch option per flag, such as --sbatch-arg=--qos=long, not "${line}".`);
+  }
+  const gpu = gresHasGpu(i.slurm.gres);
+  const runs = i.tasks;
+  const output = i.sweep ? `${i.workspace}/.mlcontainers/runs/${i.planId}-%a/output.log` : `${i.workspace}/.mlcontainers/runs/${i.planId}/output.log`;
+  const s = i.slurm;
+  const sbatch = [
+    `--job-name=mlc-${i.planId}`,
+    `--array=${arraySpec(runs.length, s.parallel)}`,
+    `--chdir=${i.workspace}`,
+    `--output=${output}`,
+    '--open-mode=append',
+    ...(s.partition ? [`--partition=${s.partition}`] : []),
+    ...(s.time ? [`--time=${s.time}`] : []),
+    ...(s.cpusPerTask ? [`--cpus-per-task=${s.cpusPerTask}`] : []),
+    ...(s.mem ? [`--mem=${s.mem}`] : []),
+    ...(s.gres ? [`--gres=${s.gres}`] : []),
+    ...(s.account ? [`--account=${s.account}`] : []),
+    ...(s.extra ?? []).map((x) => x.trim()),
+  ];
+  const cases = runs.map((run, n) => {
+    const request = containerRequest({ ...runContainerSpec(run), name: undefined });
+    // GPUs come from Slurm's allocation at run time (below), not from this machine's preflight.
+    if (gpu) request.Env = (request.Env ?? []).filter((e) => e !== `${NO_GPU_ENV.name}=${NO_GPU_ENV.value}`);
+    // A secret goes by name (`-e NAME`): its value comes from the job's environment, never from this file.
+    const secretEnv = new Set((run.runtime?.env ?? []).filter((v) => v.secret).map((v) => v.name));
+    const [, , ...rest] = toDockerRunArgs(request, { remove: true, labels: true, secretEnv });
+    return `  ${n + 1}) run=${quote([run.runId])}; args=(${quote(rest)}) ;;`;
+  });
+  const mlc = quote([i.recorder.node, i.recorder.cli, 'slurm-task', '--dir', i.workspace]);
+  return `#!/bin/bash
+# Written by ML Containers (mlc run --on slurm): ${i.sweep ? `sweep ${i.planId}, ${runs.length} runs` : `run ${i.planId}`}, one array task each.
+# Task i runs point i of .mlcontainers/sweeps/${i.planId}.json in the image pinned by id; it records its own start and
+# end through \`mlc slurm-task\`, and \`mlc runs\` reads what squeue and sacct say of tasks that could not (cancelled,
+# over --time, out of memory).
+${sbatch.map((x) => `#SBATCH ${x}`).join('\n')}
+set -u
+${i.dockerHost ? `export DOCKER_HOST=${quote([i.dockerHost])}\n` : ''}task=$SLURM_ARRAY_TASK_ID
+case $task in
+${cases.join('\n')}
+  *) echo "mlc: no run for array task $task" >&2; exit 2 ;;
+esac
+job=\${SLURM_ARRAY_JOB_ID}_$task
+name=mlc-\${SLURM_ARRAY_JOB_ID}-$task
+mlc=(${mlc})
+# The container gets what Slurm allocated: its GPUs (the NVIDIA runtime where the node has it, else the variables
+# CUDA reads), and its CPUs and memory as docker limits, since dockerd's containers live outside the job's cgroup.
+gpus=()
+if [ -n "\${SLURM_JOB_GPUS:-}" ]; then
+  if docker info --format '{{json .Runtimes}}' 2>/dev/null | grep -q nvidia; then
+    gpus=(--gpus "device=$SLURM_JOB_GPUS" --ulimit memlock=-1 --ulimit stack=67108864)
+  else
+    gpus=(-e "NVIDIA_VISIBLE_DEVICES=$SLURM_JOB_GPUS" -e "CUDA_VISIBLE_DEVICES=\${CUDA_VISIBLE_DEVICES:-$SLURM_JOB_GPUS}")
+  fi
+fi
+limits=()
+[ -n "\${SLURM_CPUS_PER_TASK:-}" ] && limits+=(--cpus "$SLURM_CPUS_PER_TASK")
+[ -n "\${SLURM_MEM_PER_NODE:-}" ] && limits+=(--memory "\${SLURM_MEM_PER_NODE}m")
+"\${mlc[@]}" start "$run" --job "$job" --gpus "\${SLURM_JOB_GPUS:-none}" || exit 1
+# scancel and the time limit send TERM to docker (which --init passes on to the command) and to this script: then
+# the container is made sure gone and the record left to \`mlc runs\`, which asks sacct how the task ended.
+stopped=0
+trap 'stopped=1' TERM
+docker run --name "$name" --label "${SLURM_JOB_LABEL}=$job" "\${gpus[@]}" "\${limits[@]}" "\${args[@]}"
+code=$?
+if [ "$stopped" = 1 ]; then
+  docker rm -f "$name" >/dev/null 2>&1
+  exit "$code"
+fi
+"\${mlc[@]}" finish "$run" --exit "$code"
+exit "$code"
+`;
+}

@@ -1,0 +1,130 @@
+// `mlc run --on slurm`: an experiment plan (core/run/plan.ts) becomes one array job. Each point's run folder and
+// config copy are made here, as a local run makes them; the script is kept beside the plan; every point is on
+// record (running, Slurm state PENDING) as soon as sbatch answers, so `mlc runs` lists the queued tasks too.
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../atomicWrite';
+import type { ImageDetails } from '../docker/engine';
+import type { RuntimeSettings } from '../container/runtime';
+import { imageTitle } from '../container/request';
+import { imageName } from '../reference';
+import type { RunContainerInput } from '../run/experiment';
+import type { ExperimentPlan } from '../run/plan';
+import { PLANS_DIR } from '../run/plan';
+import type { RunRecord } from '../run/records';
+import { RUN_DIR, appendRun, runFolder } from '../run/records';
+import type { BatchScriptInput, SlurmOptions } from './script';
+import { renderBatchScript } from './script';
+import type { Slurm } from './slurm';
+
+export interface SlurmSubmitOptions {
+  plan: ExperimentPlan;
+  /** The pinned image as the engine describes it (its labels name the containers). */
+  image: ImageDetails;
+  /** devcontainer.json's runtime settings and the user's --env/--env-file/--mount, as a local run gets them. */
+  runtime?: RuntimeSettings;
+  slurm: Slurm;
+  options: SlurmOptions;
+  recorder: BatchScriptInput['recorder'];
+  dockerHost?: string;
+  /** Render the script only: nothing is written or submitted. */
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+export interface SlurmSubmission {
+  script: string;
+  /** Where the script is kept (relative to the workspace), and the array job's id; absent on a dry run. */
+  scriptFile: string;
+  job?: string;
+  runs: string[];
+}
+
+/** The script next to the plan: .mlcontainers/sweeps/<id>.sbatch. */
+export function scriptPath(planId: string): string {
+  return path.join(PLANS_DIR, `${planId}.sbatch`);
+}
+
+export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmission> {
+  const { plan } = o;
+  const now = o.now ?? ((): Date => new Date());
+  const title = imageTitle(plan.image.ref, o.image);
+  const tasks: RunContainerInput[] = plan.points.map((point) => {
+    const dir = runFolder(plan.workspace, point.runId);
+    return {
+      runId: point.runId,
+      name: `${imageName(title)}-run-${point.runId}`,
+      image: { ref: plan.image.ref, details: o.image },
+      workspace: plan.workspace,
+      code: plan.code,
+      runDir: dir,
+      configFile: path.join(dir, plan.config.name),
+      configName: plan.config.name,
+      command: plan.command,
+      decision: { mode: 'cpu' },
+      shmSizeBytes: plan.shmSizeBytes,
+      ...(plan.sweep ? { sweepId: plan.id } : {}),
+      ...(o.runtime ? { runtime: o.runtime } : {}),
+    };
+  });
+  const script = renderBatchScript({
+    planId: plan.id,
+    sweep: plan.sweep,
+    workspace: plan.workspace,
+    tasks,
+    slurm: { ...o.options, ...(plan.parallel ? { parallel: plan.parallel } : {}) },
+    recorder: o.recorder,
+    ...(o.dockerHost ? { dockerHost: o.dockerHost } : {}),
+  });
+  const rel = scriptPath(plan.id);
+  const runs = plan.points.map((p) => p.runId);
+  if (o.dryRun) return { script, scriptFile: rel, runs };
+
+  for (const [n, point] of plan.points.entries()) {
+    const dir = runFolder(plan.workspace, point.runId);
+    await fs.mkdir(dir, { recursive: true });
+    // The image's user may be any uid: it must be able to write its outputs to $MLC_RUN_DIR.
+    await fs.chmod(dir, 0o777);
+    await writeFileAtomic(tasks[n]!.configFile, point.text);
+  }
+  await writeFileAtomic(path.join(plan.workspace, rel), script);
+  // Held until every point is on record, so a task that starts at once finds its record to update.
+  // Secret values are in no file: the script names them (`-e NAME`) and sbatch hands its environment to the job.
+  const secrets = Object.fromEntries((o.runtime?.env ?? []).filter((v) => v.secret).map((v) => [v.name, v.value]));
+  const job = await o.slurm.submit(path.join(plan.workspace, rel), plan.workspace, o.signal, secrets);
+  const submitted = now().toISOString();
+  try {
+    await recordSubmitted(plan, job, submitted);
+  } catch (e) {
+    await o.slurm.cancel([job]).catch(() => undefined);
+    throw e;
+  }
+  await o.slurm.release(job, o.signal);
+  return { script, scriptFile: rel, job, runs };
+}
+
+async function recordSubmitted(plan: ExperimentPlan, job: string, submitted: string): Promise<void> {
+  for (const point of plan.points) {
+    const record: RunRecord = {
+      id: point.runId,
+      status: 'running',
+      exitCode: null,
+      image: plan.image,
+      commit: plan.commit,
+      dirty: plan.dirty,
+      code: plan.code,
+      config: { path: plan.config.path, sha256: point.sha256, content: point.text },
+      params: point.params,
+      sweep: plan.sweep ? { id: plan.id, index: point.index, size: plan.points.length } : null,
+      command: plan.command,
+      start: submitted,
+      end: null,
+      gpus: 'none',
+      container: `mlc-${job}-${point.index + 1}`,
+      log: path.join(RUN_DIR, point.runId, 'output.log').split(path.sep).join('/'),
+      slurm: { job, task: point.index + 1, state: 'PENDING' },
+    };
+    await appendRun(plan.workspace, record);
+  }
+}

@@ -1,0 +1,129 @@
+// A Slurm run's record from submission to its final line: the batch script's own start and end (through
+// `mlc slurm-task`), and, for tasks that could not write theirs (cancelled, over --time, out of memory, never
+// started), what squeue and sacct say. Final lines go through core/run/lifecycle.ts's closeRun, written once.
+import type { Logger } from '../log';
+import { closeRun } from '../run/lifecycle';
+import type { RunRecord, RunStatus } from '../run/records';
+import { appendRun, markStopRequested, readRuns, stopRequested } from '../run/records';
+import type { Slurm, SlurmTaskState } from './slurm';
+import { isLive } from './slurm';
+
+/** `12_3`, as squeue, sacct and scancel name an array task. */
+export function taskId(t: { job: string; task: number }): string {
+  return `${t.job}_${t.task}`;
+}
+
+/** How a task that ended without writing its own final line is recorded: run status, exit code, why. */
+export function slurmOutcome(t: SlurmTaskState, cancelledByUs: boolean): Pick<RunRecord, 'status' | 'exitCode'> & { error?: string } {
+  const status = (s: RunStatus, exitCode: number | null, error?: string): ReturnType<typeof slurmOutcome> => ({ status: s, exitCode, ...(error ? { error } : {}) });
+  switch (t.state) {
+    case 'COMPLETED':
+      return status('succeeded', t.exitCode ?? 0);
+    case 'CANCELLED':
+      return status('cancelled', null, cancelledByUs ? undefined : 'cancelled in Slurm (scancel or an administrator)');
+    case 'TIMEOUT':
+      return status('failed', null, 'Slurm stopped it at its time limit: ask for more with --time');
+    case 'OUT_OF_MEMORY':
+      return status('failed', null, 'Slurm stopped it for using more memory than it asked: ask for more with --mem');
+    case 'FAILED':
+      return status('failed', t.exitCode ?? null, t.exitCode === null ? 'the batch script failed' : undefined);
+    default:
+      // NODE_FAIL, PREEMPTED, BOOT_FAIL, DEADLINE, REVOKED…
+      return status(cancelledByUs ? 'cancelled' : 'failed', null, `Slurm ended the task: ${t.state}`);
+  }
+}
+
+/** The batch script, as its task starts: the record now says running, on which node's GPUs, in which container. */
+export async function recordTaskStart(o: { workspace: string; runId: string; job: string; gpus: string; now?: () => Date }): Promise<RunRecord> {
+  const started = await submitted(o.workspace, o.runId);
+  const [job = '', task = ''] = o.job.split('_');
+  const record: RunRecord = {
+    ...started,
+    start: (o.now ?? ((): Date => new Date()))().toISOString(),
+    gpus: o.gpus || 'none',
+    container: `mlc-${job}-${task}`,
+    slurm: { job, task: Number(task), state: 'RUNNING' },
+  };
+  await appendRun(o.workspace, record);
+  return record;
+}
+
+/** The batch script, once its container exited on its own: the final line, with its exit code. */
+export async function recordTaskEnd(o: { workspace: string; runId: string; exitCode: number; log: Logger; now?: () => Date }): Promise<RunRecord> {
+  const started = await submitted(o.workspace, o.runId);
+  const cancelled = await stopRequested(o.workspace, o.runId);
+  const status: RunStatus = cancelled ? 'cancelled' : o.exitCode === 0 ? 'succeeded' : 'failed';
+  const state = cancelled ? 'CANCELLED' : o.exitCode === 0 ? 'COMPLETED' : 'FAILED';
+  return closeRun({
+    workspace: o.workspace,
+    started,
+    log: o.log,
+    outcome: { status, exitCode: o.exitCode, end: (o.now ?? ((): Date => new Date()))().toISOString(), ...(started.slurm ? { slurm: { ...started.slurm, state } } : {}) },
+  });
+}
+
+async function submitted(workspace: string, runId: string): Promise<RunRecord> {
+  const record = (await readRuns(workspace)).runs.find((r) => r.id === runId);
+  if (!record) throw new Error(`run ${runId} has no record in ${workspace}/.mlcontainers/runs.jsonl`);
+  return record;
+}
+
+/**
+ * Closes the Slurm runs on record as running whose task has ended without a final line of its own, from squeue
+ * (jobs slurmctld still holds) and sacct (after it forgets them). Returns whether a record changed.
+ */
+export async function reconcileSlurmRuns(o: { slurm: Slurm; workspace: string; log: Logger; records?: readonly RunRecord[]; signal?: AbortSignal }): Promise<boolean> {
+  const open = (o.records ?? (await readRuns(o.workspace)).runs).filter((r) => r.status === 'running' && r.slurm);
+  if (!open.length) return false;
+  const jobs = [...new Set(open.map((r) => r.slurm!.job))];
+  const queued = new Map((await o.slurm.queue(jobs, o.signal)).map((t) => [taskId(t), t]));
+  const ended = open.filter((r) => !isLive(queued.get(taskId(r.slurm!))?.state ?? 'GONE'));
+  if (!ended.length) return false;
+  // sacct has the exit code and the end time; squeue only the state, and only for a few minutes after the end.
+  const accounted = new Map(((await o.slurm.accounting([...new Set(ended.map((r) => r.slurm!.job))], o.signal)) ?? []).map((t) => [taskId(t), t]));
+  // The task may have written its own final line since the records were read.
+  const latest = new Map((await readRuns(o.workspace)).runs.map((r) => [r.id, r]));
+  let changed = false;
+  for (const r of ended) {
+    const now = latest.get(r.id) ?? r;
+    if (now.status !== 'running' || !now.slurm) continue;
+    const id = taskId(now.slurm);
+    const fromAcct = accounted.get(id);
+    const t = fromAcct && !isLive(fromAcct.state) ? fromAcct : queued.get(id);
+    const known = t && !isLive(t.state) ? t : undefined;
+    const cancelledByUs = await stopRequested(o.workspace, r.id);
+    const outcome = known
+      ? slurmOutcome(known, cancelledByUs)
+      : cancelledByUs
+        ? { status: 'cancelled' as const, exitCode: null }
+        : { status: 'failed' as const, exitCode: null, error: `Slurm no longer knows task ${id} and it recorded no end (sacct is off on this cluster, or the task was purged)` };
+    await closeRun({
+      workspace: o.workspace,
+      started: now,
+      log: o.log,
+      outcome: { ...outcome, end: known?.end ?? new Date().toISOString(), slurm: { ...now.slurm, state: known?.state ?? (cancelledByUs ? 'CANCELLED' : 'UNKNOWN') } },
+    });
+    changed = true;
+  }
+  return changed;
+}
+
+/**
+ * `mlc stop` for runs on Slurm: scancel the task (a run id) or the whole array (a sweep id), wait until squeue lets
+ * go of them (the batch script has stopped its container by then), and record them as cancelled. Returns the run ids.
+ */
+export async function stopSlurmRuns(o: { slurm: Slurm; workspace: string; target: string; log: Logger; signal?: AbortSignal; pollMs?: number; timeoutMs?: number }): Promise<string[]> {
+  const records = (await readRuns(o.workspace)).runs.filter((r) => r.slurm && r.status === 'running' && (r.id === o.target || r.sweep?.id === o.target));
+  if (!records.length) return [];
+  for (const r of records) await markStopRequested(o.workspace, r.id);
+  const sweepJobs = records.some((r) => r.sweep?.id === o.target) ? [...new Set(records.map((r) => r.slurm!.job))] : [];
+  await o.slurm.cancel(sweepJobs.length ? sweepJobs : records.map((r) => taskId(r.slurm!)), o.signal);
+  const jobs = [...new Set(records.map((r) => r.slurm!.job))];
+  const ids = new Set(records.map((r) => taskId(r.slurm!)));
+  for (const deadline = Date.now() + (o.timeoutMs ?? 90_000); Date.now() < deadline && !o.signal?.aborted; await new Promise((r) => setTimeout(r, o.pollMs ?? 500))) {
+    const live = (await o.slurm.queue(jobs, o.signal)).filter((t) => ids.has(taskId(t)) && isLive(t.state));
+    if (!live.length) break;
+  }
+  await reconcileSlurmRuns({ slurm: o.slurm, workspace: o.workspace, log: o.log, ...(o.signal ? { signal: o.signal } : {}) });
+  return records.map((r) => r.id);
+}
