@@ -13,7 +13,7 @@ import { latestTag } from '../core/scaffold/latestTags';
 import { applyPlan } from '../core/scaffold/plan';
 import { prepareScaffold } from '../core/scaffold/prepare';
 import type { CreatedProject } from '../core/scaffold/quickstart';
-import { QUICKSTART_EXAMPLE, QuickstartError, QuickstartFolderError, chooseQuickstartBase, createProjectDir, readExample } from '../core/scaffold/quickstart';
+import { QUICKSTART_EXAMPLE, QuickstartError, QuickstartFolderError, checkProjectDir, chooseQuickstartBase, createProjectDir, readExample } from '../core/scaffold/quickstart';
 import { resolveOptions } from '../core/scaffold/render';
 import { loadTemplates, templatesDir } from '../core/scaffold/templateFiles';
 import { writeFileAtomic } from '../core/atomicWrite';
@@ -55,6 +55,12 @@ export async function quickstart(args: string[], io: CliIO, signal: AbortSignal)
   const log = cliLogger(io, 'quickstart');
   const templates = templatesDir();
 
+  // Like init's conflict: the same command with another folder or --force is the fix, so a usage error.
+  const asUsage = (e: unknown): never => {
+    throw e instanceof QuickstartFolderError ? new UsageError(e.message) : e;
+  };
+  await checkProjectDir(dir, values.force).catch(asUsage);
+
   step(1, 'Choosing the base image');
   await engine.ping(signal);
   const { catalog } = await loadTemplates(templates);
@@ -78,11 +84,7 @@ export async function quickstart(args: string[], io: CliIO, signal: AbortSignal)
     await git.initialCommit(staging, 'Quickstart: an MLP on the digits, the PyTorch preset around it (mlc quickstart)', signal).catch((e: unknown) => {
       io.err(`note: no git commit (${e instanceof Error ? e.message.split('\n')[0] : String(e)}): images get a time tag and runs record no commit.`);
     });
-  }).catch((e: unknown) => {
-    // Like init's conflict: the same command with another folder or --force is the fix, so a usage error.
-    if (e instanceof QuickstartFolderError) throw new UsageError(e.message);
-    throw e;
-  });
+  }).catch(asUsage);
   if (project.movedAside) io.err(`The folder that was there is kept as ${project.movedAside}.`);
   for (const f of example) io.err(`  ${f.path}`);
   io.err(`  .devcontainer/ (the ${findPreset(catalog, 'pytorch').label} preset), .dockerignore`);

@@ -81,21 +81,31 @@ export interface CreatedProject {
 }
 
 /**
+ * Whether the quickstart may write `dir`: absent, empty, or (with `force`) to be moved aside; a sentence that says
+ * what to do otherwise. Asked before anything else happens, and again just before the rename.
+ */
+export async function checkProjectDir(dir: string, force: boolean): Promise<{ existing: boolean; occupied: boolean }> {
+  const target = path.resolve(dir);
+  const stat = await fs.stat(target).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw e;
+  });
+  if (stat && !stat.isDirectory()) throw new QuickstartFolderError(`${target} exists and is not a folder: give the quickstart a new folder's path.`);
+  const occupied = stat ? (await fs.readdir(target)).length > 0 : false;
+  if (occupied && !force) {
+    throw new QuickstartFolderError(`${target} exists and is not empty: give a new folder, or pass --force to move it aside (kept as ${path.basename(target)}.before-quickstart-<time>) and start over.`);
+  }
+  return { existing: stat !== undefined, occupied };
+}
+
+/**
  * Creates `dir` with what `fill` writes into a staging folder beside it, then one rename: a failure while filling
  * leaves nothing behind. An existing non-empty `dir` is refused; with `force` it is moved aside (never deleted) to
  * `<dir>.before-quickstart-<time>`, and put back if the project cannot take its place.
  */
 export async function createProjectDir(dir: string, force: boolean, fill: (staging: string) => Promise<void>, now: () => Date = () => new Date()): Promise<CreatedProject> {
   const target = path.resolve(dir);
-  const existing = await fs.stat(target).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return undefined;
-    throw e;
-  });
-  if (existing && !existing.isDirectory()) throw new QuickstartFolderError(`${target} exists and is not a folder: give the quickstart a new folder's path.`);
-  const occupied = existing ? (await fs.readdir(target)).length > 0 : false;
-  if (occupied && !force) {
-    throw new QuickstartFolderError(`${target} exists and is not empty: give a new folder, or pass --force to move it aside (kept as ${path.basename(target)}.before-quickstart-<time>) and start over.`);
-  }
+  const { existing, occupied } = await checkProjectDir(target, force);
   await fs.mkdir(path.dirname(target), { recursive: true });
   const staging = path.join(path.dirname(target), `.${path.basename(target)}.mlc-quickstart-${randomBytes(4).toString('hex')}`);
   await fs.mkdir(staging);
