@@ -132,7 +132,7 @@ export async function quickstart(args: string[], io: CliIO, signal: AbortSignal)
     for (const line of formatComparison(comparison)) io.out(line);
   } catch (e) {
     await project.discard();
-    const why = e instanceof Error ? e.message : String(e);
+    const why = (e instanceof Error ? e.message : String(e)).trim();
     if (signal.aborted) {
       io.err(`Interrupted: ${dir} was removed${project.movedAside ? ` and the folder it replaced put back` : ''}.`);
       return 130;
