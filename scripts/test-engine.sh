@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure a Docker engine answers and that the stand-in base images the Docker tier builds FROM exist.
+# Makes sure a Docker engine answers, that the stand-in base images the Docker tier builds FROM exist, and that the
+# registry the push tests start is installed (scripts/test-registry.sh): everything the Docker tier needs.
 # Fresh Debian machine: installs docker.io, starts dockerd in the background (it outlives this script), debootstraps
 # a base image and builds the stand-ins from Debian packages (no registry or PyPI is reachable). Second run: seconds.
 #
@@ -17,7 +18,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --images) STANDINS=${2:?--images needs a comma list}; shift 2 ;;
     --images=*) STANDINS=${1#--images=}; shift ;;
-    -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "test-engine: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -87,12 +88,21 @@ buildkit() {
   if [ "$DOCKER" = /usr/bin/docker ] || "$DOCKER" buildx version >/dev/null 2>&1; then echo 1; else echo 0; fi
 }
 
+# A stand-in is labelled with the hash of its Dockerfile and its parent's image id: one whose Dockerfile or parent
+# changed since it was built (a package added) is built again, so an engine set up before the change gets it too.
+STANDIN_HASH_LABEL=org.mlcontainers.standin.dockerfile
+standin_current() {
+  [ "$("$DOCKER" image inspect --format "{{ index .Config.Labels \"$STANDIN_HASH_LABEL\" }}" "$1" 2>/dev/null)" = "$2" ]
+}
+
 build_standin() {
-  local name=$1 base=$2 image=$REPO/$1:bookworm
-  has_image "$image" && return 0
+  local name=$1 base=$2 image=$REPO/$1:bookworm hash
+  hash=$({ cat "test/fixtures/standins/$name/Dockerfile"; "$DOCKER" image inspect --format '{{.Id}}' "$base"; } | sha256sum | cut -c1-64)
+  standin_current "$image" "$hash" && return 0
+  has_image "$image" && log "$image was built from an older Dockerfile: building it again"
   log "building $image FROM $base"
   local started=$SECONDS out
-  if ! out=$(DOCKER_BUILDKIT=$(buildkit) "$DOCKER" build --build-arg "BASE_IMAGE=$base" \
+  if ! out=$(DOCKER_BUILDKIT=$(buildkit) "$DOCKER" build --build-arg "BASE_IMAGE=$base" --label "$STANDIN_HASH_LABEL=$hash" \
     -t "$image" "test/fixtures/standins/$name" 2>&1); then
     printf '%s\n' "$out" | tail -n 40 >&2
     die "building $image failed"
@@ -133,4 +143,6 @@ for name in "${wanted[@]}"; do
   line=$("$DOCKER" images --format '{{.Repository}}:{{.Tag}}  {{.Size}}' "$REPO/$name:bookworm")
   log "  ${line:-$REPO/$name:bookworm  MISSING}"
 done
+# The push, private-base and --latest tests run their own registries from these binaries.
+bash scripts/test-registry.sh
 log "ready in $((SECONDS - started)) s"

@@ -7,6 +7,7 @@ import { init, initHelp } from './init';
 import { inspect, inspectHelp } from './inspect';
 import { ls, lsHelp } from './ls';
 import { push, pushHelp } from './push';
+import { quickstart, quickstartHelp } from './quickstart';
 import { slurmTask, slurmTaskHelp } from './slurmTask';
 import { logs, logsHelp, run, runHelp, runs, runsHelp, stop, stopHelp } from './run';
 import { down, downHelp, up, upHelp } from './up';
@@ -14,6 +15,7 @@ import type { CliIO, Subcommand } from './io';
 import { UsageError } from './io';
 
 const subcommands: Record<string, { run: Subcommand; help: string; summary: string; hidden?: boolean }> = {
+  quickstart: { run: quickstart, help: quickstartHelp, summary: 'create a small PyTorch project, build it, run a two-point sweep and compare the runs: the whole job once' },
   doctor: { run: doctor, help: doctorHelp, summary: 'check the Docker engine, BuildKit and GPU runtimes (--gpu: the GPU preflight)' },
   init: { run: init, help: initHelp, summary: 'scaffold a devcontainer + Dockerfile for an ML preset' },
   diff: { run: diff, help: diffHelp, summary: 'show the packages that differ between two images' },

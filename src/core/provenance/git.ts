@@ -103,6 +103,25 @@ export class GitCli implements GitProvider, GitHistoryProvider {
     });
   }
 
+  /**
+   * Makes `folder` a repository whose first commit holds everything in it, and returns the commit. Without a
+   * user.name/user.email in git's config, the commit is authored by "ML Containers quickstart" rather than failing.
+   */
+  async initialCommit(folder: string, message: string, signal?: AbortSignal): Promise<string> {
+    const run = (args: string[]): Promise<string> =>
+      new Promise((resolve, reject) => {
+        execFile(this.gitPath, args, { cwd: folder, signal, env: gitEnv() }, (error, stdout, stderr) => {
+          if (error) reject(new Error(stderr.trim() || error.message));
+          else resolve(stdout.trim());
+        });
+      });
+    await run(['init', '-q']);
+    await run(['add', '-A']);
+    const identity = (await this.git(folder, ['config', 'user.email'], signal)) ? [] : ['-c', 'user.name=ML Containers quickstart', '-c', 'user.email=quickstart@ml-containers.invalid'];
+    await run([...identity, 'commit', '-q', '--no-gpg-sign', '-m', message]);
+    return run(['rev-parse', 'HEAD']);
+  }
+
   /** stdout trimmed, or undefined when git fails (not a repository, no remote, no HEAD). */
   private git(cwd: string, args: string[], signal?: AbortSignal, input?: string, trim = true): Promise<string | undefined> {
     return new Promise((resolve) => {
