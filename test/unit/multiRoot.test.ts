@@ -8,6 +8,7 @@ import type { GitHistory } from '../../src/core/provenance/git';
 import type * as Runs from '../../src/vscode/commands/runs';
 import type * as Provider from '../../src/vscode/tree/provider';
 import type * as WorkspaceFolder from '../../src/vscode/workspaceFolder';
+import type * as WorkspaceImagesModule from '../../src/vscode/workspaceImages';
 import type { FakeVscodeRecord } from '../helpers/fakeVscode';
 import { installFakeVscode, loadExtension, loadFresh, workspaceImagesOf } from '../helpers/fakeVscode';
 import { runRecord } from '../helpers/runs';
@@ -161,7 +162,7 @@ describe('multi-root workspaces (fake vscode)', () => {
 
     it('folders come and go: a model is made for a new folder and disposed with a removed one', async () => {
       const made: string[] = [];
-      const { WorkspaceImages } = loadFresh<typeof import('../../src/vscode/workspaceImages')>('src/vscode/workspaceImages');
+      const { WorkspaceImages } = loadFresh<typeof WorkspaceImagesModule>('src/vscode/workspaceImages');
       const images = new WorkspaceImages((folder) => (made.push(folder), model(folder, path.basename(folder), history(C1, 'x'))));
       images.setFolders([{ path: alpha, name: 'alpha' }]);
       const first = images.model(alpha);
