@@ -1,18 +1,19 @@
 import type * as vscode from 'vscode';
 import type { HostGpuProbe } from '../core/gpu/nvidiaSmi';
-import type { ExperimentImagesModel } from '../core/images/model';
 import type { Logger } from '../core/log';
 import type { EngineProvider } from './engineProvider';
 import type { WorkspaceGit } from './gitApi';
 import type { JupyterBridge } from './jupyter/collection';
 import type { RunScheduler } from './runScheduler';
+import type { WorkspaceImages } from './workspaceImages';
 
 /** What command handlers may use; built once in extension.ts. */
 export interface Services {
   readonly log: Logger;
   readonly logChannel: vscode.LogOutputChannel;
   readonly engines: EngineProvider;
-  readonly images: ExperimentImagesModel;
+  /** The Experiment Images models, one per workspace folder. */
+  readonly images: WorkspaceImages;
   readonly git: WorkspaceGit;
   /** The notebook kernel picker's list of experiment Jupyter servers. */
   readonly jupyter: JupyterBridge;

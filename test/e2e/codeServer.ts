@@ -66,9 +66,18 @@ export class CodeServer {
 
   /** A VS Code window on folder; answers the Workspace Trust prompt as told. */
   async openFolder(folder: string, trust: boolean): Promise<Workbench> {
+    return this.open(`folder=${encodeURIComponent(folder)}`, trust);
+  }
+
+  /** A VS Code window on a multi-root workspace (a .code-workspace file); answers the Workspace Trust prompt. */
+  async openWorkspace(file: string, trust: boolean): Promise<Workbench> {
+    return this.open(`workspace=${encodeURIComponent(file)}`, trust);
+  }
+
+  private async open(query: string, trust: boolean): Promise<Workbench> {
     const page = await this.browser.newPage({ viewport: { width: 1440, height: 900 } });
     page.setDefaultTimeout(60_000);
-    await page.goto(`${this.url}/?folder=${encodeURIComponent(folder)}`);
+    await page.goto(`${this.url}/?${query}`);
     await page.waitForSelector('.monaco-workbench', { timeout: 120_000 });
     await page.getByRole('button', { name: trust ? 'Yes, I trust the authors' : 'No, I don\'t trust the authors' }).click({ timeout: 60_000 });
     return new Workbench(page);

@@ -3,6 +3,8 @@
 import Module, { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type * as Extension from '../../src/extension';
+import type { ExperimentImagesModel } from '../../src/core/images/model';
+import type * as WorkspaceImagesModule from '../../src/vscode/workspaceImages';
 
 /** What a test does when the command shows its next QuickPick or InputBox. */
 export type QuickInputAction = { pick: string } | { type: string } | { back: true };
@@ -76,6 +78,13 @@ export interface FakeVscodeRecord {
   webviewPanels: FakeWebviewPanel[];
   /** Every showQuickPick call with canPickMany: its items and options. */
   multiPicks: { items: { label: string; description?: string; detail?: string; picked?: boolean }[]; title?: string }[];
+  /** The file in the active editor (window.activeTextEditor); set it with setActiveEditor to fire the change. */
+  activeEditor: string | undefined;
+  setActiveEditor: (fsPath: string | undefined) => void;
+  /** The placeholders of workspace-folder picks shown; each answers with the folder named by the next answer. */
+  folderPicks: string[];
+  /** Replaces the workspace folders (paths; names are their base names) and fires onDidChangeWorkspaceFolders. */
+  setWorkspaceFolders: (paths: string[]) => void;
 }
 
 class EventEmitter<T> {
@@ -96,6 +105,22 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
   const record: FakeVscodeRecord = {
     quickInputScript: [], quickInputsShown: [],
     commands: new Map(), executed: [], executedWith: [], treeViews: new Map(), messages: [], logLines: [], gitApiRequests: 0, extensionLookups: [], extensions: {}, openedDocuments: [], openedExternal: [], shownDocuments: [], config: {}, trusted: true, answers: [], remoteName: undefined, statusBarItems: [], terminals: [], ptyOutput: [], closeTerminal: () => undefined, files: [], webviewPanels: [], multiPicks: [],
+    activeEditor: undefined, setActiveEditor: () => undefined, folderPicks: [], setWorkspaceFolders: () => undefined,
+  };
+  const activeEditorChanged = new EventEmitter<unknown>();
+  const foldersChanged = new EventEmitter<unknown>();
+  type Folder = { uri: { fsPath: string; scheme?: string }; name: string; index: number };
+  const folders = (): Folder[] => (module.workspace as { workspaceFolders?: Folder[] }).workspaceFolders ?? [];
+  // The innermost folder holding the path, as VS Code answers for nested folders.
+  const folderOf = (fsPath: string): Folder | undefined =>
+    folders().filter((f) => fsPath === f.uri.fsPath || fsPath.startsWith(f.uri.fsPath + path.sep)).sort((a, b) => b.uri.fsPath.length - a.uri.fsPath.length)[0];
+  record.setActiveEditor = (fsPath) => {
+    record.activeEditor = fsPath;
+    activeEditorChanged.fire(undefined);
+  };
+  record.setWorkspaceFolders = (paths) => {
+    (module.workspace as { workspaceFolders: Folder[] }).workspaceFolders = paths.map((p, index) => ({ uri: { fsPath: p, scheme: 'file' }, name: path.basename(p), index }));
+    foldersChanged.fire(undefined);
   };
   const noop = { dispose: () => undefined };
   const log = (level: string) => (line: string) => record.logLines.push(`${level} ${line}`);
@@ -287,6 +312,16 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
         if (wanted === undefined) return undefined;
         return items.filter((i) => i.picked || (wanted !== '' && (i.label.includes(wanted) || (i.detail ?? '').includes(wanted))));
       },
+      get activeTextEditor() {
+        const fsPath = record.activeEditor;
+        return fsPath === undefined ? undefined : { document: { uri: { fsPath, scheme: 'file' } } };
+      },
+      onDidChangeActiveTextEditor: activeEditorChanged.event,
+      showWorkspaceFolderPick: async (options?: { placeHolder?: string }) => {
+        record.folderPicks.push(options?.placeHolder ?? '');
+        const wanted = record.answers.shift();
+        return wanted === undefined ? undefined : folders().find((f) => f.name === wanted);
+      },
       withProgress: async (_o: unknown, task: (p: unknown, t: unknown) => Promise<unknown>) =>
         task({ report: () => undefined }, { isCancellationRequested: false, onCancellationRequested: () => noop }),
     },
@@ -306,6 +341,8 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
         return record.trusted;
       },
       workspaceFolders: [] as { uri: { fsPath: string }; name: string; index: number }[],
+      getWorkspaceFolder: (uri: { fsPath: string }) => folderOf(uri.fsPath),
+      onDidChangeWorkspaceFolders: foldersChanged.event,
       getConfiguration: (section: string) => ({
         get: <T>(key: string, fallback?: T) => (record.config[`${section}.${key}`] as T | undefined) ?? fallback,
       }),
@@ -359,4 +396,15 @@ export function loadFresh<T>(srcRelative: string): T {
     if (key.startsWith(src)) delete load.cache[key];
   }
   return load(`../../${srcRelative}`) as T;
+}
+
+/**
+ * The view's models by folder (src/vscode/workspaceImages.ts, bound to the fake installed now) over the models
+ * given, in that order: what extension.ts makes for the workspace's folders.
+ */
+export function workspaceImagesOf(models: Record<string, ExperimentImagesModel>): WorkspaceImagesModule.WorkspaceImages {
+  const { WorkspaceImages } = loadFresh<typeof WorkspaceImagesModule>('src/vscode/workspaceImages');
+  const images = new WorkspaceImages((folder) => models[folder]!);
+  images.setFolders(Object.keys(models).map((p) => ({ path: p, name: path.basename(p) })));
+  return images;
 }

@@ -11,7 +11,7 @@ import type { Services } from '../../src/vscode/services';
 import type * as Provider from '../../src/vscode/tree/provider';
 import type { TreeNode } from '../../src/vscode/tree/provider';
 import type { FakeVscodeRecord } from '../helpers/fakeVscode';
-import { installFakeVscode, loadExtension, loadFresh } from '../helpers/fakeVscode';
+import { installFakeVscode, loadExtension, loadFresh, workspaceImagesOf } from '../helpers/fakeVscode';
 import { imageDetails } from '../helpers/images';
 import { silentLogger } from '../helpers/logger';
 import { runRecord } from '../helpers/runs';
@@ -27,7 +27,7 @@ describe('Compare Runs and the headline metric (fake vscode, real run records an
   let commands: typeof CompareRuns;
   const services = { mediaDir: MEDIA, log: silentLogger('x') } as unknown as Services;
   const sweep = (index: number): RunRecord['sweep'] => ({ id: 'sw1', index, size: 2 });
-  const node = (run: RunRecord): TreeNode => ({ kind: 'run', run, image: {} as never });
+  const node = (run: RunRecord): TreeNode => ({ folder: dir, kind: 'run', run, image: {} as never });
 
   /** A run on record, with the metrics.jsonl its training code wrote. */
   async function recorded(run: RunRecord, lines: object[]): Promise<RunRecord> {
@@ -151,7 +151,7 @@ describe('Compare Runs and the headline metric (fake vscode, real run records an
     const model = new ExperimentImagesModel({
       engine: () => engine, git: { history: async () => ({ head: '1'.repeat(40), branchOrder: ['1'.repeat(40)], commits: new Map() }) }, folder: () => dir, trusted: () => true, projectRepo: async () => 'dimuon', log: silentLogger('x'),
     });
-    const provider = new ImagesTreeProvider(model, () => dir);
+    const provider = new ImagesTreeProvider(workspaceImagesOf({ [dir]: model }));
     const [commit] = await provider.getChildren();
     const [imageNode] = await provider.getChildren(commit);
     const rows = await provider.getChildren(imageNode);

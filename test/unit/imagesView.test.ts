@@ -15,7 +15,7 @@ import type { RunScheduler } from '../../src/vscode/runScheduler';
 import type { Services } from '../../src/vscode/services';
 import type * as Provider from '../../src/vscode/tree/provider';
 import type { FakeVscodeRecord } from '../helpers/fakeVscode';
-import { installFakeVscode, loadFresh } from '../helpers/fakeVscode';
+import { installFakeVscode, loadFresh, workspaceImagesOf } from '../helpers/fakeVscode';
 import { imageDetails } from '../helpers/images';
 import { recordingLogger, silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
@@ -53,7 +53,7 @@ describe('Experiment Images view (fake vscode over the real model)', () => {
     model = new ExperimentImagesModel({
       engine: () => engine, git: { history: async () => history() }, folder: () => '/w', trusted: () => record.trusted, projectRepo: async () => 'dimuon', log: silentLogger('x'),
     });
-    provider = new ImagesTreeProvider(model, () => '/w');
+    provider = new ImagesTreeProvider(workspaceImagesOf({ ['/w']: model }));
   });
 
   afterEach(() => {
@@ -208,7 +208,7 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     const model = new ExperimentImagesModel({
       engine: () => engine, git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) }, folder: () => dir, trusted: () => true, projectRepo: async () => 'dimuon', log: silentLogger('x'),
     });
-    const provider = new ImagesTreeProvider(model, () => dir);
+    const provider = new ImagesTreeProvider(workspaceImagesOf({ [dir]: model }));
     record.files = [path.join(dir, 'configs', 'exp.yaml'), path.join(dir, 'data', 'other.yaml')];
     record.answers.push('configs/exp.yaml');
     record.quickInputScript.push({ type: 'python train.py --epochs "1 2"' });
@@ -311,7 +311,7 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
   it('Show Output on a running run follows its container in a terminal; Stop Run stops it as cancelled', async () => {
     const m = model();
     const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
-    const provider = new ImagesTreeProvider(m, () => dir);
+    const provider = new ImagesTreeProvider(workspaceImagesOf({ [dir]: m }));
     const { done } = await startLongSweep(m);
     const closeSweepTerminal = record.closeTerminal;
     const runsCommands = loadFresh<typeof Runs>('src/vscode/commands/runs');

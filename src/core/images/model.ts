@@ -50,6 +50,91 @@ export interface ExperimentModelDeps {
    * has run records); tests that drive timers pass their own.
    */
   reconcile?: (engine: Engine, folder: string) => Promise<void>;
+  /** The engine's event stream, shared by the models of a multi-root workspace (default: one of its own). */
+  events?: EngineEventFeed;
+}
+
+/** What a follower of the engine's events hears: an event, the stream dropped, and back after a drop. */
+export interface EngineEventListener {
+  event(engine: Engine, event: EngineEvent): void;
+  dropped(): void;
+  resumed(): void;
+}
+
+/**
+ * One /events stream (images and containers) for every listener, open while at least one listens. A dropped stream
+ * is reopened with `since` = the last event seen, after 1 s, doubling to 30 s; listeners hear of the drop and of
+ * the reconnection.
+ */
+export class EngineEventFeed {
+  private readonly listeners = new Set<EngineEventListener>();
+  private readonly timers: Timers;
+  private stop: (() => void) | undefined;
+
+  constructor(private readonly deps: Pick<ExperimentModelDeps, 'engine' | 'trusted' | 'log' | 'timers'>) {
+    this.timers = deps.timers ?? realTimers;
+  }
+
+  /** Listens until the returned function is called; the first listener opens the stream, the last one closes it. */
+  subscribe(listener: EngineEventListener): () => void {
+    this.listeners.add(listener);
+    if (this.listeners.size === 1) this.stop = this.follow();
+    return () => {
+      if (!this.listeners.delete(listener) || this.listeners.size) return;
+      this.stop?.();
+      this.stop = undefined;
+    };
+  }
+
+  private follow(): () => void {
+    const controller = new AbortController();
+    const log = this.deps.log;
+    const each = (f: (l: EngineEventListener) => void): void => [...this.listeners].forEach(f);
+    let since: number | undefined;
+    let backoff = 1000;
+    let timer: unknown;
+    const connect = (): void => {
+      if (controller.signal.aborted || !this.deps.trusted()) return;
+      const openedAt = Math.floor(this.timers.now() / 1000);
+      let engine: Engine;
+      try {
+        engine = this.deps.engine();
+      } catch (e) {
+        log.warn(`no engine to follow: ${e instanceof Error ? e.message : String(e)}`);
+        return;
+      }
+      engine
+        .events(
+          { ...(since !== undefined ? { since } : {}), types: ['image', 'container'] },
+          (event) => {
+            since = event.time || since;
+            backoff = 1000;
+            each((l) => l.event(engine, event));
+          },
+          controller.signal,
+        )
+        .then(
+          () => undefined,
+          (e: unknown) => {
+            if (controller.signal.aborted) return;
+            since ??= openedAt;
+            each((l) => l.dropped());
+            log.warn(`engine event stream dropped (${e instanceof Error ? e.message : String(e)}); reconnecting in ${backoff / 1000} s`);
+            timer = this.timers.setTimeout(() => {
+              timer = undefined;
+              connect();
+              each((l) => l.resumed());
+            }, backoff);
+            backoff = Math.min(backoff * 2, 30_000);
+          },
+        );
+    };
+    connect();
+    return () => {
+      controller.abort();
+      if (timer !== undefined) this.timers.clearTimeout(timer);
+    };
+  }
 }
 
 const IMAGE_ACTIONS = new Set(['tag', 'untag', 'delete', 'import', 'load', 'pull']);
@@ -99,6 +184,7 @@ async function reconcileIfRuns(engine: Engine, folder: string, log: Logger): Pro
  * The Experiment Images view's cache. One /images/json and one /containers/json call (both filtered by our label)
  * and one git history lookup per load; loads only when asked (the view is open) after a change. Changes come from
  * the engine's /events stream while watched, debounced, and from whoever calls scheduleRefresh (git HEAD moves).
+ * A multi-root workspace has one model per folder (vscode/workspaceImages.ts), all on one EngineEventFeed.
  */
 export class ExperimentImagesModel {
   private state: ExperimentViewState = { kind: 'idle' };
@@ -113,8 +199,11 @@ export class ExperimentImagesModel {
   /** Loads so far; tests and the benchmark read it. */
   loads = 0;
 
+  private readonly feed: EngineEventFeed;
+
   constructor(private readonly deps: ExperimentModelDeps) {
     this.timers = deps.timers ?? realTimers;
+    this.feed = deps.events ?? new EngineEventFeed(deps);
   }
 
   onDidChange(listener: () => void): { dispose(): void } {
@@ -148,12 +237,22 @@ export class ExperimentImagesModel {
   }
 
   /**
-   * Follows the engine's /events while at least one watcher holds it (the view is visible). A dropped stream is
-   * reopened with `since` = the last event seen, after 1 s, doubling to 30 s, and the view reloads once it is back.
+   * Follows the engine's /events while at least one watcher holds it (the view is visible), through the feed the
+   * model was given (one stream for every folder's model) or its own.
    */
   watch(): { dispose(): void } {
     this.watchers++;
-    if (this.watchers === 1) this.stopWatching = this.follow();
+    if (this.watchers === 1) {
+      this.stopWatching = this.feed.subscribe({
+        event: (engine, event) => {
+          if (isRunEnd(event, this.deps.folder())) void this.finishEnded(engine, event.id);
+          if (isRelevantEvent(event)) this.scheduleRefresh();
+        },
+        // A run may have ended while the stream was down: the next load finishes it.
+        dropped: () => (this.reconciled = undefined),
+        resumed: () => this.scheduleRefresh(),
+      });
+    }
     let disposed = false;
     return {
       dispose: () => {
@@ -164,57 +263,6 @@ export class ExperimentImagesModel {
           this.stopWatching = undefined;
         }
       },
-    };
-  }
-
-  private follow(): () => void {
-    const controller = new AbortController();
-    const log = this.deps.log;
-    let since: number | undefined;
-    let backoff = 1000;
-    let timer: unknown;
-    const connect = (): void => {
-      if (controller.signal.aborted || !this.deps.trusted()) return;
-      const openedAt = Math.floor(this.timers.now() / 1000);
-      let engine: Engine;
-      try {
-        engine = this.deps.engine();
-      } catch (e) {
-        log.warn(`no engine to follow: ${e instanceof Error ? e.message : String(e)}`);
-        return;
-      }
-      engine
-        .events(
-          { ...(since !== undefined ? { since } : {}), types: ['image', 'container'] },
-          (event) => {
-            since = event.time || since;
-            backoff = 1000;
-            if (isRunEnd(event, this.deps.folder())) void this.finishEnded(engine, event.id);
-            if (isRelevantEvent(event)) this.scheduleRefresh();
-          },
-          controller.signal,
-        )
-        .then(
-          () => undefined,
-          (e: unknown) => {
-            if (controller.signal.aborted) return;
-            since ??= openedAt;
-            // A run may have ended while the stream was down: the next load finishes it.
-            this.reconciled = undefined;
-            log.warn(`engine event stream dropped (${e instanceof Error ? e.message : String(e)}); reconnecting in ${backoff / 1000} s`);
-            timer = this.timers.setTimeout(() => {
-              timer = undefined;
-              connect();
-              this.scheduleRefresh();
-            }, backoff);
-            backoff = Math.min(backoff * 2, 30_000);
-          },
-        );
-    };
-    connect();
-    return () => {
-      controller.abort();
-      if (timer !== undefined) this.timers.clearTimeout(timer);
     };
   }
 

@@ -12,10 +12,13 @@ import { requireTrust } from '../trust';
 import { pickWorkspaceFolder } from '../workspaceFolder';
 import type { Services } from '../services';
 
-/** "ML Containers: Build Experiment Image": the workspace's devcontainer Dockerfile, tagged with its commit. */
-export async function buildImageCommand(services: Services): Promise<void> {
+/**
+ * "ML Containers: Build Experiment Image": the folder's devcontainer Dockerfile, tagged with its commit. The folder is
+ * the one of the row, file or editor it was run from (vscode/workspaceFolder.ts), else picked.
+ */
+export async function buildImageCommand(services: Services, arg?: unknown): Promise<void> {
   requireTrust('build');
-  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to build'));
+  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to build'), arg);
   if (!folder) {
     return;
   }
@@ -45,7 +48,7 @@ export async function buildImageCommand(services: Services): Promise<void> {
     }
     throw e;
   }
-  services.images.refresh();
+  services.images.refresh(folder.uri.fsPath);
   const showLogs = vscode.l10n.t('Show Logs');
   const answer = await vscode.window.showInformationMessage(
     vscode.l10n.t('Built {0}{1}.', result.tags[0] ?? result.imageId, result.git ? '' : vscode.l10n.t(' (no git commit: tagged with a timestamp)')),

@@ -4,11 +4,14 @@ import { latestProjectImage } from '../../core/project';
 import { optionalCatalog } from '../../core/scaffold/templateFiles';
 import { withCancellableProgress } from '../progress';
 import type { Services } from '../services';
+import { pickWorkspaceFolder } from '../workspaceFolder';
 
 /** "ML Containers: Check GPU Setup": the preflight against the workspace's latest image when there is one. */
-export async function checkGpuCommand(services: Services): Promise<void> {
+export async function checkGpuCommand(services: Services, arg?: unknown): Promise<void> {
+  // Without a folder the host is still checked; with several, the image checked is the chosen folder's.
+  const folder = vscode.workspace.workspaceFolders?.length ? await pickWorkspaceFolder(vscode.l10n.t('Folder whose image to check'), arg) : undefined;
+  if (vscode.workspace.workspaceFolders?.length && !folder) return;
   const engine = services.engines.get();
-  const folder = vscode.workspace.workspaceFolders?.[0];
   const preflight = await withCancellableProgress(vscode.l10n.t('Checking GPU setup…'), async (signal) => {
     const ref = folder && vscode.workspace.isTrusted ? await latestProjectImage(folder.uri.fsPath).catch(() => undefined) : undefined;
     const details = ref ? await engine.inspectImage(ref, signal) : undefined;

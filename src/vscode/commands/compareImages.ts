@@ -2,10 +2,11 @@ import * as vscode from 'vscode';
 import { MANAGED_LABEL, REVISION_LABEL } from '../../core/labels';
 import { lockFor, lockPath } from '../../core/provenance/lock';
 import type { Services } from '../services';
+import { pickWorkspaceFolder } from '../workspaceFolder';
 
-/** "Compare Environments…": the pip/conda locks of two experiment images, side by side in a diff editor. */
-export async function compareImagesCommand(services: Services): Promise<void> {
-  const folder = vscode.workspace.workspaceFolders?.[0];
+/** "Compare Environments…": the pip/conda locks of two experiment images (kept in the folder's .mlcontainers/), side by side. */
+export async function compareImagesCommand(services: Services, arg?: unknown): Promise<void> {
+  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder whose environments to compare'), arg);
   if (!folder) {
     return;
   }

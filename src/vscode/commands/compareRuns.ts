@@ -9,6 +9,7 @@ import { ComparePanel } from '../comparePanel';
 import type { Services } from '../services';
 import { headlineMetricSetting } from '../settings';
 import type { TreeNode } from '../tree/provider';
+import { pickWorkspaceFolder } from '../workspaceFolder';
 
 /** Runs offered by the palette's pick, newest first. */
 const PICKABLE_RUNS = 50;
@@ -18,13 +19,11 @@ const PICKABLE_RUNS = 50;
  * clicked row and every selected row), else a pick of recent runs; one webview panel shows them side by side.
  */
 export async function compareRunsCommand(services: Services, clicked?: unknown, selected?: unknown): Promise<void> {
-  const workspace = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-  if (!workspace) {
-    void vscode.window.showInformationMessage(vscode.l10n.t('Open the folder of your ML project first.'));
-    return;
-  }
+  const workspace = (await pickWorkspaceFolder(vscode.l10n.t('Folder whose runs to compare'), clicked))?.uri.fsPath;
+  if (!workspace) return;
   const rows = (Array.isArray(selected) && selected.length ? selected : [clicked]) as (TreeNode | undefined)[];
-  let ids = rows.flatMap((n) => (n?.kind === 'run' ? [n.run.id] : []));
+  // Runs are compared within one folder: the clicked row's.
+  let ids = rows.flatMap((n) => (n?.kind === 'run' && n.folder === workspace ? [n.run.id] : []));
   // One row is a start, not a comparison: the pick opens with it ticked.
   if (ids.length < 2) {
     const picked = await pickRuns((await readRuns(workspace)).runs, ids);
@@ -37,8 +36,8 @@ export async function compareRunsCommand(services: Services, clicked?: unknown, 
 /** "Compare Sweep" on a run row: every point of that run's sweep. */
 export async function compareSweepCommand(services: Services, clicked?: unknown): Promise<void> {
   const node = clicked as TreeNode | undefined;
-  const workspace = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-  if (node?.kind !== 'run' || !workspace) return;
+  if (node?.kind !== 'run') return;
+  const workspace = node.folder;
   const sweep = node.run.sweep;
   if (!sweep) {
     void vscode.window.showInformationMessage(vscode.l10n.t('Run {0} is not part of a sweep: select runs and use Compare Runs.', node.run.id));

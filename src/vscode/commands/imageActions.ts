@@ -13,11 +13,13 @@ import { dockerTerminal, LOGIN_SHELL } from '../terminal';
 import { requireTrust } from '../trust';
 import type { TreeNode } from '../tree/provider';
 import type { Services } from '../services';
+import { pickWorkspaceFolder } from '../workspaceFolder';
 
-function workspaceFolder(): string {
-  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-  if (!folder) throw new Error(vscode.l10n.t('Open the folder of your ML project first.'));
-  return folder;
+/** The folder of the row the command was invoked on (else inferred or picked); a dismissed pick cancels. */
+async function workspaceFolder(arg: unknown): Promise<string> {
+  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder of the project'), arg);
+  if (!folder) throw new vscode.CancellationError();
+  return folder.uri.fsPath;
 }
 
 /** The image node a context-menu command was invoked on (menus pass the tree element). */
@@ -45,15 +47,16 @@ export async function openShellCommand(services: Services, arg: unknown): Promis
     return;
   }
   const image = imageOf(arg);
-  assertEngineSeesWorkspace(services.engines.get().endpoint, workspaceFolder(), 'Open Shell');
-  const { args, note, env } = await interactiveRun(services, image, LOGIN_SHELL);
+  const workspace = await workspaceFolder(arg);
+  assertEngineSeesWorkspace(services.engines.get().endpoint, workspace, 'Open Shell');
+  const { args, note, env } = await interactiveRun(services, image, workspace, LOGIN_SHELL);
   if (note) services.log.warn(note);
   // Secret variables are on the line by name (-e NAME): the terminal's environment carries their values.
   dockerTerminal(services.engines, image.name, args.slice(1), env);
 }
 
 /** `docker run` for the container Start Jupyter would make for this image, less Jupyter. */
-async function interactiveRun(services: Services, image: ImageNode, command?: string[]): Promise<{ args: string[]; note: string | undefined; env: Record<string, string> }> {
+async function interactiveRun(services: Services, image: ImageNode, workspace: string, command?: string[]): Promise<{ args: string[]; note: string | undefined; env: Record<string, string> }> {
   const settings = runSettings();
   const engine = services.engines.get();
   const details = await engine.inspectImage(image.image.id);
@@ -62,10 +65,10 @@ async function interactiveRun(services: Services, image: ImageNode, command?: st
   return interactiveRunCommand({
     engine,
     image: { ref: image.name, details },
-    workspace: workspaceFolder(),
+    workspace,
     gpu: settings.gpu,
     shmSizeBytes: settings.shmSizeBytes,
-    runtime: await workspaceRuntime(workspaceFolder()),
+    runtime: await workspaceRuntime(workspace),
     log: services.log.child('gpu'),
     ...(command ? { command } : {}),
     ...(catalog ? { catalog } : {}),
@@ -75,7 +78,7 @@ async function interactiveRun(services: Services, image: ImageNode, command?: st
 
 /** "Copy docker run Command": the same container as `docker run` flags. */
 export async function copyRunCommand(services: Services, arg: unknown): Promise<void> {
-  const { args, note } = await interactiveRun(services, imageOf(arg));
+  const { args, note } = await interactiveRun(services, imageOf(arg), await workspaceFolder(arg));
   const line = shellLine(args);
   await vscode.env.clipboard.writeText(line);
   void vscode.window.showInformationMessage(note ? vscode.l10n.t('Copied: {0} ({1})', line, note) : vscode.l10n.t('Copied: {0}', line));
@@ -134,14 +137,14 @@ export async function rebuildCommand(_services: Services, arg: unknown): Promise
     if (answer === checkout) await vscode.commands.executeCommand('mlContainers.images.checkout', arg);
     return;
   }
-  await vscode.commands.executeCommand('mlContainers.images.build');
+  await vscode.commands.executeCommand('mlContainers.images.build', arg);
 }
 
 /** "Check Out this Commit": detached; asks first when the working tree has changes. */
 export async function checkoutCommand(services: Services, arg: unknown): Promise<void> {
   requireTrust('run');
   const sha = shaOf(arg);
-  const folder = workspaceFolder();
+  const folder = await workspaceFolder(arg);
   const info = await services.git.info(folder);
   if (info?.dirty) {
     const go = vscode.l10n.t('Check Out Anyway');
@@ -153,7 +156,7 @@ export async function checkoutCommand(services: Services, arg: unknown): Promise
     if (answer !== go) return;
   }
   await services.git.checkout(folder, sha);
-  services.images.scheduleRefresh();
+  services.images.scheduleRefresh(folder);
   void vscode.window.showInformationMessage(vscode.l10n.t('Checked out {0} (detached HEAD).', sha.slice(0, 7)));
 }
 
@@ -163,7 +166,7 @@ export async function showDockerfileCommand(_services: Services, arg: unknown): 
   const node = arg as TreeNode | undefined;
   const labels = node?.kind === 'image' ? node.node.image.labels : node?.kind === 'commit' ? node.group.images[0]?.image.labels ?? {} : {};
   const file = readProvenance(labels).dockerfilePath ?? '.devcontainer/Dockerfile';
-  const document = await vscode.workspace.openTextDocument(gitShowUri(workspaceFolder(), sha, file));
+  const document = await vscode.workspace.openTextDocument(gitShowUri(await workspaceFolder(arg), sha, file));
   await vscode.languages.setTextDocumentLanguage(document, 'dockerfile');
   await vscode.window.showTextDocument(document, { preview: true });
 }
@@ -171,7 +174,8 @@ export async function showDockerfileCommand(_services: Services, arg: unknown): 
 /** "Compare Environments with…": this image's lock against another image's, in a diff editor. */
 export async function compareWithCommand(services: Services, arg: unknown): Promise<void> {
   const image = imageOf(arg);
-  const state = await services.images.getState();
+  const folder = await workspaceFolder(arg);
+  const state = await services.images.getState(folder);
   const others = state.kind === 'ready' ? state.tree.groups.flatMap((g) => g.images).filter((n) => n.image.id !== image.image.id) : [];
   if (!others.length) {
     void vscode.window.showInformationMessage(vscode.l10n.t('Build another experiment image to compare with.'));
@@ -182,7 +186,6 @@ export async function compareWithCommand(services: Services, arg: unknown): Prom
     { title: vscode.l10n.t('Compare {0} with…', image.name) },
   );
   if (!pick) return;
-  const folder = workspaceFolder();
   const engine = services.engines.get();
   await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Reading package lists…') }, () =>
     Promise.all([lockFor(engine, folder, image.image.id), lockFor(engine, folder, pick.node.image.id)]),

@@ -13,7 +13,7 @@ import type { Services } from '../services';
 /** "ML Containers: Start Jupyter": the workspace's latest experiment image (or the one chosen), attached to VS Code. */
 export async function startJupyterCommand(services: Services, arg?: unknown): Promise<void> {
   requireTrust('run');
-  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to start Jupyter for'));
+  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to start Jupyter for'), arg);
   if (!folder) return;
   const server = await startJupyterIn(services, folder.uri.fsPath, imageArgument(arg));
   if (server) await announce(services, server);
@@ -28,7 +28,7 @@ async function pickServer(services: Services, placeHolder: string, includeStoppe
     const all = await findJupyterServers(services.engines.get(), { all: true });
     return all.find((s) => s.containerId === node.node.id);
   }
-  const folder = await pickWorkspaceFolder(placeHolder);
+  const folder = await pickWorkspaceFolder(placeHolder, arg);
   if (!folder) return undefined;
   const servers = await findJupyterServers(services.engines.get(), { workspace: folder.uri.fsPath, all: includeStopped });
   if (servers.length === 0) {
@@ -49,7 +49,7 @@ export async function stopJupyterCommand(services: Services, arg?: unknown): Pro
   await stopJupyter(services.engines.get(), [server]);
   services.log.child('jupyter').info(`stopped and removed ${server.name}`);
   services.jupyter.provider.refresh();
-  services.images.scheduleRefresh();
+  services.images.scheduleRefresh(server.workspace);
   void vscode.window.showInformationMessage(vscode.l10n.t('Stopped Jupyter in {0}.', server.name));
 }
 

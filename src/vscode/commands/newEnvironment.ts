@@ -27,8 +27,8 @@ const NEWER = '\u0000newer';
 type Step = (c: Choices) => PickStep<unknown> | InputStep | undefined;
 
 /** "ML Containers: New ML Environment…": the same options as `mlc init`, one QuickPick step each, with Back. */
-export async function newEnvironmentCommand(services: Services): Promise<void> {
-  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to add the ML environment to'));
+export async function newEnvironmentCommand(services: Services, arg?: unknown): Promise<void> {
+  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to add the ML environment to'), arg);
   if (!folder) {
     return;
   }

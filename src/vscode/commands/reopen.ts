@@ -35,10 +35,10 @@ async function hasDevcontainer(folder: string): Promise<boolean> {
  * folder to Dev Containers (which builds that config and reopens the window inside it). Without Dev Containers it
  * offers to install it, or the standalone path: the experiment container with Jupyter and a terminal in it.
  */
-export async function reopenCommand(services: Services): Promise<void> {
+export async function reopenCommand(services: Services, arg?: unknown): Promise<void> {
   if (refuseInsideContainer()) return;
   requireTrust('run');
-  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to reopen in its ML container'));
+  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to reopen in its ML container'), arg);
   if (!folder) return;
   if (!(await hasDevcontainer(folder.uri.fsPath))) {
     const scaffold = vscode.l10n.t('New ML Environment…');
@@ -47,7 +47,7 @@ export async function reopenCommand(services: Services): Promise<void> {
       scaffold,
     );
     if (choice !== scaffold) return;
-    await vscode.commands.executeCommand('mlContainers.scaffold.new');
+    await vscode.commands.executeCommand('mlContainers.scaffold.new', folder.uri);
     if (!(await hasDevcontainer(folder.uri.fsPath))) return;
   }
   if (vscode.extensions.getExtension(DEV_CONTAINERS_ID)) {
@@ -68,7 +68,7 @@ export async function reopenInImageCommand(services: Services, arg: unknown): Pr
   requireTrust('run');
   const image = imageArgument(arg);
   if (!image) throw new Error(vscode.l10n.t('Run this from an image in the Experiment Images view.'));
-  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to open in {0}', image));
+  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to open in {0}', image), arg);
   if (!folder) return;
   if (!vscode.extensions.getExtension(DEV_CONTAINERS_ID)) {
     await withoutDevContainers(services, folder.uri.fsPath, image);

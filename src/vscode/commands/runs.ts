@@ -57,7 +57,7 @@ async function pickConfig(folder: vscode.WorkspaceFolder): Promise<string | unde
  */
 export async function runExperimentCommand(services: Services, arg?: unknown): Promise<void> {
   requireTrust('run');
-  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to run the experiment in'));
+  const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to run the experiment in'), arg);
   if (!folder) return;
   const workspace = folder.uri.fsPath;
   const config = await pickConfig(folder);
@@ -87,7 +87,7 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
   const plan = await planExperiment({ engine, workspace, config, image, command, gpu: settings.gpu, shmSizeBytes: settings.shmSizeBytes, runtime, git: services.git, log });
   const scheduled = services.scheduler(plan, givenEnvValues(runtime.env));
   log.info(`${plan.sweep ? `sweep ${plan.id}: ${plan.points.length} runs` : `run ${plan.id}`} started in the background; scheduler log ${scheduled.logFile}`);
-  services.images.scheduleRefresh();
+  services.images.scheduleRefresh(workspace);
   let schedulerEnded: number | null | undefined;
   void scheduled.exited.then((code) => (schedulerEnded = code));
 
@@ -132,19 +132,19 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
         wake: scheduled.exited,
         onStart: (t) => {
           if (size > 1) write(`\x1b[1m${t.prefix}run ${t.id}: ${formatParams(params.get(t.id) ?? {})}\x1b[0m\n`);
-          services.images.scheduleRefresh();
+          services.images.scheduleRefresh(workspace);
         },
         onLine: (t, line, stream) => write(`${t.prefix}${stream === 'stderr' ? `\x1b[33m${line}\x1b[0m` : line}\n`),
         onEnd: (t, r) => {
           write(`\x1b[1m${t.prefix}run ${r.id}: ${r.status}${r.exitCode !== null ? ` (exit ${r.exitCode})` : ''}\x1b[0m\n`);
-          services.images.scheduleRefresh();
+          services.images.scheduleRefresh(workspace);
         },
         signal: controller.signal,
       }),
     );
   } finally {
     finished = true;
-    services.images.scheduleRefresh();
+    services.images.scheduleRefresh(workspace);
   }
   if (controller.signal.aborted) {
     output.dispose();
@@ -188,7 +188,7 @@ async function askToStop(services: Services, plan: ExperimentPlan): Promise<void
   if (plan.sweep) await markSweepStopped(plan.workspace, plan.id);
   const stopped = await stopRuns({ engine: services.engines.get(), workspace: plan.workspace, target: plan.id, log });
   log.info(`stopped ${stopped.length} run(s) of ${plan.id}`);
-  services.images.scheduleRefresh();
+  services.images.scheduleRefresh(plan.workspace);
 }
 
 /** "Open Run Config" on a run in the sidebar: the exact config that run saw (for a sweep point, the generated one). */
@@ -199,11 +199,10 @@ export async function openRunConfigCommand(_services: Services, arg?: unknown): 
   await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
 }
 
-/** The run row a context action was invoked on, with the folder of the view. */
+/** The run row a context action was invoked on, with its folder. */
 function runNode(arg: unknown): { run: RunRecord; workspace: string } | undefined {
   const node = arg as TreeNode | undefined;
-  const folder = vscode.workspace.workspaceFolders?.[0];
-  return node?.kind === 'run' && folder ? { run: node.run, workspace: folder.uri.fsPath } : undefined;
+  return node?.kind === 'run' ? { run: node.run, workspace: node.folder } : undefined;
 }
 
 /**
@@ -242,7 +241,7 @@ export async function showRunOutputCommand(services: Services, arg?: unknown): P
     });
   } finally {
     output.dispose();
-    services.images.scheduleRefresh();
+    services.images.scheduleRefresh(workspace);
   }
 }
 
@@ -255,7 +254,7 @@ export async function stopRunCommand(services: Services, arg?: unknown): Promise
   const stopped = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Stopping run {0}…', run.id) }, () =>
     stopRuns({ engine: services.engines.get(), workspace, target: run.id, log: services.log.child('run') }),
   );
-  services.images.scheduleRefresh();
+  services.images.scheduleRefresh(workspace);
   if (stopped.length) void vscode.window.showInformationMessage(vscode.l10n.t('Run {0} stopped (recorded as cancelled).', run.id));
   else void vscode.window.showInformationMessage(vscode.l10n.t('Run {0} is no longer running.', run.id));
 }

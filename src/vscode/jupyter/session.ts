@@ -21,7 +21,7 @@ export async function startJupyterIn(services: Services, workspace: string, imag
   if (!(await engine.inspectImage(image))) {
     const build = vscode.l10n.t('Build Experiment Image');
     const choice = await vscode.window.showWarningMessage(vscode.l10n.t('No image {0} yet: build it first.', image), build);
-    if (choice === build) await vscode.commands.executeCommand('mlContainers.images.build');
+    if (choice === build) await vscode.commands.executeCommand('mlContainers.images.build', vscode.Uri.file(workspace));
     return undefined;
   }
   const catalog = project.catalog;
@@ -47,7 +47,7 @@ export async function startJupyterIn(services: Services, workspace: string, imag
     void vscode.window.showWarningMessage(result.note);
   }
   services.jupyter.provider.refresh();
-  services.images.scheduleRefresh();
+  services.images.scheduleRefresh(workspace);
   return result.server;
 }
 

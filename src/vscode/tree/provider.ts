@@ -3,8 +3,8 @@ import * as fs from 'node:fs/promises';
 import * as vscode from 'vscode';
 import * as path from 'node:path';
 import { formatAge, formatBytes, formatDuration } from '../../core/format';
-import type { ExperimentImagesModel, ExperimentViewState } from '../../core/images/model';
-import type { CommitGroup, ContainerNode, ImageNode } from '../../core/images/tree';
+import type { ExperimentViewState } from '../../core/images/model';
+import type { CommitGroup, ContainerNode, ExperimentTree, ImageNode } from '../../core/images/tree';
 import { commitContextValue, containerContextValue, imageContextValue, runContextValue } from '../../core/images/tree';
 import { isProvenanceLabel, readProvenance } from '../../core/labels';
 import { lockPath } from '../../core/provenance/lock';
@@ -13,15 +13,21 @@ import type { RunRecord } from '../../core/run/records';
 import { formatParams } from '../../core/run/sweep';
 import { formatMetricValue, headlineMetric } from '../../core/run/comparePayload';
 import { headlineMetricSetting } from '../settings';
+import type { WorkspaceImages } from '../workspaceImages';
 
-/** What the Experiment Images view shows, and what its commands receive as their argument. */
-export type TreeNode =
+/**
+ * What the Experiment Images view shows, and what its commands receive as their argument. Every row carries the
+ * workspace folder it belongs to (vscode/workspaceFolder.ts reads it); with several folders, each is a top-level row.
+ */
+export type TreeNode = { folder: string } & (
+  | { kind: 'folder'; name: string; state: ExperimentViewState }
   | { kind: 'head'; sha: string; subject: string }
   | { kind: 'commit'; group: CommitGroup }
   | { kind: 'image'; node: ImageNode; group: CommitGroup }
   | { kind: 'container'; node: ContainerNode; image: ImageNode }
   | { kind: 'run'; run: RunRecord; image: ImageNode }
-  | { kind: 'moreRuns'; count: number; image: ImageNode };
+  | { kind: 'moreRuns'; count: number; image: ImageNode }
+);
 
 /** Runs listed under an image; `mlc runs` lists them all. */
 const RUNS_SHOWN = 20;
@@ -30,8 +36,9 @@ const RUNS_SHOWN = 20;
 const EXPANDED_COMMITS = 3;
 
 /**
- * Maps the model's tree to tree items. Empty, down, untrusted and no-folder states render no items, so the
- * view's welcome content (package.json viewsWelcome, keyed on mlContainers.engineState) shows instead.
+ * Maps the models' trees to tree items: one folder's tree at the top level, or each folder's under its own row in a
+ * multi-root workspace. Empty, down, untrusted and no-folder states render no items, so the view's welcome content
+ * (package.json viewsWelcome, keyed on mlContainers.engineState) shows instead.
  */
 export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable {
   private readonly emitter = new vscode.EventEmitter<TreeNode | undefined>();
@@ -40,50 +47,86 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
   private readonly settingSubscription: { dispose(): void };
   private lastKind: string | undefined;
 
-  constructor(private readonly model: ExperimentImagesModel, private readonly folder: () => string | undefined) {
-    this.subscription = model.onDidChange(() => this.emitter.fire(undefined));
+  constructor(private readonly images: WorkspaceImages) {
+    this.subscription = images.onDidChange(() => this.emitter.fire(undefined));
     this.settingSubscription = vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('mlContainers.runs.headlineMetric')) this.emitter.fire(undefined);
     });
   }
 
   async getChildren(element?: TreeNode): Promise<TreeNode[]> {
-    if (element?.kind === 'commit') return element.group.images.map((node) => ({ kind: 'image', node, group: element.group }));
-    if (element?.kind === 'image') {
+    const folder = element?.folder;
+    if (element?.kind === 'folder') return element.state.kind === 'ready' ? this.treeNodes(element.folder, element.state.tree, true) : [];
+    if (element?.kind === 'commit') return element.group.images.map((node) => ({ folder: element.folder, kind: 'image', node, group: element.group }));
+    if (element?.kind === 'image' && folder) {
       const image = element.node;
-      const runs: TreeNode[] = image.runs.slice(0, RUNS_SHOWN).map((run) => ({ kind: 'run', run, image }));
-      if (image.runs.length > RUNS_SHOWN) runs.push({ kind: 'moreRuns', count: image.runs.length - RUNS_SHOWN, image });
-      return [...image.containers.map((node): TreeNode => ({ kind: 'container', node, image })), ...runs];
+      const runs: TreeNode[] = image.runs.slice(0, RUNS_SHOWN).map((run) => ({ folder, kind: 'run', run, image }));
+      if (image.runs.length > RUNS_SHOWN) runs.push({ folder, kind: 'moreRuns', count: image.runs.length - RUNS_SHOWN, image });
+      return [...image.containers.map((node): TreeNode => ({ folder, kind: 'container', node, image })), ...runs];
     }
     if (element) return [];
-    const state = await this.model.getState();
-    this.publish(state);
-    if (state.kind !== 'ready') return [];
-    const { tree } = state;
-    const nodes: TreeNode[] = tree.groups.map((group) => ({ kind: 'commit', group }));
-    // With other images listed, HEAD without an image gets its own row that offers the build; with none at all,
-    // the welcome content says the same.
-    if (tree.head && !tree.head.hasImage && nodes.length) nodes.unshift({ kind: 'head', sha: tree.head.sha, subject: tree.head.meta?.subject ?? '' });
+    const folders = this.images.folders();
+    this.multiRoot = folders.length > 1;
+    const only = folders.length === 1 ? folders[0] : undefined;
+    if (only) {
+      const state = await this.images.getState(only.path);
+      this.publish(state);
+      return state.kind === 'ready' ? this.treeNodes(only.path, state.tree, false) : [];
+    }
+    const states = await Promise.all(folders.map((f) => this.images.getState(f.path)));
+    // No folder, Restricted Mode or no engine: the same welcome content as for one folder.
+    const ready = states.find((s) => s.kind === 'ready');
+    this.publish(ready ?? states.find((s) => s.kind !== 'idle') ?? { kind: 'noFolder' });
+    return ready ? folders.map((f, i): TreeNode => ({ folder: f.path, kind: 'folder', name: f.name, state: states[i]! })) : [];
+  }
+
+  /** A folder's commits; with other images listed (or under a folder row), HEAD without an image gets a Build row. */
+  private treeNodes(folder: string, tree: ExperimentTree, underFolder: boolean): TreeNode[] {
+    this.lastGroups.set(folder, tree.groups);
+    const nodes: TreeNode[] = tree.groups.map((group) => ({ folder, kind: 'commit', group }));
+    // With no images at all in a one-folder workspace, the welcome content says the same.
+    if (tree.head && !tree.head.hasImage && (nodes.length || underFolder)) nodes.unshift({ folder, kind: 'head', sha: tree.head.sha, subject: tree.head.meta?.subject ?? '' });
     return nodes;
+  }
+
+  /** Row ids are per folder in a multi-root workspace: two folders may list the same image or commit. */
+  private id(element: TreeNode, id: string): string {
+    return this.multiRoot ? `${element.folder}::${id}` : id;
   }
 
   getTreeItem(element: TreeNode): vscode.TreeItem {
     switch (element.kind) {
+      case 'folder': {
+        const { state } = element;
+        const item = new vscode.TreeItem(element.name, vscode.TreeItemCollapsibleState.Expanded);
+        item.id = `folder:${element.folder}`;
+        item.iconPath = new vscode.ThemeIcon('root-folder');
+        item.tooltip = element.folder;
+        item.contextValue = 'folder;';
+        item.description = state.kind === 'down'
+          ? state.message
+          : state.kind === 'ready' && !state.tree.repository
+            ? vscode.l10n.t('not a git repository')
+            : state.kind === 'ready' && !state.tree.groups.length
+              ? vscode.l10n.t('no experiment images yet')
+              : '';
+        return item;
+      }
       case 'head': {
         const item = new vscode.TreeItem(vscode.l10n.t('HEAD {0}: no image yet — Build', element.sha.slice(0, 7)), vscode.TreeItemCollapsibleState.None);
-        item.id = `head:${element.sha}`;
+        item.id = this.id(element, `head:${element.sha}`);
         item.description = element.subject;
         item.iconPath = new vscode.ThemeIcon('add');
         item.contextValue = 'headNoImage;';
-        item.command = { command: 'mlContainers.images.build', title: vscode.l10n.t('Build Experiment Image') };
+        item.command = { command: 'mlContainers.images.build', title: vscode.l10n.t('Build Experiment Image'), arguments: [element] };
         return item;
       }
       case 'commit': {
         const { group } = element;
-        const index = this.groupIndex(group);
+        const index = this.lastGroups.get(element.folder)?.indexOf(group) ?? -1;
         const label = group.sha ? `${group.isHead ? 'HEAD ' : ''}${group.sha.slice(0, 7)}  ${group.meta?.subject ?? ''}` : vscode.l10n.t('Built outside git');
         const item = new vscode.TreeItem(label, index < EXPANDED_COMMITS ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
-        item.id = `commit:${group.sha ?? 'none'}`;
+        item.id = this.id(element, `commit:${group.sha ?? 'none'}`);
         item.description = [group.meta?.author, group.meta ? formatAge(Date.parse(group.meta.date) / 1000) : undefined, group.sha && !group.onBranch ? vscode.l10n.t('not on this branch') : undefined]
           .filter(Boolean)
           .join(' · ');
@@ -100,7 +143,7 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         const item = new vscode.TreeItem(node.name, state);
         // VS Code keeps an item's collapsed state by id, and an image that had no container (no children) would stay
         // collapsed when Jupyter starts in it: a new id for "has containers" lets the row open to show them.
-        item.id = `image:${node.image.id}${node.containers.length ? ':with-containers' : node.runs.length ? ':with-runs' : ''}`;
+        item.id = this.id(element, `image:${node.image.id}${node.containers.length ? ':with-containers' : node.runs.length ? ':with-runs' : ''}`);
         const failed = node.runs.filter((r) => r.status === 'failed').length;
         const runs = node.runs.length ? vscode.l10n.t('{0} runs', node.runs.length) + (failed ? vscode.l10n.t(' ({0} failed)', failed) : '') : '';
         item.description = [node.dirty ? vscode.l10n.t('dirty') : '', ...node.otherTags.map((t) => tryParseReference(t)?.tag ?? t), runs, formatBytes(node.image.size), formatAge(node.image.created)]
@@ -113,18 +156,21 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       case 'container': {
         const { node } = element;
         const item = new vscode.TreeItem(node.role === 'jupyter' ? vscode.l10n.t('Jupyter') : node.name, vscode.TreeItemCollapsibleState.None);
-        item.id = `container:${node.id}`;
+        item.id = this.id(element, `container:${node.id}`);
         item.description = node.jupyterUrl ?? node.status;
         item.tooltip = `${node.name} — ${node.status}`;
         item.iconPath = new vscode.ThemeIcon(node.role === 'jupyter' ? 'notebook' : 'vm', node.state === 'running' ? new vscode.ThemeColor('testing.iconPassed') : undefined);
         item.contextValue = containerContextValue(node);
         return item;
       }
-      case 'run':
-        return this.runItem(element.run);
+      case 'run': {
+        const item = this.runItem(element.run, element.folder);
+        item.id = this.id(element, `run:${element.run.id}`);
+        return item;
+      }
       case 'moreRuns': {
         const item = new vscode.TreeItem(vscode.l10n.t('{0} older runs — `mlc runs --last 0` lists them all', element.count), vscode.TreeItemCollapsibleState.None);
-        item.id = `moreRuns:${element.image.image.id}`;
+        item.id = this.id(element, `moreRuns:${element.image.image.id}`);
         item.iconPath = new vscode.ThemeIcon('ellipsis');
         return item;
       }
@@ -132,10 +178,9 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
   }
 
   /** A recorded run: its sweep values (else its config), exit status, duration and age; a click opens its output. */
-  private runItem(run: RunRecord): vscode.TreeItem {
+  private runItem(run: RunRecord, folder: string): vscode.TreeItem {
     const params = formatParams(run.params);
     const item = new vscode.TreeItem(params || run.config.path, vscode.TreeItemCollapsibleState.None);
-    item.id = `run:${run.id}`;
     const status = run.status === 'running' ? vscode.l10n.t('running') : run.status === 'succeeded' ? vscode.l10n.t('ok') : run.status === 'failed' ? vscode.l10n.t('exit {0}', String(run.exitCode)) : vscode.l10n.t('cancelled');
     const headline = headlineMetric(run.metrics, headlineMetricSetting());
     item.description = [status, headline ? `${headline.name} ${headline.text}` : '', formatDuration((run.end ? Date.parse(run.end) : Date.now()) - Date.parse(run.start)), formatAge(Date.parse(run.start) / 1000)]
@@ -156,19 +201,17 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         ...metricsTable(run),
       ].join('\n\n'),
     );
-    const folder = this.folder();
-    if (folder) item.command = { command: 'vscode.open', title: vscode.l10n.t('Open Run Output'), arguments: [vscode.Uri.file(path.join(folder, run.log))] };
+    item.command = { command: 'vscode.open', title: vscode.l10n.t('Open Run Output'), arguments: [vscode.Uri.file(path.join(folder, run.log))] };
     return item;
   }
 
   /** The Markdown tooltip is built on hover: labels, preset, commit, and the environment lock's hash. */
   async resolveTreeItem(item: vscode.TreeItem, element: TreeNode): Promise<vscode.TreeItem> {
     if (element.kind !== 'image') return item;
-    const { node, group } = element;
+    const { node, group, folder } = element;
     const labels = node.image.labels;
     const { preset, variant } = readProvenance(labels);
-    const folder = this.folder();
-    const lock = folder ? await fs.readFile(lockPath(folder, node.image.id)).catch(() => undefined) : undefined;
+    const lock = await fs.readFile(lockPath(folder, node.image.id)).catch(() => undefined);
     const rows = Object.entries(labels)
       .filter(([k]) => isProvenanceLabel(k))
       .sort(([a], [b]) => a.localeCompare(b))
@@ -190,15 +233,12 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     return item;
   }
 
-  private groupIndex(group: CommitGroup): number {
-    return this.lastGroups.indexOf(group);
-  }
-
-  private lastGroups: CommitGroup[] = [];
+  /** Each folder's commits as last listed: the first few start expanded. */
+  private readonly lastGroups = new Map<string, CommitGroup[]>();
+  private multiRoot = false;
 
   /** Context keys for welcome content and menus, set only when they change. */
   private publish(state: ExperimentViewState): void {
-    this.lastGroups = state.kind === 'ready' ? state.tree.groups : [];
     const kind = state.kind === 'ready' && !state.tree.repository ? 'noRepository' : state.kind;
     if (kind !== this.lastKind) {
       this.lastKind = kind;
