@@ -5,6 +5,7 @@ import { repoOf } from './core/images/tree';
 import { createLogger } from './core/log';
 import { latestProjectImage } from './core/project';
 import { registerCommands } from './vscode/commands/table';
+import { DevcontainerChoice } from './vscode/devcontainerChoice';
 import { EngineProvider } from './vscode/engineProvider';
 import { VscodeGit } from './vscode/gitApi';
 import { ExperimentServerProvider, JupyterBridge } from './vscode/jupyter/collection';
@@ -16,11 +17,12 @@ import { MlStatusBar } from './vscode/statusBar';
 import { detachedScheduler } from './vscode/runScheduler';
 
 /** Wires services and registers contributions. No Docker or git call happens here: they wait for a command or view. */
-export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' | 'extensionPath'>): void {
+export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' | 'extensionPath' | 'workspaceState'>): void {
   const { channel, sink } = createLogChannel();
   const log = createLogger(sink, 'extension');
   const engines = new EngineProvider(log.child('engine'));
   const git = new VscodeGit();
+  const devcontainers = new DevcontainerChoice(context.workspaceState);
   const folder = (): string | undefined => vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
   // Inside a dev container the extension host runs in the container, where the host's engine is not: host-only
   // views and commands hide (package.json `when` clauses) and the model never calls an engine.
@@ -31,7 +33,7 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
     git,
     folder,
     trusted: () => vscode.workspace.isTrusted && !inContainer,
-    projectRepo: async (dir) => repoOf(await latestProjectImage(dir)),
+    projectRepo: async (dir) => repoOf(await latestProjectImage(dir, await devcontainers.remembered(dir))),
     log: log.child('images'),
   });
   const provider = new ImagesTreeProvider(images, folder);
@@ -40,9 +42,9 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
   const jupyter = new JupyterBridge(servers, log.child('jupyter'));
   // The kernel picker matters once a notebook is open; registering then never activates the Jupyter extension early.
   const registerForNotebooks = (): void => void jupyter.ensureRegistered();
-  const statusBar = new MlStatusBar(engines, folder, log.child('status'));
+  const statusBar = new MlStatusBar(engines, folder, log.child('status'), devcontainers);
   const updateStatus = (): void => void statusBar.update();
-  const devcontainerWatcher = vscode.workspace.createFileSystemWatcher('**/.devcontainer/devcontainer.json');
+  const devcontainerWatcher = vscode.workspace.createFileSystemWatcher('**/{.devcontainer.json,.devcontainer/devcontainer.json,.devcontainer/*/devcontainer.json}');
   // Runs end in another process too (`mlc run` in a terminal): their records reach the view through the file.
   const runsWatcher = vscode.workspace.createFileSystemWatcher('**/.mlcontainers/runs.jsonl');
   const runsChanged = (): void => images.scheduleRefresh();
@@ -92,7 +94,7 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
     runsWatcher.onDidCreate(runsChanged),
     runsWatcher.onDidChange(runsChanged),
     registerGitShowProvider(git),
-    ...registerCommands({ log, logChannel: channel, engines, images, git, jupyter, templatesDir: path.join(context.extensionPath, 'templates'), mediaDir: path.join(context.extensionPath, 'media'), scheduler: detachedScheduler(context.extensionPath, engines) }),
+    ...registerCommands({ log, logChannel: channel, engines, images, git, jupyter, templatesDir: path.join(context.extensionPath, 'templates'), mediaDir: path.join(context.extensionPath, 'media'), scheduler: detachedScheduler(context.extensionPath, engines), devcontainers }),
   );
   if (view.visible) setTimeout(() => followVisibility(view.visible), 0);
   setTimeout(updateStatus, 0);

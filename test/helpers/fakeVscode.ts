@@ -360,3 +360,13 @@ export function loadFresh<T>(srcRelative: string): T {
   }
   return load(`../../${srcRelative}`) as T;
 }
+
+/** ExtensionContext.workspaceState, in memory. */
+export function fakeMemento(): { get<T>(key: string, fallback?: T): T | undefined; update(key: string, value: unknown): Promise<void>; keys(): readonly string[] } {
+  const values = new Map<string, unknown>();
+  return {
+    get: <T>(key: string, fallback?: T) => (values.has(key) ? (values.get(key) as T) : fallback),
+    update: async (key, value) => void values.set(key, value),
+    keys: () => [...values.keys()],
+  };
+}
