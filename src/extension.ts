@@ -5,6 +5,7 @@ import { repoOf } from './core/images/tree';
 import { createLogger } from './core/log';
 import { latestProjectImage } from './core/project';
 import { registerCommands } from './vscode/commands/table';
+import { DevcontainerChoice } from './vscode/devcontainerChoice';
 import { EngineProvider } from './vscode/engineProvider';
 import { VscodeGit } from './vscode/gitApi';
 import { ExperimentServerProvider, JupyterBridge } from './vscode/jupyter/collection';
@@ -18,11 +19,12 @@ import { activeEditorFolder } from './vscode/workspaceFolder';
 import { WorkspaceImages } from './vscode/workspaceImages';
 
 /** Wires services and registers contributions. No Docker or git call happens here: they wait for a command or view. */
-export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' | 'extensionPath'>): void {
+export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' | 'extensionPath' | 'workspaceState'>): void {
   const { channel, sink } = createLogChannel();
   const log = createLogger(sink, 'extension');
   const engines = new EngineProvider(log.child('engine'));
   const git = new VscodeGit();
+  const devcontainers = new DevcontainerChoice(context.workspaceState);
   // Inside a dev container the extension host runs in the container, where the host's engine is not: host-only
   // views and commands hide (package.json `when` clauses) and the model never calls an engine.
   const inContainer = isContainerRemote(vscode.env.remoteName);
@@ -36,7 +38,7 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
       git,
       folder: () => dir,
       trusted,
-      projectRepo: async (d) => repoOf(await latestProjectImage(d)),
+      projectRepo: async (d) => repoOf(await latestProjectImage(d, await devcontainers.remembered(d))),
       log: log.child('images'),
       events,
     }),
@@ -52,7 +54,7 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
   const registerForNotebooks = (): void => void jupyter.ensureRegistered();
   // The status bar speaks of the active editor's folder, else the first one; it reads again only when that changes.
   const statusFolder = (): string | undefined => (activeEditorFolder() ?? vscode.workspace.workspaceFolders?.[0])?.uri.fsPath;
-  const statusBar = new MlStatusBar(engines, statusFolder, log.child('status'));
+  const statusBar = new MlStatusBar(engines, statusFolder, log.child('status'), devcontainers);
   const updateStatus = (): void => void statusBar.update();
   let lastStatusFolder = statusFolder();
   const followEditor = (): void => {
@@ -60,7 +62,7 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
     lastStatusFolder = statusFolder();
     updateStatus();
   };
-  const devcontainerWatcher = vscode.workspace.createFileSystemWatcher('**/.devcontainer/devcontainer.json');
+  const devcontainerWatcher = vscode.workspace.createFileSystemWatcher('**/{.devcontainer.json,.devcontainer/devcontainer.json,.devcontainer/*/devcontainer.json}');
   // Another folder's devcontainer.json is not what the status bar shows.
   const devcontainerChanged = (uri: vscode.Uri): void => {
     if (vscode.workspace.getWorkspaceFolder(uri)?.uri.fsPath === statusFolder()) updateStatus();
@@ -114,7 +116,7 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
     runsWatcher.onDidCreate(runsChanged),
     runsWatcher.onDidChange(runsChanged),
     registerGitShowProvider(git),
-    ...registerCommands({ log, logChannel: channel, engines, images, git, jupyter, templatesDir: path.join(context.extensionPath, 'templates'), mediaDir: path.join(context.extensionPath, 'media'), scheduler: detachedScheduler(context.extensionPath, engines) }),
+    ...registerCommands({ log, logChannel: channel, engines, images, git, jupyter, templatesDir: path.join(context.extensionPath, 'templates'), mediaDir: path.join(context.extensionPath, 'media'), scheduler: detachedScheduler(context.extensionPath, engines), devcontainers }),
   );
   if (view.visible) setTimeout(() => followVisibility(view.visible), 0);
   setTimeout(updateStatus, 0);

@@ -11,15 +11,16 @@ import { asUsage, cliLogger } from './io';
 
 export const buildHelp = `mlc build [--dir DIR] [--config FILE] [--devcontainer FILE] [--build-arg NAME=VALUE]… [--no-lock] [--strict] [--json] [--host URL]
 
-Builds the project's devcontainer Dockerfile with BuildKit into an experiment image tagged
-<name>:<sha7>[-dirty] and <name>:latest, labelled with the commit, branch, remote, Dockerfile hash
-and (with --config) the hyper-parameter file's path and hash. Progress goes to stderr; the image id
-and tags to stdout. Before sending the context, every build names the files in it that look like secrets
+Builds the project's devcontainer Dockerfile (for an \`image\` config: a layer FROM that image, in an empty
+context) with BuildKit into an experiment image tagged <name>:<sha7>[-dirty] and <name>:latest, labelled
+with the commit, branch, remote, Dockerfile hash and (with --config) the hyper-parameter file's path and
+hash. Progress goes to stderr; the image id and tags to stdout. Before sending the context, every build names the files in it that look like secrets
 (.env, *.pem, *.key, credentials.json, .aws/ …) or are over 100 MB, with the .dockerignore line to add.
 
   --dir DIR            project folder (default: .)
   --config FILE        hyper-parameter YAML to record in the labels (e.g. configs/experiment.yaml)
-  --devcontainer FILE  devcontainer.json to build (default: .devcontainer/devcontainer.json)
+  --devcontainer FILE  devcontainer.json to build, relative to DIR (default: .devcontainer/devcontainer.json,
+                       else .devcontainer.json, else the only .devcontainer/<name>/devcontainer.json)
   --build-arg N=V      overrides devcontainer.json's build.args (repeatable), e.g. BASE_IMAGE=<your mirror>
   --no-lock            skip the environment lock (pip freeze in a throw-away container) after the build
   --strict             fail (exit 1, nothing built) instead of warning when the context holds such a file

@@ -10,7 +10,7 @@ import { GitCli } from '../core/provenance/git';
 import type { RunRecord } from '../core/run/records';
 import type { CliIO } from './io';
 
-export const lsHelp = `mlc ls [--dir DIR] [--json] [--host URL]
+export const lsHelp = `mlc ls [--dir DIR] [--devcontainer FILE] [--json] [--host URL]
 
 Lists the project's experiment images under the git commits they came from — the current branch newest
 first, then commits not on it, then images built outside git — with size, age, dirty state, running
@@ -18,19 +18,20 @@ containers (Jupyter at its 127.0.0.1 address) and recorded runs. The HEAD commit
 it has no image yet.
 
   --dir DIR   project folder (default: .)
+  --devcontainer FILE  devcontainer.json whose image to list, when the folder has several
   --json      print the tree as JSON
   --host URL  Docker host instead of DOCKER_HOST / the docker context`;
 
 export async function ls(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { dir: { type: 'string', default: '.' }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
+    options: { dir: { type: 'string', default: '.' }, devcontainer: { type: 'string' }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
     strict: true,
     allowPositionals: false,
   });
   const folder = path.resolve(values.dir);
   const engine = machineEngine(values.host, { timeoutMs: 15_000 }, io.env);
-  const repo = repoOf(await latestProjectImage(folder));
+  const repo = repoOf(await latestProjectImage(folder, values.devcontainer));
   const tree = await loadExperimentTree(engine, new GitCli(), folder, repo, signal);
   if (values.json) {
     io.out(JSON.stringify(tree, null, 2));

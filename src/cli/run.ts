@@ -44,6 +44,7 @@ The sweep's plan is kept in .mlcontainers/sweeps/<id>.json; if this command dies
 
   --config FILE     hyper-parameter YAML (e.g. configs/experiment.yaml)
   --image REF       image to run in (default: <project>:latest, the last \`mlc build\`)
+  --devcontainer FILE  devcontainer.json whose image to run, when the folder has several
   --code WHICH      workspace: the project folder mounted at /workspace (default); image: the code built
                     into the image (COPY . /workspace), to rerun an image exactly as built — only the run's
                     folder is mounted then, and the record's commit is the image's
@@ -105,6 +106,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
     options: {
       config: { type: 'string' },
       image: { type: 'string' },
+      devcontainer: { type: 'string' },
       code: { type: 'string', default: 'workspace' },
       gpu: { type: 'string', default: 'auto' },
       parallel: { type: 'string' },
@@ -142,7 +144,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   const log = cliLogger(io, 'run');
   // NAME=VALUE given here lives in this process and the scheduler's environment only; the plan keeps NAME.
   const hostEnv = { ...io.env, ...givenEnvValues(values.env) };
-  const project = await openProject(folder, { templatesDir: templatesDir() });
+  const project = await openProject(folder, { devcontainer: values.devcontainer, templatesDir: templatesDir() });
   const catalog = project.catalog;
 
   let plan: ExperimentPlan;

@@ -10,14 +10,15 @@ import { templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
 import { UsageError, asUsage, cliLogger } from './io';
 
-export const upHelp = `mlc up [--dir DIR] [--image REF] [--gpu auto|all|none|0,1] [--shm-size SIZE] [--timeout SECONDS] [--json] [--host URL]
-      [--env NAME[=VALUE]]… [--env-file FILE]… [--mount SPEC]…
+export const upHelp = `mlc up [--dir DIR] [--devcontainer FILE] [--image REF] [--gpu auto|all|none|0,1] [--shm-size SIZE] [--timeout SECONDS]
+      [--json] [--host URL] [--env NAME[=VALUE]]… [--env-file FILE]… [--mount SPEC]…
 
 Starts Jupyter in a container of the experiment image with the project bind-mounted at /workspace, published
 on 127.0.0.1 only at a free port, with a fresh random token. Waits until Jupyter answers, then prints its URL
 (token included) on stdout. A Jupyter already running for this project and image is reused.
 
   --dir DIR         project folder (default: .)
+  --devcontainer FILE  devcontainer.json whose image to run, when the folder has several
   --image REF       image to run (default: <project>:latest, the last \`mlc build\`)
   --gpu MODE        auto (GPU when the preflight passes, else CPU with a note), all, none, or device ids/UUIDs
                     (default: auto)
@@ -39,6 +40,7 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
     args,
     options: {
       dir: { type: 'string', default: '.' },
+      devcontainer: { type: 'string' },
       image: { type: 'string' },
       gpu: { type: 'string', default: 'auto' },
       'shm-size': { type: 'string', default: '8g' },
@@ -59,10 +61,10 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout wants seconds, not "${values.timeout}"`);
   const engine = machineEngine(values.host, {}, io.env);
   const log = cliLogger(io, 'up');
-  const project = await openProject(folder, { templatesDir: templatesDir() });
+  const project = await openProject(folder, { devcontainer: values.devcontainer, templatesDir: templatesDir() });
   const image = values.image ?? project.imageRef;
   const catalog = project.catalog;
-  const runtime = await runtimeSettings(project.config, { workspace: folder, hostEnv: io.env, user: { env: values.env, envFiles: values['env-file'], mounts: values.mount } });
+  const runtime = await runtimeSettings(project.rawConfig, { workspace: folder, hostEnv: io.env, user: { env: values.env, envFiles: values['env-file'], mounts: values.mount } });
   const result = await startJupyter({
     runtime,
     engine,

@@ -1,6 +1,7 @@
 import type * as vscode from 'vscode';
 import type { HostGpuProbe } from '../core/gpu/nvidiaSmi';
 import type { Logger } from '../core/log';
+import type { DevcontainerChoice } from './devcontainerChoice';
 import type { EngineProvider } from './engineProvider';
 import type { WorkspaceGit } from './gitApi';
 import type { JupyterBridge } from './jupyter/collection';
@@ -25,4 +26,6 @@ export interface Services {
   readonly mediaDir: string;
   /** Starts an experiment's runs in the background (the bundled mlc), so they outlive the window. */
   readonly scheduler: RunScheduler;
+  /** Which devcontainer.json a folder with several uses (asked once, remembered per folder). */
+  readonly devcontainers: DevcontainerChoice;
 }

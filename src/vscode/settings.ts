@@ -65,5 +65,5 @@ export function userRuntimeSettings(): UserRuntimeInput {
 /** The workspace's runtime settings: its devcontainer.json and the settings above, values from VS Code's environment. */
 export async function workspaceRuntime(workspace: string): Promise<RuntimeSettings> {
   const project = await openProject(workspace);
-  return runtimeSettings(project.config, { workspace, hostEnv: process.env, user: userRuntimeSettings() });
+  return runtimeSettings(project.rawConfig, { workspace, hostEnv: process.env, user: userRuntimeSettings() });
 }

@@ -3,6 +3,7 @@ import type { ProjectStatus } from '../core/project';
 import { projectStatus } from '../core/project';
 import { isContainerRemote } from '../core/container/attach';
 import type { Logger } from '../core/log';
+import type { DevcontainerChoice } from './devcontainerChoice';
 import type { EngineProvider } from './engineProvider';
 
 export const STATUS_ACTIONS_COMMAND = 'mlContainers.statusBar.actions';
@@ -20,6 +21,7 @@ export class MlStatusBar implements vscode.Disposable {
     private readonly engines: EngineProvider,
     private readonly folder: () => string | undefined,
     private readonly log: Logger,
+    private readonly devcontainers?: Pick<DevcontainerChoice, 'remembered'>,
   ) {
     this.item.name = vscode.l10n.t('ML Container');
     this.item.command = STATUS_ACTIONS_COMMAND;
@@ -49,7 +51,7 @@ export class MlStatusBar implements vscode.Disposable {
           engineNote = e instanceof Error ? e.message : String(e);
           return undefined;
         }
-      }));
+      }), await this.devcontainers?.remembered(folder));
     } catch (e) {
       this.log.warn(`status bar: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -61,7 +63,7 @@ export class MlStatusBar implements vscode.Disposable {
   private render(status: ProjectStatus | undefined, engineNote: string | undefined): void {
     if (!status?.configured) {
       this.item.text = `$(vm) ${vscode.l10n.t('ML Container')}`;
-      this.item.tooltip = status ? vscode.l10n.t('No ML environment in this folder yet: click to scaffold one.') : vscode.l10n.t('.devcontainer/devcontainer.json could not be read: see Show Logs.');
+      this.item.tooltip = status ? vscode.l10n.t('No ML environment in this folder yet: click to scaffold one.') : vscode.l10n.t('devcontainer.json could not be read, or the folder has several: see Show Logs.');
       return;
     }
     const preset = [status.preset, status.variant].filter(Boolean).join(' · ') || vscode.l10n.t('custom');

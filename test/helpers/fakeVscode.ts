@@ -408,3 +408,13 @@ export function workspaceImagesOf(models: Record<string, ExperimentImagesModel>)
   images.setFolders(Object.keys(models).map((p) => ({ path: p, name: path.basename(p) })));
   return images;
 }
+
+/** ExtensionContext.workspaceState, in memory. */
+export function fakeMemento(): { get<T>(key: string, fallback?: T): T | undefined; update(key: string, value: unknown): Promise<void>; keys(): readonly string[] } {
+  const values = new Map<string, unknown>();
+  return {
+    get: <T>(key: string, fallback?: T) => (values.has(key) ? (values.get(key) as T) : fallback),
+    update: async (key, value) => void values.set(key, value),
+    keys: () => [...values.keys()],
+  };
+}

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { installFakeVscode, loadExtension } from '../helpers/fakeVscode';
+import { fakeMemento, installFakeVscode, loadExtension } from '../helpers/fakeVscode';
 
 // The CommonJS module object itself (not an import namespace), so replacing its functions is seen by every caller.
 const childProcess = createRequire(__filename)('node:child_process') as Record<string, unknown>;
@@ -54,7 +54,7 @@ describe('activate()', () => {
     uninstall = fake.uninstall;
     (module.workspace as Record<string, unknown>).workspaceFolders = [{ uri: { fsPath: dir }, name: 'project', index: 0 }];
     const extension = loadExtension();
-    const context = { subscriptions: [] as { dispose(): void }[], extensionPath: path.resolve(__dirname, '../..') };
+    const context = { subscriptions: [] as { dispose(): void }[], extensionPath: path.resolve(__dirname, '../..'), workspaceState: fakeMemento() };
     extension.activate(context as never);
     await new Promise((resolve) => setTimeout(resolve, 200));
 

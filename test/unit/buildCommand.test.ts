@@ -2,8 +2,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type * as BuildImage from '../../src/vscode/commands/buildImage';
+import type * as Choice from '../../src/vscode/devcontainerChoice';
+import type { BuildRequest, TarStream } from '../../src/core/docker/engine';
 import type { Services } from '../../src/vscode/services';
-import { installFakeVscode, loadExtension, loadFresh } from '../helpers/fakeVscode';
+import { fakeMemento, installFakeVscode, loadExtension, loadFresh } from '../helpers/fakeVscode';
 import { silentLogger } from '../helpers/logger';
 import { devcontainerProject } from '../helpers/project';
 import { FakeEngine } from './fakes/engine';
@@ -13,7 +15,7 @@ describe('Build Experiment Image command', () => {
     const { module, record, uninstall } = installFakeVscode();
     const subscriptions: { dispose(): void }[] = [];
     try {
-      loadExtension().activate({ subscriptions, extensionPath: path.resolve(__dirname, '../..') } as never);
+      loadExtension().activate({ subscriptions, extensionPath: path.resolve(__dirname, '../..'), workspaceState: fakeMemento() } as never);
       record.trusted = false;
       (module.workspace as Record<string, unknown>).workspaceFolders = [{ uri: { fsPath: '/tmp/nowhere' }, name: 'x', index: 0 }];
       record.answers.push('Manage Workspace Trust');
@@ -51,6 +53,7 @@ describe('Build Experiment Image with a secret in the build context (fake vscode
       engines: { get: () => engine },
       images: { refresh: () => undefined },
       git: { info: async () => undefined },
+      devcontainers: new (loadFresh<typeof Choice>('src/vscode/devcontainerChoice').DevcontainerChoice)(fakeMemento()),
     } as unknown as Services;
   });
   afterEach(() => {
@@ -82,5 +85,60 @@ describe('Build Experiment Image with a secret in the build context (fake vscode
     const error = fake.record.messages.find((m) => m.level === 'error');
     assert.match(error?.text ?? '', /^Not built \(mlContainers\.build\.strict\): the build context holds \.env/);
     assert.equal(await ignoreFileOnceWritten(), '# mine\ndata/\n.env\n');
+  });
+});
+
+/** Builds record the labels they were asked for. */
+class LabelEngine extends FakeEngine {
+  builds: BuildRequest[] = [];
+  override async build(context: TarStream, request: BuildRequest): Promise<string> {
+    this.builds.push(request);
+    return super.build(context, request);
+  }
+}
+
+describe('Build Experiment Image in a folder with several dev container configurations', () => {
+  let dir: string;
+  let fake: ReturnType<typeof installFakeVscode>;
+  beforeEach(() => {
+    fake = installFakeVscode();
+    dir = devcontainerProject('FROM python:3.11-slim\n', {
+      '.devcontainer/gpu/devcontainer.json': '{ "name": "gpu", "build": { "dockerfile": "../Dockerfile", "context": "../.." } }\n',
+      '.devcontainer/cpu/devcontainer.json': '{ "name": "cpu", "image": "python:3.11-slim" }\n',
+    });
+    (fake.module.workspace as Record<string, unknown>).workspaceFolders = [{ uri: { fsPath: dir }, name: 'p', index: 0 }];
+  });
+  afterEach(() => {
+    fake.uninstall();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('asks with a QuickPick once, builds the one picked, and remembers it for the folder', async () => {
+    const command = loadFresh<typeof BuildImage>('src/vscode/commands/buildImage');
+    const engine = new LabelEngine();
+    const state = fakeMemento();
+    const choice = new (loadFresh<typeof Choice>('src/vscode/devcontainerChoice').DevcontainerChoice)(state);
+    const services = { log: silentLogger('test'), logChannel: { show: () => undefined }, engines: { get: () => engine }, images: { refresh: () => undefined }, git: { info: async () => undefined }, devcontainers: choice } as unknown as Services;
+    let offered: string[] = [];
+    // The user picks the cpu configuration.
+    (fake.module.window as Record<string, unknown>).showQuickPick = async (items: { label: string }[]) => ((offered = items.map((i) => i.label)), items.find((i) => i.label.includes('/cpu/')));
+    await command.buildImageCommand(services);
+    assert.deepEqual(offered, ['.devcontainer/devcontainer.json', '.devcontainer/cpu/devcontainer.json', '.devcontainer/gpu/devcontainer.json']);
+    assert.equal(engine.builds[0]?.labels?.['org.opencontainers.image.title'], 'cpu');
+    assert.equal(await choice.remembered(dir), '.devcontainer/cpu/devcontainer.json');
+
+    offered = [];
+    await command.buildImageCommand(services);
+    assert.deepEqual(offered, [], 'asked again');
+    assert.equal(engine.builds[1]?.labels?.['org.opencontainers.image.title'], 'cpu');
+  });
+
+  it('builds nothing when the picker is dismissed', async () => {
+    const command = loadFresh<typeof BuildImage>('src/vscode/commands/buildImage');
+    const engine = new LabelEngine();
+    const choice = new (loadFresh<typeof Choice>('src/vscode/devcontainerChoice').DevcontainerChoice)(fakeMemento());
+    await command.buildImageCommand({ log: silentLogger('test'), engines: { get: () => engine }, images: { refresh: () => undefined }, git: { info: async () => undefined }, devcontainers: choice } as unknown as Services);
+    assert.deepEqual(engine.builds, []);
+    assert.equal(await choice.remembered(dir), undefined);
   });
 });

@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tarStream from 'tar-stream';
 import { BuildFailedError, buildExperiment } from '../../src/core/build/buildExperiment';
 import type { BuildEvent, BuildRequest, EngineVersion, TarStream } from '../../src/core/docker/engine';
 import { BuildError } from '../../src/core/docker/engine';
@@ -98,5 +99,59 @@ describe('building on Podman', () => {
       (e: unknown) => e instanceof BuildFailedError && /^Cannot build here: Podman 3\.4\.4's builder predates RUN --mount \(Podman 4\.0\); update Podman\./.test(e.message),
     );
     assert.equal(engine.builds.length, 0);
+  });
+});
+
+/** Builds keep their request and the names and contents of the context's files. */
+class ContextEngine extends FakeEngine {
+  builds: { request: BuildRequest; files: Record<string, string> }[] = [];
+  override async build(context: TarStream, request: BuildRequest): Promise<string> {
+    const extract = tarStream.extract();
+    const files: Record<string, string> = {};
+    extract.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: unknown) => chunks.push(c as Buffer)).on('end', () => ((files[header.name] = Buffer.concat(chunks).toString()), next()));
+    });
+    await new Promise<void>((resolve, reject) => (context as NodeJS.ReadableStream).pipe(extract).on('finish', resolve).on('error', reject));
+    this.builds.push({ request, files });
+    return 'sha256:' + 'b'.repeat(64);
+  }
+}
+
+describe('building what devcontainer.json names', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-buildsource-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const write = (rel: string, text: string): void => {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), text);
+  };
+  const options = (engine: FakeEngine) => ({ folder: dir, engine, git: { info: async () => undefined }, log: recordingLogger([], 'build'), lock: false });
+
+  it('an image config: FROM that image alone in an empty context, labelled like any build, the config as its source', async () => {
+    write('.devcontainer/cpu/devcontainer.json', '{ "name": "cpu env", "image": "python:${localEnv:MLC_TEST_UNSET:3.12}-slim" }');
+    write('.env', 'HF_TOKEN=x\n');
+    const engine = new ContextEngine();
+    const result = await buildExperiment(options(engine));
+    assert.deepEqual(engine.builds[0]?.files, { Dockerfile: 'FROM python:3.12-slim\n' });
+    assert.equal(engine.builds[0]?.request.dockerfile, 'Dockerfile');
+    assert.equal(result.labels['org.opencontainers.image.title'], 'cpu env');
+    assert.equal(result.labels['org.mlcontainers.base'], 'python:3.12-slim');
+    assert.equal(result.labels['org.mlcontainers.dockerfile.path'], '.devcontainer/cpu/devcontainer.json');
+    assert.deepEqual(result.contextFindings, [], 'the folder was not sent, so its .env is no finding');
+  });
+
+  it('refuses a dockerComposeFile config in one sentence, building nothing', async () => {
+    write('.devcontainer.json', '{ "dockerComposeFile": "compose.yaml", "service": "app" }');
+    const engine = new ContextEngine();
+    await assert.rejects(buildExperiment(options(engine)), (e: unknown) => e instanceof BuildFailedError && /^\.devcontainer\.json uses dockerComposeFile, and mlc builds one image, not a Compose project: .*\.$/.test(e.message));
+    assert.deepEqual(engine.builds, []);
+  });
+
+  it('refuses an image that is not a reference, so it never becomes a Dockerfile line', async () => {
+    write('.devcontainer.json', '{ "image": "python\\nRUN curl evil" }');
+    await assert.rejects(buildExperiment(options(new ContextEngine())), (e: unknown) => e instanceof BuildFailedError && /is not an image reference/.test(e.message));
   });
 });

@@ -11,7 +11,7 @@ import type { Services } from '../../src/vscode/services';
 import type * as Provider from '../../src/vscode/tree/provider';
 import type { TreeNode } from '../../src/vscode/tree/provider';
 import type { FakeVscodeRecord } from '../helpers/fakeVscode';
-import { installFakeVscode, loadExtension, loadFresh, workspaceImagesOf } from '../helpers/fakeVscode';
+import { fakeMemento, installFakeVscode, loadExtension, loadFresh, workspaceImagesOf } from '../helpers/fakeVscode';
 import { imageDetails } from '../helpers/images';
 import { silentLogger } from '../helpers/logger';
 import { runRecord } from '../helpers/runs';
@@ -168,7 +168,7 @@ describe('Compare Runs and the headline metric (fake vscode, real run records an
 
   it('lets the Experiment Images view select several rows, and registers both commands', () => {
     const extension = loadExtension();
-    const context = { subscriptions: [] as { dispose(): void }[], extensionPath: path.resolve(__dirname, '../..') };
+    const context = { subscriptions: [] as { dispose(): void }[], extensionPath: path.resolve(__dirname, '../..'), workspaceState: fakeMemento() };
     extension.activate(context as never);
     assert.equal((record.treeViews.get('mlContainers.images') as { canSelectMany?: boolean }).canSelectMany, true);
     assert.ok(record.commands.has('mlContainers.runs.compare'));

@@ -200,6 +200,7 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     ({
       engines: { get: () => engine }, images: model, git: { info: async () => ({ sha: C1, dirty: false }) }, log: recordingLogger(lines, 'x'), templatesDir: '/nonexistent',
       scheduler: (plan: ExperimentPlan) => (scheduled.push(plan), scheduler(plan)),
+      devcontainers: { choose: async () => ({}), remembered: async () => undefined },
     }) as unknown as Services;
 
   it('runs a sweep from the palette: config and command asked, the plan handed to the scheduler, its runs followed in a terminal and listed under the image', async () => {

@@ -78,6 +78,7 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
       templatesDir: `${__dirname}/../../templates`,
       mediaDir: '/nonexistent',
       scheduler: () => assert.fail('Jupyter commands start no runs'),
+      devcontainers: { choose: async () => ({}), remembered: async () => undefined } as unknown as Services['devcontainers'],
       // This machine's nvidia-smi must not decide the outcome: a fake of our probe says there is none.
       gpuProbe: () => Promise.resolve({ kind: 'notInstalled' }),
     };

@@ -10,7 +10,7 @@ import type * as Provider from '../../src/vscode/tree/provider';
 import type * as WorkspaceFolder from '../../src/vscode/workspaceFolder';
 import type * as WorkspaceImagesModule from '../../src/vscode/workspaceImages';
 import type { FakeVscodeRecord } from '../helpers/fakeVscode';
-import { installFakeVscode, loadExtension, loadFresh, workspaceImagesOf } from '../helpers/fakeVscode';
+import { fakeMemento, installFakeVscode, loadExtension, loadFresh, workspaceImagesOf } from '../helpers/fakeVscode';
 import { runRecord } from '../helpers/runs';
 import { silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
@@ -200,7 +200,7 @@ describe('multi-root workspaces (fake vscode)', () => {
     };
     config(alpha, 'pytorch', 'gpu');
     config(beta, 'jax', 'cpu');
-    const context = { subscriptions: [] as { dispose(): void }[], extensionPath: path.resolve(__dirname, '../..') };
+    const context = { subscriptions: [] as { dispose(): void }[], extensionPath: path.resolve(__dirname, '../..'), workspaceState: fakeMemento() };
     loadExtension().activate(context as never);
     const item = (): { text: string } => record.statusBarItems.find((i) => i.id === 'mlContainers.status')!;
     const shows = async (text: string): Promise<void> => {

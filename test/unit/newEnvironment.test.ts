@@ -7,7 +7,7 @@ import { parseJsonc } from '../../src/core/scaffold/mergeDevcontainer';
 import type { FakeRegistry } from '../helpers/fakeRegistry';
 import { fakeRegistry } from '../helpers/fakeRegistry';
 import type { FakeVscodeRecord } from '../helpers/fakeVscode';
-import { installFakeVscode, loadExtension } from '../helpers/fakeVscode';
+import { fakeMemento, installFakeVscode, loadExtension } from '../helpers/fakeVscode';
 
 describe('New ML Environment command (QuickPick steps)', () => {
   let record: FakeVscodeRecord;
@@ -27,7 +27,7 @@ describe('New ML Environment command (QuickPick steps)', () => {
     workspace = fake.module.workspace as Record<string, unknown>;
     uninstall = fake.uninstall;
     const extension = loadExtension();
-    extension.activate({ subscriptions, extensionPath: path.resolve(__dirname, '../..') } as never);
+    extension.activate({ subscriptions, extensionPath: path.resolve(__dirname, '../..'), workspaceState: fakeMemento() } as never);
   });
 
   after(async () => {

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { latestProjectImage, openProject } from '../../src/core/project';
+import { AmbiguousDevcontainerError, findDevcontainerConfigs, latestProjectImage, openProject } from '../../src/core/project';
 import { InvalidJsoncError } from '../../src/core/scaffold/mergeDevcontainer';
 import { templatesDir } from '../../src/core/scaffold/templateFiles';
 
@@ -53,5 +53,46 @@ describe('openProject', () => {
     assert.throws(() => project.imageRef, (e: unknown) => e instanceof InvalidJsoncError && /devcontainer\.json:3:3/.test(e.message));
     assert.throws(() => project.config, InvalidJsoncError);
     await assert.rejects(latestProjectImage(dir), InvalidJsoncError);
+  });
+
+  it('finds the three places the spec allows, fixed ones first, subfolders by name; ignores other files', async () => {
+    write('.devcontainer/tf/devcontainer.json', '{}');
+    write('.devcontainer/atlas/devcontainer.json', '{}');
+    write('.devcontainer/notes/readme.md', '');
+    write('.devcontainer.json', '{}');
+    write('.devcontainer/devcontainer.json', '{}');
+    assert.deepEqual(await findDevcontainerConfigs(dir), ['.devcontainer/devcontainer.json', '.devcontainer.json', '.devcontainer/atlas/devcontainer.json', '.devcontainer/tf/devcontainer.json']);
+  });
+
+  it('without a choice takes .devcontainer/devcontainer.json, else .devcontainer.json (as the official CLI), else the only subfolder one', async () => {
+    write('.devcontainer/gpu/devcontainer.json', '{ "name": "gpu" }');
+    assert.equal((await openProject(dir)).imageRef, 'gpu:latest');
+    write('.devcontainer.json', '{ "name": "root file" }');
+    assert.equal((await openProject(dir)).imageRef, 'root-file:latest');
+    write('.devcontainer/devcontainer.json', '{ "name": "default" }');
+    const project = await openProject(dir);
+    assert.equal(project.imageRef, 'default:latest');
+    assert.equal(project.devcontainerPath, path.join(dir, '.devcontainer', 'devcontainer.json'));
+    assert.deepEqual(project.candidates, ['.devcontainer/devcontainer.json', '.devcontainer.json', '.devcontainer/gpu/devcontainer.json']);
+    assert.equal((await openProject(dir, { devcontainer: '.devcontainer/gpu/devcontainer.json' })).imageRef, 'gpu:latest');
+  });
+
+  it('several subfolder configurations and none chosen: one sentence listing them, for whoever reads the config', async () => {
+    write('.devcontainer/gpu/devcontainer.json', '{ "name": "gpu" }');
+    write('.devcontainer/cpu/devcontainer.json', '{ "name": "cpu" }');
+    const project = await openProject(dir);
+    const sentence = 'This folder has 2 dev container configurations (.devcontainer/cpu/devcontainer.json, .devcontainer/gpu/devcontainer.json): choose one with --devcontainer PATH.';
+    assert.throws(() => project.config, (e: unknown) => e instanceof AmbiguousDevcontainerError && e.message === sentence);
+    assert.throws(() => project.devcontainerPath, AmbiguousDevcontainerError);
+    await assert.rejects(latestProjectImage(dir), AmbiguousDevcontainerError);
+    assert.equal(await latestProjectImage(dir, '.devcontainer/cpu/devcontainer.json'), 'cpu:latest');
+  });
+
+  it('substitutes the config\'s variables when it is loaded', async () => {
+    write('.devcontainer.json', '{ "name": "${localEnv:PROJECT_NAME:fallback}", "containerEnv": { "DATA": "${localWorkspaceFolder}/data", "IN": "${containerWorkspaceFolder}", "P": "${containerEnv:PATH}" } }');
+    const project = await openProject(dir, { env: { PROJECT_NAME: 'Dimuon' } });
+    assert.equal(project.imageRef, 'dimuon:latest');
+    assert.deepEqual(project.config?.containerEnv, { DATA: `${path.resolve(dir)}/data`, IN: '/workspace', P: '${containerEnv:PATH}' });
+    assert.equal((await openProject(dir, { env: {} })).imageRef, 'fallback:latest');
   });
 });

@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import type { ContextScan } from '../docker/buildContext';
-import { biggestOffenders, packContext, scanContext } from '../docker/buildContext';
+import { biggestOffenders, packContext, packFiles, scanContext } from '../docker/buildContext';
 import { BuildProgress } from '../docker/buildProgress';
 import { buildKitSupport, cacheMountSupport } from '../docker/capabilities';
 import type { BuildRequest, Engine } from '../docker/engine';
@@ -17,7 +17,7 @@ import type { Logger } from '../log';
 import type { GitInfo, GitProvider } from '../provenance/git';
 import { openProject } from '../project';
 import { provenanceLabels } from '../labels';
-import { DOCKER_HUB, imageTags } from '../reference';
+import { DOCKER_HUB, imageTags, tryParseReference } from '../reference';
 import { captureLock, IMAGE_LOCK_PATH, writeLock } from '../provenance/lock';
 import type { ContextFinding } from './contextCheck';
 import { checkContext, findingWarning, LeakyContextError } from './contextCheck';
@@ -90,15 +90,18 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   if (!config) {
     throw new BuildFailedError(`${path.relative(folder, configPath)} not found: run "New ML Environment" (mlc init) first.`, '', []);
   }
+  const configRel = path.relative(folder, configPath).split(path.sep).join('/');
+  const others = project.candidates.filter((c) => c !== configRel);
+  if (others.length) log.info(`building ${configRel}; this folder also has ${others.join(', ')} (choose with --devcontainer)`);
+  const source = buildSource(config, configPath, folder);
   const build = isRecord(config.build) ? config.build : undefined;
-  const dockerfileRel = typeof build?.dockerfile === 'string' ? build.dockerfile : typeof config.dockerFile === 'string' ? config.dockerFile : undefined;
-  if (!dockerfileRel) {
-    throw new BuildFailedError(`${path.relative(folder, configPath)} names no build.dockerfile (it uses an image), so there is nothing to build.`, '', []);
+  // An image config builds a generated `FROM <image>` in an empty context: nothing of the folder goes in.
+  const dockerfile = source.kind === 'dockerfile' ? source.dockerfile : undefined;
+  const contextDir = source.kind === 'dockerfile' ? source.contextDir : undefined;
+  if (source.kind === 'image' && o.buildArgs && Object.keys(o.buildArgs).length) {
+    log.info(`build args ${Object.keys(o.buildArgs).join(', ')} not used: ${configRel} names an image, not a Dockerfile`);
   }
-  const configDir = path.dirname(configPath);
-  const contextDir = path.resolve(configDir, typeof build?.context === 'string' ? build.context : '.');
-  const dockerfile = path.resolve(configDir, dockerfileRel);
-  const buildArgs = {
+  const buildArgs = source.kind === 'image' ? {} : {
     ...(isRecord(build?.args) ? Object.fromEntries(Object.entries(build.args).filter((e): e is [string, string] => typeof e[1] === 'string')) : {}),
     ...o.buildArgs,
   };
@@ -108,7 +111,8 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     o.git.info(folder, o.signal),
     o.engine.version(o.signal),
     o.engine.info(o.signal),
-    fs.readFile(dockerfile, 'utf8'),
+    // An image config's Dockerfile is the image and nothing else; the build adds the labels (and the lock layer).
+    source.kind === 'dockerfile' ? fs.readFile(source.dockerfile, 'utf8') : `FROM ${source.image}\n`,
   ]);
   if (!git) {
     log.warn(`${folder} is not a git repository (or has no commit yet): tags use a timestamp and the image records no revision.`);
@@ -152,12 +156,17 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     ...(base ? { baseImage: base } : {}),
     ...(baseDigestBefore ? { baseDigest: baseDigestBefore } : {}),
     dockerfileSha256: sha256(dockerfileText),
-    dockerfilePath: path.relative(folder, dockerfile).split(path.sep).join('/'),
+    // An image config's "Dockerfile" is the devcontainer.json that names the image.
+    dockerfilePath: dockerfile ? path.relative(folder, dockerfile).split(path.sep).join('/') : configRel,
     ...(hyper ? { config: hyper } : {}),
   });
 
-  const context = await scanContext(contextDir, path.relative(contextDir, dockerfile));
-  log.info(`context ${contextDir}: ${context.entries.length} entries, ${formatBytes(context.totalBytes)}${context.skippedDirs.length ? `; not read (ignored): ${context.skippedDirs.join(', ')}` : ''}`);
+  const context = contextDir && dockerfile ? await scanContext(contextDir, path.relative(contextDir, dockerfile)) : generatedContext(configPath, dockerfileText);
+  if (contextDir) {
+    log.info(`context ${contextDir}: ${context.entries.length} entries, ${formatBytes(context.totalBytes)}${context.skippedDirs.length ? `; not read (ignored): ${context.skippedDirs.join(', ')}` : ''}`);
+  } else {
+    log.info(`${configRel} names the image ${base}: building FROM it, with an empty context`);
+  }
   if (context.totalBytes > (o.contextWarnBytes ?? 500 * 1024 ** 2)) {
     log.warn(`the build context is ${formatBytes(context.totalBytes)}; biggest: ${biggestOffenders(context).map((b) => `${b.path} ${formatBytes(b.bytes)}`).join(', ')}. Add them to .dockerignore if the image does not need them.`);
   }
@@ -178,7 +187,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   let imageId: string;
   // What actually goes over the wire (tar headers and padding included), as the docker CLI reports it.
   let contextBytesSent = 0;
-  const tar = packContext(context);
+  const tar = contextDir ? packContext(context) : packFiles([{ path: GENERATED_DOCKERFILE, content: dockerfileText }]);
   const counted = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       contextBytesSent += chunk.length;
@@ -194,8 +203,8 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
         tags: stampTag ? [...tags, stampTag] : tags,
         labels,
         buildArgs,
-        dockerfile: path.relative(contextDir, dockerfile).split(path.sep).join('/'),
-        ...(typeof build?.target === 'string' ? { target: build.target } : {}),
+        dockerfile: contextDir && dockerfile ? path.relative(contextDir, dockerfile).split(path.sep).join('/') : GENERATED_DOCKERFILE,
+        ...(source.kind === 'dockerfile' && typeof build?.target === 'string' ? { target: build.target } : {}),
         buildKit: support.available,
         ...(registryAuth.length ? { registryAuth } : {}),
       },
@@ -235,6 +244,40 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     }
   }
   return { imageId, tags, labels, git, context, contextFindings, contextBytesSent, builder: support.available ? 'buildkit' : 'classic', cachedSteps: progress.cachedSteps() };
+}
+
+/** What a devcontainer.json builds from: its Dockerfile and context, or the image it names. */
+export type BuildSource = { kind: 'dockerfile'; dockerfile: string; contextDir: string } | { kind: 'image'; image: string };
+
+const GENERATED_DOCKERFILE = 'Dockerfile';
+
+/**
+ * The spec's three ways a devcontainer.json says where its container comes from: build.dockerfile (or the older
+ * dockerFile), image, or dockerComposeFile, which mlc refuses; paths resolved from the file's folder.
+ */
+export function buildSource(config: Record<string, unknown>, configPath: string, folder: string): BuildSource {
+  const name = path.relative(folder, configPath).split(path.sep).join('/');
+  if (config.dockerComposeFile !== undefined) {
+    throw new BuildFailedError(`${name} uses dockerComposeFile, and mlc builds one image, not a Compose project: write a devcontainer.json with the service's build.dockerfile or image (e.g. in .devcontainer/<name>/) and build that with --devcontainer.`, '', []);
+  }
+  const build = isRecord(config.build) ? config.build : undefined;
+  const dockerfileRel = typeof build?.dockerfile === 'string' ? build.dockerfile : typeof config.dockerFile === 'string' ? config.dockerFile : undefined;
+  const configDir = path.dirname(configPath);
+  if (dockerfileRel) {
+    return { kind: 'dockerfile', dockerfile: path.resolve(configDir, dockerfileRel), contextDir: path.resolve(configDir, typeof build?.context === 'string' ? build.context : '.') };
+  }
+  if (typeof config.image === 'string') {
+    // A reference, not a line of Dockerfile: it goes after FROM as it is.
+    if (!tryParseReference(config.image.trim())) throw new BuildFailedError(`${name}: "${config.image}" is not an image reference; write one like python:3.12-slim.`, '', []);
+    return { kind: 'image', image: config.image.trim() };
+  }
+  throw new BuildFailedError(`${name} names neither build.dockerfile nor image, so there is nothing to build: add one of them.`, '', []);
+}
+
+/** The context an image config sends: the generated Dockerfile alone. */
+function generatedContext(configPath: string, dockerfileText: string): ContextScan {
+  const size = Buffer.byteLength(dockerfileText);
+  return { root: path.dirname(configPath), entries: [{ path: GENERATED_DOCKERFILE, type: 'file', size, mode: 0o644, mtime: new Date(0) }], totalBytes: size, skippedDirs: [] };
 }
 
 /**

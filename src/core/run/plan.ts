@@ -142,7 +142,7 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
  */
 export async function planRuntime(workspace: string, runtime: ExperimentPlan['runtime'], hostEnv: Readonly<Record<string, string | undefined>>): Promise<RuntimeSettings> {
   const project = await openProject(workspace);
-  return runtimeSettings(project.config, { workspace, hostEnv, user: runtime ?? {} });
+  return runtimeSettings(project.rawConfig, { workspace, hostEnv, user: runtime ?? {} });
 }
 
 function planFile(workspace: string, id: string): string {

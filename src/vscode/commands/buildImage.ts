@@ -22,6 +22,8 @@ export async function buildImageCommand(services: Services, arg?: unknown): Prom
   if (!folder) {
     return;
   }
+  const choice = await services.devcontainers.choose(folder.uri.fsPath);
+  if (!choice) return;
   const log = services.log.child('build');
   const { buildArgs, strict } = buildSettings();
   let result: BuildExperimentResult;
@@ -29,6 +31,7 @@ export async function buildImageCommand(services: Services, arg?: unknown): Prom
     result = await withCancellableProgress(vscode.l10n.t('Building experiment image'), (signal, progress) =>
       buildExperiment({
         folder: folder.uri.fsPath,
+        ...choice,
         engine: services.engines.get(),
         git: services.git,
         buildArgs,

@@ -13,7 +13,7 @@ export async function checkGpuCommand(services: Services, arg?: unknown): Promis
   if (vscode.workspace.workspaceFolders?.length && !folder) return;
   const engine = services.engines.get();
   const preflight = await withCancellableProgress(vscode.l10n.t('Checking GPU setup…'), async (signal) => {
-    const ref = folder && vscode.workspace.isTrusted ? await latestProjectImage(folder.uri.fsPath).catch(() => undefined) : undefined;
+    const ref = folder && vscode.workspace.isTrusted ? await latestProjectImage(folder.uri.fsPath, await services.devcontainers.remembered(folder.uri.fsPath)).catch(() => undefined) : undefined;
     const details = ref ? await engine.inspectImage(ref, signal) : undefined;
     const catalog = await optionalCatalog(services.templatesDir);
     return await checkGpu({

@@ -1,9 +1,7 @@
-import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { JupyterServer } from '../../core/jupyter/server';
 import { WORKSPACE_IN_CONTAINER } from '../../core/container/request';
-import { DEFAULT_DEVCONTAINER } from '../../core/project';
+import { DEFAULT_DEVCONTAINER, findDevcontainerConfigs } from '../../core/project';
 import { attachedContainerFolderUri, isContainerRemote } from '../../core/container/attach';
 import { imageArgument } from '../imageArgument';
 import { announce, startJupyterIn } from '../jupyter/session';
@@ -27,7 +25,7 @@ function refuseInsideContainer(): boolean {
 }
 
 async function hasDevcontainer(folder: string): Promise<boolean> {
-  return fs.access(path.join(folder, DEFAULT_DEVCONTAINER)).then(() => true, () => false);
+  return (await findDevcontainerConfigs(folder)).length > 0;
 }
 
 /**

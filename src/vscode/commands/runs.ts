@@ -77,8 +77,11 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
   });
   if (commandText === undefined) return;
   const command = splitCommand(commandText);
-  const project = await openProject(workspace, { templatesDir: services.templatesDir });
-  const image = imageArgument(arg) ?? project.imageRef;
+  const given = imageArgument(arg);
+  const choice = given ? {} : await services.devcontainers.choose(workspace);
+  if (!choice) return;
+  const project = await openProject(workspace, { ...choice, templatesDir: services.templatesDir });
+  const image = given ?? project.imageRef;
   const settings = runSettings();
   const log = services.log.child('run');
   const engine = services.engines.get();

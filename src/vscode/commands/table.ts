@@ -7,6 +7,7 @@ import { buildImageCommand } from './buildImage';
 import { checkGpuCommand } from './checkGpu';
 import { compareImagesCommand } from './compareImages';
 import { compareRunsCommand, compareSweepCommand } from './compareRuns';
+import { chooseDevcontainerCommand } from './chooseDevcontainer';
 import { doctorCommand } from './doctor';
 import { checkoutCommand, compareWithCommand, copyReferenceCommand, copyRunCommand, deleteImageCommand, openShellCommand, rebuildCommand, showDockerfileCommand, tagImageCommand } from './imageActions';
 import { openJupyterInBrowserCommand, restartJupyterCommand, showJupyterLogsCommand, startJupyterCommand, stopJupyterCommand } from './jupyter';
@@ -24,6 +25,7 @@ export const commandTable: Record<string, CommandHandler> = {
   'mlContainers.engine.doctor': doctorCommand,
   'mlContainers.scaffold.new': newEnvironmentCommand,
   'mlContainers.images.build': buildImageCommand,
+  'mlContainers.devcontainer.choose': chooseDevcontainerCommand,
   'mlContainers.images.compare': compareImagesCommand,
   'mlContainers.images.refresh': refreshImagesCommand,
   'mlContainers.log.show': showLogCommand,

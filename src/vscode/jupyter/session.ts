@@ -15,7 +15,9 @@ import { JUPYTER_EXTENSION_ID } from './collection';
 export async function startJupyterIn(services: Services, workspace: string, imageRef?: string): Promise<JupyterServer | undefined> {
   requireTrust('run');
   const settings = runSettings();
-  const project = await openProject(workspace, { templatesDir: services.templatesDir });
+  const choice = imageRef ? {} : await services.devcontainers.choose(workspace);
+  if (!choice) return undefined;
+  const project = await openProject(workspace, { ...choice, templatesDir: services.templatesDir });
   const image = imageRef ?? project.imageRef;
   const engine = services.engines.get();
   if (!(await engine.inspectImage(image))) {
