@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -6,7 +7,12 @@ import { buildExperiment } from '../../src/core/build/buildExperiment';
 import type { Engine } from '../../src/core/docker/engine';
 import { DEVCONTAINER_METADATA_LABEL } from '../../src/core/labels';
 import { silentLogger } from '../helpers/logger';
-import { requireEngine, requireImage, STANDIN_DEBIAN } from './harness';
+import { requireEngine, requireImage, requireKind, STANDIN_DEBIAN } from './harness';
+
+const DEVCONTAINER = path.resolve(__dirname, '../../node_modules/.bin/devcontainer');
+const DOCKER_PATH = fs.existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
+/** What each Feature left in the image, and the environment its containerEnv made. */
+const PROBE = 'cat /opt/order /opt/a/level /opt/a/users /opt/a/uid /opt/b/greeting /opt/b/a_home; echo "$A_HOME"; echo "$PATH"; id -un';
 
 const DOCKERFILE = `FROM ${STANDIN_DEBIAN}\nRUN useradd -m -u 1000 mlc\nUSER mlc\n`;
 
@@ -59,8 +65,7 @@ describe('Features in the experiment image (real engine)', function () {
     const result = await buildExperiment({ folder: dir, engine, git: { info: async () => undefined }, log: silentLogger('build'), lock: false });
     images.push(...result.tags, result.imageId);
 
-    const script = 'cat /opt/order /opt/a/level /opt/a/users /opt/a/uid /opt/b/greeting /opt/b/a_home; echo "$A_HOME"; echo "$PATH"; id -un';
-    const out = await engine.runCapture(result.imageId, ['sh', '-c', script]);
+    const out = await engine.runCapture(result.imageId, ['sh', '-c', PROBE]);
     assert.equal(out.exitCode, 0, out.stderr);
     const [orderA, orderB, level, users, uid, greeting, aHome, envAHome, envPath, user] = out.stdout.trim().split('\n');
     assert.deepEqual([orderA, orderB], ['a', 'b'], 'a (which b dependsOn) installs first');
@@ -90,5 +95,26 @@ describe('Features in the experiment image (real engine)', function () {
     images.push(...result.tags, result.imageId);
     const details = await engine.inspectImage(result.imageId);
     assert.deepEqual(JSON.parse(details!.labels[DEVCONTAINER_METADATA_LABEL]!), [{ remoteUser: 'mlc' }]);
+  });
+
+  it('gives the same Features as the official devcontainer build of the same folder', async function () {
+    await requireKind(this, engine, 'docker', 'BuildKit-only: the devcontainer CLI builds through BuildKit\'s /grpc session, which Podman answers 404');
+    const dir = featureProject({ './features/b': { greeting: 'hi', 'say-twice': true } });
+    dirs.push(dir);
+    const ours = await buildExperiment({ folder: dir, engine, git: { info: async () => undefined }, log: silentLogger('build'), lock: false });
+    images.push(...ours.tags, ours.imageId);
+    const theirs = `${ours.tags[0]!.split(':')[0]}-cli:test`;
+    images.push(theirs);
+    const built = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      execFile(DEVCONTAINER, ['build', '--workspace-folder', dir, '--image-name', theirs, '--docker-path', DOCKER_PATH], { env: { ...process.env, DOCKER_BUILDKIT: '1' }, maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) => {
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stderr });
+      });
+    });
+    assert.equal(built.code, 0, `devcontainer build failed:\n${built.stderr.slice(-3000)}`);
+    const [a, b] = await Promise.all([engine.runCapture(ours.imageId, ['sh', '-c', PROBE]), engine.runCapture(theirs, ['sh', '-c', PROBE])]);
+    assert.equal(b.exitCode, 0, b.stderr);
+    assert.equal(a.stdout, b.stdout);
+    const entries = async (ref: string): Promise<unknown[]> => (JSON.parse((await engine.inspectImage(ref))!.labels[DEVCONTAINER_METADATA_LABEL]!) as Record<string, unknown>[]);
+    assert.deepEqual(await entries(ours.imageId), await entries(theirs), 'the same entries (ids included), in the same order');
   });
 });
