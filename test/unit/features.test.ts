@@ -3,13 +3,19 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import type * as TarStream from 'tar-stream';
+import type * as TarStreamModule from 'tar-stream';
+import { BuildFailedError, buildExperiment } from '../../src/core/build/buildExperiment';
+import type { BuildEvent, BuildRequest, TarStream } from '../../src/core/docker/engine';
+import { BuildError } from '../../src/core/docker/engine';
 import { projectFeatures } from '../../src/core/features/features';
 import { featureLayer, featureUsers, optionEnv, optionEnvName } from '../../src/core/features/layer';
 import { metadataEntries, parseMetadataLabel } from '../../src/core/features/metadata';
 import { installOrder } from '../../src/core/features/order';
 import type { FeatureDownloader, FeatureManifest, ResolvedFeature } from '../../src/core/features/resolve';
 import { FeatureError } from '../../src/core/features/resolve';
+import { silentLogger } from '../helpers/logger';
+import { devcontainerProject } from '../helpers/project';
+import { FakeEngine } from './fakes/engine';
 
 const CONFIG_DIR = '/p/.devcontainer';
 
@@ -112,7 +118,7 @@ describe('devcontainer.metadata', () => {
 
 async function tgz(files: Record<string, string>): Promise<Buffer> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const pack = (require('tar-stream') as typeof TarStream).pack();
+  const pack = (require('tar-stream') as typeof TarStreamModule).pack();
   const chunks: Buffer[] = [];
   pack.on('data', (c: unknown) => chunks.push(c as Buffer));
   const done = new Promise<void>((resolve) => pack.on('end', () => resolve()));
@@ -158,5 +164,43 @@ describe('resolving Features', () => {
     fs.rmSync(path.join(dir, 'features', 'local', 'install.sh'));
     await assert.rejects(projectFeatures({ features: { './features/local': {} } }, dir, { download: none }), /has no install\.sh/);
     await assert.rejects(projectFeatures({ features: { python: {} } }, dir, { download: none }), /neither a local folder .* nor an https URL/);
+  });
+});
+
+/** An engine whose first build (the Dockerfile) succeeds and whose second (the Features) fails in Feature b's RUN step. */
+class FailingFeatureEngine extends FakeEngine {
+  readonly builds: BuildRequest[] = [];
+  override async build(context: TarStream, request: BuildRequest, onEvent?: (event: BuildEvent) => void): Promise<string> {
+    await new Promise<void>((resolve, reject) => (context as NodeJS.ReadableStream).on('end', resolve).on('error', reject).resume());
+    this.builds.push(request);
+    if (this.builds.length === 1) return 'sha256:dockerfile';
+    const events: BuildEvent[] = [{ stream: 'Step 6/7 : RUN sh /tmp/mlc-features/2-b/devcontainer-features-install.sh\n' }, { stream: 'b: no network\n' }];
+    for (const e of events) onEvent?.(e);
+    throw new BuildError("The command '/bin/sh -c sh /tmp/mlc-features/2-b/devcontainer-features-install.sh' returned a non-zero code: 1", events);
+  }
+}
+
+describe('a Feature that fails to install', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = devcontainerProject('FROM python:3.11-slim\n');
+    const config = { build: { dockerfile: 'Dockerfile', context: '..' }, features: { './features/b': {}, './features/a': {} } };
+    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), JSON.stringify(config));
+    for (const id of ['a', 'b']) {
+      fs.mkdirSync(path.join(dir, '.devcontainer', 'features', id), { recursive: true });
+      fs.writeFileSync(path.join(dir, '.devcontainer', 'features', id, 'devcontainer-feature.json'), JSON.stringify({ id }));
+      fs.writeFileSync(path.join(dir, '.devcontainer', 'features', id, 'install.sh'), '#!/bin/sh\n');
+    }
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('fails the build naming the Feature, and moves no real tag', async () => {
+    const engine = new FailingFeatureEngine();
+    await assert.rejects(
+      buildExperiment({ folder: dir, engine, git: { info: async () => undefined }, log: silentLogger('build'), lock: false }),
+      (e: unknown) => e instanceof BuildFailedError && e.message.startsWith('The Feature "./features/b" failed to install at "RUN sh /tmp/mlc-features/2-b/devcontainer-features-install.sh"'),
+    );
+    assert.equal(engine.builds.length, 2);
+    assert.deepEqual(engine.builds[0]!.tags.map((t) => t.replace(/[0-9a-f]{8}$/, '…')), [`${path.basename(dir).toLowerCase()}:mlc-stamp-…`]);
   });
 });
