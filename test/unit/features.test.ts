@@ -2,17 +2,20 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type * as TarStreamModule from 'tar-stream';
 import { BuildFailedError, buildExperiment } from '../../src/core/build/buildExperiment';
 import type { BuildEvent, BuildRequest, TarStream } from '../../src/core/docker/engine';
 import { BuildError } from '../../src/core/docker/engine';
+import { httpFeatureDownloader } from '../../src/core/features/download';
 import { projectFeatures } from '../../src/core/features/features';
 import { featureLayer, featureUsers, optionEnv, optionEnvName } from '../../src/core/features/layer';
 import { metadataEntries, parseMetadataLabel } from '../../src/core/features/metadata';
 import { installOrder } from '../../src/core/features/order';
 import type { FeatureDownloader, FeatureManifest, ResolvedFeature } from '../../src/core/features/resolve';
 import { FeatureError } from '../../src/core/features/resolve';
+import type { FeatureRegistry } from '../helpers/featureRegistry';
+import { featureRegistry } from '../helpers/featureRegistry';
 import { silentLogger } from '../helpers/logger';
 import { devcontainerProject } from '../helpers/project';
 import { FakeEngine } from './fakes/engine';
@@ -202,5 +205,37 @@ describe('a Feature that fails to install', () => {
     );
     assert.equal(engine.builds.length, 2);
     assert.deepEqual(engine.builds[0]!.tags.map((t) => t.replace(/[0-9a-f]{8}$/, '…')), [`${path.basename(dir).toLowerCase()}:mlc-stamp-…`]);
+  });
+});
+
+describe('OCI Features from a registry', () => {
+  const registries: FeatureRegistry[] = [];
+  afterEach(async () => {
+    for (const r of registries.splice(0)) await r.close();
+  });
+  const layer = (): Promise<Buffer> => tgz({ './devcontainer-feature.json': '{"id":"hello","version":"1.2.0"}', './install.sh': 'echo hello\n' }).then((b) => gunzipSync(b));
+
+  it('fetches the manifest, then the Feature layer, with an anonymous token', async () => {
+    const registry = await featureRegistry('hello', '1', await layer());
+    registries.push(registry);
+    const ref = `${registry.host}/devcontainers/features/hello:1`;
+    const [hello] = await projectFeatures({ features: { [ref]: {} } }, CONFIG_DIR, { download: httpFeatureDownloader() });
+    assert.equal(hello?.manifest.version, '1.2.0');
+    assert.equal(hello?.resource, `${registry.host}/devcontainers/features/hello`);
+    assert.deepEqual(hello?.files.map((f) => f.path).sort(), ['devcontainer-feature.json', 'install.sh']);
+    assert.deepEqual(registry.requests.filter((r) => !r.startsWith('GET /token')).map((r) => r.replace(/sha256:[0-9a-f]+/, 'sha256:…')), [
+      'GET /v2/devcontainers/features/hello/manifests/1', 'GET /v2/devcontainers/features/hello/manifests/1', 'GET /v2/devcontainers/features/hello/blobs/sha256:…',
+    ]);
+  });
+
+  it('refuses a damaged layer and a missing version, each with what to do; reads a one-layer artifact of another media type', async () => {
+    const damaged = await featureRegistry('hello', '1', await layer(), { damage: true });
+    const image = await featureRegistry('hello', '1', await layer(), { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' });
+    registries.push(damaged, image);
+    const download = httpFeatureDownloader();
+    await assert.rejects(download.oci(`${damaged.host}/devcontainers/features/hello:1`), /arrived damaged .*: build again\./);
+    await assert.rejects(download.oci(`${damaged.host}/devcontainers/features/hello:2`), /is not on 127\.0\.0\.1:\d+: check its name and version\./);
+    const twoLayers = await download.oci(`${image.host}/devcontainers/features/hello:1`).then(() => 'accepted', (e: Error) => e.message);
+    assert.equal(twoLayers, 'accepted', 'a manifest with one layer of another media type is still read, as the CLI does');
   });
 });
