@@ -237,7 +237,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     }
     throw e;
   }
-  log.info(`built ${imageId} as ${tags.join(', ')}; build context sent: ${formatBytes(contextBytesSent)}`);
+  log.info(`built ${imageId} ${features.length ? '(the Features next)' : `as ${tags.join(', ')}`}; build context sent: ${formatBytes(contextBytesSent)}`);
   if (base && !baseDigestBefore && !baseDigestResolved) {
     log.warn(`the digest of ${base} is not known (it is not on the engine, and the build did not report one): the image records no base digest.`);
   }
