@@ -19,6 +19,12 @@ export const SOURCE_LABEL = `${OCI_PREFIX}source`;
 /** `git describe` of the commit. */
 export const VERSION_LABEL = `${OCI_PREFIX}version`;
 
+/**
+ * The Dev Containers spec's merged configuration: a JSON array, the base image's entries, then one per installed
+ * Feature, then devcontainer.json's own (as the devcontainer CLI writes it; see core/features/metadata.ts).
+ */
+export const DEVCONTAINER_METADATA_LABEL = 'devcontainer.metadata';
+
 /** "true" when the image was built from uncommitted changes. */
 export const DIRTY_LABEL = `${LABEL_PREFIX}.dirty`;
 export const BRANCH_LABEL = `${LABEL_PREFIX}.branch`;

@@ -273,6 +273,8 @@ describe('provenance that travels: pushed, removed here, pulled back (real docke
     await requireImage(this, engine, BASE);
     tools = await requireTestRegistry(this, engine);
     assertBuiltCli();
+    // The repository is this test's own: what an earlier run killed half-way left there would read as our leftovers.
+    for (const image of await engine.listImages({ reference: 'mlc-test-travel' })) await engine.removeImage(image.id, { force: true }).catch(() => undefined);
   });
 
   after(async () => {
@@ -351,7 +353,9 @@ describe('the environment lock of a PyTorch image (real dockerd, the PyTorch sta
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it("records the GPU architectures of the image's PyTorch: none for Debian's CPU-only torch", async () => {
+  it("records the GPU architectures of the image's PyTorch: none for Debian's CPU-only torch", async function () {
+    // The PyTorch preset's build and pip freeze on the 2 GB stand-in: minutes on a busy 2-core machine.
+    this.timeout(900_000);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-build-archs-'));
     const { plan } = await prepareScaffold(dir, TEMPLATES, { preset: 'pytorch', variant: 'gpu', baseImage: PYTORCH, name: 'mlc test archs' }, false);
     await applyPlan(dir, plan);

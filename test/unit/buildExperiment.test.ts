@@ -155,3 +155,23 @@ describe('building what devcontainer.json names', () => {
     await assert.rejects(buildExperiment(options(new ContextEngine())), (e: unknown) => e instanceof BuildFailedError && /is not an image reference/.test(e.message));
   });
 });
+
+describe('devcontainer.metadata on an experiment image', () => {
+  it('holds devcontainer.json as written: a containerEnv from ${localEnv:…} names the variable, never its value', async () => {
+    const dir = devcontainerProject('FROM python:3.11-slim\n');
+    const configFile = path.join(dir, '.devcontainer', 'devcontainer.json');
+    fs.writeFileSync(configFile, JSON.stringify({ build: { dockerfile: 'Dockerfile', context: '..' }, containerEnv: { HF_TOKEN: '${localEnv:MLC_TEST_HF_TOKEN}', MODE: 'offline' } }));
+    process.env.MLC_TEST_HF_TOKEN = 'hf_label_secret_0005';
+    try {
+      const engine = new ContextEngine();
+      await buildExperiment({ folder: dir, engine, git: { info: async () => undefined }, log: recordingLogger([], 'build'), lock: false });
+      const label = engine.builds[0]!.request.labels?.['devcontainer.metadata'] ?? '';
+      assert.match(label, /"HF_TOKEN":"\$\{localEnv:MLC_TEST_HF_TOKEN\}"/);
+      assert.match(label, /"MODE":"offline"/);
+      assert.ok(!JSON.stringify(engine.builds.map((b) => b.request)).includes('hf_label_secret_0005'));
+    } finally {
+      delete process.env.MLC_TEST_HF_TOKEN;
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -16,7 +16,11 @@ import { isRecord } from '../json';
 import type { Logger } from '../log';
 import type { GitInfo, GitProvider } from '../provenance/git';
 import { openProject } from '../project';
-import { provenanceLabels } from '../labels';
+import { DEVCONTAINER_METADATA_LABEL, provenanceLabels } from '../labels';
+import { projectFeatures } from '../features/features';
+import { featureLayer, featureUsers } from '../features/layer';
+import { metadataEntries, metadataLabel, parseMetadataLabel } from '../features/metadata';
+import type { FeatureDownloader, ResolvedFeature } from '../features/resolve';
 import { DOCKER_HUB, imageTags, tryParseReference } from '../reference';
 import { captureLock, IMAGE_LOCK_PATH, writeLock } from '../provenance/lock';
 import type { ContextFinding } from './contextCheck';
@@ -57,6 +61,8 @@ export interface BuildExperimentOptions {
    * in private registries. Without it, images are pulled anonymously.
    */
   registryAuth?: (host: string, signal?: AbortSignal) => Promise<ResolvedAuth>;
+  /** How OCI and tarball Features are fetched; default: the registry's HTTP API and https. */
+  featureDownloader?: FeatureDownloader;
 }
 
 export interface BuildExperimentResult {
@@ -106,6 +112,11 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     ...o.buildArgs,
   };
   const env = isRecord(config.containerEnv) ? config.containerEnv : {};
+  // Resolved before anything builds, so a Feature that cannot be had stops the build at once.
+  const features = await projectFeatures(config, path.dirname(configPath), { ...(o.featureDownloader ? { download: o.featureDownloader } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+  // The label holds devcontainer.json as written: a ${localEnv:…} in containerEnv names a secret, never its value.
+  const metadataSource = project.rawConfig ?? config;
+  if (features.length) log.info(`Features, in installation order: ${features.map((f) => f.userId).join(', ')}`);
 
   const [git, version, info, dockerfileText] = await Promise.all([
     o.git.info(folder, o.signal),
@@ -182,7 +193,14 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   const progress = new BuildProgress();
   log.info(`building ${tags.join(', ')} with ${support.available ? 'BuildKit' : version.isPodman ? "Podman's builder" : 'the classic builder'}`);
   // A layer may follow (the lock, a digest resolved while pulling): it builds FROM this tag, removed after.
-  const stampTag = o.lock !== false || (base && !baseDigestBefore) ? `${name}:mlc-stamp-${randomBytes(4).toString('hex')}` : undefined;
+  // devcontainer.metadata goes on the layer that follows when there is one (Features, the lock), read against the
+  // label the built image inherited from its base; else on this build, with a base already here read beforehand.
+  const metadataLater = features.length > 0 || o.lock !== false;
+  if (!metadataLater) {
+    const baseImage = base ? await o.engine.inspectImage(base, o.signal).catch(() => undefined) : undefined;
+    labels[DEVCONTAINER_METADATA_LABEL] = metadataLabel(metadataEntries(parseMetadataLabel(baseImage?.labels[DEVCONTAINER_METADATA_LABEL]), [], metadataSource));
+  }
+  const stampTag = metadataLater || (base && !baseDigestBefore) ? `${name}:mlc-stamp-${randomBytes(4).toString('hex')}` : undefined;
   let baseDigestResolved: string | undefined;
   let imageId: string;
   // What actually goes over the wire (tar headers and padding included), as the docker CLI reports it.
@@ -200,7 +218,8 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     imageId = await o.engine.build(
       counted,
       {
-        tags: stampTag ? [...tags, stampTag] : tags,
+        // With Features, the real tags move only once they are installed: a failed Feature leaves the old image tagged.
+        tags: stampTag ? (features.length ? [stampTag] : [...tags, stampTag]) : tags,
         labels,
         buildArgs,
         dockerfile: contextDir && dockerfile ? path.relative(contextDir, dockerfile).split(path.sep).join('/') : GENERATED_DOCKERFILE,
@@ -229,13 +248,24 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     }
     throw e;
   }
-  log.info(`built ${imageId} as ${tags.join(', ')}; build context sent: ${formatBytes(contextBytesSent)}`);
+  log.info(`built ${imageId} ${features.length ? '(the Features next)' : `as ${tags.join(', ')}`}; build context sent: ${formatBytes(contextBytesSent)}`);
   if (base && !baseDigestBefore && !baseDigestResolved) {
     log.warn(`the digest of ${base} is not known (it is not on the engine, and the build did not report one): the image records no base digest.`);
   }
   if (stampTag) {
     try {
-      const stamped = await stamp(o, { from: stampTag, tags, baseDigest: baseDigestResolved, buildKit: support.available, imageId, folder });
+      let metadata: Record<string, string> | undefined;
+      if (metadataLater) {
+        const built = await o.engine.inspectImage(stampTag, o.signal);
+        const baseEntries = parseMetadataLabel(built?.labels[DEVCONTAINER_METADATA_LABEL]);
+        metadata = { [DEVCONTAINER_METADATA_LABEL]: metadataLabel(metadataEntries(baseEntries, features, metadataSource)) };
+        if (features.length) {
+          imageId = await installFeatures(o, features, { from: stampTag, tags: [...tags, stampTag], labels: metadata, buildKit: support.available, imageUser: built?.user, users: featureUsers(config, built?.user, baseEntries) });
+          Object.assign(labels, metadata);
+          metadata = undefined;
+        }
+      }
+      const stamped = await stamp(o, { from: stampTag, tags, baseDigest: baseDigestResolved, buildKit: support.available, imageId, folder, ...(metadata ? { labels: metadata } : {}) });
       imageId = stamped.imageId;
       Object.assign(labels, stamped.labels);
     } finally {
@@ -286,7 +316,7 @@ function generatedContext(configPath: string, dockerfileText: string): ContextSc
  */
 async function stamp(
   o: BuildExperimentOptions,
-  s: { from: string; tags: string[]; baseDigest: string | undefined; buildKit: boolean; imageId: string; folder: string },
+  s: { from: string; tags: string[]; baseDigest: string | undefined; buildKit: boolean; imageId: string; folder: string; labels?: Record<string, string> },
 ): Promise<{ imageId: string; labels: Record<string, string> }> {
   let lock: string | undefined;
   if (o.lock !== false) {
@@ -298,10 +328,10 @@ async function stamp(
       o.log.warn(`no environment lock: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  if (lock === undefined && !s.baseDigest) return { imageId: s.imageId, labels: {} };
+  if (lock === undefined && !s.baseDigest && !s.labels) return { imageId: s.imageId, labels: {} };
   let stamped = { imageId: s.imageId, labels: {} as Record<string, string> };
   try {
-    stamped = await stampImage(o.engine, { from: s.from, tags: s.tags, buildKit: s.buildKit, ...(lock !== undefined ? { lock } : {}), ...(s.baseDigest ? { baseDigest: s.baseDigest } : {}) }, o.signal);
+    stamped = await stampImage(o.engine, { from: s.from, tags: s.tags, buildKit: s.buildKit, ...(lock !== undefined ? { lock } : {}), ...(s.baseDigest ? { baseDigest: s.baseDigest } : {}), ...(s.labels ? { labels: s.labels } : {}) }, o.signal);
     o.log.info(`stamped ${stamped.imageId}: ${lock !== undefined ? `environment lock at ${IMAGE_LOCK_PATH}` : ''}${lock !== undefined && s.baseDigest ? ', ' : ''}${s.baseDigest ? `base digest ${s.baseDigest}` : ''}`);
   } catch (e) {
     if (o.signal?.aborted) throw e;
@@ -312,6 +342,40 @@ async function stamp(
     o.log.info(`environment lock: ${path.relative(s.folder, file)} (consider adding .mlcontainers/ to .gitignore)`);
   }
   return stamped;
+}
+
+/**
+ * The Features, one layer each, on top of the image the Dockerfile built (a build of its own, from a context made in
+ * memory: the same on BuildKit and on Podman's builder, and untouched by the project's .dockerignore).
+ */
+async function installFeatures(
+  o: BuildExperimentOptions,
+  features: readonly ResolvedFeature[],
+  s: { from: string; tags: string[]; labels: Record<string, string>; buildKit: boolean; imageUser: string | undefined; users: ReturnType<typeof featureUsers> },
+): Promise<string> {
+  const layer = featureLayer(features, { from: s.from, users: s.users, imageUser: s.imageUser });
+  const progress = new BuildProgress();
+  o.onStep?.('Features');
+  try {
+    const id = await o.engine.build(
+      packFiles(layer.files),
+      { tags: s.tags, labels: s.labels, dockerfile: layer.dockerfile, buildKit: s.buildKit },
+      (event) => {
+        for (const line of progress.push(event)) o.log.info(line);
+      },
+      o.signal,
+    );
+    o.log.info(`installed ${features.length} Feature${features.length === 1 ? '' : 's'} as ${id}`);
+    return id;
+  } catch (e) {
+    if (e instanceof BuildError) {
+      const failure = progress.failure(e.message);
+      const dir = /mlc-features\/(\d+)-/.exec(failure.step)?.[1];
+      const feature = dir ? features[Number(dir) - 1] : undefined;
+      throw new BuildFailedError(`${feature ? `The Feature "${feature.userId}" failed to install` : 'Installing the Features failed'} at "${failure.step}": ${failure.error}`, failure.step, failure.logTail);
+    }
+    throw e;
+  }
 }
 
 function sha256(data: string | Buffer): string {

@@ -15,12 +15,14 @@ export interface StampRequest {
   /** The environment lock as captured; it goes to IMAGE_LOCK_PATH, its sha256 to a label. */
   lock?: string;
   baseDigest?: string;
+  /** More labels for the image (devcontainer.metadata, when no earlier layer set it). */
+  labels?: Record<string, string>;
   buildKit: boolean;
 }
 
 /** Builds FROM the image a layer holding the lock, with the labels for it; resolves with the new image's id. */
 export async function stampImage(engine: Engine, s: StampRequest, signal?: AbortSignal): Promise<{ imageId: string; labels: Record<string, string> }> {
-  const labels = stampLabels({ ...(s.baseDigest ? { baseDigest: s.baseDigest } : {}), ...(s.lock !== undefined ? { lockSha256: sha256(s.lock) } : {}) });
+  const labels = { ...s.labels, ...stampLabels({ ...(s.baseDigest ? { baseDigest: s.baseDigest } : {}), ...(s.lock !== undefined ? { lockSha256: sha256(s.lock) } : {}) }) };
   const dockerfile = `FROM ${s.from}\n${s.lock !== undefined ? `COPY environment.lock ${IMAGE_LOCK_PATH}\n` : ''}`;
   const files = [{ path: 'Dockerfile', content: dockerfile }, ...(s.lock !== undefined ? [{ path: 'environment.lock', content: s.lock }] : [])];
   const imageId = await engine.build(packFiles(files), { tags: s.tags, labels, dockerfile: 'Dockerfile', buildKit: s.buildKit }, undefined, signal);

@@ -124,13 +124,13 @@ export function packContext(scan: ContextScan): Readable {
 }
 
 /**
- * A context made in memory (a generated Dockerfile, a small file to COPY): every entry owned by root, mode 0644 and
- * dated at the epoch, so the same content always makes the same layer.
+ * A context made in memory (a generated Dockerfile, a small file to COPY): every entry owned by root, mode 0644
+ * unless given and dated at the epoch, so the same content always makes the same layer.
  */
-export function packFiles(files: readonly { path: string; content: string }[]): Readable {
+export function packFiles(files: readonly { path: string; content: string | Buffer; mode?: number }[]): Readable {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const tar = (require('tar-stream') as typeof TarStream).pack();
-  for (const f of files) tar.entry({ name: f.path, mode: 0o644, mtime: new Date(0), uid: 0, gid: 0, type: 'file' }, f.content);
+  for (const f of files) tar.entry({ name: f.path, mode: f.mode ?? 0o644, mtime: new Date(0), uid: 0, gid: 0, type: 'file' }, f.content);
   tar.finalize();
   return tar as unknown as Readable;
 }

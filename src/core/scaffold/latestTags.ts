@@ -124,7 +124,8 @@ export async function listTags(apiBase: string, repository: string, fetchFn: typ
   return tags;
 }
 
-async function anonymousToken(challenge: string, repository: string, fetchFn: typeof fetch, signal?: AbortSignal): Promise<string> {
+/** An anonymous pull token for `repository` from a registry's Bearer challenge, as `docker pull` asks for one. */
+export async function anonymousToken(challenge: string, repository: string, fetchFn: typeof fetch, signal?: AbortSignal): Promise<string> {
   const params = parseBearerChallenge(challenge);
   if (!params?.realm) throw new TagLookupError('the registry asks for credentials, and only anonymous lookups are made');
   const url = new URL(params.realm);
