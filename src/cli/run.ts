@@ -125,6 +125,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       gres: { type: 'string' },
       account: { type: 'string' },
       'sbatch-arg': { type: 'string', multiple: true },
+      runtime: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
     },
     strict: true,
@@ -132,7 +133,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   });
   const onSlurm = values.on === 'slurm';
   if (values.on !== undefined && !onSlurm) throw new UsageError(`--on takes slurm (or nothing, to run here), not "${values.on}"`);
-  const slurmOnly = ['partition', 'time', 'cpus-per-task', 'mem', 'gres', 'account', 'sbatch-arg', 'dry-run'] as const;
+  const slurmOnly = ['partition', 'time', 'cpus-per-task', 'mem', 'gres', 'account', 'sbatch-arg', 'runtime', 'dry-run'] as const;
   const stray = slurmOnly.find((k) => values[k] !== undefined && values[k] !== false);
   if (!onSlurm && stray) throw new UsageError(`--${stray} is for Slurm: add --on slurm`);
   if (onSlurm && values.resume) throw new UsageError('--resume is for sweeps run here; a sweep on Slurm is one array job: `mlc stop` it and submit it again');
@@ -186,7 +187,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
     });
   }
 
-  if (onSlurm) return submitPlan(plan, { hostEnv, engine, options: slurmOptions(values), dryRun: values['dry-run'], json: values.json, host: values.host, cliPath: cliPath() }, io, signal);
+  if (onSlurm) return submitPlan(plan, { hostEnv, engine, options: slurmOptions(values), runtime: values.runtime, dryRun: values['dry-run'], json: values.json, host: values.host, cliPath: cliPath() }, io, signal);
 
   if (values.detach) return detach(plan, points ?? plan.points, { folder, host: values.host, json: values.json, env: hostEnv }, io, signal);
 
