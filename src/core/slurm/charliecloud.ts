@@ -3,6 +3,7 @@
 // through the shared filesystem; each task then runs `ch-run` of that directory with the same binds, variables,
 // working directory and command as the `docker run` of a local run, rendered here from the same create request.
 import { execFile } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ContainerCreateRequest, ImageDetails } from '../docker/engine';
@@ -145,14 +146,22 @@ export async function charliecloudImage(o: {
  * `--runtime` when given, else Docker when the docker CLI is on PATH and answers, else Charliecloud when ch-run is
  * there; with neither, one sentence naming both.
  */
-export async function chooseRuntime(given: string | undefined, o: { exec?: Exec; signal?: AbortSignal } = {}): Promise<{ runtime: SlurmRuntime; why: string }> {
+export async function chooseRuntime(given: string | undefined, o: { exec?: Exec; onPath?: (command: string) => Promise<boolean>; signal?: AbortSignal } = {}): Promise<{ runtime: SlurmRuntime; why: string }> {
   if (given !== undefined) {
     if (!(SLURM_RUNTIMES as readonly string[]).includes(given)) throw new SlurmError(`--runtime takes ${SLURM_RUNTIMES.join(' or ')}, not "${given}".`);
     return { runtime: given as SlurmRuntime, why: 'as --runtime asked' };
   }
   const run = o.exec ?? exec;
-  const answers = (file: string, args: string[]): Promise<boolean> => run(file, args, o.signal ? { signal: o.signal } : {}).then(() => true, () => false);
-  if (await answers('docker', ['version', '--format', '{{.Server.Version}}'])) return { runtime: 'docker', why: 'docker answers on this host' };
-  if (await answers('ch-run', ['--version'])) return { runtime: 'charliecloud', why: 'docker does not answer here and ch-run is on PATH' };
+  const answers = await run('docker', ['version', '--format', '{{.Server.Version}}'], o.signal ? { signal: o.signal } : {}).then(() => true, () => false);
+  if (answers) return { runtime: 'docker', why: 'docker answers on this host' };
+  // On PATH is enough: ch-run will not even print its version without $USER.
+  if (await (o.onPath ?? onPath)('ch-run')) return { runtime: 'charliecloud', why: 'docker does not answer here and ch-run is on PATH' };
   throw new SlurmError('Neither docker nor Charliecloud (ch-run) is usable on this host: install one of them where the tasks run, or give --runtime docker|charliecloud.');
+}
+
+async function onPath(command: string): Promise<boolean> {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+    if (await fs.access(path.join(dir, command), fsConstants.X_OK).then(() => true, () => false)) return true;
+  }
+  return false;
 }

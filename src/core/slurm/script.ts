@@ -158,6 +158,7 @@ fi
 stopped=0
 trap 'stopped=1' TERM
 (
+  export USER="\${USER:-$(id -un)}"
   for v in $(compgen -e); do
     case " USER \${keep[*]} " in *" $v "*) ;; *) unset "$v" 2>/dev/null ;; esac
   done
