@@ -70,7 +70,9 @@ describe('Slurm tasks through Charliecloud', () => {
     const config = path.join(ws, 'exp.yaml');
     fs.writeFileSync(config, 'lr: 1\n');
     const calls: string[][] = [];
+    let tagged = IMAGE.id;
     const exec = async (file: string, args: string[]): Promise<{ stdout: string; stderr: string }> => {
+      if (file === 'docker') return { stdout: `${tagged}\n`, stderr: '' };
       calls.push([file, ...args]);
       fs.mkdirSync(path.join(args[3]!, 'ch'), { recursive: true });
       return { stdout: '', stderr: '' };
@@ -84,20 +86,25 @@ describe('Slurm tasks through Charliecloud', () => {
     assert.ok(!fs.existsSync(`${dir}.tmp-${process.pid}`));
     await charliecloudImage({ workspace: ws, image: IMAGE, ref: 'dimuon:latest', mountPoints, log: fakeLog, exec });
     assert.equal(calls.length, 1, 'converted before: not again');
-    await charliecloudImage({ workspace: ws, image: { ...IMAGE, id: `sha256:${'b'.repeat(64)}` }, ref: 'dimuon:latest', mountPoints: [], log: fakeLog, exec });
+    const other = { ...IMAGE, id: `sha256:${'b'.repeat(64)}` };
+    await assert.rejects(charliecloudImage({ workspace: ws, image: other, ref: 'dimuon:latest', mountPoints: [], log: fakeLog, exec }), /dimuon:latest names another image \(27f51f9ea9f7\) than the one planned \(bbbbbbbbbbbb\)/);
+    assert.equal(calls.length, 1, 'a name that moved to another image is not converted');
+    tagged = other.id;
+    await charliecloudImage({ workspace: ws, image: other, ref: 'dimuon:latest', mountPoints: [], log: fakeLog, exec });
     assert.equal(calls.length, 2, 'another image id is converted');
   });
 
   it('a failed conversion leaves nothing to reuse and says what to check', async () => {
     const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-ch-'));
-    const exec = async (_file: string, args: string[]): Promise<never> => {
+    const exec = async (file: string, args: string[]): Promise<{ stdout: string; stderr: string }> => {
+      if (file === 'docker') return { stdout: IMAGE.id, stderr: '' };
       fs.mkdirSync(path.join(args[3]!, 'ch'), { recursive: true });
       throw Object.assign(new Error('exit 1'), { stderr: 'ch-convert[1]: error: source not found in Docker storage: dimuon:latest\n' });
     };
-    await assert.rejects(charliecloudImage({ workspace: ws, image: IMAGE, ref: 'dimuon:latest', mountPoints: [], log: fakeLog, exec }), /ch-convert could not convert dimuon:latest \(.*source not found.*\): .*docker image ls dimuon:latest/);
+    await assert.rejects(charliecloudImage({ workspace: ws, image: IMAGE, ref: 'dimuon:latest', mountPoints: [], log: fakeLog, exec }), /Could not convert dimuon:latest for Charliecloud \(.*source not found.*\): .*docker image ls dimuon:latest/);
     assert.deepEqual(fs.readdirSync(path.join(ws, '.mlcontainers', 'charliecloud')), []);
-    const missing = async (): Promise<never> => { throw Object.assign(new Error('spawn ch-convert ENOENT'), { code: 'ENOENT' }); };
-    await assert.rejects(charliecloudImage({ workspace: ws, image: IMAGE, ref: 'dimuon:latest', mountPoints: [], log: fakeLog, exec: missing }), /ch-convert is not on PATH: install Charliecloud/);
+    const missing = async (): Promise<never> => { throw Object.assign(new Error('spawn docker ENOENT'), { code: 'ENOENT', path: 'docker' }); };
+    await assert.rejects(charliecloudImage({ workspace: ws, image: IMAGE, ref: 'dimuon:latest', mountPoints: [], log: fakeLog, exec: missing }), /docker is not on PATH: Charliecloud's ch-convert converts the image once, through the docker CLI/);
   });
 
   it('picks docker where it answers, else Charliecloud where ch-run is, and says why', async () => {

@@ -116,18 +116,26 @@ export async function charliecloudImage(o: {
     await fs.rm(tmp, { recursive: true, force: true });
     await fs.mkdir(path.dirname(dir), { recursive: true });
     o.log.info(`converting ${o.ref} to a Charliecloud image in ${path.relative(o.workspace, dir)} (ch-convert, once per image)`);
+    const opts = o.signal ? { signal: o.signal } : {};
+    // ch-convert reads the image by name: the name must stay on this id until the conversion is done.
+    const pinned = async (): Promise<void> => {
+      const id = (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', o.ref], opts)).stdout.trim();
+      if (id !== o.image.id) throw new SlurmError(`${o.ref} names another image (${id.slice(7, 19)}) than the one planned (${o.image.id.slice(7, 19)}) on the docker CLI's engine: submit again, or pin the run with --image.`);
+    };
     try {
-      await run('ch-convert', ['-i', 'docker', o.ref, tmp], o.signal ? { signal: o.signal } : {});
+      await pinned();
+      await run('ch-convert', ['-i', 'docker', o.ref, tmp], opts);
+      await pinned();
       await fs.writeFile(path.join(tmp, MARKER), `${o.image.id}\n`);
       await fs.rm(dir, { recursive: true, force: true });
       await fs.rename(tmp, dir);
     } catch (e) {
       await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       const err = e as NodeJS.ErrnoException & { stderr?: string };
-      if (err.code === 'ENOENT') throw new SlurmError('ch-convert is not on PATH: install Charliecloud on this host (Debian: charliecloud-builders; it converts the image once), or use --runtime docker.');
-      if (err.name === 'AbortError') throw e;
+      if (err.code === 'ENOENT') throw new SlurmError(`${err.path ?? 'ch-convert'} is not on PATH: Charliecloud's ch-convert converts the image once, through the docker CLI (Debian: charliecloud-builders); install them here, or use --runtime docker.`);
+      if (err.name === 'AbortError' || e instanceof SlurmError) throw e;
       const said = (err.stderr ?? err.message).trim().split('\n').filter(Boolean).pop() ?? '';
-      throw new SlurmError(`ch-convert could not convert ${o.ref} (${said}): it reads the image through the docker CLI, so \`docker image ls ${o.ref}\` must list it on this host.`);
+      throw new SlurmError(`Could not convert ${o.ref} for Charliecloud (${said}): ch-convert reads the image through the docker CLI, so \`docker image ls ${o.ref}\` must list it on this host.`);
     }
   }
   for (const m of o.mountPoints) {

@@ -102,7 +102,7 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
   if (chImage) {
     // After the config copies exist: a bind of a file needs a file to mount on in the image.
     const mountPoints = tasks.flatMap((t) => toChRunArgs(containerRequest(runContainerSpec(t)), o.image, chImage).mountPoints);
-    await charliecloudImage({ workspace: plan.workspace, image: o.image, ref: plan.image.ref, mountPoints, log: o.log ?? createLogger({ write: () => undefined }, 'slurm'), ...(o.signal ? { signal: o.signal } : {}) });
+    await charliecloudImage({ workspace: plan.workspace, image: o.image, ref: o.image.repoTags.includes(plan.image.ref) ? plan.image.ref : (o.image.repoTags[0] ?? plan.image.ref), mountPoints, log: o.log ?? createLogger({ write: () => undefined }, 'slurm'), ...(o.signal ? { signal: o.signal } : {}) });
   }
   await writeFileAtomic(path.join(plan.workspace, rel), script);
   // Held until every point is on record, so a task that starts at once finds its record to update.
