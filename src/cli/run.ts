@@ -136,7 +136,6 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   const slurmOnly = ['partition', 'time', 'cpus-per-task', 'mem', 'gres', 'account', 'sbatch-arg', 'runtime', 'dry-run'] as const;
   const stray = slurmOnly.find((k) => values[k] !== undefined && values[k] !== false);
   if (!onSlurm && stray) throw new UsageError(`--${stray} is for Slurm: add --on slurm`);
-  if (onSlurm && values.resume) throw new UsageError('--resume is for sweeps run here; a sweep on Slurm is one array job: `mlc stop` it and submit it again');
   if (onSlurm && values.gpu !== 'auto') throw new UsageError('on Slurm the GPUs come from the allocation: ask with --gres gpu:N instead of --gpu');
   const folder = path.resolve(values.dir);
   const engine = machineEngine(values.host, {}, io.env);
@@ -153,6 +152,8 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
     plan = await readPlan(folder, values.resume);
     await reconcileRuns({ engine, workspace: folder, log, signal });
     points = pendingPoints(plan, (await readRuns(folder)).runs);
+    // A plan written and not yet submitted (VS Code's Run Experiment on Slurm) goes to Slurm whole; a started one not.
+    if (onSlurm && points.length < plan.points.length) throw new UsageError('--resume on Slurm takes a plan none of whose points has started; a sweep on Slurm is one array job: `mlc stop` it and submit it again');
     if (!points.length) {
       io.err(`sweep ${plan.id}: every point has started; \`mlc runs\` shows them.`);
       return 0;

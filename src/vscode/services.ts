@@ -24,4 +24,6 @@ export interface Services {
   readonly mediaDir: string;
   /** Starts an experiment's runs in the background (the bundled mlc), so they outlive the window. */
   readonly scheduler: RunScheduler;
+  /** Whether this is a Slurm submit host (`sbatch` on PATH); unit tests pass a fake of this probe. */
+  readonly slurmProbe?: () => Promise<boolean>;
 }

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { buildExperiment } from '../../src/core/build/buildExperiment';
 import type { Engine } from '../../src/core/docker/engine';
 import { GitCli } from '../../src/core/provenance/git';
+import { planExperiment } from '../../src/core/run/plan';
 import type { RunRecord } from '../../src/core/run/records';
 import { git } from '../helpers/git';
 import { silentLogger } from '../helpers/logger';
@@ -143,5 +144,19 @@ describe('experiment runs on Slurm through Charliecloud (scripts/test-slurm.sh, 
     assert.equal(run!.status, 'succeeded', fs.readFileSync(path.join(dir, run!.log), 'utf8'));
     assert.equal(run!.gpus, '0');
     assert.match(fs.readFileSync(path.join(dir, run!.log), 'utf8'), /^CUDA_VISIBLE_DEVICES=0 NVIDIA_VISIBLE_DEVICES=0$/m);
+  });
+
+  it('submits a plan written and not started, as Run Experiment… hands it to `mlc run --resume ID --on slurm`; a started one is refused', async () => {
+    const plan = await planExperiment({ engine, workspace: dir, config: 'configs/sweep.yaml', image: images[0]!, command: ['python3', 'train.py'], gpu: 'none', shmSizeBytes: 1 << 26, git: new GitCli(), log: silentLogger('plan') });
+    const r = await mlc(['run', '--resume', plan.id, '--on', 'slurm', '--runtime', 'charliecloud', '--json'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { runs: string[]; job: string };
+    jobs.push(out.job);
+    assert.deepEqual(out.runs, plan.points.map((p) => p.runId));
+    const runs = await finals(out.runs);
+    assert.deepEqual(runs.map((x) => [x.status, x.slurm?.job]), out.runs.map(() => ['succeeded', out.job]));
+    const again = await mlc(['run', '--resume', plan.id, '--on', 'slurm', '--runtime', 'charliecloud'], { cwd: dir });
+    assert.equal(again.code, 2, again.stderr);
+    assert.match(again.stderr, /--resume on Slurm takes a plan none of whose points has started/);
   });
 });

@@ -3,12 +3,11 @@
 // through the shared filesystem; each task then runs `ch-run` of that directory with the same binds, variables,
 // working directory and command as the `docker run` of a local run, rendered here from the same create request.
 import { execFile } from 'node:child_process';
-import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ContainerCreateRequest, ImageDetails } from '../docker/engine';
 import type { Logger } from '../log';
-import { SlurmError } from './slurm';
+import { SlurmError, commandOnPath } from './slurm';
 
 /** How a task runs its container on the node. */
 export type SlurmRuntime = 'docker' | 'charliecloud';
@@ -163,13 +162,6 @@ export async function chooseRuntime(given: string | undefined, o: { exec?: Exec;
   const answers = await run('docker', ['version', '--format', '{{.Server.Version}}'], o.signal ? { signal: o.signal } : {}).then(() => true, () => false);
   if (answers) return { runtime: 'docker', why: 'docker answers on this host' };
   // On PATH is enough: ch-run will not even print its version without $USER.
-  if (await (o.onPath ?? onPath)('ch-run')) return { runtime: 'charliecloud', why: 'docker does not answer here and ch-run is on PATH' };
+  if (await (o.onPath ?? commandOnPath)('ch-run')) return { runtime: 'charliecloud', why: 'docker does not answer here and ch-run is on PATH' };
   throw new SlurmError('Neither docker nor Charliecloud (ch-run) is usable on this host: install one of them where the tasks run, or give --runtime docker|charliecloud.');
-}
-
-async function onPath(command: string): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
-    if (await fs.access(path.join(dir, command), fsConstants.X_OK).then(() => true, () => false)) return true;
-  }
-  return false;
 }
