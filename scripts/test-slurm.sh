@@ -154,6 +154,6 @@ for _ in $(seq 1 60); do
 done
 case $state in idle | mixed | allocated | completing) ;; *) tail -n 20 /var/log/slurm/slurmctld.log >&2 || true; die "node $NODE is '${state:-unknown}', not idle, after 30 s (log above)" ;; esac
 
-log "charliecloud: $(ch-run --version 2>&1)"
+log "charliecloud: $(USER=${USER:-$(id -un)} ch-run --version 2>&1)"
 log "slurm: $(sinfo --version), node $NODE ($layout, RealMemory=$node_mem, gres gpu:1), partition debug, $state"
 log "ready in $((SECONDS - started)) s"
