@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure a single-node Slurm 22.05 answers on this machine, for `mlc run --on slurm` and its Docker-tier tests
-# (test/docker/slurm.test.ts). Fresh Debian 12 machine: installs slurm-wlm, munge, slurmdbd and mariadb, writes
-# /etc/slurm/{slurm,gres,slurmdbd}.conf (one node named after `hostname -s`, its CPUs and memory from `slurmd -C`, one
-# fake GPU so --gres gpu:1 schedules), and starts munged, mariadbd, slurmdbd, slurmctld and slurmd in the background
-# (no systemd: they outlive this script). Second run: about a second. Recipe and pitfalls: ENGINES.md, part B.
+# (test/docker/slurm.test.ts). Fresh Debian 12 machine: installs slurm-wlm, munge, slurmdbd, mariadb and Charliecloud,
+# writes /etc/slurm/{slurm,gres,slurmdbd}.conf (one node named after `hostname -s`, its CPUs and memory from `slurmd
+# -C`, one fake GPU so --gres gpu:1 schedules), and starts munged, mariadbd, slurmdbd, slurmctld and slurmd in the
+# background (no systemd: they outlive this script). Second run: about a second. Recipe and pitfalls: ENGINES.md, part B.
 #
 #   scripts/test-slurm.sh
 #   MLC_SLURM_DEF_MEM   DefMemPerCPU in MB (default 1000): without it each job takes the whole node's memory and
@@ -22,8 +22,10 @@ source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 started=$SECONDS
 
 # slurmdbd and mariadb give sacct, which is how an ended task's state (TIMEOUT, OUT_OF_MEMORY, CANCELLED) is read
-# back after slurmctld forgets the job; Debian's policy-rc.d keeps mariadb from starting at install.
-apt_install slurm-wlm munge slurmdbd mariadb-server
+# back after slurmctld forgets the job; Debian's policy-rc.d keeps mariadb from starting at install. Charliecloud 0.31
+# is the runtime for nodes without Docker (`--runtime charliecloud`): ch-run from charliecloud-runtime, ch-convert
+# from charliecloud-builders (which depends on docker.io and buildah, as test-engine.sh and test-podman.sh install).
+apt_install slurm-wlm munge slurmdbd mariadb-server charliecloud-runtime charliecloud-builders
 
 alive() { [ -s "$1" ] && as_root kill -0 "$(as_root cat "$1")" 2>/dev/null; }
 
@@ -152,5 +154,6 @@ for _ in $(seq 1 60); do
 done
 case $state in idle | mixed | allocated | completing) ;; *) tail -n 20 /var/log/slurm/slurmctld.log >&2 || true; die "node $NODE is '${state:-unknown}', not idle, after 30 s (log above)" ;; esac
 
+log "charliecloud: $(USER=${USER:-$(id -un)} ch-run --version 2>&1)"
 log "slurm: $(sinfo --version), node $NODE ($layout, RealMemory=$node_mem, gres gpu:1), partition debug, $state"
 log "ready in $((SECONDS - started)) s"

@@ -127,6 +127,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       gres: { type: 'string' },
       account: { type: 'string' },
       'sbatch-arg': { type: 'string', multiple: true },
+      runtime: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
     },
     strict: true,
@@ -134,10 +135,9 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   });
   const onSlurm = values.on === 'slurm';
   if (values.on !== undefined && !onSlurm) throw new UsageError(`--on takes slurm (or nothing, to run here), not "${values.on}"`);
-  const slurmOnly = ['partition', 'time', 'cpus-per-task', 'mem', 'gres', 'account', 'sbatch-arg', 'dry-run'] as const;
+  const slurmOnly = ['partition', 'time', 'cpus-per-task', 'mem', 'gres', 'account', 'sbatch-arg', 'runtime', 'dry-run'] as const;
   const stray = slurmOnly.find((k) => values[k] !== undefined && values[k] !== false);
   if (!onSlurm && stray) throw new UsageError(`--${stray} is for Slurm: add --on slurm`);
-  if (onSlurm && values.resume) throw new UsageError('--resume is for sweeps run here; a sweep on Slurm is one array job: `mlc stop` it and submit it again');
   if (onSlurm && values.gpu !== 'auto') throw new UsageError('on Slurm the GPUs come from the allocation: ask with --gres gpu:N instead of --gpu');
   const folder = path.resolve(values.dir);
   const engine = machineEngine(values.host, {}, io.env);
@@ -154,6 +154,8 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
     plan = await readPlan(folder, values.resume);
     await reconcileRuns({ engine, workspace: folder, log, signal });
     points = pendingPoints(plan, (await readRuns(folder)).runs);
+    // A plan written and not yet submitted (VS Code's Run Experiment on Slurm) goes to Slurm whole; a started one not.
+    if (onSlurm && points.length < plan.points.length) throw new UsageError('--resume on Slurm takes a plan none of whose points has started; a sweep on Slurm is one array job: `mlc stop` it and submit it again');
     if (!points.length) {
       io.err(`sweep ${plan.id}: every point has started; \`mlc runs\` shows them.`);
       return 0;
@@ -188,7 +190,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
     });
   }
 
-  if (onSlurm) return submitPlan(plan, { hostEnv, engine, options: slurmOptions(values), dryRun: values['dry-run'], json: values.json, host: values.host, cliPath: cliPath() }, io, signal);
+  if (onSlurm) return submitPlan(plan, { hostEnv, engine, options: slurmOptions(values), runtime: values.runtime, dryRun: values['dry-run'], json: values.json, host: values.host, cliPath: cliPath() }, io, signal);
 
   if (values.detach) return detach(plan, points ?? plan.points, { folder, host: values.host, json: values.json, env: hostEnv }, io, signal);
 

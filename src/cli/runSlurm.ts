@@ -12,6 +12,7 @@ import type { SlurmOptions } from '../core/slurm/script';
 import type { Slurm } from '../core/slurm/slurm';
 import { SlurmCli, isLive } from '../core/slurm/slurm';
 import { submitToSlurm } from '../core/slurm/submit';
+import { chooseRuntime } from '../core/slurm/charliecloud';
 import { reconcileSlurmRuns, stopSlurmRuns, taskId } from '../core/slurm/tasks';
 import type { CliIO } from './io';
 import { UsageError, cliLogger } from './io';
@@ -21,7 +22,11 @@ On Slurm (--on slurm): the runs become one array job (sbatch --array=1-N%P, P fr
 in \`docker run --init\` of the image pinned by id on the node, with the same mounts, env and labels, and records its
 own start and end. The nodes need Docker, the image and this folder at the same path. The script is kept in
 .mlcontainers/sweeps/<id>.sbatch; its output goes to each run's output.log. GPUs come from --gres, not --gpu.
+With Charliecloud instead, the image is converted once (ch-convert) into .mlcontainers/charliecloud/<image id>/
+and each task runs \`ch-run\` of it, with the same binds, env and working directory.
   --on slurm            submit to Slurm instead of running here; returns once sbatch accepted the job
+  --runtime R           docker or charliecloud (default: docker where it answers on this host, else charliecloud
+                        where ch-run is on PATH)
   --partition P  --time T  --cpus-per-task N  --mem M  --gres G  --account A
                         the sbatch options of the same names, one #SBATCH line each
   --sbatch-arg OPT      another #SBATCH line (repeatable), e.g. --sbatch-arg=--qos=long
@@ -54,12 +59,14 @@ export function slurmOptions(v: SlurmRunValues): SlurmOptions {
 /** Submits the plan (or prints its script with --dry-run) and prints the run ids. */
 export async function submitPlan(
   plan: ExperimentPlan,
-  o: { hostEnv: Readonly<Record<string, string | undefined>>; engine: Engine; options: SlurmOptions; dryRun: boolean; json: boolean; host: string | undefined; cliPath: string; slurm?: Slurm },
+  o: { hostEnv: Readonly<Record<string, string | undefined>>; engine: Engine; options: SlurmOptions; runtime?: string | undefined; dryRun: boolean; json: boolean; host: string | undefined; cliPath: string; slurm?: Slurm },
   io: CliIO,
   signal: AbortSignal,
 ): Promise<number> {
   const details = await o.engine.inspectImage(plan.image.id, signal);
   if (!details) throw new RunError(`Image ${plan.image.ref} is no longer on this engine: rebuild it.`);
+  const runtime = await chooseRuntime(o.runtime, { signal });
+  io.err(`Slurm tasks run the image with ${runtime.runtime === 'docker' ? 'docker run' : 'Charliecloud (ch-run)'}: ${runtime.why}.`);
   const submission = await submitToSlurm({
     plan,
     image: details,
@@ -68,6 +75,8 @@ export async function submitPlan(
     options: o.options,
     recorder: { node: process.execPath, cli: o.cliPath },
     ...(o.host ? { dockerHost: o.host } : {}),
+    containerRuntime: runtime.runtime,
+    log: cliLogger(io, 'slurm'),
     dryRun: o.dryRun,
     signal,
   });

@@ -10,15 +10,15 @@ export interface ScheduledPlan {
 }
 
 /** Starts the runs of a written plan somewhere that outlives this window; unit tests pass a fake. */
-/** `env`: values given as NAME=VALUE in settings, which the plan on disk names only. */
-export type RunScheduler = (plan: ExperimentPlan, env?: Record<string, string>) => ScheduledPlan;
+/** `env`: values given as NAME=VALUE in settings, which the plan on disk names only; `on: 'slurm'` submits it there. */
+export type RunScheduler = (plan: ExperimentPlan, env?: Record<string, string>, o?: { on?: 'slurm' }) => ScheduledPlan;
 
 /**
  * The extension's own bundled mlc (dist/cli.js), run by VS Code's node (ELECTRON_RUN_AS_NODE) as a detached
- * `mlc run --resume`, against the engine the extension uses (the dockerHost setting as --host).
+ * `mlc run --resume` (with `--on slurm`, a submission to Slurm that ends once sbatch took it), against the engine the extension uses (the dockerHost setting as --host).
  */
 export function detachedScheduler(extensionPath: string, engines: EngineProvider): RunScheduler {
-  return (plan, env = {}) => {
+  return (plan, env = {}, o = {}) => {
     const endpoint = engines.get().endpoint;
     const launch = schedulerLaunch({
       nodePath: process.execPath,
@@ -26,6 +26,7 @@ export function detachedScheduler(extensionPath: string, engines: EngineProvider
       planId: plan.id,
       workspace: plan.workspace,
       host: endpoint.source === 'setting' ? endpoint.host : undefined,
+      ...(o.on ? { on: o.on } : {}),
       env: { ...process.env, ...env, ELECTRON_RUN_AS_NODE: '1' },
     });
     return { exited: startScheduler(launch).exited, logFile: launch.logFile };

@@ -28,4 +28,6 @@ export interface Services {
   readonly scheduler: RunScheduler;
   /** Which devcontainer.json a folder with several uses (asked once, remembered per folder). */
   readonly devcontainers: DevcontainerChoice;
+  /** Whether this is a Slurm submit host (`sbatch` on PATH); unit tests pass a fake of this probe. */
+  readonly slurmProbe?: () => Promise<boolean>;
 }

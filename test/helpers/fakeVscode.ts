@@ -306,7 +306,11 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
       },
       // A multi-pick answers with the items picked beforehand plus those whose label or detail has the next answer.
       showQuickPick: async <T extends { label: string; detail?: string; picked?: boolean }>(items: T[], options?: { canPickMany?: boolean; title?: string }) => {
-        if (!options?.canPickMany) return items.find((i) => record.answers[0] !== undefined && i.label.includes(record.answers.shift() ?? ''));
+        if (!options?.canPickMany) {
+          // One answer per pick, whichever item it names.
+          const wanted = record.answers.shift();
+          return wanted === undefined ? undefined : items.find((i) => i.label.includes(wanted));
+        }
         record.multiPicks.push({ items: items.map((i) => ({ ...i })), ...(options.title ? { title: options.title } : {}) });
         const wanted = record.answers.shift();
         if (wanted === undefined) return undefined;

@@ -11,6 +11,8 @@ import { ExperimentImagesModel } from '../../src/core/images/model';
 import type { GitHistory } from '../../src/core/provenance/git';
 import type * as ImageActions from '../../src/vscode/commands/imageActions';
 import type * as Runs from '../../src/vscode/commands/runs';
+import { schedulerLaunch } from '../../src/core/run/detach';
+import { submitToSlurm } from '../../src/core/slurm/submit';
 import type { RunScheduler } from '../../src/vscode/runScheduler';
 import type { Services } from '../../src/vscode/services';
 import type * as Provider from '../../src/vscode/tree/provider';
@@ -19,6 +21,7 @@ import { installFakeVscode, loadFresh, workspaceImagesOf } from '../helpers/fake
 import { imageDetails } from '../helpers/images';
 import { recordingLogger, silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
+import { FakeSlurm } from './fakes/slurm';
 
 const C1 = '1'.repeat(40);
 const C2 = '2'.repeat(40);
@@ -196,12 +199,47 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     schedulerExit = executePlan({ engine, plan, log: silentLogger('scheduler'), probe: () => Promise.resolve({ kind: 'notInstalled' }) }).then(() => 0, () => 1);
     return { exited: schedulerExit, logFile: path.join(dir, '.mlcontainers', 'sweeps', `${plan.id}.log`) };
   };
-  const services = (model: ExperimentImagesModel, scheduler: RunScheduler = inProcess): Services =>
+  const services = (model: ExperimentImagesModel, scheduler: RunScheduler = inProcess, sbatchOnPath = false): Services =>
     ({
       engines: { get: () => engine }, images: model, git: { info: async () => ({ sha: C1, dirty: false }) }, log: recordingLogger(lines, 'x'), templatesDir: '/nonexistent',
-      scheduler: (plan: ExperimentPlan) => (scheduled.push(plan), scheduler(plan)),
+      scheduler: ((plan, env, o) => (scheduled.push(plan), scheduler(plan, env, o))) satisfies RunScheduler,
+      slurmProbe: async () => sbatchOnPath,
       devcontainers: { choose: async () => ({}), remembered: async () => undefined },
     }) as unknown as Services;
+
+  it('offers Slurm where sbatch is on PATH: the plan goes to the scheduler with --on slurm and its runs are listed under the image, pending', async () => {
+    const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
+    const runsCommands = loadFresh<typeof Runs>('src/vscode/commands/runs');
+    const m = model();
+    const provider = new ImagesTreeProvider(workspaceImagesOf({ [dir]: m }));
+    const slurm = new FakeSlurm();
+    const launches: string[][] = [];
+    /** What the detached `mlc run --resume ID --on slurm` does with the plan, against a fake Slurm. */
+    const submitting: RunScheduler = (plan, _env, o) => {
+      launches.push(schedulerLaunch({ nodePath: 'node', cliPath: 'cli.js', planId: plan.id, workspace: dir, ...(o?.on ? { on: o.on } : {}), env: {} }).args);
+      const exited = engine.inspectImage(plan.image.id).then((details) => submitToSlurm({ plan, image: details!, slurm, options: {}, recorder: { node: 'node', cli: 'cli.js' } })).then(() => 0);
+      return { exited, logFile: path.join(dir, '.mlcontainers', 'sweeps', `${plan.id}.log`) };
+    };
+    record.files = [path.join(dir, 'configs', 'exp.yaml')];
+    record.answers.push('configs/exp.yaml', 'Slurm');
+    record.quickInputScript.push({ type: 'python train.py' });
+    await runsCommands.runExperimentCommand(services(m, submitting, true), { kind: 'image', node: { name: 'dimuon:1111111', image: { repoTags: ['dimuon:1111111'], id: IMAGE_ID } } });
+
+    assert.equal(launches.length, 1);
+    assert.deepEqual(launches[0]!.slice(1, 3), ['run', '--resume']);
+    assert.deepEqual(launches[0]!.slice(-2), ['--on', 'slurm']);
+    assert.equal(slurm.submitted.length, 1, 'one array job');
+    assert.equal(record.ptyOutput.length, 0, 'no terminal follows a Slurm job');
+    assert.match(record.messages.at(-1)?.text ?? '', /Sweep \S+: 2 runs submitted to Slurm/);
+    assert.equal(engine.requests.size, 0, 'nothing ran on the engine');
+    const [commit] = await provider.getChildren();
+    const [imageNode] = await provider.getChildren(commit);
+    const items = (await provider.getChildren(imageNode)).map((n) => provider.getTreeItem(n));
+    assert.deepEqual(items.map((i) => i.label).sort(), ['lr=0.01', 'lr=0.1']);
+    for (const item of items) assert.match(String(item.contextValue), /^run;running;/);
+    provider.dispose();
+    m.dispose();
+  });
 
   it('runs a sweep from the palette: config and command asked, the plan handed to the scheduler, its runs followed in a terminal and listed under the image', async () => {
     const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');

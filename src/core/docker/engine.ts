@@ -53,6 +53,9 @@ export interface ImageDetails {
   env: string[];
   /** Config.User: the image's USER ('' or absent: root). */
   user?: string;
+  /** Config.Entrypoint and Config.Cmd, for runtimes that run the command without the engine (Charliecloud). */
+  entrypoint?: string[];
+  cmd?: string[];
   created: string;
   size: number;
 }

@@ -23,13 +23,15 @@ export interface SchedulerInput {
   workspace: string;
   /** The Docker host setting (`--host`, mlContainers.dockerHost), when one is set. */
   host?: string | undefined;
+  /** Submit the plan to Slurm (`--on slurm`) instead of running it on the engine. */
+  on?: 'slurm';
   env: Record<string, string | undefined>;
 }
 
 export function schedulerLaunch(i: SchedulerInput): SchedulerLaunch {
   return {
     command: i.nodePath,
-    args: [i.cliPath, 'run', '--resume', i.planId, '--dir', i.workspace, ...(i.host ? ['--host', i.host] : [])],
+    args: [i.cliPath, 'run', '--resume', i.planId, '--dir', i.workspace, ...(i.host ? ['--host', i.host] : []), ...(i.on ? ['--on', i.on] : [])],
     env: i.env,
     logFile: schedulerLogFile(i.workspace, i.planId),
   };

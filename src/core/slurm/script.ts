@@ -7,6 +7,8 @@ import { NO_GPU_ENV, containerRequest } from '../container/request';
 import type { RunContainerInput } from '../run/experiment';
 import { runContainerSpec } from '../run/experiment';
 import { SLURM_JOB_LABEL } from '../labels';
+import type { SlurmRuntime } from './charliecloud';
+import { toChRunArgs } from './charliecloud';
 import { SlurmError } from './slurm';
 
 /** What `mlc run --on slurm` passes to sbatch, each as its own #SBATCH line. */
@@ -34,6 +36,9 @@ export interface BatchScriptInput {
   recorder: { node: string; cli: string };
   /** The engine the tasks' docker CLI talks to, when not the node's default. */
   dockerHost?: string;
+  /** How tasks run their container: `docker run` (the default), or `ch-run` of this directory image. */
+  runtime?: SlurmRuntime;
+  charliecloudImage?: string;
 }
 
 /** Whether the --gres asks for GPUs ("gpu:1", "gpu:a100:2", "gres/gpu:1"). */
@@ -73,19 +78,25 @@ export function renderBatchScript(i: BatchScriptInput): string {
     ...(s.account ? [`--account=${s.account}`] : []),
     ...(s.extra ?? []).map((x) => x.trim()),
   ];
+  const charliecloud = i.runtime === 'charliecloud';
+  if (charliecloud && !i.charliecloudImage) throw new Error('renderBatchScript: the Charliecloud runtime needs its directory image');
   const cases = runs.map((run, n) => {
     const request = containerRequest({ ...runContainerSpec(run), name: undefined });
     // GPUs come from Slurm's allocation at run time (below), not from this machine's preflight.
     if (gpu) request.Env = (request.Env ?? []).filter((e) => e !== `${NO_GPU_ENV.name}=${NO_GPU_ENV.value}`);
     // A secret goes by name (`-e NAME`): its value comes from the job's environment, never from this file.
     const secretEnv = new Set((run.runtime?.env ?? []).filter((v) => v.secret).map((v) => v.name));
+    if (charliecloud) {
+      const ch = toChRunArgs(request, run.image.details, i.charliecloudImage!, { secretEnv });
+      return `  ${n + 1}) run=${quote([run.runId])}; keep=(${quote(ch.inherit)}); args=(${quote(ch.args)}) ;;`;
+    }
     const [, , ...rest] = toDockerRunArgs(request, { remove: true, labels: true, secretEnv });
     return `  ${n + 1}) run=${quote([run.runId])}; args=(${quote(rest)}) ;;`;
   });
   const mlc = quote([i.recorder.node, i.recorder.cli, 'slurm-task', '--dir', i.workspace]);
   return `#!/bin/bash
 # Written by ML Containers (mlc run --on slurm): ${i.sweep ? `sweep ${i.planId}, ${runs.length} runs` : `run ${i.planId}`}, one array task each.
-# Task i runs point i of .mlcontainers/sweeps/${i.planId}.json in the image pinned by id; it records its own start and
+# Task i runs point i of .mlcontainers/sweeps/${i.planId}.json in the image pinned by id${charliecloud ? ' (converted for ch-run)' : ''}; it records its own start and
 # end through \`mlc slurm-task\`, and \`mlc runs\` reads what squeue and sacct say of tasks that could not (cancelled,
 # over --time, out of memory).
 ${sbatch.map((x) => `#SBATCH ${x}`).join('\n')}
@@ -98,7 +109,13 @@ esac
 job=\${SLURM_ARRAY_JOB_ID}_$task
 name=mlc-\${SLURM_ARRAY_JOB_ID}-$task
 mlc=(${mlc})
-# The container gets what Slurm allocated: its GPUs (the NVIDIA runtime where the node has it, else the variables
+${charliecloud ? CHARLIECLOUD_RUN : DOCKER_RUN}"\${mlc[@]}" finish "$run" --exit "$code"
+exit "$code"
+`;
+}
+
+/** Task i's container through the docker CLI on the node, named after the task so scancel's TERM can remove it. */
+const DOCKER_RUN = `# The container gets what Slurm allocated: its GPUs (the NVIDIA runtime where the node has it, else the variables
 # CUDA reads), and its CPUs and memory as docker limits, since dockerd's containers live outside the job's cgroup.
 gpus=()
 if [ -n "\${SLURM_JOB_GPUS:-}" ]; then
@@ -122,7 +139,31 @@ if [ "$stopped" = 1 ]; then
   docker rm -f "$name" >/dev/null 2>&1
   exit "$code"
 fi
-"\${mlc[@]}" finish "$run" --exit "$code"
-exit "$code"
 `;
-}
+
+/**
+ * Task i's container through ch-run: a process of the job, so Slurm's limits and signals reach it as they reach any
+ * other. Its environment is cleared but for $USER (ch-run needs it) and the secrets, which the job inherited from
+ * sbatch: the words set the rest.
+ */
+const CHARLIECLOUD_RUN = `chrun=$(command -v ch-run) || { echo "mlc: ch-run is not on PATH on node $(hostname): install Charliecloud on the nodes, or submit with --runtime docker" >&2; exit 1; }
+# The container gets the GPUs Slurm allocated as the variables CUDA reads (the node's /dev is the container's).
+gpus=()
+if [ -n "\${SLURM_JOB_GPUS:-}" ]; then
+  gpus=("--set-env=NVIDIA_VISIBLE_DEVICES=$SLURM_JOB_GPUS" "--set-env=CUDA_VISIBLE_DEVICES=\${CUDA_VISIBLE_DEVICES:-$SLURM_JOB_GPUS}")
+fi
+"\${mlc[@]}" start "$run" --job "$job" --gpus "\${SLURM_JOB_GPUS:-none}" || exit 1
+# scancel and the time limit send TERM to every process of the job, the command included: the record is then left
+# to \`mlc runs\`, which asks sacct how the task ended.
+stopped=0
+trap 'stopped=1' TERM
+(
+  export USER="\${USER:-$(id -un)}"
+  for v in $(compgen -e); do
+    case " USER \${keep[*]} " in *" $v "*) ;; *) unset "$v" 2>/dev/null ;; esac
+  done
+  exec "$chrun" "\${gpus[@]}" "\${args[@]}"
+)
+code=$?
+if [ "$stopped" = 1 ]; then exit "$code"; fi
+`;

@@ -1,6 +1,9 @@
 // Slurm behind an interface we own: sbatch, squeue, sacct and scancel as four calls, their output parsed and their
 // errors turned into one sentence each here, so the rest of core/slurm/ (and its unit tests) never see a command line.
 import { execFile } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
 import { UserError } from '../errors';
 
 /** What Slurm says of one array task (`12_3`). */
@@ -161,4 +164,12 @@ export class SlurmCli implements Slurm {
   async cancel(ids: readonly string[], signal?: AbortSignal): Promise<void> {
     if (ids.length) await this.run('scancel', [...ids], signal ? { signal } : {});
   }
+}
+
+/** Whether an executable of this name is on PATH (`sbatch`: this is a Slurm submit host), without running it. */
+export async function commandOnPath(command: string, env: Readonly<Record<string, string | undefined>> = process.env): Promise<boolean> {
+  for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
+    if (await fs.access(path.join(dir, command), fsConstants.X_OK).then(() => true, () => false)) return true;
+  }
+  return false;
 }

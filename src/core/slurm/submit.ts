@@ -5,10 +5,14 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../atomicWrite';
 import type { ImageDetails } from '../docker/engine';
+import type { Logger } from '../log';
+import { createLogger } from '../log';
+import { containerRequest } from '../container/request';
 import type { RuntimeSettings } from '../container/runtime';
 import { imageTitle } from '../container/request';
 import { imageName } from '../reference';
 import type { RunContainerInput } from '../run/experiment';
+import { runContainerSpec } from '../run/experiment';
 import type { ExperimentPlan } from '../run/plan';
 import { PLANS_DIR } from '../run/plan';
 import type { RunRecord } from '../run/records';
@@ -16,6 +20,8 @@ import { RUN_DIR, appendRun, runFolder } from '../run/records';
 import type { BatchScriptInput, SlurmOptions } from './script';
 import { renderBatchScript } from './script';
 import type { Slurm } from './slurm';
+import type { SlurmRuntime } from './charliecloud';
+import { charliecloudImage, charliecloudImageDir, toChRunArgs } from './charliecloud';
 
 export interface SlurmSubmitOptions {
   plan: ExperimentPlan;
@@ -27,6 +33,9 @@ export interface SlurmSubmitOptions {
   options: SlurmOptions;
   recorder: BatchScriptInput['recorder'];
   dockerHost?: string;
+  /** How the tasks run the image (default docker); Charliecloud's directory image is converted here, once per id. */
+  containerRuntime?: SlurmRuntime;
+  log?: Logger;
   /** Render the script only: nothing is written or submitted. */
   dryRun?: boolean;
   signal?: AbortSignal;
@@ -68,6 +77,7 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
       ...(o.runtime ? { runtime: o.runtime } : {}),
     };
   });
+  const chImage = o.containerRuntime === 'charliecloud' ? charliecloudImageDir(plan.workspace, o.image.id) : undefined;
   const script = renderBatchScript({
     planId: plan.id,
     sweep: plan.sweep,
@@ -76,6 +86,7 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
     slurm: { ...o.options, ...(plan.parallel ? { parallel: plan.parallel } : {}) },
     recorder: o.recorder,
     ...(o.dockerHost ? { dockerHost: o.dockerHost } : {}),
+    ...(chImage ? { runtime: 'charliecloud' as const, charliecloudImage: chImage } : {}),
   });
   const rel = scriptPath(plan.id);
   const runs = plan.points.map((p) => p.runId);
@@ -87,6 +98,11 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
     // The image's user may be any uid: it must be able to write its outputs to $MLC_RUN_DIR.
     await fs.chmod(dir, 0o777);
     await writeFileAtomic(tasks[n]!.configFile, point.text);
+  }
+  if (chImage) {
+    // After the config copies exist: a bind of a file needs a file to mount on in the image.
+    const mountPoints = tasks.flatMap((t) => toChRunArgs(containerRequest(runContainerSpec(t)), o.image, chImage).mountPoints);
+    await charliecloudImage({ workspace: plan.workspace, image: o.image, ref: o.image.repoTags.includes(plan.image.ref) ? plan.image.ref : (o.image.repoTags[0] ?? plan.image.ref), mountPoints, log: o.log ?? createLogger({ write: () => undefined }, 'slurm'), ...(o.signal ? { signal: o.signal } : {}) });
   }
   await writeFileAtomic(path.join(plan.workspace, rel), script);
   // Held until every point is on record, so a task that starts at once finds its record to update.

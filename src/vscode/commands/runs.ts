@@ -11,6 +11,7 @@ import { RunError, markSweepStopped, planExperiment, sweepStopped } from '../../
 import type { RunRecord } from '../../core/run/records';
 import { RUN_DIR, readRuns } from '../../core/run/records';
 import { formatParams } from '../../core/run/sweep';
+import { commandOnPath } from '../../core/slurm/slurm';
 import { imageArgument } from '../imageArgument';
 import { runSettings, userRuntimeSettings } from '../settings';
 import { givenEnvValues } from '../../core/container/runtime';
@@ -62,6 +63,8 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
   const workspace = folder.uri.fsPath;
   const config = await pickConfig(folder);
   if (!config) return;
+  const target = await pickTarget(services);
+  if (!target) return;
   const previous = (await readRuns(workspace)).runs.filter((r) => r.config.path === config).at(-1)?.command;
   const commandText = await vscode.window.showInputBox({
     title: vscode.l10n.t('Run Experiment: command'),
@@ -87,7 +90,9 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
   const engine = services.engines.get();
 
   const runtime = userRuntimeSettings();
-  const plan = await planExperiment({ engine, workspace, config, image, command, gpu: settings.gpu, shmSizeBytes: settings.shmSizeBytes, runtime, git: services.git, log });
+  // On Slurm the batch script hands the container the GPUs of its allocation, not this machine's.
+  const plan = await planExperiment({ engine, workspace, config, image, command, gpu: target === 'slurm' ? 'none' : settings.gpu, shmSizeBytes: settings.shmSizeBytes, runtime, git: services.git, log });
+  if (target === 'slurm') return submitToSlurm(services, plan, givenEnvValues(runtime.env));
   const scheduled = services.scheduler(plan, givenEnvValues(runtime.env));
   log.info(`${plan.sweep ? `sweep ${plan.id}: ${plan.points.length} runs` : `run ${plan.id}`} started in the background; scheduler log ${scheduled.logFile}`);
   services.images.scheduleRefresh(workspace);
@@ -170,6 +175,36 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
     : vscode.l10n.t('Sweep: {0} of {1} runs succeeded.', ok, total);
   const show = ok === total ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
   void show(summary);
+}
+
+/** Where the runs go: this engine, or Slurm where `sbatch` is on PATH (asked only then). */
+async function pickTarget(services: Services): Promise<'engine' | 'slurm' | undefined> {
+  if (!(await (services.slurmProbe ?? (() => commandOnPath('sbatch')))())) return 'engine';
+  const items = [
+    { label: vscode.l10n.t('This engine'), description: vscode.l10n.t('run here, followed in a terminal'), target: 'engine' as const },
+    { label: vscode.l10n.t('Slurm'), description: vscode.l10n.t('one sbatch array job (mlc run --on slurm)'), target: 'slurm' as const },
+  ];
+  return (await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Run Experiment: where') }))?.target;
+}
+
+/**
+ * The plan submitted by the bundled mlc (`mlc run --resume ID --on slurm`), which ends once sbatch took the job: its
+ * runs are on record as pending at once and show under their image; `mlc runs` and the view follow them from there.
+ */
+async function submitToSlurm(services: Services, plan: ExperimentPlan, env: Record<string, string>): Promise<void> {
+  const log = services.log.child('run');
+  const scheduled = services.scheduler(plan, env, { on: 'slurm' });
+  const code = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Submitting {0} to Slurm', plan.id) }, () => scheduled.exited);
+  services.images.scheduleRefresh();
+  const tail = schedulerLogTail(scheduled.logFile);
+  if (code !== 0) {
+    log.error(`submitting ${plan.id} to Slurm: ${tail}`);
+    throw new RunError(vscode.l10n.t('Slurm did not take the experiment: {0}', tail.split('\n').at(-1) ?? ''));
+  }
+  log.info(`${plan.id} submitted to Slurm; log ${scheduled.logFile}`);
+  void vscode.window.showInformationMessage(
+    plan.sweep ? vscode.l10n.t('Sweep {0}: {1} runs submitted to Slurm. They show under their image, pending until Slurm starts them.', plan.id, plan.points.length) : vscode.l10n.t('Run {0} submitted to Slurm. It shows under its image, pending until Slurm starts it.', plan.id),
+  );
 }
 
 /** Closing a following terminal before its runs ended: they go on unless the user says stop (modal, default: leave). */

@@ -40,6 +40,8 @@ export async function inspectImage(conn: DockerConnection, ref: string, signal?:
       labels: stringMap(config.Labels),
       env: Array.isArray(config.Env) ? config.Env.map(str) : [],
       user: typeof config.User === 'string' ? config.User : '',
+      ...(Array.isArray(config.Entrypoint) ? { entrypoint: config.Entrypoint.map(str) } : {}),
+      ...(Array.isArray(config.Cmd) ? { cmd: config.Cmd.map(str) } : {}),
       created: str(img.Created),
       size: num(img.Size),
     };
