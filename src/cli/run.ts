@@ -182,6 +182,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       ...(parallel !== undefined ? { parallel } : {}),
       shmSizeBytes: shm,
       runtime: { env: values.env, envFiles: values['env-file'].map((f) => path.resolve(f)), mounts: values.mount },
+      devcontainer: values.devcontainer,
       hostEnv,
       git: new GitCli(),
       log,

@@ -184,3 +184,25 @@ describe('secrets keep to the create request', () => {
     assert.equal(job.spec.template.spec.volumes[0]?.emptyDir?.sizeLimit, '2048Mi');
   });
 });
+
+describe('runs in a folder with several dev container configurations', () => {
+  it('get the runtime settings of the devcontainer.json chosen for them, kept in the plan for --resume', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-rt-choice-'));
+    for (const name of ['cpu', 'gpu']) {
+      fs.mkdirSync(path.join(dir, '.devcontainer', name), { recursive: true });
+      fs.writeFileSync(path.join(dir, '.devcontainer', name, 'devcontainer.json'), JSON.stringify({ image: 'python:3.11-slim', containerEnv: { FLAVOUR: name } }));
+    }
+    fs.writeFileSync(path.join(dir, 'exp.yaml'), 'lr: 0.1\n');
+    const engine = new FakeEngine();
+    engine.images.set('dimuon:latest', imageDetails());
+    engine.runScript = () => ({ output: 'ok\n', exitCode: 0 });
+    const git: GitProvider = { info: () => Promise.resolve(undefined) };
+    const result = await runExperiment({
+      engine, workspace: dir, config: 'exp.yaml', image: 'dimuon:latest', command: ['python', 'train.py'], gpu: 'none', shmSizeBytes: 1, git, log: recordingLogger([], 'run'),
+      devcontainer: '.devcontainer/gpu/devcontainer.json',
+    });
+    const [request] = [...engine.requests.values()];
+    assert.ok(request?.Env?.includes('FLAVOUR=gpu'), String(request?.Env));
+    assert.equal(result.plan.runtime?.devcontainer, '.devcontainer/gpu/devcontainer.json');
+  });
+});

@@ -53,7 +53,7 @@ export interface ExperimentPlan {
   parallel: number | undefined;
   shmSizeBytes: number;
   /** What the user added (--env, --env-file, --mount): env by NAME only, the values come from the environment at start. */
-  runtime?: { env: string[]; envFiles: string[]; mounts: string[] };
+  runtime?: { env: string[]; envFiles: string[]; mounts: string[]; devcontainer?: string };
   points: PlannedPoint[];
   created: string;
   warnings: string[];
@@ -72,6 +72,8 @@ export interface PlanOptions {
   shmSizeBytes: number;
   /** --env NAME[=VALUE], --env-file, --mount (and the settings for them). */
   runtime?: UserRuntimeInput;
+  /** The devcontainer.json whose runtime settings the runs get, relative to the workspace; default: the folder's. */
+  devcontainer?: string | undefined;
   /** Where NAME-only variables and ${localEnv:…} come from (default: this process's environment). */
   hostEnv?: Readonly<Record<string, string | undefined>>;
   git: GitProvider;
@@ -94,7 +96,12 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
   const expanded = expandConfig(configText, configRel);
   for (const w of expanded.warnings) o.log.warn(w);
 
-  const runtime = { env: envNamesOnly(o.runtime?.env), envFiles: [...(o.runtime?.envFiles ?? [])].map((f) => path.resolve(o.workspace, f)), mounts: [...(o.runtime?.mounts ?? [])] };
+  const runtime = {
+    env: envNamesOnly(o.runtime?.env),
+    envFiles: [...(o.runtime?.envFiles ?? [])].map((f) => path.resolve(o.workspace, f)),
+    mounts: [...(o.runtime?.mounts ?? [])],
+    ...(o.devcontainer ? { devcontainer: path.relative(o.workspace, path.resolve(o.workspace, o.devcontainer)).split(path.sep).join('/') } : {}),
+  };
   // Before the plan is written: a runArgs flag we cannot pass, a missing variable or env file stops here.
   await planRuntime(o.workspace, runtime, { ...(o.hostEnv ?? process.env), ...givenEnvValues(o.runtime?.env) });
   const details = await o.engine.inspectImage(o.image, o.signal);
@@ -141,8 +148,8 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
  * added, their values taken from `hostEnv` (a value given on the command line travels in the scheduler's environment).
  */
 export async function planRuntime(workspace: string, runtime: ExperimentPlan['runtime'], hostEnv: Readonly<Record<string, string | undefined>>): Promise<RuntimeSettings> {
-  const project = await openProject(workspace);
-  return runtimeSettings(project.rawConfig, { workspace, hostEnv, user: runtime ?? {} });
+  const project = await openProject(workspace, { devcontainer: runtime?.devcontainer });
+  return runtimeSettings(project.rawConfig, { workspace, hostEnv, user: { env: runtime?.env ?? [], envFiles: runtime?.envFiles ?? [], mounts: runtime?.mounts ?? [] } });
 }
 
 function planFile(workspace: string, id: string): string {

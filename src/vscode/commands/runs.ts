@@ -91,7 +91,7 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
 
   const runtime = userRuntimeSettings();
   // On Slurm the batch script hands the container the GPUs of its allocation, not this machine's.
-  const plan = await planExperiment({ engine, workspace, config, image, command, gpu: target === 'slurm' ? 'none' : settings.gpu, shmSizeBytes: settings.shmSizeBytes, runtime, git: services.git, log });
+  const plan = await planExperiment({ engine, workspace, config, image, command, gpu: target === 'slurm' ? 'none' : settings.gpu, shmSizeBytes: settings.shmSizeBytes, runtime, ...choice, git: services.git, log });
   if (target === 'slurm') return submitToSlurm(services, plan, givenEnvValues(runtime.env));
   const scheduled = services.scheduler(plan, givenEnvValues(runtime.env));
   log.info(`${plan.sweep ? `sweep ${plan.id}: ${plan.points.length} runs` : `run ${plan.id}`} started in the background; scheduler log ${scheduled.logFile}`);
