@@ -157,17 +157,19 @@ describe('building what devcontainer.json names', () => {
 });
 
 describe('devcontainer.metadata on an experiment image', () => {
-  it('holds devcontainer.json as written: a containerEnv from ${localEnv:…} names the variable, never its value', async () => {
+  it('holds devcontainer.json substituted, less a containerEnv from ${localEnv:…} (a secret) and anything still holding ${ (Podman expands it)', async () => {
     const dir = devcontainerProject('FROM python:3.11-slim\n');
     const configFile = path.join(dir, '.devcontainer', 'devcontainer.json');
-    fs.writeFileSync(configFile, JSON.stringify({ build: { dockerfile: 'Dockerfile', context: '..' }, containerEnv: { HF_TOKEN: '${localEnv:MLC_TEST_HF_TOKEN}', MODE: 'offline' } }));
+    fs.writeFileSync(configFile, JSON.stringify({ build: { dockerfile: 'Dockerfile', context: '..' }, containerEnv: { HF_TOKEN: '${localEnv:MLC_TEST_HF_TOKEN}', MODE: 'offline' }, remoteEnv: { PATH: '${containerEnv:PATH}:/opt/x', WS: '${localWorkspaceFolderBasename}' } }));
     process.env.MLC_TEST_HF_TOKEN = 'hf_label_secret_0005';
     try {
       const engine = new ContextEngine();
       await buildExperiment({ folder: dir, engine, git: { info: async () => undefined }, log: recordingLogger([], 'build'), lock: false });
       const label = engine.builds[0]!.request.labels?.['devcontainer.metadata'] ?? '';
-      assert.match(label, /"HF_TOKEN":"\$\{localEnv:MLC_TEST_HF_TOKEN\}"/);
+      assert.ok(!label.includes('HF_TOKEN'), label);
+      assert.ok(!label.includes('${'), label);
       assert.match(label, /"MODE":"offline"/);
+      assert.match(label, new RegExp(`"WS":"${path.basename(dir)}"`));
       assert.ok(!JSON.stringify(engine.builds.map((b) => b.request)).includes('hf_label_secret_0005'));
     } finally {
       delete process.env.MLC_TEST_HF_TOKEN;

@@ -5,6 +5,7 @@ import { EngineError } from '../../src/core/docker/errors';
 import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
 import { startJupyter } from '../../src/core/jupyter/server';
 import { GpuUnavailableError } from '../../src/core/container/gpu';
+import { NO_RUNTIME } from '../../src/core/container/runtime';
 import { imageDetails } from '../helpers/images';
 import { recordingLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
@@ -59,6 +60,17 @@ describe('startJupyter against a fake engine (GPU paths this machine cannot show
     assert.ok(lines.some((l) => /cannot raise the locked-memory limit/.test(l)));
     assert.equal(result.server.running, true);
     assert.equal(engine.containers.size, 1, 'the refused container was left behind');
+  });
+
+  it("an engine that replaces its default limits with runArgs' --ulimit and then cannot raise nofile (Podman) gets a try with its own limits", async () => {
+    engine.startError = new EngineError('Docker engine at unix:///fake.sock answered: crun: error setting rlimit type 7: Operation not permitted: OCI permission denied', 'api', 500);
+    const runtime = { ...NO_RUNTIME, ulimits: [{ Name: 'memlock', Soft: -1, Hard: -1 }, { Name: 'stack', Soft: 67108864, Hard: 67108864 }] };
+    const result = await startJupyter({ engine, image: 'dimuon:latest', workspace: '/w', gpu: 'none', shmSizeBytes: 2 ** 30, readyTimeoutMs: 10_000, log, runtime, probe: () => Promise.resolve(L4) });
+    assert.equal(creates.length, 2);
+    assert.deepEqual((creates[0] as { HostConfig: { Ulimits: { Name: string }[] } }).HostConfig.Ulimits.map((u) => u.Name), ['memlock', 'stack']);
+    assert.equal((creates[1] as { HostConfig: { Ulimits?: unknown } }).HostConfig.Ulimits, undefined);
+    assert.ok(lines.some((l) => /refused the container limits asked for \(memlock, stack/.test(l)), lines.join('\n'));
+    assert.equal(result.server.running, true);
   });
 
   it('a refused GPU: auto retries on CPU with the sentence, all fails with it, and nothing is left behind', async () => {

@@ -115,7 +115,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   // Resolved before anything builds, so a Feature that cannot be had stops the build at once.
   const features = await projectFeatures(config, path.dirname(configPath), { ...(o.featureDownloader ? { download: o.featureDownloader } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   // The label holds devcontainer.json as written: a ${localEnv:…} in containerEnv names a secret, never its value.
-  const metadataSource = project.rawConfig ?? config;
+  const metadataSource = labelSafeConfig(project.rawConfig ?? config, config);
   if (features.length) log.info(`Features, in installation order: ${features.map((f) => f.userId).join(', ')}`);
 
   const [git, version, info, dockerfileText] = await Promise.all([
@@ -426,3 +426,27 @@ async function buildCredentials(
   for (const f of withAuth) log.info(`pulling from ${f.host} with your credentials (${f.source})`);
   return withAuth.map(({ host, auth }) => ({ host, auth }));
 }
+
+/**
+ * devcontainer.json for the devcontainer.metadata label: substituted, less what must not or cannot be in a label. An
+ * env value drawn from this machine (${localEnv:…}) is a secret: neither it nor its reference goes in. Any other
+ * value still holding `${` (${containerEnv:…}, left for the container) is left out too, since Podman's builder
+ * expands `${…}` in label values and refuses the build ("Unsupported modifier") and no escape reaches it.
+ */
+export function labelSafeConfig(raw: Record<string, unknown>, substituted: Record<string, unknown>): Record<string, unknown> {
+  const fromHost = (v: unknown): boolean => typeof v === 'string' && /\$\{(localEnv|env):/.test(v);
+  const unexpanded = (v: unknown): boolean => JSON.stringify(v).includes('${');
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(substituted)) {
+    if ((key === 'containerEnv' || key === 'remoteEnv') && isRecord(value)) {
+      const rawEnv = isRecord(raw[key]) ? raw[key] : {};
+      out[key] = Object.fromEntries(Object.entries(value).filter(([name, v]) => !fromHost(rawEnv[name]) && !unexpanded(v)));
+    } else if (Array.isArray(value)) {
+      out[key] = value.filter((v) => !unexpanded(v));
+    } else if (!unexpanded(value)) {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+

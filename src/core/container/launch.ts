@@ -57,10 +57,15 @@ export async function launchContainer(
         // Rootless and sandboxed engines cannot lift memlock: run with the engine's limit rather than not at all.
         o.log.warn('this engine cannot raise the locked-memory limit (memlock=-1); starting with its default limit, so pinned-memory transfers may be slower.');
         current = { ...current, dropMemlock: true };
+      } else if (/rlimit type \d|setrlimit/.test(raw) && containerRequest(current).HostConfig?.Ulimits?.length && !current.dropUlimits) {
+        // Podman replaces its default limits (nofile, nproc) with the Ulimits sent (runArgs --ulimit): where the
+        // host cannot raise the ones it then falls back to, start with the engine's own limits instead.
+        o.log.warn(`this engine refused the container limits asked for (${(containerRequest(current).HostConfig?.Ulimits ?? []).map((u) => u.Name).join(', ')}, from runArgs --ulimit or the GPU defaults); starting with the engine's default limits.`);
+        current = { ...current, dropUlimits: true };
       } else {
         throw e;
       }
-      if (attempt >= 3) throw e;
+      if (attempt >= 4) throw e;
     }
   }
 }

@@ -51,6 +51,11 @@ export interface ContainerSpec {
   publish?: string[];
   /** The engine refused memlock=-1 (rootless, sandboxes): keep its default. */
   dropMemlock?: boolean;
+  /**
+   * Send no Ulimits at all: an engine that replaces its default limits with the ones sent (Podman) refused one it
+   * cannot raise (nofile, nproc), so the container starts with the engine's defaults.
+   */
+  dropUlimits?: boolean;
   /** devcontainer.json's env, mounts, runArgs and user, and the user's own (core/container/runtime.ts). */
   runtime?: RuntimeSettings;
   /** Run as the workspace's owner instead of the image's user (updateRemoteUserUID, core/container/hostUser.ts). */
@@ -141,7 +146,8 @@ export function asksUnlimitedMemlock(spec: ContainerSpec): boolean {
 function limitsHostConfig(spec: ContainerSpec): GpuHostConfig {
   const runtime = spec.runtime;
   const gpu = gpuHostConfig(spec.decision, runtime?.shmSizeBytes ?? spec.shmSizeBytes, spec.dropMemlock);
-  const podmanDrop = spec.dropMemlock && spec.decision.mode === 'gpu' && spec.decision.podman;
+  // Any Ulimits replace all of Podman's defaults: where it refused one, none go (the engine's own limits apply).
+  const podmanDrop = (spec.dropMemlock && spec.decision.mode === 'gpu' && spec.decision.podman) || spec.dropUlimits === true;
   const own = (runtime?.ulimits ?? []).filter((u) => !(spec.dropMemlock && u.Name === 'memlock'));
   const ulimits = podmanDrop ? [] : [...(gpu.Ulimits ?? []).filter((u) => !own.some((o) => o.Name === u.Name)), ...own];
   const devices = [...(gpu.Devices ?? []), ...(runtime?.devices ?? []).map((d) => ({ ...d }))];
