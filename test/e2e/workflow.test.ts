@@ -1,4 +1,5 @@
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -18,6 +19,8 @@ const VSIX = path.join(ROOT, 'dist', 'ml-containers.vsix');
 const PYTORCH_STANDIN = 'mlc-test/pytorch:bookworm';
 // The author the Images view shows beside each commit, in the screenshots too.
 const git = gitAs('Ada Physicist');
+/** code-server's extension host has this PATH: with sbatch on it, Run Experiment… offers Slurm. */
+const sbatchOnPath = spawnSync('sh', ['-c', 'command -v sbatch'], { stdio: 'ignore' }).status === 0;
 
 /** A small analysis repository, as a researcher would have before adding an environment. */
 function fixtureRepo(parent: string, name: string): string {
@@ -175,6 +178,8 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       const head = git(repo, 'rev-parse', 'HEAD');
       await vscode.runCommand('ML Containers: Run Experiment…');
       await vscode.answerQuickInput(/Lists in the file become a sweep/, 'configs/sweep.yaml');
+      // Where sbatch is on PATH (CI sets up Slurm), Run Experiment… asks where the runs go first.
+      if (sbatchOnPath) await vscode.answerQuickInput(/Where the runs go/, 'This engine');
       await vscode.answerInputBox(/MLC_CONFIG/, `python3 -c "import os; print('seen', open(os.environ['MLC_CONFIG']).read().split()[4])"`);
       await vscode.waitForNotification(/Sweep: 2 of 2 runs succeeded/, 180_000);
       const { runs } = await readRuns(repo);
@@ -211,6 +216,8 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       ].join('; ');
       await vscode.runCommand('ML Containers: Run Experiment…');
       await vscode.answerQuickInput(/Lists in the file become a sweep/, 'configs/metrics.yaml');
+      // Where sbatch is on PATH (CI sets up Slurm), Run Experiment… asks where the runs go first.
+      if (sbatchOnPath) await vscode.answerQuickInput(/Where the runs go/, 'This engine');
       await vscode.answerInputBox(/MLC_CONFIG/, `python3 -c "${train}"`);
       await vscode.waitForNotification(/Sweep: 2 of 2 runs succeeded/, 180_000);
       const runs = (await readRuns(repo)).runs.filter((r) => r.config.path === 'configs/metrics.yaml');
@@ -254,6 +261,8 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       await vscode.runCommand('ML Containers: Run Experiment…');
       await vscode.answerQuickInput(/Lists in the file become a sweep/, 'configs/slow.yaml');
       // Each point logs a metric, then waits: its headline (loss = 1/point) must survive the reload into its row.
+      // Where sbatch is on PATH (CI sets up Slurm), Run Experiment… asks where the runs go first.
+      if (sbatchOnPath) await vscode.answerQuickInput(/Where the runs go/, 'This engine');
       await vscode.answerInputBox(/MLC_CONFIG/, `python3 -c "import os, time; p = open(os.environ['MLC_CONFIG']).read().split()[1]; open(os.path.join(os.environ['MLC_RUN_DIR'], 'metrics.jsonl'), 'w').write('{\\"step\\": 0, \\"loss\\": %s}' % (1 / int(p)) + chr(10)); [time.sleep(0.2) for _ in range(3000) if not os.path.exists('.mlcontainers/release-' + p)]"`);
       try {
         // The first point runs (one at a time on CPU); the window reloads under it.

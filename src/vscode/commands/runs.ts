@@ -184,7 +184,7 @@ async function pickTarget(services: Services): Promise<'engine' | 'slurm' | unde
     { label: vscode.l10n.t('This engine'), description: vscode.l10n.t('run here, followed in a terminal'), target: 'engine' as const },
     { label: vscode.l10n.t('Slurm'), description: vscode.l10n.t('one sbatch array job (mlc run --on slurm)'), target: 'slurm' as const },
   ];
-  return (await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Run Experiment: where') }))?.target;
+  return (await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Run Experiment: where'), placeHolder: vscode.l10n.t('Where the runs go') }))?.target;
 }
 
 /**
