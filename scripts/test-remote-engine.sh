@@ -7,7 +7,8 @@
 # The address is the container's IP, never a published 127.0.0.1 port: mlc counts loopback tcp:// as this machine.
 # Its API is unauthenticated, as a test engine's may be: this machine and containers on its own network reach it,
 # containers on other networks do not (Docker isolates bridge networks from one another).
-# Second run: reuses the container (starting it when stopped) and reloads the stand-in only when it changed.
+# Second run: reuses a running container, recreates a stopped one (a host reboot or an engine restart leaves a stale
+# docker.pid in it; the image store lives on in the volume), and reloads the stand-in only when it changed.
 #
 #   scripts/test-remote-engine.sh           prints the endpoint on its last line and writes it to $TMPDIR/mlc-remote-engine.host
 #   scripts/test-remote-engine.sh --remove  removes the container, its network and its data volume
@@ -24,7 +25,7 @@ NETWORK=mlc-test-remote
 VOLUME=mlc-test-remote-engine-data
 PORT=2375
 # Bumped when the container's settings change, so a second run recreates an old one instead of reusing it.
-SPEC=1
+SPEC=2
 REPO=${MLC_STANDIN_REPO:-mlc-test}
 STANDIN=$REPO/debian:bookworm
 TMP=${TMPDIR:-/tmp}
@@ -90,6 +91,7 @@ if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
 else
   for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$d"; done
 fi
+rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
 exec dockerd --host "tcp://$(hostname -i):'$PORT'" --tls=false --host unix:///var/run/docker.sock --iptables=false'
 
 create() {
@@ -107,7 +109,7 @@ create() {
   local_docker run -d --name "$NAME" --label "org.mlcontainers.test=remote-engine" --label "org.mlcontainers.test.spec=$SPEC" \
     --cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
     --security-opt systempaths=unconfined --cgroupns private --device-cgroup-rule 'a *:* rwm' \
-    --network "$NETWORK" -v "$VOLUME:/var/lib/docker" "${args[@]}" \
+    --network "$NETWORK" -v "$VOLUME:/var/lib/docker" --tmpfs /run "${args[@]}" \
     -e PATH=/opt/mlc-engine/bin:/usr/sbin:/usr/bin:/sbin:/bin -e LD_LIBRARY_PATH=/opt/mlc-engine/lib \
     --entrypoint sh "$STANDIN" -c "$ENTRY" >/dev/null
 }
@@ -121,8 +123,10 @@ fi
 if [ -z "$spec" ]; then
   create
 elif [ "$(local_docker inspect -f '{{.State.Running}}' "$NAME")" != true ]; then
-  log "starting the stopped $NAME"
-  local_docker start "$NAME" >/dev/null
+  # Made anew rather than restarted: whatever the stopped one left behind goes with it; its images live on in the volume.
+  log "recreating the stopped $NAME"
+  local_docker rm -f "$NAME" >/dev/null
+  create
 fi
 
 ip=$(local_docker inspect -f "{{(index .NetworkSettings.Networks \"$NETWORK\").IPAddress}}" "$NAME")
