@@ -179,3 +179,8 @@ export function imageName(raw: string): string {
     .replace(/[._-]+$/, '');
   return cleaned || 'ml-experiment';
 }
+
+/** `3f2a1bc9d0e8`: an image id as `docker images` shows it (12 hex digits); anything that is not an id, as it is. */
+export function shortImageId(id: string): string {
+  return /^sha256:[0-9a-f]{12}/.test(id) ? id.slice(7, 19) : id;
+}

@@ -62,8 +62,11 @@ export function userRuntimeSettings(): UserRuntimeInput {
   return { env: strings('run.env'), envFiles: typeof envFile === 'string' && envFile.trim() ? [envFile.trim()] : [], mounts: strings('run.mounts') };
 }
 
-/** The workspace's runtime settings: its devcontainer.json and the settings above, values from VS Code's environment. */
-export async function workspaceRuntime(workspace: string): Promise<RuntimeSettings> {
-  const project = await openProject(workspace);
+/**
+ * The workspace's runtime settings: its devcontainer.json (the one chosen for it, where it has several: see
+ * DevcontainerChoice) and the settings above, values from VS Code's environment.
+ */
+export async function workspaceRuntime(workspace: string, choice: { devcontainer?: string } = {}): Promise<RuntimeSettings> {
+  const project = await openProject(workspace, choice);
   return runtimeSettings(project.rawConfig, { workspace, hostEnv: process.env, user: userRuntimeSettings() });
 }

@@ -171,6 +171,23 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       await vscode.screenshot('jupyter');
     });
 
+    it('Reopen in ML Container opens the image the build made, by id: no second build (without Dev Containers: Jupyter and a terminal in it)', async () => {
+      const built = await engine.inspectImage(`${name}:${sha7}`);
+      assert.ok(built);
+      const imagesBefore = (await engine.listImages({ reference: name })).length;
+      await vscode.runCommand('ML Containers: Reopen in ML Container');
+      // code-server has no Dev Containers (Microsoft's marketplace only): the standalone path, naming the image.
+      const offer = await vscode.waitForNotification(new RegExp(`Jupyter in ${name}:${sha7} \\(${built.id.slice(7, 19)}\\)`));
+      await offer.getByRole('button', { name: 'Start Jupyter and a Terminal' }).click();
+      await vscode.waitForNotification(/Jupyter is running/, 180_000);
+      const running = (await findJupyterServers(engine, { workspace: repo })).filter((s) => s.running);
+      assert.deepEqual(running.map((s) => s.imageId), [built.id], 'the container is not of the image the build made');
+      await vscode.page.locator('.terminal-wrapper .xterm').first().waitFor({ timeout: 30_000 });
+      assert.equal((await engine.listImages({ reference: name })).length, imagesBefore, 'Reopen built another image');
+      await vscode.runCommand('View: Hide Panel');
+      await vscode.clearNotifications();
+    });
+
     it('runs a two-point sweep from the palette: both runs recorded with their output, and listed under the image', async () => {
       fs.writeFileSync(path.join(repo, 'configs', 'sweep.yaml'), '# learning-rate sweep\nlr: [0.1, 0.01]\nepochs: 1\n');
       git(repo, 'add', '-A');

@@ -214,12 +214,39 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
       assert.deepEqual(record.executed, ['mlContainers.scaffold.new']);
     });
 
-    it('hands the folder to Dev Containers when it is installed', async () => {
+    it('with Dev Containers, attaches it to a container of the image the last build made (by id): no second build', async () => {
       useFolder(true);
       record.extensions[reopen.DEV_CONTAINERS_ID] = { id: reopen.DEV_CONTAINERS_ID };
       await reopen.reopenCommand(services);
-      assert.deepEqual(record.executed, ['remote-containers.reopenInContainer']);
-      assert.deepEqual(engine.calls, [], 'Dev Containers builds and starts the container itself');
+      const container = [...engine.containers.values()].find((c) => c.running);
+      assert.ok(container, 'no container was started');
+      assert.equal(container.imageId, IMAGE.id, 'the container is not of the image dimuon:latest names');
+      assert.ok(!record.executed.includes('remote-containers.reopenInContainer'), 'Dev Containers was asked to build a second image');
+      assert.ok(!engine.calls.some((c) => c.startsWith('build')), 'something was built');
+      const open = record.executedWith.find((c) => c.id === 'vscode.openFolder');
+      assert.match(String(open?.args[0]), /^vscode-remote:\/\/attached-container\+[0-9a-f]+\/workspace$/);
+    });
+
+    it('with no image built yet, builds first when asked, then opens the image that build made', async () => {
+      useFolder(true);
+      engine.images.delete('dimuon:latest');
+      record.answers.push('Build and Reopen', 'Start Jupyter and a Terminal');
+      // Stands in for Build Experiment Image: the tag appears once the command ran.
+      record.commands.set('mlContainers.images.build', () => void engine.images.set('dimuon:latest', IMAGE));
+      await reopen.reopenCommand(services);
+      assert.match(record.messages[0]?.text ?? '', /has no experiment image yet: build it/);
+      assert.deepEqual(record.executed[0], 'mlContainers.images.build');
+      assert.match(record.messages[1]?.text ?? '', new RegExp(`Jupyter in dimuon:3f2a1bc \\(${IMAGE.id.slice(7, 19)}\\)`));
+      const container = [...engine.containers.values()].find((c) => c.running);
+      assert.equal(container?.imageId, IMAGE.id);
+    });
+
+    it('with no image built yet and the build declined, starts nothing', async () => {
+      useFolder(true);
+      engine.images.delete('dimuon:latest');
+      await reopen.reopenCommand(services);
+      assert.equal(engine.containers.size, 0);
+      assert.deepEqual(record.executed, []);
     });
 
     it('without Dev Containers offers to install it', async () => {

@@ -16,7 +16,7 @@ import { WORKSPACE_IN_CONTAINER, containerRequest, gpuLabel, imageTitle } from '
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
 import { RUN_ID_LABEL, RUN_SWEEP_LABEL } from '../labels';
 import type { Logger } from '../log';
-import { imageName } from '../reference';
+import { imageName, shortImageId } from '../reference';
 import type { Catalog } from '../scaffold/catalog';
 import { writeFileAtomic } from '../atomicWrite';
 import { maskSecrets } from '../secrets';
@@ -158,7 +158,7 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
   assertEngineSeesWorkspace(engine.endpoint, plan.workspace, 'A run');
   const now = o.now ?? ((): Date => new Date());
   const details = await engine.inspectImage(plan.image.id, o.signal);
-  if (!details) throw new RunError(`Image ${plan.image.ref} (${plan.image.id.slice(7, 19)}) is no longer on this engine: rebuild it, or run the sweep again with another --image.`);
+  if (!details) throw new RunError(`Image ${plan.image.ref} (${shortImageId(plan.image.id)}) is no longer on this engine: rebuild it, or run the sweep again with another --image.`);
   const image = { ref: plan.image.ref, details };
   const runtime = await planRuntime(plan.workspace, plan.runtime, o.hostEnv ?? process.env);
   const owner = await hostUser(engine, details, runtime, plan.workspace, o.signal);

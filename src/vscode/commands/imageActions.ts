@@ -62,13 +62,15 @@ async function interactiveRun(services: Services, image: ImageNode, workspace: s
   const details = await engine.inspectImage(image.image.id);
   if (!details) throw new Error(vscode.l10n.t('{0} is no longer on the engine: refresh the view.', image.name));
   const catalog = await optionalCatalog(services.templatesDir);
+  const choice = await services.devcontainers.choose(workspace);
+  if (!choice) throw new vscode.CancellationError();
   return interactiveRunCommand({
     engine,
     image: { ref: image.name, details },
     workspace,
     gpu: settings.gpu,
     shmSizeBytes: settings.shmSizeBytes,
-    runtime: await workspaceRuntime(workspace),
+    runtime: await workspaceRuntime(workspace, choice),
     log: services.log.child('gpu'),
     ...(command ? { command } : {}),
     ...(catalog ? { catalog } : {}),

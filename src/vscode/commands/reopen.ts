@@ -1,7 +1,8 @@
 import * as vscode from 'vscode';
 import type { JupyterServer } from '../../core/jupyter/server';
 import { WORKSPACE_IN_CONTAINER } from '../../core/container/request';
-import { DEFAULT_DEVCONTAINER, findDevcontainerConfigs } from '../../core/project';
+import { DEFAULT_DEVCONTAINER, findDevcontainerConfigs, openProject } from '../../core/project';
+import { shortImageId } from '../../core/reference';
 import { attachedContainerFolderUri, isContainerRemote } from '../../core/container/attach';
 import { imageArgument } from '../imageArgument';
 import { announce, startJupyterIn } from '../jupyter/session';
@@ -12,8 +13,6 @@ import type { Services } from '../services';
 
 /** Microsoft's Dev Containers extension, which owns "reopen this folder in its container". */
 export const DEV_CONTAINERS_ID = 'ms-vscode-remote.remote-containers';
-/** Its command that builds the folder's devcontainer.json and reopens the window inside the container. */
-export const DEV_CONTAINERS_REOPEN = 'remote-containers.reopenInContainer';
 
 /** A window already inside a container has nothing to reopen; say so rather than fail further down. */
 function refuseInsideContainer(): boolean {
@@ -29,9 +28,11 @@ async function hasDevcontainer(folder: string): Promise<boolean> {
 }
 
 /**
- * "ML Containers: Reopen in ML Container". Scaffolds first when the folder has no devcontainer.json, then hands the
- * folder to Dev Containers (which builds that config and reopens the window inside it). Without Dev Containers it
- * offers to install it, or the standalone path: the experiment container with Jupyter and a terminal in it.
+ * "ML Containers: Reopen in ML Container". Scaffolds first when the folder has no devcontainer.json, builds first when
+ * its experiment image does not exist yet, then opens the window in a container of that image — the very image id the
+ * Experiment Images view shows, never a second build: through Dev Containers' attach when it is installed (the
+ * image's devcontainer.metadata carries remoteUser and the extensions), else the standalone path (Jupyter in the
+ * image and a terminal inside it), after offering to install Dev Containers.
  */
 export async function reopenCommand(services: Services, arg?: unknown): Promise<void> {
   if (refuseInsideContainer()) return;
@@ -48,12 +49,52 @@ export async function reopenCommand(services: Services, arg?: unknown): Promise<
     await vscode.commands.executeCommand('mlContainers.scaffold.new', folder.uri);
     if (!(await hasDevcontainer(folder.uri.fsPath))) return;
   }
-  if (vscode.extensions.getExtension(DEV_CONTAINERS_ID)) {
-    services.log.info(`reopening ${folder.uri.fsPath} through Dev Containers (${DEV_CONTAINERS_REOPEN})`);
-    await vscode.commands.executeCommand(DEV_CONTAINERS_REOPEN);
+  const image = await builtImage(services, folder);
+  if (!image) return;
+  services.log.info(`reopening ${folder.uri.fsPath} in ${image.label} (${image.id}), the image its last build made`);
+  await openInImage(services, folder.uri.fsPath, image);
+}
+
+/** The experiment image of folder as the last build left it, building it first when there is none (asked). */
+async function builtImage(services: Services, folder: vscode.WorkspaceFolder): Promise<ChosenImage | undefined> {
+  const choice = await services.devcontainers.choose(folder.uri.fsPath);
+  if (!choice) return undefined;
+  const project = await openProject(folder.uri.fsPath, { ...choice, templatesDir: services.templatesDir });
+  const engine = services.engines.get();
+  let details = await engine.inspectImage(project.imageRef);
+  if (!details) {
+    const build = vscode.l10n.t('Build and Reopen');
+    const answer = await vscode.window.showInformationMessage(
+      vscode.l10n.t('{0} has no experiment image yet: build it, and the window reopens in the image that build makes.', folder.name),
+      build,
+    );
+    if (answer !== build) return undefined;
+    await vscode.commands.executeCommand('mlContainers.images.build', folder.uri);
+    details = await engine.inspectImage(project.imageRef);
+    if (!details) return undefined;
+  }
+  // Its commit tag names it as the view does (`name:sha7`); `name:latest` only moves.
+  const label = details.repoTags.find((t) => t.startsWith(`${project.imageName}:`) && !t.endsWith(':latest')) ?? project.imageRef;
+  return { id: details.id, label };
+}
+
+/** An image picked by id (what the container is made from) and the name the user knows it by. */
+interface ChosenImage {
+  id: string;
+  label: string;
+}
+
+/** The image's Jupyter container, with the folder at /workspace, opened as a remote window (or the standalone path). */
+async function openInImage(services: Services, folder: string, image: ChosenImage): Promise<void> {
+  if (!vscode.extensions.getExtension(DEV_CONTAINERS_ID)) {
+    await withoutDevContainers(services, folder, image);
     return;
   }
-  await withoutDevContainers(services, folder.uri.fsPath, undefined);
+  const server = await startJupyterIn(services, folder, image.id);
+  if (!server) return;
+  const uri = attachedContainerFolderUri(server.name, WORKSPACE_IN_CONTAINER);
+  services.log.info(`opening ${uri} (container ${server.name}, image ${image.label}) through Dev Containers`);
+  await vscode.commands.executeCommand('vscode.openFolder', vscode.Uri.parse(uri), { forceNewWindow: true });
 }
 
 /**
@@ -68,29 +109,21 @@ export async function reopenInImageCommand(services: Services, arg: unknown): Pr
   if (!image) throw new Error(vscode.l10n.t('Run this from an image in the Experiment Images view.'));
   const folder = await pickWorkspaceFolder(vscode.l10n.t('Folder to open in {0}', image), arg);
   if (!folder) return;
-  if (!vscode.extensions.getExtension(DEV_CONTAINERS_ID)) {
-    await withoutDevContainers(services, folder.uri.fsPath, image);
-    return;
-  }
-  const server = await startJupyterIn(services, folder.uri.fsPath, image);
-  if (!server) return;
-  const uri = attachedContainerFolderUri(server.name, WORKSPACE_IN_CONTAINER);
-  services.log.info(`opening ${uri} (container ${server.name}) through Dev Containers`);
-  await vscode.commands.executeCommand('vscode.openFolder', vscode.Uri.parse(uri), { forceNewWindow: true });
+  await openInImage(services, folder.uri.fsPath, { id: image, label: image });
 }
 
-async function withoutDevContainers(services: Services, folder: string, image: string | undefined): Promise<void> {
+async function withoutDevContainers(services: Services, folder: string, image: ChosenImage): Promise<void> {
   const install = vscode.l10n.t('Install Dev Containers');
   const standalone = vscode.l10n.t('Start Jupyter and a Terminal');
   const choice = await vscode.window.showInformationMessage(
-    vscode.l10n.t('Reopening this window inside a container needs the Dev Containers extension. Install it, or work from here: Jupyter in the experiment container and a terminal inside it.'),
+    vscode.l10n.t('Reopening this window inside a container needs the Dev Containers extension. Install it, or work from here: Jupyter in {0} ({1}) and a terminal inside it.', image.label, shortImageId(image.id)),
     install,
     standalone,
   );
   if (choice === install) {
     await vscode.commands.executeCommand('workbench.extensions.installExtension', DEV_CONTAINERS_ID);
   } else if (choice === standalone) {
-    const server = await startJupyterIn(services, folder, image);
+    const server = await startJupyterIn(services, folder, image.id);
     if (server) await openStandalone(services, server);
   }
 }

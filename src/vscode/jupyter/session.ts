@@ -15,7 +15,8 @@ import { JUPYTER_EXTENSION_ID } from './collection';
 export async function startJupyterIn(services: Services, workspace: string, imageRef?: string): Promise<JupyterServer | undefined> {
   requireTrust('run');
   const settings = runSettings();
-  const choice = imageRef ? {} : await services.devcontainers.choose(workspace);
+  // Asked even with an image given: the runtime settings (env, mounts, user) come from the chosen devcontainer.json.
+  const choice = await services.devcontainers.choose(workspace);
   if (!choice) return undefined;
   const project = await openProject(workspace, { ...choice, templatesDir: services.templatesDir });
   const image = imageRef ?? project.imageRef;
@@ -27,7 +28,7 @@ export async function startJupyterIn(services: Services, workspace: string, imag
     return undefined;
   }
   const catalog = project.catalog;
-  const runtime = await workspaceRuntime(workspace);
+  const runtime = await workspaceRuntime(workspace, choice);
   const log = services.log.child('jupyter');
   const result = await withCancellableProgress(vscode.l10n.t('Starting Jupyter in {0}…', image), (signal) =>
     startJupyter({
