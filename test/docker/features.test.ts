@@ -7,6 +7,7 @@ import { buildExperiment } from '../../src/core/build/buildExperiment';
 import type { Engine } from '../../src/core/docker/engine';
 import { DEVCONTAINER_METADATA_LABEL } from '../../src/core/labels';
 import { silentLogger } from '../helpers/logger';
+import { assertBuiltCli, mlc } from '../helpers/mlc';
 import { requireEngine, requireImage, requireKind, STANDIN_DEBIAN } from './harness';
 
 const DEVCONTAINER = path.resolve(__dirname, '../../node_modules/.bin/devcontainer');
@@ -86,6 +87,26 @@ describe('Features in the experiment image (real engine)', function () {
       { remoteUser: 'mlc' },
     ]);
     assert.equal(result.labels[DEVCONTAINER_METADATA_LABEL], details!.labels[DEVCONTAINER_METADATA_LABEL]);
+  });
+
+  it('a run of the image gets what its Features declare: a\'s capability and b\'s cache volume', async function () {
+    this.timeout(600_000);
+    assertBuiltCli();
+    const dir = featureProject({ './features/b': {} });
+    dirs.push(dir);
+    fs.writeFileSync(path.join(dir, 'exp.yaml'), 'lr: 0.1\n');
+    const result = await buildExperiment({ folder: dir, engine, git: { info: async () => undefined }, log: silentLogger('build'), lock: false });
+    images.push(...result.tags, result.imageId);
+    // CAP_SYS_PTRACE is bit 19 of the effective set; the engine's default set lacks it.
+    const probe = 'printf "ptrace=%s\\n" $(( (0x$(sed -n "s/^CapEff:[[:space:]]*//p" /proc/self/status) >> 19) & 1 )); grep -c " /cache " /proc/mounts';
+    try {
+      const r = await mlc(['run', '--dir', dir, '--config', path.join(dir, 'exp.yaml'), '--gpu', 'none', '--', 'bash', '-c', probe]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^ptrace=1$/m, "a's capAdd did not reach the run");
+      assert.match(r.stdout, /^1$/m, "b's volume is not mounted at /cache");
+    } finally {
+      await new Promise((resolve) => execFile(DOCKER_PATH, ['volume', 'rm', '-f', 'b-cache'], { env: process.env }, resolve));
+    }
   });
 
   it('labels an image without Features with devcontainer.json\'s entry alone', async () => {

@@ -67,6 +67,8 @@ function parseDockerRun(words: string[], shellEnv: Record<string, string> = {}):
       const f = new Map(value().split(',').map((kv) => [kv.split('=')[0]!, kv.split('=')[1]] as const));
       (h.Mounts ??= []).push({ Type: f.get('type') as 'bind', Source: f.get('source') ?? '', Target: f.get('target')!, ...(f.has('readonly') ? { ReadOnly: true } : {}) });
     } else if (w === '--cap-add') (h.CapAdd ??= []).push(value());
+    else if (w === '--security-opt') (h.SecurityOpt ??= []).push(value());
+    else if (w === '--privileged') h.Privileged = true;
     else if (w.startsWith('--ipc=')) h.IpcMode = w.slice('--ipc='.length);
     else if (w === '-p') {
       const m = /^(?:([\d.]+):)?(\d*):(\d+\/\w+)$/.exec(value())!;
@@ -127,6 +129,39 @@ describe('one container request, rendered as docker run flags', () => {
     runId: 'r3', name: 'dimuon-run-r3', image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/w', code: 'workspace', runDir: '/w/.mlcontainers/runs/r3',
     configFile: '/w/.mlcontainers/runs/r3/exp.yaml', configName: 'exp.yaml', command: ['python', 'train.py'], decision: GPU_ALL, shmSizeBytes: 2 ** 30, runtime, hostUser: { user: '1234:1234', home: '/tmp/mlc-home-1234' },
   })]);
+
+  // An image with a Feature that asks for a volume, a capability, a security option and privileges (as
+  // docker-in-docker does), and devcontainer.json's own entry, which the project's settings already carry.
+  const withFeatures = imageDetails({
+    ...IMAGE,
+    labels: {
+      ...IMAGE.labels,
+      'devcontainer.metadata': JSON.stringify([
+        { id: './features/dind', mounts: [{ source: 'dind-${devcontainerId}', target: '/var/lib/docker', type: 'volume' }], capAdd: ['NET_ADMIN'], securityOpt: ['seccomp=unconfined'], privileged: true, init: true },
+        { remoteUser: 'mlc', capAdd: ['SYS_ADMIN'], mounts: ['type=bind,source=/nope,target=/nope'] },
+      ]),
+    },
+  });
+  cases.push(['a run of an image whose Feature asks for a volume, capabilities and privileges', runContainerRequest({
+    runId: 'r4', name: 'dimuon-run-r4', image: { ref: 'dimuon:latest', details: withFeatures }, workspace: '/w', code: 'workspace', runDir: '/w/.mlcontainers/runs/r4',
+    configFile: '/w/.mlcontainers/runs/r4/exp.yaml', configName: 'exp.yaml', command: ['python', 'train.py'], decision: { mode: 'cpu' }, shmSizeBytes: 2 ** 30,
+    runtime: { ...runtime, securityOpt: ['seccomp=unconfined', 'label=disable'] },
+  })]);
+
+  it('applies what the image\'s Features declare (devcontainer.metadata entries with an id), before the project\'s own', () => {
+    const host = cases.at(-1)![1].HostConfig!;
+    const volume = host.Mounts?.[0];
+    assert.equal(volume?.Type, 'volume');
+    assert.equal(volume?.Target, '/var/lib/docker');
+    assert.match(volume?.Source ?? '', /^dind-[0-9a-f]{32}$/, '${devcontainerId} is substituted, per folder');
+    assert.deepEqual(host.Mounts?.slice(1).map((m) => m.Target), ['/data', '/cache', '/scratch']);
+    assert.deepEqual(host.CapAdd, ['NET_ADMIN', 'SYS_PTRACE'], "devcontainer.json's entry in the label is not applied: the project's settings carry it");
+    assert.deepEqual(host.SecurityOpt, ['seccomp=unconfined', 'label=disable']);
+    assert.equal(host.Privileged, true);
+    const plain = runContainerRequest({ runId: 'r5', name: 'r5', image: { ref: 'x', details: IMAGE }, workspace: '/w', code: 'workspace', runDir: '/w/r', configFile: '/w/r/c.yaml', configName: 'c.yaml', command: ['true'], decision: { mode: 'cpu' }, shmSizeBytes: 1 });
+    assert.equal(plain.HostConfig?.Privileged, undefined);
+    assert.equal(plain.HostConfig?.SecurityOpt, undefined);
+  });
 
   for (const [name, request] of cases) {
     it(`agrees field by field with the created request: ${name}`, () => {

@@ -35,12 +35,23 @@ describe('devcontainer.json runtime settings', () => {
     assert.deepEqual(r.env, [{ name: 'MODE', value: 'fast', secret: false }, { name: 'HF_TOKEN', value: 'hf_secretvalue123', secret: true }]);
     assert.deepEqual(r.mounts, [{ Type: 'tmpfs', Source: '', Target: '/scratch' }]);
     assert.deepEqual(r.binds, ['/data:/data:ro']);
+    const more = parseRunArgs(['--privileged', '--init', '--security-opt', 'seccomp=unconfined', '--security-opt=label=disable'], ctx);
+    assert.equal(more.privileged, true);
+    assert.deepEqual(more.securityOpt, ['seccomp=unconfined', 'label=disable']);
+  });
+
+  it('reads devcontainer.json capAdd, securityOpt and privileged, beside runArgs, and refuses a wrong shape in one sentence', async () => {
+    const r = await runtimeSettings({ capAdd: ['SYS_PTRACE'], securityOpt: ['seccomp=unconfined'], privileged: true, runArgs: ['--cap-add=SYS_PTRACE', '--cap-add', 'NET_ADMIN'] }, ctx);
+    assert.deepEqual(r.capAdd, ['SYS_PTRACE', 'NET_ADMIN']);
+    assert.deepEqual(r.securityOpt, ['seccomp=unconfined']);
+    assert.equal(r.privileged, true);
+    await assert.rejects(runtimeSettings({ capAdd: 'SYS_PTRACE' }, ctx), refusal(/^devcontainer\.json capAdd is a list of strings, e\.g\. \["SYS_PTRACE"\]\.$/));
   });
 
   it('refuses any other runArgs flag by name, in one sentence', () => {
     assert.throws(() => parseRunArgs(['--network=host'], ctx), refusal(/^devcontainer\.json runArgs "--network=host" is not a flag ML Containers can pass .*: remove it from runArgs\.$/));
     assert.throws(() => parseRunArgs(['--gpus', 'all'], ctx), refusal(/"--gpus"/));
-    assert.throws(() => parseRunArgs(['--privileged'], ctx), refusal(/"--privileged"/));
+    assert.throws(() => parseRunArgs(['--pid=host'], ctx), refusal(/"--pid=host"/));
     assert.throws(() => parseRunArgs(['--ulimit'], ctx), refusal(/--ulimit needs a value/));
     assert.throws(() => parseRunArgs(['-e', 'NOT_SET_HERE'], ctx), refusal(/NOT_SET_HERE is not set in this environment/));
   });

@@ -7,7 +7,7 @@ import { imageBaseName } from '../reference';
 import type { GpuDecision } from './gpu';
 import type { HostUser } from './hostUser';
 import type { RuntimeSettings } from './runtime';
-import { fillContainerEnv } from './runtime';
+import { fillContainerEnv, imageFeatureRuntime } from './runtime';
 
 /** Where the workspace folder is mounted in experiment containers. */
 export const WORKSPACE_IN_CONTAINER = '/workspace';
@@ -80,6 +80,12 @@ export function containerRequest(spec: ContainerSpec): ContainerCreateRequest {
   const ports = spec.publish ?? [];
   const runtime = spec.runtime;
   const user = spec.hostUser?.user ?? runtime?.user;
+  // The image's Features first (what they need to work), then devcontainer.json and the user's own.
+  const features = imageFeatureRuntime(details.labels, spec.workspace);
+  const mounts = [...features.mounts, ...(runtime?.mounts ?? [])];
+  const capAdd = [...new Set([...features.capAdd, ...(runtime?.capAdd ?? [])])];
+  const securityOpt = [...new Set([...features.securityOpt, ...(runtime?.securityOpt ?? [])])];
+  const privileged = features.privileged || runtime?.privileged === true;
   return {
     ...(spec.name ? { name: spec.name } : {}),
     Image: details.id,
@@ -102,13 +108,15 @@ export function containerRequest(spec: ContainerSpec): ContainerCreateRequest {
     ...(ports.length ? { ExposedPorts: Object.fromEntries(ports.map((p) => [p, {}])) } : {}),
     HostConfig: {
       Binds: [...(spec.mountWorkspace === false ? [] : [`${spec.workspace}:${WORKSPACE_IN_CONTAINER}`]), ...(spec.binds ?? []), ...(runtime?.binds ?? [])],
-      ...(runtime?.mounts.length ? { Mounts: runtime.mounts.map((m) => ({ ...m })) } : {}),
+      ...(mounts.length ? { Mounts: mounts.map((m) => ({ ...m })) } : {}),
       // HostPort "" lets the engine pick a free port: no race with other processes, and right for any engine.
       ...(ports.length ? { PortBindings: Object.fromEntries(ports.map((p) => [p, [{ HostIp: '127.0.0.1', HostPort: '' }]])) } : {}),
       // Ctrl-C and stop reach the command through an init process, so training code can save and exit.
       Init: true,
       ...limitsHostConfig(spec),
-      ...(runtime?.capAdd.length ? { CapAdd: [...runtime.capAdd] } : {}),
+      ...(capAdd.length ? { CapAdd: capAdd } : {}),
+      ...(securityOpt.length ? { SecurityOpt: securityOpt } : {}),
+      ...(privileged ? { Privileged: true } : {}),
       ...(runtime?.ipc ? { IpcMode: runtime.ipc } : {}),
     },
   };

@@ -3,10 +3,13 @@
 // function reads the parsed devcontainer.json (runtimeSettings); request.ts puts the result into every create
 // request. Values that come from the user's environment, an env file or a flag are secret: only their names leave
 // this process (records, labels, logs, manifests, tooltips).
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import { isRecord } from '../json';
+import { parseMetadataLabel } from '../features/metadata';
+import { DEVCONTAINER_METADATA_LABEL } from '../labels';
 import { rememberSecret } from '../secrets';
 import { WORKSPACE_IN_CONTAINER, parseSize } from './request';
 
@@ -48,6 +51,10 @@ export interface RuntimeSettings {
   shmSizeBytes?: number;
   ulimits: { Name: string; Soft: number; Hard: number }[];
   capAdd: string[];
+  /** devcontainer.json's securityOpt and runArgs --security-opt. */
+  securityOpt?: string[];
+  /** devcontainer.json's privileged and runArgs --privileged. */
+  privileged?: boolean;
   devices: DeviceMapping[];
   ipc?: string;
   /** remoteUser, else containerUser: the user our containers' one process runs as. */
@@ -98,11 +105,22 @@ export function substitute(text: string, ctx: SubstitutionContext): { value: str
         return WORKSPACE_IN_CONTAINER;
       case 'containerWorkspaceFolderBasename':
         return path.posix.basename(WORKSPACE_IN_CONTAINER);
+      case 'devcontainerId':
+        return devcontainerId(ctx.workspace);
       default:
         return whole;
     }
   });
   return { value, fromHost };
+}
+
+/**
+ * ${devcontainerId}: stable for a folder, different between folders, and a valid volume name (Features name their
+ * volumes with it, e.g. `dind-var-lib-docker-${devcontainerId}`). The spec hashes the container's id labels the
+ * same way in spirit; ours are the folder.
+ */
+export function devcontainerId(workspace: string): string {
+  return createHash('sha256').update(path.resolve(workspace)).digest('hex').slice(0, 32);
 }
 
 /** ${containerEnv:VAR[:default]} filled from the variables before it and the image's own (remoteEnv uses it for PATH). */
@@ -172,7 +190,7 @@ function configMount(entry: unknown, ctx: SubstitutionContext): MountSpec {
   throw new RuntimeSettingsError('devcontainer.json mounts: each entry is a string such as "type=bind,source=/data,target=/data" or { "type", "source", "target" }.');
 }
 
-const RUN_ARGS_TAKEN = '--shm-size, --ulimit, --cap-add, --device, --ipc, --env/-e, --mount and -v';
+const RUN_ARGS_TAKEN = '--shm-size, --ulimit, --cap-add, --security-opt, --privileged, --init, --device, --ipc, --env/-e, --mount and -v';
 
 function parseUlimit(text: string): { Name: string; Soft: number; Hard: number } {
   const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(text.trim());
@@ -196,7 +214,12 @@ export function parseRunArgs(args: readonly string[], ctx: SubstitutionContext):
     const word = args[i]!;
     const eq = word.startsWith('--') ? word.indexOf('=') : -1;
     const flag = eq < 0 ? word : word.slice(0, eq);
-    const takes = ['--shm-size', '--ulimit', '--cap-add', '--device', '--ipc', '--env', '-e', '--mount', '-v', '--volume'];
+    if (word === '--privileged' || word === '--init') {
+      // --init: every container of ours has one already.
+      if (word === '--privileged') out.privileged = true;
+      continue;
+    }
+    const takes = ['--shm-size', '--ulimit', '--cap-add', '--security-opt', '--device', '--ipc', '--env', '-e', '--mount', '-v', '--volume'];
     if (!takes.includes(flag)) {
       throw new RuntimeSettingsError(`devcontainer.json runArgs "${word}" is not a flag ML Containers can pass to runs, Jupyter and shells (it takes ${RUN_ARGS_TAKEN}): remove it from runArgs.`);
     }
@@ -216,6 +239,9 @@ export function parseRunArgs(args: readonly string[], ctx: SubstitutionContext):
         break;
       case '--cap-add':
         out.capAdd.push(value);
+        break;
+      case '--security-opt':
+        (out.securityOpt ??= []).push(value);
         break;
       case '--device':
         out.devices.push(parseDevice(value));
@@ -237,6 +263,37 @@ export function parseRunArgs(args: readonly string[], ctx: SubstitutionContext):
         if (value.split(':').length < 2) throw new RuntimeSettingsError(`devcontainer.json runArgs -v "${value}" is not SOURCE:TARGET[:ro].`);
         out.binds.push(value);
     }
+  }
+  return out;
+}
+
+function stringList(raw: unknown, key: string, example: string): string[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw) || raw.some((v) => typeof v !== 'string')) throw new RuntimeSettingsError(`devcontainer.json ${key} is a list of strings, e.g. ${example}.`);
+  return raw as string[];
+}
+
+/**
+ * What the image's Features ask of every container made from it, read from its devcontainer.metadata label (the
+ * entries with an id: ours, or a base image's built by the devcontainer CLI): mounts, capAdd, securityOpt,
+ * privileged — as the devcontainer CLI applies them at `up`. So a pulled image brings them along, without the project.
+ * init needs nothing (every container has one); entrypoint is not applied (noted in the log by the caller's label).
+ * A malformed entry is skipped rather than failing the run: the label is the image's, not something the user can fix here.
+ */
+export function imageFeatureRuntime(labels: Readonly<Record<string, string>>, workspace: string): { mounts: MountSpec[]; capAdd: string[]; securityOpt: string[]; privileged: boolean } {
+  const ctx: SubstitutionContext = { workspace, hostEnv: {} };
+  const out = { mounts: [] as MountSpec[], capAdd: [] as string[], securityOpt: [] as string[], privileged: false };
+  for (const entry of parseMetadataLabel(labels[DEVCONTAINER_METADATA_LABEL]).filter((e) => typeof e.id === 'string')) {
+    for (const m of Array.isArray(entry.mounts) ? entry.mounts : []) {
+      try {
+        out.mounts.push(configMount(m, ctx));
+      } catch {
+        // skipped: see above
+      }
+    }
+    if (Array.isArray(entry.capAdd)) out.capAdd.push(...entry.capAdd.filter((c): c is string => typeof c === 'string'));
+    if (Array.isArray(entry.securityOpt)) out.securityOpt.push(...entry.securityOpt.filter((c): c is string => typeof c === 'string'));
+    if (entry.privileged === true) out.privileged = true;
   }
   return out;
 }
@@ -282,6 +339,8 @@ export async function runtimeSettings(config: Record<string, unknown> | undefine
   ];
   for (const v of env) if (v.secret) rememberSecret(v.value);
   const user = [c.remoteUser, c.containerUser].find((u): u is string => typeof u === 'string' && u.length > 0);
+  const securityOpt = [...stringList(c.securityOpt, 'securityOpt', '["seccomp=unconfined"]'), ...(fromArgs.securityOpt ?? [])];
+  const privileged = c.privileged === true || fromArgs.privileged === true;
   return {
     // One entry per name, the last one winning, where the first stood.
     env: [...new Map(env.map((v) => [v.name, v])).values()],
@@ -289,7 +348,9 @@ export async function runtimeSettings(config: Record<string, unknown> | undefine
     binds: fromArgs.binds ?? [],
     ...(fromArgs.shmSizeBytes !== undefined ? { shmSizeBytes: fromArgs.shmSizeBytes } : {}),
     ulimits: fromArgs.ulimits ?? [],
-    capAdd: fromArgs.capAdd ?? [],
+    capAdd: [...new Set([...stringList(c.capAdd, 'capAdd', '["SYS_PTRACE"]'), ...(fromArgs.capAdd ?? [])])],
+    ...(securityOpt.length ? { securityOpt: [...new Set(securityOpt)] } : {}),
+    ...(privileged ? { privileged } : {}),
     devices: fromArgs.devices ?? [],
     ...(fromArgs.ipc ? { ipc: fromArgs.ipc } : {}),
     ...(user ? { user: substitute(user, o).value } : {}),

@@ -87,6 +87,8 @@ export interface ContainerHostConfig {
   Init?: boolean;
   Mounts?: { Type: 'bind' | 'volume' | 'tmpfs'; Source: string; Target: string; ReadOnly?: boolean }[];
   CapAdd?: string[];
+  SecurityOpt?: string[];
+  Privileged?: boolean;
   IpcMode?: string;
 }
 
