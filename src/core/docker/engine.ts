@@ -90,6 +90,7 @@ export interface ContainerHostConfig {
   SecurityOpt?: string[];
   Privileged?: boolean;
   IpcMode?: string;
+  NetworkMode?: string;
 }
 
 /** POST /containers/create, as the API takes it. */

@@ -7,7 +7,6 @@ import type { ErrorHints } from '../errors';
 import { toEngineError } from '../errors';
 
 export type DockerClient = Dockerode;
-export type DockerContainer = Dockerode.Container;
 
 export interface EngineOptions {
   /** Per-request socket inactivity timeout; builds and streams pass their own signals instead. */

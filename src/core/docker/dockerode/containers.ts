@@ -3,7 +3,8 @@ import { isRecord } from '../../json';
 import type { ContainerCreateRequest, ContainerDetails, ContainerSummary, PortBinding } from '../engine';
 import { EngineError, toEngineError } from '../errors';
 import { awaitStream } from '../stream';
-import type { DockerConnection, DockerContainer } from './client';
+import type { DockerConnection } from './client';
+import { demuxLogStreams } from './logs';
 import { num, record, str, stringMap } from './parse';
 
 export async function createContainer(conn: DockerConnection, request: ContainerCreateRequest, signal?: AbortSignal): Promise<string> {
@@ -103,19 +104,21 @@ export async function waitContainer(conn: DockerConnection, id: string, signal?:
   return num(result.StatusCode);
 }
 
+/**
+ * `docker run --rm` of a command, its output captured: create, start, wait, then the logs, then remove. The output is
+ * read after the exit rather than attached before the start (dockerode's run): no race between the attach stream
+ * and the exit, and nothing left waiting when an engine (Podman 4.3) closes the attach connection its own way.
+ */
 export async function runCapture(conn: DockerConnection, image: string, command: string[], signal?: AbortSignal): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
-  const sink = (into: Buffer[]): Writable => new Writable({ write: (chunk: Buffer, _enc, done) => (into.push(chunk), done()) });
-  const [result, container] = (await conn.call((d) =>
-    d.run(image, command, [sink(chunks.stdout), sink(chunks.stderr)], {
-      Entrypoint: [],
-      Tty: false,
-      HostConfig: { NetworkMode: 'none' },
-      abortSignal: signal,
-    }),
-  )) as [{ StatusCode?: number }, DockerContainer];
-  await container.remove({ force: true }).catch(() => undefined);
-  return { exitCode: result.StatusCode ?? -1, stdout: Buffer.concat(chunks.stdout).toString('utf8'), stderr: Buffer.concat(chunks.stderr).toString('utf8') };
+  const id = await createContainer(conn, { Image: image, Cmd: command, Entrypoint: [], HostConfig: { NetworkMode: 'none' } }, signal);
+  try {
+    await startContainer(conn, id, signal);
+    const exitCode = await waitContainer(conn, id, signal);
+    const raw: unknown = await conn.call((d) => d.getContainer(id).logs({ stdout: true, stderr: true, follow: false, abortSignal: signal }));
+    return { exitCode, ...demuxLogStreams(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw))) };
+  } finally {
+    await removeContainer(conn, id, { force: true }).catch(() => undefined);
+  }
 }
 
 /** `docker exec` without a TTY: the command's exit code and output, or the engine's refusal (e.g. not running). */

@@ -23,16 +23,27 @@ export async function followLogs(conn: DockerConnection, id: string, onOutput: (
  * chunk. Anything that does not parse as frames is returned as text (TTY containers send it raw).
  */
 export function demuxLogs(buffer: Buffer): string {
-  const parts: Buffer[] = [];
+  const frames = logFrames(buffer);
+  return frames ? Buffer.concat(frames.map((f) => f.data)).toString('utf8') : buffer.toString('utf8');
+}
+
+/** The same frames, stdout and stderr apart; a buffer that is not frames counts as stdout. */
+export function demuxLogStreams(buffer: Buffer): { stdout: string; stderr: string } {
+  const frames = logFrames(buffer);
+  if (!frames) return { stdout: buffer.toString('utf8'), stderr: '' };
+  const of = (stream: number): string => Buffer.concat(frames.filter((f) => f.stream === stream).map((f) => f.data)).toString('utf8');
+  return { stdout: of(1), stderr: of(2) };
+}
+
+function logFrames(buffer: Buffer): { stream: number; data: Buffer }[] | undefined {
+  const frames: { stream: number; data: Buffer }[] = [];
   let offset = 0;
   while (offset + 8 <= buffer.length) {
-    const stream = buffer[offset];
+    const stream = buffer[offset]!;
     const size = buffer.readUInt32BE(offset + 4);
-    if ((stream !== 0 && stream !== 1 && stream !== 2) || buffer[offset + 1] !== 0 || offset + 8 + size > buffer.length) {
-      return buffer.toString('utf8');
-    }
-    parts.push(buffer.subarray(offset + 8, offset + 8 + size));
+    if ((stream !== 0 && stream !== 1 && stream !== 2) || buffer[offset + 1] !== 0 || offset + 8 + size > buffer.length) return undefined;
+    frames.push({ stream, data: buffer.subarray(offset + 8, offset + 8 + size) });
     offset += 8 + size;
   }
-  return offset === buffer.length ? Buffer.concat(parts).toString('utf8') : buffer.toString('utf8');
+  return offset === buffer.length ? frames : undefined;
 }
