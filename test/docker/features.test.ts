@@ -97,8 +97,8 @@ describe('Features in the experiment image (real engine)', function () {
     fs.writeFileSync(path.join(dir, 'exp.yaml'), 'lr: 0.1\n');
     const result = await buildExperiment({ folder: dir, engine, git: { info: async () => undefined }, log: silentLogger('build'), lock: false });
     images.push(...result.tags, result.imageId);
-    // CAP_SYS_PTRACE is bit 19 of the effective set; the engine's default set lacks it.
-    const probe = 'printf "ptrace=%s\\n" $(( (0x$(sed -n "s/^CapEff:[[:space:]]*//p" /proc/self/status) >> 19) & 1 )); grep -c " /cache " /proc/mounts';
+    // CAP_SYS_PTRACE is bit 19 of the bounding set (the run is not root, so not in its effective set); the default lacks it.
+    const probe = 'printf "ptrace=%s\\n" $(( (0x$(sed -n "s/^CapBnd:[[:space:]]*//p" /proc/self/status) >> 19) & 1 )); grep -c " /cache " /proc/mounts || true';
     try {
       const r = await mlc(['run', '--dir', dir, '--config', path.join(dir, 'exp.yaml'), '--gpu', 'none', '--', 'bash', '-c', probe]);
       assert.equal(r.code, 0, r.stderr);
