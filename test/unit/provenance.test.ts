@@ -89,6 +89,14 @@ describe('BuildKit progress', () => {
     assert.deepEqual(p.cachedSteps(), ['RUN pip install -r req.txt']);
     assert.deepEqual(p.failure('while running runtime: exit status 7'), { step: 'RUN exit 7', error: 'while running runtime: exit status 7', logTail: ['CUDA error: no kernel image'] });
   });
+
+  it('reads lines split across stream events (Podman sends buildah\'s output as it is written)', () => {
+    const p = new BuildProgress();
+    for (const chunk of ['STEP 1/3: FROM mlc-test/debian:book', 'worm\nSTEP 2/3: RUN pip install ', '-r req.txt\n--', '> Using cache 5c2c96d70ecc1b2e\nSTEP 3/3: RUN exit 7\n', 'CUDA error: no kernel image']) p.push({ stream: chunk });
+    assert.equal(p.current, 'RUN exit 7');
+    assert.deepEqual(p.cachedSteps(), ['RUN pip install -r req.txt']);
+    assert.deepEqual(p.failure('exit status 7').logTail, ['CUDA error: no kernel image'], 'the unfinished last line is part of the tail');
+  });
 });
 
 describe('environment locks', () => {

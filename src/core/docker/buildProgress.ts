@@ -47,6 +47,8 @@ export class BuildProgress {
   private readonly classicTail: string[] = [];
   private classicStep = '';
   private readonly classicCached: string[] = [];
+  /** The classic stream's unfinished last line: Podman sends buildah's output as it is written, not line by line. */
+  private classicPartial = '';
   current = '';
 
   /** Feeds one event; returns the lines worth logging. */
@@ -65,7 +67,8 @@ export class BuildProgress {
     if (failed) {
       return { step: failed.name, error: failed.error, logTail: failed.logTail.slice(-20) };
     }
-    return { step: this.classicStep || this.current, error: message, logTail: this.classicTail.slice(-20) };
+    const tail = this.classicPartial.trim() ? [...this.classicTail, this.classicPartial] : this.classicTail;
+    return { step: this.classicStep || this.current, error: message, logTail: tail.slice(-20) };
   }
 
   /** Steps the builder answered from its cache (BuildKit's CACHED, the classic builders' "Using cache"), for "rebuild reused the dependency layer". */
@@ -114,7 +117,9 @@ export class BuildProgress {
   }
 
   private pushClassic(text: string): string[] {
-    const lines = text.split(/\r?\n/).filter((l) => l.trim());
+    const all = (this.classicPartial + text).split(/\r?\n/);
+    this.classicPartial = all.pop() ?? '';
+    const lines = all.filter((l) => l.trim());
     for (const line of lines) {
       // Docker's classic builder says "Step 2/5 : RUN …", Podman's (buildah) "STEP 2/5: RUN …".
       const step = /^(?:Step \d+\/\d+ : |STEP \d+\/\d+: )/.exec(line);
