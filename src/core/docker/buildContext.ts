@@ -12,6 +12,8 @@ export interface ContextEntry {
   size: number;
   mode: number;
   mtime: Date;
+  /** The mtime with the sub-millisecond part lstat gave (a BuildKit session compares stats by it). */
+  mtimeMs?: number;
   linkname?: string;
 }
 
@@ -67,7 +69,7 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
         }
         const stat = await fs.promises.lstat(path.join(absRoot, rel));
         if (!ignored) {
-          entries.push({ path: rel, type: 'directory', size: 0, mode: stat.mode & 0o7777, mtime: stat.mtime });
+          entries.push({ path: rel, type: 'directory', size: 0, mode: stat.mode & 0o7777, mtime: stat.mtime, mtimeMs: stat.mtimeMs });
         }
         await walk(rel);
         continue;
@@ -77,9 +79,9 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
       }
       const stat = await fs.promises.lstat(path.join(absRoot, rel));
       if (stat.isSymbolicLink()) {
-        entries.push({ path: rel, type: 'symlink', size: 0, mode: stat.mode & 0o7777, mtime: stat.mtime, linkname: await fs.promises.readlink(path.join(absRoot, rel)) });
+        entries.push({ path: rel, type: 'symlink', size: 0, mode: stat.mode & 0o7777, mtime: stat.mtime, mtimeMs: stat.mtimeMs, linkname: await fs.promises.readlink(path.join(absRoot, rel)) });
       } else if (stat.isFile()) {
-        entries.push({ path: rel, type: 'file', size: stat.size, mode: stat.mode & 0o7777, mtime: stat.mtime });
+        entries.push({ path: rel, type: 'file', size: stat.size, mode: stat.mode & 0o7777, mtime: stat.mtime, mtimeMs: stat.mtimeMs });
         totalBytes += stat.size;
       }
       // Sockets, FIFOs and devices are skipped, as the docker CLI does for a build context.
@@ -90,6 +92,69 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
     throw new BuildContextError(`The Dockerfile ${relDockerfile} was not found in ${absRoot}.`);
   }
   return { root: absRoot, entries, totalBytes, skippedDirs };
+}
+
+/** What a BuildKit frontend asks of a local source (fsutil's FilterOpt), as .dockerignore-style patterns. */
+export interface SourceFilter {
+  includes?: readonly string[];
+  excludes?: readonly string[];
+  /** Paths (and, for symlinks, their targets) to include, as the frontend asks for the Dockerfile. */
+  followPaths?: readonly string[];
+}
+
+/**
+ * The entries of a scan that a frontend's filter lets through, in walk order, each with its parent folders (a
+ * folder the scan left out because .dockerignore ignores it, while a `!` rule kept something inside, is lstat'ed
+ * here: the receiver needs a parent before its children). Works on the scan's list, so the files a session offers
+ * are never more than the tar would hold, and ignored folders stay unopened.
+ */
+export async function filterEntries(scan: { root: string; entries: readonly ContextEntry[] }, filter: SourceFilter): Promise<ContextEntry[]> {
+  const excludes = filter.excludes?.filter((p) => p.trim()) ?? [];
+  const excluded = excludes.length ? ignore({ ignorecase: false }).add(excludes) : undefined;
+  const includes = [...(filter.includes ?? []), ...(filter.followPaths ?? [])].map((p) => p.replace(/^\/+/, '')).filter(Boolean);
+  if (filter.followPaths?.length) {
+    const byPath = new Map(scan.entries.map((e) => [e.path, e]));
+    for (const p of filter.followPaths) {
+      const link = byPath.get(p.replace(/^\/+/, ''));
+      if (link?.type === 'symlink' && link.linkname) {
+        const target = path.posix.normalize(path.posix.join(path.posix.dirname(link.path), link.linkname));
+        if (!target.startsWith('../') && !path.posix.isAbsolute(target)) includes.push(target);
+      }
+    }
+  }
+  const included = includes.length ? ignore({ ignorecase: false }).add(includes.map(escapeLiteral(filter))) : undefined;
+  const dirs = new Map(scan.entries.filter((e) => e.type === 'directory').map((e) => [e.path, e]));
+  const out: ContextEntry[] = [];
+  const emitted = new Set<string>();
+  const withParents = async (e: ContextEntry): Promise<void> => {
+    const parts = e.path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (emitted.has(dir)) continue;
+      let entry = dirs.get(dir);
+      if (!entry) {
+        const stat = await fs.promises.lstat(path.join(scan.root, dir));
+        entry = { path: dir, type: 'directory', size: 0, mode: stat.mode & 0o7777, mtime: stat.mtime, mtimeMs: stat.mtimeMs };
+      }
+      out.push(entry);
+      emitted.add(dir);
+    }
+    out.push(e);
+    emitted.add(e.path);
+  };
+  for (const e of scan.entries) {
+    if (excluded?.ignores(e.path)) continue;
+    // A folder that is not itself included comes along with the first thing inside it that is.
+    if (included && !included.ignores(e.path)) continue;
+    if (!emitted.has(e.path)) await withParents(e);
+  }
+  return out;
+}
+
+/** Includes and follow paths name paths, and fsutil matches them as patterns: only the followed ones are literal. */
+function escapeLiteral(filter: SourceFilter): (p: string) => string {
+  const literal = new Set(filter.followPaths ?? []);
+  return (p) => (literal.has(p) ? p.replace(/[*?[\\]/g, (c) => `\\${c}`) : p);
 }
 
 /** Streams the scanned entries as a tar, one file open at a time: memory stays flat whatever the context size. */
