@@ -412,13 +412,14 @@ function credentialHostOf(images: readonly string[]): string {
 }
 
 /**
- * Credentials for the registries the Dockerfile pulls from, as `docker build` finds them. A BuildKit session gives
- * every registry the same answer, so with images from several registries none are passed (and the user is told);
+ * Credentials for the registries the Dockerfile pulls from, as `docker build` finds them. Our session answers each
+ * registry with its own; `sharedAnswer` (a BuildKit build with a tar, whose session is dockerode's) gives every
+ * registry the same one, so then with images from several registries none are passed (and the user is told);
  * a broken helper is a warning, not a failed build: public images still pull.
  */
 async function buildCredentials(
   images: readonly string[],
-  buildKit: boolean,
+  sharedAnswer: boolean,
   resolve: NonNullable<BuildExperimentOptions['registryAuth']>,
   log: Logger,
   signal?: AbortSignal,
@@ -439,9 +440,9 @@ async function buildCredentials(
     }),
   );
   const withAuth = found.filter((f): f is NonNullable<typeof f> => f !== undefined);
-  if (buildKit && withAuth.length && hosts.length > 1) {
+  if (sharedAnswer && withAuth.length && hosts.length > 1) {
     log.warn(
-      `not passing your credentials for ${withAuth.map((f) => f.host).join(', ')}: this Dockerfile pulls from ${hosts.join(', ')}, and a BuildKit build would offer them to every one of those registries. ` +
+      `not passing your credentials for ${withAuth.map((f) => f.host).join(', ')}: this Dockerfile pulls from ${hosts.join(', ')}, and a BuildKit build without a session would offer them to every one of those registries. ` +
         `Pull the private images first (docker pull …): the build then uses the local copies.`,
     );
     return [];
