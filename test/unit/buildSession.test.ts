@@ -116,6 +116,9 @@ describe('BuildKit session (fsutil packets over our own gRPC server)', () => {
     assert.deepEqual(await paths({ excludes: ['data/', '!data/keep.txt', '**/*.pyc'] }), ['.dockerignore', 'Dockerfile', 'data', 'data/keep.txt', 'src', 'src/m.py']);
     assert.deepEqual(await paths({ followPaths: ['.dockerignore'] }), ['.dockerignore']);
     assert.deepEqual(await paths({ includes: ['src/m.py'] }), ['src', 'src/m.py']);
+    // The .dockerignore lines back, as the frontend cleans them: only what the scan sent regardless is dropped.
+    const all = await scanContext(writeFixture({ name: 'x', files: { Dockerfile: 'FROM x\n', '.dockerignore': '# c\n/build/\n*\n!src\n', 'src/a.py': 'a', 'build/x': 'x' }, expected: [] }), 'Dockerfile');
+    assert.deepEqual((await filterEntries(all, { excludes: ['build', '*', '!src'] })).map((e) => e.path), ['src', 'src/a.py']);
     // What is not in the scan (ignored by .dockerignore) is never offered, whatever the frontend asks.
     assert.deepEqual(await paths({ includes: ['data/big.bin'] }), []);
   });
@@ -150,6 +153,8 @@ describe('BuildKit session (fsutil packets over our own gRPC server)', () => {
   it('gives a stat the mtime in nanoseconds and no size for folders', () => {
     const s = wireStat({ path: 'd', type: 'directory', size: 4096, mode: 0o755, mtime: new Date(1500), mtimeMs: 1500.25 });
     assert.equal(s.size, 0);
-    assert.equal(s.modTimeNs, 1_500_250_000n);
+    assert.deepEqual(s.modTime, { ms: 1500, ns: 250_000 });
+    const stat = { path: 'f', mode: 0o644, uid: 0, gid: 0, size: 1, modTime: { ms: 1_764_000_000_123, ns: 456_789 } };
+    assert.equal(decodePacket(encodePacket({ type: PacketType.Stat, id: 0, stat })).stat?.modTimeNs, 1_764_000_000_123_456_789n);
   });
 });

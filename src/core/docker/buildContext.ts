@@ -24,6 +24,8 @@ export interface ContextScan {
   totalBytes: number;
   /** Ignored directories that were not walked at all. */
   skippedDirs: string[];
+  /** The .dockerignore lines the scan applied, and the entries sent although they match (Dockerfile, .dockerignore). */
+  ignore?: { patterns: string[]; forced: string[] };
 }
 
 export class BuildContextError extends UserError {
@@ -54,6 +56,7 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
   ];
   const entries: ContextEntry[] = [];
   const skippedDirs: string[] = [];
+  const forced = [...alwaysSent].filter((p) => matcher.ignores(p));
   let totalBytes = 0;
 
   const walk = async (relDir: string): Promise<void> => {
@@ -91,7 +94,7 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
   if (!entries.some((e) => e.path === relDockerfile)) {
     throw new BuildContextError(`The Dockerfile ${relDockerfile} was not found in ${absRoot}.`);
   }
-  return { root: absRoot, entries, totalBytes, skippedDirs };
+  return { root: absRoot, entries, totalBytes, skippedDirs, ignore: { patterns, forced } };
 }
 
 /** What a BuildKit frontend asks of a local source (fsutil's FilterOpt), as .dockerignore-style patterns. */
@@ -108,9 +111,9 @@ export interface SourceFilter {
  * here: the receiver needs a parent before its children). Works on the scan's list, so the files a session offers
  * are never more than the tar would hold, and ignored folders stay unopened.
  */
-export async function filterEntries(scan: { root: string; entries: readonly ContextEntry[] }, filter: SourceFilter): Promise<ContextEntry[]> {
+export async function filterEntries(scan: { root: string; entries: readonly ContextEntry[]; ignore?: ContextScan['ignore'] }, filter: SourceFilter): Promise<ContextEntry[]> {
   const excludes = filter.excludes?.filter((p) => p.trim()) ?? [];
-  const excluded = excludes.length ? ignore({ ignorecase: false }).add(excludes) : undefined;
+  const excluded = excludeTest(excludes, scan.ignore);
   const includes = [...(filter.includes ?? []), ...(filter.followPaths ?? [])].map((p) => p.replace(/^\/+/, '')).filter(Boolean);
   if (filter.followPaths?.length) {
     const byPath = new Map(scan.entries.map((e) => [e.path, e]));
@@ -143,12 +146,37 @@ export async function filterEntries(scan: { root: string; entries: readonly Cont
     emitted.add(e.path);
   };
   for (const e of scan.entries) {
-    if (excluded?.ignores(e.path)) continue;
+    if (excluded?.(e.path)) continue;
     // A folder that is not itself included comes along with the first thing inside it that is.
     if (included && !included.ignores(e.path)) continue;
-    if (!emitted.has(e.path)) await withParents(e);
+    if (emitted.has(e.path)) continue;
+    const slash = e.path.lastIndexOf('/');
+    if (slash < 0 || emitted.has(e.path.slice(0, slash))) {
+      out.push(e);
+      emitted.add(e.path);
+    } else {
+      await withParents(e);
+    }
   }
   return out;
+}
+
+/**
+ * Which paths the frontend's exclude patterns drop. When they are the very .dockerignore lines the scan applied
+ * (the Dockerfile frontend sends them back), the scan already dropped everything they match except what it sent
+ * regardless: only those are left to drop, with no pattern matching per entry.
+ */
+function excludeTest(excludes: readonly string[], applied: ContextScan['ignore']): ((p: string) => boolean) | undefined {
+  if (!excludes.length) return undefined;
+  const meaningful = (list: readonly string[]): string[] => list.map((p) => p.trim()).filter((p) => p && !p.startsWith('#')).map(cleanPattern);
+  const mine = applied ? meaningful(applied.patterns) : undefined;
+  const theirs = meaningful(excludes);
+  if (mine && mine.length === theirs.length && mine.every((p, i) => p === theirs[i])) {
+    const forced = new Set(applied!.forced);
+    return (p) => forced.has(p);
+  }
+  const matcher = ignore({ ignorecase: false }).add([...excludes]);
+  return (p) => matcher.ignores(p);
 }
 
 /** Includes and follow paths name paths, and fsutil matches them as patterns: only the followed ones are literal. */
@@ -227,6 +255,18 @@ function couldReinclude(dir: string, negations: string[]): boolean {
     const literal = n.split(/[*?[\\]/)[0] ?? '';
     return literal === '' || literal.startsWith(`${dir}/`) || `${dir}/`.startsWith(literal) || literal === dir;
   });
+}
+
+/** A .dockerignore line as moby's ReadAll cleans it (the form BuildKit's frontend sends back). */
+function cleanPattern(line: string): string {
+  const invert = line.startsWith('!');
+  let p = invert ? line.slice(1).trim() : line;
+  if (p) {
+    p = path.posix.normalize(p);
+    if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
+    if (p.length > 1 && p.startsWith('/')) p = p.slice(1);
+  }
+  return invert ? `!${p}` : p;
 }
 
 function toSlash(p: string): string {

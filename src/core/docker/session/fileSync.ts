@@ -34,7 +34,7 @@ export function wireStat(e: ContextEntry): WireStat {
     uid: 0,
     gid: 0,
     size: e.type === 'file' ? e.size : 0,
-    modTimeNs: BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6)),
+    modTime: { ms: whole, ns: Math.min(999_999, Math.round((ms - whole) * 1e6)) },
     ...(e.type === 'symlink' && e.linkname ? { linkname: e.linkname } : {}),
   };
 }

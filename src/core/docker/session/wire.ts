@@ -20,8 +20,10 @@ export interface WireStat {
   uid: number;
   gid: number;
   size: number;
-  /** Nanoseconds since the epoch. */
-  modTimeNs: bigint;
+  /** Nanoseconds since the epoch (as decoded; a sender may give modTime instead). */
+  modTimeNs?: bigint;
+  /** The same time as whole milliseconds and the nanoseconds past them, which encode without BigInt. */
+  modTime?: { ms: number; ns: number };
   linkname?: string;
 }
 
@@ -71,6 +73,10 @@ export class ProtoWriter {
     this.buf = next;
   }
 
+  reset(): void {
+    this.pos = 0;
+  }
+
   get length(): number {
     return this.pos;
   }
@@ -83,6 +89,20 @@ export class ProtoWriter {
       v = Math.floor(v / 0x80);
     }
     this.buf[this.pos++] = v;
+    return this;
+  }
+
+  /** An unsigned 64-bit varint given as its high and low 32-bit halves (no BigInt on the hot path). */
+  varint64(hi: number, lo: number): this {
+    this.ensure(10);
+    let h = hi >>> 0;
+    let l = lo >>> 0;
+    while (h > 0 || l > 0x7f) {
+      this.buf[this.pos++] = (l & 0x7f) | 0x80;
+      l = ((l >>> 7) | (h << 25)) >>> 0;
+      h >>>= 7;
+    }
+    this.buf[this.pos++] = l;
     return this;
   }
 
@@ -127,16 +147,39 @@ export class ProtoWriter {
   }
 }
 
+const TWO_32 = 2 ** 32;
+
+function writeStat(w: ProtoWriter, stat: WireStat): void {
+  w.bytesField(1, stat.path).uintField(2, stat.mode).uintField(3, stat.uid).uintField(4, stat.gid).uintField(5, stat.size);
+  if (stat.modTime) {
+    // ms · 10^6 + ns in 64 bits: the low half of ms times 10^6 stays below 2^53, so every step is exact.
+    const { ms, ns } = stat.modTime;
+    const msHi = Math.floor(ms / TWO_32);
+    const low = (ms - msHi * TWO_32) * 1e6 + ns;
+    const carry = Math.floor(low / TWO_32);
+    w.varint(6 * 8).varint64(msHi * 1e6 + carry, low - carry * TWO_32);
+  } else if (stat.modTimeNs) {
+    w.varint(6 * 8).bigVarint(stat.modTimeNs);
+  }
+  w.bytesField(7, stat.linkname);
+}
+
 export function encodeStat(stat: WireStat): Buffer {
   const w = new ProtoWriter(64 + stat.path.length * 3);
-  w.bytesField(1, stat.path).uintField(2, stat.mode).uintField(3, stat.uid).uintField(4, stat.gid).uintField(5, stat.size);
-  if (stat.modTimeNs !== 0n) w.varint(6 * 8).bigVarint(stat.modTimeNs);
-  w.bytesField(7, stat.linkname);
+  writeStat(w, stat);
   return w.finish();
 }
 
+/** One writer for every stat: encoding a packet copies out only the finished bytes. */
+const scratch = new ProtoWriter(4096);
+
 export function encodePacket(p: Packet): Buffer {
-  const stat = p.stat ? encodeStat(p.stat) : undefined;
+  let stat: Buffer | undefined;
+  if (p.stat) {
+    scratch.reset();
+    writeStat(scratch, p.stat);
+    stat = scratch.finish();
+  }
   const w = new ProtoWriter(16 + (stat?.length ?? 0) + (p.data?.length ?? 0));
   w.uintField(1, p.type);
   if (stat) w.bytesField(2, stat);
