@@ -62,25 +62,33 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
   const walk = async (relDir: string): Promise<void> => {
     const dirents = await fs.promises.readdir(path.join(absRoot, relDir), { withFileTypes: true });
     dirents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const d of dirents) {
+    const items = dirents.map((d) => {
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
       const ignored = matcher.ignores(rel) && !alwaysSent.has(rel);
-      if (d.isDirectory()) {
-        if (ignored && !couldReinclude(rel, negations)) {
+      const dir = d.isDirectory();
+      // An ignored folder no `!` rule reaches into is never opened, nor stat'ed; an ignored file is not stat'ed.
+      const skip = dir ? ignored && !couldReinclude(rel, negations) : ignored;
+      return { rel, ignored, dir, skip };
+    });
+    // One folder's lstat calls at once: one at a time, a 20,000-file context spent most of its scan waiting.
+    const stats = await Promise.all(items.map((it) => (it.skip ? undefined : fs.promises.lstat(path.join(absRoot, it.rel)))));
+    for (let i = 0; i < items.length; i++) {
+      const { rel, ignored, dir, skip } = items[i]!;
+      const stat = stats[i];
+      if (dir) {
+        if (skip) {
           skippedDirs.push(rel);
           continue;
         }
-        const stat = await fs.promises.lstat(path.join(absRoot, rel));
         if (!ignored) {
-          entries.push({ path: rel, type: 'directory', size: 0, mode: stat.mode & 0o7777, mtime: stat.mtime, mtimeMs: stat.mtimeMs });
+          entries.push({ path: rel, type: 'directory', size: 0, mode: stat!.mode & 0o7777, mtime: stat!.mtime, mtimeMs: stat!.mtimeMs });
         }
         await walk(rel);
         continue;
       }
-      if (ignored) {
+      if (skip || !stat) {
         continue;
       }
-      const stat = await fs.promises.lstat(path.join(absRoot, rel));
       if (stat.isSymbolicLink()) {
         entries.push({ path: rel, type: 'symlink', size: 0, mode: stat.mode & 0o7777, mtime: stat.mtime, mtimeMs: stat.mtimeMs, linkname: await fs.promises.readlink(path.join(absRoot, rel)) });
       } else if (stat.isFile()) {

@@ -46,8 +46,9 @@ export class BuildSession {
     const handlers = new Map<string, Handler>([
       [DIFF_COPY, (call) => this.diffCopy(call)],
       [HEALTH, unary(async () => HEALTH_SERVING)],
+      // Always served, as the CLI does: a registry with no credentials here gets an empty answer (anonymous pull).
+      [CREDENTIALS, unary(async (request) => this.credentialsFor(request))],
     ]);
-    if (o.credentials) handlers.set(CREDENTIALS, unary(async (request) => this.credentialsFor(request)));
     this.server = new GrpcServer(handlers);
   }
 
@@ -57,7 +58,7 @@ export class BuildSession {
       'X-Docker-Expose-Session-Uuid': this.id,
       'X-Docker-Expose-Session-Name': this.o.contextDir.split(/[\\/]/).filter(Boolean).pop() ?? 'context',
       'X-Docker-Expose-Session-Sharedkey': this.sharedKey,
-      'X-Docker-Expose-Session-Grpc-Method': [DIFF_COPY, HEALTH, ...(this.o.credentials ? [CREDENTIALS] : [])],
+      'X-Docker-Expose-Session-Grpc-Method': [DIFF_COPY, HEALTH, CREDENTIALS],
     };
   }
 
