@@ -121,13 +121,18 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   const metadataSource = labelSafeConfig(project.rawConfig ?? config, config);
   if (features.length) log.info(`Features, in installation order: ${features.map((f) => f.userId).join(', ')}`);
 
-  const [git, version, info, dockerfileText] = await Promise.all([
+  const asked = Promise.all([
     o.git.info(folder, o.signal),
     o.engine.version(o.signal),
     o.engine.info(o.signal),
     // An image config's Dockerfile is the image and nothing else; the build adds the labels (and the lock layer).
     source.kind === 'dockerfile' ? fs.readFile(source.dockerfile, 'utf8') : `FROM ${source.image}\n`,
   ]);
+  // The context is scanned while git and the engine answer (git runs in a process of its own): asked
+  // first, since the scan's synchronous stretches would hold the requests back.
+  const scanning = contextDir && dockerfile ? scanContext(contextDir, path.relative(contextDir, dockerfile)) : undefined;
+  scanning?.catch(() => undefined);
+  const [git, version, info, dockerfileText] = await asked;
   if (!git) {
     log.warn(`${folder} is not a git repository (or has no commit yet): tags use a timestamp and the image records no revision.`);
   }
@@ -175,7 +180,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     ...(hyper ? { config: hyper } : {}),
   });
 
-  const context = contextDir && dockerfile ? await scanContext(contextDir, path.relative(contextDir, dockerfile)) : generatedContext(configPath, dockerfileText);
+  const context = scanning ? await scanning : generatedContext(configPath, dockerfileText);
   if (contextDir) {
     log.info(`context ${contextDir}: ${context.entries.length} entries, ${formatBytes(context.totalBytes)}${context.skippedDirs.length ? `; not read (ignored): ${context.skippedDirs.join(', ')}` : ''}`);
   } else {
