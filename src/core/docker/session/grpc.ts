@@ -163,21 +163,29 @@ class Call implements GrpcCall {
     this.batch = [];
     this.batchBytes = 0;
     if (this.stream.destroyed || this.stream.closed) throw new GrpcError(GrpcStatus.cancelled, 'the engine closed the stream');
-    if (!this.stream.write(data)) {
-      await new Promise<void>((resolve, reject) => {
-        const done = (): void => {
-          this.stream.off('drain', done);
-          this.stream.off('close', closed);
-          resolve();
-        };
-        const closed = (): void => {
-          this.stream.off('drain', done);
-          reject(new GrpcError(GrpcStatus.cancelled, 'the engine closed the stream'));
-        };
-        this.stream.on('drain', done);
-        this.stream.once('close', closed);
-      });
-    }
+    if (!this.stream.write(data)) await this.drained();
+  }
+
+  /** One wait for 'drain' shared by every writer that found the stream full (the listing and the file data). */
+  private draining: Promise<void> | undefined;
+
+  private drained(): Promise<void> {
+    this.draining ??= new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        this.stream.off('drain', done);
+        this.stream.off('close', closed);
+        this.draining = undefined;
+        resolve();
+      };
+      const closed = (): void => {
+        this.stream.off('drain', done);
+        this.draining = undefined;
+        reject(new GrpcError(GrpcStatus.cancelled, 'the engine closed the stream'));
+      };
+      this.stream.on('drain', done);
+      this.stream.once('close', closed);
+    });
+    return this.draining;
   }
 }
 
