@@ -112,7 +112,7 @@ export function contextBytesFromLog(text: string): number {
   if (classic) return parseDockerSize(classic[1]!);
   const buildkit = [...text.matchAll(/transferring context:\s+([\d.]+\s*[kMG]?B)/g)].pop();
   if (buildkit) return parseDockerSize(buildkit[1]!);
-  const ours = /build context sent:\s+([\d.]+\s*[kMG]?B)/.exec(text);
+  const ours = /build context sent:\s+([\d.]+\s*[kKMG]?B)/.exec(text);
   return ours ? parseDockerSize(ours[1]!) : Number.NaN;
 }
 

@@ -25,8 +25,9 @@ hash. Progress goes to stderr; the image id and tags to stdout. Before sending t
   --no-lock            skip the environment lock (pip freeze in a throw-away container) after the build
   --strict             fail (exit 1, nothing built) instead of warning when the context holds such a file
   --json               print {"imageId", "tags": [...], "commit": sha or null, "dirty", "builder": buildkit|classic,
-                       "contextBytes", "cachedSteps": [...], "contextFindings": [{"path", "kind": secret|large,
-                       "bytes", "ignoreLine"}], "labels": {...}} instead of the id and tags
+                       "contextBytes", "contextTransport": session|tar, "cachedSteps": [...],
+                       "contextFindings": [{"path", "kind": secret|large, "bytes", "ignoreLine"}], "labels": {...}}
+                       instead of the id and tags
   --host URL           Docker host instead of DOCKER_HOST / the docker context`;
 
 export async function build(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
@@ -61,6 +62,7 @@ export async function build(args: string[], io: CliIO, signal: AbortSignal): Pro
         dirty: result.git?.dirty ?? false,
         builder: result.builder,
         contextBytes: result.contextBytesSent,
+        contextTransport: result.contextTransport,
         cachedSteps: result.cachedSteps,
         contextFindings: result.contextFindings,
         labels: result.labels,

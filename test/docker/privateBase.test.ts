@@ -71,4 +71,36 @@ describe('a base image in a private registry (real dockerd, docker-registry with
     assert.equal(image.labels['org.mlcontainers.base.digest'], await manifestDigest(registry, 'lab/base', '1'));
     assert.doesNotMatch(r.stdout + r.stderr + JSON.stringify(image), new RegExp(PASSWORD), 'the password leaked into the output or the image');
   });
+
+  it('bases from two password-protected registries: each gets its own credentials from the session, and neither password shows', async function () {
+    if ((await engine.version()).isPodman) this.skip(); // needs a BuildKit session's Auth service (POST /session): Podman answers 404
+    const other = { name: 'grace', password: `pw2-${randomBytes(8).toString('hex')}` };
+    const second = await startRegistry(await requireTestRegistry(this, engine), other);
+    try {
+      const tools = `${second.host}/lab/tools:1`;
+      await engine.tagImage(STANDIN_DEBIAN, `${second.host}/lab/tools`, '1');
+      await engine.pushImage(tools, { username: other.name, password: other.password, serveraddress: second.host });
+      await engine.removeImage(tools);
+      const two = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-two-registries-'));
+      fs.mkdirSync(path.join(two, '.devcontainer'));
+      fs.writeFileSync(path.join(two, '.devcontainer', 'devcontainer.json'), `{ "name": "${name}-two", "build": { "dockerfile": "Dockerfile" } }\n`);
+      fs.writeFileSync(path.join(two, '.devcontainer', 'Dockerfile'), `FROM ${tools} AS tools\nRUN echo tools > /tools.txt\nFROM ${base}\nCOPY --from=tools /tools.txt /tools.txt\n`);
+      git(two, 'init', '-q', '-b', 'main');
+      git(two, 'add', '-A');
+      git(two, 'commit', '-q', '-m', 'two registries');
+      const config = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-docker-config-'));
+      const basic = (u: { name: string; password: string }): string => Buffer.from(`${u.name}:${u.password}`).toString('base64');
+      fs.writeFileSync(path.join(config, 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth: basic({ name: USER, password: PASSWORD }) }, [second.host]: { auth: basic(other) } } }));
+      const r = await mlc(['build', '--no-lock'], { cwd: two, env: { DOCKER_CONFIG: config } });
+      assert.equal(r.code, 0, r.stderr);
+      const [imageId, ...tags] = r.stdout.trim().split('\n');
+      images.push(...tags);
+      assert.match(r.stderr, /context synced through a BuildKit session/);
+      const seen = await engine.runCapture(imageId!, ['cat', '/tools.txt']);
+      assert.equal(seen.stdout.trim(), 'tools');
+      assert.doesNotMatch(r.stdout + r.stderr, new RegExp(`${PASSWORD}|${other.password}`), 'a password leaked into the output');
+    } finally {
+      await second.stop();
+    }
+  });
 });

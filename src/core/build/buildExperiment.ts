@@ -5,8 +5,9 @@ import { Transform } from 'node:stream';
 import type { ContextScan } from '../docker/buildContext';
 import { biggestOffenders, packContext, packFiles, scanContext } from '../docker/buildContext';
 import { BuildProgress } from '../docker/buildProgress';
-import { buildKitSupport, cacheMountSupport } from '../docker/capabilities';
-import type { BuildRequest, Engine } from '../docker/engine';
+import { buildKitSupport, cacheMountSupport, sessionSupport } from '../docker/capabilities';
+import { buildWithSession } from '../docker/session/build';
+import type { BuildEvent, BuildRequest, Engine } from '../docker/engine';
 import { BuildError } from '../docker/engine';
 import type { ResolvedAuth } from '../docker/registryAuth';
 import { loginCommand } from '../docker/registryAuth';
@@ -73,8 +74,10 @@ export interface BuildExperimentResult {
   context: ContextScan;
   /** Secret-looking and huge files the context held (sent all the same: the build was not strict). */
   contextFindings: ContextFinding[];
-  /** Bytes of tar stream sent to the engine. */
+  /** Bytes of the context sent to the engine: the tar, or the session's stats and the files BuildKit asked for. */
   contextBytesSent: number;
+  /** How the context went: synced through a BuildKit session, or uploaded whole as a tar. */
+  contextTransport: 'session' | 'tar';
   builder: 'buildkit' | 'classic';
   cachedSteps: string[];
 }
@@ -118,13 +121,18 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   const metadataSource = labelSafeConfig(project.rawConfig ?? config, config);
   if (features.length) log.info(`Features, in installation order: ${features.map((f) => f.userId).join(', ')}`);
 
-  const [git, version, info, dockerfileText] = await Promise.all([
+  const asked = Promise.all([
     o.git.info(folder, o.signal),
     o.engine.version(o.signal),
     o.engine.info(o.signal),
     // An image config's Dockerfile is the image and nothing else; the build adds the labels (and the lock layer).
     source.kind === 'dockerfile' ? fs.readFile(source.dockerfile, 'utf8') : `FROM ${source.image}\n`,
   ]);
+  // The context is scanned while git and the engine answer (git runs in a process of its own): asked
+  // first, since the scan's synchronous stretches would hold the requests back.
+  const scanning = contextDir && dockerfile ? scanContext(contextDir, path.relative(contextDir, dockerfile)) : undefined;
+  scanning?.catch(() => undefined);
+  const [git, version, info, dockerfileText] = await asked;
   if (!git) {
     log.warn(`${folder} is not a git repository (or has no commit yet): tags use a timestamp and the image records no revision.`);
   }
@@ -172,7 +180,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     ...(hyper ? { config: hyper } : {}),
   });
 
-  const context = contextDir && dockerfile ? await scanContext(contextDir, path.relative(contextDir, dockerfile)) : generatedContext(configPath, dockerfileText);
+  const context = scanning ? await scanning : generatedContext(configPath, dockerfileText);
   if (contextDir) {
     log.info(`context ${contextDir}: ${context.entries.length} entries, ${formatBytes(context.totalBytes)}${context.skippedDirs.length ? `; not read (ignored): ${context.skippedDirs.join(', ')}` : ''}`);
   } else {
@@ -188,7 +196,9 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   for (const f of contextFindings) log.warn(findingWarning(f));
   if (contextFindings.length) o.onContextFindings?.(contextFindings, context.root);
 
-  const registryAuth = o.registryAuth ? await buildCredentials(pulled, support.available, o.registryAuth, log, o.signal) : [];
+  // A session serves the Dockerfile and a context folder; an image config's generated Dockerfile goes as a tar.
+  const session = contextDir && dockerfile ? sessionSupport(version, info) : { available: false, reason: 'the context is generated' };
+  const registryAuth = o.registryAuth ? await buildCredentials(pulled, support.available && !session.available, o.registryAuth, log, o.signal) : [];
 
   const progress = new BuildProgress();
   log.info(`building ${tags.join(', ')} with ${support.available ? 'BuildKit' : version.isPodman ? "Podman's builder" : 'the classic builder'}`);
@@ -203,40 +213,51 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   const stampTag = metadataLater || (base && !baseDigestBefore) ? `${name}:mlc-stamp-${randomBytes(4).toString('hex')}` : undefined;
   let baseDigestResolved: string | undefined;
   let imageId: string;
-  // What actually goes over the wire (tar headers and padding included), as the docker CLI reports it.
   let contextBytesSent = 0;
-  const tar = contextDir ? packContext(context) : packFiles([{ path: GENERATED_DOCKERFILE, content: dockerfileText }]);
-  const counted = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      contextBytesSent += chunk.length;
-      done(null, chunk);
-    },
-  });
-  tar.on('error', (e) => counted.destroy(e));
-  tar.pipe(counted);
+  let contextTransport: 'session' | 'tar' = 'tar';
+  const request: BuildRequest = {
+    // With Features, the real tags move only once they are installed: a failed Feature leaves the old image tagged.
+    tags: stampTag ? (features.length ? [stampTag] : [...tags, stampTag]) : tags,
+    labels,
+    buildArgs,
+    dockerfile: contextDir && dockerfile ? path.relative(contextDir, dockerfile).split(path.sep).join('/') : GENERATED_DOCKERFILE,
+    ...(source.kind === 'dockerfile' && typeof build?.target === 'string' ? { target: build.target } : {}),
+    buildKit: support.available,
+    ...(registryAuth.length ? { registryAuth } : {}),
+  };
+  const onEvent = (event: BuildEvent): void => {
+    const before = progress.current;
+    for (const line of progress.push(event)) {
+      log.info(line);
+      if (base && !baseDigestBefore) baseDigestResolved ??= resolvedDigest(line, base);
+    }
+    if (progress.current !== before) o.onStep?.(progress.current);
+  };
   try {
-    imageId = await o.engine.build(
-      counted,
-      {
-        // With Features, the real tags move only once they are installed: a failed Feature leaves the old image tagged.
-        tags: stampTag ? (features.length ? [stampTag] : [...tags, stampTag]) : tags,
-        labels,
-        buildArgs,
-        dockerfile: contextDir && dockerfile ? path.relative(contextDir, dockerfile).split(path.sep).join('/') : GENERATED_DOCKERFILE,
-        ...(source.kind === 'dockerfile' && typeof build?.target === 'string' ? { target: build.target } : {}),
-        buildKit: support.available,
-        ...(registryAuth.length ? { registryAuth } : {}),
-      },
-      (event) => {
-        const before = progress.current;
-        for (const line of progress.push(event)) {
-          log.info(line);
-          if (base && !baseDigestBefore) baseDigestResolved ??= resolvedDigest(line, base);
-        }
-        if (progress.current !== before) o.onStep?.(progress.current);
-      },
-      o.signal,
-    );
+    const synced = session.available && dockerfile
+      ? await buildWithSession(o.engine, { scan: context, dockerfile: path.relative(context.root, dockerfile), request, onEvent, ...(o.signal ? { signal: o.signal } : {}) })
+      : undefined;
+    if (synced) {
+      imageId = synced.imageId;
+      contextBytesSent = synced.bytesSent;
+      contextTransport = 'session';
+      log.info(`context synced through a BuildKit session: ${synced.filesSent} changed file${synced.filesSent === 1 ? '' : 's'} sent`);
+    } else {
+      if (session.available) log.info('context: this engine has no BuildKit session endpoint (POST /session); uploading the whole context as a tar');
+      else if (contextDir) log.info(`context uploaded as a tar (no BuildKit session: ${session.reason})`);
+      // What actually goes over the wire (tar headers and padding included), as the docker CLI reports it.
+      const tar = contextDir ? packContext(context) : packFiles([{ path: GENERATED_DOCKERFILE, content: dockerfileText }]);
+      const counted = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          contextBytesSent += chunk.length;
+          done(null, chunk);
+        },
+      });
+      tar.on('error', (e) => counted.destroy(e));
+      tar.pipe(counted);
+      const tarRequest = session.available && registryAuth.length > 1 && support.available ? withoutCredentials(request, log) : request;
+      imageId = await o.engine.build(counted, tarRequest, onEvent, o.signal);
+    }
   } catch (e) {
     if (e instanceof BuildError) {
       // The step's log lines went to the log as they streamed; the error names the step once, without them again.
@@ -248,7 +269,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     }
     throw e;
   }
-  log.info(`built ${imageId} ${features.length ? '(the Features next)' : `as ${tags.join(', ')}`}; build context sent: ${formatBytes(contextBytesSent)}`);
+  log.info(`built ${imageId} ${features.length ? '(the Features next)' : `as ${tags.join(', ')}`}; build context sent: ${formatBytes(contextBytesSent)} (${contextTransport === 'session' ? 'BuildKit session' : 'tar'})`);
   if (base && !baseDigestBefore && !baseDigestResolved) {
     log.warn(`the digest of ${base} is not known (it is not on the engine, and the build did not report one): the image records no base digest.`);
   }
@@ -273,7 +294,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
       await o.engine.removeImage(stampTag).catch((e: unknown) => log.debug(`${stampTag} not removed: ${e instanceof Error ? e.message : String(e)}`));
     }
   }
-  return { imageId, tags, labels, git, context, contextFindings, contextBytesSent, builder: support.available ? 'buildkit' : 'classic', cachedSteps: progress.cachedSteps() };
+  return { imageId, tags, labels, git, context, contextFindings, contextBytesSent, contextTransport, builder: support.available ? 'buildkit' : 'classic', cachedSteps: progress.cachedSteps() };
 }
 
 /** What a devcontainer.json builds from: its Dockerfile and context, or the image it names. */
@@ -378,6 +399,13 @@ async function installFeatures(
   }
 }
 
+/** A tar build through BuildKit answers every registry with one set of credentials: with several, it gets none. */
+function withoutCredentials(request: BuildRequest, log: Logger): BuildRequest {
+  const { registryAuth, ...rest } = request;
+  log.warn(`not passing your credentials for ${(registryAuth ?? []).map((r) => r.host).join(', ')}: without a BuildKit session this engine would offer them to every registry the build pulls from. Pull the private images first (docker pull …).`);
+  return rest;
+}
+
 function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -389,13 +417,14 @@ function credentialHostOf(images: readonly string[]): string {
 }
 
 /**
- * Credentials for the registries the Dockerfile pulls from, as `docker build` finds them. A BuildKit session gives
- * every registry the same answer, so with images from several registries none are passed (and the user is told);
+ * Credentials for the registries the Dockerfile pulls from, as `docker build` finds them. Our session answers each
+ * registry with its own; `sharedAnswer` (a BuildKit build with a tar, whose session is dockerode's) gives every
+ * registry the same one, so then with images from several registries none are passed (and the user is told);
  * a broken helper is a warning, not a failed build: public images still pull.
  */
 async function buildCredentials(
   images: readonly string[],
-  buildKit: boolean,
+  sharedAnswer: boolean,
   resolve: NonNullable<BuildExperimentOptions['registryAuth']>,
   log: Logger,
   signal?: AbortSignal,
@@ -416,9 +445,9 @@ async function buildCredentials(
     }),
   );
   const withAuth = found.filter((f): f is NonNullable<typeof f> => f !== undefined);
-  if (buildKit && withAuth.length && hosts.length > 1) {
+  if (sharedAnswer && withAuth.length && hosts.length > 1) {
     log.warn(
-      `not passing your credentials for ${withAuth.map((f) => f.host).join(', ')}: this Dockerfile pulls from ${hosts.join(', ')}, and a BuildKit build would offer them to every one of those registries. ` +
+      `not passing your credentials for ${withAuth.map((f) => f.host).join(', ')}: this Dockerfile pulls from ${hosts.join(', ')}, and a BuildKit build without a session would offer them to every one of those registries. ` +
         `Pull the private images first (docker pull …): the build then uses the local copies.`,
     );
     return [];

@@ -20,6 +20,17 @@ export function buildKitSupport(version: EngineVersion, info: EngineInfo): Suppo
   return { available: true, reason: 'Engine API version=2 builds' };
 }
 
+/**
+ * Whether a build can sync its context through a BuildKit session (POST /session, FileSync), as `docker build`
+ * does: BuildKit through the Engine API. Podman answers /session with 404 and old daemons lack it; those builds
+ * upload the whole context as a tar (and a 404 met at run time falls back to it too).
+ */
+export function sessionSupport(version: EngineVersion, info: EngineInfo): Support {
+  const buildKit = buildKitSupport(version, info);
+  if (!buildKit.available) return { available: false, reason: buildKit.reason };
+  return { available: true, reason: 'BuildKit session: the engine asks for the files whose stat changed since its last sync' };
+}
+
 /** The Podman release whose builder (buildah 1.24) takes `RUN --mount=type=cache` through the compat /build. */
 const PODMAN_CACHE_MOUNTS = '4.0';
 

@@ -1,5 +1,6 @@
 // The Docker Engine API as ML Containers uses it: the interface every consumer and test fake talks to. The dockerode
 // adapter behind it lives in ./dockerode/.
+import type { Duplex } from 'node:stream';
 import type { DockerEndpoint } from './endpoint';
 
 export interface EngineVersion {
@@ -70,10 +71,15 @@ export interface BuildRequest {
   buildKit: boolean;
   noCache?: boolean;
   /**
-   * Credentials for the registries the build pulls from, by host. BuildKit takes at most one: its session answers
-   * every registry with the same credentials (see core/build/pulledImages.ts).
+   * Credentials for the registries the build pulls from, by host. A BuildKit build with a tar takes at most one
+   * (dockerode's session answers every registry with it); with `session`, that session answers instead.
    */
   registryAuth?: { host: string; auth: RegistryAuth }[];
+  /**
+   * A BuildKit session (openSession) that serves the context and the Dockerfile as the local sources `context` and
+   * `dockerfile`, as `docker build` does (`remote=client-session`): no tar is sent.
+   */
+  session?: string;
 }
 
 /** Docker Engine API HostConfig fields ML Containers sets (PascalCase, as the API takes them). */
@@ -197,8 +203,14 @@ export interface Engine {
    * For short inspections such as `pip freeze`, not for user workloads.
    */
   runCapture(image: string, command: string[], signal?: AbortSignal): Promise<{ exitCode: number; stdout: string; stderr: string }>;
-  /** Builds from a tar stream; resolves with the new image id. */
-  build(context: TarStream, request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<string>;
+  /** Builds from a tar stream, or from a session's sources (request.session, no tar); resolves with the new image id. */
+  build(context: TarStream | undefined, request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<string>;
+  /**
+   * POST /session, upgraded to HTTP/2 (h2c): resolves with the connection, on which the engine is the HTTP/2 client
+   * calling the gRPC methods the headers expose. Rejects with an EngineError (reason `notFound` or `api`, with the
+   * status code) where the engine has no such endpoint (Podman: 404).
+   */
+  openSession(headers: Record<string, string | string[]>, signal?: AbortSignal): Promise<Duplex>;
   createContainer(request: ContainerCreateRequest, signal?: AbortSignal): Promise<string>;
   startContainer(id: string, signal?: AbortSignal): Promise<void>;
   restartContainer(id: string, signal?: AbortSignal): Promise<void>;

@@ -57,6 +57,12 @@ export class FakeEngine implements Engine {
     return 'sha256:fakebuild';
   }
 
+  /** No BuildKit session here (as on Podman): builds fall back to the tar upload. */
+  async openSession(): ReturnType<Engine['openSession']> {
+    this.record('openSession');
+    throw new EngineError('Docker engine at unix:///fake.sock answered: HTTP 404', 'notFound', 404);
+  }
+
   async createContainer(request: ContainerCreateRequest): Promise<string> {
     this.record('createContainer');
     const id = `c${++this.created}`;

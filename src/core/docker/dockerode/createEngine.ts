@@ -1,7 +1,7 @@
 // The dockerode adapter behind the Engine interface: one function per call, grouped by area in this folder.
 import type { DockerEndpoint } from '../endpoint';
 import type { Engine } from '../engine';
-import { build } from './build';
+import { build, openSession } from './build';
 import type { EngineOptions } from './client';
 import { DockerConnection } from './client';
 import { createContainer, execCapture, inspectContainer, listContainers, removeContainer, restartContainer, runCapture, startContainer, stopContainer, waitContainer } from './containers';
@@ -25,6 +25,7 @@ export function createEngine(endpoint: DockerEndpoint, options: EngineOptions = 
     tagImage: (ref, repo, tag, signal) => tagImage(conn, ref, repo, tag, signal),
     runCapture: (image, command, signal) => runCapture(conn, image, command, signal),
     build: (context, request, onEvent, signal) => build(conn, context, request, onEvent, signal),
+    openSession: (headers, signal) => openSession(conn, headers, signal),
     pushImage: (ref, auth, onProgress, signal) => pushImage(conn, ref, auth, onProgress, signal),
     createContainer: (request, signal) => createContainer(conn, request, signal),
     startContainer: (id, signal) => startContainer(conn, id, signal),
