@@ -1,6 +1,7 @@
 // Bundles the extension and the mlc CLI. Both share src/core; neither ships node_modules.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
@@ -35,6 +36,32 @@ const vendored = () => ({
   },
 });
 
+// Inside the dockerode bundle, two modules only some commands need are evaluated on their first call instead of
+// when dockerode loads: dockerode's own BuildKit session (@grpc/grpc-js + @grpc/proto-loader, ~90 ms; our builds
+// open their session themselves, core/docker/session/) and docker-modem's ssh transport (ssh2, ~75 ms; only for
+// ssh:// engines). Both export one function, so a function that requires the real module on its first call stands
+// in; esbuild wraps every bundled CommonJS module to run on its first require, so it then costs nothing before.
+const DEFERRED = [
+  { module: './session', importer: /dockerode[\\/]lib[\\/]docker\.js$/ },
+  { module: './ssh', importer: /docker-modem[\\/]lib[\\/]modem\.js$/ },
+];
+/** @type {() => import('esbuild').Plugin} */
+const deferred = () => ({
+  name: 'deferred',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/(session|ssh)$/ }, async (args) => {
+      if (args.namespace === 'deferred' || !DEFERRED.some((d) => d.module === args.path && d.importer.test(args.importer))) return undefined;
+      const real = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'real' });
+      return { path: real.path, namespace: 'deferred' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'deferred' }, (args) => ({
+      contents: `let real;\nmodule.exports = function () {\n  real ??= require(${JSON.stringify(args.path)});\n  return real.apply(this, arguments);\n};\n`,
+      loader: 'js',
+      resolveDir: path.dirname(args.path),
+    }));
+  },
+});
+
 const targets = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', plugins: [vendored()] },
   {
@@ -44,7 +71,7 @@ const targets = [
     banner: { js: '#!/usr/bin/env node' },
     plugins: [vendored()],
   },
-  ...VENDORED.map((name) => ({ ...common, entryPoints: [name], outfile: `dist/${name}.js` })),
+  ...VENDORED.map((name) => ({ ...common, entryPoints: [name], outfile: `dist/${name}.js`, ...(name === 'dockerode' ? { plugins: [deferred()] } : {}) })),
 ];
 
 // dockerode opens its BuildKit session's auth.proto at run time from `${__dirname}/proto`; in the bundles
