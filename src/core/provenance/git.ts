@@ -47,22 +47,26 @@ export class GitCli implements GitProvider, GitHistoryProvider {
   constructor(private readonly gitPath = 'git') {}
 
   async info(folder: string, signal?: AbortSignal): Promise<GitInfo | undefined> {
-    const sha = await this.git(folder, ['rev-parse', '--verify', '--quiet', 'HEAD'], signal);
-    if (!sha) {
-      return undefined;
-    }
-    const [status, branch, remote, describe] = await Promise.all([
+    // Three processes at once (each build and run pays for them): status v2 with --branch gives the commit, the
+    // branch and the changes in one; the other two answer nothing outside a repository.
+    const [status, remote, describe] = await Promise.all([
       // Untracked files count: they are in the build context, so the image is not the commit. Our own
       // .mlcontainers/ (locks, run records) does not, or every build after the first would be "dirty".
-      this.git(folder, ['status', '--porcelain=v1', '--untracked-files=normal', '--', '.', ':(exclude).mlcontainers'], signal),
-      this.git(folder, ['symbolic-ref', '--quiet', '--short', 'HEAD'], signal),
+      this.git(folder, ['status', '--porcelain=v2', '--branch', '--untracked-files=normal', '--', '.', ':(exclude).mlcontainers'], signal),
       this.git(folder, ['remote', 'get-url', 'origin'], signal),
       this.git(folder, ['describe', '--tags', '--always'], signal),
     ]);
+    if (status === undefined) return undefined;
+    const lines = status.split('\n').filter(Boolean);
+    const header = (key: string): string | undefined => lines.find((l) => l.startsWith(`# branch.${key} `))?.slice(`# branch.${key} `.length);
+    const sha = header('oid');
+    // "(initial)": a repository without a commit yet.
+    if (!sha || !/^[0-9a-f]{40,64}$/.test(sha)) return undefined;
+    const branch = header('head');
     return {
       sha,
-      dirty: (status ?? '').trim().length > 0,
-      ...(branch ? { branch } : {}),
+      dirty: lines.some((l) => !l.startsWith('#')),
+      ...(branch && branch !== '(detached)' ? { branch } : {}),
       ...(remote ? { remoteUrl: stripCredentials(remote) } : {}),
       ...(describe ? { describe } : {}),
     };
