@@ -155,12 +155,13 @@ describe('Slurm runs: submission, task records, reconcile, stop', () => {
     assert.match(formatRuns(runs, Date.now())[1]!, /^S-1\s+pending\s/);
   });
 
-  it('hands a secret to sbatch in its environment and writes it into no file of the workspace', async () => {
+  it('hands a secret to sbatch in its environment, names it in the start records, and writes its value into no file of the workspace', async () => {
     const ws = tmp();
     const slurm = new FakeSlurm();
     const runtime = { env: [{ name: 'HF_TOKEN', value: 'hf_s3cr3t_value_123', secret: true }], mounts: [], binds: [], ulimits: [], capAdd: [], devices: [], updateRemoteUserUID: false };
     await submitToSlurm({ plan: plan(ws), image: IMAGE, runtime, slurm, options: {}, recorder: { node: 'node', cli: 'cli.js' } });
     assert.deepEqual(slurm.submittedEnv, [{ HF_TOKEN: 'hf_s3cr3t_value_123' }]);
+    assert.deepEqual((await readRuns(ws)).runs.map((r) => r.env), [['HF_TOKEN'], ['HF_TOKEN']], 'the start records name the variable, as a local run\'s do');
     const files = fs.readdirSync(ws, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
     assert.ok(files.length > 3);
     for (const f of files) assert.ok(!fs.readFileSync(path.join(f.parentPath, f.name), 'utf8').includes('hf_s3cr3t'), `${f.name} holds no secret`);

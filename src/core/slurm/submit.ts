@@ -9,14 +9,14 @@ import type { Logger } from '../log';
 import { createLogger } from '../log';
 import { containerRequest } from '../container/request';
 import type { RuntimeSettings } from '../container/runtime';
+import { envNames } from '../container/runtime';
 import { imageTitle } from '../container/request';
 import { imageName } from '../reference';
 import type { RunContainerInput } from '../run/experiment';
 import { runContainerSpec } from '../run/experiment';
 import type { ExperimentPlan } from '../run/plan';
 import { PLANS_DIR } from '../run/plan';
-import type { RunRecord } from '../run/records';
-import { RUN_DIR, appendRun, runFolder } from '../run/records';
+import { appendRun, runFolder, startRecord } from '../run/records';
 import type { BatchScriptInput, SlurmOptions } from './script';
 import { renderBatchScript } from './script';
 import type { Slurm } from './slurm';
@@ -111,7 +111,7 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
   const job = await o.slurm.submit(path.join(plan.workspace, rel), plan.workspace, o.signal, secrets);
   const submitted = now().toISOString();
   try {
-    await recordSubmitted(plan, job, submitted);
+    await recordSubmitted(plan, job, submitted, o.runtime ? envNames(o.runtime) : []);
   } catch (e) {
     await o.slurm.cancel([job]).catch(() => undefined);
     throw e;
@@ -120,27 +120,9 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
   return { script, scriptFile: rel, job, runs };
 }
 
-async function recordSubmitted(plan: ExperimentPlan, job: string, submitted: string): Promise<void> {
+async function recordSubmitted(plan: ExperimentPlan, job: string, submitted: string, env: string[]): Promise<void> {
   for (const point of plan.points) {
-    const record: RunRecord = {
-      id: point.runId,
-      status: 'running',
-      exitCode: null,
-      image: plan.image,
-      commit: plan.commit,
-      dirty: plan.dirty,
-      code: plan.code,
-      config: { path: plan.config.path, sha256: point.sha256, content: point.text },
-      params: point.params,
-      sweep: plan.sweep ? { id: plan.id, index: point.index, size: plan.points.length } : null,
-      command: plan.command,
-      start: submitted,
-      end: null,
-      gpus: 'none',
-      container: `mlc-${job}-${point.index + 1}`,
-      log: path.join(RUN_DIR, point.runId, 'output.log').split(path.sep).join('/'),
-      slurm: { job, task: point.index + 1, state: 'PENDING' },
-    };
-    await appendRun(plan.workspace, record);
+    const slurm = { job, task: point.index + 1, state: 'PENDING' };
+    await appendRun(plan.workspace, startRecord({ plan, point, start: submitted, gpus: 'none', env, container: `mlc-${job}-${point.index + 1}`, slurm }));
   }
 }
