@@ -237,6 +237,7 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     const items = (await provider.getChildren(imageNode)).map((n) => provider.getTreeItem(n));
     assert.deepEqual(items.map((i) => i.label).sort(), ['lr=0.01', 'lr=0.1']);
     for (const item of items) assert.match(String(item.contextValue), /^run;running;/);
+    for (const item of items) assert.match(String(item.description), /^pending · /, 'Slurm has not started them');
     provider.dispose();
     m.dispose();
   });

@@ -120,6 +120,11 @@ export function startRecord(i: StartRecordInput): RunRecord {
   };
 }
 
+/** A run on record as running that Slurm has not started yet: both shells say "pending". */
+export function isPending(r: RunRecord): boolean {
+  return r.status === 'running' && r.slurm?.state === 'PENDING';
+}
+
 /** The run's folder on the host: its config copy, its outputs ($MLC_RUN_DIR) and output.log. */
 export function runFolder(workspace: string, runId: string): string {
   return path.join(workspace, RUN_DIR, runId);
