@@ -20,8 +20,10 @@ import { appendRun, runFolder, startRecord } from '../run/records';
 import type { BatchScriptInput, SlurmOptions } from './script';
 import { renderBatchScript } from './script';
 import type { Slurm } from './slurm';
-import type { SlurmRuntime } from './charliecloud';
+import { apptainerImage, apptainerSifPath } from './apptainer';
 import { charliecloudImage, charliecloudImageDir, toChRunArgs } from './charliecloud';
+import type { SlurmRuntime } from './runtime';
+import { isApptainer } from './runtime';
 
 export interface SlurmSubmitOptions {
   plan: ExperimentPlan;
@@ -33,8 +35,10 @@ export interface SlurmSubmitOptions {
   options: SlurmOptions;
   recorder: BatchScriptInput['recorder'];
   dockerHost?: string;
-  /** How the tasks run the image (default docker); Charliecloud's directory image is converted here, once per id. */
+  /** How the tasks run the image (default docker); Charliecloud's directory image and Apptainer's SIF are made here, once per id. */
   containerRuntime?: SlurmRuntime;
+  /** The preset's release setup script, which a SIF sources in every shell (core/export/rules.ts presetSetupScript). */
+  setupScript?: string;
   log?: Logger;
   /** Render the script only: nothing is written or submitted. */
   dryRun?: boolean;
@@ -78,6 +82,8 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
     };
   });
   const chImage = o.containerRuntime === 'charliecloud' ? charliecloudImageDir(plan.workspace, o.image.id) : undefined;
+  const apptainer = isApptainer(o.containerRuntime) ? o.containerRuntime : undefined;
+  const sif = apptainer ? apptainerSifPath(plan.workspace, o.image.id) : undefined;
   const script = renderBatchScript({
     planId: plan.id,
     sweep: plan.sweep,
@@ -87,6 +93,7 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
     recorder: o.recorder,
     ...(o.dockerHost ? { dockerHost: o.dockerHost } : {}),
     ...(chImage ? { runtime: 'charliecloud' as const, charliecloudImage: chImage } : {}),
+    ...(apptainer && sif ? { runtime: apptainer, sif } : {}),
   });
   const rel = scriptPath(plan.id);
   const runs = plan.points.map((p) => p.runId);
@@ -99,10 +106,14 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
     await fs.chmod(dir, 0o777);
     await writeFileAtomic(tasks[n]!.configFile, point.text);
   }
+  // The name docker-daemon and ch-convert read the image by: the planned reference where it still names the id.
+  const ref = o.image.repoTags.includes(plan.image.ref) ? plan.image.ref : (o.image.repoTags[0] ?? plan.image.ref);
+  const log = o.log ?? createLogger({ write: () => undefined }, 'slurm');
+  if (apptainer) await apptainerImage({ workspace: plan.workspace, image: o.image, ref, tool: apptainer, log, ...(o.setupScript ? { setupScript: o.setupScript } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   if (chImage) {
     // After the config copies exist: a bind of a file needs a file to mount on in the image.
     const mountPoints = tasks.flatMap((t) => toChRunArgs(containerRequest(runContainerSpec(t)), o.image, chImage).mountPoints);
-    await charliecloudImage({ workspace: plan.workspace, image: o.image, ref: o.image.repoTags.includes(plan.image.ref) ? plan.image.ref : (o.image.repoTags[0] ?? plan.image.ref), mountPoints, log: o.log ?? createLogger({ write: () => undefined }, 'slurm'), ...(o.signal ? { signal: o.signal } : {}) });
+    await charliecloudImage({ workspace: plan.workspace, image: o.image, ref, mountPoints, log, ...(o.signal ? { signal: o.signal } : {}) });
   }
   await writeFileAtomic(path.join(plan.workspace, rel), script);
   // Held until every point is on record, so a task that starts at once finds its record to update.
