@@ -125,6 +125,13 @@ export function isPending(r: RunRecord): boolean {
   return r.status === 'running' && r.slurm?.state === 'PENDING';
 }
 
+/** Slurm's word for why it ended a failed task (timeout, out of memory, node fail…); undefined when the run itself failed. */
+export function slurmEndWord(r: RunRecord): string | undefined {
+  const state = r.slurm?.state;
+  if (r.status !== 'failed' || !state || ['FAILED', 'COMPLETED', 'UNKNOWN'].includes(state)) return undefined;
+  return state.toLowerCase().replace(/_/g, ' ');
+}
+
 /** The run's folder on the host: its config copy, its outputs ($MLC_RUN_DIR) and output.log. */
 export function runFolder(workspace: string, runId: string): string {
   return path.join(workspace, RUN_DIR, runId);
