@@ -74,6 +74,18 @@ describe('Slurm batch script', () => {
     assert.ok(!s.includes('hf_s3cr3t_value_123'), 'the secret value is not in the script');
   });
 
+  it('where runArgs ask --ulimit memlock=-1, a task whose engine cannot lift it starts again without it, as a local run does', () => {
+    const runtime = { env: [], mounts: [], binds: [], ulimits: [{ Name: 'memlock', Soft: -1, Hard: -1 }], capAdd: [], devices: [], updateRemoteUserUID: false };
+    const s = script({ tasks: [{ ...taskInput(ws, 1), runtime }, taskInput(ws, 2)] });
+    const line = /^ {2}1\) .*$/m.exec(s)![0];
+    const [args, lowmem] = [/args=\(([^)]*)\)/.exec(line)![1]!, /lowmem=\(([^)]*)\)/.exec(line)![1]!];
+    assert.ok(args.includes('--ulimit memlock\\=-1'), args);
+    assert.equal(lowmem, args.replace('--ulimit memlock\\=-1 ', ''), 'the same words but the limit');
+    assert.doesNotMatch(/^ {2}2\) .*$/m.exec(s)![0], /lowmem=/, 'nothing to fall back from');
+    assert.match(s, /^if \[ "\$code" = 125 \] && \[ "\$stopped" = 0 \] && \[ \$\{#lowmem\[@\]\} -gt 0 \] && grep -q 'rlimit type 8' "\$err"; then$/m);
+    assert.match(s, /^ {2}docker run --name "\$name" .* "\$\{lowmem\[@\]\}"$/m);
+  });
+
   it('records start and end through mlc slurm-task, and leaves a stopped task to squeue and sacct', () => {
     const s = script();
     assert.match(s, /^mlc=\(\/usr\/bin\/node \/opt\/mlc\/cli\.js slurm-task --dir \/home\/u\/dimuon\)$/m);

@@ -3,7 +3,8 @@
 // back into `mlc slurm-task` to write its start and final record (core/run/records.ts stays the only writer).
 import { quote } from 'shell-quote';
 import { toDockerRunArgs } from '../container/dockerRun';
-import { NO_GPU_ENV, containerRequest } from '../container/request';
+import { NO_GPU_ENV, asksUnlimitedMemlock, containerRequest } from '../container/request';
+import type { ContainerCreateRequest } from '../docker/engine';
 import type { RunContainerInput } from '../run/experiment';
 import { runContainerSpec } from '../run/experiment';
 import { SLURM_JOB_LABEL } from '../labels';
@@ -87,9 +88,14 @@ export function renderBatchScript(i: BatchScriptInput): string {
   const apptainer = isApptainer(i.runtime) ? i.runtime : undefined;
   if (apptainer && !i.sif) throw new Error('renderBatchScript: the Apptainer runtime needs its SIF');
   const cases = runs.map((run, n) => {
-    const request = containerRequest({ ...runContainerSpec(run), name: undefined });
+    const spec = { ...runContainerSpec(run), name: undefined };
     // GPUs come from Slurm's allocation at run time (below), not from this machine's preflight.
-    if (gpu) request.Env = (request.Env ?? []).filter((e) => e !== `${NO_GPU_ENV.name}=${NO_GPU_ENV.value}`);
+    const render = (dropMemlock: boolean): ContainerCreateRequest => {
+      const request = containerRequest({ ...spec, dropMemlock });
+      if (gpu) request.Env = (request.Env ?? []).filter((e) => e !== `${NO_GPU_ENV.name}=${NO_GPU_ENV.value}`);
+      return request;
+    };
+    const request = render(false);
     // A secret goes by name (`-e NAME`): its value comes from the job's environment, never from this file.
     const secretEnv = new Set((run.runtime?.env ?? []).filter((v) => v.secret).map((v) => v.name));
     if (apptainer) {
@@ -100,8 +106,11 @@ export function renderBatchScript(i: BatchScriptInput): string {
       const ch = toChRunArgs(request, run.image.details, i.charliecloudImage!, { secretEnv });
       return `  ${n + 1}) run=${quote([run.runId])}; keep=(${quote(ch.inherit)}); args=(${quote(ch.args)}) ;;`;
     }
-    const [, , ...rest] = toDockerRunArgs(request, { remove: true, labels: true, secretEnv });
-    return `  ${n + 1}) run=${quote([run.runId])}; args=(${quote(rest)}) ;;`;
+    const words = (r: ContainerCreateRequest): string[] => toDockerRunArgs(r, { remove: true, labels: true, secretEnv }).slice(2);
+    // runArgs' --ulimit memlock=-1 (the presets ask it for pinned memory): the same words without it, for an engine
+    // that cannot lift the limit, as launchContainer falls back for a local run.
+    const fallback = asksUnlimitedMemlock(spec) ? `; lowmem=(${quote(words(render(true)))})` : '';
+    return `  ${n + 1}) run=${quote([run.runId])}; args=(${quote(words(request))})${fallback} ;;`;
   });
   const mlc = quote([i.recorder.node, i.recorder.cli, 'slurm-task', '--dir', i.workspace]);
   return `#!/bin/bash
@@ -112,6 +121,7 @@ export function renderBatchScript(i: BatchScriptInput): string {
 ${sbatch.map((x) => `#SBATCH ${x}`).join('\n')}
 set -u
 ${i.dockerHost ? `export DOCKER_HOST=${quote([i.dockerHost])}\n` : ''}task=$SLURM_ARRAY_TASK_ID
+lowmem=()
 case $task in
 ${cases.join('\n')}
   *) echo "mlc: no run for array task $task" >&2; exit 2 ;;
@@ -143,8 +153,19 @@ limits=()
 # the container is made sure gone and the record left to \`mlc runs\`, which asks sacct how the task ended.
 stopped=0
 trap 'stopped=1' TERM
-docker run --name "$name" --label "${SLURM_JOB_LABEL}=$job" "\${gpus[@]}" "\${limits[@]}" "\${args[@]}"
-code=$?
+err=$(mktemp)
+# Its stderr goes on to the output file as it comes, and into $err to be read if the container could not start.
+{ docker run --name "$name" --label "${SLURM_JOB_LABEL}=$job" "\${gpus[@]}" "\${limits[@]}" "\${args[@]}" 2>&1 1>&3 3>&- | tee "$err" >&2; } 3>&1
+code=\${PIPESTATUS[0]}
+# Rootless and sandboxed engines cannot lift memlock (runArgs --ulimit memlock=-1): as a local run does, the task
+# starts with the engine's limit rather than not at all.
+if [ "$code" = 125 ] && [ "$stopped" = 0 ] && [ \${#lowmem[@]} -gt 0 ] && grep -q 'rlimit type 8' "$err"; then
+  echo "mlc: this engine cannot raise the locked-memory limit (memlock=-1); starting with its default limit, so pinned-memory transfers may be slower." >&2
+  docker rm -f "$name" >/dev/null 2>&1
+  docker run --name "$name" --label "${SLURM_JOB_LABEL}=$job" "\${gpus[@]}" "\${limits[@]}" "\${lowmem[@]}"
+  code=$?
+fi
+rm -f "$err"
 if [ "$stopped" = 1 ]; then
   docker rm -f "$name" >/dev/null 2>&1
   exit "$code"
