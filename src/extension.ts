@@ -4,6 +4,7 @@ import { EngineEventFeed, ExperimentImagesModel } from './core/images/model';
 import { repoOf } from './core/images/tree';
 import { createLogger } from './core/log';
 import { latestProjectImage } from './core/project';
+import { SlurmCli } from './core/slurm/slurm';
 import { registerCommands } from './vscode/commands/table';
 import { DevcontainerChoice } from './vscode/devcontainerChoice';
 import { EngineProvider } from './vscode/engineProvider';
@@ -41,6 +42,8 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
       projectRepo: async (d) => repoOf(await latestProjectImage(d, await devcontainers.remembered(d))),
       log: log.child('images'),
       events,
+      // Asked only while a Slurm run is on record as pending or running.
+      slurm: () => new SlurmCli(),
     }),
     (dir, moved) => git.onHeadChange(dir, moved),
   );

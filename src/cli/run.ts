@@ -8,7 +8,7 @@ import { commitTag } from '../core/images/tree';
 import { GitCli } from '../core/provenance/git';
 import type { RunRecord } from '../core/run/records';
 import { executePlan } from '../core/run/experiment';
-import { RUNS_FILE, readRuns } from '../core/run/records';
+import { RUNS_FILE, isPending, readRuns, slurmEndWord } from '../core/run/records';
 import { findRunContainers, finishRun, reconcileRuns, stopRuns } from '../core/run/lifecycle';
 import type { RunComparison } from '../core/run/compare';
 import { compareRuns, imageLocks, selectRuns } from '../core/run/compare';
@@ -432,9 +432,9 @@ export function formatRuns(records: readonly RunRecord[], nowMs: number): string
 
 /** ok, exit N, running, cancelled; on Slurm also pending, and the words for what Slurm ended (timeout, out of memory). */
 function runStatus(r: RunRecord): string {
-  const slurm = r.slurm?.state;
-  if (r.status === 'running') return slurm === 'PENDING' ? 'pending' : 'running';
-  if (r.status === 'failed' && slurm && !['FAILED', 'COMPLETED', 'UNKNOWN'].includes(slurm)) return slurm.toLowerCase().replace(/_/g, ' ');
+  if (r.status === 'running') return isPending(r) ? 'pending' : 'running';
+  const slurm = slurmEndWord(r);
+  if (slurm) return slurm;
   return r.status === 'succeeded' ? 'ok' : r.status === 'failed' ? (r.exitCode === null ? 'not started' : `exit ${String(r.exitCode)}`) : 'cancelled';
 }
 

@@ -12,7 +12,9 @@ import type { SlurmOptions } from '../core/slurm/script';
 import type { Slurm } from '../core/slurm/slurm';
 import { SlurmCli, isLive } from '../core/slurm/slurm';
 import { submitToSlurm } from '../core/slurm/submit';
-import { chooseRuntime } from '../core/slurm/charliecloud';
+import { chooseRuntime, isApptainer, runtimeTitle } from '../core/slurm/runtime';
+import { presetSetupScript } from '../core/export/rules';
+import { optionalCatalog, templatesDir } from '../core/scaffold/templateFiles';
 import { reconcileSlurmRuns, stopSlurmRuns, taskId } from '../core/slurm/tasks';
 import type { CliIO } from './io';
 import { UsageError, cliLogger } from './io';
@@ -23,10 +25,12 @@ in \`docker run --init\` of the image pinned by id on the node, with the same mo
 own start and end. The nodes need Docker, the image and this folder at the same path. The script is kept in
 .mlcontainers/sweeps/<id>.sbatch; its output goes to each run's output.log. GPUs come from --gres, not --gpu.
 With Charliecloud instead, the image is converted once (ch-convert) into .mlcontainers/charliecloud/<image id>/
-and each task runs \`ch-run\` of it, with the same binds, env and working directory.
+and each task runs \`ch-run\` of it, with the same binds, env and working directory. With Apptainer (or Singularity),
+the image is built once (apptainer build, from the .def \`mlc export apptainer\` writes) into
+.mlcontainers/apptainer/<image id>.sif and each task runs \`apptainer exec\` of it (--nv when --gres asks for GPUs).
   --on slurm            submit to Slurm instead of running here; returns once sbatch accepted the job
-  --runtime R           docker or charliecloud (default: docker where it answers on this host, else charliecloud
-                        where ch-run is on PATH)
+  --runtime R           docker, apptainer, singularity or charliecloud (default: docker where it answers on this
+                        host, else apptainer or singularity where on PATH, else charliecloud where ch-run is)
   --partition P  --time T  --cpus-per-task N  --mem M  --gres G  --account A
                         the sbatch options of the same names, one #SBATCH line each
   --sbatch-arg OPT      another #SBATCH line (repeatable), e.g. --sbatch-arg=--qos=long
@@ -65,8 +69,10 @@ export async function submitPlan(
 ): Promise<number> {
   const details = await o.engine.inspectImage(plan.image.id, signal);
   if (!details) throw new RunError(`Image ${plan.image.ref} is no longer on this engine: rebuild it.`);
-  const runtime = await chooseRuntime(o.runtime, { signal });
-  io.err(`Slurm tasks run the image with ${runtime.runtime === 'docker' ? 'docker run' : 'Charliecloud (ch-run)'}: ${runtime.why}.`);
+  // A dry run prints the script of the runtime asked for, even where that runtime is not installed.
+  const runtime = await chooseRuntime(o.runtime, { signal, requireTool: !o.dryRun });
+  io.err(`Slurm tasks run the image with ${runtimeTitle(runtime.runtime)}: ${runtime.why}.`);
+  const setupScript = isApptainer(runtime.runtime) ? presetSetupScript(details.labels, await optionalCatalog(templatesDir())) : undefined;
   const submission = await submitToSlurm({
     plan,
     image: details,
@@ -76,6 +82,7 @@ export async function submitPlan(
     recorder: { node: process.execPath, cli: o.cliPath },
     ...(o.host ? { dockerHost: o.host } : {}),
     containerRuntime: runtime.runtime,
+    ...(setupScript ? { setupScript } : {}),
     log: cliLogger(io, 'slurm'),
     dryRun: o.dryRun,
     signal,

@@ -1,78 +1,23 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildExperiment } from '../../src/core/build/buildExperiment';
 import type { Engine } from '../../src/core/docker/engine';
-import { GitCli } from '../../src/core/provenance/git';
-import type { RunRecord } from '../../src/core/run/records';
 import { readRuns } from '../../src/core/run/records';
-import { git } from '../helpers/git';
-import { silentLogger } from '../helpers/logger';
 import { assertBuiltCli, mlc } from '../helpers/mlc';
+import { cleanUpSlurm, requireSlurm, slurmFinals, slurmProject, submitSlurm, until } from '../helpers/slurm';
 import { requireEngine, requireImage, requireKind } from './harness';
 
 const BASE = 'mlc-test/jupyter:bookworm';
 
-// Prints its config and the GPU variables it sees, writes a metric from lr, and sleeps when the config says so.
-const TRAIN = `import json, os, time
-text = open(os.environ["MLC_CONFIG"]).read()
-cfg = dict(l.split(": ", 1) for l in text.splitlines() if ": " in l)
-print("config", text.replace("\\n", " "))
-print("CUDA_VISIBLE_DEVICES=%s NVIDIA_VISIBLE_DEVICES=%s" % (os.environ.get("CUDA_VISIBLE_DEVICES"), os.environ.get("NVIDIA_VISIBLE_DEVICES")), flush=True)
-with open(os.path.join(os.environ["MLC_RUN_DIR"], "metrics.jsonl"), "w") as f:
-    f.write(json.dumps({"step": 1, "loss": float(cfg.get("lr", "1")) * int(cfg.get("batch_size", "1"))}) + "\\n")
-time.sleep(float(cfg.get("sleep", "0")))
-`;
-
-/**
- * Slurm for this suite (scripts/test-slurm.sh): skipped with the reason where no controller answers, a failure under
- * CI=true, where the set-up script has run.
- */
-function requireSlurm(context: Mocha.Context): void {
-  let reason: string | undefined;
-  try {
-    const state = execFileSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-    if (!/^(idle|mixed|allocated|completing)/m.test(state)) reason = `the Slurm node is "${state || 'absent'}", not idle`;
-  } catch (e) {
-    reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'sinfo is not on PATH' : `sinfo failed: ${String((e as { stderr?: string }).stderr ?? e).trim()}`;
-  }
-  if (!reason) return;
-  if (process.env.CI === 'true') throw new Error(`CI=true but Slurm is not usable: ${reason} (run scripts/test-slurm.sh first)`);
-  console.log(`      skipped: no Slurm (${reason}); run scripts/test-slurm.sh to set up a one-node cluster`);
-  context.skip();
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 240_000): Promise<T> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, 500))) {
-    const v = await probe();
-    if (v !== undefined) return v;
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
-
 describe('experiment runs on Slurm (scripts/test-slurm.sh, real dockerd, mlc from dist/cli.js)', function () {
   let engine: Engine;
   let dir: string;
-  const images: string[] = [];
+  let images: string[] = [];
   const jobs: string[] = [];
 
-  /** `mlc runs` (which reconciles with squeue and sacct) until every run of these ids has its final line. */
-  const finals = (ids: string[]): Promise<RunRecord[]> =>
-    until(`final records of ${ids.join(', ')}`, async () => {
-      const listed = await mlc(['runs', '--json', '--last', '0'], { cwd: dir });
-      const runs = listed.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as RunRecord).filter((r) => ids.includes(r.id));
-      return runs.length === ids.length && runs.every((r) => r.status !== 'running') ? runs : undefined;
-    });
-
-  const submit = async (args: string[]): Promise<{ runs: string[]; job: string; sweep: string | null }> => {
-    const r = await mlc(['run', '--on', 'slurm', '--json', ...args], { cwd: dir });
-    assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout) as { runs: string[]; job: string; sweep: string | null };
-    jobs.push(out.job);
-    return out;
-  };
+  const finals = (ids: string[]) => slurmFinals(dir, ids);
+  const submit = (args: string[]) => submitSlurm(dir, args, jobs);
 
   before(async function () {
     engine = await requireEngine(this);
@@ -80,26 +25,10 @@ describe('experiment runs on Slurm (scripts/test-slurm.sh, real dockerd, mlc fro
     requireSlurm(this);
     await requireImage(this, engine, BASE);
     assertBuiltCli();
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-slurm-'));
-    fs.mkdirSync(path.join(dir, '.devcontainer'));
-    fs.mkdirSync(path.join(dir, 'configs'));
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), '{ "name": "mlc test slurm", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n');
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `FROM ${BASE}\nCOPY . /workspace\n`);
-    fs.writeFileSync(path.join(dir, 'train.py'), TRAIN);
-    fs.writeFileSync(path.join(dir, 'configs', 'sweep.yaml'), 'lr: [0.1, 0.01]\nbatch_size: [32, 64]\n');
-    fs.writeFileSync(path.join(dir, 'configs', 'one.yaml'), 'lr: 0.5\n');
-    fs.writeFileSync(path.join(dir, 'configs', 'long.yaml'), 'sleep: 600\n');
-    git(dir, 'init', '-q', '-b', 'main');
-    git(dir, 'add', '-A');
-    git(dir, 'commit', '-q', '-m', 'slurm');
-    const built = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build'), lock: false });
-    images.push(...built.tags);
+    ({ dir, images } = await slurmProject(engine, BASE, 'mlc test slurm'));
   });
 
-  after(async () => {
-    if (jobs.length) execFileSync('scancel', jobs);
-    for (const ref of images) await engine?.removeImage(ref, { force: true }).catch(() => undefined);
-  });
+  after(() => cleanUpSlurm(engine, jobs, images, dir));
 
   it('runs a 2×2 sweep as one array job, two tasks at a time: four final records with distinct configs, metrics in mlc runs --compare', async () => {
     const started = Date.now();

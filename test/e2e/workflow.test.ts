@@ -7,9 +7,11 @@ import * as path from 'node:path';
 import type { Engine } from '../../src/core/docker/engine';
 import { findJupyterServers } from '../../src/core/jupyter/server';
 import { latestProjectImage } from '../../src/core/project';
+import type { RunRecord } from '../../src/core/run/records';
 import { readRuns } from '../../src/core/run/records';
 import { requireEngine, requireImage } from '../docker/harness';
 import { gitAs } from '../helpers/git';
+import { requireSlurm } from '../helpers/slurm';
 import type { Locator } from 'playwright-core';
 import type { Workbench } from './codeServer';
 import { CodeServer } from './codeServer';
@@ -318,6 +320,53 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       } finally {
         release(1);
         release(2);
+      }
+    });
+
+    it('a Slurm sweep from Run Experiment… shows under its image pending or running, then ok, as its tasks record themselves', async function () {
+      if (!sbatchOnPath) {
+        console.log('      skipped: sbatch is not on PATH, so Run Experiment… offers no Slurm (scripts/test-slurm.sh sets up a one-node cluster)');
+        this.skip();
+      }
+      requireSlurm(this);
+      fs.writeFileSync(path.join(repo, 'configs', 'slurm.yaml'), 'slurm_point: [1, 2]\n');
+      git(repo, 'add', '-A');
+      git(repo, 'commit', '-qm', 'A sweep for the cluster');
+      const before = new Set((await readRuns(repo)).runs.map((r) => r.id));
+      const slurmRuns = async (): Promise<RunRecord[]> => (await readRuns(repo)).runs.filter((r) => !before.has(r.id));
+      // Each task waits until the test releases it (a file in the project), so "running" is there to be seen.
+      const release = (point: number): void => fs.writeFileSync(path.join(repo, '.mlcontainers', `release-slurm-${point}`), '');
+      await vscode.runCommand('ML Containers: Run Experiment…');
+      await vscode.answerQuickInput(/Lists in the file become a sweep/, 'configs/slurm.yaml');
+      await vscode.answerQuickInput(/Where the runs go/, 'Slurm');
+      await vscode.answerInputBox(/MLC_CONFIG/, `python3 -c "import os, time; p = open(os.environ['MLC_CONFIG']).read().split()[1]; [time.sleep(0.2) for _ in range(3000) if not os.path.exists('.mlcontainers/release-slurm-' + p)]; print('task', p)"`);
+      try {
+        await vscode.waitForNotification(/Sweep \S+: 2 runs submitted to Slurm/, 120_000);
+        const submitted = await slurmRuns();
+        assert.equal(submitted.length, 2);
+        assert.ok(submitted.every((r) => r.slurm?.job), 'both runs are on record as array tasks');
+
+        const view = await vscode.showExperimentImages();
+        const imageRow = view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first();
+        await imageRow.waitFor({ timeout: 60_000 });
+        if ((await imageRow.getAttribute('aria-expanded')) !== 'true') await imageRow.click();
+        const row = (point: number, status: string): Locator => view.locator('.monaco-list-row', { hasText: new RegExp(`slurm_point=${point}\\s*${status} · `) }).first();
+        // Queued, or already started by the one-node cluster: either way open, and never ended before its release.
+        for (const point of [1, 2]) await row(point, '(pending|running)').waitFor({ timeout: 60_000 });
+        // The task's own start line (mlc slurm-task start) reaches the view without an engine event of the view's own.
+        await row(1, 'running').waitFor({ timeout: 120_000 });
+        await vscode.screenshot('runs-slurm');
+        release(1);
+        release(2);
+        for (const point of [1, 2]) await row(point, 'ok').waitFor({ timeout: 180_000 });
+        const ended = await slurmRuns();
+        assert.deepEqual(ended.map((r) => [r.params.slurm_point, r.status, r.exitCode, r.slurm?.state]), [[1, 'succeeded', 0, 'COMPLETED'], [2, 'succeeded', 0, 'COMPLETED']]);
+        for (const r of ended) assert.match(fs.readFileSync(path.join(repo, r.log), 'utf8'), new RegExp(`^task ${String(r.params.slurm_point)}$`, 'm'));
+      } finally {
+        release(1);
+        release(2);
+        const jobs = [...new Set((await slurmRuns()).filter((r) => r.status === 'running').map((r) => r.slurm?.job).filter((j): j is string => Boolean(j)))];
+        if (jobs.length) spawnSync('scancel', jobs);
       }
     });
   });

@@ -1,13 +1,19 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { formatTree } from '../../src/cli/ls';
 import type { ContainerSummary, EngineEvent, ImageSummary } from '../../src/core/docker/engine';
 import { EngineError } from '../../src/core/docker/errors';
 import type { Timers } from '../../src/core/images/model';
-import { ExperimentImagesModel, isRelevantEvent } from '../../src/core/images/model';
+import { ExperimentImagesModel, isRelevantEvent, isRunEnd } from '../../src/core/images/model';
+import { appendRun, readRuns } from '../../src/core/run/records';
 import type { ExperimentTree } from '../../src/core/images/tree';
 import { commitContextValue, containerContextValue, groupImages, imageContextValue, repoOf } from '../../src/core/images/tree';
 import type { GitHistory, GitHistoryProvider } from '../../src/core/provenance/git';
 import { recordingLogger } from '../helpers/logger';
+import { startedRecord } from '../helpers/runRecords';
+import { FakeSlurm, task } from './fakes/slurm';
 import { FakeEngine } from './fakes/engine';
 
 const sha = (n: number): string => n.toString(16).padStart(40, 'c');
@@ -241,6 +247,48 @@ describe('Experiment Images: the model', () => {
     assert.deepEqual(state.tree.groups.slice(0, 3).map((g) => g.sha), order.slice(0, 3));
     assert.deepEqual(engine.calls, ['listImages', 'listContainers']);
     assert.equal(git.calls, 1);
+  });
+
+  it('while a Slurm run is pending or running and the view watched, reads the records again and asks squeue/sacct, until it has ended', async () => {
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-images-slurm-'));
+    await appendRun(ws, startedRecord('R-1', { slurm: { job: '7', task: 1, state: 'PENDING' } }));
+    const slurm = new FakeSlurm();
+    slurm.queued = [task('7', 1, 'PENDING')];
+    const m = new ExperimentImagesModel({
+      engine: () => engine, git, folder: () => ws, trusted: () => true, projectRepo: async () => 'dimuon', log: recordingLogger(lines, 'images'), timers,
+      reconcile: async () => undefined, slurm: () => slurm, slurmPollMs: 5000,
+    });
+    m.onDidChange(() => void m.getState());
+    try {
+      await m.getState();
+      assert.equal(timers.pending, 0, 'no poll while the view is hidden');
+      const watch = m.watch();
+      await flush();
+      timers.advance(5000);
+      await m.getState();
+      assert.equal(m.loads, 2, 'read again after the poll interval');
+      assert.equal((await readRuns(ws)).runs[0]?.status, 'running', 'a pending task stays open');
+      // The task ran over its time: squeue lets go of it and sacct says why.
+      slurm.queued = [];
+      slurm.accounted = [task('7', 1, 'TIMEOUT', [0, 0], '2026-11-25T10:05:00.000Z')];
+      timers.advance(5000);
+      const state = await m.getState();
+      assert.equal(state.kind, 'ready');
+      assert.deepEqual((await readRuns(ws)).runs.map((r) => [r.status, r.slurm?.state]), [['failed', 'TIMEOUT']]);
+      timers.advance(60_000);
+      await flush();
+      assert.equal(m.loads, 3, 'no more polls once no Slurm run is open');
+      watch.dispose();
+    } finally {
+      m.dispose();
+      fs.rmSync(ws, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves a Slurm task\'s container to its batch script: its end is no run end for the view to finish', () => {
+    const die = (labels: Record<string, string>): EngineEvent => event('container', 'die', 1, { 'org.mlcontainers.role': 'run', 'org.mlcontainers.workspace': '/w', ...labels });
+    assert.equal(isRunEnd(die({}), '/w'), true);
+    assert.equal(isRunEnd(die({ 'org.mlcontainers.slurm.job': '7' }), '/w'), false);
   });
 
   it('an engine that does not answer is a state, not an exception', async () => {

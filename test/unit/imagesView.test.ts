@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Engine, ImageSummary } from '../../src/core/docker/engine';
 import { executePlan } from '../../src/core/run/experiment';
-import { readRuns } from '../../src/core/run/records';
+import { appendRun, readRuns } from '../../src/core/run/records';
 import type { ExperimentPlan } from '../../src/core/run/plan';
 import { planExperiment } from '../../src/core/run/plan';
 import { ExperimentImagesModel } from '../../src/core/images/model';
@@ -237,6 +237,15 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     const items = (await provider.getChildren(imageNode)).map((n) => provider.getTreeItem(n));
     assert.deepEqual(items.map((i) => i.label).sort(), ['lr=0.01', 'lr=0.1']);
     for (const item of items) assert.match(String(item.contextValue), /^run;running;/);
+    for (const item of items) assert.match(String(item.description), /^pending · /, 'Slurm has not started them');
+    // One ran over its --time: Slurm's word for it, as `mlc runs` prints it, not an exit code it never had.
+    const [first] = (await readRuns(dir)).runs.filter((r) => r.slurm);
+    await appendRun(dir, { ...first!, status: 'failed', end: new Date().toISOString(), slurm: { ...first!.slurm!, state: 'TIMEOUT' } });
+    m.refresh();
+    const [commitAgain] = await provider.getChildren();
+    const [imageAgain] = await provider.getChildren(commitAgain);
+    const descriptions = (await provider.getChildren(imageAgain)).map((n) => String(provider.getTreeItem(n).description));
+    assert.deepEqual(descriptions.map((d) => d.split(' · ')[0]).sort(), ['pending', 'timeout']);
     provider.dispose();
     m.dispose();
   });

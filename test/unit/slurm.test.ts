@@ -74,6 +74,18 @@ describe('Slurm batch script', () => {
     assert.ok(!s.includes('hf_s3cr3t_value_123'), 'the secret value is not in the script');
   });
 
+  it('where runArgs ask --ulimit memlock=-1, a task whose engine cannot lift it starts again without it, as a local run does', () => {
+    const runtime = { env: [], mounts: [], binds: [], ulimits: [{ Name: 'memlock', Soft: -1, Hard: -1 }], capAdd: [], devices: [], updateRemoteUserUID: false };
+    const s = script({ tasks: [{ ...taskInput(ws, 1), runtime }, taskInput(ws, 2)] });
+    const line = /^ {2}1\) .*$/m.exec(s)![0];
+    const [args, lowmem] = [/args=\(([^)]*)\)/.exec(line)![1]!, /lowmem=\(([^)]*)\)/.exec(line)![1]!];
+    assert.ok(args.includes('--ulimit memlock\\=-1'), args);
+    assert.equal(lowmem, args.replace('--ulimit memlock\\=-1 ', ''), 'the same words but the limit');
+    assert.doesNotMatch(/^ {2}2\) .*$/m.exec(s)![0], /lowmem=/, 'nothing to fall back from');
+    assert.match(s, /^if \[ "\$code" = 125 \] && \[ "\$stopped" = 0 \] && \[ \$\{#lowmem\[@\]\} -gt 0 \] && grep -q 'rlimit type 8' "\$err"; then$/m);
+    assert.match(s, /^ {2}docker run --name "\$name" .* "\$\{lowmem\[@\]\}"$/m);
+  });
+
   it('records start and end through mlc slurm-task, and leaves a stopped task to squeue and sacct', () => {
     const s = script();
     assert.match(s, /^mlc=\(\/usr\/bin\/node \/opt\/mlc\/cli\.js slurm-task --dir \/home\/u\/dimuon\)$/m);
@@ -155,12 +167,13 @@ describe('Slurm runs: submission, task records, reconcile, stop', () => {
     assert.match(formatRuns(runs, Date.now())[1]!, /^S-1\s+pending\s/);
   });
 
-  it('hands a secret to sbatch in its environment and writes it into no file of the workspace', async () => {
+  it('hands a secret to sbatch in its environment, names it in the start records, and writes its value into no file of the workspace', async () => {
     const ws = tmp();
     const slurm = new FakeSlurm();
     const runtime = { env: [{ name: 'HF_TOKEN', value: 'hf_s3cr3t_value_123', secret: true }], mounts: [], binds: [], ulimits: [], capAdd: [], devices: [], updateRemoteUserUID: false };
     await submitToSlurm({ plan: plan(ws), image: IMAGE, runtime, slurm, options: {}, recorder: { node: 'node', cli: 'cli.js' } });
     assert.deepEqual(slurm.submittedEnv, [{ HF_TOKEN: 'hf_s3cr3t_value_123' }]);
+    assert.deepEqual((await readRuns(ws)).runs.map((r) => r.env), [['HF_TOKEN'], ['HF_TOKEN']], 'the start records name the variable, as a local run\'s do');
     const files = fs.readdirSync(ws, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
     assert.ok(files.length > 3);
     for (const f of files) assert.ok(!fs.readFileSync(path.join(f.parentPath, f.name), 'utf8').includes('hf_s3cr3t'), `${f.name} holds no secret`);

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { containerRequest } from '../../src/core/container/request';
 import type { RunContainerInput } from '../../src/core/run/experiment';
 import { runContainerSpec } from '../../src/core/run/experiment';
-import { charliecloudImage, charliecloudImageDir, chooseRuntime, toChRunArgs } from '../../src/core/slurm/charliecloud';
+import { charliecloudImage, charliecloudImageDir, toChRunArgs } from '../../src/core/slurm/charliecloud';
+import { chooseRuntime } from '../../src/core/slurm/runtime';
 import { renderBatchScript } from '../../src/core/slurm/script';
 import { SlurmError } from '../../src/core/slurm/slurm';
 import { imageDetails } from '../helpers/images';
@@ -107,7 +108,7 @@ describe('Slurm tasks through Charliecloud', () => {
     await assert.rejects(charliecloudImage({ workspace: ws, image: IMAGE, ref: 'dimuon:latest', mountPoints: [], log: fakeLog, exec: missing }), /docker is not on PATH: Charliecloud's ch-convert converts the image once, through the docker CLI/);
   });
 
-  it('picks docker where it answers, else Charliecloud where ch-run is, and says why', async () => {
+  it('picks docker where it answers, else Charliecloud where ch-run is (and nothing else is), and says why', async () => {
     const answering = (ok: string[]) => ({
       exec: async (file: string): Promise<{ stdout: string; stderr: string }> => {
         if (ok.includes(file)) return { stdout: '', stderr: '' };
@@ -117,8 +118,8 @@ describe('Slurm tasks through Charliecloud', () => {
     });
     assert.deepEqual(await chooseRuntime(undefined, answering(['docker', 'ch-run'])), { runtime: 'docker', why: 'docker answers on this host' });
     assert.equal((await chooseRuntime(undefined, answering(['ch-run']))).runtime, 'charliecloud');
-    await assert.rejects(chooseRuntime(undefined, answering([])), /Neither docker nor Charliecloud \(ch-run\) is usable/);
+    await assert.rejects(chooseRuntime(undefined, answering([])), /Neither docker, Apptainer \(apptainer, singularity\) nor Charliecloud \(ch-run\) is usable/);
     assert.equal((await chooseRuntime('charliecloud', answering([]))).runtime, 'charliecloud');
-    await assert.rejects(chooseRuntime('apptainer'), (e: unknown) => e instanceof SlurmError && /--runtime takes docker or charliecloud, not "apptainer"/.test(e.message));
+    await assert.rejects(chooseRuntime('podman'), (e: unknown) => e instanceof SlurmError && /--runtime takes docker, charliecloud, apptainer, singularity, not "podman"/.test(e.message));
   });
 });

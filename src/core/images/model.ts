@@ -2,12 +2,14 @@ import type { Engine, EngineEvent } from '../docker/engine';
 import { EngineError } from '../docker/errors';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, WORKSPACE_LABEL } from '../labels';
+import { MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, SLURM_JOB_LABEL, WORKSPACE_LABEL } from '../labels';
 import type { Logger } from '../log';
 import type { GitHistoryProvider } from '../provenance/git';
 import { finishRun, reconcileRuns } from '../run/lifecycle';
 import type { RunRecord } from '../run/records';
 import { RUNS_FILE, readRuns } from '../run/records';
+import type { Slurm } from '../slurm/slurm';
+import { reconcileSlurmRuns } from '../slurm/tasks';
 import type { ExperimentTree } from './tree';
 import { groupImages } from './tree';
 
@@ -52,6 +54,18 @@ export interface ExperimentModelDeps {
   reconcile?: (engine: Engine, folder: string) => Promise<void>;
   /** The engine's event stream, shared by the models of a multi-root workspace (default: one of its own). */
   events?: EngineEventFeed;
+  /**
+   * squeue/sacct, asked on each load while a Slurm run is on record as pending or running, to close the tasks that
+   * ended without a line of their own (cancelled, over time); absent: the records alone are shown.
+   */
+  slurm?: () => Slurm;
+  /** How often the view reads the records again while a Slurm run is pending or running (no engine event tells). */
+  slurmPollMs?: number;
+}
+
+/** A Slurm run still on record as pending or running: its changes come from its task and squeue, not from events. */
+function isOpenSlurmRun(r: RunRecord): boolean {
+  return r.status === 'running' && r.slurm !== undefined;
 }
 
 /** What a follower of the engine's events hears: an event, the stream dropped, and back after a drop. */
@@ -171,7 +185,8 @@ export function isRelevantEvent(e: EngineEvent): boolean {
 
 /** A run container of this folder ended: whoever sees that first records it (core/run/lifecycle.ts). */
 export function isRunEnd(e: EngineEvent, folder: string | undefined): boolean {
-  return e.type === 'container' && e.action === 'die' && e.attributes[ROLE_LABEL] === 'run' && folder !== undefined && e.attributes[WORKSPACE_LABEL] === folder;
+  // A Slurm task's container is its batch script's to finish (core/slurm/tasks.ts), as in findRunContainers.
+  return e.type === 'container' && e.action === 'die' && e.attributes[ROLE_LABEL] === 'run' && !e.attributes[SLURM_JOB_LABEL] && folder !== undefined && e.attributes[WORKSPACE_LABEL] === folder;
 }
 
 /** Finishes the folder's ended runs; a folder without run records has none, and costs no engine call. */
@@ -192,6 +207,12 @@ export class ExperimentImagesModel {
   private readonly listeners = new Set<() => void>();
   private readonly timers: Timers;
   private pending: unknown;
+  /** The next read of the records while a Slurm run is open and the view watched. */
+  private poll: unknown;
+  /** The last squeue/sacct failure, logged once until it changes. */
+  private slurmWarning: string | undefined;
+  /** Whether the last load found a Slurm run pending or running. */
+  private slurmOpen = false;
   private watchers = 0;
   private stopWatching: (() => void) | undefined;
   /** The folder whose ended runs were last finished; reset when events may have been missed. */
@@ -252,6 +273,7 @@ export class ExperimentImagesModel {
         dropped: () => (this.reconciled = undefined),
         resumed: () => this.scheduleRefresh(),
       });
+      if (this.slurmOpen) this.pollSlurm();
     }
     let disposed = false;
     return {
@@ -261,6 +283,7 @@ export class ExperimentImagesModel {
         if (--this.watchers === 0) {
           this.stopWatching?.();
           this.stopWatching = undefined;
+          this.stopPolling();
         }
       },
     };
@@ -282,13 +305,47 @@ export class ExperimentImagesModel {
           this.deps.log.warn(`could not record the runs that ended: ${e instanceof Error ? e.message : String(e)}`);
         }
       }
-      return this.set({ kind: 'ready', tree: await loadExperimentTree(this.deps.engine(), this.deps.git, folder, repo, undefined, this.deps.runs) });
+      const runs = await this.slurmRuns(folder);
+      const tree = await loadExperimentTree(this.deps.engine(), this.deps.git, folder, repo, undefined, async () => runs);
+      this.slurmOpen = runs.some(isOpenSlurmRun);
+      if (this.slurmOpen) this.pollSlurm();
+      return this.set({ kind: 'ready', tree });
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       if (e instanceof EngineError) this.deps.log.warn(message);
       else this.deps.log.error(message);
       return this.set({ kind: 'down', message });
     }
+  }
+
+  /** The folder's run records, after squeue/sacct closed the Slurm tasks that ended unrecorded. */
+  private async slurmRuns(folder: string): Promise<RunRecord[]> {
+    const read = this.deps.runs ?? (async (dir: string): Promise<RunRecord[]> => (await readRuns(dir)).runs);
+    const records = await read(folder);
+    if (!this.deps.slurm || !records.some(isOpenSlurmRun)) return records;
+    try {
+      const changed = await reconcileSlurmRuns({ slurm: this.deps.slurm(), workspace: folder, log: this.deps.log, records });
+      this.slurmWarning = undefined;
+      return changed ? await read(folder) : records;
+    } catch (e) {
+      const message = `could not ask Slurm about the runs: ${e instanceof Error ? e.message : String(e)}`;
+      if (message !== this.slurmWarning) this.deps.log.warn((this.slurmWarning = message));
+      return records;
+    }
+  }
+
+  /** While watched, the view loads again in a while: a Slurm task's start and end are lines in the records, not events. */
+  private pollSlurm(): void {
+    if (this.watchers === 0 || this.poll !== undefined) return;
+    this.poll = this.timers.setTimeout(() => {
+      this.poll = undefined;
+      this.refresh();
+    }, this.deps.slurmPollMs ?? 5000);
+  }
+
+  private stopPolling(): void {
+    if (this.poll !== undefined) this.timers.clearTimeout(this.poll);
+    this.poll = undefined;
   }
 
   /** A run container of the view's folder died: its record, output and removal, then the view shows how it ended. */
@@ -312,5 +369,6 @@ export class ExperimentImagesModel {
     this.stopWatching?.();
     this.listeners.clear();
     if (this.pending !== undefined) this.timers.clearTimeout(this.pending);
+    this.stopPolling();
   }
 }

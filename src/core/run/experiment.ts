@@ -24,7 +24,7 @@ import { finishRun, writeSeenGpus } from './lifecycle';
 import type { ExperimentPlan, PlanOptions, PlannedPoint } from './plan';
 import { RunError, planExperiment, planRuntime, sweepStopped } from './plan';
 import type { RunCode, RunRecord } from './records';
-import { RUN_DIR, appendFinal, appendRun, markStopRequested, runFolder, stopRequested } from './records';
+import { RUN_DIR, appendFinal, appendRun, markStopRequested, runFolder, startRecord, stopRequested } from './records';
 import { formatParams } from './sweep';
 
 export const RUN_ROLE = 'run' as const;
@@ -213,26 +213,7 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
       runtime,
       ...(owner ? { hostUser: owner } : {}),
     };
-    const started: RunRecord = {
-      id: run.id,
-      status: 'running',
-      exitCode: null,
-      image: plan.image,
-      commit: plan.commit,
-      dirty: plan.dirty,
-      code: plan.code,
-      config: { path: plan.config.path, sha256: run.point.sha256, content: run.point.text },
-      params: run.point.params,
-      sweep: plan.sweep ? { id: plan.id, index: run.point.index, size } : null,
-      command: plan.command,
-      start: now().toISOString(),
-      end: null,
-      gpus: gpuLabel(slot),
-      // Names only: a variable's value may be a token.
-      env: envNames(runtime),
-      container: input.name,
-      log: logRel.split(path.sep).join('/'),
-    };
+    const started = startRecord({ plan, point: run.point, start: now().toISOString(), gpus: gpuLabel(slot), env: envNames(runtime), container: input.name });
     // The start is on record before the container exists: a client killed from here on leaves a trace.
     await appendRun(plan.workspace, started);
     let launched;

@@ -73,6 +73,65 @@ export interface SlurmTask {
   state: string;
 }
 
+/** What a start line takes from the sweep's plan (core/run/plan.ts's ExperimentPlan and PlannedPoint). */
+export interface StartRecordInput {
+  plan: {
+    id: string;
+    sweep: boolean;
+    image: RunRecord['image'];
+    commit: string | null;
+    dirty: boolean;
+    code: RunCode;
+    config: { path: string };
+    command: string[];
+    points: readonly unknown[];
+  };
+  point: { runId: string; index: number; params: Record<string, unknown>; text: string; sha256: string };
+  start: string;
+  gpus: string;
+  /** The variables the container is given beyond the run's own: names only, a value may be a token. */
+  env: string[];
+  container: string;
+  slurm?: SlurmTask;
+}
+
+/** A run's start line, the same for a local run (core/run/experiment.ts) and a Slurm task (core/slurm/submit.ts). */
+export function startRecord(i: StartRecordInput): RunRecord {
+  const { plan, point } = i;
+  return {
+    id: point.runId,
+    status: 'running',
+    exitCode: null,
+    image: plan.image,
+    commit: plan.commit,
+    dirty: plan.dirty,
+    code: plan.code,
+    config: { path: plan.config.path, sha256: point.sha256, content: point.text },
+    params: point.params,
+    sweep: plan.sweep ? { id: plan.id, index: point.index, size: plan.points.length } : null,
+    command: plan.command,
+    start: i.start,
+    end: null,
+    gpus: i.gpus,
+    env: i.env,
+    container: i.container,
+    log: path.join(RUN_DIR, point.runId, 'output.log').split(path.sep).join('/'),
+    ...(i.slurm ? { slurm: i.slurm } : {}),
+  };
+}
+
+/** A run on record as running that Slurm has not started yet: both shells say "pending". */
+export function isPending(r: RunRecord): boolean {
+  return r.status === 'running' && r.slurm?.state === 'PENDING';
+}
+
+/** Slurm's word for why it ended a failed task (timeout, out of memory, node fail…); undefined when the run itself failed. */
+export function slurmEndWord(r: RunRecord): string | undefined {
+  const state = r.slurm?.state;
+  if (r.status !== 'failed' || !state || ['FAILED', 'COMPLETED', 'UNKNOWN'].includes(state)) return undefined;
+  return state.toLowerCase().replace(/_/g, ' ');
+}
+
 /** The run's folder on the host: its config copy, its outputs ($MLC_RUN_DIR) and output.log. */
 export function runFolder(workspace: string, runId: string): string {
   return path.join(workspace, RUN_DIR, runId);

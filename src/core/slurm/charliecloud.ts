@@ -2,16 +2,13 @@
 // submit host (`ch-convert -i docker`) into a directory image under .mlcontainers/charliecloud/, which the nodes see
 // through the shared filesystem; each task then runs `ch-run` of that directory with the same binds, variables,
 // working directory and command as the `docker run` of a local run, rendered here from the same create request.
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ContainerCreateRequest, ImageDetails } from '../docker/engine';
 import type { Logger } from '../log';
-import { SlurmError, commandOnPath } from './slurm';
-
-/** How a task runs its container on the node. */
-export type SlurmRuntime = 'docker' | 'charliecloud';
-export const SLURM_RUNTIMES: readonly SlurmRuntime[] = ['docker', 'charliecloud'];
+import type { Exec } from './runtime';
+import { assertRefNamesImage, exec } from './runtime';
+import { SlurmError } from './slurm';
 
 /** Where converted images live, relative to the workspace; one folder per image id. */
 export const CHARLIECLOUD_DIR = path.join('.mlcontainers', 'charliecloud');
@@ -77,16 +74,6 @@ export function toChRunArgs(request: ContainerCreateRequest, image: ImageDetails
   };
 }
 
-type Exec = (file: string, args: string[], o: { signal?: AbortSignal }) => Promise<{ stdout: string; stderr: string }>;
-
-const exec: Exec = (file, args, o) =>
-  new Promise((resolve, reject) => {
-    execFile(file, args, { signal: o.signal, timeout: 60 * 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(Object.assign(error, { stdout, stderr }));
-      else resolve({ stdout, stderr });
-    });
-  });
-
 /** The marker a finished conversion leaves in its image: the image id it was made from. */
 const MARKER = path.join('ch', 'mlc-image-id');
 
@@ -117,10 +104,7 @@ export async function charliecloudImage(o: {
     o.log.info(`converting ${o.ref} to a Charliecloud image in ${path.relative(o.workspace, dir)} (ch-convert, once per image)`);
     const opts = o.signal ? { signal: o.signal } : {};
     // ch-convert reads the image by name: the name must stay on this id until the conversion is done.
-    const pinned = async (): Promise<void> => {
-      const id = (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', o.ref], opts)).stdout.trim();
-      if (id !== o.image.id) throw new SlurmError(`${o.ref} names another image (${id.slice(7, 19)}) than the one planned (${o.image.id.slice(7, 19)}) on the docker CLI's engine: submit again, or pin the run with --image.`);
-    };
+    const pinned = (): Promise<void> => assertRefNamesImage(run, o.ref, o.image.id, opts);
     try {
       await pinned();
       await run('ch-convert', ['-i', 'docker', o.ref, tmp], opts);
@@ -147,21 +131,4 @@ export async function charliecloudImage(o: {
     }
   }
   return dir;
-}
-
-/**
- * `--runtime` when given, else Docker when the docker CLI is on PATH and answers, else Charliecloud when ch-run is
- * there; with neither, one sentence naming both.
- */
-export async function chooseRuntime(given: string | undefined, o: { exec?: Exec; onPath?: (command: string) => Promise<boolean>; signal?: AbortSignal } = {}): Promise<{ runtime: SlurmRuntime; why: string }> {
-  if (given !== undefined) {
-    if (!(SLURM_RUNTIMES as readonly string[]).includes(given)) throw new SlurmError(`--runtime takes ${SLURM_RUNTIMES.join(' or ')}, not "${given}".`);
-    return { runtime: given as SlurmRuntime, why: 'as --runtime asked' };
-  }
-  const run = o.exec ?? exec;
-  const answers = await run('docker', ['version', '--format', '{{.Server.Version}}'], o.signal ? { signal: o.signal } : {}).then(() => true, () => false);
-  if (answers) return { runtime: 'docker', why: 'docker answers on this host' };
-  // On PATH is enough: ch-run will not even print its version without $USER.
-  if (await (o.onPath ?? commandOnPath)('ch-run')) return { runtime: 'charliecloud', why: 'docker does not answer here and ch-run is on PATH' };
-  throw new SlurmError('Neither docker nor Charliecloud (ch-run) is usable on this host: install one of them where the tasks run, or give --runtime docker|charliecloud.');
 }

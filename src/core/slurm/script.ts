@@ -3,12 +3,16 @@
 // back into `mlc slurm-task` to write its start and final record (core/run/records.ts stays the only writer).
 import { quote } from 'shell-quote';
 import { toDockerRunArgs } from '../container/dockerRun';
-import { NO_GPU_ENV, containerRequest } from '../container/request';
+import { NO_GPU_ENV, asksUnlimitedMemlock, containerRequest } from '../container/request';
+import type { ContainerCreateRequest } from '../docker/engine';
 import type { RunContainerInput } from '../run/experiment';
 import { runContainerSpec } from '../run/experiment';
 import { SLURM_JOB_LABEL } from '../labels';
-import type { SlurmRuntime } from './charliecloud';
+import type { ApptainerTool } from './apptainer';
+import { apptainerEnvPrefix, toApptainerArgs } from './apptainer';
 import { toChRunArgs } from './charliecloud';
+import type { SlurmRuntime } from './runtime';
+import { isApptainer } from './runtime';
 import { SlurmError } from './slurm';
 
 /** What `mlc run --on slurm` passes to sbatch, each as its own #SBATCH line. */
@@ -36,9 +40,10 @@ export interface BatchScriptInput {
   recorder: { node: string; cli: string };
   /** The engine the tasks' docker CLI talks to, when not the node's default. */
   dockerHost?: string;
-  /** How tasks run their container: `docker run` (the default), or `ch-run` of this directory image. */
+  /** How tasks run their container: `docker run` (the default), `ch-run` of this directory image, `apptainer exec` of this SIF. */
   runtime?: SlurmRuntime;
   charliecloudImage?: string;
+  sif?: string;
 }
 
 /** Whether the --gres asks for GPUs ("gpu:1", "gpu:a100:2", "gres/gpu:1"). */
@@ -80,28 +85,43 @@ export function renderBatchScript(i: BatchScriptInput): string {
   ];
   const charliecloud = i.runtime === 'charliecloud';
   if (charliecloud && !i.charliecloudImage) throw new Error('renderBatchScript: the Charliecloud runtime needs its directory image');
+  const apptainer = isApptainer(i.runtime) ? i.runtime : undefined;
+  if (apptainer && !i.sif) throw new Error('renderBatchScript: the Apptainer runtime needs its SIF');
   const cases = runs.map((run, n) => {
-    const request = containerRequest({ ...runContainerSpec(run), name: undefined });
+    const spec = { ...runContainerSpec(run), name: undefined };
     // GPUs come from Slurm's allocation at run time (below), not from this machine's preflight.
-    if (gpu) request.Env = (request.Env ?? []).filter((e) => e !== `${NO_GPU_ENV.name}=${NO_GPU_ENV.value}`);
+    const render = (dropMemlock: boolean): ContainerCreateRequest => {
+      const request = containerRequest({ ...spec, dropMemlock });
+      if (gpu) request.Env = (request.Env ?? []).filter((e) => e !== `${NO_GPU_ENV.name}=${NO_GPU_ENV.value}`);
+      return request;
+    };
+    const request = render(false);
     // A secret goes by name (`-e NAME`): its value comes from the job's environment, never from this file.
     const secretEnv = new Set((run.runtime?.env ?? []).filter((v) => v.secret).map((v) => v.name));
+    if (apptainer) {
+      const a = toApptainerArgs(request, run.image.details, i.sif!, { secretEnv, gpu });
+      return `  ${n + 1}) run=${quote([run.runId])}; keep=(${quote(a.inherit)}); envs=(${quote(a.env)}); args=(${quote(a.args)}) ;;`;
+    }
     if (charliecloud) {
       const ch = toChRunArgs(request, run.image.details, i.charliecloudImage!, { secretEnv });
       return `  ${n + 1}) run=${quote([run.runId])}; keep=(${quote(ch.inherit)}); args=(${quote(ch.args)}) ;;`;
     }
-    const [, , ...rest] = toDockerRunArgs(request, { remove: true, labels: true, secretEnv });
-    return `  ${n + 1}) run=${quote([run.runId])}; args=(${quote(rest)}) ;;`;
+    const words = (r: ContainerCreateRequest): string[] => toDockerRunArgs(r, { remove: true, labels: true, secretEnv }).slice(2);
+    // runArgs' --ulimit memlock=-1 (the presets ask it for pinned memory): the same words without it, for an engine
+    // that cannot lift the limit, as launchContainer falls back for a local run.
+    const fallback = asksUnlimitedMemlock(spec) ? `; lowmem=(${quote(words(render(true)))})` : '';
+    return `  ${n + 1}) run=${quote([run.runId])}; args=(${quote(words(request))})${fallback} ;;`;
   });
   const mlc = quote([i.recorder.node, i.recorder.cli, 'slurm-task', '--dir', i.workspace]);
   return `#!/bin/bash
 # Written by ML Containers (mlc run --on slurm): ${i.sweep ? `sweep ${i.planId}, ${runs.length} runs` : `run ${i.planId}`}, one array task each.
-# Task i runs point i of .mlcontainers/sweeps/${i.planId}.json in the image pinned by id${charliecloud ? ' (converted for ch-run)' : ''}; it records its own start and
+# Task i runs point i of .mlcontainers/sweeps/${i.planId}.json in the image pinned by id${charliecloud ? ' (converted for ch-run)' : apptainer ? ` (built into a SIF for ${apptainer})` : ''}; it records its own start and
 # end through \`mlc slurm-task\`, and \`mlc runs\` reads what squeue and sacct say of tasks that could not (cancelled,
 # over --time, out of memory).
 ${sbatch.map((x) => `#SBATCH ${x}`).join('\n')}
 set -u
 ${i.dockerHost ? `export DOCKER_HOST=${quote([i.dockerHost])}\n` : ''}task=$SLURM_ARRAY_TASK_ID
+lowmem=()
 case $task in
 ${cases.join('\n')}
   *) echo "mlc: no run for array task $task" >&2; exit 2 ;;
@@ -109,7 +129,7 @@ esac
 job=\${SLURM_ARRAY_JOB_ID}_$task
 name=mlc-\${SLURM_ARRAY_JOB_ID}-$task
 mlc=(${mlc})
-${charliecloud ? CHARLIECLOUD_RUN : DOCKER_RUN}"\${mlc[@]}" finish "$run" --exit "$code"
+${apptainer ? apptainerRun(apptainer) : charliecloud ? CHARLIECLOUD_RUN : DOCKER_RUN}"\${mlc[@]}" finish "$run" --exit "$code"
 exit "$code"
 `;
 }
@@ -133,8 +153,19 @@ limits=()
 # the container is made sure gone and the record left to \`mlc runs\`, which asks sacct how the task ended.
 stopped=0
 trap 'stopped=1' TERM
-docker run --name "$name" --label "${SLURM_JOB_LABEL}=$job" "\${gpus[@]}" "\${limits[@]}" "\${args[@]}"
-code=$?
+err=$(mktemp)
+# Its stderr goes on to the output file as it comes, and into $err to be read if the container could not start.
+{ docker run --name "$name" --label "${SLURM_JOB_LABEL}=$job" "\${gpus[@]}" "\${limits[@]}" "\${args[@]}" 2>&1 1>&3 3>&- | tee "$err" >&2; } 3>&1
+code=\${PIPESTATUS[0]}
+# Rootless and sandboxed engines cannot lift memlock (runArgs --ulimit memlock=-1): as a local run does, the task
+# starts with the engine's limit rather than not at all.
+if [ "$code" = 125 ] && [ "$stopped" = 0 ] && [ \${#lowmem[@]} -gt 0 ] && grep -q 'rlimit type 8' "$err"; then
+  echo "mlc: this engine cannot raise the locked-memory limit (memlock=-1); starting with its default limit, so pinned-memory transfers may be slower." >&2
+  docker rm -f "$name" >/dev/null 2>&1
+  docker run --name "$name" --label "${SLURM_JOB_LABEL}=$job" "\${gpus[@]}" "\${limits[@]}" "\${lowmem[@]}"
+  code=$?
+fi
+rm -f "$err"
 if [ "$stopped" = 1 ]; then
   docker rm -f "$name" >/dev/null 2>&1
   exit "$code"
@@ -167,3 +198,30 @@ trap 'stopped=1' TERM
 code=$?
 if [ "$stopped" = 1 ]; then exit "$code"; fi
 `;
+
+/**
+ * Task i's container through `apptainer exec` of the SIF: a process of the job, so Slurm's limits and signals reach
+ * it. With --cleanenv it sees none of the job's variables: the request's, the secrets (from the job's environment,
+ * which sbatch passed on) and the GPUs Slurm allocated are handed over as APPTAINERENV_ variables.
+ */
+function apptainerRun(tool: ApptainerTool): string {
+  const prefix = apptainerEnvPrefix(tool);
+  return `tool=$(command -v ${tool}) || { echo "mlc: ${tool} is not on PATH on node $(hostname): install Apptainer on the nodes, or submit with --runtime docker" >&2; exit 1; }
+"\${mlc[@]}" start "$run" --job "$job" --gpus "\${SLURM_JOB_GPUS:-none}" || exit 1
+# scancel and the time limit send TERM to every process of the job, the command included: the record is then left
+# to \`mlc runs\`, which asks sacct how the task ended.
+stopped=0
+trap 'stopped=1' TERM
+(
+  for e in "\${envs[@]}"; do export "${prefix}$e"; done
+  for v in "\${keep[@]}"; do export "${prefix}$v=\${!v-}"; done
+  # The GPUs Slurm allocated, as the variables CUDA reads (--nv binds the driver).
+  if [ -n "\${SLURM_JOB_GPUS:-}" ]; then
+    export "${prefix}NVIDIA_VISIBLE_DEVICES=$SLURM_JOB_GPUS" "${prefix}CUDA_VISIBLE_DEVICES=\${CUDA_VISIBLE_DEVICES:-$SLURM_JOB_GPUS}"
+  fi
+  exec "$tool" exec "\${args[@]}"
+)
+code=$?
+if [ "$stopped" = 1 ]; then exit "$code"; fi
+`;
+}

@@ -9,19 +9,21 @@ import type { Logger } from '../log';
 import { createLogger } from '../log';
 import { containerRequest } from '../container/request';
 import type { RuntimeSettings } from '../container/runtime';
+import { envNames } from '../container/runtime';
 import { imageTitle } from '../container/request';
 import { imageName } from '../reference';
 import type { RunContainerInput } from '../run/experiment';
 import { runContainerSpec } from '../run/experiment';
 import type { ExperimentPlan } from '../run/plan';
 import { PLANS_DIR } from '../run/plan';
-import type { RunRecord } from '../run/records';
-import { RUN_DIR, appendRun, runFolder } from '../run/records';
+import { appendRun, runFolder, startRecord } from '../run/records';
 import type { BatchScriptInput, SlurmOptions } from './script';
 import { renderBatchScript } from './script';
 import type { Slurm } from './slurm';
-import type { SlurmRuntime } from './charliecloud';
+import { apptainerImage, apptainerSifPath } from './apptainer';
 import { charliecloudImage, charliecloudImageDir, toChRunArgs } from './charliecloud';
+import type { SlurmRuntime } from './runtime';
+import { isApptainer } from './runtime';
 
 export interface SlurmSubmitOptions {
   plan: ExperimentPlan;
@@ -33,8 +35,10 @@ export interface SlurmSubmitOptions {
   options: SlurmOptions;
   recorder: BatchScriptInput['recorder'];
   dockerHost?: string;
-  /** How the tasks run the image (default docker); Charliecloud's directory image is converted here, once per id. */
+  /** How the tasks run the image (default docker); Charliecloud's directory image and Apptainer's SIF are made here, once per id. */
   containerRuntime?: SlurmRuntime;
+  /** The preset's release setup script, which a SIF sources in every shell (core/export/rules.ts presetSetupScript). */
+  setupScript?: string;
   log?: Logger;
   /** Render the script only: nothing is written or submitted. */
   dryRun?: boolean;
@@ -78,6 +82,8 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
     };
   });
   const chImage = o.containerRuntime === 'charliecloud' ? charliecloudImageDir(plan.workspace, o.image.id) : undefined;
+  const apptainer = isApptainer(o.containerRuntime) ? o.containerRuntime : undefined;
+  const sif = apptainer ? apptainerSifPath(plan.workspace, o.image.id) : undefined;
   const script = renderBatchScript({
     planId: plan.id,
     sweep: plan.sweep,
@@ -87,6 +93,7 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
     recorder: o.recorder,
     ...(o.dockerHost ? { dockerHost: o.dockerHost } : {}),
     ...(chImage ? { runtime: 'charliecloud' as const, charliecloudImage: chImage } : {}),
+    ...(apptainer && sif ? { runtime: apptainer, sif } : {}),
   });
   const rel = scriptPath(plan.id);
   const runs = plan.points.map((p) => p.runId);
@@ -99,10 +106,14 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
     await fs.chmod(dir, 0o777);
     await writeFileAtomic(tasks[n]!.configFile, point.text);
   }
+  // The name docker-daemon and ch-convert read the image by: the planned reference where it still names the id.
+  const ref = o.image.repoTags.includes(plan.image.ref) ? plan.image.ref : (o.image.repoTags[0] ?? plan.image.ref);
+  const log = o.log ?? createLogger({ write: () => undefined }, 'slurm');
+  if (apptainer) await apptainerImage({ workspace: plan.workspace, image: o.image, ref, tool: apptainer, log, ...(o.setupScript ? { setupScript: o.setupScript } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   if (chImage) {
     // After the config copies exist: a bind of a file needs a file to mount on in the image.
     const mountPoints = tasks.flatMap((t) => toChRunArgs(containerRequest(runContainerSpec(t)), o.image, chImage).mountPoints);
-    await charliecloudImage({ workspace: plan.workspace, image: o.image, ref: o.image.repoTags.includes(plan.image.ref) ? plan.image.ref : (o.image.repoTags[0] ?? plan.image.ref), mountPoints, log: o.log ?? createLogger({ write: () => undefined }, 'slurm'), ...(o.signal ? { signal: o.signal } : {}) });
+    await charliecloudImage({ workspace: plan.workspace, image: o.image, ref, mountPoints, log, ...(o.signal ? { signal: o.signal } : {}) });
   }
   await writeFileAtomic(path.join(plan.workspace, rel), script);
   // Held until every point is on record, so a task that starts at once finds its record to update.
@@ -111,7 +122,7 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
   const job = await o.slurm.submit(path.join(plan.workspace, rel), plan.workspace, o.signal, secrets);
   const submitted = now().toISOString();
   try {
-    await recordSubmitted(plan, job, submitted);
+    await recordSubmitted(plan, job, submitted, o.runtime ? envNames(o.runtime) : []);
   } catch (e) {
     await o.slurm.cancel([job]).catch(() => undefined);
     throw e;
@@ -120,27 +131,9 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
   return { script, scriptFile: rel, job, runs };
 }
 
-async function recordSubmitted(plan: ExperimentPlan, job: string, submitted: string): Promise<void> {
+async function recordSubmitted(plan: ExperimentPlan, job: string, submitted: string, env: string[]): Promise<void> {
   for (const point of plan.points) {
-    const record: RunRecord = {
-      id: point.runId,
-      status: 'running',
-      exitCode: null,
-      image: plan.image,
-      commit: plan.commit,
-      dirty: plan.dirty,
-      code: plan.code,
-      config: { path: plan.config.path, sha256: point.sha256, content: point.text },
-      params: point.params,
-      sweep: plan.sweep ? { id: plan.id, index: point.index, size: plan.points.length } : null,
-      command: plan.command,
-      start: submitted,
-      end: null,
-      gpus: 'none',
-      container: `mlc-${job}-${point.index + 1}`,
-      log: path.join(RUN_DIR, point.runId, 'output.log').split(path.sep).join('/'),
-      slurm: { job, task: point.index + 1, state: 'PENDING' },
-    };
-    await appendRun(plan.workspace, record);
+    const slurm = { job, task: point.index + 1, state: 'PENDING' };
+    await appendRun(plan.workspace, startRecord({ plan, point, start: submitted, gpus: 'none', env, container: `mlc-${job}-${point.index + 1}`, slurm }));
   }
 }
