@@ -96,15 +96,28 @@ export class Workbench {
 
   /** F1, the command's title, Enter — as a user runs a command. */
   async runCommand(title: string): Promise<void> {
-    await this.page.keyboard.press('F1');
-    const input = this.page.locator('.quick-input-widget .quick-input-box input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(`>${title}`);
-    // Click the row rather than press Enter: until the filter settles, the focused row can still be the most
-    // recently used command (an earlier run pressed Enter on "Start Jupyter" a second time that way).
-    const row = this.page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
-    await row.waitFor({ timeout: 30_000 });
-    await row.click();
+    // The palette lists the commands registered when its filter was typed, and does not add later ones: right
+    // after a window (re)load, extensions' commands may come a moment after the workbench. So a palette that lacks
+    // the command is closed and opened again, for up to 30 s, as a user would retype.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      await this.page.keyboard.press('F1');
+      const input = this.page.locator('.quick-input-widget .quick-input-box input');
+      await input.waitFor({ state: 'visible' });
+      await input.fill(`>${title}`);
+      // Click the row rather than press Enter: until the filter settles, the focused row can still be the most
+      // recently used command (an earlier run pressed Enter on "Start Jupyter" a second time that way).
+      const row = this.page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+      try {
+        await row.waitFor({ timeout: Math.max(1_000, Math.min(5_000, deadline - Date.now())) });
+      } catch (e) {
+        if (Date.now() >= deadline) throw e;
+        await this.page.keyboard.press('Escape');
+        continue;
+      }
+      await row.click();
+      return;
+    }
   }
 
   /** The quick input now showing, once its placeholder or prompt (the step's question) contains `question`. */
