@@ -9,7 +9,7 @@ import type { ContainerCreateRequest, ImageDetails } from '../docker/engine';
 import { apptainerDefinition } from '../export/apptainer';
 import type { Logger } from '../log';
 import type { Exec } from './runtime';
-import { apptainerMissing, assertRefNamesImage, exec } from './runtime';
+import { apptainerMissing, assertRefNamesImage, exec, taskCommand } from './runtime';
 import { SlurmError } from './slurm';
 
 export type ApptainerTool = 'apptainer' | 'singularity';
@@ -59,10 +59,7 @@ export function toApptainerArgs(request: ContainerCreateRequest, image: ImageDet
   }
   const secret = (e: string): boolean => !!o.secretEnv?.has(e.slice(0, e.indexOf('=')));
   const env = request.Env ?? [];
-  const entrypoint = request.Entrypoint ?? image.entrypoint ?? [];
-  const cmd = request.Cmd?.length ? request.Cmd : request.Entrypoint ? [] : (image.cmd ?? []);
-  const command = [...entrypoint, ...cmd];
-  if (!command.length) throw new SlurmError('The image has no command to run and none was given: give one after --.');
+  const command = taskCommand(request, image);
   return {
     args: [
       ...(o.gpu ? ['--nv'] : []),

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { ContainerCreateRequest, ImageDetails } from '../docker/engine';
 import type { Logger } from '../log';
 import type { Exec } from './runtime';
-import { assertRefNamesImage, exec } from './runtime';
+import { assertRefNamesImage, exec, taskCommand } from './runtime';
 import { SlurmError } from './slurm';
 
 /** Where converted images live, relative to the workspace; one folder per image id. */
@@ -53,10 +53,7 @@ export function toChRunArgs(request: ContainerCreateRequest, image: ImageDetails
     env.set(e.slice(0, eq), e.slice(eq + 1));
   }
   const secret = (name: string): boolean => !!o.secretEnv?.has(name);
-  const entrypoint = request.Entrypoint ?? image.entrypoint ?? [];
-  const cmd = request.Cmd?.length ? request.Cmd : request.Entrypoint ? [] : (image.cmd ?? []);
-  const command = [...entrypoint, ...cmd];
-  if (!command.length) throw new SlurmError('The image has no command to run and none was given: give one after --.');
+  const command = taskCommand(request, image);
   return {
     args: [
       ...binds.flatMap((b) => ['-b', `${b.source}:${b.target}`]),

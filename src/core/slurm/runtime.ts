@@ -2,6 +2,7 @@
 // directory image) or Apptainer/Singularity (exec of a SIF); the converted images are made here, once per image id,
 // from the image the docker CLI on this host names.
 import { execFile } from 'node:child_process';
+import type { ContainerCreateRequest, ImageDetails } from '../docker/engine';
 import { SlurmError, commandOnPath } from './slurm';
 
 /** How a task runs its container on the node; "singularity" is Apptainer under its older name. */
@@ -63,4 +64,16 @@ export async function chooseRuntime(given: string | undefined, o: { exec?: Exec;
   // On PATH is enough: ch-run will not even print its version without $USER.
   if (await onPath('ch-run')) return { runtime: 'charliecloud', why: 'docker does not answer here and ch-run is on PATH' };
   throw new SlurmError('Neither docker, Apptainer (apptainer, singularity) nor Charliecloud (ch-run) is usable on this host: install one of them where the tasks run, or give --runtime docker|apptainer|singularity|charliecloud.');
+}
+
+/**
+ * What an HPC runtime runs for a task: the request's entrypoint (else the image's), then the request's command
+ * (else the image's, unless the request replaced the entrypoint), as `docker run` would.
+ */
+export function taskCommand(request: ContainerCreateRequest, image: ImageDetails): string[] {
+  const entrypoint = request.Entrypoint ?? image.entrypoint ?? [];
+  const cmd = request.Cmd?.length ? request.Cmd : request.Entrypoint ? [] : (image.cmd ?? []);
+  const command = [...entrypoint, ...cmd];
+  if (!command.length) throw new SlurmError('The image has no command to run and none was given: give one after --.');
+  return command;
 }
