@@ -7,8 +7,7 @@ import { scanContext } from '../../src/core/docker/buildContext';
 import type { Engine } from '../../src/core/docker/engine';
 import { EngineError } from '../../src/core/docker/errors';
 import { buildWithSession } from '../../src/core/docker/session/build';
-import type { EngineKind } from './harness';
-import { STANDIN_DEBIAN, engineKind, requireEngine, requireImage } from './harness';
+import { STANDIN_DEBIAN, requireEngine, requireImage, requireKind } from './harness';
 
 /** 400 files of 4 KiB each, and a Dockerfile that copies them. */
 function project(): string {
@@ -36,13 +35,11 @@ function watched(engine: Engine): Engine & { sockets: Duplex[] } {
 
 describe('BuildKit session builds (real engine)', function () {
   let engine: Engine;
-  let kind: EngineKind;
   const images: string[] = [];
 
   before(async function () {
     engine = await requireEngine(this);
     await requireImage(this, engine, STANDIN_DEBIAN);
-    kind = await engineKind(engine);
   });
 
   after(async () => {
@@ -50,7 +47,7 @@ describe('BuildKit session builds (real engine)', function () {
   });
 
   it('a warm rebuild after a one-file edit sends that file, not the context', async function () {
-    if (kind === 'podman') this.skip(); // needs a BuildKit session (POST /session): Podman answers 404
+    await requireKind(this, engine, 'docker', 'needs a BuildKit session (POST /session), which Podman answers 404; the Docker pass runs it')
     const root = project();
     const first = await buildWithSession(engine, { scan: await scanContext(root, 'Dockerfile'), dockerfile: 'Dockerfile', request: { tags: ['mlc-test-session:1'], buildKit: true } });
     assert.ok(first, 'the engine has no BuildKit session endpoint');
@@ -70,7 +67,7 @@ describe('BuildKit session builds (real engine)', function () {
   });
 
   it('cancel ends the build with no tag and closes the session', async function () {
-    if (kind === 'podman') this.skip(); // needs a BuildKit session (POST /session): Podman answers 404
+    await requireKind(this, engine, 'docker', 'needs a BuildKit session (POST /session), which Podman answers 404; the Docker pass runs it')
     const root = project();
     fs.appendFileSync(path.join(root, 'Dockerfile'), 'RUN sleep 60\n');
     const spy = watched(engine);
@@ -91,7 +88,7 @@ describe('BuildKit session builds (real engine)', function () {
   });
 
   it('an engine without a session endpoint gets nothing through it, so the build falls back to the tar', async function () {
-    if (kind !== 'podman') this.skip(); // needs an engine without POST /session (Podman)
+    await requireKind(this, engine, 'podman', 'needs an engine without POST /session; the Podman pass runs it')
     const root = project();
     const result = await buildWithSession(engine, { scan: await scanContext(root, 'Dockerfile'), dockerfile: 'Dockerfile', request: { tags: ['mlc-test-session-podman:1'], buildKit: true } });
     assert.equal(result, undefined);

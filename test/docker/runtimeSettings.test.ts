@@ -50,7 +50,10 @@ describe('runtime settings reach a run, secrets stay out of what is kept (real e
     engine = await requireEngine(this);
     await requireImage(this, engine, BASE);
     assertBuiltCli();
-    if (process.platform !== 'linux' || process.getuid?.() !== 0) this.skip();
+    if (process.platform !== 'linux' || process.getuid?.() !== 0) {
+      console.log('      skipped: needs root on Linux, to give the project to a uid the image does not have');
+      this.skip();
+    }
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-runtime-'));
     fs.chmodSync(root, 0o755);
     dir = path.join(root, 'project');
