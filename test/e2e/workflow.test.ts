@@ -255,6 +255,12 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       const slow = view.locator('.monaco-list-row', { hasText: 'loss 0.5882' }).first();
       await fast.waitFor({ timeout: 30_000 });
       await slow.waitFor({ timeout: 30_000 });
+      // The view redraws when the runs' containers go (engine events): a redraw closes an open context menu, and
+      // Enter then lands on the tree. So the gesture starts once they are gone and the view has settled.
+      for (let i = 0; i < 60 && (await engine.listContainers({ labels: [`org.mlcontainers.workspace=${repo}`, 'org.mlcontainers.role=run'], all: true })).length; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
       await fast.click();
       await slow.click({ modifiers: ['ControlOrMeta'] });
       await slow.click({ button: 'right' });
