@@ -11,6 +11,7 @@ import type { Logger } from '../log';
 import type { Exec } from './runtime';
 import { apptainerMissing, assertRefNamesImage, exec, taskCommand } from './runtime';
 import { SlurmError } from './slurm';
+import { shortImageId } from '../reference';
 
 export type ApptainerTool = 'apptainer' | 'singularity';
 
@@ -95,7 +96,7 @@ export async function apptainerImage(o: {
   const run = o.exec ?? exec;
   const sif = apptainerSifPath(o.workspace, o.image.id);
   if (await fs.stat(sif).then((s) => s.isFile(), () => false)) {
-    o.log.info(`Apptainer image: ${path.relative(o.workspace, sif)} (built before from ${o.image.id.slice(7, 19)})`);
+    o.log.info(`Apptainer image: ${path.relative(o.workspace, sif)} (built before from ${shortImageId(o.image.id)})`);
     return sif;
   }
   const def = sif.replace(/\.sif$/, '.def');

@@ -9,6 +9,7 @@ import type { Logger } from '../log';
 import type { Exec } from './runtime';
 import { assertRefNamesImage, exec, taskCommand } from './runtime';
 import { SlurmError } from './slurm';
+import { shortImageId } from '../reference';
 
 /** Where converted images live, relative to the workspace; one folder per image id. */
 export const CHARLIECLOUD_DIR = path.join('.mlcontainers', 'charliecloud');
@@ -93,7 +94,7 @@ export async function charliecloudImage(o: {
   const dir = charliecloudImageDir(o.workspace, o.image.id);
   const converted = await fs.readFile(path.join(dir, MARKER), 'utf8').then((t) => t.trim() === o.image.id, () => false);
   if (converted) {
-    o.log.info(`Charliecloud image: ${path.relative(o.workspace, dir)} (converted before from ${o.image.id.slice(7, 19)})`);
+    o.log.info(`Charliecloud image: ${path.relative(o.workspace, dir)} (converted before from ${shortImageId(o.image.id)})`);
   } else {
     const tmp = `${dir}.tmp-${process.pid}`;
     await fs.rm(tmp, { recursive: true, force: true });

@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import type { ContainerCreateRequest, ImageDetails } from '../docker/engine';
 import { SlurmError, commandOnPath } from './slurm';
+import { shortImageId } from '../reference';
 
 /** How a task runs its container on the node; "singularity" is Apptainer under its older name. */
 export type SlurmRuntime = 'docker' | 'charliecloud' | 'apptainer' | 'singularity';
@@ -35,7 +36,7 @@ export const exec: Exec = (file, args, o) =>
  */
 export async function assertRefNamesImage(run: Exec, ref: string, imageId: string, opts: { signal?: AbortSignal }): Promise<void> {
   const id = (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', ref], opts)).stdout.trim();
-  if (id !== imageId) throw new SlurmError(`${ref} names another image (${id.slice(7, 19)}) than the one planned (${imageId.slice(7, 19)}) on the docker CLI's engine: submit again, or pin the run with --image.`);
+  if (id !== imageId) throw new SlurmError(`${ref} names another image (${shortImageId(id)}) than the one planned (${shortImageId(imageId)}) on the docker CLI's engine: submit again, or pin the run with --image.`);
 }
 
 /** What to say when `--runtime apptainer|singularity` is asked and the tool is not here. */
