@@ -36,31 +36,41 @@ const vendored = () => ({
   },
 });
 
-// Inside the dockerode bundle, two modules only some commands need are evaluated on their first call instead of
-// when dockerode loads: dockerode's own BuildKit session (@grpc/grpc-js + @grpc/proto-loader, ~90 ms; our builds
-// open their session themselves, core/docker/session/) and docker-modem's ssh transport (ssh2, ~75 ms; only for
-// ssh:// engines). Both export one function, so a function that requires the real module on its first call stands
-// in; esbuild wraps every bundled CommonJS module to run on its first require, so it then costs nothing before.
+// Three modules inside dockerode that only some commands need go into files of their own beside the bundles,
+// required on their first call instead of being read and compiled with dockerode: dockerode's own BuildKit session
+// (@grpc/grpc-js + @grpc/proto-loader + protobufjs; our builds open their session themselves, core/docker/session/),
+// its BuildKit progress decoder (protobufjs; ours is core/docker/buildProgress.ts) and docker-modem's ssh transport
+// (ssh2; only for ssh:// engines). `session` and `ssh` export one function and are required at the top of their
+// importer, so a function that requires the real file on its first call stands in; `buildkit` is already required
+// inside the one function that uses it. Out of dockerode.js they take most of its bytes with them: V8 compiled all
+// of it on every `require` even though esbuild evaluates each bundled module only on its first require (bench/).
 const DEFERRED = [
-  { module: './session', importer: /dockerode[\\/]lib[\\/]docker\.js$/ },
-  { module: './ssh', importer: /docker-modem[\\/]lib[\\/]modem\.js$/ },
+  { module: './session', importer: /dockerode[\\/]lib[\\/]docker\.js$/, file: 'dockerode-session', stub: true },
+  { module: './buildkit', importer: /dockerode[\\/]lib[\\/]docker\.js$/, file: 'dockerode-buildkit', stub: false },
+  { module: './ssh', importer: /docker-modem[\\/]lib[\\/]modem\.js$/, file: 'docker-modem-ssh', stub: true },
 ];
 /** @type {() => import('esbuild').Plugin} */
 const deferred = () => ({
   name: 'deferred',
   setup(build) {
-    build.onResolve({ filter: /^\.\/(session|ssh)$/ }, async (args) => {
-      if (args.namespace === 'deferred' || !DEFERRED.some((d) => d.module === args.path && d.importer.test(args.importer))) return undefined;
-      const real = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'real' });
-      return { path: real.path, namespace: 'deferred' };
+    build.onResolve({ filter: /^\.\/(session|buildkit|ssh)$/ }, (args) => {
+      const d = DEFERRED.find((x) => x.module === args.path && x.importer.test(args.importer));
+      if (!d) return undefined;
+      return d.stub ? { path: d.file, namespace: 'deferred' } : { path: `./${d.file}.js`, external: true };
     });
+    build.onResolve({ filter: new RegExp(`^\\./(${DEFERRED.map((d) => d.file).join('|')})\\.js$`) }, (args) => ({ path: args.path, external: true }));
     build.onLoad({ filter: /.*/, namespace: 'deferred' }, (args) => ({
-      contents: `let real;\nmodule.exports = function () {\n  real ??= require(${JSON.stringify(args.path)});\n  return real.apply(this, arguments);\n};\n`,
+      contents: `let real;\nmodule.exports = function () {\n  real ??= require('./${args.path}.js');\n  return real.apply(this, arguments);\n};\n`,
       loader: 'js',
-      resolveDir: path.dirname(args.path),
     }));
   },
 });
+/** The deferred modules' own bundles. The progress decoder shares dist/protobufjs.js (it only decodes with it). */
+const deferredTargets = [
+  { entry: 'node_modules/dockerode/lib/session.js', file: 'dockerode-session' },
+  { entry: 'node_modules/dockerode/lib/buildkit.js', file: 'dockerode-buildkit', plugins: [vendored()] },
+  { entry: 'node_modules/docker-modem/lib/ssh.js', file: 'docker-modem-ssh' },
+];
 
 const targets = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', plugins: [vendored()] },
@@ -72,6 +82,7 @@ const targets = [
     plugins: [vendored()],
   },
   ...VENDORED.map((name) => ({ ...common, entryPoints: [name], outfile: `dist/${name}.js`, ...(name === 'dockerode' ? { plugins: [deferred()] } : {}) })),
+  ...deferredTargets.map((d) => ({ ...common, entryPoints: [d.entry], outfile: `dist/${d.file}.js`, plugins: d.plugins ?? [] })),
 ];
 
 // dockerode opens its BuildKit session's auth.proto at run time from `${__dirname}/proto`; in the bundles

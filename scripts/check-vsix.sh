@@ -14,8 +14,14 @@ else
 fi
 listing=$(cd "$unpacked" && find . -type f | sed 's|^\./||' | sort)
 fail=0
-for want in extension/package.json extension/dist/extension.js extension/dist/cli.js extension/dist/dockerode.js extension/dist/protobufjs.js extension/dist/yaml.js extension/dist/proto/auth.proto extension/README.md extension/CHANGELOG.md extension/media/icon.png extension/media/compare/compare.js extension/media/compare/compare.css extension/media/vendor/uPlot.iife.min.js extension/media/vendor/uPlot.min.css; do
+for want in extension/package.json extension/dist/extension.js extension/dist/cli.js extension/dist/dockerode.js extension/dist/dockerode-session.js extension/dist/dockerode-buildkit.js extension/dist/docker-modem-ssh.js extension/dist/protobufjs.js extension/dist/yaml.js extension/dist/proto/auth.proto extension/README.md extension/CHANGELOG.md extension/media/icon.png extension/media/compare/compare.js extension/media/compare/compare.css extension/media/vendor/uPlot.iife.min.js extension/media/vendor/uPlot.min.css; do
   grep -qix "$want" <<<"$listing" || { echo "vsix: missing $want"; fail=1; }
+done
+# Every file a shipped bundle requires beside itself at run time (vendored and deferred modules) ships too.
+for bundle in "$unpacked"/extension/dist/*.js; do
+  for dep in $(grep -oE "require\((\"|')\./[A-Za-z0-9_.-]+\.js(\"|')\)" "$bundle" | sed -E "s/require\(.\.\/(.*)\.js.\)/\1/" | sort -u); do
+    [ -f "$unpacked/extension/dist/$dep.js" ] || { echo "vsix: $(basename "$bundle") requires ./$dep.js, which is not in the .vsix"; fail=1; }
+  done
 done
 for dir in extension/media/walkthrough/ extension/templates/; do
   grep -q "^$dir" <<<"$listing" || { echo "vsix: nothing under $dir"; fail=1; }

@@ -22,7 +22,7 @@ export interface DoctorReport {
  * specs on this machine (tests pass a fake); they count only for a local Podman, which names GPUs from them.
  */
 export async function runDoctor(engine: Engine, signal?: AbortSignal, toolkit: (specDirs: string[]) => Promise<ToolkitProbe> = probeToolkit): Promise<DoctorReport> {
-  const [version, info] = await Promise.all([engine.version(signal), engine.info(signal)]);
+  const [version, info, ping] = await Promise.all([engine.version(signal), engine.info(signal), engine.ping(signal)]);
   const specDirs = info.cdiSpecDirs.length ? info.cdiSpecDirs : DEFAULT_CDI_SPEC_DIRS;
   const cdiSpecs = version.isPodman && isLocalEndpoint(engine.endpoint) ? { devices: (await toolkit(specDirs)).cdiDevices, dirs: specDirs } : undefined;
   const notes: string[] = [];
@@ -43,8 +43,9 @@ export async function runDoctor(engine: Engine, signal?: AbortSignal, toolkit: (
     endpoint: describeEndpoint(engine.endpoint),
     engine: version,
     info,
-    buildKit: buildKitSupport(version, info),
-    cacheMounts: cacheMountSupport(version, info),
+    // What a build decides, from what it reads: /_ping.
+    buildKit: buildKitSupport(ping),
+    cacheMounts: cacheMountSupport(ping),
     gpu: gpuRuntimeSupport(info, version, cdiSpecs),
     notes,
   };

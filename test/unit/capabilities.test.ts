@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { buildKitSupport, cacheMountSupport, compareApiVersions, gpuRuntimeSupport } from '../../src/core/docker/capabilities';
-import type { EngineInfo, EngineVersion } from '../../src/core/docker/engine';
+import type { EngineInfo, EnginePing, EngineVersion } from '../../src/core/docker/engine';
+import { pingFacts } from '../../src/core/docker/dockerode/system';
 
 const version: EngineVersion = { version: '20.10.24', apiVersion: '1.41', os: 'linux', arch: 'amd64', components: ['Engine'], isPodman: false };
 const info: EngineInfo = {
@@ -8,26 +9,42 @@ const info: EngineInfo = {
   architecture: 'x86_64', cpus: 2, memTotal: 2 ** 34, runtimes: ['io.containerd.runc.v2', 'runc'], cdiSpecDirs: [], discoveredDevices: [], rootless: false,
 };
 
+const docker: EnginePing = { apiVersion: '1.41', osType: 'linux', isPodman: false, version: '20.10.24+dfsg1' };
+
 describe('engine capabilities', () => {
+  it("reads /_ping's headers as Docker 20.10 and Podman 4.3 send them (captured from both)", () => {
+    assert.deepEqual(
+      pingFacts({ 'api-version': '1.41', 'docker-experimental': 'false', ostype: 'linux', server: 'Docker/20.10.24+dfsg1 (linux)' }),
+      docker,
+    );
+    // Podman sends no Ostype, and empty Builder-Version/Buildkit-Version.
+    assert.deepEqual(
+      pingFacts({ 'api-version': '1.41', 'builder-version': '', 'buildkit-version': '', 'libpod-api-version': '4.3.1', 'libpod-buildah-version': '1.28.2', server: 'Libpod/4.3.1 (linux)' }),
+      { apiVersion: '1.41', osType: 'linux', isPodman: true, version: '4.3.1' },
+    );
+    // A proxy that strips them leaves nothing to go on: no BuildKit is promised.
+    assert.equal(buildKitSupport(pingFacts({})).available, false);
+  });
+
   it('offers BuildKit on a Linux Docker engine with API 1.39 or later', () => {
-    assert.equal(buildKitSupport(version, info).available, true);
-    assert.equal(buildKitSupport({ ...version, apiVersion: '1.38' }, info).available, false);
+    assert.equal(buildKitSupport(docker).available, true);
+    assert.equal(buildKitSupport({ ...docker, apiVersion: '1.38' }).available, false);
   });
 
   it('refuses BuildKit on Podman and names the builder it uses instead', () => {
-    const s = buildKitSupport({ ...version, isPodman: true }, info);
+    const s = buildKitSupport({ ...docker, isPodman: true });
     assert.equal(s.available, false);
     assert.match(s.reason, /no BuildKit; builds use Podman's own builder \(buildah\)/);
   });
 
   it('takes RUN --mount=type=cache with BuildKit and with Podman 4 (buildah), not with the classic builder or older Podman', () => {
-    const podman = { ...version, version: '4.3.1', apiVersion: '1.41', isPodman: true };
-    assert.deepEqual(cacheMountSupport(version, info), { available: true, reason: 'BuildKit keeps the cache between builds' });
-    assert.deepEqual(cacheMountSupport(podman, info), { available: true, reason: "Podman's builder (buildah) keeps the cache between builds" });
-    const old = cacheMountSupport({ ...podman, version: '3.4.4' }, info);
+    const podman = { ...docker, version: '4.3.1', apiVersion: '1.41', isPodman: true };
+    assert.deepEqual(cacheMountSupport(docker), { available: true, reason: 'BuildKit keeps the cache between builds' });
+    assert.deepEqual(cacheMountSupport(podman), { available: true, reason: "Podman's builder (buildah) keeps the cache between builds" });
+    const old = cacheMountSupport({ ...podman, version: '3.4.4' });
     assert.equal(old.available, false);
     assert.match(old.reason, /^Podman 3\.4\.4's builder predates RUN --mount \(Podman 4\.0\); update Podman$/);
-    const classic = cacheMountSupport({ ...version, apiVersion: '1.38' }, info);
+    const classic = cacheMountSupport({ ...docker, apiVersion: '1.38' });
     assert.equal(classic.available, false);
     assert.match(classic.reason, /predates BuildKit .*classic builder refuses RUN --mount/);
   });
@@ -44,7 +61,7 @@ describe('engine capabilities', () => {
   });
 
   it('refuses BuildKit for Windows containers', () => {
-    assert.equal(buildKitSupport(version, { ...info, osType: 'windows' }).available, false);
+    assert.equal(buildKitSupport({ ...docker, osType: 'windows' }).available, false);
   });
 
   it('reports the nvidia runtime and CDI GPUs from /info', () => {

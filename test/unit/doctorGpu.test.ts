@@ -17,7 +17,10 @@ describe('mlc doctor --gpu', () => {
     server = http.createServer((req, res) => {
       const url = (req.url ?? '').replace(/^\/v[\d.]+/, '').split('?')[0] ?? '';
       res.setHeader('Content-Type', 'application/json');
-      if (url === '/version') {
+      if (url === '/_ping') {
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Api-Version': '1.47', Ostype: 'linux', Server: 'Docker/27.3.1 (linux)' });
+        res.end('OK');
+      } else if (url === '/version') {
         res.end(JSON.stringify({ Version: '27.3.1', ApiVersion: '1.47', Os: 'linux', Arch: 'amd64', Components: [{ Name: 'Engine' }] }));
       } else if (url === '/info') {
         res.end(JSON.stringify({ Name: 'gpu-box', ServerVersion: '27.3.1', OperatingSystem: 'Ubuntu 24.04', OSType: 'linux', Runtimes: engine.runtimes }));

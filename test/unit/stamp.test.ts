@@ -70,10 +70,10 @@ describe('provenance that travels with the image', () => {
     const engine = new FakeEngine();
     engine.images.set('python:3.11', imageDetails({ id: 'sha256:local', repoDigests: [`mirror.example.org/python@${D1}`, `python@${D2}`] }));
     engine.images.set('lab/standin:1', imageDetails({ id: 'sha256:standin', repoDigests: [] }));
-    assert.equal(await localBaseDigest(engine, 'python:3.11'), D2);
-    assert.equal(await localBaseDigest(engine, 'lab/standin:1'), 'sha256:standin');
-    assert.equal(await localBaseDigest(engine, 'not/here:1'), undefined);
-    assert.equal(await localBaseDigest(engine, `python@${D1}`), D1);
+    assert.equal(localBaseDigest('python:3.11', await engine.inspectImage('python:3.11')), D2);
+    assert.equal(localBaseDigest('lab/standin:1', await engine.inspectImage('lab/standin:1')), 'sha256:standin');
+    assert.equal(localBaseDigest('not/here:1', await engine.inspectImage('not/here:1')), undefined);
+    assert.equal(localBaseDigest(`python@${D1}`, await engine.inspectImage(`python@${D1}`)), D1);
   });
 
   it('puts the lock into the image as a layer of its own under the real tags, labels its hash, and keeps the project copy', async () => {

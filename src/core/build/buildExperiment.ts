@@ -123,8 +123,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
 
   const asked = Promise.all([
     o.git.info(folder, o.signal),
-    o.engine.version(o.signal),
-    o.engine.info(o.signal),
+    o.engine.ping(o.signal),
     // An image config's Dockerfile is the image and nothing else; the build adds the labels (and the lock layer).
     source.kind === 'dockerfile' ? fs.readFile(source.dockerfile, 'utf8') : `FROM ${source.image}\n`,
   ]);
@@ -132,18 +131,18 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   // first, since the scan's synchronous stretches would hold the requests back.
   const scanning = contextDir && dockerfile ? scanContext(contextDir, path.relative(contextDir, dockerfile)) : undefined;
   scanning?.catch(() => undefined);
-  const [git, version, info, dockerfileText] = await asked;
+  const [git, engine, dockerfileText] = await asked;
   if (!git) {
     log.warn(`${folder} is not a git repository (or has no commit yet): tags use a timestamp and the image records no revision.`);
   }
-  const support = buildKitSupport(version, info);
-  const cacheMounts = cacheMountSupport(version, info);
+  const support = buildKitSupport(engine);
+  const cacheMounts = cacheMountSupport(engine);
   if (!cacheMounts.available && /--mount=/.test(dockerfileText)) {
     throw new BuildFailedError(`Cannot build here: ${cacheMounts.reason}. The Dockerfile uses RUN --mount, which needs BuildKit or Podman 4.`, '', []);
   }
   if (!support.available) {
     // Podman's builder is the engine's own, not a degraded fall-back: nothing to warn about.
-    if (version.isPodman) log.info(support.reason);
+    if (engine.isPodman) log.info(support.reason);
     else log.warn(`classic builder: ${support.reason}`);
   }
 
@@ -161,7 +160,8 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   const base = buildArgs.BASE_IMAGE || (pulled.length === 1 ? pulled[0] : undefined);
   // A base already on the engine is the one the build uses (nothing pulls it again); one BuildKit pulls is
   // resolved while building, and stamped on after.
-  const baseDigestBefore = base ? await localBaseDigest(o.engine, base, o.signal).catch(() => undefined) : undefined;
+  const baseImage = base ? await o.engine.inspectImage(base, o.signal).catch(() => undefined) : undefined;
+  const baseDigestBefore = base ? localBaseDigest(base, baseImage) : undefined;
 
   const now = (o.now ?? (() => new Date()))();
   const name = project.imageName;
@@ -197,17 +197,16 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   if (contextFindings.length) o.onContextFindings?.(contextFindings, context.root);
 
   // A session serves the Dockerfile and a context folder; an image config's generated Dockerfile goes as a tar.
-  const session = contextDir && dockerfile ? sessionSupport(version, info) : { available: false, reason: 'the context is generated' };
+  const session = contextDir && dockerfile ? sessionSupport(engine) : { available: false, reason: 'the context is generated' };
   const registryAuth = o.registryAuth ? await buildCredentials(pulled, support.available && !session.available, o.registryAuth, log, o.signal) : [];
 
   const progress = new BuildProgress();
-  log.info(`building ${tags.join(', ')} with ${support.available ? 'BuildKit' : version.isPodman ? "Podman's builder" : 'the classic builder'}`);
+  log.info(`building ${tags.join(', ')} with ${support.available ? 'BuildKit' : engine.isPodman ? "Podman's builder" : 'the classic builder'}`);
   // A layer may follow (the lock, a digest resolved while pulling): it builds FROM this tag, removed after.
   // devcontainer.metadata goes on the layer that follows when there is one (Features, the lock), read against the
   // label the built image inherited from its base; else on this build, with a base already here read beforehand.
   const metadataLater = features.length > 0 || o.lock !== false;
   if (!metadataLater) {
-    const baseImage = base ? await o.engine.inspectImage(base, o.signal).catch(() => undefined) : undefined;
     labels[DEVCONTAINER_METADATA_LABEL] = metadataLabel(metadataEntries(parseMetadataLabel(baseImage?.labels[DEVCONTAINER_METADATA_LABEL]), [], metadataSource));
   }
   const stampTag = metadataLater || (base && !baseDigestBefore) ? `${name}:mlc-stamp-${randomBytes(4).toString('hex')}` : undefined;

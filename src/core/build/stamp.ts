@@ -3,7 +3,7 @@
 // would, and the image carries its provenance wherever it is pushed.
 import { createHash } from 'node:crypto';
 import { packFiles } from '../docker/buildContext';
-import type { Engine } from '../docker/engine';
+import type { Engine, ImageDetails } from '../docker/engine';
 import { stampLabels } from '../labels';
 import { IMAGE_LOCK_PATH } from '../provenance/lock';
 import { normalizeReference, repositoryName, tryParseReference } from '../reference';
@@ -31,12 +31,12 @@ export async function stampImage(engine: Engine, s: StampRequest, signal?: Abort
 
 /**
  * The digest of a base image on this engine: the RepoDigests entry of its own repository (else the first), else its
- * image id (a base built or loaded here has no registry digest). Undefined when the engine does not have it yet.
+ * image id (a base built or loaded here has no registry digest). `image` is the engine's inspect of `ref`, undefined
+ * when the engine does not have it yet (then so is the digest, unless `ref` names one).
  */
-export async function localBaseDigest(engine: Engine, ref: string, signal?: AbortSignal): Promise<string | undefined> {
+export function localBaseDigest(ref: string, image: ImageDetails | undefined): string | undefined {
   const parsed = tryParseReference(ref);
   if (parsed?.digest) return parsed.digest;
-  const image = await engine.inspectImage(ref, signal);
   if (!image) return undefined;
   const digests = image.repoDigests.map((d) => ({ name: d.slice(0, d.lastIndexOf('@')), digest: d.slice(d.lastIndexOf('@') + 1) }));
   const own = parsed && digests.find((d) => {

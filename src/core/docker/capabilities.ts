@@ -1,21 +1,24 @@
-import type { EngineInfo, EngineVersion } from './engine';
+import type { EngineInfo, EnginePing, EngineVersion } from './engine';
 
 export interface Support {
   available: boolean;
   reason: string;
 }
 
-/** BuildKit through the Engine API (`POST /build?version=2`) needs API 1.39+, Linux containers, and not Podman. */
-export function buildKitSupport(version: EngineVersion, info: EngineInfo): Support {
-  if (version.isPodman) {
+/**
+ * BuildKit through the Engine API (`POST /build?version=2`) needs API 1.39+, Linux containers, and not Podman. The
+ * builder choices read what /_ping says (Engine.ping), as the docker CLI decides before a build.
+ */
+export function buildKitSupport(engine: EnginePing): Support {
+  if (engine.isPodman) {
     // Podman answers version=2 with its own builder and 404s BuildKit's /session and /grpc endpoints.
     return { available: false, reason: "Podman's Docker-compatible API has no BuildKit; builds use Podman's own builder (buildah) through the classic /build" };
   }
-  if (info.osType && info.osType !== 'linux') {
-    return { available: false, reason: `BuildKit builds Linux images only; this engine runs ${info.osType} containers` };
+  if (engine.osType && engine.osType !== 'linux') {
+    return { available: false, reason: `BuildKit builds Linux images only; this engine runs ${engine.osType} containers` };
   }
-  if (compareApiVersions(version.apiVersion, '1.39') < 0) {
-    return { available: false, reason: `Engine API ${version.apiVersion} predates BuildKit (1.39); update Docker` };
+  if (compareApiVersions(engine.apiVersion, '1.39') < 0) {
+    return { available: false, reason: `Engine API ${engine.apiVersion} predates BuildKit (1.39); update Docker` };
   }
   return { available: true, reason: 'Engine API version=2 builds' };
 }
@@ -25,8 +28,8 @@ export function buildKitSupport(version: EngineVersion, info: EngineInfo): Suppo
  * does: BuildKit through the Engine API. Podman answers /session with 404 and old daemons lack it; those builds
  * upload the whole context as a tar (and a 404 met at run time falls back to it too).
  */
-export function sessionSupport(version: EngineVersion, info: EngineInfo): Support {
-  const buildKit = buildKitSupport(version, info);
+export function sessionSupport(engine: EnginePing): Support {
+  const buildKit = buildKitSupport(engine);
   if (!buildKit.available) return { available: false, reason: buildKit.reason };
   return { available: true, reason: 'BuildKit session: the engine asks for the files whose stat changed since its last sync' };
 }
@@ -39,13 +42,13 @@ const PODMAN_CACHE_MOUNTS = '4.0';
  * builder (buildah keeps the cache across steps and builds; verified with Podman 4.3.1 / buildah 1.28). Docker's
  * classic builder refuses the flag.
  */
-export function cacheMountSupport(version: EngineVersion, info: EngineInfo): Support {
-  const buildKit = buildKitSupport(version, info);
+export function cacheMountSupport(engine: EnginePing): Support {
+  const buildKit = buildKitSupport(engine);
   if (buildKit.available) return { available: true, reason: 'BuildKit keeps the cache between builds' };
-  if (version.isPodman) {
-    return compareDottedVersions(version.version, PODMAN_CACHE_MOUNTS) >= 0
+  if (engine.isPodman) {
+    return compareDottedVersions(engine.version, PODMAN_CACHE_MOUNTS) >= 0
       ? { available: true, reason: "Podman's builder (buildah) keeps the cache between builds" }
-      : { available: false, reason: `Podman ${version.version}'s builder predates RUN --mount (Podman ${PODMAN_CACHE_MOUNTS}); update Podman` };
+      : { available: false, reason: `Podman ${engine.version}'s builder predates RUN --mount (Podman ${PODMAN_CACHE_MOUNTS}); update Podman` };
   }
   return { available: false, reason: `${buildKit.reason}, and the classic builder refuses RUN --mount` };
 }

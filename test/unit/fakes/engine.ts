@@ -1,6 +1,6 @@
 // A fake of our own Engine interface (src/core/docker/engine.ts) for unit tests of the VS Code shell: containers live
 // in a map, every call is recorded. The Docker tier tests the real engine.
-import type { ContainerCreateRequest, ContainerDetails, ContainerSummary, Engine, EngineEvent, EngineInfo, EngineVersion, ImageDetails, ImageSummary, PushEvent, RegistryAuth } from '../../../src/core/docker/engine';
+import type { ContainerCreateRequest, ContainerDetails, ContainerSummary, Engine, EngineEvent, EngineInfo, EnginePing, EngineVersion, ImageDetails, ImageSummary, PushEvent, RegistryAuth } from '../../../src/core/docker/engine';
 import { splitTaggedReference } from '../../../src/core/docker/dockerode/push';
 import { EngineError } from '../../../src/core/docker/errors';
 
@@ -32,11 +32,22 @@ export class FakeEngine implements Engine {
     cpus: 2, memTotal: 2 ** 33, runtimes: ['runc'], cdiSpecDirs: [], discoveredDevices: [], rootless: false,
   };
 
+  private quiet = false;
+
   private record(name: string): void {
-    this.calls.push(name);
+    if (!this.quiet) this.calls.push(name);
   }
 
-  async ping(): Promise<void> { this.record('ping'); }
+  /** What the real /_ping's headers carry, of the engine version() and info_ describe (subclasses override version()). */
+  async ping(): Promise<EnginePing> {
+    this.record('ping');
+    // A fake's version() records synchronously, before its first await: only this call is kept quiet.
+    this.quiet = true;
+    const asked = this.version();
+    this.quiet = false;
+    const v = await asked;
+    return { apiVersion: v.apiVersion, osType: this.info_.osType, isPodman: v.isPodman, version: v.version };
+  }
   async version(): Promise<EngineVersion> {
     this.record('version');
     return { version: '27.3.1', apiVersion: '1.47', os: 'linux', arch: 'amd64', components: ['Engine'], isPodman: false };

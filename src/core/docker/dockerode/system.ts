@@ -1,11 +1,39 @@
 import { isRecord } from '../../json';
-import type { EngineInfo, EngineVersion } from '../engine';
+import type { IncomingMessage } from 'node:http';
+import type { EngineInfo, EnginePing, EngineVersion } from '../engine';
 import type { DockerConnection } from './client';
 import { withSignal } from './client';
 import { num, record, str } from './parse';
 
-export async function ping(conn: DockerConnection, signal?: AbortSignal): Promise<void> {
-  await conn.call((d) => withSignal(d.ping.bind(d), signal));
+/** GET /_ping, read for its headers (dockerode's ping() returns only the body). */
+export async function ping(conn: DockerConnection, signal?: AbortSignal): Promise<EnginePing> {
+  const res = await conn.call(
+    (d) =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        d.modem.dial(
+          { path: '/_ping?', method: 'GET', isStream: true, abortSignal: signal, statusCodes: { 200: true, 500: 'server error' } },
+          (err: unknown, r: unknown) => (err ? reject(err) : resolve(r as IncomingMessage)),
+        );
+      }),
+  );
+  res.resume();
+  const facts = pingFacts(res.headers);
+  conn.podman ??= Promise.resolve(facts.isPodman);
+  return facts;
+}
+
+export function pingFacts(headers: Record<string, string | string[] | undefined>): EnginePing {
+  const header = (name: string): string => {
+    const v = headers[name];
+    return (Array.isArray(v) ? v[0] : v)?.trim() ?? '';
+  };
+  const libpod = header('libpod-api-version');
+  return {
+    apiVersion: header('api-version'),
+    osType: header('ostype') || (libpod ? 'linux' : ''),
+    isPodman: libpod !== '',
+    version: libpod || (/^[^/\s]+\/(\S+)/.exec(header('server'))?.[1] ?? ''),
+  };
 }
 
 export async function version(conn: DockerConnection, signal?: AbortSignal): Promise<EngineVersion> {
@@ -55,7 +83,7 @@ export async function info(conn: DockerConnection, signal?: AbortSignal): Promis
  * (`docker.io/library/x:t`, `localhost/x:t`), which the image calls turn into the names Docker shows.
  */
 export function isPodman(conn: DockerConnection, signal?: AbortSignal): Promise<boolean> {
-  conn.podman ??= version(conn, signal).then(
+  conn.podman ??= ping(conn, signal).then(
     (v) => v.isPodman,
     (e: unknown) => {
       conn.podman = undefined;
