@@ -1,7 +1,6 @@
 // Bundles the extension and the mlc CLI. Both share src/core; neither ships node_modules.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
