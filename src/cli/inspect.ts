@@ -41,7 +41,7 @@ export function formatProvenance(r: ProvenanceReport): [string, string][] {
     ['tags', r.tags.join(', ') || undefined],
     ['digests', r.repoDigests.join(', ') || undefined],
     ['title', p.title],
-    ['created', p.created],
+    ['created', r.created || p.created],
     ['commit', p.revision ? `${p.revision}${p.dirty ? ' (dirty: uncommitted changes)' : ''}` : 'none recorded (built outside git)'],
     ['branch', p.branch],
     ['describe', p.version],

@@ -66,9 +66,11 @@ export function isProvenanceLabel(key: string): boolean {
   return key.startsWith(`${LABEL_PREFIX}.`) || key.startsWith(OCI_PREFIX);
 }
 
+// No build time among them (OCI's `created`): a label that changes on every build makes every build a new image, so a
+// rebuild with nothing changed would not be BuildKit's fully cached no-op (the docker CLI's is) and would leave the old
+// image dangling. The engine's own `Created` says when an image was made; images labelled before still read back.
 export interface ProvenanceInput {
   git: GitInfo | undefined;
-  created: Date;
   title: string;
   preset?: string;
   variant?: string;
@@ -86,7 +88,6 @@ export interface ProvenanceInput {
 export function provenanceLabels(p: ProvenanceInput): Record<string, string> {
   const labels: Record<string, string> = {
     [MANAGED_LABEL]: 'true',
-    [CREATED_LABEL]: p.created.toISOString(),
     [TITLE_LABEL]: p.title,
     [DOCKERFILE_SHA256_LABEL]: p.dockerfileSha256,
   };
@@ -122,7 +123,7 @@ export interface ImageProvenance {
   revision?: string;
   /** DIRTY_LABEL is "true"; false also when the image has no such label. */
   dirty: boolean;
-  /** ISO 8601, as labelled. */
+  /** ISO 8601, as labelled by builds before the label was dropped (see ProvenanceInput). */
   created?: string;
   title?: string;
   source?: string;

@@ -66,7 +66,7 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
     const l = image.labels;
     assert.equal(l['org.opencontainers.image.revision'], sha);
     assert.equal(l['org.opencontainers.image.source'], 'https://example.org/lab/dimuon.git');
-    assert.match(l['org.opencontainers.image.created'] ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    assert.equal(l['org.opencontainers.image.created'], undefined, 'a build time in the labels makes every build a new image');
     assert.equal(l['org.opencontainers.image.title'], 'mlc test labels');
     assert.equal(l['org.opencontainers.image.version'], sha.slice(0, 7));
     assert.equal(l['org.mlcontainers.managed'], 'true');
@@ -80,9 +80,12 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
     assert.doesNotMatch(JSON.stringify(l) + lines.join('\n'), /SECRET123/, 'a credential leaked into a label or log line');
 
     assert.ok(fs.existsSync(path.join(dir, '.mlcontainers', 'locks', `${result.imageId.replace('sha256:', '')}.txt`)), 'no environment lock');
-    const again = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') });
+    const again = await buildExperiment({ folder: dir, hyperparameters: 'configs/experiment.yaml', engine, git: new GitCli(), log: silentLogger('build') });
     images.push(again.imageId);
     assert.equal(again.tags[0], result.tags[0], 'our own lock file made the next build dirty');
+    // Nothing changed, so nothing new: the same image, as `docker build` gives (the old one is not left dangling).
+    // Podman 4.3's builder commits a new image on every build whatever the labels (seen here), so only BuildKit's.
+    if (kind !== 'podman') assert.equal(again.imageId, result.imageId, 'a rebuild with nothing changed made a new image');
 
     fs.appendFileSync(path.join(dir, 'train.py'), 'print("edited")\n');
     const dirty = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') });

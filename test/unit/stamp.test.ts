@@ -143,17 +143,18 @@ describe('provenance that travels with the image', () => {
 
   it('mlc inspect prints commit, base with digest, Dockerfile, config and lock; commit and lock even when absent', () => {
     const rows = new Map(formatProvenance({
-      imageId: 'sha256:pulled', tags: ['dimuon:3f2a1bc'], repoDigests: [],
+      imageId: 'sha256:pulled', created: '2026-11-22T10:20:30.456Z', tags: ['dimuon:3f2a1bc'], repoDigests: [],
       provenance: { managed: true, dirty: true, revision: 'a'.repeat(40), base: 'lab/standin:1', baseDigest: 'sha256:standin', dockerfilePath: '.devcontainer/Dockerfile', dockerfileSha256: 'f'.repeat(64), preset: 'pytorch', variant: 'gpu' },
       lock: { source: 'image', path: '/etc/mlc/environment.lock', packages: 2, sha256: 'e'.repeat(64), matchesLabel: true },
     }));
+    assert.equal(rows.get('created'), '2026-11-22T10:20:30.456Z');
     assert.equal(rows.get('commit'), `${'a'.repeat(40)} (dirty: uncommitted changes)`);
     assert.equal(rows.get('base'), 'lab/standin:1 @ sha256:standin');
     assert.equal(rows.get('dockerfile'), `.devcontainer/Dockerfile sha256:${'f'.repeat(64)}`);
     assert.equal(rows.get('preset'), 'pytorch (gpu)');
     assert.equal(rows.get('lock'), `sha256:${'e'.repeat(64)}, 2 packages (in the image at /etc/mlc/environment.lock)`);
     assert.ok(!rows.has('config'));
-    const bare = new Map(formatProvenance({ imageId: 'sha256:x', tags: [], repoDigests: [], provenance: { managed: false, dirty: false } }));
+    const bare = new Map(formatProvenance({ imageId: 'sha256:x', created: '', tags: [], repoDigests: [], provenance: { managed: false, dirty: false } }));
     assert.match(bare.get('commit') ?? '', /^none recorded/);
     assert.match(bare.get('lock') ?? '', /^none/);
   });

@@ -168,7 +168,6 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   const tags = imageTags(name, git, now);
   const labels = provenanceLabels({
     git,
-    created: now,
     title: typeof config.name === 'string' ? config.name : path.basename(folder),
     ...(typeof env.MLC_PRESET === 'string' ? { preset: env.MLC_PRESET } : {}),
     ...(typeof env.MLC_VARIANT === 'string' ? { variant: env.MLC_VARIANT } : {}),

@@ -9,6 +9,8 @@ import { IMAGE_LOCK_PATH, lockPath, parseLock, readImageLock } from '../provenan
 /** Everything an image says about where it came from: its labels, and the environment lock it carries. */
 export interface ProvenanceReport {
   imageId: string;
+  /** When the engine made the image (its `Created`). */
+  created: string;
   tags: string[];
   /** `repo@sha256:…` for each registry the image was pushed to or pulled from. */
   repoDigests: string[];
@@ -38,7 +40,7 @@ export async function inspectProvenance(engine: Engine, ref: string, folder: str
   const image = await engine.inspectImage(ref, signal);
   if (!image) throw new NoSuchImageError(ref);
   const provenance = readProvenance(image.labels);
-  const report: ProvenanceReport = { imageId: image.id, tags: image.repoTags, repoDigests: image.repoDigests, provenance };
+  const report: ProvenanceReport = { imageId: image.id, created: image.created, tags: image.repoTags, repoDigests: image.repoDigests, provenance };
   const inImage = await readImageLock(engine, image.id, signal);
   if (inImage !== undefined) {
     const sha256 = createHash('sha256').update(inImage).digest('hex');
