@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { extract } from 'tar-stream';
-import { BuildContextError, biggestOffenders, packContext, scanContext } from '../../src/core/docker/buildContext';
+import ignore from '@balena/dockerignore';
+import { BuildContextError, biggestOffenders, nameCouldMatch, packContext, scanContext } from '../../src/core/docker/buildContext';
 import { CONTEXT_CASES, writeFixture } from '../fixtures/contextCases';
 
 describe('build context', () => {
@@ -15,6 +16,43 @@ describe('build context', () => {
       assert.deepEqual(sent, [...c.expected].sort());
     });
   }
+
+  it("takes a folder's answer for a name no rule could match, and it is always the matcher's own", () => {
+    // Every pattern shape: plain, globs, `**` as a part and inside one, negations, escapes, regexp characters the
+    // matcher passes through, classes, rooted and dotted lines, a trailing slash.
+    const patterns = [
+      'data/', '**/__pycache__', '*.pyc', '!keep/*.pyc', 'a**/b', 'x/*/c', '[ab]c', 'foo\\*', 'a+b', '/rooted', './dotted', 'q?z',
+      '**/deep/**', '!**/deep/keep', 'logs', '!logs/readme.md', '# comment', '', 'n*/m*', 'checkpoints/*.pt', '.git', 'Dockerfile.*',
+    ];
+    const names = ['data', 'b', 'ab', 'c', 'bc', 'foo*', 'fooz', 'a+b', 'aab', 'rooted', 'dotted', 'qaz', 'q/z', 'deep', 'keep', 'logs', 'readme.md', 'x.pyc', 'nm', 'm1', 'n2', 'model.pt', '.git', 'Dockerfile.gpu', '__pycache__', 'src', 'a', 'x', 'n', 'checkpoints'];
+    // Paths up to three deep over those names, every folder listed before what is in it, as the walk meets them.
+    const paths: string[] = [];
+    const grow = (prefix: string, depth: number): void => {
+      for (const n of names.filter((x) => !x.includes('/'))) {
+        const p = prefix ? `${prefix}/${n}` : n;
+        paths.push(p);
+        if (depth < 3 && ['data', 'a', 'x', 'deep', 'logs', 'keep', 'n2', 'src', 'checkpoints', '__pycache__', 'b'].includes(n)) grow(p, depth + 1);
+      }
+    };
+    grow('', 1);
+    for (let k = 0; k < patterns.length; k++) {
+      // Each prefix of the list and each single line: the fast path must agree whatever the mix.
+      for (const set of [patterns.slice(0, k + 1), [patterns[k]!]]) {
+        const matcher = ignore({ ignorecase: false }).add(set);
+        const could = nameCouldMatch(set);
+        const answer = new Map<string, boolean>();
+        for (const p of paths) {
+          const slash = p.lastIndexOf('/');
+          const name = p.slice(slash + 1);
+          const fast = could(name) ? matcher.ignores(p) : slash < 0 ? false : answer.get(p.slice(0, slash))!;
+          answer.set(p, fast);
+          assert.equal(fast, matcher.ignores(p), `${JSON.stringify(set)}: ${p}`);
+        }
+      }
+    }
+    // And it does skip: with the scaffold's kind of rules, a plain source file is not asked about.
+    assert.equal(nameCouldMatch(['data/', 'checkpoints/', '.git', '**/__pycache__'])('mod_1.py'), false);
+  });
 
   it('never opens an ignored folder that no ! rule reaches into', async () => {
     const root = writeFixture({ name: 'x', files: { Dockerfile: 'FROM x\n', '.dockerignore': 'data/\n', 'train.py': 'print(1)\n' }, expected: [] });

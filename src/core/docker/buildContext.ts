@@ -48,6 +48,7 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
   }
   const patterns = await readDockerignore(absRoot);
   const matcher = ignore({ ignorecase: false }).add(patterns);
+  const couldName = nameCouldMatch(patterns);
   const alwaysSent = new Set([relDockerfile, '.dockerignore']);
   // The docker CLI appends `!Dockerfile` and `!.dockerignore` exceptions, so a walk must reach them too.
   const negations = [
@@ -60,7 +61,8 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
   let totalBytes = 0;
 
   let sinceYield = 0;
-  const walk = async (relDir: string): Promise<void> => {
+  /** `dirIgnored`: what the matcher says of relDir itself (false for the root). */
+  const walk = async (relDir: string, dirIgnored: boolean): Promise<void> => {
     // Synchronous calls, a folder at a time, yielding to the event loop every couple of thousand entries: a promise
     // per lstat cost 3× the syscalls themselves (20,000 files: ~900 ms one at a time, ~250 ms a folder at once,
     // ~130 ms like this), and the extension host still gets its turn.
@@ -73,15 +75,17 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
     dirents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     const items = dirents.map((d) => {
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
-      const ignored = matcher.ignores(rel) && !alwaysSent.has(rel);
+      // A name no rule could match is ignored exactly when its folder is: the matcher is asked only otherwise.
+      const matched = couldName(d.name) ? matcher.ignores(rel) : dirIgnored;
+      const ignored = matched && !alwaysSent.has(rel);
       const dir = d.isDirectory();
       // An ignored folder no `!` rule reaches into is never opened, nor stat'ed; an ignored file is not stat'ed.
       const skip = dir ? ignored && !couldReinclude(rel, negations) : ignored;
-      return { rel, ignored, dir, skip };
+      return { rel, matched, ignored, dir, skip };
     });
     const stats = items.map((it) => (it.skip ? undefined : fs.lstatSync(path.join(absRoot, it.rel))));
     for (let i = 0; i < items.length; i++) {
-      const { rel, ignored, dir, skip } = items[i]!;
+      const { rel, matched, ignored, dir, skip } = items[i]!;
       const stat = stats[i];
       if (dir) {
         if (skip) {
@@ -91,7 +95,7 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
         if (!ignored) {
           entries.push({ path: rel, type: 'directory', size: 0, mode: stat!.mode & 0o7777, mtime: stat!.mtime, mtimeMs: stat!.mtimeMs });
         }
-        await walk(rel);
+        await walk(rel, matched);
         continue;
       }
       if (skip || !stat) {
@@ -106,7 +110,7 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
       // Sockets, FIFOs and devices are skipped, as the docker CLI does for a build context.
     }
   };
-  await walk('');
+  await walk('', false);
   if (!entries.some((e) => e.path === relDockerfile)) {
     throw new BuildContextError(`The Dockerfile ${relDockerfile} was not found in ${absRoot}.`);
   }
@@ -132,16 +136,19 @@ export async function filterEntries(scan: { root: string; entries: readonly Cont
   const excluded = excludeTest(excludes, scan.ignore);
   const includes = [...(filter.includes ?? []), ...(filter.followPaths ?? [])].map((p) => p.replace(/^\/+/, '')).filter(Boolean);
   if (filter.followPaths?.length) {
-    const byPath = new Map(scan.entries.map((e) => [e.path, e]));
-    for (const p of filter.followPaths) {
-      const link = byPath.get(p.replace(/^\/+/, ''));
-      if (link?.type === 'symlink' && link.linkname) {
+    const followed = new Set(filter.followPaths.map((p) => p.replace(/^\/+/, '')));
+    for (const link of scan.entries) {
+      if (link.type === 'symlink' && link.linkname && followed.has(link.path)) {
         const target = path.posix.normalize(path.posix.join(path.posix.dirname(link.path), link.linkname));
         if (!target.startsWith('../') && !path.posix.isAbsolute(target)) includes.push(target);
       }
     }
   }
-  const included = includes.length ? ignore({ ignorecase: false }).add(includes.map(escapeLiteral(filter))) : undefined;
+  // BuildKit asks for single files by name (the .dockerignore, the Dockerfile): looked up, not matched against every
+  // entry, unless one names a folder or a link (a pattern then includes what is under it or what it points to).
+  const named = !excludes.length && !filter.includes?.length && filter.followPaths?.length ? new Set(includes) : undefined;
+  const byName = named && !scan.entries.some((e) => named.has(e.path) && e.type !== 'file') ? named : undefined;
+  const included = includes.length && !byName ? ignore({ ignorecase: false }).add(includes.map(escapeLiteral(filter))) : undefined;
   const dirs = new Map(scan.entries.filter((e) => e.type === 'directory').map((e) => [e.path, e]));
   const out: ContextEntry[] = [];
   const emitted = new Set<string>();
@@ -164,7 +171,7 @@ export async function filterEntries(scan: { root: string; entries: readonly Cont
   for (const e of scan.entries) {
     if (excluded?.(e.path)) continue;
     // A folder that is not itself included comes along with the first thing inside it that is.
-    if (included && !included.ignores(e.path)) continue;
+    if (byName ? !byName.has(e.path) : included && !included.ignores(e.path)) continue;
     if (emitted.has(e.path)) continue;
     const slash = e.path.lastIndexOf('/');
     if (slash < 0 || emitted.has(e.path.slice(0, slash))) {
@@ -271,6 +278,28 @@ function couldReinclude(dir: string, negations: string[]): boolean {
     const literal = n.split(/[*?[\\]/)[0] ?? '';
     return literal === '' || literal.startsWith(`${dir}/`) || `${dir}/`.startsWith(literal) || literal === dir;
   });
+}
+
+/**
+ * Whether some .dockerignore rule could match a path by the path itself rather than through a parent folder, judged
+ * from the path's last name alone. @balena/dockerignore (moby's rules) matches a path when a rule's pattern matches it
+ * or the parent folder's prefix of as many parts as the pattern has, so a path no rule matches itself is ignored
+ * exactly when its folder is: the walk then takes the folder's answer and skips the matcher, which costs ~10 µs a
+ * path (20,000 files: ~200 ms in a fresh process). The test is a necessary condition only: a rule whose last part is
+ * not a plain name or `*`/`?` glob, or with `**` anywhere but as a whole part, could match any name.
+ */
+export function nameCouldMatch(patterns: readonly string[]): (name: string) => boolean {
+  const globs: RegExp[] = [];
+  for (const line of patterns) {
+    const trimmed = line.trim();
+    if (!trimmed || trimmed.startsWith('#')) continue;
+    const p = cleanPattern(trimmed).replace(/^!/, '');
+    const parts = p.split('/');
+    const last = parts.at(-1) ?? '';
+    if (!/^[A-Za-z0-9_.\-*?]+$/.test(last) || last.includes('**') || parts.some((part) => part.includes('**') && part !== '**')) return () => true;
+    globs.push(new RegExp(`^${last.replace(/\./g, '\\.').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`));
+  }
+  return (name) => globs.some((g) => g.test(name));
 }
 
 /** A .dockerignore line as moby's ReadAll cleans it (the form BuildKit's frontend sends back). */

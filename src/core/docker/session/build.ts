@@ -31,7 +31,7 @@ export async function buildWithSession(
   const session = new BuildSession({
     contextDir: o.scan.root,
     sources: {
-      context: { root: o.scan.root, entries: o.scan.entries },
+      context: { root: o.scan.root, entries: o.scan.entries, ...(o.scan.ignore ? { ignore: o.scan.ignore } : {}) },
       // The frontend asks this folder for the Dockerfile by name (followpaths); it is offered nothing else.
       dockerfile: { root: path.join(o.scan.root, path.posix.dirname(relDockerfile)), entries: [{ ...dockerfileEntry, path: name }] },
     },

@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import type { Duplex } from 'node:stream';
-import type { ContextEntry, SourceFilter } from '../buildContext';
+import type { ContextEntry, ContextScan, SourceFilter } from '../buildContext';
 import { filterEntries } from '../buildContext';
 import type { RegistryAuth } from '../engine';
 import type { SyncCounters } from './fileSync';
@@ -22,6 +22,8 @@ const HEALTH = '/grpc.health.v1.Health/Check';
 export interface SessionSource {
   root: string;
   entries: readonly ContextEntry[];
+  /** The .dockerignore the scan applied: BuildKit's excludes, when they are the same lines, need no matching again. */
+  ignore?: ContextScan['ignore'];
 }
 
 export interface BuildSessionOptions {
