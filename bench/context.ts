@@ -56,18 +56,45 @@ export function builders(dir: string): Record<'ours' | 'classic' | 'buildkit', (
 export async function contextPacking(o: Options): Promise<Row[]> {
   const files = o.quick ? 5_000 : 20_000;
   const runs = o.quick ? 3 : 5;
+  const coldRuns = o.quick ? 2 : 3;
   const ignored = 2 * 1024 ** 3;
   const dir = path.join(o.scratch, 'context-repo');
   await mlRepo(dir, files, ignored);
   o.log(`context: ${files} source files, ${ignored / 1024 ** 3} GB ignored (sparse), ${runs} runs each`);
   const build = builders(dir);
-  const samples: Record<keyof typeof build, ProcessResult[]> = { ours: [], classic: [], buildkit: [] };
+  // A different line before every build: each builder syncs one changed file and re-runs the COPY. One edit shared by
+  // several builders would let all but the first find the COPY's layer in the engine's cache (it is keyed by content).
+  const module1 = path.join(dir, 'src', 'analysis000', 'mod_1.py');
+  let edits = 0;
+  const edited = (b: () => Promise<ProcessResult>) => (): Promise<ProcessResult> => {
+    fs.appendFileSync(module1, `# edit ${edits++}\n`);
+    return b();
+  };
+  // The first build of the project: the engine's build cache emptied (every layer, every earlier sync), so the whole
+  // context is sent and every step runs. The base image stays, as it would on a user's machine.
+  const cold = (b: () => Promise<ProcessResult>) => async (): Promise<ProcessResult> => {
+    ok(await measure(dockerCli(), ['builder', 'prune', '-af']), 'docker builder prune');
+    return b();
+  };
+  type Kind = 'ours' | 'classic' | 'buildkit';
+  const unchanged: Record<Kind, ProcessResult[]> = { ours: [], classic: [], buildkit: [] };
+  const afterEdit: Record<'ours' | 'buildkit', ProcessResult[]> = { ours: [], buildkit: [] };
+  const first: Record<'ours' | 'buildkit', ProcessResult[]> = { ours: [], buildkit: [] };
   try {
     // A first build of each fills its cache (the COPY layer); then runs alternate so drift hits all three alike.
     for (const b of Object.values(build)) await b();
     for (let i = 0; i < runs; i++) {
-      for (const key of (i % 2 ? ['buildkit', 'classic', 'ours'] : ['ours', 'classic', 'buildkit']) as (keyof typeof build)[]) {
-        samples[key].push(await build[key]());
+      for (const key of (i % 2 ? ['buildkit', 'classic', 'ours'] : ['ours', 'classic', 'buildkit']) as Kind[]) {
+        unchanged[key].push(await build[key]());
+      }
+      for (const key of (i % 2 ? ['buildkit', 'ours'] : ['ours', 'buildkit']) as ('ours' | 'buildkit')[]) {
+        afterEdit[key].push(await edited(build[key])());
+      }
+    }
+    o.log(`context: ${coldRuns} cold builds each (docker builder prune -af before every one)`);
+    for (let i = 0; i < coldRuns; i++) {
+      for (const key of (i % 2 ? ['buildkit', 'ours'] : ['ours', 'buildkit']) as ('ours' | 'buildkit')[]) {
+        first[key].push(await cold(build[key])());
       }
     }
     // The same repository with ten times the ignored data: our memory must not notice it.
@@ -77,24 +104,29 @@ export async function contextPacking(o: Options): Promise<Row[]> {
     await big();
     const bigRss = median(await Promise.all([big(), big()].map((p) => p.then((r) => r.maxRssKb))));
 
-    const wall = (k: keyof typeof build): number => median(samples[k].map((s) => s.ms));
-    const rss = (k: keyof typeof build): number => median(samples[k].map((s) => s.maxRssKb)) / 1024;
-    const sent = (k: keyof typeof build): number => contextBytesFromLog(samples[k][0]!.stderr + samples[k][0]!.stdout) / 1e6;
-    const row = (anchor: 'classic' | 'buildkit'): Row => {
-      const ratio = wall('ours') / wall(anchor);
+    const wall = (samples: ProcessResult[]): number => median(samples.map((s) => s.ms));
+    const rss = (samples: ProcessResult[]): number => median(samples.map((s) => s.maxRssKb)) / 1024;
+    const sent = (samples: ProcessResult[]): number => median(samples.map((s) => contextBytesFromLog(s.stderr + s.stdout))) / 1e6;
+    const mb = (n: number): string => (n < 0.1 ? `${round(n * 1000, 1)} KB` : `${round(n, 1)} MB`);
+    const row = (what: string, ours: ProcessResult[], anchor: ProcessResult[], anchorName: string, goal: number, bytesGoal: boolean): Row => {
+      const ratio = wall(ours) / wall(anchor);
+      const bytesOk = !bytesGoal || sent(ours) <= 2 * sent(anchor);
       return {
-        benchmark: `context packing (${files} files + ${ignored / 1024 ** 3} GB ignored): mlc build vs docker build, ${anchor === 'buildkit' ? 'BuildKit' : 'classic builder'}`,
-        unit: 'ms', ours: round(wall('ours'), 0), anchor: round(wall(anchor), 0), anchorName: `docker CLI (${anchor})`, ratio: round(ratio, 2), goal: '≤ 1.2×', pass: ratio <= 1.2,
-        detail: `peak RSS ${round(rss('ours'), 0)} MB vs ${round(rss(anchor), 0)} MB; sent ${round(sent('ours'), 1)} MB vs ${round(sent(anchor), 1)} MB`,
+        benchmark: `context packing (${files} files + ${ignored / 1024 ** 3} GB ignored), ${what}: mlc build vs docker build, ${anchorName}`,
+        unit: 'ms', ours: round(wall(ours), 0), anchor: round(wall(anchor), 0), anchorName: `docker CLI (${anchorName})`, ratio: round(ratio, 2),
+        goal: `≤ ${goal}×${bytesGoal ? '; sent ≤ 2× the CLI' : ''}`, pass: ratio <= goal && bytesOk,
+        detail: `peak RSS ${round(rss(ours), 0)} MB vs ${round(rss(anchor), 0)} MB; sent ${mb(sent(ours))} vs ${mb(sent(anchor))}; medians of ${ours.length}`,
       };
     };
-    const flat = bigRss / 1024 / rss('ours');
+    const flat = bigRss / 1024 / rss(unchanged.ours);
     return [
-      row('buildkit'),
-      row('classic'),
+      row('warm rebuild after a one-file edit', afterEdit.ours, afterEdit.buildkit, 'BuildKit', 1.2, true),
+      row('first (cold) build', first.ours, first.buildkit, 'BuildKit', 1.1, false),
+      row('rebuild with nothing changed', unchanged.ours, unchanged.buildkit, 'BuildKit', 1.2, false),
+      row('rebuild with nothing changed', unchanged.ours, unchanged.classic, 'classic', 1.2, false),
       {
         benchmark: 'context packing: peak RSS of mlc build with 10× the ignored data (20 GB vs 2 GB)',
-        unit: 'MB', ours: round(bigRss / 1024, 0), anchor: round(rss('ours'), 0), anchorName: 'mlc build at 1×', ratio: round(flat, 2), goal: '≤ 1.1× (flat)', pass: flat <= 1.1,
+        unit: 'MB', ours: round(bigRss / 1024, 0), anchor: round(rss(unchanged.ours), 0), anchorName: 'mlc build at 1×', ratio: round(flat, 2), goal: '≤ 1.1× (flat)', pass: flat <= 1.1,
       },
     ];
   } finally {

@@ -66,6 +66,28 @@ describe('BuildKit session builds (real engine)', function () {
     assert.equal(seen.stdout.trim(), 'edited = True');
   });
 
+  it('a Dockerfile that is a link builds from the file it points to; a link out of the context is refused in one sentence', async function () {
+    await requireKind(this, engine, 'docker', 'needs a BuildKit session (POST /session), which Podman answers 404; the Docker pass runs it')
+    const root = project();
+    fs.mkdirSync(path.join(root, 'docker'));
+    fs.writeFileSync(path.join(root, 'docker', 'Dockerfile.cpu'), `FROM ${STANDIN_DEBIAN}\nRUN echo linked > /linked\n`);
+    fs.rmSync(path.join(root, 'Dockerfile'));
+    fs.symlinkSync('docker/Dockerfile.cpu', path.join(root, 'Dockerfile'));
+    const built = await buildWithSession(engine, { scan: await scanContext(root, 'Dockerfile'), dockerfile: 'Dockerfile', request: { tags: ['mlc-test-session-link:1'], buildKit: true } });
+    assert.ok(built);
+    images.push('mlc-test-session-link:1');
+    assert.equal((await engine.runCapture('mlc-test-session-link:1', ['cat', '/linked'])).stdout.trim(), 'linked');
+
+    const outside = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-session-out-')), 'Dockerfile');
+    fs.writeFileSync(outside, `FROM ${STANDIN_DEBIAN}\n`);
+    fs.rmSync(path.join(root, 'Dockerfile'));
+    fs.symlinkSync(outside, path.join(root, 'Dockerfile'));
+    await assert.rejects(
+      buildWithSession(engine, { scan: await scanContext(root, 'Dockerfile'), dockerfile: 'Dockerfile', request: { tags: ['mlc-test-session-link:2'], buildKit: true } }),
+      /^BuildContextError: The Dockerfile Dockerfile is a link to .*, which is not a file inside the build context .*: point it at one, or name that file as the Dockerfile\.$/,
+    );
+  });
+
   it('cancel ends the build with no tag and closes the session', async function () {
     await requireKind(this, engine, 'docker', 'needs a BuildKit session (POST /session), which Podman answers 404; the Docker pass runs it')
     const root = project();

@@ -1,8 +1,10 @@
 // A build whose context and Dockerfile travel through a BuildKit session instead of a tar: the session is opened
 // first (its id goes in the build request), served while the build runs, and closed when the build ends, fails or
 // is cancelled.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ContextScan } from '../buildContext';
+import type { ContextEntry, ContextScan } from '../buildContext';
+import { BuildContextError } from '../buildContext';
 import type { BuildEvent, BuildRequest, Engine, RegistryAuth } from '../engine';
 import type { EngineError } from '../errors';
 import { BuildSession } from './session';
@@ -24,8 +26,9 @@ export async function buildWithSession(
   o: { scan: ContextScan; dockerfile: string; request: Omit<BuildRequest, 'session' | 'dockerfile'>; onEvent?: (event: BuildEvent) => void; signal?: AbortSignal },
 ): Promise<SessionBuildResult | undefined> {
   const relDockerfile = o.dockerfile.split(path.sep).join('/');
-  const dockerfileEntry = o.scan.entries.find((e) => e.path === relDockerfile);
-  if (!dockerfileEntry) throw new Error(`the scan has no ${relDockerfile}`);
+  const scanned = o.scan.entries.find((e) => e.path === relDockerfile);
+  if (!scanned) throw new Error(`the scan has no ${relDockerfile}`);
+  const dockerfileEntry = scanned.type === 'symlink' ? followed(o.scan.root, scanned) : scanned;
   const name = path.posix.basename(relDockerfile);
   const credentials = new Map<string, RegistryAuth>((o.request.registryAuth ?? []).map((r) => [r.host, r.auth]));
   const session = new BuildSession({
@@ -57,6 +60,26 @@ export async function buildWithSession(
     session.close();
     socket.destroy();
   }
+}
+
+/**
+ * A Dockerfile that is a link is offered as the file it points to, as the CLI's `followpaths` resolve it (the frontend
+ * reads the Dockerfile by name, and the link's target is not in the `dockerfile` source). Only a file inside the
+ * context will do, as for the tar the engine reads.
+ */
+function followed(root: string, link: ContextEntry): ContextEntry {
+  let stat: fs.Stats | undefined;
+  try {
+    // Every link on the way resolved; the end must still be under the (resolved) context.
+    const rel = path.relative(fs.realpathSync(root), fs.realpathSync(path.join(root, link.path)));
+    if (!rel.startsWith('..') && !path.isAbsolute(rel)) stat = fs.statSync(path.join(root, link.path));
+  } catch {
+    stat = undefined;
+  }
+  if (!stat?.isFile()) {
+    throw new BuildContextError(`The Dockerfile ${link.path} is a link to ${link.linkname ?? '?'}, which is not a file inside the build context ${root}: point it at one, or name that file as the Dockerfile.`);
+  }
+  return { path: link.path, type: 'file', size: stat.size, mode: stat.mode & 0o7777, mtime: stat.mtime, mtimeMs: stat.mtimeMs };
 }
 
 /** The engine answered POST /session with "no such endpoint" (Podman: 404; old daemons: 400 or 404). */

@@ -13,7 +13,15 @@ import { PacketType, canRequestData, decodePacket, encodePacket, goFileMode } fr
 
 /** fsutil's copy buffer: file data goes out in packets of this size. */
 const CHUNK = 32 * 1024;
-/** Files read ahead while earlier ones are being sent. */
+/**
+ * Files up to this size are read at their turn with one synchronous call: a context is mostly small files, and a
+ * promise read costs four thread-pool round trips (open, fstat, read, close) a file. 20,000 small files, a cold build:
+ * ~2.4 s of the main thread in those promises, against the docker CLI's whole 7 s build.
+ */
+const READ_NOW = 256 * 1024;
+/** Files read between two turns of the event loop (so that the engine's requests and our writes keep moving). */
+const YIELD_EVERY = 128;
+/** Bigger files read ahead while earlier ones are being sent. */
 const READ_AHEAD = 4;
 /** Files up to this size are read whole; bigger ones are streamed, so memory stays flat. */
 const READ_WHOLE = 4 * 1024 * 1024;
@@ -67,7 +75,8 @@ export async function sendDiffCopy(call: GrpcCall, root: string, entries: readon
   let wake: (() => void) | undefined;
   let finished = false;
   const sending = (async () => {
-    const inFlight: { id: number; data: Promise<Buffer> | undefined; file: string }[] = [];
+    const inFlight: { id: number; data: Promise<Buffer> | undefined; size: number; file: string }[] = [];
+    let sinceYield = 0;
     for (;;) {
       while (requested.length && inFlight.length < READ_AHEAD) {
         const id = requested.shift()!;
@@ -75,10 +84,10 @@ export async function sendDiffCopy(call: GrpcCall, root: string, entries: readon
         if (rel === undefined) throw new GrpcError(GrpcStatus.invalidArgument, `invalid file id ${id}`);
         files.delete(id);
         const size = sizes.get(id) ?? 0;
-        const data = size <= READ_WHOLE ? fs.promises.readFile(path.join(root, rel)) : undefined;
+        const data = size > READ_NOW && size <= READ_WHOLE ? fs.promises.readFile(path.join(root, rel)) : undefined;
         // Read ahead: a failure is raised when its turn comes, not as an unhandled rejection.
         data?.catch(() => undefined);
-        inFlight.push({ id, data, file: path.join(root, rel) });
+        inFlight.push({ id, data, size, file: path.join(root, rel) });
       }
       const next = inFlight.shift();
       if (!next) {
@@ -87,8 +96,12 @@ export async function sendDiffCopy(call: GrpcCall, root: string, entries: readon
         wake = undefined;
         continue;
       }
-      if (next.data) {
-        const data = await next.data;
+      if (++sinceYield >= YIELD_EVERY) {
+        sinceYield = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      if (next.data || next.size <= READ_NOW) {
+        const data = next.data ? await next.data : fs.readFileSync(next.file);
         for (let off = 0; off < data.length; off += CHUNK) {
           await send(PacketType.Data, { id: next.id, data: data.subarray(off, Math.min(off + CHUNK, data.length)) });
         }
