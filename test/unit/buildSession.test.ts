@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { filterEntries, scanContext } from '../../src/core/docker/buildContext';
 import { wireStat } from '../../src/core/docker/session/fileSync';
 import { BuildSession } from '../../src/core/docker/session/session';
-import { GrpcDeframer, PacketType, ProtoWriter, canRequestData, decodePacket, encodePacket, goFileMode, grpcFrame, readFields } from '../../src/core/docker/session/wire';
+import { GrpcDeframer, PacketType, ProtoWriter, appendStatFrame, canRequestData, decodePacket, encodePacket, goFileMode, grpcFrame, readFields } from '../../src/core/docker/session/wire';
 import { writeFixture } from '../fixtures/contextCases';
 
 /** The engine's side of a session: an HTTP/2 client on the connection the session serves. */
@@ -58,6 +58,20 @@ describe('BuildKit session (fsutil packets over our own gRPC server)', () => {
     assert.deepEqual(decodePacket(bytes), { type: PacketType.Stat, id: 0, stat });
     assert.deepEqual(decodePacket(encodePacket({ type: PacketType.Data, id: 300, data: Buffer.from('xyz') })), { type: PacketType.Data, id: 300, data: Buffer.from('xyz') });
     assert.deepEqual([...new ProtoWriter().varint(300).finish()], [0xac, 0x02]);
+  });
+
+  it('frames a run of STAT packets into one buffer byte for byte as one frame each, the closing empty STAT too', () => {
+    const stats = [
+      { path: 'a', mode: 0o644, uid: 0, gid: 0, size: 3, modTime: { ms: 1_700_000_000_123, ns: 456_789 } },
+      { path: `deep/${'x'.repeat(300)}/\u00e9t\u00e9.py`, mode: 0o755, uid: 0, gid: 0, size: 70_000, modTime: { ms: 0, ns: 1 } },
+      { path: 'link', mode: 0o777 | 0x8000000, uid: 0, gid: 0, size: 0, modTime: { ms: 1, ns: 0 }, linkname: '../t' },
+    ];
+    const out = new ProtoWriter(16);
+    for (const stat of stats) appendStatFrame(out, stat);
+    appendStatFrame(out);
+    const one = Buffer.concat([...stats.map((stat) => grpcFrame(encodePacket({ type: PacketType.Stat, id: 0, stat }))), grpcFrame(encodePacket({ type: PacketType.Stat, id: 0 }))]);
+    assert.deepEqual(out.finish(), one);
+    assert.deepEqual(new GrpcDeframer().push(out.finish()).map((m) => decodePacket(m).stat?.path), [...stats.map((stat) => stat.path), undefined]);
   });
 
   it("puts Go's os.FileMode bits in Stat.mode, and only regular files can be asked for", () => {
@@ -151,7 +165,7 @@ describe('BuildKit session (fsutil packets over our own gRPC server)', () => {
   });
 
   it('gives a stat the mtime in nanoseconds and no size for folders', () => {
-    const s = wireStat({ path: 'd', type: 'directory', size: 4096, mode: 0o755, mtime: new Date(1500), mtimeMs: 1500.25 });
+    const s = wireStat({ path: 'd', type: 'directory', size: 4096, mode: 0o755, mtimeMs: 1500.25 });
     assert.equal(s.size, 0);
     assert.deepEqual(s.modTime, { ms: 1500, ns: 250_000 });
     const stat = { path: 'f', mode: 0o644, uid: 0, gid: 0, size: 1, modTime: { ms: 1_764_000_000_123, ns: 456_789 } };

@@ -326,7 +326,7 @@ export function buildSource(config: Record<string, unknown>, configPath: string,
 /** The context an image config sends: the generated Dockerfile alone. */
 function generatedContext(configPath: string, dockerfileText: string): ContextScan {
   const size = Buffer.byteLength(dockerfileText);
-  return { root: path.dirname(configPath), entries: [{ path: GENERATED_DOCKERFILE, type: 'file', size, mode: 0o644, mtime: new Date(0) }], totalBytes: size, skippedDirs: [] };
+  return { root: path.dirname(configPath), entries: [{ path: GENERATED_DOCKERFILE, type: 'file', size, mode: 0o644, mtimeMs: 0 }], totalBytes: size, skippedDirs: [] };
 }
 
 /**

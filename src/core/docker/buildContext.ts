@@ -11,9 +11,11 @@ export interface ContextEntry {
   type: 'file' | 'directory' | 'symlink';
   size: number;
   mode: number;
-  mtime: Date;
-  /** The mtime with the sub-millisecond part lstat gave (a BuildKit session compares stats by it). */
-  mtimeMs?: number;
+  /**
+   * The mtime with the sub-millisecond part lstat gave (a BuildKit session compares stats by it). A number, not a
+   * Date: a context has tens of thousands of entries, and a Date each was a measurable part of a scan's garbage.
+   */
+  mtimeMs: number;
   linkname?: string;
 }
 
@@ -93,7 +95,7 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
           continue;
         }
         if (!ignored) {
-          entries.push({ path: rel, type: 'directory', size: 0, mode: stat!.mode & 0o7777, mtime: stat!.mtime, mtimeMs: stat!.mtimeMs });
+          entries.push({ path: rel, type: 'directory', size: 0, mode: stat!.mode & 0o7777, mtimeMs: stat!.mtimeMs });
         }
         await walk(rel, matched);
         continue;
@@ -102,9 +104,9 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
         continue;
       }
       if (stat.isSymbolicLink()) {
-        entries.push({ path: rel, type: 'symlink', size: 0, mode: stat.mode & 0o7777, mtime: stat.mtime, mtimeMs: stat.mtimeMs, linkname: fs.readlinkSync(path.join(absRoot, rel)) });
+        entries.push({ path: rel, type: 'symlink', size: 0, mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs, linkname: fs.readlinkSync(path.join(absRoot, rel)) });
       } else if (stat.isFile()) {
-        entries.push({ path: rel, type: 'file', size: stat.size, mode: stat.mode & 0o7777, mtime: stat.mtime, mtimeMs: stat.mtimeMs });
+        entries.push({ path: rel, type: 'file', size: stat.size, mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs });
         totalBytes += stat.size;
       }
       // Sockets, FIFOs and devices are skipped, as the docker CLI does for a build context.
@@ -160,7 +162,7 @@ export async function filterEntries(scan: { root: string; entries: readonly Cont
       let entry = dirs.get(dir);
       if (!entry) {
         const stat = await fs.promises.lstat(path.join(scan.root, dir));
-        entry = { path: dir, type: 'directory', size: 0, mode: stat.mode & 0o7777, mtime: stat.mtime, mtimeMs: stat.mtimeMs };
+        entry = { path: dir, type: 'directory', size: 0, mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs };
       }
       out.push(entry);
       emitted.add(dir);
@@ -217,7 +219,7 @@ export function packContext(scan: ContextScan): Readable {
     try {
       for (const e of scan.entries) {
         // As the docker CLI does for build contexts: owned by root inside the archive.
-        const header = { name: e.path, mode: e.mode, mtime: e.mtime, uid: 0, gid: 0 };
+        const header = { name: e.path, mode: e.mode, mtime: new Date(e.mtimeMs), uid: 0, gid: 0 };
         if (e.type === 'directory') {
           tar.entry({ ...header, type: 'directory' });
         } else if (e.type === 'symlink') {

@@ -79,7 +79,7 @@ function followed(root: string, link: ContextEntry): ContextEntry {
   if (!stat?.isFile()) {
     throw new BuildContextError(`The Dockerfile ${link.path} is a link to ${link.linkname ?? '?'}, which is not a file inside the build context ${root}: point it at one, or name that file as the Dockerfile.`);
   }
-  return { path: link.path, type: 'file', size: stat.size, mode: stat.mode & 0o7777, mtime: stat.mtime, mtimeMs: stat.mtimeMs };
+  return { path: link.path, type: 'file', size: stat.size, mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs };
 }
 
 /** The engine answered POST /session with "no such endpoint" (Podman: 404; old daemons: 400 or 404). */

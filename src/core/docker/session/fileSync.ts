@@ -9,8 +9,10 @@ import type { ContextEntry } from '../buildContext';
 import type { GrpcCall } from './grpc';
 import { GrpcError, GrpcStatus } from './grpc';
 import type { WireStat } from './wire';
-import { PacketType, canRequestData, decodePacket, encodePacket, goFileMode } from './wire';
+import { PacketType, ProtoWriter, appendStatFrame, canRequestData, decodePacket, encodePacket, goFileMode } from './wire';
 
+/** STAT packets are encoded into one buffer and handed to the transport this many bytes at a time. */
+const LISTING_BATCH = 64 * 1024;
 /** fsutil's copy buffer: file data goes out in packets of this size. */
 const CHUNK = 32 * 1024;
 /**
@@ -34,7 +36,7 @@ export interface SyncCounters {
 
 /** An entry's fsutil Stat: owned by root (the docker CLI resets uid and gid too), mtime in nanoseconds. */
 export function wireStat(e: ContextEntry): WireStat {
-  const ms = e.mtimeMs ?? e.mtime.getTime();
+  const ms = e.mtimeMs;
   const whole = Math.floor(ms);
   return {
     path: e.path,
@@ -58,15 +60,24 @@ export async function sendDiffCopy(call: GrpcCall, root: string, entries: readon
   };
 
   const listing = (async () => {
+    const frames = new ProtoWriter(LISTING_BATCH + 4096);
+    const hand = async (): Promise<void> => {
+      const out = Buffer.from(frames.finish());
+      frames.reset();
+      counters.bytes += out.length;
+      await call.sendFramed(out);
+    };
     for (let i = 0; i < entries.length; i++) {
       const stat = wireStat(entries[i]!);
       if (canRequestData(stat.mode)) {
         files.set(i, entries[i]!.path);
         sizes.set(i, stat.size);
       }
-      await send(PacketType.Stat, { stat });
+      appendStatFrame(frames, stat);
+      if (frames.length >= LISTING_BATCH) await hand();
     }
-    await send(PacketType.Stat);
+    appendStatFrame(frames);
+    await hand();
   })();
   // A failed listing is answered as fsutil does: an ERR packet, then the call fails.
   listing.catch(() => undefined);

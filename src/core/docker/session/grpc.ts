@@ -25,6 +25,8 @@ export interface GrpcCall {
   messages(): AsyncIterable<Buffer>;
   /** Queues a message; resolves once the transport can take more (backpressure). */
   send(message: Buffer): Promise<void>;
+  /** Queues messages already framed (a run of grpcFrame's layout), as send does. */
+  sendFramed(frames: Buffer): Promise<void>;
   readonly signal: AbortSignal;
 }
 
@@ -148,11 +150,15 @@ class Call implements GrpcCall {
     };
   }
 
-  async send(message: Buffer): Promise<void> {
+  send(message: Buffer): Promise<void> {
+    return this.sendFramed(grpcFrame(message));
+  }
+
+  async sendFramed(frames: Buffer): Promise<void> {
     // What is gathered goes out at the latest once the current run of work yields to the event loop.
     if (!this.batchBytes) setImmediate(() => void this.flush().catch(() => undefined));
-    this.batch.push(grpcFrame(message));
-    this.batchBytes += message.length + 5;
+    this.batch.push(frames);
+    this.batchBytes += frames.length;
     if (this.batchBytes >= BATCH_BYTES) await this.flush();
   }
 

@@ -134,6 +134,15 @@ export class ProtoWriter {
     return this;
   }
 
+  /** A gRPC message header: not compressed, then the message's length (big-endian 32 bits). */
+  frameHeader(length: number): this {
+    this.ensure(5);
+    this.buf[this.pos] = 0;
+    this.buf.writeUInt32BE(length, this.pos + 1);
+    this.pos += 5;
+    return this;
+  }
+
   /** Raw bytes, for an embedded message whose length prefix was written. */
   raw(value: Buffer): this {
     this.ensure(value.length);
@@ -185,6 +194,24 @@ export function encodePacket(p: Packet): Buffer {
   if (stat) w.bytesField(2, stat);
   w.uintField(3, p.id).bytesField(4, p.data);
   return w.finish();
+}
+
+const packetScratch = new ProtoWriter(4096);
+
+/**
+ * Appends one STAT packet as a gRPC frame to `out` (no stat: the empty STAT that ends a listing): the bytes of
+ * grpcFrame(encodePacket({type: Stat, id: 0, stat})), without a buffer per packet. A context lists tens of thousands.
+ */
+export function appendStatFrame(out: ProtoWriter, stat?: WireStat): void {
+  packetScratch.reset();
+  packetScratch.uintField(1, PacketType.Stat);
+  if (stat) {
+    scratch.reset();
+    writeStat(scratch, stat);
+    packetScratch.bytesField(2, scratch.finish());
+  }
+  const packet = packetScratch.finish();
+  out.frameHeader(packet.length).raw(packet);
 }
 
 /** Field number → the values read (varints as numbers or bigints past 2^53, length-delimited as Buffers). */
