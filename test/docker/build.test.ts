@@ -8,7 +8,8 @@ import type { Engine } from '../../src/core/docker/engine';
 import type { ProvenanceReport } from '../../src/core/images/provenance';
 import { EngineError } from '../../src/core/docker/errors';
 import { GitCli } from '../../src/core/provenance/git';
-import { lockArchs, lockPath } from '../../src/core/provenance/lock';
+import { captureLock, lockArchs, lockPath } from '../../src/core/provenance/lock';
+import { packFiles } from '../../src/core/docker/buildContext';
 import { applyPlan } from '../../src/core/scaffold/plan';
 import { prepareScaffold } from '../../src/core/scaffold/prepare';
 import { git } from '../helpers/git';
@@ -345,12 +346,14 @@ describe('provenance that travels: pushed, removed here, pulled back (real docke
 describe('the environment lock of a PyTorch image (real dockerd, the PyTorch stand-in)', function () {
   const PYTORCH = 'mlc-test/pytorch:bookworm';
   let engine: Engine;
+  let kind: EngineKind;
   const images: string[] = [];
   let dir: string;
 
   before(async function () {
     engine = await requireEngine(this);
     await requireImage(this, engine, PYTORCH);
+    kind = await engineKind(engine);
   });
 
   after(async () => {
@@ -373,6 +376,21 @@ describe('the environment lock of a PyTorch image (real dockerd, the PyTorch sta
     assert.match(lock, /^torch==1\.13/m, 'the stand-in is not the torch this test expects');
     assert.match(lock, /^# torch cuda archs: none$/m);
     assert.deepEqual(lockArchs(lock), []);
+  });
+
+  it('asks a CUDA build of torch for its architectures (a CPU-only one is known from torch/version.py without loading it)', async () => {
+    // No CUDA torch can be installed here: a package named torch, first on the path, that answers as one does.
+    const site = '/usr/local/lib/python3.11/dist-packages/torch';
+    const files = [
+      { path: 'Dockerfile', content: `FROM ${PYTORCH}\nCOPY torch/ ${site}/\n` },
+      { path: 'torch/version.py', content: "__version__ = '2.5.1'\ncuda = '12.4'\n" },
+      { path: 'torch/__init__.py', content: 'from . import version\nclass _C:\n    @staticmethod\n    def _cuda_getArchFlags():\n        return "sm_80 sm_90"\n' },
+    ];
+    const id = await engine.build(packFiles(files), { tags: ['mlc-test-cuda-torch:1'], dockerfile: 'Dockerfile', buildKit: kind !== 'podman' });
+    images.push('mlc-test-cuda-torch:1', id);
+    const lock = await captureLock(engine, 'mlc-test-cuda-torch:1');
+    assert.deepEqual(lockArchs(lock), ['sm_80', 'sm_90']);
+    assert.match(lock, /^torch==1\.13/m, 'pip freeze still lists the packages');
   });
 });
 
