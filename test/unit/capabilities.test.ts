@@ -1,4 +1,7 @@
 import * as assert from 'node:assert/strict';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { machineEngine } from '../../src/core/docker/machine';
 import { buildKitSupport, cacheMountSupport, compareApiVersions, gpuRuntimeSupport } from '../../src/core/docker/capabilities';
 import type { EngineInfo, EnginePing, EngineVersion } from '../../src/core/docker/engine';
 import { pingFacts } from '../../src/core/docker/dockerode/system';
@@ -24,6 +27,26 @@ describe('engine capabilities', () => {
     );
     // A proxy that strips them leaves nothing to go on: no BuildKit is promised.
     assert.equal(buildKitSupport(pingFacts({})).available, false);
+  });
+
+  it("asks /version where /_ping's headers were lost on the way (a proxy), and says the same", async () => {
+    // Our own stand-in of the two endpoints on loopback: a /_ping with no headers, as a stripping proxy leaves it.
+    const asked: string[] = [];
+    const server = http.createServer((req, res) => {
+      const url = (req.url ?? '').replace(/^\/v[\d.]+/, '').split('?')[0] ?? '';
+      asked.push(url);
+      if (url === '/_ping') return void res.end('OK');
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ Version: '20.10.24', ApiVersion: '1.41', Os: 'linux', Arch: 'amd64', Components: [{ Name: 'Engine' }] }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const engine = machineEngine(`tcp://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      assert.deepEqual(await engine.ping(), { apiVersion: '1.41', osType: 'linux', isPodman: false, version: '20.10.24' });
+      assert.deepEqual(asked, ['/_ping', '/version']);
+    } finally {
+      server.close();
+    }
   });
 
   it('offers BuildKit on a Linux Docker engine with API 1.39 or later', () => {

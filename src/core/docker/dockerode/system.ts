@@ -17,7 +17,12 @@ export async function ping(conn: DockerConnection, signal?: AbortSignal): Promis
       }),
   );
   res.resume();
-  const facts = pingFacts(res.headers);
+  let facts = pingFacts(res.headers);
+  if (!facts.apiVersion) {
+    // Something between us and the engine (a proxy) kept the headers: /version says the same, one call slower.
+    const v = await version(conn, signal);
+    facts = { apiVersion: v.apiVersion, osType: v.os, isPodman: v.isPodman, version: v.version };
+  }
   conn.podman ??= Promise.resolve(facts.isPodman);
   return facts;
 }

@@ -72,7 +72,7 @@ function followed(root: string, link: ContextEntry): ContextEntry {
   try {
     // Every link on the way resolved; the end must still be under the (resolved) context.
     const rel = path.relative(fs.realpathSync(root), fs.realpathSync(path.join(root, link.path)));
-    if (!rel.startsWith('..') && !path.isAbsolute(rel)) stat = fs.statSync(path.join(root, link.path));
+    if (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel)) stat = fs.statSync(path.join(root, link.path));
   } catch {
     stat = undefined;
   }
