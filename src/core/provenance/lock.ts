@@ -44,14 +44,22 @@ PY`;
 /**
  * pip, conda and torch's architectures are asked at once, each into a file of its own, and printed in that order
  * (a lock's lines do not depend on which finished first). pip's own complaints go to stderr, the others' nowhere.
+ * Where no temporary folder can be made (a read-only /tmp), one after the other, as before.
  */
-const LOCK_SCRIPT = `d="\${TMPDIR:-/tmp}/mlc-lock.$$"; mkdir -p "$d" || exit 1
-(python3 -m pip freeze --all 2>/dev/null || pip freeze --all) >"$d/pip" 2>"$d/pip.err" &
-(if command -v conda >/dev/null 2>&1; then echo "# conda"; conda list --export; fi) >"$d/conda" 2>/dev/null &
+const PIP = '(python3 -m pip freeze --all 2>/dev/null || pip freeze --all)';
+const CONDA = '(if command -v conda >/dev/null 2>&1; then echo "# conda"; conda list --export; fi)';
+const LOCK_SCRIPT = `d="\${TMPDIR:-/tmp}/mlc-lock.$$"
+if mkdir -p "$d" 2>/dev/null; then
+${PIP} >"$d/pip" 2>"$d/pip.err" &
+${CONDA} >"$d/conda" 2>/dev/null &
 (${ARCHS_SCRIPT}
 ) >"$d/archs" 2>/dev/null &
 wait
-cat "$d/pip" "$d/conda" "$d/archs"; cat "$d/pip.err" >&2; rm -rf "$d"`;
+cat "$d/pip" "$d/conda" "$d/archs"; cat "$d/pip.err" >&2; rm -rf "$d"
+else
+${PIP}; ${CONDA} 2>/dev/null; (${ARCHS_SCRIPT}
+) 2>/dev/null
+fi`;
 
 /**
  * Captures what is installed in an image: `pip freeze`, plus `conda list --export` where conda exists, plus the GPU
