@@ -22,9 +22,9 @@ describe('build context', () => {
     // matcher passes through, classes, rooted and dotted lines, a trailing slash.
     const patterns = [
       'data/', '**/__pycache__', '*.pyc', '!keep/*.pyc', 'a**/b', 'x/*/c', '[ab]c', 'foo\\*', 'a+b', '/rooted', './dotted', 'q?z',
-      '**/deep/**', '!**/deep/keep', 'logs', '!logs/readme.md', '# comment', '', 'n*/m*', 'checkpoints/*.pt', '.git', 'Dockerfile.*',
+      '**/deep/**', '!**/deep/keep', 'logs', '!logs/readme.md', '# comment', ' #hash', '', 'n*/m*', 'checkpoints/*.pt', '.git', 'Dockerfile.*',
     ];
-    const names = ['data', 'b', 'ab', 'c', 'bc', 'foo*', 'fooz', 'a+b', 'aab', 'rooted', 'dotted', 'qaz', 'q/z', 'deep', 'keep', 'logs', 'readme.md', 'x.pyc', 'nm', 'm1', 'n2', 'model.pt', '.git', 'Dockerfile.gpu', '__pycache__', 'src', 'a', 'x', 'n', 'checkpoints'];
+    const names = ['data', 'b', 'ab', 'c', 'bc', 'foo*', 'fooz', 'a+b', 'aab', 'rooted', 'dotted', 'qaz', 'q/z', 'deep', 'keep', 'logs', 'readme.md', 'x.pyc', 'nm', 'm1', 'n2', 'model.pt', '.git', 'Dockerfile.gpu', '__pycache__', 'src', 'a', 'x', 'n', 'checkpoints', '#hash', '# comment'];
     // Paths up to three deep over those names, every folder listed before what is in it, as the walk meets them.
     const paths: string[] = [];
     const grow = (prefix: string, depth: number): void => {

@@ -131,18 +131,18 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   // first, since the scan's synchronous stretches would hold the requests back.
   const scanning = contextDir && dockerfile ? scanContext(contextDir, path.relative(contextDir, dockerfile)) : undefined;
   scanning?.catch(() => undefined);
-  const [git, engine, dockerfileText] = await asked;
+  const [git, engineFacts, dockerfileText] = await asked;
   if (!git) {
     log.warn(`${folder} is not a git repository (or has no commit yet): tags use a timestamp and the image records no revision.`);
   }
-  const support = buildKitSupport(engine);
-  const cacheMounts = cacheMountSupport(engine);
+  const support = buildKitSupport(engineFacts);
+  const cacheMounts = cacheMountSupport(engineFacts);
   if (!cacheMounts.available && /--mount=/.test(dockerfileText)) {
     throw new BuildFailedError(`Cannot build here: ${cacheMounts.reason}. The Dockerfile uses RUN --mount, which needs BuildKit or Podman 4.`, '', []);
   }
   if (!support.available) {
     // Podman's builder is the engine's own, not a degraded fall-back: nothing to warn about.
-    if (engine.isPodman) log.info(support.reason);
+    if (engineFacts.isPodman) log.info(support.reason);
     else log.warn(`classic builder: ${support.reason}`);
   }
 
@@ -196,11 +196,11 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   if (contextFindings.length) o.onContextFindings?.(contextFindings, context.root);
 
   // A session serves the Dockerfile and a context folder; an image config's generated Dockerfile goes as a tar.
-  const session = contextDir && dockerfile ? sessionSupport(engine) : { available: false, reason: 'the context is generated' };
+  const session = contextDir && dockerfile ? sessionSupport(engineFacts) : { available: false, reason: 'the context is generated' };
   const registryAuth = o.registryAuth ? await buildCredentials(pulled, support.available && !session.available, o.registryAuth, log, o.signal) : [];
 
   const progress = new BuildProgress();
-  log.info(`building ${tags.join(', ')} with ${support.available ? 'BuildKit' : engine.isPodman ? "Podman's builder" : 'the classic builder'}`);
+  log.info(`building ${tags.join(', ')} with ${support.available ? 'BuildKit' : engineFacts.isPodman ? "Podman's builder" : 'the classic builder'}`);
   // A layer may follow (the lock, a digest resolved while pulling): it builds FROM this tag, removed after.
   // devcontainer.metadata goes on the layer that follows when there is one (Features, the lock), read against the
   // label the built image inherited from its base; else on this build, with a base already here read beforehand.

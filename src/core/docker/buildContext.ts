@@ -293,8 +293,9 @@ function couldReinclude(dir: string, negations: string[]): boolean {
 export function nameCouldMatch(patterns: readonly string[]): (name: string) => boolean {
   const globs: RegExp[] = [];
   for (const line of patterns) {
+    // A comment only where `#` is the line's first character, as @balena/dockerignore and moby read it.
     const trimmed = line.trim();
-    if (!trimmed || trimmed.startsWith('#')) continue;
+    if (!trimmed || line.startsWith('#')) continue;
     const p = cleanPattern(trimmed).replace(/^!/, '');
     const parts = p.split('/');
     const last = parts.at(-1) ?? '';
