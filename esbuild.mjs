@@ -43,16 +43,18 @@ const vendored = () => ({
 // importer, so a function that requires the real file on its first call stands in; `buildkit` is already required
 // inside the one function that uses it. Out of dockerode.js they take most of its bytes with them: V8 compiled all
 // of it on every `require` even though esbuild evaluates each bundled module only on its first require (bench/).
+// Each is bundled on its own from `entry` into dist/<file>.js; the progress decoder shares dist/protobufjs.js (it only
+// decodes with it).
 const DEFERRED = [
-  { module: './session', importer: /dockerode[\\/]lib[\\/]docker\.js$/, file: 'dockerode-session', stub: true },
-  { module: './buildkit', importer: /dockerode[\\/]lib[\\/]docker\.js$/, file: 'dockerode-buildkit', stub: false },
-  { module: './ssh', importer: /docker-modem[\\/]lib[\\/]modem\.js$/, file: 'docker-modem-ssh', stub: true },
+  { module: './session', importer: /dockerode[\\/]lib[\\/]docker\.js$/, file: 'dockerode-session', stub: true, entry: 'node_modules/dockerode/lib/session.js' },
+  { module: './buildkit', importer: /dockerode[\\/]lib[\\/]docker\.js$/, file: 'dockerode-buildkit', stub: false, entry: 'node_modules/dockerode/lib/buildkit.js', plugins: [vendored()] },
+  { module: './ssh', importer: /docker-modem[\\/]lib[\\/]modem\.js$/, file: 'docker-modem-ssh', stub: true, entry: 'node_modules/docker-modem/lib/ssh.js' },
 ];
 /** @type {() => import('esbuild').Plugin} */
 const deferred = () => ({
   name: 'deferred',
   setup(build) {
-    build.onResolve({ filter: /^\.\/(session|buildkit|ssh)$/ }, (args) => {
+    build.onResolve({ filter: new RegExp(`^(${DEFERRED.map((d) => d.module.replace('.', '\\.')).join('|')})$`) }, (args) => {
       const d = DEFERRED.find((x) => x.module === args.path && x.importer.test(args.importer));
       if (!d) return undefined;
       return d.stub ? { path: d.file, namespace: 'deferred' } : { path: `./${d.file}.js`, external: true };
@@ -64,12 +66,6 @@ const deferred = () => ({
     }));
   },
 });
-/** The deferred modules' own bundles. The progress decoder shares dist/protobufjs.js (it only decodes with it). */
-const deferredTargets = [
-  { entry: 'node_modules/dockerode/lib/session.js', file: 'dockerode-session' },
-  { entry: 'node_modules/dockerode/lib/buildkit.js', file: 'dockerode-buildkit', plugins: [vendored()] },
-  { entry: 'node_modules/docker-modem/lib/ssh.js', file: 'docker-modem-ssh' },
-];
 
 const targets = [
   { ...common, entryPoints: ['src/extension.ts'], outfile: 'dist/extension.js', plugins: [vendored()] },
@@ -81,7 +77,7 @@ const targets = [
     plugins: [vendored()],
   },
   ...VENDORED.map((name) => ({ ...common, entryPoints: [name], outfile: `dist/${name}.js`, ...(name === 'dockerode' ? { plugins: [deferred()] } : {}) })),
-  ...deferredTargets.map((d) => ({ ...common, entryPoints: [d.entry], outfile: `dist/${d.file}.js`, plugins: d.plugins ?? [] })),
+  ...DEFERRED.map((d) => ({ ...common, entryPoints: [d.entry], outfile: `dist/${d.file}.js`, plugins: d.plugins ?? [] })),
 ];
 
 // dockerode opens its BuildKit session's auth.proto at run time from `${__dirname}/proto`; in the bundles

@@ -173,12 +173,6 @@ function writeStat(w: ProtoWriter, stat: WireStat): void {
   w.bytesField(7, stat.linkname);
 }
 
-export function encodeStat(stat: WireStat): Buffer {
-  const w = new ProtoWriter(64 + stat.path.length * 3);
-  writeStat(w, stat);
-  return w.finish();
-}
-
 /** One writer for every stat: encoding a packet copies out only the finished bytes. */
 const scratch = new ProtoWriter(4096);
 
@@ -311,11 +305,7 @@ export const HEALTH_SERVING = Buffer.from([0x08, 0x01]);
 
 /** gRPC's length-prefixed message: a compression flag (0), a 4-byte big-endian length, the message. */
 export function grpcFrame(message: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + message.length);
-  out[0] = 0;
-  out.writeUInt32BE(message.length, 1);
-  message.copy(out, 5);
-  return out;
+  return new ProtoWriter(5 + message.length).frameHeader(message.length).raw(message).finish();
 }
 
 /** Splits a byte stream into gRPC messages; `push` returns the messages completed by this chunk. */
