@@ -18,25 +18,29 @@ export function homeFor(uid: number): string {
   return `/tmp/mlc-home-${uid}`;
 }
 
-const imageUids = new Map<string, Promise<number | undefined>>();
+const imageUsers = new Map<string, Promise<{ uid: number; gid: number } | undefined>>();
 
-/** The uid `user` (the image's USER when empty) has in the image, by running `id -u` there once. */
-async function imageUid(engine: Engine, image: ImageDetails, user: string | undefined, signal?: AbortSignal): Promise<number | undefined> {
+/** The uid and gid `user` (the image's USER when empty) has in the image, by running `id` there once. */
+async function imageIds(engine: Engine, image: ImageDetails, user: string | undefined, signal?: AbortSignal): Promise<{ uid: number; gid: number } | undefined> {
   const who = user ?? image.user ?? '';
-  const numeric = /^(\d+)(?::\d+)?$/.exec(who);
-  if (numeric) return Number(numeric[1]);
-  if (who === 'root') return 0;
+  const numeric = /^(\d+)(?::(\d+))?$/.exec(who);
+  if (numeric && numeric[2] !== undefined) return { uid: Number(numeric[1]), gid: Number(numeric[2]) };
+  if (who === 'root') return { uid: 0, gid: 0 };
   const key = `${image.id}\0${who}`;
-  let uid = imageUids.get(key);
-  if (!uid) {
-    // `id -u NAME` reads the image's account database; the throw-away container itself runs as the image's USER.
-    uid = engine.runCapture(image.id, ['id', '-u', ...(who ? [who] : [])], signal).then(
-      (r) => (r.exitCode === 0 && /^\d+$/.test(r.stdout.trim()) ? Number(r.stdout.trim()) : undefined),
-      () => undefined,
+  let ids = imageUsers.get(key);
+  if (!ids) {
+    // `id NAME` reads the image's account database ("uid=1000(u) gid=1000(u) …", GNU and busybox alike); the
+    // throw-away container itself runs as the image's USER.
+    ids = engine.runCapture(image.id, ['id', ...(who ? [who] : [])], signal).then(
+      (r) => {
+        const m = /uid=(\d+)(?:\([^)]*\))? gid=(\d+)/.exec(r.stdout);
+        return r.exitCode === 0 && m ? { uid: Number(m[1]), gid: Number(m[2]) } : numeric ? { uid: Number(numeric[1]), gid: Number(numeric[1]) } : undefined;
+      },
+      () => (numeric ? { uid: Number(numeric[1]), gid: Number(numeric[1]) } : undefined),
     );
-    imageUids.set(key, uid);
+    imageUsers.set(key, ids);
   }
-  return uid;
+  return ids;
 }
 
 /**
@@ -49,6 +53,28 @@ export async function hostUser(engine: Engine, image: ImageDetails, runtime: Run
   const owner = await fs.stat(workspace).catch(() => undefined);
   if (!owner || owner.uid === 0) return undefined;
   if ((await engine.info(signal)).rootless) return undefined;
-  if ((await imageUid(engine, image, runtime.user, signal)) === owner.uid) return undefined;
+  if ((await imageIds(engine, image, runtime.user, signal))?.uid === owner.uid) return undefined;
   return { user: `${owner.uid}:${owner.gid}`, home: homeFor(owner.uid) };
+}
+
+/**
+ * Who a run's folder ($MLC_RUN_DIR) must belong to for the run's user to write it at mode 0755: the uid:gid the
+ * container runs as, when this process is root and that user is not (a root host running an image user); undefined
+ * when the folder is already the run's (the run runs as this process's user, mapped or not, or as root). "world"
+ * where the run's uid cannot be known or given on this machine (a rootless or remote engine with an image user that
+ * is not root): only a world-writable folder lets that user write.
+ */
+export async function runFolderOwner(engine: Engine, image: ImageDetails, runtime: RuntimeSettings, mapped: HostUser | undefined, signal?: AbortSignal): Promise<{ uid: number; gid: number } | 'world' | undefined> {
+  const me = process.getuid?.();
+  if (me === undefined) return undefined;
+  const ids = mapped ? parseIds(mapped.user) : await imageIds(engine, image, runtime.user, signal);
+  if (ids?.uid === 0 || ids?.uid === me) return undefined;
+  if (!isLocalEndpoint(engine.endpoint) || (await engine.info(signal)).rootless) return ids?.uid === undefined || ids.uid !== 0 ? 'world' : undefined;
+  if (!ids) return 'world';
+  return me === 0 ? ids : 'world';
+}
+
+function parseIds(user: string): { uid: number; gid: number } | undefined {
+  const m = /^(\d+):(\d+)$/.exec(user);
+  return m ? { uid: Number(m[1]), gid: Number(m[2]) } : undefined;
 }

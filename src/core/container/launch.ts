@@ -1,4 +1,6 @@
 // Starting a container: create, start, and the fall-backs the engine's answer calls for.
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
 import type { ContainerCreateRequest, Engine } from '../docker/engine';
 import { EngineError } from '../docker/errors';
 import type { GpuPreflight } from '../gpu/preflight';
@@ -9,7 +11,7 @@ import type { GpuDecision, GpuSetting } from './gpu';
 import { GpuUnavailableError, cpuFallback } from './gpu';
 import type { ContainerSpec } from './request';
 import { assertEngineSeesWorkspace } from './remote';
-import { asksUnlimitedMemlock, containerRequest } from './request';
+import { STATE_DIR, asksUnlimitedMemlock, containerRequest } from './request';
 
 export interface LaunchedContainer {
   id: string;
@@ -32,6 +34,8 @@ export async function launchContainer(
   o: { gpu: GpuSetting; preflight: GpuPreflight | undefined; log: Logger; signal?: AbortSignal },
 ): Promise<LaunchedContainer> {
   if (spec.mountWorkspace !== false || spec.binds?.length) assertEngineSeesWorkspace(engine.endpoint, spec.workspace, `A ${spec.role === 'jupyter' ? 'Jupyter' : spec.role} container`);
+  // Mounted read-only over the workspace (workspaceBinds): it must exist, or the engine makes it (as root) or refuses.
+  if (spec.mountWorkspace !== false) await fs.mkdir(path.join(spec.workspace, STATE_DIR), { recursive: true });
   let current = spec;
   let note: string | undefined;
   for (let attempt = 1; ; attempt++) {

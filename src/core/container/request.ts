@@ -11,6 +11,16 @@ import { fillContainerEnv, imageFeatureRuntime } from './runtime';
 
 /** Where the workspace folder is mounted in experiment containers. */
 export const WORKSPACE_IN_CONTAINER = '/workspace';
+/** The tool's own state in the project (run records, plans, every run's folder): read-only in every container. */
+export const STATE_DIR = '.mlcontainers';
+
+/**
+ * The project read-write at /workspace, and its .mlcontainers read-only on top: what a container runs is untrusted
+ * code, and the host reads records and plans from there. A run gets its own folder writable again (its binds).
+ */
+export function workspaceBinds(workspace: string): string[] {
+  return [`${workspace}:${WORKSPACE_IN_CONTAINER}`, `${workspace}/${STATE_DIR}:${WORKSPACE_IN_CONTAINER}/${STATE_DIR}:ro`];
+}
 
 /**
  * CPU means CPU: an image may set NVIDIA_VISIBLE_DEVICES=all (pytorch/pytorch does) and an engine may run the
@@ -107,7 +117,7 @@ export function containerRequest(spec: ContainerSpec): ContainerCreateRequest {
     },
     ...(ports.length ? { ExposedPorts: Object.fromEntries(ports.map((p) => [p, {}])) } : {}),
     HostConfig: {
-      Binds: [...(spec.mountWorkspace === false ? [] : [`${spec.workspace}:${WORKSPACE_IN_CONTAINER}`]), ...(spec.binds ?? []), ...(runtime?.binds ?? [])],
+      Binds: [...(spec.mountWorkspace === false ? [] : workspaceBinds(spec.workspace)), ...(spec.binds ?? []), ...(runtime?.binds ?? [])],
       ...(mounts.length ? { Mounts: mounts.map((m) => ({ ...m })) } : {}),
       // HostPort "" lets the engine pick a free port: no race with other processes, and right for any engine.
       ...(ports.length ? { PortBindings: Object.fromEntries(ports.map((p) => [p, [{ HostIp: '127.0.0.1', HostPort: '' }]])) } : {}),

@@ -1,6 +1,5 @@
 // Experiment runs: a command in the experiment image with a hyper-parameter file, once per sweep point, each
 // recorded in .mlcontainers/runs.jsonl (core/run/records.ts) and finished by core/run/lifecycle.ts.
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { ContainerCreateRequest, Engine, ImageDetails } from '../docker/engine';
 import type { GpuDecision } from '../container/gpu';
@@ -8,7 +7,7 @@ import { chooseGpu, seenGpus } from '../container/gpu';
 import { launchContainer } from '../container/launch';
 import { assertEngineSeesWorkspace } from '../container/remote';
 import type { HostUser } from '../container/hostUser';
-import { hostUser } from '../container/hostUser';
+import { hostUser, runFolderOwner } from '../container/hostUser';
 import type { ContainerSpec } from '../container/request';
 import type { RuntimeSettings } from '../container/runtime';
 import { envNames } from '../container/runtime';
@@ -18,13 +17,13 @@ import { RUN_ID_LABEL, RUN_SWEEP_LABEL } from '../labels';
 import type { Logger } from '../log';
 import { imageName, shortImageId } from '../reference';
 import type { Catalog } from '../scaffold/catalog';
-import { writeFileAtomic } from '../atomicWrite';
 import { maskSecrets } from '../secrets';
 import { finishRun, writeSeenGpus } from './lifecycle';
 import type { ExperimentPlan, PlanOptions, PlannedPoint } from './plan';
 import { RunError, planExperiment, planRuntime, sweepStopped } from './plan';
 import type { RunCode, RunRecord } from './records';
-import { RUN_DIR, appendFinal, appendRun, markStopRequested, runFolder, startRecord, stopRequested } from './records';
+import { RUN_DIR, appendFinal, appendRun, markStopRequested, startRecord, stopRequested } from './records';
+import { makeRunFolder, openRunFileForAppend, writeRunFile } from './runFolder';
 import { formatParams } from './sweep';
 
 export const RUN_ROLE = 'run' as const;
@@ -72,7 +71,8 @@ export function runContainerSpec(i: RunContainerInput): ContainerSpec {
     args: i.command,
     env: [`${CONFIG_ENV}=${CONFIG_DIR_IN_CONTAINER}/${i.configName}`, `MLC_RUN_ID=${i.runId}`, `MLC_RUN_DIR=${runDirInContainer(i.runId)}`],
     labels: { [RUN_ID_LABEL]: i.runId, ...(i.sweepId ? { [RUN_SWEEP_LABEL]: i.sweepId } : {}) },
-    binds: [...(i.code === 'image' ? [`${i.runDir}:${runDirInContainer(i.runId)}`] : []), `${i.configFile}:${CONFIG_DIR_IN_CONTAINER}/${i.configName}:ro`],
+    // Its own folder is the one place under .mlcontainers (read-only, workspaceBinds) that a run may write.
+    binds: [`${i.runDir}:${runDirInContainer(i.runId)}`, `${i.configFile}:${CONFIG_DIR_IN_CONTAINER}/${i.configName}:ro`],
     ...(i.runtime ? { runtime: i.runtime } : {}),
     ...(i.hostUser ? { hostUser: i.hostUser } : {}),
   };
@@ -162,6 +162,7 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
   const image = { ref: plan.image.ref, details };
   const runtime = await planRuntime(plan.workspace, plan.runtime, o.hostEnv ?? process.env);
   const owner = await hostUser(engine, details, runtime, plan.workspace, o.signal);
+  const folderOwner = await runFolderOwner(engine, details, runtime, owner, o.signal);
   const choice = await chooseGpu({ engine, image, gpu: plan.gpu, log, folder: plan.workspace, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) });
   if (choice.note) log.warn(choice.note);
 
@@ -189,14 +190,10 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
   };
 
   const runOne = async (run: PlannedRun, slot: GpuDecision): Promise<{ record: RunRecord | undefined; note: string | undefined }> => {
-    const dir = runFolder(plan.workspace, run.id);
-    await fs.mkdir(dir, { recursive: true });
-    // The image's user may be any uid (1001 on some CUDA bases, while the host user is root): it must be able to
-    // write its outputs to $MLC_RUN_DIR.
-    await fs.chmod(dir, 0o777);
+    // The image's user may be any uid (1001 on some CUDA bases, while the host user is root): the folder is theirs.
+    const dir = await makeRunFolder(plan.workspace, run.id, folderOwner);
     const configFile = path.join(dir, plan.config.name);
-    await writeFileAtomic(configFile, run.point.text);
-    const logRel = path.join(RUN_DIR, run.id, 'output.log');
+    await writeRunFile(dir, plan.config.name, run.point.text);
     const input: RunContainerInput = {
       runId: run.id,
       name: `${imageName(title)}-run-${run.id}`,
@@ -236,7 +233,7 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
     const seenStop = new AbortController();
     const seen = seenGpus(engine, launched.id, o.signal ? AbortSignal.any([o.signal, seenStop.signal]) : seenStop.signal).then((gpus) => writeSeenGpus(plan.workspace, run.id, gpus ?? null)).catch(() => undefined);
     log.info(`run ${run.id} started in ${launched.request.name ?? input.name} (GPU: ${gpuLabel(launched.decision)})${plan.sweep ? `: ${formatParams(run.point.params)}` : ''}`);
-    const logFile = await fs.open(path.join(plan.workspace, logRel), 'a');
+    const logFile = await openRunFileForAppend(dir, 'output.log');
     try {
       const lines = { stdout: '', stderr: '' };
       const emit = (stream: 'stdout' | 'stderr', flush: boolean): void => {

@@ -1,15 +1,14 @@
 // A run outlives the client that started it: its container is its truth while it runs, and whichever client sees
 // it end first (`mlc run`, `mlc runs`, `mlc logs`, `mlc stop`, the VS Code view) writes its final record, keeps its
 // whole output, and only then removes the container.
-import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
-import { writeFileAtomic } from '../atomicWrite';
 import type { ContainerSummary, Engine } from '../docker/engine';
 import { MANAGED_LABEL, ROLE_LABEL, RUN_ID_LABEL, RUN_SWEEP_LABEL, SLURM_JOB_LABEL, WORKSPACE_LABEL } from '../labels';
 import type { Logger } from '../log';
 import { metricsToJson, readRunSeries } from '../metrics/metrics';
+import type { SeenGpu } from '../container/gpu';
 import type { RunRecord, RunStatus } from './records';
-import { appendFinal, markStopRequested, readRuns, runFolder, stopRequested } from './records';
+import { appendFinal, markStopRequested, readRuns, stopRequested } from './records';
+import { RUN_FILE_CAP, isRunId, readRunText, runFolder, writeRunFile } from './runFolder';
 import { writeSeriesCache } from './series';
 
 /** A run container of this workspace, as the engine lists it. */
@@ -47,7 +46,7 @@ export async function finishRun(
   // "created": its client is about to start it (or died first: reconcileRuns deals with that).
   if (!details || details.running || details.status === 'created') return undefined;
   const runId = details.labels[RUN_ID_LABEL];
-  if (!runId) return undefined;
+  if (!isRunId(runId)) return undefined;
   const started = (await readRuns(o.workspace)).runs.find((r) => r.id === runId);
   if (!started) {
     o.log.warn(`run container ${details.name} has no record in .mlcontainers/runs.jsonl: left as it is.`);
@@ -57,7 +56,7 @@ export async function finishRun(
   if (started.status === 'running') {
     // The engine keeps the whole output; a client that followed it may have died halfway through writing it.
     const output = await o.engine.containerLogs(o.containerId, 'all', o.signal).catch(() => undefined);
-    if (output !== undefined) await writeFileAtomic(path.join(o.workspace, started.log), output);
+    if (output !== undefined) await writeRunFile(runFolder(o.workspace, runId), 'output.log', output);
     const cancelled = await stopRequested(o.workspace, runId);
     const status: RunStatus = cancelled ? 'cancelled' : details.exitCode === 0 ? 'succeeded' : 'failed';
     // Another client may have written the same final line a moment earlier: it read the same container.
@@ -76,7 +75,7 @@ export async function finishRun(
  */
 export async function closeRun(o: { workspace: string; started: RunRecord; outcome: Pick<RunRecord, 'status' | 'exitCode' | 'end'> & Partial<Pick<RunRecord, 'error' | 'slurm'>>; log: Logger }): Promise<RunRecord> {
   const runId = o.started.id;
-  const seen = await readSeenGpus(o.workspace, runId);
+  const seen = await readSeenGpus(o.workspace, runId, (sentence) => o.log.warn(`run ${runId}: ${sentence}`));
   const { metrics, series } = await readRunSeries(runFolder(o.workspace, runId));
   await writeSeriesCache(o.workspace, runId, series);
   const record: RunRecord = {
@@ -126,17 +125,26 @@ export async function stopRuns(o: { engine: Engine; workspace: string; target: s
   return containers.map((c) => c.runId);
 }
 
-/** What nvidia-smi in the container listed, kept by the client that asked while the run went on. */
-async function readSeenGpus(workspace: string, runId: string): Promise<RunRecord['seenGpus'] | undefined> {
-  const text = await fs.readFile(path.join(runFolder(workspace, runId), '.gpus.json'), 'utf8').catch(() => undefined);
+/**
+ * What nvidia-smi in the container listed, kept by the client that asked while the run went on. The run folder is
+ * the container's to write, so the file is checked for the shape we write: anything else is no answer.
+ */
+async function readSeenGpus(workspace: string, runId: string, onRefused: (sentence: string) => void): Promise<RunRecord['seenGpus'] | undefined> {
+  const text = await readRunText(runFolder(workspace, runId), '.gpus.json', RUN_FILE_CAP.small, onRefused);
   if (text === undefined) return undefined;
   try {
-    return JSON.parse(text) as RunRecord['seenGpus'];
+    const raw: unknown = JSON.parse(text);
+    if (raw === null) return null;
+    const field = (g: unknown, k: string): unknown => (typeof g === 'object' && g !== null ? (g as Record<string, unknown>)[k] : undefined);
+    const ok = Array.isArray(raw) && raw.length <= 64 && raw.every((g) => ['index', 'name', 'uuid'].every((k) => typeof field(g, k) === 'string' && (field(g, k) as string).length <= 256));
+    if (ok) return (raw as SeenGpu[]).map((g) => ({ index: g.index, name: g.name, uuid: g.uuid }));
+    onRefused('.gpus.json in the run folder is not the list of GPUs the host wrote: left out of the record.');
+    return undefined;
   } catch {
     return undefined;
   }
 }
 
 export async function writeSeenGpus(workspace: string, runId: string, seen: RunRecord['seenGpus']): Promise<void> {
-  await writeFileAtomic(path.join(runFolder(workspace, runId), '.gpus.json'), JSON.stringify(seen ?? null));
+  await writeRunFile(runFolder(workspace, runId), '.gpus.json', JSON.stringify(seen ?? null));
 }

@@ -1,15 +1,25 @@
 // Run records: .mlcontainers/runs.jsonl, one line when a run starts and one when it ends, merged by run id.
 // Appends are single writes of one line, so concurrent writers (two `mlc run`s, the view) never tear a line, and a
 // run's final line is written once: by whichever client first claims the run's `.final` marker.
+// Read back as untrusted input: a line is read as a stream under a length cap, checked against the record's shape,
+// and a run's files are found from its id, never from a path a line names.
+import { constants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { SeenGpu } from '../container/gpu';
 import { isRecord } from '../json';
 import type { RunMetricsJson } from '../metrics/metrics';
+import { RUN_DIR, assertRunFolder, createRunFile, hasRunFile, isRunId, makeRunFolder, runFolder, runLogPath, writeRunFile } from './runFolder';
+
+export { RUN_DIR, runFolder };
 
 export const RUNS_FILE = path.join('.mlcontainers', 'runs.jsonl');
-/** Each run's config copy, outputs and output.log, under its id. */
-export const RUN_DIR = path.join('.mlcontainers', 'runs');
+
+/**
+ * The longest line of runs.jsonl that is read (bytes): a record is a few KB (the config's text, metric summaries
+ * for at most MAX_METRICS names); a longer line was not written by us and is skipped, never held in memory.
+ */
+export const MAX_RECORD_LINE = 4 * 1024 * 1024;
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -115,7 +125,7 @@ export function startRecord(i: StartRecordInput): RunRecord {
     gpus: i.gpus,
     env: i.env,
     container: i.container,
-    log: path.join(RUN_DIR, point.runId, 'output.log').split(path.sep).join('/'),
+    log: runLogPath(point.runId),
     ...(i.slurm ? { slurm: i.slurm } : {}),
   };
 }
@@ -132,16 +142,23 @@ export function slurmEndWord(r: RunRecord): string | undefined {
   return state.toLowerCase().replace(/_/g, ' ');
 }
 
-/** The run's folder on the host: its config copy, its outputs ($MLC_RUN_DIR) and output.log. */
-export function runFolder(workspace: string, runId: string): string {
-  return path.join(workspace, RUN_DIR, runId);
-}
-
 /** Appends one record as one line (a single write, so parallel writers' lines never interleave). */
 export async function appendRun(workspace: string, record: RunRecord): Promise<void> {
   const file = path.join(workspace, RUNS_FILE);
   await fs.mkdir(path.dirname(file), { recursive: true });
-  await fs.appendFile(file, `${JSON.stringify(record)}\n`);
+  await fs.appendFile(file, `${recordLine(record)}\n`, { flag: constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW });
+}
+
+/** The record as one line under MAX_RECORD_LINE: what would not fit (a huge config, metric summaries) is left out, and the line says so. */
+export function recordLine(record: RunRecord): string {
+  let line = JSON.stringify(record);
+  if (line.length <= MAX_RECORD_LINE / 4) return line;
+  if (Buffer.byteLength(line) <= MAX_RECORD_LINE) return line;
+  const trimmed: RunRecord = { ...record, config: { ...record.config, content: '' } };
+  line = JSON.stringify(trimmed);
+  if (Buffer.byteLength(line) <= MAX_RECORD_LINE) return line;
+  const { metrics: _dropped, ...rest } = trimmed;
+  return JSON.stringify({ ...rest, error: [record.error, 'its metric summaries were too large to record'].filter(Boolean).join('; ') });
 }
 
 /**
@@ -149,90 +166,162 @@ export async function appendRun(workspace: string, record: RunRecord): Promise<v
  * (O_EXCL) writes it. Returns whether this call wrote it.
  */
 export async function appendFinal(workspace: string, record: RunRecord): Promise<boolean> {
-  const marker = path.join(runFolder(workspace, record.id), '.final');
-  await fs.mkdir(path.dirname(marker), { recursive: true });
-  try {
-    await fs.writeFile(marker, `${record.status}\n`, { flag: 'wx' });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw e;
-  }
+  const dir = await runFolderForHost(workspace, record.id);
+  if (!(await createRunFile(dir, '.final', `${record.status}\n`))) return false;
   await appendRun(workspace, record);
   return true;
 }
 
+/** The run's folder, made by the host if it is not there yet, and refused if it is not a real folder under runs/. */
+async function runFolderForHost(workspace: string, runId: string): Promise<string> {
+  const dir = runFolder(workspace, runId);
+  const there = await fs.lstat(dir).then(() => true, () => false);
+  if (!there) return makeRunFolder(workspace, runId);
+  await assertRunFolder(workspace, runId);
+  return dir;
+}
+
 /** Whether a client asked this run to stop (Ctrl-C, `mlc stop`, Stop Run): it then ends as cancelled. */
 export async function markStopRequested(workspace: string, runId: string): Promise<void> {
-  const marker = path.join(runFolder(workspace, runId), '.stop');
-  await fs.mkdir(path.dirname(marker), { recursive: true });
-  await fs.writeFile(marker, '');
+  const dir = await runFolderForHost(workspace, runId);
+  // Whatever the run put there by that name is replaced, never written through.
+  if (!(await hasRunFile(dir, '.stop'))) await writeRunFile(dir, '.stop', '');
 }
 
 export async function stopRequested(workspace: string, runId: string): Promise<boolean> {
-  return fs.access(path.join(runFolder(workspace, runId), '.stop')).then(() => true, () => false);
+  return hasRunFile(runFolder(workspace, runId), '.stop');
+}
+
+/** What reading runs.jsonl found besides records: lines skipped, and why, for the user. */
+export interface RunsRead {
+  runs: RunRecord[];
+  /** Lines that are not records (hand edits, a torn write, a forged or oversized line): counted, never acted on. */
+  skipped: number;
+  /** One sentence per kind of skipped line, naming where (the first few). */
+  notes: string[];
 }
 
 /**
- * The workspace's runs, in the order they started, each as its latest line says (a final line supersedes the
- * start line). Lines that are not records (hand edits, a torn write) are counted and skipped.
+ * The workspace's runs, in the order they started, each as its latest line says (a final line supersedes the start
+ * line; a late start line, from a resumed client, never hides a final one). The file is read as a stream: memory
+ * stays flat at any size, and a line longer than MAX_RECORD_LINE is skipped without being held.
  */
-export async function readRuns(workspace: string): Promise<{ runs: RunRecord[]; skipped: number }> {
-  const text = await fs.readFile(path.join(workspace, RUNS_FILE), 'utf8').catch(() => '');
-  const lines = text.split('\n');
-  // Read from the end: a run's latest line is the one that counts, so its earlier lines need no parsing (every
-  // line we write starts with its id). Only a run whose latest line is a start needs its earlier lines looked at,
-  // because a late start line (a resumed client) never hides a final one.
+export async function readRuns(workspace: string): Promise<RunsRead> {
+  const file = path.join(workspace, RUNS_FILE);
+  const handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw e;
+  });
   const latest = new Map<string, RunRecord>();
+  const finals = new Map<string, RunRecord>();
   const order = new Map<string, number>();
-  let skipped = 0;
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const line = lines[i]!;
-    if (!line.trim()) continue;
-    const prefix = ID_PREFIX.exec(line);
-    const id = prefix?.[1];
-    const known = id === undefined ? undefined : latest.get(id);
-    if (id !== undefined) order.set(id, i);
-    if (known && known.status !== 'running') continue;
-    // The status follows the id in every line we write.
-    if (known && !line.startsWith(',"status":"running"', prefix![0].length)) {
-      const raw = parse(line);
-      if (raw && raw.status !== 'running') latest.set(id!, raw);
-      continue;
-    }
-    if (known) continue;
-    const raw = parse(line);
-    if (!raw) skipped++;
-    else {
-      latest.set(raw.id, raw);
-      order.set(raw.id, i);
+  const invalid: number[] = [];
+  const oversized: { line: number; bytes: number }[] = [];
+  if (handle) {
+    try {
+      if (!(await handle.stat()).isFile()) throw new Error(`${RUNS_FILE} is not a file`);
+      let n = 0;
+      const take = (bytes: Buffer): void => {
+        n++;
+        if (bytes.length === 0 || (bytes.length === 1 && bytes[0] === 0x0d)) return;
+        const raw = parse(bytes.toString('utf8'));
+        if (!raw) {
+          if (bytes.toString('utf8').trim()) invalid.push(n);
+          return;
+        }
+        if (!order.has(raw.id)) order.set(raw.id, order.size);
+        latest.set(raw.id, raw);
+        if (raw.status !== 'running') finals.set(raw.id, raw);
+      };
+      await readLines(handle, MAX_RECORD_LINE, take, (bytes) => oversized.push({ line: ++n, bytes }));
+    } finally {
+      await handle.close();
     }
   }
-  const runs = [...latest.values()].sort((a, b) => order.get(a.id)! - order.get(b.id)!);
-  return { runs, skipped };
+  const runs = [...order.keys()].map((id) => finals.get(id) ?? latest.get(id)!);
+  const notes: string[] = [];
+  if (oversized.length) notes.push(`${RUNS_FILE}: ${oversized.length === 1 ? 'line' : 'lines'} ${listed(oversized.map((o) => `${o.line} (${Math.round(o.bytes / 1024 / 1024)} MB)`))} ${oversized.length === 1 ? 'is' : 'are'} longer than a run record can be (${MAX_RECORD_LINE / 1024 / 1024} MiB) and ${oversized.length === 1 ? 'was' : 'were'} skipped.`);
+  if (invalid.length) notes.push(`${RUNS_FILE}: ${invalid.length === 1 ? 'line' : 'lines'} ${listed(invalid.map(String))} ${invalid.length === 1 ? 'is' : 'are'} not a run record (edited, torn or forged) and ${invalid.length === 1 ? 'was' : 'were'} skipped.`);
+  return { runs, skipped: invalid.length + oversized.length, notes };
 }
 
-const ID_PREFIX = /^\{"id":"((?:[^"\\]|\\.)*)"/;
+function listed(items: string[]): string {
+  return items.length <= 5 ? items.join(', ') : `${items.slice(0, 5).join(', ')} and ${items.length - 5} more`;
+}
+
+/**
+ * Calls `take` with each line (without its newline), reading 1 MiB at a time; a line past `max` bytes is dropped as
+ * it streams by and reported to `tooLong` with its length.
+ */
+async function readLines(handle: fs.FileHandle, max: number, take: (line: Buffer) => void, tooLong: (bytes: number) => void): Promise<void> {
+  const chunk = Buffer.alloc(1024 * 1024);
+  let parts: Buffer[] = [];
+  let held = 0;
+  let dropping = 0;
+  for (;;) {
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+    if (!bytesRead) break;
+    let from = 0;
+    while (from < bytesRead) {
+      const nl = chunk.indexOf(0x0a, from);
+      const end = nl === -1 || nl >= bytesRead ? bytesRead : nl;
+      const piece = chunk.subarray(from, end);
+      if (dropping) dropping += piece.length;
+      else if (held + piece.length > max) {
+        dropping = held + piece.length;
+        parts = [];
+        held = 0;
+      } else {
+        parts.push(Buffer.from(piece));
+        held += piece.length;
+      }
+      if (end === bytesRead) break;
+      if (dropping) tooLong(dropping);
+      else take(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+      parts = [];
+      held = 0;
+      dropping = 0;
+      from = end + 1;
+    }
+  }
+  if (dropping) tooLong(dropping);
+  else if (held) take(Buffer.concat(parts));
+}
 
 function parse(line: string): RunRecord | undefined {
   try {
     const raw: unknown = JSON.parse(line);
-    return isRunRecord(raw) ? raw : undefined;
+    if (!isRunRecord(raw)) return undefined;
+    // Where the run's output is follows from its id: a path a line names is never opened.
+    return { ...raw, log: runLogPath(raw.id) };
   } catch {
     return undefined;
   }
 }
 
+const STATUSES: readonly string[] = ['running', 'succeeded', 'failed', 'cancelled'];
+
 function isRunRecord(raw: unknown): raw is RunRecord {
   return (
     isRecord(raw) &&
-    typeof raw.id === 'string' &&
+    isRunId(raw.id) &&
     typeof raw.status === 'string' &&
+    STATUSES.includes(raw.status) &&
+    (typeof raw.exitCode === 'number' || raw.exitCode === null || raw.exitCode === undefined) &&
     isRecord(raw.image) &&
     typeof raw.image.id === 'string' &&
+    typeof raw.image.ref === 'string' &&
+    Array.isArray(raw.image.tags) &&
     isRecord(raw.config) &&
     typeof raw.config.sha256 === 'string' &&
+    typeof raw.config.path === 'string' &&
     Array.isArray(raw.command) &&
+    raw.command.every((c) => typeof c === 'string') &&
     typeof raw.start === 'string' &&
-    (typeof raw.end === 'string' || raw.end === null)
+    (typeof raw.end === 'string' || raw.end === null) &&
+    (raw.params === undefined || isRecord(raw.params)) &&
+    (raw.sweep === null || raw.sweep === undefined || (isRecord(raw.sweep) && isRunId(raw.sweep.id) && typeof raw.sweep.index === 'number')) &&
+    (raw.metrics === undefined || isRecord(raw.metrics)) &&
+    (raw.slurm === undefined || (isRecord(raw.slurm) && typeof raw.slurm.job === 'string' && /^\d+$/.test(raw.slurm.job) && typeof raw.slurm.state === 'string'))
   );
 }
