@@ -52,6 +52,7 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
     source: archive ? { kind: 'docker-archive', archive } : { kind: 'docker-daemon' },
     labels: image.labels,
     ...(setupScript ? { setupScript } : {}),
+    warn: (m) => io.err(`warning: ${m}`),
   });
 
   const file = path.resolve(values.out, apptainerDefFileName(imageRef));

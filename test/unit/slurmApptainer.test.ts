@@ -12,7 +12,7 @@ import { chooseRuntime } from '../../src/core/slurm/runtime';
 import { renderBatchScript } from '../../src/core/slurm/script';
 import { SlurmError } from '../../src/core/slurm/slurm';
 import { imageDetails } from '../helpers/images';
-import { silentLogger } from '../helpers/logger';
+import { recordingLogger, silentLogger } from '../helpers/logger';
 
 const IMAGE = imageDetails({ env: ['PATH=/opt/conda/bin:/usr/bin:/bin'], entrypoint: ['/usr/bin/tini', '--'], cmd: ['bash'] });
 const WS = '/home/u/dimuon';
@@ -97,6 +97,23 @@ describe('Slurm tasks through Apptainer (the generated script; not run for real 
     tagged = `sha256:${'b'.repeat(64)}`;
     await assert.rejects(apptainerImage({ ...o, image: { ...IMAGE, id: `sha256:${'c'.repeat(64)}` } }), /dimuon:latest names another image \(bbbbbbbbbbbb\) than the one planned \(cccccccccccc\)/);
     assert.equal(calls.length, 1);
+  });
+
+  it('writes the SIF\'s .def without a %setup a base image\'s label key would add, and warns of the label left out', async () => {
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-apptainer-'));
+    const exec = async (file: string, args: string[]): Promise<{ stdout: string; stderr: string }> => {
+      if (file === 'docker') return { stdout: `${IMAGE.id}\n`, stderr: '' };
+      fs.writeFileSync(args[2]!, 'SIF');
+      return { stdout: '', stderr: '' };
+    };
+    const lines: string[] = [];
+    const image = { ...IMAGE, labels: { ...IMAGE.labels, 'org.mlcontainers.x\n%setup\nrm -rf ~': '1' } };
+    const sif = await apptainerImage({ workspace: ws, image, ref: 'dimuon:latest', tool: 'apptainer', log: recordingLogger(lines, 'slurm'), exec });
+    const def = fs.readFileSync(sif.replace(/\.sif$/, '.def'), 'utf8');
+    assert.ok(!def.split('\n').some((l) => l.trim().startsWith('%setup')), def);
+    assert.ok(!def.includes('rm -rf'));
+    assert.ok(lines.some((l) => l.startsWith('warn') && l.includes('"org.mlcontainers.x\\n%setup\\nrm -rf ~"')), lines.join('\n'));
+    fs.rmSync(ws, { recursive: true, force: true });
   });
 
   it('a missing apptainer is one sentence naming the fix, at --runtime and at the build; found on PATH where docker does not answer', async () => {

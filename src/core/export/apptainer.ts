@@ -1,5 +1,7 @@
 // Apptainer/Singularity definition files for an experiment image, for HPC and GRID sites where Docker does not run.
+import { UserError } from '../errors';
 import { isProvenanceLabel, readProvenance } from '../labels';
+import { hasControlCharacter, printable, singleLine } from '../generatedText';
 
 export interface ApptainerInput {
   /** The image as Docker names it (a tag, or an id for docker-daemon). */
@@ -13,14 +15,34 @@ export interface ApptainerInput {
   labels: Readonly<Record<string, string>>;
   /** A script to source in every shell (ATLAS AnalysisBase's release_setup.sh), as the Docker image does. */
   setupScript?: string;
+  /** Told, in one sentence, of the labels left out of the .def because their keys are not plain words. */
+  warn?: (message: string) => void;
 }
 
-/** Label keys carried into the SIF: ours and the OCI ones (revision, source, created, title, version). */
-function carried(labels: Readonly<Record<string, string>>): [string, string][] {
-  return Object.entries(labels)
+/**
+ * A %labels key is the line's first word: anything else (a newline above all, which starts a section such as
+ * %setup, run on the host at build time) would be read as more than a key. Labels come from any base image.
+ */
+const DEF_LABEL_KEY = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * Label keys carried into the SIF: ours and the OCI ones (revision, source, created, title, version), each value on
+ * its line; `dropped` the provenance-looking keys a .def cannot hold.
+ */
+function carried(labels: Readonly<Record<string, string>>): { kept: [string, string][]; dropped: string[] } {
+  const provenance = Object.entries(labels)
     .filter(([k]) => isProvenanceLabel(k))
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => [k, v.replace(/[\r\n]+/g, ' ').trim()]);
+    .sort(([a], [b]) => a.localeCompare(b));
+  return {
+    kept: provenance.filter(([k]) => DEF_LABEL_KEY.test(k)).map(([k, v]) => [k, singleLine(v)]),
+    dropped: provenance.filter(([k]) => !DEF_LABEL_KEY.test(k)).map(([k]) => k),
+  };
+}
+
+/** Refuses a value the .def would have to split across lines. */
+function oneLine(what: string, value: string): string {
+  if (hasControlCharacter(value)) throw new UserError(`The Apptainer definition cannot hold ${what} ${printable(value)}: it has a newline or another control character; rename it.`);
+  return value;
 }
 
 /** A single-quoted POSIX shell word. */
@@ -34,24 +56,31 @@ function shellQuote(s: string): string {
  * Docker sources; we add no %runscript.
  */
 export function apptainerDefinition(i: ApptainerInput): string {
-  const from = i.source.kind === 'docker-daemon' ? i.imageRef : i.source.archive;
-  const { revision, dirty } = readProvenance(i.labels);
+  const imageRef = oneLine('the image', i.imageRef);
+  const from = i.source.kind === 'docker-daemon' ? imageRef : oneLine('the archive path', i.source.archive);
+  const setupScript = i.setupScript && oneLine('the setup script', i.setupScript);
+  const provenance = readProvenance(i.labels);
+  const revision = provenance.revision && singleLine(provenance.revision);
   const lines = [`Bootstrap: ${i.source.kind}`, `From: ${from}`, ''];
-  const labels = carried(i.labels);
-  if (labels.length) {
-    lines.push('%labels', ...labels.map(([k, v]) => `    ${k} ${v}`), '');
+  const { kept, dropped } = carried(i.labels);
+  if (dropped.length) {
+    const n = dropped.length === 1 ? 'one label' : `${dropped.length} labels`;
+    i.warn?.(`${n} of ${imageRef} left out of the Apptainer definition, a key there being letters, digits, '.', '_' and '-' only: ${dropped.map((k) => printable(k)).join(', ')}.`);
   }
-  if (i.setupScript) {
+  if (kept.length) {
+    lines.push('%labels', ...kept.map(([k, v]) => `    ${k} ${v}`), '');
+  }
+  if (setupScript) {
     lines.push(
       '%environment',
       '    # The release environment in every shell, as in the Docker image (apptainer sources this with /bin/sh).',
-      `    if [ -f ${shellQuote(i.setupScript)} ]; then . ${shellQuote(i.setupScript)} >/dev/null 2>&1 || true; fi`,
+      `    if [ -f ${shellQuote(setupScript)} ]; then . ${shellQuote(setupScript)} >/dev/null 2>&1 || true; fi`,
       '',
     );
   }
   lines.push(
     '%help',
-    `    Experiment image ${i.imageRef}${revision ? ` from commit ${revision.slice(0, 12)}${dirty ? ' with uncommitted changes' : ''}` : ''}, exported by ML Containers.`,
+    `    Experiment image ${imageRef}${revision ? ` from commit ${revision.slice(0, 12)}${provenance.dirty ? ' with uncommitted changes' : ''}` : ''}, exported by ML Containers.`,
     '    GPUs: apptainer exec --nv IMAGE.sif python train.py   (binds the host NVIDIA driver)',
     '    CPU:  apptainer exec IMAGE.sif python train.py',
     '',

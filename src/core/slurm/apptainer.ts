@@ -102,7 +102,7 @@ export async function apptainerImage(o: {
   const def = sif.replace(/\.sif$/, '.def');
   const tmp = `${sif}.tmp-${process.pid}`;
   await fs.mkdir(path.dirname(sif), { recursive: true });
-  await fs.writeFile(def, apptainerDefinition({ imageRef: o.ref, source: { kind: 'docker-daemon' }, labels: o.image.labels, ...(o.setupScript ? { setupScript: o.setupScript } : {}) }));
+  await fs.writeFile(def, apptainerDefinition({ imageRef: o.ref, source: { kind: 'docker-daemon' }, labels: o.image.labels, ...(o.setupScript ? { setupScript: o.setupScript } : {}), warn: (m) => o.log.warn(m) }));
   o.log.info(`building ${path.relative(o.workspace, sif)} from ${o.ref} (${o.tool} build, once per image)`);
   const opts = o.signal ? { signal: o.signal } : {};
   try {
