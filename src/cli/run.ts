@@ -9,6 +9,7 @@ import { GitCli } from '../core/provenance/git';
 import type { RunRecord } from '../core/run/records';
 import { executePlan } from '../core/run/experiment';
 import { RUNS_FILE, isPending, readRuns, slurmEndWord } from '../core/run/records';
+import { readRunOutput } from '../core/run/runFolder';
 import { findRunContainers, finishRun, reconcileRuns, stopRuns } from '../core/run/lifecycle';
 import type { RunComparison } from '../core/run/compare';
 import { compareRuns, imageLocks, selectRuns } from '../core/run/compare';
@@ -21,6 +22,7 @@ import { parseSize } from '../core/container/request';
 import { givenEnvValues } from '../core/container/runtime';
 import { formatParams } from '../core/run/sweep';
 import { templatesDir } from '../core/scaffold/templateFiles';
+import { terminalText } from '../core/terminalText';
 import type { CliIO } from './io';
 import { UsageError, asUsage, cliLogger } from './io';
 import { followSlurmLog, reconcileSlurm, slurmOptions, slurmRunHelp, stopOnSlurm, submitPlan } from './runSlurm';
@@ -139,6 +141,8 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   const stray = slurmOnly.find((k) => values[k] !== undefined && values[k] !== false);
   if (!onSlurm && stray) throw new UsageError(`--${stray} is for Slurm: add --on slurm`);
   if (onSlurm && values.gpu !== 'auto') throw new UsageError('on Slurm the GPUs come from the allocation: ask with --gres gpu:N instead of --gpu');
+  // Checked before the plan is made, so a flag #SBATCH cannot hold leaves nothing behind.
+  const slurm = onSlurm ? slurmOptions(values) : undefined;
   const folder = path.resolve(values.dir);
   const engine = machineEngine(values.host, {}, io.env);
   const log = cliLogger(io, 'run');
@@ -191,7 +195,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
     });
   }
 
-  if (onSlurm) return submitPlan(plan, { hostEnv, engine, options: slurmOptions(values), runtime: values.runtime, dryRun: values['dry-run'], json: values.json, host: values.host, cliPath: cliPath() }, io, signal);
+  if (slurm) return submitPlan(plan, { hostEnv, engine, options: slurm, runtime: values.runtime, dryRun: values['dry-run'], json: values.json, host: values.host, cliPath: cliPath() }, io, signal);
 
   if (values.detach) return detach(plan, points ?? plan.points, { folder, host: values.host, json: values.json, env: hostEnv }, io, signal);
 
@@ -203,7 +207,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
     log,
     ...(catalog ? { catalog } : {}),
     onLine: (r, line, stream) => {
-      const prefixed = r.size > 1 ? `[${r.point.index + 1}/${r.size}] ${line}` : line;
+      const prefixed = `${r.size > 1 ? `[${r.point.index + 1}/${r.size}] ` : ''}${terminalText(line)}`;
       if (stream === 'stdout') io.out(prefixed);
       else io.err(prefixed);
     },
@@ -275,7 +279,7 @@ export async function runs(args: string[], io: CliIO, signal: AbortSignal): Prom
   if (read.runs.some((r) => r.status === 'running' && !r.slurm) && (await reconcileIfEngine(folder, values.host, io, signal, read.runs))) read = await readRuns(folder);
   if (await reconcileSlurm(folder, io, signal, read.runs)) read = await readRuns(folder);
   const { runs: all, skipped } = read;
-  if (skipped) io.err(`${skipped} line(s) of ${RUNS_FILE} are not run records and were skipped.`);
+  if (skipped) for (const note of read.notes) io.err(note);
   const image = values.image;
   const chosen = (image ? all.filter((r) => r.image.ref === image || r.image.tags.includes(image) || r.image.id.replace(/^sha256:/, '').startsWith(image.replace(/^sha256:/, ''))) : all).slice(last ? -last : 0);
   if (values.json) {
@@ -355,14 +359,17 @@ export async function logs(args: string[], io: CliIO, signal: AbortSignal): Prom
   const container = (await findRunContainers(engine, folder, signal)).find((c) => c.runId === id);
   const print = async (text: string): Promise<void> => {
     if (values.json) io.out(JSON.stringify({ run: (await readRuns(folder)).runs.find((r) => r.id === id) ?? null, output: text }));
-    else if (text) io.out(text.replace(/\n$/, ''));
+    // --json carries the bytes as they are; a terminal gets them without controls (output.log keeps them all).
+    else if (text) io.out(terminalText(text.replace(/\n$/, '')));
   };
   if (!container) {
     const record = (await readRuns(folder)).runs.find((r) => r.id === id);
     if (!record) throw new UsageError(`no run ${id} in this project: \`mlc runs\` lists them`);
     // On Slurm the task's output file is the log, written as it runs.
     if (record.slurm && record.status === 'running' && values.follow) return followSlurmLog(folder, record, io, signal);
-    await print(fs.existsSync(path.join(folder, record.log)) ? fs.readFileSync(path.join(folder, record.log), 'utf8') : '');
+    const kept = await readRunOutput(folder, record.id);
+    if (kept.refused) io.err(kept.refused);
+    await print(kept.text);
     return 0;
   }
   if (!values.follow) {
@@ -375,9 +382,9 @@ export async function logs(args: string[], io: CliIO, signal: AbortSignal): Prom
   await engine.followLogs(container.containerId, (chunk) => {
     const parts = (pending + chunk.toString('utf8')).split('\n');
     pending = parts.pop() ?? '';
-    for (const line of parts) io.out(line);
+    for (const line of parts) io.out(terminalText(line));
   }, signal);
-  if (pending) io.out(pending);
+  if (pending) io.out(terminalText(pending));
   if (signal.aborted) return 130;
   await engine.waitContainer(container.containerId, signal).catch(() => undefined);
   const record = await finishRun({ engine, workspace: folder, containerId: container.containerId, log });

@@ -1,14 +1,14 @@
 // `mlc run --on slurm`: the plan as one sbatch array job (core/slurm/), and the Slurm side of `mlc runs`, `mlc stop`
 // and `mlc logs`.
 import { planRuntime } from '../core/run/plan';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { Engine } from '../core/docker/engine';
 import type { RunRecord } from '../core/run/records';
 import { readRuns } from '../core/run/records';
+import { readRunOutput } from '../core/run/runFolder';
 import type { ExperimentPlan } from '../core/run/plan';
 import { RunError } from '../core/run/plan';
 import type { SlurmOptions } from '../core/slurm/script';
+import { sbatchOptionsProblem } from '../core/slurm/script';
 import type { Slurm } from '../core/slurm/slurm';
 import { SlurmCli, isLive } from '../core/slurm/slurm';
 import { submitToSlurm } from '../core/slurm/submit';
@@ -49,7 +49,7 @@ export interface SlurmRunValues {
 export function slurmOptions(v: SlurmRunValues): SlurmOptions {
   const cpus = v['cpus-per-task'] === undefined ? undefined : Number(v['cpus-per-task']);
   if (cpus !== undefined && !(Number.isInteger(cpus) && cpus >= 1)) throw new UsageError(`--cpus-per-task wants a whole number of CPUs, not "${v['cpus-per-task']}"`);
-  return {
+  const options: SlurmOptions = {
     ...(v.partition ? { partition: v.partition } : {}),
     ...(v.time ? { time: v.time } : {}),
     ...(cpus ? { cpusPerTask: cpus } : {}),
@@ -58,6 +58,9 @@ export function slurmOptions(v: SlurmRunValues): SlurmOptions {
     ...(v.account ? { account: v.account } : {}),
     ...(v['sbatch-arg']?.length ? { extra: v['sbatch-arg'] } : {}),
   };
+  const problem = sbatchOptionsProblem(options);
+  if (problem) throw new UsageError(problem);
+  return options;
 }
 
 /** Submits the plan (or prints its script with --dry-run) and prints the run ids. */
@@ -118,30 +121,25 @@ export async function stopOnSlurm(folder: string, target: string, io: CliIO, sig
 
 /** `mlc logs -f` of a Slurm run: its output file as Slurm writes it, until the task has ended. */
 export async function followSlurmLog(folder: string, record: RunRecord, io: CliIO, signal: AbortSignal, slurm: Slurm = new SlurmCli()): Promise<number> {
-  const file = path.join(folder, record.log);
   let offset = 0;
   let pending = '';
-  const drain = (): void => {
-    if (!fs.existsSync(file)) return;
-    const size = fs.statSync(file).size;
-    if (size <= offset) return;
-    const fd = fs.openSync(file, 'r');
-    const buffer = Buffer.alloc(size - offset);
-    fs.readSync(fd, buffer, 0, buffer.length, offset);
-    fs.closeSync(fd);
-    offset = size;
-    const parts = (pending + buffer.toString('utf8')).split('\n');
+  const drain = async (): Promise<void> => {
+    // Slurm appends as the task runs; the run can still make it a link or a FIFO, which is read as nothing.
+    const kept = await readRunOutput(folder, record.id, offset);
+    if (kept.size <= offset) return;
+    offset = kept.size;
+    const parts = (pending + kept.text).split('\n');
     pending = parts.pop() ?? '';
     for (const line of parts) io.out(line);
   };
   const task = record.slurm!;
   while (!signal.aborted) {
-    drain();
+    await drain();
     const live = (await slurm.queue([task.job], signal)).some((t) => taskId(t) === taskId(task) && isLive(t.state));
     if (!live) break;
     await new Promise((r) => setTimeout(r, 500));
   }
-  drain();
+  await drain();
   if (pending) io.out(pending);
   if (signal.aborted) return 130;
   await reconcileSlurm(folder, io, signal, undefined, slurm);

@@ -2,7 +2,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { UsageError } from '../../src/cli/io';
 import { formatRuns } from '../../src/cli/run';
+import { slurmOptions } from '../../src/cli/runSlurm';
 import type { RunContainerInput } from '../../src/core/run/experiment';
 import type { ExperimentPlan } from '../../src/core/run/plan';
 import { appendRun, readRuns } from '../../src/core/run/records';
@@ -10,6 +12,7 @@ import { gresHasGpu, renderBatchScript } from '../../src/core/slurm/script';
 import { SlurmCli, SlurmError, parseAccounting, parseQueue, slurmErrorMessage } from '../../src/core/slurm/slurm';
 import { submitToSlurm } from '../../src/core/slurm/submit';
 import { reconcileSlurmRuns, recordTaskEnd, recordTaskStart, stopSlurmRuns } from '../../src/core/slurm/tasks';
+import { mlcInProcess } from '../helpers/cli';
 import { imageDetails } from '../helpers/images';
 import { silentLogger } from '../helpers/logger';
 import { startedRecord } from '../helpers/runRecords';
@@ -110,6 +113,34 @@ describe('Slurm batch script', () => {
     assert.throws(() => script({ workspace: '/home/u/my project' }), SlurmError);
     assert.throws(() => script({ slurm: { extra: ['--qos=long\n#SBATCH --x'] } }), /one sbatch option per flag/);
     assert.throws(() => script({ slurm: { extra: ['qos=long'] } }), /one sbatch option per flag/);
+  });
+
+  it('refuses a --partition, --time, --gres, --mem or --account that would be another #SBATCH line or option', () => {
+    for (const [key, flag] of [['partition', '--partition'], ['time', '--time'], ['gres', '--gres'], ['mem', '--mem'], ['account', '--account']] as const) {
+      for (const bad of ['gpu\n#SBATCH --uid=0', 'gpu\rx', 'gpu --uid=0', 'gpu\tx', 'gpu\x00']) {
+        assert.throws(() => script({ slurm: { [key]: bad } }), (e: unknown) => e instanceof SlurmError && e.message.startsWith(`${flag} takes one word`), `${flag} ${JSON.stringify(bad)}`);
+      }
+    }
+    assert.throws(() => script({ slurm: { extra: ['--qos=long\x0b#x'] } }), /one sbatch option per flag/);
+    assert.throws(() => script({ planId: 'S\n#SBATCH --uid=0' }), SlurmError);
+    assert.throws(() => script({ workspace: '/home/u/a\x01b' }), SlurmError);
+  });
+
+  it('mlc run --on slurm takes a --partition with a newline as a usage error (exit 2), one sentence saying what to give', () => {
+    assert.throws(() => slurmOptions({ partition: 'gpu\n#SBATCH --uid=0' }), (e: unknown) => e instanceof UsageError && e.message === '--partition takes one word without spaces or newlines, such as --partition=gpu, not "gpu\\n#SBATCH --uid=0".');
+    assert.throws(() => slurmOptions({ time: '1:00:00\n' }), UsageError);
+    assert.throws(() => slurmOptions({ gres: 'gpu:1 --x' }), UsageError);
+    assert.throws(() => slurmOptions({ 'sbatch-arg': ['--qos=long\n#SBATCH --x'] }), UsageError);
+    assert.deepEqual(slurmOptions({ partition: 'gpu', time: '1-00:00:00', gres: 'gpu:a100:2', 'sbatch-arg': ['--comment=a b'] }), { partition: 'gpu', time: '1-00:00:00', gres: 'gpu:a100:2', extra: ['--comment=a b'] });
+  });
+
+  it('mlc run --on slurm refuses a bad --partition with exit 2 before it plans anything', async () => {
+    const dir = tmp();
+    const r = await mlcInProcess(['run', '--on', 'slurm', '--partition', 'gpu\n#SBATCH --uid=0', '--config', 'c.yaml', '--dir', dir, '--', 'python', 'train.py']);
+    assert.equal(r.code, 2, r.err);
+    assert.match(r.err, /--partition takes one word without spaces or newlines/);
+    assert.ok(!fs.existsSync(path.join(dir, '.mlcontainers')), 'nothing written');
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
 

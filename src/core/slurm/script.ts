@@ -14,6 +14,7 @@ import { toChRunArgs } from './charliecloud';
 import type { SlurmRuntime } from './runtime';
 import { isApptainer } from './runtime';
 import { SlurmError } from './slurm';
+import { hasControlCharacter, printable } from '../generatedText';
 
 /** What `mlc run --on slurm` passes to sbatch, each as its own #SBATCH line. */
 export interface SlurmOptions {
@@ -51,6 +52,33 @@ export function gresHasGpu(gres: string | undefined): boolean {
   return !!gres && gres.split(',').some((g) => /^(gres\/)?gpu(:|$)/.test(g.trim()));
 }
 
+/** The options written as one word each, and a value to give as an example. */
+const SBATCH_WORDS = [
+  ['partition', '--partition', 'gpu'],
+  ['time', '--time', '1:00:00'],
+  ['mem', '--mem', '16G'],
+  ['gres', '--gres', 'gpu:1'],
+  ['account', '--account', 'phys'],
+] as const;
+
+/**
+ * What is wrong with the first option #SBATCH cannot hold as given, as one sentence saying what to give instead;
+ * undefined when all can be written. A newline (or another control character) in a value would end its #SBATCH line
+ * and make the rest a line of the script, and sbatch splits an #SBATCH line at spaces into more options: a
+ * partition, time, memory, gres or account is one word. --sbatch-arg is an option as the user writes it, spaces and
+ * all, but still one line.
+ */
+export function sbatchOptionsProblem(o: SlurmOptions): string | undefined {
+  for (const [key, flag, example] of SBATCH_WORDS) {
+    const value = o[key];
+    if (value !== undefined && (/\s/.test(value) || hasControlCharacter(value))) return `${flag} takes one word without spaces or newlines, such as ${flag}=${example}, not ${printable(value)}.`;
+  }
+  for (const line of o.extra ?? []) {
+    if (hasControlCharacter(line) || !line.trim().startsWith('-')) return `--sbatch-arg takes one sbatch option per flag, such as --sbatch-arg=--qos=long, not ${printable(line)}.`;
+  }
+  return undefined;
+}
+
 /**
  * Array task ids start at 1 so that task i is point i: a sweep's run ids end in -1, -2, …, and Slurm writes task i's
  * output straight into that run's output.log (`%a` in --output).
@@ -61,10 +89,11 @@ export function arraySpec(size: number, parallel: number | undefined): string {
 
 /** The whole script; pure, so `--dry-run` prints what would be submitted and tests read every line. */
 export function renderBatchScript(i: BatchScriptInput): string {
-  if (/[\s%]/.test(i.workspace)) throw new SlurmError(`Slurm's #SBATCH lines cannot hold the path ${i.workspace} (it has a space or %): move the project to a path without them.`);
-  for (const line of i.slurm.extra ?? []) {
-    if (/[\n\r]/.test(line) || !line.trim().startsWith('-')) throw new SlurmError(`--sbatch-arg takes one sbatch option per flag, such as --sbatch-arg=--qos=long, not "${line}".`);
-  }
+  if (/[\s%]/.test(i.workspace) || hasControlCharacter(i.workspace)) throw new SlurmError(`Slurm's #SBATCH lines cannot hold the path ${printable(i.workspace)} (it has a space, a control character or %): move the project to a path without them.`);
+  // The sweep id names the job, the output file and a comment line; ids we make are words, a resumed one is checked.
+  if (!/^[\w.-]+$/.test(i.planId)) throw new SlurmError(`The sweep id ${printable(i.planId)} cannot name a Slurm job: submit the sweep again (mlc run --on slurm) rather than resuming it.`);
+  const problem = sbatchOptionsProblem(i.slurm);
+  if (problem) throw new SlurmError(problem);
   const gpu = gresHasGpu(i.slurm.gres);
   const runs = i.tasks;
   const output = i.sweep ? `${i.workspace}/.mlcontainers/runs/${i.planId}-%a/output.log` : `${i.workspace}/.mlcontainers/runs/${i.planId}/output.log`;
