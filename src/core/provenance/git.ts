@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { UserError } from '../errors';
+import { printable } from '../generatedText';
 
 /** Where an image's code came from. */
 export interface GitInfo {
@@ -93,14 +95,16 @@ export class GitCli implements GitProvider, GitHistoryProvider {
   }
 
   /** A file's text at a commit (`git show sha:path`), or undefined when it did not exist there. */
-  show(folder: string, sha: string, file: string, signal?: AbortSignal): Promise<string | undefined> {
-    return this.git(folder, ['show', `${sha}:${file}`], signal, undefined, false);
+  async show(folder: string, sha: string, file: string, signal?: AbortSignal): Promise<string | undefined> {
+    assertCommitId(sha);
+    return this.git(folder, ['show', '--end-of-options', `${sha}:${file}`], signal, undefined, false);
   }
 
   /** Checks out a commit (detached); rejects with git's own message when it refuses. */
   async checkout(folder: string, sha: string, signal?: AbortSignal): Promise<void> {
+    assertCommitId(sha);
     await new Promise<void>((resolve, reject) => {
-      execFile(this.gitPath, ['switch', '--detach', sha], { cwd: folder, signal, env: gitEnv() }, (error, _stdout, stderr) => {
+      execFile(this.gitPath, ['switch', '--detach', '--end-of-options', sha], { cwd: folder, signal, env: gitEnv() }, (error, _stdout, stderr) => {
         if (error) reject(new Error(stderr.trim() || error.message));
         else resolve();
       });
@@ -135,6 +139,26 @@ export class GitCli implements GitProvider, GitHistoryProvider {
       if (input !== undefined) child.stdin?.end(input);
     });
   }
+}
+
+/** A full commit id as git writes it: 40 hex digits, or 64 in a SHA-256 repository. */
+export function isCommitId(s: string): boolean {
+  return /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(s);
+}
+
+export class RevisionError extends UserError {
+  constructor(readonly revision: string) {
+    super(`${printable(revision)} is not a commit id (40 hex digits): the image's revision label was not written by a build from a git commit, so there is no commit to show or check out.`);
+    this.name = 'RevisionError';
+  }
+}
+
+/**
+ * A revision comes from an image's label, which a base image can set when the project is not in git: only a full
+ * commit id reaches git, where nothing else (`--output=…`, a branch, `HEAD~1`) can be read in its place.
+ */
+function assertCommitId(sha: string): void {
+  if (!isCommitId(sha)) throw new RevisionError(sha);
 }
 
 function gitEnv(): NodeJS.ProcessEnv {
