@@ -149,6 +149,24 @@ describe('Kubernetes manifests (mlc export k8s)', () => {
     validateAll([job!]);
   });
 
+  it('keeps a label value, an annotation key or a variable with newlines inside its string: no new document or field', () => {
+    const hostile = '1\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: x}\n';
+    const i = input({
+      labels: { ...labels, 'org.opencontainers.image.title': hostile, 'org.mlcontainers.preset': hostile, 'org.mlcontainers.x\nkind: Pod': 'y' },
+      env: [{ name: 'NOTE', value: hostile }],
+      args: [hostile],
+    });
+    const objects = roundTrip(i);
+    assert.deepEqual(objects.map((o) => o.kind), ['ConfigMap', 'Job']);
+    const job = only(objects, 'Job');
+    assert.equal(job.metadata.annotations['org.opencontainers.image.title'], hostile);
+    assert.ok(!('mlcontainers.org/preset' in job.metadata.labels), 'not a label value Kubernetes takes');
+    assert.ok(!Object.keys(job.metadata.annotations).some((k) => k.includes('\n')), 'a key that is no qualified name is left out');
+    const [container] = job.spec.template.spec.containers;
+    assert.equal(container!.env!.find((e) => e.name === 'NOTE')!.value, hostile);
+    assert.deepEqual(container!.args, [hostile]);
+  });
+
   it('quotes strings a YAML 1.1 reader such as kubectl would take for booleans or numbers', () => {
     const text = toYaml(k8sManifests(input({ config: undefined, labels: { ...labels, 'org.mlcontainers.preset': 'on', 'org.opencontainers.image.revision': '1234567000' } })).objects);
     const [job] = roundTrip(input({ config: undefined, labels: { ...labels, 'org.mlcontainers.preset': 'on', 'org.opencontainers.image.revision': '1234567000' } }));
