@@ -80,6 +80,17 @@ describe('following runs another process schedules', () => {
     assert.ok(!engine.containers.has(containerId));
   });
 
+  it("shows a run's lines without terminal controls, colours kept, while output.log keeps the bytes", async () => {
+    const raw = 'ok \x1b[32mgreen\x1b[0m\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2A\nlink \x1b]8;;https://evil.example/\x1b\\docs\x1b]8;;\x1b\\\n';
+    engine.runScript = () => ({ output: raw, exitCode: 0 });
+    await running('r1');
+    fs.mkdirSync(path.join(dir, '.mlcontainers', 'runs', 'r1'), { recursive: true });
+    const out: string[] = [];
+    await followRuns({ engine, workspace: dir, targets: [{ id: 'r1', prefix: '' }], log: silentLogger('follow'), moreToCome: async () => false, onLine: (_t, line) => out.push(line), signal: new AbortController().signal });
+    assert.deepEqual(out, ['ok \x1b[32mgreen\x1b[0m', 'link docs']);
+    assert.equal(fs.readFileSync(path.join(dir, '.mlcontainers', 'runs', 'r1', 'output.log'), 'utf8'), raw);
+  });
+
   it('stops following, and nothing else, when its signal aborts', async () => {
     const containerId = await running('r1');
     const fake: Engine = engine;

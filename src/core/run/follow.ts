@@ -9,6 +9,7 @@ import type { RunContainer } from './lifecycle';
 import { findRunContainers, finishRun } from './lifecycle';
 import type { RunRecord } from './records';
 import { readRuns } from './records';
+import { terminalText } from '../terminalText';
 
 /** One run to follow, with what to put before each of its lines (`[2/4] ` in a sweep). */
 export interface FollowTarget {
@@ -22,6 +23,7 @@ export interface FollowOptions {
   targets: readonly FollowTarget[];
   log: Logger;
   onStart?: (target: FollowTarget) => void;
+  /** Each line of the run's output, as a terminal may show it: controls other than colours removed (`terminalText`). */
   onLine: (target: FollowTarget, line: string, stream: 'stdout' | 'stderr') => void;
   onEnd?: (target: FollowTarget, record: RunRecord) => void;
   /**
@@ -57,9 +59,12 @@ export async function followRuns(o: FollowOptions): Promise<FollowResult> {
     o.onEnd?.(t, record);
   };
 
+  // The container writes these lines: only what a terminal can show safely goes on (output.log keeps the bytes).
+  const show = (t: FollowTarget, line: string, stream: 'stdout' | 'stderr'): void => o.onLine(t, terminalText(line), stream);
+
   const follow = async (t: FollowTarget, c: RunContainer): Promise<void> => {
     o.onStart?.(t);
-    const split = { stdout: lineSplitter((line) => o.onLine(t, line, 'stdout')), stderr: lineSplitter((line) => o.onLine(t, line, 'stderr')) };
+    const split = { stdout: lineSplitter((line) => show(t, line, 'stdout')), stderr: lineSplitter((line) => show(t, line, 'stderr')) };
     try {
       await o.engine.followLogs(c.containerId, (chunk, stream) => split[stream].push(chunk.toString('utf8')), o.signal);
     } catch (e) {
@@ -89,7 +94,7 @@ export async function followRuns(o: FollowOptions): Promise<FollowResult> {
         state.set(t.id, 'following');
         following.push(follow(t, container).finally(() => nudge()));
       } else if (!container && record && record.status !== 'running') {
-        if (now === 'waiting') await replayOutput(o.workspace, record, (line) => o.onLine(t, line, 'stdout'));
+        if (now === 'waiting') await replayOutput(o.workspace, record, (line) => show(t, line, 'stdout'));
         end(t, record);
       }
     }
