@@ -16,7 +16,7 @@ import { compareRuns, imageLocks, selectRuns } from '../core/run/compare';
 import { varyingParamKeys } from '../core/run/comparePayload';
 import { schedulerLaunch, schedulerLogTail, startScheduler } from '../core/run/detach';
 import type { ExperimentPlan, PlannedPoint } from '../core/run/plan';
-import { PLANS_DIR, markSweepStopped, pendingPoints, planExperiment, readPlan } from '../core/run/plan';
+import { PLANS_DIR, checkPlanImage, markSweepStopped, pendingPoints, planExperiment, readPlan } from '../core/run/plan';
 import { parseGpuSetting } from '../core/container/gpu';
 import { parseSize } from '../core/container/request';
 import { givenEnvValues } from '../core/container/runtime';
@@ -29,7 +29,7 @@ import { followSlurmLog, reconcileSlurm, slurmOptions, slurmRunHelp, stopOnSlurm
 
 export const runHelp = `mlc run --config FILE [--image REF] [--gpu auto|all|none|0,1] [--parallel N] [--env NAME[=VALUE]]…
         [--env-file FILE]… [--mount SPEC]… [--detach] [--dir DIR] -- COMMAND…
-mlc run --resume SWEEP [--env NAME=VALUE]… [--detach] [--dir DIR]
+mlc run --resume SWEEP [--env NAME=VALUE]… [--detach] [--dir DIR] [--allow-image-privileges]
 mlc run --on slurm --config FILE [--parallel N] [--partition P] [--time T] [--gres G] [--dry-run] … -- COMMAND…
 
 Runs COMMAND in the experiment image with the project mounted at /workspace (the working directory) and the
@@ -63,6 +63,11 @@ devcontainer.json's containerEnv, remoteEnv, mounts, runArgs (--shm-size, --ulim
 -e, --mount, -v; other flags are refused) and remoteUser/containerUser apply too, with \${localEnv:VAR} and
 \${localWorkspaceFolder} substituted. On Linux, the runs run as the owner of the project folder when the image's
 user has another uid, so what they write is yours (updateRemoteUserUID: false turns that off).
+What the image's devcontainer.metadata label asks (privileged, capabilities, security options, bind mounts of host
+paths) applies without asking only where it comes from a Feature devcontainer.json lists; otherwise the run is
+refused with what the image asks, until you agree once for that image:
+  --allow-image-privileges  grant it; remembered per image id in ~/.config/ml-containers/image-privileges.json
+                    ($XDG_CONFIG_HOME), which VS Code's "Allow for this image" writes too
   --detach          start in the background, print the run ids and return (\`mlc logs\`, \`mlc stop\`, \`mlc runs\`)
   --resume SWEEP    start the points of SWEEP that never started
   --json            with --detach: print {"sweep", "runs"} as JSON
@@ -131,6 +136,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       'sbatch-arg': { type: 'string', multiple: true },
       runtime: { type: 'string' },
       'dry-run': { type: 'boolean', default: false },
+      'allow-image-privileges': { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: true,
@@ -156,6 +162,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   if (values.resume) {
     if (values.config || positionals.length || values['env-file'].length || values.mount.length) throw new UsageError('--resume takes the sweep id (and --env NAME=VALUE for values not kept on disk) only: its config, command and mounts are in its plan');
     plan = await readPlan(folder, values.resume);
+    await checkPlanImage(engine, plan, hostEnv, { allowImagePrivileges: values['allow-image-privileges'], signal });
     await reconcileRuns({ engine, workspace: folder, log, signal });
     points = pendingPoints(plan, (await readRuns(folder)).runs);
     // A plan written and not yet submitted (VS Code's Run Experiment on Slurm) goes to Slurm whole; a started one not.
@@ -185,7 +192,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       gpu: onSlurm ? 'none' : gpu,
       ...(parallel !== undefined ? { parallel } : {}),
       shmSizeBytes: shm,
-      runtime: { env: values.env, envFiles: values['env-file'].map((f) => path.resolve(f)), mounts: values.mount },
+      runtime: { env: values.env, envFiles: values['env-file'].map((f) => path.resolve(f)), mounts: values.mount, allowImagePrivileges: values['allow-image-privileges'] },
       devcontainer: values.devcontainer,
       hostEnv,
       git: new GitCli(),

@@ -11,7 +11,7 @@ import type { CliIO } from './io';
 import { UsageError, asUsage, cliLogger } from './io';
 
 export const upHelp = `mlc up [--dir DIR] [--devcontainer FILE] [--image REF] [--gpu auto|all|none|0,1] [--shm-size SIZE] [--timeout SECONDS]
-      [--json] [--host URL] [--env NAME[=VALUE]]… [--env-file FILE]… [--mount SPEC]…
+      [--json] [--host URL] [--env NAME[=VALUE]]… [--env-file FILE]… [--mount SPEC]… [--allow-image-privileges]
 
 Starts Jupyter in a container of the experiment image with the project bind-mounted at /workspace, published
 on 127.0.0.1 only at a free port, with a fresh random token. Waits until Jupyter answers, then prints its URL
@@ -28,6 +28,8 @@ on 127.0.0.1 only at a free port, with a fresh random token. Waits until Jupyter
                     the URL; "url" carries the token, as the plain output does: treat it as a password
   --env, --env-file, --mount  as for \`mlc run\`; devcontainer.json's containerEnv, remoteEnv, mounts, runArgs and
                     remoteUser apply too
+  --allow-image-privileges  as for \`mlc run\`: grant what the image's devcontainer.metadata asks (privileged,
+                    capabilities, security options, bind mounts) beyond devcontainer.json's Features
   --host URL        Docker host instead of DOCKER_HOST / the docker context`;
 
 export const downHelp = `mlc down [--dir DIR] [--all] [--json] [--host URL]
@@ -50,6 +52,7 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
       env: { type: 'string', multiple: true, default: [] },
       'env-file': { type: 'string', multiple: true, default: [] },
       mount: { type: 'string', multiple: true, default: [] },
+      'allow-image-privileges': { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: false,
@@ -64,7 +67,7 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
   const project = await openProject(folder, { devcontainer: values.devcontainer, templatesDir: templatesDir() });
   const image = values.image ?? project.imageRef;
   const catalog = project.catalog;
-  const runtime = await runtimeSettings(project.rawConfig, { workspace: folder, hostEnv: io.env, user: { env: values.env, envFiles: values['env-file'], mounts: values.mount } });
+  const runtime = await runtimeSettings(project.rawConfig, { workspace: folder, hostEnv: io.env, user: { env: values.env, envFiles: values['env-file'], mounts: values.mount, allowImagePrivileges: values['allow-image-privileges'] } });
   const result = await startJupyter({
     runtime,
     engine,

@@ -99,8 +99,16 @@ describe('Features in the experiment image (real engine)', function () {
     images.push(...result.tags, result.imageId);
     // CAP_SYS_PTRACE is bit 19 of the bounding set (the run is not root, so not in its effective set); the default lacks it.
     const probe = 'printf "ptrace=%s\\n" $(( (0x$(sed -n "s/^CapBnd:[[:space:]]*//p" /proc/self/status) >> 19) & 1 )); grep -c " /cache " /proc/mounts || true';
+    // a is installed because b dependsOn it, but devcontainer.json lists b only: a's capability is the image's to ask
+    // for, refused until agreed to (once per image, remembered in this test's own config folder).
+    const config = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-features-config-'));
+    dirs.push(config);
+    const args = ['run', '--dir', dir, '--config', path.join(dir, 'exp.yaml'), '--gpu', 'none', '--', 'bash', '-c', probe];
     try {
-      const r = await mlc(['run', '--dir', dir, '--config', path.join(dir, 'exp.yaml'), '--gpu', 'none', '--', 'bash', '-c', probe]);
+      const refused = await mlc(args, { env: { XDG_CONFIG_HOME: config } });
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /asks for capability SYS_PTRACE through its devcontainer\.metadata label: run again with --allow-image-privileges/);
+      const r = await mlc([...args.slice(0, -4), '--allow-image-privileges', ...args.slice(-4)], { env: { XDG_CONFIG_HOME: config } });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^ptrace=1$/m, "a's capAdd did not reach the run");
       assert.match(r.stdout, /^1$/m, "b's volume is not mounted at /cache");

@@ -131,7 +131,8 @@ describe('one container request, rendered as docker run flags', () => {
   })]);
 
   // An image with a Feature that asks for a volume, a capability, a security option and privileges (as
-  // docker-in-docker does), and devcontainer.json's own entry, which the project's settings already carry.
+  // docker-in-docker does), and devcontainer.json's own entry, which the project's settings already carry. The
+  // project lists that Feature, so what it asks applies without asking (imagePrivileges.test.ts: when it does not).
   const withFeatures = imageDetails({
     ...IMAGE,
     labels: {
@@ -145,7 +146,7 @@ describe('one container request, rendered as docker run flags', () => {
   cases.push(['a run of an image whose Feature asks for a volume, capabilities and privileges', runContainerRequest({
     runId: 'r4', name: 'dimuon-run-r4', image: { ref: 'dimuon:latest', details: withFeatures }, workspace: '/w', code: 'workspace', runDir: '/w/.mlcontainers/runs/r4',
     configFile: '/w/.mlcontainers/runs/r4/exp.yaml', configName: 'exp.yaml', command: ['python', 'train.py'], decision: { mode: 'cpu' }, shmSizeBytes: 2 ** 30,
-    runtime: { ...runtime, securityOpt: ['seccomp=unconfined', 'label=disable'] },
+    runtime: { ...runtime, securityOpt: ['seccomp=unconfined', 'label=disable'], imageConsent: { features: ['./features/dind'], allowed: [] } },
   })]);
 
   it('applies what the image\'s Features declare (devcontainer.metadata entries with an id), before the project\'s own', () => {

@@ -7,7 +7,8 @@ import { imageBaseName } from '../reference';
 import type { GpuDecision } from './gpu';
 import type { HostUser } from './hostUser';
 import type { RuntimeSettings } from './runtime';
-import { fillContainerEnv, imageFeatureRuntime } from './runtime';
+import { grantedImageRuntime } from './imagePrivileges';
+import { fillContainerEnv } from './runtime';
 
 /** Where the workspace folder is mounted in experiment containers. */
 export const WORKSPACE_IN_CONTAINER = '/workspace';
@@ -82,7 +83,10 @@ export function imageTitle(ref: string, details: ImageDetails): string {
   return readProvenance(details.labels).title ?? imageBaseName(ref);
 }
 
-/** The create request, built without side effects so tests can read every field. */
+/**
+ * The create request, built without side effects so tests can read every field. Throws ImagePrivilegesError where
+ * the image's devcontainer.metadata asks for privileges the user has not agreed to (imagePrivileges.ts).
+ */
 export function containerRequest(spec: ContainerSpec): ContainerCreateRequest {
   const { details } = spec.image;
   const loginShell = needsLoginShell(details);
@@ -90,8 +94,9 @@ export function containerRequest(spec: ContainerSpec): ContainerCreateRequest {
   const ports = spec.publish ?? [];
   const runtime = spec.runtime;
   const user = spec.hostUser?.user ?? runtime?.user;
-  // The image's Features first (what they need to work), then devcontainer.json and the user's own.
-  const features = imageFeatureRuntime(details.labels, spec.workspace);
+  // The image's Features first (what they need to work), then devcontainer.json and the user's own. What the image
+  // asks beyond the project's Features throws here unless agreed to: no request of any role or form goes without.
+  const features = grantedImageRuntime(spec.image, spec.workspace, runtime?.imageConsent);
   const mounts = [...features.mounts, ...(runtime?.mounts ?? [])];
   const capAdd = [...new Set([...features.capAdd, ...(runtime?.capAdd ?? [])])];
   const securityOpt = [...new Set([...features.securityOpt, ...(runtime?.securityOpt ?? [])])];

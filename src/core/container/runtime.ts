@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { UserError } from '../errors';
 import { isRecord } from '../json';
 import { parseMetadataLabel } from '../features/metadata';
+import type { ImageConsent } from './imagePrivileges';
+import { allowedImages, imagePrivilegesFile } from './imagePrivileges';
 import { DEVCONTAINER_METADATA_LABEL } from '../labels';
 import { rememberSecret } from '../secrets';
 import { WORKSPACE_IN_CONTAINER, parseSize } from './request';
@@ -61,6 +63,11 @@ export interface RuntimeSettings {
   user?: string;
   /** devcontainer.json updateRemoteUserUID (default true): run as the workspace's owner on Linux. */
   updateRemoteUserUID: boolean;
+  /**
+   * Whose privileges from the image's devcontainer.metadata apply (imagePrivileges.ts): the Features devcontainer.json
+   * lists, and the images the user agreed to. None: only what asks for no privileges applies.
+   */
+  imageConsent?: ImageConsent;
 }
 
 /** What the user adds beyond devcontainer.json: `mlc run --env/--env-file/--mount`, mlContainers.run.*. */
@@ -71,6 +78,8 @@ export interface UserRuntimeInput {
   envFiles?: readonly string[];
   /** docker `--mount` syntax: type=bind,source=/data,target=/data,readonly. */
   mounts?: readonly string[];
+  /** `--allow-image-privileges`: agree to what the image's devcontainer.metadata asks, remembered for that image. */
+  allowImagePrivileges?: boolean;
 }
 
 export const NO_RUNTIME: RuntimeSettings = { env: [], mounts: [], binds: [], ulimits: [], capAdd: [], devices: [], updateRemoteUserUID: true };
@@ -273,29 +282,38 @@ function stringList(raw: unknown, key: string, example: string): string[] {
   return raw as string[];
 }
 
+/** What devcontainer.metadata entries ask of every container: mounts, capAdd, securityOpt, privileged. */
+export interface ImageRuntime {
+  mounts: MountSpec[];
+  capAdd: string[];
+  securityOpt: string[];
+  privileged: boolean;
+}
+
 /**
- * What the image's Features ask of every container made from it, read from its devcontainer.metadata label (the
- * entries with an id: ours, or a base image's built by the devcontainer CLI): mounts, capAdd, securityOpt,
- * privileged — as the devcontainer CLI applies them at `up`. So a pulled image brings them along, without the project.
- * init needs nothing (every container has one); entrypoint is not applied (noted in the log by the caller's label).
- * A malformed entry is skipped rather than failing the run: the label is the image's, not something the user can fix here.
+ * What each Feature of the image asks of every container made from it, read from its devcontainer.metadata label
+ * (the entries with an id: ours, or a base image's built by the devcontainer CLI), in the label's order: mounts,
+ * capAdd, securityOpt, privileged — as the devcontainer CLI applies them at `up`. Whether they apply is decided by
+ * imagePrivileges.ts (the project's Features, or the user's consent). init needs nothing (every container has one);
+ * entrypoint is not applied. A malformed entry or mount is skipped rather than failing the run: the label is the
+ * image's, not something the user can fix here.
  */
-export function imageFeatureRuntime(labels: Readonly<Record<string, string>>, workspace: string): { mounts: MountSpec[]; capAdd: string[]; securityOpt: string[]; privileged: boolean } {
+export function imageFeatureRuntime(labels: Readonly<Record<string, string>>, workspace: string): { id: string; runtime: ImageRuntime }[] {
   const ctx: SubstitutionContext = { workspace, hostEnv: {} };
-  const out = { mounts: [] as MountSpec[], capAdd: [] as string[], securityOpt: [] as string[], privileged: false };
-  for (const entry of parseMetadataLabel(labels[DEVCONTAINER_METADATA_LABEL]).filter((e) => typeof e.id === 'string')) {
+  return parseMetadataLabel(labels[DEVCONTAINER_METADATA_LABEL]).flatMap((entry) => {
+    if (typeof entry.id !== 'string') return [];
+    const runtime: ImageRuntime = { mounts: [], capAdd: [], securityOpt: [], privileged: entry.privileged === true };
     for (const m of Array.isArray(entry.mounts) ? entry.mounts : []) {
       try {
-        out.mounts.push(configMount(m, ctx));
+        runtime.mounts.push(configMount(m, ctx));
       } catch {
         // skipped: see above
       }
     }
-    if (Array.isArray(entry.capAdd)) out.capAdd.push(...entry.capAdd.filter((c): c is string => typeof c === 'string'));
-    if (Array.isArray(entry.securityOpt)) out.securityOpt.push(...entry.securityOpt.filter((c): c is string => typeof c === 'string'));
-    if (entry.privileged === true) out.privileged = true;
-  }
-  return out;
+    if (Array.isArray(entry.capAdd)) runtime.capAdd.push(...entry.capAdd.filter((c): c is string => typeof c === 'string'));
+    if (Array.isArray(entry.securityOpt)) runtime.securityOpt.push(...entry.securityOpt.filter((c): c is string => typeof c === 'string'));
+    return [{ id: entry.id, runtime }];
+  });
 }
 
 function configEnv(raw: unknown, key: string, ctx: SubstitutionContext): EnvVar[] {
@@ -341,6 +359,13 @@ export async function runtimeSettings(config: Record<string, unknown> | undefine
   const user = [c.remoteUser, c.containerUser].find((u): u is string => typeof u === 'string' && u.length > 0);
   const securityOpt = [...stringList(c.securityOpt, 'securityOpt', '["seccomp=unconfined"]'), ...(fromArgs.securityOpt ?? [])];
   const privileged = c.privileged === true || fromArgs.privileged === true;
+  const consentFile = imagePrivilegesFile(o.hostEnv);
+  const imageConsent: ImageConsent = {
+    features: isRecord(c.features) ? Object.keys(c.features) : [],
+    allowed: consentFile ? await allowedImages(consentFile) : [],
+    ...(o.user?.allowImagePrivileges ? { allowThis: true } : {}),
+    ...(consentFile ? { file: consentFile } : {}),
+  };
   return {
     // One entry per name, the last one winning, where the first stood.
     env: [...new Map(env.map((v) => [v.name, v])).values()],
@@ -355,6 +380,7 @@ export async function runtimeSettings(config: Record<string, unknown> | undefine
     ...(fromArgs.ipc ? { ipc: fromArgs.ipc } : {}),
     ...(user ? { user: substitute(user, o).value } : {}),
     updateRemoteUserUID: c.updateRemoteUserUID !== false,
+    imageConsent,
   };
 }
 

@@ -5,6 +5,7 @@ import type { GpuDecision, GpuSetting } from '../container/gpu';
 import { chooseGpu } from '../container/gpu';
 import type { HostUser } from '../container/hostUser';
 import { hostUser } from '../container/hostUser';
+import { checkImagePrivileges } from '../container/imagePrivileges';
 import { launchContainer } from '../container/launch';
 import type { RuntimeSettings } from '../container/runtime';
 import type { ContainerSpec } from '../container/request';
@@ -161,6 +162,8 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
     throw new JupyterStartError(`Image ${o.image} not found: build it first ("Build Experiment Image" or \`mlc build\`).`);
   }
   const image = { ref: o.image, details };
+  // Before a Jupyter container is replaced: an image asking for privileges not agreed to starts nothing.
+  await checkImagePrivileges(image, o.workspace, o.runtime);
   const { decision, preflight, ...choice } = await chooseGpu({ engine, image, gpu: o.gpu, log, folder: o.workspace, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.toolkit ? { toolkit: o.toolkit } : {}), ...(o.signal ? { signal: o.signal } : {}) });
 
   const existing = await findJupyterServers(engine, { workspace: o.workspace, imageId: details.id, all: true }, o.signal);

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { ContainerCreateRequest, Engine, ImageDetails } from '../docker/engine';
 import type { GpuDecision } from '../container/gpu';
 import { chooseGpu, seenGpus } from '../container/gpu';
+import { checkImagePrivileges } from '../container/imagePrivileges';
 import { launchContainer } from '../container/launch';
 import { assertEngineSeesWorkspace } from '../container/remote';
 import type { HostUser } from '../container/hostUser';
@@ -161,6 +162,8 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
   if (!details) throw new RunError(`Image ${plan.image.ref} (${shortImageId(plan.image.id)}) is no longer on this engine: rebuild it, or run the sweep again with another --image.`);
   const image = { ref: plan.image.ref, details };
   const runtime = await planRuntime(plan.workspace, plan.runtime, o.hostEnv ?? process.env);
+  // Before any run is on record: an image asking for privileges not agreed to starts nothing.
+  await checkImagePrivileges(image, plan.workspace, runtime);
   const owner = await hostUser(engine, details, runtime, plan.workspace, o.signal);
   const folderOwner = await runFolderOwner(engine, details, runtime, owner, o.signal);
   const choice = await chooseGpu({ engine, image, gpu: plan.gpu, log, folder: plan.workspace, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) });

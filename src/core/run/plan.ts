@@ -5,6 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../atomicWrite';
 import type { GpuSetting } from '../container/gpu';
+import { checkImagePrivileges } from '../container/imagePrivileges';
 import type { RuntimeSettings, UserRuntimeInput } from '../container/runtime';
 import { envNamesOnly, givenEnvValues, runtimeSettings } from '../container/runtime';
 import { openProject } from '../project';
@@ -103,9 +104,11 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
     ...(o.devcontainer ? { devcontainer: path.relative(o.workspace, path.resolve(o.workspace, o.devcontainer)).split(path.sep).join('/') } : {}),
   };
   // Before the plan is written: a runArgs flag we cannot pass, a missing variable or env file stops here.
-  await planRuntime(o.workspace, runtime, { ...(o.hostEnv ?? process.env), ...givenEnvValues(o.runtime?.env) });
+  const settings = await planRuntime(o.workspace, runtime, { ...(o.hostEnv ?? process.env), ...givenEnvValues(o.runtime?.env) }, { allowImagePrivileges: o.runtime?.allowImagePrivileges });
   const details = await o.engine.inspectImage(o.image, o.signal);
   if (!details) throw new RunError(`Image ${o.image} not found: build it first ("Build Experiment Image" or \`mlc build\`).`);
+  // So does an image whose devcontainer.metadata asks for privileges not agreed to (with the flag: remembered here).
+  await checkImagePrivileges({ ref: o.image, details }, o.workspace, settings);
   const provenance = readProvenance(details.labels);
   const code = o.code ?? 'workspace';
   if (code === 'image' && !provenance.revision) o.log.warn(`${o.image} records no commit (built outside git): its runs carry none.`);
@@ -147,9 +150,26 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
  * The runtime settings a plan's containers get: the project's devcontainer.json as it is now, and what the user
  * added, their values taken from `hostEnv` (a value given on the command line travels in the scheduler's environment).
  */
-export async function planRuntime(workspace: string, runtime: ExperimentPlan['runtime'], hostEnv: Readonly<Record<string, string | undefined>>): Promise<RuntimeSettings> {
+export async function planRuntime(
+  workspace: string,
+  runtime: ExperimentPlan['runtime'],
+  hostEnv: Readonly<Record<string, string | undefined>>,
+  consent: { allowImagePrivileges?: boolean | undefined } = {},
+): Promise<RuntimeSettings> {
   const project = await openProject(workspace, { devcontainer: runtime?.devcontainer });
-  return runtimeSettings(project.rawConfig, { workspace, hostEnv, user: { env: runtime?.env ?? [], envFiles: runtime?.envFiles ?? [], mounts: runtime?.mounts ?? [] } });
+  const user = { env: runtime?.env ?? [], envFiles: runtime?.envFiles ?? [], mounts: runtime?.mounts ?? [], ...(consent.allowImagePrivileges ? { allowImagePrivileges: true } : {}) };
+  return runtimeSettings(project.rawConfig, { workspace, hostEnv, user });
+}
+
+/**
+ * `mlc run --resume`: the plan's image checked against what it asks (imagePrivileges.ts) before anything starts; with
+ * `--allow-image-privileges` the consent is remembered for it, for the scheduler and a Slurm submission to find.
+ */
+export async function checkPlanImage(engine: Engine, plan: ExperimentPlan, hostEnv: Readonly<Record<string, string | undefined>>, o: { allowImagePrivileges?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+  const details = await engine.inspectImage(plan.image.id, o.signal);
+  // A missing image is said where the runs start (executePlan, the Slurm submission), each in its own words.
+  if (!details) return;
+  await checkImagePrivileges({ ref: plan.image.ref, details }, plan.workspace, await planRuntime(plan.workspace, plan.runtime, hostEnv, o));
 }
 
 function planFile(workspace: string, id: string): string {
