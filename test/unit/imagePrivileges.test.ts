@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { toDockerRunArgs } from '../../src/core/container/dockerRun';
@@ -15,6 +16,10 @@ import { runExperiment } from '../../src/core/run/experiment';
 import type { ExperimentPlan } from '../../src/core/run/plan';
 import { PLANS_DIR } from '../../src/core/run/plan';
 import { submitToSlurm } from '../../src/core/slurm/submit';
+import type * as Consent from '../../src/vscode/imagePrivileges';
+import type * as Core from '../../src/core/container/imagePrivileges';
+import type { FakeVscodeRecord } from '../helpers/fakeVscode';
+import { installFakeVscode, loadFresh } from '../helpers/fakeVscode';
 import { imageDetails } from '../helpers/images';
 import { silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
@@ -180,5 +185,58 @@ describe('runs of an image that asks for privileges', () => {
     const agreed = await runtimeSettings({}, { workspace: ws, hostEnv: { XDG_CONFIG_HOME: config } });
     const s = await submitToSlurm({ plan, image: ASKING, runtime: agreed, slurm, options: {}, recorder: { node: 'node', cli: 'cli.js' }, dryRun: true });
     assert.match(s.script, /--privileged/);
+  });
+});
+
+describe('VS Code asks once per image, in a modal naming what is asked', () => {
+  let uninstall: () => void;
+  let record: FakeVscodeRecord;
+  let config: string;
+  const saved = process.env.XDG_CONFIG_HOME;
+  beforeEach(() => {
+    ({ record, uninstall } = installFakeVscode());
+    config = tmp('mlc-imgpriv-vscode-');
+    process.env.XDG_CONFIG_HOME = config;
+  });
+  afterEach(() => {
+    uninstall();
+    if (saved === undefined) delete process.env.XDG_CONFIG_HOME;
+    else process.env.XDG_CONFIG_HOME = saved;
+    fs.rmSync(config, { recursive: true, force: true });
+  });
+
+  /** A start that needs consent until the host-side list has the image, as every real start reads it. */
+  const starter = () => {
+    const { withImagePrivilegeConsent } = loadFresh<typeof Consent>('src/vscode/imagePrivileges');
+    // The class the fresh modules throw and catch.
+    const core = createRequire(__filename)('../../src/core/container/imagePrivileges') as typeof Core;
+    let starts = 0;
+    const start = async (): Promise<string> => {
+      starts++;
+      const runtime = await runtimeSettings({}, { workspace: '/w', hostEnv: { XDG_CONFIG_HOME: config } });
+      if (!runtime.imageConsent?.allowed.includes(ASKING.id)) throw new core.ImagePrivilegesError(ASKING.id, 'python-ml:abc123', 'privileged mode, capability SYS_ADMIN and a bind mount of / at /host');
+      return 'started';
+    };
+    return { run: () => withImagePrivilegeConsent(start), starts: () => starts };
+  };
+
+  it('"Allow for this image" remembers the image and starts again; the next start asks nothing', async () => {
+    const s = starter();
+    record.answers.push('Allow for this image');
+    assert.equal(await s.run(), 'started');
+    assert.equal(s.starts(), 2);
+    assert.equal(record.messages.length, 1);
+    assert.equal(record.messages[0]!.text, 'The image python-ml:abc123 asks for privileged mode, capability SYS_ADMIN and a bind mount of / at /host through its devcontainer.metadata label.');
+    assert.deepEqual(record.messages[0]!.buttons, ['Allow for this image']);
+    assert.deepEqual(await allowedImages(path.join(config, 'ml-containers', 'image-privileges.json')), [ASKING.id]);
+    assert.equal(await s.run(), 'started');
+    assert.equal(record.messages.length, 1, 'asked once per image');
+  });
+
+  it('dismissed, nothing starts and nothing is remembered', async () => {
+    const s = starter();
+    await assert.rejects(s.run(), (e: unknown) => e instanceof Error && e.constructor.name === 'CancellationError');
+    assert.equal(s.starts(), 1);
+    assert.deepEqual(fs.readdirSync(config), []);
   });
 });

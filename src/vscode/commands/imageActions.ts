@@ -8,6 +8,7 @@ import type { ImageReference } from '../../core/reference';
 import { familiarName, tryParseReference } from '../../core/reference';
 import { lockFor, lockPath } from '../../core/provenance/lock';
 import { gitShowUri } from '../gitShow';
+import { withImagePrivilegeConsent } from '../imagePrivileges';
 import { runSettings, workspaceRuntime } from '../settings';
 import { dockerTerminal, LOGIN_SHELL } from '../terminal';
 import { requireTrust } from '../trust';
@@ -64,18 +65,20 @@ async function interactiveRun(services: Services, image: ImageNode, workspace: s
   const catalog = await optionalCatalog(services.templatesDir);
   const choice = await services.devcontainers.choose(workspace);
   if (!choice) throw new vscode.CancellationError();
-  return interactiveRunCommand({
-    engine,
-    image: { ref: image.name, details },
-    workspace,
-    gpu: settings.gpu,
-    shmSizeBytes: settings.shmSizeBytes,
-    runtime: await workspaceRuntime(workspace, choice),
-    log: services.log.child('gpu'),
-    ...(command ? { command } : {}),
-    ...(catalog ? { catalog } : {}),
-    ...(services.gpuProbe ? { probe: services.gpuProbe } : {}),
-  });
+  return withImagePrivilegeConsent(async () =>
+    interactiveRunCommand({
+      engine,
+      image: { ref: image.name, details },
+      workspace,
+      gpu: settings.gpu,
+      shmSizeBytes: settings.shmSizeBytes,
+      runtime: await workspaceRuntime(workspace, choice),
+      log: services.log.child('gpu'),
+      ...(command ? { command } : {}),
+      ...(catalog ? { catalog } : {}),
+      ...(services.gpuProbe ? { probe: services.gpuProbe } : {}),
+    }),
+  );
 }
 
 /** "Copy docker run Command": the same container as `docker run` flags. */

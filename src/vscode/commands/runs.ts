@@ -13,6 +13,7 @@ import { RUN_DIR, readRuns } from '../../core/run/records';
 import { formatParams } from '../../core/run/sweep';
 import { commandOnPath } from '../../core/slurm/slurm';
 import { imageArgument } from '../imageArgument';
+import { withImagePrivilegeConsent } from '../imagePrivileges';
 import { runSettings, userRuntimeSettings } from '../settings';
 import { givenEnvValues } from '../../core/container/runtime';
 import type { TreeNode } from '../tree/provider';
@@ -91,7 +92,8 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
 
   const runtime = userRuntimeSettings();
   // On Slurm the batch script hands the container the GPUs of its allocation, not this machine's.
-  const plan = await planExperiment({ engine, workspace, config, image, command, gpu: target === 'slurm' ? 'none' : settings.gpu, shmSizeBytes: settings.shmSizeBytes, runtime, ...choice, git: services.git, log });
+  // An image that asks for privileges is refused before the plan is written; agreed to, the scheduler finds the consent.
+  const plan = await withImagePrivilegeConsent(() => planExperiment({ engine, workspace, config, image, command, gpu: target === 'slurm' ? 'none' : settings.gpu, shmSizeBytes: settings.shmSizeBytes, runtime, ...choice, git: services.git, log }));
   if (target === 'slurm') return submitToSlurm(services, plan, givenEnvValues(runtime.env));
   const scheduled = services.scheduler(plan, givenEnvValues(runtime.env));
   log.info(`${plan.sweep ? `sweep ${plan.id}: ${plan.points.length} runs` : `run ${plan.id}`} started in the background; scheduler log ${scheduled.logFile}`);

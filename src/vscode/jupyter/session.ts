@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import type { JupyterServer } from '../../core/jupyter/server';
 import { browserUrl, serverLabel, startJupyter } from '../../core/jupyter/server';
 import { openProject } from '../../core/project';
+import { withImagePrivilegeConsent } from '../imagePrivileges';
 import { withCancellableProgress } from '../progress';
 import type { Services } from '../services';
 import { runSettings, workspaceRuntime } from '../settings';
@@ -28,23 +29,26 @@ export async function startJupyterIn(services: Services, workspace: string, imag
     return undefined;
   }
   const catalog = project.catalog;
-  const runtime = await workspaceRuntime(workspace, choice);
   const log = services.log.child('jupyter');
-  const result = await withCancellableProgress(vscode.l10n.t('Starting Jupyter in {0}…', image), (signal) =>
-    startJupyter({
-      engine,
-      image,
-      workspace,
-      gpu: settings.gpu,
-      shmSizeBytes: settings.shmSizeBytes,
-      readyTimeoutMs: settings.readyTimeoutMs,
-      runtime,
-      log,
-      ...(catalog ? { catalog } : {}),
-      ...(services.gpuProbe ? { probe: services.gpuProbe } : {}),
-      signal,
-    }),
-  );
+  // Read again after the user agreed to what the image asks: the consent is in the runtime settings.
+  const result = await withImagePrivilegeConsent(async () => {
+    const runtime = await workspaceRuntime(workspace, choice);
+    return withCancellableProgress(vscode.l10n.t('Starting Jupyter in {0}…', image), (signal) =>
+      startJupyter({
+        engine,
+        image,
+        workspace,
+        gpu: settings.gpu,
+        shmSizeBytes: settings.shmSizeBytes,
+        readyTimeoutMs: settings.readyTimeoutMs,
+        runtime,
+        log,
+        ...(catalog ? { catalog } : {}),
+        ...(services.gpuProbe ? { probe: services.gpuProbe } : {}),
+        signal,
+      }),
+    );
+  });
   if (result.note) {
     log.warn(result.note);
     void vscode.window.showWarningMessage(result.note);
