@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatComparison } from '../../src/cli/run';
-import { readRunSeries } from '../../src/core/metrics/metrics';
+import { MAX_METRIC_NAMES, readRunSeries } from '../../src/core/metrics/metrics';
 import { compareRuns, selectRuns } from '../../src/core/run/compare';
 import { loadRunSeries, writeSeriesCache } from '../../src/core/run/series';
 import { runRecord } from '../helpers/runs';
@@ -17,11 +17,23 @@ describe('comparing runs', () => {
       run('b', { params: { lr: 0.01 }, last: { val_loss: 0.3, val_acc: 'NaN' } }),
       run('c', { params: { lr: 0.001 }, last: { val_loss: 'NaN', val_acc: 0.8 } }),
     ]);
-    assert.deepEqual(c.best, { val_loss: { run: 'b', lowerIsBetter: true }, val_acc: { run: 'a', lowerIsBetter: false } });
+    assert.deepEqual({ ...c.best }, { val_loss: { run: 'b', lowerIsBetter: true }, val_acc: { run: 'a', lowerIsBetter: false } });
     const lines = formatComparison(c);
     assert.match(lines[0]!, /^RUN\s+STATUS\s+IMAGE\s+COMMIT\s+lr\s+val_loss\s+val_acc$/);
     assert.match(lines[2]!, /^b\s+ok\s+dimuon:3f2a1bc\s+3f2a1bc\s+0\.01\s+0\.3\*\s+NaN$/);
     assert.ok(lines.includes('* best: val_loss lowest, val_acc highest'));
+  });
+
+  it('keeps a metric named constructor or toString apart from what objects inherit, and caps the columns', async () => {
+    const c = await compareRuns([run('a', { last: { constructor: 0.5, loss: 1 } }), run('b', { last: { toString: 2, loss: 0.5 } })]);
+    assert.deepEqual(c.metricNames, ['constructor', 'loss', 'toString']);
+    assert.deepEqual([c.runs[0]!.metrics.toString, c.runs[1]!.metrics.constructor], [undefined, undefined]);
+    assert.equal(c.best.constructor, undefined, 'one run has it: no best');
+    assert.ok(formatComparison(c).some((l) => /^b\s.*\s-\s+0\.5\*\s+2$/.test(l)), formatComparison(c).join('\n'));
+    const many = (id: string, from: number): ReturnType<typeof run> => run(id, { last: Object.fromEntries(Array.from({ length: MAX_METRIC_NAMES }, (_, i) => [`m${from + i}`, i])) });
+    const wide = await compareRuns([many('a', 0), many('b', MAX_METRIC_NAMES)]);
+    assert.equal(wide.metricNames.length, MAX_METRIC_NAMES);
+    assert.equal(wide.metricsLeftOut, MAX_METRIC_NAMES);
   });
 
   it('names the config keys that differ (nested as dotted keys) and the packages between different images', async () => {

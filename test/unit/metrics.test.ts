@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import type { RunMetrics } from '../../src/core/metrics/metrics';
-import { metricsFromJson, metricsToJson, readMetricSeries, readRunMetrics } from '../../src/core/metrics/metrics';
+import { MAX_METRIC_FILE_BYTES, MAX_METRIC_NAMES, escapeForMessage, leftOutSentence, metricsFromJson, metricsToJson, nameMap, readMetricSeries, readRunMetrics, readRunSeries } from '../../src/core/metrics/metrics';
 import { crc32c, maskedCrc32c } from '../../src/core/metrics/tensorboard';
 import { eventRecord, fileVersionRecord, frame } from '../helpers/tfevents';
 
@@ -70,9 +70,9 @@ describe('run metrics: metrics.jsonl', () => {
   });
 
   it('has no metrics for a missing folder or a file where the folder should be', async () => {
-    assert.deepEqual(await readRunMetrics(path.join(runDir, 'nope')), { metrics: {}, skipped: 0 });
+    assert.deepEqual(await readRunMetrics(path.join(runDir, 'nope')), { metrics: nameMap(), skipped: 0 });
     write('file', 'x');
-    assert.deepEqual(await readRunMetrics(path.join(runDir, 'file')), { metrics: {}, skipped: 0 });
+    assert.deepEqual(await readRunMetrics(path.join(runDir, 'file')), { metrics: nameMap(), skipped: 0 });
     assert.equal(await readMetricSeries(path.join(runDir, 'nope'), 'loss'), undefined);
   });
 
@@ -82,13 +82,13 @@ describe('run metrics: metrics.jsonl', () => {
       fs.writeFileSync(path.join(outside, 'metrics.jsonl'), '{"secret": 42}\n');
       fs.symlinkSync(path.join(outside, 'metrics.jsonl'), path.join(runDir, 'metrics.jsonl'));
       fs.symlinkSync(outside, path.join(runDir, 'logs'));
-      assert.deepEqual(await readRunMetrics(runDir), { metrics: {}, skipped: 0 });
+      assert.deepEqual(await readRunMetrics(runDir), { metrics: nameMap(), skipped: 0 });
     } finally {
       fs.rmSync(outside, { recursive: true, force: true });
     }
   });
 
-  it('streams a 100 MB metrics.jsonl with the heap staying flat', async function () {
+  it('streams a 100 MB metrics.jsonl up to the cap with the heap staying flat, and says the file was cut', async function () {
     this.timeout(300_000);
     const file = path.join(runDir, 'metrics.jsonl');
     const out = fs.openSync(file, 'w');
@@ -107,9 +107,14 @@ describe('run metrics: metrics.jsonl', () => {
     const m = await readRunMetrics(runDir);
     clearInterval(sampler);
     peak = Math.max(peak, process.memoryUsage().heapUsed);
-    assert.equal(m.metrics.loss!.steps, lines);
-    assert.equal(m.metrics.loss!.lastStep, lines - 1);
+    // The first 64 MiB are read, up to the last whole line in them; the rest is said, not read.
+    const readLines = m.metrics.loss!.steps;
+    assert.ok(readLines > 0 && readLines < lines, `${readLines} of ${lines} lines`);
+    assert.equal(m.metrics.loss!.lastStep, readLines - 1);
+    assert.ok(fs.readFileSync(file).subarray(0, MAX_METRIC_FILE_BYTES).toString().split('\n').length - 1 === readLines);
     assert.equal(m.metrics.val_acc!.max, 0.999);
+    assert.deepEqual(m.filesCut, { count: 1, first: ['"metrics.jsonl"'] });
+    assert.equal(m.skipped, 1);
     const growthMb = (peak - before) / (1 << 20);
     assert.ok(growthMb < 50, `the heap grew by ${growthMb.toFixed(0)} MB reading a ${(fs.statSync(file).size / (1 << 20)).toFixed(0)} MB file`);
   });
@@ -173,7 +178,7 @@ describe('run metrics: DVCLive', () => {
     write('dvclive/metrics.json', '{"loss": NaN, "acc": 0.5}');
     assert.deepEqual(summary(await readRunMetrics(runDir), 'loss'), { source: 'dvclive', last: NaN, lastStep: 0, min: NaN, max: NaN, steps: 1, nans: 1 });
     write('dvclive/metrics.json', '{"loss": ');
-    assert.deepEqual(await readRunMetrics(runDir), { metrics: {}, skipped: 1 });
+    assert.deepEqual(await readRunMetrics(runDir), { metrics: nameMap(), skipped: 1 });
   });
 });
 
@@ -274,8 +279,68 @@ describe('run metrics: sources together, and in run records', () => {
 
   it('drops record entries of another shape and refuses what is not metrics', () => {
     const json = { metrics: { ok: { source: 'lightning', last: 1, lastStep: 2, min: 0, max: 'Infinity', steps: 3, nans: 0 }, odd: { source: 'wandb', last: 1 }, bad: { source: 'dvclive', last: 'high', lastStep: 0, min: 0, max: 0, steps: 1, nans: 0 } }, skipped: 4 };
-    assert.deepEqual(metricsFromJson(json), { metrics: { ok: { source: 'lightning', last: 1, lastStep: 2, min: 0, max: Infinity, steps: 3, nans: 0 } }, skipped: 4 });
+    assert.deepEqual(metricsFromJson(json), { metrics: nameMap([['ok', { source: 'lightning', last: 1, lastStep: 2, min: 0, max: Infinity, steps: 3, nans: 0 }]]), skipped: 4 });
     assert.equal(metricsFromJson('metrics'), undefined);
     assert.equal(metricsFromJson({ metrics: [] }), undefined);
+  });
+});
+
+describe('run metrics: what a container can make the host read', () => {
+  const write = (rel: string, text: string | Buffer): void => {
+    fs.mkdirSync(path.dirname(path.join(runDir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(runDir, rel), text);
+  };
+
+  it('keeps constructor, toString and __proto__ as metrics like any other, in summaries, series and the record', async () => {
+    write('metrics.jsonl', '{"step": 1, "constructor": 1, "toString": 2, "__proto__": 3, "hasOwnProperty": 4}\n{"step": 2, "constructor": 5, "toString": 6, "__proto__": 7, "hasOwnProperty": 8}\n');
+    const { metrics, series } = await readRunSeries(runDir);
+    assert.deepEqual(Object.keys(metrics.metrics), ['constructor', 'toString', '__proto__', 'hasOwnProperty']);
+    assert.deepEqual(['constructor', 'toString', '__proto__', 'hasOwnProperty'].map((n) => metrics.metrics[n]?.last), [5, 6, 7, 8]);
+    assert.deepEqual(['constructor', 'toString', '__proto__', 'hasOwnProperty'].map((n) => series[n]?.values), [[1, 5], [2, 6], [3, 7], [4, 8]]);
+    // A name the run did not write is not found on Object.prototype either.
+    assert.equal(metrics.metrics.valueOf, undefined);
+    assert.deepEqual((await readMetricSeries(runDir, '__proto__'))?.values, [3, 7]);
+    const back = metricsFromJson(JSON.parse(JSON.stringify(metricsToJson(metrics))));
+    assert.deepEqual(['constructor', 'toString', '__proto__'].map((n) => back?.metrics[n]?.last), [5, 6, 7]);
+  });
+
+  it(`keeps the first ${MAX_METRIC_NAMES} names of a run and counts and names the rest, escaped`, async () => {
+    const names = Array.from({ length: MAX_METRIC_NAMES + 50 }, (_, i) => `m${i}`);
+    names[MAX_METRIC_NAMES] = 'evil\x1b]52;c;eA==\x07';
+    write('metrics.jsonl', `${JSON.stringify(Object.fromEntries(names.map((n) => [n, 1])))}\n{"m0": 2, "m${MAX_METRIC_NAMES + 1}": 2}\n`);
+    // A second kind of file cannot bring more names either.
+    write('lightning_logs/version_0/metrics.csv', 'step,other\n0,1\n');
+    const m = await readRunMetrics(runDir);
+    assert.equal(Object.keys(m.metrics).length, MAX_METRIC_NAMES);
+    assert.equal(m.metrics.m0!.last, 2);
+    assert.equal(m.metrics.other, undefined);
+    assert.equal(m.namesLeftOut?.count, 51);
+    assert.deepEqual(m.namesLeftOut?.first, ['"evil\\u001b]52;c;eA==\\u0007"', '"m1001"', '"m1002"', '"m1003"', '"m1004"']);
+    assert.deepEqual(metricsFromJson(JSON.parse(JSON.stringify(metricsToJson(m))))?.namesLeftOut, m.namesLeftOut);
+    assert.match(leftOutSentence(m)!, /^51 metric name\(s\) past the first 1000 were not read \("evil\\u001b/);
+  });
+
+  it('thins the series read for a chart, a running run\'s included', async () => {
+    write('metrics.jsonl', Array.from({ length: 10_000 }, (_, i) => `{"step": ${i}, "loss": ${i}}`).join('\n') + '\n');
+    const s = await readMetricSeries(runDir, 'loss', 100);
+    assert.ok(s && s.steps.length <= 101, `${s?.steps.length} points`);
+    assert.equal(s.steps.at(-1), 9999);
+  });
+
+  it('reads no more of a sparse 1 TB metrics.jsonl than the cap, and names it', async function () {
+    this.timeout(60_000);
+    // Zeros that take no disk and hold no newline: a reader without a cap would go through all of them.
+    const fd = fs.openSync(path.join(runDir, 'metrics.jsonl'), 'w');
+    fs.ftruncateSync(fd, 2 ** 40);
+    fs.closeSync(fd);
+    const m = await readRunMetrics(runDir);
+    assert.deepEqual(m.filesCut, { count: 1, first: ['"metrics.jsonl"'] });
+    // The line over 1 MiB, and the cut file.
+    assert.equal(m.skipped, 2);
+  });
+
+  it('escapes what it names: controls, invisible and reordering characters, cut at 64 characters', () => {
+    assert.equal(escapeForMessage('a\u202eb\u0085c\n'), '"a\\u202eb\\u0085c\\n"');
+    assert.equal(escapeForMessage('x'.repeat(100)), `"${'x'.repeat(64)}…"`);
   });
 });

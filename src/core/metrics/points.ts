@@ -1,7 +1,18 @@
 import * as fs from 'node:fs';
 
+/**
+ * How much of a metric file a reader may read: the run folder is the container's, and a file there can be huge or
+ * sparse. Every read of a metric file asks `allowance` first and reports with `consumed`.
+ */
+export interface ReadBudget {
+  /** Bytes the next file may take (the per-file cap, or what is left of the run's). */
+  allowance(): number;
+  /** `bytes` of `file` were read; `cut` when the allowance ended the read before the file did. */
+  consumed(file: string, bytes: number, cut: boolean): void;
+}
+
 /** Where each reader puts what it reads: one call per value, and one per malformed line, row or record. */
-export interface PointSink {
+export interface PointSink extends ReadBudget {
   point(name: string, step: number, value: number): void;
   skip(): void;
   has(name: string): boolean;
@@ -109,10 +120,16 @@ export function shortestFloat32(v: number): number {
 const MAX_LINE_BYTES = 1 << 20;
 
 /**
- * Calls onLine for each line of a file, read in chunks so that memory stays flat whatever the file's size. A line
- * longer than 1 MiB is not held: onTooLong is called once for it instead. A trailing '\r' is removed.
+ * Calls onLine for each line of a file, read in chunks so that memory stays flat whatever the file's size, and no
+ * further than the budget allows (a line the cap cuts is not given). A line longer than 1 MiB is not held:
+ * onTooLong is called once for it instead. A trailing '\r' is removed. The one place the line formats (metrics.jsonl,
+ * Lightning CSV, DVCLive TSV) open a file.
  */
-export async function forEachLine(file: string, onLine: (line: string) => void, onTooLong: () => void): Promise<void> {
+export async function forEachLine(file: string, budget: ReadBudget, onLine: (line: string) => void, onTooLong: () => void): Promise<void> {
+  const allowance = budget.allowance();
+  if (allowance <= 0) return budget.consumed(file, 0, true);
+  let total = 0;
+  let cut = false;
   let carry: Buffer[] = [];
   let carryBytes = 0;
   let dropping = false;
@@ -120,7 +137,14 @@ export async function forEachLine(file: string, onLine: (line: string) => void, 
     if (end > start && buf[end - 1] === 13) end--;
     onLine(buf.toString('utf8', start, end));
   };
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+  // One byte past the allowance says whether the file goes on.
+  for await (const whole of fs.createReadStream(file, { highWaterMark: 1 << 20, end: allowance }) as AsyncIterable<Buffer>) {
+    let chunk = whole;
+    if (total + chunk.length > allowance) {
+      chunk = chunk.subarray(0, allowance - total);
+      cut = true;
+    }
+    total += chunk.length;
     let start = 0;
     for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
       if (dropping) {
@@ -147,8 +171,9 @@ export async function forEachLine(file: string, onLine: (line: string) => void, 
       carry.push(chunk.subarray(start));
     }
   }
-  if (carryBytes > 0) {
+  if (carryBytes > 0 && !cut) {
     const line = Buffer.concat(carry);
     emit(line, 0, line.length);
   }
+  budget.consumed(file, total, cut);
 }

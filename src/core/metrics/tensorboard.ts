@@ -70,10 +70,14 @@ const DT_DOUBLE = 2;
  * since the framing after it cannot be trusted.
  */
 export async function readEventFile(file: string, prefix: string, sink: PointSink): Promise<void> {
+  const allowance = sink.allowance();
+  if (allowance <= 0) return sink.consumed(file, 0, true);
+  // The one place an event file is opened.
   const handle = await fs.promises.open(file, 'r');
+  const read = { bytes: 0, cut: false };
   try {
     const plugins = new Map<string, string>();
-    for await (const data of records(handle, sink)) {
+    for await (const data of records(handle, sink, allowance, read)) {
       let event: TfEvent;
       try {
         event = eventDecoder().decode(data) as unknown as TfEvent;
@@ -94,6 +98,7 @@ export async function readEventFile(file: string, prefix: string, sink: PointSin
     }
   } finally {
     await handle.close();
+    sink.consumed(file, read.bytes, read.cut);
   }
 }
 
@@ -124,7 +129,8 @@ function int64(v: Int64): number {
 // Past this a record is a graph, an image or an embedding, never a scalar: it is stepped over unread.
 const MAX_RECORD_BYTES = 16 << 20;
 
-async function* records(handle: fs.promises.FileHandle, sink: PointSink): AsyncGenerator<Buffer> {
+/** The records of an event file, reading no more than `allowance` bytes (records stepped over cost nothing). */
+async function* records(handle: fs.promises.FileHandle, sink: PointSink, allowance: number, read: { bytes: number; cut: boolean }): AsyncGenerator<Buffer> {
   let buf = Buffer.alloc(1 << 20);
   let start = 0;
   let end = 0;
@@ -143,7 +149,13 @@ async function* records(handle: fs.promises.FileHandle, sink: PointSink): AsyncG
         buf.copy(bigger, 0, 0, end);
         buf = bigger;
       }
-      const { bytesRead } = await handle.read(buf, end, buf.length - end, position);
+      const room = Math.min(buf.length - end, allowance - read.bytes);
+      if (room <= 0) {
+        read.cut = true;
+        return false;
+      }
+      const { bytesRead } = await handle.read(buf, end, room, position);
+      read.bytes += bytesRead;
       position += bytesRead;
       end += bytesRead;
       eof = bytesRead === 0;
@@ -152,7 +164,7 @@ async function* records(handle: fs.promises.FileHandle, sink: PointSink): AsyncG
   };
   for (;;) {
     if (!(await fill(12))) {
-      if (end > start) sink.skip();
+      if (end > start && !read.cut) sink.skip();
       return;
     }
     if (maskedCrc32c(buf.subarray(start, start + 8)) !== buf.readUInt32LE(start + 8)) {
@@ -166,7 +178,7 @@ async function* records(handle: fs.promises.FileHandle, sink: PointSink): AsyncG
       continue;
     }
     if (!(await fill(12 + length + 4))) {
-      sink.skip();
+      if (!read.cut) sink.skip();
       return;
     }
     const data = buf.subarray(start + 12, start + 12 + length);

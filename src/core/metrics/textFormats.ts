@@ -8,6 +8,7 @@ export async function readJsonl(file: string, sink: PointSink): Promise<void> {
   let index = -1;
   await forEachLine(
     file,
+    sink,
     (line) => {
       index++;
       if (line.trim() === '') return;
@@ -37,6 +38,7 @@ export async function readLightningCsv(file: string, prefix: string, sink: Point
   let row = -1;
   await forEachLine(
     file,
+    sink,
     (line) => {
       if (line === '') return;
       const cells = splitCsvLine(line);
@@ -121,7 +123,11 @@ export async function readDvclive(dir: string, prefix: string, sink: PointSink):
   const stat = await fs.promises.lstat(summaryFile).catch(() => undefined);
   if (!stat?.isFile()) return;
   if (stat.size > MAX_SUMMARY_BYTES) return sink.skip();
-  const summary = parseJsonLoose(await fs.promises.readFile(summaryFile, 'utf8').catch(() => ''));
+  // Half a JSON document says nothing: past the budget the file is not read at all. The one place metrics.json is read.
+  if (stat.size > sink.allowance()) return sink.consumed(summaryFile, 0, true);
+  const text = await fs.promises.readFile(summaryFile, 'utf8').catch(() => '');
+  sink.consumed(summaryFile, Buffer.byteLength(text), false);
+  const summary = parseJsonLoose(text);
   if (!isPlainObject(summary)) return sink.skip();
   const step = typeof summary.step === 'number' && Number.isFinite(summary.step) ? summary.step : 0;
   flattenNumbers(summary, (name, value) => {
@@ -137,6 +143,7 @@ async function readDvcliveTsv(file: string, name: string, sink: PointSink): Prom
   let row = -1;
   await forEachLine(
     file,
+    sink,
     (line) => {
       if (line === '') return;
       const cells = line.split('\t');
@@ -161,13 +168,17 @@ async function readDvcliveTsv(file: string, name: string, sink: PointSink): Prom
   );
 }
 
-async function tsvFiles(dir: string, depth = 0): Promise<string[]> {
+// A DVCLive folder the container filled with a million empty .tsv files is not listed past this many names.
+const MAX_TSV_ENTRIES = 20_000;
+
+async function tsvFiles(dir: string, depth = 0, seen = { entries: 0 }): Promise<string[]> {
   const entries = await fs.promises.readdir(dir, { withFileTypes: true }).catch(() => []);
   const files: string[] = [];
   for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    if (++seen.entries > MAX_TSV_ENTRIES) break;
     const full = path.join(dir, e.name);
     if (e.isFile() && e.name.endsWith('.tsv')) files.push(full);
-    else if (e.isDirectory() && depth < 4) files.push(...(await tsvFiles(full, depth + 1)));
+    else if (e.isDirectory() && depth < 4) files.push(...(await tsvFiles(full, depth + 1, seen)));
   }
   return files;
 }

@@ -1,6 +1,7 @@
 // Which config, image and commit gave the best result: runs side by side, with what differs between them.
 import type { Engine } from '../docker/engine';
 import type { JsonNumber } from '../metrics/metrics';
+import { MAX_METRIC_NAMES, nameMap } from '../metrics/metrics';
 import { diffLocks, formatDiff, lockFor, parseLock } from '../provenance/lock';
 import { loadYaml } from '../yaml';
 import type { RunRecord } from './records';
@@ -17,15 +18,17 @@ export interface ComparedRun {
   commit: string | null;
   dirty: boolean;
   params: Record<string, unknown>;
-  /** Each metric's last value. */
+  /** Each metric's last value (no prototype: `constructor` is a metric name like any other). */
   metrics: Record<string, JsonNumber>;
 }
 
 export interface RunComparison {
   runs: ComparedRun[];
-  /** Every metric any of the runs wrote, in first-seen order. */
+  /** Every metric any of the runs wrote, in first-seen order, the first MAX_METRIC_NAMES of them. */
   metricNames: string[];
-  /** Per metric, the run with the best last value, and whether lower counts as better. */
+  /** Metric names past MAX_METRIC_NAMES, left out of the comparison (runs that each wrote their own names). */
+  metricsLeftOut: number;
+  /** Per metric, the run with the best last value, and whether lower counts as better (no prototype). */
   best: Record<string, { run: string; lowerIsBetter: boolean }>;
   /** Config keys (dotted) whose values differ between the runs. */
   configKeys: string[];
@@ -48,7 +51,10 @@ export function selectRuns(all: readonly RunRecord[], o: { ids?: readonly string
 
 /** Lays the runs side by side; `locks` gives each image's environment lock when packages should be compared. */
 export async function compareRuns(runs: readonly RunRecord[], locks?: (imageId: string) => Promise<string>): Promise<RunComparison> {
-  const metricNames = [...new Set(runs.flatMap((r) => Object.keys(r.metrics?.metrics ?? {})))];
+  const allNames = [...new Set(runs.flatMap((r) => Object.keys(r.metrics?.metrics ?? {})))];
+  // Each run keeps at most MAX_METRIC_NAMES, but runs can each bring their own: the table gets as many columns.
+  const metricNames = allNames.slice(0, MAX_METRIC_NAMES);
+  const kept = new Set(metricNames);
   const compared = runs.map((r): ComparedRun => ({
     id: r.id,
     status: r.status,
@@ -57,9 +63,9 @@ export async function compareRuns(runs: readonly RunRecord[], locks?: (imageId: 
     commit: r.commit,
     dirty: r.dirty,
     params: r.params,
-    metrics: Object.fromEntries(Object.entries(r.metrics?.metrics ?? {}).map(([name, s]) => [name, s.last])),
+    metrics: nameMap(Object.entries(r.metrics?.metrics ?? {}).filter(([name]) => kept.has(name)).map(([name, s]) => [name, s.last] as const)),
   }));
-  const best: RunComparison['best'] = {};
+  const best: RunComparison['best'] = nameMap();
   for (const name of metricNames) {
     const lowerIsBetter = LOWER_IS_BETTER.test(name);
     const scored = compared.map((c) => ({ run: c.id, value: c.metrics[name] })).filter((x): x is { run: string; value: number } => typeof x.value === 'number');
@@ -74,7 +80,7 @@ export async function compareRuns(runs: readonly RunRecord[], locks?: (imageId: 
       packages.push({ from: images[0]!, to: other, lines: formatDiff(diffLocks(base, parseLock(await locks(other)))) });
     }
   }
-  return { runs: compared, metricNames, best, configKeys: differingKeys(runs.map((r) => flatten(parseConfig(r.config.content)))), packages };
+  return { runs: compared, metricNames, metricsLeftOut: allNames.length - metricNames.length, best, configKeys: differingKeys(runs.map((r) => flatten(parseConfig(r.config.content)))), packages };
 }
 
 /** The environment locks of the runs' images, as `mlc diff` reads them (captured when missing). */

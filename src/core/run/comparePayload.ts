@@ -39,6 +39,8 @@ export interface ComparePayload {
   /** Per metric column key, the id of the best run (absent when fewer than two runs have a value). */
   best: Record<string, string>;
   metricNames: string[];
+  /** Metric names past the column cap (MAX_METRIC_NAMES), not shown. */
+  metricsLeftOut: number;
   configKeys: string[];
   charts: CompareChart[];
 }
@@ -70,11 +72,12 @@ export function comparePayload(c: RunComparison, series: ReadonlyMap<string, rea
     { text: r.image.ref, sort: r.image.ref },
     { text: r.commit ? `${r.commit.slice(0, 7)}${r.dirty ? '+dirty' : ''}` : '-', sort: r.commit },
   ]);
+  // Keys are prefixed (`metric:constructor`), so a plain object is safe here, and it is what the webview is posted.
   const best = Object.fromEntries(Object.entries(c.best).map(([m, b]) => [`metric:${m}`, b.run]));
   const chartMetrics = c.metricNames.filter((m) => [...series.values()].some((list) => list.some((s) => s.name === m)));
   const charts = chartMetrics.map((m) => compareChart(m, c.runs.map((r) => series.get(r.id)?.find((s) => s.name === m))));
   const runs = c.runs.map((r) => ({ id: r.id, label: paramKeys.length ? paramKeys.map((k) => `${k}=${paramCell(r.params[k]).text}`).join(' ') : r.id }));
-  return { runs, columns, rows, best, metricNames: c.metricNames, configKeys: c.configKeys, charts };
+  return { runs, columns, rows, best, metricNames: c.metricNames, metricsLeftOut: c.metricsLeftOut, configKeys: c.configKeys, charts };
 }
 
 /**
