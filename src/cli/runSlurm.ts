@@ -5,6 +5,7 @@ import type { Engine } from '../core/docker/engine';
 import type { RunRecord } from '../core/run/records';
 import { readRuns } from '../core/run/records';
 import { readRunOutput } from '../core/run/runFolder';
+import { runFolderOwner } from '../core/container/hostUser';
 import type { ExperimentPlan } from '../core/run/plan';
 import { RunError } from '../core/run/plan';
 import type { SlurmOptions } from '../core/slurm/script';
@@ -76,10 +77,13 @@ export async function submitPlan(
   const runtime = await chooseRuntime(o.runtime, { signal, requireTool: !o.dryRun });
   io.err(`Slurm tasks run the image with ${runtimeTitle(runtime.runtime)}: ${runtime.why}.`);
   const setupScript = isApptainer(runtime.runtime) ? presetSetupScript(details.labels, await optionalCatalog(templatesDir())) : undefined;
+  const settings = await planRuntime(plan.workspace, plan.runtime, o.hostEnv);
+  const folderOwner = runtime.runtime === 'docker' && !o.dryRun ? await runFolderOwner(o.engine, details, settings, undefined, signal) : undefined;
   const submission = await submitToSlurm({
     plan,
     image: details,
-    runtime: await planRuntime(plan.workspace, plan.runtime, o.hostEnv),
+    runtime: settings,
+    ...(folderOwner ? { folderOwner } : {}),
     slurm: o.slurm ?? new SlurmCli(o.options),
     options: o.options,
     recorder: { node: process.execPath, cli: o.cliPath },

@@ -7,9 +7,10 @@
 const CONTROL = /[\x00-\x1f\x7f]/;
 // eslint-disable-next-line no-control-regex
 const CONTROL_RUNS = /[\x00-\x1f\x7f]+/g;
-// C1 as well when shown: a terminal reads \x9b as the start of an escape sequence.
+// C1 as well when shown (a terminal reads \x9b as the start of an escape sequence), and the invisible and
+// reordering characters a name can hide behind.
 // eslint-disable-next-line no-control-regex
-const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\\"]/g;
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\\"\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
 
 /** Whether s holds a control character (C0, tab and newline included, or DEL). */
 export function hasControlCharacter(s: string): boolean {
@@ -25,5 +26,5 @@ export function singleLine(s: string): string {
 export function printable(s: string, max = 80): string {
   const cut = s.length > max ? `${s.slice(0, max)}…` : s;
   const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\', '"': '\\"' };
-  return `"${cut.replace(UNPRINTABLE, (c) => named[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`;
+  return `"${cut.replace(UNPRINTABLE, (c) => named[c] ?? (c.charCodeAt(0) > 0xff ? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`))}"`;
 }

@@ -285,8 +285,11 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     assert.match(String(items[0]?.description), /^ok · /);
     assert.equal(items[0]?.contextValue, 'run;succeeded;sweep;');
     assert.match((items[0]?.tooltip as { value: string }).value, /python train\.py --epochs 1 2/);
-    const opened = items[0]?.command?.arguments?.[0] as { fsPath: string };
-    assert.ok(fs.existsSync(opened.fsPath), 'a click opens the run output');
+    // A click goes through Show Output, which opens output.log only when it is the run's own plain file.
+    assert.equal(items[0]?.command?.command, 'mlContainers.runs.showOutput');
+    const clicked = items[0]?.command?.arguments?.[0] as { kind: string; run: { log: string }; folder: string };
+    assert.equal(clicked.kind, 'run');
+    assert.ok(fs.existsSync(path.join(clicked.folder, clicked.run.log)), 'a click opens the run output');
 
     // A second run of the same config suggests the command it ran last, quoted back.
     record.answers.push('configs/exp.yaml');

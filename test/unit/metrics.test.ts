@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import type { RunMetrics } from '../../src/core/metrics/metrics';
-import { MAX_METRIC_FILE_BYTES, MAX_METRIC_NAMES, escapeForMessage, leftOutSentence, metricsFromJson, metricsToJson, nameMap, readMetricSeries, readRunMetrics, readRunSeries } from '../../src/core/metrics/metrics';
+import { printable } from '../../src/core/generatedText';
+import { MAX_METRIC_FILE_BYTES, MAX_METRIC_NAMES, leftOutSentence, metricsFromJson, metricsToJson, nameMap, readMetricSeries, readRunMetrics, readRunSeries } from '../../src/core/metrics/metrics';
 import { crc32c, maskedCrc32c } from '../../src/core/metrics/tensorboard';
 import { eventRecord, fileVersionRecord, frame } from '../helpers/tfevents';
 
@@ -315,9 +316,9 @@ describe('run metrics: what a container can make the host read', () => {
     assert.equal(m.metrics.m0!.last, 2);
     assert.equal(m.metrics.other, undefined);
     assert.equal(m.namesLeftOut?.count, 51);
-    assert.deepEqual(m.namesLeftOut?.first, ['"evil\\u001b]52;c;eA==\\u0007"', '"m1001"', '"m1002"', '"m1003"', '"m1004"']);
+    assert.deepEqual(m.namesLeftOut?.first, ['"evil\\x1b]52;c;eA==\\x07"', '"m1001"', '"m1002"', '"m1003"', '"m1004"']);
     assert.deepEqual(metricsFromJson(JSON.parse(JSON.stringify(metricsToJson(m))))?.namesLeftOut, m.namesLeftOut);
-    assert.match(leftOutSentence(m)!, /^51 metric name\(s\) past the first 1000 were not read \("evil\\u001b/);
+    assert.match(leftOutSentence(m)!, /^51 metric name\(s\) past the first 1000 were not read \("evil\\x1b/);
   });
 
   it('thins the series read for a chart, a running run\'s included', async () => {
@@ -340,7 +341,7 @@ describe('run metrics: what a container can make the host read', () => {
   });
 
   it('escapes what it names: controls, invisible and reordering characters, cut at 64 characters', () => {
-    assert.equal(escapeForMessage('a\u202eb\u0085c\n'), '"a\\u202eb\\u0085c\\n"');
-    assert.equal(escapeForMessage('x'.repeat(100)), `"${'x'.repeat(64)}…"`);
+    assert.equal(printable('a\u202eb\u0085c\n', 64), '"a\\u202eb\\x85c\\n"');
+    assert.equal(printable('x'.repeat(100), 64), `"${'x'.repeat(64)}…"`);
   });
 });

@@ -134,7 +134,8 @@ describe('Jupyter tokens and the container request', () => {
       shmSizeBytes: 8 * GIB,
     });
     assert.deepEqual(request.HostConfig?.PortBindings, { '8888/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
-    assert.deepEqual(request.HostConfig?.Binds, ['/home/ada/dimuon:/workspace']);
+    // The project read-write, its .mlcontainers (records, run folders) read-only: notebooks are code too.
+    assert.deepEqual(request.HostConfig?.Binds, ['/home/ada/dimuon:/workspace', '/home/ada/dimuon/.mlcontainers:/workspace/.mlcontainers:ro']);
     assert.ok(request.Env?.includes(`JUPYTER_TOKEN=${token}`));
     const elsewhere = JSON.stringify({ ...request, Env: [] });
     assert.ok(!elsewhere.includes(token), 'the token appears outside Env');

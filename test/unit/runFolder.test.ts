@@ -5,7 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { RunRecord } from '../../src/core/run/records';
 import { MAX_RECORD_LINE, RUNS_FILE, appendFinal, markStopRequested, readRuns, recordLine, stopRequested } from '../../src/core/run/records';
-import { RunFileRefused, makeRunFolder, openRunFileForAppend, readRunFile, runFolder, writeRunFile } from '../../src/core/run/runFolder';
+import { RunFileRefused } from '../../src/core/untrustedFile';
+import { makeRunFolder, openRunFileForAppend, readRunFile, runFolder, writeRunFile } from '../../src/core/run/runFolder';
 
 function record(id: string, extra: Partial<RunRecord> = {}): RunRecord {
   return {

@@ -115,7 +115,13 @@ describe('the run container', () => {
 
   it('mounts the config read-only, names it in MLC_CONFIG, and runs the command in /workspace', () => {
     const r = request();
-    assert.deepEqual(r.HostConfig?.Binds, ['/home/u/dimuon:/workspace', '/home/u/dimuon/.mlcontainers/runs/r1/exp.yaml:/etc/mlc/config/exp.yaml:ro']);
+    // .mlcontainers read-only, the run's own folder writable again on top, the config read-only.
+    assert.deepEqual(r.HostConfig?.Binds, [
+      '/home/u/dimuon:/workspace',
+      '/home/u/dimuon/.mlcontainers:/workspace/.mlcontainers:ro',
+      '/home/u/dimuon/.mlcontainers/runs/r1:/workspace/.mlcontainers/runs/r1',
+      '/home/u/dimuon/.mlcontainers/runs/r1/exp.yaml:/etc/mlc/config/exp.yaml:ro',
+    ]);
     assert.ok(r.Env?.includes('MLC_CONFIG=/etc/mlc/config/exp.yaml'));
     assert.ok(r.Env?.includes('MLC_RUN_DIR=/workspace/.mlcontainers/runs/r1'));
     assert.deepEqual(r.Cmd, ['python', 'train.py']);
@@ -186,7 +192,7 @@ describe('runExperiment against a fake engine', () => {
       assert.equal(fs.readFileSync(path.join(dir, r.log), 'utf8'), 'ran python train.py\n');
     }
     assert.equal(seen.length, 4);
-    const mounted = [...engine.requests.values()].map((r) => r.HostConfig?.Binds?.[1]);
+    const mounted = [...engine.requests.values()].map((r) => r.HostConfig?.Binds?.find((b) => b.includes(':/etc/mlc/config/')));
     assert.equal(new Set(mounted).size, 4, 'each run mounts its own config');
   });
 

@@ -131,7 +131,7 @@ describe('runtime settings in the create request', () => {
     const r = containerRequest(spec);
     assert.deepEqual(r.Env, ['PATH=/usr/local/bin:/usr/bin:/opt/tools', 'PYTHONUNBUFFERED=0', 'MLC_CONFIG=/etc/mlc/config/c.yaml', 'NVIDIA_VISIBLE_DEVICES=void']);
     assert.deepEqual(r.HostConfig?.Mounts, runtime.mounts);
-    assert.deepEqual(r.HostConfig?.Binds, ['/w:/workspace', '/scratch:/scratch']);
+    assert.deepEqual(r.HostConfig?.Binds, ['/w:/workspace', '/w/.mlcontainers:/workspace/.mlcontainers:ro', '/scratch:/scratch']);
     assert.equal(r.HostConfig?.ShmSize, 2 ** 31);
     assert.deepEqual(r.HostConfig?.Ulimits, runtime.ulimits);
     assert.deepEqual(r.HostConfig?.CapAdd, ['SYS_PTRACE']);

@@ -39,7 +39,7 @@ describe('Slurm tasks through Apptainer (the generated script; not run for real 
     assert.ok(SIF.endsWith(`.mlcontainers/apptainer/${IMAGE.id.slice(7)}.sif`));
     assert.equal(lines.find((l) => l.startsWith('  1)')),
       `  1) run=S-1; keep=(HF_TOKEN); envs=(WANDB_MODE\\=offline MLC_CONFIG\\=/etc/mlc/config/exp.yaml MLC_RUN_ID\\=S-1 MLC_RUN_DIR\\=/workspace/.mlcontainers/runs/S-1 NVIDIA_VISIBLE_DEVICES\\=void PYTHONUNBUFFERED\\=1); ` +
-      `args=(--cleanenv --no-home --bind /home/u/dimuon\\:/workspace --bind /home/u/dimuon/.mlcontainers/runs/S-1/exp.yaml\\:/etc/mlc/config/exp.yaml\\:ro --pwd /workspace ${sif} /usr/bin/tini -- python train.py) ;;`);
+      `args=(--cleanenv --no-home --bind /home/u/dimuon\\:/workspace --bind /home/u/dimuon/.mlcontainers\\:/workspace/.mlcontainers\\:ro --bind /home/u/dimuon/.mlcontainers/runs/S-1\\:/workspace/.mlcontainers/runs/S-1 --bind /home/u/dimuon/.mlcontainers/runs/S-1/exp.yaml\\:/etc/mlc/config/exp.yaml\\:ro --pwd /workspace ${sif} /usr/bin/tini -- python train.py) ;;`);
     assert.match(lines.find((l) => l.startsWith('  2)'))!, /^ {2}2\) run=S-2; keep=\(\); envs=\(MLC_CONFIG/);
     for (const golden of [
       'tool=$(command -v apptainer) || { echo "mlc: apptainer is not on PATH on node $(hostname): install Apptainer on the nodes, or submit with --runtime docker" >&2; exit 1; }',

@@ -34,7 +34,14 @@ describe('Slurm tasks through Charliecloud', () => {
   it('renders the run request as ch-run: the binds, the image\'s then the run\'s variables, /workspace, the image\'s entrypoint before the command', () => {
     const request = containerRequest(runContainerSpec({ ...taskInput(2), runtime: RUNTIME }));
     const ch = toChRunArgs(request, IMAGE, CH, { secretEnv: new Set(['HF_TOKEN']) });
-    assert.deepEqual(ch.args.slice(0, 4), ['-b', `${WS}:/workspace`, '-b', `${WS}/.mlcontainers/runs/S-2/exp.yaml:/etc/mlc/config/exp.yaml`]);
+    // ch-run 0.31 has no read-only bind: .mlcontainers stays writable under Charliecloud, and the host-side checks
+    // (core/run/runFolder.ts) are what protects the host there.
+    assert.deepEqual(ch.args.slice(0, 8), [
+      '-b', `${WS}:/workspace`,
+      '-b', `${WS}/.mlcontainers:/workspace/.mlcontainers`,
+      '-b', `${WS}/.mlcontainers/runs/S-2:/workspace/.mlcontainers/runs/S-2`,
+      '-b', `${WS}/.mlcontainers/runs/S-2/exp.yaml:/etc/mlc/config/exp.yaml`,
+    ]);
     for (const e of ['PATH=/opt/conda/bin:/usr/bin:/bin', 'LANG=C.UTF-8', 'WANDB_MODE=offline', 'MLC_CONFIG=/etc/mlc/config/exp.yaml', 'MLC_RUN_DIR=/workspace/.mlcontainers/runs/S-2', 'MLC_RUN_ID=S-2', 'NVIDIA_VISIBLE_DEVICES=void']) {
       assert.ok(ch.args.includes(`--set-env=${e}`), `${e} in ${ch.args.join(' ')}`);
     }
@@ -42,7 +49,7 @@ describe('Slurm tasks through Charliecloud', () => {
     assert.ok(!ch.args.some((a) => a.includes('HF_TOKEN')), 'the secret (and the image\'s value of that name) is not set by the words');
     assert.deepEqual(ch.inherit, ['HF_TOKEN']);
     assert.deepEqual(ch.args.slice(ch.args.indexOf('--cd')), ['--cd', '/workspace', CH, '--', '/usr/bin/tini', '--', 'python', 'train.py', '--epochs', '2']);
-    assert.deepEqual(ch.mountPoints.map((m) => m.target), ['/workspace', '/etc/mlc/config/exp.yaml']);
+    assert.deepEqual(ch.mountPoints.map((m) => m.target), ['/workspace', '/workspace/.mlcontainers', '/workspace/.mlcontainers/runs/S-2', '/etc/mlc/config/exp.yaml']);
   });
 
   it('keeps the image\'s command when none is given, and refuses what ch-run cannot mount', () => {

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { printable } from '../generatedText';
 import type { PointSink } from './points';
 import { isPlainObject, jsonValueNumber } from './points';
 import { readEventFile } from './tensorboard';
@@ -108,7 +109,7 @@ function summarize(read: { collectors: readonly Collector[]; shared: Shared }): 
   return {
     metrics: nameMap(metrics),
     skipped: read.collectors.reduce((n, c) => n + c.skipped, 0) + shared.filesCut,
-    ...(shared.leftOutCount ? { namesLeftOut: { count: shared.leftOutCount, ...(shared.leftOut.size >= MAX_COUNTED_LEFT_OUT ? { atLeast: true } : {}), first: [...shared.leftOut].slice(0, LEFT_OUT_SHOWN).map((n) => escapeForMessage(n)) } } : {}),
+    ...(shared.leftOutCount ? { namesLeftOut: { count: shared.leftOutCount, ...(shared.leftOut.size >= MAX_COUNTED_LEFT_OUT ? { atLeast: true } : {}), first: [...shared.leftOut].slice(0, LEFT_OUT_SHOWN).map((n) => printable(n, 64)) } } : {}),
     ...(shared.filesCut ? { filesCut: { count: shared.filesCut, first: shared.cutNames } } : {}),
   };
 }
@@ -121,13 +122,6 @@ export function leftOutSentence(m: MetricsLeftOut): string | undefined {
   const files = m.filesCut;
   if (files) parts.push(`${files.count} metric file(s) were read only up to ${MAX_METRIC_FILE_BYTES / 1024 / 1024} MiB each, ${MAX_RUN_METRIC_BYTES / 1024 / 1024} MiB in all (${files.first.join(', ')}${files.count > files.first.length ? ', …' : ''})`);
   return parts.length ? `${parts.join('; ')}.` : undefined;
-}
-
-/** A name or a path from the run folder, for a message: quoted, short, every control and invisible character escaped. */
-export function escapeForMessage(s: string, max = 64): string {
-  const cut = [...s].length > max ? `${[...s].slice(0, max).join('')}…` : s;
-  // JSON escapes C0, quotes, backslashes and lone surrogates; C1, DEL and invisible or reordering characters too here.
-  return JSON.stringify(cut).replace(/[\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Reads one metric's series, from the same file `readRunMetrics` summarizes it from; undefined when no file has it. */
@@ -176,7 +170,7 @@ class Shared {
   filesCut = 0;
   readonly cutNames: string[] = [];
 
-  constructor(private readonly runDir: string) {}
+  constructor(readonly runDir: string) {}
 
   /** Whether `source` keeps values of `name`: it owns it, or nobody does and there is room for one more name. */
   admit(name: string, source: MetricSource): boolean {
@@ -201,7 +195,7 @@ class Shared {
     this.bytesLeft -= bytes;
     if (!cut) return;
     this.filesCut++;
-    if (this.cutNames.length < LEFT_OUT_SHOWN) this.cutNames.push(escapeForMessage(path.relative(this.runDir, file).split(path.sep).join('/')));
+    if (this.cutNames.length < LEFT_OUT_SHOWN) this.cutNames.push(printable(path.relative(this.runDir, file).split(path.sep).join('/'), 64));
   }
 }
 
@@ -264,6 +258,10 @@ class Collector implements PointSink {
 
   has(name: string): boolean {
     return this.summaries.has(name);
+  }
+
+  get root(): string {
+    return this.shared.runDir;
   }
 
   allowance(): number {

@@ -1,10 +1,12 @@
-import * as fs from 'node:fs';
+import { openRunFileForRead } from '../untrustedFile';
 
 /**
  * How much of a metric file a reader may read: the run folder is the container's, and a file there can be huge or
  * sparse. Every read of a metric file asks `allowance` first and reports with `consumed`.
  */
 export interface ReadBudget {
+  /** The run folder the files are under: each is opened there without following a link (core/run/runFolder.ts). */
+  readonly root: string;
   /** Bytes the next file may take (the per-file cap, or what is left of the run's). */
   allowance(): number;
   /** `bytes` of `file` were read; `cut` when the allowance ended the read before the file did. */
@@ -138,7 +140,8 @@ export async function forEachLine(file: string, budget: ReadBudget, onLine: (lin
     onLine(buf.toString('utf8', start, end));
   };
   // One byte past the allowance says whether the file goes on.
-  for await (const whole of fs.createReadStream(file, { highWaterMark: 1 << 20, end: allowance }) as AsyncIterable<Buffer>) {
+  const handle = await openRunFileForRead(file, budget.root);
+  for await (const whole of handle.createReadStream({ highWaterMark: 1 << 20, end: allowance }) as AsyncIterable<Buffer>) {
     let chunk = whole;
     if (total + chunk.length > allowance) {
       chunk = chunk.subarray(0, allowance - total);

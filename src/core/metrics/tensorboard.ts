@@ -1,4 +1,5 @@
-import * as fs from 'node:fs';
+import type * as fs from 'node:fs';
+import { openRunFileForRead } from '../untrustedFile';
 import type * as Protobuf from 'protobufjs';
 import type { PointSink } from './points';
 import { shortestFloat32 } from './points';
@@ -73,7 +74,7 @@ export async function readEventFile(file: string, prefix: string, sink: PointSin
   const allowance = sink.allowance();
   if (allowance <= 0) return sink.consumed(file, 0, true);
   // The one place an event file is opened.
-  const handle = await fs.promises.open(file, 'r');
+  const handle = await openRunFileForRead(file, sink.root);
   const read = { bytes: 0, cut: false };
   try {
     const plugins = new Map<string, string>();

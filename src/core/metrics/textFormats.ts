@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { openRunFileForRead } from '../untrustedFile';
 import * as path from 'node:path';
 import type { PointSink } from './points';
 import { flattenNumbers, forEachLine, isPlainObject, parseJsonLoose, parseNumberText } from './points';
@@ -125,7 +126,10 @@ export async function readDvclive(dir: string, prefix: string, sink: PointSink):
   if (stat.size > MAX_SUMMARY_BYTES) return sink.skip();
   // Half a JSON document says nothing: past the budget the file is not read at all. The one place metrics.json is read.
   if (stat.size > sink.allowance()) return sink.consumed(summaryFile, 0, true);
-  const text = await fs.promises.readFile(summaryFile, 'utf8').catch(() => '');
+  const text = await openRunFileForRead(summaryFile, sink.root).then(
+    (h) => h.readFile('utf8').finally(() => h.close()),
+    () => '',
+  );
   sink.consumed(summaryFile, Buffer.byteLength(text), false);
   const summary = parseJsonLoose(text);
   if (!isPlainObject(summary)) return sink.skip();

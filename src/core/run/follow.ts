@@ -1,14 +1,13 @@
 // Following runs that another process schedules (a detached `mlc run --resume`): each run's container output as it
 // starts, its end status when it ends. Only the engine and the records are read, so a follower can come and go
 // (a closed terminal, a reloaded window) without touching the runs.
-import * as fs from 'node:fs/promises';
-import * as path from 'node:path';
 import type { Engine } from '../docker/engine';
 import type { Logger } from '../log';
 import type { RunContainer } from './lifecycle';
 import { findRunContainers, finishRun } from './lifecycle';
 import type { RunRecord } from './records';
 import { readRuns } from './records';
+import { readRunOutput } from './runFolder';
 import { terminalText } from '../terminalText';
 
 /** One run to follow, with what to put before each of its lines (`[2/4] ` in a sweep). */
@@ -123,7 +122,7 @@ function pause(ms: number, signal: AbortSignal, wake: Promise<unknown>): Promise
 
 /** A run seen only after it ended: its kept output, line by line. */
 async function replayOutput(workspace: string, record: RunRecord, onLine: (line: string) => void): Promise<void> {
-  const text = await fs.readFile(path.join(workspace, record.log), 'utf8').catch(() => '');
+  const text = (await readRunOutput(workspace, record.id)).text;
   const split = lineSplitter(onLine);
   split.push(text);
   split.flush();

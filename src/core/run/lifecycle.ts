@@ -4,11 +4,11 @@
 import type { ContainerSummary, Engine } from '../docker/engine';
 import { MANAGED_LABEL, ROLE_LABEL, RUN_ID_LABEL, RUN_SWEEP_LABEL, SLURM_JOB_LABEL, WORKSPACE_LABEL } from '../labels';
 import type { Logger } from '../log';
-import { metricsToJson, readRunSeries } from '../metrics/metrics';
+import { leftOutSentence, metricsToJson, readRunSeries } from '../metrics/metrics';
 import type { SeenGpu } from '../container/gpu';
 import type { RunRecord, RunStatus } from './records';
 import { appendFinal, markStopRequested, readRuns, stopRequested } from './records';
-import { RUN_FILE_CAP, isRunId, readRunText, runFolder, writeRunFile } from './runFolder';
+import { RUN_FILE_CAP, ensureRunFolder, isRunId, readRunText, runFolder, writeRunFile } from './runFolder';
 import { writeSeriesCache } from './series';
 
 /** A run container of this workspace, as the engine lists it. */
@@ -56,7 +56,7 @@ export async function finishRun(
   if (started.status === 'running') {
     // The engine keeps the whole output; a client that followed it may have died halfway through writing it.
     const output = await o.engine.containerLogs(o.containerId, 'all', o.signal).catch(() => undefined);
-    if (output !== undefined) await writeRunFile(runFolder(o.workspace, runId), 'output.log', output);
+    if (output !== undefined) await writeRunFile(await ensureRunFolder(o.workspace, runId), 'output.log', output);
     const cancelled = await stopRequested(o.workspace, runId);
     const status: RunStatus = cancelled ? 'cancelled' : details.exitCode === 0 ? 'succeeded' : 'failed';
     // Another client may have written the same final line a moment earlier: it read the same container.
@@ -75,8 +75,11 @@ export async function finishRun(
  */
 export async function closeRun(o: { workspace: string; started: RunRecord; outcome: Pick<RunRecord, 'status' | 'exitCode' | 'end'> & Partial<Pick<RunRecord, 'error' | 'slurm'>>; log: Logger }): Promise<RunRecord> {
   const runId = o.started.id;
+  await ensureRunFolder(o.workspace, runId);
   const seen = await readSeenGpus(o.workspace, runId, (sentence) => o.log.warn(`run ${runId}: ${sentence}`));
   const { metrics, series } = await readRunSeries(runFolder(o.workspace, runId));
+  const leftOut = leftOutSentence(metrics);
+  if (leftOut) o.log.warn(`run ${runId}: ${leftOut}`);
   await writeSeriesCache(o.workspace, runId, series);
   const record: RunRecord = {
     ...o.started,
@@ -146,5 +149,5 @@ async function readSeenGpus(workspace: string, runId: string, onRefused: (senten
 }
 
 export async function writeSeenGpus(workspace: string, runId: string, seen: RunRecord['seenGpus']): Promise<void> {
-  await writeRunFile(runFolder(workspace, runId), '.gpus.json', JSON.stringify(seen ?? null));
+  await writeRunFile(await ensureRunFolder(workspace, runId), '.gpus.json', JSON.stringify(seen ?? null));
 }

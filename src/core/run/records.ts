@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { SeenGpu } from '../container/gpu';
 import { isRecord } from '../json';
 import type { RunMetricsJson } from '../metrics/metrics';
-import { RUN_DIR, assertRunFolder, createRunFile, hasRunFile, isRunId, makeRunFolder, runFolder, runLogPath, writeRunFile } from './runFolder';
+import { RUN_DIR, createRunFile, ensureRunFolder, hasRunFile, isRunId, runFolder, runLogPath, writeRunFile } from './runFolder';
 
 export { RUN_DIR, runFolder };
 
@@ -157,7 +157,8 @@ export function recordLine(record: RunRecord): string {
   const trimmed: RunRecord = { ...record, config: { ...record.config, content: '' } };
   line = JSON.stringify(trimmed);
   if (Buffer.byteLength(line) <= MAX_RECORD_LINE) return line;
-  const { metrics: _dropped, ...rest } = trimmed;
+  const rest: Partial<RunRecord> = { ...trimmed };
+  delete rest.metrics;
   return JSON.stringify({ ...rest, error: [record.error, 'its metric summaries were too large to record'].filter(Boolean).join('; ') });
 }
 
@@ -166,24 +167,15 @@ export function recordLine(record: RunRecord): string {
  * (O_EXCL) writes it. Returns whether this call wrote it.
  */
 export async function appendFinal(workspace: string, record: RunRecord): Promise<boolean> {
-  const dir = await runFolderForHost(workspace, record.id);
+  const dir = await ensureRunFolder(workspace, record.id);
   if (!(await createRunFile(dir, '.final', `${record.status}\n`))) return false;
   await appendRun(workspace, record);
   return true;
 }
 
-/** The run's folder, made by the host if it is not there yet, and refused if it is not a real folder under runs/. */
-async function runFolderForHost(workspace: string, runId: string): Promise<string> {
-  const dir = runFolder(workspace, runId);
-  const there = await fs.lstat(dir).then(() => true, () => false);
-  if (!there) return makeRunFolder(workspace, runId);
-  await assertRunFolder(workspace, runId);
-  return dir;
-}
-
 /** Whether a client asked this run to stop (Ctrl-C, `mlc stop`, Stop Run): it then ends as cancelled. */
 export async function markStopRequested(workspace: string, runId: string): Promise<void> {
-  const dir = await runFolderForHost(workspace, runId);
+  const dir = await ensureRunFolder(workspace, runId);
   // Whatever the run put there by that name is replaced, never written through.
   if (!(await hasRunFile(dir, '.stop'))) await writeRunFile(dir, '.stop', '');
 }

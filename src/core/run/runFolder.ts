@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { UserError } from '../errors';
+import { printable } from '../generatedText';
+import { RunFileRefused, assertPlainFile, kind, openRunFileForRead } from '../untrustedFile';
 
 /** Every run folder, under the project: .mlcontainers/runs/<id>. */
 export const RUN_DIR = path.join('.mlcontainers', 'runs');
@@ -22,12 +23,9 @@ export function isRunId(id: unknown): id is string {
   return typeof id === 'string' && RUN_ID.test(id);
 }
 
-/** A file in a run folder that the host will not read or write: a link, a FIFO, a hard link, too big, or elsewhere. */
-export class RunFileRefused extends UserError {}
-
 /** The run's folder on the host: its config copy, its outputs ($MLC_RUN_DIR) and output.log. */
 export function runFolder(workspace: string, runId: string): string {
-  if (!isRunId(runId)) throw new RunFileRefused(`"${printable(runId)}" is not a run id: a run id is letters, digits, - and _ (as \`mlc runs\` lists them).`);
+  if (!isRunId(runId)) throw new RunFileRefused(`${printable(runId)} is not a run id: a run id is letters, digits, - and _ (as \`mlc runs\` lists them).`);
   return path.join(workspace, RUN_DIR, runId);
 }
 
@@ -46,8 +44,6 @@ export const RUN_FILE_CAP = {
   output: 64 * 1024 * 1024,
 } as const;
 
-const O_READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
-
 /**
  * Makes the run's folder (and .mlcontainers/runs) as the host's own folders: a link or a file the container planted
  * under a run's name is refused, and so is a folder whose real path is not under the project's runs folder. With
@@ -63,6 +59,15 @@ export async function makeRunFolder(workspace: string, runId: string, owner?: { 
   await assertRunFolder(workspace, runId);
   if (typeof owner === 'object') await fs.chown(dir, owner.uid, owner.gid);
   await fs.chmod(dir, owner === 'world' ? 0o777 : 0o755);
+  return dir;
+}
+
+/** The run's folder, made by the host if it is not there yet, and refused if it is not a real folder under runs/. */
+export async function ensureRunFolder(workspace: string, runId: string): Promise<string> {
+  const dir = runFolder(workspace, runId);
+  const there = await fs.lstat(dir).then(() => true, () => false);
+  if (!there) return makeRunFolder(workspace, runId);
+  await assertRunFolder(workspace, runId);
   return dir;
 }
 
@@ -108,12 +113,13 @@ export interface RunFileRead {
  * `maxBytes` with `truncated` when `truncate` is set.
  */
 export async function readRunFile(dir: string, rel: string, o: { maxBytes: number; truncate?: boolean; tail?: boolean }): Promise<RunFileRead | undefined> {
-  const file = path.join(dir, rel);
-  const handle = await openNoFollow(file, O_READ);
+  const handle = await openRunFileForRead(path.join(dir, rel), dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return undefined;
+    throw e;
+  });
   if (!handle) return undefined;
   try {
     const st = await handle.stat();
-    await assertPlainFile(handle, st, dir, rel);
     if (st.size > o.maxBytes && !o.truncate) throw new RunFileRefused(`${rel} in the run folder is ${formatBytes(st.size)}, more than the ${formatBytes(o.maxBytes)} the host reads: it was left unread.`);
     const length = Math.min(st.size, o.maxBytes);
     const data = Buffer.alloc(length);
@@ -141,6 +147,37 @@ export async function readRunText(dir: string, rel: string, maxBytes: number, on
     }
     throw e;
   }
+}
+
+/**
+ * A run's kept output (output.log) for printing: its last RUN_FILE_CAP.output bytes from `offset` on (a follower
+ * passes what it has printed), '' when there is none, and a sentence instead when the run made it a link or a FIFO.
+ */
+export async function readRunOutput(workspace: string, runId: string, offset = 0): Promise<{ text: string; size: number; refused?: string }> {
+  try {
+    const read = await readRunFile(runFolder(workspace, runId), 'output.log', { maxBytes: RUN_FILE_CAP.output, truncate: true, tail: true });
+    if (!read) return { text: '', size: 0 };
+    const skip = Math.max(0, offset - (read.size - read.data.length));
+    return { text: read.data.subarray(Math.min(skip, read.data.length)).toString('utf8'), size: read.size };
+  } catch (e) {
+    if (e instanceof RunFileRefused) return { text: '', size: 0, refused: e.message };
+    throw e;
+  }
+}
+
+/**
+ * The path of `name` in the run's folder for an editor to open (editors follow links): only when it is a plain file
+ * of the run's own, with no link on the way; RunFileRefused otherwise.
+ */
+export async function plainRunFile(workspace: string, runId: string, name: string): Promise<string> {
+  const dir = runFolder(workspace, runId);
+  const file = path.join(dir, name);
+  if (!(await fs.lstat(dir).then(() => true, () => false))) return file;
+  const real = await assertRunFolder(workspace, runId);
+  const st = await fs.lstat(file).catch(() => undefined);
+  if (!st) return file;
+  if (!st.isFile() || st.nlink > 1 || path.dirname(await fs.realpath(file)) !== real) throw new RunFileRefused(`${name} of run ${runId} is ${st.isFile() ? 'a hard link' : kind(st)}, not the run's own file: it is not opened (the run's code made it so).`);
+  return file;
 }
 
 /** Whether the run folder holds `name` as a plain file (a marker): a link or anything else is not one. */
@@ -204,45 +241,6 @@ export async function openRunFileForAppend(dir: string, name: string): Promise<f
     }
     await fs.rm(file, { force: true, recursive: true });
   }
-}
-
-async function openNoFollow(file: string, flags: number): Promise<fs.FileHandle | undefined> {
-  try {
-    return await fs.open(file, flags);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    if (code === 'ELOOP') throw new RunFileRefused(`${path.basename(file)} in the run folder is a link: the host reads no link a run wrote.`);
-    if (code === 'ENXIO' || code === 'EISDIR') throw new RunFileRefused(`${path.basename(file)} in the run folder is not a file: the host reads only plain files a run wrote.`);
-    throw e;
-  }
-}
-
-/**
- * A plain file with one link, which really is in the run folder: the fd's own path (/proc/self/fd) catches a link
- * on the way (the run folder itself, a folder under it, or one swapped in while the open ran), which O_NOFOLLOW
- * (last name only) cannot.
- */
-async function assertPlainFile(handle: fs.FileHandle, st: import('node:fs').Stats, dir: string, rel: string): Promise<void> {
-  if (!st.isFile()) throw new RunFileRefused(`${rel} in the run folder is ${kind(st)}: the host reads only plain files a run wrote.`);
-  if (st.nlink > 1) throw new RunFileRefused(`${rel} in the run folder is a hard link to another file: the host reads no file a run linked in.`);
-  if (process.platform !== 'linux') return;
-  const where = await fs.readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
-  if (where === undefined) return;
-  // The folder's parent resolved, then the folder's own name: a run folder that is itself a link fails here too.
-  const real = path.join(await fs.realpath(path.dirname(dir)).catch(() => path.dirname(dir)), path.basename(dir));
-  if (!where.startsWith(real + path.sep)) throw new RunFileRefused(`${rel} in the run folder leads out of it (to ${printable(where)}): the host reads nothing outside a run's folder.`);
-}
-
-function kind(st: import('node:fs').Stats): string {
-  return st.isSymbolicLink() ? 'a link' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isDirectory() ? 'a folder' : st.isFile() ? 'a file' : 'a device';
-}
-
-/** A value from the container, fit for one line of a message: control characters shown escaped, length bounded. */
-export function printable(s: string, max = 120): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }
 
 function formatBytes(n: number): string {

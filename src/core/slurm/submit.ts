@@ -1,7 +1,6 @@
 // `mlc run --on slurm`: an experiment plan (core/run/plan.ts) becomes one array job. Each point's run folder and
 // config copy are made here, as a local run makes them; the script is kept beside the plan; every point is on
 // record (running, Slurm state PENDING) as soon as sbatch answers, so `mlc runs` lists the queued tasks too.
-import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../atomicWrite';
 import type { ImageDetails } from '../docker/engine';
@@ -17,6 +16,7 @@ import { runContainerSpec } from '../run/experiment';
 import type { ExperimentPlan } from '../run/plan';
 import { PLANS_DIR } from '../run/plan';
 import { appendRun, runFolder, startRecord } from '../run/records';
+import { makeRunFolder, writeRunFile } from '../run/runFolder';
 import type { BatchScriptInput, SlurmOptions } from './script';
 import { renderBatchScript } from './script';
 import type { Slurm } from './slurm';
@@ -37,6 +37,11 @@ export interface SlurmSubmitOptions {
   dockerHost?: string;
   /** How the tasks run the image (default docker); Charliecloud's directory image and Apptainer's SIF are made here, once per id. */
   containerRuntime?: SlurmRuntime;
+  /**
+   * Whom the run folders must belong to for the tasks' containers to write them (core/container/hostUser.ts
+   * runFolderOwner, for --runtime docker; Charliecloud and Apptainer run as the submitting user): undefined = us.
+   */
+  folderOwner?: { uid: number; gid: number } | 'world';
   /** The preset's release setup script, which a SIF sources in every shell (core/export/rules.ts presetSetupScript). */
   setupScript?: string;
   log?: Logger;
@@ -100,11 +105,9 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
   if (o.dryRun) return { script, scriptFile: rel, runs };
 
   for (const [n, point] of plan.points.entries()) {
-    const dir = runFolder(plan.workspace, point.runId);
-    await fs.mkdir(dir, { recursive: true });
-    // The image's user may be any uid: it must be able to write its outputs to $MLC_RUN_DIR.
-    await fs.chmod(dir, 0o777);
-    await writeFileAtomic(tasks[n]!.configFile, point.text);
+    // The image's user may be any uid: the folder is theirs (makeRunFolder), never made world-writable by default.
+    const dir = await makeRunFolder(plan.workspace, point.runId, o.folderOwner);
+    await writeRunFile(dir, path.basename(tasks[n]!.configFile), point.text);
   }
   // The name docker-daemon and ch-convert read the image by: the planned reference where it still names the id.
   const ref = o.image.repoTags.includes(plan.image.ref) ? plan.image.ref : (o.image.repoTags[0] ?? plan.image.ref);

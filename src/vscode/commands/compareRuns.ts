@@ -4,6 +4,7 @@ import { compareRuns, selectRuns } from '../../core/run/compare';
 import { headlineMetric, withLiveMetrics } from '../../core/run/comparePayload';
 import type { RunRecord } from '../../core/run/records';
 import { readRuns } from '../../core/run/records';
+import { requireTrust } from '../trust';
 import { formatParams } from '../../core/run/sweep';
 import { ComparePanel } from '../comparePanel';
 import type { Services } from '../services';
@@ -19,6 +20,7 @@ const PICKABLE_RUNS = 50;
  * clicked row and every selected row), else a pick of recent runs; one webview panel shows them side by side.
  */
 export async function compareRunsCommand(services: Services, clicked?: unknown, selected?: unknown): Promise<void> {
+  requireTrust('read');
   const workspace = (await pickWorkspaceFolder(vscode.l10n.t('Folder whose runs to compare'), clicked))?.uri.fsPath;
   if (!workspace) return;
   const rows = (Array.isArray(selected) && selected.length ? selected : [clicked]) as (TreeNode | undefined)[];
@@ -35,6 +37,7 @@ export async function compareRunsCommand(services: Services, clicked?: unknown, 
 
 /** "Compare Sweep" on a run row: every point of that run's sweep. */
 export async function compareSweepCommand(services: Services, clicked?: unknown): Promise<void> {
+  requireTrust('read');
   const node = clicked as TreeNode | undefined;
   if (node?.kind !== 'run') return;
   const workspace = node.folder;

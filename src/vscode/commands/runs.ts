@@ -9,7 +9,8 @@ import { findRunContainers, stopRuns } from '../../core/run/lifecycle';
 import type { ExperimentPlan } from '../../core/run/plan';
 import { RunError, markSweepStopped, planExperiment, sweepStopped } from '../../core/run/plan';
 import type { RunRecord } from '../../core/run/records';
-import { RUN_DIR, readRuns } from '../../core/run/records';
+import { readRuns } from '../../core/run/records';
+import { plainRunFile } from '../../core/run/runFolder';
 import { formatParams } from '../../core/run/sweep';
 import { commandOnPath } from '../../core/slurm/slurm';
 import { imageArgument } from '../imageArgument';
@@ -233,9 +234,10 @@ async function askToStop(services: Services, plan: ExperimentPlan): Promise<void
 
 /** "Open Run Config" on a run in the sidebar: the exact config that run saw (for a sweep point, the generated one). */
 export async function openRunConfigCommand(_services: Services, arg?: unknown): Promise<void> {
+  requireTrust('read');
   const picked = runNode(arg);
   if (!picked) return;
-  const file = path.join(picked.workspace, RUN_DIR, picked.run.id, path.basename(picked.run.config.path));
+  const file = await plainRunFile(picked.workspace, picked.run.id, path.basename(picked.run.config.path));
   await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: true });
 }
 
@@ -250,13 +252,15 @@ function runNode(arg: unknown): { run: RunRecord; workspace: string } | undefine
  * the following); once it ended, its output.log.
  */
 export async function showRunOutputCommand(services: Services, arg?: unknown): Promise<void> {
+  requireTrust('read');
   const picked = runNode(arg);
   if (!picked) return;
   const { run, workspace } = picked;
   const engine = run.status === 'running' ? services.engines.get() : undefined;
   const container = engine ? (await findRunContainers(engine, workspace)).find((c) => c.runId === run.id) : undefined;
   if (!engine || !container) {
-    await vscode.window.showTextDocument(vscode.Uri.file(path.join(workspace, run.log)), { preview: true });
+    // The editor follows links: the file is opened only when it is the run's own plain file.
+    await vscode.window.showTextDocument(vscode.Uri.file(await plainRunFile(workspace, run.id, 'output.log')), { preview: true });
     return;
   }
   const controller = new AbortController();

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as vscode from 'vscode';
-import * as path from 'node:path';
 import { formatAge, formatBytes, formatDuration } from '../../core/format';
 import type { ExperimentViewState } from '../../core/images/model';
 import type { CommitGroup, ContainerNode, ExperimentTree, ImageNode } from '../../core/images/tree';
@@ -165,7 +164,7 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         return item;
       }
       case 'run': {
-        const item = this.runItem(element.run, element.folder);
+        const item = this.runItem(element.run, element);
         item.id = this.id(element, `run:${element.run.id}`);
         return item;
       }
@@ -179,7 +178,7 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
   }
 
   /** A recorded run: its sweep values (else its config), exit status, duration and age; a click opens its output. */
-  private runItem(run: RunRecord, folder: string): vscode.TreeItem {
+  private runItem(run: RunRecord, node: TreeNode): vscode.TreeItem {
     const params = formatParams(run.params);
     const item = new vscode.TreeItem(params || run.config.path, vscode.TreeItemCollapsibleState.None);
     const pending = isPending(run);
@@ -203,7 +202,8 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         ...metricsTable(run),
       ].join('\n\n'),
     );
-    item.command = { command: 'vscode.open', title: vscode.l10n.t('Open Run Output'), arguments: [vscode.Uri.file(path.join(folder, run.log))] };
+    // Through Show Output, which opens the run's output.log only when it is the run's own plain file.
+    item.command = { command: 'mlContainers.runs.showOutput', title: vscode.l10n.t('Open Run Output'), arguments: [node] };
     return item;
   }
 
