@@ -1,6 +1,7 @@
 // An experiment's plan: every point's config, written before the first run starts, so a sweep whose scheduling
 // client died can be resumed (`mlc run --resume ID`) without running a point twice.
 import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../atomicWrite';
@@ -16,7 +17,9 @@ import { readProvenance } from '../labels';
 import type { Logger } from '../log';
 import type { GitProvider } from '../provenance/git';
 import type { RunCode, RunRecord } from './records';
-import { ConfigError, expandConfig } from './sweep';
+import { printable } from '../generatedText';
+import { isRunId } from './runFolder';
+import { ConfigError, MAX_SWEEP_POINTS, expandConfig } from './sweep';
 
 /** Plans, by sweep id (or a single run's id). */
 export const PLANS_DIR = path.join('.mlcontainers', 'sweeps');
@@ -90,9 +93,7 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
   const now = o.now ?? ((): Date => new Date());
   if (!o.command.length) throw new RunError('No command to run: give it after `--`, e.g. `mlc run --config configs/experiment.yaml -- python train.py`.');
   const configPath = path.resolve(o.workspace, o.config);
-  const configText = await fs.readFile(configPath, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    throw new ConfigError(e.code === 'ENOENT' ? `${o.config} not found: pass the hyper-parameter YAML with --config (e.g. configs/experiment.yaml).` : `${o.config}: ${e.message}`);
-  });
+  const configText = await readConfig(o.workspace, o.config, configPath);
   const configRel = path.relative(o.workspace, configPath).split(path.sep).join('/');
   const expanded = expandConfig(configText, configRel);
   for (const w of expanded.warnings) o.log.warn(w);
@@ -146,6 +147,38 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
   return plan;
 }
 
+/** The longest hyper-parameter file read: its text goes into every run's record. */
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * The config's text. A file of the project must be one: a link from inside the project to outside it (a cloned
+ * repository's `configs/experiment.yaml -> ~/.docker/config.json`) is refused, since its text would be copied into
+ * the run folder, mounted into the container and stored in the record. A path the user names outside the project is
+ * theirs to name. Either way: a plain file, at most MAX_CONFIG_BYTES.
+ */
+async function readConfig(workspace: string, given: string, configPath: string): Promise<string> {
+  const notFound = (): ConfigError => new ConfigError(`${given} not found: pass the hyper-parameter YAML with --config (e.g. configs/experiment.yaml).`);
+  const real = await fs.realpath(configPath).catch(() => undefined);
+  if (real === undefined) throw notFound();
+  const inProject = (p: string, root: string): boolean => {
+    const rel = path.relative(root, p);
+    return rel !== '' && !rel.startsWith(`..${path.sep}`) && rel !== '..' && !path.isAbsolute(rel);
+  };
+  if (inProject(configPath, workspace) && !inProject(real, await fs.realpath(workspace))) {
+    throw new ConfigError(`${given} is a link to ${real}, outside the project: a hyper-parameter file must be a file in the project; copy it in, or name that file itself with --config.`);
+  }
+  const handle = await fs.open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(() => undefined);
+  if (!handle) throw notFound();
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new ConfigError(`${given} is not a file: pass the hyper-parameter YAML with --config.`);
+    if (st.size > MAX_CONFIG_BYTES) throw new ConfigError(`${given} is ${Math.round(st.size / 1024)} KiB; a hyper-parameter file is at most ${MAX_CONFIG_BYTES / 1024} KiB (it is stored in every run's record): keep data in files the training code reads.`);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
 /**
  * The runtime settings a plan's containers get: the project's devcontainer.json as it is now, and what the user
  * added, their values taken from `hostEnv` (a value given on the command line travels in the scheduler's environment).
@@ -172,26 +205,53 @@ export async function checkPlanImage(engine: Engine, plan: ExperimentPlan, hostE
   await checkImagePrivileges({ ref: plan.image.ref, details }, plan.workspace, await planRuntime(plan.workspace, plan.runtime, hostEnv, o));
 }
 
-function planFile(workspace: string, id: string): string {
-  return path.join(workspace, PLANS_DIR, `${id}.json`);
+function planFile(workspace: string, id: string, ext = '.json'): string {
+  if (!isRunId(id)) throw new RunError(`${printable(id)} is not a sweep or run id: \`mlc runs\` lists them.`);
+  return path.join(workspace, PLANS_DIR, `${id}${ext}`);
 }
 
 /** The plan of a sweep (or run) id; a sentence that says what to do when there is none. */
 export async function readPlan(workspace: string, id: string): Promise<ExperimentPlan> {
   const text = await fs.readFile(planFile(workspace, id), 'utf8').catch(() => undefined);
   if (text === undefined) throw new RunError(`No sweep ${id} in ${PLANS_DIR}: \`mlc runs\` lists the sweeps and runs of this project.`);
-  const raw: unknown = JSON.parse(text);
-  if (!isRecord(raw) || raw.id !== id || !Array.isArray(raw.points)) throw new RunError(`${path.join(PLANS_DIR, `${id}.json`)} is not a sweep plan: it was edited or torn; run the sweep again.`);
-  return raw as unknown as ExperimentPlan;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    raw = undefined;
+  }
+  if (!isPlan(raw, id)) throw new RunError(`${path.join(PLANS_DIR, `${id}.json`)} is not a sweep plan: it was edited or torn; run the sweep again.`);
+  return raw;
+}
+
+/** A plan read back names folders and files by its ids and config name: each is checked before it is used. */
+function isPlan(raw: unknown, id: string): raw is ExperimentPlan {
+  const name = isRecord(raw) && isRecord(raw.config) ? raw.config.name : undefined;
+  return (
+    isRecord(raw) &&
+    raw.id === id &&
+    isRecord(raw.image) &&
+    typeof raw.image.id === 'string' &&
+    typeof name === 'string' &&
+    name === path.basename(name) &&
+    name !== '..' &&
+    name !== '.' &&
+    !name.startsWith('.final') &&
+    Array.isArray(raw.command) &&
+    raw.command.every((c) => typeof c === 'string') &&
+    Array.isArray(raw.points) &&
+    raw.points.length <= MAX_SWEEP_POINTS &&
+    raw.points.every((p) => isRecord(p) && isRunId(p.runId) && typeof p.text === 'string' && typeof p.index === 'number' && isRecord(p.params))
+  );
 }
 
 /** Asks a sweep's scheduler, wherever it runs, to start no further point. */
 export async function markSweepStopped(workspace: string, id: string): Promise<void> {
-  await writeFileAtomic(path.join(workspace, PLANS_DIR, `${id}.stop`), '');
+  await writeFileAtomic(planFile(workspace, id, '.stop'), '');
 }
 
 export async function sweepStopped(workspace: string, id: string): Promise<boolean> {
-  return fs.access(path.join(workspace, PLANS_DIR, `${id}.stop`)).then(() => true, () => false);
+  return fs.lstat(planFile(workspace, id, '.stop')).then((st) => st.isFile(), () => false);
 }
 
 /** The points that never started: no record of theirs exists, not even a start line. */
