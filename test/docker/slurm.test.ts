@@ -1,6 +1,7 @@
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Engine } from '../../src/core/docker/engine';
 import { readRuns } from '../../src/core/run/records';
@@ -80,5 +81,22 @@ describe('experiment runs on Slurm (scripts/test-slurm.sh, real dockerd, mlc fro
     assert.match(run!.error ?? '', /time limit/);
     assert.equal(await engine.inspectContainer(`mlc-${job}-1`), undefined);
     assert.match((await mlc(['runs', '--last', '1'], { cwd: dir })).stdout, new RegExp(`^${id!}\\s+timeout\\s`, 'm'));
+  });
+  it('a hostile task: .mlcontainers is read-only in its container, and the .gpus.json link it plants is not followed', async () => {
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-slurm-outside-'));
+    const secret = path.join(outside, 'secret.json');
+    const canary = '[{"index":"0","name":"CANARY-slurm","uuid":"CANARY-slurm"}]';
+    fs.writeFileSync(secret, canary);
+    try {
+      const attack = `echo forged >> /workspace/.mlcontainers/runs.jsonl || echo READ-ONLY; ln -sf ${secret} "$MLC_RUN_DIR/.gpus.json"; echo planted`;
+      const { runs: [id] } = await submit(['--config', 'configs/one.yaml', '--', 'sh', '-c', attack]);
+      const [run] = await finals([id!]);
+      assert.equal(run!.status, 'succeeded');
+      assert.match(fs.readFileSync(path.join(dir, run!.log), 'utf8'), /READ-ONLY/);
+      assert.ok(!fs.readFileSync(path.join(dir, '.mlcontainers', 'runs.jsonl'), 'utf8').includes('CANARY-slurm'), 'the link was followed into the record');
+      assert.equal(fs.readFileSync(secret, 'utf8'), canary);
+    } finally {
+      fs.rmSync(outside, { recursive: true, force: true });
+    }
   });
 });

@@ -215,10 +215,13 @@ export async function readRuns(workspace: string): Promise<RunsRead> {
       let n = 0;
       const take = (bytes: Buffer): void => {
         n++;
-        if (bytes.length === 0 || (bytes.length === 1 && bytes[0] === 0x0d)) return;
-        const raw = parse(bytes.toString('utf8'));
+        // Every line we write starts with '{': anything else is blank (skipped quietly) or not a record, and is
+        // never decoded (a line of a few MB of NULs costs no string).
+        const first = bytes.findIndex((b) => b !== 0x20 && b !== 0x09 && b !== 0x0d);
+        if (first === -1) return;
+        const raw = bytes[first] === 0x7b ? parse(bytes.toString('utf8')) : undefined;
         if (!raw) {
-          if (bytes.toString('utf8').trim()) invalid.push(n);
+          invalid.push(n);
           return;
         }
         if (!order.has(raw.id)) order.set(raw.id, order.size);
