@@ -84,6 +84,8 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
     const again = await buildExperiment({ folder: dir, hyperparameters: 'configs/experiment.yaml', engine, git: new GitCli(), log: silentLogger('build') });
     images.push(again.imageId);
     assert.equal(again.tags[0], result.tags[0], 'our own lock file made the next build dirty');
+    // The first build's layers are still there to reuse: on Podman, removing a temporary tag deleted them (issue 32).
+    assert.ok(again.cachedSteps.some((s) => s.includes('-r /tmp/mlc/requirements.txt')), `nothing changed, yet not cached: ${again.cachedSteps.join(' | ')}`);
     // Nothing changed, so nothing new: the same image, as `docker build` gives (the old one is not left dangling).
     // Podman 4.3's builder commits a new image on every build whatever the labels (seen here), so only BuildKit's.
     if (kind !== 'podman') assert.equal(again.imageId, result.imageId, 'a rebuild with nothing changed made a new image');

@@ -201,21 +201,26 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
 
   const progress = new BuildProgress();
   log.info(`building ${tags.join(', ')} with ${support.available ? 'BuildKit' : engineFacts.isPodman ? "Podman's builder" : 'the classic builder'}`);
-  // A layer may follow (the lock, a digest resolved while pulling): it builds FROM this tag, removed after.
+  // A layer may follow (Features, the lock, a digest resolved while pulling), built FROM this build's image.
   // devcontainer.metadata goes on the layer that follows when there is one (Features, the lock), read against the
   // label the built image inherited from its base; else on this build, with a base already here read beforehand.
   const metadataLater = features.length > 0 || o.lock !== false;
   if (!metadataLater) {
     labels[DEVCONTAINER_METADATA_LABEL] = metadataLabel(metadataEntries(parseMetadataLabel(baseImage?.labels[DEVCONTAINER_METADATA_LABEL]), [], metadataSource));
   }
-  const stampTag = metadataLater || (base && !baseDigestBefore) ? `${name}:mlc-stamp-${randomBytes(4).toString('hex')}` : undefined;
+  const layerFollows = metadataLater || Boolean(base && !baseDigestBefore);
+  // BuildKit's FROM takes a name, not an image id: the layer builds FROM a temporary tag, removed after. Podman's
+  // builder takes FROM <image id>, and must: removing a tag there (DELETE /images/<tag>, Podman 4.3) also deletes
+  // the untagged intermediate images under the image — the build's whole layer cache — so the next build, a
+  // source-only edit too, would run every step again (requirements included).
+  const stampTag = layerFollows && !engineFacts.isPodman ? `${name}:mlc-stamp-${randomBytes(4).toString('hex')}` : undefined;
   let baseDigestResolved: string | undefined;
   let imageId: string;
   let contextBytesSent = 0;
   let contextTransport: 'session' | 'tar' = 'tar';
   const request: BuildRequest = {
     // With Features, the real tags move only once they are installed: a failed Feature leaves the old image tagged.
-    tags: stampTag ? (features.length ? [stampTag] : [...tags, stampTag]) : tags,
+    tags: [...(features.length ? [] : tags), ...(stampTag ? [stampTag] : [])],
     labels,
     buildArgs,
     dockerfile: contextDir && dockerfile ? path.relative(contextDir, dockerfile).split(path.sep).join('/') : GENERATED_DOCKERFILE,
@@ -271,25 +276,25 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   if (base && !baseDigestBefore && !baseDigestResolved) {
     log.warn(`the digest of ${base} is not known (it is not on the engine, and the build did not report one): the image records no base digest.`);
   }
-  if (stampTag) {
+  if (layerFollows) {
     try {
       let metadata: Record<string, string> | undefined;
       if (metadataLater) {
-        const built = await o.engine.inspectImage(stampTag, o.signal);
+        const built = await o.engine.inspectImage(stampTag ?? imageId, o.signal);
         const baseEntries = parseMetadataLabel(built?.labels[DEVCONTAINER_METADATA_LABEL]);
         metadata = { [DEVCONTAINER_METADATA_LABEL]: metadataLabel(metadataEntries(baseEntries, features, metadataSource)) };
         if (features.length) {
-          imageId = await installFeatures(o, features, { from: stampTag, tags: [...tags, stampTag], labels: metadata, buildKit: support.available, imageUser: built?.user, users: featureUsers(config, built?.user, baseEntries) });
+          imageId = await installFeatures(o, features, { from: stampTag ?? imageId, tags: [...tags, ...(stampTag ? [stampTag] : [])], labels: metadata, buildKit: support.available, imageUser: built?.user, users: featureUsers(config, built?.user, baseEntries) });
           Object.assign(labels, metadata);
           metadata = undefined;
         }
       }
-      const stamped = await stamp(o, { from: stampTag, tags, baseDigest: baseDigestResolved, buildKit: support.available, imageId, folder, ...(metadata ? { labels: metadata } : {}) });
+      const stamped = await stamp(o, { from: stampTag ?? imageId, tags, baseDigest: baseDigestResolved, buildKit: support.available, imageId, folder, ...(metadata ? { labels: metadata } : {}) });
       imageId = stamped.imageId;
       Object.assign(labels, stamped.labels);
     } finally {
       // Only the temporary tag goes: the image keeps its real tags, or (stamped) nothing refers to it any more.
-      await o.engine.removeImage(stampTag).catch((e: unknown) => log.debug(`${stampTag} not removed: ${e instanceof Error ? e.message : String(e)}`));
+      if (stampTag) await o.engine.removeImage(stampTag).catch((e: unknown) => log.debug(`${stampTag} not removed: ${e instanceof Error ? e.message : String(e)}`));
     }
   }
   return { imageId, tags, labels, git, context, contextFindings, contextBytesSent, contextTransport, builder: support.available ? 'buildkit' : 'classic', cachedSteps: progress.cachedSteps() };

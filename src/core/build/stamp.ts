@@ -9,7 +9,7 @@ import { IMAGE_LOCK_PATH } from '../provenance/lock';
 import { normalizeReference, repositoryName, tryParseReference } from '../reference';
 
 export interface StampRequest {
-  /** A tag of the image just built: BuildKit's FROM takes a name, not an image id. */
+  /** The image just built: a tag of it for BuildKit, whose FROM takes a name, not an image id; its id on Podman. */
   from: string;
   tags: string[];
   /** The environment lock as captured; it goes to IMAGE_LOCK_PATH, its sha256 to a label. */
