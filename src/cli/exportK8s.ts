@@ -132,7 +132,9 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
   const digests = registryDigests(image.repoDigests, podman, podman ? await recordedPushes(deps.pushRecord, image.id) : []);
   const pinnedRef = pinnedReference(imageRef, digests, values.registry);
   const folder = path.resolve(values.dir);
-  const runtime = await runtimeSettings((await openProject(folder)).rawConfig, { workspace: folder, hostEnv: io.env, user: { envFiles: values['env-file'].map((f) => path.resolve(f)) } });
+  const project = await openProject(folder);
+  const raw = project.rawConfig;
+  const runtime = await runtimeSettings(raw, { workspace: folder, hostEnv: io.env, ...(raw ? { configFile: project.devcontainerPath } : {}), user: { envFiles: values['env-file'].map((f) => path.resolve(f)) } });
   const env = [
     ...runtime.env.map((v) => (v.secret ? { name: v.name } : { name: v.name, value: v.value })),
     ...envNamesOnly(values.env).map((name) => ({ name })),

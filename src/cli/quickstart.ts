@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { buildExperiment } from '../core/build/buildExperiment';
 import { machineEngine } from '../core/docker/machine';
 import { loadRegistryAuth } from '../core/docker/registryAuth';
-import { parseSize } from '../core/container/request';
+import { parseSize } from '../core/format';
 import { GitCli } from '../core/provenance/git';
 import { compareRuns, imageLocks } from '../core/run/compare';
 import { runExperiment } from '../core/run/experiment';

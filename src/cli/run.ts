@@ -18,7 +18,7 @@ import { schedulerLaunch, schedulerLogTail, startScheduler } from '../core/run/d
 import type { ExperimentPlan, PlannedPoint } from '../core/run/plan';
 import { PLANS_DIR, checkPlanImage, markSweepStopped, pendingPoints, planExperiment, readPlan } from '../core/run/plan';
 import { parseGpuSetting } from '../core/container/gpu';
-import { parseSize } from '../core/container/request';
+import { parseSize } from '../core/format';
 import { givenEnvValues } from '../core/container/runtime';
 import { formatParams } from '../core/run/sweep';
 import { templatesDir } from '../core/scaffold/templateFiles';

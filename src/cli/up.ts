@@ -4,7 +4,7 @@ import { machineEngine } from '../core/docker/machine';
 import { browserUrl, findJupyterServers, serverLabel, startJupyter, stopJupyter } from '../core/jupyter/server';
 import { openProject } from '../core/project';
 import { parseGpuSetting } from '../core/container/gpu';
-import { parseSize } from '../core/container/request';
+import { parseSize } from '../core/format';
 import { runtimeSettings } from '../core/container/runtime';
 import { templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
@@ -67,7 +67,8 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
   const project = await openProject(folder, { devcontainer: values.devcontainer, templatesDir: templatesDir() });
   const image = values.image ?? project.imageRef;
   const catalog = project.catalog;
-  const runtime = await runtimeSettings(project.rawConfig, { workspace: folder, hostEnv: io.env, user: { env: values.env, envFiles: values['env-file'], mounts: values.mount, allowImagePrivileges: values['allow-image-privileges'] } });
+  const raw = project.rawConfig;
+  const runtime = await runtimeSettings(raw, { workspace: folder, hostEnv: io.env, ...(raw ? { configFile: project.devcontainerPath } : {}), user: { env: values.env, envFiles: values['env-file'], mounts: values.mount, allowImagePrivileges: values['allow-image-privileges'] } });
   const result = await startJupyter({
     runtime,
     engine,

@@ -30,12 +30,32 @@ export class UnresolvableVariableError extends UserError {
  * An unset variable without a default is the empty string, as in a shell.
  */
 export function substituteVariables<T>(config: T, context: VariableContext): T {
-  const local = (text: string): string => text.replace(VARIABLE, (match: string, inner: string) => localValue(match, inner, context, containerFolder));
+  const substitute = substituter(context);
+  return walk(config, (text) => substitute(text).value) as T;
+}
+
+/**
+ * One string's variables substituted as substituteVariables does; `fromHost` when a value from this machine's
+ * environment (${localEnv:…}) went in, which makes the result a secret (never in a label, record or log).
+ */
+export function substituteText(text: string, context: VariableContext): { value: string; fromHost: boolean } {
+  return substituter(context)(text);
+}
+
+function substituter(context: VariableContext): (text: string) => { value: string; fromHost: boolean } {
   // The container folder may itself be written with local variables (e.g. /workspaces/${localWorkspaceFolderBasename}).
   const containerFolder = context.containerWorkspaceFolder.replace(VARIABLE, (match: string, inner: string) => localValue(match, inner, context, undefined));
   let id: string | undefined;
-  const all = (text: string): string => local(text).replace(VARIABLE, (match: string, inner: string) => (inner === 'devcontainerId' ? (id ??= devcontainerId(context.localWorkspaceFolder, context.configFile)) : match));
-  return walk(config, all) as T;
+  return (text) => {
+    let fromHost = false;
+    const local = text.replace(VARIABLE, (match: string, inner: string) => {
+      const name = inner.split(':')[0];
+      if (name === 'env' || name === 'localEnv') fromHost = true;
+      return localValue(match, inner, context, containerFolder);
+    });
+    const value = local.replace(VARIABLE, (match: string, inner: string) => (inner === 'devcontainerId' ? (id ??= devcontainerId(context.localWorkspaceFolder, context.configFile)) : match));
+    return { value, fromHost };
+  };
 }
 
 /**

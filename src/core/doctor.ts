@@ -2,7 +2,7 @@ import type { Engine, EngineInfo, EngineVersion } from './docker/engine';
 import { describeEndpoint } from './docker/endpoint';
 import type { GpuRuntimeSupport, Support } from './docker/capabilities';
 import { buildKitSupport, cacheMountSupport, gpuRuntimeSupport } from './docker/capabilities';
-import { isLocalEndpoint } from './gpu/preflight';
+import { isLocalEndpoint } from './docker/endpoint';
 import type { ToolkitProbe } from './gpu/toolkit';
 import { DEFAULT_CDI_SPEC_DIRS, probeToolkit } from './gpu/toolkit';
 

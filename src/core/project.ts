@@ -1,6 +1,6 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { WORKSPACE_IN_CONTAINER } from './container/request';
+import { WORKSPACE_IN_CONTAINER } from './container/workspace';
 import { substituteVariables } from './devcontainerVariables';
 import type { ImageDetails } from './docker/engine';
 import { UserError } from './errors';

@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
-import { ImagePrivilegesError, imagePrivilegesFile, rememberImagePrivileges } from '../core/container/imagePrivileges';
+import { imagePrivilegesFile, rememberImagePrivileges } from '../core/container/imageConsent';
+import { ImagePrivilegesError } from '../core/container/imagePrivileges';
 import { shortImageId } from '../core/reference';
 
 /**

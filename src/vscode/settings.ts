@@ -2,7 +2,7 @@ import * as vscode from 'vscode';
 import { checkBuildArgs } from '../core/build/buildArgs';
 import type { GpuSetting } from '../core/container/gpu';
 import { parseGpuSetting } from '../core/container/gpu';
-import { parseSize } from '../core/container/request';
+import { parseSize } from '../core/format';
 import type { RuntimeSettings, UserRuntimeInput } from '../core/container/runtime';
 import { runtimeSettings } from '../core/container/runtime';
 import { openProject } from '../core/project';
@@ -68,5 +68,6 @@ export function userRuntimeSettings(): UserRuntimeInput {
  */
 export async function workspaceRuntime(workspace: string, choice: { devcontainer?: string } = {}): Promise<RuntimeSettings> {
   const project = await openProject(workspace, choice);
-  return runtimeSettings(project.rawConfig, { workspace, hostEnv: process.env, user: userRuntimeSettings() });
+  const raw = project.rawConfig;
+  return runtimeSettings(raw, { workspace, hostEnv: process.env, user: userRuntimeSettings(), ...(raw ? { configFile: project.devcontainerPath } : {}) });
 }

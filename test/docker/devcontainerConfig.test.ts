@@ -1,3 +1,4 @@
+import { runtimeSettings } from '../../src/core/container/runtime';
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -119,6 +120,29 @@ describe('devcontainer.json in the three places, image configs, and the official
       const { configFilePath, ...values } = official;
       assert.equal(ours.devcontainerPath, configFilePath.fsPath, `${dir} ${chosen ?? '(default)'}`);
       assert.deepEqual(ours.config, values, `${dir} ${chosen ?? '(default)'}`);
+      // What a container is given goes through the same substituter, values from this machine's environment secret.
+      const runtime = await runtimeSettings(ours.rawConfig, { workspace: dir, hostEnv: { ...process.env, ...env }, configFile: ours.devcontainerPath });
+      const given = new Map(runtime.env.map((v) => [v.name, v]));
+      assert.equal(given.get('LOCAL')?.value, (values.containerEnv as Record<string, string>).LOCAL);
+      assert.equal(given.get('HOME_DIR')?.secret, true);
+    }
+  });
+
+  it('gives a container the official CLI\'s ${devcontainerId} (read-configuration leaves it; `devcontainer up` resolves it)', async () => {
+    const dir = project({ '.devcontainer/sub/devcontainer.json': JSON.stringify({ image: STANDIN_DEBIAN, workspaceFolder: '/workspace', containerEnv: { ID: 'vol-${devcontainerId}' } }) });
+    const config = path.join(dir, '.devcontainer/sub/devcontainer.json');
+    const up = await new Promise<string>((resolve, reject) =>
+      execFile(DEVCONTAINER, ['up', '--workspace-folder', dir, '--config', config, '--skip-post-create'], (error, stdout, stderr) => (error ? reject(new Error(`devcontainer up: ${stderr}`)) : resolve(stdout))),
+    );
+    const containerId = (JSON.parse(up.trim().split('\n').at(-1)!) as { containerId: string }).containerId;
+    try {
+      const official = (await engine.inspectContainer(containerId))?.env.find((e) => e.startsWith('ID='));
+      const ours = await openProject(dir, { devcontainer: '.devcontainer/sub/devcontainer.json' });
+      const runtime = await runtimeSettings(ours.rawConfig, { workspace: dir, hostEnv: process.env, configFile: ours.devcontainerPath });
+      assert.match(official ?? '', /^ID=vol-[0-9a-v]{52}$/);
+      assert.equal(`ID=${runtime.env.find((v) => v.name === 'ID')?.value}`, official);
+    } finally {
+      await engine.removeContainer(containerId, { force: true }).catch(() => undefined);
     }
   });
 });

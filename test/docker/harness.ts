@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Engine } from '../../src/core/docker/engine';
 import { machineEngine } from '../../src/core/docker/machine';
-import { isLocalEndpoint } from '../../src/core/gpu/preflight';
+import { isLocalEndpoint } from '../../src/core/docker/endpoint';
 
 /** Stand-in base images built by scripts/test-engine.sh; no registry is reachable in CI. */
 export const STANDIN_DEBIAN = 'mlc-test/debian:bookworm';

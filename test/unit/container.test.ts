@@ -1,3 +1,4 @@
+import { devcontainerId } from '../../src/core/devcontainerVariables';
 import * as assert from 'node:assert/strict';
 import { parse } from 'shell-quote';
 import type { ContainerCreateRequest } from '../../src/core/docker/engine';
@@ -154,7 +155,8 @@ describe('one container request, rendered as docker run flags', () => {
     const volume = host.Mounts?.[0];
     assert.equal(volume?.Type, 'volume');
     assert.equal(volume?.Target, '/var/lib/docker');
-    assert.match(volume?.Source ?? '', /^dind-[0-9a-f]{32}$/, '${devcontainerId} is substituted, per folder');
+    // The spec's ${devcontainerId} (devcontainerVariables.ts, as the official CLI derives it): 52 base-32 digits.
+    assert.equal(volume?.Source, `dind-${devcontainerId('/w', '/w/.devcontainer/devcontainer.json')}`);
     assert.deepEqual(host.Mounts?.slice(1).map((m) => m.Target), ['/data', '/cache', '/scratch']);
     assert.deepEqual(host.CapAdd, ['NET_ADMIN', 'SYS_PTRACE'], "devcontainer.json's entry in the label is not applied: the project's settings carry it");
     assert.deepEqual(host.SecurityOpt, ['seccomp=unconfined', 'label=disable']);

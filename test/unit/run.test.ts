@@ -8,7 +8,8 @@ import { jupyterContainerRequest, serverLabel, toServer } from '../../src/core/j
 import { createLogger } from '../../src/core/log';
 import type { GpuDecision } from '../../src/core/container/gpu';
 import { GpuUnavailableError, decideGpu, parseGpuSetting } from '../../src/core/container/gpu';
-import { cdiHostConfig, deviceRequests, gpuHostConfig, parseSize } from '../../src/core/container/request';
+import { cdiHostConfig, deviceRequests, gpuHostConfig } from '../../src/core/container/request';
+import { parseSize } from '../../src/core/format';
 import { maskSecrets, newToken } from '../../src/core/secrets';
 import { imageDetails } from '../helpers/images';
 

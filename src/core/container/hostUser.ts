@@ -4,7 +4,7 @@
 // the one the sidebar shows and the record names. The image user's uid is asked of the image once per process.
 import * as fs from 'node:fs/promises';
 import type { Engine, ImageDetails } from '../docker/engine';
-import { isLocalEndpoint } from '../gpu/preflight';
+import { isLocalEndpoint } from '../docker/endpoint';
 import type { RuntimeSettings } from './runtime';
 
 /** The container's user when it differs from the image's: `uid:gid`, and a HOME that user can write. */

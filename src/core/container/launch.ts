@@ -11,7 +11,8 @@ import type { GpuDecision, GpuSetting } from './gpu';
 import { GpuUnavailableError, cpuFallback } from './gpu';
 import type { ContainerSpec } from './request';
 import { assertEngineSeesWorkspace } from './remote';
-import { STATE_DIR, asksUnlimitedMemlock, containerRequest } from './request';
+import { asksUnlimitedMemlock, containerRequest } from './request';
+import { STATE_DIR } from './workspace';
 
 export interface LaunchedContainer {
   id: string;

@@ -2,7 +2,7 @@
 // (most likely missing, so empty) folder of that name, without a word.
 import type { DockerEndpoint } from '../docker/endpoint';
 import { UserError } from '../errors';
-import { isLocalEndpoint } from '../gpu/preflight';
+import { isLocalEndpoint } from '../docker/endpoint';
 
 export class RemoteEngineError extends UserError {
   constructor(message: string) {

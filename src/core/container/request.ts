@@ -9,19 +9,8 @@ import type { HostUser } from './hostUser';
 import type { RuntimeSettings } from './runtime';
 import { grantedImageRuntime } from './imagePrivileges';
 import { fillContainerEnv } from './runtime';
+import { WORKSPACE_IN_CONTAINER, workspaceBinds } from './workspace';
 
-/** Where the workspace folder is mounted in experiment containers. */
-export const WORKSPACE_IN_CONTAINER = '/workspace';
-/** The tool's own state in the project (run records, plans, every run's folder): read-only in every container. */
-export const STATE_DIR = '.mlcontainers';
-
-/**
- * The project read-write at /workspace, and its .mlcontainers read-only on top: what a container runs is untrusted
- * code, and the host reads records and plans from there. A run gets its own folder writable again (its binds).
- */
-export function workspaceBinds(workspace: string): string[] {
-  return [`${workspace}:${WORKSPACE_IN_CONTAINER}`, `${workspace}/${STATE_DIR}:${WORKSPACE_IN_CONTAINER}/${STATE_DIR}:ro`];
-}
 
 /**
  * CPU means CPU: an image may set NVIDIA_VISIBLE_DEVICES=all (pytorch/pytorch does) and an engine may run the
@@ -222,12 +211,4 @@ export function gpuHostConfig(decision: GpuDecision, shmSizeBytes: number, dropM
 /** "none", "all" or "0,1": how a container's GPUs are labelled and recorded. */
 export function gpuLabel(decision: GpuDecision): string {
   return decision.mode === 'cpu' ? 'none' : decision.devices === 'all' ? 'all' : decision.devices.join(',');
-}
-
-/** "8g", "512m", "1024" (bytes) → bytes, as `docker run --shm-size` reads them. */
-export function parseSize(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([bkmg]?)b?\s*$/i.exec(text);
-  if (!m) throw new Error(`"${text}" is not a size such as 8g or 512m.`);
-  const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m[2] ?? '').toLowerCase()] ?? 1;
-  return Math.round(Number(m[1]) * unit);
 }

@@ -3,17 +3,18 @@
 // function reads the parsed devcontainer.json (runtimeSettings); request.ts puts the result into every create
 // request. Values that come from the user's environment, an env file or a flag are secret: only their names leave
 // this process (records, labels, logs, manifests, tooltips).
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { UserError } from '../errors';
 import { isRecord } from '../json';
 import { parseMetadataLabel } from '../features/metadata';
-import type { ImageConsent } from './imagePrivileges';
-import { allowedImages, imagePrivilegesFile } from './imagePrivileges';
+import type { ImageConsent } from './imageConsent';
+import { allowedImages, imagePrivilegesFile } from './imageConsent';
 import { DEVCONTAINER_METADATA_LABEL } from '../labels';
 import { rememberSecret } from '../secrets';
-import { WORKSPACE_IN_CONTAINER, parseSize } from './request';
+import { substituteText } from '../devcontainerVariables';
+import { parseSize } from '../format';
+import { WORKSPACE_IN_CONTAINER } from './workspace';
 
 export class RuntimeSettingsError extends UserError {
   constructor(message: string) {
@@ -87,49 +88,25 @@ export const NO_RUNTIME: RuntimeSettings = { env: [], mounts: [], binds: [], uli
 export interface SubstitutionContext {
   workspace: string;
   hostEnv: Readonly<Record<string, string | undefined>>;
+  /** devcontainer.json's path, absolute: with the folder, what ${devcontainerId} is derived from (default: the folder's .devcontainer/devcontainer.json). */
+  configFile?: string;
 }
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
- * The devcontainer.json variables (containers.dev/implementors/json_reference#variables-in-devcontainerjson):
- * ${localEnv:VAR[:default]} (and its older spelling ${env:VAR}), ${localWorkspaceFolder}, its Basename, and the
- * container's. ${containerEnv:VAR} stays for the request to fill from the image. `fromHost` says a host variable
- * went in, which makes the value secret.
+ * The devcontainer.json variables, by the one substituter the project's config is read with (devcontainerVariables.ts,
+ * as the official CLI resolves them), for our containers: the folder is at /workspace whatever workspaceFolder says.
+ * ${containerEnv:VAR} stays for the request to fill from the image. `fromHost` says a host variable went in, which
+ * makes the value secret.
  */
 export function substitute(text: string, ctx: SubstitutionContext): { value: string; fromHost: boolean } {
-  let fromHost = false;
-  const value = text.replace(/\$\{([^}:]+)(?::([^}:]*)(?::([^}]*))?)?\}/g, (whole, kind: string, arg: string | undefined, fallback: string | undefined) => {
-    switch (kind) {
-      case 'localEnv':
-      case 'env':
-        if (!arg) return whole;
-        fromHost = true;
-        return ctx.hostEnv[arg] ?? fallback ?? '';
-      case 'localWorkspaceFolder':
-        return ctx.workspace;
-      case 'localWorkspaceFolderBasename':
-        return path.basename(ctx.workspace);
-      case 'containerWorkspaceFolder':
-        return WORKSPACE_IN_CONTAINER;
-      case 'containerWorkspaceFolderBasename':
-        return path.posix.basename(WORKSPACE_IN_CONTAINER);
-      case 'devcontainerId':
-        return devcontainerId(ctx.workspace);
-      default:
-        return whole;
-    }
+  return substituteText(text, {
+    localWorkspaceFolder: path.resolve(ctx.workspace),
+    containerWorkspaceFolder: WORKSPACE_IN_CONTAINER,
+    configFile: ctx.configFile ?? path.join(path.resolve(ctx.workspace), '.devcontainer', 'devcontainer.json'),
+    env: ctx.hostEnv,
   });
-  return { value, fromHost };
-}
-
-/**
- * ${devcontainerId}: stable for a folder, different between folders, and a valid volume name (Features name their
- * volumes with it, e.g. `dind-var-lib-docker-${devcontainerId}`). The spec hashes the container's id labels the
- * same way in spirit; ours are the folder.
- */
-export function devcontainerId(workspace: string): string {
-  return createHash('sha256').update(path.resolve(workspace)).digest('hex').slice(0, 32);
 }
 
 /** ${containerEnv:VAR[:default]} filled from the variables before it and the image's own (remoteEnv uses it for PATH). */

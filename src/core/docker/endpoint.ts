@@ -205,3 +205,9 @@ export function describeEndpoint(endpoint: DockerEndpoint): string {
         : endpoint.source;
   return `${endpoint.host}${endpoint.tls ? ' (TLS)' : ''} via ${via}`;
 }
+
+/** Whether the engine runs on this machine (so nvidia-smi here describes its GPUs, and 127.0.0.1 reaches its ports). */
+export function isLocalEndpoint(endpoint: DockerEndpoint): boolean {
+  if (endpoint.protocol === 'unix' || endpoint.protocol === 'npipe') return true;
+  return endpoint.protocol === 'tcp' && ['localhost', '127.0.0.1', '::1', '[::1]'].includes(endpoint.hostname ?? '');
+}

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs/promises';
-import type { DockerEndpoint } from '../docker/endpoint';
+import { isLocalEndpoint } from '../docker/endpoint';
 import type { Engine, EngineInfo, EngineVersion, ImageDetails } from '../docker/engine';
 import { readProvenance } from '../labels';
 import { lockArchs, lockPath } from '../provenance/lock';
@@ -385,8 +385,3 @@ export async function checkGpu(o: CheckGpuOptions): Promise<GpuPreflight> {
   });
 }
 
-/** Whether the engine runs on this machine (so nvidia-smi here describes its GPUs, and 127.0.0.1 reaches its ports). */
-export function isLocalEndpoint(endpoint: DockerEndpoint): boolean {
-  if (endpoint.protocol === 'unix' || endpoint.protocol === 'npipe') return true;
-  return endpoint.protocol === 'tcp' && ['localhost', '127.0.0.1', '::1', '[::1]'].includes(endpoint.hostname ?? '');
-}

@@ -191,7 +191,8 @@ export async function planRuntime(
 ): Promise<RuntimeSettings> {
   const project = await openProject(workspace, { devcontainer: runtime?.devcontainer });
   const user = { env: runtime?.env ?? [], envFiles: runtime?.envFiles ?? [], mounts: runtime?.mounts ?? [], ...(consent.allowImagePrivileges ? { allowImagePrivileges: true } : {}) };
-  return runtimeSettings(project.rawConfig, { workspace, hostEnv, user });
+  const raw = project.rawConfig;
+  return runtimeSettings(raw, { workspace, hostEnv, user, ...(raw ? { configFile: project.devcontainerPath } : {}) });
 }
 
 /**

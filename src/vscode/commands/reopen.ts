@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import type { JupyterServer } from '../../core/jupyter/server';
-import { WORKSPACE_IN_CONTAINER } from '../../core/container/request';
+import { WORKSPACE_IN_CONTAINER } from '../../core/container/workspace';
 import { DEFAULT_DEVCONTAINER, findDevcontainerConfigs, openProject } from '../../core/project';
 import { shortImageId } from '../../core/reference';
 import { attachedContainerFolderUri, isContainerRemote } from '../../core/container/attach';
