@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { UnresolvableVariableError, devcontainerId, substituteVariables } from '../../src/core/devcontainerVariables';
+import { substitute } from '../../src/core/container/runtime';
+import { UnresolvableVariableError, devcontainerId, substituteText, substituteVariables } from '../../src/core/devcontainerVariables';
 
 describe('substituteVariables (devcontainer.json variables)', () => {
   const context = { localWorkspaceFolder: '/home/ada/dimuon', containerWorkspaceFolder: '/workspace', configFile: '/home/ada/dimuon/.devcontainer/devcontainer.json', env: { HF_HOME: '/data/hf', EMPTY: '' } };
@@ -41,5 +42,15 @@ describe('substituteVariables (devcontainer.json variables)', () => {
 
   it('a localEnv without a name is one sentence naming the file', () => {
     assert.throws(() => substituteVariables({ a: '${localEnv}' }, context), (e: unknown) => e instanceof UnresolvableVariableError && e.message === '${localEnv} in devcontainer.json names no environment variable: write ${localEnv:NAME} or ${localEnv:NAME:default}.');
+  });
+});
+
+describe('one substituter for the project and for what a container is given', () => {
+  it('runtime settings substitute as the project is read: the same ${devcontainerId}, host values marked as such', () => {
+    const configFile = '/home/ada/dimuon/.devcontainer/gpu/devcontainer.json';
+    const ours = substitute('vol-${devcontainerId}', { workspace: '/home/ada/dimuon', hostEnv: {}, configFile });
+    assert.deepEqual(ours, { value: `vol-${devcontainerId('/home/ada/dimuon', configFile)}`, fromHost: false });
+    assert.deepEqual(substitute('${localEnv:TOKEN}@${containerWorkspaceFolder}', { workspace: '/w', hostEnv: { TOKEN: 't0k' } }), { value: 't0k@/workspace', fromHost: true });
+    assert.deepEqual(substituteText('${localWorkspaceFolderBasename}', { localWorkspaceFolder: '/w/dimuon', containerWorkspaceFolder: '/workspace', configFile, env: {} }), { value: 'dimuon', fromHost: false });
   });
 });
