@@ -8,7 +8,7 @@ import { commitTag } from '../core/images/tree';
 import { GitCli } from '../core/provenance/git';
 import type { RunRecord } from '../core/run/records';
 import { executePlan } from '../core/run/experiment';
-import { RUNS_FILE, isPending, readRuns, slurmEndWord } from '../core/run/records';
+import { RUNS_FILE, endWord, isPending, readRuns } from '../core/run/records';
 import { readRunOutput } from '../core/run/runFolder';
 import { findRunContainers, finishRun, reconcileRuns, stopRuns } from '../core/run/lifecycle';
 import type { RunComparison } from '../core/run/compare';
@@ -444,11 +444,11 @@ export function formatRuns(records: readonly RunRecord[], nowMs: number): string
   return [header, ...rows].map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
 }
 
-/** ok, exit N, running, cancelled; on Slurm also pending, and the words for what Slurm ended (timeout, out of memory). */
+/** ok, exit N, running, cancelled, engine stopped; on Slurm also pending, and what Slurm ended (timeout, out of memory). */
 function runStatus(r: RunRecord): string {
   if (r.status === 'running') return isPending(r) ? 'pending' : 'running';
-  const slurm = slurmEndWord(r);
-  if (slurm) return slurm;
+  const word = endWord(r);
+  if (word) return word;
   return r.status === 'succeeded' ? 'ok' : r.status === 'failed' ? (r.exitCode === null ? 'not started' : `exit ${String(r.exitCode)}`) : 'cancelled';
 }
 

@@ -9,6 +9,7 @@ import { buildKitSupport, cacheMountSupport, sessionSupport } from '../docker/ca
 import { buildWithSession } from '../docker/session/build';
 import type { BuildEvent, BuildRequest, Engine } from '../docker/engine';
 import { BuildError } from '../docker/engine';
+import { engineStoppedError, isEngineGone } from '../docker/errors';
 import type { ResolvedAuth } from '../docker/registryAuth';
 import { loginCommand } from '../docker/registryAuth';
 import { UserError } from '../errors';
@@ -22,7 +23,7 @@ import { projectFeatures } from '../features/features';
 import { featureLayer, featureUsers } from '../features/layer';
 import { metadataEntries, metadataLabel, parseMetadataLabel } from '../features/metadata';
 import type { FeatureDownloader, ResolvedFeature } from '../features/resolve';
-import { DOCKER_HUB, imageTags, tryParseReference } from '../reference';
+import { DOCKER_HUB, imageTags, parseReference, repositoryName, tryParseReference } from '../reference';
 import { captureLock, IMAGE_LOCK_PATH, writeLock } from '../provenance/lock';
 import type { ContextFinding } from './contextCheck';
 import { checkContext, findingWarning, LeakyContextError } from './contextCheck';
@@ -219,8 +220,9 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
   let contextBytesSent = 0;
   let contextTransport: 'session' | 'tar' = 'tar';
   const request: BuildRequest = {
-    // With Features, the real tags move only once they are installed: a failed Feature leaves the old image tagged.
-    tags: [...(features.length ? [] : tags), ...(stampTag ? [stampTag] : [])],
+    // The real tags move only with the last layer: a failed Feature, or an engine stopped halfway, leaves the old
+    // image tagged and never tags a half-made one.
+    tags: layerFollows ? (stampTag ? [stampTag] : []) : tags,
     labels,
     buildArgs,
     dockerfile: contextDir && dockerfile ? path.relative(contextDir, dockerfile).split(path.sep).join('/') : GENERATED_DOCKERFILE,
@@ -262,6 +264,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
       imageId = await o.engine.build(counted, tarRequest, onEvent, o.signal);
     }
   } catch (e) {
+    await throwIfEngineStopped(o, e);
     if (e instanceof BuildError) {
       // The step's log lines went to the log as they streamed; the error names the step once, without them again.
       const failure = progress.failure(e.message);
@@ -284,7 +287,7 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
         const baseEntries = parseMetadataLabel(built?.labels[DEVCONTAINER_METADATA_LABEL]);
         metadata = { [DEVCONTAINER_METADATA_LABEL]: metadataLabel(metadataEntries(baseEntries, features, metadataSource)) };
         if (features.length) {
-          imageId = await installFeatures(o, features, { from: stampTag ?? imageId, tags: [...tags, ...(stampTag ? [stampTag] : [])], labels: metadata, buildKit: support.available, imageUser: built?.user, users: featureUsers(config, built?.user, baseEntries) });
+          imageId = await installFeatures(o, features, { from: stampTag ?? imageId, tags: stampTag ? [stampTag] : [], labels: metadata, buildKit: support.available, imageUser: built?.user, users: featureUsers(config, built?.user, baseEntries) });
           Object.assign(labels, metadata);
           metadata = undefined;
         }
@@ -298,6 +301,16 @@ export async function buildExperiment(o: BuildExperimentOptions): Promise<BuildE
     }
   }
   return { imageId, tags, labels, git, context, contextFindings, contextBytesSent, contextTransport, builder: support.available ? 'buildkit' : 'classic', cachedSteps: progress.cachedSteps() };
+}
+
+/**
+ * A build the engine dropped (stopped, killed, restarting) says so in one sentence, not in the stream's last words
+ * ("finished the build without reporting an image id", a reset connection): the engine is asked once more.
+ */
+async function throwIfEngineStopped(o: BuildExperimentOptions, e: unknown): Promise<void> {
+  if (o.signal?.aborted) return;
+  const gone = isEngineGone(e) || (await o.engine.ping().then(() => false, (p: unknown) => isEngineGone(p)));
+  if (gone) throw engineStoppedError(o.engine.endpoint, 'during the build', 'no image was tagged and no lock written; start it, then build again.');
 }
 
 /** What a devcontainer.json builds from: its Dockerfile and context, or the image it names. */
@@ -336,7 +349,8 @@ function generatedContext(configPath: string, dockerfileText: string): ContextSc
 
 /**
  * The environment lock captured from the built image, then a layer with it (and a base digest BuildKit resolved)
- * on top under the real tags. Either failing is a warning: the image as built keeps its tags.
+ * on top under the real tags. Either failing is a warning, and the image as built takes the tags; an engine that
+ * stopped meanwhile is not: nothing is tagged and no lock written.
  */
 async function stamp(
   o: BuildExperimentOptions,
@@ -349,23 +363,37 @@ async function stamp(
       if (!lock.endsWith('\n')) lock += '\n';
     } catch (e) {
       if (o.signal?.aborted) throw e;
+      await throwIfEngineStopped(o, e);
       o.log.warn(`no environment lock: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  if (lock === undefined && !s.baseDigest && !s.labels) return { imageId: s.imageId, labels: {} };
+  if (lock === undefined && !s.baseDigest && !s.labels) {
+    await tagImage(o.engine, s.imageId, s.tags, o.signal);
+    return { imageId: s.imageId, labels: {} };
+  }
   let stamped = { imageId: s.imageId, labels: {} as Record<string, string> };
   try {
     stamped = await stampImage(o.engine, { from: s.from, tags: s.tags, buildKit: s.buildKit, ...(lock !== undefined ? { lock } : {}), ...(s.baseDigest ? { baseDigest: s.baseDigest } : {}), ...(s.labels ? { labels: s.labels } : {}) }, o.signal);
     o.log.info(`stamped ${stamped.imageId}: ${lock !== undefined ? `environment lock at ${IMAGE_LOCK_PATH}` : ''}${lock !== undefined && s.baseDigest ? ', ' : ''}${s.baseDigest ? `base digest ${s.baseDigest}` : ''}`);
   } catch (e) {
     if (o.signal?.aborted) throw e;
-    o.log.warn(`the environment lock and base digest are not in the image (${e instanceof Error ? e.message : String(e)}); ${s.imageId} keeps its tags.`);
+    await throwIfEngineStopped(o, e);
+    o.log.warn(`the environment lock and base digest are not in the image (${e instanceof Error ? e.message : String(e)}); ${s.imageId} takes its tags.`);
+    await tagImage(o.engine, s.imageId, s.tags, o.signal);
   }
   if (lock !== undefined) {
     const file = await writeLock(s.folder, stamped.imageId, s.tags, lock);
     o.log.info(`environment lock: ${path.relative(s.folder, file)} (consider adding .mlcontainers/ to .gitignore)`);
   }
   return stamped;
+}
+
+/** Tags the image as built when no layer was stamped on it: its tags moved only with the last layer. */
+async function tagImage(engine: Engine, imageId: string, tags: string[], signal?: AbortSignal): Promise<void> {
+  for (const tag of tags) {
+    const ref = parseReference(tag);
+    await engine.tagImage(imageId, repositoryName(ref), ref.tag ?? 'latest', signal);
+  }
 }
 
 /**
@@ -392,6 +420,7 @@ async function installFeatures(
     o.log.info(`installed ${features.length} Feature${features.length === 1 ? '' : 's'} as ${id}`);
     return id;
   } catch (e) {
+    await throwIfEngineStopped(o, e);
     if (e instanceof BuildError) {
       const failure = progress.failure(e.message);
       const dir = /mlc-features\/(\d+)-/.exec(failure.step)?.[1];

@@ -91,6 +91,21 @@ export function toEngineError(raw: unknown, endpoint: DockerEndpoint, hints: Err
   return new EngineError(`Docker engine at ${where} failed: ${String(err.message ?? raw)}`, 'api');
 }
 
+/**
+ * Whether a failure means the engine went away under the call (stopped, killed, restarting): its socket is gone or
+ * refuses, or it dropped the connection. A refusal the engine answered is not one.
+ */
+export function isEngineGone(e: unknown): boolean {
+  if (e instanceof EngineError) return e.reason === 'notRunning' || e.reason === 'unreachable';
+  const code = typeof e === 'object' && e !== null ? (e as NodeLikeError).code : undefined;
+  return typeof code === 'string' && ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE'].includes(code);
+}
+
+/** The one sentence for an engine that stopped during an operation: what happened, what was left, what to do. */
+export function engineStoppedError(endpoint: DockerEndpoint, during: string, next: string): EngineError {
+  return new EngineError(`The Docker engine at ${endpoint.host} stopped ${during}: ${next}`, 'notRunning');
+}
+
 function engineMessage(err: NodeLikeError): string | undefined {
   const json = err.json;
   if (typeof json === 'object' && json !== null && typeof (json as { message?: unknown }).message === 'string') {

@@ -2,6 +2,8 @@
 // recorded in .mlcontainers/runs.jsonl (core/run/records.ts) and finished by core/run/lifecycle.ts.
 import * as path from 'node:path';
 import type { ContainerCreateRequest, Engine, ImageDetails } from '../docker/engine';
+import { assertTakesConnections } from '../docker/engineGone';
+import { engineStoppedError, isEngineGone } from '../docker/errors';
 import type { GpuDecision } from '../container/gpu';
 import { chooseGpu, seenGpus } from '../container/gpu';
 import { checkImagePrivileges } from '../container/imagePrivileges';
@@ -24,7 +26,7 @@ import { finishRun, writeSeenGpus } from './lifecycle';
 import type { ExperimentPlan, PlanOptions, PlannedPoint } from './plan';
 import { RunError, planExperiment, planRuntime, sweepStopped } from './plan';
 import type { RunCode, RunRecord } from './records';
-import { RUN_DIR, appendFinal, appendRun, markStopRequested, startRecord, stopRequested } from './records';
+import { RUN_DIR, appendFinal, appendRun, markStopRequested, noteEngineLost, startRecord, stopRequested } from './records';
 import { makeRunFolder, openRunFileForAppend, writeRunFile } from './runFolder';
 import { formatParams } from './sweep';
 
@@ -188,9 +190,28 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
         if (fallback && !note) log.warn((note = fallback));
         if (record) records.push(record);
       } catch (e) {
-        failure ??= e;
+        failure ??= await engineLost(run, e);
       }
     }
+  };
+
+  // The engine went away while this client followed the run (stopped, killed, restarting): the run's record notes it
+  // for whoever finishes it once the engine is back, and the sweep starts nothing more.
+  const engineLost = async (run: PlannedRun, e: unknown): Promise<unknown> => {
+    if (!isEngineGone(e) || o.signal?.aborted) return e;
+    await noteEngineLost(plan.workspace, run.id, now().toISOString());
+    const resume = plan.sweep ? `, or \`mlc run --resume ${plan.id}\` for the sweep's points that never started` : '';
+    return engineStoppedError(engine.endpoint, `while run ${run.id} ran`, `once it is back, \`mlc runs\` records how the run ended; run it again${resume}.`);
+  };
+
+  // A Docker engine shutting down stops its containers (SIGTERM) while it still answers on the connections already
+  // open, and takes no new one: a run ended by a signal no client asked for is checked on a fresh connection, so that
+  // a run the engine stopped is finished once it is back, saying so (engineLost above), not as a plain exit 143.
+  const assertEngineStayed = async (runId: string, containerId: string): Promise<void> => {
+    if (o.signal?.aborted || (await stopRequested(plan.workspace, runId))) return;
+    const exit = await engine.inspectContainer(containerId).then((d) => d?.exitCode, () => undefined);
+    if (exit === undefined || exit === null || exit <= 128) return;
+    await assertTakesConnections(engine.endpoint);
   };
 
   const runOne = async (run: PlannedRun, slot: GpuDecision): Promise<{ record: RunRecord | undefined; note: string | undefined }> => {
@@ -282,6 +303,7 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
     const giveUp = setTimeout(() => seenStop.abort(), AFTER_EXIT_GRACE_MS);
     await seen;
     clearTimeout(giveUp);
+    await assertEngineStayed(run.id, launched.id);
     const record = await finishRun({ engine, workspace: plan.workspace, containerId: launched.id, log });
     if (record) o.onRecord?.(record);
     return { record, note: launched.note };

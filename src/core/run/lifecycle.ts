@@ -47,7 +47,7 @@ export async function finishRun(
   if (!details || details.running || details.status === 'created') return undefined;
   const runId = details.labels[RUN_ID_LABEL];
   if (!isRunId(runId)) return undefined;
-  const started = (await readRuns(o.workspace)).runs.find((r) => r.id === runId);
+  let started = (await readRuns(o.workspace)).runs.find((r) => r.id === runId);
   if (!started) {
     o.log.warn(`run container ${details.name} has no record in .mlcontainers/runs.jsonl: left as it is.`);
     return undefined;
@@ -59,6 +59,7 @@ export async function finishRun(
     if (output !== undefined) await writeRunFile(await ensureRunFolder(o.workspace, runId), 'output.log', output);
     const cancelled = await stopRequested(o.workspace, runId);
     const status: RunStatus = cancelled ? 'cancelled' : details.exitCode === 0 ? 'succeeded' : 'failed';
+    started = engineEnded(started, status, details.exitCode);
     // Another client may have written the same final line a moment earlier: it read the same container.
     finished = await closeRun({ workspace: o.workspace, started, log: o.log, outcome: { status, exitCode: details.exitCode, end: details.finishedAt ?? new Date().toISOString() } });
   }
@@ -111,9 +112,32 @@ export async function reconcileRuns(o: { engine: Engine; workspace: string; log:
   // A Slurm run has no container while it waits in the queue: squeue and sacct speak for it (core/slurm/).
   const orphans = records.filter((r) => r.status === 'running' && !r.slurm && !live.has(r.id) && Date.now() - Date.parse(r.start) >= 60_000);
   for (const r of orphans) {
-    await appendFinal(o.workspace, { ...r, status: 'failed', end: new Date().toISOString(), error: r.error ?? 'the run has no container: the client that started it stopped before the container did, or the container was removed by hand' });
+    await appendFinal(o.workspace, { ...r, status: 'failed', end: new Date().toISOString(), error: r.error ?? (r.engineLost ? engineStoppedSentence(r, null) : 'the run has no container: the client that started it stopped before the container did, or the container was removed by hand') });
   }
   return ended.length + orphans.length + stale.length > 0;
+}
+
+/**
+ * A run its following client saw the engine leave (`engineLost`), ended by a signal (the engine's SIGTERM or SIGKILL
+ * as it stopped, or as it came back without live-restore): the engine stopped under it, and its record says so.
+ * Otherwise the run ended on its own (Podman's containers outlive its API service) and the note goes.
+ *
+ * Decided from what that client saw, not from the engine afterwards: Docker 20.10 keeps its events in memory (a
+ * restart loses the kill/die of its own shutdown), /info has no start time, and the container's state reads like
+ * any `docker stop` (exit 143, State.Error empty).
+ */
+function engineEnded(started: RunRecord, status: RunStatus, exitCode: number | null): RunRecord {
+  if (!started.engineLost) return started;
+  if (status === 'failed' && (exitCode === null || exitCode > 128)) return { ...started, error: engineStoppedSentence(started, exitCode) };
+  const { engineLost, ...rest } = started;
+  void engineLost;
+  return rest;
+}
+
+/** What a run's record says when the engine stopped under it; a sweep's names the command for its points not yet run. */
+export function engineStoppedSentence(r: Pick<RunRecord, 'sweep'>, exitCode: number | null): string {
+  const resume = r.sweep ? `, or \`mlc run --resume ${r.sweep.id}\` for the sweep's points that never started` : '';
+  return `the Docker engine stopped while the run ran ${exitCode === null ? '(its container is gone)' : `(exit ${exitCode})`}: run it again${resume}`;
 }
 
 /**

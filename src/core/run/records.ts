@@ -67,8 +67,13 @@ export interface RunRecord {
   container: string;
   /** The run's output, relative to the workspace. */
   log: string;
-  /** Why a run that never ran failed (its container could not be created or started). */
+  /** Why a run that never ran failed (its container could not be created or started), or what ended it (the engine stopping). */
   error?: string;
+  /**
+   * When the client following the run lost the engine (ISO 8601): it stopped, was killed or restarted under the run.
+   * Written by that client on a running line; the final line keeps it only when the run's end was the engine's doing.
+   */
+  engineLost?: string;
   /** Per metric, what the run's metric files said when it ended (core/metrics/: metrics.jsonl, Lightning, DVCLive, TensorBoard). */
   metrics?: RunMetricsJson;
   /** A run submitted to Slurm (`mlc run --on slurm`): its array task and the state Slurm last gave it. */
@@ -142,6 +147,11 @@ export function slurmEndWord(r: RunRecord): string | undefined {
   return state.toLowerCase().replace(/_/g, ' ');
 }
 
+/** The word for what ended a failed run when it was not the run itself: Slurm's (timeout…), or the engine stopping. */
+export function endWord(r: RunRecord): string | undefined {
+  return slurmEndWord(r) ?? (r.status === 'failed' && r.engineLost ? 'engine stopped' : undefined);
+}
+
 /** Appends one record as one line (a single write, so parallel writers' lines never interleave). */
 export async function appendRun(workspace: string, record: RunRecord): Promise<void> {
   const file = path.join(workspace, RUNS_FILE);
@@ -171,6 +181,16 @@ export async function appendFinal(workspace: string, record: RunRecord): Promise
   if (!(await createRunFile(dir, '.final', `${record.status}\n`))) return false;
   await appendRun(workspace, record);
   return true;
+}
+
+/**
+ * Notes that the client following a run lost the engine under it (a running line with `engineLost`): whoever
+ * finishes the run once the engine is back says in its record that the engine stopped (core/run/lifecycle.ts).
+ * Nothing is written for a run already ended on record.
+ */
+export async function noteEngineLost(workspace: string, runId: string, at: string): Promise<void> {
+  const latest = (await readRuns(workspace)).runs.find((r) => r.id === runId);
+  if (latest?.status === 'running' && !latest.engineLost) await appendRun(workspace, { ...latest, engineLost: at });
 }
 
 /** Whether a client asked this run to stop (Ctrl-C, `mlc stop`, Stop Run): it then ends as cancelled. */
@@ -317,6 +337,7 @@ function isRunRecord(raw: unknown): raw is RunRecord {
     (raw.params === undefined || isRecord(raw.params)) &&
     (raw.sweep === null || raw.sweep === undefined || (isRecord(raw.sweep) && isRunId(raw.sweep.id) && typeof raw.sweep.index === 'number')) &&
     (raw.metrics === undefined || isRecord(raw.metrics)) &&
+    (raw.engineLost === undefined || typeof raw.engineLost === 'string') &&
     (raw.slurm === undefined || (isRecord(raw.slurm) && typeof raw.slurm.job === 'string' && /^\d+$/.test(raw.slurm.job) && typeof raw.slurm.state === 'string'))
   );
 }

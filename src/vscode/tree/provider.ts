@@ -9,7 +9,7 @@ import { isProvenanceLabel, readProvenance } from '../../core/labels';
 import { lockPath } from '../../core/provenance/lock';
 import { tryParseReference } from '../../core/reference';
 import type { RunRecord } from '../../core/run/records';
-import { isPending, slurmEndWord } from '../../core/run/records';
+import { endWord, isPending } from '../../core/run/records';
 import { formatParams } from '../../core/run/sweep';
 import { formatMetricValue, headlineMetric } from '../../core/run/comparePayload';
 import { headlineMetricSetting } from '../settings';
@@ -182,7 +182,7 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     const params = formatParams(run.params);
     const item = new vscode.TreeItem(params || run.config.path, vscode.TreeItemCollapsibleState.None);
     const pending = isPending(run);
-    const status = pending ? vscode.l10n.t('pending') : run.status === 'running' ? vscode.l10n.t('running') : run.status === 'succeeded' ? vscode.l10n.t('ok') : run.status === 'failed' ? (slurmEndWord(run) ?? (run.exitCode === null ? vscode.l10n.t('not started') : vscode.l10n.t('exit {0}', String(run.exitCode)))) : vscode.l10n.t('cancelled');
+    const status = pending ? vscode.l10n.t('pending') : run.status === 'running' ? vscode.l10n.t('running') : run.status === 'succeeded' ? vscode.l10n.t('ok') : run.status === 'failed' ? (endWord(run) ?? (run.exitCode === null ? vscode.l10n.t('not started') : vscode.l10n.t('exit {0}', String(run.exitCode)))) : vscode.l10n.t('cancelled');
     const headline = headlineMetric(run.metrics, headlineMetricSetting());
     item.description = [status, headline ? `${headline.name} ${headline.text}` : '', formatDuration((run.end ? Date.parse(run.end) : Date.now()) - Date.parse(run.start)), formatAge(Date.parse(run.start) / 1000)]
       .filter(Boolean)
