@@ -8,7 +8,8 @@ import { commitTag } from '../core/images/tree';
 import { GitCli } from '../core/provenance/git';
 import type { RunRecord } from '../core/run/records';
 import { executePlan } from '../core/run/experiment';
-import { RUNS_FILE, endWord, isPending, readRuns } from '../core/run/records';
+import { RUNS_FILE, readRuns } from '../core/run/records';
+import { commitCell, runStatus, statusText } from '../core/run/status';
 import { readRunOutput } from '../core/run/runFolder';
 import { findRunContainers, finishRun, reconcileRuns, stopRuns } from '../core/run/lifecycle';
 import type { RunComparison } from '../core/run/compare';
@@ -323,9 +324,9 @@ export function formatComparison(c: RunComparison): string[] {
   const header = ['RUN', 'STATUS', 'IMAGE', 'COMMIT', ...paramKeys, ...c.metricNames];
   const rows = c.runs.map((r) => [
     r.id,
-    r.status === 'failed' ? `exit ${String(r.exitCode)}` : r.status === 'succeeded' ? 'ok' : r.status,
+    r.statusText,
     r.image.ref,
-    r.commit ? `${r.commit.slice(0, 7)}${r.dirty ? '+dirty' : ''}` : '-',
+    commitCell(r.commit, r.dirty),
     ...paramKeys.map((k) => (typeof r.params[k] === 'string' ? (r.params[k] as string) : JSON.stringify(r.params[k]) ?? '-')),
     ...c.metricNames.map((m) => (r.metrics[m] === undefined ? '-' : `${String(r.metrics[m])}${c.best[m]?.run === r.id ? '*' : ''}`)),
   ]);
@@ -430,9 +431,9 @@ export async function stop(args: string[], io: CliIO, signal: AbortSignal): Prom
 export function formatRuns(records: readonly RunRecord[], nowMs: number): string[] {
   const rows = records.map((r) => [
     r.id,
-    runStatus(r),
+    statusText(runStatus(r)),
     primaryTag(r),
-    r.commit ? `${r.commit.slice(0, 7)}${r.dirty ? '+dirty' : ''}` : '-',
+    commitCell(r.commit, r.dirty),
     `${r.config.path}@${r.config.sha256.slice(0, 8)}`,
     formatDuration((r.end ? Date.parse(r.end) : nowMs) - Date.parse(r.start)),
     formatAge(Date.parse(r.start) / 1000, nowMs),
@@ -442,14 +443,6 @@ export function formatRuns(records: readonly RunRecord[], nowMs: number): string
   const header = ['RUN', 'STATUS', 'IMAGE', 'COMMIT', 'CONFIG', 'TOOK', 'STARTED', 'GPU', 'PARAMS'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   return [header, ...rows].map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
-}
-
-/** ok, exit N, running, cancelled, engine stopped; on Slurm also pending, and what Slurm ended (timeout, out of memory). */
-function runStatus(r: RunRecord): string {
-  if (r.status === 'running') return isPending(r) ? 'pending' : 'running';
-  const word = endWord(r);
-  if (word) return word;
-  return r.status === 'succeeded' ? 'ok' : r.status === 'failed' ? (r.exitCode === null ? 'not started' : `exit ${String(r.exitCode)}`) : 'cancelled';
 }
 
 /** The image's commit tag when it has one, else the reference the run named. */

@@ -5,6 +5,7 @@ import { MAX_METRIC_NAMES, nameMap } from '../metrics/metrics';
 import { diffLocks, formatDiff, lockFor, parseLock } from '../provenance/lock';
 import { loadYaml } from '../yaml';
 import type { RunRecord } from './records';
+import { runStatus, statusText } from './status';
 import { UserError } from '../errors';
 
 /** Metrics whose name says lower is better; every other metric is better higher (accuracy, F1, AUC, reward). */
@@ -13,6 +14,8 @@ const LOWER_IS_BETTER = /loss|err|mse|mae|rmse|perplex|\bwer\b|\bcer\b|time|late
 export interface ComparedRun {
   id: string;
   status: RunRecord['status'];
+  /** The status cell as every table words it (core/run/status.ts): pending, exit N, timeout, engine stopped… */
+  statusText: string;
   exitCode: number | null;
   image: { id: string; ref: string };
   commit: string | null;
@@ -58,6 +61,7 @@ export async function compareRuns(runs: readonly RunRecord[], locks?: (imageId: 
   const compared = runs.map((r): ComparedRun => ({
     id: r.id,
     status: r.status,
+    statusText: statusText(runStatus(r)),
     exitCode: r.exitCode,
     image: { id: r.image.id, ref: r.image.ref },
     commit: r.commit,

@@ -7,6 +7,7 @@ import type { RunComparison } from './compare';
 import type { RunRecord } from './records';
 import { runFolder } from './records';
 import { loadRunSeries } from './series';
+import { commitCell } from './status';
 
 /** One cell of the table: what it shows, and what it sorts by (null sorts last). */
 export interface CompareCell {
@@ -66,11 +67,11 @@ export function comparePayload(c: RunComparison, series: ReadonlyMap<string, rea
   ];
   const rows = c.runs.map((r): CompareCell[] => [
     { text: r.id, sort: r.id },
-    { text: r.status === 'failed' ? `exit ${String(r.exitCode)}` : r.status === 'succeeded' ? 'ok' : r.status, sort: r.status },
+    { text: r.statusText, sort: r.status },
     ...paramKeys.map((k): CompareCell => paramCell(r.params[k])),
     ...c.metricNames.map((m): CompareCell => metricCell(r.metrics[m])),
     { text: r.image.ref, sort: r.image.ref },
-    { text: r.commit ? `${r.commit.slice(0, 7)}${r.dirty ? '+dirty' : ''}` : '-', sort: r.commit },
+    { text: commitCell(r.commit, r.dirty), sort: r.commit },
   ]);
   // Keys are prefixed (`metric:constructor`), so a plain object is safe here, and it is what the webview is posted.
   const best = Object.fromEntries(Object.entries(c.best).map(([m, b]) => [`metric:${m}`, b.run]));

@@ -9,7 +9,8 @@ import { isProvenanceLabel, readProvenance } from '../../core/labels';
 import { lockPath } from '../../core/provenance/lock';
 import { tryParseReference } from '../../core/reference';
 import type { RunRecord } from '../../core/run/records';
-import { endWord, isPending } from '../../core/run/records';
+import type { RunStatusWord } from '../../core/run/status';
+import { runStatus } from '../../core/run/status';
 import { formatParams } from '../../core/run/sweep';
 import { formatMetricValue, headlineMetric } from '../../core/run/comparePayload';
 import { headlineMetricSetting } from '../settings';
@@ -181,8 +182,9 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
   private runItem(run: RunRecord, node: TreeNode): vscode.TreeItem {
     const params = formatParams(run.params);
     const item = new vscode.TreeItem(params || run.config.path, vscode.TreeItemCollapsibleState.None);
-    const pending = isPending(run);
-    const status = pending ? vscode.l10n.t('pending') : run.status === 'running' ? vscode.l10n.t('running') : run.status === 'succeeded' ? vscode.l10n.t('ok') : run.status === 'failed' ? (endWord(run) ?? (run.exitCode === null ? vscode.l10n.t('not started') : vscode.l10n.t('exit {0}', String(run.exitCode)))) : vscode.l10n.t('cancelled');
+    const word = runStatus(run);
+    const pending = word.kind === 'pending';
+    const status = statusLabel(word);
     const headline = headlineMetric(run.metrics, headlineMetricSetting());
     item.description = [status, headline ? `${headline.name} ${headline.text}` : '', formatDuration((run.end ? Date.parse(run.end) : Date.now()) - Date.parse(run.start)), formatAge(Date.parse(run.start) / 1000)]
       .filter(Boolean)
@@ -266,4 +268,24 @@ function metricsTable(run: RunRecord): string[] {
 /** Markdown-escapes text from labels and commit messages (they are not ours). */
 function escape(text: string): string {
   return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}
+
+/** The run's status in the user's language (core/run/status.ts decides which). */
+function statusLabel(s: RunStatusWord): string {
+  switch (s.kind) {
+    case 'pending':
+      return vscode.l10n.t('pending');
+    case 'running':
+      return vscode.l10n.t('running');
+    case 'ok':
+      return vscode.l10n.t('ok');
+    case 'not started':
+      return vscode.l10n.t('not started');
+    case 'cancelled':
+      return vscode.l10n.t('cancelled');
+    case 'exit':
+      return vscode.l10n.t('exit {0}', String(s.code));
+    case 'ended':
+      return s.word;
+  }
 }
