@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { EngineEventFeed, ExperimentImagesModel } from './core/images/model';
+import { EngineEventFeed } from './core/docker/events';
+import { ExperimentImagesModel } from './core/images/model';
 import { repoOf } from './core/images/tree';
 import { createLogger } from './core/log';
 import { latestProjectImage } from './core/project';

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { formatTree } from '../../src/cli/ls';
 import type { ContainerSummary, EngineEvent, ImageSummary } from '../../src/core/docker/engine';
 import { EngineError } from '../../src/core/docker/errors';
-import type { Timers } from '../../src/core/images/model';
+import type { Timers } from '../../src/core/docker/events';
 import { ExperimentImagesModel, isRelevantEvent, isRunEnd } from '../../src/core/images/model';
 import { appendRun, readRuns } from '../../src/core/run/records';
 import type { ExperimentTree } from '../../src/core/images/tree';
