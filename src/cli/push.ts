@@ -41,6 +41,10 @@ export async function push(args: string[], io: CliIO, signal: AbortSignal): Prom
   }
   const engine = machineEngine(values.host, {}, io.env);
   const layers = new Map<string, string>();
+  const record = async (pushed: readonly { reference: string; imageId: string }[]): Promise<void> => {
+    const [first] = pushed;
+    if (first) await recordPushes(pushRecordFile(io.env, io.env.HOME || os.homedir()), first.imageId, pushed.map((p) => p.reference)).catch((e: unknown) => io.err(`warning: the push was not recorded (${e instanceof Error ? e.message : String(e)}); mlc export k8s on Podman will not find its digest.`));
+  };
   const pushed = await pushExperimentImage({
     engine,
     ref: imageRef,
@@ -53,15 +57,20 @@ export async function push(args: string[], io: CliIO, signal: AbortSignal): Prom
       // One line per layer when it settles (Pushed, Layer already exists, Mounted from …), not per progress tick.
       const id = typeof event.id === 'string' ? event.id : '';
       const status = typeof event.status === 'string' ? event.status : '';
-      if (!id || !status || /^(Preparing|Waiting|Pushing)$/.test(status) || layers.get(id) === status) return;
-      layers.set(id, status);
-      io.err(`  ${id}: ${status}`);
+      // dockerd counts each retry down a second at a time: one line per layer that had to retry.
+      const settled = /^Retrying in \d+ seconds?$/.test(status) ? 'Retrying (the registry did not answer)' : status;
+      if (!id || !settled || /^(Preparing|Waiting|Pushing)$/.test(settled) || layers.get(id) === settled) return;
+      layers.set(id, settled);
+      io.err(`  ${id}: ${settled}`);
     },
     signal,
+  }).catch(async (e: unknown) => {
+    // What the registry took before it went away (with --latest, the commit tag) is pushed all the same.
+    if (e instanceof PushError) await record(e.pushed);
+    throw e;
   });
   // What the registry answered, for `mlc export k8s` on Podman, whose RepoDigests cannot tell a push from a build.
-  const [first] = pushed;
-  if (first) await recordPushes(pushRecordFile(io.env, io.env.HOME || os.homedir()), first.imageId, pushed.map((p) => p.reference)).catch((e: unknown) => io.err(`warning: the push was not recorded (${e instanceof Error ? e.message : String(e)}); mlc export k8s on Podman will not find its digest.`));
+  await record(pushed);
   if (values.json) io.out(JSON.stringify({ pushed: pushed.map((p) => ({ reference: p.reference, digest: p.digest, imageId: p.imageId })) }));
   else for (const p of pushed) io.out(p.reference);
   return 0;

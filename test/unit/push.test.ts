@@ -121,6 +121,16 @@ describe('mlc push', () => {
         e instanceof PushError && e.message === '127.0.0.1:5000 wants credentials to push 127.0.0.1:5000/team/myproj ("no basic auth credentials"): run `docker login 127.0.0.1:5000`, then push again.');
     });
 
+    it('a registry gone mid-push: one sentence in our words, the engine\'s Go error left out', async () => {
+      const engine = new FakeEngine();
+      engine.images.set('myproj:latest', clean);
+      const raw = 'Put "http://127.0.0.1:5000/v2/team/myproj/blobs/uploads/x": dial tcp 127.0.0.1:5000: connect: connection refused';
+      engine.pushError = new EngineError(`Pushing 127.0.0.1:5000/team/myproj:0123456 failed: ${raw}`, 'api', undefined, raw);
+      await assert.rejects(pushExperimentImage(input(engine)), (e: unknown) =>
+        e instanceof PushError && e.reason === 'registryGone' && e.pushed.length === 0 &&
+        e.message === 'The registry 127.0.0.1:5000 went away in the middle of the push (it refused connections): 127.0.0.1:5000/team/myproj:0123456 was not pushed. Once the registry is up again, push again: the layers it already holds are not sent twice.');
+    });
+
     it('names where refused credentials came from, without the credentials', async () => {
       const engine = new FakeEngine();
       engine.images.set('myproj:latest', clean);

@@ -6,11 +6,12 @@ import { UserError } from '../errors';
 import { REVISION_LABEL, readProvenance } from '../labels';
 import { DOCKER_HUB, familiarPath, isPathComponent, isRegistryHost, parseReference } from '../reference';
 
-export type PushErrorReason = 'registry' | 'notFound' | 'noName' | 'dirty' | 'revision' | 'unauthorized';
+export type PushErrorReason = 'registry' | 'notFound' | 'noName' | 'dirty' | 'revision' | 'unauthorized' | 'registryGone';
 
 /** A push refused before or by the registry; the message says what to do next. */
 export class PushError extends UserError {
-  constructor(message: string, readonly reason: PushErrorReason) {
+  /** `pushed`: the tags the registry took before it failed (with --latest, the commit tag may be there already). */
+  constructor(message: string, readonly reason: PushErrorReason, readonly pushed: readonly PushedReference[] = []) {
     super(message);
     this.name = 'PushError';
   }
@@ -148,9 +149,30 @@ export async function pushExperimentImage(input: PushInput): Promise<PushedRefer
           'unauthorized',
         );
       }
+      const gone = e instanceof EngineError ? registryGone(e.raw ?? e.message) : undefined;
+      if (gone) {
+        const before = pushed.length ? ` (${pushed.map((p) => p.reference.split('@')[0]).join(', ')} was pushed before)` : '';
+        throw new PushError(
+          `The registry ${registry.host} went away in the middle of the push (it ${gone}): ${target} was not pushed${before}. Once the registry is up again, push again: the layers it already holds are not sent twice.`,
+          'registryGone',
+          pushed,
+        );
+      }
       throw e;
     }
     pushed.push({ reference: `${target}@${digest}`, digest, imageId: plan.imageId });
   }
   return pushed;
+}
+
+/**
+ * What the engine's words say of a registry that stopped answering mid-push, in our words (the engine's are a Go
+ * error with a URL in it); undefined when they say something else. dockerd retries a layer five times first.
+ */
+export function registryGone(raw: string): string | undefined {
+  if (/connection refused/i.test(raw)) return 'refused connections';
+  if (/connection reset|broken pipe|\bEOF\b|use of closed network connection|server closed/i.test(raw)) return 'closed the connection';
+  if (/i\/o timeout|deadline exceeded|Client\.Timeout|TLS handshake timeout/i.test(raw)) return 'stopped answering';
+  if (/no such host|server misbehaving|network is unreachable|no route to host/i.test(raw)) return 'can no longer be reached';
+  return undefined;
 }

@@ -27,7 +27,7 @@ export async function pushImage(conn: DockerConnection, ref: string, auth: Regis
   }, signal);
   if (failure) {
     const unauthorized = /unauthori[sz]ed|authentication required|no basic auth credentials|denied|insufficient_scope|incorrect username or password/i.test(failure);
-    throw new EngineError(`Pushing ${ref} failed: ${failure}`, unauthorized ? 'unauthorized' : 'api');
+    throw new EngineError(`Pushing ${ref} failed: ${failure}`, unauthorized ? 'unauthorized' : 'api', undefined, failure);
   }
   if (!/^sha256:[0-9a-f]{64}$/.test(digest)) {
     throw new EngineError(`Docker engine at ${conn.endpoint.host} finished pushing ${ref} without reporting the manifest digest.`, 'api');
