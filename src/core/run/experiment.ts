@@ -27,7 +27,7 @@ import type { ExperimentPlan, PlanOptions, PlannedPoint } from './plan';
 import { RunError, planExperiment, planRuntime, sweepStopped } from './plan';
 import type { RunCode, RunRecord } from './records';
 import { RUN_DIR, appendFinal, appendRun, markStopRequested, noteEngineLost, startRecord, stopRequested } from './records';
-import { makeRunFolder, openRunFileForAppend, writeRunFile } from './runFolder';
+import { isDiskFull, makeRunFolder, openRunFileForAppend, writeRunFile } from './runFolder';
 import { formatParams } from './sweep';
 
 export const RUN_ROLE = 'run' as const;
@@ -267,6 +267,8 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
         for (const line of flush ? parts.filter((l, i) => i < parts.length - 1 || l) : parts) o.onLine?.(run, line, stream);
       };
       let writes = Promise.resolve();
+      // A full disk stops the copy here, not the run: finishRun writes what it can and the record says the disk filled.
+      let logFull = false;
       // Podman 4.3 can leave a log stream that began as the container exited open for good: once the container has
       // exited, the stream gets a little longer, then stops (finishRun writes the whole output from the engine).
       const followStop = new AbortController();
@@ -276,7 +278,10 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
       }, () => undefined);
       try {
         await engine.followLogs(launched.id, (chunk, stream) => {
-          writes = writes.then(() => logFile.write(chunk).then(() => undefined));
+          writes = writes.then(() => (logFull ? undefined : logFile.write(chunk).then(() => undefined, (e: unknown) => {
+            if (!isDiskFull(e)) throw e;
+            logFull = true;
+          })));
           lines[stream] += chunk.toString('utf8');
           emit(stream, false);
         }, o.signal ? AbortSignal.any([o.signal, followStop.signal]) : followStop.signal).catch((e: unknown) => {

@@ -1,14 +1,16 @@
 // A run outlives the client that started it: its container is its truth while it runs, and whichever client sees
 // it end first (`mlc run`, `mlc runs`, `mlc logs`, `mlc stop`, the VS Code view) writes its final record, keeps its
 // whole output, and only then removes the container.
+import * as path from 'node:path';
 import type { ContainerSummary, Engine } from '../docker/engine';
+import { UserError } from '../errors';
 import { MANAGED_LABEL, ROLE_LABEL, RUN_ID_LABEL, RUN_SWEEP_LABEL, SLURM_JOB_LABEL, WORKSPACE_LABEL } from '../labels';
 import type { Logger } from '../log';
 import { leftOutSentence, metricsToJson, readRunSeries } from '../metrics/metrics';
 import type { SeenGpu } from '../container/gpu';
 import type { RunRecord, RunStatus } from './records';
-import { appendFinal, markStopRequested, readRuns, stopRequested } from './records';
-import { RUN_FILE_CAP, ensureRunFolder, isRunId, readRunText, runFolder, writeRunFile } from './runFolder';
+import { RUNS_FILE, appendFinal, markStopRequested, readRuns, stopRequested } from './records';
+import { RUN_DIR, RUN_FILE_CAP, diskIsFull, ensureRunFolder, isDiskFull, isRunId, readRunText, runFolder, writeRunFile } from './runFolder';
 import { writeSeriesCache } from './series';
 
 /** A run container of this workspace, as the engine lists it. */
@@ -56,12 +58,18 @@ export async function finishRun(
   if (started.status === 'running') {
     // The engine keeps the whole output; a client that followed it may have died halfway through writing it.
     const output = await o.engine.containerLogs(o.containerId, 'all', o.signal).catch(() => undefined);
-    if (output !== undefined) await writeRunFile(await ensureRunFolder(o.workspace, runId), 'output.log', output);
+    let diskFull = false;
+    if (output !== undefined) {
+      await writeRunFile(await ensureRunFolder(o.workspace, runId), 'output.log', output).catch((e: unknown) => {
+        if (!isDiskFull(e)) throw e;
+        diskFull = true;
+      });
+    }
     const cancelled = await stopRequested(o.workspace, runId);
     const status: RunStatus = cancelled ? 'cancelled' : details.exitCode === 0 ? 'succeeded' : 'failed';
     started = engineEnded(started, status, details.exitCode);
     // Another client may have written the same final line a moment earlier: it read the same container.
-    finished = await closeRun({ workspace: o.workspace, started, log: o.log, outcome: { status, exitCode: details.exitCode, end: details.finishedAt ?? new Date().toISOString() } });
+    finished = await closeRun({ workspace: o.workspace, started, log: o.log, diskFull, outcome: { status, exitCode: details.exitCode, end: details.finishedAt ?? new Date().toISOString() } });
   }
   await o.engine.removeContainer(o.containerId, { force: true }, o.signal).catch(() => undefined);
   // Another client's removal may still be under way ("removal in progress"): done is when the engine has none.
@@ -74,22 +82,51 @@ export async function finishRun(
  * seen, metric summaries and the series cache): the one way a run is closed, whatever ran it (a container here,
  * a Slurm task). Written once however many clients call it; returns the record this call built.
  */
-export async function closeRun(o: { workspace: string; started: RunRecord; outcome: Pick<RunRecord, 'status' | 'exitCode' | 'end'> & Partial<Pick<RunRecord, 'error' | 'slurm'>>; log: Logger }): Promise<RunRecord> {
+export async function closeRun(o: {
+  workspace: string;
+  started: RunRecord;
+  outcome: Pick<RunRecord, 'status' | 'exitCode' | 'end'> & Partial<Pick<RunRecord, 'error' | 'slurm'>>;
+  log: Logger;
+  /** A write into the run folder already failed for want of space (output.log). */
+  diskFull?: boolean;
+}): Promise<RunRecord> {
   const runId = o.started.id;
-  await ensureRunFolder(o.workspace, runId);
+  const dir = await ensureRunFolder(o.workspace, runId);
+  let diskFull = o.diskFull === true;
   const seen = await readSeenGpus(o.workspace, runId, (sentence) => o.log.warn(`run ${runId}: ${sentence}`));
   const { metrics, series } = await readRunSeries(runFolder(o.workspace, runId));
   const leftOut = leftOutSentence(metrics);
   if (leftOut) o.log.warn(`run ${runId}: ${leftOut}`);
-  await writeSeriesCache(o.workspace, runId, series);
+  await writeSeriesCache(o.workspace, runId, series).catch((e: unknown) => {
+    if (!isDiskFull(e)) throw e;
+    diskFull = true;
+  });
+  // The run's own writes may have filled the disk without a write of ours failing: the disk says so.
+  diskFull ||= await diskIsFull(dir);
+  const full = diskFull ? diskFullSentence(runId) : undefined;
+  if (full) o.log.warn(`run ${runId}: ${full}`);
+  const error = [o.outcome.error, full].filter(Boolean).join('; ');
   const record: RunRecord = {
     ...o.started,
     ...o.outcome,
+    ...(error ? { error } : {}),
     ...(seen !== undefined ? { seenGpus: seen } : {}),
     ...(Object.keys(metrics.metrics).length || metrics.skipped ? { metrics: metricsToJson(metrics) } : {}),
   };
-  if (await appendFinal(o.workspace, record)) o.log.info(`run ${runId} ${record.status} (exit ${String(record.exitCode)})`);
+  const wrote = await appendFinal(o.workspace, record).catch((e: unknown) => {
+    if (!isDiskFull(e)) throw e;
+    throw new UserError(
+      `The disk that holds ${RUNS_FILE} is full: run ${runId} ${record.status}, but its final record could not be written. Free space there, then \`mlc runs\` writes it (the run's container is kept until then).`,
+    );
+  });
+  if (wrote) o.log.info(`run ${runId} ${record.status} (exit ${String(record.exitCode)})`);
   return record;
+}
+
+/** What a run's record and its client say when the run folder's disk filled up. */
+function diskFullSentence(runId: string): string {
+  const where = path.join(RUN_DIR, runId);
+  return `the disk that holds its run folder filled up (no space left on ${where}): output.log, metrics and the run's own files may be cut short; free space there (\`df -h ${where}\`) and run it again`;
 }
 
 /**

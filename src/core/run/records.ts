@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type { SeenGpu } from '../container/gpu';
 import { isRecord } from '../json';
 import type { RunMetricsJson } from '../metrics/metrics';
-import { RUN_DIR, createRunFile, ensureRunFolder, hasRunFile, isRunId, runFolder, runLogPath, writeRunFile } from './runFolder';
+import { RUN_DIR, createRunFile, ensureRunFolder, hasRunFile, isDiskFull, isRunId, runFolder, runLogPath, writeRunFile } from './runFolder';
 
 export { RUN_DIR, runFolder };
 
@@ -178,8 +178,19 @@ export function recordLine(record: RunRecord): string {
  */
 export async function appendFinal(workspace: string, record: RunRecord): Promise<boolean> {
   const dir = await ensureRunFolder(workspace, record.id);
-  if (!(await createRunFile(dir, '.final', `${record.status}\n`))) return false;
-  await appendRun(workspace, record);
+  // A disk too full for even the marker's name: the line goes on without it (at worst twice, both saying how it ended).
+  const claimed = await createRunFile(dir, '.final', `${record.status}\n`).catch((e: unknown) => {
+    if (isDiskFull(e)) return true;
+    throw e;
+  });
+  if (!claimed) return false;
+  try {
+    await appendRun(workspace, record);
+  } catch (e) {
+    // runs.jsonl could not take the line (its disk is full too): the next client to finish the run writes it.
+    await fs.rm(path.join(dir, '.final'), { force: true });
+    throw e;
+  }
   return true;
 }
 

@@ -191,24 +191,46 @@ export async function hasRunFile(dir: string, name: string): Promise<boolean> {
  * link: a planted one counts as there). Returns whether this call created it.
  */
 export async function createRunFile(dir: string, name: string, data: string): Promise<boolean> {
+  let handle: fs.FileHandle;
   try {
-    await fs.writeFile(path.join(dir, name), data, { flag: constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode: 0o644 });
-    return true;
+    handle = await fs.open(path.join(dir, name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
   }
+  try {
+    await handle.writeFile(data);
+  } catch (e) {
+    // On a full disk the name (an inode) is still made where its bytes are not: the file is this call's all the same.
+    if (!isDiskFull(e)) throw e;
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+/** A write refused because the disk (or the user's quota) is full: ENOSPC, EDQUOT. */
+export function isDiskFull(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** Whether the disk holding `dir` has no block left for us (statfs); false where it cannot be asked. */
+export async function diskIsFull(dir: string): Promise<boolean> {
+  const st = await fs.statfs(dir).catch(() => undefined);
+  return st !== undefined && st.blocks > 0 && st.bavail === 0;
 }
 
 /**
  * Replaces `name` in the run folder with `data`: written to a new file (created exclusively) and renamed over it, so
- * a link or FIFO the container put there is replaced, never written through, and readers see old or new.
+ * a link or FIFO the container put there is replaced, never written through, and readers see old or new. A write
+ * that fails (a full disk) leaves the old file and no half-written one.
  */
 export async function writeRunFile(dir: string, name: string, data: string | Buffer): Promise<void> {
   const file = path.join(dir, name);
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await fs.writeFile(tmp, data, { flag: constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode: 0o644 });
   try {
+    await fs.writeFile(tmp, data, { flag: constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode: 0o644 });
     await fs.rename(tmp, file);
   } catch (e) {
     await fs.rm(tmp, { force: true });
