@@ -210,6 +210,16 @@ describe('Slurm runs: submission, task records, reconcile, stop', () => {
     for (const f of files) assert.ok(!fs.readFileSync(path.join(f.parentPath, f.name), 'utf8').includes('hf_s3cr3t'), `${f.name} holds no secret`);
   });
 
+  it('a controller that does not answer at submit: the plan kept, no run on record, one sentence naming --resume --on slurm', async () => {
+    const ws = tmp();
+    const down = Object.assign(new Error('exit 1'), { stderr: 'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)\n' });
+    const slurm = new SlurmCli({ exec: () => Promise.reject(down) });
+    await assert.rejects(submitToSlurm({ plan: plan(ws), image: IMAGE, slurm, options: {}, recorder: { node: 'node', cli: 'cli.js' } }), (e: unknown) =>
+      e instanceof SlurmError && e.reason === 'controller' &&
+      e.message === 'The Slurm controller does not answer, so nothing was submitted and no run is on record; the plan is kept as S: once `sinfo` answers, submit it with `mlc run --resume S --on slurm` (and the same Slurm options).');
+    assert.deepEqual((await readRuns(ws)).runs, []);
+  });
+
   it('a dry run renders the script and writes nothing', async () => {
     const ws = tmp();
     const slurm = new FakeSlurm();

@@ -33,8 +33,11 @@ export interface Slurm {
   cancel(ids: readonly string[], signal?: AbortSignal): Promise<void>;
 }
 
+/** `controller`: slurmctld did not answer (down, restarting, unreachable); `other`: anything Slurm refused or failed. */
+export type SlurmErrorReason = 'controller' | 'other';
+
 export class SlurmError extends UserError {
-  constructor(message: string) {
+  constructor(message: string, readonly reason: SlurmErrorReason = 'other') {
     super(message);
     this.name = 'SlurmError';
   }
@@ -47,11 +50,14 @@ export function isLive(state: string): boolean {
   return LIVE.has(state);
 }
 
+/** What a Slurm command prints when slurmctld does not answer (sbatch gives up after about 18 s). */
+const CONTROLLER_DOWN = /Unable to contact slurm controller|Connection refused|Unable to establish Slurm connection|Socket timed out/i;
+
 /** One sentence for what sbatch, squeue, sacct or scancel printed on failure (Slurm 22.05's words). */
 export function slurmErrorMessage(command: string, stderr: string, o: { partition?: string; gres?: string; mem?: string; cpusPerTask?: number } = {}): string {
   const text = stderr.trim();
   const raw = text.split('\n').find((l) => /error/i.test(l))?.replace(/^\w+: error: /, '') ?? text.split('\n')[0] ?? '';
-  if (/Unable to contact slurm controller|Connection refused|Unable to establish Slurm connection|Socket timed out/i.test(text)) {
+  if (CONTROLLER_DOWN.test(text)) {
     return `The Slurm controller does not answer (${command}: ${raw}): check \`sinfo\`, or ask your cluster's admins whether slurmctld is up.`;
   }
   if (/Invalid partition name/i.test(text)) return `Slurm has no partition ${o.partition ?? 'by that name'}: \`sinfo -s\` lists the partitions you can use.`;
@@ -128,7 +134,8 @@ export class SlurmCli implements Slurm {
       const err = e as NodeJS.ErrnoException & { stderr?: string };
       if (err.code === 'ENOENT') throw new SlurmError(`${command} is not on PATH: run this on a Slurm login node, or install the Slurm client (Debian: slurm-client; scripts/test-slurm.sh sets up a one-node cluster).`);
       if (err.name === 'AbortError') throw e;
-      throw new SlurmError(slurmErrorMessage(command, err.stderr ?? err.message, this.o));
+      const text = err.stderr ?? err.message;
+      throw new SlurmError(slurmErrorMessage(command, text, this.o), CONTROLLER_DOWN.test(text) ? 'controller' : 'other');
     }
   }
 

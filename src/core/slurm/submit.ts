@@ -20,6 +20,7 @@ import { makeRunFolder, writeRunFile } from '../run/runFolder';
 import type { BatchScriptInput, SlurmOptions } from './script';
 import { renderBatchScript } from './script';
 import type { Slurm } from './slurm';
+import { SlurmError } from './slurm';
 import { apptainerImage, apptainerSifPath } from './apptainer';
 import { charliecloudImage, charliecloudImageDir, toChRunArgs } from './charliecloud';
 import type { SlurmRuntime } from './runtime';
@@ -122,7 +123,16 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
   // Held until every point is on record, so a task that starts at once finds its record to update.
   // Secret values are in no file: the script names them (`-e NAME`) and sbatch hands its environment to the job.
   const secrets = Object.fromEntries((o.runtime?.env ?? []).filter((v) => v.secret).map((v) => [v.name, v.value]));
-  const job = await o.slurm.submit(path.join(plan.workspace, rel), plan.workspace, o.signal, secrets);
+  const job = await o.slurm.submit(path.join(plan.workspace, rel), plan.workspace, o.signal, secrets).catch((e: unknown) => {
+    // Nothing is on record yet and the plan is on disk: the same plan goes to Slurm once the controller is back.
+    if (e instanceof SlurmError && e.reason === 'controller') {
+      throw new SlurmError(
+        `The Slurm controller does not answer, so nothing was submitted and no run is on record; the plan is kept as ${plan.id}: once \`sinfo\` answers, submit it with \`mlc run --resume ${plan.id} --on slurm\` (and the same Slurm options).`,
+        'controller',
+      );
+    }
+    throw e;
+  });
   const submitted = now().toISOString();
   try {
     await recordSubmitted(plan, job, submitted, o.runtime ? envNames(o.runtime) : []);
