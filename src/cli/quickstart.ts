@@ -13,7 +13,7 @@ import { latestTag } from '../core/scaffold/latestTags';
 import { applyPlan } from '../core/scaffold/plan';
 import { prepareScaffold } from '../core/scaffold/prepare';
 import type { CreatedProject } from '../core/scaffold/quickstart';
-import { QUICKSTART_EXAMPLE, QuickstartError, QuickstartFolderError, checkProjectDir, chooseQuickstartBase, createProjectDir, readExample } from '../core/scaffold/quickstart';
+import { QUICKSTART_EXAMPLE, QuickstartError, QuickstartFolderError, checkProjectDir, chooseQuickstartBase, createProjectDir, readExample, recoverQuickstart } from '../core/scaffold/quickstart';
 import { resolveOptions } from '../core/scaffold/render';
 import { loadTemplates, templatesDir } from '../core/scaffold/templateFiles';
 import { writeFileAtomic } from '../core/atomicWrite';
@@ -41,6 +41,26 @@ half-done and the command can simply be run again.
 const STEPS = 5;
 
 export async function quickstart(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
+  // SIGTERM and SIGHUP (a closed terminal, `kill`) clean up as Ctrl-C does; SIGKILL cannot: the next quickstart
+  // into the same folder undoes what was left (recoverQuickstart).
+  const terminated = new AbortController();
+  let signalName: NodeJS.Signals | undefined;
+  const onSignal = (name: NodeJS.Signals): void => {
+    signalName ??= name;
+    terminated.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  try {
+    const code = await quickstartSteps(args, io, AbortSignal.any([signal, terminated.signal]));
+    return code === 130 && signalName === 'SIGTERM' ? 143 : code === 130 && signalName === 'SIGHUP' ? 129 : code;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+  }
+}
+
+async function quickstartSteps(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     options: { force: { type: 'boolean', default: false }, 'base-image': { type: 'string' }, host: { type: 'string' } },
@@ -59,6 +79,8 @@ export async function quickstart(args: string[], io: CliIO, signal: AbortSignal)
   const asUsage = (e: unknown): never => {
     throw e instanceof QuickstartFolderError ? new UsageError(e.message) : e;
   };
+  const recovered = await recoverQuickstart(dir).catch(asUsage);
+  if (recovered) io.err(recovered);
   await checkProjectDir(dir, values.force).catch(asUsage);
 
   step(1, 'Choosing the base image');
@@ -139,6 +161,7 @@ export async function quickstart(args: string[], io: CliIO, signal: AbortSignal)
     }
     throw new QuickstartError(`${why.replace(/\.$/, '')}. ${dir} was removed${project.movedAside ? ' and the folder it replaced put back' : ''}; run \`mlc quickstart\` again once that is fixed.`);
   }
+  await project.keep();
 
   const below = path.relative(process.cwd(), dir);
   const rel = !below ? '.' : below.startsWith('..') || path.isAbsolute(below) ? dir : below;

@@ -1,8 +1,10 @@
 // `mlc quickstart`'s project: an example from templates/examples/ with a preset scaffolded beside it, written into a
-// folder of its own in one rename, and the base image it can build FROM on this machine.
+// folder of its own in one rename, and the base image it can build FROM on this machine. A journal beside the folder
+// lets the next quickstart undo one that was killed outright.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { writeFileAtomic } from '../atomicWrite';
 import { UserError } from '../errors';
 import type { LatestTag } from './latestTags';
 
@@ -78,6 +80,73 @@ export interface CreatedProject {
   movedAside: string | undefined;
   /** Removes the project and puts back the folder it replaced (or the empty one): after a later step failed. */
   discard(): Promise<void>;
+  /** Every step succeeded: the project stays, and no later quickstart takes it for a killed one's. */
+  keep(): Promise<void>;
+}
+
+/**
+ * What a quickstart has done to DIR so far, kept beside it (`.DIR.mlc-quickstart.json`) until it ends: a quickstart
+ * killed outright (SIGKILL, a crash) runs no clean-up, so the next one into DIR reads this and undoes it.
+ */
+interface QuickstartJournal {
+  pid: number;
+  staging: string;
+  /** DIR existed (empty, or moved aside to `movedAside`). */
+  existing: boolean;
+  movedAside?: string;
+  /** DIR may now be the new project: removed on recovery. Set only once DIR is absent or ours. */
+  placed: boolean;
+}
+
+function journalFile(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.mlc-quickstart.json`);
+}
+
+async function writeJournal(target: string, journal: QuickstartJournal): Promise<void> {
+  await writeFileAtomic(journalFile(target), `${JSON.stringify(journal)}\n`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Undoes what a killed quickstart into `dir` left (its staging folder, its half-made project) and puts back the
+ * folder its --force moved aside; one sentence saying so, or undefined when nothing was left. Paths in the journal are
+ * used only when they are the names a quickstart into `dir` gives them.
+ */
+export async function recoverQuickstart(dir: string): Promise<string | undefined> {
+  const target = path.resolve(dir);
+  const file = journalFile(target);
+  const text = await fs.readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  let j: Partial<QuickstartJournal> = {};
+  try {
+    j = JSON.parse(text) as Partial<QuickstartJournal>;
+  } catch {
+    // Torn: only the journal goes.
+  }
+  if (typeof j.pid === 'number' && j.pid !== process.pid && alive(j.pid)) {
+    throw new QuickstartFolderError(`Another mlc quickstart (process ${j.pid}) is making ${target} right now: wait for it to end, or give another folder.`);
+  }
+  const sibling = (p: unknown, prefix: string): p is string => typeof p === 'string' && path.dirname(p) === path.dirname(target) && path.basename(p).startsWith(prefix);
+  if (sibling(j.staging, `.${path.basename(target)}.mlc-quickstart-`)) await fs.rm(j.staging, { recursive: true, force: true });
+  const exists = (p: string): Promise<boolean> => fs.lstat(p).then(() => true, () => false);
+  if (j.placed === true) await fs.rm(target, { recursive: true, force: true });
+  let putBack = false;
+  if (sibling(j.movedAside, `${path.basename(target)}.before-quickstart-`) && (await exists(j.movedAside)) && !(await exists(target))) {
+    await fs.rename(j.movedAside, target);
+    putBack = true;
+  } else if (j.existing === true && !(await exists(target))) {
+    await fs.mkdir(target);
+  }
+  await fs.rm(file, { force: true });
+  return `An earlier mlc quickstart into ${target} was killed before it finished: what it had made was removed${putBack ? ' and the folder it had moved aside put back' : ''}.`;
 }
 
 /**
@@ -108,25 +177,33 @@ export async function createProjectDir(dir: string, force: boolean, fill: (stagi
   const { existing, occupied } = await checkProjectDir(target, force);
   await fs.mkdir(path.dirname(target), { recursive: true });
   const staging = path.join(path.dirname(target), `.${path.basename(target)}.mlc-quickstart-${randomBytes(4).toString('hex')}`);
+  // Each step is in the journal before it is taken, so a kill between any two leaves what recoverQuickstart undoes.
+  const journal: QuickstartJournal = { pid: process.pid, staging, existing, placed: false };
+  await writeJournal(target, journal);
+  const dropJournal = (): Promise<void> => fs.rm(journalFile(target), { force: true });
   await fs.mkdir(staging);
   try {
     await fill(staging);
   } catch (e) {
     await fs.rm(staging, { recursive: true, force: true });
+    await dropJournal();
     throw e;
   }
   let movedAside: string | undefined;
   try {
     if (occupied) {
       movedAside = `${target}.before-quickstart-${now().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}`;
+      await writeJournal(target, { ...journal, movedAside });
       await fs.rename(target, movedAside);
     } else if (existing) {
       await fs.rmdir(target);
     }
+    await writeJournal(target, { ...journal, ...(movedAside ? { movedAside } : {}), placed: true });
     await fs.rename(staging, target);
   } catch (e) {
     if (movedAside) await fs.rename(movedAside, target).catch(() => undefined);
     await fs.rm(staging, { recursive: true, force: true });
+    await dropJournal();
     throw e;
   }
   return {
@@ -136,6 +213,8 @@ export async function createProjectDir(dir: string, force: boolean, fill: (stagi
       await fs.rm(target, { recursive: true, force: true });
       if (movedAside) await fs.rename(movedAside, target);
       else if (existing) await fs.mkdir(target);
+      await dropJournal();
     },
+    keep: dropJournal,
   };
 }

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { expandConfig } from '../../../src/core/run/sweep';
 import type { LatestTag } from '../../../src/core/scaffold/latestTags';
-import { PYTORCH_STANDIN, QUICKSTART_EXAMPLE, QuickstartError, QuickstartFolderError, chooseQuickstartBase, createProjectDir, readExample } from '../../../src/core/scaffold/quickstart';
+import { PYTORCH_STANDIN, QUICKSTART_EXAMPLE, QuickstartError, QuickstartFolderError, chooseQuickstartBase, createProjectDir, readExample, recoverQuickstart } from '../../../src/core/scaffold/quickstart';
 import { templatesDir } from '../../../src/core/scaffold/templateFiles';
 import { mlcInProcess } from '../../helpers/cli';
 
@@ -82,7 +82,29 @@ describe('mlc quickstart: the example, the base, the folder', () => {
       assert.equal(created.dir, dir);
       assert.equal(created.movedAside, undefined);
       assert.deepEqual(listAll(dir), ['configs', 'configs/experiment.yaml', 'train.py']);
+      // Until keep(), a journal beside it says a quickstart is making it.
+      assert.deepEqual(fs.readdirSync(parent).sort(), ['.project.mlc-quickstart.json', 'project']);
+      await created.keep();
       assert.deepEqual(fs.readdirSync(parent), ['project']);
+      assert.equal(await recoverQuickstart(dir), undefined, 'a kept project is nothing to recover');
+    });
+
+    it('a quickstart killed before keep() or discard() is undone by the next one: project removed, the folder moved aside put back', async () => {
+      const dir = path.join(parent, 'mine');
+      fs.mkdirSync(dir);
+      fs.writeFileSync(path.join(dir, 'notes.txt'), 'my notes\n');
+      // As SIGKILL leaves it: created, and neither kept nor discarded.
+      await createProjectDir(dir, true, fill);
+      assert.deepEqual(listAll(dir), ['configs', 'configs/experiment.yaml', 'train.py']);
+      assert.equal(await recoverQuickstart(dir), `An earlier mlc quickstart into ${dir} was killed before it finished: what it had made was removed and the folder it had moved aside put back.`);
+      assert.deepEqual(fs.readdirSync(parent), ['mine']);
+      assert.deepEqual(listAll(dir), ['notes.txt']);
+    });
+
+    it('a journal of a quickstart still running refuses a second one into the same folder', async () => {
+      const dir = path.join(parent, 'project');
+      fs.writeFileSync(path.join(parent, '.project.mlc-quickstart.json'), JSON.stringify({ pid: process.ppid, staging: '', existing: false, placed: false }));
+      await assert.rejects(recoverQuickstart(dir), (e: unknown) => e instanceof QuickstartFolderError && /Another mlc quickstart \(process \d+\) is making/.test(e.message));
     });
 
     it('a fill that fails leaves nothing: no folder, no staging folder', async () => {
