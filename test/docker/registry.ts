@@ -52,6 +52,10 @@ export interface TestRegistry {
   host: string;
   /** GET on the registry's HTTP API, with basic auth when the registry has a user. */
   get(pathname: string, headers?: Record<string, string>): Promise<Response>;
+  /** Where it stores blobs and uploads in progress (`docker/registry/v2/repositories/<name>/_uploads/`). */
+  dataDir: string;
+  /** SIGKILL, as a registry host that goes away: no goodbye to the pushes under way. */
+  kill(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -76,17 +80,24 @@ export async function startRegistry(tools: { registry: string; htpasswd: string 
   const get = (pathname: string, headers: Record<string, string> = {}): Promise<Response> =>
     fetch(`http://${host}${pathname}`, { headers: { ...authorization, ...headers } });
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null) {
+    if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
     }
     fs.rmSync(dir, { recursive: true, force: true });
   };
+  const kill = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  const dataDir = path.join(dir, 'data');
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) break;
     const ok = await get('/v2/').then((r) => r.status === 200, () => false);
-    if (ok) return { host, get, stop };
+    if (ok) return { host, get, dataDir, kill, stop };
     await new Promise((r) => setTimeout(r, 100));
   }
   await stop();
