@@ -99,3 +99,27 @@ describe('build context', () => {
     assert.deepEqual(top, [{ path: 'models/', bytes: 10000 }, { path: 'notes.md', bytes: 100 }]);
   });
 });
+
+describe('packContext when the build that reads it is gone', () => {
+  it('a file removed after the scan, with nobody reading the stream (a cancelled build), is no unhandled error', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-pack-gone-'));
+    fs.writeFileSync(path.join(root, 'Dockerfile'), 'FROM scratch\n');
+    fs.writeFileSync(path.join(root, 'train.py'), 'print(1)\n');
+    const scan = await scanContext(root, 'Dockerfile');
+    fs.rmSync(root, { recursive: true, force: true });
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown): void => void uncaught.push(e);
+    const listeners = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    process.on('uncaughtException', onUncaught);
+    try {
+      const stream = packContext(scan);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(stream.destroyed, true, 'the stream ended with the read error');
+    } finally {
+      process.removeListener('uncaughtException', onUncaught);
+      for (const l of listeners) process.on('uncaughtException', l);
+    }
+    assert.deepEqual(uncaught, []);
+  });
+});

@@ -215,6 +215,11 @@ export function packContext(scan: ContextScan): Readable {
   // tar-stream is loaded with the first build, not at import (activation time).
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const tar = (require('tar-stream') as typeof TarStream).pack();
+  // A cancelled build stops reading the stream, and its files may then go (a quickstart interrupted mid-build removes
+  // its project): the read error that ends the stream must not reach the process as an unhandled 'error' event (it
+  // crashed `mlc quickstart` on Podman, where the context goes as this tar). A consumer still reading has its own
+  // listener and gets the error as before.
+  tar.on('error', () => undefined);
   void (async () => {
     try {
       for (const e of scan.entries) {
@@ -229,6 +234,8 @@ export function packContext(scan: ContextScan): Readable {
             const entry = tar.entry({ ...header, type: 'file', size: e.size }, (err) => (err ? reject(err) : resolve()));
             const source = fs.createReadStream(path.join(scan.root, e.path));
             source.on('error', reject);
+            // tar-stream's entry (its Sink) fails too when its file cannot be read: that error is the one above.
+            entry.on('error', () => undefined);
             source.pipe(entry);
           });
         }
