@@ -83,7 +83,9 @@ export class GrpcServer {
         status = e instanceof GrpcError ? e.code : GrpcStatus.unknown;
         message = e instanceof Error ? e.message : String(e);
       })
+      // A stream the engine already closed (a cancelled build) has nowhere to flush to: that is no error of the process.
       .then(() => call.flush())
+      .catch(() => undefined)
       .finally(() => {
         if (!stream.destroyed && !stream.closed) stream.end();
       });
