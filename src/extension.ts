@@ -5,7 +5,7 @@ import { ExperimentImagesModel } from './core/images/model';
 import { repoOf } from './core/images/tree';
 import { createLogger } from './core/log';
 import { latestProjectImage } from './core/project';
-import { SlurmCli } from './core/slurm/slurm';
+import { SlurmCli } from './core/backends/slurm/slurm';
 import { registerCommands } from './vscode/commands/table';
 import { DevcontainerChoice } from './vscode/devcontainerChoice';
 import { EngineProvider } from './vscode/engineProvider';

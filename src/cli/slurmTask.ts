@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../core/log';
-import { recordTaskEnd, recordTaskStart } from '../core/slurm/tasks';
+import { recordTaskEnd, recordTaskStart } from '../core/backends/slurm/tasks';
 import type { CliIO } from './io';
 import { UsageError } from './io';
 

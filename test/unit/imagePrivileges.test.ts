@@ -16,7 +16,7 @@ import type { GitProvider } from '../../src/core/provenance/git';
 import { runExperiment } from '../../src/core/run/experiment';
 import type { ExperimentPlan } from '../../src/core/run/plan';
 import { PLANS_DIR } from '../../src/core/run/plan';
-import { submitToSlurm } from '../../src/core/slurm/submit';
+import { submitToSlurm } from '../../src/core/backends/slurm/submit';
 import type * as Consent from '../../src/vscode/imagePrivileges';
 import type * as Core from '../../src/core/container/imagePrivileges';
 import type { FakeVscodeRecord } from '../helpers/fakeVscode';

@@ -12,7 +12,7 @@ import type { GitHistory } from '../../src/core/provenance/git';
 import type * as ImageActions from '../../src/vscode/commands/imageActions';
 import type * as Runs from '../../src/vscode/commands/runs';
 import { schedulerLaunch } from '../../src/core/run/detach';
-import { submitToSlurm } from '../../src/core/slurm/submit';
+import { submitToSlurm } from '../../src/core/backends/slurm/submit';
 import type { RunScheduler } from '../../src/vscode/runScheduler';
 import type { Services } from '../../src/vscode/services';
 import type * as Provider from '../../src/vscode/tree/provider';

@@ -7,10 +7,10 @@ import * as path from 'node:path';
 import { containerRequest } from '../../src/core/container/request';
 import type { RunContainerInput } from '../../src/core/run/experiment';
 import { runContainerSpec } from '../../src/core/run/experiment';
-import { apptainerImage, apptainerSifPath, toApptainerArgs } from '../../src/core/slurm/apptainer';
-import { chooseRuntime } from '../../src/core/slurm/runtime';
-import { renderBatchScript } from '../../src/core/slurm/script';
-import { SlurmError } from '../../src/core/slurm/slurm';
+import { apptainerImage, apptainerSifPath, toApptainerArgs } from '../../src/core/backends/slurm/apptainer';
+import { chooseRuntime } from '../../src/core/backends/slurm/runtime';
+import { renderBatchScript } from '../../src/core/backends/slurm/script';
+import { SlurmError } from '../../src/core/backends/slurm/slurm';
 import { imageDetails } from '../helpers/images';
 import { recordingLogger, silentLogger } from '../helpers/logger';
 

@@ -5,10 +5,10 @@ import * as path from 'node:path';
 import { containerRequest } from '../../src/core/container/request';
 import type { RunContainerInput } from '../../src/core/run/experiment';
 import { runContainerSpec } from '../../src/core/run/experiment';
-import { charliecloudImage, charliecloudImageDir, toChRunArgs } from '../../src/core/slurm/charliecloud';
-import { chooseRuntime } from '../../src/core/slurm/runtime';
-import { renderBatchScript } from '../../src/core/slurm/script';
-import { SlurmError } from '../../src/core/slurm/slurm';
+import { charliecloudImage, charliecloudImageDir, toChRunArgs } from '../../src/core/backends/slurm/charliecloud';
+import { chooseRuntime } from '../../src/core/backends/slurm/runtime';
+import { renderBatchScript } from '../../src/core/backends/slurm/script';
+import { SlurmError } from '../../src/core/backends/slurm/slurm';
 import { imageDetails } from '../helpers/images';
 import { silentLogger } from '../helpers/logger';
 

@@ -12,7 +12,7 @@ import type { RunRecord } from '../../core/run/records';
 import { readRuns } from '../../core/run/records';
 import { plainRunFile } from '../../core/run/runFolder';
 import { formatParams } from '../../core/run/sweep';
-import { commandOnPath } from '../../core/slurm/slurm';
+import { commandOnPath } from '../../core/backends/slurm/slurm';
 import { imageArgument } from '../imageArgument';
 import { withImagePrivilegeConsent } from '../imagePrivileges';
 import { runSettings, userRuntimeSettings } from '../settings';

@@ -1,4 +1,4 @@
-import type { Slurm, SlurmTaskState } from '../../../src/core/slurm/slurm';
+import type { Slurm, SlurmTaskState } from '../../../src/core/backends/slurm/slurm';
 
 /** Slurm as our interface sees it: tests set what squeue and sacct say, and read what was submitted and cancelled. */
 export class FakeSlurm implements Slurm {

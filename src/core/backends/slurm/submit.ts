@@ -2,21 +2,21 @@
 // config copy are made here, as a local run makes them; the script is kept beside the plan; every point is on
 // record (running, Slurm state PENDING) as soon as sbatch answers, so `mlc runs` lists the queued tasks too.
 import * as path from 'node:path';
-import { writeFileAtomic } from '../atomicWrite';
-import type { ImageDetails } from '../docker/engine';
-import type { Logger } from '../log';
-import { createLogger } from '../log';
-import { containerRequest } from '../container/request';
-import type { RuntimeSettings } from '../container/runtime';
-import { envNames } from '../container/runtime';
-import { imageTitle } from '../container/request';
-import { imageName } from '../reference';
-import type { RunContainerInput } from '../run/experiment';
-import { runContainerSpec } from '../run/experiment';
-import type { ExperimentPlan } from '../run/plan';
-import { PLANS_DIR } from '../run/plan';
-import { appendRun, runFolder, startRecord } from '../run/records';
-import { makeRunFolder, writeRunFile } from '../run/runFolder';
+import { writeFileAtomic } from '../../atomicWrite';
+import type { ImageDetails } from '../../docker/engine';
+import type { Logger } from '../../log';
+import { createLogger } from '../../log';
+import { containerRequest } from '../../container/request';
+import type { RuntimeSettings } from '../../container/runtime';
+import { envNames } from '../../container/runtime';
+import { imageTitle } from '../../container/request';
+import { imageName } from '../../reference';
+import type { RunContainerInput } from '../../run/experiment';
+import { runContainerSpec } from '../../run/experiment';
+import type { ExperimentPlan } from '../../run/plan';
+import { PLANS_DIR } from '../../run/plan';
+import { appendRun, runFolder, startRecord } from '../../run/records';
+import { makeRunFolder, writeRunFile } from '../../run/runFolder';
 import type { BatchScriptInput, SlurmOptions } from './script';
 import { renderBatchScript } from './script';
 import type { Slurm } from './slurm';

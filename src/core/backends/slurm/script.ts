@@ -2,19 +2,19 @@
 // image pinned by id, with the mounts, env and labels of a local run (core/run/experiment.ts renders them), and calls
 // back into `mlc slurm-task` to write its start and final record (core/run/records.ts stays the only writer).
 import { quote } from 'shell-quote';
-import { toDockerRunArgs } from '../container/dockerRun';
-import { NO_GPU_ENV, asksUnlimitedMemlock, containerRequest } from '../container/request';
-import type { ContainerCreateRequest } from '../docker/engine';
-import type { RunContainerInput } from '../run/experiment';
-import { runContainerSpec } from '../run/experiment';
-import { SLURM_JOB_LABEL } from '../labels';
+import { toDockerRunArgs } from '../../container/dockerRun';
+import { NO_GPU_ENV, asksUnlimitedMemlock, containerRequest } from '../../container/request';
+import type { ContainerCreateRequest } from '../../docker/engine';
+import type { RunContainerInput } from '../../run/experiment';
+import { runContainerSpec } from '../../run/experiment';
+import { SLURM_JOB_LABEL } from '../../labels';
 import type { ApptainerTool } from './apptainer';
 import { apptainerEnvPrefix, toApptainerArgs } from './apptainer';
 import { toChRunArgs } from './charliecloud';
 import type { SlurmRuntime } from './runtime';
 import { isApptainer } from './runtime';
 import { SlurmError } from './slurm';
-import { hasControlCharacter, printable } from '../generatedText';
+import { hasControlCharacter, printable } from '../../generatedText';
 
 /** What `mlc run --on slurm` passes to sbatch, each as its own #SBATCH line. */
 export interface SlurmOptions {

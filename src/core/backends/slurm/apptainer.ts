@@ -5,13 +5,13 @@
 // working directory and command as the `docker run` of a local run, rendered here from the same create request.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { ContainerCreateRequest, ImageDetails } from '../docker/engine';
-import { apptainerDefinition } from '../export/apptainer';
-import type { Logger } from '../log';
+import type { ContainerCreateRequest, ImageDetails } from '../../docker/engine';
+import { apptainerDefinition } from '../../export/apptainer';
+import type { Logger } from '../../log';
 import type { Exec } from './runtime';
 import { apptainerMissing, assertRefNamesImage, exec, taskCommand } from './runtime';
 import { SlurmError } from './slurm';
-import { shortImageId } from '../reference';
+import { shortImageId } from '../../reference';
 
 export type ApptainerTool = 'apptainer' | 'singularity';
 

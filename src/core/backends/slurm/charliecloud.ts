@@ -4,12 +4,12 @@
 // working directory and command as the `docker run` of a local run, rendered here from the same create request.
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import type { ContainerCreateRequest, ImageDetails } from '../docker/engine';
-import type { Logger } from '../log';
+import type { ContainerCreateRequest, ImageDetails } from '../../docker/engine';
+import type { Logger } from '../../log';
 import type { Exec } from './runtime';
 import { assertRefNamesImage, exec, taskCommand } from './runtime';
 import { SlurmError } from './slurm';
-import { shortImageId } from '../reference';
+import { shortImageId } from '../../reference';
 
 /** Where converted images live, relative to the workspace; one folder per image id. */
 export const CHARLIECLOUD_DIR = path.join('.mlcontainers', 'charliecloud');

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { UserError } from '../errors';
+import { UserError } from '../../errors';
 
 /** What Slurm says of one array task (`12_3`). */
 export interface SlurmTaskState {

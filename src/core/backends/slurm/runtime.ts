@@ -2,9 +2,9 @@
 // directory image) or Apptainer/Singularity (exec of a SIF); the converted images are made here, once per image id,
 // from the image the docker CLI on this host names.
 import { execFile } from 'node:child_process';
-import type { ContainerCreateRequest, ImageDetails } from '../docker/engine';
+import type { ContainerCreateRequest, ImageDetails } from '../../docker/engine';
 import { SlurmError, commandOnPath } from './slurm';
-import { shortImageId } from '../reference';
+import { shortImageId } from '../../reference';
 
 /** How a task runs its container on the node; "singularity" is Apptainer under its older name. */
 export type SlurmRuntime = 'docker' | 'charliecloud' | 'apptainer' | 'singularity';

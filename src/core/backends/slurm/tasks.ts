@@ -1,10 +1,10 @@
 // A Slurm run's record from submission to its final line: the batch script's own start and end (through
 // `mlc slurm-task`), and, for tasks that could not write theirs (cancelled, over --time, out of memory, never
 // started), what squeue and sacct say. Final lines go through core/run/lifecycle.ts's closeRun, written once.
-import type { Logger } from '../log';
-import { closeRun } from '../run/lifecycle';
-import type { RunRecord, RunStatus } from '../run/records';
-import { appendRun, markStopRequested, readRuns, stopRequested } from '../run/records';
+import type { Logger } from '../../log';
+import { closeRun } from '../../run/lifecycle';
+import type { RunRecord, RunStatus } from '../../run/records';
+import { appendRun, markStopRequested, readRuns, stopRequested } from '../../run/records';
 import type { Slurm, SlurmTaskState } from './slurm';
 import { isLive } from './slurm';
 
