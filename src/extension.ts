@@ -5,7 +5,6 @@ import { ExperimentImagesModel } from './core/images/model';
 import { repoOf } from './core/images/tree';
 import { createLogger } from './core/log';
 import { latestProjectImage } from './core/project';
-import { SlurmCli } from './core/backends/slurm/slurm';
 import { registerCommands } from './vscode/commands/table';
 import { DevcontainerChoice } from './vscode/devcontainerChoice';
 import { EngineProvider } from './vscode/engineProvider';
@@ -43,8 +42,6 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
       projectRepo: async (d) => repoOf(await latestProjectImage(d, await devcontainers.remembered(d))),
       log: log.child('images'),
       events,
-      // Asked only while a Slurm run is on record as pending or running.
-      slurm: () => new SlurmCli(),
     }),
     (dir, moved) => git.onHeadChange(dir, moved),
   );

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { Engine } from '../core/docker/engine';
 import { machineEngine } from '../core/docker/machine';
 import { formatAge, formatDuration } from '../core/format';
 import { openProject } from '../core/project';
@@ -11,7 +12,7 @@ import { executePlan } from '../core/run/experiment';
 import { RUNS_FILE, readRuns } from '../core/run/records';
 import { commitCell, runStatus, statusText } from '../core/run/status';
 import { readRunOutput } from '../core/run/runFolder';
-import { findRunContainers, finishRun, reconcileRuns, stopRuns } from '../core/run/lifecycle';
+import { findRunContainers, finishRun, reconcileRuns } from '../core/run/lifecycle';
 import type { RunComparison } from '../core/run/compare';
 import { compareRuns, imageLocks, selectRuns } from '../core/run/compare';
 import { varyingParamKeys } from '../core/run/comparePayload';
@@ -26,12 +27,15 @@ import { templatesDir } from '../core/scaffold/templateFiles';
 import { terminalText } from '../core/terminalText';
 import type { CliIO } from './io';
 import { UsageError, asUsage, cliLogger } from './io';
-import { followSlurmLog, reconcileSlurm, slurmOptions, slurmRunHelp, stopOnSlurm, submitPlan } from './runSlurm';
+import type { BatchBackend } from '../core/backends/backend';
+import { batchBackends, findBackend, openRunsOf, reconcileOpenRuns } from '../core/backends/index';
+import { localBackend } from '../core/backends/local';
+import { isLocal } from '../core/run/records';
 
 export const runHelp = `mlc run --config FILE [--image REF] [--gpu auto|all|none|0,1] [--parallel N] [--env NAME[=VALUE]]…
         [--env-file FILE]… [--mount SPEC]… [--detach] [--dir DIR] -- COMMAND…
 mlc run --resume SWEEP [--env NAME=VALUE]… [--detach] [--dir DIR] [--allow-image-privileges]
-mlc run --on slurm --config FILE [--parallel N] [--partition P] [--time T] [--gres G] [--dry-run] … -- COMMAND…
+mlc run --on BACKEND --config FILE [--parallel N] [--dry-run] [the backend's flags…] -- COMMAND…
 
 Runs COMMAND in the experiment image with the project mounted at /workspace (the working directory) and the
 hyper-parameter YAML mounted read-only at /etc/mlc/config/<name>; its path is in $MLC_CONFIG, and $MLC_RUN_DIR is
@@ -74,10 +78,13 @@ refused with what the image asks, until you agree once for that image:
   --json            with --detach: print {"sweep", "runs"} as JSON
   --dir DIR         project folder (default: .)
   --host URL        Docker host instead of DOCKER_HOST / the docker context
+  --on BACKEND      submit the runs to a run backend instead of running them here (${batchBackends().map((b) => b.id).join(', ')}):
+                    returns once it took them; \`mlc runs\`, \`mlc logs\` and \`mlc stop\` follow them there
+  --dry-run         with --on: print what would be submitted (the batch script), and submit nothing
 
 Exit code: a single run's own (130 when stopped); for a sweep, 0 when every run succeeded, else 1; with
---detach or --on slurm, 0 once the runs are submitted.
-${slurmRunHelp}`;
+--detach or --on, 0 once the runs are submitted.
+${batchBackends().map((b) => b.flags.help).join('\n')}`;
 
 export const runsHelp = `mlc runs [--dir DIR] [--image REF] [--last N] [--json]
 mlc runs --compare RUN RUN… | --sweep ID [--json]
@@ -128,28 +135,24 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       'env-file': { type: 'string', multiple: true, default: [] },
       mount: { type: 'string', multiple: true, default: [] },
       on: { type: 'string' },
-      partition: { type: 'string' },
-      time: { type: 'string' },
-      'cpus-per-task': { type: 'string' },
-      mem: { type: 'string' },
-      gres: { type: 'string' },
-      account: { type: 'string' },
-      'sbatch-arg': { type: 'string', multiple: true },
-      runtime: { type: 'string' },
+      ...backendFlags(),
       'dry-run': { type: 'boolean', default: false },
       'allow-image-privileges': { type: 'boolean', default: false },
     },
     strict: true,
     allowPositionals: true,
   });
-  const onSlurm = values.on === 'slurm';
-  if (values.on !== undefined && !onSlurm) throw new UsageError(`--on takes slurm (or nothing, to run here), not "${values.on}"`);
-  const slurmOnly = ['partition', 'time', 'cpus-per-task', 'mem', 'gres', 'account', 'sbatch-arg', 'runtime', 'dry-run'] as const;
-  const stray = slurmOnly.find((k) => values[k] !== undefined && values[k] !== false);
-  if (!onSlurm && stray) throw new UsageError(`--${stray} is for Slurm: add --on slurm`);
-  if (onSlurm && values.gpu !== 'auto') throw new UsageError('on Slurm the GPUs come from the allocation: ask with --gres gpu:N instead of --gpu');
-  // Checked before the plan is made, so a flag #SBATCH cannot hold leaves nothing behind.
-  const slurm = onSlurm ? slurmOptions(values) : undefined;
+  const flags = values as Record<string, string | boolean | string[] | undefined>;
+  const backend = values.on === undefined ? undefined : findBackend(values.on);
+  if (values.on !== undefined && !backend) throw new UsageError(`--on takes ${batchBackends().map((b) => b.id).join(' or ')} (or nothing, to run here), not "${values.on}"`);
+  for (const other of batchBackends()) {
+    const stray = Object.keys(other.flags.options).find((k) => flags[k] !== undefined && !(backend && k in backend.flags.options));
+    if (stray) throw new UsageError(`--${stray} is for ${other.title}: add --on ${other.id}`);
+  }
+  if (!backend && values['dry-run']) throw new UsageError('--dry-run shows what --on would submit: add --on BACKEND');
+  if (backend && values.gpu !== 'auto') throw new UsageError(`on ${backend.title} the GPUs come from the allocation: ask for them with its flags instead of --gpu (mlc run --help)`);
+  // Checked before the plan is made, so a value the backend cannot take leaves nothing behind.
+  const backendOptions = backend ? asUsage(() => backend.flags.parse(flags)) : undefined;
   const folder = path.resolve(values.dir);
   const engine = machineEngine(values.host, {}, io.env);
   const log = cliLogger(io, 'run');
@@ -166,8 +169,8 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
     await checkPlanImage(engine, plan, hostEnv, { allowImagePrivileges: values['allow-image-privileges'], signal });
     await reconcileRuns({ engine, workspace: folder, log, signal });
     points = pendingPoints(plan, (await readRuns(folder)).runs);
-    // A plan written and not yet submitted (VS Code's Run Experiment on Slurm) goes to Slurm whole; a started one not.
-    if (onSlurm && points.length < plan.points.length) throw new UsageError('--resume on Slurm takes a plan none of whose points has started; a sweep on Slurm is one array job: `mlc stop` it and submit it again');
+    // A plan written and not yet submitted (VS Code's Run Experiment to a backend) goes there whole; a started one not.
+    if (backend && points.length < plan.points.length) throw new UsageError(`--resume on ${backend.title} takes a plan none of whose points has started; a backend takes a sweep whole: \`mlc stop\` it and submit it again`);
     if (!points.length) {
       io.err(`sweep ${plan.id}: every point has started; \`mlc runs\` shows them.`);
       return 0;
@@ -189,8 +192,8 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       image: values.image ?? project.imageRef,
       command: positionals,
       code,
-      // On Slurm the batch script hands the container the GPUs of its allocation (--gres).
-      gpu: onSlurm ? 'none' : gpu,
+      // In a backend the job's script hands the container the GPUs of its allocation.
+      gpu: backend ? 'none' : gpu,
       ...(parallel !== undefined ? { parallel } : {}),
       shmSizeBytes: shm,
       runtime: { env: values.env, envFiles: values['env-file'].map((f) => path.resolve(f)), mounts: values.mount, allowImagePrivileges: values['allow-image-privileges'] },
@@ -203,7 +206,7 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
     });
   }
 
-  if (slurm) return submitPlan(plan, { hostEnv, engine, options: slurm, runtime: values.runtime, dryRun: values['dry-run'], json: values.json, host: values.host, cliPath: cliPath() }, io, signal);
+  if (backend) return submitPlan(backend, plan, { hostEnv, engine, options: backendOptions, dryRun: values['dry-run'], json: values.json, host: values.host }, io, signal);
 
   if (values.detach) return detach(plan, points ?? plan.points, { folder, host: values.host, json: values.json, env: hostEnv }, io, signal);
 
@@ -283,9 +286,7 @@ export async function runs(args: string[], io: CliIO, signal: AbortSignal): Prom
   if (!(Number.isInteger(last) && last >= 0)) throw new UsageError(`--last wants a whole number, not "${values.last}"`);
   const folder = path.resolve(values.dir);
   let read = await readRuns(folder);
-  // Only a run on record as running can have a container to finish: otherwise the engine has nothing to add.
-  if (read.runs.some((r) => r.status === 'running' && !r.slurm) && (await reconcileIfEngine(folder, values.host, io, signal, read.runs))) read = await readRuns(folder);
-  if (await reconcileSlurm(folder, io, signal, read.runs)) read = await readRuns(folder);
+  if (await reconcileAll(folder, values.host, io, signal, read.runs)) read = await readRuns(folder);
   const { runs: all, skipped } = read;
   if (skipped) for (const note of read.notes) io.err(note);
   const image = values.image;
@@ -305,8 +306,7 @@ export async function runs(args: string[], io: CliIO, signal: AbortSignal): Prom
 async function compare(which: { ids?: string[]; sweep?: string }, o: { dir: string; host: string | undefined; json: boolean }, io: CliIO, signal: AbortSignal): Promise<number> {
   if (which.ids && which.ids.length < 2) throw new UsageError('name two or more runs to compare (mlc runs --compare RUN RUN…), or a sweep with --sweep ID');
   const folder = path.resolve(o.dir);
-  await reconcileIfEngine(folder, o.host, io, signal);
-  await reconcileSlurm(folder, io, signal);
+  await reconcileAll(folder, o.host, io, signal, (await readRuns(folder)).runs);
   const chosen = selectRuns((await readRuns(folder)).runs, which);
   const engine = machineEngine(o.host, {}, io.env);
   const comparison = await compareRuns(chosen, imageLocks(engine, folder, signal));
@@ -339,16 +339,73 @@ export function formatComparison(c: RunComparison): string[] {
   return lines;
 }
 
-/** Records the runs that ended while no client followed them; without an engine, lists what is on record. */
-async function reconcileIfEngine(folder: string, host: string | undefined, io: CliIO, signal: AbortSignal, records?: readonly RunRecord[]): Promise<boolean> {
+/**
+ * Records the runs that ended while no client followed them, asking each backend that has runs open (this engine,
+ * a batch system); one that does not answer is a note, and its runs are listed as last recorded. Returns whether a record changed.
+ */
+async function reconcileAll(folder: string, host: string | undefined, io: CliIO, signal: AbortSignal, records: readonly RunRecord[]): Promise<boolean> {
   if (!fs.existsSync(path.join(folder, RUNS_FILE))) return false;
-  const engine = machineEngine(host, { timeoutMs: 5_000 }, io.env);
-  try {
-    return await reconcileRuns({ engine, workspace: folder, log: cliLogger(io, 'runs'), signal, ...(records ? { records } : {}) });
-  } catch (e) {
-    io.err(`note: the engine did not answer (${e instanceof Error ? e.message : String(e)}); running runs are listed as last recorded.`);
-    return false;
+  // This engine first: only a run on record as running can have a container to finish, so with none it is not asked.
+  const backends = [localBackend(() => machineEngine(host, { timeoutMs: 5_000 }, io.env)), ...batchBackends()];
+  const { changed, failed } = await reconcileOpenRuns(backends, records, { workspace: folder, log: cliLogger(io, 'runs'), signal });
+  for (const f of failed) io.err(`note: ${f.backend.title} did not answer (${f.message}); its runs are listed as last recorded.`);
+  return changed;
+}
+
+/** Submits the plan to the backend (or prints its script with --dry-run) and prints the run ids. */
+async function submitPlan(backend: BatchBackend, plan: ExperimentPlan, o: { hostEnv: Readonly<Record<string, string | undefined>>; engine: Engine; options: unknown; dryRun: boolean; json: boolean; host: string | undefined }, io: CliIO, signal: AbortSignal): Promise<number> {
+  const submission = await backend.submit(plan, {
+    engine: o.engine,
+    hostEnv: o.hostEnv,
+    options: o.options,
+    ...(o.host ? { host: o.host } : {}),
+    recorder: { node: process.execPath, cli: cliPath() },
+    dryRun: o.dryRun,
+    log: cliLogger(io, backend.id),
+    signal,
+  });
+  if (o.dryRun) {
+    if (submission.script) io.out(submission.script.replace(/\n$/, ''));
+    return 0;
   }
+  if (o.json) io.out(JSON.stringify({ sweep: plan.sweep ? plan.id : null, runs: submission.runs, job: submission.job }));
+  else for (const id of submission.runs) io.out(id);
+  const what = plan.sweep ? `sweep ${plan.id}: ${submission.runs.length} runs` : `run ${plan.id}`;
+  io.err(`${what} submitted to ${backend.title} as job ${submission.job ?? '?'}${submission.scriptFile ? ` (script ${submission.scriptFile})` : ''}: \`mlc runs\`, \`mlc logs ${submission.runs[0] ?? plan.id}\`, \`mlc stop ${plan.id}\`.`);
+  return 0;
+}
+
+/** The flags of every backend, for `mlc run`'s parser: each is refused below unless its backend is the one asked for. */
+function backendFlags(): Record<string, { type: 'string'; multiple?: boolean } | { type: 'boolean' }> {
+  return Object.assign({}, ...batchBackends().map((b) => b.flags.options)) as Record<string, { type: 'string'; multiple?: boolean } | { type: 'boolean' }>;
+}
+
+/** `mlc logs -f` of a run a backend took: its output.log as the job writes it, until the backend says the job ended. */
+async function followBackendLog(backend: BatchBackend, folder: string, record: RunRecord, io: CliIO, signal: AbortSignal): Promise<number> {
+  let offset = 0;
+  let pending = '';
+  const drain = async (): Promise<void> => {
+    // The job appends as it runs; the run can still make it a link or a FIFO, which is read as nothing.
+    const kept = await readRunOutput(folder, record.id, offset);
+    if (kept.size <= offset) return;
+    offset = kept.size;
+    const parts = (pending + kept.text).split('\n');
+    pending = parts.pop() ?? '';
+    for (const line of parts) io.out(terminalText(line));
+  };
+  const context = { workspace: folder, log: cliLogger(io, 'logs'), signal };
+  while (!signal.aborted) {
+    await drain();
+    if (!(await backend.isLive(record, context))) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  await drain();
+  if (pending) io.out(terminalText(pending));
+  if (signal.aborted) return 130;
+  await reconcileAll(folder, undefined, io, signal, (await readRuns(folder)).runs.filter((r) => r.id === record.id));
+  const final = (await readRuns(folder)).runs.find((r) => r.id === record.id);
+  if (final && final.status !== 'running') io.err(`run ${record.id} ${final.status}${final.exitCode !== null ? ` (exit ${final.exitCode})` : ''}`);
+  return 0;
 }
 
 export async function logs(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
@@ -364,7 +421,9 @@ export async function logs(args: string[], io: CliIO, signal: AbortSignal): Prom
   const folder = path.resolve(values.dir);
   const engine = machineEngine(values.host, {}, io.env);
   const log = cliLogger(io, 'logs');
-  const container = (await findRunContainers(engine, folder, signal)).find((c) => c.runId === id);
+  // A run a backend took has no container of ours to ask (its job owns it): the engine is asked only for this engine's.
+  const known = (await readRuns(folder)).runs.find((r) => r.id === id);
+  const container = known && !isLocal(known) ? undefined : (await findRunContainers(engine, folder, signal)).find((c) => c.runId === id);
   const print = async (text: string): Promise<void> => {
     if (values.json) io.out(JSON.stringify({ run: (await readRuns(folder)).runs.find((r) => r.id === id) ?? null, output: text }));
     // --json carries the bytes as they are; a terminal gets them without controls (output.log keeps them all).
@@ -373,8 +432,9 @@ export async function logs(args: string[], io: CliIO, signal: AbortSignal): Prom
   if (!container) {
     const record = (await readRuns(folder)).runs.find((r) => r.id === id);
     if (!record) throw new UsageError(`no run ${id} in this project: \`mlc runs\` lists them`);
-    // On Slurm the task's output file is the log, written as it runs.
-    if (record.slurm && record.status === 'running' && values.follow) return followSlurmLog(folder, record, io, signal);
+    // A backend's job writes the run's output.log as it runs: that file is the log.
+    const backend = isLocal(record) ? undefined : findBackend(record.backend ?? '');
+    if (backend && record.status === 'running' && values.follow) return followBackendLog(backend, folder, record, io, signal);
     const kept = await readRunOutput(folder, record.id);
     if (kept.refused) io.err(kept.refused);
     await print(kept.text);
@@ -415,7 +475,12 @@ export async function stop(args: string[], io: CliIO, signal: AbortSignal): Prom
   const isSweep = fs.existsSync(path.join(folder, PLANS_DIR, `${target}.json`)) && (await readPlan(folder, target)).sweep;
   // A sweep's scheduler, wherever it runs, starts nothing more; then its running points stop.
   if (isSweep) await markSweepStopped(folder, target);
-  const stopped = [...(await stopOnSlurm(folder, target, io, signal)), ...(await stopRuns({ engine, workspace: folder, target, log, signal }))];
+  // Each backend that holds an open run of the target stops its own; the engine is asked only for this engine's runs.
+  const records = (await readRuns(folder)).runs.filter((r) => r.id === target || r.sweep?.id === target);
+  const stopped: string[] = [];
+  for (const backend of [localBackend(() => engine), ...batchBackends()]) {
+    if (openRunsOf(backend, records).length) stopped.push(...(await backend.stop(target, { workspace: folder, log, signal })));
+  }
   if (!stopped.length && !isSweep) {
     const record = (await readRuns(folder)).runs.find((r) => r.id === target);
     if (!record) throw new UsageError(`no run or sweep ${target} in this project: \`mlc runs\` lists them`);

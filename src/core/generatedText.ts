@@ -1,4 +1,4 @@
-// Values concatenated into text another program parses line by line (an Apptainer .def, a Slurm batch script): a
+// Values concatenated into text another program parses line by line (an Apptainer .def, a batch script): a
 // value must stay on its line, so no control character enters one. Tab counts as one: a field of these formats that
 // holds a tab is split or misread, and no value we write needs it. What a serialiser writes (yaml, shell-quote) is
 // escaped by the serialiser and needs none of this. A value refused is named in the message with `printable`.

@@ -58,8 +58,8 @@ export const RUN_ID_LABEL = `${LABEL_PREFIX}.run.id`;
 /** On run containers: the sweep ("<id>" on every point's container), so a whole sweep can be found and stopped. */
 export const RUN_SWEEP_LABEL = `${LABEL_PREFIX}.run.sweep`;
 
-/** On run containers a Slurm array task started: the task (`12_3`), whose batch script owns the container. */
-export const SLURM_JOB_LABEL = `${LABEL_PREFIX}.slurm.job`;
+/** On run containers a backend's job started (core/backends/): the job (`12_3`), whose script owns the container. */
+export const JOB_LABEL = `${LABEL_PREFIX}.run.job`;
 
 /** Ours or an OCI image key: the labels worth showing, exporting or carrying into another format. */
 export function isProvenanceLabel(key: string): boolean {

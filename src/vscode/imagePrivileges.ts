@@ -7,7 +7,7 @@ import { shortImageId } from '../core/reference';
  * Runs `start` (a run's plan, a Jupyter start, a shell's `docker run`); where the image's devcontainer.metadata asks
  * for privileges no Feature of the project asked for, a modal names them, and "Allow for this image" remembers the
  * consent in the host-side list core reads (the file `mlc --allow-image-privileges` writes, so the background
- * scheduler and a Slurm submission find it too) and runs `start` again. Dismissed: cancelled, nothing started.
+ * scheduler and a backend's submission find it too) and runs `start` again. Dismissed: cancelled, nothing started.
  */
 export async function withImagePrivilegeConsent<T>(start: () => Promise<T>): Promise<T> {
   try {

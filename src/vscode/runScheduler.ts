@@ -10,12 +10,12 @@ export interface ScheduledPlan {
 }
 
 /** Starts the runs of a written plan somewhere that outlives this window; unit tests pass a fake. */
-/** `env`: values given as NAME=VALUE in settings, which the plan on disk names only; `on: 'slurm'` submits it there. */
-export type RunScheduler = (plan: ExperimentPlan, env?: Record<string, string>, o?: { on?: 'slurm' }) => ScheduledPlan;
+/** `env`: values given as NAME=VALUE in settings, which the plan on disk names only; `on` submits it to that run backend. */
+export type RunScheduler = (plan: ExperimentPlan, env?: Record<string, string>, o?: { on?: string }) => ScheduledPlan;
 
 /**
  * The extension's own bundled mlc (dist/cli.js), run by VS Code's node (ELECTRON_RUN_AS_NODE) as a detached
- * `mlc run --resume` (with `--on slurm`, a submission to Slurm that ends once sbatch took it), against the engine the extension uses (the dockerHost setting as --host).
+ * `mlc run --resume` (with `--on BACKEND`, a submission that ends once the backend took it), against the engine the extension uses (the dockerHost setting as --host).
  */
 export function detachedScheduler(extensionPath: string, engines: EngineProvider): RunScheduler {
   return (plan, env = {}, o = {}) => {

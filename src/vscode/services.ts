@@ -1,4 +1,5 @@
 import type * as vscode from 'vscode';
+import type { BatchBackend } from '../core/backends/backend';
 import type { HostGpuProbe } from '../core/gpu/nvidiaSmi';
 import type { Logger } from '../core/log';
 import type { DevcontainerChoice } from './devcontainerChoice';
@@ -28,6 +29,6 @@ export interface Services {
   readonly scheduler: RunScheduler;
   /** Which devcontainer.json a folder with several uses (asked once, remembered per folder). */
   readonly devcontainers: DevcontainerChoice;
-  /** Whether this is a Slurm submit host (`sbatch` on PATH); unit tests pass a fake of this probe. */
-  readonly slurmProbe?: () => Promise<boolean>;
+  /** The run backends Run Experiment offers where they can take jobs (default: core/backends/); unit tests pass fakes. */
+  readonly backends?: () => readonly BatchBackend[];
 }

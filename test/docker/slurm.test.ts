@@ -39,8 +39,8 @@ describe('experiment runs on Slurm (scripts/test-slurm.sh, real dockerd, mlc fro
     const runs = await finals(ids);
     console.log(`      4-task array: submit → four final records in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     assert.equal(new Set(runs.map((r) => r.config.sha256)).size, 4);
-    assert.deepEqual(runs.map((r) => [r.status, r.exitCode, r.slurm?.job, r.slurm?.state]), ids.map(() => ['succeeded', 0, job, 'COMPLETED']));
-    assert.deepEqual(runs.map((r) => r.slurm?.task).sort(), [1, 2, 3, 4]);
+    assert.deepEqual(runs.map((r) => [r.status, r.exitCode, r.job?.id.split('_')[0], r.job?.state]), ids.map(() => ['succeeded', 0, job, 'COMPLETED']));
+    assert.deepEqual(runs.map((r) => Number(r.job?.id.split('_')[1])).sort(), [1, 2, 3, 4]);
     for (const r of runs) {
       const output = fs.readFileSync(path.join(dir, r.log), 'utf8');
       assert.ok(output.includes(`config ${r.config.content.replace(/\n/g, ' ')}`), 'the task ran its own point\'s config');
@@ -70,14 +70,14 @@ describe('experiment runs on Slurm (scripts/test-slurm.sh, real dockerd, mlc fro
     assert.equal(stopped.stdout.trim(), id);
     assert.equal(await engine.inspectContainer(name), undefined, 'the container went with the task');
     const run = (await readRuns(dir)).runs.find((r) => r.id === id)!;
-    assert.deepEqual([run.status, run.exitCode, run.slurm?.state], ['cancelled', null, 'CANCELLED']);
+    assert.deepEqual([run.status, run.exitCode, run.job?.state], ['cancelled', null, 'CANCELLED']);
     assert.match((await mlc(['runs', '--last', '1'], { cwd: dir })).stdout, new RegExp(`^${id!}\\s+cancelled\\s`, 'm'));
   });
 
   it('a task over its --time ends as TIMEOUT: recorded failed with the reason, its container gone', async () => {
     const { runs: [id], job } = await submit(['--config', 'configs/long.yaml', '--time', '0:05', '--', 'python3', 'train.py']);
     const [run] = await finals([id!]);
-    assert.deepEqual([run!.status, run!.exitCode, run!.slurm?.state], ['failed', null, 'TIMEOUT']);
+    assert.deepEqual([run!.status, run!.exitCode, run!.job?.state], ['failed', null, 'TIMEOUT']);
     assert.match(run!.error ?? '', /time limit/);
     assert.equal(await engine.inspectContainer(`mlc-${job}-1`), undefined);
     assert.match((await mlc(['runs', '--last', '1'], { cwd: dir })).stdout, new RegExp(`^${id!}\\s+timeout\\s`, 'm'));

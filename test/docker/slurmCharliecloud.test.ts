@@ -42,8 +42,8 @@ describe('experiment runs on Slurm through Charliecloud (scripts/test-slurm.sh, 
     const runs = await finals(ids);
     console.log(`      4-task array through ch-run: submit (with ch-convert) → four final records in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     assert.equal(new Set(runs.map((r) => r.config.sha256)).size, 4);
-    assert.deepEqual(runs.map((r) => [r.status, r.exitCode, r.slurm?.job, r.slurm?.state]), ids.map(() => ['succeeded', 0, job, 'COMPLETED']));
-    assert.deepEqual(runs.map((r) => r.slurm?.task).sort(), [1, 2, 3, 4]);
+    assert.deepEqual(runs.map((r) => [r.status, r.exitCode, r.job?.id.split('_')[0], r.job?.state]), ids.map(() => ['succeeded', 0, job, 'COMPLETED']));
+    assert.deepEqual(runs.map((r) => Number(r.job?.id.split('_')[1])).sort(), [1, 2, 3, 4]);
     for (const r of runs) {
       const output = fs.readFileSync(path.join(dir, r.log), 'utf8');
       assert.ok(output.includes(`config ${r.config.content.replace(/\n/g, ' ')}`), `the task ran its own point's config:\n${output}`);
@@ -80,7 +80,7 @@ describe('experiment runs on Slurm through Charliecloud (scripts/test-slurm.sh, 
     jobs.push(out.job);
     assert.deepEqual(out.runs, plan.points.map((p) => p.runId));
     const runs = await finals(out.runs);
-    assert.deepEqual(runs.map((x) => [x.status, x.slurm?.job]), out.runs.map(() => ['succeeded', out.job]));
+    assert.deepEqual(runs.map((x) => [x.status, x.job?.id.split('_')[0]]), out.runs.map(() => ['succeeded', out.job]));
     const again = await mlc(['run', '--resume', plan.id, '--on', 'slurm', '--runtime', 'charliecloud'], { cwd: dir });
     assert.equal(again.code, 2, again.stderr);
     assert.match(again.stderr, /--resume on Slurm takes a plan none of whose points has started/);

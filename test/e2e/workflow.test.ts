@@ -350,7 +350,7 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
         await vscode.waitForNotification(/Sweep \S+: 2 runs submitted to Slurm/, 120_000);
         const submitted = await slurmRuns();
         assert.equal(submitted.length, 2);
-        assert.ok(submitted.every((r) => r.slurm?.job), 'both runs are on record as array tasks');
+        assert.ok(submitted.every((r) => r.backend === 'slurm' && /^\d+_\d+$/.test(r.job?.id ?? '')), 'both runs are on record as array tasks');
 
         const view = await vscode.showExperimentImages();
         const imageRow = view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first();
@@ -366,12 +366,12 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
         release(2);
         for (const point of [1, 2]) await row(point, 'ok').waitFor({ timeout: 180_000 });
         const ended = await slurmRuns();
-        assert.deepEqual(ended.map((r) => [r.params.slurm_point, r.status, r.exitCode, r.slurm?.state]), [[1, 'succeeded', 0, 'COMPLETED'], [2, 'succeeded', 0, 'COMPLETED']]);
+        assert.deepEqual(ended.map((r) => [r.params.slurm_point, r.status, r.exitCode, r.job?.state]), [[1, 'succeeded', 0, 'COMPLETED'], [2, 'succeeded', 0, 'COMPLETED']]);
         for (const r of ended) assert.match(fs.readFileSync(path.join(repo, r.log), 'utf8'), new RegExp(`^task ${String(r.params.slurm_point)}$`, 'm'));
       } finally {
         release(1);
         release(2);
-        const jobs = [...new Set((await slurmRuns()).filter((r) => r.status === 'running').map((r) => r.slurm?.job).filter((j): j is string => Boolean(j)))];
+        const jobs = [...new Set((await slurmRuns()).filter((r) => r.status === 'running').map((r) => r.job?.id.split('_')[0]).filter((j): j is string => Boolean(j)))];
         if (jobs.length) spawnSync('scancel', jobs);
       }
     });

@@ -14,6 +14,7 @@ import type { GitHistory, GitHistoryProvider } from '../../src/core/provenance/g
 import { recordingLogger } from '../helpers/logger';
 import { startedRecord } from '../helpers/runRecords';
 import { FakeSlurm, task } from './fakes/slurm';
+import { createSlurmBackend } from '../../src/core/backends/slurm/backend';
 import { FakeEngine } from './fakes/engine';
 
 const sha = (n: number): string => n.toString(16).padStart(40, 'c');
@@ -251,12 +252,12 @@ describe('Experiment Images: the model', () => {
 
   it('while a Slurm run is pending or running and the view watched, reads the records again and asks squeue/sacct, until it has ended', async () => {
     const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-images-slurm-'));
-    await appendRun(ws, startedRecord('R-1', { slurm: { job: '7', task: 1, state: 'PENDING' } }));
+    await appendRun(ws, startedRecord('R-1', { backend: 'slurm', job: { id: '7_1', state: 'PENDING', queued: true } }));
     const slurm = new FakeSlurm();
     slurm.queued = [task('7', 1, 'PENDING')];
     const m = new ExperimentImagesModel({
       engine: () => engine, git, folder: () => ws, trusted: () => true, projectRepo: async () => 'dimuon', log: recordingLogger(lines, 'images'), timers,
-      reconcile: async () => undefined, slurm: () => slurm, slurmPollMs: 5000,
+      reconcile: async () => undefined, backends: () => [createSlurmBackend(() => slurm)], pollMs: 5000,
     });
     m.onDidChange(() => void m.getState());
     try {
@@ -274,7 +275,7 @@ describe('Experiment Images: the model', () => {
       timers.advance(5000);
       const state = await m.getState();
       assert.equal(state.kind, 'ready');
-      assert.deepEqual((await readRuns(ws)).runs.map((r) => [r.status, r.slurm?.state]), [['failed', 'TIMEOUT']]);
+      assert.deepEqual((await readRuns(ws)).runs.map((r) => [r.status, r.job?.state]), [['failed', 'TIMEOUT']]);
       timers.advance(60_000);
       await flush();
       assert.equal(m.loads, 3, 'no more polls once no Slurm run is open');
@@ -288,7 +289,7 @@ describe('Experiment Images: the model', () => {
   it('leaves a Slurm task\'s container to its batch script: its end is no run end for the view to finish', () => {
     const die = (labels: Record<string, string>): EngineEvent => event('container', 'die', 1, { 'org.mlcontainers.role': 'run', 'org.mlcontainers.workspace': '/w', ...labels });
     assert.equal(isRunEnd(die({}), '/w'), true);
-    assert.equal(isRunEnd(die({ 'org.mlcontainers.slurm.job': '7' }), '/w'), false);
+    assert.equal(isRunEnd(die({ 'org.mlcontainers.run.job': '7_1' }), '/w'), false);
   });
 
   it('an engine that does not answer is a state, not an exception', async () => {

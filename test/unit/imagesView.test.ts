@@ -21,7 +21,9 @@ import { installFakeVscode, loadFresh, workspaceImagesOf } from '../helpers/fake
 import { imageDetails } from '../helpers/images';
 import { recordingLogger, silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
-import { FakeSlurm } from './fakes/slurm';
+import { FakeSlurm, task } from './fakes/slurm';
+import type { RunBackend } from '../../src/core/backends/backend';
+import { createSlurmBackend } from '../../src/core/backends/slurm/backend';
 
 const C1 = '1'.repeat(40);
 const C2 = '2'.repeat(40);
@@ -203,16 +205,18 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     ({
       engines: { get: () => engine }, images: model, git: { info: async () => ({ sha: C1, dirty: false }) }, log: recordingLogger(lines, 'x'), templatesDir: '/nonexistent',
       scheduler: ((plan, env, o) => (scheduled.push(plan), scheduler(plan, env, o))) satisfies RunScheduler,
-      slurmProbe: async () => sbatchOnPath,
+      backends: () => [{ ...createSlurmBackend(() => new FakeSlurm()), available: async () => sbatchOnPath }],
       devcontainers: { choose: async () => ({}), remembered: async () => undefined },
     }) as unknown as Services;
 
   it('offers Slurm where sbatch is on PATH: the plan goes to the scheduler with --on slurm and its runs are listed under the image, pending', async () => {
     const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
     const runsCommands = loadFresh<typeof Runs>('src/vscode/commands/runs');
-    const m = model();
-    const provider = new ImagesTreeProvider(workspaceImagesOf({ [dir]: m }));
     const slurm = new FakeSlurm();
+    // squeue holds both tasks, waiting: the view asks Slurm (through its backend) and shows them pending.
+    slurm.queued = [task('41', 1, 'PENDING'), task('41', 2, 'PENDING')];
+    const m = model(() => [createSlurmBackend(() => slurm)]);
+    const provider = new ImagesTreeProvider(workspaceImagesOf({ [dir]: m }));
     const launches: string[][] = [];
     /** What the detached `mlc run --resume ID --on slurm` does with the plan, against a fake Slurm. */
     const submitting: RunScheduler = (plan, _env, o) => {
@@ -239,8 +243,8 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     for (const item of items) assert.match(String(item.contextValue), /^run;running;/);
     for (const item of items) assert.match(String(item.description), /^pending · /, 'Slurm has not started them');
     // One ran over its --time: Slurm's word for it, as `mlc runs` prints it, not an exit code it never had.
-    const [first] = (await readRuns(dir)).runs.filter((r) => r.slurm);
-    await appendRun(dir, { ...first!, status: 'failed', end: new Date().toISOString(), slurm: { ...first!.slurm!, state: 'TIMEOUT' } });
+    const [first] = (await readRuns(dir)).runs.filter((r) => r.backend === 'slurm');
+    await appendRun(dir, { ...first!, status: 'failed', end: new Date().toISOString(), job: { id: first!.job!.id, state: 'TIMEOUT' }, endedBy: 'timeout' });
     m.refresh();
     const [commitAgain] = await provider.getChildren();
     const [imageAgain] = await provider.getChildren(commitAgain);
@@ -307,9 +311,10 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     assert.equal(engine.calls.length, 0);
   });
 
-  const model = (): ExperimentImagesModel =>
+  /** `backends`: the run backends the view asks about their open runs (none: the records alone). */
+  const model = (backends: () => readonly RunBackend[] = () => []): ExperimentImagesModel =>
     new ExperimentImagesModel({
-      engine: () => engine, git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) }, folder: () => dir, trusted: () => true, projectRepo: async () => 'dimuon', log: silentLogger('x'),
+      engine: () => engine, git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) }, folder: () => dir, trusted: () => true, projectRepo: async () => 'dimuon', log: silentLogger('x'), backends,
     });
 
   /** Run Experiment of the two-point sweep, left following until its terminal is closed. */

@@ -18,9 +18,9 @@ function record(id: string, extra: Partial<RunRecord>): RunRecord {
 
 describe('one run status and one commit cell for every table', () => {
   const runs = [
-    record('pending', { slurm: { job: '12', task: 1, state: 'PENDING' } }),
+    record('pending', { backend: 'slurm', job: { id: '12_1', state: 'PENDING', queued: true } }),
     record('never', { status: 'failed', exitCode: null, end: '2026-12-04T20:00:01.000Z' }),
-    record('timeout', { status: 'failed', exitCode: null, end: '2026-12-04T20:00:01.000Z', slurm: { job: '12', task: 2, state: 'TIMEOUT' } }),
+    record('timeout', { status: 'failed', exitCode: null, end: '2026-12-04T20:00:01.000Z', backend: 'slurm', job: { id: '12_2', state: 'TIMEOUT' }, endedBy: 'timeout' }),
     record('exit3', { status: 'failed', exitCode: 3, end: '2026-12-04T20:00:01.000Z' }),
   ];
 

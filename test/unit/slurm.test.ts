@@ -2,9 +2,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { UsageError } from '../../src/cli/io';
+import { UsageError, asUsage } from '../../src/cli/io';
 import { formatRuns } from '../../src/cli/run';
-import { slurmOptions } from '../../src/cli/runSlurm';
+import { slurmOptions } from '../../src/core/backends/slurm/backend';
 import type { RunContainerInput } from '../../src/core/run/experiment';
 import type { ExperimentPlan } from '../../src/core/run/plan';
 import { appendRun, readRuns } from '../../src/core/run/records';
@@ -64,7 +64,7 @@ describe('Slurm batch script', () => {
       '-e MLC_RUN_DIR\\=/workspace/.mlcontainers/runs/S-2', '--label org.mlcontainers.run.id\\=S-2', '--label org.mlcontainers.run.sweep\\=S',
       '--label org.mlcontainers.role\\=run', '-e NVIDIA_VISIBLE_DEVICES\\=void',
     ]) assert.ok(line.includes(part), `${part} in ${line}`);
-    assert.match(script(), /docker run --name "\$name" --label "org\.mlcontainers\.slurm\.job=\$job"/);
+    assert.match(script(), /docker run --name "\$name" --label "org\.mlcontainers\.run\.job=\$job"/);
     assert.match(script(), /^name=mlc-\$\{SLURM_ARRAY_JOB_ID\}-\$task$/m);
   });
 
@@ -127,11 +127,11 @@ describe('Slurm batch script', () => {
   });
 
   it('mlc run --on slurm takes a --partition with a newline as a usage error (exit 2), one sentence saying what to give', () => {
-    assert.throws(() => slurmOptions({ partition: 'gpu\n#SBATCH --uid=0' }), (e: unknown) => e instanceof UsageError && e.message === '--partition takes one word without spaces or newlines, such as --partition=gpu, not "gpu\\n#SBATCH --uid=0".');
-    assert.throws(() => slurmOptions({ time: '1:00:00\n' }), UsageError);
-    assert.throws(() => slurmOptions({ gres: 'gpu:1 --x' }), UsageError);
-    assert.throws(() => slurmOptions({ 'sbatch-arg': ['--qos=long\n#SBATCH --x'] }), UsageError);
-    assert.deepEqual(slurmOptions({ partition: 'gpu', time: '1-00:00:00', gres: 'gpu:a100:2', 'sbatch-arg': ['--comment=a b'] }), { partition: 'gpu', time: '1-00:00:00', gres: 'gpu:a100:2', extra: ['--comment=a b'] });
+    assert.throws(() => asUsage(() => slurmOptions({ partition: 'gpu\n#SBATCH --uid=0' })), (e: unknown) => e instanceof UsageError && e.message === '--partition takes one word without spaces or newlines, such as --partition=gpu, not "gpu\\n#SBATCH --uid=0".');
+    assert.throws(() => asUsage(() => slurmOptions({ time: '1:00:00\n' })), UsageError);
+    assert.throws(() => asUsage(() => slurmOptions({ gres: 'gpu:1 --x' })), UsageError);
+    assert.throws(() => asUsage(() => slurmOptions({ 'sbatch-arg': ['--qos=long\n#SBATCH --x'] })), UsageError);
+    assert.deepEqual(asUsage(() => slurmOptions({ partition: 'gpu', time: '1-00:00:00', gres: 'gpu:a100:2', 'sbatch-arg': ['--comment=a b'] })), { partition: 'gpu', time: '1-00:00:00', gres: 'gpu:a100:2', extra: ['--comment=a b'] });
   });
 
   it('mlc run --on slurm refuses a bad --partition with exit 2 before it plans anything', async () => {
@@ -190,9 +190,9 @@ describe('Slurm runs: submission, task records, reconcile, stop', () => {
     assert.equal(fs.readFileSync(path.join(ws, '.mlcontainers', 'sweeps', 'S.sbatch'), 'utf8'), s.script);
     assert.equal(onRecordAtRelease, 2, 'both records were written before the tasks could start');
     const { runs } = await readRuns(ws);
-    assert.deepEqual(runs.map((r) => [r.id, r.status, r.slurm, r.container, r.config.content]), [
-      ['S-1', 'running', { job: '41', task: 1, state: 'PENDING' }, 'mlc-41-1', 'lr: 0\n'],
-      ['S-2', 'running', { job: '41', task: 2, state: 'PENDING' }, 'mlc-41-2', 'lr: 1\n'],
+    assert.deepEqual(runs.map((r) => [r.id, r.status, r.backend, r.job, r.container, r.config.content]), [
+      ['S-1', 'running', 'slurm', { id: '41_1', state: 'PENDING', queued: true }, 'mlc-41-1', 'lr: 0\n'],
+      ['S-2', 'running', 'slurm', { id: '41_2', state: 'PENDING', queued: true }, 'mlc-41-2', 'lr: 1\n'],
     ]);
     assert.equal(fs.readFileSync(path.join(ws, '.mlcontainers', 'runs', 'S-2', 'exp.yaml'), 'utf8'), 'lr: 1\n');
     assert.match(formatRuns(runs, Date.now())[1]!, /^S-1\s+pending\s/);
@@ -234,26 +234,26 @@ describe('Slurm runs: submission, task records, reconcile, stop', () => {
     await submitToSlurm({ plan: plan(ws), image: IMAGE, slurm: new FakeSlurm(), options: {}, recorder: { node: 'node', cli: 'cli.js' } });
     await recordTaskStart({ workspace: ws, runId: 'S-2', job: '41_2', gpus: '0' });
     let r = (await readRuns(ws)).runs.find((x) => x.id === 'S-2')!;
-    assert.deepEqual([r.status, r.gpus, r.slurm?.state], ['running', '0', 'RUNNING']);
+    assert.deepEqual([r.status, r.gpus, r.job?.state], ['running', '0', 'RUNNING']);
     fs.writeFileSync(path.join(ws, '.mlcontainers', 'runs', 'S-2', 'metrics.jsonl'), '{"step": 1, "loss": 0.5}\n');
     await recordTaskEnd({ workspace: ws, runId: 'S-2', exitCode: 3, log });
     await recordTaskEnd({ workspace: ws, runId: 'S-2', exitCode: 0, log });
     r = (await readRuns(ws)).runs.find((x) => x.id === 'S-2')!;
-    assert.deepEqual([r.status, r.exitCode, r.slurm?.state], ['failed', 3, 'FAILED']);
+    assert.deepEqual([r.status, r.exitCode, r.job?.state], ['failed', 3, 'FAILED']);
     assert.ok(r.metrics && JSON.stringify(r.metrics).includes('loss'));
     assert.equal(fs.readFileSync(path.join(ws, '.mlcontainers', 'runs.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"S-2"') && !l.includes('"status":"running"')).length, 1);
   });
 
   it('closes tasks that ended unrecorded from sacct (TIMEOUT, OUT_OF_MEMORY, CANCELLED) and leaves live ones', async () => {
     const ws = tmp();
-    const at = (n: number, over = {}) => startedRecord(`R-${n}`, { slurm: { job: '7', task: n, state: 'RUNNING' }, ...over });
+    const at = (n: number, over = {}) => startedRecord(`R-${n}`, { backend: 'slurm', job: { id: `7_${n}`, state: 'RUNNING' }, ...over });
     for (const n of [1, 2, 3, 4, 5]) await appendRun(ws, at(n));
     const slurm = new FakeSlurm();
     slurm.queued = [task('7', 1, 'RUNNING'), task('7', 2, 'TIMEOUT'), task('7', 5, 'PENDING')];
     slurm.accounted = [task('7', 2, 'TIMEOUT', [0, 0], '2026-11-25T10:05:00.000Z'), task('7', 3, 'OUT_OF_MEMORY', [0, 125]), task('7', 4, 'CANCELLED', [0, 15])];
     assert.equal(await reconcileSlurmRuns({ slurm, workspace: ws, log }), true);
     const by = new Map((await readRuns(ws)).runs.map((r) => [r.id, r]));
-    assert.deepEqual([1, 2, 3, 4, 5].map((n) => [by.get(`R-${n}`)!.status, by.get(`R-${n}`)!.exitCode, by.get(`R-${n}`)!.slurm!.state]), [
+    assert.deepEqual([1, 2, 3, 4, 5].map((n) => [by.get(`R-${n}`)!.status, by.get(`R-${n}`)!.exitCode, by.get(`R-${n}`)!.job!.state]), [
       ['running', null, 'RUNNING'], ['failed', null, 'TIMEOUT'], ['failed', null, 'OUT_OF_MEMORY'], ['cancelled', null, 'CANCELLED'], ['running', null, 'RUNNING'],
     ]);
     assert.equal(by.get('R-2')!.end, '2026-11-25T10:05:00.000Z');
@@ -265,18 +265,18 @@ describe('Slurm runs: submission, task records, reconcile, stop', () => {
 
   it('a task Slurm has forgotten, with accounting off, is closed as failed with the reason', async () => {
     const ws = tmp();
-    await appendRun(ws, startedRecord('R-1', { slurm: { job: '7', task: 1, state: 'RUNNING' } }));
+    await appendRun(ws, startedRecord('R-1', { backend: 'slurm', job: { id: `7_${1}`, state: 'RUNNING' } }));
     const slurm = new FakeSlurm();
     slurm.accounted = undefined;
     await reconcileSlurmRuns({ slurm, workspace: ws, log });
     const r = (await readRuns(ws)).runs[0]!;
-    assert.deepEqual([r.status, r.slurm?.state], ['failed', 'UNKNOWN']);
+    assert.deepEqual([r.status, r.job?.state], ['failed', 'UNKNOWN']);
     assert.match(r.error ?? '', /Slurm no longer knows task 7_1/);
   });
 
   it('mlc stop scancels the task of a run, the whole array of a sweep, waits for squeue, and records them cancelled', async () => {
     const ws = tmp();
-    for (const n of [1, 2]) await appendRun(ws, startedRecord(`S-${n}`, { sweep: { id: 'S', index: n - 1, size: 2 }, slurm: { job: '9', task: n, state: 'RUNNING' } }));
+    for (const n of [1, 2]) await appendRun(ws, startedRecord(`S-${n}`, { sweep: { id: 'S', index: n - 1, size: 2 }, backend: 'slurm', job: { id: `9_${n}`, state: 'RUNNING' } }));
     const slurm = new FakeSlurm();
     // A cancelled task leaves squeue's live states on the third poll after its scancel.
     let polls = 0;

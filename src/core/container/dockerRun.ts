@@ -15,7 +15,7 @@ import { NO_RUNTIME } from './runtime';
 
 /**
  * `docker run` with every field of the request that decides what runs and what it sees. Labels are ML Containers'
- * bookkeeping and stay out unless asked for (a Slurm task's container is ours), so a container the user starts by
+ * bookkeeping and stay out unless asked for (a batch job's container is ours), so a container the user starts by
  * hand is not taken for one of ours. The first word of the entrypoint goes to `--entrypoint`, the rest after the
  * image, as the CLI splits them.
  */

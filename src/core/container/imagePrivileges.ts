@@ -112,7 +112,7 @@ export function grantedImageRuntime(image: { ref: string; details: ImageDetails 
 
 /**
  * The same decision before anything is written or started (a plan, a run record, a Jupyter container replaced);
- * with `--allow-image-privileges`, the consent is remembered for the image here, so the scheduler, a Slurm
+ * with `--allow-image-privileges`, the consent is remembered for the image here, so the scheduler, a backend
  * submission or the next command finds it.
  */
 export async function checkImagePrivileges(image: { ref: string; details: ImageDetails }, workspace: string, runtime: RuntimeSettings | undefined): Promise<void> {

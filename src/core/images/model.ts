@@ -2,14 +2,14 @@ import type { Engine, EngineEvent } from '../docker/engine';
 import { EngineError } from '../docker/errors';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, SLURM_JOB_LABEL, WORKSPACE_LABEL } from '../labels';
+import { JOB_LABEL, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, WORKSPACE_LABEL } from '../labels';
 import type { Logger } from '../log';
 import type { GitHistoryProvider } from '../provenance/git';
 import { finishRun, reconcileRuns } from '../run/lifecycle';
 import type { RunRecord } from '../run/records';
 import { RUNS_FILE, readRuns } from '../run/records';
-import type { Slurm } from '../backends/slurm/slurm';
-import { reconcileSlurmRuns } from '../backends/slurm/tasks';
+import type { RunBackend } from '../backends/backend';
+import { batchBackends, openRunsOf, reconcileOpenRuns } from '../backends/index';
 import type { Timers } from '../docker/events';
 import { EngineEventFeed, realTimers } from '../docker/events';
 import type { ExperimentTree } from './tree';
@@ -44,17 +44,13 @@ export interface ExperimentModelDeps {
   /** The engine's event stream, shared by the models of a multi-root workspace (default: one of its own). */
   events?: EngineEventFeed;
   /**
-   * squeue/sacct, asked on each load while a Slurm run is on record as pending or running, to close the tasks that
-   * ended without a line of their own (cancelled, over time); absent: the records alone are shown.
+   * The run backends (core/backends/), asked on each load while one of their runs is on record as pending or
+   * running, to close the jobs that ended without a line of their own (cancelled, over time). Default: every
+   * registered backend; tests pass their own.
    */
-  slurm?: () => Slurm;
-  /** How often the view reads the records again while a Slurm run is pending or running (no engine event tells). */
-  slurmPollMs?: number;
-}
-
-/** A Slurm run still on record as pending or running: its changes come from its task and squeue, not from events. */
-function isOpenSlurmRun(r: RunRecord): boolean {
-  return r.status === 'running' && r.slurm !== undefined;
+  backends?: () => readonly RunBackend[];
+  /** How often the view reads the records again while a backend's run is pending or running (no engine event tells). */
+  pollMs?: number;
 }
 
 const IMAGE_ACTIONS = new Set(['tag', 'untag', 'delete', 'import', 'load', 'pull']);
@@ -91,8 +87,8 @@ export function isRelevantEvent(e: EngineEvent): boolean {
 
 /** A run container of this folder ended: whoever sees that first records it (core/run/lifecycle.ts). */
 export function isRunEnd(e: EngineEvent, folder: string | undefined): boolean {
-  // A Slurm task's container is its batch script's to finish (core/slurm/tasks.ts), as in findRunContainers.
-  return e.type === 'container' && e.action === 'die' && e.attributes[ROLE_LABEL] === 'run' && !e.attributes[SLURM_JOB_LABEL] && folder !== undefined && e.attributes[WORKSPACE_LABEL] === folder;
+  // A backend's job owns its container (core/backends/), as in findRunContainers.
+  return e.type === 'container' && e.action === 'die' && e.attributes[ROLE_LABEL] === 'run' && !e.attributes[JOB_LABEL] && folder !== undefined && e.attributes[WORKSPACE_LABEL] === folder;
 }
 
 /** Finishes the folder's ended runs; a folder without run records has none, and costs no engine call. */
@@ -113,12 +109,12 @@ export class ExperimentImagesModel {
   private readonly listeners = new Set<() => void>();
   private readonly timers: Timers;
   private pending: unknown;
-  /** The next read of the records while a Slurm run is open and the view watched. */
+  /** The next read of the records while a backend's run is open and the view watched. */
   private poll: unknown;
-  /** The last squeue/sacct failure, logged once until it changes. */
-  private slurmWarning: string | undefined;
-  /** Whether the last load found a Slurm run pending or running. */
-  private slurmOpen = false;
+  /** The last failure of each backend, logged once until it changes. */
+  private readonly backendWarnings = new Map<string, string>();
+  /** Whether the last load found a backend's run pending or running. */
+  private backendOpen = false;
   private watchers = 0;
   private stopWatching: (() => void) | undefined;
   /** The folder whose ended runs were last finished; reset when events may have been missed. */
@@ -179,7 +175,7 @@ export class ExperimentImagesModel {
         dropped: () => (this.reconciled = undefined),
         resumed: () => this.scheduleRefresh(),
       });
-      if (this.slurmOpen) this.pollSlurm();
+      if (this.backendOpen) this.pollBackends();
     }
     let disposed = false;
     return {
@@ -211,10 +207,10 @@ export class ExperimentImagesModel {
           this.deps.log.warn(`could not record the runs that ended: ${e instanceof Error ? e.message : String(e)}`);
         }
       }
-      const runs = await this.slurmRuns(folder);
+      const runs = await this.backendRuns(folder);
       const tree = await loadExperimentTree(this.deps.engine(), this.deps.git, folder, repo, undefined, async () => runs);
-      this.slurmOpen = runs.some(isOpenSlurmRun);
-      if (this.slurmOpen) this.pollSlurm();
+      this.backendOpen = this.backends().some((b) => openRunsOf(b, runs).length > 0);
+      if (this.backendOpen) this.pollBackends();
       return this.set({ kind: 'ready', tree });
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
@@ -224,29 +220,31 @@ export class ExperimentImagesModel {
     }
   }
 
-  /** The folder's run records, after squeue/sacct closed the Slurm tasks that ended unrecorded. */
-  private async slurmRuns(folder: string): Promise<RunRecord[]> {
-    const read = this.deps.runs ?? (async (dir: string): Promise<RunRecord[]> => (await readRuns(dir)).runs);
-    const records = await read(folder);
-    if (!this.deps.slurm || !records.some(isOpenSlurmRun)) return records;
-    try {
-      const changed = await reconcileSlurmRuns({ slurm: this.deps.slurm(), workspace: folder, log: this.deps.log, records });
-      this.slurmWarning = undefined;
-      return changed ? await read(folder) : records;
-    } catch (e) {
-      const message = `could not ask Slurm about the runs: ${e instanceof Error ? e.message : String(e)}`;
-      if (message !== this.slurmWarning) this.deps.log.warn((this.slurmWarning = message));
-      return records;
-    }
+  private backends(): readonly RunBackend[] {
+    return (this.deps.backends ?? batchBackends)();
   }
 
-  /** While watched, the view loads again in a while: a Slurm task's start and end are lines in the records, not events. */
-  private pollSlurm(): void {
+  /** The folder's run records, after the backends closed the jobs that ended unrecorded. */
+  private async backendRuns(folder: string): Promise<RunRecord[]> {
+    const read = this.deps.runs ?? (async (dir: string): Promise<RunRecord[]> => (await readRuns(dir)).runs);
+    const records = await read(folder);
+    const { changed, failed } = await reconcileOpenRuns(this.backends(), records, { workspace: folder, log: this.deps.log });
+    for (const b of this.backends()) if (!failed.some((f) => f.backend === b)) this.backendWarnings.delete(b.id);
+    for (const f of failed) {
+      const message = `could not ask ${f.backend.title} about the runs: ${f.message}`;
+      if (message !== this.backendWarnings.get(f.backend.id)) this.deps.log.warn(message);
+      this.backendWarnings.set(f.backend.id, message);
+    }
+    return changed ? await read(folder) : records;
+  }
+
+  /** While watched, the view loads again in a while: a backend's job start and end are lines in the records, not events. */
+  private pollBackends(): void {
     if (this.watchers === 0 || this.poll !== undefined) return;
     this.poll = this.timers.setTimeout(() => {
       this.poll = undefined;
       this.refresh();
-    }, this.deps.slurmPollMs ?? 5000);
+    }, this.deps.pollMs ?? 5000);
   }
 
   private stopPolling(): void {

@@ -23,8 +23,8 @@ export interface SchedulerInput {
   workspace: string;
   /** The Docker host setting (`--host`, mlContainers.dockerHost), when one is set. */
   host?: string | undefined;
-  /** Submit the plan to Slurm (`--on slurm`) instead of running it on the engine. */
-  on?: 'slurm';
+  /** Submit the plan to a run backend (`--on ID`, core/backends/) instead of running it on the engine. */
+  on?: string;
   env: Record<string, string | undefined>;
 }
 

@@ -4,12 +4,12 @@
 import * as path from 'node:path';
 import type { ContainerSummary, Engine } from '../docker/engine';
 import { UserError } from '../errors';
-import { MANAGED_LABEL, ROLE_LABEL, RUN_ID_LABEL, RUN_SWEEP_LABEL, SLURM_JOB_LABEL, WORKSPACE_LABEL } from '../labels';
+import { MANAGED_LABEL, ROLE_LABEL, RUN_ID_LABEL, RUN_SWEEP_LABEL, JOB_LABEL, WORKSPACE_LABEL } from '../labels';
 import type { Logger } from '../log';
 import { leftOutSentence, metricsToJson, readRunSeries } from '../metrics/metrics';
 import type { SeenGpu } from '../container/gpu';
 import type { RunRecord, RunStatus } from './records';
-import { RUNS_FILE, appendFinal, markStopRequested, readRuns, stopRequested } from './records';
+import { RUNS_FILE, appendFinal, isLocal, markStopRequested, readRuns, stopRequested } from './records';
 import { RUN_DIR, RUN_FILE_CAP, diskIsFull, ensureRunFolder, isDiskFull, isRunId, readRunText, runFolder, writeRunFile } from './runFolder';
 import { writeSeriesCache } from './series';
 
@@ -27,8 +27,8 @@ export interface RunContainer {
 export async function findRunContainers(engine: Engine, workspace: string, signal?: AbortSignal): Promise<RunContainer[]> {
   const labels = [`${MANAGED_LABEL}=true`, `${ROLE_LABEL}=run`, `${WORKSPACE_LABEL}=${workspace}`];
   const listed = await engine.listContainers({ labels, all: true }, signal);
-  // A Slurm task's container is its task's to finish (core/slurm/): its batch script and squeue/sacct say how it ended.
-  return listed.filter((c) => c.labels[RUN_ID_LABEL] && !c.labels[SLURM_JOB_LABEL]).map(toRunContainer);
+  // A backend's job owns its container (core/backends/): its script and the backend say how it ended.
+  return listed.filter((c) => c.labels[RUN_ID_LABEL] && !c.labels[JOB_LABEL]).map(toRunContainer);
 }
 
 function toRunContainer(c: ContainerSummary): RunContainer {
@@ -80,12 +80,12 @@ export async function finishRun(
 /**
  * Writes a run's final line from its start line and how it ended, with what its run folder holds by then (the GPUs
  * seen, metric summaries and the series cache): the one way a run is closed, whatever ran it (a container here,
- * a Slurm task). Written once however many clients call it; returns the record this call built.
+ * a backend's job). Written once however many clients call it; returns the record this call built.
  */
 export async function closeRun(o: {
   workspace: string;
   started: RunRecord;
-  outcome: Pick<RunRecord, 'status' | 'exitCode' | 'end'> & Partial<Pick<RunRecord, 'error' | 'slurm'>>;
+  outcome: Pick<RunRecord, 'status' | 'exitCode' | 'end'> & Partial<Pick<RunRecord, 'error' | 'job' | 'endedBy'>>;
   log: Logger;
   /** A write into the run folder already failed for want of space (output.log). */
   diskFull?: boolean;
@@ -146,8 +146,8 @@ export async function reconcileRuns(o: { engine: Engine; workspace: string; log:
   const live = new Set(containers.map((c) => c.runId));
   if (ended.length) records = (await readRuns(o.workspace)).runs;
   // Its container may be being created right now by the client that wrote the start: give that client a minute.
-  // A Slurm run has no container while it waits in the queue: squeue and sacct speak for it (core/slurm/).
-  const orphans = records.filter((r) => r.status === 'running' && !r.slurm && !live.has(r.id) && Date.now() - Date.parse(r.start) >= 60_000);
+  // A backend's run has no container while it waits in the queue: its backend speaks for it (core/backends/).
+  const orphans = records.filter((r) => r.status === 'running' && isLocal(r) && !live.has(r.id) && Date.now() - Date.parse(r.start) >= 60_000);
   for (const r of orphans) {
     await appendFinal(o.workspace, { ...r, status: 'failed', end: new Date().toISOString(), error: r.error ?? (r.engineLost ? engineStoppedSentence(r, null) : 'the run has no container: the client that started it stopped before the container did, or the container was removed by hand') });
   }

@@ -84,7 +84,7 @@ export interface PlanOptions {
   log: Logger;
   signal?: AbortSignal;
   now?: () => Date;
-  /** Plan only, writing nothing (`mlc run --on slurm --dry-run`). */
+  /** Plan only, writing nothing (`mlc run --on BACKEND --dry-run`). */
   dryRun?: boolean;
 }
 
@@ -197,11 +197,11 @@ export async function planRuntime(
 
 /**
  * `mlc run --resume`: the plan's image checked against what it asks (imagePrivileges.ts) before anything starts; with
- * `--allow-image-privileges` the consent is remembered for it, for the scheduler and a Slurm submission to find.
+ * `--allow-image-privileges` the consent is remembered for it, for the scheduler and a backend's submission to find.
  */
 export async function checkPlanImage(engine: Engine, plan: ExperimentPlan, hostEnv: Readonly<Record<string, string | undefined>>, o: { allowImagePrivileges?: boolean; signal?: AbortSignal } = {}): Promise<void> {
   const details = await engine.inspectImage(plan.image.id, o.signal);
-  // A missing image is said where the runs start (executePlan, the Slurm submission), each in its own words.
+  // A missing image is said where the runs start (executePlan, a backend's submission), each in its own words.
   if (!details) return;
   await checkImagePrivileges({ ref: plan.image.ref, details }, plan.workspace, await planRuntime(plan.workspace, plan.runtime, hostEnv, o));
 }

@@ -76,16 +76,22 @@ export interface RunRecord {
   engineLost?: string;
   /** Per metric, what the run's metric files said when it ended (core/metrics/: metrics.jsonl, Lightning, DVCLive, TensorBoard). */
   metrics?: RunMetricsJson;
-  /** A run submitted to Slurm (`mlc run --on slurm`): its array task and the state Slurm last gave it. */
-  slurm?: SlurmTask;
+  /** What ran it: "local" (this engine, also when absent) or the run backend it was submitted to (core/backends/). */
+  backend?: string;
+  /** A submitted run's job, as its backend last described it. */
+  job?: RunJob;
+  /** A failed run's ending in its backend's word when the run itself did not end it (timeout, out of memory…). */
+  endedBy?: string;
 }
 
-/** An array task: job 12, task 3 is `12_3` to squeue, sacct and scancel. */
-export interface SlurmTask {
-  job: string;
-  task: number;
-  /** PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY, … */
+/** A run's job in its backend: what that backend calls it, and the state it last gave it. */
+export interface RunJob {
+  /** The backend's name for the job (an array task is `12_3`). */
+  id: string;
+  /** The backend's word for its state, as it said it (PENDING, RUNNING, COMPLETED, TIMEOUT…). */
   state: string;
+  /** Still waiting in the backend's queue: no container yet. */
+  queued?: boolean;
 }
 
 /** What a start line takes from the sweep's plan (core/run/plan.ts's ExperimentPlan and PlannedPoint). */
@@ -107,10 +113,11 @@ export interface StartRecordInput {
   /** The variables the container is given beyond the run's own: names only, a value may be a token. */
   env: string[];
   container: string;
-  slurm?: SlurmTask;
+  /** A run submitted to a backend (core/backends/): which, and its job, queued. */
+  submitted?: { backend: string; job: RunJob };
 }
 
-/** A run's start line, the same for a local run (core/run/experiment.ts) and a Slurm task (core/slurm/submit.ts). */
+/** A run's start line, the same for a run here (core/run/experiment.ts) and one a backend took (core/backends/). */
 export function startRecord(i: StartRecordInput): RunRecord {
   const { plan, point } = i;
   return {
@@ -131,25 +138,25 @@ export function startRecord(i: StartRecordInput): RunRecord {
     env: i.env,
     container: i.container,
     log: runLogPath(point.runId),
-    ...(i.slurm ? { slurm: i.slurm } : {}),
+    backend: i.submitted?.backend ?? 'local',
+    ...(i.submitted ? { job: i.submitted.job } : {}),
   };
 }
 
-/** A run on record as running that Slurm has not started yet: both shells say "pending". */
+/** A run on record as running whose job still waits in its backend's queue: every table says "pending". */
 export function isPending(r: RunRecord): boolean {
-  return r.status === 'running' && r.slurm?.state === 'PENDING';
+  return r.status === 'running' && r.job?.queued === true;
 }
 
-/** Slurm's word for why it ended a failed task (timeout, out of memory, node fail…); undefined when the run itself failed. */
-export function slurmEndWord(r: RunRecord): string | undefined {
-  const state = r.slurm?.state;
-  if (r.status !== 'failed' || !state || ['FAILED', 'COMPLETED', 'UNKNOWN'].includes(state)) return undefined;
-  return state.toLowerCase().replace(/_/g, ' ');
-}
-
-/** The word for what ended a failed run when it was not the run itself: Slurm's (timeout…), or the engine stopping. */
+/** The word for what ended a failed run when it was not the run itself: its backend's (timeout…), or the engine stopping. */
 export function endWord(r: RunRecord): string | undefined {
-  return slurmEndWord(r) ?? (r.status === 'failed' && r.engineLost ? 'engine stopped' : undefined);
+  if (r.status !== 'failed') return undefined;
+  return r.endedBy ?? (r.engineLost ? 'engine stopped' : undefined);
+}
+
+/** Whether a run ran on this engine (`backend` "local", or absent), rather than in a backend that took it. */
+export function isLocal(r: RunRecord): boolean {
+  return r.backend === undefined || r.backend === 'local';
 }
 
 /** Appends one record as one line (a single write, so parallel writers' lines never interleave). */
@@ -326,6 +333,10 @@ function parse(line: string): RunRecord | undefined {
 }
 
 const STATUSES: readonly string[] = ['running', 'succeeded', 'failed', 'cancelled'];
+/** A backend's name as `--on` takes it; a job's id and state words as a backend's commands take and print them. */
+const BACKEND_ID = /^[a-z][a-z0-9-]{0,31}$/;
+const JOB_WORD = /^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$/;
+const ENDED_BY = /^[a-z][a-z ]{0,39}$/;
 
 function isRunRecord(raw: unknown): raw is RunRecord {
   return (
@@ -349,6 +360,8 @@ function isRunRecord(raw: unknown): raw is RunRecord {
     (raw.sweep === null || raw.sweep === undefined || (isRecord(raw.sweep) && isRunId(raw.sweep.id) && typeof raw.sweep.index === 'number')) &&
     (raw.metrics === undefined || isRecord(raw.metrics)) &&
     (raw.engineLost === undefined || typeof raw.engineLost === 'string') &&
-    (raw.slurm === undefined || (isRecord(raw.slurm) && typeof raw.slurm.job === 'string' && /^\d+$/.test(raw.slurm.job) && typeof raw.slurm.state === 'string'))
+    (raw.backend === undefined || (typeof raw.backend === 'string' && BACKEND_ID.test(raw.backend))) &&
+    (raw.job === undefined || (isRecord(raw.job) && typeof raw.job.id === 'string' && JOB_WORD.test(raw.job.id) && typeof raw.job.state === 'string' && JOB_WORD.test(raw.job.state) && (raw.job.queued === undefined || typeof raw.job.queued === 'boolean'))) &&
+    (raw.endedBy === undefined || (typeof raw.endedBy === 'string' && ENDED_BY.test(raw.endedBy)))
   );
 }

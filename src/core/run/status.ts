@@ -10,8 +10,9 @@ export type RunStatusWord =
   | { kind: 'ended'; word: string };
 
 /**
- * pending (on Slurm, not started yet), running, ok, exit N, cancelled; "not started" for a failed run with no exit
- * code (its container never ran); Slurm's word (timeout, out of memory) or "engine stopped" for what ended it.
+ * pending (queued in a backend, not started yet), running, ok, exit N, cancelled; "not started" for a failed run with
+ * no exit code (its container never ran); the backend's word (timeout, out of memory) or "engine stopped" for what
+ * ended it.
  */
 export function runStatus(r: RunRecord): RunStatusWord {
   if (r.status === 'running') return { kind: isPending(r) ? 'pending' : 'running' };

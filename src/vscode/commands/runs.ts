@@ -12,7 +12,10 @@ import type { RunRecord } from '../../core/run/records';
 import { readRuns } from '../../core/run/records';
 import { plainRunFile } from '../../core/run/runFolder';
 import { formatParams } from '../../core/run/sweep';
-import { commandOnPath } from '../../core/backends/slurm/slurm';
+import type { BatchBackend } from '../../core/backends/backend';
+import { batchBackends, findBackend } from '../../core/backends/index';
+import { localBackend } from '../../core/backends/local';
+import { isLocal } from '../../core/run/records';
 import { imageArgument } from '../imageArgument';
 import { withImagePrivilegeConsent } from '../imagePrivileges';
 import { runSettings, userRuntimeSettings } from '../settings';
@@ -92,10 +95,11 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
   const engine = services.engines.get();
 
   const runtime = userRuntimeSettings();
-  // On Slurm the batch script hands the container the GPUs of its allocation, not this machine's.
+  // In a backend the job's script hands the container the GPUs of its allocation, not this machine's.
   // An image that asks for privileges is refused before the plan is written; agreed to, the scheduler finds the consent.
-  const plan = await withImagePrivilegeConsent(() => planExperiment({ engine, workspace, config, image, command, gpu: target === 'slurm' ? 'none' : settings.gpu, shmSizeBytes: settings.shmSizeBytes, runtime, ...choice, git: services.git, log }));
-  if (target === 'slurm') return submitToSlurm(services, plan, givenEnvValues(runtime.env));
+  const backend = target === 'engine' ? undefined : target;
+  const plan = await withImagePrivilegeConsent(() => planExperiment({ engine, workspace, config, image, command, gpu: backend ? 'none' : settings.gpu, shmSizeBytes: settings.shmSizeBytes, runtime, ...choice, git: services.git, log }));
+  if (backend) return submitToBackend(services, backend, plan, givenEnvValues(runtime.env));
   const scheduled = services.scheduler(plan, givenEnvValues(runtime.env));
   log.info(`${plan.sweep ? `sweep ${plan.id}: ${plan.points.length} runs` : `run ${plan.id}`} started in the background; scheduler log ${scheduled.logFile}`);
   services.images.scheduleRefresh(workspace);
@@ -180,33 +184,37 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
   void show(summary);
 }
 
-/** Where the runs go: this engine, or Slurm where `sbatch` is on PATH (asked only then). */
-async function pickTarget(services: Services): Promise<'engine' | 'slurm' | undefined> {
-  if (!(await (services.slurmProbe ?? (() => commandOnPath('sbatch')))())) return 'engine';
+/** Where the runs go: this engine, or a run backend that can take jobs from here (asked only when one can). */
+async function pickTarget(services: Services): Promise<'engine' | BatchBackend | undefined> {
+  const offered: BatchBackend[] = [];
+  for (const b of (services.backends ?? batchBackends)()) if (await b.available()) offered.push(b);
+  if (!offered.length) return 'engine';
   const items = [
     { label: vscode.l10n.t('This engine'), description: vscode.l10n.t('run here, followed in a terminal'), target: 'engine' as const },
-    { label: vscode.l10n.t('Slurm'), description: vscode.l10n.t('one sbatch array job (mlc run --on slurm)'), target: 'slurm' as const },
+    ...offered.map((b) => ({ label: b.title, description: b.description, target: b })),
   ];
   return (await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Run Experiment: where'), placeHolder: vscode.l10n.t('Where the runs go') }))?.target;
 }
 
 /**
- * The plan submitted by the bundled mlc (`mlc run --resume ID --on slurm`), which ends once sbatch took the job: its
- * runs are on record as pending at once and show under their image; `mlc runs` and the view follow them from there.
+ * The plan submitted by the bundled mlc (`mlc run --resume ID --on BACKEND`), which ends once the backend took it:
+ * its runs are on record as pending at once and show under their image; `mlc runs` and the view follow them there.
  */
-async function submitToSlurm(services: Services, plan: ExperimentPlan, env: Record<string, string>): Promise<void> {
+async function submitToBackend(services: Services, backend: BatchBackend, plan: ExperimentPlan, env: Record<string, string>): Promise<void> {
   const log = services.log.child('run');
-  const scheduled = services.scheduler(plan, env, { on: 'slurm' });
-  const code = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Submitting {0} to Slurm', plan.id) }, () => scheduled.exited);
+  const scheduled = services.scheduler(plan, env, { on: backend.id });
+  const code = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Submitting {0} to {1}', plan.id, backend.title) }, () => scheduled.exited);
   services.images.scheduleRefresh();
   const tail = schedulerLogTail(scheduled.logFile);
   if (code !== 0) {
-    log.error(`submitting ${plan.id} to Slurm: ${tail}`);
-    throw new RunError(vscode.l10n.t('Slurm did not take the experiment: {0}', tail.split('\n').at(-1) ?? ''));
+    log.error(`submitting ${plan.id} to ${backend.title}: ${tail}`);
+    throw new RunError(vscode.l10n.t('{0} did not take the experiment: {1}', backend.title, tail.split('\n').at(-1) ?? ''));
   }
-  log.info(`${plan.id} submitted to Slurm; log ${scheduled.logFile}`);
+  log.info(`${plan.id} submitted to ${backend.title}; log ${scheduled.logFile}`);
   void vscode.window.showInformationMessage(
-    plan.sweep ? vscode.l10n.t('Sweep {0}: {1} runs submitted to Slurm. They show under their image, pending until Slurm starts them.', plan.id, plan.points.length) : vscode.l10n.t('Run {0} submitted to Slurm. It shows under its image, pending until Slurm starts it.', plan.id),
+    plan.sweep
+      ? vscode.l10n.t('Sweep {0}: {1} runs submitted to {2}. They show under their image, pending until {2} starts them.', plan.id, plan.points.length, backend.title)
+      : vscode.l10n.t('Run {0} submitted to {1}. It shows under its image, pending until {1} starts it.', plan.id, backend.title),
   );
 }
 
@@ -296,7 +304,7 @@ export async function stopRunCommand(services: Services, arg?: unknown): Promise
   if (!picked) return;
   const { run, workspace } = picked;
   const stopped = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Stopping run {0}…', run.id) }, () =>
-    stopRuns({ engine: services.engines.get(), workspace, target: run.id, log: services.log.child('run') }),
+    (isLocal(run) ? localBackend(() => services.engines.get()) : findBackend(run.backend ?? ''))?.stop(run.id, { workspace, log: services.log.child('run') }) ?? Promise.resolve([]),
   );
   services.images.scheduleRefresh(workspace);
   if (stopped.length) void vscode.window.showInformationMessage(vscode.l10n.t('Run {0} stopped (recorded as cancelled).', run.id));

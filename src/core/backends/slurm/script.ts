@@ -7,7 +7,7 @@ import { NO_GPU_ENV, asksUnlimitedMemlock, containerRequest } from '../../contai
 import type { ContainerCreateRequest } from '../../docker/engine';
 import type { RunContainerInput } from '../../run/experiment';
 import { runContainerSpec } from '../../run/experiment';
-import { SLURM_JOB_LABEL } from '../../labels';
+import { JOB_LABEL } from '../../labels';
 import type { ApptainerTool } from './apptainer';
 import { apptainerEnvPrefix, toApptainerArgs } from './apptainer';
 import { toChRunArgs } from './charliecloud';
@@ -184,14 +184,14 @@ stopped=0
 trap 'stopped=1' TERM
 err=$(mktemp)
 # Its stderr goes on to the output file as it comes, and into $err to be read if the container could not start.
-{ docker run --name "$name" --label "${SLURM_JOB_LABEL}=$job" "\${gpus[@]}" "\${limits[@]}" "\${args[@]}" 2>&1 1>&3 3>&- | tee "$err" >&2; } 3>&1
+{ docker run --name "$name" --label "${JOB_LABEL}=$job" "\${gpus[@]}" "\${limits[@]}" "\${args[@]}" 2>&1 1>&3 3>&- | tee "$err" >&2; } 3>&1
 code=\${PIPESTATUS[0]}
 # Rootless and sandboxed engines cannot lift memlock (runArgs --ulimit memlock=-1): as a local run does, the task
 # starts with the engine's limit rather than not at all.
 if [ "$code" = 125 ] && [ "$stopped" = 0 ] && [ \${#lowmem[@]} -gt 0 ] && grep -q 'rlimit type 8' "$err"; then
   echo "mlc: this engine cannot raise the locked-memory limit (memlock=-1); starting with its default limit, so pinned-memory transfers may be slower." >&2
   docker rm -f "$name" >/dev/null 2>&1
-  docker run --name "$name" --label "${SLURM_JOB_LABEL}=$job" "\${gpus[@]}" "\${limits[@]}" "\${lowmem[@]}"
+  docker run --name "$name" --label "${JOB_LABEL}=$job" "\${gpus[@]}" "\${limits[@]}" "\${lowmem[@]}"
   code=$?
 fi
 rm -f "$err"

@@ -25,6 +25,7 @@ import { apptainerImage, apptainerSifPath } from './apptainer';
 import { charliecloudImage, charliecloudImageDir, toChRunArgs } from './charliecloud';
 import type { SlurmRuntime } from './runtime';
 import { isApptainer } from './runtime';
+import { SLURM_BACKEND, jobState } from './tasks';
 
 export interface SlurmSubmitOptions {
   plan: ExperimentPlan;
@@ -146,7 +147,7 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
 
 async function recordSubmitted(plan: ExperimentPlan, job: string, submitted: string, env: string[]): Promise<void> {
   for (const point of plan.points) {
-    const slurm = { job, task: point.index + 1, state: 'PENDING' };
-    await appendRun(plan.workspace, startRecord({ plan, point, start: submitted, gpus: 'none', env, container: `mlc-${job}-${point.index + 1}`, slurm }));
+    const task = { job, task: point.index + 1 };
+    await appendRun(plan.workspace, startRecord({ plan, point, start: submitted, gpus: 'none', env, container: `mlc-${job}-${task.task}`, submitted: { backend: SLURM_BACKEND, job: jobState(task, 'PENDING') } }));
   }
 }

@@ -8,9 +8,34 @@ import { appendRun, markStopRequested, readRuns, stopRequested } from '../../run
 import type { Slurm, SlurmTaskState } from './slurm';
 import { isLive } from './slurm';
 
+export const SLURM_BACKEND = 'slurm';
+
 /** `12_3`, as squeue, sacct and scancel name an array task. */
 export function taskId(t: { job: string; task: number }): string {
   return `${t.job}_${t.task}`;
+}
+
+/** The array task a Slurm run's record names (its job id `12_3`); undefined for any other run. */
+export function recordTask(r: RunRecord): { job: string; task: number } | undefined {
+  const m = r.backend === SLURM_BACKEND ? /^(\d+)_(\d+)$/.exec(r.job?.id ?? '') : null;
+  return m ? { job: m[1]!, task: Number(m[2]) } : undefined;
+}
+
+/** A Slurm state as a record's job: PENDING is still queued. */
+export function jobState(t: { job: string; task: number }, state: string): NonNullable<RunRecord['job']> {
+  return { id: taskId(t), state, ...(state === 'PENDING' ? { queued: true } : {}) };
+}
+
+/** Slurm's word for why it ended a failed task (timeout, out of memory, node fail…); undefined when the run itself failed. */
+export function slurmEndWord(status: RunStatus, state: string): string | undefined {
+  if (status !== 'failed' || ['FAILED', 'COMPLETED', 'UNKNOWN'].includes(state)) return undefined;
+  return state.toLowerCase().replace(/_/g, ' ');
+}
+
+/** The final line's Slurm fields: the task's last state, and Slurm's word when it ended the run. */
+function ending(t: { job: string; task: number }, status: RunStatus, state: string): Pick<RunRecord, 'job'> & { endedBy?: string } {
+  const word = slurmEndWord(status, state);
+  return { job: jobState(t, state), ...(word ? { endedBy: word } : {}) };
 }
 
 /** How a task that ended without writing its own final line is recorded: run status, exit code, why. */
@@ -42,7 +67,7 @@ export async function recordTaskStart(o: { workspace: string; runId: string; job
     start: (o.now ?? ((): Date => new Date()))().toISOString(),
     gpus: o.gpus || 'none',
     container: `mlc-${job}-${task}`,
-    slurm: { job, task: Number(task), state: 'RUNNING' },
+    job: jobState({ job, task: Number(task) }, 'RUNNING'),
   };
   await appendRun(o.workspace, record);
   return record;
@@ -54,11 +79,12 @@ export async function recordTaskEnd(o: { workspace: string; runId: string; exitC
   const cancelled = await stopRequested(o.workspace, o.runId);
   const status: RunStatus = cancelled ? 'cancelled' : o.exitCode === 0 ? 'succeeded' : 'failed';
   const state = cancelled ? 'CANCELLED' : o.exitCode === 0 ? 'COMPLETED' : 'FAILED';
+  const task = recordTask(started);
   return closeRun({
     workspace: o.workspace,
     started,
     log: o.log,
-    outcome: { status, exitCode: o.exitCode, end: (o.now ?? ((): Date => new Date()))().toISOString(), ...(started.slurm ? { slurm: { ...started.slurm, state } } : {}) },
+    outcome: { status, exitCode: o.exitCode, end: (o.now ?? ((): Date => new Date()))().toISOString(), ...(task ? ending(task, status, state) : {}) },
   });
 }
 
@@ -73,21 +99,24 @@ async function submitted(workspace: string, runId: string): Promise<RunRecord> {
  * (jobs slurmctld still holds) and sacct (after it forgets them). Returns whether a record changed.
  */
 export async function reconcileSlurmRuns(o: { slurm: Slurm; workspace: string; log: Logger; records?: readonly RunRecord[]; signal?: AbortSignal }): Promise<boolean> {
-  const open = (o.records ?? (await readRuns(o.workspace)).runs).filter((r) => r.status === 'running' && r.slurm);
+  const open = (o.records ?? (await readRuns(o.workspace)).runs).flatMap((r) => {
+    const task = r.status === 'running' ? recordTask(r) : undefined;
+    return task ? [{ r, task }] : [];
+  });
   if (!open.length) return false;
-  const jobs = [...new Set(open.map((r) => r.slurm!.job))];
+  const jobs = [...new Set(open.map((x) => x.task.job))];
   const queued = new Map((await o.slurm.queue(jobs, o.signal)).map((t) => [taskId(t), t]));
-  const ended = open.filter((r) => !isLive(queued.get(taskId(r.slurm!))?.state ?? 'GONE'));
+  const ended = open.filter((x) => !isLive(queued.get(taskId(x.task))?.state ?? 'GONE'));
   if (!ended.length) return false;
   // sacct has the exit code and the end time; squeue only the state, and only for a few minutes after the end.
-  const accounted = new Map(((await o.slurm.accounting([...new Set(ended.map((r) => r.slurm!.job))], o.signal)) ?? []).map((t) => [taskId(t), t]));
+  const accounted = new Map(((await o.slurm.accounting([...new Set(ended.map((x) => x.task.job))], o.signal)) ?? []).map((t) => [taskId(t), t]));
   // The task may have written its own final line since the records were read.
   const latest = new Map((await readRuns(o.workspace)).runs.map((r) => [r.id, r]));
   let changed = false;
-  for (const r of ended) {
+  for (const { r, task } of ended) {
     const now = latest.get(r.id) ?? r;
-    if (now.status !== 'running' || !now.slurm) continue;
-    const id = taskId(now.slurm);
+    if (now.status !== 'running' || !recordTask(now)) continue;
+    const id = taskId(task);
     const fromAcct = accounted.get(id);
     const t = fromAcct && !isLive(fromAcct.state) ? fromAcct : queued.get(id);
     const known = t && !isLive(t.state) ? t : undefined;
@@ -101,7 +130,7 @@ export async function reconcileSlurmRuns(o: { slurm: Slurm; workspace: string; l
       workspace: o.workspace,
       started: now,
       log: o.log,
-      outcome: { ...outcome, end: known?.end ?? new Date().toISOString(), slurm: { ...now.slurm, state: known?.state ?? (cancelledByUs ? 'CANCELLED' : 'UNKNOWN') } },
+      outcome: { ...outcome, end: known?.end ?? new Date().toISOString(), ...ending(task, outcome.status, known?.state ?? (cancelledByUs ? 'CANCELLED' : 'UNKNOWN')) },
     });
     changed = true;
   }
@@ -113,17 +142,20 @@ export async function reconcileSlurmRuns(o: { slurm: Slurm; workspace: string; l
  * go of them (the batch script has stopped its container by then), and record them as cancelled. Returns the run ids.
  */
 export async function stopSlurmRuns(o: { slurm: Slurm; workspace: string; target: string; log: Logger; signal?: AbortSignal; pollMs?: number; timeoutMs?: number }): Promise<string[]> {
-  const records = (await readRuns(o.workspace)).runs.filter((r) => r.slurm && r.status === 'running' && (r.id === o.target || r.sweep?.id === o.target));
+  const records = (await readRuns(o.workspace)).runs.flatMap((r) => {
+    const task = r.status === 'running' && (r.id === o.target || r.sweep?.id === o.target) ? recordTask(r) : undefined;
+    return task ? [{ r, task }] : [];
+  });
   if (!records.length) return [];
-  for (const r of records) await markStopRequested(o.workspace, r.id);
-  const sweepJobs = records.some((r) => r.sweep?.id === o.target) ? [...new Set(records.map((r) => r.slurm!.job))] : [];
-  await o.slurm.cancel(sweepJobs.length ? sweepJobs : records.map((r) => taskId(r.slurm!)), o.signal);
-  const jobs = [...new Set(records.map((r) => r.slurm!.job))];
-  const ids = new Set(records.map((r) => taskId(r.slurm!)));
+  for (const { r } of records) await markStopRequested(o.workspace, r.id);
+  const jobs = [...new Set(records.map((x) => x.task.job))];
+  const sweep = records.some((x) => x.r.sweep?.id === o.target);
+  await o.slurm.cancel(sweep ? jobs : records.map((x) => taskId(x.task)), o.signal);
+  const ids = new Set(records.map((x) => taskId(x.task)));
   for (const deadline = Date.now() + (o.timeoutMs ?? 90_000); Date.now() < deadline && !o.signal?.aborted; await new Promise((r) => setTimeout(r, o.pollMs ?? 500))) {
     const live = (await o.slurm.queue(jobs, o.signal)).filter((t) => ids.has(taskId(t)) && isLive(t.state));
     if (!live.length) break;
   }
   await reconcileSlurmRuns({ slurm: o.slurm, workspace: o.workspace, log: o.log, ...(o.signal ? { signal: o.signal } : {}) });
-  return records.map((r) => r.id);
+  return records.map((x) => x.r.id);
 }

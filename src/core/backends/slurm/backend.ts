@@ -1,0 +1,126 @@
+// Slurm as a run backend (`mlc run --on slurm`, Run Experiment's "Slurm"): a plan becomes one sbatch array job
+// (submit.ts), its tasks record their own start and end (tasks.ts, through `mlc slurm-task`), and squeue/sacct
+// close the tasks that could not (slurm.ts).
+import { runFolderOwner } from '../../container/hostUser';
+import { UserError } from '../../errors';
+import { presetSetupScript } from '../../export/rules';
+import { RunError, planRuntime } from '../../run/plan';
+import { readRuns } from '../../run/records';
+import { optionalCatalog, templatesDir } from '../../scaffold/templateFiles';
+import type { BatchBackend } from '../backend';
+import { chooseRuntime, isApptainer, runtimeTitle } from './runtime';
+import type { SlurmOptions } from './script';
+import { sbatchOptionsProblem } from './script';
+import type { Slurm } from './slurm';
+import { SlurmCli, commandOnPath, isLive } from './slurm';
+import { submitToSlurm } from './submit';
+import { SLURM_BACKEND, reconcileSlurmRuns, recordTask, stopSlurmRuns, taskId } from './tasks';
+
+const help = `
+On Slurm (--on slurm): the runs become one array job (sbatch --array=1-N%P, P from --parallel); task i runs point i
+in \`docker run --init\` of the image pinned by id on the node, with the same mounts, env and labels, and records its
+own start and end. The nodes need Docker, the image and this folder at the same path. The script is kept in
+.mlcontainers/sweeps/<id>.sbatch; its output goes to each run's output.log. GPUs come from --gres, not --gpu.
+With Charliecloud instead, the image is converted once (ch-convert) into .mlcontainers/charliecloud/<image id>/
+and each task runs \`ch-run\` of it, with the same binds, env and working directory. With Apptainer (or Singularity),
+the image is built once (apptainer build, from the .def \`mlc export apptainer\` writes) into
+.mlcontainers/apptainer/<image id>.sif and each task runs \`apptainer exec\` of it (--nv when --gres asks for GPUs).
+  --on slurm            submit to Slurm instead of running here; returns once sbatch accepted the job
+  --runtime R           docker, apptainer, singularity or charliecloud (default: docker where it answers on this
+                        host, else apptainer or singularity where on PATH, else charliecloud where ch-run is)
+  --partition P  --time T  --cpus-per-task N  --mem M  --gres G  --account A
+                        the sbatch options of the same names, one #SBATCH line each
+  --sbatch-arg OPT      another #SBATCH line (repeatable), e.g. --sbatch-arg=--qos=long`;
+
+/** What `mlc run --on slurm` parsed: the #SBATCH lines, and how the tasks run the image. */
+export interface SlurmFlags {
+  sbatch: SlurmOptions;
+  runtime?: string;
+}
+
+type FlagValues = Readonly<Record<string, string | boolean | string[] | undefined>>;
+
+/** The sbatch flags, checked before a plan is made, so a value #SBATCH cannot hold leaves nothing behind. */
+export function slurmOptions(v: FlagValues): SlurmOptions {
+  const text = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const cpusText = text('cpus-per-task');
+  const cpus = cpusText === undefined ? undefined : Number(cpusText);
+  if (cpus !== undefined && !(Number.isInteger(cpus) && cpus >= 1)) throw new UserError(`--cpus-per-task wants a whole number of CPUs, not "${cpusText}"`);
+  const extra = Array.isArray(v['sbatch-arg']) ? v['sbatch-arg'] : [];
+  const options: SlurmOptions = {
+    ...(text('partition') ? { partition: text('partition') } : {}),
+    ...(text('time') ? { time: text('time') } : {}),
+    ...(cpus ? { cpusPerTask: cpus } : {}),
+    ...(text('mem') ? { mem: text('mem') } : {}),
+    ...(text('gres') ? { gres: text('gres') } : {}),
+    ...(text('account') ? { account: text('account') } : {}),
+    ...(extra.length ? { extra } : {}),
+  };
+  const problem = sbatchOptionsProblem(options);
+  if (problem) throw new UserError(problem);
+  return options;
+}
+
+/** `slurm`: the cluster's commands; unit tests pass a fake of our Slurm interface. */
+export function createSlurmBackend(slurm: (options?: SlurmOptions) => Slurm = (options) => new SlurmCli(options)): BatchBackend {
+  return {
+    id: SLURM_BACKEND,
+    title: 'Slurm',
+    description: 'one sbatch array job (mlc run --on slurm)',
+    available: () => commandOnPath('sbatch'),
+    flags: {
+      options: {
+        runtime: { type: 'string' },
+        partition: { type: 'string' },
+        time: { type: 'string' },
+        'cpus-per-task': { type: 'string' },
+        mem: { type: 'string' },
+        gres: { type: 'string' },
+        account: { type: 'string' },
+        'sbatch-arg': { type: 'string', multiple: true },
+      },
+      help,
+      parse: (v): SlurmFlags => ({ sbatch: slurmOptions(v), ...(typeof v.runtime === 'string' ? { runtime: v.runtime } : {}) }),
+    },
+    async submit(plan, o) {
+      const flags = (o.options ?? {}) as Partial<SlurmFlags>;
+      const options = flags.sbatch ?? {};
+      const details = await o.engine.inspectImage(plan.image.id, o.signal);
+      if (!details) throw new RunError(`Image ${plan.image.ref} is no longer on this engine: rebuild it.`);
+      // A dry run prints the script of the runtime asked for, even where that runtime is not installed.
+      const runtime = await chooseRuntime(flags.runtime, { ...(o.signal ? { signal: o.signal } : {}), requireTool: !o.dryRun });
+      o.log.info(`Slurm tasks run the image with ${runtimeTitle(runtime.runtime)}: ${runtime.why}.`);
+      const setupScript = isApptainer(runtime.runtime) ? presetSetupScript(details.labels, await optionalCatalog(templatesDir())) : undefined;
+      const settings = await planRuntime(plan.workspace, plan.runtime, o.hostEnv);
+      const folderOwner = runtime.runtime === 'docker' && !o.dryRun ? await runFolderOwner(o.engine, details, settings, undefined, o.signal) : undefined;
+      return submitToSlurm({
+        plan,
+        image: details,
+        runtime: settings,
+        ...(folderOwner ? { folderOwner } : {}),
+        slurm: slurm(options),
+        options,
+        recorder: o.recorder,
+        ...(o.host ? { dockerHost: o.host } : {}),
+        containerRuntime: runtime.runtime,
+        ...(setupScript ? { setupScript } : {}),
+        log: o.log,
+        dryRun: o.dryRun === true,
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+    },
+    reconcile: (records, o) => reconcileSlurmRuns({ slurm: slurm(), workspace: o.workspace, log: o.log, records, ...(o.signal ? { signal: o.signal } : {}) }),
+    async stop(target, o) {
+      const records = (await readRuns(o.workspace)).runs.filter((r) => recordTask(r) && (r.id === target || r.sweep?.id === target));
+      if (!records.some((r) => r.status === 'running')) return [];
+      return stopSlurmRuns({ slurm: slurm(), workspace: o.workspace, target, log: o.log, ...(o.signal ? { signal: o.signal } : {}) });
+    },
+    async isLive(record, o) {
+      const task = recordTask(record);
+      if (!task) return false;
+      return (await slurm().queue([task.job], o.signal)).some((t) => taskId(t) === taskId(task) && isLive(t.state));
+    },
+  };
+}
+
+export const slurmBackend = createSlurmBackend();
