@@ -3,6 +3,9 @@ import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
 import type { ProvenanceReport } from '../core/images/provenance';
 import { inspectProvenance } from '../core/images/provenance';
+import type { ModelFacts } from '../core/model/card';
+import { CARD_JSON, MODEL_DIR, readModelLabels, shownValue } from '../core/model/card';
+import { formatParams } from '../core/run/sweep';
 import type { CliIO } from './io';
 import { UsageError } from './io';
 
@@ -12,9 +15,10 @@ Prints an image's provenance from the image alone, so it works on a pulled image
 commit (dirty or not), branch, remote and describe; the base image and its digest as the build resolved it;
 preset and variant; the Dockerfile's path and sha256; the hyper-parameter file's; and the environment lock the
 image carries (/etc/mlc/environment.lock): its sha256 and package count. Reading the lock starts a throw-away
-container without network.
+container without network. For a model image (\`mlc model save\`), a Model section follows: the run, its sweep
+point and parameters, final metrics, commit, config, training image, data and each artifact's sha256 and size.
 
-  --json      print the whole report as one JSON object
+  --json      print the whole report as one JSON object (a model's facts under "model")
   --dir DIR   project folder whose .mlcontainers/locks/ to fall back on for images without a lock (default: .)
   --host URL  Docker host instead of DOCKER_HOST / the docker context`;
 
@@ -25,12 +29,44 @@ export async function inspect(args: string[], io: CliIO, signal: AbortSignal): P
   }
   const engine = machineEngine(values.host, {}, io.env);
   const report = await inspectProvenance(engine, positionals[0]!, path.resolve(values.dir), signal);
+  const model = readModelLabels((await engine.inspectImage(report.imageId, signal))?.labels);
   if (values.json) {
-    io.out(JSON.stringify(report, null, 2));
+    io.out(JSON.stringify(model ? { ...report, model } : report, null, 2));
     return 0;
   }
   for (const [key, value] of formatProvenance(report)) io.out(`${key.padEnd(11)} ${value}`);
+  if (model) {
+    io.out('');
+    io.out('Model');
+    for (const [key, value] of formatModel(model)) io.out(`${key.padEnd(11)} ${value}`);
+  }
   return 0;
+}
+
+/**
+ * A model image's facts as key–value rows. Labels come with the image from wherever it was pulled: every value is
+ * shown through shownValue (controls and invisible characters escaped), and ids and hashes were checked by shape.
+ */
+export function formatModel(m: ModelFacts): [string, string][] {
+  const sweep = m.sweep ? `${m.sweep.id}${m.sweep.index !== undefined ? `, point ${m.sweep.index + 1}${m.sweep.size !== undefined ? ` of ${m.sweep.size}` : ''}` : ''}` : undefined;
+  const metrics = Object.entries(m.metrics ?? {});
+  const shownMetrics = metrics.slice(0, 20).map(([k, v]) => `${shownValue(k, 60)}=${v}${k === m.headline ? ' (headline)' : ''}`);
+  const rows: [string, string | undefined][] = [
+    ['run', m.run ? `${m.run}${sweep ? ` (sweep ${sweep})` : ''}` : 'not recorded'],
+    ['commit', m.commit ? `${m.commit}${m.dirty ? ' (dirty: uncommitted changes)' : ''}` : 'none recorded (the run was outside git)'],
+    ['params', m.params ? (Object.keys(m.params).length ? shownValue(formatParams(m.params), 400) : 'none (not a sweep point)') : undefined],
+    ['metrics', m.metrics ? (metrics.length ? `${shownMetrics.join(', ')}${metrics.length > 20 ? `, and ${metrics.length - 20} more (${CARD_JSON})` : ''}` : 'none recorded') : undefined],
+    ['config', m.config ? `${shownValue(m.config.path)}${m.config.sha256 ? ` sha256:${m.config.sha256}` : ''}` : undefined],
+    ['trained in', m.image ? `${m.image.id ?? '(id not recorded)'}${m.image.ref ? ` (${shownValue(m.image.ref)})` : ''}` : undefined],
+    ['base', m.base || m.baseDigest ? `${m.base ? shownValue(m.base) : '(unnamed)'}${m.baseDigest ? ` @ ${m.baseDigest}` : ''}` : undefined],
+    ['env lock', m.lockSha256 ? `sha256:${m.lockSha256} (the training image's, carried by this one)` : undefined],
+    ['data', m.data ? (m.data.length ? `${m.data.length} inputs (${CARD_JSON})` : 'none recorded (runs do not record their inputs yet)') : undefined],
+  ];
+  const artifacts = m.artifacts ?? [];
+  artifacts.forEach((a, i) => rows.push([i ? '' : 'artifacts', `${shownValue(a.name)}  ${a.size} bytes  sha256:${a.sha256}`]));
+  rows.push(['card', `${shownValue(m.dir ?? MODEL_DIR)}/${CARD_JSON}${m.cardSha256 ? ` sha256:${m.cardSha256}` : ''}`]);
+  if (m.cut?.length) rows.push(['cut', `${m.cut.map((c) => shownValue(c)).join(', ')}: too large for a label, in ${CARD_JSON} only`]);
+  return rows.filter((row): row is [string, string] => row[1] !== undefined);
 }
 
 /** The report as key–value rows; a row whose label the image lacks is left out, commit and lock always shown. */

@@ -6,6 +6,7 @@ import { exportCommand, exportHelp } from './exportCmd';
 import { init, initHelp } from './init';
 import { inspect, inspectHelp } from './inspect';
 import { ls, lsHelp } from './ls';
+import { model, modelHelp, models, modelsHelp } from './model';
 import { push, pushHelp } from './push';
 import { quickstart, quickstartHelp } from './quickstart';
 import { slurmTask, slurmTaskHelp } from './slurmTask';
@@ -30,6 +31,8 @@ const subcommands: Record<string, { run: Subcommand; help: string; summary: stri
   stop: { run: stop, help: stopHelp, summary: 'stop a run, or a whole sweep; they are recorded as cancelled' },
   export: { run: exportCommand, help: exportHelp, summary: 'write an Apptainer definition (HPC, GRID) or a Kubernetes Job / PyTorchJob for an experiment image' },
   push: { run: push, help: pushHelp, summary: 'push an experiment image to a registry under its commit tag, with your docker credentials' },
+  model: { run: model, help: modelHelp, summary: "save a run's artifacts as a model image FROM its image, with a model card (save); give it an alias (tag)" },
+  models: { run: models, help: modelsHelp, summary: 'list the model images: run, headline metric, aliases' },
   // The recorder `mlc run --on slurm`'s batch script calls: not for people, so not in the usage.
   'slurm-task': { run: slurmTask, help: slurmTaskHelp, summary: "record a Slurm array task's start or end", hidden: true },
 };

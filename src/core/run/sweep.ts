@@ -2,6 +2,7 @@
 import type * as Yaml from 'yaml';
 import { UserError } from '../errors';
 import { loadYaml } from '../yaml';
+import { OUTPUTS_KEY, parseOutputs } from './outputs';
 
 export class ConfigError extends UserError {
   constructor(message: string) {
@@ -38,7 +39,8 @@ export const MAX_SWEEP_POINTS = 1000;
 
 /**
  * Expands a hyper-parameter file. A list anywhere in its mappings is a sweep axis over its elements; to pass a list
- * as a single value, wrap it in one more list (`layers: [[64, 64]]`). Lists inside lists are values, not axes.
+ * as a single value, wrap it in one more list (`layers: [[64, 64]]`). Lists inside lists are values, not axes, and
+ * so is the top-level `outputs:` (the files the run keeps), which is checked here.
  * Without lists the one point's text is the file's text byte for byte, so its sha256 is the file's.
  */
 export function expandConfig(text: string, file: string): ExpandedConfig {
@@ -59,6 +61,11 @@ export function expandConfig(text: string, file: string): ExpandedConfig {
       const key = yaml.isScalar(pair.key) ? pair.key.value : pair.key;
       if (typeof key !== 'string' && typeof key !== 'number') continue;
       const here = [...path, key];
+      // What the run keeps (core/run/outputs.ts), not a hyper-parameter: its list is never an axis.
+      if (!path.length && key === OUTPUTS_KEY) {
+        parseOutputs(yaml.isNode(pair.value) ? pair.value.toJSON() : pair.value, file);
+        continue;
+      }
       if (yaml.isMap(pair.value)) {
         walk(pair.value, here);
       } else if (yaml.isSeq(pair.value)) {
