@@ -16,6 +16,8 @@ import { gpuPreflight } from '../../src/core/gpu/preflight';
 import type { HostGpuProbe } from '../../src/core/gpu/nvidiaSmi';
 import { jupyterContainerRequest } from '../../src/core/jupyter/server';
 import { runContainerRequest } from '../../src/core/run/experiment';
+import type { Catalog } from '../../src/core/scaffold/catalog';
+import { presetCatalog } from '../helpers/catalog';
 import { imageDetails } from '../helpers/images';
 import { silentLogger } from '../helpers/logger';
 import { FakeEngine } from './fakes/engine';
@@ -316,5 +318,22 @@ describe('launching a GPU container on Podman', () => {
     assert.equal(launched.decision.mode, 'gpu');
     assert.deepEqual(engine.sent.map((r) => r.HostConfig?.Ulimits?.map((u) => u.Name)), [['memlock', 'stack'], undefined]);
     assert.equal(engine.sent[1]!.HostConfig?.Devices?.length, 1);
+  });
+});
+
+describe("the image's preset, asked of the catalog", () => {
+  const spec = (details: typeof IMAGE, catalog?: Catalog): ContainerSpec => ({ role: 'run', image: { ref: 'dimuon:latest', details }, workspace: '/w', decision: { mode: 'cpu' }, shmSizeBytes: 2 ** 30, args: ['python', 'train.py'], ...(catalog ? { catalog } : {}) });
+  const entrypoint = (preset: string, catalog?: Catalog): string[] | undefined =>
+    containerRequest(spec({ ...IMAGE, labels: { ...IMAGE.labels, 'org.mlcontainers.preset': preset } }, catalog)).Entrypoint;
+
+  it("runs commands in a login shell where the preset's catalog entry says so, whatever the preset is called", () => {
+    const catalog = presetCatalog({ analysis: ['setupScript: /opt/setup.sh', 'loginShell: true'], atlas: [] });
+    assert.deepEqual(entrypoint('analysis', catalog), ['/bin/bash', '-lc', 'exec "$@"', 'mlc-run']);
+    assert.equal(entrypoint('atlas', catalog), undefined, "the image's own ENTRYPOINT runs the command");
+  });
+
+  it('without a catalog from the caller, the shipped one: AnalysisBase images get their login shell', () => {
+    assert.deepEqual(entrypoint('atlas'), ['/bin/bash', '-lc', 'exec "$@"', 'mlc-run']);
+    assert.equal(entrypoint('pytorch'), undefined);
   });
 });

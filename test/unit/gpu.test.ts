@@ -13,6 +13,7 @@ import { parseCatalog } from '../../src/core/scaffold/catalog';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { presetCatalog } from '../helpers/catalog';
 import { FakeEngine } from './fakes/engine';
 
 // Outputs in nvidia-smi's own format (`--format=csv,noheader`), as printed by drivers 470–575.
@@ -503,5 +504,19 @@ describe('the architectures from the environment lock', () => {
     } finally {
       fs.rmSync(folder, { recursive: true, force: true });
     }
+  });
+
+  it("without a lock, checkGpu judges by the table the preset's catalog entry names, not by the preset's name", async () => {
+    const engine = new FakeEngine();
+    engine.info_ = { ...engine.info_, runtimes: ['runc', 'nvidia'] };
+    const probe = (): Promise<HostGpuProbe> => Promise.resolve(interpretNvidiaSmi({ code: 0, stdout: '0, NVIDIA GeForce RTX 5090, GPU-1, 580.65.06, 32607 MiB, 12.0\n', stderr: '' }, true));
+    const catalog = presetCatalog({ torchlike: ['gpuArchs: pytorch'], pytorch: [] });
+    const image = (id: string) => ({ ref: 'dimuon:3f2a1bc', details: { id: 'sha256:abc', env: ['CUDA_VERSION=12.4.1'], labels: { 'org.mlcontainers.preset': id } } });
+    const judged = await checkGpu({ engine, image: image('torchlike'), catalog, probe });
+    assert.deepEqual(judged.archs, { list: pytorchArchsForCuda('12.4'), source: "PyTorch's CUDA 12.4 builds" });
+    assert.ok(judged.problems.some((p) => p.code === 'archUncovered'), 'sm_120 is not in a cu124 build');
+    const unjudged = await checkGpu({ engine, image: image('pytorch'), catalog, probe });
+    assert.equal(unjudged.archs, undefined);
+    assert.equal(unjudged.verdict.kind, 'works');
   });
 });

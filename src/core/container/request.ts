@@ -4,6 +4,8 @@
 import type { ContainerCreateRequest, ContainerHostConfig, ImageDetails } from '../docker/engine';
 import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, TITLE_LABEL, WORKSPACE_LABEL, readProvenance } from '../labels';
 import { imageBaseName } from '../reference';
+import type { Catalog } from '../scaffold/catalog';
+import { presetFacts } from '../scaffold/presetFacts';
 import type { GpuDecision } from './gpu';
 import type { HostUser } from './hostUser';
 import type { RuntimeSettings } from './runtime';
@@ -39,7 +41,7 @@ export interface ContainerSpec {
    * run by the image's own ENTRYPOINT as `docker run IMAGE CMD` would (an empty list keeps the image's CMD too).
    */
   args: string[];
-  /** A shell script to run instead of the image's ENTRYPOINT (login shell for AnalysisBase images). */
+  /** A shell script to run instead of the image's ENTRYPOINT (in a login shell where the image's preset asks for one). */
   script?: string;
   /** The role's own environment, before the variables every container gets. */
   env?: string[];
@@ -60,11 +62,13 @@ export interface ContainerSpec {
   runtime?: RuntimeSettings;
   /** Run as the workspace's owner instead of the image's user (updateRemoteUserUID, core/container/hostUser.ts). */
   hostUser?: HostUser;
+  /** The preset catalog that says what the image's preset needs (a login shell); none: the one shipped with mlc. */
+  catalog?: Catalog;
 }
 
-/** AnalysisBase images set up their release in login shells: commands there run inside one. */
-export function needsLoginShell(details: ImageDetails): boolean {
-  return readProvenance(details.labels).preset === 'atlas';
+/** Whether commands in this image's containers run in a login shell: its preset's catalog entry says (`loginShell`). */
+export function needsLoginShell(details: ImageDetails, catalog?: Catalog): boolean {
+  return presetFacts(details.labels, catalog).loginShell;
 }
 
 /** The image's title label, else its repository's last path component (`p` for `localhost:5000/p:t`). */
@@ -78,7 +82,7 @@ export function imageTitle(ref: string, details: ImageDetails): string {
  */
 export function containerRequest(spec: ContainerSpec): ContainerCreateRequest {
   const { details } = spec.image;
-  const loginShell = needsLoginShell(details);
+  const loginShell = needsLoginShell(details, spec.catalog);
   const script = spec.script ?? (loginShell ? 'exec "$@"' : undefined);
   const ports = spec.publish ?? [];
   const runtime = spec.runtime;

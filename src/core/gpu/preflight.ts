@@ -1,9 +1,9 @@
 import * as fs from 'node:fs/promises';
 import { isLocalEndpoint } from '../docker/endpoint';
 import type { Engine, EngineInfo, EngineVersion, ImageDetails } from '../docker/engine';
-import { readProvenance } from '../labels';
 import { lockArchs, lockPath } from '../provenance/lock';
-import type { Catalog } from '../scaffold/catalog';
+import type { Catalog, GpuArchTable } from '../scaffold/catalog';
+import { presetFacts } from '../scaffold/presetFacts';
 import type { CudaRequirement, DriverVerdict } from './cuda';
 import { driverVerdict, newestSupportedCuda } from './cuda';
 import { archsCover, pytorchArchsForCuda, smName } from './cudaArchs';
@@ -339,11 +339,13 @@ export interface CheckGpuOptions {
   image?: { ref: string; details: Pick<ImageDetails, 'env' | 'labels'> & Partial<Pick<ImageDetails, 'id'>> };
   /** The project folder, whose .mlcontainers/locks/ may hold the image's lock with its PyTorch's architectures. */
   folder?: string;
+  /** The CUDA of the image's base and its preset's GPU-architecture table; without it, no base CUDA and the shipped catalog's table. */
   catalog?: Catalog;
   devices?: string[];
   /**
    * The architectures the image's PyTorch was built for, from its environment lock (lockArchs in
-   * provenance/lock.ts); without it, a PyTorch preset image is judged by its CUDA version's known set.
+   * provenance/lock.ts); without it, an image whose preset names a `gpuArchs` table in the catalog is judged by that
+   * table's set for its CUDA version.
    */
   archs?: ImageArchs;
   /** nvidia-smi on this machine; tests pass a fake of our own probe. */
@@ -351,6 +353,17 @@ export interface CheckGpuOptions {
   /** The toolkit's hook and CDI specs on this machine; with a fake `probe` and no fake here, none are found. */
   toolkit?: (specDirs: string[]) => Promise<ToolkitProbe>;
   signal?: AbortSignal;
+}
+
+/** Each `gpuArchs` table a catalog entry may name: the framework, and its builds' architectures for a CUDA version. */
+const ARCH_TABLES: Record<GpuArchTable, { framework: string; archs: (cuda: string) => string[] | undefined }> = {
+  pytorch: { framework: 'PyTorch', archs: pytorchArchsForCuda },
+};
+
+function knownArchs(table: GpuArchTable, cuda: string): ImageArchs | undefined {
+  const { framework, archs } = ARCH_TABLES[table];
+  const list = archs(cuda);
+  return list ? { list, source: `${framework}'s CUDA ${cuda} builds` } : undefined;
 }
 
 /** The whole preflight: /info and /version, nvidia-smi and the toolkit's files where the engine is local, the image's CUDA. */
@@ -365,13 +378,14 @@ export async function checkGpu(o: CheckGpuOptions): Promise<GpuPreflight> {
   const toolkitProbe = o.toolkit ?? (o.probe ? (dirs: string[]) => Promise.resolve(noToolkit(dirs)) : (dirs: string[]) => probeToolkit(dirs));
   const toolkit = local ? await toolkitProbe(info.cdiSpecDirs.length ? info.cdiSpecDirs : DEFAULT_CDI_SPEC_DIRS) : undefined;
   const facts = o.image ? imageGpuFacts(o.image.details, o.catalog) : undefined;
-  const known = o.image && readProvenance(o.image.details.labels).preset === 'pytorch' && facts?.cuda ? pytorchArchsForCuda(facts.cuda.version) : undefined;
+  const table = o.image ? presetFacts(o.image.details.labels, o.catalog).gpuArchs : undefined;
+  const known = table && facts?.cuda ? knownArchs(table, facts.cuda.version) : undefined;
   const id = o.image?.details.id;
   const lock = o.folder && id ? await fs.readFile(lockPath(o.folder, id), 'utf8').catch(() => undefined) : undefined;
   const recorded = lock !== undefined ? lockArchs(lock) : undefined;
   const archs = o.archs
     ?? (recorded ? { list: recorded, source: 'its environment lock' } : undefined)
-    ?? (known && facts?.cuda ? { list: known, source: `PyTorch's CUDA ${facts.cuda.version} builds` } : undefined);
+    ?? known;
   return gpuPreflight({
     info,
     version,

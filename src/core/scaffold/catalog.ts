@@ -4,6 +4,10 @@ import { loadYaml } from '../yaml';
 
 export type Variant = 'gpu' | 'cpu';
 
+/** The GPU-architecture tables core/gpu/cudaArchs.ts holds, one per framework whose CUDA builds it knows. */
+export const GPU_ARCH_TABLES = ['pytorch'] as const;
+export type GpuArchTable = (typeof GPU_ARCH_TABLES)[number];
+
 export interface BaseChoice {
   /** May contain `{python}`, filled with the chosen Python version. */
   image: string;
@@ -30,6 +34,10 @@ export interface Preset {
   pythonVersions: string[];
   user?: string;
   setupScript?: string;
+  /** Commands in its containers run in a login shell (`bash -l`), the one that sources its setup script. */
+  loginShell?: boolean;
+  /** Whose CUDA builds' GPU architectures its images are checked against before a GPU run. */
+  gpuArchs?: GpuArchTable;
   alternativeBases: { image: string; label: string }[];
 }
 
@@ -59,6 +67,19 @@ export function parseCatalog(text: string): Catalog {
         throw new CatalogError(`${where}: needs at least one version`);
       }
       const alternatives = isRecord(p) && Array.isArray(p.alternativeBases) ? p.alternativeBases : [];
+      const loginShell = isRecord(p) ? p.loginShell : undefined;
+      if (loginShell !== undefined && typeof loginShell !== 'boolean') {
+        throw new CatalogError(`${where}.loginShell: must be true or false`);
+      }
+      // The Dockerfile sources a setup script from /etc/profile.d (templates/common/Dockerfile.mustache), which only a
+      // login shell reads: a preset with one and no login shell would run its commands without its release set up.
+      if (isRecord(p) && p.setupScript !== undefined && loginShell !== true) {
+        throw new CatalogError(`${where}: a setupScript is sourced only by login shells; add \`loginShell: true\``);
+      }
+      const gpuArchs = isRecord(p) ? p.gpuArchs : undefined;
+      if (gpuArchs !== undefined && !isGpuArchTable(gpuArchs)) {
+        throw new CatalogError(`${where}.gpuArchs: must be one of: ${GPU_ARCH_TABLES.join(', ')}`);
+      }
       return {
         id,
         label: text_(field(p, 'label', where), `${where}.label`),
@@ -68,6 +89,8 @@ export function parseCatalog(text: string): Catalog {
         pythonVersions: isRecord(p) && Array.isArray(p.pythonVersions) ? p.pythonVersions.map((x) => text_(x, `${where}.pythonVersions`)) : [],
         ...(isRecord(p) && typeof p.user === 'string' ? { user: p.user } : {}),
         ...(isRecord(p) && typeof p.setupScript === 'string' ? { setupScript: p.setupScript } : {}),
+        ...(loginShell ? { loginShell } : {}),
+        ...(isGpuArchTable(gpuArchs) ? { gpuArchs } : {}),
         alternativeBases: alternatives.map((a, i) => ({
           image: text_(field(a, 'image', `${where}.alternativeBases[${i}]`), 'image'),
           label: text_(field(a, 'label', `${where}.alternativeBases[${i}]`), 'label'),
@@ -113,6 +136,10 @@ export function findPreset(catalog: Catalog, id: string): Preset {
 export function variantsOf(preset: Preset): Variant[] {
   const first = preset.versions[0];
   return (['gpu', 'cpu'] as const).filter((v) => first?.[v] !== undefined);
+}
+
+function isGpuArchTable(value: unknown): value is GpuArchTable {
+  return GPU_ARCH_TABLES.some((t) => t === value);
 }
 
 function field(obj: unknown, key: string, where: string): unknown {
