@@ -9,6 +9,7 @@ import { ls, lsHelp } from './ls';
 import { model, modelHelp, models, modelsHelp } from './model';
 import { push, pushHelp } from './push';
 import { quickstart, quickstartHelp } from './quickstart';
+import { serve, serveHelp } from './serve';
 import { slurmTask, slurmTaskHelp } from './slurmTask';
 import { logs, logsHelp, run, runHelp, runs, runsHelp, stop, stopHelp } from './run';
 import { down, downHelp, up, upHelp } from './up';
@@ -33,6 +34,7 @@ const subcommands: Record<string, { run: Subcommand; help: string; summary: stri
   push: { run: push, help: pushHelp, summary: 'push an experiment image to a registry under its commit tag, with your docker credentials' },
   model: { run: model, help: modelHelp, summary: "save a run's artifacts as a model image FROM its image, with a model card (save); give it an alias (tag)" },
   models: { run: models, help: modelsHelp, summary: 'list the model images: run, headline metric, aliases' },
+  serve: { run: serve, help: serveHelp, summary: 'serve a model image over the Open Inference Protocol (V2 REST) on 127.0.0.1 with a random token' },
   // The recorder `mlc run --on slurm`'s batch script calls: not for people, so not in the usage.
   'slurm-task': { run: slurmTask, help: slurmTaskHelp, summary: "record a Slurm array task's start or end", hidden: true },
 };
