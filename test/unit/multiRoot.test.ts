@@ -14,6 +14,7 @@ import type { FakeVscodeRecord } from '../helpers/fakeVscode';
 import { fakeMemento, installFakeVscode, loadExtension, loadFresh, workspaceImagesOf } from '../helpers/fakeVscode';
 import { runRecord } from '../helpers/runs';
 import { silentLogger } from '../helpers/logger';
+import { until, within } from '../helpers/wait';
 import { FakeEngine } from './fakes/engine';
 
 const C1 = '1'.repeat(40);
@@ -187,7 +188,7 @@ describe('multi-root workspaces (fake vscode)', () => {
       const reloaded = (m: ExperimentImagesModel): Promise<void> => new Promise((resolve) => m.onDidChange(resolve));
       const both = Promise.all([reloaded(a), reloaded(b)]);
       engine.emit({ type: 'image', action: 'tag', id: 'x', time: 1, attributes: {} });
-      await both;
+      await within(both, "both folders' models to reload after an image event");
       watching.dispose();
       images.dispose();
     });
@@ -204,9 +205,7 @@ describe('multi-root workspaces (fake vscode)', () => {
     const context = { subscriptions: [] as { dispose(): void }[], extensionPath: path.resolve(__dirname, '../..'), workspaceState: fakeMemento() };
     loadExtension().activate(context as never);
     const item = (): { text: string } => record.statusBarItems.find((i) => i.id === 'mlContainers.status')!;
-    const shows = async (text: string): Promise<void> => {
-      while (item().text !== text) await new Promise((r) => setTimeout(r, 5));
-    };
+    const shows = (text: string): Promise<void> => until(() => item().text === text, () => `the status bar to read "${text}" (it reads "${item().text}")`);
     await shows('$(vm) pytorch · gpu');
     record.setActiveEditor(path.join(beta, 'src', 'train.py'));
     await shows('$(vm) jax · cpu');

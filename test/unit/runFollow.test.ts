@@ -8,6 +8,7 @@ import { followRuns, lineSplitter } from '../../src/core/run/follow';
 import { appendFinal, appendRun, readRuns } from '../../src/core/run/records';
 import { silentLogger } from '../helpers/logger';
 import { startedRecord } from '../helpers/runRecords';
+import { until, within } from '../helpers/wait';
 import { FakeEngine } from './fakes/engine';
 
 describe('the detached scheduler (mlc run --resume in the background)', () => {
@@ -98,9 +99,13 @@ describe('following runs another process schedules', () => {
     fake.followLogs = (_id, _on, signal) => ((followed = true), new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true })));
     const controller = new AbortController();
     const following = followRuns({ engine, workspace: dir, targets: [{ id: 'r1', prefix: '' }], log: silentLogger('follow'), moreToCome: async () => true, onLine: () => undefined, signal: controller.signal });
-    while (!followed) await new Promise((r) => setTimeout(r, 5));
-    controller.abort();
-    assert.deepEqual(await following, { records: [], notStarted: [] });
+    try {
+      await until(() => followed, "followRuns to follow r1's logs");
+    } finally {
+      // A follower left running would keep mocha from exiting after the failure.
+      controller.abort();
+    }
+    assert.deepEqual(await within(following, 'followRuns to return once its signal aborted'), { records: [], notStarted: [] });
     assert.ok(engine.containers.get(containerId)?.running);
     assert.ok(!engine.calls.includes('stopContainer'));
     assert.equal((await readRuns(dir)).runs[0]?.status, 'running');
