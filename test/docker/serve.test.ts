@@ -186,7 +186,7 @@ describe('mlc serve (real engine, mlc from dist/cli.js)', function () {
     assert.equal((await inProject(['serve', '--stop', s.container])).code, 0);
   });
 
-  it('an image saved with the server and predict.py serves by itself, from a folder without predict.py', async () => {
+  it('an image saved with the server and predict.py serves by itself: through mlc serve from a folder without predict.py, and with its own CMD', async () => {
     const tag = `${name}-carried:${RUN}`;
     const server = fs.readFileSync(path.resolve(__dirname, '../../templates/model/serve.py'), 'utf8');
     await buildModel(tag, [{ path: 'serve.py', content: server }, { path: 'predict.py', content: PREDICT }], serveDockerfileLines());
@@ -204,6 +204,33 @@ describe('mlc serve (real engine, mlc from dist/cli.js)', function () {
       assert.equal((await inProject(['serve', '--stop', s.container])).code, 0);
     } finally {
       fs.rmSync(elsewhere, { recursive: true, force: true });
+    }
+
+    // Its own CMD, as KServe would run it: only the token comes from outside.
+    const token = randomUUID();
+    const id = await engine.createContainer({
+      Image: tag,
+      Env: [`MLC_SERVE_TOKEN=${token}`],
+      Labels: {},
+      ExposedPorts: { '8080/tcp': {} },
+      HostConfig: { PortBindings: { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
+    });
+    containers.add(id);
+    await engine.startContainer(id);
+    const port = (await engine.inspectContainer(id))?.ports['8080/tcp']?.[0]?.hostPort;
+    assert.ok(port);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      for (const deadline = Date.now() + 60_000; (await call(agent, 'GET', `${base}/v2/health/ready`).catch(() => ({ status: 0 }))).status !== 200; await new Promise((r) => setTimeout(r, 200))) {
+        assert.ok(Date.now() < deadline, await engine.containerLogs(id, 20));
+      }
+      const a = await call(agent, 'POST', `${base}/v2/models/model/infer`, { token, body: infer([[1, 0, 0]]) });
+      assert.equal(a.status, 200);
+      assert.deepEqual(scores(a), expected([[1, 0, 0]]));
+    } finally {
+      agent.destroy();
+      await engine.removeContainer(id, { force: true });
     }
   });
 
