@@ -335,6 +335,7 @@ export function formatComparison(c: RunComparison): string[] {
   if (c.metricNames.length) lines.push('', `* best: ${c.metricNames.map((m) => `${m} ${c.best[m]?.lowerIsBetter ? 'lowest' : 'highest'}`).join(', ')}`);
   else lines.push('', 'No metrics recorded: write $MLC_RUN_DIR/metrics.jsonl (one {"step": N, "loss": …} per line), a Lightning CSVLogger, DVCLive or TensorBoard files.');
   lines.push(`config keys that differ: ${c.configKeys.length ? c.configKeys.join(', ') : 'none'}`);
+  for (const d of c.data) lines.push(`data that differs at ${d.target}: ${Object.entries(d.runs).map(([run, id]) => `${run} ${id}`).join(', ')}`);
   for (const p of c.packages) lines.push(`packages ${p.from.slice(7, 19)} → ${p.to.slice(7, 19)}: ${p.lines.length ? '' : 'no differences'}`, ...p.lines.map((l) => `  ${l}`));
   return lines;
 }

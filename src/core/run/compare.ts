@@ -7,6 +7,7 @@ import { loadYaml } from '../yaml';
 import type { RunRecord } from './records';
 import { runStatus, statusText } from './status';
 import { UserError } from '../errors';
+import { dataId } from './inputs';
 
 /** Metrics whose name says lower is better; every other metric is better higher (accuracy, F1, AUC, reward). */
 const LOWER_IS_BETTER = /loss|err|mse|mae|rmse|perplex|\bwer\b|\bcer\b|time|latency/i;
@@ -37,6 +38,25 @@ export interface RunComparison {
   configKeys: string[];
   /** Package changes from the first run's image to each other image (`mlc diff`'s lines). */
   packages: { from: string; to: string; lines: string[] }[];
+  /** The inputs (by where the container saw them) whose data differs between the runs: each run's data id. */
+  data: { target: string; runs: Record<string, string> }[];
+}
+
+/**
+ * The inputs whose data was not the same in every run: by the path the container saw, each run's data id
+ * (core/run/inputs.ts dataId; "none" where a run had no such input). Runs with no recorded data say nothing.
+ */
+export function differingData(runs: readonly RunRecord[]): RunComparison['data'] {
+  const targets = [...new Set(runs.flatMap((r) => (r.data ?? []).map((d) => d.target)))];
+  const out: RunComparison['data'] = [];
+  for (const target of targets) {
+    const ids = Object.fromEntries(runs.map((r) => {
+      const input = r.data?.find((d) => d.target === target);
+      return [r.id, input ? dataId(input) : 'none'];
+    }));
+    if (new Set(Object.values(ids)).size > 1) out.push({ target, runs: ids });
+  }
+  return out;
 }
 
 /** The runs to compare: the given ids, or every point of a sweep, in start order. */
@@ -84,7 +104,7 @@ export async function compareRuns(runs: readonly RunRecord[], locks?: (imageId: 
       packages.push({ from: images[0]!, to: other, lines: formatDiff(diffLocks(base, parseLock(await locks(other)))) });
     }
   }
-  return { runs: compared, metricNames, metricsLeftOut: allNames.length - metricNames.length, best, configKeys: differingKeys(runs.map((r) => flatten(parseConfig(r.config.content)))), packages };
+  return { runs: compared, metricNames, metricsLeftOut: allNames.length - metricNames.length, best, configKeys: differingKeys(runs.map((r) => flatten(parseConfig(r.config.content)))), packages, data: differingData(runs) };
 }
 
 /** The environment locks of the runs' images, as `mlc diff` reads them (captured when missing). */

@@ -20,6 +20,9 @@ import type { RunCode, RunRecord } from './records';
 import { printable } from '../generatedText';
 import { isRunId } from './runFolder';
 import { ConfigError, MAX_SWEEP_POINTS, expandConfig } from './sweep';
+import type { DataInput } from './inputs';
+import { configInputs, dataInputs, isDataInputList } from './inputs';
+import { WORKSPACE_IN_CONTAINER } from '../container/workspace';
 
 /** Plans, by sweep id (or a single run's id). */
 export const PLANS_DIR = path.join('.mlcontainers', 'sweeps');
@@ -58,6 +61,8 @@ export interface ExperimentPlan {
   shmSizeBytes: number;
   /** What the user added (--env, --env-file, --mount): env by NAME only, the values come from the environment at start. */
   runtime?: { env: string[]; envFiles: string[]; mounts: string[]; devcontainer?: string };
+  /** The data every point reads (mounted folders, `inputs:`), fingerprinted when the plan was made. */
+  data?: DataInput[];
   points: PlannedPoint[];
   created: string;
   warnings: string[];
@@ -111,6 +116,7 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
   // So does an image whose devcontainer.metadata asks for privileges not agreed to (with the flag: remembered here).
   await checkImagePrivileges({ ref: o.image, details }, o.workspace, settings);
   const provenance = readProvenance(details.labels);
+  const data = await dataInputs(o.workspace, settings, configInputs(configText, configRel), WORKSPACE_IN_CONTAINER);
   const code = o.code ?? 'workspace';
   if (code === 'image' && !provenance.revision) o.log.warn(`${o.image} records no commit (built outside git): its runs carry none.`);
   const git = code === 'workspace' ? await o.git.info(o.workspace, o.signal) : provenance.revision ? { sha: provenance.revision, dirty: provenance.dirty } : undefined;
@@ -133,6 +139,7 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
     parallel: o.parallel,
     shmSizeBytes: o.shmSizeBytes,
     runtime,
+    data,
     points: expanded.points.map((p) => ({
       runId: sweep ? `${id}-${p.index + 1}` : id,
       index: p.index,
@@ -242,7 +249,8 @@ function isPlan(raw: unknown, id: string): raw is ExperimentPlan {
     raw.command.every((c) => typeof c === 'string') &&
     Array.isArray(raw.points) &&
     raw.points.length <= MAX_SWEEP_POINTS &&
-    raw.points.every((p) => isRecord(p) && isRunId(p.runId) && typeof p.text === 'string' && typeof p.index === 'number' && isRecord(p.params))
+    raw.points.every((p) => isRecord(p) && isRunId(p.runId) && typeof p.text === 'string' && typeof p.index === 'number' && isRecord(p.params)) &&
+    (raw.data === undefined || isDataInputList(raw.data))
   );
 }
 

@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import type { SeenGpu } from '../container/gpu';
 import { isRecord } from '../json';
 import type { RunMetricsJson } from '../metrics/metrics';
+import type { DataInput } from './inputs';
+import { isDataInputList } from './inputs';
 import { RUN_DIR, createRunFile, ensureRunFolder, hasRunFile, isDiskFull, isRunId, runFolder, runLogPath, writeRunFile } from './runFolder';
 
 export { RUN_DIR, runFolder };
@@ -80,6 +82,8 @@ export interface RunRecord {
   backend?: string;
   /** A submitted run's job, as its backend last described it. */
   job?: RunJob;
+  /** The data it read (mounted folders, the YAML's `inputs:`), fingerprinted when its plan was made. */
+  data?: DataInput[];
   /** A failed run's ending in its backend's word when the run itself did not end it (timeout, out of memory…). */
   endedBy?: string;
 }
@@ -105,6 +109,7 @@ export interface StartRecordInput {
     code: RunCode;
     config: { path: string };
     command: string[];
+    data?: DataInput[];
     points: readonly unknown[];
   };
   point: { runId: string; index: number; params: Record<string, unknown>; text: string; sha256: string };
@@ -138,6 +143,7 @@ export function startRecord(i: StartRecordInput): RunRecord {
     env: i.env,
     container: i.container,
     log: runLogPath(point.runId),
+    ...(plan.data?.length ? { data: plan.data } : {}),
     backend: i.submitted?.backend ?? 'local',
     ...(i.submitted ? { job: i.submitted.job } : {}),
   };
@@ -362,6 +368,7 @@ function isRunRecord(raw: unknown): raw is RunRecord {
     (raw.engineLost === undefined || typeof raw.engineLost === 'string') &&
     (raw.backend === undefined || (typeof raw.backend === 'string' && BACKEND_ID.test(raw.backend))) &&
     (raw.job === undefined || (isRecord(raw.job) && typeof raw.job.id === 'string' && JOB_WORD.test(raw.job.id) && typeof raw.job.state === 'string' && JOB_WORD.test(raw.job.state) && (raw.job.queued === undefined || typeof raw.job.queued === 'boolean'))) &&
+    (raw.data === undefined || isDataInputList(raw.data)) &&
     (raw.endedBy === undefined || (typeof raw.endedBy === 'string' && ENDED_BY.test(raw.endedBy)))
   );
 }

@@ -2,6 +2,7 @@
 import type * as Yaml from 'yaml';
 import { UserError } from '../errors';
 import { loadYaml } from '../yaml';
+import { INPUTS_KEY, parseInputs } from './inputs';
 import { OUTPUTS_KEY, parseOutputs } from './outputs';
 
 export class ConfigError extends UserError {
@@ -40,7 +41,7 @@ export const MAX_SWEEP_POINTS = 1000;
 /**
  * Expands a hyper-parameter file. A list anywhere in its mappings is a sweep axis over its elements; to pass a list
  * as a single value, wrap it in one more list (`layers: [[64, 64]]`). Lists inside lists are values, not axes, and
- * so is the top-level `outputs:` (the files the run keeps), which is checked here.
+ * so are the top-level `outputs:` (the files the run keeps) and `inputs:` (the data it reads), checked here.
  * Without lists the one point's text is the file's text byte for byte, so its sha256 is the file's.
  */
 export function expandConfig(text: string, file: string): ExpandedConfig {
@@ -64,6 +65,11 @@ export function expandConfig(text: string, file: string): ExpandedConfig {
       // What the run keeps (core/run/outputs.ts), not a hyper-parameter: its list is never an axis.
       if (!path.length && key === OUTPUTS_KEY) {
         parseOutputs(yaml.isNode(pair.value) ? pair.value.toJSON() : pair.value, file);
+        continue;
+      }
+      // The data the run reads (core/run/inputs.ts), not a hyper-parameter either.
+      if (!path.length && key === INPUTS_KEY) {
+        parseInputs(yaml.isNode(pair.value) ? pair.value.toJSON() : pair.value, file);
         continue;
       }
       if (yaml.isMap(pair.value)) {
