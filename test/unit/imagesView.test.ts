@@ -20,6 +20,10 @@ import type { FakeVscodeRecord } from '../helpers/fakeVscode';
 import { installFakeVscode, loadFresh, workspaceImagesOf } from '../helpers/fakeVscode';
 import { imageDetails } from '../helpers/images';
 import { recordingLogger, silentLogger } from '../helpers/logger';
+import { until } from '../helpers/wait';
+
+/** These waits span a scheduler and its runs on the fake engine: longer than one call, under the tier's 10 s. */
+const SLOW = 8_000;
 import { FakeEngine } from './fakes/engine';
 import { FakeSlurm, task } from './fakes/slurm';
 import type { RunBackend } from '../../src/core/backends/backend';
@@ -155,10 +159,6 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
 
   afterEach(() => uninstall());
 
-  /** Waits, a tick at a time, until `test` holds (mocha's timeout bounds it). */
-  const until = async (test: () => boolean | Promise<boolean>): Promise<void> => {
-    while (!(await test())) await new Promise((r) => setTimeout(r, 5));
-  };
 
   /**
    * Runs that go on until stopped, as a long training does: their output does not end while their container runs,
@@ -325,7 +325,7 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     record.answers.push('configs/exp.yaml');
     record.quickInputScript.push({ type: 'python train.py' });
     const done = runsCommands.runExperimentCommand(services(m), { kind: 'image', node: { name: 'dimuon:1111111', image: { repoTags: ['dimuon:1111111'], id: IMAGE_ID } } });
-    await until(() => runningContainers() === 1 && record.ptyOutput.join('').includes('[1/2] epoch 1'));
+    await until(() => runningContainers() === 1 && record.ptyOutput.join('').includes('[1/2] epoch 1'), "the sweep's first point to run and its terminal to show [1/2] epoch 1", SLOW);
     return { done };
   };
 
@@ -336,7 +336,7 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     record.answers.push(answer);
     record.closeTerminal();
     await done;
-    await until(() => lines.some((l) => acted.test(l)));
+    await until(() => lines.some((l) => acted.test(l)), () => `a log line matching ${String(acted)}`, SLOW);
     return m;
   };
 
@@ -379,7 +379,7 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
 
     record.ptyOutput.length = 0;
     const following = runsCommands.showRunOutputCommand(services(m), runRow);
-    await until(() => record.ptyOutput.join('').includes('epoch 1'));
+    await until(() => record.ptyOutput.join('').includes('epoch 1'), 'the terminal to show epoch 1', SLOW);
     assert.equal(record.terminals.at(-1)?.name, `ML Run: ${runRow.run.id}`);
     await runsCommands.stopRunCommand(services(m), runRow);
     await following;
@@ -388,7 +388,7 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     assert.equal((await readRuns(dir)).runs.find((r) => r.id === runRow.run.id)?.status, 'cancelled');
 
     // Its sweep goes on: the scheduler starts the second point.
-    await until(() => runningContainers() === 1 && engine.calls.filter((c) => c === 'createContainer').length === 2);
+    await until(() => runningContainers() === 1 && engine.calls.filter((c) => c === 'createContainer').length === 2, 'the second container to be created while one runs', SLOW);
     // Ended: Show Output opens its output.log instead.
     const ended = (await readRuns(dir)).runs.find((r) => r.id === runRow.run.id)!;
     await runsCommands.showRunOutputCommand(services(m), { ...runRow, run: ended });
@@ -396,7 +396,7 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     record.answers.push('Stop the runs');
     closeSweepTerminal();
     await done;
-    await until(() => lines.some((l) => /stopped 1 run\(s\)/.test(l)));
+    await until(() => lines.some((l) => /stopped 1 run\(s\)/.test(l)), 'the log line "stopped 1 run(s)"', SLOW);
     provider.dispose();
     m.dispose();
   });
@@ -406,7 +406,7 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     longRuns();
     const plan = await planExperiment({ engine, workspace: dir, config: 'configs/exp.yaml', image: 'dimuon:1111111', command: ['python', 'train.py'], gpu: 'none', shmSizeBytes: 1, git: { info: async () => undefined }, log: silentLogger('x') });
     void executePlan({ engine, plan, points: plan.points.slice(0, 1), log: silentLogger('scheduler') });
-    await until(() => runningContainers() === 1);
+    await until(() => runningContainers() === 1, 'one container running', SLOW);
     const [containerId, container] = [...engine.containers.entries()][0]!;
     return { containerId, runId: container.labels['org.mlcontainers.run.id']! };
   };
@@ -423,12 +423,12 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     // What the engine kept of its output; its scheduler wrote only the first line before it stopped following.
     engine.runScript = () => ({ output: 'epoch 1\nepoch 2\nboom\n', exitCode: 3 });
     engine.emit({ type: 'container', action: 'die', id: containerId, time: 1, attributes: engine.containers.get(containerId)!.labels });
-    await until(async () => (await readRuns(dir)).runs.find((r) => r.id === runId)?.status !== 'running');
+    await until(async () => (await readRuns(dir)).runs.find((r) => r.id === runId)?.status !== 'running', () => `run ${runId}'s final record`, SLOW);
     const finished = (await readRuns(dir)).runs.find((r) => r.id === runId);
     assert.deepEqual([finished?.status, finished?.exitCode], ['failed', 3]);
     assert.equal(fs.readFileSync(path.join(dir, finished!.log), 'utf8'), 'epoch 1\nepoch 2\nboom\n', 'its whole output kept from the engine');
-    await until(() => !engine.containers.has(containerId));
-    await until(() => changed > 0);
+    await until(() => !engine.containers.has(containerId), 'the ended container to be removed', SLOW);
+    await until(() => changed > 0, 'the view to change', SLOW);
     watching.dispose();
     m.dispose();
   });
