@@ -12,6 +12,8 @@ import type { Engine } from '../../src/core/docker/engine';
 import { MODEL_DIR, MODEL_LABELS, MODEL_ROLE } from '../../src/core/model/card';
 import { serveDockerfileLines } from '../../src/core/model/serve';
 import { ROLE_LABEL } from '../../src/core/labels';
+import { readRuns } from '../../src/core/run/records';
+import { PYTORCH_STANDIN } from '../../src/core/scaffold/quickstart';
 import { assertBuiltCli, mlc, mlcProcess } from '../helpers/mlc';
 import { engineKind, requireEngine, requireImage } from './harness';
 
@@ -259,6 +261,84 @@ describe('mlc serve (real engine, mlc from dist/cli.js)', function () {
     const r = await inProject(['serve', PYTHON]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /is not a model image \(it has no org\.mlcontainers\.role=model label\): save a run as a model with `mlc model save RUN`/);
+  });
+});
+
+describe("mlc serve of the quickstart's model (real engine, the PyTorch stand-in, dist/cli.js)", function () {
+  let engine: Engine;
+  let parent: string;
+  let name: string;
+
+  before(async function () {
+    engine = await requireEngine(this);
+    await requireImage(this, engine, PYTORCH_STANDIN);
+    assertBuiltCli();
+    parent = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-serve-qs-'));
+    name = `mlc-serve-qs-${randomUUID().slice(0, 6)}`;
+  });
+
+  after(async () => {
+    for (const image of await engine?.listImages({}).catch(() => []) ?? []) {
+      for (const tag of image.repoTags.filter((t) => t.startsWith(name))) await engine.removeImage(tag, { force: true }).catch(() => undefined);
+    }
+    if (parent) fs.rmSync(parent, { recursive: true, force: true });
+  });
+
+  it('the saved model, served, gives 20 held-out digits the classes the same weights give inside a run', async () => {
+    const dir = path.join(parent, name);
+    // No registry answers on 127.0.0.1:1: the quickstart takes the stand-in base, as in quickstart.test.ts.
+    const qs = await mlc(['quickstart', dir], { env: { MLC_REGISTRY_MIRROR: '127.0.0.1:1' }, timeoutMs: 300_000 });
+    assert.equal(qs.code, 0, qs.stderr);
+    const run = (await readRuns(dir)).runs.find((r) => r.status === 'succeeded');
+    assert.ok(run, 'the quickstart recorded no run that succeeded');
+    const saved = await mlc(['model', 'save', run.id, '--dir', dir, '--json'], { timeoutMs: 180_000 });
+    assert.equal(saved.code, 0, saved.stderr);
+    const tag = (JSON.parse(saved.stdout) as { tag: string }).tag;
+
+    // Inside a run: 20 of the digits train.py held out (its split, from the same seed), their labels, and the classes
+    // of the run's weights, rebuilt as train.py builds the net — not through predict.py.
+    const evaluate = [
+      'import json, torch, yaml',
+      'from torch import nn',
+      'from sklearn.datasets import load_digits',
+      'cfg = yaml.safe_load(open("configs/experiment.yaml"))',
+      `state = torch.load(".mlcontainers/runs/${run.id}/model.pt", map_location="cpu")`,
+      'net = nn.Sequential(nn.Linear(64, state["0.weight"].shape[0]), nn.ReLU(), nn.Linear(state["0.weight"].shape[0], 10))',
+      'net.load_state_dict(state)',
+      'd = load_digits()',
+      'order = torch.randperm(len(d.data), generator=torch.Generator().manual_seed(cfg["seed"]))',
+      'held_out = order[: int(len(d.data) * cfg["data"]["val_fraction"])][:20]',
+      'x = d.data[held_out.numpy()]',
+      'classes = net(torch.tensor(x, dtype=torch.float32) / 16.0).argmax(1).tolist()',
+      'print("EVAL " + json.dumps({"pixels": x.tolist(), "labels": d.target[held_out.numpy()].tolist(), "classes": classes}))',
+    ].join('\n');
+    fs.writeFileSync(path.join(dir, 'configs', 'eval.yaml'), 'seed: 0\n');
+    const ran = await mlc(['run', '--config', 'configs/eval.yaml', '--gpu', 'none', '--', 'python3', '-c', evaluate], { cwd: dir, timeoutMs: 180_000 });
+    assert.equal(ran.code, 0, ran.stderr);
+    const line = ran.stdout.split('\n').find((l) => l.startsWith('EVAL '));
+    assert.ok(line, ran.stdout);
+    const inRun = JSON.parse(line.slice(5)) as { pixels: number[][]; labels: number[]; classes: number[] };
+
+    const r = await mlc(['serve', tag, '--dir', dir, '--detach', '--json'], { timeoutMs: 180_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as Served;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const body = { inputs: [{ name: 'pixels', shape: [20, 64], datatype: 'FP32', data: inRun.pixels.flat() }] };
+      const a = await call(agent, 'POST', `${s.url}/infer`, { token: s.token, body });
+      assert.equal(a.status, 200, JSON.stringify(a.body));
+      const outputs = a.body.outputs as { name: string; shape: number[]; datatype: string; data: number[] }[];
+      const digit = outputs.find((o) => o.name === 'digit');
+      assert.deepEqual([digit?.shape, digit?.datatype], [[20], 'INT64']);
+      assert.deepEqual(digit?.data, inRun.classes);
+      // A trained model gets most of them right (the classes are compared above; this says it learned at all).
+      assert.ok(inRun.classes.filter((c, i) => c === inRun.labels[i]).length >= 15, `classes ${JSON.stringify(inRun.classes)} vs labels ${JSON.stringify(inRun.labels)}`);
+      const meta = await call(agent, 'GET', s.url, { token: s.token });
+      assert.equal((meta.body.parameters as { card: { run: string } }).card.run, run.id);
+    } finally {
+      agent.destroy();
+      await mlc(['serve', '--stop', s.container]);
+    }
   });
 });
 
