@@ -71,7 +71,15 @@ export async function serve(args: string[], io: CliIO, signal: AbortSignal): Pro
       readyTimeoutMs: timeout * 1000,
       log: cliLogger(io, 'serve'),
       signal: stopped,
+    }).catch((e: unknown) => {
+      // Ctrl-C while the model loads: serveModel removed the container; say so as an interrupted command does.
+      if (stopped.aborted) return undefined;
+      throw e;
     });
+    if (!server) {
+      io.err('Interrupted: the model server was removed before it was ready.');
+      return 130;
+    }
     const url = `${server.baseUrl ?? ''}/v2/models/${server.model}`;
     const curl = await curlCommand(server);
     if (values.json) {

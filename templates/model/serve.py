@@ -410,10 +410,11 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def log_request(self, code="-", size="-"):
-        # Successful requests go unlogged (a thousand a second would drown the log); errors are told.
+        # Successful requests go unlogged (a thousand a second would drown the log); errors are told, except the
+        # health checks' 503 while loading: probes ask every 100 ms, and the log's last lines must say why it is slow.
         if isinstance(code, HTTPStatus):
             code = code.value
-        if isinstance(code, int) and code >= 400:
+        if isinstance(code, int) and code >= 400 and not self.path.startswith("/v2/health/"):
             self.log_message('"%s" %s', self.requestline[:200], str(code))
 
 
