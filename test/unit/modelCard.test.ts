@@ -8,7 +8,7 @@ import type * as TarStream from 'tar-stream';
 import { formatModel } from '../../src/cli/inspect';
 import type { BuildRequest, Engine, ImageSummary } from '../../src/core/docker/engine';
 import { BASE_DIGEST_LABEL, BASE_LABEL, LOCK_SHA256_LABEL, REVISION_LABEL, ROLE_LABEL } from '../../src/core/labels';
-import { CARD_JSON, MODEL_LABELS, cardJson, cardMarkdown, headlineMetric, labelJson, modelCard, modelLabels, readModelLabels } from '../../src/core/model/card';
+import { CARD_JSON, MODEL_LABELS, cardJson, cardMarkdown, headlineMetric, labelInstruction, labelJson, modelCard, modelLabels, readModelLabels } from '../../src/core/model/card';
 import { ArtifactChangedError, hashHandle, packModelContext } from '../../src/core/model/context';
 import { listModels, splitTags, tagModel } from '../../src/core/model/list';
 import { saveModel } from '../../src/core/model/save';
@@ -114,7 +114,11 @@ describe('model card and labels (pure)', () => {
     assert.deepEqual(readModelLabels(labels)!.params, { path: '${HOME}/x' });
   });
 
-  it('a JSON label too large for the build request is left out and named, the card keeps it', () => {
+  it('a LABEL instruction escapes \\, " and $ and keeps the value on its line', () => {
+    assert.equal(labelInstruction('k', 'a"b\\c${HOME}\nd'), 'LABEL "k"="a\\"b\\\\c\\${HOME} d"');
+  });
+
+  it('a JSON label too large for a Dockerfile line is left out and named, the card keeps it', () => {
     const card = modelCard(finishedRecord('r1', { params: { big: 'x'.repeat(70 * 1024) } }), {}, artifacts);
     const labels = modelLabels(card, 'a'.repeat(64));
     assert.equal(labels[MODEL_LABELS.params], undefined);
@@ -268,12 +272,16 @@ describe('mlc model save against a fake engine (the run folder is real)', () => 
     const [b] = engine.builds;
     assert.deepEqual(b!.request.tags, [`dimuon-model:${runId}`]);
     const files = Object.fromEntries(b!.entries.map((e) => [e.name, e]));
-    assert.equal(files.Dockerfile!.data.toString(), `FROM dimuon-model:mlc-from-${runId}\nCOPY model/ /opt/mlc/model/\n`);
+    const dockerfile = files.Dockerfile!.data.toString().split('\n');
+    assert.deepEqual(dockerfile.slice(0, 2), [`FROM dimuon-model:mlc-from-${runId}`, 'COPY model/ /opt/mlc/model/']);
+    assert.ok(dockerfile.slice(2, -1).every((l) => l.startsWith('LABEL ')), 'then one LABEL per label');
+    assert.equal(b!.request.labels, undefined, 'the labels are in the Dockerfile, in a fixed order, not in the request (Podman reorders those)');
     assert.equal(files['model/model.pt']!.data.toString(), 'weights-1');
     assert.ok(!files['model/metrics.jsonl'], 'only what outputs: names');
     const card = JSON.parse(files[`model/${CARD_JSON}`]!.data.toString()) as ReturnType<typeof modelCard>;
     assert.deepEqual(card.artifacts, [{ name: 'model.pt', sha256: sha('weights-1'), size: 9 }]);
-    assert.equal(b!.request.labels![MODEL_LABELS.cardSha256], sha(files[`model/${CARD_JSON}`]!.data));
+    assert.ok(dockerfile.includes(`LABEL "${MODEL_LABELS.cardSha256}"="${sha(files[`model/${CARD_JSON}`]!.data)}"`));
+    assert.ok(dockerfile.includes(`LABEL "${MODEL_LABELS.artifacts}"="[{\\"name\\":\\"model.pt\\",\\"sha256\\":\\"${sha('weights-1')}\\",\\"size\\":9}]"`), dockerfile.join('\n'));
     assert.ok(files['model/MODEL_CARD.md']);
     for (const e of b!.entries) {
       assert.equal(e.mtime, 0, e.name);

@@ -60,8 +60,11 @@ export const OCI_DESCRIPTION_LABEL = `${OCI_PREFIX}description`;
 
 /** More artifacts than this is a run folder, not a model: name the files. */
 export const MAX_ARTIFACTS = 256;
-/** A label's JSON past this many bytes stays in card.json only (labels travel in the build request's URL). */
-export const MAX_LABEL_JSON = 64 * 1024;
+/**
+ * A label whose LABEL line would pass this many bytes stays in card.json only: the Dockerfile parsers read a line
+ * into a bounded buffer (64 KiB in moby's).
+ */
+export const MAX_LABEL_LINE = 32 * 1024;
 
 export interface ModelArtifact {
   /** Relative to the run folder, and to MODEL_DIR in the image. */
@@ -173,7 +176,7 @@ export function modelLabels(card: ModelCard, cardSha256: string): Record<string,
   const cut: string[] = [];
   const json = (key: string, value: unknown): void => {
     const text = labelJson(value);
-    if (Buffer.byteLength(text) <= MAX_LABEL_JSON) labels[key] = text;
+    if (Buffer.byteLength(labelInstruction(key, text)) <= MAX_LABEL_LINE) labels[key] = text;
     else cut.push(key);
   };
   json(L.params, card.params);
@@ -182,6 +185,19 @@ export function modelLabels(card: ModelCard, cardSha256: string): Record<string,
   json(L.data, card.data);
   if (cut.length) labels[L.cut] = labelJson(cut);
   return labels;
+}
+
+/**
+ * The LABEL instruction that sets one label, quoted for the Dockerfile parser: `\\`, `"` and `$` escaped (no
+ * variable is expanded), control characters as spaces (a value stays on its line). The labels go into the Dockerfile,
+ * one instruction each in a fixed order, not into the build request: Podman's builder turns the request's labels
+ * into LABEL steps in a different order each build, so nothing after them was ever cached and the same model got a
+ * new image id every time.
+ */
+export function labelInstruction(key: string, value: string): string {
+  // eslint-disable-next-line no-control-regex
+  const quoted = (v: string): string => `"${v.replace(/[\x00-\x1f\x7f]/g, ' ').replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
+  return `LABEL ${quoted(key)}=${quoted(value)}`;
 }
 
 /**

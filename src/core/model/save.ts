@@ -23,7 +23,7 @@ import { readRuns } from '../run/records';
 import { RUN_DIR, assertRunFolder, isRunId, runFolder } from '../run/runFolder';
 import { kind, openRunFileForRead } from '../untrustedFile';
 import type { ModelArtifact, ModelCard } from './card';
-import { CARD_JSON, CARD_MARKDOWN, MAX_ARTIFACTS, MODEL_DIR, cardJson, cardMarkdown, modelCard, modelLabels } from './card';
+import { CARD_JSON, CARD_MARKDOWN, MAX_ARTIFACTS, MODEL_DIR, cardJson, cardMarkdown, labelInstruction, modelCard, modelLabels } from './card';
 import type { HashedArtifact } from './context';
 import { hashHandle, packModelContext } from './context';
 
@@ -111,7 +111,7 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
     const fromTag = ping.isPodman ? undefined : `${name}:mlc-from-${record.id}`;
     if (fromTag) await o.engine.tagImage(image.id, name, `mlc-from-${record.id}`, o.signal);
     try {
-      const dockerfile = `FROM ${fromTag ?? image.id}\nCOPY model/ ${MODEL_DIR}/\n`;
+      const dockerfile = [`FROM ${fromTag ?? image.id}`, `COPY model/ ${MODEL_DIR}/`, ...Object.entries(labels).map(([k, v]) => labelInstruction(k, v)), ''].join('\n');
       let packError: Error | undefined;
       const context = packModelContext(
         [{ path: 'Dockerfile', content: dockerfile }, { path: `model/${CARD_JSON}`, content: json }, { path: `model/${CARD_MARKDOWN}`, content: cardMarkdown(card) }],
@@ -121,7 +121,7 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
       const progress = new BuildProgress();
       let imageId: string;
       try {
-        imageId = await o.engine.build(context, { tags: [tag], labels, dockerfile: 'Dockerfile', buildKit }, (event) => {
+        imageId = await o.engine.build(context, { tags: [tag], dockerfile: 'Dockerfile', buildKit }, (event) => {
           for (const line of progress.push(event)) o.log.info(line);
         }, o.signal);
       } catch (e) {
