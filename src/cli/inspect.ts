@@ -6,6 +6,7 @@ import { inspectProvenance } from '../core/images/provenance';
 import type { ModelFacts } from '../core/model/card';
 import { CARD_JSON, MODEL_DIR, readModelLabels, shownValue } from '../core/model/card';
 import { formatParams } from '../core/run/sweep';
+import { dataId } from '../core/run/inputs';
 import type { CliIO } from './io';
 import { UsageError } from './io';
 
@@ -60,7 +61,7 @@ export function formatModel(m: ModelFacts): [string, string][] {
     ['trained in', m.image ? `${m.image.id ?? '(id not recorded)'}${m.image.ref ? ` (${shownValue(m.image.ref)})` : ''}` : undefined],
     ['base', m.base || m.baseDigest ? `${m.base ? shownValue(m.base) : '(unnamed)'}${m.baseDigest ? ` @ ${m.baseDigest}` : ''}` : undefined],
     ['env lock', m.lockSha256 ? `sha256:${m.lockSha256} (the training image's, carried by this one)` : undefined],
-    ['data', m.data ? (m.data.length ? `${m.data.length} inputs (${CARD_JSON})` : 'none recorded (runs do not record their inputs yet)') : undefined],
+    ['data', m.data ? (m.data.length ? m.data.map((d) => `${shownValue(d.target)} ${dataId(d)}`).join(', ') : 'none recorded') : undefined],
   ];
   const artifacts = m.artifacts ?? [];
   artifacts.forEach((a, i) => rows.push([i ? '' : 'artifacts', `${shownValue(a.name)}  ${a.size} bytes  sha256:${a.sha256}`]));

@@ -99,6 +99,16 @@ describe('model card and labels (pure)', () => {
     assert.deepEqual(facts.data, []);
   });
 
+  it('names the data the run saw, from its record, in the card and the labels alike', () => {
+    const data = [{ from: 'mount' as const, source: '/data/digits', target: '/data', fingerprint: { manifest: 'c'.repeat(64), files: 3, bytes: 300, contentId: `dvc-md5:${'d'.repeat(32)}` } }];
+    const card = modelCard(finishedRecord('20261205-095900-ab12-2', { data }), trainingLabels, artifacts);
+    assert.deepEqual(card.data, data);
+    assert.deepEqual(readModelLabels(modelLabels(card, sha(cardJson(card))))!.data, data);
+    // A label from elsewhere whose data is not a list of inputs is none, not trusted.
+    const forged = { ...modelLabels(card, sha(cardJson(card))), [MODEL_LABELS.data]: '[{"from":"mount","source":1}]' };
+    assert.equal(readModelLabels(forged)!.data, undefined);
+  });
+
   it('a run without a commit blanks the inherited revision instead of passing the training image\'s off as the model\'s', () => {
     const labels = modelLabels(modelCard(finishedRecord('r1', { commit: null, dirty: false }), trainingLabels, artifacts), 'a'.repeat(64));
     assert.equal(labels[REVISION_LABEL], '');

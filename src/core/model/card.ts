@@ -10,6 +10,8 @@ import { metricsFromJson, nameMap, toJsonNumber } from '../metrics/metrics';
 import { IMAGE_LOCK_PATH } from '../provenance/lock';
 import type { RunCode, RunRecord } from '../run/records';
 import { isRunId } from '../run/runFolder';
+import type { DataInput } from '../run/inputs';
+import { isDataInputList } from '../run/inputs';
 
 /** The role label's value on model images (containers carry "run", "jupyter"). */
 export const MODEL_ROLE = 'model';
@@ -47,7 +49,7 @@ export const MODEL_LABELS = {
   lockSha256: `${M}.lock.sha256`,
   /** JSON: [{name, sha256, size}], names relative to MODEL_DIR. */
   artifacts: `${M}.artifacts`,
-  /** JSON: the data the run saw (an empty list until runs record their inputs). */
+  /** JSON: the data the run saw (core/run/inputs.ts: where, and each input's fingerprint). */
   data: `${M}.data`,
   dir: `${M}.dir`,
   /** sha256 of card.json as it is in the image. */
@@ -91,8 +93,8 @@ export interface ModelCard {
   /** The training image's environment lock, which the model image carries at the same path. */
   environment: { lock: string; sha256: string } | null;
   artifacts: ModelArtifact[];
-  /** The data the run saw; empty until run records name their inputs. */
-  data: unknown[];
+  /** The data the run saw, as its record names it (mounts and `inputs:`, fingerprinted); empty for older runs. */
+  data: DataInput[];
 }
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -133,7 +135,7 @@ export function modelCard(record: RunRecord, imageLabels: Readonly<Record<string
     image: { id: record.image.id, ref: record.image.ref, base: p.base ?? null, baseDigest: p.baseDigest ?? null },
     environment: p.lockSha256 && SHA256.test(p.lockSha256) ? { lock: IMAGE_LOCK_PATH, sha256: p.lockSha256 } : null,
     artifacts: [...artifacts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((a) => ({ name: a.name, sha256: a.sha256, size: a.size })),
-    data: [],
+    data: isDataInputList(record.data) ? record.data.map((d) => ({ ...d })) : [],
   };
 }
 
@@ -263,7 +265,7 @@ export interface ModelFacts {
   baseDigest?: string;
   lockSha256?: string;
   artifacts?: ModelArtifact[];
-  data?: unknown[];
+  data?: DataInput[];
   dir?: string;
   cardSha256?: string;
   /** Labels left out for their size when the model was saved (their facts are in card.json). */
@@ -336,7 +338,7 @@ export function readModelLabels(labels: Readonly<Record<string, string>> | undef
       .map((a) => ({ name: a.name, sha256: a.sha256, size: a.size }));
   }
   const data = json(L.data);
-  if (Array.isArray(data)) facts.data = data;
+  if (isDataInputList(data)) facts.data = data;
   const dir = get(L.dir);
   if (dir !== undefined) facts.dir = dir;
   const cardSha = shaped(L.cardSha256, SHA256);
