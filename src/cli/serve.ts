@@ -100,7 +100,7 @@ export async function serve(args: string[], io: CliIO, signal: AbortSignal): Pro
     });
     if (exitCode !== undefined) {
       const tail = await lastLogLines(engine, server.containerId, 20);
-      await engine.removeContainer(server.containerId, { force: true }).catch(() => undefined);
+      await stopModelServers(engine, [server]).catch(() => undefined);
       throw new ServeError(`The model server ${server.container} exited (code ${exitCode})${tail.length ? `; its last lines:\n${tail.join('\n')}` : '.'}`, tail);
     }
     // The caller's signal is spent: stopping gets none, so Ctrl-C cannot leave the container half-removed.

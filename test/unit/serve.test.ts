@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { ContainerCreateRequest } from '../../src/core/docker/engine';
 import { EngineError } from '../../src/core/docker/errors';
 import { MODEL_LABELS, MODEL_ROLE } from '../../src/core/model/card';
-import { PREDICT_PATH, SERVER_PATH, curlCommand, exampleRequest, imageServes, serveContainerRequest, serveModel, servedModelName, serversToStop } from '../../src/core/model/serve';
+import { PREDICT_PATH, SERVER_PATH, SERVE_FILES_LABEL, curlCommand, exampleRequest, imageServes, serveContainerRequest, serveModel, servedModelName, serversToStop, stopModelServers } from '../../src/core/model/serve';
 import { MANAGED_LABEL, ROLE_LABEL } from '../../src/core/labels';
 import { templatesDir } from '../../src/core/scaffold/templateFiles';
 import { mlcInProcess } from '../helpers/cli';
@@ -30,7 +30,7 @@ describe('mlc serve: the serving container', () => {
     model: 'digits-model',
     token: TOKEN,
     workspace: '/w',
-    ...(mount ? { mount: { server: '/t/model/serve.py', predict: '/w/predict.py' } } : {}),
+    ...(mount ? { mount: { server: '/t/model/serve.py', predict: '/tmp/mlc-serve-abc123/predict.py', dir: '/tmp/mlc-serve-abc123' } } : {}),
   });
 
   it('publishes the server on 127.0.0.1 only, at a port the engine picks or the one asked for', () => {
@@ -51,7 +51,8 @@ describe('mlc serve: the serving container', () => {
     const r = serveContainerRequest(input());
     assert.match(String(r.Entrypoint?.[2]), new RegExp(`exec python3 ${SERVER_PATH}`));
     assert.deepEqual(r.Cmd?.slice(0, 4), ['--host', '0.0.0.0', '--port', '8080']);
-    assert.deepEqual(r.HostConfig?.Binds, [`/t/model/serve.py:${SERVER_PATH}:ro`, `/w/predict.py:${PREDICT_PATH}:ro`]);
+    assert.deepEqual(r.HostConfig?.Binds, [`/t/model/serve.py:${SERVER_PATH}:ro`, `/tmp/mlc-serve-abc123/predict.py:${PREDICT_PATH}:ro`]);
+    assert.equal(r.Labels?.[SERVE_FILES_LABEL], '/tmp/mlc-serve-abc123');
     assert.deepEqual(serveContainerRequest(input(false)).HostConfig?.Binds, []);
     assert.equal(r.HostConfig?.DeviceRequests, undefined);
   });
@@ -123,18 +124,23 @@ describe('serveModel against a fake engine and a fake server', () => {
   const serve = (over: Partial<Parameters<typeof serveModel>[0]> = {}) =>
     serveModel({ engine, model: `digits-model:${RUN}`, workspace, templatesDir: templatesDir(), readyTimeoutMs: 3000, log: recordingLogger(lines, 'serve'), ...over });
 
-  it("mounts the project's predict.py and our serve.py when the image has none, waits for ready, then checks the token", async () => {
+  it("mounts a private copy of the project's predict.py and our serve.py when the image has none, waits for ready, then checks the token", async () => {
     const s = await serve();
     const token = tokenOf(creates[0]);
+    const copy = creates[0]!.Labels?.[SERVE_FILES_LABEL];
+    assert.equal(path.dirname(copy ?? ''), os.tmpdir());
+    assert.equal(fs.readFileSync(path.join(copy!, 'predict.py'), 'utf8'), fs.readFileSync(path.join(workspace, 'predict.py'), 'utf8'));
     assert.equal(s.token, token);
     assert.match(token ?? '', /^[0-9a-f]{48}$/);
     assert.equal(s.baseUrl, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     assert.equal(s.model, 'digits-model');
-    assert.deepEqual(creates[0]!.HostConfig?.Binds, [`${path.join(templatesDir(), 'model', 'serve.py')}:${SERVER_PATH}:ro`, `${path.join(workspace, 'predict.py')}:${PREDICT_PATH}:ro`]);
+    assert.deepEqual(creates[0]!.HostConfig?.Binds, [`${path.join(templatesDir(), 'model', 'serve.py')}:${SERVER_PATH}:ro`, `${path.join(copy!, 'predict.py')}:${PREDICT_PATH}:ro`]);
     assert.deepEqual(seen.map((r) => r.url), ['/v2/health/ready', '/v2/models/digits-model']);
     assert.equal(seen[1]!.auth, `Bearer ${token}`);
     assert.ok(!lines.join('\n').includes(token!), 'the token reached the log');
     assert.match(await curlCommand(s), new RegExp(`^curl -s -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '\\{"inputs":\\[\\{"name":"pixels","shape":\\[1,64\\],"datatype":"FP32","data":\\[0(,0){63}\\]\\}\\]\\}' http://127\\.0\\.0\\.1:\\d+/v2/models/digits-model/infer$`));
+    await stopModelServers(engine, [s]);
+    assert.equal(fs.existsSync(copy!), false, 'the copy outlived its server');
   });
 
   it('serves an image that carries the server as it is: nothing mounted', async () => {
@@ -152,6 +158,22 @@ describe('serveModel against a fake engine and a fake server', () => {
     assert.equal(creates.length, 0);
   });
 
+  it('refuses a predict.py that is a link or a hard link (a run could have made one to a host file), before any container', async () => {
+    const secret = path.join(workspace, '..', `${path.basename(workspace)}-secret`);
+    fs.writeFileSync(secret, 'PRIVATE KEY\n');
+    try {
+      fs.rmSync(path.join(workspace, 'predict.py'));
+      fs.symlinkSync(secret, path.join(workspace, 'predict.py'));
+      await assert.rejects(serve(), /predict\.py is a link, and a model takes only a plain predict\.py \(a run could have made the link\): put the file itself there\./);
+      fs.rmSync(path.join(workspace, 'predict.py'));
+      fs.linkSync(secret, path.join(workspace, 'predict.py'));
+      await assert.rejects(serve(), /predict\.py is a hard link to another file, not a plain predict\.py/);
+      assert.equal(creates.length, 0);
+    } finally {
+      fs.rmSync(secret, { force: true });
+    }
+  });
+
   it('a port that is taken is one sentence, and the refused container is removed', async () => {
     engine.startError = new EngineError('Docker engine answered: driver failed programming external connectivity: Bind for 127.0.0.1:9123 failed: port is already allocated', 'api', 500);
     await assert.rejects(serve({ port: 9123 }), /^ServeError: Port 9123 on 127\.0\.0\.1 is taken: pass another --port, or leave it out and the engine picks a free one\.$/);
@@ -163,6 +185,7 @@ describe('serveModel against a fake engine and a fake server', () => {
     engine.runScript = () => ({ output: 'loading model.pt\n', exitCode: 0 });
     await assert.rejects(serve({ readyTimeoutMs: 300 }), (e: Error) => /was not ready within 0 s \(--timeout\); its last lines:\nloading model\.pt$/.test(e.message));
     assert.equal(engine.containers.size, 0);
+    assert.equal(fs.existsSync(creates[0]!.Labels![SERVE_FILES_LABEL]!), false, 'the copy of predict.py was left behind');
   });
 
   it('--stop: a model stops its servers; a container mlc serve did not start is refused', async () => {
@@ -172,6 +195,7 @@ describe('serveModel against a fake engine and a fake server', () => {
     const other = await engine.createContainer({ name: 'someone-else', Image: 'x', Labels: {} });
     await assert.rejects(serversToStop(engine, other), /Container c2 is not a model server `mlc serve` started/);
     await assert.rejects(serversToStop(engine, 'ghost'), /No model server and no image ghost on this engine/);
+    await stopModelServers(engine, [s]);
   });
 });
 

@@ -3,21 +3,24 @@
 // Jupyter is (core/jupyter/server.ts). A model image that carries the server and predict.py (its CMD runs
 // SERVER_PATH) serves as it is; one saved before that gets both bind-mounted read-only from here.
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ContainerCreateRequest, ContainerDetails, Engine, ImageDetails } from '../docker/engine';
 import { EngineError } from '../docker/errors';
 import { isLocalEndpoint } from '../docker/endpoint';
-import { assertEngineSeesWorkspace } from '../container/remote';
 import type { ContainerSpec } from '../container/request';
 import { containerRequest } from '../container/request';
 import { UserError } from '../errors';
+import { formatBytes } from '../format';
 import { httpStatus, lastLogLines } from '../jupyter/server';
-import { IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, ROLE_LABEL } from '../labels';
+import { IMAGE_ID_LABEL, IMAGE_REF_LABEL, LABEL_PREFIX, MANAGED_LABEL, ROLE_LABEL } from '../labels';
 import type { Logger } from '../log';
 import { imageBaseName, imageName, shortImageId, tryParseReference } from '../reference';
 import { newToken, rememberSecret } from '../secrets';
+import { kind } from '../untrustedFile';
 import { MODEL_DIR, readModelLabels, shownValue } from './card';
 
 /** Where a model image keeps the server and the project's predict.py, beside MODEL_DIR. */
@@ -28,6 +31,10 @@ export const SERVE_PORT = 8080;
 const CONTAINER_PORT = `${SERVE_PORT}/tcp`;
 /** The role label of a serving container (runs say "run", Jupyter "jupyter"; the model image itself "model"). */
 export const SERVE_ROLE = 'serve';
+/** The private folder of a server's mounted predict.py (a copy), removed with the container. */
+export const SERVE_FILES_LABEL = `${LABEL_PREFIX}.serve.files`;
+/** The most a predict.py may hold: it is code; the weights are the run's outputs. */
+const MAX_PREDICT_BYTES = 1024 ** 2;
 /** The token's variable; the engine keeps it in the container's config, as JUPYTER_TOKEN. */
 const TOKEN_ENV = 'MLC_SERVE_TOKEN';
 
@@ -80,6 +87,8 @@ export interface ModelServer {
   port: number | undefined;
   baseUrl: string | undefined;
   token: string | undefined;
+  /** The private folder of its mounted predict.py, when it has one. */
+  filesDir: string | undefined;
 }
 
 export interface ServeSpecInput {
@@ -89,8 +98,8 @@ export interface ServeSpecInput {
   token: string;
   /** Host folder the container is labelled with (and whose files are mounted, when there are any). */
   workspace: string;
-  /** serve.py and predict.py on this machine, mounted read-only where the image has none. */
-  mount?: { server: string; predict: string };
+  /** serve.py and a private copy of predict.py on this machine, mounted read-only where the image has none. */
+  mount?: { server: string; predict: string; dir: string };
 }
 
 /** What the serving container is made of; pure, so tests read every field. */
@@ -107,7 +116,7 @@ export function serveContainerSpec(i: ServeSpecInput): ContainerSpec {
     script: SERVE_SCRIPT,
     args: ['--host', '0.0.0.0', '--port', String(SERVE_PORT), '--name', i.model, '--model-dir', MODEL_DIR, '--predict', PREDICT_PATH],
     env: [`${TOKEN_ENV}=${i.token}`, `MLC_MODEL_NAME=${i.model}`],
-    labels: { [ROLE_LABEL]: SERVE_ROLE },
+    labels: { [ROLE_LABEL]: SERVE_ROLE, ...(i.mount ? { [SERVE_FILES_LABEL]: i.mount.dir } : {}) },
     ...(i.mount ? { binds: [`${i.mount.server}:${SERVER_PATH}:ro`, `${i.mount.predict}:${PREDICT_PATH}:ro`] } : {}),
     publish: [CONTAINER_PORT],
   };
@@ -149,10 +158,7 @@ export async function serveModel(o: ServeModelOptions): Promise<ModelServer> {
   if (!facts) throw new ServeError(`${shownValue(o.model)} is not a model image (it has no org.mlcontainers.role=model label): save a run as a model with \`mlc model save RUN\`, then serve that.`);
   const model = servedModelName(o.model, details);
   const mount = o.predict !== undefined || !imageServes(details) ? await hostFiles(o) : undefined;
-  if (mount) {
-    assertEngineSeesWorkspace(engine.endpoint, path.dirname(mount.predict), 'A model server');
-    log.info(`${imageServes(details) ? 'instead of the image\'s own' : 'the image carries no server'}: mounting ${mount.predict} and ${mount.server} read-only`);
-  }
+  if (mount) log.info(`${imageServes(details) ? 'instead of the image\'s own' : 'the image carries no server'}: mounting ${mount.source} (a copy) and ${mount.server} read-only`);
   const token = newToken();
   const input: ServeSpecInput = {
     image: { ref: o.model, details },
@@ -169,6 +175,7 @@ export async function serveModel(o: ServeModelOptions): Promise<ModelServer> {
     await engine.startContainer(id, o.signal);
   } catch (e) {
     if (id !== undefined) await engine.removeContainer(id, { force: true }).catch(() => undefined);
+    await removeServeFiles(mount?.dir);
     const raw = e instanceof EngineError ? e.raw ?? e.message : e instanceof Error ? e.message : String(e);
     if (o.port !== undefined && /port is already allocated|address already in use|bind.*in use/i.test(raw)) {
       throw new ServeError(`Port ${o.port} on 127.0.0.1 is taken: pass another --port, or leave it out and the engine picks a free one.`);
@@ -183,31 +190,66 @@ export async function serveModel(o: ServeModelOptions): Promise<ModelServer> {
     return server;
   } catch (e) {
     await engine.removeContainer(id, { force: true }).catch(() => undefined);
+    await removeServeFiles(mount?.dir);
     throw e;
   }
 }
 
-/** serve.py from templates/ and the predict.py to use, each checked to be a file here. */
-async function hostFiles(o: ServeModelOptions): Promise<{ server: string; predict: string }> {
-  const predict = path.resolve(o.workspace, o.predict ?? 'predict.py');
+/**
+ * serve.py from templates/, and a private copy of the predict.py to use: the project is mounted read-write into
+ * every run, and a run could have made predict.py a link to a host file (~/.ssh/id_rsa), which a bind mount would
+ * follow into the model's container. The copy is made from a file read without following links (readPredict).
+ */
+async function hostFiles(o: ServeModelOptions): Promise<{ server: string; predict: string; dir: string; source: string }> {
+  const source = path.resolve(o.workspace, o.predict ?? 'predict.py');
   const server = path.join(o.templatesDir, 'model', 'serve.py');
-  if (!(await isFile(predict))) {
+  const content = await readPredict(source);
+  if (content === undefined) {
     throw new ServeError(
       o.predict !== undefined
-        ? `${predict} is not a file: --predict names the predict.py that gives load(model_dir) and predict(model, inputs).`
-        : `The model image carries no predict.py and ${o.workspace} has none: run \`mlc serve\` in the project folder (--dir), or pass --predict FILE.`,
+        ? `${shownValue(source)} is not there: --predict names the predict.py that gives load(model_dir) and predict(model, inputs).`
+        : `The model image carries no predict.py and ${shownValue(o.workspace)} has none: run \`mlc serve\` in the project folder (--dir), or pass --predict FILE.`,
     );
   }
-  if (!(await isFile(server))) throw new ServeError(`The model server ${server} is missing: reinstall ML Containers.`);
-  for (const file of [predict, server]) {
-    // A bind string splits at ':' (host:container:ro): such a path would mount the wrong thing, or fail unclearly.
-    if (file.includes(':')) throw new ServeError(`${shownValue(file)} has a ':' in its path, which a bind mount cannot carry: copy it to a path without one and pass --predict.`);
-  }
-  return { server, predict };
+  if (!(await fs.stat(server).then((st) => st.isFile(), () => false))) throw new ServeError(`The model server ${server} is missing: reinstall ML Containers.`);
+  // A bind string splits at ':' (host:container:ro): such a path would mount the wrong thing, or fail unclearly.
+  if (server.includes(':')) throw new ServeError(`${shownValue(server)} has a ':' in its path, which a bind mount cannot carry: install ML Containers under a path without one.`);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mlc-serve-'));
+  await fs.writeFile(path.join(dir, 'predict.py'), content, { mode: 0o644 });
+  return { server, predict: path.join(dir, 'predict.py'), dir, source };
 }
 
-async function isFile(file: string): Promise<boolean> {
-  return fs.stat(file).then((s) => s.isFile(), () => false);
+/**
+ * A predict.py, read as a file a run may have replaced: not through a link, a plain file with one link, at most
+ * 1 MiB. undefined when there is none.
+ */
+export async function readPredict(file: string): Promise<Buffer | undefined> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    if (code === 'ELOOP') throw new ServeError(`${shownValue(file)} is a link, and a model takes only a plain predict.py (a run could have made the link): put the file itself there.`);
+    if (code === 'EISDIR' || code === 'ENXIO') throw new ServeError(`${shownValue(file)} is not a file: predict.py must be a plain file.`);
+    throw e;
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile() || st.nlink > 1) throw new ServeError(`${shownValue(file)} is ${st.isFile() ? 'a hard link to another file' : kind(st)}, not a plain predict.py: put the file itself there.`);
+    if (st.size > MAX_PREDICT_BYTES) throw new ServeError(`${shownValue(file)} has ${formatBytes(st.size)}, and a predict.py holds code (at most 1 MiB): keep the weights in the run's outputs.`);
+    const content = await handle.readFile();
+    if (content.length > MAX_PREDICT_BYTES) throw new ServeError(`${shownValue(file)} grew past 1 MiB while it was read: save or serve again once nothing writes to it.`);
+    return content;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Removes a server's private folder: only one hostFiles made (its label names it; nothing else is touched). */
+async function removeServeFiles(dir: string | undefined): Promise<void> {
+  if (dir === undefined || path.dirname(dir) !== os.tmpdir() || !/^mlc-serve-[A-Za-z0-9]{6}$/.test(path.basename(dir))) return;
+  await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
 }
 
 /**
@@ -272,6 +314,7 @@ export function toServer(c: ContainerDetails): ModelServer {
     port: c.running ? port : undefined,
     baseUrl: c.running && port ? `http://127.0.0.1:${port}` : undefined,
     token,
+    filesDir: c.labels[SERVE_FILES_LABEL],
   };
 }
 
@@ -296,6 +339,7 @@ export async function stopModelServers(engine: Engine, servers: readonly ModelSe
   for (const s of servers) {
     await engine.stopContainer(s.containerId, 5, signal);
     await engine.removeContainer(s.containerId, { force: true }, signal);
+    await removeServeFiles(s.filesDir);
   }
 }
 
