@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { packFiles } from '../../src/core/docker/buildContext';
 import type { Engine } from '../../src/core/docker/engine';
 import { MODEL_DIR, MODEL_LABELS, MODEL_ROLE } from '../../src/core/model/card';
-import { serveDockerfileLines } from '../../src/core/model/serve';
+import { SERVER_PATH, serveDockerfileLines } from '../../src/core/model/serve';
 import { ROLE_LABEL } from '../../src/core/labels';
 import { readRuns } from '../../src/core/run/records';
 import { PYTORCH_STANDIN } from '../../src/core/scaffold/quickstart';
@@ -293,7 +293,10 @@ describe("mlc serve of the quickstart's model (real engine, the PyTorch stand-in
     assert.ok(run, 'the quickstart recorded no run that succeeded');
     const saved = await mlc(['model', 'save', run.id, '--dir', dir, '--json'], { timeoutMs: 180_000 });
     assert.equal(saved.code, 0, saved.stderr);
-    const tag = (JSON.parse(saved.stdout) as { tag: string }).tag;
+    const { tag, imageId } = JSON.parse(saved.stdout) as { tag: string; imageId: string };
+    // With predict.py and the server in it, the same run saved again is still the same image.
+    const again = await mlc(['model', 'save', run.id, '--dir', dir, '--json'], { timeoutMs: 180_000 });
+    assert.equal((JSON.parse(again.stdout) as { imageId: string }).imageId, imageId, again.stderr);
 
     // Inside a run: 20 of the digits train.py held out (its split, from the same seed), their labels, and the classes
     // of the run's weights, rebuilt as train.py builds the net — not through predict.py.
@@ -319,7 +322,11 @@ describe("mlc serve of the quickstart's model (real engine, the PyTorch stand-in
     assert.ok(line, ran.stdout);
     const inRun = JSON.parse(line.slice(5)) as { pixels: number[][]; labels: number[]; classes: number[] };
 
-    const r = await mlc(['serve', tag, '--dir', dir, '--detach', '--json'], { timeoutMs: 180_000 });
+    // The save ships predict.py and the server (the example has one): it serves from a folder without predict.py.
+    assert.ok((await engine.inspectImage(tag))?.cmd?.includes(SERVER_PATH), 'the saved image does not run the server');
+    const elsewhere = path.join(parent, 'elsewhere');
+    fs.mkdirSync(elsewhere);
+    const r = await mlc(['serve', tag, '--detach', '--json'], { cwd: elsewhere, timeoutMs: 180_000 });
     assert.equal(r.code, 0, r.stderr);
     const s = JSON.parse(r.stdout) as Served;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });

@@ -21,11 +21,13 @@ import { configOutputs, isLiteralOutput } from '../run/outputs';
 import type { RunRecord } from '../run/records';
 import { readRuns } from '../run/records';
 import { RUN_DIR, assertRunFolder, isRunId, runFolder } from '../run/runFolder';
+import { templatesDir } from '../scaffold/templateFiles';
 import { kind, openRunFileForRead } from '../untrustedFile';
 import type { ModelArtifact, ModelCard } from './card';
 import { CARD_JSON, CARD_MARKDOWN, MAX_ARTIFACTS, MODEL_DIR, cardJson, cardMarkdown, labelInstruction, modelCard, modelLabels } from './card';
 import type { HashedArtifact } from './context';
 import { hashHandle, packModelContext } from './context';
+import { readPredict, serveDockerfileLines } from './serve';
 
 /** A model that cannot be saved (or tagged); the sentence says what to do. */
 export class ModelError extends UserError {
@@ -50,6 +52,8 @@ export interface SaveModelOptions {
   name?: string;
   /** Names or globs in the run folder (`--files`); default: the `outputs:` of the config the run saw. */
   files?: readonly string[];
+  /** templates/, whose model/serve.py ships in the image beside the project's predict.py; default: templatesDir(). */
+  templatesDir?: string;
   log: Logger;
   signal?: AbortSignal;
 }
@@ -103,6 +107,10 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
     const labels = modelLabels(card, createHash('sha256').update(json).digest('hex'));
     const total = artifacts.reduce((n, a) => n + a.size, 0);
     o.log.info(`run ${record.id}: ${artifacts.map((a) => `${a.path} (${formatBytes(a.size)})`).join(', ')} into ${MODEL_DIR}, FROM ${shortImageId(image.id)}`);
+    // The project's predict.py and our V2 server go in too, so the image serves by itself (mlc serve, KServe).
+    const predict = await readPredict(path.join(o.workspace, 'predict.py'));
+    const server = predict && (await fs.readFile(path.join(o.templatesDir ?? templatesDir(), 'model', 'serve.py')));
+    o.log.info(predict ? 'predict.py and the model server go in too: the image serves by itself' : 'no predict.py in the project: the image carries no server, and `mlc serve` will want one (--predict FILE)');
 
     const ping = await o.engine.ping(o.signal);
     const buildKit = buildKitSupport(ping).available;
@@ -111,10 +119,15 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
     const fromTag = ping.isPodman ? undefined : `${name}:mlc-from-${record.id}`;
     if (fromTag) await o.engine.tagImage(image.id, name, `mlc-from-${record.id}`, o.signal);
     try {
-      const dockerfile = [`FROM ${fromTag ?? image.id}`, `COPY model/ ${MODEL_DIR}/`, ...Object.entries(labels).map(([k, v]) => labelInstruction(k, v)), ''].join('\n');
+      const dockerfile = [`FROM ${fromTag ?? image.id}`, `COPY model/ ${MODEL_DIR}/`, ...(server ? serveDockerfileLines() : []), ...Object.entries(labels).map(([k, v]) => labelInstruction(k, v)), ''].join('\n');
       let packError: Error | undefined;
       const context = packModelContext(
-        [{ path: 'Dockerfile', content: dockerfile }, { path: `model/${CARD_JSON}`, content: json }, { path: `model/${CARD_MARKDOWN}`, content: cardMarkdown(card) }],
+        [
+          { path: 'Dockerfile', content: dockerfile },
+          { path: `model/${CARD_JSON}`, content: json },
+          { path: `model/${CARD_MARKDOWN}`, content: cardMarkdown(card) },
+          ...(predict && server ? [{ path: 'serve.py', content: server }, { path: 'predict.py', content: predict }] : []),
+        ],
         artifacts.map((a) => ({ ...a, path: `model/${a.path}` })),
         (e) => (packError = e),
       );
