@@ -20,13 +20,24 @@ import { writeFileAtomic } from '../core/atomicWrite';
 import type { CliIO } from './io';
 import { UsageError, cliLogger } from './io';
 import { formatComparison } from './run';
+import * as fs from 'node:fs/promises';
+import type { Engine } from '../core/docker/engine';
+import { isLocalEndpoint } from '../core/docker/endpoint';
+import type { Logger } from '../core/log';
+import type { ModelCard } from '../core/model/card';
+import { MODEL_DIR, headlineMetric } from '../core/model/card';
+import { saveModel } from '../core/model/save';
+import { serveModel, stopModelServers } from '../core/model/serve';
+import { formatParams } from '../core/run/sweep';
 
 export const quickstartHelp = `mlc quickstart [DIR] [--force] [--base-image REF] [--host URL]
 
 Creates a small but real ML project in DIR (default: ./mlc-quickstart) and does the whole job once: a PyTorch MLP
 on scikit-learn's bundled digits (no download) with configs/experiment.yaml sweeping two learning rates, the
 PyTorch preset scaffolded around it, committed to a new git repository; then it builds the experiment image, runs
-the two-point sweep (each run writes its metrics per epoch) and prints the comparison of the two runs.
+the two-point sweep (each run writes its metrics per epoch), prints the comparison of the two runs, saves the best
+run's model as a model image with its card (mlc model save), serves it (mlc serve: 127.0.0.1, a token), asks it
+for the digit of a held-out image (heldout.json) and prints the answer beside the true label, then stops it.
 
 The base is the catalog's PyTorch image when this engine has it or its registry answers; where neither (no
 registry reachable), the local stand-in mlc-test/pytorch:bookworm that \`npm run engine\` builds, said so.
@@ -38,7 +49,7 @@ half-done and the command can simply be run again.
   --base-image REF  build FROM this PyTorch image instead (one this engine has or can pull)
   --host URL        Docker host instead of DOCKER_HOST / the docker context`;
 
-const STEPS = 5;
+const STEPS = 7;
 
 export async function quickstart(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   // SIGTERM and SIGHUP (a closed terminal, `kill`) clean up as Ctrl-C does; SIGKILL cannot: the next quickstart
@@ -111,6 +122,7 @@ async function quickstartSteps(args: string[], io: CliIO, signal: AbortSignal): 
   for (const f of example) io.err(`  ${f.path}`);
   io.err(`  .devcontainer/ (the ${findPreset(catalog, 'pytorch').label} preset), .dockerignore`);
 
+  let modelTag: string | undefined;
   try {
     step(3, `Building the experiment image ${name}`);
     const built = await buildExperiment({
@@ -152,6 +164,21 @@ async function quickstartSteps(args: string[], io: CliIO, signal: AbortSignal): 
     const comparison = await compareRuns(result.records, imageLocks(engine, dir, signal));
     io.out('');
     for (const line of formatComparison(comparison)) io.out(line);
+
+    const headline = headlineMetric(comparison.metricNames);
+    const best = (headline ? comparison.best[headline]?.run : undefined) ?? result.records[0]!.id;
+    step(6, `Saving the best run's model (mlc model save ${best}${headline ? `: the best ${headline}` : ''})`);
+    const saved = await saveModel({ engine, workspace: dir, run: best, log: cliLogger(io, 'model'), signal });
+    io.err(`Saved ${saved.tag} (${saved.imageId.slice(7, 19)}): ${saved.card.artifacts.map((a) => `${a.name} sha256:${a.sha256.slice(0, 12)}`).join(', ')}; its card is in ${MODEL_DIR}/.`);
+
+    modelTag = saved.tag;
+    step(7, `Serving it (mlc serve ${saved.tag}) and asking for the digit of a held-out image`);
+    io.out('');
+    // A server is published on the engine host's 127.0.0.1: from another machine there is nothing to ask.
+    if (isLocalEndpoint(engine.endpoint)) for (const line of await predictHeldOut(engine, saved.tag, dir, templates, log, signal)) io.out(line);
+    else io.out(`Not served: the engine is on ${engine.endpoint.host}, and a model is served on its host's 127.0.0.1 only (run \`mlc serve ${saved.tag}\` there).`);
+    io.out('');
+    for (const line of cardLines(saved.card)) io.out(line);
   } catch (e) {
     await project.discard();
     const why = (e instanceof Error ? e.message : String(e)).trim();
@@ -169,5 +196,43 @@ async function quickstartSteps(args: string[], io: CliIO, signal: AbortSignal): 
   io.out(`Done: ${dir} holds the project, its image and two recorded runs (\`mlc runs --dir ${rel}\`).`);
   io.out(`Open it in VS Code: \`code ${rel}\`, then "ML Containers: Reopen in ML Container" (or the status bar item), "Run Experiment…" and "Compare Runs".`);
   io.out(`Start Jupyter in the same image: \`mlc up --dir ${rel}\` (127.0.0.1 only; it prints the URL with its token).`);
+  if (modelTag) io.out(`Serve the model yourself: \`mlc serve ${modelTag}\` (\`mlc models\` lists the models).`);
   return 0;
+}
+
+/**
+ * Serves the model, sends heldout.json's pixels to its V2 infer endpoint with the server's token, and says what it
+ * answered beside the true label. The server is stopped and removed whatever happens.
+ */
+async function predictHeldOut(engine: Engine, model: string, dir: string, templates: string, log: Logger, signal: AbortSignal): Promise<string[]> {
+  const sample = JSON.parse(await fs.readFile(path.join(dir, 'heldout.json'), 'utf8')) as { index: number; label: number; pixels: number[] };
+  const server = await serveModel({ engine, model, workspace: dir, templatesDir: templates, readyTimeoutMs: 120_000, log, signal });
+  try {
+    const response = await fetch(`${server.baseUrl}/v2/models/${server.model}/infer`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${server.token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ inputs: [{ name: 'pixels', shape: [1, 64], datatype: 'FP32', data: sample.pixels }] }),
+      signal,
+    });
+    const body = (await response.json()) as { outputs?: { name: string; data: number[] }[]; error?: string };
+    const digit = body.outputs?.find((o) => o.name === 'digit')?.data[0];
+    if (!response.ok || typeof digit !== 'number') throw new QuickstartError(`the served model answered ${response.status}${body.error ? `: ${body.error}` : ' without a digit'}`);
+    return [
+      `Held-out image ${sample.index} (heldout.json), sent to ${server.baseUrl}/v2/models/${server.model}/infer:`,
+      `  the model says ${digit}; the label is ${sample.label}${digit === sample.label ? '' : ' (a miss)'}.`,
+    ];
+  } finally {
+    await stopModelServers(engine, [server]).catch((e: unknown) => log.warn(`could not stop ${server.container}: ${e instanceof Error ? e.message : String(e)}`));
+  }
+}
+
+/** The model's card in a few lines: which run, commit, config, metrics and artifacts made it. */
+function cardLines(card: ModelCard): string[] {
+  return [
+    `Model card (${MODEL_DIR}/card.json, and \`mlc inspect\` of the image):`,
+    `  run ${card.run}${card.sweep ? ` (point ${card.sweep.index + 1} of sweep ${card.sweep.id})` : ''}, commit ${card.commit?.slice(0, 12) ?? 'none'}${card.dirty ? '+dirty' : ''}`,
+    `  params ${formatParams(card.params) || 'none'}; config ${card.config.path} sha256:${card.config.sha256.slice(0, 12)}`,
+    `  metrics ${Object.entries(card.metrics).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`,
+    ...card.artifacts.map((a) => `  ${a.name}: ${a.size} bytes, sha256:${a.sha256}`),
+  ];
 }

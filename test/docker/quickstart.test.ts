@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -27,7 +28,8 @@ describe('mlc quickstart end to end (real engine, dist/cli.js)', function () {
   });
 
   after(async () => {
-    for (const name of names) {
+    // The project's image and the model image the quickstart saved from it.
+    for (const name of names.flatMap((n) => [n, `${n}-model`])) {
       for (const image of await engine.listImages({ reference: name }).catch(() => [])) {
         for (const tag of image.repoTags) await engine.removeImage(tag, { force: true }).catch(() => undefined);
       }
@@ -42,7 +44,16 @@ describe('mlc quickstart end to end (real engine, dist/cli.js)', function () {
     const r = await mlc(['quickstart', dir], { env: NO_REGISTRY });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /cannot be pulled here \(.*\): using the local stand-in mlc-test\/pytorch:bookworm that `npm run engine` builds\./);
-    for (let n = 1; n <= 5; n++) assert.match(r.stderr, new RegExp(`^\\(${n}/5\\) `, 'm'), `step ${n} is announced`);
+    for (let n = 1; n <= 7; n++) assert.match(r.stderr, new RegExp(`^\\(${n}/7\\) `, 'm'), `step ${n} is announced`);
+    // It ends with a prediction: the best run's model saved, served, asked for a held-out digit, and stopped.
+    assert.match(r.stdout, /Held-out image 362 \(heldout\.json\), sent to http:\/\/127\.0\.0\.1:\d+\/v2\/models\/[^/]+\/infer:\n {2}the model says \d; the label is 6/);
+    assert.match(r.stdout, /^Model card \(\/opt\/mlc\/model\/card\.json/m);
+    assert.match(r.stdout, /^ {2}model\.pt: \d+ bytes, sha256:[0-9a-f]{64}$/m);
+    const models = await mlc(['models', '--json'], { env: NO_REGISTRY });
+    assert.equal(models.code, 0, models.stderr);
+    assert.ok(models.stdout.includes(`${name}-model`), models.stdout);
+    const servers = execFileSync('docker', ['ps', '-a', '--filter', 'label=org.mlcontainers.role=serve', '--format', '{{.Names}}'], { encoding: 'utf8' });
+    assert.ok(!servers.split('\n').some((n) => n.startsWith(name)), `the quickstart stopped and removed its server: ${servers}`);
 
     const { runs } = await readRuns(dir);
     assert.equal(runs.length, 2);
