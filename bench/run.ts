@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only activation,context,rebuild,sidebar,jupyter,runs,compareRender]
+// npm run bench [-- --quick] [-- --only activation,context,rebuild,sidebar,jupyter,runs,compareRender,models]
 // Our speed as ratios against what users would otherwise run (the docker CLI), measured side by side in one run,
 // because these machines are noisy. Prints a Markdown table and writes bench/results.json. Not part of npm test.
 import * as fs from 'node:fs';
@@ -14,9 +14,10 @@ import { dockerCli, ROOT } from './lib';
 import { rebuild } from './rebuild';
 import { runs } from './runs';
 import { compareRender } from './compareRender';
+import { models } from './models';
 import { sidebar } from './sidebar';
 
-const BENCHMARKS: Record<string, (o: Options) => Promise<Row[]>> = { activation, context: contextPacking, rebuild, sidebar, jupyter: jupyterReadiness, runs, compareRender };
+const BENCHMARKS: Record<string, (o: Options) => Promise<Row[]>> = { activation, context: contextPacking, rebuild, sidebar, jupyter: jupyterReadiness, runs, compareRender, models };
 const STAND_INS = ['mlc-test/debian:bookworm', 'mlc-test/jupyter:bookworm', 'mlc-test/pytorch:bookworm'];
 
 function table(rows: readonly Row[]): string[] {
