@@ -14,7 +14,8 @@ import { commitCell, runStatus, statusText } from '../core/run/status';
 import { readRunOutput } from '../core/run/runFolder';
 import { findRunContainers, finishRun, reconcileRuns } from '../core/run/lifecycle';
 import type { RunComparison } from '../core/run/compare';
-import { compareRuns, imageLocks, selectRuns } from '../core/run/compare';
+import type { SeedGroup } from '../core/run/compare';
+import { compareRuns, groupSeeds, imageLocks, latestSweep, selectRuns, topRuns } from '../core/run/compare';
 import { varyingParamKeys } from '../core/run/comparePayload';
 import { schedulerLaunch, schedulerLogTail, startScheduler } from '../core/run/detach';
 import type { ExperimentPlan, PlannedPoint } from '../core/run/plan';
@@ -87,7 +88,7 @@ Exit code: a single run's own (130 when stopped); for a sweep, 0 when every run 
 ${batchBackends().map((b) => b.flags.help).join('\n')}`;
 
 export const runsHelp = `mlc runs [--dir DIR] [--image REF] [--last N] [--json]
-mlc runs --compare RUN RUN… | --sweep ID [--json]
+mlc runs --compare [RUN RUN… | --sweep ID] [--top K --by METRIC] [--group-seeds [--seed-key KEY]] [--json]
 
 Lists the project's experiment runs, running ones (with their time so far) beside finished ones: status and exit
 code, the image tag and the commit the code came from, the config and its hash, sweep values, duration and GPUs.
@@ -99,7 +100,10 @@ Runs whose container ended while no client followed it are recorded first.
   --compare    lay the named runs side by side: their sweep values, each metric's last value (* the best:
                lowest for loss/error-like names, else highest), image and commit, the config keys that
                differ, and the packages that differ between their images (as \`mlc diff\`)
-  --sweep ID   compare every run of a sweep
+  --sweep ID   compare every run of a sweep (--compare alone: the latest sweep, named on stderr)
+  --top K --by METRIC  only the K runs best at METRIC (lowest for loss/error-like names, else highest), best first
+  --group-seeds  runs that differ only in their seed as one row: each metric's mean ± standard deviation
+               (--json: "seedGroups"); --seed-key KEY names the seed's sweep key (default: seed)
   --host URL   Docker host instead of DOCKER_HOST / the docker context`;
 
 export const logsHelp = `mlc logs RUN [-f] [--dir DIR]
@@ -275,12 +279,21 @@ export async function runs(args: string[], io: CliIO, signal: AbortSignal): Prom
       json: { type: 'boolean', default: false },
       compare: { type: 'boolean', default: false },
       sweep: { type: 'string' },
+      top: { type: 'string' },
+      by: { type: 'string' },
+      'group-seeds': { type: 'boolean', default: false },
+      'seed-key': { type: 'string', default: 'seed' },
       host: { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
   });
-  if (values.compare || values.sweep) return compare(values.sweep ? { sweep: values.sweep } : { ids: positionals }, { dir: values.dir, host: values.host, json: values.json }, io, signal);
+  const top = values.top === undefined ? undefined : Number(values.top);
+  if (top !== undefined && !(Number.isInteger(top) && top >= 1)) throw new UsageError(`--top wants a whole number of runs, not "${values.top}"`);
+  if ((top === undefined) !== (values.by === undefined)) throw new UsageError('--top K and --by METRIC go together: mlc runs --compare --top 5 --by val_acc');
+  const comparing = values.compare || values.sweep || top !== undefined || values['group-seeds'];
+  const shape = { ...(top !== undefined && values.by ? { top: { k: top, by: values.by } } : {}), ...(values['group-seeds'] ? { seedKey: values['seed-key'] } : {}) };
+  if (comparing) return compare(values.sweep ? { sweep: values.sweep } : { ids: positionals }, { dir: values.dir, host: values.host, json: values.json, ...shape }, io, signal);
   if (positionals.length) throw new UsageError(`unexpected ${positionals.join(' ')}: to compare runs, pass --compare RUN RUN…`);
   const last = Number(values.last);
   if (!(Number.isInteger(last) && last >= 0)) throw new UsageError(`--last wants a whole number, not "${values.last}"`);
@@ -303,19 +316,49 @@ export async function runs(args: string[], io: CliIO, signal: AbortSignal): Prom
   return 0;
 }
 
-async function compare(which: { ids?: string[]; sweep?: string }, o: { dir: string; host: string | undefined; json: boolean }, io: CliIO, signal: AbortSignal): Promise<number> {
-  if (which.ids && which.ids.length < 2) throw new UsageError('name two or more runs to compare (mlc runs --compare RUN RUN…), or a sweep with --sweep ID');
+/**
+ * `--compare`: the named runs, a sweep, or with neither the latest sweep (said on stderr); `--top K --by METRIC`
+ * keeps the K best at METRIC; `--group-seeds` folds runs that differ only in their seed into one row (mean ± std).
+ */
+async function compare(which: { ids?: string[]; sweep?: string }, o: { dir: string; host: string | undefined; json: boolean; top?: { k: number; by: string }; seedKey?: string }, io: CliIO, signal: AbortSignal): Promise<number> {
+  if (which.ids?.length === 1) throw new UsageError('name two or more runs to compare (mlc runs --compare RUN RUN…), a sweep with --sweep ID, or nothing for the latest sweep');
   const folder = path.resolve(o.dir);
   await reconcileAll(folder, o.host, io, signal, (await readRuns(folder)).runs);
-  const chosen = selectRuns((await readRuns(folder)).runs, which);
+  const all = (await readRuns(folder)).runs;
+  if (!which.sweep && !which.ids?.length) {
+    const sweep = latestSweep(all);
+    if (!sweep) throw new UsageError('no sweep in this project yet: name two or more runs to compare (mlc runs --compare RUN RUN…), or run a sweep first');
+    io.err(`comparing the latest sweep, ${sweep} (\`--sweep ID\` for another)`);
+    which = { sweep };
+  }
   const engine = machineEngine(o.host, {}, io.env);
-  const comparison = await compareRuns(chosen, imageLocks(engine, folder, signal));
+  let comparison = await compareRuns(selectRuns(all, which), imageLocks(engine, folder, signal));
+  if (o.top) comparison = topRuns(comparison, o.top.by, o.top.k);
+  const groups = o.seedKey !== undefined ? groupSeeds(comparison, o.seedKey) : undefined;
   if (o.json) {
-    io.out(JSON.stringify(comparison));
+    io.out(JSON.stringify(groups ? { ...comparison, seedGroups: groups } : comparison));
     return 0;
   }
-  for (const line of formatComparison(comparison)) io.out(line);
+  for (const line of groups ? formatSeedGroups(comparison, groups, o.seedKey!) : formatComparison(comparison)) io.out(line);
   return 0;
+}
+
+/** Seed groups as a table: the group's first run and size, the shared sweep values, each metric as mean ± std. */
+export function formatSeedGroups(c: RunComparison, groups: readonly SeedGroup[], seedKey: string): string[] {
+  const paramKeys = varyingParamKeys(c).filter((k) => k !== seedKey && !k.endsWith(`.${seedKey}`));
+  const header = ['GROUP', 'RUNS', ...paramKeys, ...c.metricNames];
+  const cell = (v: unknown): string => (typeof v === 'string' ? v : (JSON.stringify(v) ?? '-'));
+  const rows = groups.map((g) => [
+    g.runs[0]!,
+    String(g.runs.length),
+    ...paramKeys.map((k) => cell(g.params[k])),
+    ...c.metricNames.map((m) => {
+      const s = g.metrics[m];
+      return s ? `${Number(s.mean.toPrecision(4))} ± ${Number(s.std.toPrecision(2))}` : '-';
+    }),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  return [...[header, ...rows].map((row) => row.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd()), '', `runs that differ only in ${seedKey} are one row: mean ± standard deviation over their seeds`];
 }
 
 /** The comparison as a table (varying sweep values, then metrics; * marks the best), then what differs. */

@@ -133,3 +133,64 @@ function differingKeys(configs: readonly Record<string, string>[]): string[] {
   const keys = [...new Set(configs.flatMap((c) => Object.keys(c)))];
   return keys.filter((k) => new Set(configs.map((c) => c[k] ?? '<absent>')).size > 1);
 }
+
+/** The sweep whose latest run started last: what `mlc runs --compare` compares when given nothing. */
+export function latestSweep(all: readonly RunRecord[]): string | undefined {
+  let latest: RunRecord | undefined;
+  for (const r of all) if (r.sweep && (!latest || r.start > latest.start)) latest = r;
+  return latest?.sweep?.id;
+}
+
+/** Whether lower values of this metric are better (loss, error, time…), as `best` decides. */
+export function lowerIsBetter(metric: string): boolean {
+  return LOWER_IS_BETTER.test(metric);
+}
+
+/**
+ * The comparison cut to the K runs best at `metric` (best first; runs without it left out). A metric none of the
+ * runs wrote is one sentence naming those they did.
+ */
+export function topRuns(c: RunComparison, metric: string, k: number): RunComparison {
+  if (!c.metricNames.includes(metric)) throw new UserError(`No run here wrote a metric ${metric}: --by takes one of ${c.metricNames.join(', ') || '(none recorded)'}.`);
+  const lower = lowerIsBetter(metric);
+  const scored = c.runs.filter((r) => typeof r.metrics[metric] === 'number');
+  const runs = scored.sort((a, b) => ((a.metrics[metric] as number) - (b.metrics[metric] as number)) * (lower ? 1 : -1)).slice(0, k);
+  return { ...c, runs };
+}
+
+/** Runs that differ only in their seed, as one row: how many, which seeds, each metric's mean and spread. */
+export interface SeedGroup {
+  /** The group's runs, in the comparison's order; the first names the group. */
+  runs: string[];
+  /** The params they share (the seed key left out). */
+  params: Record<string, unknown>;
+  seeds: unknown[];
+  /** Per metric over the runs that wrote it: mean, sample standard deviation (0 for one run), how many. */
+  metrics: Record<string, { mean: number; std: number; n: number }>;
+}
+
+/** Groups the compared runs by their params without `seedKey` (a dotted key of the sweep's params, default `seed`). */
+export function groupSeeds(c: RunComparison, seedKey = 'seed'): SeedGroup[] {
+  const groups = new Map<string, SeedGroup>();
+  for (const r of c.runs) {
+    const shared = Object.fromEntries(Object.entries(r.params).filter(([k]) => k !== seedKey && !k.endsWith(`.${seedKey}`)));
+    const key = JSON.stringify(Object.entries(shared).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const group = groups.get(key) ?? { runs: [], params: shared, seeds: [], metrics: {} };
+    group.runs.push(r.id);
+    group.seeds.push(Object.entries(r.params).find(([k]) => k === seedKey || k.endsWith(`.${seedKey}`))?.[1] ?? null);
+    groups.set(key, group);
+  }
+  const byId = new Map(c.runs.map((r) => [r.id, r]));
+  for (const g of groups.values()) {
+    const metrics = nameMap<{ mean: number; std: number; n: number }>();
+    for (const name of c.metricNames) {
+      const values = g.runs.map((id) => byId.get(id)!.metrics[name]).filter((v): v is number => typeof v === 'number');
+      if (!values.length) continue;
+      const mean = values.reduce((s, v) => s + v, 0) / values.length;
+      const std = values.length > 1 ? Math.sqrt(values.reduce((s, v) => s + (v - mean) ** 2, 0) / (values.length - 1)) : 0;
+      metrics[name] = { mean, std, n: values.length };
+    }
+    g.metrics = { ...metrics };
+  }
+  return [...groups.values()];
+}
