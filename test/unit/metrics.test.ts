@@ -345,3 +345,27 @@ describe('run metrics: what a container can make the host read', () => {
     assert.equal(printable('x'.repeat(100), 64), `"${'x'.repeat(64)}…"`);
   });
 });
+
+describe('runs that log with MLflow (a file store in the run folder)', () => {
+  it('reads mlruns/<experiment>/<run>/metrics/<name> like the other formats: one point per "timestamp value step" line', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-mlflow-'));
+    try {
+      const run = path.join(dir, 'mlruns', '0', '4f2c9a');
+      fs.mkdirSync(path.join(run, 'metrics', 'train'), { recursive: true });
+      fs.mkdirSync(path.join(run, 'params'));
+      fs.writeFileSync(path.join(run, 'meta.yaml'), 'run_id: 4f2c9a\nstatus: 3\n');
+      fs.writeFileSync(path.join(run, 'params', 'lr'), '0.1');
+      fs.writeFileSync(path.join(run, 'metrics', 'val_acc'), '1733390000000 0.5 0\n1733390001000 0.75 1\n1733390002000 0.875 2\n');
+      fs.writeFileSync(path.join(run, 'metrics', 'train', 'loss'), '1733390000000 1.5 0\n1733390001000 nan 1\nnot a line\n');
+      // A link the container planted among the metrics is not followed.
+      fs.symlinkSync('/etc/passwd', path.join(run, 'metrics', 'passwd'));
+      const { metrics } = await readRunSeries(dir, 100);
+      assert.deepEqual(Object.keys(metrics.metrics).sort(), ['train/loss', 'val_acc']);
+      assert.deepEqual([metrics.metrics.val_acc?.last, metrics.metrics.val_acc?.steps, metrics.metrics.val_acc?.source], [0.875, 3, 'mlflow']);
+      assert.equal(metrics.metrics['train/loss']?.nans, 1);
+      assert.equal(metrics.skipped, 1, 'the line that is not a point');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

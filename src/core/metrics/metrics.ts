@@ -4,7 +4,7 @@ import { printable } from '../generatedText';
 import type { PointSink } from './points';
 import { isPlainObject, jsonValueNumber } from './points';
 import { readEventFile } from './tensorboard';
-import { readDvclive, readJsonl, readLightningCsv } from './textFormats';
+import { readDvclive, readJsonl, readLightningCsv, readMlflow } from './textFormats';
 
 // Metrics of a run, read from the files its training code already writes into the run folder ($MLC_RUN_DIR).
 //
@@ -14,7 +14,8 @@ import { readDvclive, readJsonl, readLightningCsv } from './textFormats';
 // lines that are not a JSON object, or whose step is not a number, are skipped and counted.
 //
 // Beside it, in the run folder or a few folders below: PyTorch Lightning CSVLogger `metrics.csv` files, DVCLive
-// folders (`dvclive/`, or any folder with `plots/metrics/`), and TensorBoard `events.out.tfevents.*` files. When
+// folders (`dvclive/`, or any folder with `plots/metrics/`), TensorBoard `events.out.tfevents.*` files, and MLflow
+// file-store runs (`mlruns/<experiment>/<run>/metrics/<name>`, for runs that already log with MLflow). When
 // several files of one kind sit in different folders (Keras' `logs/train` and `logs/validation`), each name is
 // prefixed with its folder below the folders' common parent, as TensorBoard names its runs: `train/epoch_loss`.
 // When two kinds write the same name, the first in SOURCES wins; values of different kinds are never mixed.
@@ -43,7 +44,7 @@ const MAX_COUNTED_LEFT_OUT = 10_000;
 const LEFT_OUT_SHOWN = 5;
 
 /** Where a metric was read from, in the order that decides a name two kinds of file both write. */
-export const SOURCES = ['metrics.jsonl', 'lightning', 'dvclive', 'tensorboard'] as const;
+export const SOURCES = ['metrics.jsonl', 'lightning', 'dvclive', 'tensorboard', 'mlflow'] as const;
 export type MetricSource = (typeof SOURCES)[number];
 
 /**
@@ -280,7 +281,7 @@ async function readAll(runDir: string, wanted?: string, maxPoints?: number): Pro
   const found = await findMetricFiles(runDir);
   const shared = new Shared(runDir);
   const collectors = SOURCES.map((source) => new Collector(source, shared, wanted, maxPoints));
-  const [jsonl, lightning, dvclive, tensorboard] = collectors as [Collector, Collector, Collector, Collector];
+  const [jsonl, lightning, dvclive, tensorboard, mlflow] = collectors as [Collector, Collector, Collector, Collector, Collector];
   // An unreadable file (permissions, a folder removed while reading) counts as one skipped, like a bad line.
   const guarded = async (sink: Collector, read: () => Promise<void>): Promise<void> => read().catch(() => sink.skip());
   if (found.jsonl) await guarded(jsonl, () => readJsonl(found.jsonl!, jsonl));
@@ -290,6 +291,8 @@ async function readAll(runDir: string, wanted?: string, maxPoints?: number): Pro
   for (const d of found.dvclive) await guarded(dvclive, () => readDvclive(d, dvcPrefixes.get(d)!, dvclive));
   const eventPrefixes = folderPrefixes(found.events.map((f) => path.dirname(f)));
   for (const f of found.events) await guarded(tensorboard, () => readEventFile(f, eventPrefixes.get(path.dirname(f))!, tensorboard));
+  const mlflowPrefixes = folderPrefixes(found.mlflow);
+  for (const d of found.mlflow) await guarded(mlflow, () => readMlflow(d, mlflowPrefixes.get(d)!, mlflow));
   return { collectors, shared };
 }
 
@@ -308,6 +311,8 @@ interface MetricFiles {
   csv: string[];
   dvclive: string[];
   events: string[];
+  /** MLflow file-store runs: folders with `meta.yaml` and `metrics/` (mlruns/<experiment>/<run>/). */
+  mlflow: string[];
 }
 
 // Lightning's <save_dir>/<name>/version_N/metrics.csv is three folders down; a run folder holding a dataset or
@@ -318,7 +323,7 @@ const MAX_ENTRIES = 20_000;
 // Only regular files, never links: the run folder is written by the container, and a link planted there must not
 // make the host read files outside it. Folders are visited breadth first, names sorted, so the order is stable.
 async function findMetricFiles(runDir: string): Promise<MetricFiles> {
-  const found: MetricFiles = { csv: [], dvclive: [], events: [] };
+  const found: MetricFiles = { csv: [], dvclive: [], events: [], mlflow: [] };
   const root = await fs.promises.lstat(runDir).catch(() => undefined);
   if (!root?.isDirectory()) return found;
   let queue = [runDir];
@@ -333,10 +338,13 @@ async function findMetricFiles(runDir: string): Promise<MetricFiles> {
       const hasPlots = entries.some((e) => e.name === 'plots' && e.isDirectory()) && (await isDir(path.join(dir, 'plots', 'metrics')));
       const isDvclive = hasPlots || (dir !== runDir && path.basename(dir) === 'dvclive');
       if (isDvclive) found.dvclive.push(dir);
+      // An MLflow run's metrics/ is read by its reader, not searched for other kinds.
+      const isMlflow = entries.some((e) => e.name === 'meta.yaml' && e.isFile()) && entries.some((e) => e.name === 'metrics' && e.isDirectory());
+      if (isMlflow) found.mlflow.push(dir);
       for (const e of entries) {
         const full = path.join(dir, e.name);
         if (e.isDirectory()) {
-          if (!(isDvclive && e.name === 'plots')) next.push(full);
+          if (!(isDvclive && e.name === 'plots') && !(isMlflow && e.name === 'metrics')) next.push(full);
         } else if (e.isFile()) {
           if (depth === 0 && e.name === 'metrics.jsonl') found.jsonl = full;
           else if (e.name === 'metrics.csv') found.csv.push(full);

@@ -175,14 +175,43 @@ async function readDvcliveTsv(file: string, name: string, sink: PointSink): Prom
 // A DVCLive folder the container filled with a million empty .tsv files is not listed past this many names.
 const MAX_TSV_ENTRIES = 20_000;
 
-async function tsvFiles(dir: string, depth = 0, seen = { entries: 0 }): Promise<string[]> {
+async function tsvFiles(dir: string): Promise<string[]> {
+  return filesBelow(dir, (name) => name.endsWith('.tsv'));
+}
+
+/** Regular files below `dir` (never through a link: readdir's types are lstat's), names sorted, four folders deep. */
+async function filesBelow(dir: string, wanted: (name: string) => boolean, depth = 0, seen = { entries: 0 }): Promise<string[]> {
   const entries = await fs.promises.readdir(dir, { withFileTypes: true }).catch(() => []);
   const files: string[] = [];
   for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     if (++seen.entries > MAX_TSV_ENTRIES) break;
     const full = path.join(dir, e.name);
-    if (e.isFile() && e.name.endsWith('.tsv')) files.push(full);
-    else if (e.isDirectory() && depth < 4) files.push(...(await tsvFiles(full, depth + 1, seen)));
+    if (e.isFile() && wanted(e.name)) files.push(full);
+    else if (e.isDirectory() && depth < 4) files.push(...(await filesBelow(full, wanted, depth + 1, seen)));
   }
   return files;
+}
+
+/**
+ * An MLflow file-store run (`mlruns/<experiment>/<run>/`, as `mlflow.log_metric` writes it without a server): one file
+ * per metric under `metrics/` (folders give `train/loss`), one line per point: `<timestamp ms> <value> <step>`.
+ */
+export async function readMlflow(runDir: string, prefix: string, sink: PointSink): Promise<void> {
+  const metrics = path.join(runDir, 'metrics');
+  for (const file of await filesBelow(metrics, () => true)) {
+    const name = prefix + path.relative(metrics, file).split(path.sep).join('/');
+    await forEachLine(
+      file,
+      sink,
+      (line) => {
+        if (line.trim() === '') return;
+        const [, valueText, stepText] = line.trim().split(/\s+/);
+        const value = valueText === undefined ? undefined : parseNumberText(valueText);
+        const step = stepText === undefined ? 0 : parseNumberText(stepText);
+        if (value === undefined || step === undefined || !Number.isFinite(step)) return sink.skip();
+        sink.point(name, step, value);
+      },
+      () => sink.skip(),
+    );
+  }
 }
