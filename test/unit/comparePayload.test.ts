@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { MetricSeries } from '../../src/core/metrics/metrics';
 import { compareRuns } from '../../src/core/run/compare';
-import { compareChart, comparePayload, formatMetricValue, headlineMetric, readChartSeries, withLiveMetrics } from '../../src/core/run/comparePayload';
+import { compareChart, comparePayload, formatMetricValue, headlineMetric, readChartSeries, sweptParam, withLiveMetrics } from '../../src/core/run/comparePayload';
 import type { RunRecord } from '../../src/core/run/records';
 import { runRecord } from '../helpers/runs';
 
@@ -57,6 +57,43 @@ describe('Compare Runs data (what the webview is posted)', () => {
     assert.equal(chart.values.length, 20);
     assert.equal(chart.values[1]![1], 1);
     assert.equal(chart.values[1]![0], null);
+  });
+
+  it('gives each swept param an axis: log when positive numbers span two decades, linear otherwise, categorical for the rest', async () => {
+    assert.deepEqual(sweptParam('lr', [0.1, 0.001, 0.01]), { key: 'lr', scale: 'log', at: [0.1, 0.001, 0.01], seed: false });
+    assert.equal(sweptParam('lr', [0.1, 0.002]).scale, 'linear', 'under two decades');
+    assert.equal(sweptParam('shift', [-1, 10, 1000]).scale, 'linear', 'not all positive');
+    assert.equal(sweptParam('width', [0, 100]).scale, 'linear', 'zero has no logarithm');
+    assert.deepEqual(sweptParam('bs', [64, undefined, 32]), { key: 'bs', scale: 'linear', at: [64, null, 32], seed: false }, 'a run without the param has no place on the axis');
+    assert.deepEqual(sweptParam('opt', ['sgd', 'adam', 'sgd', undefined]), { key: 'opt', scale: 'categorical', categories: ['adam', 'sgd'], at: [1, 0, 1, null], seed: false });
+    assert.deepEqual(sweptParam('mixed', [8, 'auto', 16, true]), { key: 'mixed', scale: 'categorical', categories: ['8', '16', 'auto', 'true'], at: [0, 2, 1, 3], seed: false }, 'numbers mixed with text are categories, in numeric order');
+    const c = await compareRuns([
+      runRecord('a', { params: { lr: 0.1, opt: 'sgd', seed: 1 } }),
+      runRecord('b', { params: { lr: 0.001, opt: 'adam', seed: 2 } }),
+    ]);
+    assert.deepEqual(comparePayload(c, new Map()).params.map((p) => [p.key, p.scale, p.seed]), [['lr', 'log', false], ['opt', 'categorical', false], ['seed', 'linear', true]]);
+  });
+
+  it('folds runs that differ only in their seed into groups of run indices, with mean and std per metric', async () => {
+    const c = await compareRuns([
+      runRecord('a1', { params: { lr: 0.1, seed: 1 }, last: { loss: 1 } }),
+      runRecord('b1', { params: { lr: 0.01, seed: 1 }, last: { loss: 4 } }),
+      runRecord('a2', { params: { lr: 0.1, seed: 2 }, last: { loss: 3 } }),
+      runRecord('b2', { params: { lr: 0.01, seed: 2 } }),
+    ]);
+    const p = comparePayload(c, new Map());
+    assert.deepEqual(p.seeds, {
+      key: 'seed',
+      groups: [
+        { runs: [0, 2], label: 'lr=0.1', seeds: ['1', '2'], metrics: { loss: { mean: 2, std: Math.SQRT2, n: 2 } } },
+        { runs: [1, 3], label: 'lr=0.01', seeds: ['1', '2'], metrics: { loss: { mean: 4, std: 0, n: 1 } } },
+      ],
+    });
+    const byRun = comparePayload(c, new Map(), { seedKey: 'lr' });
+    assert.deepEqual(byRun.seeds?.groups.map((g) => g.runs), [[0, 1], [2, 3]], 'the seed key is a setting');
+    assert.deepEqual(byRun.params.filter((x) => x.seed).map((x) => x.key), ['lr']);
+    const distinct = await compareRuns([runRecord('x', { params: { lr: 0.1, seed: 1 } }), runRecord('y', { params: { lr: 0.2, seed: 1 } })]);
+    assert.equal(comparePayload(distinct, new Map()).seeds, undefined, 'no two runs share their params: nothing to group');
   });
 
   it('formats metric values in a few significant digits, keeping NaN and infinities', () => {

@@ -3,7 +3,8 @@
 // The webview never reads files: `readChartSeries` reads them here and the shell posts the result.
 import type { JsonNumber, MetricSeries, RunMetricsJson } from '../metrics/metrics';
 import { metricsToJson, readRunMetrics } from '../metrics/metrics';
-import type { RunComparison } from './compare';
+import type { RunComparison, SeedGroup } from './compare';
+import { groupSeeds } from './compare';
 import type { RunRecord } from './records';
 import { runFolder } from './records';
 import { loadRunSeries } from './series';
@@ -44,6 +45,33 @@ export interface ComparePayload {
   metricsLeftOut: number;
   configKeys: string[];
   charts: CompareChart[];
+  /** The swept params (those with a column), each as an axis of the parallel-coordinates chart and the scatter. */
+  params: SweptParam[];
+  /** Runs that differ only in their seed, folded: absent when no two runs do (nothing to group). */
+  seeds?: { key: string; groups: CompareSeedGroup[] };
+}
+
+/**
+ * A swept param as an axis. Numbers are `linear`, or `log` when all are > 0 and span two decades or more; anything
+ * else (strings, booleans, lists, numbers mixed with text) is `categorical`, its values listed in sorted order.
+ */
+export interface SweptParam {
+  key: string;
+  scale: 'linear' | 'log' | 'categorical';
+  /** Categorical: the values as the table shows them. */
+  categories?: string[];
+  /** Per run (in `runs` order): the number (linear, log) or the index in `categories`; null when the run lacks it. */
+  at: (number | null)[];
+  /** Whether this is the seed key (`seeds.key`): grouped views leave its axis out. */
+  seed: boolean;
+}
+
+/** One seed group: its runs as indices into `runs`, its label (the shared swept params) and `groupSeeds`' numbers. */
+export interface CompareSeedGroup {
+  runs: number[];
+  label: string;
+  seeds: string[];
+  metrics: SeedGroup['metrics'];
 }
 
 /** Sweep values that differ between the runs: the only ones worth a column. */
@@ -55,7 +83,7 @@ export function varyingParamKeys(c: RunComparison): string[] {
  * The webview's data: the comparison as table cells, and a chart for each metric `series` has values of
  * (`series.get(runId)` lists that run's series, read with `readMetricSeries`).
  */
-export function comparePayload(c: RunComparison, series: ReadonlyMap<string, readonly MetricSeries[]>): ComparePayload {
+export function comparePayload(c: RunComparison, series: ReadonlyMap<string, readonly MetricSeries[]>, o: { seedKey?: string } = {}): ComparePayload {
   const paramKeys = varyingParamKeys(c);
   const columns: CompareColumn[] = [
     { key: 'run', title: 'Run', kind: 'run' },
@@ -78,7 +106,43 @@ export function comparePayload(c: RunComparison, series: ReadonlyMap<string, rea
   const chartMetrics = c.metricNames.filter((m) => [...series.values()].some((list) => list.some((s) => s.name === m)));
   const charts = chartMetrics.map((m) => compareChart(m, c.runs.map((r) => series.get(r.id)?.find((s) => s.name === m))));
   const runs = c.runs.map((r) => ({ id: r.id, label: paramKeys.length ? paramKeys.map((k) => `${k}=${paramCell(r.params[k]).text}`).join(' ') : r.id }));
-  return { runs, columns, rows, best, metricNames: c.metricNames, metricsLeftOut: c.metricsLeftOut, configKeys: c.configKeys, charts };
+  const seedKey = o.seedKey?.trim() || 'seed';
+  const isSeed = (k: string): boolean => k === seedKey || k.endsWith(`.${seedKey}`);
+  const params = paramKeys.map((k) => sweptParam(k, c.runs.map((r) => r.params[k]), isSeed(k)));
+  const seeds = seedGroups(c, seedKey, paramKeys.filter((k) => !isSeed(k)));
+  return { runs, columns, rows, best, metricNames: c.metricNames, metricsLeftOut: c.metricsLeftOut, configKeys: c.configKeys, charts, params, ...(seeds ? { seeds } : {}) };
+}
+
+/** A param's axis: its scale and each run's position on it (see `SweptParam`). */
+export function sweptParam(key: string, values: readonly unknown[], seed = false): SweptParam {
+  const present = values.filter((v) => v !== undefined);
+  if (present.length && present.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+    const numbers = present as number[];
+    const min = Math.min(...numbers);
+    const max = Math.max(...numbers);
+    const scale = min > 0 && max / min >= 100 ? 'log' : 'linear';
+    return { key, scale, at: values.map((v) => (typeof v === 'number' ? v : null)), seed };
+  }
+  const text = (v: unknown): string => paramCell(v).text;
+  const categories = [...new Set(present.map(text))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const index = new Map(categories.map((v, i) => [v, i]));
+  return { key, scale: 'categorical', categories, at: values.map((v) => (v === undefined ? null : index.get(text(v))!)), seed };
+}
+
+/** `groupSeeds` as the page wants it, or undefined when every group would hold one run. */
+function seedGroups(c: RunComparison, seedKey: string, shownKeys: readonly string[]): ComparePayload['seeds'] {
+  const groups = groupSeeds(c, seedKey);
+  if (groups.length === c.runs.length) return undefined;
+  const index = new Map(c.runs.map((r, i) => [r.id, i]));
+  return {
+    key: seedKey,
+    groups: groups.map((g) => ({
+      runs: g.runs.map((id) => index.get(id)!),
+      label: shownKeys.length ? shownKeys.map((k) => `${k}=${paramCell(g.params[k]).text}`).join(' ') : g.runs[0]!,
+      seeds: g.seeds.map((s) => paramCell(s ?? undefined).text),
+      metrics: g.metrics,
+    })),
+  };
 }
 
 /**
