@@ -146,5 +146,12 @@ function strings(): Record<string, string> {
     configKeys: vscode.l10n.t('Config keys that differ'),
     none: vscode.l10n.t('none'),
     loading: vscode.l10n.t('Reading…'),
+    runsShown: vscode.l10n.t('runs shown'),
+    groupSeeds: vscode.l10n.t('Group seeds'),
+    parallel: vscode.l10n.t('Parameters and metrics (drag on an axis to filter, click it to clear)'),
+    colourBy: vscode.l10n.t('Colour by'),
+    ramp: vscode.l10n.t('blue: worst, orange: best'),
+    scatter: vscode.l10n.t('Scatter'),
+    against: vscode.l10n.t('against'),
   };
 }

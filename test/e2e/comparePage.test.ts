@@ -1,0 +1,105 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, comparePage, launchChromium, sweepRuns } from '../../bench/compareRender';
+import { compareRuns } from '../../src/core/run/compare';
+import type { ComparePayload } from '../../src/core/run/comparePayload';
+import { comparePayload } from '../../src/core/run/comparePayload';
+
+// The Compare Runs page alone in headless Chromium (the bench's harness, no code-server): fed a sweep's payload as
+// the panel posts it, then brushed, sorted and scrolled as a user would.
+describe('the Compare Runs page in headless Chromium (parallel coordinates, brushing, sorting, virtualized table)', function () {
+  let browser: Browser;
+  let dir: string;
+  let page: string;
+  let tab: Page;
+  const errors: string[] = [];
+
+  before(async function () {
+    if (!fs.existsSync(CHROMIUM)) {
+      console.log(`    skipped: no Chromium at ${CHROMIUM} (scripts/test-code-server.sh installs it; MLC_CHROMIUM points elsewhere)`);
+      this.skip();
+    }
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-compare-page-'));
+    page = comparePage(dir);
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function open(n: number): Promise<ComparePayload> {
+    const { runs, series } = sweepRuns(n, 50);
+    const payload = comparePayload(await compareRuns(runs), series);
+    tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    tab.on('pageerror', (e) => errors.push(e.message));
+    await tab.goto(`file://${page}`);
+    await tab.evaluate('window.__ready');
+    await tab.evaluate(`window.postMessage({ type: 'data', payload: ${JSON.stringify(payload)}, chosen: ['loss'], strings: {} }, '*')`);
+    await tab.waitForSelector('.plot canvas');
+    return payload;
+  }
+
+  const bodyRows = (): Promise<string[]> => tab.evaluate(`[...document.querySelectorAll('#runs-table tbody tr:not(.spacer)')].map((tr) => tr.cells[0].textContent)`);
+  /** Where the parallel-coordinates chart put an axis, in page pixels: its x, and the y of its top and bottom. */
+  const axis = (id: string): Promise<{ x: number; top: number; bottom: number }> =>
+    tab.evaluate(`(() => {
+      const canvas = document.getElementById('parallel');
+      canvas.scrollIntoView({ block: 'center' });
+      const box = canvas.getBoundingClientRect();
+      const a = canvas.axes.find((x) => x.id === ${JSON.stringify(id)});
+      return { x: box.left + a.x, top: box.top + 30, bottom: box.top + 320 - 16 };
+    })()`);
+
+  afterEach(async () => {
+    await tab?.close();
+    assert.deepEqual(errors.splice(0), [], 'no script errors in the page');
+  });
+
+  it('draws an axis per swept param (the seed folded when grouped) and per chosen metric; a brush on lr filters the table, a click clears it', async () => {
+    const payload = await open(36);
+    assert.equal(payload.seeds?.groups.length, 12, 'a 2 × 3 × 2 grid (lr × batch × optimizer) of 3 seeds each');
+    assert.deepEqual(await tab.evaluate(`document.getElementById('parallel').axes.map((a) => a.id)`), ['param:lr', 'param:batch', 'param:opt', 'metric:loss']);
+    assert.equal((await bodyRows()).length, 36);
+
+    // lr is 1e-4 for runs 1–30 and 3e-4 for runs 31–36: brushing the upper half of its axis keeps the six of 3e-4.
+    const lr = await axis('param:lr');
+    await tab.mouse.move(lr.x, lr.top - 2);
+    await tab.mouse.down();
+    await tab.mouse.move(lr.x, (lr.top + lr.bottom) / 2, { steps: 5 });
+    await tab.mouse.up();
+    const kept = await bodyRows();
+    assert.deepEqual(kept, payload.runs.slice(30).map((r) => r.id));
+    assert.match(await tab.evaluate<string>(`document.getElementById('shown-count').textContent`), /^6 \/ 36/);
+
+    // The table above shrank: the chart moved up.
+    const moved = await axis('param:lr');
+    await tab.mouse.click(moved.x, (moved.top + moved.bottom) / 2);
+    assert.equal((await bodyRows()).length, 36, 'a click without a drag clears the brush');
+  });
+
+  it('sorts by a clicked header, and past 200 runs keeps only the rows in view in the DOM', async () => {
+    const payload = await open(1000);
+    const rendered = await bodyRows();
+    assert.ok(rendered.length > 0 && rendered.length < 200, `${rendered.length} rows in the DOM of 1,000`);
+    const height = await tab.evaluate<number>(`document.getElementById('runs-table').getBoundingClientRect().height`);
+    assert.ok(height > 1000 * 20, 'the spacers keep the scroll height of every row');
+
+    const lossColumn = payload.columns.findIndex((c) => c.key === 'metric:loss');
+    // Ties keep the table's order, in both directions.
+    const byLoss = payload.rows.map((r, i) => ({ id: payload.runs[i]!.id, loss: r[lossColumn]!.sort as number, i })).sort((a, b) => a.loss - b.loss || a.i - b.i);
+    const highest = byLoss.filter((r) => r.loss === byLoss.at(-1)!.loss)[0]!;
+    await tab.click('#runs-table th.metric button');
+    assert.equal((await bodyRows())[0], byLoss[0]!.id, 'ascending: the lowest loss first');
+    await tab.click('#runs-table th.metric button');
+    assert.equal((await bodyRows())[0], highest.id, 'descending on the second click');
+
+    await tab.evaluate(`(() => { const s = document.getElementById('runs-scroll'); s.scrollTop = s.scrollHeight; })()`);
+    await tab.waitForFunction(`(() => { const rows = document.querySelectorAll('#runs-table tbody tr:not(.spacer)'); return rows.length && rows[rows.length - 1].cells[0].textContent === ${JSON.stringify(byLoss.filter((r) => r.loss === byLoss[0]!.loss).at(-1)!.id)}; })()`, undefined, { timeout: 5000 });
+    assert.ok((await bodyRows()).length < 200, 'scrolled to the end, still only the rows in view');
+  });
+});
