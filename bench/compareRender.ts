@@ -9,6 +9,7 @@ import type { Browser } from 'playwright-core';
 import type { MetricSeries } from '../src/core/metrics/metrics';
 import { readRunSeries } from '../src/core/metrics/metrics';
 import { compareRuns } from '../src/core/run/compare';
+import type { ComparePayload } from '../src/core/run/comparePayload';
 import { comparePayload } from '../src/core/run/comparePayload';
 import type { RunRecord } from '../src/core/run/records';
 import type { Options, Row } from './lib';
@@ -36,6 +37,15 @@ export function comparePage(dir: string): string {
 <script src="file://${media}/vendor/uPlot.iife.min.js"></script><script src="file://${media}/compare/compare.js"></script>
 </body></html>`);
   return page;
+}
+
+/**
+ * JavaScript that evaluates, in the page, to the payload as the panel posts it: each chart packed in Float64Arrays
+ * (VS Code hands typed arrays to the webview as typed arrays; JSON cannot carry them or NaN, hence the rebuild).
+ */
+export function postedPayload(payload: ComparePayload): string {
+  const charts = payload.charts.map((c) => ({ metric: c.metric, steps: c.steps, values: c.values.flat() }));
+  return `((p) => ({ ...p, charts: p.charts.map((c) => ({ metric: c.metric, steps: Float64Array.from(c.steps), values: Float64Array.from(c.values, (v) => (v === null ? NaN : v)) })) }))(${JSON.stringify({ ...payload, charts })})`;
 }
 
 export function launchChromium(): Promise<Browser> {
@@ -105,9 +115,9 @@ export async function compareRender(o: Options): Promise<Row[]> {
   const dataMs = performance.now() - dataStart;
   const browser = await launchChromium();
   try {
-    const render = async (data: unknown): Promise<number> => {
+    const render = async (data: ComparePayload): Promise<number> => {
       const times: number[] = [];
-      const json = JSON.stringify(data);
+      const posted = postedPayload(data);
       for (let i = 0; i <= repeats; i++) {
         const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
         await tab.goto(`file://${page}`);
@@ -120,7 +130,7 @@ export async function compareRender(o: Options): Promise<Row[]> {
             await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
             if (document.querySelector('.plot canvas') && document.querySelector('table')) return performance.now() - start;
           }
-        })(${json})`);
+        })(${posted})`);
         if (i > 0) times.push(ms);
         await tab.close();
       }

@@ -514,13 +514,26 @@
   }
 
   /**
-   * At most two points per pixel: the steps cut into `buckets` equal spans, each span kept as its first and last
-   * step, where each series gets its min and max there (in the order they came), so that spikes survive.
+   * uPlot's data from a packed chart (one Float64Array of every run's values, NaN a gap), at most two points per
+   * pixel: past that the steps are cut into `buckets` equal spans, each kept as its first and last step, where each
+   * run gets its min and max there (in the order they came), so that spikes survive.
    */
   function downsample(chart, buckets) {
     const { steps, values } = chart;
     const n = steps.length;
-    if (n <= 2 * buckets || n < 2) return [steps, ...values];
+    const runs = n ? values.length / n : 0;
+    if (n <= 2 * buckets || n < 2) {
+      const rows = [];
+      for (let r = 0; r < runs; r++) {
+        const row = new Array(n);
+        for (let i = 0; i < n; i++) {
+          const v = values[r * n + i];
+          row[i] = v === v ? v : null;
+        }
+        rows.push(row);
+      }
+      return [Array.from(steps), ...rows];
+    }
     const x0 = steps[0];
     const scale = buckets / (steps[n - 1] - x0 || 1);
     const starts = [];
@@ -540,31 +553,28 @@
       xs.push(steps[from]);
       if (to - from > 1) xs.push(steps[to - 1]);
     }
-    const out = values.map((row) => {
+    const out = [];
+    for (let r = 0; r < runs; r++) {
+      const base = r * n;
       const ys = new Array(xs.length).fill(null);
       for (let b = 0; b + 1 < starts.length; b++) {
         let lo = -1;
         let hi = -1;
         for (let i = starts[b]; i < starts[b + 1]; i++) {
-          const v = row[i];
-          if (v === null) continue;
-          if (lo < 0 || v < row[lo]) lo = i;
-          if (hi < 0 || v > row[hi]) hi = i;
+          const v = values[base + i];
+          if (v !== v) continue;
+          if (lo < 0 || v < values[base + lo]) lo = i;
+          if (hi < 0 || v > values[base + hi]) hi = i;
         }
         if (lo < 0) continue;
         const s = slots[b];
-        const two = starts[b + 1] - starts[b] > 1;
-        if (!two || lo === hi) ys[s] = row[lo];
-        else if (lo < hi) {
-          ys[s] = row[lo];
-          ys[s + 1] = row[hi];
-        } else {
-          ys[s] = row[hi];
-          ys[s + 1] = row[lo];
-        }
+        const first = Math.min(lo, hi);
+        const second = Math.max(lo, hi);
+        ys[s] = values[base + first];
+        if (starts[b + 1] - starts[b] > 1 && first !== second) ys[s + 1] = values[base + second];
       }
-      return ys;
-    });
+      out.push(ys);
+    }
     return [xs, ...out];
   }
 

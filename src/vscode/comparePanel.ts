@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { Logger } from '../core/log';
 import type { RunComparison } from '../core/run/compare';
-import { compareChart, comparePayload, readChartSeries } from '../core/run/comparePayload';
+import { compareChart, comparePayload, packChart, readChartSeries } from '../core/run/comparePayload';
 import { headlineMetricSetting } from './settings';
 
 /** What a panel shows: a comparison, read afresh on each call (Refresh), of runs in this workspace. */
@@ -83,7 +83,7 @@ export class ComparePanel {
         if (!this.chosen.includes(message.metric)) this.chosen.push(message.metric);
         const ids = c.runs.map((r) => r.id);
         const series = await readChartSeries(this.source.workspace, ids, [message.metric]);
-        await this.panel.webview.postMessage({ type: 'chart', chart: compareChart(message.metric, ids.map((id) => series.get(id)?.[0])) });
+        await this.panel.webview.postMessage({ type: 'chart', chart: packChart(compareChart(message.metric, ids.map((id) => series.get(id)?.[0]))) });
         return;
       }
     }
@@ -99,7 +99,8 @@ export class ComparePanel {
     }
     this.chosen = chosen;
     const series = await readChartSeries(this.source.workspace, c.runs.map((r) => r.id), chosen);
-    await this.panel.webview.postMessage({ type: 'data', payload: comparePayload(c, series), chosen, strings: strings() });
+    const payload = comparePayload(c, series);
+    await this.panel.webview.postMessage({ type: 'data', payload: { ...payload, charts: payload.charts.map(packChart) }, chosen, strings: strings() });
   }
 
   private fail(e: unknown): void {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { CHROMIUM, comparePage, launchChromium, sweepRuns } from '../../bench/compareRender';
+import { CHROMIUM, comparePage, launchChromium, postedPayload, sweepRuns } from '../../bench/compareRender';
 import { compareRuns } from '../../src/core/run/compare';
 import type { ComparePayload } from '../../src/core/run/comparePayload';
 import { comparePayload } from '../../src/core/run/comparePayload';
@@ -39,7 +39,7 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
     tab.on('pageerror', (e) => errors.push(e.message));
     await tab.goto(`file://${page}`);
     await tab.evaluate('window.__ready');
-    await tab.evaluate(`window.postMessage({ type: 'data', payload: ${JSON.stringify(payload)}, chosen: ['loss'], strings: {} }, '*')`);
+    await tab.evaluate(`window.postMessage({ type: 'data', payload: ${postedPayload(payload)}, chosen: ['loss'], strings: {} }, '*')`);
     await tab.waitForSelector('.plot canvas');
     return payload;
   }

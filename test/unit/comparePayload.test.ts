@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { MetricSeries } from '../../src/core/metrics/metrics';
 import { compareRuns } from '../../src/core/run/compare';
-import { compareChart, comparePayload, formatMetricValue, headlineMetric, readChartSeries, sweptParam, withLiveMetrics } from '../../src/core/run/comparePayload';
+import { compareChart, comparePayload, formatMetricValue, headlineMetric, packChart, readChartSeries, sweptParam, withLiveMetrics } from '../../src/core/run/comparePayload';
 import type { RunRecord } from '../../src/core/run/records';
 import { runRecord } from '../helpers/runs';
 
@@ -94,6 +94,14 @@ describe('Compare Runs data (what the webview is posted)', () => {
     assert.deepEqual(byRun.params.filter((x) => x.seed).map((x) => x.key), ['lr']);
     const distinct = await compareRuns([runRecord('x', { params: { lr: 0.1, seed: 1 } }), runRecord('y', { params: { lr: 0.2, seed: 1 } })]);
     assert.equal(comparePayload(distinct, new Map()).seeds, undefined, 'no two runs share their params: nothing to group');
+  });
+
+  it('packs a chart for posting: steps and every run\'s values (run after run) in Float64Arrays, gaps as NaN', () => {
+    const packed = packChart({ metric: 'loss', steps: [0, 5, 10], values: [[1, null, 0.5], [null, 0.9, null]] });
+    assert.equal(packed.metric, 'loss');
+    assert.ok(packed.steps instanceof Float64Array && packed.values instanceof Float64Array);
+    assert.deepEqual([...packed.steps], [0, 5, 10]);
+    assert.deepEqual([...packed.values], [1, NaN, 0.5, NaN, 0.9, NaN]);
   });
 
   it('formats metric values in a few significant digits, keeping NaN and infinities', () => {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ExperimentImagesModel } from '../../src/core/images/model';
-import type { ComparePayload } from '../../src/core/run/comparePayload';
+import type { CompareChart, ComparePayload, PackedChart } from '../../src/core/run/comparePayload';
 import type { RunRecord } from '../../src/core/run/records';
 import { appendRun } from '../../src/core/run/records';
 import type * as CompareRuns from '../../src/vscode/commands/compareRuns';
@@ -16,6 +16,15 @@ import { imageDetails } from '../helpers/images';
 import { silentLogger } from '../helpers/logger';
 import { runRecord } from '../helpers/runs';
 import { FakeEngine } from './fakes/engine';
+
+/** A posted chart back as arrays (NaN a gap: null), to compare with what the runs wrote. */
+function unpack(posted: unknown): CompareChart {
+  const c = posted as PackedChart;
+  assert.ok(c.steps instanceof Float64Array && c.values instanceof Float64Array, 'a chart is posted as typed arrays');
+  const n = c.steps.length;
+  const rows = Array.from({ length: n ? c.values.length / n : 0 }, (_, r) => Array.from(c.values.subarray(r * n, (r + 1) * n), (v) => (Number.isNaN(v) ? null : v)));
+  return { metric: c.metric, steps: Array.from(c.steps), values: rows };
+}
 
 const MEDIA = path.resolve(__dirname, '../../media');
 const IMAGE_ID = `sha256:${'a'.repeat(64)}`;
@@ -82,13 +91,13 @@ describe('Compare Runs and the headline metric (fake vscode, real run records an
     assert.deepEqual(payload.runs.map((r) => r.id), ['a', 'b']);
     assert.deepEqual(payload.best, { 'metric:loss': 'b', 'metric:acc': 'a' });
     assert.deepEqual(chosen, ['loss']);
-    assert.deepEqual(payload.charts, [{ metric: 'loss', steps: [0, 1, 2], values: [[1, 0.5, null], [0.9, null, 0.3]] }]);
+    assert.deepEqual(payload.charts.map(unpack), [{ metric: 'loss', steps: [0, 1, 2], values: [[1, 0.5, null], [0.9, null, 0.3]] }], 'charts travel packed in typed arrays');
 
     // Ticking another metric asks for its chart; a metric the runs do not have is ignored.
     const chart = panel.next('chart');
     panel.receive({ type: 'chart', metric: 'nope' });
     panel.receive({ type: 'chart', metric: 'acc' });
-    assert.deepEqual((await chart).chart, { metric: 'acc', steps: [0, 1, 2], values: [[0.5, 0.8, null], [0.4, null, 0.7]] });
+    assert.deepEqual(unpack((await chart).chart), { metric: 'acc', steps: [0, 1, 2], values: [[0.5, 0.8, null], [0.4, null, 0.7]] });
 
     // Another comparison reuses the panel: new title, revealed, the page told afresh.
     const again = panel.next('data');
