@@ -166,8 +166,9 @@
     drawScatter();
     for (const plot of plots.values()) {
       plot.batch(() => {
-        shown.forEach((s, i) => {
-          if (plot.series[i + 1].show !== s) plot.setSeries(i + 1, { show: s });
+        plot.seriesRuns.forEach((runs, k) => {
+          const s = runs.some((i) => shown[i]);
+          if (plot.series[k + 1].show !== s) plot.setSeries(k + 1, { show: s });
         });
       });
     }
@@ -610,17 +611,71 @@
     const grid = css('--vscode-charts-lines', 'rgba(128,128,128,0.3)');
     const background = css('--vscode-editor-background', 'transparent');
     const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+    const plotWidth = Math.max(300, width - 8);
+    const data = downsample(chart, Math.max(1, Math.floor(plotWidth)));
+    const line = (label, i, show) => ({ label, stroke: colour(i), dash: dash(i), width: 1.5, spanGaps: true, show, points: { fill: background } });
+    let series;
+    let seriesRuns;
+    let bands = [];
+    let rows = data;
+    if (grouped && payload.seeds) {
+      // A seed group is its mean, in a band of ± one standard deviation over its runs at each step.
+      series = [];
+      seriesRuns = [];
+      rows = [data[0]];
+      payload.seeds.groups.forEach((g, k) => {
+        const mean = [];
+        const upper = [];
+        const lower = [];
+        for (let x = 0; x < data[0].length; x++) {
+          let n = 0;
+          let sum = 0;
+          let squares = 0;
+          for (const i of g.runs) {
+            const v = data[i + 1][x];
+            if (v === null) continue;
+            n++;
+            sum += v;
+            squares += v * v;
+          }
+          const m = n ? sum / n : null;
+          const sd = n > 1 ? Math.sqrt(Math.max(0, (squares - n * m * m) / (n - 1))) : 0;
+          mean.push(m);
+          upper.push(m === null ? null : m + sd);
+          lower.push(m === null ? null : m - sd);
+        }
+        const show = g.runs.some((i) => shown[i] !== false);
+        const at = rows.length;
+        rows.push(mean, upper, lower);
+        series.push(line(g.label, k, show), { label: `${g.label} +σ`, stroke: 'transparent', show, spanGaps: true, points: { show: false } }, { label: `${g.label} −σ`, stroke: 'transparent', show, spanGaps: true, points: { show: false } });
+        seriesRuns.push(g.runs, g.runs, g.runs);
+        bands.push({ series: [at + 1, at + 2], fill: withAlpha(colour(k), 0.18) });
+      });
+    } else {
+      series = payload.runs.map((r, i) => line(r.label, i, shown[i] !== false));
+      seriesRuns = payload.runs.map((_, i) => [i]);
+    }
     const opts = {
-      width: Math.max(300, width - 8),
+      width: plotWidth,
       height: 280,
       scales: { x: { time: false } },
       // Steps count: ticks on whole numbers only.
       axes: [{ ...axis, label: strings.step, incrs: STEP_INCREMENTS }, axis],
       // A legend of hundreds of runs is longer than the chart and costs a DOM row each: the table says who is who.
-      legend: { show: payload.runs.length <= 40 },
-      series: [{ label: strings.step }, ...payload.runs.map((r, i) => ({ label: r.label, stroke: colour(i), dash: dash(i), width: 1.5, spanGaps: true, show: shown[i] !== false, points: { fill: background } }))],
+      legend: { show: series.length <= 40 },
+      series: [{ label: strings.step }, ...series],
+      bands,
     };
-    return new uPlot(opts, downsample(chart, Math.max(1, Math.floor(opts.width))), target);
+    const plot = new uPlot(opts, rows, target);
+    plot.seriesRuns = seriesRuns;
+    return plot;
+  }
+
+  /** A theme colour made see-through for a band (the canvas spells any opaque CSS colour as #rrggbb). */
+  const scratch = document.createElement('canvas').getContext('2d');
+  function withAlpha(colourText, alpha) {
+    const [r, g, b] = rgb(scratch, '--none', colourText);
+    return `rgba(${r},${g},${b},${alpha})`;
   }
 
   // Width follows the panel; colours follow the theme (VS Code swaps the body's class on a theme change).

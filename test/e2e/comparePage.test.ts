@@ -55,6 +55,16 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
       return { x: box.left + a.x, top: box.top + 30, bottom: box.top + 320 - 16 };
     })()`);
 
+  /** The line chart's legend: a label per series (the step axis left out); `visible`: only the series shown. */
+  const legend = (visible = false): Promise<string[]> =>
+    tab.evaluate(`[...document.querySelectorAll('.plot .u-legend .u-series')].slice(1).filter((tr) => !${visible} || !tr.classList.contains('u-off')).map((tr) => tr.querySelector('.u-label').textContent)`);
+
+  it('draws a seed group in the line chart as its mean in a band of ± one standard deviation', async () => {
+    const payload = await open(36);
+    const groups = payload.seeds!.groups.map((g) => g.label);
+    assert.deepEqual(await legend(), groups.flatMap((g) => [g, `${g} +σ`, `${g} −σ`]));
+  });
+
   afterEach(async () => {
     await tab?.close();
     assert.deepEqual(errors.splice(0), [], 'no script errors in the page');
@@ -74,12 +84,17 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
     await tab.mouse.up();
     const kept = await bodyRows();
     assert.deepEqual(kept, payload.runs.slice(30).map((r) => r.id));
+    assert.deepEqual(await legend(true), payload.seeds!.groups.slice(10).flatMap((g) => [g.label, `${g.label} +σ`, `${g.label} −σ`]), 'the line chart keeps the two groups inside the brush');
     assert.match(await tab.evaluate<string>(`document.getElementById('shown-count').textContent`), /^6 \/ 36/);
 
     // The table above shrank: the chart moved up.
     const moved = await axis('param:lr');
     await tab.mouse.click(moved.x, (moved.top + moved.bottom) / 2);
     assert.equal((await bodyRows()).length, 36, 'a click without a drag clears the brush');
+
+    await tab.click('label.group-seeds input');
+    assert.deepEqual(await legend(), payload.runs.map((r) => r.label), 'ungrouped: a line per run');
+    assert.deepEqual(await tab.evaluate(`document.getElementById('parallel').axes.map((a) => a.id)`), ['param:lr', 'param:batch', 'param:opt', 'param:seed', 'metric:loss']);
   });
 
   it('sorts by a clicked header, and past 200 runs keeps only the rows in view in the DOM', async () => {
