@@ -138,7 +138,8 @@ export async function compareRender(o: Options): Promise<Row[]> {
     };
     const ms = await render(payload);
     o.log(`compare render: 20 runs × 10,000 steps (thinned to ≤ 2,000 points), ${repeats} page loads`);
-    const sweepMs = await render(bigPayload);
+    // The worst case: seeds not grouped, so that every chart draws a line per run.
+    const sweepMs = await render({ ...bigPayload, seeds: undefined });
     o.log(`compare render: 1,000 runs × 1,000 steps, ${repeats} page loads (payload built in ${round(dataMs, 0)} ms)`);
     return [
       {
@@ -147,7 +148,7 @@ export async function compareRender(o: Options): Promise<Row[]> {
         detail: `from the data message to two frames after the chart's canvas exists; median of ${repeats}`,
       },
       {
-        benchmark: 'Compare Runs rendered: a sweep of 1,000 runs × 1,000 steps (virtualized table, parallel coordinates, scatter, uPlot chart), in headless Chromium',
+        benchmark: 'Compare Runs rendered: a sweep of 1,000 runs × 1,000 steps, a line each (virtualized table, parallel coordinates, scatter, uPlot chart), in headless Chromium',
         unit: 'ms', ours: round(sweepMs, 0), anchor: 1000, anchorName: 'budget', ratio: round(sweepMs / 1000, 2), goal: '≤ 1 s', pass: sweepMs <= 1000,
         detail: `from the data message to two frames after the chart's canvas exists; median of ${repeats}; the payload itself built in ${round(dataMs, 0)} ms in process`,
       },
