@@ -7,7 +7,7 @@ import { assertBuiltCli, mlc } from '../helpers/mlc';
 import { STANDIN_DEBIAN, engineKind, requireEngine, requireImage } from './harness';
 
 // An image built here has no registry digest until it is pushed: the refusal. Pinning to the digest of a real push
-// is in push.test.ts (a local docker-registry); the manifests themselves are unit-tested (test/unit/kubernetes.test.ts).
+// is in push.test.ts (a local docker-registry); the manifests themselves are unit-tested (test/unit/core/export/kubernetes.test.ts).
 describe('mlc export k8s (built CLI against the real engine)', function () {
   let engine: Engine;
 

@@ -1,6 +1,6 @@
 // Phase 2 of a build: every decision, made from what phase 1 read — which builder, how the context travels, the tags,
 // the labels, the request, and what is built on top after. Pure (no engine, no filesystem, no clock): the engine's
-// capabilities come in as the /_ping facts, so each choice is unit-tested with plain inputs (test/unit/buildPlan.test.ts).
+// capabilities come in as the /_ping facts, so each choice is unit-tested with plain inputs (test/unit/core/build/buildPlan.test.ts).
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { buildKitSupport, cacheMountSupport, sessionSupport } from '../docker/capabilities';
