@@ -46,9 +46,28 @@ const vendored = () => ({
 // Each is bundled on its own from `entry` into dist/<file>.js; the progress decoder shares dist/protobufjs.js (it only
 // decodes with it).
 const DEFERRED = [
-  { module: './session', importer: /dockerode[\\/]lib[\\/]docker\.js$/, file: 'dockerode-session', stub: true, entry: 'node_modules/dockerode/lib/session.js' },
-  { module: './buildkit', importer: /dockerode[\\/]lib[\\/]docker\.js$/, file: 'dockerode-buildkit', stub: false, entry: 'node_modules/dockerode/lib/buildkit.js', plugins: [vendored()] },
-  { module: './ssh', importer: /docker-modem[\\/]lib[\\/]modem\.js$/, file: 'docker-modem-ssh', stub: true, entry: 'node_modules/docker-modem/lib/ssh.js' },
+  {
+    module: './session',
+    importer: /dockerode[\\/]lib[\\/]docker\.js$/,
+    file: 'dockerode-session',
+    stub: true,
+    entry: 'node_modules/dockerode/lib/session.js',
+  },
+  {
+    module: './buildkit',
+    importer: /dockerode[\\/]lib[\\/]docker\.js$/,
+    file: 'dockerode-buildkit',
+    stub: false,
+    entry: 'node_modules/dockerode/lib/buildkit.js',
+    plugins: [vendored()],
+  },
+  {
+    module: './ssh',
+    importer: /docker-modem[\\/]lib[\\/]modem\.js$/,
+    file: 'docker-modem-ssh',
+    stub: true,
+    entry: 'node_modules/docker-modem/lib/ssh.js',
+  },
 ];
 /** @type {() => import('esbuild').Plugin} */
 const deferred = () => ({
@@ -59,7 +78,10 @@ const deferred = () => ({
       if (!d) return undefined;
       return d.stub ? { path: d.file, namespace: 'deferred' } : { path: `./${d.file}.js`, external: true };
     });
-    build.onResolve({ filter: new RegExp(`^\\./(${DEFERRED.map((d) => d.file).join('|')})\\.js$`) }, (args) => ({ path: args.path, external: true }));
+    build.onResolve({ filter: new RegExp(`^\\./(${DEFERRED.map((d) => d.file).join('|')})\\.js$`) }, (args) => ({
+      path: args.path,
+      external: true,
+    }));
     build.onLoad({ filter: /.*/, namespace: 'deferred' }, (args) => ({
       contents: `let real;\nmodule.exports = function () {\n  real ??= require('./${args.path}.js');\n  return real.apply(this, arguments);\n};\n`,
       loader: 'js',
@@ -76,7 +98,12 @@ const targets = [
     banner: { js: '#!/usr/bin/env node' },
     plugins: [vendored()],
   },
-  ...VENDORED.map((name) => ({ ...common, entryPoints: [name], outfile: `dist/${name}.js`, ...(name === 'dockerode' ? { plugins: [deferred()] } : {}) })),
+  ...VENDORED.map((name) => ({
+    ...common,
+    entryPoints: [name],
+    outfile: `dist/${name}.js`,
+    ...(name === 'dockerode' ? { plugins: [deferred()] } : {}),
+  })),
   ...DEFERRED.map((d) => ({ ...common, entryPoints: [d.entry], outfile: `dist/${d.file}.js`, plugins: d.plugins ?? [] })),
 ];
 

@@ -17,10 +17,13 @@ export default tseslint.config(
     // The core and the CLI run without VS Code (mlc, unit tests): the boundary is enforced here, not by convention.
     files: ['src/core/**/*.ts', 'src/cli/**/*.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', {
-        paths: [{ name: 'vscode', message: 'src/core and src/cli must not depend on VS Code; put VS Code code in src/vscode.' }],
-        patterns: [{ group: ['**/vscode/**', '../vscode/*', '../../vscode/*'], message: 'The core must not import the VS Code shell.' }],
-      }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'vscode', message: 'src/core and src/cli must not depend on VS Code; put VS Code code in src/vscode.' }],
+          patterns: [{ group: ['**/vscode/**', '../vscode/*', '../../vscode/*'], message: 'The core must not import the VS Code shell.' }],
+        },
+      ],
     },
   },
   {
@@ -28,7 +31,17 @@ export default tseslint.config(
     files: ['src/**/*.ts'],
     ignores: ['src/core/docker/dockerode/client.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: [{ name: 'dockerode', message: 'Only src/core/docker/dockerode/client.ts imports dockerode; other adapter files use its DockerClient alias.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'dockerode',
+              message: 'Only src/core/docker/dockerode/client.ts imports dockerode; other adapter files use its DockerClient alias.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -40,12 +53,26 @@ export default tseslint.config(
     files: ['media/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: { acquireVsCodeApi: 'readonly', uPlot: 'readonly', window: 'readonly', document: 'readonly', getComputedStyle: 'readonly', requestAnimationFrame: 'readonly', cancelAnimationFrame: 'readonly', ResizeObserver: 'readonly', MutationObserver: 'readonly', CSS: 'readonly' },
+      globals: {
+        acquireVsCodeApi: 'readonly',
+        uPlot: 'readonly',
+        window: 'readonly',
+        document: 'readonly',
+        getComputedStyle: 'readonly',
+        requestAnimationFrame: 'readonly',
+        cancelAnimationFrame: 'readonly',
+        ResizeObserver: 'readonly',
+        MutationObserver: 'readonly',
+        CSS: 'readonly',
+      },
     },
   },
   {
     files: ['**/*.cjs'],
-    languageOptions: { sourceType: 'commonjs', globals: { process: 'readonly', require: 'readonly', module: 'writable', __dirname: 'readonly' } },
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { process: 'readonly', require: 'readonly', module: 'writable', __dirname: 'readonly' },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -18,7 +18,9 @@ export async function mlRepo(dir: string, files: number, ignoredBytes: number): 
   for (let i = 0; i < files; i++) {
     const pkg = path.join(dir, 'src', `analysis${String(Math.floor(i / perPackage)).padStart(3, '0')}`);
     if (i % perPackage === 0) fs.mkdirSync(pkg, { recursive: true });
-    const body = `"""Module ${i}."""\nimport numpy as np\n\n\ndef feature_${i}(x):\n    return np.tanh(x * ${i % 97} + ${i % 13})\n`.repeat(1 + (i % 8));
+    const body = `"""Module ${i}."""\nimport numpy as np\n\n\ndef feature_${i}(x):\n    return np.tanh(x * ${i % 97} + ${i % 13})\n`.repeat(
+      1 + (i % 8),
+    );
     fs.writeFileSync(path.join(pkg, i % 50 === 0 ? `notebook_${i}.ipynb` : `mod_${i}.py`), body);
   }
   fs.mkdirSync(path.join(dir, 'configs'), { recursive: true });
@@ -31,8 +33,14 @@ export async function mlRepo(dir: string, files: number, ignoredBytes: number): 
   }
   fs.writeFileSync(path.join(dir, '.dockerignore'), 'data/\ncheckpoints/\n.git\n**/__pycache__\n');
   fs.writeFileSync(path.join(dir, '.gitignore'), 'data/\ncheckpoints/\n.mlcontainers/\n');
-  fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `ARG BASE_IMAGE=${BASE}\nFROM \${BASE_IMAGE}\nWORKDIR /workspace\nCOPY . /workspace\n`);
-  fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), JSON.stringify({ name: TAG, build: { dockerfile: 'Dockerfile', context: '..' } }, null, 2));
+  fs.writeFileSync(
+    path.join(dir, '.devcontainer', 'Dockerfile'),
+    `ARG BASE_IMAGE=${BASE}\nFROM \${BASE_IMAGE}\nWORKDIR /workspace\nCOPY . /workspace\n`,
+  );
+  fs.writeFileSync(
+    path.join(dir, '.devcontainer', 'devcontainer.json'),
+    JSON.stringify({ name: TAG, build: { dockerfile: 'Dockerfile', context: '..' } }, null, 2),
+  );
   await git(dir, 'init', '-q', '-b', 'main');
   await git(dir, 'add', '-A');
   await git(dir, 'commit', '-qm', 'analysis');
@@ -42,12 +50,19 @@ export async function mlRepo(dir: string, files: number, ignoredBytes: number): 
 export function builders(dir: string): Record<'ours' | 'classic' | 'buildkit', () => Promise<ProcessResult>> {
   const docker = dockerCli();
   const cli = (buildkit: '0' | '1', tag: string) => () =>
-    measure(docker, ['build', ...(buildkit === '1' ? ['--progress=plain'] : []), '-f', '.devcontainer/Dockerfile', '-t', `${TAG}:${tag}`, '.'], {
-      cwd: dir,
-      env: { ...process.env, DOCKER_BUILDKIT: buildkit },
-    }).then((r) => ok(r, `DOCKER_BUILDKIT=${buildkit} docker build`));
+    measure(
+      docker,
+      ['build', ...(buildkit === '1' ? ['--progress=plain'] : []), '-f', '.devcontainer/Dockerfile', '-t', `${TAG}:${tag}`, '.'],
+      {
+        cwd: dir,
+        env: { ...process.env, DOCKER_BUILDKIT: buildkit },
+      },
+    ).then((r) => ok(r, `DOCKER_BUILDKIT=${buildkit} docker build`));
   return {
-    ours: () => measure(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'build', '--dir', dir, '--no-lock'], { cwd: dir }).then((r) => ok(r, 'mlc build')),
+    ours: () =>
+      measure(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'build', '--dir', dir, '--no-lock'], { cwd: dir }).then((r) =>
+        ok(r, 'mlc build'),
+      ),
     classic: cli('0', 'classic'),
     buildkit: cli('1', 'buildkit'),
   };
@@ -108,13 +123,25 @@ export async function contextPacking(o: Options): Promise<Row[]> {
     const rss = (samples: ProcessResult[]): number => median(samples.map((s) => s.maxRssKb)) / 1024;
     const sent = (samples: ProcessResult[]): number => median(samples.map((s) => contextBytesFromLog(s.stderr + s.stdout))) / 1e6;
     const mb = (n: number): string => (n < 0.1 ? `${round(n * 1000, 1)} KB` : `${round(n, 1)} MB`);
-    const row = (what: string, ours: ProcessResult[], anchor: ProcessResult[], anchorName: string, goal: number, bytesGoal: boolean): Row => {
+    const row = (
+      what: string,
+      ours: ProcessResult[],
+      anchor: ProcessResult[],
+      anchorName: string,
+      goal: number,
+      bytesGoal: boolean,
+    ): Row => {
       const ratio = wall(ours) / wall(anchor);
       const bytesOk = !bytesGoal || sent(ours) <= 2 * sent(anchor);
       return {
         benchmark: `context packing (${files} files + ${ignored / 1024 ** 3} GB ignored), ${what}: mlc build vs docker build, ${anchorName}`,
-        unit: 'ms', ours: round(wall(ours), 0), anchor: round(wall(anchor), 0), anchorName: `docker CLI (${anchorName})`, ratio: round(ratio, 2),
-        goal: `≤ ${goal}×${bytesGoal ? '; sent ≤ 2× the CLI' : ''}`, pass: ratio <= goal && bytesOk,
+        unit: 'ms',
+        ours: round(wall(ours), 0),
+        anchor: round(wall(anchor), 0),
+        anchorName: `docker CLI (${anchorName})`,
+        ratio: round(ratio, 2),
+        goal: `≤ ${goal}×${bytesGoal ? '; sent ≤ 2× the CLI' : ''}`,
+        pass: ratio <= goal && bytesOk,
         detail: `peak RSS ${round(rss(ours), 0)} MB vs ${round(rss(anchor), 0)} MB; sent ${mb(sent(ours))} vs ${mb(sent(anchor))}; medians of ${ours.length}`,
       };
     };
@@ -126,7 +153,13 @@ export async function contextPacking(o: Options): Promise<Row[]> {
       row('rebuild with nothing changed', unchanged.ours, unchanged.classic, 'classic', 1.2, false),
       {
         benchmark: 'context packing: peak RSS of mlc build with 10× the ignored data (20 GB vs 2 GB)',
-        unit: 'MB', ours: round(bigRss / 1024, 0), anchor: round(rss(unchanged.ours), 0), anchorName: 'mlc build at 1×', ratio: round(flat, 2), goal: '≤ 1.1× (flat)', pass: flat <= 1.1,
+        unit: 'MB',
+        ours: round(bigRss / 1024, 0),
+        anchor: round(rss(unchanged.ours), 0),
+        anchorName: 'mlc build at 1×',
+        ratio: round(flat, 2),
+        goal: '≤ 1.1× (flat)',
+        pass: flat <= 1.1,
       },
     ];
   } finally {

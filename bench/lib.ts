@@ -52,7 +52,11 @@ export interface ProcessResult {
 const GNU_TIME = '/usr/bin/time';
 
 /** Runs a command to completion: wall time measured here, peak RSS through GNU time when it is installed. */
-export async function measure(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ProcessResult> {
+export async function measure(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<ProcessResult> {
   const rssFile = path.join(os.tmpdir(), `mlc-bench-rss-${process.pid}-${Math.random().toString(16).slice(2)}`);
   const useTime = fs.existsSync(GNU_TIME);
   const [cmd, argv] = useTime ? [GNU_TIME, ['-f', '%M', '-o', rssFile, command, ...args]] : [command, [...args]];
@@ -64,7 +68,9 @@ export async function measure(command: string, args: readonly string[], options:
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+    child.on('close', (code) =>
+      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+    );
   });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   let maxRssKb = 0;
@@ -117,7 +123,9 @@ export function contextBytesFromLog(text: string): number {
 }
 
 export function git(cwd: string, ...args: string[]): Promise<ProcessResult> {
-  return measure('git', ['-c', 'user.name=Bench', '-c', 'user.email=bench@example.org', '-c', 'commit.gpgsign=false', ...args], { cwd }).then((r) => ok(r, `git ${args[0]}`));
+  return measure('git', ['-c', 'user.name=Bench', '-c', 'user.email=bench@example.org', '-c', 'commit.gpgsign=false', ...args], {
+    cwd,
+  }).then((r) => ok(r, `git ${args[0]}`));
 }
 
 /** Removes the images `docker images -q SELECTOR…` lists (a repository, or `--filter label=…`), whatever their tags. */

@@ -42,8 +42,15 @@ async function saveRows(o: Options, dir: string): Promise<Row[]> {
     fs.appendFileSync(model, Buffer.from([i]));
     fs.copyFileSync(model, path.join(context, 'model.pt'));
     const sides = [
-      async (): Promise<number> => ok(await measure(process.execPath, [CLI, 'model', 'save', record.id, '--dir', dir], { env: QUIET }), 'mlc model save').ms,
-      async (): Promise<number> => ok(await measure(dockerCli(), ['build', '-q', '-t', `${path.basename(dir)}-anchor:${i}`, context], { env: { ...process.env, DOCKER_BUILDKIT: '1' } }), 'docker build').ms,
+      async (): Promise<number> =>
+        ok(await measure(process.execPath, [CLI, 'model', 'save', record.id, '--dir', dir], { env: QUIET }), 'mlc model save').ms,
+      async (): Promise<number> =>
+        ok(
+          await measure(dockerCli(), ['build', '-q', '-t', `${path.basename(dir)}-anchor:${i}`, context], {
+            env: { ...process.env, DOCKER_BUILDKIT: '1' },
+          }),
+          'docker build',
+        ).ms,
     ];
     // Alternate which goes first; the first round warms both and is not counted.
     const [a, b] = i % 2 ? [1, 0] : [0, 1];
@@ -58,7 +65,13 @@ async function saveRows(o: Options, dir: string): Promise<Row[]> {
   return [
     {
       benchmark: 'mlc model save (card, labels, artifact hashed; a fresh process) vs docker build of FROM <run image> + COPY model.pt',
-      unit: 'ms', ours: round(median(ours), 0), anchor: round(median(anchor), 0), anchorName: 'docker CLI (BuildKit)', ratio: round(ratio, 2), goal: '≤ 1.2×', pass: ratio <= 1.2,
+      unit: 'ms',
+      ours: round(median(ours), 0),
+      anchor: round(median(anchor), 0),
+      anchorName: 'docker CLI (BuildKit)',
+      ratio: round(ratio, 2),
+      goal: '≤ 1.2×',
+      pass: ratio <= 1.2,
       detail: `the quickstart's model.pt (${Math.round(fs.statSync(model).size / 1024)} KB); medians of ${runs}`,
     },
   ];
@@ -70,7 +83,14 @@ async function serveRows(o: Options, dir: string, name: string): Promise<Row[]> 
   const engine = machineEngine(undefined);
   const log = createLogger({ write: () => undefined }, 'bench');
   const record = (await readRuns(dir)).runs.find((r) => r.status === 'succeeded')!;
-  const server = await serveModel({ engine, model: `${name}-model:${record.id}`, workspace: dir, templatesDir: path.join(ROOT, 'templates'), readyTimeoutMs: 120_000, log });
+  const server = await serveModel({
+    engine,
+    model: `${name}-model:${record.id}`,
+    workspace: dir,
+    templatesDir: path.join(ROOT, 'templates'),
+    readyTimeoutMs: 120_000,
+    log,
+  });
   try {
     const pixels = (JSON.parse(fs.readFileSync(path.join(dir, 'heldout.json'), 'utf8')) as { pixels: number[] }).pixels;
     const body = JSON.stringify({ inputs: [{ name: 'pixels', shape: [1, 64], datatype: 'FP32', data: pixels }] });
@@ -79,10 +99,26 @@ async function serveRows(o: Options, dir: string, name: string): Promise<Row[]> 
     const once = (): Promise<number> =>
       new Promise((resolve, reject) => {
         const start = process.hrtime.bigint();
-        const req = http.request(url, { method: 'POST', agent, headers: { Authorization: `Bearer ${server.token}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
-          res.resume();
-          res.on('end', () => (res.statusCode === 200 ? resolve(Number(process.hrtime.bigint() - start) / 1e6) : reject(new Error(`infer answered ${res.statusCode}`))));
-        });
+        const req = http.request(
+          url,
+          {
+            method: 'POST',
+            agent,
+            headers: {
+              Authorization: `Bearer ${server.token}`,
+              'Content-Type': 'application/json',
+              'Content-Length': Buffer.byteLength(body),
+            },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () =>
+              res.statusCode === 200
+                ? resolve(Number(process.hrtime.bigint() - start) / 1e6)
+                : reject(new Error(`infer answered ${res.statusCode}`)),
+            );
+          },
+        );
         req.on('error', reject);
         req.end(body);
       });
@@ -99,20 +135,37 @@ async function serveRows(o: Options, dir: string, name: string): Promise<Row[]> 
       `t = []\nfor _ in range(${requests}):\n    s = time.perf_counter(); p.predict(m, x); t.append((time.perf_counter() - s) * 1000)`,
       't.sort(); print(json.dumps({"p50": t[len(t) // 2], "p99": t[int(len(t) * 0.99)]}))',
     ].join('\n');
-    const inProcess = JSON.parse(ok(await measure(dockerCli(), ['exec', server.containerId, 'python3', '-c', script, JSON.stringify(pixels)]), 'predict in process').stdout) as { p50: number; p99: number };
+    const inProcess = JSON.parse(
+      ok(await measure(dockerCli(), ['exec', server.containerId, 'python3', '-c', script, JSON.stringify(pixels)]), 'predict in process')
+        .stdout,
+    ) as { p50: number; p99: number };
     const sorted = [...times].sort((a, b) => a - b);
     const p50 = sorted[Math.floor(sorted.length / 2)]!;
     const p99 = sorted[Math.floor(sorted.length * 0.99)]!;
-    o.log(`models: serve p50 ${round(p50, 2)} ms p99 ${round(p99, 2)} ms; in process p50 ${round(inProcess.p50, 2)} ms p99 ${round(inProcess.p99, 2)} ms`);
+    o.log(
+      `models: serve p50 ${round(p50, 2)} ms p99 ${round(p99, 2)} ms; in process p50 ${round(inProcess.p50, 2)} ms p99 ${round(inProcess.p99, 2)} ms`,
+    );
     return [
       {
         benchmark: `mlc serve: infer latency of one digit, p50 over ${requests} keep-alive requests, vs predict() in process in the same container`,
-        unit: 'ms', ours: round(p50, 2), anchor: round(inProcess.p50, 2), anchorName: 'predict() in process', ratio: null, goal: 'HTTP adds ≤ 2 ms', pass: p50 - inProcess.p50 <= 2,
+        unit: 'ms',
+        ours: round(p50, 2),
+        anchor: round(inProcess.p50, 2),
+        anchorName: 'predict() in process',
+        ratio: null,
+        goal: 'HTTP adds ≤ 2 ms',
+        pass: p50 - inProcess.p50 <= 2,
         detail: `HTTP adds ${round(p50 - inProcess.p50, 2)} ms`,
       },
       {
         benchmark: `mlc serve: the same at p99`,
-        unit: 'ms', ours: round(p99, 2), anchor: round(inProcess.p99, 2), anchorName: 'predict() in process', ratio: null, goal: 'HTTP adds ≤ 10 ms', pass: p99 - inProcess.p99 <= 10,
+        unit: 'ms',
+        ours: round(p99, 2),
+        anchor: round(inProcess.p99, 2),
+        anchorName: 'predict() in process',
+        ratio: null,
+        goal: 'HTTP adds ≤ 10 ms',
+        pass: p99 - inProcess.p99 <= 10,
         detail: `HTTP adds ${round(p99 - inProcess.p99, 2)} ms`,
       },
     ];

@@ -17,7 +17,16 @@ import { compareRender } from './compareRender';
 import { models } from './models';
 import { sidebar } from './sidebar';
 
-const BENCHMARKS: Record<string, (o: Options) => Promise<Row[]>> = { activation, context: contextPacking, rebuild, sidebar, jupyter: jupyterReadiness, runs, compareRender, models };
+const BENCHMARKS: Record<string, (o: Options) => Promise<Row[]>> = {
+  activation,
+  context: contextPacking,
+  rebuild,
+  sidebar,
+  jupyter: jupyterReadiness,
+  runs,
+  compareRender,
+  models,
+};
 const STAND_INS = ['mlc-test/debian:bookworm', 'mlc-test/jupyter:bookworm', 'mlc-test/pytorch:bookworm'];
 
 function table(rows: readonly Row[]): string[] {
@@ -26,7 +35,8 @@ function table(rows: readonly Row[]): string[] {
     '| benchmark | ours | anchor | ratio | goal | result |',
     '| --- | ---: | ---: | ---: | --- | --- |',
     ...rows.map(
-      (r) => `| ${r.benchmark}${r.detail ? `<br><sub>${r.detail}</sub>` : ''} | ${fmt(r.ours, r.unit)} | ${fmt(r.anchor, r.unit)} (${r.anchorName}) | ${r.ratio === null ? '—' : `${r.ratio}×`} | ${r.goal} | ${r.pass ? 'pass' : '**FAIL**'} |`,
+      (r) =>
+        `| ${r.benchmark}${r.detail ? `<br><sub>${r.detail}</sub>` : ''} | ${fmt(r.ours, r.unit)} | ${fmt(r.anchor, r.unit)} (${r.anchorName}) | ${r.ratio === null ? '—' : `${r.ratio}×`} | ${r.goal} | ${r.pass ? 'pass' : '**FAIL**'} |`,
     ),
   ];
 }
@@ -79,10 +89,18 @@ async function main(): Promise<number> {
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
   }
-  const result = { date: new Date().toISOString(), quick: values.quick, seconds: Math.round((Date.now() - started) / 1000), machine: await machine(), rows };
+  const result = {
+    date: new Date().toISOString(),
+    quick: values.quick,
+    seconds: Math.round((Date.now() - started) / 1000),
+    machine: await machine(),
+    rows,
+  };
   fs.writeFileSync(path.join(ROOT, 'bench', 'results.json'), `${JSON.stringify(result, null, 2)}\n`);
   console.log(table(rows).join('\n'));
-  console.log(`\n${rows.filter((r) => r.pass).length} of ${rows.length} goals met in ${result.seconds} s${values.quick ? ' (--quick)' : ''}; bench/results.json written.`);
+  console.log(
+    `\n${rows.filter((r) => r.pass).length} of ${rows.length} goals met in ${result.seconds} s${values.quick ? ' (--quick)' : ''}; bench/results.json written.`,
+  );
   return 0;
 }
 

@@ -38,7 +38,10 @@ async function repoWithCommits(dir: string, count: number): Promise<string[]> {
   }
   const stream = path.join(dir, '..', 'fast-import.txt');
   fs.writeFileSync(stream, `${lines.join('\n')}\n`);
-  ok(await measure('bash', ['-c', `git fast-import --quiet < ${JSON.stringify(stream)} && git checkout -q main`], { cwd: dir }), 'git fast-import');
+  ok(
+    await measure('bash', ['-c', `git fast-import --quiet < ${JSON.stringify(stream)} && git checkout -q main`], { cwd: dir }),
+    'git fast-import',
+  );
   return (await git(dir, 'rev-list', 'HEAD')).stdout.trim().split('\n');
 }
 
@@ -134,7 +137,13 @@ export async function sidebar(o: Options): Promise<Row[]> {
     return [
       {
         benchmark: `Experiment Images refresh (${count} images over ${count} commits, grouped, with git metadata) vs docker images --filter label`,
-        unit: 'ms', ours: round(ms, 0), anchor: round(anchor, 0), anchorName: 'docker CLI', ratio: round(ms / anchor, 2), goal: '≤ CLI + 100 ms', pass: ms <= anchor + 100,
+        unit: 'ms',
+        ours: round(ms, 0),
+        anchor: round(anchor, 0),
+        anchorName: 'docker CLI',
+        ratio: round(ms / anchor, 2),
+        goal: '≤ CLI + 100 ms',
+        pass: ms <= anchor + 100,
         detail: `one /images/json, one /containers/json, one git rev-list + one git log; medians of ${runs}`,
       },
     ];

@@ -108,9 +108,15 @@ function sourceGraph(repo) {
     };
     const visit = (node) => {
       if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier) add(node.moduleSpecifier);
-      else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) add(node.moduleReference.expression);
+      else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference))
+        add(node.moduleReference.expression);
       else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) add(node.argument.literal);
-      else if (ts.isCallExpression(node) && node.arguments.length === 1 && (node.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(node.expression) && node.expression.text === 'require'))) add(node.arguments[0]);
+      else if (
+        ts.isCallExpression(node) &&
+        node.arguments.length === 1 &&
+        (node.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(node.expression) && node.expression.text === 'require'))
+      )
+        add(node.arguments[0]);
       ts.forEachChild(node, visit);
     };
     visit(source);
@@ -131,7 +137,9 @@ function main() {
     ...findCycles(folders).map((cycle) => formatCycle('folder cycle in src/core', cycle, folders)),
     // Any cycle between files of src/ (two files of one folder importing each other, as container/request.ts and
     // container/runtime.ts did, is invisible to the folder check).
-    ...findCycles(files, (cycle) => !cycle.some((f) => f.startsWith(commands))).map((cycle) => formatCycle('import cycle between files', cycle, files)),
+    ...findCycles(files, (cycle) => !cycle.some((f) => f.startsWith(commands))).map((cycle) =>
+      formatCycle('import cycle between files', cycle, files),
+    ),
   ];
   for (const line of lines) console.error(line);
   if (lines.length >= MAX_CYCLES) console.error(`(the search stops at ${MAX_CYCLES} cycles per check; fix these first)`);

@@ -34,22 +34,30 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
   // One model per workspace folder, all on one engine event stream.
   const events = new EngineEventFeed({ engine: () => engines.get(), trusted, log: log.child('images') });
   const images = new WorkspaceImages(
-    (dir) => new ExperimentImagesModel({
-      engine: () => engines.get(),
-      git,
-      folder: () => dir,
-      trusted,
-      projectRepo: async (d) => repoOf(await latestProjectImage(d, await devcontainers.remembered(d))),
-      log: log.child('images'),
-      events,
-    }),
+    (dir) =>
+      new ExperimentImagesModel({
+        engine: () => engines.get(),
+        git,
+        folder: () => dir,
+        trusted,
+        projectRepo: async (d) => repoOf(await latestProjectImage(d, await devcontainers.remembered(d))),
+        log: log.child('images'),
+        events,
+      }),
     (dir, moved) => git.onHeadChange(dir, moved),
   );
-  const followFolders = (): void => images.setFolders((vscode.workspace.workspaceFolders ?? []).map((f) => ({ path: f.uri.fsPath, name: f.name })));
+  const followFolders = (): void =>
+    images.setFolders((vscode.workspace.workspaceFolders ?? []).map((f) => ({ path: f.uri.fsPath, name: f.name })));
   followFolders();
   const provider = new ImagesTreeProvider(images);
-  const view = vscode.window.createTreeView('mlContainers.images', { treeDataProvider: provider, showCollapseAll: true, canSelectMany: true });
-  const servers = new ExperimentServerProvider(engines, log.child('jupyter'), () => (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath));
+  const view = vscode.window.createTreeView('mlContainers.images', {
+    treeDataProvider: provider,
+    showCollapseAll: true,
+    canSelectMany: true,
+  });
+  const servers = new ExperimentServerProvider(engines, log.child('jupyter'), () =>
+    (vscode.workspace.workspaceFolders ?? []).map((f) => f.uri.fsPath),
+  );
   const jupyter = new JupyterBridge(servers, log.child('jupyter'));
   // The kernel picker matters once a notebook is open; registering then never activates the Jupyter extension early.
   const registerForNotebooks = (): void => void jupyter.ensureRegistered();
@@ -63,7 +71,9 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
     lastStatusFolder = statusFolder();
     updateStatus();
   };
-  const devcontainerWatcher = vscode.workspace.createFileSystemWatcher('**/{.devcontainer.json,.devcontainer/devcontainer.json,.devcontainer/*/devcontainer.json}');
+  const devcontainerWatcher = vscode.workspace.createFileSystemWatcher(
+    '**/{.devcontainer.json,.devcontainer/devcontainer.json,.devcontainer/*/devcontainer.json}',
+  );
   // Another folder's devcontainer.json is not what the status bar shows.
   const devcontainerChanged = (uri: vscode.Uri): void => {
     if (vscode.workspace.getWorkspaceFolder(uri)?.uri.fsPath === statusFolder()) updateStatus();
@@ -117,7 +127,18 @@ export function activate(context: Pick<vscode.ExtensionContext, 'subscriptions' 
     runsWatcher.onDidCreate(runsChanged),
     runsWatcher.onDidChange(runsChanged),
     registerGitShowProvider(git),
-    ...registerCommands({ log, logChannel: channel, engines, images, git, jupyter, templatesDir: path.join(context.extensionPath, 'templates'), mediaDir: path.join(context.extensionPath, 'media'), scheduler: detachedScheduler(context.extensionPath, engines), devcontainers }),
+    ...registerCommands({
+      log,
+      logChannel: channel,
+      engines,
+      images,
+      git,
+      jupyter,
+      templatesDir: path.join(context.extensionPath, 'templates'),
+      mediaDir: path.join(context.extensionPath, 'media'),
+      scheduler: detachedScheduler(context.extensionPath, engines),
+      devcontainers,
+    }),
   );
   if (view.visible) setTimeout(() => followVisibility(view.visible), 0);
   setTimeout(updateStatus, 0);

@@ -26,7 +26,14 @@
   const plots = new Map();
 
   // The theme's chart colours, then the same colours dashed, so that more runs than colours stay apart.
-  const COLOURS = ['--vscode-charts-blue', '--vscode-charts-orange', '--vscode-charts-green', '--vscode-charts-purple', '--vscode-charts-red', '--vscode-charts-yellow'];
+  const COLOURS = [
+    '--vscode-charts-blue',
+    '--vscode-charts-orange',
+    '--vscode-charts-green',
+    '--vscode-charts-purple',
+    '--vscode-charts-red',
+    '--vscode-charts-yellow',
+  ];
   const DASHES = [[], [6, 4], [2, 3], [10, 3, 2, 3]];
   const STEP_INCREMENTS = [1, 2, 5].flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7].map((p) => m * p)).sort((a, b) => a - b);
   const css = (name, fallback) => getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
@@ -81,7 +88,12 @@
       tools.push(el('label', { className: 'group-seeds' }, box, ` ${strings.groupSeeds} (${payload.seeds.key})`));
     }
     const parts = [el('div', { className: 'toolbar' }, ...tools, refresh), renderTable()];
-    parts.push(el('p', { className: 'note', textContent: `${strings.configKeys}: ${payload.configKeys.length ? payload.configKeys.join(', ') : strings.none}` }));
+    parts.push(
+      el('p', {
+        className: 'note',
+        textContent: `${strings.configKeys}: ${payload.configKeys.length ? payload.configKeys.join(', ') : strings.none}`,
+      }),
+    );
     if (!payload.metricNames.length) {
       parts.push(el('p', { className: 'note', textContent: strings.noMetrics }));
     } else {
@@ -132,12 +144,27 @@
   }
 
   function paramAxes(list) {
-    return payload.params.filter((p) => !(grouped && payload.seeds && p.seed)).map((p) => makeAxis(`param:${p.key}`, p.key, p.scale, list.map((it) => p.at[it.runs[0]]), p.categories));
+    return payload.params
+      .filter((p) => !(grouped && payload.seeds && p.seed))
+      .map((p) =>
+        makeAxis(
+          `param:${p.key}`,
+          p.key,
+          p.scale,
+          list.map((it) => p.at[it.runs[0]]),
+          p.categories,
+        ),
+      );
   }
 
   function metricAxis(m, list) {
     const col = metricColumn(m);
-    return makeAxis(`metric:${m}`, m, 'linear', list.map((it) => metricValue(it, m, col)));
+    return makeAxis(
+      `metric:${m}`,
+      m,
+      'linear',
+      list.map((it) => metricValue(it, m, col)),
+    );
   }
 
   function parallelAxes(list) {
@@ -194,17 +221,25 @@
   function renderTable() {
     const { columns } = payload;
     const col = sort ? columns.findIndex((c) => c.key === sort.key) : -1;
-    const head = el('tr', {}, ...columns.map((c, j) => {
-      const button = el('button', { type: 'button', textContent: c.title, title: c.kind === 'metric' && c.lowerIsBetter !== undefined ? (c.lowerIsBetter ? strings.lowest : strings.highest) : '' });
-      button.addEventListener('click', () => {
-        sort = sort && sort.key === c.key && sort.dir === 'asc' ? { key: c.key, dir: 'desc' } : { key: c.key, dir: 'asc' };
-        save();
-        document.getElementById('runs-scroll').replaceWith(renderTable());
-      });
-      const th = el('th', { scope: 'col', className: c.kind }, button);
-      th.setAttribute('aria-sort', j === col ? (sort.dir === 'asc' ? 'ascending' : 'descending') : 'none');
-      return th;
-    }));
+    const head = el(
+      'tr',
+      {},
+      ...columns.map((c, j) => {
+        const button = el('button', {
+          type: 'button',
+          textContent: c.title,
+          title: c.kind === 'metric' && c.lowerIsBetter !== undefined ? (c.lowerIsBetter ? strings.lowest : strings.highest) : '',
+        });
+        button.addEventListener('click', () => {
+          sort = sort && sort.key === c.key && sort.dir === 'asc' ? { key: c.key, dir: 'desc' } : { key: c.key, dir: 'asc' };
+          save();
+          document.getElementById('runs-scroll').replaceWith(renderTable());
+        });
+        const th = el('th', { scope: 'col', className: c.kind }, button);
+        th.setAttribute('aria-sort', j === col ? (sort.dir === 'asc' ? 'ascending' : 'descending') : 'none');
+        return th;
+      }),
+    );
     const table = el('table', { id: 'runs-table' }, el('thead', {}, head), el('tbody', {}));
     const scroll = el('div', { id: 'runs-scroll' }, table);
     // Past VIRTUAL_ROWS, the table scrolls in its own box and holds only the rows in view (and spacers for the rest).
@@ -236,20 +271,26 @@
       tr.style.height = `${n * ROW_HEIGHT}px`;
       return tr;
     };
-    const body = order.slice(first, last).map((i) => el('tr', {}, ...columns.map((c, j) => {
-      const cell = rows[i][j];
-      const td = el('td', { className: c.kind, textContent: cell.text });
-      if (c.kind === 'run') {
-        const swatch = el('span', { className: 'swatch' });
-        swatch.style.background = colour(i);
-        td.prepend(swatch);
-      }
-      if (best[c.key] === runs[i].id) {
-        td.classList.add('best');
-        td.append(el('span', { className: 'mark', textContent: ' ★', title: strings.best }));
-      }
-      return td;
-    })));
+    const body = order.slice(first, last).map((i) =>
+      el(
+        'tr',
+        {},
+        ...columns.map((c, j) => {
+          const cell = rows[i][j];
+          const td = el('td', { className: c.kind, textContent: cell.text });
+          if (c.kind === 'run') {
+            const swatch = el('span', { className: 'swatch' });
+            swatch.style.background = colour(i);
+            td.prepend(swatch);
+          }
+          if (best[c.key] === runs[i].id) {
+            td.classList.add('best');
+            td.append(el('span', { className: 'mark', textContent: ' ★', title: strings.best }));
+          }
+          return td;
+        }),
+      ),
+    );
     if (virtual) {
       if (first > 0) body.unshift(spacer(first));
       if (last < order.length) body.push(spacer(order.length - last));
@@ -271,7 +312,6 @@
     });
     return el('fieldset', { className: 'picker' }, el('legend', { textContent: strings.metrics }), ...boxes);
   }
-
 
   function select(options, value, onChange) {
     const node = el('select', {}, ...options.map((o) => el('option', { value: o, textContent: o, selected: o === value })));
@@ -317,15 +357,23 @@
   }
 
   function tickLabels(axis) {
-    if (axis.scale === 'categorical') return axis.categories.map((c, i) => [axis.categories.length > 1 ? i / (axis.categories.length - 1) : 0.5, c]);
+    if (axis.scale === 'categorical')
+      return axis.categories.map((c, i) => [axis.categories.length > 1 ? i / (axis.categories.length - 1) : 0.5, c]);
     if (!Number.isFinite(axis.lo)) return [];
     if (axis.scale === 'log') {
       const out = [];
-      for (let e = Math.ceil(axis.lo - 1e-9); e <= axis.hi + 1e-9; e++) out.push([axis.hi > axis.lo ? (e - axis.lo) / (axis.hi - axis.lo) : 0.5, `1e${e}`]);
+      for (let e = Math.ceil(axis.lo - 1e-9); e <= axis.hi + 1e-9; e++)
+        out.push([axis.hi > axis.lo ? (e - axis.lo) / (axis.hi - axis.lo) : 0.5, `1e${e}`]);
       return out;
     }
     const fmt = (v) => String(Number(v.toPrecision(3)));
-    return axis.hi > axis.lo ? [[0, fmt(axis.lo)], [0.5, fmt((axis.lo + axis.hi) / 2)], [1, fmt(axis.hi)]] : [[0.5, fmt(axis.lo)]];
+    return axis.hi > axis.lo
+      ? [
+          [0, fmt(axis.lo)],
+          [0.5, fmt((axis.lo + axis.hi) / 2)],
+          [1, fmt(axis.hi)],
+        ]
+      : [[0.5, fmt(axis.lo)]];
   }
 
   const PC = { top: 30, bottom: 16, side: 48, height: 320 };
@@ -371,7 +419,13 @@
       drawParallel();
       drawScatter();
     });
-    return el('section', { className: 'views' }, el('h3', { textContent: strings.parallel }), el('label', { className: 'note' }, `${strings.colourBy} `, picker, ` (${strings.ramp})`), el('div', { className: 'canvas-box' }, canvas));
+    return el(
+      'section',
+      { className: 'views' },
+      el('h3', { textContent: strings.parallel }),
+      el('label', { className: 'note' }, `${strings.colourBy} `, picker, ` (${strings.ramp})`),
+      el('div', { className: 'canvas-box' }, canvas),
+    );
   }
 
   function drawParallel() {
@@ -466,7 +520,13 @@
       scatterMetric = v;
       onChange();
     });
-    return el('section', { className: 'views' }, el('h3', { textContent: strings.scatter }), el('label', { className: 'note' }, x, ` ${strings.against} `, yPick), el('div', { className: 'canvas-box' }, el('canvas', { id: 'scatter', className: 'scatter' })));
+    return el(
+      'section',
+      { className: 'views' },
+      el('h3', { textContent: strings.scatter }),
+      el('label', { className: 'note' }, x, ` ${strings.against} `, yPick),
+      el('div', { className: 'canvas-box' }, el('canvas', { id: 'scatter', className: 'scatter' })),
+    );
   }
 
   function drawScatter() {
@@ -476,7 +536,13 @@
     const list = items();
     const param = payload.params.find((p) => p.key === scatterParam);
     if (!param || metricColumn(scatterMetric) < 0) return;
-    const xa = makeAxis(`param:${param.key}`, param.key, param.scale, list.map((it) => param.at[it.runs[0]]), param.categories);
+    const xa = makeAxis(
+      `param:${param.key}`,
+      param.key,
+      param.scale,
+      list.map((it) => param.at[it.runs[0]]),
+      param.categories,
+    );
     const ya = metricAxis(scatterMetric, list);
     const pad = param.scale === 'categorical' ? 0.08 : 0.02;
     const px = (p) => SC.left + (pad + p * (1 - 2 * pad)) * (width - SC.left - SC.right);
@@ -613,7 +679,15 @@
     const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     const plotWidth = Math.max(300, width - 8);
     const data = downsample(chart, Math.max(1, Math.floor(plotWidth)));
-    const line = (label, i, show) => ({ label, stroke: colour(i), dash: dash(i), width: 1.5, spanGaps: true, show, points: { fill: background } });
+    const line = (label, i, show) => ({
+      label,
+      stroke: colour(i),
+      dash: dash(i),
+      width: 1.5,
+      spanGaps: true,
+      show,
+      points: { fill: background },
+    });
     let series;
     let seriesRuns;
     let bands = [];
@@ -647,7 +721,11 @@
         const show = g.runs.some((i) => shown[i] !== false);
         const at = rows.length;
         rows.push(mean, upper, lower);
-        series.push(line(g.label, k, show), { label: `${g.label} +σ`, stroke: 'transparent', show, spanGaps: true, points: { show: false } }, { label: `${g.label} −σ`, stroke: 'transparent', show, spanGaps: true, points: { show: false } });
+        series.push(
+          line(g.label, k, show),
+          { label: `${g.label} +σ`, stroke: 'transparent', show, spanGaps: true, points: { show: false } },
+          { label: `${g.label} −σ`, stroke: 'transparent', show, spanGaps: true, points: { show: false } },
+        );
         seriesRuns.push(g.runs, g.runs, g.runs);
         bands.push({ series: [at + 1, at + 2], fill: withAlpha(colour(k), 0.18) });
       });

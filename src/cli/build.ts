@@ -33,7 +33,16 @@ hash. Progress goes to stderr; the image id and tags to stdout. Before sending t
 export async function build(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { dir: { type: 'string', default: '.' }, config: { type: 'string' }, devcontainer: { type: 'string' }, 'build-arg': { type: 'string', multiple: true }, 'no-lock': { type: 'boolean', default: false }, strict: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
+    options: {
+      dir: { type: 'string', default: '.' },
+      config: { type: 'string' },
+      devcontainer: { type: 'string' },
+      'build-arg': { type: 'string', multiple: true },
+      'no-lock': { type: 'boolean', default: false },
+      strict: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      host: { type: 'string' },
+    },
     strict: true,
     allowPositionals: false,
   });

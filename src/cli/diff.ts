@@ -18,7 +18,12 @@ container).
   --host URL  Docker host instead of DOCKER_HOST / the docker context`;
 
 export async function diff(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { dir: { type: 'string', default: '.' }, json: { type: 'boolean', default: false }, host: { type: 'string' } }, strict: true, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args,
+    options: { dir: { type: 'string', default: '.' }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
+    strict: true,
+    allowPositionals: true,
+  });
   if (positionals.length !== 2) {
     throw new UsageError('name two images, e.g. `mlc diff dimuon:0123456 dimuon:latest`.');
   }

@@ -34,13 +34,22 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
   if (args[0] === 'k8s') return exportK8s(args.slice(1), io, signal);
   const { values, positionals } = parseArgs({
     args,
-    options: { out: { type: 'string', default: '.' }, archive: { type: 'string' }, build: { type: 'boolean', default: false }, force: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
+    options: {
+      out: { type: 'string', default: '.' },
+      archive: { type: 'string' },
+      build: { type: 'boolean', default: false },
+      force: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      host: { type: 'string' },
+    },
     strict: true,
     allowPositionals: true,
   });
   const [format, imageRef, ...rest] = positionals;
   if (format !== 'apptainer' || !imageRef || rest.length) {
-    throw new UsageError('usage: mlc export apptainer IMAGE [--out DIR] [--archive FILE] [--build], or mlc export k8s IMAGE … (see --help)');
+    throw new UsageError(
+      'usage: mlc export apptainer IMAGE [--out DIR] [--archive FILE] [--build], or mlc export k8s IMAGE … (see --help)',
+    );
   }
   const engine = machineEngine(values.host, {}, io.env);
   const image = await engine.inspectImage(imageRef, signal);
@@ -69,7 +78,11 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
   const tool = (['apptainer', 'singularity'] as const).find(onPath);
   const sif = file.replace(/\.def$/, '.sif');
   if (!tool) {
-    return refuse(io, values.json, `apptainer is not installed here: on a machine with Apptainer, run \`${apptainerBuildCommand('apptainer', path.basename(file), path.basename(sif)).join(' ')}\`.`);
+    return refuse(
+      io,
+      values.json,
+      `apptainer is not installed here: on a machine with Apptainer, run \`${apptainerBuildCommand('apptainer', path.basename(file), path.basename(sif)).join(' ')}\`.`,
+    );
   }
   const [command, ...commandArgs] = apptainerBuildCommand(tool, file, sif);
   // With --json, stdout is the JSON document's alone: apptainer's own output goes to stderr.

@@ -134,13 +134,25 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
   const folder = path.resolve(values.dir);
   const project = await openProject(folder);
   const raw = project.rawConfig;
-  const runtime = await runtimeSettings(raw, { workspace: folder, hostEnv: io.env, ...(raw ? { configFile: project.devcontainerPath } : {}), user: { envFiles: values['env-file'].map((f) => path.resolve(f)) } });
+  const runtime = await runtimeSettings(raw, {
+    workspace: folder,
+    hostEnv: io.env,
+    ...(raw ? { configFile: project.devcontainerPath } : {}),
+    user: { envFiles: values['env-file'].map((f) => path.resolve(f)) },
+  });
   const env = [
     ...runtime.env.map((v) => (v.secret ? { name: v.name } : { name: v.name, value: v.value })),
     ...envNamesOnly(values.env).map((name) => ({ name })),
   ];
-  const local = [...runtime.mounts.map((m) => m.Target), ...runtime.binds.map((b) => b.split(':')[1] ?? b), ...runtime.devices.map((d) => d.PathInContainer)];
-  if (local.length) io.err(`note: ${local.join(', ')} (devcontainer.json mounts, -v, --device) name this machine's paths and are not in the manifest: give the pods a volume of their own.`);
+  const local = [
+    ...runtime.mounts.map((m) => m.Target),
+    ...runtime.binds.map((b) => b.split(':')[1] ?? b),
+    ...runtime.devices.map((d) => d.PathInContainer),
+  ];
+  if (local.length)
+    io.err(
+      `note: ${local.join(', ')} (devcontainer.json mounts, -v, --device) name this machine's paths and are not in the manifest: give the pods a volume of their own.`,
+    );
   const manifests = k8sManifests({
     env: [...new Map(env.map((v) => [v.name, v])).values()],
     ...(runtime.shmSizeBytes ? { shmSizeBytes: runtime.shmSizeBytes } : {}),
@@ -158,9 +170,12 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
   const refused = await writeGenerated(file, text, values.force);
   if (refused) return refuse(io, values.json, refused);
   if (manifests.secret) {
-    io.err(`The pods read ${manifests.secret.keys.join(', ')} from the Secret ${manifests.secret.name}, which is not in the manifest: create it first, e.g. kubectl create secret generic ${manifests.secret.name} ${values['env-file'].length ? values['env-file'].map((f) => `--from-env-file=${f}`).join(' ') : manifests.secret.keys.map((k) => `--from-literal=${k}=…`).join(' ')}`);
+    io.err(
+      `The pods read ${manifests.secret.keys.join(', ')} from the Secret ${manifests.secret.name}, which is not in the manifest: create it first, e.g. kubectl create secret generic ${manifests.secret.name} ${values['env-file'].length ? values['env-file'].map((f) => `--from-env-file=${f}`).join(' ') : manifests.secret.keys.map((k) => `--from-literal=${k}=…`).join(' ')}`,
+    );
   }
-  const report = (applied: boolean): string => JSON.stringify({ file, name: manifests.name, image: pinnedRef, kinds: manifests.objects.map((o) => o.kind), applied });
+  const report = (applied: boolean): string =>
+    JSON.stringify({ file, name: manifests.name, image: pinnedRef, kinds: manifests.objects.map((o) => o.kind), applied });
   if (!values.json) io.out(file);
   if (!values.apply) {
     if (values.json) io.out(report(false));
@@ -169,11 +184,19 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
 
   const applied = deps.kubectl(['apply', '-f', file], values.json);
   if (!applied) {
-    return refuse(io, values.json, `kubectl is not installed here: apply the manifest where it is, with \`kubectl apply -f ${path.basename(file)}\`.`);
+    return refuse(
+      io,
+      values.json,
+      `kubectl is not installed here: apply the manifest where it is, with \`kubectl apply -f ${path.basename(file)}\`.`,
+    );
   }
   if (applied.status !== 0) {
     const operator = values.kubeflow ? '; a PyTorchJob needs the Kubeflow training operator installed in the cluster' : '';
-    return refuse(io, values.json, `kubectl apply failed (exit ${String(applied.status)}, its message above): check \`kubectl config current-context\`${operator}. The manifest stays at ${file}.`);
+    return refuse(
+      io,
+      values.json,
+      `kubectl apply failed (exit ${String(applied.status)}, its message above): check \`kubectl config current-context\`${operator}. The manifest stays at ${file}.`,
+    );
   }
   if (values.json) io.out(report(true));
   return 0;

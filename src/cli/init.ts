@@ -67,7 +67,8 @@ export async function init(args: string[], io: CliIO, signal: AbortSignal): Prom
     throw new UsageError(`--variant must be gpu or cpu, not "${values.variant}".`);
   }
   const port = values['jupyter-port'] === undefined ? undefined : Number(values['jupyter-port']);
-  if (port !== undefined && !/^\d+$/.test(values['jupyter-port']!)) throw new UsageError(`--jupyter-port wants a port number (1–65535), not "${values['jupyter-port']}".`);
+  if (port !== undefined && !/^\d+$/.test(values['jupyter-port']!))
+    throw new UsageError(`--jupyter-port wants a port number (1–65535), not "${values['jupyter-port']}".`);
   const root = path.resolve(values.dir);
   const options: ScaffoldOptions = {
     preset: values.preset,
@@ -99,13 +100,17 @@ export async function init(args: string[], io: CliIO, signal: AbortSignal): Prom
     localImageCuda((ref, s) => machineEngine(values.host, { timeoutMs: 5_000 }, io.env).inspectImage(ref, s), signal),
   ).catch((e: unknown) => {
     if (e instanceof Error && e.name === 'ScaffoldConflictError') {
-      throw new UsageError(`${e.message} Re-run with --yes to merge into it (comments kept), or --subfolder to write .devcontainer/${values.preset}/ beside it.`);
+      throw new UsageError(
+        `${e.message} Re-run with --yes to merge into it (comments kept), or --subfolder to write .devcontainer/${values.preset}/ beside it.`,
+      );
     }
     throw e;
   });
   const touched = prepared.plan.filter((p) => p.action === 'modify');
   if (touched.length && !values.yes) {
-    throw new UsageError(`would change existing ${touched.map((p) => `${p.path} (${p.note})`).join(', ')}; re-run with --yes to allow it. Nothing was written.`);
+    throw new UsageError(
+      `would change existing ${touched.map((p) => `${p.path} (${p.note})`).join(', ')}; re-run with --yes to allow it. Nothing was written.`,
+    );
   }
   const written = await applyPlan(root, prepared.plan);
   if (values.json) {

@@ -24,7 +24,12 @@ point and parameters, final metrics, commit, config, training image, data and ea
   --host URL  Docker host instead of DOCKER_HOST / the docker context`;
 
 export async function inspect(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean', default: false }, dir: { type: 'string', default: '.' }, host: { type: 'string' } }, strict: true, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args,
+    options: { json: { type: 'boolean', default: false }, dir: { type: 'string', default: '.' }, host: { type: 'string' } },
+    strict: true,
+    allowPositionals: true,
+  });
   if (positionals.length !== 1) {
     throw new UsageError('name one image, e.g. `mlc inspect dimuon:latest`.');
   }
@@ -49,17 +54,32 @@ export async function inspect(args: string[], io: CliIO, signal: AbortSignal): P
  * shown through shownValue (controls and invisible characters escaped), and ids and hashes were checked by shape.
  */
 export function formatModel(m: ModelFacts): [string, string][] {
-  const sweep = m.sweep ? `${m.sweep.id}${m.sweep.index !== undefined ? `, point ${m.sweep.index + 1}${m.sweep.size !== undefined ? ` of ${m.sweep.size}` : ''}` : ''}` : undefined;
+  const sweep = m.sweep
+    ? `${m.sweep.id}${m.sweep.index !== undefined ? `, point ${m.sweep.index + 1}${m.sweep.size !== undefined ? ` of ${m.sweep.size}` : ''}` : ''}`
+    : undefined;
   const metrics = Object.entries(m.metrics ?? {});
   const shownMetrics = metrics.slice(0, 20).map(([k, v]) => `${shownValue(k, 60)}=${v}${k === m.headline ? ' (headline)' : ''}`);
   const rows: [string, string | undefined][] = [
     ['run', m.run ? `${m.run}${sweep ? ` (sweep ${sweep})` : ''}` : 'not recorded'],
     ['commit', m.commit ? `${m.commit}${m.dirty ? ' (dirty: uncommitted changes)' : ''}` : 'none recorded (the run was outside git)'],
-    ['params', m.params ? (Object.keys(m.params).length ? shownValue(formatParams(m.params), 400) : 'none (not a sweep point)') : undefined],
-    ['metrics', m.metrics ? (metrics.length ? `${shownMetrics.join(', ')}${metrics.length > 20 ? `, and ${metrics.length - 20} more (${CARD_JSON})` : ''}` : 'none recorded') : undefined],
+    [
+      'params',
+      m.params ? (Object.keys(m.params).length ? shownValue(formatParams(m.params), 400) : 'none (not a sweep point)') : undefined,
+    ],
+    [
+      'metrics',
+      m.metrics
+        ? metrics.length
+          ? `${shownMetrics.join(', ')}${metrics.length > 20 ? `, and ${metrics.length - 20} more (${CARD_JSON})` : ''}`
+          : 'none recorded'
+        : undefined,
+    ],
     ['config', m.config ? `${shownValue(m.config.path)}${m.config.sha256 ? ` sha256:${m.config.sha256}` : ''}` : undefined],
     ['trained in', m.image ? `${m.image.id ?? '(id not recorded)'}${m.image.ref ? ` (${shownValue(m.image.ref)})` : ''}` : undefined],
-    ['base', m.base || m.baseDigest ? `${m.base ? shownValue(m.base) : '(unnamed)'}${m.baseDigest ? ` @ ${m.baseDigest}` : ''}` : undefined],
+    [
+      'base',
+      m.base || m.baseDigest ? `${m.base ? shownValue(m.base) : '(unnamed)'}${m.baseDigest ? ` @ ${m.baseDigest}` : ''}` : undefined,
+    ],
     ['env lock', m.lockSha256 ? `sha256:${m.lockSha256} (the training image's, carried by this one)` : undefined],
     ['data', m.data ? (m.data.length ? m.data.map((d) => `${shownValue(d.target)} ${dataId(d)}`).join(', ') : 'none recorded') : undefined],
   ];
@@ -85,7 +105,12 @@ export function formatProvenance(r: ProvenanceReport): [string, string][] {
     ['source', p.source],
     ['base', p.base || p.baseDigest ? `${p.base ?? '(unnamed)'}${p.baseDigest ? ` @ ${p.baseDigest}` : ''}` : undefined],
     ['preset', p.preset ? `${p.preset}${p.variant ? ` (${p.variant})` : ''}` : undefined],
-    ['dockerfile', p.dockerfilePath || p.dockerfileSha256 ? `${p.dockerfilePath ?? '(path not recorded)'}${p.dockerfileSha256 ? ` sha256:${p.dockerfileSha256}` : ''}` : undefined],
+    [
+      'dockerfile',
+      p.dockerfilePath || p.dockerfileSha256
+        ? `${p.dockerfilePath ?? '(path not recorded)'}${p.dockerfileSha256 ? ` sha256:${p.dockerfileSha256}` : ''}`
+        : undefined,
+    ],
     ['config', p.configPath ? `${p.configPath}${p.configSha256 ? ` sha256:${p.configSha256}` : ''}` : undefined],
     ['lock', formatLock(r)],
   ];

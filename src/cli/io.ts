@@ -29,7 +29,13 @@ export function refuse(io: CliIO, json: boolean, sentence: string): number {
 
 /** The CLI's log on stderr: info lines bare, other levels prefixed with theirs, debug and trace only with MLC_DEBUG set. */
 export function cliLogger(io: CliIO, component: string): Logger {
-  return createLogger({ write: (level, line) => (level === 'debug' || level === 'trace') && !io.env.MLC_DEBUG ? undefined : io.err(level === 'info' ? line : `${level}: ${line}`) }, component);
+  return createLogger(
+    {
+      write: (level, line) =>
+        (level === 'debug' || level === 'trace') && !io.env.MLC_DEBUG ? undefined : io.err(level === 'info' ? line : `${level}: ${line}`),
+    },
+    component,
+  );
 }
 
 export type Subcommand = (args: string[], io: CliIO, signal: AbortSignal) => Promise<number>;

@@ -25,7 +25,12 @@ it has no image yet.
 export async function ls(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { dir: { type: 'string', default: '.' }, devcontainer: { type: 'string' }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
+    options: {
+      dir: { type: 'string', default: '.' },
+      devcontainer: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      host: { type: 'string' },
+    },
     strict: true,
     allowPositionals: false,
   });
@@ -54,8 +59,12 @@ export function formatTree(tree: ExperimentTree, now: number): string[] {
         node.otherTags.length ? `also ${node.otherTags.join(', ')}` : '',
         ...node.containers.map((c) => `${c.name} ${c.state}${c.jupyterUrl ? ` ${c.jupyterUrl}` : ''}`),
         node.runs.length ? `${node.runs.length} run${node.runs.length > 1 ? 's' : ''}${failedRuns(node.runs)} (mlc runs)` : '',
-      ].filter(Boolean).join('; ');
-      const commit = group.sha ? `${group.sha.slice(0, 7)}${group.isHead ? ' HEAD' : group.onBranch ? '' : ' (off branch)'}` : '(no commit)';
+      ]
+        .filter(Boolean)
+        .join('; ');
+      const commit = group.sha
+        ? `${group.sha.slice(0, 7)}${group.isHead ? ' HEAD' : group.onBranch ? '' : ' (off branch)'}`
+        : '(no commit)';
       rows.push([
         i === 0 ? commit : '',
         i === 0 ? clip(group.meta?.subject ?? '') : '',
@@ -66,9 +75,19 @@ export function formatTree(tree: ExperimentTree, now: number): string[] {
       ]);
     });
   }
-  if (rows.length === 1) return [tree.repository ? 'No experiment images for this project yet: run `mlc build`.' : 'No experiment images, and this folder is not a git repository.'];
+  if (rows.length === 1)
+    return [
+      tree.repository
+        ? 'No experiment images for this project yet: run `mlc build`.'
+        : 'No experiment images, and this folder is not a git repository.',
+    ];
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] ?? 0))).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 function failedRuns(runs: readonly RunRecord[]): string {

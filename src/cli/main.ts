@@ -17,12 +17,20 @@ import type { CliIO, Subcommand } from './io';
 import { UsageError } from './io';
 
 const subcommands: Record<string, { run: Subcommand; help: string; summary: string; hidden?: boolean }> = {
-  quickstart: { run: quickstart, help: quickstartHelp, summary: 'create a small PyTorch project, build it, run a two-point sweep and compare the runs: the whole job once' },
+  quickstart: {
+    run: quickstart,
+    help: quickstartHelp,
+    summary: 'create a small PyTorch project, build it, run a two-point sweep and compare the runs: the whole job once',
+  },
   doctor: { run: doctor, help: doctorHelp, summary: 'check the Docker engine, BuildKit and GPU runtimes (--gpu: the GPU preflight)' },
   init: { run: init, help: initHelp, summary: 'scaffold a devcontainer + Dockerfile for an ML preset' },
   diff: { run: diff, help: diffHelp, summary: 'show the packages that differ between two images' },
   build: { run: build, help: buildHelp, summary: 'build the experiment image, tagged and labelled with its git commit' },
-  inspect: { run: inspect, help: inspectHelp, summary: "print an image's provenance: commit, base digest, Dockerfile, config, environment lock" },
+  inspect: {
+    run: inspect,
+    help: inspectHelp,
+    summary: "print an image's provenance: commit, base digest, Dockerfile, config, environment lock",
+  },
   ls: { run: ls, help: lsHelp, summary: 'list the experiment images under the git commits they came from' },
   up: { run: up, help: upHelp, summary: 'start Jupyter in the experiment image (127.0.0.1 only, random token) and print its URL' },
   down: { run: down, help: downHelp, summary: "stop and remove the project's Jupyter containers" },
@@ -30,11 +38,23 @@ const subcommands: Record<string, { run: Subcommand; help: string; summary: stri
   runs: { run: runs, help: runsHelp, summary: 'list the runs, running and finished: image, commit, config hash, exit code' },
   logs: { run: logs, help: logsHelp, summary: "print (or follow with -f) a run's output, while it runs or after" },
   stop: { run: stop, help: stopHelp, summary: 'stop a run, or a whole sweep; they are recorded as cancelled' },
-  export: { run: exportCommand, help: exportHelp, summary: 'write an Apptainer definition (HPC, GRID) or a Kubernetes Job / PyTorchJob for an experiment image' },
+  export: {
+    run: exportCommand,
+    help: exportHelp,
+    summary: 'write an Apptainer definition (HPC, GRID) or a Kubernetes Job / PyTorchJob for an experiment image',
+  },
   push: { run: push, help: pushHelp, summary: 'push an experiment image to a registry under its commit tag, with your docker credentials' },
-  model: { run: model, help: modelHelp, summary: "save a run's artifacts as a model image FROM its image, with a model card (save); give it an alias (tag)" },
+  model: {
+    run: model,
+    help: modelHelp,
+    summary: "save a run's artifacts as a model image FROM its image, with a model card (save); give it an alias (tag)",
+  },
   models: { run: models, help: modelsHelp, summary: 'list the model images: run, headline metric, aliases' },
-  serve: { run: serve, help: serveHelp, summary: 'serve a model image over the Open Inference Protocol (V2 REST) on 127.0.0.1 with a random token' },
+  serve: {
+    run: serve,
+    help: serveHelp,
+    summary: 'serve a model image over the Open Inference Protocol (V2 REST) on 127.0.0.1 with a random token',
+  },
   // The recorder `mlc run --on slurm`'s batch script calls: not for people, so not in the usage.
   'slurm-task': { run: slurmTask, help: slurmTaskHelp, summary: "record a Slurm array task's start or end", hidden: true },
 };
@@ -45,12 +65,14 @@ const usage = (): string =>
     '',
     'Usage: mlc <command> [options]',
     '',
-    ...Object.entries(subcommands).filter(([, c]) => !c.hidden).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`),
+    ...Object.entries(subcommands)
+      .filter(([, c]) => !c.hidden)
+      .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`),
     '',
-    'Run `mlc help <command>` or `mlc <command> --help` for a command\'s options; `mlc --version` (-V) for the version.',
+    "Run `mlc help <command>` or `mlc <command> --help` for a command's options; `mlc --version` (-V) for the version.",
     '',
     'Exit codes: 0 done; 1 failed (one line says why and what to do); 2 usage error (a flag, argument or option',
-    'value the command does not take); 130 interrupted (Ctrl-C). `mlc run` exits with a single run\'s own code, and',
+    "value the command does not take); 130 interrupted (Ctrl-C). `mlc run` exits with a single run's own code, and",
     '`mlc doctor --gpu` with 1 when GPU containers will not work.',
     '',
     'With --json, a command prints one JSON document on stdout (see its --help for the shape) and, when it fails,',

@@ -51,12 +51,29 @@ export async function model(args: string[], io: CliIO, signal: AbortSignal): Pro
 async function save(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { name: { type: 'string' }, files: { type: 'string', multiple: true }, dir: { type: 'string', default: '.' }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
+    options: {
+      name: { type: 'string' },
+      files: { type: 'string', multiple: true },
+      dir: { type: 'string', default: '.' },
+      json: { type: 'boolean', default: false },
+      host: { type: 'string' },
+    },
     strict: true,
     allowPositionals: true,
   });
   if (positionals.length !== 1) throw new UsageError('name one run: mlc model save RUN (`mlc runs` lists them).');
-  const files = values.files ? asUsage(() => parseOutputs(values.files!.flatMap((f) => f.split(',')).map((f) => f.trim()).filter(Boolean), '--files', '--files')) : undefined;
+  const files = values.files
+    ? asUsage(() =>
+        parseOutputs(
+          values
+            .files!.flatMap((f) => f.split(','))
+            .map((f) => f.trim())
+            .filter(Boolean),
+          '--files',
+          '--files',
+        ),
+      )
+    : undefined;
   const problem = values.name !== undefined ? modelNameProblem(values.name) : undefined;
   if (problem) throw new UsageError(problem);
   const saved = await saveModel({
@@ -79,19 +96,40 @@ async function save(args: string[], io: CliIO, signal: AbortSignal): Promise<num
 
 async function tag(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { host: { type: 'string' } }, strict: true, allowPositionals: true });
-  if (positionals.length !== 2) throw new UsageError('name the model and the alias: mlc model tag MODEL ALIAS (e.g. mlc model tag digits-model:RUN champion).');
+  if (positionals.length !== 2)
+    throw new UsageError('name the model and the alias: mlc model tag MODEL ALIAS (e.g. mlc model tag digits-model:RUN champion).');
   const [ref, alias] = positionals as [string, string];
   const tagged = await tagModel(machineEngine(values.host, {}, io.env), ref, alias, signal);
-  if (tagged.movedFrom) io.err(`${tagged.tag} moved from ${shortImageId(tagged.movedFrom.id)}${tagged.movedFrom.run ? ` (run ${tagged.movedFrom.run})` : ''}.`);
+  if (tagged.movedFrom)
+    io.err(`${tagged.tag} moved from ${shortImageId(tagged.movedFrom.id)}${tagged.movedFrom.run ? ` (run ${tagged.movedFrom.run})` : ''}.`);
   io.out(tagged.tag);
   return 0;
 }
 
 export async function models(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false }, host: { type: 'string' } }, strict: true, allowPositionals: false });
+  const { values } = parseArgs({
+    args,
+    options: { json: { type: 'boolean', default: false }, host: { type: 'string' } },
+    strict: true,
+    allowPositionals: false,
+  });
   const listed = await listModels(machineEngine(values.host, { timeoutMs: 15_000 }, io.env), signal);
   if (values.json) {
-    io.out(JSON.stringify(listed.map((m) => ({ id: m.id, name: m.name ?? null, run: m.run ?? null, tags: m.tags, aliases: m.aliases, headline: m.headline ?? null, created: m.created, size: m.size, model: m.facts }))));
+    io.out(
+      JSON.stringify(
+        listed.map((m) => ({
+          id: m.id,
+          name: m.name ?? null,
+          run: m.run ?? null,
+          tags: m.tags,
+          aliases: m.aliases,
+          headline: m.headline ?? null,
+          created: m.created,
+          size: m.size,
+          model: m.facts,
+        })),
+      ),
+    );
     return 0;
   }
   if (!listed.length) {
@@ -109,7 +147,9 @@ export function formatModels(listed: readonly ListedModel[], now: number): strin
     rows.push([
       m.name ? shownValue(m.name, 60) : '(untagged)',
       m.run ?? '-',
-      m.headline ? `${shownValue(m.headline.name, 40)}=${typeof m.headline.value === 'number' ? Number(m.headline.value.toPrecision(6)) : m.headline.value}` : '-',
+      m.headline
+        ? `${shownValue(m.headline.name, 40)}=${typeof m.headline.value === 'number' ? Number(m.headline.value.toPrecision(6)) : m.headline.value}`
+        : '-',
       m.aliases.map((a) => shownValue(a, 60)).join(', ') || '-',
       shortImageId(m.id),
       formatAge(m.created, now),
@@ -117,5 +157,10 @@ export function formatModels(listed: readonly ListedModel[], now: number): strin
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
+  return rows.map((r) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }

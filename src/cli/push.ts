@@ -25,7 +25,13 @@ Prints the pushed reference, pinned by digest: HOST/NAMESPACE/myproj:<sha7>@sha2
 export async function push(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { registry: { type: 'string' }, latest: { type: 'boolean', default: false }, 'allow-dirty': { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
+    options: {
+      registry: { type: 'string' },
+      latest: { type: 'boolean', default: false },
+      'allow-dirty': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      host: { type: 'string' },
+    },
     strict: true,
     allowPositionals: true,
   });
@@ -43,7 +49,16 @@ export async function push(args: string[], io: CliIO, signal: AbortSignal): Prom
   const layers = new Map<string, string>();
   const record = async (pushed: readonly { reference: string; imageId: string }[]): Promise<void> => {
     const [first] = pushed;
-    if (first) await recordPushes(pushRecordFile(io.env, io.env.HOME || os.homedir()), first.imageId, pushed.map((p) => p.reference)).catch((e: unknown) => io.err(`warning: the push was not recorded (${e instanceof Error ? e.message : String(e)}); mlc export k8s on Podman will not find its digest.`));
+    if (first)
+      await recordPushes(
+        pushRecordFile(io.env, io.env.HOME || os.homedir()),
+        first.imageId,
+        pushed.map((p) => p.reference),
+      ).catch((e: unknown) =>
+        io.err(
+          `warning: the push was not recorded (${e instanceof Error ? e.message : String(e)}); mlc export k8s on Podman will not find its digest.`,
+        ),
+      );
   };
   const pushed = await pushExperimentImage({
     engine,
@@ -71,7 +86,8 @@ export async function push(args: string[], io: CliIO, signal: AbortSignal): Prom
   });
   // What the registry answered, for `mlc export k8s` on Podman, whose RepoDigests cannot tell a push from a build.
   await record(pushed);
-  if (values.json) io.out(JSON.stringify({ pushed: pushed.map((p) => ({ reference: p.reference, digest: p.digest, imageId: p.imageId })) }));
+  if (values.json)
+    io.out(JSON.stringify({ pushed: pushed.map((p) => ({ reference: p.reference, digest: p.digest, imageId: p.imageId })) }));
   else for (const p of pushed) io.out(p.reference);
   return 0;
 }

@@ -13,7 +13,16 @@ import { latestTag } from '../core/scaffold/latestTags';
 import { applyPlan } from '../core/scaffold/plan';
 import { prepareScaffold } from '../core/scaffold/prepare';
 import type { CreatedProject } from '../core/scaffold/quickstart';
-import { QUICKSTART_EXAMPLE, QuickstartError, QuickstartFolderError, checkProjectDir, chooseQuickstartBase, createProjectDir, readExample, recoverQuickstart } from '../core/scaffold/quickstart';
+import {
+  QUICKSTART_EXAMPLE,
+  QuickstartError,
+  QuickstartFolderError,
+  checkProjectDir,
+  chooseQuickstartBase,
+  createProjectDir,
+  readExample,
+  recoverQuickstart,
+} from '../core/scaffold/quickstart';
 import { resolveOptions } from '../core/scaffold/render';
 import { loadTemplates, templatesDir } from '../core/scaffold/templateFiles';
 import { writeFileAtomic } from '../core/atomicWrite';
@@ -114,9 +123,13 @@ async function quickstartSteps(args: string[], io: CliIO, signal: AbortSignal): 
     for (const f of example) await writeFileAtomic(path.join(staging, ...f.path.split('/')), f.content);
     const prepared = await prepareScaffold(staging, templates, { ...preset, baseImage: base.image }, false);
     await applyPlan(staging, prepared.plan);
-    await git.initialCommit(staging, 'Quickstart: an MLP on the digits, the PyTorch preset around it (mlc quickstart)', signal).catch((e: unknown) => {
-      io.err(`note: no git commit (${e instanceof Error ? e.message.split('\n')[0] : String(e)}): images get a time tag and runs record no commit.`);
-    });
+    await git
+      .initialCommit(staging, 'Quickstart: an MLP on the digits, the PyTorch preset around it (mlc quickstart)', signal)
+      .catch((e: unknown) => {
+        io.err(
+          `note: no git commit (${e instanceof Error ? e.message.split('\n')[0] : String(e)}): images get a time tag and runs record no commit.`,
+        );
+      });
   }).catch(asUsage);
   if (project.movedAside) io.err(`The folder that was there is kept as ${project.movedAside}.`);
   for (const f of example) io.err(`  ${f.path}`);
@@ -157,7 +170,9 @@ async function quickstartSteps(args: string[], io: CliIO, signal: AbortSignal): 
     });
     const failed = result.records.filter((r) => r.status !== 'succeeded');
     if (failed.length || result.notStarted || !result.records.length) {
-      throw new QuickstartError(`${failed.length + result.notStarted} of ${result.plan.points.length} runs did not succeed (${failed.map((r) => `${r.id}: ${r.status === 'failed' ? `exit ${String(r.exitCode)}` : r.status}`).join(', ') || 'not started'}); their output is above`);
+      throw new QuickstartError(
+        `${failed.length + result.notStarted} of ${result.plan.points.length} runs did not succeed (${failed.map((r) => `${r.id}: ${r.status === 'failed' ? `exit ${String(r.exitCode)}` : r.status}`).join(', ') || 'not started'}); their output is above`,
+      );
     }
 
     step(5, `Comparing the two runs (mlc runs --compare --sweep ${result.plan.id})`);
@@ -169,14 +184,20 @@ async function quickstartSteps(args: string[], io: CliIO, signal: AbortSignal): 
     const best = (headline ? comparison.best[headline]?.run : undefined) ?? result.records[0]!.id;
     step(6, `Saving the best run's model (mlc model save ${best}${headline ? `: the best ${headline}` : ''})`);
     const saved = await saveModel({ engine, workspace: dir, run: best, log: cliLogger(io, 'model'), signal });
-    io.err(`Saved ${saved.tag} (${saved.imageId.slice(7, 19)}): ${saved.card.artifacts.map((a) => `${a.name} sha256:${a.sha256.slice(0, 12)}`).join(', ')}; its card is in ${MODEL_DIR}/.`);
+    io.err(
+      `Saved ${saved.tag} (${saved.imageId.slice(7, 19)}): ${saved.card.artifacts.map((a) => `${a.name} sha256:${a.sha256.slice(0, 12)}`).join(', ')}; its card is in ${MODEL_DIR}/.`,
+    );
 
     modelTag = saved.tag;
     step(7, `Serving it (mlc serve ${saved.tag}) and asking for the digit of a held-out image`);
     io.out('');
     // A server is published on the engine host's 127.0.0.1: from another machine there is nothing to ask.
-    if (isLocalEndpoint(engine.endpoint)) for (const line of await predictHeldOut(engine, saved.tag, dir, templates, log, signal)) io.out(line);
-    else io.out(`Not served: the engine is on ${engine.endpoint.host}, and a model is served on its host's 127.0.0.1 only (run \`mlc serve ${saved.tag}\` there).`);
+    if (isLocalEndpoint(engine.endpoint))
+      for (const line of await predictHeldOut(engine, saved.tag, dir, templates, log, signal)) io.out(line);
+    else
+      io.out(
+        `Not served: the engine is on ${engine.endpoint.host}, and a model is served on its host's 127.0.0.1 only (run \`mlc serve ${saved.tag}\` there).`,
+      );
     io.out('');
     for (const line of cardLines(saved.card)) io.out(line);
   } catch (e) {
@@ -186,7 +207,9 @@ async function quickstartSteps(args: string[], io: CliIO, signal: AbortSignal): 
       io.err(`Interrupted: ${dir} was removed${project.movedAside ? ` and the folder it replaced put back` : ''}.`);
       return 130;
     }
-    throw new QuickstartError(`${why.replace(/\.$/, '')}. ${dir} was removed${project.movedAside ? ' and the folder it replaced put back' : ''}; run \`mlc quickstart\` again once that is fixed.`);
+    throw new QuickstartError(
+      `${why.replace(/\.$/, '')}. ${dir} was removed${project.movedAside ? ' and the folder it replaced put back' : ''}; run \`mlc quickstart\` again once that is fixed.`,
+    );
   }
   await project.keep();
 
@@ -194,7 +217,9 @@ async function quickstartSteps(args: string[], io: CliIO, signal: AbortSignal): 
   const rel = !below ? '.' : below.startsWith('..') || path.isAbsolute(below) ? dir : below;
   io.out('');
   io.out(`Done: ${dir} holds the project, its image and two recorded runs (\`mlc runs --dir ${rel}\`).`);
-  io.out(`Open it in VS Code: \`code ${rel}\`, then "ML Containers: Reopen in ML Container" (or the status bar item), "Run Experiment…" and "Compare Runs".`);
+  io.out(
+    `Open it in VS Code: \`code ${rel}\`, then "ML Containers: Reopen in ML Container" (or the status bar item), "Run Experiment…" and "Compare Runs".`,
+  );
   io.out(`Start Jupyter in the same image: \`mlc up --dir ${rel}\` (127.0.0.1 only; it prints the URL with its token).`);
   if (modelTag) io.out(`Serve the model yourself: \`mlc serve ${modelTag}\` (\`mlc models\` lists the models).`);
   return 0;
@@ -204,8 +229,19 @@ async function quickstartSteps(args: string[], io: CliIO, signal: AbortSignal): 
  * Serves the model, sends heldout.json's pixels to its V2 infer endpoint with the server's token, and says what it
  * answered beside the true label. The server is stopped and removed whatever happens.
  */
-async function predictHeldOut(engine: Engine, model: string, dir: string, templates: string, log: Logger, signal: AbortSignal): Promise<string[]> {
-  const sample = JSON.parse(await fs.readFile(path.join(dir, 'heldout.json'), 'utf8')) as { index: number; label: number; pixels: number[] };
+async function predictHeldOut(
+  engine: Engine,
+  model: string,
+  dir: string,
+  templates: string,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<string[]> {
+  const sample = JSON.parse(await fs.readFile(path.join(dir, 'heldout.json'), 'utf8')) as {
+    index: number;
+    label: number;
+    pixels: number[];
+  };
   const server = await serveModel({ engine, model, workspace: dir, templatesDir: templates, readyTimeoutMs: 120_000, log, signal });
   try {
     const response = await fetch(`${server.baseUrl}/v2/models/${server.model}/infer`, {
@@ -216,13 +252,16 @@ async function predictHeldOut(engine: Engine, model: string, dir: string, templa
     });
     const body = (await response.json()) as { outputs?: { name: string; data: number[] }[]; error?: string };
     const digit = body.outputs?.find((o) => o.name === 'digit')?.data[0];
-    if (!response.ok || typeof digit !== 'number') throw new QuickstartError(`the served model answered ${response.status}${body.error ? `: ${body.error}` : ' without a digit'}`);
+    if (!response.ok || typeof digit !== 'number')
+      throw new QuickstartError(`the served model answered ${response.status}${body.error ? `: ${body.error}` : ' without a digit'}`);
     return [
       `Held-out image ${sample.index} (heldout.json), sent to ${server.baseUrl}/v2/models/${server.model}/infer:`,
       `  the model says ${digit}; the label is ${sample.label}${digit === sample.label ? '' : ' (a miss)'}.`,
     ];
   } finally {
-    await stopModelServers(engine, [server]).catch((e: unknown) => log.warn(`could not stop ${server.container}: ${e instanceof Error ? e.message : String(e)}`));
+    await stopModelServers(engine, [server]).catch((e: unknown) =>
+      log.warn(`could not stop ${server.container}: ${e instanceof Error ? e.message : String(e)}`),
+    );
   }
 }
 
@@ -232,7 +271,9 @@ function cardLines(card: ModelCard): string[] {
     `Model card (${MODEL_DIR}/card.json, and \`mlc inspect\` of the image):`,
     `  run ${card.run}${card.sweep ? ` (point ${card.sweep.index + 1} of sweep ${card.sweep.id})` : ''}, commit ${card.commit?.slice(0, 12) ?? 'none'}${card.dirty ? '+dirty' : ''}`,
     `  params ${formatParams(card.params) || 'none'}; config ${card.config.path} sha256:${card.config.sha256.slice(0, 12)}`,
-    `  metrics ${Object.entries(card.metrics).map(([k, v]) => `${k}=${String(v)}`).join(' ')}`,
+    `  metrics ${Object.entries(card.metrics)
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(' ')}`,
     ...card.artifacts.map((a) => `  ${a.name}: ${a.size} bytes, sha256:${a.sha256}`),
   ];
 }

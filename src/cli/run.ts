@@ -79,13 +79,17 @@ refused with what the image asks, until you agree once for that image:
   --json            with --detach: print {"sweep", "runs"} as JSON
   --dir DIR         project folder (default: .)
   --host URL        Docker host instead of DOCKER_HOST / the docker context
-  --on BACKEND      submit the runs to a run backend instead of running them here (${batchBackends().map((b) => b.id).join(', ')}):
+  --on BACKEND      submit the runs to a run backend instead of running them here (${batchBackends()
+    .map((b) => b.id)
+    .join(', ')}):
                     returns once it took them; \`mlc runs\`, \`mlc logs\` and \`mlc stop\` follow them there
   --dry-run         with --on: print what would be submitted (the batch script), and submit nothing
 
 Exit code: a single run's own (130 when stopped); for a sweep, 0 when every run succeeded, else 1; with
 --detach or --on, 0 once the runs are submitted.
-${batchBackends().map((b) => b.flags.help).join('\n')}`;
+${batchBackends()
+  .map((b) => b.flags.help)
+  .join('\n')}`;
 
 export const runsHelp = `mlc runs [--dir DIR] [--image REF] [--last N] [--json]
 mlc runs --compare [RUN RUN… | --sweep ID] [--top K --by METRIC] [--group-seeds [--seed-key KEY]] [--json]
@@ -148,13 +152,21 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   });
   const flags = values as Record<string, string | boolean | string[] | undefined>;
   const backend = values.on === undefined ? undefined : findBackend(values.on);
-  if (values.on !== undefined && !backend) throw new UsageError(`--on takes ${batchBackends().map((b) => b.id).join(' or ')} (or nothing, to run here), not "${values.on}"`);
+  if (values.on !== undefined && !backend)
+    throw new UsageError(
+      `--on takes ${batchBackends()
+        .map((b) => b.id)
+        .join(' or ')} (or nothing, to run here), not "${values.on}"`,
+    );
   for (const other of batchBackends()) {
     const stray = Object.keys(other.flags.options).find((k) => flags[k] !== undefined && !(backend && k in backend.flags.options));
     if (stray) throw new UsageError(`--${stray} is for ${other.title}: add --on ${other.id}`);
   }
   if (!backend && values['dry-run']) throw new UsageError('--dry-run shows what --on would submit: add --on BACKEND');
-  if (backend && values.gpu !== 'auto') throw new UsageError(`on ${backend.title} the GPUs come from the allocation: ask for them with its flags instead of --gpu (mlc run --help)`);
+  if (backend && values.gpu !== 'auto')
+    throw new UsageError(
+      `on ${backend.title} the GPUs come from the allocation: ask for them with its flags instead of --gpu (mlc run --help)`,
+    );
   // Checked before the plan is made, so a value the backend cannot take leaves nothing behind.
   const backendOptions = backend ? asUsage(() => backend.flags.parse(flags)) : undefined;
   const folder = path.resolve(values.dir);
@@ -168,13 +180,19 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
   let plan: ExperimentPlan;
   let points: PlannedPoint[] | undefined;
   if (values.resume) {
-    if (values.config || positionals.length || values['env-file'].length || values.mount.length) throw new UsageError('--resume takes the sweep id (and --env NAME=VALUE for values not kept on disk) only: its config, command and mounts are in its plan');
+    if (values.config || positionals.length || values['env-file'].length || values.mount.length)
+      throw new UsageError(
+        '--resume takes the sweep id (and --env NAME=VALUE for values not kept on disk) only: its config, command and mounts are in its plan',
+      );
     plan = await readPlan(folder, values.resume);
     await checkPlanImage(engine, plan, hostEnv, { allowImagePrivileges: values['allow-image-privileges'], signal });
     await reconcileRuns({ engine, workspace: folder, log, signal });
     points = pendingPoints(plan, (await readRuns(folder)).runs);
     // A plan written and not yet submitted (VS Code's Run Experiment to a backend) goes there whole; a started one not.
-    if (backend && points.length < plan.points.length) throw new UsageError(`--resume on ${backend.title} takes a plan none of whose points has started; a backend takes a sweep whole: \`mlc stop\` it and submit it again`);
+    if (backend && points.length < plan.points.length)
+      throw new UsageError(
+        `--resume on ${backend.title} takes a plan none of whose points has started; a backend takes a sweep whole: \`mlc stop\` it and submit it again`,
+      );
     if (!points.length) {
       io.err(`sweep ${plan.id}: every point has started; \`mlc runs\` shows them.`);
       return 0;
@@ -182,9 +200,11 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
     io.err(`sweep ${plan.id}: resuming ${points.length} of ${plan.points.length} points that never started.`);
   } else {
     if (!values.config) throw new UsageError('--config FILE is required (the hyper-parameter YAML, e.g. configs/experiment.yaml)');
-    if (!positionals.length) throw new UsageError('give the command after `--`, e.g. mlc run --config configs/experiment.yaml -- python train.py');
+    if (!positionals.length)
+      throw new UsageError('give the command after `--`, e.g. mlc run --config configs/experiment.yaml -- python train.py');
     const parallel = values.parallel === undefined ? undefined : Number(values.parallel);
-    if (parallel !== undefined && !(Number.isInteger(parallel) && parallel >= 1)) throw new UsageError(`--parallel wants a whole number of runs, not "${values.parallel}"`);
+    if (parallel !== undefined && !(Number.isInteger(parallel) && parallel >= 1))
+      throw new UsageError(`--parallel wants a whole number of runs, not "${values.parallel}"`);
     const code = values.code;
     if (code !== 'workspace' && code !== 'image') throw new UsageError(`--code is workspace or image, not "${code}"`);
     const gpu = asUsage(() => parseGpuSetting(values.gpu));
@@ -200,7 +220,12 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       gpu: backend ? 'none' : gpu,
       ...(parallel !== undefined ? { parallel } : {}),
       shmSizeBytes: shm,
-      runtime: { env: values.env, envFiles: values['env-file'].map((f) => path.resolve(f)), mounts: values.mount, allowImagePrivileges: values['allow-image-privileges'] },
+      runtime: {
+        env: values.env,
+        envFiles: values['env-file'].map((f) => path.resolve(f)),
+        mounts: values.mount,
+        allowImagePrivileges: values['allow-image-privileges'],
+      },
       devcontainer: values.devcontainer,
       hostEnv,
       git: new GitCli(),
@@ -210,7 +235,14 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
     });
   }
 
-  if (backend) return submitPlan(backend, plan, { hostEnv, engine, options: backendOptions, dryRun: values['dry-run'], json: values.json, host: values.host }, io, signal);
+  if (backend)
+    return submitPlan(
+      backend,
+      plan,
+      { hostEnv, engine, options: backendOptions, dryRun: values['dry-run'], json: values.json, host: values.host },
+      io,
+      signal,
+    );
 
   if (values.detach) return detach(plan, points ?? plan.points, { folder, host: values.host, json: values.json, env: hostEnv }, io, signal);
 
@@ -235,8 +267,12 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
     return single.status === 'cancelled' || single.exitCode === null ? 130 : Math.min(single.exitCode, 255);
   }
   const ok = result.records.filter((r) => r.status === 'succeeded').length;
-  const failed = result.records.filter((r) => r.status !== 'succeeded').map((r) => `${(r.sweep?.index ?? 0) + 1}: ${r.status === 'failed' ? `exit ${String(r.exitCode)}` : r.status}`);
-  io.err(`sweep ${plan.id}: ${ok} of ${result.records.length + result.notStarted} runs succeeded${failed.length ? ` (${failed.join(', ')})` : ''}${result.notStarted ? `, ${result.notStarted} not started (\`mlc run --resume ${plan.id}\`)` : ''}; \`mlc runs\` lists them, logs in .mlcontainers/runs/.`);
+  const failed = result.records
+    .filter((r) => r.status !== 'succeeded')
+    .map((r) => `${(r.sweep?.index ?? 0) + 1}: ${r.status === 'failed' ? `exit ${String(r.exitCode)}` : r.status}`);
+  io.err(
+    `sweep ${plan.id}: ${ok} of ${result.records.length + result.notStarted} runs succeeded${failed.length ? ` (${failed.join(', ')})` : ''}${result.notStarted ? `, ${result.notStarted} not started (\`mlc run --resume ${plan.id}\`)` : ''}; \`mlc runs\` lists them, logs in .mlcontainers/runs/.`,
+  );
   return ok === result.records.length && !result.notStarted ? 0 : 1;
 }
 
@@ -244,13 +280,30 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
  * Hands the plan to a background `mlc run --resume`, detached from this terminal (its own session, output to
  * .mlcontainers/sweeps/<id>.log), and returns once the first run has started or the scheduler has failed.
  */
-async function detach(plan: ExperimentPlan, points: readonly PlannedPoint[], o: { folder: string; host: string | undefined; json: boolean; env: Record<string, string | undefined> }, io: CliIO, signal: AbortSignal): Promise<number> {
-  const launch = schedulerLaunch({ nodePath: process.execPath, cliPath: cliPath(), planId: plan.id, workspace: o.folder, host: o.host, env: { ...o.env } });
+async function detach(
+  plan: ExperimentPlan,
+  points: readonly PlannedPoint[],
+  o: { folder: string; host: string | undefined; json: boolean; env: Record<string, string | undefined> },
+  io: CliIO,
+  signal: AbortSignal,
+): Promise<number> {
+  const launch = schedulerLaunch({
+    nodePath: process.execPath,
+    cliPath: cliPath(),
+    planId: plan.id,
+    workspace: o.folder,
+    host: o.host,
+    env: { ...o.env },
+  });
   const logFile = launch.logFile;
   let exited: number | null | undefined;
   void startScheduler(launch).exited.then((code) => (exited = code));
   const first = points[0]?.runId;
-  for (const deadline = Date.now() + 120_000; Date.now() < deadline && exited === undefined && !signal.aborted; await new Promise((r) => setTimeout(r, 200))) {
+  for (
+    const deadline = Date.now() + 120_000;
+    Date.now() < deadline && exited === undefined && !signal.aborted;
+    await new Promise((r) => setTimeout(r, 200))
+  ) {
     if ((await readRuns(o.folder)).runs.some((r) => r.id === first)) break;
   }
   if (exited !== undefined && exited !== 0 && !(await readRuns(o.folder)).runs.some((r) => r.id === first)) {
@@ -260,7 +313,9 @@ async function detach(plan: ExperimentPlan, points: readonly PlannedPoint[], o: 
   const ids = points.map((p) => p.runId);
   if (o.json) io.out(JSON.stringify({ sweep: plan.sweep ? plan.id : null, runs: ids }));
   else for (const id of ids) io.out(id);
-  io.err(`${plan.sweep ? `sweep ${plan.id}: ${ids.length} runs` : `run ${plan.id}`} in the background: \`mlc logs ${ids[0] ?? plan.id} -f\`, \`mlc stop ${plan.id}\`, \`mlc runs\`; scheduler log ${path.relative(o.folder, logFile)}.`);
+  io.err(
+    `${plan.sweep ? `sweep ${plan.id}: ${ids.length} runs` : `run ${plan.id}`} in the background: \`mlc logs ${ids[0] ?? plan.id} -f\`, \`mlc stop ${plan.id}\`, \`mlc runs\`; scheduler log ${path.relative(o.folder, logFile)}.`,
+  );
   return 0;
 }
 
@@ -289,11 +344,22 @@ export async function runs(args: string[], io: CliIO, signal: AbortSignal): Prom
     allowPositionals: true,
   });
   const top = values.top === undefined ? undefined : Number(values.top);
-  if (top !== undefined && !(Number.isInteger(top) && top >= 1)) throw new UsageError(`--top wants a whole number of runs, not "${values.top}"`);
-  if ((top === undefined) !== (values.by === undefined)) throw new UsageError('--top K and --by METRIC go together: mlc runs --compare --top 5 --by val_acc');
+  if (top !== undefined && !(Number.isInteger(top) && top >= 1))
+    throw new UsageError(`--top wants a whole number of runs, not "${values.top}"`);
+  if ((top === undefined) !== (values.by === undefined))
+    throw new UsageError('--top K and --by METRIC go together: mlc runs --compare --top 5 --by val_acc');
   const comparing = values.compare || values.sweep || top !== undefined || values['group-seeds'];
-  const shape = { ...(top !== undefined && values.by ? { top: { k: top, by: values.by } } : {}), ...(values['group-seeds'] ? { seedKey: values['seed-key'] } : {}) };
-  if (comparing) return compare(values.sweep ? { sweep: values.sweep } : { ids: positionals }, { dir: values.dir, host: values.host, json: values.json, ...shape }, io, signal);
+  const shape = {
+    ...(top !== undefined && values.by ? { top: { k: top, by: values.by } } : {}),
+    ...(values['group-seeds'] ? { seedKey: values['seed-key'] } : {}),
+  };
+  if (comparing)
+    return compare(
+      values.sweep ? { sweep: values.sweep } : { ids: positionals },
+      { dir: values.dir, host: values.host, json: values.json, ...shape },
+      io,
+      signal,
+    );
   if (positionals.length) throw new UsageError(`unexpected ${positionals.join(' ')}: to compare runs, pass --compare RUN RUN…`);
   const last = Number(values.last);
   if (!(Number.isInteger(last) && last >= 0)) throw new UsageError(`--last wants a whole number, not "${values.last}"`);
@@ -303,7 +369,16 @@ export async function runs(args: string[], io: CliIO, signal: AbortSignal): Prom
   const { runs: all, skipped } = read;
   if (skipped) for (const note of read.notes) io.err(note);
   const image = values.image;
-  const chosen = (image ? all.filter((r) => r.image.ref === image || r.image.tags.includes(image) || r.image.id.replace(/^sha256:/, '').startsWith(image.replace(/^sha256:/, ''))) : all).slice(last ? -last : 0);
+  const chosen = (
+    image
+      ? all.filter(
+          (r) =>
+            r.image.ref === image ||
+            r.image.tags.includes(image) ||
+            r.image.id.replace(/^sha256:/, '').startsWith(image.replace(/^sha256:/, '')),
+        )
+      : all
+  ).slice(last ? -last : 0);
   if (values.json) {
     for (const r of chosen) io.out(JSON.stringify(r));
     return 0;
@@ -312,7 +387,11 @@ export async function runs(args: string[], io: CliIO, signal: AbortSignal): Prom
     io.err(all.length ? 'No run matches.' : 'No runs yet: `mlc run --config configs/experiment.yaml -- python train.py` starts one.');
     return 0;
   }
-  for (const line of formatRuns([...chosen].sort((a, b) => a.start.localeCompare(b.start) || a.id.localeCompare(b.id)), Date.now())) io.out(line);
+  for (const line of formatRuns(
+    [...chosen].sort((a, b) => a.start.localeCompare(b.start) || a.id.localeCompare(b.id)),
+    Date.now(),
+  ))
+    io.out(line);
   return 0;
 }
 
@@ -320,14 +399,25 @@ export async function runs(args: string[], io: CliIO, signal: AbortSignal): Prom
  * `--compare`: the named runs, a sweep, or with neither the latest sweep (said on stderr); `--top K --by METRIC`
  * keeps the K best at METRIC; `--group-seeds` folds runs that differ only in their seed into one row (mean ± std).
  */
-async function compare(which: { ids?: string[]; sweep?: string }, o: { dir: string; host: string | undefined; json: boolean; top?: { k: number; by: string }; seedKey?: string }, io: CliIO, signal: AbortSignal): Promise<number> {
-  if (which.ids?.length === 1) throw new UsageError('name two or more runs to compare (mlc runs --compare RUN RUN…), a sweep with --sweep ID, or nothing for the latest sweep');
+async function compare(
+  which: { ids?: string[]; sweep?: string },
+  o: { dir: string; host: string | undefined; json: boolean; top?: { k: number; by: string }; seedKey?: string },
+  io: CliIO,
+  signal: AbortSignal,
+): Promise<number> {
+  if (which.ids?.length === 1)
+    throw new UsageError(
+      'name two or more runs to compare (mlc runs --compare RUN RUN…), a sweep with --sweep ID, or nothing for the latest sweep',
+    );
   const folder = path.resolve(o.dir);
   await reconcileAll(folder, o.host, io, signal, (await readRuns(folder)).runs);
   const all = (await readRuns(folder)).runs;
   if (!which.sweep && !which.ids?.length) {
     const sweep = latestSweep(all);
-    if (!sweep) throw new UsageError('no sweep in this project yet: name two or more runs to compare (mlc runs --compare RUN RUN…), or run a sweep first');
+    if (!sweep)
+      throw new UsageError(
+        'no sweep in this project yet: name two or more runs to compare (mlc runs --compare RUN RUN…), or run a sweep first',
+      );
     io.err(`comparing the latest sweep, ${sweep} (\`--sweep ID\` for another)`);
     which = { sweep };
   }
@@ -358,7 +448,16 @@ export function formatSeedGroups(c: RunComparison, groups: readonly SeedGroup[],
     }),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  return [...[header, ...rows].map((row) => row.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd()), '', `runs that differ only in ${seedKey} are one row: mean ± standard deviation over their seeds`];
+  return [
+    ...[header, ...rows].map((row) =>
+      row
+        .map((x, i) => x.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    ),
+    '',
+    `runs that differ only in ${seedKey} are one row: mean ± standard deviation over their seeds`,
+  ];
 }
 
 /** The comparison as a table (varying sweep values, then metrics; * marks the best), then what differs. */
@@ -370,16 +469,35 @@ export function formatComparison(c: RunComparison): string[] {
     r.statusText,
     r.image.ref,
     commitCell(r.commit, r.dirty),
-    ...paramKeys.map((k) => (typeof r.params[k] === 'string' ? (r.params[k] as string) : JSON.stringify(r.params[k]) ?? '-')),
+    ...paramKeys.map((k) => (typeof r.params[k] === 'string' ? (r.params[k] as string) : (JSON.stringify(r.params[k]) ?? '-'))),
     ...c.metricNames.map((m) => (r.metrics[m] === undefined ? '-' : `${String(r.metrics[m])}${c.best[m]?.run === r.id ? '*' : ''}`)),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const lines = [header, ...rows].map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
-  if (c.metricNames.length) lines.push('', `* best: ${c.metricNames.map((m) => `${m} ${c.best[m]?.lowerIsBetter ? 'lowest' : 'highest'}`).join(', ')}`);
-  else lines.push('', 'No metrics recorded: write $MLC_RUN_DIR/metrics.jsonl (one {"step": N, "loss": …} per line), a Lightning CSVLogger, DVCLive or TensorBoard files.');
+  const lines = [header, ...rows].map((row) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
+  if (c.metricNames.length)
+    lines.push('', `* best: ${c.metricNames.map((m) => `${m} ${c.best[m]?.lowerIsBetter ? 'lowest' : 'highest'}`).join(', ')}`);
+  else
+    lines.push(
+      '',
+      'No metrics recorded: write $MLC_RUN_DIR/metrics.jsonl (one {"step": N, "loss": …} per line), a Lightning CSVLogger, DVCLive or TensorBoard files.',
+    );
   lines.push(`config keys that differ: ${c.configKeys.length ? c.configKeys.join(', ') : 'none'}`);
-  for (const d of c.data) lines.push(`data that differs at ${d.target}: ${Object.entries(d.runs).map(([run, id]) => `${run} ${id}`).join(', ')}`);
-  for (const p of c.packages) lines.push(`packages ${p.from.slice(7, 19)} → ${p.to.slice(7, 19)}: ${p.lines.length ? '' : 'no differences'}`, ...p.lines.map((l) => `  ${l}`));
+  for (const d of c.data)
+    lines.push(
+      `data that differs at ${d.target}: ${Object.entries(d.runs)
+        .map(([run, id]) => `${run} ${id}`)
+        .join(', ')}`,
+    );
+  for (const p of c.packages)
+    lines.push(
+      `packages ${p.from.slice(7, 19)} → ${p.to.slice(7, 19)}: ${p.lines.length ? '' : 'no differences'}`,
+      ...p.lines.map((l) => `  ${l}`),
+    );
   return lines;
 }
 
@@ -387,7 +505,13 @@ export function formatComparison(c: RunComparison): string[] {
  * Records the runs that ended while no client followed them, asking each backend that has runs open (this engine,
  * a batch system); one that does not answer is a note, and its runs are listed as last recorded. Returns whether a record changed.
  */
-async function reconcileAll(folder: string, host: string | undefined, io: CliIO, signal: AbortSignal, records: readonly RunRecord[]): Promise<boolean> {
+async function reconcileAll(
+  folder: string,
+  host: string | undefined,
+  io: CliIO,
+  signal: AbortSignal,
+  records: readonly RunRecord[],
+): Promise<boolean> {
   if (!fs.existsSync(path.join(folder, RUNS_FILE))) return false;
   // This engine first: only a run on record as running can have a container to finish, so with none it is not asked.
   const backends = [localBackend(() => machineEngine(host, { timeoutMs: 5_000 }, io.env)), ...batchBackends()];
@@ -397,7 +521,20 @@ async function reconcileAll(folder: string, host: string | undefined, io: CliIO,
 }
 
 /** Submits the plan to the backend (or prints its script with --dry-run) and prints the run ids. */
-async function submitPlan(backend: BatchBackend, plan: ExperimentPlan, o: { hostEnv: Readonly<Record<string, string | undefined>>; engine: Engine; options: unknown; dryRun: boolean; json: boolean; host: string | undefined }, io: CliIO, signal: AbortSignal): Promise<number> {
+async function submitPlan(
+  backend: BatchBackend,
+  plan: ExperimentPlan,
+  o: {
+    hostEnv: Readonly<Record<string, string | undefined>>;
+    engine: Engine;
+    options: unknown;
+    dryRun: boolean;
+    json: boolean;
+    host: string | undefined;
+  },
+  io: CliIO,
+  signal: AbortSignal,
+): Promise<number> {
   const submission = await backend.submit(plan, {
     engine: o.engine,
     hostEnv: o.hostEnv,
@@ -415,13 +552,18 @@ async function submitPlan(backend: BatchBackend, plan: ExperimentPlan, o: { host
   if (o.json) io.out(JSON.stringify({ sweep: plan.sweep ? plan.id : null, runs: submission.runs, job: submission.job }));
   else for (const id of submission.runs) io.out(id);
   const what = plan.sweep ? `sweep ${plan.id}: ${submission.runs.length} runs` : `run ${plan.id}`;
-  io.err(`${what} submitted to ${backend.title} as job ${submission.job ?? '?'}${submission.scriptFile ? ` (script ${submission.scriptFile})` : ''}: \`mlc runs\`, \`mlc logs ${submission.runs[0] ?? plan.id}\`, \`mlc stop ${plan.id}\`.`);
+  io.err(
+    `${what} submitted to ${backend.title} as job ${submission.job ?? '?'}${submission.scriptFile ? ` (script ${submission.scriptFile})` : ''}: \`mlc runs\`, \`mlc logs ${submission.runs[0] ?? plan.id}\`, \`mlc stop ${plan.id}\`.`,
+  );
   return 0;
 }
 
 /** The flags of every backend, for `mlc run`'s parser: each is refused below unless its backend is the one asked for. */
 function backendFlags(): Record<string, { type: 'string'; multiple?: boolean } | { type: 'boolean' }> {
-  return Object.assign({}, ...batchBackends().map((b) => b.flags.options)) as Record<string, { type: 'string'; multiple?: boolean } | { type: 'boolean' }>;
+  return Object.assign({}, ...batchBackends().map((b) => b.flags.options)) as Record<
+    string,
+    { type: 'string'; multiple?: boolean } | { type: 'boolean' }
+  >;
 }
 
 /** `mlc logs -f` of a run a backend took: its output.log as the job writes it, until the backend says the job ended. */
@@ -446,16 +588,28 @@ async function followBackendLog(backend: BatchBackend, folder: string, record: R
   await drain();
   if (pending) io.out(terminalText(pending));
   if (signal.aborted) return 130;
-  await reconcileAll(folder, undefined, io, signal, (await readRuns(folder)).runs.filter((r) => r.id === record.id));
+  await reconcileAll(
+    folder,
+    undefined,
+    io,
+    signal,
+    (await readRuns(folder)).runs.filter((r) => r.id === record.id),
+  );
   const final = (await readRuns(folder)).runs.find((r) => r.id === record.id);
-  if (final && final.status !== 'running') io.err(`run ${record.id} ${final.status}${final.exitCode !== null ? ` (exit ${final.exitCode})` : ''}`);
+  if (final && final.status !== 'running')
+    io.err(`run ${record.id} ${final.status}${final.exitCode !== null ? ` (exit ${final.exitCode})` : ''}`);
   return 0;
 }
 
 export async function logs(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { follow: { type: 'boolean', short: 'f', default: false }, json: { type: 'boolean', default: false }, dir: { type: 'string', default: '.' }, host: { type: 'string' } },
+    options: {
+      follow: { type: 'boolean', short: 'f', default: false },
+      json: { type: 'boolean', default: false },
+      dir: { type: 'string', default: '.' },
+      host: { type: 'string' },
+    },
     strict: true,
     allowPositionals: true,
   });
@@ -491,11 +645,15 @@ export async function logs(args: string[], io: CliIO, signal: AbortSignal): Prom
     return 0;
   }
   let pending = '';
-  await engine.followLogs(container.containerId, (chunk) => {
-    const parts = (pending + chunk.toString('utf8')).split('\n');
-    pending = parts.pop() ?? '';
-    for (const line of parts) io.out(terminalText(line));
-  }, signal);
+  await engine.followLogs(
+    container.containerId,
+    (chunk) => {
+      const parts = (pending + chunk.toString('utf8')).split('\n');
+      pending = parts.pop() ?? '';
+      for (const line of parts) io.out(terminalText(line));
+    },
+    signal,
+  );
   if (pending) io.out(terminalText(pending));
   if (signal.aborted) return 130;
   await engine.waitContainer(container.containerId, signal).catch(() => undefined);
@@ -532,7 +690,9 @@ export async function stop(args: string[], io: CliIO, signal: AbortSignal): Prom
     return 0;
   }
   for (const id of stopped) io.out(id);
-  io.err(`${stopped.length} run(s) stopped${isSweep ? `; sweep ${target} starts no further point (\`mlc run --resume ${target}\` would)` : ''}.`);
+  io.err(
+    `${stopped.length} run(s) stopped${isSweep ? `; sweep ${target} starts no further point (\`mlc run --resume ${target}\` would)` : ''}.`,
+  );
   return 0;
 }
 
@@ -551,7 +711,12 @@ export function formatRuns(records: readonly RunRecord[], nowMs: number): string
   ]);
   const header = ['RUN', 'STATUS', 'IMAGE', 'COMMIT', 'CONFIG', 'TOOK', 'STARTED', 'GPU', 'PARAMS'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  return [header, ...rows].map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+  return [header, ...rows].map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /** The image's commit tag when it has one, else the reference the run named. */

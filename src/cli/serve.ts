@@ -44,13 +44,17 @@ export async function serve(args: string[], io: CliIO, signal: AbortSignal): Pro
     strict: true,
     allowPositionals: true,
   });
-  if (positionals.length !== 1) throw new UsageError(values.stop ? 'name what to stop: mlc serve --stop MODEL|CONTAINER.' : 'name one model: mlc serve MODEL (`mlc models` lists them).');
+  if (positionals.length !== 1)
+    throw new UsageError(
+      values.stop ? 'name what to stop: mlc serve --stop MODEL|CONTAINER.' : 'name one model: mlc serve MODEL (`mlc models` lists them).',
+    );
   const target = positionals[0]!;
   const engine = machineEngine(values.host, {}, io.env);
   if (values.stop) return stop(engine, target, values.json, io, signal);
 
   const port = values.port === undefined ? undefined : Number(values.port);
-  if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535)) throw new UsageError(`--port wants a port number (1-65535), not "${values.port}"`);
+  if (port !== undefined && !(Number.isInteger(port) && port >= 1 && port <= 65535))
+    throw new UsageError(`--port wants a port number (1-65535), not "${values.port}"`);
   const timeout = Number(values.timeout);
   if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError(`--timeout wants seconds, not "${values.timeout}"`);
 
@@ -83,7 +87,18 @@ export async function serve(args: string[], io: CliIO, signal: AbortSignal): Pro
     const url = `${server.baseUrl ?? ''}/v2/models/${server.model}`;
     const curl = await curlCommand(server);
     if (values.json) {
-      io.out(JSON.stringify({ url, model: server.model, token: server.token ?? null, curl, container: server.container, image: server.imageRef, imageId: server.imageId, port: server.port ?? null }));
+      io.out(
+        JSON.stringify({
+          url,
+          model: server.model,
+          token: server.token ?? null,
+          curl,
+          container: server.container,
+          image: server.imageRef,
+          imageId: server.imageId,
+          port: server.port ?? null,
+        }),
+      );
     } else {
       io.out(`URL    ${url}`);
       io.out(`token  ${server.token ?? ''}`);
@@ -101,7 +116,10 @@ export async function serve(args: string[], io: CliIO, signal: AbortSignal): Pro
     if (exitCode !== undefined) {
       const tail = await lastLogLines(engine, server.containerId, 20);
       await stopModelServers(engine, [server]).catch(() => undefined);
-      throw new ServeError(`The model server ${server.container} exited (code ${exitCode})${tail.length ? `; its last lines:\n${tail.join('\n')}` : '.'}`, tail);
+      throw new ServeError(
+        `The model server ${server.container} exited (code ${exitCode})${tail.length ? `; its last lines:\n${tail.join('\n')}` : '.'}`,
+        tail,
+      );
     }
     // The caller's signal is spent: stopping gets none, so Ctrl-C cannot leave the container half-removed.
     await stopModelServers(engine, [server]);
@@ -113,7 +131,13 @@ export async function serve(args: string[], io: CliIO, signal: AbortSignal): Pro
   }
 }
 
-async function stop(engine: ReturnType<typeof machineEngine>, target: string, json: boolean, io: CliIO, signal: AbortSignal): Promise<number> {
+async function stop(
+  engine: ReturnType<typeof machineEngine>,
+  target: string,
+  json: boolean,
+  io: CliIO,
+  signal: AbortSignal,
+): Promise<number> {
   const servers = await serversToStop(engine, target, signal);
   await stopModelServers(engine, servers, signal);
   if (json) io.out(JSON.stringify({ stopped: servers.map((s) => ({ container: s.container, model: s.model, image: s.imageRef })) }));

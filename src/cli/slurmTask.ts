@@ -15,7 +15,12 @@ says running, in which container, with which GPUs) and its end (the final line, 
 export async function slurmTask(args: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { dir: { type: 'string', default: '.' }, job: { type: 'string' }, gpus: { type: 'string', default: 'none' }, exit: { type: 'string' } },
+    options: {
+      dir: { type: 'string', default: '.' },
+      job: { type: 'string' },
+      gpus: { type: 'string', default: 'none' },
+      exit: { type: 'string' },
+    },
     strict: true,
     allowPositionals: true,
   });
@@ -29,9 +34,12 @@ export async function slurmTask(args: string[], io: CliIO): Promise<number> {
   }
   if (what === 'finish') {
     const code = Number(values.exit);
-    if (values.exit === undefined || !Number.isInteger(code)) throw new UsageError('--exit wants the container\'s exit code');
+    if (values.exit === undefined || !Number.isInteger(code)) throw new UsageError("--exit wants the container's exit code");
     // Its stderr is the run's output.log: only what went wrong goes there.
-    const log = createLogger({ write: (level, line) => (level === 'warn' || level === 'error' ? io.err(`${level}: ${line}`) : undefined) }, 'slurm-task');
+    const log = createLogger(
+      { write: (level, line) => (level === 'warn' || level === 'error' ? io.err(`${level}: ${line}`) : undefined) },
+      'slurm-task',
+    );
     await recordTaskEnd({ workspace, runId, exitCode: code, log });
     return 0;
   }

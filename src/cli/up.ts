@@ -68,7 +68,12 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
   const image = values.image ?? project.imageRef;
   const catalog = project.catalog;
   const raw = project.rawConfig;
-  const runtime = await runtimeSettings(raw, { workspace: folder, hostEnv: io.env, ...(raw ? { configFile: project.devcontainerPath } : {}), user: { env: values.env, envFiles: values['env-file'], mounts: values.mount, allowImagePrivileges: values['allow-image-privileges'] } });
+  const runtime = await runtimeSettings(raw, {
+    workspace: folder,
+    hostEnv: io.env,
+    ...(raw ? { configFile: project.devcontainerPath } : {}),
+    user: { env: values.env, envFiles: values['env-file'], mounts: values.mount, allowImagePrivileges: values['allow-image-privileges'] },
+  });
   const result = await startJupyter({
     runtime,
     engine,
@@ -82,11 +87,24 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
     signal,
   });
   if (result.note) io.err(result.note);
-  io.err(`${result.reused ? 'Jupyter already running' : 'Jupyter ready'}: ${serverLabel(result.server)} in container ${result.server.name}`);
+  io.err(
+    `${result.reused ? 'Jupyter already running' : 'Jupyter ready'}: ${serverLabel(result.server)} in container ${result.server.name}`,
+  );
   const url = browserUrl(result.server) ?? '';
   if (values.json) {
     const s = result.server;
-    io.out(JSON.stringify({ url, container: s.name, image: s.imageRef, imageId: s.imageId, port: s.port ?? null, gpu: s.gpu, reused: result.reused, note: result.note ?? null }));
+    io.out(
+      JSON.stringify({
+        url,
+        container: s.name,
+        image: s.imageRef,
+        imageId: s.imageId,
+        port: s.port ?? null,
+        gpu: s.gpu,
+        reused: result.reused,
+        note: result.note ?? null,
+      }),
+    );
   } else {
     io.out(url);
   }
@@ -96,7 +114,12 @@ export async function up(args: string[], io: CliIO, signal: AbortSignal): Promis
 export async function down(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { dir: { type: 'string', default: '.' }, all: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, host: { type: 'string' } },
+    options: {
+      dir: { type: 'string', default: '.' },
+      all: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      host: { type: 'string' },
+    },
     strict: true,
     allowPositionals: false,
   });

@@ -44,7 +44,9 @@ export function substituteText(text: string, context: VariableContext): { value:
 
 function substituter(context: VariableContext): (text: string) => { value: string; fromHost: boolean } {
   // The container folder may itself be written with local variables (e.g. /workspaces/${localWorkspaceFolderBasename}).
-  const containerFolder = context.containerWorkspaceFolder.replace(VARIABLE, (match: string, inner: string) => localValue(match, inner, context, undefined));
+  const containerFolder = context.containerWorkspaceFolder.replace(VARIABLE, (match: string, inner: string) =>
+    localValue(match, inner, context, undefined),
+  );
   let id: string | undefined;
   return (text) => {
     let fromHost = false;
@@ -53,7 +55,9 @@ function substituter(context: VariableContext): (text: string) => { value: strin
       if (name === 'env' || name === 'localEnv') fromHost = true;
       return localValue(match, inner, context, containerFolder);
     });
-    const value = local.replace(VARIABLE, (match: string, inner: string) => (inner === 'devcontainerId' ? (id ??= devcontainerId(context.localWorkspaceFolder, context.configFile)) : match));
+    const value = local.replace(VARIABLE, (match: string, inner: string) =>
+      inner === 'devcontainerId' ? (id ??= devcontainerId(context.localWorkspaceFolder, context.configFile)) : match,
+    );
     return { value, fromHost };
   };
 }
@@ -64,7 +68,9 @@ function substituter(context: VariableContext): (text: string) => { value: strin
  */
 export function devcontainerId(localWorkspaceFolder: string, configFile: string): string {
   const labels: Record<string, string> = { 'devcontainer.local_folder': localWorkspaceFolder, 'devcontainer.config_file': configFile };
-  const hash = createHash('sha256').update(JSON.stringify(labels, Object.keys(labels).sort()), 'utf8').digest('hex');
+  const hash = createHash('sha256')
+    .update(JSON.stringify(labels, Object.keys(labels).sort()), 'utf8')
+    .digest('hex');
   return BigInt(`0x${hash}`).toString(32).padStart(52, '0');
 }
 
@@ -80,7 +86,7 @@ function localValue(match: string, inner: string, context: VariableContext, cont
       if (variable === undefined) throw new UnresolvableVariableError(match, context.configFile);
       const value = context.env[variable];
       // Only the text up to the next `:` is the default, as in the official implementation.
-      return typeof value === 'string' ? value : args[1] ?? '';
+      return typeof value === 'string' ? value : (args[1] ?? '');
     }
     case 'localWorkspaceFolder':
       return context.localWorkspaceFolder;

@@ -21,10 +21,15 @@ export interface DoctorReport {
  * Asks the engine what it is and what it can do. Throws EngineError when it does not answer. `toolkit` reads the CDI
  * specs on this machine (tests pass a fake); they count only for a local Podman, which names GPUs from them.
  */
-export async function runDoctor(engine: Engine, signal?: AbortSignal, toolkit: (specDirs: string[]) => Promise<ToolkitProbe> = probeToolkit): Promise<DoctorReport> {
+export async function runDoctor(
+  engine: Engine,
+  signal?: AbortSignal,
+  toolkit: (specDirs: string[]) => Promise<ToolkitProbe> = probeToolkit,
+): Promise<DoctorReport> {
   const [version, info, ping] = await Promise.all([engine.version(signal), engine.info(signal), engine.ping(signal)]);
   const specDirs = info.cdiSpecDirs.length ? info.cdiSpecDirs : DEFAULT_CDI_SPEC_DIRS;
-  const cdiSpecs = version.isPodman && isLocalEndpoint(engine.endpoint) ? { devices: (await toolkit(specDirs)).cdiDevices, dirs: specDirs } : undefined;
+  const cdiSpecs =
+    version.isPodman && isLocalEndpoint(engine.endpoint) ? { devices: (await toolkit(specDirs)).cdiDevices, dirs: specDirs } : undefined;
   const notes: string[] = [];
   if (version.isPodman) {
     notes.push(
@@ -63,7 +68,11 @@ export function formatDoctorReport(report: DoctorReport): string[] {
     ['Cgroup', info.cgroupVersion ? `v${info.cgroupVersion}` : 'unknown'],
     ['Resources', `${info.cpus} CPUs, ${(info.memTotal / 2 ** 30).toFixed(1)} GiB`],
     ['GPU runtimes', report.gpu.summary],
-    ['CDI devices', report.gpu.cdiDevices.join(', ') || (info.cdiSpecDirs.length ? `none discovered (spec dirs: ${info.cdiSpecDirs.join(', ')})` : 'none')],
+    [
+      'CDI devices',
+      report.gpu.cdiDevices.join(', ') ||
+        (info.cdiSpecDirs.length ? `none discovered (spec dirs: ${info.cdiSpecDirs.join(', ')})` : 'none'),
+    ],
   ];
   const width = Math.max(...rows.map(([k]) => k.length)) + 1;
   return [...rows.map(([k, v]) => `${`${k}:`.padEnd(width)} ${v}`), ...report.notes.map((n) => `Note: ${n}`)];

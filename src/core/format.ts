@@ -13,7 +13,11 @@ export function formatBytes(bytes: number): string {
 /** "3d ago", "5h ago", "12m ago", "just now" for a time in seconds since the epoch. */
 export function formatAge(createdSeconds: number, nowMs = Date.now()): string {
   const seconds = Math.max(0, nowMs / 1000 - createdSeconds);
-  const steps: [number, string][] = [[86400, 'd'], [3600, 'h'], [60, 'm']];
+  const steps: [number, string][] = [
+    [86400, 'd'],
+    [3600, 'h'],
+    [60, 'm'],
+  ];
   for (const [size, suffix] of steps) {
     if (seconds >= size) return `${Math.floor(seconds / size)}${suffix} ago`;
   }

@@ -17,7 +17,9 @@ const FIXED_LOCATIONS = ['.devcontainer/devcontainer.json', '.devcontainer.json'
 
 export class AmbiguousDevcontainerError extends UserError {
   constructor(readonly candidates: readonly string[]) {
-    super(`This folder has ${candidates.length} dev container configurations (${candidates.join(', ')}): choose one with --devcontainer PATH.`);
+    super(
+      `This folder has ${candidates.length} dev container configurations (${candidates.join(', ')}): choose one with --devcontainer PATH.`,
+    );
     this.name = 'AmbiguousDevcontainerError';
   }
 }
@@ -28,7 +30,11 @@ export class AmbiguousDevcontainerError extends UserError {
  */
 export async function findDevcontainerConfigs(folder: string): Promise<string[]> {
   const root = path.resolve(folder);
-  const isFile = (rel: string): Promise<boolean> => fs.stat(path.join(root, rel)).then((s) => s.isFile(), () => false);
+  const isFile = (rel: string): Promise<boolean> =>
+    fs.stat(path.join(root, rel)).then(
+      (s) => s.isFile(),
+      () => false,
+    );
   const subfolders = (await fs.readdir(path.join(root, '.devcontainer'), { withFileTypes: true }).catch(() => []))
     .filter((d) => d.isDirectory())
     .map((d) => `.devcontainer/${d.name}/devcontainer.json`)
@@ -113,13 +119,16 @@ export async function openProject(folder: string, options: OpenProjectOptions = 
     if (ambiguous || file === undefined) throw ambiguous;
     parsed = {
       raw: text === undefined ? undefined : parseJsonc(text, path.relative(root, file)),
-      config: text === undefined ? undefined : substituteVariables(parseJsonc(text, path.relative(root, file)), {
-        localWorkspaceFolder: root,
-        // mlc's containers have the folder at /workspace, whatever workspaceFolder says.
-        containerWorkspaceFolder: WORKSPACE_IN_CONTAINER,
-        configFile: file,
-        env: options.env ?? process.env,
-      }),
+      config:
+        text === undefined
+          ? undefined
+          : substituteVariables(parseJsonc(text, path.relative(root, file)), {
+              localWorkspaceFolder: root,
+              // mlc's containers have the folder at /workspace, whatever workspaceFolder says.
+              containerWorkspaceFolder: WORKSPACE_IN_CONTAINER,
+              configFile: file,
+              env: options.env ?? process.env,
+            }),
     };
   } catch (error) {
     parsed = { error };
@@ -173,7 +182,11 @@ export interface ProjectStatus {
 }
 
 /** What the status bar shows for a folder: its preset from devcontainer.json and, given an engine, its latest image. */
-export async function projectStatus(folder: string, inspect?: (ref: string) => Promise<ImageDetails | undefined>, devcontainer?: string): Promise<ProjectStatus> {
+export async function projectStatus(
+  folder: string,
+  inspect?: (ref: string) => Promise<ImageDetails | undefined>,
+  devcontainer?: string,
+): Promise<ProjectStatus> {
   const project = await openProject(folder, { devcontainer });
   const config = project.config;
   const env = isRecord(config?.containerEnv) ? config.containerEnv : {};
@@ -184,12 +197,14 @@ export async function projectStatus(folder: string, inspect?: (ref: string) => P
     ...(typeof env.MLC_PRESET === 'string' ? { preset: env.MLC_PRESET } : {}),
     ...(typeof env.MLC_VARIANT === 'string' ? { variant: env.MLC_VARIANT } : {}),
     imageRef,
-    ...(details ? {
-      image: {
-        id: details.id,
-        ...(details.labels[REVISION_LABEL] ? { revision: details.labels[REVISION_LABEL] } : {}),
-        dirty: details.labels[DIRTY_LABEL] === 'true',
-      },
-    } : {}),
+    ...(details
+      ? {
+          image: {
+            id: details.id,
+            ...(details.labels[REVISION_LABEL] ? { revision: details.labels[REVISION_LABEL] } : {}),
+            dirty: details.labels[DIRTY_LABEL] === 'true',
+          },
+        }
+      : {}),
   };
 }

@@ -19,7 +19,10 @@ export type ImageReferenceErrorReason = 'format' | 'uppercase';
 
 /** A string that is not an image reference docker would accept; the message says how to write one. */
 export class ImageReferenceError extends Error {
-  constructor(message: string, readonly reason: ImageReferenceErrorReason) {
+  constructor(
+    message: string,
+    readonly reason: ImageReferenceErrorReason,
+  ) {
     super(message);
     this.name = 'ImageReferenceError';
   }
@@ -81,7 +84,8 @@ export function splitRegistry(name: string): { registry: string; path: string } 
 
 /** Parses and normalizes `[host[:port]/]name[:tag][@digest]`; throws ImageReferenceError for anything docker refuses. */
 export function parseReference(raw: string): ImageReference {
-  const refuse = (why: string): ImageReferenceError => new ImageReferenceError(`${JSON.stringify(raw)} is not an image reference (${why}): ${FORMAT}.`, 'format');
+  const refuse = (why: string): ImageReferenceError =>
+    new ImageReferenceError(`${JSON.stringify(raw)} is not an image reference (${why}): ${FORMAT}.`, 'format');
   if (/^[0-9a-f]{64}$/.test(raw)) throw refuse('it is an image id');
   const { host, repository, tag, digest } = splitWritten(raw);
   if (digest !== undefined) {
@@ -90,7 +94,10 @@ export function parseReference(raw: string): ImageReference {
   }
   if (repository !== repository.toLowerCase()) {
     const lower = `${host !== undefined ? `${host}/` : ''}${repository.toLowerCase()}${tag !== undefined ? `:${tag}` : ''}${digest !== undefined ? `@${digest}` : ''}`;
-    throw new ImageReferenceError(`${JSON.stringify(raw)} has capital letters in its repository name, and docker takes lowercase names only: write ${JSON.stringify(lower)}.`, 'uppercase');
+    throw new ImageReferenceError(
+      `${JSON.stringify(raw)} has capital letters in its repository name, and docker takes lowercase names only: write ${JSON.stringify(lower)}.`,
+      'uppercase',
+    );
   }
   const { registry, path } = normalize(host, repository);
   if (!DOMAIN.test(registry)) throw refuse(`${JSON.stringify(registry)} is not a registry host`);
@@ -161,7 +168,9 @@ export function normalizeReference(raw: string): string {
 
 /** `<name>:<sha7>[-dirty]` and `<name>:latest`; without git, a UTC timestamp tag instead of the sha. */
 export function imageTags(name: string, git: { sha: string; dirty: boolean } | undefined, now: Date): string[] {
-  const id = git ? `${git.sha.slice(0, 7)}${git.dirty ? '-dirty' : ''}` : now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  const id = git
+    ? `${git.sha.slice(0, 7)}${git.dirty ? '-dirty' : ''}`
+    : now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
   return [`${name}:${id}`, `${name}:latest`];
 }
 

@@ -25,7 +25,8 @@ export async function openRunFileForRead(file: string, root: string): Promise<fs
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ELOOP') throw new RunFileRefused(`${rel} in the run folder is a link: the host reads no link a run wrote.`);
-    if (code === 'ENXIO' || code === 'EISDIR') throw new RunFileRefused(`${rel} in the run folder is not a file: the host reads only plain files a run wrote.`);
+    if (code === 'ENXIO' || code === 'EISDIR')
+      throw new RunFileRefused(`${rel} in the run folder is not a file: the host reads only plain files a run wrote.`);
     throw e;
   }
   try {
@@ -44,15 +45,29 @@ export async function openRunFileForRead(file: string, root: string): Promise<fs
  */
 export async function assertPlainFile(handle: fs.FileHandle, st: Stats, dir: string, rel: string): Promise<void> {
   if (!st.isFile()) throw new RunFileRefused(`${rel} in the run folder is ${kind(st)}: the host reads only plain files a run wrote.`);
-  if (st.nlink > 1) throw new RunFileRefused(`${rel} in the run folder is a hard link to another file: the host reads no file a run linked in.`);
+  if (st.nlink > 1)
+    throw new RunFileRefused(`${rel} in the run folder is a hard link to another file: the host reads no file a run linked in.`);
   if (process.platform !== 'linux') return;
   const where = await fs.readlink(`/proc/self/fd/${handle.fd}`).catch(() => undefined);
   if (where === undefined) return;
   // The folder's parent resolved, then the folder's own name: a run folder that is itself a link fails here too.
   const real = path.join(await fs.realpath(path.dirname(dir)).catch(() => path.dirname(dir)), path.basename(dir));
-  if (!where.startsWith(real + path.sep)) throw new RunFileRefused(`${rel} in the run folder leads out of it (to ${printable(where)}): the host reads nothing outside a run's folder.`);
+  if (!where.startsWith(real + path.sep))
+    throw new RunFileRefused(
+      `${rel} in the run folder leads out of it (to ${printable(where)}): the host reads nothing outside a run's folder.`,
+    );
 }
 
 export function kind(st: Stats): string {
-  return st.isSymbolicLink() ? 'a link' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isDirectory() ? 'a folder' : st.isFile() ? 'a file' : 'a device';
+  return st.isSymbolicLink()
+    ? 'a link'
+    : st.isFIFO()
+      ? 'a FIFO'
+      : st.isSocket()
+        ? 'a socket'
+        : st.isDirectory()
+          ? 'a folder'
+          : st.isFile()
+            ? 'a file'
+            : 'a device';
 }

@@ -18,7 +18,8 @@ type FromWebview = { type: 'ready'; chosen?: string[] } | { type: 'chart'; metri
 function parseMessage(raw: unknown): FromWebview | undefined {
   if (!raw || typeof raw !== 'object') return undefined;
   const m = raw as Record<string, unknown>;
-  if (m.type === 'ready') return { type: 'ready', ...(Array.isArray(m.chosen) ? { chosen: m.chosen.filter((c): c is string => typeof c === 'string') } : {}) };
+  if (m.type === 'ready')
+    return { type: 'ready', ...(Array.isArray(m.chosen) ? { chosen: m.chosen.filter((c): c is string => typeof c === 'string') } : {}) };
   if (m.type === 'chart' && typeof m.metric === 'string') return { type: 'chart', metric: m.metric };
   if (m.type === 'refresh') return { type: 'refresh' };
   return undefined;
@@ -83,7 +84,15 @@ export class ComparePanel {
         if (!this.chosen.includes(message.metric)) this.chosen.push(message.metric);
         const ids = c.runs.map((r) => r.id);
         const series = await readChartSeries(this.source.workspace, ids, [message.metric]);
-        await this.panel.webview.postMessage({ type: 'chart', chart: packChart(compareChart(message.metric, ids.map((id) => series.get(id)?.[0]))) });
+        await this.panel.webview.postMessage({
+          type: 'chart',
+          chart: packChart(
+            compareChart(
+              message.metric,
+              ids.map((id) => series.get(id)?.[0]),
+            ),
+          ),
+        });
         return;
       }
     }
@@ -98,9 +107,18 @@ export class ComparePanel {
       chosen = c.metricNames.includes(headline) ? [headline] : c.metricNames.slice(0, 1);
     }
     this.chosen = chosen;
-    const series = await readChartSeries(this.source.workspace, c.runs.map((r) => r.id), chosen);
+    const series = await readChartSeries(
+      this.source.workspace,
+      c.runs.map((r) => r.id),
+      chosen,
+    );
     const payload = comparePayload(c, series);
-    await this.panel.webview.postMessage({ type: 'data', payload: { ...payload, charts: payload.charts.map(packChart) }, chosen, strings: strings() });
+    await this.panel.webview.postMessage({
+      type: 'data',
+      payload: { ...payload, charts: payload.charts.map(packChart) },
+      chosen,
+      strings: strings(),
+    });
   }
 
   private fail(e: unknown): void {
@@ -114,7 +132,13 @@ export class ComparePanel {
 function html(webview: vscode.Webview, media: vscode.Uri): string {
   const nonce = randomBytes(16).toString('base64');
   const uri = (...parts: string[]): string => webview.asWebviewUri(vscode.Uri.joinPath(media, ...parts)).toString();
-  const csp = [`default-src 'none'`, `script-src ${webview.cspSource} 'nonce-${nonce}'`, `style-src ${webview.cspSource}`, `img-src ${webview.cspSource}`, `font-src ${webview.cspSource}`].join('; ');
+  const csp = [
+    `default-src 'none'`,
+    `script-src ${webview.cspSource} 'nonce-${nonce}'`,
+    `style-src ${webview.cspSource}`,
+    `img-src ${webview.cspSource}`,
+    `font-src ${webview.cspSource}`,
+  ].join('; ');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -142,7 +166,9 @@ function strings(): Record<string, string> {
     best: vscode.l10n.t('best'),
     lowest: vscode.l10n.t('lowest is best'),
     highest: vscode.l10n.t('highest is best'),
-    noMetrics: vscode.l10n.t('No metrics recorded: write $MLC_RUN_DIR/metrics.jsonl (one {"step": N, "loss": …} per line), a Lightning CSVLogger, DVCLive or TensorBoard files.'),
+    noMetrics: vscode.l10n.t(
+      'No metrics recorded: write $MLC_RUN_DIR/metrics.jsonl (one {"step": N, "loss": …} per line), a Lightning CSVLogger, DVCLive or TensorBoard files.',
+    ),
     noValues: vscode.l10n.t('No values of this metric yet.'),
     configKeys: vscode.l10n.t('Config keys that differ'),
     none: vscode.l10n.t('none'),

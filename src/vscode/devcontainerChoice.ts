@@ -28,7 +28,10 @@ export class DevcontainerChoice {
     if (remembered) return { devcontainer: remembered };
     const picked = await vscode.window.showQuickPick(
       candidates.map((c) => ({ label: c })),
-      { title: vscode.l10n.t('Dev container configuration for {0}', path.basename(folder)), placeHolder: vscode.l10n.t('This folder has several; the choice is remembered for it') },
+      {
+        title: vscode.l10n.t('Dev container configuration for {0}', path.basename(folder)),
+        placeHolder: vscode.l10n.t('This folder has several; the choice is remembered for it'),
+      },
     );
     if (!picked) return undefined;
     await this.state.update(STATE_KEY, { ...this.state.get<Record<string, string>>(STATE_KEY, {}), [path.resolve(folder)]: picked.label });

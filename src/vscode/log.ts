@@ -7,11 +7,21 @@ export function createLogChannel(): { channel: vscode.LogOutputChannel; sink: Lo
   const sink: LogSink = {
     write: (level, line) => {
       switch (level) {
-        case 'trace': channel.trace(line); break;
-        case 'debug': channel.debug(line); break;
-        case 'info': channel.info(line); break;
-        case 'warn': channel.warn(line); break;
-        case 'error': channel.error(line); break;
+        case 'trace':
+          channel.trace(line);
+          break;
+        case 'debug':
+          channel.debug(line);
+          break;
+        case 'info':
+          channel.info(line);
+          break;
+        case 'warn':
+          channel.warn(line);
+          break;
+        case 'error':
+          channel.error(line);
+          break;
       }
     },
   };

@@ -22,7 +22,8 @@ export interface InputStep {
 export function showStep<T>(step: PickStep<T> | InputStep, index: number, total: number): Promise<StepResult<T | string>> {
   return new Promise((resolve) => {
     const disposables: vscode.Disposable[] = [];
-    const input = step.kind === 'pick' ? vscode.window.createQuickPick<vscode.QuickPickItem & { value: T }>() : vscode.window.createInputBox();
+    const input =
+      step.kind === 'pick' ? vscode.window.createQuickPick<vscode.QuickPickItem & { value: T }>() : vscode.window.createInputBox();
     input.title = step.title;
     input.step = index + 1;
     input.totalSteps = total;
@@ -48,10 +49,12 @@ export function showStep<T>(step: PickStep<T> | InputStep, index: number, total:
       const pick = input as vscode.QuickPick<vscode.QuickPickItem & { value: T }>;
       pick.placeholder = step.placeholder;
       pick.items = step.items;
-      disposables.push(pick.onDidAccept(() => {
-        const chosen = pick.selectedItems[0];
-        if (chosen) done(chosen.value);
-      }));
+      disposables.push(
+        pick.onDidAccept(() => {
+          const chosen = pick.selectedItems[0];
+          if (chosen) done(chosen.value);
+        }),
+      );
     } else {
       const box = input as vscode.InputBox;
       box.prompt = step.prompt;

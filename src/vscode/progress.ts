@@ -8,14 +8,17 @@ export async function withCancellableProgress<T>(
   title: string,
   work: (signal: AbortSignal, progress: vscode.Progress<{ message?: string; increment?: number }>) => Promise<T>,
 ): Promise<T> {
-  return await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, async (progress, token) => {
-    const abort = toAbortSignal(token);
-    try {
-      return await work(abort.signal, progress);
-    } finally {
-      abort.dispose();
-    }
-  });
+  return await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title, cancellable: true },
+    async (progress, token) => {
+      const abort = toAbortSignal(token);
+      try {
+        return await work(abort.signal, progress);
+      } finally {
+        abort.dispose();
+      }
+    },
+  );
 }
 
 /** Bridges a VS Code CancellationToken to the AbortSignal the core and dockerode take. */

@@ -31,7 +31,10 @@ export interface BuildSettings {
 
 export function buildSettings(): BuildSettings {
   const config = vscode.workspace.getConfiguration('mlContainers');
-  return { buildArgs: named('build.args', () => checkBuildArgs(config.get<unknown>('build.args', {}))), strict: config.get<boolean>('build.strict', false) === true };
+  return {
+    buildArgs: named('build.args', () => checkBuildArgs(config.get<unknown>('build.args', {}))),
+    strict: config.get<boolean>('build.strict', false) === true,
+  };
 }
 
 /** The run settings, validated. */
@@ -59,7 +62,11 @@ export function userRuntimeSettings(): UserRuntimeInput {
     return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string' && v.trim() !== '') : [];
   };
   const envFile = config.get<unknown>('run.envFile', '');
-  return { env: strings('run.env'), envFiles: typeof envFile === 'string' && envFile.trim() ? [envFile.trim()] : [], mounts: strings('run.mounts') };
+  return {
+    env: strings('run.env'),
+    envFiles: typeof envFile === 'string' && envFile.trim() ? [envFile.trim()] : [],
+    mounts: strings('run.mounts'),
+  };
 }
 
 /**
@@ -69,5 +76,10 @@ export function userRuntimeSettings(): UserRuntimeInput {
 export async function workspaceRuntime(workspace: string, choice: { devcontainer?: string } = {}): Promise<RuntimeSettings> {
   const project = await openProject(workspace, choice);
   const raw = project.rawConfig;
-  return runtimeSettings(raw, { workspace, hostEnv: process.env, user: userRuntimeSettings(), ...(raw ? { configFile: project.devcontainerPath } : {}) });
+  return runtimeSettings(raw, {
+    workspace,
+    hostEnv: process.env,
+    user: userRuntimeSettings(),
+    ...(raw ? { configFile: project.devcontainerPath } : {}),
+  });
 }

@@ -44,14 +44,19 @@ export class MlStatusBar implements vscode.Disposable {
     let engineNote: string | undefined;
     try {
       const engine = vscode.workspace.isTrusted ? this.engines.get() : undefined;
-      status = await projectStatus(folder, engine && (async (ref) => {
-        try {
-          return await engine.inspectImage(ref);
-        } catch (e) {
-          engineNote = e instanceof Error ? e.message : String(e);
-          return undefined;
-        }
-      }), await this.devcontainers?.remembered(folder));
+      status = await projectStatus(
+        folder,
+        engine &&
+          (async (ref) => {
+            try {
+              return await engine.inspectImage(ref);
+            } catch (e) {
+              engineNote = e instanceof Error ? e.message : String(e);
+              return undefined;
+            }
+          }),
+        await this.devcontainers?.remembered(folder),
+      );
     } catch (e) {
       this.log.warn(`status bar: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -63,7 +68,9 @@ export class MlStatusBar implements vscode.Disposable {
   private render(status: ProjectStatus | undefined, engineNote: string | undefined): void {
     if (!status?.configured) {
       this.item.text = `$(vm) ${vscode.l10n.t('ML Container')}`;
-      this.item.tooltip = status ? vscode.l10n.t('No ML environment in this folder yet: click to scaffold one.') : vscode.l10n.t('devcontainer.json could not be read, or the folder has several: see Show Logs.');
+      this.item.tooltip = status
+        ? vscode.l10n.t('No ML environment in this folder yet: click to scaffold one.')
+        : vscode.l10n.t('devcontainer.json could not be read, or the folder has several: see Show Logs.');
       return;
     }
     const preset = [status.preset, status.variant].filter(Boolean).join(' · ') || vscode.l10n.t('custom');
@@ -74,7 +81,10 @@ export class MlStatusBar implements vscode.Disposable {
     tooltip.appendMarkdown(`**${vscode.l10n.t('ML Container')}** — ${preset}\n\n`);
     if (image) {
       tooltip.appendMarkdown(`${vscode.l10n.t('Image')}: \`${status.imageRef}\` (\`${short ?? ''}\`)\n\n`);
-      if (image.revision) tooltip.appendMarkdown(`${vscode.l10n.t('Commit')}: \`${image.revision.slice(0, 12)}\`${image.dirty ? ` ${vscode.l10n.t('(with uncommitted changes)')}` : ''}\n\n`);
+      if (image.revision)
+        tooltip.appendMarkdown(
+          `${vscode.l10n.t('Commit')}: \`${image.revision.slice(0, 12)}\`${image.dirty ? ` ${vscode.l10n.t('(with uncommitted changes)')}` : ''}\n\n`,
+        );
     } else if (engineNote) {
       tooltip.appendMarkdown(`${vscode.l10n.t('Docker engine: {0}', engineNote)}\n\n`);
     } else if (vscode.workspace.isTrusted) {

@@ -5,7 +5,12 @@ import type { EngineProvider } from './engineProvider';
 export const LOGIN_SHELL = ['sh', '-c', 'command -v bash >/dev/null && exec bash -l || exec sh'];
 
 /** A terminal running the docker CLI against the engine ML Containers uses (the dockerHost setting included). */
-export function dockerTerminal(engines: EngineProvider, name: string, args: string[], extraEnv: Record<string, string> = {}): vscode.Terminal {
+export function dockerTerminal(
+  engines: EngineProvider,
+  name: string,
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): vscode.Terminal {
   const endpoint = engines.get().endpoint;
   const env: Record<string, string> = { ...extraEnv, ...(endpoint.source === 'setting' ? { DOCKER_HOST: endpoint.host } : {}) };
   const terminal = vscode.window.createTerminal({ name, shellPath: 'docker', shellArgs: args, env });

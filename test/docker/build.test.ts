@@ -27,7 +27,12 @@ const DOCKER = fs.existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
 /** A scaffolded TensorFlow (CPU) project on the Jupyter stand-in, committed, with a credentialed remote. */
 async function fixtureRepo(name: string): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mlc-build-${name}-`));
-  const { plan } = await prepareScaffold(dir, TEMPLATES, { preset: 'tensorflow', variant: 'cpu', baseImage: BASE, name: `mlc test ${name}` }, false);
+  const { plan } = await prepareScaffold(
+    dir,
+    TEMPLATES,
+    { preset: 'tensorflow', variant: 'cpu', baseImage: BASE, name: `mlc test ${name}` },
+    false,
+  );
   await applyPlan(dir, plan);
   fs.writeFileSync(path.join(dir, 'train.py'), 'print("train")\n');
   git(dir, 'init', '-q', '-b', 'main');
@@ -56,14 +61,24 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
     const dir = await fixtureRepo('labels');
     const sha = git(dir, 'rev-parse', 'HEAD');
     const lines: string[] = [];
-    const result = await buildExperiment({ folder: dir, hyperparameters: 'configs/experiment.yaml', engine, git: new GitCli(), log: recordingLogger(lines, 'build') });
+    const result = await buildExperiment({
+      folder: dir,
+      hyperparameters: 'configs/experiment.yaml',
+      engine,
+      git: new GitCli(),
+      log: recordingLogger(lines, 'build'),
+    });
     images.push(...result.tags, result.imageId);
     assert.deepEqual(result.tags, [`mlc-test-labels:${sha.slice(0, 7)}`, 'mlc-test-labels:latest']);
     assert.equal(result.builder, kind === 'podman' ? 'classic' : 'buildkit');
     const image = await engine.inspectImage(result.tags[0]!);
     assert.ok(image);
     assert.equal(image.id, result.imageId);
-    assert.equal((await engine.listImages({ reference: 'mlc-test-labels' })).length, 1, 'the reference filter the cancel test relies on finds nothing');
+    assert.equal(
+      (await engine.listImages({ reference: 'mlc-test-labels' })).length,
+      1,
+      'the reference filter the cancel test relies on finds nothing',
+    );
     const l = image.labels;
     assert.equal(l['org.opencontainers.image.revision'], sha);
     assert.equal(l['org.opencontainers.image.source'], 'https://example.org/lab/dimuon.git');
@@ -80,12 +95,24 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
     assert.match(l['org.mlcontainers.config.sha256'] ?? '', /^[0-9a-f]{64}$/);
     assert.doesNotMatch(JSON.stringify(l) + lines.join('\n'), /SECRET123/, 'a credential leaked into a label or log line');
 
-    assert.ok(fs.existsSync(path.join(dir, '.mlcontainers', 'locks', `${result.imageId.replace('sha256:', '')}.txt`)), 'no environment lock');
-    const again = await buildExperiment({ folder: dir, hyperparameters: 'configs/experiment.yaml', engine, git: new GitCli(), log: silentLogger('build') });
+    assert.ok(
+      fs.existsSync(path.join(dir, '.mlcontainers', 'locks', `${result.imageId.replace('sha256:', '')}.txt`)),
+      'no environment lock',
+    );
+    const again = await buildExperiment({
+      folder: dir,
+      hyperparameters: 'configs/experiment.yaml',
+      engine,
+      git: new GitCli(),
+      log: silentLogger('build'),
+    });
     images.push(again.imageId);
     assert.equal(again.tags[0], result.tags[0], 'our own lock file made the next build dirty');
     // The first build's layers are still there to reuse: on Podman, removing a temporary tag deleted them (issue 32).
-    assert.ok(again.cachedSteps.some((s) => s.includes('-r /tmp/mlc/requirements.txt')), `nothing changed, yet not cached: ${again.cachedSteps.join(' | ')}`);
+    assert.ok(
+      again.cachedSteps.some((s) => s.includes('-r /tmp/mlc/requirements.txt')),
+      `nothing changed, yet not cached: ${again.cachedSteps.join(' | ')}`,
+    );
     // Nothing changed, so nothing new: the same image, as `docker build` gives (the old one is not left dangling).
     // Podman 4.3's builder commits a new image on every build whatever the labels (seen here), so only BuildKit's.
     if (kind !== 'podman') assert.equal(again.imageId, result.imageId, 'a rebuild with nothing changed made a new image');
@@ -96,7 +123,10 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
     assert.equal(dirty.tags[0], `mlc-test-labels:${sha.slice(0, 7)}-dirty`);
     assert.equal((await engine.inspectImage(dirty.tags[0]!))?.labels['org.mlcontainers.dirty'], 'true');
     // A source-only change reuses the dependency layers: BuildKit reports them CACHED, buildah "Using cache".
-    assert.ok(dirty.cachedSteps.some((s) => s.includes('-r /tmp/mlc/requirements.txt')), `not cached: ${dirty.cachedSteps.join(' | ')}`);
+    assert.ok(
+      dirty.cachedSteps.some((s) => s.includes('-r /tmp/mlc/requirements.txt')),
+      `not cached: ${dirty.cachedSteps.join(' | ')}`,
+    );
   });
 
   it("leaves secrets, weights, logger output and caches out of the image; without the scaffold's ignore file it names .env, and --strict refuses", async () => {
@@ -135,16 +165,32 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
     const warned = await mlc(['build', '--dir', bare, '--no-lock']);
     assert.equal(warned.code, 0, warned.stderr);
     images.push(...warned.stdout.trim().split('\n'));
-    assert.match(warned.stderr, /^warn: \[build\] \.env looks like a secret and goes into the image .*; add this line to \.dockerignore: \.env$/m);
-    assert.ok((await workspace(warned.stdout.trim().split('\n')[0]!)).includes('.env'), 'the unignored .env did not reach the image: this test proves nothing');
+    assert.match(
+      warned.stderr,
+      /^warn: \[build\] \.env looks like a secret and goes into the image .*; add this line to \.dockerignore: \.env$/m,
+    );
+    assert.ok(
+      (await workspace(warned.stdout.trim().split('\n')[0]!)).includes('.env'),
+      'the unignored .env did not reach the image: this test proves nothing',
+    );
   });
 
-  it('mlc build --json prints one object: id, commit tags, commit, builder, context, labels without the remote\'s credentials', async () => {
+  it("mlc build --json prints one object: id, commit tags, commit, builder, context, labels without the remote's credentials", async () => {
     const dir = await fixtureRepo('json');
     const sha = git(dir, 'rev-parse', 'HEAD');
     const r = await mlc(['build', '--dir', dir, '--no-lock', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const built = JSON.parse(r.stdout) as { imageId: string; tags: string[]; commit: string; dirty: boolean; builder: string; contextBytes: number; cachedSteps: string[]; contextFindings: unknown[]; labels: Record<string, string> };
+    const built = JSON.parse(r.stdout) as {
+      imageId: string;
+      tags: string[];
+      commit: string;
+      dirty: boolean;
+      builder: string;
+      contextBytes: number;
+      cachedSteps: string[];
+      contextFindings: unknown[];
+      labels: Record<string, string>;
+    };
     images.push(...built.tags, built.imageId);
     assert.deepEqual(built.tags, [`mlc-test-json:${sha.slice(0, 7)}`, 'mlc-test-json:latest']);
     assert.equal((await engine.inspectImage(built.tags[0]!))?.id, built.imageId);
@@ -154,7 +200,7 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
     assert.ok(built.contextBytes > 0);
     assert.deepEqual(built.contextFindings, []);
     assert.equal(built.labels['org.opencontainers.image.revision'], sha);
-    assert.doesNotMatch(r.stdout, /ghp_SECRET123|ada:/, 'the remote\'s credentials stay out of the report');
+    assert.doesNotMatch(r.stdout, /ghp_SECRET123|ada:/, "the remote's credentials stay out of the report");
     assert.notEqual(r.stderr, '', 'progress still goes to stderr');
   });
 
@@ -168,13 +214,34 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
     );
     git(dir, 'commit', '-qam', 'cache probe');
     const first: string[] = [];
-    const one = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger(first, 'build'), buildArgs: { BUILD_NO: '1' }, lock: false });
+    const one = await buildExperiment({
+      folder: dir,
+      engine,
+      git: new GitCli(),
+      log: recordingLogger(first, 'build'),
+      buildArgs: { BUILD_NO: '1' },
+      lock: false,
+    });
     images.push(...one.tags, one.imageId);
-    assert.deepEqual(first.filter((l) => /pip cache reused: left by build \d+$/.test(l)), [], 'the first build found the marker already');
+    assert.deepEqual(
+      first.filter((l) => /pip cache reused: left by build \d+$/.test(l)),
+      [],
+      'the first build found the marker already',
+    );
     const second: string[] = [];
-    const two = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: recordingLogger(second, 'build'), buildArgs: { BUILD_NO: '2' }, lock: false });
+    const two = await buildExperiment({
+      folder: dir,
+      engine,
+      git: new GitCli(),
+      log: recordingLogger(second, 'build'),
+      buildArgs: { BUILD_NO: '2' },
+      lock: false,
+    });
     images.push(two.imageId);
-    assert.ok(second.some((l) => l.endsWith('pip cache reused: left by build 1')), `no reuse in the second build:\n${second.join('\n')}`);
+    assert.ok(
+      second.some((l) => l.endsWith('pip cache reused: left by build 1')),
+      `no reuse in the second build:\n${second.join('\n')}`,
+    );
   });
 
   it('mlc diff shows a package added between two builds', async () => {
@@ -182,7 +249,10 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
     const first = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') });
     images.push(...first.tags, first.imageId);
     // No PyPI here: Debian's python3-tabulate is a package pip freeze lists all the same.
-    fs.appendFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), '\nUSER root\nRUN apt-get update && apt-get install -y --no-install-recommends python3-tabulate && rm -rf /var/lib/apt/lists/*\nUSER mlc\n');
+    fs.appendFileSync(
+      path.join(dir, '.devcontainer', 'Dockerfile'),
+      '\nUSER root\nRUN apt-get update && apt-get install -y --no-install-recommends python3-tabulate && rm -rf /var/lib/apt/lists/*\nUSER mlc\n',
+    );
     git(dir, 'commit', '-qam', 'add tabulate');
     const second = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') });
     images.push(...second.tags, second.imageId);
@@ -193,10 +263,19 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
     assert.doesNotMatch(out, /^- /m);
     const json = await mlc(['diff', first.tags[0]!, second.tags[0]!, '--dir', dir, '--json']);
     assert.equal(json.code, 0, json.stderr);
-    const packages = JSON.parse(json.stdout) as { a: string; b: string; added: { name: string; version: string }[]; removed: unknown[]; changed: unknown[] };
+    const packages = JSON.parse(json.stdout) as {
+      a: string;
+      b: string;
+      added: { name: string; version: string }[];
+      removed: unknown[];
+      changed: unknown[];
+    };
     assert.equal(packages.a, first.tags[0]);
     assert.equal(packages.b, second.tags[0]);
-    assert.ok(packages.added.some((p) => p.name === 'tabulate' && /^[\d.]+$/.test(p.version)), json.stdout);
+    assert.ok(
+      packages.added.some((p) => p.name === 'tabulate' && /^[\d.]+$/.test(p.version)),
+      json.stdout,
+    );
     assert.deepEqual(packages.removed, []);
   });
 
@@ -217,7 +296,10 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
       // What went to the engine: the files plus the tar's 512-byte headers and padding, or the session's stat
       // packets (a new folder: BuildKit asks for every file); nothing of data/.
       assert.equal(result.contextTransport, kind === 'podman' ? 'tar' : 'session');
-      assert.ok(result.contextBytesSent > result.context.totalBytes && result.contextBytesSent < 128 * 1024, `sent ${result.contextBytesSent} bytes`);
+      assert.ok(
+        result.contextBytesSent > result.context.totalBytes && result.contextBytesSent < 128 * 1024,
+        `sent ${result.contextBytesSent} bytes`,
+      );
       if (result.contextTransport === 'tar') assert.equal(result.contextBytesSent % 512, 0);
     } finally {
       clearInterval(timer);
@@ -234,7 +316,11 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
     let abortedAt = 0;
     await assert.rejects(
       buildExperiment({
-        folder: dir, engine, git: new GitCli(), log: silentLogger('build'), signal: controller.signal,
+        folder: dir,
+        engine,
+        git: new GitCli(),
+        log: silentLogger('build'),
+        signal: controller.signal,
         onStep: (step) => {
           if (step.includes('sleep 120') && !abortedAt) {
             abortedAt = Date.now();
@@ -252,11 +338,18 @@ describe('experiment image builds (real engine: BuildKit on Docker, buildah on P
 
   it('reports the failing step and its last log lines', async () => {
     const dir = await fixtureRepo('fails');
-    fs.appendFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), '\nRUN echo "loading weights" && echo "CUDA error: no kernel image" >&2 && exit 7\n');
+    fs.appendFileSync(
+      path.join(dir, '.devcontainer', 'Dockerfile'),
+      '\nRUN echo "loading weights" && echo "CUDA error: no kernel image" >&2 && exit 7\n',
+    );
     git(dir, 'commit', '-qam', 'broken');
     await assert.rejects(
       buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build') }),
-      (e: unknown) => e instanceof BuildFailedError && /exit 7/.test(e.step) && e.logTail.some((l) => l.includes('CUDA error: no kernel image')) && /exit code: 7|exit status 7/.test(e.message),
+      (e: unknown) =>
+        e instanceof BuildFailedError &&
+        /exit 7/.test(e.step) &&
+        e.logTail.some((l) => l.includes('CUDA error: no kernel image')) &&
+        /exit code: 7|exit status 7/.test(e.message),
     );
     // mlc build prints the step's lines once, as they stream, and ends with the one-sentence error.
     const r = await mlc(['build', '--dir', dir, '--no-lock']);
@@ -282,7 +375,8 @@ describe('provenance that travels: pushed, removed here, pulled back (real docke
     tools = await requireTestRegistry(this, engine);
     assertBuiltCli();
     // The repository is this test's own: what an earlier run killed half-way left there would read as our leftovers.
-    for (const image of await engine.listImages({ reference: 'mlc-test-travel' })) await engine.removeImage(image.id, { force: true }).catch(() => undefined);
+    for (const image of await engine.listImages({ reference: 'mlc-test-travel' }))
+      await engine.removeImage(image.id, { force: true }).catch(() => undefined);
   });
 
   after(async () => {
@@ -308,7 +402,11 @@ describe('provenance that travels: pushed, removed here, pulled back (real docke
     assert.equal(second.labels['org.mlcontainers.base.digest'], baseId, 'the stand-in base has no registry digest: its id is the digest');
     assert.match(second.labels['org.mlcontainers.lock.sha256'] ?? '', /^[0-9a-f]{64}$/);
     const travel = await engine.listImages({ reference: 'mlc-test-travel' });
-    assert.deepEqual(travel.flatMap((i) => i.repoTags).filter((t) => t.includes('mlc-stamp')), [], 'the temporary tag was left behind');
+    assert.deepEqual(
+      travel.flatMap((i) => i.repoTags).filter((t) => t.includes('mlc-stamp')),
+      [],
+      'the temporary tag was left behind',
+    );
     assert.deepEqual(travel.map((i) => i.id).sort(), [first.imageId, second.imageId].sort(), 'an unstamped image was left behind');
 
     registry = await startRegistry(tools);
@@ -322,7 +420,9 @@ describe('provenance that travels: pushed, removed here, pulled back (real docke
     for (const built of [first, second]) await engine.removeImage(built.imageId, { force: true });
     fs.rmSync(path.join(dir, '.mlcontainers'), { recursive: true, force: true });
     for (const ref of pushed) {
-      await new Promise<void>((resolve, reject) => execFile(DOCKER, ['pull', '-q', ref], (e, _out, err) => (e ? reject(new Error(err)) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        execFile(DOCKER, ['pull', '-q', ref], (e, _out, err) => (e ? reject(new Error(err)) : resolve())),
+      );
     }
     const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-elsewhere-'));
     dirs.push(elsewhere);
@@ -331,7 +431,13 @@ describe('provenance that travels: pushed, removed here, pulled back (real docke
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, new RegExp(`^commit +${git(dir, 'rev-parse', 'HEAD')}$`, 'm'));
     assert.match(text.stdout, new RegExp(`^base +${BASE} @ ${baseId}$`, 'm'));
-    assert.match(text.stdout, new RegExp(`^lock +sha256:${second.labels['org.mlcontainers.lock.sha256']}, \\d+ packages \\(in the image at /etc/mlc/environment\\.lock\\)$`, 'm'));
+    assert.match(
+      text.stdout,
+      new RegExp(
+        `^lock +sha256:${second.labels['org.mlcontainers.lock.sha256']}, \\d+ packages \\(in the image at /etc/mlc/environment\\.lock\\)$`,
+        'm',
+      ),
+    );
     const json = await mlc(['inspect', pushed[1]!, '--json', '--dir', elsewhere]);
     const report = JSON.parse(json.stdout) as ProvenanceReport;
     assert.equal(report.imageId, second.imageId, 'the pulled image is not the one built');
@@ -367,12 +473,23 @@ describe('the environment lock of a PyTorch image (real dockerd, the PyTorch sta
     // The PyTorch preset's build and pip freeze on the 2 GB stand-in: minutes on a busy 2-core machine.
     this.timeout(900_000);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-build-archs-'));
-    const { plan } = await prepareScaffold(dir, TEMPLATES, { preset: 'pytorch', variant: 'gpu', baseImage: PYTORCH, name: 'mlc test archs' }, false);
+    const { plan } = await prepareScaffold(
+      dir,
+      TEMPLATES,
+      { preset: 'pytorch', variant: 'gpu', baseImage: PYTORCH, name: 'mlc test archs' },
+      false,
+    );
     await applyPlan(dir, plan);
     git(dir, 'init', '-q', '-b', 'main');
     git(dir, 'add', '-A');
     git(dir, 'commit', '-q', '-m', 'first');
-    const result = await buildExperiment({ folder: dir, hyperparameters: 'configs/experiment.yaml', engine, git: new GitCli(), log: silentLogger('build') });
+    const result = await buildExperiment({
+      folder: dir,
+      hyperparameters: 'configs/experiment.yaml',
+      engine,
+      git: new GitCli(),
+      log: silentLogger('build'),
+    });
     images.push(...result.tags, result.imageId);
     const lock = fs.readFileSync(lockPath(dir, result.imageId), 'utf8');
     assert.match(lock, /^torch==1\.13/m, 'the stand-in is not the torch this test expects');
@@ -386,13 +503,19 @@ describe('the environment lock of a PyTorch image (real dockerd, the PyTorch sta
     const files = [
       { path: 'Dockerfile', content: `FROM ${PYTORCH}\nCOPY torch/ ${site}/\n` },
       { path: 'torch/version.py', content: "__version__ = '2.5.1'\ncuda = '12.4'\n" },
-      { path: 'torch/__init__.py', content: 'from . import version\nclass _C:\n    @staticmethod\n    def _cuda_getArchFlags():\n        return "sm_80 sm_90"\n' },
+      {
+        path: 'torch/__init__.py',
+        content: 'from . import version\nclass _C:\n    @staticmethod\n    def _cuda_getArchFlags():\n        return "sm_80 sm_90"\n',
+      },
     ];
-    const id = await engine.build(packFiles(files), { tags: ['mlc-test-cuda-torch:1'], dockerfile: 'Dockerfile', buildKit: kind !== 'podman' });
+    const id = await engine.build(packFiles(files), {
+      tags: ['mlc-test-cuda-torch:1'],
+      dockerfile: 'Dockerfile',
+      buildKit: kind !== 'podman',
+    });
     images.push('mlc-test-cuda-torch:1', id);
     const lock = await captureLock(engine, 'mlc-test-cuda-torch:1');
     assert.deepEqual(lockArchs(lock), ['sm_80', 'sm_90']);
     assert.match(lock, /^torch==1\.13/m, 'pip freeze still lists the packages');
   });
 });
-

@@ -40,7 +40,23 @@ describe('build context agrees with the docker CLI (real dockerd)', function () 
         const dockerfile = c.dockerfile ?? 'Dockerfile';
         const root = writeFixture({ ...c, files: { ...c.files, [dockerfile]: PROBE } });
         const cli = await new Promise<string>((resolve, reject) =>
-          execFile(DOCKER, ['build', '--no-cache', '--rm', '--force-rm', '-q=false', '-t', 'mlc-test/context-probe:cli', '-f', path.join(root, dockerfile), root], { env: { ...process.env, DOCKER_BUILDKIT: '0' } }, (e, out, err) => (e ? reject(new Error(err)) : resolve(out))),
+          execFile(
+            DOCKER,
+            [
+              'build',
+              '--no-cache',
+              '--rm',
+              '--force-rm',
+              '-q=false',
+              '-t',
+              'mlc-test/context-probe:cli',
+              '-f',
+              path.join(root, dockerfile),
+              root,
+            ],
+            { env: { ...process.env, DOCKER_BUILDKIT: '0' } },
+            (e, out, err) => (e ? reject(new Error(err)) : resolve(out)),
+          ),
         );
         const expected = [...(c.visibleInBuild ?? c.expected)].sort();
         assert.deepEqual(between(cli), expected, 'the fixture table disagrees with the docker CLI');
@@ -49,9 +65,13 @@ describe('build context agrees with the docker CLI (real dockerd)', function () 
         let ours = '';
         let id: string;
         if (transport === 'tar') {
-          id = await engine.build(packContext(await scanContext(root, dockerfile)), { tags: [], dockerfile, buildKit: false, noCache: true }, (e) => {
-            if (typeof e.stream === 'string') ours += e.stream;
-          });
+          id = await engine.build(
+            packContext(await scanContext(root, dockerfile)),
+            { tags: [], dockerfile, buildKit: false, noCache: true },
+            (e) => {
+              if (typeof e.stream === 'string') ours += e.stream;
+            },
+          );
         } else {
           const progress = new BuildProgress();
           const built = await buildWithSession(engine, {

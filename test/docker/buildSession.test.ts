@@ -47,9 +47,18 @@ describe('BuildKit session builds (real engine)', function () {
   });
 
   it('a warm rebuild after a one-file edit sends that file, not the context', async function () {
-    await requireKind(this, engine, 'docker', 'needs a BuildKit session (POST /session), which Podman answers 404; the Docker pass runs it')
+    await requireKind(
+      this,
+      engine,
+      'docker',
+      'needs a BuildKit session (POST /session), which Podman answers 404; the Docker pass runs it',
+    );
     const root = project();
-    const first = await buildWithSession(engine, { scan: await scanContext(root, 'Dockerfile'), dockerfile: 'Dockerfile', request: { tags: ['mlc-test-session:1'], buildKit: true } });
+    const first = await buildWithSession(engine, {
+      scan: await scanContext(root, 'Dockerfile'),
+      dockerfile: 'Dockerfile',
+      request: { tags: ['mlc-test-session:1'], buildKit: true },
+    });
     assert.ok(first, 'the engine has no BuildKit session endpoint');
     images.push('mlc-test-session:1');
     const scan = await scanContext(root, 'Dockerfile');
@@ -57,23 +66,39 @@ describe('BuildKit session builds (real engine)', function () {
     assert.ok(first.bytesSent >= scan.totalBytes, `first sync sent ${first.bytesSent} of ${scan.totalBytes} bytes`);
 
     fs.appendFileSync(path.join(root, 'pkg7', 'm3.py'), '\nedited = True\n');
-    const second = await buildWithSession(engine, { scan: await scanContext(root, 'Dockerfile'), dockerfile: 'Dockerfile', request: { tags: ['mlc-test-session:2'], buildKit: true } });
+    const second = await buildWithSession(engine, {
+      scan: await scanContext(root, 'Dockerfile'),
+      dockerfile: 'Dockerfile',
+      request: { tags: ['mlc-test-session:2'], buildKit: true },
+    });
     assert.ok(second);
     images.push('mlc-test-session:2');
     assert.equal(second.filesSent, 1);
-    assert.ok(second.bytesSent < scan.totalBytes / 10, `a one-file rebuild sent ${second.bytesSent} bytes of a ${scan.totalBytes}-byte context`);
+    assert.ok(
+      second.bytesSent < scan.totalBytes / 10,
+      `a one-file rebuild sent ${second.bytesSent} bytes of a ${scan.totalBytes}-byte context`,
+    );
     const seen = await engine.runCapture('mlc-test-session:2', ['tail', '-n', '1', '/ctx/pkg7/m3.py']);
     assert.equal(seen.stdout.trim(), 'edited = True');
   });
 
   it('a Dockerfile that is a link builds from the file it points to; a link out of the context is refused in one sentence', async function () {
-    await requireKind(this, engine, 'docker', 'needs a BuildKit session (POST /session), which Podman answers 404; the Docker pass runs it')
+    await requireKind(
+      this,
+      engine,
+      'docker',
+      'needs a BuildKit session (POST /session), which Podman answers 404; the Docker pass runs it',
+    );
     const root = project();
     fs.mkdirSync(path.join(root, 'docker'));
     fs.writeFileSync(path.join(root, 'docker', 'Dockerfile.cpu'), `FROM ${STANDIN_DEBIAN}\nRUN echo linked > /linked\n`);
     fs.rmSync(path.join(root, 'Dockerfile'));
     fs.symlinkSync('docker/Dockerfile.cpu', path.join(root, 'Dockerfile'));
-    const built = await buildWithSession(engine, { scan: await scanContext(root, 'Dockerfile'), dockerfile: 'Dockerfile', request: { tags: ['mlc-test-session-link:1'], buildKit: true } });
+    const built = await buildWithSession(engine, {
+      scan: await scanContext(root, 'Dockerfile'),
+      dockerfile: 'Dockerfile',
+      request: { tags: ['mlc-test-session-link:1'], buildKit: true },
+    });
     assert.ok(built);
     images.push('mlc-test-session-link:1');
     assert.equal((await engine.runCapture('mlc-test-session-link:1', ['cat', '/linked'])).stdout.trim(), 'linked');
@@ -83,13 +108,22 @@ describe('BuildKit session builds (real engine)', function () {
     fs.rmSync(path.join(root, 'Dockerfile'));
     fs.symlinkSync(outside, path.join(root, 'Dockerfile'));
     await assert.rejects(
-      buildWithSession(engine, { scan: await scanContext(root, 'Dockerfile'), dockerfile: 'Dockerfile', request: { tags: ['mlc-test-session-link:2'], buildKit: true } }),
+      buildWithSession(engine, {
+        scan: await scanContext(root, 'Dockerfile'),
+        dockerfile: 'Dockerfile',
+        request: { tags: ['mlc-test-session-link:2'], buildKit: true },
+      }),
       /^BuildContextError: The Dockerfile Dockerfile is a link to .*, which is not a file inside the build context .*: point it at one, or name that file as the Dockerfile\.$/,
     );
   });
 
   it('cancel ends the build with no tag and closes the session', async function () {
-    await requireKind(this, engine, 'docker', 'needs a BuildKit session (POST /session), which Podman answers 404; the Docker pass runs it')
+    await requireKind(
+      this,
+      engine,
+      'docker',
+      'needs a BuildKit session (POST /session), which Podman answers 404; the Docker pass runs it',
+    );
     const root = project();
     fs.appendFileSync(path.join(root, 'Dockerfile'), 'RUN sleep 60\n');
     const spy = watched(engine);
@@ -110,9 +144,13 @@ describe('BuildKit session builds (real engine)', function () {
   });
 
   it('an engine without a session endpoint gets nothing through it, so the build falls back to the tar', async function () {
-    await requireKind(this, engine, 'podman', 'needs an engine without POST /session; the Podman pass runs it')
+    await requireKind(this, engine, 'podman', 'needs an engine without POST /session; the Podman pass runs it');
     const root = project();
-    const result = await buildWithSession(engine, { scan: await scanContext(root, 'Dockerfile'), dockerfile: 'Dockerfile', request: { tags: ['mlc-test-session-podman:1'], buildKit: true } });
+    const result = await buildWithSession(engine, {
+      scan: await scanContext(root, 'Dockerfile'),
+      dockerfile: 'Dockerfile',
+      request: { tags: ['mlc-test-session-podman:1'], buildKit: true },
+    });
     assert.equal(result, undefined);
   });
 });

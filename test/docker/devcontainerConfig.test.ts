@@ -15,10 +15,16 @@ import { STANDIN_DEBIAN, requireEngine, requireImage } from './harness';
 const DEVCONTAINER = path.resolve(__dirname, '../../node_modules/.bin/devcontainer');
 
 /** The official CLI's resolution of a folder's configuration (and an explicit --config). */
-function readConfiguration(folder: string, env: NodeJS.ProcessEnv, config?: string): Promise<{ configuration: Record<string, unknown> & { configFilePath: { fsPath: string } } }> {
+function readConfiguration(
+  folder: string,
+  env: NodeJS.ProcessEnv,
+  config?: string,
+): Promise<{ configuration: Record<string, unknown> & { configFilePath: { fsPath: string } } }> {
   const args = ['read-configuration', '--workspace-folder', folder, ...(config ? ['--config', path.join(folder, config)] : [])];
   return new Promise((resolve, reject) =>
-    execFile(DEVCONTAINER, args, { env: { ...process.env, ...env } }, (error, stdout, stderr) => (error ? reject(new Error(`devcontainer ${args.join(' ')}: ${stderr}`)) : resolve(JSON.parse(stdout)))),
+    execFile(DEVCONTAINER, args, { env: { ...process.env, ...env } }, (error, stdout, stderr) =>
+      error ? reject(new Error(`devcontainer ${args.join(' ')}: ${stderr}`)) : resolve(JSON.parse(stdout)),
+    ),
   );
 }
 
@@ -79,7 +85,10 @@ describe('devcontainer.json in the three places, image configs, and the official
     });
     const refused = await mlc(['build', '--dir', dir, '--no-lock']);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /This folder has 2 dev container configurations \(\.devcontainer\/cpu\/devcontainer\.json, \.devcontainer\/gpu\/devcontainer\.json\): choose one with --devcontainer PATH\./);
+    assert.match(
+      refused.stderr,
+      /This folder has 2 dev container configurations \(\.devcontainer\/cpu\/devcontainer\.json, \.devcontainer\/gpu\/devcontainer\.json\): choose one with --devcontainer PATH\./,
+    );
     const built = await mlc(['build', '--dir', dir, '--devcontainer', '.devcontainer/gpu/devcontainer.json', '--no-lock']);
     assert.equal(built.code, 0, built.stderr);
     const [id, ...builtTags] = built.stdout.trim().split('\n');
@@ -92,28 +101,37 @@ describe('devcontainer.json in the three places, image configs, and the official
   });
 
   it('agrees with `devcontainer read-configuration` on which file and on the substituted values', async () => {
-    const config = (label: string) => JSON.stringify({
-      name: label,
-      image: STANDIN_DEBIAN,
-      // Where mlc's containers have the folder; the official CLI takes it from here.
-      workspaceFolder: '/workspace',
-      containerEnv: {
-        HOME_DIR: '${localEnv:MLC_DEVCFG_VALUE}',
-        DEFAULTED: '${localEnv:MLC_DEVCFG_UNSET:fallback}',
-        UNSET: '${localEnv:MLC_DEVCFG_UNSET}',
-        OLD: '${env:MLC_DEVCFG_VALUE}',
-        LOCAL: '${localWorkspaceFolder}/data',
-        BASENAME: '${localWorkspaceFolderBasename}',
-        CONTAINER: '${containerWorkspaceFolder}/out',
-        CONTAINER_BASENAME: '${containerWorkspaceFolderBasename}',
-        LATER: '${containerEnv:PATH}',
-      },
-      mounts: ['source=${localWorkspaceFolder}/cache,target=${containerWorkspaceFolder}/.cache,type=bind'],
-    });
+    const config = (label: string) =>
+      JSON.stringify({
+        name: label,
+        image: STANDIN_DEBIAN,
+        // Where mlc's containers have the folder; the official CLI takes it from here.
+        workspaceFolder: '/workspace',
+        containerEnv: {
+          HOME_DIR: '${localEnv:MLC_DEVCFG_VALUE}',
+          DEFAULTED: '${localEnv:MLC_DEVCFG_UNSET:fallback}',
+          UNSET: '${localEnv:MLC_DEVCFG_UNSET}',
+          OLD: '${env:MLC_DEVCFG_VALUE}',
+          LOCAL: '${localWorkspaceFolder}/data',
+          BASENAME: '${localWorkspaceFolderBasename}',
+          CONTAINER: '${containerWorkspaceFolder}/out',
+          CONTAINER_BASENAME: '${containerWorkspaceFolderBasename}',
+          LATER: '${containerEnv:PATH}',
+        },
+        mounts: ['source=${localWorkspaceFolder}/cache,target=${containerWorkspaceFolder}/.cache,type=bind'],
+      });
     const env = { MLC_DEVCFG_VALUE: `value-${suffix}` };
-    const both = project({ '.devcontainer/devcontainer.json': config('default'), '.devcontainer.json': config('root'), '.devcontainer/sub/devcontainer.json': config('sub') });
+    const both = project({
+      '.devcontainer/devcontainer.json': config('default'),
+      '.devcontainer.json': config('root'),
+      '.devcontainer/sub/devcontainer.json': config('sub'),
+    });
     const rootOnly = project({ '.devcontainer.json': config('root') });
-    const cases: [string, string | undefined][] = [[both, undefined], [rootOnly, undefined], [both, '.devcontainer/sub/devcontainer.json']];
+    const cases: [string, string | undefined][] = [
+      [both, undefined],
+      [rootOnly, undefined],
+      [both, '.devcontainer/sub/devcontainer.json'],
+    ];
     for (const [dir, chosen] of cases) {
       const official = (await readConfiguration(dir, env, chosen)).configuration;
       const ours = await openProject(dir, { devcontainer: chosen, env: { ...process.env, ...env } });
@@ -121,18 +139,30 @@ describe('devcontainer.json in the three places, image configs, and the official
       assert.equal(ours.devcontainerPath, configFilePath.fsPath, `${dir} ${chosen ?? '(default)'}`);
       assert.deepEqual(ours.config, values, `${dir} ${chosen ?? '(default)'}`);
       // What a container is given goes through the same substituter, values from this machine's environment secret.
-      const runtime = await runtimeSettings(ours.rawConfig, { workspace: dir, hostEnv: { ...process.env, ...env }, configFile: ours.devcontainerPath });
+      const runtime = await runtimeSettings(ours.rawConfig, {
+        workspace: dir,
+        hostEnv: { ...process.env, ...env },
+        configFile: ours.devcontainerPath,
+      });
       const given = new Map(runtime.env.map((v) => [v.name, v]));
       assert.equal(given.get('LOCAL')?.value, (values.containerEnv as Record<string, string>).LOCAL);
       assert.equal(given.get('HOME_DIR')?.secret, true);
     }
   });
 
-  it('gives a container the official CLI\'s ${devcontainerId} (read-configuration leaves it; `devcontainer up` resolves it)', async () => {
-    const dir = project({ '.devcontainer/sub/devcontainer.json': JSON.stringify({ image: STANDIN_DEBIAN, workspaceFolder: '/workspace', containerEnv: { ID: 'vol-${devcontainerId}' } }) });
+  it("gives a container the official CLI's ${devcontainerId} (read-configuration leaves it; `devcontainer up` resolves it)", async () => {
+    const dir = project({
+      '.devcontainer/sub/devcontainer.json': JSON.stringify({
+        image: STANDIN_DEBIAN,
+        workspaceFolder: '/workspace',
+        containerEnv: { ID: 'vol-${devcontainerId}' },
+      }),
+    });
     const config = path.join(dir, '.devcontainer/sub/devcontainer.json');
     const up = await new Promise<string>((resolve, reject) =>
-      execFile(DEVCONTAINER, ['up', '--workspace-folder', dir, '--config', config, '--skip-post-create'], (error, stdout, stderr) => (error ? reject(new Error(`devcontainer up: ${stderr}`)) : resolve(stdout))),
+      execFile(DEVCONTAINER, ['up', '--workspace-folder', dir, '--config', config, '--skip-post-create'], (error, stdout, stderr) =>
+        error ? reject(new Error(`devcontainer up: ${stderr}`)) : resolve(stdout),
+      ),
     );
     const containerId = (JSON.parse(up.trim().split('\n').at(-1)!) as { containerId: string }).containerId;
     try {

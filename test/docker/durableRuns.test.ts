@@ -19,7 +19,10 @@ describe('runs that outlive their client (real dockerd, mlc from dist/cli.js)', 
   const images: string[] = [];
 
   const runContainers = async (): Promise<{ id: string; running: boolean }[]> =>
-    (await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`, 'org.mlcontainers.role=run'], all: true })).map((c) => ({ id: c.id, running: c.state === 'running' }));
+    (await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`, 'org.mlcontainers.role=run'], all: true })).map((c) => ({
+      id: c.id,
+      running: c.state === 'running',
+    }));
 
   /** Waits until `test` holds, polling; fails with `what` after `ms`. */
   const until = async (what: string, test: () => Promise<boolean>, ms = 60_000): Promise<void> => {
@@ -35,7 +38,10 @@ describe('runs that outlive their client (real dockerd, mlc from dist/cli.js)', 
     fs.mkdirSync(path.join(dir, '.devcontainer'));
     fs.mkdirSync(path.join(dir, 'configs'));
     // Its own image name: another checkout's Docker tier on the same engine must not remove it under this one.
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), `{ "name": "mlc durable runs ${path.basename(dir).slice(-6).toLowerCase()}", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n`);
+    fs.writeFileSync(
+      path.join(dir, '.devcontainer', 'devcontainer.json'),
+      `{ "name": "mlc durable runs ${path.basename(dir).slice(-6).toLowerCase()}", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n`,
+    );
     fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `FROM ${STANDIN_DEBIAN}\nCOPY . /workspace\n`);
     fs.writeFileSync(path.join(dir, 'configs', 'one.yaml'), 'lr: 0.1\n');
     fs.writeFileSync(path.join(dir, 'configs', 'four.yaml'), 'seed: [1, 2, 3, 4]\n');
@@ -73,13 +79,19 @@ describe('runs that outlive their client (real dockerd, mlc from dist/cli.js)', 
     assert.equal(record?.status, 'succeeded');
     assert.equal(record?.exitCode, 0);
     assert.ok(record?.end, 'no end time');
-    assert.equal(fs.readFileSync(path.join(dir, record?.log ?? '?'), 'utf8'), Array.from({ length: 8 }, (_, i) => `step ${i + 1}\n`).join(''));
+    assert.equal(
+      fs.readFileSync(path.join(dir, record?.log ?? '?'), 'utf8'),
+      Array.from({ length: 8 }, (_, i) => `step ${i + 1}\n`).join(''),
+    );
     assert.deepEqual(await runContainers(), [], 'the container was left behind');
     assert.match(listed.stdout, new RegExp(`${record?.id ?? '?'}\\s+ok`));
   });
 
   it('--detach returns with the run id; `mlc logs -f` streams it; `mlc stop` records it cancelled', async () => {
-    const detached = await mlc(['run', '--detach', '--config', 'configs/one.yaml', '--gpu', 'none', '--', 'sh', '-c', 'echo ready; sleep 120'], { cwd: dir, timeoutMs: 120_000 });
+    const detached = await mlc(
+      ['run', '--detach', '--config', 'configs/one.yaml', '--gpu', 'none', '--', 'sh', '-c', 'echo ready; sleep 120'],
+      { cwd: dir, timeoutMs: 120_000 },
+    );
     assert.equal(detached.code, 0, detached.stderr);
     const id = detached.stdout.trim();
     assert.match(id, /^\d{8}-\d{6}-[0-9a-f]{4}$/);
@@ -104,7 +116,10 @@ describe('runs that outlive their client (real dockerd, mlc from dist/cli.js)', 
   });
 
   it('a sweep whose client is killed during point 2: --resume runs points 3 and 4 only, and point 2 is recorded once', async () => {
-    const child = mlcProcess(['run', '--config', 'configs/four.yaml', '--parallel', '1', '--gpu', 'none', '--', 'sh', '-c', 'echo "seed in $MLC_RUN_ID"; sleep 4'], { cwd: dir });
+    const child = mlcProcess(
+      ['run', '--config', 'configs/four.yaml', '--parallel', '1', '--gpu', 'none', '--', 'sh', '-c', 'echo "seed in $MLC_RUN_ID"; sleep 4'],
+      { cwd: dir },
+    );
     let out = '';
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     await until('point 2 to start', async () => out.includes('[2/4]'), 60_000);
@@ -120,24 +135,42 @@ describe('runs that outlive their client (real dockerd, mlc from dist/cli.js)', 
     await until('point 2 to end', async () => !(await runContainers()).some((c) => c.running), 30_000);
     assert.equal((await mlc(['runs'], { cwd: dir })).code, 0);
 
-    const lines = fs.readFileSync(path.join(dir, RUNS_FILE), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; status: string });
+    const lines = fs
+      .readFileSync(path.join(dir, RUNS_FILE), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; status: string });
     const mine = lines.filter((l) => l.id.startsWith(`${sweep}-`));
     for (const point of [1, 2, 3, 4]) {
       const id: string = `${sweep}-${point}`;
-      assert.equal(mine.filter((l) => l.id === id && l.status !== 'running').length, 1, `point ${point} has ${mine.filter((l) => l.id === id).length} lines`);
+      assert.equal(
+        mine.filter((l) => l.id === id && l.status !== 'running').length,
+        1,
+        `point ${point} has ${mine.filter((l) => l.id === id).length} lines`,
+      );
     }
     const records = (await readRuns(dir)).runs.filter((r) => r.sweep?.id === sweep);
-    assert.deepEqual(records.map((r) => r.status), ['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    assert.deepEqual(
+      records.map((r) => r.status),
+      ['succeeded', 'succeeded', 'succeeded', 'succeeded'],
+    );
   });
 
   it('100 short runs from two concurrent `mlc run`s: 100 well-formed records, each finished once', async () => {
     const before = new Set((await readRuns(dir)).runs.map((r) => r.id));
-    const [a, b] = await Promise.all([0, 1].map(() => mlc(['run', '--config', 'configs/fifty.yaml', '--parallel', '4', '--gpu', 'none', '--', 'true'], { cwd: dir, timeoutMs: 600_000 })));
+    const [a, b] = await Promise.all(
+      [0, 1].map(() =>
+        mlc(['run', '--config', 'configs/fifty.yaml', '--parallel', '4', '--gpu', 'none', '--', 'true'], { cwd: dir, timeoutMs: 600_000 }),
+      ),
+    );
     assert.equal(a?.code, 0, a?.stderr);
     assert.equal(b?.code, 0, b?.stderr);
     const text = fs.readFileSync(path.join(dir, RUNS_FILE), 'utf8');
     assert.ok(text.endsWith('\n'));
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { id: string; status: string });
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; status: string });
     const fresh = lines.filter((l) => !before.has(l.id));
     const finals = fresh.filter((l) => l.status !== 'running');
     assert.equal(finals.length, 100);
@@ -156,16 +189,33 @@ describe('runs that outlive their client (real dockerd, mlc from dist/cli.js)', 
     ];
     const ids: string[] = [];
     for (const script of writers) {
-      const r = await mlc(['run', '--config', 'configs/one.yaml', '--gpu', 'none', '--', 'sh', '-c', script], { cwd: dir, timeoutMs: 120_000 });
+      const r = await mlc(['run', '--config', 'configs/one.yaml', '--gpu', 'none', '--', 'sh', '-c', script], {
+        cwd: dir,
+        timeoutMs: 120_000,
+      });
       assert.equal(r.code, 0, r.stderr);
       ids.push((await readRuns(dir)).runs.at(-1)!.id);
     }
     const compared = await mlc(['runs', '--compare', ...ids, '--json'], { cwd: dir, timeoutMs: 120_000 });
     assert.equal(compared.code, 0, compared.stderr);
-    const c = JSON.parse(compared.stdout) as { runs: { id: string; metrics: Record<string, unknown> }[]; best: Record<string, { run: string }> };
-    assert.deepEqual(c.runs.map((r) => r.metrics), [{ loss: 0.5 }, { epoch: 1, train_loss: 0.4, val_acc: 0.85 }, { 'train/loss': 0.3 }]);
+    const c = JSON.parse(compared.stdout) as {
+      runs: { id: string; metrics: Record<string, unknown> }[];
+      best: Record<string, { run: string }>;
+    };
+    assert.deepEqual(
+      c.runs.map((r) => r.metrics),
+      [{ loss: 0.5 }, { epoch: 1, train_loss: 0.4, val_acc: 0.85 }, { 'train/loss': 0.3 }],
+    );
     const records = (await readRuns(dir)).runs.filter((r) => ids.includes(r.id));
-    assert.deepEqual(records[0]?.metrics?.metrics.loss, { source: 'metrics.jsonl', last: 0.5, lastStep: 2, min: 0.5, max: 0.9, steps: 2, nans: 0 });
+    assert.deepEqual(records[0]?.metrics?.metrics.loss, {
+      source: 'metrics.jsonl',
+      last: 0.5,
+      lastStep: 2,
+      min: 0.5,
+      max: 0.9,
+      steps: 2,
+      nans: 0,
+    });
     assert.equal(records[1]?.metrics?.metrics.val_acc?.source, 'lightning');
     assert.equal(records[2]?.metrics?.metrics['train/loss']?.source, 'dvclive');
     const table = await mlc(['runs', '--compare', ...ids], { cwd: dir, timeoutMs: 120_000 });

@@ -45,7 +45,9 @@ describe('Docker engine (real engine)', function () {
   it('builds a labelled image with cache mounts (BuildKit, or buildah on Podman), finds it by label, inspects it and removes it', async () => {
     const podman = (await engineKind(engine)) === 'podman';
     const tag = `mlc-test/engine-${randomBytes(4).toString('hex')}:t1`;
-    const dir = contextDir(`ARG BASE_IMAGE=${STANDIN_DEBIAN}\nFROM \${BASE_IMAGE}\nRUN --mount=type=cache,target=/var/cache/mlc echo cached > /var/cache/mlc/x && echo built > /built.txt\n`);
+    const dir = contextDir(
+      `ARG BASE_IMAGE=${STANDIN_DEBIAN}\nFROM \${BASE_IMAGE}\nRUN --mount=type=cache,target=/var/cache/mlc echo cached > /var/cache/mlc/x && echo built > /built.txt\n`,
+    );
     const events: BuildEvent[] = [];
     const id = await engine.build(
       pack(dir),
@@ -54,8 +56,16 @@ describe('Docker engine (real engine)', function () {
     );
     created.push(tag, `${tag}-alias`);
     assert.match(id, /^sha256:[0-9a-f]{64}$/);
-    if (podman) assert.ok(events.some((e) => typeof e.stream === 'string' && /^STEP \d+\/\d+: RUN --mount=type=cache/.test(e.stream)), 'no buildah STEP line');
-    else assert.ok(events.some((e) => e.id === 'moby.buildkit.trace'), 'no BuildKit trace: the classic builder ran');
+    if (podman)
+      assert.ok(
+        events.some((e) => typeof e.stream === 'string' && /^STEP \d+\/\d+: RUN --mount=type=cache/.test(e.stream)),
+        'no buildah STEP line',
+      );
+    else
+      assert.ok(
+        events.some((e) => e.id === 'moby.buildkit.trace'),
+        'no BuildKit trace: the classic builder ran',
+      );
 
     const details = await engine.inspectImage(tag);
     assert.ok(details);
@@ -72,7 +82,7 @@ describe('Docker engine (real engine)', function () {
     assert.ok(!(await engine.listImages({ labels: ['org.mlcontainers.test=engine'] })).some((i) => i.id === id));
   });
 
-  it('fails a broken build with the failing step\'s message', async () => {
+  it("fails a broken build with the failing step's message", async () => {
     const dir = contextDir(`FROM ${STANDIN_DEBIAN}\nRUN echo about to fail && exit 3\n`);
     await assert.rejects(
       engine.build(pack(dir), { tags: ['mlc-test/broken:t'], buildKit: (await engineKind(engine)) === 'docker' }),
@@ -112,7 +122,10 @@ describe('mlc doctor (built CLI against the real engine)', function () {
     assert.equal(code, 0);
     assert.match(stdout, /^Endpoint:\s+\S+/m);
     assert.match(stdout, /^Engine:\s+.*\d+\.\d+\.\d+\S* \(API 1\.\d+/m);
-    assert.match(stdout, podman ? /^BuildKit:\s+no \(Podman's Docker-compatible API has no BuildKit; builds use Podman's own builder/m : /^BuildKit:\s+yes/m);
+    assert.match(
+      stdout,
+      podman ? /^BuildKit:\s+no \(Podman's Docker-compatible API has no BuildKit; builds use Podman's own builder/m : /^BuildKit:\s+yes/m,
+    );
     assert.match(stdout, /^Cache mounts:\s+yes/m);
     assert.match(stdout, /^Storage driver:\s+\w+/m);
     assert.match(stdout, /^GPU runtimes:/m);
@@ -122,8 +135,16 @@ describe('mlc doctor (built CLI against the real engine)', function () {
     const plain = await mlc(['doctor']);
     const { code, stdout } = await mlc(['doctor', '--json']);
     assert.equal(code, 0);
-    const report = JSON.parse(stdout) as { endpoint: string; engine: { version: string; apiVersion: string }; buildKit: { available: boolean }; notes: string[] };
-    assert.ok(plain.stdout.split('\n').some((l) => /^Endpoint:/.test(l) && l.endsWith(` ${report.endpoint}`)), plain.stdout);
+    const report = JSON.parse(stdout) as {
+      endpoint: string;
+      engine: { version: string; apiVersion: string };
+      buildKit: { available: boolean };
+      notes: string[];
+    };
+    assert.ok(
+      plain.stdout.split('\n').some((l) => /^Endpoint:/.test(l) && l.endsWith(` ${report.endpoint}`)),
+      plain.stdout,
+    );
     assert.ok(plain.stdout.includes(`${report.engine.version} (API ${report.engine.apiVersion}`), plain.stdout);
     assert.equal(typeof report.buildKit.available, 'boolean');
     assert.ok(Array.isArray(report.notes));

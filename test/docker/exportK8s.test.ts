@@ -27,7 +27,10 @@ describe('mlc export k8s (built CLI against the real engine)', function () {
     const { code, stdout, stderr } = await mlc(['export', 'k8s', STANDIN_DEBIAN, '--out', out]);
     assert.equal(code, 1, stderr);
     assert.equal(stdout, '');
-    assert.match(stderr, new RegExp(`^mlc export: ${STANDIN_DEBIAN} exists only on this machine .*mlc push ${STANDIN_DEBIAN} --registry REGISTRY`));
+    assert.match(
+      stderr,
+      new RegExp(`^mlc export: ${STANDIN_DEBIAN} exists only on this machine .*mlc push ${STANDIN_DEBIAN} --registry REGISTRY`),
+    );
     assert.deepEqual(fs.readdirSync(out), []);
   });
 });

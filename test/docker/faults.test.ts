@@ -22,7 +22,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** scripts/test-fault-engine.sh with one action (--kill, --stop, --start): resolves once it is done. */
 function faultEngine(action: '--kill' | '--stop' | '--start'): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile('bash', [SCRIPT, action], { timeout: 90_000 }, (error, _stdout, stderr) => (error ? reject(new Error(`${SCRIPT} ${action} failed: ${stderr}`)) : resolve()));
+    execFile('bash', [SCRIPT, action], { timeout: 90_000 }, (error, _stdout, stderr) =>
+      error ? reject(new Error(`${SCRIPT} ${action} failed: ${stderr}`)) : resolve(),
+    );
   });
 }
 
@@ -49,7 +51,11 @@ describe('faults: the engine stops under a run or a build (a dockerd of the test
   const folders: string[] = [];
 
   const project = (dockerfile: string, name: string): string => {
-    const dir = devcontainerProject(dockerfile, { 'configs/one.yaml': 'lr: 0.1\n', 'configs/three.yaml': 'seed: [1, 2, 3]\n', '.gitignore': '.mlcontainers/\n' }, name);
+    const dir = devcontainerProject(
+      dockerfile,
+      { 'configs/one.yaml': 'lr: 0.1\n', 'configs/three.yaml': 'seed: [1, 2, 3]\n', '.gitignore': '.mlcontainers/\n' },
+      name,
+    );
     git(dir, 'init', '-q', '-b', 'main');
     git(dir, 'add', '-A');
     git(dir, 'commit', '-q', '-m', 'faults');
@@ -60,7 +66,12 @@ describe('faults: the engine stops under a run or a build (a dockerd of the test
   before(async function () {
     // The fault engine is the same dockerd whatever DOCKER_HOST says: a second pass would test nothing new, and would
     // find the first pass's build steps in its cache.
-    await requireKind(this, await requireEngine(this), 'docker', 'the fault group runs once, against a dockerd of its own (scripts/test-fault-engine.sh), which the Podman pass does not change');
+    await requireKind(
+      this,
+      await requireEngine(this),
+      'docker',
+      'the fault group runs once, against a dockerd of its own (scripts/test-fault-engine.sh), which the Podman pass does not change',
+    );
     engine = await requireFaultEngine(this);
     assertBuiltCli();
   });
@@ -72,7 +83,8 @@ describe('faults: the engine stops under a run or a build (a dockerd of the test
 
   after(async () => {
     if (!engine) return;
-    for (const c of await engine.listContainers({ labels: ['org.mlcontainers.role=run'], all: true }).catch(() => [])) await engine.removeContainer(c.id, { force: true }).catch(() => undefined);
+    for (const c of await engine.listContainers({ labels: ['org.mlcontainers.role=run'], all: true }).catch(() => []))
+      await engine.removeContainer(c.id, { force: true }).catch(() => undefined);
     // The fault engine holds only what these tests made: their images go by name.
     for (const img of await engine.listImages({}).catch(() => [])) {
       if (img.repoTags.some((t) => t.startsWith('faults-'))) await engine.removeImage(img.id, { force: true }).catch(() => undefined);
@@ -88,9 +100,29 @@ describe('faults: the engine stops under a run or a build (a dockerd of the test
       const dir = project(`FROM ${STANDIN_DEBIAN}\n`, `faults run ${fault.how.toLowerCase()}`);
       const built = await mlc(['build', '--no-lock', '--host', FAULT_HOST], { cwd: dir });
       assert.equal(built.code, 0, built.stderr);
-      const started = await mlc(['run', '--detach', '--host', FAULT_HOST, '--gpu', 'none', '--config', fault.sweep ? 'configs/three.yaml' : 'configs/one.yaml', '--parallel', '1', '--', 'sleep', '300'], { cwd: dir });
+      const started = await mlc(
+        [
+          'run',
+          '--detach',
+          '--host',
+          FAULT_HOST,
+          '--gpu',
+          'none',
+          '--config',
+          fault.sweep ? 'configs/three.yaml' : 'configs/one.yaml',
+          '--parallel',
+          '1',
+          '--',
+          'sleep',
+          '300',
+        ],
+        { cwd: dir },
+      );
       assert.equal(started.code, 0, started.stderr);
-      const running = async (): Promise<boolean> => (await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`, 'org.mlcontainers.role=run'] })).some((c) => c.state === 'running');
+      const running = async (): Promise<boolean> =>
+        (await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`, 'org.mlcontainers.role=run'] })).some(
+          (c) => c.state === 'running',
+        );
       await until('the first run to be running', running);
       const logFile = /scheduler log (\S+)\.\s*$/.exec(started.stderr)?.[1];
       assert.ok(logFile, started.stderr);
@@ -98,7 +130,13 @@ describe('faults: the engine stops under a run or a build (a dockerd of the test
 
       await faultEngine(fault.action);
       // The scheduler following the run sees the engine go and notes it on the run's record.
-      await until('the run to be noted as having lost its engine', async () => (await readRuns(dir)).runs.some((r) => r.status === 'running' && r.engineLost !== undefined), 60_000, () => `; the scheduler said: ${schedulerSaid()}; runs.jsonl: ${fs.readFileSync(path.join(dir, '.mlcontainers', 'runs.jsonl'), 'utf8')}`);
+      await until(
+        'the run to be noted as having lost its engine',
+        async () => (await readRuns(dir)).runs.some((r) => r.status === 'running' && r.engineLost !== undefined),
+        60_000,
+        () =>
+          `; the scheduler said: ${schedulerSaid()}; runs.jsonl: ${fs.readFileSync(path.join(dir, '.mlcontainers', 'runs.jsonl'), 'utf8')}`,
+      );
       await faultEngine('--start');
 
       const listed = await mlc(['runs', '--host', FAULT_HOST], { cwd: dir });
@@ -109,23 +147,36 @@ describe('faults: the engine stops under a run or a build (a dockerd of the test
       assert.equal(hit.status, 'failed');
       assert.ok(hit.exitCode !== null && hit.exitCode > 128, `exit ${String(hit.exitCode)}: not a signal's`);
       const sentence = `the Docker engine stopped while the run ran (exit ${String(hit.exitCode)}): run it again`;
-      assert.equal(hit.error, fault.sweep ? `${sentence}, or \`mlc run --resume ${hit.sweep?.id ?? '?'}\` for the sweep's points that never started` : sentence);
+      assert.equal(
+        hit.error,
+        fault.sweep ? `${sentence}, or \`mlc run --resume ${hit.sweep?.id ?? '?'}\` for the sweep's points that never started` : sentence,
+      );
       assert.match(listed.stdout, new RegExp(`${hit.id}\\s+engine stopped`));
-      console.log(`      record: ${JSON.stringify({ status: hit.status, exitCode: hit.exitCode, engineLost: hit.engineLost, error: hit.error })}`);
+      console.log(
+        `      record: ${JSON.stringify({ status: hit.status, exitCode: hit.exitCode, engineLost: hit.engineLost, error: hit.error })}`,
+      );
       console.log(`      mlc runs: ${listed.stdout.split('\n').find((l) => l.startsWith(hit.id)) ?? ''}`);
       if (fault.sweep) {
         // Two of its three points never started: `mlc run --resume` has them to run.
         assert.equal(runs.length, 1, 'the sweep started another point on an engine that went away');
       }
       const said = schedulerSaid();
-      assert.match(said, new RegExp(`The Docker engine at ${FAULT_HOST} stopped while run ${hit.id} ran: once it is back, \`mlc runs\` records how the run ended`));
+      assert.match(
+        said,
+        new RegExp(
+          `The Docker engine at ${FAULT_HOST} stopped while run ${hit.id} ran: once it is back, \`mlc runs\` records how the run ended`,
+        ),
+      );
       console.log(`      scheduler: ${said.split('\n').find((l) => l.includes('stopped while run')) ?? ''}`);
     });
   }
 
   it('SIGKILL of the engine during `mlc build`: exit 1 with one sentence, no tag, no torn lock; the next build works', async () => {
     // A step of its own each time: a cached one would finish before the engine is killed.
-    const dir = project(`FROM ${STANDIN_DEBIAN}\nRUN echo building ${randomBytes(4).toString('hex')} && sleep 8 && pip --version >/dev/null 2>&1 || true\n`, 'faults build');
+    const dir = project(
+      `FROM ${STANDIN_DEBIAN}\nRUN echo building ${randomBytes(4).toString('hex')} && sleep 8 && pip --version >/dev/null 2>&1 || true\n`,
+      'faults build',
+    );
     const child = mlcProcess(['build', '--host', FAULT_HOST], { cwd: dir });
     let err = '';
     child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
@@ -134,8 +185,13 @@ describe('faults: the engine stops under a run or a build (a dockerd of the test
     await faultEngine('--kill');
     const code = await exited;
     assert.equal(code, 1, err);
-    const lines = err.trim().split('\n').filter((l) => l.startsWith('mlc build:'));
-    assert.deepEqual(lines, [`mlc build: The Docker engine at ${FAULT_HOST} stopped during the build: no image was tagged and no lock written; start it, then build again.`]);
+    const lines = err
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('mlc build:'));
+    assert.deepEqual(lines, [
+      `mlc build: The Docker engine at ${FAULT_HOST} stopped during the build: no image was tagged and no lock written; start it, then build again.`,
+    ]);
     console.log(`      said: ${lines[0] ?? ''}`);
 
     await faultEngine('--start');
@@ -153,6 +209,9 @@ describe('faults: the engine stops under a run or a build (a dockerd of the test
     assert.equal(again.code, 0, again.stderr);
     const after = (await engine.listImages({})).flatMap((i) => i.repoTags).filter((t) => t.includes(name));
     assert.ok(after.length >= 1, `the next build tagged nothing: ${again.stderr}`);
-    assert.ok(fs.readdirSync(lockDir).some((f) => f.endsWith('.lock') || f.length > 0), 'the next build wrote no lock');
+    assert.ok(
+      fs.readdirSync(lockDir).some((f) => f.endsWith('.lock') || f.length > 0),
+      'the next build wrote no lock',
+    );
   });
 });

@@ -25,12 +25,18 @@ import type { TestRegistry } from './registry';
 import { requireTestRegistry, startRegistry, tagsList } from './registry';
 
 /** A child's output as it comes, and its exit. */
-function watch(child: ChildProcess): { out: () => string; err: () => string; exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+function watch(child: ChildProcess): {
+  out: () => string;
+  err: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+} {
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   return { out: () => out, err: () => err, exit };
 }
 
@@ -78,21 +84,34 @@ describe('faults: the registry gone mid-push (real dockerd, docker-registry kill
     registry = await startRegistry(tools);
     const state = tempDir('mlc-fault-push-state-');
     const config = tempDir('mlc-fault-push-config-');
-    const child = mlcProcess(['push', `${name}:latest`, '--registry', registry.host], { env: { DOCKER_CONFIG: config, XDG_STATE_HOME: state } });
+    const child = mlcProcess(['push', `${name}:latest`, '--registry', registry.host], {
+      env: { DOCKER_CONFIG: config, XDG_STATE_HOME: state },
+    });
     const seen = watch(child);
     // An upload under way: the registry's upload folder for the repository holds a blob that is growing.
     const uploads = path.join(registry.dataDir, 'docker', 'registry', 'v2', 'repositories', name, '_uploads');
-    await until('a layer upload to be under way', async () => {
-      const sizes = fs.existsSync(uploads) ? fs.readdirSync(uploads).map((u) => fs.statSync(path.join(uploads, u, 'data'), { throwIfNoEntry: false })?.size ?? 0) : [];
-      return sizes.some((n) => n > 1024 * 1024) ? true : undefined;
-    }, 120_000);
+    await until(
+      'a layer upload to be under way',
+      async () => {
+        const sizes = fs.existsSync(uploads)
+          ? fs.readdirSync(uploads).map((u) => fs.statSync(path.join(uploads, u, 'data'), { throwIfNoEntry: false })?.size ?? 0)
+          : [];
+        return sizes.some((n) => n > 1024 * 1024) ? true : undefined;
+      },
+      120_000,
+    );
     await registry.kill();
     const { code } = await seen.exit;
 
     assert.equal(code, 1, seen.err());
     assert.equal(seen.out(), '', 'nothing is printed as pushed');
     const last = seen.err().trim().split('\n').pop() ?? '';
-    assert.match(last, new RegExp(`^mlc push: The registry ${registry.host} went away in the middle of the push \\(it (refused connections|closed the connection|stopped answering|can no longer be reached)\\): ${registry.host}/${name}:${sha.slice(0, 7)} was not pushed\\. Once the registry is up again, push again: the layers it already holds are not sent twice\\.$`));
+    assert.match(
+      last,
+      new RegExp(
+        `^mlc push: The registry ${registry.host} went away in the middle of the push \\(it (refused connections|closed the connection|stopped answering|can no longer be reached)\\): ${registry.host}/${name}:${sha.slice(0, 7)} was not pushed\\. Once the registry is up again, push again: the layers it already holds are not sent twice\\.$`,
+      ),
+    );
     assert.doesNotMatch(seen.err(), /dial tcp|https?:\/\//, "the engine's own words stay out of it");
     assert.ok(!fs.existsSync(path.join(state, 'ml-containers', 'pushed.jsonl')), 'no push is on record');
     console.log(`      the user sees: ${last}`);
@@ -100,13 +119,15 @@ describe('faults: the registry gone mid-push (real dockerd, docker-registry kill
 
   it('and a registry that answers again takes the same push', async () => {
     registry = await startRegistry(tools);
-    const r = await mlc(['push', `${name}:latest`, '--registry', registry.host], { env: { DOCKER_CONFIG: tempDir('mlc-fault-push-config-'), XDG_STATE_HOME: tempDir('mlc-fault-push-state-') } });
+    const r = await mlc(['push', `${name}:latest`, '--registry', registry.host], {
+      env: { DOCKER_CONFIG: tempDir('mlc-fault-push-config-'), XDG_STATE_HOME: tempDir('mlc-fault-push-state-') },
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await tagsList(registry, name), [sha.slice(0, 7)]);
   });
 });
 
-describe('faults: the run folder\'s disk full (a 4 MiB tmpfs over .mlcontainers/runs, real dockerd)', function () {
+describe("faults: the run folder's disk full (a 4 MiB tmpfs over .mlcontainers/runs, real dockerd)", function () {
   this.timeout(300_000);
   let engine: Engine;
   let dir: string | undefined;
@@ -115,11 +136,20 @@ describe('faults: the run folder\'s disk full (a 4 MiB tmpfs over .mlcontainers/
 
   before(async function () {
     engine = await requireEngine(this);
-    await requireKind(this, engine, 'docker', 'the tmpfs is mounted on this machine, and the Podman pass adds nothing to what the host writes');
+    await requireKind(
+      this,
+      engine,
+      'docker',
+      'the tmpfs is mounted on this machine, and the Podman pass adds nothing to what the host writes',
+    );
     await requireImage(this, engine, STANDIN_DEBIAN);
     assertBuiltCli();
     const suffix = randomBytes(3).toString('hex');
-    dir = devcontainerProject(`FROM ${STANDIN_DEBIAN}\nCOPY . /workspace\n`, { '.gitignore': '.mlcontainers/\n', 'configs/one.yaml': 'lr: 0.1\n' }, `mlc fault disk ${suffix}`);
+    dir = devcontainerProject(
+      `FROM ${STANDIN_DEBIAN}\nCOPY . /workspace\n`,
+      { '.gitignore': '.mlcontainers/\n', 'configs/one.yaml': 'lr: 0.1\n' },
+      `mlc fault disk ${suffix}`,
+    );
     git(dir, 'init', '-q', '-b', 'main');
     git(dir, 'add', '-A');
     git(dir, 'commit', '-q', '-m', 'disk full');
@@ -127,7 +157,11 @@ describe('faults: the run folder\'s disk full (a 4 MiB tmpfs over .mlcontainers/
     const runs = path.join(dir, '.mlcontainers', 'runs');
     fs.mkdirSync(runs, { recursive: true });
     const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', runs], { encoding: 'utf8' });
-    if (r.status !== 0) missing(this, `cannot mount a tmpfs here (mount: ${(r.stderr || r.error?.message || '').trim()}); the disk-full test needs root (CAP_SYS_ADMIN)`);
+    if (r.status !== 0)
+      missing(
+        this,
+        `cannot mount a tmpfs here (mount: ${(r.stderr || r.error?.message || '').trim()}); the disk-full test needs root (CAP_SYS_ADMIN)`,
+      );
     mounted = true;
     const built = await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build'), lock: false });
     images.push(...built.tags);
@@ -135,7 +169,8 @@ describe('faults: the run folder\'s disk full (a 4 MiB tmpfs over .mlcontainers/
 
   after(async () => {
     if (dir) {
-      for (const c of await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`], all: true }).catch(() => [])) await engine.removeContainer(c.id, { force: true }).catch(() => undefined);
+      for (const c of await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`], all: true }).catch(() => []))
+        await engine.removeContainer(c.id, { force: true }).catch(() => undefined);
       if (mounted) spawnSync('umount', [path.join(dir, '.mlcontainers', 'runs')]);
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -143,7 +178,8 @@ describe('faults: the run folder\'s disk full (a 4 MiB tmpfs over .mlcontainers/
   });
 
   it('a run that fills its disk still gets its final record, which says the disk filled', async () => {
-    const script = 'for i in $(seq 1 200); do echo "epoch $i of a long training log"; done; dd if=/dev/zero of="$MLC_RUN_DIR/checkpoint.bin" bs=1M count=16 || exit 7';
+    const script =
+      'for i in $(seq 1 200); do echo "epoch $i of a long training log"; done; dd if=/dev/zero of="$MLC_RUN_DIR/checkpoint.bin" bs=1M count=16 || exit 7';
     const r = await mlc(['run', '--config', 'configs/one.yaml', '--gpu', 'none', '--', 'sh', '-c', script], { cwd: dir! });
     assert.equal(r.code, 7, r.stderr);
     const record = (await readRuns(dir!)).runs.at(-1);
@@ -156,8 +192,16 @@ describe('faults: the run folder\'s disk full (a 4 MiB tmpfs over .mlcontainers/
     assert.equal(record.error, sentence);
     assert.ok(r.stderr.includes(`run ${record.id}: ${sentence}`), r.stderr);
     assert.match(r.stderr, /No space left on device/, "the run's own dd said so too");
-    assert.deepEqual(fs.readdirSync(path.join(dir!, where)).filter((f) => f.endsWith('.tmp')), [], 'no half-written file of the host is left');
-    assert.deepEqual(await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir!}`, 'org.mlcontainers.role=run'], all: true }), [], 'the container is removed');
+    assert.deepEqual(
+      fs.readdirSync(path.join(dir!, where)).filter((f) => f.endsWith('.tmp')),
+      [],
+      'no half-written file of the host is left',
+    );
+    assert.deepEqual(
+      await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir!}`, 'org.mlcontainers.role=run'], all: true }),
+      [],
+      'the container is removed',
+    );
     const listed = await mlc(['runs'], { cwd: dir! });
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, new RegExp(`${record.id}\\s+exit 7`));
@@ -191,10 +235,14 @@ describe('faults: the Slurm controller down at submit (slurmctld of scripts/test
     if (!stopped) return;
     execFileSync('slurmctld');
     stopped = false;
-    await until('sinfo to show the node up again', async () => {
-      const state = spawnSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '';
-      return /^(idle|mixed|allocated|completing)/m.test(state) ? true : undefined;
-    }, 120_000);
+    await until(
+      'sinfo to show the node up again',
+      async () => {
+        const state = spawnSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8', timeout: 10_000 }).stdout ?? '';
+        return /^(idle|mixed|allocated|completing)/m.test(state) ? true : undefined;
+      },
+      120_000,
+    );
   };
 
   before(async function () {
@@ -203,7 +251,8 @@ describe('faults: the Slurm controller down at submit (slurmctld of scripts/test
     requireSlurm(this);
     await requireImage(this, engine, 'mlc-test/jupyter:bookworm');
     assertBuiltCli();
-    if (process.getuid?.() !== 0 || !fs.existsSync(PID_FILE)) missing(this, `stopping slurmctld needs root and ${PID_FILE} (scripts/test-slurm.sh starts it so)`);
+    if (process.getuid?.() !== 0 || !fs.existsSync(PID_FILE))
+      missing(this, `stopping slurmctld needs root and ${PID_FILE} (scripts/test-slurm.sh starts it so)`);
     ({ dir, images } = await slurmProject(engine, 'mlc-test/jupyter:bookworm', 'mlc test slurm fault'));
   });
 
@@ -223,7 +272,10 @@ describe('faults: the Slurm controller down at submit (slurmctld of scripts/test
     assert.equal(r.code, 1, r.stderr);
     assert.equal(r.stdout, '', 'no run id is printed as submitted');
     const last = r.stderr.trim().split('\n').pop() ?? '';
-    const m = /^mlc run: The Slurm controller does not answer, so nothing was submitted and no run is on record; the plan is kept as (\S+): once `sinfo` answers, submit it with `mlc run --resume \1 --on slurm` \(and the same Slurm options\)\.$/.exec(last);
+    const m =
+      /^mlc run: The Slurm controller does not answer, so nothing was submitted and no run is on record; the plan is kept as (\S+): once `sinfo` answers, submit it with `mlc run --resume \1 --on slurm` \(and the same Slurm options\)\.$/.exec(
+        last,
+      );
     assert.ok(m, last);
     const id = m[1]!;
     assert.ok(fs.existsSync(path.join(dir!, '.mlcontainers', 'sweeps', `${id}.json`)), 'the plan is kept');
@@ -275,7 +327,11 @@ describe('faults: `mlc quickstart` killed while it builds (real engine, dist/cli
     await until('the quickstart to start building', async () => (seen.err().includes('(3/5) Building') ? true : undefined), 120_000);
     return { name, dir, child, seen };
   };
-  const leftBeside = (name: string): string[] => fs.readdirSync(parent!).filter((f) => f.startsWith(name) || f.startsWith(`.${name}`)).sort();
+  const leftBeside = (name: string): string[] =>
+    fs
+      .readdirSync(parent!)
+      .filter((f) => f.startsWith(name) || f.startsWith(`.${name}`))
+      .sort();
 
   it('SIGTERM: the new project is removed and the folder --force moved aside is put back, exit 143', async () => {
     const { name, dir, child, seen } = await startQuickstart();
@@ -302,7 +358,10 @@ describe('faults: `mlc quickstart` killed while it builds (real engine, dist/cli
     const next = await mlc(['quickstart', dir], { env: NO_REGISTRY });
     assert.equal(next.code, 2, next.stderr);
     const first = next.stderr.split('\n')[0] ?? '';
-    assert.equal(first, `An earlier mlc quickstart into ${dir} was killed before it finished: what it had made was removed and the folder it had moved aside put back.`);
+    assert.equal(
+      first,
+      `An earlier mlc quickstart into ${dir} was killed before it finished: what it had made was removed and the folder it had moved aside put back.`,
+    );
     assert.deepEqual(fs.readdirSync(dir), ['notes.txt']);
     assert.equal(fs.readFileSync(path.join(dir, 'notes.txt'), 'utf8'), 'mine\n');
     assert.deepEqual(leftBeside(name), [name]);

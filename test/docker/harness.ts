@@ -73,11 +73,15 @@ export async function requireKind(context: Mocha.Context, engine: Engine, wanted
 const REMOTE_HOST_FILE = path.join(os.tmpdir(), 'mlc-remote-engine.host');
 
 async function connectRemote(): Promise<{ engine: Engine; host: string } | string> {
-  const host = process.env.MLC_TEST_REMOTE_HOST?.trim() || (fs.existsSync(REMOTE_HOST_FILE) ? fs.readFileSync(REMOTE_HOST_FILE, 'utf8').trim() : '');
+  const host =
+    process.env.MLC_TEST_REMOTE_HOST?.trim() || (fs.existsSync(REMOTE_HOST_FILE) ? fs.readFileSync(REMOTE_HOST_FILE, 'utf8').trim() : '');
   if (!host) return `neither MLC_TEST_REMOTE_HOST nor ${REMOTE_HOST_FILE} names one`;
   const engine = machineEngine(host, { timeoutMs: 10_000 });
   // Misconfigured, not missing: the tests would prove nothing about an engine on this machine.
-  if (isLocalEndpoint(engine.endpoint)) throw new Error(`the remote test engine ${host} is this machine (mlc counts it as local); point MLC_TEST_REMOTE_HOST at another host's engine`);
+  if (isLocalEndpoint(engine.endpoint))
+    throw new Error(
+      `the remote test engine ${host} is this machine (mlc counts it as local); point MLC_TEST_REMOTE_HOST at another host's engine`,
+    );
   try {
     await engine.ping();
   } catch (e) {
@@ -97,7 +101,12 @@ let remote: Promise<{ engine: Engine; host: string } | string> | undefined;
  */
 export async function requireRemoteEngine(context: Mocha.Context): Promise<{ engine: Engine; host: string }> {
   const local = await requireEngine(context);
-  await requireKind(context, local, 'docker', 'the remote test engine is a second dockerd whatever DOCKER_HOST says; the Docker pass tested it');
+  await requireKind(
+    context,
+    local,
+    'docker',
+    'the remote test engine is a second dockerd whatever DOCKER_HOST says; the Docker pass tested it',
+  );
   remote ??= connectRemote();
   const result = await remote;
   if (typeof result !== 'string') return result;

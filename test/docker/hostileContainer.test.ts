@@ -37,17 +37,21 @@ describe('a hostile container reaches nothing outside its run folder (real engin
       assert.equal(fs.readFileSync(file, 'utf8'), content, `${file} was changed`);
     }
     const records = fs.existsSync(path.join(dir, RUNS_FILE)) ? fs.readFileSync(path.join(dir, RUNS_FILE), 'utf8') : '';
-    assert.ok(!records.includes(CANARY), 'a canary\'s content reached runs.jsonl');
-    for (const run of fs.existsSync(path.join(dir, '.mlcontainers', 'runs')) ? fs.readdirSync(path.join(dir, '.mlcontainers', 'runs')) : []) {
+    assert.ok(!records.includes(CANARY), "a canary's content reached runs.jsonl");
+    for (const run of fs.existsSync(path.join(dir, '.mlcontainers', 'runs'))
+      ? fs.readdirSync(path.join(dir, '.mlcontainers', 'runs'))
+      : []) {
       for (const name of ['output.log', '.series.json', '.gpus.json']) {
         const file = path.join(dir, '.mlcontainers', 'runs', run, name);
-        if (fs.existsSync(file) && fs.lstatSync(file).isFile()) assert.ok(!fs.readFileSync(file, 'utf8').includes(CANARY), `a canary's content reached ${run}/${name}`);
+        if (fs.existsSync(file) && fs.lstatSync(file).isFile())
+          assert.ok(!fs.readFileSync(file, 'utf8').includes(CANARY), `a canary's content reached ${run}/${name}`);
       }
     }
   };
 
   const run = (args: string[], timeoutMs = 120_000): ReturnType<typeof mlc> => mlc(args, { cwd: dir, env: { HOME: home }, timeoutMs });
-  const lastRecord = async (): Promise<NonNullable<Awaited<ReturnType<typeof readRuns>>['runs'][number]>> => (await readRuns(dir)).runs.at(-1)!;
+  const lastRecord = async (): Promise<NonNullable<Awaited<ReturnType<typeof readRuns>>['runs'][number]>> =>
+    (await readRuns(dir)).runs.at(-1)!;
 
   before(async function () {
     engine = await requireEngine(this);
@@ -67,7 +71,10 @@ describe('a hostile container reaches nothing outside its run folder (real engin
     canaries[path.join(root, 'outside', 'secret.json')] = `[{"index":"0","name":"${CANARY}","uuid":"${CANARY}"}]`;
     canaries[path.join(root, 'outside', 'series.json')] = `{"loss":{"source":"${CANARY}","steps":[1],"values":[9]}}`;
     for (const [file, content] of Object.entries(canaries)) fs.writeFileSync(file, content);
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), `{ "name": "mlc hostile ${path.basename(root).slice(-6).toLowerCase()}", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n`);
+    fs.writeFileSync(
+      path.join(dir, '.devcontainer', 'devcontainer.json'),
+      `{ "name": "mlc hostile ${path.basename(root).slice(-6).toLowerCase()}", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n`,
+    );
     fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `FROM ${STANDIN_DEBIAN}\n`);
     fs.writeFileSync(path.join(dir, 'configs', 'one.yaml'), 'lr: 0.1\n');
     fs.writeFileSync(path.join(dir, 'configs', 'two.yaml'), 'seed: [1, 2]\n');
@@ -88,7 +95,7 @@ describe('a hostile container reaches nothing outside its run folder (real engin
 
   afterEach(() => assertCanariesUntouched());
 
-  it('.mlcontainers is read-only inside the run: no forged record line, no link planted under the next point\'s id', async () => {
+  it(".mlcontainers is read-only inside the run: no forged record line, no link planted under the next point's id", async () => {
     const attack = [
       'echo \'{"id":"forged","status":"succeeded","log":"../outside/.bashrc"}\' >> /workspace/.mlcontainers/runs.jsonl && echo WROTE-RECORD',
       `ln -s ${path.join(root, 'outside')} "/workspace/.mlcontainers/runs/\${MLC_RUN_ID%-1}-2" && echo PLANTED`,
@@ -102,7 +109,11 @@ describe('a hostile container reaches nothing outside its run folder (real engin
     assert.match(result.stdout + result.stderr, /Read-only file system/);
     const { runs } = await readRuns(dir);
     assert.ok(!runs.some((r) => r.id === 'forged'));
-    assert.deepEqual(runs.slice(-2).map((r) => r.status), ['succeeded', 'succeeded'], 'the second point ran in a folder of its own');
+    assert.deepEqual(
+      runs.slice(-2).map((r) => r.status),
+      ['succeeded', 'succeeded'],
+      'the second point ran in a folder of its own',
+    );
     assert.deepEqual(fs.readdirSync(path.join(root, 'outside')).sort(), ['secret.json', 'series.json']);
     assert.equal(fs.statSync(path.join(root, 'outside')).mode & 0o777, 0o700, 'the folder outside was chmod-ed');
   });
@@ -110,7 +121,17 @@ describe('a hostile container reaches nothing outside its run folder (real engin
   it('.gpus.json as a link (relative or absolute) to a file outside: read as nothing, named in one sentence', async () => {
     // The host writes .gpus.json once nvidia-smi answered (here: none); the run then swaps it for a link.
     const rel = path.relative(path.join(dir, '.mlcontainers', 'runs', 'x'), path.join(root, 'outside', 'secret.json'));
-    const result = await run(['run', '--config', 'configs/one.yaml', '--gpu', 'none', '--', 'sh', '-c', `sleep 3; ln -sf ${rel} "$MLC_RUN_DIR/.gpus.json"; echo swapped`]);
+    const result = await run([
+      'run',
+      '--config',
+      'configs/one.yaml',
+      '--gpu',
+      'none',
+      '--',
+      'sh',
+      '-c',
+      `sleep 3; ln -sf ${rel} "$MLC_RUN_DIR/.gpus.json"; echo swapped`,
+    ]);
     assert.equal(result.code, 0, result.stderr);
     const record = await lastRecord();
     assert.equal(record.status, 'succeeded');
@@ -120,7 +141,17 @@ describe('a hostile container reaches nothing outside its run folder (real engin
 
   it('output.log swapped for a link while the run is followed: the host writes its own file, not through the link', async () => {
     const target = path.join(home, '.bashrc');
-    const result = await run(['run', '--config', 'configs/one.yaml', '--gpu', 'none', '--', 'sh', '-c', `echo one; sleep 1; rm -f "$MLC_RUN_DIR/output.log"; ln -s ${target} "$MLC_RUN_DIR/output.log"; echo two; sleep 1; echo three`]);
+    const result = await run([
+      'run',
+      '--config',
+      'configs/one.yaml',
+      '--gpu',
+      'none',
+      '--',
+      'sh',
+      '-c',
+      `echo one; sleep 1; rm -f "$MLC_RUN_DIR/output.log"; ln -s ${target} "$MLC_RUN_DIR/output.log"; echo two; sleep 1; echo three`,
+    ]);
     assert.equal(result.code, 0, result.stderr);
     const record = await lastRecord();
     const log = path.join(dir, record.log);
@@ -130,10 +161,22 @@ describe('a hostile container reaches nothing outside its run folder (real engin
 
   it('mlc stop with .stop planted as a link to authorized_keys: the run is cancelled, the file untouched', async () => {
     const keys = path.join(home, '.ssh', 'authorized_keys');
-    const detached = await run(['run', '--detach', '--config', 'configs/one.yaml', '--gpu', 'none', '--', 'sh', '-c', `ln -s ${keys} "$MLC_RUN_DIR/.stop"; echo planted; sleep 120`]);
+    const detached = await run([
+      'run',
+      '--detach',
+      '--config',
+      'configs/one.yaml',
+      '--gpu',
+      'none',
+      '--',
+      'sh',
+      '-c',
+      `ln -s ${keys} "$MLC_RUN_DIR/.stop"; echo planted; sleep 120`,
+    ]);
     assert.equal(detached.code, 0, detached.stderr);
     const id = detached.stdout.trim();
-    for (let i = 0; i < 100 && !fs.existsSync(path.join(dir, '.mlcontainers', 'runs', id, 'output.log')); i++) await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 100 && !fs.existsSync(path.join(dir, '.mlcontainers', 'runs', id, 'output.log')); i++)
+      await new Promise((r) => setTimeout(r, 200));
     await new Promise((r) => setTimeout(r, 1500));
     const stopped = await run(['stop', id]);
     assert.equal(stopped.code, 0, stopped.stderr);
@@ -160,7 +203,24 @@ describe('a hostile container reaches nothing outside its run folder (real engin
   });
 
   it('a forged record (written by hand or by a runtime without read-only binds): skipped, counted, never acted on', async () => {
-    const forged = { id: '../../../escape', status: 'running', exitCode: null, image: { id: 'sha256:x', ref: 'x', tags: [], revision: null, dirty: false }, commit: null, dirty: false, code: 'workspace', config: { path: 'c', sha256: 'x', content: '' }, params: {}, sweep: null, command: ['x'], start: '2020-01-01T00:00:00.000Z', end: null, gpus: 'none', container: 'x', log: '../../home/.bashrc' };
+    const forged = {
+      id: '../../../escape',
+      status: 'running',
+      exitCode: null,
+      image: { id: 'sha256:x', ref: 'x', tags: [], revision: null, dirty: false },
+      commit: null,
+      dirty: false,
+      code: 'workspace',
+      config: { path: 'c', sha256: 'x', content: '' },
+      params: {},
+      sweep: null,
+      command: ['x'],
+      start: '2020-01-01T00:00:00.000Z',
+      end: null,
+      gpus: 'none',
+      container: 'x',
+      log: '../../home/.bashrc',
+    };
     const logForged = { ...forged, id: 'fine-id', log: `../${path.relative(dir, path.join(home, '.bashrc'))}` };
     fs.appendFileSync(path.join(dir, RUNS_FILE), `${JSON.stringify(forged)}\n${JSON.stringify(logForged)}\n`);
     const listed = await run(['runs']);
@@ -178,13 +238,26 @@ describe('a hostile container reaches nothing outside its run folder (real engin
     const before = (await readRuns(dir)).runs.length;
     const result = await run(['run', '--config', 'configs/evil.yaml', '--gpu', 'none', '--', 'true']);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /configs\/evil\.yaml is a link to .*config\.json, outside the project: a hyper-parameter file must be a file in the project/);
+    assert.match(
+      result.stderr,
+      /configs\/evil\.yaml is a link to .*config\.json, outside the project: a hyper-parameter file must be a file in the project/,
+    );
     assert.equal((await readRuns(dir)).runs.length, before);
     fs.rmSync(path.join(dir, 'configs', 'evil.yaml'));
   });
 
-  it('Compare Runs\' payload: a .series.json link to a file outside gives no series from it', async () => {
-    const result = await run(['run', '--config', 'configs/one.yaml', '--gpu', 'none', '--', 'sh', '-c', 'echo \'{"step": 1, "loss": 0.5}\' > "$MLC_RUN_DIR/metrics.jsonl"']);
+  it("Compare Runs' payload: a .series.json link to a file outside gives no series from it", async () => {
+    const result = await run([
+      'run',
+      '--config',
+      'configs/one.yaml',
+      '--gpu',
+      'none',
+      '--',
+      'sh',
+      '-c',
+      'echo \'{"step": 1, "loss": 0.5}\' > "$MLC_RUN_DIR/metrics.jsonl"',
+    ]);
     assert.equal(result.code, 0, result.stderr);
     const record = await lastRecord();
     const series = path.join(dir, '.mlcontainers', 'runs', record.id, '.series.json');
@@ -196,7 +269,7 @@ describe('a hostile container reaches nothing outside its run folder (real engin
     const payload = comparePayload(comparison, await readChartSeries(dir, [other.id, record.id], comparison.metricNames));
     const text = JSON.stringify(payload);
     assert.ok(!text.includes(CANARY), 'the linked file was read');
-    assert.match(text, /"loss"/, 'the run\'s own metrics files were read instead');
+    assert.match(text, /"loss"/, "the run's own metrics files were read instead");
   });
 
   it('mlc export apptainer: an image label whose key carries a %setup section writes no such section', async () => {
@@ -204,12 +277,22 @@ describe('a hostile container reaches nothing outside its run folder (real engin
     // Only provenance keys (org.opencontainers.image.*, org.mlcontainers.*) are carried into the .def: the attack wears one.
     const key = `org.opencontainers.image.evil\n%setup\n    touch ${path.join(root, 'outside', 'pwned')}\n%labels\n    x`;
     // Through the Engine API's labels, as any image built elsewhere can carry it (the docker CLI refuses such a key).
-    await engine.build(packFiles([{ path: 'Dockerfile', content: `FROM ${STANDIN_DEBIAN}\n` }]), { tags: [tag], labels: { [key]: '1' }, buildKit: false });
+    await engine.build(packFiles([{ path: 'Dockerfile', content: `FROM ${STANDIN_DEBIAN}\n` }]), {
+      tags: [tag],
+      labels: { [key]: '1' },
+      buildKit: false,
+    });
     images.push(tag);
     const out = path.join(root, 'defs');
     const result = await run(['export', 'apptainer', tag, '--out', out]);
     assert.equal(result.code, 0, result.stderr);
-    const def = fs.readFileSync(path.join(out, fs.readdirSync(out).find((f) => f.endsWith('.def'))!), 'utf8');
+    const def = fs.readFileSync(
+      path.join(
+        out,
+        fs.readdirSync(out).find((f) => f.endsWith('.def'))!,
+      ),
+      'utf8',
+    );
     assert.doesNotMatch(def, /^%setup/m);
     assert.match(result.stderr, /left out of the Apptainer definition/);
     assert.equal(fs.existsSync(path.join(root, 'outside', 'pwned')), false);
@@ -220,7 +303,24 @@ describe('a hostile container reaches nothing outside its run folder (real engin
     const big = fs.mkdtempSync(path.join(root, 'big-'));
     fs.mkdirSync(path.join(big, '.mlcontainers'));
     const file = path.join(big, RUNS_FILE);
-    const record = (id: string): object => ({ id, status: 'succeeded', exitCode: 0, image: { id: 'sha256:1', ref: 'x:1', tags: ['x:1'], revision: null, dirty: false }, commit: null, dirty: false, code: 'workspace', config: { path: 'c.yaml', sha256: 'e'.repeat(64), content: 'lr: 1\n' }, params: {}, sweep: null, command: ['true'], start: '2026-12-04T20:00:00.000Z', end: '2026-12-04T20:00:01.000Z', gpus: 'none', container: 'c', log: '' });
+    const record = (id: string): object => ({
+      id,
+      status: 'succeeded',
+      exitCode: 0,
+      image: { id: 'sha256:1', ref: 'x:1', tags: ['x:1'], revision: null, dirty: false },
+      commit: null,
+      dirty: false,
+      code: 'workspace',
+      config: { path: 'c.yaml', sha256: 'e'.repeat(64), content: 'lr: 1\n' },
+      params: {},
+      sweep: null,
+      command: ['true'],
+      start: '2026-12-04T20:00:00.000Z',
+      end: '2026-12-04T20:00:01.000Z',
+      gpus: 'none',
+      container: 'c',
+      log: '',
+    });
     const records = [record('20261204-200000-aaaa'), record('20261204-200000-bbbb')] as { id: string }[];
     const fd = fs.openSync(file, 'w');
     fs.writeSync(fd, `${JSON.stringify(records[0])}\n`);
@@ -232,7 +332,9 @@ describe('a hostile container reaches nothing outside its run folder (real engin
     fs.closeSync(fd);
     assert.ok(fs.statSync(file).size >= 2 * 1024 * 1024 * 1024 - 4096);
     // Peak RSS of the process itself (VmHWM), read just before it exits.
-    const child = spawn(process.execPath, ['-r', path.join(__dirname, '../helpers/peakRss.cjs'), CLI, 'runs', '--dir', big], { env: { ...process.env, HOME: home } });
+    const child = spawn(process.execPath, ['-r', path.join(__dirname, '../helpers/peakRss.cjs'), CLI, 'runs', '--dir', big], {
+      env: { ...process.env, HOME: home },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

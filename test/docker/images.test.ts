@@ -26,7 +26,10 @@ describe('Experiment Images model against real builds at three commits (real doc
     await requireImage(this, engine, STANDIN_DEBIAN);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-history-'));
     fs.mkdirSync(path.join(dir, '.devcontainer'));
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), '// tiny\n{ "name": "mlc test history", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n');
+    fs.writeFileSync(
+      path.join(dir, '.devcontainer', 'devcontainer.json'),
+      '// tiny\n{ "name": "mlc test history", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n',
+    );
     fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `FROM ${STANDIN_DEBIAN}\nCOPY train.py /w/train.py\n`);
     git(dir, 'init', '-q', '-b', 'main');
     const build = async (): Promise<void> => {
@@ -43,7 +46,14 @@ describe('Experiment Images model against real builds at three commits (real doc
     // The third commit's only image is built from uncommitted changes.
     fs.writeFileSync(path.join(dir, 'train.py'), 'print("three, edited")\n');
     await build();
-    model = new ExperimentImagesModel({ engine: () => engine, git: new GitCli(), folder: () => dir, trusted: () => true, projectRepo: async () => 'mlc-test-history', log: silent });
+    model = new ExperimentImagesModel({
+      engine: () => engine,
+      git: new GitCli(),
+      folder: () => dir,
+      trusted: () => true,
+      projectRepo: async () => 'mlc-test-history',
+      log: silent,
+    });
   });
 
   after(async () => {
@@ -56,13 +66,22 @@ describe('Experiment Images model against real builds at three commits (real doc
     assert.equal(state.kind, 'ready');
     if (state.kind !== 'ready') return;
     const { tree } = state;
-    assert.deepEqual(tree.groups.map((g) => g.sha), [shas[2], shas[1], shas[0]]);
-    assert.deepEqual(tree.groups.map((g) => g.meta?.subject), ['step three', 'step two', 'step one']);
-    assert.deepEqual(tree.groups.map((g) => g.images.map((i) => [i.name, i.dirty])), [
-      [[`mlc-test-history:${shas[2]!.slice(0, 7)}-dirty`, true]],
-      [[`mlc-test-history:${shas[1]!.slice(0, 7)}`, false]],
-      [[`mlc-test-history:${shas[0]!.slice(0, 7)}`, false]],
-    ]);
+    assert.deepEqual(
+      tree.groups.map((g) => g.sha),
+      [shas[2], shas[1], shas[0]],
+    );
+    assert.deepEqual(
+      tree.groups.map((g) => g.meta?.subject),
+      ['step three', 'step two', 'step one'],
+    );
+    assert.deepEqual(
+      tree.groups.map((g) => g.images.map((i) => [i.name, i.dirty])),
+      [
+        [[`mlc-test-history:${shas[2]!.slice(0, 7)}-dirty`, true]],
+        [[`mlc-test-history:${shas[1]!.slice(0, 7)}`, false]],
+        [[`mlc-test-history:${shas[0]!.slice(0, 7)}`, false]],
+      ],
+    );
     assert.deepEqual(tree.head && [tree.head.sha, tree.head.hasImage], [shas[2], true]);
     assert.deepEqual(tree.groups[1]?.images[0]?.otherTags, [], 'latest moved to the newest build');
   });
@@ -82,7 +101,10 @@ describe('Experiment Images model against real builds at three commits (real doc
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.match(lines[1] ?? '', /HEAD\s+step four\s+\(no image yet: mlc build\)/);
-    assert.match(lines[2] ?? '', new RegExp(`^${shas[2]!.slice(0, 7)}\\s+step three\\s+mlc-test-history:${shas[2]!.slice(0, 7)}-dirty .*dirty`));
+    assert.match(
+      lines[2] ?? '',
+      new RegExp(`^${shas[2]!.slice(0, 7)}\\s+step three\\s+mlc-test-history:${shas[2]!.slice(0, 7)}-dirty .*dirty`),
+    );
     assert.match(lines[4] ?? '', new RegExp(`^${shas[0]!.slice(0, 7)}\\s+step one`));
   });
 
@@ -103,7 +125,10 @@ describe('Experiment Images model against real builds at three commits (real doc
       console.log(`      /events → model change ${at - started} ms after the delete (debounce 250 ms)`);
       const state = await model.getState();
       assert.ok(state.kind === 'ready');
-      assert.deepEqual(state.tree.groups.map((g) => g.sha), [shas[2], shas[1]]);
+      assert.deepEqual(
+        state.tree.groups.map((g) => g.sha),
+        [shas[2], shas[1]],
+      );
     } finally {
       watch.dispose();
     }

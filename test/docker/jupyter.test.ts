@@ -30,24 +30,39 @@ async function runInKernel(baseUrl: string, token: string, code: string): Promis
   assert.equal(created.status, 201);
   const kernel = (await created.json()) as { id: string };
   try {
-    const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/api/kernels/${kernel.id}/channels`, { headers: { Authorization: `token ${token}` } });
+    const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/api/kernels/${kernel.id}/channels`, {
+      headers: { Authorization: `token ${token}` },
+    });
     const msgId = randomUUID();
     return await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no answer from the kernel in 60 s')), 60_000);
       let out = '';
       ws.on('error', reject);
       ws.on('open', () => {
-        ws.send(JSON.stringify({
-          header: { msg_id: msgId, username: 'test', session: randomUUID(), msg_type: 'execute_request', version: '5.3', date: new Date().toISOString() },
-          parent_header: {},
-          metadata: {},
-          content: { code, silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: true },
-          channel: 'shell',
-          buffers: [],
-        }));
+        ws.send(
+          JSON.stringify({
+            header: {
+              msg_id: msgId,
+              username: 'test',
+              session: randomUUID(),
+              msg_type: 'execute_request',
+              version: '5.3',
+              date: new Date().toISOString(),
+            },
+            parent_header: {},
+            metadata: {},
+            content: { code, silent: false, store_history: false, user_expressions: {}, allow_stdin: false, stop_on_error: true },
+            channel: 'shell',
+            buffers: [],
+          }),
+        );
       });
       ws.on('message', (data) => {
-        const msg = JSON.parse(String(data)) as { msg_type: string; parent_header: { msg_id?: string }; content: { text?: string; execution_state?: string; ename?: string; evalue?: string } };
+        const msg = JSON.parse(String(data)) as {
+          msg_type: string;
+          parent_header: { msg_id?: string };
+          content: { text?: string; execution_state?: string; ename?: string; evalue?: string };
+        };
         if (msg.parent_header.msg_id !== msgId) return;
         if (msg.msg_type === 'stream') out += msg.content.text ?? '';
         if (msg.msg_type === 'error') reject(new Error(`${msg.content.ename}: ${msg.content.evalue}`));
@@ -75,7 +90,12 @@ describe('Jupyter in experiment containers (real engine, PyTorch stand-in)', fun
     await requireImage(this, engine, BASE);
     assertBuiltCli();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-jupyter-'));
-    const { plan } = await prepareScaffold(dir, TEMPLATES, { preset: 'pytorch', variant: 'gpu', baseImage: BASE, name: 'mlc test jupyter' }, false);
+    const { plan } = await prepareScaffold(
+      dir,
+      TEMPLATES,
+      { preset: 'pytorch', variant: 'gpu', baseImage: BASE, name: 'mlc test jupyter' },
+      false,
+    );
     await applyPlan(dir, plan);
     fs.writeFileSync(path.join(dir, 'train.py'), 'import torch\n');
     git(dir, 'init', '-q', '-b', 'main');
@@ -97,7 +117,7 @@ describe('Jupyter in experiment containers (real engine, PyTorch stand-in)', fun
     if (imageId) await engine.removeImage(imageId, { force: true }).catch(() => undefined);
   });
 
-  it('`mlc export apptainer` writes a definition from this engine\'s image with its commit; never overwrites an edited one', async () => {
+  it("`mlc export apptainer` writes a definition from this engine's image with its commit; never overwrites an edited one", async () => {
     const tag = 'mlc-test-jupyter:latest';
     const out = path.join(dir, 'hpc');
     const first = await mlc(['export', 'apptainer', tag, '--out', out], { cwd: dir, timeoutMs: 240_000 });
@@ -118,16 +138,22 @@ describe('Jupyter in experiment containers (real engine, PyTorch stand-in)', fun
     // Apptainer cannot be installed on these machines: --build says what to run where it is.
     const build = await mlc(['export', 'apptainer', tag, '--out', out, '--force', '--build'], { cwd: dir, timeoutMs: 240_000 });
     assert.equal(build.code, 1);
-    assert.match(build.stderr, /apptainer is not installed here: on a machine with Apptainer, run `apptainer build mlc-test-jupyter_latest\.sif mlc-test-jupyter_latest\.def`/);
+    assert.match(
+      build.stderr,
+      /apptainer is not installed here: on a machine with Apptainer, run `apptainer build mlc-test-jupyter_latest\.sif mlc-test-jupyter_latest\.def`/,
+    );
     assert.equal((await mlc(['export', 'apptainer', 'no-such-image:1'], { cwd: dir, timeoutMs: 240_000 })).code, 1);
   });
 
-  it('`mlc up --gpu all` on this GPU-less engine fails with the preflight\'s sentence and leaves no container', async () => {
+  it("`mlc up --gpu all` on this GPU-less engine fails with the preflight's sentence and leaves no container", async () => {
     const r = await mlc(['up', '--gpu', 'all'], { cwd: dir, timeoutMs: 240_000 });
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, (await engineKind(engine)) === 'podman'
-      ? /no NVIDIA CDI spec in \/etc\/cdi, \/var\/run\/cdi \(Podman hands out GPUs by CDI name only\).*nvidia-ctk cdi generate/
-      : /no NVIDIA runtime on the engine.*nvidia-container-toolkit.*nvidia-ctk runtime configure/);
+    assert.match(
+      r.stderr,
+      (await engineKind(engine)) === 'podman'
+        ? /no NVIDIA CDI spec in \/etc\/cdi, \/var\/run\/cdi \(Podman hands out GPUs by CDI name only\).*nvidia-ctk cdi generate/
+        : /no NVIDIA runtime on the engine.*nvidia-container-toolkit.*nvidia-ctk runtime configure/,
+    );
     assert.doesNotMatch(r.stderr, /could not select device driver/);
     assert.equal(r.stdout, '');
     assert.deepEqual(await findJupyterServers(engine, { workspace: dir, all: true }), []);
@@ -150,7 +176,10 @@ describe('Jupyter in experiment containers (real engine, PyTorch stand-in)', fun
     const [server] = await findJupyterServers(engine, { workspace: dir });
     assert.ok(server, 'no labelled Jupyter container');
     const details = await engine.inspectContainer(server.containerId);
-    assert.deepEqual(details?.ports['8888/tcp']?.map((b) => b.hostIp), ['127.0.0.1']);
+    assert.deepEqual(
+      details?.ports['8888/tcp']?.map((b) => b.hostIp),
+      ['127.0.0.1'],
+    );
     assert.equal(details?.deviceRequests, 0);
     assert.equal(details?.labels['org.opencontainers.image.revision'], git(dir, 'rev-parse', 'HEAD'));
     assert.equal(details?.labels['org.mlcontainers.image.id'], imageId);
@@ -190,11 +219,26 @@ describe('Jupyter in experiment containers (real engine, PyTorch stand-in)', fun
       readyTimeoutMs: 120_000,
       log: recordingLogger(lines, 'jupyter'),
       // Fakes of our own probes: this machine has no GPU and no toolkit; the engine is real and refuses.
-      probe: () => Promise.resolve({ kind: 'gpus', driverVersion: '550.54.15', gpus: [{ index: '0', name: 'NVIDIA L4', uuid: 'GPU-1', driverVersion: '550.54.15', memoryMiB: 23034 }] }),
-      toolkit: (specDirs) => Promise.resolve(podman ? { hook: undefined, cdiDevices: ['nvidia.com/gpu=all'], specDirs } : { hook: '/usr/bin/nvidia-container-runtime-hook', cdiDevices: [], specDirs }),
+      probe: () =>
+        Promise.resolve({
+          kind: 'gpus',
+          driverVersion: '550.54.15',
+          gpus: [{ index: '0', name: 'NVIDIA L4', uuid: 'GPU-1', driverVersion: '550.54.15', memoryMiB: 23034 }],
+        }),
+      toolkit: (specDirs) =>
+        Promise.resolve(
+          podman
+            ? { hook: undefined, cdiDevices: ['nvidia.com/gpu=all'], specDirs }
+            : { hook: '/usr/bin/nvidia-container-runtime-hook', cdiDevices: [], specDirs },
+        ),
     });
     assert.equal(result.decision.mode, 'cpu');
-    assert.match(result.note ?? '', podman ? /^GPU: off \(The engine has no CDI spec for nvidia\.com\/gpu=all: generate CDI specs/ : /^GPU: off \(This engine cannot give containers a GPU \(no NVIDIA runtime\)/);
+    assert.match(
+      result.note ?? '',
+      podman
+        ? /^GPU: off \(The engine has no CDI spec for nvidia\.com\/gpu=all: generate CDI specs/
+        : /^GPU: off \(This engine cannot give containers a GPU \(no NVIDIA runtime\)/,
+    );
     assert.equal(result.server.gpu, 'none');
     assert.equal((await engine.inspectContainer(result.server.containerId))?.deviceRequests, 0);
     assert.equal(await status(`${result.server.baseUrl ?? ''}/api/status`, result.server.token), 200);
@@ -205,7 +249,15 @@ describe('Jupyter in experiment containers (real engine, PyTorch stand-in)', fun
     const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-jupyter-exit-'));
     extraWorkspaces.push(workspace);
     await assert.rejects(
-      startJupyter({ engine, image: STANDIN_DEBIAN, workspace, gpu: 'none', shmSizeBytes: GIB, readyTimeoutMs: 60_000, log: silentLogger('jupyter') }),
+      startJupyter({
+        engine,
+        image: STANDIN_DEBIAN,
+        workspace,
+        gpu: 'none',
+        shmSizeBytes: GIB,
+        readyTimeoutMs: 60_000,
+        log: silentLogger('jupyter'),
+      }),
       (e: unknown) => {
         assert.ok(e instanceof JupyterStartError, String(e));
         assert.match(e.message, /exited \(code 127\) before Jupyter answered; its last lines:\n.*jupyter: not found/);
@@ -215,7 +267,7 @@ describe('Jupyter in experiment containers (real engine, PyTorch stand-in)', fun
     assert.deepEqual(await findJupyterServers(engine, { workspace, all: true }), []);
   });
 
-  it('`mlc down` stops and removes the project\'s Jupyter containers', async () => {
+  it("`mlc down` stops and removes the project's Jupyter containers", async () => {
     const r = await mlc(['down'], { cwd: dir, timeoutMs: 240_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^removed mlc-test-jupyter-[0-9a-f]{7}-jupyter \(mlc test jupyter @ [0-9a-f]{7}\)$/m);

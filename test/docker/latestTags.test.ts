@@ -14,7 +14,13 @@ import { requireTestRegistry, startRegistry, tagsList } from './registry';
 const PINNED = 'pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime';
 // What the registry holds of pytorch/pytorch; the newest of the catalog's shape is 2.15.0 (2.9.0 is older by
 // number, not by text; the others differ in CUDA or flavour).
-const TAGS = ['2.9.0-cuda13.0-cudnn9-runtime', '2.14.1-cuda13.0-cudnn9-runtime', '2.15.0-cuda13.0-cudnn9-runtime', '2.16.0-cuda12.8-cudnn9-runtime', '2.15.1-cuda13.0-cudnn9-devel'];
+const TAGS = [
+  '2.9.0-cuda13.0-cudnn9-runtime',
+  '2.14.1-cuda13.0-cudnn9-runtime',
+  '2.15.0-cuda13.0-cudnn9-runtime',
+  '2.16.0-cuda12.8-cudnn9-runtime',
+  '2.15.1-cuda13.0-cudnn9-devel',
+];
 
 describe('mlc init --latest against a real registry standing in for Docker Hub (docker-registry 2.8)', function () {
   this.timeout(300_000);
@@ -60,7 +66,9 @@ describe('mlc init --latest against a real registry standing in for Docker Hub (
     assert.deepEqual(await tagsList(registry, 'pytorch/pytorch'), [...TAGS].sort());
 
     const dir = project();
-    const r = await mlc(['init', '--preset', 'pytorch', '--variant', 'gpu', '--latest', '--dir', dir], { env: { [REGISTRY_MIRROR_ENV]: registry.host } });
+    const r = await mlc(['init', '--preset', 'pytorch', '--variant', 'gpu', '--latest', '--dir', dir], {
+      env: { [REGISTRY_MIRROR_ENV]: registry.host },
+    });
     assert.equal(r.code, 0, r.stderr);
     const newest = 'pytorch/pytorch:2.15.0-cuda13.0-cudnn9-runtime';
     assert.deepEqual(r.stdout.split('\n').slice(0, 2), [
@@ -82,7 +90,9 @@ describe('mlc init --latest against a real registry standing in for Docker Hub (
     ];
     for (const [host, why] of cases) {
       const dir = project();
-      const r = await mlc(['init', '--preset', 'pytorch', '--variant', 'gpu', '--latest', '--dir', dir], { env: { [REGISTRY_MIRROR_ENV]: host } });
+      const r = await mlc(['init', '--preset', 'pytorch', '--variant', 'gpu', '--latest', '--dir', dir], {
+        env: { [REGISTRY_MIRROR_ENV]: host },
+      });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout.split('\n')[1], `Using the catalog's pinned ${PINNED}: ${why}.`);
       assert.equal(baseImage(dir), PINNED);

@@ -31,7 +31,8 @@ describe('mlc model save (real engine, mlc from dist/cli.js)', function () {
   let saved: Saved | undefined;
   const images = new Set<string>();
 
-  const inProject = (args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof mlc> => mlc(args, { cwd: dir, env, timeoutMs: 240_000 });
+  const inProject = (args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof mlc> =>
+    mlc(args, { cwd: dir, env, timeoutMs: 240_000 });
 
   before(async function () {
     engine = await requireEngine(this);
@@ -41,9 +42,15 @@ describe('mlc model save (real engine, mlc from dist/cli.js)', function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-model-'));
     fs.mkdirSync(path.join(dir, '.devcontainer'));
     fs.mkdirSync(path.join(dir, 'configs'));
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), `{ "name": "${name}", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n`);
+    fs.writeFileSync(
+      path.join(dir, '.devcontainer', 'devcontainer.json'),
+      `{ "name": "${name}", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n`,
+    );
     // A `pip` that lists one package, so the build captures an environment lock for the model to carry.
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `FROM ${STANDIN_DEBIAN}\nRUN printf '#!/bin/sh\\necho tinytorch==1.2.3\\n' > /usr/local/bin/pip && chmod +x /usr/local/bin/pip\n`);
+    fs.writeFileSync(
+      path.join(dir, '.devcontainer', 'Dockerfile'),
+      `FROM ${STANDIN_DEBIAN}\nRUN printf '#!/bin/sh\\necho tinytorch==1.2.3\\n' > /usr/local/bin/pip && chmod +x /usr/local/bin/pip\n`,
+    );
     fs.writeFileSync(path.join(dir, 'configs', 'exp.yaml'), 'seed: 1\nlr: [0.1, 0.2]\noutputs: [model.pt]\n');
     fs.writeFileSync(path.join(dir, '.gitignore'), '.mlcontainers/\n');
     // A metric name the run chose: it reaches the labels through the Dockerfile's LABEL lines, quoted there.
@@ -56,7 +63,8 @@ describe('mlc model save (real engine, mlc from dist/cli.js)', function () {
     assert.equal(built.code, 0, built.stderr);
     for (const tag of built.stdout.trim().split('\n').slice(1)) images.add(tag);
     // Each point writes weights of its own and a metric; the lr comes from the config the run was given.
-    const train = 'lr=$(sed -n "s/^lr: //p" "$MLC_CONFIG"); printf "weights lr=%s run=%s" "$lr" "$MLC_RUN_ID" > "$MLC_RUN_DIR/model.pt"; printf \'{"step": 1, "val_acc": 0.9%s, "train_loss": 0.1}\\n\' "${lr#0.}" > "$MLC_RUN_DIR/metrics.jsonl"; cat /workspace/extra.jsonl >> "$MLC_RUN_DIR/metrics.jsonl"';
+    const train =
+      'lr=$(sed -n "s/^lr: //p" "$MLC_CONFIG"); printf "weights lr=%s run=%s" "$lr" "$MLC_RUN_ID" > "$MLC_RUN_DIR/model.pt"; printf \'{"step": 1, "val_acc": 0.9%s, "train_loss": 0.1}\\n\' "${lr#0.}" > "$MLC_RUN_DIR/metrics.jsonl"; cat /workspace/extra.jsonl >> "$MLC_RUN_DIR/metrics.jsonl"';
     const ran = await inProject(['run', '--config', 'configs/exp.yaml', '--gpu', 'none', '--parallel', '1', '--', 'sh', '-c', train]);
     assert.equal(ran.code, 0, ran.stderr);
     runs = (await readRuns(dir)).runs;
@@ -80,7 +88,7 @@ describe('mlc model save (real engine, mlc from dist/cli.js)', function () {
     return parsed;
   };
 
-  it('saves a run as <project>-model:<run id> FROM the run\'s image, with the artifact and a card in /opt/mlc/model, labelled with the run\'s facts', async () => {
+  it("saves a run as <project>-model:<run id> FROM the run's image, with the artifact and a card in /opt/mlc/model, labelled with the run's facts", async () => {
     const run = runs[1]!;
     const { imageId, tag, card } = await savedModel();
     assert.equal(tag, `${name}-model:${run.id}`);
@@ -97,7 +105,11 @@ describe('mlc model save (real engine, mlc from dist/cli.js)', function () {
     assert.equal(image.id, imageId);
     assert.equal(image.labels[MODEL_LABELS.run], run.id);
     assert.equal(image.labels['org.opencontainers.image.revision'], commit);
-    const inside = await engine.runCapture(imageId, ['sh', '-c', 'cat /opt/mlc/model/model.pt; echo; cat /opt/mlc/model/card.json; ls /opt/mlc/model; stat -c "%a %U" /opt/mlc/model/model.pt /etc/mlc/environment.lock']);
+    const inside = await engine.runCapture(imageId, [
+      'sh',
+      '-c',
+      'cat /opt/mlc/model/model.pt; echo; cat /opt/mlc/model/card.json; ls /opt/mlc/model; stat -c "%a %U" /opt/mlc/model/model.pt /etc/mlc/environment.lock',
+    ]);
     assert.equal(inside.exitCode, 0, inside.stderr);
     const [model, ...rest] = inside.stdout.split('\n');
     assert.equal(model, weights.toString());
@@ -127,21 +139,41 @@ describe('mlc model save (real engine, mlc from dist/cli.js)', function () {
     images.add(`${name}-model:champion`);
     const listed = await inProject(['models', '--json']);
     assert.equal(listed.code, 0, listed.stderr);
-    const mine = (JSON.parse(listed.stdout) as { id: string; name: string; run: string; aliases: string[]; headline: { name: string; value: number } }[]).find((m) => m.id === imageId);
-    assert.deepEqual(mine && { name: mine.name, run: mine.run, aliases: mine.aliases, headline: mine.headline }, { name: `${name}-model`, run: runs[1]!.id, aliases: ['champion'], headline: { name: 'val_acc', value: 0.92 } });
+    const mine = (
+      JSON.parse(listed.stdout) as { id: string; name: string; run: string; aliases: string[]; headline: { name: string; value: number } }[]
+    ).find((m) => m.id === imageId);
+    assert.deepEqual(mine && { name: mine.name, run: mine.run, aliases: mine.aliases, headline: mine.headline }, {
+      name: `${name}-model`,
+      run: runs[1]!.id,
+      aliases: ['champion'],
+      headline: { name: 'val_acc', value: 0.92 },
+    });
     const table = await inProject(['models']);
     assert.match(table.stdout, new RegExp(`${name}-model +${runs[1]!.id} +val_acc=0\\.92 +champion `));
   });
 
   it('a model.pt the run made a link to a host file is refused with one sentence, and nothing is tagged', async () => {
     fs.writeFileSync(path.join(dir, 'configs', 'one.yaml'), 'seed: 2\noutputs: model.pt\n');
-    const ran = await inProject(['run', '--config', 'configs/one.yaml', '--gpu', 'none', '--', 'sh', '-c', 'ln -s /etc/passwd "$MLC_RUN_DIR/model.pt"']);
+    const ran = await inProject([
+      'run',
+      '--config',
+      'configs/one.yaml',
+      '--gpu',
+      'none',
+      '--',
+      'sh',
+      '-c',
+      'ln -s /etc/passwd "$MLC_RUN_DIR/model.pt"',
+    ]);
     assert.equal(ran.code, 0, ran.stderr);
     const run = (await readRuns(dir)).runs.at(-1)!;
     const r = await inProject(['model', 'save', run.id]);
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '');
-    assert.equal(r.stderr.trim(), `mlc model: model.pt in .mlcontainers/runs/${run.id}/ is a link, and the host follows no link a run made: have the training code save the file itself into $MLC_RUN_DIR.`);
+    assert.equal(
+      r.stderr.trim(),
+      `mlc model: model.pt in .mlcontainers/runs/${run.id}/ is a link, and the host follows no link a run made: have the training code save the file itself into $MLC_RUN_DIR.`,
+    );
     assert.equal(await engine.inspectImage(`${name}-model:${run.id}`), undefined);
     assert.equal(await engine.inspectImage(`${name}-model:mlc-from-${run.id}`), undefined, 'no temporary tag left');
   });
@@ -151,7 +183,11 @@ describe('mlc model save (real engine, mlc from dist/cli.js)', function () {
     const { imageId, tag, card } = await savedModel();
     try {
       // The docker CLI's own save and load: what a user does to carry an image to a machine without a registry.
-      execFileSync('sh', ['-c', 'docker save "$1" | DOCKER_HOST="$2" docker load', 'sh', tag, host], { env: { ...process.env, DOCKER_CONTEXT: '' }, stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 1024 ** 3 });
+      execFileSync('sh', ['-c', 'docker save "$1" | DOCKER_HOST="$2" docker load', 'sh', tag, host], {
+        env: { ...process.env, DOCKER_CONTEXT: '' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+        maxBuffer: 1024 ** 3,
+      });
       assert.equal((await remote.inspectImage(tag))?.id, imageId);
       const env = { DOCKER_HOST: host, DOCKER_CONTEXT: '', DOCKER_TLS_VERIFY: '' };
       // Another folder: nothing of the project (runs.jsonl, locks) is there to read.
@@ -160,7 +196,11 @@ describe('mlc model save (real engine, mlc from dist/cli.js)', function () {
         const text = await mlc(['inspect', tag], { cwd: elsewhere, env });
         assert.equal(text.code, 0, text.stderr);
         const lines = text.stdout.split('\n');
-        const row = (key: string): string | undefined => lines.slice(lines.indexOf('Model')).find((l) => l.startsWith(`${key.padEnd(11)} `))?.slice(12);
+        const row = (key: string): string | undefined =>
+          lines
+            .slice(lines.indexOf('Model'))
+            .find((l) => l.startsWith(`${key.padEnd(11)} `))
+            ?.slice(12);
         assert.equal(row('run'), `${card.run} (sweep ${runs[1]!.sweep!.id}, point 2 of 2)`);
         assert.equal(row('commit'), commit);
         assert.equal(row('params'), 'lr=0.2');
@@ -170,9 +210,22 @@ describe('mlc model save (real engine, mlc from dist/cli.js)', function () {
         assert.match(text.stdout, /^lock +sha256:[0-9a-f]{64}, \d+ packages \(in the image at \/etc\/mlc\/environment\.lock\)$/m);
         const json = await mlc(['inspect', tag, '--json'], { cwd: elsewhere, env });
         assert.equal(json.code, 0, json.stderr);
-        const report = JSON.parse(json.stdout) as { provenance: { revision: string }; model: { run: string; commit: string; params: unknown; metrics: unknown; artifacts: unknown; data: unknown } };
+        const report = JSON.parse(json.stdout) as {
+          provenance: { revision: string };
+          model: { run: string; commit: string; params: unknown; metrics: unknown; artifacts: unknown; data: unknown };
+        };
         assert.equal(report.provenance.revision, commit);
-        assert.deepEqual({ run: report.model.run, commit: report.model.commit, params: report.model.params, metrics: report.model.metrics, artifacts: report.model.artifacts, data: report.model.data }, { run: card.run, commit, params: card.params, metrics: card.metrics, artifacts: card.artifacts, data: [] });
+        assert.deepEqual(
+          {
+            run: report.model.run,
+            commit: report.model.commit,
+            params: report.model.params,
+            metrics: report.model.metrics,
+            artifacts: report.model.artifacts,
+            data: report.model.data,
+          },
+          { run: card.run, commit, params: card.params, metrics: card.metrics, artifacts: card.artifacts, data: [] },
+        );
       } finally {
         fs.rmSync(elsewhere, { recursive: true, force: true });
       }

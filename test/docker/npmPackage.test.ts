@@ -18,7 +18,8 @@ describe('the npm package (npm pack, then npm install -g --offline)', function (
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('installs an mlc that prints its version and scaffolds a project from the packaged templates', () => {
-    const npm = (args: string[], cwd = ROOT): string => execFileSync('npm', [...args, '--no-audit', '--no-fund'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const npm = (args: string[], cwd = ROOT): string =>
+      execFileSync('npm', [...args, '--no-audit', '--no-fund'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     const [packed] = JSON.parse(npm(['pack', '--json', '--pack-destination', tmp])) as { filename: string; files: { path: string }[] }[];
     const tarball = path.join(tmp, packed!.filename);
     const prefix = path.join(tmp, 'prefix');

@@ -15,13 +15,22 @@ const DEVCONTAINER = path.join(ROOT, 'node_modules', '.bin', 'devcontainer');
 // The 20.10 client has BuildKit built in; the scaffold's RUN --mount=type=cache needs it (TEST-WORLD.md).
 const DOCKER_PATH = fs.existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
 
-interface Result { code: number; stdout: string; stderr: string }
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 function devcontainer(args: string[]): Promise<Result> {
   return new Promise((resolve) => {
-    execFile(DEVCONTAINER, [...args, '--docker-path', DOCKER_PATH], { env: { ...process.env, DOCKER_BUILDKIT: '1' }, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      DEVCONTAINER,
+      [...args, '--docker-path', DOCKER_PATH],
+      { env: { ...process.env, DOCKER_BUILDKIT: '1' }, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -39,10 +48,31 @@ interface PresetCase {
 }
 
 const CASES: PresetCase[] = [
-  { options: { preset: 'pytorch', variant: 'gpu' }, standin: 'mlc-test/pytorch:bookworm', check: 'python3 -c "import torch; print(torch.__version__)"', expect: /^1\.13/m },
-  { options: { preset: 'tensorflow', variant: 'cpu' }, standin: 'mlc-test/jupyter:bookworm', check: 'python3 -c "import numpy; print(numpy.__version__)"', expect: /^\d+\.\d+/m },
-  { options: { preset: 'scikit-hep' }, standin: 'mlc-test/hep:bookworm', clearFrameworkPip: true, check: 'python3 -c "import h5py; print(h5py.__version__)"', expect: /^3\.\d+/m },
-  { options: { preset: 'atlas' }, standin: 'mlc-test/atlas:bookworm', check: 'echo "release=$AnalysisBase_VERSION"; cat /usr/local/share/jupyter/kernels/analysisbase/kernel.json', expect: /release=25\.2\.30[\s\S]*release_setup\.sh/ },
+  {
+    options: { preset: 'pytorch', variant: 'gpu' },
+    standin: 'mlc-test/pytorch:bookworm',
+    check: 'python3 -c "import torch; print(torch.__version__)"',
+    expect: /^1\.13/m,
+  },
+  {
+    options: { preset: 'tensorflow', variant: 'cpu' },
+    standin: 'mlc-test/jupyter:bookworm',
+    check: 'python3 -c "import numpy; print(numpy.__version__)"',
+    expect: /^\d+\.\d+/m,
+  },
+  {
+    options: { preset: 'scikit-hep' },
+    standin: 'mlc-test/hep:bookworm',
+    clearFrameworkPip: true,
+    check: 'python3 -c "import h5py; print(h5py.__version__)"',
+    expect: /^3\.\d+/m,
+  },
+  {
+    options: { preset: 'atlas' },
+    standin: 'mlc-test/atlas:bookworm',
+    check: 'echo "release=$AnalysisBase_VERSION"; cat /usr/local/share/jupyter/kernels/analysisbase/kernel.json',
+    expect: /release=25\.2\.30[\s\S]*release_setup\.sh/,
+  },
 ];
 
 /**
@@ -52,7 +82,9 @@ const CASES: PresetCase[] = [
  */
 async function memlockThisHostAllows(): Promise<string | undefined> {
   const probe = await new Promise<string>((resolve) =>
-    execFile(DOCKER_PATH, ['run', '--rm', '--ulimit', 'memlock=-1', 'mlc-test/debian:bookworm', 'true'], (e, _o, stderr) => resolve(e ? stderr : '')),
+    execFile(DOCKER_PATH, ['run', '--rm', '--ulimit', 'memlock=-1', 'mlc-test/debian:bookworm', 'true'], (e, _o, stderr) =>
+      resolve(e ? stderr : ''),
+    ),
   );
   if (!/rlimit type 8/.test(probe)) {
     return undefined;
@@ -69,20 +101,29 @@ describe('presets built and started by the official devcontainer CLI', function 
 
   before(async function () {
     engine = await requireEngine(this);
-    await requireKind(this, engine, 'docker', 'BuildKit-only: the devcontainer CLI builds through BuildKit\'s /grpc session, which Podman answers 404 ("failed to dial gRPC: unable to upgrade to h2c")');
+    await requireKind(
+      this,
+      engine,
+      'docker',
+      'BuildKit-only: the devcontainer CLI builds through BuildKit\'s /grpc session, which Podman answers 404 ("failed to dial gRPC: unable to upgrade to h2c")',
+    );
     assert.ok(fs.existsSync(DEVCONTAINER), '@devcontainers/cli is not installed (npm ci)');
     memlock = await memlockThisHostAllows();
   });
 
   after(async () => {
     for (const dir of projects) {
-      const containers = await new Promise<string>((resolve) => execFile(DOCKER_PATH, ['ps', '-aq', '--filter', `label=devcontainer.local_folder=${dir}`], (_e, out) => resolve(out)));
+      const containers = await new Promise<string>((resolve) =>
+        execFile(DOCKER_PATH, ['ps', '-aq', '--filter', `label=devcontainer.local_folder=${dir}`], (_e, out) => resolve(out)),
+      );
       for (const id of containers.split('\n').filter(Boolean)) {
         await new Promise((resolve) => execFile(DOCKER_PATH, ['rm', '-f', id], resolve));
       }
       fs.rmSync(dir, { recursive: true, force: true });
     }
-    const images = await new Promise<string>((resolve) => execFile(DOCKER_PATH, ['images', '--format', '{{.Repository}}'], (_e, out) => resolve(out)));
+    const images = await new Promise<string>((resolve) =>
+      execFile(DOCKER_PATH, ['images', '--format', '{{.Repository}}'], (_e, out) => resolve(out)),
+    );
     const ours = images.split('\n').filter((r) => r.startsWith('vsc-mlc-preset-'));
     if (ours.length) {
       await new Promise((resolve) => execFile(DOCKER_PATH, ['rmi', '-f', ...ours], resolve));
@@ -120,7 +161,11 @@ describe('presets built and started by the official devcontainer CLI', function 
       const jupyter = await exec(dir, 'command -v jupyter && jupyter server --version && id -un && ls /workspace');
       assert.equal(jupyter.code, 0, jupyter.stderr.slice(-2000));
       assert.match(jupyter.stdout, /\/jupyter\n/);
-      assert.match(jupyter.stdout, new RegExp(`^${c.options.preset === 'atlas' ? 'atlas' : 'mlc'}$`, 'm'), 'not running as the non-root user');
+      assert.match(
+        jupyter.stdout,
+        new RegExp(`^${c.options.preset === 'atlas' ? 'atlas' : 'mlc'}$`, 'm'),
+        'not running as the non-root user',
+      );
       assert.match(jupyter.stdout, /train\.py/, 'the project was not copied into the image');
     });
   }

@@ -35,8 +35,14 @@ describe('a base image in a private registry (real dockerd, docker-registry with
     await engine.removeImage(base);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-private-base-'));
     fs.mkdirSync(path.join(dir, '.devcontainer'));
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), `{ "name": "${name}", "build": { "dockerfile": "Dockerfile", "args": { "BASE_IMAGE": "${base}" } } }\n`);
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), 'ARG BASE_IMAGE=debian:bookworm\nFROM ${BASE_IMAGE}\nRUN echo built > /built.txt\n');
+    fs.writeFileSync(
+      path.join(dir, '.devcontainer', 'devcontainer.json'),
+      `{ "name": "${name}", "build": { "dockerfile": "Dockerfile", "args": { "BASE_IMAGE": "${base}" } } }\n`,
+    );
+    fs.writeFileSync(
+      path.join(dir, '.devcontainer', 'Dockerfile'),
+      'ARG BASE_IMAGE=debian:bookworm\nFROM ${BASE_IMAGE}\nRUN echo built > /built.txt\n',
+    );
     git(dir, 'init', '-q', '-b', 'main');
     git(dir, 'commit', '-q', '--allow-empty', '-m', 'x');
     git(dir, 'add', '-A');
@@ -57,7 +63,10 @@ describe('a base image in a private registry (real dockerd, docker-registry with
 
   it('with the credentials `docker login` stored: pulls the base and builds, and the password is nowhere', async () => {
     const config = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-docker-config-'));
-    fs.writeFileSync(path.join(config, 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } }));
+    fs.writeFileSync(
+      path.join(config, 'config.json'),
+      JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } }),
+    );
     const r = await mlc(['build', '--no-lock'], { cwd: dir, env: { DOCKER_CONFIG: config } });
     assert.equal(r.code, 0, r.stderr);
     const [imageId, ...tags] = r.stdout.trim().split('\n');
@@ -69,12 +78,18 @@ describe('a base image in a private registry (real dockerd, docker-registry with
     // BuildKit pulled the base into its own store: the digest comes from the build, and is the registry's.
     assert.match(image.labels['org.mlcontainers.base.digest'] ?? '', /^sha256:[0-9a-f]{64}$/);
     assert.equal(image.labels['org.mlcontainers.base.digest'], await manifestDigest(registry, 'lab/base', '1'));
-    assert.doesNotMatch(r.stdout + r.stderr + JSON.stringify(image), new RegExp(PASSWORD), 'the password leaked into the output or the image');
+    assert.doesNotMatch(
+      r.stdout + r.stderr + JSON.stringify(image),
+      new RegExp(PASSWORD),
+      'the password leaked into the output or the image',
+    );
   });
 
   it('bases from two password-protected registries: each gets its own credentials from the session, and neither password shows', async function () {
     if ((await engine.version()).isPodman) {
-      console.log("      skipped: needs a BuildKit session's Auth service (POST /session), which Podman answers 404; the Docker pass runs it");
+      console.log(
+        "      skipped: needs a BuildKit session's Auth service (POST /session), which Podman answers 404; the Docker pass runs it",
+      );
       this.skip();
     }
     const other = { name: 'grace', password: `pw2-${randomBytes(8).toString('hex')}` };
@@ -86,14 +101,25 @@ describe('a base image in a private registry (real dockerd, docker-registry with
       await engine.removeImage(tools);
       const two = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-two-registries-'));
       fs.mkdirSync(path.join(two, '.devcontainer'));
-      fs.writeFileSync(path.join(two, '.devcontainer', 'devcontainer.json'), `{ "name": "${name}-two", "build": { "dockerfile": "Dockerfile" } }\n`);
-      fs.writeFileSync(path.join(two, '.devcontainer', 'Dockerfile'), `FROM ${tools} AS tools\nRUN echo tools > /tools.txt\nFROM ${base}\nCOPY --from=tools /tools.txt /tools.txt\n`);
+      fs.writeFileSync(
+        path.join(two, '.devcontainer', 'devcontainer.json'),
+        `{ "name": "${name}-two", "build": { "dockerfile": "Dockerfile" } }\n`,
+      );
+      fs.writeFileSync(
+        path.join(two, '.devcontainer', 'Dockerfile'),
+        `FROM ${tools} AS tools\nRUN echo tools > /tools.txt\nFROM ${base}\nCOPY --from=tools /tools.txt /tools.txt\n`,
+      );
       git(two, 'init', '-q', '-b', 'main');
       git(two, 'add', '-A');
       git(two, 'commit', '-q', '-m', 'two registries');
       const config = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-docker-config-'));
       const basic = (u: { name: string; password: string }): string => Buffer.from(`${u.name}:${u.password}`).toString('base64');
-      fs.writeFileSync(path.join(config, 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth: basic({ name: USER, password: PASSWORD }) }, [second.host]: { auth: basic(other) } } }));
+      fs.writeFileSync(
+        path.join(config, 'config.json'),
+        JSON.stringify({
+          auths: { [registry.host]: { auth: basic({ name: USER, password: PASSWORD }) }, [second.host]: { auth: basic(other) } },
+        }),
+      );
       const r = await mlc(['build', '--no-lock'], { cwd: two, env: { DOCKER_CONFIG: config } });
       assert.equal(r.code, 0, r.stderr);
       const [imageId, ...tags] = r.stdout.trim().split('\n');

@@ -84,21 +84,31 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
     });
 
     it('then `mlc export k8s` pins the Job to the digest the push reported', async () => {
-      const pushed = await mlc(['push', `${name}:${sha7}`, '--registry', `${registry.host}/lab`], { env: { DOCKER_CONFIG: dockerConfig() } });
+      const pushed = await mlc(['push', `${name}:${sha7}`, '--registry', `${registry.host}/lab`], {
+        env: { DOCKER_CONFIG: dockerConfig() },
+      });
       assert.equal(pushed.code, 0, pushed.stderr);
       const out = tempDir('mlc-push-k8s-');
       const exported = await mlc(['export', 'k8s', `${name}:${sha7}`, '--registry', `${registry.host}/lab`, '--out', out]);
       assert.equal(exported.code, 0, exported.stderr);
       const manifest = fs.readFileSync(exported.stdout.trim(), 'utf8');
-      assert.ok(manifest.includes(`image: ${pushed.stdout.trim().replace(`:${sha7}@`, '@')}\n`), `the Job does not pin ${pushed.stdout.trim()}:\n${manifest}`);
+      assert.ok(
+        manifest.includes(`image: ${pushed.stdout.trim().replace(`:${sha7}@`, '@')}\n`),
+        `the Job does not pin ${pushed.stdout.trim()}:\n${manifest}`,
+      );
       assert.match(manifest, new RegExp(`revision: ${sha}`));
     });
 
     it('--latest also pushes latest, the same manifest', async () => {
-      const r = await mlc(['push', `${name}:${sha7}`, '--registry', `${registry.host}/lab`, '--latest'], { env: { DOCKER_CONFIG: dockerConfig() } });
+      const r = await mlc(['push', `${name}:${sha7}`, '--registry', `${registry.host}/lab`, '--latest'], {
+        env: { DOCKER_CONFIG: dockerConfig() },
+      });
       assert.equal(r.code, 0, r.stderr);
       const lines = r.stdout.trim().split('\n');
-      assert.deepEqual(lines.map((l) => l.split('@')[0]), [`${registry.host}/lab/${name}:${sha7}`, `${registry.host}/lab/${name}:latest`]);
+      assert.deepEqual(
+        lines.map((l) => l.split('@')[0]),
+        [`${registry.host}/lab/${name}:${sha7}`, `${registry.host}/lab/${name}:latest`],
+      );
       assert.deepEqual(await tagsList(registry, `lab/${name}`), [sha7, 'latest'].sort());
       assert.equal(await manifestDigest(registry, `lab/${name}`, 'latest'), lines[1]!.split('@')[1]);
       assert.equal(lines[0]!.split('@')[1], lines[1]!.split('@')[1]);
@@ -110,7 +120,9 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
       assert.match(refused.stderr, /built from uncommitted changes .*--allow-dirty/);
       assert.deepEqual(await tagsList(registry, name), []);
 
-      const r = await mlc(['push', `${name}:${sha7}-dirty`, '--registry', registry.host, '--allow-dirty'], { env: { DOCKER_CONFIG: dockerConfig() } });
+      const r = await mlc(['push', `${name}:${sha7}-dirty`, '--registry', registry.host, '--allow-dirty'], {
+        env: { DOCKER_CONFIG: dockerConfig() },
+      });
       assert.equal(r.code, 0, r.stderr);
       const digest = r.stdout.trim().split('@')[1];
       assert.deepEqual(await tagsList(registry, name), [`${sha7}-dirty`]);
@@ -133,13 +145,21 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
       const r = await mlc(['push', `${name}:latest`, '--registry', registry.host], { env: { DOCKER_CONFIG: dockerConfig({ auths: {} }) } });
       assert.equal(r.code, 1);
       assert.equal(r.stdout, '');
-      assert.match(r.stderr, new RegExp(`wants credentials to push ${registry.host}/${name} \\("no basic auth credentials"\\): run \`docker login ${registry.host}\`, then push again`));
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `wants credentials to push ${registry.host}/${name} \\("no basic auth credentials"\\): run \`docker login ${registry.host}\`, then push again`,
+        ),
+      );
       assert.deepEqual(await tagsList(registry, name), []);
     });
 
     it('Engine.pushImage rejects with reason unauthorized although the engine answered 200', async () => {
       await engine.tagImage(`${name}:latest`, `${registry.host}/${name}`, sha7);
-      await assert.rejects(engine.pushImage(`${registry.host}/${name}:${sha7}`, undefined), (e: unknown) => e instanceof EngineError && e.reason === 'unauthorized');
+      await assert.rejects(
+        engine.pushImage(`${registry.host}/${name}:${sha7}`, undefined),
+        (e: unknown) => e instanceof EngineError && e.reason === 'unauthorized',
+      );
     });
 
     it('with a wrong password in config.json: names the file, never the password', async () => {
@@ -152,7 +172,9 @@ describe('mlc push to a real registry (real dockerd, docker-registry 2.8)', func
     });
 
     it('with auths from `docker login` in DOCKER_CONFIG: pushes, and prints no secret', async () => {
-      const r = await mlc(['push', `${name}:latest`, '--registry', registry.host], { env: { DOCKER_CONFIG: dockerConfig({ auths: { [registry.host]: { auth: Buffer.from(`ada:${PASSWORD}`).toString('base64') } } }) } });
+      const r = await mlc(['push', `${name}:latest`, '--registry', registry.host], {
+        env: { DOCKER_CONFIG: dockerConfig({ auths: { [registry.host]: { auth: Buffer.from(`ada:${PASSWORD}`).toString('base64') } } }) },
+      });
       assert.equal(r.code, 0, r.stderr);
       const digest = r.stdout.trim().split('@')[1];
       assert.equal(await manifestDigest(registry, name, sha7), digest);

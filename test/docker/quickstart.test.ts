@@ -43,23 +43,37 @@ describe('mlc quickstart end to end (real engine, dist/cli.js)', function () {
     const dir = path.join(parent, name);
     const r = await mlc(['quickstart', dir], { env: NO_REGISTRY });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /cannot be pulled here \(.*\): using the local stand-in mlc-test\/pytorch:bookworm that `npm run engine` builds\./);
+    assert.match(
+      r.stderr,
+      /cannot be pulled here \(.*\): using the local stand-in mlc-test\/pytorch:bookworm that `npm run engine` builds\./,
+    );
     for (let n = 1; n <= 7; n++) assert.match(r.stderr, new RegExp(`^\\(${n}/7\\) `, 'm'), `step ${n} is announced`);
     // It ends with a prediction: the best run's model saved, served, asked for a held-out digit, and stopped.
-    assert.match(r.stdout, /Held-out image 362 \(heldout\.json\), sent to http:\/\/127\.0\.0\.1:\d+\/v2\/models\/[^/]+\/infer:\n {2}the model says \d; the label is 6/);
+    assert.match(
+      r.stdout,
+      /Held-out image 362 \(heldout\.json\), sent to http:\/\/127\.0\.0\.1:\d+\/v2\/models\/[^/]+\/infer:\n {2}the model says \d; the label is 6/,
+    );
     assert.match(r.stdout, /^Model card \(\/opt\/mlc\/model\/card\.json/m);
     assert.match(r.stdout, /^ {2}model\.pt: \d+ bytes, sha256:[0-9a-f]{64}$/m);
     const models = await mlc(['models', '--json'], { env: NO_REGISTRY });
     assert.equal(models.code, 0, models.stderr);
     assert.ok(models.stdout.includes(`${name}-model`), models.stdout);
-    const servers = execFileSync('docker', ['ps', '-a', '--filter', 'label=org.mlcontainers.role=serve', '--format', '{{.Names}}'], { encoding: 'utf8' });
+    const servers = execFileSync('docker', ['ps', '-a', '--filter', 'label=org.mlcontainers.role=serve', '--format', '{{.Names}}'], {
+      encoding: 'utf8',
+    });
     assert.ok(!servers.split('\n').some((n) => n.startsWith(name)), `the quickstart stopped and removed its server: ${servers}`);
 
     const { runs } = await readRuns(dir);
     assert.equal(runs.length, 2);
     const sweep = runs[0]!.sweep?.id;
     assert.ok(sweep);
-    assert.deepEqual(runs.map((x) => [x.sweep?.id, x.status, x.exitCode, x.params['optimizer.lr']]), [[sweep, 'succeeded', 0, 0.1], [sweep, 'succeeded', 0, 0.01]]);
+    assert.deepEqual(
+      runs.map((x) => [x.sweep?.id, x.status, x.exitCode, x.params['optimizer.lr']]),
+      [
+        [sweep, 'succeeded', 0, 0.1],
+        [sweep, 'succeeded', 0, 0.01],
+      ],
+    );
     const head = git(dir, 'rev-parse', 'HEAD');
     for (const run of runs) {
       assert.equal(run.commit, head, 'the project is a repository and its runs record its commit');
@@ -74,7 +88,10 @@ describe('mlc quickstart end to end (real engine, dist/cli.js)', function () {
     const compare = await mlc(['runs', '--compare', '--sweep', sweep, '--dir', dir], { env: NO_REGISTRY });
     assert.equal(compare.code, 0, compare.stderr);
     assert.match(compare.stdout, /^RUN +STATUS +IMAGE +COMMIT +optimizer\.lr +train_loss +val_loss +val_acc$/m);
-    assert.ok(r.stdout.includes(compare.stdout.trimEnd()), `quickstart printed:\n${r.stdout}\nmlc runs --compare printed:\n${compare.stdout}`);
+    assert.ok(
+      r.stdout.includes(compare.stdout.trimEnd()),
+      `quickstart printed:\n${r.stdout}\nmlc runs --compare printed:\n${compare.stdout}`,
+    );
     assert.match(r.stdout, /mlc up --dir /);
     assert.match(r.stdout, /code /);
 
@@ -94,8 +111,15 @@ describe('mlc quickstart end to end (real engine, dist/cli.js)', function () {
     const r = await mlc(['quickstart', dir, '--force', '--base-image', 'mlc-test/no-such-base:none'], { env: NO_REGISTRY });
     assert.equal(r.code, 1);
     const last = r.stderr.trim().split('\n').pop() ?? '';
-    assert.match(last, /^mlc quickstart: .*\. .* was removed and the folder it replaced put back; run `mlc quickstart` again once that is fixed\.$/);
+    assert.match(
+      last,
+      /^mlc quickstart: .*\. .* was removed and the folder it replaced put back; run `mlc quickstart` again once that is fixed\.$/,
+    );
     assert.deepEqual(fs.readdirSync(dir), ['notes.txt']);
-    assert.deepEqual(fs.readdirSync(parent).filter((f) => f.startsWith(name) || f.startsWith(`.${name}`)), [name], 'no staging or moved-aside folder is left');
+    assert.deepEqual(
+      fs.readdirSync(parent).filter((f) => f.startsWith(name) || f.startsWith(`.${name}`)),
+      [name],
+      'no staging or moved-aside folder is left',
+    );
   });
 });

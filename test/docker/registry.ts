@@ -32,7 +32,12 @@ function requireRegistryTools(context: Mocha.Context): { registry: string; htpas
  * Podman is skipped with the reason), and the registry's binaries.
  */
 export async function requireTestRegistry(context: Mocha.Context, engine: Engine): Promise<{ registry: string; htpasswd: string }> {
-  await requireKind(context, engine, 'docker', 'Podman pushes and pulls over HTTPS unless registries.conf lists the registry as insecure, and the test registries serve plain HTTP on random 127.0.0.1 ports (dockerd trusts 127.0.0.0/8)');
+  await requireKind(
+    context,
+    engine,
+    'docker',
+    'Podman pushes and pulls over HTTPS unless registries.conf lists the registry as insecure, and the test registries serve plain HTTP on random 127.0.0.1 ports (dockerd trusts 127.0.0.0/8)',
+  );
   return requireRegistryTools(context);
 }
 
@@ -60,7 +65,10 @@ export interface TestRegistry {
 }
 
 /** Starts docker-registry on a free port; with `user`, behind htpasswd (bcrypt) basic auth. */
-export async function startRegistry(tools: { registry: string; htpasswd: string }, user?: { name: string; password: string }): Promise<TestRegistry> {
+export async function startRegistry(
+  tools: { registry: string; htpasswd: string },
+  user?: { name: string; password: string },
+): Promise<TestRegistry> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-registry-'));
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
@@ -76,7 +84,9 @@ export async function startRegistry(tools: { registry: string; htpasswd: string 
   const child: ChildProcess = spawn(tools.registry, ['serve', path.join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString('utf8')).slice(-4000)));
-  const authorization: Record<string, string> = user ? { Authorization: `Basic ${Buffer.from(`${user.name}:${user.password}`).toString('base64')}` } : {};
+  const authorization: Record<string, string> = user
+    ? { Authorization: `Basic ${Buffer.from(`${user.name}:${user.password}`).toString('base64')}` }
+    : {};
   const get = (pathname: string, headers: Record<string, string> = {}): Promise<Response> =>
     fetch(`http://${host}${pathname}`, { headers: { ...authorization, ...headers } });
   const stop = async (): Promise<void> => {
@@ -96,7 +106,10 @@ export async function startRegistry(tools: { registry: string; htpasswd: string 
   const dataDir = path.join(dir, 'data');
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) break;
-    const ok = await get('/v2/').then((r) => r.status === 200, () => false);
+    const ok = await get('/v2/').then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return { host, get, dataDir, kill, stop };
     await new Promise((r) => setTimeout(r, 100));
   }

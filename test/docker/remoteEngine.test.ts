@@ -32,7 +32,11 @@ describe('a remote engine (second dockerd over tcp://, mlc from dist/cli.js)', f
     before0 = new Set((await remote.listImages({})).map((i) => i.id));
     token = randomUUID();
     repo = `mlc-remote-test-${token.slice(0, 8)}`;
-    dir = devcontainerProject(`FROM ${STANDIN_DEBIAN}\nCOPY marker.txt /marker.txt\n`, { 'marker.txt': `${token}\n`, 'configs/run.yaml': 'seed: 7\n' }, repo);
+    dir = devcontainerProject(
+      `FROM ${STANDIN_DEBIAN}\nCOPY marker.txt /marker.txt\n`,
+      { 'marker.txt': `${token}\n`, 'configs/run.yaml': 'seed: 7\n' },
+      repo,
+    );
     // What makes it remote for these tests: the project folder made here does not exist there.
     const seen = await remote.runCapture(STANDIN_DEBIAN, ['test', '-e', dir]);
     assert.notEqual(seen.exitCode, 0, `the remote test engine sees ${dir}: its filesystem is this machine's`);
@@ -75,11 +79,20 @@ describe('a remote engine (second dockerd over tcp://, mlc from dist/cli.js)', f
     it(`mlc run --code ${code} refuses with one sentence naming the fix, and creates no container for the project on the remote engine and no run record`, async () => {
       const { tag } = await built();
       const events = recordEvents(remote, ['container'], (e) => e.action === 'create' && e.attributes[WORKSPACE_LABEL] === dir);
-      const r = await mlc(['run', '--config', 'configs/run.yaml', '--image', tag, '--code', code, '--gpu', 'none', '--', 'cat', '/workspace/marker.txt'], { cwd: dir, env: env() });
+      const r = await mlc(
+        ['run', '--config', 'configs/run.yaml', '--image', tag, '--code', code, '--gpu', 'none', '--', 'cat', '/workspace/marker.txt'],
+        { cwd: dir, env: env() },
+      );
       const created = await events.stop();
       assert.notEqual(r.code, 0, r.stdout);
-      assert.equal(r.stderr.trim().split('\n').at(-1), `mlc run: A run bind-mounts ${dir}, which the engine at ${host} cannot see (it runs on another machine): run mlc on that host, or use a local engine (unset DOCKER_HOST, or point mlContainers.dockerHost at a local socket).`);
-      assert.deepEqual(created.map((e) => e.id), []);
+      assert.equal(
+        r.stderr.trim().split('\n').at(-1),
+        `mlc run: A run bind-mounts ${dir}, which the engine at ${host} cannot see (it runs on another machine): run mlc on that host, or use a local engine (unset DOCKER_HOST, or point mlContainers.dockerHost at a local socket).`,
+      );
+      assert.deepEqual(
+        created.map((e) => e.id),
+        [],
+      );
       assert.deepEqual((await readRuns(dir)).runs, []);
     });
   }
@@ -90,20 +103,35 @@ describe('a remote engine (second dockerd over tcp://, mlc from dist/cli.js)', f
     const r = await mlc(['up', '--dir', dir, '--image', tag, '--gpu', 'none', '--timeout', '30'], { env: env() });
     const created = await events.stop();
     assert.notEqual(r.code, 0, r.stdout);
-    assert.equal(r.stderr.trim().split('\n').at(-1), `mlc up: Jupyter is published on the engine host's 127.0.0.1 only, and ${host} is another machine: use a local engine, or run \`mlc up\` on that host and forward the port with \`ssh -L\`.`);
-    assert.deepEqual(created.map((e) => e.id), []);
+    assert.equal(
+      r.stderr.trim().split('\n').at(-1),
+      `mlc up: Jupyter is published on the engine host's 127.0.0.1 only, and ${host} is another machine: use a local engine, or run \`mlc up\` on that host and forward the port with \`ssh -L\`.`,
+    );
+    assert.deepEqual(
+      created.map((e) => e.id),
+      [],
+    );
   });
 
   it('mlc doctor says the engine is remote, and doctor --gpu that its GPUs cannot be checked from here', async () => {
     const r = await mlc(['doctor'], { env: env() });
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
-    assert.ok(lines.some((l) => /^Endpoint: +/.test(l) && l.endsWith(` ${host} via DOCKER_HOST`)), r.stdout);
-    assert.ok(lines.some((l) => l.startsWith(`Note: Remote engine: ${host} runs on another machine. Builds work`)), r.stdout);
+    assert.ok(
+      lines.some((l) => /^Endpoint: +/.test(l) && l.endsWith(` ${host} via DOCKER_HOST`)),
+      r.stdout,
+    );
+    assert.ok(
+      lines.some((l) => l.startsWith(`Note: Remote engine: ${host} runs on another machine. Builds work`)),
+      r.stdout,
+    );
 
     const gpu = await mlc(['doctor', '--gpu'], { cwd: dir, env: env() });
     assert.equal(gpu.code, 0, gpu.stderr);
     assert.ok(gpu.stdout.split('\n').includes(`Host GPUs: not checked (remote engine ${host})`), gpu.stdout);
-    assert.match(gpu.stdout.trim().split('\n').at(-1) ?? '', /^Verdict: Can't tell whether GPU containers will work: the engine runs on tcp:\/\//);
+    assert.match(
+      gpu.stdout.trim().split('\n').at(-1) ?? '',
+      /^Verdict: Can't tell whether GPU containers will work: the engine runs on tcp:\/\//,
+    );
   });
 });

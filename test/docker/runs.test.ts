@@ -48,7 +48,10 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-runs-'));
     fs.mkdirSync(path.join(dir, '.devcontainer'));
     fs.mkdirSync(path.join(dir, 'configs'));
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), '{ "name": "mlc test runs", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n');
+    fs.writeFileSync(
+      path.join(dir, '.devcontainer', 'devcontainer.json'),
+      '{ "name": "mlc test runs", "build": { "dockerfile": "Dockerfile", "context": ".." } }\n',
+    );
     // As pytorch/pytorch's Dockerfile does: on an engine whose default runtime is nvidia, this alone hands out GPUs.
     fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `FROM ${BASE}\nENV NVIDIA_VISIBLE_DEVICES=all\nCOPY . /workspace\n`);
     fs.writeFileSync(path.join(dir, 'train.py'), TRAIN);
@@ -69,15 +72,24 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
 
   it('runs a 2×2 sweep as four containers and records four runs with distinct configs, the image and the commit', async () => {
     const events = recordEvents(engine, ['container'], (e) => e.action === 'create');
-    const r = await mlc(['run', '--config', 'configs/sweep.yaml', '--gpu', 'none', '--parallel', '2', '--', 'python3', 'train.py'], { cwd: dir });
+    const r = await mlc(['run', '--config', 'configs/sweep.yaml', '--gpu', 'none', '--parallel', '2', '--', 'python3', 'train.py'], {
+      cwd: dir,
+    });
     const created = await events.stop();
     assert.equal(r.code, 0, r.stderr);
 
     const { runs } = await readRuns(dir);
     assert.equal(runs.length, 4);
     assert.equal(new Set(runs.map((x) => x.config.sha256)).size, 4, 'each sweep point has its own config');
-    assert.deepEqual(runs.map((x) => `${String(x.params.lr)}/${String(x.params.batch_size)}`).sort(), ['0.01/32', '0.01/64', '0.1/32', '0.1/64']);
-    const ours = created.filter((e) => e.attributes['org.mlcontainers.role'] === 'run' && e.attributes['org.mlcontainers.workspace'] === dir);
+    assert.deepEqual(runs.map((x) => `${String(x.params.lr)}/${String(x.params.batch_size)}`).sort(), [
+      '0.01/32',
+      '0.01/64',
+      '0.1/32',
+      '0.1/64',
+    ]);
+    const ours = created.filter(
+      (e) => e.attributes['org.mlcontainers.role'] === 'run' && e.attributes['org.mlcontainers.workspace'] === dir,
+    );
     assert.equal(ours.length, 4, 'four containers were created');
     for (const run of runs) {
       assert.equal(run.image.id, imageId);
@@ -96,8 +108,16 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
       assert.match(output, /config read-only/);
       assert.equal(fs.readFileSync(path.join(dir, '.mlcontainers', 'runs', run.id, 'metrics.txt'), 'utf8'), 'loss 0.1\n');
     }
-    assert.equal(new Set(runs.map((x) => /host (\S+)/.exec(fs.readFileSync(path.join(dir, x.log), 'utf8'))?.[1])).size, 4, 'four different containers ran');
-    assert.equal((await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`], all: true })).length, 0, 'run containers are removed');
+    assert.equal(
+      new Set(runs.map((x) => /host (\S+)/.exec(fs.readFileSync(path.join(dir, x.log), 'utf8'))?.[1])).size,
+      4,
+      'four different containers ran',
+    );
+    assert.equal(
+      (await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`], all: true })).length,
+      0,
+      'run containers are removed',
+    );
     assert.match(r.stdout, /^\[[1-4]\/4\] config \/etc\/mlc\/config\/sweep\.yaml$/m, 'output streams with the run number');
     assert.equal(git(dir, 'status', '--porcelain', '--', '.', ':(exclude).mlcontainers'), '');
   });
@@ -113,13 +133,22 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
     assert.equal(last?.sweep, null);
     const listed = await mlc(['runs', '--last', '1'], { cwd: dir });
     assert.equal(listed.code, 0, listed.stderr);
-    assert.match(listed.stdout, new RegExp(`${last?.id ?? '?'}\\s+exit 3\\s+mlc-test-runs:${sha.slice(0, 7)}\\s+${sha.slice(0, 7)}\\s+configs/fail\\.yaml@`));
+    assert.match(
+      listed.stdout,
+      new RegExp(`${last?.id ?? '?'}\\s+exit 3\\s+mlc-test-runs:${sha.slice(0, 7)}\\s+${sha.slice(0, 7)}\\s+configs/fail\\.yaml@`),
+    );
     const ls = await mlc(['ls'], { cwd: dir });
-    assert.match(ls.stdout, new RegExp(`mlc-test-runs:${sha.slice(0, 7)} .*5 runs, 1 failed \\(mlc runs\\)`), 'mlc ls counts the runs under their image');
+    assert.match(
+      ls.stdout,
+      new RegExp(`mlc-test-runs:${sha.slice(0, 7)} .*5 runs, 1 failed \\(mlc runs\\)`),
+      'mlc ls counts the runs under their image',
+    );
   });
 
   it("Ctrl-C stops the run's container, records the run as cancelled, and exits 130", async () => {
-    const child = mlcProcess(['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'sh', '-c', 'echo started; sleep 60'], { cwd: dir });
+    const child = mlcProcess(['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'sh', '-c', 'echo started; sleep 60'], {
+      cwd: dir,
+    });
     let stdout = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
@@ -133,18 +162,29 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
     const last = (await readRuns(dir)).runs.at(-1);
     assert.equal(last?.status, 'cancelled');
     assert.deepEqual(last?.command, ['sh', '-c', 'echo started; sleep 60']);
-    assert.equal((await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`], all: true })).length, 0, 'the container is gone');
+    assert.equal(
+      (await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`], all: true })).length,
+      0,
+      'the container is gone',
+    );
   });
 
   it('--code image runs the code built into the image, not the edited workspace, and records the image commit', async () => {
     fs.writeFileSync(path.join(dir, 'train.py'), TRAIN.replace('code committed', 'code edited'));
     try {
-      const fromImage = await mlc(['run', '--config', 'configs/fail.yaml', '--code', 'image', '--gpu', 'none', '--', 'python3', 'train.py'], { cwd: dir });
+      const fromImage = await mlc(
+        ['run', '--config', 'configs/fail.yaml', '--code', 'image', '--gpu', 'none', '--', 'python3', 'train.py'],
+        { cwd: dir },
+      );
       assert.equal(fromImage.code, 3, fromImage.stderr);
       assert.match(fromImage.stdout, /^code committed$/m);
       const imageRun = (await readRuns(dir)).runs.at(-1);
       assert.deepEqual([imageRun?.code, imageRun?.commit, imageRun?.dirty], ['image', sha, false]);
-      assert.equal(fs.readFileSync(path.join(dir, '.mlcontainers', 'runs', imageRun?.id ?? '?', 'metrics.txt'), 'utf8'), 'loss 0.1\n', 'outputs reach the project');
+      assert.equal(
+        fs.readFileSync(path.join(dir, '.mlcontainers', 'runs', imageRun?.id ?? '?', 'metrics.txt'), 'utf8'),
+        'loss 0.1\n',
+        'outputs reach the project',
+      );
 
       const fromWorkspace = await mlc(['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'python3', 'train.py'], { cwd: dir });
       assert.match(fromWorkspace.stdout, /^code edited$/m);
@@ -157,7 +197,10 @@ describe('experiment runs and sweeps (real dockerd, mlc run from dist/cli.js)', 
 
   it('--gpu none on an image that sets NVIDIA_VISIBLE_DEVICES=all: the container is created with void, and the run sees void', async () => {
     // The container is inspected while it runs: a run's container is removed once the run is recorded.
-    const child = mlcProcess(['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'sh', '-c', 'echo "visible=$NVIDIA_VISIBLE_DEVICES"; sleep 3'], { cwd: dir });
+    const child = mlcProcess(
+      ['run', '--config', 'configs/fail.yaml', '--gpu', 'none', '--', 'sh', '-c', 'echo "visible=$NVIDIA_VISIBLE_DEVICES"; sleep 3'],
+      { cwd: dir },
+    );
     const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
     let running: string | undefined;
     for (const deadline = Date.now() + 30_000; !running && Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {

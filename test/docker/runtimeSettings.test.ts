@@ -35,7 +35,11 @@ function sha256(text: string): string {
 
 /** Every file under dir, as text, concatenated. */
 function allText(dir: string): string {
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((f) => f.isFile()).map((f) => fs.readFileSync(path.join(f.parentPath, f.name), 'utf8')).join('\n');
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((f) => f.isFile())
+    .map((f) => fs.readFileSync(path.join(f.parentPath, f.name), 'utf8'))
+    .join('\n');
 }
 
 describe('runtime settings reach a run, secrets stay out of what is kept (real engine, mlc run from dist/cli.js)', function () {
@@ -60,14 +64,17 @@ describe('runtime settings reach a run, secrets stay out of what is kept (real e
     fs.mkdirSync(path.join(dir, '.devcontainer'), { recursive: true });
     fs.mkdirSync(path.join(root, 'datasets'));
     fs.writeFileSync(path.join(root, 'datasets', 'hello.txt'), 'from the mount\n');
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), JSON.stringify({
-      name: 'mlc test runtime',
-      build: { dockerfile: 'Dockerfile', context: '..' },
-      containerEnv: { FROM_CONFIG: 'config-value', FROM_LOCAL: '${localEnv:MLC_TEST_LOCAL_SECRET}' },
-      mounts: ['type=bind,source=${localWorkspaceFolder}/../datasets,target=/data,readonly'],
-      runArgs: ['--shm-size=256m'],
-      remoteUser: 'mlc',
-    }));
+    fs.writeFileSync(
+      path.join(dir, '.devcontainer', 'devcontainer.json'),
+      JSON.stringify({
+        name: 'mlc test runtime',
+        build: { dockerfile: 'Dockerfile', context: '..' },
+        containerEnv: { FROM_CONFIG: 'config-value', FROM_LOCAL: '${localEnv:MLC_TEST_LOCAL_SECRET}' },
+        mounts: ['type=bind,source=${localWorkspaceFolder}/../datasets,target=/data,readonly'],
+        runArgs: ['--shm-size=256m'],
+        remoteUser: 'mlc',
+      }),
+    );
     // The scaffold's convention: a user `mlc` with uid 1000.
     fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `FROM ${BASE}\nRUN useradd --create-home --uid 1000 mlc\nUSER mlc\n`);
     fs.writeFileSync(path.join(dir, 'probe.py'), PROBE);
@@ -83,16 +90,34 @@ describe('runtime settings reach a run, secrets stay out of what is kept (real e
     for (const ref of images) await engine.removeImage(ref, { force: true }).catch(() => undefined);
   });
 
-  it('a run sees containerEnv, a mounts entry and an --env-file value; no record, plan, log or label holds a value; its file in /workspace is the owner\'s', async function () {
-    const started = await mlc(['run', '--dir', dir, '--config', path.join(dir, 'exp.yaml'), '--gpu', 'none', '--env-file', path.join(root, 'keys.env'), '--detach', '--', 'python3', 'probe.py'], { env: { MLC_TEST_LOCAL_SECRET: localSecret } });
+  it("a run sees containerEnv, a mounts entry and an --env-file value; no record, plan, log or label holds a value; its file in /workspace is the owner's", async function () {
+    const started = await mlc(
+      [
+        'run',
+        '--dir',
+        dir,
+        '--config',
+        path.join(dir, 'exp.yaml'),
+        '--gpu',
+        'none',
+        '--env-file',
+        path.join(root, 'keys.env'),
+        '--detach',
+        '--',
+        'python3',
+        'probe.py',
+      ],
+      { env: { MLC_TEST_LOCAL_SECRET: localSecret } },
+    );
     assert.equal(started.code, 0, started.stderr);
     const runId = started.stdout.trim();
     // While it runs: the engine has the values (the container needs them), its labels do not.
     // --detach returns once the run is on record, which is just before its container exists.
     let container;
-    for (let i = 0; i < 600 && !container; i++, await new Promise((r) => setTimeout(r, 100))) container = (await engine.listContainers({ labels: [`${RUN_ID_LABEL}=${runId}`] }))[0];
+    for (let i = 0; i < 600 && !container; i++, await new Promise((r) => setTimeout(r, 100)))
+      container = (await engine.listContainers({ labels: [`${RUN_ID_LABEL}=${runId}`] }))[0];
     assert.ok(container, `no container for ${runId}`);
-    const details = await engine.inspectContainer(container.id) ?? assert.fail('inspect');
+    const details = (await engine.inspectContainer(container.id)) ?? assert.fail('inspect');
     assert.ok(details.env.includes(`WANDB_API_KEY=${fileSecret}`));
     const labels = JSON.stringify(details.labels);
     for (const secret of [fileSecret, localSecret]) assert.ok(!labels.includes(secret), 'a label holds a secret');
@@ -117,13 +142,29 @@ describe('runtime settings reach a run, secrets stay out of what is kept (real e
     assert.equal(fs.statSync(path.join(dir, 'written-by-run.txt')).uid, OWNER);
   });
 
-  it('updateRemoteUserUID: false keeps the image user, whose file then is not the owner\'s', async function () {
+  it("updateRemoteUserUID: false keeps the image user, whose file then is not the owner's", async function () {
     const file = path.join(dir, '.devcontainer', 'devcontainer.json');
     fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), updateRemoteUserUID: false }));
     fs.rmSync(path.join(dir, 'written-by-run.txt'), { force: true });
     // The image user may not write into the owner's folder: give it the one file it needs.
     fs.chmodSync(dir, 0o777);
-    const r = await mlc(['run', '--dir', dir, '--config', path.join(dir, 'exp.yaml'), '--gpu', 'none', '--env', 'WANDB_API_KEY=x', '--', 'python3', 'probe.py'], { env: { MLC_TEST_LOCAL_SECRET: localSecret } });
+    const r = await mlc(
+      [
+        'run',
+        '--dir',
+        dir,
+        '--config',
+        path.join(dir, 'exp.yaml'),
+        '--gpu',
+        'none',
+        '--env',
+        'WANDB_API_KEY=x',
+        '--',
+        'python3',
+        'probe.py',
+      ],
+      { env: { MLC_TEST_LOCAL_SECRET: localSecret } },
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^uid 1000 home \/home\/mlc$/m);
     assert.equal(fs.statSync(path.join(dir, 'written-by-run.txt')).uid, 1000);

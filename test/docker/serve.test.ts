@@ -43,19 +43,33 @@ type Answer = { status: number; body: Record<string, unknown> };
 function call(agent: http.Agent, method: string, url: string, o: { token?: string; body?: unknown; raw?: string } = {}): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const data = o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body));
-    const req = http.request(url, { method, agent, headers: { ...(o.token ? { Authorization: `Bearer ${o.token}` } : {}), ...(data !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {}) } }, (res) => {
-      let text = '';
-      res.on('data', (c: Buffer) => (text += c.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} }));
-    });
+    const req = http.request(
+      url,
+      {
+        method,
+        agent,
+        headers: {
+          ...(o.token ? { Authorization: `Bearer ${o.token}` } : {}),
+          ...(data !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} }));
+      },
+    );
     req.on('error', reject);
     req.end(data);
   });
 }
 
-const scores = (a: Answer): unknown => (a.body.outputs as { name: string; data: unknown }[] | undefined)?.find((o) => o.name === 'score')?.data;
+const scores = (a: Answer): unknown =>
+  (a.body.outputs as { name: string; data: unknown }[] | undefined)?.find((o) => o.name === 'score')?.data;
 const expected = (rows: number[][]): number[] => rows.map((r) => r.reduce((s, v, i) => s + v * WEIGHTS[i]!, 0));
-const infer = (rows: number[][]): { inputs: unknown[] } => ({ inputs: [{ name: 'x', shape: [rows.length, 3], datatype: 'FP64', data: rows.flat() }] });
+const infer = (rows: number[][]): { inputs: unknown[] } => ({
+  inputs: [{ name: 'x', shape: [rows.length, 3], datatype: 'FP64', data: rows.flat() }],
+});
 
 describe('mlc serve (real engine, mlc from dist/cli.js)', function () {
   let engine: Engine;
@@ -72,7 +86,12 @@ describe('mlc serve (real engine, mlc from dist/cli.js)', function () {
       { path: 'model/card.json', content: JSON.stringify({ run: RUN, metrics: { val_acc: 0.5 } }) },
       ...extra,
     ];
-    await engine.build(packFiles(files), { tags: [tag], labels: { [ROLE_LABEL]: MODEL_ROLE, [MODEL_LABELS.run]: RUN }, dockerfile: 'Dockerfile', buildKit: (await engineKind(engine)) === 'docker' });
+    await engine.build(packFiles(files), {
+      tags: [tag],
+      labels: { [ROLE_LABEL]: MODEL_ROLE, [MODEL_LABELS.run]: RUN },
+      dockerfile: 'Dockerfile',
+      buildKit: (await engineKind(engine)) === 'docker',
+    });
     images.push(tag);
   };
   const serveDetached = async (ref: string, cwd = dir): Promise<Served> => {
@@ -112,7 +131,10 @@ describe('mlc serve (real engine, mlc from dist/cli.js)', function () {
       assert.equal(meta.status, 200);
       assert.deepEqual(meta.body.versions, [RUN]);
       assert.equal((meta.body.parameters as { card: { run: string } }).card.run, RUN);
-      const rows = [[1, 2, 3], [4, 0.5, -1]];
+      const rows = [
+        [1, 2, 3],
+        [4, 0.5, -1],
+      ];
       const answer = await call(agent, 'POST', `${s.url}/infer`, { token: s.token, body: infer(rows) });
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
       assert.deepEqual(scores(answer), expected(rows));
@@ -127,7 +149,9 @@ describe('mlc serve (real engine, mlc from dist/cli.js)', function () {
       const bindings = details?.ports['8080/tcp'] ?? [];
       assert.ok(bindings.length > 0);
       assert.deepEqual([...new Set(bindings.map((b) => b.hostIp))], ['127.0.0.1']);
-      const external = Object.values(os.networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
+      const external = Object.values(os.networkInterfaces())
+        .flat()
+        .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
       if (external) assert.equal(await connects(external, s.port), false, `port ${s.port} answers on ${external}`);
 
       // The token is in no label of the container, and in none of the image.
@@ -145,7 +169,11 @@ describe('mlc serve (real engine, mlc from dist/cli.js)', function () {
     const s = await serveDetached(`${name}:${RUN}`);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
-      for (const raw of ['{"inputs": [', JSON.stringify({ inputs: [{ name: 'x', shape: [2, 3], datatype: 'FP64', data: [1, 2, 3] }] }), JSON.stringify({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FLOAT', data: [1, 2, 3] }] })]) {
+      for (const raw of [
+        '{"inputs": [',
+        JSON.stringify({ inputs: [{ name: 'x', shape: [2, 3], datatype: 'FP64', data: [1, 2, 3] }] }),
+        JSON.stringify({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'FLOAT', data: [1, 2, 3] }] }),
+      ]) {
         const bad = await call(agent, 'POST', `${s.url}/infer`, { token: s.token, raw });
         assert.equal(bad.status, 400, raw);
         assert.equal(typeof bad.body.error, 'string');
@@ -167,23 +195,28 @@ describe('mlc serve (real engine, mlc from dist/cli.js)', function () {
   it('answers 200 concurrent requests from 8 keep-alive clients, every one right', async () => {
     const s = await serveDetached(`${name}:${RUN}`);
     const clients = Array.from({ length: 8 }, (_, k) => k);
-    const answers = await Promise.all(clients.map(async (k) => {
-      const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-      try {
-        const out: { status: number; got: unknown; want: number[] }[] = [];
-        for (let i = 0; i < 25; i++) {
-          const rows = [[k, i, 1]];
-          const a = await call(agent, 'POST', `${s.url}/infer`, { token: s.token, body: infer(rows) });
-          out.push({ status: a.status, got: scores(a), want: expected(rows) });
+    const answers = await Promise.all(
+      clients.map(async (k) => {
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        try {
+          const out: { status: number; got: unknown; want: number[] }[] = [];
+          for (let i = 0; i < 25; i++) {
+            const rows = [[k, i, 1]];
+            const a = await call(agent, 'POST', `${s.url}/infer`, { token: s.token, body: infer(rows) });
+            out.push({ status: a.status, got: scores(a), want: expected(rows) });
+          }
+          return out;
+        } finally {
+          agent.destroy();
         }
-        return out;
-      } finally {
-        agent.destroy();
-      }
-    }));
+      }),
+    );
     const all = answers.flat();
     assert.equal(all.length, 200);
-    assert.deepEqual(all.filter((a) => a.status !== 200), []);
+    assert.deepEqual(
+      all.filter((a) => a.status !== 200),
+      [],
+    );
     for (const a of all) assert.deepEqual(a.got, a.want);
     assert.equal((await inProject(['serve', '--stop', s.container])).code, 0);
   });
@@ -191,7 +224,14 @@ describe('mlc serve (real engine, mlc from dist/cli.js)', function () {
   it('an image saved with the server and predict.py serves by itself: through mlc serve from a folder without predict.py, and with its own CMD', async () => {
     const tag = `${name}-carried:${RUN}`;
     const server = fs.readFileSync(path.resolve(__dirname, '../../templates/model/serve.py'), 'utf8');
-    await buildModel(tag, [{ path: 'serve.py', content: server }, { path: 'predict.py', content: PREDICT }], serveDockerfileLines());
+    await buildModel(
+      tag,
+      [
+        { path: 'serve.py', content: server },
+        { path: 'predict.py', content: PREDICT },
+      ],
+      serveDockerfileLines(),
+    );
     const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-serve-empty-'));
     try {
       const s = await serveDetached(tag, elsewhere);
@@ -224,7 +264,11 @@ describe('mlc serve (real engine, mlc from dist/cli.js)', function () {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       const base = `http://127.0.0.1:${port}`;
-      for (const deadline = Date.now() + 60_000; (await call(agent, 'GET', `${base}/v2/health/ready`).catch(() => ({ status: 0 }))).status !== 200; await new Promise((r) => setTimeout(r, 200))) {
+      for (
+        const deadline = Date.now() + 60_000;
+        (await call(agent, 'GET', `${base}/v2/health/ready`).catch(() => ({ status: 0 }))).status !== 200;
+        await new Promise((r) => setTimeout(r, 200))
+      ) {
         assert.ok(Date.now() < deadline, await engine.containerLogs(id, 20));
       }
       const a = await call(agent, 'POST', `${base}/v2/models/model/infer`, { token, body: infer([[1, 0, 0]]) });
@@ -260,7 +304,10 @@ describe('mlc serve (real engine, mlc from dist/cli.js)', function () {
   it('refuses an image that is not a model, in one sentence (exit 1)', async () => {
     const r = await inProject(['serve', PYTHON]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /is not a model image \(it has no org\.mlcontainers\.role=model label\): save a run as a model with `mlc model save RUN`/);
+    assert.match(
+      r.stderr,
+      /is not a model image \(it has no org\.mlcontainers\.role=model label\): save a run as a model with `mlc model save RUN`/,
+    );
   });
 });
 
@@ -278,8 +325,9 @@ describe("mlc serve of the quickstart's model (real engine, the PyTorch stand-in
   });
 
   after(async () => {
-    for (const image of await engine?.listImages({}).catch(() => []) ?? []) {
-      for (const tag of image.repoTags.filter((t) => t.startsWith(name))) await engine.removeImage(tag, { force: true }).catch(() => undefined);
+    for (const image of (await engine?.listImages({}).catch(() => [])) ?? []) {
+      for (const tag of image.repoTags.filter((t) => t.startsWith(name)))
+        await engine.removeImage(tag, { force: true }).catch(() => undefined);
     }
     if (parent) fs.rmSync(parent, { recursive: true, force: true });
   });
@@ -316,7 +364,10 @@ describe("mlc serve of the quickstart's model (real engine, the PyTorch stand-in
       'print("EVAL " + json.dumps({"pixels": x.tolist(), "labels": d.target[held_out.numpy()].tolist(), "classes": classes}))',
     ].join('\n');
     fs.writeFileSync(path.join(dir, 'configs', 'eval.yaml'), 'seed: 0\n');
-    const ran = await mlc(['run', '--config', 'configs/eval.yaml', '--gpu', 'none', '--', 'python3', '-c', evaluate], { cwd: dir, timeoutMs: 180_000 });
+    const ran = await mlc(['run', '--config', 'configs/eval.yaml', '--gpu', 'none', '--', 'python3', '-c', evaluate], {
+      cwd: dir,
+      timeoutMs: 180_000,
+    });
     assert.equal(ran.code, 0, ran.stderr);
     const line = ran.stdout.split('\n').find((l) => l.startsWith('EVAL '));
     assert.ok(line, ran.stdout);
@@ -339,7 +390,10 @@ describe("mlc serve of the quickstart's model (real engine, the PyTorch stand-in
       assert.deepEqual([digit?.shape, digit?.datatype], [[20], 'INT64']);
       assert.deepEqual(digit?.data, inRun.classes);
       // A trained model gets most of them right (the classes are compared above; this says it learned at all).
-      assert.ok(inRun.classes.filter((c, i) => c === inRun.labels[i]).length >= 15, `classes ${JSON.stringify(inRun.classes)} vs labels ${JSON.stringify(inRun.labels)}`);
+      assert.ok(
+        inRun.classes.filter((c, i) => c === inRun.labels[i]).length >= 15,
+        `classes ${JSON.stringify(inRun.classes)} vs labels ${JSON.stringify(inRun.labels)}`,
+      );
       const meta = await call(agent, 'GET', s.url, { token: s.token });
       assert.equal((meta.body.parameters as { card: { run: string } }).card.run, run.id);
     } finally {

@@ -22,7 +22,12 @@ describe('experiment runs on Slurm (scripts/test-slurm.sh, real dockerd, mlc fro
 
   before(async function () {
     engine = await requireEngine(this);
-    await requireKind(this, engine, 'docker', 'the Slurm suite runs once, against dockerd: its batch scripts drive the docker CLI on the node, which the Podman pass does not change');
+    await requireKind(
+      this,
+      engine,
+      'docker',
+      'the Slurm suite runs once, against dockerd: its batch scripts drive the docker CLI on the node, which the Podman pass does not change',
+    );
     requireSlurm(this);
     await requireImage(this, engine, BASE);
     assertBuiltCli();
@@ -39,22 +44,31 @@ describe('experiment runs on Slurm (scripts/test-slurm.sh, real dockerd, mlc fro
     const runs = await finals(ids);
     console.log(`      4-task array: submit → four final records in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     assert.equal(new Set(runs.map((r) => r.config.sha256)).size, 4);
-    assert.deepEqual(runs.map((r) => [r.status, r.exitCode, r.job?.id.split('_')[0], r.job?.state]), ids.map(() => ['succeeded', 0, job, 'COMPLETED']));
+    assert.deepEqual(
+      runs.map((r) => [r.status, r.exitCode, r.job?.id.split('_')[0], r.job?.state]),
+      ids.map(() => ['succeeded', 0, job, 'COMPLETED']),
+    );
     assert.deepEqual(runs.map((r) => Number(r.job?.id.split('_')[1])).sort(), [1, 2, 3, 4]);
     for (const r of runs) {
       const output = fs.readFileSync(path.join(dir, r.log), 'utf8');
-      assert.ok(output.includes(`config ${r.config.content.replace(/\n/g, ' ')}`), 'the task ran its own point\'s config');
+      assert.ok(output.includes(`config ${r.config.content.replace(/\n/g, ' ')}`), "the task ran its own point's config");
       assert.ok(output.includes('NVIDIA_VISIBLE_DEVICES=void'), 'no GPU asked, none given');
     }
     const compared = await mlc(['runs', '--sweep', sweep!], { cwd: dir });
     assert.equal(compared.code, 0, compared.stderr);
     assert.match(compared.stdout, /^RUN\s+STATUS\s+IMAGE\s+COMMIT\s+lr\s+batch_size\s+loss$/m);
     assert.match(compared.stdout, new RegExp(`^${sweep!}-3\\s+ok\\s.*\\s0\\.01\\s+32\\s+0\\.32\\*$`, 'm'));
-    assert.deepEqual(await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`], all: true }), [], 'every task\'s container is gone');
+    assert.deepEqual(
+      await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`], all: true }),
+      [],
+      "every task's container is gone",
+    );
   });
 
-  it('--gres gpu:1 hands the task\'s GPU to the container and the record', async () => {
-    const { runs: [id] } = await submit(['--config', 'configs/one.yaml', '--gres', 'gpu:1', '--', 'python3', 'train.py']);
+  it("--gres gpu:1 hands the task's GPU to the container and the record", async () => {
+    const {
+      runs: [id],
+    } = await submit(['--config', 'configs/one.yaml', '--gres', 'gpu:1', '--', 'python3', 'train.py']);
     const [run] = await finals([id!]);
     assert.equal(run!.status, 'succeeded');
     assert.equal(run!.gpus, '0');
@@ -62,9 +76,12 @@ describe('experiment runs on Slurm (scripts/test-slurm.sh, real dockerd, mlc fro
   });
 
   it('mlc stop of a running task scancels it: its container is gone and its record says cancelled', async () => {
-    const { runs: [id], job } = await submit(['--config', 'configs/long.yaml', '--', 'python3', 'train.py']);
+    const {
+      runs: [id],
+      job,
+    } = await submit(['--config', 'configs/long.yaml', '--', 'python3', 'train.py']);
     const name = `mlc-${job}-1`;
-    await until('the task\'s container', async () => ((await engine.inspectContainer(name))?.running ? true : undefined));
+    await until("the task's container", async () => ((await engine.inspectContainer(name))?.running ? true : undefined));
     const stopped = await mlc(['stop', id!], { cwd: dir });
     assert.equal(stopped.code, 0, stopped.stderr);
     assert.equal(stopped.stdout.trim(), id);
@@ -75,7 +92,10 @@ describe('experiment runs on Slurm (scripts/test-slurm.sh, real dockerd, mlc fro
   });
 
   it('a task over its --time ends as TIMEOUT: recorded failed with the reason, its container gone', async () => {
-    const { runs: [id], job } = await submit(['--config', 'configs/long.yaml', '--time', '0:05', '--', 'python3', 'train.py']);
+    const {
+      runs: [id],
+      job,
+    } = await submit(['--config', 'configs/long.yaml', '--time', '0:05', '--', 'python3', 'train.py']);
     const [run] = await finals([id!]);
     assert.deepEqual([run!.status, run!.exitCode, run!.job?.state], ['failed', null, 'TIMEOUT']);
     assert.match(run!.error ?? '', /time limit/);
@@ -89,11 +109,16 @@ describe('experiment runs on Slurm (scripts/test-slurm.sh, real dockerd, mlc fro
     fs.writeFileSync(secret, canary);
     try {
       const attack = `echo forged >> /workspace/.mlcontainers/runs.jsonl || echo READ-ONLY; ln -sf ${secret} "$MLC_RUN_DIR/.gpus.json"; echo planted`;
-      const { runs: [id] } = await submit(['--config', 'configs/one.yaml', '--', 'sh', '-c', attack]);
+      const {
+        runs: [id],
+      } = await submit(['--config', 'configs/one.yaml', '--', 'sh', '-c', attack]);
       const [run] = await finals([id!]);
       assert.equal(run!.status, 'succeeded');
       assert.match(fs.readFileSync(path.join(dir, run!.log), 'utf8'), /READ-ONLY/);
-      assert.ok(!fs.readFileSync(path.join(dir, '.mlcontainers', 'runs.jsonl'), 'utf8').includes('CANARY-slurm'), 'the link was followed into the record');
+      assert.ok(
+        !fs.readFileSync(path.join(dir, '.mlcontainers', 'runs.jsonl'), 'utf8').includes('CANARY-slurm'),
+        'the link was followed into the record',
+      );
       assert.equal(fs.readFileSync(secret, 'utf8'), canary);
     } finally {
       fs.rmSync(outside, { recursive: true, force: true });

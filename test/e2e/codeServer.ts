@@ -39,14 +39,29 @@ export class CodeServer {
 
   static async start(o: CodeServerOptions): Promise<CodeServer> {
     // Installs code-server and Chromium when missing (CI starts from nothing); prints the executable.
-    const bin = execFileSync('bash', [path.join(ROOT, 'scripts/test-code-server.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+    const bin = execFileSync('bash', [path.join(ROOT, 'scripts/test-code-server.sh')], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).trim();
     const extensions = path.join(o.home, 'extensions');
     const userData = path.join(o.home, 'user-data');
     fs.mkdirSync(path.join(userData, 'User'), { recursive: true });
     fs.writeFileSync(path.join(userData, 'User', 'settings.json'), JSON.stringify(o.settings, null, 2));
     execFileSync(bin, ['--extensions-dir', extensions, '--user-data-dir', userData, '--install-extension', o.vsix], { stdio: 'pipe' });
     const port = await freePort();
-    const args = ['--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--extensions-dir', extensions, '--user-data-dir', userData, '--disable-telemetry', '--disable-update-check', '--disable-getting-started-override'];
+    const args = [
+      '--auth',
+      'none',
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--extensions-dir',
+      extensions,
+      '--user-data-dir',
+      userData,
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-getting-started-override',
+    ];
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CS_DISABLE_FILE_DOWNLOADS: '1' } });
     let output = '';
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
@@ -59,7 +74,15 @@ export class CodeServer {
     }
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     return new CodeServer(child, browser, url, () => output);
   }
@@ -79,7 +102,9 @@ export class CodeServer {
     page.setDefaultTimeout(60_000);
     await page.goto(`${this.url}/?${query}`);
     await page.waitForSelector('.monaco-workbench', { timeout: 120_000 });
-    await page.getByRole('button', { name: trust ? 'Yes, I trust the authors' : 'No, I don\'t trust the authors' }).click({ timeout: 60_000 });
+    await page
+      .getByRole('button', { name: trust ? 'Yes, I trust the authors' : "No, I don't trust the authors" })
+      .click({ timeout: 60_000 });
     return new Workbench(page);
   }
 
@@ -150,7 +175,9 @@ export class Workbench {
 
   /** A notification toast whose message matches. */
   notification(text: RegExp): Locator {
-    return this.page.locator('.notification-toast', { has: this.page.locator('.notification-list-item-message', { hasText: text }) }).first();
+    return this.page
+      .locator('.notification-toast', { has: this.page.locator('.notification-list-item-message', { hasText: text }) })
+      .first();
   }
 
   async waitForNotification(text: RegExp, timeoutMs = 60_000): Promise<Locator> {
@@ -192,7 +219,11 @@ export class Workbench {
     const file = path.join(RESULTS_DIR, `${name}.png`);
     // The pointer onto empty editor space, so that no hover tooltip covers the picture.
     await this.page.mouse.move(1000, 850);
-    await this.page.locator('.workbench-hover-container').first().waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => undefined);
+    await this.page
+      .locator('.workbench-hover-container')
+      .first()
+      .waitFor({ state: 'hidden', timeout: 5_000 })
+      .catch(() => undefined);
     await this.page.screenshot({ path: file });
     if (process.env.MLC_UPDATE_SCREENSHOTS === '1' && !name.startsWith('failed-')) {
       // README images come from this test: `MLC_UPDATE_SCREENSHOTS=1 npm run test:e2e`. They ship in the .vsix
@@ -202,7 +233,10 @@ export class Workbench {
       try {
         execFileSync('pngquant', ['--quality=60-85', '--speed', '1', '--strip', '--force', '-o', path.join(media, `${name}.png`), file]);
       } catch (e) {
-        throw new Error(`pngquant could not shrink ${name}.png for the README (apt-get install pngquant): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        throw new Error(
+          `pngquant could not shrink ${name}.png for the README (apt-get install pngquant): ${e instanceof Error ? e.message : String(e)}`,
+          { cause: e },
+        );
       }
     }
     return file;

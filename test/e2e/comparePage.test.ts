@@ -44,7 +44,8 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
     return payload;
   }
 
-  const bodyRows = (): Promise<string[]> => tab.evaluate(`[...document.querySelectorAll('#runs-table tbody tr:not(.spacer)')].map((tr) => tr.cells[0].textContent)`);
+  const bodyRows = (): Promise<string[]> =>
+    tab.evaluate(`[...document.querySelectorAll('#runs-table tbody tr:not(.spacer)')].map((tr) => tr.cells[0].textContent)`);
   /** Where the parallel-coordinates chart put an axis, in page pixels: its x, and the y of its top and bottom. */
   const axis = (id: string): Promise<{ x: number; top: number; bottom: number }> =>
     tab.evaluate(`(() => {
@@ -57,12 +58,17 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
 
   /** The line chart's legend: a label per series (the step axis left out); `visible`: only the series shown. */
   const legend = (visible = false): Promise<string[]> =>
-    tab.evaluate(`[...document.querySelectorAll('.plot .u-legend .u-series')].slice(1).filter((tr) => !${visible} || !tr.classList.contains('u-off')).map((tr) => tr.querySelector('.u-label').textContent)`);
+    tab.evaluate(
+      `[...document.querySelectorAll('.plot .u-legend .u-series')].slice(1).filter((tr) => !${visible} || !tr.classList.contains('u-off')).map((tr) => tr.querySelector('.u-label').textContent)`,
+    );
 
   it('draws a seed group in the line chart as its mean in a band of ± one standard deviation', async () => {
     const payload = await open(36);
     const groups = payload.seeds!.groups.map((g) => g.label);
-    assert.deepEqual(await legend(), groups.flatMap((g) => [g, `${g} +σ`, `${g} −σ`]));
+    assert.deepEqual(
+      await legend(),
+      groups.flatMap((g) => [g, `${g} +σ`, `${g} −σ`]),
+    );
   });
 
   afterEach(async () => {
@@ -73,7 +79,12 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
   it('draws an axis per swept param (the seed folded when grouped) and per chosen metric; a brush on lr filters the table, a click clears it', async () => {
     const payload = await open(36);
     assert.equal(payload.seeds?.groups.length, 12, 'a 2 × 3 × 2 grid (lr × batch × optimizer) of 3 seeds each');
-    assert.deepEqual(await tab.evaluate(`document.getElementById('parallel').axes.map((a) => a.id)`), ['param:lr', 'param:batch', 'param:opt', 'metric:loss']);
+    assert.deepEqual(await tab.evaluate(`document.getElementById('parallel').axes.map((a) => a.id)`), [
+      'param:lr',
+      'param:batch',
+      'param:opt',
+      'metric:loss',
+    ]);
     assert.equal((await bodyRows()).length, 36);
 
     // lr is 1e-4 for runs 1–30 and 3e-4 for runs 31–36: brushing the upper half of its axis keeps the six of 3e-4.
@@ -83,8 +94,15 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
     await tab.mouse.move(lr.x, (lr.top + lr.bottom) / 2, { steps: 5 });
     await tab.mouse.up();
     const kept = await bodyRows();
-    assert.deepEqual(kept, payload.runs.slice(30).map((r) => r.id));
-    assert.deepEqual(await legend(true), payload.seeds!.groups.slice(10).flatMap((g) => [g.label, `${g.label} +σ`, `${g.label} −σ`]), 'the line chart keeps the two groups inside the brush');
+    assert.deepEqual(
+      kept,
+      payload.runs.slice(30).map((r) => r.id),
+    );
+    assert.deepEqual(
+      await legend(true),
+      payload.seeds!.groups.slice(10).flatMap((g) => [g.label, `${g.label} +σ`, `${g.label} −σ`]),
+      'the line chart keeps the two groups inside the brush',
+    );
     assert.match(await tab.evaluate<string>(`document.getElementById('shown-count').textContent`), /^6 \/ 36/);
 
     // The table above shrank: the chart moved up.
@@ -93,8 +111,18 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
     assert.equal((await bodyRows()).length, 36, 'a click without a drag clears the brush');
 
     await tab.click('label.group-seeds input');
-    assert.deepEqual(await legend(), payload.runs.map((r) => r.label), 'ungrouped: a line per run');
-    assert.deepEqual(await tab.evaluate(`document.getElementById('parallel').axes.map((a) => a.id)`), ['param:lr', 'param:batch', 'param:opt', 'param:seed', 'metric:loss']);
+    assert.deepEqual(
+      await legend(),
+      payload.runs.map((r) => r.label),
+      'ungrouped: a line per run',
+    );
+    assert.deepEqual(await tab.evaluate(`document.getElementById('parallel').axes.map((a) => a.id)`), [
+      'param:lr',
+      'param:batch',
+      'param:opt',
+      'param:seed',
+      'metric:loss',
+    ]);
   });
 
   it('sorts by a clicked header, and past 200 runs keeps only the rows in view in the DOM', async () => {
@@ -106,7 +134,9 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
 
     const lossColumn = payload.columns.findIndex((c) => c.key === 'metric:loss');
     // Ties keep the table's order, in both directions.
-    const byLoss = payload.rows.map((r, i) => ({ id: payload.runs[i]!.id, loss: r[lossColumn]!.sort as number, i })).sort((a, b) => a.loss - b.loss || a.i - b.i);
+    const byLoss = payload.rows
+      .map((r, i) => ({ id: payload.runs[i]!.id, loss: r[lossColumn]!.sort as number, i }))
+      .sort((a, b) => a.loss - b.loss || a.i - b.i);
     const highest = byLoss.filter((r) => r.loss === byLoss.at(-1)!.loss)[0]!;
     await tab.click('#runs-table th.metric button');
     assert.equal((await bodyRows())[0], byLoss[0]!.id, 'ascending: the lowest loss first');
@@ -114,7 +144,11 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
     assert.equal((await bodyRows())[0], highest.id, 'descending on the second click');
 
     await tab.evaluate(`(() => { const s = document.getElementById('runs-scroll'); s.scrollTop = s.scrollHeight; })()`);
-    await tab.waitForFunction(`(() => { const rows = document.querySelectorAll('#runs-table tbody tr:not(.spacer)'); return rows.length && rows[rows.length - 1].cells[0].textContent === ${JSON.stringify(byLoss.filter((r) => r.loss === byLoss[0]!.loss).at(-1)!.id)}; })()`, undefined, { timeout: 5000 });
+    await tab.waitForFunction(
+      `(() => { const rows = document.querySelectorAll('#runs-table tbody tr:not(.spacer)'); return rows.length && rows[rows.length - 1].cells[0].textContent === ${JSON.stringify(byLoss.filter((r) => r.loss === byLoss[0]!.loss).at(-1)!.id)}; })()`,
+      undefined,
+      { timeout: 5000 },
+    );
     assert.ok((await bodyRows()).length < 200, 'scrolled to the end, still only the rows in view');
   });
 });

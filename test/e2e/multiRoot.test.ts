@@ -17,7 +17,10 @@ const git = gitAs('Ada Physicist');
 function project(parent: string, name: string): string {
   const dir = path.join(parent, name);
   fs.mkdirSync(path.join(dir, '.devcontainer'), { recursive: true });
-  fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), `${JSON.stringify({ name, build: { dockerfile: 'Dockerfile', context: '..' } }, null, 2)}\n`);
+  fs.writeFileSync(
+    path.join(dir, '.devcontainer', 'devcontainer.json'),
+    `${JSON.stringify({ name, build: { dockerfile: 'Dockerfile', context: '..' } }, null, 2)}\n`,
+  );
   fs.writeFileSync(path.join(dir, '.devcontainer', 'Dockerfile'), `FROM ${STANDIN_DEBIAN}\nRUN echo ${name} > /project\n`);
   fs.writeFileSync(path.join(dir, 'train.py'), `print("${name}")\n`);
   git(dir, 'init', '-q', '-b', 'main');
@@ -41,7 +44,11 @@ describe('a multi-root workspace in a real VS Code (code-server + Chromium)', fu
     assert.ok(fs.existsSync(VSIX), `${VSIX} is missing: npm run package first`);
     home = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-e2e-multi-'));
     // Names of this run's own, so that no other suite's images show under these folders.
-    const suffix = path.basename(home).slice(-6).toLowerCase().replace(/[^a-z0-9]/g, 'x');
+    const suffix = path
+      .basename(home)
+      .slice(-6)
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, 'x');
     alpha = project(home, `mr-alpha-${suffix}`);
     beta = project(home, `mr-beta-${suffix}`);
     for (const dir of [alpha, beta]) imageNames.push((await latestProjectImage(dir)).replace(/:latest$/, ''));
@@ -64,14 +71,16 @@ describe('a multi-root workspace in a real VS Code (code-server + Chromium)', fu
   });
 
   afterEach(async function () {
-    if (this.currentTest?.state === 'failed') await vscode?.screenshot(`failed-multiroot-${this.currentTest.title.slice(0, 40).replace(/\W+/g, '-')}`);
+    if (this.currentTest?.state === 'failed')
+      await vscode?.screenshot(`failed-multiroot-${this.currentTest.title.slice(0, 40).replace(/\W+/g, '-')}`);
   });
 
   after(async () => {
     await server?.close();
     if (engine) {
       for (const name of imageNames) {
-        for (const image of await engine.listImages({ reference: name })) await engine.removeImage(image.id, { force: true }).catch(() => undefined);
+        for (const image of await engine.listImages({ reference: name }))
+          await engine.removeImage(image.id, { force: true }).catch(() => undefined);
       }
     }
     if (home) fs.rmSync(home, { recursive: true, force: true });
@@ -83,12 +92,15 @@ describe('a multi-root workspace in a real VS Code (code-server + Chromium)', fu
     const input = vscode.page.locator('.quick-input-widget .quick-input-box input');
     await input.waitFor({ state: 'visible' });
     await input.fill(file);
-    await vscode.page.locator('.quick-input-widget .monaco-list-row', { hasText: path.basename(file) }).first().waitFor({ timeout: 30_000 });
+    await vscode.page
+      .locator('.quick-input-widget .monaco-list-row', { hasText: path.basename(file) })
+      .first()
+      .waitFor({ timeout: 30_000 });
     await vscode.page.keyboard.press('Enter');
     await vscode.page.locator('.tab.active', { hasText: path.basename(file) }).waitFor({ timeout: 30_000 });
   }
 
-  it('Build from the palette with the active editor in the first folder builds that folder\'s image, without asking which', async () => {
+  it("Build from the palette with the active editor in the first folder builds that folder's image, without asking which", async () => {
     await openFile(path.join(alpha, 'train.py'));
     await vscode.runCommand('ML Containers: Build Experiment Image');
     const sha7 = git(alpha, 'rev-parse', '--short=7', 'HEAD');
@@ -97,7 +109,7 @@ describe('a multi-root workspace in a real VS Code (code-server + Chromium)', fu
     assert.equal(image?.labels['org.opencontainers.image.revision'], git(alpha, 'rev-parse', 'HEAD'));
   });
 
-  it('Build on the second folder\'s Dockerfile (editor title) builds the second folder\'s image, and the status bar names it', async () => {
+  it("Build on the second folder's Dockerfile (editor title) builds the second folder's image, and the status bar names it", async () => {
     await vscode.clearNotifications();
     await openFile(path.join(beta, '.devcontainer', 'Dockerfile'));
     await vscode.page.locator('.editor-actions .action-label[aria-label*="Build Experiment Image"]').first().click();
@@ -111,11 +123,13 @@ describe('a multi-root workspace in a real VS Code (code-server + Chromium)', fu
     await vscode.statusBarItem(`custom · ${image.id.slice(7, 19)}`).waitFor({ timeout: 60_000 });
   });
 
-  it('Experiment Images lists each folder\'s image under that folder', async () => {
+  it("Experiment Images lists each folder's image under that folder", async () => {
     const view = await vscode.showExperimentImages();
     for (const name of imageNames) await view.locator('.monaco-list-row', { hasText: name }).first().waitFor({ timeout: 60_000 });
     // The rows in order with their depth: folder (1) → commit (2) → image (3).
-    const rows = await view.locator('.monaco-list-row').evaluateAll((els) => els.map((e) => [e.getAttribute('aria-level'), e.textContent ?? '']));
+    const rows = await view
+      .locator('.monaco-list-row')
+      .evaluateAll((els) => els.map((e) => [e.getAttribute('aria-level'), e.textContent ?? '']));
     const at = (text: string, level: string): number => rows.findIndex(([l, t]) => l === level && t.includes(text));
     const [alphaName, betaName] = [path.basename(alpha), path.basename(beta)];
     const alphaRow = at(alphaName, '1');

@@ -104,7 +104,8 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
 
     afterEach(async function () {
       // What the window showed when a step failed: the first thing to look at in test-results/e2e/.
-      if (this.currentTest?.state === 'failed') await vscode.screenshot(`failed-${this.currentTest.title.slice(0, 40).replace(/\W+/g, '-')}`);
+      if (this.currentTest?.state === 'failed')
+        await vscode.screenshot(`failed-${this.currentTest.title.slice(0, 40).replace(/\W+/g, '-')}`);
     });
 
     it('scaffolds PyTorch (GPU) from the command palette, and the files appear', async () => {
@@ -115,7 +116,9 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       await vscode.answerQuickInput(/Port Jupyter listens on/);
       await vscode.answerQuickInput(/Extra pip packages/);
       await vscode.answerQuickInput(/Base image/);
-      const written = await vscode.waitForNotification(/PyTorch 2\.14\.1 \(gpu\) on pytorch\/pytorch:\S+, CUDA 13\.0\. \d+ file\(s\) written/);
+      const written = await vscode.waitForNotification(
+        /PyTorch 2\.14\.1 \(gpu\) on pytorch\/pytorch:\S+, CUDA 13\.0\. \d+ file\(s\) written/,
+      );
       await written.getByRole('button', { name: 'Open devcontainer.json' }).click();
       await vscode.page.locator('.tab', { hasText: 'devcontainer.json' }).waitFor({ timeout: 30_000 });
       await vscode.page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'Dockerfile' }).first().waitFor({ timeout: 30_000 });
@@ -146,7 +149,10 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       const view = await vscode.showExperimentImages();
       const commitRow = view.locator('.monaco-list-row', { hasText: 'Add a PyTorch environment' }).first();
       await commitRow.waitFor({ timeout: 30_000 });
-      await view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first().waitFor({ timeout: 30_000 });
+      await view
+        .locator('.monaco-list-row', { hasText: `${name}:${sha7}` })
+        .first()
+        .waitFor({ timeout: 30_000 });
       await vscode.clearNotifications();
       await vscode.screenshot('sidebar');
     });
@@ -168,7 +174,9 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       await jupyterRow.waitFor({ timeout: 30_000 });
       assert.match((await jupyterRow.textContent()) ?? '', /^Jupyter/);
       assert.doesNotMatch((await jupyterRow.textContent()) ?? '', new RegExp(jupyter.token));
-      await vscode.statusBarItem(`pytorch · gpu · ${(await engine.inspectImage(`${name}:${sha7}`))?.id.slice(7, 19) ?? '?'}`).waitFor({ timeout: 30_000 });
+      await vscode
+        .statusBarItem(`pytorch · gpu · ${(await engine.inspectImage(`${name}:${sha7}`))?.id.slice(7, 19) ?? '?'}`)
+        .waitFor({ timeout: 30_000 });
       await vscode.clearNotifications();
       await vscode.screenshot('jupyter');
     });
@@ -185,7 +193,11 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
         // The terminal opens once Jupyter runs in the container (the one Start Jupyter made: same image, reused).
         await vscode.page.locator('.terminal-wrapper .xterm').first().waitFor({ timeout: 180_000 });
         const running = (await findJupyterServers(engine, { workspace: repo })).filter((s) => s.running);
-        assert.deepEqual(running.map((s) => s.imageId), [built.id], 'the container is not of the image the build made');
+        assert.deepEqual(
+          running.map((s) => s.imageId),
+          [built.id],
+          'the container is not of the image the build made',
+        );
         assert.equal((await engine.listImages({ reference: name })).length, imagesBefore, 'Reopen built another image');
       } finally {
         // A terminal left open comes back after the reload test's window reload, and takes the focus there.
@@ -257,7 +269,12 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       await slow.waitFor({ timeout: 30_000 });
       // The view redraws when the runs' containers go (engine events): a redraw closes an open context menu, and
       // Enter then lands on the tree. So the gesture starts once they are gone and the view has settled.
-      for (let i = 0; i < 60 && (await engine.listContainers({ labels: [`org.mlcontainers.workspace=${repo}`, 'org.mlcontainers.role=run'], all: true })).length; i++) {
+      for (
+        let i = 0;
+        i < 60 &&
+        (await engine.listContainers({ labels: [`org.mlcontainers.workspace=${repo}`, 'org.mlcontainers.role=run'], all: true })).length;
+        i++
+      ) {
         await new Promise((r) => setTimeout(r, 500));
       }
       await new Promise((r) => setTimeout(r, 1_000));
@@ -265,7 +282,10 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       await slow.click({ modifiers: ['ControlOrMeta'] });
       await slow.click({ button: 'right' });
       // A hovered menu item takes the focus, and Enter runs it (a synthetic click on the item was ignored).
-      await vscode.page.locator('.context-view .action-label', { hasText: /^Compare Runs$/ }).first().hover();
+      await vscode.page
+        .locator('.context-view .action-label', { hasText: /^Compare Runs$/ })
+        .first()
+        .hover();
       await vscode.page.keyboard.press('Enter');
 
       const page = vscode.page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
@@ -284,7 +304,8 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       git(repo, 'add', '-A');
       git(repo, 'commit', '-qm', 'A sweep that waits');
       const before = new Set((await readRuns(repo)).runs.map((r) => r.id));
-      const slowRuns = async (): Promise<{ status: string; params: Record<string, unknown> }[]> => (await readRuns(repo)).runs.filter((r) => !before.has(r.id));
+      const slowRuns = async (): Promise<{ status: string; params: Record<string, unknown> }[]> =>
+        (await readRuns(repo)).runs.filter((r) => !before.has(r.id));
       // Each point runs until the test releases it (a file in the project), so no step depends on how long a reload takes.
       const release = (point: number): void => fs.writeFileSync(path.join(repo, '.mlcontainers', `release-${point}`), '');
       await vscode.runCommand('ML Containers: Run Experiment…');
@@ -292,7 +313,10 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       // Each point logs a metric, then waits: its headline (loss = 1/point) must survive the reload into its row.
       // Where sbatch is on PATH (CI sets up Slurm), Run Experiment… asks where the runs go first.
       if (sbatchOnPath) await vscode.answerQuickInput(/Where the runs go/, 'This engine');
-      await vscode.answerInputBox(/MLC_CONFIG/, `python3 -c "import os, time; p = open(os.environ['MLC_CONFIG']).read().split()[1]; open(os.path.join(os.environ['MLC_RUN_DIR'], 'metrics.jsonl'), 'w').write('{\\"step\\": 0, \\"loss\\": %s}' % (1 / int(p)) + chr(10)); [time.sleep(0.2) for _ in range(3000) if not os.path.exists('.mlcontainers/release-' + p)]"`);
+      await vscode.answerInputBox(
+        /MLC_CONFIG/,
+        `python3 -c "import os, time; p = open(os.environ['MLC_CONFIG']).read().split()[1]; open(os.path.join(os.environ['MLC_RUN_DIR'], 'metrics.jsonl'), 'w').write('{\\"step\\": 0, \\"loss\\": %s}' % (1 / int(p)) + chr(10)); [time.sleep(0.2) for _ in range(3000) if not os.path.exists('.mlcontainers/release-' + p)]"`,
+      );
       try {
         // The first point runs (one at a time on CPU); the window reloads under it.
         const deadline = Date.now() + 120_000;
@@ -310,7 +334,8 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
         await imageRow.waitFor({ timeout: 60_000 });
         if ((await imageRow.getAttribute('aria-expanded')) !== 'true') await imageRow.click();
         // A row's text is its label then its description, maybe with nothing between: "point=1running · 4.6s · just now".
-        const row = (point: number, status: 'running' | 'ok'): Locator => view.locator('.monaco-list-row', { hasText: new RegExp(`point=${point}\\s*${status} · `) }).first();
+        const row = (point: number, status: 'running' | 'ok'): Locator =>
+          view.locator('.monaco-list-row', { hasText: new RegExp(`point=${point}\\s*${status} · `) }).first();
         await row(1, 'running').waitFor({ timeout: 60_000 });
         await vscode.screenshot('runs-after-reload');
         release(1);
@@ -319,10 +344,26 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
         release(2);
         for (const point of [1, 2]) await row(point, 'ok').waitFor({ timeout: 120_000 });
         // Finished with their headline metric, as the view shows it after the reload.
-        await view.locator('.monaco-list-row', { hasText: /point=1\s*ok · loss 1 · / }).first().waitFor({ timeout: 30_000 });
-        await view.locator('.monaco-list-row', { hasText: /point=2\s*ok · loss 0\.5 · / }).first().waitFor({ timeout: 30_000 });
-        assert.deepEqual((await slowRuns()).map((r) => [r.params.point, r.status]), [[1, 'succeeded'], [2, 'succeeded']]);
-        assert.deepEqual(await engine.listContainers({ labels: [`org.mlcontainers.workspace=${repo}`, 'org.mlcontainers.role=run'], all: true }), [], 'a run container was left behind');
+        await view
+          .locator('.monaco-list-row', { hasText: /point=1\s*ok · loss 1 · / })
+          .first()
+          .waitFor({ timeout: 30_000 });
+        await view
+          .locator('.monaco-list-row', { hasText: /point=2\s*ok · loss 0\.5 · / })
+          .first()
+          .waitFor({ timeout: 30_000 });
+        assert.deepEqual(
+          (await slowRuns()).map((r) => [r.params.point, r.status]),
+          [
+            [1, 'succeeded'],
+            [2, 'succeeded'],
+          ],
+        );
+        assert.deepEqual(
+          await engine.listContainers({ labels: [`org.mlcontainers.workspace=${repo}`, 'org.mlcontainers.role=run'], all: true }),
+          [],
+          'a run container was left behind',
+        );
       } finally {
         release(1);
         release(2);
@@ -331,7 +372,9 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
 
     it('a Slurm sweep from Run Experiment… shows under its image pending or running, then ok, as its tasks record themselves', async function () {
       if (!sbatchOnPath) {
-        console.log('      skipped: sbatch is not on PATH, so Run Experiment… offers no Slurm (scripts/test-slurm.sh sets up a one-node cluster)');
+        console.log(
+          '      skipped: sbatch is not on PATH, so Run Experiment… offers no Slurm (scripts/test-slurm.sh sets up a one-node cluster)',
+        );
         this.skip();
       }
       requireSlurm(this);
@@ -345,18 +388,25 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       await vscode.runCommand('ML Containers: Run Experiment…');
       await vscode.answerQuickInput(/Lists in the file become a sweep/, 'configs/slurm.yaml');
       await vscode.answerQuickInput(/Where the runs go/, 'Slurm');
-      await vscode.answerInputBox(/MLC_CONFIG/, `python3 -c "import os, time; p = open(os.environ['MLC_CONFIG']).read().split()[1]; [time.sleep(0.2) for _ in range(3000) if not os.path.exists('.mlcontainers/release-slurm-' + p)]; print('task', p)"`);
+      await vscode.answerInputBox(
+        /MLC_CONFIG/,
+        `python3 -c "import os, time; p = open(os.environ['MLC_CONFIG']).read().split()[1]; [time.sleep(0.2) for _ in range(3000) if not os.path.exists('.mlcontainers/release-slurm-' + p)]; print('task', p)"`,
+      );
       try {
         await vscode.waitForNotification(/Sweep \S+: 2 runs submitted to Slurm/, 120_000);
         const submitted = await slurmRuns();
         assert.equal(submitted.length, 2);
-        assert.ok(submitted.every((r) => r.backend === 'slurm' && /^\d+_\d+$/.test(r.job?.id ?? '')), 'both runs are on record as array tasks');
+        assert.ok(
+          submitted.every((r) => r.backend === 'slurm' && /^\d+_\d+$/.test(r.job?.id ?? '')),
+          'both runs are on record as array tasks',
+        );
 
         const view = await vscode.showExperimentImages();
         const imageRow = view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first();
         await imageRow.waitFor({ timeout: 60_000 });
         if ((await imageRow.getAttribute('aria-expanded')) !== 'true') await imageRow.click();
-        const row = (point: number, status: string): Locator => view.locator('.monaco-list-row', { hasText: new RegExp(`slurm_point=${point}\\s*${status} · `) }).first();
+        const row = (point: number, status: string): Locator =>
+          view.locator('.monaco-list-row', { hasText: new RegExp(`slurm_point=${point}\\s*${status} · `) }).first();
         // Queued, or already started by the one-node cluster: either way open, and never ended before its release.
         for (const point of [1, 2]) await row(point, '(pending|running)').waitFor({ timeout: 60_000 });
         // The task's own start line (mlc slurm-task start) reaches the view without an engine event of the view's own.
@@ -366,12 +416,26 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
         release(2);
         for (const point of [1, 2]) await row(point, 'ok').waitFor({ timeout: 180_000 });
         const ended = await slurmRuns();
-        assert.deepEqual(ended.map((r) => [r.params.slurm_point, r.status, r.exitCode, r.job?.state]), [[1, 'succeeded', 0, 'COMPLETED'], [2, 'succeeded', 0, 'COMPLETED']]);
-        for (const r of ended) assert.match(fs.readFileSync(path.join(repo, r.log), 'utf8'), new RegExp(`^task ${String(r.params.slurm_point)}$`, 'm'));
+        assert.deepEqual(
+          ended.map((r) => [r.params.slurm_point, r.status, r.exitCode, r.job?.state]),
+          [
+            [1, 'succeeded', 0, 'COMPLETED'],
+            [2, 'succeeded', 0, 'COMPLETED'],
+          ],
+        );
+        for (const r of ended)
+          assert.match(fs.readFileSync(path.join(repo, r.log), 'utf8'), new RegExp(`^task ${String(r.params.slurm_point)}$`, 'm'));
       } finally {
         release(1);
         release(2);
-        const jobs = [...new Set((await slurmRuns()).filter((r) => r.status === 'running').map((r) => r.job?.id.split('_')[0]).filter((j): j is string => Boolean(j)))];
+        const jobs = [
+          ...new Set(
+            (await slurmRuns())
+              .filter((r) => r.status === 'running')
+              .map((r) => r.job?.id.split('_')[0])
+              .filter((j): j is string => Boolean(j)),
+          ),
+        ];
         if (jobs.length) spawnSync('scancel', jobs);
       }
     });

@@ -28,7 +28,13 @@ print("PROBE " + json.dumps({
 }))
 `;
 
-interface Probe { cuda: boolean; count: number; memlock: number; shm: number; visible: string | null }
+interface Probe {
+  cuda: boolean;
+  count: number;
+  memlock: number;
+  shm: number;
+  visible: string | null;
+}
 
 /** Why this machine cannot run the tier, or undefined when it can. */
 async function missing(engine: Engine): Promise<string | undefined> {
@@ -75,7 +81,10 @@ describe('GPU tier: the PyTorch GPU preset through mlc on a real GPU', function 
   });
 
   const run = async (gpu: string, extra: string[] = []): Promise<{ probe: Probe; record: RunRecord }> => {
-    const r = await mlc(['run', '--config', 'configs/experiment.yaml', '--gpu', gpu, '--shm-size', '2g', ...extra, '--', 'python3', 'probe.py'], { cwd: dir, timeoutMs: 300_000 });
+    const r = await mlc(
+      ['run', '--config', 'configs/experiment.yaml', '--gpu', gpu, '--shm-size', '2g', ...extra, '--', 'python3', 'probe.py'],
+      { cwd: dir, timeoutMs: 300_000 },
+    );
     assert.equal(r.code, 0, r.stderr);
     const line = /^PROBE (.*)$/m.exec(r.stdout)?.[1];
     assert.ok(line, `no PROBE line in: ${r.stdout}`);
@@ -114,7 +123,10 @@ describe('GPU tier: the PyTorch GPU preset through mlc on a real GPU', function 
       console.log(`      skipped: needs two GPUs, this machine has ${gpuCount}`);
       this.skip();
     }
-    const r = await mlc(['run', '--config', 'configs/sweep.yaml', '--gpu', 'all', '--', 'python3', 'probe.py'], { cwd: dir, timeoutMs: 300_000 });
+    const r = await mlc(['run', '--config', 'configs/sweep.yaml', '--gpu', 'all', '--', 'python3', 'probe.py'], {
+      cwd: dir,
+      timeoutMs: 300_000,
+    });
     assert.equal(r.code, 0, r.stderr);
     const runs = (await readRuns(dir)).runs.slice(-2);
     const uuids = runs.map((x) => x.seenGpus?.map((g) => g.uuid).join());

@@ -6,16 +6,19 @@ import { parseCatalog } from '../../src/core/scaffold/catalog';
  * under it; parse it with parseCatalog, or use presetCatalog.
  */
 export function presetCatalogText(presets: Record<string, string[]>): string {
-  return ['presets:', ...Object.entries(presets).flatMap(([id, extra]) => [
-    `  ${id}:`,
-    `    label: ${id}`,
-    '    description: a preset',
-    '    module: os',
-    '    versions:',
-    '      - version: "1"',
-    '        cpu: { image: "python:3.12-slim" }',
-    ...extra.map((l) => `    ${l}`),
-  ])].join('\n');
+  return [
+    'presets:',
+    ...Object.entries(presets).flatMap(([id, extra]) => [
+      `  ${id}:`,
+      `    label: ${id}`,
+      '    description: a preset',
+      '    module: os',
+      '    versions:',
+      '      - version: "1"',
+      '        cpu: { image: "python:3.12-slim" }',
+      ...extra.map((l) => `    ${l}`),
+    ]),
+  ].join('\n');
 }
 
 /** A catalog of such presets, through the real parser. */

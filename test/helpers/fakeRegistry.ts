@@ -13,7 +13,10 @@ export interface FakeRegistry {
  * A registry on 127.0.0.1 as Docker Hub behaves: /v2/<name>/tags/list answers 401 with a Bearer challenge until a
  * token from /token (for the right service and scope) comes along, and lists the tags in two pages.
  */
-export async function fakeRegistry(tags: string[], options: { challenge?: 'bearer' | 'basic' | 'none'; silent?: boolean } = {}): Promise<FakeRegistry> {
+export async function fakeRegistry(
+  tags: string[],
+  options: { challenge?: 'bearer' | 'basic' | 'none'; silent?: boolean } = {},
+): Promise<FakeRegistry> {
   const requests: string[] = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -34,9 +37,10 @@ export async function fakeRegistry(tags: string[], options: { challenge?: 'beare
     }
     const challenge = options.challenge ?? 'bearer';
     if (challenge !== 'none' && req.headers.authorization !== 'Bearer anon-token') {
-      const header = challenge === 'bearer'
-        ? `Bearer realm="http://${req.headers.host}/token",service="fake-registry",scope="repository:pytorch/pytorch:pull"`
-        : 'Basic realm="fake-registry"';
+      const header =
+        challenge === 'bearer'
+          ? `Bearer realm="http://${req.headers.host}/token",service="fake-registry",scope="repository:pytorch/pytorch:pull"`
+          : 'Basic realm="fake-registry"';
       json(401, { errors: [{ code: 'UNAUTHORIZED' }] }, { 'WWW-Authenticate': header });
       return;
     }
@@ -44,7 +48,11 @@ export async function fakeRegistry(tags: string[], options: { challenge?: 'beare
     if (url.searchParams.get('last')) {
       json(200, { name: 'pytorch/pytorch', tags: tags.slice(half) });
     } else {
-      json(200, { name: 'pytorch/pytorch', tags: tags.slice(0, half) }, { Link: `</v2/pytorch/pytorch/tags/list?last=${encodeURIComponent(tags[half - 1] ?? '')}&n=${half}>; rel="next"` });
+      json(
+        200,
+        { name: 'pytorch/pytorch', tags: tags.slice(0, half) },
+        { Link: `</v2/pytorch/pytorch/tags/list?last=${encodeURIComponent(tags[half - 1] ?? '')}&n=${half}>; rel="next"` },
+      );
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -52,9 +60,10 @@ export async function fakeRegistry(tags: string[], options: { challenge?: 'beare
   return {
     host: `127.0.0.1:${port}`,
     requests,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

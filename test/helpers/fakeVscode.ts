@@ -103,9 +103,35 @@ class EventEmitter<T> {
 
 function createFakeVscode(): { module: Record<string, unknown>; record: FakeVscodeRecord } {
   const record: FakeVscodeRecord = {
-    quickInputScript: [], quickInputsShown: [],
-    commands: new Map(), executed: [], executedWith: [], treeViews: new Map(), messages: [], logLines: [], gitApiRequests: 0, extensionLookups: [], extensions: {}, openedDocuments: [], openedExternal: [], shownDocuments: [], config: {}, trusted: true, answers: [], remoteName: undefined, statusBarItems: [], terminals: [], ptyOutput: [], closeTerminal: () => undefined, files: [], webviewPanels: [], multiPicks: [],
-    activeEditor: undefined, setActiveEditor: () => undefined, folderPicks: [], setWorkspaceFolders: () => undefined,
+    quickInputScript: [],
+    quickInputsShown: [],
+    commands: new Map(),
+    executed: [],
+    executedWith: [],
+    treeViews: new Map(),
+    messages: [],
+    logLines: [],
+    gitApiRequests: 0,
+    extensionLookups: [],
+    extensions: {},
+    openedDocuments: [],
+    openedExternal: [],
+    shownDocuments: [],
+    config: {},
+    trusted: true,
+    answers: [],
+    remoteName: undefined,
+    statusBarItems: [],
+    terminals: [],
+    ptyOutput: [],
+    closeTerminal: () => undefined,
+    files: [],
+    webviewPanels: [],
+    multiPicks: [],
+    activeEditor: undefined,
+    setActiveEditor: () => undefined,
+    folderPicks: [],
+    setWorkspaceFolders: () => undefined,
   };
   const activeEditorChanged = new EventEmitter<unknown>();
   const foldersChanged = new EventEmitter<unknown>();
@@ -113,30 +139,53 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
   const folders = (): Folder[] => (module.workspace as { workspaceFolders?: Folder[] }).workspaceFolders ?? [];
   // The innermost folder holding the path, as VS Code answers for nested folders.
   const folderOf = (fsPath: string): Folder | undefined =>
-    folders().filter((f) => fsPath === f.uri.fsPath || fsPath.startsWith(f.uri.fsPath + path.sep)).sort((a, b) => b.uri.fsPath.length - a.uri.fsPath.length)[0];
+    folders()
+      .filter((f) => fsPath === f.uri.fsPath || fsPath.startsWith(f.uri.fsPath + path.sep))
+      .sort((a, b) => b.uri.fsPath.length - a.uri.fsPath.length)[0];
   record.setActiveEditor = (fsPath) => {
     record.activeEditor = fsPath;
     activeEditorChanged.fire(undefined);
   };
   record.setWorkspaceFolders = (paths) => {
-    (module.workspace as { workspaceFolders: Folder[] }).workspaceFolders = paths.map((p, index) => ({ uri: { fsPath: p, scheme: 'file' }, name: path.basename(p), index }));
+    (module.workspace as { workspaceFolders: Folder[] }).workspaceFolders = paths.map((p, index) => ({
+      uri: { fsPath: p, scheme: 'file' },
+      name: path.basename(p),
+      index,
+    }));
     foldersChanged.fire(undefined);
   };
   const noop = { dispose: () => undefined };
   const log = (level: string) => (line: string) => record.logLines.push(`${level} ${line}`);
-  const channel = { trace: log('trace'), debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error'), show: () => undefined, dispose: () => undefined, appendLine: log('line') };
-  /** Messages resolve with the first button whose title matches record.answers (then undefined). */
-  const message = (level: 'info' | 'warn' | 'error') => async (text: string, ...items: unknown[]) => {
-    record.messages.push({ level, text, buttons: items.filter((i): i is string => typeof i === 'string') });
-    const wanted = record.answers.shift();
-    return items.find((i) => typeof i === 'string' && wanted !== undefined && i.includes(wanted));
+  const channel = {
+    trace: log('trace'),
+    debug: log('debug'),
+    info: log('info'),
+    warn: log('warn'),
+    error: log('error'),
+    show: () => undefined,
+    dispose: () => undefined,
+    appendLine: log('line'),
   };
+  /** Messages resolve with the first button whose title matches record.answers (then undefined). */
+  const message =
+    (level: 'info' | 'warn' | 'error') =>
+    async (text: string, ...items: unknown[]) => {
+      record.messages.push({ level, text, buttons: items.filter((i): i is string => typeof i === 'string') });
+      const wanted = record.answers.shift();
+      return items.find((i) => typeof i === 'string' && wanted !== undefined && i.includes(wanted));
+    };
   class CancellationError extends Error {}
   class TreeItem {
-    constructor(public label: string, public collapsibleState?: number) {}
+    constructor(
+      public label: string,
+      public collapsibleState?: number,
+    ) {}
   }
   class ThemeIcon {
-    constructor(public id: string, public color?: unknown) {}
+    constructor(
+      public id: string,
+      public color?: unknown,
+    ) {}
   }
   class ThemeColor {
     constructor(public id: string) {}
@@ -155,8 +204,14 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
     const hide = new EventEmitter<void>();
     const change = new EventEmitter<string>();
     const input: Record<string, unknown> & FakeQuickInput = {
-      items: [], selectedItems: [], value: '', buttons: [],
-      onDidAccept: accept.event, onDidTriggerButton: button.event, onDidHide: hide.event, onDidChangeValue: change.event,
+      items: [],
+      selectedItems: [],
+      value: '',
+      buttons: [],
+      onDidAccept: accept.event,
+      onDidTriggerButton: button.event,
+      onDidHide: hide.event,
+      onDidChangeValue: change.event,
       hide: () => hide.fire(),
       dispose: () => undefined,
       show: () => {
@@ -177,7 +232,9 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
             change.fire(action.type);
             accept.fire();
           } else {
-            throw new Error(`script wants ${JSON.stringify(action)} but a ${kind} is shown: ${input.title} ${input.placeholder ?? input.prompt}`);
+            throw new Error(
+              `script wants ${JSON.stringify(action)} but a ${kind} is shown: ${input.title} ${input.placeholder ?? input.prompt}`,
+            );
           }
         });
       },
@@ -204,7 +261,10 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
     MarkdownString,
     TreeItemCollapsibleState: { None: 0, Collapsed: 1, Expanded: 2 },
     RelativePattern: class {
-      constructor(public base: unknown, public pattern: string) {}
+      constructor(
+        public base: unknown,
+        public pattern: string,
+      ) {}
     },
     ProgressLocation: { SourceControl: 1, Window: 10, Notification: 15 },
     StatusBarAlignment: { Left: 1, Right: 2 },
@@ -219,11 +279,24 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
     window: {
       createOutputChannel: () => channel,
       createStatusBarItem: (id: string) => {
-        const item = { id, text: '', tooltip: undefined as unknown, visible: false, show: () => (item.visible = true), hide: () => (item.visible = false), dispose: () => (item.visible = false) };
+        const item = {
+          id,
+          text: '',
+          tooltip: undefined as unknown,
+          visible: false,
+          show: () => (item.visible = true),
+          hide: () => (item.visible = false),
+          dispose: () => (item.visible = false),
+        };
         record.statusBarItems.push(item);
         return item;
       },
-      createTerminal: (options: { name: string; shellPath?: string; shellArgs?: string[]; pty?: { onDidWrite: (l: (t: string) => void) => unknown; open: () => void; close: () => void } }) => {
+      createTerminal: (options: {
+        name: string;
+        shellPath?: string;
+        shellArgs?: string[];
+        pty?: { onDidWrite: (l: (t: string) => void) => unknown; open: () => void; close: () => void };
+      }) => {
         record.terminals.push(options);
         const pty = options.pty;
         if (pty) {
@@ -246,15 +319,22 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
         const disposed = new EventEmitter<void>();
         const posted = new EventEmitter<FakeWebviewPanel['posted'][number]>();
         const fake: FakeWebviewPanel = {
-          viewType, title, options, html: '', posted: [], reveals: 0, disposed: false,
+          viewType,
+          title,
+          options,
+          html: '',
+          posted: [],
+          reveals: 0,
+          disposed: false,
           receive: (message) => received.fire(message),
-          next: (type) => new Promise((resolve) => {
-            const sub = posted.event((m) => {
-              if (m.type !== type) return;
-              sub.dispose();
-              resolve(m);
-            });
-          }),
+          next: (type) =>
+            new Promise((resolve) => {
+              const sub = posted.event((m) => {
+                if (m.type !== type) return;
+                sub.dispose();
+                resolve(m);
+              });
+            }),
           close: () => panel.dispose(),
         };
         const webview = {
@@ -297,7 +377,11 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
       showErrorMessage: message('error'),
       showTextDocument: async (uri: { fsPath?: string }) => void record.shownDocuments.push(uri.fsPath ?? String(uri)),
       showInputBox: async (o: { title?: string; prompt?: string; value?: string; validateInput?: (v: string) => string | undefined }) => {
-        record.quickInputsShown.push({ ...(o.title ? { title: o.title } : {}), ...(o.prompt ? { prompt: o.prompt } : {}), ...(o.value !== undefined ? { value: o.value } : {}) });
+        record.quickInputsShown.push({
+          ...(o.title ? { title: o.title } : {}),
+          ...(o.prompt ? { prompt: o.prompt } : {}),
+          ...(o.value !== undefined ? { value: o.value } : {}),
+        });
         const action = record.quickInputScript.shift();
         if (!action || !('type' in action)) return undefined;
         const invalid = o.validateInput?.(action.type);
@@ -305,7 +389,10 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
         return action.type;
       },
       // A multi-pick answers with the items picked beforehand plus those whose label or detail has the next answer.
-      showQuickPick: async <T extends { label: string; detail?: string; picked?: boolean }>(items: T[], options?: { canPickMany?: boolean; title?: string }) => {
+      showQuickPick: async <T extends { label: string; detail?: string; picked?: boolean }>(
+        items: T[],
+        options?: { canPickMany?: boolean; title?: string },
+      ) => {
         if (!options?.canPickMany) {
           // One answer per pick, whichever item it names.
           const wanted = record.answers.shift();
@@ -357,7 +444,12 @@ function createFakeVscode(): { module: Record<string, unknown>; record: FakeVsco
       openTextDocument: async (options: { content: string; language?: string }) => (record.openedDocuments.push(options), options),
       onDidGrantWorkspaceTrust: () => noop,
       findFiles: async () => record.files.map((fsPath) => ({ fsPath, scheme: 'file' })),
-      createFileSystemWatcher: () => ({ onDidCreate: () => noop, onDidChange: () => noop, onDidDelete: () => noop, dispose: () => undefined }),
+      createFileSystemWatcher: () => ({
+        onDidCreate: () => noop,
+        onDidChange: () => noop,
+        onDidDelete: () => noop,
+        dispose: () => undefined,
+      }),
     },
     extensions: {
       getExtension: (id: string) => {
@@ -414,7 +506,11 @@ export function workspaceImagesOf(models: Record<string, ExperimentImagesModel>)
 }
 
 /** ExtensionContext.workspaceState, in memory. */
-export function fakeMemento(): { get<T>(key: string, fallback?: T): T | undefined; update(key: string, value: unknown): Promise<void>; keys(): readonly string[] } {
+export function fakeMemento(): {
+  get<T>(key: string, fallback?: T): T | undefined;
+  update(key: string, value: unknown): Promise<void>;
+  keys(): readonly string[];
+} {
   const values = new Map<string, unknown>();
   return {
     get: <T>(key: string, fallback?: T) => (values.has(key) ? (values.get(key) as T) : fallback),

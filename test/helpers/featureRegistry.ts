@@ -12,7 +12,12 @@ export interface FeatureRegistry {
 }
 
 /** Serves `layer` as devcontainers/features/<name>:<tag>; `damage` sends other bytes than the manifest's digest names. */
-export async function featureRegistry(name: string, tag: string, layer: Buffer, options: { damage?: boolean; mediaType?: string } = {}): Promise<FeatureRegistry> {
+export async function featureRegistry(
+  name: string,
+  tag: string,
+  layer: Buffer,
+  options: { damage?: boolean; mediaType?: string } = {},
+): Promise<FeatureRegistry> {
   const requests: string[] = [];
   const repository = `devcontainers/features/${name}`;
   const digest = `sha256:${createHash('sha256').update(layer).digest('hex')}`;
@@ -31,13 +36,22 @@ export async function featureRegistry(name: string, tag: string, layer: Buffer, 
       return;
     }
     if (req.headers.authorization !== 'Bearer anon') {
-      res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="http://${req.headers.host}/token",service="fake",scope="repository:${repository}:pull"` }).end();
+      res
+        .writeHead(401, {
+          'WWW-Authenticate': `Bearer realm="http://${req.headers.host}/token",service="fake",scope="repository:${repository}:pull"`,
+        })
+        .end();
       return;
     }
-    if (url.pathname === `/v2/${repository}/manifests/${tag}` && String(req.headers.accept).includes('application/vnd.oci.image.manifest.v1+json')) {
+    if (
+      url.pathname === `/v2/${repository}/manifests/${tag}` &&
+      String(req.headers.accept).includes('application/vnd.oci.image.manifest.v1+json')
+    ) {
       res.writeHead(200, { 'Content-Type': manifest.mediaType }).end(JSON.stringify(manifest));
     } else if (url.pathname === `/v2/${repository}/blobs/${digest}`) {
-      res.writeHead(200, { 'Content-Type': 'application/octet-stream' }).end(options.damage ? Buffer.concat([layer, Buffer.from('x')]) : layer);
+      res
+        .writeHead(200, { 'Content-Type': 'application/octet-stream' })
+        .end(options.damage ? Buffer.concat([layer, Buffer.from('x')]) : layer);
     } else {
       res.writeHead(404, { 'Content-Type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN' }] }));
     }
@@ -47,9 +61,10 @@ export async function featureRegistry(name: string, tag: string, layer: Buffer, 
   return {
     host: `127.0.0.1:${port}`,
     requests,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

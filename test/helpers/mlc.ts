@@ -27,13 +27,22 @@ export function assertBuiltCli(): void {
 /** Runs `mlc args` to the end; a non-zero exit is a result, not a rejection. */
 export function mlc(args: string[], options: MlcOptions = {}): Promise<MlcResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, timeout: options.timeoutMs }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { cwd: options.cwd, env: { ...process.env, ...options.env }, timeout: options.timeoutMs },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
 /** Starts `mlc args` and hands back the process, for tests that signal it while it runs. */
 export function mlcProcess(args: string[], options: Omit<MlcOptions, 'timeoutMs'> = {}): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [CLI, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }

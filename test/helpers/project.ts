@@ -9,7 +9,11 @@ import * as path from 'node:path';
 export function devcontainerProject(dockerfile: string, files: Record<string, string> = {}, name?: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-project-'));
   const config = { ...(name ? { name } : {}), build: { dockerfile: 'Dockerfile', context: '..' } };
-  for (const [rel, content] of Object.entries({ '.devcontainer/devcontainer.json': `${JSON.stringify(config)}\n`, '.devcontainer/Dockerfile': dockerfile, ...files })) {
+  for (const [rel, content] of Object.entries({
+    '.devcontainer/devcontainer.json': `${JSON.stringify(config)}\n`,
+    '.devcontainer/Dockerfile': dockerfile,
+    ...files,
+  })) {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     fs.writeFileSync(path.join(dir, rel), content);
   }

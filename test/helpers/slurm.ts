@@ -46,10 +46,17 @@ export interface SlurmTool {
 export function requireSlurm(context: Mocha.Context, tools: SlurmTool[] = []): void {
   let reason: string | undefined;
   try {
-    const state = execFileSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    const state = execFileSync('sinfo', ['-h', '-o', '%T'], {
+      encoding: 'utf8',
+      timeout: 10_000,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).trim();
     if (!/^(idle|mixed|allocated|completing)/m.test(state)) reason = `the Slurm node is "${state || 'absent'}", not idle`;
   } catch (e) {
-    reason = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'sinfo is not on PATH' : `sinfo failed: ${String((e as { stderr?: string }).stderr ?? e).trim()}`;
+    reason =
+      (e as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'sinfo is not on PATH'
+        : `sinfo failed: ${String((e as { stderr?: string }).stderr ?? e).trim()}`;
   }
   for (const tool of tools) {
     if (reason) break;
@@ -79,13 +86,17 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
  * minutes asleep); its experiment image's tags are in `images`.
  */
 export async function slurmProject(engine: Engine, base: string, name: string): Promise<{ dir: string; images: string[] }> {
-  const dir = devcontainerProject(`FROM ${base}\nCOPY . /workspace\n`, {
-    '.gitignore': '.mlcontainers/\n',
-    'train.py': TRAIN,
-    'configs/sweep.yaml': 'lr: [0.1, 0.01]\nbatch_size: [32, 64]\n',
-    'configs/one.yaml': 'lr: 0.5\n',
-    'configs/long.yaml': 'sleep: 600\n',
-  }, name);
+  const dir = devcontainerProject(
+    `FROM ${base}\nCOPY . /workspace\n`,
+    {
+      '.gitignore': '.mlcontainers/\n',
+      'train.py': TRAIN,
+      'configs/sweep.yaml': 'lr: [0.1, 0.01]\nbatch_size: [32, 64]\n',
+      'configs/one.yaml': 'lr: 0.5\n',
+      'configs/long.yaml': 'sleep: 600\n',
+    },
+    name,
+  );
   git(dir, 'init', '-q', '-b', 'main');
   git(dir, 'add', '-A');
   git(dir, 'commit', '-q', '-m', name);
@@ -94,7 +105,12 @@ export async function slurmProject(engine: Engine, base: string, name: string): 
 }
 
 /** `mlc run --on slurm --json ARGS` in `dir`; the job is added to `jobs` for the suite's scancel. */
-export async function submitSlurm(dir: string, args: string[], jobs: string[], env?: NodeJS.ProcessEnv): Promise<{ runs: string[]; job: string; sweep: string | null; stderr: string }> {
+export async function submitSlurm(
+  dir: string,
+  args: string[],
+  jobs: string[],
+  env?: NodeJS.ProcessEnv,
+): Promise<{ runs: string[]; job: string; sweep: string | null; stderr: string }> {
   const r = await mlc(['run', '--on', 'slurm', '--json', ...args], { cwd: dir, ...(env ? { env } : {}) });
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { runs: string[]; job: string; sweep: string | null };
@@ -106,7 +122,11 @@ export async function submitSlurm(dir: string, args: string[], jobs: string[], e
 export function slurmFinals(dir: string, ids: string[]): Promise<RunRecord[]> {
   return until(`final records of ${ids.join(', ')}`, async () => {
     const listed = await mlc(['runs', '--json', '--last', '0'], { cwd: dir });
-    const runs = listed.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as RunRecord).filter((r) => ids.includes(r.id));
+    const runs = listed.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as RunRecord)
+      .filter((r) => ids.includes(r.id));
     return runs.length === ids.length && runs.every((r) => r.status !== 'running') ? runs : undefined;
   });
 }

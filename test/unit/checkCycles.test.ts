@@ -30,13 +30,20 @@ describe('import cycle check (scripts/check-cycles.mjs)', () => {
   it('reports a self-import, keeps only the cycles asked for, and stops at the limit', () => {
     assert.deepEqual(check.findCycles({ a: { a: 'line 1' } }), [['a']]);
     const graph = { a: { b: '' }, b: { a: '', c: '' }, c: { b: '' } };
-    assert.deepEqual(check.findCycles(graph, (cycle) => cycle.includes('c')), [['b', 'c']]);
+    assert.deepEqual(
+      check.findCycles(graph, (cycle) => cycle.includes('c')),
+      [['b', 'c']],
+    );
     assert.equal(check.findCycles(graph, undefined, 1).length, 1);
   });
 
   it('collapses files to the folders under the root, top-level files as their own node, one importing file per edge', () => {
     const files = {
-      'src/core/run/experiment.ts': { 'src/core/jupyter/server.ts': 'line 7', 'src/core/run/gpuOptions.ts': 'line 8', 'src/core/labels.ts': 'line 9' },
+      'src/core/run/experiment.ts': {
+        'src/core/jupyter/server.ts': 'line 7',
+        'src/core/run/gpuOptions.ts': 'line 8',
+        'src/core/labels.ts': 'line 9',
+      },
       'src/core/run/launch.ts': { 'src/core/jupyter/server.ts': 'line 3' },
       'src/core/jupyter/server.ts': { 'src/core/run/gpuOptions.ts': 'line 10' },
       'src/core/labels.ts': {},
@@ -44,7 +51,7 @@ describe('import cycle check (scripts/check-cycles.mjs)', () => {
     };
     const folders = check.folderGraph(files, 'src/core');
     assert.deepEqual(folders, {
-      run: { 'jupyter': 'run/experiment.ts line 7 imports jupyter/server.ts', 'labels.ts': 'run/experiment.ts line 9 imports labels.ts' },
+      run: { jupyter: 'run/experiment.ts line 7 imports jupyter/server.ts', 'labels.ts': 'run/experiment.ts line 9 imports labels.ts' },
       jupyter: { run: 'jupyter/server.ts line 10 imports run/gpuOptions.ts' },
     });
     const [cycle, ...rest] = check.findCycles(folders);

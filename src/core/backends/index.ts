@@ -33,7 +33,11 @@ export function openRunsOf(backend: RunBackend, records: readonly RunRecord[]): 
  * Asks each backend that has runs open to close the ones whose job ended unrecorded; a backend that fails is
  * reported, not thrown, so the others still answer. What `mlc runs`, `mlc runs --compare` and the view do first.
  */
-export async function reconcileOpenRuns(backends: readonly RunBackend[], records: readonly RunRecord[], o: BackendContext): Promise<{ changed: boolean; failed: { backend: RunBackend; message: string }[] }> {
+export async function reconcileOpenRuns(
+  backends: readonly RunBackend[],
+  records: readonly RunRecord[],
+  o: BackendContext,
+): Promise<{ changed: boolean; failed: { backend: RunBackend; message: string }[] }> {
   let changed = false;
   const failed: { backend: RunBackend; message: string }[] = [];
   for (const backend of backends) {

@@ -11,8 +11,10 @@ export function localBackend(engine: () => Engine): RunBackend {
   return {
     id: LOCAL_BACKEND,
     title: 'the engine',
-    reconcile: (records, o) => reconcileRuns({ engine: engine(), workspace: o.workspace, log: o.log, records, ...(o.signal ? { signal: o.signal } : {}) }),
-    stop: (target, o) => stopRuns({ engine: engine(), workspace: o.workspace, target, log: o.log, ...(o.signal ? { signal: o.signal } : {}) }),
+    reconcile: (records, o) =>
+      reconcileRuns({ engine: engine(), workspace: o.workspace, log: o.log, records, ...(o.signal ? { signal: o.signal } : {}) }),
+    stop: (target, o) =>
+      stopRuns({ engine: engine(), workspace: o.workspace, target, log: o.log, ...(o.signal ? { signal: o.signal } : {}) }),
     isLive: async (record, o) => (await findRunContainers(engine(), o.workspace, o.signal)).some((c) => c.runId === record.id && c.running),
   };
 }

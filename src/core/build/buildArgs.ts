@@ -8,7 +8,9 @@ export function parseBuildArgList(entries: readonly string[]): Record<string, st
     const eq = entry.indexOf('=');
     const name = eq < 0 ? entry : entry.slice(0, eq);
     if (eq < 0 || !ARG_NAME.test(name)) {
-      throw new Error(`--build-arg ${JSON.stringify(entry)}: expected NAME=VALUE, e.g. BASE_IMAGE=registry.example.org/pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime`);
+      throw new Error(
+        `--build-arg ${JSON.stringify(entry)}: expected NAME=VALUE, e.g. BASE_IMAGE=registry.example.org/pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime`,
+      );
     }
     out[name] = entry.slice(eq + 1);
   }

@@ -92,9 +92,17 @@ export function planBuild(i: PlanInputs): BuildPlan {
   const support = buildKitSupport(i.engine);
   const cacheMounts = cacheMountSupport(i.engine);
   if (!cacheMounts.available && /--mount=/.test(i.dockerfileText)) {
-    throw new BuildFailedError(`Cannot build here: ${cacheMounts.reason}. The Dockerfile uses RUN --mount, which needs BuildKit or Podman 4.`, '', []);
+    throw new BuildFailedError(
+      `Cannot build here: ${cacheMounts.reason}. The Dockerfile uses RUN --mount, which needs BuildKit or Podman 4.`,
+      '',
+      [],
+    );
   }
-  const builderNote = support.available ? undefined : i.engine.isPodman ? { level: 'info' as const, text: support.reason } : { level: 'warn' as const, text: `classic builder: ${support.reason}` };
+  const builderNote = support.available
+    ? undefined
+    : i.engine.isPodman
+      ? { level: 'info' as const, text: support.reason }
+      : { level: 'warn' as const, text: `classic builder: ${support.reason}` };
 
   const folderContext = i.source.kind === 'dockerfile' ? i.source : undefined;
   // A session serves the Dockerfile and a context folder; an image config's generated Dockerfile goes as a tar.
@@ -121,7 +129,9 @@ export function planBuild(i: PlanInputs): BuildPlan {
   // label the built image inherited from its base; else on this build, with a base already here read beforehand.
   const metadataLater = i.features.length > 0 || i.lock;
   if (!metadataLater) {
-    labels[DEVCONTAINER_METADATA_LABEL] = metadataLabel(metadataEntries(parseMetadataLabel(i.base?.image?.labels[DEVCONTAINER_METADATA_LABEL]), [], metadataSource));
+    labels[DEVCONTAINER_METADATA_LABEL] = metadataLabel(
+      metadataEntries(parseMetadataLabel(i.base?.image?.labels[DEVCONTAINER_METADATA_LABEL]), [], metadataSource),
+    );
   }
   // A layer follows for the Features, the lock, or a base digest BuildKit may resolve while pulling.
   const layerFollows = metadataLater || Boolean(i.base && !baseDigest);

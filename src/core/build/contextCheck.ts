@@ -37,7 +37,10 @@ const SECRET_FILE = [
 const SECRET_DIRS = new Set(['.ssh', '.kaggle', '.aws', '.huggingface']);
 
 export class LeakyContextError extends UserError {
-  constructor(readonly findings: readonly ContextFinding[], readonly contextRoot: string) {
+  constructor(
+    readonly findings: readonly ContextFinding[],
+    readonly contextRoot: string,
+  ) {
     super(
       `Not building: the build context holds ${findings.map(describeFinding).join('; ')}. ` +
         `Add ${findings.length === 1 ? 'this line' : 'these lines'} to .dockerignore: ${findings.map((f) => f.ignoreLine).join(', ')} (or build without strict mode).`,

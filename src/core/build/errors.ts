@@ -4,7 +4,11 @@ import { engineStoppedError, isEngineGone } from '../docker/errors';
 import { UserError } from '../errors';
 
 export class BuildFailedError extends UserError {
-  constructor(message: string, readonly step: string, readonly logTail: string[]) {
+  constructor(
+    message: string,
+    readonly step: string,
+    readonly logTail: string[],
+  ) {
     super(message);
     this.name = 'BuildFailedError';
   }
@@ -16,6 +20,12 @@ export class BuildFailedError extends UserError {
  */
 export async function throwIfEngineStopped(engine: Engine, signal: AbortSignal | undefined, e: unknown): Promise<void> {
   if (signal?.aborted) return;
-  const gone = isEngineGone(e) || (await engine.ping().then(() => false, (p: unknown) => isEngineGone(p)));
-  if (gone) throw engineStoppedError(engine.endpoint, 'during the build', 'no image was tagged and no lock written; start it, then build again.');
+  const gone =
+    isEngineGone(e) ||
+    (await engine.ping().then(
+      () => false,
+      (p: unknown) => isEngineGone(p),
+    ));
+  if (gone)
+    throw engineStoppedError(engine.endpoint, 'during the build', 'no image was tagged and no lock written; start it, then build again.');
 }

@@ -20,7 +20,12 @@ import type { BuiltImage } from './runBuild';
 import { stampImage } from './stamp';
 
 /** The finished image's id, and the labels its layers added to the build's. */
-export async function finishImage(o: BuildExperimentOptions, inputs: BuildInputs, plan: BuildPlan, built: BuiltImage): Promise<{ imageId: string; labels: Record<string, string> }> {
+export async function finishImage(
+  o: BuildExperimentOptions,
+  inputs: BuildInputs,
+  plan: BuildPlan,
+  built: BuiltImage,
+): Promise<{ imageId: string; labels: Record<string, string> }> {
   const layer = plan.layer;
   if (!layer) return { imageId: built.imageId, labels: {} };
   const buildKit = plan.builder === 'buildkit';
@@ -33,18 +38,37 @@ export async function finishImage(o: BuildExperimentOptions, inputs: BuildInputs
       const baseEntries = parseMetadataLabel(image?.labels[DEVCONTAINER_METADATA_LABEL]);
       metadata = { [DEVCONTAINER_METADATA_LABEL]: metadataLabel(metadataEntries(baseEntries, inputs.features, plan.metadataSource)) };
       if (inputs.features.length) {
-        imageId = await installFeatures(o, inputs.features, { from: layer.stampTag ?? imageId, tags: layer.stampTag ? [layer.stampTag] : [], labels: metadata, buildKit, imageUser: image?.user, users: featureUsers(inputs.config, image?.user, baseEntries) });
+        imageId = await installFeatures(o, inputs.features, {
+          from: layer.stampTag ?? imageId,
+          tags: layer.stampTag ? [layer.stampTag] : [],
+          labels: metadata,
+          buildKit,
+          imageUser: image?.user,
+          users: featureUsers(inputs.config, image?.user, baseEntries),
+        });
         Object.assign(labels, metadata);
         metadata = undefined;
       }
     }
-    const stamped = await stamp(o, { from: layer.stampTag ?? imageId, tags: plan.tags, lock: layer.lock, baseDigest: built.baseDigestResolved, buildKit, imageId, folder: inputs.folder, ...(metadata ? { labels: metadata } : {}) });
+    const stamped = await stamp(o, {
+      from: layer.stampTag ?? imageId,
+      tags: plan.tags,
+      lock: layer.lock,
+      baseDigest: built.baseDigestResolved,
+      buildKit,
+      imageId,
+      folder: inputs.folder,
+      ...(metadata ? { labels: metadata } : {}),
+    });
     imageId = stamped.imageId;
     Object.assign(labels, stamped.labels);
   } finally {
     // Only the temporary tag goes: the image keeps its real tags, or (stamped) nothing refers to it any more.
     const stampTag = layer.stampTag;
-    if (stampTag) await o.engine.removeImage(stampTag).catch((e: unknown) => o.log.debug(`${stampTag} not removed: ${e instanceof Error ? e.message : String(e)}`));
+    if (stampTag)
+      await o.engine
+        .removeImage(stampTag)
+        .catch((e: unknown) => o.log.debug(`${stampTag} not removed: ${e instanceof Error ? e.message : String(e)}`));
   }
   return { imageId, labels };
 }
@@ -56,7 +80,16 @@ export async function finishImage(o: BuildExperimentOptions, inputs: BuildInputs
  */
 async function stamp(
   o: BuildExperimentOptions,
-  s: { from: string; tags: string[]; lock: boolean; baseDigest: string | undefined; buildKit: boolean; imageId: string; folder: string; labels?: Record<string, string> },
+  s: {
+    from: string;
+    tags: string[];
+    lock: boolean;
+    baseDigest: string | undefined;
+    buildKit: boolean;
+    imageId: string;
+    folder: string;
+    labels?: Record<string, string>;
+  },
 ): Promise<{ imageId: string; labels: Record<string, string> }> {
   let lock: string | undefined;
   if (s.lock) {
@@ -75,12 +108,27 @@ async function stamp(
   }
   let stamped = { imageId: s.imageId, labels: {} as Record<string, string> };
   try {
-    stamped = await stampImage(o.engine, { from: s.from, tags: s.tags, buildKit: s.buildKit, ...(lock !== undefined ? { lock } : {}), ...(s.baseDigest ? { baseDigest: s.baseDigest } : {}), ...(s.labels ? { labels: s.labels } : {}) }, o.signal);
-    o.log.info(`stamped ${stamped.imageId}: ${lock !== undefined ? `environment lock at ${IMAGE_LOCK_PATH}` : ''}${lock !== undefined && s.baseDigest ? ', ' : ''}${s.baseDigest ? `base digest ${s.baseDigest}` : ''}`);
+    stamped = await stampImage(
+      o.engine,
+      {
+        from: s.from,
+        tags: s.tags,
+        buildKit: s.buildKit,
+        ...(lock !== undefined ? { lock } : {}),
+        ...(s.baseDigest ? { baseDigest: s.baseDigest } : {}),
+        ...(s.labels ? { labels: s.labels } : {}),
+      },
+      o.signal,
+    );
+    o.log.info(
+      `stamped ${stamped.imageId}: ${lock !== undefined ? `environment lock at ${IMAGE_LOCK_PATH}` : ''}${lock !== undefined && s.baseDigest ? ', ' : ''}${s.baseDigest ? `base digest ${s.baseDigest}` : ''}`,
+    );
   } catch (e) {
     if (o.signal?.aborted) throw e;
     await throwIfEngineStopped(o.engine, o.signal, e);
-    o.log.warn(`the environment lock and base digest are not in the image (${e instanceof Error ? e.message : String(e)}); ${s.imageId} takes its tags.`);
+    o.log.warn(
+      `the environment lock and base digest are not in the image (${e instanceof Error ? e.message : String(e)}); ${s.imageId} takes its tags.`,
+    );
     await tagImage(o.engine, s.imageId, s.tags, o.signal);
   }
   if (lock !== undefined) {
@@ -105,7 +153,14 @@ async function tagImage(engine: Engine, imageId: string, tags: string[], signal?
 async function installFeatures(
   o: BuildExperimentOptions,
   features: readonly ResolvedFeature[],
-  s: { from: string; tags: string[]; labels: Record<string, string>; buildKit: boolean; imageUser: string | undefined; users: ReturnType<typeof featureUsers> },
+  s: {
+    from: string;
+    tags: string[];
+    labels: Record<string, string>;
+    buildKit: boolean;
+    imageUser: string | undefined;
+    users: ReturnType<typeof featureUsers>;
+  },
 ): Promise<string> {
   const layer = featureLayer(features, { from: s.from, users: s.users, imageUser: s.imageUser });
   const progress = new BuildProgress();
@@ -127,7 +182,11 @@ async function installFeatures(
       const failure = progress.failure(e.message);
       const dir = /mlc-features\/(\d+)-/.exec(failure.step)?.[1];
       const feature = dir ? features[Number(dir) - 1] : undefined;
-      throw new BuildFailedError(`${feature ? `The Feature "${feature.userId}" failed to install` : 'Installing the Features failed'} at "${failure.step}": ${failure.error}`, failure.step, failure.logTail);
+      throw new BuildFailedError(
+        `${feature ? `The Feature "${feature.userId}" failed to install` : 'Installing the Features failed'} at "${failure.step}": ${failure.error}`,
+        failure.step,
+        failure.logTail,
+      );
     }
     throw e;
   }

@@ -12,15 +12,24 @@ export function pulledImages(dockerfile: string, buildArgs: Readonly<Record<stri
   const images: string[] = [];
   const add = (ref: string): void => {
     const clean = ref.trim();
-    if (clean && clean !== 'scratch' && !stages.has(clean.toLowerCase()) && !/^\d+$/.test(clean) && !images.includes(clean)) images.push(clean);
+    if (clean && clean !== 'scratch' && !stages.has(clean.toLowerCase()) && !/^\d+$/.test(clean) && !images.includes(clean))
+      images.push(clean);
   };
   const expand = (text: string): string =>
-    text.replace(/\$\{([A-Za-z_]\w*)(?::?-([^}]*))?\}|\$([A-Za-z_]\w*)/g, (_m, braced: string | undefined, fallback: string | undefined, bare: string | undefined) => {
-      const name = braced ?? bare ?? '';
-      return buildArgs[name] ?? args[name] ?? fallback ?? '';
-    });
+    text.replace(
+      /\$\{([A-Za-z_]\w*)(?::?-([^}]*))?\}|\$([A-Za-z_]\w*)/g,
+      (_m, braced: string | undefined, fallback: string | undefined, bare: string | undefined) => {
+        const name = braced ?? bare ?? '';
+        return buildArgs[name] ?? args[name] ?? fallback ?? '';
+      },
+    );
 
-  const syntax = /^#\s*syntax\s*=\s*(\S+)/im.exec(dockerfile.split(/\r?\n/).filter((l) => l.startsWith('#')).join('\n'));
+  const syntax = /^#\s*syntax\s*=\s*(\S+)/im.exec(
+    dockerfile
+      .split(/\r?\n/)
+      .filter((l) => l.startsWith('#'))
+      .join('\n'),
+  );
   if (syntax?.[1]) add(syntax[1]);
   // Continuation lines joined, comments dropped: one instruction per entry.
   const instructions = dockerfile

@@ -44,12 +44,20 @@ export async function readInputs(o: BuildExperimentOptions): Promise<BuildInputs
   if (source.kind === 'image' && o.buildArgs && Object.keys(o.buildArgs).length) {
     log.info(`build args ${Object.keys(o.buildArgs).join(', ')} not used: ${configRel} names an image, not a Dockerfile`);
   }
-  const buildArgs = source.kind === 'image' ? {} : {
-    ...(isRecord(build?.args) ? Object.fromEntries(Object.entries(build.args).filter((e): e is [string, string] => typeof e[1] === 'string')) : {}),
-    ...o.buildArgs,
-  };
+  const buildArgs =
+    source.kind === 'image'
+      ? {}
+      : {
+          ...(isRecord(build?.args)
+            ? Object.fromEntries(Object.entries(build.args).filter((e): e is [string, string] => typeof e[1] === 'string'))
+            : {}),
+          ...o.buildArgs,
+        };
   // Resolved before anything builds, so a Feature that cannot be had stops the build at once.
-  const features = await projectFeatures(config, path.dirname(configPath), { ...(o.featureDownloader ? { download: o.featureDownloader } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+  const features = await projectFeatures(config, path.dirname(configPath), {
+    ...(o.featureDownloader ? { download: o.featureDownloader } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
   if (features.length) log.info(`Features, in installation order: ${features.map((f) => f.userId).join(', ')}`);
 
   const asked = Promise.all([
@@ -61,7 +69,8 @@ export async function readInputs(o: BuildExperimentOptions): Promise<BuildInputs
   ]);
   // The context is scanned while git and the engine answer (git runs in a process of its own): asked
   // first, since the scan's synchronous stretches would hold the requests back.
-  const scanning = source.kind === 'dockerfile' ? scanContext(source.contextDir, path.relative(source.contextDir, source.dockerfile)) : undefined;
+  const scanning =
+    source.kind === 'dockerfile' ? scanContext(source.contextDir, path.relative(source.contextDir, source.dockerfile)) : undefined;
   scanning?.catch(() => undefined);
   const [git, engine, dockerfileText] = await asked;
   if (!git) {
@@ -74,7 +83,10 @@ export async function readInputs(o: BuildExperimentOptions): Promise<BuildInputs
     const text = await fs.readFile(file).catch(() => {
       throw new BuildFailedError(`Hyper-parameter file ${o.hyperparameters} not found.`, '', []);
     });
-    hyperparameters = { path: path.relative(folder, file).split(path.sep).join('/'), sha256: createHash('sha256').update(text).digest('hex') };
+    hyperparameters = {
+      path: path.relative(folder, file).split(path.sep).join('/'),
+      sha256: createHash('sha256').update(text).digest('hex'),
+    };
   }
 
   const pulled = pulledImages(dockerfileText, buildArgs);
@@ -114,17 +126,27 @@ export async function readInputs(o: BuildExperimentOptions): Promise<BuildInputs
 export function buildSource(config: Record<string, unknown>, configPath: string, folder: string): BuildSource {
   const name = path.relative(folder, configPath).split(path.sep).join('/');
   if (config.dockerComposeFile !== undefined) {
-    throw new BuildFailedError(`${name} uses dockerComposeFile, and mlc builds one image, not a Compose project: write a devcontainer.json with the service's build.dockerfile or image (e.g. in .devcontainer/<name>/) and build that with --devcontainer.`, '', []);
+    throw new BuildFailedError(
+      `${name} uses dockerComposeFile, and mlc builds one image, not a Compose project: write a devcontainer.json with the service's build.dockerfile or image (e.g. in .devcontainer/<name>/) and build that with --devcontainer.`,
+      '',
+      [],
+    );
   }
   const build = isRecord(config.build) ? config.build : undefined;
-  const dockerfileRel = typeof build?.dockerfile === 'string' ? build.dockerfile : typeof config.dockerFile === 'string' ? config.dockerFile : undefined;
+  const dockerfileRel =
+    typeof build?.dockerfile === 'string' ? build.dockerfile : typeof config.dockerFile === 'string' ? config.dockerFile : undefined;
   const configDir = path.dirname(configPath);
   if (dockerfileRel) {
-    return { kind: 'dockerfile', dockerfile: path.resolve(configDir, dockerfileRel), contextDir: path.resolve(configDir, typeof build?.context === 'string' ? build.context : '.') };
+    return {
+      kind: 'dockerfile',
+      dockerfile: path.resolve(configDir, dockerfileRel),
+      contextDir: path.resolve(configDir, typeof build?.context === 'string' ? build.context : '.'),
+    };
   }
   if (typeof config.image === 'string') {
     // A reference, not a line of Dockerfile: it goes after FROM as it is.
-    if (!tryParseReference(config.image.trim())) throw new BuildFailedError(`${name}: "${config.image}" is not an image reference; write one like python:3.12-slim.`, '', []);
+    if (!tryParseReference(config.image.trim()))
+      throw new BuildFailedError(`${name}: "${config.image}" is not an image reference; write one like python:3.12-slim.`, '', []);
     return { kind: 'image', image: config.image.trim() };
   }
   throw new BuildFailedError(`${name} names neither build.dockerfile nor image, so there is nothing to build: add one of them.`, '', []);
@@ -133,5 +155,10 @@ export function buildSource(config: Record<string, unknown>, configPath: string,
 /** The context an image config sends: the generated Dockerfile alone. */
 function generatedContext(configPath: string, dockerfileText: string): ContextScan {
   const size = Buffer.byteLength(dockerfileText);
-  return { root: path.dirname(configPath), entries: [{ path: GENERATED_DOCKERFILE, type: 'file', size, mode: 0o644, mtimeMs: 0 }], totalBytes: size, skippedDirs: [] };
+  return {
+    root: path.dirname(configPath),
+    entries: [{ path: GENERATED_DOCKERFILE, type: 'file', size, mode: 0o644, mtimeMs: 0 }],
+    totalBytes: size,
+    skippedDirs: [],
+  };
 }

@@ -59,19 +59,32 @@ export async function runBuild(o: BuildExperimentOptions, inputs: BuildInputs, p
   let contextBytesSent: number;
   let contextTransport: BuiltImage['contextTransport'] = 'tar';
   try {
-    const synced = plan.transport.kind === 'session' && dockerfile
-      ? await buildWithSession(o.engine, { scan: context, dockerfile: path.relative(context.root, dockerfile), request, onEvent, ...(o.signal ? { signal: o.signal } : {}) })
-      : undefined;
+    const synced =
+      plan.transport.kind === 'session' && dockerfile
+        ? await buildWithSession(o.engine, {
+            scan: context,
+            dockerfile: path.relative(context.root, dockerfile),
+            request,
+            onEvent,
+            ...(o.signal ? { signal: o.signal } : {}),
+          })
+        : undefined;
     if (synced) {
       imageId = synced.imageId;
       contextBytesSent = synced.bytesSent;
       contextTransport = 'session';
       log.info(`context synced through a BuildKit session: ${synced.filesSent} changed file${synced.filesSent === 1 ? '' : 's'} sent`);
     } else {
-      if (plan.transport.kind === 'session') log.info('context: this engine has no BuildKit session endpoint (POST /session); uploading the whole context as a tar');
+      if (plan.transport.kind === 'session')
+        log.info('context: this engine has no BuildKit session endpoint (POST /session); uploading the whole context as a tar');
       else if (plan.contextDir) log.info(`context uploaded as a tar (no BuildKit session: ${plan.transport.reason})`);
-      const tar = countBytes(plan.contextDir ? packContext(context) : packFiles([{ path: GENERATED_DOCKERFILE, content: inputs.dockerfileText }]));
-      const tarRequest = plan.transport.kind === 'session' && registryAuth.length > 1 && plan.builder === 'buildkit' ? withoutCredentials(request, log) : request;
+      const tar = countBytes(
+        plan.contextDir ? packContext(context) : packFiles([{ path: GENERATED_DOCKERFILE, content: inputs.dockerfileText }]),
+      );
+      const tarRequest =
+        plan.transport.kind === 'session' && registryAuth.length > 1 && plan.builder === 'buildkit'
+          ? withoutCredentials(request, log)
+          : request;
       imageId = await o.engine.build(tar.stream, tarRequest, onEvent, o.signal);
       contextBytesSent = tar.bytes();
     }
@@ -88,9 +101,13 @@ export async function runBuild(o: BuildExperimentOptions, inputs: BuildInputs, p
     }
     throw e;
   }
-  log.info(`built ${imageId} ${inputs.features.length ? '(the Features next)' : `as ${plan.tags.join(', ')}`}; build context sent: ${formatBytes(contextBytesSent)} (${contextTransport === 'session' ? 'BuildKit session' : 'tar'})`);
+  log.info(
+    `built ${imageId} ${inputs.features.length ? '(the Features next)' : `as ${plan.tags.join(', ')}`}; build context sent: ${formatBytes(contextBytesSent)} (${contextTransport === 'session' ? 'BuildKit session' : 'tar'})`,
+  );
   if (base && !base.digest && !baseDigestResolved) {
-    log.warn(`the digest of ${base.ref} is not known (it is not on the engine, and the build did not report one): the image records no base digest.`);
+    log.warn(
+      `the digest of ${base.ref} is not known (it is not on the engine, and the build did not report one): the image records no base digest.`,
+    );
   }
   return { imageId, context, contextFindings, contextBytesSent, contextTransport, baseDigestResolved, cachedSteps: progress.cachedSteps() };
 }
@@ -99,15 +116,25 @@ export async function runBuild(o: BuildExperimentOptions, inputs: BuildInputs, p
  * The context, its scan finished, told in the log (what it holds; when it is big, what makes it so) and checked for
  * what it should not hold: each finding a warning with its .dockerignore line, or with strict, no build at all.
  */
-async function checkedContext(o: BuildExperimentOptions, inputs: BuildInputs, plan: BuildPlan): Promise<Pick<BuiltImage, 'context' | 'contextFindings'>> {
+async function checkedContext(
+  o: BuildExperimentOptions,
+  inputs: BuildInputs,
+  plan: BuildPlan,
+): Promise<Pick<BuiltImage, 'context' | 'contextFindings'>> {
   const context = await inputs.context;
   if (plan.contextDir) {
-    o.log.info(`context ${plan.contextDir}: ${context.entries.length} entries, ${formatBytes(context.totalBytes)}${context.skippedDirs.length ? `; not read (ignored): ${context.skippedDirs.join(', ')}` : ''}`);
+    o.log.info(
+      `context ${plan.contextDir}: ${context.entries.length} entries, ${formatBytes(context.totalBytes)}${context.skippedDirs.length ? `; not read (ignored): ${context.skippedDirs.join(', ')}` : ''}`,
+    );
   } else {
     o.log.info(`${inputs.configRel} names the image ${plan.base?.ref}: building FROM it, with an empty context`);
   }
   if (context.totalBytes > (o.contextWarnBytes ?? 500 * 1024 ** 2)) {
-    o.log.warn(`the build context is ${formatBytes(context.totalBytes)}; biggest: ${biggestOffenders(context).map((b) => `${b.path} ${formatBytes(b.bytes)}`).join(', ')}. Add them to .dockerignore if the image does not need them.`);
+    o.log.warn(
+      `the build context is ${formatBytes(context.totalBytes)}; biggest: ${biggestOffenders(context)
+        .map((b) => `${b.path} ${formatBytes(b.bytes)}`)
+        .join(', ')}. Add them to .dockerignore if the image does not need them.`,
+    );
   }
   const contextFindings = checkContext(context);
   if (contextFindings.length && o.strict) {
@@ -135,14 +162,16 @@ function countBytes(tar: Readable): { stream: Transform; bytes: () => number } {
 /** A tar build through BuildKit answers every registry with one set of credentials: with several, it gets none. */
 function withoutCredentials(request: BuildRequest, log: Logger): BuildRequest {
   const { registryAuth, ...rest } = request;
-  log.warn(`not passing your credentials for ${(registryAuth ?? []).map((r) => r.host).join(', ')}: without a BuildKit session this engine would offer them to every registry the build pulls from. Pull the private images first (docker pull …).`);
+  log.warn(
+    `not passing your credentials for ${(registryAuth ?? []).map((r) => r.host).join(', ')}: without a BuildKit session this engine would offer them to every registry the build pulls from. Pull the private images first (docker pull …).`,
+  );
   return rest;
 }
 
 /** The registry of the first pulled image (docker.io when there is none to go by). */
 function credentialHostOf(images: readonly string[]): string {
   const target = credentialHost(images);
-  return target && 'host' in target ? target.host : target?.hosts[0] ?? DOCKER_HUB;
+  return target && 'host' in target ? target.host : (target?.hosts[0] ?? DOCKER_HUB);
 }
 
 /**

@@ -21,11 +21,29 @@ export interface StampRequest {
 }
 
 /** Builds FROM the image a layer holding the lock, with the labels for it; resolves with the new image's id. */
-export async function stampImage(engine: Engine, s: StampRequest, signal?: AbortSignal): Promise<{ imageId: string; labels: Record<string, string> }> {
-  const labels = { ...s.labels, ...stampLabels({ ...(s.baseDigest ? { baseDigest: s.baseDigest } : {}), ...(s.lock !== undefined ? { lockSha256: sha256(s.lock) } : {}) }) };
+export async function stampImage(
+  engine: Engine,
+  s: StampRequest,
+  signal?: AbortSignal,
+): Promise<{ imageId: string; labels: Record<string, string> }> {
+  const labels = {
+    ...s.labels,
+    ...stampLabels({
+      ...(s.baseDigest ? { baseDigest: s.baseDigest } : {}),
+      ...(s.lock !== undefined ? { lockSha256: sha256(s.lock) } : {}),
+    }),
+  };
   const dockerfile = `FROM ${s.from}\n${s.lock !== undefined ? `COPY environment.lock ${IMAGE_LOCK_PATH}\n` : ''}`;
-  const files = [{ path: 'Dockerfile', content: dockerfile }, ...(s.lock !== undefined ? [{ path: 'environment.lock', content: s.lock }] : [])];
-  const imageId = await engine.build(packFiles(files), { tags: s.tags, labels, dockerfile: 'Dockerfile', buildKit: s.buildKit }, undefined, signal);
+  const files = [
+    { path: 'Dockerfile', content: dockerfile },
+    ...(s.lock !== undefined ? [{ path: 'environment.lock', content: s.lock }] : []),
+  ];
+  const imageId = await engine.build(
+    packFiles(files),
+    { tags: s.tags, labels, dockerfile: 'Dockerfile', buildKit: s.buildKit },
+    undefined,
+    signal,
+  );
   return { imageId, labels };
 }
 
@@ -39,10 +57,12 @@ export function localBaseDigest(ref: string, image: ImageDetails | undefined): s
   if (parsed?.digest) return parsed.digest;
   if (!image) return undefined;
   const digests = image.repoDigests.map((d) => ({ name: d.slice(0, d.lastIndexOf('@')), digest: d.slice(d.lastIndexOf('@') + 1) }));
-  const own = parsed && digests.find((d) => {
-    const p = tryParseReference(d.name);
-    return p !== undefined && repositoryName(p) === repositoryName(parsed);
-  });
+  const own =
+    parsed &&
+    digests.find((d) => {
+      const p = tryParseReference(d.name);
+      return p !== undefined && repositoryName(p) === repositoryName(parsed);
+    });
   return (own ?? digests[0])?.digest ?? image.id;
 }
 

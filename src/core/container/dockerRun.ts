@@ -19,17 +19,23 @@ import { NO_RUNTIME } from './runtime';
  * hand is not taken for one of ours. The first word of the entrypoint goes to `--entrypoint`, the rest after the
  * image, as the CLI splits them.
  */
-export function toDockerRunArgs(request: ContainerCreateRequest, o: { remove?: boolean; interactive?: boolean; labels?: boolean; secretEnv?: ReadonlySet<string> } = {}): string[] {
+export function toDockerRunArgs(
+  request: ContainerCreateRequest,
+  o: { remove?: boolean; interactive?: boolean; labels?: boolean; secretEnv?: ReadonlySet<string> } = {},
+): string[] {
   const host = request.HostConfig ?? {};
   const [entrypoint, ...entrypointArgs] = request.Entrypoint ?? [];
   return [
-    'docker', 'run',
+    'docker',
+    'run',
     ...(o.remove ? ['--rm'] : []),
     ...(o.interactive ? ['-it'] : []),
     ...(request.name ? ['--name', request.name] : []),
     ...(host.Init ? ['--init'] : []),
     ...(host.DeviceRequests ?? []).flatMap((r) =>
-      r.Driver === 'cdi' ? (r.DeviceIDs ?? []).flatMap((d) => ['--device', d]) : ['--gpus', r.DeviceIDs ? `"device=${r.DeviceIDs.join(',')}"` : 'all'],
+      r.Driver === 'cdi'
+        ? (r.DeviceIDs ?? []).flatMap((d) => ['--device', d])
+        : ['--gpus', r.DeviceIDs ? `"device=${r.DeviceIDs.join(',')}"` : 'all'],
     ),
     ...(host.Devices ?? []).flatMap((d) => ['--device', [d.PathOnHost, d.PathInContainer, d.CgroupPermissions].filter(Boolean).join(':')]),
     ...(host.Privileged ? ['--privileged'] : []),
@@ -39,8 +45,13 @@ export function toDockerRunArgs(request: ContainerCreateRequest, o: { remove?: b
     ...(host.Ulimits ?? []).flatMap((u) => ['--ulimit', `${u.Name}=${u.Soft === u.Hard ? u.Soft : `${u.Soft}:${u.Hard}`}`]),
     ...(host.ShmSize !== undefined ? [`--shm-size=${host.ShmSize}`] : []),
     ...(host.Binds ?? []).flatMap((b) => ['-v', b]),
-    ...(host.Mounts ?? []).flatMap((m) => ['--mount', [`type=${m.Type}`, ...(m.Source ? [`source=${m.Source}`] : []), `target=${m.Target}`, ...(m.ReadOnly ? ['readonly'] : [])].join(',')]),
-    ...Object.entries(host.PortBindings ?? {}).flatMap(([port, bindings]) => bindings.flatMap((b) => ['-p', `${b.HostIp ? `${b.HostIp}:` : ''}${b.HostPort}:${port}`])),
+    ...(host.Mounts ?? []).flatMap((m) => [
+      '--mount',
+      [`type=${m.Type}`, ...(m.Source ? [`source=${m.Source}`] : []), `target=${m.Target}`, ...(m.ReadOnly ? ['readonly'] : [])].join(','),
+    ]),
+    ...Object.entries(host.PortBindings ?? {}).flatMap(([port, bindings]) =>
+      bindings.flatMap((b) => ['-p', `${b.HostIp ? `${b.HostIp}:` : ''}${b.HostPort}:${port}`]),
+    ),
     // A secret goes by name: `-e NAME` takes its value from the environment the line runs in, so the copied text
     // (and the notification showing it) holds none.
     ...(request.Env ?? []).flatMap((e) => ['-e', o.secretEnv?.has(e.slice(0, e.indexOf('='))) ? e.slice(0, e.indexOf('=')) : e]),
@@ -91,11 +102,24 @@ export async function interactiveRunCommand(o: {
   }
   const runtime = o.runtime ?? NO_RUNTIME;
   const user = await hostUser(o.engine, o.image.details, runtime, o.workspace, o.signal);
-  const spec: ContainerSpec = { role: 'shell', image: o.image, workspace: o.workspace, decision, shmSizeBytes: o.shmSizeBytes, args: o.command ?? [], runtime, ...(user ? { hostUser: user } : {}) };
+  const spec: ContainerSpec = {
+    role: 'shell',
+    image: o.image,
+    workspace: o.workspace,
+    decision,
+    shmSizeBytes: o.shmSizeBytes,
+    args: o.command ?? [],
+    runtime,
+    ...(user ? { hostUser: user } : {}),
+  };
   // Start Jupyter and runs retry without memlock=-1 when the engine refuses it; a rootless engine always does.
   const dropMemlock = asksUnlimitedMemlock(spec) && (await o.engine.info(o.signal)).rootless;
   const request = containerRequest({ ...spec, dropMemlock });
   const secrets = runtime.env.filter((v) => v.secret);
   // What the terminal running the line needs in its environment (Open Shell passes it; a copied line, the user's shell).
-  return { args: toDockerRunArgs(request, { remove: true, interactive: true, secretEnv: new Set(secrets.map((v) => v.name)) }), note, env: Object.fromEntries(secrets.map((v) => [v.name, v.value])) };
+  return {
+    args: toDockerRunArgs(request, { remove: true, interactive: true, secretEnv: new Set(secrets.map((v) => v.name)) }),
+    note,
+    env: Object.fromEntries(secrets.map((v) => [v.name, v.value])),
+  };
 }

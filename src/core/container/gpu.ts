@@ -23,7 +23,10 @@ export function parseGpuSetting(raw: unknown): GpuSetting {
   }
   const text = String(raw).trim();
   if (text === 'auto' || text === 'all' || text === 'none') return text;
-  const ids = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const ids = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   ids.forEach(checkId);
   return ids;
 }
@@ -59,7 +62,13 @@ export function decideGpu(setting: GpuSetting, preflight: GpuPreflight | undefin
     throw new GpuUnavailableError(blocking.message);
   }
   const warnings = preflight.problems.filter((p) => p.severity !== 'error').map((p) => p.message);
-  return { mode: 'gpu', devices: setting === 'auto' ? 'all' : setting, via: preflight.access === 'cdi' ? 'cdi' : 'device-requests', podman: preflight.isPodman, warnings };
+  return {
+    mode: 'gpu',
+    devices: setting === 'auto' ? 'all' : setting,
+    via: preflight.access === 'cdi' ? 'cdi' : 'device-requests',
+    podman: preflight.isPodman,
+    warnings,
+  };
 }
 
 export function cpuFallback(reason: string): Extract<GpuDecision, { mode: 'cpu' }> {
@@ -74,23 +83,31 @@ export interface GpuChoice {
 }
 
 /** Runs the preflight (unless the setting is "none") and decides; the preflight's warnings go to the log. */
-export async function chooseGpu(
-  o: {
-    engine: Engine;
-    image: { ref: string; details: ImageDetails };
-    gpu: GpuSetting;
-    catalog?: Catalog;
-    probe?: () => Promise<HostGpuProbe>;
-    toolkit?: (specDirs: string[]) => Promise<ToolkitProbe>;
-    /** The project folder, whose environment lock of the image says which GPU architectures its PyTorch has. */
-    folder?: string;
-    log: Logger;
-    signal?: AbortSignal;
-  },
-): Promise<GpuChoice> {
-  const preflight = o.gpu === 'none'
-    ? undefined
-    : await checkGpu({ engine: o.engine, image: o.image, ...(o.catalog ? { catalog: o.catalog } : {}), ...(Array.isArray(o.gpu) ? { devices: o.gpu } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.toolkit ? { toolkit: o.toolkit } : {}), ...(o.folder ? { folder: o.folder } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+export async function chooseGpu(o: {
+  engine: Engine;
+  image: { ref: string; details: ImageDetails };
+  gpu: GpuSetting;
+  catalog?: Catalog;
+  probe?: () => Promise<HostGpuProbe>;
+  toolkit?: (specDirs: string[]) => Promise<ToolkitProbe>;
+  /** The project folder, whose environment lock of the image says which GPU architectures its PyTorch has. */
+  folder?: string;
+  log: Logger;
+  signal?: AbortSignal;
+}): Promise<GpuChoice> {
+  const preflight =
+    o.gpu === 'none'
+      ? undefined
+      : await checkGpu({
+          engine: o.engine,
+          image: o.image,
+          ...(o.catalog ? { catalog: o.catalog } : {}),
+          ...(Array.isArray(o.gpu) ? { devices: o.gpu } : {}),
+          ...(o.probe ? { probe: o.probe } : {}),
+          ...(o.toolkit ? { toolkit: o.toolkit } : {}),
+          ...(o.folder ? { folder: o.folder } : {}),
+          ...(o.signal ? { signal: o.signal } : {}),
+        });
   const decision = decideGpu(o.gpu, preflight);
   for (const warning of decision.mode === 'gpu' ? decision.warnings : []) o.log.warn(warning);
   return { decision, note: decision.mode === 'cpu' ? decision.note : undefined, preflight };

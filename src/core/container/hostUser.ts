@@ -21,7 +21,12 @@ export function homeFor(uid: number): string {
 const imageUsers = new Map<string, Promise<{ uid: number; gid: number } | undefined>>();
 
 /** The uid and gid `user` (the image's USER when empty) has in the image, by running `id` there once. */
-async function imageIds(engine: Engine, image: ImageDetails, user: string | undefined, signal?: AbortSignal): Promise<{ uid: number; gid: number } | undefined> {
+async function imageIds(
+  engine: Engine,
+  image: ImageDetails,
+  user: string | undefined,
+  signal?: AbortSignal,
+): Promise<{ uid: number; gid: number } | undefined> {
   const who = user ?? image.user ?? '';
   const numeric = /^(\d+)(?::(\d+))?$/.exec(who);
   if (numeric && numeric[2] !== undefined) return { uid: Number(numeric[1]), gid: Number(numeric[2]) };
@@ -34,7 +39,11 @@ async function imageIds(engine: Engine, image: ImageDetails, user: string | unde
     ids = engine.runCapture(image.id, ['id', ...(who ? [who] : [])], signal).then(
       (r) => {
         const m = /uid=(\d+)(?:\([^)]*\))? gid=(\d+)/.exec(r.stdout);
-        return r.exitCode === 0 && m ? { uid: Number(m[1]), gid: Number(m[2]) } : numeric ? { uid: Number(numeric[1]), gid: Number(numeric[1]) } : undefined;
+        return r.exitCode === 0 && m
+          ? { uid: Number(m[1]), gid: Number(m[2]) }
+          : numeric
+            ? { uid: Number(numeric[1]), gid: Number(numeric[1]) }
+            : undefined;
       },
       () => (numeric ? { uid: Number(numeric[1]), gid: Number(numeric[1]) } : undefined),
     );
@@ -48,7 +57,14 @@ async function imageIds(engine: Engine, image: ImageDetails, user: string | unde
  * false, off Linux, on a remote or rootless engine (which maps users itself), when the workspace is root's (root
  * reads and writes everything anyway, and Dev Containers skips root too), or when the image user has that uid.
  */
-export async function hostUser(engine: Engine, image: ImageDetails, runtime: RuntimeSettings, workspace: string, signal?: AbortSignal, platform: NodeJS.Platform = process.platform): Promise<HostUser | undefined> {
+export async function hostUser(
+  engine: Engine,
+  image: ImageDetails,
+  runtime: RuntimeSettings,
+  workspace: string,
+  signal?: AbortSignal,
+  platform: NodeJS.Platform = process.platform,
+): Promise<HostUser | undefined> {
   if (!runtime.updateRemoteUserUID || platform !== 'linux' || !isLocalEndpoint(engine.endpoint)) return undefined;
   const owner = await fs.stat(workspace).catch(() => undefined);
   if (!owner || owner.uid === 0) return undefined;
@@ -64,12 +80,19 @@ export async function hostUser(engine: Engine, image: ImageDetails, runtime: Run
  * where the run's uid cannot be known or given on this machine (a rootless or remote engine with an image user that
  * is not root): only a world-writable folder lets that user write.
  */
-export async function runFolderOwner(engine: Engine, image: ImageDetails, runtime: RuntimeSettings, mapped: HostUser | undefined, signal?: AbortSignal): Promise<{ uid: number; gid: number } | 'world' | undefined> {
+export async function runFolderOwner(
+  engine: Engine,
+  image: ImageDetails,
+  runtime: RuntimeSettings,
+  mapped: HostUser | undefined,
+  signal?: AbortSignal,
+): Promise<{ uid: number; gid: number } | 'world' | undefined> {
   const me = process.getuid?.();
   if (me === undefined) return undefined;
   const ids = mapped ? parseIds(mapped.user) : await imageIds(engine, image, runtime.user, signal);
   if (ids?.uid === 0 || ids?.uid === me) return undefined;
-  if (!isLocalEndpoint(engine.endpoint) || (await engine.info(signal)).rootless) return ids?.uid === undefined || ids.uid !== 0 ? 'world' : undefined;
+  if (!isLocalEndpoint(engine.endpoint) || (await engine.info(signal)).rootless)
+    return ids?.uid === undefined || ids.uid !== 0 ? 'world' : undefined;
   if (!ids) return 'world';
   return me === 0 ? ids : 'world';
 }

@@ -40,7 +40,13 @@ async function readConsent(file: string): Promise<ConsentFile> {
     if (!stat.isFile() || stat.size > MAX_FILE_BYTES) return { images: {} };
     const parsed: unknown = JSON.parse(await fs.readFile(file, 'utf8'));
     if (!isRecord(parsed) || !isRecord(parsed.images)) return { images: {} };
-    const images = Object.fromEntries(Object.entries(parsed.images).flatMap(([id, v]) => (/^(sha256:)?[0-9a-f]{64}$/.test(id) && isRecord(v) ? [[id, { asked: String(v.asked ?? ''), allowed: String(v.allowed ?? '') }]] : [])));
+    const images = Object.fromEntries(
+      Object.entries(parsed.images).flatMap(([id, v]) =>
+        /^(sha256:)?[0-9a-f]{64}$/.test(id) && isRecord(v)
+          ? [[id, { asked: String(v.asked ?? ''), allowed: String(v.allowed ?? '') }]]
+          : [],
+      ),
+    );
     return { images };
   } catch {
     // Missing or unreadable: nothing agreed to yet.

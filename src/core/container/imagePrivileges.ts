@@ -28,7 +28,9 @@ export class ImagePrivilegesError extends UserError {
     /** What it asks, as words: "privileged mode, capability SYS_ADMIN and a bind mount of / at /host". */
     readonly asked: string,
   ) {
-    super(`The image ${imageName} asks for ${asked} through its devcontainer.metadata label: run again with --allow-image-privileges to grant them for this image, or rebuild from a base you trust.`);
+    super(
+      `The image ${imageName} asks for ${asked} through its devcontainer.metadata label: run again with --allow-image-privileges to grant them for this image, or rebuild from a base you trust.`,
+    );
     this.name = 'ImagePrivilegesError';
   }
 }
@@ -57,7 +59,11 @@ function tightens(option: string): boolean {
  * devcontainer.json's Features and it is the last entry with that id: a build appends the project's Features after
  * the base's entries, so a base cannot pass its own entry off as one the project asked for by borrowing an id.
  */
-export function imagePrivileges(labels: Readonly<Record<string, string>>, workspace: string, projectFeatures: readonly string[]): { applied: ImageRuntime; asked: AskedPrivileges } {
+export function imagePrivileges(
+  labels: Readonly<Record<string, string>>,
+  workspace: string,
+  projectFeatures: readonly string[],
+): { applied: ImageRuntime; asked: AskedPrivileges } {
   const wanted = new Set(projectFeatures.map(featureKey));
   const entries = imageFeatureRuntime(labels, workspace).map((e) => ({ key: featureKey(e.id), runtime: e.runtime }));
   const applied: ImageRuntime = { mounts: [], capAdd: [], securityOpt: [], privileged: false };
@@ -90,7 +96,9 @@ export function describeAsked(a: AskedPrivileges): string {
     ...(a.privileged ? ['privileged mode'] : []),
     ...(a.capAdd.length ? [`${a.capAdd.length > 1 ? 'capabilities' : 'capability'} ${a.capAdd.join(', ')}`] : []),
     ...(a.securityOpt.length ? [`${a.securityOpt.length > 1 ? 'security options' : 'security option'} ${a.securityOpt.join(', ')}`] : []),
-    ...(a.binds.length ? [a.binds.length > 1 ? `bind mounts of ${a.binds.map(bind).join(', ')}` : `a bind mount of ${bind(a.binds[0]!)}`] : []),
+    ...(a.binds.length
+      ? [a.binds.length > 1 ? `bind mounts of ${a.binds.map(bind).join(', ')}` : `a bind mount of ${bind(a.binds[0]!)}`]
+      : []),
   ];
   return parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)!}` : (parts[0] ?? '');
 }
@@ -104,7 +112,11 @@ function refused(image: { ref: string; details: ImageDetails }, asked: AskedPriv
  * What the image's metadata adds to a container of it (request.ts): everything, when what it asks beyond the
  * project's Features is nothing or agreed to; else an ImagePrivilegesError naming what it asks.
  */
-export function grantedImageRuntime(image: { ref: string; details: ImageDetails }, workspace: string, consent: ImageConsent | undefined): ImageRuntime {
+export function grantedImageRuntime(
+  image: { ref: string; details: ImageDetails },
+  workspace: string,
+  consent: ImageConsent | undefined,
+): ImageRuntime {
   const { applied, asked } = imagePrivileges(image.details.labels, workspace, consent?.features ?? []);
   if (asksNothing(asked) || consent?.allowThis || consent?.allowed.includes(image.details.id)) return applied;
   throw refused(image, asked);
@@ -115,7 +127,11 @@ export function grantedImageRuntime(image: { ref: string; details: ImageDetails 
  * with `--allow-image-privileges`, the consent is remembered for the image here, so the scheduler, a backend
  * submission or the next command finds it.
  */
-export async function checkImagePrivileges(image: { ref: string; details: ImageDetails }, workspace: string, runtime: RuntimeSettings | undefined): Promise<void> {
+export async function checkImagePrivileges(
+  image: { ref: string; details: ImageDetails },
+  workspace: string,
+  runtime: RuntimeSettings | undefined,
+): Promise<void> {
   const consent = runtime?.imageConsent;
   const { asked } = imagePrivileges(image.details.labels, workspace, consent?.features ?? []);
   if (asksNothing(asked) || consent?.allowed.includes(image.details.id)) return;

@@ -34,7 +34,8 @@ export async function launchContainer(
   spec: ContainerSpec,
   o: { gpu: GpuSetting; preflight: GpuPreflight | undefined; log: Logger; signal?: AbortSignal },
 ): Promise<LaunchedContainer> {
-  if (spec.mountWorkspace !== false || spec.binds?.length) assertEngineSeesWorkspace(engine.endpoint, spec.workspace, `A ${spec.role === 'jupyter' ? 'Jupyter' : spec.role} container`);
+  if (spec.mountWorkspace !== false || spec.binds?.length)
+    assertEngineSeesWorkspace(engine.endpoint, spec.workspace, `A ${spec.role === 'jupyter' ? 'Jupyter' : spec.role} container`);
   // Mounted read-only over the workspace (workspaceBinds): it must exist, or the engine makes it (as root) or refuses.
   if (spec.mountWorkspace !== false) await fs.mkdir(path.join(spec.workspace, STATE_DIR), { recursive: true });
   let current = spec;
@@ -49,7 +50,7 @@ export async function launchContainer(
       return { id, request: made.created, decision: current.decision, note };
     } catch (e) {
       if (id !== undefined) await engine.removeContainer(id, { force: true }).catch(() => undefined);
-      const raw = e instanceof EngineError ? e.raw ?? e.message : e instanceof Error ? e.message : String(e);
+      const raw = e instanceof EngineError ? (e.raw ?? e.message) : e instanceof Error ? e.message : String(e);
       const explained = o.preflight && current.decision.mode === 'gpu' ? explainGpuRefusal(raw, o.preflight) : undefined;
       // Podman replaces all its default limits with the ones sent, so any limit it cannot apply is the GPU limits' doing.
       const limits = current.decision.mode === 'gpu' && current.decision.podman ? /rlimit type \d|setrlimit/ : /rlimit type 8/;
@@ -60,12 +61,16 @@ export async function launchContainer(
         current = { ...current, decision };
       } else if (limits.test(raw) && asksUnlimitedMemlock(current) && !current.dropMemlock) {
         // Rootless and sandboxed engines cannot lift memlock: run with the engine's limit rather than not at all.
-        o.log.warn('this engine cannot raise the locked-memory limit (memlock=-1); starting with its default limit, so pinned-memory transfers may be slower.');
+        o.log.warn(
+          'this engine cannot raise the locked-memory limit (memlock=-1); starting with its default limit, so pinned-memory transfers may be slower.',
+        );
         current = { ...current, dropMemlock: true };
       } else if (/rlimit type \d|setrlimit/.test(raw) && containerRequest(current).HostConfig?.Ulimits?.length && !current.dropUlimits) {
         // Podman replaces its default limits (nofile, nproc) with the Ulimits sent (runArgs --ulimit): where the
         // host cannot raise the ones it then falls back to, start with the engine's own limits instead.
-        o.log.warn(`this engine refused the container limits asked for (${(containerRequest(current).HostConfig?.Ulimits ?? []).map((u) => u.Name).join(', ')}, from runArgs --ulimit or the GPU defaults); starting with the engine's default limits.`);
+        o.log.warn(
+          `this engine refused the container limits asked for (${(containerRequest(current).HostConfig?.Ulimits ?? []).map((u) => u.Name).join(', ')}, from runArgs --ulimit or the GPU defaults); starting with the engine's default limits.`,
+        );
         current = { ...current, dropUlimits: true };
       } else {
         throw e;
@@ -76,7 +81,11 @@ export async function launchContainer(
 }
 
 /** Creates a container; when its name is taken by one we did not make, with a random suffix instead. */
-async function createNamed(engine: Engine, request: ContainerCreateRequest, signal?: AbortSignal): Promise<{ id: string; created: ContainerCreateRequest }> {
+async function createNamed(
+  engine: Engine,
+  request: ContainerCreateRequest,
+  signal?: AbortSignal,
+): Promise<{ id: string; created: ContainerCreateRequest }> {
   try {
     return { id: await engine.createContainer(request, signal), created: request };
   } catch (e) {

@@ -2,7 +2,17 @@
 // only their own command, env, mounts and ports; every other form (the copied `docker run` command) is rendered
 // from the request this returns.
 import type { ContainerCreateRequest, ContainerHostConfig, ImageDetails } from '../docker/engine';
-import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, TITLE_LABEL, WORKSPACE_LABEL, readProvenance } from '../labels';
+import {
+  GPU_LABEL,
+  IMAGE_ID_LABEL,
+  IMAGE_REF_LABEL,
+  MANAGED_LABEL,
+  REVISION_LABEL,
+  ROLE_LABEL,
+  TITLE_LABEL,
+  WORKSPACE_LABEL,
+  readProvenance,
+} from '../labels';
 import { imageBaseName } from '../reference';
 import type { Catalog } from '../scaffold/catalog';
 import { presetFacts } from '../scaffold/presetFacts';
@@ -12,7 +22,6 @@ import type { RuntimeSettings } from './runtime';
 import { grantedImageRuntime } from './imagePrivileges';
 import { fillContainerEnv } from './runtime';
 import { WORKSPACE_IN_CONTAINER, workspaceBinds } from './workspace';
-
 
 /**
  * CPU means CPU: an image may set NVIDIA_VISIBLE_DEVICES=all (pytorch/pytorch does) and an engine may run the
@@ -155,7 +164,9 @@ function containerEnv(spec: ContainerSpec): string[] {
 
 /** Does this request ask for an unlimited memlock (the GPU limits, or runArgs --ulimit memlock=-1)? */
 export function asksUnlimitedMemlock(spec: ContainerSpec): boolean {
-  return (limitsHostConfig({ ...spec, dropMemlock: false }).Ulimits ?? []).some((u) => u.Name === 'memlock' && (u.Soft === -1 || u.Hard === -1));
+  return (limitsHostConfig({ ...spec, dropMemlock: false }).Ulimits ?? []).some(
+    (u) => u.Name === 'memlock' && (u.Soft === -1 || u.Hard === -1),
+  );
 }
 
 /** GPU devices and limits, with runArgs' --ulimit (theirs win by name), --device and --shm-size beside them. */
@@ -206,7 +217,8 @@ export const GPU_ULIMITS: NonNullable<GpuHostConfig['Ulimits']> = [
 export function gpuHostConfig(decision: GpuDecision, shmSizeBytes: number, dropMemlock = false): GpuHostConfig {
   const base: GpuHostConfig = { ShmSize: shmSizeBytes };
   if (decision.mode === 'cpu') return base;
-  const devices = decision.via === 'cdi' ? cdiHostConfig(decision.devices, decision.podman) : { DeviceRequests: deviceRequests(decision.devices) };
+  const devices =
+    decision.via === 'cdi' ? cdiHostConfig(decision.devices, decision.podman) : { DeviceRequests: deviceRequests(decision.devices) };
   // Any Ulimits replace all of Podman's defaults (default_ulimits in containers.conf), so without memlock none go there.
   if (dropMemlock && decision.podman) return { ...base, ...devices };
   return { ...base, ...devices, Ulimits: dropMemlock ? GPU_ULIMITS.filter((u) => u.Name !== 'memlock') : GPU_ULIMITS };

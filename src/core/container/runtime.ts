@@ -83,7 +83,15 @@ export interface UserRuntimeInput {
   allowImagePrivileges?: boolean;
 }
 
-export const NO_RUNTIME: RuntimeSettings = { env: [], mounts: [], binds: [], ulimits: [], capAdd: [], devices: [], updateRemoteUserUID: true };
+export const NO_RUNTIME: RuntimeSettings = {
+  env: [],
+  mounts: [],
+  binds: [],
+  ulimits: [],
+  capAdd: [],
+  devices: [],
+  updateRemoteUserUID: true,
+};
 
 export interface SubstitutionContext {
   workspace: string;
@@ -111,17 +119,26 @@ export function substitute(text: string, ctx: SubstitutionContext): { value: str
 
 /** ${containerEnv:VAR[:default]} filled from the variables before it and the image's own (remoteEnv uses it for PATH). */
 export function fillContainerEnv(value: string, known: ReadonlyMap<string, string>): string {
-  return value.replace(/\$\{containerEnv:([^}:]+)(?::([^}]*))?\}/g, (_whole, name: string, fallback: string | undefined) => known.get(name) ?? fallback ?? '');
+  return value.replace(
+    /\$\{containerEnv:([^}:]+)(?::([^}]*))?\}/g,
+    (_whole, name: string, fallback: string | undefined) => known.get(name) ?? fallback ?? '',
+  );
 }
 
 /** `NAME=VALUE` or `NAME` (from the host environment), as `docker run -e` takes it. */
 export function parseEnvAssignment(text: string, hostEnv: Readonly<Record<string, string | undefined>>, what: string): EnvVar {
   const eq = text.indexOf('=');
   const name = eq < 0 ? text : text.slice(0, eq);
-  if (!NAME.test(name)) throw new RuntimeSettingsError(`${what} "${name}" is not a variable name: write NAME=VALUE, or NAME alone to pass this environment's value.`);
+  if (!NAME.test(name))
+    throw new RuntimeSettingsError(
+      `${what} "${name}" is not a variable name: write NAME=VALUE, or NAME alone to pass this environment's value.`,
+    );
   if (eq >= 0) return { name, value: text.slice(eq + 1), secret: true };
   const value = hostEnv[name];
-  if (value === undefined) throw new RuntimeSettingsError(`${what} ${name}: ${name} is not set in this environment; export it first, or give ${what} ${name}=VALUE.`);
+  if (value === undefined)
+    throw new RuntimeSettingsError(
+      `${what} ${name}: ${name} is not set in this environment; export it first, or give ${what} ${name}=VALUE.`,
+    );
   return { name, value, secret: true };
 }
 
@@ -136,7 +153,10 @@ export function parseEnvFile(text: string, file: string, hostEnv: Readonly<Recor
     if (!line || line.startsWith('#')) return;
     const eq = line.indexOf('=');
     const name = eq < 0 ? line.trimEnd() : line.slice(0, eq);
-    if (!NAME.test(name)) throw new RuntimeSettingsError(`${file}:${i + 1} is not NAME=VALUE: fix that line (an env file takes no quotes or \`export\`, as \`docker run --env-file\` reads it).`);
+    if (!NAME.test(name))
+      throw new RuntimeSettingsError(
+        `${file}:${i + 1} is not NAME=VALUE: fix that line (an env file takes no quotes or \`export\`, as \`docker run --env-file\` reads it).`,
+      );
     if (eq >= 0) vars.push({ name, value: line.slice(eq + 1), secret: true });
     else if (hostEnv[name] !== undefined) vars.push({ name, value: hostEnv[name], secret: true });
   });
@@ -157,10 +177,20 @@ export function parseMount(text: string, what: string): MountSpec {
   const ro = fields.has('readonly') ? fields.get('readonly') : fields.get('ro');
   const known = new Set(['type', 'source', 'src', 'target', 'destination', 'dst', 'readonly', 'ro', 'consistency']);
   const unknown = [...fields.keys()].find((k) => !known.has(k));
-  if (unknown) throw new RuntimeSettingsError(`${what} "${text}": the option "${unknown}" is not one ML Containers passes on; use type, source, target and readonly.`);
-  if (type !== 'bind' && type !== 'volume' && type !== 'tmpfs') throw new RuntimeSettingsError(`${what} "${text}": type must be bind, volume or tmpfs, not "${type}".`);
-  if (!target || !target.startsWith('/')) throw new RuntimeSettingsError(`${what} "${text}" needs an absolute target in the container, e.g. type=bind,source=/data,target=/data.`);
-  if (type === 'bind' && (!source || !path.isAbsolute(source))) throw new RuntimeSettingsError(`${what} "${text}": a bind mount needs an absolute source on the host (\${localWorkspaceFolder} or \${localEnv:HOME} help).`);
+  if (unknown)
+    throw new RuntimeSettingsError(
+      `${what} "${text}": the option "${unknown}" is not one ML Containers passes on; use type, source, target and readonly.`,
+    );
+  if (type !== 'bind' && type !== 'volume' && type !== 'tmpfs')
+    throw new RuntimeSettingsError(`${what} "${text}": type must be bind, volume or tmpfs, not "${type}".`);
+  if (!target || !target.startsWith('/'))
+    throw new RuntimeSettingsError(
+      `${what} "${text}" needs an absolute target in the container, e.g. type=bind,source=/data,target=/data.`,
+    );
+  if (type === 'bind' && (!source || !path.isAbsolute(source)))
+    throw new RuntimeSettingsError(
+      `${what} "${text}": a bind mount needs an absolute source on the host (\${localWorkspaceFolder} or \${localEnv:HOME} help).`,
+    );
   const readOnly = fields.has('readonly') || fields.has('ro') ? ro === undefined || ro === 'true' || ro === '1' : false;
   return { Type: type, Source: source ?? '', Target: target, ...(readOnly ? { ReadOnly: true } : {}) };
 }
@@ -173,7 +203,9 @@ function configMount(entry: unknown, ctx: SubstitutionContext): MountSpec {
     if (typeof entry.source === 'string') parts.push(`source=${entry.source}`);
     return parseMount(substitute(parts.join(','), ctx).value, 'devcontainer.json mounts');
   }
-  throw new RuntimeSettingsError('devcontainer.json mounts: each entry is a string such as "type=bind,source=/data,target=/data" or { "type", "source", "target" }.');
+  throw new RuntimeSettingsError(
+    'devcontainer.json mounts: each entry is a string such as "type=bind,source=/data,target=/data" or { "type", "source", "target" }.',
+  );
 }
 
 const RUN_ARGS_TAKEN = '--shm-size, --ulimit, --cap-add, --security-opt, --privileged, --init, --device, --ipc, --env/-e, --mount and -v';
@@ -186,7 +218,8 @@ function parseUlimit(text: string): { Name: string; Soft: number; Hard: number }
 
 function parseDevice(text: string): DeviceMapping {
   const [host, inContainer, perms] = text.split(':');
-  if (!host?.startsWith('/')) throw new RuntimeSettingsError(`devcontainer.json runArgs --device "${text}" is not /dev/HOST[:/dev/CONTAINER[:rwm]].`);
+  if (!host?.startsWith('/'))
+    throw new RuntimeSettingsError(`devcontainer.json runArgs --device "${text}" is not /dev/HOST[:/dev/CONTAINER[:rwm]].`);
   return { PathOnHost: host, PathInContainer: inContainer || host, CgroupPermissions: perms || 'rwm' };
 }
 
@@ -195,7 +228,14 @@ function parseDevice(text: string): DeviceMapping {
  * the user wrote is silently dropped. `--flag value` and `--flag=value` both read.
  */
 export function parseRunArgs(args: readonly string[], ctx: SubstitutionContext): Partial<RuntimeSettings> & { env: EnvVar[] } {
-  const out: Partial<RuntimeSettings> & { env: EnvVar[]; mounts: MountSpec[]; binds: string[]; ulimits: RuntimeSettings['ulimits']; capAdd: string[]; devices: DeviceMapping[] } = { env: [], mounts: [], binds: [], ulimits: [], capAdd: [], devices: [] };
+  const out: Partial<RuntimeSettings> & {
+    env: EnvVar[];
+    mounts: MountSpec[];
+    binds: string[];
+    ulimits: RuntimeSettings['ulimits'];
+    capAdd: string[];
+    devices: DeviceMapping[];
+  } = { env: [], mounts: [], binds: [], ulimits: [], capAdd: [], devices: [] };
   for (let i = 0; i < args.length; i++) {
     const word = args[i]!;
     const eq = word.startsWith('--') ? word.indexOf('=') : -1;
@@ -205,9 +245,23 @@ export function parseRunArgs(args: readonly string[], ctx: SubstitutionContext):
       if (word === '--privileged') out.privileged = true;
       continue;
     }
-    const takes = ['--shm-size', '--ulimit', '--cap-add', '--security-opt', '--device', '--ipc', '--env', '-e', '--mount', '-v', '--volume'];
+    const takes = [
+      '--shm-size',
+      '--ulimit',
+      '--cap-add',
+      '--security-opt',
+      '--device',
+      '--ipc',
+      '--env',
+      '-e',
+      '--mount',
+      '-v',
+      '--volume',
+    ];
     if (!takes.includes(flag)) {
-      throw new RuntimeSettingsError(`devcontainer.json runArgs "${word}" is not a flag ML Containers can pass to runs, Jupyter and shells (it takes ${RUN_ARGS_TAKEN}): remove it from runArgs.`);
+      throw new RuntimeSettingsError(
+        `devcontainer.json runArgs "${word}" is not a flag ML Containers can pass to runs, Jupyter and shells (it takes ${RUN_ARGS_TAKEN}): remove it from runArgs.`,
+      );
     }
     const raw = eq >= 0 ? word.slice(eq + 1) : args[++i];
     if (raw === undefined) throw new RuntimeSettingsError(`devcontainer.json runArgs ${flag} needs a value after it.`);
@@ -246,7 +300,8 @@ export function parseRunArgs(args: readonly string[], ctx: SubstitutionContext):
         out.mounts.push(parseMount(value, 'devcontainer.json runArgs --mount'));
         break;
       default:
-        if (value.split(':').length < 2) throw new RuntimeSettingsError(`devcontainer.json runArgs -v "${value}" is not SOURCE:TARGET[:ro].`);
+        if (value.split(':').length < 2)
+          throw new RuntimeSettingsError(`devcontainer.json runArgs -v "${value}" is not SOURCE:TARGET[:ro].`);
         out.binds.push(value);
     }
   }
@@ -255,7 +310,8 @@ export function parseRunArgs(args: readonly string[], ctx: SubstitutionContext):
 
 function stringList(raw: unknown, key: string, example: string): string[] {
   if (raw === undefined) return [];
-  if (!Array.isArray(raw) || raw.some((v) => typeof v !== 'string')) throw new RuntimeSettingsError(`devcontainer.json ${key} is a list of strings, e.g. ${example}.`);
+  if (!Array.isArray(raw) || raw.some((v) => typeof v !== 'string'))
+    throw new RuntimeSettingsError(`devcontainer.json ${key} is a list of strings, e.g. ${example}.`);
   return raw as string[];
 }
 
@@ -311,20 +367,26 @@ function configEnv(raw: unknown, key: string, ctx: SubstitutionContext): EnvVar[
  * adds. Later entries win: containerEnv < remoteEnv < runArgs -e < env files < --env. Secret values are registered
  * with the log masker here, where they enter.
  */
-export async function runtimeSettings(config: Record<string, unknown> | undefined, o: SubstitutionContext & { user?: UserRuntimeInput }): Promise<RuntimeSettings> {
+export async function runtimeSettings(
+  config: Record<string, unknown> | undefined,
+  o: SubstitutionContext & { user?: UserRuntimeInput },
+): Promise<RuntimeSettings> {
   const c = config ?? {};
   const runArgs = c.runArgs === undefined ? [] : c.runArgs;
-  if (!Array.isArray(runArgs) || runArgs.some((a) => typeof a !== 'string')) throw new RuntimeSettingsError('devcontainer.json runArgs is a list of strings, e.g. ["--shm-size=8g"].');
+  if (!Array.isArray(runArgs) || runArgs.some((a) => typeof a !== 'string'))
+    throw new RuntimeSettingsError('devcontainer.json runArgs is a list of strings, e.g. ["--shm-size=8g"].');
   const mountsRaw = c.mounts === undefined ? [] : c.mounts;
   if (!Array.isArray(mountsRaw)) throw new RuntimeSettingsError('devcontainer.json mounts is a list.');
   const fromArgs = parseRunArgs(runArgs as string[], o);
-  const files = await Promise.all((o.user?.envFiles ?? []).map(async (f) => {
-    const file = path.resolve(o.workspace, f);
-    const text = await fs.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-      throw new RuntimeSettingsError(`env file ${f} cannot be read (${e.code ?? e.message}): give an existing file.`);
-    });
-    return parseEnvFile(text, f, o.hostEnv);
-  }));
+  const files = await Promise.all(
+    (o.user?.envFiles ?? []).map(async (f) => {
+      const file = path.resolve(o.workspace, f);
+      const text = await fs.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+        throw new RuntimeSettingsError(`env file ${f} cannot be read (${e.code ?? e.message}): give an existing file.`);
+      });
+      return parseEnvFile(text, f, o.hostEnv);
+    }),
+  );
   const env = [
     ...configEnv(c.containerEnv, 'containerEnv', o),
     ...configEnv(c.remoteEnv, 'remoteEnv', o),
@@ -346,7 +408,11 @@ export async function runtimeSettings(config: Record<string, unknown> | undefine
   return {
     // One entry per name, the last one winning, where the first stood.
     env: [...new Map(env.map((v) => [v.name, v])).values()],
-    mounts: [...mountsRaw.map((m) => configMount(m, o)), ...(fromArgs.mounts ?? []), ...(o.user?.mounts ?? []).map((m) => parseMount(substitute(m, o).value, '--mount'))],
+    mounts: [
+      ...mountsRaw.map((m) => configMount(m, o)),
+      ...(fromArgs.mounts ?? []),
+      ...(o.user?.mounts ?? []).map((m) => parseMount(substitute(m, o).value, '--mount')),
+    ],
     binds: fromArgs.binds ?? [],
     ...(fromArgs.shmSizeBytes !== undefined ? { shmSizeBytes: fromArgs.shmSizeBytes } : {}),
     ulimits: fromArgs.ulimits ?? [],

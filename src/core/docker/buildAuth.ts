@@ -17,8 +17,14 @@ export function buildAuthOptions(request: BuildRequest): BuildAuthOptions {
   if (request.buildKit) {
     if (entries.length > 1) throw new Error('BuildKit builds take credentials for one registry only');
     const { auth } = entries[0]!;
-    return { authconfig: auth.identitytoken ? { username: '', password: auth.identitytoken } : { username: auth.username ?? '', password: auth.password ?? '' } };
+    return {
+      authconfig: auth.identitytoken
+        ? { username: '', password: auth.identitytoken }
+        : { username: auth.username ?? '', password: auth.password ?? '' },
+    };
   }
   // The engine also takes identitytoken here; @types/dockerode declares only username and password.
-  return { registryconfig: Object.fromEntries(entries.map((e) => [e.auth.serveraddress ?? e.host, e.auth])) as BuildAuthOptions['registryconfig'] };
+  return {
+    registryconfig: Object.fromEntries(entries.map((e) => [e.auth.serveraddress ?? e.host, e.auth])) as BuildAuthOptions['registryconfig'],
+  };
 }

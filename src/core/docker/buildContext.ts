@@ -46,7 +46,9 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
   const absRoot = path.resolve(root);
   const relDockerfile = toSlash(path.relative(absRoot, path.resolve(absRoot, dockerfile)));
   if (relDockerfile.startsWith('../') || path.isAbsolute(relDockerfile)) {
-    throw new BuildContextError(`The Dockerfile ${dockerfile} is outside the build context ${absRoot}; set build.context in devcontainer.json to a folder that contains it.`);
+    throw new BuildContextError(
+      `The Dockerfile ${dockerfile} is outside the build context ${absRoot}; set build.context in devcontainer.json to a folder that contains it.`,
+    );
   }
   const patterns = await readDockerignore(absRoot);
   const matcher = dockerignoreMatcher(patterns);
@@ -54,7 +56,10 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
   const alwaysSent = new Set([relDockerfile, '.dockerignore']);
   // The docker CLI appends `!Dockerfile` and `!.dockerignore` exceptions, so a walk must reach them too.
   const negations = [
-    ...patterns.map((p) => p.trim()).filter((p) => p.startsWith('!')).map((p) => toSlash(path.posix.normalize(p.slice(1).trim().replace(/^\/+/, '')))),
+    ...patterns
+      .map((p) => p.trim())
+      .filter((p) => p.startsWith('!'))
+      .map((p) => toSlash(path.posix.normalize(p.slice(1).trim().replace(/^\/+/, '')))),
     ...alwaysSent,
   ];
   const entries: ContextEntry[] = [];
@@ -104,7 +109,14 @@ export async function scanContext(root: string, dockerfile: string): Promise<Con
         continue;
       }
       if (stat.isSymbolicLink()) {
-        entries.push({ path: rel, type: 'symlink', size: 0, mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs, linkname: fs.readlinkSync(path.join(absRoot, rel)) });
+        entries.push({
+          path: rel,
+          type: 'symlink',
+          size: 0,
+          mode: stat.mode & 0o7777,
+          mtimeMs: stat.mtimeMs,
+          linkname: fs.readlinkSync(path.join(absRoot, rel)),
+        });
       } else if (stat.isFile()) {
         entries.push({ path: rel, type: 'file', size: stat.size, mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs });
         totalBytes += stat.size;
@@ -133,7 +145,10 @@ export interface SourceFilter {
  * here: the receiver needs a parent before its children). Works on the scan's list, so the files a session offers
  * are never more than the tar would hold, and ignored folders stay unopened.
  */
-export async function filterEntries(scan: { root: string; entries: readonly ContextEntry[]; ignore?: ContextScan['ignore'] }, filter: SourceFilter): Promise<ContextEntry[]> {
+export async function filterEntries(
+  scan: { root: string; entries: readonly ContextEntry[]; ignore?: ContextScan['ignore'] },
+  filter: SourceFilter,
+): Promise<ContextEntry[]> {
   const excludes = filter.excludes?.filter((p) => p.trim()) ?? [];
   const excluded = excludeTest(excludes, scan.ignore);
   const includes = [...(filter.includes ?? []), ...(filter.followPaths ?? [])].map((p) => p.replace(/^\/+/, '')).filter(Boolean);
@@ -193,7 +208,11 @@ export async function filterEntries(scan: { root: string; entries: readonly Cont
  */
 function excludeTest(excludes: readonly string[], applied: ContextScan['ignore']): ((p: string) => boolean) | undefined {
   if (!excludes.length) return undefined;
-  const meaningful = (list: readonly string[]): string[] => list.map((p) => p.trim()).filter((p) => p && !p.startsWith('#')).map(cleanPattern);
+  const meaningful = (list: readonly string[]): string[] =>
+    list
+      .map((p) => p.trim())
+      .filter((p) => p && !p.startsWith('#'))
+      .map(cleanPattern);
   const mine = applied ? meaningful(applied.patterns) : undefined;
   const theirs = meaningful(excludes);
   if (mine && mine.length === theirs.length && mine.every((p, i) => p === theirs[i])) {
@@ -269,7 +288,10 @@ export function biggestOffenders(scan: ContextScan, count = 5): { path: string; 
     const key = parts.length > 1 ? `${parts[0]}/` : e.path;
     byTop.set(key, (byTop.get(key) ?? 0) + e.size);
   }
-  return [...byTop.entries()].map(([p, bytes]) => ({ path: p, bytes })).sort((a, b) => b.bytes - a.bytes).slice(0, count);
+  return [...byTop.entries()]
+    .map(([p, bytes]) => ({ path: p, bytes }))
+    .sort((a, b) => b.bytes - a.bytes)
+    .slice(0, count);
 }
 
 async function readDockerignore(root: string): Promise<string[]> {
@@ -306,7 +328,8 @@ export function nameCouldMatch(patterns: readonly string[]): (name: string) => b
     const p = cleanPattern(trimmed).replace(/^!/, '');
     const parts = p.split('/');
     const last = parts.at(-1) ?? '';
-    if (!/^[A-Za-z0-9_.\-*?]+$/.test(last) || last.includes('**') || parts.some((part) => part.includes('**') && part !== '**')) return () => true;
+    if (!/^[A-Za-z0-9_.\-*?]+$/.test(last) || last.includes('**') || parts.some((part) => part.includes('**') && part !== '**'))
+      return () => true;
     // The matcher's own glob, linear in the name: a regular expression of many `*` backtracks for seconds.
     globs.push(compileGlob(last));
   }

@@ -11,9 +11,32 @@ function statusResponseType(): Protobuf.Type {
   const protobuf = require('protobufjs') as typeof Protobuf;
   const root = protobuf.Root.fromJSON({
     nested: {
-      StatusResponse: { fields: { vertexes: { rule: 'repeated', type: 'Vertex', id: 1 }, statuses: { rule: 'repeated', type: 'VertexStatus', id: 2 }, logs: { rule: 'repeated', type: 'VertexLog', id: 3 } } },
-      Vertex: { fields: { digest: { type: 'string', id: 1 }, name: { type: 'string', id: 3 }, cached: { type: 'bool', id: 4 }, started: { type: 'Timestamp', id: 5 }, completed: { type: 'Timestamp', id: 6 }, error: { type: 'string', id: 7 } } },
-      VertexStatus: { fields: { ID: { type: 'string', id: 1 }, vertex: { type: 'string', id: 2 }, name: { type: 'string', id: 3 }, current: { type: 'int64', id: 4 }, total: { type: 'int64', id: 5 } } },
+      StatusResponse: {
+        fields: {
+          vertexes: { rule: 'repeated', type: 'Vertex', id: 1 },
+          statuses: { rule: 'repeated', type: 'VertexStatus', id: 2 },
+          logs: { rule: 'repeated', type: 'VertexLog', id: 3 },
+        },
+      },
+      Vertex: {
+        fields: {
+          digest: { type: 'string', id: 1 },
+          name: { type: 'string', id: 3 },
+          cached: { type: 'bool', id: 4 },
+          started: { type: 'Timestamp', id: 5 },
+          completed: { type: 'Timestamp', id: 6 },
+          error: { type: 'string', id: 7 },
+        },
+      },
+      VertexStatus: {
+        fields: {
+          ID: { type: 'string', id: 1 },
+          vertex: { type: 'string', id: 2 },
+          name: { type: 'string', id: 3 },
+          current: { type: 'int64', id: 4 },
+          total: { type: 'int64', id: 5 },
+        },
+      },
       VertexLog: { fields: { vertex: { type: 'string', id: 1 }, stream: { type: 'int64', id: 3 }, msg: { type: 'bytes', id: 4 } } },
       Timestamp: { fields: { seconds: { type: 'int64', id: 1 }, nanos: { type: 'int32', id: 2 } } },
     },
@@ -84,7 +107,15 @@ export class BuildProgress {
     };
     const lines: string[] = [];
     for (const v of decoded.vertexes) {
-      const known = this.vertexes.get(v.digest) ?? { digest: v.digest, name: v.name, cached: false, started: false, completed: false, error: '', logTail: [] };
+      const known = this.vertexes.get(v.digest) ?? {
+        digest: v.digest,
+        name: v.name,
+        cached: false,
+        started: false,
+        completed: false,
+        error: '',
+        logTail: [],
+      };
       this.vertexes.set(v.digest, known);
       known.name = v.name || known.name;
       if (v.started && !known.started) {

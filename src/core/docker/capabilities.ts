@@ -12,7 +12,10 @@ export interface Support {
 export function buildKitSupport(engine: EnginePing): Support {
   if (engine.isPodman) {
     // Podman answers version=2 with its own builder and 404s BuildKit's /session and /grpc endpoints.
-    return { available: false, reason: "Podman's Docker-compatible API has no BuildKit; builds use Podman's own builder (buildah) through the classic /build" };
+    return {
+      available: false,
+      reason: "Podman's Docker-compatible API has no BuildKit; builds use Podman's own builder (buildah) through the classic /build",
+    };
   }
   if (engine.osType && engine.osType !== 'linux') {
     return { available: false, reason: `BuildKit builds Linux images only; this engine runs ${engine.osType} containers` };
@@ -48,7 +51,10 @@ export function cacheMountSupport(engine: EnginePing): Support {
   if (engine.isPodman) {
     return compareDottedVersions(engine.version, PODMAN_CACHE_MOUNTS) >= 0
       ? { available: true, reason: "Podman's builder (buildah) keeps the cache between builds" }
-      : { available: false, reason: `Podman ${engine.version}'s builder predates RUN --mount (Podman ${PODMAN_CACHE_MOUNTS}); update Podman` };
+      : {
+          available: false,
+          reason: `Podman ${engine.version}'s builder predates RUN --mount (Podman ${PODMAN_CACHE_MOUNTS}); update Podman`,
+        };
   }
   return { available: false, reason: `${buildKit.reason}, and the classic builder refuses RUN --mount` };
 }
@@ -63,10 +69,14 @@ export interface GpuRuntimeSupport {
  * What /info says about GPU access; the full preflight (driver vs CUDA) builds on this. Podman lists no CDI devices
  * in /info: `cdiSpecs` are the NVIDIA devices its spec files declare, where they could be read (a local engine).
  */
-export function gpuRuntimeSupport(info: EngineInfo, version: EngineVersion, cdiSpecs?: { devices: string[]; dirs: string[] }): GpuRuntimeSupport {
+export function gpuRuntimeSupport(
+  info: EngineInfo,
+  version: EngineVersion,
+  cdiSpecs?: { devices: string[]; dirs: string[] },
+): GpuRuntimeSupport {
   const nvidiaRuntime = info.runtimes.includes('nvidia');
   const discovered = info.discoveredDevices.filter((d) => d.source === 'cdi').map((d) => d.id);
-  const cdiDevices = discovered.length || !version.isPodman ? discovered : cdiSpecs?.devices ?? [];
+  const cdiDevices = discovered.length || !version.isPodman ? discovered : (cdiSpecs?.devices ?? []);
   const parts: string[] = [];
   if (nvidiaRuntime) {
     parts.push(`nvidia runtime${info.defaultRuntime === 'nvidia' ? ' (default)' : ''}`);
@@ -75,7 +85,11 @@ export function gpuRuntimeSupport(info: EngineInfo, version: EngineVersion, cdiS
     parts.push(`CDI: ${cdiDevices.join(', ')}`);
   }
   if (version.isPodman) {
-    const specs = !cdiSpecs ? ' (its CDI specs cannot be checked from here)' : cdiDevices.length ? '' : `, and there is no NVIDIA CDI spec in ${cdiSpecs.dirs.join(', ')}, so containers get no GPU`;
+    const specs = !cdiSpecs
+      ? ' (its CDI specs cannot be checked from here)'
+      : cdiDevices.length
+        ? ''
+        : `, and there is no NVIDIA CDI spec in ${cdiSpecs.dirs.join(', ')}, so containers get no GPU`;
     parts.push(`Podman: GPUs are requested by CDI name (nvidia.com/gpu=all), DeviceRequests are ignored${specs}`);
   }
   return {

@@ -224,7 +224,8 @@ function ignores(rules: readonly Rule[], file: string): boolean {
     let match = rule.glob.test(file);
     if (!match && parentPath !== '.') {
       if (rule.dirs.includes('**')) {
-        for (let i = rule.dirs.filter((d) => d !== '**').length; i <= parentDirs.length && !match; i++) match = rule.glob.test(parentDirs.slice(0, i).join('/'));
+        for (let i = rule.dirs.filter((d) => d !== '**').length; i <= parentDirs.length && !match; i++)
+          match = rule.glob.test(parentDirs.slice(0, i).join('/'));
       } else if (rule.dirs.length <= parentDirs.length) {
         match = rule.glob.test(parentDirs.slice(0, rule.dirs.length).join('/'));
       }

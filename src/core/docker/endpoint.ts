@@ -37,7 +37,10 @@ export interface EndpointInputs {
 }
 
 export class EndpointError extends Error {
-  constructor(message: string, readonly reason: 'badHost' | 'badContext') {
+  constructor(
+    message: string,
+    readonly reason: 'badHost' | 'badContext',
+  ) {
     super(message);
     this.name = 'EndpointError';
   }
@@ -93,7 +96,10 @@ export function parseDockerHost(raw: string, source: EndpointSource, tls: TlsMat
       try {
         url = new URL(`${scheme === 'ssh' ? 'ssh' : 'http'}://${rest}`);
       } catch {
-        throw new EndpointError(`Docker host "${redact(raw)}" is not a valid address; use tcp://HOST:PORT, ssh://USER@HOST or unix:///PATH.`, 'badHost');
+        throw new EndpointError(
+          `Docker host "${redact(raw)}" is not a valid address; use tcp://HOST:PORT, ssh://USER@HOST or unix:///PATH.`,
+          'badHost',
+        );
       }
       if (!url.hostname) {
         throw new EndpointError(`Docker host "${redact(raw)}" names no host; use tcp://HOST:PORT.`, 'badHost');
@@ -122,7 +128,10 @@ export function parseDockerHost(raw: string, source: EndpointSource, tls: TlsMat
       };
     }
     default:
-      throw new EndpointError(`Docker host "${redact(raw)}" uses an unsupported scheme "${scheme}"; use unix://, tcp://, ssh:// or npipe://.`, 'badHost');
+      throw new EndpointError(
+        `Docker host "${redact(raw)}" uses an unsupported scheme "${scheme}"; use unix://, tcp://, ssh:// or npipe://.`,
+        'badHost',
+      );
   }
 }
 
@@ -196,13 +205,14 @@ export function redact(address: string): string {
 }
 
 export function describeEndpoint(endpoint: DockerEndpoint): string {
-  const via = endpoint.source === 'default'
-    ? 'default socket'
-    : endpoint.source === 'setting'
-      ? 'setting mlContainers.dockerHost'
-      : endpoint.contextName
-        ? `${endpoint.source === 'DOCKER_CONTEXT' ? 'DOCKER_CONTEXT' : 'docker context'} "${endpoint.contextName}"`
-        : endpoint.source;
+  const via =
+    endpoint.source === 'default'
+      ? 'default socket'
+      : endpoint.source === 'setting'
+        ? 'setting mlContainers.dockerHost'
+        : endpoint.contextName
+          ? `${endpoint.source === 'DOCKER_CONTEXT' ? 'DOCKER_CONTEXT' : 'docker context'} "${endpoint.contextName}"`
+          : endpoint.source;
   return `${endpoint.host}${endpoint.tls ? ' (TLS)' : ''} via ${via}`;
 }
 

@@ -57,7 +57,10 @@ export function endpointOptions(endpoint: DockerEndpoint, timeoutMs: number | un
         try {
           return fs.readFileSync(file);
         } catch {
-          throw new EngineError(`TLS file ${file} is missing or unreadable: set DOCKER_CERT_PATH to the folder holding ca.pem, cert.pem and key.pem.`, 'tls');
+          throw new EngineError(
+            `TLS file ${file} is missing or unreadable: set DOCKER_CERT_PATH to the folder holding ca.pem, cert.pem and key.pem.`,
+            'tls',
+          );
         }
       };
       const options: EndpointOptions = {

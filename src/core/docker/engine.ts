@@ -196,7 +196,10 @@ export interface RegistryAuth {
 }
 
 export class BuildError extends Error {
-  constructor(message: string, readonly events: BuildEvent[]) {
+  constructor(
+    message: string,
+    readonly events: BuildEvent[],
+  ) {
     super(message);
     this.name = 'BuildError';
   }
@@ -218,7 +221,12 @@ export interface Engine {
    */
   runCapture(image: string, command: string[], signal?: AbortSignal): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** Builds from a tar stream, or from a session's sources (request.session, no tar); resolves with the new image id. */
-  build(context: TarStream | undefined, request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<string>;
+  build(
+    context: TarStream | undefined,
+    request: BuildRequest,
+    onEvent?: (event: BuildEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<string>;
   /**
    * POST /session, upgraded to HTTP/2 (h2c): resolves with the connection, on which the engine is the HTTP/2 client
    * calling the gRPC methods the headers expose. Rejects with an EngineError (reason `notFound` or `api`, with the

@@ -7,13 +7,23 @@ import { EngineError } from './errors';
 
 /** Rejects with an EngineError ('notRunning') when the engine refuses a new connection; ssh endpoints are not probed. */
 export async function assertTakesConnections(endpoint: DockerEndpoint, timeoutMs = 5_000): Promise<void> {
-  const target = endpoint.socketPath ? { path: endpoint.socketPath } : endpoint.protocol === 'tcp' && endpoint.hostname ? { host: endpoint.hostname, port: endpoint.port ?? 2375 } : undefined;
+  const target = endpoint.socketPath
+    ? { path: endpoint.socketPath }
+    : endpoint.protocol === 'tcp' && endpoint.hostname
+      ? { host: endpoint.hostname, port: endpoint.port ?? 2375 }
+      : undefined;
   if (!target) return;
   await new Promise<void>((resolve, reject) => {
     const socket = net.createConnection(target);
     const done = (e?: Error): void => {
       socket.destroy();
-      if (e) reject(new EngineError(`Docker engine is not running at ${endpoint.host} (${(e as NodeJS.ErrnoException).code ?? e.message}).`, 'notRunning'));
+      if (e)
+        reject(
+          new EngineError(
+            `Docker engine is not running at ${endpoint.host} (${(e as NodeJS.ErrnoException).code ?? e.message}).`,
+            'notRunning',
+          ),
+        );
       else resolve();
     };
     socket.setTimeout(timeoutMs, () => done());

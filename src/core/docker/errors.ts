@@ -16,7 +16,12 @@ export type EngineErrorReason =
 /** An engine failure with one sentence that says what to do next. */
 export class EngineError extends Error {
   /** `raw`: the engine's own words, when the message rephrases them (callers that match on them read this). */
-  constructor(message: string, readonly reason: EngineErrorReason, readonly statusCode?: number, readonly raw?: string) {
+  constructor(
+    message: string,
+    readonly reason: EngineErrorReason,
+    readonly statusCode?: number,
+    readonly raw?: string,
+  ) {
     super(message);
     this.name = 'EngineError';
   }
@@ -53,8 +58,19 @@ export function toEngineError(raw: unknown, endpoint: DockerEndpoint, hints: Err
     const known = explainRefusal(message);
     // Podman answers 404 for a file missing on its host (an init binary, a CDI device): no missing image or container;
     // a container name in use is a 500 there.
-    const reason: EngineErrorReason = known ? 'api' : err.statusCode === 404 ? 'notFound' : err.statusCode === 409 || /name .* is already in use/.test(message) ? 'conflict' : 'api';
-    return new EngineError(known ? `Docker engine at ${where} refused: ${known}` : `Docker engine at ${where} answered: ${message}`, reason, err.statusCode, message);
+    const reason: EngineErrorReason = known
+      ? 'api'
+      : err.statusCode === 404
+        ? 'notFound'
+        : err.statusCode === 409 || /name .* is already in use/.test(message)
+          ? 'conflict'
+          : 'api';
+    return new EngineError(
+      known ? `Docker engine at ${where} refused: ${known}` : `Docker engine at ${where} answered: ${message}`,
+      reason,
+      err.statusCode,
+      message,
+    );
   }
   const podman = hints.podmanSocket
     ? ` A Podman socket exists at ${hints.podmanSocket}: set mlContainers.dockerHost (or DOCKER_HOST) to unix://${hints.podmanSocket} to use Podman instead.`
@@ -80,13 +96,25 @@ export function toEngineError(raw: unknown, endpoint: DockerEndpoint, hints: Err
     );
   }
   if (code === 'ETIMEDOUT' || code === 'ESOCKETTIMEDOUT' || /timeout/i.test(String(err.message ?? ''))) {
-    return new EngineError(`Docker host ${where} did not answer in time: check the host is up and reachable from here, or unset DOCKER_HOST.`, 'timeout');
+    return new EngineError(
+      `Docker host ${where} did not answer in time: check the host is up and reachable from here, or unset DOCKER_HOST.`,
+      'timeout',
+    );
   }
   if (code && ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET'].includes(code)) {
-    return new EngineError(`Docker host ${where} is unreachable (${code}): check the host is up and its engine listens there, or unset DOCKER_HOST.`, 'unreachable');
+    return new EngineError(
+      `Docker host ${where} is unreachable (${code}): check the host is up and its engine listens there, or unset DOCKER_HOST.`,
+      'unreachable',
+    );
   }
-  if (endpoint.protocol === 'ssh' && (err.level === 'client-authentication' || /authentication|handshake|ssh/i.test(String(err.message ?? '')))) {
-    return new EngineError(`SSH to ${where} failed (${String(err.message)}): check that \`ssh ${endpoint.username ? `${endpoint.username}@` : ''}${endpoint.hostname ?? ''}\` works with your agent (SSH_AUTH_SOCK).`, 'unreachable');
+  if (
+    endpoint.protocol === 'ssh' &&
+    (err.level === 'client-authentication' || /authentication|handshake|ssh/i.test(String(err.message ?? '')))
+  ) {
+    return new EngineError(
+      `SSH to ${where} failed (${String(err.message)}): check that \`ssh ${endpoint.username ? `${endpoint.username}@` : ''}${endpoint.hostname ?? ''}\` works with your agent (SSH_AUTH_SOCK).`,
+      'unreachable',
+    );
   }
   return new EngineError(`Docker engine at ${where} failed: ${String(err.message ?? raw)}`, 'api');
 }
@@ -129,7 +157,8 @@ export function explainRefusal(message: string): string | undefined {
   if (init) {
     return `Podman has no init binary (${init[1]} is missing), and containers here run with one so that stop and Ctrl-C reach the command: install catatonit (\`sudo apt-get install catatonit\`), or set init_path in containers.conf.`;
   }
-  const cdi = /stat (nvidia\.com\/gpu=[\w.-]+): no such file or directory/.exec(message) ?? /unresolvable CDI devices:? (\S+)/.exec(message);
+  const cdi =
+    /stat (nvidia\.com\/gpu=[\w.-]+): no such file or directory/.exec(message) ?? /unresolvable CDI devices:? (\S+)/.exec(message);
   if (cdi) {
     return `no CDI spec names ${cdi[1]} (the GPU Podman was asked for): generate one with \`sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml\`, or run on CPU (--gpu none, mlContainers.gpu: none).`;
   }

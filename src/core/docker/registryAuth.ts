@@ -109,32 +109,49 @@ export function parseDockerConfig(text: string, file: string): DockerConfig {
 }
 
 /** Reads config.json; undefined when there is none (a machine that never ran `docker login`). */
-export async function readDockerConfig(env: Readonly<Record<string, string | undefined>>, homeDir: string): Promise<DockerConfig | undefined> {
+export async function readDockerConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  homeDir: string,
+): Promise<DockerConfig | undefined> {
   const file = dockerConfigFile(env, homeDir);
   let text: string;
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new RegistryAuthError(`Cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'}): check its permissions, or point DOCKER_CONFIG at another folder.`);
+    throw new RegistryAuthError(
+      `Cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'}): check its permissions, or point DOCKER_CONFIG at another folder.`,
+    );
   }
   return parseDockerConfig(text, file);
 }
 
 /** Runs `docker-credential-<helper> get` with the server URL on stdin. */
-export type CredentialHelperRunner = (helper: string, serverUrl: string, signal?: AbortSignal) => Promise<{ exitCode: number; stdout: string }>;
+export type CredentialHelperRunner = (
+  helper: string,
+  serverUrl: string,
+  signal?: AbortSignal,
+) => Promise<{ exitCode: number; stdout: string }>;
 
 /** The real runner: the helper found on PATH from `env` (the CLI passes its own env, tests a temp PATH). */
 export function processCredentialHelper(env: Readonly<Record<string, string | undefined>>): CredentialHelperRunner {
   return (helper, serverUrl, signal) =>
     new Promise((resolve, reject) => {
       const program = `docker-credential-${helper}`;
-      const child = spawn(program, ['get'], { env: env as NodeJS.ProcessEnv, stdio: ['pipe', 'pipe', 'ignore'], ...(signal ? { signal } : {}) });
+      const child = spawn(program, ['get'], {
+        env: env as NodeJS.ProcessEnv,
+        stdio: ['pipe', 'pipe', 'ignore'],
+        ...(signal ? { signal } : {}),
+      });
       const out: Buffer[] = [];
       child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
       child.on('error', (e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') {
-          reject(new RegistryAuthError(`${program} is not on PATH: install it, or remove "${helper}" from your docker config.json (credHelpers/credsStore).`));
+          reject(
+            new RegistryAuthError(
+              `${program} is not on PATH: install it, or remove "${helper}" from your docker config.json (credHelpers/credsStore).`,
+            ),
+          );
         } else if (e.name === 'AbortError') {
           reject(new RegistryAuthError('Cancelled.'));
         } else {
@@ -147,13 +164,20 @@ export function processCredentialHelper(env: Readonly<Record<string, string | un
     });
 }
 
-async function fromHelper(helper: string, key: string, run: CredentialHelperRunner, signal?: AbortSignal): Promise<RegistryAuth | undefined> {
+async function fromHelper(
+  helper: string,
+  key: string,
+  run: CredentialHelperRunner,
+  signal?: AbortSignal,
+): Promise<RegistryAuth | undefined> {
   const program = `docker-credential-${helper}`;
   const { exitCode, stdout } = await run(helper, key, signal);
   if (exitCode !== 0) {
     // The protocol's "nothing stored" answer (docker treats it as no credentials, not as a failure).
     if (/credentials not found/i.test(stdout)) return undefined;
-    throw new RegistryAuthError(`${program} get failed (exit ${exitCode}) for ${key}: run \`${loginCommand(key)}\`, or check the helper works (\`echo ${key} | ${program} get\`).`);
+    throw new RegistryAuthError(
+      `${program} get failed (exit ${exitCode}) for ${key}: run \`${loginCommand(key)}\`, or check the helper works (\`echo ${key} | ${program} get\`).`,
+    );
   }
   let answer: unknown;
   try {
@@ -162,7 +186,9 @@ async function fromHelper(helper: string, key: string, run: CredentialHelperRunn
     answer = undefined;
   }
   if (!isRecord(answer) || typeof answer.Username !== 'string' || typeof answer.Secret !== 'string') {
-    throw new RegistryAuthError(`${program} get answered something other than {"Username", "Secret"} JSON for ${key}: check the helper's version.`);
+    throw new RegistryAuthError(
+      `${program} get answered something other than {"Username", "Secret"} JSON for ${key}: check the helper's version.`,
+    );
   }
   if (!answer.Secret) return undefined;
   return answer.Username === '<token>'
@@ -178,7 +204,9 @@ function fromFile(config: DockerConfig, key: string): RegistryAuth | undefined {
     const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon <= 0) {
-      throw new RegistryAuthError(`${config.file}: auths["${key}"].auth is not base64 of user:password: run \`${loginCommand(key)}\` again.`);
+      throw new RegistryAuthError(
+        `${config.file}: auths["${key}"].auth is not base64 of user:password: run \`${loginCommand(key)}\` again.`,
+      );
     }
     auth.username = decoded.slice(0, colon);
     auth.password = decoded.slice(colon + 1);

@@ -41,7 +41,10 @@ function carried(labels: Readonly<Record<string, string>>): { kept: [string, str
 
 /** Refuses a value the .def would have to split across lines. */
 function oneLine(what: string, value: string): string {
-  if (hasControlCharacter(value)) throw new UserError(`The Apptainer definition cannot hold ${what} ${printable(value)}: it has a newline or another control character; rename it.`);
+  if (hasControlCharacter(value))
+    throw new UserError(
+      `The Apptainer definition cannot hold ${what} ${printable(value)}: it has a newline or another control character; rename it.`,
+    );
   return value;
 }
 
@@ -65,7 +68,9 @@ export function apptainerDefinition(i: ApptainerInput): string {
   const { kept, dropped } = carried(i.labels);
   if (dropped.length) {
     const n = dropped.length === 1 ? 'one label' : `${dropped.length} labels`;
-    i.warn?.(`${n} of ${imageRef} left out of the Apptainer definition, a key there being letters, digits, '.', '_' and '-' only: ${dropped.map((k) => printable(k)).join(', ')}.`);
+    i.warn?.(
+      `${n} of ${imageRef} left out of the Apptainer definition, a key there being letters, digits, '.', '_' and '-' only: ${dropped.map((k) => printable(k)).join(', ')}.`,
+    );
   }
   if (kept.length) {
     lines.push('%labels', ...kept.map(([k, v]) => `    ${k} ${v}`), '');

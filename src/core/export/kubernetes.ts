@@ -123,7 +123,9 @@ export function pinnedReference(imageRef: string, repoDigests: readonly string[]
     return match;
   }
   const named = normalizedRepository(imageRef);
-  const match = (named !== undefined ? digests.find((d) => normalizedRepository(d) === named) : undefined) ?? (digests.length === 1 ? digests[0] : undefined);
+  const match =
+    (named !== undefined ? digests.find((d) => normalizedRepository(d) === named) : undefined) ??
+    (digests.length === 1 ? digests[0] : undefined);
   if (!match) {
     throw new K8sExportError(`${imageRef} is in several registries (${digests.join(', ')}): pick one with --registry.`);
   }
@@ -132,7 +134,10 @@ export function pinnedReference(imageRef: string, repoDigests: readonly string[]
 
 /** The image's name (the repository's last part) as a DNS-1035 label: lowercase, '-', starting with a letter. */
 function imageName(pinnedRef: string): string {
-  const name = imageBaseName(pinnedRef).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  const name = imageBaseName(pinnedRef)
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
   return (/^[a-z]/.test(name) ? name : `mlc-${name}`.replace(/-+$/, '')).slice(0, 63).replace(/-+$/, '');
 }
 
@@ -145,7 +150,9 @@ export function resourceName(pinnedRef: string, labels: Readonly<Record<string, 
   const { revision, dirty } = readProvenance(labels);
   const id = revision && /^[0-9a-f]{7,}$/.test(revision) ? revision.slice(0, 7) : (pinnedRef.split('@sha256:')[1] ?? '').slice(0, 7);
   const suffix = `${id}${dirty ? '-dirty' : ''}`;
-  const base = imageName(pinnedRef).slice(0, Math.max(1, max - suffix.length - 1)).replace(/-+$/, '');
+  const base = imageName(pinnedRef)
+    .slice(0, Math.max(1, max - suffix.length - 1))
+    .replace(/-+$/, '');
   return suffix ? `${base}-${suffix}` : base;
 }
 
@@ -166,19 +173,30 @@ export function k8sManifests(i: K8sExportInput): K8sExport {
   const annotations = k8sAnnotations(i);
   const objects: K8sObject[] = [];
 
-  const volumes: unknown[] = [{ name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: i.shmSizeBytes ? `${Math.ceil(i.shmSizeBytes / 1024 ** 2)}Mi` : SHM_SIZE } }];
+  const volumes: unknown[] = [
+    { name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: i.shmSizeBytes ? `${Math.ceil(i.shmSizeBytes / 1024 ** 2)}Mi` : SHM_SIZE } },
+  ];
   const mounts: unknown[] = [{ name: 'dshm', mountPath: '/dev/shm' }];
   const secretName = `${name}-env`;
   const secretKeys = (i.env ?? []).filter((v) => v.value === undefined).map((v) => v.name);
   const env: ({ name: string; value: string } | { name: string; valueFrom: unknown })[] = (i.env ?? []).map((v) =>
-    v.value === undefined ? { name: v.name, valueFrom: { secretKeyRef: { name: secretName, key: v.name } } } : { name: v.name, value: v.value },
+    v.value === undefined
+      ? { name: v.name, valueFrom: { secretKeyRef: { name: secretName, key: v.name } } }
+      : { name: v.name, value: v.value },
   );
   if (i.config) {
     const key = configKey(i.config.fileName);
     if (Buffer.byteLength(i.config.content) > CONFIG_MAX_BYTES) {
-      throw new K8sExportError(`${i.config.fileName} is larger than a ConfigMap holds (1 MiB): bake it into the image, or leave out --config.`);
+      throw new K8sExportError(
+        `${i.config.fileName} is larger than a ConfigMap holds (1 MiB): bake it into the image, or leave out --config.`,
+      );
     }
-    objects.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${name}-config`, labels, annotations }, data: { [key]: i.config.content } });
+    objects.push({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: `${name}-config`, labels, annotations },
+      data: { [key]: i.config.content },
+    });
     volumes.push({ name: 'config', configMap: { name: `${name}-config` } });
     mounts.push({ name: 'config', mountPath: CONFIG_DIR_IN_CONTAINER, readOnly: true });
     env.push({ name: CONFIG_ENV, value: `${CONFIG_DIR_IN_CONTAINER}/${key}` });
@@ -213,7 +231,11 @@ export function k8sManifests(i: K8sExportInput): K8sExport {
   } else {
     // The operator sets the pods' restartPolicy from the replica's, and finds the training container by the name
     // `pytorch` (to inject MASTER_ADDR, RANK, WORLD_SIZE and the port).
-    const replica = (replicas: number): Record<string, unknown> => ({ replicas, restartPolicy: 'OnFailure', template: template('pytorch') });
+    const replica = (replicas: number): Record<string, unknown> => ({
+      replicas,
+      restartPolicy: 'OnFailure',
+      template: template('pytorch'),
+    });
     objects.push({
       apiVersion: 'kubeflow.org/v1',
       kind: 'PyTorchJob',

@@ -8,8 +8,13 @@ import type { Catalog } from '../scaffold/catalog';
 type Labels = Readonly<Record<string, string>>;
 
 export class UncommittedImageError extends UserError {
-  constructor(readonly imageRef: string, readonly revision: string | undefined) {
-    super(`${imageRef} was built from uncommitted changes, so its commit ${revision?.slice(0, 7) ?? ''} does not say what code the cluster would run: commit, rebuild (mlc build) and push, or pass --allow-dirty.`);
+  constructor(
+    readonly imageRef: string,
+    readonly revision: string | undefined,
+  ) {
+    super(
+      `${imageRef} was built from uncommitted changes, so its commit ${revision?.slice(0, 7) ?? ''} does not say what code the cluster would run: commit, rebuild (mlc build) and push, or pass --allow-dirty.`,
+    );
     this.name = 'UncommittedImageError';
   }
 }
@@ -38,5 +43,8 @@ export function presetSetupScript(labels: Labels, catalog: Catalog | undefined):
 
 /** `<name>_<tag>.def` for an image reference: its last path part, with `:` and `@` as `_`. */
 export function apptainerDefFileName(imageRef: string): string {
-  return `${imageRef.replace(/^.*\//, '').replace(/[:@]/g, '_').replace(/[^\w.-]/g, '-')}.def`;
+  return `${imageRef
+    .replace(/^.*\//, '')
+    .replace(/[:@]/g, '_')
+    .replace(/[^\w.-]/g, '-')}.def`;
 }

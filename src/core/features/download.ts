@@ -26,17 +26,23 @@ export function httpFeatureDownloader(options: DownloaderOptions = {}): FeatureD
       const { url: base } = registryApiBase(ref.registry, options.env);
       let token: string | undefined;
       const get = async (url: string, accept?: string): Promise<Response> => {
-        const headers = (): Record<string, string> => ({ ...(accept ? { Accept: accept } : {}), ...(token ? { Authorization: `Bearer ${token}` } : {}) });
+        const headers = (): Record<string, string> => ({
+          ...(accept ? { Accept: accept } : {}),
+          ...(token ? { Authorization: `Bearer ${token}` } : {}),
+        });
         let response = await fetchFn(url, { headers: headers(), ...(signal ? { signal } : {}) });
         if (response.status === 401 && !token) {
           token = await anonymousToken(response.headers.get('www-authenticate') ?? '', ref.path, fetchFn, signal);
           response = await fetchFn(url, { headers: headers(), ...(signal ? { signal } : {}) });
         }
-        if (response.status === 404) throw new FeatureError(`The Feature "${reference}" is not on ${new URL(base).host}: check its name and version.`);
+        if (response.status === 404)
+          throw new FeatureError(`The Feature "${reference}" is not on ${new URL(base).host}: check its name and version.`);
         if (!response.ok) throw new Error(`${new URL(base).host} answered HTTP ${response.status}`);
         return response;
       };
-      const manifest: unknown = await (await get(`${base}/v2/${ref.path}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`, MANIFEST_ACCEPT)).json();
+      const manifest: unknown = await (
+        await get(`${base}/v2/${ref.path}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`, MANIFEST_ACCEPT)
+      ).json();
       const layers = isRecord(manifest) && Array.isArray(manifest.layers) ? manifest.layers.filter(isRecord) : [];
       const layer = layers.find((l) => l.mediaType === FEATURE_LAYER_MEDIA_TYPE) ?? (layers.length === 1 ? layers[0] : undefined);
       const digest = layer?.digest;
@@ -44,7 +50,8 @@ export function httpFeatureDownloader(options: DownloaderOptions = {}): FeatureD
         throw new FeatureError(`"${reference}" is not a Feature (its manifest has no ${FEATURE_LAYER_MEDIA_TYPE} layer): check the name.`);
       }
       const blob = await body(await get(`${base}/v2/${ref.path}/blobs/${digest}`), reference);
-      if (`sha256:${createHash('sha256').update(blob).digest('hex')}` !== digest) throw new FeatureError(`The Feature "${reference}" arrived damaged (its digest does not match): build again.`);
+      if (`sha256:${createHash('sha256').update(blob).digest('hex')}` !== digest)
+        throw new FeatureError(`The Feature "${reference}" arrived damaged (its digest does not match): build again.`);
       return blob;
     },
     async tarball(url, signal) {
@@ -57,8 +64,10 @@ export function httpFeatureDownloader(options: DownloaderOptions = {}): FeatureD
 
 async function body(response: Response, what: string): Promise<Buffer> {
   const length = Number(response.headers.get('content-length') ?? 0);
-  if (length > MAX_BYTES) throw new FeatureError(`The Feature "${what}" is ${length} bytes, more than a Feature should be: check the name.`);
+  if (length > MAX_BYTES)
+    throw new FeatureError(`The Feature "${what}" is ${length} bytes, more than a Feature should be: check the name.`);
   const data = Buffer.from(await response.arrayBuffer());
-  if (data.length > MAX_BYTES) throw new FeatureError(`The Feature "${what}" is more than ${MAX_BYTES} bytes, more than a Feature should be: check the name.`);
+  if (data.length > MAX_BYTES)
+    throw new FeatureError(`The Feature "${what}" is more than ${MAX_BYTES} bytes, more than a Feature should be: check the name.`);
   return data;
 }

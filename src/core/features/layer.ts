@@ -10,7 +10,10 @@ export const FEATURES_DIR = '/tmp/mlc-features';
 
 /** An option id as an environment variable: the devcontainer CLI's getSafeId. */
 export function optionEnvName(id: string): string {
-  return id.replace(/[^\w_]/g, '_').replace(/^[\d_]+/g, '_').toUpperCase();
+  return id
+    .replace(/[^\w_]/g, '_')
+    .replace(/^[\d_]+/g, '_')
+    .toUpperCase();
 }
 
 /** Every option of the Feature with its value: devcontainer.json's, else the default; options without either are left out. */
@@ -31,11 +34,19 @@ export interface FeatureUsers {
   containerUser: string;
 }
 
-export function featureUsers(config: Record<string, unknown>, imageUser: string | undefined, baseEntries: readonly Record<string, unknown>[] = []): FeatureUsers {
+export function featureUsers(
+  config: Record<string, unknown>,
+  imageUser: string | undefined,
+  baseEntries: readonly Record<string, unknown>[] = [],
+): FeatureUsers {
   const image = (imageUser ?? '').split(':')[0] || 'root';
-  const fromBase = (key: string): string | undefined => [...baseEntries].reverse().map((e) => e[key]).find((v): v is string => typeof v === 'string');
-  const containerUser = typeof config.containerUser === 'string' ? config.containerUser : fromBase('containerUser') ?? image;
-  const remoteUser = typeof config.remoteUser === 'string' ? config.remoteUser : fromBase('remoteUser') ?? containerUser;
+  const fromBase = (key: string): string | undefined =>
+    [...baseEntries]
+      .reverse()
+      .map((e) => e[key])
+      .find((v): v is string => typeof v === 'string');
+  const containerUser = typeof config.containerUser === 'string' ? config.containerUser : (fromBase('containerUser') ?? image);
+  const remoteUser = typeof config.remoteUser === 'string' ? config.remoteUser : (fromBase('remoteUser') ?? containerUser);
   return { remoteUser, containerUser };
 }
 
@@ -65,14 +76,22 @@ chmod +x ./install.sh
 `;
 
 /** The Dockerfile and context that install `features` (already in installation order) on top of `from`. */
-export function featureLayer(features: readonly ResolvedFeature[], o: { from: string; users: FeatureUsers; imageUser: string | undefined }): FeatureLayer {
+export function featureLayer(
+  features: readonly ResolvedFeature[],
+  o: { from: string; users: FeatureUsers; imageUser: string | undefined },
+): FeatureLayer {
   const files: FeatureLayer['files'] = [];
   const lines = [`FROM ${o.from}`, 'USER root'];
   features.forEach((f, i) => {
     const dir = `${i + 1}-${f.manifest.id.replace(/[^A-Za-z0-9._-]/g, '_')}`;
     for (const file of f.files) files.push({ path: `${dir}/${file.path}`, content: file.content, mode: file.mode });
     const env = { ...optionEnv(f), _REMOTE_USER: o.users.remoteUser, _CONTAINER_USER: o.users.containerUser };
-    files.push({ path: `${dir}/devcontainer-features.env`, content: Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}\n`).join('') });
+    files.push({
+      path: `${dir}/devcontainer-features.env`,
+      content: Object.entries(env)
+        .map(([k, v]) => `${k}=${shellQuote(v)}\n`)
+        .join(''),
+    });
     files.push({ path: `${dir}/devcontainer-features-install.sh`, content: INSTALL_WRAPPER, mode: 0o755 });
     lines.push(`COPY ${dir}/ ${FEATURES_DIR}/${dir}/`);
     lines.push(`RUN sh ${FEATURES_DIR}/${dir}/devcontainer-features-install.sh`);

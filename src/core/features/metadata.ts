@@ -5,13 +5,47 @@ import { isRecord } from '../json';
 import type { ResolvedFeature } from './resolve';
 
 /** What a Feature's entry carries (the CLI's list). containerEnv is not among them: it is ENV in the image. */
-const FEATURE_PROPERTIES = ['onCreateCommand', 'updateContentCommand', 'postCreateCommand', 'postStartCommand', 'postAttachCommand', 'init', 'privileged', 'capAdd', 'securityOpt', 'entrypoint', 'mounts', 'customizations'];
+const FEATURE_PROPERTIES = [
+  'onCreateCommand',
+  'updateContentCommand',
+  'postCreateCommand',
+  'postStartCommand',
+  'postAttachCommand',
+  'init',
+  'privileged',
+  'capAdd',
+  'securityOpt',
+  'entrypoint',
+  'mounts',
+  'customizations',
+];
 
 /** What devcontainer.json's entry carries (the CLI's list). */
 const CONFIG_PROPERTIES = [
-  'onCreateCommand', 'updateContentCommand', 'postCreateCommand', 'postStartCommand', 'postAttachCommand', 'waitFor', 'customizations', 'mounts', 'containerEnv', 'containerUser', 'init',
-  'privileged', 'capAdd', 'securityOpt', 'remoteUser', 'userEnvProbe', 'remoteEnv', 'overrideCommand', 'portsAttributes', 'otherPortsAttributes', 'forwardPorts', 'shutdownAction',
-  'updateRemoteUserUID', 'hostRequirements',
+  'onCreateCommand',
+  'updateContentCommand',
+  'postCreateCommand',
+  'postStartCommand',
+  'postAttachCommand',
+  'waitFor',
+  'customizations',
+  'mounts',
+  'containerEnv',
+  'containerUser',
+  'init',
+  'privileged',
+  'capAdd',
+  'securityOpt',
+  'remoteUser',
+  'userEnvProbe',
+  'remoteEnv',
+  'overrideCommand',
+  'portsAttributes',
+  'otherPortsAttributes',
+  'forwardPorts',
+  'shutdownAction',
+  'updateRemoteUserUID',
+  'hostRequirements',
 ];
 
 function pick(source: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
@@ -31,7 +65,11 @@ export function parseMetadataLabel(label: string | undefined): Record<string, un
 }
 
 /** The entries for this image: the base's, each Feature's in installation order, devcontainer.json's. */
-export function metadataEntries(base: readonly Record<string, unknown>[], features: readonly ResolvedFeature[], config: Record<string, unknown>): Record<string, unknown>[] {
+export function metadataEntries(
+  base: readonly Record<string, unknown>[],
+  features: readonly ResolvedFeature[],
+  config: Record<string, unknown>,
+): Record<string, unknown>[] {
   return [
     ...base,
     ...features.map((f) => ({ id: f.userId, ...pick(f.manifest.raw, FEATURE_PROPERTIES) })),

@@ -38,10 +38,14 @@ export function installOrder(features: readonly ResolvedFeature[], configDir: st
   while (remaining.length) {
     const ready = remaining.filter((f) => [...after.get(f)!].every((d) => installed.has(d)));
     if (!ready.length) {
-      throw new FeatureError(`The Features ${remaining.map((f) => `"${f.userId}"`).join(', ')} depend on each other in a circle (dependsOn/installsAfter): remove one of those dependencies.`);
+      throw new FeatureError(
+        `The Features ${remaining.map((f) => `"${f.userId}"`).join(', ')} depend on each other in a circle (dependsOn/installsAfter): remove one of those dependencies.`,
+      );
     }
     const top = Math.max(...ready.map(priority));
-    const round = ready.filter((f) => priority(f) === top).sort((a, b) => compare(a.resource, b.resource) || compare(JSON.stringify(a.options), JSON.stringify(b.options)));
+    const round = ready
+      .filter((f) => priority(f) === top)
+      .sort((a, b) => compare(a.resource, b.resource) || compare(JSON.stringify(a.options), JSON.stringify(b.options)));
     for (const f of round) installed.add(f);
     order.push(...round);
     remaining = remaining.filter((f) => !installed.has(f));

@@ -74,7 +74,9 @@ export function classifyFeature(key: string, configDir: string): { source: Featu
     // The spec keeps local Features inside the .devcontainer folder, so a project never installs files from elsewhere.
     const rel = path.relative(configDir, folder);
     if (rel.startsWith('..') || path.isAbsolute(rel)) {
-      throw new FeatureError(`The Feature "${key}" is outside ${configDir}: local Features live in a folder beside devcontainer.json (./features/<id>).`);
+      throw new FeatureError(
+        `The Feature "${key}" is outside ${configDir}: local Features live in a folder beside devcontainer.json (./features/<id>).`,
+      );
     }
     return { source: 'local', resource: folder };
   }
@@ -84,7 +86,9 @@ export function classifyFeature(key: string, configDir: string): { source: Featu
   }
   const ref = key.includes('/') ? tryParseReference(key) : undefined;
   if (!ref) {
-    throw new FeatureError(`The Feature "${key}" is neither a local folder (./features/<id>), an OCI reference (ghcr.io/devcontainers/features/<id>:1) nor an https URL: write it as one of those.`);
+    throw new FeatureError(
+      `The Feature "${key}" is neither a local folder (./features/<id>), an OCI reference (ghcr.io/devcontainers/features/<id>:1) nor an https URL: write it as one of those.`,
+    );
   }
   return { source: 'oci', resource: `${ref.registry}/${ref.path}` };
 }
@@ -93,14 +97,16 @@ export function classifyFeature(key: string, configDir: string): { source: Featu
 export function featureRequests(config: Record<string, unknown>): { key: string; options: Record<string, FeatureOptionValue> }[] {
   const features = config.features;
   if (features === undefined) return [];
-  if (!isRecord(features)) throw new FeatureError('"features" in devcontainer.json is not an object: write it as { "<feature>": { <options> } }.');
+  if (!isRecord(features))
+    throw new FeatureError('"features" in devcontainer.json is not an object: write it as { "<feature>": { <options> } }.');
   return Object.entries(features).map(([key, value]) => ({ key, options: featureOptions(key, value) }));
 }
 
 function featureOptions(key: string, value: unknown): Record<string, FeatureOptionValue> {
   if (typeof value === 'string') return { version: value };
   if (value === true || value === null) return {};
-  if (!isRecord(value)) throw new FeatureError(`The options of the Feature "${key}" are not an object: write them as { "<option>": "<value>" }.`);
+  if (!isRecord(value))
+    throw new FeatureError(`The options of the Feature "${key}" are not an object: write them as { "<option>": "<value>" }.`);
   const options: Record<string, FeatureOptionValue> = {};
   for (const [name, v] of Object.entries(value)) {
     if (typeof v === 'string' || typeof v === 'boolean') options[name] = v;
@@ -114,7 +120,12 @@ function featureOptions(key: string, value: unknown): Record<string, FeatureOpti
  * Every Feature devcontainer.json asks for, plus those their `dependsOn` add, read and validated; one entry per
  * resource and options (the spec's equality), in no particular order (see order.ts).
  */
-export async function resolveFeatures(config: Record<string, unknown>, configDir: string, download: FeatureDownloader, signal?: AbortSignal): Promise<ResolvedFeature[]> {
+export async function resolveFeatures(
+  config: Record<string, unknown>,
+  configDir: string,
+  download: FeatureDownloader,
+  signal?: AbortSignal,
+): Promise<ResolvedFeature[]> {
   const resolved: ResolvedFeature[] = [];
   const queue = featureRequests(config).map((r) => ({ ...r, from: 'devcontainer.json' }));
   for (let request = queue.shift(); request; request = queue.shift()) {
@@ -122,7 +133,8 @@ export async function resolveFeatures(config: Record<string, unknown>, configDir
     if (resolved.some((f) => f.resource === resource && sameOptions(f.options, request!.options))) continue;
     const files = await featureFiles(source, request.key, resource, download, signal);
     const manifest = readManifest(files, request.key);
-    if (!files.some((f) => f.path === 'install.sh')) throw new FeatureError(`The Feature "${request.key}" has no install.sh: a Feature installs through its install.sh.`);
+    if (!files.some((f) => f.path === 'install.sh'))
+      throw new FeatureError(`The Feature "${request.key}" has no install.sh: a Feature installs through its install.sh.`);
     resolved.push({ userId: request.key, resource, source, options: request.options, manifest, files });
     for (const [key, options] of Object.entries(manifest.dependsOn)) queue.push({ key, options, from: request.key });
   }
@@ -134,11 +146,19 @@ export function sameOptions(a: Record<string, FeatureOptionValue>, b: Record<str
   return keys.length === Object.keys(b).length && keys.every((k) => a[k] === b[k]);
 }
 
-async function featureFiles(source: FeatureSource, key: string, resource: string, download: FeatureDownloader, signal?: AbortSignal): Promise<FeatureFile[]> {
+async function featureFiles(
+  source: FeatureSource,
+  key: string,
+  resource: string,
+  download: FeatureDownloader,
+  signal?: AbortSignal,
+): Promise<FeatureFile[]> {
   if (source === 'local') {
     const files = await readFolder(resource).catch((e: unknown) => {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
-        throw new FeatureError(`The Feature "${key}" is not a folder (${resource}): create it with a devcontainer-feature.json and an install.sh, or remove it from "features".`);
+        throw new FeatureError(
+          `The Feature "${key}" is not a folder (${resource}): create it with a devcontainer-feature.json and an install.sh, or remove it from "features".`,
+        );
       }
       throw e;
     });
@@ -149,7 +169,9 @@ async function featureFiles(source: FeatureSource, key: string, resource: string
     archive = source === 'oci' ? await download.oci(key, signal) : await download.tarball(key, signal);
   } catch (e) {
     if (signal?.aborted || e instanceof UserError) throw e;
-    throw new FeatureError(`The Feature "${key}" could not be downloaded (${e instanceof Error ? e.message : String(e)}): check the name and the network, or copy it into .devcontainer/features/.`);
+    throw new FeatureError(
+      `The Feature "${key}" could not be downloaded (${e instanceof Error ? e.message : String(e)}): check the name and the network, or copy it into .devcontainer/features/.`,
+    );
   }
   return untar(archive, key);
 }
@@ -181,8 +203,12 @@ export async function untar(archive: Buffer, key: string): Promise<FeatureFile[]
       const chunks: Buffer[] = [];
       stream.on('data', (c: unknown) => chunks.push(c as Buffer));
       stream.on('end', () => {
-        const name = path.posix.normalize(header.name).replace(/^(\.\/)+/, '').replace(/^\/+/, '');
-        if (header.type === 'file' && name && name !== '.' && !name.startsWith('../')) files.push({ path: name, content: Buffer.concat(chunks), mode: (header.mode ?? 0o644) & 0o777 });
+        const name = path.posix
+          .normalize(header.name)
+          .replace(/^(\.\/)+/, '')
+          .replace(/^\/+/, '');
+        if (header.type === 'file' && name && name !== '.' && !name.startsWith('../'))
+          files.push({ path: name, content: Buffer.concat(chunks), mode: (header.mode ?? 0o644) & 0o777 });
         next();
       });
       stream.resume();
@@ -214,7 +240,8 @@ function readManifest(files: FeatureFile[], key: string): FeatureManifest {
   if (raw.containerEnv !== undefined) {
     if (!isRecord(raw.containerEnv)) throw new FeatureError(`${where}: "containerEnv" is not an object of strings.`);
     for (const [k, v] of Object.entries(raw.containerEnv)) {
-      if (typeof v !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || /[\r\n]/.test(v)) throw new FeatureError(`${where}: containerEnv "${k}" is not a variable name with a one-line string value.`);
+      if (typeof v !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k) || /[\r\n]/.test(v))
+        throw new FeatureError(`${where}: containerEnv "${k}" is not a variable name with a one-line string value.`);
       containerEnv[k] = v;
     }
   }

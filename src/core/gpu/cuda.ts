@@ -49,7 +49,9 @@ export interface CudaRequirement {
 }
 
 /** Reads the CUDA an image needs from its Env (as NVIDIA's CUDA base images set it); undefined for CPU images. */
-export function cudaFromImageEnv(env: readonly string[]): (CudaRequirement & { source: 'CUDA_VERSION' | 'NVIDIA_REQUIRE_CUDA' }) | undefined {
+export function cudaFromImageEnv(
+  env: readonly string[],
+): (CudaRequirement & { source: 'CUDA_VERSION' | 'NVIDIA_REQUIRE_CUDA' }) | undefined {
   const vars = new Map(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
   const require = /cuda>=(\d+\.\d+)/.exec(vars.get('NVIDIA_REQUIRE_CUDA') ?? '');
   if (require?.[1]) {

@@ -32,7 +32,10 @@ export function imageGpuFacts(image: Pick<ImageDetails, 'env' | 'labels'>, catal
  * when the engine has the image. Not pulled yet, no CUDA named, or an engine that cannot be asked: undefined, and
  * the scaffold says CUDA is unknown (the preflight checks at the first GPU run); choosing a base never fails on it.
  */
-export function localImageCuda(inspect: (ref: string, signal?: AbortSignal) => Promise<Pick<ImageDetails, 'env'> | undefined>, signal?: AbortSignal): BaseCudaLookup {
+export function localImageCuda(
+  inspect: (ref: string, signal?: AbortSignal) => Promise<Pick<ImageDetails, 'env'> | undefined>,
+  signal?: AbortSignal,
+): BaseCudaLookup {
   return async (image) => {
     try {
       const details = await inspect(image, signal);

@@ -40,13 +40,17 @@ export function parseNvidiaSmiCsv(stdout: string, withComputeCap = false): HostG
       throw new Error(`unexpected nvidia-smi line: ${line}`);
     }
     const [index, ...rest] = fields;
-    const cap = withComputeCap ? rest.pop() ?? '' : '';
+    const cap = withComputeCap ? (rest.pop() ?? '') : '';
     const memory = rest.pop() ?? '';
     const driverVersion = rest.pop() ?? '';
     const uuid = rest.pop() ?? '';
     const mib = /^(\d+)(\s*MiB)?$/i.exec(memory);
     gpus.push({
-      index: index ?? '', name: rest.join(', '), uuid, driverVersion, memoryMiB: mib ? Number(mib[1]) : undefined,
+      index: index ?? '',
+      name: rest.join(', '),
+      uuid,
+      driverVersion,
+      memoryMiB: mib ? Number(mib[1]) : undefined,
       ...(/^\d+\.\d+$/.test(cap) ? { computeCap: cap } : {}),
     });
   }
@@ -84,7 +88,11 @@ export function interpretNvidiaSmi(result: ProcessResult | NodeJS.ErrnoException
   if (/No devices were found/i.test(text)) {
     return { kind: 'noDevices' };
   }
-  if (/couldn't communicate with the NVIDIA driver|driver\/library version mismatch|NVML: Driver Not Loaded|Failed to initialize NVML/i.test(text)) {
+  if (
+    /couldn't communicate with the NVIDIA driver|driver\/library version mismatch|NVML: Driver Not Loaded|Failed to initialize NVML/i.test(
+      text,
+    )
+  ) {
     return { kind: 'driverNotLoaded', detail: firstLine(text) };
   }
   if (r.code !== 0) {
@@ -112,5 +120,10 @@ export async function probeHostGpus(exec: Exec = execProcess, signal?: AbortSign
 }
 
 function firstLine(text: string): string {
-  return text.split(/\r?\n/).map((l) => l.trim()).find(Boolean) ?? '';
+  return (
+    text
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .find(Boolean) ?? ''
+  );
 }

@@ -91,7 +91,8 @@ export interface PreflightInput {
   archs?: ImageArchs;
 }
 
-const TOOLKIT = 'install nvidia-container-toolkit, run `sudo nvidia-ctk runtime configure --runtime=docker` and restart the engine (`sudo systemctl restart docker`)';
+const TOOLKIT =
+  'install nvidia-container-toolkit, run `sudo nvidia-ctk runtime configure --runtime=docker` and restart the engine (`sudo systemctl restart docker`)';
 const CDI_GENERATE = 'generate CDI specs with `sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`';
 
 /** Whether the engine can hand a container a GPU, from /info and, where the engine runs here, the toolkit's files. */
@@ -100,22 +101,53 @@ type EngineGpus =
   | { kind: 'no'; code: GpuProblemCode; short: string; missing: string; fix: string }
   | { kind: 'unknown'; code: GpuProblemCode; short: string; why: string; fix: string };
 
-function engineGpus(access: GpuAccess, isPodman: boolean, info: EngineInfo, host: HostGpuProbe, files: ToolkitProbe | undefined): EngineGpus {
+function engineGpus(
+  access: GpuAccess,
+  isPodman: boolean,
+  info: EngineInfo,
+  host: HostGpuProbe,
+  files: ToolkitProbe | undefined,
+): EngineGpus {
   if (access === 'nvidia-runtime') return { kind: 'yes' };
-  const where = host.kind === 'remote' ? host.host : /docker desktop/i.test(info.operatingSystem) ? "Docker Desktop's VM" : "the engine's machine";
+  const where =
+    host.kind === 'remote' ? host.host : /docker desktop/i.test(info.operatingSystem) ? "Docker Desktop's VM" : "the engine's machine";
   if (isPodman) {
     if (files?.cdiDevices.length) return { kind: 'yes' };
     const about = 'Podman hands out GPUs by CDI name only';
     return files
-      ? { kind: 'no', code: 'cdiEmpty', short: 'no NVIDIA CDI spec', missing: `no NVIDIA CDI spec in ${files.specDirs.join(', ')} (${about})`, fix: CDI_GENERATE }
-      : { kind: 'unknown', code: 'cdiEmpty', short: 'CDI specs not checked', why: `${about}, and the CDI specs on ${where} cannot be checked from here`, fix: CDI_GENERATE };
+      ? {
+          kind: 'no',
+          code: 'cdiEmpty',
+          short: 'no NVIDIA CDI spec',
+          missing: `no NVIDIA CDI spec in ${files.specDirs.join(', ')} (${about})`,
+          fix: CDI_GENERATE,
+        }
+      : {
+          kind: 'unknown',
+          code: 'cdiEmpty',
+          short: 'CDI specs not checked',
+          why: `${about}, and the CDI specs on ${where} cannot be checked from here`,
+          fix: CDI_GENERATE,
+        };
   }
   if (access === 'cdi') return { kind: 'yes' };
   const cdi = info.cdiSpecDirs.length ? `, or ${CDI_GENERATE}` : '';
   if (files?.hook) return { kind: 'yes' };
   return files
-    ? { kind: 'no', code: 'noRuntime', short: 'no NVIDIA runtime on the engine', missing: 'no NVIDIA runtime on the engine (no nvidia runtime or CDI GPU devices in its /info, no nvidia-container-runtime-hook)', fix: `${TOOLKIT}${cdi}` }
-    : { kind: 'unknown', code: 'noRuntime', short: 'no NVIDIA runtime listed', why: `the engine lists no nvidia runtime or CDI GPU devices, and whether nvidia-container-runtime-hook is on ${where} cannot be checked from here`, fix: `${TOOLKIT}${cdi}` };
+    ? {
+        kind: 'no',
+        code: 'noRuntime',
+        short: 'no NVIDIA runtime on the engine',
+        missing: 'no NVIDIA runtime on the engine (no nvidia runtime or CDI GPU devices in its /info, no nvidia-container-runtime-hook)',
+        fix: `${TOOLKIT}${cdi}`,
+      }
+    : {
+        kind: 'unknown',
+        code: 'noRuntime',
+        short: 'no NVIDIA runtime listed',
+        why: `the engine lists no nvidia runtime or CDI GPU devices, and whether nvidia-container-runtime-hook is on ${where} cannot be checked from here`,
+        fix: `${TOOLKIT}${cdi}`,
+      };
 }
 
 export function gpuPreflight(input: PreflightInput): GpuPreflight {
@@ -124,8 +156,9 @@ export function gpuPreflight(input: PreflightInput): GpuPreflight {
   const files = host.kind !== 'remote' && !/docker desktop/i.test(info.operatingSystem) ? input.toolkit : undefined;
   const discovered = info.discoveredDevices.filter((d) => d.source === 'cdi' && d.id.startsWith('nvidia.com/gpu')).map((d) => d.id);
   // Podman resolves CDI names from the spec files, so the ones found here are its devices.
-  const cdiDevices = discovered.length ? discovered : version.isPodman ? files?.cdiDevices ?? [] : [];
-  const access: GpuAccess = version.isPodman || discovered.length ? 'cdi' : info.runtimes.includes('nvidia') ? 'nvidia-runtime' : 'unverified';
+  const cdiDevices = discovered.length ? discovered : version.isPodman ? (files?.cdiDevices ?? []) : [];
+  const access: GpuAccess =
+    version.isPodman || discovered.length ? 'cdi' : info.runtimes.includes('nvidia') ? 'nvidia-runtime' : 'unverified';
   const engine = engineGpus(access, version.isPodman, info, host, files);
   const problems: GpuProblem[] = [];
   const add = (code: GpuProblemCode, severity: GpuProblem['severity'], short: string, message: string): void => {
@@ -137,27 +170,52 @@ export function gpuPreflight(input: PreflightInput): GpuPreflight {
     case 'notInstalled':
       if (engine.kind === 'no') {
         engineReported = true;
-        add('noDriver', 'error', 'no NVIDIA driver found',
-          `No NVIDIA driver on this machine (nvidia-smi is not on PATH) and ${engine.missing}: install the NVIDIA driver, then ${engine.fix}; or run on CPU (mlContainers.gpu: none).`);
+        add(
+          'noDriver',
+          'error',
+          'no NVIDIA driver found',
+          `No NVIDIA driver on this machine (nvidia-smi is not on PATH) and ${engine.missing}: install the NVIDIA driver, then ${engine.fix}; or run on CPU (mlContainers.gpu: none).`,
+        );
       } else {
-        add('noDriver', 'unknown', 'no NVIDIA driver found',
-          'nvidia-smi is not on PATH here, so the GPUs and the driver could not be checked: install the NVIDIA driver if there is none (on WSL, nvidia-smi is in /usr/lib/wsl/lib).');
+        add(
+          'noDriver',
+          'unknown',
+          'no NVIDIA driver found',
+          'nvidia-smi is not on PATH here, so the GPUs and the driver could not be checked: install the NVIDIA driver if there is none (on WSL, nvidia-smi is in /usr/lib/wsl/lib).',
+        );
       }
       break;
     case 'noDevices':
-      add('noDevices', 'error', 'nvidia-smi finds no GPU',
-        'nvidia-smi finds no GPU: check the card is visible (`lspci | grep -i nvidia`) and not taken by a VM, or run on CPU (mlContainers.gpu: none).');
+      add(
+        'noDevices',
+        'error',
+        'nvidia-smi finds no GPU',
+        'nvidia-smi finds no GPU: check the card is visible (`lspci | grep -i nvidia`) and not taken by a VM, or run on CPU (mlContainers.gpu: none).',
+      );
       break;
     case 'driverNotLoaded':
-      add('driverNotLoaded', 'error', 'the NVIDIA driver is not loaded',
-        `The NVIDIA driver is installed but not loaded (${host.detail}): reboot after a driver update, or check \`dmesg | grep -i nvidia\` (Secure Boot can block the module).`);
+      add(
+        'driverNotLoaded',
+        'error',
+        'the NVIDIA driver is not loaded',
+        `The NVIDIA driver is installed but not loaded (${host.detail}): reboot after a driver update, or check \`dmesg | grep -i nvidia\` (Secure Boot can block the module).`,
+      );
       break;
     case 'failed':
-      add('smiFailed', 'unknown', 'nvidia-smi failed', `nvidia-smi failed (${host.detail}), so the GPUs and the driver could not be checked.`);
+      add(
+        'smiFailed',
+        'unknown',
+        'nvidia-smi failed',
+        `nvidia-smi failed (${host.detail}), so the GPUs and the driver could not be checked.`,
+      );
       break;
     case 'remote':
-      add('remote', 'unknown', 'remote engine',
-        `The engine runs on ${host.host}: its GPUs and driver cannot be checked from here; run \`nvidia-smi\` there.`);
+      add(
+        'remote',
+        'unknown',
+        'remote engine',
+        `The engine runs on ${host.host}: its GPUs and driver cannot be checked from here; run \`nvidia-smi\` there.`,
+      );
       break;
     case 'gpus':
       break;
@@ -175,12 +233,20 @@ export function gpuPreflight(input: PreflightInput): GpuPreflight {
     const image = input.image ? ` in ${input.image}` : '';
     const alternative = suggestion(host.driverVersion, input.alternatives ?? []);
     if (driver.kind === 'tooOld' || (driver.kind === 'unknownCuda' && !driver.ok)) {
-      const needs = driver.kind === 'tooOld' ? driver.required : driver.compatMinimum ?? 'a newer driver';
-      add('driverTooOld', 'error', `driver ${host.driverVersion} is too old for CUDA ${driver.cuda}`,
-        `Driver ${host.driverVersion} is too old for CUDA ${driver.cuda}${image} (needs ≥ ${needs}): ${alternative ? `pick ${alternative} or ` : ''}update the driver.`);
+      const needs = driver.kind === 'tooOld' ? driver.required : (driver.compatMinimum ?? 'a newer driver');
+      add(
+        'driverTooOld',
+        'error',
+        `driver ${host.driverVersion} is too old for CUDA ${driver.cuda}`,
+        `Driver ${host.driverVersion} is too old for CUDA ${driver.cuda}${image} (needs ≥ ${needs}): ${alternative ? `pick ${alternative} or ` : ''}update the driver.`,
+      );
     } else if (driver.kind === 'minorCompat') {
-      add('minorCompat', 'warning', `driver ${host.driverVersion} is older than CUDA ${driver.cuda}'s`,
-        `Driver ${host.driverVersion} predates CUDA ${driver.cuda}'s own (${driver.required}); it runs through CUDA minor-version compatibility, but code that needs PTX JIT may fail: update the driver${alternative ? ` or pick ${alternative}` : ''}.`);
+      add(
+        'minorCompat',
+        'warning',
+        `driver ${host.driverVersion} is older than CUDA ${driver.cuda}'s`,
+        `Driver ${host.driverVersion} predates CUDA ${driver.cuda}'s own (${driver.required}); it runs through CUDA minor-version compatibility, but code that needs PTX JIT may fail: update the driver${alternative ? ` or pick ${alternative}` : ''}.`,
+      );
     }
   }
 
@@ -193,12 +259,27 @@ export function gpuPreflight(input: PreflightInput): GpuPreflight {
     const known = new Set(host.gpus.flatMap((g) => [g.index, g.uuid]));
     const missing = input.devices.filter((d) => !known.has(d));
     if (missing.length) {
-      add('deviceMissing', 'error', `GPU ${missing.join(', ')} not found`,
-        `GPU ${missing.join(', ')} is not on this machine (it has ${host.gpus.map((g) => g.index).join(', ')}): set mlContainers.gpu to existing ids, "all" or "auto".`);
+      add(
+        'deviceMissing',
+        'error',
+        `GPU ${missing.join(', ')} not found`,
+        `GPU ${missing.join(', ')} is not on this machine (it has ${host.gpus.map((g) => g.index).join(', ')}): set mlContainers.gpu to existing ids, "all" or "auto".`,
+      );
     }
   }
 
-  const preflight = { access, cdiDevices, isPodman: version.isPodman, host, toolkit: files, image: input.image, cuda: input.cuda, driver, ...(input.archs ? { archs: input.archs } : {}), problems };
+  const preflight = {
+    access,
+    cdiDevices,
+    isPodman: version.isPodman,
+    host,
+    toolkit: files,
+    image: input.image,
+    cuda: input.cuda,
+    driver,
+    ...(input.archs ? { archs: input.archs } : {}),
+    problems,
+  };
   return { ...preflight, verdict: gpuVerdict(preflight) };
 }
 
@@ -210,23 +291,36 @@ export function gpuVerdict(p: Omit<GpuPreflight, 'verdict'>): GpuVerdict {
   const blocking = p.problems.find((x) => x.severity === 'error');
   if (blocking) {
     const more = p.problems.filter((x) => x.severity === 'error').length - 1;
-    return { kind: 'blocked', sentence: `GPU containers will not work: ${uncapitalize(blocking.message)}${more ? ` (and ${more} more problem${more > 1 ? 's' : ''} above)` : ''}` };
+    return {
+      kind: 'blocked',
+      sentence: `GPU containers will not work: ${uncapitalize(blocking.message)}${more ? ` (and ${more} more problem${more > 1 ? 's' : ''} above)` : ''}`,
+    };
   }
   const unchecked = p.problems.filter((x) => x.severity === 'unknown');
   if (unchecked.length || p.host.kind !== 'gpus') {
-    const what = unchecked.map((x) => x.message).join(' ') || 'the host\'s GPUs were not checked.';
+    const what = unchecked.map((x) => x.message).join(' ') || "the host's GPUs were not checked.";
     return { kind: 'unknown', sentence: `Can't tell whether GPU containers will work: ${uncapitalize(what)}` };
   }
-  const via = { 'nvidia-runtime': 'the nvidia runtime', cdi: `CDI (${p.cdiDevices.join(', ')})`, unverified: 'nvidia-container-runtime-hook' }[p.access];
+  const via = {
+    'nvidia-runtime': 'the nvidia runtime',
+    cdi: `CDI (${p.cdiDevices.join(', ')})`,
+    unverified: 'nvidia-container-runtime-hook',
+  }[p.access];
   const count = p.host.gpus.length;
   const image = p.image ?? 'the image';
   const cuda = !p.cuda
-    ? p.image ? `; ${p.image} names no CUDA version, so none is asked of the driver` : '; no image was given to check the driver against its CUDA'
-    : p.driver?.kind === 'minorCompat' ? `, which runs CUDA ${p.cuda.version} of ${image} through minor-version compatibility`
-    : `, which meets CUDA ${p.cuda.version} of ${image}`;
+    ? p.image
+      ? `; ${p.image} names no CUDA version, so none is asked of the driver`
+      : '; no image was given to check the driver against its CUDA'
+    : p.driver?.kind === 'minorCompat'
+      ? `, which runs CUDA ${p.cuda.version} of ${image} through minor-version compatibility`
+      : `, which meets CUDA ${p.cuda.version} of ${image}`;
   const caps = [...new Set(p.host.gpus.flatMap((g) => (g.computeCap ? [smName(g.computeCap)] : [])))];
   const kernels = p.archs?.list.length && caps.length ? `; its PyTorch has kernels for ${caps.join(', ')}` : '';
-  return { kind: 'works', sentence: `GPU containers will work: ${via} hands out ${count} GPU${count === 1 ? '' : 's'}, driver ${p.host.driverVersion}${cuda}${kernels}.` };
+  return {
+    kind: 'works',
+    sentence: `GPU containers will work: ${via} hands out ${count} GPU${count === 1 ? '' : 's'}, driver ${p.host.driverVersion}${cuda}${kernels}.`,
+  };
 }
 
 function capitalize(text: string): string {
@@ -243,7 +337,13 @@ function uncapitalize(text: string): string {
  * covers every such GPU (one the driver runs, when there is one); undefined when all are covered or none says its
  * compute capability (drivers before 510).
  */
-function archProblem(gpus: HostGpu[], archs: ImageArchs, image: string | undefined, driver: string, alternatives: { image: string; cuda: string }[]): { short: string; message: string } | undefined {
+function archProblem(
+  gpus: HostGpu[],
+  archs: ImageArchs,
+  image: string | undefined,
+  driver: string,
+  alternatives: { image: string; cuda: string }[],
+): { short: string; message: string } | undefined {
   const uncovered = gpus.filter((g) => g.computeCap !== undefined && !archsCover(archs.list, g.computeCap));
   const first = uncovered[0];
   if (!first?.computeCap) return undefined;
@@ -256,16 +356,27 @@ function archProblem(gpus: HostGpu[], archs: ImageArchs, image: string | undefin
   const runs = covering.find((a) => driverRuns(a.cuda));
   const pick = runs ?? covering[0];
   const sm = caps.map(smName).join(', ');
-  const fix = pick ? `pick ${pick.image}, which covers ${sm}${runs ? '' : ' (with a newer driver)'}` : `pick an image whose PyTorch is built for ${sm}`;
+  const fix = pick
+    ? `pick ${pick.image}, which covers ${sm}${runs ? '' : ' (with a newer driver)'}`
+    : `pick an image whose PyTorch is built for ${sm}`;
   const what = image ? `PyTorch in ${image}` : "The image's PyTorch";
   const gpu = `GPU ${first.index} (${first.name}, ${smName(first.computeCap)})${uncovered.length > 1 ? ` and ${uncovered.length - 1} more` : ''}`;
   return archs.list.length === 0
-    ? { short: 'PyTorch without CUDA', message: `${what} was built without CUDA (no CUDA archs in ${archs.source}), so it cannot use ${gpu}: ${fix}.` }
-    : { short: `no kernels for ${smName(first.computeCap)}`, message: `${what} has no kernels for ${gpu}: it was built for ${archs.list.join(' ')} (${archs.source}); ${fix}.` };
+    ? {
+        short: 'PyTorch without CUDA',
+        message: `${what} was built without CUDA (no CUDA archs in ${archs.source}), so it cannot use ${gpu}: ${fix}.`,
+      }
+    : {
+        short: `no kernels for ${smName(first.computeCap)}`,
+        message: `${what} has no kernels for ${gpu}: it was built for ${archs.list.join(' ')} (${archs.source}); ${fix}.`,
+      };
 }
 
 function suggestion(driver: string, alternatives: { image: string; cuda: string }[]): string | undefined {
-  const cuda = newestSupportedCuda(driver, alternatives.map((a) => a.cuda));
+  const cuda = newestSupportedCuda(
+    driver,
+    alternatives.map((a) => a.cuda),
+  );
   return cuda ? alternatives.find((a) => a.cuda === cuda)?.image : undefined;
 }
 
@@ -296,16 +407,26 @@ export function explainGpuRefusal(raw: string, preflight: GpuPreflight): string 
 
 export function formatPreflight(p: GpuPreflight): string[] {
   const lines: string[] = [];
-  const unlisted = p.toolkit?.hook ? `no nvidia runtime listed; ${p.toolkit.hook} (DeviceRequests)` : 'no nvidia runtime or CDI devices listed';
-  const access = { 'nvidia-runtime': 'nvidia runtime (DeviceRequests)', cdi: `CDI${p.cdiDevices.length ? `: ${p.cdiDevices.join(', ')}` : ' names (Podman)'}`, unverified: unlisted }[p.access];
+  const unlisted = p.toolkit?.hook
+    ? `no nvidia runtime listed; ${p.toolkit.hook} (DeviceRequests)`
+    : 'no nvidia runtime or CDI devices listed';
+  const access = {
+    'nvidia-runtime': 'nvidia runtime (DeviceRequests)',
+    cdi: `CDI${p.cdiDevices.length ? `: ${p.cdiDevices.join(', ')}` : ' names (Podman)'}`,
+    unverified: unlisted,
+  }[p.access];
   lines.push(`Engine GPU access: ${access}`);
   if (p.host.kind === 'gpus') {
     lines.push(`Driver: ${p.host.driverVersion}`);
     for (const g of p.host.gpus) {
-      lines.push(`GPU ${g.index}: ${g.name}, ${g.memoryMiB !== undefined ? `${(g.memoryMiB / 1024).toFixed(0)} GiB` : 'memory n/a'}${g.computeCap ? `, ${smName(g.computeCap)}` : ''}, ${g.uuid}`);
+      lines.push(
+        `GPU ${g.index}: ${g.name}, ${g.memoryMiB !== undefined ? `${(g.memoryMiB / 1024).toFixed(0)} GiB` : 'memory n/a'}${g.computeCap ? `, ${smName(g.computeCap)}` : ''}, ${g.uuid}`,
+      );
     }
   } else {
-    lines.push(`Host GPUs: ${{ noDevices: 'none found', driverNotLoaded: 'driver not loaded', notInstalled: 'nvidia-smi not installed', remote: `not checked (remote engine ${p.host.kind === 'remote' ? p.host.host : ''})`, failed: 'nvidia-smi failed' }[p.host.kind]}`);
+    lines.push(
+      `Host GPUs: ${{ noDevices: 'none found', driverNotLoaded: 'driver not loaded', notInstalled: 'nvidia-smi not installed', remote: `not checked (remote engine ${p.host.kind === 'remote' ? p.host.host : ''})`, failed: 'nvidia-smi failed' }[p.host.kind]}`,
+    );
   }
   if (p.cuda) {
     lines.push(`Image needs CUDA ${p.cuda.version} (${p.cuda.source})${p.driver ? `: ${verdictText(p.driver)}` : ''}`);
@@ -372,10 +493,13 @@ export async function checkGpu(o: CheckGpuOptions): Promise<GpuPreflight> {
   const [info, version, host] = await Promise.all([
     o.engine.info(o.signal),
     o.engine.version(o.signal),
-    local ? (o.probe ?? (() => probeHostGpus(undefined, o.signal)))() : Promise.resolve<HostGpuProbe>({ kind: 'remote', host: o.engine.endpoint.host }),
+    local
+      ? (o.probe ?? (() => probeHostGpus(undefined, o.signal)))()
+      : Promise.resolve<HostGpuProbe>({ kind: 'remote', host: o.engine.endpoint.host }),
   ]);
   // A fake machine (tests) must not be mixed with this machine's real toolkit files.
-  const toolkitProbe = o.toolkit ?? (o.probe ? (dirs: string[]) => Promise.resolve(noToolkit(dirs)) : (dirs: string[]) => probeToolkit(dirs));
+  const toolkitProbe =
+    o.toolkit ?? (o.probe ? (dirs: string[]) => Promise.resolve(noToolkit(dirs)) : (dirs: string[]) => probeToolkit(dirs));
   const toolkit = local ? await toolkitProbe(info.cdiSpecDirs.length ? info.cdiSpecDirs : DEFAULT_CDI_SPEC_DIRS) : undefined;
   const facts = o.image ? imageGpuFacts(o.image.details, o.catalog) : undefined;
   const table = o.image ? presetFacts(o.image.details.labels, o.catalog).gpuArchs : undefined;
@@ -383,9 +507,7 @@ export async function checkGpu(o: CheckGpuOptions): Promise<GpuPreflight> {
   const id = o.image?.details.id;
   const lock = o.folder && id ? await fs.readFile(lockPath(o.folder, id), 'utf8').catch(() => undefined) : undefined;
   const recorded = lock !== undefined ? lockArchs(lock) : undefined;
-  const archs = o.archs
-    ?? (recorded ? { list: recorded, source: 'its environment lock' } : undefined)
-    ?? known;
+  const archs = o.archs ?? (recorded ? { list: recorded, source: 'its environment lock' } : undefined) ?? known;
   return gpuPreflight({
     info,
     version,
@@ -398,4 +520,3 @@ export async function checkGpu(o: CheckGpuOptions): Promise<GpuPreflight> {
     ...(archs ? { archs } : {}),
   });
 }
-

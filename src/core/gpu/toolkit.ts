@@ -37,7 +37,13 @@ export async function probeToolkit(specDirs: string[], pathVariable = process.en
 
 async function firstExecutable(candidates: string[]): Promise<string | undefined> {
   for (const file of candidates) {
-    if (await fs.access(file, fs.constants.X_OK).then(() => true, () => false)) return file;
+    if (
+      await fs.access(file, fs.constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return file;
   }
   return undefined;
 }

@@ -88,12 +88,25 @@ export function isRelevantEvent(e: EngineEvent): boolean {
 /** A run container of this folder ended: whoever sees that first records it (core/run/lifecycle.ts). */
 export function isRunEnd(e: EngineEvent, folder: string | undefined): boolean {
   // A backend's job owns its container (core/backends/), as in findRunContainers.
-  return e.type === 'container' && e.action === 'die' && e.attributes[ROLE_LABEL] === 'run' && !e.attributes[JOB_LABEL] && folder !== undefined && e.attributes[WORKSPACE_LABEL] === folder;
+  return (
+    e.type === 'container' &&
+    e.action === 'die' &&
+    e.attributes[ROLE_LABEL] === 'run' &&
+    !e.attributes[JOB_LABEL] &&
+    folder !== undefined &&
+    e.attributes[WORKSPACE_LABEL] === folder
+  );
 }
 
 /** Finishes the folder's ended runs; a folder without run records has none, and costs no engine call. */
 async function reconcileIfRuns(engine: Engine, folder: string, log: Logger): Promise<void> {
-  if (!(await fs.access(path.join(folder, RUNS_FILE)).then(() => true, () => false))) return;
+  if (
+    !(await fs.access(path.join(folder, RUNS_FILE)).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return;
   await reconcileRuns({ engine, workspace: folder, log });
 }
 
@@ -199,7 +212,8 @@ export class ExperimentImagesModel {
     try {
       const repo = await this.deps.projectRepo(folder).catch(() => '');
       if (this.reconciled !== folder) {
-        const reconcile = this.deps.reconcile ?? ((engine: Engine, dir: string): Promise<void> => reconcileIfRuns(engine, dir, this.deps.log));
+        const reconcile =
+          this.deps.reconcile ?? ((engine: Engine, dir: string): Promise<void> => reconcileIfRuns(engine, dir, this.deps.log));
         try {
           await reconcile(this.deps.engine(), folder);
           this.reconciled = folder;
@@ -259,7 +273,9 @@ export class ExperimentImagesModel {
     try {
       await finishRun({ engine, workspace, containerId, log: this.deps.log });
     } catch (e) {
-      this.deps.log.warn(`could not record the end of run container ${containerId.slice(0, 12)}: ${e instanceof Error ? e.message : String(e)}`);
+      this.deps.log.warn(
+        `could not record the end of run container ${containerId.slice(0, 12)}: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
     this.scheduleRefresh();
   }

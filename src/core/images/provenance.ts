@@ -36,16 +36,30 @@ export class NoSuchImageError extends UserError {
 }
 
 /** Reads an image's provenance; the lock comes from the image itself, else from the project's copy. Writes nothing. */
-export async function inspectProvenance(engine: Engine, ref: string, folder: string | undefined, signal?: AbortSignal): Promise<ProvenanceReport> {
+export async function inspectProvenance(
+  engine: Engine,
+  ref: string,
+  folder: string | undefined,
+  signal?: AbortSignal,
+): Promise<ProvenanceReport> {
   const image = await engine.inspectImage(ref, signal);
   if (!image) throw new NoSuchImageError(ref);
   const provenance = readProvenance(image.labels);
-  const report: ProvenanceReport = { imageId: image.id, created: image.created, tags: image.repoTags, repoDigests: image.repoDigests, provenance };
+  const report: ProvenanceReport = {
+    imageId: image.id,
+    created: image.created,
+    tags: image.repoTags,
+    repoDigests: image.repoDigests,
+    provenance,
+  };
   const inImage = await readImageLock(engine, image.id, signal);
   if (inImage !== undefined) {
     const sha256 = createHash('sha256').update(inImage).digest('hex');
     report.lock = {
-      source: 'image', path: IMAGE_LOCK_PATH, packages: parseLock(inImage).size, sha256: provenance.lockSha256 ?? sha256,
+      source: 'image',
+      path: IMAGE_LOCK_PATH,
+      packages: parseLock(inImage).size,
+      sha256: provenance.lockSha256 ?? sha256,
       ...(provenance.lockSha256 ? { matchesLabel: provenance.lockSha256 === sha256 } : {}),
     };
     return report;
@@ -53,7 +67,12 @@ export async function inspectProvenance(engine: Engine, ref: string, folder: str
   const file = folder ? lockPath(folder, image.id) : undefined;
   const local = file ? await fs.readFile(file, 'utf8').catch(() => undefined) : undefined;
   if (file && local !== undefined) {
-    report.lock = { source: 'project', path: file, packages: parseLock(local).size, ...(provenance.lockSha256 ? { sha256: provenance.lockSha256 } : {}) };
+    report.lock = {
+      source: 'project',
+      path: file,
+      packages: parseLock(local).size,
+      ...(provenance.lockSha256 ? { sha256: provenance.lockSha256 } : {}),
+    };
   }
   return report;
 }

@@ -11,7 +11,11 @@ export type PushErrorReason = 'registry' | 'notFound' | 'noName' | 'dirty' | 're
 /** A push refused before or by the registry; the message says what to do next. */
 export class PushError extends UserError {
   /** `pushed`: the tags the registry took before it failed (with --latest, the commit tag may be there already). */
-  constructor(message: string, readonly reason: PushErrorReason, readonly pushed: readonly PushedReference[] = []) {
+  constructor(
+    message: string,
+    readonly reason: PushErrorReason,
+    readonly pushed: readonly PushedReference[] = [],
+  ) {
     super(message);
     this.name = 'PushError';
   }
@@ -23,7 +27,8 @@ export interface RegistryTarget {
   namespace?: string;
 }
 
-const HOST = /^(?:localhost|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?$/;
+const HOST =
+  /^(?:localhost|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?$/;
 
 /**
  * Parses `host[:port][/namespace]`. The host must look like one (a `.`, a port or `localhost`), as docker decides:
@@ -32,7 +37,10 @@ const HOST = /^(?:localhost|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z
 export function parseRegistryTarget(raw: string): RegistryTarget {
   const value = raw.trim().replace(/\/+$/, '');
   if (/^[a-z]+:\/\//i.test(value)) {
-    throw new PushError(`--registry takes host[:port][/namespace], without a scheme: e.g. ${value.replace(/^[a-z]+:\/\//i, '')}.`, 'registry');
+    throw new PushError(
+      `--registry takes host[:port][/namespace], without a scheme: e.g. ${value.replace(/^[a-z]+:\/\//i, '')}.`,
+      'registry',
+    );
   }
   const [host = '', ...path] = value.split('/');
   if (!HOST.test(host) || !isRegistryHost(host)) {
@@ -43,7 +51,10 @@ export function parseRegistryTarget(raw: string): RegistryTarget {
   }
   const bad = path.find((c) => !isPathComponent(c));
   if (bad !== undefined) {
-    throw new PushError(`--registry namespace component ${JSON.stringify(bad)} is not valid: lowercase letters, digits and single . _ - separators.`, 'registry');
+    throw new PushError(
+      `--registry namespace component ${JSON.stringify(bad)} is not valid: lowercase letters, digits and single . _ - separators.`,
+      'registry',
+    );
   }
   return { host: host === 'index.docker.io' ? DOCKER_HUB : host, ...(path.length ? { namespace: path.join('/') } : {}) };
 }
@@ -71,12 +82,22 @@ function splitLocal(ref: string): { name?: string; tag?: string } {
  * What to push for an image: `<registry>/<name>:<sha7>[-dirty]` from its revision label (the tag the build gave
  * it), or the given tag when it has none; `latest` only when asked, since it moves under whoever pulls it.
  */
-export function planPush(input: { ref: string; image: ImageDetails; registry: RegistryTarget; latest: boolean; allowDirty: boolean }): PushPlan {
+export function planPush(input: {
+  ref: string;
+  image: ImageDetails;
+  registry: RegistryTarget;
+  latest: boolean;
+  allowDirty: boolean;
+}): PushPlan {
   const { ref, image, registry } = input;
   let { name, tag } = splitLocal(ref);
   if (!name) {
     const named = image.repoTags.map(splitLocal).find((r) => r.name);
-    if (!named?.name) throw new PushError(`Image ${ref} has no name to push it under: tag it first (docker tag ${ref} NAME:TAG), or name it by a tag.`, 'noName');
+    if (!named?.name)
+      throw new PushError(
+        `Image ${ref} has no name to push it under: tag it first (docker tag ${ref} NAME:TAG), or name it by a tag.`,
+        'noName',
+      );
     ({ name, tag } = named);
   }
   const notes: string[] = [];
@@ -84,7 +105,10 @@ export function planPush(input: { ref: string; image: ImageDetails; registry: Re
   let commitTag: string;
   if (revision) {
     if (!/^[0-9a-f]{7,64}$/.test(revision)) {
-      throw new PushError(`Image ${ref} has a ${REVISION_LABEL} label that is not a git commit: rebuild it with \`mlc build\`.`, 'revision');
+      throw new PushError(
+        `Image ${ref} has a ${REVISION_LABEL} label that is not a git commit: rebuild it with \`mlc build\`.`,
+        'revision',
+      );
     }
     commitTag = `${revision.slice(0, 7)}${dirty ? '-dirty' : ''}`;
     if (dirty && !input.allowDirty) {
@@ -96,7 +120,9 @@ export function planPush(input: { ref: string; image: ImageDetails; registry: Re
     if (dirty) notes.push(`pushing ${name}:${commitTag}, built from uncommitted changes on top of ${revision.slice(0, 7)} (--allow-dirty)`);
   } else {
     commitTag = tag ?? 'latest';
-    notes.push(`${ref} has no ${REVISION_LABEL} label (not built by \`mlc build\` in a git repository): pushing it as ${name}:${commitTag}, which names no commit`);
+    notes.push(
+      `${ref} has no ${REVISION_LABEL} label (not built by \`mlc build\` in a git repository): pushing it as ${name}:${commitTag}, which names no commit`,
+    );
   }
   const tags = input.latest && commitTag !== 'latest' ? [commitTag, 'latest'] : [commitTag];
   return { imageId: image.id, repository: [registry.host, registry.namespace, name].filter(Boolean).join('/'), tags, notes };

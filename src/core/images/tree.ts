@@ -4,7 +4,6 @@ import type { CommitMeta, GitHistory } from '../provenance/git';
 import { familiarName, tryParseReference } from '../reference';
 import type { RunRecord } from '../run/records';
 
-
 export interface ContainerNode {
   id: string;
   name: string;
@@ -75,12 +74,19 @@ export function groupImages(
   const groups = new Map<string, CommitGroup>();
   for (const image of images) {
     const sha = image.labels[REVISION_LABEL] || undefined;
-    const ours = image.repoTags.some((t) => repoOf(t) === projectRepo) || (sha !== undefined && (history?.commits.has(sha) || branchIndex.has(sha)));
+    const ours =
+      image.repoTags.some((t) => repoOf(t) === projectRepo) || (sha !== undefined && (history?.commits.has(sha) || branchIndex.has(sha)));
     if (!ours) continue;
     const key = sha ?? '';
     let group = groups.get(key);
     if (!group) {
-      group = { sha, meta: sha ? history?.commits.get(sha) : undefined, onBranch: sha !== undefined && branchIndex.has(sha), isHead: sha !== undefined && sha === history?.head, images: [] };
+      group = {
+        sha,
+        meta: sha ? history?.commits.get(sha) : undefined,
+        onBranch: sha !== undefined && branchIndex.has(sha),
+        isHead: sha !== undefined && sha === history?.head,
+        images: [],
+      };
       groups.set(key, group);
     }
     const imageRuns = (runsByImage.get(image.id) ?? []).slice().sort((a, b) => b.start.localeCompare(a.start) || b.id.localeCompare(a.id));

@@ -16,7 +16,16 @@ import type { GpuPreflight } from '../gpu/preflight';
 import { isLocalEndpoint } from '../docker/endpoint';
 import type { HostGpuProbe } from '../gpu/nvidiaSmi';
 import type { ToolkitProbe } from '../gpu/toolkit';
-import { GPU_LABEL, IMAGE_ID_LABEL, IMAGE_REF_LABEL, MANAGED_LABEL, REVISION_LABEL, ROLE_LABEL, TITLE_LABEL, WORKSPACE_LABEL } from '../labels';
+import {
+  GPU_LABEL,
+  IMAGE_ID_LABEL,
+  IMAGE_REF_LABEL,
+  MANAGED_LABEL,
+  REVISION_LABEL,
+  ROLE_LABEL,
+  TITLE_LABEL,
+  WORKSPACE_LABEL,
+} from '../labels';
 import type { Logger } from '../log';
 import { imageName } from '../reference';
 import type { Catalog } from '../scaffold/catalog';
@@ -58,7 +67,10 @@ export function browserUrl(s: Pick<JupyterServer, 'baseUrl' | 'token'>): string 
 }
 
 export class JupyterStartError extends UserError {
-  constructor(message: string, readonly logTail: string[] = []) {
+  constructor(
+    message: string,
+    readonly logTail: string[] = [],
+  ) {
     super(message);
     this.name = 'JupyterStartError';
   }
@@ -165,7 +177,17 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
   const image = { ref: o.image, details };
   // Before a Jupyter container is replaced: an image asking for privileges not agreed to starts nothing.
   await checkImagePrivileges(image, o.workspace, o.runtime);
-  const { decision, preflight, ...choice } = await chooseGpu({ engine, image, gpu: o.gpu, log, folder: o.workspace, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.toolkit ? { toolkit: o.toolkit } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+  const { decision, preflight, ...choice } = await chooseGpu({
+    engine,
+    image,
+    gpu: o.gpu,
+    log,
+    folder: o.workspace,
+    ...(o.catalog ? { catalog: o.catalog } : {}),
+    ...(o.probe ? { probe: o.probe } : {}),
+    ...(o.toolkit ? { toolkit: o.toolkit } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
 
   const existing = await findJupyterServers(engine, { workspace: o.workspace, imageId: details.id, all: true }, o.signal);
   for (const server of existing) {
@@ -193,7 +215,12 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
     ...(owner ? { hostUser: owner } : {}),
   };
 
-  const started = await launchContainer(engine, jupyterContainerSpec(input), { gpu: o.gpu, preflight, log, ...(o.signal ? { signal: o.signal } : {}) });
+  const started = await launchContainer(engine, jupyterContainerSpec(input), {
+    gpu: o.gpu,
+    preflight,
+    log,
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
   const id = started.id;
   const note = started.note ?? choice.note;
   const server = await readServer(engine, id, o.signal);
@@ -209,7 +236,14 @@ export async function startJupyter(o: StartJupyterOptions): Promise<StartJupyter
 }
 
 /** Polls GET /api/status with the token until 200; fails early, with the last log lines, if the container exits. */
-export async function waitForJupyter(engine: Engine, server: JupyterServer, timeoutMs: number, log: Logger, signal?: AbortSignal, intervalMs = 100): Promise<void> {
+export async function waitForJupyter(
+  engine: Engine,
+  server: JupyterServer,
+  timeoutMs: number,
+  log: Logger,
+  signal?: AbortSignal,
+  intervalMs = 100,
+): Promise<void> {
   const exited = async (): Promise<JupyterStartError | undefined> => {
     const state = await engine.inspectContainer(server.containerId, signal);
     if (state?.running) return undefined;
@@ -267,7 +301,10 @@ export function httpStatus(url: string, headers: Record<string, string>, timeout
 /** The container's last log lines, tokens masked. */
 export async function lastLogLines(engine: Engine, id: string, count: number): Promise<string[]> {
   const text = await engine.containerLogs(id, count).catch(() => '');
-  return maskSecrets(text).split(/\r?\n/).filter((l) => l.trim()).slice(-count);
+  return maskSecrets(text)
+    .split(/\r?\n/)
+    .filter((l) => l.trim())
+    .slice(-count);
 }
 
 /** Jupyter containers we started, optionally for one workspace and image; ports and tokens read back by inspect. */

@@ -110,7 +110,15 @@ function summarize(read: { collectors: readonly Collector[]; shared: Shared }): 
   return {
     metrics: nameMap(metrics),
     skipped: read.collectors.reduce((n, c) => n + c.skipped, 0) + shared.filesCut,
-    ...(shared.leftOutCount ? { namesLeftOut: { count: shared.leftOutCount, ...(shared.leftOut.size >= MAX_COUNTED_LEFT_OUT ? { atLeast: true } : {}), first: [...shared.leftOut].slice(0, LEFT_OUT_SHOWN).map((n) => printable(n, 64)) } } : {}),
+    ...(shared.leftOutCount
+      ? {
+          namesLeftOut: {
+            count: shared.leftOutCount,
+            ...(shared.leftOut.size >= MAX_COUNTED_LEFT_OUT ? { atLeast: true } : {}),
+            first: [...shared.leftOut].slice(0, LEFT_OUT_SHOWN).map((n) => printable(n, 64)),
+          },
+        }
+      : {}),
     ...(shared.filesCut ? { filesCut: { count: shared.filesCut, first: shared.cutNames } } : {}),
   };
 }
@@ -119,9 +127,15 @@ function summarize(read: { collectors: readonly Collector[]; shared: Shared }): 
 export function leftOutSentence(m: MetricsLeftOut): string | undefined {
   const parts: string[] = [];
   const names = m.namesLeftOut;
-  if (names) parts.push(`${names.atLeast ? 'at least ' : ''}${names.count} metric name(s) past the first ${MAX_METRIC_NAMES} were not read (${names.first.join(', ')}${names.count > names.first.length ? ', …' : ''})`);
+  if (names)
+    parts.push(
+      `${names.atLeast ? 'at least ' : ''}${names.count} metric name(s) past the first ${MAX_METRIC_NAMES} were not read (${names.first.join(', ')}${names.count > names.first.length ? ', …' : ''})`,
+    );
   const files = m.filesCut;
-  if (files) parts.push(`${files.count} metric file(s) were read only up to ${MAX_METRIC_FILE_BYTES / 1024 / 1024} MiB each, ${MAX_RUN_METRIC_BYTES / 1024 / 1024} MiB in all (${files.first.join(', ')}${files.count > files.first.length ? ', …' : ''})`);
+  if (files)
+    parts.push(
+      `${files.count} metric file(s) were read only up to ${MAX_METRIC_FILE_BYTES / 1024 / 1024} MiB each, ${MAX_RUN_METRIC_BYTES / 1024 / 1024} MiB in all (${files.first.join(', ')}${files.count > files.first.length ? ', …' : ''})`,
+    );
   return parts.length ? `${parts.join('; ')}.` : undefined;
 }
 
@@ -150,7 +164,10 @@ function seriesOf(c: Collector, name: string): MetricSeries | undefined {
  * Every metric's series in one pass, thinned to at most `maxPoints` each (every 2nd, 4th, … point kept, and always
  * the last), so memory stays bounded whatever the file's size: what charts need, kept with a finished run.
  */
-export async function readRunSeries(runDir: string, maxPoints = MAX_SERIES_POINTS): Promise<{ metrics: RunMetrics; series: Record<string, MetricSeries> }> {
+export async function readRunSeries(
+  runDir: string,
+  maxPoints = MAX_SERIES_POINTS,
+): Promise<{ metrics: RunMetrics; series: Record<string, MetricSeries> }> {
   const read = await readAll(runDir, undefined, maxPoints);
   const out = new Map<string, MetricSeries>();
   for (const c of read.collectors) {
@@ -196,7 +213,8 @@ class Shared {
     this.bytesLeft -= bytes;
     if (!cut) return;
     this.filesCut++;
-    if (this.cutNames.length < LEFT_OUT_SHOWN) this.cutNames.push(printable(path.relative(this.runDir, file).split(path.sep).join('/'), 64));
+    if (this.cutNames.length < LEFT_OUT_SHOWN)
+      this.cutNames.push(printable(path.relative(this.runDir, file).split(path.sep).join('/'), 64));
   }
 }
 
@@ -303,7 +321,14 @@ function folderPrefixes(dirs: string[]): Map<string, string> {
   const split = unique.map((d) => d.split(path.sep));
   let common = 0;
   while (split.every((parts) => common < parts.length && parts[common] === split[0]![common])) common++;
-  return new Map(unique.map((d, i) => [d, split[i]!.slice(common).map((p) => `${p}/`).join('')]));
+  return new Map(
+    unique.map((d, i) => [
+      d,
+      split[i]!.slice(common)
+        .map((p) => `${p}/`)
+        .join(''),
+    ]),
+  );
 }
 
 interface MetricFiles {
@@ -339,7 +364,8 @@ async function findMetricFiles(runDir: string): Promise<MetricFiles> {
       const isDvclive = hasPlots || (dir !== runDir && path.basename(dir) === 'dvclive');
       if (isDvclive) found.dvclive.push(dir);
       // An MLflow run's metrics/ is read by its reader, not searched for other kinds.
-      const isMlflow = entries.some((e) => e.name === 'meta.yaml' && e.isFile()) && entries.some((e) => e.name === 'metrics' && e.isDirectory());
+      const isMlflow =
+        entries.some((e) => e.name === 'meta.yaml' && e.isFile()) && entries.some((e) => e.name === 'metrics' && e.isDirectory());
       if (isMlflow) found.mlflow.push(dir);
       for (const e of entries) {
         const full = path.join(dir, e.name);
@@ -382,8 +408,15 @@ export interface RunMetricsJson extends MetricsLeftOut {
 }
 
 export function metricsToJson(m: RunMetrics): RunMetricsJson {
-  const metrics = Object.entries(m.metrics).map(([name, s]) => [name, { ...s, last: toJsonNumber(s.last), min: toJsonNumber(s.min), max: toJsonNumber(s.max) }] as const);
-  return { metrics: nameMap(metrics), skipped: m.skipped, ...(m.namesLeftOut ? { namesLeftOut: m.namesLeftOut } : {}), ...(m.filesCut ? { filesCut: m.filesCut } : {}) };
+  const metrics = Object.entries(m.metrics).map(
+    ([name, s]) => [name, { ...s, last: toJsonNumber(s.last), min: toJsonNumber(s.min), max: toJsonNumber(s.max) }] as const,
+  );
+  return {
+    metrics: nameMap(metrics),
+    skipped: m.skipped,
+    ...(m.namesLeftOut ? { namesLeftOut: m.namesLeftOut } : {}),
+    ...(m.filesCut ? { filesCut: m.filesCut } : {}),
+  };
 }
 
 /** Reads back what `metricsToJson` wrote (a run record's field); entries of another shape are dropped. */
@@ -396,7 +429,15 @@ export function metricsFromJson(value: unknown): RunMetrics | undefined {
     const [last, min, max] = [jsonValueNumber(s.last), jsonValueNumber(s.min), jsonValueNumber(s.max)];
     const counts = [s.lastStep, s.steps, s.nans];
     if (last === undefined || min === undefined || max === undefined || !counts.every((c) => typeof c === 'number')) continue;
-    metrics.set(name, { source: s.source as MetricSource, last, lastStep: s.lastStep as number, min, max, steps: s.steps as number, nans: s.nans as number });
+    metrics.set(name, {
+      source: s.source as MetricSource,
+      last,
+      lastStep: s.lastStep as number,
+      min,
+      max,
+      steps: s.steps as number,
+      nans: s.nans as number,
+    });
   }
   const leftOut = (v: unknown): { count: number; first: string[] } | undefined =>
     isPlainObject(v) && typeof v.count === 'number' && Array.isArray(v.first) && v.first.every((f) => typeof f === 'string')
@@ -407,7 +448,14 @@ export function metricsFromJson(value: unknown): RunMetrics | undefined {
   return {
     metrics: nameMap(metrics),
     skipped: typeof value.skipped === 'number' ? value.skipped : 0,
-    ...(names ? { namesLeftOut: { ...names, ...(isPlainObject(value.namesLeftOut) && value.namesLeftOut.atLeast === true ? { atLeast: true } : {}) } } : {}),
+    ...(names
+      ? {
+          namesLeftOut: {
+            ...names,
+            ...(isPlainObject(value.namesLeftOut) && value.namesLeftOut.atLeast === true ? { atLeast: true } : {}),
+          },
+        }
+      : {}),
     ...(files ? { filesCut: files } : {}),
   };
 }

@@ -92,7 +92,13 @@ export function parseJsonLoose(text: string): unknown {
  * The numbers of a JSON object, nested objects flattened with `/` (`{"train": {"loss": 1}}` gives `train/loss`),
  * as DVCLive names them. Arrays, strings and booleans are not metrics and are passed over.
  */
-export function flattenNumbers(value: Record<string, unknown>, onNumber: (name: string, n: number) => void, skipTopLevel?: string, prefix = '', depth = 0): void {
+export function flattenNumbers(
+  value: Record<string, unknown>,
+  onNumber: (name: string, n: number) => void,
+  skipTopLevel?: string,
+  prefix = '',
+  depth = 0,
+): void {
   for (const [key, v] of Object.entries(value)) {
     if (!prefix && key === skipTopLevel) continue;
     const name = prefix + key;

@@ -19,7 +19,12 @@ function eventDecoder(): Protobuf.Type {
       Summary: { fields: { value: { rule: 'repeated', type: 'Value', id: 1 } } },
       Value: {
         oneofs: { value: { oneof: ['simpleValue', 'tensor'] } },
-        fields: { tag: { type: 'string', id: 1 }, simpleValue: { type: 'float', id: 2 }, tensor: { type: 'TensorProto', id: 8 }, metadata: { type: 'SummaryMetadata', id: 9 } },
+        fields: {
+          tag: { type: 'string', id: 1 },
+          simpleValue: { type: 'float', id: 2 },
+          tensor: { type: 'TensorProto', id: 8 },
+          metadata: { type: 'SummaryMetadata', id: 9 },
+        },
       },
       SummaryMetadata: { fields: { pluginData: { type: 'PluginData', id: 1 } } },
       PluginData: { fields: { pluginName: { type: 'string', id: 1 } } },
@@ -110,7 +115,10 @@ function scalarValue(v: SummaryValue, plugin: string | undefined): number | unde
   const elements = (t.tensorShape?.dim ?? []).reduce((n, d) => n * int64(d.size), 1);
   if (elements !== 1) return undefined;
   // An absent bytes field decodes as protobufjs' shared empty array, not a Buffer.
-  const content = t.tensorContent.length > 0 ? Buffer.from(t.tensorContent.buffer, t.tensorContent.byteOffset, t.tensorContent.byteLength) : Buffer.alloc(0);
+  const content =
+    t.tensorContent.length > 0
+      ? Buffer.from(t.tensorContent.buffer, t.tensorContent.byteOffset, t.tensorContent.byteLength)
+      : Buffer.alloc(0);
   if (t.dtype === DT_FLOAT) {
     if (t.floatVal.length === 1) return shortestFloat32(t.floatVal[0]!);
     if (content.length === 4) return shortestFloat32(content.readFloatLE(0));
@@ -131,7 +139,12 @@ function int64(v: Int64): number {
 const MAX_RECORD_BYTES = 16 << 20;
 
 /** The records of an event file, reading no more than `allowance` bytes (records stepped over cost nothing). */
-async function* records(handle: fs.promises.FileHandle, sink: PointSink, allowance: number, read: { bytes: number; cut: boolean }): AsyncGenerator<Buffer> {
+async function* records(
+  handle: fs.promises.FileHandle,
+  sink: PointSink,
+  allowance: number,
+  read: { bytes: number; cut: boolean },
+): AsyncGenerator<Buffer> {
   let buf = Buffer.alloc(1 << 20);
   let start = 0;
   let end = 0;

@@ -134,9 +134,13 @@ export async function readDvclive(dir: string, prefix: string, sink: PointSink):
   const summary = parseJsonLoose(text);
   if (!isPlainObject(summary)) return sink.skip();
   const step = typeof summary.step === 'number' && Number.isFinite(summary.step) ? summary.step : 0;
-  flattenNumbers(summary, (name, value) => {
-    if (!sink.has(prefix + name)) sink.point(prefix + name, step, value);
-  }, 'step');
+  flattenNumbers(
+    summary,
+    (name, value) => {
+      if (!sink.has(prefix + name)) sink.point(prefix + name, step, value);
+    },
+    'step',
+  );
 }
 
 async function readDvcliveTsv(file: string, name: string, sink: PointSink): Promise<void> {

@@ -113,13 +113,18 @@ export function headlineMetric(names: readonly string[]): string | undefined {
 }
 
 /** The card of a run's model: its record, the training image's labels, the artifacts as hashed. */
-export function modelCard(record: RunRecord, imageLabels: Readonly<Record<string, string>>, artifacts: readonly ModelArtifact[]): ModelCard {
+export function modelCard(
+  record: RunRecord,
+  imageLabels: Readonly<Record<string, string>>,
+  artifacts: readonly ModelArtifact[],
+): ModelCard {
   const p = readProvenance(imageLabels);
   const summaries = metricsFromJson(record.metrics)?.metrics ?? nameMap();
   const metrics = nameMap(Object.entries(summaries).map(([name, s]) => [name, toJsonNumber(s.last)] as const));
-  const sweep = record.sweep && isRunId(record.sweep.id) && Number.isInteger(record.sweep.index) && Number.isInteger(record.sweep.size)
-    ? { id: record.sweep.id, index: record.sweep.index, size: record.sweep.size }
-    : null;
+  const sweep =
+    record.sweep && isRunId(record.sweep.id) && Number.isInteger(record.sweep.index) && Number.isInteger(record.sweep.size)
+      ? { id: record.sweep.id, index: record.sweep.index, size: record.sweep.size }
+      : null;
   return {
     schema: CARD_SCHEMA,
     run: record.id,
@@ -134,7 +139,9 @@ export function modelCard(record: RunRecord, imageLabels: Readonly<Record<string
     config: { path: String(record.config.path), sha256: String(record.config.sha256) },
     image: { id: record.image.id, ref: record.image.ref, base: p.base ?? null, baseDigest: p.baseDigest ?? null },
     environment: p.lockSha256 && SHA256.test(p.lockSha256) ? { lock: IMAGE_LOCK_PATH, sha256: p.lockSha256 } : null,
-    artifacts: [...artifacts].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((a) => ({ name: a.name, sha256: a.sha256, size: a.size })),
+    artifacts: [...artifacts]
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map((a) => ({ name: a.name, sha256: a.sha256, size: a.size })),
     data: isDataInputList(record.data) ? record.data.map((d) => ({ ...d })) : [],
   };
 }
@@ -212,14 +219,20 @@ export function labelJson(value: unknown): string {
 
 /** MODEL_CARD.md: the card for a person, every value from the run on one line and escaped for a table. */
 export function cardMarkdown(card: ModelCard): string {
-  const cell = (v: unknown): string => singleLine(typeof v === 'string' ? v : JSON.stringify(v) ?? '').replace(/[\\|`*_<>[\]]/g, (c) => `\\${c}`);
+  const cell = (v: unknown): string =>
+    singleLine(typeof v === 'string' ? v : (JSON.stringify(v) ?? '')).replace(/[\\|`*_<>[\]]/g, (c) => `\\${c}`);
   const rows: [string, string][] = [
     ['run', card.run],
     ...(card.sweep ? [['sweep', `${card.sweep.id} (point ${card.sweep.index + 1} of ${card.sweep.size})`] as [string, string]] : []),
     ['commit', card.commit ? `${card.commit}${card.dirty ? ' (dirty: uncommitted changes)' : ''}` : 'none recorded'],
     ['config', `${card.config.path} sha256:${card.config.sha256}`],
     ['training image', `${card.image.id} (${card.image.ref})`],
-    ['base', card.image.base || card.image.baseDigest ? `${card.image.base ?? '(unnamed)'}${card.image.baseDigest ? ` @ ${card.image.baseDigest}` : ''}` : 'not recorded'],
+    [
+      'base',
+      card.image.base || card.image.baseDigest
+        ? `${card.image.base ?? '(unnamed)'}${card.image.baseDigest ? ` @ ${card.image.baseDigest}` : ''}`
+        : 'not recorded',
+    ],
     ['environment', card.environment ? `${card.environment.lock} sha256:${card.environment.sha256}` : 'no lock recorded'],
   ];
   const lines = [
@@ -233,11 +246,15 @@ export function cardMarkdown(card: ModelCard): string {
     '',
     '## Parameters',
     '',
-    ...(Object.keys(card.params).length ? Object.entries(card.params).map(([k, v]) => `- ${cell(k)}: ${cell(v)}`) : ['none (not a sweep point)']),
+    ...(Object.keys(card.params).length
+      ? Object.entries(card.params).map(([k, v]) => `- ${cell(k)}: ${cell(v)}`)
+      : ['none (not a sweep point)']),
     '',
     '## Final metrics',
     '',
-    ...(Object.keys(card.metrics).length ? Object.entries(card.metrics).map(([k, v]) => `- ${cell(k)}: ${cell(v)}${k === card.headline ? ' (headline)' : ''}`) : ['none recorded']),
+    ...(Object.keys(card.metrics).length
+      ? Object.entries(card.metrics).map(([k, v]) => `- ${cell(k)}: ${cell(v)}${k === card.headline ? ' (headline)' : ''}`)
+      : ['none recorded']),
     '',
     '## Artifacts',
     '',
@@ -283,7 +300,8 @@ const MAX_READ_JSON = 1024 * 1024;
 export function readModelLabels(labels: Readonly<Record<string, string>> | undefined): ModelFacts | undefined {
   if (!labels || labels[ROLE_LABEL] !== MODEL_ROLE) return undefined;
   const L = MODEL_LABELS;
-  const get = (key: string): string | undefined => (Object.hasOwn(labels, key) && typeof labels[key] === 'string' && labels[key] !== '' ? labels[key] : undefined);
+  const get = (key: string): string | undefined =>
+    Object.hasOwn(labels, key) && typeof labels[key] === 'string' && labels[key] !== '' ? labels[key] : undefined;
   const json = (key: string): unknown => {
     const text = get(key);
     if (text === undefined || text.length > MAX_READ_JSON) return undefined;
@@ -310,7 +328,10 @@ export function readModelLabels(labels: Readonly<Record<string, string>> | undef
   if (isRecord(params)) facts.params = params;
   const metrics = json(L.metrics);
   if (isRecord(metrics)) {
-    const kept = Object.entries(metrics).filter((e): e is [string, JsonNumber] => (typeof e[1] === 'number' && Number.isFinite(e[1])) || e[1] === 'NaN' || e[1] === 'Infinity' || e[1] === '-Infinity');
+    const kept = Object.entries(metrics).filter(
+      (e): e is [string, JsonNumber] =>
+        (typeof e[1] === 'number' && Number.isFinite(e[1])) || e[1] === 'NaN' || e[1] === 'Infinity' || e[1] === '-Infinity',
+    );
     facts.metrics = nameMap(kept);
   }
   const headline = get(L.headline);
@@ -320,7 +341,8 @@ export function readModelLabels(labels: Readonly<Record<string, string>> | undef
   const code = get(L.code);
   if (code === 'workspace' || code === 'image') facts.code = code;
   const configPath = get(L.configPath);
-  if (configPath !== undefined) facts.config = { path: configPath, ...(shaped(L.configSha256, SHA256) ? { sha256: get(L.configSha256)! } : {}) };
+  if (configPath !== undefined)
+    facts.config = { path: configPath, ...(shaped(L.configSha256, SHA256) ? { sha256: get(L.configSha256)! } : {}) };
   const imageId = shaped(L.imageId, IMAGE_ID);
   const imageRef = get(L.imageRef);
   if (imageId || imageRef) facts.image = { ...(imageId ? { id: imageId } : {}), ...(imageRef !== undefined ? { ref: imageRef } : {}) };
@@ -333,7 +355,16 @@ export function readModelLabels(labels: Readonly<Record<string, string>> | undef
   const artifacts = json(L.artifacts);
   if (Array.isArray(artifacts)) {
     facts.artifacts = artifacts
-      .filter((a): a is ModelArtifact => isRecord(a) && typeof a.name === 'string' && typeof a.sha256 === 'string' && SHA256.test(a.sha256) && typeof a.size === 'number' && Number.isSafeInteger(a.size) && a.size >= 0)
+      .filter(
+        (a): a is ModelArtifact =>
+          isRecord(a) &&
+          typeof a.name === 'string' &&
+          typeof a.sha256 === 'string' &&
+          SHA256.test(a.sha256) &&
+          typeof a.size === 'number' &&
+          Number.isSafeInteger(a.size) &&
+          a.size >= 0,
+      )
       .slice(0, MAX_ARTIFACTS)
       .map((a) => ({ name: a.name, sha256: a.sha256, size: a.size }));
   }

@@ -53,7 +53,11 @@ export async function hashHandle(handle: FileHandle): Promise<{ sha256: string; 
  * The context as a tar: `files` then `artifacts`, each folder on the way as an entry of its own. The stream fails
  * with ArtifactChangedError when an artifact no longer reads as it hashed (`onError` hears it first).
  */
-export function packModelContext(files: readonly MemoryFile[], artifacts: readonly HashedArtifact[], onError?: (e: Error) => void): Readable {
+export function packModelContext(
+  files: readonly MemoryFile[],
+  artifacts: readonly HashedArtifact[],
+  onError?: (e: Error) => void,
+): Readable {
   // tar-stream is loaded with the first build, as buildContext.ts does.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const tar = (require('tar-stream') as typeof TarStream).pack();

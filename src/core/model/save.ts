@@ -24,7 +24,17 @@ import { RUN_DIR, assertRunFolder, isRunId, runFolder } from '../run/runFolder';
 import { templatesDir } from '../scaffold/templateFiles';
 import { kind, openRunFileForRead } from '../untrustedFile';
 import type { ModelArtifact, ModelCard } from './card';
-import { CARD_JSON, CARD_MARKDOWN, MAX_ARTIFACTS, MODEL_DIR, cardJson, cardMarkdown, labelInstruction, modelCard, modelLabels } from './card';
+import {
+  CARD_JSON,
+  CARD_MARKDOWN,
+  MAX_ARTIFACTS,
+  MODEL_DIR,
+  cardJson,
+  cardMarkdown,
+  labelInstruction,
+  modelCard,
+  modelLabels,
+} from './card';
 import type { HashedArtifact } from './context';
 import { hashHandle, packModelContext } from './context';
 import { readPredict, serveDockerfileLines } from './serve';
@@ -71,7 +81,10 @@ export interface SavedModel {
 export async function defaultModelName(imageRef: string, workspace: string): Promise<string> {
   const ref = tryParseReference(imageRef);
   if (ref) return imageName(`${imageBaseName(imageRef)}-model`);
-  const project = await openProject(workspace).then((p) => p.imageName, () => imageName(path.basename(workspace)));
+  const project = await openProject(workspace).then(
+    (p) => p.imageName,
+    () => imageName(path.basename(workspace)),
+  );
   return imageName(`${project}-model`);
 }
 
@@ -79,20 +92,27 @@ export async function defaultModelName(imageRef: string, workspace: string): Pro
 export function modelNameProblem(name: string): string | undefined {
   const ref = tryParseReference(name);
   if (!ref) return `${printable(name)} is not an image repository name: write lowercase letters, digits and - . _ (e.g. digits-model)`;
-  if (ref.tag !== undefined || ref.digest !== undefined) return `--name takes a repository without a tag (${printable(name)}): the tag is the run id`;
+  if (ref.tag !== undefined || ref.digest !== undefined)
+    return `--name takes a repository without a tag (${printable(name)}): the tag is the run id`;
   return undefined;
 }
 
 /** Builds the model image of a run; the artifacts stay open from hashing until they are packed. */
 export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
   const record = await succeededRun(o.workspace, o.run);
-  const patterns = o.files?.length ? [...o.files] : configOutputs(record.config.content, `the config of run ${record.id} (${record.config.path})`);
+  const patterns = o.files?.length
+    ? [...o.files]
+    : configOutputs(record.config.content, `the config of run ${record.id} (${record.config.path})`);
   if (!patterns?.length) {
-    throw new ModelError(`Run ${record.id} names no artifact: pass the files with --files model.pt (names in ${runRel(record.id)}), or list them under outputs: in the experiment YAML for the runs to come.`);
+    throw new ModelError(
+      `Run ${record.id} names no artifact: pass the files with --files model.pt (names in ${runRel(record.id)}), or list them under outputs: in the experiment YAML for the runs to come.`,
+    );
   }
   const image = await o.engine.inspectImage(record.image.id, o.signal);
   if (!image) {
-    throw new ModelError(`The image run ${record.id} ran in (${shortImageId(record.image.id)}, ${printable(record.image.ref)}) is no longer on this engine, and a model is built FROM it: load that image again (docker load, or pull it), then save.`);
+    throw new ModelError(
+      `The image run ${record.id} ran in (${shortImageId(record.image.id)}, ${printable(record.image.ref)}) is no longer on this engine, and a model is built FROM it: load that image again (docker load, or pull it), then save.`,
+    );
   }
   const name = o.name ?? (await defaultModelName(record.image.ref, o.workspace));
   const problem = modelNameProblem(name);
@@ -102,15 +122,25 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
   const handles: FileHandle[] = [];
   try {
     const artifacts = await openArtifacts(o.workspace, record.id, patterns, handles);
-    const card = modelCard(record, image.labels, artifacts.map(({ path: p, size, sha256 }) => ({ name: p, size, sha256 }) satisfies ModelArtifact));
+    const card = modelCard(
+      record,
+      image.labels,
+      artifacts.map(({ path: p, size, sha256 }) => ({ name: p, size, sha256 }) satisfies ModelArtifact),
+    );
     const json = cardJson(card);
     const labels = modelLabels(card, createHash('sha256').update(json).digest('hex'));
     const total = artifacts.reduce((n, a) => n + a.size, 0);
-    o.log.info(`run ${record.id}: ${artifacts.map((a) => `${a.path} (${formatBytes(a.size)})`).join(', ')} into ${MODEL_DIR}, FROM ${shortImageId(image.id)}`);
+    o.log.info(
+      `run ${record.id}: ${artifacts.map((a) => `${a.path} (${formatBytes(a.size)})`).join(', ')} into ${MODEL_DIR}, FROM ${shortImageId(image.id)}`,
+    );
     // The project's predict.py and our V2 server go in too, so the image serves by itself (mlc serve, KServe).
     const predict = await readPredict(path.join(o.workspace, 'predict.py'));
     const server = predict && (await fs.readFile(path.join(o.templatesDir ?? templatesDir(), 'model', 'serve.py')));
-    o.log.info(predict ? 'predict.py and the model server go in too: the image serves by itself' : 'no predict.py in the project: the image carries no server, and `mlc serve` will want one (--predict FILE)');
+    o.log.info(
+      predict
+        ? 'predict.py and the model server go in too: the image serves by itself'
+        : 'no predict.py in the project: the image carries no server, and `mlc serve` will want one (--predict FILE)',
+    );
 
     const ping = await o.engine.ping(o.signal);
     const buildKit = buildKitSupport(ping).available;
@@ -119,14 +149,25 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
     const fromTag = ping.isPodman ? undefined : `${name}:mlc-from-${record.id}`;
     if (fromTag) await o.engine.tagImage(image.id, name, `mlc-from-${record.id}`, o.signal);
     try {
-      const dockerfile = [`FROM ${fromTag ?? image.id}`, `COPY model/ ${MODEL_DIR}/`, ...(server ? serveDockerfileLines() : []), ...Object.entries(labels).map(([k, v]) => labelInstruction(k, v)), ''].join('\n');
+      const dockerfile = [
+        `FROM ${fromTag ?? image.id}`,
+        `COPY model/ ${MODEL_DIR}/`,
+        ...(server ? serveDockerfileLines() : []),
+        ...Object.entries(labels).map(([k, v]) => labelInstruction(k, v)),
+        '',
+      ].join('\n');
       let packError: Error | undefined;
       const context = packModelContext(
         [
           { path: 'Dockerfile', content: dockerfile },
           { path: `model/${CARD_JSON}`, content: json },
           { path: `model/${CARD_MARKDOWN}`, content: cardMarkdown(card) },
-          ...(predict && server ? [{ path: 'serve.py', content: server }, { path: 'predict.py', content: predict }] : []),
+          ...(predict && server
+            ? [
+                { path: 'serve.py', content: server },
+                { path: 'predict.py', content: predict },
+              ]
+            : []),
         ],
         artifacts.map((a) => ({ ...a, path: `model/${a.path}` })),
         (e) => (packError = e),
@@ -134,9 +175,14 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
       const progress = new BuildProgress();
       let imageId: string;
       try {
-        imageId = await o.engine.build(context, { tags: [tag], dockerfile: 'Dockerfile', buildKit }, (event) => {
-          for (const line of progress.push(event)) o.log.info(line);
-        }, o.signal);
+        imageId = await o.engine.build(
+          context,
+          { tags: [tag], dockerfile: 'Dockerfile', buildKit },
+          (event) => {
+            for (const line of progress.push(event)) o.log.info(line);
+          },
+          o.signal,
+        );
       } catch (e) {
         // An artifact that changed under the build says so, not the truncated context's error it caused.
         if (packError instanceof UserError) throw packError;
@@ -149,7 +195,10 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
       o.log.info(`saved ${imageId} as ${tag} (${formatBytes(total)} of artifacts)`);
       return { imageId, name, tag, card, labels };
     } finally {
-      if (fromTag) await o.engine.removeImage(fromTag).catch((e: unknown) => o.log.debug(`${fromTag} not removed: ${e instanceof Error ? e.message : String(e)}`));
+      if (fromTag)
+        await o.engine
+          .removeImage(fromTag)
+          .catch((e: unknown) => o.log.debug(`${fromTag} not removed: ${e instanceof Error ? e.message : String(e)}`));
     }
   } finally {
     await Promise.all(handles.map((h) => h.close().catch(() => undefined)));
@@ -160,11 +209,17 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
 async function succeededRun(workspace: string, id: string): Promise<RunRecord> {
   if (!isRunId(id)) throw new ModelError(`${printable(id)} is not a run id: \`mlc runs\` lists the runs of this project.`);
   const record = (await readRuns(workspace)).runs.find((r) => r.id === id);
-  if (!record) throw new ModelError(`No run ${id} in ${workspace}: \`mlc runs\` lists the runs of this project (pass its folder with --dir).`);
-  if (record.status === 'running') throw new ModelError(`Run ${id} has not ended on record: wait for it (\`mlc logs -f ${id}\`), or run \`mlc runs\` to record one whose container is gone, then save it.`);
+  if (!record)
+    throw new ModelError(`No run ${id} in ${workspace}: \`mlc runs\` lists the runs of this project (pass its folder with --dir).`);
+  if (record.status === 'running')
+    throw new ModelError(
+      `Run ${id} has not ended on record: wait for it (\`mlc logs -f ${id}\`), or run \`mlc runs\` to record one whose container is gone, then save it.`,
+    );
   if (record.status !== 'succeeded') {
     const how = record.status === 'cancelled' ? 'was cancelled' : record.exitCode !== null ? `failed (exit ${record.exitCode})` : 'failed';
-    throw new ModelError(`Run ${id} ${how}, and only a run that succeeded is saved as a model: save another run (\`mlc runs\` lists them), or run it again.`);
+    throw new ModelError(
+      `Run ${id} ${how}, and only a run that succeeded is saved as a model: save another run (\`mlc runs\` lists them), or run it again.`,
+    );
   }
   return record;
 }
@@ -178,23 +233,43 @@ function runRel(id: string): string {
  * (closed by the caller). A pattern that names nothing, and anything that is not a plain file of the run's own, stops
  * the save with a sentence.
  */
-async function openArtifacts(workspace: string, runId: string, patterns: readonly string[], handles: FileHandle[]): Promise<HashedArtifact[]> {
+async function openArtifacts(
+  workspace: string,
+  runId: string,
+  patterns: readonly string[],
+  handles: FileHandle[],
+): Promise<HashedArtifact[]> {
   const dir = runFolder(workspace, runId);
   await fs.lstat(dir).catch(() => {
     throw new ModelError(`Run ${runId} has no folder (${runRel(runId)}): its files were removed, so there is nothing to save.`);
   });
   await assertRunFolder(workspace, runId);
   const names = await resolvePatterns(dir, runId, patterns);
-  if (names.length > MAX_ARTIFACTS) throw new ModelError(`${patterns.join(', ')} name ${names.length} files in ${runRel(runId)}, more than the ${MAX_ARTIFACTS} a model holds: name the files themselves with --files.`);
+  if (names.length > MAX_ARTIFACTS)
+    throw new ModelError(
+      `${patterns.join(', ')} name ${names.length} files in ${runRel(runId)}, more than the ${MAX_ARTIFACTS} a model holds: name the files themselves with --files.`,
+    );
   const out: HashedArtifact[] = [];
   let total = 0;
   for (const name of names) {
     const subject = `${name} in ${runRel(runId)}`;
-    if (name === CARD_JSON || name === CARD_MARKDOWN) throw new ModelError(`${subject} has the name of the model card beside the artifacts in ${MODEL_DIR}: have the run write it under another name.`);
-    if (hasControlCharacter(name) || name.length > 1024) throw new ModelError(`${printable(name)} in ${runRel(runId)} is not a name a model takes (a control character, or too long): have the run write the file under a plain name.`);
+    if (name === CARD_JSON || name === CARD_MARKDOWN)
+      throw new ModelError(
+        `${subject} has the name of the model card beside the artifacts in ${MODEL_DIR}: have the run write it under another name.`,
+      );
+    if (hasControlCharacter(name) || name.length > 1024)
+      throw new ModelError(
+        `${printable(name)} in ${runRel(runId)} is not a name a model takes (a control character, or too long): have the run write the file under a plain name.`,
+      );
     const st = await fs.lstat(path.join(dir, name)).catch(() => undefined);
-    if (!st) throw new ModelError(`${subject} does not exist: check the name (ls ${runRel(runId)}) and pass the right one with --files, or have the run write it into $MLC_RUN_DIR.`);
-    if (st.isSymbolicLink()) throw new ModelError(`${subject} is a link, and the host follows no link a run made: have the training code save the file itself into $MLC_RUN_DIR.`);
+    if (!st)
+      throw new ModelError(
+        `${subject} does not exist: check the name (ls ${runRel(runId)}) and pass the right one with --files, or have the run write it into $MLC_RUN_DIR.`,
+      );
+    if (st.isSymbolicLink())
+      throw new ModelError(
+        `${subject} is a link, and the host follows no link a run made: have the training code save the file itself into $MLC_RUN_DIR.`,
+      );
     if (!st.isFile()) throw new ModelError(`${subject} is ${kind(st)}, not a regular file: name the files themselves (e.g. ${name}/*.pt).`);
     let handle: FileHandle;
     try {
@@ -206,7 +281,10 @@ async function openArtifacts(workspace: string, runId: string, patterns: readonl
     handles.push(handle);
     const { sha256, size } = await hashHandle(handle);
     total += size;
-    if (total > MAX_MODEL_BYTES) throw new ModelError(`The artifacts of run ${runId} pass ${formatBytes(MAX_MODEL_BYTES)}, more than a model image takes: name fewer files with --files.`);
+    if (total > MAX_MODEL_BYTES)
+      throw new ModelError(
+        `The artifacts of run ${runId} pass ${formatBytes(MAX_MODEL_BYTES)}, more than a model image takes: name fewer files with --files.`,
+      );
     out.push({ path: name, handle, size, sha256 });
   }
   return out;
@@ -227,7 +305,10 @@ export async function resolvePatterns(dir: string, runId: string, patterns: read
       const matcher = compileGlob(g);
       const dotted = g.split('/').some((part) => part.startsWith('.'));
       const matched = entries.filter((e) => matcher.test(e) && (dotted || !e.split('/').some((part) => part.startsWith('.'))));
-      if (!matched.length) throw new ModelError(`${g} matches no file in ${runRel(runId)}: check the names (ls ${runRel(runId)}) and pass the right ones with --files.`);
+      if (!matched.length)
+        throw new ModelError(
+          `${g} matches no file in ${runRel(runId)}: check the names (ls ${runRel(runId)}) and pass the right ones with --files.`,
+        );
       for (const m of matched) names.add(m);
     }
   }
@@ -241,7 +322,10 @@ async function walk(dir: string, runId: string): Promise<string[]> {
   const visit = async (rel: string, depth: number): Promise<void> => {
     const entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true });
     seen += entries.length;
-    if (seen > MAX_WALK_ENTRIES) throw new ModelError(`${runRel(runId)} holds more than ${MAX_WALK_ENTRIES} entries, too many to match a glob against: name the files themselves with --files.`);
+    if (seen > MAX_WALK_ENTRIES)
+      throw new ModelError(
+        `${runRel(runId)} holds more than ${MAX_WALK_ENTRIES} entries, too many to match a glob against: name the files themselves with --files.`,
+      );
     for (const e of entries) {
       const p = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {

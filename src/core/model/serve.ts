@@ -64,12 +64,16 @@ export function imageServes(details: Pick<ImageDetails, 'cmd'>): boolean {
 
 /** The model's name in /v2/models/NAME: the repository's last component (digits-model), from the reference or a tag. */
 export function servedModelName(ref: string, details: Pick<ImageDetails, 'repoTags'>): string {
-  const named = tryParseReference(ref) && !/^(sha256:)?[0-9a-f]{12,64}$/.test(ref) ? ref : details.repoTags.find((t) => tryParseReference(t));
+  const named =
+    tryParseReference(ref) && !/^(sha256:)?[0-9a-f]{12,64}$/.test(ref) ? ref : details.repoTags.find((t) => tryParseReference(t));
   return named ? imageName(imageBaseName(named)) : 'model';
 }
 
 export class ServeError extends UserError {
-  constructor(message: string, readonly logTail: string[] = []) {
+  constructor(
+    message: string,
+    readonly logTail: string[] = [],
+  ) {
     super(message);
     this.name = 'ServeError';
   }
@@ -126,7 +130,10 @@ export function serveContainerSpec(i: ServeSpecInput): ContainerSpec {
 export function serveContainerRequest(i: ServeSpecInput, hostPort?: number): ContainerCreateRequest {
   const request = containerRequest(serveContainerSpec(i));
   if (hostPort === undefined) return request;
-  return { ...request, HostConfig: { ...request.HostConfig, PortBindings: { [CONTAINER_PORT]: [{ HostIp: '127.0.0.1', HostPort: String(hostPort) }] } } };
+  return {
+    ...request,
+    HostConfig: { ...request.HostConfig, PortBindings: { [CONTAINER_PORT]: [{ HostIp: '127.0.0.1', HostPort: String(hostPort) }] } },
+  };
 }
 
 export interface ServeModelOptions {
@@ -150,15 +157,26 @@ export interface ServeModelOptions {
 export async function serveModel(o: ServeModelOptions): Promise<ModelServer> {
   const { engine, log } = o;
   if (!isLocalEndpoint(engine.endpoint)) {
-    throw new ServeError(`A model is served on the engine host's 127.0.0.1 only, and ${engine.endpoint.host} is another machine: use a local engine, or run \`mlc serve\` on that host and forward the port with \`ssh -L\`.`);
+    throw new ServeError(
+      `A model is served on the engine host's 127.0.0.1 only, and ${engine.endpoint.host} is another machine: use a local engine, or run \`mlc serve\` on that host and forward the port with \`ssh -L\`.`,
+    );
   }
   const details = await engine.inspectImage(o.model, o.signal);
-  if (!details) throw new ServeError(`No image ${shownValue(o.model)} on this engine: \`mlc models\` lists the model images (save one with \`mlc model save RUN\`).`);
+  if (!details)
+    throw new ServeError(
+      `No image ${shownValue(o.model)} on this engine: \`mlc models\` lists the model images (save one with \`mlc model save RUN\`).`,
+    );
   const facts = readModelLabels(details.labels);
-  if (!facts) throw new ServeError(`${shownValue(o.model)} is not a model image (it has no org.mlcontainers.role=model label): save a run as a model with \`mlc model save RUN\`, then serve that.`);
+  if (!facts)
+    throw new ServeError(
+      `${shownValue(o.model)} is not a model image (it has no org.mlcontainers.role=model label): save a run as a model with \`mlc model save RUN\`, then serve that.`,
+    );
   const model = servedModelName(o.model, details);
   const mount = o.predict !== undefined || !imageServes(details) ? await hostFiles(o) : undefined;
-  if (mount) log.info(`${imageServes(details) ? 'instead of the image\'s own' : 'the image carries no server'}: mounting ${mount.source} (a copy) and ${mount.server} read-only`);
+  if (mount)
+    log.info(
+      `${imageServes(details) ? "instead of the image's own" : 'the image carries no server'}: mounting ${mount.source} (a copy) and ${mount.server} read-only`,
+    );
   const token = newToken();
   const input: ServeSpecInput = {
     image: { ref: o.model, details },
@@ -176,7 +194,7 @@ export async function serveModel(o: ServeModelOptions): Promise<ModelServer> {
   } catch (e) {
     if (id !== undefined) await engine.removeContainer(id, { force: true }).catch(() => undefined);
     await removeServeFiles(mount?.dir);
-    const raw = e instanceof EngineError ? e.raw ?? e.message : e instanceof Error ? e.message : String(e);
+    const raw = e instanceof EngineError ? (e.raw ?? e.message) : e instanceof Error ? e.message : String(e);
     if (o.port !== undefined && /port is already allocated|address already in use|bind.*in use/i.test(raw)) {
       throw new ServeError(`Port ${o.port} on 127.0.0.1 is taken: pass another --port, or leave it out and the engine picks a free one.`);
     }
@@ -185,7 +203,9 @@ export async function serveModel(o: ServeModelOptions): Promise<ModelServer> {
   try {
     const server = await readServer(engine, id, o.signal);
     if (!server) throw new ServeError(`The server's container ${input.name} vanished right after it started.`);
-    log.info(`started ${server.container} from ${o.model} (${shortImageId(details.id)}${facts.run ? `, run ${facts.run}` : ''}) on 127.0.0.1:${String(server.port)}`);
+    log.info(
+      `started ${server.container} from ${o.model} (${shortImageId(details.id)}${facts.run ? `, run ${facts.run}` : ''}) on 127.0.0.1:${String(server.port)}`,
+    );
     await waitForServer(engine, server, o.readyTimeoutMs, o.signal);
     return server;
   } catch (e) {
@@ -211,9 +231,18 @@ async function hostFiles(o: ServeModelOptions): Promise<{ server: string; predic
         : `The model image carries no predict.py and ${shownValue(o.workspace)} has none: run \`mlc serve\` in the project folder (--dir), or pass --predict FILE.`,
     );
   }
-  if (!(await fs.stat(server).then((st) => st.isFile(), () => false))) throw new ServeError(`The model server ${server} is missing: reinstall ML Containers.`);
+  if (
+    !(await fs.stat(server).then(
+      (st) => st.isFile(),
+      () => false,
+    ))
+  )
+    throw new ServeError(`The model server ${server} is missing: reinstall ML Containers.`);
   // A bind string splits at ':' (host:container:ro): such a path would mount the wrong thing, or fail unclearly.
-  if (server.includes(':')) throw new ServeError(`${shownValue(server)} has a ':' in its path, which a bind mount cannot carry: install ML Containers under a path without one.`);
+  if (server.includes(':'))
+    throw new ServeError(
+      `${shownValue(server)} has a ':' in its path, which a bind mount cannot carry: install ML Containers under a path without one.`,
+    );
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mlc-serve-'));
   await fs.writeFile(path.join(dir, 'predict.py'), content, { mode: 0o644 });
   return { server, predict: path.join(dir, 'predict.py'), dir, source };
@@ -230,16 +259,26 @@ export async function readPredict(file: string): Promise<Buffer | undefined> {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    if (code === 'ELOOP') throw new ServeError(`${shownValue(file)} is a link, and a model takes only a plain predict.py (a run could have made the link): put the file itself there.`);
+    if (code === 'ELOOP')
+      throw new ServeError(
+        `${shownValue(file)} is a link, and a model takes only a plain predict.py (a run could have made the link): put the file itself there.`,
+      );
     if (code === 'EISDIR' || code === 'ENXIO') throw new ServeError(`${shownValue(file)} is not a file: predict.py must be a plain file.`);
     throw e;
   }
   try {
     const st = await handle.stat();
-    if (!st.isFile() || st.nlink > 1) throw new ServeError(`${shownValue(file)} is ${st.isFile() ? 'a hard link to another file' : kind(st)}, not a plain predict.py: put the file itself there.`);
-    if (st.size > MAX_PREDICT_BYTES) throw new ServeError(`${shownValue(file)} has ${formatBytes(st.size)}, and a predict.py holds code (at most 1 MiB): keep the weights in the run's outputs.`);
+    if (!st.isFile() || st.nlink > 1)
+      throw new ServeError(
+        `${shownValue(file)} is ${st.isFile() ? 'a hard link to another file' : kind(st)}, not a plain predict.py: put the file itself there.`,
+      );
+    if (st.size > MAX_PREDICT_BYTES)
+      throw new ServeError(
+        `${shownValue(file)} has ${formatBytes(st.size)}, and a predict.py holds code (at most 1 MiB): keep the weights in the run's outputs.`,
+      );
     const content = await handle.readFile();
-    if (content.length > MAX_PREDICT_BYTES) throw new ServeError(`${shownValue(file)} grew past 1 MiB while it was read: save or serve again once nothing writes to it.`);
+    if (content.length > MAX_PREDICT_BYTES)
+      throw new ServeError(`${shownValue(file)} grew past 1 MiB while it was read: save or serve again once nothing writes to it.`);
     return content;
   } finally {
     await handle.close();
@@ -256,12 +295,21 @@ async function removeServeFiles(dir: string | undefined): Promise<void> {
  * Polls /v2/health/ready until 200, then checks the token opens the model's metadata; fails early, with the last
  * log lines, when the container exits (a predict.py that does not import, a load() that raises).
  */
-export async function waitForServer(engine: Engine, server: ModelServer, timeoutMs: number, signal?: AbortSignal, intervalMs = 100): Promise<void> {
+export async function waitForServer(
+  engine: Engine,
+  server: ModelServer,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  intervalMs = 100,
+): Promise<void> {
   const exited = async (): Promise<ServeError | undefined> => {
     const state = await engine.inspectContainer(server.containerId, signal);
     if (state?.running) return undefined;
     const tail = await lastLogLines(engine, server.containerId, 20);
-    return new ServeError(`The model server ${server.container} exited (code ${String(state?.exitCode ?? '?')}) before it was ready${tail.length ? `; its last lines:\n${tail.join('\n')}` : '.'}`, tail);
+    return new ServeError(
+      `The model server ${server.container} exited (code ${String(state?.exitCode ?? '?')}) before it was ready${tail.length ? `; its last lines:\n${tail.join('\n')}` : '.'}`,
+      tail,
+    );
   };
   if (!server.baseUrl || !server.token) throw (await exited()) ?? new ServeError(`${server.container} publishes no port on 127.0.0.1.`);
   const deadline = Date.now() + timeoutMs;
@@ -276,16 +324,26 @@ export async function waitForServer(engine: Engine, server: ModelServer, timeout
     }
     if (Date.now() > deadline) {
       const tail = await lastLogLines(engine, server.containerId, 20);
-      throw new ServeError(`The model server in ${server.container} was not ready within ${Math.round(timeoutMs / 1000)} s (--timeout)${tail.length ? `; its last lines:\n${tail.join('\n')}` : '.'}`, tail);
+      throw new ServeError(
+        `The model server in ${server.container} was not ready within ${Math.round(timeoutMs / 1000)} s (--timeout)${tail.length ? `; its last lines:\n${tail.join('\n')}` : '.'}`,
+        tail,
+      );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
   const status = await httpStatus(`${server.baseUrl}/v2/models/${server.model}`, { Authorization: `Bearer ${server.token}` }, 5000);
-  if (status !== 200) throw new ServeError(`The model server in ${server.container} is ready but answered ${status} to its own token: the image's ${SERVER_PATH} may not be ours; save the model again.`);
+  if (status !== 200)
+    throw new ServeError(
+      `The model server in ${server.container} is ready but answered ${status} to its own token: the image's ${SERVER_PATH} may not be ours; save the model again.`,
+    );
 }
 
 /** Serving containers mlc started, optionally of one image; ports and tokens read back by inspect. */
-export async function findModelServers(engine: Engine, filter: { imageId?: string; all?: boolean }, signal?: AbortSignal): Promise<ModelServer[]> {
+export async function findModelServers(
+  engine: Engine,
+  filter: { imageId?: string; all?: boolean },
+  signal?: AbortSignal,
+): Promise<ModelServer[]> {
   const labels = [`${MANAGED_LABEL}=true`, `${ROLE_LABEL}=${SERVE_ROLE}`];
   if (filter.imageId) labels.push(`${IMAGE_ID_LABEL}=${filter.imageId}`);
   const summaries = await engine.listContainers({ labels, all: filter.all ?? true }, signal);
@@ -325,12 +383,19 @@ export function toServer(c: ContainerDetails): ModelServer {
 export async function serversToStop(engine: Engine, target: string, signal?: AbortSignal): Promise<ModelServer[]> {
   const container = await engine.inspectContainer(target, signal);
   if (container) {
-    const server = container.labels[ROLE_LABEL] === SERVE_ROLE && container.labels[MANAGED_LABEL] === 'true' ? toServer(container) : undefined;
-    if (!server) throw new ServeError(`Container ${shownValue(target)} is not a model server \`mlc serve\` started: stop it with docker, or name a model or one of the containers \`mlc serve\` printed.`);
+    const server =
+      container.labels[ROLE_LABEL] === SERVE_ROLE && container.labels[MANAGED_LABEL] === 'true' ? toServer(container) : undefined;
+    if (!server)
+      throw new ServeError(
+        `Container ${shownValue(target)} is not a model server \`mlc serve\` started: stop it with docker, or name a model or one of the containers \`mlc serve\` printed.`,
+      );
     return [server];
   }
   const image = await engine.inspectImage(target, signal);
-  if (!image) throw new ServeError(`No model server and no image ${shownValue(target)} on this engine: name the model (NAME:RUN) or the container \`mlc serve\` printed.`);
+  if (!image)
+    throw new ServeError(
+      `No model server and no image ${shownValue(target)} on this engine: name the model (NAME:RUN) or the container \`mlc serve\` printed.`,
+    );
   return findModelServers(engine, { imageId: image.id }, signal);
 }
 
@@ -356,12 +421,15 @@ export async function curlCommand(server: ModelServer): Promise<string> {
 }
 
 /** {"inputs": [...]} of zeros for the declared inputs, or undefined where the metadata declares none we can fill. */
-export function exampleRequest(meta: unknown): { inputs: { name: string; shape: number[]; datatype: string; data: unknown[] }[] } | undefined {
+export function exampleRequest(
+  meta: unknown,
+): { inputs: { name: string; shape: number[]; datatype: string; data: unknown[] }[] } | undefined {
   const inputs = (meta as { inputs?: unknown } | undefined)?.inputs;
   if (!Array.isArray(inputs) || !inputs.length) return undefined;
   const out = [];
   for (const i of inputs as { name?: unknown; shape?: unknown; datatype?: unknown }[]) {
-    if (typeof i.name !== 'string' || !/^[\w.-]{1,64}$/.test(i.name) || typeof i.datatype !== 'string' || !Array.isArray(i.shape)) return undefined;
+    if (typeof i.name !== 'string' || !/^[\w.-]{1,64}$/.test(i.name) || typeof i.datatype !== 'string' || !Array.isArray(i.shape))
+      return undefined;
     const shape = (i.shape as unknown[]).map((d) => (d === -1 ? 1 : d));
     if (!shape.every((d): d is number => Number.isInteger(d) && (d as number) >= 0)) return undefined;
     const size = shape.reduce((a, b) => a * b, 1);

@@ -61,7 +61,10 @@ export async function fingerprintData(source: string): Promise<DataFingerprint |
     }
   };
   await visit(source, '.', st);
-  const contentId = (await dvcContentId(source)) ?? (st.isFile() ? await lfsContentId(source) : undefined) ?? (annexKey ? `git-annex:${annexKey}` : undefined);
+  const contentId =
+    (await dvcContentId(source)) ??
+    (st.isFile() ? await lfsContentId(source) : undefined) ??
+    (annexKey ? `git-annex:${annexKey}` : undefined);
   return {
     manifest: createHash('sha256').update(lines.join('\n')).digest('hex'),
     files,

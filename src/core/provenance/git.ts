@@ -60,7 +60,8 @@ export class GitCli implements GitProvider, GitHistoryProvider {
     ]);
     if (status === undefined) return undefined;
     const lines = status.split('\n').filter(Boolean);
-    const header = (key: string): string | undefined => lines.find((l) => l.startsWith(`# branch.${key} `))?.slice(`# branch.${key} `.length);
+    const header = (key: string): string | undefined =>
+      lines.find((l) => l.startsWith(`# branch.${key} `))?.slice(`# branch.${key} `.length);
     const sha = header('oid');
     // "(initial)": a repository without a commit yet.
     if (!sha || !/^[0-9a-f]{40,64}$/.test(sha)) return undefined;
@@ -78,14 +79,21 @@ export class GitCli implements GitProvider, GitHistoryProvider {
     const order = await this.git(folder, ['rev-list', `--max-count=${BRANCH_ORDER_LIMIT}`, 'HEAD', '--'], signal);
     if (order === undefined) {
       // No HEAD yet (a fresh `git init`) is still a repository; anything else is not one.
-      return (await this.git(folder, ['rev-parse', '--git-dir'], signal)) === undefined ? undefined : { head: undefined, branchOrder: [], commits: new Map() };
+      return (await this.git(folder, ['rev-parse', '--git-dir'], signal)) === undefined
+        ? undefined
+        : { head: undefined, branchOrder: [], commits: new Map() };
     }
     const branchOrder = order.split('\n').filter(Boolean);
     const wanted = [...new Set([...(branchOrder[0] ? [branchOrder[0]] : []), ...shas.filter((s) => /^[0-9a-f]{7,64}$/.test(s))])];
     const commits = new Map<string, CommitMeta>();
     if (wanted.length) {
       // One call for all of them, shas on stdin; --ignore-missing skips commits from other repositories.
-      const log = await this.git(folder, ['log', '--no-walk=unsorted', '--ignore-missing', '--stdin', '--format=%H%x1f%an%x1f%aI%x1f%s%x1e'], signal, wanted.join('\n') + '\n');
+      const log = await this.git(
+        folder,
+        ['log', '--no-walk=unsorted', '--ignore-missing', '--stdin', '--format=%H%x1f%an%x1f%aI%x1f%s%x1e'],
+        signal,
+        wanted.join('\n') + '\n',
+      );
       for (const record of (log ?? '').split('\x1e')) {
         const [sha, author, date, subject] = record.trim().split('\x1f');
         if (sha && author !== undefined && date !== undefined) commits.set(sha, { sha, author, date, subject: subject ?? '' });
@@ -104,10 +112,15 @@ export class GitCli implements GitProvider, GitHistoryProvider {
   async checkout(folder: string, sha: string, signal?: AbortSignal): Promise<void> {
     assertCommitId(sha);
     await new Promise<void>((resolve, reject) => {
-      execFile(this.gitPath, ['switch', '--detach', '--end-of-options', sha], { cwd: folder, signal, env: gitEnv() }, (error, _stdout, stderr) => {
-        if (error) reject(new Error(stderr.trim() || error.message));
-        else resolve();
-      });
+      execFile(
+        this.gitPath,
+        ['switch', '--detach', '--end-of-options', sha],
+        { cwd: folder, signal, env: gitEnv() },
+        (error, _stdout, stderr) => {
+          if (error) reject(new Error(stderr.trim() || error.message));
+          else resolve();
+        },
+      );
     });
   }
 
@@ -125,7 +138,9 @@ export class GitCli implements GitProvider, GitHistoryProvider {
       });
     await run(['init', '-q']);
     await run(['add', '-A']);
-    const identity = (await this.git(folder, ['config', 'user.email'], signal)) ? [] : ['-c', 'user.name=ML Containers quickstart', '-c', 'user.email=quickstart@ml-containers.invalid'];
+    const identity = (await this.git(folder, ['config', 'user.email'], signal))
+      ? []
+      : ['-c', 'user.name=ML Containers quickstart', '-c', 'user.email=quickstart@ml-containers.invalid'];
     await run([...identity, 'commit', '-q', '--no-gpg-sign', '-m', message]);
     return run(['rev-parse', 'HEAD']);
   }
@@ -148,7 +163,9 @@ export function isCommitId(s: string): boolean {
 
 export class RevisionError extends UserError {
   constructor(readonly revision: string) {
-    super(`${printable(revision)} is not a commit id (40 hex digits): the image's revision label was not written by a build from a git commit, so there is no commit to show or check out.`);
+    super(
+      `${printable(revision)} is not a commit id (40 hex digits): the image's revision label was not written by a build from a git commit, so there is no commit to show or check out.`,
+    );
     this.name = 'RevisionError';
   }
 }

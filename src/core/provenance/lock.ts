@@ -141,7 +141,11 @@ export function formatDiff(diff: PackageDiff): string[] {
 /** The lock an image carries at IMAGE_LOCK_PATH; undefined for an image built without one (or before they were). */
 export async function readImageLock(engine: Engine, imageId: string, signal?: AbortSignal): Promise<string | undefined> {
   // test -f first: a missing file is an answer, not an error, and `cat` would say so only on stderr.
-  const { exitCode, stdout } = await engine.runCapture(imageId, ['sh', '-c', `test -f ${IMAGE_LOCK_PATH} && cat ${IMAGE_LOCK_PATH}`], signal);
+  const { exitCode, stdout } = await engine.runCapture(
+    imageId,
+    ['sh', '-c', `test -f ${IMAGE_LOCK_PATH} && cat ${IMAGE_LOCK_PATH}`],
+    signal,
+  );
   return exitCode === 0 ? stdout : undefined;
 }
 
@@ -149,7 +153,12 @@ export async function readImageLock(engine: Engine, imageId: string, signal?: Ab
  * The lock of an image without capturing one: the project's copy, else the one inside the image (a pulled image on
  * another machine), which is then kept in the project as the next answer and for editors that diff files.
  */
-export async function findLock(engine: Engine, folder: string, image: ImageDetails, signal?: AbortSignal): Promise<{ text: string; source: 'project' | 'image' } | undefined> {
+export async function findLock(
+  engine: Engine,
+  folder: string,
+  image: ImageDetails,
+  signal?: AbortSignal,
+): Promise<{ text: string; source: 'project' | 'image' } | undefined> {
   const local = await fs.readFile(lockPath(folder, image.id), 'utf8').catch(() => undefined);
   if (local !== undefined) return { text: local, source: 'project' };
   const inImage = await readImageLock(engine, image.id, signal);
@@ -159,7 +168,12 @@ export async function findLock(engine: Engine, folder: string, image: ImageDetai
 }
 
 /** The lock of an image: the project's, else the image's own, else captured (and kept) from the image. */
-export async function lockFor(engine: Engine, folder: string, ref: string, signal?: AbortSignal): Promise<{ imageId: string; text: string }> {
+export async function lockFor(
+  engine: Engine,
+  folder: string,
+  ref: string,
+  signal?: AbortSignal,
+): Promise<{ imageId: string; text: string }> {
   const image = await engine.inspectImage(ref, signal);
   if (!image) {
     throw new Error(`No image ${ref}: check the name with \`docker images\` or \`mlc ls\`.`);

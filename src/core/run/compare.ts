@@ -50,10 +50,12 @@ export function differingData(runs: readonly RunRecord[]): RunComparison['data']
   const targets = [...new Set(runs.flatMap((r) => (r.data ?? []).map((d) => d.target)))];
   const out: RunComparison['data'] = [];
   for (const target of targets) {
-    const ids = Object.fromEntries(runs.map((r) => {
-      const input = r.data?.find((d) => d.target === target);
-      return [r.id, input ? dataId(input) : 'none'];
-    }));
+    const ids = Object.fromEntries(
+      runs.map((r) => {
+        const input = r.data?.find((d) => d.target === target);
+        return [r.id, input ? dataId(input) : 'none'];
+      }),
+    );
     if (new Set(Object.values(ids)).size > 1) out.push({ target, runs: ids });
   }
   return out;
@@ -87,12 +89,18 @@ export async function compareRuns(runs: readonly RunRecord[], locks?: (imageId: 
     commit: r.commit,
     dirty: r.dirty,
     params: r.params,
-    metrics: nameMap(Object.entries(r.metrics?.metrics ?? {}).filter(([name]) => kept.has(name)).map(([name, s]) => [name, s.last] as const)),
+    metrics: nameMap(
+      Object.entries(r.metrics?.metrics ?? {})
+        .filter(([name]) => kept.has(name))
+        .map(([name, s]) => [name, s.last] as const),
+    ),
   }));
   const best: RunComparison['best'] = nameMap();
   for (const name of metricNames) {
     const lowerIsBetter = LOWER_IS_BETTER.test(name);
-    const scored = compared.map((c) => ({ run: c.id, value: c.metrics[name] })).filter((x): x is { run: string; value: number } => typeof x.value === 'number');
+    const scored = compared
+      .map((c) => ({ run: c.id, value: c.metrics[name] }))
+      .filter((x): x is { run: string; value: number } => typeof x.value === 'number');
     const top = scored.sort((a, b) => (lowerIsBetter ? a.value - b.value : b.value - a.value))[0];
     if (top && scored.length > 1) best[name] = { run: top.run, lowerIsBetter };
   }
@@ -104,7 +112,15 @@ export async function compareRuns(runs: readonly RunRecord[], locks?: (imageId: 
       packages.push({ from: images[0]!, to: other, lines: formatDiff(diffLocks(base, parseLock(await locks(other)))) });
     }
   }
-  return { runs: compared, metricNames, metricsLeftOut: allNames.length - metricNames.length, best, configKeys: differingKeys(runs.map((r) => flatten(parseConfig(r.config.content)))), packages, data: differingData(runs) };
+  return {
+    runs: compared,
+    metricNames,
+    metricsLeftOut: allNames.length - metricNames.length,
+    best,
+    configKeys: differingKeys(runs.map((r) => flatten(parseConfig(r.config.content)))),
+    packages,
+    data: differingData(runs),
+  };
 }
 
 /** The environment locks of the runs' images, as `mlc diff` reads them (captured when missing). */
@@ -151,7 +167,8 @@ export function lowerIsBetter(metric: string): boolean {
  * runs wrote is one sentence naming those they did.
  */
 export function topRuns(c: RunComparison, metric: string, k: number): RunComparison {
-  if (!c.metricNames.includes(metric)) throw new UserError(`No run here wrote a metric ${metric}: --by takes one of ${c.metricNames.join(', ') || '(none recorded)'}.`);
+  if (!c.metricNames.includes(metric))
+    throw new UserError(`No run here wrote a metric ${metric}: --by takes one of ${c.metricNames.join(', ') || '(none recorded)'}.`);
   const lower = lowerIsBetter(metric);
   const scored = c.runs.filter((r) => typeof r.metrics[metric] === 'number');
   const runs = scored.sort((a, b) => ((a.metrics[metric] as number) - (b.metrics[metric] as number)) * (lower ? 1 : -1)).slice(0, k);

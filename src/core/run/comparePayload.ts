@@ -96,20 +96,31 @@ export interface CompareSeedGroup {
 
 /** Sweep values that differ between the runs: the only ones worth a column. */
 export function varyingParamKeys(c: RunComparison): string[] {
-  return [...new Set(c.runs.flatMap((r) => Object.keys(r.params)))].filter((k) => new Set(c.runs.map((r) => JSON.stringify(r.params[k]))).size > 1);
+  return [...new Set(c.runs.flatMap((r) => Object.keys(r.params)))].filter(
+    (k) => new Set(c.runs.map((r) => JSON.stringify(r.params[k]))).size > 1,
+  );
 }
 
 /**
  * The webview's data: the comparison as table cells, and a chart for each metric `series` has values of
  * (`series.get(runId)` lists that run's series, read with `readMetricSeries`).
  */
-export function comparePayload(c: RunComparison, series: ReadonlyMap<string, readonly MetricSeries[]>, o: { seedKey?: string } = {}): ComparePayload {
+export function comparePayload(
+  c: RunComparison,
+  series: ReadonlyMap<string, readonly MetricSeries[]>,
+  o: { seedKey?: string } = {},
+): ComparePayload {
   const paramKeys = varyingParamKeys(c);
   const columns: CompareColumn[] = [
     { key: 'run', title: 'Run', kind: 'run' },
     { key: 'status', title: 'Status', kind: 'status' },
     ...paramKeys.map((k): CompareColumn => ({ key: `param:${k}`, title: k, kind: 'param' })),
-    ...c.metricNames.map((m): CompareColumn => ({ key: `metric:${m}`, title: m, kind: 'metric', ...(c.best[m] ? { lowerIsBetter: c.best[m].lowerIsBetter } : {}) })),
+    ...c.metricNames.map((m): CompareColumn => ({
+      key: `metric:${m}`,
+      title: m,
+      kind: 'metric',
+      ...(c.best[m] ? { lowerIsBetter: c.best[m].lowerIsBetter } : {}),
+    })),
     { key: 'image', title: 'Image', kind: 'image' },
     { key: 'commit', title: 'Commit', kind: 'commit' },
   ];
@@ -124,13 +135,42 @@ export function comparePayload(c: RunComparison, series: ReadonlyMap<string, rea
   // Keys are prefixed (`metric:constructor`), so a plain object is safe here, and it is what the webview is posted.
   const best = Object.fromEntries(Object.entries(c.best).map(([m, b]) => [`metric:${m}`, b.run]));
   const chartMetrics = c.metricNames.filter((m) => [...series.values()].some((list) => list.some((s) => s.name === m)));
-  const charts = chartMetrics.map((m) => compareChart(m, c.runs.map((r) => series.get(r.id)?.find((s) => s.name === m))));
-  const runs = c.runs.map((r) => ({ id: r.id, label: paramKeys.length ? paramKeys.map((k) => `${k}=${paramCell(r.params[k]).text}`).join(' ') : r.id }));
+  const charts = chartMetrics.map((m) =>
+    compareChart(
+      m,
+      c.runs.map((r) => series.get(r.id)?.find((s) => s.name === m)),
+    ),
+  );
+  const runs = c.runs.map((r) => ({
+    id: r.id,
+    label: paramKeys.length ? paramKeys.map((k) => `${k}=${paramCell(r.params[k]).text}`).join(' ') : r.id,
+  }));
   const seedKey = o.seedKey?.trim() || 'seed';
   const isSeed = (k: string): boolean => k === seedKey || k.endsWith(`.${seedKey}`);
-  const params = paramKeys.map((k) => sweptParam(k, c.runs.map((r) => r.params[k]), isSeed(k)));
-  const seeds = seedGroups(c, seedKey, paramKeys.filter((k) => !isSeed(k)));
-  return { runs, columns, rows, best, metricNames: c.metricNames, metricsLeftOut: c.metricsLeftOut, configKeys: c.configKeys, charts, params, ...(seeds ? { seeds } : {}) };
+  const params = paramKeys.map((k) =>
+    sweptParam(
+      k,
+      c.runs.map((r) => r.params[k]),
+      isSeed(k),
+    ),
+  );
+  const seeds = seedGroups(
+    c,
+    seedKey,
+    paramKeys.filter((k) => !isSeed(k)),
+  );
+  return {
+    runs,
+    columns,
+    rows,
+    best,
+    metricNames: c.metricNames,
+    metricsLeftOut: c.metricsLeftOut,
+    configKeys: c.configKeys,
+    charts,
+    params,
+    ...(seeds ? { seeds } : {}),
+  };
 }
 
 /** A param's axis: its scale and each run's position on it (see `SweptParam`). */
@@ -190,7 +230,10 @@ export function compareChart(metric: string, perRun: readonly (MetricSeries | un
 function paramCell(value: unknown): CompareCell {
   if (value === undefined) return { text: '-', sort: null };
   if (typeof value === 'number') return { text: String(value), sort: value };
-  return { text: typeof value === 'string' ? value : JSON.stringify(value), sort: typeof value === 'string' ? value : JSON.stringify(value) };
+  return {
+    text: typeof value === 'string' ? value : JSON.stringify(value),
+    sort: typeof value === 'string' ? value : JSON.stringify(value),
+  };
 }
 
 function metricCell(value: JsonNumber | undefined): CompareCell {
@@ -221,16 +264,29 @@ export function headlineMetric(metrics: RunMetricsJson | undefined, setting: str
  * Each run's series of each metric (runs without one are left out): a finished run's from the thinned series it
  * keeps, a running one's from its files.
  */
-export async function readChartSeries(workspace: string, runIds: readonly string[], metrics: readonly string[]): Promise<Map<string, MetricSeries[]>> {
+export async function readChartSeries(
+  workspace: string,
+  runIds: readonly string[],
+  metrics: readonly string[],
+): Promise<Map<string, MetricSeries[]>> {
   const out = new Map<string, MetricSeries[]>();
-  await Promise.all(runIds.map(async (id) => {
-    const found = await Promise.all(metrics.map((m) => loadRunSeries(workspace, id, m)));
-    out.set(id, found.filter((s): s is MetricSeries => s !== undefined));
-  }));
+  await Promise.all(
+    runIds.map(async (id) => {
+      const found = await Promise.all(metrics.map((m) => loadRunSeries(workspace, id, m)));
+      out.set(
+        id,
+        found.filter((s): s is MetricSeries => s !== undefined),
+      );
+    }),
+  );
   return new Map(runIds.map((id) => [id, out.get(id) ?? []]));
 }
 
 /** A running run's record has no metrics yet (they are summarized when it ends): read what its files say so far. */
 export async function withLiveMetrics(workspace: string, runs: readonly RunRecord[]): Promise<RunRecord[]> {
-  return Promise.all(runs.map(async (r) => (r.status === 'running' && !r.metrics ? { ...r, metrics: metricsToJson(await readRunMetrics(runFolder(workspace, r.id))) } : r)));
+  return Promise.all(
+    runs.map(async (r) =>
+      r.status === 'running' && !r.metrics ? { ...r, metrics: metricsToJson(await readRunMetrics(runFolder(workspace, r.id))) } : r,
+    ),
+  );
 }

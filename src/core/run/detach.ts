@@ -31,7 +31,16 @@ export interface SchedulerInput {
 export function schedulerLaunch(i: SchedulerInput): SchedulerLaunch {
   return {
     command: i.nodePath,
-    args: [i.cliPath, 'run', '--resume', i.planId, '--dir', i.workspace, ...(i.host ? ['--host', i.host] : []), ...(i.on ? ['--on', i.on] : [])],
+    args: [
+      i.cliPath,
+      'run',
+      '--resume',
+      i.planId,
+      '--dir',
+      i.workspace,
+      ...(i.host ? ['--host', i.host] : []),
+      ...(i.on ? ['--on', i.on] : []),
+    ],
     env: i.env,
     logFile: schedulerLogFile(i.workspace, i.planId),
   };
@@ -49,7 +58,12 @@ export function startScheduler(launch: SchedulerLaunch): { exited: Promise<numbe
   fs.mkdirSync(path.dirname(launch.logFile), { recursive: true });
   const out = fs.openSync(launch.logFile, 'a');
   try {
-    const child = spawn(launch.command, launch.args, { detached: true, windowsHide: true, stdio: ['ignore', out, out], env: launch.env as NodeJS.ProcessEnv });
+    const child = spawn(launch.command, launch.args, {
+      detached: true,
+      windowsHide: true,
+      stdio: ['ignore', out, out],
+      env: launch.env as NodeJS.ProcessEnv,
+    });
     const exited = new Promise<number | null>((resolve) => {
       child.on('exit', (code) => resolve(code));
       // A binary that cannot be started at all ends the scheduler before it began.

@@ -96,7 +96,14 @@ function runDirInContainer(runId: string): string {
  * run per GPU (one on CPU); never more slots than runs, so a single run gets every GPU chosen.
  */
 export function gpuSlots(decision: GpuDecision, host: HostGpuProbe | undefined, parallel: number | undefined, runs: number): GpuDecision[] {
-  const ids = decision.mode === 'cpu' ? undefined : decision.devices === 'all' ? (host?.kind === 'gpus' ? host.gpus.map((g) => g.index) : undefined) : decision.devices;
+  const ids =
+    decision.mode === 'cpu'
+      ? undefined
+      : decision.devices === 'all'
+        ? host?.kind === 'gpus'
+          ? host.gpus.map((g) => g.index)
+          : undefined
+        : decision.devices;
   const n = Math.max(1, Math.min(parallel ?? ids?.length ?? 1, runs));
   if (decision.mode === 'cpu' || !ids?.length || n === 1) return Array.from({ length: n }, () => decision);
   return Array.from({ length: n }, (_, i) => ({
@@ -162,28 +169,48 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
   assertEngineSeesWorkspace(engine.endpoint, plan.workspace, 'A run');
   const now = o.now ?? ((): Date => new Date());
   const details = await engine.inspectImage(plan.image.id, o.signal);
-  if (!details) throw new RunError(`Image ${plan.image.ref} (${shortImageId(plan.image.id)}) is no longer on this engine: rebuild it, or run the sweep again with another --image.`);
+  if (!details)
+    throw new RunError(
+      `Image ${plan.image.ref} (${shortImageId(plan.image.id)}) is no longer on this engine: rebuild it, or run the sweep again with another --image.`,
+    );
   const image = { ref: plan.image.ref, details };
   const runtime = await planRuntime(plan.workspace, plan.runtime, o.hostEnv ?? process.env);
   // Before any run is on record: an image asking for privileges not agreed to starts nothing.
   await checkImagePrivileges(image, plan.workspace, runtime);
   const owner = await hostUser(engine, details, runtime, plan.workspace, o.signal);
   const folderOwner = await runFolderOwner(engine, details, runtime, owner, o.signal);
-  const choice = await chooseGpu({ engine, image, gpu: plan.gpu, log, folder: plan.workspace, ...(o.catalog ? { catalog: o.catalog } : {}), ...(o.probe ? { probe: o.probe } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+  const choice = await chooseGpu({
+    engine,
+    image,
+    gpu: plan.gpu,
+    log,
+    folder: plan.workspace,
+    ...(o.catalog ? { catalog: o.catalog } : {}),
+    ...(o.probe ? { probe: o.probe } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
   if (choice.note) log.warn(choice.note);
 
   const size = plan.points.length;
   const runs: PlannedRun[] = (o.points ?? plan.points).map((point) => ({ id: point.runId, point, size }));
   const slots = gpuSlots(choice.decision, choice.preflight?.host, plan.parallel, runs.length);
   const title = imageTitle(plan.image.ref, details);
-  if (plan.sweep) log.info(`sweep ${plan.id}: ${runs.length} of ${size} runs of ${plan.config.path}, ${slots.length} at a time (GPU ${slots.map(gpuLabel).join(' | ')})`);
+  if (plan.sweep)
+    log.info(
+      `sweep ${plan.id}: ${runs.length} of ${size} runs of ${plan.config.path}, ${slots.length} at a time (GPU ${slots.map(gpuLabel).join(' | ')})`,
+    );
 
   const records: RunRecord[] = [];
   let next = 0;
   let failure: unknown;
   let note = choice.note;
   const worker = async (slot: GpuDecision): Promise<void> => {
-    while (next < runs.length && !o.signal?.aborted && failure === undefined && !(plan.sweep && (await sweepStopped(plan.workspace, plan.id)))) {
+    while (
+      next < runs.length &&
+      !o.signal?.aborted &&
+      failure === undefined &&
+      !(plan.sweep && (await sweepStopped(plan.workspace, plan.id)))
+    ) {
       const run = runs[next++]!;
       try {
         const { record, note: fallback } = await runOne(run, slot);
@@ -201,7 +228,11 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
     if (!isEngineGone(e) || o.signal?.aborted) return e;
     await noteEngineLost(plan.workspace, run.id, now().toISOString());
     const resume = plan.sweep ? `, or \`mlc run --resume ${plan.id}\` for the sweep's points that never started` : '';
-    return engineStoppedError(engine.endpoint, `while run ${run.id} ran`, `once it is back, \`mlc runs\` records how the run ended; run it again${resume}.`);
+    return engineStoppedError(
+      engine.endpoint,
+      `while run ${run.id} ran`,
+      `once it is back, \`mlc runs\` records how the run ended; run it again${resume}.`,
+    );
   };
 
   // A Docker engine shutting down stops its containers (SIGTERM) while it still answers on the connections already
@@ -209,7 +240,10 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
   // a run the engine stopped is finished once it is back, saying so (engineLost above), not as a plain exit 143.
   const assertEngineStayed = async (runId: string, containerId: string): Promise<void> => {
     if (o.signal?.aborted || (await stopRequested(plan.workspace, runId))) return;
-    const exit = await engine.inspectContainer(containerId).then((d) => d?.exitCode, () => undefined);
+    const exit = await engine.inspectContainer(containerId).then(
+      (d) => d?.exitCode,
+      () => undefined,
+    );
     if (exit === undefined || exit === null || exit <= 128) return;
     await assertTakesConnections(engine.endpoint);
   };
@@ -235,14 +269,31 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
       runtime,
       ...(owner ? { hostUser: owner } : {}),
     };
-    const started = startRecord({ plan, point: run.point, start: now().toISOString(), gpus: gpuLabel(slot), env: envNames(runtime), container: input.name });
+    const started = startRecord({
+      plan,
+      point: run.point,
+      start: now().toISOString(),
+      gpus: gpuLabel(slot),
+      env: envNames(runtime),
+      container: input.name,
+    });
     // The start is on record before the container exists: a client killed from here on leaves a trace.
     await appendRun(plan.workspace, started);
     let launched;
     try {
-      launched = await launchContainer(engine, runContainerSpec(input), { gpu: plan.gpu, preflight: choice.preflight, log, ...(o.signal ? { signal: o.signal } : {}) });
+      launched = await launchContainer(engine, runContainerSpec(input), {
+        gpu: plan.gpu,
+        preflight: choice.preflight,
+        log,
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
     } catch (e) {
-      await appendFinal(plan.workspace, { ...started, status: 'failed', end: now().toISOString(), error: maskSecrets(e instanceof Error ? e.message : String(e)) });
+      await appendFinal(plan.workspace, {
+        ...started,
+        status: 'failed',
+        end: now().toISOString(),
+        error: maskSecrets(e instanceof Error ? e.message : String(e)),
+      });
       throw e;
     }
     if (launched.request.name !== input.name || gpuLabel(launched.decision) !== started.gpus) {
@@ -256,8 +307,12 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
     o.onStart?.(run);
     // Asked while the run goes on, so a record says what the container really had, not only what was asked.
     const seenStop = new AbortController();
-    const seen = seenGpus(engine, launched.id, o.signal ? AbortSignal.any([o.signal, seenStop.signal]) : seenStop.signal).then((gpus) => writeSeenGpus(plan.workspace, run.id, gpus ?? null)).catch(() => undefined);
-    log.info(`run ${run.id} started in ${launched.request.name ?? input.name} (GPU: ${gpuLabel(launched.decision)})${plan.sweep ? `: ${formatParams(run.point.params)}` : ''}`);
+    const seen = seenGpus(engine, launched.id, o.signal ? AbortSignal.any([o.signal, seenStop.signal]) : seenStop.signal)
+      .then((gpus) => writeSeenGpus(plan.workspace, run.id, gpus ?? null))
+      .catch(() => undefined);
+    log.info(
+      `run ${run.id} started in ${launched.request.name ?? input.name} (GPU: ${gpuLabel(launched.decision)})${plan.sweep ? `: ${formatParams(run.point.params)}` : ''}`,
+    );
     const logFile = await openRunFileForAppend(dir, 'output.log');
     try {
       const lines = { stdout: '', stderr: '' };
@@ -273,20 +328,36 @@ export async function executePlan(o: ExecuteOptions): Promise<ExperimentResult> 
       // exited, the stream gets a little longer, then stops (finishRun writes the whole output from the engine).
       const followStop = new AbortController();
       let cutOff: NodeJS.Timeout | undefined;
-      void engine.waitContainer(launched.id, followStop.signal).then(() => {
-        cutOff = setTimeout(() => followStop.abort(), AFTER_EXIT_GRACE_MS);
-      }, () => undefined);
+      void engine.waitContainer(launched.id, followStop.signal).then(
+        () => {
+          cutOff = setTimeout(() => followStop.abort(), AFTER_EXIT_GRACE_MS);
+        },
+        () => undefined,
+      );
       try {
-        await engine.followLogs(launched.id, (chunk, stream) => {
-          writes = writes.then(() => (logFull ? undefined : logFile.write(chunk).then(() => undefined, (e: unknown) => {
-            if (!isDiskFull(e)) throw e;
-            logFull = true;
-          })));
-          lines[stream] += chunk.toString('utf8');
-          emit(stream, false);
-        }, o.signal ? AbortSignal.any([o.signal, followStop.signal]) : followStop.signal).catch((e: unknown) => {
-          if (!followStop.signal.aborted || o.signal?.aborted) throw e;
-        });
+        await engine
+          .followLogs(
+            launched.id,
+            (chunk, stream) => {
+              writes = writes.then(() =>
+                logFull
+                  ? undefined
+                  : logFile.write(chunk).then(
+                      () => undefined,
+                      (e: unknown) => {
+                        if (!isDiskFull(e)) throw e;
+                        logFull = true;
+                      },
+                    ),
+              );
+              lines[stream] += chunk.toString('utf8');
+              emit(stream, false);
+            },
+            o.signal ? AbortSignal.any([o.signal, followStop.signal]) : followStop.signal,
+          )
+          .catch((e: unknown) => {
+            if (!followStop.signal.aborted || o.signal?.aborted) throw e;
+          });
       } finally {
         clearTimeout(cutOff);
         followStop.abort();

@@ -74,7 +74,13 @@ export async function followRuns(o: FollowOptions): Promise<FollowResult> {
     if (o.signal.aborted) return;
     // Its scheduler finishes it too; whichever sees the end first writes the record, the other reads it.
     await o.engine.waitContainer(c.containerId, o.signal).catch(() => undefined);
-    const record = await finishRun({ engine: o.engine, workspace: o.workspace, containerId: c.containerId, log: o.log, signal: o.signal }).catch(() => undefined);
+    const record = await finishRun({
+      engine: o.engine,
+      workspace: o.workspace,
+      containerId: c.containerId,
+      log: o.log,
+      signal: o.signal,
+    }).catch(() => undefined);
     if (record && record.status !== 'running') end(t, record);
     else state.set(t.id, 'followed');
   };

@@ -42,11 +42,14 @@ export function parseInputs(value: unknown, file: string): string[] {
   if (!Array.isArray(list) || !list.length || list.some((v) => typeof v !== 'string')) {
     throw new InputsError(`${where} must be a path or a list of paths in the project (inputs: [data/train.csv]).`);
   }
-  if (list.length > MAX_INPUTS) throw new InputsError(`${where} lists ${list.length} paths, more than ${MAX_INPUTS}: name their folders instead.`);
+  if (list.length > MAX_INPUTS)
+    throw new InputsError(`${where} lists ${list.length} paths, more than ${MAX_INPUTS}: name their folders instead.`);
   for (const p of list as string[]) {
     const parts = p.split('/');
     if (!p || hasControlCharacter(p) || p.includes('\\') || path.isAbsolute(p) || parts.includes('..')) {
-      throw new InputsError(`${where} entry ${printable(p)} is not a path in the project: write it relative to the project folder, without .. (data/train.csv).`);
+      throw new InputsError(
+        `${where} entry ${printable(p)} is not a path in the project: write it relative to the project folder, without .. (data/train.csv).`,
+      );
     }
   }
   return [...new Set(list as string[])];
@@ -67,14 +70,28 @@ export function configInputs(text: string, file: string): string[] {
  * The run's inputs: every bind mount of the runtime settings (their host folders) and each `inputs:` path, with
  * their fingerprints. The project folder itself is the run's code, named by the commit, and is left out.
  */
-export async function dataInputs(workspace: string, settings: Pick<RuntimeSettings, 'mounts' | 'binds'>, listed: readonly string[], workspaceTarget: string): Promise<DataInput[]> {
+export async function dataInputs(
+  workspace: string,
+  settings: Pick<RuntimeSettings, 'mounts' | 'binds'>,
+  listed: readonly string[],
+  workspaceTarget: string,
+): Promise<DataInput[]> {
   const mounts = [
     ...settings.mounts.filter((m) => m.Type === 'bind' && m.Source).map((m) => ({ source: m.Source, target: m.Target })),
-    ...settings.binds.map((b) => b.split(':')).filter((p) => p.length >= 2 && path.isAbsolute(p[0]!)).map((p) => ({ source: p[0]!, target: p[1]! })),
+    ...settings.binds
+      .map((b) => b.split(':'))
+      .filter((p) => p.length >= 2 && path.isAbsolute(p[0]!))
+      .map((p) => ({ source: p[0]!, target: p[1]! })),
   ].filter((m) => path.resolve(m.source) !== path.resolve(workspace));
   const out: DataInput[] = [];
   for (const m of mounts) out.push({ from: 'mount', source: m.source, target: m.target, ...(await fingerprinted(m.source)) });
-  for (const rel of listed) out.push({ from: 'inputs', source: rel, target: path.posix.join(workspaceTarget, rel), ...(await fingerprinted(path.join(workspace, rel))) });
+  for (const rel of listed)
+    out.push({
+      from: 'inputs',
+      source: rel,
+      target: path.posix.join(workspaceTarget, rel),
+      ...(await fingerprinted(path.join(workspace, rel))),
+    });
   return out;
 }
 
@@ -103,7 +120,14 @@ export function isDataInputList(v: unknown): v is DataInput[] {
         d.source.length <= 4096 &&
         typeof d.target === 'string' &&
         d.target.length <= 4096 &&
-        (d.fingerprint === undefined || (isRecord(d.fingerprint) && typeof d.fingerprint.manifest === 'string' && /^[0-9a-f]{64}$/.test(d.fingerprint.manifest) && typeof d.fingerprint.files === 'number' && typeof d.fingerprint.bytes === 'number' && (d.fingerprint.contentId === undefined || (typeof d.fingerprint.contentId === 'string' && /^[a-z0-9-]+:[A-Za-z0-9._+-]{1,256}$/.test(d.fingerprint.contentId))))),
+        (d.fingerprint === undefined ||
+          (isRecord(d.fingerprint) &&
+            typeof d.fingerprint.manifest === 'string' &&
+            /^[0-9a-f]{64}$/.test(d.fingerprint.manifest) &&
+            typeof d.fingerprint.files === 'number' &&
+            typeof d.fingerprint.bytes === 'number' &&
+            (d.fingerprint.contentId === undefined ||
+              (typeof d.fingerprint.contentId === 'string' && /^[a-z0-9-]+:[A-Za-z0-9._+-]{1,256}$/.test(d.fingerprint.contentId))))),
     )
   );
 }

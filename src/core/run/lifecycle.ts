@@ -32,7 +32,13 @@ export async function findRunContainers(engine: Engine, workspace: string, signa
 }
 
 function toRunContainer(c: ContainerSummary): RunContainer {
-  return { containerId: c.id, runId: c.labels[RUN_ID_LABEL] ?? '', sweepId: c.labels[RUN_SWEEP_LABEL], running: c.state === 'running' || c.state === 'restarting', state: c.state };
+  return {
+    containerId: c.id,
+    runId: c.labels[RUN_ID_LABEL] ?? '',
+    sweepId: c.labels[RUN_SWEEP_LABEL],
+    running: c.state === 'running' || c.state === 'restarting',
+    state: c.state,
+  };
 }
 
 /**
@@ -41,9 +47,13 @@ function toRunContainer(c: ContainerSummary): RunContainer {
  * atomically with the same content, and removing a container that is already gone is not an error. Returns the
  * final record, or undefined when the container still runs or no record of the run exists.
  */
-export async function finishRun(
-  o: { engine: Engine; workspace: string; containerId: string; log: Logger; signal?: AbortSignal },
-): Promise<RunRecord | undefined> {
+export async function finishRun(o: {
+  engine: Engine;
+  workspace: string;
+  containerId: string;
+  log: Logger;
+  signal?: AbortSignal;
+}): Promise<RunRecord | undefined> {
   const details = await o.engine.inspectContainer(o.containerId, o.signal);
   // "created": its client is about to start it (or died first: reconcileRuns deals with that).
   if (!details || details.running || details.status === 'created') return undefined;
@@ -69,11 +79,18 @@ export async function finishRun(
     const status: RunStatus = cancelled ? 'cancelled' : details.exitCode === 0 ? 'succeeded' : 'failed';
     started = engineEnded(started, status, details.exitCode);
     // Another client may have written the same final line a moment earlier: it read the same container.
-    finished = await closeRun({ workspace: o.workspace, started, log: o.log, diskFull, outcome: { status, exitCode: details.exitCode, end: details.finishedAt ?? new Date().toISOString() } });
+    finished = await closeRun({
+      workspace: o.workspace,
+      started,
+      log: o.log,
+      diskFull,
+      outcome: { status, exitCode: details.exitCode, end: details.finishedAt ?? new Date().toISOString() },
+    });
   }
   await o.engine.removeContainer(o.containerId, { force: true }, o.signal).catch(() => undefined);
   // Another client's removal may still be under way ("removal in progress"): done is when the engine has none.
-  for (let i = 0; i < 50 && (await o.engine.inspectContainer(o.containerId).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 50 && (await o.engine.inspectContainer(o.containerId).catch(() => undefined)); i++)
+    await new Promise((r) => setTimeout(r, 100));
   return finished;
 }
 
@@ -134,11 +151,19 @@ function diskFullSentence(runId: string): string {
  * without a final line (a client killed between writing the start and creating the container): what `mlc runs`
  * and the view do before they list.
  */
-export async function reconcileRuns(o: { engine: Engine; workspace: string; log: Logger; signal?: AbortSignal; records?: readonly RunRecord[] }): Promise<boolean> {
+export async function reconcileRuns(o: {
+  engine: Engine;
+  workspace: string;
+  log: Logger;
+  signal?: AbortSignal;
+  records?: readonly RunRecord[];
+}): Promise<boolean> {
   const all = await findRunContainers(o.engine, o.workspace, o.signal);
   let records = o.records ?? (await readRuns(o.workspace)).runs;
   // A container created a minute ago and never started: its client died between create and start.
-  const stale = all.filter((c) => c.state === 'created' && Date.now() - Date.parse(records.find((r) => r.id === c.runId)?.start ?? '') >= 60_000);
+  const stale = all.filter(
+    (c) => c.state === 'created' && Date.now() - Date.parse(records.find((r) => r.id === c.runId)?.start ?? '') >= 60_000,
+  );
   for (const c of stale) await o.engine.removeContainer(c.containerId, { force: true }, o.signal).catch(() => undefined);
   const containers = all.filter((c) => !stale.includes(c));
   const ended = containers.filter((x) => !x.running && x.state !== 'created');
@@ -147,9 +172,20 @@ export async function reconcileRuns(o: { engine: Engine; workspace: string; log:
   if (ended.length) records = (await readRuns(o.workspace)).runs;
   // Its container may be being created right now by the client that wrote the start: give that client a minute.
   // A backend's run has no container while it waits in the queue: its backend speaks for it (core/backends/).
-  const orphans = records.filter((r) => r.status === 'running' && isLocal(r) && !live.has(r.id) && Date.now() - Date.parse(r.start) >= 60_000);
+  const orphans = records.filter(
+    (r) => r.status === 'running' && isLocal(r) && !live.has(r.id) && Date.now() - Date.parse(r.start) >= 60_000,
+  );
   for (const r of orphans) {
-    await appendFinal(o.workspace, { ...r, status: 'failed', end: new Date().toISOString(), error: r.error ?? (r.engineLost ? engineStoppedSentence(r, null) : 'the run has no container: the client that started it stopped before the container did, or the container was removed by hand') });
+    await appendFinal(o.workspace, {
+      ...r,
+      status: 'failed',
+      end: new Date().toISOString(),
+      error:
+        r.error ??
+        (r.engineLost
+          ? engineStoppedSentence(r, null)
+          : 'the run has no container: the client that started it stopped before the container did, or the container was removed by hand'),
+    });
   }
   return ended.length + orphans.length + stale.length > 0;
 }
@@ -181,10 +217,21 @@ export function engineStoppedSentence(r: Pick<RunRecord, 'sweep'>, exitCode: num
  * Stops the runs with this run id or sweep id (SIGTERM, SIGKILL after `timeoutSeconds`) and finishes them as
  * cancelled. Returns the run ids it stopped.
  */
-export async function stopRuns(o: { engine: Engine; workspace: string; target: string; log: Logger; timeoutSeconds?: number; signal?: AbortSignal }): Promise<string[]> {
-  const containers = (await findRunContainers(o.engine, o.workspace, o.signal)).filter((c) => c.runId === o.target || c.sweepId === o.target);
+export async function stopRuns(o: {
+  engine: Engine;
+  workspace: string;
+  target: string;
+  log: Logger;
+  timeoutSeconds?: number;
+  signal?: AbortSignal;
+}): Promise<string[]> {
+  const containers = (await findRunContainers(o.engine, o.workspace, o.signal)).filter(
+    (c) => c.runId === o.target || c.sweepId === o.target,
+  );
   for (const c of containers) await markStopRequested(o.workspace, c.runId);
-  await Promise.all(containers.filter((c) => c.running).map((c) => o.engine.stopContainer(c.containerId, o.timeoutSeconds ?? 10, o.signal)));
+  await Promise.all(
+    containers.filter((c) => c.running).map((c) => o.engine.stopContainer(c.containerId, o.timeoutSeconds ?? 10, o.signal)),
+  );
   for (const c of containers) await finishRun({ ...o, containerId: c.containerId });
   return containers.map((c) => c.runId);
 }
@@ -193,14 +240,21 @@ export async function stopRuns(o: { engine: Engine; workspace: string; target: s
  * What nvidia-smi in the container listed, kept by the client that asked while the run went on. The run folder is
  * the container's to write, so the file is checked for the shape we write: anything else is no answer.
  */
-async function readSeenGpus(workspace: string, runId: string, onRefused: (sentence: string) => void): Promise<RunRecord['seenGpus'] | undefined> {
+async function readSeenGpus(
+  workspace: string,
+  runId: string,
+  onRefused: (sentence: string) => void,
+): Promise<RunRecord['seenGpus'] | undefined> {
   const text = await readRunText(runFolder(workspace, runId), '.gpus.json', RUN_FILE_CAP.small, onRefused);
   if (text === undefined) return undefined;
   try {
     const raw: unknown = JSON.parse(text);
     if (raw === null) return null;
     const field = (g: unknown, k: string): unknown => (typeof g === 'object' && g !== null ? (g as Record<string, unknown>)[k] : undefined);
-    const ok = Array.isArray(raw) && raw.length <= 64 && raw.every((g) => ['index', 'name', 'uuid'].every((k) => typeof field(g, k) === 'string' && (field(g, k) as string).length <= 256));
+    const ok =
+      Array.isArray(raw) &&
+      raw.length <= 64 &&
+      raw.every((g) => ['index', 'name', 'uuid'].every((k) => typeof field(g, k) === 'string' && (field(g, k) as string).length <= 256));
     if (ok) return (raw as SeenGpu[]).map((g) => ({ index: g.index, name: g.name, uuid: g.uuid }));
     onRefused('.gpus.json in the run folder is not the list of GPUs the host wrote: left out of the record.');
     return undefined;

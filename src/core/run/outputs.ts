@@ -56,10 +56,14 @@ export function parseOutputs(value: unknown, file: string, where = `${file}: ${O
   if (!Array.isArray(list) || !list.length || list.some((v) => typeof v !== 'string')) {
     throw new OutputsError(`${where} must be a file name or a list of them, relative to the run folder (outputs: [model.pt]).`);
   }
-  if (list.length > MAX_OUTPUTS) throw new OutputsError(`${where} lists ${list.length} patterns, more than ${MAX_OUTPUTS}: use a glob (checkpoints/*.pt).`);
+  if (list.length > MAX_OUTPUTS)
+    throw new OutputsError(`${where} lists ${list.length} patterns, more than ${MAX_OUTPUTS}: use a glob (checkpoints/*.pt).`);
   for (const p of list as string[]) {
     const problem = outputPatternProblem(p);
-    if (problem) throw new OutputsError(`${where} entry ${printable(p)} is not a file in the run folder (${problem}): write a relative name such as model.pt.`);
+    if (problem)
+      throw new OutputsError(
+        `${where} entry ${printable(p)} is not a file in the run folder (${problem}): write a relative name such as model.pt.`,
+      );
   }
   return [...new Set(list as string[])];
 }

@@ -96,7 +96,8 @@ export interface PlanOptions {
 /** Reads and expands the config, pins the image and the commit, and writes the plan; nothing starts yet. */
 export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
   const now = o.now ?? ((): Date => new Date());
-  if (!o.command.length) throw new RunError('No command to run: give it after `--`, e.g. `mlc run --config configs/experiment.yaml -- python train.py`.');
+  if (!o.command.length)
+    throw new RunError('No command to run: give it after `--`, e.g. `mlc run --config configs/experiment.yaml -- python train.py`.');
   const configPath = path.resolve(o.workspace, o.config);
   const configText = await readConfig(o.workspace, o.config, configPath);
   const configRel = path.relative(o.workspace, configPath).split(path.sep).join('/');
@@ -107,10 +108,17 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
     env: envNamesOnly(o.runtime?.env),
     envFiles: [...(o.runtime?.envFiles ?? [])].map((f) => path.resolve(o.workspace, f)),
     mounts: [...(o.runtime?.mounts ?? [])],
-    ...(o.devcontainer ? { devcontainer: path.relative(o.workspace, path.resolve(o.workspace, o.devcontainer)).split(path.sep).join('/') } : {}),
+    ...(o.devcontainer
+      ? { devcontainer: path.relative(o.workspace, path.resolve(o.workspace, o.devcontainer)).split(path.sep).join('/') }
+      : {}),
   };
   // Before the plan is written: a runArgs flag we cannot pass, a missing variable or env file stops here.
-  const settings = await planRuntime(o.workspace, runtime, { ...(o.hostEnv ?? process.env), ...givenEnvValues(o.runtime?.env) }, { allowImagePrivileges: o.runtime?.allowImagePrivileges });
+  const settings = await planRuntime(
+    o.workspace,
+    runtime,
+    { ...(o.hostEnv ?? process.env), ...givenEnvValues(o.runtime?.env) },
+    { allowImagePrivileges: o.runtime?.allowImagePrivileges },
+  );
   const details = await o.engine.inspectImage(o.image, o.signal);
   if (!details) throw new RunError(`Image ${o.image} not found: build it first ("Build Experiment Image" or \`mlc build\`).`);
   // So does an image whose devcontainer.metadata asks for privileges not agreed to (with the flag: remembered here).
@@ -119,7 +127,12 @@ export async function planExperiment(o: PlanOptions): Promise<ExperimentPlan> {
   const data = await dataInputs(o.workspace, settings, configInputs(configText, configRel), WORKSPACE_IN_CONTAINER);
   const code = o.code ?? 'workspace';
   if (code === 'image' && !provenance.revision) o.log.warn(`${o.image} records no commit (built outside git): its runs carry none.`);
-  const git = code === 'workspace' ? await o.git.info(o.workspace, o.signal) : provenance.revision ? { sha: provenance.revision, dirty: provenance.dirty } : undefined;
+  const git =
+    code === 'workspace'
+      ? await o.git.info(o.workspace, o.signal)
+      : provenance.revision
+        ? { sha: provenance.revision, dirty: provenance.dirty }
+        : undefined;
   if (!git && code === 'workspace') o.log.warn(`${o.workspace} is not a git repository: run records carry no commit.`);
 
   const stamp = now().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
@@ -164,7 +177,8 @@ const MAX_CONFIG_BYTES = 1024 * 1024;
  * theirs to name. Either way: a plain file, at most MAX_CONFIG_BYTES.
  */
 async function readConfig(workspace: string, given: string, configPath: string): Promise<string> {
-  const notFound = (): ConfigError => new ConfigError(`${given} not found: pass the hyper-parameter YAML with --config (e.g. configs/experiment.yaml).`);
+  const notFound = (): ConfigError =>
+    new ConfigError(`${given} not found: pass the hyper-parameter YAML with --config (e.g. configs/experiment.yaml).`);
   const real = await fs.realpath(configPath).catch(() => undefined);
   if (real === undefined) throw notFound();
   const inProject = (p: string, root: string): boolean => {
@@ -172,14 +186,19 @@ async function readConfig(workspace: string, given: string, configPath: string):
     return rel !== '' && !rel.startsWith(`..${path.sep}`) && rel !== '..' && !path.isAbsolute(rel);
   };
   if (inProject(configPath, workspace) && !inProject(real, await fs.realpath(workspace))) {
-    throw new ConfigError(`${given} is a link to ${real}, outside the project: a hyper-parameter file must be a file in the project; copy it in, or name that file itself with --config.`);
+    throw new ConfigError(
+      `${given} is a link to ${real}, outside the project: a hyper-parameter file must be a file in the project; copy it in, or name that file itself with --config.`,
+    );
   }
   const handle = await fs.open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(() => undefined);
   if (!handle) throw notFound();
   try {
     const st = await handle.stat();
     if (!st.isFile()) throw new ConfigError(`${given} is not a file: pass the hyper-parameter YAML with --config.`);
-    if (st.size > MAX_CONFIG_BYTES) throw new ConfigError(`${given} is ${Math.round(st.size / 1024)} KiB; a hyper-parameter file is at most ${MAX_CONFIG_BYTES / 1024} KiB (it is stored in every run's record): keep data in files the training code reads.`);
+    if (st.size > MAX_CONFIG_BYTES)
+      throw new ConfigError(
+        `${given} is ${Math.round(st.size / 1024)} KiB; a hyper-parameter file is at most ${MAX_CONFIG_BYTES / 1024} KiB (it is stored in every run's record): keep data in files the training code reads.`,
+      );
     return await handle.readFile('utf8');
   } finally {
     await handle.close();
@@ -197,7 +216,12 @@ export async function planRuntime(
   consent: { allowImagePrivileges?: boolean | undefined } = {},
 ): Promise<RuntimeSettings> {
   const project = await openProject(workspace, { devcontainer: runtime?.devcontainer });
-  const user = { env: runtime?.env ?? [], envFiles: runtime?.envFiles ?? [], mounts: runtime?.mounts ?? [], ...(consent.allowImagePrivileges ? { allowImagePrivileges: true } : {}) };
+  const user = {
+    env: runtime?.env ?? [],
+    envFiles: runtime?.envFiles ?? [],
+    mounts: runtime?.mounts ?? [],
+    ...(consent.allowImagePrivileges ? { allowImagePrivileges: true } : {}),
+  };
   const raw = project.rawConfig;
   return runtimeSettings(raw, { workspace, hostEnv, user, ...(raw ? { configFile: project.devcontainerPath } : {}) });
 }
@@ -206,7 +230,12 @@ export async function planRuntime(
  * `mlc run --resume`: the plan's image checked against what it asks (imagePrivileges.ts) before anything starts; with
  * `--allow-image-privileges` the consent is remembered for it, for the scheduler and a backend's submission to find.
  */
-export async function checkPlanImage(engine: Engine, plan: ExperimentPlan, hostEnv: Readonly<Record<string, string | undefined>>, o: { allowImagePrivileges?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+export async function checkPlanImage(
+  engine: Engine,
+  plan: ExperimentPlan,
+  hostEnv: Readonly<Record<string, string | undefined>>,
+  o: { allowImagePrivileges?: boolean; signal?: AbortSignal } = {},
+): Promise<void> {
   const details = await engine.inspectImage(plan.image.id, o.signal);
   // A missing image is said where the runs start (executePlan, a backend's submission), each in its own words.
   if (!details) return;
@@ -228,7 +257,8 @@ export async function readPlan(workspace: string, id: string): Promise<Experimen
   } catch {
     raw = undefined;
   }
-  if (!isPlan(raw, id)) throw new RunError(`${path.join(PLANS_DIR, `${id}.json`)} is not a sweep plan: it was edited or torn; run the sweep again.`);
+  if (!isPlan(raw, id))
+    throw new RunError(`${path.join(PLANS_DIR, `${id}.json`)} is not a sweep plan: it was edited or torn; run the sweep again.`);
   return raw;
 }
 
@@ -249,7 +279,9 @@ function isPlan(raw: unknown, id: string): raw is ExperimentPlan {
     raw.command.every((c) => typeof c === 'string') &&
     Array.isArray(raw.points) &&
     raw.points.length <= MAX_SWEEP_POINTS &&
-    raw.points.every((p) => isRecord(p) && isRunId(p.runId) && typeof p.text === 'string' && typeof p.index === 'number' && isRecord(p.params)) &&
+    raw.points.every(
+      (p) => isRecord(p) && isRunId(p.runId) && typeof p.text === 'string' && typeof p.index === 'number' && isRecord(p.params),
+    ) &&
     (raw.data === undefined || isDataInputList(raw.data))
   );
 }
@@ -260,7 +292,10 @@ export async function markSweepStopped(workspace: string, id: string): Promise<v
 }
 
 export async function sweepStopped(workspace: string, id: string): Promise<boolean> {
-  return fs.lstat(planFile(workspace, id, '.stop')).then((st) => st.isFile(), () => false);
+  return fs.lstat(planFile(workspace, id, '.stop')).then(
+    (st) => st.isFile(),
+    () => false,
+  );
 }
 
 /** The points that never started: no record of theirs exists, not even a start line. */

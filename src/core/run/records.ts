@@ -169,7 +169,9 @@ export function isLocal(r: RunRecord): boolean {
 export async function appendRun(workspace: string, record: RunRecord): Promise<void> {
   const file = path.join(workspace, RUNS_FILE);
   await fs.mkdir(path.dirname(file), { recursive: true });
-  await fs.appendFile(file, `${recordLine(record)}\n`, { flag: constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW });
+  await fs.appendFile(file, `${recordLine(record)}\n`, {
+    flag: constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+  });
 }
 
 /** The record as one line under MAX_RECORD_LINE: what would not fit (a huge config, metric summaries) is left out, and the line says so. */
@@ -279,8 +281,14 @@ export async function readRuns(workspace: string): Promise<RunsRead> {
   }
   const runs = [...order.keys()].map((id) => finals.get(id) ?? latest.get(id)!);
   const notes: string[] = [];
-  if (oversized.length) notes.push(`${RUNS_FILE}: ${oversized.length === 1 ? 'line' : 'lines'} ${listed(oversized.map((o) => `${o.line} (${Math.round(o.bytes / 1024 / 1024)} MB)`))} ${oversized.length === 1 ? 'is' : 'are'} longer than a run record can be (${MAX_RECORD_LINE / 1024 / 1024} MiB) and ${oversized.length === 1 ? 'was' : 'were'} skipped.`);
-  if (invalid.length) notes.push(`${RUNS_FILE}: ${invalid.length === 1 ? 'line' : 'lines'} ${listed(invalid.map(String))} ${invalid.length === 1 ? 'is' : 'are'} not a run record (edited, torn or forged) and ${invalid.length === 1 ? 'was' : 'were'} skipped.`);
+  if (oversized.length)
+    notes.push(
+      `${RUNS_FILE}: ${oversized.length === 1 ? 'line' : 'lines'} ${listed(oversized.map((o) => `${o.line} (${Math.round(o.bytes / 1024 / 1024)} MB)`))} ${oversized.length === 1 ? 'is' : 'are'} longer than a run record can be (${MAX_RECORD_LINE / 1024 / 1024} MiB) and ${oversized.length === 1 ? 'was' : 'were'} skipped.`,
+    );
+  if (invalid.length)
+    notes.push(
+      `${RUNS_FILE}: ${invalid.length === 1 ? 'line' : 'lines'} ${listed(invalid.map(String))} ${invalid.length === 1 ? 'is' : 'are'} not a run record (edited, torn or forged) and ${invalid.length === 1 ? 'was' : 'were'} skipped.`,
+    );
   return { runs, skipped: invalid.length + oversized.length, notes };
 }
 
@@ -292,7 +300,12 @@ function listed(items: string[]): string {
  * Calls `take` with each line (without its newline), reading 1 MiB at a time; a line past `max` bytes is dropped as
  * it streams by and reported to `tooLong` with its length.
  */
-async function readLines(handle: fs.FileHandle, max: number, take: (line: Buffer) => void, tooLong: (bytes: number) => void): Promise<void> {
+async function readLines(
+  handle: fs.FileHandle,
+  max: number,
+  take: (line: Buffer) => void,
+  tooLong: (bytes: number) => void,
+): Promise<void> {
   const chunk = Buffer.alloc(1024 * 1024);
   let parts: Buffer[] = [];
   let held = 0;
@@ -363,11 +376,19 @@ function isRunRecord(raw: unknown): raw is RunRecord {
     typeof raw.start === 'string' &&
     (typeof raw.end === 'string' || raw.end === null) &&
     (raw.params === undefined || isRecord(raw.params)) &&
-    (raw.sweep === null || raw.sweep === undefined || (isRecord(raw.sweep) && isRunId(raw.sweep.id) && typeof raw.sweep.index === 'number')) &&
+    (raw.sweep === null ||
+      raw.sweep === undefined ||
+      (isRecord(raw.sweep) && isRunId(raw.sweep.id) && typeof raw.sweep.index === 'number')) &&
     (raw.metrics === undefined || isRecord(raw.metrics)) &&
     (raw.engineLost === undefined || typeof raw.engineLost === 'string') &&
     (raw.backend === undefined || (typeof raw.backend === 'string' && BACKEND_ID.test(raw.backend))) &&
-    (raw.job === undefined || (isRecord(raw.job) && typeof raw.job.id === 'string' && JOB_WORD.test(raw.job.id) && typeof raw.job.state === 'string' && JOB_WORD.test(raw.job.state) && (raw.job.queued === undefined || typeof raw.job.queued === 'boolean'))) &&
+    (raw.job === undefined ||
+      (isRecord(raw.job) &&
+        typeof raw.job.id === 'string' &&
+        JOB_WORD.test(raw.job.id) &&
+        typeof raw.job.state === 'string' &&
+        JOB_WORD.test(raw.job.state) &&
+        (raw.job.queued === undefined || typeof raw.job.queued === 'boolean'))) &&
     (raw.data === undefined || isDataInputList(raw.data)) &&
     (raw.endedBy === undefined || (typeof raw.endedBy === 'string' && ENDED_BY.test(raw.endedBy)))
   );

@@ -25,7 +25,8 @@ export function isRunId(id: unknown): id is string {
 
 /** The run's folder on the host: its config copy, its outputs ($MLC_RUN_DIR) and output.log. */
 export function runFolder(workspace: string, runId: string): string {
-  if (!isRunId(runId)) throw new RunFileRefused(`${printable(runId)} is not a run id: a run id is letters, digits, - and _ (as \`mlc runs\` lists them).`);
+  if (!isRunId(runId))
+    throw new RunFileRefused(`${printable(runId)} is not a run id: a run id is letters, digits, - and _ (as \`mlc runs\` lists them).`);
   return path.join(workspace, RUN_DIR, runId);
 }
 
@@ -65,7 +66,10 @@ export async function makeRunFolder(workspace: string, runId: string, owner?: { 
 /** The run's folder, made by the host if it is not there yet, and refused if it is not a real folder under runs/. */
 export async function ensureRunFolder(workspace: string, runId: string): Promise<string> {
   const dir = runFolder(workspace, runId);
-  const there = await fs.lstat(dir).then(() => true, () => false);
+  const there = await fs.lstat(dir).then(
+    () => true,
+    () => false,
+  );
   if (!there) return makeRunFolder(workspace, runId);
   await assertRunFolder(workspace, runId);
   return dir;
@@ -76,7 +80,10 @@ async function mkdirNoFollow(dir: string): Promise<void> {
     if (e.code !== 'EEXIST') throw e;
   });
   const st = await fs.lstat(dir);
-  if (!st.isDirectory()) throw new RunFileRefused(`${dir} is ${kind(st)}, not a folder the host made: remove it (a run's code may have planted it) and run again.`);
+  if (!st.isDirectory())
+    throw new RunFileRefused(
+      `${dir} is ${kind(st)}, not a folder the host made: remove it (a run's code may have planted it) and run again.`,
+    );
 }
 
 /** Throws unless the run's folder is a real folder under the project's real .mlcontainers/runs (no link on the way). */
@@ -85,7 +92,9 @@ export async function assertRunFolder(workspace: string, runId: string): Promise
   const real = await realDir(workspace, runId);
   const st = await fs.lstat(dir);
   if (!st.isDirectory() || (await fs.realpath(dir)) !== real) {
-    throw new RunFileRefused(`The run folder ${path.join(RUN_DIR, runId)} is ${st.isSymbolicLink() ? `a link to ${printable(await fs.readlink(dir).catch(() => '?'))}` : kind(st)}, not a folder under ${RUN_DIR}: remove it; the host neither reads nor writes through it.`);
+    throw new RunFileRefused(
+      `The run folder ${path.join(RUN_DIR, runId)} is ${st.isSymbolicLink() ? `a link to ${printable(await fs.readlink(dir).catch(() => '?'))}` : kind(st)}, not a folder under ${RUN_DIR}: remove it; the host neither reads nor writes through it.`,
+    );
   }
   return real;
 }
@@ -95,7 +104,8 @@ async function realDir(workspace: string, runId: string): Promise<string> {
   const root = await fs.realpath(path.join(workspace, '.mlcontainers'));
   const runs = path.join(root, 'runs');
   const st = await fs.lstat(runs);
-  if (!st.isDirectory()) throw new RunFileRefused(`${RUN_DIR} is ${kind(st)}, not a folder: remove it; the host neither reads nor writes through it.`);
+  if (!st.isDirectory())
+    throw new RunFileRefused(`${RUN_DIR} is ${kind(st)}, not a folder: remove it; the host neither reads nor writes through it.`);
   return path.join(runs, runId);
 }
 
@@ -112,7 +122,11 @@ export interface RunFileRead {
  * RunFileRefused when it is not a plain file of the run's. Past `maxBytes`: refused, or the first (last, with `tail`)
  * `maxBytes` with `truncated` when `truncate` is set.
  */
-export async function readRunFile(dir: string, rel: string, o: { maxBytes: number; truncate?: boolean; tail?: boolean }): Promise<RunFileRead | undefined> {
+export async function readRunFile(
+  dir: string,
+  rel: string,
+  o: { maxBytes: number; truncate?: boolean; tail?: boolean },
+): Promise<RunFileRead | undefined> {
   const handle = await openRunFileForRead(path.join(dir, rel), dir).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return undefined;
     throw e;
@@ -120,7 +134,10 @@ export async function readRunFile(dir: string, rel: string, o: { maxBytes: numbe
   if (!handle) return undefined;
   try {
     const st = await handle.stat();
-    if (st.size > o.maxBytes && !o.truncate) throw new RunFileRefused(`${rel} in the run folder is ${formatBytes(st.size)}, more than the ${formatBytes(o.maxBytes)} the host reads: it was left unread.`);
+    if (st.size > o.maxBytes && !o.truncate)
+      throw new RunFileRefused(
+        `${rel} in the run folder is ${formatBytes(st.size)}, more than the ${formatBytes(o.maxBytes)} the host reads: it was left unread.`,
+      );
     const length = Math.min(st.size, o.maxBytes);
     const data = Buffer.alloc(length);
     const position = o.tail ? st.size - length : 0;
@@ -137,7 +154,12 @@ export async function readRunFile(dir: string, rel: string, o: { maxBytes: numbe
 }
 
 /** readRunFile as text, undefined when absent or refused (the refusal goes to `onRefused`). */
-export async function readRunText(dir: string, rel: string, maxBytes: number, onRefused?: (sentence: string) => void): Promise<string | undefined> {
+export async function readRunText(
+  dir: string,
+  rel: string,
+  maxBytes: number,
+  onRefused?: (sentence: string) => void,
+): Promise<string | undefined> {
   try {
     return (await readRunFile(dir, rel, { maxBytes }))?.data.toString('utf8');
   } catch (e) {
@@ -153,9 +175,17 @@ export async function readRunText(dir: string, rel: string, maxBytes: number, on
  * A run's kept output (output.log) for printing: its last RUN_FILE_CAP.output bytes from `offset` on (a follower
  * passes what it has printed), '' when there is none, and a sentence instead when the run made it a link or a FIFO.
  */
-export async function readRunOutput(workspace: string, runId: string, offset = 0): Promise<{ text: string; size: number; refused?: string }> {
+export async function readRunOutput(
+  workspace: string,
+  runId: string,
+  offset = 0,
+): Promise<{ text: string; size: number; refused?: string }> {
   try {
-    const read = await readRunFile(runFolder(workspace, runId), 'output.log', { maxBytes: RUN_FILE_CAP.output, truncate: true, tail: true });
+    const read = await readRunFile(runFolder(workspace, runId), 'output.log', {
+      maxBytes: RUN_FILE_CAP.output,
+      truncate: true,
+      tail: true,
+    });
     if (!read) return { text: '', size: 0 };
     const skip = Math.max(0, offset - (read.size - read.data.length));
     return { text: read.data.subarray(Math.min(skip, read.data.length)).toString('utf8'), size: read.size };
@@ -172,11 +202,20 @@ export async function readRunOutput(workspace: string, runId: string, offset = 0
 export async function plainRunFile(workspace: string, runId: string, name: string): Promise<string> {
   const dir = runFolder(workspace, runId);
   const file = path.join(dir, name);
-  if (!(await fs.lstat(dir).then(() => true, () => false))) return file;
+  if (
+    !(await fs.lstat(dir).then(
+      () => true,
+      () => false,
+    ))
+  )
+    return file;
   const real = await assertRunFolder(workspace, runId);
   const st = await fs.lstat(file).catch(() => undefined);
   if (!st) return file;
-  if (!st.isFile() || st.nlink > 1 || path.dirname(await fs.realpath(file)) !== real) throw new RunFileRefused(`${name} of run ${runId} is ${st.isFile() ? 'a hard link' : kind(st)}, not the run's own file: it is not opened (the run's code made it so).`);
+  if (!st.isFile() || st.nlink > 1 || path.dirname(await fs.realpath(file)) !== real)
+    throw new RunFileRefused(
+      `${name} of run ${runId} is ${st.isFile() ? 'a hard link' : kind(st)}, not the run's own file: it is not opened (the run's code made it so).`,
+    );
   return file;
 }
 
@@ -245,7 +284,8 @@ export async function writeRunFile(dir: string, name: string, data: string | Buf
  */
 export async function openRunFileForAppend(dir: string, name: string): Promise<fs.FileHandle> {
   const file = path.join(dir, name);
-  const flags = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
+  const flags =
+    constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
   for (let attempt = 0; ; attempt++) {
     const handle = await fs.open(file, flags, 0o644).catch((e: NodeJS.ErrnoException) => {
       if (attempt === 0 && (e.code === 'ELOOP' || e.code === 'ENXIO' || e.code === 'EISDIR')) return undefined;
@@ -266,5 +306,9 @@ export async function openRunFileForAppend(dir: string, name: string): Promise<f
 }
 
 function formatBytes(n: number): string {
-  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(n >= 10 * 1024 * 1024 ? 0 : 1)} MiB` : n >= 1024 ? `${Math.round(n / 1024)} KiB` : `${n} bytes`;
+  return n >= 1024 * 1024
+    ? `${(n / 1024 / 1024).toFixed(n >= 10 * 1024 * 1024 ? 0 : 1)} MiB`
+    : n >= 1024
+      ? `${Math.round(n / 1024)} KiB`
+      : `${n} bytes`;
 }

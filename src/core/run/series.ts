@@ -7,7 +7,9 @@ import { RUN_FILE_CAP, readRunText, runFolder, writeRunFile } from './runFolder'
 const SERIES_FILE = '.series.json';
 
 export async function writeSeriesCache(workspace: string, runId: string, series: Record<string, MetricSeries>): Promise<void> {
-  const json = Object.fromEntries(Object.entries(series).map(([name, s]) => [name, { source: s.source, steps: s.steps, values: s.values.map(toJsonNumber) }]));
+  const json = Object.fromEntries(
+    Object.entries(series).map(([name, s]) => [name, { source: s.source, steps: s.steps, values: s.values.map(toJsonNumber) }]),
+  );
   await writeRunFile(runFolder(workspace, runId), SERIES_FILE, JSON.stringify(json));
 }
 
@@ -17,7 +19,10 @@ export async function loadRunSeries(workspace: string, runId: string, name: stri
   const cached = await readRunText(runFolder(workspace, runId), SERIES_FILE, RUN_FILE_CAP.series);
   if (cached !== undefined) {
     try {
-      const all = JSON.parse(cached) as Record<string, { source: MetricSeries['source']; steps: number[]; values: JsonNumber[] } | undefined>;
+      const all = JSON.parse(cached) as Record<
+        string,
+        { source: MetricSeries['source']; steps: number[]; values: JsonNumber[] } | undefined
+      >;
       const s = Object.hasOwn(all, name) ? all[name] : undefined;
       const valid = s && Array.isArray(s.steps) && Array.isArray(s.values) && s.steps.length === s.values.length;
       return valid ? { name, source: s.source, steps: s.steps.map(Number), values: s.values.map(Number) } : undefined;

@@ -5,9 +5,7 @@ import { endWord, isPending } from './records';
 
 /** What a run's status cell says: one of these kinds, an exit code, or the word for what ended it (timeout…). */
 export type RunStatusWord =
-  | { kind: 'pending' | 'running' | 'ok' | 'not started' | 'cancelled' }
-  | { kind: 'exit'; code: number }
-  | { kind: 'ended'; word: string };
+  { kind: 'pending' | 'running' | 'ok' | 'not started' | 'cancelled' } | { kind: 'exit'; code: number } | { kind: 'ended'; word: string };
 
 /**
  * pending (queued in a backend, not started yet), running, ok, exit N, cancelled; "not started" for a failed run with

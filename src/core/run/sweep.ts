@@ -52,7 +52,9 @@ export function expandConfig(text: string, file: string): ExpandedConfig {
     throw new ConfigError(`${file} is not valid YAML: ${error.message.split('\n')[0] ?? ''} Fix it and run again.`);
   }
   if (!yaml.isMap(doc.contents)) {
-    throw new ConfigError(`${file} must be a mapping of hyper-parameters (key: value lines), not ${doc.contents ? 'a list or a single value' : 'empty'}.`);
+    throw new ConfigError(
+      `${file} must be a mapping of hyper-parameters (key: value lines), not ${doc.contents ? 'a list or a single value' : 'empty'}.`,
+    );
   }
 
   const axes: (SweepAxis & { values: Yaml.Node[] })[] = [];
@@ -77,12 +79,15 @@ export function expandConfig(text: string, file: string): ExpandedConfig {
       } else if (yaml.isSeq(pair.value)) {
         const name = here.join('.');
         const values = pair.value.items.filter((v): v is Yaml.Node => yaml.isNode(v));
-        if (!values.length) throw new ConfigError(`${file}: ${name} is an empty list, so the sweep has nothing to run. Give it values, or remove it.`);
+        if (!values.length)
+          throw new ConfigError(`${file}: ${name} is an empty list, so the sweep has nothing to run. Give it values, or remove it.`);
         const seen = new Set<string>();
         for (const v of values) {
           const json = JSON.stringify(v.toJSON());
           if (seen.has(json)) {
-            warnings.push(`${file}: ${name} lists ${json} more than once, so runs repeat; to pass a list as one value, wrap it: [[${values.map((x) => JSON.stringify(x.toJSON())).join(', ')}]].`);
+            warnings.push(
+              `${file}: ${name} lists ${json} more than once, so runs repeat; to pass a list as one value, wrap it: [[${values.map((x) => JSON.stringify(x.toJSON())).join(', ')}]].`,
+            );
             break;
           }
           seen.add(json);
@@ -95,7 +100,9 @@ export function expandConfig(text: string, file: string): ExpandedConfig {
 
   const total = axes.reduce((n, a) => n * a.size, 1);
   if (total > MAX_SWEEP_POINTS) {
-    throw new ConfigError(`${file} expands to ${total} runs (${axes.map((a) => `${a.key}: ${a.size}`).join(' × ')}), more than ${MAX_SWEEP_POINTS}: shorten the lists, or split the sweep into several files.`);
+    throw new ConfigError(
+      `${file} expands to ${total} runs (${axes.map((a) => `${a.key}: ${a.size}`).join(' × ')}), more than ${MAX_SWEEP_POINTS}: shorten the lists, or split the sweep into several files.`,
+    );
   }
   if (!axes.length) return { axes: [], points: [{ index: 0, params: {}, text }], warnings };
 

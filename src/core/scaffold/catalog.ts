@@ -86,7 +86,8 @@ export function parseCatalog(text: string): Catalog {
         description: text_(field(p, 'description', where), `${where}.description`),
         module: text_(field(p, 'module', where), `${where}.module`),
         versions: versions.map((v, i) => parseVersion(v, `${where}.versions[${i}]`)),
-        pythonVersions: isRecord(p) && Array.isArray(p.pythonVersions) ? p.pythonVersions.map((x) => text_(x, `${where}.pythonVersions`)) : [],
+        pythonVersions:
+          isRecord(p) && Array.isArray(p.pythonVersions) ? p.pythonVersions.map((x) => text_(x, `${where}.pythonVersions`)) : [],
         ...(isRecord(p) && typeof p.user === 'string' ? { user: p.user } : {}),
         ...(isRecord(p) && typeof p.setupScript === 'string' ? { setupScript: p.setupScript } : {}),
         ...(loginShell ? { loginShell } : {}),

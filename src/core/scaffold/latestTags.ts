@@ -91,7 +91,7 @@ export function parseBearerChallenge(header: string): Record<string, string> | u
   if (!m) return undefined;
   const params: Record<string, string> = {};
   for (const p of m[1]!.matchAll(/([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g)) {
-    params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3] ?? '';
+    params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : (p[3] ?? '');
   }
   return params.realm ? params : undefined;
 }
@@ -134,7 +134,7 @@ export async function anonymousToken(challenge: string, repository: string, fetc
   const response = await fetchFn(url, signal ? { signal } : {});
   if (!response.ok) throw new TagLookupError(`the registry's token service (${url.host}) answered HTTP ${response.status}`);
   const body: unknown = await response.json();
-  const token = isRecord(body) ? body.token ?? body.access_token : undefined;
+  const token = isRecord(body) ? (body.token ?? body.access_token) : undefined;
   if (typeof token !== 'string' || !token) throw new TagLookupError(`the registry's token service (${url.host}) sent no token`);
   return token;
 }
@@ -165,7 +165,13 @@ export async function latestTag(image: string, version: string, options: LatestT
   }
   const newest = newestMatching(tags, ref.tag, version);
   if (!newest || compareDottedVersions(newest.version, version) <= 0) return { kind: 'current', image, source };
-  return { kind: 'newer', image: formatReference({ ...ref, tag: newest.tag }, { familiar: true }), version: newest.version, pinned: image, source };
+  return {
+    kind: 'newer',
+    image: formatReference({ ...ref, tag: newest.tag }, { familiar: true }),
+    version: newest.version,
+    pinned: image,
+    source,
+  };
 }
 
 /** fetch's TypeError hides the reason in `cause`: ENOTFOUND, ECONNREFUSED … */
@@ -195,7 +201,12 @@ export function describeLatestTag(t: LatestTag): string {
  * base (nothing of the catalog's to refresh). Both shells call this, then pass a `newer` answer on as
  * ScaffoldOptions.newerTag.
  */
-export async function latestCatalogBase(catalog: Catalog, options: ScaffoldOptions, folderName: string, lookup: LatestTagOptions = {}): Promise<LatestTag | undefined> {
+export async function latestCatalogBase(
+  catalog: Catalog,
+  options: ScaffoldOptions,
+  folderName: string,
+  lookup: LatestTagOptions = {},
+): Promise<LatestTag | undefined> {
   if (options.baseImage?.trim()) return undefined;
   const resolved = resolveOptions(catalog, options, folderName);
   return latestTag(resolved.catalogBaseImage, resolved.version, lookup);

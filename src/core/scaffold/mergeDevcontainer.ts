@@ -4,7 +4,12 @@ import { isRecord } from '../json';
 import { applyEdits, findNodeAtLocation, modify, parse, parseTree, printParseErrorCode } from 'jsonc-parser';
 
 export class InvalidJsoncError extends UserError {
-  constructor(readonly file: string, readonly line: number, readonly column: number, detail: string) {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly column: number,
+    detail: string,
+  ) {
     super(`${file}:${line}:${column}: ${detail}. Fix the file (or move it aside) and try again; nothing was written.`);
     this.name = 'InvalidJsoncError';
   }
@@ -32,7 +37,12 @@ export function parseJsonc(text: string, file: string): Record<string, unknown> 
 export function mergeDevcontainer(existingText: string, ours: Record<string, unknown>, file: string): string {
   const theirs = parseJsonc(existingText, file);
   if (theirs.dockerComposeFile !== undefined) {
-    throw new InvalidJsoncError(file, 1, 1, 'it uses dockerComposeFile, which a Dockerfile build cannot merge into; write the preset to its own folder instead');
+    throw new InvalidJsoncError(
+      file,
+      1,
+      1,
+      'it uses dockerComposeFile, which a Dockerfile build cannot merge into; write the preset to its own folder instead',
+    );
   }
   const formatting = detectFormatting(existingText);
   let text = existingText;
@@ -108,7 +118,9 @@ function mergeRunArgs(theirs: unknown[], ours: unknown[]): unknown[] {
     if (arg === '--ulimit') {
       const value = String(ours[i + 1] ?? '');
       const name = value.split('=')[0];
-      const already = theirs.some((t, j) => (t === '--ulimit' && String(theirs[j + 1] ?? '').startsWith(`${name}=`)) || String(t).startsWith(`--ulimit=${name}=`));
+      const already = theirs.some(
+        (t, j) => (t === '--ulimit' && String(theirs[j + 1] ?? '').startsWith(`${name}=`)) || String(t).startsWith(`--ulimit=${name}=`),
+      );
       if (!already) out.push(arg, value);
       i++;
     } else if (!theirs.some((t) => flag(t) === flag(arg))) {
@@ -126,7 +138,11 @@ function union(a: unknown[], b: unknown[]): unknown[] {
 
 function detectFormatting(text: string): FormattingOptions {
   const indent = /^([ \t]+)\S/m.exec(text)?.[1] ?? '  ';
-  return { insertSpaces: !indent.startsWith('\t'), tabSize: indent.startsWith('\t') ? 1 : indent.length, eol: text.includes('\r\n') ? '\r\n' : '\n' };
+  return {
+    insertSpaces: !indent.startsWith('\t'),
+    tabSize: indent.startsWith('\t') ? 1 : indent.length,
+    eol: text.includes('\r\n') ? '\r\n' : '\n',
+  };
 }
 
 export function lineColumn(text: string, offset: number): { line: number; column: number } {

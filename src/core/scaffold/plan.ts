@@ -14,7 +14,10 @@ export interface PlannedWrite {
 }
 
 export class ScaffoldConflictError extends Error {
-  constructor(message: string, readonly files: string[]) {
+  constructor(
+    message: string,
+    readonly files: string[],
+  ) {
     super(message);
     this.name = 'ScaffoldConflictError';
   }
@@ -26,13 +29,22 @@ const APPEND_MARKER = '# Added by ML Containers: keep data, checkpoints and cach
  * Decides what happens to each rendered file given what is on disk. Pure but for `read`. An existing
  * devcontainer.json is merged (comments kept) only when `merge` is set; otherwise it is a conflict.
  */
-export async function planScaffold(files: RenderedFile[], read: (relative: string) => Promise<string | undefined>, options: { merge: boolean }): Promise<PlannedWrite[]> {
+export async function planScaffold(
+  files: RenderedFile[],
+  read: (relative: string) => Promise<string | undefined>,
+  options: { merge: boolean },
+): Promise<PlannedWrite[]> {
   const plan: PlannedWrite[] = [];
   let dockerfileName = 'Dockerfile';
   for (const file of files.filter((f) => f.kind === 'dockerfile')) {
     const existing = await read(file.path);
     if (existing === undefined || existing === file.content) {
-      plan.push({ path: file.path, action: existing === undefined ? 'create' : 'keep', content: file.content, note: existing === undefined ? 'new' : 'unchanged' });
+      plan.push({
+        path: file.path,
+        action: existing === undefined ? 'create' : 'keep',
+        content: file.content,
+        note: existing === undefined ? 'new' : 'unchanged',
+      });
       continue;
     }
     if (!options.merge) {
@@ -45,7 +57,12 @@ export async function planScaffold(files: RenderedFile[], read: (relative: strin
     if (besideExisting !== undefined && besideExisting !== file.content) {
       throw new ScaffoldConflictError(`${file.path} and ${beside} already exist.`, [file.path, beside]);
     }
-    plan.push({ path: beside, action: besideExisting === undefined ? 'create' : 'keep', content: file.content, note: `new, beside your ${path.posix.basename(file.path)}` });
+    plan.push({
+      path: beside,
+      action: besideExisting === undefined ? 'create' : 'keep',
+      content: file.content,
+      note: `new, beside your ${path.posix.basename(file.path)}`,
+    });
   }
   for (const file of files) {
     const existing = file.kind === 'dockerfile' ? undefined : await read(file.path);
@@ -64,12 +81,21 @@ export async function planScaffold(files: RenderedFile[], read: (relative: strin
           throw new ScaffoldConflictError(`${file.path} already exists.`, [file.path]);
         } else {
           const merged = mergeDevcontainer(existing, ours, file.path);
-          plan.push({ path: file.path, action: merged === existing ? 'keep' : 'modify', content: merged, note: merged === existing ? 'already up to date' : 'merged; your comments and keys kept' });
+          plan.push({
+            path: file.path,
+            action: merged === existing ? 'keep' : 'modify',
+            content: merged,
+            note: merged === existing ? 'already up to date' : 'merged; your comments and keys kept',
+          });
         }
         break;
       }
       case 'createOnly':
-        plan.push(existing === undefined ? { path: file.path, action: 'create', content: file.content, note: 'new' } : { path: file.path, action: 'keep', note: 'yours, kept as it is' });
+        plan.push(
+          existing === undefined
+            ? { path: file.path, action: 'create', content: file.content, note: 'new' }
+            : { path: file.path, action: 'keep', note: 'yours, kept as it is' },
+        );
         break;
       case 'appendLines': {
         if (existing === undefined) {
@@ -82,7 +108,12 @@ export async function planScaffold(files: RenderedFile[], read: (relative: strin
           plan.push({ path: file.path, action: 'keep', note: 'already ignores what we need' });
         } else {
           const sep = existing.endsWith('\n') || existing === '' ? '' : '\n';
-          plan.push({ path: file.path, action: 'modify', content: `${existing}${sep}\n${APPEND_MARKER}\n${missing.join('\n')}\n`, note: `${missing.length} line(s) appended` });
+          plan.push({
+            path: file.path,
+            action: 'modify',
+            content: `${existing}${sep}\n${APPEND_MARKER}\n${missing.join('\n')}\n`,
+            note: `${missing.length} line(s) appended`,
+          });
         }
         break;
       }
@@ -103,7 +134,10 @@ export async function applyPlan(root: string, plan: PlannedWrite[]): Promise<str
       const target = path.join(root, ...w.path.split('/'));
       await fs.mkdir(path.dirname(target), { recursive: true });
       const tmp = `${target}.mlc-${randomBytes(4).toString('hex')}.tmp`;
-      const mode = await fs.stat(target).then((s) => s.mode, () => undefined);
+      const mode = await fs.stat(target).then(
+        (s) => s.mode,
+        () => undefined,
+      );
       await fs.writeFile(tmp, w.content, { flag: 'wx', ...(mode !== undefined ? { mode } : {}) });
       staged.push({ tmp, target });
     }

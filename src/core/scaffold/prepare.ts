@@ -20,7 +20,13 @@ export type BaseCudaLookup = (image: string) => Promise<{ version: string; sourc
  * Renders a preset for a project folder and plans its writes; nothing is written until applyPlan. A base other
  * than the catalog's is described by what `lookup` reads from the image, not by the catalog.
  */
-export async function prepareScaffold(root: string, templatesDir: string, options: ScaffoldOptions, merge: boolean, lookup?: BaseCudaLookup): Promise<PreparedScaffold> {
+export async function prepareScaffold(
+  root: string,
+  templatesDir: string,
+  options: ScaffoldOptions,
+  merge: boolean,
+  lookup?: BaseCudaLookup,
+): Promise<PreparedScaffold> {
   const { catalog, templates } = await loadTemplates(templatesDir);
   const resolved = resolveOptions(catalog, options, path.basename(path.resolve(root)));
   const own = resolved.baseImage !== resolved.catalogBaseImage && lookup ? await lookup(resolved.baseImage) : undefined;

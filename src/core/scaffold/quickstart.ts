@@ -36,14 +36,19 @@ export class QuickstartFolderError extends QuickstartError {
 export async function readExample(templatesDir: string, name: string): Promise<{ path: string; content: string }[]> {
   const root = path.join(templatesDir, 'examples', name);
   const entries = await fs.readdir(root, { recursive: true, withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
-    throw new QuickstartError(`The example ${name} is missing from ${path.join(templatesDir, 'examples')} (${e.code ?? e.message}): reinstall ML Containers.`);
+    throw new QuickstartError(
+      `The example ${name} is missing from ${path.join(templatesDir, 'examples')} (${e.code ?? e.message}): reinstall ML Containers.`,
+    );
   });
   const files = await Promise.all(
     entries
       .filter((e) => e.isFile())
       .map(async (e) => {
         const relative = path.relative(root, path.join(e.parentPath, e.name)).split(path.sep).join('/');
-        return { path: relative === 'gitignore' ? '.gitignore' : relative, content: await fs.readFile(path.join(e.parentPath, e.name), 'utf8') };
+        return {
+          path: relative === 'gitignore' ? '.gitignore' : relative,
+          content: await fs.readFile(path.join(e.parentPath, e.name), 'utf8'),
+        };
       }),
   );
   return files.sort((a, b) => a.path.localeCompare(b.path));
@@ -65,9 +70,16 @@ export async function chooseQuickstartBase(
 ): Promise<BaseChoice> {
   if (await o.hasImage(catalogBase)) return { image: catalogBase, note: `Base: the catalog's ${catalogBase}, already on this engine.` };
   const found = await o.lookup();
-  if (found.kind !== 'pinned') return { image: catalogBase, note: `Base: the catalog's ${catalogBase}, pulled from ${found.source} by the build (several GB the first time).` };
+  if (found.kind !== 'pinned')
+    return {
+      image: catalogBase,
+      note: `Base: the catalog's ${catalogBase}, pulled from ${found.source} by the build (several GB the first time).`,
+    };
   if (await o.hasImage(PYTORCH_STANDIN)) {
-    return { image: PYTORCH_STANDIN, note: `${catalogBase} cannot be pulled here (${found.why}): using the local stand-in ${PYTORCH_STANDIN} that \`npm run engine\` builds.` };
+    return {
+      image: PYTORCH_STANDIN,
+      note: `${catalogBase} cannot be pulled here (${found.why}): using the local stand-in ${PYTORCH_STANDIN} that \`npm run engine\` builds.`,
+    };
   }
   throw new QuickstartError(
     `${catalogBase} cannot be pulled here (${found.why}) and the local stand-in ${PYTORCH_STANDIN} is missing: connect this machine to the registry, pass --base-image with a PyTorch image this engine has, or run \`npm run engine\` in a clone of ML Containers.`,
@@ -132,11 +144,18 @@ export async function recoverQuickstart(dir: string): Promise<string | undefined
     // Torn: only the journal goes.
   }
   if (typeof j.pid === 'number' && j.pid !== process.pid && alive(j.pid)) {
-    throw new QuickstartFolderError(`Another mlc quickstart (process ${j.pid}) is making ${target} right now: wait for it to end, or give another folder.`);
+    throw new QuickstartFolderError(
+      `Another mlc quickstart (process ${j.pid}) is making ${target} right now: wait for it to end, or give another folder.`,
+    );
   }
-  const sibling = (p: unknown, prefix: string): p is string => typeof p === 'string' && path.dirname(p) === path.dirname(target) && path.basename(p).startsWith(prefix);
+  const sibling = (p: unknown, prefix: string): p is string =>
+    typeof p === 'string' && path.dirname(p) === path.dirname(target) && path.basename(p).startsWith(prefix);
   if (sibling(j.staging, `.${path.basename(target)}.mlc-quickstart-`)) await fs.rm(j.staging, { recursive: true, force: true });
-  const exists = (p: string): Promise<boolean> => fs.lstat(p).then(() => true, () => false);
+  const exists = (p: string): Promise<boolean> =>
+    fs.lstat(p).then(
+      () => true,
+      () => false,
+    );
   if (j.placed === true) await fs.rm(target, { recursive: true, force: true });
   let putBack = false;
   if (sibling(j.movedAside, `${path.basename(target)}.before-quickstart-`) && (await exists(j.movedAside)) && !(await exists(target))) {
@@ -159,10 +178,13 @@ export async function checkProjectDir(dir: string, force: boolean): Promise<{ ex
     if (e.code === 'ENOENT') return undefined;
     throw e;
   });
-  if (stat && !stat.isDirectory()) throw new QuickstartFolderError(`${target} exists and is not a folder: give the quickstart a new folder's path.`);
+  if (stat && !stat.isDirectory())
+    throw new QuickstartFolderError(`${target} exists and is not a folder: give the quickstart a new folder's path.`);
   const occupied = stat ? (await fs.readdir(target)).length > 0 : false;
   if (occupied && !force) {
-    throw new QuickstartFolderError(`${target} exists and is not empty: give a new folder, or pass --force to move it aside (kept as ${path.basename(target)}.before-quickstart-<time>) and start over.`);
+    throw new QuickstartFolderError(
+      `${target} exists and is not empty: give a new folder, or pass --force to move it aside (kept as ${path.basename(target)}.before-quickstart-<time>) and start over.`,
+    );
   }
   return { existing: stat !== undefined, occupied };
 }
@@ -172,7 +194,12 @@ export async function checkProjectDir(dir: string, force: boolean): Promise<{ ex
  * leaves nothing behind. An existing non-empty `dir` is refused; with `force` it is moved aside (never deleted) to
  * `<dir>.before-quickstart-<time>`, and put back if the project cannot take its place.
  */
-export async function createProjectDir(dir: string, force: boolean, fill: (staging: string) => Promise<void>, now: () => Date = () => new Date()): Promise<CreatedProject> {
+export async function createProjectDir(
+  dir: string,
+  force: boolean,
+  fill: (staging: string) => Promise<void>,
+  now: () => Date = () => new Date(),
+): Promise<CreatedProject> {
   const target = path.resolve(dir);
   const { existing, occupied } = await checkProjectDir(target, force);
   await fs.mkdir(path.dirname(target), { recursive: true });

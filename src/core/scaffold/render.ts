@@ -82,8 +82,10 @@ export class ScaffoldError extends UserError {
 }
 
 // docker/distribution's reference grammar, simplified: [registry[:port]/]path[:tag][@digest].
-const IMAGE_REF = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
-const PIP_REQUIREMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,-]+\])?(?:(?:==|>=|<=|~=|!=|>|<)[A-Za-z0-9.*+!_-]+(?:,(?:==|>=|<=|~=|!=|>|<)[A-Za-z0-9.*+!_-]+)*)?$/;
+const IMAGE_REF =
+  /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
+const PIP_REQUIREMENT =
+  /^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,-]+\])?(?:(?:==|>=|<=|~=|!=|>|<)[A-Za-z0-9.*+!_-]+(?:,(?:==|>=|<=|~=|!=|>|<)[A-Za-z0-9.*+!_-]+)*)?$/;
 
 export function resolveOptions(catalog: Catalog, options: ScaffoldOptions, folderName: string): ResolvedOptions {
   const preset = findPreset(catalog, options.preset);
@@ -91,16 +93,20 @@ export function resolveOptions(catalog: Catalog, options: ScaffoldOptions, folde
   const variant = options.variant ?? variants[0] ?? 'cpu';
   const entry = options.version ? preset.versions.find((v) => v.version === options.version) : preset.versions[0];
   if (!entry) {
-    throw new ScaffoldError(`${preset.label} ${options.version} is not in the catalog; choose one of: ${preset.versions.map((v) => v.version).join(', ')}.`);
+    throw new ScaffoldError(
+      `${preset.label} ${options.version} is not in the catalog; choose one of: ${preset.versions.map((v) => v.version).join(', ')}.`,
+    );
   }
   const base = entry[variant];
   if (!base) {
     throw new ScaffoldError(`${preset.label} has no ${variant.toUpperCase()} variant; choose ${variants.join(' or ')}.`);
   }
   const needsPython = base.image.includes('{python}');
-  const python = needsPython ? options.python ?? preset.pythonVersions[0] ?? '3.11' : undefined;
+  const python = needsPython ? (options.python ?? preset.pythonVersions[0] ?? '3.11') : undefined;
   if (options.python && !needsPython) {
-    throw new ScaffoldError(`${preset.label} (${variant}) uses the Python of its base image ${base.image}; drop --python or choose the CPU variant.`);
+    throw new ScaffoldError(
+      `${preset.label} (${variant}) uses the Python of its base image ${base.image}; drop --python or choose the CPU variant.`,
+    );
   }
   if (python !== undefined && !/^3\.\d{1,2}$/.test(python)) {
     throw new ScaffoldError(`Python version "${python}" is not of the form 3.X (e.g. 3.11).`);
@@ -135,7 +141,9 @@ export function resolveOptions(catalog: Catalog, options: ScaffoldOptions, folde
     baseImage,
     catalogBaseImage,
     // Another base may need another CUDA: the catalog's would be a guess (prepareScaffold asks the image).
-    ...(baseImage === catalogBaseImage && base.cuda ? { cuda: base.cuda, cudaSource: 'catalog' as const } : { cuda: undefined, cudaSource: undefined }),
+    ...(baseImage === catalogBaseImage && base.cuda
+      ? { cuda: base.cuda, cudaSource: 'catalog' as const }
+      : { cuda: undefined, cudaSource: undefined }),
     frameworkPip: base.pip ?? '',
     frameworkIndexUrl: base.indexUrl ?? '',
     name: options.name?.trim() || `${folderName} (${preset.label})`,
@@ -173,14 +181,21 @@ export function renderScaffold(templates: Templates, o: ResolvedOptions): Render
   }
   return [
     // JSON strings get JSON escaping; the Dockerfile's values were validated above and go in verbatim.
-    { path: `${dir}/devcontainer.json`, kind: 'devcontainer', content: render(templates.devcontainer, view, (s) => JSON.stringify(s).slice(1, -1)) },
+    {
+      path: `${dir}/devcontainer.json`,
+      kind: 'devcontainer',
+      content: render(templates.devcontainer, view, (s) => JSON.stringify(s).slice(1, -1)),
+    },
     { path: `${dir}/Dockerfile`, kind: 'dockerfile', content: render(templates.dockerfile, view, (s) => s) },
     { path: 'requirements.txt', kind: 'createOnly', content: templates.requirements },
     { path: 'configs/experiment.yaml', kind: 'createOnly', content: experiment },
     {
       path: '.dockerignore',
       kind: 'appendLines',
-      lines: templates.dockerignore.split('\n').map((l) => l.trim()).filter(Boolean),
+      lines: templates.dockerignore
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean),
       content: templates.dockerignore,
     },
   ];

@@ -41,5 +41,8 @@ export async function loadTemplates(dir: string): Promise<{ catalog: Catalog; te
  * when the templates cannot be read, and the caller goes on without it.
  */
 export function optionalCatalog(dir: string): Promise<Catalog | undefined> {
-  return loadTemplates(dir).then((t) => t.catalog, () => undefined);
+  return loadTemplates(dir).then(
+    (t) => t.catalog,
+    () => undefined,
+  );
 }

@@ -54,7 +54,11 @@ export async function buildImageCommand(services: Services, arg?: unknown): Prom
   services.images.refresh(folder.uri.fsPath);
   const showLogs = vscode.l10n.t('Show Logs');
   const answer = await vscode.window.showInformationMessage(
-    vscode.l10n.t('Built {0}{1}.', result.tags[0] ?? result.imageId, result.git ? '' : vscode.l10n.t(' (no git commit: tagged with a timestamp)')),
+    vscode.l10n.t(
+      'Built {0}{1}.',
+      result.tags[0] ?? result.imageId,
+      result.git ? '' : vscode.l10n.t(' (no git commit: tagged with a timestamp)'),
+    ),
     showLogs,
   );
   if (answer === showLogs) {
@@ -65,15 +69,25 @@ export async function buildImageCommand(services: Services, arg?: unknown): Prom
 /** Names what the context should not hold, and appends the .dockerignore lines when asked (never rewrites the user's). */
 async function offerIgnore(findings: readonly ContextFinding[], root: string, log: Logger, refused: boolean): Promise<void> {
   const add = vscode.l10n.t('Add to .dockerignore');
-  const named = findings.slice(0, 3).map(describeFinding).join(', ') + (findings.length > 3 ? vscode.l10n.t(' and {0} more (see the log)', findings.length - 3) : '');
+  const named =
+    findings.slice(0, 3).map(describeFinding).join(', ') +
+    (findings.length > 3 ? vscode.l10n.t(' and {0} more (see the log)', findings.length - 3) : '');
   const answer = refused
     ? await vscode.window.showErrorMessage(vscode.l10n.t('Not built (mlContainers.build.strict): the build context holds {0}.', named), add)
-    : await vscode.window.showWarningMessage(vscode.l10n.t('The build context holds {0}: it goes into the image, and to any registry the image is pushed to.', named), add);
+    : await vscode.window.showWarningMessage(
+        vscode.l10n.t('The build context holds {0}: it goes into the image, and to any registry the image is pushed to.', named),
+        add,
+      );
   if (answer !== add) return;
   try {
-    const written = await addToDockerignore(root, findings.map((f) => f.ignoreLine));
+    const written = await addToDockerignore(
+      root,
+      findings.map((f) => f.ignoreLine),
+    );
     log.info(`added to ${root}/.dockerignore: ${written.join(', ') || '(nothing: the lines were there)'}`);
-    void vscode.window.showInformationMessage(vscode.l10n.t('Added {0} line(s) to .dockerignore: the next build leaves them out.', written.length));
+    void vscode.window.showInformationMessage(
+      vscode.l10n.t('Added {0} line(s) to .dockerignore: the next build leaves them out.', written.length),
+    );
   } catch (e) {
     log.error(`could not write .dockerignore: ${e instanceof Error ? e.message : String(e)}`);
     void vscode.window.showErrorMessage(vscode.l10n.t('Could not write .dockerignore: {0}', e instanceof Error ? e.message : String(e)));

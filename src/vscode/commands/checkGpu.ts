@@ -9,11 +9,16 @@ import { pickWorkspaceFolder } from '../workspaceFolder';
 /** "ML Containers: Check GPU Setup": the preflight against the workspace's latest image when there is one. */
 export async function checkGpuCommand(services: Services, arg?: unknown): Promise<void> {
   // Without a folder the host is still checked; with several, the image checked is the chosen folder's.
-  const folder = vscode.workspace.workspaceFolders?.length ? await pickWorkspaceFolder(vscode.l10n.t('Folder whose image to check'), arg) : undefined;
+  const folder = vscode.workspace.workspaceFolders?.length
+    ? await pickWorkspaceFolder(vscode.l10n.t('Folder whose image to check'), arg)
+    : undefined;
   if (vscode.workspace.workspaceFolders?.length && !folder) return;
   const engine = services.engines.get();
   const preflight = await withCancellableProgress(vscode.l10n.t('Checking GPU setup…'), async (signal) => {
-    const ref = folder && vscode.workspace.isTrusted ? await latestProjectImage(folder.uri.fsPath, await services.devcontainers.remembered(folder.uri.fsPath)).catch(() => undefined) : undefined;
+    const ref =
+      folder && vscode.workspace.isTrusted
+        ? await latestProjectImage(folder.uri.fsPath, await services.devcontainers.remembered(folder.uri.fsPath)).catch(() => undefined)
+        : undefined;
     const details = ref ? await engine.inspectImage(ref, signal) : undefined;
     const catalog = await optionalCatalog(services.templatesDir);
     return await checkGpu({
@@ -29,8 +34,9 @@ export async function checkGpuCommand(services: Services, arg?: unknown): Promis
   for (const line of formatPreflight(preflight)) log.info(line);
   const showLogs = vscode.l10n.t('Show Logs');
   const { kind, sentence } = preflight.verdict;
-  const choice = kind === 'works'
-    ? await vscode.window.showInformationMessage(sentence, showLogs)
-    : await vscode.window.showWarningMessage(sentence, showLogs);
+  const choice =
+    kind === 'works'
+      ? await vscode.window.showInformationMessage(sentence, showLogs)
+      : await vscode.window.showWarningMessage(sentence, showLogs);
   if (choice === showLogs) services.logChannel.show();
 }

@@ -9,9 +9,11 @@ export async function chooseDevcontainerCommand(services: Services): Promise<voi
   if (!folder) return;
   const candidates = await findDevcontainerConfigs(folder.uri.fsPath);
   if (candidates.length < 2) {
-    void vscode.window.showInformationMessage(candidates.length
-      ? vscode.l10n.t('{0} has one dev container configuration, {1}: there is nothing to choose.', folder.name, candidates[0] ?? '')
-      : vscode.l10n.t('{0} has no devcontainer.json yet: scaffold an ML environment first.', folder.name));
+    void vscode.window.showInformationMessage(
+      candidates.length
+        ? vscode.l10n.t('{0} has one dev container configuration, {1}: there is nothing to choose.', folder.name, candidates[0] ?? '')
+        : vscode.l10n.t('{0} has no devcontainer.json yet: scaffold an ML environment first.', folder.name),
+    );
     return;
   }
   const choice = await services.devcontainers.choose(folder.uri.fsPath, { ask: true });

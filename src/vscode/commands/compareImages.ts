@@ -11,14 +11,24 @@ export async function compareImagesCommand(services: Services, arg?: unknown): P
     return;
   }
   const engine = services.engines.get();
-  const images = (await engine.listImages({ labels: [MANAGED_LABEL] })).filter((i) => i.repoTags.length > 0).sort((a, b) => b.created - a.created);
+  const images = (await engine.listImages({ labels: [MANAGED_LABEL] }))
+    .filter((i) => i.repoTags.length > 0)
+    .sort((a, b) => b.created - a.created);
   if (images.length < 2) {
     void vscode.window.showInformationMessage(vscode.l10n.t('Build at least two experiment images to compare their environments.'));
     return;
   }
   const items = images.map((i) => ({ label: i.repoTags[0] ?? i.id, description: i.labels[REVISION_LABEL]?.slice(0, 7) ?? '', id: i.id }));
-  const first = await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Compare Environments'), placeHolder: vscode.l10n.t('Older image') });
-  const second = first && (await vscode.window.showQuickPick(items.filter((i) => i.id !== first.id), { title: vscode.l10n.t('Compare Environments'), placeHolder: vscode.l10n.t('Newer image') }));
+  const first = await vscode.window.showQuickPick(items, {
+    title: vscode.l10n.t('Compare Environments'),
+    placeHolder: vscode.l10n.t('Older image'),
+  });
+  const second =
+    first &&
+    (await vscode.window.showQuickPick(
+      items.filter((i) => i.id !== first.id),
+      { title: vscode.l10n.t('Compare Environments'), placeHolder: vscode.l10n.t('Newer image') },
+    ));
   if (!first || !second) {
     return;
   }

@@ -32,7 +32,12 @@ export async function compareRunsCommand(services: Services, clicked?: unknown, 
     if (!picked) return;
     ids = picked;
   }
-  showComparison(services, workspace, { ids }, ids.length === 1 ? vscode.l10n.t('Run {0}', ids[0]!) : vscode.l10n.t('Compare {0} Runs', ids.length));
+  showComparison(
+    services,
+    workspace,
+    { ids },
+    ids.length === 1 ? vscode.l10n.t('Run {0}', ids[0]!) : vscode.l10n.t('Compare {0} Runs', ids.length),
+  );
 }
 
 /** "Compare Sweep" on a run row: every point of that run's sweep. */
@@ -43,14 +48,17 @@ export async function compareSweepCommand(services: Services, clicked?: unknown)
   const workspace = node.folder;
   const sweep = node.run.sweep;
   if (!sweep) {
-    void vscode.window.showInformationMessage(vscode.l10n.t('Run {0} is not part of a sweep: select runs and use Compare Runs.', node.run.id));
+    void vscode.window.showInformationMessage(
+      vscode.l10n.t('Run {0} is not part of a sweep: select runs and use Compare Runs.', node.run.id),
+    );
     return;
   }
   showComparison(services, workspace, { sweep: sweep.id }, vscode.l10n.t('Sweep {0}', sweep.id));
 }
 
 function showComparison(services: Services, workspace: string, which: { ids?: string[]; sweep?: string }, title: string): void {
-  const load = async (): Promise<Awaited<ReturnType<typeof compareRuns>>> => compareRuns(await withLiveMetrics(workspace, selectRuns((await readRuns(workspace)).runs, which)));
+  const load = async (): Promise<Awaited<ReturnType<typeof compareRuns>>> =>
+    compareRuns(await withLiveMetrics(workspace, selectRuns((await readRuns(workspace)).runs, which)));
   ComparePanel.show(vscode.Uri.file(services.mediaDir), { workspace, title, load }, services.log.child('compare'));
 }
 
@@ -68,12 +76,19 @@ async function pickRuns(all: readonly RunRecord[], preselected: readonly string[
       const metric = headlineMetric(r.metrics, headline);
       return {
         label: formatParams(r.params) || r.config.path,
-        description: [r.status, metric ? `${metric.name} ${metric.text}` : '', formatAge(Date.parse(r.start) / 1000)].filter(Boolean).join(' · '),
+        description: [r.status, metric ? `${metric.name} ${metric.text}` : '', formatAge(Date.parse(r.start) / 1000)]
+          .filter(Boolean)
+          .join(' · '),
         detail: `${r.id} · ${r.image.ref}`,
         picked: preselected.includes(r.id),
         id: r.id,
       };
     });
-  const picked = await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Compare Runs'), placeHolder: vscode.l10n.t('Runs to compare'), canPickMany: true, matchOnDetail: true });
+  const picked = await vscode.window.showQuickPick(items, {
+    title: vscode.l10n.t('Compare Runs'),
+    placeHolder: vscode.l10n.t('Runs to compare'),
+    canPickMany: true,
+    matchOnDetail: true,
+  });
   return picked?.length ? picked.map((p) => p.id) : undefined;
 }

@@ -4,7 +4,9 @@ import { withCancellableProgress } from '../progress';
 import type { Services } from '../services';
 
 export async function doctorCommand(services: Services): Promise<void> {
-  const report = await withCancellableProgress(vscode.l10n.t('Checking the Docker engine…'), (signal) => runDoctor(services.engines.get(), signal));
+  const report = await withCancellableProgress(vscode.l10n.t('Checking the Docker engine…'), (signal) =>
+    runDoctor(services.engines.get(), signal),
+  );
   const log = services.log.child('doctor');
   for (const line of formatDoctorReport(report)) {
     log.info(line);

@@ -33,7 +33,8 @@ function imageOf(arg: unknown): ImageNode {
 
 function shaOf(arg: unknown): string {
   const node = arg as TreeNode | undefined;
-  const sha = node?.kind === 'commit' ? node.group.sha : node?.kind === 'image' ? node.node.sha : node?.kind === 'head' ? node.sha : undefined;
+  const sha =
+    node?.kind === 'commit' ? node.group.sha : node?.kind === 'image' ? node.node.sha : node?.kind === 'head' ? node.sha : undefined;
   if (!sha) throw new Error(vscode.l10n.t('This image records no git commit.'));
   return sha;
 }
@@ -42,7 +43,12 @@ function shaOf(arg: unknown): string {
 export async function openShellCommand(services: Services, arg: unknown): Promise<void> {
   requireTrust('run');
   const node = arg as TreeNode | undefined;
-  const running = node?.kind === 'container' ? (node.node.state === 'running' ? node.node : undefined) : imageOf(arg).containers.find((c) => c.state === 'running');
+  const running =
+    node?.kind === 'container'
+      ? node.node.state === 'running'
+        ? node.node
+        : undefined
+      : imageOf(arg).containers.find((c) => c.state === 'running');
   if (running) {
     dockerTerminal(services.engines, running.name, ['exec', '-it', running.id, ...LOGIN_SHELL]);
     return;
@@ -57,7 +63,12 @@ export async function openShellCommand(services: Services, arg: unknown): Promis
 }
 
 /** `docker run` for the container Start Jupyter would make for this image, less Jupyter. */
-async function interactiveRun(services: Services, image: ImageNode, workspace: string, command?: string[]): Promise<{ args: string[]; note: string | undefined; env: Record<string, string> }> {
+async function interactiveRun(
+  services: Services,
+  image: ImageNode,
+  workspace: string,
+  command?: string[],
+): Promise<{ args: string[]; note: string | undefined; env: Record<string, string> }> {
   const settings = runSettings();
   const engine = services.engines.get();
   const details = await engine.inspectImage(image.image.id);
@@ -121,11 +132,21 @@ export async function deleteImageCommand(services: Services, arg: unknown): Prom
   requireTrust('run');
   const image = imageOf(arg);
   if (image.containers.length) {
-    throw new Error(vscode.l10n.t('{0} is used by {1}: stop and remove it first (Stop Jupyter).', image.name, image.containers.map((c) => c.name).join(', ')));
+    throw new Error(
+      vscode.l10n.t(
+        '{0} is used by {1}: stop and remove it first (Stop Jupyter).',
+        image.name,
+        image.containers.map((c) => c.name).join(', '),
+      ),
+    );
   }
   const tags = [image.name, ...image.otherTags];
   const remove = vscode.l10n.t('Delete');
-  const answer = await vscode.window.showWarningMessage(vscode.l10n.t('Delete {0}?', tags.join(', ')), { modal: true, detail: vscode.l10n.t('Its environment lock stays in .mlcontainers/locks/.') }, remove);
+  const answer = await vscode.window.showWarningMessage(
+    vscode.l10n.t('Delete {0}?', tags.join(', ')),
+    { modal: true, detail: vscode.l10n.t('Its environment lock stays in .mlcontainers/locks/.') },
+    remove,
+  );
   if (answer !== remove) return;
   // force: an image with several tags cannot be removed by id otherwise; the engine still refuses while any container runs it.
   await services.engines.get().removeImage(image.image.id, { force: true });
@@ -138,7 +159,10 @@ export async function rebuildCommand(_services: Services, arg: unknown): Promise
   const isHead = node?.kind === 'image' ? node.group.isHead : node?.kind === 'commit' ? node.group.isHead : true;
   if (!isHead) {
     const checkout = vscode.l10n.t('Check Out this Commit');
-    const answer = await vscode.window.showInformationMessage(vscode.l10n.t('Builds use the working tree: check out {0} first, then rebuild.', shaOf(arg).slice(0, 7)), checkout);
+    const answer = await vscode.window.showInformationMessage(
+      vscode.l10n.t('Builds use the working tree: check out {0} first, then rebuild.', shaOf(arg).slice(0, 7)),
+      checkout,
+    );
     if (answer === checkout) await vscode.commands.executeCommand('mlContainers.images.checkout', arg);
     return;
   }
@@ -155,7 +179,10 @@ export async function checkoutCommand(services: Services, arg: unknown): Promise
     const go = vscode.l10n.t('Check Out Anyway');
     const answer = await vscode.window.showWarningMessage(
       vscode.l10n.t('The working tree has uncommitted changes.'),
-      { modal: true, detail: vscode.l10n.t('git keeps changes that do not conflict and refuses otherwise; commit or stash first to be safe.') },
+      {
+        modal: true,
+        detail: vscode.l10n.t('git keeps changes that do not conflict and refuses otherwise; commit or stash first to be safe.'),
+      },
       go,
     );
     if (answer !== go) return;
@@ -169,7 +196,8 @@ export async function checkoutCommand(services: Services, arg: unknown): Promise
 export async function showDockerfileCommand(_services: Services, arg: unknown): Promise<void> {
   const sha = shaOf(arg);
   const node = arg as TreeNode | undefined;
-  const labels = node?.kind === 'image' ? node.node.image.labels : node?.kind === 'commit' ? node.group.images[0]?.image.labels ?? {} : {};
+  const labels =
+    node?.kind === 'image' ? node.node.image.labels : node?.kind === 'commit' ? (node.group.images[0]?.image.labels ?? {}) : {};
   const file = readProvenance(labels).dockerfilePath ?? '.devcontainer/Dockerfile';
   const document = await vscode.workspace.openTextDocument(gitShowUri(await workspaceFolder(arg), sha, file));
   await vscode.languages.setTextDocumentLanguage(document, 'dockerfile');

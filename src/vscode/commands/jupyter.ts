@@ -9,7 +9,6 @@ import { requireTrust } from '../trust';
 import { pickWorkspaceFolder } from '../workspaceFolder';
 import type { Services } from '../services';
 
-
 /** "ML Containers: Start Jupyter": the workspace's latest experiment image (or the one chosen), attached to VS Code. */
 export async function startJupyterCommand(services: Services, arg?: unknown): Promise<void> {
   requireTrust('run');
@@ -20,7 +19,12 @@ export async function startJupyterCommand(services: Services, arg?: unknown): Pr
 }
 
 /** The workspace's running Jupyter servers; one is picked when there are several. */
-async function pickServer(services: Services, placeHolder: string, includeStopped = false, arg?: unknown): Promise<JupyterServer | undefined> {
+async function pickServer(
+  services: Services,
+  placeHolder: string,
+  includeStopped = false,
+  arg?: unknown,
+): Promise<JupyterServer | undefined> {
   requireTrust('run');
   const node = arg as TreeNode | undefined;
   if (node?.kind === 'container') {
@@ -37,7 +41,11 @@ async function pickServer(services: Services, placeHolder: string, includeStoppe
   }
   if (servers.length === 1) return servers[0];
   const pick = await vscode.window.showQuickPick(
-    servers.map((s) => ({ label: serverLabel(s), description: `${s.name}${s.running ? '' : ` (${vscode.l10n.t('stopped')})`}`, server: s })),
+    servers.map((s) => ({
+      label: serverLabel(s),
+      description: `${s.name}${s.running ? '' : ` (${vscode.l10n.t('stopped')})`}`,
+      server: s,
+    })),
     { placeHolder },
   );
   return pick?.server;
@@ -59,12 +67,17 @@ export async function restartJupyterCommand(services: Services, arg?: unknown): 
   const engine = services.engines.get();
   const { readyTimeoutMs } = runSettings();
   const log = services.log.child('jupyter');
-  await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Restarting Jupyter in {0}…', server.name) }, async () => {
-    await engine.restartContainer(server.containerId);
-    // The engine may publish a different port after a restart: read it back.
-    const [again] = (await findJupyterServers(engine, { workspace: server.workspace, imageId: server.imageId })).filter((s) => s.containerId === server.containerId);
-    await waitForJupyter(engine, again ?? server, readyTimeoutMs, log);
-  });
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Restarting Jupyter in {0}…', server.name) },
+    async () => {
+      await engine.restartContainer(server.containerId);
+      // The engine may publish a different port after a restart: read it back.
+      const [again] = (await findJupyterServers(engine, { workspace: server.workspace, imageId: server.imageId })).filter(
+        (s) => s.containerId === server.containerId,
+      );
+      await waitForJupyter(engine, again ?? server, readyTimeoutMs, log);
+    },
+  );
   services.jupyter.provider.refresh();
   void vscode.window.showInformationMessage(vscode.l10n.t('Jupyter in {0} restarted.', server.name));
 }

@@ -52,7 +52,11 @@ export async function newEnvironmentCommand(services: Services, arg?: unknown): 
     const merge = vscode.l10n.t('Merge into It');
     const subfolder = vscode.l10n.t('Write .devcontainer/{0}/', choices.preset.id);
     const answer = await vscode.window.showWarningMessage(
-      vscode.l10n.t('{0} Merge the {1} settings into it (your comments and keys are kept), or add a second configuration beside it?', e.message, choices.preset.label),
+      vscode.l10n.t(
+        '{0} Merge the {1} settings into it (your comments and keys are kept), or add a second configuration beside it?',
+        e.message,
+        choices.preset.label,
+      ),
       { modal: true },
       merge,
       subfolder,
@@ -60,9 +64,10 @@ export async function newEnvironmentCommand(services: Services, arg?: unknown): 
     if (!answer) {
       return;
     }
-    prepared = answer === merge
-      ? await prepareScaffold(root, services.templatesDir, options, true, lookup)
-      : await prepareScaffold(root, services.templatesDir, { ...options, layout: 'subfolder' }, false, lookup);
+    prepared =
+      answer === merge
+        ? await prepareScaffold(root, services.templatesDir, options, true, lookup)
+        : await prepareScaffold(root, services.templatesDir, { ...options, layout: 'subfolder' }, false, lookup);
   }
   const modified = prepared.plan.filter((p) => p.action === 'modify');
   if (modified.length) {
@@ -98,60 +103,98 @@ export async function newEnvironmentCommand(services: Services, arg?: unknown): 
 async function askChoices(catalog: Catalog, folderName: string): Promise<Choices | undefined> {
   const title = vscode.l10n.t('New ML Environment');
   // What the answers so far amount to, by the same rules as mlc init: one place decides defaults.
-  const resolved = (c: Choices): ResolvedOptions | undefined => (c.preset ? resolveOptions(catalog, { ...c, preset: c.preset.id }, folderName) : undefined);
+  const resolved = (c: Choices): ResolvedOptions | undefined =>
+    c.preset ? resolveOptions(catalog, { ...c, preset: c.preset.id }, folderName) : undefined;
   const steps: Step[] = [
     () => ({
-      kind: 'pick', title, placeholder: vscode.l10n.t('Preset'),
+      kind: 'pick',
+      title,
+      placeholder: vscode.l10n.t('Preset'),
       items: catalog.presets.map((p) => ({ label: p.label, description: p.versions[0]?.version, detail: p.description, value: p })),
     }),
     (c) => {
       const variants = c.preset ? variantsOf(c.preset) : [];
-      return variants.length < 2 ? undefined : {
-        kind: 'pick', title, placeholder: vscode.l10n.t('GPU or CPU'),
-        items: variants.map((v) => ({
-          label: v === 'gpu' ? vscode.l10n.t('$(rocket) GPU') : vscode.l10n.t('$(server) CPU'),
-          description: c.preset?.versions[0]?.[v]?.image,
-          detail: v === 'gpu' ? vscode.l10n.t('CUDA base; uses the host GPUs when present, still starts without') : vscode.l10n.t('No CUDA; smaller image'),
-          value: v,
-        })),
-      };
+      return variants.length < 2
+        ? undefined
+        : {
+            kind: 'pick',
+            title,
+            placeholder: vscode.l10n.t('GPU or CPU'),
+            items: variants.map((v) => ({
+              label: v === 'gpu' ? vscode.l10n.t('$(rocket) GPU') : vscode.l10n.t('$(server) CPU'),
+              description: c.preset?.versions[0]?.[v]?.image,
+              detail:
+                v === 'gpu'
+                  ? vscode.l10n.t('CUDA base; uses the host GPUs when present, still starts without')
+                  : vscode.l10n.t('No CUDA; smaller image'),
+              value: v,
+            })),
+          };
     },
-    (c) => c.preset && c.preset.versions.length > 1 ? {
-      kind: 'pick', title, placeholder: vscode.l10n.t('{0} version', c.preset.label),
-      items: c.preset.versions.map((v) => {
-        const cuda = resolved({ ...c, version: v.version })?.cuda;
-        return { label: v.version, description: cuda ? `CUDA ${cuda}` : '', value: v.version };
-      }),
-    } : undefined,
+    (c) =>
+      c.preset && c.preset.versions.length > 1
+        ? {
+            kind: 'pick',
+            title,
+            placeholder: vscode.l10n.t('{0} version', c.preset.label),
+            items: c.preset.versions.map((v) => {
+              const cuda = resolved({ ...c, version: v.version })?.cuda;
+              return { label: v.version, description: cuda ? `CUDA ${cuda}` : '', value: v.version };
+            }),
+          }
+        : undefined,
     (c) => {
       // resolveOptions settles a Python version only for bases that take one (slim Python images).
       const needsPython = resolved(c)?.python !== undefined;
-      return needsPython && c.preset ? {
-        kind: 'pick', title, placeholder: vscode.l10n.t('Python version'),
-        items: c.preset.pythonVersions.map((v) => ({ label: `Python ${v}`, value: v })),
-      } : undefined;
+      return needsPython && c.preset
+        ? {
+            kind: 'pick',
+            title,
+            placeholder: vscode.l10n.t('Python version'),
+            items: c.preset.pythonVersions.map((v) => ({ label: `Python ${v}`, value: v })),
+          }
+        : undefined;
     },
     () => ({
-      kind: 'input', title, prompt: vscode.l10n.t('Port Jupyter listens on inside the container'), value: '8888',
+      kind: 'input',
+      title,
+      prompt: vscode.l10n.t('Port Jupyter listens on inside the container'),
+      value: '8888',
       validate: (v) => (/^\d+$/.test(v) && Number(v) > 0 && Number(v) < 65536 ? undefined : vscode.l10n.t('A port number, 1–65535')),
     }),
     (c) => ({
-      kind: 'input', title, prompt: vscode.l10n.t('Extra pip packages, space-separated (optional), e.g. einops pandas==2.2.3'), value: c.extraPip?.join(' ') ?? '',
+      kind: 'input',
+      title,
+      prompt: vscode.l10n.t('Extra pip packages, space-separated (optional), e.g. einops pandas==2.2.3'),
+      value: c.extraPip?.join(' ') ?? '',
       validate: (v) => validateWith(catalog, { preset: c.preset?.id ?? '', extraPip: [v] }, folderName),
     }),
     (c) => {
       const catalogBase = resolved(c)?.baseImage;
       const latest = c.latest;
-      const newer = latest?.kind === 'newer'
-        ? [{ label: latest.image, description: vscode.l10n.t('newest on {0}', latest.source), detail: vscode.l10n.t('Same CUDA as the catalog\'s {0}', latest.pinned), value: NEWER }]
-        : [];
+      const newer =
+        latest?.kind === 'newer'
+          ? [
+              {
+                label: latest.image,
+                description: vscode.l10n.t('newest on {0}', latest.source),
+                detail: vscode.l10n.t("Same CUDA as the catalog's {0}", latest.pinned),
+                value: NEWER,
+              },
+            ]
+          : [];
       return {
-        kind: 'pick', title, placeholder: vscode.l10n.t('Base image'),
+        kind: 'pick',
+        title,
+        placeholder: vscode.l10n.t('Base image'),
         // The pin first: Enter keeps the tag the catalog was checked with; the newer one is a deliberate pick.
         items: [
           {
             label: catalogBase ?? '',
-            description: latest?.kind === 'current' ? vscode.l10n.t('catalog default, newest on {0}', latest.source) : vscode.l10n.t('catalog default (pinned)'),
+            description:
+              latest?.kind === 'current'
+                ? vscode.l10n.t('catalog default, newest on {0}', latest.source)
+                : vscode.l10n.t('catalog default (pinned)'),
             ...(latest?.kind === 'pinned' ? { detail: describeLatestTag(latest) } : {}),
             value: '',
           },
@@ -201,7 +244,8 @@ async function askChoices(catalog: Catalog, folderName: string): Promise<Choices
     let result = await showStep(step, history.length, history.length + 1 + steps.slice(i + 1).filter((s) => s(choices)).length);
     if (result === '?') {
       result = await vscode.window.showInputBox({
-        title, prompt: vscode.l10n.t('Base image reference, e.g. registry.example.org/ml/pytorch:2.5.1'),
+        title,
+        prompt: vscode.l10n.t('Base image reference, e.g. registry.example.org/ml/pytorch:2.5.1'),
         validateInput: (v) => validateWith(catalog, { preset: choices.preset?.id ?? '', baseImage: v }, folderName),
       });
     }

@@ -18,7 +18,9 @@ export const DEV_CONTAINERS_ID = 'ms-vscode-remote.remote-containers';
 function refuseInsideContainer(): boolean {
   if (!isContainerRemote(vscode.env.remoteName)) return false;
   void vscode.window.showInformationMessage(
-    vscode.l10n.t('This window is already inside a container. Build, run and Jupyter actions are in the window on your machine: use "Reopen Folder Locally" to get back to it.'),
+    vscode.l10n.t(
+      'This window is already inside a container. Build, run and Jupyter actions are in the window on your machine: use "Reopen Folder Locally" to get back to it.',
+    ),
   );
   return true;
 }
@@ -116,7 +118,11 @@ async function withoutDevContainers(services: Services, folder: string, image: C
   const install = vscode.l10n.t('Install Dev Containers');
   const standalone = vscode.l10n.t('Start Jupyter and a Terminal');
   const choice = await vscode.window.showInformationMessage(
-    vscode.l10n.t('Reopening this window inside a container needs the Dev Containers extension. Install it, or work from here: Jupyter in {0} ({1}) and a terminal inside it.', image.label, shortImageId(image.id)),
+    vscode.l10n.t(
+      'Reopening this window inside a container needs the Dev Containers extension. Install it, or work from here: Jupyter in {0} ({1}) and a terminal inside it.',
+      image.label,
+      shortImageId(image.id),
+    ),
     install,
     standalone,
   );

@@ -35,24 +35,46 @@ export function splitCommand(text: string): string[] {
   const words = parseShell(text, (name) => `$${name}`);
   const op = words.find((w) => typeof w !== 'string');
   if (op) {
-    throw new Error(vscode.l10n.t('The command runs without a shell, so "{0}" means nothing to it: wrap it as sh -c \'…\'.', 'op' in op ? String(op.op) : '#'));
+    throw new Error(
+      vscode.l10n.t(
+        'The command runs without a shell, so "{0}" means nothing to it: wrap it as sh -c \'…\'.',
+        'op' in op ? String(op.op) : '#',
+      ),
+    );
   }
   return words as string[];
 }
 
 /** YAML files of the folder that can be hyper-parameter configs: not the tool's own, not dependencies. */
 async function pickConfig(folder: vscode.WorkspaceFolder): Promise<string | undefined> {
-  const found = await vscode.workspace.findFiles(new vscode.RelativePattern(folder, '**/*.{yaml,yml}'), '{**/node_modules/**,**/.mlcontainers/**,**/.devcontainer/**,**/.git/**,**/.github/**}', 500);
+  const found = await vscode.workspace.findFiles(
+    new vscode.RelativePattern(folder, '**/*.{yaml,yml}'),
+    '{**/node_modules/**,**/.mlcontainers/**,**/.devcontainer/**,**/.git/**,**/.github/**}',
+    500,
+  );
   const active = vscode.window.activeTextEditor?.document.uri;
   const rel = (uri: vscode.Uri): string => path.relative(folder.uri.fsPath, uri.fsPath).split(path.sep).join('/');
   const items = found
     .map((uri) => ({ label: rel(uri), uri }))
-    .sort((a, b) => Number(b.uri.fsPath === active?.fsPath) - Number(a.uri.fsPath === active?.fsPath) || Number(b.label.startsWith('configs/')) - Number(a.label.startsWith('configs/')) || a.label.localeCompare(b.label));
+    .sort(
+      (a, b) =>
+        Number(b.uri.fsPath === active?.fsPath) - Number(a.uri.fsPath === active?.fsPath) ||
+        Number(b.label.startsWith('configs/')) - Number(a.label.startsWith('configs/')) ||
+        a.label.localeCompare(b.label),
+    );
   if (!items.length) {
-    void vscode.window.showInformationMessage(vscode.l10n.t('No YAML config in {0}: put your hyper-parameters in configs/experiment.yaml ("New ML Environment" writes one).', folder.name));
+    void vscode.window.showInformationMessage(
+      vscode.l10n.t(
+        'No YAML config in {0}: put your hyper-parameters in configs/experiment.yaml ("New ML Environment" writes one).',
+        folder.name,
+      ),
+    );
     return undefined;
   }
-  const picked = await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Run Experiment: hyper-parameter file'), placeHolder: vscode.l10n.t('Lists in the file become a sweep over every combination') });
+  const picked = await vscode.window.showQuickPick(items, {
+    title: vscode.l10n.t('Run Experiment: hyper-parameter file'),
+    placeHolder: vscode.l10n.t('Lists in the file become a sweep over every combination'),
+  });
   return picked?.label;
 }
 
@@ -98,10 +120,26 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
   // In a backend the job's script hands the container the GPUs of its allocation, not this machine's.
   // An image that asks for privileges is refused before the plan is written; agreed to, the scheduler finds the consent.
   const backend = target === 'engine' ? undefined : target;
-  const plan = await withImagePrivilegeConsent(() => planExperiment({ engine, workspace, config, image, command, gpu: backend ? 'none' : settings.gpu, shmSizeBytes: settings.shmSizeBytes, runtime, ...choice, git: services.git, log }));
+  const plan = await withImagePrivilegeConsent(() =>
+    planExperiment({
+      engine,
+      workspace,
+      config,
+      image,
+      command,
+      gpu: backend ? 'none' : settings.gpu,
+      shmSizeBytes: settings.shmSizeBytes,
+      runtime,
+      ...choice,
+      git: services.git,
+      log,
+    }),
+  );
   if (backend) return submitToBackend(services, backend, plan, givenEnvValues(runtime.env));
   const scheduled = services.scheduler(plan, givenEnvValues(runtime.env));
-  log.info(`${plan.sweep ? `sweep ${plan.id}: ${plan.points.length} runs` : `run ${plan.id}`} started in the background; scheduler log ${scheduled.logFile}`);
+  log.info(
+    `${plan.sweep ? `sweep ${plan.id}: ${plan.points.length} runs` : `run ${plan.id}`} started in the background; scheduler log ${scheduled.logFile}`,
+  );
   services.images.scheduleRefresh(workspace);
   let schedulerEnded: number | null | undefined;
   void scheduled.exited.then((code) => (schedulerEnded = code));
@@ -133,29 +171,33 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
   const targets: FollowTarget[] = plan.points.map((p) => ({ id: p.runId, prefix: size > 1 ? `[${p.index + 1}/${size}] ` : '' }));
   const params = new Map(plan.points.map((p) => [p.runId, p.params]));
   write(`${vscode.l10n.t('Running {0} in {1} with {2}', commandText, image, config)}\n`);
-  write(`\x1b[2m${vscode.l10n.t('The runs go on in the background: closing this terminal or the window stops nothing unless you choose to.')}\x1b[0m\n`);
+  write(
+    `\x1b[2m${vscode.l10n.t('The runs go on in the background: closing this terminal or the window stops nothing unless you choose to.')}\x1b[0m\n`,
+  );
 
   let result: FollowResult;
   try {
-    result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: vscode.l10n.t('Running {0}', config) }, () =>
-      followRuns({
-        engine,
-        workspace,
-        targets,
-        log,
-        moreToCome: async () => schedulerEnded === undefined && !(plan.sweep && (await sweepStopped(workspace, plan.id))),
-        wake: scheduled.exited,
-        onStart: (t) => {
-          if (size > 1) write(`\x1b[1m${t.prefix}run ${t.id}: ${formatParams(params.get(t.id) ?? {})}\x1b[0m\n`);
-          services.images.scheduleRefresh(workspace);
-        },
-        onLine: (t, line, stream) => write(`${t.prefix}${stream === 'stderr' ? `\x1b[33m${line}\x1b[0m` : line}\n`),
-        onEnd: (t, r) => {
-          write(`\x1b[1m${t.prefix}run ${r.id}: ${r.status}${r.exitCode !== null ? ` (exit ${r.exitCode})` : ''}\x1b[0m\n`);
-          services.images.scheduleRefresh(workspace);
-        },
-        signal: controller.signal,
-      }),
+    result = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Window, title: vscode.l10n.t('Running {0}', config) },
+      () =>
+        followRuns({
+          engine,
+          workspace,
+          targets,
+          log,
+          moreToCome: async () => schedulerEnded === undefined && !(plan.sweep && (await sweepStopped(workspace, plan.id))),
+          wake: scheduled.exited,
+          onStart: (t) => {
+            if (size > 1) write(`\x1b[1m${t.prefix}run ${t.id}: ${formatParams(params.get(t.id) ?? {})}\x1b[0m\n`);
+            services.images.scheduleRefresh(workspace);
+          },
+          onLine: (t, line, stream) => write(`${t.prefix}${stream === 'stderr' ? `\x1b[33m${line}\x1b[0m` : line}\n`),
+          onEnd: (t, r) => {
+            write(`\x1b[1m${t.prefix}run ${r.id}: ${r.status}${r.exitCode !== null ? ` (exit ${r.exitCode})` : ''}\x1b[0m\n`);
+            services.images.scheduleRefresh(workspace);
+          },
+          signal: controller.signal,
+        }),
     );
   } finally {
     finished = true;
@@ -175,11 +217,12 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
   const ok = result.records.filter((r) => r.status === 'succeeded').length;
   const total = result.records.length + result.notStarted.length;
   const first = result.records[0];
-  const summary = total === 1
-    ? first?.status === 'succeeded'
-      ? vscode.l10n.t('Run {0} succeeded.', first.id)
-      : vscode.l10n.t('Run {0} {1} (exit {2}).', first?.id ?? plan.id, first?.status ?? 'not started', String(first?.exitCode ?? '?'))
-    : vscode.l10n.t('Sweep: {0} of {1} runs succeeded.', ok, total);
+  const summary =
+    total === 1
+      ? first?.status === 'succeeded'
+        ? vscode.l10n.t('Run {0} succeeded.', first.id)
+        : vscode.l10n.t('Run {0} {1} (exit {2}).', first?.id ?? plan.id, first?.status ?? 'not started', String(first?.exitCode ?? '?'))
+      : vscode.l10n.t('Sweep: {0} of {1} runs succeeded.', ok, total);
   const show = ok === total ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
   void show(summary);
 }
@@ -193,17 +236,30 @@ async function pickTarget(services: Services): Promise<'engine' | BatchBackend |
     { label: vscode.l10n.t('This engine'), description: vscode.l10n.t('run here, followed in a terminal'), target: 'engine' as const },
     ...offered.map((b) => ({ label: b.title, description: b.description, target: b })),
   ];
-  return (await vscode.window.showQuickPick(items, { title: vscode.l10n.t('Run Experiment: where'), placeHolder: vscode.l10n.t('Where the runs go') }))?.target;
+  return (
+    await vscode.window.showQuickPick(items, {
+      title: vscode.l10n.t('Run Experiment: where'),
+      placeHolder: vscode.l10n.t('Where the runs go'),
+    })
+  )?.target;
 }
 
 /**
  * The plan submitted by the bundled mlc (`mlc run --resume ID --on BACKEND`), which ends once the backend took it:
  * its runs are on record as pending at once and show under their image; `mlc runs` and the view follow them there.
  */
-async function submitToBackend(services: Services, backend: BatchBackend, plan: ExperimentPlan, env: Record<string, string>): Promise<void> {
+async function submitToBackend(
+  services: Services,
+  backend: BatchBackend,
+  plan: ExperimentPlan,
+  env: Record<string, string>,
+): Promise<void> {
   const log = services.log.child('run');
   const scheduled = services.scheduler(plan, env, { on: backend.id });
-  const code = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Submitting {0} to {1}', plan.id, backend.title) }, () => scheduled.exited);
+  const code = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Submitting {0} to {1}', plan.id, backend.title) },
+    () => scheduled.exited,
+  );
   services.images.scheduleRefresh();
   const tail = schedulerLogTail(scheduled.logFile);
   if (code !== 0) {
@@ -213,7 +269,12 @@ async function submitToBackend(services: Services, backend: BatchBackend, plan: 
   log.info(`${plan.id} submitted to ${backend.title}; log ${scheduled.logFile}`);
   void vscode.window.showInformationMessage(
     plan.sweep
-      ? vscode.l10n.t('Sweep {0}: {1} runs submitted to {2}. They show under their image, pending until {2} starts them.', plan.id, plan.points.length, backend.title)
+      ? vscode.l10n.t(
+          'Sweep {0}: {1} runs submitted to {2}. They show under their image, pending until {2} starts them.',
+          plan.id,
+          plan.points.length,
+          backend.title,
+        )
       : vscode.l10n.t('Run {0} submitted to {1}. It shows under its image, pending until {1} starts it.', plan.id, backend.title),
   );
 }
@@ -303,8 +364,13 @@ export async function stopRunCommand(services: Services, arg?: unknown): Promise
   const picked = runNode(arg);
   if (!picked) return;
   const { run, workspace } = picked;
-  const stopped = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Stopping run {0}…', run.id) }, () =>
-    (isLocal(run) ? localBackend(() => services.engines.get()) : findBackend(run.backend ?? ''))?.stop(run.id, { workspace, log: services.log.child('run') }) ?? Promise.resolve([]),
+  const stopped = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Stopping run {0}…', run.id) },
+    () =>
+      (isLocal(run) ? localBackend(() => services.engines.get()) : findBackend(run.backend ?? ''))?.stop(run.id, {
+        workspace,
+        log: services.log.child('run'),
+      }) ?? Promise.resolve([]),
   );
   services.images.scheduleRefresh(workspace);
   if (stopped.length) void vscode.window.showInformationMessage(vscode.l10n.t('Run {0} stopped (recorded as cancelled).', run.id));

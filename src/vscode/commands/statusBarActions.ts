@@ -20,12 +20,18 @@ export async function statusBarActionsCommand(_services: Services): Promise<void
     { label: `$(pulse) ${vscode.l10n.t('Check Docker Engine')}`, command: 'mlContainers.engine.doctor' },
   ];
   const always: Action[] = [
-    { label: `$(book) ${vscode.l10n.t('Get Started with ML Containers')}`, command: 'workbench.action.openWalkthrough', args: ['ml-containers.ml-containers#mlContainers.gettingStarted', false] },
+    {
+      label: `$(book) ${vscode.l10n.t('Get Started with ML Containers')}`,
+      command: 'workbench.action.openWalkthrough',
+      args: ['ml-containers.ml-containers#mlContainers.gettingStarted', false],
+    },
     { label: `$(output) ${vscode.l10n.t('Show Logs')}`, command: 'mlContainers.log.show' },
   ];
   const picked = await vscode.window.showQuickPick(inContainer ? always : [...host, ...always], {
     title: vscode.l10n.t('ML Container'),
-    placeHolder: inContainer ? vscode.l10n.t('This window is inside a container; build and run from the window on your machine') : vscode.l10n.t('Pick an action'),
+    placeHolder: inContainer
+      ? vscode.l10n.t('This window is inside a container; build and run from the window on your machine')
+      : vscode.l10n.t('Pick an action'),
   });
   if (picked) await vscode.commands.executeCommand(picked.command, ...(picked.args ?? []));
 }

@@ -9,8 +9,24 @@ import { compareImagesCommand } from './compareImages';
 import { compareRunsCommand, compareSweepCommand } from './compareRuns';
 import { chooseDevcontainerCommand } from './chooseDevcontainer';
 import { doctorCommand } from './doctor';
-import { checkoutCommand, compareWithCommand, copyReferenceCommand, copyRunCommand, deleteImageCommand, openShellCommand, rebuildCommand, showDockerfileCommand, tagImageCommand } from './imageActions';
-import { openJupyterInBrowserCommand, restartJupyterCommand, showJupyterLogsCommand, startJupyterCommand, stopJupyterCommand } from './jupyter';
+import {
+  checkoutCommand,
+  compareWithCommand,
+  copyReferenceCommand,
+  copyRunCommand,
+  deleteImageCommand,
+  openShellCommand,
+  rebuildCommand,
+  showDockerfileCommand,
+  tagImageCommand,
+} from './imageActions';
+import {
+  openJupyterInBrowserCommand,
+  restartJupyterCommand,
+  showJupyterLogsCommand,
+  startJupyterCommand,
+  stopJupyterCommand,
+} from './jupyter';
 import { newEnvironmentCommand } from './newEnvironment';
 import { refreshImagesCommand } from './refreshImages';
 import { openRunConfigCommand, runExperimentCommand, showRunOutputCommand, stopRunCommand } from './runs';

@@ -49,7 +49,11 @@ export class ExperimentServerProvider implements JupyterServerProvider, vscode.D
       this.log.warn(`${server.label} is no longer running: start Jupyter again.`);
       return undefined;
     }
-    return { id: server.id, label: serverLabel(current), connectionInformation: { baseUrl: vscode.Uri.parse(current.baseUrl), token: current.token } };
+    return {
+      id: server.id,
+      label: serverLabel(current),
+      connectionInformation: { baseUrl: vscode.Uri.parse(current.baseUrl), token: current.token },
+    };
   }
 
   private async running(): Promise<JupyterServer[]> {
@@ -77,7 +81,10 @@ export class JupyterBridge implements vscode.Disposable {
   private collection: JupyterServerCollection | undefined;
   private registering: Promise<boolean> | undefined;
 
-  constructor(readonly provider: ExperimentServerProvider, private readonly log: Logger) {}
+  constructor(
+    readonly provider: ExperimentServerProvider,
+    private readonly log: Logger,
+  ) {}
 
   /** Whether the Jupyter extension is installed (and our servers are now in its kernel picker). */
   ensureRegistered(): Promise<boolean> {

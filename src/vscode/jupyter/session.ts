@@ -64,7 +64,10 @@ export async function announce(services: Services, server: JupyterServer): Promi
   if (await services.jupyter.ensureRegistered()) {
     const newNotebook = vscode.l10n.t('New Notebook');
     const choice = await vscode.window.showInformationMessage(
-      vscode.l10n.t('Jupyter is running: pick "{0}" under ML Containers in a notebook\'s kernel picker (Select Another Kernel…).', serverLabel(server)),
+      vscode.l10n.t(
+        'Jupyter is running: pick "{0}" under ML Containers in a notebook\'s kernel picker (Select Another Kernel…).',
+        serverLabel(server),
+      ),
       newNotebook,
       openInBrowser,
     );
@@ -74,7 +77,10 @@ export async function announce(services: Services, server: JupyterServer): Promi
   }
   const install = vscode.l10n.t('Install Jupyter Extension');
   const choice = await vscode.window.showInformationMessage(
-    vscode.l10n.t('Jupyter is running ({0}). Install the Jupyter extension to use it from VS Code notebooks, or open it in the browser.', serverLabel(server)),
+    vscode.l10n.t(
+      'Jupyter is running ({0}). Install the Jupyter extension to use it from VS Code notebooks, or open it in the browser.',
+      serverLabel(server),
+    ),
     install,
     openInBrowser,
   );

@@ -58,7 +58,8 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
   async getChildren(element?: TreeNode): Promise<TreeNode[]> {
     const folder = element?.folder;
     if (element?.kind === 'folder') return element.state.kind === 'ready' ? this.treeNodes(element.folder, element.state.tree, true) : [];
-    if (element?.kind === 'commit') return element.group.images.map((node) => ({ folder: element.folder, kind: 'image', node, group: element.group }));
+    if (element?.kind === 'commit')
+      return element.group.images.map((node) => ({ folder: element.folder, kind: 'image', node, group: element.group }));
     if (element?.kind === 'image' && folder) {
       const image = element.node;
       const runs: TreeNode[] = image.runs.slice(0, RUNS_SHOWN).map((run) => ({ folder, kind: 'run', run, image }));
@@ -86,7 +87,8 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     this.lastGroups.set(folder, tree.groups);
     const nodes: TreeNode[] = tree.groups.map((group) => ({ folder, kind: 'commit', group }));
     // With no images at all in a one-folder workspace, the welcome content says the same.
-    if (tree.head && !tree.head.hasImage && (nodes.length || underFolder)) nodes.unshift({ folder, kind: 'head', sha: tree.head.sha, subject: tree.head.meta?.subject ?? '' });
+    if (tree.head && !tree.head.hasImage && (nodes.length || underFolder))
+      nodes.unshift({ folder, kind: 'head', sha: tree.head.sha, subject: tree.head.meta?.subject ?? '' });
     return nodes;
   }
 
@@ -104,17 +106,21 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         item.iconPath = new vscode.ThemeIcon('root-folder');
         item.tooltip = element.folder;
         item.contextValue = 'folder;';
-        item.description = state.kind === 'down'
-          ? state.message
-          : state.kind === 'ready' && !state.tree.repository
-            ? vscode.l10n.t('not a git repository')
-            : state.kind === 'ready' && !state.tree.groups.length
-              ? vscode.l10n.t('no experiment images yet')
-              : '';
+        item.description =
+          state.kind === 'down'
+            ? state.message
+            : state.kind === 'ready' && !state.tree.repository
+              ? vscode.l10n.t('not a git repository')
+              : state.kind === 'ready' && !state.tree.groups.length
+                ? vscode.l10n.t('no experiment images yet')
+                : '';
         return item;
       }
       case 'head': {
-        const item = new vscode.TreeItem(vscode.l10n.t('HEAD {0}: no image yet — Build', element.sha.slice(0, 7)), vscode.TreeItemCollapsibleState.None);
+        const item = new vscode.TreeItem(
+          vscode.l10n.t('HEAD {0}: no image yet — Build', element.sha.slice(0, 7)),
+          vscode.TreeItemCollapsibleState.None,
+        );
         item.id = this.id(element, `head:${element.sha}`);
         item.description = element.subject;
         item.iconPath = new vscode.ThemeIcon('add');
@@ -125,29 +131,55 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       case 'commit': {
         const { group } = element;
         const index = this.lastGroups.get(element.folder)?.indexOf(group) ?? -1;
-        const label = group.sha ? `${group.isHead ? 'HEAD ' : ''}${group.sha.slice(0, 7)}  ${group.meta?.subject ?? ''}` : vscode.l10n.t('Built outside git');
-        const item = new vscode.TreeItem(label, index < EXPANDED_COMMITS ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
+        const label = group.sha
+          ? `${group.isHead ? 'HEAD ' : ''}${group.sha.slice(0, 7)}  ${group.meta?.subject ?? ''}`
+          : vscode.l10n.t('Built outside git');
+        const item = new vscode.TreeItem(
+          label,
+          index < EXPANDED_COMMITS ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed,
+        );
         item.id = this.id(element, `commit:${group.sha ?? 'none'}`);
-        item.description = [group.meta?.author, group.meta ? formatAge(Date.parse(group.meta.date) / 1000) : undefined, group.sha && !group.onBranch ? vscode.l10n.t('not on this branch') : undefined]
+        item.description = [
+          group.meta?.author,
+          group.meta ? formatAge(Date.parse(group.meta.date) / 1000) : undefined,
+          group.sha && !group.onBranch ? vscode.l10n.t('not on this branch') : undefined,
+        ]
           .filter(Boolean)
           .join(' · ');
         item.iconPath = new vscode.ThemeIcon(group.isHead ? 'git-commit' : group.onBranch ? 'circle-outline' : 'git-branch');
         item.contextValue = commitContextValue(group);
         if (group.meta) {
-          item.tooltip = new vscode.MarkdownString(`**${escape(group.meta.subject)}**\n\n${escape(group.meta.author)}, ${group.meta.date}\n\n\`${group.sha}\``);
+          item.tooltip = new vscode.MarkdownString(
+            `**${escape(group.meta.subject)}**\n\n${escape(group.meta.author)}, ${group.meta.date}\n\n\`${group.sha}\``,
+          );
         }
         return item;
       }
       case 'image': {
         const { node } = element;
-        const state = node.containers.length ? vscode.TreeItemCollapsibleState.Expanded : node.runs.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None;
+        const state = node.containers.length
+          ? vscode.TreeItemCollapsibleState.Expanded
+          : node.runs.length
+            ? vscode.TreeItemCollapsibleState.Collapsed
+            : vscode.TreeItemCollapsibleState.None;
         const item = new vscode.TreeItem(node.name, state);
         // VS Code keeps an item's collapsed state by id, and an image that had no container (no children) would stay
         // collapsed when Jupyter starts in it: a new id for "has containers" lets the row open to show them.
-        item.id = this.id(element, `image:${node.image.id}${node.containers.length ? ':with-containers' : node.runs.length ? ':with-runs' : ''}`);
+        item.id = this.id(
+          element,
+          `image:${node.image.id}${node.containers.length ? ':with-containers' : node.runs.length ? ':with-runs' : ''}`,
+        );
         const failed = node.runs.filter((r) => r.status === 'failed').length;
-        const runs = node.runs.length ? vscode.l10n.t('{0} runs', node.runs.length) + (failed ? vscode.l10n.t(' ({0} failed)', failed) : '') : '';
-        item.description = [node.dirty ? vscode.l10n.t('dirty') : '', ...node.otherTags.map((t) => tryParseReference(t)?.tag ?? t), runs, formatBytes(node.image.size), formatAge(node.image.created)]
+        const runs = node.runs.length
+          ? vscode.l10n.t('{0} runs', node.runs.length) + (failed ? vscode.l10n.t(' ({0} failed)', failed) : '')
+          : '';
+        item.description = [
+          node.dirty ? vscode.l10n.t('dirty') : '',
+          ...node.otherTags.map((t) => tryParseReference(t)?.tag ?? t),
+          runs,
+          formatBytes(node.image.size),
+          formatAge(node.image.created),
+        ]
           .filter(Boolean)
           .join(' · ');
         item.iconPath = new vscode.ThemeIcon('package', node.dirty ? new vscode.ThemeColor('list.warningForeground') : undefined);
@@ -156,11 +188,17 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
       }
       case 'container': {
         const { node } = element;
-        const item = new vscode.TreeItem(node.role === 'jupyter' ? vscode.l10n.t('Jupyter') : node.name, vscode.TreeItemCollapsibleState.None);
+        const item = new vscode.TreeItem(
+          node.role === 'jupyter' ? vscode.l10n.t('Jupyter') : node.name,
+          vscode.TreeItemCollapsibleState.None,
+        );
         item.id = this.id(element, `container:${node.id}`);
         item.description = node.jupyterUrl ?? node.status;
         item.tooltip = `${node.name} — ${node.status}`;
-        item.iconPath = new vscode.ThemeIcon(node.role === 'jupyter' ? 'notebook' : 'vm', node.state === 'running' ? new vscode.ThemeColor('testing.iconPassed') : undefined);
+        item.iconPath = new vscode.ThemeIcon(
+          node.role === 'jupyter' ? 'notebook' : 'vm',
+          node.state === 'running' ? new vscode.ThemeColor('testing.iconPassed') : undefined,
+        );
         item.contextValue = containerContextValue(node);
         return item;
       }
@@ -170,7 +208,10 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         return item;
       }
       case 'moreRuns': {
-        const item = new vscode.TreeItem(vscode.l10n.t('{0} older runs — `mlc runs --last 0` lists them all', element.count), vscode.TreeItemCollapsibleState.None);
+        const item = new vscode.TreeItem(
+          vscode.l10n.t('{0} older runs — `mlc runs --last 0` lists them all', element.count),
+          vscode.TreeItemCollapsibleState.None,
+        );
         item.id = this.id(element, `moreRuns:${element.image.image.id}`);
         item.iconPath = new vscode.ThemeIcon('ellipsis');
         return item;
@@ -186,12 +227,33 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     const pending = word.kind === 'pending';
     const status = statusLabel(word);
     const headline = headlineMetric(run.metrics, headlineMetricSetting());
-    item.description = [status, headline ? `${headline.name} ${headline.text}` : '', formatDuration((run.end ? Date.parse(run.end) : Date.now()) - Date.parse(run.start)), formatAge(Date.parse(run.start) / 1000)]
+    item.description = [
+      status,
+      headline ? `${headline.name} ${headline.text}` : '',
+      formatDuration((run.end ? Date.parse(run.end) : Date.now()) - Date.parse(run.start)),
+      formatAge(Date.parse(run.start) / 1000),
+    ]
       .filter(Boolean)
       .join(' · ');
     item.iconPath = new vscode.ThemeIcon(
-      pending ? 'clock' : run.status === 'running' ? 'sync~spin' : run.status === 'succeeded' ? 'pass' : run.status === 'failed' ? 'error' : 'circle-slash',
-      new vscode.ThemeColor(run.status === 'running' ? 'testing.iconQueued' : run.status === 'succeeded' ? 'testing.iconPassed' : run.status === 'failed' ? 'testing.iconFailed' : 'disabledForeground'),
+      pending
+        ? 'clock'
+        : run.status === 'running'
+          ? 'sync~spin'
+          : run.status === 'succeeded'
+            ? 'pass'
+            : run.status === 'failed'
+              ? 'error'
+              : 'circle-slash',
+      new vscode.ThemeColor(
+        run.status === 'running'
+          ? 'testing.iconQueued'
+          : run.status === 'succeeded'
+            ? 'testing.iconPassed'
+            : run.status === 'failed'
+              ? 'testing.iconFailed'
+              : 'disabledForeground',
+      ),
     );
     item.contextValue = runContextValue(run);
     item.tooltip = new vscode.MarkdownString(
@@ -226,7 +288,9 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         '',
         preset ? `${vscode.l10n.t('Preset')}: ${escape(preset)} (${escape(variant ?? '')})` : '',
         group.meta ? `${vscode.l10n.t('Commit')}: ${escape(group.meta.subject)} — ${escape(group.meta.author)}` : '',
-        lock ? `${vscode.l10n.t('Environment lock')}: \`sha256:${createHash('sha256').update(lock).digest('hex').slice(0, 16)}…\`` : vscode.l10n.t('No environment lock recorded.'),
+        lock
+          ? `${vscode.l10n.t('Environment lock')}: \`sha256:${createHash('sha256').update(lock).digest('hex').slice(0, 16)}…\``
+          : vscode.l10n.t('No environment lock recorded.'),
         '',
         '| label | value |',
         '| --- | --- |',
@@ -261,8 +325,17 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
 function metricsTable(run: RunRecord): string[] {
   const entries = Object.entries(run.metrics?.metrics ?? {});
   if (!entries.length) return [];
-  const rows = entries.map(([name, s]) => `| ${escape(name)} | ${formatMetricValue(s.last)} | ${formatMetricValue(s.min)} | ${formatMetricValue(s.max)} | ${s.steps} |`);
-  return [[`| ${vscode.l10n.t('metric')} | ${vscode.l10n.t('last')} | min | max | ${vscode.l10n.t('steps')} |`, '| --- | ---: | ---: | ---: | ---: |', ...rows].join('\n')];
+  const rows = entries.map(
+    ([name, s]) =>
+      `| ${escape(name)} | ${formatMetricValue(s.last)} | ${formatMetricValue(s.min)} | ${formatMetricValue(s.max)} | ${s.steps} |`,
+  );
+  return [
+    [
+      `| ${vscode.l10n.t('metric')} | ${vscode.l10n.t('last')} | min | max | ${vscode.l10n.t('steps')} |`,
+      '| --- | ---: | ---: | ---: | ---: |',
+      ...rows,
+    ].join('\n'),
+  ];
 }
 
 /** Markdown-escapes text from labels and commit messages (they are not ours). */

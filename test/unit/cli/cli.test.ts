@@ -5,7 +5,11 @@ import * as path from 'node:path';
 import { mlcInProcess as run } from '../../helpers/cli';
 
 function listFiles(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name))).sort();
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
 }
 
 describe('mlc', () => {
@@ -21,7 +25,10 @@ describe('mlc', () => {
     try {
       const r = await run(['build', '--dir', dir]);
       assert.equal(r.code, 1);
-      assert.equal(r.err, `mlc build: ${path.join('.devcontainer', 'devcontainer.json')} not found: run "New ML Environment" (mlc init) first.`);
+      assert.equal(
+        r.err,
+        `mlc build: ${path.join('.devcontainer', 'devcontainer.json')} not found: run "New ML Environment" (mlc init) first.`,
+      );
       assert.equal(r.out, '');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -37,7 +44,13 @@ describe('mlc', () => {
     it('writes the same files as the VS Code command', async () => {
       const r = await run(['init', '--preset', 'pytorch', '--variant', 'cpu', '--python', '3.12', '--pip', 'einops', '--dir', dir]);
       assert.equal(r.code, 0, r.err);
-      assert.deepEqual(listFiles(dir), ['.devcontainer/Dockerfile', '.devcontainer/devcontainer.json', '.dockerignore', 'configs/experiment.yaml', 'requirements.txt']);
+      assert.deepEqual(listFiles(dir), [
+        '.devcontainer/Dockerfile',
+        '.devcontainer/devcontainer.json',
+        '.dockerignore',
+        'configs/experiment.yaml',
+        'requirements.txt',
+      ]);
       assert.match(r.out, /PyTorch 2\.14\.1 \(cpu\) on python:3\.12-slim/);
       assert.match(fs.readFileSync(path.join(dir, '.devcontainer/devcontainer.json'), 'utf8'), /"EXTRA_PIP_PACKAGES": "einops"/);
     });
@@ -73,12 +86,30 @@ describe('mlc', () => {
 
     it("describes an overridden base by the image, not the catalog's CUDA, and still writes when the engine is down", async () => {
       const mirror = 'registry.example.org/ml/pytorch:2.5.1';
-      const r = await run(['init', '--preset', 'pytorch', '--variant', 'gpu', '--base-image', mirror, '--host', `unix://${path.join(dir, 'no-docker.sock')}`, '--dir', dir]);
+      const r = await run([
+        'init',
+        '--preset',
+        'pytorch',
+        '--variant',
+        'gpu',
+        '--base-image',
+        mirror,
+        '--host',
+        `unix://${path.join(dir, 'no-docker.sock')}`,
+        '--dir',
+        dir,
+      ]);
       assert.equal(r.code, 0, r.err);
       const first = r.out.split('\n')[0];
-      assert.equal(first, `PyTorch (gpu) on ${mirror} instead of the catalog's pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime; framework: the image's own; CUDA: unknown — checked at first GPU run`);
+      assert.equal(
+        first,
+        `PyTorch (gpu) on ${mirror} instead of the catalog's pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime; framework: the image's own; CUDA: unknown — checked at first GPU run`,
+      );
       const config = fs.readFileSync(path.join(dir, '.devcontainer/devcontainer.json'), 'utf8');
-      assert.match(config, /\/\/ Chosen instead of the catalog's \S+; CUDA: unknown — checked at first GPU run\.\n\s*"BASE_IMAGE": "registry\.example\.org\/ml\/pytorch:2\.5\.1"/);
+      assert.match(
+        config,
+        /\/\/ Chosen instead of the catalog's \S+; CUDA: unknown — checked at first GPU run\.\n\s*"BASE_IMAGE": "registry\.example\.org\/ml\/pytorch:2\.5\.1"/,
+      );
       assert.doesNotMatch(`${r.out}\n${config}`, /CUDA 12\.4/);
     });
 

@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { mlcInProcess as run } from '../../helpers/cli';
 
-const packageVersion = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../package.json'), 'utf8')) as { version: string }).version;
+const packageVersion = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../../package.json'), 'utf8')) as { version: string })
+  .version;
 
 describe('mlc conventions: version, help, exit codes, --json', () => {
   let dir: string;
@@ -83,7 +84,12 @@ describe('mlc conventions: version, help, exit codes, --json', () => {
   it('`mlc init --json` reports the base and each planned file as one object', async () => {
     const r = await run(['init', '--preset', 'pytorch', '--variant', 'cpu', '--dir', dir, '--json']);
     assert.equal(r.code, 0, r.err);
-    const report = JSON.parse(r.out) as { base: string; baseImage: string; files: { path: string; action: string; note: string }[]; written: number };
+    const report = JSON.parse(r.out) as {
+      base: string;
+      baseImage: string;
+      files: { path: string; action: string; note: string }[];
+      written: number;
+    };
     assert.match(report.base, /^PyTorch [\d.]+ \(cpu\) on python:3\.\d+-slim/);
     assert.match(report.baseImage, /^python:3\.\d+-slim$/);
     assert.deepEqual(report.files.map((f) => [f.path, f.action]).sort(), [

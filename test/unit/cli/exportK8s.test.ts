@@ -29,10 +29,15 @@ const CONFIG = 'lr: 0.001\n';
 
 function image(over: Partial<ImageDetails> = {}): ImageDetails {
   return imageDetails({
-    id: `sha256:${'27f5'.repeat(16)}`, repoTags: ['dimuon:3f2a1bc'], repoDigests: [PINNED], created: '',
+    id: `sha256:${'27f5'.repeat(16)}`,
+    repoTags: ['dimuon:3f2a1bc'],
+    repoDigests: [PINNED],
+    created: '',
     labels: {
-      'org.opencontainers.image.revision': SHA, 'org.mlcontainers.dirty': 'false',
-      'org.mlcontainers.config.path': 'configs/experiment.yaml', 'org.mlcontainers.config.sha256': createHash('sha256').update(CONFIG).digest('hex'),
+      'org.opencontainers.image.revision': SHA,
+      'org.mlcontainers.dirty': 'false',
+      'org.mlcontainers.config.path': 'configs/experiment.yaml',
+      'org.mlcontainers.config.sha256': createHash('sha256').update(CONFIG).digest('hex'),
     },
     ...over,
   });
@@ -45,7 +50,11 @@ describe('mlc export k8s (fake engine, fake kubectl)', () => {
   let kubectl: ExportK8sDeps['kubectl'];
   let streams: CliIO & { stdout: string[]; stderr: string[] };
 
-  const deps = (): ExportK8sDeps => ({ engine: () => engine, kubectl: (args, quiet) => (kubectlCalls.push(args), kubectl(args, quiet)), pushRecord: path.join(dir, 'pushed.jsonl') });
+  const deps = (): ExportK8sDeps => ({
+    engine: () => engine,
+    kubectl: (args, quiet) => (kubectlCalls.push(args), kubectl(args, quiet)),
+    pushRecord: path.join(dir, 'pushed.jsonl'),
+  });
   const run = (args: string[]): Promise<number> => exportK8s(args, streams, new AbortController().signal, deps());
 
   beforeEach(() => {
@@ -60,9 +69,18 @@ describe('mlc export k8s (fake engine, fake kubectl)', () => {
 
   it('on Podman, refuses an image whose only digests are the ones Podman gives local images, as on Docker', async () => {
     engine = new PodmanEngine();
-    engine.images.set('dimuon:3f2a1bc', image({ repoDigests: [`docker.io/library/dimuon@sha256:${'cd34'.repeat(16)}`, `localhost/dimuon@sha256:${'cd34'.repeat(16)}`] }));
-    await assert.rejects(run(['dimuon:3f2a1bc', '--out', dir]), /^K8sExportError: dimuon:3f2a1bc exists only on this machine \(it has no registry digest\), so a cluster cannot pull it\. Push it first \(mlc push dimuon:3f2a1bc --registry REGISTRY\)/);
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.k8s.yaml')), []);
+    engine.images.set(
+      'dimuon:3f2a1bc',
+      image({ repoDigests: [`docker.io/library/dimuon@sha256:${'cd34'.repeat(16)}`, `localhost/dimuon@sha256:${'cd34'.repeat(16)}`] }),
+    );
+    await assert.rejects(
+      run(['dimuon:3f2a1bc', '--out', dir]),
+      /^K8sExportError: dimuon:3f2a1bc exists only on this machine \(it has no registry digest\), so a cluster cannot pull it\. Push it first \(mlc push dimuon:3f2a1bc --registry REGISTRY\)/,
+    );
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.endsWith('.k8s.yaml')),
+      [],
+    );
   });
 
   it('on Podman, pins the digest a registry gave `mlc push`', async () => {
@@ -75,12 +93,28 @@ describe('mlc export k8s (fake engine, fake kubectl)', () => {
   });
 
   it('writes <name>-<sha7>.k8s.yaml with the pinned image, the config and the command after --, and prints its path', async () => {
-    const code = await run(['dimuon:3f2a1bc', '--config', path.join(dir, 'experiment.yaml'), '--out', dir, '--', 'python', 'train.py', '--epochs', '3']);
+    const code = await run([
+      'dimuon:3f2a1bc',
+      '--config',
+      path.join(dir, 'experiment.yaml'),
+      '--out',
+      dir,
+      '--',
+      'python',
+      'train.py',
+      '--epochs',
+      '3',
+    ]);
     assert.equal(code, 0, streams.stderr.join('\n'));
     const file = path.join(dir, 'dimuon-3f2a1bc.k8s.yaml');
     assert.deepEqual(streams.stdout, [file]);
     assert.deepEqual(streams.stderr, [], 'the config is the one the image was built with: no note');
-    const [cm, job] = yaml.parseAllDocuments(fs.readFileSync(file, 'utf8')).map((d) => d.toJS() as { kind: string; data?: object; spec?: { template: { spec: { containers: { image: string; args: string[] }[] } } } });
+    const [cm, job] = yaml
+      .parseAllDocuments(fs.readFileSync(file, 'utf8'))
+      .map(
+        (d) =>
+          d.toJS() as { kind: string; data?: object; spec?: { template: { spec: { containers: { image: string; args: string[] }[] } } } },
+      );
     assert.equal(cm!.kind, 'ConfigMap');
     assert.deepEqual(cm!.data, { 'experiment.yaml': CONFIG });
     assert.equal(job!.kind, 'Job');
@@ -122,13 +156,26 @@ describe('mlc export k8s (fake engine, fake kubectl)', () => {
     assert.match(streams.stderr.join('\n'), /is not the config dimuon:3f2a1bc was built with \(configs\/experiment\.yaml\)/);
   });
 
-  it('--json prints one object (file, job name, pinned image, kinds, applied), kubectl\'s output kept off stdout', async () => {
+  it("--json prints one object (file, job name, pinned image, kinds, applied), kubectl's output kept off stdout", async () => {
     const quiet: boolean[] = [];
     kubectl = (_args, q) => (quiet.push(q), { status: 0 });
-    assert.equal(await run(['dimuon:3f2a1bc', '--config', path.join(dir, 'experiment.yaml'), '--out', dir, '--apply', '--json']), 0, streams.stderr.join('\n'));
-    assert.deepEqual(streams.stdout.map((l) => JSON.parse(l) as unknown), [
-      { file: path.join(dir, 'dimuon-3f2a1bc.k8s.yaml'), name: 'dimuon-3f2a1bc', image: PINNED, kinds: ['ConfigMap', 'Job'], applied: true },
-    ]);
+    assert.equal(
+      await run(['dimuon:3f2a1bc', '--config', path.join(dir, 'experiment.yaml'), '--out', dir, '--apply', '--json']),
+      0,
+      streams.stderr.join('\n'),
+    );
+    assert.deepEqual(
+      streams.stdout.map((l) => JSON.parse(l) as unknown),
+      [
+        {
+          file: path.join(dir, 'dimuon-3f2a1bc.k8s.yaml'),
+          name: 'dimuon-3f2a1bc',
+          image: PINNED,
+          kinds: ['ConfigMap', 'Job'],
+          applied: true,
+        },
+      ],
+    );
     assert.deepEqual(quiet, [true]);
   });
 
@@ -136,7 +183,10 @@ describe('mlc export k8s (fake engine, fake kubectl)', () => {
     assert.equal(await run(['nothere:1', '--out', dir, '--json']), 1);
     const sentence = 'No image nothere:1 in this engine: build it first (mlc build), or name one from mlc ls.';
     assert.deepEqual(streams.stderr, [sentence]);
-    assert.deepEqual(streams.stdout.map((l) => JSON.parse(l) as unknown), [{ error: sentence }]);
+    assert.deepEqual(
+      streams.stdout.map((l) => JSON.parse(l) as unknown),
+      [{ error: sentence }],
+    );
   });
 
   it('--apply runs kubectl apply -f on the file, and reports kubectl missing or failing', async () => {

@@ -3,19 +3,41 @@ import { substitute } from '../../../src/core/container/runtime';
 import { UnresolvableVariableError, devcontainerId, substituteText, substituteVariables } from '../../../src/core/devcontainerVariables';
 
 describe('substituteVariables (devcontainer.json variables)', () => {
-  const context = { localWorkspaceFolder: '/home/ada/dimuon', containerWorkspaceFolder: '/workspace', configFile: '/home/ada/dimuon/.devcontainer/devcontainer.json', env: { HF_HOME: '/data/hf', EMPTY: '' } };
+  const context = {
+    localWorkspaceFolder: '/home/ada/dimuon',
+    containerWorkspaceFolder: '/workspace',
+    configFile: '/home/ada/dimuon/.devcontainer/devcontainer.json',
+    env: { HF_HOME: '/data/hf', EMPTY: '' },
+  };
 
   it('replaces localEnv (with its default), env, and the local and container folders in every string, keys untouched', () => {
     const config = {
       name: '${localWorkspaceFolderBasename}-dev',
-      containerEnv: { HF_HOME: '${localEnv:HF_HOME}', '${localEnv:HF_HOME}': 'key', MISSING: '${localEnv:NOPE}', DEFAULTED: '${localEnv:NOPE:fallback}', SET_EMPTY: '${localEnv:EMPTY:fallback}', ENV: '${env:HF_HOME}' },
-      mounts: ['source=${localWorkspaceFolder}/data,target=${containerWorkspaceFolder}/data,type=bind', { target: '/x/${containerWorkspaceFolderBasename}' }],
+      containerEnv: {
+        HF_HOME: '${localEnv:HF_HOME}',
+        '${localEnv:HF_HOME}': 'key',
+        MISSING: '${localEnv:NOPE}',
+        DEFAULTED: '${localEnv:NOPE:fallback}',
+        SET_EMPTY: '${localEnv:EMPTY:fallback}',
+        ENV: '${env:HF_HOME}',
+      },
+      mounts: [
+        'source=${localWorkspaceFolder}/data,target=${containerWorkspaceFolder}/data,type=bind',
+        { target: '/x/${containerWorkspaceFolderBasename}' },
+      ],
       runArgs: ['--shm-size=8g'],
       hostRequirements: { gpu: true, cpus: 4 },
     };
     assert.deepEqual(substituteVariables(config, context), {
       name: 'dimuon-dev',
-      containerEnv: { HF_HOME: '/data/hf', '${localEnv:HF_HOME}': 'key', MISSING: '', DEFAULTED: 'fallback', SET_EMPTY: '', ENV: '/data/hf' },
+      containerEnv: {
+        HF_HOME: '/data/hf',
+        '${localEnv:HF_HOME}': 'key',
+        MISSING: '',
+        DEFAULTED: 'fallback',
+        SET_EMPTY: '',
+        ENV: '/data/hf',
+      },
       mounts: ['source=/home/ada/dimuon/data,target=/workspace/data,type=bind', { target: '/x/workspace' }],
       runArgs: ['--shm-size=8g'],
       hostRequirements: { gpu: true, cpus: 4 },
@@ -28,7 +50,10 @@ describe('substituteVariables (devcontainer.json variables)', () => {
   });
 
   it('resolves a container folder written with local variables', () => {
-    const out = substituteVariables({ a: '${containerWorkspaceFolder}', b: '${containerWorkspaceFolderBasename}' }, { ...context, containerWorkspaceFolder: '/workspaces/${localWorkspaceFolderBasename}' });
+    const out = substituteVariables(
+      { a: '${containerWorkspaceFolder}', b: '${containerWorkspaceFolderBasename}' },
+      { ...context, containerWorkspaceFolder: '/workspaces/${localWorkspaceFolderBasename}' },
+    );
     assert.deepEqual(out, { a: '/workspaces/dimuon', b: 'dimuon' });
   });
 
@@ -41,7 +66,12 @@ describe('substituteVariables (devcontainer.json variables)', () => {
   });
 
   it('a localEnv without a name is one sentence naming the file', () => {
-    assert.throws(() => substituteVariables({ a: '${localEnv}' }, context), (e: unknown) => e instanceof UnresolvableVariableError && e.message === '${localEnv} in devcontainer.json names no environment variable: write ${localEnv:NAME} or ${localEnv:NAME:default}.');
+    assert.throws(
+      () => substituteVariables({ a: '${localEnv}' }, context),
+      (e: unknown) =>
+        e instanceof UnresolvableVariableError &&
+        e.message === '${localEnv} in devcontainer.json names no environment variable: write ${localEnv:NAME} or ${localEnv:NAME:default}.',
+    );
   });
 });
 
@@ -50,7 +80,18 @@ describe('one substituter for the project and for what a container is given', ()
     const configFile = '/home/ada/dimuon/.devcontainer/gpu/devcontainer.json';
     const ours = substitute('vol-${devcontainerId}', { workspace: '/home/ada/dimuon', hostEnv: {}, configFile });
     assert.deepEqual(ours, { value: `vol-${devcontainerId('/home/ada/dimuon', configFile)}`, fromHost: false });
-    assert.deepEqual(substitute('${localEnv:TOKEN}@${containerWorkspaceFolder}', { workspace: '/w', hostEnv: { TOKEN: 't0k' } }), { value: 't0k@/workspace', fromHost: true });
-    assert.deepEqual(substituteText('${localWorkspaceFolderBasename}', { localWorkspaceFolder: '/w/dimuon', containerWorkspaceFolder: '/workspace', configFile, env: {} }), { value: 'dimuon', fromHost: false });
+    assert.deepEqual(substitute('${localEnv:TOKEN}@${containerWorkspaceFolder}', { workspace: '/w', hostEnv: { TOKEN: 't0k' } }), {
+      value: 't0k@/workspace',
+      fromHost: true,
+    });
+    assert.deepEqual(
+      substituteText('${localWorkspaceFolderBasename}', {
+        localWorkspaceFolder: '/w/dimuon',
+        containerWorkspaceFolder: '/workspace',
+        configFile,
+        env: {},
+      }),
+      { value: 'dimuon', fromHost: false },
+    );
   });
 });

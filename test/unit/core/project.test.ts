@@ -19,7 +19,10 @@ describe('openProject', () => {
   };
 
   it('reads devcontainer.json (comments allowed), names the image after it, and loads the catalog from templates/', async () => {
-    write('.devcontainer/devcontainer.json', '{\n  // scaffolded\n  "name": "Dimuon Fit",\n  "build": { "dockerfile": "Dockerfile" },\n  "containerEnv": { "MLC_PRESET": "atlas" }\n}\n');
+    write(
+      '.devcontainer/devcontainer.json',
+      '{\n  // scaffolded\n  "name": "Dimuon Fit",\n  "build": { "dockerfile": "Dockerfile" },\n  "containerEnv": { "MLC_PRESET": "atlas" }\n}\n',
+    );
     const project = await openProject(dir, { templatesDir: templatesDir() });
     assert.equal(project.folder, path.resolve(dir));
     assert.equal(project.devcontainerPath, path.join(dir, '.devcontainer', 'devcontainer.json'));
@@ -50,7 +53,10 @@ describe('openProject', () => {
     write('.devcontainer/devcontainer.json', '{\n  "image": "x"\n  "name": "y"\n}\n');
     const project = await openProject(dir, { templatesDir: templatesDir() });
     assert.ok(project.catalog, 'the catalog does not depend on the file');
-    assert.throws(() => project.imageRef, (e: unknown) => e instanceof InvalidJsoncError && /devcontainer\.json:3:3/.test(e.message));
+    assert.throws(
+      () => project.imageRef,
+      (e: unknown) => e instanceof InvalidJsoncError && /devcontainer\.json:3:3/.test(e.message),
+    );
     assert.throws(() => project.config, InvalidJsoncError);
     await assert.rejects(latestProjectImage(dir), InvalidJsoncError);
   });
@@ -61,7 +67,12 @@ describe('openProject', () => {
     write('.devcontainer/notes/readme.md', '');
     write('.devcontainer.json', '{}');
     write('.devcontainer/devcontainer.json', '{}');
-    assert.deepEqual(await findDevcontainerConfigs(dir), ['.devcontainer/devcontainer.json', '.devcontainer.json', '.devcontainer/atlas/devcontainer.json', '.devcontainer/tf/devcontainer.json']);
+    assert.deepEqual(await findDevcontainerConfigs(dir), [
+      '.devcontainer/devcontainer.json',
+      '.devcontainer.json',
+      '.devcontainer/atlas/devcontainer.json',
+      '.devcontainer/tf/devcontainer.json',
+    ]);
   });
 
   it('without a choice takes .devcontainer/devcontainer.json, else .devcontainer.json (as the official CLI), else the only subfolder one', async () => {
@@ -81,15 +92,22 @@ describe('openProject', () => {
     write('.devcontainer/gpu/devcontainer.json', '{ "name": "gpu" }');
     write('.devcontainer/cpu/devcontainer.json', '{ "name": "cpu" }');
     const project = await openProject(dir);
-    const sentence = 'This folder has 2 dev container configurations (.devcontainer/cpu/devcontainer.json, .devcontainer/gpu/devcontainer.json): choose one with --devcontainer PATH.';
-    assert.throws(() => project.config, (e: unknown) => e instanceof AmbiguousDevcontainerError && e.message === sentence);
+    const sentence =
+      'This folder has 2 dev container configurations (.devcontainer/cpu/devcontainer.json, .devcontainer/gpu/devcontainer.json): choose one with --devcontainer PATH.';
+    assert.throws(
+      () => project.config,
+      (e: unknown) => e instanceof AmbiguousDevcontainerError && e.message === sentence,
+    );
     assert.throws(() => project.devcontainerPath, AmbiguousDevcontainerError);
     await assert.rejects(latestProjectImage(dir), AmbiguousDevcontainerError);
     assert.equal(await latestProjectImage(dir, '.devcontainer/cpu/devcontainer.json'), 'cpu:latest');
   });
 
-  it('substitutes the config\'s variables when it is loaded', async () => {
-    write('.devcontainer.json', '{ "name": "${localEnv:PROJECT_NAME:fallback}", "containerEnv": { "DATA": "${localWorkspaceFolder}/data", "IN": "${containerWorkspaceFolder}", "P": "${containerEnv:PATH}" } }');
+  it("substitutes the config's variables when it is loaded", async () => {
+    write(
+      '.devcontainer.json',
+      '{ "name": "${localEnv:PROJECT_NAME:fallback}", "containerEnv": { "DATA": "${localWorkspaceFolder}/data", "IN": "${containerWorkspaceFolder}", "P": "${containerEnv:PATH}" } }',
+    );
     const project = await openProject(dir, { env: { PROJECT_NAME: 'Dimuon' } });
     assert.equal(project.imageRef, 'dimuon:latest');
     assert.deepEqual(project.config?.containerEnv, { DATA: `${path.resolve(dir)}/data`, IN: '/workspace', P: '${containerEnv:PATH}' });

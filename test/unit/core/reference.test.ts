@@ -21,20 +21,36 @@ describe('image references, as the docker CLI reads them', () => {
     // written, parsed, normalized (latest added only when there is neither tag nor digest)
     ['ubuntu', { registry: 'docker.io', path: 'library/ubuntu' }, 'docker.io/library/ubuntu:latest'],
     ['ubuntu:22.04', { registry: 'docker.io', path: 'library/ubuntu', tag: '22.04' }, 'docker.io/library/ubuntu:22.04'],
-    ['pytorch/pytorch:2.5.1-cuda12.4', { registry: 'docker.io', path: 'pytorch/pytorch', tag: '2.5.1-cuda12.4' }, 'docker.io/pytorch/pytorch:2.5.1-cuda12.4'],
+    [
+      'pytorch/pytorch:2.5.1-cuda12.4',
+      { registry: 'docker.io', path: 'pytorch/pytorch', tag: '2.5.1-cuda12.4' },
+      'docker.io/pytorch/pytorch:2.5.1-cuda12.4',
+    ],
     ['docker.io/ubuntu', { registry: 'docker.io', path: 'library/ubuntu' }, 'docker.io/library/ubuntu:latest'],
     ['index.docker.io/alice/x:1', { registry: 'docker.io', path: 'alice/x', tag: '1' }, 'docker.io/alice/x:1'],
     ['localhost:5000/a/b:t', { registry: 'localhost:5000', path: 'a/b', tag: 't' }, 'localhost:5000/a/b:t'],
     ['localhost/p', { registry: 'localhost', path: 'p' }, 'localhost/p:latest'],
     ['registry.example.com:5000/x', { registry: 'registry.example.com:5000', path: 'x' }, 'registry.example.com:5000/x:latest'],
-    ['127.0.0.1:5000/lab/dimuon:3f2a1bc', { registry: '127.0.0.1:5000', path: 'lab/dimuon', tag: '3f2a1bc' }, '127.0.0.1:5000/lab/dimuon:3f2a1bc'],
+    [
+      '127.0.0.1:5000/lab/dimuon:3f2a1bc',
+      { registry: '127.0.0.1:5000', path: 'lab/dimuon', tag: '3f2a1bc' },
+      '127.0.0.1:5000/lab/dimuon:3f2a1bc',
+    ],
     ['[::1]:5000/x', { registry: '[::1]:5000', path: 'x' }, '[::1]:5000/x:latest'],
     // a host:port without a path is a name and a tag, as in docker
     ['localhost:5000', { registry: 'docker.io', path: 'library/localhost', tag: '5000' }, 'docker.io/library/localhost:5000'],
     [`ghcr.io/alice/dimuon@${SHA}`, { registry: 'ghcr.io', path: 'alice/dimuon', digest: SHA }, `ghcr.io/alice/dimuon@${SHA}`],
-    [`ghcr.io/alice/dimuon:3f2a1bc@${SHA}`, { registry: 'ghcr.io', path: 'alice/dimuon', tag: '3f2a1bc', digest: SHA }, `ghcr.io/alice/dimuon:3f2a1bc@${SHA}`],
+    [
+      `ghcr.io/alice/dimuon:3f2a1bc@${SHA}`,
+      { registry: 'ghcr.io', path: 'alice/dimuon', tag: '3f2a1bc', digest: SHA },
+      `ghcr.io/alice/dimuon:3f2a1bc@${SHA}`,
+    ],
     [`localhost:5000/a@${SHA}`, { registry: 'localhost:5000', path: 'a', digest: SHA }, `localhost:5000/a@${SHA}`],
-    ['alice/a_b__c-d--e.f:Tag_1.x-Y', { registry: 'docker.io', path: 'alice/a_b__c-d--e.f', tag: 'Tag_1.x-Y' }, 'docker.io/alice/a_b__c-d--e.f:Tag_1.x-Y'],
+    [
+      'alice/a_b__c-d--e.f:Tag_1.x-Y',
+      { registry: 'docker.io', path: 'alice/a_b__c-d--e.f', tag: 'Tag_1.x-Y' },
+      'docker.io/alice/a_b__c-d--e.f:Tag_1.x-Y',
+    ],
   ];
   for (const [written, parsed, normalized] of valid) {
     it(`reads ${written} as ${normalized}`, () => {
@@ -81,7 +97,11 @@ describe('image references, as the docker CLI reads them', () => {
     for (const [written, lower] of cases) {
       assert.throws(
         () => parseReference(written),
-        (e: unknown) => e instanceof ImageReferenceError && e.reason === 'uppercase' && e.message.includes(`write "${lower}"`) && e.message.includes('lowercase'),
+        (e: unknown) =>
+          e instanceof ImageReferenceError &&
+          e.reason === 'uppercase' &&
+          e.message.includes(`write "${lower}"`) &&
+          e.message.includes('lowercase'),
         written,
       );
     }

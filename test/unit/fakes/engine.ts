@@ -1,6 +1,19 @@
 // A fake of our own Engine interface (src/core/docker/engine.ts) for unit tests of the VS Code shell: containers live
 // in a map, every call is recorded. The Docker tier tests the real engine.
-import type { ContainerCreateRequest, ContainerDetails, ContainerSummary, Engine, EngineEvent, EngineInfo, EnginePing, EngineVersion, ImageDetails, ImageSummary, PushEvent, RegistryAuth } from '../../../src/core/docker/engine';
+import type {
+  ContainerCreateRequest,
+  ContainerDetails,
+  ContainerSummary,
+  Engine,
+  EngineEvent,
+  EngineInfo,
+  EnginePing,
+  EngineVersion,
+  ImageDetails,
+  ImageSummary,
+  PushEvent,
+  RegistryAuth,
+} from '../../../src/core/docker/engine';
 import { splitTaggedReference } from '../../../src/core/docker/dockerode/push';
 import { EngineError } from '../../../src/core/docker/errors';
 
@@ -9,7 +22,12 @@ export interface FakeContainer extends ContainerDetails {
 }
 
 export class FakeEngine implements Engine {
-  readonly endpoint = { host: 'unix:///fake.sock', protocol: 'unix', socketPath: '/fake.sock', source: 'default' } as unknown as Engine['endpoint'];
+  readonly endpoint = {
+    host: 'unix:///fake.sock',
+    protocol: 'unix',
+    socketPath: '/fake.sock',
+    source: 'default',
+  } as unknown as Engine['endpoint'];
   readonly calls: string[] = [];
   readonly containers = new Map<string, FakeContainer>();
   readonly images = new Map<string, ImageDetails>();
@@ -28,8 +46,18 @@ export class FakeEngine implements Engine {
   /** Thrown by the next startContainer, once. */
   startError: Error | undefined;
   info_: EngineInfo = {
-    name: 'fake', serverVersion: '27.3.1', storageDriver: 'overlay2', operatingSystem: 'Fake', osType: 'linux', architecture: 'x86_64',
-    cpus: 2, memTotal: 2 ** 33, runtimes: ['runc'], cdiSpecDirs: [], discoveredDevices: [], rootless: false,
+    name: 'fake',
+    serverVersion: '27.3.1',
+    storageDriver: 'overlay2',
+    operatingSystem: 'Fake',
+    osType: 'linux',
+    architecture: 'x86_64',
+    cpus: 2,
+    memTotal: 2 ** 33,
+    runtimes: ['runc'],
+    cdiSpecDirs: [],
+    discoveredDevices: [],
+    rootless: false,
   };
 
   private quiet = false;
@@ -52,15 +80,25 @@ export class FakeEngine implements Engine {
     this.record('version');
     return { version: '27.3.1', apiVersion: '1.47', os: 'linux', arch: 'amd64', components: ['Engine'], isPodman: false };
   }
-  async info(): Promise<EngineInfo> { this.record('info'); return this.info_; }
-  async listImages(): Promise<ImageSummary[]> { this.record('listImages'); return this.imageList; }
+  async info(): Promise<EngineInfo> {
+    this.record('info');
+    return this.info_;
+  }
+  async listImages(): Promise<ImageSummary[]> {
+    this.record('listImages');
+    return this.imageList;
+  }
   async inspectImage(ref: string): Promise<ImageDetails | undefined> {
     this.record(`inspectImage ${ref}`);
     // As the engine does, by reference or by id.
     return this.images.get(ref) ?? [...this.images.values()].find((i) => i.id === ref);
   }
-  async removeImage(..._args: Parameters<Engine['removeImage']>): Promise<void> { this.record('removeImage'); }
-  async runCapture(..._args: Parameters<Engine['runCapture']>): ReturnType<Engine['runCapture']> { throw new Error('not faked'); }
+  async removeImage(..._args: Parameters<Engine['removeImage']>): Promise<void> {
+    this.record('removeImage');
+  }
+  async runCapture(..._args: Parameters<Engine['runCapture']>): ReturnType<Engine['runCapture']> {
+    throw new Error('not faked');
+  }
   /** Reads the whole context, as the engine does (no file stays open), and answers with a fixed id. */
   async build(...[context]: Parameters<Engine['build']>): Promise<string> {
     this.record('build');
@@ -78,8 +116,18 @@ export class FakeEngine implements Engine {
     this.record('createContainer');
     const id = `c${++this.created}`;
     this.containers.set(id, {
-      id, name: request.name ?? id, imageId: request.Image, labels: request.Labels ?? {}, env: request.Env ?? [], running: false, status: 'created',
-      exitCode: 0, startedAt: '', ports: {}, deviceRequests: request.HostConfig?.DeviceRequests?.length ?? 0, created: Date.now(),
+      id,
+      name: request.name ?? id,
+      imageId: request.Image,
+      labels: request.Labels ?? {},
+      env: request.Env ?? [],
+      running: false,
+      status: 'created',
+      exitCode: 0,
+      startedAt: '',
+      ports: {},
+      deviceRequests: request.HostConfig?.DeviceRequests?.length ?? 0,
+      created: Date.now(),
     });
     this.requests.set(id, request);
     if (request.Cmd) this.commands.set(id, request.Cmd);
@@ -93,22 +141,51 @@ export class FakeEngine implements Engine {
       throw e;
     }
     const c = this.must(id);
-    Object.assign(c, { running: true, status: 'running', ports: { '8888/tcp': [{ hostIp: '127.0.0.1', hostPort: String(this.nextPort) }] } });
+    Object.assign(c, {
+      running: true,
+      status: 'running',
+      ports: { '8888/tcp': [{ hostIp: '127.0.0.1', hostPort: String(this.nextPort) }] },
+    });
   }
-  async restartContainer(id: string): Promise<void> { this.record('restartContainer'); this.must(id).running = true; }
-  async stopContainer(id: string): Promise<void> { this.record('stopContainer'); Object.assign(this.must(id), { running: false, status: 'exited', ports: {} }); }
-  async removeContainer(id: string): Promise<void> { this.record('removeContainer'); this.containers.delete(id); }
-  async inspectContainer(id: string): Promise<ContainerDetails | undefined> { this.record('inspectContainer'); return this.containers.get(id); }
+  async restartContainer(id: string): Promise<void> {
+    this.record('restartContainer');
+    this.must(id).running = true;
+  }
+  async stopContainer(id: string): Promise<void> {
+    this.record('stopContainer');
+    Object.assign(this.must(id), { running: false, status: 'exited', ports: {} });
+  }
+  async removeContainer(id: string): Promise<void> {
+    this.record('removeContainer');
+    this.containers.delete(id);
+  }
+  async inspectContainer(id: string): Promise<ContainerDetails | undefined> {
+    this.record('inspectContainer');
+    return this.containers.get(id);
+  }
   async listContainers(filter: { labels?: string[]; all?: boolean }): Promise<ContainerSummary[]> {
     this.record('listContainers');
     return [...this.containers.values()]
-      .filter((c) => (filter.all || c.running) && (filter.labels ?? []).every((l) => {
-        const [k, v] = l.split('=');
-        return v === undefined ? k! in c.labels : c.labels[k!] === v;
-      }))
+      .filter(
+        (c) =>
+          (filter.all || c.running) &&
+          (filter.labels ?? []).every((l) => {
+            const [k, v] = l.split('=');
+            return v === undefined ? k! in c.labels : c.labels[k!] === v;
+          }),
+      )
       .map((c) => ({
-        id: c.id, names: [c.name], image: c.imageId, imageId: c.imageId, labels: c.labels, state: c.status, status: c.status, created: c.created,
-        ports: Object.entries(c.ports).flatMap(([p, bs]) => bs.map((b) => ({ privatePort: Number.parseInt(p, 10), publicPort: Number(b.hostPort), ip: b.hostIp, type: 'tcp' }))),
+        id: c.id,
+        names: [c.name],
+        image: c.imageId,
+        imageId: c.imageId,
+        labels: c.labels,
+        state: c.status,
+        status: c.status,
+        created: c.created,
+        ports: Object.entries(c.ports).flatMap(([p, bs]) =>
+          bs.map((b) => ({ privatePort: Number.parseInt(p, 10), publicPort: Number(b.hostPort), ip: b.hostIp, type: 'tcp' })),
+        ),
       }));
   }
   async containerLogs(id: string): Promise<string> {
@@ -133,14 +210,20 @@ export class FakeEngine implements Engine {
   }
 
   /** What `docker exec` answers in any container, by command; by default the command is not in the image. */
-  execScript: (command: string[]) => { exitCode: number; stdout: string; stderr: string } = (command) => ({ exitCode: 127, stdout: '', stderr: `exec: "${command[0] ?? ''}": executable file not found in $PATH` });
+  execScript: (command: string[]) => { exitCode: number; stdout: string; stderr: string } = (command) => ({
+    exitCode: 127,
+    stdout: '',
+    stderr: `exec: "${command[0] ?? ''}": executable file not found in $PATH`,
+  });
   async execCapture(id: string, command: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
     this.record(`execCapture ${command[0] ?? ''}`);
     this.must(id);
     return this.execScript(command);
   }
 
-  async tagImage(ref: string, repo: string, tag: string): Promise<void> { this.record(`tagImage ${ref} ${repo}:${tag}`); }
+  async tagImage(ref: string, repo: string, tag: string): Promise<void> {
+    this.record(`tagImage ${ref} ${repo}:${tag}`);
+  }
 
   async pushImage(ref: string, auth: RegistryAuth | undefined, onProgress?: (event: PushEvent) => void): Promise<string> {
     this.record(`pushImage ${ref}`);
@@ -158,10 +241,14 @@ export class FakeEngine implements Engine {
     return new Promise((resolve, reject) => {
       const stream = { onEvent, reject };
       this.streams.push(stream);
-      signal?.addEventListener('abort', () => {
-        this.streams.splice(this.streams.indexOf(stream), 1);
-        resolve();
-      }, { once: true });
+      signal?.addEventListener(
+        'abort',
+        () => {
+          this.streams.splice(this.streams.indexOf(stream), 1);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
 

@@ -39,6 +39,12 @@ export class FakeSlurm implements Slurm {
   }
 }
 
-export function task(job: string, n: number, state: string, exit: [number, number] | null = null, end: string | null = null): SlurmTaskState {
+export function task(
+  job: string,
+  n: number,
+  state: string,
+  exit: [number, number] | null = null,
+  end: string | null = null,
+): SlurmTaskState {
   return { job, task: n, state, exitCode: exit?.[0] ?? null, signal: exit?.[1] ?? null, end };
 }

@@ -54,7 +54,11 @@ describe('activate()', () => {
     uninstall = fake.uninstall;
     (module.workspace as Record<string, unknown>).workspaceFolders = [{ uri: { fsPath: dir }, name: 'project', index: 0 }];
     const extension = loadExtension();
-    const context = { subscriptions: [] as { dispose(): void }[], extensionPath: path.resolve(__dirname, '../../..'), workspaceState: fakeMemento() };
+    const context = {
+      subscriptions: [] as { dispose(): void }[],
+      extensionPath: path.resolve(__dirname, '../../..'),
+      workspaceState: fakeMemento(),
+    };
     extension.activate(context as never);
     await new Promise((resolve) => setTimeout(resolve, 200));
 

@@ -15,13 +15,23 @@ describe('Build Experiment Image command', () => {
     const { module, record, uninstall } = installFakeVscode();
     const subscriptions: { dispose(): void }[] = [];
     try {
-      loadExtension().activate({ subscriptions, extensionPath: path.resolve(__dirname, '../../..'), workspaceState: fakeMemento() } as never);
+      loadExtension().activate({
+        subscriptions,
+        extensionPath: path.resolve(__dirname, '../../..'),
+        workspaceState: fakeMemento(),
+      } as never);
       record.trusted = false;
       (module.workspace as Record<string, unknown>).workspaceFolders = [{ uri: { fsPath: '/tmp/nowhere' }, name: 'x', index: 0 }];
       record.answers.push('Manage Workspace Trust');
       await (record.commands.get('mlContainers.images.build') as () => Promise<unknown>)();
-      assert.deepEqual(record.messages.map((m) => m.level), ['error']);
-      assert.match(record.messages[0]?.text ?? '', /builds nothing in Restricted Mode: this folder's Dockerfile could run code on your machine/);
+      assert.deepEqual(
+        record.messages.map((m) => m.level),
+        ['error'],
+      );
+      assert.match(
+        record.messages[0]?.text ?? '',
+        /builds nothing in Restricted Mode: this folder's Dockerfile could run code on your machine/,
+      );
       assert.deepEqual(record.messages[0]?.buttons, ['Manage Workspace Trust', 'Show Logs']);
       await new Promise((resolve) => setImmediate(resolve));
       assert.ok(record.executed.includes('workbench.trust.manage'), 'the trust editor did not open');
@@ -63,7 +73,8 @@ describe('Build Experiment Image with a secret in the build context (fake vscode
 
   /** The button's work runs after the command returns (the build does not wait for the user); wait for its file. */
   const ignoreFileOnceWritten = async (): Promise<string> => {
-    for (let i = 0; i < 1000 && !fs.readFileSync(path.join(dir, '.dockerignore'), 'utf8').includes('.env'); i++) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 1000 && !fs.readFileSync(path.join(dir, '.dockerignore'), 'utf8').includes('.env'); i++)
+      await new Promise((r) => setImmediate(r));
     return fs.readFileSync(path.join(dir, '.dockerignore'), 'utf8');
   };
 
@@ -118,12 +129,26 @@ describe('Build Experiment Image in a folder with several dev container configur
     const engine = new LabelEngine();
     const state = fakeMemento();
     const choice = new (loadFresh<typeof Choice>('src/vscode/devcontainerChoice').DevcontainerChoice)(state);
-    const services = { log: silentLogger('test'), logChannel: { show: () => undefined }, engines: { get: () => engine }, images: { refresh: () => undefined }, git: { info: async () => undefined }, devcontainers: choice } as unknown as Services;
+    const services = {
+      log: silentLogger('test'),
+      logChannel: { show: () => undefined },
+      engines: { get: () => engine },
+      images: { refresh: () => undefined },
+      git: { info: async () => undefined },
+      devcontainers: choice,
+    } as unknown as Services;
     let offered: string[] = [];
     // The user picks the cpu configuration.
-    (fake.module.window as Record<string, unknown>).showQuickPick = async (items: { label: string }[]) => ((offered = items.map((i) => i.label)), items.find((i) => i.label.includes('/cpu/')));
+    (fake.module.window as Record<string, unknown>).showQuickPick = async (items: { label: string }[]) => (
+      (offered = items.map((i) => i.label)),
+      items.find((i) => i.label.includes('/cpu/'))
+    );
     await command.buildImageCommand(services);
-    assert.deepEqual(offered, ['.devcontainer/devcontainer.json', '.devcontainer/cpu/devcontainer.json', '.devcontainer/gpu/devcontainer.json']);
+    assert.deepEqual(offered, [
+      '.devcontainer/devcontainer.json',
+      '.devcontainer/cpu/devcontainer.json',
+      '.devcontainer/gpu/devcontainer.json',
+    ]);
     // (Each build is the image and then the lock layer on it: the titled requests are the images.)
     const titles = (): unknown[] => engine.builds.map((b) => b.labels?.['org.opencontainers.image.title']).filter((t) => t !== undefined);
     assert.deepEqual(titles(), ['cpu']);
@@ -139,7 +164,13 @@ describe('Build Experiment Image in a folder with several dev container configur
     const command = loadFresh<typeof BuildImage>('src/vscode/commands/buildImage');
     const engine = new LabelEngine();
     const choice = new (loadFresh<typeof Choice>('src/vscode/devcontainerChoice').DevcontainerChoice)(fakeMemento());
-    await command.buildImageCommand({ log: silentLogger('test'), engines: { get: () => engine }, images: { refresh: () => undefined }, git: { info: async () => undefined }, devcontainers: choice } as unknown as Services);
+    await command.buildImageCommand({
+      log: silentLogger('test'),
+      engines: { get: () => engine },
+      images: { refresh: () => undefined },
+      git: { info: async () => undefined },
+      devcontainers: choice,
+    } as unknown as Services);
     assert.deepEqual(engine.builds, []);
     assert.equal(await choice.remembered(dir), undefined);
   });

@@ -22,7 +22,9 @@ function unpack(posted: unknown): CompareChart {
   const c = posted as PackedChart;
   assert.ok(c.steps instanceof Float64Array && c.values instanceof Float64Array, 'a chart is posted as typed arrays');
   const n = c.steps.length;
-  const rows = Array.from({ length: n ? c.values.length / n : 0 }, (_, r) => Array.from(c.values.subarray(r * n, (r + 1) * n), (v) => (Number.isNaN(v) ? null : v)));
+  const rows = Array.from({ length: n ? c.values.length / n : 0 }, (_, r) =>
+    Array.from(c.values.subarray(r * n, (r + 1) * n), (v) => (Number.isNaN(v) ? null : v)),
+  );
   return { metric: c.metric, steps: Array.from(c.steps), values: rows };
 }
 
@@ -62,8 +64,14 @@ describe('Compare Runs and the headline metric (fake vscode, real run records an
   });
 
   it('opens one webview for the selected rows, locked down (CSP with a nonce, media/ only, nothing remote), fed by messages', async () => {
-    const a = await recorded(runRecord('a', { params: { lr: 0.1 }, sweep: sweep(0), last: { loss: 0.5, acc: 0.8 } }), [{ step: 0, loss: 1, acc: 0.5 }, { step: 1, loss: 0.5, acc: 0.8 }]);
-    const b = await recorded(runRecord('b', { params: { lr: 0.01 }, sweep: sweep(1), last: { loss: 0.3, acc: 0.7 } }), [{ step: 0, loss: 0.9, acc: 0.4 }, { step: 2, loss: 0.3, acc: 0.7 }]);
+    const a = await recorded(runRecord('a', { params: { lr: 0.1 }, sweep: sweep(0), last: { loss: 0.5, acc: 0.8 } }), [
+      { step: 0, loss: 1, acc: 0.5 },
+      { step: 1, loss: 0.5, acc: 0.8 },
+    ]);
+    const b = await recorded(runRecord('b', { params: { lr: 0.01 }, sweep: sweep(1), last: { loss: 0.3, acc: 0.7 } }), [
+      { step: 0, loss: 0.9, acc: 0.4 },
+      { step: 2, loss: 0.3, acc: 0.7 },
+    ]);
     await recorded(runRecord('other', { last: { loss: 9 } }), [{ step: 0, loss: 9 }]);
 
     await commands.compareRunsCommand(services, node(a), [node(a), node(b)]);
@@ -71,33 +79,70 @@ describe('Compare Runs and the headline metric (fake vscode, real run records an
     const panel = record.webviewPanels[0]!;
     assert.equal(panel.title, 'Compare 2 Runs');
     assert.equal(panel.options.enableScripts, true);
-    assert.deepEqual(panel.options.localResourceRoots?.map((u) => u.fsPath), [MEDIA]);
+    assert.deepEqual(
+      panel.options.localResourceRoots?.map((u) => u.fsPath),
+      [MEDIA],
+    );
     const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(panel.html)?.[1] ?? '';
     const nonce = /'nonce-([^']+)'/.exec(csp)?.[1];
     assert.ok(nonce, `no nonce in ${csp}`);
-    assert.match(csp, /^default-src 'none'; script-src https:\/\/fake\.vscode-cdn\.net 'nonce-[^']+'; style-src https:\/\/fake\.vscode-cdn\.net; img-src https:\/\/fake\.vscode-cdn\.net/);
+    assert.match(
+      csp,
+      /^default-src 'none'; script-src https:\/\/fake\.vscode-cdn\.net 'nonce-[^']+'; style-src https:\/\/fake\.vscode-cdn\.net; img-src https:\/\/fake\.vscode-cdn\.net/,
+    );
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
     const scripts = [...panel.html.matchAll(/<script ([^>]*)>/g)].map((m) => m[1]!);
-    assert.deepEqual(scripts.map((s) => /src="[^"]*\/media\/(\S+)"/.exec(s)?.[1]), ['vendor/uPlot.iife.min.js', 'compare/compare.js']);
+    assert.deepEqual(
+      scripts.map((s) => /src="[^"]*\/media\/(\S+)"/.exec(s)?.[1]),
+      ['vendor/uPlot.iife.min.js', 'compare/compare.js'],
+    );
     assert.ok(scripts.every((s) => s.includes(`nonce="${nonce}"`)));
-    assert.doesNotMatch(panel.html.replace(/https:\/\/(file\+\.vscode-resource\.)?fake\.vscode-cdn\.net/g, ''), /https?:\/\//, 'nothing loads from the network');
+    assert.doesNotMatch(
+      panel.html.replace(/https:\/\/(file\+\.vscode-resource\.)?fake\.vscode-cdn\.net/g, ''),
+      /https?:\/\//,
+      'nothing loads from the network',
+    );
     assert.doesNotMatch(panel.html, /<style|style="/, 'styles come from the stylesheet files');
-    for (const file of ['compare/compare.js', 'compare/compare.css']) assert.ok(fs.existsSync(path.join(MEDIA, file)), `media/${file} is missing`);
+    for (const file of ['compare/compare.js', 'compare/compare.css'])
+      assert.ok(fs.existsSync(path.join(MEDIA, file)), `media/${file} is missing`);
 
     // The page asks once it has loaded: the table, and the first metric's chart from the runs' metrics files.
     const data = panel.next('data');
     panel.receive({ type: 'ready' });
     const { payload, chosen } = (await data) as { payload: ComparePayload; chosen: string[] };
-    assert.deepEqual(payload.runs.map((r) => r.id), ['a', 'b']);
+    assert.deepEqual(
+      payload.runs.map((r) => r.id),
+      ['a', 'b'],
+    );
     assert.deepEqual(payload.best, { 'metric:loss': 'b', 'metric:acc': 'a' });
     assert.deepEqual(chosen, ['loss']);
-    assert.deepEqual(payload.charts.map(unpack), [{ metric: 'loss', steps: [0, 1, 2], values: [[1, 0.5, null], [0.9, null, 0.3]] }], 'charts travel packed in typed arrays');
+    assert.deepEqual(
+      payload.charts.map(unpack),
+      [
+        {
+          metric: 'loss',
+          steps: [0, 1, 2],
+          values: [
+            [1, 0.5, null],
+            [0.9, null, 0.3],
+          ],
+        },
+      ],
+      'charts travel packed in typed arrays',
+    );
 
     // Ticking another metric asks for its chart; a metric the runs do not have is ignored.
     const chart = panel.next('chart');
     panel.receive({ type: 'chart', metric: 'nope' });
     panel.receive({ type: 'chart', metric: 'acc' });
-    assert.deepEqual(unpack((await chart).chart), { metric: 'acc', steps: [0, 1, 2], values: [[0.5, 0.8, null], [0.4, null, 0.7]] });
+    assert.deepEqual(unpack((await chart).chart), {
+      metric: 'acc',
+      steps: [0, 1, 2],
+      values: [
+        [0.5, 0.8, null],
+        [0.4, null, 0.7],
+      ],
+    });
 
     // Another comparison reuses the panel: new title, revealed, the page told afresh.
     const again = panel.next('data');
@@ -105,7 +150,10 @@ describe('Compare Runs and the headline metric (fake vscode, real run records an
     assert.equal(record.webviewPanels.length, 1);
     assert.equal(panel.title, 'Sweep sw1');
     assert.equal(panel.reveals, 1);
-    assert.deepEqual(((await again) as { payload: ComparePayload }).payload.runs.map((r) => r.id), ['a', 'b']);
+    assert.deepEqual(
+      ((await again) as { payload: ComparePayload }).payload.runs.map((r) => r.id),
+      ['a', 'b'],
+    );
     assert.deepEqual(((await again) as { chosen: string[] }).chosen, ['loss', 'acc'], 'the metrics chosen so far stay chosen');
 
     // Closed, the next comparison opens a new one.
@@ -114,9 +162,12 @@ describe('Compare Runs and the headline metric (fake vscode, real run records an
     assert.equal(record.webviewPanels.length, 2);
   });
 
-  it('charts the headline metric first when the setting names one, and reads a running run\'s metrics from its files', async () => {
+  it("charts the headline metric first when the setting names one, and reads a running run's metrics from its files", async () => {
     const a = await recorded(runRecord('a', { last: { loss: 0.5, val_acc: 0.8 } }), [{ step: 0, loss: 0.5, val_acc: 0.8 }]);
-    const live = await recorded(runRecord('live', { status: 'running', exitCode: null, end: null }), [{ step: 0, loss: 0.7, val_acc: 0.6 }, { step: 1, loss: 0.6, val_acc: 0.9 }]);
+    const live = await recorded(runRecord('live', { status: 'running', exitCode: null, end: null }), [
+      { step: 0, loss: 0.7, val_acc: 0.6 },
+      { step: 1, loss: 0.6, val_acc: 0.9 },
+    ]);
     record.config['mlContainers.runs.headlineMetric'] = 'val_acc';
     await commands.compareRunsCommand(services, node(a), [node(a), node(live)]);
     const panel = record.webviewPanels[0]!;
@@ -133,13 +184,23 @@ describe('Compare Runs and the headline metric (fake vscode, real run records an
     const newer = await recorded(runRecord('new', { start: '2026-11-25T11:00:00Z', params: { lr: 0.01 } }), []);
     await commands.compareRunsCommand(services);
     assert.equal(record.multiPicks.length, 1);
-    assert.deepEqual(record.multiPicks[0]!.items.map((i) => [i.label, i.picked]), [['lr=0.01', false], ['lr=0.1', false]], 'newest first');
+    assert.deepEqual(
+      record.multiPicks[0]!.items.map((i) => [i.label, i.picked]),
+      [
+        ['lr=0.01', false],
+        ['lr=0.1', false],
+      ],
+      'newest first',
+    );
     assert.match(record.multiPicks[0]!.items[1]!.description ?? '', /^succeeded · loss 0\.5 · /);
     assert.equal(record.webviewPanels.length, 0, 'dismissed: no panel');
 
     record.answers.push('lr=0.1');
     await commands.compareRunsCommand(services, node(newer));
-    assert.deepEqual(record.multiPicks[1]!.items.map((i) => i.picked), [true, false]);
+    assert.deepEqual(
+      record.multiPicks[1]!.items.map((i) => i.picked),
+      [true, false],
+    );
     assert.equal(record.webviewPanels[0]?.title, 'Compare 2 Runs');
   });
 
@@ -152,13 +213,29 @@ describe('Compare Runs and the headline metric (fake vscode, real run records an
   it('shows the headline metric on run rows and every metric in the tooltip', async () => {
     const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
     const engine = new FakeEngine();
-    engine.imageList = [{ id: IMAGE_ID, repoTags: ['dimuon:1111111'], created: Date.now() / 1000, size: 1e9, labels: { 'org.mlcontainers.managed': 'true', 'org.opencontainers.image.revision': '1'.repeat(40) } }];
-    engine.images.set('dimuon:1111111', imageDetails({ id: IMAGE_ID, repoTags: ['dimuon:1111111'], labels: engine.imageList[0]!.labels, created: '' }));
+    engine.imageList = [
+      {
+        id: IMAGE_ID,
+        repoTags: ['dimuon:1111111'],
+        created: Date.now() / 1000,
+        size: 1e9,
+        labels: { 'org.mlcontainers.managed': 'true', 'org.opencontainers.image.revision': '1'.repeat(40) },
+      },
+    ];
+    engine.images.set(
+      'dimuon:1111111',
+      imageDetails({ id: IMAGE_ID, repoTags: ['dimuon:1111111'], labels: engine.imageList[0]!.labels, created: '' }),
+    );
     const image = { id: IMAGE_ID, ref: 'dimuon:1111111', tags: ['dimuon:1111111'], revision: '1'.repeat(40), dirty: false };
     await appendRun(dir, runRecord('r1', { image, last: { train_loss: 0.52, val_loss: 0.3125 } }));
     await appendRun(dir, runRecord('r2', { image }));
     const model = new ExperimentImagesModel({
-      engine: () => engine, git: { history: async () => ({ head: '1'.repeat(40), branchOrder: ['1'.repeat(40)], commits: new Map() }) }, folder: () => dir, trusted: () => true, projectRepo: async () => 'dimuon', log: silentLogger('x'),
+      engine: () => engine,
+      git: { history: async () => ({ head: '1'.repeat(40), branchOrder: ['1'.repeat(40)], commits: new Map() }) },
+      folder: () => dir,
+      trusted: () => true,
+      projectRepo: async () => 'dimuon',
+      log: silentLogger('x'),
     });
     const provider = new ImagesTreeProvider(workspaceImagesOf({ [dir]: model }));
     const [commit] = await provider.getChildren();
@@ -177,7 +254,11 @@ describe('Compare Runs and the headline metric (fake vscode, real run records an
 
   it('lets the Experiment Images view select several rows, and registers both commands', () => {
     const extension = loadExtension();
-    const context = { subscriptions: [] as { dispose(): void }[], extensionPath: path.resolve(__dirname, '../../..'), workspaceState: fakeMemento() };
+    const context = {
+      subscriptions: [] as { dispose(): void }[],
+      extensionPath: path.resolve(__dirname, '../../..'),
+      workspaceState: fakeMemento(),
+    };
     extension.activate(context as never);
     assert.equal((record.treeViews.get('mlContainers.images') as { canSelectMany?: boolean }).canSelectMany, true);
     assert.ok(record.commands.has('mlContainers.runs.compare'));

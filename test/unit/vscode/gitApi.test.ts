@@ -7,7 +7,13 @@ describe('VscodeGit (the built-in git extension behind our GitProvider)', () => 
     const { record, uninstall } = installFakeVscode();
     try {
       // The git extension's state as its file watcher last saw it: the old HEAD and an uncommitted file.
-      const state = { HEAD: { name: 'main', commit: 'a'.repeat(40) }, remotes: [], workingTreeChanges: [{ uri: { fsPath: '/repo/train.py' } }], indexChanges: [], untrackedChanges: [] };
+      const state = {
+        HEAD: { name: 'main', commit: 'a'.repeat(40) },
+        remotes: [],
+        workingTreeChanges: [{ uri: { fsPath: '/repo/train.py' } }],
+        indexChanges: [],
+        untrackedChanges: [],
+      };
       let refreshed = 0;
       const repository = {
         state,

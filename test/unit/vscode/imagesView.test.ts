@@ -34,8 +34,17 @@ const C2 = '2'.repeat(40);
 // One time for every image, so that images made in the same test sort in the order they were made.
 const CREATED = Math.floor(Date.now() / 1000) - 120;
 const image = (id: string, tag: string, sha: string, dirty = false): ImageSummary => ({
-  id: `sha256:${id.repeat(64).slice(0, 64)}`, repoTags: [tag], created: CREATED, size: 1.5e9,
-  labels: { 'org.mlcontainers.managed': 'true', 'org.opencontainers.image.revision': sha, 'org.mlcontainers.dirty': String(dirty), 'org.mlcontainers.preset': 'pytorch', 'org.mlcontainers.variant': 'gpu' },
+  id: `sha256:${id.repeat(64).slice(0, 64)}`,
+  repoTags: [tag],
+  created: CREATED,
+  size: 1.5e9,
+  labels: {
+    'org.mlcontainers.managed': 'true',
+    'org.opencontainers.image.revision': sha,
+    'org.mlcontainers.dirty': String(dirty),
+    'org.mlcontainers.preset': 'pytorch',
+    'org.mlcontainers.variant': 'gpu',
+  },
 });
 
 describe('Experiment Images view (fake vscode over the real model)', () => {
@@ -57,10 +66,18 @@ describe('Experiment Images view (fake vscode over the real model)', () => {
     const history = (): GitHistory => ({
       head,
       branchOrder: [C2, C1],
-      commits: new Map([[C2, { sha: C2, subject: 'tune lr', author: 'Ada', date: new Date().toISOString() }], [C1, { sha: C1, subject: 'first', author: 'Ada', date: new Date().toISOString() }]]),
+      commits: new Map([
+        [C2, { sha: C2, subject: 'tune lr', author: 'Ada', date: new Date().toISOString() }],
+        [C1, { sha: C1, subject: 'first', author: 'Ada', date: new Date().toISOString() }],
+      ]),
     });
     model = new ExperimentImagesModel({
-      engine: () => engine, git: { history: async () => history() }, folder: () => '/w', trusted: () => record.trusted, projectRepo: async () => 'dimuon', log: silentLogger('x'),
+      engine: () => engine,
+      git: { history: async () => history() },
+      folder: () => '/w',
+      trusted: () => record.trusted,
+      projectRepo: async () => 'dimuon',
+      log: silentLogger('x'),
     });
     provider = new ImagesTreeProvider(workspaceImagesOf({ ['/w']: model }));
   });
@@ -73,7 +90,10 @@ describe('Experiment Images view (fake vscode over the real model)', () => {
 
   it('shows "HEAD: no image yet — Build" above the commits that have images', async () => {
     const roots = await provider.getChildren();
-    assert.deepEqual(roots.map((n) => n.kind), ['head', 'commit']);
+    assert.deepEqual(
+      roots.map((n) => n.kind),
+      ['head', 'commit'],
+    );
     const headItem = provider.getTreeItem(roots[0]!);
     assert.equal(headItem.label, 'HEAD 2222222: no image yet — Build');
     assert.equal(headItem.command?.command, 'mlContainers.images.build');
@@ -82,7 +102,10 @@ describe('Experiment Images view (fake vscode over the real model)', () => {
     assert.equal(commit.contextValue, 'commitGroup;onBranch;commit;');
     const images = await provider.getChildren(roots[1]);
     const items = images.map((n) => provider.getTreeItem(n));
-    assert.deepEqual(items.map((i) => i.label), ['dimuon:1111111', 'dimuon:1111111-dirty']);
+    assert.deepEqual(
+      items.map((i) => i.label),
+      ['dimuon:1111111', 'dimuon:1111111-dirty'],
+    );
     assert.match(String(items[1]?.description), /^dirty · 1\.5 GB · 2m ago$/);
     assert.equal(items[1]?.contextValue, 'image;dirty;commit;');
     assert.ok(record.executed.includes('setContext'));
@@ -94,7 +117,14 @@ describe('Experiment Images view (fake vscode over the real model)', () => {
     assert.ok(first?.kind === 'image');
     const idle = provider.getTreeItem(first);
     assert.equal(idle.collapsibleState, 0);
-    const container = { id: 'c1', name: 'mlc-jupyter-1', role: 'jupyter', state: 'running', status: 'Up 1 second', jupyterUrl: 'http://127.0.0.1:49153' };
+    const container = {
+      id: 'c1',
+      name: 'mlc-jupyter-1',
+      role: 'jupyter',
+      state: 'running',
+      status: 'Up 1 second',
+      jupyterUrl: 'http://127.0.0.1:49153',
+    };
     const running = provider.getTreeItem({ ...first, node: { ...first.node, containers: [container as never] } });
     assert.equal(running.collapsibleState, 2);
     assert.notEqual(running.id, idle.id);
@@ -123,7 +153,13 @@ describe('Experiment Images view (fake vscode over the real model)', () => {
     const [node] = await provider.getChildren(commit);
     if (node?.kind !== 'image') throw new Error('no image node');
     const services = { engines: { get: () => engine }, images: model } as unknown as Services;
-    const used = { ...node, node: { ...node.node, containers: [{ id: 'c', name: 'dimuon-1111111-jupyter', state: 'running', status: 'Up', role: 'jupyter', jupyterUrl: undefined }] } };
+    const used = {
+      ...node,
+      node: {
+        ...node.node,
+        containers: [{ id: 'c', name: 'dimuon-1111111-jupyter', state: 'running', status: 'Up', role: 'jupyter', jupyterUrl: undefined }],
+      },
+    };
     await assert.rejects(actions.deleteImageCommand(services, used), /is used by dimuon-1111111-jupyter: stop and remove it first/);
     await actions.deleteImageCommand(services, node);
     assert.ok(!engine.calls.includes('removeImage'), 'deleted without a confirmation');
@@ -154,11 +190,13 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     (fake.module.workspace as { workspaceFolders: unknown[] }).workspaceFolders = [{ uri: { fsPath: dir }, name: 'dimuon', index: 0 }];
     engine = new FakeEngine();
     engine.imageList = [{ ...image('a', 'dimuon:1111111', C1), id: IMAGE_ID }];
-    engine.images.set('dimuon:1111111', imageDetails({ id: IMAGE_ID, repoTags: ['dimuon:1111111'], labels: engine.imageList[0]!.labels, created: '' }));
+    engine.images.set(
+      'dimuon:1111111',
+      imageDetails({ id: IMAGE_ID, repoTags: ['dimuon:1111111'], labels: engine.imageList[0]!.labels, created: '' }),
+    );
   });
 
   afterEach(() => uninstall());
-
 
   /**
    * Runs that go on until stopped, as a long training does: their output does not end while their container runs,
@@ -198,12 +236,24 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
   let schedulerExit: Promise<number> = Promise.resolve(0);
   /** What the detached `mlc run --resume` does with a plan, done in this process against the fake engine. */
   const inProcess: RunScheduler = (plan) => {
-    schedulerExit = executePlan({ engine, plan, log: silentLogger('scheduler'), probe: () => Promise.resolve({ kind: 'notInstalled' }) }).then(() => 0, () => 1);
+    schedulerExit = executePlan({
+      engine,
+      plan,
+      log: silentLogger('scheduler'),
+      probe: () => Promise.resolve({ kind: 'notInstalled' }),
+    }).then(
+      () => 0,
+      () => 1,
+    );
     return { exited: schedulerExit, logFile: path.join(dir, '.mlcontainers', 'sweeps', `${plan.id}.log`) };
   };
   const services = (model: ExperimentImagesModel, scheduler: RunScheduler = inProcess, sbatchOnPath = false): Services =>
     ({
-      engines: { get: () => engine }, images: model, git: { info: async () => ({ sha: C1, dirty: false }) }, log: recordingLogger(lines, 'x'), templatesDir: '/nonexistent',
+      engines: { get: () => engine },
+      images: model,
+      git: { info: async () => ({ sha: C1, dirty: false }) },
+      log: recordingLogger(lines, 'x'),
+      templatesDir: '/nonexistent',
       scheduler: ((plan, env, o) => (scheduled.push(plan), scheduler(plan, env, o))) satisfies RunScheduler,
       backends: () => [{ ...createSlurmBackend(() => new FakeSlurm()), available: async () => sbatchOnPath }],
       devcontainers: { choose: async () => ({}), remembered: async () => undefined },
@@ -220,14 +270,23 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     const launches: string[][] = [];
     /** What the detached `mlc run --resume ID --on slurm` does with the plan, against a fake Slurm. */
     const submitting: RunScheduler = (plan, _env, o) => {
-      launches.push(schedulerLaunch({ nodePath: 'node', cliPath: 'cli.js', planId: plan.id, workspace: dir, ...(o?.on ? { on: o.on } : {}), env: {} }).args);
-      const exited = engine.inspectImage(plan.image.id).then((details) => submitToSlurm({ plan, image: details!, slurm, options: {}, recorder: { node: 'node', cli: 'cli.js' } })).then(() => 0);
+      launches.push(
+        schedulerLaunch({ nodePath: 'node', cliPath: 'cli.js', planId: plan.id, workspace: dir, ...(o?.on ? { on: o.on } : {}), env: {} })
+          .args,
+      );
+      const exited = engine
+        .inspectImage(plan.image.id)
+        .then((details) => submitToSlurm({ plan, image: details!, slurm, options: {}, recorder: { node: 'node', cli: 'cli.js' } }))
+        .then(() => 0);
       return { exited, logFile: path.join(dir, '.mlcontainers', 'sweeps', `${plan.id}.log`) };
     };
     record.files = [path.join(dir, 'configs', 'exp.yaml')];
     record.answers.push('configs/exp.yaml', 'Slurm');
     record.quickInputScript.push({ type: 'python train.py' });
-    await runsCommands.runExperimentCommand(services(m, submitting, true), { kind: 'image', node: { name: 'dimuon:1111111', image: { repoTags: ['dimuon:1111111'], id: IMAGE_ID } } });
+    await runsCommands.runExperimentCommand(services(m, submitting, true), {
+      kind: 'image',
+      node: { name: 'dimuon:1111111', image: { repoTags: ['dimuon:1111111'], id: IMAGE_ID } },
+    });
 
     assert.equal(launches.length, 1);
     assert.deepEqual(launches[0]!.slice(1, 3), ['run', '--resume']);
@@ -244,7 +303,13 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     for (const item of items) assert.match(String(item.description), /^pending · /, 'Slurm has not started them');
     // One ran over its --time: Slurm's word for it, as `mlc runs` prints it, not an exit code it never had.
     const [first] = (await readRuns(dir)).runs.filter((r) => r.backend === 'slurm');
-    await appendRun(dir, { ...first!, status: 'failed', end: new Date().toISOString(), job: { id: first!.job!.id, state: 'TIMEOUT' }, endedBy: 'timeout' });
+    await appendRun(dir, {
+      ...first!,
+      status: 'failed',
+      end: new Date().toISOString(),
+      job: { id: first!.job!.id, state: 'TIMEOUT' },
+      endedBy: 'timeout',
+    });
     m.refresh();
     const [commitAgain] = await provider.getChildren();
     const [imageAgain] = await provider.getChildren(commitAgain);
@@ -258,20 +323,40 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
     const runsCommands = loadFresh<typeof Runs>('src/vscode/commands/runs');
     const model = new ExperimentImagesModel({
-      engine: () => engine, git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) }, folder: () => dir, trusted: () => true, projectRepo: async () => 'dimuon', log: silentLogger('x'),
+      engine: () => engine,
+      git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) },
+      folder: () => dir,
+      trusted: () => true,
+      projectRepo: async () => 'dimuon',
+      log: silentLogger('x'),
     });
     const provider = new ImagesTreeProvider(workspaceImagesOf({ [dir]: model }));
     record.files = [path.join(dir, 'configs', 'exp.yaml'), path.join(dir, 'data', 'other.yaml')];
     record.answers.push('configs/exp.yaml');
     record.quickInputScript.push({ type: 'python train.py --epochs "1 2"' });
     engine.runScript = (cmd) => ({ output: `epoch ${cmd.at(-1) ?? ''}\n`, exitCode: 0 });
-    await runsCommands.runExperimentCommand(services(model), { kind: 'image', node: { name: 'dimuon:1111111', image: { repoTags: ['dimuon:1111111'], id: IMAGE_ID } } });
+    await runsCommands.runExperimentCommand(services(model), {
+      kind: 'image',
+      node: { name: 'dimuon:1111111', image: { repoTags: ['dimuon:1111111'], id: IMAGE_ID } },
+    });
 
     assert.equal(record.quickInputsShown.at(-1)?.value, 'python train.py', 'the first run suggests python train.py');
     assert.equal(scheduled.length, 1);
-    assert.deepEqual(scheduled[0]?.points.map((p) => p.params), [{ lr: 0.1 }, { lr: 0.01 }]);
-    assert.ok(fs.existsSync(path.join(dir, '.mlcontainers', 'sweeps', `${scheduled[0]?.id ?? '?'}.json`)), 'the plan was not written for the scheduler to read');
-    assert.deepEqual([...engine.requests.values()].map((r) => r.Cmd), [['python', 'train.py', '--epochs', '1 2'], ['python', 'train.py', '--epochs', '1 2']]);
+    assert.deepEqual(
+      scheduled[0]?.points.map((p) => p.params),
+      [{ lr: 0.1 }, { lr: 0.01 }],
+    );
+    assert.ok(
+      fs.existsSync(path.join(dir, '.mlcontainers', 'sweeps', `${scheduled[0]?.id ?? '?'}.json`)),
+      'the plan was not written for the scheduler to read',
+    );
+    assert.deepEqual(
+      [...engine.requests.values()].map((r) => r.Cmd),
+      [
+        ['python', 'train.py', '--epochs', '1 2'],
+        ['python', 'train.py', '--epochs', '1 2'],
+      ],
+    );
     const out = record.ptyOutput.join('');
     assert.match(out, /\[1\/2\] epoch 1 2\r\n/);
     assert.match(out, /\[2\/2\] run \S+: succeeded \(exit 0\)/);
@@ -283,7 +368,10 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     assert.match(String(imageItem.description), /2 runs/);
     assert.match(String(imageItem.contextValue), /hasRuns;/);
     const runs = await provider.getChildren(imageNode);
-    assert.deepEqual(runs.map((n) => n.kind), ['run', 'run']);
+    assert.deepEqual(
+      runs.map((n) => n.kind),
+      ['run', 'run'],
+    );
     const items = runs.map((n) => provider.getTreeItem(n));
     assert.deepEqual(items.map((i) => i.label).sort(), ['lr=0.01', 'lr=0.1']);
     assert.match(String(items[0]?.description), /^ok · /);
@@ -314,7 +402,13 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
   /** `backends`: the run backends the view asks about their open runs (none: the records alone). */
   const model = (backends: () => readonly RunBackend[] = () => []): ExperimentImagesModel =>
     new ExperimentImagesModel({
-      engine: () => engine, git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) }, folder: () => dir, trusted: () => true, projectRepo: async () => 'dimuon', log: silentLogger('x'), backends,
+      engine: () => engine,
+      git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) },
+      folder: () => dir,
+      trusted: () => true,
+      projectRepo: async () => 'dimuon',
+      log: silentLogger('x'),
+      backends,
     });
 
   /** Run Experiment of the two-point sweep, left following until its terminal is closed. */
@@ -324,8 +418,15 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     record.files = [path.join(dir, 'configs', 'exp.yaml')];
     record.answers.push('configs/exp.yaml');
     record.quickInputScript.push({ type: 'python train.py' });
-    const done = runsCommands.runExperimentCommand(services(m), { kind: 'image', node: { name: 'dimuon:1111111', image: { repoTags: ['dimuon:1111111'], id: IMAGE_ID } } });
-    await until(() => runningContainers() === 1 && record.ptyOutput.join('').includes('[1/2] epoch 1'), "the sweep's first point to run and its terminal to show [1/2] epoch 1", SLOW);
+    const done = runsCommands.runExperimentCommand(services(m), {
+      kind: 'image',
+      node: { name: 'dimuon:1111111', image: { repoTags: ['dimuon:1111111'], id: IMAGE_ID } },
+    });
+    await until(
+      () => runningContainers() === 1 && record.ptyOutput.join('').includes('[1/2] epoch 1'),
+      "the sweep's first point to run and its terminal to show [1/2] epoch 1",
+      SLOW,
+    );
     return { done };
   };
 
@@ -336,7 +437,11 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     record.answers.push(answer);
     record.closeTerminal();
     await done;
-    await until(() => lines.some((l) => acted.test(l)), () => `a log line matching ${String(acted)}`, SLOW);
+    await until(
+      () => lines.some((l) => acted.test(l)),
+      () => `a log line matching ${String(acted)}`,
+      SLOW,
+    );
     return m;
   };
 
@@ -349,7 +454,10 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     assert.ok(!engine.calls.includes('stopContainer'));
     const plan = scheduled[0]!;
     assert.ok(!fs.existsSync(path.join(dir, '.mlcontainers', 'sweeps', `${plan.id}.stop`)), 'the sweep was told to stop');
-    assert.deepEqual((await readRuns(dir)).runs.map((r) => r.status), ['running']);
+    assert.deepEqual(
+      (await readRuns(dir)).runs.map((r) => r.status),
+      ['running'],
+    );
     m.dispose();
   });
 
@@ -360,7 +468,10 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     assert.equal(runningContainers(), 0);
     // The scheduler saw the stop: it ends without starting the second point.
     await schedulerExit;
-    assert.deepEqual((await readRuns(dir)).runs.map((r) => [r.id, r.status]), [[plan.points[0]!.runId, 'cancelled']]);
+    assert.deepEqual(
+      (await readRuns(dir)).runs.map((r) => [r.id, r.status]),
+      [[plan.points[0]!.runId, 'cancelled']],
+    );
     m.dispose();
   });
 
@@ -388,7 +499,11 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     assert.equal((await readRuns(dir)).runs.find((r) => r.id === runRow.run.id)?.status, 'cancelled');
 
     // Its sweep goes on: the scheduler starts the second point.
-    await until(() => runningContainers() === 1 && engine.calls.filter((c) => c === 'createContainer').length === 2, 'the second container to be created while one runs', SLOW);
+    await until(
+      () => runningContainers() === 1 && engine.calls.filter((c) => c === 'createContainer').length === 2,
+      'the second container to be created while one runs',
+      SLOW,
+    );
     // Ended: Show Output opens its output.log instead.
     const ended = (await readRuns(dir)).runs.find((r) => r.id === runRow.run.id)!;
     await runsCommands.showRunOutputCommand(services(m), { ...runRow, run: ended });
@@ -404,15 +519,26 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
   /** A run whose scheduler follows it no more (killed, or this window reloaded): its container then ends alone. */
   const orphanRun = async (): Promise<{ containerId: string; runId: string }> => {
     longRuns();
-    const plan = await planExperiment({ engine, workspace: dir, config: 'configs/exp.yaml', image: 'dimuon:1111111', command: ['python', 'train.py'], gpu: 'none', shmSizeBytes: 1, git: { info: async () => undefined }, log: silentLogger('x') });
+    const plan = await planExperiment({
+      engine,
+      workspace: dir,
+      config: 'configs/exp.yaml',
+      image: 'dimuon:1111111',
+      command: ['python', 'train.py'],
+      gpu: 'none',
+      shmSizeBytes: 1,
+      git: { info: async () => undefined },
+      log: silentLogger('x'),
+    });
     void executePlan({ engine, plan, points: plan.points.slice(0, 1), log: silentLogger('scheduler') });
     await until(() => runningContainers() === 1, 'one container running', SLOW);
     const [containerId, container] = [...engine.containers.entries()][0]!;
     return { containerId, runId: container.labels['org.mlcontainers.run.id']! };
   };
-  const exit = (containerId: string, exitCode: number): void => void Object.assign(engine.containers.get(containerId)!, { running: false, status: 'exited', exitCode });
+  const exit = (containerId: string, exitCode: number): void =>
+    void Object.assign(engine.containers.get(containerId)!, { running: false, status: 'exited', exitCode });
 
-  it('the view finishes a run whose container died while nobody followed it (the engine\'s die event), then shows it ended', async () => {
+  it("the view finishes a run whose container died while nobody followed it (the engine's die event), then shows it ended", async () => {
     const m = model();
     const { containerId, runId } = await orphanRun();
     await m.getState();
@@ -423,10 +549,18 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     // What the engine kept of its output; its scheduler wrote only the first line before it stopped following.
     engine.runScript = () => ({ output: 'epoch 1\nepoch 2\nboom\n', exitCode: 3 });
     engine.emit({ type: 'container', action: 'die', id: containerId, time: 1, attributes: engine.containers.get(containerId)!.labels });
-    await until(async () => (await readRuns(dir)).runs.find((r) => r.id === runId)?.status !== 'running', () => `run ${runId}'s final record`, SLOW);
+    await until(
+      async () => (await readRuns(dir)).runs.find((r) => r.id === runId)?.status !== 'running',
+      () => `run ${runId}'s final record`,
+      SLOW,
+    );
     const finished = (await readRuns(dir)).runs.find((r) => r.id === runId);
     assert.deepEqual([finished?.status, finished?.exitCode], ['failed', 3]);
-    assert.equal(fs.readFileSync(path.join(dir, finished!.log), 'utf8'), 'epoch 1\nepoch 2\nboom\n', 'its whole output kept from the engine');
+    assert.equal(
+      fs.readFileSync(path.join(dir, finished!.log), 'utf8'),
+      'epoch 1\nepoch 2\nboom\n',
+      'its whole output kept from the engine',
+    );
     await until(() => !engine.containers.has(containerId), 'the ended container to be removed', SLOW);
     await until(() => changed > 0, 'the view to change', SLOW);
     watching.dispose();
@@ -440,7 +574,10 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     const state = await m.getState();
     assert.equal(state.kind, 'ready');
     if (state.kind !== 'ready') return;
-    assert.deepEqual(state.tree.groups[0]?.images[0]?.runs.map((r) => [r.id, r.status]), [[runId, 'succeeded']]);
+    assert.deepEqual(
+      state.tree.groups[0]?.images[0]?.runs.map((r) => [r.id, r.status]),
+      [[runId, 'succeeded']],
+    );
     assert.ok(!engine.containers.has(containerId));
     m.dispose();
   });
@@ -448,6 +585,9 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
   it('splits a command like a shell, and refuses pipes and redirections (no shell runs it)', () => {
     const runsCommands = loadFresh<typeof Runs>('src/vscode/commands/runs');
     assert.deepEqual(runsCommands.splitCommand(`python train.py --name 'a b' $HOME`), ['python', 'train.py', '--name', 'a b', '$HOME']);
-    assert.throws(() => runsCommands.splitCommand('python train.py > out.txt'), /without a shell, so ">" means nothing to it: wrap it as sh -c/);
+    assert.throws(
+      () => runsCommands.splitCommand('python train.py > out.txt'),
+      /without a shell, so ">" means nothing to it: wrap it as sh -c/,
+    );
   });
 });

@@ -32,7 +32,11 @@ function fakeJupyterExtension() {
       return { id, label, dispose: () => (c.disposed = true) };
     },
   };
-  const extension = { isActive: false, exports: undefined as unknown, activate: async () => (activations++, (extension.isActive = true), (extension.exports = api), api) };
+  const extension = {
+    isActive: false,
+    exports: undefined as unknown,
+    activate: async () => (activations++, (extension.isActive = true), (extension.exports = api), api),
+  };
   return { extension, collections, activations: () => activations };
 }
 
@@ -123,7 +127,10 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
 
     const provider = jupyter.collections[0]!.provider;
     const listed = await provider.provideJupyterServers();
-    assert.deepEqual(listed.map((s) => s.label), ['dimuon @ 3f2a1bc']);
+    assert.deepEqual(
+      listed.map((s) => s.label),
+      ['dimuon @ 3f2a1bc'],
+    );
     const resolved = await provider.resolveJupyterServer(listed[0]!);
     const [container] = engine.containers.values();
     assert.equal(resolved?.connectionInformation?.baseUrl.toString(), `http://127.0.0.1:${engine.nextPort}`);
@@ -150,35 +157,60 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
     assert.ok(changes >= 2, 'the kernel picker was not told about the changes');
     const [container] = engine.containers.values();
     const resolved = await provider.resolveJupyterServer(again!);
-    assert.equal(resolved?.connectionInformation?.token, container?.env.find((e) => e.startsWith('JUPYTER_TOKEN='))?.slice(14), 'resolved to the old token');
+    assert.equal(
+      resolved?.connectionInformation?.token,
+      container?.env.find((e) => e.startsWith('JUPYTER_TOKEN='))?.slice(14),
+      'resolved to the old token',
+    );
   });
 
-  it('lists only the open workspace\'s containers', async () => {
+  it("lists only the open workspace's containers", async () => {
     engine.containers.set('other', {
-      id: 'other', name: 'other-jupyter', imageId: IMAGE.id, env: ['JUPYTER_TOKEN=0123456789abcdef'], running: true, status: 'running', exitCode: 0, startedAt: '', deviceRequests: 0, created: 0,
-      labels: { 'org.mlcontainers.managed': 'true', 'org.mlcontainers.role': 'jupyter', 'org.mlcontainers.workspace': '/home/ada/other', 'org.mlcontainers.image.id': IMAGE.id },
+      id: 'other',
+      name: 'other-jupyter',
+      imageId: IMAGE.id,
+      env: ['JUPYTER_TOKEN=0123456789abcdef'],
+      running: true,
+      status: 'running',
+      exitCode: 0,
+      startedAt: '',
+      deviceRequests: 0,
+      created: 0,
+      labels: {
+        'org.mlcontainers.managed': 'true',
+        'org.mlcontainers.role': 'jupyter',
+        'org.mlcontainers.workspace': '/home/ada/other',
+        'org.mlcontainers.image.id': IMAGE.id,
+      },
       ports: { '8888/tcp': [{ hostIp: '127.0.0.1', hostPort: '1' }] },
     });
     assert.deepEqual(await services.jupyter.provider.provideJupyterServers(), []);
   });
 
-  it('the GPU setting is validated with the setting\'s name', async () => {
+  it("the GPU setting is validated with the setting's name", async () => {
     record.config['mlContainers.gpu'] = 'everything';
     await assert.rejects(commands.startJupyterCommand(services), /Setting mlContainers.gpu: "everything" is not a GPU/);
   });
 
   it('auto on a host without NVIDIA driver runs on CPU and says so in one line', async () => {
     await commands.startJupyterCommand(services);
-    assert.equal(record.messages.find((m) => m.level === 'warn')?.text, 'GPU: off (no NVIDIA driver found); running on CPU. `mlc doctor --gpu` or "ML Containers: Check GPU Setup" explains.');
+    assert.equal(
+      record.messages.find((m) => m.level === 'warn')?.text,
+      'GPU: off (no NVIDIA driver found); running on CPU. `mlc doctor --gpu` or "ML Containers: Check GPU Setup" explains.',
+    );
     assert.equal([...engine.containers.values()][0]?.deviceRequests, 0);
   });
 
-  it('Check GPU Setup shows the verdict: will work, will not work with the fix, or can\'t tell with what was not checked', async () => {
+  it("Check GPU Setup shows the verdict: will work, will not work with the fix, or can't tell with what was not checked", async () => {
     const { checkGpuCommand } = loadFresh<typeof CheckGpu>('src/vscode/commands/checkGpu');
     engine.info_ = { ...engine.info_, runtimes: ['nvidia', 'runc'] };
     const h100 = { index: '0', name: 'NVIDIA H100 80GB HBM3', uuid: 'GPU-1', driverVersion: '550.90.07', memoryMiB: 81559 };
     await checkGpuCommand({ ...services, gpuProbe: () => Promise.resolve({ kind: 'gpus', driverVersion: '550.90.07', gpus: [h100] }) });
-    assert.deepEqual(record.messages.at(-1), { level: 'info', text: 'GPU containers will work: the nvidia runtime hands out 1 GPU, driver 550.90.07; dimuon:latest names no CUDA version, so none is asked of the driver.', buttons: ['Show Logs'] });
+    assert.deepEqual(record.messages.at(-1), {
+      level: 'info',
+      text: 'GPU containers will work: the nvidia runtime hands out 1 GPU, driver 550.90.07; dimuon:latest names no CUDA version, so none is asked of the driver.',
+      buttons: ['Show Logs'],
+    });
     assert.ok(lines.some((l) => l.includes('GPU 0: NVIDIA H100 80GB HBM3, 80 GiB, GPU-1')));
     await checkGpuCommand({ ...services, gpuProbe: () => Promise.resolve({ kind: 'noDevices' }) });
     assert.equal(record.messages.at(-1)?.level, 'warn');
@@ -196,7 +228,10 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-reopen-'));
       if (withConfig) {
         fs.mkdirSync(path.join(dir, '.devcontainer'));
-        fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), '// pytorch\n{ "name": "dimuon", "build": { "dockerfile": "Dockerfile" } }\n');
+        fs.writeFileSync(
+          path.join(dir, '.devcontainer', 'devcontainer.json'),
+          '// pytorch\n{ "name": "dimuon", "build": { "dockerfile": "Dockerfile" } }\n',
+        );
       }
       (module.workspace as Record<string, unknown>).workspaceFolders = [{ uri: { fsPath: dir }, name: 'dimuon', index: 0 }];
     };
@@ -254,7 +289,9 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
       record.answers.push('Install Dev Containers');
       await reopen.reopenCommand(services);
       assert.deepEqual(record.messages[0]?.buttons, ['Install Dev Containers', 'Start Jupyter and a Terminal']);
-      assert.deepEqual(record.executedWith, [{ id: 'workbench.extensions.installExtension', args: ['ms-vscode-remote.remote-containers'] }]);
+      assert.deepEqual(record.executedWith, [
+        { id: 'workbench.extensions.installExtension', args: ['ms-vscode-remote.remote-containers'] },
+      ]);
     });
 
     it('without Dev Containers, the standalone path: Jupyter in the image and a docker exec terminal in that container', async () => {
@@ -267,7 +304,7 @@ describe('Jupyter in VS Code (fake vscode, fake Jupyter extension, fake engine)'
       assert.deepEqual(record.terminals[0]?.shellArgs?.slice(0, 5), ['exec', '-it', '-w', '/workspace', container.id]);
     });
 
-    it('Reopen Workspace in this Image attaches Dev Containers to that image\'s Jupyter container at /workspace', async () => {
+    it("Reopen Workspace in this Image attaches Dev Containers to that image's Jupyter container at /workspace", async () => {
       useFolder(true);
       record.extensions[reopen.DEV_CONTAINERS_ID] = { id: reopen.DEV_CONTAINERS_ID };
       await reopen.reopenInImageCommand(services, 'dimuon:3f2a1bc');

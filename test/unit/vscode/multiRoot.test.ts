@@ -21,10 +21,17 @@ const C1 = '1'.repeat(40);
 const C2 = '2'.repeat(40);
 const C3 = '3'.repeat(40);
 const image = (id: string, tag: string, sha: string): ImageSummary => ({
-  id: `sha256:${id.repeat(64)}`, repoTags: [tag], created: Math.floor(Date.now() / 1000) - 60, size: 1e9,
+  id: `sha256:${id.repeat(64)}`,
+  repoTags: [tag],
+  created: Math.floor(Date.now() / 1000) - 60,
+  size: 1e9,
   labels: { 'org.mlcontainers.managed': 'true', 'org.opencontainers.image.revision': sha },
 });
-const history = (head: string, subject: string): GitHistory => ({ head, branchOrder: [head], commits: new Map([[head, { sha: head, subject, author: 'Ada', date: new Date().toISOString() }]]) });
+const history = (head: string, subject: string): GitHistory => ({
+  head,
+  branchOrder: [head],
+  commits: new Map([[head, { sha: head, subject, author: 'Ada', date: new Date().toISOString() }]]),
+});
 
 describe('multi-root workspaces (fake vscode)', () => {
   let uninstall: () => void;
@@ -59,12 +66,12 @@ describe('multi-root workspaces (fake vscode)', () => {
       assert.deepEqual(record.folderPicks, []);
     });
 
-    it('a file the command was invoked on (explorer, editor title): that file\'s folder', async () => {
+    it("a file the command was invoked on (explorer, editor title): that file's folder", async () => {
       record.activeEditor = path.join(alpha, 'src', 'train.py');
       assert.equal(await named({ fsPath: path.join(beta, '.devcontainer', 'devcontainer.json'), scheme: 'file' }), 'beta');
     });
 
-    it('from the palette: the active editor\'s folder', async () => {
+    it("from the palette: the active editor's folder", async () => {
       record.activeEditor = path.join(beta, 'src', 'train.py');
       assert.equal(await named(), 'beta');
       assert.deepEqual(record.folderPicks, []);
@@ -87,7 +94,7 @@ describe('multi-root workspaces (fake vscode)', () => {
       assert.match(record.messages.at(-1)?.text ?? '', /Open the folder of your ML project first/);
     });
 
-    it('a run row\'s action works in the row\'s folder (Open Run Config)', async () => {
+    it("a run row's action works in the row's folder (Open Run Config)", async () => {
       const runs = loadFresh<typeof Runs>('src/vscode/commands/runs');
       await runs.openRunConfigCommand({} as never, { folder: beta, kind: 'run', run: runRecord('r1'), image: {} });
       assert.equal(record.shownDocuments.length, 1);
@@ -100,7 +107,14 @@ describe('multi-root workspaces (fake vscode)', () => {
     const models: ExperimentImagesModel[] = [];
     const model = (folder: string, repo: string, git: GitHistory, events?: EngineEventFeed): ExperimentImagesModel => {
       const m = new ExperimentImagesModel({
-        engine: () => engine, git: { history: async () => git }, folder: () => folder, trusted: () => true, projectRepo: async () => repo, log: silentLogger('x'), debounceMs: 1, runs: async () => [],
+        engine: () => engine,
+        git: { history: async () => git },
+        folder: () => folder,
+        trusted: () => true,
+        projectRepo: async () => repo,
+        log: silentLogger('x'),
+        debounceMs: 1,
+        runs: async () => [],
         ...(events ? { events } : {}),
       });
       models.push(m);
@@ -118,10 +132,24 @@ describe('multi-root workspaces (fake vscode)', () => {
 
     it('lists each folder under its own row, with its own commits and images, every row carrying its folder', async () => {
       const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
-      const provider = new ImagesTreeProvider(workspaceImagesOf({ [alpha]: model(alpha, 'alpha', history(C1, 'fit alpha')), [beta]: model(beta, 'beta', history(C2, 'fit beta')) }));
+      const provider = new ImagesTreeProvider(
+        workspaceImagesOf({
+          [alpha]: model(alpha, 'alpha', history(C1, 'fit alpha')),
+          [beta]: model(beta, 'beta', history(C2, 'fit beta')),
+        }),
+      );
       const roots = await provider.getChildren();
-      assert.deepEqual(roots.map((n) => [n.kind, n.folder]), [['folder', alpha], ['folder', beta]]);
-      assert.deepEqual(roots.map((n) => provider.getTreeItem(n).label), ['alpha', 'beta']);
+      assert.deepEqual(
+        roots.map((n) => [n.kind, n.folder]),
+        [
+          ['folder', alpha],
+          ['folder', beta],
+        ],
+      );
+      assert.deepEqual(
+        roots.map((n) => provider.getTreeItem(n).label),
+        ['alpha', 'beta'],
+      );
       const listed: Record<string, string[]> = {};
       const ids = new Set<string>();
       for (const folderRow of roots) {
@@ -139,9 +167,14 @@ describe('multi-root workspaces (fake vscode)', () => {
       provider.dispose();
     });
 
-    it('a folder without images shows HEAD\'s Build row, which builds that folder', async () => {
+    it("a folder without images shows HEAD's Build row, which builds that folder", async () => {
       const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
-      const provider = new ImagesTreeProvider(workspaceImagesOf({ [alpha]: model(alpha, 'alpha', history(C1, 'fit alpha')), [beta]: model(beta, 'gamma', history(C3, 'new project')) }));
+      const provider = new ImagesTreeProvider(
+        workspaceImagesOf({
+          [alpha]: model(alpha, 'alpha', history(C1, 'fit alpha')),
+          [beta]: model(beta, 'gamma', history(C3, 'new project')),
+        }),
+      );
       const [, betaRow] = await provider.getChildren();
       assert.equal(provider.getTreeItem(betaRow!).description, 'no experiment images yet');
       const [head, ...more] = await provider.getChildren(betaRow);
@@ -157,7 +190,10 @@ describe('multi-root workspaces (fake vscode)', () => {
       const { ImagesTreeProvider } = loadFresh<typeof Provider>('src/vscode/tree/provider');
       const provider = new ImagesTreeProvider(workspaceImagesOf({ [alpha]: model(alpha, 'alpha', history(C1, 'fit alpha')) }));
       const roots = await provider.getChildren();
-      assert.deepEqual(roots.map((n) => n.kind), ['commit']);
+      assert.deepEqual(
+        roots.map((n) => n.kind),
+        ['commit'],
+      );
       assert.equal(provider.getTreeItem(roots[0]!).id, `commit:${C1}`);
       provider.dispose();
     });
@@ -168,16 +204,22 @@ describe('multi-root workspaces (fake vscode)', () => {
       const images = new WorkspaceImages((folder) => (made.push(folder), model(folder, path.basename(folder), history(C1, 'x'))));
       images.setFolders([{ path: alpha, name: 'alpha' }]);
       const first = images.model(alpha);
-      images.setFolders([{ path: alpha, name: 'alpha' }, { path: beta, name: 'beta' }]);
+      images.setFolders([
+        { path: alpha, name: 'alpha' },
+        { path: beta, name: 'beta' },
+      ]);
       assert.equal(images.model(alpha), first, 'the kept folder got a new model');
       images.setFolders([{ path: beta, name: 'beta' }]);
       assert.deepEqual(made, [alpha, beta]);
       assert.equal(images.model(alpha), undefined);
-      assert.deepEqual(images.folders().map((f) => f.name), ['beta']);
+      assert.deepEqual(
+        images.folders().map((f) => f.name),
+        ['beta'],
+      );
       images.dispose();
     });
 
-    it('every folder\'s model follows one engine event stream, and an image event reloads each', async () => {
+    it("every folder's model follows one engine event stream, and an image event reloads each", async () => {
       const feed = new EngineEventFeed({ engine: () => engine, trusted: () => true, log: silentLogger('x') });
       const a = model(alpha, 'alpha', history(C1, 'fit alpha'), feed);
       const b = model(beta, 'beta', history(C2, 'fit beta'), feed);
@@ -194,18 +236,29 @@ describe('multi-root workspaces (fake vscode)', () => {
     });
   });
 
-  it('the status bar speaks of the active editor\'s folder, else the first one', async () => {
+  it("the status bar speaks of the active editor's folder, else the first one", async () => {
     record.trusted = false;
     const config = (dir: string, preset: string, variant: string): void => {
       fs.mkdirSync(path.join(dir, '.devcontainer'));
-      fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), JSON.stringify({ name: path.basename(dir), containerEnv: { MLC_PRESET: preset, MLC_VARIANT: variant } }));
+      fs.writeFileSync(
+        path.join(dir, '.devcontainer', 'devcontainer.json'),
+        JSON.stringify({ name: path.basename(dir), containerEnv: { MLC_PRESET: preset, MLC_VARIANT: variant } }),
+      );
     };
     config(alpha, 'pytorch', 'gpu');
     config(beta, 'jax', 'cpu');
-    const context = { subscriptions: [] as { dispose(): void }[], extensionPath: path.resolve(__dirname, '../../..'), workspaceState: fakeMemento() };
+    const context = {
+      subscriptions: [] as { dispose(): void }[],
+      extensionPath: path.resolve(__dirname, '../../..'),
+      workspaceState: fakeMemento(),
+    };
     loadExtension().activate(context as never);
     const item = (): { text: string } => record.statusBarItems.find((i) => i.id === 'mlContainers.status')!;
-    const shows = (text: string): Promise<void> => until(() => item().text === text, () => `the status bar to read "${text}" (it reads "${item().text}")`);
+    const shows = (text: string): Promise<void> =>
+      until(
+        () => item().text === text,
+        () => `the status bar to read "${text}" (it reads "${item().text}")`,
+      );
     await shows('$(vm) pytorch · gpu');
     record.setActiveEditor(path.join(beta, 'src', 'train.py'));
     await shows('$(vm) jax · cpu');

@@ -49,8 +49,15 @@ describe('New ML Environment command (QuickPick steps)', () => {
 
   it('goes back through the steps, then writes the preset the user finally chose', async () => {
     record.quickInputScript.push(
-      { pick: 'PyTorch' }, { pick: 'GPU' }, { back: true }, { back: true },
-      { pick: 'scikit-hep' }, { pick: 'Python 3.12' }, { type: '9999' }, { type: 'einops' }, { pick: 'python:3.12-slim' },
+      { pick: 'PyTorch' },
+      { pick: 'GPU' },
+      { back: true },
+      { back: true },
+      { pick: 'scikit-hep' },
+      { pick: 'Python 3.12' },
+      { type: '9999' },
+      { type: 'einops' },
+      { pick: 'python:3.12-slim' },
     );
     await run();
     assert.equal(record.quickInputScript.length, 0, 'not every scripted step was shown');
@@ -71,10 +78,21 @@ describe('New ML Environment command (QuickPick steps)', () => {
     const mirror = 'registry.example.org/ml/pytorch:2.5.1';
     record.config['mlContainers.dockerHost'] = `unix://${path.join(dir, 'no-docker.sock')}`;
     try {
-      record.quickInputScript.push({ pick: 'PyTorch' }, { pick: 'GPU' }, { pick: '2.5.1' }, { type: '8888' }, { type: '' }, { pick: 'Other image' }, { type: mirror });
+      record.quickInputScript.push(
+        { pick: 'PyTorch' },
+        { pick: 'GPU' },
+        { pick: '2.5.1' },
+        { type: '8888' },
+        { type: '' },
+        { pick: 'Other image' },
+        { type: mirror },
+      );
       await run();
       const info = record.messages.find((m) => m.level === 'info')?.text ?? '';
-      assert.match(info, /^PyTorch \(gpu\) on registry\.example\.org\/ml\/pytorch:2\.5\.1 instead of the catalog's .*; CUDA: unknown — checked at first GPU run\. \d+ file\(s\) written\.$/);
+      assert.match(
+        info,
+        /^PyTorch \(gpu\) on registry\.example\.org\/ml\/pytorch:2\.5\.1 instead of the catalog's .*; CUDA: unknown — checked at first GPU run\. \d+ file\(s\) written\.$/,
+      );
       const config = fs.readFileSync(path.join(dir, '.devcontainer/devcontainer.json'), 'utf8');
       assert.match(config, /\/\/ Chosen instead of the catalog's \S+; CUDA: unknown — checked at first GPU run\./);
       assert.doesNotMatch(`${info}\n${config}`, /CUDA 12\.4/);
@@ -84,18 +102,31 @@ describe('New ML Environment command (QuickPick steps)', () => {
   });
 
   it('offers the newest tag of the catalog base found online beside the pinned one, and writes it with the catalog CUDA', async () => {
-    record.quickInputScript.push({ pick: 'PyTorch' }, { pick: 'GPU' }, { pick: '2.14.1' }, { type: '8888' }, { type: '' }, { pick: '2.15.0' });
+    record.quickInputScript.push(
+      { pick: 'PyTorch' },
+      { pick: 'GPU' },
+      { pick: '2.14.1' },
+      { type: '8888' },
+      { type: '' },
+      { pick: '2.15.0' },
+    );
     await run();
     const base = record.quickInputsShown.find((q) => q.placeholder === 'Base image');
     const items = (base?.items ?? []) as { label: string; description?: string }[];
-    assert.deepEqual(items.slice(0, 2).map((i) => `${i.label} | ${i.description ?? ''}`), [
-      'pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime | catalog default (pinned)',
-      `pytorch/pytorch:2.15.0-cuda13.0-cudnn9-runtime | newest on ${registry.host}`,
-    ]);
+    assert.deepEqual(
+      items.slice(0, 2).map((i) => `${i.label} | ${i.description ?? ''}`),
+      [
+        'pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime | catalog default (pinned)',
+        `pytorch/pytorch:2.15.0-cuda13.0-cudnn9-runtime | newest on ${registry.host}`,
+      ],
+    );
     const config = parseJsonc(fs.readFileSync(path.join(dir, '.devcontainer/devcontainer.json'), 'utf8'), 'devcontainer.json');
     assert.equal((config.build as { args: Record<string, string> }).args.BASE_IMAGE, 'pytorch/pytorch:2.15.0-cuda13.0-cudnn9-runtime');
     const info = record.messages.find((m) => m.level === 'info')?.text ?? '';
-    assert.match(info, /^PyTorch 2\.15\.0 \(gpu\) on pytorch\/pytorch:2\.15\.0-cuda13\.0-cudnn9-runtime, CUDA 13\.0\. \d+ file\(s\) written\.$/);
+    assert.match(
+      info,
+      /^PyTorch 2\.15\.0 \(gpu\) on pytorch\/pytorch:2\.15\.0-cuda13\.0-cudnn9-runtime, CUDA 13\.0\. \d+ file\(s\) written\.$/,
+    );
   });
 
   it('writes nothing when the user dismisses a step', async () => {
@@ -108,7 +139,13 @@ describe('New ML Environment command (QuickPick steps)', () => {
     fs.mkdirSync(path.join(dir, '.devcontainer'));
     const mine = '// mine\n{ "image": "python:3.11" }\n';
     fs.writeFileSync(path.join(dir, '.devcontainer/devcontainer.json'), mine);
-    record.quickInputScript.push({ pick: 'ATLAS' }, { pick: '25.2.30' }, { type: '8888' }, { type: '' }, { pick: 'atlas/analysisbase:25.2.30' });
+    record.quickInputScript.push(
+      { pick: 'ATLAS' },
+      { pick: '25.2.30' },
+      { type: '8888' },
+      { type: '' },
+      { pick: 'atlas/analysisbase:25.2.30' },
+    );
     await run();
     assert.ok(record.messages.some((m) => m.level === 'warn' && /already exists\. Merge/.test(m.text)));
     assert.equal(fs.readFileSync(path.join(dir, '.devcontainer/devcontainer.json'), 'utf8'), mine);

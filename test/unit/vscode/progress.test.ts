@@ -15,7 +15,10 @@ describe('withCancellableProgress (fake vscode)', () => {
     shown = [];
     listeners = 0;
     // A token whose Cancel button the test presses, counting live listeners.
-    (module.window as Record<string, unknown>).withProgress = async (options: unknown, task: (p: unknown, t: unknown) => Promise<unknown>) => {
+    (module.window as Record<string, unknown>).withProgress = async (
+      options: unknown,
+      task: (p: unknown, t: unknown) => Promise<unknown>,
+    ) => {
       shown.push(options);
       const handlers: (() => void)[] = [];
       const token = {
@@ -47,7 +50,10 @@ describe('withCancellableProgress (fake vscode)', () => {
   it('disposes the cancellation listener when the work fails as when it succeeds', async () => {
     await progress.withCancellableProgress('a', async () => 1);
     assert.equal(listeners, 0);
-    await assert.rejects(progress.withCancellableProgress('b', async () => Promise.reject(new Error('boom'))), /boom/);
+    await assert.rejects(
+      progress.withCancellableProgress('b', async () => Promise.reject(new Error('boom'))),
+      /boom/,
+    );
     assert.equal(listeners, 0);
   });
 });

@@ -34,7 +34,10 @@ describe('"ML Container" status bar item', () => {
   const item = () => record.statusBarItems[0];
   const scaffold = (): void => {
     fs.mkdirSync(path.join(dir, '.devcontainer'));
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), '{\n  // PyTorch (gpu)\n  "name": "dimuon",\n  "containerEnv": { "MLC_PRESET": "pytorch", "MLC_VARIANT": "gpu" }\n}\n');
+    fs.writeFileSync(
+      path.join(dir, '.devcontainer', 'devcontainer.json'),
+      '{\n  // PyTorch (gpu)\n  "name": "dimuon",\n  "containerEnv": { "MLC_PRESET": "pytorch", "MLC_VARIANT": "gpu" }\n}\n',
+    );
   };
 
   it('invites scaffolding in a folder without devcontainer.json, and asks the engine nothing', async () => {
@@ -45,12 +48,15 @@ describe('"ML Container" status bar item', () => {
     assert.deepEqual(engine.calls, []);
   });
 
-  it('shows the preset and the latest image\'s id, with its commit in the tooltip', async () => {
+  it("shows the preset and the latest image's id, with its commit in the tooltip", async () => {
     scaffold();
-    engine.images.set('dimuon:latest', imageDetails({
-      created: '',
-      labels: { 'org.opencontainers.image.revision': '3f2a1bc9d0e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4', 'org.mlcontainers.dirty': 'true' },
-    }));
+    engine.images.set(
+      'dimuon:latest',
+      imageDetails({
+        created: '',
+        labels: { 'org.opencontainers.image.revision': '3f2a1bc9d0e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4', 'org.mlcontainers.dirty': 'true' },
+      }),
+    );
     await bar.update();
     assert.equal(item()?.text, '$(vm) pytorch · gpu · 27f51f9ea9f7');
     const tooltip = (item()?.tooltip as { value: string }).value;

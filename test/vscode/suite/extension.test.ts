@@ -5,7 +5,7 @@ const EXTENSION_ID = 'ml-containers.ml-containers';
 
 export function registerExtensionTests(): void {
   describe('ML Containers in VS Code', () => {
-    it('activates from the workspace\'s .devcontainer/devcontainer.json', async () => {
+    it("activates from the workspace's .devcontainer/devcontainer.json", async () => {
       const extension = vscode.extensions.getExtension(EXTENSION_ID);
       assert.ok(extension, `${EXTENSION_ID} is not installed in the test instance`);
       await extension.activate();
@@ -15,17 +15,28 @@ export function registerExtensionTests(): void {
     it('registers every command its package.json contributes', async () => {
       const extension = vscode.extensions.getExtension(EXTENSION_ID);
       await extension?.activate();
-      const contributed = ((extension?.packageJSON as { contributes?: { commands?: { command: string }[] } }).contributes?.commands ?? []).map((c) => c.command);
+      const contributed = (
+        (extension?.packageJSON as { contributes?: { commands?: { command: string }[] } }).contributes?.commands ?? []
+      ).map((c) => c.command);
       assert.ok(contributed.length > 10, 'package.json contributes no commands');
       const registered = new Set(await vscode.commands.getCommands(true));
-      assert.deepEqual(contributed.filter((id) => !registered.has(id)), []);
+      assert.deepEqual(
+        contributed.filter((id) => !registered.has(id)),
+        [],
+      );
     });
 
     it('contributes the getting-started walkthrough and the Experiment Images view', () => {
-      const pkg = vscode.extensions.getExtension(EXTENSION_ID)?.packageJSON as { contributes: { walkthroughs: { id: string; steps: unknown[] }[]; views: Record<string, { id: string }[]> } };
+      const pkg = vscode.extensions.getExtension(EXTENSION_ID)?.packageJSON as {
+        contributes: { walkthroughs: { id: string; steps: unknown[] }[]; views: Record<string, { id: string }[]> };
+      };
       assert.equal(pkg.contributes.walkthroughs[0]?.id, 'mlContainers.gettingStarted');
       assert.equal(pkg.contributes.walkthroughs[0]?.steps.length, 5);
-      assert.ok(Object.values(pkg.contributes.views).flat().some((v) => v.id === 'mlContainers.images'));
+      assert.ok(
+        Object.values(pkg.contributes.views)
+          .flat()
+          .some((v) => v.id === 'mlContainers.images'),
+      );
     });
   });
 }

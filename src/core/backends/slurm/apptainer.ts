@@ -46,16 +46,27 @@ export interface ApptainerArgs {
  * before the command, as `docker run IMAGE CMD` would. It runs as the submitting user, so the request's User is not
  * used.
  */
-export function toApptainerArgs(request: ContainerCreateRequest, image: ImageDetails, sif: string, o: { secretEnv?: ReadonlySet<string>; gpu?: boolean } = {}): ApptainerArgs {
+export function toApptainerArgs(
+  request: ContainerCreateRequest,
+  image: ImageDetails,
+  sif: string,
+  o: { secretEnv?: ReadonlySet<string>; gpu?: boolean } = {},
+): ApptainerArgs {
   const host = request.HostConfig ?? {};
   const binds: string[] = [];
   for (const b of host.Binds ?? []) {
     const [source = '', target = source, mode] = b.split(':');
-    if (!path.isAbsolute(source)) throw new SlurmError(`Apptainer mounts host folders only, not the volume "${source}": use a bind mount (an absolute host path) or --runtime docker.`);
+    if (!path.isAbsolute(source))
+      throw new SlurmError(
+        `Apptainer mounts host folders only, not the volume "${source}": use a bind mount (an absolute host path) or --runtime docker.`,
+      );
     binds.push(`${source}:${target}${mode === 'ro' ? ':ro' : ''}`);
   }
   for (const m of host.Mounts ?? []) {
-    if (m.Type !== 'bind') throw new SlurmError(`Apptainer cannot mount a ${m.Type} at ${m.Target}: use a bind mount (an absolute host path) or --runtime docker.`);
+    if (m.Type !== 'bind')
+      throw new SlurmError(
+        `Apptainer cannot mount a ${m.Type} at ${m.Target}: use a bind mount (an absolute host path) or --runtime docker.`,
+      );
     binds.push(`${m.Source}:${m.Target}${m.ReadOnly ? ':ro' : ''}`);
   }
   const secret = (e: string): boolean => !!o.secretEnv?.has(e.slice(0, e.indexOf('=')));
@@ -95,14 +106,28 @@ export async function apptainerImage(o: {
 }): Promise<string> {
   const run = o.exec ?? exec;
   const sif = apptainerSifPath(o.workspace, o.image.id);
-  if (await fs.stat(sif).then((s) => s.isFile(), () => false)) {
+  if (
+    await fs.stat(sif).then(
+      (s) => s.isFile(),
+      () => false,
+    )
+  ) {
     o.log.info(`Apptainer image: ${path.relative(o.workspace, sif)} (built before from ${shortImageId(o.image.id)})`);
     return sif;
   }
   const def = sif.replace(/\.sif$/, '.def');
   const tmp = `${sif}.tmp-${process.pid}`;
   await fs.mkdir(path.dirname(sif), { recursive: true });
-  await fs.writeFile(def, apptainerDefinition({ imageRef: o.ref, source: { kind: 'docker-daemon' }, labels: o.image.labels, ...(o.setupScript ? { setupScript: o.setupScript } : {}), warn: (m) => o.log.warn(m) }));
+  await fs.writeFile(
+    def,
+    apptainerDefinition({
+      imageRef: o.ref,
+      source: { kind: 'docker-daemon' },
+      labels: o.image.labels,
+      ...(o.setupScript ? { setupScript: o.setupScript } : {}),
+      warn: (m) => o.log.warn(m),
+    }),
+  );
   o.log.info(`building ${path.relative(o.workspace, sif)} from ${o.ref} (${o.tool} build, once per image)`);
   const opts = o.signal ? { signal: o.signal } : {};
   try {
@@ -113,10 +138,17 @@ export async function apptainerImage(o: {
   } catch (e) {
     await fs.rm(tmp, { force: true }).catch(() => undefined);
     const err = e as NodeJS.ErrnoException & { stderr?: string };
-    if (err.code === 'ENOENT') throw new SlurmError(err.path === 'docker' ? `docker is not on PATH: ${o.tool} build reads the image from the docker daemon on this host; install the docker CLI here, or use --runtime docker.` : apptainerMissing(o.tool));
+    if (err.code === 'ENOENT')
+      throw new SlurmError(
+        err.path === 'docker'
+          ? `docker is not on PATH: ${o.tool} build reads the image from the docker daemon on this host; install the docker CLI here, or use --runtime docker.`
+          : apptainerMissing(o.tool),
+      );
     if (err.name === 'AbortError' || e instanceof SlurmError) throw e;
     const said = (err.stderr ?? err.message).trim().split('\n').filter(Boolean).pop() ?? '';
-    throw new SlurmError(`Could not build a SIF of ${o.ref} (${said}): ${o.tool} build reads the image from the docker daemon, so \`docker image ls ${o.ref}\` must list it on this host and ${o.tool} must be allowed to build (fakeroot, or as root).`);
+    throw new SlurmError(
+      `Could not build a SIF of ${o.ref} (${said}): ${o.tool} build reads the image from the docker daemon, so \`docker image ls ${o.ref}\` must list it on this host and ${o.tool} must be allowed to build (fakeroot, or as root).`,
+    );
   }
   return sif;
 }

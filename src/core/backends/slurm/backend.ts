@@ -45,7 +45,8 @@ export function slurmOptions(v: FlagValues): SlurmOptions {
   const text = (k: string): string | undefined => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
   const cpusText = text('cpus-per-task');
   const cpus = cpusText === undefined ? undefined : Number(cpusText);
-  if (cpus !== undefined && !(Number.isInteger(cpus) && cpus >= 1)) throw new UserError(`--cpus-per-task wants a whole number of CPUs, not "${cpusText}"`);
+  if (cpus !== undefined && !(Number.isInteger(cpus) && cpus >= 1))
+    throw new UserError(`--cpus-per-task wants a whole number of CPUs, not "${cpusText}"`);
   const extra = Array.isArray(v['sbatch-arg']) ? v['sbatch-arg'] : [];
   const options: SlurmOptions = {
     ...(text('partition') ? { partition: text('partition') } : {}),
@@ -90,9 +91,12 @@ export function createSlurmBackend(slurm: (options?: SlurmOptions) => Slurm = (o
       // A dry run prints the script of the runtime asked for, even where that runtime is not installed.
       const runtime = await chooseRuntime(flags.runtime, { ...(o.signal ? { signal: o.signal } : {}), requireTool: !o.dryRun });
       o.log.info(`Slurm tasks run the image with ${runtimeTitle(runtime.runtime)}: ${runtime.why}.`);
-      const setupScript = isApptainer(runtime.runtime) ? presetSetupScript(details.labels, await optionalCatalog(templatesDir())) : undefined;
+      const setupScript = isApptainer(runtime.runtime)
+        ? presetSetupScript(details.labels, await optionalCatalog(templatesDir()))
+        : undefined;
       const settings = await planRuntime(plan.workspace, plan.runtime, o.hostEnv);
-      const folderOwner = runtime.runtime === 'docker' && !o.dryRun ? await runFolderOwner(o.engine, details, settings, undefined, o.signal) : undefined;
+      const folderOwner =
+        runtime.runtime === 'docker' && !o.dryRun ? await runFolderOwner(o.engine, details, settings, undefined, o.signal) : undefined;
       return submitToSlurm({
         plan,
         image: details,
@@ -109,7 +113,8 @@ export function createSlurmBackend(slurm: (options?: SlurmOptions) => Slurm = (o
         ...(o.signal ? { signal: o.signal } : {}),
       });
     },
-    reconcile: (records, o) => reconcileSlurmRuns({ slurm: slurm(), workspace: o.workspace, log: o.log, records, ...(o.signal ? { signal: o.signal } : {}) }),
+    reconcile: (records, o) =>
+      reconcileSlurmRuns({ slurm: slurm(), workspace: o.workspace, log: o.log, records, ...(o.signal ? { signal: o.signal } : {}) }),
     async stop(target, o) {
       const records = (await readRuns(o.workspace)).runs.filter((r) => recordTask(r) && (r.id === target || r.sweep?.id === target));
       if (!records.some((r) => r.status === 'running')) return [];

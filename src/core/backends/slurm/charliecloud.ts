@@ -35,16 +35,27 @@ export interface ChRunArgs {
  * the request's) is put before the command here, as `docker run IMAGE CMD` would. It runs as the submitting user,
  * so the request's User is not used; ch-run 0.31 binds are read-write, so a `:ro` bind is not read-only.
  */
-export function toChRunArgs(request: ContainerCreateRequest, image: ImageDetails, imageDir: string, o: { secretEnv?: ReadonlySet<string> } = {}): ChRunArgs {
+export function toChRunArgs(
+  request: ContainerCreateRequest,
+  image: ImageDetails,
+  imageDir: string,
+  o: { secretEnv?: ReadonlySet<string> } = {},
+): ChRunArgs {
   const host = request.HostConfig ?? {};
   const binds: { source: string; target: string }[] = [];
   for (const b of host.Binds ?? []) {
     const [source = '', target = source] = b.split(':');
-    if (!path.isAbsolute(source)) throw new SlurmError(`Charliecloud mounts host folders only, not the volume "${source}": use a bind mount (an absolute host path) or --runtime docker.`);
+    if (!path.isAbsolute(source))
+      throw new SlurmError(
+        `Charliecloud mounts host folders only, not the volume "${source}": use a bind mount (an absolute host path) or --runtime docker.`,
+      );
     binds.push({ source, target });
   }
   for (const m of host.Mounts ?? []) {
-    if (m.Type !== 'bind') throw new SlurmError(`Charliecloud cannot mount a ${m.Type} at ${m.Target}: use a bind mount (an absolute host path) or --runtime docker.`);
+    if (m.Type !== 'bind')
+      throw new SlurmError(
+        `Charliecloud cannot mount a ${m.Type} at ${m.Target}: use a bind mount (an absolute host path) or --runtime docker.`,
+      );
     binds.push({ source: m.Source, target: m.Target });
   }
   const env = new Map<string, string>();
@@ -92,7 +103,10 @@ export async function charliecloudImage(o: {
 }): Promise<string> {
   const run = o.exec ?? exec;
   const dir = charliecloudImageDir(o.workspace, o.image.id);
-  const converted = await fs.readFile(path.join(dir, MARKER), 'utf8').then((t) => t.trim() === o.image.id, () => false);
+  const converted = await fs.readFile(path.join(dir, MARKER), 'utf8').then(
+    (t) => t.trim() === o.image.id,
+    () => false,
+  );
   if (converted) {
     o.log.info(`Charliecloud image: ${path.relative(o.workspace, dir)} (converted before from ${shortImageId(o.image.id)})`);
   } else {
@@ -113,15 +127,25 @@ export async function charliecloudImage(o: {
     } catch (e) {
       await fs.rm(tmp, { recursive: true, force: true }).catch(() => undefined);
       const err = e as NodeJS.ErrnoException & { stderr?: string };
-      if (err.code === 'ENOENT') throw new SlurmError(`${err.path ?? 'ch-convert'} is not on PATH: Charliecloud's ch-convert converts the image once, through the docker CLI (Debian: charliecloud-builders); install them here, or use --runtime docker.`);
+      if (err.code === 'ENOENT')
+        throw new SlurmError(
+          `${err.path ?? 'ch-convert'} is not on PATH: Charliecloud's ch-convert converts the image once, through the docker CLI (Debian: charliecloud-builders); install them here, or use --runtime docker.`,
+        );
       if (err.name === 'AbortError' || e instanceof SlurmError) throw e;
       const said = (err.stderr ?? err.message).trim().split('\n').filter(Boolean).pop() ?? '';
-      throw new SlurmError(`Could not convert ${o.ref} for Charliecloud (${said}): ch-convert reads the image through the docker CLI, so \`docker image ls ${o.ref}\` must list it on this host.`);
+      throw new SlurmError(
+        `Could not convert ${o.ref} for Charliecloud (${said}): ch-convert reads the image through the docker CLI, so \`docker image ls ${o.ref}\` must list it on this host.`,
+      );
     }
   }
   for (const m of o.mountPoints) {
     const at = path.join(dir, m.target);
-    if (await fs.stat(m.source).then((s) => s.isFile(), () => false)) {
+    if (
+      await fs.stat(m.source).then(
+        (s) => s.isFile(),
+        () => false,
+      )
+    ) {
       await fs.mkdir(path.dirname(at), { recursive: true });
       await fs.writeFile(at, '', { flag: 'a' });
     } else {

@@ -17,7 +17,11 @@ export function isApptainer(r: SlurmRuntime | undefined): r is 'apptainer' | 'si
 
 /** The runtime in the one line `mlc run --on slurm` prints. */
 export function runtimeTitle(r: SlurmRuntime): string {
-  return r === 'docker' ? 'docker run' : r === 'charliecloud' ? 'Charliecloud (ch-run)' : `${r === 'apptainer' ? 'Apptainer' : 'Singularity'} (${r} exec)`;
+  return r === 'docker'
+    ? 'docker run'
+    : r === 'charliecloud'
+      ? 'Charliecloud (ch-run)'
+      : `${r === 'apptainer' ? 'Apptainer' : 'Singularity'} (${r} exec)`;
 }
 
 export type Exec = (file: string, args: string[], o: { signal?: AbortSignal }) => Promise<{ stdout: string; stderr: string }>;
@@ -36,7 +40,10 @@ export const exec: Exec = (file, args, o) =>
  */
 export async function assertRefNamesImage(run: Exec, ref: string, imageId: string, opts: { signal?: AbortSignal }): Promise<void> {
   const id = (await run('docker', ['image', 'inspect', '--format', '{{.Id}}', ref], opts)).stdout.trim();
-  if (id !== imageId) throw new SlurmError(`${ref} names another image (${shortImageId(id)}) than the one planned (${shortImageId(imageId)}) on the docker CLI's engine: submit again, or pin the run with --image.`);
+  if (id !== imageId)
+    throw new SlurmError(
+      `${ref} names another image (${shortImageId(id)}) than the one planned (${shortImageId(imageId)}) on the docker CLI's engine: submit again, or pin the run with --image.`,
+    );
 }
 
 /** What to say when `--runtime apptainer|singularity` is asked and the tool is not here. */
@@ -48,23 +55,32 @@ export function apptainerMissing(tool: 'apptainer' | 'singularity'): string {
  * `--runtime` when given, else Docker when the docker CLI is on PATH and answers, else Apptainer (or Singularity)
  * when on PATH, else Charliecloud when ch-run is there; with none, one sentence naming them.
  */
-export async function chooseRuntime(given: string | undefined, o: { exec?: Exec; onPath?: (command: string) => Promise<boolean>; signal?: AbortSignal; requireTool?: boolean } = {}): Promise<{ runtime: SlurmRuntime; why: string }> {
+export async function chooseRuntime(
+  given: string | undefined,
+  o: { exec?: Exec; onPath?: (command: string) => Promise<boolean>; signal?: AbortSignal; requireTool?: boolean } = {},
+): Promise<{ runtime: SlurmRuntime; why: string }> {
   const onPath = o.onPath ?? commandOnPath;
   if (given !== undefined) {
-    if (!(SLURM_RUNTIMES as readonly string[]).includes(given)) throw new SlurmError(`--runtime takes ${SLURM_RUNTIMES.join(', ')}, not "${given}".`);
+    if (!(SLURM_RUNTIMES as readonly string[]).includes(given))
+      throw new SlurmError(`--runtime takes ${SLURM_RUNTIMES.join(', ')}, not "${given}".`);
     const runtime = given as SlurmRuntime;
     if (isApptainer(runtime) && o.requireTool !== false && !(await onPath(runtime))) throw new SlurmError(apptainerMissing(runtime));
     return { runtime, why: 'as --runtime asked' };
   }
   const run = o.exec ?? exec;
-  const answers = await run('docker', ['version', '--format', '{{.Server.Version}}'], o.signal ? { signal: o.signal } : {}).then(() => true, () => false);
+  const answers = await run('docker', ['version', '--format', '{{.Server.Version}}'], o.signal ? { signal: o.signal } : {}).then(
+    () => true,
+    () => false,
+  );
   if (answers) return { runtime: 'docker', why: 'docker answers on this host' };
   for (const tool of ['apptainer', 'singularity'] as const) {
     if (await onPath(tool)) return { runtime: tool, why: `docker does not answer here and ${tool} is on PATH` };
   }
   // On PATH is enough: ch-run will not even print its version without $USER.
   if (await onPath('ch-run')) return { runtime: 'charliecloud', why: 'docker does not answer here and ch-run is on PATH' };
-  throw new SlurmError('Neither docker, Apptainer (apptainer, singularity) nor Charliecloud (ch-run) is usable on this host: install one of them where the tasks run, or give --runtime docker|apptainer|singularity|charliecloud.');
+  throw new SlurmError(
+    'Neither docker, Apptainer (apptainer, singularity) nor Charliecloud (ch-run) is usable on this host: install one of them where the tasks run, or give --runtime docker|apptainer|singularity|charliecloud.',
+  );
 }
 
 /**

@@ -71,10 +71,12 @@ const SBATCH_WORDS = [
 export function sbatchOptionsProblem(o: SlurmOptions): string | undefined {
   for (const [key, flag, example] of SBATCH_WORDS) {
     const value = o[key];
-    if (value !== undefined && (/\s/.test(value) || hasControlCharacter(value))) return `${flag} takes one word without spaces or newlines, such as ${flag}=${example}, not ${printable(value)}.`;
+    if (value !== undefined && (/\s/.test(value) || hasControlCharacter(value)))
+      return `${flag} takes one word without spaces or newlines, such as ${flag}=${example}, not ${printable(value)}.`;
   }
   for (const line of o.extra ?? []) {
-    if (hasControlCharacter(line) || !line.trim().startsWith('-')) return `--sbatch-arg takes one sbatch option per flag, such as --sbatch-arg=--qos=long, not ${printable(line)}.`;
+    if (hasControlCharacter(line) || !line.trim().startsWith('-'))
+      return `--sbatch-arg takes one sbatch option per flag, such as --sbatch-arg=--qos=long, not ${printable(line)}.`;
   }
   return undefined;
 }
@@ -89,14 +91,22 @@ export function arraySpec(size: number, parallel: number | undefined): string {
 
 /** The whole script; pure, so `--dry-run` prints what would be submitted and tests read every line. */
 export function renderBatchScript(i: BatchScriptInput): string {
-  if (/[\s%]/.test(i.workspace) || hasControlCharacter(i.workspace)) throw new SlurmError(`Slurm's #SBATCH lines cannot hold the path ${printable(i.workspace)} (it has a space, a control character or %): move the project to a path without them.`);
+  if (/[\s%]/.test(i.workspace) || hasControlCharacter(i.workspace))
+    throw new SlurmError(
+      `Slurm's #SBATCH lines cannot hold the path ${printable(i.workspace)} (it has a space, a control character or %): move the project to a path without them.`,
+    );
   // The sweep id names the job, the output file and a comment line; ids we make are words, a resumed one is checked.
-  if (!/^[\w.-]+$/.test(i.planId)) throw new SlurmError(`The sweep id ${printable(i.planId)} cannot name a Slurm job: submit the sweep again (mlc run --on slurm) rather than resuming it.`);
+  if (!/^[\w.-]+$/.test(i.planId))
+    throw new SlurmError(
+      `The sweep id ${printable(i.planId)} cannot name a Slurm job: submit the sweep again (mlc run --on slurm) rather than resuming it.`,
+    );
   const problem = sbatchOptionsProblem(i.slurm);
   if (problem) throw new SlurmError(problem);
   const gpu = gresHasGpu(i.slurm.gres);
   const runs = i.tasks;
-  const output = i.sweep ? `${i.workspace}/.mlcontainers/runs/${i.planId}-%a/output.log` : `${i.workspace}/.mlcontainers/runs/${i.planId}/output.log`;
+  const output = i.sweep
+    ? `${i.workspace}/.mlcontainers/runs/${i.planId}-%a/output.log`
+    : `${i.workspace}/.mlcontainers/runs/${i.planId}/output.log`;
   const s = i.slurm;
   const sbatch = [
     `--job-name=mlc-${i.planId}`,

@@ -37,14 +37,30 @@ export interface Slurm {
 export type SlurmErrorReason = 'controller' | 'other';
 
 export class SlurmError extends UserError {
-  constructor(message: string, readonly reason: SlurmErrorReason = 'other') {
+  constructor(
+    message: string,
+    readonly reason: SlurmErrorReason = 'other',
+  ) {
     super(message);
     this.name = 'SlurmError';
   }
 }
 
 /** States in which a task still holds (or waits for) its allocation; anything else has ended. */
-const LIVE = new Set(['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'SUSPENDED', 'REQUEUED', 'REQUEUE_FED', 'REQUEUE_HOLD', 'RESIZING', 'SIGNALING', 'STAGE_OUT', 'STOPPED']);
+const LIVE = new Set([
+  'PENDING',
+  'CONFIGURING',
+  'RUNNING',
+  'COMPLETING',
+  'SUSPENDED',
+  'REQUEUED',
+  'REQUEUE_FED',
+  'REQUEUE_HOLD',
+  'RESIZING',
+  'SIGNALING',
+  'STAGE_OUT',
+  'STOPPED',
+]);
 
 export function isLive(state: string): boolean {
   return LIVE.has(state);
@@ -54,21 +70,41 @@ export function isLive(state: string): boolean {
 const CONTROLLER_DOWN = /Unable to contact slurm controller|Connection refused|Unable to establish Slurm connection|Socket timed out/i;
 
 /** One sentence for what sbatch, squeue, sacct or scancel printed on failure (Slurm 22.05's words). */
-export function slurmErrorMessage(command: string, stderr: string, o: { partition?: string; gres?: string; mem?: string; cpusPerTask?: number } = {}): string {
+export function slurmErrorMessage(
+  command: string,
+  stderr: string,
+  o: { partition?: string; gres?: string; mem?: string; cpusPerTask?: number } = {},
+): string {
   const text = stderr.trim();
-  const raw = text.split('\n').find((l) => /error/i.test(l))?.replace(/^\w+: error: /, '') ?? text.split('\n')[0] ?? '';
+  const raw =
+    text
+      .split('\n')
+      .find((l) => /error/i.test(l))
+      ?.replace(/^\w+: error: /, '') ??
+    text.split('\n')[0] ??
+    '';
   if (CONTROLLER_DOWN.test(text)) {
     return `The Slurm controller does not answer (${command}: ${raw}): check \`sinfo\`, or ask your cluster's admins whether slurmctld is up.`;
   }
-  if (/Invalid partition name/i.test(text)) return `Slurm has no partition ${o.partition ?? 'by that name'}: \`sinfo -s\` lists the partitions you can use.`;
+  if (/Invalid partition name/i.test(text))
+    return `Slurm has no partition ${o.partition ?? 'by that name'}: \`sinfo -s\` lists the partitions you can use.`;
   if (/Requested node configuration is not available/i.test(text)) {
-    const asked = [o.gres ? `--gres ${o.gres}` : '', o.mem ? `--mem ${o.mem}` : '', o.cpusPerTask ? `--cpus-per-task ${o.cpusPerTask}` : ''].filter(Boolean).join(', ');
+    const asked = [o.gres ? `--gres ${o.gres}` : '', o.mem ? `--mem ${o.mem}` : '', o.cpusPerTask ? `--cpus-per-task ${o.cpusPerTask}` : '']
+      .filter(Boolean)
+      .join(', ');
     return `No node in the partition can give what was asked${asked ? ` (${asked})` : ''}: \`sinfo -o '%P %c %m %G'\` shows each partition's CPUs, memory and GPUs; ask for less or pick another partition.`;
   }
-  if (/Invalid generic resource|Invalid gres/i.test(text)) return `Slurm does not know the resource in --gres ${o.gres ?? ''}: \`sinfo -o '%P %G'\` shows the GPUs (gres) each partition has.`.replace(' :', ':');
-  if (/Invalid account/i.test(text)) return 'Slurm refused the account for this partition: `sacctmgr show assoc user=$USER` lists the accounts you may use.';
-  if (/time limit|--time specification/i.test(text)) return 'Slurm refused the time limit: give --time as minutes, MM:SS, HH:MM:SS or D-HH:MM:SS, within the partition\'s limit (`sinfo -o "%P %l"`).';
-  if (/memory specification/i.test(text)) return 'Slurm refused the memory request: give --mem as 4G or 500M, within what a node has (`sinfo -o "%P %m"`).';
+  if (/Invalid generic resource|Invalid gres/i.test(text))
+    return `Slurm does not know the resource in --gres ${o.gres ?? ''}: \`sinfo -o '%P %G'\` shows the GPUs (gres) each partition has.`.replace(
+      ' :',
+      ':',
+    );
+  if (/Invalid account/i.test(text))
+    return 'Slurm refused the account for this partition: `sacctmgr show assoc user=$USER` lists the accounts you may use.';
+  if (/time limit|--time specification/i.test(text))
+    return 'Slurm refused the time limit: give --time as minutes, MM:SS, HH:MM:SS or D-HH:MM:SS, within the partition\'s limit (`sinfo -o "%P %l"`).';
+  if (/memory specification/i.test(text))
+    return 'Slurm refused the memory request: give --mem as 4G or 500M, within what a node has (`sinfo -o "%P %m"`).';
   return `${command} failed: ${raw || 'no message'}.`;
 }
 
@@ -99,7 +135,14 @@ export function parseAccounting(stdout: string): SlurmTaskState[] {
     if (!m || !state) return [];
     const tasks = m[2] !== undefined ? [Number(m[2])] : taskRange(m[3]!);
     const [code, sig] = (exit ?? '').split(':').map((x) => (x === undefined || x === '' ? null : Number(x)));
-    return tasks.map((task) => ({ job: m[1]!, task, state: state.split(' ')[0]!, exitCode: code ?? null, signal: sig ?? null, end: end && /^\d{4}-/.test(end) ? new Date(end).toISOString() : null }));
+    return tasks.map((task) => ({
+      job: m[1]!,
+      task,
+      state: state.split(' ')[0]!,
+      exitCode: code ?? null,
+      signal: sig ?? null,
+      end: end && /^\d{4}-/.test(end) ? new Date(end).toISOString() : null,
+    }));
   });
 }
 
@@ -111,15 +154,30 @@ function taskRange(spec: string): number[] {
   });
 }
 
-type Exec = (file: string, args: string[], o: { cwd?: string; signal?: AbortSignal; env?: Readonly<Record<string, string>> }) => Promise<{ stdout: string; stderr: string }>;
+type Exec = (
+  file: string,
+  args: string[],
+  o: { cwd?: string; signal?: AbortSignal; env?: Readonly<Record<string, string>> },
+) => Promise<{ stdout: string; stderr: string }>;
 
 const exec: Exec = (file, args, o) =>
   new Promise((resolve, reject) => {
     // `env` adds to this process's environment, which sbatch hands on to the job (--export=ALL, its default).
-    execFile(file, args, { cwd: o.cwd, signal: o.signal, ...(o.env ? { env: { ...process.env, ...o.env } } : {}), timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) reject(Object.assign(error, { stdout, stderr }));
-      else resolve({ stdout, stderr });
-    });
+    execFile(
+      file,
+      args,
+      {
+        cwd: o.cwd,
+        signal: o.signal,
+        ...(o.env ? { env: { ...process.env, ...o.env } } : {}),
+        timeout: 60_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (error, stdout, stderr) => {
+        if (error) reject(Object.assign(error, { stdout, stderr }));
+        else resolve({ stdout, stderr });
+      },
+    );
   });
 
 /** The Slurm client commands on PATH. */
@@ -127,12 +185,19 @@ export class SlurmCli implements Slurm {
   /** The request's options, named in the error sentences. */
   constructor(private readonly o: { partition?: string; gres?: string; mem?: string; cpusPerTask?: number; exec?: Exec } = {}) {}
 
-  private async run(command: string, args: string[], o: { cwd?: string; signal?: AbortSignal; env?: Readonly<Record<string, string>> } = {}): Promise<{ stdout: string; stderr: string }> {
+  private async run(
+    command: string,
+    args: string[],
+    o: { cwd?: string; signal?: AbortSignal; env?: Readonly<Record<string, string>> } = {},
+  ): Promise<{ stdout: string; stderr: string }> {
     try {
       return await (this.o.exec ?? exec)(command, args, o);
     } catch (e) {
       const err = e as NodeJS.ErrnoException & { stderr?: string };
-      if (err.code === 'ENOENT') throw new SlurmError(`${command} is not on PATH: run this on a Slurm login node, or install the Slurm client (Debian: slurm-client; scripts/test-slurm.sh sets up a one-node cluster).`);
+      if (err.code === 'ENOENT')
+        throw new SlurmError(
+          `${command} is not on PATH: run this on a Slurm login node, or install the Slurm client (Debian: slurm-client; scripts/test-slurm.sh sets up a one-node cluster).`,
+        );
       if (err.name === 'AbortError') throw e;
       const text = err.stderr ?? err.message;
       throw new SlurmError(slurmErrorMessage(command, text, this.o), CONTROLLER_DOWN.test(text) ? 'controller' : 'other');
@@ -153,7 +218,9 @@ export class SlurmCli implements Slurm {
   async queue(jobs: readonly string[], signal?: AbortSignal): Promise<SlurmTaskState[]> {
     if (!jobs.length) return [];
     try {
-      return parseQueue((await this.run('squeue', ['-h', '-r', '-t', 'all', '-j', jobs.join(','), '-o', '%i|%T'], signal ? { signal } : {})).stdout);
+      return parseQueue(
+        (await this.run('squeue', ['-h', '-r', '-t', 'all', '-j', jobs.join(','), '-o', '%i|%T'], signal ? { signal } : {})).stdout,
+      );
     } catch (e) {
       // Jobs slurmctld has forgotten (MinJobAge) are "invalid" to squeue: none of them is queued.
       if (e instanceof SlurmError && /Invalid job id/i.test(e.message)) return [];
@@ -163,7 +230,11 @@ export class SlurmCli implements Slurm {
 
   async accounting(jobs: readonly string[], signal?: AbortSignal): Promise<SlurmTaskState[] | undefined> {
     if (!jobs.length) return [];
-    const { stdout, stderr } = await this.run('sacct', ['-X', '-n', '-P', '-j', jobs.join(','), '-o', 'JobID,State,ExitCode,End'], signal ? { signal } : {});
+    const { stdout, stderr } = await this.run(
+      'sacct',
+      ['-X', '-n', '-P', '-j', jobs.join(','), '-o', 'JobID,State,ExitCode,End'],
+      signal ? { signal } : {},
+    );
     if (/accounting storage is disabled/i.test(stdout + stderr)) return undefined;
     return parseAccounting(stdout);
   }
@@ -176,7 +247,13 @@ export class SlurmCli implements Slurm {
 /** Whether an executable of this name is on PATH (`sbatch`: this is a Slurm submit host), without running it. */
 export async function commandOnPath(command: string, env: Readonly<Record<string, string | undefined>> = process.env): Promise<boolean> {
   for (const dir of (env.PATH ?? '').split(path.delimiter).filter(Boolean)) {
-    if (await fs.access(path.join(dir, command), fsConstants.X_OK).then(() => true, () => false)) return true;
+    if (
+      await fs.access(path.join(dir, command), fsConstants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return true;
   }
   return false;
 }

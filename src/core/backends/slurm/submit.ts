@@ -114,11 +114,27 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
   // The name docker-daemon and ch-convert read the image by: the planned reference where it still names the id.
   const ref = o.image.repoTags.includes(plan.image.ref) ? plan.image.ref : (o.image.repoTags[0] ?? plan.image.ref);
   const log = o.log ?? createLogger({ write: () => undefined }, 'slurm');
-  if (apptainer) await apptainerImage({ workspace: plan.workspace, image: o.image, ref, tool: apptainer, log, ...(o.setupScript ? { setupScript: o.setupScript } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+  if (apptainer)
+    await apptainerImage({
+      workspace: plan.workspace,
+      image: o.image,
+      ref,
+      tool: apptainer,
+      log,
+      ...(o.setupScript ? { setupScript: o.setupScript } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
   if (chImage) {
     // After the config copies exist: a bind of a file needs a file to mount on in the image.
     const mountPoints = tasks.flatMap((t) => toChRunArgs(containerRequest(runContainerSpec(t)), o.image, chImage).mountPoints);
-    await charliecloudImage({ workspace: plan.workspace, image: o.image, ref, mountPoints, log, ...(o.signal ? { signal: o.signal } : {}) });
+    await charliecloudImage({
+      workspace: plan.workspace,
+      image: o.image,
+      ref,
+      mountPoints,
+      log,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
   }
   await writeFileAtomic(path.join(plan.workspace, rel), script);
   // Held until every point is on record, so a task that starts at once finds its record to update.
@@ -148,6 +164,17 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
 async function recordSubmitted(plan: ExperimentPlan, job: string, submitted: string, env: string[]): Promise<void> {
   for (const point of plan.points) {
     const task = { job, task: point.index + 1 };
-    await appendRun(plan.workspace, startRecord({ plan, point, start: submitted, gpus: 'none', env, container: `mlc-${job}-${task.task}`, submitted: { backend: SLURM_BACKEND, job: jobState(task, 'PENDING') } }));
+    await appendRun(
+      plan.workspace,
+      startRecord({
+        plan,
+        point,
+        start: submitted,
+        gpus: 'none',
+        env,
+        container: `mlc-${job}-${task.task}`,
+        submitted: { backend: SLURM_BACKEND, job: jobState(task, 'PENDING') },
+      }),
+    );
   }
 }

@@ -40,7 +40,11 @@ function ending(t: { job: string; task: number }, status: RunStatus, state: stri
 
 /** How a task that ended without writing its own final line is recorded: run status, exit code, why. */
 export function slurmOutcome(t: SlurmTaskState, cancelledByUs: boolean): Pick<RunRecord, 'status' | 'exitCode'> & { error?: string } {
-  const status = (s: RunStatus, exitCode: number | null, error?: string): ReturnType<typeof slurmOutcome> => ({ status: s, exitCode, ...(error ? { error } : {}) });
+  const status = (s: RunStatus, exitCode: number | null, error?: string): ReturnType<typeof slurmOutcome> => ({
+    status: s,
+    exitCode,
+    ...(error ? { error } : {}),
+  });
   switch (t.state) {
     case 'COMPLETED':
       return status('succeeded', t.exitCode ?? 0);
@@ -59,7 +63,13 @@ export function slurmOutcome(t: SlurmTaskState, cancelledByUs: boolean): Pick<Ru
 }
 
 /** The batch script, as its task starts: the record now says running, on which node's GPUs, in which container. */
-export async function recordTaskStart(o: { workspace: string; runId: string; job: string; gpus: string; now?: () => Date }): Promise<RunRecord> {
+export async function recordTaskStart(o: {
+  workspace: string;
+  runId: string;
+  job: string;
+  gpus: string;
+  now?: () => Date;
+}): Promise<RunRecord> {
   const started = await submitted(o.workspace, o.runId);
   const [job = '', task = ''] = o.job.split('_');
   const record: RunRecord = {
@@ -74,7 +84,13 @@ export async function recordTaskStart(o: { workspace: string; runId: string; job
 }
 
 /** The batch script, once its container exited on its own: the final line, with its exit code. */
-export async function recordTaskEnd(o: { workspace: string; runId: string; exitCode: number; log: Logger; now?: () => Date }): Promise<RunRecord> {
+export async function recordTaskEnd(o: {
+  workspace: string;
+  runId: string;
+  exitCode: number;
+  log: Logger;
+  now?: () => Date;
+}): Promise<RunRecord> {
   const started = await submitted(o.workspace, o.runId);
   const cancelled = await stopRequested(o.workspace, o.runId);
   const status: RunStatus = cancelled ? 'cancelled' : o.exitCode === 0 ? 'succeeded' : 'failed';
@@ -84,7 +100,12 @@ export async function recordTaskEnd(o: { workspace: string; runId: string; exitC
     workspace: o.workspace,
     started,
     log: o.log,
-    outcome: { status, exitCode: o.exitCode, end: (o.now ?? ((): Date => new Date()))().toISOString(), ...(task ? ending(task, status, state) : {}) },
+    outcome: {
+      status,
+      exitCode: o.exitCode,
+      end: (o.now ?? ((): Date => new Date()))().toISOString(),
+      ...(task ? ending(task, status, state) : {}),
+    },
   });
 }
 
@@ -98,7 +119,13 @@ async function submitted(workspace: string, runId: string): Promise<RunRecord> {
  * Closes the Slurm runs on record as running whose task has ended without a final line of its own, from squeue
  * (jobs slurmctld still holds) and sacct (after it forgets them). Returns whether a record changed.
  */
-export async function reconcileSlurmRuns(o: { slurm: Slurm; workspace: string; log: Logger; records?: readonly RunRecord[]; signal?: AbortSignal }): Promise<boolean> {
+export async function reconcileSlurmRuns(o: {
+  slurm: Slurm;
+  workspace: string;
+  log: Logger;
+  records?: readonly RunRecord[];
+  signal?: AbortSignal;
+}): Promise<boolean> {
   const open = (o.records ?? (await readRuns(o.workspace)).runs).flatMap((r) => {
     const task = r.status === 'running' ? recordTask(r) : undefined;
     return task ? [{ r, task }] : [];
@@ -109,7 +136,9 @@ export async function reconcileSlurmRuns(o: { slurm: Slurm; workspace: string; l
   const ended = open.filter((x) => !isLive(queued.get(taskId(x.task))?.state ?? 'GONE'));
   if (!ended.length) return false;
   // sacct has the exit code and the end time; squeue only the state, and only for a few minutes after the end.
-  const accounted = new Map(((await o.slurm.accounting([...new Set(ended.map((x) => x.task.job))], o.signal)) ?? []).map((t) => [taskId(t), t]));
+  const accounted = new Map(
+    ((await o.slurm.accounting([...new Set(ended.map((x) => x.task.job))], o.signal)) ?? []).map((t) => [taskId(t), t]),
+  );
   // The task may have written its own final line since the records were read.
   const latest = new Map((await readRuns(o.workspace)).runs.map((r) => [r.id, r]));
   let changed = false;
@@ -125,12 +154,20 @@ export async function reconcileSlurmRuns(o: { slurm: Slurm; workspace: string; l
       ? slurmOutcome(known, cancelledByUs)
       : cancelledByUs
         ? { status: 'cancelled' as const, exitCode: null }
-        : { status: 'failed' as const, exitCode: null, error: `Slurm no longer knows task ${id} and it recorded no end (sacct is off on this cluster, or the task was purged)` };
+        : {
+            status: 'failed' as const,
+            exitCode: null,
+            error: `Slurm no longer knows task ${id} and it recorded no end (sacct is off on this cluster, or the task was purged)`,
+          };
     await closeRun({
       workspace: o.workspace,
       started: now,
       log: o.log,
-      outcome: { ...outcome, end: known?.end ?? new Date().toISOString(), ...ending(task, outcome.status, known?.state ?? (cancelledByUs ? 'CANCELLED' : 'UNKNOWN')) },
+      outcome: {
+        ...outcome,
+        end: known?.end ?? new Date().toISOString(),
+        ...ending(task, outcome.status, known?.state ?? (cancelledByUs ? 'CANCELLED' : 'UNKNOWN')),
+      },
     });
     changed = true;
   }
@@ -141,7 +178,15 @@ export async function reconcileSlurmRuns(o: { slurm: Slurm; workspace: string; l
  * `mlc stop` for runs on Slurm: scancel the task (a run id) or the whole array (a sweep id), wait until squeue lets
  * go of them (the batch script has stopped its container by then), and record them as cancelled. Returns the run ids.
  */
-export async function stopSlurmRuns(o: { slurm: Slurm; workspace: string; target: string; log: Logger; signal?: AbortSignal; pollMs?: number; timeoutMs?: number }): Promise<string[]> {
+export async function stopSlurmRuns(o: {
+  slurm: Slurm;
+  workspace: string;
+  target: string;
+  log: Logger;
+  signal?: AbortSignal;
+  pollMs?: number;
+  timeoutMs?: number;
+}): Promise<string[]> {
   const records = (await readRuns(o.workspace)).runs.flatMap((r) => {
     const task = r.status === 'running' && (r.id === o.target || r.sweep?.id === o.target) ? recordTask(r) : undefined;
     return task ? [{ r, task }] : [];
@@ -152,7 +197,11 @@ export async function stopSlurmRuns(o: { slurm: Slurm; workspace: string; target
   const sweep = records.some((x) => x.r.sweep?.id === o.target);
   await o.slurm.cancel(sweep ? jobs : records.map((x) => taskId(x.task)), o.signal);
   const ids = new Set(records.map((x) => taskId(x.task)));
-  for (const deadline = Date.now() + (o.timeoutMs ?? 90_000); Date.now() < deadline && !o.signal?.aborted; await new Promise((r) => setTimeout(r, o.pollMs ?? 500))) {
+  for (
+    const deadline = Date.now() + (o.timeoutMs ?? 90_000);
+    Date.now() < deadline && !o.signal?.aborted;
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 500))
+  ) {
     const live = (await o.slurm.queue(jobs, o.signal)).filter((t) => ids.has(taskId(t)) && isLive(t.state));
     if (!live.length) break;
   }

@@ -7,7 +7,13 @@ import { EngineError } from '../errors';
 import type { DockerConnection } from './client';
 import { followProgress, streamError } from './progress';
 
-export async function build(conn: DockerConnection, context: TarStream | undefined, request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<string> {
+export async function build(
+  conn: DockerConnection,
+  context: TarStream | undefined,
+  request: BuildRequest,
+  onEvent?: (event: BuildEvent) => void,
+  signal?: AbortSignal,
+): Promise<string> {
   try {
     return await followBuild(conn, context, request, onEvent, signal);
   } catch (e) {
@@ -18,12 +24,23 @@ export async function build(conn: DockerConnection, context: TarStream | undefin
 }
 
 /** POST /session with `Upgrade: h2c`; the socket docker-modem hands back after the 101 is the session's connection. */
-export async function openSession(conn: DockerConnection, headers: Record<string, string | string[]>, signal?: AbortSignal): Promise<Duplex> {
+export async function openSession(
+  conn: DockerConnection,
+  headers: Record<string, string | string[]>,
+  signal?: AbortSignal,
+): Promise<Duplex> {
   const socket = await conn.call(
     (d) =>
       new Promise<Duplex>((resolve, reject) => {
         d.modem.dial(
-          { path: '/session', method: 'POST', hijack: true, headers: { ...headers, Upgrade: 'h2c' }, abortSignal: signal, statusCodes: { 101: true, 200: true, 400: 'bad request', 404: 'no such endpoint', 500: 'server error' } },
+          {
+            path: '/session',
+            method: 'POST',
+            hijack: true,
+            headers: { ...headers, Upgrade: 'h2c' },
+            abortSignal: signal,
+            statusCodes: { 101: true, 200: true, 400: 'bad request', 404: 'no such endpoint', 500: 'server error' },
+          },
           (err: unknown, sock: unknown) => (err ? reject(err) : resolve(sock as Duplex)),
         );
       }),
@@ -33,7 +50,13 @@ export async function openSession(conn: DockerConnection, headers: Record<string
   return socket;
 }
 
-async function followBuild(conn: DockerConnection, context: TarStream | undefined, request: BuildRequest, onEvent?: (event: BuildEvent) => void, signal?: AbortSignal): Promise<string> {
+async function followBuild(
+  conn: DockerConnection,
+  context: TarStream | undefined,
+  request: BuildRequest,
+  onEvent?: (event: BuildEvent) => void,
+  signal?: AbortSignal,
+): Promise<string> {
   const options = {
     // The engine takes `t` once per tag; docker-modem repeats array values in the query string.
     t: request.tags as unknown as string,
@@ -51,7 +74,15 @@ async function followBuild(conn: DockerConnection, context: TarStream | undefine
       ? // Not buildImage: with version=2 it opens a session of its own. The context is the session's: an empty body.
         new Promise<NodeJS.ReadableStream>((resolve, reject) => {
           d.modem.dial(
-            { path: '/build?', method: 'POST', options: { ...options, remote: 'client-session', session: request.session }, file: Buffer.alloc(0), isStream: true, abortSignal: signal, statusCodes: { 200: true, 400: 'bad request', 500: 'server error' } },
+            {
+              path: '/build?',
+              method: 'POST',
+              options: { ...options, remote: 'client-session', session: request.session },
+              file: Buffer.alloc(0),
+              isStream: true,
+              abortSignal: signal,
+              statusCodes: { 200: true, 400: 'bad request', 500: 'server error' },
+            },
             (err: unknown, res: unknown) => (err ? reject(err) : resolve(res as NodeJS.ReadableStream)),
           );
         })
@@ -59,17 +90,23 @@ async function followBuild(conn: DockerConnection, context: TarStream | undefine
   );
   const events: BuildEvent[] = [];
   let imageId = '';
-  await followProgress(conn, stream as NodeJS.ReadableStream, 'Build', (event) => {
-    events.push(event);
-    if (events.length > 2000) {
-      events.splice(0, events.length - 1000);
-    }
-    // BuildKit sends {id: 'moby.image.id', aux: {ID}}, the classic builder {aux: {ID}}.
-    if (isRecord(event.aux) && typeof event.aux.ID === 'string') {
-      imageId = event.aux.ID;
-    }
-    onEvent?.(event);
-  }, signal);
+  await followProgress(
+    conn,
+    stream as NodeJS.ReadableStream,
+    'Build',
+    (event) => {
+      events.push(event);
+      if (events.length > 2000) {
+        events.splice(0, events.length - 1000);
+      }
+      // BuildKit sends {id: 'moby.image.id', aux: {ID}}, the classic builder {aux: {ID}}.
+      if (isRecord(event.aux) && typeof event.aux.ID === 'string') {
+        imageId = event.aux.ID;
+      }
+      onEvent?.(event);
+    },
+    signal,
+  );
   const failure = events.map(streamError).find((e) => e !== undefined);
   if (failure !== undefined) {
     throw new BuildError(failure || 'The build failed.', events);

@@ -20,7 +20,10 @@ export class DockerConnection {
   /** Whether the engine is Podman, asked once (see system.ts isPodman). */
   podman: Promise<boolean> | undefined;
 
-  constructor(readonly endpoint: DockerEndpoint, private readonly options: EngineOptions) {}
+  constructor(
+    readonly endpoint: DockerEndpoint,
+    private readonly options: EngineOptions,
+  ) {}
 
   dockerode(): DockerClient {
     this.client ??= new (loadDockerode())(endpointOptions(this.endpoint, this.options.timeoutMs));

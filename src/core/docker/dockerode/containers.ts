@@ -29,7 +29,12 @@ export async function stopContainer(conn: DockerConnection, id: string, timeoutS
   }
 }
 
-export async function removeContainer(conn: DockerConnection, id: string, options: { force?: boolean } = {}, signal?: AbortSignal): Promise<void> {
+export async function removeContainer(
+  conn: DockerConnection,
+  id: string,
+  options: { force?: boolean } = {},
+  signal?: AbortSignal,
+): Promise<void> {
   await conn.call((d) => d.getContainer(id).remove({ force: options.force ?? false, v: true, abortSignal: signal }));
 }
 
@@ -44,7 +49,9 @@ export async function inspectContainer(conn: DockerConnection, id: string, signa
     const ports: Record<string, PortBinding[]> = {};
     if (isRecord(network.Ports)) {
       for (const [port, bindings] of Object.entries(network.Ports)) {
-        ports[port] = Array.isArray(bindings) ? bindings.filter(isRecord).map((b) => ({ hostIp: str(b.HostIp), hostPort: str(b.HostPort) })) : [];
+        ports[port] = Array.isArray(bindings)
+          ? bindings.filter(isRecord).map((b) => ({ hostIp: str(b.HostIp), hostPort: str(b.HostPort) }))
+          : [];
       }
     }
     return {
@@ -68,7 +75,11 @@ export async function inspectContainer(conn: DockerConnection, id: string, signa
   }
 }
 
-export async function listContainers(conn: DockerConnection, filter: { labels?: string[]; all?: boolean }, signal?: AbortSignal): Promise<ContainerSummary[]> {
+export async function listContainers(
+  conn: DockerConnection,
+  filter: { labels?: string[]; all?: boolean },
+  signal?: AbortSignal,
+): Promise<ContainerSummary[]> {
   const filters: Record<string, string[]> = {};
   if (filter.labels?.length) filters.label = filter.labels;
   const raw: unknown = await conn.call((d) => d.listContainers({ all: filter.all ?? false, filters, abortSignal: signal }));
@@ -109,12 +120,19 @@ export async function waitContainer(conn: DockerConnection, id: string, signal?:
  * read after the exit rather than attached before the start (dockerode's run): no race between the attach stream
  * and the exit, and nothing left waiting when an engine (Podman 4.3) closes the attach connection its own way.
  */
-export async function runCapture(conn: DockerConnection, image: string, command: string[], signal?: AbortSignal): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+export async function runCapture(
+  conn: DockerConnection,
+  image: string,
+  command: string[],
+  signal?: AbortSignal,
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   const id = await createContainer(conn, { Image: image, Cmd: command, Entrypoint: [], HostConfig: { NetworkMode: 'none' } }, signal);
   try {
     await startContainer(conn, id, signal);
     const exitCode = await waitContainer(conn, id, signal);
-    const raw: unknown = await conn.call((d) => d.getContainer(id).logs({ stdout: true, stderr: true, follow: false, abortSignal: signal }));
+    const raw: unknown = await conn.call((d) =>
+      d.getContainer(id).logs({ stdout: true, stderr: true, follow: false, abortSignal: signal }),
+    );
     return { exitCode, ...demuxLogStreams(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw))) };
   } finally {
     await removeContainer(conn, id, { force: true }).catch(() => undefined);
@@ -122,15 +140,30 @@ export async function runCapture(conn: DockerConnection, image: string, command:
 }
 
 /** `docker exec` without a TTY: the command's exit code and output, or the engine's refusal (e.g. not running). */
-export async function execCapture(conn: DockerConnection, id: string, command: string[], signal?: AbortSignal): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const exec = await conn.call((d) => d.getContainer(id).exec({ Cmd: command, AttachStdout: true, AttachStderr: true, abortSignal: signal }));
+export async function execCapture(
+  conn: DockerConnection,
+  id: string,
+  command: string[],
+  signal?: AbortSignal,
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const exec = await conn.call((d) =>
+    d.getContainer(id).exec({ Cmd: command, AttachStdout: true, AttachStderr: true, abortSignal: signal }),
+  );
   const stream = (await conn.call(() => exec.start({ hijack: true, stdin: false, abortSignal: signal }))) as NodeJS.ReadableStream;
   const chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
   const sink = (into: Buffer[]): Writable => new Writable({ write: (chunk: Buffer, _enc, done) => (into.push(chunk), done()) });
   conn.dockerode().modem.demuxStream(stream, sink(chunks.stdout), sink(chunks.stderr));
-  if ((await awaitStream(stream, signal).catch((e: unknown) => { throw toEngineError(e, conn.endpoint); })) === 'aborted') {
+  if (
+    (await awaitStream(stream, signal).catch((e: unknown) => {
+      throw toEngineError(e, conn.endpoint);
+    })) === 'aborted'
+  ) {
     throw new EngineError('Cancelled.', 'cancelled');
   }
   const state = record(await conn.call(() => exec.inspect({ abortSignal: signal })), 'exec');
-  return { exitCode: typeof state.ExitCode === 'number' ? state.ExitCode : -1, stdout: Buffer.concat(chunks.stdout).toString('utf8'), stderr: Buffer.concat(chunks.stderr).toString('utf8') };
+  return {
+    exitCode: typeof state.ExitCode === 'number' ? state.ExitCode : -1,
+    stdout: Buffer.concat(chunks.stdout).toString('utf8'),
+    stderr: Buffer.concat(chunks.stderr).toString('utf8'),
+  };
 }

@@ -4,7 +4,18 @@ import type { Engine } from '../engine';
 import { build, openSession } from './build';
 import type { EngineOptions } from './client';
 import { DockerConnection } from './client';
-import { createContainer, execCapture, inspectContainer, listContainers, removeContainer, restartContainer, runCapture, startContainer, stopContainer, waitContainer } from './containers';
+import {
+  createContainer,
+  execCapture,
+  inspectContainer,
+  listContainers,
+  removeContainer,
+  restartContainer,
+  runCapture,
+  startContainer,
+  stopContainer,
+  waitContainer,
+} from './containers';
 import { events } from './events';
 import { inspectImage, listImages, removeImage, tagImage } from './images';
 import { containerLogs, followLogs } from './logs';

@@ -5,7 +5,12 @@ import { awaitStream } from '../stream';
 import type { DockerConnection } from './client';
 import { num, str, stringMap } from './parse';
 
-export async function events(conn: DockerConnection, filter: { since?: number; types?: string[] }, onEvent: (event: EngineEvent) => void, signal?: AbortSignal): Promise<void> {
+export async function events(
+  conn: DockerConnection,
+  filter: { since?: number; types?: string[] },
+  onEvent: (event: EngineEvent) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   const filters: Record<string, string[]> = filter.types?.length ? { type: filter.types } : {};
   const stream = (await conn.call((d) =>
     d.getEvents({ ...(filter.since !== undefined ? { since: filter.since } : {}), filters, abortSignal: signal }),

@@ -7,7 +7,11 @@ import { familiarImageName } from '../../reference';
 import { num, record, str, stringMap } from './parse';
 import { isPodman } from './system';
 
-export async function listImages(conn: DockerConnection, filter: { labels?: string[]; reference?: string }, signal?: AbortSignal): Promise<ImageSummary[]> {
+export async function listImages(
+  conn: DockerConnection,
+  filter: { labels?: string[]; reference?: string },
+  signal?: AbortSignal,
+): Promise<ImageSummary[]> {
   const filters: Record<string, string[]> = {};
   if (filter.labels?.length) {
     filters.label = filter.labels;
@@ -15,13 +19,20 @@ export async function listImages(conn: DockerConnection, filter: { labels?: stri
   if (filter.reference) {
     filters.reference = [filter.reference];
   }
-  const [raw, podman] = await Promise.all([conn.call((d) => d.listImages({ filters, abortSignal: signal })) as Promise<unknown>, isPodman(conn, signal)]);
+  const [raw, podman] = await Promise.all([
+    conn.call((d) => d.listImages({ filters, abortSignal: signal })) as Promise<unknown>,
+    isPodman(conn, signal),
+  ]);
   if (!Array.isArray(raw)) {
     throw new EngineError(`Docker engine at ${conn.endpoint.host} sent an unexpected image list.`, 'api');
   }
   return raw.filter(isRecord).map((img) => ({
     id: str(img.Id),
-    repoTags: Array.isArray(img.RepoTags) ? img.RepoTags.map(str).filter((t) => t !== '<none>:<none>').map((t) => familiarImageName(t, podman)) : [],
+    repoTags: Array.isArray(img.RepoTags)
+      ? img.RepoTags.map(str)
+          .filter((t) => t !== '<none>:<none>')
+          .map((t) => familiarImageName(t, podman))
+      : [],
     labels: stringMap(img.Labels),
     created: num(img.Created),
     size: num(img.Size),
@@ -30,7 +41,10 @@ export async function listImages(conn: DockerConnection, filter: { labels?: stri
 
 export async function inspectImage(conn: DockerConnection, ref: string, signal?: AbortSignal): Promise<ImageDetails | undefined> {
   try {
-    const [raw, podman] = await Promise.all([conn.call((d) => withSignal(d.getImage(ref).inspect.bind(d.getImage(ref)), signal)), isPodman(conn, signal)]);
+    const [raw, podman] = await Promise.all([
+      conn.call((d) => withSignal(d.getImage(ref).inspect.bind(d.getImage(ref)), signal)),
+      isPodman(conn, signal),
+    ]);
     const img = record(raw, 'image');
     const config = isRecord(img.Config) ? img.Config : {};
     return {
@@ -53,7 +67,12 @@ export async function inspectImage(conn: DockerConnection, ref: string, signal?:
   }
 }
 
-export async function removeImage(conn: DockerConnection, ref: string, options: { force?: boolean } = {}, signal?: AbortSignal): Promise<void> {
+export async function removeImage(
+  conn: DockerConnection,
+  ref: string,
+  options: { force?: boolean } = {},
+  signal?: AbortSignal,
+): Promise<void> {
   await conn.call((d) => d.getImage(ref).remove({ force: options.force ?? false, abortSignal: signal }));
 }
 

@@ -4,14 +4,24 @@ import { awaitStream } from '../stream';
 import type { DockerConnection } from './client';
 
 export async function containerLogs(conn: DockerConnection, id: string, tail: number | 'all', signal?: AbortSignal): Promise<string> {
-  const raw: unknown = await conn.call((d) => d.getContainer(id).logs({ stdout: true, stderr: true, follow: false, ...(tail === 'all' ? {} : { tail }), abortSignal: signal }));
+  const raw: unknown = await conn.call((d) =>
+    d.getContainer(id).logs({ stdout: true, stderr: true, follow: false, ...(tail === 'all' ? {} : { tail }), abortSignal: signal }),
+  );
   const buffer = Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw));
   return demuxLogs(buffer);
 }
 
-export async function followLogs(conn: DockerConnection, id: string, onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void, signal?: AbortSignal): Promise<void> {
-  const stream = (await conn.call((d) => d.getContainer(id).logs({ stdout: true, stderr: true, follow: true, abortSignal: signal }))) as NodeJS.ReadableStream;
-  const sink = (name: 'stdout' | 'stderr'): Writable => new Writable({ write: (chunk: Buffer, _enc, done) => (onOutput(chunk, name), done()) });
+export async function followLogs(
+  conn: DockerConnection,
+  id: string,
+  onOutput: (chunk: Buffer, stream: 'stdout' | 'stderr') => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  const stream = (await conn.call((d) =>
+    d.getContainer(id).logs({ stdout: true, stderr: true, follow: true, abortSignal: signal }),
+  )) as NodeJS.ReadableStream;
+  const sink = (name: 'stdout' | 'stderr'): Writable =>
+    new Writable({ write: (chunk: Buffer, _enc, done) => (onOutput(chunk, name), done()) });
   conn.dockerode().modem.demuxStream(stream, sink('stdout'), sink('stderr'));
   await awaitStream(stream, signal).catch((e: unknown) => {
     throw toEngineError(e, conn.endpoint);

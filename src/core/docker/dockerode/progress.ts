@@ -14,9 +14,13 @@ export async function followProgress(
   signal?: AbortSignal,
 ): Promise<void> {
   // docker-modem only parses the lines here; awaitStream decides when the stream is done.
-  conn.dockerode().modem.followProgress(stream, () => undefined, (event: unknown) => {
-    if (isRecord(event)) onEvent(event);
-  });
+  conn.dockerode().modem.followProgress(
+    stream,
+    () => undefined,
+    (event: unknown) => {
+      if (isRecord(event)) onEvent(event);
+    },
+  );
   const outcome = await awaitStream(stream, signal).catch((e: unknown) => {
     throw toEngineError(e, conn.endpoint);
   });

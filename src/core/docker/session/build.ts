@@ -23,7 +23,13 @@ export interface SessionBuildResult {
  */
 export async function buildWithSession(
   engine: Engine,
-  o: { scan: ContextScan; dockerfile: string; request: Omit<BuildRequest, 'session' | 'dockerfile'>; onEvent?: (event: BuildEvent) => void; signal?: AbortSignal },
+  o: {
+    scan: ContextScan;
+    dockerfile: string;
+    request: Omit<BuildRequest, 'session' | 'dockerfile'>;
+    onEvent?: (event: BuildEvent) => void;
+    signal?: AbortSignal;
+  },
 ): Promise<SessionBuildResult | undefined> {
   const relDockerfile = o.dockerfile.split(path.sep).join('/');
   const scanned = o.scan.entries.find((e) => e.path === relDockerfile);
@@ -77,7 +83,9 @@ function followed(root: string, link: ContextEntry): ContextEntry {
     stat = undefined;
   }
   if (!stat?.isFile()) {
-    throw new BuildContextError(`The Dockerfile ${link.path} is a link to ${link.linkname ?? '?'}, which is not a file inside the build context ${root}: point it at one, or name that file as the Dockerfile.`);
+    throw new BuildContextError(
+      `The Dockerfile ${link.path} is a link to ${link.linkname ?? '?'}, which is not a file inside the build context ${root}: point it at one, or name that file as the Dockerfile.`,
+    );
   }
   return { path: link.path, type: 'file', size: stat.size, mode: stat.mode & 0o7777, mtimeMs: stat.mtimeMs };
 }

@@ -54,7 +54,12 @@ export async function sendDiffCopy(call: GrpcCall, root: string, entries: readon
   const files = new Map<number, string>();
   const sizes = new Map<number, number>();
   const send = async (type: PacketType, fields: { stat?: WireStat; id?: number; data?: Buffer } = {}): Promise<void> => {
-    const message = encodePacket({ type, id: fields.id ?? 0, ...(fields.stat ? { stat: fields.stat } : {}), ...(fields.data ? { data: fields.data } : {}) });
+    const message = encodePacket({
+      type,
+      id: fields.id ?? 0,
+      ...(fields.stat ? { stat: fields.stat } : {}),
+      ...(fields.data ? { data: fields.data } : {}),
+    });
     counters.bytes += message.length + 5;
     await call.send(message);
   };

@@ -9,7 +9,10 @@ import { GrpcDeframer, grpcFrame } from './wire';
 export const GrpcStatus = { ok: 0, cancelled: 1, unknown: 2, invalidArgument: 3, notFound: 5, unimplemented: 12 } as const;
 
 export class GrpcError extends Error {
-  constructor(readonly code: number, message: string) {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'GrpcError';
   }
@@ -47,7 +50,9 @@ export class GrpcServer {
       s.on('close', () => this.sessions.delete(s));
       s.on('error', () => undefined);
     });
-    this.server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: unknown) => this.serve(stream, headers, rawHeaders as unknown as string[] | undefined));
+    this.server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: unknown) =>
+      this.serve(stream, headers, rawHeaders as unknown as string[] | undefined),
+    );
   }
 
   /** Serves HTTP/2 on a socket that is already connected (the hijacked /session request). */
@@ -66,7 +71,15 @@ export class GrpcServer {
     const handler = this.handlers.get(path);
     stream.on('error', () => undefined);
     if (!handler) {
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(GrpcStatus.unimplemented), 'grpc-message': encodeURIComponent(`unknown method ${path}`) }, { endStream: true });
+      stream.respond(
+        {
+          ':status': 200,
+          'content-type': 'application/grpc',
+          'grpc-status': String(GrpcStatus.unimplemented),
+          'grpc-message': encodeURIComponent(`unknown method ${path}`),
+        },
+        { endStream: true },
+      );
       return;
     }
     const controller = new AbortController();
@@ -96,7 +109,11 @@ class Call implements GrpcCall {
   private batch: Buffer[] = [];
   private batchBytes = 0;
 
-  constructor(private readonly stream: http2.ServerHttp2Stream, readonly metadata: Metadata, readonly signal: AbortSignal) {}
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    readonly metadata: Metadata,
+    readonly signal: AbortSignal,
+  ) {}
 
   /**
    * The call's messages. Leaving the loop early does not close the stream (a FileSync receiver sends FIN and then

@@ -92,7 +92,9 @@ export class BuildSession {
     const auth = this.o.credentials?.get(host) ?? this.o.credentials?.get(host === 'registry-1.docker.io' ? 'docker.io' : host);
     if (!auth) return encodeCredentialsResponse(undefined);
     // An identity token goes as the secret with no username, as the CLI's session answers.
-    return encodeCredentialsResponse(auth.identitytoken ? { username: '', secret: auth.identitytoken } : { username: auth.username ?? '', secret: auth.password ?? '' });
+    return encodeCredentialsResponse(
+      auth.identitytoken ? { username: '', secret: auth.identitytoken } : { username: auth.username ?? '', secret: auth.password ?? '' },
+    );
   }
 }
 

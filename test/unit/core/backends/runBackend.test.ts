@@ -31,7 +31,11 @@ class FakeQueue implements BatchBackend {
   readonly id = 'fakequeue';
   readonly title = 'Fake Queue';
   readonly description = 'jobs held by this test';
-  readonly flags = { options: { 'queue-name': { type: 'string' as const } }, help: '  --queue-name Q  the fake queue', parse: (v: Readonly<Record<string, unknown>>) => ({ queue: v['queue-name'] }) };
+  readonly flags = {
+    options: { 'queue-name': { type: 'string' as const } },
+    help: '  --queue-name Q  the fake queue',
+    parse: (v: Readonly<Record<string, unknown>>) => ({ queue: v['queue-name'] }),
+  };
   readonly jobs = new Map<string, { runId: string; state: JobState; exit: number | null }>();
   workspace = '';
 
@@ -45,7 +49,18 @@ class FakeQueue implements BatchBackend {
       const job = `F${point.index + 1}`;
       this.jobs.set(job, { runId: point.runId, state: 'QUEUED', exit: null });
       await ensureRunFolder(plan.workspace, point.runId);
-      await appendRun(plan.workspace, startRecord({ plan, point, start: new Date().toISOString(), gpus: 'none', env: [], container: job, submitted: { backend: this.id, job: { id: job, state: 'QUEUED', queued: true } } }));
+      await appendRun(
+        plan.workspace,
+        startRecord({
+          plan,
+          point,
+          start: new Date().toISOString(),
+          gpus: 'none',
+          env: [],
+          container: job,
+          submitted: { backend: this.id, job: { id: job, state: 'QUEUED', queued: true } },
+        }),
+      );
     }
     return { runs: plan.points.map((p) => p.runId), job: 'F' };
   }
@@ -69,14 +84,27 @@ class FakeQueue implements BatchBackend {
       const j = this.jobs.get(r.job?.id ?? '');
       if (!j || j.state === 'QUEUED' || j.state === 'RUNNING') continue;
       const status = j.state === 'CANCELLED' ? 'cancelled' : j.state === 'DONE' && j.exit === 0 ? 'succeeded' : 'failed';
-      await closeRun({ workspace: o.workspace, started: r, log: o.log, outcome: { status, exitCode: j.exit, end: new Date().toISOString(), job: { id: r.job!.id, state: j.state }, ...(j.state === 'PREEMPTED' ? { endedBy: 'preempted' } : {}) } });
+      await closeRun({
+        workspace: o.workspace,
+        started: r,
+        log: o.log,
+        outcome: {
+          status,
+          exitCode: j.exit,
+          end: new Date().toISOString(),
+          job: { id: r.job!.id, state: j.state },
+          ...(j.state === 'PREEMPTED' ? { endedBy: 'preempted' } : {}),
+        },
+      });
       changed = true;
     }
     return changed;
   }
 
   async stop(target: string, o: BackendContext): Promise<string[]> {
-    const open = (await readRuns(o.workspace)).runs.filter((r) => r.backend === this.id && r.status === 'running' && (r.id === target || r.sweep?.id === target));
+    const open = (await readRuns(o.workspace)).runs.filter(
+      (r) => r.backend === this.id && r.status === 'running' && (r.id === target || r.sweep?.id === target),
+    );
     for (const r of open) this.end(r.job!.id, 'CANCELLED');
     await this.reconcile(open, o);
     return open.map((r) => r.id);
@@ -122,7 +150,12 @@ describe('a run backend added as one folder and one registration (a fake queue, 
     engine.imageList = [{ id: IMAGE_ID, repoTags: ['dimuon:1111111'], created: Math.floor(Date.now() / 1000), size: 1e9, labels }];
     engine.images.set('dimuon:1111111', imageDetails({ id: IMAGE_ID, repoTags: ['dimuon:1111111'], labels, created: '' }));
     const model = new ExperimentImagesModel({
-      engine: () => engine, git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) }, folder: () => dir, trusted: () => true, projectRepo: async () => 'dimuon', log: silentLogger('x'),
+      engine: () => engine,
+      git: { history: async () => ({ head: C1, branchOrder: [C1], commits: new Map() }) },
+      folder: () => dir,
+      trusted: () => true,
+      projectRepo: async () => 'dimuon',
+      log: silentLogger('x'),
       // The view's own default: every registered backend, this one among them; offered only where it can take jobs.
       backends: () => batchBackends().filter((b) => b.id === 'fakequeue'),
     });
@@ -130,11 +163,18 @@ describe('a run backend added as one folder and one registration (a fake queue, 
     const launched: (string | undefined)[] = [];
     const scheduler: RunScheduler = (plan, _env, o) => {
       launched.push(o?.on);
-      const exited = findBackend(o!.on!)!.submit(plan, { engine, hostEnv: {}, options: {}, recorder: { node: 'node', cli: 'cli.js' }, log: silentLogger('submit') }).then(() => 0);
+      const exited = findBackend(o!.on!)!
+        .submit(plan, { engine, hostEnv: {}, options: {}, recorder: { node: 'node', cli: 'cli.js' }, log: silentLogger('submit') })
+        .then(() => 0);
       return { exited, logFile: path.join(dir, '.mlcontainers', 'sweeps', `${plan.id}.log`) };
     };
     const services = {
-      engines: { get: () => engine }, images: model, git: { info: async () => ({ sha: C1, dirty: false }) }, log: silentLogger('x'), templatesDir: '/nonexistent', scheduler,
+      engines: { get: () => engine },
+      images: model,
+      git: { info: async () => ({ sha: C1, dirty: false }) },
+      log: silentLogger('x'),
+      templatesDir: '/nonexistent',
+      scheduler,
       backends: () => batchBackends().filter((b) => b.id === 'fakequeue'),
       devcontainers: { choose: async () => ({}), remembered: async () => undefined },
     } as unknown as Services;
@@ -145,18 +185,30 @@ describe('a run backend added as one folder and one registration (a fake queue, 
       model.refresh();
       const [commit] = await provider.getChildren();
       const [image] = await provider.getChildren(commit);
-      return (await provider.getChildren(image)).map((n) => provider.getTreeItem(n)).sort((a, b) => String(a.label).localeCompare(String(b.label))).map((i) => `${String(i.label)} ${String(i.description).split(' · ')[0]}`);
+      return (await provider.getChildren(image))
+        .map((n) => provider.getTreeItem(n))
+        .sort((a, b) => String(a.label).localeCompare(String(b.label)))
+        .map((i) => `${String(i.label)} ${String(i.description).split(' · ')[0]}`);
     };
 
     record.files = [path.join(dir, 'configs', 'exp.yaml')];
     record.answers.push('configs/exp.yaml', 'Fake Queue');
     record.quickInputScript.push({ type: 'python train.py' });
-    await runsCommands.runExperimentCommand(services, { kind: 'image', node: { name: 'dimuon:1111111', image: { repoTags: ['dimuon:1111111'], id: IMAGE_ID } } });
+    await runsCommands.runExperimentCommand(services, {
+      kind: 'image',
+      node: { name: 'dimuon:1111111', image: { repoTags: ['dimuon:1111111'], id: IMAGE_ID } },
+    });
     assert.deepEqual(launched, ['fakequeue']);
     assert.match(record.messages.at(-1)?.text ?? '', /Sweep \S+: 2 runs submitted to Fake Queue/);
     assert.equal(engine.requests.size, 0, 'nothing ran on the engine');
     const runs = (await readRuns(dir)).runs;
-    assert.deepEqual(runs.map((r) => [r.backend, r.job?.id, r.status]), [['fakequeue', 'F1', 'running'], ['fakequeue', 'F2', 'running']]);
+    assert.deepEqual(
+      runs.map((r) => [r.backend, r.job?.id, r.status]),
+      [
+        ['fakequeue', 'F1', 'running'],
+        ['fakequeue', 'F2', 'running'],
+      ],
+    );
     assert.deepEqual(await statuses(), ['lr=0.01 pending', 'lr=0.1 pending']);
 
     // F1 (lr=0.1) starts and writes output; mlc runs says so; mlc logs -f follows it until the queue says it ended.
@@ -186,7 +238,10 @@ describe('a run backend added as one folder and one registration (a fake queue, 
     queue.jobs.set('F3', { runId: 'P-1', state: 'PREEMPTED', exit: null });
     const after = await mlcInProcess(['runs', '--dir', dir]);
     assert.match(after.out, /P-1\s+preempted\s/);
-    assert.deepEqual((await statuses()).filter((s) => s.startsWith('lr=1 ')), ['lr=1 preempted']);
+    assert.deepEqual(
+      (await statuses()).filter((s) => s.startsWith('lr=1 ')),
+      ['lr=1 preempted'],
+    );
     provider.dispose();
     model.dispose();
   });

@@ -25,18 +25,44 @@ function taskInput(workspace: string, n: number): RunContainerInput {
   const runId = `S-${n}`;
   const runDir = path.join(workspace, '.mlcontainers', 'runs', runId);
   return {
-    runId, name: `dimuon-run-${runId}`, image: { ref: 'dimuon:latest', details: IMAGE }, workspace, code: 'workspace', runDir,
-    configFile: path.join(runDir, 'exp.yaml'), configName: 'exp.yaml', command: ['python', 'train.py', '--epochs', '2'], decision: { mode: 'cpu' },
-    shmSizeBytes: 1024, sweepId: 'S',
+    runId,
+    name: `dimuon-run-${runId}`,
+    image: { ref: 'dimuon:latest', details: IMAGE },
+    workspace,
+    code: 'workspace',
+    runDir,
+    configFile: path.join(runDir, 'exp.yaml'),
+    configName: 'exp.yaml',
+    command: ['python', 'train.py', '--epochs', '2'],
+    decision: { mode: 'cpu' },
+    shmSizeBytes: 1024,
+    sweepId: 'S',
   };
 }
 
 function plan(workspace: string, points = 2): ExperimentPlan {
   return {
-    id: 'S', sweep: points > 1, workspace, image: { id: IMAGE.id, ref: 'dimuon:latest', tags: ['dimuon:latest'], revision: 'c0ffee', dirty: false }, code: 'workspace',
-    commit: 'c0ffee', dirty: false, config: { path: 'configs/exp.yaml', name: 'exp.yaml' }, command: ['python', 'train.py'], gpu: 'none', parallel: 2,
-    shmSizeBytes: 1024, created: '2026-11-25T10:00:00Z', warnings: [],
-    points: Array.from({ length: points }, (_, i) => ({ runId: points > 1 ? `S-${i + 1}` : 'S', index: i, params: { lr: i }, text: `lr: ${i}\n`, sha256: String(i).repeat(64) })),
+    id: 'S',
+    sweep: points > 1,
+    workspace,
+    image: { id: IMAGE.id, ref: 'dimuon:latest', tags: ['dimuon:latest'], revision: 'c0ffee', dirty: false },
+    code: 'workspace',
+    commit: 'c0ffee',
+    dirty: false,
+    config: { path: 'configs/exp.yaml', name: 'exp.yaml' },
+    command: ['python', 'train.py'],
+    gpu: 'none',
+    parallel: 2,
+    shmSizeBytes: 1024,
+    created: '2026-11-25T10:00:00Z',
+    warnings: [],
+    points: Array.from({ length: points }, (_, i) => ({
+      runId: points > 1 ? `S-${i + 1}` : 'S',
+      index: i,
+      params: { lr: i },
+      text: `lr: ${i}\n`,
+      sha256: String(i).repeat(64),
+    })),
   };
 }
 
@@ -45,7 +71,15 @@ const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-slurm-'));
 describe('Slurm batch script', () => {
   const ws = '/home/u/dimuon';
   const script = (over: Partial<Parameters<typeof renderBatchScript>[0]> = {}): string =>
-    renderBatchScript({ planId: 'S', sweep: true, workspace: ws, tasks: [taskInput(ws, 1), taskInput(ws, 2)], slurm: { parallel: 2 }, recorder: { node: '/usr/bin/node', cli: '/opt/mlc/cli.js' }, ...over });
+    renderBatchScript({
+      planId: 'S',
+      sweep: true,
+      workspace: ws,
+      tasks: [taskInput(ws, 1), taskInput(ws, 2)],
+      slurm: { parallel: 2 },
+      recorder: { node: '/usr/bin/node', cli: '/opt/mlc/cli.js' },
+      ...over,
+    });
 
   it('is one array job, task i for point i, P at a time, with its output in the run folder', () => {
     const s = script();
@@ -59,17 +93,36 @@ describe('Slurm batch script', () => {
   it('runs docker run --init --rm of the image by id with the mounts, env and labels of a local run', () => {
     const line = /^ {2}2\) .*$/m.exec(script())![0];
     for (const part of [
-      '--rm', '--init', `${IMAGE.id.replace(':', '\\:')} python train.py --epochs 2`, '-v /home/u/dimuon\\:/workspace',
-      '-v /home/u/dimuon/.mlcontainers/runs/S-2/exp.yaml\\:/etc/mlc/config/exp.yaml\\:ro', '-e MLC_CONFIG\\=/etc/mlc/config/exp.yaml',
-      '-e MLC_RUN_DIR\\=/workspace/.mlcontainers/runs/S-2', '--label org.mlcontainers.run.id\\=S-2', '--label org.mlcontainers.run.sweep\\=S',
-      '--label org.mlcontainers.role\\=run', '-e NVIDIA_VISIBLE_DEVICES\\=void',
-    ]) assert.ok(line.includes(part), `${part} in ${line}`);
+      '--rm',
+      '--init',
+      `${IMAGE.id.replace(':', '\\:')} python train.py --epochs 2`,
+      '-v /home/u/dimuon\\:/workspace',
+      '-v /home/u/dimuon/.mlcontainers/runs/S-2/exp.yaml\\:/etc/mlc/config/exp.yaml\\:ro',
+      '-e MLC_CONFIG\\=/etc/mlc/config/exp.yaml',
+      '-e MLC_RUN_DIR\\=/workspace/.mlcontainers/runs/S-2',
+      '--label org.mlcontainers.run.id\\=S-2',
+      '--label org.mlcontainers.run.sweep\\=S',
+      '--label org.mlcontainers.role\\=run',
+      '-e NVIDIA_VISIBLE_DEVICES\\=void',
+    ])
+      assert.ok(line.includes(part), `${part} in ${line}`);
     assert.match(script(), /docker run --name "\$name" --label "org\.mlcontainers\.run\.job=\$job"/);
     assert.match(script(), /^name=mlc-\$\{SLURM_ARRAY_JOB_ID\}-\$task$/m);
   });
 
   it("gives the container devcontainer.json's env and the user's, a secret by name only: its value is in no file", () => {
-    const runtime = { env: [{ name: 'WANDB_MODE', value: 'offline', secret: false }, { name: 'HF_TOKEN', value: 'hf_s3cr3t_value_123', secret: true }], mounts: [], binds: [], ulimits: [], capAdd: [], devices: [], updateRemoteUserUID: false };
+    const runtime = {
+      env: [
+        { name: 'WANDB_MODE', value: 'offline', secret: false },
+        { name: 'HF_TOKEN', value: 'hf_s3cr3t_value_123', secret: true },
+      ],
+      mounts: [],
+      binds: [],
+      ulimits: [],
+      capAdd: [],
+      devices: [],
+      updateRemoteUserUID: false,
+    };
     const s = script({ tasks: [{ ...taskInput(ws, 1), runtime }] });
     const line = /^ {2}1\) .*$/m.exec(s)![0];
     assert.ok(line.includes('-e WANDB_MODE\\=offline'), line);
@@ -78,14 +131,25 @@ describe('Slurm batch script', () => {
   });
 
   it('where runArgs ask --ulimit memlock=-1, a task whose engine cannot lift it starts again without it, as a local run does', () => {
-    const runtime = { env: [], mounts: [], binds: [], ulimits: [{ Name: 'memlock', Soft: -1, Hard: -1 }], capAdd: [], devices: [], updateRemoteUserUID: false };
+    const runtime = {
+      env: [],
+      mounts: [],
+      binds: [],
+      ulimits: [{ Name: 'memlock', Soft: -1, Hard: -1 }],
+      capAdd: [],
+      devices: [],
+      updateRemoteUserUID: false,
+    };
     const s = script({ tasks: [{ ...taskInput(ws, 1), runtime }, taskInput(ws, 2)] });
     const line = /^ {2}1\) .*$/m.exec(s)![0];
     const [args, lowmem] = [/args=\(([^)]*)\)/.exec(line)![1]!, /lowmem=\(([^)]*)\)/.exec(line)![1]!];
     assert.ok(args.includes('--ulimit memlock\\=-1'), args);
     assert.equal(lowmem, args.replace('--ulimit memlock\\=-1 ', ''), 'the same words but the limit');
     assert.doesNotMatch(/^ {2}2\) .*$/m.exec(s)![0], /lowmem=/, 'nothing to fall back from');
-    assert.match(s, /^if \[ "\$code" = 125 \] && \[ "\$stopped" = 0 \] && \[ \$\{#lowmem\[@\]\} -gt 0 \] && grep -q 'rlimit type 8' "\$err"; then$/m);
+    assert.match(
+      s,
+      /^if \[ "\$code" = 125 \] && \[ "\$stopped" = 0 \] && \[ \$\{#lowmem\[@\]\} -gt 0 \] && grep -q 'rlimit type 8' "\$err"; then$/m,
+    );
     assert.match(s, /^ {2}docker run --name "\$name" .* "\$\{lowmem\[@\]\}"$/m);
   });
 
@@ -99,12 +163,15 @@ describe('Slurm batch script', () => {
   });
 
   it('writes each sbatch option as its own #SBATCH line, extra ones as given', () => {
-    const s = script({ slurm: { partition: 'gpu', time: '1:00:00', cpusPerTask: 4, mem: '16G', gres: 'gpu:1', account: 'phys', extra: ['--qos=long'] } });
-    for (const l of ['--partition=gpu', '--time=1:00:00', '--cpus-per-task=4', '--mem=16G', '--gres=gpu:1', '--account=phys', '--qos=long']) assert.match(s, new RegExp(`^#SBATCH ${l}$`, 'm'));
+    const s = script({
+      slurm: { partition: 'gpu', time: '1:00:00', cpusPerTask: 4, mem: '16G', gres: 'gpu:1', account: 'phys', extra: ['--qos=long'] },
+    });
+    for (const l of ['--partition=gpu', '--time=1:00:00', '--cpus-per-task=4', '--mem=16G', '--gres=gpu:1', '--account=phys', '--qos=long'])
+      assert.match(s, new RegExp(`^#SBATCH ${l}$`, 'm'));
     assert.match(s, /^#SBATCH --array=1-2$/m, 'no %P without --parallel');
   });
 
-  it('with a GPU gres the container gets the allocation\'s GPUs instead of NVIDIA_VISIBLE_DEVICES=void', () => {
+  it("with a GPU gres the container gets the allocation's GPUs instead of NVIDIA_VISIBLE_DEVICES=void", () => {
     assert.ok(!script({ slurm: { gres: 'gpu:1' } }).includes('NVIDIA_VISIBLE_DEVICES\\=void'));
     assert.ok(gresHasGpu('gpu:a100:2') && gresHasGpu('gres/gpu:1') && !gresHasGpu('tmpfs:10G') && !gresHasGpu(undefined));
   });
@@ -116,9 +183,19 @@ describe('Slurm batch script', () => {
   });
 
   it('refuses a --partition, --time, --gres, --mem or --account that would be another #SBATCH line or option', () => {
-    for (const [key, flag] of [['partition', '--partition'], ['time', '--time'], ['gres', '--gres'], ['mem', '--mem'], ['account', '--account']] as const) {
+    for (const [key, flag] of [
+      ['partition', '--partition'],
+      ['time', '--time'],
+      ['gres', '--gres'],
+      ['mem', '--mem'],
+      ['account', '--account'],
+    ] as const) {
       for (const bad of ['gpu\n#SBATCH --uid=0', 'gpu\rx', 'gpu --uid=0', 'gpu\tx', 'gpu\x00']) {
-        assert.throws(() => script({ slurm: { [key]: bad } }), (e: unknown) => e instanceof SlurmError && e.message.startsWith(`${flag} takes one word`), `${flag} ${JSON.stringify(bad)}`);
+        assert.throws(
+          () => script({ slurm: { [key]: bad } }),
+          (e: unknown) => e instanceof SlurmError && e.message.startsWith(`${flag} takes one word`),
+          `${flag} ${JSON.stringify(bad)}`,
+        );
       }
     }
     assert.throws(() => script({ slurm: { extra: ['--qos=long\x0b#x'] } }), /one sbatch option per flag/);
@@ -127,16 +204,37 @@ describe('Slurm batch script', () => {
   });
 
   it('mlc run --on slurm takes a --partition with a newline as a usage error (exit 2), one sentence saying what to give', () => {
-    assert.throws(() => asUsage(() => slurmOptions({ partition: 'gpu\n#SBATCH --uid=0' })), (e: unknown) => e instanceof UsageError && e.message === '--partition takes one word without spaces or newlines, such as --partition=gpu, not "gpu\\n#SBATCH --uid=0".');
+    assert.throws(
+      () => asUsage(() => slurmOptions({ partition: 'gpu\n#SBATCH --uid=0' })),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.message === '--partition takes one word without spaces or newlines, such as --partition=gpu, not "gpu\\n#SBATCH --uid=0".',
+    );
     assert.throws(() => asUsage(() => slurmOptions({ time: '1:00:00\n' })), UsageError);
     assert.throws(() => asUsage(() => slurmOptions({ gres: 'gpu:1 --x' })), UsageError);
     assert.throws(() => asUsage(() => slurmOptions({ 'sbatch-arg': ['--qos=long\n#SBATCH --x'] })), UsageError);
-    assert.deepEqual(asUsage(() => slurmOptions({ partition: 'gpu', time: '1-00:00:00', gres: 'gpu:a100:2', 'sbatch-arg': ['--comment=a b'] })), { partition: 'gpu', time: '1-00:00:00', gres: 'gpu:a100:2', extra: ['--comment=a b'] });
+    assert.deepEqual(
+      asUsage(() => slurmOptions({ partition: 'gpu', time: '1-00:00:00', gres: 'gpu:a100:2', 'sbatch-arg': ['--comment=a b'] })),
+      { partition: 'gpu', time: '1-00:00:00', gres: 'gpu:a100:2', extra: ['--comment=a b'] },
+    );
   });
 
   it('mlc run --on slurm refuses a bad --partition with exit 2 before it plans anything', async () => {
     const dir = tmp();
-    const r = await mlcInProcess(['run', '--on', 'slurm', '--partition', 'gpu\n#SBATCH --uid=0', '--config', 'c.yaml', '--dir', dir, '--', 'python', 'train.py']);
+    const r = await mlcInProcess([
+      'run',
+      '--on',
+      'slurm',
+      '--partition',
+      'gpu\n#SBATCH --uid=0',
+      '--config',
+      'c.yaml',
+      '--dir',
+      dir,
+      '--',
+      'python',
+      'train.py',
+    ]);
     assert.equal(r.code, 2, r.err);
     assert.match(r.err, /--partition takes one word without spaces or newlines/);
     assert.ok(!fs.existsSync(path.join(dir, '.mlcontainers')), 'nothing written');
@@ -145,14 +243,36 @@ describe('Slurm batch script', () => {
 });
 
 describe('Slurm messages and output', () => {
-  it('turns Slurm 22.05\'s errors into one sentence each', () => {
-    assert.match(slurmErrorMessage('sbatch', 'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)'), /^The Slurm controller does not answer .*slurmctld is up\.$/);
-    assert.equal(slurmErrorMessage('sbatch', 'sbatch: error: Batch job submission failed: Invalid partition name specified', { partition: 'gpux' }), 'Slurm has no partition gpux: `sinfo -s` lists the partitions you can use.');
-    assert.match(slurmErrorMessage('sbatch', 'allocation failure: Requested node configuration is not available\nsbatch: error: Batch job submission failed: Requested node configuration is not available', { gres: 'gpu:4' }), /^No node in the partition can give what was asked \(--gres gpu:4\)/);
-    assert.match(slurmErrorMessage('sbatch', 'allocation failure: Requested node configuration is not available', { mem: '999999G', cpusPerTask: 64 }), /asked \(--mem 999999G, --cpus-per-task 64\)/);
-    assert.match(slurmErrorMessage('sbatch', 'sbatch: error: Invalid generic resource (gres) specification', { gres: 'tpu:1' }), /does not know the resource in --gres tpu:1/);
+  it("turns Slurm 22.05's errors into one sentence each", () => {
+    assert.match(
+      slurmErrorMessage('sbatch', 'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)'),
+      /^The Slurm controller does not answer .*slurmctld is up\.$/,
+    );
+    assert.equal(
+      slurmErrorMessage('sbatch', 'sbatch: error: Batch job submission failed: Invalid partition name specified', { partition: 'gpux' }),
+      'Slurm has no partition gpux: `sinfo -s` lists the partitions you can use.',
+    );
+    assert.match(
+      slurmErrorMessage(
+        'sbatch',
+        'allocation failure: Requested node configuration is not available\nsbatch: error: Batch job submission failed: Requested node configuration is not available',
+        { gres: 'gpu:4' },
+      ),
+      /^No node in the partition can give what was asked \(--gres gpu:4\)/,
+    );
+    assert.match(
+      slurmErrorMessage('sbatch', 'allocation failure: Requested node configuration is not available', { mem: '999999G', cpusPerTask: 64 }),
+      /asked \(--mem 999999G, --cpus-per-task 64\)/,
+    );
+    assert.match(
+      slurmErrorMessage('sbatch', 'sbatch: error: Invalid generic resource (gres) specification', { gres: 'tpu:1' }),
+      /does not know the resource in --gres tpu:1/,
+    );
     assert.match(slurmErrorMessage('sbatch', 'sbatch: error: Invalid --time specification'), /^Slurm refused the time limit/);
-    assert.equal(slurmErrorMessage('scancel', 'scancel: error: Kill job error on job id 9: Access/permission denied'), 'scancel failed: Kill job error on job id 9: Access/permission denied.');
+    assert.equal(
+      slurmErrorMessage('scancel', 'scancel: error: Kill job error on job id 9: Access/permission denied'),
+      'scancel failed: Kill job error on job id 9: Access/permission denied.',
+    );
   });
 
   it('says sbatch is not on PATH when it is not', async () => {
@@ -162,18 +282,45 @@ describe('Slurm messages and output', () => {
 
   it('checks the request with --test-only before the held submission, and reads the job id', async () => {
     const calls: string[][] = [];
-    const cli = new SlurmCli({ exec: (file, args) => (calls.push([file, ...args]), Promise.resolve({ stdout: args.includes('--parsable') ? '57;mlc\n' : '', stderr: '' })) });
+    const cli = new SlurmCli({
+      exec: (file, args) => (
+        calls.push([file, ...args]),
+        Promise.resolve({ stdout: args.includes('--parsable') ? '57;mlc\n' : '', stderr: '' })
+      ),
+    });
     assert.equal(await cli.submit('/w/s.sbatch', '/w'), '57');
-    assert.deepEqual(calls, [['sbatch', '--test-only', '/w/s.sbatch'], ['sbatch', '--parsable', '--hold', '/w/s.sbatch']]);
+    assert.deepEqual(calls, [
+      ['sbatch', '--test-only', '/w/s.sbatch'],
+      ['sbatch', '--parsable', '--hold', '/w/s.sbatch'],
+    ]);
   });
 
   it('reads squeue and sacct lines; sacct off is undefined, a forgotten job is an empty queue', async () => {
-    assert.deepEqual(parseQueue('12_3|RUNNING\n12_[4-9]|PENDING\n12_1|COMPLETED\n').map((t) => `${t.job}_${t.task} ${t.state}`), ['12_3 RUNNING', '12_1 COMPLETED']);
-    assert.deepEqual(parseAccounting('12_2|CANCELLED by 0|0:15|2026-11-25T10:01:02\n12_1|FAILED|3:0|2026-11-25T10:00:59\n').map((t) => [t.task, t.state, t.exitCode, t.signal]), [[2, 'CANCELLED', 0, 15], [1, 'FAILED', 3, 0]]);
-    assert.deepEqual(parseAccounting('7_[2-4,6%2]|CANCELLED by 0|0:0|2026-12-02T06:16:44\n').map((t) => `${t.job}_${t.task} ${t.state}`), ['7_2 CANCELLED', '7_3 CANCELLED', '7_4 CANCELLED', '7_6 CANCELLED']);
+    assert.deepEqual(
+      parseQueue('12_3|RUNNING\n12_[4-9]|PENDING\n12_1|COMPLETED\n').map((t) => `${t.job}_${t.task} ${t.state}`),
+      ['12_3 RUNNING', '12_1 COMPLETED'],
+    );
+    assert.deepEqual(
+      parseAccounting('12_2|CANCELLED by 0|0:15|2026-11-25T10:01:02\n12_1|FAILED|3:0|2026-11-25T10:00:59\n').map((t) => [
+        t.task,
+        t.state,
+        t.exitCode,
+        t.signal,
+      ]),
+      [
+        [2, 'CANCELLED', 0, 15],
+        [1, 'FAILED', 3, 0],
+      ],
+    );
+    assert.deepEqual(
+      parseAccounting('7_[2-4,6%2]|CANCELLED by 0|0:0|2026-12-02T06:16:44\n').map((t) => `${t.job}_${t.task} ${t.state}`),
+      ['7_2 CANCELLED', '7_3 CANCELLED', '7_4 CANCELLED', '7_6 CANCELLED'],
+    );
     const off = new SlurmCli({ exec: () => Promise.resolve({ stdout: 'Slurm accounting storage is disabled\n', stderr: '' }) });
     assert.equal(await off.accounting(['12']), undefined);
-    const gone = new SlurmCli({ exec: () => Promise.reject(Object.assign(new Error('exit 1'), { stderr: 'slurm_load_jobs error: Invalid job id specified\n' })) });
+    const gone = new SlurmCli({
+      exec: () => Promise.reject(Object.assign(new Error('exit 1'), { stderr: 'slurm_load_jobs error: Invalid job id specified\n' })),
+    });
     assert.deepEqual(await gone.queue(['12']), []);
   });
 });
@@ -190,10 +337,13 @@ describe('Slurm runs: submission, task records, reconcile, stop', () => {
     assert.equal(fs.readFileSync(path.join(ws, '.mlcontainers', 'sweeps', 'S.sbatch'), 'utf8'), s.script);
     assert.equal(onRecordAtRelease, 2, 'both records were written before the tasks could start');
     const { runs } = await readRuns(ws);
-    assert.deepEqual(runs.map((r) => [r.id, r.status, r.backend, r.job, r.container, r.config.content]), [
-      ['S-1', 'running', 'slurm', { id: '41_1', state: 'PENDING', queued: true }, 'mlc-41-1', 'lr: 0\n'],
-      ['S-2', 'running', 'slurm', { id: '41_2', state: 'PENDING', queued: true }, 'mlc-41-2', 'lr: 1\n'],
-    ]);
+    assert.deepEqual(
+      runs.map((r) => [r.id, r.status, r.backend, r.job, r.container, r.config.content]),
+      [
+        ['S-1', 'running', 'slurm', { id: '41_1', state: 'PENDING', queued: true }, 'mlc-41-1', 'lr: 0\n'],
+        ['S-2', 'running', 'slurm', { id: '41_2', state: 'PENDING', queued: true }, 'mlc-41-2', 'lr: 1\n'],
+      ],
+    );
     assert.equal(fs.readFileSync(path.join(ws, '.mlcontainers', 'runs', 'S-2', 'exp.yaml'), 'utf8'), 'lr: 1\n');
     assert.match(formatRuns(runs, Date.now())[1]!, /^S-1\s+pending\s/);
   });
@@ -201,29 +351,56 @@ describe('Slurm runs: submission, task records, reconcile, stop', () => {
   it('hands a secret to sbatch in its environment, names it in the start records, and writes its value into no file of the workspace', async () => {
     const ws = tmp();
     const slurm = new FakeSlurm();
-    const runtime = { env: [{ name: 'HF_TOKEN', value: 'hf_s3cr3t_value_123', secret: true }], mounts: [], binds: [], ulimits: [], capAdd: [], devices: [], updateRemoteUserUID: false };
+    const runtime = {
+      env: [{ name: 'HF_TOKEN', value: 'hf_s3cr3t_value_123', secret: true }],
+      mounts: [],
+      binds: [],
+      ulimits: [],
+      capAdd: [],
+      devices: [],
+      updateRemoteUserUID: false,
+    };
     await submitToSlurm({ plan: plan(ws), image: IMAGE, runtime, slurm, options: {}, recorder: { node: 'node', cli: 'cli.js' } });
     assert.deepEqual(slurm.submittedEnv, [{ HF_TOKEN: 'hf_s3cr3t_value_123' }]);
-    assert.deepEqual((await readRuns(ws)).runs.map((r) => r.env), [['HF_TOKEN'], ['HF_TOKEN']], 'the start records name the variable, as a local run\'s do');
+    assert.deepEqual(
+      (await readRuns(ws)).runs.map((r) => r.env),
+      [['HF_TOKEN'], ['HF_TOKEN']],
+      "the start records name the variable, as a local run's do",
+    );
     const files = fs.readdirSync(ws, { recursive: true, withFileTypes: true }).filter((d) => d.isFile());
     assert.ok(files.length > 3);
-    for (const f of files) assert.ok(!fs.readFileSync(path.join(f.parentPath, f.name), 'utf8').includes('hf_s3cr3t'), `${f.name} holds no secret`);
+    for (const f of files)
+      assert.ok(!fs.readFileSync(path.join(f.parentPath, f.name), 'utf8').includes('hf_s3cr3t'), `${f.name} holds no secret`);
   });
 
   it('a controller that does not answer at submit: the plan kept, no run on record, one sentence naming --resume --on slurm', async () => {
     const ws = tmp();
-    const down = Object.assign(new Error('exit 1'), { stderr: 'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)\n' });
+    const down = Object.assign(new Error('exit 1'), {
+      stderr: 'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)\n',
+    });
     const slurm = new SlurmCli({ exec: () => Promise.reject(down) });
-    await assert.rejects(submitToSlurm({ plan: plan(ws), image: IMAGE, slurm, options: {}, recorder: { node: 'node', cli: 'cli.js' } }), (e: unknown) =>
-      e instanceof SlurmError && e.reason === 'controller' &&
-      e.message === 'The Slurm controller does not answer, so nothing was submitted and no run is on record; the plan is kept as S: once `sinfo` answers, submit it with `mlc run --resume S --on slurm` (and the same Slurm options).');
+    await assert.rejects(
+      submitToSlurm({ plan: plan(ws), image: IMAGE, slurm, options: {}, recorder: { node: 'node', cli: 'cli.js' } }),
+      (e: unknown) =>
+        e instanceof SlurmError &&
+        e.reason === 'controller' &&
+        e.message ===
+          'The Slurm controller does not answer, so nothing was submitted and no run is on record; the plan is kept as S: once `sinfo` answers, submit it with `mlc run --resume S --on slurm` (and the same Slurm options).',
+    );
     assert.deepEqual((await readRuns(ws)).runs, []);
   });
 
   it('a dry run renders the script and writes nothing', async () => {
     const ws = tmp();
     const slurm = new FakeSlurm();
-    const s = await submitToSlurm({ plan: plan(ws), image: IMAGE, slurm, options: {}, recorder: { node: 'node', cli: 'cli.js' }, dryRun: true });
+    const s = await submitToSlurm({
+      plan: plan(ws),
+      image: IMAGE,
+      slurm,
+      options: {},
+      recorder: { node: 'node', cli: 'cli.js' },
+      dryRun: true,
+    });
     assert.match(s.script, /#SBATCH --array=1-2%2/);
     assert.equal(slurm.submitted.length, 0);
     assert.deepEqual(fs.readdirSync(ws), []);
@@ -241,7 +418,13 @@ describe('Slurm runs: submission, task records, reconcile, stop', () => {
     r = (await readRuns(ws)).runs.find((x) => x.id === 'S-2')!;
     assert.deepEqual([r.status, r.exitCode, r.job?.state], ['failed', 3, 'FAILED']);
     assert.ok(r.metrics && JSON.stringify(r.metrics).includes('loss'));
-    assert.equal(fs.readFileSync(path.join(ws, '.mlcontainers', 'runs.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"S-2"') && !l.includes('"status":"running"')).length, 1);
+    assert.equal(
+      fs
+        .readFileSync(path.join(ws, '.mlcontainers', 'runs.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"S-2"') && !l.includes('"status":"running"')).length,
+      1,
+    );
   });
 
   it('closes tasks that ended unrecorded from sacct (TIMEOUT, OUT_OF_MEMORY, CANCELLED) and leaves live ones', async () => {
@@ -250,12 +433,23 @@ describe('Slurm runs: submission, task records, reconcile, stop', () => {
     for (const n of [1, 2, 3, 4, 5]) await appendRun(ws, at(n));
     const slurm = new FakeSlurm();
     slurm.queued = [task('7', 1, 'RUNNING'), task('7', 2, 'TIMEOUT'), task('7', 5, 'PENDING')];
-    slurm.accounted = [task('7', 2, 'TIMEOUT', [0, 0], '2026-11-25T10:05:00.000Z'), task('7', 3, 'OUT_OF_MEMORY', [0, 125]), task('7', 4, 'CANCELLED', [0, 15])];
+    slurm.accounted = [
+      task('7', 2, 'TIMEOUT', [0, 0], '2026-11-25T10:05:00.000Z'),
+      task('7', 3, 'OUT_OF_MEMORY', [0, 125]),
+      task('7', 4, 'CANCELLED', [0, 15]),
+    ];
     assert.equal(await reconcileSlurmRuns({ slurm, workspace: ws, log }), true);
     const by = new Map((await readRuns(ws)).runs.map((r) => [r.id, r]));
-    assert.deepEqual([1, 2, 3, 4, 5].map((n) => [by.get(`R-${n}`)!.status, by.get(`R-${n}`)!.exitCode, by.get(`R-${n}`)!.job!.state]), [
-      ['running', null, 'RUNNING'], ['failed', null, 'TIMEOUT'], ['failed', null, 'OUT_OF_MEMORY'], ['cancelled', null, 'CANCELLED'], ['running', null, 'RUNNING'],
-    ]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5].map((n) => [by.get(`R-${n}`)!.status, by.get(`R-${n}`)!.exitCode, by.get(`R-${n}`)!.job!.state]),
+      [
+        ['running', null, 'RUNNING'],
+        ['failed', null, 'TIMEOUT'],
+        ['failed', null, 'OUT_OF_MEMORY'],
+        ['cancelled', null, 'CANCELLED'],
+        ['running', null, 'RUNNING'],
+      ],
+    );
     assert.equal(by.get('R-2')!.end, '2026-11-25T10:05:00.000Z');
     assert.match(by.get('R-2')!.error ?? '', /time limit: ask for more with --time/);
     const lines = formatRuns([by.get('R-2')!, by.get('R-3')!], Date.now());
@@ -276,13 +470,18 @@ describe('Slurm runs: submission, task records, reconcile, stop', () => {
 
   it('mlc stop scancels the task of a run, the whole array of a sweep, waits for squeue, and records them cancelled', async () => {
     const ws = tmp();
-    for (const n of [1, 2]) await appendRun(ws, startedRecord(`S-${n}`, { sweep: { id: 'S', index: n - 1, size: 2 }, backend: 'slurm', job: { id: `9_${n}`, state: 'RUNNING' } }));
+    for (const n of [1, 2])
+      await appendRun(
+        ws,
+        startedRecord(`S-${n}`, { sweep: { id: 'S', index: n - 1, size: 2 }, backend: 'slurm', job: { id: `9_${n}`, state: 'RUNNING' } }),
+      );
     const slurm = new FakeSlurm();
     // A cancelled task leaves squeue's live states on the third poll after its scancel.
     let polls = 0;
     const live = new Set(['9_1', '9_2']);
     slurm.queued = () => {
-      if (++polls >= 3) for (const id of slurm.cancelled.flat()) for (const t of [...live]) if (t === id || t.startsWith(`${id}_`)) live.delete(t);
+      if (++polls >= 3)
+        for (const id of slurm.cancelled.flat()) for (const t of [...live]) if (t === id || t.startsWith(`${id}_`)) live.delete(t);
       return [1, 2].map((n) => task('9', n, live.has(`9_${n}`) ? 'RUNNING' : 'CANCELLED'));
     };
     slurm.accounted = [];

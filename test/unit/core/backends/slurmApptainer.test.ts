@@ -18,29 +18,62 @@ const IMAGE = imageDetails({ env: ['PATH=/opt/conda/bin:/usr/bin:/bin'], entrypo
 const WS = '/home/u/dimuon';
 const SIF = apptainerSifPath(WS, IMAGE.id);
 const SECRET = { name: 'HF_TOKEN', value: 'hf_s3cr3t_value_123', secret: true };
-const RUNTIME = { env: [{ name: 'WANDB_MODE', value: 'offline', secret: false }, SECRET], mounts: [], binds: [], ulimits: [], capAdd: [], devices: [], updateRemoteUserUID: false };
+const RUNTIME = {
+  env: [{ name: 'WANDB_MODE', value: 'offline', secret: false }, SECRET],
+  mounts: [],
+  binds: [],
+  ulimits: [],
+  capAdd: [],
+  devices: [],
+  updateRemoteUserUID: false,
+};
 
 function taskInput(n: number): RunContainerInput {
   const runId = `S-${n}`;
   const runDir = path.join(WS, '.mlcontainers', 'runs', runId);
   return {
-    runId, name: `dimuon-run-${runId}`, image: { ref: 'dimuon:latest', details: IMAGE }, workspace: WS, code: 'workspace', runDir,
-    configFile: path.join(runDir, 'exp.yaml'), configName: 'exp.yaml', command: ['python', 'train.py'], decision: { mode: 'cpu' }, shmSizeBytes: 1024, sweepId: 'S',
+    runId,
+    name: `dimuon-run-${runId}`,
+    image: { ref: 'dimuon:latest', details: IMAGE },
+    workspace: WS,
+    code: 'workspace',
+    runDir,
+    configFile: path.join(runDir, 'exp.yaml'),
+    configName: 'exp.yaml',
+    command: ['python', 'train.py'],
+    decision: { mode: 'cpu' },
+    shmSizeBytes: 1024,
+    sweepId: 'S',
   };
 }
 
 const script = (over: Partial<Parameters<typeof renderBatchScript>[0]> = {}): string =>
-  renderBatchScript({ planId: 'S', sweep: true, workspace: WS, tasks: [{ ...taskInput(1), runtime: RUNTIME }, taskInput(2)], slurm: {}, recorder: { node: '/usr/bin/node', cli: '/opt/mlc/cli.js' }, runtime: 'apptainer', sif: SIF, ...over });
+  renderBatchScript({
+    planId: 'S',
+    sweep: true,
+    workspace: WS,
+    tasks: [{ ...taskInput(1), runtime: RUNTIME }, taskInput(2)],
+    slurm: {},
+    recorder: { node: '/usr/bin/node', cli: '/opt/mlc/cli.js' },
+    runtime: 'apptainer',
+    sif: SIF,
+    ...over,
+  });
 
 describe('Slurm tasks through Apptainer (the generated script; not run for real here)', () => {
-  it('task i runs apptainer exec of the SIF with the run\'s binds, /workspace, the image\'s entrypoint before the command; variables by APPTAINERENV_, a secret by name only', () => {
+  it("task i runs apptainer exec of the SIF with the run's binds, /workspace, the image's entrypoint before the command; variables by APPTAINERENV_, a secret by name only", () => {
     const lines = script().split('\n');
     const sif = SIF.replace(/:/g, '\\:');
     assert.ok(SIF.endsWith(`.mlcontainers/apptainer/${IMAGE.id.slice(7)}.sif`));
-    assert.equal(lines.find((l) => l.startsWith('  1)')),
+    assert.equal(
+      lines.find((l) => l.startsWith('  1)')),
       `  1) run=S-1; keep=(HF_TOKEN); envs=(WANDB_MODE\\=offline MLC_CONFIG\\=/etc/mlc/config/exp.yaml MLC_RUN_ID\\=S-1 MLC_RUN_DIR\\=/workspace/.mlcontainers/runs/S-1 NVIDIA_VISIBLE_DEVICES\\=void PYTHONUNBUFFERED\\=1); ` +
-      `args=(--cleanenv --no-home --bind /home/u/dimuon\\:/workspace --bind /home/u/dimuon/.mlcontainers\\:/workspace/.mlcontainers\\:ro --bind /home/u/dimuon/.mlcontainers/runs/S-1\\:/workspace/.mlcontainers/runs/S-1 --bind /home/u/dimuon/.mlcontainers/runs/S-1/exp.yaml\\:/etc/mlc/config/exp.yaml\\:ro --pwd /workspace ${sif} /usr/bin/tini -- python train.py) ;;`);
-    assert.match(lines.find((l) => l.startsWith('  2)'))!, /^ {2}2\) run=S-2; keep=\(\); envs=\(MLC_CONFIG/);
+        `args=(--cleanenv --no-home --bind /home/u/dimuon\\:/workspace --bind /home/u/dimuon/.mlcontainers\\:/workspace/.mlcontainers\\:ro --bind /home/u/dimuon/.mlcontainers/runs/S-1\\:/workspace/.mlcontainers/runs/S-1 --bind /home/u/dimuon/.mlcontainers/runs/S-1/exp.yaml\\:/etc/mlc/config/exp.yaml\\:ro --pwd /workspace ${sif} /usr/bin/tini -- python train.py) ;;`,
+    );
+    assert.match(
+      lines.find((l) => l.startsWith('  2)'))!,
+      /^ {2}2\) run=S-2; keep=\(\); envs=\(MLC_CONFIG/,
+    );
     for (const golden of [
       'tool=$(command -v apptainer) || { echo "mlc: apptainer is not on PATH on node $(hostname): install Apptainer on the nodes, or submit with --runtime docker" >&2; exit 1; }',
       '"${mlc[@]}" start "$run" --job "$job" --gpus "${SLURM_JOB_GPUS:-none}" || exit 1',
@@ -49,7 +82,8 @@ describe('Slurm tasks through Apptainer (the generated script; not run for real 
       '    export "APPTAINERENV_NVIDIA_VISIBLE_DEVICES=$SLURM_JOB_GPUS" "APPTAINERENV_CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-$SLURM_JOB_GPUS}"',
       '  exec "$tool" exec "${args[@]}"',
       '"${mlc[@]}" finish "$run" --exit "$code"',
-    ]) assert.ok(lines.includes(golden), `the script has the line\n${golden}`);
+    ])
+      assert.ok(lines.includes(golden), `the script has the line\n${golden}`);
     assert.ok(!script().includes('hf_s3cr3t_value_123'), 'the secret value is in no file');
     assert.ok(!script().includes('docker run'), 'no docker on the nodes');
   });
@@ -68,8 +102,10 @@ describe('Slurm tasks through Apptainer (the generated script; not run for real 
     assert.doesNotMatch(s, /APPTAINERENV_/);
   });
 
-  it('refuses what Apptainer cannot mount, and keeps the image\'s command when none is given', () => {
-    const volume = containerRequest(runContainerSpec({ ...taskInput(1), runtime: { ...RUNTIME, mounts: [{ Type: 'volume', Source: 'cache', Target: '/cache' }] } }));
+  it("refuses what Apptainer cannot mount, and keeps the image's command when none is given", () => {
+    const volume = containerRequest(
+      runContainerSpec({ ...taskInput(1), runtime: { ...RUNTIME, mounts: [{ Type: 'volume', Source: 'cache', Target: '/cache' }] } }),
+    );
     assert.throws(() => toApptainerArgs(volume, IMAGE, SIF), /Apptainer cannot mount a volume at \/cache: use a bind mount/);
     const bare = containerRequest(runContainerSpec({ ...taskInput(1), command: [] }));
     assert.deepEqual(toApptainerArgs(bare, IMAGE, SIF).args.slice(-3), ['/usr/bin/tini', '--', 'bash']);
@@ -95,11 +131,14 @@ describe('Slurm tasks through Apptainer (the generated script; not run for real 
     await apptainerImage(o);
     assert.equal(calls.length, 1, 'built before: not again');
     tagged = `sha256:${'b'.repeat(64)}`;
-    await assert.rejects(apptainerImage({ ...o, image: { ...IMAGE, id: `sha256:${'c'.repeat(64)}` } }), /dimuon:latest names another image \(bbbbbbbbbbbb\) than the one planned \(cccccccccccc\)/);
+    await assert.rejects(
+      apptainerImage({ ...o, image: { ...IMAGE, id: `sha256:${'c'.repeat(64)}` } }),
+      /dimuon:latest names another image \(bbbbbbbbbbbb\) than the one planned \(cccccccccccc\)/,
+    );
     assert.equal(calls.length, 1);
   });
 
-  it('writes the SIF\'s .def without a %setup a base image\'s label key would add, and warns of the label left out', async () => {
+  it("writes the SIF's .def without a %setup a base image's label key would add, and warns of the label left out", async () => {
     const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-apptainer-'));
     const exec = async (file: string, args: string[]): Promise<{ stdout: string; stderr: string }> => {
       if (file === 'docker') return { stdout: `${IMAGE.id}\n`, stderr: '' };
@@ -108,11 +147,21 @@ describe('Slurm tasks through Apptainer (the generated script; not run for real 
     };
     const lines: string[] = [];
     const image = { ...IMAGE, labels: { ...IMAGE.labels, 'org.mlcontainers.x\n%setup\nrm -rf ~': '1' } };
-    const sif = await apptainerImage({ workspace: ws, image, ref: 'dimuon:latest', tool: 'apptainer', log: recordingLogger(lines, 'slurm'), exec });
+    const sif = await apptainerImage({
+      workspace: ws,
+      image,
+      ref: 'dimuon:latest',
+      tool: 'apptainer',
+      log: recordingLogger(lines, 'slurm'),
+      exec,
+    });
     const def = fs.readFileSync(sif.replace(/\.sif$/, '.def'), 'utf8');
     assert.ok(!def.split('\n').some((l) => l.trim().startsWith('%setup')), def);
     assert.ok(!def.includes('rm -rf'));
-    assert.ok(lines.some((l) => l.startsWith('warn') && l.includes('"org.mlcontainers.x\\n%setup\\nrm -rf ~"')), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => l.startsWith('warn') && l.includes('"org.mlcontainers.x\\n%setup\\nrm -rf ~"')),
+      lines.join('\n'),
+    );
     fs.rmSync(ws, { recursive: true, force: true });
   });
 
@@ -122,15 +171,32 @@ describe('Slurm tasks through Apptainer (the generated script; not run for real 
       throw Object.assign(new Error(`spawn ${file} ENOENT`), { code: 'ENOENT', path: file });
     };
     const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-apptainer-'));
-    const pinned = async (file: string): Promise<{ stdout: string; stderr: string }> => (file === 'docker' ? { stdout: `${IMAGE.id}\n`, stderr: '' } : missing(file));
-    await assert.rejects(apptainerImage({ workspace: ws, image: IMAGE, ref: 'dimuon:latest', tool: 'apptainer', log: silentLogger('slurm'), exec: pinned }),
-      (e: unknown) => e instanceof SlurmError && /^apptainer is not on PATH: .* install Apptainer here and on the nodes \(https:\/\/apptainer\.org\/[^)]*\), or submit with --runtime docker or charliecloud\.$/.test(e.message));
+    const pinned = async (file: string): Promise<{ stdout: string; stderr: string }> =>
+      file === 'docker' ? { stdout: `${IMAGE.id}\n`, stderr: '' } : missing(file);
+    await assert.rejects(
+      apptainerImage({ workspace: ws, image: IMAGE, ref: 'dimuon:latest', tool: 'apptainer', log: silentLogger('slurm'), exec: pinned }),
+      (e: unknown) =>
+        e instanceof SlurmError &&
+        /^apptainer is not on PATH: .* install Apptainer here and on the nodes \(https:\/\/apptainer\.org\/[^)]*\), or submit with --runtime docker or charliecloud\.$/.test(
+          e.message,
+        ),
+    );
     assert.ok(!fs.readdirSync(path.join(ws, '.mlcontainers', 'apptainer')).some((f) => f.includes('.sif')), 'no SIF, finished or not');
-    const onPath = (tools: string[]) => async (t: string): Promise<boolean> => tools.includes(t);
+    const onPath =
+      (tools: string[]) =>
+      async (t: string): Promise<boolean> =>
+        tools.includes(t);
     await assert.rejects(chooseRuntime('apptainer', { onPath: onPath([]) }), /^SlurmError: apptainer is not on PATH: /);
-    assert.equal((await chooseRuntime('apptainer', { onPath: onPath([]), requireTool: false })).runtime, 'apptainer', 'a dry run prints the script without it');
+    assert.equal(
+      (await chooseRuntime('apptainer', { onPath: onPath([]), requireTool: false })).runtime,
+      'apptainer',
+      'a dry run prints the script without it',
+    );
     const noDocker = { exec: missing, onPath: onPath(['apptainer', 'ch-run']) };
-    assert.deepEqual(await chooseRuntime(undefined, noDocker), { runtime: 'apptainer', why: 'docker does not answer here and apptainer is on PATH' });
+    assert.deepEqual(await chooseRuntime(undefined, noDocker), {
+      runtime: 'apptainer',
+      why: 'docker does not answer here and apptainer is on PATH',
+    });
     assert.equal((await chooseRuntime(undefined, { exec: missing, onPath: onPath(['singularity']) })).runtime, 'singularity');
     assert.equal((await chooseRuntime('singularity', { onPath: onPath(['singularity']) })).runtime, 'singularity');
   });

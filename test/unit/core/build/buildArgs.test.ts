@@ -3,7 +3,11 @@ import { checkBuildArgs, parseBuildArgList } from '../../../../src/core/build/bu
 
 describe('build arg overrides (mlc build --build-arg, mlContainers.build.args)', () => {
   it('parses NAME=VALUE like docker build, keeping "=" inside values and empty values', () => {
-    assert.deepEqual(parseBuildArgList(['BASE_IMAGE=mirror.example.org/pytorch:2.5', 'X=a=b', 'EMPTY=']), { BASE_IMAGE: 'mirror.example.org/pytorch:2.5', X: 'a=b', EMPTY: '' });
+    assert.deepEqual(parseBuildArgList(['BASE_IMAGE=mirror.example.org/pytorch:2.5', 'X=a=b', 'EMPTY=']), {
+      BASE_IMAGE: 'mirror.example.org/pytorch:2.5',
+      X: 'a=b',
+      EMPTY: '',
+    });
   });
 
   it('refuses entries without a value or with a name the Dockerfile ARG syntax cannot hold', () => {

@@ -14,11 +14,16 @@ const SHA = 'abcdef1234567890abcdef1234567890abcdef12';
 const DOCKER: EnginePing = { apiVersion: '1.47', osType: 'linux', isPodman: false, version: '27.3.1' };
 const OLD_DOCKER: EnginePing = { apiVersion: '1.38', osType: 'linux', isPodman: false, version: '18.06.3' };
 const PODMAN: EnginePing = { apiVersion: '1.41', osType: '', isPodman: true, version: '4.3.1' };
-const DOCKERFILE = 'ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE} AS train\nRUN --mount=type=cache,target=/root/.cache/pip pip install numpy\nCOPY . /workspace\n';
+const DOCKERFILE =
+  'ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE} AS train\nRUN --mount=type=cache,target=/root/.cache/pip pip install numpy\nCOPY . /workspace\n';
 
 /** A Dockerfile project (context: the folder) on Docker with BuildKit, its base on the engine, at a clean commit. */
 function inputs(over: Partial<PlanInputs> = {}): PlanInputs {
-  const config = { name: 'dimuon', build: { dockerfile: 'Dockerfile', context: '..', target: 'train' }, containerEnv: { MLC_PRESET: 'pytorch' } };
+  const config = {
+    name: 'dimuon',
+    build: { dockerfile: 'Dockerfile', context: '..', target: 'train' },
+    containerEnv: { MLC_PRESET: 'pytorch' },
+  };
   return {
     folder: FOLDER,
     configPath: path.join(FOLDER, '.devcontainer', 'devcontainer.json'),
@@ -27,7 +32,14 @@ function inputs(over: Partial<PlanInputs> = {}): PlanInputs {
     source: { kind: 'dockerfile', dockerfile: path.join(FOLDER, '.devcontainer', 'Dockerfile'), contextDir: FOLDER },
     dockerfileText: DOCKERFILE,
     buildArgs: { BASE_IMAGE: 'lab/torch:2', EPOCHS: '3' },
-    base: { ref: 'lab/torch:2', image: imageDetails({ id: 'sha256:local', repoDigests: [`lab/torch@${D1}`], labels: { 'devcontainer.metadata': '[{"remoteUser":"dev"}]' } }) },
+    base: {
+      ref: 'lab/torch:2',
+      image: imageDetails({
+        id: 'sha256:local',
+        repoDigests: [`lab/torch@${D1}`],
+        labels: { 'devcontainer.metadata': '[{"remoteUser":"dev"}]' },
+      }),
+    },
     imageName: 'dimuon',
     git: { sha: SHA, dirty: false },
     hyperparameters: undefined,
@@ -69,21 +81,45 @@ describe('the build plan', () => {
       const plan = planBuild(inputs({ engine: OLD_DOCKER, dockerfileText: 'FROM lab/torch:2\nCOPY . /workspace\n' }));
       assert.equal(plan.builder, 'classic');
       assert.equal(plan.builderName, 'the classic builder');
-      assert.deepEqual(plan.builderNote, { level: 'warn', text: 'classic builder: Engine API 1.38 predates BuildKit (1.39); update Docker' });
+      assert.deepEqual(plan.builderNote, {
+        level: 'warn',
+        text: 'classic builder: Engine API 1.38 predates BuildKit (1.39); update Docker',
+      });
       assert.equal(plan.transport.kind, 'tar');
-      assert.throws(() => planBuild(inputs({ engine: OLD_DOCKER })), (e: unknown) => e instanceof BuildFailedError && /^Cannot build here: .*the classic builder refuses RUN --mount\. The Dockerfile uses RUN --mount, which needs BuildKit or Podman 4\.$/.test(e.message));
+      assert.throws(
+        () => planBuild(inputs({ engine: OLD_DOCKER })),
+        (e: unknown) =>
+          e instanceof BuildFailedError &&
+          /^Cannot build here: .*the classic builder refuses RUN --mount\. The Dockerfile uses RUN --mount, which needs BuildKit or Podman 4\.$/.test(
+            e.message,
+          ),
+      );
     });
 
     it('refuses RUN --mount on a Podman older than 4, naming the update, and builds the same Dockerfile on Podman 4', () => {
       const podman3 = { ...PODMAN, version: '3.4.4' };
-      assert.throws(() => planBuild(inputs({ engine: podman3 })), (e: unknown) => e instanceof BuildFailedError && /^Cannot build here: Podman 3\.4\.4's builder predates RUN --mount \(Podman 4\.0\); update Podman\./.test(e.message));
+      assert.throws(
+        () => planBuild(inputs({ engine: podman3 })),
+        (e: unknown) =>
+          e instanceof BuildFailedError &&
+          /^Cannot build here: Podman 3\.4\.4's builder predates RUN --mount \(Podman 4\.0\); update Podman\./.test(e.message),
+      );
       assert.equal(planBuild(inputs({ engine: podman3, dockerfileText: 'FROM lab/torch:2\n' })).builder, 'classic');
       assert.equal(planBuild(inputs({ engine: PODMAN })).builder, 'classic');
     });
 
     it("sends an image config's generated Dockerfile as a tar even on BuildKit, whose one shared answer then carries credentials", () => {
       const config = { image: 'python:3.12-slim', build: { target: 'ignored' } };
-      const plan = planBuild(inputs({ config, rawConfig: config, source: { kind: 'image', image: 'python:3.12-slim' }, dockerfileText: 'FROM python:3.12-slim\n', buildArgs: {}, base: { ref: 'python:3.12-slim', image: undefined } }));
+      const plan = planBuild(
+        inputs({
+          config,
+          rawConfig: config,
+          source: { kind: 'image', image: 'python:3.12-slim' },
+          dockerfileText: 'FROM python:3.12-slim\n',
+          buildArgs: {},
+          base: { ref: 'python:3.12-slim', image: undefined },
+        }),
+      );
       assert.deepEqual(plan.transport, { kind: 'tar', reason: 'the context is generated' });
       assert.equal(plan.sharedCredentials, true);
       assert.equal(plan.contextDir, undefined);
@@ -162,7 +198,10 @@ describe('the build plan', () => {
       assert.equal(plan.layer, undefined);
       assert.deepEqual(plan.request.tags, ['dimuon:abcdef1', 'dimuon:latest']);
       // Read against what the base left, then devcontainer.json's own entry.
-      assert.deepEqual(JSON.parse(plan.labels['devcontainer.metadata'] ?? ''), [{ remoteUser: 'dev' }, { containerEnv: { MLC_PRESET: 'pytorch' } }]);
+      assert.deepEqual(JSON.parse(plan.labels['devcontainer.metadata'] ?? ''), [
+        { remoteUser: 'dev' },
+        { containerEnv: { MLC_PRESET: 'pytorch' } },
+      ]);
     });
 
     it('adds a layer for the digest BuildKit may resolve when the base is not on the engine yet', () => {

@@ -64,7 +64,11 @@ describe('the layer after the build, on Podman', () => {
     const result = await buildExperiment({ folder: dir, engine, git: { info: async () => undefined }, log: silentLogger('build') });
     const [main, stamp] = engine.builds;
     assert.ok(main && stamp && engine.builds.length === 2);
-    assert.deepEqual(main.request.tags.filter((t) => !result.tags.includes(t)), [], 'a temporary tag on the build');
+    assert.deepEqual(
+      main.request.tags.filter((t) => !result.tags.includes(t)),
+      [],
+      'a temporary tag on the build',
+    );
     assert.equal(stamp.dockerfile, `FROM sha256:${'1'.repeat(64)}\nCOPY environment.lock /etc/mlc/environment.lock\n`);
     assert.deepEqual(stamp.request.tags, result.tags);
     assert.ok(engine.inspected.includes(`sha256:${'1'.repeat(64)}`), 'the built image was not read by id');
@@ -75,17 +79,30 @@ describe('the layer after the build, on Podman', () => {
   it('installs Features FROM the image id, tagging nothing until they are in', async () => {
     const dir = devcontainerProject('FROM python:3.11-slim\n');
     dirs.push(dir);
-    fs.writeFileSync(path.join(dir, '.devcontainer', 'devcontainer.json'), JSON.stringify({ build: { dockerfile: 'Dockerfile', context: '..' }, features: { './features/a': {} } }));
+    fs.writeFileSync(
+      path.join(dir, '.devcontainer', 'devcontainer.json'),
+      JSON.stringify({ build: { dockerfile: 'Dockerfile', context: '..' }, features: { './features/a': {} } }),
+    );
     fs.mkdirSync(path.join(dir, '.devcontainer', 'features', 'a'), { recursive: true });
     fs.writeFileSync(path.join(dir, '.devcontainer', 'features', 'a', 'devcontainer-feature.json'), JSON.stringify({ id: 'a' }));
     fs.writeFileSync(path.join(dir, '.devcontainer', 'features', 'a', 'install.sh'), '#!/bin/sh\n');
     const engine = new PodmanStampEngine();
-    const result = await buildExperiment({ folder: dir, engine, git: { info: async () => undefined }, log: silentLogger('build'), lock: false });
+    const result = await buildExperiment({
+      folder: dir,
+      engine,
+      git: { info: async () => undefined },
+      log: silentLogger('build'),
+      lock: false,
+    });
     const [main, features] = engine.builds;
     assert.ok(main && features && engine.builds.length === 2, `${engine.builds.length} builds`);
     assert.deepEqual(main.request.tags, [], 'the real tags moved before the Features were in');
     assert.match(features.dockerfile, new RegExp(`^FROM sha256:${'1'.repeat(64)}\n`));
-    assert.deepEqual(features.request.tags.filter((t) => !result.tags.includes(t)), [], 'a temporary tag on the Features');
+    assert.deepEqual(
+      features.request.tags.filter((t) => !result.tags.includes(t)),
+      [],
+      'a temporary tag on the Features',
+    );
     assert.equal(result.imageId, `sha256:${'2'.repeat(64)}`);
     assert.deepEqual(engine.removed, [], 'an image or tag was removed: on Podman that deletes the build cache');
   });

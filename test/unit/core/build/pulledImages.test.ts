@@ -26,7 +26,9 @@ describe('images a Dockerfile pulls (for registry credentials)', () => {
   });
 
   it('names the one registry credentials may go to, or all of them when there are several', () => {
-    assert.deepEqual(credentialHost(['gitlab-registry.cern.ch/lab/torch:2', 'gitlab-registry.cern.ch/lab/data:1']), { host: 'gitlab-registry.cern.ch' });
+    assert.deepEqual(credentialHost(['gitlab-registry.cern.ch/lab/torch:2', 'gitlab-registry.cern.ch/lab/data:1']), {
+      host: 'gitlab-registry.cern.ch',
+    });
     assert.deepEqual(credentialHost(['pytorch/pytorch:2.5.1', 'library/debian']), { host: 'docker.io' });
     assert.deepEqual(credentialHost(['localhost:5000/base', 'debian:bookworm']), { hosts: ['localhost:5000', 'docker.io'] });
     assert.equal(credentialHost([]), undefined);

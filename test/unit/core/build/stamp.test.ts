@@ -35,7 +35,10 @@ class StampingEngine extends FakeEngine {
       x.on('entry', (header, stream, next) => {
         const chunks: Buffer[] = [];
         stream.on('data', (c: unknown) => chunks.push(c as Buffer));
-        stream.on('end', () => (files.set(header.name, { content: Buffer.concat(chunks).toString('utf8'), mtime: header.mtime?.getTime() ?? -1 }), next()));
+        stream.on(
+          'end',
+          () => (files.set(header.name, { content: Buffer.concat(chunks).toString('utf8'), mtime: header.mtime?.getTime() ?? -1 }), next()),
+        );
       });
       x.on('finish', resolve).on('error', reject);
       (context as NodeJS.ReadableStream).pipe(x);
@@ -68,7 +71,10 @@ describe('provenance that travels with the image', () => {
 
   it("takes a local base's digest from its own repository's RepoDigests, else its image id", async () => {
     const engine = new FakeEngine();
-    engine.images.set('python:3.11', imageDetails({ id: 'sha256:local', repoDigests: [`mirror.example.org/python@${D1}`, `python@${D2}`] }));
+    engine.images.set(
+      'python:3.11',
+      imageDetails({ id: 'sha256:local', repoDigests: [`mirror.example.org/python@${D1}`, `python@${D2}`] }),
+    );
     engine.images.set('lab/standin:1', imageDetails({ id: 'sha256:standin', repoDigests: [] }));
     assert.equal(localBaseDigest('python:3.11', await engine.inspectImage('python:3.11')), D2);
     assert.equal(localBaseDigest('lab/standin:1', await engine.inspectImage('lab/standin:1')), 'sha256:standin');
@@ -85,14 +91,26 @@ describe('provenance that travels with the image', () => {
     assert.ok(main && stamp && engine.builds.length === 2);
     const temporary = main.request.tags.at(-1) ?? '';
     assert.match(temporary, /^dimuon:mlc-stamp-[0-9a-f]{8}$/);
-    assert.deepEqual(main.request.tags, [temporary], 'the real tags go on only with the last layer: an engine stopped before it tags nothing');
+    assert.deepEqual(
+      main.request.tags,
+      [temporary],
+      'the real tags go on only with the last layer: an engine stopped before it tags nothing',
+    );
     assert.equal(main.request.labels?.['org.mlcontainers.base'], 'lab/standin:1');
-    assert.equal(main.request.labels?.['org.mlcontainers.base.digest'], 'sha256:standin', 'a base known before the build is labelled by the build');
+    assert.equal(
+      main.request.labels?.['org.mlcontainers.base.digest'],
+      'sha256:standin',
+      'a base known before the build is labelled by the build',
+    );
 
     assert.deepEqual(stamp.request.tags, result.tags);
     assert.equal(stamp.files.get('Dockerfile')?.content, `FROM ${temporary}\nCOPY environment.lock /etc/mlc/environment.lock\n`);
     assert.equal(stamp.files.get('environment.lock')?.content, LOCK);
-    assert.deepEqual([...stamp.files.values()].map((f) => f.mtime), [0, 0], 'the layer would differ for the same lock');
+    assert.deepEqual(
+      [...stamp.files.values()].map((f) => f.mtime),
+      [0, 0],
+      'the layer would differ for the same lock',
+    );
     // devcontainer.metadata rides on the layer after the Dockerfile's build, read against what the base left.
     assert.deepEqual(stamp.request.labels, { 'devcontainer.metadata': '[{}]', 'org.mlcontainers.lock.sha256': sha256(LOCK) });
     assert.deepEqual(engine.removed, [temporary]);
@@ -106,7 +124,13 @@ describe('provenance that travels with the image', () => {
     const dir = devcontainerProject('FROM python:3.11-slim\n', {}, 'dimuon');
     const engine = new StampingEngine();
     engine.trace = [`[1/1] FROM docker.io/library/python:3.11-slim@${D1}`];
-    const result = await buildExperiment({ folder: dir, engine, git: { info: async () => undefined }, log: silentLogger('build'), lock: false });
+    const result = await buildExperiment({
+      folder: dir,
+      engine,
+      git: { info: async () => undefined },
+      log: silentLogger('build'),
+      lock: false,
+    });
     assert.equal(engine.builds[1]?.files.get('Dockerfile')?.content, `FROM ${engine.builds[0]?.request.tags.at(-1)}\n`);
     assert.deepEqual(engine.builds[1]?.request.labels, { 'org.mlcontainers.base.digest': D1 });
     assert.equal(result.labels['org.mlcontainers.base.digest'], D1);
@@ -115,20 +139,30 @@ describe('provenance that travels with the image', () => {
     local.images.set('python:3.11-slim', imageDetails({ id: 'sha256:py', repoDigests: [`python@${D2}`] }));
     await buildExperiment({ folder: dir, engine: local, git: { info: async () => undefined }, log: silentLogger('build'), lock: false });
     assert.equal(local.builds.length, 1, 'a stamp was built with nothing to stamp');
-    assert.deepEqual(local.builds[0]?.request.tags.filter((t) => t.includes('mlc-stamp')), []);
+    assert.deepEqual(
+      local.builds[0]?.request.tags.filter((t) => t.includes('mlc-stamp')),
+      [],
+    );
     assert.equal(local.builds[0]?.request.labels?.['org.mlcontainers.base.digest'], D2);
   });
 
   it('strips credentials from the URLs of a lock before it goes anywhere', async () => {
     const engine = new FakeEngine();
-    engine.runCapture = async () => ({ exitCode: 0, stdout: 'mypkg @ git+https://ada:ghp_SECRET@github.com/lab/mypkg.git@v1\nnumpy==1.26.4\n', stderr: '' });
+    engine.runCapture = async () => ({
+      exitCode: 0,
+      stdout: 'mypkg @ git+https://ada:ghp_SECRET@github.com/lab/mypkg.git@v1\nnumpy==1.26.4\n',
+      stderr: '',
+    });
     assert.equal(await captureLock(engine, 'sha256:x'), 'mypkg @ git+https://github.com/lab/mypkg.git@v1\nnumpy==1.26.4\n');
   });
 
   it("reads a pulled image's lock from the image when the project has none, without capturing one", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-pulled-'));
     const engine = new StampingEngine();
-    engine.images.set('registry.example.org/dimuon:3f2a1bc', imageDetails({ id: 'sha256:pulled', labels: { 'org.mlcontainers.lock.sha256': sha256(LOCK) } }));
+    engine.images.set(
+      'registry.example.org/dimuon:3f2a1bc',
+      imageDetails({ id: 'sha256:pulled', labels: { 'org.mlcontainers.lock.sha256': sha256(LOCK) } }),
+    );
     engine.imageLocks.set('sha256:pulled', LOCK);
     const found = await lockFor(engine, dir, 'registry.example.org/dimuon:3f2a1bc');
     assert.equal(found.text, LOCK);
@@ -136,17 +170,38 @@ describe('provenance that travels with the image', () => {
     assert.ok(fs.existsSync(lockPath(dir, 'sha256:pulled')), 'no project copy for editors to diff');
 
     const report = await inspectProvenance(engine, 'registry.example.org/dimuon:3f2a1bc', undefined);
-    assert.deepEqual(report.lock, { source: 'image', path: '/etc/mlc/environment.lock', packages: 2, sha256: sha256(LOCK), matchesLabel: true });
+    assert.deepEqual(report.lock, {
+      source: 'image',
+      path: '/etc/mlc/environment.lock',
+      packages: 2,
+      sha256: sha256(LOCK),
+      matchesLabel: true,
+    });
     engine.imageLocks.set('sha256:pulled', `${LOCK}evil==1\n`);
     assert.equal((await inspectProvenance(engine, 'registry.example.org/dimuon:3f2a1bc', undefined)).lock?.matchesLabel, false);
   });
 
   it('mlc inspect prints commit, base with digest, Dockerfile, config and lock; commit and lock even when absent', () => {
-    const rows = new Map(formatProvenance({
-      imageId: 'sha256:pulled', created: '2026-11-22T10:20:30.456Z', tags: ['dimuon:3f2a1bc'], repoDigests: [],
-      provenance: { managed: true, dirty: true, revision: 'a'.repeat(40), base: 'lab/standin:1', baseDigest: 'sha256:standin', dockerfilePath: '.devcontainer/Dockerfile', dockerfileSha256: 'f'.repeat(64), preset: 'pytorch', variant: 'gpu' },
-      lock: { source: 'image', path: '/etc/mlc/environment.lock', packages: 2, sha256: 'e'.repeat(64), matchesLabel: true },
-    }));
+    const rows = new Map(
+      formatProvenance({
+        imageId: 'sha256:pulled',
+        created: '2026-11-22T10:20:30.456Z',
+        tags: ['dimuon:3f2a1bc'],
+        repoDigests: [],
+        provenance: {
+          managed: true,
+          dirty: true,
+          revision: 'a'.repeat(40),
+          base: 'lab/standin:1',
+          baseDigest: 'sha256:standin',
+          dockerfilePath: '.devcontainer/Dockerfile',
+          dockerfileSha256: 'f'.repeat(64),
+          preset: 'pytorch',
+          variant: 'gpu',
+        },
+        lock: { source: 'image', path: '/etc/mlc/environment.lock', packages: 2, sha256: 'e'.repeat(64), matchesLabel: true },
+      }),
+    );
     assert.equal(rows.get('created'), '2026-11-22T10:20:30.456Z');
     assert.equal(rows.get('commit'), `${'a'.repeat(40)} (dirty: uncommitted changes)`);
     assert.equal(rows.get('base'), 'lab/standin:1 @ sha256:standin');
@@ -154,7 +209,9 @@ describe('provenance that travels with the image', () => {
     assert.equal(rows.get('preset'), 'pytorch (gpu)');
     assert.equal(rows.get('lock'), `sha256:${'e'.repeat(64)}, 2 packages (in the image at /etc/mlc/environment.lock)`);
     assert.ok(!rows.has('config'));
-    const bare = new Map(formatProvenance({ imageId: 'sha256:x', created: '', tags: [], repoDigests: [], provenance: { managed: false, dirty: false } }));
+    const bare = new Map(
+      formatProvenance({ imageId: 'sha256:x', created: '', tags: [], repoDigests: [], provenance: { managed: false, dirty: false } }),
+    );
     assert.match(bare.get('commit') ?? '', /^none recorded/);
     assert.match(bare.get('lock') ?? '', /^none/);
   });

@@ -13,12 +13,33 @@ import { parseSize } from '../../../../src/core/format';
 import { maskSecrets, newToken } from '../../../../src/core/secrets';
 import { imageDetails } from '../../../helpers/images';
 
-const version: EngineVersion = { version: '27.3.1', apiVersion: '1.47', os: 'linux', arch: 'amd64', components: ['Engine'], isPodman: false };
-const info: EngineInfo = {
-  name: 'host', serverVersion: '27.3.1', storageDriver: 'overlay2', operatingSystem: 'Ubuntu 24.04', osType: 'linux',
-  architecture: 'x86_64', cpus: 64, memTotal: 2 ** 40, runtimes: ['nvidia', 'runc'], cdiSpecDirs: [], discoveredDevices: [], rootless: false,
+const version: EngineVersion = {
+  version: '27.3.1',
+  apiVersion: '1.47',
+  os: 'linux',
+  arch: 'amd64',
+  components: ['Engine'],
+  isPodman: false,
 };
-const TWO_GPUS = interpretNvidiaSmi({ code: 0, stdout: '0, NVIDIA L4, GPU-aaa, 550.54.15, 23034 MiB\n1, NVIDIA L4, GPU-bbb, 550.54.15, 23034 MiB\n', stderr: '' });
+const info: EngineInfo = {
+  name: 'host',
+  serverVersion: '27.3.1',
+  storageDriver: 'overlay2',
+  operatingSystem: 'Ubuntu 24.04',
+  osType: 'linux',
+  architecture: 'x86_64',
+  cpus: 64,
+  memTotal: 2 ** 40,
+  runtimes: ['nvidia', 'runc'],
+  cdiSpecDirs: [],
+  discoveredDevices: [],
+  rootless: false,
+};
+const TWO_GPUS = interpretNvidiaSmi({
+  code: 0,
+  stdout: '0, NVIDIA L4, GPU-aaa, 550.54.15, 23034 MiB\n1, NVIDIA L4, GPU-bbb, 550.54.15, 23034 MiB\n',
+  stderr: '',
+});
 const GIB = 1024 ** 3;
 
 describe('GPU run options', () => {
@@ -42,10 +63,17 @@ describe('GPU run options', () => {
     assert.deepEqual(gpuHostConfig(gpu, 8 * GIB), {
       ShmSize: 8 * GIB,
       DeviceRequests: [{ Driver: '', Count: -1, Capabilities: [['gpu']] }],
-      Ulimits: [{ Name: 'memlock', Soft: -1, Hard: -1 }, { Name: 'stack', Soft: 67108864, Hard: 67108864 }],
+      Ulimits: [
+        { Name: 'memlock', Soft: -1, Hard: -1 },
+        { Name: 'stack', Soft: 67108864, Hard: 67108864 },
+      ],
     });
     assert.deepEqual(gpuHostConfig({ mode: 'cpu' }, 2 * GIB), { ShmSize: 2 * GIB });
-    assert.deepEqual(gpuHostConfig(gpu, 8 * GIB, true).Ulimits, [{ Name: 'stack', Soft: 67108864, Hard: 67108864 }], 'dropMemlock keeps the engine\'s memlock');
+    assert.deepEqual(
+      gpuHostConfig(gpu, 8 * GIB, true).Ulimits,
+      [{ Name: 'stack', Soft: 67108864, Hard: 67108864 }],
+      "dropMemlock keeps the engine's memlock",
+    );
   });
 
   it('parses the gpu setting and sizes, refusing what docker would refuse', () => {
@@ -75,18 +103,27 @@ describe('GPU decision', () => {
   it('auto falls back to CPU with a one-line note when it does not', () => {
     const d = decideGpu('auto', tooOld);
     assert.equal(d.mode, 'cpu');
-    assert.equal(d.mode === 'cpu' ? d.note : '', 'GPU: off (driver 550.54.15 is too old for CUDA 13.0); running on CPU. `mlc doctor --gpu` or "ML Containers: Check GPU Setup" explains.');
+    assert.equal(
+      d.mode === 'cpu' ? d.note : '',
+      'GPU: off (driver 550.54.15 is too old for CUDA 13.0); running on CPU. `mlc doctor --gpu` or "ML Containers: Check GPU Setup" explains.',
+    );
   });
 
   it('an explicit choice fails with the preflight sentence instead of falling back', () => {
-    assert.throws(() => decideGpu('all', tooOld), (e: unknown) => e instanceof GpuUnavailableError && /^Driver 550.54.15 is too old for CUDA 13.0/.test(e.message));
+    assert.throws(
+      () => decideGpu('all', tooOld),
+      (e: unknown) => e instanceof GpuUnavailableError && /^Driver 550.54.15 is too old for CUDA 13.0/.test(e.message),
+    );
     assert.throws(() => decideGpu(['5'], gpuPreflight({ info, version, host: TWO_GPUS, devices: ['5'] })), /GPU 5 is not on this machine/);
   });
 
   it('"will not work" (no driver, no runtime, no hook here): auto runs on CPU, an explicit choice fails with the sentence', () => {
     assert.equal(noDriver.verdict.kind, 'blocked');
     assert.equal(decideGpu('auto', noDriver).mode, 'cpu');
-    assert.throws(() => decideGpu('all', noDriver), (e: unknown) => e instanceof GpuUnavailableError && /^No NVIDIA driver on this machine/.test(e.message));
+    assert.throws(
+      () => decideGpu('all', noDriver),
+      (e: unknown) => e instanceof GpuUnavailableError && /^No NVIDIA driver on this machine/.test(e.message),
+    );
     assert.deepEqual(decideGpu('none', undefined), { mode: 'cpu' });
   });
 
@@ -96,7 +133,10 @@ describe('GPU decision', () => {
       for (const setting of ['auto', 'all'] as const) {
         const d = decideGpu(setting, p);
         assert.equal(d.mode, 'gpu');
-        assert.deepEqual(d.mode === 'gpu' ? d.warnings : [], p.problems.map((x) => x.message));
+        assert.deepEqual(
+          d.mode === 'gpu' ? d.warnings : [],
+          p.problems.map((x) => x.message),
+        );
       }
     }
   });
@@ -121,7 +161,10 @@ describe('Jupyter tokens and the container request', () => {
     log.info(`started with ${token}`);
     log.error(new Error(`http://127.0.0.1:8888/?token=${token}`));
     assert.deepEqual(lines, ['[jupyter] started with ***', '[jupyter] http://127.0.0.1:8888/?token=***']);
-    assert.equal(maskSecrets('GET /lab?token=abcdef0123456789&x=1 Authorization: token zzz'), 'GET /lab?token=***&x=1 Authorization: token ***');
+    assert.equal(
+      maskSecrets('GET /lab?token=abcdef0123456789&x=1 Authorization: token zzz'),
+      'GET /lab?token=***&x=1 Authorization: token ***',
+    );
   });
 
   it('publishes on 127.0.0.1 only, at a port the engine picks, with the token only in the environment', () => {
@@ -136,7 +179,10 @@ describe('Jupyter tokens and the container request', () => {
     });
     assert.deepEqual(request.HostConfig?.PortBindings, { '8888/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
     // The project read-write, its .mlcontainers (records, run folders) read-only: notebooks are code too.
-    assert.deepEqual(request.HostConfig?.Binds, ['/home/ada/dimuon:/workspace', '/home/ada/dimuon/.mlcontainers:/workspace/.mlcontainers:ro']);
+    assert.deepEqual(request.HostConfig?.Binds, [
+      '/home/ada/dimuon:/workspace',
+      '/home/ada/dimuon/.mlcontainers:/workspace/.mlcontainers:ro',
+    ]);
     assert.ok(request.Env?.includes(`JUPYTER_TOKEN=${token}`));
     const elsewhere = JSON.stringify({ ...request, Env: [] });
     assert.ok(!elsewhere.includes(token), 'the token appears outside Env');
@@ -150,16 +196,35 @@ describe('Jupyter tokens and the container request', () => {
 
   it('AnalysisBase images start Jupyter from a login shell so the release is set up', () => {
     const entrypoint = (labels: Record<string, string>): string[] | undefined =>
-      jupyterContainerRequest({ image: { ref: 'x', details: { ...image, labels } }, workspace: '/w', token: 't', name: 'x', decision: { mode: 'cpu' }, shmSizeBytes: GIB }).Entrypoint;
+      jupyterContainerRequest({
+        image: { ref: 'x', details: { ...image, labels } },
+        workspace: '/w',
+        token: 't',
+        name: 'x',
+        decision: { mode: 'cpu' },
+        shmSizeBytes: GIB,
+      }).Entrypoint;
     assert.deepEqual(entrypoint({ 'org.mlcontainers.preset': 'atlas' })?.slice(0, 2), ['/bin/bash', '-lc']);
     assert.deepEqual(entrypoint({})?.slice(0, 2), ['/bin/sh', '-c']);
   });
 
   it('reads port and token back from inspect, and labels a server "<title> @ <sha7>"', () => {
     const server = toServer({
-      id: 'c1', name: 'dimuon-3f2a1bc-jupyter', imageId: image.id, running: true, status: 'running', exitCode: 0, startedAt: '', deviceRequests: 0,
+      id: 'c1',
+      name: 'dimuon-3f2a1bc-jupyter',
+      imageId: image.id,
+      running: true,
+      status: 'running',
+      exitCode: 0,
+      startedAt: '',
+      deviceRequests: 0,
       env: ['PATH=/usr/bin', 'JUPYTER_TOKEN=abc123abc123abc123'],
-      labels: { 'org.mlcontainers.image.id': image.id, 'org.opencontainers.image.title': 'dimuon', 'org.opencontainers.image.revision': '3f2a1bc9d0e8', 'org.mlcontainers.gpu': 'all' },
+      labels: {
+        'org.mlcontainers.image.id': image.id,
+        'org.opencontainers.image.title': 'dimuon',
+        'org.opencontainers.image.revision': '3f2a1bc9d0e8',
+        'org.mlcontainers.gpu': 'all',
+      },
       ports: { '8888/tcp': [{ hostIp: '127.0.0.1', hostPort: '49153' }] },
     });
     assert.equal(server.baseUrl, 'http://127.0.0.1:49153');
@@ -170,7 +235,16 @@ describe('Jupyter tokens and the container request', () => {
 
   it('a port published on all interfaces is not treated as reachable', () => {
     const server = toServer({
-      id: 'c2', name: 'x', imageId: 'sha256:1', running: true, status: 'running', exitCode: 0, startedAt: '', deviceRequests: 0, env: [], labels: {},
+      id: 'c2',
+      name: 'x',
+      imageId: 'sha256:1',
+      running: true,
+      status: 'running',
+      exitCode: 0,
+      startedAt: '',
+      deviceRequests: 0,
+      env: [],
+      labels: {},
       ports: { '8888/tcp': [{ hostIp: '0.0.0.0', hostPort: '49154' }] },
     });
     assert.equal(server.baseUrl, undefined);

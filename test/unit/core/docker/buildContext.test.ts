@@ -12,7 +12,10 @@ describe('build context', () => {
     it(`sends what .dockerignore allows: ${c.name}`, async () => {
       const root = writeFixture(c);
       const scan = await scanContext(root, c.dockerfile ?? 'Dockerfile');
-      const sent = scan.entries.filter((e) => e.type !== 'directory').map((e) => e.path).sort();
+      const sent = scan.entries
+        .filter((e) => e.type !== 'directory')
+        .map((e) => e.path)
+        .sort();
       assert.deepEqual(sent, [...c.expected].sort());
     });
   }
@@ -21,17 +24,72 @@ describe('build context', () => {
     // Every pattern shape: plain, globs, `**` as a part and inside one, negations, escapes, regexp characters (read
     // literally), classes, rooted and dotted lines, a trailing slash.
     const patterns = [
-      'data/', '**/__pycache__', '*.pyc', '!keep/*.pyc', 'a**/b', 'x/*/c', '[ab]c', 'foo\\*', 'a+b', '/rooted', './dotted', 'q?z',
-      '**/deep/**', '!**/deep/keep', 'logs', '!logs/readme.md', '# comment', ' #hash', '', 'n*/m*', 'checkpoints/*.pt', '.git', 'Dockerfile.*',
+      'data/',
+      '**/__pycache__',
+      '*.pyc',
+      '!keep/*.pyc',
+      'a**/b',
+      'x/*/c',
+      '[ab]c',
+      'foo\\*',
+      'a+b',
+      '/rooted',
+      './dotted',
+      'q?z',
+      '**/deep/**',
+      '!**/deep/keep',
+      'logs',
+      '!logs/readme.md',
+      '# comment',
+      ' #hash',
+      '',
+      'n*/m*',
+      'checkpoints/*.pt',
+      '.git',
+      'Dockerfile.*',
     ];
-    const names = ['data', 'b', 'ab', 'c', 'bc', 'foo*', 'fooz', 'a+b', 'aab', 'rooted', 'dotted', 'qaz', 'q/z', 'deep', 'keep', 'logs', 'readme.md', 'x.pyc', 'nm', 'm1', 'n2', 'model.pt', '.git', 'Dockerfile.gpu', '__pycache__', 'src', 'a', 'x', 'n', 'checkpoints', '#hash', '# comment'];
+    const names = [
+      'data',
+      'b',
+      'ab',
+      'c',
+      'bc',
+      'foo*',
+      'fooz',
+      'a+b',
+      'aab',
+      'rooted',
+      'dotted',
+      'qaz',
+      'q/z',
+      'deep',
+      'keep',
+      'logs',
+      'readme.md',
+      'x.pyc',
+      'nm',
+      'm1',
+      'n2',
+      'model.pt',
+      '.git',
+      'Dockerfile.gpu',
+      '__pycache__',
+      'src',
+      'a',
+      'x',
+      'n',
+      'checkpoints',
+      '#hash',
+      '# comment',
+    ];
     // Paths up to three deep over those names, every folder listed before what is in it, as the walk meets them.
     const paths: string[] = [];
     const grow = (prefix: string, depth: number): void => {
       for (const n of names.filter((x) => !x.includes('/'))) {
         const p = prefix ? `${prefix}/${n}` : n;
         paths.push(p);
-        if (depth < 3 && ['data', 'a', 'x', 'deep', 'logs', 'keep', 'n2', 'src', 'checkpoints', '__pycache__', 'b'].includes(n)) grow(p, depth + 1);
+        if (depth < 3 && ['data', 'a', 'x', 'deep', 'logs', 'keep', 'n2', 'src', 'checkpoints', '__pycache__', 'b'].includes(n))
+          grow(p, depth + 1);
       }
     };
     grow('', 1);
@@ -55,7 +113,11 @@ describe('build context', () => {
   });
 
   it('never opens an ignored folder that no ! rule reaches into', async () => {
-    const root = writeFixture({ name: 'x', files: { Dockerfile: 'FROM x\n', '.dockerignore': 'data/\n', 'train.py': 'print(1)\n' }, expected: [] });
+    const root = writeFixture({
+      name: 'x',
+      files: { Dockerfile: 'FROM x\n', '.dockerignore': 'data/\n', 'train.py': 'print(1)\n' },
+      expected: [],
+    });
     fs.mkdirSync(path.join(root, 'data'));
     // 2 GB that takes no disk: a sparse file. If the scan stat'ed or read it, totalBytes would show it.
     const big = fs.openSync(path.join(root, 'data', 'events.h5'), 'w');
@@ -72,7 +134,10 @@ describe('build context', () => {
     const root = writeFixture({ name: 'x', files: { Dockerfile: 'FROM x\n' }, expected: [] });
     fs.symlinkSync(outside, path.join(root, 'escape'));
     const scan = await scanContext(root, 'Dockerfile');
-    assert.deepEqual(scan.entries.map((e) => `${e.type} ${e.path}`), ['file Dockerfile', 'symlink escape']);
+    assert.deepEqual(
+      scan.entries.map((e) => `${e.type} ${e.path}`),
+      ['file Dockerfile', 'symlink escape'],
+    );
     const names: string[] = [];
     await new Promise<void>((resolve, reject) => {
       const x = extract();
@@ -94,9 +159,16 @@ describe('build context', () => {
   });
 
   it('names the biggest folders and files first', async () => {
-    const root = writeFixture({ name: 'x', files: { Dockerfile: 'FROM x\n', 'models/a.bin': 'x'.repeat(5000), 'models/b.bin': 'x'.repeat(5000), 'notes.md': 'x'.repeat(100) }, expected: [] });
+    const root = writeFixture({
+      name: 'x',
+      files: { Dockerfile: 'FROM x\n', 'models/a.bin': 'x'.repeat(5000), 'models/b.bin': 'x'.repeat(5000), 'notes.md': 'x'.repeat(100) },
+      expected: [],
+    });
     const top = biggestOffenders(await scanContext(root, 'Dockerfile'), 2);
-    assert.deepEqual(top, [{ path: 'models/', bytes: 10000 }, { path: 'notes.md', bytes: 100 }]);
+    assert.deepEqual(top, [
+      { path: 'models/', bytes: 10000 },
+      { path: 'notes.md', bytes: 100 },
+    ]);
   });
 });
 

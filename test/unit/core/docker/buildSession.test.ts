@@ -7,7 +7,18 @@ import * as path from 'node:path';
 import { filterEntries, scanContext } from '../../../../src/core/docker/buildContext';
 import { wireStat } from '../../../../src/core/docker/session/fileSync';
 import { BuildSession } from '../../../../src/core/docker/session/session';
-import { GrpcDeframer, PacketType, ProtoWriter, appendStatFrame, canRequestData, decodePacket, encodePacket, goFileMode, grpcFrame, readFields } from '../../../../src/core/docker/session/wire';
+import {
+  GrpcDeframer,
+  PacketType,
+  ProtoWriter,
+  appendStatFrame,
+  canRequestData,
+  decodePacket,
+  encodePacket,
+  goFileMode,
+  grpcFrame,
+  readFields,
+} from '../../../../src/core/docker/session/wire';
 import { writeFixture } from '../../../fixtures/contextCases';
 
 /** The engine's side of a session: an HTTP/2 client on the connection the session serves. */
@@ -17,22 +28,41 @@ async function connect(session: BuildSession): Promise<{ client: http2.ClientHtt
   const server = net.createServer((s) => session.attach(s));
   await new Promise<void>((resolve) => server.listen(sock, resolve));
   const client = http2.connect('http://session', { createConnection: () => net.connect(sock) });
-  return { client, close: () => { client.close(); session.close(); server.close(); } };
+  return {
+    client,
+    close: () => {
+      client.close();
+      session.close();
+      server.close();
+    },
+  };
 }
 
 /** One gRPC call: sends `requests` (a function may answer what arrived), collects the answers and the status. */
-function call(client: http2.ClientHttp2Session, method: string, metadata: Record<string, string | string[]>, onMessage: (m: Buffer, send: (b: Buffer) => void, end: () => void) => void, first: Buffer[] = []): Promise<{ messages: Buffer[]; status: string | undefined }> {
+function call(
+  client: http2.ClientHttp2Session,
+  method: string,
+  metadata: Record<string, string | string[]>,
+  onMessage: (m: Buffer, send: (b: Buffer) => void, end: () => void) => void,
+  first: Buffer[] = [],
+): Promise<{ messages: Buffer[]; status: string | undefined }> {
   return new Promise((resolve, reject) => {
     const stream = client.request({ ':method': 'POST', ':path': method, 'content-type': 'application/grpc', te: 'trailers', ...metadata });
     const messages: Buffer[] = [];
     const deframer = new GrpcDeframer();
     let status: string | undefined;
     stream.on('trailers', (t) => (status = String(t['grpc-status'])));
-    stream.on('response', (h) => { if (h['grpc-status'] !== undefined) status = String(h['grpc-status']); });
+    stream.on('response', (h) => {
+      if (h['grpc-status'] !== undefined) status = String(h['grpc-status']);
+    });
     stream.on('data', (chunk: Buffer) => {
       for (const m of deframer.push(chunk)) {
         messages.push(m);
-        onMessage(m, (b) => stream.write(grpcFrame(b)), () => stream.end());
+        onMessage(
+          m,
+          (b) => stream.write(grpcFrame(b)),
+          () => stream.end(),
+        );
       }
     });
     stream.on('end', () => resolve({ messages, status }));
@@ -56,7 +86,11 @@ describe('BuildKit session (fsutil packets over our own gRPC server)', () => {
     assert.equal(inner.get(5)![0], 3);
     assert.equal(inner.get(6)![0], 1_700_000_000_123_456_789n);
     assert.deepEqual(decodePacket(bytes), { type: PacketType.Stat, id: 0, stat });
-    assert.deepEqual(decodePacket(encodePacket({ type: PacketType.Data, id: 300, data: Buffer.from('xyz') })), { type: PacketType.Data, id: 300, data: Buffer.from('xyz') });
+    assert.deepEqual(decodePacket(encodePacket({ type: PacketType.Data, id: 300, data: Buffer.from('xyz') })), {
+      type: PacketType.Data,
+      id: 300,
+      data: Buffer.from('xyz'),
+    });
     assert.deepEqual([...new ProtoWriter().varint(300).finish()], [0xac, 0x02]);
   });
 
@@ -69,9 +103,15 @@ describe('BuildKit session (fsutil packets over our own gRPC server)', () => {
     const out = new ProtoWriter(16);
     for (const stat of stats) appendStatFrame(out, stat);
     appendStatFrame(out);
-    const one = Buffer.concat([...stats.map((stat) => grpcFrame(encodePacket({ type: PacketType.Stat, id: 0, stat }))), grpcFrame(encodePacket({ type: PacketType.Stat, id: 0 }))]);
+    const one = Buffer.concat([
+      ...stats.map((stat) => grpcFrame(encodePacket({ type: PacketType.Stat, id: 0, stat }))),
+      grpcFrame(encodePacket({ type: PacketType.Stat, id: 0 })),
+    ]);
     assert.deepEqual(out.finish(), one);
-    assert.deepEqual(new GrpcDeframer().push(out.finish()).map((m) => decodePacket(m).stat?.path), [...stats.map((stat) => stat.path), undefined]);
+    assert.deepEqual(
+      new GrpcDeframer().push(out.finish()).map((m) => decodePacket(m).stat?.path),
+      [...stats.map((stat) => stat.path), undefined],
+    );
   });
 
   it("puts Go's os.FileMode bits in Stat.mode, and only regular files can be asked for", () => {
@@ -85,7 +125,18 @@ describe('BuildKit session (fsutil packets over our own gRPC server)', () => {
   });
 
   it('lists the context in walk order, owned by root, and sends only the files asked for, then FIN', async () => {
-    const root = writeFixture({ name: 'x', files: { Dockerfile: 'FROM x\n', '.dockerignore': 'data\n', 'a.txt': 'A', 'a/b.txt': 'B'.repeat(70_000), 'data/big': 'x', 'z.py': 'Z' }, expected: [] });
+    const root = writeFixture({
+      name: 'x',
+      files: {
+        Dockerfile: 'FROM x\n',
+        '.dockerignore': 'data\n',
+        'a.txt': 'A',
+        'a/b.txt': 'B'.repeat(70_000),
+        'data/big': 'x',
+        'z.py': 'Z',
+      },
+      expected: [],
+    });
     const scan = await scanContext(root, 'Dockerfile');
     const session = new BuildSession({ contextDir: root, sources: { context: { root, entries: scan.entries } } });
     const { client, close } = await connect(session);
@@ -111,7 +162,10 @@ describe('BuildKit session (fsutil packets over our own gRPC server)', () => {
           }
         }
       });
-      assert.deepEqual(stats.map((s) => s.path), ['.dockerignore', 'Dockerfile', 'a', 'a/b.txt', 'a.txt', 'z.py']);
+      assert.deepEqual(
+        stats.map((s) => s.path),
+        ['.dockerignore', 'Dockerfile', 'a', 'a/b.txt', 'a.txt', 'z.py'],
+      );
       const id = stats.find((s) => s.path === 'a/b.txt')!.id;
       assert.deepEqual([...data.keys()], [id]);
       assert.equal(Buffer.concat(data.get(id)!).toString(), 'B'.repeat(70_000));
@@ -124,31 +178,64 @@ describe('BuildKit session (fsutil packets over our own gRPC server)', () => {
   });
 
   it("honours the frontend's include and exclude patterns, parents before children", async () => {
-    const root = writeFixture({ name: 'x', files: { Dockerfile: 'FROM x\n', '.dockerignore': 'data/\n!data/keep.txt\n', 'data/keep.txt': 'k', 'data/big.bin': 'b', 'src/m.py': 'm', 'src/t.pyc': 'p' }, expected: [] });
+    const root = writeFixture({
+      name: 'x',
+      files: {
+        Dockerfile: 'FROM x\n',
+        '.dockerignore': 'data/\n!data/keep.txt\n',
+        'data/keep.txt': 'k',
+        'data/big.bin': 'b',
+        'src/m.py': 'm',
+        'src/t.pyc': 'p',
+      },
+      expected: [],
+    });
     const scan = await scanContext(root, 'Dockerfile');
     const paths = async (f: Parameters<typeof filterEntries>[1]): Promise<string[]> => (await filterEntries(scan, f)).map((e) => e.path);
-    assert.deepEqual(await paths({ excludes: ['data/', '!data/keep.txt', '**/*.pyc'] }), ['.dockerignore', 'Dockerfile', 'data', 'data/keep.txt', 'src', 'src/m.py']);
+    assert.deepEqual(await paths({ excludes: ['data/', '!data/keep.txt', '**/*.pyc'] }), [
+      '.dockerignore',
+      'Dockerfile',
+      'data',
+      'data/keep.txt',
+      'src',
+      'src/m.py',
+    ]);
     assert.deepEqual(await paths({ followPaths: ['.dockerignore'] }), ['.dockerignore']);
     assert.deepEqual(await paths({ includes: ['src/m.py'] }), ['src', 'src/m.py']);
     // The .dockerignore lines back, as the frontend cleans them: only what the scan sent regardless is dropped.
-    const all = await scanContext(writeFixture({ name: 'x', files: { Dockerfile: 'FROM x\n', '.dockerignore': '# c\n/build/\n*\n!src\n', 'src/a.py': 'a', 'build/x': 'x' }, expected: [] }), 'Dockerfile');
-    assert.deepEqual((await filterEntries(all, { excludes: ['build', '*', '!src'] })).map((e) => e.path), ['src', 'src/a.py']);
+    const all = await scanContext(
+      writeFixture({
+        name: 'x',
+        files: { Dockerfile: 'FROM x\n', '.dockerignore': '# c\n/build/\n*\n!src\n', 'src/a.py': 'a', 'build/x': 'x' },
+        expected: [],
+      }),
+      'Dockerfile',
+    );
+    assert.deepEqual(
+      (await filterEntries(all, { excludes: ['build', '*', '!src'] })).map((e) => e.path),
+      ['src', 'src/a.py'],
+    );
     // What is not in the scan (ignored by .dockerignore) is never offered, whatever the frontend asks.
     assert.deepEqual(await paths({ includes: ['data/big.bin'] }), []);
   });
 
-  it("answers each registry with its own credentials, and the health check", async () => {
+  it('answers each registry with its own credentials, and the health check', async () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-sess-'));
     const session = new BuildSession({
       contextDir: root,
       sources: {},
-      credentials: new Map([['one.example:5000', { username: 'u1', password: 'p1' }], ['two.example', { identitytoken: 'tok' }]]),
+      credentials: new Map([
+        ['one.example:5000', { username: 'u1', password: 'p1' }],
+        ['two.example', { identitytoken: 'tok' }],
+      ]),
     });
     assert.ok((session.headers()['X-Docker-Expose-Session-Grpc-Method'] as string[]).includes('/moby.filesync.v1.Auth/Credentials'));
     const { client, close } = await connect(session);
     try {
       const ask = async (host: string): Promise<string[]> => {
-        const r = await call(client, '/moby.filesync.v1.Auth/Credentials', {}, () => undefined, [new ProtoWriter().bytesField(1, host).finish()]);
+        const r = await call(client, '/moby.filesync.v1.Auth/Credentials', {}, () => undefined, [
+          new ProtoWriter().bytesField(1, host).finish(),
+        ]);
         const f = readFields(r.messages[0] ?? Buffer.alloc(0));
         return [1, 2].map((k) => ((f.get(k)?.[0] as Buffer | undefined) ?? Buffer.alloc(0)).toString());
       };

@@ -6,10 +6,27 @@ import { buildKitSupport, cacheMountSupport, compareApiVersions, gpuRuntimeSuppo
 import type { EngineInfo, EnginePing, EngineVersion } from '../../../../src/core/docker/engine';
 import { pingFacts } from '../../../../src/core/docker/dockerode/system';
 
-const version: EngineVersion = { version: '20.10.24', apiVersion: '1.41', os: 'linux', arch: 'amd64', components: ['Engine'], isPodman: false };
+const version: EngineVersion = {
+  version: '20.10.24',
+  apiVersion: '1.41',
+  os: 'linux',
+  arch: 'amd64',
+  components: ['Engine'],
+  isPodman: false,
+};
 const info: EngineInfo = {
-  name: 'host', serverVersion: '20.10.24', storageDriver: 'overlay2', operatingSystem: 'Debian GNU/Linux 12', osType: 'linux',
-  architecture: 'x86_64', cpus: 2, memTotal: 2 ** 34, runtimes: ['io.containerd.runc.v2', 'runc'], cdiSpecDirs: [], discoveredDevices: [], rootless: false,
+  name: 'host',
+  serverVersion: '20.10.24',
+  storageDriver: 'overlay2',
+  operatingSystem: 'Debian GNU/Linux 12',
+  osType: 'linux',
+  architecture: 'x86_64',
+  cpus: 2,
+  memTotal: 2 ** 34,
+  runtimes: ['io.containerd.runc.v2', 'runc'],
+  cdiSpecDirs: [],
+  discoveredDevices: [],
+  rootless: false,
 };
 
 const docker: EnginePing = { apiVersion: '1.41', osType: 'linux', isPodman: false, version: '20.10.24+dfsg1' };
@@ -22,7 +39,14 @@ describe('engine capabilities', () => {
     );
     // Podman sends no Ostype, and empty Builder-Version/Buildkit-Version.
     assert.deepEqual(
-      pingFacts({ 'api-version': '1.41', 'builder-version': '', 'buildkit-version': '', 'libpod-api-version': '4.3.1', 'libpod-buildah-version': '1.28.2', server: 'Libpod/4.3.1 (linux)' }),
+      pingFacts({
+        'api-version': '1.41',
+        'builder-version': '',
+        'buildkit-version': '',
+        'libpod-api-version': '4.3.1',
+        'libpod-buildah-version': '1.28.2',
+        server: 'Libpod/4.3.1 (linux)',
+      }),
       { apiVersion: '1.41', osType: 'linux', isPodman: true, version: '4.3.1' },
     );
     // A proxy that strips them leaves nothing to go on: no BuildKit is promised.
@@ -72,7 +96,7 @@ describe('engine capabilities', () => {
     assert.match(classic.reason, /predates BuildKit .*classic builder refuses RUN --mount/);
   });
 
-  it("on Podman, lists the GPUs its CDI spec files name, and says when there are none", () => {
+  it('on Podman, lists the GPUs its CDI spec files name, and says when there are none', () => {
     const podman = { ...version, version: '4.3.1', isPodman: true };
     const none = gpuRuntimeSupport(info, podman, { devices: [], dirs: ['/etc/cdi', '/var/run/cdi'] });
     assert.deepEqual(none.cdiDevices, []);
@@ -88,7 +112,18 @@ describe('engine capabilities', () => {
   });
 
   it('reports the nvidia runtime and CDI GPUs from /info', () => {
-    const g = gpuRuntimeSupport({ ...info, runtimes: ['nvidia', 'runc'], defaultRuntime: 'nvidia', discoveredDevices: [{ source: 'cdi', id: 'nvidia.com/gpu=0' }, { source: 'cdi', id: 'nvidia.com/gpu=all' }] }, version);
+    const g = gpuRuntimeSupport(
+      {
+        ...info,
+        runtimes: ['nvidia', 'runc'],
+        defaultRuntime: 'nvidia',
+        discoveredDevices: [
+          { source: 'cdi', id: 'nvidia.com/gpu=0' },
+          { source: 'cdi', id: 'nvidia.com/gpu=all' },
+        ],
+      },
+      version,
+    );
     assert.equal(g.nvidiaRuntime, true);
     assert.deepEqual(g.cdiDevices, ['nvidia.com/gpu=0', 'nvidia.com/gpu=all']);
     assert.match(g.summary, /nvidia runtime \(default\); CDI: nvidia\.com\/gpu=0/);

@@ -12,13 +12,86 @@ const NAME = `${'a'.repeat(39)}b`;
 describe('.dockerignore matching', () => {
   it('answers as @balena/dockerignore (moby 19.03) does for every glob the docker CLI documents', () => {
     const patterns = [
-      '*', '*.pyc', '**/*.pyc', '**/__pycache__', 'data/', '/rooted', './dotted', 'src/../tmp', 'a**/b', 'x/*/c', 'x/**', '**',
-      'q?z', '[ab]c', '[^ab]c', '[a-c]*', 'foo\\*', '\\#hash', '\\!bang', 'a\\[1]', '**/deep/**', 'n*/m*', '*/*', '***', 'a***b',
-      'x/**/y', 'Dockerfile.*', '.git', 'logs', 'a$b', 'a.b', '*a*a*', 'é*', '?', '*/', 'x//y',
+      '*',
+      '*.pyc',
+      '**/*.pyc',
+      '**/__pycache__',
+      'data/',
+      '/rooted',
+      './dotted',
+      'src/../tmp',
+      'a**/b',
+      'x/*/c',
+      'x/**',
+      '**',
+      'q?z',
+      '[ab]c',
+      '[^ab]c',
+      '[a-c]*',
+      'foo\\*',
+      '\\#hash',
+      '\\!bang',
+      'a\\[1]',
+      '**/deep/**',
+      'n*/m*',
+      '*/*',
+      '***',
+      'a***b',
+      'x/**/y',
+      'Dockerfile.*',
+      '.git',
+      'logs',
+      'a$b',
+      'a.b',
+      '*a*a*',
+      'é*',
+      '?',
+      '*/',
+      'x//y',
     ];
-    const names = ['a', 'b', 'ab', 'ac', 'bc', 'dc', 'c', 'foo*', 'fooz', 'x', 'y', 'data', 'deep', 'rooted', 'dotted', 'tmp', 'qaz', 'q', 'z',
-      'm', 'n1', 'x.pyc', '__pycache__', '.git', 'logs', 'a$b', 'a.b', 'axb', 'aab', 'aaab', 'é1', '#hash', '!bang', 'a[1]', 'a1', 'Dockerfile.gpu'];
-    const paths = [...names, ...names.flatMap((n) => ['x', 'a', 'deep', 'n1', 'data'].map((d) => `${d}/${n}`)), ...names.map((n) => `x/deep/a/${n}`)];
+    const names = [
+      'a',
+      'b',
+      'ab',
+      'ac',
+      'bc',
+      'dc',
+      'c',
+      'foo*',
+      'fooz',
+      'x',
+      'y',
+      'data',
+      'deep',
+      'rooted',
+      'dotted',
+      'tmp',
+      'qaz',
+      'q',
+      'z',
+      'm',
+      'n1',
+      'x.pyc',
+      '__pycache__',
+      '.git',
+      'logs',
+      'a$b',
+      'a.b',
+      'axb',
+      'aab',
+      'aaab',
+      'é1',
+      '#hash',
+      '!bang',
+      'a[1]',
+      'a1',
+      'Dockerfile.gpu',
+    ];
+    const paths = [
+      ...names,
+      ...names.flatMap((n) => ['x', 'a', 'deep', 'n1', 'data'].map((d) => `${d}/${n}`)),
+      ...names.map((n) => `x/deep/a/${n}`),
+    ];
     for (const set of [...patterns.map((p) => [p]), patterns, ['*', '!x/*', 'x/a', '!**/deep/**']]) {
       const theirs = ignore({ ignorecase: false }).add(set);
       const ours = dockerignoreMatcher(set);
@@ -34,7 +107,10 @@ describe('.dockerignore matching', () => {
   });
 
   it('refuses a [ without its ], as the docker CLI does, and says how to write it', () => {
-    assert.throws(() => dockerignoreMatcher(['data[1']), (e: unknown) => e instanceof DockerignorePatternError && /\\\[/.test(e.message));
+    assert.throws(
+      () => dockerignoreMatcher(['data[1']),
+      (e: unknown) => e instanceof DockerignorePatternError && /\\\[/.test(e.message),
+    );
   });
 
   it('matches many-star patterns against a long name without backtracking', () => {
@@ -47,7 +123,11 @@ describe('.dockerignore matching', () => {
   });
 
   it('scans a context whose .dockerignore has such a pattern', async () => {
-    const root = writeFixture({ name: 'x', files: { Dockerfile: 'FROM x\n', '.dockerignore': '*a*a*a*a*a*a*a*a*a*a*a\n', [NAME]: '1', [NAME.slice(0, -1)]: '2', aaaa: '3' }, expected: [] });
+    const root = writeFixture({
+      name: 'x',
+      files: { Dockerfile: 'FROM x\n', '.dockerignore': '*a*a*a*a*a*a*a*a*a*a*a\n', [NAME]: '1', [NAME.slice(0, -1)]: '2', aaaa: '3' },
+      expected: [],
+    });
     const scan = await scanContext(root, 'Dockerfile');
     assert.deepEqual(scan.entries.map((e) => e.path).sort(), ['.dockerignore', 'Dockerfile', NAME, 'aaaa'].sort());
     fs.rmSync(path.join(root), { recursive: true });

@@ -10,10 +10,18 @@ function inputs(env: Record<string, string>, files: Record<string, string> = {},
   return { env, homeDir: HOME, platform: 'linux', readFile: (f) => files[f], ...(setting ? { setting } : {}) };
 }
 
-function contextFiles(name: string, host: string, configDir = path.join(HOME, '.docker'), extra: Record<string, string> = {}): Record<string, string> {
+function contextFiles(
+  name: string,
+  host: string,
+  configDir = path.join(HOME, '.docker'),
+  extra: Record<string, string> = {},
+): Record<string, string> {
   const id = createHash('sha256').update(name).digest('hex');
   return {
-    [path.join(configDir, 'contexts', 'meta', id, 'meta.json')]: JSON.stringify({ Name: name, Endpoints: { docker: { Host: host, SkipTLSVerify: false } } }),
+    [path.join(configDir, 'contexts', 'meta', id, 'meta.json')]: JSON.stringify({
+      Name: name,
+      Endpoints: { docker: { Host: host, SkipTLSVerify: false } },
+    }),
     ...Object.fromEntries(Object.entries(extra).map(([f, v]) => [path.join(configDir, 'contexts', 'tls', id, 'docker', f), v])),
   };
 }
@@ -33,7 +41,10 @@ describe('endpoint resolution', () => {
   });
 
   it('prefers the setting over DOCKER_HOST, and DOCKER_HOST over the current context', () => {
-    const files = { [path.join(HOME, '.docker', 'config.json')]: JSON.stringify({ currentContext: 'remote' }), ...contextFiles('remote', 'tcp://ctx:2375') };
+    const files = {
+      [path.join(HOME, '.docker', 'config.json')]: JSON.stringify({ currentContext: 'remote' }),
+      ...contextFiles('remote', 'tcp://ctx:2375'),
+    };
     assert.equal(resolveEndpoint(inputs({}, files)).host, 'tcp://ctx:2375');
     assert.equal(resolveEndpoint(inputs({ DOCKER_HOST: 'unix:///tmp/env.sock' }, files)).host, 'unix:///tmp/env.sock');
     const fromSetting = resolveEndpoint(inputs({ DOCKER_HOST: 'unix:///tmp/env.sock' }, files, 'tcp://setting:2375'));
@@ -42,7 +53,10 @@ describe('endpoint resolution', () => {
   });
 
   it('reads the current context from config.json and its endpoint from contexts/meta/<sha256>', () => {
-    const files = { [path.join(HOME, '.docker', 'config.json')]: JSON.stringify({ currentContext: 'rootless' }), ...contextFiles('rootless', 'unix:///run/user/1000/docker.sock') };
+    const files = {
+      [path.join(HOME, '.docker', 'config.json')]: JSON.stringify({ currentContext: 'rootless' }),
+      ...contextFiles('rootless', 'unix:///run/user/1000/docker.sock'),
+    };
     const e = resolveEndpoint(inputs({}, files));
     assert.equal(e.socketPath, '/run/user/1000/docker.sock');
     assert.equal(e.source, 'context');
@@ -68,8 +82,11 @@ describe('endpoint resolution', () => {
     assert.equal(resolveEndpoint(inputs({}, files)).source, 'default');
   });
 
-  it('uses a context\'s TLS files when it has them', () => {
-    const files = { [path.join(HOME, '.docker', 'config.json')]: JSON.stringify({ currentContext: 'secure' }), ...contextFiles('secure', 'tcp://gpu-box:2376', undefined, { 'ca.pem': 'x', 'cert.pem': 'y', 'key.pem': 'z' }) };
+  it("uses a context's TLS files when it has them", () => {
+    const files = {
+      [path.join(HOME, '.docker', 'config.json')]: JSON.stringify({ currentContext: 'secure' }),
+      ...contextFiles('secure', 'tcp://gpu-box:2376', undefined, { 'ca.pem': 'x', 'cert.pem': 'y', 'key.pem': 'z' }),
+    };
     const e = resolveEndpoint(inputs({}, files));
     assert.ok(e.tls);
     assert.equal(e.tls.verify, true);
@@ -78,7 +95,10 @@ describe('endpoint resolution', () => {
 
   it('says which context is missing and how to pick another', () => {
     const files = { [path.join(HOME, '.docker', 'config.json')]: JSON.stringify({ currentContext: 'gone' }) };
-    assert.throws(() => resolveEndpoint(inputs({}, files)), (e: unknown) => e instanceof EndpointError && /"gone" was not found/.test(e.message) && /docker context use default/.test(e.message));
+    assert.throws(
+      () => resolveEndpoint(inputs({}, files)),
+      (e: unknown) => e instanceof EndpointError && /"gone" was not found/.test(e.message) && /docker context use default/.test(e.message),
+    );
   });
 
   it('falls back to the default socket when config.json is not JSON', () => {

@@ -42,8 +42,11 @@ describe('engine error mapping', () => {
     assert.match(e.message, /DOCKER_CERT_PATH/);
   });
 
-  it('carries the engine\'s own message and status for API errors', () => {
-    const e = toEngineError(Object.assign(new Error('(HTTP code 404) no such image'), { statusCode: 404, json: { message: 'No such image: nope:latest' } }), unix);
+  it("carries the engine's own message and status for API errors", () => {
+    const e = toEngineError(
+      Object.assign(new Error('(HTTP code 404) no such image'), { statusCode: 404, json: { message: 'No such image: nope:latest' } }),
+      unix,
+    );
     assert.equal(e.reason, 'notFound');
     assert.equal(e.statusCode, 404);
     assert.match(e.message, /No such image: nope:latest/);
@@ -52,12 +55,18 @@ describe('engine error mapping', () => {
   it("says in one sentence what to do about Podman's refusals, keeping the engine's words in raw", () => {
     const api = (message: string, statusCode = 500): Error => Object.assign(new Error(message), { statusCode, json: { message } });
     const cases: [string, RegExp][] = [
-      ['container create: container-init binary not found on the host: stat /usr/libexec/podman/catatonit: no such file or directory',
-        /refused: Podman has no init binary \(\/usr\/libexec\/podman\/catatonit is missing\).*install catatonit \(`sudo apt-get install catatonit`\)/],
-      ['container create: stat nvidia.com/gpu=all: no such file or directory',
-        /refused: no CDI spec names nvidia\.com\/gpu=all .*`sudo nvidia-ctk cdi generate --output=\/etc\/cdi\/nvidia\.yaml`, or run on CPU/],
-      ['runc: runc create failed: unable to start container process: error during container init: error setting rlimits for ready process: error setting rlimit type 7: operation not permitted: OCI permission denied',
-        /refused: this host does not let the engine raise the nofile limit .*default_ulimits in \/etc\/containers\/containers\.conf/],
+      [
+        'container create: container-init binary not found on the host: stat /usr/libexec/podman/catatonit: no such file or directory',
+        /refused: Podman has no init binary \(\/usr\/libexec\/podman\/catatonit is missing\).*install catatonit \(`sudo apt-get install catatonit`\)/,
+      ],
+      [
+        'container create: stat nvidia.com/gpu=all: no such file or directory',
+        /refused: no CDI spec names nvidia\.com\/gpu=all .*`sudo nvidia-ctk cdi generate --output=\/etc\/cdi\/nvidia\.yaml`, or run on CPU/,
+      ],
+      [
+        'runc: runc create failed: unable to start container process: error during container init: error setting rlimits for ready process: error setting rlimit type 7: operation not permitted: OCI permission denied',
+        /refused: this host does not let the engine raise the nofile limit .*default_ulimits in \/etc\/containers\/containers\.conf/,
+      ],
       ['crun: setrlimit `RLIMIT_NPROC`: Operation not permitted: OCI permission denied', /raise the nproc limit/],
     ];
     for (const [raw, sentence] of cases) {

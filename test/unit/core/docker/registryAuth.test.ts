@@ -25,12 +25,15 @@ const noHelpers: CredentialHelperRunner = async (helper) => {
 
 /** Asserts the call rejects with a RegistryAuthError that does not quote the secret. */
 async function rejectsWithoutSecret(call: () => unknown, pattern: RegExp): Promise<void> {
-  await assert.rejects(async () => call(), (e: unknown) => {
-    assert.ok(e instanceof RegistryAuthError, String(e));
-    assert.match(e.message, pattern);
-    assert.ok(!e.message.includes(SECRET) && !e.message.includes(b64(`ada:${SECRET}`)), `secret in: ${e.message}`);
-    return true;
-  });
+  await assert.rejects(
+    async () => call(),
+    (e: unknown) => {
+      assert.ok(e instanceof RegistryAuthError, String(e));
+      assert.match(e.message, pattern);
+      assert.ok(!e.message.includes(SECRET) && !e.message.includes(b64(`ada:${SECRET}`)), `secret in: ${e.message}`);
+      return true;
+    },
+  );
 }
 
 describe('registry credentials (docker config.json and credential helpers)', () => {
@@ -44,7 +47,7 @@ describe('registry credentials (docker config.json and credential helpers)', () 
       assert.equal(registryHost('index.docker.io/alice/myproj'), 'docker.io');
     });
 
-    it("files Docker Hub under its legacy URL and every other registry under host[:port]", () => {
+    it('files Docker Hub under its legacy URL and every other registry under host[:port]', () => {
       assert.equal(credentialKey('docker.io'), 'https://index.docker.io/v1/');
       assert.equal(credentialKey('index.docker.io'), DOCKER_HUB_KEY);
       assert.equal(credentialKey('registry.example.org:5000'), 'registry.example.org:5000');
@@ -74,7 +77,10 @@ describe('registry credentials (docker config.json and credential helpers)', () 
 
     it('sends an identitytoken when the entry has one', async () => {
       const c = config({ auths: { 'registry.example.org': { identitytoken: SECRET } } });
-      assert.deepEqual((await resolveRegistryAuth('registry.example.org', c, noHelpers)).auth, { serveraddress: 'registry.example.org', identitytoken: SECRET });
+      assert.deepEqual((await resolveRegistryAuth('registry.example.org', c, noHelpers)).auth, {
+        serveraddress: 'registry.example.org',
+        identitytoken: SECRET,
+      });
     });
 
     it('pushes anonymously, and says why, when there is no entry, an empty one, or no config.json', async () => {
@@ -83,7 +89,10 @@ describe('registry credentials (docker config.json and credential helpers)', () 
       assert.equal(empty.auth, undefined);
       assert.match(empty.source, /^none \(no entry for ghcr\.io/);
       assert.equal((await resolveRegistryAuth('quay.io', c, noHelpers)).auth, undefined);
-      assert.deepEqual(await resolveRegistryAuth('quay.io', undefined, noHelpers), { auth: undefined, source: 'none (no docker config.json)' });
+      assert.deepEqual(await resolveRegistryAuth('quay.io', undefined, noHelpers), {
+        auth: undefined,
+        source: 'none (no docker config.json)',
+      });
     });
   });
 
@@ -94,7 +103,11 @@ describe('registry credentials (docker config.json and credential helpers)', () 
         asked.push(`${helper} ${url}`);
         return { exitCode: 0, stdout: JSON.stringify({ ServerURL: url, Username: `${helper}-user`, Secret: SECRET }) };
       };
-      const c = config({ credsStore: 'desktop', credHelpers: { 'gcr.io': 'gcloud' }, auths: { 'gcr.io': { auth: b64('file:user') }, 'ghcr.io': { auth: b64('file:user') } } });
+      const c = config({
+        credsStore: 'desktop',
+        credHelpers: { 'gcr.io': 'gcloud' },
+        auths: { 'gcr.io': { auth: b64('file:user') }, 'ghcr.io': { auth: b64('file:user') } },
+      });
       const gcr = await resolveRegistryAuth('gcr.io', c, run);
       assert.deepEqual(gcr.auth, { username: 'gcloud-user', password: SECRET, serveraddress: 'gcr.io' });
       assert.equal(gcr.source, 'credential helper docker-credential-gcloud');
@@ -119,7 +132,10 @@ describe('registry credentials (docker config.json and credential helpers)', () 
     });
 
     it('refuses a helper name that is not a plain name (it becomes a program name)', () => {
-      assert.throws(() => config({ credHelpers: { 'ghcr.io': '../../bin/sh' } }), /credHelpers\["ghcr\.io"\] is not a credential helper name/);
+      assert.throws(
+        () => config({ credHelpers: { 'ghcr.io': '../../bin/sh' } }),
+        /credHelpers\["ghcr\.io"\] is not a credential helper name/,
+      );
       assert.throws(() => config({ credsStore: 42 }), /"credsStore" is not a credential helper name/);
     });
   });
@@ -147,7 +163,10 @@ esac
 `,
         { mode: 0o755 },
       );
-      fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ credsStore: 'mlctest', credHelpers: { 'missing.example.org': 'nosuchhelper' } }));
+      fs.writeFileSync(
+        path.join(dir, 'config.json'),
+        JSON.stringify({ credsStore: 'mlctest', credHelpers: { 'missing.example.org': 'nosuchhelper' } }),
+      );
       env = { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, DOCKER_CONFIG: dir };
     });
     after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -161,12 +180,21 @@ esac
     });
 
     it('says which helper is missing from PATH', async () => {
-      await rejectsWithoutSecret(() => loadRegistryAuth('missing.example.org', env, '/nonexistent-home'), /docker-credential-nosuchhelper is not on PATH: install it, or remove "nosuchhelper"/);
+      await rejectsWithoutSecret(
+        () => loadRegistryAuth('missing.example.org', env, '/nonexistent-home'),
+        /docker-credential-nosuchhelper is not on PATH: install it, or remove "nosuchhelper"/,
+      );
     });
 
     it('never quotes what a failing or confused helper printed', async () => {
-      await rejectsWithoutSecret(() => loadRegistryAuth('bad.example.org', env, '/nonexistent-home'), /docker-credential-mlctest get answered something other than \{"Username", "Secret"\} JSON/);
-      await rejectsWithoutSecret(() => loadRegistryAuth('broken.example.org', env, '/nonexistent-home'), /docker-credential-mlctest get failed \(exit 2\) for broken\.example\.org: run `docker login broken\.example\.org`/);
+      await rejectsWithoutSecret(
+        () => loadRegistryAuth('bad.example.org', env, '/nonexistent-home'),
+        /docker-credential-mlctest get answered something other than \{"Username", "Secret"\} JSON/,
+      );
+      await rejectsWithoutSecret(
+        () => loadRegistryAuth('broken.example.org', env, '/nonexistent-home'),
+        /docker-credential-mlctest get failed \(exit 2\) for broken\.example\.org: run `docker login broken\.example\.org`/,
+      );
     });
 
     it('looks the helper up on the PATH it is given, not on process.env', async () => {
@@ -184,11 +212,17 @@ esac
 
     it('an auth field that is not base64 user:password is named, not shown', async () => {
       const c = config({ auths: { 'ghcr.io': { auth: b64(SECRET) } } });
-      await rejectsWithoutSecret(() => resolveRegistryAuth('ghcr.io', c, noHelpers), /auths\["ghcr\.io"\]\.auth is not base64 of user:password: run `docker login ghcr\.io` again/);
+      await rejectsWithoutSecret(
+        () => resolveRegistryAuth('ghcr.io', c, noHelpers),
+        /auths\["ghcr\.io"\]\.auth is not base64 of user:password: run `docker login ghcr\.io` again/,
+      );
     });
 
     it('a field of the wrong type is named, not shown', async () => {
-      await rejectsWithoutSecret(() => config({ auths: { 'ghcr.io': { password: [SECRET] } } }), /auths\["ghcr\.io"\]\.password is not a string/);
+      await rejectsWithoutSecret(
+        () => config({ auths: { 'ghcr.io': { password: [SECRET] } } }),
+        /auths\["ghcr\.io"\]\.password is not a string/,
+      );
     });
   });
 });

@@ -11,7 +11,11 @@ const labels = {
 };
 
 /** The .def's section headers: lines that start with %, leading blanks allowed. */
-const sections = (def: string): string[] => def.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('%'));
+const sections = (def: string): string[] =>
+  def
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('%'));
 
 describe('Apptainer definition files (mlc export apptainer)', () => {
   it('bootstraps from the local engine by default, carrying our and the OCI labels (not others)', () => {
@@ -20,22 +24,40 @@ describe('Apptainer definition files (mlc export apptainer)', () => {
     assert.deepEqual(lines.slice(0, 2), ['Bootstrap: docker-daemon', 'From: dimuon:3f2a1bc']);
     assert.ok(lines.includes('    org.opencontainers.image.revision 3f2a1bc9d0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8'));
     assert.ok(lines.includes('    org.mlcontainers.preset atlas'));
-    assert.ok(lines.includes('    org.mlcontainers.config.path configs/exp with newline.yaml'), 'a newline in a label value would end the %labels entry');
+    assert.ok(
+      lines.includes('    org.mlcontainers.config.path configs/exp with newline.yaml'),
+      'a newline in a label value would end the %labels entry',
+    );
     assert.ok(!def.includes('maintainer'));
-    assert.match(def, /%help\n {4}Experiment image dimuon:3f2a1bc from commit 3f2a1bc9d0e4, exported by ML Containers\.\n {4}GPUs: apptainer exec --nv/);
+    assert.match(
+      def,
+      /%help\n {4}Experiment image dimuon:3f2a1bc from commit 3f2a1bc9d0e4, exported by ML Containers\.\n {4}GPUs: apptainer exec --nv/,
+    );
     assert.ok(!def.includes('%environment'), 'no setup script, no %environment');
     assert.ok(!def.includes('%runscript'), "the image's ENTRYPOINT/CMD stay the runscript");
   });
 
   it('bootstraps from a docker save archive when asked, and says when the image was dirty', () => {
-    const def = apptainerDefinition({ imageRef: 'dimuon:3f2a1bc-dirty', source: { kind: 'docker-archive', archive: '/scratch/dimuon.tar' }, labels: { ...labels, 'org.mlcontainers.dirty': 'true' } });
+    const def = apptainerDefinition({
+      imageRef: 'dimuon:3f2a1bc-dirty',
+      source: { kind: 'docker-archive', archive: '/scratch/dimuon.tar' },
+      labels: { ...labels, 'org.mlcontainers.dirty': 'true' },
+    });
     assert.match(def, /^Bootstrap: docker-archive\nFrom: \/scratch\/dimuon\.tar\n/);
     assert.match(def, /from commit 3f2a1bc9d0e4 with uncommitted changes/);
   });
 
   it('sources the HEP release setup in %environment (POSIX sh, quoted, silent if absent)', () => {
-    const def = apptainerDefinition({ imageRef: 'ana:1', source: { kind: 'docker-daemon' }, labels: {}, setupScript: "/home/atlas/release_setup.sh" });
-    assert.match(def, /%environment\n.*\n {4}if \[ -f '\/home\/atlas\/release_setup\.sh' \]; then \. '\/home\/atlas\/release_setup\.sh' >\/dev\/null 2>&1 \|\| true; fi\n/);
+    const def = apptainerDefinition({
+      imageRef: 'ana:1',
+      source: { kind: 'docker-daemon' },
+      labels: {},
+      setupScript: '/home/atlas/release_setup.sh',
+    });
+    assert.match(
+      def,
+      /%environment\n.*\n {4}if \[ -f '\/home\/atlas\/release_setup\.sh' \]; then \. '\/home\/atlas\/release_setup\.sh' >\/dev\/null 2>&1 \|\| true; fi\n/,
+    );
     assert.ok(!def.includes('%labels'), 'no labels, no empty %labels section');
     assert.ok(!/\bsource\b/.test(def.split('%environment')[1] ?? ''), '%environment runs under /bin/sh: `.` not `source`');
   });
@@ -43,7 +65,12 @@ describe('Apptainer definition files (mlc export apptainer)', () => {
   it('leaves out a label whose key would add a %setup section (run on the host at build time), and says which', () => {
     const warnings: string[] = [];
     const hostile = { ...labels, 'org.mlcontainers.x\n%setup\nrm -rf ~': 'y', 'org.opencontainers.image.title\r\n%post': 'z' };
-    const def = apptainerDefinition({ imageRef: 'dimuon:3f2a1bc', source: { kind: 'docker-daemon' }, labels: hostile, warn: (m) => warnings.push(m) });
+    const def = apptainerDefinition({
+      imageRef: 'dimuon:3f2a1bc',
+      source: { kind: 'docker-daemon' },
+      labels: hostile,
+      warn: (m) => warnings.push(m),
+    });
     assert.deepEqual(sections(def), ['%labels', '%help'], def);
     assert.ok(!def.includes('rm -rf'));
     assert.ok(def.includes('    org.mlcontainers.preset atlas'), 'the plain keys are still carried');
@@ -67,9 +94,18 @@ describe('Apptainer definition files (mlc export apptainer)', () => {
   });
 
   it('refuses an image reference, archive path or setup script with a newline rather than write it into the .def', () => {
-    assert.throws(() => apptainerDefinition({ imageRef: 'x\n%setup', source: { kind: 'docker-daemon' }, labels: {} }), /cannot hold the image "x\\n%setup"/);
-    assert.throws(() => apptainerDefinition({ imageRef: 'x', source: { kind: 'docker-archive', archive: '/a\n%setup\nid' }, labels: {} }), /archive path/);
-    assert.throws(() => apptainerDefinition({ imageRef: 'x', source: { kind: 'docker-daemon' }, labels: {}, setupScript: "/s.sh'\n%setup\nid" }), /setup script/);
+    assert.throws(
+      () => apptainerDefinition({ imageRef: 'x\n%setup', source: { kind: 'docker-daemon' }, labels: {} }),
+      /cannot hold the image "x\\n%setup"/,
+    );
+    assert.throws(
+      () => apptainerDefinition({ imageRef: 'x', source: { kind: 'docker-archive', archive: '/a\n%setup\nid' }, labels: {} }),
+      /archive path/,
+    );
+    assert.throws(
+      () => apptainerDefinition({ imageRef: 'x', source: { kind: 'docker-daemon' }, labels: {}, setupScript: "/s.sh'\n%setup\nid" }),
+      /setup script/,
+    );
   });
 
   it('builds the .sif with apptainer build SIF DEF', () => {

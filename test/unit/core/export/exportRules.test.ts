@@ -1,7 +1,13 @@
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { UserError } from '../../../../src/core/errors';
-import { UncommittedImageError, apptainerDefFileName, assertCommitted, configMismatchNote, presetSetupScript } from '../../../../src/core/export/rules';
+import {
+  UncommittedImageError,
+  apptainerDefFileName,
+  assertCommitted,
+  configMismatchNote,
+  presetSetupScript,
+} from '../../../../src/core/export/rules';
 import type { Catalog } from '../../../../src/core/scaffold/catalog';
 
 const SHA = '3f2a1bc9d0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8';
@@ -20,7 +26,10 @@ describe('export rules', () => {
     assert.doesNotThrow(() => assertCommitted('dimuon:3f2a1bc-dirty', dirty, true));
     assert.throws(
       () => assertCommitted('dimuon:3f2a1bc-dirty', dirty, false),
-      (e: unknown) => e instanceof UncommittedImageError && e instanceof UserError && /^dimuon:3f2a1bc-dirty was built from uncommitted changes, so its commit 3f2a1bc .*--allow-dirty\.$/.test(e.message),
+      (e: unknown) =>
+        e instanceof UncommittedImageError &&
+        e instanceof UserError &&
+        /^dimuon:3f2a1bc-dirty was built from uncommitted changes, so its commit 3f2a1bc .*--allow-dirty\.$/.test(e.message),
     );
   });
 
@@ -30,7 +39,11 @@ describe('export rules', () => {
       configMismatchNote('dimuon:3f2a1bc', 'other.yaml', 'lr: 0.1\n', labels),
       'note: other.yaml is not the config dimuon:3f2a1bc was built with (configs/experiment.yaml); the job gets other.yaml.',
     );
-    assert.equal(configMismatchNote('dimuon:3f2a1bc', 'other.yaml', 'lr: 0.1\n', { 'org.mlcontainers.dirty': 'false' }), undefined, 'built without a config: nothing to compare');
+    assert.equal(
+      configMismatchNote('dimuon:3f2a1bc', 'other.yaml', 'lr: 0.1\n', { 'org.mlcontainers.dirty': 'false' }),
+      undefined,
+      'built without a config: nothing to compare',
+    );
   });
 
   it("finds the setup script of the image's preset in the catalog", () => {

@@ -1,7 +1,14 @@
 import * as assert from 'node:assert/strict';
 import * as yaml from 'yaml';
 import type { K8sExportInput } from '../../../../src/core/export/kubernetes';
-import { K8sExportError, k8sManifests, manifestFileName, pinnedReference, resourceName, toYaml } from '../../../../src/core/export/kubernetes';
+import {
+  K8sExportError,
+  k8sManifests,
+  manifestFileName,
+  pinnedReference,
+  resourceName,
+  toYaml,
+} from '../../../../src/core/export/kubernetes';
 
 // kubernetes-models validates against JSON schemas generated from the Kubernetes OpenAPI spec (no cluster needed:
 // `kubectl apply --dry-run=client` needs an API server). It is ESM-only, so it is imported, not required.
@@ -24,20 +31,51 @@ const labels = {
 const CONFIG = 'lr: 0.001\nepochs: 10\n# a line with trailing spaces   \n---\noptimizer: on\n\tindented: with a tab\n';
 
 function input(over: Partial<K8sExportInput> = {}): K8sExportInput {
-  return { imageRef: 'dimuon:3f2a1bc', pinnedRef: PINNED, labels, config: { fileName: 'configs/experiment.yaml', content: CONFIG }, ...over };
+  return {
+    imageRef: 'dimuon:3f2a1bc',
+    pinnedRef: PINNED,
+    labels,
+    config: { fileName: 'configs/experiment.yaml', content: CONFIG },
+    ...over,
+  };
 }
 
 // What the tests read of the objects; the schemas check the rest.
-interface Meta { name?: string; labels: Record<string, string>; annotations: Record<string, string> }
-interface Container {
-  name: string; image: string; args?: string[]; command?: string[]; env?: { name: string; value: string }[];
-  resources?: { limits: Record<string, number | string> }; volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+interface Meta {
+  name?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
 }
-interface PodTemplate { metadata: Meta; spec: { restartPolicy?: string; containers: Container[]; volumes: { name: string }[] } }
-interface Replica { replicas: number; restartPolicy: string; template: PodTemplate }
+interface Container {
+  name: string;
+  image: string;
+  args?: string[];
+  command?: string[];
+  env?: { name: string; value: string }[];
+  resources?: { limits: Record<string, number | string> };
+  volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
+}
+interface PodTemplate {
+  metadata: Meta;
+  spec: { restartPolicy?: string; containers: Container[]; volumes: { name: string }[] };
+}
+interface Replica {
+  replicas: number;
+  restartPolicy: string;
+  template: PodTemplate;
+}
 interface Doc {
-  apiVersion: string; kind: string; metadata: Meta & { name: string }; data?: Record<string, string>;
-  spec: { backoffLimit?: unknown; podFailurePolicy?: { rules: unknown[] }; template: PodTemplate; runPolicy?: unknown; pytorchReplicaSpecs: Record<string, Replica> };
+  apiVersion: string;
+  kind: string;
+  metadata: Meta & { name: string };
+  data?: Record<string, string>;
+  spec: {
+    backoffLimit?: unknown;
+    podFailurePolicy?: { rules: unknown[] };
+    template: PodTemplate;
+    runPolicy?: unknown;
+    pytorchReplicaSpecs: Record<string, Replica>;
+  };
 }
 
 /** The objects as kubectl would read them back from the file (YAML 1.1, one document each). */
@@ -56,7 +94,8 @@ function validateAll(objects: Doc[]): void {
   for (const o of objects) {
     if (o.kind === 'Job') new Job(o as never).validate();
     else if (o.kind === 'ConfigMap') new ConfigMap(o as never).validate();
-    else if (o.kind === 'PyTorchJob') for (const r of Object.values(o.spec.pytorchReplicaSpecs)) new PodTemplateSpec(r.template as never).validate();
+    else if (o.kind === 'PyTorchJob')
+      for (const r of Object.values(o.spec.pytorchReplicaSpecs)) new PodTemplateSpec(r.template as never).validate();
     else assert.fail(`unexpected kind ${o.kind}`);
   }
 }
@@ -72,7 +111,10 @@ describe('Kubernetes manifests (mlc export k8s)', () => {
 
   it('writes a ConfigMap then a batch/v1 Job that validate against the Kubernetes schemas', () => {
     const objects = roundTrip(input());
-    assert.deepEqual(objects.map((o) => `${String(o.apiVersion)} ${String(o.kind)} ${String(o.metadata.name)}`), ['v1 ConfigMap dimuon-3f2a1bc-config', 'batch/v1 Job dimuon-3f2a1bc']);
+    assert.deepEqual(
+      objects.map((o) => `${String(o.apiVersion)} ${String(o.kind)} ${String(o.metadata.name)}`),
+      ['v1 ConfigMap dimuon-3f2a1bc-config', 'batch/v1 Job dimuon-3f2a1bc'],
+    );
     validateAll(objects);
   });
 
@@ -86,24 +128,42 @@ describe('Kubernetes manifests (mlc export k8s)', () => {
     assert.equal(c.image, PINNED);
     assert.deepEqual(c.resources, { limits: { 'nvidia.com/gpu': 1 } });
     assert.ok(!('args' in c) && !('command' in c), "no args: the image's CMD runs");
-    assert.deepEqual(pod.volumes.find((v) => v.name === 'dshm'), { name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: '8Gi' } });
-    assert.deepEqual(c.volumeMounts.find((m) => m.name === 'dshm'), { name: 'dshm', mountPath: '/dev/shm' });
+    assert.deepEqual(
+      pod.volumes.find((v) => v.name === 'dshm'),
+      { name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: '8Gi' } },
+    );
+    assert.deepEqual(
+      c.volumeMounts.find((m) => m.name === 'dshm'),
+      { name: 'dshm', mountPath: '/dev/shm' },
+    );
   });
 
   it('mounts the config read-only and points MLC_CONFIG at it; the file survives the YAML round trip byte for byte', () => {
     const [cm, job] = roundTrip(input());
     assert.deepEqual(cm!.data, { 'experiment.yaml': CONFIG });
     const pod = job!.spec.template.spec;
-    assert.deepEqual(pod.volumes.find((v) => v.name === 'config'), { name: 'config', configMap: { name: 'dimuon-3f2a1bc-config' } });
-    assert.deepEqual(pod.containers[0].volumeMounts.find((m) => m.name === 'config'), { name: 'config', mountPath: '/etc/mlc/config', readOnly: true });
+    assert.deepEqual(
+      pod.volumes.find((v) => v.name === 'config'),
+      { name: 'config', configMap: { name: 'dimuon-3f2a1bc-config' } },
+    );
+    assert.deepEqual(
+      pod.containers[0].volumeMounts.find((m) => m.name === 'config'),
+      { name: 'config', mountPath: '/etc/mlc/config', readOnly: true },
+    );
     assert.deepEqual(pod.containers[0].env, [{ name: 'MLC_CONFIG', value: '/etc/mlc/config/experiment.yaml' }]);
   });
 
   it('without a config: no ConfigMap, no config volume, no MLC_CONFIG', () => {
     const objects = roundTrip(input({ config: undefined }));
-    assert.deepEqual(objects.map((o) => o.kind), ['Job']);
+    assert.deepEqual(
+      objects.map((o) => o.kind),
+      ['Job'],
+    );
     const pod = objects[0]!.spec.template.spec;
-    assert.deepEqual(pod.volumes.map((v) => v.name), ['dshm']);
+    assert.deepEqual(
+      pod.volumes.map((v) => v.name),
+      ['dshm'],
+    );
     assert.ok(!('env' in pod.containers[0]));
     validateAll(objects);
   });
@@ -111,7 +171,11 @@ describe('Kubernetes manifests (mlc export k8s)', () => {
   it('--gpus 0 asks for no nvidia.com/gpu (CPU nodes); --gpus 4 for four; the command after -- replaces CMD, not ENTRYPOINT', () => {
     const cpu = only(roundTrip(input({ gpus: 0 })), 'Job');
     assert.ok(!('resources' in cpu.spec.template.spec.containers[0]));
-    assert.deepEqual(cpu.spec.template.spec.containers[0].env?.filter((e) => e.name.startsWith('NVIDIA')), [{ name: 'NVIDIA_VISIBLE_DEVICES', value: 'void' }], 'CPU means CPU, whatever the image sets');
+    assert.deepEqual(
+      cpu.spec.template.spec.containers[0].env?.filter((e) => e.name.startsWith('NVIDIA')),
+      [{ name: 'NVIDIA_VISIBLE_DEVICES', value: 'void' }],
+      'CPU means CPU, whatever the image sets',
+    );
     validateAll([cpu]);
     const four = only(roundTrip(input({ gpus: 4, args: ['python', 'train.py', '--lr', '0.01'] })), 'Job');
     const c = four.spec.template.spec.containers[0];
@@ -152,12 +216,20 @@ describe('Kubernetes manifests (mlc export k8s)', () => {
   it('keeps a label value, an annotation key or a variable with newlines inside its string: no new document or field', () => {
     const hostile = '1\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: x}\n';
     const i = input({
-      labels: { ...labels, 'org.opencontainers.image.title': hostile, 'org.mlcontainers.preset': hostile, 'org.mlcontainers.x\nkind: Pod': 'y' },
+      labels: {
+        ...labels,
+        'org.opencontainers.image.title': hostile,
+        'org.mlcontainers.preset': hostile,
+        'org.mlcontainers.x\nkind: Pod': 'y',
+      },
       env: [{ name: 'NOTE', value: hostile }],
       args: [hostile],
     });
     const objects = roundTrip(i);
-    assert.deepEqual(objects.map((o) => o.kind), ['ConfigMap', 'Job']);
+    assert.deepEqual(
+      objects.map((o) => o.kind),
+      ['ConfigMap', 'Job'],
+    );
     const job = only(objects, 'Job');
     assert.equal(job.metadata.annotations['org.opencontainers.image.title'], hostile);
     assert.ok(!('mlcontainers.org/preset' in job.metadata.labels), 'not a label value Kubernetes takes');
@@ -168,10 +240,26 @@ describe('Kubernetes manifests (mlc export k8s)', () => {
   });
 
   it('quotes strings a YAML 1.1 reader such as kubectl would take for booleans or numbers', () => {
-    const text = toYaml(k8sManifests(input({ config: undefined, labels: { ...labels, 'org.mlcontainers.preset': 'on', 'org.opencontainers.image.revision': '1234567000' } })).objects);
-    const [job] = roundTrip(input({ config: undefined, labels: { ...labels, 'org.mlcontainers.preset': 'on', 'org.opencontainers.image.revision': '1234567000' } }));
+    const text = toYaml(
+      k8sManifests(
+        input({
+          config: undefined,
+          labels: { ...labels, 'org.mlcontainers.preset': 'on', 'org.opencontainers.image.revision': '1234567000' },
+        }),
+      ).objects,
+    );
+    const [job] = roundTrip(
+      input({
+        config: undefined,
+        labels: { ...labels, 'org.mlcontainers.preset': 'on', 'org.opencontainers.image.revision': '1234567000' },
+      }),
+    );
     assert.match(text, /mlcontainers\.org\/preset: "on"/);
-    assert.doesNotMatch(toYaml(k8sManifests(input({ kubeflow: { workers: 2 } })).objects), /[&*]a\d/, 'no YAML anchors for the labels and volumes objects share');
+    assert.doesNotMatch(
+      toYaml(k8sManifests(input({ kubeflow: { workers: 2 } })).objects),
+      /[&*]a\d/,
+      'no YAML anchors for the labels and volumes objects share',
+    );
     assert.equal(job!.metadata.labels['mlcontainers.org/preset'], 'on');
     assert.equal(job!.metadata.labels['mlcontainers.org/revision'], '1234567000');
     validateAll([job!]);
@@ -198,7 +286,10 @@ describe('Kubernetes manifests (mlc export k8s)', () => {
 
   it('writes a kubeflow.org/v1 PyTorchJob: one Master, N Workers, container "pytorch", the same GPUs and volumes', () => {
     const objects = roundTrip(input({ kubeflow: { workers: 3 }, gpus: 2, args: ['torchrun', 'train.py'] }));
-    assert.deepEqual(objects.map((o) => o.kind), ['ConfigMap', 'PyTorchJob']);
+    assert.deepEqual(
+      objects.map((o) => o.kind),
+      ['ConfigMap', 'PyTorchJob'],
+    );
     const pj = objects[1]!;
     assert.equal(pj.apiVersion, 'kubeflow.org/v1');
     assert.equal(pj.metadata.name, 'dimuon-3f2a1bc');
@@ -237,7 +328,10 @@ describe('Kubernetes manifests (mlc export k8s)', () => {
       return copy;
     };
     assert.throws(() => validateAll([broken((j) => (j.spec.template.spec.restartPolicy = 'never'))]), /restartPolicy/);
-    assert.throws(() => validateAll([broken((j) => (j.spec.template.spec.containers[0]!.resources!.limits['nvidia.com/gpu'] = 'one'))]), /nvidia\.com~1gpu/);
+    assert.throws(
+      () => validateAll([broken((j) => (j.spec.template.spec.containers[0]!.resources!.limits['nvidia.com/gpu'] = 'one'))]),
+      /nvidia\.com~1gpu/,
+    );
     assert.throws(() => validateAll([broken((j) => Reflect.deleteProperty(j.spec.template.spec.containers[0]!, 'name'))]), /name/);
     assert.throws(() => validateAll([broken((j) => (j.spec.backoffLimit = '0'))]), /backoffLimit/);
     // The OpenAPI schemas do not check name formats or signs of quantities: those are ours, checked here and above.
@@ -248,7 +342,10 @@ describe('Kubernetes manifests (mlc export k8s)', () => {
   it('refuses a reference not pinned by digest, zero workers and a config too large for a ConfigMap', () => {
     assert.throws(() => k8sManifests(input({ pinnedRef: 'ghcr.io/lab/dimuon:3f2a1bc' })), /not pinned by digest/);
     assert.throws(() => k8sManifests(input({ kubeflow: { workers: 0 } })), /--workers must be 1 or more/);
-    assert.throws(() => k8sManifests(input({ config: { fileName: 'big.yaml', content: 'x'.repeat(1024 * 1024 + 1) } })), /larger than a ConfigMap holds/);
+    assert.throws(
+      () => k8sManifests(input({ config: { fileName: 'big.yaml', content: 'x'.repeat(1024 * 1024 + 1) } })),
+      /larger than a ConfigMap holds/,
+    );
   });
 
   it('makes a valid ConfigMap key of an odd file name', () => {
@@ -263,12 +360,21 @@ describe('Pinning the image by digest', () => {
   const d = (repo: string): string => `${repo}@${DIGEST}`;
 
   it('refuses an image that exists only on this machine, and says to push it', () => {
-    assert.throws(() => pinnedReference('dimuon:3f2a1bc', []), (e: Error) => e instanceof K8sExportError && /exists only on this machine/.test(e.message) && /mlc push dimuon:3f2a1bc --registry REGISTRY/.test(e.message));
+    assert.throws(
+      () => pinnedReference('dimuon:3f2a1bc', []),
+      (e: Error) =>
+        e instanceof K8sExportError &&
+        /exists only on this machine/.test(e.message) &&
+        /mlc push dimuon:3f2a1bc --registry REGISTRY/.test(e.message),
+    );
   });
 
-  it("uses the only digest, or the one of the repository the image was named by", () => {
+  it('uses the only digest, or the one of the repository the image was named by', () => {
     assert.equal(pinnedReference('dimuon:3f2a1bc', [d('ghcr.io/lab/dimuon')]), d('ghcr.io/lab/dimuon'));
-    assert.equal(pinnedReference('ghcr.io/lab/dimuon:3f2a1bc', [d('registry.cern.ch/lab/dimuon'), d('ghcr.io/lab/dimuon')]), d('ghcr.io/lab/dimuon'));
+    assert.equal(
+      pinnedReference('ghcr.io/lab/dimuon:3f2a1bc', [d('registry.cern.ch/lab/dimuon'), d('ghcr.io/lab/dimuon')]),
+      d('ghcr.io/lab/dimuon'),
+    );
     assert.equal(pinnedReference('python:3.12', [d('quay.io/x/python'), d('python')]), d('python'), 'python is docker.io/library/python');
   });
 
@@ -278,10 +384,16 @@ describe('Pinning the image by digest', () => {
     assert.equal(pinnedReference('dimuon:3f2a1bc', digests, 'https://registry.cern.ch/lab/'), d('registry.cern.ch/lab/dimuon'));
     assert.equal(pinnedReference('dimuon:3f2a1bc', digests, 'docker.io/labuser'), d('labuser/dimuon'));
     assert.equal(pinnedReference('dimuon:3f2a1bc', digests, 'labuser'), d('labuser/dimuon'));
-    assert.throws(() => pinnedReference('dimuon:3f2a1bc', digests, 'ghcr.io/la'), /no digest from ghcr\.io\/la .*mlc push dimuon:3f2a1bc --registry ghcr\.io\/la/);
+    assert.throws(
+      () => pinnedReference('dimuon:3f2a1bc', digests, 'ghcr.io/la'),
+      /no digest from ghcr\.io\/la .*mlc push dimuon:3f2a1bc --registry ghcr\.io\/la/,
+    );
   });
 
   it('asks for --registry when the image is in several and none is the one it was named by', () => {
-    assert.throws(() => pinnedReference('dimuon:3f2a1bc', [d('registry.cern.ch/lab/dimuon'), d('ghcr.io/lab/dimuon')]), /several registries .*--registry/);
+    assert.throws(
+      () => pinnedReference('dimuon:3f2a1bc', [d('registry.cern.ch/lab/dimuon'), d('ghcr.io/lab/dimuon')]),
+      /several registries .*--registry/,
+    );
   });
 });

@@ -26,7 +26,11 @@ function feature(userId: string, manifest: Partial<FeatureManifest> = {}, option
   const id = manifest.id ?? userId.split('/').pop()!.split(':')[0]!;
   const resource = userId.startsWith('./') ? path.resolve(CONFIG_DIR, userId) : userId.split(':')[0]!;
   return {
-    userId, resource, source: userId.startsWith('./') ? 'local' : 'oci', options, files: [],
+    userId,
+    resource,
+    source: userId.startsWith('./') ? 'local' : 'oci',
+    options,
+    files: [],
     manifest: { id, options: {}, containerEnv: {}, installsAfter: [], dependsOn: {}, legacyIds: [], raw: { id }, ...manifest },
   };
 }
@@ -49,7 +53,11 @@ describe('Feature installation order', () => {
   it('sorts a round by resource, and overrideFeatureInstallOrder moves Features ahead', () => {
     const fs3 = [feature('ghcr.io/x/features/c:1'), feature('ghcr.io/x/features/a:1'), feature('ghcr.io/x/features/b:1')];
     assert.deepEqual(ids(installOrder(fs3, CONFIG_DIR)), ['ghcr.io/x/features/a:1', 'ghcr.io/x/features/b:1', 'ghcr.io/x/features/c:1']);
-    assert.deepEqual(ids(installOrder(fs3, CONFIG_DIR, ['ghcr.io/x/features/c', 'ghcr.io/x/features/b'])), ['ghcr.io/x/features/c:1', 'ghcr.io/x/features/b:1', 'ghcr.io/x/features/a:1']);
+    assert.deepEqual(ids(installOrder(fs3, CONFIG_DIR, ['ghcr.io/x/features/c', 'ghcr.io/x/features/b'])), [
+      'ghcr.io/x/features/c:1',
+      'ghcr.io/x/features/b:1',
+      'ghcr.io/x/features/a:1',
+    ]);
   });
 
   it('does not let an override jump a dependency', () => {
@@ -61,7 +69,10 @@ describe('Feature installation order', () => {
   it('refuses a circle, naming its Features', () => {
     const a = feature('./features/a', { installsAfter: ['b'] });
     const b = feature('./features/b', { dependsOn: { './features/a': {} } });
-    assert.throws(() => installOrder([a, b], CONFIG_DIR), (e: unknown) => e instanceof FeatureError && /"\.\/features\/a", "\.\/features\/b" depend on each other/.test(e.message));
+    assert.throws(
+      () => installOrder([a, b], CONFIG_DIR),
+      (e: unknown) => e instanceof FeatureError && /"\.\/features\/a", "\.\/features\/b" depend on each other/.test(e.message),
+    );
   });
 });
 
@@ -74,7 +85,11 @@ describe('Feature options and users', () => {
   });
 
   it('gives every option its value from devcontainer.json, else its default', () => {
-    const f = feature('./features/py', { options: { version: { type: 'string', default: '3.12' }, pip: { type: 'boolean', default: true }, extra: { type: 'string' } } }, { pip: false, 'add-path': 'x' });
+    const f = feature(
+      './features/py',
+      { options: { version: { type: 'string', default: '3.12' }, pip: { type: 'boolean', default: true }, extra: { type: 'string' } } },
+      { pip: false, 'add-path': 'x' },
+    );
     assert.deepEqual(optionEnv(f), { VERSION: '3.12', PIP: 'false', ADD_PATH: 'x' });
   });
 
@@ -88,24 +103,45 @@ describe('Feature options and users', () => {
   it('writes one COPY and RUN per Feature, its containerEnv as ENV after it, and the image user back', () => {
     const a = feature('./features/a', { containerEnv: { PATH: '/opt/a/bin:${PATH}', Q: 'say "hi"' } }, { level: "it's" });
     a.files.push({ path: 'install.sh', content: Buffer.from('#!/bin/sh\n'), mode: 0o644 });
-    const layer = featureLayer([a, feature('./features/b')], { from: 'x:tmp', users: { remoteUser: 'ada', containerUser: 'root' }, imageUser: 'mlc' });
+    const layer = featureLayer([a, feature('./features/b')], {
+      from: 'x:tmp',
+      users: { remoteUser: 'ada', containerUser: 'root' },
+      imageUser: 'mlc',
+    });
     const dockerfile = layer.files.find((f) => f.path === 'Dockerfile')!.content.toString();
-    assert.equal(dockerfile, [
-      'FROM x:tmp', 'USER root',
-      'COPY 1-a/ /tmp/mlc-features/1-a/', 'RUN sh /tmp/mlc-features/1-a/devcontainer-features-install.sh', 'ENV PATH="/opt/a/bin:${PATH}" Q="say \\"hi\\""',
-      'COPY 2-b/ /tmp/mlc-features/2-b/', 'RUN sh /tmp/mlc-features/2-b/devcontainer-features-install.sh',
-      'USER mlc', '',
-    ].join('\n'));
-    assert.equal(layer.files.find((f) => f.path === '1-a/devcontainer-features.env')!.content, `LEVEL='it'\\''s'\n_REMOTE_USER='ada'\n_CONTAINER_USER='root'\n`);
+    assert.equal(
+      dockerfile,
+      [
+        'FROM x:tmp',
+        'USER root',
+        'COPY 1-a/ /tmp/mlc-features/1-a/',
+        'RUN sh /tmp/mlc-features/1-a/devcontainer-features-install.sh',
+        'ENV PATH="/opt/a/bin:${PATH}" Q="say \\"hi\\""',
+        'COPY 2-b/ /tmp/mlc-features/2-b/',
+        'RUN sh /tmp/mlc-features/2-b/devcontainer-features-install.sh',
+        'USER mlc',
+        '',
+      ].join('\n'),
+    );
+    assert.equal(
+      layer.files.find((f) => f.path === '1-a/devcontainer-features.env')!.content,
+      `LEVEL='it'\\''s'\n_REMOTE_USER='ada'\n_CONTAINER_USER='root'\n`,
+    );
     assert.ok(layer.files.some((f) => f.path === '1-a/install.sh'));
   });
 });
 
 describe('devcontainer.metadata', () => {
-  it('keeps the base entries, adds one per Feature with what it declares, then devcontainer.json\'s properties', () => {
+  it("keeps the base entries, adds one per Feature with what it declares, then devcontainer.json's properties", () => {
     const a = feature('./features/a');
     a.manifest.raw = { id: 'a', version: '1', capAdd: ['SYS_PTRACE'], privileged: true, containerEnv: { X: '1' }, options: {} };
-    const entries = metadataEntries(parseMetadataLabel('[{"remoteUser":"vscode"}]'), [a], { name: 'p', build: { dockerfile: 'D' }, remoteUser: 'ada', customizations: { vscode: { extensions: ['ms-python.python'] } }, features: {} });
+    const entries = metadataEntries(parseMetadataLabel('[{"remoteUser":"vscode"}]'), [a], {
+      name: 'p',
+      build: { dockerfile: 'D' },
+      remoteUser: 'ada',
+      customizations: { vscode: { extensions: ['ms-python.python'] } },
+      features: {},
+    });
     assert.deepEqual(entries, [
       { remoteUser: 'vscode' },
       { id: './features/a', capAdd: ['SYS_PTRACE'], privileged: true },
@@ -136,7 +172,10 @@ describe('resolving Features', () => {
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-features-unit-'));
     fs.mkdirSync(path.join(dir, 'features', 'local'), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'features', 'local', 'devcontainer-feature.json'), '{ "id": "local", "dependsOn": { "ghcr.io/x/features/dep:1": "2.0" } }');
+    fs.writeFileSync(
+      path.join(dir, 'features', 'local', 'devcontainer-feature.json'),
+      '{ "id": "local", "dependsOn": { "ghcr.io/x/features/dep:1": "2.0" } }',
+    );
     fs.writeFileSync(path.join(dir, 'features', 'local', 'install.sh'), '#!/bin/sh\n');
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -146,27 +185,43 @@ describe('resolving Features', () => {
     const download: FeatureDownloader = {
       oci: async (ref) => {
         asked.push(`oci ${ref}`);
-        return tgz({ './devcontainer-feature.json': '{"id":"dep","options":{"version":{"type":"string","default":"1"}}}', './install.sh': 'echo dep\n' });
+        return tgz({
+          './devcontainer-feature.json': '{"id":"dep","options":{"version":{"type":"string","default":"1"}}}',
+          './install.sh': 'echo dep\n',
+        });
       },
       tarball: async (url) => {
         asked.push(`tarball ${url}`);
         return tgz({ 'devcontainer-feature.json': '{"id":"tar","installsAfter":["local"]}', 'install.sh': 'echo tar\n' });
       },
     };
-    const features = await projectFeatures({ features: { 'https://example.org/devcontainer-feature-tar.tgz': {}, './features/local': true } }, dir, { download });
+    const features = await projectFeatures(
+      { features: { 'https://example.org/devcontainer-feature-tar.tgz': {}, './features/local': true } },
+      dir,
+      { download },
+    );
     assert.deepEqual(ids(features), ['ghcr.io/x/features/dep:1', './features/local', 'https://example.org/devcontainer-feature-tar.tgz']);
     assert.deepEqual(asked.sort(), ['oci ghcr.io/x/features/dep:1', 'tarball https://example.org/devcontainer-feature-tar.tgz']);
     const dep = features[0]!;
     assert.deepEqual(dep.options, { version: '2.0' }, 'a string in dependsOn is the version option');
-    assert.deepEqual(dep.files.map((f) => [f.path, f.mode]).sort(), [['devcontainer-feature.json', 0o755], ['install.sh', 0o755]]);
+    assert.deepEqual(dep.files.map((f) => [f.path, f.mode]).sort(), [
+      ['devcontainer-feature.json', 0o755],
+      ['install.sh', 0o755],
+    ]);
   });
 
   it('refuses a local Feature outside the folder, or one without install.sh, with what to do', async () => {
     const none: FeatureDownloader = { oci: async () => assert.fail('no download'), tarball: async () => assert.fail('no download') };
-    await assert.rejects(projectFeatures({ features: { '../elsewhere': {} } }, dir, { download: none }), /outside .*local Features live in a folder beside devcontainer\.json/);
+    await assert.rejects(
+      projectFeatures({ features: { '../elsewhere': {} } }, dir, { download: none }),
+      /outside .*local Features live in a folder beside devcontainer\.json/,
+    );
     fs.rmSync(path.join(dir, 'features', 'local', 'install.sh'));
     await assert.rejects(projectFeatures({ features: { './features/local': {} } }, dir, { download: none }), /has no install\.sh/);
-    await assert.rejects(projectFeatures({ features: { python: {} } }, dir, { download: none }), /neither a local folder .* nor an https URL/);
+    await assert.rejects(
+      projectFeatures({ features: { python: {} } }, dir, { download: none }),
+      /neither a local folder .* nor an https URL/,
+    );
   });
 });
 
@@ -177,9 +232,15 @@ class FailingFeatureEngine extends FakeEngine {
     await new Promise<void>((resolve, reject) => (context as NodeJS.ReadableStream).on('end', resolve).on('error', reject).resume());
     this.builds.push(request);
     if (this.builds.length === 1) return 'sha256:dockerfile';
-    const events: BuildEvent[] = [{ stream: 'Step 6/7 : RUN sh /tmp/mlc-features/2-b/devcontainer-features-install.sh\n' }, { stream: 'b: no network\n' }];
+    const events: BuildEvent[] = [
+      { stream: 'Step 6/7 : RUN sh /tmp/mlc-features/2-b/devcontainer-features-install.sh\n' },
+      { stream: 'b: no network\n' },
+    ];
     for (const e of events) onEvent?.(e);
-    throw new BuildError("The command '/bin/sh -c sh /tmp/mlc-features/2-b/devcontainer-features-install.sh' returned a non-zero code: 1", events);
+    throw new BuildError(
+      "The command '/bin/sh -c sh /tmp/mlc-features/2-b/devcontainer-features-install.sh' returned a non-zero code: 1",
+      events,
+    );
   }
 }
 
@@ -201,10 +262,17 @@ describe('a Feature that fails to install', () => {
     const engine = new FailingFeatureEngine();
     await assert.rejects(
       buildExperiment({ folder: dir, engine, git: { info: async () => undefined }, log: silentLogger('build'), lock: false }),
-      (e: unknown) => e instanceof BuildFailedError && e.message.startsWith('The Feature "./features/b" failed to install at "RUN sh /tmp/mlc-features/2-b/devcontainer-features-install.sh"'),
+      (e: unknown) =>
+        e instanceof BuildFailedError &&
+        e.message.startsWith(
+          'The Feature "./features/b" failed to install at "RUN sh /tmp/mlc-features/2-b/devcontainer-features-install.sh"',
+        ),
     );
     assert.equal(engine.builds.length, 2);
-    assert.deepEqual(engine.builds[0]!.tags.map((t) => t.replace(/[0-9a-f]{8}$/, '…')), [`${path.basename(dir).toLowerCase()}:mlc-stamp-…`]);
+    assert.deepEqual(
+      engine.builds[0]!.tags.map((t) => t.replace(/[0-9a-f]{8}$/, '…')),
+      [`${path.basename(dir).toLowerCase()}:mlc-stamp-…`],
+    );
   });
 });
 
@@ -213,7 +281,8 @@ describe('OCI Features from a registry', () => {
   afterEach(async () => {
     for (const r of registries.splice(0)) await r.close();
   });
-  const layer = (): Promise<Buffer> => tgz({ './devcontainer-feature.json': '{"id":"hello","version":"1.2.0"}', './install.sh': 'echo hello\n' }).then((b) => gunzipSync(b));
+  const layer = (): Promise<Buffer> =>
+    tgz({ './devcontainer-feature.json': '{"id":"hello","version":"1.2.0"}', './install.sh': 'echo hello\n' }).then((b) => gunzipSync(b));
 
   it('fetches the manifest, then the Feature layer, with an anonymous token', async () => {
     const registry = await featureRegistry('hello', '1', await layer());
@@ -223,9 +292,14 @@ describe('OCI Features from a registry', () => {
     assert.equal(hello?.manifest.version, '1.2.0');
     assert.equal(hello?.resource, `${registry.host}/devcontainers/features/hello`);
     assert.deepEqual(hello?.files.map((f) => f.path).sort(), ['devcontainer-feature.json', 'install.sh']);
-    assert.deepEqual(registry.requests.filter((r) => !r.startsWith('GET /token')).map((r) => r.replace(/sha256:[0-9a-f]+/, 'sha256:…')), [
-      'GET /v2/devcontainers/features/hello/manifests/1', 'GET /v2/devcontainers/features/hello/manifests/1', 'GET /v2/devcontainers/features/hello/blobs/sha256:…',
-    ]);
+    assert.deepEqual(
+      registry.requests.filter((r) => !r.startsWith('GET /token')).map((r) => r.replace(/sha256:[0-9a-f]+/, 'sha256:…')),
+      [
+        'GET /v2/devcontainers/features/hello/manifests/1',
+        'GET /v2/devcontainers/features/hello/manifests/1',
+        'GET /v2/devcontainers/features/hello/blobs/sha256:…',
+      ],
+    );
   });
 
   it('refuses a damaged layer and a missing version, each with what to do; reads a one-layer artifact of another media type', async () => {
@@ -234,8 +308,14 @@ describe('OCI Features from a registry', () => {
     registries.push(damaged, image);
     const download = httpFeatureDownloader();
     await assert.rejects(download.oci(`${damaged.host}/devcontainers/features/hello:1`), /arrived damaged .*: build again\./);
-    await assert.rejects(download.oci(`${damaged.host}/devcontainers/features/hello:2`), /is not on 127\.0\.0\.1:\d+: check its name and version\./);
-    const twoLayers = await download.oci(`${image.host}/devcontainers/features/hello:1`).then(() => 'accepted', (e: Error) => e.message);
+    await assert.rejects(
+      download.oci(`${damaged.host}/devcontainers/features/hello:2`),
+      /is not on 127\.0\.0\.1:\d+: check its name and version\./,
+    );
+    const twoLayers = await download.oci(`${image.host}/devcontainers/features/hello:1`).then(
+      () => 'accepted',
+      (e: Error) => e.message,
+    );
     assert.equal(twoLayers, 'accepted', 'a manifest with one layer of another media type is still read, as the CLI does');
   });
 });

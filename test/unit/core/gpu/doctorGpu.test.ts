@@ -23,7 +23,15 @@ describe('mlc doctor --gpu', () => {
       } else if (url === '/version') {
         res.end(JSON.stringify({ Version: '27.3.1', ApiVersion: '1.47', Os: 'linux', Arch: 'amd64', Components: [{ Name: 'Engine' }] }));
       } else if (url === '/info') {
-        res.end(JSON.stringify({ Name: 'gpu-box', ServerVersion: '27.3.1', OperatingSystem: 'Ubuntu 24.04', OSType: 'linux', Runtimes: engine.runtimes }));
+        res.end(
+          JSON.stringify({
+            Name: 'gpu-box',
+            ServerVersion: '27.3.1',
+            OperatingSystem: 'Ubuntu 24.04',
+            OSType: 'linux',
+            Runtimes: engine.runtimes,
+          }),
+        );
       } else if (url === '/images/dimuon:3f2a1bc/json') {
         res.end(JSON.stringify({ Id: 'sha256:1', RepoTags: ['dimuon:3f2a1bc'], Config: { Env: engine.imageEnv, Labels: {} } }));
       } else {
@@ -54,7 +62,7 @@ describe('mlc doctor --gpu', () => {
     await new Promise((r) => server.close(r));
   });
 
-  it('will work: exit 0, the GPU, the driver against the image\'s CUDA, and the verdict last', async () => {
+  it("will work: exit 0, the GPU, the driver against the image's CUDA, and the verdict last", async () => {
     fakeSmi('0, NVIDIA H100 80GB HBM3, GPU-5b9c, 550.90.07, 81559 MiB');
     const r = await run(['doctor', '--gpu', '--image', 'dimuon:3f2a1bc', '--host', await listen('127.0.0.1')]);
     assert.equal(r.code, 0, r.err);
@@ -71,15 +79,21 @@ describe('mlc doctor --gpu', () => {
     fakeSmi('0, Tesla T4, GPU-1, 470.82.01, 15360 MiB');
     const r = await run(['doctor', '--gpu', '--image', 'dimuon:3f2a1bc', '--host', await listen('127.0.0.1')]);
     assert.equal(r.code, 1);
-    assert.equal(r.out.split('\n').at(-1), 'Verdict: GPU containers will not work: driver 470.82.01 is too old for CUDA 12.4 in dimuon:3f2a1bc (needs ≥ 525.60.13): update the driver.');
+    assert.equal(
+      r.out.split('\n').at(-1),
+      'Verdict: GPU containers will not work: driver 470.82.01 is too old for CUDA 12.4 in dimuon:3f2a1bc (needs ≥ 525.60.13): update the driver.',
+    );
     assert.match(r.out, /^Problem: Driver 470\.82\.01 is too old/m);
   });
 
-  it('can\'t tell (a remote engine): exit 0, the verdict names what could not be checked; --json warns on stderr', async () => {
+  it("can't tell (a remote engine): exit 0, the verdict names what could not be checked; --json warns on stderr", async () => {
     const host = await listen('127.0.0.2');
     const r = await run(['doctor', '--gpu', '--host', host]);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out.split('\n').at(-1) ?? '', /^Verdict: Can't tell whether GPU containers will work: the engine runs on tcp:\/\/127\.0\.0\.2:\d+: its GPUs and driver cannot be checked from here/);
+    assert.match(
+      r.out.split('\n').at(-1) ?? '',
+      /^Verdict: Can't tell whether GPU containers will work: the engine runs on tcp:\/\/127\.0\.0\.2:\d+: its GPUs and driver cannot be checked from here/,
+    );
     const json = await run(['doctor', '--gpu', '--json', '--host', host]);
     assert.equal(json.code, 0);
     assert.equal((JSON.parse(json.out) as { verdict: { kind: string } }).verdict.kind, 'unknown');

@@ -21,11 +21,22 @@ const sha = (n: number): string => n.toString(16).padStart(40, 'c');
 const NOW = Date.parse('2026-11-23T12:00:00Z');
 
 function image(id: string, tags: string[], labels: Record<string, string>, createdMinutesAgo: number): ImageSummary {
-  return { id: `sha256:${id.padEnd(64, '0')}`, repoTags: tags, labels: { 'org.mlcontainers.managed': 'true', ...labels }, created: NOW / 1000 - createdMinutesAgo * 60, size: 2e9 };
+  return {
+    id: `sha256:${id.padEnd(64, '0')}`,
+    repoTags: tags,
+    labels: { 'org.mlcontainers.managed': 'true', ...labels },
+    created: NOW / 1000 - createdMinutesAgo * 60,
+    size: 2e9,
+  };
 }
 
 function history(order: string[], extra: string[] = []): GitHistory {
-  const commits = new Map([...order, ...extra].map((s, i) => [s, { sha: s, subject: `subject ${s.slice(-2)}`, author: 'Ada', date: new Date(NOW - i * 3600e3).toISOString() }]));
+  const commits = new Map(
+    [...order, ...extra].map((s, i) => [
+      s,
+      { sha: s, subject: `subject ${s.slice(-2)}`, author: 'Ada', date: new Date(NOW - i * 3600e3).toISOString() },
+    ]),
+  );
   return { head: order[0], branchOrder: order, commits };
 }
 
@@ -71,10 +82,19 @@ class FakeTimers implements Timers {
 }
 
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
-const event = (type: string, action: string, time: number, attributes: Record<string, string> = {}): EngineEvent => ({ type, action, id: 'x', time, attributes });
+const event = (type: string, action: string, time: number, attributes: Record<string, string> = {}): EngineEvent => ({
+  type,
+  action,
+  id: 'x',
+  time,
+  attributes,
+});
 
 describe('Experiment Images: grouping under commits', () => {
-  const c1 = sha(1), c2 = sha(2), c3 = sha(3), gone = sha(9);
+  const c1 = sha(1),
+    c2 = sha(2),
+    c3 = sha(3),
+    gone = sha(9);
   const images = [
     image('a1', ['dimuon:ccccccc', 'dimuon:latest'], { 'org.opencontainers.image.revision': c3, 'org.mlcontainers.dirty': 'false' }, 5),
     image('a2', ['dimuon:ccccccc-dirty'], { 'org.opencontainers.image.revision': c3, 'org.mlcontainers.dirty': 'true' }, 1),
@@ -84,28 +104,54 @@ describe('Experiment Images: grouping under commits', () => {
     image('f1', ['someoneelse:abc'], { 'org.opencontainers.image.revision': sha(77) }, 2),
   ];
   const jupyter: ContainerSummary = {
-    id: 'j1', names: ['dimuon-ccccccc-jupyter'], image: images[0]!.id, imageId: images[0]!.id, state: 'running', status: 'Up 3 minutes', created: 0,
+    id: 'j1',
+    names: ['dimuon-ccccccc-jupyter'],
+    image: images[0]!.id,
+    imageId: images[0]!.id,
+    state: 'running',
+    status: 'Up 3 minutes',
+    created: 0,
     labels: { 'org.mlcontainers.role': 'jupyter', 'org.mlcontainers.image.id': images[0]!.id },
     ports: [{ privatePort: 8888, publicPort: 49153, ip: '127.0.0.1', type: 'tcp' }],
   };
   const tree = groupImages(images, [jupyter], history([c3, c2, c1], [gone]), 'dimuon');
 
   it('orders the branch by git log, then commits off the branch, then images without a commit; leaves other projects out', () => {
-    assert.deepEqual(tree.groups.map((g) => g.sha), [c3, c1, gone, undefined]);
-    assert.deepEqual(tree.groups.map((g) => [g.onBranch, g.isHead]), [[true, true], [true, false], [false, false], [false, false]]);
+    assert.deepEqual(
+      tree.groups.map((g) => g.sha),
+      [c3, c1, gone, undefined],
+    );
+    assert.deepEqual(
+      tree.groups.map((g) => [g.onBranch, g.isHead]),
+      [
+        [true, true],
+        [true, false],
+        [false, false],
+        [false, false],
+      ],
+    );
     assert.ok(!JSON.stringify(tree).includes('someoneelse'));
   });
 
-  it('lists a commit\'s images newest first, marks dirty ones, folds extra tags into one node', () => {
+  it("lists a commit's images newest first, marks dirty ones, folds extra tags into one node", () => {
     const head = tree.groups[0]!;
-    assert.deepEqual(head.images.map((i) => [i.name, i.dirty]), [['dimuon:ccccccc-dirty', true], ['dimuon:ccccccc', false]]);
+    assert.deepEqual(
+      head.images.map((i) => [i.name, i.dirty]),
+      [
+        ['dimuon:ccccccc-dirty', true],
+        ['dimuon:ccccccc', false],
+      ],
+    );
     assert.deepEqual(head.images[1]?.otherTags, ['dimuon:latest']);
     assert.equal(head.meta?.subject, 'subject cc'.replace('cc', c3.slice(-2)));
   });
 
   it('puts running containers under their image with the Jupyter address, never a token', () => {
     const node = tree.groups[0]!.images[1]!;
-    assert.deepEqual(node.containers.map((c) => [c.name, c.jupyterUrl]), [['dimuon-ccccccc-jupyter', 'http://127.0.0.1:49153']]);
+    assert.deepEqual(
+      node.containers.map((c) => [c.name, c.jupyterUrl]),
+      [['dimuon-ccccccc-jupyter', 'http://127.0.0.1:49153']],
+    );
   });
 
   it('marks HEAD, and says when HEAD has no image yet', () => {
@@ -213,10 +259,17 @@ describe('Experiment Images: the model', () => {
     await flush();
     assert.equal(engine.openStreams, 0);
     timers.advance(999);
-    assert.deepEqual(engine.calls.filter((c) => c.startsWith('events')), ['events'], 'reconnected before the backoff');
+    assert.deepEqual(
+      engine.calls.filter((c) => c.startsWith('events')),
+      ['events'],
+      'reconnected before the backoff',
+    );
     timers.advance(1);
     await flush();
-    assert.deepEqual(engine.calls.filter((c) => c.startsWith('events')), ['events', 'events since=1700000042']);
+    assert.deepEqual(
+      engine.calls.filter((c) => c.startsWith('events')),
+      ['events', 'events since=1700000042'],
+    );
     timers.advance(300);
     await flush();
     assert.ok(listCalls() > before, 'no reload after reconnecting (events during the gap would be lost)');
@@ -245,7 +298,10 @@ describe('Experiment Images: the model', () => {
     assert.equal(state.kind, 'ready');
     if (state.kind !== 'ready') return;
     assert.equal(state.tree.groups.length, 1000);
-    assert.deepEqual(state.tree.groups.slice(0, 3).map((g) => g.sha), order.slice(0, 3));
+    assert.deepEqual(
+      state.tree.groups.slice(0, 3).map((g) => g.sha),
+      order.slice(0, 3),
+    );
     assert.deepEqual(engine.calls, ['listImages', 'listContainers']);
     assert.equal(git.calls, 1);
   });
@@ -256,8 +312,16 @@ describe('Experiment Images: the model', () => {
     const slurm = new FakeSlurm();
     slurm.queued = [task('7', 1, 'PENDING')];
     const m = new ExperimentImagesModel({
-      engine: () => engine, git, folder: () => ws, trusted: () => true, projectRepo: async () => 'dimuon', log: recordingLogger(lines, 'images'), timers,
-      reconcile: async () => undefined, backends: () => [createSlurmBackend(() => slurm)], pollMs: 5000,
+      engine: () => engine,
+      git,
+      folder: () => ws,
+      trusted: () => true,
+      projectRepo: async () => 'dimuon',
+      log: recordingLogger(lines, 'images'),
+      timers,
+      reconcile: async () => undefined,
+      backends: () => [createSlurmBackend(() => slurm)],
+      pollMs: 5000,
     });
     m.onDidChange(() => void m.getState());
     try {
@@ -275,7 +339,10 @@ describe('Experiment Images: the model', () => {
       timers.advance(5000);
       const state = await m.getState();
       assert.equal(state.kind, 'ready');
-      assert.deepEqual((await readRuns(ws)).runs.map((r) => [r.status, r.job?.state]), [['failed', 'TIMEOUT']]);
+      assert.deepEqual(
+        (await readRuns(ws)).runs.map((r) => [r.status, r.job?.state]),
+        [['failed', 'TIMEOUT']],
+      );
       timers.advance(60_000);
       await flush();
       assert.equal(m.loads, 3, 'no more polls once no Slurm run is open');
@@ -286,8 +353,9 @@ describe('Experiment Images: the model', () => {
     }
   });
 
-  it('leaves a Slurm task\'s container to its batch script: its end is no run end for the view to finish', () => {
-    const die = (labels: Record<string, string>): EngineEvent => event('container', 'die', 1, { 'org.mlcontainers.role': 'run', 'org.mlcontainers.workspace': '/w', ...labels });
+  it("leaves a Slurm task's container to its batch script: its end is no run end for the view to finish", () => {
+    const die = (labels: Record<string, string>): EngineEvent =>
+      event('container', 'die', 1, { 'org.mlcontainers.role': 'run', 'org.mlcontainers.workspace': '/w', ...labels });
     assert.equal(isRunEnd(die({}), '/w'), true);
     assert.equal(isRunEnd(die({ 'org.mlcontainers.run.job': '7_1' }), '/w'), false);
   });

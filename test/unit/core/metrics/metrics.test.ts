@@ -6,7 +6,17 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import type { RunMetrics } from '../../../../src/core/metrics/metrics';
 import { printable } from '../../../../src/core/generatedText';
-import { MAX_METRIC_FILE_BYTES, MAX_METRIC_NAMES, leftOutSentence, metricsFromJson, metricsToJson, nameMap, readMetricSeries, readRunMetrics, readRunSeries } from '../../../../src/core/metrics/metrics';
+import {
+  MAX_METRIC_FILE_BYTES,
+  MAX_METRIC_NAMES,
+  leftOutSentence,
+  metricsFromJson,
+  metricsToJson,
+  nameMap,
+  readMetricSeries,
+  readRunMetrics,
+  readRunSeries,
+} from '../../../../src/core/metrics/metrics';
 import { crc32c, maskedCrc32c } from '../../../../src/core/metrics/tensorboard';
 import { eventRecord, fileVersionRecord, frame } from '../../../helpers/tfevents';
 
@@ -30,7 +40,12 @@ function summary(m: RunMetrics, name: string): Record<string, unknown> {
 
 describe('run metrics: metrics.jsonl', () => {
   it('summarizes each number per line: last, min, max, step count and the last step', async () => {
-    write('metrics.jsonl', ['{"step": 10, "loss": 0.9, "val_acc": 0.5}', '{"step": 20, "loss": 0.3}', '{"step": 30, "loss": 0.4, "val_acc": 0.8}', ''].join('\n'));
+    write(
+      'metrics.jsonl',
+      ['{"step": 10, "loss": 0.9, "val_acc": 0.5}', '{"step": 20, "loss": 0.3}', '{"step": 30, "loss": 0.4, "val_acc": 0.8}', ''].join(
+        '\n',
+      ),
+    );
     const m = await readRunMetrics(runDir);
     assert.deepEqual(Object.keys(m.metrics), ['loss', 'val_acc']);
     assert.deepEqual(summary(m, 'loss'), { source: 'metrics.jsonl', last: 0.4, lastStep: 30, min: 0.3, max: 0.9, steps: 3, nans: 0 });
@@ -48,18 +63,38 @@ describe('run metrics: metrics.jsonl', () => {
   });
 
   it('skips and counts malformed lines and reads the rest', async () => {
-    write('metrics.jsonl', ['{"step": 1, "loss": 1}', '{"step": 2, "loss":', '[1, 2]', 'loss=3', '{"step": "three", "loss": 3}', '{"step": 4, "loss": 4}'].join('\n'));
+    write(
+      'metrics.jsonl',
+      ['{"step": 1, "loss": 1}', '{"step": 2, "loss":', '[1, 2]', 'loss=3', '{"step": "three", "loss": 3}', '{"step": 4, "loss": 4}'].join(
+        '\n',
+      ),
+    );
     const m = await readRunMetrics(runDir);
     assert.equal(m.skipped, 4);
     assert.deepEqual(summary(m, 'loss'), { source: 'metrics.jsonl', last: 4, lastStep: 4, min: 1, max: 4, steps: 2, nans: 0 });
   });
 
-  it("keeps NaN and Infinity as json.dumps writes them: min and max pass over NaN, last says it", async () => {
-    write('metrics.jsonl', ['{"step": 1, "loss": 0.5, "grad": -Infinity}', '{"step": 2, "loss": NaN, "grad": Infinity, "tag": "NaN-free"}', '{"step": 3, "loss": "NaN"}'].join('\n'));
+  it('keeps NaN and Infinity as json.dumps writes them: min and max pass over NaN, last says it', async () => {
+    write(
+      'metrics.jsonl',
+      [
+        '{"step": 1, "loss": 0.5, "grad": -Infinity}',
+        '{"step": 2, "loss": NaN, "grad": Infinity, "tag": "NaN-free"}',
+        '{"step": 3, "loss": "NaN"}',
+      ].join('\n'),
+    );
     const m = await readRunMetrics(runDir);
     assert.equal(m.skipped, 0);
     assert.deepEqual(summary(m, 'loss'), { source: 'metrics.jsonl', last: NaN, lastStep: 3, min: 0.5, max: 0.5, steps: 3, nans: 2 });
-    assert.deepEqual(summary(m, 'grad'), { source: 'metrics.jsonl', last: Infinity, lastStep: 2, min: -Infinity, max: Infinity, steps: 2, nans: 0 });
+    assert.deepEqual(summary(m, 'grad'), {
+      source: 'metrics.jsonl',
+      last: Infinity,
+      lastStep: 2,
+      min: -Infinity,
+      max: Infinity,
+      steps: 2,
+      nans: 0,
+    });
     assert.equal(m.metrics.tag, undefined, 'a string that only mentions NaN is not a metric');
   });
 
@@ -96,7 +131,8 @@ describe('run metrics: metrics.jsonl', () => {
     let lines = 0;
     for (let block = 0; fs.fstatSync(out).size < 100 << 20; block++) {
       const chunk: string[] = [];
-      for (let i = 0; i < 20_000; i++, lines++) chunk.push(`{"step": ${lines}, "loss": ${(1 / (lines + 1)).toFixed(8)}, "val_acc": 0.${lines % 1000}}`);
+      for (let i = 0; i < 20_000; i++, lines++)
+        chunk.push(`{"step": ${lines}, "loss": ${(1 / (lines + 1)).toFixed(8)}, "val_acc": 0.${lines % 1000}}`);
       fs.writeSync(out, chunk.join('\n') + '\n');
     }
     fs.closeSync(out);
@@ -117,12 +153,24 @@ describe('run metrics: metrics.jsonl', () => {
     assert.deepEqual(m.filesCut, { count: 1, first: ['"metrics.jsonl"'] });
     assert.equal(m.skipped, 1);
     const growthMb = (peak - before) / (1 << 20);
-    assert.ok(growthMb < 50, `the heap grew by ${growthMb.toFixed(0)} MB reading a ${(fs.statSync(file).size / (1 << 20)).toFixed(0)} MB file`);
+    assert.ok(
+      growthMb < 50,
+      `the heap grew by ${growthMb.toFixed(0)} MB reading a ${(fs.statSync(file).size / (1 << 20)).toFixed(0)} MB file`,
+    );
   });
 });
 
 describe('run metrics: PyTorch Lightning CSVLogger', () => {
-  const CSV = ['epoch,step,train_loss,val_acc,val_loss', '0,49,0.9,,', '0,99,0.7,,', '0,99,,0.61,0.8', '1,149,nan,,', '1,199,0.5,,', '1,199,,0.72,inf', ''].join('\n');
+  const CSV = [
+    'epoch,step,train_loss,val_acc,val_loss',
+    '0,49,0.9,,',
+    '0,99,0.7,,',
+    '0,99,,0.61,0.8',
+    '1,149,nan,,',
+    '1,199,0.5,,',
+    '1,199,,0.72,inf',
+    '',
+  ].join('\n');
 
   it('reads sparse rows of lightning_logs/version_N/metrics.csv, empty cells being no value', async () => {
     write('lightning_logs/version_0/metrics.csv', CSV);
@@ -131,7 +179,15 @@ describe('run metrics: PyTorch Lightning CSVLogger', () => {
     assert.deepEqual(Object.keys(m.metrics), ['epoch', 'train_loss', 'val_acc', 'val_loss']);
     assert.deepEqual(summary(m, 'train_loss'), { source: 'lightning', last: 0.5, lastStep: 199, min: 0.5, max: 0.9, steps: 4, nans: 1 });
     assert.deepEqual(summary(m, 'val_acc'), { source: 'lightning', last: 0.72, lastStep: 199, min: 0.61, max: 0.72, steps: 2, nans: 0 });
-    assert.deepEqual(summary(m, 'val_loss'), { source: 'lightning', last: Infinity, lastStep: 199, min: 0.8, max: Infinity, steps: 2, nans: 0 });
+    assert.deepEqual(summary(m, 'val_loss'), {
+      source: 'lightning',
+      last: Infinity,
+      lastStep: 199,
+      min: 0.8,
+      max: Infinity,
+      steps: 2,
+      nans: 0,
+    });
     assert.equal(m.metrics.step, undefined);
     assert.equal(m.skipped, 0);
     const series = await readMetricSeries(runDir, 'val_acc');
@@ -139,11 +195,18 @@ describe('run metrics: PyTorch Lightning CSVLogger', () => {
   });
 
   it('skips and counts rows of the wrong width, an unreadable step or a cell that is not a number', async () => {
-    write('logs/exp/version_3/metrics.csv', ['step,loss,"val,acc"', '1,0.5,0.1', '2,0.4', 'two,0.3,0.2', '3,abc,0.3', '4,0.2,"0.4"'].join('\n'));
+    write(
+      'logs/exp/version_3/metrics.csv',
+      ['step,loss,"val,acc"', '1,0.5,0.1', '2,0.4', 'two,0.3,0.2', '3,abc,0.3', '4,0.2,"0.4"'].join('\n'),
+    );
     const m = await readRunMetrics(runDir);
     assert.equal(m.skipped, 3);
     assert.deepEqual(summary(m, 'loss'), { source: 'lightning', last: 0.2, lastStep: 4, min: 0.2, max: 0.5, steps: 2, nans: 0 });
-    assert.deepEqual(summary(m, 'val,acc'), { source: 'lightning', last: 0.4, lastStep: 4, min: 0.1, max: 0.4, steps: 3, nans: 0 }, 'the good cells of a row with a bad one are kept');
+    assert.deepEqual(
+      summary(m, 'val,acc'),
+      { source: 'lightning', last: 0.4, lastStep: 4, min: 0.1, max: 0.4, steps: 3, nans: 0 },
+      'the good cells of a row with a bad one are kept',
+    );
   });
 
   it('names the metrics of two version folders by their folder', async () => {
@@ -162,7 +225,11 @@ describe('run metrics: DVCLive', () => {
     write('dvclive/metrics.json', JSON.stringify({ train: { loss: 0.1 }, val: { acc: 0.7, f1: { macro: 0.66 } }, step: 2, note: 'x' }));
     const m = await readRunMetrics(runDir);
     assert.deepEqual(Object.keys(m.metrics), ['train/loss', 'val/acc', 'val/f1/macro']);
-    assert.deepEqual(summary(m, 'train/loss'), { source: 'dvclive', last: NaN, lastStep: 2, min: 0.6, max: 0.9, steps: 3, nans: 1 }, 'the series wins over metrics.json');
+    assert.deepEqual(
+      summary(m, 'train/loss'),
+      { source: 'dvclive', last: NaN, lastStep: 2, min: 0.6, max: 0.9, steps: 3, nans: 1 },
+      'the series wins over metrics.json',
+    );
     assert.deepEqual(summary(m, 'val/acc'), { source: 'dvclive', last: 0.7, lastStep: 2, min: 0.5, max: 0.7, steps: 2, nans: 0 });
     assert.deepEqual(summary(m, 'val/f1/macro'), { source: 'dvclive', last: 0.66, lastStep: 2, min: 0.66, max: 0.66, steps: 1, nans: 0 });
     assert.equal(m.skipped, 1);
@@ -177,7 +244,15 @@ describe('run metrics: DVCLive', () => {
 
   it('counts a metrics.json that is not JSON and reads Python NaN in one that is', async () => {
     write('dvclive/metrics.json', '{"loss": NaN, "acc": 0.5}');
-    assert.deepEqual(summary(await readRunMetrics(runDir), 'loss'), { source: 'dvclive', last: NaN, lastStep: 0, min: NaN, max: NaN, steps: 1, nans: 1 });
+    assert.deepEqual(summary(await readRunMetrics(runDir), 'loss'), {
+      source: 'dvclive',
+      last: NaN,
+      lastStep: 0,
+      min: NaN,
+      max: NaN,
+      steps: 1,
+      nans: 1,
+    });
     write('dvclive/metrics.json', '{"loss": ');
     assert.deepEqual(await readRunMetrics(runDir), { metrics: nameMap(), skipped: 1 });
   });
@@ -196,32 +271,79 @@ describe('run metrics: TensorBoard event files', () => {
   });
 
   it('reads scalars written as simple_value, as a float_val tensor and as tensor_content', async () => {
-    write('tb/events.out.tfevents.1700000000.host.1.0', Buffer.concat([
-      fileVersionRecord(),
-      eventRecord(0, [{ tag: 'loss', simple: 0.9 }, { tag: 'acc', floatVal: 0.25, plugin: 'scalars' }]),
-      eventRecord(1, [{ tag: 'loss', simple: 0.3 }, { tag: 'acc', floatVal: 0.5, shape: [] }, { tag: 'lr', content: 0.001, dtype: 'double', plugin: 'scalars' }]),
-      eventRecord(2, [{ tag: 'loss', simple: 0 }, { tag: 'acc', content: 0.75, dtype: 'float' }, { tag: 'lr', content: 0.0001, dtype: 'double' }]),
-    ]));
+    write(
+      'tb/events.out.tfevents.1700000000.host.1.0',
+      Buffer.concat([
+        fileVersionRecord(),
+        eventRecord(0, [
+          { tag: 'loss', simple: 0.9 },
+          { tag: 'acc', floatVal: 0.25, plugin: 'scalars' },
+        ]),
+        eventRecord(1, [
+          { tag: 'loss', simple: 0.3 },
+          { tag: 'acc', floatVal: 0.5, shape: [] },
+          { tag: 'lr', content: 0.001, dtype: 'double', plugin: 'scalars' },
+        ]),
+        eventRecord(2, [
+          { tag: 'loss', simple: 0 },
+          { tag: 'acc', content: 0.75, dtype: 'float' },
+          { tag: 'lr', content: 0.0001, dtype: 'double' },
+        ]),
+      ]),
+    );
     const m = await readRunMetrics(runDir);
     assert.deepEqual(Object.keys(m.metrics), ['loss', 'acc', 'lr']);
-    assert.deepEqual(summary(m, 'loss'), { source: 'tensorboard', last: 0, lastStep: 2, min: 0, max: 0.9, steps: 3, nans: 0 }, 'float32 0.3 reads as 0.3, and 0 is a value');
+    assert.deepEqual(
+      summary(m, 'loss'),
+      { source: 'tensorboard', last: 0, lastStep: 2, min: 0, max: 0.9, steps: 3, nans: 0 },
+      'float32 0.3 reads as 0.3, and 0 is a value',
+    );
     assert.deepEqual(summary(m, 'acc'), { source: 'tensorboard', last: 0.75, lastStep: 2, min: 0.25, max: 0.75, steps: 3, nans: 0 });
     assert.deepEqual(summary(m, 'lr'), { source: 'tensorboard', last: 0.0001, lastStep: 2, min: 0.0001, max: 0.001, steps: 2, nans: 0 });
     assert.equal(m.skipped, 0);
-    assert.deepEqual(await readMetricSeries(runDir, 'loss'), { name: 'loss', source: 'tensorboard', steps: [0, 1, 2], values: [0.9, 0.3, 0] });
+    assert.deepEqual(await readMetricSeries(runDir, 'loss'), {
+      name: 'loss',
+      source: 'tensorboard',
+      steps: [0, 1, 2],
+      values: [0.9, 0.3, 0],
+    });
   });
 
   it('passes over histograms and other tensors that are not one scalar', async () => {
-    write('events.out.tfevents.1', Buffer.concat([
-      eventRecord(0, [{ tag: 'weights', doubles: [0, 1, 5], shape: [1, 3], plugin: 'histograms' }, { tag: 'one', doubles: [7], shape: [1], plugin: 'histograms' }]),
-      eventRecord(1, [{ tag: 'one', content: 7, dtype: 'double' }, { tag: 'loss', simple: 1 }]),
-    ]));
+    write(
+      'events.out.tfevents.1',
+      Buffer.concat([
+        eventRecord(0, [
+          { tag: 'weights', doubles: [0, 1, 5], shape: [1, 3], plugin: 'histograms' },
+          { tag: 'one', doubles: [7], shape: [1], plugin: 'histograms' },
+        ]),
+        eventRecord(1, [
+          { tag: 'one', content: 7, dtype: 'double' },
+          { tag: 'loss', simple: 1 },
+        ]),
+      ]),
+    );
     assert.deepEqual(Object.keys((await readRunMetrics(runDir)).metrics), ['loss'], 'a tag whose first value said histograms stays one');
   });
 
   it('keeps NaN and infinities', async () => {
-    write('events.out.tfevents.1', Buffer.concat([eventRecord(0, [{ tag: 'loss', simple: NaN }]), eventRecord(1, [{ tag: 'loss', floatVal: Infinity }]), eventRecord(2, [{ tag: 'loss', content: -Infinity, dtype: 'double' }])]));
-    assert.deepEqual(summary(await readRunMetrics(runDir), 'loss'), { source: 'tensorboard', last: -Infinity, lastStep: 2, min: -Infinity, max: Infinity, steps: 3, nans: 1 });
+    write(
+      'events.out.tfevents.1',
+      Buffer.concat([
+        eventRecord(0, [{ tag: 'loss', simple: NaN }]),
+        eventRecord(1, [{ tag: 'loss', floatVal: Infinity }]),
+        eventRecord(2, [{ tag: 'loss', content: -Infinity, dtype: 'double' }]),
+      ]),
+    );
+    assert.deepEqual(summary(await readRunMetrics(runDir), 'loss'), {
+      source: 'tensorboard',
+      last: -Infinity,
+      lastStep: 2,
+      min: -Infinity,
+      max: Infinity,
+      steps: 3,
+      nans: 1,
+    });
   });
 
   it('skips and counts a record whose data fails its CRC, and stops at a length that fails its CRC', async () => {
@@ -229,7 +351,16 @@ describe('run metrics: TensorBoard event files', () => {
     bad[bad.length - 6] ^= 0xff;
     const badLength = eventRecord(3, [{ tag: 'loss', simple: 7 }]);
     badLength[9] ^= 0xff;
-    write('events.out.tfevents.1', Buffer.concat([eventRecord(0, [{ tag: 'loss', simple: 1 }]), bad, eventRecord(2, [{ tag: 'loss', simple: 2 }]), badLength, eventRecord(4, [{ tag: 'loss', simple: 4 }])]));
+    write(
+      'events.out.tfevents.1',
+      Buffer.concat([
+        eventRecord(0, [{ tag: 'loss', simple: 1 }]),
+        bad,
+        eventRecord(2, [{ tag: 'loss', simple: 2 }]),
+        badLength,
+        eventRecord(4, [{ tag: 'loss', simple: 4 }]),
+      ]),
+    );
     const m = await readRunMetrics(runDir);
     assert.equal(m.skipped, 2);
     assert.deepEqual(summary(m, 'loss'), { source: 'tensorboard', last: 2, lastStep: 2, min: 1, max: 2, steps: 2, nans: 0 });
@@ -237,7 +368,10 @@ describe('run metrics: TensorBoard event files', () => {
 
   it('counts a truncated last record, and a record that is not an Event', async () => {
     const whole = eventRecord(1, [{ tag: 'loss', simple: 2 }]);
-    write('events.out.tfevents.1', Buffer.concat([eventRecord(0, [{ tag: 'loss', simple: 1 }]), frame(Buffer.from([0x12, 0xff])), whole.subarray(0, whole.length - 3)]));
+    write(
+      'events.out.tfevents.1',
+      Buffer.concat([eventRecord(0, [{ tag: 'loss', simple: 1 }]), frame(Buffer.from([0x12, 0xff])), whole.subarray(0, whole.length - 3)]),
+    );
     const m = await readRunMetrics(runDir);
     assert.equal(m.skipped, 2);
     assert.equal(m.metrics.loss!.steps, 1);
@@ -249,7 +383,15 @@ describe('run metrics: TensorBoard event files', () => {
     write('logs/validation/events.out.tfevents.1700000000.h.1.v2', eventRecord(0, [{ tag: 'epoch_loss', simple: 1.1 }]));
     const m = await readRunMetrics(runDir);
     assert.deepEqual(Object.keys(m.metrics), ['train/epoch_loss', 'validation/epoch_loss']);
-    assert.deepEqual(summary(m, 'train/epoch_loss'), { source: 'tensorboard', last: 0.7, lastStep: 1, min: 0.7, max: 0.9, steps: 2, nans: 0 });
+    assert.deepEqual(summary(m, 'train/epoch_loss'), {
+      source: 'tensorboard',
+      last: 0.7,
+      lastStep: 1,
+      min: 0.7,
+      max: 0.9,
+      steps: 2,
+      nans: 0,
+    });
   });
 });
 
@@ -257,7 +399,13 @@ describe('run metrics: sources together, and in run records', () => {
   it('gives a name two kinds of file write to the first kind, never mixing their values', async () => {
     write('metrics.jsonl', '{"step": 1, "loss": 0.5}\n');
     write('lightning_logs/version_0/metrics.csv', 'step,loss,val_loss\n1,0.6,0.7\n2,0.55,\n');
-    write('lightning_logs/version_0/events.out.tfevents.1', eventRecord(1, [{ tag: 'loss', simple: 9 }, { tag: 'grad_norm', simple: 3 }]));
+    write(
+      'lightning_logs/version_0/events.out.tfevents.1',
+      eventRecord(1, [
+        { tag: 'loss', simple: 9 },
+        { tag: 'grad_norm', simple: 3 },
+      ]),
+    );
     const m = await readRunMetrics(runDir);
     assert.deepEqual(Object.fromEntries(Object.entries(m.metrics).map(([n, s]) => [n, [s.source, s.steps]])), {
       loss: ['metrics.jsonl', 1],
@@ -279,8 +427,18 @@ describe('run metrics: sources together, and in run records', () => {
   });
 
   it('drops record entries of another shape and refuses what is not metrics', () => {
-    const json = { metrics: { ok: { source: 'lightning', last: 1, lastStep: 2, min: 0, max: 'Infinity', steps: 3, nans: 0 }, odd: { source: 'wandb', last: 1 }, bad: { source: 'dvclive', last: 'high', lastStep: 0, min: 0, max: 0, steps: 1, nans: 0 } }, skipped: 4 };
-    assert.deepEqual(metricsFromJson(json), { metrics: nameMap([['ok', { source: 'lightning', last: 1, lastStep: 2, min: 0, max: Infinity, steps: 3, nans: 0 }]]), skipped: 4 });
+    const json = {
+      metrics: {
+        ok: { source: 'lightning', last: 1, lastStep: 2, min: 0, max: 'Infinity', steps: 3, nans: 0 },
+        odd: { source: 'wandb', last: 1 },
+        bad: { source: 'dvclive', last: 'high', lastStep: 0, min: 0, max: 0, steps: 1, nans: 0 },
+      },
+      skipped: 4,
+    };
+    assert.deepEqual(metricsFromJson(json), {
+      metrics: nameMap([['ok', { source: 'lightning', last: 1, lastStep: 2, min: 0, max: Infinity, steps: 3, nans: 0 }]]),
+      skipped: 4,
+    });
     assert.equal(metricsFromJson('metrics'), undefined);
     assert.equal(metricsFromJson({ metrics: [] }), undefined);
   });
@@ -293,16 +451,33 @@ describe('run metrics: what a container can make the host read', () => {
   };
 
   it('keeps constructor, toString and __proto__ as metrics like any other, in summaries, series and the record', async () => {
-    write('metrics.jsonl', '{"step": 1, "constructor": 1, "toString": 2, "__proto__": 3, "hasOwnProperty": 4}\n{"step": 2, "constructor": 5, "toString": 6, "__proto__": 7, "hasOwnProperty": 8}\n');
+    write(
+      'metrics.jsonl',
+      '{"step": 1, "constructor": 1, "toString": 2, "__proto__": 3, "hasOwnProperty": 4}\n{"step": 2, "constructor": 5, "toString": 6, "__proto__": 7, "hasOwnProperty": 8}\n',
+    );
     const { metrics, series } = await readRunSeries(runDir);
     assert.deepEqual(Object.keys(metrics.metrics), ['constructor', 'toString', '__proto__', 'hasOwnProperty']);
-    assert.deepEqual(['constructor', 'toString', '__proto__', 'hasOwnProperty'].map((n) => metrics.metrics[n]?.last), [5, 6, 7, 8]);
-    assert.deepEqual(['constructor', 'toString', '__proto__', 'hasOwnProperty'].map((n) => series[n]?.values), [[1, 5], [2, 6], [3, 7], [4, 8]]);
+    assert.deepEqual(
+      ['constructor', 'toString', '__proto__', 'hasOwnProperty'].map((n) => metrics.metrics[n]?.last),
+      [5, 6, 7, 8],
+    );
+    assert.deepEqual(
+      ['constructor', 'toString', '__proto__', 'hasOwnProperty'].map((n) => series[n]?.values),
+      [
+        [1, 5],
+        [2, 6],
+        [3, 7],
+        [4, 8],
+      ],
+    );
     // A name the run did not write is not found on Object.prototype either.
     assert.equal(metrics.metrics.valueOf, undefined);
     assert.deepEqual((await readMetricSeries(runDir, '__proto__'))?.values, [3, 7]);
     const back = metricsFromJson(JSON.parse(JSON.stringify(metricsToJson(metrics))));
-    assert.deepEqual(['constructor', 'toString', '__proto__'].map((n) => back?.metrics[n]?.last), [5, 6, 7]);
+    assert.deepEqual(
+      ['constructor', 'toString', '__proto__'].map((n) => back?.metrics[n]?.last),
+      [5, 6, 7],
+    );
   });
 
   it(`keeps the first ${MAX_METRIC_NAMES} names of a run and counts and names the rest, escaped`, async () => {
@@ -321,7 +496,7 @@ describe('run metrics: what a container can make the host read', () => {
     assert.match(leftOutSentence(m)!, /^51 metric name\(s\) past the first 1000 were not read \("evil\\x1b/);
   });
 
-  it('thins the series read for a chart, a running run\'s included', async () => {
+  it("thins the series read for a chart, a running run's included", async () => {
     write('metrics.jsonl', Array.from({ length: 10_000 }, (_, i) => `{"step": ${i}, "loss": ${i}}`).join('\n') + '\n');
     const s = await readMetricSeries(runDir, 'loss', 100);
     assert.ok(s && s.steps.length <= 101, `${s?.steps.length} points`);
@@ -361,7 +536,10 @@ describe('runs that log with MLflow (a file store in the run folder)', () => {
       fs.symlinkSync('/etc/passwd', path.join(run, 'metrics', 'passwd'));
       const { metrics } = await readRunSeries(dir, 100);
       assert.deepEqual(Object.keys(metrics.metrics).sort(), ['train/loss', 'val_acc']);
-      assert.deepEqual([metrics.metrics.val_acc?.last, metrics.metrics.val_acc?.steps, metrics.metrics.val_acc?.source], [0.875, 3, 'mlflow']);
+      assert.deepEqual(
+        [metrics.metrics.val_acc?.last, metrics.metrics.val_acc?.steps, metrics.metrics.val_acc?.source],
+        [0.875, 3, 'mlflow'],
+      );
       assert.equal(metrics.metrics['train/loss']?.nans, 1);
       assert.equal(metrics.skipped, 1, 'the line that is not a point');
     } finally {

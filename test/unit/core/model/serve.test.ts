@@ -7,7 +7,19 @@ import * as path from 'node:path';
 import type { ContainerCreateRequest } from '../../../../src/core/docker/engine';
 import { EngineError } from '../../../../src/core/docker/errors';
 import { MODEL_LABELS, MODEL_ROLE } from '../../../../src/core/model/card';
-import { PREDICT_PATH, SERVER_PATH, SERVE_FILES_LABEL, curlCommand, exampleRequest, imageServes, serveContainerRequest, serveModel, servedModelName, serversToStop, stopModelServers } from '../../../../src/core/model/serve';
+import {
+  PREDICT_PATH,
+  SERVER_PATH,
+  SERVE_FILES_LABEL,
+  curlCommand,
+  exampleRequest,
+  imageServes,
+  serveContainerRequest,
+  serveModel,
+  servedModelName,
+  serversToStop,
+  stopModelServers,
+} from '../../../../src/core/model/serve';
 import { MANAGED_LABEL, ROLE_LABEL } from '../../../../src/core/labels';
 import { templatesDir } from '../../../../src/core/scaffold/templateFiles';
 import { mlcInProcess } from '../../../helpers/cli';
@@ -35,7 +47,9 @@ describe('mlc serve: the serving container', () => {
 
   it('publishes the server on 127.0.0.1 only, at a port the engine picks or the one asked for', () => {
     assert.deepEqual(serveContainerRequest(input()).HostConfig?.PortBindings, { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] });
-    assert.deepEqual(serveContainerRequest(input(), 9123).HostConfig?.PortBindings, { '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '9123' }] });
+    assert.deepEqual(serveContainerRequest(input(), 9123).HostConfig?.PortBindings, {
+      '8080/tcp': [{ HostIp: '127.0.0.1', HostPort: '9123' }],
+    });
   });
 
   it('gives the token through the environment only: no label, no argument carries it', () => {
@@ -71,9 +85,20 @@ describe('mlc serve: the serving container', () => {
   });
 
   it('a curl example: zeros of the declared shapes (-1 as 1), nothing from names that are not plain words', () => {
-    assert.deepEqual(exampleRequest({ inputs: [{ name: 'pixels', datatype: 'FP32', shape: [-1, 2] }, { name: 'flag', datatype: 'BOOL', shape: [1] }] }), {
-      inputs: [{ name: 'pixels', shape: [1, 2], datatype: 'FP32', data: [0, 0] }, { name: 'flag', shape: [1], datatype: 'BOOL', data: [false] }],
-    });
+    assert.deepEqual(
+      exampleRequest({
+        inputs: [
+          { name: 'pixels', datatype: 'FP32', shape: [-1, 2] },
+          { name: 'flag', datatype: 'BOOL', shape: [1] },
+        ],
+      }),
+      {
+        inputs: [
+          { name: 'pixels', shape: [1, 2], datatype: 'FP32', data: [0, 0] },
+          { name: 'flag', shape: [1], datatype: 'BOOL', data: [false] },
+        ],
+      },
+    );
     assert.equal(exampleRequest({ inputs: [{ name: "x'; rm -rf ~; '", datatype: 'FP32', shape: [1] }] }), undefined);
     assert.equal(exampleRequest({ name: 'no inputs declared' }), undefined);
     assert.equal(exampleRequest({ inputs: [{ name: 'huge', datatype: 'FP32', shape: [100000] }] }), undefined);
@@ -109,7 +134,9 @@ describe('serveModel against a fake engine and a fake server', () => {
     const start = engine.startContainer.bind(engine);
     engine.startContainer = async (id) => {
       await start(id);
-      engine.containers.get(id)!.ports = { '8080/tcp': [{ hostIp: '127.0.0.1', hostPort: String((server.address() as AddressInfo).port) }] };
+      engine.containers.get(id)!.ports = {
+        '8080/tcp': [{ hostIp: '127.0.0.1', hostPort: String((server.address() as AddressInfo).port) }],
+      };
     };
     workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-serve-unit-'));
     fs.writeFileSync(path.join(workspace, 'predict.py'), 'def load(d): pass\ndef predict(m, i): return []\n');
@@ -120,9 +147,18 @@ describe('serveModel against a fake engine and a fake server', () => {
     fs.rmSync(workspace, { recursive: true, force: true });
   });
 
-  const tokenOf = (r: ContainerCreateRequest | undefined): string | undefined => r?.Env?.find((e) => e.startsWith('MLC_SERVE_TOKEN='))?.slice('MLC_SERVE_TOKEN='.length);
+  const tokenOf = (r: ContainerCreateRequest | undefined): string | undefined =>
+    r?.Env?.find((e) => e.startsWith('MLC_SERVE_TOKEN='))?.slice('MLC_SERVE_TOKEN='.length);
   const serve = (over: Partial<Parameters<typeof serveModel>[0]> = {}) =>
-    serveModel({ engine, model: `digits-model:${RUN}`, workspace, templatesDir: templatesDir(), readyTimeoutMs: 3000, log: recordingLogger(lines, 'serve'), ...over });
+    serveModel({
+      engine,
+      model: `digits-model:${RUN}`,
+      workspace,
+      templatesDir: templatesDir(),
+      readyTimeoutMs: 3000,
+      log: recordingLogger(lines, 'serve'),
+      ...over,
+    });
 
   it("mounts a private copy of the project's predict.py and our serve.py when the image has none, waits for ready, then checks the token", async () => {
     const s = await serve();
@@ -134,11 +170,22 @@ describe('serveModel against a fake engine and a fake server', () => {
     assert.match(token ?? '', /^[0-9a-f]{48}$/);
     assert.equal(s.baseUrl, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     assert.equal(s.model, 'digits-model');
-    assert.deepEqual(creates[0]!.HostConfig?.Binds, [`${path.join(templatesDir(), 'model', 'serve.py')}:${SERVER_PATH}:ro`, `${path.join(copy!, 'predict.py')}:${PREDICT_PATH}:ro`]);
-    assert.deepEqual(seen.map((r) => r.url), ['/v2/health/ready', '/v2/models/digits-model']);
+    assert.deepEqual(creates[0]!.HostConfig?.Binds, [
+      `${path.join(templatesDir(), 'model', 'serve.py')}:${SERVER_PATH}:ro`,
+      `${path.join(copy!, 'predict.py')}:${PREDICT_PATH}:ro`,
+    ]);
+    assert.deepEqual(
+      seen.map((r) => r.url),
+      ['/v2/health/ready', '/v2/models/digits-model'],
+    );
     assert.equal(seen[1]!.auth, `Bearer ${token}`);
     assert.ok(!lines.join('\n').includes(token!), 'the token reached the log');
-    assert.match(await curlCommand(s), new RegExp(`^curl -s -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '\\{"inputs":\\[\\{"name":"pixels","shape":\\[1,64\\],"datatype":"FP32","data":\\[0(,0){63}\\]\\}\\]\\}' http://127\\.0\\.0\\.1:\\d+/v2/models/digits-model/infer$`));
+    assert.match(
+      await curlCommand(s),
+      new RegExp(
+        `^curl -s -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '\\{"inputs":\\[\\{"name":"pixels","shape":\\[1,64\\],"datatype":"FP32","data":\\[0(,0){63}\\]\\}\\]\\}' http://127\\.0\\.0\\.1:\\d+/v2/models/digits-model/infer$`,
+      ),
+    );
     await stopModelServers(engine, [s]);
     assert.equal(fs.existsSync(copy!), false, 'the copy outlived its server');
   });
@@ -152,9 +199,15 @@ describe('serveModel against a fake engine and a fake server', () => {
 
   it('refuses, in one sentence, an image that is not there, one that is not a model, and a project without predict.py', async () => {
     await assert.rejects(serve({ model: 'nope:1' }), /^ServeError: No image nope:1 on this engine: `mlc models` lists the model images/);
-    await assert.rejects(serve({ model: 'plain:latest' }), /plain:latest is not a model image \(it has no org\.mlcontainers\.role=model label\): save a run as a model with `mlc model save RUN`/);
+    await assert.rejects(
+      serve({ model: 'plain:latest' }),
+      /plain:latest is not a model image \(it has no org\.mlcontainers\.role=model label\): save a run as a model with `mlc model save RUN`/,
+    );
     fs.rmSync(path.join(workspace, 'predict.py'));
-    await assert.rejects(serve(), /The model image carries no predict\.py and .* has none: run `mlc serve` in the project folder \(--dir\), or pass --predict FILE\./);
+    await assert.rejects(
+      serve(),
+      /The model image carries no predict\.py and .* has none: run `mlc serve` in the project folder \(--dir\), or pass --predict FILE\./,
+    );
     assert.equal(creates.length, 0);
   });
 
@@ -164,7 +217,10 @@ describe('serveModel against a fake engine and a fake server', () => {
     try {
       fs.rmSync(path.join(workspace, 'predict.py'));
       fs.symlinkSync(secret, path.join(workspace, 'predict.py'));
-      await assert.rejects(serve(), /predict\.py is a link, and a model takes only a plain predict\.py \(a run could have made the link\): put the file itself there\./);
+      await assert.rejects(
+        serve(),
+        /predict\.py is a link, and a model takes only a plain predict\.py \(a run could have made the link\): put the file itself there\./,
+      );
       fs.rmSync(path.join(workspace, 'predict.py'));
       fs.linkSync(secret, path.join(workspace, 'predict.py'));
       await assert.rejects(serve(), /predict\.py is a hard link to another file, not a plain predict\.py/);
@@ -175,23 +231,38 @@ describe('serveModel against a fake engine and a fake server', () => {
   });
 
   it('a port that is taken is one sentence, and the refused container is removed', async () => {
-    engine.startError = new EngineError('Docker engine answered: driver failed programming external connectivity: Bind for 127.0.0.1:9123 failed: port is already allocated', 'api', 500);
-    await assert.rejects(serve({ port: 9123 }), /^ServeError: Port 9123 on 127\.0\.0\.1 is taken: pass another --port, or leave it out and the engine picks a free one\.$/);
+    engine.startError = new EngineError(
+      'Docker engine answered: driver failed programming external connectivity: Bind for 127.0.0.1:9123 failed: port is already allocated',
+      'api',
+      500,
+    );
+    await assert.rejects(
+      serve({ port: 9123 }),
+      /^ServeError: Port 9123 on 127\.0\.0\.1 is taken: pass another --port, or leave it out and the engine picks a free one\.$/,
+    );
     assert.equal(engine.containers.size, 0);
   });
 
   it('a server not ready in time says so with its last log lines, and its container is removed', async () => {
     ready = 503;
     engine.runScript = () => ({ output: 'loading model.pt\n', exitCode: 0 });
-    await assert.rejects(serve({ readyTimeoutMs: 300 }), (e: Error) => /was not ready within 0 s \(--timeout\); its last lines:\nloading model\.pt$/.test(e.message));
+    await assert.rejects(serve({ readyTimeoutMs: 300 }), (e: Error) =>
+      /was not ready within 0 s \(--timeout\); its last lines:\nloading model\.pt$/.test(e.message),
+    );
     assert.equal(engine.containers.size, 0);
     assert.equal(fs.existsSync(creates[0]!.Labels![SERVE_FILES_LABEL]!), false, 'the copy of predict.py was left behind');
   });
 
   it('--stop: a model stops its servers; a container mlc serve did not start is refused', async () => {
     const s = await serve();
-    assert.deepEqual((await serversToStop(engine, `digits-model:${RUN}`)).map((x) => x.containerId), [s.containerId]);
-    assert.deepEqual((await serversToStop(engine, s.containerId)).map((x) => x.containerId), [s.containerId]);
+    assert.deepEqual(
+      (await serversToStop(engine, `digits-model:${RUN}`)).map((x) => x.containerId),
+      [s.containerId],
+    );
+    assert.deepEqual(
+      (await serversToStop(engine, s.containerId)).map((x) => x.containerId),
+      [s.containerId],
+    );
     const other = await engine.createContainer({ name: 'someone-else', Image: 'x', Labels: {} });
     await assert.rejects(serversToStop(engine, other), /Container c2 is not a model server `mlc serve` started/);
     await assert.rejects(serversToStop(engine, 'ghost'), /No model server and no image ghost on this engine/);

@@ -17,7 +17,11 @@ describe('the model server, templates/model/serve.py (python3 -m unittest)', fun
     }
     // `discover` rather than a file path: `test` is also the standard library's package, so test/python/... as a
     // module name would import from there.
-    const r = spawnSync('python3', ['-m', 'unittest', 'discover', '-s', 'test/python', '-p', 'test_serve.py', '-v'], { cwd: ROOT, encoding: 'utf8', timeout: 110_000 });
+    const r = spawnSync('python3', ['-m', 'unittest', 'discover', '-s', 'test/python', '-p', 'test_serve.py', '-v'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 110_000,
+    });
     const output = `${r.stdout}${r.stderr}`;
     assert.equal(r.status, 0, `python3 -m unittest failed (${r.error?.message ?? `exit ${String(r.status)}`}):\n${output}`);
     const ran = /Ran (\d+) tests?/.exec(output);

@@ -28,7 +28,13 @@ describe('GitCli.info (real git)', () => {
     git(dir, 'commit', '-qm', 'first');
     git(dir, 'remote', 'add', 'origin', 'https://ada:tok3n@example.org/lab/dimuon.git');
     const sha = git(dir, 'rev-parse', 'HEAD');
-    assert.deepEqual(await cli.info(dir), { sha, dirty: false, branch: 'main', remoteUrl: 'https://example.org/lab/dimuon.git', describe: sha.slice(0, 7) });
+    assert.deepEqual(await cli.info(dir), {
+      sha,
+      dirty: false,
+      branch: 'main',
+      remoteUrl: 'https://example.org/lab/dimuon.git',
+      describe: sha.slice(0, 7),
+    });
     fs.mkdirSync(path.join(dir, '.mlcontainers'));
     fs.writeFileSync(path.join(dir, '.mlcontainers', 'runs.jsonl'), '{}\n');
     assert.equal((await cli.info(dir))?.dirty, false, 'our own records made it dirty');

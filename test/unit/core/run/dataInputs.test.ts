@@ -43,7 +43,10 @@ describe('the data a run saw', () => {
     const oid = 'a'.repeat(64);
     fs.writeFileSync(path.join(dir, 'big.parquet'), `version https://git-lfs.github.com/spec/v1\noid sha256:${oid}\nsize 12345\n`);
     assert.equal((await fingerprintData(path.join(dir, 'big.parquet')))?.contentId, `git-lfs-sha256:${oid}`);
-    fs.symlinkSync(`.git/annex/objects/Xx/Yy/SHA256E-s42--${'b'.repeat(64)}.csv/SHA256E-s42--${'b'.repeat(64)}.csv`, path.join(dir, 'annexed.csv'));
+    fs.symlinkSync(
+      `.git/annex/objects/Xx/Yy/SHA256E-s42--${'b'.repeat(64)}.csv/SHA256E-s42--${'b'.repeat(64)}.csv`,
+      path.join(dir, 'annexed.csv'),
+    );
     assert.equal((await fingerprintData(path.join(dir, 'annexed.csv')))?.contentId, `git-annex:SHA256E-s42--${'b'.repeat(64)}.csv`);
   });
 
@@ -53,7 +56,10 @@ describe('the data a run saw', () => {
     assert.deepEqual(configInputs('inputs: data/train.csv\n', 'exp.yaml'), ['data/train.csv']);
     assert.deepEqual(configInputs('data: {val_fraction: 0.2}\n', 'exp.yaml'), [], 'a data: section is a hyper-parameter');
     for (const bad of ['../secrets', '/etc/passwd', 'a\\b', ''])
-      assert.throws(() => parseInputs([bad], 'exp.yaml'), (e: unknown) => e instanceof InputsError && /not a path in the project/.test(e.message));
+      assert.throws(
+        () => parseInputs([bad], 'exp.yaml'),
+        (e: unknown) => e instanceof InputsError && /not a path in the project/.test(e.message),
+      );
     assert.throws(() => expandConfig('inputs: [../x]\n', 'exp.yaml'), InputsError);
   });
 
@@ -63,20 +69,45 @@ describe('the data a run saw', () => {
     fs.writeFileSync(path.join(data, 'x.npy'), 'abc');
     fs.mkdirSync(path.join(ws, 'data'));
     fs.writeFileSync(path.join(ws, 'data', 'train.csv'), '1\n');
-    const inputs = await dataInputs(ws, { mounts: [{ Type: 'bind', Source: data, Target: '/data' }, { Type: 'bind', Source: ws, Target: '/w' }, { Type: 'tmpfs', Source: '', Target: '/tmp' }], binds: [] }, ['data/train.csv'], '/workspace');
-    assert.deepEqual(inputs.map((i) => [i.from, i.source, i.target, i.fingerprint?.files]), [['mount', data, '/data', 1], ['inputs', 'data/train.csv', '/workspace/data/train.csv', 1]]);
+    const inputs = await dataInputs(
+      ws,
+      {
+        mounts: [
+          { Type: 'bind', Source: data, Target: '/data' },
+          { Type: 'bind', Source: ws, Target: '/w' },
+          { Type: 'tmpfs', Source: '', Target: '/tmp' },
+        ],
+        binds: [],
+      },
+      ['data/train.csv'],
+      '/workspace',
+    );
+    assert.deepEqual(
+      inputs.map((i) => [i.from, i.source, i.target, i.fingerprint?.files]),
+      [
+        ['mount', data, '/data', 1],
+        ['inputs', 'data/train.csv', '/workspace/data/train.csv', 1],
+      ],
+    );
     assert.ok(isDataInputList(inputs));
     await appendRun(ws, startedRecord('R-1', { data: inputs }));
     assert.deepEqual((await readRuns(ws)).runs[0]?.data, inputs);
     // A record whose data is not what we write is skipped, as any bad line.
     await appendRun(ws, startedRecord('R-2', { data: [{ from: 'mount', source: 1 }] as never }));
-    assert.deepEqual((await readRuns(ws)).runs.map((r) => r.id), ['R-1']);
+    assert.deepEqual(
+      (await readRuns(ws)).runs.map((r) => r.id),
+      ['R-1'],
+    );
   });
 
   it('mlc runs --compare says when two runs saw different data, and where', async () => {
-    const d = (manifest: string) => [{ from: 'mount' as const, source: '/data', target: '/data', fingerprint: { manifest: manifest.repeat(64), files: 1, bytes: 1 } }];
+    const d = (manifest: string) => [
+      { from: 'mount' as const, source: '/data', target: '/data', fingerprint: { manifest: manifest.repeat(64), files: 1, bytes: 1 } },
+    ];
     const runs = [startedRecord('R-1', { data: d('a') }), startedRecord('R-2', { data: d('b') }), startedRecord('R-3', { data: d('a') })];
-    assert.deepEqual(differingData(runs), [{ target: '/data', runs: { 'R-1': 'manifest:aaaaaaaaaaaa', 'R-2': 'manifest:bbbbbbbbbbbb', 'R-3': 'manifest:aaaaaaaaaaaa' } }]);
+    assert.deepEqual(differingData(runs), [
+      { target: '/data', runs: { 'R-1': 'manifest:aaaaaaaaaaaa', 'R-2': 'manifest:bbbbbbbbbbbb', 'R-3': 'manifest:aaaaaaaaaaaa' } },
+    ]);
     assert.deepEqual(differingData([runs[0]!, runs[2]!]), [], 'the same data');
     const lines = formatComparison(await compareRuns(runs.slice(0, 2)));
     assert.ok(lines.includes('data that differs at /data: R-1 manifest:aaaaaaaaaaaa, R-2 manifest:bbbbbbbbbbbb'), lines.join('\n'));

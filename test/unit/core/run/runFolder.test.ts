@@ -4,18 +4,37 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { RunRecord } from '../../../../src/core/run/records';
-import { MAX_RECORD_LINE, RUNS_FILE, appendFinal, markStopRequested, readRuns, recordLine, stopRequested } from '../../../../src/core/run/records';
+import {
+  MAX_RECORD_LINE,
+  RUNS_FILE,
+  appendFinal,
+  markStopRequested,
+  readRuns,
+  recordLine,
+  stopRequested,
+} from '../../../../src/core/run/records';
 import { RunFileRefused } from '../../../../src/core/untrustedFile';
 import { makeRunFolder, openRunFileForAppend, readRunFile, runFolder, writeRunFile } from '../../../../src/core/run/runFolder';
 
 function record(id: string, extra: Partial<RunRecord> = {}): RunRecord {
   return {
-    id, status: 'running', exitCode: null,
+    id,
+    status: 'running',
+    exitCode: null,
     image: { id: 'sha256:abc', ref: 'x:1', tags: ['x:1'], revision: null, dirty: false },
-    commit: null, dirty: false, code: 'workspace',
+    commit: null,
+    dirty: false,
+    code: 'workspace',
     config: { path: 'c.yaml', sha256: 'f'.repeat(64), content: 'lr: 1\n' },
-    params: {}, sweep: null, command: ['python', 'train.py'], start: '2026-12-04T20:00:00.000Z', end: null,
-    gpus: 'none', container: 'c', log: `.mlcontainers/runs/${id}/output.log`, ...extra,
+    params: {},
+    sweep: null,
+    command: ['python', 'train.py'],
+    start: '2026-12-04T20:00:00.000Z',
+    end: null,
+    gpus: 'none',
+    container: 'c',
+    log: `.mlcontainers/runs/${id}/output.log`,
+    ...extra,
   };
 }
 
@@ -34,7 +53,8 @@ describe('run folders: the container writes them, the host opens and never follo
   });
 
   it('refuses run ids that could name another folder', () => {
-    for (const id of ['../x', '../../../x', 'a/b', '.', '..', '', '.hidden', 'a'.repeat(65)]) assert.throws(() => runFolder(ws, id), RunFileRefused, id);
+    for (const id of ['../x', '../../../x', 'a/b', '.', '..', '', '.hidden', 'a'.repeat(65)])
+      assert.throws(() => runFolder(ws, id), RunFileRefused, id);
     assert.equal(runFolder(ws, '20261204-203627-1a2b-3'), path.join(ws, '.mlcontainers', 'runs', '20261204-203627-1a2b-3'));
   });
 
@@ -68,7 +88,7 @@ describe('run folders: the container writes them, the host opens and never follo
     assert.equal(tail?.truncated, true);
   });
 
-  it('makes no run folder where the run planted a link under the next point\'s name', async () => {
+  it("makes no run folder where the run planted a link under the next point's name", async () => {
     await makeRunFolder(ws, 'r1');
     fs.symlinkSync(path.dirname(outside), runFolder(ws, 'r2'));
     await assert.rejects(makeRunFolder(ws, 'r2'), /a link/);
@@ -81,7 +101,7 @@ describe('run folders: the container writes them, the host opens and never follo
     assert.equal(fs.statSync(dir).mode & 0o777, 0o755);
   });
 
-  it('replaces a link by the host\'s own file, never writing through it', async () => {
+  it("replaces a link by the host's own file, never writing through it", async () => {
     const dir = await makeRunFolder(ws, 'r1');
     fs.symlinkSync(outside, path.join(dir, '.gpus.json'));
     await writeRunFile(dir, '.gpus.json', '[]');
@@ -115,7 +135,7 @@ describe('run records: read back as untrusted input', () => {
 
   const write = (lines: string[]): void => fs.writeFileSync(path.join(ws, RUNS_FILE), lines.map((l) => `${l}\n`).join(''));
 
-  it('derives each run\'s output path from its id, whatever the line says', async () => {
+  it("derives each run's output path from its id, whatever the line says", async () => {
     write([JSON.stringify(record('r1', { log: '../outside/.bashrc' }))]);
     const { runs } = await readRuns(ws);
     assert.equal(runs[0]!.log, '.mlcontainers/runs/r1/output.log');
@@ -130,7 +150,10 @@ describe('run records: read back as untrusted input', () => {
       'not json',
     ]);
     const read = await readRuns(ws);
-    assert.deepEqual(read.runs.map((r) => r.id), ['r1']);
+    assert.deepEqual(
+      read.runs.map((r) => r.id),
+      ['r1'],
+    );
     assert.equal(read.skipped, 4);
     assert.match(read.notes.join(' '), /lines 2, 3, 4, 5 are not a run record/);
   });
@@ -143,7 +166,13 @@ describe('run records: read back as untrusted input', () => {
       JSON.stringify(record('a', { container: 'late' })),
     ]);
     const { runs } = await readRuns(ws);
-    assert.deepEqual(runs.map((r) => [r.id, r.status]), [['a', 'succeeded'], ['b', 'running']]);
+    assert.deepEqual(
+      runs.map((r) => [r.id, r.status]),
+      [
+        ['a', 'succeeded'],
+        ['b', 'running'],
+      ],
+    );
   });
 
   it('streams past a line longer than a record can be, naming it, with the runs around it kept', async () => {
@@ -152,7 +181,10 @@ describe('run records: read back as untrusted input', () => {
     fs.appendFileSync(file, 'x'.repeat(MAX_RECORD_LINE + 5 * 1024 * 1024));
     fs.appendFileSync(file, `"}\n${JSON.stringify(record('r2'))}\n`);
     const read = await readRuns(ws);
-    assert.deepEqual(read.runs.map((r) => r.id), ['r1', 'r2']);
+    assert.deepEqual(
+      read.runs.map((r) => r.id),
+      ['r1', 'r2'],
+    );
     assert.equal(read.skipped, 1);
     assert.match(read.notes[0]!, /line 2 \(9 MB\) is longer than a run record can be/);
   });

@@ -14,9 +14,25 @@ import { FakeEngine } from '../../fakes/engine';
 describe('the detached scheduler (mlc run --resume in the background)', () => {
   it('runs the bundled CLI with the given node, the plan id, the folder, and --host only when a host is set', () => {
     const env = { PATH: '/usr/bin', ELECTRON_RUN_AS_NODE: '1' };
-    const launch = schedulerLaunch({ nodePath: '/opt/code/code', cliPath: '/ext/dist/cli.js', planId: '20261125-101500-ab12', workspace: '/home/ada/dimuon', host: 'ssh://gpu1', env });
+    const launch = schedulerLaunch({
+      nodePath: '/opt/code/code',
+      cliPath: '/ext/dist/cli.js',
+      planId: '20261125-101500-ab12',
+      workspace: '/home/ada/dimuon',
+      host: 'ssh://gpu1',
+      env,
+    });
     assert.equal(launch.command, '/opt/code/code');
-    assert.deepEqual(launch.args, ['/ext/dist/cli.js', 'run', '--resume', '20261125-101500-ab12', '--dir', '/home/ada/dimuon', '--host', 'ssh://gpu1']);
+    assert.deepEqual(launch.args, [
+      '/ext/dist/cli.js',
+      'run',
+      '--resume',
+      '20261125-101500-ab12',
+      '--dir',
+      '/home/ada/dimuon',
+      '--host',
+      'ssh://gpu1',
+    ]);
     assert.equal(launch.env, env);
     assert.equal(launch.logFile, path.join('/home/ada/dimuon', '.mlcontainers', 'sweeps', '20261125-101500-ab12.log'));
     const local = schedulerLaunch({ nodePath: 'node', cliPath: 'cli.js', planId: 'p', workspace: '/w', host: undefined, env: {} });
@@ -27,8 +43,17 @@ describe('the detached scheduler (mlc run --resume in the background)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-detach-'));
     const cli = path.join(dir, 'cli.js');
     // A stand-in CLI that says how it was called and what it was given.
-    fs.writeFileSync(cli, "process.stdout.write(process.argv.slice(2).join(' ') + '\\n'); process.stderr.write('mode ' + process.env.MLC_TEST_MODE + '\\n'); process.exit(3);\n");
-    const launch = schedulerLaunch({ nodePath: process.execPath, cliPath: cli, planId: 'p1', workspace: dir, env: { ...process.env, MLC_TEST_MODE: 'detached' } });
+    fs.writeFileSync(
+      cli,
+      "process.stdout.write(process.argv.slice(2).join(' ') + '\\n'); process.stderr.write('mode ' + process.env.MLC_TEST_MODE + '\\n'); process.exit(3);\n",
+    );
+    const launch = schedulerLaunch({
+      nodePath: process.execPath,
+      cliPath: cli,
+      planId: 'p1',
+      workspace: dir,
+      env: { ...process.env, MLC_TEST_MODE: 'detached' },
+    });
     fs.mkdirSync(path.dirname(launch.logFile), { recursive: true });
     fs.writeFileSync(launch.logFile, 'earlier\n');
     assert.equal(await startScheduler(launch).exited, 3);
@@ -48,7 +73,16 @@ describe('following runs another process schedules', () => {
   /** A run on record as started, with its container running. */
   const running = async (id: string): Promise<string> => {
     await appendRun(dir, startedRecord(id));
-    const containerId = await engine.createContainer({ Image: 'x', Cmd: [id], Labels: { 'org.mlcontainers.managed': 'true', 'org.mlcontainers.run.id': id, 'org.mlcontainers.role': 'run', 'org.mlcontainers.workspace': dir } });
+    const containerId = await engine.createContainer({
+      Image: 'x',
+      Cmd: [id],
+      Labels: {
+        'org.mlcontainers.managed': 'true',
+        'org.mlcontainers.run.id': id,
+        'org.mlcontainers.role': 'run',
+        'org.mlcontainers.workspace': dir,
+      },
+    });
     await engine.startContainer(containerId);
     return containerId;
   };
@@ -64,7 +98,11 @@ describe('following runs another process schedules', () => {
     const result = await followRuns({
       engine,
       workspace: dir,
-      targets: [{ id: 'r1', prefix: '[1/3] ' }, { id: 'r2', prefix: '[2/3] ' }, { id: 'r3', prefix: '[3/3] ' }],
+      targets: [
+        { id: 'r1', prefix: '[1/3] ' },
+        { id: 'r2', prefix: '[2/3] ' },
+        { id: 'r3', prefix: '[3/3] ' },
+      ],
       log: silentLogger('follow'),
       moreToCome: async () => false,
       onStart: (t) => out.push(`${t.prefix}start`),
@@ -72,10 +110,25 @@ describe('following runs another process schedules', () => {
       onEnd: (t, r) => out.push(`${t.prefix}${r.status}`),
       signal: new AbortController().signal,
     });
-    assert.deepEqual(out.filter((l) => l.startsWith('[1/3]')), ['[1/3] start', '[1/3] epoch 1', '[1/3] epoch 2', '[1/3] succeeded']);
-    assert.deepEqual(out.filter((l) => l.startsWith('[2/3]')), ['[2/3] loss 0.5', '[2/3] Traceback', '[2/3] failed']);
-    assert.deepEqual(result.records.map((r) => [r.id, r.status]), [['r1', 'succeeded'], ['r2', 'failed']]);
-    assert.deepEqual(result.notStarted.map((t) => t.id), ['r3']);
+    assert.deepEqual(
+      out.filter((l) => l.startsWith('[1/3]')),
+      ['[1/3] start', '[1/3] epoch 1', '[1/3] epoch 2', '[1/3] succeeded'],
+    );
+    assert.deepEqual(
+      out.filter((l) => l.startsWith('[2/3]')),
+      ['[2/3] loss 0.5', '[2/3] Traceback', '[2/3] failed'],
+    );
+    assert.deepEqual(
+      result.records.map((r) => [r.id, r.status]),
+      [
+        ['r1', 'succeeded'],
+        ['r2', 'failed'],
+      ],
+    );
+    assert.deepEqual(
+      result.notStarted.map((t) => t.id),
+      ['r3'],
+    );
     // The follower saw r1 end first: it recorded it and removed its container.
     assert.equal((await readRuns(dir)).runs.find((r) => r.id === 'r1')?.status, 'succeeded');
     assert.ok(!engine.containers.has(containerId));
@@ -87,7 +140,15 @@ describe('following runs another process schedules', () => {
     await running('r1');
     fs.mkdirSync(path.join(dir, '.mlcontainers', 'runs', 'r1'), { recursive: true });
     const out: string[] = [];
-    await followRuns({ engine, workspace: dir, targets: [{ id: 'r1', prefix: '' }], log: silentLogger('follow'), moreToCome: async () => false, onLine: (_t, line) => out.push(line), signal: new AbortController().signal });
+    await followRuns({
+      engine,
+      workspace: dir,
+      targets: [{ id: 'r1', prefix: '' }],
+      log: silentLogger('follow'),
+      moreToCome: async () => false,
+      onLine: (_t, line) => out.push(line),
+      signal: new AbortController().signal,
+    });
     assert.deepEqual(out, ['ok \x1b[32mgreen\x1b[0m', 'link docs']);
     assert.equal(fs.readFileSync(path.join(dir, '.mlcontainers', 'runs', 'r1', 'output.log'), 'utf8'), raw);
   });
@@ -96,9 +157,20 @@ describe('following runs another process schedules', () => {
     const containerId = await running('r1');
     const fake: Engine = engine;
     let followed = false;
-    fake.followLogs = (_id, _on, signal) => ((followed = true), new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true })));
+    fake.followLogs = (_id, _on, signal) => (
+      (followed = true),
+      new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }))
+    );
     const controller = new AbortController();
-    const following = followRuns({ engine, workspace: dir, targets: [{ id: 'r1', prefix: '' }], log: silentLogger('follow'), moreToCome: async () => true, onLine: () => undefined, signal: controller.signal });
+    const following = followRuns({
+      engine,
+      workspace: dir,
+      targets: [{ id: 'r1', prefix: '' }],
+      log: silentLogger('follow'),
+      moreToCome: async () => true,
+      onLine: () => undefined,
+      signal: controller.signal,
+    });
     try {
       await until(() => followed, "followRuns to follow r1's logs");
     } finally {

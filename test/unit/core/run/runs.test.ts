@@ -43,13 +43,23 @@ layers: [[64, 64]]
 describe('sweeps: list-valued keys expand to a grid', () => {
   it('expands two lists of two into four configs, last key fastest, comments and other keys kept', () => {
     const { axes, points } = expandConfig(SWEEP, 'exp.yaml');
-    assert.deepEqual(axes.map((a) => [a.key, a.size]), [['optimizer.lr', 2], ['data.batch_size', 2], ['layers', 1]]);
-    assert.deepEqual(points.map((p) => p.params), [
-      { 'optimizer.lr': 0.1, 'data.batch_size': 32 },
-      { 'optimizer.lr': 0.1, 'data.batch_size': 64 },
-      { 'optimizer.lr': 0.01, 'data.batch_size': 32 },
-      { 'optimizer.lr': 0.01, 'data.batch_size': 64 },
-    ]);
+    assert.deepEqual(
+      axes.map((a) => [a.key, a.size]),
+      [
+        ['optimizer.lr', 2],
+        ['data.batch_size', 2],
+        ['layers', 1],
+      ],
+    );
+    assert.deepEqual(
+      points.map((p) => p.params),
+      [
+        { 'optimizer.lr': 0.1, 'data.batch_size': 32 },
+        { 'optimizer.lr': 0.1, 'data.batch_size': 64 },
+        { 'optimizer.lr': 0.01, 'data.batch_size': 32 },
+        { 'optimizer.lr': 0.01, 'data.batch_size': 64 },
+      ],
+    );
     const last = points[3]!.text;
     assert.match(last, /^# learning-rate study\nseed: 42\n/);
     assert.match(last, /\n {2}lr: 0\.01\n/);
@@ -67,7 +77,10 @@ describe('sweeps: list-valued keys expand to a grid', () => {
   });
 
   it('refuses what cannot be run, naming the file and the key', () => {
-    assert.throws(() => expandConfig('lr: []\n', 'configs/exp.yaml'), (e: Error) => e instanceof ConfigError && /configs\/exp\.yaml: lr is an empty list/.test(e.message));
+    assert.throws(
+      () => expandConfig('lr: []\n', 'configs/exp.yaml'),
+      (e: Error) => e instanceof ConfigError && /configs\/exp\.yaml: lr is an empty list/.test(e.message),
+    );
     assert.throws(() => expandConfig('- 1\n- 2\n', 'a.yaml'), /a\.yaml must be a mapping of hyper-parameters/);
     assert.throws(() => expandConfig('lr: [0.1\n', 'b.yaml'), /b\.yaml is not valid YAML/);
     assert.throws(() => expandConfig('', 'c.yaml'), /must be a mapping/);
@@ -84,7 +97,17 @@ describe('sweeps: list-valued keys expand to a grid', () => {
 
 describe('GPU slots: one run per GPU by default', () => {
   const gpu = (devices: 'all' | string[]): GpuDecision => ({ mode: 'gpu', devices, via: 'device-requests', podman: false, warnings: [] });
-  const host = (n: number): HostGpuProbe => ({ kind: 'gpus', driverVersion: '550', gpus: Array.from({ length: n }, (_, i) => ({ index: String(i), name: 'H100', uuid: `GPU-${i}`, driverVersion: '550', memoryMiB: 80000 })) });
+  const host = (n: number): HostGpuProbe => ({
+    kind: 'gpus',
+    driverVersion: '550',
+    gpus: Array.from({ length: n }, (_, i) => ({
+      index: String(i),
+      name: 'H100',
+      uuid: `GPU-${i}`,
+      driverVersion: '550',
+      memoryMiB: 80000,
+    })),
+  });
   const devices = (slots: GpuDecision[]): unknown[] => slots.map((s) => (s.mode === 'gpu' ? s.devices : 'cpu'));
 
   it('gives each of four runs its own GPU on a four-GPU machine', () => {
@@ -94,7 +117,10 @@ describe('GPU slots: one run per GPU by default', () => {
     assert.deepEqual(devices(gpuSlots(gpu('all'), host(4), undefined, 1)), ['all']);
   });
   it('splits GPUs between fewer slots, and shares them round-robin between more', () => {
-    assert.deepEqual(devices(gpuSlots(gpu(['0', '1', '2', '3']), undefined, 2, 4)), [['0', '2'], ['1', '3']]);
+    assert.deepEqual(devices(gpuSlots(gpu(['0', '1', '2', '3']), undefined, 2, 4)), [
+      ['0', '2'],
+      ['1', '3'],
+    ]);
     assert.deepEqual(devices(gpuSlots(gpu(['0', '1']), undefined, 3, 6)), [['0'], ['1'], ['0']]);
   });
   it('runs one at a time on CPU unless told otherwise', () => {
@@ -109,8 +135,18 @@ describe('GPU slots: one run per GPU by default', () => {
 describe('the run container', () => {
   const request = (over: Partial<Parameters<typeof runContainerRequest>[0]> = {}): ContainerCreateRequest =>
     runContainerRequest({
-      runId: 'r1', name: 'dimuon-run-r1', image: { ref: 'dimuon:latest', details: IMAGE }, workspace: '/home/u/dimuon', code: 'workspace', runDir: '/home/u/dimuon/.mlcontainers/runs/r1', configFile: '/home/u/dimuon/.mlcontainers/runs/r1/exp.yaml', configName: 'exp.yaml',
-      command: ['python', 'train.py'], decision: { mode: 'cpu' }, shmSizeBytes: 2 ** 33, ...over,
+      runId: 'r1',
+      name: 'dimuon-run-r1',
+      image: { ref: 'dimuon:latest', details: IMAGE },
+      workspace: '/home/u/dimuon',
+      code: 'workspace',
+      runDir: '/home/u/dimuon/.mlcontainers/runs/r1',
+      configFile: '/home/u/dimuon/.mlcontainers/runs/r1/exp.yaml',
+      configName: 'exp.yaml',
+      command: ['python', 'train.py'],
+      decision: { mode: 'cpu' },
+      shmSizeBytes: 2 ** 33,
+      ...over,
     });
 
   it('mounts the config read-only, names it in MLC_CONFIG, and runs the command in /workspace', () => {
@@ -135,13 +171,19 @@ describe('the run container', () => {
 
   it("with the image's code, mounts only the run's folder (outputs still reach the project)", () => {
     const r = request({ code: 'image' });
-    assert.deepEqual(r.HostConfig?.Binds, ['/home/u/dimuon/.mlcontainers/runs/r1:/workspace/.mlcontainers/runs/r1', '/home/u/dimuon/.mlcontainers/runs/r1/exp.yaml:/etc/mlc/config/exp.yaml:ro']);
+    assert.deepEqual(r.HostConfig?.Binds, [
+      '/home/u/dimuon/.mlcontainers/runs/r1:/workspace/.mlcontainers/runs/r1',
+      '/home/u/dimuon/.mlcontainers/runs/r1/exp.yaml:/etc/mlc/config/exp.yaml:ro',
+    ]);
     assert.ok(r.Env?.includes('MLC_RUN_DIR=/workspace/.mlcontainers/runs/r1'));
   });
 
   it('asks for the slot GPUs, and wraps AnalysisBase commands in a login shell', () => {
     const atlas = { ...IMAGE, labels: { ...IMAGE.labels, 'org.mlcontainers.preset': 'atlas' } };
-    const r = request({ decision: { mode: 'gpu', devices: ['1'], via: 'device-requests', podman: false, warnings: [] }, image: { ref: 'dimuon:latest', details: atlas } });
+    const r = request({
+      decision: { mode: 'gpu', devices: ['1'], via: 'device-requests', podman: false, warnings: [] },
+      image: { ref: 'dimuon:latest', details: atlas },
+    });
     assert.deepEqual(r.HostConfig?.DeviceRequests, [{ Driver: '', DeviceIDs: ['1'], Capabilities: [['gpu']] }]);
     assert.equal(r.Labels?.['org.mlcontainers.gpu'], '1');
     assert.deepEqual(r.Entrypoint, ['/bin/bash', '-lc', 'exec "$@"', 'mlc-run']);
@@ -165,7 +207,18 @@ describe('runExperiment against a fake engine', () => {
   });
 
   const start = (over: Partial<Parameters<typeof runExperiment>[0]> = {}) =>
-    runExperiment({ engine, workspace: dir, config: 'configs/exp.yaml', image: 'dimuon:latest', command: ['python', 'train.py'], gpu: 'none', shmSizeBytes: 1, git, log, ...over });
+    runExperiment({
+      engine,
+      workspace: dir,
+      config: 'configs/exp.yaml',
+      image: 'dimuon:latest',
+      command: ['python', 'train.py'],
+      gpu: 'none',
+      shmSizeBytes: 1,
+      git,
+      log,
+      ...over,
+    });
 
   it('records one run per sweep point, each with its own config, hash, image and commit', async () => {
     engine.runScript = (cmd) => ({ output: `ran ${cmd.join(' ')}\n`, exitCode: 0 });
@@ -203,9 +256,15 @@ describe('runExperiment against a fake engine', () => {
     remote.images.set('dimuon:latest', IMAGE);
     await assert.rejects(
       start({ engine: remote }),
-      (e: unknown) => e instanceof RemoteEngineError && e.message === `A run bind-mounts ${dir}, which the engine at tcp://gpu-box:2375 cannot see (it runs on another machine): run mlc on that host, or use a local engine (unset DOCKER_HOST, or point mlContainers.dockerHost at a local socket).`,
+      (e: unknown) =>
+        e instanceof RemoteEngineError &&
+        e.message ===
+          `A run bind-mounts ${dir}, which the engine at tcp://gpu-box:2375 cannot see (it runs on another machine): run mlc on that host, or use a local engine (unset DOCKER_HOST, or point mlContainers.dockerHost at a local socket).`,
     );
-    assert.deepEqual(remote.calls.filter((c) => c === 'createContainer'), []);
+    assert.deepEqual(
+      remote.calls.filter((c) => c === 'createContainer'),
+      [],
+    );
     assert.equal(fs.existsSync(path.join(dir, '.mlcontainers')), false, 'a plan or record was written');
     // A local tcp engine shares this machine's files: no refusal there.
     assertEngineSeesWorkspace(parseDockerHost('tcp://127.0.0.1:2375', 'DOCKER_HOST', undefined), dir, 'A run');
@@ -225,8 +284,14 @@ describe('runExperiment against a fake engine', () => {
 
   it("--code image records the image's commit, not the workspace's", async () => {
     const result = await start({ code: 'image' });
-    assert.deepEqual(result.records.map((r) => [r.code, r.commit, r.dirty]), Array(4).fill(['image', SHA, false]));
-    assert.ok([...engine.requests.values()].every((r) => !r.HostConfig?.Binds?.some((b) => b.startsWith(`${dir}:`))), 'the project was mounted');
+    assert.deepEqual(
+      result.records.map((r) => [r.code, r.commit, r.dirty]),
+      Array(4).fill(['image', SHA, false]),
+    );
+    assert.ok(
+      [...engine.requests.values()].every((r) => !r.HostConfig?.Binds?.some((b) => b.startsWith(`${dir}:`))),
+      'the project was mounted',
+    );
   });
 
   it('records the GPUs nvidia-smi saw inside the container, and null where it cannot say', async () => {
@@ -240,17 +305,26 @@ describe('runExperiment against a fake engine', () => {
     engine.execScript = () => ({ exitCode: 6, stdout: 'No devices were found\n', stderr: '' });
     assert.deepEqual((await start()).records[0]?.seenGpus, [], 'nvidia-smi ran and saw none');
     const { runs } = await readRuns(dir);
-    assert.deepEqual(runs.map((r) => r.seenGpus?.length ?? null), [null, 1, 0]);
+    assert.deepEqual(
+      runs.map((r) => r.seenGpus?.length ?? null),
+      [null, 1, 0],
+    );
   });
 
   it('runs on CPU with a note when the preflight finds no GPU (auto)', async () => {
     const result = await start({ gpu: 'auto', probe: () => Promise.resolve({ kind: 'notInstalled' }) });
-    assert.equal(result.records.every((r) => r.gpus === 'none'), true);
+    assert.equal(
+      result.records.every((r) => r.gpus === 'none'),
+      true,
+    );
     assert.match(result.note ?? '', /GPU: off/);
   });
 
   it('says what to do for a missing config, image or command, and starts nothing', async () => {
-    await assert.rejects(start({ config: 'configs/nope.yaml' }), /configs\/nope\.yaml not found: pass the hyper-parameter YAML with --config/);
+    await assert.rejects(
+      start({ config: 'configs/nope.yaml' }),
+      /configs\/nope\.yaml not found: pass the hyper-parameter YAML with --config/,
+    );
     await assert.rejects(start({ image: 'other:latest' }), /Image other:latest not found: build it first/);
     await assert.rejects(start({ command: [] }), /No command to run/);
     assert.equal(engine.calls.includes('createContainer'), false);
@@ -269,14 +343,32 @@ describe('run records: a start line, one final line, merged by id', () => {
   let dir: string;
   let engine: FakeEngine;
   const started = (id: string, over: Partial<RunRecord> = {}): RunRecord => ({
-    id, status: 'running', exitCode: null, image: { id: IMAGE.id, ref: 'dimuon:latest', tags: [], revision: SHA, dirty: false }, commit: SHA, dirty: false, code: 'workspace',
-    config: { path: 'configs/exp.yaml', sha256: 'a'.repeat(64), content: 'lr: 0.1\n' }, params: {}, sweep: null, command: ['python', 'train.py'], start: new Date().toISOString(), end: null,
-    gpus: 'none', container: `dimuon-run-${id}`, log: `.mlcontainers/runs/${id}/output.log`, ...over,
+    id,
+    status: 'running',
+    exitCode: null,
+    image: { id: IMAGE.id, ref: 'dimuon:latest', tags: [], revision: SHA, dirty: false },
+    commit: SHA,
+    dirty: false,
+    code: 'workspace',
+    config: { path: 'configs/exp.yaml', sha256: 'a'.repeat(64), content: 'lr: 0.1\n' },
+    params: {},
+    sweep: null,
+    command: ['python', 'train.py'],
+    start: new Date().toISOString(),
+    end: null,
+    gpus: 'none',
+    container: `dimuon-run-${id}`,
+    log: `.mlcontainers/runs/${id}/output.log`,
+    ...over,
   });
   /** A run container that exited with `exitCode` after printing `output`, as a client killed mid-run leaves it. */
   const exited = async (id: string, exitCode: number, output: string): Promise<string> => {
     engine.runScript = () => ({ output, exitCode });
-    const containerId = await engine.createContainer({ Image: IMAGE.id, Cmd: ['python', 'train.py'], Labels: { 'org.mlcontainers.run.id': id, 'org.mlcontainers.role': 'run', 'org.mlcontainers.workspace': dir } });
+    const containerId = await engine.createContainer({
+      Image: IMAGE.id,
+      Cmd: ['python', 'train.py'],
+      Labels: { 'org.mlcontainers.run.id': id, 'org.mlcontainers.role': 'run', 'org.mlcontainers.workspace': dir },
+    });
     await engine.startContainer(containerId);
     await engine.waitContainer(containerId);
     return containerId;
@@ -293,27 +385,42 @@ describe('run records: a start line, one final line, merged by id', () => {
     await appendRun(dir, { ...started('r1'), status: 'succeeded', exitCode: 0, end: new Date().toISOString() });
     await appendRun(dir, started('r1'));
     const { runs } = await readRuns(dir);
-    assert.deepEqual(runs.map((r) => [r.id, r.status]), [['r1', 'succeeded'], ['r2', 'running']]);
+    assert.deepEqual(
+      runs.map((r) => [r.id, r.status]),
+      [
+        ['r1', 'succeeded'],
+        ['r2', 'running'],
+      ],
+    );
   });
 
-  it('writes a run\'s final line once, whoever asks first', async () => {
+  it("writes a run's final line once, whoever asks first", async () => {
     await appendRun(dir, started('r1'));
     const final = { ...started('r1'), status: 'failed' as const, exitCode: 3, end: new Date().toISOString() };
-    assert.deepEqual(await Promise.all([appendFinal(dir, final), appendFinal(dir, final), appendFinal(dir, final)]).then((w) => w.filter(Boolean).length), 1);
+    assert.deepEqual(
+      await Promise.all([appendFinal(dir, final), appendFinal(dir, final), appendFinal(dir, final)]).then((w) => w.filter(Boolean).length),
+      1,
+    );
     const lines = fs.readFileSync(path.join(dir, RUNS_FILE), 'utf8').trim().split('\n');
     assert.equal(lines.length, 2);
   });
 
-  it('finishes an ended run from its container: exit code, the engine\'s whole output, then the container removed', async () => {
+  it("finishes an ended run from its container: exit code, the engine's whole output, then the container removed", async () => {
     await appendRun(dir, started('r1'));
     fs.mkdirSync(path.join(dir, '.mlcontainers', 'runs', 'r1'), { recursive: true });
     fs.writeFileSync(path.join(dir, '.mlcontainers', 'runs', 'r1', 'output.log'), 'epoch 1\n');
     const containerId = await exited('r1', 2, 'epoch 1\nepoch 2\nboom\n');
-    const [first, second] = await Promise.all([0, 1].map(() => finishRun({ engine, workspace: dir, containerId, log: silentLogger('run') })));
+    const [first, second] = await Promise.all(
+      [0, 1].map(() => finishRun({ engine, workspace: dir, containerId, log: silentLogger('run') })),
+    );
     assert.equal(first?.status, 'failed');
     assert.equal(first?.exitCode, 2);
     assert.equal(second?.id, 'r1');
-    assert.equal(fs.readFileSync(path.join(dir, '.mlcontainers', 'runs', 'r1', 'output.log'), 'utf8'), 'epoch 1\nepoch 2\nboom\n', 'the output a dead client left half-written');
+    assert.equal(
+      fs.readFileSync(path.join(dir, '.mlcontainers', 'runs', 'r1', 'output.log'), 'utf8'),
+      'epoch 1\nepoch 2\nboom\n',
+      'the output a dead client left half-written',
+    );
     assert.equal(engine.containers.size, 0);
     assert.equal(fs.readFileSync(path.join(dir, RUNS_FILE), 'utf8').trim().split('\n').length, 2, 'finished twice');
   });
@@ -343,21 +450,42 @@ describe('mlc run / mlc runs', () => {
     assert.equal(await runCli(['run', '--config', 'c.yaml', '--parallel', '0', '--', 'x'], c, new AbortController().signal), 2);
     const d = recordingIO();
     // --help after -- belongs to the user's command: mlc goes on to run (and here fails to find c.yaml).
-    assert.equal(await runCli(['run', '--config', 'c.yaml', '--dir', os.tmpdir(), '--', 'python', 'train.py', '--help'], d, new AbortController().signal), 1);
+    assert.equal(
+      await runCli(
+        ['run', '--config', 'c.yaml', '--dir', os.tmpdir(), '--', 'python', 'train.py', '--help'],
+        d,
+        new AbortController().signal,
+      ),
+      1,
+    );
     assert.doesNotMatch(d.stdout.join('\n'), /^mlc run --config FILE/);
     assert.match(d.stderr.join('\n'), /not found: pass the hyper-parameter YAML/);
   });
 
   it('lists runs with status, image commit tag, commit, config hash and sweep values', () => {
     const record: RunRecord = {
-      id: '20261123-101500-ab12-2', status: 'failed', exitCode: 137,
+      id: '20261123-101500-ab12-2',
+      status: 'failed',
+      exitCode: 137,
       image: { id: IMAGE.id, ref: 'dimuon:latest', tags: IMAGE.repoTags, revision: SHA, dirty: false },
-      commit: SHA, dirty: true, code: 'workspace', config: { path: 'configs/exp.yaml', sha256: 'deadbeef'.repeat(8), content: '' },
-      params: { 'optimizer.lr': 0.01, 'data.batch_size': 64 }, sweep: { id: '20261123-101500-ab12', index: 1, size: 4 }, command: ['python', 'train.py'],
-      start: '2026-11-23T10:15:00.000Z', end: '2026-11-23T10:17:05.000Z', gpus: '1', container: 'c', log: 'l',
+      commit: SHA,
+      dirty: true,
+      code: 'workspace',
+      config: { path: 'configs/exp.yaml', sha256: 'deadbeef'.repeat(8), content: '' },
+      params: { 'optimizer.lr': 0.01, 'data.batch_size': 64 },
+      sweep: { id: '20261123-101500-ab12', index: 1, size: 4 },
+      command: ['python', 'train.py'],
+      start: '2026-11-23T10:15:00.000Z',
+      end: '2026-11-23T10:17:05.000Z',
+      gpus: '1',
+      container: 'c',
+      log: 'l',
     };
     const [header, row] = formatRuns([record], Date.parse('2026-11-23T12:15:00Z'));
     assert.match(header ?? '', /^RUN\s+STATUS\s+IMAGE\s+COMMIT\s+CONFIG/);
-    assert.match(row ?? '', /20261123-101500-ab12-2\s+exit 137\s+dimuon:3f2a1bc\s+3f2a1bc\+dirty\s+configs\/exp\.yaml@deadbeef\s+2m 05s\s+2h ago\s+gpu:1\s+optimizer\.lr=0\.01 data\.batch_size=64$/);
+    assert.match(
+      row ?? '',
+      /20261123-101500-ab12-2\s+exit 137\s+dimuon:3f2a1bc\s+3f2a1bc\+dirty\s+configs\/exp\.yaml@deadbeef\s+2m 05s\s+2h ago\s+gpu:1\s+optimizer\.lr=0\.01 data\.batch_size=64$/,
+    );
   });
 });

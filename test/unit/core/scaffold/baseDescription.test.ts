@@ -44,7 +44,10 @@ describe('the base a scaffold describes (mlc init --base-image, New ML Environme
       describeBase(p.options),
       `PyTorch (gpu) on ${MIRROR} instead of the catalog's ${CATALOG_GPU}; framework: the image's own; needs CUDA 12.1 on the host driver (the image's CUDA_VERSION)`,
     );
-    assert.equal(baseComment(p), `Chosen instead of the catalog's ${CATALOG_GPU}; needs CUDA 12.1 on the host driver (the image's CUDA_VERSION).`);
+    assert.equal(
+      baseComment(p),
+      `Chosen instead of the catalog's ${CATALOG_GPU}; needs CUDA 12.1 on the host driver (the image's CUDA_VERSION).`,
+    );
     assert.doesNotMatch(devcontainer(p), /CUDA 12\.4/);
     assert.deepEqual(engine.calls, [`inspectImage ${MIRROR}`]);
   });

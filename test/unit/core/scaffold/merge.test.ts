@@ -34,15 +34,25 @@ function tempProject(files: Record<string, string> = {}): string {
 }
 
 describe('devcontainer.json merge', () => {
-  it('keeps every comment, unknown key and the user\'s own values', () => {
-    const merged = mergeDevcontainer(USER_CONFIG, {
-      name: 'ours',
-      build: { dockerfile: 'Dockerfile', context: '..', args: { BASE_IMAGE: 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime' } },
-      runArgs: ['--shm-size=8g', '--ulimit', 'memlock=-1'],
-      customizations: { vscode: { extensions: ['ms-python.python', 'ms-toolsai.jupyter'] } },
-      forwardPorts: [8888],
-    }, 'devcontainer.json');
-    for (const comment of ["// Our lab's container — do not remove this header", '// keep the name', '/* block comment about the image */', '// extensions we rely on', '// unknown to us: must survive']) {
+  it("keeps every comment, unknown key and the user's own values", () => {
+    const merged = mergeDevcontainer(
+      USER_CONFIG,
+      {
+        name: 'ours',
+        build: { dockerfile: 'Dockerfile', context: '..', args: { BASE_IMAGE: 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime' } },
+        runArgs: ['--shm-size=8g', '--ulimit', 'memlock=-1'],
+        customizations: { vscode: { extensions: ['ms-python.python', 'ms-toolsai.jupyter'] } },
+        forwardPorts: [8888],
+      },
+      'devcontainer.json',
+    );
+    for (const comment of [
+      "// Our lab's container — do not remove this header",
+      '// keep the name',
+      '/* block comment about the image */',
+      '// extensions we rely on',
+      '// unknown to us: must survive',
+    ]) {
       assert.ok(merged.includes(comment), `lost comment: ${comment}`);
     }
     const json = parseJsonc(merged, 'devcontainer.json');
@@ -50,14 +60,24 @@ describe('devcontainer.json merge', () => {
     assert.equal(json.image, undefined, 'image and build are alternatives: image must go');
     assert.deepEqual(json.mounts, ['source=/data,target=/data,type=bind']);
     assert.deepEqual(json.runArgs, ['--shm-size=16g', '--ulimit', 'memlock=-1'], 'their shm-size wins, our ulimit is added');
-    assert.deepEqual((json.customizations as { vscode: { extensions: string[] } }).vscode.extensions, ['charliermarsh.ruff', 'ms-python.python', 'ms-toolsai.jupyter']);
+    assert.deepEqual((json.customizations as { vscode: { extensions: string[] } }).vscode.extensions, [
+      'charliermarsh.ruff',
+      'ms-python.python',
+      'ms-toolsai.jupyter',
+    ]);
     assert.deepEqual(json.forwardPorts, [8888]);
     assert.equal((json.build as { args: Record<string, string> }).args.BASE_IMAGE, 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime');
   });
 
   it('reports invalid JSONC with line and column', () => {
     const broken = '{\n  "name": "x",\n  "build": { "dockerfile": "Dockerfile" \n  "runArgs": []\n}\n';
-    assert.throws(() => parseJsonc(broken, '.devcontainer/devcontainer.json'), (e: unknown) => e instanceof InvalidJsoncError && e.line === 4 && /^\.devcontainer\/devcontainer\.json:4:\d+: CommaExpected\. .*nothing was written/.test(e.message));
+    assert.throws(
+      () => parseJsonc(broken, '.devcontainer/devcontainer.json'),
+      (e: unknown) =>
+        e instanceof InvalidJsoncError &&
+        e.line === 4 &&
+        /^\.devcontainer\/devcontainer\.json:4:\d+: CommaExpected\. .*nothing was written/.test(e.message),
+    );
   });
 
   it('refuses to merge into a Docker Compose configuration', () => {
@@ -70,11 +90,19 @@ describe('scaffold plan and writes', () => {
     const root = tempProject();
     const { plan } = await prepareScaffold(root, TEMPLATES, { preset: 'pytorch', variant: 'gpu' }, false);
     assert.deepEqual(plan.map((p) => `${p.action} ${p.path}`).sort(), [
-      'create .devcontainer/Dockerfile', 'create .devcontainer/devcontainer.json', 'create .dockerignore', 'create configs/experiment.yaml', 'create requirements.txt',
+      'create .devcontainer/Dockerfile',
+      'create .devcontainer/devcontainer.json',
+      'create .dockerignore',
+      'create configs/experiment.yaml',
+      'create requirements.txt',
     ]);
     await applyPlan(root, plan);
     assert.ok(fs.existsSync(path.join(root, '.devcontainer', 'Dockerfile')));
-    assert.deepEqual(fs.readdirSync(path.join(root, '.devcontainer')).sort(), ['Dockerfile', 'devcontainer.json'], 'a temporary file was left behind');
+    assert.deepEqual(
+      fs.readdirSync(path.join(root, '.devcontainer')).sort(),
+      ['Dockerfile', 'devcontainer.json'],
+      'a temporary file was left behind',
+    );
   });
 
   it('refuses an existing devcontainer.json unless merging, and then keeps its comments', async () => {
@@ -88,7 +116,7 @@ describe('scaffold plan and writes', () => {
     assert.equal((parseJsonc(text, 'x').build as { dockerfile: string }).dockerfile, 'Dockerfile');
   });
 
-  it('never overwrites the user\'s Dockerfile: ours goes beside it and the config points there', async () => {
+  it("never overwrites the user's Dockerfile: ours goes beside it and the config points there", async () => {
     const root = tempProject({ '.devcontainer/devcontainer.json': USER_CONFIG, '.devcontainer/Dockerfile': 'FROM ubuntu:24.04\n' });
     const { plan } = await prepareScaffold(root, TEMPLATES, { preset: 'pytorch' }, true);
     await applyPlan(root, plan);
@@ -106,8 +134,12 @@ describe('scaffold plan and writes', () => {
     assert.ok(fs.existsSync(path.join(root, '.devcontainer/scikit-hep/devcontainer.json')));
   });
 
-  it('appends missing entries to an existing .dockerignore and keeps the user\'s requirements and config', async () => {
-    const root = tempProject({ '.dockerignore': '# mine\ndata/\nsecrets.env', 'requirements.txt': 'numpy==1.26.4\n', 'configs/experiment.yaml': 'lr: 1\n' });
+  it("appends missing entries to an existing .dockerignore and keeps the user's requirements and config", async () => {
+    const root = tempProject({
+      '.dockerignore': '# mine\ndata/\nsecrets.env',
+      'requirements.txt': 'numpy==1.26.4\n',
+      'configs/experiment.yaml': 'lr: 1\n',
+    });
     const { plan } = await prepareScaffold(root, TEMPLATES, { preset: 'pytorch' }, false);
     assert.equal(plan.find((p) => p.path === '.dockerignore')?.action, 'modify');
     assert.equal(plan.find((p) => p.path === 'requirements.txt')?.action, 'keep');
@@ -123,10 +155,12 @@ describe('scaffold plan and writes', () => {
   it('writes nothing when one file cannot be written', async () => {
     const root = tempProject({ afile: 'in the way' });
     // requirements.txt is staged first; afile/x cannot be (afile is a file), so nothing may land.
-    await assert.rejects(applyPlan(root, [
-      { path: 'requirements.txt', action: 'create', content: 'x\n', note: '' },
-      { path: 'afile/x', action: 'create', content: 'y', note: '' },
-    ]));
+    await assert.rejects(
+      applyPlan(root, [
+        { path: 'requirements.txt', action: 'create', content: 'x\n', note: '' },
+        { path: 'afile/x', action: 'create', content: 'y', note: '' },
+      ]),
+    );
     assert.deepEqual(fs.readdirSync(root), ['afile'], 'a file or a temporary was left although the scaffold failed');
   });
 });

@@ -43,7 +43,10 @@ describe("a preset's needs, from the catalog", () => {
 
   it('refuses a setup script without a login shell, and a table or a flag it cannot use', () => {
     const refuses = (extra: string[], message: RegExp): void =>
-      assert.throws(() => presetCatalog({ p: extra }), (e: unknown) => e instanceof CatalogError && message.test(e.message));
+      assert.throws(
+        () => presetCatalog({ p: extra }),
+        (e: unknown) => e instanceof CatalogError && message.test(e.message),
+      );
     refuses(['setupScript: /opt/setup.sh'], /^catalog: preset p: a setupScript is sourced only by login shells; add `loginShell: true`$/);
     refuses(['setupScript: /opt/setup.sh', 'loginShell: false'], /add `loginShell: true`/);
     refuses(['loginShell: "yes"'], /^catalog: preset p\.loginShell: must be true or false$/);

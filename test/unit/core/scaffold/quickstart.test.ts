@@ -4,7 +4,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { expandConfig } from '../../../../src/core/run/sweep';
 import type { LatestTag } from '../../../../src/core/scaffold/latestTags';
-import { PYTORCH_STANDIN, QUICKSTART_EXAMPLE, QuickstartError, QuickstartFolderError, chooseQuickstartBase, createProjectDir, readExample, recoverQuickstart } from '../../../../src/core/scaffold/quickstart';
+import {
+  PYTORCH_STANDIN,
+  QUICKSTART_EXAMPLE,
+  QuickstartError,
+  QuickstartFolderError,
+  chooseQuickstartBase,
+  createProjectDir,
+  readExample,
+  recoverQuickstart,
+} from '../../../../src/core/scaffold/quickstart';
 import { templatesDir } from '../../../../src/core/scaffold/templateFiles';
 import { mlcInProcess } from '../../../helpers/cli';
 
@@ -29,21 +38,33 @@ describe('mlc quickstart: the example, the base, the folder', () => {
     const config = files.find((f) => f.path === 'configs/experiment.yaml');
     assert.ok(config);
     const expanded = expandConfig(config.content, config.path);
-    assert.deepEqual(expanded.points.map((p) => p.params), [{ 'optimizer.lr': 0.1 }, { 'optimizer.lr': 0.01 }]);
+    assert.deepEqual(
+      expanded.points.map((p) => p.params),
+      [{ 'optimizer.lr': 0.1 }, { 'optimizer.lr': 0.01 }],
+    );
     assert.match(files.find((f) => f.path === 'train.py')?.content ?? '', /MLC_RUN_DIR[\s\S]*metrics\.jsonl/);
   });
 
   it('a missing example is one sentence that says to reinstall', async () => {
-    await assert.rejects(readExample(parent, QUICKSTART_EXAMPLE), (e: unknown) => e instanceof QuickstartError && /reinstall/.test(e.message));
+    await assert.rejects(
+      readExample(parent, QUICKSTART_EXAMPLE),
+      (e: unknown) => e instanceof QuickstartError && /reinstall/.test(e.message),
+    );
   });
 
   describe('the base image', () => {
     const unreachable: LatestTag = { kind: 'pinned', image: CATALOG_BASE, why: 'registry-1.docker.io could not be reached (ENOTFOUND)' };
     const answers: LatestTag = { kind: 'current', image: CATALOG_BASE, source: 'registry-1.docker.io' };
-    const has = (...refs: string[]) => (ref: string): Promise<boolean> => Promise.resolve(refs.includes(ref));
+    const has =
+      (...refs: string[]) =>
+      (ref: string): Promise<boolean> =>
+        Promise.resolve(refs.includes(ref));
 
     it("is the catalog's when the engine has it, without asking the registry", async () => {
-      const choice = await chooseQuickstartBase(CATALOG_BASE, { hasImage: has(CATALOG_BASE, PYTORCH_STANDIN), lookup: () => assert.fail('the registry was asked') });
+      const choice = await chooseQuickstartBase(CATALOG_BASE, {
+        hasImage: has(CATALOG_BASE, PYTORCH_STANDIN),
+        lookup: () => assert.fail('the registry was asked'),
+      });
       assert.equal(choice.image, CATALOG_BASE);
     });
 
@@ -54,9 +75,15 @@ describe('mlc quickstart: the example, the base, the folder', () => {
     });
 
     it('falls back to the local stand-in when the registry cannot be reached, saying why in one line', async () => {
-      const choice = await chooseQuickstartBase(CATALOG_BASE, { hasImage: has(PYTORCH_STANDIN), lookup: () => Promise.resolve(unreachable) });
+      const choice = await chooseQuickstartBase(CATALOG_BASE, {
+        hasImage: has(PYTORCH_STANDIN),
+        lookup: () => Promise.resolve(unreachable),
+      });
       assert.equal(choice.image, PYTORCH_STANDIN);
-      assert.match(choice.note, /cannot be pulled here \(registry-1\.docker\.io could not be reached \(ENOTFOUND\)\): using the local stand-in mlc-test\/pytorch:bookworm/);
+      assert.match(
+        choice.note,
+        /cannot be pulled here \(registry-1\.docker\.io could not be reached \(ENOTFOUND\)\): using the local stand-in mlc-test\/pytorch:bookworm/,
+      );
       assert.ok(!choice.note.includes('\n'));
     });
 
@@ -96,15 +123,24 @@ describe('mlc quickstart: the example, the base, the folder', () => {
       // As SIGKILL leaves it: created, and neither kept nor discarded.
       await createProjectDir(dir, true, fill);
       assert.deepEqual(listAll(dir), ['configs', 'configs/experiment.yaml', 'train.py']);
-      assert.equal(await recoverQuickstart(dir), `An earlier mlc quickstart into ${dir} was killed before it finished: what it had made was removed and the folder it had moved aside put back.`);
+      assert.equal(
+        await recoverQuickstart(dir),
+        `An earlier mlc quickstart into ${dir} was killed before it finished: what it had made was removed and the folder it had moved aside put back.`,
+      );
       assert.deepEqual(fs.readdirSync(parent), ['mine']);
       assert.deepEqual(listAll(dir), ['notes.txt']);
     });
 
     it('a journal of a quickstart still running refuses a second one into the same folder', async () => {
       const dir = path.join(parent, 'project');
-      fs.writeFileSync(path.join(parent, '.project.mlc-quickstart.json'), JSON.stringify({ pid: process.ppid, staging: '', existing: false, placed: false }));
-      await assert.rejects(recoverQuickstart(dir), (e: unknown) => e instanceof QuickstartFolderError && /Another mlc quickstart \(process \d+\) is making/.test(e.message));
+      fs.writeFileSync(
+        path.join(parent, '.project.mlc-quickstart.json'),
+        JSON.stringify({ pid: process.ppid, staging: '', existing: false, placed: false }),
+      );
+      await assert.rejects(
+        recoverQuickstart(dir),
+        (e: unknown) => e instanceof QuickstartFolderError && /Another mlc quickstart \(process \d+\) is making/.test(e.message),
+      );
     });
 
     it('a fill that fails leaves nothing: no folder, no staging folder', async () => {
@@ -132,7 +168,10 @@ describe('mlc quickstart: the example, the base, the folder', () => {
       const dir = path.join(parent, 'mine');
       fs.mkdirSync(dir);
       fs.writeFileSync(path.join(dir, 'notes.txt'), 'my notes\n');
-      await assert.rejects(createProjectDir(dir, false, fill), (e: unknown) => e instanceof QuickstartFolderError && /not empty.*--force/.test(e.message));
+      await assert.rejects(
+        createProjectDir(dir, false, fill),
+        (e: unknown) => e instanceof QuickstartFolderError && /not empty.*--force/.test(e.message),
+      );
       assert.deepEqual(listAll(dir), ['notes.txt']);
       assert.deepEqual(fs.readdirSync(parent), ['mine']);
     });
@@ -171,7 +210,10 @@ describe('mlc quickstart: the example, the base, the folder', () => {
       // An engine that cannot answer: reaching it would fail differently.
       const r = await mlcInProcess(['quickstart', dir], { DOCKER_HOST: 'unix:///nonexistent/docker.sock' });
       assert.equal(r.code, 2);
-      assert.equal(r.err, `mlc quickstart: ${dir} exists and is not empty: give a new folder, or pass --force to move it aside (kept as mine.before-quickstart-<time>) and start over.`);
+      assert.equal(
+        r.err,
+        `mlc quickstart: ${dir} exists and is not empty: give a new folder, or pass --force to move it aside (kept as mine.before-quickstart-<time>) and start over.`,
+      );
       assert.deepEqual(fs.readdirSync(parent), ['mine']);
       assert.deepEqual(listAll(dir), ['notes.txt']);
     });

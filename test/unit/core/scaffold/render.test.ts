@@ -11,10 +11,37 @@ import { loadTemplates } from '../../../../src/core/scaffold/templateFiles';
 const TEMPLATES = path.resolve(__dirname, '../../../../templates');
 // At any depth (moby matches from the context root: `*.pt` alone misses outputs/run1/model.pt).
 const REQUIRED_IGNORES = [
-  'data/', 'datasets/', '**/checkpoints/', '**/*.ckpt', '**/*.pt', '**/*.pth', '**/*.safetensors', '**/*.h5', '**/*.onnx', '**/*.root',
-  '**/__pycache__', '**/.ipynb_checkpoints', '**/.pytest_cache', '**/.venv',
-  '**/lightning_logs/', '**/outputs/', '**/runs/', '**/wandb/', '**/mlruns/', '**/dvclive/', '**/.mlcontainers/',
-  '**/.env', '**/.env.*', '**/*.pem', '**/*.key', '**/id_rsa*', '**/.netrc', '**/.kaggle/', '**/.aws/', '**/.huggingface/', '.git',
+  'data/',
+  'datasets/',
+  '**/checkpoints/',
+  '**/*.ckpt',
+  '**/*.pt',
+  '**/*.pth',
+  '**/*.safetensors',
+  '**/*.h5',
+  '**/*.onnx',
+  '**/*.root',
+  '**/__pycache__',
+  '**/.ipynb_checkpoints',
+  '**/.pytest_cache',
+  '**/.venv',
+  '**/lightning_logs/',
+  '**/outputs/',
+  '**/runs/',
+  '**/wandb/',
+  '**/mlruns/',
+  '**/dvclive/',
+  '**/.mlcontainers/',
+  '**/.env',
+  '**/.env.*',
+  '**/*.pem',
+  '**/*.key',
+  '**/id_rsa*',
+  '**/.netrc',
+  '**/.kaggle/',
+  '**/.aws/',
+  '**/.huggingface/',
+  '.git',
 ];
 
 function file(files: RenderedFile[], suffix: string): RenderedFile {
@@ -42,7 +69,10 @@ describe('preset rendering', () => {
   });
 
   it('has the four presets with CUDA versions for every GPU base', () => {
-    assert.deepEqual(catalog.presets.map((p) => p.id), ['pytorch', 'tensorflow', 'atlas', 'scikit-hep']);
+    assert.deepEqual(
+      catalog.presets.map((p) => p.id),
+      ['pytorch', 'tensorflow', 'atlas', 'scikit-hep'],
+    );
     for (const p of catalog.presets) {
       for (const v of p.versions) {
         if (v.gpu) assert.match(v.gpu.cuda ?? '', /^\d+\.\d+$/, `${p.id} ${v.version}`);
@@ -50,7 +80,14 @@ describe('preset rendering', () => {
     }
   });
 
-  const cases: [string, Variant][] = [['pytorch', 'gpu'], ['pytorch', 'cpu'], ['tensorflow', 'gpu'], ['tensorflow', 'cpu'], ['atlas', 'cpu'], ['scikit-hep', 'cpu']];
+  const cases: [string, Variant][] = [
+    ['pytorch', 'gpu'],
+    ['pytorch', 'cpu'],
+    ['tensorflow', 'gpu'],
+    ['tensorflow', 'cpu'],
+    ['atlas', 'cpu'],
+    ['scikit-hep', 'cpu'],
+  ];
   for (const [preset, variant] of cases) {
     describe(`${preset} (${variant})`, () => {
       let files: RenderedFile[];
@@ -66,7 +103,10 @@ describe('preset rendering', () => {
         assert.ok(build.args.BASE_IMAGE);
         assert.deepEqual(json.forwardPorts, [8888]);
         assert.deepEqual((json.portsAttributes as Record<string, { label: string }>)['8888']?.label, 'Jupyter');
-        assert.deepEqual((json.customizations as { vscode: { extensions: string[] } }).vscode.extensions, ['ms-python.python', 'ms-toolsai.jupyter']);
+        assert.deepEqual((json.customizations as { vscode: { extensions: string[] } }).vscode.extensions, [
+          'ms-python.python',
+          'ms-toolsai.jupyter',
+        ]);
         const runArgs = json.runArgs as string[];
         assert.ok(runArgs.some((a) => a.startsWith('--shm-size=')));
         assert.ok(runArgs.join(' ').includes('--ulimit memlock=-1'));
@@ -96,7 +136,10 @@ describe('preset rendering', () => {
         const pipReq = idx((i) => i.op === 'RUN' && i.args.includes('-r /tmp/mlc/requirements.txt'));
         const copyCode = idx((i) => i.op === 'COPY' && /\. \/workspace$/.test(i.args));
         const user = ops.map((o) => o.op).lastIndexOf('USER');
-        assert.ok(framework > 1 && framework < jupyter && jupyter < copyReq && copyReq < pipReq && pipReq < copyCode, ops.map((o) => o.op).join(','));
+        assert.ok(
+          framework > 1 && framework < jupyter && jupyter < copyReq && copyReq < pipReq && pipReq < copyCode,
+          ops.map((o) => o.op).join(','),
+        );
         assert.ok(user > copyCode);
         assert.notEqual(ops[user]?.args, 'root');
         for (const i of ops.filter((o) => o.op === 'RUN' && /pip install/.test(o.args))) {
@@ -132,7 +175,10 @@ describe('preset rendering', () => {
     const cpu = resolveOptions(catalog, { preset: 'pytorch', variant: 'cpu', python: '3.12' }, 'x');
     assert.equal(cpu.baseImage, 'python:3.12-slim');
     assert.match(cpu.frameworkIndexUrl, /whl\/cpu$/);
-    assert.equal(resolveOptions(catalog, { preset: 'tensorflow', variant: 'gpu' }, 'x').baseImage, 'tensorflow/tensorflow:2.21.0-gpu-jupyter');
+    assert.equal(
+      resolveOptions(catalog, { preset: 'tensorflow', variant: 'gpu' }, 'x').baseImage,
+      'tensorflow/tensorflow:2.21.0-gpu-jupyter',
+    );
     assert.equal(resolveOptions(catalog, { preset: 'tensorflow', variant: 'cpu' }, 'x').baseImage, 'tensorflow/tensorflow:2.21.0-jupyter');
   });
 
@@ -149,7 +195,18 @@ describe('preset rendering', () => {
   });
 
   it('applies the base-image override, extra pip packages, port and subfolder layout', () => {
-    const o = resolveOptions(catalog, { preset: 'pytorch', variant: 'gpu', baseImage: 'registry.local:5000/ml/torch:dev', extraPip: ['einops pandas==2.2.3'], jupyterPort: 9999, layout: 'subfolder' }, 'x');
+    const o = resolveOptions(
+      catalog,
+      {
+        preset: 'pytorch',
+        variant: 'gpu',
+        baseImage: 'registry.local:5000/ml/torch:dev',
+        extraPip: ['einops pandas==2.2.3'],
+        jupyterPort: 9999,
+        layout: 'subfolder',
+      },
+      'x',
+    );
     const files = renderScaffold(templates, o);
     assert.ok(files.some((f) => f.path === '.devcontainer/pytorch/devcontainer.json'));
     const json = parseJsonc(file(files, 'devcontainer.json').content, 'devcontainer.json');
@@ -166,13 +223,25 @@ describe('preset rendering', () => {
   });
 
   it('refuses bad input with a message that says what to use instead', () => {
-    assert.throws(() => resolveOptions(catalog, { preset: 'jax' }, 'x'), /Unknown preset "jax"; choose one of: pytorch, tensorflow, atlas, scikit-hep/);
-    assert.throws(() => resolveOptions(catalog, { preset: 'atlas', variant: 'gpu' }, 'x'), (e: unknown) => e instanceof ScaffoldError && /no GPU variant; choose cpu/.test(e.message));
+    assert.throws(
+      () => resolveOptions(catalog, { preset: 'jax' }, 'x'),
+      /Unknown preset "jax"; choose one of: pytorch, tensorflow, atlas, scikit-hep/,
+    );
+    assert.throws(
+      () => resolveOptions(catalog, { preset: 'atlas', variant: 'gpu' }, 'x'),
+      (e: unknown) => e instanceof ScaffoldError && /no GPU variant; choose cpu/.test(e.message),
+    );
     assert.throws(() => resolveOptions(catalog, { preset: 'pytorch', baseImage: 'Not An Image' }, 'x'), /not a valid image reference/);
     assert.throws(() => resolveOptions(catalog, { preset: 'pytorch', extraPip: ['torch; rm -rf /'] }, 'x'), /not a pip requirement/);
     assert.throws(() => resolveOptions(catalog, { preset: 'pytorch', jupyterPort: 70000 }, 'x'), /not a port number/);
-    assert.throws(() => resolveOptions(catalog, { preset: 'pytorch', variant: 'gpu', python: '3.12' }, 'x'), /uses the Python of its base image/);
-    assert.throws(() => resolveOptions(catalog, { preset: 'pytorch', version: '0.4' }, 'x'), /not in the catalog; choose one of: 2\.14\.1, 2\.11\.0, 2\.5\.1/);
+    assert.throws(
+      () => resolveOptions(catalog, { preset: 'pytorch', variant: 'gpu', python: '3.12' }, 'x'),
+      /uses the Python of its base image/,
+    );
+    assert.throws(
+      () => resolveOptions(catalog, { preset: 'pytorch', version: '0.4' }, 'x'),
+      /not in the catalog; choose one of: 2\.14\.1, 2\.11\.0, 2\.5\.1/,
+    );
   });
 
   it('offers gpu and cpu where the catalog has both', () => {
