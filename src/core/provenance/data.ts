@@ -15,21 +15,30 @@ export interface DataFingerprint {
   manifest: string;
   files: number;
   bytes: number;
-  /** The walk stopped at MAX_ENTRIES: the manifest covers what was seen. */
+  /** The walk stopped at MAX_ENTRIES or WALK_MS: the manifest covers what was seen. */
   truncated?: true;
   /** The exact content: `dvc-md5:…` (the `.dvc` file beside it), `git-lfs-sha256:…` (a pointer), `git-annex:KEY`. */
   contentId?: string;
 }
 
-/** A data set walked past this many entries is fingerprinted by what was seen (and says so). */
-export const MAX_ENTRIES = 2_000_000;
+/**
+ * A data set walked past this many entries, or for longer than this, is fingerprinted by what was seen (and says
+ * so): every `mlc run` takes the fingerprint before it starts, and a mount of a whole home folder must not hold it up.
+ */
+export const MAX_ENTRIES = 200_000;
+export const WALK_MS = 3_000;
 const POINTER_BYTES = 1024;
 const LFS_POINTER = /^version https:\/\/git-lfs\.github\.com\/spec\/v1\noid sha256:([0-9a-f]{64})\nsize (\d+)\n/;
 /** A git-annex key, the last part of the link git-annex makes (SHA256E-s1024--<hex>.csv). */
 const ANNEX_KEY = /^([A-Z0-9]+-s\d+(?:-[a-zA-Z]\d+)*--[A-Za-z0-9._-]{1,200})$/;
 
 /** The fingerprint of a file or folder on the host; undefined when there is nothing at `source`. */
-export async function fingerprintData(source: string): Promise<DataFingerprint | undefined> {
+export async function fingerprintData(
+  source: string,
+  budget: { entries?: number; ms?: number } = {},
+): Promise<DataFingerprint | undefined> {
+  const maxEntries = budget.entries ?? MAX_ENTRIES;
+  const deadline = Date.now() + (budget.ms ?? WALK_MS);
   const st = await fs.lstat(source).catch(() => undefined);
   if (!st) return undefined;
   const lines: string[] = [];
@@ -38,7 +47,7 @@ export async function fingerprintData(source: string): Promise<DataFingerprint |
   let truncated = false;
   let annexKey: string | undefined;
   const visit = async (abs: string, rel: string, s: Stats): Promise<void> => {
-    if (lines.length >= MAX_ENTRIES) {
+    if (lines.length >= maxEntries || Date.now() > deadline) {
       truncated = true;
       return;
     }

@@ -113,3 +113,16 @@ describe('the data a run saw', () => {
     assert.ok(lines.includes('data that differs at /data: R-1 manifest:aaaaaaaaaaaa, R-2 manifest:bbbbbbbbbbbb'), lines.join('\n'));
   });
 });
+
+describe('the data walk is bounded', () => {
+  it('stops at its entry budget and says the manifest covers what was seen', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-data-budget-'));
+    for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(dir, `f${i}`), 'x');
+    const whole = await fingerprintData(dir);
+    const cut = await fingerprintData(dir, { entries: 5 });
+    assert.equal(whole?.truncated, undefined);
+    assert.deepEqual([cut?.truncated, cut?.files], [true, 5]);
+    assert.notEqual(cut?.manifest, whole?.manifest);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
