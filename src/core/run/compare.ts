@@ -56,7 +56,13 @@ export function differingData(runs: readonly RunRecord[]): RunComparison['data']
         return [r.id, input ? dataId(input) : 'none'];
       }),
     );
-    if (new Set(Object.values(ids)).size > 1) out.push({ target, runs: ids });
+    // A manifest cut short by the walk's budget covers what the walk reached in its time: two of them may differ
+    // over the same data, so without a content id they say nothing either way.
+    const unknown = runs.some((r) => {
+      const f = r.data?.find((d) => d.target === target)?.fingerprint;
+      return f?.truncated === true && f.contentId === undefined;
+    });
+    if (!unknown && new Set(Object.values(ids)).size > 1) out.push({ target, runs: ids });
   }
   return out;
 }

@@ -126,3 +126,22 @@ describe('the data walk is bounded', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe('comparing runs whose data walk was cut short', () => {
+  it('claims no difference from two truncated manifests without a content id, but does from content ids', () => {
+    const d = (manifest: string, extra: object = {}) => [
+      {
+        from: 'mount' as const,
+        source: '/data',
+        target: '/data',
+        fingerprint: { manifest: manifest.repeat(64), files: 1, bytes: 1, truncated: true as const, ...extra },
+      },
+    ];
+    assert.deepEqual(differingData([startedRecord('R-1', { data: d('a') }), startedRecord('R-2', { data: d('b') })]), []);
+    const ids = differingData([
+      startedRecord('R-1', { data: d('a', { contentId: `dvc-md5:${'1'.repeat(32)}` }) }),
+      startedRecord('R-2', { data: d('b', { contentId: `dvc-md5:${'2'.repeat(32)}` }) }),
+    ]);
+    assert.equal(ids.length, 1);
+  });
+});
