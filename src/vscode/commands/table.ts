@@ -27,6 +27,7 @@ import {
   startJupyterCommand,
   stopJupyterCommand,
 } from './jupyter';
+import { modelServerActionsCommand, modelServingDisposable, saveModelCommand, serveModelCommand, stopModelCommand } from './models';
 import { newEnvironmentCommand } from './newEnvironment';
 import { refreshImagesCommand } from './refreshImages';
 import { openRunConfigCommand, runExperimentCommand, showRunOutputCommand, stopRunCommand } from './runs';
@@ -69,12 +70,20 @@ export const commandTable: Record<string, CommandHandler> = {
   'mlContainers.images.reopenInImage': reopenInImageCommand,
   'mlContainers.reopen': reopenCommand,
   'mlContainers.statusBar.actions': statusBarActionsCommand,
+  'mlContainers.models.save': saveModelCommand,
+  'mlContainers.models.serve': serveModelCommand,
+  'mlContainers.models.stop': stopModelCommand,
+  'mlContainers.models.serverActions': modelServerActionsCommand,
 };
 
 export function registerCommands(services: Services): vscode.Disposable[] {
-  return Object.entries(commandTable).map(([id, handler]) =>
-    vscode.commands.registerCommand(id, (...args: unknown[]) => runWrapped(id, handler, services, args)),
-  );
+  return [
+    ...Object.entries(commandTable).map(([id, handler]) =>
+      vscode.commands.registerCommand(id, (...args: unknown[]) => runWrapped(id, handler, services, args)),
+    ),
+    // The model servers these commands start stop with the window.
+    modelServingDisposable(services),
+  ];
 }
 
 /** Every handler runs through here once: logged, silent on user cancel, a short message with "Show Logs" on error. */
