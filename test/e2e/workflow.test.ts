@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Engine } from '../../src/core/docker/engine';
 import { findJupyterServers } from '../../src/core/jupyter/server';
+import { findModelServers } from '../../src/core/model/serve';
 import { latestProjectImage } from '../../src/core/project';
 import type { RunRecord } from '../../src/core/run/records';
 import { readRuns } from '../../src/core/run/records';
@@ -34,6 +35,17 @@ function fixtureRepo(parent: string, name: string): string {
   git(dir, 'add', '-A');
   git(dir, 'commit', '-qm', 'Dimuon mass fit: first model');
   return dir;
+}
+
+/** The status of a GET without credentials. */
+function httpGet(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+  });
 }
 
 function status(url: string, token: string | undefined): Promise<number> {
@@ -82,6 +94,10 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
     if (engine && home) {
       for (const s of await findJupyterServers(engine, { all: true })) {
         if (s.workspace.startsWith(home)) await engine.removeContainer(s.containerId, { force: true }).catch(() => undefined);
+      }
+      for (const s of await findModelServers(engine, {}).catch(() => [])) {
+        if (imageNames.some((n) => s.imageRef.startsWith(`${n}:`)))
+          await engine.removeContainer(s.containerId, { force: true }).catch(() => undefined);
       }
       for (const name of imageNames) {
         for (const image of await engine.listImages({ reference: name })) {
@@ -368,6 +384,86 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
         release(1);
         release(2);
       }
+    });
+
+    it('Save Model on a run row, Serve from its message: the status item shows the port and the URL, Stop Model removes the server', async () => {
+      // One run (its row is named by its config) that writes its model, declared under outputs:, and the project's
+      // predict.py, so that the model image serves by itself.
+      fs.writeFileSync(path.join(repo, 'configs', 'model.yaml'), 'outputs: [model.pt]\nscale: 3\n');
+      fs.writeFileSync(
+        path.join(repo, 'predict.py'),
+        [
+          'import os',
+          '',
+          'def load(model_dir):',
+          "    return float(open(os.path.join(model_dir, 'model.pt')).read())",
+          '',
+          'def predict(model, inputs):',
+          "    return [x * model for x in inputs['x']]",
+          '',
+        ].join('\n'),
+      );
+      git(repo, 'add', '-A');
+      git(repo, 'commit', '-qm', 'Save the model');
+      await vscode.runCommand('ML Containers: Run Experiment…');
+      await vscode.answerQuickInput(/Lists in the file become a sweep/, 'configs/model.yaml');
+      if (sbatchOnPath) await vscode.answerQuickInput(/Where the runs go/, 'This engine');
+      await vscode.answerInputBox(
+        /MLC_CONFIG/,
+        `python3 -c "import os; open(os.path.join(os.environ['MLC_RUN_DIR'], 'model.pt'), 'w').write('3')"`,
+      );
+      await vscode.waitForNotification(/Run \S+ succeeded/, 180_000);
+      const run = (await readRuns(repo)).runs.find((r) => r.config.path === 'configs/model.yaml');
+      assert.ok(run?.status === 'succeeded', 'the run that writes model.pt did not succeed');
+      const modelName = 'dimuon-e2e-model';
+      imageNames.push(modelName);
+      await vscode.clearNotifications();
+
+      const view = await vscode.showExperimentImages();
+      const imageRow = view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first();
+      if ((await imageRow.getAttribute('aria-expanded')) !== 'true') await imageRow.click();
+      const runRow = view.locator('.monaco-list-row', { hasText: /configs\/model\.yaml\s*ok · / }).first();
+      await runRow.waitFor({ timeout: 60_000 });
+      // As for Compare Runs: once the run's container is gone the view has settled, and a redraw closes no menu.
+      for (
+        let i = 0;
+        i < 60 &&
+        (await engine.listContainers({ labels: [`org.mlcontainers.workspace=${repo}`, 'org.mlcontainers.role=run'], all: true })).length;
+        i++
+      ) {
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      await new Promise((r) => setTimeout(r, 1_000));
+      await runRow.click({ button: 'right' });
+      await vscode.page
+        .locator('.context-view .action-label', { hasText: /^Save Model…$/ })
+        .first()
+        .hover();
+      await vscode.page.keyboard.press('Enter');
+      await vscode.answerInputBox(/tagged <name>:/, modelName);
+      const saved = await vscode.waitForNotification(new RegExp(`Saved run ${run.id} as model ${modelName}:${run.id}`), 300_000);
+      await saved.getByRole('button', { name: 'Serve' }).click();
+      await vscode.waitForNotification(new RegExp(`Model ${modelName} is served at http://127\\.0\\.0\\.1:\\d+`), 180_000);
+
+      const [served] = (await findModelServers(engine, {})).filter((s) => s.running && s.imageRef === `${modelName}:${run.id}`);
+      assert.ok(served?.baseUrl && served.port && served.token, 'no running server of the saved model');
+      assert.equal(await httpGet(`${served.baseUrl}/v2/health/ready`), 200);
+      assert.equal(await httpGet(`${served.baseUrl}/v2/models/${modelName}`), 401, 'the model answered without its token');
+      const item = vscode.statusBarItem(`${modelName} :${served.port}`);
+      await item.waitFor({ timeout: 30_000 });
+      await item.hover();
+      const hover = vscode.page.locator('.workbench-hover-container', { hasText: served.baseUrl }).first();
+      await hover.waitFor({ timeout: 30_000 });
+      assert.doesNotMatch((await hover.textContent()) ?? '', new RegExp(served.token), 'the token is in the tooltip');
+      await vscode.clearNotifications();
+      await vscode.screenshot('model-serve');
+
+      await item.click();
+      await vscode.answerQuickInput(new RegExp(`${modelName} :${served.port}`), 'Stop Model');
+      await vscode.waitForNotification(new RegExp(`Stopped model ${modelName}`), 60_000);
+      await item.waitFor({ state: 'detached', timeout: 30_000 });
+      assert.equal(await engine.inspectContainer(served.containerId), undefined, 'the server container is still there');
+      await vscode.clearNotifications();
     });
 
     it('a Slurm sweep from Run Experiment… shows under its image pending or running, then ok, as its tasks record themselves', async function () {
