@@ -11,7 +11,8 @@ import { UsageError } from './io';
 export const pushHelp = `mlc push IMAGE --registry HOST[:PORT][/NAMESPACE] [--latest] [--allow-dirty] [--json] [--host URL]
 
 Pushes an experiment image under its commit tag: IMAGE (e.g. myproj:latest) is tagged
-HOST/NAMESPACE/myproj:<sha7> from its org.opencontainers.image.revision label and that tag is pushed.
+HOST/NAMESPACE/myproj:<sha7> from its org.opencontainers.image.revision label and that tag is pushed. A model
+image (mlc model save) is pushed under its run id instead, HOST/NAMESPACE/digits-model:<run id>, as it was saved.
 Credentials come from your docker config ($DOCKER_CONFIG/config.json, default ~/.docker/config.json):
 its credHelpers / credsStore credential helpers, else its auths; none means an anonymous push.
 Prints the pushed reference, pinned by digest: HOST/NAMESPACE/myproj:<sha7>@sha256:…

@@ -4,6 +4,7 @@ import type { ResolvedAuth } from '../docker/registryAuth';
 import { loginCommand } from '../docker/registryAuth';
 import { UserError } from '../errors';
 import { REVISION_LABEL, readProvenance } from '../labels';
+import { readModelLabels } from '../model/card';
 import { DOCKER_HUB, familiarPath, isPathComponent, isRegistryHost, parseReference } from '../reference';
 
 export type PushErrorReason = 'registry' | 'notFound' | 'noName' | 'dirty' | 'revision' | 'unauthorized' | 'registryGone';
@@ -102,8 +103,20 @@ export function planPush(input: {
   }
   const notes: string[] = [];
   const { revision, dirty } = readProvenance(image.labels);
+  const model = readModelLabels(image.labels);
   let commitTag: string;
-  if (revision) {
+  if (model?.run) {
+    // A model is its run's: the runs of a sweep share one commit, and a commit tag would put each sweep point's model
+    // under the same name, the last push taking it from the others. The run id is the tag `mlc model save` gave it.
+    commitTag = model.run;
+    if (model.dirty && !input.allowDirty) {
+      throw new PushError(
+        `Model ${ref} was trained from uncommitted changes (run ${model.run}), so nobody could trace it to a commit: commit your changes, run again and save that run's model — or pass --allow-dirty to push it as ${name}:${model.run} anyway.`,
+        'dirty',
+      );
+    }
+    if (model.dirty) notes.push(`pushing ${name}:${model.run}, trained from uncommitted changes (--allow-dirty)`);
+  } else if (revision) {
     if (!/^[0-9a-f]{7,64}$/.test(revision)) {
       throw new PushError(
         `Image ${ref} has a ${REVISION_LABEL} label that is not a git commit: rebuild it with \`mlc build\`.`,
