@@ -7,6 +7,7 @@ import { apptainerBuildCommand, apptainerDefinition } from '../core/export/appta
 import { apptainerDefFileName, presetSetupScript } from '../core/export/rules';
 import { optionalCatalog, templatesDir } from '../core/scaffold/templateFiles';
 import { exportK8s, exportK8sHelp } from './exportK8s';
+import { exportKserve, exportKserveHelp } from './exportKserve';
 import type { CliIO } from './io';
 import { UsageError, refuse, writeGenerated } from './io';
 
@@ -24,7 +25,7 @@ setup sourced in %environment. Run it with GPUs as \`apptainer exec --nv IMAGE.s
   --json          print {"file": "<the .def>", "sif": "<the .sif>" or null} (apptainer's own output goes to stderr)
   --host URL      Docker host instead of DOCKER_HOST / the docker context`;
 
-export const exportHelp = `${apptainerHelp}\n\n${exportK8sHelp}`;
+export const exportHelp = `${apptainerHelp}\n\n${exportK8sHelp}\n\n${exportKserveHelp}`;
 
 function onPath(tool: string): boolean {
   return spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0;
@@ -32,6 +33,7 @@ function onPath(tool: string): boolean {
 
 export async function exportCommand(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   if (args[0] === 'k8s') return exportK8s(args.slice(1), io, signal);
+  if (args[0] === 'kserve') return exportKserve(args.slice(1), io, signal);
   const { values, positionals } = parseArgs({
     args,
     options: {
@@ -48,7 +50,7 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
   const [format, imageRef, ...rest] = positionals;
   if (format !== 'apptainer' || !imageRef || rest.length) {
     throw new UsageError(
-      'usage: mlc export apptainer IMAGE [--out DIR] [--archive FILE] [--build], or mlc export k8s IMAGE … (see --help)',
+      'usage: mlc export apptainer IMAGE [--out DIR] [--archive FILE] [--build], mlc export k8s IMAGE … or mlc export kserve MODEL … (see --help)',
     );
   }
   const engine = machineEngine(values.host, {}, io.env);
