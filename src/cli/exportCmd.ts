@@ -15,7 +15,8 @@ const apptainerHelp = `mlc export apptainer IMAGE [--out DIR] [--archive FILE] [
 
 Writes an Apptainer/Singularity definition file for an experiment image, for HPC and GRID sites that run
 Apptainer instead of Docker: the image's provenance labels carried over, and for HEP presets the release
-setup sourced in %environment. Run it with GPUs as \`apptainer exec --nv IMAGE.sif …\`.
+setup sourced in %environment. Run it with GPUs as \`apptainer exec --nv IMAGE.sif …\`. The .def of a
+model image (mlc model save) serves it with \`apptainer run\`: on 127.0.0.1:8080, the token from MLC_SERVE_TOKEN.
 
   --out DIR       where to write <name>_<tag>.def (default: .)
   --archive FILE  Bootstrap from a \`docker save IMAGE -o FILE\` tarball (to build on another machine)
@@ -62,6 +63,7 @@ export async function exportCommand(args: string[], io: CliIO, signal: AbortSign
     imageRef,
     source: archive ? { kind: 'docker-archive', archive } : { kind: 'docker-daemon' },
     labels: image.labels,
+    image,
     ...(setupScript ? { setupScript } : {}),
     warn: (m) => io.err(`warning: ${m}`),
   });

@@ -1,7 +1,10 @@
 // Apptainer/Singularity definition files for an experiment image, for HPC and GRID sites where Docker does not run.
+import type { ImageDetails } from '../docker/engine';
 import { UserError } from '../errors';
 import { isProvenanceLabel, readProvenance } from '../labels';
 import { hasControlCharacter, printable, singleLine } from '../generatedText';
+import { MODEL_DIR, readModelLabels } from '../model/card';
+import { PREDICT_PATH, SERVER_PATH, SERVE_PORT, imageServes, servedModelName } from '../model/serve';
 
 export interface ApptainerInput {
   /** The image as Docker names it (a tag, or an id for docker-daemon). */
@@ -17,6 +20,8 @@ export interface ApptainerInput {
   setupScript?: string;
   /** Told, in one sentence, of the labels left out of the .def because their keys are not plain words. */
   warn?: (message: string) => void;
+  /** The image's CMD and tags: a model image whose CMD is our server gets a %runscript that serves it (see below). */
+  image?: Pick<ImageDetails, 'cmd' | 'repoTags'>;
 }
 
 /**
@@ -56,7 +61,7 @@ function shellQuote(s: string): string {
 /**
  * The .def text. GPUs are not a build-time matter for Apptainer: `--nv` at run time binds the host's driver, so
  * the image only says how to run it. The image's ENTRYPOINT/CMD become the runscript, as Apptainer does for
- * Docker sources; we add no %runscript.
+ * Docker sources; we add a %runscript only to a model image that serves, so that it serves on 127.0.0.1.
  */
 export function apptainerDefinition(i: ApptainerInput): string {
   const imageRef = oneLine('the image', i.imageRef);
@@ -83,11 +88,41 @@ export function apptainerDefinition(i: ApptainerInput): string {
       '',
     );
   }
+  const model = readModelLabels(i.labels);
+  const commit = revision ? ` from commit ${revision.slice(0, 12)}${provenance.dirty ? ' with uncommitted changes' : ''}` : '';
+  if (!model) {
+    lines.push(
+      '%help',
+      `    Experiment image ${imageRef}${commit}, exported by ML Containers.`,
+      '    GPUs: apptainer exec --nv IMAGE.sif python train.py   (binds the host NVIDIA driver)',
+      '    CPU:  apptainer exec IMAGE.sif python train.py',
+      '',
+    );
+    return lines.join('\n');
+  }
+  const serves = i.image !== undefined && imageServes(i.image);
+  if (serves) {
+    // The image's CMD listens on 0.0.0.0, which under Docker is the container's own network. Apptainer shares the
+    // host's, so `apptainer run` serves on 127.0.0.1 unless MLC_SERVE_HOST says otherwise; the token comes from
+    // MLC_SERVE_TOKEN (APPTAINERENV_MLC_SERVE_TOKEN under --cleanenv), without which the server does not start.
+    const name = shellQuote(servedModelName(imageRef, i.image!));
+    lines.push(
+      '%runscript',
+      `    if command -v python3 >/dev/null 2>&1; then exec python3 ${SERVER_PATH} --name ${name} "$@"; fi`,
+      `    exec python ${SERVER_PATH} --name ${name} "$@"`,
+      '',
+    );
+  }
   lines.push(
     '%help',
-    `    Experiment image ${imageRef}${revision ? ` from commit ${revision.slice(0, 12)}${provenance.dirty ? ' with uncommitted changes' : ''}` : ''}, exported by ML Containers.`,
-    '    GPUs: apptainer exec --nv IMAGE.sif python train.py   (binds the host NVIDIA driver)',
-    '    CPU:  apptainer exec IMAGE.sif python train.py',
+    `    Model image ${imageRef}${model.run ? ` of run ${model.run}` : ''}${commit}, exported by ML Containers: the model in ${MODEL_DIR}, its card.json beside it.`,
+    ...(serves
+      ? [
+          `    Serve (Open Inference Protocol V2 REST on 127.0.0.1:${SERVE_PORT}; --port P, MLC_SERVE_HOST to listen elsewhere):`,
+          '        APPTAINERENV_MLC_SERVE_TOKEN=<a secret> apptainer run [--nv] IMAGE.sif',
+          `    Predict in a job: apptainer exec [--nv] IMAGE.sif python3 SCRIPT.py, importing load and predict from ${PREDICT_PATH}`,
+        ]
+      : ['    It carries no server (saved without a predict.py): apptainer exec [--nv] IMAGE.sif python3 SCRIPT.py']),
     '',
   );
   return lines.join('\n');
