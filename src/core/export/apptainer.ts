@@ -122,7 +122,10 @@ export function apptainerDefinition(i: ApptainerInput): string {
           '        APPTAINERENV_MLC_SERVE_TOKEN=<a secret> apptainer run [--nv] IMAGE.sif',
           `    Predict in a job: apptainer exec [--nv] IMAGE.sif python3 SCRIPT.py, importing load and predict from ${PREDICT_PATH}`,
         ]
-      : ['    It carries no server (saved without a predict.py): apptainer exec [--nv] IMAGE.sif python3 SCRIPT.py']),
+      : // Without the image's CMD (a Slurm task's .def) whether it serves is not known here, and not needed: tasks exec.
+        i.image
+        ? ['    It carries no server (saved without a predict.py): apptainer exec [--nv] IMAGE.sif python3 SCRIPT.py']
+        : []),
     '',
   );
   return lines.join('\n');

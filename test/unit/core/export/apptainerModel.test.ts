@@ -64,6 +64,10 @@ describe('mlc export apptainer of a model image', () => {
     const text = def(modelImageLabels(), modelImage({ cmd: ['python', 'train.py'] }));
     assert.deepEqual(section(text, 'runscript'), []);
     assert.match(section(text, 'help').join('\n'), /carries no server \(saved without a predict\.py\)/);
+    // A Slurm task's .def is made from the labels alone: it claims neither.
+    const unknown = apptainerDefinition({ imageRef: MODEL, source: { kind: 'docker-daemon' }, labels: modelImageLabels() });
+    assert.deepEqual(section(unknown, 'runscript'), []);
+    assert.doesNotMatch(unknown, /carries no server/);
   });
 
   it("the %runscript, run by sh with serve.py, listens on 127.0.0.1 and takes the model's name and the run's arguments", async function () {
