@@ -7,6 +7,7 @@ import { init, initHelp } from './init';
 import { inspect, inspectHelp } from './inspect';
 import { ls, lsHelp } from './ls';
 import { model, modelHelp, models, modelsHelp } from './model';
+import { predict, predictHelp } from './predict';
 import { push, pushHelp } from './push';
 import { quickstart, quickstartHelp } from './quickstart';
 import { serve, serveHelp } from './serve';
@@ -54,6 +55,11 @@ const subcommands: Record<string, { run: Subcommand; help: string; summary: stri
     run: serve,
     help: serveHelp,
     summary: 'serve a model image over the Open Inference Protocol (V2 REST) on 127.0.0.1 with a random token',
+  },
+  predict: {
+    run: predict,
+    help: predictHelp,
+    summary: "apply a model image's predict() to a .jsonl, .csv or folder of files, in parallel shards; --resume reruns failed ones",
   },
   // The recorder `mlc run --on slurm`'s batch script calls: not for people, so not in the usage.
   'slurm-task': { run: slurmTask, help: slurmTaskHelp, summary: "record a Slurm array task's start or end", hidden: true },
