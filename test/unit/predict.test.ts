@@ -206,6 +206,13 @@ describe('mlc predict: shards of a data set', () => {
     await assert.rejects(job(engine, input, out, { resume: true }), /changed since the job .* counted it/);
   });
 
+  it('refuses a remote engine, which cannot see the input and the folders mounted from here', async () => {
+    const engine = new ShardEngine();
+    Object.assign(engine, { endpoint: { host: 'tcp://gpu-box:2376', protocol: 'https', hostname: 'gpu-box', port: 2376, source: 'env' } });
+    await assert.rejects(job(engine, rowsFile(2), path.join(dir, 'out')), /mounted from this machine, and tcp:\/\/gpu-box:2376 is another/);
+    assert.equal(engine.requests.size, 0);
+  });
+
   describe('a shard output is hostile input', () => {
     const shard = { index: 0, start: 5, end: 8 };
     const cases: [string, (file: string) => void, RegExp][] = [

@@ -17,6 +17,7 @@ import type { HostUser } from '../container/hostUser';
 import { hostUser, runFolderOwner } from '../container/hostUser';
 import { NO_RUNTIME } from '../container/runtime';
 import { UserError } from '../errors';
+import { isLocalEndpoint } from '../docker/endpoint';
 import { lastLogLines } from '../jupyter/server';
 import { LABEL_PREFIX, ROLE_LABEL } from '../labels';
 import type { Logger } from '../log';
@@ -422,6 +423,11 @@ export interface PredictOptions {
 /** Runs (or reruns) the job and merges; throws PredictError naming the shards that failed, after recording them. */
 export async function predictBatch(o: PredictOptions): Promise<PredictRecord> {
   const { engine, log } = o;
+  // The input and the shards' folders are bind-mounted: from this machine's disk, which a remote engine cannot see.
+  if (!isLocalEndpoint(engine.endpoint))
+    throw new PredictError(
+      `The data set and the predictions are mounted from this machine, and ${engine.endpoint.host} is another: run \`mlc predict\` on that host, or use a local engine.`,
+    );
   const details = await engine.inspectImage(o.model, o.signal);
   if (!details)
     throw new PredictError(`No image ${shownValue(o.model)} on this engine: \`mlc models\` lists the model images (save one with \`mlc model save RUN\`).`);
