@@ -47,7 +47,8 @@ export async function predict(args: string[], io: CliIO, signal: AbortSignal): P
     strict: true,
     allowPositionals: true,
   });
-  if (positionals.length !== 1) throw new UsageError('name one model: mlc predict MODEL --input PATH --output DIR (`mlc models` lists them).');
+  if (positionals.length !== 1)
+    throw new UsageError('name one model: mlc predict MODEL --input PATH --output DIR (`mlc models` lists them).');
   if (values.input === undefined || values.output === undefined)
     throw new UsageError('pass the data set and a folder for the predictions: --input PATH --output DIR.');
   const count = (flag: string, value: string | undefined, max: number): number | undefined => {
@@ -79,6 +80,7 @@ export async function predict(args: string[], io: CliIO, signal: AbortSignal): P
     signal,
   });
   if (values.json) io.out(JSON.stringify(record));
-  else io.out(`${record.output?.rows ?? 0} predictions in ${path.join(values.output, OUTPUT_FILE)} (sha256 ${record.output?.sha256 ?? ''})`);
+  else
+    io.out(`${record.output?.rows ?? 0} predictions in ${path.join(values.output, OUTPUT_FILE)} (sha256 ${record.output?.sha256 ?? ''})`);
   return 0;
 }

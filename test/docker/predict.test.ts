@@ -40,7 +40,10 @@ describe('mlc predict (real engine, mlc from dist/cli.js)', function () {
   const read = (out: string): string => fs.readFileSync(path.join(out, 'predictions.jsonl'), 'utf8');
   const record = (out: string): PredictRecord => JSON.parse(fs.readFileSync(path.join(out, 'predict.json'), 'utf8')) as PredictRecord;
   const predict = (out: string, more: string[]) =>
-    mlc(['predict', tag, '--input', path.join(dir, 'rows.jsonl'), '--output', out, '--batch', '50', ...more], { cwd: dir, timeoutMs: 240_000 });
+    mlc(['predict', tag, '--input', path.join(dir, 'rows.jsonl'), '--output', out, '--batch', '50', ...more], {
+      cwd: dir,
+      timeoutMs: 240_000,
+    });
 
   before(async function () {
     engine = await requireEngine(this);
@@ -73,7 +76,10 @@ describe('mlc predict (real engine, mlc from dist/cli.js)', function () {
     const one = path.join(dir, 'one');
     const r1 = await predict(one, ['--shards', '1']);
     assert.equal(r1.code, 0, r1.stderr);
-    const lines = read(one).trim().split('\n').map((l) => JSON.parse(l) as { row: number; key: number; outputs: { score: number; id: string } });
+    const lines = read(one)
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { row: number; key: number; outputs: { score: number; id: string } });
     assert.equal(lines.length, 1000);
     lines.forEach((l, i) => {
       assert.deepEqual(l, { row: i, key: i, outputs: { score: 0.5 * i - 2 * (i % 7) + 3, id: `r${i}` } });
@@ -81,9 +87,12 @@ describe('mlc predict (real engine, mlc from dist/cli.js)', function () {
     assert.equal(record(one).model.run, RUN);
 
     const four = path.join(dir, 'four');
-    const child = mlcProcess(['predict', tag, '--input', path.join(dir, 'rows.jsonl'), '--output', four, '--shards', '4', '--batch', '50'], {
-      cwd: dir,
-    });
+    const child = mlcProcess(
+      ['predict', tag, '--input', path.join(dir, 'rows.jsonl'), '--output', four, '--shards', '4', '--batch', '50'],
+      {
+        cwd: dir,
+      },
+    );
     let stderr = '';
     child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -91,7 +100,9 @@ describe('mlc predict (real engine, mlc from dist/cli.js)', function () {
     let victim: string | undefined;
     for (let i = 0; i < 200 && !victim; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      victim = (await engine.listContainers({ labels: [`${ROLE_LABEL}=${PREDICT_ROLE}`, `${SHARD_LABEL}=2`] })).find((c) => c.state === 'running')?.id;
+      victim = (await engine.listContainers({ labels: [`${ROLE_LABEL}=${PREDICT_ROLE}`, `${SHARD_LABEL}=2`] })).find(
+        (c) => c.state === 'running',
+      )?.id;
     }
     assert.ok(victim, `shard 2's container never ran:\n${stderr}`);
     // Killed once two batches are written and the third sleeps: mid-way, with rows done that must not count.
@@ -101,22 +112,31 @@ describe('mlc predict (real engine, mlc from dist/cli.js)', function () {
     assert.equal(await exited, 1, stderr);
     assert.match(stderr, /Shard 2 of 4 failed; shard 2 \(rows 500-749\) exited with code (137|143); its last lines:\n.*100 of 250 rows/s);
     assert.match(stderr, /--resume/);
-    assert.deepEqual(record(four).shards.map((s) => s.status), ['succeeded', 'succeeded', 'failed', 'succeeded']);
+    assert.deepEqual(
+      record(four).shards.map((s) => s.status),
+      ['succeeded', 'succeeded', 'failed', 'succeeded'],
+    );
     assert.ok(!fs.existsSync(path.join(four, 'predictions.jsonl')));
     const kept = [0, 1, 3].map((i) => fs.statSync(shardFile(four, i)).mtimeMs);
 
     const resumed = await predict(four, ['--resume', '--json']);
     assert.equal(resumed.code, 0, resumed.stderr);
-    assert.deepEqual([0, 1, 3].map((i) => fs.statSync(shardFile(four, i)).mtimeMs), kept);
+    assert.deepEqual(
+      [0, 1, 3].map((i) => fs.statSync(shardFile(four, i)).mtimeMs),
+      kept,
+    );
     assert.equal(read(four), read(one));
     const r = JSON.parse(resumed.stdout) as PredictRecord;
     assert.equal(r.status, 'succeeded');
     assert.equal(r.output?.sha256, record(one).output?.sha256);
-    assert.deepEqual(r.shards.map((s) => [s.start, s.end]), [
-      [0, 250],
-      [250, 500],
-      [500, 750],
-      [750, 1000],
-    ]);
+    assert.deepEqual(
+      r.shards.map((s) => [s.start, s.end]),
+      [
+        [0, 250],
+        [250, 500],
+        [500, 750],
+        [750, 1000],
+      ],
+    );
   });
 });

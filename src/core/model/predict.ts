@@ -230,7 +230,9 @@ export async function* shardLines(outDir: string, shard: Shard, names?: readonly
       const o = value as { row?: unknown; key?: unknown; outputs?: unknown };
       const key = names ? names[row] : row;
       if (typeof value !== 'object' || value === null || Array.isArray(value) || o.row !== row || o.key !== key)
-        throw new PredictError(`${where} wrote a line that is not row ${row} (key ${JSON.stringify(key)}): its output is not ours to merge.`);
+        throw new PredictError(
+          `${where} wrote a line that is not row ${row} (key ${JSON.stringify(key)}): its output is not ours to merge.`,
+        );
       if (typeof o.outputs !== 'object' || o.outputs === null || Array.isArray(o.outputs))
         throw new PredictError(`${where} wrote row ${row} without an outputs object.`);
       row++;
@@ -258,11 +260,7 @@ export async function* shardLines(outDir: string, shard: Shard, names?: readonly
 }
 
 /** The sha256 of a shard's checked lines, or the reason it cannot be merged. */
-export async function checkShard(
-  outDir: string,
-  shard: Shard,
-  names?: readonly string[],
-): Promise<{ sha256: string } | { error: string }> {
+export async function checkShard(outDir: string, shard: Shard, names?: readonly string[]): Promise<{ sha256: string } | { error: string }> {
   const hash = createHash('sha256');
   try {
     for await (const line of shardLines(outDir, shard, names)) hash.update(`${line}\n`);
@@ -316,8 +314,7 @@ export async function mergeShards(
 export function shardsToRun(record: Pick<PredictRecord, 'shards'>, only?: number): ShardRecord[] {
   if (only !== undefined) {
     const shard = record.shards.find((s) => s.index === only);
-    if (!shard)
-      throw new PredictError(`The job has shards 0-${record.shards.length - 1}, not ${only}: pass one of those to --shard.`);
+    if (!shard) throw new PredictError(`The job has shards 0-${record.shards.length - 1}, not ${only}: pass one of those to --shard.`);
     return [shard];
   }
   return record.shards.filter((s) => s.status !== 'succeeded');
@@ -430,7 +427,9 @@ export async function predictBatch(o: PredictOptions): Promise<PredictRecord> {
     );
   const details = await engine.inspectImage(o.model, o.signal);
   if (!details)
-    throw new PredictError(`No image ${shownValue(o.model)} on this engine: \`mlc models\` lists the model images (save one with \`mlc model save RUN\`).`);
+    throw new PredictError(
+      `No image ${shownValue(o.model)} on this engine: \`mlc models\` lists the model images (save one with \`mlc model save RUN\`).`,
+    );
   const facts = readModelLabels(details.labels);
   if (!facts)
     throw new PredictError(
@@ -442,7 +441,12 @@ export async function predictBatch(o: PredictOptions): Promise<PredictRecord> {
   for (const p of [input, outDir, runner])
     if (p.includes(':'))
       throw new PredictError(`${shownValue(p)} has a ':' in its path, which a bind mount cannot carry: move it to a path without one.`);
-  if (!(await fs.stat(runner).then((s) => s.isFile(), () => false)))
+  if (
+    !(await fs.stat(runner).then(
+      (s) => s.isFile(),
+      () => false,
+    ))
+  )
     throw new PredictError(`The batch runner ${runner} is missing: reinstall ML Containers.`);
   const rows = await countRows(input);
   if (!rows.count) throw new PredictError(`${shownValue(input)} holds no rows to predict.`);
@@ -459,23 +463,32 @@ export async function predictBatch(o: PredictOptions): Promise<PredictRecord> {
         `${shownValue(outDir)} already holds a prediction job: pass --resume to finish it (or --shard K to rerun one shard), or choose another --output.`,
       );
     if (previous.model.imageId !== details.id)
-      throw new PredictError(`The job in ${shownValue(outDir)} applied another model (${shortImageId(previous.model.imageId)}): choose another --output for this one.`);
+      throw new PredictError(
+        `The job in ${shownValue(outDir)} applied another model (${shortImageId(previous.model.imageId)}): choose another --output for this one.`,
+      );
     if (previous.input.fingerprint.manifest !== fingerprint.manifest || previous.input.rows !== rows.count)
-      throw new PredictError(`${shownValue(input)} changed since the job in ${shownValue(outDir)} counted it: run the job again into another --output.`);
+      throw new PredictError(
+        `${shownValue(input)} changed since the job in ${shownValue(outDir)} counted it: run the job again into another --output.`,
+      );
     if (o.shards !== undefined && o.shards !== previous.shards.length)
-      throw new PredictError(`The job in ${shownValue(outDir)} has ${previous.shards.length} shards: rerun it without --shards, or choose another --output.`);
+      throw new PredictError(
+        `The job in ${shownValue(outDir)} has ${previous.shards.length} shards: rerun it without --shards, or choose another --output.`,
+      );
     record = { ...previous, status: 'running', endedAt: null };
     // A shard on record as done whose file is gone or spoiled is done again.
     for (const s of record.shards) {
       if (s.status !== 'succeeded') continue;
       const checked = await checkShard(outDir, s, rows.names);
-      if ('error' in checked || checked.sha256 !== s.sha256) Object.assign(s, { status: 'failed', error: 'error' in checked ? checked.error : 'its output changed since it was written.' });
+      if ('error' in checked || checked.sha256 !== s.sha256)
+        Object.assign(s, { status: 'failed', error: 'error' in checked ? checked.error : 'its output changed since it was written.' });
     }
     todo = shardsToRun(record, o.shard);
     if (!todo.length) log.info('every shard has its predictions: merging again');
   } else {
     if (o.resume || o.shard !== undefined)
-      throw new PredictError(`${shownValue(outDir)} holds no prediction job to resume: run \`mlc predict\` without --resume or --shard first.`);
+      throw new PredictError(
+        `${shownValue(outDir)} holds no prediction job to resume: run \`mlc predict\` without --resume or --shard first.`,
+      );
     record = {
       kind: 'predict',
       status: 'running',
@@ -500,7 +513,19 @@ export async function predictBatch(o: PredictOptions): Promise<PredictRecord> {
     );
     await Promise.all(
       todo.map((shard) =>
-        runShard({ ...o, details, shard, kind: rows.kind, input, outDir, runner, predictCopy: predictCopy?.file, mapped, owner, names: rows.names }),
+        runShard({
+          ...o,
+          details,
+          shard,
+          kind: rows.kind,
+          input,
+          outDir,
+          runner,
+          predictCopy: predictCopy?.file,
+          mapped,
+          owner,
+          names: rows.names,
+        }),
       ),
     );
   } finally {

@@ -5,8 +5,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MODEL_LABELS, MODEL_ROLE } from '../../src/core/model/card';
-import type { PredictRecord } from '../../src/core/model/predict';
+import { MODEL_LABELS, MODEL_ROLE } from '../../../../src/core/model/card';
+import type { PredictRecord } from '../../../../src/core/model/predict';
 import {
   BATCH_PATH,
   PredictError,
@@ -16,15 +16,15 @@ import {
   shardFile,
   shardsToRun,
   splitShards,
-} from '../../src/core/model/predict';
-import { SERVER_PATH } from '../../src/core/model/serve';
-import { ROLE_LABEL } from '../../src/core/labels';
-import { templatesDir } from '../../src/core/scaffold/templateFiles';
-import { imageDetails } from '../helpers/images';
-import { silentLogger } from '../helpers/logger';
-import { FakeEngine } from './fakes/engine';
+} from '../../../../src/core/model/predict';
+import { SERVER_PATH } from '../../../../src/core/model/serve';
+import { ROLE_LABEL } from '../../../../src/core/labels';
+import { templatesDir } from '../../../../src/core/scaffold/templateFiles';
+import { imageDetails } from '../../../helpers/images';
+import { silentLogger } from '../../../helpers/logger';
+import { FakeEngine } from '../../fakes/engine';
 
-const ROOT = path.resolve(__dirname, '../..');
+const ROOT = path.resolve(__dirname, '../../../..');
 const RUN = '20261205-001122-ab12';
 const REF = `digits-model:${RUN}`;
 const MODEL = imageDetails({
@@ -41,7 +41,10 @@ type Behaviour = (s: Shard) => number;
 const arg = (cmd: string[], flag: string): number => Number(cmd[cmd.indexOf(flag) + 1]);
 /** The lines predict_batch.py writes: row, key, and an output that depends on the row. */
 const goodLines = (s: Shard): string =>
-  Array.from({ length: s.end - s.start }, (_, i) => `${JSON.stringify({ row: s.start + i, key: s.start + i, outputs: { twice: 2 * (s.start + i) } })}\n`).join('');
+  Array.from(
+    { length: s.end - s.start },
+    (_, i) => `${JSON.stringify({ row: s.start + i, key: s.start + i, outputs: { twice: 2 * (s.start + i) } })}\n`,
+  ).join('');
 const good: Behaviour = (s) => {
   fs.writeFileSync(path.join(s.out, `predictions.${s.index}.jsonl`), goodLines(s));
   return 0;
@@ -78,7 +81,16 @@ describe('mlc predict: shards of a data set', () => {
   };
   const rowsFile = (n: number): string => write('rows.jsonl', Array.from({ length: n }, (_, i) => `{"x": ${i}}\n`).join(''));
   const job = (engine: ShardEngine, input: string, out: string, more: Partial<Parameters<typeof predictBatch>[0]> = {}) =>
-    predictBatch({ engine, model: REF, input, outDir: out, workspace: dir, templatesDir: templatesDir(), log: silentLogger('predict'), ...more });
+    predictBatch({
+      engine,
+      model: REF,
+      input,
+      outDir: out,
+      workspace: dir,
+      templatesDir: templatesDir(),
+      log: silentLogger('predict'),
+      ...more,
+    });
   const record = (out: string): PredictRecord => JSON.parse(fs.readFileSync(path.join(out, 'predict.json'), 'utf8')) as PredictRecord;
 
   it('counts JSONL rows as non-blank lines, with or without a last newline', async () => {
@@ -140,12 +152,15 @@ describe('mlc predict: shards of a data set', () => {
     );
     assert.equal(r.status, 'succeeded');
     assert.equal(r.output?.rows, 10);
-    assert.deepEqual(record(out).shards.map((s) => [s.index, s.start, s.end, s.status]), [
-      [0, 0, 3, 'succeeded'],
-      [1, 3, 6, 'succeeded'],
-      [2, 6, 8, 'succeeded'],
-      [3, 8, 10, 'succeeded'],
-    ]);
+    assert.deepEqual(
+      record(out).shards.map((s) => [s.index, s.start, s.end, s.status]),
+      [
+        [0, 0, 3, 'succeeded'],
+        [1, 3, 6, 'succeeded'],
+        [2, 6, 8, 'succeeded'],
+        [3, 8, 10, 'succeeded'],
+      ],
+    );
     assert.equal(record(out).model.run, RUN);
     assert.equal(record(out).model.imageId, MODEL.id);
     assert.match(record(out).input.fingerprint.manifest, /^[0-9a-f]{64}$/);
@@ -173,7 +188,10 @@ describe('mlc predict: shards of a data set', () => {
         /^Shard 2 of 4 failed; shard 2 \(rows 6-8\) exited with code 1; its last lines:\n.*ValueError: bad pixels/s.test(e.message) &&
         /--resume/.test(e.message),
     );
-    assert.deepEqual(record(out).shards.map((s) => s.status), ['succeeded', 'succeeded', 'failed', 'succeeded']);
+    assert.deepEqual(
+      record(out).shards.map((s) => s.status),
+      ['succeeded', 'succeeded', 'failed', 'succeeded'],
+    );
     assert.ok(!fs.existsSync(path.join(out, 'predictions.jsonl')));
     const kept = [0, 1, 3].map((i) => fs.statSync(shardFile(out, i)).mtimeMs);
 
@@ -183,16 +201,33 @@ describe('mlc predict: shards of a data set', () => {
     const r = await job(engine, input, out, { resume: true });
     assert.deepEqual(engine.ran, [2]);
     assert.equal(r.status, 'succeeded');
-    assert.deepEqual([0, 1, 3].map((i) => fs.statSync(shardFile(out, i)).mtimeMs), kept);
+    assert.deepEqual(
+      [0, 1, 3].map((i) => fs.statSync(shardFile(out, i)).mtimeMs),
+      kept,
+    );
     await job(new ShardEngine(), input, path.join(dir, 'one'));
-    assert.equal(fs.readFileSync(path.join(out, 'predictions.jsonl'), 'utf8'), fs.readFileSync(path.join(dir, 'one', 'predictions.jsonl'), 'utf8'));
+    assert.equal(
+      fs.readFileSync(path.join(out, 'predictions.jsonl'), 'utf8'),
+      fs.readFileSync(path.join(dir, 'one', 'predictions.jsonl'), 'utf8'),
+    );
   });
 
   it('picks for a rerun the shards not on record as done, or the one --shard names', () => {
-    const shards = ['succeeded', 'failed', 'pending', 'succeeded'].map((status, index) => ({ index, start: index, end: index + 1, status }));
+    const shards = ['succeeded', 'failed', 'pending', 'succeeded'].map((status, index) => ({
+      index,
+      start: index,
+      end: index + 1,
+      status,
+    }));
     const r = { shards } as Pick<PredictRecord, 'shards'>;
-    assert.deepEqual(shardsToRun(r).map((s) => s.index), [1, 2]);
-    assert.deepEqual(shardsToRun(r, 3).map((s) => s.index), [3]);
+    assert.deepEqual(
+      shardsToRun(r).map((s) => s.index),
+      [1, 2],
+    );
+    assert.deepEqual(
+      shardsToRun(r, 3).map((s) => s.index),
+      [3],
+    );
     assert.throws(() => shardsToRun(r, 4), /shards 0-3, not 4/);
   });
 
@@ -250,13 +285,16 @@ describe('mlc predict: shards of a data set', () => {
       assert.ok(!fs.existsSync(path.join(out, 'predictions.jsonl')));
     });
 
-    it('checks a folder row\'s key against the file it belongs to', async () => {
+    it("checks a folder row's key against the file it belongs to", async () => {
       const folder = path.join(dir, 'files');
       fs.mkdirSync(folder);
       for (const name of ['a', 'b']) fs.writeFileSync(path.join(folder, name), name);
       const engine = new ShardEngine();
       engine.behaviour = (s) => {
-        fs.writeFileSync(path.join(s.out, 'predictions.0.jsonl'), '{"row":0,"key":"a","outputs":{}}\n{"row":1,"key":"/etc/shadow","outputs":{}}\n');
+        fs.writeFileSync(
+          path.join(s.out, 'predictions.0.jsonl'),
+          '{"row":0,"key":"a","outputs":{}}\n{"row":1,"key":"/etc/shadow","outputs":{}}\n',
+        );
         return 0;
       };
       await assert.rejects(job(engine, folder, path.join(dir, 'out')), /not row 1 \(key "b"\)/);
