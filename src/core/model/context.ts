@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type * as TarStream from 'tar-stream';
+import type { ContextEntry } from '../docker/buildContext';
 import { UserError } from '../errors';
 
 /** A file of the context made in memory (the Dockerfile, the card). */
@@ -49,40 +50,90 @@ export async function hashHandle(handle: FileHandle): Promise<{ sha256: string; 
   return { sha256: hash.digest('hex'), size };
 }
 
+/** A model's build context: its entries in walk order (a BuildKit session's listing) and each file's bytes. */
+export interface ModelContext {
+  entries: ContextEntry[];
+  /** A file's bytes: from memory, or from its artifact's handle (failing with ArtifactChangedError at the end). */
+  open(path: string): AsyncIterable<Buffer>;
+}
+
 /**
- * The context as a tar: `files` then `artifacts`, each folder on the way as an entry of its own. The stream fails
- * with ArtifactChangedError when an artifact no longer reads as it hashed (`onError` hears it first).
+ * The context as a listing: `files` and `artifacts`, each folder on the way an entry of its own, sorted as a walk
+ * visits them (by path component: BuildKit's receiver refuses anything else).
  */
-export function packModelContext(
-  files: readonly MemoryFile[],
-  artifacts: readonly HashedArtifact[],
-  onError?: (e: Error) => void,
-): Readable {
+export function modelContext(files: readonly MemoryFile[], artifacts: readonly HashedArtifact[]): ModelContext {
+  const bytes = new Map<string, Buffer | HashedArtifact>();
+  for (const f of files) bytes.set(f.path, typeof f.content === 'string' ? Buffer.from(f.content) : f.content);
+  for (const a of artifacts) bytes.set(a.path, a);
+  const dirs = new Set<string>();
+  for (const p of bytes.keys()) {
+    const parts = p.split('/');
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  const at = EPOCH.getTime();
+  const entries: ContextEntry[] = [
+    ...[...dirs].map((p): ContextEntry => ({ path: p, type: 'directory', size: 0, mode: 0o755, mtimeMs: at })),
+    ...[...bytes].map(([p, b]): ContextEntry => ({
+      path: p,
+      type: 'file',
+      size: Buffer.isBuffer(b) ? b.length : b.size,
+      mode: 0o644,
+      mtimeMs: at,
+    })),
+  ].sort((x, y) => walkOrder(x.path, y.path));
+  return {
+    entries,
+    open(p: string): AsyncIterable<Buffer> {
+      const b = bytes.get(p);
+      if (b === undefined) throw new Error(`${p} is not in the model's context`);
+      return Buffer.isBuffer(b)
+        ? (async function* () {
+            yield b;
+          })()
+        : readHashed(b);
+    },
+  };
+}
+
+/** A before B as a walk of their folders meets them: component by component, a folder before what is in it. */
+function walkOrder(a: string, b: string): number {
+  const x = a.split('/');
+  const y = b.split('/');
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+  return x.length - y.length;
+}
+
+/** Exactly the bytes that were hashed: a file that grew is cut there; one that shrank or changed fails at the end. */
+async function* readHashed(a: HashedArtifact): AsyncGenerator<Buffer> {
+  const hash = createHash('sha256');
+  let seen = 0;
+  if (a.size) {
+    for await (const chunk of a.handle.createReadStream({ start: 0, end: a.size - 1, autoClose: false, highWaterMark: CHUNK })) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+      hash.update(bytes);
+      seen += bytes.length;
+      yield bytes;
+    }
+  }
+  if (seen !== a.size || hash.digest('hex') !== a.sha256) throw new ArtifactChangedError(a.path);
+}
+
+/**
+ * The same context as a tar (for an engine without BuildKit sessions). The stream fails with ArtifactChangedError
+ * when an artifact no longer reads as it hashed (`onError` hears it first).
+ */
+export function packModelContext(context: ModelContext, onError?: (e: Error) => void): Readable {
   // tar-stream is loaded with the first build, as buildContext.ts does.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const tar = (require('tar-stream') as typeof TarStream).pack();
   // A build the engine stopped stops reading: the error that ends the stream is the build's to report.
   tar.on('error', () => undefined);
   const header = { mtime: EPOCH, uid: 0, gid: 0, uname: '', gname: '' };
-  const dirs = new Set<string>();
-  const parents = (p: string): void => {
-    const parts = p.split('/');
-    for (let i = 1; i < parts.length; i++) {
-      const dir = parts.slice(0, i).join('/');
-      if (dirs.has(dir)) continue;
-      dirs.add(dir);
-      tar.entry({ ...header, name: `${dir}/`, mode: 0o755, type: 'directory' });
-    }
-  };
   void (async () => {
     try {
-      for (const f of files) {
-        parents(f.path);
-        tar.entry({ ...header, name: f.path, mode: 0o644, type: 'file' }, f.content);
-      }
-      for (const a of [...artifacts].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0))) {
-        parents(a.path);
-        await packArtifact(tar, a, header);
+      for (const e of context.entries) {
+        if (e.type === 'directory') tar.entry({ ...header, name: `${e.path}/`, mode: 0o755, type: 'directory' });
+        else await packFile(tar, { ...header, name: e.path, mode: 0o644, type: 'file', size: e.size }, context.open(e.path));
       }
       tar.finalize();
     } catch (err) {
@@ -94,32 +145,20 @@ export function packModelContext(
   return tar as unknown as Readable;
 }
 
-async function packArtifact(tar: TarStream.Pack, a: HashedArtifact, header: object): Promise<void> {
-  const hash = createHash('sha256');
-  let seen = 0;
+async function packFile(tar: TarStream.Pack, header: Parameters<TarStream.Pack['entry']>[0], data: AsyncIterable<Buffer>): Promise<void> {
+  let failed: unknown;
   await new Promise<void>((resolve, reject) => {
-    const done = (err?: Error | null): void => (err ? reject(err) : resolve());
-    if (!a.size) {
-      tar.entry({ ...header, name: a.path, mode: 0o644, type: 'file' }, Buffer.alloc(0), done);
-      return;
-    }
-    const entry = tar.entry({ ...header, name: a.path, mode: 0o644, type: 'file', size: a.size }, done);
+    const entry = tar.entry(header, (err) => (err ? reject(err) : resolve()));
     entry.on('error', () => undefined);
-    // Exactly the bytes that were hashed: a file that grew is cut there, one that shrank or changed fails below.
-    const source = a.handle.createReadStream({ start: 0, end: a.size - 1, autoClose: false, highWaterMark: CHUNK });
-    source.on('data', (chunk: Buffer | string) => {
-      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      hash.update(bytes);
-      seen += bytes.length;
-      if (!entry.write(bytes)) {
-        source.pause();
-        entry.once('drain', () => source.resume());
+    void (async () => {
+      try {
+        for await (const chunk of data) if (!entry.write(chunk)) await new Promise<void>((r) => entry.once('drain', () => r()));
+        entry.end(Buffer.alloc(0));
+      } catch (e) {
+        failed = e;
+        reject(e);
       }
-    });
-    source.on('error', reject);
-    source.on('end', () => {
-      if (seen !== a.size || hash.digest('hex') !== a.sha256) reject(new ArtifactChangedError(a.path));
-      else entry.end(Buffer.alloc(0));
-    });
+    })();
   });
+  if (failed) throw failed;
 }

@@ -10,7 +10,9 @@ import { BuildProgress } from '../docker/buildProgress';
 import { buildKitSupport } from '../docker/capabilities';
 import { compileGlob } from '../docker/dockerignore';
 import type { Engine } from '../docker/engine';
+import type { BuildEvent } from '../docker/engine';
 import { BuildError } from '../docker/engine';
+import { buildWithSession } from '../docker/session/build';
 import { UserError } from '../errors';
 import { formatBytes } from '../format';
 import { hasControlCharacter, printable } from '../generatedText';
@@ -36,8 +38,14 @@ import {
   modelLabels,
 } from './card';
 import type { HashedArtifact } from './context';
-import { hashHandle, packModelContext } from './context';
-import { readPredict, serveDockerfileLines } from './serve';
+import { ArtifactChangedError, hashHandle, modelContext, packModelContext } from './context';
+import { PREDICT_PATH, SERVER_PATH, readPredict, serveCmd } from './serve';
+
+/** Where the model, the server and predict.py live in the image (MODEL_DIR and the server's paths are under it). */
+const IMAGE_DIR = path.posix.dirname(MODEL_DIR);
+/** That folder's place in the build context. */
+const IN_CONTEXT = 'mlc';
+const inContext = (imagePath: string): string => `${IN_CONTEXT}/${path.posix.relative(IMAGE_DIR, imagePath)}`;
 
 /** A model that cannot be saved (or tagged); the sentence says what to do. */
 export class ModelError extends UserError {
@@ -149,43 +157,66 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
     const fromTag = ping.isPodman ? undefined : `${name}:mlc-from-${record.id}`;
     if (fromTag) await o.engine.tagImage(image.id, name, `mlc-from-${record.id}`, o.signal);
     try {
+      // One COPY of one folder laid out as the image's /opt/mlc: each step of a build costs the engine ~20 ms.
       const dockerfile = [
         `FROM ${fromTag ?? image.id}`,
-        `COPY model/ ${MODEL_DIR}/`,
-        ...(server ? serveDockerfileLines() : []),
+        `COPY ${IN_CONTEXT}/ ${IMAGE_DIR}/`,
+        ...(server ? [serveCmd()] : []),
         ...Object.entries(labels).map(([k, v]) => labelInstruction(k, v)),
         '',
       ].join('\n');
-      let packError: Error | undefined;
-      const context = packModelContext(
+      const context = modelContext(
         [
           { path: 'Dockerfile', content: dockerfile },
-          { path: `model/${CARD_JSON}`, content: json },
-          { path: `model/${CARD_MARKDOWN}`, content: cardMarkdown(card) },
+          { path: inContext(`${MODEL_DIR}/${CARD_JSON}`), content: json },
+          { path: inContext(`${MODEL_DIR}/${CARD_MARKDOWN}`), content: cardMarkdown(card) },
           ...(predict && server
             ? [
-                { path: 'serve.py', content: server },
-                { path: 'predict.py', content: predict },
+                { path: inContext(SERVER_PATH), content: server },
+                { path: inContext(PREDICT_PATH), content: predict },
               ]
             : []),
         ],
-        artifacts.map((a) => ({ ...a, path: `model/${a.path}` })),
-        (e) => (packError = e),
+        artifacts.map((a) => ({ ...a, path: inContext(`${MODEL_DIR}/${a.path}`) })),
       );
+      // An artifact that changed under the build is the error to report, not the failed transfer it caused.
+      let changed: Error | undefined;
+      const open = async function* (p: string): AsyncGenerator<Buffer> {
+        try {
+          yield* context.open(p);
+        } catch (e) {
+          if (e instanceof ArtifactChangedError) changed = e;
+          throw e;
+        }
+      };
       const progress = new BuildProgress();
+      const onEvent = (event: BuildEvent): void => {
+        for (const line of progress.push(event)) o.log.info(line);
+      };
       let imageId: string;
       try {
-        imageId = await o.engine.build(
-          context,
-          { tags: [tag], dockerfile: 'Dockerfile', buildKit },
-          (event) => {
-            for (const line of progress.push(event)) o.log.info(line);
-          },
-          o.signal,
-        );
+        // Through a BuildKit session where the engine has one, as `docker build` sends a context (a tar upload makes
+        // dockerode open a session of its own, and BuildKit unpack the tar in a step of its own); else a tar.
+        const viaSession = buildKit
+          ? await buildWithSession(o.engine, {
+              scan: { root: runFolder(o.workspace, record.id), entries: context.entries },
+              dockerfile: 'Dockerfile',
+              open,
+              request: { tags: [tag], buildKit },
+              onEvent,
+              ...(o.signal ? { signal: o.signal } : {}),
+            })
+          : undefined;
+        imageId =
+          viaSession?.imageId ??
+          (await o.engine.build(
+            packModelContext({ ...context, open }, (e) => (changed ??= e)),
+            { tags: [tag], dockerfile: 'Dockerfile', buildKit },
+            onEvent,
+            o.signal,
+          ));
       } catch (e) {
-        // An artifact that changed under the build says so, not the truncated context's error it caused.
-        if (packError instanceof UserError) throw packError;
+        if (changed instanceof UserError) throw changed;
         if (e instanceof BuildError) {
           const failure = progress.failure(e.message);
           throw new ModelError(`The model build failed at "${failure.step}": ${failure.error}`);

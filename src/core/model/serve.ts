@@ -50,11 +50,12 @@ const SERVE_SCRIPT = [
  * MLC_SERVE_AUTH=none behind a mesh that authenticates).
  */
 export function serveDockerfileLines(): string[] {
-  return [
-    `COPY serve.py ${SERVER_PATH}`,
-    `COPY predict.py ${PREDICT_PATH}`,
-    `CMD ["python3", "${SERVER_PATH}", "--host", "0.0.0.0", "--port", "${SERVE_PORT}"]`,
-  ];
+  return [`COPY serve.py ${SERVER_PATH}`, `COPY predict.py ${PREDICT_PATH}`, serveCmd()];
+}
+
+/** The model image's command: the server, on every address of the container (the engine publishes it to loopback). */
+export function serveCmd(): string {
+  return `CMD ["python3", "${SERVER_PATH}", "--host", "0.0.0.0", "--port", "${SERVE_PORT}"]`;
 }
 
 /** Does the image carry the server (saved with serveDockerfileLines)? */

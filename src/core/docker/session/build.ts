@@ -19,13 +19,15 @@ export interface SessionBuildResult {
 
 /**
  * Builds `scan` (the exact context, `dockerfile` relative to its root) through a session. Resolves undefined, having
- * sent nothing, where the engine has no session endpoint: the caller uploads a tar instead.
+ * sent nothing, where the engine has no session endpoint: the caller uploads a tar instead. With `open`, the files'
+ * bytes come from it rather than from under the scan's root (a context made in memory; its root only names it).
  */
 export async function buildWithSession(
   engine: Engine,
   o: {
-    scan: ContextScan;
+    scan: Pick<ContextScan, 'root' | 'entries' | 'ignore'>;
     dockerfile: string;
+    open?: (path: string) => AsyncIterable<Buffer>;
     request: Omit<BuildRequest, 'session' | 'dockerfile'>;
     onEvent?: (event: BuildEvent) => void;
     signal?: AbortSignal;
@@ -34,15 +36,25 @@ export async function buildWithSession(
   const relDockerfile = o.dockerfile.split(path.sep).join('/');
   const scanned = o.scan.entries.find((e) => e.path === relDockerfile);
   if (!scanned) throw new Error(`the scan has no ${relDockerfile}`);
-  const dockerfileEntry = scanned.type === 'symlink' ? followed(o.scan.root, scanned) : scanned;
+  const dockerfileEntry = scanned.type === 'symlink' && !o.open ? followed(o.scan.root, scanned) : scanned;
   const name = path.posix.basename(relDockerfile);
+  const open = o.open;
   const credentials = new Map<string, RegistryAuth>((o.request.registryAuth ?? []).map((r) => [r.host, r.auth]));
   const session = new BuildSession({
     contextDir: o.scan.root,
     sources: {
-      context: { root: o.scan.root, entries: o.scan.entries, ...(o.scan.ignore ? { ignore: o.scan.ignore } : {}) },
+      context: {
+        root: o.scan.root,
+        entries: o.scan.entries,
+        ...(o.scan.ignore ? { ignore: o.scan.ignore } : {}),
+        ...(open ? { open } : {}),
+      },
       // The frontend asks this folder for the Dockerfile by name (followpaths); it is offered nothing else.
-      dockerfile: { root: path.join(o.scan.root, path.posix.dirname(relDockerfile)), entries: [{ ...dockerfileEntry, path: name }] },
+      dockerfile: {
+        root: path.join(o.scan.root, path.posix.dirname(relDockerfile)),
+        entries: [{ ...dockerfileEntry, path: name }],
+        ...(open ? { open: () => open(relDockerfile) } : {}),
+      },
     },
     ...(credentials.size ? { credentials } : {}),
   });

@@ -49,8 +49,23 @@ export function wireStat(e: ContextEntry): WireStat {
   };
 }
 
-/** Runs one DiffCopy: `entries` in walk order, file data read from `root`. */
-export async function sendDiffCopy(call: GrpcCall, root: string, entries: readonly ContextEntry[], counters: SyncCounters): Promise<void> {
+/**
+ * Where a DiffCopy's file data comes from: files under `root`, or, with `open`, bytes made or held by the caller (a
+ * context that is not a folder: a model image's, streamed from the handles its artifacts were hashed through).
+ */
+export interface FileSource {
+  root: string;
+  open?: (path: string) => AsyncIterable<Buffer>;
+}
+
+/** Runs one DiffCopy: `entries` in walk order, file data read from `source`. */
+export async function sendDiffCopy(
+  call: GrpcCall,
+  source: FileSource,
+  entries: readonly ContextEntry[],
+  counters: SyncCounters,
+): Promise<void> {
+  const { root, open } = source;
   const files = new Map<number, string>();
   const sizes = new Map<number, number>();
   const send = async (type: PacketType, fields: { stat?: WireStat; id?: number; data?: Buffer } = {}): Promise<void> => {
@@ -100,10 +115,10 @@ export async function sendDiffCopy(call: GrpcCall, root: string, entries: readon
         if (rel === undefined) throw new GrpcError(GrpcStatus.invalidArgument, `invalid file id ${id}`);
         files.delete(id);
         const size = sizes.get(id) ?? 0;
-        const data = size > READ_NOW && size <= READ_WHOLE ? fs.promises.readFile(path.join(root, rel)) : undefined;
+        const data = !open && size > READ_NOW && size <= READ_WHOLE ? fs.promises.readFile(path.join(root, rel)) : undefined;
         // Read ahead: a failure is raised when its turn comes, not as an unhandled rejection.
         data?.catch(() => undefined);
-        inFlight.push({ id, data, size, file: path.join(root, rel) });
+        inFlight.push({ id, data, size, file: rel });
       }
       const next = inFlight.shift();
       if (!next) {
@@ -116,13 +131,19 @@ export async function sendDiffCopy(call: GrpcCall, root: string, entries: readon
         sinceYield = 0;
         await new Promise((resolve) => setImmediate(resolve));
       }
-      if (next.data || next.size <= READ_NOW) {
-        const data = next.data ? await next.data : fs.readFileSync(next.file);
+      if (open) {
+        for await (const chunk of open(next.file)) {
+          for (let off = 0; off < chunk.length; off += CHUNK) {
+            await send(PacketType.Data, { id: next.id, data: chunk.subarray(off, Math.min(off + CHUNK, chunk.length)) });
+          }
+        }
+      } else if (next.data || next.size <= READ_NOW) {
+        const data = next.data ? await next.data : fs.readFileSync(path.join(root, next.file));
         for (let off = 0; off < data.length; off += CHUNK) {
           await send(PacketType.Data, { id: next.id, data: data.subarray(off, Math.min(off + CHUNK, data.length)) });
         }
       } else {
-        for await (const chunk of fs.createReadStream(next.file, { highWaterMark: CHUNK })) {
+        for await (const chunk of fs.createReadStream(path.join(root, next.file), { highWaterMark: CHUNK })) {
           await send(PacketType.Data, { id: next.id, data: chunk as Buffer });
         }
       }
@@ -132,9 +153,16 @@ export async function sendDiffCopy(call: GrpcCall, root: string, entries: readon
   })();
   sending.catch(() => undefined);
 
+  // A file that cannot be read (or whose bytes fail the caller's check) ends the call at once: the receiver would
+  // otherwise wait for the rest of that file for ever.
+  const sendingFailed = new Promise<never>((_, reject) => sending.catch(reject));
+  sendingFailed.catch(() => undefined);
+  const messages = call.messages()[Symbol.asyncIterator]();
   try {
-    for await (const message of call.messages()) {
-      const p = decodePacket(message);
+    for (;;) {
+      const next = await Promise.race([messages.next(), sendingFailed]);
+      if (next.done) break;
+      const p = decodePacket(next.value);
       if (p.type === PacketType.Req) {
         requested.push(p.id);
         wake?.();
@@ -144,6 +172,7 @@ export async function sendDiffCopy(call: GrpcCall, root: string, entries: readon
         break;
       }
     }
+    void messages.return?.();
     finished = true;
     wake?.();
     await listing;
@@ -152,6 +181,7 @@ export async function sendDiffCopy(call: GrpcCall, root: string, entries: readon
   } catch (e) {
     finished = true;
     wake?.();
+    void messages.return?.();
     const message = e instanceof Error ? e.message : String(e);
     await send(PacketType.Err, { data: Buffer.from(message) }).catch(() => undefined);
     throw e;

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { ContextEntry, ContextScan, SourceFilter } from '../buildContext';
 import { filterEntries } from '../buildContext';
 import type { RegistryAuth } from '../engine';
-import type { SyncCounters } from './fileSync';
+import type { FileSource, SyncCounters } from './fileSync';
 import { sendDiffCopy } from './fileSync';
 import type { GrpcCall, Handler, Metadata } from './grpc';
 import { GrpcError, GrpcServer, GrpcStatus, unary } from './grpc';
@@ -19,8 +19,7 @@ const CREDENTIALS = '/moby.filesync.v1.Auth/Credentials';
 const HEALTH = '/grpc.health.v1.Health/Check';
 
 /** A folder offered to the build: its scanned entries (already .dockerignore-exact), in walk order. */
-export interface SessionSource {
-  root: string;
+export interface SessionSource extends FileSource {
   entries: readonly ContextEntry[];
   /** The .dockerignore the scan applied: BuildKit's excludes, when they are the same lines, need no matching again. */
   ignore?: ContextScan['ignore'];
@@ -84,7 +83,7 @@ export class BuildSession {
       ...(opts.has('followpaths') ? { followPaths: opts.get('followpaths') } : {}),
     };
     const entries = filter.includes || filter.excludes || filter.followPaths ? await filterEntries(source, filter) : source.entries;
-    await sendDiffCopy(call, source.root, entries, this.counters);
+    await sendDiffCopy(call, source, entries, this.counters);
   }
 
   private credentialsFor(request: Buffer): Buffer {

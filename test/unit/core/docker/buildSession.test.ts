@@ -177,6 +177,64 @@ describe('BuildKit session (fsutil packets over our own gRPC server)', () => {
     }
   });
 
+  it("serves bytes from the source's open() where it has one, and a file it cannot give ends the call with an error, not a wait", async () => {
+    const entries = [
+      { path: 'Dockerfile', type: 'file' as const, size: 7, mode: 0o644, mtimeMs: 0 },
+      { path: 'bad', type: 'file' as const, size: 3, mode: 0o644, mtimeMs: 0 },
+      { path: 'good', type: 'file' as const, size: 5, mode: 0o644, mtimeMs: 0 },
+    ];
+    const opened: string[] = [];
+    const session = new BuildSession({
+      contextDir: '/nonexistent/model',
+      sources: {
+        context: {
+          root: '/nonexistent/model',
+          entries,
+          open: async function* (p: string) {
+            opened.push(p);
+            if (p === 'bad') throw new Error('bad changed while the model was being saved');
+            yield Buffer.from('he');
+            yield Buffer.from('llo');
+          },
+        },
+      },
+    });
+    const ask = async (name: string): Promise<{ data: string; messages: Buffer[]; status: string | undefined }> => {
+      const { client } = await connect(session);
+      try {
+        const chunks: Buffer[] = [];
+        let n = 0;
+        const ids = new Map<string, number>();
+        const result = await call(client, '/moby.filesync.v1.FileSync/DiffCopy', { 'dir-name': 'context' }, (m, send, end) => {
+          const p = decodePacket(m);
+          if (p.type === PacketType.Stat && p.stat) ids.set(p.stat.path, n++);
+          else if (p.type === PacketType.Stat) send(encodePacket({ type: PacketType.Req, id: ids.get(name)! }));
+          else if (p.type === PacketType.Data && p.data) chunks.push(p.data);
+          else if (p.type === PacketType.Data) {
+            send(encodePacket({ type: PacketType.Fin, id: 0 }));
+            end();
+          } else if (p.type === PacketType.Err) end();
+        });
+        return { data: Buffer.concat(chunks).toString(), messages: result.messages, status: result.status };
+      } finally {
+        client.close();
+      }
+    };
+    try {
+      const good = await ask('good');
+      assert.equal(good.data, 'hello');
+      assert.equal(good.status, '0');
+      const bad = await ask('bad');
+      const last = decodePacket(bad.messages.at(-1)!);
+      assert.equal(last.type, PacketType.Err);
+      assert.match(last.data!.toString(), /bad changed while the model was being saved/);
+      assert.notEqual(bad.status, '0');
+      assert.deepEqual(opened, ['good', 'bad'], 'nothing is read from the (absent) root');
+    } finally {
+      session.close();
+    }
+  });
+
   it("honours the frontend's include and exclude patterns, parents before children", async () => {
     const root = writeFixture({
       name: 'x',

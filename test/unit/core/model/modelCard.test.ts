@@ -20,7 +20,7 @@ import {
   modelLabels,
   readModelLabels,
 } from '../../../../src/core/model/card';
-import { ArtifactChangedError, hashHandle, packModelContext } from '../../../../src/core/model/context';
+import { ArtifactChangedError, hashHandle, modelContext, packModelContext } from '../../../../src/core/model/context';
 import { listModels, splitTags, tagModel } from '../../../../src/core/model/list';
 import { saveModel } from '../../../../src/core/model/save';
 import { OutputsError, configOutputs, outputPatternProblem, parseOutputs } from '../../../../src/core/run/outputs';
@@ -392,7 +392,7 @@ describe('mlc model save against a fake engine (the run folder is real)', () => 
     assert.deepEqual(b!.request.tags, [`dimuon-model:${runId}`]);
     const files = Object.fromEntries(b!.entries.map((e) => [e.name, e]));
     const dockerfile = files.Dockerfile!.data.toString().split('\n');
-    assert.deepEqual(dockerfile.slice(0, 2), [`FROM dimuon-model:mlc-from-${runId}`, 'COPY model/ /opt/mlc/model/']);
+    assert.deepEqual(dockerfile.slice(0, 2), [`FROM dimuon-model:mlc-from-${runId}`, 'COPY mlc/ /opt/mlc/']);
     assert.ok(
       dockerfile.slice(2, -1).every((l) => l.startsWith('LABEL ')),
       'then one LABEL per label',
@@ -402,18 +402,18 @@ describe('mlc model save against a fake engine (the run folder is real)', () => 
       undefined,
       'the labels are in the Dockerfile, in a fixed order, not in the request (Podman reorders those)',
     );
-    assert.equal(files['model/model.pt']!.data.toString(), 'weights-1');
-    assert.ok(!files['model/metrics.jsonl'], 'only what outputs: names');
-    const card = JSON.parse(files[`model/${CARD_JSON}`]!.data.toString()) as ReturnType<typeof modelCard>;
+    assert.equal(files['mlc/model/model.pt']!.data.toString(), 'weights-1');
+    assert.ok(!files['mlc/model/metrics.jsonl'], 'only what outputs: names');
+    const card = JSON.parse(files[`mlc/model/${CARD_JSON}`]!.data.toString()) as ReturnType<typeof modelCard>;
     assert.deepEqual(card.artifacts, [{ name: 'model.pt', sha256: sha('weights-1'), size: 9 }]);
-    assert.ok(dockerfile.includes(`LABEL "${MODEL_LABELS.cardSha256}"="${sha(files[`model/${CARD_JSON}`]!.data)}"`));
+    assert.ok(dockerfile.includes(`LABEL "${MODEL_LABELS.cardSha256}"="${sha(files[`mlc/model/${CARD_JSON}`]!.data)}"`));
     assert.ok(
       dockerfile.includes(
         `LABEL "${MODEL_LABELS.artifacts}"="[{\\"name\\":\\"model.pt\\",\\"sha256\\":\\"${sha('weights-1')}\\",\\"size\\":9}]"`,
       ),
       dockerfile.join('\n'),
     );
-    assert.ok(files['model/MODEL_CARD.md']);
+    assert.ok(files['mlc/model/MODEL_CARD.md']);
     for (const e of b!.entries) {
       assert.equal(e.mtime, 0, e.name);
       assert.equal(e.uid, 0, e.name);
@@ -439,7 +439,7 @@ describe('mlc model save against a fake engine (the run folder is real)', () => 
       saved.card.artifacts.map((a) => a.name),
       ['ckpt/a.pt', 'model.pt'],
     );
-    assert.ok(engine.builds[0]!.entries.some((e) => e.name === 'model/ckpt/a.pt'));
+    assert.ok(engine.builds[0]!.entries.some((e) => e.name === 'mlc/model/ckpt/a.pt'));
   });
 
   it('on Podman it builds FROM the image id and tags nothing else', async () => {
@@ -540,6 +540,46 @@ describe('mlc model save against a fake engine (the run folder is real)', () => 
     });
   }
 
+  it("lists the context as a walk meets it (folders first, component by component) and serves each file's bytes", async () => {
+    const file = path.join(dir, 'w.bin');
+    fs.writeFileSync(file, 'weights');
+    const handle = await fs.promises.open(file, 'r');
+    try {
+      const { sha256, size } = await hashHandle(handle);
+      const context = modelContext(
+        [
+          { path: 'Dockerfile', content: 'FROM x\n' },
+          { path: 'mlc/model.x', content: 'x' },
+          { path: 'mlc/serve.py', content: Buffer.from('s') },
+        ],
+        [{ path: 'mlc/model/a.b/w.bin', handle, size, sha256 }],
+      );
+      assert.deepEqual(
+        context.entries.map((e) => `${e.type[0]} ${e.path} ${e.mode.toString(8)} ${e.mtimeMs}`),
+        [
+          'f Dockerfile 644 0',
+          'd mlc 755 0',
+          'd mlc/model 755 0',
+          'd mlc/model/a.b 755 0',
+          'f mlc/model/a.b/w.bin 644 0',
+          'f mlc/model.x 644 0',
+          'f mlc/serve.py 644 0',
+        ],
+      );
+      const read = async (p: string): Promise<string> => {
+        const chunks: Buffer[] = [];
+        for await (const c of context.open(p)) chunks.push(c);
+        return Buffer.concat(chunks).toString();
+      };
+      assert.equal(await read('mlc/model/a.b/w.bin'), 'weights');
+      assert.equal(await read('Dockerfile'), 'FROM x\n');
+      fs.writeFileSync(file, 'WEIGHTS');
+      await assert.rejects(read('mlc/model/a.b/w.bin'), ArtifactChangedError);
+    } finally {
+      await handle.close();
+    }
+  });
+
   it('an artifact that changes between hashing and packing fails the stream, and the save says so', async () => {
     const file = path.join(dir, 'm.bin');
     fs.writeFileSync(file, 'aaaa');
@@ -548,7 +588,7 @@ describe('mlc model save against a fake engine (the run folder is real)', () => 
       const { sha256, size } = await hashHandle(handle);
       fs.writeFileSync(file, 'bbbb');
       let heard: Error | undefined;
-      const tar = packModelContext([], [{ path: 'model/m.bin', handle, size, sha256 }], (e) => (heard = e));
+      const tar = packModelContext(modelContext([], [{ path: 'model/m.bin', handle, size, sha256 }]), (e) => (heard = e));
       await assert.rejects(untar(tar));
       assert.ok(heard instanceof ArtifactChangedError, String(heard));
       assert.match(heard.message, /^model\/m\.bin changed while the model was being saved: save again/);
