@@ -20,7 +20,8 @@ predictions are kept, and --resume reruns only the shards without them.
 
   --input PATH      the data set: a .jsonl or .csv file, or a folder of files
   --output DIR      where the predictions and the record go (one job per folder)
-  --shards N        containers in parallel (default: 1; at most ${MAX_SHARDS}, and at most one per row)
+  --shards N        containers in parallel (default: 1; at most ${MAX_SHARDS}, and at most one per batch:
+                    shards are cut between batches, so their predictions are one shard's)
   --batch ROWS      rows per predict() call (default: 256)
   --resume          rerun the shards of the job in DIR that have no good predictions, then merge
   --shard K         rerun shard K of the job in DIR (its predictions are written anew), then merge

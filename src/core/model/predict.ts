@@ -88,6 +88,8 @@ export interface PredictRecord {
   status: 'running' | 'succeeded' | 'failed';
   model: { ref: string; imageId: string; tags: string[]; run: string | null };
   input: { path: string; kind: InputKind; rows: number; fingerprint: DataFingerprint };
+  /** Rows per predict() call: a rerun keeps the job's, so that its shards' batches stay the same. */
+  batch?: number;
   shards: ShardRecord[];
   output: { file: string; rows: number; sha256: string } | null;
   startedAt: string;
@@ -175,15 +177,24 @@ export async function folderRows(folder: string): Promise<string[]> {
   return names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
 }
 
-/** N contiguous shards of `count` rows, the first ones a row longer where it does not divide; none empty. */
-export function splitShards(count: number, n: number): Shard[] {
-  const shards = Math.max(1, Math.min(n, count));
-  const base = Math.floor(count / shards);
-  const extra = count % shards;
+/** The rows a predict() call gets by default (`--batch`). */
+export const DEFAULT_BATCH = 256;
+
+/**
+ * N contiguous shards of `count` rows, cut only between batches of `batch` rows, the first ones a batch longer where
+ * they do not divide; none empty, so fewer than N where there are fewer batches. A model need not give a row the
+ * same bytes in a batch of other rows (BLAS kernels change with the batch's size), so the batches are the same
+ * whatever the shards: predictions in N shards are those of one, byte for byte.
+ */
+export function splitShards(count: number, n: number, batch = DEFAULT_BATCH): Shard[] {
+  const batches = Math.ceil(count / batch);
+  const shards = Math.max(1, Math.min(n, batches));
+  const base = Math.floor(batches / shards);
+  const extra = batches % shards;
   const out: Shard[] = [];
   let start = 0;
   for (let index = 0; index < shards; index++) {
-    const end = start + base + (index < extra ? 1 : 0);
+    const end = Math.min(count, start + (base + (index < extra ? 1 : 0)) * batch);
     out.push({ index, start, end });
     start = end;
   }
@@ -342,7 +353,8 @@ export async function readRecord(outDir: string): Promise<PredictRecord | undefi
     !r.shards.length ||
     !r.shards.every(shardOk) ||
     typeof r.model?.imageId !== 'string' ||
-    typeof r.input?.fingerprint?.manifest !== 'string'
+    typeof r.input?.fingerprint?.manifest !== 'string' ||
+    (r.batch !== undefined && !(Number.isInteger(r.batch) && r.batch > 0))
   )
     throw new PredictError(`${shownValue(file)} is not a prediction job's record: choose another --output folder.`);
   return r;
@@ -494,12 +506,17 @@ export async function predictBatch(o: PredictOptions): Promise<PredictRecord> {
       status: 'running',
       model: { ref: o.model, imageId: details.id, tags: [...details.repoTags], run: facts.run ?? null },
       input: { path: input, kind: rows.kind, rows: rows.count, fingerprint },
-      shards: splitShards(rows.count, o.shards ?? 1).map((s) => ({ ...s, status: 'pending' as const })),
+      batch: o.batch ?? DEFAULT_BATCH,
+      shards: splitShards(rows.count, o.shards ?? 1, o.batch ?? DEFAULT_BATCH).map((s) => ({ ...s, status: 'pending' as const })),
       output: null,
       startedAt: new Date().toISOString(),
       endedAt: null,
     };
     todo = record.shards;
+    if (record.shards.length < (o.shards ?? 1))
+      log.info(
+        `${record.shards.length} shard${record.shards.length === 1 ? '' : 's'}, not ${o.shards}: ${rows.count} rows are ${Math.ceil(rows.count / record.batch!)} batches of ${record.batch}, and shards are cut between batches`,
+      );
   }
   await writeRecord(outDir, record);
 
@@ -515,6 +532,7 @@ export async function predictBatch(o: PredictOptions): Promise<PredictRecord> {
       todo.map((shard) =>
         runShard({
           ...o,
+          batch: record.batch ?? o.batch,
           details,
           shard,
           kind: rows.kind,
@@ -594,7 +612,7 @@ async function runShard(r: ShardRun): Promise<void> {
         shardDir: dir,
         runner: r.runner,
         ...(r.predictCopy ? { predict: r.predictCopy } : {}),
-        batch: r.batch ?? 256,
+        batch: r.batch ?? DEFAULT_BATCH,
         ...(r.mapped ? { hostUser: r.mapped } : {}),
       }),
       r.signal,

@@ -89,6 +89,8 @@ describe('mlc predict: shards of a data set', () => {
       workspace: dir,
       templatesDir: templatesDir(),
       log: silentLogger('predict'),
+      // Inputs of a few rows: a predict() call a row, so that they split into as many shards as asked.
+      batch: 1,
       ...more,
     });
   const record = (out: string): PredictRecord => JSON.parse(fs.readFileSync(path.join(out, 'predict.json'), 'utf8')) as PredictRecord;
@@ -116,9 +118,9 @@ describe('mlc predict: shards of a data set', () => {
     await assert.rejects(countRows(write('rows.txt', 'x')), /neither a folder nor a \.jsonl or \.csv file/);
   });
 
-  it('splits rows into contiguous shards that cover each row once, none empty', () => {
+  it('splits rows into contiguous shards that cover each row once, none empty, cut only between batches', () => {
     assert.deepEqual(
-      splitShards(10, 4).map((s) => [s.start, s.end]),
+      splitShards(10, 4, 1).map((s) => [s.start, s.end]),
       [
         [0, 3],
         [3, 6],
@@ -126,17 +128,40 @@ describe('mlc predict: shards of a data set', () => {
         [8, 10],
       ],
     );
-    assert.equal(splitShards(3, 8).length, 3);
-    for (const [count, n] of [
-      [1000, 4],
-      [7, 7],
-      [1, 1],
-      [999, 16],
+    assert.deepEqual(
+      splitShards(1000, 4, 256).map((s) => [s.start, s.end]),
+      [
+        [0, 256],
+        [256, 512],
+        [512, 768],
+        [768, 1000],
+      ],
+    );
+    assert.deepEqual(
+      splitShards(100_000, 2).map((s) => [s.start, s.end]),
+      [
+        [0, 50_176],
+        [50_176, 100_000],
+      ],
+      'the default batch (256): 391 batches, 196 and 195',
+    );
+    assert.equal(splitShards(3, 8, 1).length, 3);
+    assert.equal(splitShards(300, 8, 256).length, 2, 'no more shards than batches');
+    for (const [count, n, batch] of [
+      [1000, 4, 256],
+      [7, 7, 1],
+      [1, 1, 256],
+      [999, 16, 10],
+      [100_000, 3, 256],
     ] as const) {
-      const shards = splitShards(count, n);
+      const shards = splitShards(count, n, batch);
       assert.equal(shards[0]!.start, 0);
       assert.equal(shards.at(-1)!.end, count);
-      for (let i = 1; i < shards.length; i++) assert.equal(shards[i]!.start, shards[i - 1]!.end);
+      for (let i = 1; i < shards.length; i++) {
+        assert.equal(shards[i]!.start, shards[i - 1]!.end);
+        assert.equal(shards[i]!.start % batch, 0, `shard ${i} of ${count}/${n} starts on a batch`);
+        assert.ok(shards[i]!.end > shards[i]!.start);
+      }
     }
   });
 
