@@ -192,6 +192,8 @@ describe('mlc predict: shards of a data set', () => {
     assert.equal(engine.requests.size, 4);
     for (const request of engine.requests.values()) {
       assert.equal(request.HostConfig?.NetworkMode, 'none');
+      // The fake engine has 2 CPUs, shared by 4 shards: one thread each, never more threads than CPUs.
+      assert.ok(request.Env?.includes('OMP_NUM_THREADS=1') && request.Env.includes('MKL_NUM_THREADS=1'), request.Env?.join(' '));
       const binds = request.HostConfig?.Binds ?? [];
       assert.ok(binds.includes(`${input}:/mlc/input/input.jsonl:ro`), binds.join(' '));
       assert.ok(binds.some((b) => b.endsWith(`:${BATCH_PATH}:ro`)));
