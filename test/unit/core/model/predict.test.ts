@@ -11,10 +11,13 @@ import {
   BATCH_PATH,
   PredictError,
   checkShard,
+  checkedFile,
+  mergeShards,
   countRows,
   predictBatch,
   shardFile,
   shardsToRun,
+  jsonlCounter,
   splitShards,
 } from '../../../../src/core/model/predict';
 import { SERVER_PATH } from '../../../../src/core/model/serve';
@@ -94,6 +97,20 @@ describe('mlc predict: shards of a data set', () => {
       ...more,
     });
   const record = (out: string): PredictRecord => JSON.parse(fs.readFileSync(path.join(out, 'predict.json'), 'utf8')) as PredictRecord;
+
+  it('counts the same rows however the input is cut into chunks (a line, a blank line or a CRLF across two chunks)', () => {
+    const text = Buffer.from('{"x":1}\r\n\n \t\r\n  {"x":2}\n\n{"x":3}\r\n \n{"x":4}');
+    const reference = text
+      .toString()
+      .split('\n')
+      .filter((l) => /[^ \t\r]/.test(l)).length;
+    assert.equal(reference, 4);
+    for (let size = 1; size <= text.length; size++) {
+      const counter = jsonlCounter();
+      for (let i = 0; i < text.length; i += size) counter.push(text.subarray(i, i + size));
+      assert.equal(counter.end(), reference, `chunks of ${size} bytes`);
+    }
+  });
 
   it('counts JSONL rows as non-blank lines, with or without a last newline', async () => {
     assert.deepEqual(await countRows(write('a.jsonl', '{"x":1}\n\n  \r\n{"x":2}\n{"x":3}')), { kind: 'jsonl', count: 3 });
@@ -298,6 +315,34 @@ describe('mlc predict: shards of a data set', () => {
         assert.ok('error' in r && error.test(r.error), JSON.stringify(r));
       });
     }
+
+    it("merges each shard's checked copy, checks a shard again whose copy no longer hashes as checked, and removes the copies", async () => {
+      const shards = [
+        { index: 0, start: 0, end: 3 },
+        { index: 1, start: 3, end: 5 },
+      ];
+      const checked: { index: number; start: number; end: number; sha256: string }[] = [];
+      for (const sh of shards) {
+        fs.mkdirSync(path.dirname(shardFile(dir, sh.index)), { recursive: true });
+        fs.writeFileSync(
+          shardFile(dir, sh.index),
+          goodLines({ ...sh, out: '' })
+            .replace(/\n/g, '\r\n')
+            .replace(/"twice"/g, ' "twice"'),
+        );
+        const r = await checkShard(dir, sh);
+        assert.ok('sha256' in r);
+        checked.push({ ...sh, sha256: r.sha256 });
+      }
+      // The container's own file changes after the check: the merge takes what was checked, not this.
+      fs.writeFileSync(shardFile(dir, 0), goodLines({ index: 0, start: 0, end: 3, out: '' }).replace(/"twice":0/, '"twice":99'));
+      // A checked copy that changed is not copied: shard 1 is read and checked again from its own file.
+      fs.appendFileSync(checkedFile(dir, 1), '{"row":5,"key":5,"outputs":{}}\n');
+      const merged = await mergeShards(dir, checked);
+      assert.equal(fs.readFileSync(path.join(dir, 'predictions.jsonl'), 'utf8'), goodLines({ index: 0, start: 0, end: 5, out: '' }));
+      assert.equal(merged.rows, 5);
+      assert.ok(!fs.existsSync(path.dirname(checkedFile(dir, 0))), 'the checked copies go once merged');
+    });
 
     it('records the shard failed and merges nothing when a container wrote a link', async () => {
       const engine = new ShardEngine();
