@@ -23,6 +23,7 @@ import importlib.util
 import json
 import math
 import os
+import signal
 import sys
 import threading
 import traceback
@@ -466,6 +467,9 @@ def main(argv=None):
             os._exit(1)
 
     threading.Thread(target=load, daemon=True).start()
+    # `docker stop` and Kubernetes end a container with SIGTERM, which a PID 1 without a handler ignores: the engine
+    # then waits out its grace period and kills it. shutdown() waits for serve_forever, so it runs in a thread.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     try:
         server.serve_forever()
     except KeyboardInterrupt:

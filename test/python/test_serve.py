@@ -8,9 +8,12 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 from unittest import mock
 
@@ -310,6 +313,29 @@ class LimitsTest(unittest.TestCase):
         self.assertIn("MLC_SERVE_TOKEN", str(e.exception))
         self.assertIsNone(serve.token_from_env({"MLC_SERVE_AUTH": "none"}))
         self.assertEqual(serve.token_from_env({"MLC_SERVE_TOKEN": "abc"}), "abc")
+
+
+class StopTest(unittest.TestCase):
+    def test_sigterm_stops_the_server_at_once(self):
+        # As PID 1 in a container a process that does not handle SIGTERM ignores it; here the default would end it
+        # anyway, so the test asserts the handler's own exit: serve_forever returns and main() ends with status 0.
+        folder = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, folder, True)
+        with open(os.path.join(folder, "predict.py"), "w") as f:
+            f.write(BARE)
+        os.mkdir(os.path.join(folder, "model"))
+        env = {**os.environ, "MLC_SERVE_TOKEN": TOKEN}
+        args = [sys.executable, SERVE, "--port", "0", "--predict", os.path.join(folder, "predict.py"), "--model-dir", os.path.join(folder, "model")]
+        proc = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(proc.kill)
+        deadline = time.monotonic() + 20
+        for line in proc.stderr:
+            if "ready" in line or time.monotonic() > deadline:
+                break
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=10), 0)
+        self.assertLess(time.monotonic() - started, 5)
 
 
 if __name__ == "__main__":
