@@ -131,6 +131,28 @@ describe('mlc model save (real engine, mlc from dist/cli.js)', function () {
     assert.notEqual(otherId, first.imageId);
   });
 
+  it("a predict.py edited to the same length between two saves is the new one in the image (the context's bytes, not a cached sync)", async () => {
+    const file = path.join(dir, 'predict.py');
+    const version = (n: number): string => `def load(model_dir):\n    return ${n}\n\ndef predict(model, inputs):\n    return [model]\n`;
+    try {
+      const inImage = async (): Promise<string> => {
+        const saved = await inProject(['model', 'save', runs[0]!.id]);
+        assert.equal(saved.code, 0, saved.stderr);
+        const [id, tag] = saved.stdout.trim().split('\n');
+        images.add(tag!);
+        const read = await engine.runCapture(id!, ['cat', '/opt/mlc/predict.py']);
+        assert.equal(read.exitCode, 0, read.stderr);
+        return read.stdout;
+      };
+      fs.writeFileSync(file, version(1));
+      assert.equal(await inImage(), version(1));
+      fs.writeFileSync(file, version(2));
+      assert.equal(await inImage(), version(2));
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
+
   it('mlc model tag gives an alias, and mlc models lists each model with its run, headline metric and aliases', async () => {
     const { imageId, tag } = await savedModel();
     const tagged = await inProject(['model', 'tag', tag, 'champion']);

@@ -53,6 +53,8 @@ export async function hashHandle(handle: FileHandle): Promise<{ sha256: string; 
 /** A model's build context: its entries in walk order (a BuildKit session's listing) and each file's bytes. */
 export interface ModelContext {
   entries: ContextEntry[];
+  /** sha256 over every entry's path and bytes (an artifact's as hashed): the same files, the same digest. */
+  digest: string;
   /** A file's bytes: from memory, or from its artifact's handle (failing with ArtifactChangedError at the end). */
   open(path: string): AsyncIterable<Buffer>;
 }
@@ -81,8 +83,15 @@ export function modelContext(files: readonly MemoryFile[], artifacts: readonly H
       mtimeMs: at,
     })),
   ].sort((x, y) => walkOrder(x.path, y.path));
+  const digest = createHash('sha256');
+  for (const e of entries) {
+    const b = bytes.get(e.path);
+    digest.update(`${e.type}\0${e.path}\0${e.size}\0`);
+    if (b !== undefined) digest.update(Buffer.isBuffer(b) ? createHash('sha256').update(b).digest('hex') : b.sha256);
+  }
   return {
     entries,
+    digest: digest.digest('hex'),
     open(p: string): AsyncIterable<Buffer> {
       const b = bytes.get(p);
       if (b === undefined) throw new Error(`${p} is not in the model's context`);

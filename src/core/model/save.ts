@@ -199,7 +199,13 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
         // dockerode open a session of its own, and BuildKit unpack the tar in a step of its own); else a tar.
         const viaSession = buildKit
           ? await buildWithSession(o.engine, {
-              scan: { root: runFolder(o.workspace, record.id), entries: context.entries },
+              // The name keys BuildKit's copy of its last sync, which asks again only for files whose size or mtime
+              // changed; every entry is dated at the epoch, so the name carries the digest of every byte sent (a
+              // predict.py edited to the same length would stay what it was otherwise). Never read from.
+              scan: {
+                root: path.join(runFolder(o.workspace, record.id), `.model-context-${context.digest.slice(0, 16)}`),
+                entries: context.entries,
+              },
               dockerfile: 'Dockerfile',
               open,
               request: { tags: [tag], buildKit },
