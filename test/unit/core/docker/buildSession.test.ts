@@ -184,23 +184,24 @@ describe('BuildKit session (fsutil packets over our own gRPC server)', () => {
       { path: 'good', type: 'file' as const, size: 5, mode: 0o644, mtimeMs: 0 },
     ];
     const opened: string[] = [];
-    const session = new BuildSession({
-      contextDir: '/nonexistent/model',
-      sources: {
-        context: {
-          root: '/nonexistent/model',
-          entries,
-          open: async function* (p: string) {
-            opened.push(p);
-            if (p === 'bad') throw new Error('bad changed while the model was being saved');
-            yield Buffer.from('he');
-            yield Buffer.from('llo');
+    const newSession = (): BuildSession =>
+      new BuildSession({
+        contextDir: '/nonexistent/model',
+        sources: {
+          context: {
+            root: '/nonexistent/model',
+            entries,
+            open: async function* (p: string) {
+              opened.push(p);
+              if (p === 'bad') throw new Error('bad changed while the model was being saved');
+              yield Buffer.from('he');
+              yield Buffer.from('llo');
+            },
           },
         },
-      },
-    });
+      });
     const ask = async (name: string): Promise<{ data: string; messages: Buffer[]; status: string | undefined }> => {
-      const { client } = await connect(session);
+      const { client, close } = await connect(newSession());
       try {
         const chunks: Buffer[] = [];
         let n = 0;
@@ -217,22 +218,18 @@ describe('BuildKit session (fsutil packets over our own gRPC server)', () => {
         });
         return { data: Buffer.concat(chunks).toString(), messages: result.messages, status: result.status };
       } finally {
-        client.close();
+        close();
       }
     };
-    try {
-      const good = await ask('good');
-      assert.equal(good.data, 'hello');
-      assert.equal(good.status, '0');
-      const bad = await ask('bad');
-      const last = decodePacket(bad.messages.at(-1)!);
-      assert.equal(last.type, PacketType.Err);
-      assert.match(last.data!.toString(), /bad changed while the model was being saved/);
-      assert.notEqual(bad.status, '0');
-      assert.deepEqual(opened, ['good', 'bad'], 'nothing is read from the (absent) root');
-    } finally {
-      session.close();
-    }
+    const good = await ask('good');
+    assert.equal(good.data, 'hello');
+    assert.equal(good.status, '0');
+    const bad = await ask('bad');
+    const last = decodePacket(bad.messages.at(-1)!);
+    assert.equal(last.type, PacketType.Err);
+    assert.match(last.data!.toString(), /bad changed while the model was being saved/);
+    assert.notEqual(bad.status, '0');
+    assert.deepEqual(opened, ['good', 'bad'], 'nothing is read from the (absent) root');
   });
 
   it("honours the frontend's include and exclude patterns, parents before children", async () => {
