@@ -16,6 +16,7 @@ import { logs, logsHelp, run, runHelp, runs, runsHelp, stop, stopHelp } from './
 import { down, downHelp, up, upHelp } from './up';
 import type { CliIO, Subcommand } from './io';
 import { UsageError } from './io';
+import { terminalText } from '../core/terminalText';
 
 const subcommands: Record<string, { run: Subcommand; help: string; summary: string; hidden?: boolean }> = {
   quickstart: {
@@ -132,6 +133,23 @@ function unknownCommand(name: string, io: CliIO): number {
   return 2;
 }
 
+/**
+ * The CLI's streams. What reaches a terminal passes `terminalText`: labels, records, metric names and run output
+ * are other people's text, and a terminal obeys the controls in it (OSC 52 writes the clipboard, a cursor move
+ * rewrites what was read); colours stay. A pipe or a file gets the bytes as they are (`--json | jq`, a log).
+ */
+export function processIO(
+  stdout: Pick<NodeJS.WriteStream, 'write' | 'isTTY'>,
+  stderr: Pick<NodeJS.WriteStream, 'write' | 'isTTY'>,
+  env: Readonly<Record<string, string | undefined>>,
+): CliIO {
+  const writer =
+    (stream: Pick<NodeJS.WriteStream, 'write' | 'isTTY'>) =>
+    (line: string): void =>
+      void stream.write(`${stream.isTTY ? terminalText(line) : line}\n`);
+  return { out: writer(stdout), err: writer(stderr), env };
+}
+
 // Bundled entry point: dist/cli.js.
 if (require.main === module) {
   const controller = new AbortController();
@@ -141,11 +159,7 @@ if (require.main === module) {
     if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw e;
   });
-  const io: CliIO = {
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`${line}\n`),
-    env: process.env,
-  };
+  const io = processIO(process.stdout, process.stderr, process.env);
   void runCli(process.argv.slice(2), io, controller.signal).then((code) => {
     process.exitCode = code;
   });
