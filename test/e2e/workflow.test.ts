@@ -17,6 +17,18 @@ import type { Locator } from 'playwright-core';
 import type { Workbench } from './codeServer';
 import { CodeServer } from './codeServer';
 
+/**
+ * Expands a sweep's row under its (expanded) image and returns it: a sweep's points are listed under it, not
+ * beside the image's other rows. The row is named "Sweep <id>"; an open one is left open.
+ */
+async function openSweep(view: Locator, sweepId: string | undefined, timeout = 60_000): Promise<Locator> {
+  assert.ok(sweepId, 'the runs are not on record as points of a sweep');
+  const row = view.locator('.monaco-list-row', { hasText: `Sweep ${sweepId}` }).first();
+  await row.waitFor({ timeout });
+  if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+  return row;
+}
+
 const ROOT = path.resolve(__dirname, '../..');
 const VSIX = path.join(ROOT, 'dist', 'ml-containers.vsix');
 const PYTORCH_STANDIN = 'mlc-test/pytorch:bookworm';
@@ -248,6 +260,10 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       const imageRow = view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first();
       await imageRow.waitFor({ timeout: 30_000 });
       if ((await imageRow.getAttribute('aria-expanded')) !== 'true') await imageRow.click();
+      // One row for the sweep under the image, with its counts; its two points under it.
+      assert.equal(new Set(runs.map((r) => r.sweep?.id)).size, 1, 'the two points are not of one sweep');
+      const sweepRow = await openSweep(view, runs[0]?.sweep?.id, 30_000);
+      await sweepRow.filter({ hasText: /2 points · 2 ok/ }).waitFor({ timeout: 30_000 });
       for (const lr of ['lr=0.1', 'lr=0.01']) await view.locator('.monaco-list-row', { hasText: lr }).first().waitFor({ timeout: 30_000 });
       await vscode.clearNotifications();
       await vscode.screenshot('runs');
@@ -278,9 +294,13 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       const view = await vscode.showExperimentImages();
       const imageRow = view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first();
       if ((await imageRow.getAttribute('aria-expanded')) !== 'true') await imageRow.click();
-      // The headline metric (the first one written: loss) on each row: 1 / (1 + 10 · lr · 7).
-      const fast = view.locator('.monaco-list-row', { hasText: 'loss 0.125' }).first();
-      const slow = view.locator('.monaco-list-row', { hasText: 'loss 0.5882' }).first();
+      // The sweep's row names its best point at the headline metric; its points are under it.
+      const sweepRow = await openSweep(view, runs[0]?.sweep?.id, 30_000);
+      await sweepRow.filter({ hasText: /2 ok · best loss 0\.125 \(lr=0\.1\b/ }).waitFor({ timeout: 30_000 });
+      // The headline metric (the first one written: loss) on each point's row: 1 / (1 + 10 · lr · 7). "ok · loss"
+      // is a run's row; the sweep's says "best loss".
+      const fast = view.locator('.monaco-list-row', { hasText: /ok · loss 0\.125/ }).first();
+      const slow = view.locator('.monaco-list-row', { hasText: /ok · loss 0\.5882/ }).first();
       await fast.waitFor({ timeout: 30_000 });
       await slow.waitFor({ timeout: 30_000 });
       // The view redraws when the runs' containers go (engine events): a redraw closes an open context menu, and
@@ -349,6 +369,7 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
         const imageRow = view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first();
         await imageRow.waitFor({ timeout: 60_000 });
         if ((await imageRow.getAttribute('aria-expanded')) !== 'true') await imageRow.click();
+        await openSweep(view, (await readRuns(repo)).runs.find((r) => !before.has(r.id))?.sweep?.id);
         // A row's text is its label then its description, maybe with nothing between: "point=1running · 4.6s · just now".
         const row = (point: number, status: 'running' | 'ok'): Locator =>
           view.locator('.monaco-list-row', { hasText: new RegExp(`point=${point}\\s*${status} · `) }).first();
@@ -456,7 +477,7 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       await hover.waitFor({ timeout: 30_000 });
       assert.doesNotMatch((await hover.textContent()) ?? '', new RegExp(served.token), 'the token is in the tooltip');
       await vscode.clearNotifications();
-      await vscode.screenshot('model-serve');
+      await vscode.screenshot('serve');
 
       await item.click();
       await vscode.answerQuickInput(new RegExp(`${modelName} :${served.port}`), 'Stop Model');
@@ -501,6 +522,7 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
         const imageRow = view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first();
         await imageRow.waitFor({ timeout: 60_000 });
         if ((await imageRow.getAttribute('aria-expanded')) !== 'true') await imageRow.click();
+        await openSweep(view, submitted[0]?.sweep?.id);
         const row = (point: number, status: string): Locator =>
           view.locator('.monaco-list-row', { hasText: new RegExp(`slurm_point=${point}\\s*${status} · `) }).first();
         // Queued, or already started by the one-node cluster: either way open, and never ended before its release.

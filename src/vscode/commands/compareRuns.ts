@@ -40,10 +40,14 @@ export async function compareRunsCommand(services: Services, clicked?: unknown, 
   );
 }
 
-/** "Compare Sweep" on a run row: every point of that run's sweep. */
+/** "Compare Sweep" on a sweep row or on one of its runs: every point of the sweep. */
 export async function compareSweepCommand(services: Services, clicked?: unknown): Promise<void> {
   requireTrust('read');
   const node = clicked as TreeNode | undefined;
+  if (node?.kind === 'sweep') {
+    showComparison(services, node.folder, { sweep: node.sweep.id }, vscode.l10n.t('Sweep {0}', node.sweep.id));
+    return;
+  }
   if (node?.kind !== 'run') return;
   const workspace = node.folder;
   const sweep = node.run.sweep;

@@ -34,6 +34,7 @@ import { openRunConfigCommand, runExperimentCommand, showRunOutputCommand, stopR
 import { reopenCommand, reopenInImageCommand } from './reopen';
 import { statusBarActionsCommand } from './statusBarActions';
 import { showLogCommand } from './showLog';
+import { copySweepIdCommand, resumeSweepCommand, stopSweepCommand, toggleSweepOrderCommand } from './sweeps';
 
 export type CommandHandler = (services: Services, ...args: unknown[]) => unknown;
 
@@ -58,6 +59,10 @@ export const commandTable: Record<string, CommandHandler> = {
   'mlContainers.runs.compareSweep': compareSweepCommand,
   'mlContainers.runs.showOutput': showRunOutputCommand,
   'mlContainers.runs.stop': stopRunCommand,
+  'mlContainers.runs.stopSweep': stopSweepCommand,
+  'mlContainers.runs.resumeSweep': resumeSweepCommand,
+  'mlContainers.runs.copySweepId': copySweepIdCommand,
+  'mlContainers.runs.toggleSweepOrder': toggleSweepOrderCommand,
   'mlContainers.images.openShell': openShellCommand,
   'mlContainers.images.rebuild': rebuildCommand,
   'mlContainers.images.checkout': checkoutCommand,

@@ -3,8 +3,18 @@ import * as fs from 'node:fs/promises';
 import * as vscode from 'vscode';
 import { formatAge, formatBytes, formatDuration } from '../../core/format';
 import type { ExperimentViewState } from '../../core/images/model';
-import type { CommitGroup, ContainerNode, ExperimentTree, ImageNode } from '../../core/images/tree';
-import { commitContextValue, containerContextValue, imageContextValue, runContextValue } from '../../core/images/tree';
+import { singleLine } from '../../core/generatedText';
+import type { CommitGroup, ContainerNode, ExperimentTree, ImageNode, PointOrder, SweepNode } from '../../core/images/tree';
+import {
+  SWEEP_POINTS_SHOWN,
+  commitContextValue,
+  containerContextValue,
+  imageContextValue,
+  runContextValue,
+  sweepBest,
+  sweepContextValue,
+  sweepPoints,
+} from '../../core/images/tree';
 import { isProvenanceLabel, readProvenance } from '../../core/labels';
 import { lockPath } from '../../core/provenance/lock';
 import { tryParseReference } from '../../core/reference';
@@ -26,11 +36,14 @@ export type TreeNode = { folder: string } & (
   | { kind: 'commit'; group: CommitGroup }
   | { kind: 'image'; node: ImageNode; group: CommitGroup }
   | { kind: 'container'; node: ContainerNode; image: ImageNode }
+  | { kind: 'sweep'; sweep: SweepNode; image: ImageNode }
   | { kind: 'run'; run: RunRecord; image: ImageNode }
   | { kind: 'moreRuns'; count: number; image: ImageNode }
+  /** A sweep's points past the first SWEEP_POINTS_SHOWN, in the same order: expanding the row lists them. */
+  | { kind: 'morePoints'; sweep: SweepNode; image: ImageNode; points: RunRecord[] }
 );
 
-/** Runs listed under an image; `mlc runs` lists them all. */
+/** Single runs listed under an image; `mlc runs` lists them all. */
 const RUNS_SHOWN = 20;
 
 /** Commits shown expanded; older ones start collapsed. */
@@ -51,7 +64,8 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
   constructor(private readonly images: WorkspaceImages) {
     this.subscription = images.onDidChange(() => this.emitter.fire(undefined));
     this.settingSubscription = vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('mlContainers.runs.headlineMetric')) this.emitter.fire(undefined);
+      if (e.affectsConfiguration('mlContainers.runs.headlineMetric') || e.affectsConfiguration('mlContainers.runs.sweepOrder'))
+        this.emitter.fire(undefined);
     });
   }
 
@@ -61,11 +75,26 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
     if (element?.kind === 'commit')
       return element.group.images.map((node) => ({ folder: element.folder, kind: 'image', node, group: element.group }));
     if (element?.kind === 'image' && folder) {
+      // Jupyter and shells, then sweeps, then single runs; a run's containers are its row.
       const image = element.node;
-      const runs: TreeNode[] = image.runs.slice(0, RUNS_SHOWN).map((run) => ({ folder, kind: 'run', run, image }));
-      if (image.runs.length > RUNS_SHOWN) runs.push({ folder, kind: 'moreRuns', count: image.runs.length - RUNS_SHOWN, image });
-      return [...image.containers.map((node): TreeNode => ({ folder, kind: 'container', node, image })), ...runs];
+      const runs: TreeNode[] = image.singles.slice(0, RUNS_SHOWN).map((run) => ({ folder, kind: 'run', run, image }));
+      if (image.singles.length > RUNS_SHOWN) runs.push({ folder, kind: 'moreRuns', count: image.singles.length - RUNS_SHOWN, image });
+      return [
+        ...image.containers.map((node): TreeNode => ({ folder, kind: 'container', node, image })),
+        ...image.sweeps.map((sweep): TreeNode => ({ folder, kind: 'sweep', sweep, image })),
+        ...runs,
+      ];
     }
+    if (element?.kind === 'sweep' && folder) {
+      const { sweep, image } = element;
+      const points = sweepPoints(sweep, headlineMetricSetting(), sweepOrderSetting());
+      const shown: TreeNode[] = points.slice(0, SWEEP_POINTS_SHOWN).map((run) => ({ folder, kind: 'run', run, image }));
+      if (points.length > SWEEP_POINTS_SHOWN)
+        shown.push({ folder, kind: 'morePoints', sweep, image, points: points.slice(SWEEP_POINTS_SHOWN) });
+      return shown;
+    }
+    if (element?.kind === 'morePoints' && folder)
+      return element.points.map((run): TreeNode => ({ folder, kind: 'run', run, image: element.image }));
     if (element) return [];
     const folders = this.images.folders();
     this.multiRoot = folders.length > 1;
@@ -202,6 +231,32 @@ export class ImagesTreeProvider implements vscode.TreeDataProvider<TreeNode>, vs
         item.contextValue = containerContextValue(node);
         return item;
       }
+      case 'sweep': {
+        const { sweep } = element;
+        const item = new vscode.TreeItem(vscode.l10n.t('Sweep {0}', singleLine(sweep.id)), vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = this.id(element, `sweep:${element.image.image.id}:${sweep.id}`);
+        item.description = sweepDescription(sweep);
+        item.iconPath = new vscode.ThemeIcon(
+          'beaker',
+          sweep.counts.running || sweep.counts.pending
+            ? new vscode.ThemeColor('testing.iconQueued')
+            : sweep.counts.failed
+              ? new vscode.ThemeColor('testing.iconFailed')
+              : sweep.counts.ok
+                ? new vscode.ThemeColor('testing.iconPassed')
+                : undefined,
+        );
+        item.tooltip = `${vscode.l10n.t('Sweep {0}', singleLine(sweep.id))} — ${item.description}`;
+        item.contextValue = sweepContextValue(sweep);
+        return item;
+      }
+      case 'morePoints': {
+        const item = new vscode.TreeItem(vscode.l10n.t('show {0} more', element.points.length), vscode.TreeItemCollapsibleState.Collapsed);
+        item.id = this.id(element, `morePoints:${element.image.image.id}:${element.sweep.id}`);
+        item.iconPath = new vscode.ThemeIcon('ellipsis');
+        item.contextValue = 'morePoints;';
+        return item;
+      }
       case 'run': {
         const item = this.runItem(element.run, element);
         item.id = this.id(element, `run:${element.run.id}`);
@@ -336,6 +391,36 @@ function metricsTable(run: RunRecord): string[] {
       ...rows,
     ].join('\n'),
   ];
+}
+
+/** The order of a sweep's points (mlContainers.runs.sweepOrder): best first at the headline metric, or newest first. */
+function sweepOrderSetting(): PointOrder {
+  return vscode.workspace.getConfiguration('mlContainers').get<unknown>('runs.sweepOrder', 'metric') === 'start' ? 'start' : 'metric';
+}
+
+/** "36 points · 30 ok · 2 failed · 3 running · 1 pending · best loss 0.125 (lr=0.01)": counts that are not zero. */
+function sweepDescription(sweep: SweepNode): string {
+  const c = sweep.counts;
+  const best = sweepBest(sweep, headlineMetricSetting());
+  return [
+    vscode.l10n.t('{0} points', sweep.size),
+    c.ok ? vscode.l10n.t('{0} ok', c.ok) : '',
+    c.failed ? vscode.l10n.t('{0} failed', c.failed) : '',
+    c.running ? vscode.l10n.t('{0} running', c.running) : '',
+    c.pending ? vscode.l10n.t('{0} pending', c.pending) : '',
+    c.cancelled ? vscode.l10n.t('{0} cancelled', c.cancelled) : '',
+    c.notStarted ? vscode.l10n.t('{0} not started', c.notStarted) : '',
+    best
+      ? vscode.l10n.t(
+          'best {0} {1} ({2})',
+          singleLine(best.metric),
+          formatMetricValue(best.value),
+          singleLine(formatParams(best.run.params)) || best.run.id,
+        )
+      : '',
+  ]
+    .filter(Boolean)
+    .join(' · ');
 }
 
 /** Markdown-escapes text from labels and commit messages (they are not ours). */

@@ -297,7 +297,12 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     assert.equal(engine.requests.size, 0, 'nothing ran on the engine');
     const [commit] = await provider.getChildren();
     const [imageNode] = await provider.getChildren(commit);
-    const items = (await provider.getChildren(imageNode)).map((n) => provider.getTreeItem(n));
+    // One row per run: the sweep's node holds its points, and no task container is listed beside them.
+    const [sweepNode, ...others] = await provider.getChildren(imageNode);
+    assert.equal(sweepNode?.kind, 'sweep');
+    assert.deepEqual(others, []);
+    assert.match(String(provider.getTreeItem(sweepNode!).description), /^2 points · 2 pending$/);
+    const items = (await provider.getChildren(sweepNode)).map((n) => provider.getTreeItem(n));
     assert.deepEqual(items.map((i) => i.label).sort(), ['lr=0.01', 'lr=0.1']);
     for (const item of items) assert.match(String(item.contextValue), /^run;running;/);
     for (const item of items) assert.match(String(item.description), /^pending · /, 'Slurm has not started them');
@@ -313,7 +318,9 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     m.refresh();
     const [commitAgain] = await provider.getChildren();
     const [imageAgain] = await provider.getChildren(commitAgain);
-    const descriptions = (await provider.getChildren(imageAgain)).map((n) => String(provider.getTreeItem(n).description));
+    const [sweepAgain] = await provider.getChildren(imageAgain);
+    assert.match(String(provider.getTreeItem(sweepAgain!).description), /^2 points · 1 failed · 1 pending$/);
+    const descriptions = (await provider.getChildren(sweepAgain)).map((n) => String(provider.getTreeItem(n).description));
     assert.deepEqual(descriptions.map((d) => d.split(' · ')[0]).sort(), ['pending', 'timeout']);
     provider.dispose();
     m.dispose();
@@ -367,7 +374,11 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     const imageItem = provider.getTreeItem(imageNode!);
     assert.match(String(imageItem.description), /2 runs/);
     assert.match(String(imageItem.contextValue), /hasRuns;/);
-    const runs = await provider.getChildren(imageNode);
+    const [sweepNode, ...others] = await provider.getChildren(imageNode);
+    assert.equal(sweepNode?.kind, 'sweep');
+    assert.deepEqual(others, [], "the sweep's points are under its node, not beside it");
+    assert.equal(provider.getTreeItem(sweepNode!).contextValue, 'sweep;');
+    const runs = await provider.getChildren(sweepNode);
     assert.deepEqual(
       runs.map((n) => n.kind),
       ['run', 'run'],
@@ -484,7 +495,8 @@ describe('runs in the Experiment Images view and "Run Experiment…" (fake vscod
     const runsCommands = loadFresh<typeof Runs>('src/vscode/commands/runs');
     const [commit] = await provider.getChildren();
     const [imageNode] = await provider.getChildren(commit);
-    const runRow = (await provider.getChildren(imageNode)).find((n) => n.kind === 'run');
+    const [sweepNode] = await provider.getChildren(imageNode);
+    const runRow = (await provider.getChildren(sweepNode)).find((n) => n.kind === 'run');
     assert.ok(runRow?.kind === 'run');
     assert.equal(provider.getTreeItem(runRow).contextValue, 'run;running;sweep;');
 

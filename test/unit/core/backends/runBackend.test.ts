@@ -185,7 +185,11 @@ describe('a run backend added as one folder and one registration (a fake queue, 
       model.refresh();
       const [commit] = await provider.getChildren();
       const [image] = await provider.getChildren(commit);
-      return (await provider.getChildren(image))
+      // A sweep's points are under its node; single runs beside it. One row per run: no container among them.
+      const rows = [];
+      for (const n of await provider.getChildren(image)) rows.push(...(n.kind === 'sweep' ? await provider.getChildren(n) : [n]));
+      assert.ok(rows.every((n) => n.kind === 'run'));
+      return rows
         .map((n) => provider.getTreeItem(n))
         .sort((a, b) => String(a.label).localeCompare(String(b.label)))
         .map((i) => `${String(i.label)} ${String(i.description).split(' · ')[0]}`);
