@@ -17,9 +17,9 @@ import type { RunComparison } from '../core/run/compare';
 import type { SeedGroup } from '../core/run/compare';
 import { compareRuns, groupSeeds, imageLocks, latestSweep, selectRuns, topRuns } from '../core/run/compare';
 import { varyingParamKeys } from '../core/run/comparePayload';
-import { schedulerLaunch, schedulerLogTail, startScheduler } from '../core/run/detach';
+import { SCHEDULER_ENV, schedulerLaunch, schedulerLogTail, startScheduler } from '../core/run/detach';
 import type { ExperimentPlan, PlannedPoint } from '../core/run/plan';
-import { PLANS_DIR, checkPlanImage, markSweepStopped, pendingPoints, planExperiment, readPlan } from '../core/run/plan';
+import { PLANS_DIR, checkPlanImage, clearSweepStopped, markSweepStopped, pendingPoints, planExperiment, readPlan } from '../core/run/plan';
 import { parseGpuSetting } from '../core/container/gpu';
 import { parseSize } from '../core/format';
 import { givenEnvValues } from '../core/container/runtime';
@@ -197,6 +197,9 @@ export async function run(args: string[], io: CliIO, signal: AbortSignal): Promi
       io.err(`sweep ${plan.id}: every point has started; \`mlc runs\` shows them.`);
       return 0;
     }
+    // `mlc stop SWEEP` left a marker that makes its scheduler start no further point; asking to resume is asking for
+    // them again. The scheduler of a plan (Run Experiment, --detach) keeps it: a stop given while it started holds.
+    if (io.env[SCHEDULER_ENV] !== plan.id) await clearSweepStopped(folder, plan.id);
     io.err(`sweep ${plan.id}: resuming ${points.length} of ${plan.points.length} points that never started.`);
   } else {
     if (!values.config) throw new UsageError('--config FILE is required (the hyper-parameter YAML, e.g. configs/experiment.yaml)');

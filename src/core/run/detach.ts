@@ -14,6 +14,12 @@ export interface SchedulerLaunch {
   logFile: string;
 }
 
+/**
+ * Set in a scheduler's environment to its plan's id. `mlc run --resume` started by a person clears the sweep's stop
+ * marker; one started as a plan's scheduler must not, or a stop given while it was starting would be undone.
+ */
+export const SCHEDULER_ENV = 'MLC_SCHEDULER_OF';
+
 export interface SchedulerInput {
   /** The node binary (VS Code: its own, with ELECTRON_RUN_AS_NODE=1 in env). */
   nodePath: string;
@@ -41,7 +47,7 @@ export function schedulerLaunch(i: SchedulerInput): SchedulerLaunch {
       ...(i.host ? ['--host', i.host] : []),
       ...(i.on ? ['--on', i.on] : []),
     ],
-    env: i.env,
+    env: { ...i.env, [SCHEDULER_ENV]: i.planId },
     logFile: schedulerLogFile(i.workspace, i.planId),
   };
 }

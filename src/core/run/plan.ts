@@ -291,6 +291,14 @@ export async function markSweepStopped(workspace: string, id: string): Promise<v
   await writeFileAtomic(planFile(workspace, id, '.stop'), '');
 }
 
+/**
+ * Lets a stopped sweep's scheduler start points again. Only where a person asked to go on (`mlc run --resume`,
+ * Resume Sweep): a marker left in place makes the resumed scheduler start nothing.
+ */
+export async function clearSweepStopped(workspace: string, id: string): Promise<void> {
+  await fs.rm(planFile(workspace, id, '.stop'), { force: true });
+}
+
 export async function sweepStopped(workspace: string, id: string): Promise<boolean> {
   return fs.lstat(planFile(workspace, id, '.stop')).then(
     (st) => st.isFile(),

@@ -5,7 +5,7 @@ import { localBackend } from '../../core/backends/local';
 import { givenEnvValues } from '../../core/container/runtime';
 import { singleLine } from '../../core/generatedText';
 import type { SweepNode } from '../../core/images/tree';
-import { markSweepStopped, pendingPoints, readPlan, sweepStopped } from '../../core/run/plan';
+import { clearSweepStopped, markSweepStopped, pendingPoints, readPlan } from '../../core/run/plan';
 import { isLocal, readRuns } from '../../core/run/records';
 import { userRuntimeSettings } from '../settings';
 import type { Services } from '../services';
@@ -76,16 +76,9 @@ export async function resumeSweepCommand(services: Services, arg?: unknown): Pro
     void vscode.window.showInformationMessage(vscode.l10n.t('Sweep {0}: every point has started.', id));
     return;
   }
-  if (await sweepStopped(workspace, sweep.id)) {
-    void vscode.window.showWarningMessage(
-      vscode.l10n.t(
-        'Sweep {0} was stopped: its scheduler starts no further point, so its {1} unstarted points stay as they are.',
-        id,
-        points.length,
-      ),
-    );
-    return;
-  }
+  // Stop Sweep left a marker that makes its scheduler start no further point; Resume is asking for them again. The
+  // scheduler started below keeps any marker (core/run/detach.ts), so it is cleared here.
+  await clearSweepStopped(workspace, sweep.id);
   const scheduled = services.scheduler(plan, givenEnvValues(userRuntimeSettings().env));
   services.log
     .child('run')

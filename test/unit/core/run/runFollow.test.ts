@@ -33,7 +33,8 @@ describe('the detached scheduler (mlc run --resume in the background)', () => {
       '--host',
       'ssh://gpu1',
     ]);
-    assert.equal(launch.env, env);
+    // Its plan's id beside the given environment: a plan's scheduler keeps the sweep's stop marker (a person's --resume clears it).
+    assert.deepEqual(launch.env, { ...env, MLC_SCHEDULER_OF: '20261125-101500-ab12' });
     assert.equal(launch.logFile, path.join('/home/ada/dimuon', '.mlcontainers', 'sweeps', '20261125-101500-ab12.log'));
     const local = schedulerLaunch({ nodePath: 'node', cliPath: 'cli.js', planId: 'p', workspace: '/w', host: undefined, env: {} });
     assert.deepEqual(local.args, ['cli.js', 'run', '--resume', 'p', '--dir', '/w']);
