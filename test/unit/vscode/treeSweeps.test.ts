@@ -1,7 +1,15 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { ImageSummary } from '../../../src/core/docker/engine';
 import { ExperimentImagesModel } from '../../../src/core/images/model';
+import type { ExperimentPlan } from '../../../src/core/run/plan';
+import { PLANS_DIR, markSweepStopped, sweepStopped } from '../../../src/core/run/plan';
 import type { RunRecord } from '../../../src/core/run/records';
+import { appendRun } from '../../../src/core/run/records';
+import type * as Sweeps from '../../../src/vscode/commands/sweeps';
+import type { Services } from '../../../src/vscode/services';
 import type * as Provider from '../../../src/vscode/tree/provider';
 import type { FakeVscodeRecord } from '../../helpers/fakeVscode';
 import { installFakeVscode, loadFresh, workspaceImagesOf } from '../../helpers/fakeVscode';
@@ -125,5 +133,52 @@ describe('Experiment Images view: a sweep node (fake vscode)', () => {
     const [sweepNode] = await imageChildren();
     const points = (await provider.getChildren(sweepNode)).map((n) => provider.getTreeItem(n).label);
     assert.deepEqual(points, ['lr=9', 'lr=8', 'lr=7', 'lr=6', 'lr=5', 'lr=4', 'lr=3', 'lr=2', 'lr=1', 'lr=0']);
+  });
+});
+
+describe('Resume Sweep on a stopped sweep (fake vscode, a plan on disk)', () => {
+  let uninstall: () => void;
+  let dir: string;
+
+  beforeEach(() => {
+    uninstall = installFakeVscode().uninstall;
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-resume-sweep-'));
+  });
+
+  afterEach(() => {
+    uninstall();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('clears the stop that Stop Sweep left, and hands the points that never started to the scheduler', async () => {
+    const id = '20261205-060000-ab12';
+    const points = [1, 2, 3].map((i) => ({ runId: `${id}-${i}`, text: `seed: ${i}\n`, index: i, params: { seed: i } }));
+    fs.mkdirSync(path.join(dir, PLANS_DIR), { recursive: true });
+    fs.writeFileSync(
+      path.join(dir, PLANS_DIR, `${id}.json`),
+      JSON.stringify({ id, image: { id: IMAGE.id }, config: { name: 'three.yaml' }, command: ['true'], points }),
+    );
+    // Point 1 ran and was stopped with its sweep: the marker makes the scheduler start no further point.
+    const stopped: RunRecord = {
+      ...startedRecord(`${id}-1`, { image, params: { seed: 1 }, sweep: { id, index: 1, size: 3 } }),
+      status: 'cancelled',
+    };
+    await appendRun(dir, stopped);
+    await markSweepStopped(dir, id);
+
+    const scheduled: ExperimentPlan[] = [];
+    const services = {
+      scheduler: (plan: ExperimentPlan) => (scheduled.push(plan), { exited: new Promise<number>(() => undefined), logFile: 'x.log' }),
+      images: { scheduleRefresh: () => undefined },
+      log: silentLogger('x'),
+    } as unknown as Services;
+    const { resumeSweepCommand } = loadFresh<typeof Sweeps>('src/vscode/commands/sweeps');
+    await resumeSweepCommand(services, { kind: 'sweep', folder: dir, sweep: { id, runs: [stopped] } });
+
+    assert.equal(await sweepStopped(dir, id), false, 'the stop marker is still there: the scheduler would start nothing');
+    assert.deepEqual(
+      scheduled.map((p) => p.id),
+      [id],
+    );
   });
 });
