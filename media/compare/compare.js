@@ -16,6 +16,8 @@
   let scatterParam = saved.scatterParam || null;
   let scatterMetric = saved.scatterMetric || null;
   let grouped = saved.grouped !== false;
+  /** The seed groups (by index) whose runs the table lists under their row. */
+  const expanded = new Set(saved.expanded || []);
   /** Per axis id, the brushed range in the axis's own 0 (bottom) … 1 (top) positions. */
   let brushes = saved.brushes || {};
   /** shown[i]: run i is inside every brush. */
@@ -42,7 +44,7 @@
 
   const VIRTUAL_ROWS = 200;
   const ROW_HEIGHT = 24;
-  const save = () => vscode.setState({ sort, chosen, colourBy, scatterParam, scatterMetric, grouped, brushes });
+  const save = () => vscode.setState({ sort, chosen, colourBy, scatterParam, scatterMetric, grouped, expanded: [...expanded], brushes });
   const el = (tag, props, ...children) => {
     const node = document.createElement(tag);
     Object.assign(node, props || {});
@@ -210,12 +212,23 @@
     return String(a.sort).localeCompare(String(b.sort), undefined, { numeric: true });
   }
 
+  /** The table's rows in order: run indices, or (grouped) seed groups, each followed by its runs when expanded. */
   function sortedOrder() {
     const { columns, rows } = payload;
-    const order = rows.map((_, i) => i).filter((i) => shown[i] !== false);
     const col = sort ? columns.findIndex((c) => c.key === sort.key) : -1;
-    if (col >= 0) order.sort((a, b) => compareCells(rows[a][col], rows[b][col]) * (sort.dir === 'desc' ? -1 : 1) || a - b);
-    return order;
+    const dir = sort && sort.dir === 'desc' ? -1 : 1;
+    const byColumn = (cellsOf) => (a, b) => (col >= 0 ? compareCells(cellsOf(a)[col], cellsOf(b)[col]) * dir : 0) || a - b;
+    const runOrder = (list) => list.filter((i) => shown[i] !== false).sort(byColumn((i) => rows[i]));
+    if (!(grouped && payload.seeds)) return runOrder(rows.map((_, i) => i)).map((i) => ({ run: i }));
+    const groups = payload.seeds.groups;
+    const order = groups
+      .map((_, k) => k)
+      .filter((k) => groups[k].runs.some((i) => shown[i] !== false))
+      .sort(byColumn((k) => groups[k].cells));
+    return order.flatMap((k) => [
+      { group: k },
+      ...(expanded.has(k) ? runOrder([...groups[k].runs]).map((i) => ({ run: i, member: k })) : []),
+    ]);
   }
 
   function renderTable() {
@@ -271,31 +284,55 @@
       tr.style.height = `${n * ROW_HEIGHT}px`;
       return tr;
     };
-    const body = order.slice(first, last).map((i) =>
-      el(
+    const body = order.slice(first, last).map((row) => {
+      const group = row.group === undefined ? null : payload.seeds.groups[row.group];
+      const cells = group ? group.cells : rows[row.run];
+      const tr = el(
         'tr',
-        {},
+        { className: group ? 'group' : row.member !== undefined ? 'member' : '' },
         ...columns.map((c, j) => {
-          const cell = rows[i][j];
-          const td = el('td', { className: c.kind, textContent: cell.text });
+          const td = el('td', { className: c.kind, textContent: cells[j].text });
           if (c.kind === 'run') {
             const swatch = el('span', { className: 'swatch' });
-            swatch.style.background = colour(i);
+            // Grouped, the charts colour a group (and so its runs) by its index among the groups.
+            swatch.style.background = colour(group ? row.group : row.member !== undefined ? row.member : row.run);
             td.prepend(swatch);
+            if (group) td.prepend(toggle(row.group));
           }
-          if (best[c.key] === runs[i].id) {
+          if (group ? payload.seeds.best[c.key] === row.group : row.member === undefined && best[c.key] === runs[row.run].id) {
             td.classList.add('best');
             td.append(el('span', { className: 'mark', textContent: ' ★', title: strings.best }));
           }
           return td;
         }),
-      ),
-    );
+      );
+      return tr;
+    });
     if (virtual) {
       if (first > 0) body.unshift(spacer(first));
       if (last < order.length) body.push(spacer(order.length - last));
     }
     table.tBodies[0].replaceChildren(...body);
+  }
+
+  /** The button that shows or hides a seed group's runs under its row. */
+  function toggle(k) {
+    const open = expanded.has(k);
+    const button = el('button', {
+      type: 'button',
+      className: 'expand',
+      textContent: open ? '▾' : '▸',
+      title: open ? strings.hideRuns || 'Hide its runs' : strings.showRuns || 'Show its runs',
+    });
+    button.setAttribute('aria-expanded', String(open));
+    button.addEventListener('click', () => {
+      if (open) expanded.delete(k);
+      else expanded.add(k);
+      save();
+      const table = document.getElementById('runs-table');
+      if (table) fillBody(table);
+    });
+    return button;
   }
 
   function renderPicker() {

@@ -44,8 +44,12 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
     return payload;
   }
 
+  /** The run column of each row in the DOM (a seed group's toggle left out). */
   const bodyRows = (): Promise<string[]> =>
-    tab.evaluate(`[...document.querySelectorAll('#runs-table tbody tr:not(.spacer)')].map((tr) => tr.cells[0].textContent)`);
+    tab.evaluate(`[...document.querySelectorAll('#runs-table tbody tr:not(.spacer)')].map((tr) => tr.cells[0].lastChild.textContent)`);
+  /** A seed group's row as the table shows it: its first run and size. */
+  const groupRow = (payload: ComparePayload, k: number): string =>
+    `${payload.runs[payload.seeds!.groups[k]!.runs[0]!]!.id} (${payload.seeds!.groups[k]!.runs.length} runs)`;
   /** Where the parallel-coordinates chart put an axis, in page pixels: its x, and the y of its top and bottom. */
   const axis = (id: string): Promise<{ x: number; top: number; bottom: number }> =>
     tab.evaluate(`(() => {
@@ -85,7 +89,11 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
       'param:opt',
       'metric:loss',
     ]);
-    assert.equal((await bodyRows()).length, 36);
+    assert.deepEqual(
+      await bodyRows(),
+      payload.seeds!.groups.map((_, k) => groupRow(payload, k)),
+      'grouped: a row per seed group',
+    );
 
     // lr is 1e-4 for runs 1–30 and 3e-4 for runs 31–36: brushing the upper half of its axis keeps the six of 3e-4.
     const lr = await axis('param:lr');
@@ -93,11 +101,7 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
     await tab.mouse.down();
     await tab.mouse.move(lr.x, (lr.top + lr.bottom) / 2, { steps: 5 });
     await tab.mouse.up();
-    const kept = await bodyRows();
-    assert.deepEqual(
-      kept,
-      payload.runs.slice(30).map((r) => r.id),
-    );
+    assert.deepEqual(await bodyRows(), [groupRow(payload, 10), groupRow(payload, 11)]);
     assert.deepEqual(
       await legend(true),
       payload.seeds!.groups.slice(10).flatMap((g) => [g.label, `${g.label} +σ`, `${g.label} −σ`]),
@@ -108,7 +112,7 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
     // The table above shrank: the chart moved up.
     const moved = await axis('param:lr');
     await tab.mouse.click(moved.x, (moved.top + moved.bottom) / 2);
-    assert.equal((await bodyRows()).length, 36, 'a click without a drag clears the brush');
+    assert.equal((await bodyRows()).length, 12, 'a click without a drag clears the brush');
 
     await tab.click('label.group-seeds input');
     assert.deepEqual(
@@ -125,8 +129,48 @@ describe('the Compare Runs page in headless Chromium (parallel coordinates, brus
     ]);
   });
 
+  it("shows a seed group's row as mean ± std over its seeds, sorts the groups by it, and lists the group's runs when expanded", async () => {
+    const payload = await open(36);
+    const loss = payload.columns.findIndex((c) => c.key === 'metric:loss');
+    const cells = (): Promise<string[][]> =>
+      tab.evaluate(
+        `[...document.querySelectorAll('#runs-table tbody tr')].map((tr) => [tr.className, tr.cells[0].lastChild.textContent, tr.cells[${loss}].firstChild.textContent])`,
+      );
+    const groups = payload.seeds!.groups;
+    assert.deepEqual((await cells())[0], ['group', groupRow(payload, 0), groups[0]!.cells[loss]!.text]);
+    assert.match(groups[0]!.cells[loss]!.text, /^[\d.]+ ± [\d.e-]+$/);
+    const best = await tab.evaluate<string[]>(
+      `[...document.querySelectorAll('#runs-table td.best')].map((td) => td.parentElement.cells[0].lastChild.textContent)`,
+    );
+    assert.deepEqual(best, [groupRow(payload, payload.seeds!.best['metric:loss']!)], 'the best mean marked');
+
+    await tab.click('#runs-table th.metric button');
+    const byMean = groups.map((g, k) => ({ k, mean: g.metrics.loss!.mean })).sort((a, b) => a.mean - b.mean || a.k - b.k);
+    assert.deepEqual(
+      await bodyRows(),
+      byMean.map((g) => groupRow(payload, g.k)),
+      'ascending by mean loss',
+    );
+
+    // Expanding the first group lists its three runs, each with its own loss, under its row.
+    await tab.click('#runs-table tbody tr.group button.expand');
+    const first = groups[byMean[0]!.k]!;
+    const members = first.runs
+      .map((i) => ({ id: payload.runs[i]!.id, loss: payload.rows[i]![loss]! }))
+      .sort((a, b) => (a.loss.sort as number) - (b.loss.sort as number));
+    assert.deepEqual((await cells()).slice(0, 5), [
+      ['group', groupRow(payload, byMean[0]!.k), first.cells[loss]!.text],
+      ...members.map((m) => ['member', m.id, m.loss.text]),
+      ['group', groupRow(payload, byMean[1]!.k), groups[byMean[1]!.k]!.cells[loss]!.text],
+    ]);
+    assert.equal(await tab.getAttribute('#runs-table tbody tr.group button.expand', 'aria-expanded'), 'true');
+    await tab.click('#runs-table tbody tr.group button.expand');
+    assert.equal((await bodyRows()).length, 12, 'collapsed again');
+  });
+
   it('sorts by a clicked header, and past 200 runs keeps only the rows in view in the DOM', async () => {
     const payload = await open(1000);
+    await tab.click('label.group-seeds input');
     const rendered = await bodyRows();
     assert.ok(rendered.length > 0 && rendered.length < 200, `${rendered.length} rows in the DOM of 1,000`);
     const height = await tab.evaluate<number>(`document.getElementById('runs-table').getBoundingClientRect().height`);

@@ -67,8 +67,11 @@ export interface ComparePayload {
   charts: CompareChart[];
   /** The swept params (those with a column), each as an axis of the parallel-coordinates chart and the scatter. */
   params: SweptParam[];
-  /** Runs that differ only in their seed, folded: absent when no two runs do (nothing to group). */
-  seeds?: { key: string; groups: CompareSeedGroup[] };
+  /**
+   * Runs that differ only in their seed, folded: absent when no two runs do (nothing to group). `best`: per metric
+   * column key, the index of the group with the best mean (absent when fewer than two groups have one).
+   */
+  seeds?: { key: string; groups: CompareSeedGroup[]; best: Record<string, number> };
 }
 
 /**
@@ -86,12 +89,16 @@ export interface SweptParam {
   seed: boolean;
 }
 
-/** One seed group: its runs as indices into `runs`, its label (the shared swept params) and `groupSeeds`' numbers. */
+/**
+ * One seed group: its runs as indices into `runs`, its label (the shared swept params), `groupSeeds`' numbers, and
+ * its table row (`cells[j]`: column j, as the CLI's `--group-seeds` prints it: metrics as mean ± std).
+ */
 export interface CompareSeedGroup {
   runs: number[];
   label: string;
   seeds: string[];
   metrics: SeedGroup['metrics'];
+  cells: CompareCell[];
 }
 
 /** Sweep values that differ between the runs: the only ones worth a column. */
@@ -158,6 +165,7 @@ export function comparePayload(
     c,
     seedKey,
     paramKeys.filter((k) => !isSeed(k)),
+    { columns, rows },
   );
   return {
     runs,
@@ -189,20 +197,58 @@ export function sweptParam(key: string, values: readonly unknown[], seed = false
   return { key, scale: 'categorical', categories, at: values.map((v) => (v === undefined ? null : index.get(text(v))!)), seed };
 }
 
-/** `groupSeeds` as the page wants it, or undefined when every group would hold one run. */
-function seedGroups(c: RunComparison, seedKey: string, shownKeys: readonly string[]): ComparePayload['seeds'] {
+/** `groupSeeds` as the page wants it (with a table row per group), or undefined when every group would hold one run. */
+function seedGroups(
+  c: RunComparison,
+  seedKey: string,
+  shownKeys: readonly string[],
+  table: { columns: readonly CompareColumn[]; rows: readonly CompareCell[][] },
+): ComparePayload['seeds'] {
   const groups = groupSeeds(c, seedKey);
   if (groups.length === c.runs.length) return undefined;
   const index = new Map(c.runs.map((r, i) => [r.id, i]));
-  return {
-    key: seedKey,
-    groups: groups.map((g) => ({
-      runs: g.runs.map((id) => index.get(id)!),
+  const out = groups.map((g): CompareSeedGroup => {
+    const runs = g.runs.map((id) => index.get(id)!);
+    const seeds = g.seeds.map((s) => paramCell(s ?? undefined).text);
+    return {
+      runs,
       label: shownKeys.length ? shownKeys.map((k) => `${k}=${paramCell(g.params[k]).text}`).join(' ') : g.runs[0]!,
-      seeds: g.seeds.map((s) => paramCell(s ?? undefined).text),
+      seeds,
       metrics: g.metrics,
-    })),
-  };
+      cells: table.columns.map((col, j): CompareCell => {
+        if (col.kind === 'run') return { text: `${g.runs[0]!} (${runs.length} runs)`, sort: g.runs[0]! };
+        if (col.kind === 'metric') return seedMetricCell(g.metrics[col.key.slice('metric:'.length)], runs.length);
+        if (col.kind === 'param' && (col.key === `param:${seedKey}` || col.key.endsWith(`.${seedKey}`)))
+          return { text: seeds.join(', '), sort: runs.length };
+        return sharedCell(runs.map((i) => table.rows[i]![j]!));
+      }),
+    };
+  });
+  const best: Record<string, number> = {};
+  for (const col of table.columns) {
+    const m = col.key.slice('metric:'.length);
+    if (col.kind !== 'metric' || !c.best[m]) continue;
+    const scored = out
+      .map((g, k) => ({ k, mean: g.metrics[m]?.mean }))
+      .filter((x): x is { k: number; mean: number } => Number.isFinite(x.mean));
+    if (scored.length < 2) continue;
+    const sign = c.best[m].lowerIsBetter ? 1 : -1;
+    best[col.key] = scored.reduce((a, b) => ((b.mean - a.mean) * sign < 0 ? b : a)).k;
+  }
+  return { key: seedKey, groups: out, best };
+}
+
+/** A metric over a group's seeds as `--group-seeds` prints it; `(n of N)` when some runs lack it. */
+function seedMetricCell(s: SeedGroup['metrics'][string] | undefined, size: number): CompareCell {
+  if (!s) return { text: '-', sort: null };
+  const text = `${formatMetricValue(s.mean)} ± ${formatMetricValue(Number(s.std.toPrecision(2)))}`;
+  return { text: s.n < size ? `${text} (${s.n} of ${size})` : text, sort: s.mean };
+}
+
+/** A column the group's runs share (status, image, commit, a swept param): its value, or how many differ. */
+function sharedCell(cells: readonly CompareCell[]): CompareCell {
+  const texts = new Set(cells.map((c) => c.text));
+  return texts.size === 1 ? cells[0]! : { text: `${texts.size} different`, sort: null };
 }
 
 /**

@@ -137,16 +137,35 @@ describe('Compare Runs data (what the webview is posted)', () => {
       runRecord('a1', { params: { lr: 0.1, seed: 1 }, last: { loss: 1 } }),
       runRecord('b1', { params: { lr: 0.01, seed: 1 }, last: { loss: 4 } }),
       runRecord('a2', { params: { lr: 0.1, seed: 2 }, last: { loss: 3 } }),
-      runRecord('b2', { params: { lr: 0.01, seed: 2 } }),
+      runRecord('b2', { params: { lr: 0.01, seed: 2 }, status: 'failed', exitCode: 1 }),
     ]);
     const p = comparePayload(c, new Map());
-    assert.deepEqual(p.seeds, {
-      key: 'seed',
-      groups: [
+    assert.deepEqual(
+      p.seeds?.groups.map(({ cells: _, ...g }) => g),
+      [
         { runs: [0, 2], label: 'lr=0.1', seeds: ['1', '2'], metrics: { loss: { mean: 2, std: Math.SQRT2, n: 2 } } },
         { runs: [1, 3], label: 'lr=0.01', seeds: ['1', '2'], metrics: { loss: { mean: 4, std: 0, n: 1 } } },
       ],
-    });
+    );
+    assert.equal(p.seeds?.key, 'seed');
+    // The table's row per group, column for column, as `mlc runs --compare --group-seeds` prints it.
+    assert.deepEqual(
+      p.columns.map((col) => col.key),
+      ['run', 'status', 'param:lr', 'param:seed', 'metric:loss', 'image', 'commit'],
+    );
+    assert.deepEqual(
+      p.seeds?.groups.map((g) => g.cells.map((cell) => cell.text)),
+      [
+        ['a1 (2 runs)', p.rows[0]![1]!.text, '0.1', '1, 2', '2 ± 1.4', 'dimuon:3f2a1bc', '3f2a1bc'],
+        ['b1 (2 runs)', '2 different', '0.01', '1, 2', '4 ± 0 (1 of 2)', 'dimuon:3f2a1bc', '3f2a1bc'],
+      ],
+    );
+    assert.deepEqual(
+      p.seeds?.groups.map((g) => g.cells[4]!.sort),
+      [2, 4],
+      'a group sorts by its mean',
+    );
+    assert.deepEqual(p.seeds?.best, { 'metric:loss': 0 }, 'the best group by mean loss (lower is better)');
     const byRun = comparePayload(c, new Map(), { seedKey: 'lr' });
     assert.deepEqual(
       byRun.seeds?.groups.map((g) => g.runs),
