@@ -62,6 +62,8 @@ export interface Templates {
   dockerignore: string;
   /** Per preset id. */
   experiment: Record<string, string>;
+  /** Per preset id: the predict.py `mlc serve` and `mlc predict` import (load(model_dir), predict(model, inputs)). */
+  predict: Record<string, string>;
 }
 
 export type FileKind =
@@ -179,6 +181,10 @@ export function renderScaffold(templates: Templates, o: ResolvedOptions): Render
   if (experiment === undefined) {
     throw new ScaffoldError(`templates/${o.preset.id}/experiment.yaml is missing from this installation.`);
   }
+  const predict = templates.predict[o.preset.id];
+  if (predict === undefined) {
+    throw new ScaffoldError(`templates/${o.preset.id}/predict.py is missing from this installation.`);
+  }
   return [
     // JSON strings get JSON escaping; the Dockerfile's values were validated above and go in verbatim.
     {
@@ -189,6 +195,8 @@ export function renderScaffold(templates: Templates, o: ResolvedOptions): Render
     { path: `${dir}/Dockerfile`, kind: 'dockerfile', content: render(templates.dockerfile, view, (s) => s) },
     { path: 'requirements.txt', kind: 'createOnly', content: templates.requirements },
     { path: 'configs/experiment.yaml', kind: 'createOnly', content: experiment },
+    // At the project root, where `mlc model save` takes it from; a predict.py already there is the user's.
+    { path: 'predict.py', kind: 'createOnly', content: predict },
     {
       path: '.dockerignore',
       kind: 'appendLines',

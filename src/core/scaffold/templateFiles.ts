@@ -17,12 +17,12 @@ export function templatesDir(): string {
 export async function loadTemplates(dir: string): Promise<{ catalog: Catalog; templates: Templates }> {
   const read = (...parts: string[]): Promise<string> => fs.readFile(path.join(dir, ...parts), 'utf8');
   const catalog = parseCatalog(await read('catalog.yaml'));
-  const [devcontainer, dockerfile, requirements, dockerignore, ...experiments] = await Promise.all([
+  const [devcontainer, dockerfile, requirements, dockerignore, ...perPreset] = await Promise.all([
     read('common', 'devcontainer.json.mustache'),
     read('common', 'Dockerfile.mustache'),
     read('common', 'requirements.txt'),
     read('common', 'dockerignore'),
-    ...catalog.presets.map((p) => read(p.id, 'experiment.yaml')),
+    ...catalog.presets.flatMap((p) => [read(p.id, 'experiment.yaml'), read(p.id, 'predict.py')]),
   ]);
   return {
     catalog,
@@ -31,7 +31,8 @@ export async function loadTemplates(dir: string): Promise<{ catalog: Catalog; te
       dockerfile,
       requirements,
       dockerignore,
-      experiment: Object.fromEntries(catalog.presets.map((p, i) => [p.id, experiments[i] ?? ''])),
+      experiment: Object.fromEntries(catalog.presets.map((p, i) => [p.id, perPreset[2 * i] ?? ''])),
+      predict: Object.fromEntries(catalog.presets.map((p, i) => [p.id, perPreset[2 * i + 1] ?? ''])),
     },
   };
 }

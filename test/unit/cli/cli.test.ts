@@ -49,6 +49,7 @@ describe('mlc', () => {
         '.devcontainer/devcontainer.json',
         '.dockerignore',
         'configs/experiment.yaml',
+        'predict.py',
         'requirements.txt',
       ]);
       assert.match(r.out, /PyTorch 2\.14\.1 \(cpu\) on python:3\.12-slim/);

@@ -97,9 +97,10 @@ describe('mlc conventions: version, help, exit codes, --json', () => {
       ['.devcontainer/devcontainer.json', 'create'],
       ['.dockerignore', 'create'],
       ['configs/experiment.yaml', 'create'],
+      ['predict.py', 'create'],
       ['requirements.txt', 'create'],
     ]);
-    assert.equal(report.written, 5);
+    assert.equal(report.written, 6);
     assert.ok(fs.existsSync(path.join(dir, '.devcontainer', 'devcontainer.json')));
   });
 

@@ -94,6 +94,7 @@ describe('scaffold plan and writes', () => {
       'create .devcontainer/devcontainer.json',
       'create .dockerignore',
       'create configs/experiment.yaml',
+      'create predict.py',
       'create requirements.txt',
     ]);
     await applyPlan(root, plan);
