@@ -25,10 +25,10 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 def build_model(state):
     """The network whose weights `state` (a state_dict) holds, not yet loaded: replace with your own, e.g. MyNet()."""
-    model = sequential_mlp(state)
+    model = sequential_mlp(state) if isinstance(state, dict) else None
     if model is None:
-        keys = ", ".join(list(state)[:3])
-        raise NotImplementedError(f"write build_model() in predict.py to return the network {MODEL_FILE}'s weights belong to (keys {keys}, ...)")
+        held = f"keys {', '.join(map(str, list(state)[:3]))}, ..." if isinstance(state, dict) else f"a {type(state).__name__}"
+        raise NotImplementedError(f"write build_model() in predict.py to return the network {MODEL_FILE}'s weights belong to ({held})")
     return model
 
 
