@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only activation,context,rebuild,sidebar,jupyter,runs,compareRender,models]
+// npm run bench [-- --quick] [-- --only activation,context,rebuild,sidebar,jupyter,runs,compareRender,compareCli,models]
 // Our speed as ratios against what users would otherwise run (the docker CLI), measured side by side in one run,
 // because these machines are noisy. Prints a Markdown table and writes bench/results.json. Not part of npm test.
 import * as fs from 'node:fs';
@@ -13,6 +13,7 @@ import type { Options, Row } from './lib';
 import { dockerCli, ROOT } from './lib';
 import { rebuild } from './rebuild';
 import { runs } from './runs';
+import { compareCli } from './compareCli';
 import { compareRender } from './compareRender';
 import { models } from './models';
 import { sidebar } from './sidebar';
@@ -25,6 +26,7 @@ const BENCHMARKS: Record<string, (o: Options) => Promise<Row[]>> = {
   jupyter: jupyterReadiness,
   runs,
   compareRender,
+  compareCli,
   models,
 };
 const STAND_INS = ['mlc-test/debian:bookworm', 'mlc-test/jupyter:bookworm', 'mlc-test/pytorch:bookworm'];

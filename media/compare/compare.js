@@ -716,11 +716,14 @@
     const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
     const plotWidth = Math.max(300, width - 8);
     const data = downsample(chart, Math.max(1, Math.floor(plotWidth)));
+    // Past the 24 colour-and-dash pairs no line can be told apart by its look (the table and the brushes say who
+    // is who), and dashing a thousand lines cost about a third of the page's render: those draw solid and thinner.
+    const many = (grouped && payload.seeds ? payload.seeds.groups.length : payload.runs.length) > COLOURS.length * DASHES.length;
     const line = (label, i, show) => ({
       label,
       stroke: colour(i),
-      dash: dash(i),
-      width: 1.5,
+      dash: many ? [] : dash(i),
+      width: many ? 1 : 1.5,
       spanGaps: true,
       show,
       points: { fill: background },
