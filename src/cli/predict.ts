@@ -1,13 +1,16 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
+import { slurmBackend } from '../core/backends/slurm/backend';
+import type { SlurmFlags } from '../core/backends/slurm/backend';
+import { slurmShardArray } from '../core/backends/slurm/predict';
 import { MAX_SHARDS, OUTPUT_FILE, predictBatch } from '../core/model/predict';
 import { templatesDir } from '../core/scaffold/templateFiles';
 import type { CliIO } from './io';
 import { UsageError, cliLogger } from './io';
 
-export const predictHelp = `mlc predict MODEL --input PATH --output DIR [--shards N] [--batch ROWS] [--dir DIR] [--predict FILE] [--json] [--host URL]
-mlc predict MODEL --input PATH --output DIR --resume | --shard K
+export const predictHelp = `mlc predict MODEL --input PATH --output DIR [--shards N] [--batch ROWS] [--on slurm [SLURM OPTIONS]] [--dir DIR] [--predict FILE] [--json] [--host URL]
+mlc predict MODEL --input PATH --output DIR --resume | --shard K [--on slurm [SLURM OPTIONS]]
 
 Applies a model image's predict(model, inputs) (\`mlc model save\`) to a whole data set, in N shards of contiguous
 rows that run as parallel containers of the image, without network, with the input mounted read-only. The input
@@ -28,7 +31,13 @@ predictions are kept, and --resume reruns only the shards without them.
   --dir DIR         project folder whose predict.py is used when the image carries none (default: .)
   --predict FILE    this predict.py instead of the image's own
   --json            print the job's record (DIR/predict.json) on stdout
-  --host URL        Docker host instead of DOCKER_HOST / the docker context`;
+  --host URL        Docker host instead of DOCKER_HOST / the docker context
+
+On Slurm (--on slurm): the shards to run become one array job (task K runs shard K's container with \`docker run\`
+on the node, into DIR/shards/K, as a local shard does); \`mlc predict\` waits for the array, then checks and merges.
+The script and the tasks' logs are kept in DIR/slurm/; the record names the job. The nodes need Docker, the model
+image and DIR at the same path. Takes the Slurm options of \`mlc run --on slurm\`:
+  --runtime docker  --partition P  --time T  --cpus-per-task N  --mem M  --gres G  --account A  --sbatch-arg OPT`;
 
 export async function predict(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -44,6 +53,8 @@ export async function predict(args: string[], io: CliIO, signal: AbortSignal): P
       predict: { type: 'string' },
       json: { type: 'boolean', default: false },
       host: { type: 'string' },
+      on: { type: 'string' },
+      ...slurmBackend.flags.options,
     },
     strict: true,
     allowPositionals: true,
@@ -64,6 +75,14 @@ export async function predict(args: string[], io: CliIO, signal: AbortSignal): P
   if (batch === 0) throw new UsageError('--batch wants at least 1 row');
   const shard = count('shard', values.shard, MAX_SHARDS - 1);
   if (values.resume && shard !== undefined) throw new UsageError('pass --resume or --shard K, not both');
+  if (values.on !== undefined && values.on !== 'slurm')
+    throw new UsageError(`--on takes slurm (or leave it out to run here), not "${values.on}"`);
+  const slurmGiven = Object.keys(slurmBackend.flags.options).filter((k) => (values as Record<string, unknown>)[k] !== undefined);
+  if (values.on === undefined && slurmGiven.length) throw new UsageError(`--${slurmGiven[0]} is a Slurm option: add --on slurm`);
+  const array =
+    values.on === 'slurm'
+      ? slurmShardArray(slurmBackend.flags.parse(values) as SlurmFlags, values.host !== undefined ? { dockerHost: values.host } : {})
+      : undefined;
 
   const record = await predictBatch({
     engine: machineEngine(values.host, {}, io.env),
@@ -77,6 +96,7 @@ export async function predict(args: string[], io: CliIO, signal: AbortSignal): P
     workspace: path.resolve(values.dir),
     ...(values.predict !== undefined ? { predict: values.predict } : {}),
     templatesDir: templatesDir(),
+    ...(array ? { array } : {}),
     log: cliLogger(io, 'predict'),
     signal,
   });

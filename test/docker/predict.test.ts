@@ -1,7 +1,9 @@
 // `mlc predict`: a tiny model image (weights in /opt/mlc/model, predict.py and the server as `mlc model save` puts
 // them, FROM the Python stand-in) applied to 1,000 JSONL rows by dist/cli.js, in 1 and 4 shards; one shard's
-// container killed mid-way, then rerun alone with --resume.
+// container killed mid-way, then rerun alone with --resume; the same in 4 shards as one Slurm array
+// (scripts/test-slurm.sh), one array task scancelled mid-way and rerun alone as a new array.
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -14,7 +16,8 @@ import { PREDICT_ROLE, SHARD_LABEL, shardFile } from '../../src/core/model/predi
 import { serveDockerfileLines } from '../../src/core/model/serve';
 import { ROLE_LABEL } from '../../src/core/labels';
 import { assertBuiltCli, mlc, mlcProcess } from '../helpers/mlc';
-import { engineKind, requireEngine, requireImage } from './harness';
+import { requireSlurm, until } from '../helpers/slurm';
+import { engineKind, requireEngine, requireImage, requireKind } from './harness';
 
 const PYTHON = 'mlc-test/jupyter:bookworm';
 const RUN = '20261205-010203-cafe';
@@ -138,5 +141,69 @@ describe('mlc predict (real engine, mlc from dist/cli.js)', function () {
         [750, 1000],
       ],
     );
+  });
+
+  it('on Slurm: 4 shards as one array give the predictions of one shard; a task scancelled mid-way is rerun alone as a new array', async function () {
+    await requireKind(this, engine, 'docker', "the array's tasks drive the docker CLI on the node, which the Podman pass does not change");
+    requireSlurm(this);
+    const one = path.join(dir, 'one');
+    if (!fs.existsSync(path.join(one, 'predictions.jsonl'))) {
+      const r1 = await predict(one, ['--shards', '1']);
+      assert.equal(r1.code, 0, r1.stderr);
+    }
+    const four = path.join(dir, 'four-slurm');
+    const args = [
+      'predict',
+      tag,
+      '--input',
+      path.join(dir, 'rows.jsonl'),
+      '--output',
+      four,
+      '--shards',
+      '4',
+      '--batch',
+      '50',
+      '--on',
+      'slurm',
+    ];
+    const child = mlcProcess(args, { cwd: dir });
+    let stderr = '';
+    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    // The job is on record before a task starts; shard 2 (rows 500-749) sleeps in the batch of row 600.
+    const job = await until('the array job on record', async () => {
+      const r = fs.existsSync(path.join(four, 'predict.json')) ? record(four) : undefined;
+      return r?.backend === 'slurm' ? r.job : undefined;
+    });
+    const log = path.join(four, 'slurm', `${job}_2.log`);
+    await until("shard 2's task two batches in", async () =>
+      fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('100 of 250 rows') ? true : undefined,
+    );
+    execFileSync('scancel', [`${job}_2`]);
+    assert.equal(await exited, 1, stderr);
+    assert.match(stderr, new RegExp(`Shard 2 of 4 failed; shard 2 \\(rows 500-749\\), Slurm task ${job}_2: Slurm ended it: CANCELLED`));
+    assert.match(stderr, /--resume/);
+    assert.deepEqual(
+      record(four).shards.map((s) => s.status),
+      ['succeeded', 'succeeded', 'failed', 'succeeded'],
+    );
+    assert.ok(!fs.existsSync(path.join(four, 'predictions.jsonl')));
+    const kept = [0, 1, 3].map((i) => fs.statSync(shardFile(four, i)).mtimeMs);
+
+    const resumed = await mlc([...args.filter((a) => a !== '--shards' && a !== '4'), '--resume', '--json'], {
+      cwd: dir,
+      timeoutMs: 240_000,
+    });
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const r = JSON.parse(resumed.stdout) as PredictRecord;
+    assert.equal(r.backend, 'slurm');
+    assert.notEqual(r.job, job);
+    assert.match(fs.readFileSync(path.join(four, 'slurm', 'predict.sbatch'), 'utf8'), /^#SBATCH --array=2$/m);
+    assert.deepEqual(
+      [0, 1, 3].map((i) => fs.statSync(shardFile(four, i)).mtimeMs),
+      kept,
+    );
+    assert.equal(read(four), read(one));
+    assert.equal(r.output?.sha256, record(one).output?.sha256);
   });
 });

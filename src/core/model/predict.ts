@@ -92,6 +92,9 @@ export interface PredictRecord {
   batch?: number;
   shards: ShardRecord[];
   output: { file: string; rows: number; sha256: string } | null;
+  /** Where the last shards ran: this engine, or Slurm, with the array job's id (absent: this engine). */
+  backend?: 'local' | 'slurm';
+  job?: string;
   startedAt: string;
   endedAt: string | null;
 }
@@ -480,6 +483,23 @@ export function shardContainerRequest(i: ShardSpecInput): ContainerCreateRequest
   return { ...request, HostConfig: { ...request.HostConfig, NetworkMode: 'none' } };
 }
 
+/**
+ * Where shards run when not on this engine: one array job of the containers a local shard would get, its id on
+ * record (`submitted`) before a task starts. It resolves once every task ended, with how each ended (an error when
+ * it gave no predictions); the outputs are then checked and merged here, as a local shard's are.
+ */
+export interface ShardArray {
+  /** What the record carries as `backend`. */
+  readonly id: 'slurm';
+  run(o: {
+    outDir: string;
+    tasks: readonly { shard: Shard; request: ContainerCreateRequest }[];
+    submitted(job: string): Promise<void>;
+    log: Logger;
+    signal?: AbortSignal;
+  }): Promise<{ job: string; ended: Map<number, { error?: string; exitCode: number | null; end: string | null }> }>;
+}
+
 export interface PredictOptions {
   engine: Engine;
   model: string;
@@ -495,6 +515,8 @@ export interface PredictOptions {
   workspace: string;
   predict?: string;
   templatesDir: string;
+  /** Run the shards as one array job elsewhere (`--on slurm`: backends/slurm/predict.ts, which the CLI passes). */
+  array?: ShardArray;
   log: Logger;
   signal?: AbortSignal;
 }
@@ -588,6 +610,8 @@ export async function predictBatch(o: PredictOptions): Promise<PredictRecord> {
         `${record.shards.length} shard${record.shards.length === 1 ? '' : 's'}, not ${o.shards}: ${rows.count} rows are ${Math.ceil(rows.count / record.batch!)} batches of ${record.batch}, and shards are cut between batches`,
       );
   }
+  record.backend = o.array ? o.array.id : 'local';
+  delete record.job;
   await writeRecord(outDir, record);
 
   const predictCopy = o.predict !== undefined || !imageServes(details) ? await privatePredict(o) : undefined;
@@ -603,25 +627,43 @@ export async function predictBatch(o: PredictOptions): Promise<PredictRecord> {
       `${o.model} (${shortImageId(details.id)}${facts.run ? `, run ${facts.run}` : ''}) over ${rows.count} rows of ${shownValue(input)}: ` +
         `shard${todo.length === 1 ? '' : 's'} ${todo.map((s) => s.index).join(', ')} of ${record.shards.length}`,
     );
-    await Promise.all(
-      todo.map((shard) =>
-        runShard({
-          ...o,
-          batch: record.batch ?? o.batch,
-          threads,
-          details,
-          shard,
-          kind: rows.kind,
-          input,
-          outDir,
-          runner,
-          predictCopy: predictCopy?.file,
-          mapped,
-          owner,
-          names: rows.names,
-        }),
-      ),
-    );
+    if (o.array)
+      await runArray({
+        ...o,
+        array: o.array,
+        todo,
+        record,
+        threads,
+        details,
+        input,
+        outDir,
+        runner,
+        kind: rows.kind,
+        predictCopy: predictCopy?.file,
+        mapped,
+        owner,
+        names: rows.names,
+      });
+    else
+      await Promise.all(
+        todo.map((shard) =>
+          runShard({
+            ...o,
+            batch: record.batch ?? o.batch,
+            threads,
+            details,
+            shard,
+            kind: rows.kind,
+            input,
+            outDir,
+            runner,
+            predictCopy: predictCopy?.file,
+            mapped,
+            owner,
+            names: rows.names,
+          }),
+        ),
+      );
   } finally {
     if (predictCopy) await fs.rm(predictCopy.dir, { recursive: true, force: true }).catch(() => undefined);
   }
@@ -660,22 +702,28 @@ interface ShardRun extends Omit<PredictOptions, 'shard'> {
   names: string[] | undefined;
 }
 
-/** One shard's container, from a fresh folder to its checked output; the outcome goes into `shard`, never a throw. */
-async function runShard(r: ShardRun): Promise<void> {
-  const { engine, shard } = r;
-  const dir = shardDir(r.outDir, shard.index);
+/** A shard about to run (here or on Slurm): its folder made anew for the container's user, its outcome cleared. */
+export async function freshShard(outDir: string, shard: ShardRecord, owner: ShardRun['owner']): Promise<string> {
+  const dir = shardDir(outDir, shard.index);
   // Whatever a failed container left there (a partial file, a link) goes: the shard writes its folder anew.
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
   // The container may run as another user than this process (as a run does): it must be able to write its own
   // folder, and nothing else here.
-  if (r.owner === 'world') await fs.chmod(dir, 0o777);
-  else if (r.owner) await fs.chown(dir, r.owner.uid, r.owner.gid);
+  if (owner === 'world') await fs.chmod(dir, 0o777);
+  else if (owner) await fs.chown(dir, owner.uid, owner.gid);
   Object.assign(shard, { status: 'pending', startedAt: new Date().toISOString() });
   delete shard.error;
   delete shard.exitCode;
   delete shard.sha256;
   delete shard.endedAt;
+  return dir;
+}
+
+/** One shard's container, from a fresh folder to its checked output; the outcome goes into `shard`, never a throw. */
+async function runShard(r: ShardRun): Promise<void> {
+  const { engine, shard } = r;
+  const dir = await freshShard(r.outDir, shard, r.owner);
   const name = `mlc-predict-${randomBytes(3).toString('hex')}-${shard.index}`;
   let id: string | undefined;
   try {
@@ -716,6 +764,52 @@ async function runShard(r: ShardRun): Promise<void> {
   } finally {
     shard.endedAt = new Date().toISOString();
     if (id !== undefined) await engine.removeContainer(id, { force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * The shards to run as one array job (`--on slurm`): each one's folder made and its container request rendered as
+ * a local shard's, the job's id on record before a task starts, and each ended task's output checked as a local one's.
+ */
+async function runArray(
+  r: Omit<ShardRun, 'shard' | 'array'> & { array: ShardArray; todo: ShardRecord[]; record: PredictRecord },
+): Promise<void> {
+  const tasks = [];
+  for (const shard of r.todo) {
+    const dir = await freshShard(r.outDir, shard, r.owner);
+    const request = shardContainerRequest({
+      image: { ref: r.model, details: r.details },
+      name: `mlc-predict-${shard.index}`,
+      shard,
+      kind: r.kind,
+      input: r.input,
+      shardDir: dir,
+      runner: r.runner,
+      ...(r.predictCopy ? { predict: r.predictCopy } : {}),
+      batch: r.batch ?? DEFAULT_BATCH,
+      threads: r.threads,
+      ...(r.mapped ? { hostUser: r.mapped } : {}),
+    });
+    tasks.push({ shard, request });
+  }
+  const { job, ended } = await r.array.run({
+    outDir: r.outDir,
+    tasks,
+    submitted: async (id) => {
+      Object.assign(r.record, { backend: r.array.id, job: id });
+      await writeRecord(r.outDir, r.record);
+    },
+    log: r.log,
+    ...(r.signal ? { signal: r.signal } : {}),
+  });
+  for (const shard of r.todo) {
+    const t = ended.get(shard.index);
+    shard.endedAt = t?.end ?? new Date().toISOString();
+    if (t?.exitCode !== undefined && t.exitCode !== null) shard.exitCode = t.exitCode;
+    const checked = t?.error ? { error: t.error } : await checkShard(r.outDir, shard, r.names);
+    if ('error' in checked) Object.assign(shard, { status: 'failed', error: checked.error });
+    else Object.assign(shard, { status: 'succeeded', sha256: checked.sha256 });
+    r.log.info(`shard ${shard.index} (rows ${shard.start}-${shard.end - 1}), ${r.array.id} task ${job}_${shard.index}: ${shard.status}`);
   }
 }
 
