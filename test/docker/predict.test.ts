@@ -188,6 +188,9 @@ describe('mlc predict (real engine, mlc from dist/cli.js)', function () {
       ['succeeded', 'succeeded', 'failed', 'succeeded'],
     );
     assert.ok(!fs.existsSync(path.join(four, 'predictions.jsonl')));
+    // One array, a task per shard, on record as the job.
+    assert.match(fs.readFileSync(path.join(four, 'slurm', 'predict.sbatch'), 'utf8'), /^#SBATCH --array=0,1,2,3$/m);
+    assert.equal(record(four).job, job);
     const kept = [0, 1, 3].map((i) => fs.statSync(shardFile(four, i)).mtimeMs);
 
     const resumed = await mlc([...args.filter((a) => a !== '--shards' && a !== '4'), '--resume', '--json'], {
