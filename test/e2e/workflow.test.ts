@@ -26,6 +26,13 @@ async function openSweep(view: Locator, sweepId: string | undefined, timeout = 6
   const row = view.locator('.monaco-list-row', { hasText: `Sweep ${sweepId}` }).first();
   await row.waitFor({ timeout });
   if ((await row.getAttribute('aria-expanded')) !== 'true') await row.click();
+  // The pointer resting on the row opens its hover, which then takes the clicks meant for the rows below it.
+  await view.page().mouse.move(1000, 850);
+  await view
+    .page()
+    .locator('.context-view .hover-contents')
+    .waitFor({ state: 'detached', timeout: 10_000 })
+    .catch(() => undefined);
   return row;
 }
 
@@ -333,6 +340,20 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       // The runs' terminal closed, so the picture shows the whole chart with its legend.
       await vscode.runCommand('View: Hide Panel');
       await vscode.screenshot('compare');
+
+      // Compare Sweep on the sweep's own row opens the same panel with every point of the sweep, none selected.
+      await vscode.runCommand('View: Close All Editors');
+      await page.locator('section.chart canvas').first().waitFor({ state: 'detached', timeout: 30_000 });
+      await vscode.showExperimentImages();
+      await sweepRow.click({ button: 'right' });
+      await vscode.page
+        .locator('.context-view .action-label', { hasText: /^Compare Sweep$/ })
+        .first()
+        .hover();
+      await vscode.page.keyboard.press('Enter');
+      await page.locator('section.chart canvas').first().waitFor({ timeout: 60_000 });
+      assert.equal(await page.locator('#runs-table tbody tr').count(), 2);
+      assert.match((await page.locator('#runs-table td.best').first().textContent()) ?? '', /^0\.125 ★$/);
     });
 
     it('runs outlive a window reload: the sweep goes on in the background, its rows come back running, then end ok', async () => {
