@@ -614,7 +614,7 @@ export async function predictBatch(o: PredictOptions): Promise<PredictRecord> {
   delete record.job;
   await writeRecord(outDir, record);
 
-  const predictCopy = o.predict !== undefined || !imageServes(details) ? await privatePredict(o) : undefined;
+  const predictCopy = o.predict !== undefined || !imageServes(details) ? await privatePredict(o, outDir) : undefined;
   try {
     const mapped = await hostUser(engine, details, NO_RUNTIME, outDir, o.signal).catch(() => undefined);
     const owner = await runFolderOwner(engine, details, NO_RUNTIME, mapped, o.signal).catch(() => 'world' as const);
@@ -813,8 +813,11 @@ async function runArray(
   }
 }
 
-/** A private copy of predict.py (read without following links: a run could have made it a link to a host file). */
-async function privatePredict(o: PredictOptions): Promise<{ file: string; dir: string }> {
+/**
+ * A private copy of predict.py (read without following links: a run could have made it a link to a host file), in
+ * the job's folder: the shards' containers mount it, and on a cluster the job's folder is where every node looks.
+ */
+async function privatePredict(o: PredictOptions, outDir: string): Promise<{ file: string; dir: string }> {
   const source = path.resolve(o.workspace, o.predict ?? 'predict.py');
   const content = await readPredict(source);
   if (content === undefined)
@@ -823,7 +826,7 @@ async function privatePredict(o: PredictOptions): Promise<{ file: string; dir: s
         ? `${shownValue(source)} is not there: --predict names the predict.py that gives load(model_dir) and predict(model, inputs).`
         : `The model image carries no predict.py and ${shownValue(o.workspace)} has none: run \`mlc predict\` in the project folder (--dir), or pass --predict FILE.`,
     );
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mlc-predict-'));
+  const dir = await fs.mkdtemp(path.join(outDir, '.predict-'));
   // The container's user, whoever it is, reads it.
   await fs.chmod(dir, 0o755);
   const file = path.join(dir, 'predict.py');

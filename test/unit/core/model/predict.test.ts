@@ -182,6 +182,21 @@ describe('mlc predict: shards of a data set', () => {
     }
   });
 
+  it("mounts --predict's private copy from the job's folder (every node of a cluster sees it), and removes it after", async () => {
+    const engine = new ShardEngine();
+    const out = path.join(dir, 'out');
+    write('mine.py', 'def load(model_dir):\n    return 2\n\ndef predict(model, inputs):\n    return [model]\n');
+    await job(engine, rowsFile(2), out, { predict: 'mine.py' });
+    const binds = [...engine.requests.values()].flatMap((r) => r.HostConfig?.Binds ?? []);
+    const mounted = binds.find((b) => b.endsWith(':/opt/mlc/predict.py:ro'));
+    assert.ok(mounted?.startsWith(`${path.join(out, '.predict-')}`), binds.join(' '));
+    assert.deepEqual(
+      fs.readdirSync(out).filter((n) => n.startsWith('.predict-')),
+      [],
+      'the copy goes once the shards ran',
+    );
+  });
+
   it('runs one container per shard without network, input read-only, and merges them in input order', async () => {
     const engine = new ShardEngine();
     const input = rowsFile(10);
