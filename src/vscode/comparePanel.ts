@@ -175,6 +175,8 @@ function strings(): Record<string, string> {
     loading: vscode.l10n.t('Reading…'),
     runsShown: vscode.l10n.t('runs shown'),
     groupSeeds: vscode.l10n.t('Group seeds'),
+    showRuns: vscode.l10n.t('Show its runs'),
+    hideRuns: vscode.l10n.t('Hide its runs'),
     parallel: vscode.l10n.t('Parameters and metrics (drag on an axis to filter, click it to clear)'),
     colourBy: vscode.l10n.t('Colour by'),
     ramp: vscode.l10n.t('blue: worst, orange: best'),
