@@ -36,6 +36,12 @@ async function openSweep(view: Locator, sweepId: string | undefined, timeout = 6
   return row;
 }
 
+/** The Compare Runs page's parallel-coordinates canvas, as its script leaves it: an axis each, a position per line. */
+interface Chart {
+  axes: { id: string; x: number; positions: (number | null)[] }[];
+  scrollIntoView(o: { block: string }): void;
+}
+
 const ROOT = path.resolve(__dirname, '../..');
 const VSIX = path.join(ROOT, 'dist', 'ml-containers.vsix');
 const PYTORCH_STANDIN = 'mlc-test/pytorch:bookworm';
@@ -354,6 +360,69 @@ describe('ML Containers in a real VS Code (code-server 4.100.3 + Chromium)', fun
       await page.locator('section.chart canvas').first().waitFor({ timeout: 60_000 });
       assert.equal(await page.locator('#runs-table tbody tr').count(), 2);
       assert.match((await page.locator('#runs-table td.best').first().textContent()) ?? '', /^0\.125 ★$/);
+    });
+
+    it('compares a 36-run grid (3 learning rates × 4 batch sizes × 3 seeds): 12 lines with the seeds grouped, a brush on lr filters the table', async () => {
+      fs.writeFileSync(path.join(repo, 'configs', 'grid.yaml'), 'lr: [0.001, 0.01, 0.1]\nbatch: [16, 32, 64, 128]\nseed: [1, 2, 3]\n');
+      git(repo, 'add', '-A');
+      git(repo, 'commit', '-qm', 'A grid with seeds');
+      // Eight steps of a loss that falls faster with the larger rate, a little higher with a larger batch or seed.
+      const train = [
+        'import json, os, re',
+        "c = open(os.environ['MLC_CONFIG']).read()",
+        "v = lambda k: float(re.search('^' + k + ':[ ]*([0-9.]+)', c, re.M).group(1))",
+        "f = open(os.path.join(os.environ['MLC_RUN_DIR'], 'metrics.jsonl'), 'w')",
+        "[f.write(json.dumps({'step': s, 'loss': 1 / (1 + 10 * v('lr') * s) + v('batch') / 1e4 + v('seed') / 1e3}) + chr(10)) for s in range(8)]",
+        'f.close()',
+      ].join('; ');
+      await vscode.runCommand('ML Containers: Run Experiment…');
+      await vscode.answerQuickInput(/Lists in the file become a sweep/, 'configs/grid.yaml');
+      if (sbatchOnPath) await vscode.answerQuickInput(/Where the runs go/, 'This engine');
+      await vscode.answerInputBox(/MLC_CONFIG/, `python3 -c "${train}"`);
+      await vscode.waitForNotification(/Sweep: 36 of 36 runs succeeded/, 600_000);
+      const runs = (await readRuns(repo)).runs.filter((r) => r.config.path === 'configs/grid.yaml');
+      assert.equal(runs.length, 36);
+
+      const view = await vscode.showExperimentImages();
+      const imageRow = view.locator('.monaco-list-row', { hasText: `${name}:${sha7}` }).first();
+      if ((await imageRow.getAttribute('aria-expanded')) !== 'true') await imageRow.click();
+      const sweepRow = await openSweep(view, runs[0]?.sweep?.id, 30_000);
+      await sweepRow.filter({ hasText: /36 points · 36 ok/ }).waitFor({ timeout: 30_000 });
+      await vscode.runCommand('View: Close All Editors');
+      await sweepRow.click({ button: 'right' });
+      await vscode.page
+        .locator('.context-view .action-label', { hasText: /^Compare Sweep$/ })
+        .first()
+        .hover();
+      await vscode.page.keyboard.press('Enter');
+
+      const page = vscode.page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+      const parallel = page.locator('canvas#parallel');
+      await parallel.waitFor({ timeout: 60_000 });
+      // Seeds grouped (the default where the runs differ in `seed`): a line per setting, 3 × 4.
+      assert.deepEqual(await parallel.evaluate((c: unknown) => (c as Chart).axes.map((a) => a.id)), [
+        'param:lr',
+        'param:batch',
+        'metric:loss',
+      ]);
+      assert.equal(await parallel.evaluate((c: unknown) => (c as Chart).axes[0]!.positions.length), 12);
+      assert.equal(await page.locator('#runs-table tbody tr:not(.spacer)').count(), 12, 'a row per seed group');
+
+      // Brushing the top quarter of the lr axis keeps lr = 0.1: its 4 batch sizes × 3 seeds.
+      await parallel.evaluate((c: unknown) => (c as Chart).scrollIntoView({ block: 'center' }));
+      const box = (await parallel.boundingBox())!;
+      const x = box.x + (await parallel.evaluate((c: unknown) => (c as Chart).axes.find((a) => a.id === 'param:lr')!.x));
+      const top = box.y + 30;
+      const bottom = box.y + 320 - 16;
+      await vscode.page.mouse.move(x, top - 2);
+      await vscode.page.mouse.down();
+      await vscode.page.mouse.move(x, top + (bottom - top) / 4, { steps: 5 });
+      await vscode.page.mouse.up();
+      await page.locator('#shown-count', { hasText: /^12 \/ 36/ }).waitFor({ timeout: 10_000 });
+      assert.equal(await page.locator('#runs-table tbody tr:not(.spacer)').count(), 4, 'the 4 groups of lr = 0.1');
+      await vscode.clearNotifications();
+      await vscode.runCommand('View: Hide Panel');
+      await vscode.screenshot('compare-sweep');
     });
 
     it('runs outlive a window reload: the sweep goes on in the background, its rows come back running, then end ok', async () => {
