@@ -33,7 +33,9 @@ describe('the npm package (npm pack, then npm install -g --offline)', function (
 
     const project = path.join(tmp, 'project');
     const out = execFileSync(mlc, ['init', '--preset', 'pytorch', '--variant', 'cpu', '--dir', project, '--json'], { encoding: 'utf8' });
-    assert.equal((JSON.parse(out) as { written: number }).written, 5);
+    // devcontainer.json, Dockerfile, requirements.txt, configs/experiment.yaml, predict.py and .dockerignore.
+    assert.equal((JSON.parse(out) as { written: number }).written, 6);
     assert.ok(fs.existsSync(path.join(project, '.devcontainer', 'Dockerfile')));
+    assert.ok(fs.existsSync(path.join(project, 'predict.py')), "the packaged templates hold the presets' predict.py");
   });
 });
