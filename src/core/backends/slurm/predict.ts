@@ -89,7 +89,12 @@ export interface SlurmShardsInput extends PredictScriptInput {
   submitted(job: string): Promise<void>;
   signal?: AbortSignal;
   pollMs?: number;
+  /** ACCOUNTING_WAIT_MS unless told. */
+  accountingWaitMs?: number;
 }
+
+/** How long a task that squeue no longer lists may take to reach sacct before it is called unknown. */
+export const ACCOUNTING_WAIT_MS = 30_000;
 
 /**
  * Submits the array (held until `submitted` has recorded it), waits until no task is queued or running, and gives
@@ -115,8 +120,19 @@ export async function runShardsOnSlurm(o: SlurmShardsInput): Promise<{ job: stri
     await o.client.cancel([job]).catch(() => undefined);
     throw e;
   }
-  // sacct has the exit codes; squeue's last word stands in where accounting is off.
-  const states = (await o.client.accounting([job], o.signal).catch(() => undefined)) ?? (await o.client.queue([job], o.signal));
+  // sacct has the exit codes, but slurmdbd records a task a moment after squeue lets go of it (a cancelled task was
+  // missing from a fresh slurmdbd's answer): asked again until every task has ended there, for at most
+  // ACCOUNTING_WAIT_MS. squeue's last word stands in where accounting is off.
+  const ids = o.tasks.map((t) => taskId({ job, task: t.shard }));
+  const until = Date.now() + (o.accountingWaitMs ?? ACCOUNTING_WAIT_MS);
+  let accounted: SlurmTaskState[] | undefined;
+  for (;;) {
+    accounted = await o.client.accounting([job], o.signal).catch(() => undefined);
+    const done = new Set((accounted ?? []).filter((t) => !isLive(t.state)).map(taskId));
+    if (!accounted || ids.every((id) => done.has(id)) || Date.now() >= until) break;
+    await new Promise((r) => setTimeout(r, o.pollMs ?? 1000));
+  }
+  const states = accounted ?? (await o.client.queue([job], o.signal));
   const byId = new Map(states.map((t) => [taskId(t), t]));
   return { job, ended: new Map(o.tasks.map((t) => [t.shard, byId.get(taskId({ job, task: t.shard }))])) };
 }

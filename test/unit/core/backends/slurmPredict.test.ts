@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { renderPredictScript, slurmShardArray } from '../../../../src/core/backends/slurm/predict';
+import { renderPredictScript, runShardsOnSlurm, slurmShardArray } from '../../../../src/core/backends/slurm/predict';
 import type { Slurm, SlurmTaskState } from '../../../../src/core/backends/slurm/slurm';
 import type { ImageDetails } from '../../../../src/core/docker/engine';
 import { createLogger } from '../../../../src/core/log';
@@ -150,6 +150,36 @@ describe('mlc predict --on slurm: waiting for the array', () => {
         'shard 2 (rows 500-749), Slurm task 41_2: Slurm ended it: CANCELLED; its log is slurm/41_2.log.',
       );
       assert.ok(fs.readFileSync(path.join(dir, 'slurm', 'predict.sbatch'), 'utf8').includes('#SBATCH --array=0,2'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('asks sacct again until a task squeue let go of is there (slurmdbd records it a moment later), then names its end', async () => {
+    let asked = 0;
+    const state = (task: number, s: string): SlurmTaskState => ({ job: '43', task, state: s, exitCode: 0, signal: null, end: null });
+    const slurm: Slurm = {
+      submit: async () => '43',
+      release: async () => undefined,
+      queue: async () => [],
+      // A fresh slurmdbd: the cancelled task is missing, then still running, then there.
+      accounting: async () =>
+        [[state(0, 'COMPLETED')], [state(0, 'COMPLETED'), state(1, 'RUNNING')]][asked++] ?? [state(0, 'COMPLETED'), state(1, 'CANCELLED')],
+      cancel: async () => undefined,
+    };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-slurm-predict-'));
+    try {
+      const { ended } = await runShardsOnSlurm({
+        outDir: dir,
+        tasks: tasks(dir, [0, 1]).map((t) => ({ shard: t.shard.index, request: t.request })),
+        slurm: {},
+        client: slurm,
+        log: createLogger({ write: () => undefined }, 'test'),
+        submitted: async () => undefined,
+        pollMs: 10,
+      });
+      assert.equal(asked, 3);
+      assert.equal(ended.get(1)?.state, 'CANCELLED');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
