@@ -455,6 +455,10 @@ def main(argv=None):
     max_body = int(env.get("MLC_SERVE_MAX_BODY", DEFAULT_MAX_BODY))
     model = Model(args.predict, args.model_dir, args.name)
     server = make_server(args.host, args.port, model, token, max_body)
+    # `docker stop` and Kubernetes end a container with SIGTERM, which a PID 1 without a handler ignores: the engine
+    # then waits out its grace period and kills it. shutdown() waits for serve_forever, so it runs in a thread.
+    # Set before anything is printed: whoever waits for "ready" may stop the server the moment it reads it.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     print(f"serving {model.name} (version {model.version}) on {args.host}:{server.server_address[1]}; loading {args.model_dir}", file=sys.stderr, flush=True)
 
     def load():
@@ -467,9 +471,6 @@ def main(argv=None):
             os._exit(1)
 
     threading.Thread(target=load, daemon=True).start()
-    # `docker stop` and Kubernetes end a container with SIGTERM, which a PID 1 without a handler ignores: the engine
-    # then waits out its grace period and kills it. shutdown() waits for serve_forever, so it runs in a thread.
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     try:
         server.serve_forever()
     except KeyboardInterrupt:
