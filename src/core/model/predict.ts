@@ -720,6 +720,23 @@ export async function freshShard(outDir: string, shard: ShardRecord, owner: Shar
   return dir;
 }
 
+/** A shard's container request, the same whether this engine runs it or a Slurm task does. */
+function shardRequest(r: Omit<ShardRun, 'shard'>, shard: Shard, dir: string, name: string): ContainerCreateRequest {
+  return shardContainerRequest({
+    image: { ref: r.model, details: r.details },
+    name,
+    shard,
+    kind: r.kind,
+    input: r.input,
+    shardDir: dir,
+    runner: r.runner,
+    ...(r.predictCopy ? { predict: r.predictCopy } : {}),
+    batch: r.batch ?? DEFAULT_BATCH,
+    threads: r.threads,
+    ...(r.mapped ? { hostUser: r.mapped } : {}),
+  });
+}
+
 /** One shard's container, from a fresh folder to its checked output; the outcome goes into `shard`, never a throw. */
 async function runShard(r: ShardRun): Promise<void> {
   const { engine, shard } = r;
@@ -727,22 +744,7 @@ async function runShard(r: ShardRun): Promise<void> {
   const name = `mlc-predict-${randomBytes(3).toString('hex')}-${shard.index}`;
   let id: string | undefined;
   try {
-    id = await engine.createContainer(
-      shardContainerRequest({
-        image: { ref: r.model, details: r.details },
-        name,
-        shard,
-        kind: r.kind,
-        input: r.input,
-        shardDir: dir,
-        runner: r.runner,
-        ...(r.predictCopy ? { predict: r.predictCopy } : {}),
-        batch: r.batch ?? DEFAULT_BATCH,
-        threads: r.threads,
-        ...(r.mapped ? { hostUser: r.mapped } : {}),
-      }),
-      r.signal,
-    );
+    id = await engine.createContainer(shardRequest(r, shard, dir, name), r.signal);
     await engine.startContainer(id, r.signal);
     const exitCode = await engine.waitContainer(id, r.signal);
     shard.exitCode = exitCode;
@@ -777,19 +779,7 @@ async function runArray(
   const tasks = [];
   for (const shard of r.todo) {
     const dir = await freshShard(r.outDir, shard, r.owner);
-    const request = shardContainerRequest({
-      image: { ref: r.model, details: r.details },
-      name: `mlc-predict-${shard.index}`,
-      shard,
-      kind: r.kind,
-      input: r.input,
-      shardDir: dir,
-      runner: r.runner,
-      ...(r.predictCopy ? { predict: r.predictCopy } : {}),
-      batch: r.batch ?? DEFAULT_BATCH,
-      threads: r.threads,
-      ...(r.mapped ? { hostUser: r.mapped } : {}),
-    });
+    const request = shardRequest(r, shard, dir, `mlc-predict-${shard.index}`);
     tasks.push({ shard, request });
   }
   const { job, ended } = await r.array.run({

@@ -14,7 +14,7 @@ import type { ShardArray } from '../../model/predict';
 import type { SlurmFlags } from './backend';
 import { chooseRuntime } from './runtime';
 import type { SlurmOptions } from './script';
-import { sbatchOptionsProblem } from './script';
+import { sbatchOptionLines, sbatchOptionsProblem } from './script';
 import type { Slurm, SlurmTaskState } from './slurm';
 import { SlurmCli, isLive } from './slurm';
 import { taskId } from './tasks';
@@ -46,13 +46,7 @@ export function renderPredictScript(i: PredictScriptInput): string {
     `--array=${i.tasks.map((t) => t.shard).join(',')}`,
     `--chdir=${i.outDir}`,
     `--output=${i.outDir}/${SLURM_DIR}/%A_%a.log`,
-    ...(s.partition ? [`--partition=${s.partition}`] : []),
-    ...(s.time ? [`--time=${s.time}`] : []),
-    ...(s.cpusPerTask ? [`--cpus-per-task=${s.cpusPerTask}`] : []),
-    ...(s.mem ? [`--mem=${s.mem}`] : []),
-    ...(s.gres ? [`--gres=${s.gres}`] : []),
-    ...(s.account ? [`--account=${s.account}`] : []),
-    ...(s.extra ?? []).map((x) => x.trim()),
+    ...sbatchOptionLines(s),
   ];
   const cases = i.tasks.map((t) => {
     const words = toDockerRunArgs({ ...t.request, name: undefined }, { remove: true, labels: true }).slice(2);

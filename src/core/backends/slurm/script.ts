@@ -90,6 +90,19 @@ export function arraySpec(size: number, parallel: number | undefined): string {
 }
 
 /** The whole script; pure, so `--dry-run` prints what would be submitted and tests read every line. */
+/** The user's Slurm options as #SBATCH values (checked by sbatchOptionsProblem first), in a fixed order. */
+export function sbatchOptionLines(s: SlurmOptions): string[] {
+  return [
+    ...(s.partition ? [`--partition=${s.partition}`] : []),
+    ...(s.time ? [`--time=${s.time}`] : []),
+    ...(s.cpusPerTask ? [`--cpus-per-task=${s.cpusPerTask}`] : []),
+    ...(s.mem ? [`--mem=${s.mem}`] : []),
+    ...(s.gres ? [`--gres=${s.gres}`] : []),
+    ...(s.account ? [`--account=${s.account}`] : []),
+    ...(s.extra ?? []).map((x) => x.trim()),
+  ];
+}
+
 export function renderBatchScript(i: BatchScriptInput): string {
   if (/[\s%]/.test(i.workspace) || hasControlCharacter(i.workspace))
     throw new SlurmError(
@@ -114,13 +127,7 @@ export function renderBatchScript(i: BatchScriptInput): string {
     `--chdir=${i.workspace}`,
     `--output=${output}`,
     '--open-mode=append',
-    ...(s.partition ? [`--partition=${s.partition}`] : []),
-    ...(s.time ? [`--time=${s.time}`] : []),
-    ...(s.cpusPerTask ? [`--cpus-per-task=${s.cpusPerTask}`] : []),
-    ...(s.mem ? [`--mem=${s.mem}`] : []),
-    ...(s.gres ? [`--gres=${s.gres}`] : []),
-    ...(s.account ? [`--account=${s.account}`] : []),
-    ...(s.extra ?? []).map((x) => x.trim()),
+    ...sbatchOptionLines(s),
   ];
   const charliecloud = i.runtime === 'charliecloud';
   if (charliecloud && !i.charliecloudImage) throw new Error('renderBatchScript: the Charliecloud runtime needs its directory image');
