@@ -1,15 +1,19 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../core/log';
-import { recordTaskEnd, recordTaskStart } from '../core/backends/slurm/tasks';
+import { appendNodeOutput, recordTaskEnd, recordTaskStart } from '../core/backends/slurm/tasks';
+import { NODE_NAME } from '../core/run/records';
 import type { CliIO } from './io';
 import { UsageError } from './io';
 
-export const slurmTaskHelp = `mlc slurm-task start RUN --job JOB_TASK --gpus IDS --dir DIR
-mlc slurm-task finish RUN --exit CODE --dir DIR
+export const slurmTaskHelp = `mlc slurm-task start RUN --job JOB_TASK --gpus IDS [--nodes A,B] --dir DIR
+mlc slurm-task finish RUN --exit CODE [--failed-rank R --failed-node NAME] --dir DIR
+mlc slurm-task log RUN --rank R --dir DIR
 
 Called by the batch script \`mlc run --on slurm\` writes, not by hand: records an array task's start (the record
-says running, in which container, with which GPUs) and its end (the final line, with its exit code and metrics).`;
+says running, in which container, with which GPUs, on which nodes) and its end (the final line, with its exit code
+and metrics, and the node that failed first); \`log\` appends its input to the run's output.<rank>.log (and rank 0's
+also to its own output, the run's output.log), never through a link the run left there.`;
 
 /** The batch script's recorder: the run records are written by the same code as a local run's (core/run/records.ts). */
 export async function slurmTask(args: string[], io: CliIO): Promise<number> {
@@ -20,16 +24,35 @@ export async function slurmTask(args: string[], io: CliIO): Promise<number> {
       job: { type: 'string' },
       gpus: { type: 'string', default: 'none' },
       exit: { type: 'string' },
+      nodes: { type: 'string' },
+      rank: { type: 'string' },
+      'failed-rank': { type: 'string' },
+      'failed-node': { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
   });
   const [what, runId, ...extra] = positionals;
-  if (!runId || extra.length) throw new UsageError('give start or finish and the run id');
+  if (!runId || extra.length) throw new UsageError('give start, finish or log and the run id');
   const workspace = path.resolve(values.dir);
   if (what === 'start') {
     if (!values.job || !/^\d+_\d+$/.test(values.job)) throw new UsageError('--job wants the array task as JOB_TASK, e.g. 12_3');
-    await recordTaskStart({ workspace, runId, job: values.job, gpus: values.gpus });
+    const nodes = values.nodes?.split(',');
+    if (nodes && !nodes.every((n) => NODE_NAME.test(n))) throw new UsageError('--nodes wants node names separated by commas');
+    await recordTaskStart({ workspace, runId, job: values.job, gpus: values.gpus, ...(nodes ? { nodes } : {}) });
+    return 0;
+  }
+  if (what === 'log') {
+    const rank = Number(values.rank);
+    if (!Number.isInteger(rank) || rank < 0) throw new UsageError('--rank wants the node rank, a whole number from 0');
+    // A pipe's writes are synchronous on Linux: what rank 0 echoes is all written when this process exits.
+    await appendNodeOutput({
+      workspace,
+      runId,
+      rank,
+      input: process.stdin,
+      ...(rank === 0 ? { echo: (b: Buffer) => process.stdout.write(b) } : {}),
+    });
     return 0;
   }
   if (what === 'finish') {
@@ -40,8 +63,11 @@ export async function slurmTask(args: string[], io: CliIO): Promise<number> {
       { write: (level, line) => (level === 'warn' || level === 'error' ? io.err(`${level}: ${line}`) : undefined) },
       'slurm-task',
     );
-    await recordTaskEnd({ workspace, runId, exitCode: code, log });
+    const rank = Number(values['failed-rank']);
+    const name = values['failed-node'];
+    const failedNode = name !== undefined && NODE_NAME.test(name) && Number.isInteger(rank) ? { rank, name } : undefined;
+    await recordTaskEnd({ workspace, runId, exitCode: code, log, ...(failedNode ? { failedNode } : {}) });
     return 0;
   }
-  throw new UsageError(`start or finish, not "${what ?? ''}"`);
+  throw new UsageError(`start, finish or log, not "${what ?? ''}"`);
 }

@@ -86,6 +86,17 @@ export interface RunRecord {
   data?: DataInput[];
   /** A failed run's ending in its backend's word when the run itself did not end it (timeout, out of memory…). */
   endedBy?: string;
+  /** A run across several nodes (`mlc run --on slurm --nodes N`): how many, GPUs on each, their names once it started. */
+  nodes?: RunNodes;
+}
+
+/** The nodes of a multi-node run, each running one container; rank r ran on names[r]. */
+export interface RunNodes {
+  count: number;
+  gpusPerNode: number;
+  /** What launched the command on each node: torchrun (`--launcher torchrun`), or the command itself when absent. */
+  launcher?: 'torchrun';
+  names?: string[];
 }
 
 /** A run's job in its backend: what that backend calls it, and the state it last gave it. */
@@ -120,6 +131,7 @@ export interface StartRecordInput {
   container: string;
   /** A run submitted to a backend (core/backends/): which, and its job, queued. */
   submitted?: { backend: string; job: RunJob };
+  nodes?: RunNodes;
 }
 
 /** A run's start line, the same for a run here (core/run/experiment.ts) and one a backend took (core/backends/). */
@@ -146,6 +158,7 @@ export function startRecord(i: StartRecordInput): RunRecord {
     ...(plan.data?.length ? { data: plan.data } : {}),
     backend: i.submitted?.backend ?? 'local',
     ...(i.submitted ? { job: i.submitted.job } : {}),
+    ...(i.nodes ? { nodes: i.nodes } : {}),
   };
 }
 
@@ -390,6 +403,22 @@ function isRunRecord(raw: unknown): raw is RunRecord {
         JOB_WORD.test(raw.job.state) &&
         (raw.job.queued === undefined || typeof raw.job.queued === 'boolean'))) &&
     (raw.data === undefined || isDataInputList(raw.data)) &&
-    (raw.endedBy === undefined || (typeof raw.endedBy === 'string' && ENDED_BY.test(raw.endedBy)))
+    (raw.endedBy === undefined || (typeof raw.endedBy === 'string' && ENDED_BY.test(raw.endedBy))) &&
+    (raw.nodes === undefined || isRunNodes(raw.nodes))
+  );
+}
+
+/** A node's name as Slurm prints it (a host name). */
+export const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+function isRunNodes(raw: unknown): raw is RunNodes {
+  return (
+    isRecord(raw) &&
+    Number.isInteger(raw.count) &&
+    (raw.count as number) >= 1 &&
+    Number.isInteger(raw.gpusPerNode) &&
+    (raw.gpusPerNode as number) >= 0 &&
+    (raw.launcher === undefined || raw.launcher === 'torchrun') &&
+    (raw.names === undefined || (Array.isArray(raw.names) && raw.names.every((n) => typeof n === 'string' && NODE_NAME.test(n))))
   );
 }

@@ -9,7 +9,7 @@ import { readRuns } from '../../run/records';
 import { optionalCatalog, templatesDir } from '../../scaffold/templateFiles';
 import type { BatchBackend } from '../backend';
 import { chooseRuntime, isApptainer, runtimeTitle } from './runtime';
-import type { SlurmOptions } from './script';
+import type { MultiNode, SlurmOptions } from './script';
 import { sbatchOptionsProblem } from './script';
 import type { Slurm } from './slurm';
 import { SlurmCli, commandOnPath, isLive } from './slurm';
@@ -30,12 +30,20 @@ the image is built once (apptainer build, from the .def \`mlc export apptainer\`
                         host, else apptainer or singularity where on PATH, else charliecloud where ch-run is)
   --partition P  --time T  --cpus-per-task N  --mem M  --gres G  --account A
                         the sbatch options of the same names, one #SBATCH line each
-  --sbatch-arg OPT      another #SBATCH line (repeatable), e.g. --sbatch-arg=--qos=long`;
+  --sbatch-arg OPT      another #SBATCH line (repeatable), e.g. --sbatch-arg=--qos=long
+  --nodes N             one run across N nodes (sbatch --nodes=N --ntasks-per-node=1): a container on each, on the
+                        host's network, given MASTER_ADDR (the first node), MASTER_PORT, NNODES, NODE_RANK and the
+                        SLURM_* variables; node r's output in output.r.log, rank 0's also in output.log; a node that
+                        fails ends the others and is named on the record. The nodes need the image (or --runtime
+                        apptainer/charliecloud, whose image is in this folder) and this folder at the same path
+  --launcher torchrun   run the command under torchrun on each node (--nnodes N, a process per GPU of --gres or
+                        one on CPU, c10d rendezvous on the first node): \`-- python train.py\` becomes a DDP job`;
 
 /** What `mlc run --on slurm` parsed: the #SBATCH lines, and how the tasks run the image. */
 export interface SlurmFlags {
   sbatch: SlurmOptions;
   runtime?: string;
+  multiNode?: MultiNode;
 }
 
 type FlagValues = Readonly<Record<string, string | boolean | string[] | undefined>>;
@@ -62,6 +70,19 @@ export function slurmOptions(v: FlagValues): SlurmOptions {
   return options;
 }
 
+/** --nodes and --launcher: undefined for a run on one node without a launcher, as before either existed. */
+export function multiNodeOptions(v: FlagValues): MultiNode | undefined {
+  const nodesText = typeof v.nodes === 'string' ? v.nodes : undefined;
+  const nodes = nodesText === undefined ? 1 : Number(nodesText);
+  if (!(Number.isInteger(nodes) && nodes >= 1))
+    throw new UserError(`--nodes wants a whole number of nodes, such as --nodes 2, not "${nodesText}"`);
+  const launcher = v.launcher;
+  if (launcher !== undefined && launcher !== 'torchrun')
+    throw new UserError(`--launcher takes torchrun (or give none, and the command launches its own processes), not "${String(launcher)}"`);
+  if (nodes === 1 && launcher === undefined) return undefined;
+  return { nodes, ...(launcher ? { launcher } : {}) };
+}
+
 /** `slurm`: the cluster's commands; unit tests pass a fake of our Slurm interface. */
 export function createSlurmBackend(slurm: (options?: SlurmOptions) => Slurm = (options) => new SlurmCli(options)): BatchBackend {
   return {
@@ -79,9 +100,18 @@ export function createSlurmBackend(slurm: (options?: SlurmOptions) => Slurm = (o
         gres: { type: 'string' },
         account: { type: 'string' },
         'sbatch-arg': { type: 'string', multiple: true },
+        nodes: { type: 'string' },
+        launcher: { type: 'string' },
       },
       help,
-      parse: (v): SlurmFlags => ({ sbatch: slurmOptions(v), ...(typeof v.runtime === 'string' ? { runtime: v.runtime } : {}) }),
+      parse: (v): SlurmFlags => {
+        const multiNode = multiNodeOptions(v);
+        return {
+          sbatch: slurmOptions(v),
+          ...(typeof v.runtime === 'string' ? { runtime: v.runtime } : {}),
+          ...(multiNode ? { multiNode } : {}),
+        };
+      },
     },
     async submit(plan, o) {
       const flags = (o.options ?? {}) as Partial<SlurmFlags>;
@@ -104,6 +134,7 @@ export function createSlurmBackend(slurm: (options?: SlurmOptions) => Slurm = (o
         ...(folderOwner ? { folderOwner } : {}),
         slurm: slurm(options),
         options,
+        ...(flags.multiNode ? { multiNode: flags.multiNode } : {}),
         recorder: o.recorder,
         ...(o.host ? { dockerHost: o.host } : {}),
         containerRuntime: runtime.runtime,

@@ -1,12 +1,14 @@
 // The batch script of a sweep on Slurm, as text: one array job, task i runs point i in `docker run --init` of the
 // image pinned by id, with the mounts, env and labels of a local run (core/run/experiment.ts renders them), and calls
 // back into `mlc slurm-task` to write its start and final record (core/run/records.ts stays the only writer).
+import * as path from 'node:path';
 import { quote } from 'shell-quote';
 import { toDockerRunArgs } from '../../container/dockerRun';
 import { NO_GPU_ENV, asksUnlimitedMemlock, containerRequest } from '../../container/request';
 import type { ContainerCreateRequest } from '../../docker/engine';
 import type { RunContainerInput } from '../../run/experiment';
 import { runContainerSpec } from '../../run/experiment';
+import { PLANS_DIR } from '../../run/plan';
 import { JOB_LABEL } from '../../labels';
 import type { ApptainerTool } from './apptainer';
 import { apptainerEnvPrefix, toApptainerArgs } from './apptainer';
@@ -45,6 +47,34 @@ export interface BatchScriptInput {
   runtime?: SlurmRuntime;
   charliecloudImage?: string;
   sif?: string;
+  /** One run across several nodes (`--nodes`, `--launcher`): see multiNodeParts. */
+  multiNode?: MultiNode;
+}
+
+/** A run that spans nodes: N nodes, one container each, and whether torchrun wraps the command. */
+export interface MultiNode {
+  nodes: number;
+  launcher?: 'torchrun';
+}
+
+/** GPUs per node that --gres asks for ("gpu:2", "gpu:a100:2" → 2; "gpu" → 1); 0 when it asks for none. */
+export function gresGpuCount(gres: string | undefined): number {
+  const g = (gres ?? '').split(',').find((x) => /^(gres\/)?gpu(:|$)/.test(x.trim()));
+  if (!g) return 0;
+  const last = g.trim().split(':').pop()!;
+  return /^\d+$/.test(last) ? Number(last) : 1;
+}
+
+/**
+ * COMMAND under torchrun, one agent per node: the node count and the rendezvous (c10d, on rank 0's node) come from
+ * the variables each node's container gets (multiNodeParts), a process per GPU of the node or one on CPU.
+ * `--no_python` runs COMMAND as given (`python train.py` stays that), and the underscore spellings are the ones
+ * every torchrun takes (the hyphenated ones came with torch 2).
+ */
+export function torchrunCommand(command: readonly string[], procsPerNode: number): string[] {
+  if (!command.length) throw new SlurmError('--launcher torchrun needs the command it launches after --, such as -- python train.py.');
+  const line = `exec torchrun --nnodes "$NNODES" --nproc_per_node ${procsPerNode} --rdzv_backend c10d --rdzv_endpoint "$MASTER_ADDR:$MASTER_PORT" --rdzv_id "$MLC_RDZV_ID" --no_python "$@"`;
+  return ['sh', '-c', line, 'torchrun', ...command];
 }
 
 /** Whether the --gres asks for GPUs ("gpu:1", "gpu:a100:2", "gres/gpu:1"). */
@@ -127,13 +157,16 @@ export function renderBatchScript(i: BatchScriptInput): string {
     `--chdir=${i.workspace}`,
     `--output=${output}`,
     '--open-mode=append',
+    ...(i.multiNode ? [`--nodes=${i.multiNode.nodes}`, '--ntasks-per-node=1'] : []),
     ...sbatchOptionLines(s),
   ];
   const charliecloud = i.runtime === 'charliecloud';
   if (charliecloud && !i.charliecloudImage) throw new Error('renderBatchScript: the Charliecloud runtime needs its directory image');
   const apptainer = isApptainer(i.runtime) ? i.runtime : undefined;
   if (apptainer && !i.sif) throw new Error('renderBatchScript: the Apptainer runtime needs its SIF');
-  const cases = runs.map((run, n) => {
+  const multi = i.multiNode;
+  const cases = runs.map((given, n) => {
+    const run = multi?.launcher ? { ...given, command: torchrunCommand(given.command, gresGpuCount(s.gres) || 1) } : given;
     const spec = { ...runContainerSpec(run), name: undefined };
     // GPUs come from Slurm's allocation at run time (below), not from this machine's preflight.
     const render = (dropMemlock: boolean): ContainerCreateRequest => {
@@ -159,9 +192,19 @@ export function renderBatchScript(i: BatchScriptInput): string {
     return `  ${n + 1}) run=${quote([run.runId])}; args=(${quote(words(request))})${fallback} ;;`;
   });
   const mlc = quote([i.recorder.node, i.recorder.cli, 'slurm-task', '--dir', i.workspace]);
+  const body = apptainer ? apptainerRun(apptainer, !multi) : charliecloud ? charliecloudRun(!multi) : dockerRun(!multi);
+  const run = multi
+    ? multiNodeParts({
+        body,
+        runtime: apptainer ? 'apptainer' : charliecloud ? 'charliecloud' : 'docker',
+        workspace: i.workspace,
+        planId: i.planId,
+      })
+    : `${body}"\${mlc[@]}" finish "$run" --exit "$code"\nexit "$code"\n`;
+  const how = charliecloud ? ' (converted for ch-run)' : apptainer ? ` (built into a SIF for ${apptainer})` : '';
   return `#!/bin/bash
-# Written by ML Containers (mlc run --on slurm): ${i.sweep ? `sweep ${i.planId}, ${runs.length} runs` : `run ${i.planId}`}, one array task each.
-# Task i runs point i of .mlcontainers/sweeps/${i.planId}.json in the image pinned by id${charliecloud ? ' (converted for ch-run)' : apptainer ? ` (built into a SIF for ${apptainer})` : ''}; it records its own start and
+# Written by ML Containers (mlc run --on slurm): ${i.sweep ? `sweep ${i.planId}, ${runs.length} runs` : `run ${i.planId}`}, one array task each${multi ? `, on ${multi.nodes} nodes` : ''}.
+# Task i runs point i of .mlcontainers/sweeps/${i.planId}.json in the image pinned by id${how}; it records its own start and
 # end through \`mlc slurm-task\`, and \`mlc runs\` reads what squeue and sacct say of tasks that could not (cancelled,
 # over --time, out of memory).
 ${sbatch.map((x) => `#SBATCH ${x}`).join('\n')}
@@ -175,13 +218,89 @@ esac
 job=\${SLURM_ARRAY_JOB_ID}_$task
 name=mlc-\${SLURM_ARRAY_JOB_ID}-$task
 mlc=(${mlc})
-${apptainer ? apptainerRun(apptainer) : charliecloud ? CHARLIECLOUD_RUN : DOCKER_RUN}"\${mlc[@]}" finish "$run" --exit "$code"
+${run}`;
+}
+
+/** The script kept beside the plan, .mlcontainers/sweeps/<id>.sbatch: what sbatch is given, and what srun runs on every node of a multi-node run. */
+export function scriptPath(planId: string): string {
+  return path.join(PLANS_DIR, `${planId}.sbatch`);
+}
+
+/**
+ * A run on several nodes: the batch script, on the allocation's first node, sets the rendezvous, records the start
+ * and runs itself on every node through srun with `--node` (the kept copy: the nodes see the workspace at the same
+ * path, and the container cannot write it, as .mlcontainers is read-only in a run); each node starts its container
+ * on the host's network with the rendezvous and the SLURM_* variables, its output going to output.<rank>.log (rank
+ * 0's also to the run's output.log) through \`mlc slurm-task log\`, which never follows a link the run left there.
+ * A node that fails ends the others (srun --kill-on-bad-exit) and is named on the record: each node notes when and
+ * how its container ended in a folder beside the script, and the first to fail is the cause.
+ */
+function multiNodeParts(o: { body: string; runtime: 'docker' | 'charliecloud' | 'apptainer'; workspace: string; planId: string }): string {
+  const self = quote([path.join(o.workspace, scriptPath(o.planId))]);
+  const ends = quote([path.join(o.workspace, PLANS_DIR, `${o.planId}.nodes`)]);
+  // What a node's container gets beyond the run's own: docker takes names (-e NAME, the value from this shell);
+  // ch-run and apptainer keep the names listed in keep from the environment they clear.
+  const pass =
+    o.runtime === 'docker'
+      ? `node=(--network host)
+  for v in MASTER_ADDR MASTER_PORT NNODES NODE_RANK MLC_RDZV_ID $(compgen -e | grep '^SLURM_'); do node+=(-e "$v"); done`
+      : `keep+=(MASTER_ADDR MASTER_PORT NNODES NODE_RANK MLC_RDZV_ID $(compgen -e | grep '^SLURM_'))`;
+  const body = o.body.replace(/^/gm, '  ').replace(/^ +$/gm, '');
+  return `ends=${ends}
+if [ "\${1:-}" = --node ]; then
+  # One node's share, started by srun: its rank is its place in the allocation, rank 0 the node this script began on.
+  export NODE_RANK=$SLURM_NODEID
+  rank=$SLURM_NODEID
+  [ "$rank" = 0 ] || name=$name-$rank
+  # This node's GPUs are the step's (srun sets them per node); what follows reads them where a one-node task does.
+  export SLURM_JOB_GPUS=\${SLURM_STEP_GPUS:-\${SLURM_JOB_GPUS:-}}
+  ${pass}
+  exec > >("\${mlc[@]}" log "$run" --rank "$rank") 2>&1
+${body}  printf '%s %s %s %s\\n' "$(date +%s%N)" "$rank" "\${SLURMD_NODENAME:-$(hostname)}" "$code" >"$ends/$job.$rank"
+  # Its output is all in the log once mlc has read to the end of it.
+  exec >&- 2>&-
+  wait $!
+  exit "$code"
+fi
+# The rendezvous: rank 0's node, the first of the allocation (where this script runs), and a port free on it (tasks
+# of one sweep that share a first node start from different ports, as they may start at the same moment).
+nodes=($(scontrol show hostnames "$SLURM_JOB_NODELIST"))
+export MASTER_ADDR=\${nodes[0]} NNODES=\${#nodes[@]} MLC_RDZV_ID=$job
+port=$((29500 + (SLURM_ARRAY_JOB_ID * 64 + task) % 2000))
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+export MASTER_PORT=$port
+"\${mlc[@]}" start "$run" --job "$job" --gpus "\${SLURM_JOB_GPUS:-none}" --nodes "$(IFS=,; echo "\${nodes[*]}")" || exit 1
+mkdir -p "$ends" && rm -f "$ends/$job".*
+# scancel and the time limit reach srun and every node's share, which removes its container; the record is then left
+# to \`mlc runs\`, which asks sacct how the task ended.
+stopped=0
+trap 'stopped=1' TERM
+srun --nodes="$NNODES" --ntasks="$NNODES" --ntasks-per-node=1 --kill-on-bad-exit=1 bash ${self} --node
+code=$?
+if [ "$stopped" = 1 ]; then exit "$code"; fi
+# The node that failed first (srun ended the others after it) is the run's cause: its rank, name and exit code.
+first=$(cat "$ends/$job".* 2>/dev/null | sort -n | awk '$4 != 0 { print $2, $3, $4; exit }')
+failed=()
+if [ -n "$first" ]; then
+  read -r frank fnode fcode <<<"$first"
+  failed=(--failed-rank "$frank" --failed-node "$fnode")
+  code=$fcode
+fi
+"\${mlc[@]}" finish "$run" --exit "$code" "\${failed[@]}"
 exit "$code"
 `;
 }
 
-/** Task i's container through the docker CLI on the node, named after the task so scancel's TERM can remove it. */
-const DOCKER_RUN = `# The container gets what Slurm allocated: its GPUs (the NVIDIA runtime where the node has it, else the variables
+/** A one-node task's start on record: running, in its container, with the GPUs Slurm gave it. */
+const START = `"\${mlc[@]}" start "$run" --job "$job" --gpus "\${SLURM_JOB_GPUS:-none}" || exit 1\n`;
+
+/**
+ * Task i's container through the docker CLI on the node, named after the task so scancel's TERM can remove it. `single`:
+ * the task is the run (it records its start); else it is one node's share of it (multiNodeParts), on the host's network.
+ */
+function dockerRun(single: boolean): string {
+  const node = single ? '' : ' "${node[@]}"';
+  return `# The container gets what Slurm allocated: its GPUs (the NVIDIA runtime where the node has it, else the variables
 # CUDA reads), and its CPUs and memory as docker limits, since dockerd's containers live outside the job's cgroup.
 gpus=()
 if [ -n "\${SLURM_JOB_GPUS:-}" ]; then
@@ -194,21 +313,20 @@ fi
 limits=()
 [ -n "\${SLURM_CPUS_PER_TASK:-}" ] && limits+=(--cpus "$SLURM_CPUS_PER_TASK")
 [ -n "\${SLURM_MEM_PER_NODE:-}" ] && limits+=(--memory "\${SLURM_MEM_PER_NODE}m")
-"\${mlc[@]}" start "$run" --job "$job" --gpus "\${SLURM_JOB_GPUS:-none}" || exit 1
-# scancel and the time limit send TERM to docker (which --init passes on to the command) and to this script: then
+${single ? START : ''}# scancel and the time limit send TERM to docker (which --init passes on to the command) and to this script: then
 # the container is made sure gone and the record left to \`mlc runs\`, which asks sacct how the task ended.
 stopped=0
 trap 'stopped=1' TERM
 err=$(mktemp)
 # Its stderr goes on to the output file as it comes, and into $err to be read if the container could not start.
-{ docker run --name "$name" --label "${JOB_LABEL}=$job" "\${gpus[@]}" "\${limits[@]}" "\${args[@]}" 2>&1 1>&3 3>&- | tee "$err" >&2; } 3>&1
+{ docker run --name "$name" --label "${JOB_LABEL}=$job"${node} "\${gpus[@]}" "\${limits[@]}" "\${args[@]}" 2>&1 1>&3 3>&- | tee "$err" >&2; } 3>&1
 code=\${PIPESTATUS[0]}
 # Rootless and sandboxed engines cannot lift memlock (runArgs --ulimit memlock=-1): as a local run does, the task
 # starts with the engine's limit rather than not at all.
 if [ "$code" = 125 ] && [ "$stopped" = 0 ] && [ \${#lowmem[@]} -gt 0 ] && grep -q 'rlimit type 8' "$err"; then
   echo "mlc: this engine cannot raise the locked-memory limit (memlock=-1); starting with its default limit, so pinned-memory transfers may be slower." >&2
   docker rm -f "$name" >/dev/null 2>&1
-  docker run --name "$name" --label "${JOB_LABEL}=$job" "\${gpus[@]}" "\${limits[@]}" "\${lowmem[@]}"
+  docker run --name "$name" --label "${JOB_LABEL}=$job"${node} "\${gpus[@]}" "\${limits[@]}" "\${lowmem[@]}"
   code=$?
 fi
 rm -f "$err"
@@ -217,20 +335,21 @@ if [ "$stopped" = 1 ]; then
   exit "$code"
 fi
 `;
+}
 
 /**
  * Task i's container through ch-run: a process of the job, so Slurm's limits and signals reach it as they reach any
  * other. Its environment is cleared but for $USER (ch-run needs it) and the secrets, which the job inherited from
  * sbatch: the words set the rest.
  */
-const CHARLIECLOUD_RUN = `chrun=$(command -v ch-run) || { echo "mlc: ch-run is not on PATH on node $(hostname): install Charliecloud on the nodes, or submit with --runtime docker" >&2; exit 1; }
+function charliecloudRun(single: boolean): string {
+  return `chrun=$(command -v ch-run) || { echo "mlc: ch-run is not on PATH on node $(hostname): install Charliecloud on the nodes, or submit with --runtime docker" >&2; exit 1; }
 # The container gets the GPUs Slurm allocated as the variables CUDA reads (the node's /dev is the container's).
 gpus=()
 if [ -n "\${SLURM_JOB_GPUS:-}" ]; then
   gpus=("--set-env=NVIDIA_VISIBLE_DEVICES=$SLURM_JOB_GPUS" "--set-env=CUDA_VISIBLE_DEVICES=\${CUDA_VISIBLE_DEVICES:-$SLURM_JOB_GPUS}")
 fi
-"\${mlc[@]}" start "$run" --job "$job" --gpus "\${SLURM_JOB_GPUS:-none}" || exit 1
-# scancel and the time limit send TERM to every process of the job, the command included: the record is then left
+${single ? START : ''}# scancel and the time limit send TERM to every process of the job, the command included: the record is then left
 # to \`mlc runs\`, which asks sacct how the task ended.
 stopped=0
 trap 'stopped=1' TERM
@@ -244,17 +363,17 @@ trap 'stopped=1' TERM
 code=$?
 if [ "$stopped" = 1 ]; then exit "$code"; fi
 `;
+}
 
 /**
  * Task i's container through `apptainer exec` of the SIF: a process of the job, so Slurm's limits and signals reach
  * it. With --cleanenv it sees none of the job's variables: the request's, the secrets (from the job's environment,
  * which sbatch passed on) and the GPUs Slurm allocated are handed over as APPTAINERENV_ variables.
  */
-function apptainerRun(tool: ApptainerTool): string {
+function apptainerRun(tool: ApptainerTool, single: boolean): string {
   const prefix = apptainerEnvPrefix(tool);
   return `tool=$(command -v ${tool}) || { echo "mlc: ${tool} is not on PATH on node $(hostname): install Apptainer on the nodes, or submit with --runtime docker" >&2; exit 1; }
-"\${mlc[@]}" start "$run" --job "$job" --gpus "\${SLURM_JOB_GPUS:-none}" || exit 1
-# scancel and the time limit send TERM to every process of the job, the command included: the record is then left
+${single ? START : ''}# scancel and the time limit send TERM to every process of the job, the command included: the record is then left
 # to \`mlc runs\`, which asks sacct how the task ended.
 stopped=0
 trap 'stopped=1' TERM

@@ -14,11 +14,11 @@ import { imageName } from '../../reference';
 import type { RunContainerInput } from '../../run/experiment';
 import { runContainerSpec } from '../../run/experiment';
 import type { ExperimentPlan } from '../../run/plan';
-import { PLANS_DIR } from '../../run/plan';
+import type { RunNodes } from '../../run/records';
 import { appendRun, runFolder, startRecord } from '../../run/records';
 import { makeRunFolder, writeRunFile } from '../../run/runFolder';
-import type { BatchScriptInput, SlurmOptions } from './script';
-import { renderBatchScript } from './script';
+import type { BatchScriptInput, MultiNode, SlurmOptions } from './script';
+import { gresGpuCount, renderBatchScript, scriptPath } from './script';
 import type { Slurm } from './slurm';
 import { SlurmError } from './slurm';
 import { apptainerImage, apptainerSifPath } from './apptainer';
@@ -35,6 +35,8 @@ export interface SlurmSubmitOptions {
   runtime?: RuntimeSettings;
   slurm: Slurm;
   options: SlurmOptions;
+  /** One run across several nodes (--nodes, --launcher). */
+  multiNode?: MultiNode;
   recorder: BatchScriptInput['recorder'];
   dockerHost?: string;
   /** How the tasks run the image (default docker); Charliecloud's directory image and Apptainer's SIF are made here, once per id. */
@@ -59,11 +61,6 @@ export interface SlurmSubmission {
   scriptFile: string;
   job?: string;
   runs: string[];
-}
-
-/** The script next to the plan: .mlcontainers/sweeps/<id>.sbatch. */
-export function scriptPath(planId: string): string {
-  return path.join(PLANS_DIR, `${planId}.sbatch`);
 }
 
 export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmission> {
@@ -98,6 +95,7 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
     tasks,
     slurm: { ...o.options, ...(plan.parallel ? { parallel: plan.parallel } : {}) },
     recorder: o.recorder,
+    ...(o.multiNode ? { multiNode: o.multiNode } : {}),
     ...(o.dockerHost ? { dockerHost: o.dockerHost } : {}),
     ...(chImage ? { runtime: 'charliecloud' as const, charliecloudImage: chImage } : {}),
     ...(apptainer && sif ? { runtime: apptainer, sif } : {}),
@@ -152,7 +150,12 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
   });
   const submitted = now().toISOString();
   try {
-    await recordSubmitted(plan, job, submitted, o.runtime ? envNames(o.runtime) : []);
+    const nodes: RunNodes | undefined = o.multiNode && {
+      count: o.multiNode.nodes,
+      gpusPerNode: gresGpuCount(o.options.gres),
+      ...(o.multiNode.launcher ? { launcher: o.multiNode.launcher } : {}),
+    };
+    await recordSubmitted(plan, job, submitted, o.runtime ? envNames(o.runtime) : [], nodes);
   } catch (e) {
     await o.slurm.cancel([job]).catch(() => undefined);
     throw e;
@@ -161,7 +164,13 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
   return { script, scriptFile: rel, job, runs };
 }
 
-async function recordSubmitted(plan: ExperimentPlan, job: string, submitted: string, env: string[]): Promise<void> {
+async function recordSubmitted(
+  plan: ExperimentPlan,
+  job: string,
+  submitted: string,
+  env: string[],
+  nodes: RunNodes | undefined,
+): Promise<void> {
   for (const point of plan.points) {
     const task = { job, task: point.index + 1 };
     await appendRun(
@@ -174,6 +183,7 @@ async function recordSubmitted(plan: ExperimentPlan, job: string, submitted: str
         env,
         container: `mlc-${job}-${task.task}`,
         submitted: { backend: SLURM_BACKEND, job: jobState(task, 'PENDING') },
+        ...(nodes ? { nodes } : {}),
       }),
     );
   }

@@ -5,6 +5,7 @@ import type { Logger } from '../../log';
 import { closeRun } from '../../run/lifecycle';
 import type { RunRecord, RunStatus } from '../../run/records';
 import { appendRun, markStopRequested, readRuns, stopRequested } from '../../run/records';
+import { assertRunFolder, openRunFileForAppend } from '../../run/runFolder';
 import type { Slurm, SlurmTaskState } from './slurm';
 import { isLive } from './slurm';
 
@@ -68,12 +69,15 @@ export async function recordTaskStart(o: {
   runId: string;
   job: string;
   gpus: string;
+  /** A multi-node run's nodes, rank 0's first, as the batch script read them from SLURM_JOB_NODELIST. */
+  nodes?: string[];
   now?: () => Date;
 }): Promise<RunRecord> {
   const started = await submitted(o.workspace, o.runId);
   const [job = '', task = ''] = o.job.split('_');
   const record: RunRecord = {
     ...started,
+    ...(o.nodes && started.nodes ? { nodes: { ...started.nodes, names: o.nodes } } : {}),
     start: (o.now ?? ((): Date => new Date()))().toISOString(),
     gpus: o.gpus || 'none',
     container: `mlc-${job}-${task}`,
@@ -88,6 +92,8 @@ export async function recordTaskEnd(o: {
   workspace: string;
   runId: string;
   exitCode: number;
+  /** A multi-node run's node that failed first: srun ended the others after it. */
+  failedNode?: { rank: number; name: string };
   log: Logger;
   now?: () => Date;
 }): Promise<RunRecord> {
@@ -105,8 +111,40 @@ export async function recordTaskEnd(o: {
       exitCode: o.exitCode,
       end: (o.now ?? ((): Date => new Date()))().toISOString(),
       ...(task ? ending(task, status, state) : {}),
+      ...(o.failedNode && status === 'failed' ? { error: nodeFailure(o.failedNode, o.exitCode, started.nodes?.count) } : {}),
     },
   });
+}
+
+/** Why a multi-node run failed, in one sentence: which node, how, and what became of the others. */
+export function nodeFailure(node: { rank: number; name: string }, exitCode: number, count: number | undefined): string {
+  const how = exitCode === 137 ? 'was killed (exit code 137)' : `exited with code ${exitCode}`;
+  const others = count === 2 ? 'the other node was stopped' : 'the other nodes were stopped';
+  return `node ${node.name} (rank ${node.rank}) ${how}, and ${others}: its output is in output.${node.rank}.log`;
+}
+
+/**
+ * One node's output of a multi-node run, read until it ends, appended to output.<rank>.log in the run's folder,
+ * opened without following a link (the container may have left one by that name); `echo` gets it too (rank 0's goes
+ * on to the batch script's output, the run's output.log).
+ */
+export async function appendNodeOutput(o: {
+  workspace: string;
+  runId: string;
+  rank: number;
+  input: AsyncIterable<Buffer>;
+  echo?: (chunk: Buffer) => void;
+}): Promise<void> {
+  const dir = await assertRunFolder(o.workspace, o.runId);
+  const file = await openRunFileForAppend(dir, `output.${o.rank}.log`);
+  try {
+    for await (const chunk of o.input) {
+      await file.write(chunk);
+      o.echo?.(chunk);
+    }
+  } finally {
+    await file.close();
+  }
 }
 
 async function submitted(workspace: string, runId: string): Promise<RunRecord> {
