@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# Makes sure a single-node Slurm 22.05 answers on this machine, for `mlc run --on slurm` and its Docker-tier tests
-# (test/docker/slurm.test.ts). Fresh Debian 12 machine: installs slurm-wlm, munge, slurmdbd, mariadb and Charliecloud,
-# writes /etc/slurm/{slurm,gres,slurmdbd}.conf (one node named after `hostname -s`, its CPUs and memory from `slurmd
-# -C`, one fake GPU so --gres gpu:1 schedules), and starts munged, mariadbd, slurmdbd, slurmctld and slurmd in the
-# background (no systemd: they outlive this script). Second run: about a second. Recipe and pitfalls: ENGINES.md, part B.
+# Makes sure a two-node Slurm 22.05 answers on this machine, for `mlc run --on slurm` and its Docker-tier tests
+# (test/docker/slurm*.test.ts). Fresh Debian 12 machine: installs slurm-wlm, munge, slurmdbd, mariadb and Charliecloud,
+# writes /etc/slurm/{slurm,gres,slurmdbd}.conf and starts munged, mariadbd, slurmdbd, slurmctld and two slurmd in the
+# background (no systemd: they outlive this script). Second run: about a second. Recipe and pitfalls: ENGINES.md,
+# part B, and CONTRIBUTING.md, "The two-node Slurm test world".
+#   node <host> (`hostname -s`): the machine itself; partition `debug` (Default) has only this node, so every
+#     one-node test and the quickstart keep their 127.0.0.1 services.
+#   node <host>-2: a second slurmd in network namespace mlc-node2 (and a UTS namespace of its own, hostname <host>-2),
+#     10.77.0.2 on a veth to the host's 10.77.0.1; it shares the host's files, munge key and dockerd (over
+#     /var/run/docker.sock), so its `--network host` containers land in the host's network. Partition `multi` has both.
+# Both nodes get the CPUs and memory of `slurmd -C` (oversubscribed: fine for tests) and one fake GPU each. Where the
+# second node cannot come up (no CAP_NET_ADMIN), the one-node world is written instead: a warning, or a failure under
+# CI=true, so the multi-node tests never silently skip in CI.
 #
 #   scripts/test-slurm.sh
 #   MLC_SLURM_DEF_MEM   DefMemPerCPU in MB (default 1000): without it each job takes the whole node's memory and
@@ -14,7 +22,7 @@ cd "$(dirname "$0")/.."
 DEF_MEM=${MLC_SLURM_DEF_MEM:-1000}
 TMP=${TMPDIR:-/tmp}
 MARK='# Written by ml-containers scripts/test-slurm.sh'
-case ${1:-} in -h | --help) sed -n '2,10p' "$0"; exit 0 ;; '') ;; *) echo "test-slurm: unknown argument $1" >&2; exit 2 ;; esac
+case ${1:-} in -h | --help) sed -n '2,20p' "$0"; exit 0 ;; '') ;; *) echo "test-slurm: unknown argument $1" >&2; exit 2 ;; esac
 
 log() { printf '[test-slurm] %s\n' "$*"; }
 die() { printf '[test-slurm] %s\n' "$*" >&2; exit 1; }
@@ -92,13 +100,57 @@ layout=$(sed -e 's/^NodeName=[^ ]* //' -e 's/ RealMemory=[0-9]*//' <<<"$hw")
 # Leave a tenth of the memory to the machine; slurmd drains a node that reports less than it is configured with.
 node_mem=$((mem * 9 / 10))
 
+# The second node: a network namespace joined to the host by a veth pair. Reused when it is already there (a machine
+# reset kills the daemons but leaves namespaces); `ip` gives each piece only when missing, so a second run changes nothing.
+NODE2=$NODE-2
+NS=mlc-node2
+HOST_IP=10.77.0.1
+NODE2_IP=10.77.0.2
+two_nodes() {
+  as_root ip netns exec "$NS" true 2>/dev/null || as_root ip netns add "$NS" || return 1
+  if ! as_root ip link show mlcn2-host >/dev/null 2>&1; then
+    as_root ip netns exec "$NS" ip link del mlcn2-node 2>/dev/null || true
+    as_root ip link add mlcn2-host type veth peer name mlcn2-node netns "$NS" || return 1
+  fi
+  as_root ip addr replace "$HOST_IP/24" dev mlcn2-host || return 1
+  as_root ip link set mlcn2-host up || return 1
+  as_root ip netns exec "$NS" ip addr replace "$NODE2_IP/24" dev mlcn2-node || return 1
+  as_root ip netns exec "$NS" ip link set lo up || return 1
+  as_root ip netns exec "$NS" ip link set mlcn2-node up || return 1
+  as_root ip netns exec "$NS" ip route replace default via "$HOST_IP" || return 1
+  # The node's /etc/hosts (bound over it below; `ip netns exec` does the same when debugging): the host's file maps
+  # $NODE to 127.0.0.1, which in the namespace would be its own loopback.
+  as_root mkdir -p "/etc/netns/$NS" || return 1
+  printf '127.0.0.1 localhost\n%s %s\n%s %s\n' "$HOST_IP" "$NODE" "$NODE2_IP" "$NODE2" | as_root tee "/etc/netns/$NS/hosts" >/dev/null
+}
+nodes=$NODE
+ctld_host=$NODE
+if two_nodes; then
+  nodes="$NODE,$NODE2"
+  ctld_host="$NODE($HOST_IP)"
+else
+  msg="the second Slurm node $NODE2 cannot come up: making network namespace $NS with a veth needs CAP_NET_ADMIN (see the ip errors above); only the one-node world (partition debug) is there"
+  [ "${CI:-}" = true ] && die "$msg"
+  log "warning: $msg"
+fi
+node_line() { printf 'NodeName=%s %s RealMemory=%s Gres=gpu:1 State=UNKNOWN' "$1" "$layout" "$node_mem"; }
+node_lines=$(node_line "$NODE")
+partitions="PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP"
+if [ "$nodes" != "$NODE" ]; then
+  node_lines="$node_lines NodeAddr=$HOST_IP
+$(node_line "$NODE2") NodeAddr=$NODE2_IP"
+  partitions="$partitions
+PartitionName=multi Nodes=$nodes MaxTime=INFINITE State=UP"
+fi
+
 conf_changed=0
 write_conf /etc/slurm/gres.conf "$MARK
-# A fake GPU: --gres gpu:1 schedules and sets CUDA_VISIBLE_DEVICES, with no device behind it.
-NodeName=$NODE Name=gpu File=/dev/null" && conf_changed=1
+# A fake GPU on each node: --gres gpu:1 schedules and sets CUDA_VISIBLE_DEVICES, with no device behind it.
+NodeName=$nodes Name=gpu File=/dev/null" && conf_changed=1
+# %n is the node's name: each slurmd keeps its own pid file, log and spool though they share one file system.
 write_conf /etc/slurm/slurm.conf "$MARK
 ClusterName=mlc
-SlurmctldHost=$NODE
+SlurmctldHost=$ctld_host
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -113,11 +165,11 @@ SchedulerType=sched/backfill
 ReturnToService=2
 KillWait=10
 StateSaveLocation=/var/spool/slurmctld
-SlurmdSpoolDir=/var/spool/slurmd
+SlurmdSpoolDir=/var/spool/slurmd/%n
 SlurmctldPidFile=/run/slurm/slurmctld.pid
-SlurmdPidFile=/run/slurm/slurmd.pid
+SlurmdPidFile=/run/slurm/slurmd-%n.pid
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
-SlurmdLogFile=/var/log/slurm/slurmd.log
+SlurmdLogFile=/var/log/slurm/slurmd-%n.log
 SlurmctldPort=6817
 SlurmdPort=6818
 JobAcctGatherType=jobacct_gather/linux
@@ -127,33 +179,54 @@ AccountingStorageHost=localhost
 AccountingStoragePort=6819
 AccountingStorageTRES=gres/gpu
 GresTypes=gpu
-NodeName=$NODE $layout RealMemory=$node_mem Gres=gpu:1 State=UNKNOWN
-PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP" && conf_changed=1
+$node_lines
+$partitions" && conf_changed=1
 
 # slurmdbd before slurmctld, which registers the cluster with it; config changes need restarts (not reconfigure).
+# /run/slurm/slurmd.pid is the one-node world's slurmd from before the pid files were named per node.
 stop_daemon() { alive "$1" && { as_root kill "$(as_root cat "$1")"; for _ in $(seq 1 20); do alive "$1" || break; sleep 0.25; done; }; return 0; }
 if [ "$dbd_changed" = 1 ]; then stop_daemon /run/slurm/slurmdbd.pid; fi
-if [ "$conf_changed" = 1 ] || [ "$dbd_changed" = 1 ]; then stop_daemon /run/slurm/slurmctld.pid; stop_daemon /run/slurm/slurmd.pid; fi
+if [ "$conf_changed" = 1 ] || [ "$dbd_changed" = 1 ]; then
+  stop_daemon /run/slurm/slurmctld.pid
+  for pid in /run/slurm/slurmd.pid "/run/slurm/slurmd-$NODE.pid" "/run/slurm/slurmd-$NODE2.pid"; do stop_daemon "$pid"; done
+fi
 if ! alive /run/slurm/slurmdbd.pid; then
   log "starting slurmdbd"
   as_root slurmdbd
   for _ in $(seq 1 40); do (exec 3<>/dev/tcp/127.0.0.1/6819) 2>/dev/null && break; sleep 0.25; done
 fi
 if ! alive /run/slurm/slurmctld.pid; then log "starting slurmctld"; as_root slurmctld; fi
-if ! alive /run/slurm/slurmd.pid; then log "starting slurmd"; as_root slurmd; fi
+as_root mkdir -p "/var/spool/slurmd/$NODE"
+if ! alive "/run/slurm/slurmd-$NODE.pid"; then log "starting slurmd for $NODE"; as_root slurmd -N "$NODE"; fi
+if [ "$nodes" != "$NODE" ] && ! alive "/run/slurm/slurmd-$NODE2.pid"; then
+  as_root mkdir -p "/var/spool/slurmd/$NODE2"
+  log "starting slurmd for $NODE2 in network namespace $NS"
+  # nsenter rather than `ip netns exec`, which mounts a fresh /sys without /sys/fs/cgroup, and slurmd will not start
+  # without it; the namespace's hosts file goes over /etc/hosts in a mount namespace of the node's own (slave, so
+  # mounts made on the host later still show).
+  as_root nsenter --net="/run/netns/$NS" unshare --uts --mount --propagation slave \
+    sh -c "hostname '$NODE2' && mount --bind '/etc/netns/$NS/hosts' /etc/hosts && exec slurmd -N '$NODE2'"
+fi
 
-# Ready when the node is idle (or busy with someone's jobs); a node left down or drained by an earlier start resumes.
-state=''
-for _ in $(seq 1 60); do
-  state=$(sinfo -h -n "$NODE" -o '%T' 2>/dev/null | head -1 || true)
-  case $state in
-    idle | mixed | allocated | completing) break ;;
-    down* | drain* | fail*) as_root scontrol update nodename="$NODE" state=resume >/dev/null 2>&1 || true ;;
-  esac
-  sleep 0.5
-done
-case $state in idle | mixed | allocated | completing) ;; *) tail -n 20 /var/log/slurm/slurmctld.log >&2 || true; die "node $NODE is '${state:-unknown}', not idle, after 30 s (log above)" ;; esac
-
+# Ready when each node is idle (or busy with someone's jobs); a node left down or drained by an earlier start resumes.
+node_up() {
+  local node=$1 state=''
+  for _ in $(seq 1 60); do
+    state=$(sinfo -h -n "$node" -o '%T' 2>/dev/null | head -1 || true)
+    case $state in
+      idle | mixed | allocated | completing) echo "$state"; return 0 ;;
+      down* | drain* | fail*) as_root scontrol update nodename="$node" state=resume >/dev/null 2>&1 || true ;;
+    esac
+    sleep 0.5
+  done
+  tail -n 20 /var/log/slurm/slurmctld.log "/var/log/slurm/slurmd-$node.log" >&2 || true
+  die "node $node is '${state:-unknown}', not idle, after 30 s (logs above)"
+}
+state=$(node_up "$NODE")
 log "charliecloud: $(USER=${USER:-$(id -un)} ch-run --version 2>&1)"
 log "slurm: $(sinfo --version), node $NODE ($layout, RealMemory=$node_mem, gres gpu:1), partition debug, $state"
+if [ "$nodes" != "$NODE" ]; then
+  state2=$(node_up "$NODE2")
+  log "both nodes up: $NODE ($HOST_IP, $state) and $NODE2 ($NODE2_IP in netns $NS, $state2), partition multi"
+fi
 log "ready in $((SECONDS - started)) s"
