@@ -1,48 +1,44 @@
-import type * as Protobuf from 'protobufjs';
 import type { BuildEvent } from './engine';
+import type { Fields } from './session/wire';
+import { readFields } from './session/wire';
 
 // The part of BuildKit's moby.buildkit.v1.StatusResponse (api/services/control/control.proto) that progress
-// needs, as a JSON descriptor so nothing is read from disk at run time (the bundle has no .proto files).
-// protobufjs is loaded with the first trace, not at import: it is ~20 ms of the extension's activation otherwise.
-let statusResponse: Protobuf.Type | undefined;
-function statusResponseType(): Protobuf.Type {
-  if (statusResponse) return statusResponse;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const protobuf = require('protobufjs') as typeof Protobuf;
-  const root = protobuf.Root.fromJSON({
-    nested: {
-      StatusResponse: {
-        fields: {
-          vertexes: { rule: 'repeated', type: 'Vertex', id: 1 },
-          statuses: { rule: 'repeated', type: 'VertexStatus', id: 2 },
-          logs: { rule: 'repeated', type: 'VertexLog', id: 3 },
-        },
-      },
-      Vertex: {
-        fields: {
-          digest: { type: 'string', id: 1 },
-          name: { type: 'string', id: 3 },
-          cached: { type: 'bool', id: 4 },
-          started: { type: 'Timestamp', id: 5 },
-          completed: { type: 'Timestamp', id: 6 },
-          error: { type: 'string', id: 7 },
-        },
-      },
-      VertexStatus: {
-        fields: {
-          ID: { type: 'string', id: 1 },
-          vertex: { type: 'string', id: 2 },
-          name: { type: 'string', id: 3 },
-          current: { type: 'int64', id: 4 },
-          total: { type: 'int64', id: 5 },
-        },
-      },
-      VertexLog: { fields: { vertex: { type: 'string', id: 1 }, stream: { type: 'int64', id: 3 }, msg: { type: 'bytes', id: 4 } } },
-      Timestamp: { fields: { seconds: { type: 'int64', id: 1 }, nanos: { type: 'int32', id: 2 } } },
-    },
-  });
-  statusResponse = root.lookupType('StatusResponse');
-  return statusResponse;
+// shows, read field by field with the session's protobuf reader: protobufjs (its load and the schema it builds) was
+// ~25 ms of every build's start, `mlc model save`'s most of all (bench/ row 8).
+//   StatusResponse: vertexes = 1 (Vertex), logs = 3 (VertexLog)
+//   Vertex: digest = 1, name = 3, cached = 4, started = 5 (Timestamp), completed = 6 (Timestamp), error = 7
+//   VertexLog: vertex = 1, msg = 4
+interface TraceVertex {
+  digest: string;
+  name: string;
+  cached: boolean;
+  started: boolean;
+  completed: boolean;
+  error: string;
+}
+
+function decodeTrace(buf: Buffer): { vertexes: TraceVertex[]; logs: { vertex: string; msg: Buffer }[] } {
+  const messages = (fields: Fields, n: number): Fields[] =>
+    (fields.get(n) ?? []).filter((v) => Buffer.isBuffer(v)).map((v) => readFields(v));
+  const text = (fields: Fields, n: number): string => {
+    const v = fields.get(n)?.at(-1);
+    return Buffer.isBuffer(v) ? v.toString('utf8') : '';
+  };
+  const top = readFields(buf);
+  return {
+    vertexes: messages(top, 1).map((v) => ({
+      digest: text(v, 1),
+      name: text(v, 3),
+      cached: Boolean(v.get(4)?.at(-1)),
+      started: v.has(5),
+      completed: v.has(6),
+      error: text(v, 7),
+    })),
+    logs: messages(top, 3).map((l) => {
+      const msg = l.get(4)?.at(-1);
+      return { vertex: text(l, 1), msg: Buffer.isBuffer(msg) ? msg : Buffer.alloc(0) };
+    }),
+  };
 }
 
 interface Vertex {
@@ -100,11 +96,7 @@ export class BuildProgress {
   }
 
   private pushTrace(aux: string): string[] {
-    const type = statusResponseType();
-    const decoded = type.toObject(type.decode(Buffer.from(aux, 'base64')), { longs: Number, bytes: Buffer, defaults: true }) as {
-      vertexes: { digest: string; name: string; cached: boolean; started?: unknown; completed?: unknown; error: string }[];
-      logs: { vertex: string; msg: Buffer }[];
-    };
+    const decoded = decodeTrace(Buffer.from(aux, 'base64'));
     const lines: string[] = [];
     for (const v of decoded.vertexes) {
       const known = this.vertexes.get(v.digest) ?? {

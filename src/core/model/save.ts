@@ -116,7 +116,8 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
       `Run ${record.id} names no artifact: pass the files with --files model.pt (names in ${runRel(record.id)}), or list them under outputs: in the experiment YAML for the runs to come.`,
     );
   }
-  const image = await o.engine.inspectImage(record.image.id, o.signal);
+  // Both answers are asked for at once: each is a round trip to the engine, and the save is mostly waiting on them.
+  const [image, ping] = await Promise.all([o.engine.inspectImage(record.image.id, o.signal), o.engine.ping(o.signal)]);
   if (!image) {
     throw new ModelError(
       `The image run ${record.id} ran in (${shortImageId(record.image.id)}, ${printable(record.image.ref)}) is no longer on this engine, and a model is built FROM it: load that image again (docker load, or pull it), then save.`,
@@ -150,7 +151,6 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
         : 'no predict.py in the project: the image carries no server, and `mlc serve` will want one (--predict FILE)',
     );
 
-    const ping = await o.engine.ping(o.signal);
     const buildKit = buildKitSupport(ping).available;
     // BuildKit's FROM takes a name, not an image id: a tag of the run's image for the build, removed after. Named by
     // the run, so the Dockerfile (and the cache) is the same each time. Podman takes FROM <id> (see core/build/stamp.ts).

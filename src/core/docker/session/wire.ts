@@ -209,7 +209,7 @@ export function appendStatFrame(out: ProtoWriter, stat?: WireStat): void {
 }
 
 /** Field number → the values read (varints as numbers or bigints past 2^53, length-delimited as Buffers). */
-type Fields = Map<number, (number | bigint | Buffer)[]>;
+export type Fields = Map<number, (number | bigint | Buffer)[]>;
 
 export function readFields(buf: Buffer): Fields {
   const fields: Fields = new Map();
