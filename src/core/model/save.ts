@@ -108,6 +108,10 @@ export function modelNameProblem(name: string): string | undefined {
 /** Builds the model image of a run; the artifacts stay open from hashing until they are packed. */
 export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
   const record = await succeededRun(o.workspace, o.run);
+  // The engine is asked first and both questions go at once: the answers travel while the config is read, and the
+  // save is mostly waiting on round trips (bench/ row 8). Awaited below; a save stopped before then ignores them.
+  const asked = Promise.all([o.engine.inspectImage(record.image.id, o.signal), o.engine.ping(o.signal)]);
+  asked.catch(() => undefined);
   const patterns = o.files?.length
     ? [...o.files]
     : configOutputs(record.config.content, `the config of run ${record.id} (${record.config.path})`);
@@ -116,8 +120,7 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
       `Run ${record.id} names no artifact: pass the files with --files model.pt (names in ${runRel(record.id)}), or list them under outputs: in the experiment YAML for the runs to come.`,
     );
   }
-  // Both answers are asked for at once: each is a round trip to the engine, and the save is mostly waiting on them.
-  const [image, ping] = await Promise.all([o.engine.inspectImage(record.image.id, o.signal), o.engine.ping(o.signal)]);
+  const [image, ping] = await asked;
   if (!image) {
     throw new ModelError(
       `The image run ${record.id} ran in (${shortImageId(record.image.id)}, ${printable(record.image.ref)}) is no longer on this engine, and a model is built FROM it: load that image again (docker load, or pull it), then save.`,
@@ -127,6 +130,13 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
   const problem = modelNameProblem(name);
   if (problem) throw new ModelError(`${problem}.`);
   const tag = `${name}:${record.id}`;
+  const buildKit = buildKitSupport(ping).available;
+  // BuildKit's FROM takes a name, not an image id: a tag of the run's image for the build, removed after. Named by
+  // the run, so the Dockerfile (and the cache) is the same each time. Podman takes FROM <id> (see core/build/stamp.ts).
+  // It is made while the artifacts are hashed, and awaited before the build.
+  const fromTag = ping.isPodman ? undefined : `${name}:mlc-from-${record.id}`;
+  const tagged = fromTag ? o.engine.tagImage(image.id, name, `mlc-from-${record.id}`, o.signal) : Promise.resolve();
+  tagged.catch(() => undefined);
 
   const handles: FileHandle[] = [];
   try {
@@ -151,94 +161,93 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
         : 'no predict.py in the project: the image carries no server, and `mlc serve` will want one (--predict FILE)',
     );
 
-    const buildKit = buildKitSupport(ping).available;
-    // BuildKit's FROM takes a name, not an image id: a tag of the run's image for the build, removed after. Named by
-    // the run, so the Dockerfile (and the cache) is the same each time. Podman takes FROM <id> (see core/build/stamp.ts).
-    const fromTag = ping.isPodman ? undefined : `${name}:mlc-from-${record.id}`;
-    if (fromTag) await o.engine.tagImage(image.id, name, `mlc-from-${record.id}`, o.signal);
-    try {
-      // One COPY of one folder laid out as the image's /opt/mlc: each step of a build costs the engine ~20 ms.
-      const dockerfile = [
-        `FROM ${fromTag ?? image.id}`,
-        `COPY ${IN_CONTEXT}/ ${IMAGE_DIR}/`,
-        ...(server ? [serveCmd()] : []),
-        ...Object.entries(labels).map(([k, v]) => labelInstruction(k, v)),
-        '',
-      ].join('\n');
-      const context = modelContext(
-        [
-          { path: 'Dockerfile', content: dockerfile },
-          { path: inContext(`${MODEL_DIR}/${CARD_JSON}`), content: json },
-          { path: inContext(`${MODEL_DIR}/${CARD_MARKDOWN}`), content: cardMarkdown(card) },
-          ...(predict && server
-            ? [
-                { path: inContext(SERVER_PATH), content: server },
-                { path: inContext(PREDICT_PATH), content: predict },
-              ]
-            : []),
-        ],
-        artifacts.map((a) => ({ ...a, path: inContext(`${MODEL_DIR}/${a.path}`) })),
-      );
-      // An artifact that changed under the build is the error to report, not the failed transfer it caused.
-      let changed: Error | undefined;
-      const open = async function* (p: string): AsyncGenerator<Buffer> {
-        try {
-          yield* context.open(p);
-        } catch (e) {
-          if (e instanceof ArtifactChangedError) changed = e;
-          throw e;
-        }
-      };
-      const progress = new BuildProgress();
-      const onEvent = (event: BuildEvent): void => {
-        for (const line of progress.push(event)) o.log.info(line);
-      };
-      let imageId: string;
+    await tagged;
+    // One COPY of one folder laid out as the image's /opt/mlc: each step of a build costs the engine ~20 ms.
+    const dockerfile = [
+      `FROM ${fromTag ?? image.id}`,
+      `COPY ${IN_CONTEXT}/ ${IMAGE_DIR}/`,
+      ...(server ? [serveCmd()] : []),
+      ...Object.entries(labels).map(([k, v]) => labelInstruction(k, v)),
+      '',
+    ].join('\n');
+    const context = modelContext(
+      [
+        { path: 'Dockerfile', content: dockerfile },
+        { path: inContext(`${MODEL_DIR}/${CARD_JSON}`), content: json },
+        { path: inContext(`${MODEL_DIR}/${CARD_MARKDOWN}`), content: cardMarkdown(card) },
+        ...(predict && server
+          ? [
+              { path: inContext(SERVER_PATH), content: server },
+              { path: inContext(PREDICT_PATH), content: predict },
+            ]
+          : []),
+      ],
+      artifacts.map((a) => ({ ...a, path: inContext(`${MODEL_DIR}/${a.path}`) })),
+    );
+    // An artifact that changed under the build is the error to report, not the failed transfer it caused.
+    let changed: Error | undefined;
+    const open = async function* (p: string): AsyncGenerator<Buffer> {
       try {
-        // Through a BuildKit session where the engine has one, as `docker build` sends a context (a tar upload makes
-        // dockerode open a session of its own, and BuildKit unpack the tar in a step of its own); else a tar.
-        const viaSession = buildKit
-          ? await buildWithSession(o.engine, {
-              // The name keys BuildKit's copy of its last sync, which asks again only for files whose size or mtime
-              // changed; every entry is dated at the epoch, so the name carries the digest of every byte sent (a
-              // predict.py edited to the same length would stay what it was otherwise). Never read from.
-              scan: {
-                root: path.join(runFolder(o.workspace, record.id), `.model-context-${context.digest.slice(0, 16)}`),
-                entries: context.entries,
-              },
-              dockerfile: 'Dockerfile',
-              open,
-              request: { tags: [tag], buildKit },
-              onEvent,
-              ...(o.signal ? { signal: o.signal } : {}),
-            })
-          : undefined;
-        imageId =
-          viaSession?.imageId ??
-          (await o.engine.build(
-            packModelContext({ ...context, open }, (e) => (changed ??= e)),
-            { tags: [tag], dockerfile: 'Dockerfile', buildKit },
-            onEvent,
-            o.signal,
-          ));
+        yield* context.open(p);
       } catch (e) {
-        if (changed instanceof UserError) throw changed;
-        if (e instanceof BuildError) {
-          const failure = progress.failure(e.message);
-          throw new ModelError(`The model build failed at "${failure.step}": ${failure.error}`);
-        }
+        if (e instanceof ArtifactChangedError) changed = e;
         throw e;
       }
-      o.log.info(`saved ${imageId} as ${tag} (${formatBytes(total)} of artifacts)`);
-      return { imageId, name, tag, card, labels };
-    } finally {
-      if (fromTag)
-        await o.engine
-          .removeImage(fromTag)
-          .catch((e: unknown) => o.log.debug(`${fromTag} not removed: ${e instanceof Error ? e.message : String(e)}`));
+    };
+    const progress = new BuildProgress();
+    const onEvent = (event: BuildEvent): void => {
+      for (const line of progress.push(event)) o.log.info(line);
+    };
+    let imageId: string;
+    try {
+      // Through a BuildKit session where the engine has one, as `docker build` sends a context (a tar upload makes
+      // dockerode open a session of its own, and BuildKit unpack the tar in a step of its own); else a tar.
+      const viaSession = buildKit
+        ? await buildWithSession(o.engine, {
+            // The name keys BuildKit's copy of its last sync, which asks again only for files whose size or mtime
+            // changed; every entry is dated at the epoch, so the name carries the digest of every byte sent (a
+            // predict.py edited to the same length would stay what it was otherwise). Never read from.
+            scan: {
+              root: path.join(runFolder(o.workspace, record.id), `.model-context-${context.digest.slice(0, 16)}`),
+              entries: context.entries,
+            },
+            dockerfile: 'Dockerfile',
+            open,
+            request: { tags: [tag], buildKit },
+            onEvent,
+            ...(o.signal ? { signal: o.signal } : {}),
+          })
+        : undefined;
+      imageId =
+        viaSession?.imageId ??
+        (await o.engine.build(
+          packModelContext({ ...context, open }, (e) => (changed ??= e)),
+          { tags: [tag], dockerfile: 'Dockerfile', buildKit },
+          onEvent,
+          o.signal,
+        ));
+    } catch (e) {
+      if (changed instanceof UserError) throw changed;
+      if (e instanceof BuildError) {
+        const failure = progress.failure(e.message);
+        throw new ModelError(`The model build failed at "${failure.step}": ${failure.error}`);
+      }
+      throw e;
     }
+    o.log.info(`saved ${imageId} as ${tag} (${formatBytes(total)} of artifacts)`);
+    return { imageId, name, tag, card, labels };
   } finally {
-    await Promise.all(handles.map((h) => h.close().catch(() => undefined)));
+    // A tag that was never made is not removed; one made for a save that stopped early is.
+    const untagged = fromTag
+      ? tagged.then(
+          () =>
+            o.engine
+              .removeImage(fromTag)
+              .catch((e: unknown) => o.log.debug(`${fromTag} not removed: ${e instanceof Error ? e.message : String(e)}`)),
+          () => undefined,
+        )
+      : undefined;
+    await Promise.all([untagged, ...handles.map((h) => h.close().catch(() => undefined))]);
   }
 }
 
