@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 DEF_MEM=${MLC_SLURM_DEF_MEM:-1000}
 TMP=${TMPDIR:-/tmp}
 MARK='# Written by ml-containers scripts/test-slurm.sh'
-case ${1:-} in -h | --help) sed -n '2,20p' "$0"; exit 0 ;; '') ;; *) echo "test-slurm: unknown argument $1" >&2; exit 2 ;; esac
+case ${1:-} in -h | --help) sed -n '2,18p' "$0"; exit 0 ;; '') ;; *) echo "test-slurm: unknown argument $1" >&2; exit 2 ;; esac
 
 log() { printf '[test-slurm] %s\n' "$*"; }
 die() { printf '[test-slurm] %s\n' "$*" >&2; exit 1; }
