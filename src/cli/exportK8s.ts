@@ -6,26 +6,35 @@ import { parseArgs } from 'node:util';
 import type { Engine } from '../core/docker/engine';
 import { machineEngine } from '../core/docker/machine';
 import { envNamesOnly, runtimeSettings } from '../core/container/runtime';
-import { k8sManifests, manifestFileName, pinnedReference, toYaml } from '../core/export/kubernetes';
+import type { K8sKind } from '../core/export/kubernetes';
+import { K8S_KINDS, k8sManifests, manifestFileName, pinnedReference, toYaml } from '../core/export/kubernetes';
 import { openProject } from '../core/project';
 import { UncommittedImageError, assertCommitted, configMismatchNote } from '../core/export/rules';
 import { pushRecordFile, recordedPushes, registryDigests } from '../core/images/pushRecord';
 import type { CliIO } from './io';
 import { UsageError, refuse, writeGenerated } from './io';
 
-export const exportK8sHelp = `mlc export k8s IMAGE [--config FILE] [--gpus N] [--kubeflow [--workers N]] [--registry REG] [--allow-dirty]
-                     [--env NAME]… [--env-file FILE]… [--dir DIR] [--out DIR] [--force] [--apply] [--json] [--host URL] [-- ARG…]
+export const exportK8sHelp = `mlc export k8s IMAGE [--config FILE] [--gpus N] [--kind KIND] [--nodes N] [--queue NAME] [--runtime NAME]
+                     [--kubeflow [--workers N]] [--registry REG] [--allow-dirty] [--env NAME]… [--env-file FILE]…
+                     [--dir DIR] [--out DIR] [--force] [--apply] [--json] [--host URL] [-- ARG…]
 
-Writes Kubernetes manifests for an experiment image to <name>-<sha7>.k8s.yaml: a batch/v1 Job (with --kubeflow,
-a Kubeflow PyTorchJob) running the image pinned by its registry digest, requesting nvidia.com/gpu and labelled
-with the image's commit, and the hyper-parameter file as a ConfigMap mounted at /etc/mlc/config/<file> with its
-path in MLC_CONFIG. Arguments after -- replace the image's CMD (its ENTRYPOINT still runs).
+Writes Kubernetes manifests for an experiment image to <name>-<sha7>.k8s.yaml: a batch/v1 Job (or, with --kind,
+a PyTorchJob, TrainJob or JobSet) running the image pinned by its registry digest, requesting nvidia.com/gpu and
+labelled with the image's commit, and the hyper-parameter file as a ConfigMap mounted at /etc/mlc/config/<file>
+with its path in MLC_CONFIG. Arguments after -- replace the image's CMD (its ENTRYPOINT still runs).
 
   --config FILE   hyper-parameter file for the job, as a ConfigMap (at most 1 MiB)
   --gpus N        nvidia.com/gpu per pod (default: 1; 0 runs on CPU nodes)
-  --kubeflow      a kubeflow.org/v1 PyTorchJob: one Master and --workers Workers (needs the training operator);
-                  one process per pod: for several GPUs per pod, run torchrun --nproc-per-node N after --
-  --workers N     Worker replicas of the PyTorchJob (default: 1)
+  --kind KIND     job (default): a batch/v1 Job of one pod;
+                  pytorchjob: a kubeflow.org/v1 PyTorchJob, one Master and N-1 Workers (the training operator);
+                  trainjob: a Kubeflow Trainer v2 trainer.kubeflow.org/v1alpha1 TrainJob of --runtime on N nodes;
+                  jobset: a jobset.x-k8s.io/v1alpha2 JobSet, a leader pod and N-1 workers, MASTER_ADDR the leader's
+  --nodes N       pods of a pytorchjob (default 2), trainjob or jobset (default 1)
+  --queue NAME    the Kueue LocalQueue to submit to (label kueue.x-k8s.io/queue-name on the job)
+  --runtime NAME  the TrainJob's ClusterTrainingRuntime (default: torch-distributed)
+  --kubeflow      the same as --kind pytorchjob; one process per pod: for several GPUs per pod, run
+                  torchrun --nproc-per-node N after --
+  --workers N     Worker replicas of the PyTorchJob (default: 1), the same as --nodes N+1
   --registry REG  the registry whose digest to pin, when the image was pushed to several
   --allow-dirty   export an image built from uncommitted changes (refused otherwise: its commit is not its code)
   --env NAME      a variable the pods take from the Secret <name>-env (key NAME); the manifest holds no value
@@ -81,6 +90,10 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
       gpus: { type: 'string' },
       kubeflow: { type: 'boolean', default: false },
       workers: { type: 'string' },
+      kind: { type: 'string' },
+      nodes: { type: 'string' },
+      queue: { type: 'string' },
+      runtime: { type: 'string' },
       registry: { type: 'string' },
       'allow-dirty': { type: 'boolean', default: false },
       out: { type: 'string', default: '.' },
@@ -98,12 +111,32 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
   const command = dashes < 0 ? [] : args.slice(dashes + 1);
   const [imageRef, ...rest] = positionals;
   if (!imageRef || rest.length) {
-    throw new UsageError('usage: mlc export k8s IMAGE [--config FILE] [--gpus N] [--kubeflow [--workers N]] [--apply] [-- ARG…]');
+    throw new UsageError(
+      'usage: mlc export k8s IMAGE [--config FILE] [--gpus N] [--kind KIND] [--nodes N] [--queue NAME] [--apply] [-- ARG…]',
+    );
   }
   const gpus = count('--gpus', values.gpus, 0);
   const workers = count('--workers', values.workers, 1);
-  if (workers !== undefined && !values.kubeflow) {
-    throw new UsageError('--workers is for --kubeflow (a PyTorchJob); a batch Job runs one pod.');
+  let nodes = count('--nodes', values.nodes, 1);
+  const kindFlag = values.kind?.toLowerCase();
+  if (kindFlag !== undefined && !(K8S_KINDS as readonly string[]).includes(kindFlag)) {
+    throw new UsageError(`--kind takes ${K8S_KINDS.join(', ')}, not "${values.kind}".`);
+  }
+  if (values.kubeflow && kindFlag !== undefined && kindFlag !== 'pytorchjob') {
+    throw new UsageError(`--kubeflow makes a PyTorchJob: leave it out for --kind ${kindFlag}.`);
+  }
+  const kind = (kindFlag ?? (values.kubeflow ? 'pytorchjob' : 'job')) as K8sKind;
+  if (workers !== undefined && kind !== 'pytorchjob') {
+    throw new UsageError('--workers is for --kubeflow (a PyTorchJob); a batch Job runs one pod, and the other kinds take --nodes.');
+  }
+  if (workers !== undefined && nodes !== undefined && nodes !== workers + 1) {
+    throw new UsageError(
+      `--nodes ${nodes} and --workers ${workers} disagree: a PyTorchJob's nodes are its Master and Workers, so give one of them.`,
+    );
+  }
+  if (workers !== undefined) nodes = workers + 1;
+  if (values.runtime !== undefined && kind !== 'trainjob') {
+    throw new UsageError('--runtime names the ClusterTrainingRuntime of a TrainJob: it goes with --kind trainjob.');
   }
 
   let config: { fileName: string; content: string } | undefined;
@@ -163,7 +196,10 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
     args: command,
     ...(config ? { config } : {}),
     ...(gpus !== undefined ? { gpus } : {}),
-    ...(values.kubeflow ? { kubeflow: { workers: workers ?? 1 } } : {}),
+    kind,
+    ...(nodes !== undefined ? { nodes } : {}),
+    ...(values.queue !== undefined ? { queue: values.queue } : {}),
+    ...(values.runtime !== undefined ? { runtime: values.runtime } : {}),
   });
   const text = toYaml(manifests.objects);
   const file = path.resolve(values.out, manifestFileName(manifests));
@@ -191,7 +227,12 @@ export async function exportK8s(args: string[], io: CliIO, signal: AbortSignal, 
     );
   }
   if (applied.status !== 0) {
-    const operator = values.kubeflow ? '; a PyTorchJob needs the Kubeflow training operator installed in the cluster' : '';
+    const operator = {
+      job: '',
+      pytorchjob: '; a PyTorchJob needs the Kubeflow training operator installed in the cluster',
+      trainjob: `; a TrainJob needs Kubeflow Trainer v2 and its ClusterTrainingRuntime ${values.runtime ?? 'torch-distributed'} in the cluster`,
+      jobset: '; a JobSet needs the JobSet controller installed in the cluster',
+    }[kind];
     return refuse(
       io,
       values.json,

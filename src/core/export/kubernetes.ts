@@ -6,6 +6,14 @@ import { NO_GPU_ENV } from '../container/request';
 import { CONFIG_DIR_IN_CONTAINER, CONFIG_ENV } from '../run/experiment';
 import { DIRTY_LABEL, LABEL_PREFIX, PRESET_LABEL, REVISION_LABEL, isProvenanceLabel, readProvenance } from '../labels';
 import { imageBaseName, repositoryName, splitRegistry, tryParseReference } from '../reference';
+import {
+  DEFAULT_TRAINING_RUNTIME,
+  KUEUE_QUEUE_LABEL,
+  jobSet,
+  jobSetSuffixLength,
+  trainJob,
+  trainJobSuffixLength,
+} from './kubernetesTraining';
 
 /** Our label prefix as Kubernetes spells prefixes (a DNS name): org.mlcontainers → mlcontainers.org. */
 export const K8S_PREFIX = LABEL_PREFIX.split('.').reverse().join('.');
@@ -36,6 +44,9 @@ export class K8sExportError extends UserError {
   }
 }
 
+export const K8S_KINDS = ['job', 'pytorchjob', 'trainjob', 'jobset'] as const;
+export type K8sKind = (typeof K8S_KINDS)[number];
+
 export interface K8sExportInput {
   /** The image as named on this machine (a tag or an id): recorded in an annotation. */
   imageRef: string;
@@ -49,8 +60,16 @@ export interface K8sExportInput {
   config?: { fileName: string; content: string };
   /** nvidia.com/gpu per pod (default 1); 0 runs on CPU nodes. */
   gpus?: number;
-  /** A PyTorchJob with one Master and this many Workers instead of a Job. */
+  /** A PyTorchJob with one Master and this many Workers instead of a Job (the same as kind 'pytorchjob'). */
   kubeflow?: { workers: number };
+  /** What runs the pods (default: a Job, or a PyTorchJob with `kubeflow`). */
+  kind?: K8sKind;
+  /** Nodes (pods) of a PyTorchJob (Master + Workers), TrainJob (numNodes) or JobSet (leader + workers); default 1, a PyTorchJob 2. */
+  nodes?: number;
+  /** A Kueue LocalQueue: the top-level object gets the label Kueue admits it by. */
+  queue?: string;
+  /** The TrainJob's ClusterTrainingRuntime (default torch-distributed). */
+  runtime?: string;
   /**
    * The project's variables (devcontainer.json, --env, env files). One without a value is secret: the pod takes it
    * from the Kubernetes Secret <name>-env by its name, and the manifest holds no value.
@@ -167,9 +186,36 @@ export function k8sManifests(i: K8sExportInput): K8sExport {
   if (!DIGEST_REF.test(i.pinnedRef)) {
     throw new K8sExportError(`${i.pinnedRef} is not pinned by digest (repo@sha256:<64 hex>): a cluster must pull exactly this image.`);
   }
-  const workerSuffix = i.kubeflow ? `-worker-${i.kubeflow.workers - 1}`.length : 0;
-  const name = resourceName(i.pinnedRef, i.labels, 63 - workerSuffix);
+  const kind: K8sKind = i.kind ?? (i.kubeflow ? 'pytorchjob' : 'job');
+  const nodes = i.nodes ?? (i.kubeflow ? i.kubeflow.workers + 1 : kind === 'pytorchjob' ? 2 : 1);
+  if (!Number.isInteger(nodes) || nodes < 1) {
+    throw new K8sExportError(`--nodes must be a whole number from 1, not ${String(nodes)}.`);
+  }
+  if (kind === 'job' && nodes > 1) {
+    throw new K8sExportError(`A batch Job runs one pod: for ${nodes} nodes use --kind jobset, trainjob or pytorchjob.`);
+  }
+  if (kind === 'pytorchjob' && nodes < 2) {
+    throw new K8sExportError('A PyTorchJob has a Master and at least one Worker: --nodes must be 2 or more.');
+  }
+  if (i.queue !== undefined && (!i.queue || !labelValue(i.queue))) {
+    throw new K8sExportError(`--queue ${i.queue} is not a Kueue LocalQueue name (a label value: at most 63 of [A-Za-z0-9-_.]).`);
+  }
+  const runtime = i.runtime ?? DEFAULT_TRAINING_RUNTIME;
+  if (kind === 'trainjob' && !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(runtime)) {
+    throw new K8sExportError(`--runtime ${runtime} is not a ClusterTrainingRuntime name (lowercase letters, digits, '-' and '.').`);
+  }
+  const suffix =
+    kind === 'pytorchjob'
+      ? `-worker-${nodes - 2}`.length
+      : kind === 'trainjob'
+        ? trainJobSuffixLength(nodes)
+        : kind === 'jobset'
+          ? jobSetSuffixLength(nodes)
+          : 0;
+  const name = resourceName(i.pinnedRef, i.labels, 63 - suffix);
   const labels = k8sLabels(imageName(i.pinnedRef), i.labels);
+  // Only on the top-level object, where Kueue reads it: on a pod it would mean nothing, on the ConfigMap less.
+  const topLabels = i.queue ? { ...labels, [KUEUE_QUEUE_LABEL]: i.queue } : labels;
   const annotations = k8sAnnotations(i);
   const objects: K8sObject[] = [];
 
@@ -217,11 +263,27 @@ export function k8sManifests(i: K8sExportInput): K8sExport {
     spec: { ...(restartPolicy ? { restartPolicy } : {}), containers: [container(containerName)], volumes },
   });
 
-  if (!i.kubeflow) {
+  const parts = {
+    name,
+    labels,
+    annotations,
+    image: i.pinnedRef,
+    ...(i.args?.length ? { args: i.args } : {}),
+    env,
+    gpus,
+    volumes,
+    mounts,
+    ...(i.capAdd?.length ? { capAdd: i.capAdd } : {}),
+  };
+  if (kind === 'trainjob') {
+    objects.push(trainJob(parts, nodes, runtime, topLabels) as K8sObject);
+  } else if (kind === 'jobset') {
+    objects.push(jobSet(parts, nodes, topLabels) as K8sObject);
+  } else if (kind === 'job') {
     objects.push({
       apiVersion: 'batch/v1',
       kind: 'Job',
-      metadata: { name, labels, annotations },
+      metadata: { name, labels: topLabels, annotations },
       spec: {
         backoffLimit: JOB_BACKOFF_LIMIT,
         podFailurePolicy: { rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] }] },
@@ -239,10 +301,10 @@ export function k8sManifests(i: K8sExportInput): K8sExport {
     objects.push({
       apiVersion: 'kubeflow.org/v1',
       kind: 'PyTorchJob',
-      metadata: { name, labels, annotations },
+      metadata: { name, labels: topLabels, annotations },
       spec: {
         runPolicy: { backoffLimit: PYTORCHJOB_BACKOFF_LIMIT },
-        pytorchReplicaSpecs: { Master: replica(1), Worker: replica(i.kubeflow.workers) },
+        pytorchReplicaSpecs: { Master: replica(1), Worker: replica(nodes - 1) },
       },
     });
   }
