@@ -19,7 +19,7 @@ import { hasControlCharacter, printable } from '../generatedText';
 import type { Logger } from '../log';
 import { openProject } from '../project';
 import { imageBaseName, imageName, shortImageId, tryParseReference } from '../reference';
-import { configOutputs, isLiteralOutput } from '../run/outputs';
+import { configOutputs, isLiteralOutput, parseOutputs } from '../run/outputs';
 import type { RunRecord } from '../run/records';
 import { readRuns } from '../run/records';
 import { RUN_DIR, assertRunFolder, isRunId, runFolder } from '../run/runFolder';
@@ -112,9 +112,14 @@ export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
   // save is mostly waiting on round trips (bench/ row 8). Awaited below; a save stopped before then ignores them.
   const asked = Promise.all([o.engine.inspectImage(record.image.id, o.signal), o.engine.ping(o.signal)]);
   asked.catch(() => undefined);
+  // The record's copy of the config's `outputs:` where it has one, checked again: loading the YAML library was ~15 ms
+  // of a save in a fresh process. Records older than that copy have the config read.
+  const where = `the config of run ${record.id} (${record.config.path})`;
   const patterns = o.files?.length
     ? [...o.files]
-    : configOutputs(record.config.content, `the config of run ${record.id} (${record.config.path})`);
+    : record.outputs !== undefined
+      ? record.outputs && parseOutputs(record.outputs, where)
+      : configOutputs(record.config.content, where);
   if (!patterns?.length) {
     throw new ModelError(
       `Run ${record.id} names no artifact: pass the files with --files model.pt (names in ${runRel(record.id)}), or list them under outputs: in the experiment YAML for the runs to come.`,

@@ -11,6 +11,7 @@ import { isRecord } from '../json';
 import type { RunMetricsJson } from '../metrics/metrics';
 import type { DataInput } from './inputs';
 import { isDataInputList } from './inputs';
+import { configOutputs } from './outputs';
 import { RUN_DIR, createRunFile, ensureRunFolder, hasRunFile, isDiskFull, isRunId, runFolder, runLogPath, writeRunFile } from './runFolder';
 
 export { RUN_DIR, runFolder };
@@ -49,6 +50,11 @@ export interface RunRecord {
   code: RunCode;
   /** The config the container saw (for a sweep point: the generated one), its sha256 and where it came from. */
   config: { path: string; sha256: string; content: string };
+  /**
+   * The config's `outputs:` (core/run/outputs.ts) as the run started, so `mlc model save` reads no YAML; null when it
+   * lists none. Absent in records older than this field (the save reads the config then). Checked again when read.
+   */
+  outputs?: string[] | null;
   /** The sweep's values at this point; empty for a plain run. */
   params: Record<string, unknown>;
   sweep: { id: string; index: number; size: number } | null;
@@ -146,6 +152,7 @@ export function startRecord(i: StartRecordInput): RunRecord {
     dirty: plan.dirty,
     code: plan.code,
     config: { path: plan.config.path, sha256: point.sha256, content: point.text },
+    ...startOutputs(point.text, plan.config.path),
     params: point.params,
     sweep: plan.sweep ? { id: plan.id, index: point.index, size: plan.points.length } : null,
     command: plan.command,
@@ -160,6 +167,15 @@ export function startRecord(i: StartRecordInput): RunRecord {
     ...(i.submitted ? { job: i.submitted.job } : {}),
     ...(i.nodes ? { nodes: i.nodes } : {}),
   };
+}
+
+/** The record's `outputs`; none when the config's cannot be read (the plan checked them, so the save says why). */
+function startOutputs(text: string, file: string): { outputs?: string[] | null } {
+  try {
+    return { outputs: configOutputs(text, file) ?? null };
+  } catch {
+    return {};
+  }
 }
 
 /** A run on record as running whose job still waits in its backend's queue: every table says "pending". */
@@ -403,6 +419,9 @@ function isRunRecord(raw: unknown): raw is RunRecord {
         JOB_WORD.test(raw.job.state) &&
         (raw.job.queued === undefined || typeof raw.job.queued === 'boolean'))) &&
     (raw.data === undefined || isDataInputList(raw.data)) &&
+    (raw.outputs === undefined ||
+      raw.outputs === null ||
+      (Array.isArray(raw.outputs) && raw.outputs.every((o) => typeof o === 'string'))) &&
     (raw.endedBy === undefined || (typeof raw.endedBy === 'string' && ENDED_BY.test(raw.endedBy))) &&
     (raw.nodes === undefined || isRunNodes(raw.nodes))
   );

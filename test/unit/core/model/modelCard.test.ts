@@ -25,7 +25,7 @@ import { listModels, splitTags, tagModel } from '../../../../src/core/model/list
 import { saveModel } from '../../../../src/core/model/save';
 import { OutputsError, configOutputs, outputPatternProblem, parseOutputs } from '../../../../src/core/run/outputs';
 import type { RunRecord } from '../../../../src/core/run/records';
-import { RUNS_FILE } from '../../../../src/core/run/records';
+import { RUNS_FILE, startRecord } from '../../../../src/core/run/records';
 import { expandConfig } from '../../../../src/core/run/sweep';
 import { mlcInProcess } from '../../../helpers/cli';
 import { imageDetails } from '../../../helpers/images';
@@ -305,6 +305,31 @@ describe('outputs: in the experiment YAML', () => {
     );
   });
 
+  it("a run's record keeps its config's outputs as it started (null when it lists none), so a save reads no YAML", () => {
+    const start = (text: string): RunRecord =>
+      startRecord({
+        plan: {
+          id: 'p',
+          sweep: false,
+          image: finishedRecord('20261205-095900-ab12-1').image,
+          commit: null,
+          dirty: false,
+          code: 'workspace',
+          config: { path: 'configs/x.yaml' },
+          command: ['python', 'train.py'],
+          points: [0],
+        },
+        point: { runId: '20261205-095900-ab12-1', index: 0, params: {}, text, sha256: sha(text) },
+        start: new Date(0).toISOString(),
+        gpus: 'none',
+        env: [],
+        container: 'c',
+      });
+    assert.deepEqual(start('lr: 0.1\noutputs: [model.pt, "ckpt/*.pt"]\n').outputs, ['model.pt', 'ckpt/*.pt']);
+    assert.equal(start('lr: 0.1\n').outputs, null);
+    assert.equal(start('outputs: [../up]\n').outputs, undefined, 'one the plan would refuse is left to the save to refuse');
+  });
+
   it('the quickstart example declares model.pt', () => {
     const text = fs.readFileSync(path.resolve(__dirname, '../../../../templates/examples/pytorch-digits/configs/experiment.yaml'), 'utf8');
     assert.deepEqual(configOutputs(text, 'experiment.yaml'), ['model.pt']);
@@ -539,6 +564,28 @@ describe('mlc model save against a fake engine (the run folder is real)', () => 
       assert.ok(!engine.calls.includes('build'), 'nothing was built');
     });
   }
+
+  it("takes the record's outputs over its config's, checks them again, and says so when the record lists none", async () => {
+    fs.writeFileSync(path.join(runDir(), 'other.bin'), 'weights-2');
+    writeRuns({ ...finishedRecord(runId), outputs: ['other.bin'] });
+    const saved = await save();
+    assert.deepEqual(
+      saved.card.artifacts.map((a) => a.name),
+      ['other.bin'],
+    );
+    writeRuns({ ...finishedRecord(runId), outputs: ['../../secret'] });
+    await assert.rejects(save(), /outputs entry "\.\.\/\.\.\/secret" is not a file in the run folder/);
+    writeRuns({ ...finishedRecord(runId), outputs: null });
+    await assert.rejects(save(), /names no artifact: pass the files with --files/);
+  });
+
+  it('a FROM tag made for a save that stops at its artifacts is removed', async () => {
+    fs.rmSync(path.join(runDir(), 'model.pt'));
+    await assert.rejects(save(), /does not exist/);
+    // The tag is made while the artifacts are hashed, so this save had made it.
+    assert.equal(engine.calls.filter((c) => c.startsWith('tagImage')).length, 1);
+    assert.equal(engine.calls.filter((c) => c === 'removeImage').length, 1);
+  });
 
   it("lists the context as a walk meets it (folders first, component by component) and serves each file's bytes", async () => {
     const file = path.join(dir, 'w.bin');
