@@ -1,5 +1,6 @@
-// Kubernetes manifests for an experiment image: a batch/v1 Job, or a Kubeflow PyTorchJob for distributed runs, with
-// the hyper-parameter file as a ConfigMap. Pure: the CLI reads the image and the file, this builds the objects.
+// Kubernetes manifests for an experiment image: a batch/v1 Job, or for distributed runs a Kubeflow PyTorchJob, a
+// Kubeflow Trainer TrainJob or a JobSet (those two in kubernetesTraining.ts), with the hyper-parameter file as a
+// ConfigMap. Pure: the CLI reads the image and the file, this builds the objects.
 import { UserError } from '../errors';
 import { loadYaml } from '../yaml';
 import { NO_GPU_ENV } from '../container/request';
@@ -64,7 +65,10 @@ export interface K8sExportInput {
   kubeflow?: { workers: number };
   /** What runs the pods (default: a Job, or a PyTorchJob with `kubeflow`). */
   kind?: K8sKind;
-  /** Nodes (pods) of a PyTorchJob (Master + Workers), TrainJob (numNodes) or JobSet (leader + workers); default 1, a PyTorchJob 2. */
+  /**
+   * Nodes (pods) of a PyTorchJob (Master + Workers, default 2), TrainJob (numNodes) or JobSet (leader + workers);
+   * default 1. Wins over `kubeflow.workers`: the CLI refuses the two when they disagree.
+   */
   nodes?: number;
   /** A Kueue LocalQueue: the top-level object gets the label Kueue admits it by. */
   queue?: string;
@@ -90,7 +94,7 @@ export interface K8sObject {
 }
 
 export interface K8sExport {
-  /** The Job's (or PyTorchJob's) name: <image name>-<sha7>, a DNS-1035 label. */
+  /** The Job's (or PyTorchJob's, TrainJob's, JobSet's) name: <image name>-<sha7>, a DNS-1035 label. */
   name: string;
   /** The ConfigMap (when there is a config) first, so `kubectl apply -f` creates it before the pods need it. */
   objects: K8sObject[];
