@@ -33,4 +33,27 @@ describe('mlc export k8s (built CLI against the real engine)', function () {
     );
     assert.deepEqual(fs.readdirSync(out), []);
   });
+
+  it('pins the image the same way for a TrainJob or a JobSet: the never-pushed image is refused, nothing written', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'mlc-k8s-'));
+    for (const kind of ['trainjob', 'jobset']) {
+      const { code, stdout, stderr } = await mlc([
+        'export',
+        'k8s',
+        STANDIN_DEBIAN,
+        '--kind',
+        kind,
+        '--nodes',
+        '2',
+        '--queue',
+        'q',
+        '--out',
+        out,
+      ]);
+      assert.equal(code, 1, stderr);
+      assert.equal(stdout, '');
+      assert.match(stderr, new RegExp(`^mlc export: ${STANDIN_DEBIAN} exists only on this machine `));
+    }
+    assert.deepEqual(fs.readdirSync(out), []);
+  });
 });
