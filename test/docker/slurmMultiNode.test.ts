@@ -1,0 +1,157 @@
+// One run across two Slurm nodes (issue 30): the two-node world of scripts/test-slurm.sh (partition `multi`: this
+// machine's node and a second slurmd in a network namespace of its own, both driving this dockerd): stop, a node
+// that dies, and a sweep of two-node runs.
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as yaml from 'yaml';
+import { buildExperiment } from '../../src/core/build/buildExperiment';
+import type { Engine } from '../../src/core/docker/engine';
+import { GitCli } from '../../src/core/provenance/git';
+import { readRuns } from '../../src/core/run/records';
+import { PYTORCH_STANDIN, readExample } from '../../src/core/scaffold/quickstart';
+import { git } from '../helpers/git';
+import { silentLogger } from '../helpers/logger';
+import { assertBuiltCli, mlc } from '../helpers/mlc';
+import { devcontainerProject } from '../helpers/project';
+import { cleanUpSlurm, requireSlurm, slurmFinals, submitSlurm, until } from '../helpers/slurm';
+import { requireEngine, requireImage, requireKind } from './harness';
+
+const ROOT = path.resolve(__dirname, '../..');
+const PARTITION = 'multi';
+
+/** The nodes of the `multi` partition, or why there are none: scripts/test-slurm.sh makes it with two. */
+function multiNodes(): string[] | string {
+  try {
+    const nodes = execFileSync('sinfo', ['-h', '-N', '-p', PARTITION, '-o', '%N %T'], { encoding: 'utf8', timeout: 10_000 })
+      .trim()
+      .split('\n')
+      .filter(Boolean);
+    if (nodes.length < 2) return `partition ${PARTITION} has ${nodes.length} node(s), not 2`;
+    const down = nodes.filter((n) => !/ (idle|mixed|allocated|completing)/.test(n));
+    return down.length ? `nodes not up in ${PARTITION}: ${down.join(', ')}` : nodes.map((n) => n.split(' ')[0]!);
+  } catch (e) {
+    return `sinfo -p ${PARTITION} failed: ${String((e as { stderr?: string }).stderr ?? e).trim()}`;
+  }
+}
+
+describe('one run across two Slurm nodes (scripts/test-slurm.sh partition multi, real dockerd, mlc from dist/cli.js)', function () {
+  let engine: Engine;
+  let dir: string;
+  let images: string[] = [];
+  let nodes: string[] = [];
+  const jobs: string[] = [];
+  const submit = (args: string[]) => submitSlurm(dir, args, jobs);
+  const containers = async (): Promise<string[]> =>
+    (await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`], all: true }))
+      .map((c) => c.names[0]!.replace(/^\//, ''))
+      .sort();
+
+  before(async function () {
+    engine = await requireEngine(this);
+    await requireKind(this, engine, 'docker', 'the Slurm suites run once, against dockerd, whose CLI the batch scripts drive');
+    requireSlurm(this);
+    const found = multiNodes();
+    if (typeof found === 'string') {
+      if (process.env.CI === 'true') throw new Error(`CI=true but no two-node Slurm: ${found} (run scripts/test-slurm.sh first)`);
+      console.log(`      skipped: no two-node Slurm (${found}); scripts/test-slurm.sh makes one`);
+      this.skip();
+    }
+    nodes = found;
+    await requireImage(this, engine, PYTORCH_STANDIN);
+    assertBuiltCli();
+    const files: Record<string, string> = {};
+    for (const f of await readExample(path.join(ROOT, 'templates'), 'pytorch-digits')) files[f.path] = f.content;
+    // One point of the example's sweep: its first learning rate.
+    const config = yaml.parse(files['configs/experiment.yaml']!) as { optimizer: { lr: number | number[] } };
+    if (Array.isArray(config.optimizer.lr)) config.optimizer.lr = config.optimizer.lr[0]!;
+    files['configs/point.yaml'] = yaml.stringify(config);
+    files['configs/two.yaml'] = 'lr: [0.1, 0.2]\n';
+    files['.gitignore'] = '.mlcontainers/\n';
+    dir = devcontainerProject(`FROM ${PYTORCH_STANDIN}\n`, files, 'mlc test slurm multi-node');
+    git(dir, 'init', '-q', '-b', 'main');
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', 'multi-node');
+    images = (await buildExperiment({ folder: dir, engine, git: new GitCli(), log: silentLogger('build'), lock: false })).tags;
+  });
+
+  after(() => cleanUpSlurm(engine, jobs, images, dir));
+
+  it('mlc stop mid-run ends the containers on both nodes and records the run cancelled', async () => {
+    const {
+      runs: [id],
+      job,
+    } = await submit([
+      '--config',
+      'configs/point.yaml',
+      '--partition',
+      PARTITION,
+      '--nodes',
+      '2',
+      '--',
+      'sh',
+      '-c',
+      'echo "rank $NODE_RANK of $NNODES"; sleep 600',
+    ]);
+    const names = [`mlc-${job}-1`, `mlc-${job}-1-1`];
+    await until('both nodes running their container', async () => ((await containers()).join() === names.join() ? true : undefined));
+    const stopped = await mlc(['stop', id!], { cwd: dir });
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.deepEqual(await containers(), [], 'no container is left on either node');
+    const run = (await readRuns(dir)).runs.find((r) => r.id === id)!;
+    assert.deepEqual([run.status, run.job?.state], ['cancelled', 'CANCELLED']);
+  });
+
+  it("a node whose container is killed fails the run, named on its record, and the other node's container goes too", async () => {
+    const {
+      runs: [id],
+      job,
+    } = await submit([
+      '--config',
+      'configs/point.yaml',
+      '--partition',
+      PARTITION,
+      '--nodes',
+      '2',
+      '--',
+      'sh',
+      '-c',
+      'echo "rank $NODE_RANK"; sleep 600',
+    ]);
+    const victim = `mlc-${job}-1-1`;
+    await until('both nodes running their container', async () => ((await containers()).length === 2 ? true : undefined));
+    execFileSync('docker', ['kill', victim]);
+    const [run] = await slurmFinals(dir, [id!]);
+    assert.equal(run!.status, 'failed');
+    assert.match(
+      run!.error ?? '',
+      new RegExp(`^node ${nodes[1]} \\(rank 1\\) was killed \\(exit code 137\\), and the other node was stopped`),
+    );
+    await until('no container left', async () => ((await containers()).length === 0 ? true : undefined), 60_000);
+  });
+
+  it('a sweep of two-node runs: two records, each on both nodes', async () => {
+    const { runs: ids } = await submit([
+      '--config',
+      'configs/two.yaml',
+      '--partition',
+      PARTITION,
+      '--nodes',
+      '2',
+      '--',
+      'sh',
+      '-c',
+      'echo "rank $NODE_RANK of $NNODES, master $MASTER_ADDR:$MASTER_PORT, slurm node $SLURM_NODEID"; cat "$MLC_CONFIG"',
+    ]);
+    assert.equal(ids.length, 2);
+    const runs = await slurmFinals(dir, ids);
+    for (const r of runs) {
+      assert.equal(r.status, 'succeeded', r.error);
+      assert.deepEqual(r.nodes?.names, nodes);
+      const rank1 = fs.readFileSync(path.join(dir, '.mlcontainers', 'runs', r.id, 'output.1.log'), 'utf8');
+      assert.match(rank1, new RegExp(`^rank 1 of 2, master ${nodes[0]}:\\d+, slurm node 1$`, 'm'));
+      assert.match(rank1, new RegExp(`^lr: ${r.params.lr as number}$`, 'm'));
+    }
+  });
+});
