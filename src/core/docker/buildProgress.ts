@@ -41,13 +41,8 @@ function decodeTrace(buf: Buffer): { vertexes: TraceVertex[]; logs: { vertex: st
   };
 }
 
-interface Vertex {
-  digest: string;
-  name: string;
-  cached: boolean;
-  started: boolean;
-  completed: boolean;
-  error: string;
+/** A step as the trace last described it, and the tail of its log. */
+interface Vertex extends TraceVertex {
   logTail: string[];
 }
 
