@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../core/log';
@@ -45,14 +46,20 @@ export async function slurmTask(args: string[], io: CliIO): Promise<number> {
   if (what === 'log') {
     const rank = Number(values.rank);
     if (!Number.isInteger(rank) || rank < 0) throw new UsageError('--rank wants the node rank, a whole number from 0');
-    // A pipe's writes are synchronous on Linux: what rank 0 echoes is all written when this process exits.
-    await appendNodeOutput({
-      workspace,
-      runId,
-      rank,
-      input: process.stdin,
-      ...(rank === 0 ? { echo: (b: Buffer) => process.stdout.write(b) } : {}),
-    });
+    // scancel and the time limit send TERM to every process of the node's share at once. This one reads on until its
+    // writers close the pipe (Slurm's KILL after KillWait still ends it): dying first would break the pipe under the
+    // share's shell and docker, whose SIGPIPE would end them before the shell removes the container. For the same
+    // reason rank 0's echo to srun, which may be gone, is written directly and dropped once it fails (the file has it).
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => undefined);
+    let echoing = true;
+    const echo = (b: Buffer): void => {
+      try {
+        if (echoing) fs.writeSync(1, b);
+      } catch {
+        echoing = false;
+      }
+    };
+    await appendNodeOutput({ workspace, runId, rank, input: process.stdin, ...(rank === 0 ? { echo } : {}) });
     return 0;
   }
   if (what === 'finish') {

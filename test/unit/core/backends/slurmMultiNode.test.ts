@@ -2,7 +2,7 @@
 // line, for Docker, Apptainer and Charliecloud; the flags; the record's nodes; each node's output file. The script
 // running on two real nodes is the Docker tier's (test/docker/slurmMultiNode.test.ts).
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -265,5 +265,29 @@ describe('Slurm: a multi-node run on record', () => {
     assert.equal(fs.readFileSync(path.join(dir, 'output.1.log'), 'utf8'), 'rank 1 of 2\n');
     assert.equal(fs.readFileSync(path.join(dir, 'output.0.log'), 'utf8'), 'rank 0 of 2\n');
     assert.equal(Buffer.concat(echoed).toString(), 'rank 0 of 2\n');
+  });
+
+  it("the node log outlives scancel's TERM and a gone srun: it keeps what the share writes after them, then exits 0", async function () {
+    // scancel TERMs every process of the share at once; had this one died first, the share's shell and docker would
+    // have died of SIGPIPE before removing the container (caught in the Docker tier's stop test).
+    this.timeout(30_000);
+    const ws = tmp();
+    await makeRunFolder(ws, 'R');
+    const cli = path.join(__dirname, '..', '..', '..', '..', 'src', 'cli', 'main.ts');
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, 'slurm-task', '--dir', ws, 'log', 'R', '--rank', '0'], {
+      cwd: path.join(__dirname, '..', '..', '..', '..'),
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.stdin.write('before\n');
+    // Its echo of the first line says it is reading; then srun goes (its pipe closed) and TERM comes.
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    child.stdout.destroy();
+    child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    child.stdin.end('after\n');
+    assert.equal(await exited, 0);
+    assert.equal(fs.readFileSync(path.join(ws, '.mlcontainers', 'runs', 'R', 'output.0.log'), 'utf8'), 'before\nafter\n');
+    fs.rmSync(ws, { recursive: true, force: true });
   });
 });
