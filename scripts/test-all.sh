@@ -5,7 +5,7 @@
 # once: the tiers would test code that does not compile, or a dist/ (the CLI, the VSIX) older than the source.
 #
 #   scripts/test-all.sh                 what `npm test` runs
-#   scripts/test-all.sh --summary LOG   the per-tier lines and the total, from the output of a run (.ci/run's)
+#   scripts/test-all.sh --summary LOG   what failed, the per-tier lines and the total, from the output of a run (.ci/run's)
 #   MLC_TEST_TIERS   tiers to run, in order (default: unit,docker,podman,e2e,gpu)
 #   MLC_TEST_LOG     where the whole output is kept as well (default: a new file under $TMPDIR, named at the end)
 set -uo pipefail
@@ -15,7 +15,7 @@ set -uo pipefail
 summary() {
   awk '
     function add(t) { if (!(t in seen)) { seen[t] = 1; order[++k] = t } }
-    { sub(/\r$/, "") }
+    { sub(/\r$/, ""); gsub(/\033\[[0-9;]*m/, "") }
     /^> [^ ]+ test:[a-z0-9]+$/ { split($3, a, ":"); tier = a[2]; add(tier) }
     /^ +[0-9]+ (passing|failing|pending)/ { t = tier == "" ? "?" : tier; add(t); n[t, $2] += $1; any[t] = 1; total[$2] += $1 }
     /^\[test-all\] test:[a-z0-9]+ exited [0-9]+$/ { split($2, a, ":"); add(a[2]); rc[a[2]] = $4 }
@@ -30,8 +30,20 @@ summary() {
     }' "$1"
 }
 
+# What failed, from each tier's mocha "N failing" block (the titles, the error and the first lines of its stack), so
+# that the end of a run, which is all a CI page may keep, says which tests failed and why. At most 40 lines a tier.
+failures() {
+  awk '
+    { sub(/\r$/, ""); gsub(/\033\[[0-9;]*m/, "") }
+    /^> [^ ]+ test:[a-z0-9]+$/ { split($3, a, ":"); tier = a[2]; on = 0; next }
+    /^\[test-all\] / { on = 0; next }
+    /^ +[0-9]+ failing/ { on = 1; shown = 0; printf "== failing in %s:\n", tier == "" ? "?" : tier; next }
+    on && shown < 40 { print; shown++; if (shown == 40) print "  … (the rest is in the log)" }
+  ' "$1"
+}
+
 case ${1:-} in
-  --summary) [ -r "${2:-}" ] || { echo "test-all: --summary needs the log of a run" >&2; exit 2; }; summary "$2"; exit 0 ;;
+  --summary) [ -r "${2:-}" ] || { echo "test-all: --summary needs the log of a run" >&2; exit 2; }; failures "$2"; summary "$2"; exit 0 ;;
   -h | --help) sed -n '2,10p' "$0"; exit 0 ;;
   '') ;;
   *) echo "test-all: unknown argument $1" >&2; exit 2 ;;
@@ -66,6 +78,7 @@ for tier in "${tiers[@]}"; do
 done
 
 echo
+failures "$log"
 echo "== tiers (output: $log)"
 summary "$log"
 if [ ${#failed[@]} -gt 0 ]; then
