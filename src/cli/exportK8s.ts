@@ -10,7 +10,7 @@ import type { K8sKind } from '../core/export/kubernetes';
 import { K8S_KINDS, k8sManifests, manifestFileName, pinnedReference, toYaml } from '../core/export/kubernetes';
 import { openProject } from '../core/project';
 import { UncommittedImageError, assertCommitted, configMismatchNote } from '../core/export/rules';
-import { pushRecordFile, recordedPushes, registryDigests } from '../core/images/pushRecord';
+import { pushRecordFile, recordedPushes, registryDigests } from '../core/push/pushRecord';
 import type { CliIO } from './io';
 import { UsageError, refuse, writeGenerated } from './io';
 
@@ -57,7 +57,7 @@ export interface ExportK8sDeps {
   engine(host: string | undefined): Engine;
   /** Runs kubectl with the terminal's output (stdout to stderr when `quiet`); undefined when kubectl is not on PATH. */
   kubectl(args: string[], quiet: boolean): { status: number | null } | undefined;
-  /** Where `mlc push` records what registries answered (images/pushRecord.ts). */
+  /** Where `mlc push` records what registries answered (push/pushRecord.ts). */
   pushRecord: string;
 }
 

@@ -13,7 +13,7 @@ import {
 } from '../core/export/kserve';
 import type { K8sObject } from '../core/export/kubernetes';
 import { K8sExportError, pinnedReference, toYaml } from '../core/export/kubernetes';
-import { pushRecordFile, recordedPushes, registryDigests } from '../core/images/pushRecord';
+import { pushRecordFile, recordedPushes, registryDigests } from '../core/push/pushRecord';
 import { readModelLabels, shownValue } from '../core/model/card';
 import type { ExportK8sDeps } from './exportK8s';
 import type { CliIO } from './io';

@@ -2,9 +2,9 @@ import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { machineEngine } from '../core/docker/machine';
 import { loadRegistryAuth } from '../core/docker/registryAuth';
-import type { RegistryTarget } from '../core/images/push';
-import { PushError, parseRegistryTarget, pushExperimentImage } from '../core/images/push';
-import { pushRecordFile, recordPushes } from '../core/images/pushRecord';
+import type { RegistryTarget } from '../core/push/push';
+import { PushError, parseRegistryTarget, pushExperimentImage } from '../core/push/push';
+import { pushRecordFile, recordPushes } from '../core/push/pushRecord';
 import type { CliIO } from './io';
 import { UsageError } from './io';
 

@@ -12,7 +12,7 @@ import { runCli } from '../../../src/cli/main';
 import type { ImageDetails } from '../../../src/core/docker/engine';
 import { recordingIO } from '../../helpers/cli';
 import { imageDetails } from '../../helpers/images';
-import { recordPushes } from '../../../src/core/images/pushRecord';
+import { recordPushes } from '../../../src/core/push/pushRecord';
 import type { EngineVersion } from '../../../src/core/docker/engine';
 import { FakeEngine } from '../fakes/engine';
 

@@ -5,7 +5,7 @@ import { RegistryAuthError } from '../../../src/core/docker/registryAuth';
 import { UserError } from '../../../src/core/errors';
 import { K8sExportError } from '../../../src/core/export/kubernetes';
 import { UncommittedImageError } from '../../../src/core/export/rules';
-import { PushError } from '../../../src/core/images/push';
+import { PushError } from '../../../src/core/push/push';
 import { JupyterStartError } from '../../../src/core/jupyter/server';
 import { RunError } from '../../../src/core/run/plan';
 import { GpuUnavailableError } from '../../../src/core/container/gpu';

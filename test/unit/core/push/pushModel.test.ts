@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { PushError, planPush, pushExperimentImage } from '../../../../src/core/images/push';
+import { PushError, planPush, pushExperimentImage } from '../../../../src/core/push/push';
 import { MODEL_LABELS } from '../../../../src/core/model/card';
 import { MODEL_RUN, modelImage, modelImageLabels } from '../../../helpers/modelImage';
 import { FakeEngine } from '../../fakes/engine';
