@@ -14,6 +14,7 @@ import { submitToSlurm } from '../../../../src/core/backends/slurm/submit';
 import { reconcileSlurmRuns, recordTaskEnd, recordTaskStart, stopSlurmRuns } from '../../../../src/core/backends/slurm/tasks';
 import { mlcInProcess } from '../../../helpers/cli';
 import { imageDetails } from '../../../helpers/images';
+import { slurmTaskInput } from '../../../helpers/slurmTask';
 import { silentLogger } from '../../../helpers/logger';
 import { startedRecord } from '../../../helpers/runRecords';
 import { FakeSlurm, task } from '../../fakes/slurm';
@@ -21,24 +22,8 @@ import { FakeSlurm, task } from '../../fakes/slurm';
 const log = silentLogger('slurm');
 const IMAGE = imageDetails();
 
-function taskInput(workspace: string, n: number): RunContainerInput {
-  const runId = `S-${n}`;
-  const runDir = path.join(workspace, '.mlcontainers', 'runs', runId);
-  return {
-    runId,
-    name: `dimuon-run-${runId}`,
-    image: { ref: 'dimuon:latest', details: IMAGE },
-    workspace,
-    code: 'workspace',
-    runDir,
-    configFile: path.join(runDir, 'exp.yaml'),
-    configName: 'exp.yaml',
-    command: ['python', 'train.py', '--epochs', '2'],
-    decision: { mode: 'cpu' },
-    shmSizeBytes: 1024,
-    sweepId: 'S',
-  };
-}
+const taskInput = (workspace: string, n: number): RunContainerInput =>
+  slurmTaskInput(workspace, n, IMAGE, { command: ['python', 'train.py', '--epochs', '2'] });
 
 function plan(workspace: string, points = 2): ExperimentPlan {
   return {

@@ -12,6 +12,7 @@ import { chooseRuntime } from '../../../../src/core/backends/slurm/runtime';
 import { renderBatchScript } from '../../../../src/core/backends/slurm/script';
 import { SlurmError } from '../../../../src/core/backends/slurm/slurm';
 import { imageDetails } from '../../../helpers/images';
+import { slurmTaskInput } from '../../../helpers/slurmTask';
 import { recordingLogger, silentLogger } from '../../../helpers/logger';
 
 const IMAGE = imageDetails({ env: ['PATH=/opt/conda/bin:/usr/bin:/bin'], entrypoint: ['/usr/bin/tini', '--'], cmd: ['bash'] });
@@ -28,24 +29,7 @@ const RUNTIME = {
   updateRemoteUserUID: false,
 };
 
-function taskInput(n: number): RunContainerInput {
-  const runId = `S-${n}`;
-  const runDir = path.join(WS, '.mlcontainers', 'runs', runId);
-  return {
-    runId,
-    name: `dimuon-run-${runId}`,
-    image: { ref: 'dimuon:latest', details: IMAGE },
-    workspace: WS,
-    code: 'workspace',
-    runDir,
-    configFile: path.join(runDir, 'exp.yaml'),
-    configName: 'exp.yaml',
-    command: ['python', 'train.py'],
-    decision: { mode: 'cpu' },
-    shmSizeBytes: 1024,
-    sweepId: 'S',
-  };
-}
+const taskInput = (n: number): RunContainerInput => slurmTaskInput(WS, n, IMAGE);
 
 const script = (over: Partial<Parameters<typeof renderBatchScript>[0]> = {}): string =>
   renderBatchScript({

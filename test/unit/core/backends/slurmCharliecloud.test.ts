@@ -10,6 +10,7 @@ import { chooseRuntime } from '../../../../src/core/backends/slurm/runtime';
 import { renderBatchScript } from '../../../../src/core/backends/slurm/script';
 import { SlurmError } from '../../../../src/core/backends/slurm/slurm';
 import { imageDetails } from '../../../helpers/images';
+import { slurmTaskInput } from '../../../helpers/slurmTask';
 import { silentLogger } from '../../../helpers/logger';
 
 const IMAGE = imageDetails({
@@ -30,25 +31,8 @@ const RUNTIME = {
   updateRemoteUserUID: false,
 };
 
-function taskInput(n: number, over: Partial<RunContainerInput> = {}): RunContainerInput {
-  const runId = `S-${n}`;
-  const runDir = path.join(WS, '.mlcontainers', 'runs', runId);
-  return {
-    runId,
-    name: `dimuon-run-${runId}`,
-    image: { ref: 'dimuon:latest', details: IMAGE },
-    workspace: WS,
-    code: 'workspace',
-    runDir,
-    configFile: path.join(runDir, 'exp.yaml'),
-    configName: 'exp.yaml',
-    command: ['python', 'train.py', '--epochs', '2'],
-    decision: { mode: 'cpu' },
-    shmSizeBytes: 1024,
-    sweepId: 'S',
-    ...over,
-  };
-}
+const taskInput = (n: number, over: Partial<RunContainerInput> = {}): RunContainerInput =>
+  slurmTaskInput(WS, n, IMAGE, { command: ['python', 'train.py', '--epochs', '2'], ...over });
 
 const fakeLog = silentLogger('slurm');
 

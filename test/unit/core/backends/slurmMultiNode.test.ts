@@ -17,30 +17,14 @@ import type { RunContainerInput } from '../../../../src/core/run/experiment';
 import { appendRun, readRuns } from '../../../../src/core/run/records';
 import { makeRunFolder } from '../../../../src/core/run/runFolder';
 import { imageDetails } from '../../../helpers/images';
+import { slurmTaskInput } from '../../../helpers/slurmTask';
 import { silentLogger } from '../../../helpers/logger';
 import { startedRecord } from '../../../helpers/runRecords';
 
 const IMAGE = imageDetails();
 const WS = '/home/u/dimuon';
 
-function taskInput(n: number, command = ['python', 'train.py']): RunContainerInput {
-  const runId = `S-${n}`;
-  const runDir = path.join(WS, '.mlcontainers', 'runs', runId);
-  return {
-    runId,
-    name: `dimuon-run-${runId}`,
-    image: { ref: 'dimuon:latest', details: IMAGE },
-    workspace: WS,
-    code: 'workspace',
-    runDir,
-    configFile: path.join(runDir, 'exp.yaml'),
-    configName: 'exp.yaml',
-    command,
-    decision: { mode: 'cpu' },
-    shmSizeBytes: 1024,
-    sweepId: 'S',
-  };
-}
+const taskInput = (n: number, command = ['python', 'train.py']): RunContainerInput => slurmTaskInput(WS, n, IMAGE, { command });
 
 const script = (over: Partial<Parameters<typeof renderBatchScript>[0]> = {}): string =>
   renderBatchScript({
