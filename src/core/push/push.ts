@@ -35,25 +35,22 @@ const HOST =
  * Parses `host[:port][/namespace]`. The host must look like one (a `.`, a port or `localhost`), as docker decides:
  * `--registry alice` would otherwise push to Docker Hub's `alice/…` without saying so.
  */
-export function parseRegistryTarget(raw: string): RegistryTarget {
+export function parseRegistryTarget(raw: string, flag = '--registry'): RegistryTarget {
   const value = raw.trim().replace(/\/+$/, '');
   if (/^[a-z]+:\/\//i.test(value)) {
-    throw new PushError(
-      `--registry takes host[:port][/namespace], without a scheme: e.g. ${value.replace(/^[a-z]+:\/\//i, '')}.`,
-      'registry',
-    );
+    throw new PushError(`${flag} takes host[:port][/namespace], without a scheme: e.g. ${value.replace(/^[a-z]+:\/\//i, '')}.`, 'registry');
   }
   const [host = '', ...path] = value.split('/');
   if (!HOST.test(host) || !isRegistryHost(host)) {
     throw new PushError(
-      `--registry ${JSON.stringify(raw)} does not start with a registry host: write host[:port][/namespace], e.g. ghcr.io/alice, registry.example.org:5000/team or docker.io/alice for Docker Hub.`,
+      `${flag} ${JSON.stringify(raw)} does not start with a registry host: write host[:port][/namespace], e.g. ghcr.io/alice, registry.example.org:5000/team or docker.io/alice for Docker Hub.`,
       'registry',
     );
   }
   const bad = path.find((c) => !isPathComponent(c));
   if (bad !== undefined) {
     throw new PushError(
-      `--registry namespace component ${JSON.stringify(bad)} is not valid: lowercase letters, digits and single . _ - separators.`,
+      `${flag} namespace component ${JSON.stringify(bad)} is not valid: lowercase letters, digits and single . _ - separators.`,
       'registry',
     );
   }

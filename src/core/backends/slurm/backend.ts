@@ -1,13 +1,18 @@
 // Slurm as a run backend (`mlc run --on slurm`, Run Experiment's "Slurm"): a plan becomes one sbatch array job
 // (submit.ts), its tasks record their own start and end (tasks.ts, through `mlc slurm-task`), and squeue/sacct
 // close the tasks that could not (slurm.ts).
+import * as os from 'node:os';
 import { runFolderOwner } from '../../container/hostUser';
 import { UserError } from '../../errors';
 import { presetSetupScript } from '../../export/rules';
 import { RunError, planRuntime } from '../../run/plan';
 import { readRuns } from '../../run/records';
 import { optionalCatalog, templatesDir } from '../../scaffold/templateFiles';
-import type { BatchBackend } from '../backend';
+import type { ImageDetails } from '../../docker/engine';
+import { loadRegistryAuth } from '../../docker/registryAuth';
+import type { RegistryTarget } from '../../push/push';
+import { parseRegistryTarget, planPush, pushExperimentImage } from '../../push/push';
+import type { BatchBackend, SubmitInput } from '../backend';
 import { chooseRuntime, isApptainer, runtimeTitle } from './runtime';
 import type { MultiNode, SlurmOptions } from './script';
 import { sbatchOptionsProblem } from './script';
@@ -36,6 +41,8 @@ the image is built once (apptainer build, from the .def \`mlc export apptainer\`
                         SLURM_* variables; node r's output in output.r.log, rank 0's also in output.log; a node that
                         fails ends the others and is named on the record. The nodes need the image (or --runtime
                         apptainer/charliecloud, whose image is in this folder) and this folder at the same path
+  --push REGISTRY       push the image first (as mlc push --registry REGISTRY does, with your docker credentials)
+                        and let a node whose engine lacks it pull it by digest; for --runtime docker
   --launcher torchrun   run the command under torchrun on each node (--nnodes N, a process per GPU of --gres or
                         one on CPU, c10d rendezvous on the first node): \`-- python train.py\` becomes a DDP job`;
 
@@ -44,6 +51,8 @@ export interface SlurmFlags {
   sbatch: SlurmOptions;
   runtime?: string;
   multiNode?: MultiNode;
+  /** `--push`: where the image goes first, for nodes whose engine lacks it. */
+  push?: RegistryTarget;
 }
 
 type FlagValues = Readonly<Record<string, string | boolean | string[] | undefined>>;
@@ -83,6 +92,28 @@ export function multiNodeOptions(v: FlagValues): MultiNode | undefined {
   return { nodes, ...(launcher ? { launcher } : {}) };
 }
 
+/**
+ * `--push`: the image pushed under its commit tag, as `mlc push` does, and the reference the nodes pull, pinned by
+ * digest. An image built from uncommitted changes is pushed too (as <sha7>-dirty): the run's record says dirty, and
+ * a run must not be refused for where its image travels. A dry run pushes nothing and names the tag it would.
+ */
+async function pushForNodes(ref: string, image: ImageDetails, registry: RegistryTarget, o: SubmitInput): Promise<string> {
+  const input = { ref, registry, latest: false, allowDirty: true };
+  if (o.dryRun) {
+    const planned = planPush({ ...input, image });
+    return `${planned.repository}:${planned.tags[0]!}`;
+  }
+  const [pushed] = await pushExperimentImage({
+    ...input,
+    engine: o.engine,
+    credentials: (host) => loadRegistryAuth(host, o.hostEnv, o.hostEnv.HOME || os.homedir(), o.signal),
+    onNote: (line) => o.log.info(line),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  o.log.info(`Pushed ${pushed!.reference}: a node whose engine lacks the image pulls it from there.`);
+  return pushed!.reference;
+}
+
 /** `slurm`: the cluster's commands; unit tests pass a fake of our Slurm interface. */
 export function createSlurmBackend(slurm: (options?: SlurmOptions) => Slurm = (options) => new SlurmCli(options)): BatchBackend {
   return {
@@ -102,14 +133,17 @@ export function createSlurmBackend(slurm: (options?: SlurmOptions) => Slurm = (o
         'sbatch-arg': { type: 'string', multiple: true },
         nodes: { type: 'string' },
         launcher: { type: 'string' },
+        push: { type: 'string' },
       },
       help,
       parse: (v): SlurmFlags => {
         const multiNode = multiNodeOptions(v);
+        const push = typeof v.push === 'string' ? parseRegistryTarget(v.push, '--push') : undefined;
         return {
           sbatch: slurmOptions(v),
           ...(typeof v.runtime === 'string' ? { runtime: v.runtime } : {}),
           ...(multiNode ? { multiNode } : {}),
+          ...(push ? { push } : {}),
         };
       },
     },
@@ -124,7 +158,13 @@ export function createSlurmBackend(slurm: (options?: SlurmOptions) => Slurm = (o
       const setupScript = isApptainer(runtime.runtime)
         ? presetSetupScript(details.labels, await optionalCatalog(templatesDir()))
         : undefined;
+      // Refused before anything is pushed: Apptainer's and Charliecloud's image is converted once into this folder.
+      if (flags.push && runtime.runtime !== 'docker')
+        throw new RunError(
+          `--push is for --runtime docker: with ${runtimeTitle(runtime.runtime)} every node reads the image converted once into this folder, so there is nothing to pull; leave --push out.`,
+        );
       const settings = await planRuntime(plan.workspace, plan.runtime, o.hostEnv);
+      const pull = flags.push ? await pushForNodes(plan.image.ref, details, flags.push, o) : undefined;
       const folderOwner =
         runtime.runtime === 'docker' && !o.dryRun ? await runFolderOwner(o.engine, details, settings, undefined, o.signal) : undefined;
       return submitToSlurm({
@@ -135,6 +175,7 @@ export function createSlurmBackend(slurm: (options?: SlurmOptions) => Slurm = (o
         slurm: slurm(options),
         options,
         ...(flags.multiNode ? { multiNode: flags.multiNode } : {}),
+        ...(pull ? { pull } : {}),
         recorder: o.recorder,
         ...(o.host ? { dockerHost: o.host } : {}),
         containerRuntime: runtime.runtime,

@@ -49,6 +49,9 @@ export interface BatchScriptInput {
   sif?: string;
   /** One run across several nodes (`--nodes`, `--launcher`): see multiNodeParts. */
   multiNode?: MultiNode;
+  /** Where the image was pushed (`--push`), pinned by digest: a node whose engine lacks the image pulls it from there.
+   * Docker only (the backend refuses --push with the others, whose image is converted once into the folder). */
+  pull?: string;
 }
 
 /** A run that spans nodes: N nodes, one container each, and whether torchrun wraps the command. */
@@ -192,7 +195,11 @@ export function renderBatchScript(i: BatchScriptInput): string {
     return `  ${n + 1}) run=${quote([run.runId])}; args=(${quote(words(request))})${fallback} ;;`;
   });
   const mlc = quote([i.recorder.node, i.recorder.cli, 'slurm-task', '--dir', i.workspace]);
-  const body = apptainer ? apptainerRun(apptainer, !multi) : charliecloud ? charliecloudRun(!multi) : dockerRun(!multi);
+  const body = apptainer
+    ? apptainerRun(apptainer, !multi)
+    : charliecloud
+      ? charliecloudRun(!multi)
+      : dockerRun(!multi, i.pull ? { id: runs[0]!.image.details.id, ref: i.pull } : undefined);
   const run = multi
     ? multiNodeParts({
         body,
@@ -298,9 +305,19 @@ const START = `"\${mlc[@]}" start "$run" --job "$job" --gpus "\${SLURM_JOB_GPUS:
  * Task i's container through the docker CLI on the node, named after the task so scancel's TERM can remove it. `single`:
  * the task is the run (it records its start); else it is one node's share of it (multiNodeParts), on the host's network.
  */
-function dockerRun(single: boolean): string {
+function dockerRun(single: boolean, pull?: { id: string; ref: string }): string {
   const node = single ? '' : ' "${node[@]}"';
-  return `# The container gets what Slurm allocated: its GPUs (the NVIDIA runtime where the node has it, else the variables
+  // A node's engine that lacks the image pulls it by digest, with the node's docker credentials; a pull that fails
+  // is said here, and the run then fails as docker run names the missing image.
+  const fetch = pull
+    ? `# A node whose engine lacks the image pulls it by digest from where \`mlc run --push\` pushed it (same id).
+pull=${quote([pull.ref])}
+if ! docker image inspect ${quote([pull.id])} >/dev/null 2>&1; then
+  docker pull -q "$pull" >/dev/null || echo "mlc: node $(hostname) has no image ${pull.id.slice(7, 19)} and could not pull $pull: check that it can reach the registry and log in there (docker login)" >&2
+fi
+`
+    : '';
+  return `${fetch}# The container gets what Slurm allocated: its GPUs (the NVIDIA runtime where the node has it, else the variables
 # CUDA reads), and its CPUs and memory as docker limits, since dockerd's containers live outside the job's cgroup.
 gpus=()
 if [ -n "\${SLURM_JOB_GPUS:-}" ]; then

@@ -37,6 +37,8 @@ export interface SlurmSubmitOptions {
   options: SlurmOptions;
   /** One run across several nodes (--nodes, --launcher). */
   multiNode?: MultiNode;
+  /** The pushed image, pinned by digest (--push), for nodes whose engine lacks it. */
+  pull?: string;
   recorder: BatchScriptInput['recorder'];
   dockerHost?: string;
   /** How the tasks run the image (default docker); Charliecloud's directory image and Apptainer's SIF are made here, once per id. */
@@ -96,6 +98,7 @@ export async function submitToSlurm(o: SlurmSubmitOptions): Promise<SlurmSubmiss
     slurm: { ...o.options, ...(plan.parallel ? { parallel: plan.parallel } : {}) },
     recorder: o.recorder,
     ...(o.multiNode ? { multiNode: o.multiNode } : {}),
+    ...(o.pull ? { pull: o.pull } : {}),
     ...(o.dockerHost ? { dockerHost: o.dockerHost } : {}),
     ...(chImage ? { runtime: 'charliecloud' as const, charliecloudImage: chImage } : {}),
     ...(apptainer && sif ? { runtime: apptainer, sif } : {}),

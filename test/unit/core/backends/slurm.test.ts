@@ -1,12 +1,14 @@
 import * as assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { UsageError, asUsage } from '../../../../src/cli/io';
 import { formatRuns } from '../../../../src/cli/run';
-import { slurmOptions } from '../../../../src/core/backends/slurm/backend';
+import { createSlurmBackend, slurmOptions } from '../../../../src/core/backends/slurm/backend';
 import type { RunContainerInput } from '../../../../src/core/run/experiment';
 import type { ExperimentPlan } from '../../../../src/core/run/plan';
+import { RunError } from '../../../../src/core/run/plan';
 import { appendRun, readRuns } from '../../../../src/core/run/records';
 import { gresHasGpu, renderBatchScript } from '../../../../src/core/backends/slurm/script';
 import { SlurmCli, SlurmError, parseAccounting, parseQueue, slurmErrorMessage } from '../../../../src/core/backends/slurm/slurm';
@@ -17,6 +19,7 @@ import { imageDetails } from '../../../helpers/images';
 import { slurmTaskInput } from '../../../helpers/slurmTask';
 import { silentLogger } from '../../../helpers/logger';
 import { startedRecord } from '../../../helpers/runRecords';
+import { FakeEngine } from '../../fakes/engine';
 import { FakeSlurm, task } from '../../fakes/slurm';
 
 const log = silentLogger('slurm');
@@ -224,6 +227,102 @@ describe('Slurm batch script', () => {
     assert.match(r.err, /--partition takes one word without spaces or newlines/);
     assert.ok(!fs.existsSync(path.join(dir, '.mlcontainers')), 'nothing written');
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('Slurm: --push, for nodes whose engine lacks the image', () => {
+  const REF = `registry.lab:5000/lab/dimuon:c0ffee1@sha256:${'a'.repeat(64)}`;
+
+  // The lines before the container starts, run with a docker on PATH that logs its arguments and answers as told.
+  function fetchLines(pull: string | undefined, docker: string): { calls: string[]; stderr: string } {
+    const s = renderBatchScript({
+      planId: 'S',
+      sweep: false,
+      workspace: '/home/u/dimuon',
+      tasks: [taskInput('/home/u/dimuon', 1)],
+      slurm: {},
+      recorder: { node: 'node', cli: 'cli.js' },
+      ...(pull ? { pull } : {}),
+    });
+    execFileSync('bash', ['-n'], { input: s });
+    const lines = s.split('\n');
+    const from = lines.findIndex((l) => l.startsWith('pull='));
+    const part = from < 0 ? '' : lines.slice(from, lines.indexOf('fi', from) + 1).join('\n');
+    const bin = tmp();
+    fs.writeFileSync(path.join(bin, 'docker'), `#!/bin/sh\necho "$*" >> ${bin}/calls\n${docker}\n`, { mode: 0o755 });
+    // stdin not a pipe: node's pipes are sockets, and bash reads ~/.bashrc when stdin is one (as if rshd ran it).
+    const r = spawnSync('bash', ['-c', part], {
+      env: { PATH: `${bin}:/usr/bin:/bin` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+    });
+    const calls = fs.existsSync(path.join(bin, 'calls')) ? fs.readFileSync(path.join(bin, 'calls'), 'utf8').trim().split('\n') : [];
+    fs.rmSync(bin, { recursive: true, force: true });
+    assert.equal(r.status, 0, r.stderr);
+    return { calls, stderr: r.stderr };
+  }
+
+  it('the task pulls the pinned reference only where the engine lacks the image by id; a failed pull is said in one sentence', () => {
+    const lacks = fetchLines(REF, 'case "$1 $2" in "image inspect") exit 1;; *) exit 0;; esac');
+    assert.deepEqual(lacks.calls, [`image inspect ${IMAGE.id}`, `pull -q ${REF}`]);
+    assert.equal(lacks.stderr, '');
+    const has = fetchLines(REF, 'exit 0');
+    assert.deepEqual(has.calls, [`image inspect ${IMAGE.id}`]);
+    const unreachable = fetchLines(REF, 'exit 1');
+    assert.deepEqual(unreachable.calls, [`image inspect ${IMAGE.id}`, `pull -q ${REF}`]);
+    assert.match(
+      unreachable.stderr,
+      new RegExp(
+        `^mlc: node \\S+ has no image ${IMAGE.id.slice(7, 19)} and could not pull ${REF.replace(/[.]/g, '\\.')}: check that it can reach the registry and log in there \\(docker login\\)\n$`,
+      ),
+    );
+    assert.deepEqual(fetchLines(undefined, 'exit 0').calls, [], 'without --push the script pulls nothing');
+  });
+
+  it('--push with Apptainer or Charliecloud is refused in one sentence before anything is pushed', async () => {
+    const ws = tmp();
+    const engine = new FakeEngine();
+    engine.images.set(IMAGE.id, IMAGE);
+    const backend = createSlurmBackend(() => new FakeSlurm());
+    for (const runtime of ['apptainer', 'charliecloud']) {
+      const options = asUsage(() => backend.flags.parse({ runtime, push: 'registry.lab:5000/lab' }));
+      await assert.rejects(
+        backend.submit(plan(ws), { engine, hostEnv: {}, options, recorder: { node: 'node', cli: 'cli.js' }, dryRun: true, log }),
+        (e: unknown) =>
+          e instanceof RunError &&
+          /^--push is for --runtime docker: with (Apptainer|Charliecloud) .*every node reads the image converted once into this folder, so there is nothing to pull; leave --push out\.$/.test(
+            e.message,
+          ),
+      );
+    }
+    assert.deepEqual(engine.pushes, []);
+    assert.throws(
+      () => asUsage(() => backend.flags.parse({ push: 'https://registry.lab/lab' })),
+      (e: unknown) =>
+        e instanceof UsageError && e.message === '--push takes host[:port][/namespace], without a scheme: e.g. registry.lab/lab.',
+    );
+    fs.rmSync(ws, { recursive: true, force: true });
+  });
+
+  it('a dry run with --push names the tag it would push and pushes nothing', async () => {
+    const ws = tmp();
+    const engine = new FakeEngine();
+    const image = { ...IMAGE, labels: { ...IMAGE.labels, 'org.opencontainers.image.revision': 'c0ffee1234567' } };
+    engine.images.set(IMAGE.id, image);
+    const backend = createSlurmBackend(() => new FakeSlurm());
+    const options = asUsage(() => backend.flags.parse({ runtime: 'docker', push: 'registry.lab:5000/lab' }));
+    const sub = await backend.submit(plan(ws), {
+      engine,
+      hostEnv: {},
+      options,
+      recorder: { node: 'node', cli: 'cli.js' },
+      dryRun: true,
+      log,
+    });
+    assert.match(sub.script!, /^pull=registry\.lab\\:5000\/lab\/dimuon\\:c0ffee1$/m);
+    assert.deepEqual(engine.pushes, []);
+    assert.deepEqual(fs.readdirSync(ws), []);
+    fs.rmSync(ws, { recursive: true, force: true });
   });
 });
 
