@@ -72,11 +72,14 @@ export function gresGpuCount(gres: string | undefined): number {
  * COMMAND under torchrun, one agent per node: the node count and the rendezvous (c10d, on rank 0's node) come from
  * the variables each node's container gets (multiNodeParts), a process per GPU of the node or one on CPU.
  * `--no_python` runs COMMAND as given (`python train.py` stays that), and the underscore spellings are the ones
- * every torchrun takes (the hyphenated ones came with torch 2).
+ * every torchrun takes (the hyphenated ones came with torch 2). The rendezvous store is hosted by node rank 0, said
+ * with `is_host` rather than left to torchrun's guess from host names and addresses, which is wrong where nodes
+ * share a name or a host has several addresses. Torch's global ranks are the rendezvous's to give (by its sorted node
+ * descriptors), so torch's rank 0 need not be on node rank 0.
  */
 export function torchrunCommand(command: readonly string[], procsPerNode: number): string[] {
   if (!command.length) throw new SlurmError('--launcher torchrun needs the command it launches after --, such as -- python train.py.');
-  const line = `exec torchrun --nnodes "$NNODES" --nproc_per_node ${procsPerNode} --rdzv_backend c10d --rdzv_endpoint "$MASTER_ADDR:$MASTER_PORT" --rdzv_id "$MLC_RDZV_ID" --no_python "$@"`;
+  const line = `host=0; [ "$NODE_RANK" = 0 ] && host=1; exec torchrun --nnodes "$NNODES" --nproc_per_node ${procsPerNode} --rdzv_backend c10d --rdzv_endpoint "$MASTER_ADDR:$MASTER_PORT" --rdzv_id "$MLC_RDZV_ID" --rdzv_conf "is_host=$host" --no_python "$@"`;
   return ['sh', '-c', line, 'torchrun', ...command];
 }
 
@@ -246,10 +249,13 @@ function multiNodeParts(o: { body: string; runtime: 'docker' | 'charliecloud' | 
   const self = quote([path.join(o.workspace, scriptPath(o.planId))]);
   const ends = quote([path.join(o.workspace, PLANS_DIR, `${o.planId}.nodes`)]);
   // What a node's container gets beyond the run's own: docker takes names (-e NAME, the value from this shell);
-  // ch-run and apptainer keep the names listed in keep from the environment they clear.
+  // ch-run and apptainer keep the names listed in keep from the environment they clear. Docker's container also gets
+  // the node's host name, which host networking gives it anyway where one engine serves one node; where an engine
+  // serves several, each would get the engine host's, and torchrun, whose rendezvous tells agents apart by host name
+  // and process id (the same in every container), would take two nodes' agents for one and wait for ever.
   const pass =
     o.runtime === 'docker'
-      ? `node=(--network host)
+      ? `node=(--network host --hostname "$(hostname)")
   for v in MASTER_ADDR MASTER_PORT NNODES NODE_RANK MLC_RDZV_ID $(compgen -e | grep '^SLURM_'); do node+=(-e "$v"); done`
       : `keep+=(MASTER_ADDR MASTER_PORT NNODES NODE_RANK MLC_RDZV_ID $(compgen -e | grep '^SLURM_'))`;
   const body = o.body.replace(/^/gm, '  ').replace(/^ +$/gm, '');

@@ -100,7 +100,7 @@ describe('Slurm: one run across several nodes', () => {
     assert.match(s, /^# Written by ML Containers \(mlc run --on slurm\): sweep S, 2 runs, one array task each, on 2 nodes\.$/m);
     assert.deepEqual(section(s, 'ends=', '  export SLURM_JOB_GPUS'), NODE_HEAD);
     assert.deepEqual(section(s, '  node=(', '  exec > >('), [
-      '  node=(--network host)',
+      '  node=(--network host --hostname "$(hostname)")',
       `  for v in MASTER_ADDR MASTER_PORT NNODES NODE_RANK MLC_RDZV_ID $(compgen -e | grep '^SLURM_'); do node+=(-e "$v"); done`,
       '  exec > >("${mlc[@]}" log "$run" --rank "$rank") 2>&1',
     ]);
@@ -128,7 +128,7 @@ describe('Slurm: one run across several nodes', () => {
     const line = (gres?: string): string =>
       /^ {2}1\) .*$/m.exec(script({ multiNode: { nodes: 2, launcher: 'torchrun' }, slurm: gres ? { gres } : {} }))![0];
     const wrapped = (n: number): string =>
-      ` sh -c 'exec torchrun --nnodes "$NNODES" --nproc_per_node ${n} --rdzv_backend c10d --rdzv_endpoint "$MASTER_ADDR:$MASTER_PORT" --rdzv_id "$MLC_RDZV_ID" --no_python "$@"' torchrun python train.py) ;;`;
+      ` sh -c 'host=0; [ "$NODE_RANK" = 0 ] && host=1; exec torchrun --nnodes "$NNODES" --nproc_per_node ${n} --rdzv_backend c10d --rdzv_endpoint "$MASTER_ADDR:$MASTER_PORT" --rdzv_id "$MLC_RDZV_ID" --rdzv_conf "is_host=$host" --no_python "$@"' torchrun python train.py) ;;`;
     assert.ok(line().endsWith(wrapped(1)), line());
     assert.ok(line('gpu:4').endsWith(wrapped(4)), line('gpu:4'));
     assert.deepEqual(
@@ -136,12 +136,17 @@ describe('Slurm: one run across several nodes', () => {
       [0, 1, 2, 3],
     );
     // What sh runs, with the variables a node's container gets: torchrun's words, then COMMAND as given.
+    // Node rank 0 hosts the rendezvous store (is_host=1), the others join it (is_host=0).
     const [, , shLine, argv0, ...cmd] = torchrunCommand(['python', 'train.py', '--lr', "0.1 'x'"], 2);
-    const argv = execFileSync('sh', ['-c', shLine!.replace('exec torchrun', 'printf "%s\\n" torchrun'), argv0!, ...cmd], {
-      env: { PATH: process.env.PATH, NNODES: '2', MASTER_ADDR: 'node-a', MASTER_PORT: '29512', MLC_RDZV_ID: '12_1' },
-      encoding: 'utf8',
-    });
-    assert.deepEqual(argv.trimEnd().split('\n'), [
+    const argv = (rank: string): string[] =>
+      execFileSync('sh', ['-c', shLine!.replace('exec torchrun', 'printf "%s\\n" torchrun'), argv0!, ...cmd], {
+        env: { PATH: process.env.PATH, NNODES: '2', NODE_RANK: rank, MASTER_ADDR: 'node-a', MASTER_PORT: '29512', MLC_RDZV_ID: '12_1' },
+        encoding: 'utf8',
+      })
+        .trimEnd()
+        .split('\n');
+    assert.deepEqual(argv('1').join(' '), argv('0').join(' ').replace('is_host=1', 'is_host=0'));
+    assert.deepEqual(argv('0'), [
       'torchrun',
       '--nnodes',
       '2',
@@ -153,6 +158,8 @@ describe('Slurm: one run across several nodes', () => {
       'node-a:29512',
       '--rdzv_id',
       '12_1',
+      '--rdzv_conf',
+      'is_host=1',
       '--no_python',
       'python',
       'train.py',
