@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only activation,context,rebuild,sidebar,jupyter,runs,compareRender,compareCli,models]
+// npm run bench [-- --quick] [-- --only activation,context,rebuild,sidebar,jupyter,runs,compareRender,compareCli,models,slurmNodes]
 // Our speed as ratios against what users would otherwise run (the docker CLI), measured side by side in one run,
 // because these machines are noisy. Prints a Markdown table and writes bench/results.json. Not part of npm test.
 import * as fs from 'node:fs';
@@ -17,6 +17,7 @@ import { compareCli } from './compareCli';
 import { compareRender } from './compareRender';
 import { models } from './models';
 import { sidebar } from './sidebar';
+import { slurmNodes } from './slurmNodes';
 
 const BENCHMARKS: Record<string, (o: Options) => Promise<Row[]>> = {
   activation,
@@ -28,6 +29,7 @@ const BENCHMARKS: Record<string, (o: Options) => Promise<Row[]>> = {
   compareRender,
   compareCli,
   models,
+  slurmNodes,
 };
 const STAND_INS = ['mlc-test/debian:bookworm', 'mlc-test/jupyter:bookworm', 'mlc-test/pytorch:bookworm'];
 
