@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Engine } from '../core/docker/engine';
+import { EngineError } from '../core/docker/errors';
 import { machineEngine } from '../core/docker/machine';
 import { formatAge, formatDuration } from '../core/format';
 import { openProject } from '../core/project';
@@ -604,6 +605,11 @@ async function followBackendLog(backend: BatchBackend, folder: string, record: R
   return 0;
 }
 
+/** The engine answered for a container that is gone (404) or being removed (409). */
+function containerGone(e: unknown): boolean {
+  return e instanceof EngineError && (e.statusCode === 404 || e.statusCode === 409);
+}
+
 export async function logs(args: string[], io: CliIO, signal: AbortSignal): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -641,24 +647,58 @@ export async function logs(args: string[], io: CliIO, signal: AbortSignal): Prom
     await print(kept.text);
     return 0;
   }
+  // The run's own process (mlc run, its detached scheduler, mlc runs) may finish it between the listing and the logs
+  // request: the engine then answers 404 or 409 ("marked for removal"), and the output is what that process keeps.
+  const kept = async (printed: boolean): Promise<number> => {
+    for (let i = 0; i < 300 && !signal.aborted; i++) {
+      const record = (await readRuns(folder)).runs.find((r) => r.id === id);
+      if (record && record.status !== 'running') {
+        if (!printed) {
+          const output = await readRunOutput(folder, id);
+          if (output.refused) io.err(output.refused);
+          await print(output.text);
+        }
+        if (values.follow) io.err(`run ${id} ${record.status}${record.exitCode !== null ? ` (exit ${record.exitCode})` : ''}`);
+        return 0;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (signal.aborted) return 130;
+    throw new UsageError(`run ${id}'s container went away and its record is still open: \`mlc runs\` closes it, then \`mlc logs ${id}\``);
+  };
   if (!values.follow) {
-    const text = await engine.containerLogs(container.containerId, 'all', signal);
+    const text = await engine.containerLogs(container.containerId, 'all', signal).catch((e: unknown) => {
+      if (containerGone(e)) return undefined;
+      throw e;
+    });
+    if (text === undefined) return kept(false);
     if (!container.running) await finishRun({ engine, workspace: folder, containerId: container.containerId, log });
     await print(text);
     return 0;
   }
   let pending = '';
-  await engine.followLogs(
-    container.containerId,
-    (chunk) => {
-      const parts = (pending + chunk.toString('utf8')).split('\n');
-      pending = parts.pop() ?? '';
-      for (const line of parts) io.out(terminalText(line));
-    },
-    signal,
-  );
+  let printed = false;
+  const followed = await engine
+    .followLogs(
+      container.containerId,
+      (chunk) => {
+        printed = true;
+        const parts = (pending + chunk.toString('utf8')).split('\n');
+        pending = parts.pop() ?? '';
+        for (const line of parts) io.out(terminalText(line));
+      },
+      signal,
+    )
+    .then(
+      () => true,
+      (e: unknown) => {
+        if (containerGone(e)) return false;
+        throw e;
+      },
+    );
   if (pending) io.out(terminalText(pending));
   if (signal.aborted) return 130;
+  if (!followed) return kept(printed);
   await engine.waitContainer(container.containerId, signal).catch(() => undefined);
   const record = await finishRun({ engine, workspace: folder, containerId: container.containerId, log });
   if (record) io.err(`run ${id} ${record.status}${record.exitCode !== null ? ` (exit ${record.exitCode})` : ''}`);
