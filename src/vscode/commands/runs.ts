@@ -96,6 +96,9 @@ export async function runExperimentCommand(services: Services, arg?: unknown): P
   const commandText = await vscode.window.showInputBox({
     title: vscode.l10n.t('Run Experiment: command'),
     prompt: vscode.l10n.t('Runs in /workspace with $MLC_CONFIG pointing at {0}', config),
+    // A command is often long and written with the config or the code beside it: a click there, or a run's
+    // terminal or a panel taking focus, must not throw it away.
+    ignoreFocusOut: true,
     value: previous ? previous.map((w) => (/[\s'"\\$]/.test(w) ? `'${w.replace(/'/g, `'\\''`)}'` : w)).join(' ') : DEFAULT_COMMAND,
     validateInput: (text) => {
       try {
