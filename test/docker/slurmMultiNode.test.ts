@@ -52,6 +52,9 @@ describe('one run across two Slurm nodes (scripts/test-slurm.sh partition multi,
   let nodes: string[] = [];
   const jobs: string[] = [];
   const submit = (args: string[]) => submitSlurm(dir, args, jobs);
+  /** A run of `sh -c LINE` with CONFIG across the two nodes of partition multi. */
+  const onTwoNodes = (config: string, line: string) =>
+    submit(['--config', config, '--partition', PARTITION, '--nodes', '2', '--', 'sh', '-c', line]);
   const containers = async (): Promise<string[]> =>
     (await engine.listContainers({ labels: [`org.mlcontainers.workspace=${dir}`], all: true }))
       .map((c) => c.names[0]!.replace(/^\//, ''))
@@ -130,18 +133,7 @@ describe('one run across two Slurm nodes (scripts/test-slurm.sh partition multi,
     const {
       runs: [id],
       job,
-    } = await submit([
-      '--config',
-      'configs/point.yaml',
-      '--partition',
-      PARTITION,
-      '--nodes',
-      '2',
-      '--',
-      'sh',
-      '-c',
-      'echo "rank $NODE_RANK of $NNODES"; sleep 600',
-    ]);
+    } = await onTwoNodes('configs/point.yaml', 'echo "rank $NODE_RANK of $NNODES"; sleep 600');
     const names = [`mlc-${job}-1`, `mlc-${job}-1-1`];
     await until('both nodes running their container', async () => ((await containers()).join() === names.join() ? true : undefined));
     const stopped = await mlc(['stop', id!], { cwd: dir });
@@ -155,18 +147,7 @@ describe('one run across two Slurm nodes (scripts/test-slurm.sh partition multi,
     const {
       runs: [id],
       job,
-    } = await submit([
-      '--config',
-      'configs/point.yaml',
-      '--partition',
-      PARTITION,
-      '--nodes',
-      '2',
-      '--',
-      'sh',
-      '-c',
-      'echo "rank $NODE_RANK"; sleep 600',
-    ]);
+    } = await onTwoNodes('configs/point.yaml', 'echo "rank $NODE_RANK"; sleep 600');
     const victim = `mlc-${job}-1-1`;
     await until('both nodes running their container', async () => ((await containers()).length === 2 ? true : undefined));
     execFileSync('docker', ['kill', victim]);
@@ -180,18 +161,10 @@ describe('one run across two Slurm nodes (scripts/test-slurm.sh partition multi,
   });
 
   it('a sweep of two-node runs: two records, each on both nodes', async () => {
-    const { runs: ids } = await submit([
-      '--config',
+    const { runs: ids } = await onTwoNodes(
       'configs/two.yaml',
-      '--partition',
-      PARTITION,
-      '--nodes',
-      '2',
-      '--',
-      'sh',
-      '-c',
       'echo "rank $NODE_RANK of $NNODES, master $MASTER_ADDR:$MASTER_PORT, slurm node $SLURM_NODEID"; cat "$MLC_CONFIG"',
-    ]);
+    );
     assert.equal(ids.length, 2);
     const runs = await slurmFinals(dir, ids);
     for (const r of runs) {
