@@ -1,69 +1,178 @@
+/* eslint-disable @typescript-eslint/no-require-imports -- each command's module is required when it runs (Command) */
 import { version } from '../../package.json';
-import { build, buildHelp } from './build';
-import { diff, diffHelp } from './diff';
-import { doctor, doctorHelp } from './doctor';
-import { exportCommand, exportHelp } from './exportCmd';
-import { init, initHelp } from './init';
-import { inspect, inspectHelp } from './inspect';
-import { ls, lsHelp } from './ls';
-import { model, modelHelp, models, modelsHelp } from './model';
-import { predict, predictHelp } from './predict';
-import { push, pushHelp } from './push';
-import { quickstart, quickstartHelp } from './quickstart';
-import { serve, serveHelp } from './serve';
-import { slurmTask, slurmTaskHelp } from './slurmTask';
-import { logs, logsHelp, run, runHelp, runs, runsHelp, stop, stopHelp } from './run';
-import { down, downHelp, up, upHelp } from './up';
+import type * as BuildCommand from './build';
+import type * as DiffCommand from './diff';
+import type * as DoctorCommand from './doctor';
+import type * as ExportCommand from './exportCmd';
+import type * as InitCommand from './init';
+import type * as InspectCommand from './inspect';
+import type * as LsCommand from './ls';
+import type * as ModelCommand from './model';
+import type * as PredictCommand from './predict';
+import type * as PushCommand from './push';
+import type * as QuickstartCommand from './quickstart';
+import type * as ServeCommand from './serve';
+import type * as SlurmTaskCommand from './slurmTask';
+import type * as RunCommand from './run';
+import type * as UpCommand from './up';
 import type { CliIO, Subcommand } from './io';
 import { UsageError } from './io';
 import { terminalText } from '../core/terminalText';
 
-const subcommands: Record<string, { run: Subcommand; help: string; summary: string; hidden?: boolean }> = {
+/**
+ * A command. Its module is required when the command runs or its help is asked for, not when mlc starts: esbuild
+ * initialises a required module (and the core only it imports) on that first require, so a fresh process sets up
+ * only its own command's code. `mlc model save` spent ~20 ms setting up the other commands' (bench/ row 8).
+ */
+interface Command {
+  load(): { run: Subcommand; help: string };
+  summary: string;
+  hidden?: boolean;
+}
+
+const subcommands: Record<string, Command> = {
   quickstart: {
-    run: quickstart,
-    help: quickstartHelp,
+    load: () => {
+      const m = require('./quickstart') as typeof QuickstartCommand;
+      return { run: m.quickstart, help: m.quickstartHelp };
+    },
     summary: 'create a small PyTorch project, build it, run a two-point sweep and compare the runs: the whole job once',
   },
-  doctor: { run: doctor, help: doctorHelp, summary: 'check the Docker engine, BuildKit and GPU runtimes (--gpu: the GPU preflight)' },
-  init: { run: init, help: initHelp, summary: 'scaffold a devcontainer + Dockerfile for an ML preset' },
-  diff: { run: diff, help: diffHelp, summary: 'show the packages that differ between two images' },
-  build: { run: build, help: buildHelp, summary: 'build the experiment image, tagged and labelled with its git commit' },
+  doctor: {
+    load: () => {
+      const m = require('./doctor') as typeof DoctorCommand;
+      return { run: m.doctor, help: m.doctorHelp };
+    },
+    summary: 'check the Docker engine, BuildKit and GPU runtimes (--gpu: the GPU preflight)',
+  },
+  init: {
+    load: () => {
+      const m = require('./init') as typeof InitCommand;
+      return { run: m.init, help: m.initHelp };
+    },
+    summary: 'scaffold a devcontainer + Dockerfile for an ML preset',
+  },
+  diff: {
+    load: () => {
+      const m = require('./diff') as typeof DiffCommand;
+      return { run: m.diff, help: m.diffHelp };
+    },
+    summary: 'show the packages that differ between two images',
+  },
+  build: {
+    load: () => {
+      const m = require('./build') as typeof BuildCommand;
+      return { run: m.build, help: m.buildHelp };
+    },
+    summary: 'build the experiment image, tagged and labelled with its git commit',
+  },
   inspect: {
-    run: inspect,
-    help: inspectHelp,
+    load: () => {
+      const m = require('./inspect') as typeof InspectCommand;
+      return { run: m.inspect, help: m.inspectHelp };
+    },
     summary: "print an image's provenance: commit, base digest, Dockerfile, config, environment lock",
   },
-  ls: { run: ls, help: lsHelp, summary: 'list the experiment images under the git commits they came from' },
-  up: { run: up, help: upHelp, summary: 'start Jupyter in the experiment image (127.0.0.1 only, random token) and print its URL' },
-  down: { run: down, help: downHelp, summary: "stop and remove the project's Jupyter containers" },
-  run: { run, help: runHelp, summary: 'run a command with a hyper-parameter YAML in the experiment image (lists in the YAML: a sweep)' },
-  runs: { run: runs, help: runsHelp, summary: 'list the runs, running and finished: image, commit, config hash, exit code' },
-  logs: { run: logs, help: logsHelp, summary: "print (or follow with -f) a run's output, while it runs or after" },
-  stop: { run: stop, help: stopHelp, summary: 'stop a run, or a whole sweep; they are recorded as cancelled' },
+  ls: {
+    load: () => {
+      const m = require('./ls') as typeof LsCommand;
+      return { run: m.ls, help: m.lsHelp };
+    },
+    summary: 'list the experiment images under the git commits they came from',
+  },
+  up: {
+    load: () => {
+      const m = require('./up') as typeof UpCommand;
+      return { run: m.up, help: m.upHelp };
+    },
+    summary: 'start Jupyter in the experiment image (127.0.0.1 only, random token) and print its URL',
+  },
+  down: {
+    load: () => {
+      const m = require('./up') as typeof UpCommand;
+      return { run: m.down, help: m.downHelp };
+    },
+    summary: "stop and remove the project's Jupyter containers",
+  },
+  run: {
+    load: () => {
+      const m = require('./run') as typeof RunCommand;
+      return { run: m.run, help: m.runHelp };
+    },
+    summary: 'run a command with a hyper-parameter YAML in the experiment image (lists in the YAML: a sweep)',
+  },
+  runs: {
+    load: () => {
+      const m = require('./run') as typeof RunCommand;
+      return { run: m.runs, help: m.runsHelp };
+    },
+    summary: 'list the runs, running and finished: image, commit, config hash, exit code',
+  },
+  logs: {
+    load: () => {
+      const m = require('./run') as typeof RunCommand;
+      return { run: m.logs, help: m.logsHelp };
+    },
+    summary: "print (or follow with -f) a run's output, while it runs or after",
+  },
+  stop: {
+    load: () => {
+      const m = require('./run') as typeof RunCommand;
+      return { run: m.stop, help: m.stopHelp };
+    },
+    summary: 'stop a run, or a whole sweep; they are recorded as cancelled',
+  },
   export: {
-    run: exportCommand,
-    help: exportHelp,
+    load: () => {
+      const m = require('./exportCmd') as typeof ExportCommand;
+      return { run: m.exportCommand, help: m.exportHelp };
+    },
     summary: 'write an Apptainer definition (HPC, GRID) or a Kubernetes Job / PyTorchJob for an experiment image',
   },
-  push: { run: push, help: pushHelp, summary: 'push an experiment image to a registry under its commit tag, with your docker credentials' },
+  push: {
+    load: () => {
+      const m = require('./push') as typeof PushCommand;
+      return { run: m.push, help: m.pushHelp };
+    },
+    summary: 'push an experiment image to a registry under its commit tag, with your docker credentials',
+  },
   model: {
-    run: model,
-    help: modelHelp,
+    load: () => {
+      const m = require('./model') as typeof ModelCommand;
+      return { run: m.model, help: m.modelHelp };
+    },
     summary: "save a run's artifacts as a model image FROM its image, with a model card (save); give it an alias (tag)",
   },
-  models: { run: models, help: modelsHelp, summary: 'list the model images: run, headline metric, aliases' },
+  models: {
+    load: () => {
+      const m = require('./model') as typeof ModelCommand;
+      return { run: m.models, help: m.modelsHelp };
+    },
+    summary: 'list the model images: run, headline metric, aliases',
+  },
   serve: {
-    run: serve,
-    help: serveHelp,
+    load: () => {
+      const m = require('./serve') as typeof ServeCommand;
+      return { run: m.serve, help: m.serveHelp };
+    },
     summary: 'serve a model image over the Open Inference Protocol (V2 REST) on 127.0.0.1 with a random token',
   },
   predict: {
-    run: predict,
-    help: predictHelp,
+    load: () => {
+      const m = require('./predict') as typeof PredictCommand;
+      return { run: m.predict, help: m.predictHelp };
+    },
     summary: "apply a model image's predict() to a .jsonl, .csv or folder of files, in parallel shards; --resume reruns failed ones",
   },
   // The recorder `mlc run --on slurm`'s batch script calls: not for people, so not in the usage.
-  'slurm-task': { run: slurmTask, help: slurmTaskHelp, summary: "record a Slurm array task's start or end", hidden: true },
+  'slurm-task': {
+    load: () => {
+      const m = require('./slurmTask') as typeof SlurmTaskCommand;
+      return { run: m.slurmTask, help: m.slurmTaskHelp };
+    },
+    summary: "record a Slurm array task's start or end",
+    hidden: true,
+  },
 };
 
 const usage = (): string =>
@@ -105,11 +214,11 @@ export async function runCli(argv: string[], io: CliIO, signal: AbortSignal): Pr
       return 0;
     }
     if (!Object.hasOwn(subcommands, topic)) return unknownCommand(topic, io);
-    io.out(subcommands[topic]!.help);
+    io.out(subcommands[topic]!.load().help);
     return 0;
   }
   if (!Object.hasOwn(subcommands, name)) return unknownCommand(name, io);
-  const command = subcommands[name]!;
+  const command = subcommands[name]!.load();
   // After `--` the words are the user's command (`mlc run … -- python train.py --help`), not ours.
   const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
   if (own.includes('--help') || own.includes('-h')) {
