@@ -5,8 +5,17 @@ import type { DockerConnection } from './client';
 import { withSignal } from './client';
 import { num, record, str } from './parse';
 
-/** GET /_ping, read for its headers (dockerode's ping() returns only the body). */
-export async function ping(conn: DockerConnection, signal?: AbortSignal): Promise<EnginePing> {
+/**
+ * GET /_ping, read for its headers (dockerode's ping() returns only the body). Its answer also says whether the engine
+ * is Podman: a ping in flight is that question's answer too, so a first image call beside it does not ping again.
+ */
+export function ping(conn: DockerConnection, signal?: AbortSignal): Promise<EnginePing> {
+  const asked = askPing(conn, signal);
+  conn.podman ??= podmanOf(conn, asked);
+  return asked;
+}
+
+async function askPing(conn: DockerConnection, signal?: AbortSignal): Promise<EnginePing> {
   const res = await conn.call(
     (d) =>
       new Promise<IncomingMessage>((resolve, reject) => {
@@ -17,14 +26,11 @@ export async function ping(conn: DockerConnection, signal?: AbortSignal): Promis
       }),
   );
   res.resume();
-  let facts = pingFacts(res.headers);
-  if (!facts.apiVersion) {
-    // Something between us and the engine (a proxy) kept the headers: /version says the same, one call slower.
-    const v = await version(conn, signal);
-    facts = { apiVersion: v.apiVersion, osType: v.os, isPodman: v.isPodman, version: v.version };
-  }
-  conn.podman ??= Promise.resolve(facts.isPodman);
-  return facts;
+  const facts = pingFacts(res.headers);
+  if (facts.apiVersion) return facts;
+  // Something between us and the engine (a proxy) kept the headers: /version says the same, one call slower.
+  const v = await version(conn, signal);
+  return { apiVersion: v.apiVersion, osType: v.os, isPodman: v.isPodman, version: v.version };
 }
 
 export function pingFacts(headers: Record<string, string | string[] | undefined>): EnginePing {
@@ -88,12 +94,14 @@ export async function info(conn: DockerConnection, signal?: AbortSignal): Promis
  * (`docker.io/library/x:t`, `localhost/x:t`), which the image calls turn into the names Docker shows.
  */
 export function isPodman(conn: DockerConnection, signal?: AbortSignal): Promise<boolean> {
-  conn.podman ??= ping(conn, signal).then(
-    (v) => v.isPodman,
-    (e: unknown) => {
-      conn.podman = undefined;
-      throw e;
-    },
-  );
-  return conn.podman;
+  return (conn.podman ??= podmanOf(conn, askPing(conn, signal)));
+}
+
+/** What a ping says of Podman, kept on the connection; a ping that failed is asked again next time. */
+function podmanOf(conn: DockerConnection, asked: Promise<EnginePing>): Promise<boolean> {
+  const podman = asked.then((facts) => facts.isPodman);
+  podman.catch(() => {
+    if (conn.podman === podman) conn.podman = undefined;
+  });
+  return podman;
 }
