@@ -13,7 +13,7 @@ import type { Engine } from '../../src/core/docker/engine';
 import { MODEL_DIR, MODEL_LABELS, MODEL_ROLE } from '../../src/core/model/card';
 import type { PredictRecord } from '../../src/core/model/predict';
 import { PREDICT_ROLE, SHARD_LABEL, shardFile } from '../../src/core/model/predict';
-import { serveDockerfileLines } from '../../src/core/model/serve';
+import { serveDockerfileLines } from '../../src/core/model/layout';
 import { ROLE_LABEL } from '../../src/core/labels';
 import { assertBuiltCli, mlc, mlcProcess } from '../helpers/mlc';
 import { requireSlurm, until } from '../helpers/slurm';

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { packFiles } from '../../src/core/docker/buildContext';
 import type { Engine } from '../../src/core/docker/engine';
 import { MODEL_DIR, MODEL_LABELS, MODEL_ROLE } from '../../src/core/model/card';
-import { SERVER_PATH, serveDockerfileLines } from '../../src/core/model/serve';
+import { SERVER_PATH, serveDockerfileLines } from '../../src/core/model/layout';
 import { ROLE_LABEL } from '../../src/core/labels';
 import { readRuns } from '../../src/core/run/records';
 import { PYTORCH_STANDIN } from '../../src/core/scaffold/quickstart';

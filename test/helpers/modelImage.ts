@@ -1,7 +1,7 @@
 import type { ImageDetails } from '../../src/core/docker/engine';
 import { BASE_DIGEST_LABEL, BASE_LABEL, LOCK_SHA256_LABEL, REVISION_LABEL } from '../../src/core/labels';
 import { cardJson, modelCard, modelLabels } from '../../src/core/model/card';
-import { serveDockerfileLines } from '../../src/core/model/serve';
+import { serveDockerfileLines } from '../../src/core/model/layout';
 import type { RunRecord } from '../../src/core/run/records';
 import { createHash } from 'node:crypto';
 import { imageDetails } from './images';

@@ -4,7 +4,7 @@ import { UserError } from '../errors';
 import { isProvenanceLabel, readProvenance } from '../labels';
 import { hasControlCharacter, printable, singleLine } from '../generatedText';
 import { MODEL_DIR, readModelLabels } from '../model/card';
-import { PREDICT_PATH, SERVER_PATH, SERVE_PORT, imageServes, servedModelName } from '../model/serve';
+import { PREDICT_PATH, SERVER_PATH, SERVE_PORT, imageServes, servedModelName } from '../model/layout';
 
 export interface ApptainerInput {
   /** The image as Docker names it (a tag, or an id for docker-daemon). */

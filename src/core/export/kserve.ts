@@ -7,7 +7,7 @@ import type { ImageDetails } from '../docker/engine';
 import { NO_GPU_ENV } from '../container/request';
 import { UserError } from '../errors';
 import { MODEL_LABELS, readModelLabels, shownValue } from '../model/card';
-import { SERVE_PORT, imageServes, servedModelName } from '../model/serve';
+import { SERVE_PORT, imageServes, servedModelName } from '../model/layout';
 import type { K8sObject } from './kubernetes';
 import { K8S_PREFIX } from './kubernetes';
 

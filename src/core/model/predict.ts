@@ -26,7 +26,7 @@ import { fingerprintData } from '../provenance/data';
 import { shortImageId } from '../reference';
 import { RunFileRefused, openRunFileForRead } from '../untrustedFile';
 import { MODEL_DIR, readModelLabels, shownValue } from './card';
-import { PREDICT_PATH, imageServes, readPredict } from './serve';
+import { PREDICT_PATH, imageServes, readPredict } from './layout';
 
 /** Where the batch runner and the data sit in a shard's container. */
 export const BATCH_PATH = '/opt/mlc/predict_batch.py';

@@ -39,7 +39,7 @@ import {
 } from './card';
 import type { HashedArtifact } from './context';
 import { ArtifactChangedError, hashHandle, modelContext, packModelContext } from './context';
-import { PREDICT_PATH, SERVER_PATH, readPredict, serveCmd } from './serve';
+import { PREDICT_PATH, SERVER_PATH, readPredict, serveCmd } from './layout';
 
 /** Where the model, the server and predict.py live in the image (MODEL_DIR and the server's paths are under it). */
 const IMAGE_DIR = path.posix.dirname(MODEL_DIR);
@@ -109,8 +109,10 @@ export function modelNameProblem(name: string): string | undefined {
 export async function saveModel(o: SaveModelOptions): Promise<SavedModel> {
   const record = await succeededRun(o.workspace, o.run);
   // The engine is asked first and both questions go at once: the answers travel while the config is read, and the
-  // save is mostly waiting on round trips (bench/ row 8). Awaited below; a save stopped before then ignores them.
-  const asked = Promise.all([o.engine.inspectImage(record.image.id, o.signal), o.engine.ping(o.signal)]);
+  // save is mostly waiting on round trips (bench/ row 8). Awaited below; a save stopped before then ignores them. The
+  // ping goes first: the image call needs to know whether the engine is Podman, and takes that from the same ping.
+  const pinged = o.engine.ping(o.signal);
+  const asked = Promise.all([o.engine.inspectImage(record.image.id, o.signal), pinged]);
   asked.catch(() => undefined);
   // The record's copy of the config's `outputs:` where it has one, checked again: loading the YAML library was ~15 ms
   // of a save in a fresh process. Records older than that copy have the config read.

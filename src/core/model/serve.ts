@@ -3,7 +3,6 @@
 // Jupyter is (core/jupyter/server.ts). A model image that carries the server and predict.py (its CMD runs
 // SERVER_PATH) serves as it is; one saved before that gets both bind-mounted read-only from here.
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -14,27 +13,19 @@ import { isLocalEndpoint } from '../docker/endpoint';
 import type { ContainerSpec } from '../container/request';
 import { containerRequest } from '../container/request';
 import { UserError } from '../errors';
-import { formatBytes } from '../format';
 import { httpStatus, lastLogLines } from '../jupyter/server';
 import { IMAGE_ID_LABEL, IMAGE_REF_LABEL, LABEL_PREFIX, MANAGED_LABEL, ROLE_LABEL } from '../labels';
 import type { Logger } from '../log';
-import { imageBaseName, imageName, shortImageId, tryParseReference } from '../reference';
+import { shortImageId } from '../reference';
 import { newToken, rememberSecret } from '../secrets';
-import { kind } from '../untrustedFile';
 import { MODEL_DIR, readModelLabels, shownValue } from './card';
+import { PREDICT_PATH, SERVER_PATH, SERVE_PORT, imageServes, readPredict, servedModelName } from './layout';
 
-/** Where a model image keeps the server and the project's predict.py, beside MODEL_DIR. */
-export const SERVER_PATH = '/opt/mlc/serve.py';
-export const PREDICT_PATH = '/opt/mlc/predict.py';
-/** The port inside the container: KServe's default for a custom predictor. */
-export const SERVE_PORT = 8080;
 const CONTAINER_PORT = `${SERVE_PORT}/tcp`;
 /** The role label of a serving container (runs say "run", Jupyter "jupyter"; the model image itself "model"). */
 export const SERVE_ROLE = 'serve';
 /** The private folder of a server's mounted predict.py (a copy), removed with the container. */
 export const SERVE_FILES_LABEL = `${LABEL_PREFIX}.serve.files`;
-/** The most a predict.py may hold: it is code; the weights are the run's outputs. */
-const MAX_PREDICT_BYTES = 1024 ** 2;
 /** The token's variable; the engine keeps it in the container's config, as JUPYTER_TOKEN. */
 const TOKEN_ENV = 'MLC_SERVE_TOKEN';
 
@@ -43,32 +34,6 @@ const SERVE_SCRIPT = [
   `if command -v python3 >/dev/null 2>&1; then exec python3 ${SERVER_PATH} "$@"; fi`,
   `exec python ${SERVER_PATH} "$@"`,
 ].join('\n');
-
-/**
- * What a model image's Dockerfile adds so that the image serves by itself, on KServe too (its build context has
- * serve.py and predict.py at its root). The token still comes from the environment (MLC_SERVE_TOKEN, or
- * MLC_SERVE_AUTH=none behind a mesh that authenticates).
- */
-export function serveDockerfileLines(): string[] {
-  return [`COPY serve.py ${SERVER_PATH}`, `COPY predict.py ${PREDICT_PATH}`, serveCmd()];
-}
-
-/** The model image's command: the server, on every address of the container (the engine publishes it to loopback). */
-export function serveCmd(): string {
-  return `CMD ["python3", "${SERVER_PATH}", "--host", "0.0.0.0", "--port", "${SERVE_PORT}"]`;
-}
-
-/** Does the image carry the server (saved with serveDockerfileLines)? */
-export function imageServes(details: Pick<ImageDetails, 'cmd'>): boolean {
-  return (details.cmd ?? []).includes(SERVER_PATH);
-}
-
-/** The model's name in /v2/models/NAME: the repository's last component (digits-model), from the reference or a tag. */
-export function servedModelName(ref: string, details: Pick<ImageDetails, 'repoTags'>): string {
-  const named =
-    tryParseReference(ref) && !/^(sha256:)?[0-9a-f]{12,64}$/.test(ref) ? ref : details.repoTags.find((t) => tryParseReference(t));
-  return named ? imageName(imageBaseName(named)) : 'model';
-}
 
 export class ServeError extends UserError {
   constructor(
@@ -247,43 +212,6 @@ async function hostFiles(o: ServeModelOptions): Promise<{ server: string; predic
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mlc-serve-'));
   await fs.writeFile(path.join(dir, 'predict.py'), content, { mode: 0o644 });
   return { server, predict: path.join(dir, 'predict.py'), dir, source };
-}
-
-/**
- * A predict.py, read as a file a run may have replaced: not through a link, a plain file with one link, at most
- * 1 MiB. undefined when there is none.
- */
-export async function readPredict(file: string): Promise<Buffer | undefined> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return undefined;
-    if (code === 'ELOOP')
-      throw new ServeError(
-        `${shownValue(file)} is a link, and a model takes only a plain predict.py (a run could have made the link): put the file itself there.`,
-      );
-    if (code === 'EISDIR' || code === 'ENXIO') throw new ServeError(`${shownValue(file)} is not a file: predict.py must be a plain file.`);
-    throw e;
-  }
-  try {
-    const st = await handle.stat();
-    if (!st.isFile() || st.nlink > 1)
-      throw new ServeError(
-        `${shownValue(file)} is ${st.isFile() ? 'a hard link to another file' : kind(st)}, not a plain predict.py: put the file itself there.`,
-      );
-    if (st.size > MAX_PREDICT_BYTES)
-      throw new ServeError(
-        `${shownValue(file)} has ${formatBytes(st.size)}, and a predict.py holds code (at most 1 MiB): keep the weights in the run's outputs.`,
-      );
-    const content = await handle.readFile();
-    if (content.length > MAX_PREDICT_BYTES)
-      throw new ServeError(`${shownValue(file)} grew past 1 MiB while it was read: save or serve again once nothing writes to it.`);
-    return content;
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Removes a server's private folder: only one hostFiles made (its label names it; nothing else is touched). */

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { BuildRequest, ContainerCreateRequest, Engine } from '../../../src/core/docker/engine';
 import { ROLE_LABEL } from '../../../src/core/labels';
 import { MODEL_LABELS, MODEL_ROLE } from '../../../src/core/model/card';
-import { SERVER_PATH } from '../../../src/core/model/serve';
+import { SERVER_PATH } from '../../../src/core/model/layout';
 import type { RunRecord } from '../../../src/core/run/records';
 import { RUNS_FILE } from '../../../src/core/run/records';
 import type * as Models from '../../../src/vscode/commands/models';

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { apptainerDefinition } from '../../../../src/core/export/apptainer';
 import { MODEL_LABELS } from '../../../../src/core/model/card';
-import { SERVER_PATH } from '../../../../src/core/model/serve';
+import { SERVER_PATH } from '../../../../src/core/model/layout';
 import { MODEL_RUN, modelImage, modelImageLabels } from '../../../helpers/modelImage';
 
 const MODEL = `digits-model:${MODEL_RUN}`;

@@ -20,7 +20,7 @@ import {
   jsonlCounter,
   splitShards,
 } from '../../../../src/core/model/predict';
-import { SERVER_PATH } from '../../../../src/core/model/serve';
+import { SERVER_PATH } from '../../../../src/core/model/layout';
 import { ROLE_LABEL } from '../../../../src/core/labels';
 import { templatesDir } from '../../../../src/core/scaffold/templateFiles';
 import { imageDetails } from '../../../helpers/images';

@@ -7,16 +7,13 @@ import * as path from 'node:path';
 import type { ContainerCreateRequest } from '../../../../src/core/docker/engine';
 import { EngineError } from '../../../../src/core/docker/errors';
 import { MODEL_LABELS, MODEL_ROLE } from '../../../../src/core/model/card';
+import { PREDICT_PATH, SERVER_PATH, imageServes, servedModelName } from '../../../../src/core/model/layout';
 import {
-  PREDICT_PATH,
-  SERVER_PATH,
   SERVE_FILES_LABEL,
   curlCommand,
   exampleRequest,
-  imageServes,
   serveContainerRequest,
   serveModel,
-  servedModelName,
   serversToStop,
   stopModelServers,
 } from '../../../../src/core/model/serve';
