@@ -1,6 +1,7 @@
 // Bundles the extension and the mlc CLI. Both share src/core; neither ships node_modules.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
@@ -69,6 +70,15 @@ const DEFERRED = [
     entry: 'node_modules/docker-modem/lib/ssh.js',
   },
 ];
+// Two modules that dockerode's files require at load and call only on paths we never take get a stand-in (a
+// few lines in dockerode.js) whose functions require the real module on their first call: esbuild runs a bundled
+// module's body, and node compiles a built-in, only when first required. node:https (node's TLS code, ~6 ms of every
+// fresh process's first engine call; docker-modem's redirect wrapper calls its request() for an https:// engine
+// only) and tar-fs with tar-stream (~3 ms; dockerode packs a folder with it, and we never hand it a folder).
+const LAZY = [
+  { module: 'https', importer: /docker-modem[\\/]lib[\\/]http\.js$/, functions: ['request', 'get'] },
+  { module: 'tar-fs', importer: /dockerode[\\/]lib[\\/]util\.js$/, functions: ['pack', 'extract'] },
+];
 /** @type {() => import('esbuild').Plugin} */
 const deferred = () => ({
   name: 'deferred',
@@ -84,6 +94,18 @@ const deferred = () => ({
     }));
     build.onLoad({ filter: /.*/, namespace: 'deferred' }, (args) => ({
       contents: `let real;\nmodule.exports = function () {\n  real ??= require('./${args.path}.js');\n  return real.apply(this, arguments);\n};\n`,
+      loader: 'js',
+    }));
+    // LAZY: a stand-in whose functions require the real module on their first call, from the importer's folder.
+    build.onResolve({ filter: new RegExp(`^(${LAZY.map((l) => l.module).join('|')})$`) }, (args) => {
+      const l = LAZY.find((x) => x.module === args.path && x.importer.test(args.importer));
+      return l ? { path: l.module, namespace: 'lazy', pluginData: { dir: path.dirname(args.importer) } } : undefined;
+    });
+    build.onLoad({ filter: /.*/, namespace: 'lazy' }, (args) => ({
+      contents: `module.exports = {\n${LAZY.find((l) => l.module === args.path)
+        .functions.map((f) => `  ${f}: (...args) => require('${args.path}').${f}(...args),\n`)
+        .join('')}};\n`,
+      resolveDir: args.pluginData.dir,
       loader: 'js',
     }));
   },
