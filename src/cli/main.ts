@@ -1,173 +1,159 @@
-/* eslint-disable @typescript-eslint/no-require-imports -- each command's module is required when it runs (Command) */
 import { version } from '../../package.json';
-import type * as BuildCommand from './build';
-import type * as DiffCommand from './diff';
-import type * as DoctorCommand from './doctor';
-import type * as ExportCommand from './exportCmd';
-import type * as InitCommand from './init';
-import type * as InspectCommand from './inspect';
-import type * as LsCommand from './ls';
-import type * as ModelCommand from './model';
-import type * as PredictCommand from './predict';
-import type * as PushCommand from './push';
-import type * as QuickstartCommand from './quickstart';
-import type * as ServeCommand from './serve';
-import type * as SlurmTaskCommand from './slurmTask';
-import type * as RunCommand from './run';
-import type * as UpCommand from './up';
 import type { CliIO, Subcommand } from './io';
 import { UsageError } from './io';
 import { terminalText } from '../core/terminalText';
 
 /**
- * A command. Its module is required when the command runs or its help is asked for, not when mlc starts: esbuild
- * initialises a required module (and the core only it imports) on that first require, so a fresh process sets up
- * only its own command's code. `mlc model save` spent ~20 ms setting up the other commands' (bench/ row 8).
+ * A command. Its module is imported when the command runs or its help is asked for, not when mlc starts: in the
+ * bundle esbuild initialises such a module (and the core only it imports) on that first import, so a fresh process
+ * sets up only its own command's code. `mlc model save` spent ~20 ms setting up the other commands' (bench/ row 8).
+ * import(), not require(): under tsx (the unit tests) a require() would load second copies of modules the tests
+ * import, with classes and registries of their own.
  */
 interface Command {
-  load(): { run: Subcommand; help: string };
+  load(): Promise<{ run: Subcommand; help: string }>;
   summary: string;
   hidden?: boolean;
 }
 
 const subcommands: Record<string, Command> = {
   quickstart: {
-    load: () => {
-      const m = require('./quickstart') as typeof QuickstartCommand;
+    load: async () => {
+      const m = await import('./quickstart.js');
       return { run: m.quickstart, help: m.quickstartHelp };
     },
     summary: 'create a small PyTorch project, build it, run a two-point sweep and compare the runs: the whole job once',
   },
   doctor: {
-    load: () => {
-      const m = require('./doctor') as typeof DoctorCommand;
+    load: async () => {
+      const m = await import('./doctor.js');
       return { run: m.doctor, help: m.doctorHelp };
     },
     summary: 'check the Docker engine, BuildKit and GPU runtimes (--gpu: the GPU preflight)',
   },
   init: {
-    load: () => {
-      const m = require('./init') as typeof InitCommand;
+    load: async () => {
+      const m = await import('./init.js');
       return { run: m.init, help: m.initHelp };
     },
     summary: 'scaffold a devcontainer + Dockerfile for an ML preset',
   },
   diff: {
-    load: () => {
-      const m = require('./diff') as typeof DiffCommand;
+    load: async () => {
+      const m = await import('./diff.js');
       return { run: m.diff, help: m.diffHelp };
     },
     summary: 'show the packages that differ between two images',
   },
   build: {
-    load: () => {
-      const m = require('./build') as typeof BuildCommand;
+    load: async () => {
+      const m = await import('./build.js');
       return { run: m.build, help: m.buildHelp };
     },
     summary: 'build the experiment image, tagged and labelled with its git commit',
   },
   inspect: {
-    load: () => {
-      const m = require('./inspect') as typeof InspectCommand;
+    load: async () => {
+      const m = await import('./inspect.js');
       return { run: m.inspect, help: m.inspectHelp };
     },
     summary: "print an image's provenance: commit, base digest, Dockerfile, config, environment lock",
   },
   ls: {
-    load: () => {
-      const m = require('./ls') as typeof LsCommand;
+    load: async () => {
+      const m = await import('./ls.js');
       return { run: m.ls, help: m.lsHelp };
     },
     summary: 'list the experiment images under the git commits they came from',
   },
   up: {
-    load: () => {
-      const m = require('./up') as typeof UpCommand;
+    load: async () => {
+      const m = await import('./up.js');
       return { run: m.up, help: m.upHelp };
     },
     summary: 'start Jupyter in the experiment image (127.0.0.1 only, random token) and print its URL',
   },
   down: {
-    load: () => {
-      const m = require('./up') as typeof UpCommand;
+    load: async () => {
+      const m = await import('./up.js');
       return { run: m.down, help: m.downHelp };
     },
     summary: "stop and remove the project's Jupyter containers",
   },
   run: {
-    load: () => {
-      const m = require('./run') as typeof RunCommand;
+    load: async () => {
+      const m = await import('./run.js');
       return { run: m.run, help: m.runHelp };
     },
     summary: 'run a command with a hyper-parameter YAML in the experiment image (lists in the YAML: a sweep)',
   },
   runs: {
-    load: () => {
-      const m = require('./run') as typeof RunCommand;
+    load: async () => {
+      const m = await import('./run.js');
       return { run: m.runs, help: m.runsHelp };
     },
     summary: 'list the runs, running and finished: image, commit, config hash, exit code',
   },
   logs: {
-    load: () => {
-      const m = require('./run') as typeof RunCommand;
+    load: async () => {
+      const m = await import('./run.js');
       return { run: m.logs, help: m.logsHelp };
     },
     summary: "print (or follow with -f) a run's output, while it runs or after",
   },
   stop: {
-    load: () => {
-      const m = require('./run') as typeof RunCommand;
+    load: async () => {
+      const m = await import('./run.js');
       return { run: m.stop, help: m.stopHelp };
     },
     summary: 'stop a run, or a whole sweep; they are recorded as cancelled',
   },
   export: {
-    load: () => {
-      const m = require('./exportCmd') as typeof ExportCommand;
+    load: async () => {
+      const m = await import('./exportCmd.js');
       return { run: m.exportCommand, help: m.exportHelp };
     },
     summary: 'write an Apptainer definition (HPC, GRID) or a Kubernetes Job / PyTorchJob for an experiment image',
   },
   push: {
-    load: () => {
-      const m = require('./push') as typeof PushCommand;
+    load: async () => {
+      const m = await import('./push.js');
       return { run: m.push, help: m.pushHelp };
     },
     summary: 'push an experiment image to a registry under its commit tag, with your docker credentials',
   },
   model: {
-    load: () => {
-      const m = require('./model') as typeof ModelCommand;
+    load: async () => {
+      const m = await import('./model.js');
       return { run: m.model, help: m.modelHelp };
     },
     summary: "save a run's artifacts as a model image FROM its image, with a model card (save); give it an alias (tag)",
   },
   models: {
-    load: () => {
-      const m = require('./model') as typeof ModelCommand;
+    load: async () => {
+      const m = await import('./model.js');
       return { run: m.models, help: m.modelsHelp };
     },
     summary: 'list the model images: run, headline metric, aliases',
   },
   serve: {
-    load: () => {
-      const m = require('./serve') as typeof ServeCommand;
+    load: async () => {
+      const m = await import('./serve.js');
       return { run: m.serve, help: m.serveHelp };
     },
     summary: 'serve a model image over the Open Inference Protocol (V2 REST) on 127.0.0.1 with a random token',
   },
   predict: {
-    load: () => {
-      const m = require('./predict') as typeof PredictCommand;
+    load: async () => {
+      const m = await import('./predict.js');
       return { run: m.predict, help: m.predictHelp };
     },
     summary: "apply a model image's predict() to a .jsonl, .csv or folder of files, in parallel shards; --resume reruns failed ones",
   },
   // The recorder `mlc run --on slurm`'s batch script calls: not for people, so not in the usage.
   'slurm-task': {
-    load: () => {
-      const m = require('./slurmTask') as typeof SlurmTaskCommand;
+    load: async () => {
+      const m = await import('./slurmTask.js');
       return { run: m.slurmTask, help: m.slurmTaskHelp };
     },
     summary: "record a Slurm array task's start or end",
@@ -214,11 +200,11 @@ export async function runCli(argv: string[], io: CliIO, signal: AbortSignal): Pr
       return 0;
     }
     if (!Object.hasOwn(subcommands, topic)) return unknownCommand(topic, io);
-    io.out(subcommands[topic]!.load().help);
+    io.out((await subcommands[topic]!.load()).help);
     return 0;
   }
   if (!Object.hasOwn(subcommands, name)) return unknownCommand(name, io);
-  const command = subcommands[name]!.load();
+  const command = await subcommands[name]!.load();
   // After `--` the words are the user's command (`mlc run … -- python train.py --help`), not ours.
   const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
   if (own.includes('--help') || own.includes('-h')) {
@@ -259,8 +245,8 @@ export function processIO(
   return { out: writer(stdout), err: writer(stderr), env };
 }
 
-// Bundled entry point: dist/cli.js.
-if (require.main === module) {
+/** The CLI as a process runs it: dist/cli.js (bin.ts) calls this in dist/mlc.js, this file's bundle. */
+export function main(): void {
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   // `mlc doctor | head` closes stdout early: that is not an error worth a stack trace.
@@ -273,6 +259,9 @@ if (require.main === module) {
     process.exitCode = code;
   });
 }
+
+// Run as a script itself (`node --import tsx src/cli/main.ts`, or dist/mlc.js), it runs the CLI too.
+if (require.main === module) main();
 
 function isParseArgsError(e: unknown): e is Error {
   return e instanceof Error && String((e as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');

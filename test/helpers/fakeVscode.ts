@@ -484,12 +484,16 @@ export function loadExtension(): typeof Extension {
   return loadFresh<typeof Extension>('src/extension');
 }
 
-/** Loads one module of src/ afresh (e.g. 'src/vscode/commands/jupyter'), bound to the fake vscode installed now. */
+/**
+ * Loads one module of src/ afresh (e.g. 'src/vscode/commands/jupyter'), bound to the fake vscode installed now. Only
+ * the modules that may import vscode (src/extension.ts, src/vscode/) are loaded again; src/core and src/cli never do,
+ * so the tests, the view and the CLI (whose commands are imported when they run) share one copy of them.
+ */
 export function loadFresh<T>(srcRelative: string): T {
   const load = createRequire(__filename);
   const src = load.resolve('../../src/extension').replace(/extension\.ts$/, '');
   for (const key of Object.keys(load.cache)) {
-    if (key.startsWith(src)) delete load.cache[key];
+    if (key === `${src}extension.ts` || key.startsWith(`${src}vscode${path.sep}`)) delete load.cache[key];
   }
   return load(`../../${srcRelative}`) as T;
 }
