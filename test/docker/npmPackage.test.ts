@@ -27,7 +27,17 @@ describe('the npm package (npm pack, then npm install -g --offline)', function (
 
     const mlc = path.join(prefix, 'bin', 'mlc');
     const version = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-    assert.equal(execFileSync(mlc, ['--version'], { encoding: 'utf8' }).trim(), version);
+    // The executable runs the CLI's bundle from a code cache in the user's cache folder: written by the first run,
+    // read by the next (src/cli/codeCache.ts; Node >= 22.1 keeps its own under node/).
+    const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: path.join(tmp, 'cache') };
+    delete env.NODE_DISABLE_COMPILE_CACHE;
+    assert.equal(execFileSync(mlc, ['--version'], { encoding: 'utf8', env }).trim(), version);
+    const cached = fs.readdirSync(path.join(tmp, 'cache', 'ml-containers', 'v8'));
+    assert.ok(
+      cached.some((f) => /^mlc\._\.[0-9a-f]{32}\.bin$/.test(f) || f === 'node'),
+      `no code cache: ${cached.join(', ')}`,
+    );
+    assert.equal(execFileSync(mlc, ['--version'], { encoding: 'utf8', env }).trim(), version);
     const installed = path.join(prefix, 'lib', 'node_modules', 'ml-containers');
     assert.ok(!fs.existsSync(path.join(installed, 'node_modules')), 'the install pulled dependencies the bundles already hold');
 
