@@ -14,7 +14,7 @@ else
 fi
 listing=$(cd "$unpacked" && find . -type f | sed 's|^\./||' | sort)
 fail=0
-for want in extension/package.json extension/dist/extension.js extension/dist/cli.js extension/dist/mlc.js extension/dist/dockerode.js extension/dist/dockerode-session.js extension/dist/dockerode-buildkit.js extension/dist/docker-modem-ssh.js extension/dist/protobufjs.js extension/dist/yaml.js extension/dist/proto/auth.proto extension/README.md extension/CHANGELOG.md extension/media/icon.png extension/media/compare/compare.js extension/media/compare/compare.css extension/media/vendor/uPlot.iife.min.js extension/media/vendor/uPlot.min.css; do
+for want in extension/package.json extension/dist/extension.js extension/dist/cli.js extension/dist/mlc.js extension/dist/dockerode.js extension/dist/dockerode-session.js extension/dist/dockerode-buildkit.js extension/dist/docker-modem-ssh.js extension/dist/protobufjs.js extension/dist/yaml.js extension/dist/tar-stream.js extension/dist/proto/auth.proto extension/README.md extension/CHANGELOG.md extension/media/icon.png extension/media/compare/compare.js extension/media/compare/compare.css extension/media/vendor/uPlot.iife.min.js extension/media/vendor/uPlot.min.css; do
   grep -qix "$want" <<<"$listing" || { echo "vsix: missing $want"; fail=1; }
 done
 # Every file a shipped bundle requires beside itself at run time (vendored and deferred modules) ships too.
