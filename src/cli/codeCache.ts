@@ -20,10 +20,12 @@ export function codeCacheDir(env: Readonly<Record<string, string | undefined>>, 
 
 /**
  * The cache file of one bundle for one command: each command compiles other functions, so each keeps its own
- * (`mlc.model.<key>.bin`). The key is the text's digest with the V8 version and architecture, which V8 checks too.
+ * (`mlc.model.<key>.bin`). The key is the text's digest with the V8 version and architecture, which V8 checks too,
+ * and the bundle's path: a script compiled from a cache keeps the file name it was cached under, so two installs of
+ * the same version would otherwise name each other's files in stack traces.
  */
 export function codeCacheFile(dir: string, bundle: string, command: string, source: string): string {
-  const key = createHash('sha256').update(`${process.versions.v8}\0${process.arch}\0`).update(source).digest('hex').slice(0, 32);
+  const key = createHash('sha256').update(`${process.versions.v8}\0${process.arch}\0${bundle}\0`).update(source).digest('hex').slice(0, 32);
   return path.join(dir, `${path.basename(bundle, '.js')}.${commandKey(command)}.${key}.bin`);
 }
 

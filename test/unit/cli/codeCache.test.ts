@@ -121,6 +121,10 @@ describe('the CLI code cache', function () {
     assert.equal(fs.readFileSync(cache, 'utf8'), 'a file where the folder goes');
   });
 
+  it('two installs of the same bundle keep caches of their own (a cached script keeps the path it was cached under)', () => {
+    assert.notEqual(codeCacheFile(cache, '/a/dist/mlc.js', 'model', 'x'), codeCacheFile(cache, '/b/dist/mlc.js', 'model', 'x'));
+  });
+
   it('a command name that could not be a command shares one cache name', () => {
     assert.match(path.basename(codeCacheFile(cache, '/d/mlc.js', '../../etc', 'x')), /^mlc\._\.[0-9a-f]{32}\.bin$/);
     assert.match(path.basename(codeCacheFile(cache, '/d/mlc.js', 'slurm-task', 'x')), /^mlc\.slurm-task\.[0-9a-f]{32}\.bin$/);
