@@ -20,13 +20,14 @@ export function codeCacheDir(env: Readonly<Record<string, string | undefined>>, 
 
 /**
  * The cache file of one bundle for one command: each command compiles other functions, so each keeps its own
- * (`mlc.model.<key>.bin`). The key is the text's digest with the V8 version and architecture, which V8 checks too,
- * and the bundle's path: a script compiled from a cache keeps the file name it was cached under, so two installs of
- * the same version would otherwise name each other's files in stack traces.
+ * (`mlc.model.<place>.<key>.bin`). The place is a digest of the bundle's path: a script compiled from a cache keeps
+ * the file name it was cached under, and two installs (the extension's and npm's) must not remove each other's. The
+ * key is the text's digest with the V8 version and architecture, which V8 checks too.
  */
 export function codeCacheFile(dir: string, bundle: string, command: string, source: string): string {
-  const key = createHash('sha256').update(`${process.versions.v8}\0${process.arch}\0${bundle}\0`).update(source).digest('hex').slice(0, 32);
-  return path.join(dir, `${path.basename(bundle, '.js')}.${commandKey(command)}.${key}.bin`);
+  const place = createHash('sha256').update(bundle).digest('hex').slice(0, 8);
+  const key = createHash('sha256').update(`${process.versions.v8}\0${process.arch}\0`).update(source).digest('hex').slice(0, 32);
+  return path.join(dir, `${path.basename(bundle, '.js')}.${commandKey(command)}.${place}.${key}.bin`);
 }
 
 /** A command name as it may appear in a file name: `model`, `slurm-task`; anything else shares `_`. */
@@ -109,7 +110,7 @@ function readCache(file: string): Buffer | undefined {
   }
 }
 
-/** Writes the cache whole (temp + rename), and removes the same bundle's and command's caches of other texts. */
+/** Writes the cache whole (temp + rename), and removes the caches of other texts of the same bundle, place and command. */
 function writeCache(file: string, data: Buffer): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {

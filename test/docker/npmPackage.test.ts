@@ -34,7 +34,7 @@ describe('the npm package (npm pack, then npm install -g --offline)', function (
     assert.equal(execFileSync(mlc, ['--version'], { encoding: 'utf8', env }).trim(), version);
     const cached = fs.readdirSync(path.join(tmp, 'cache', 'ml-containers', 'v8'));
     assert.ok(
-      cached.some((f) => /^mlc\._\.[0-9a-f]{32}\.bin$/.test(f) || f === 'node'),
+      cached.some((f) => /^mlc\._\.[0-9a-f]{8}\.[0-9a-f]{32}\.bin$/.test(f) || f === 'node'),
       `no code cache: ${cached.join(', ')}`,
     );
     assert.equal(execFileSync(mlc, ['--version'], { encoding: 'utf8', env }).trim(), version);

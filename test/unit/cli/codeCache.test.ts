@@ -28,9 +28,9 @@ describe('the CLI code cache', function () {
   });
   afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  const run = (command = 'model'): { answer: string; pending: string[]; loadsOfVendored: number } =>
+  const run = (command = 'model', from = dist): { answer: string; pending: string[]; loadsOfVendored: number } =>
     JSON.parse(
-      execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/codeCacheRun.ts'), cache, command, dist], {
+      execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/codeCacheRun.ts'), cache, command, from], {
         cwd: ROOT,
         encoding: 'utf8',
       }),
@@ -48,7 +48,7 @@ describe('the CLI code cache', function () {
     assert.equal(first.loadsOfVendored, 1, 'a vendored file required by the bundle and by the caller is loaded once');
     assert.equal(first.pending.length, 2);
     assert.deepEqual(
-      files().map((f) => f.replace(/\.[0-9a-f]{32}\.bin$/, '')),
+      files().map((f) => f.replace(/\.[0-9a-f]{8}\.[0-9a-f]{32}\.bin$/, '')),
       ['mlc.model', 'vendored.model'],
     );
     assert.equal(fs.statSync(cache).mode & 0o777, 0o700);
@@ -121,12 +121,23 @@ describe('the CLI code cache', function () {
     assert.equal(fs.readFileSync(cache, 'utf8'), 'a file where the folder goes');
   });
 
-  it('two installs of the same bundle keep caches of their own (a cached script keeps the path it was cached under)', () => {
-    assert.notEqual(codeCacheFile(cache, '/a/dist/mlc.js', 'model', 'x'), codeCacheFile(cache, '/b/dist/mlc.js', 'model', 'x'));
+  it("two installs of the same bundle keep caches of their own, and neither removes the other's", () => {
+    // A cached script keeps the path it was cached under; the extension's mlc and npm's must not take turns.
+    run();
+    const other = path.join(tmp, 'other');
+    fs.cpSync(dist, path.join(other, 'dist'), { recursive: true });
+    const mine = files();
+    assert.deepEqual(run('model', path.join(other, 'dist')).pending.length, 2);
+    assert.equal(files().length, 4);
+    assert.ok(
+      mine.every((f) => files().includes(f)),
+      "the first install's caches are still there",
+    );
+    assert.deepEqual(run().pending, [], 'and still used');
   });
 
   it('a command name that could not be a command shares one cache name', () => {
-    assert.match(path.basename(codeCacheFile(cache, '/d/mlc.js', '../../etc', 'x')), /^mlc\._\.[0-9a-f]{32}\.bin$/);
-    assert.match(path.basename(codeCacheFile(cache, '/d/mlc.js', 'slurm-task', 'x')), /^mlc\.slurm-task\.[0-9a-f]{32}\.bin$/);
+    assert.match(path.basename(codeCacheFile(cache, '/d/mlc.js', '../../etc', 'x')), /^mlc\._\.[0-9a-f]{8}\.[0-9a-f]{32}\.bin$/);
+    assert.match(path.basename(codeCacheFile(cache, '/d/mlc.js', 'slurm-task', 'x')), /^mlc\.slurm-task\.[0-9a-f]{8}\.[0-9a-f]{32}\.bin$/);
   });
 });
