@@ -1,8 +1,8 @@
 // A V8 code cache for the CLI's bundles, kept in the user's cache folder. Without one, every fresh `mlc` process
 // parses the whole 500 KB dist/mlc.js again and compiles again each function its command runs (~20 ms of a fresh
 // `mlc model save`, bench/ row 8). Node >= 22.1 keeps such a cache itself (module.enableCompileCache) and is left to
-// it; on older Node, `loadCached` compiles a bundle with the bytes the last run of the same command left, and writes
-// them at exit where there were none or V8 refused them.
+// it; on older Node, `codeCacheLoader` compiles a bundle with the bytes the last run of the same command left, and
+// writes them at exit where there were none or V8 refused them.
 //
 // A cache is code: it is keyed by the sha256 of the bundle's text (V8 itself checks only the text's length), read
 // only as a plain file of the user's own folder, and written whole (temp + rename) or not at all. Nothing here is
