@@ -7,8 +7,7 @@ import { terminalText } from '../core/terminalText';
  * A command. Its module is imported when the command runs or its help is asked for, not when mlc starts: in the
  * bundle esbuild initialises such a module (and the core only it imports) on that first import, so a fresh process
  * sets up only its own command's code. `mlc model save` spent ~20 ms setting up the other commands' (bench/ row 8).
- * import(), not require(): under tsx (the unit tests) a require() would load second copies of modules the tests
- * import, with classes and registries of their own.
+ * import() rather than require(): the type checker then knows each module's exports without a cast.
  */
 interface Command {
   load(): Promise<{ run: Subcommand; help: string }>;
