@@ -91,9 +91,9 @@ let agent: http.Agent | undefined;
  * has no TLS, so the name is never used. Required here, not imported: the extension activates without node:http.
  */
 function socketAgent(): http.Agent {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { Agent } = require('node:http') as typeof http;
   if (!agent) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { Agent } = require('node:http') as typeof http;
     agent = new Agent({ keepAlive: true, scheduling: 'lifo', timeout: 5000, servername: '' } as http.AgentOptions);
     // docker-modem formats every request's options (hidden properties, any depth) for a debug line it then drops;
     // an agent with a socket in flight took ~10 ms of that per request. It is shown by name instead.
